@@ -1,0 +1,132 @@
+/**
+ * Every option of ws-stream, with its default, in one place. Options are normalised and
+ * range-checked once, when a stream or an operation starts; a bad value throws
+ * ERR_WS_INVALID_ARGUMENT at once.
+ */
+import { WebSocketError } from './errors.js';
+import type { HttpHeaders, UpgradeRequest } from './proto/http.js';
+
+/** Options of a `WebSocketStream`, fixed for its life. */
+export interface StreamOptions {
+  /** Largest message `read()` assembles, in bytes; a larger one fails the connection with 1009. Default 16 MiB. */
+  readMessageMax?: number;
+  /** Most frames one message may arrive in; more fails the connection with 1008. Default 131072. */
+  maxFragments?: number;
+  /** Split written messages into frames of at most `fragmentSize` bytes. Default false. */
+  autoFragment?: boolean;
+  /** Payload size of each frame when `autoFragment` is on, in bytes. Default 64 KiB. */
+  fragmentSize?: number;
+  /** Default type of `write()`: binary (true) or text (false). Default true. */
+  binary?: boolean;
+  /** Answer each ping with a pong automatically. Default true. */
+  autoPong?: boolean;
+  /** Called for every ping, pong and close frame that the read side meets. */
+  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer) => void;
+  /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
+  closeTimeout?: number;
+  /**
+   * Received bytes held for a reader that is not reading, before the stream stops reading from
+   * the next layer (backpressure towards the peer), in bytes. Default 1 MiB.
+   */
+  readHighWaterMark?: number;
+}
+
+/** Response headers as the decorator sees and edits them: lower- or mixed-case names, string values. */
+export type ResponseHeaders = Record<string, string | string[]>;
+
+/** Options of `accept()`. */
+export interface AcceptOptions {
+  /** Bytes already read past the request head (the `head` of node:http's `'upgrade'` event). */
+  head?: Uint8Array;
+  /**
+   * Chooses the subprotocol from those the client offered (in its order); return one of them, or
+   * undefined for none. Default: none.
+   */
+  selectProtocol?: (offered: string[], req: UpgradeRequest) => string | undefined;
+  /** Edits the response headers, of the 101 and of error responses alike. */
+  decorator?: (headers: ResponseHeaders, status: number) => void;
+  /** Limit on the request head when `accept()` reads it, in bytes. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Limit on the number of header fields when `accept()` reads the request. Default 100. */
+  maxHeaders?: number;
+}
+
+export interface ReadRequestOptions {
+  /** Limit on the request head, in bytes; more is answered 431. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Limit on the number of header fields; more is answered 431. Default 100. */
+  maxHeaders?: number;
+}
+
+export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallback'>>> = Object.freeze({
+  readMessageMax: 16 * 1024 * 1024,
+  maxFragments: 131072,
+  autoFragment: false,
+  fragmentSize: 64 * 1024,
+  binary: true,
+  autoPong: true,
+  closeTimeout: 5000,
+  readHighWaterMark: 1024 * 1024,
+});
+
+export const requestLimitDefaults = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  maxHeaders: 100,
+});
+
+export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback'>> & Pick<StreamOptions, 'controlCallback'>;
+
+function checkInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkBool(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a boolean`);
+  return value;
+}
+
+function checkFn<T>(name: string, value: T): T {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a function`);
+  }
+  return value;
+}
+
+export function normaliseStreamOptions(o: StreamOptions = {}): NormalStreamOptions {
+  const d = streamDefaults;
+  return {
+    readMessageMax: checkInt('readMessageMax', o.readMessageMax ?? d.readMessageMax, 0, Number.MAX_SAFE_INTEGER),
+    maxFragments: checkInt('maxFragments', o.maxFragments ?? d.maxFragments, 1, Number.MAX_SAFE_INTEGER),
+    autoFragment: checkBool('autoFragment', o.autoFragment ?? d.autoFragment),
+    fragmentSize: checkInt('fragmentSize', o.fragmentSize ?? d.fragmentSize, 1, 2 ** 31 - 1),
+    binary: checkBool('binary', o.binary ?? d.binary),
+    autoPong: checkBool('autoPong', o.autoPong ?? d.autoPong),
+    closeTimeout: checkInt('closeTimeout', o.closeTimeout ?? d.closeTimeout, 0, 2 ** 31 - 1),
+    readHighWaterMark: checkInt('readHighWaterMark', o.readHighWaterMark ?? d.readHighWaterMark, 0, Number.MAX_SAFE_INTEGER),
+    controlCallback: checkFn('controlCallback', o.controlCallback),
+  };
+}
+
+export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<ReadRequestOptions> {
+  return {
+    maxHeaderBytes: checkInt('maxHeaderBytes', o.maxHeaderBytes ?? requestLimitDefaults.maxHeaderBytes, 64, 2 ** 31 - 1),
+    maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? requestLimitDefaults.maxHeaders, 1, 100000),
+  };
+}
+
+export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & Required<ReadRequestOptions> {
+  if (o.head !== undefined && !(o.head instanceof Uint8Array)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'head must be a Buffer or Uint8Array');
+  }
+  return {
+    head: o.head,
+    selectProtocol: checkFn('selectProtocol', o.selectProtocol),
+    decorator: checkFn('decorator', o.decorator),
+    ...normaliseRequestLimits(o),
+  };
+}
+
+export type { HttpHeaders };

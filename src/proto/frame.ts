@@ -1,0 +1,120 @@
+/** The frame header of RFC 6455 §5.2: parse into a reused record, serialise into a buffer. */
+
+export const enum Opcode {
+  Continuation = 0x0,
+  Text = 0x1,
+  Binary = 0x2,
+  Close = 0x8,
+  Ping = 0x9,
+  Pong = 0xa,
+}
+
+/** A parsed frame header. One record is reused for every frame of a connection. */
+export interface FrameHeader {
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** Payload length; at most 2^53 − 1 (larger is reported as BAD_SIZE). */
+  length: number;
+  /** The masking key, valid when `masked`. */
+  readonly key: Uint8Array;
+}
+
+export function newFrameHeader(): FrameHeader {
+  return { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, key: new Uint8Array(4) };
+}
+
+/** `parseFrameHeader` needs more bytes. */
+export const NEED_MORE = 0;
+/** The length is not in its shortest form, or has the top bit set (RFC 6455 §5.2). */
+export const BAD_SIZE = -1;
+
+/**
+ * Parses the header at `buf[off, end)` into `out`. Returns the header's size, NEED_MORE, or
+ * BAD_SIZE.
+ */
+export function parseFrameHeader(buf: Uint8Array, off: number, end: number, out: FrameHeader): number {
+  const avail = end - off;
+  if (avail < 2) return NEED_MORE;
+  const b0 = buf[off]!;
+  const b1 = buf[off + 1]!;
+  const masked = (b1 & 0x80) !== 0;
+  let len = b1 & 0x7f;
+  let size = 2;
+  if (len === 126) {
+    if (avail < 4) return NEED_MORE;
+    len = (buf[off + 2]! << 8) | buf[off + 3]!;
+    if (len < 126) return BAD_SIZE;
+    size = 4;
+  } else if (len === 127) {
+    if (avail < 10) return NEED_MORE;
+    const hi = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
+    const lo = ((buf[off + 6]! << 24) | (buf[off + 7]! << 16) | (buf[off + 8]! << 8) | buf[off + 9]!) >>> 0;
+    // The top bit must be 0; lengths past 2^53 cannot be held and no limit allows them anyway.
+    if (hi > 0x1fffff) return BAD_SIZE;
+    len = hi * 0x100000000 + lo;
+    if (len < 65536) return BAD_SIZE;
+    size = 10;
+  }
+  if (masked) {
+    if (avail < size + 4) return NEED_MORE;
+    const k = out.key as Uint8Array;
+    k[0] = buf[off + size]!;
+    k[1] = buf[off + size + 1]!;
+    k[2] = buf[off + size + 2]!;
+    k[3] = buf[off + size + 3]!;
+    size += 4;
+  }
+  out.fin = (b0 & 0x80) !== 0;
+  out.rsv1 = (b0 & 0x40) !== 0;
+  out.rsv2 = (b0 & 0x20) !== 0;
+  out.rsv3 = (b0 & 0x10) !== 0;
+  out.opcode = b0 & 0x0f;
+  out.masked = masked;
+  out.length = len;
+  return size;
+}
+
+/** Size of a header for a payload of `length` bytes. */
+export function frameHeaderSize(length: number, masked: boolean): number {
+  return (length < 126 ? 2 : length < 65536 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/**
+ * Writes a frame header at `buf[off]`; returns its size. With a `key`, the mask bit is set and the
+ * key written after the length.
+ */
+export function writeFrameHeader(
+  buf: Uint8Array, off: number, opcode: number, fin: boolean, rsv1: boolean, length: number, key?: Uint8Array,
+): number {
+  buf[off] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  const m = key ? 0x80 : 0;
+  let i = off + 2;
+  if (length < 126) {
+    buf[off + 1] = m | length;
+  } else if (length < 65536) {
+    buf[off + 1] = m | 126;
+    buf[off + 2] = length >>> 8;
+    buf[off + 3] = length & 0xff;
+    i = off + 4;
+  } else {
+    buf[off + 1] = m | 127;
+    const hi = Math.floor(length / 0x100000000);
+    const lo = length >>> 0;
+    buf[off + 2] = hi >>> 24; buf[off + 3] = (hi >>> 16) & 0xff; buf[off + 4] = (hi >>> 8) & 0xff; buf[off + 5] = hi & 0xff;
+    buf[off + 6] = lo >>> 24; buf[off + 7] = (lo >>> 16) & 0xff; buf[off + 8] = (lo >>> 8) & 0xff; buf[off + 9] = lo & 0xff;
+    i = off + 10;
+  }
+  if (key) {
+    buf[i] = key[0]!; buf[i + 1] = key[1]!; buf[i + 2] = key[2]!; buf[i + 3] = key[3]!;
+    i += 4;
+  }
+  return i - off;
+}
+
+export function isControl(opcode: number): boolean {
+  return (opcode & 0x8) !== 0;
+}

@@ -1,0 +1,118 @@
+/**
+ * Server-role handshake (RFC 6455 §4.2): validation of an upgrade request, and the response that
+ * answers it. Pure: a request in, a response head out, in Beast's order of checks.
+ */
+import { createHash } from 'node:crypto';
+import { WebSocketError, type ErrorCode } from '../errors.js';
+import type { HttpHeaders, ResponseHeaders, UpgradeRequest } from './http.js';
+import { hasToken, isToken, splitList, type HeaderValue } from './tokens.js';
+
+/** RFC 6455 §1.3 */
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4). */
+export function computeAccept(key: string): string {
+  return createHash('sha1').update(key + GUID).digest('base64');
+}
+
+/** A refused handshake: the error and the status that answers it. */
+export class HandshakeError extends WebSocketError {
+  readonly status: number;
+  constructor(code: ErrorCode, status: number, detail?: string) {
+    super(code, detail);
+    this.status = status;
+  }
+}
+
+/** What a valid request asks for. */
+export interface ValidUpgrade {
+  key: string;
+  /** Subprotocols offered, in the client's order. */
+  protocols: string[];
+  /** The raw `Sec-WebSocket-Extensions` offer, for extension negotiation. */
+  extensions: string[];
+}
+
+function header(headers: HttpHeaders, name: string): HeaderValue {
+  // Plain request objects may spell names in any case; node:http lower-cases them.
+  const v = headers[name];
+  if (v !== undefined) return v;
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === name) return headers[k];
+  return undefined;
+}
+
+function single(v: HeaderValue): string | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v.join(', ') : v).trim();
+}
+
+const base64Key = /^[A-Za-z0-9+/]{22}==$/;
+
+/** Whether a request asks for a WebSocket upgrade at all (GET, Connection: upgrade, Upgrade: websocket). */
+export function isUpgrade(req: UpgradeRequest): boolean {
+  return (
+    typeof req === 'object' && req !== null && typeof req.headers === 'object' && req.headers !== null &&
+    String(req.method).toUpperCase() === 'GET' &&
+    hasToken(header(req.headers, 'connection'), 'upgrade') &&
+    hasToken(header(req.headers, 'upgrade'), 'websocket')
+  );
+}
+
+/** Checks a request against RFC 6455 §4.2.1; throws a HandshakeError naming the first fault. */
+export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
+  if (typeof req !== 'object' || req === null || typeof req.headers !== 'object' || req.headers === null) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the request must have headers');
+  }
+  const h = req.headers;
+  const version = /^(\d+)\.(\d+)$/.exec(String(req.httpVersion ?? '1.1'));
+  if (!version || Number(version[1]) * 1000 + Number(version[2]) < 1001) {
+    throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 400);
+  }
+  if (req.method !== 'GET') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(req.method));
+  const host = single(header(h, 'host'));
+  if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
+  const connection = header(h, 'connection');
+  if (connection === undefined) throw new HandshakeError('ERR_WS_NO_CONNECTION', 400);
+  if (!hasToken(connection, 'upgrade')) throw new HandshakeError('ERR_WS_NO_CONNECTION_UPGRADE', 400);
+  const upgrade = header(h, 'upgrade');
+  if (upgrade === undefined) throw new HandshakeError('ERR_WS_NO_UPGRADE', 400);
+  if (!hasToken(upgrade, 'websocket')) throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
+  const key = single(header(h, 'sec-websocket-key'));
+  if (key === undefined) throw new HandshakeError('ERR_WS_NO_SEC_KEY', 400);
+  if (!base64Key.test(key)) throw new HandshakeError('ERR_WS_BAD_SEC_KEY', 400);
+  const secVersion = single(header(h, 'sec-websocket-version'));
+  if (secVersion === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
+  if (secVersion !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, secVersion);
+  const protocols = splitList(header(h, 'sec-websocket-protocol'));
+  for (const p of protocols) {
+    if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
+  }
+  return { key, protocols, extensions: splitList(header(h, 'sec-websocket-extensions')) };
+}
+
+/** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */
+export function acceptResponseHeaders(key: string, protocol?: string, extensions?: string): ResponseHeaders {
+  const headers: ResponseHeaders = {
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Accept': computeAccept(key),
+  };
+  if (protocol !== undefined) headers['Sec-WebSocket-Protocol'] = protocol;
+  if (extensions) headers['Sec-WebSocket-Extensions'] = extensions;
+  return headers;
+}
+
+/** Headers and body of an HTTP error response that refuses an upgrade. */
+export function errorResponse(status: number, reason: string, extra?: ResponseHeaders): { headers: ResponseHeaders; body: Buffer } {
+  const body = Buffer.from(reason.replace(/[\r\n]+/g, ' ') + '\n', 'utf8');
+  const headers: ResponseHeaders = {
+    Connection: 'close',
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(body.length),
+  };
+  if (status === 426) {
+    headers['Upgrade'] = 'websocket';
+    headers['Sec-WebSocket-Version'] = '13';
+  }
+  return { headers: { ...headers, ...extra }, body };
+}

@@ -1,0 +1,184 @@
+/**
+ * HTTP/1.1 heads for the handshake (RFC 9112): an incremental, strict request-head parser with
+ * limits, and response serialisation. Pure: bytes in, values out.
+ */
+import { WebSocketError, type ErrorCode } from '../errors.js';
+import { isToken, type HeaderValue } from './tokens.js';
+
+/** Request header fields by lower-case name, as node:http's `IncomingMessage.headers`. */
+export type HttpHeaders = Record<string, HeaderValue>;
+
+/** The shape of an upgrade request that `accept` reads; `IncomingMessage` has it too (with `url`). */
+export interface UpgradeRequest {
+  method?: string;
+  /** The request target; `IncomingMessage` calls it `url`. */
+  target?: string;
+  url?: string;
+  /** "1.1" */
+  httpVersion?: string;
+  headers: HttpHeaders;
+}
+
+/** A request read by the library's own parser. */
+export interface ParsedRequest {
+  method: string;
+  target: string;
+  httpVersion: string;
+  headers: HttpHeaders;
+  /** Header fields in order with their original case, as [name, value] pairs. */
+  rawHeaders: string[];
+}
+
+export interface HeadLimits {
+  maxHeaderBytes: number;
+  maxHeaders: number;
+}
+
+/** A failed request head: the error, and the HTTP status that answers it. */
+export class HeadError extends WebSocketError {
+  readonly status: number;
+  constructor(code: ErrorCode, status: number, detail: string) {
+    super(code, detail);
+    this.status = status;
+  }
+}
+
+export type HeadResult =
+  | { done: false }
+  | { done: true; request: ParsedRequest; rest: Buffer };
+
+/**
+ * Collects bytes until a whole request head (ending in CRLF CRLF) has arrived, then parses it.
+ * Each byte is scanned once: the search for the end resumes where it stopped.
+ */
+export class RequestHeadReader {
+  /** Bytes received so far when the head spans chunks; grows by doubling so each byte is copied O(1) times. */
+  private acc: Buffer | null = null;
+  private size = 0;
+
+  constructor(private readonly limits: HeadLimits) {}
+
+  /** Feeds bytes; returns the request once complete, or throws a HeadError. */
+  push(chunk: Buffer): HeadResult {
+    let buf: Buffer;
+    let from: number;
+    if (this.acc === null) {
+      buf = chunk;
+      from = 0;
+    } else {
+      if (this.size + chunk.length > this.acc.length) {
+        const grown = Buffer.allocUnsafe(Math.max(this.acc.length * 2, this.size + chunk.length));
+        this.acc.copy(grown, 0, 0, this.size);
+        this.acc = grown;
+      }
+      chunk.copy(this.acc, this.size);
+      from = Math.max(0, this.size - 3); // the terminator may straddle the two pieces
+      this.size += chunk.length;
+      buf = this.acc.subarray(0, this.size);
+    }
+    const at = buf.indexOf('\r\n\r\n', from, 'latin1');
+    const end = at < 0 ? -1 : at + 4;
+    if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) {
+      throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `request head over ${this.limits.maxHeaderBytes} bytes`);
+    }
+    if (end < 0) {
+      if (this.acc === null) {
+        this.acc = Buffer.allocUnsafe(Math.max(1024, chunk.length * 2));
+        chunk.copy(this.acc);
+        this.size = chunk.length;
+      }
+      return { done: false };
+    }
+    const request = parseRequestHead(buf.toString('latin1', 0, end - 4), this.limits);
+    // The rest is copied out of the accumulator, or is a view of the caller's own chunk.
+    const rest = this.acc === null ? buf.subarray(end) : Buffer.from(buf.subarray(end));
+    this.acc = null;
+    return { done: true, request, rest };
+  }
+}
+
+/** Parses a request head without its final CRLF CRLF. */
+export function parseRequestHead(head: string, limits: HeadLimits): ParsedRequest {
+  const lines = head.split('\r\n');
+  const requestLine = lines[0]!;
+  const sp1 = requestLine.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 <= sp1 + 1 || requestLine.indexOf(' ', sp2 + 1) >= 0) {
+    throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed request line');
+  }
+  const method = requestLine.slice(0, sp1);
+  const target = requestLine.slice(sp1 + 1, sp2);
+  const version = requestLine.slice(sp2 + 1);
+  if (!isToken(method)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed method');
+  if (!/^HTTP\/\d\.\d$/.test(version)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed HTTP version');
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed request target');
+  }
+  if (lines.length - 1 > limits.maxHeaders) {
+    throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`);
+  }
+  const headers: HttpHeaders = Object.create(null) as HttpHeaders;
+  const rawHeaders: string[] = [];
+  for (let l = 1; l < lines.length; l++) {
+    const line = lines[l]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed header field');
+    const name = line.slice(0, colon);
+    // A name must be a token: no white space before the colon, no obs-fold (RFC 9112 §5).
+    if (!isToken(name)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed header field name');
+    const value = trimOws(line.slice(colon + 1));
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'control character in header value');
+    }
+    const key = name.toLowerCase();
+    rawHeaders.push(name, value);
+    const prev = headers[key];
+    if (prev === undefined) headers[key] = value;
+    else if (key === 'host') throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
+    else headers[key] = `${String(prev)}, ${value}`;
+  }
+  return { method, target, httpVersion: version.slice(5), headers, rawHeaders };
+}
+
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return s.slice(a, b);
+}
+
+/** Response header fields, in the case they are written. */
+export type ResponseHeaders = Record<string, string | string[]>;
+
+const reasonPhrases: Record<number, string> = {
+  101: 'Switching Protocols', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 426: 'Upgrade Required', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export function reasonPhrase(status: number): string {
+  return reasonPhrases[status] ?? 'Unknown';
+}
+
+/** Serialises a response head (and body); throws ERR_WS_INVALID_ARGUMENT for a field that would break the head. */
+export function serializeResponse(status: number, headers: ResponseHeaders, body?: Buffer): Buffer {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad HTTP status ${String(status)}`);
+  }
+  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  for (const name of Object.keys(headers)) {
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    const v = headers[name]!;
+    for (const value of Array.isArray(v) ? v : [v]) {
+      const s = String(value);
+      if (/[\r\n\0]/.test(s)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+      head += `${name}: ${s}\r\n`;
+    }
+  }
+  head += '\r\n';
+  const headBuf = Buffer.from(head, 'latin1');
+  return body && body.length > 0 ? Buffer.concat([headBuf, body]) : headBuf;
+}

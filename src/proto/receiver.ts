@@ -1,0 +1,208 @@
+/**
+ * The read side of the sans-I/O core: bytes in, message pieces and control frames out, through a
+ * handler called synchronously. Every frame of a chunk is parsed in one pass; payloads are unmasked
+ * in place and handed out as views of the chunk, never copied. A peer's violation never throws: it
+ * becomes one `onFail` with the error (whose `closeCode` the I/O layer sends), and the receiver
+ * ignores all later input, as it does after a close frame (RFC 6455 §5.5.1).
+ */
+import { WebSocketError, type ErrorCode } from '../errors.js';
+import { parseClosePayload } from './close-payload.js';
+import { BAD_SIZE, NEED_MORE, Opcode, newFrameHeader, parseFrameHeader, type FrameHeader } from './frame.js';
+import { unmask } from './mask.js';
+import { Utf8Validator } from './utf8.js';
+
+export interface ReceiverHandler {
+  /**
+   * A piece of a data message's payload, in order. `fin` marks the message's last piece; a message
+   * with no payload arrives as one empty piece with `fin`.
+   */
+  onData(data: Buffer, fin: boolean, binary: boolean): void;
+  onPing(payload: Buffer): void;
+  onPong(payload: Buffer): void;
+  /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
+  onClose(code: number, reason: string, payload: Buffer): void;
+  /** A protocol violation; no input is read after it. */
+  onFail(error: WebSocketError): void;
+}
+
+export interface ReceiverOptions {
+  /** 'server' expects masked frames, 'client' unmasked ones (RFC 6455 §5.1). */
+  role: 'server' | 'client';
+  readMessageMax: number;
+  maxFragments: number;
+  /** RSV1 is allowed on a message's first frame (permessage-deflate negotiated). */
+  allowRsv1?: boolean;
+}
+
+const enum State { Header, Payload, Done }
+
+const EMPTY = Buffer.alloc(0);
+
+export class Receiver {
+  private state = State.Header;
+  private readonly hdr: FrameHeader = newFrameHeader();
+  /** Header bytes cut at a chunk boundary (at most 13). */
+  private partial: Buffer | null = null;
+  /** Payload bytes of the current frame still to come. */
+  private remaining = 0;
+  /** Mask key phase within the current frame. */
+  private phase = 0;
+  /** A fragmented data message is in progress. */
+  private inMessage = false;
+  private messageBinary = false;
+  private messageBytes = 0;
+  private fragments = 0;
+  private readonly utf8 = new Utf8Validator();
+  /** Pieces of a control frame's payload cut at chunk boundaries. */
+  private control: Buffer[] = [];
+
+  constructor(private readonly opts: ReceiverOptions, private readonly handler: ReceiverHandler) {}
+
+  /** Whether the receiver still reads input (no close frame and no violation yet). */
+  get active(): boolean {
+    return this.state !== State.Done;
+  }
+
+  /** Whether a fragmented message is in progress (for the I/O layer's end-of-input report). */
+  get midMessage(): boolean {
+    return this.inMessage || this.state === State.Payload || this.partial !== null;
+  }
+
+  /** Consumes a chunk. Payload pieces handed out are views of `chunk`, unmasked in place. */
+  receive(chunk: Buffer): void {
+    let off = 0;
+    const end = chunk.length;
+    while (off < end && this.state !== State.Done) {
+      if (this.state === State.Header) {
+        const used = this.partial === null ? this.readHeader(chunk, off, end) : this.readSplitHeader(chunk, off);
+        if (used === 0) return;
+        off += used;
+      } else {
+        const n = Math.min(this.remaining, end - off);
+        this.payload(chunk, off, off + n);
+        off += n;
+      }
+    }
+  }
+
+  /** Parses a header that starts in this chunk; saves the bytes if it is cut off. */
+  private readHeader(chunk: Buffer, off: number, end: number): number {
+    const size = parseFrameHeader(chunk, off, end, this.hdr);
+    if (size === NEED_MORE) {
+      this.partial = Buffer.from(chunk.subarray(off, end));
+      return end - off;
+    }
+    if (size === BAD_SIZE) return this.fail('ERR_WS_BAD_SIZE'), end - off;
+    this.startFrame();
+    return size;
+  }
+
+  /** Completes a header cut at the previous chunk's end with the first bytes of this one. */
+  private readSplitHeader(chunk: Buffer, off: number): number {
+    const have = this.partial!.length;
+    const take = Math.min(14 - have, chunk.length - off);
+    const joined = Buffer.concat([this.partial!, chunk.subarray(off, off + take)]);
+    const size = parseFrameHeader(joined, 0, joined.length, this.hdr);
+    if (size === NEED_MORE) {
+      this.partial = joined;
+      return take;
+    }
+    this.partial = null;
+    if (size === BAD_SIZE) return this.fail('ERR_WS_BAD_SIZE'), take;
+    this.startFrame();
+    return size - have;
+  }
+
+  /** Validates a parsed header (RFC 6455 §5.2–5.5) and sets up its payload. */
+  private startFrame(): void {
+    const h = this.hdr;
+    if (h.rsv2 || h.rsv3 || (h.rsv1 && !(this.opts.allowRsv1 && h.opcode !== Opcode.Continuation && h.opcode < 8))) {
+      return this.fail('ERR_WS_BAD_RESERVED_BITS');
+    }
+    if (h.masked !== (this.opts.role === 'server')) {
+      return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
+    }
+    const op = h.opcode;
+    if (op >= 8) {
+      if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
+      if (!h.fin) return this.fail('ERR_WS_BAD_CONTROL_FRAGMENT');
+      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE');
+    } else if (op === Opcode.Continuation) {
+      if (!this.inMessage) return this.fail('ERR_WS_BAD_CONTINUATION');
+    } else if (op === Opcode.Text || op === Opcode.Binary) {
+      if (this.inMessage) return this.fail('ERR_WS_BAD_DATA_FRAME');
+      this.inMessage = true;
+      this.messageBinary = op === Opcode.Binary;
+      this.messageBytes = 0;
+      this.fragments = 0;
+    } else {
+      return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
+    }
+    if (op < 8) {
+      if (++this.fragments > this.opts.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
+      this.messageBytes += h.length;
+      if (this.messageBytes > this.opts.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG');
+    }
+    this.remaining = h.length;
+    this.phase = 0;
+    if (h.length === 0) this.endFrame(EMPTY);
+    else this.state = State.Payload;
+  }
+
+  /** A slice of the current frame's payload: `chunk[start, end)`. */
+  private payload(chunk: Buffer, start: number, end: number): void {
+    const h = this.hdr;
+    if (h.masked) this.phase = unmask(chunk, start, end, h.key, this.phase);
+    this.remaining -= end - start;
+    const piece = chunk.subarray(start, end);
+    if (h.opcode >= 8) {
+      if (this.remaining > 0) {
+        this.control.push(Buffer.from(piece));
+        return;
+      }
+      let payload = piece;
+      if (this.control.length > 0) {
+        this.control.push(piece);
+        payload = Buffer.concat(this.control);
+        this.control = [];
+      }
+      return this.endFrame(payload);
+    }
+    if (!this.messageBinary && !this.utf8.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+    if (this.remaining > 0) {
+      this.handler.onData(piece, false, this.messageBinary);
+      return;
+    }
+    this.endFrame(piece);
+  }
+
+  /** The current frame is complete; `last` is its final piece (its whole payload for a control frame). */
+  private endFrame(last: Buffer): void {
+    const h = this.hdr;
+    this.state = State.Header;
+    switch (h.opcode) {
+      case Opcode.Ping: return this.handler.onPing(last);
+      case Opcode.Pong: return this.handler.onPong(last);
+      case Opcode.Close: {
+        const close = parseClosePayload(last);
+        if ('error' in close) return this.fail(close.error);
+        this.state = State.Done;
+        return this.handler.onClose(close.code, close.reason, last);
+      }
+    }
+    if (!h.fin) {
+      if (last.length > 0) this.handler.onData(last, false, this.messageBinary);
+      return;
+    }
+    if (!this.messageBinary && !this.utf8.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
+    this.inMessage = false;
+    this.handler.onData(last, true, this.messageBinary);
+  }
+
+  private fail(code: ErrorCode, detail?: string): void {
+    this.state = State.Done;
+    this.partial = null;
+    this.control = [];
+    this.handler.onFail(new WebSocketError(code, detail));
+  }
+}

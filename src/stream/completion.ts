@@ -1,0 +1,66 @@
+/**
+ * How every operation reports: by the callback when one is given, else by the returned Promise;
+ * exactly once, and never from within the initiating call.
+ */
+import type { WebSocketError } from '../errors.js';
+
+export type Callback<T> = (err: WebSocketError | null, value?: T) => void;
+
+const noop = (): void => {};
+
+/** The completion of one operation. */
+export class Completion<T> {
+  readonly promise: Promise<T> | undefined;
+  private resolveFn: ((v: T) => void) | undefined;
+  private rejectFn: ((e: Error) => void) | undefined;
+  private done = false;
+  /** Set while the initiating call runs; a completion then is deferred to the next tick. */
+  private initiating = true;
+
+  constructor(private readonly callback: Callback<T> | undefined) {
+    if (callback === undefined) {
+      this.promise = new Promise<T>((resolve, reject) => {
+        this.resolveFn = resolve;
+        this.rejectFn = reject;
+      });
+    }
+  }
+
+  /**
+   * Called by the operation as its initiating call returns: from then on, completion may call the
+   * callback directly. Returns what the operation returns: the Promise, or undefined.
+   */
+  started(): Promise<T> | undefined {
+    this.initiating = false;
+    return this.promise;
+  }
+
+  get settled(): boolean {
+    return this.done;
+  }
+
+  succeed(value: T): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.callback) {
+      if (this.initiating) process.nextTick(this.callback, null, value);
+      else this.callback(null, value);
+    } else {
+      this.resolveFn!(value);
+    }
+  }
+
+  fail(err: WebSocketError): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.callback) {
+      if (this.initiating) process.nextTick(this.callback, err);
+      else this.callback(err);
+    } else {
+      // A caller that fired and forgot must not crash the process with an unhandled rejection;
+      // one that awaits still sees the error.
+      this.promise!.catch(noop);
+      this.rejectFn!(err);
+    }
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The next layer: what a WebSocketStream reads from and writes to. Any Node Duplex (net.Socket,
+ * tls.TLSSocket, a PassThrough pair, an HTTP/2 stream) is adapted by `DuplexLayer`; a custom
+ * transport implements `NextLayer` directly.
+ */
+import type { Duplex } from 'node:stream';
+import { WebSocketError } from '../errors.js';
+
+/** Where a next layer delivers what it reads. */
+export interface LayerSink {
+  onData(chunk: Buffer): void;
+  /** The peer ended its side (TCP FIN, TLS close_notify, end of stream). */
+  onEnd(): void;
+  onError(err: Error): void;
+  /** The layer is closed and released; called once, last. */
+  onClose(): void;
+}
+
+/** The interface a custom next layer implements. */
+export interface NextLayer {
+  /** Starts delivering to `sink` (data read before this is delivered first). Called once. */
+  attach(sink: LayerSink): void;
+  /** Stops delivering to the sink without closing anything (the layer stays usable by its owner). */
+  detach(): void;
+  /** Writes the buffers in order, as one batch where the layer can; `cb` once all are handed on (or failed). */
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void;
+  /** Stop and restart reading (backpressure towards the peer). */
+  pause(): void;
+  resume(): void;
+  /** Ends our sending side once queued writes are out (TCP FIN / TLS close_notify). */
+  end(): void;
+  /** Releases the layer at once. */
+  destroy(err?: Error): void;
+  /** Bytes written but not yet handed to the operating system. */
+  readonly writableLength: number;
+  /** Whether the layer is closed. */
+  readonly destroyed: boolean;
+}
+
+/** Whether `x` looks like a Node Duplex stream. */
+function isDuplex(x: unknown): x is Duplex {
+  const d = x as Duplex;
+  return typeof d === 'object' && d !== null && typeof d.on === 'function' && typeof d.write === 'function' &&
+    typeof d.pause === 'function' && typeof d.resume === 'function' && typeof d.destroy === 'function';
+}
+
+function isNextLayer(x: unknown): x is NextLayer {
+  const l = x as NextLayer;
+  return typeof l === 'object' && l !== null && typeof l.attach === 'function' && typeof l.write === 'function';
+}
+
+/** Adapts a Duplex to the NextLayer interface. */
+export class DuplexLayer implements NextLayer {
+  private sink: LayerSink | null = null;
+  private ended = false;
+  private closed = false;
+  private readonly onData = (chunk: Buffer | string): void => {
+    this.sink?.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  };
+  private readonly onEnd = (): void => {
+    this.sink?.onEnd();
+  };
+  private readonly onError = (err: Error): void => {
+    this.sink?.onError(err);
+  };
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.sink?.onClose();
+  };
+
+  constructor(readonly duplex: Duplex) {}
+
+  attach(sink: LayerSink): void {
+    this.sink = sink;
+    const d = this.duplex;
+    d.on('data', this.onData);
+    d.on('end', this.onEnd);
+    d.on('error', this.onError);
+    d.on('close', this.onClose);
+    d.resume();
+    if (d.destroyed) queueMicrotask(this.onClose);
+  }
+
+  detach(): void {
+    const d = this.duplex;
+    d.pause();
+    d.off('data', this.onData);
+    d.off('end', this.onEnd);
+    d.off('error', this.onError);
+    d.off('close', this.onClose);
+    // Until its owner listens again, an error must not crash the process as an unhandled event.
+    if (d.listenerCount('error') === 0) d.once('error', () => {});
+    this.sink = null;
+  }
+
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    const d = this.duplex;
+    if (d.destroyed || !d.writable) {
+      queueMicrotask(() => cb(new Error('write after the next layer was closed')));
+      return;
+    }
+    if (chunks.length === 1) {
+      d.write(chunks[0], cb);
+      return;
+    }
+    d.cork();
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) d.write(chunks[i]);
+    d.write(chunks[last], cb);
+    d.uncork();
+  }
+
+  pause(): void {
+    this.duplex.pause();
+  }
+
+  resume(): void {
+    this.duplex.resume();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.duplex.destroyed) this.duplex.end();
+  }
+
+  destroy(err?: Error): void {
+    this.duplex.destroy(err);
+  }
+
+  get writableLength(): number {
+    return this.duplex.writableLength;
+  }
+
+  get destroyed(): boolean {
+    return this.duplex.destroyed;
+  }
+}
+
+/** The next layer for `x`: a NextLayer as it is, a Duplex adapted. */
+export function toNextLayer(x: Duplex | NextLayer): NextLayer {
+  if (isNextLayer(x)) return x;
+  if (isDuplex(x)) return new DuplexLayer(x);
+  throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the next layer must be a Duplex stream or implement NextLayer');
+}

@@ -1,0 +1,49 @@
+/**
+ * `readRequest`: reads an HTTP request head from a next layer, so that a server built on `net` or
+ * `tls` can inspect, route or refuse a request before it accepts it (the Beast pattern).
+ */
+import type { Duplex } from 'node:stream';
+import { WebSocketError } from '../errors.js';
+import { normaliseRequestLimits, type ReadRequestOptions } from '../options.js';
+import { RequestHeadReader, type ParsedRequest } from '../proto/http.js';
+import { toNextLayer, type NextLayer } from './next-layer.js';
+
+export interface ReadRequestResult {
+  request: ParsedRequest;
+  /** Bytes read past the request head: pass them to `accept(request, { head })`. */
+  head: Buffer;
+}
+
+/**
+ * Reads one request head. Rejects with ERR_WS_BAD_REQUEST (400) or ERR_WS_HEADER_LIMIT (431), whose
+ * `status` says how to answer (see `rejectUpgrade`); with ERR_WS_EOF if the peer ends first. Writes
+ * nothing and leaves the layer open and paused.
+ */
+export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOptions): Promise<ReadRequestResult> {
+  const reader = new RequestHeadReader(normaliseRequestLimits(options));
+  const next = toNextLayer(layer);
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err: WebSocketError | null, result?: ReadRequestResult): void => {
+      if (done) return;
+      done = true;
+      next.detach();
+      if (err) reject(err);
+      else resolve(result!);
+    };
+    next.attach({
+      onData: (chunk) => {
+        if (done) return;
+        try {
+          const r = reader.push(chunk);
+          if (r.done) finish(null, { request: r.request, head: r.rest });
+        } catch (err) {
+          finish(err as WebSocketError);
+        }
+      },
+      onEnd: () => finish(new WebSocketError('ERR_WS_EOF', 'the peer ended before a whole request head')),
+      onError: (err) => finish(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })),
+      onClose: () => finish(new WebSocketError('ERR_WS_EOF', 'the connection closed before a whole request head')),
+    });
+  });
+}

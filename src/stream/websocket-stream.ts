@@ -1,0 +1,729 @@
+/**
+ * WebSocketStream: a WebSocket layered over a next layer, after Beast's `websocket::stream`.
+ * The only I/O driver of the sans-I/O core: it feeds received chunks to the Receiver, queues
+ * frames from the sender, and owns the timers of the close handshake. Handshakes live in their own
+ * files (accept.ts) and drive the stream through its `_`-prefixed internal methods.
+ */
+import type { Duplex } from 'node:stream';
+import { WebSocketError } from '../errors.js';
+import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
+import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
+import { Opcode } from '../proto/frame.js';
+import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
+import { pushFrame } from '../proto/sender.js';
+import type { AcceptOptions } from '../options.js';
+import type { UpgradeRequest } from '../proto/http.js';
+import { isRequest, startAccept } from './accept.js';
+import { Completion, type Callback } from './completion.js';
+import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
+
+/** A message, or with `readSome()` a piece of one. */
+export class ReceivedData {
+  constructor(
+    /** The payload: a view of received bytes, copied only when the message arrived in pieces. */
+    readonly data: Buffer,
+    /** Whether the message is binary (opcode 2) or text (opcode 1, valid UTF-8). */
+    readonly binary: boolean,
+    /** Whether this ends the message (always true from `read()`). */
+    readonly fin: boolean,
+  ) {}
+
+  /** The payload decoded as UTF-8. */
+  text(): string {
+    return this.data.toString('utf8');
+  }
+}
+
+/** How the connection ended. */
+export interface CloseInfo {
+  /** Who sent the first close frame, or 'abnormal' when the connection ended without one. */
+  initiatedBy: 'local' | 'remote' | 'abnormal';
+  /** The close code of the close handshake (1005 when the close frame had none), 1006 when abnormal. */
+  code: number;
+  reason: string;
+  /** Whether both close frames were exchanged. */
+  wasClean: boolean;
+  /** The error that caused the end, if one did (a protocol violation, a next-layer failure, a timeout). */
+  error?: WebSocketError;
+}
+
+export interface WriteOptions {
+  /** Binary (true) or text (false); default: the stream's `binary` option. */
+  binary?: boolean;
+}
+
+export interface WriteSomeOptions extends WriteOptions {
+  /** Whether this part ends the message. Default true. */
+  fin?: boolean;
+}
+
+export interface CloseOptions {
+  /** Close code (RFC 6455 §7.4); default 1000. */
+  code?: number;
+  /** Close reason, UTF-8, at most 123 bytes. */
+  reason?: string | Uint8Array;
+}
+
+/** Data accepted by `write`: bytes or a string (UTF-8). */
+export type WriteData = string | Uint8Array | ArrayBuffer;
+
+/** The stream's life. */
+const enum State {
+  /** No handshake yet. */
+  Idle,
+  /** accept() (or handshake()) is running; no other operation may start. */
+  Handshaking,
+  Open,
+  /** A close frame was sent or received; the other may still be outstanding. */
+  Closing,
+  /** The next layer is closed. */
+  Closed,
+}
+
+type Waiter = Callback<void> | Completion<void>;
+
+function toBuffer(data: WriteData): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
+}
+
+/** Pieces under this size are gathered into an accumulator (see queuePiece). */
+const SMALL_PIECE = 1024;
+const ACCUMULATOR_SIZE = 16 * 1024;
+
+/** Batches at most this large are joined into one buffer before writing: one write call, one copy. */
+const COALESCE_MAX = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+export class WebSocketStream implements AsyncIterable<ReceivedData> {
+  /** The next layer, as adapted. */
+  readonly nextLayer: NextLayer;
+  /** @internal */ readonly _opts: NormalStreamOptions;
+  private state = State.Idle;
+  /** 'server' or 'client', set by the handshake. */
+  role: 'server' | 'client' | undefined;
+  /** The negotiated subprotocol, or '' for none. */
+  protocol = '';
+  /** The negotiated extensions as sent in the handshake response, or ''. */
+  extensions = '';
+
+  // --- read side ---
+  private receiver: Receiver | null = null;
+  /** What received bytes are for: a handshake's reader until it hands over, then frames. */
+  private dataHandler: ((chunk: Buffer) => void) | null = null;
+  private inq: ReceivedData[] = [];
+  private inqHead = 0;
+  private inqBytes = 0;
+  /** Whole messages in `inq` (pieces with `fin`). */
+  private inqMessages = 0;
+  /** The queue's last piece is a small-piece accumulator with room left (see `queuePiece`). */
+  private acc: Buffer | null = null;
+  private accLen = 0;
+  private reader: Completion<ReceivedData> | null = null;
+  private readerWhole = true;
+  /** No more data will arrive; reads past the queue fail with `readError`. */
+  private readEnded = false;
+  private readError: WebSocketError | null = null;
+  private paused = false;
+
+  // --- write side ---
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private outWaiters: Waiter[] = [];
+  private flushScheduled = false;
+  /** A writeSome() message is in progress; its opcode was sent. */
+  private writingMessage = false;
+
+  // --- close ---
+  private closeSent = false;
+  private closeReceived = false;
+  private closeWaiters: Completion<void>[] = [];
+  private closeTimer: NodeJS.Timeout | null = null;
+  /** What the peer's close frame said. */
+  closeReason: { code: number; reason: string } | undefined;
+  private info: CloseInfo | undefined;
+  private firstCloser: 'local' | 'remote' | undefined;
+  private sentCode = 0;
+  private sentReason = '';
+  private failure: WebSocketError | undefined;
+
+  /** Called once when the next layer closes or fails while a handshake runs. */
+  private handshakeAbort: ((err: WebSocketError) => void) | null = null;
+  /** What the next layer calls; what the receiver calls. One object each, made once. */
+  private readonly sink: LayerSink;
+  private readonly handler: ReceiverHandler;
+
+  constructor(nextLayer: Duplex | NextLayer, options?: StreamOptions) {
+    this.nextLayer = toNextLayer(nextLayer);
+    this._opts = normaliseStreamOptions(options);
+    this.sink = {
+      onData: (chunk) => this.layerData(chunk),
+      onEnd: () => this.layerEnd(),
+      onError: (err) => this.layerError(err),
+      onClose: () => this.layerClosed(),
+    };
+    this.handler = {
+      onData: (data, fin, binary) => this.gotPiece(data, fin, binary),
+      onPing: (payload) => this.gotPing(payload),
+      onPong: (payload) => this._opts.controlCallback?.('pong', payload),
+      onClose: (code, reason, payload) => this.gotClose(code, reason, payload),
+      onFail: (error) => this.gotFailure(error),
+    };
+  }
+
+  /** Whether the stream is open for messages (handshake done, no close frame sent or received). */
+  get isOpen(): boolean {
+    return this.state === State.Open;
+  }
+
+  /** How the connection ended, once the next layer is closed. */
+  get closeInfo(): CloseInfo | undefined {
+    return this.info;
+  }
+
+  /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
+  get bufferedAmount(): number {
+    return this.outBytes + this.nextLayer.writableLength;
+  }
+
+  // ===================================================================== handshakes
+
+  /**
+   * Performs the server-role handshake. With a request already read (node:http's
+   * `IncomingMessage` with `{ head }`, a plain `{ method, target, httpVersion, headers }`, or what
+   * `readRequest` returned), it validates and answers it; without one it first reads the request
+   * from the next layer. Completes once the 101 response is handed to the next layer.
+   */
+  accept(): Promise<void>;
+  accept(callback: Callback<void>): void;
+  accept(options: AcceptOptions): Promise<void>;
+  accept(options: AcceptOptions, callback: Callback<void>): void;
+  accept(req: UpgradeRequest, options?: AcceptOptions): Promise<void>;
+  accept(req: UpgradeRequest, options: AcceptOptions | undefined, callback: Callback<void>): void;
+  accept(
+    a?: UpgradeRequest | AcceptOptions | Callback<void>, b?: AcceptOptions | Callback<void>, c?: Callback<void>,
+  ): Promise<void> | void {
+    if (typeof a === 'function') return startAccept(this, undefined, undefined, a);
+    if (isRequest(a)) return startAccept(this, a, b as AcceptOptions | undefined, c);
+    return startAccept(this, undefined, a, b as Callback<void> | undefined);
+  }
+
+  // ===================================================================== handshake internals
+
+  /** @internal Claims the stream for a handshake; returns an error if it may not start. */
+  _beginHandshake(): WebSocketError | null {
+    if (this.state === State.Handshaking) return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
+    if (this.state !== State.Idle) return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done');
+    this.state = State.Handshaking;
+    this.nextLayer.attach(this.sink);
+    return null;
+  }
+
+  /** @internal Routes received bytes to a handshake reader (null: to the frame receiver). */
+  _setDataHandler(handler: ((chunk: Buffer) => void) | null): void {
+    this.dataHandler = handler;
+  }
+
+  /** @internal Queues raw bytes (a handshake head) in order with frames. */
+  _writeRaw(bytes: Buffer, waiter?: Waiter): void {
+    this.enqueue(bytes, waiter);
+  }
+
+  /** @internal The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
+  _open(role: 'server' | 'client', head: Buffer | undefined, allowRsv1 = false): void {
+    this.role = role;
+    this.receiver = new Receiver(
+      { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1 },
+      this.handler,
+    );
+    this.dataHandler = null;
+    if (head && head.length > 0) this.receiver.receive(head);
+  }
+
+  /** @internal The handshake completed: operations may start. */
+  _ready(): void {
+    if (this.state === State.Handshaking) this.state = State.Open;
+    this.maybeEndRead();
+  }
+
+  /** @internal Called (once) if the next layer ends, fails or closes while the handshake runs. */
+  _onHandshakeAbort(fn: ((err: WebSocketError) => void) | null): void {
+    this.handshakeAbort = fn;
+  }
+
+  /** @internal The handshake failed: the stream lets go of the layer, which the handshake tears down. */
+  _giveUp(err: WebSocketError): void {
+    this.handshakeAbort = null;
+    this.nextLayer.detach();
+    this.state = State.Closed;
+    this.failure = err;
+    this.readEnded = true;
+    this.readError = err;
+    this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: err };
+  }
+
+  // ===================================================================== next layer events
+
+  private layerData(chunk: Buffer): void {
+    if (this.dataHandler !== null) this.dataHandler(chunk);
+    else if (this.receiver !== null) this.receiver.receive(chunk);
+    this.afterInput();
+  }
+
+  private layerEnd(): void {
+    this.abortHandshake(new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
+    // The peer will send nothing more: a WebSocket is not used half-open, so end our side too.
+    if (!this.closeReceived && !this.failure) {
+      this.failure = new WebSocketError('ERR_WS_EOF', this.receiver?.midMessage ? 'inside a message' : undefined);
+    }
+    this.endRead(this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
+    this.nextLayer.end();
+    this.armCloseTimer();
+  }
+
+  private layerError(err: Error): void {
+    this.abortHandshake(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    if (!this.failure || this.failure.code === 'ERR_WS_EOF') {
+      this.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
+    }
+    this.endRead(this.failure);
+    this.nextLayer.destroy();
+  }
+
+  private abortHandshake(err: WebSocketError): void {
+    const abort = this.handshakeAbort;
+    this.handshakeAbort = null;
+    abort?.(err);
+  }
+
+  private layerClosed(): void {
+    if (this.state === State.Closed) return;
+    this.abortHandshake(new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
+    this.state = State.Closed;
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    const clean = this.closeSent && this.closeReceived;
+    if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
+    this.info = clean
+      ? {
+          initiatedBy: this.firstCloser!,
+          code: this.firstCloser === 'local' ? this.sentCode : this.closeReason!.code,
+          reason: this.firstCloser === 'local' ? this.sentReason : this.closeReason!.reason,
+          wasClean: true,
+          ...(this.failure ? { error: this.failure } : {}),
+        }
+      : this.firstCloser === 'local' && this.failure && this.failure.closeCode !== 0
+        ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
+        : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
+    this.endRead(this.failure && !clean ? this.failure : new WebSocketError('ERR_WS_CLOSED'));
+    const writeErr = new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+    this.out = [];
+    this.outBytes = 0;
+    const waiters = this.outWaiters;
+    this.outWaiters = [];
+    for (const w of waiters) settle(w, writeErr);
+    const closers = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const c of closers) {
+      if (clean) c.succeed();
+      else c.fail(this.failure ?? new WebSocketError('ERR_WS_EOF'));
+    }
+  }
+
+  // ===================================================================== receiver events
+
+  private gotPiece(data: Buffer, fin: boolean, binary: boolean): void {
+    if (fin && this.reader !== null && this.readerWhole && this.inqHead === this.inq.length) {
+      // The common case: a whole message, a reader waiting, nothing queued before it.
+      const r = this.reader;
+      this.reader = null;
+      r.succeed(new ReceivedData(data, binary, true));
+      return;
+    }
+    this.queuePiece(data, fin, binary);
+    this.serveReader();
+  }
+
+  private gotPing(payload: Buffer): void {
+    this._opts.controlCallback?.('ping', payload);
+    if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
+      this.outBytes += pushFrame(this.out, Opcode.Pong, payload, true, false, this.role === 'client');
+      this.outWaiters.push(noopWaiter);
+      this.scheduleFlush();
+    }
+  }
+
+  private gotClose(code: number, reason: string, payload: Buffer): void {
+    this.closeReceived = true;
+    this.closeReason = { code, reason };
+    this._opts.controlCallback?.('close', payload);
+    if (!this.closeSent) {
+      this.firstCloser = 'remote';
+      // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
+      this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+      this.flush();
+    }
+    if (this.state === State.Open) this.state = State.Closing;
+    this.endRead(new WebSocketError('ERR_WS_CLOSED'));
+    this.finishCloseHandshake();
+  }
+
+  private gotFailure(error: WebSocketError): void {
+    this.failure = error;
+    // Fail the WebSocket Connection (RFC 6455 §7.1.7): our close frame, then the layer goes.
+    if (!this.closeSent && this.state !== State.Closed) {
+      this.firstCloser = 'local';
+      this.sendClose(error.closeCode || 1002, error.message.slice(0, 123));
+    }
+    if (this.state === State.Open) this.state = State.Closing;
+    this.flush();
+    this.nextLayer.end();
+    this.armCloseTimer();
+    this.endRead(error);
+  }
+
+  // ===================================================================== reading
+
+  /** Reads one whole message. */
+  read(): Promise<ReceivedData>;
+  read(callback: Callback<ReceivedData>): void;
+  read(callback?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+    return this.startRead(true, callback);
+  }
+
+  /** Reads what has arrived of the current message (at least one byte, or its end). */
+  readSome(): Promise<ReceivedData>;
+  readSome(callback: Callback<ReceivedData>): void;
+  readSome(callback?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+    return this.startRead(false, callback);
+  }
+
+  private startRead(whole: boolean, callback?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
+    const ready = this.state >= State.Open;
+    if (callback === undefined && whole && ready && this.reader === null && this.inqMessages > 0) {
+      return Promise.resolve(this.takeMessage()); // a whole message is queued: no waiting
+    }
+    const c = new Completion<ReceivedData>(callback);
+    if (this.reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
+    else if (!ready) c.fail(this.opError()!);
+    else {
+      this.reader = c;
+      this.readerWhole = whole;
+      this.serveReader();
+    }
+    return c.started();
+  }
+
+  /** Completes the pending read if the queue can serve it, or fails it if nothing more will come. */
+  private serveReader(): void {
+    const r = this.reader;
+    if (r === null) return;
+    if (this.readerWhole ? this.inqMessages > 0 : this.inqHead < this.inq.length) {
+      this.reader = null;
+      r.succeed(this.readerWhole ? this.takeMessage() : this.takePiece());
+    } else if (this.readEnded && this.state !== State.Handshaking) {
+      this.reader = null;
+      r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
+    } else if (this.paused) {
+      this.paused = false;
+      this.nextLayer.resume();
+    }
+  }
+
+  private queuePiece(data: Buffer, fin: boolean, binary: boolean): void {
+    const q = this.inq;
+    const n = data.length;
+    const tail = q.length > this.inqHead ? q[q.length - 1]! : undefined;
+    if (n < SMALL_PIECE && tail !== undefined && !tail.fin) {
+      // Small pieces of one message are gathered into one buffer, so that memory follows the
+      // payload and not the number of pieces (a message trickled in 1-byte chunks or fragments).
+      if (this.acc === null || this.acc.length - this.accLen < n) {
+        this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
+        this.accLen = 0;
+        q.push(tail); // placeholder, replaced below
+      }
+      data.copy(this.acc, this.accLen);
+      this.accLen += n;
+      q[q.length - 1] = new ReceivedData(this.acc.subarray(0, this.accLen), binary, fin);
+    } else {
+      this.acc = null;
+      q.push(new ReceivedData(data, binary, fin));
+    }
+    if (fin) {
+      this.acc = null;
+      this.inqMessages++;
+    }
+    this.inqBytes += n;
+  }
+
+  private takePiece(): ReceivedData {
+    const p = this.inq[this.inqHead]!;
+    this.inq[this.inqHead++] = undefined as unknown as ReceivedData;
+    if (this.inqHead === this.inq.length) {
+      this.inq = [];
+      this.inqHead = 0;
+      this.acc = null;
+    }
+    this.inqBytes -= p.data.length;
+    if (p.fin) this.inqMessages--;
+    this.afterTake();
+    return p;
+  }
+
+  private takeMessage(): ReceivedData {
+    const first = this.takePiece();
+    if (first.fin) return first;
+    const parts = [first.data];
+    let total = first.data.length;
+    for (;;) {
+      const p = this.takePiece();
+      parts.push(p.data);
+      total += p.data.length;
+      if (p.fin) return new ReceivedData(Buffer.concat(parts, total), first.binary, true);
+    }
+  }
+
+  private afterTake(): void {
+    if (this.paused && this.inqBytes <= this._opts.readHighWaterMark) {
+      this.paused = false;
+      this.nextLayer.resume();
+    }
+  }
+
+  /** After a chunk was consumed: stop reading from the peer while nobody reads what is queued. */
+  private afterInput(): void {
+    if (!this.paused && this.reader === null && this.inqBytes > this._opts.readHighWaterMark) {
+      this.paused = true;
+      this.nextLayer.pause();
+    }
+  }
+
+  private endRead(err: WebSocketError): void {
+    if (!this.readEnded) {
+      this.readEnded = true;
+      this.readError = err;
+    }
+    this.maybeEndRead();
+  }
+
+  private maybeEndRead(): void {
+    if (this.readEnded) this.serveReader();
+  }
+
+  /** Iterates over whole messages; ends after a clean close, throws the error of an unclean end. */
+  async *[Symbol.asyncIterator](): AsyncIterator<ReceivedData> {
+    for (;;) {
+      try {
+        yield await this.read();
+      } catch (err) {
+        if (err instanceof WebSocketError && err.code === 'ERR_WS_CLOSED') return;
+        throw err;
+      }
+    }
+  }
+
+  // ===================================================================== writing
+
+  /** Sends a whole message (split into frames of `fragmentSize` when `autoFragment` is on). */
+  write(data: WriteData, options?: WriteOptions): Promise<void>;
+  write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
+  write(data: WriteData, options?: WriteOptions, callback?: Callback<void>): Promise<void> | void {
+    const payload = toBuffer(data);
+    const binary = options?.binary ?? this._opts.binary;
+    const err = this.writingMessage
+      ? new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a message sent with writeSome() is not finished')
+      : this.opError();
+    if (err) return failNow(callback, err);
+    const opcode = binary ? Opcode.Binary : Opcode.Text;
+    const mask = this.role === 'client';
+    if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
+      const size = this._opts.fragmentSize;
+      for (let off = 0; off < payload.length; off += size) {
+        const end = Math.min(off + size, payload.length);
+        this.outBytes += pushFrame(this.out, off === 0 ? opcode : Opcode.Continuation, payload.subarray(off, end), end === payload.length, false, mask);
+      }
+    } else {
+      this.outBytes += pushFrame(this.out, opcode, payload, true, false, mask);
+    }
+    return this.queueWaiter(callback);
+  }
+
+  /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
+  writeSome(data: WriteData, options?: WriteSomeOptions): Promise<void>;
+  writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
+  writeSome(data: WriteData, options?: WriteSomeOptions, callback?: Callback<void>): Promise<void> | void {
+    const payload = toBuffer(data);
+    const err = this.opError();
+    if (err) return failNow(callback, err);
+    const fin = options?.fin ?? true;
+    const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
+    this.writingMessage = !fin;
+    this.outBytes += pushFrame(this.out, opcode, payload, fin, false, this.role === 'client');
+    return this.queueWaiter(callback);
+  }
+
+  /** Sends a ping (payload at most 125 bytes). */
+  ping(payload?: WriteData): Promise<void>;
+  ping(payload: WriteData | undefined, callback: Callback<void>): void;
+  ping(payload?: WriteData, callback?: Callback<void>): Promise<void> | void {
+    return this.control(Opcode.Ping, payload, callback);
+  }
+
+  /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
+  pong(payload?: WriteData): Promise<void>;
+  pong(payload: WriteData | undefined, callback: Callback<void>): void;
+  pong(payload?: WriteData, callback?: Callback<void>): Promise<void> | void {
+    return this.control(Opcode.Pong, payload, callback);
+  }
+
+  private control(opcode: number, data: WriteData | undefined, callback?: Callback<void>): Promise<void> | undefined {
+    const payload = data === undefined ? EMPTY : toBuffer(data);
+    if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
+    const err = this.opError();
+    if (err) return failNow(callback, err);
+    this.outBytes += pushFrame(this.out, opcode, payload, true, false, this.role === 'client');
+    return this.queueWaiter(callback);
+  }
+
+  /**
+   * Starts the close handshake (RFC 6455 §7): sends a close frame, reads until the peer's, then
+   * tears the layer down. Completes once the layer is closed; fails with ERR_WS_TIMEOUT when the
+   * peer did not answer within `closeTimeout`. Messages that arrive meanwhile can still be read.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  close(options: CloseOptions | undefined, callback: Callback<void>): void;
+  close(options?: CloseOptions, callback?: Callback<void>): Promise<void> | void {
+    const code = options?.code ?? 1000;
+    const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
+    const c = new Completion<void>(callback);
+    if (this.state === State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done'));
+    else if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
+    else if (this.state === State.Closed) {
+      if (this.info?.wasClean) c.succeed();
+      else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
+    } else {
+      this.closeWaiters.push(c);
+      if (!this.closeSent) {
+        this.firstCloser = 'local';
+        this.sentCode = code;
+        this.sentReason = payload.subarray(2).toString('utf8');
+        this.closeSent = true;
+        this.state = State.Closing;
+        this.outBytes += pushFrame(this.out, Opcode.Close, payload, true, false, this.role === 'client');
+        this.outWaiters.push(noopWaiter);
+        this.scheduleFlush();
+        this.armCloseTimer();
+      }
+      this.finishCloseHandshake();
+    }
+    return c.started();
+  }
+
+  private sendClose(code: number | undefined, reason: string | undefined): void {
+    const payload = encodeClosePayload(code, reason);
+    this.closeSent = true;
+    this.sentCode = code ?? CLOSE_NO_STATUS;
+    this.sentReason = reason ?? '';
+    this.outBytes += pushFrame(this.out, Opcode.Close, payload, true, false, this.role === 'client');
+    this.outWaiters.push(noopWaiter);
+  }
+
+  /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
+  private finishCloseHandshake(): void {
+    if (!(this.closeSent && this.closeReceived)) return;
+    if (this.role === 'server') {
+      this.flush();
+      this.nextLayer.end();
+    }
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== null || this.state === State.Closed) return;
+    this.closeTimer = setTimeout(() => {
+      this.closeTimer = null;
+      if (!this.failure) this.failure = new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
+      if (!(this.closeSent && this.closeReceived)) {
+        for (const c of this.closeWaiters) c.fail(this.failure);
+      }
+      this.nextLayer.destroy();
+    }, this._opts.closeTimeout);
+  }
+
+  /** Why a message operation may not start now, or null. */
+  private opError(): WebSocketError | null {
+    switch (this.state) {
+      case State.Open: return null;
+      case State.Idle: return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done');
+      case State.Handshaking: return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
+      default: return new WebSocketError('ERR_WS_CLOSED');
+    }
+  }
+
+  private queueWaiter(callback?: Callback<void>): Promise<void> | undefined {
+    let ret: Promise<void> | undefined;
+    if (callback) {
+      this.outWaiters.push(callback);
+    } else {
+      const c = new Completion<void>(undefined);
+      this.outWaiters.push(c);
+      ret = c.started();
+    }
+    this.scheduleFlush();
+    return ret;
+  }
+
+  private enqueue(bytes: Buffer, waiter?: Waiter): void {
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    this.outWaiters.push(waiter ?? noopWaiter);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the current turn's callbacks and microtasks: all frames written in one turn go out
+    // together, in one write call.
+    process.nextTick(flushStream, this);
+  }
+
+  /** @internal Hands the queued frames to the next layer. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.out.length === 0) return;
+    let bufs = this.out;
+    const bytes = this.outBytes;
+    const waiters = this.outWaiters;
+    this.out = [];
+    this.outBytes = 0;
+    this.outWaiters = [];
+    if (bufs.length > 1 && bytes <= COALESCE_MAX) bufs = [Buffer.concat(bufs, bytes)];
+    this.nextLayer.write(bufs, (err) => {
+      const e = err ? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }) : null;
+      for (const w of waiters) settle(w, e);
+    });
+  }
+}
+
+function flushStream(s: WebSocketStream): void {
+  s.flush();
+}
+
+function noopWaiter(): void {}
+
+function settle(w: Waiter, err: WebSocketError | null): void {
+  if (typeof w === 'function') w(err);
+  else if (err) w.fail(err);
+  else w.succeed();
+}
+
+function failNow(callback: Callback<void> | undefined, err: WebSocketError): Promise<void> | undefined {
+  const c = new Completion<void>(callback);
+  c.fail(err);
+  return c.started();
+}
