@@ -1,0 +1,73 @@
+/** A raw peer over a TestLayer or a socket: collects every byte it receives, waits for conditions. */
+import type { Duplex } from 'node:stream';
+import { parseFrames, type WireFrame } from './frames.js';
+
+export class RawPeer {
+  received = Buffer.alloc(0);
+  ended = false;
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly io: Duplex) {
+    io.on('data', (d: Buffer) => {
+      this.received = Buffer.concat([this.received, d]);
+      this.wake();
+    });
+    io.on('end', () => { this.ended = true; this.wake(); });
+    io.on('close', () => { this.closed = true; this.wake(); });
+    io.on('error', () => {});
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  send(bytes: Uint8Array | string): void {
+    this.io.write(bytes);
+  }
+
+  /** Waits until `cond` holds (re-checked on every event), failing after `ms`. */
+  until<T>(cond: () => T | undefined | false, ms = 5000, what = 'condition'): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`)), ms);
+      const check = (): void => {
+        const v = cond();
+        if (v) {
+          clearTimeout(timer);
+          resolve(v);
+        } else {
+          this.waiters.push(check);
+        }
+      };
+      check();
+    });
+  }
+
+  /** The HTTP response head received, once complete. */
+  responseHead(): Promise<{ status: number; head: string; rest: Buffer }> {
+    return this.until(() => {
+      const i = this.received.indexOf('\r\n\r\n');
+      if (i < 0) return undefined;
+      const head = this.received.subarray(0, i).toString('latin1');
+      return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
+    }, 5000, 'a response head');
+  }
+
+  /** Frames received after the response head (or from the start when there is none). */
+  frames(): WireFrame[] {
+    const i = this.received.indexOf('\r\n\r\n');
+    const start = this.received.subarray(0, 5).toString('latin1') === 'HTTP/' && i >= 0 ? i + 4 : 0;
+    return parseFrames(this.received.subarray(start)).frames;
+  }
+
+  /** Waits for `n` frames. */
+  waitFrames(n: number, ms = 5000): Promise<WireFrame[]> {
+    return this.until(() => { const f = this.frames(); return f.length >= n ? f : undefined; }, ms, `${n} frames`);
+  }
+
+  waitClosed(ms = 5000): Promise<true> {
+    return this.until(() => this.closed || this.ended ? true : undefined, ms, 'the connection to end');
+  }
+}
