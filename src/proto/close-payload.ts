@@ -30,9 +30,9 @@ export function parseClosePayload(payload: Uint8Array): ParsedClose {
  * The payload of a close frame we send. `code` undefined sends no status. The reason is UTF-8 of at
  * most 123 bytes; a view is copied by its own bytes only.
  */
-export function encodeClosePayload(code?: number, reason?: string | Uint8Array): Buffer {
+export function encodeClosePayload(code?: number, reason?: string | ArrayBufferView): Buffer {
   if (code === undefined) {
-    if (reason !== undefined && reason.length > 0) {
+    if (reason !== undefined && (typeof reason === 'string' ? reason.length : reason.byteLength) > 0) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a close reason needs a close code');
     }
     return Buffer.alloc(0);

@@ -61,11 +61,11 @@ export interface CloseOptions {
   /** Close code (RFC 6455 §7.4); default 1000. */
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
-  reason?: string | Uint8Array;
+  reason?: string | ArrayBufferView;
 }
 
 /** Data accepted by `write`: bytes or a string (UTF-8). */
-export type WriteData = string | Uint8Array | ArrayBuffer;
+export type WriteData = string | ArrayBufferView | ArrayBuffer;
 
 /** The stream's life. */
 const enum State {
@@ -646,8 +646,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.closeTimer !== null || this.state === State.Closed) return;
     this.closeTimer = setTimeout(() => {
       this.closeTimer = null;
-      if (!this.failure) this.failure = new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
+      // After a complete close handshake, a peer slow to close the connection is no failure.
       if (!(this.closeSent && this.closeReceived)) {
+        this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
         for (const c of this.closeWaiters) c.fail(this.failure);
       }
       this.nextLayer.destroy();

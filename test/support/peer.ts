@@ -13,7 +13,7 @@ export class RawPeer {
       this.received = Buffer.concat([this.received, d]);
       this.wake();
     });
-    io.on('end', () => { this.ended = true; this.wake(); });
+    io.on('end', () => { this.ended = true; io.end(); this.wake(); }); // as a TCP peer answers a FIN
     io.on('close', () => { this.closed = true; this.wake(); });
     io.on('error', () => {});
   }

@@ -1,0 +1,114 @@
+/** Small pure pieces of the core: masking, UTF-8, close payloads, frame headers, token lists, accept key. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { unmask } from '../../src/proto/mask.js';
+import { Utf8Validator } from '../../src/proto/utf8.js';
+import { encodeClosePayload, parseClosePayload } from '../../src/proto/close-payload.js';
+import { frameHeaderSize, newFrameHeader, parseFrameHeader, writeFrameHeader } from '../../src/proto/frame.js';
+import { hasToken, splitList } from '../../src/proto/tokens.js';
+import { computeAccept } from '../../src/proto/handshake-server.js';
+
+describe('mask', () => {
+  it('the word loop agrees with a byte loop at every offset, length and phase', () => {
+    const key = Uint8Array.from([0x37, 0xfa, 0x21, 0x3d]);
+    const backing = Buffer.alloc(300);
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 31) & 0xff;
+    for (const off of [0, 1, 2, 3, 5]) {
+      for (const len of [0, 1, 3, 4, 31, 32, 33, 100, 257]) {
+        for (let phase = 0; phase < 4; phase++) {
+          const a = Buffer.from(backing);
+          const p = unmask(a, off, off + len, key, phase);
+          const b = Buffer.from(backing);
+          for (let i = 0; i < len; i++) b[off + i] = b[off + i]! ^ key[(phase + i) & 3]!;
+          assert.deepEqual(a, b, `off ${off} len ${len} phase ${phase}`);
+          assert.equal(p, (phase + len) & 3);
+        }
+      }
+    }
+  });
+});
+
+describe('UTF-8 validator', () => {
+  const valid = ['', 'a', 'héllo', 'κόσμε', '𝄞 music', '\u{10FFFF}', '\uD7FF\uE000', 'x'.repeat(100) + '€'];
+  it('accepts valid text however it is split', () => {
+    for (const s of valid) {
+      const b = Buffer.from(s, 'utf8');
+      for (let i = 0; i <= b.length; i++) {
+        for (let j = i; j <= b.length; j++) {
+          const v = new Utf8Validator();
+          assert.ok(v.write(b.subarray(0, i)) && v.write(b.subarray(i, j)) && v.write(b.subarray(j)) && v.end(), `${s} split at ${i},${j}`);
+        }
+      }
+    }
+  });
+  const invalid: [number[], number][] = [
+    // bytes, index of the first byte at which it can no longer be valid
+    [[0xc0, 0x80], 0], [[0xc1, 0xbf], 0], [[0xe0, 0x80, 0x80], 1], [[0xed, 0xa0, 0x80], 1], // overlong, surrogate
+    [[0xf4, 0x90, 0x80, 0x80], 1], [[0xf5, 0x80, 0x80, 0x80], 0], [[0xff], 0], [[0x80], 0],
+    [[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64], 12],
+    [[0x61, 0xe2, 0x28, 0xa1], 2],
+  ];
+  it('rejects invalid text at the first byte that makes it invalid, fed byte by byte', () => {
+    for (const [bytes, at] of invalid) {
+      const v = new Utf8Validator();
+      let failedAt = -1;
+      for (let i = 0; i < bytes.length; i++) {
+        if (!v.write(Uint8Array.of(bytes[i]!))) { failedAt = i; break; }
+      }
+      assert.equal(failedAt, at, `${Buffer.from(bytes).toString('hex')}`);
+    }
+  });
+  it('rejects invalid text fed whole, and an incomplete end', () => {
+    for (const [bytes] of invalid) assert.equal(new Utf8Validator().write(Uint8Array.from(bytes)), false);
+    const v = new Utf8Validator();
+    assert.equal(v.write(Uint8Array.of(0xe2, 0x82)), true);
+    assert.equal(v.end(), false);
+  });
+});
+
+describe('close payload', () => {
+  it('encodes code and reason, and a view of a larger buffer as its own bytes only', () => {
+    const backing = new Uint8Array([0xaa, 0x62, 0x79, 0x65, 0xbb]);
+    const p = encodeClosePayload(1000, backing.subarray(1, 4));
+    assert.deepEqual([...p], [0x03, 0xe8, 0x62, 0x79, 0x65]);
+    const wide = new Uint16Array([0x6968]); // 2 bytes: 'h', 'i' little-endian
+    assert.deepEqual([...encodeClosePayload(1001, wide)], [0x03, 0xe9, 0x68, 0x69]);
+    assert.deepEqual(parseClosePayload(p), { code: 1000, reason: 'bye' });
+  });
+  it('refuses invalid codes, long reasons and a reason without a code', () => {
+    assert.throws(() => encodeClosePayload(1005), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => encodeClosePayload(999), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => encodeClosePayload(1000, 'x'.repeat(124)), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => encodeClosePayload(undefined, 'x'), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.equal(encodeClosePayload(1000, 'x'.repeat(123)).length, 125);
+  });
+});
+
+describe('frame header', () => {
+  it('round-trips every length form, masked and not', () => {
+    for (const len of [0, 125, 126, 127, 128, 65535, 65536, 2 ** 32 + 5]) {
+      for (const key of [undefined, Uint8Array.of(1, 2, 3, 4)]) {
+        const buf = Buffer.alloc(14);
+        const n = writeFrameHeader(buf, 0, 2, true, false, len, key);
+        assert.equal(n, frameHeaderSize(len, !!key));
+        const hdr = newFrameHeader();
+        assert.equal(parseFrameHeader(buf, 0, n, hdr), n);
+        assert.equal(hdr.length, len);
+        assert.equal(hdr.masked, !!key);
+        assert.equal(parseFrameHeader(buf, 0, n - 1, hdr), 0, 'needs more');
+      }
+    }
+  });
+});
+
+describe('token lists and the accept key', () => {
+  it('splits lists with empty elements and white space', () => {
+    assert.deepEqual(splitList(' a ,, b,\tc , '), ['a', 'b', 'c']);
+    assert.deepEqual(splitList(['a, b', 'c']), ['a', 'b', 'c']);
+    assert.equal(hasToken('keep-alive, UPGRADE', 'upgrade'), true);
+    assert.equal(hasToken('upgrade2', 'upgrade'), false);
+  });
+  it('computes the RFC 6455 §1.3 example', () => {
+    assert.equal(computeAccept('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  });
+});

@@ -1,0 +1,323 @@
+/** Messages on an open stream, over the test layer: what the peer sees on the wire, and what reads return. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocketError } from '../../src/index.js';
+import { binary, closeFrame, cont, ping, pong, text, frame, parseFrames } from '../support/frames.js';
+import { openServer } from '../support/open.js';
+
+describe('reading', () => {
+  it('reads text and binary messages in order, whole', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(Buffer.concat([text('one'), binary(Buffer.from([1, 2])), text('three', { fin: false }), cont(' and more')]));
+    const a = await ws.read();
+    const b = await ws.read();
+    const c = await ws.read();
+    assert.deepEqual([a.text(), a.binary, a.fin], ['one', false, true]);
+    assert.deepEqual([[...b.data], b.binary], [[1, 2], true]);
+    assert.equal(c.text(), 'three and more');
+  });
+
+  it('reads a message delivered one byte at a time', async () => {
+    const { ws, peer } = await openServer({}, { readSize: 1 });
+    const payload = Buffer.alloc(5000);
+    for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
+    peer.send(binary(payload));
+    assert.deepEqual((await ws.read()).data, payload);
+  });
+
+  it('readSome hands out parts of a large message and marks its end', async () => {
+    const { ws, peer } = await openServer({}, { readSize: 4096 });
+    const payload = Buffer.alloc(20000, 3);
+    peer.send(binary(payload));
+    const parts: Buffer[] = [];
+    for (;;) {
+      const p = await ws.readSome();
+      parts.push(p.data);
+      if (p.fin) break;
+    }
+    assert.ok(parts.length > 1);
+    assert.deepEqual(Buffer.concat(parts), payload);
+  });
+
+  it('gathers a message trickled in 1-byte pieces: readSome gets few large parts, not thousands of tiny ones', async () => {
+    const { ws, peer } = await openServer({}, { readSize: 1 });
+    const payload = Buffer.alloc(40000, 5);
+    peer.send(binary(payload));
+    // let it all arrive before reading
+    await new Promise((r) => setTimeout(r, 200));
+    const parts: Buffer[] = [];
+    for (;;) {
+      const p = await ws.readSome();
+      parts.push(p.data);
+      if (p.fin) break;
+    }
+    assert.deepEqual(Buffer.concat(parts), payload);
+    assert.ok(parts.length <= 10, `${parts.length} parts`);
+  });
+
+  it('a second read while one is pending fails with ERR_WS_OPERATION_IN_PROGRESS, the first goes on', async () => {
+    const { ws, peer } = await openServer();
+    const first = ws.read();
+    await assert.rejects(ws.read(), { code: 'ERR_WS_OPERATION_IN_PROGRESS' });
+    peer.send(text('x'));
+    assert.equal((await first).text(), 'x');
+  });
+
+  it('the read callback is never called from within read()', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(text('queued'));
+    await new Promise((r) => setTimeout(r, 20));
+    let returned = false;
+    await new Promise<void>((resolve) => {
+      ws.read((err, msg) => {
+        assert.equal(returned, true);
+        assert.equal(err, null);
+        assert.equal(msg!.text(), 'queued');
+        resolve();
+      });
+      returned = true;
+    });
+  });
+
+  it('for await iterates until a clean close', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(Buffer.concat([text('a'), text('b'), closeFrame(1000, 'done')]));
+    const got: string[] = [];
+    for await (const m of ws) got.push(m.text());
+    assert.deepEqual(got, ['a', 'b']);
+    assert.deepEqual(ws.closeReason, { code: 1000, reason: 'done' });
+  });
+});
+
+describe('writing', () => {
+  it('writes unmasked frames with the right opcodes; writes issued without waiting go out in order', async () => {
+    const { ws, peer } = await openServer();
+    const ps = [ws.write('t1', { binary: false }), ws.write(Buffer.from([9])), ws.write(new Uint16Array([1]), { binary: true })];
+    for (let i = 0; i < 50; i++) ps.push(ws.write(`n${i}`, { binary: false }));
+    await Promise.all(ps);
+    const f = await peer.waitFrames(53);
+    assert.deepEqual(f.slice(0, 3).map((x) => [x.opcode, x.fin, x.masked, x.payload.toString('hex')]), [
+      [1, true, false, Buffer.from('t1').toString('hex')], [2, true, false, '09'], [2, true, false, '0100'],
+    ]);
+    assert.deepEqual(f.slice(3).map((x) => x.payload.toString()), Array.from({ length: 50 }, (_, i) => `n${i}`));
+  });
+
+  it('sends the exact bytes of a view into a larger buffer', async () => {
+    const { ws, peer } = await openServer();
+    const backing = new Uint8Array([0xde, 1, 2, 3, 0xad]);
+    await ws.write(backing.subarray(1, 4));
+    assert.deepEqual([...(await peer.waitFrames(1))[0]!.payload], [1, 2, 3]);
+  });
+
+  it('autoFragment splits a message into frames of fragmentSize', async () => {
+    const { ws, peer } = await openServer({ autoFragment: true, fragmentSize: 100 });
+    await ws.write(Buffer.alloc(250, 1));
+    const f = await peer.waitFrames(3);
+    assert.deepEqual(f.map((x) => [x.opcode, x.fin, x.payload.length]), [[2, false, 100], [0, false, 100], [0, true, 50]]);
+  });
+
+  it('writeSome sends a message in parts: opcode first, continuations, fin last; write() meanwhile fails', async () => {
+    const { ws, peer } = await openServer();
+    await ws.writeSome('ab', { fin: false, binary: false });
+    await assert.rejects(ws.write('x'), { code: 'ERR_WS_OPERATION_IN_PROGRESS' });
+    await ws.writeSome('cd', { fin: false });
+    await ws.writeSome('ef', { fin: true });
+    const f = await peer.waitFrames(3);
+    assert.deepEqual(f.map((x) => [x.opcode, x.fin, x.payload.toString()]), [[1, false, 'ab'], [0, false, 'cd'], [0, true, 'ef']]);
+  });
+
+  it('bufferedAmount counts bytes not yet handed on, and drops to 0', async () => {
+    const { ws } = await openServer();
+    const p = ws.write(Buffer.alloc(1000));
+    assert.ok(ws.bufferedAmount >= 1000);
+    await p;
+    assert.equal(ws.bufferedAmount, 0);
+  });
+
+  it('a write without a callback or await that fails does not crash the process', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(closeFrame(1000));
+    await peer.waitFrames(1);
+    void ws.write('too late'); // rejected; must not be an unhandled rejection
+    await new Promise((r) => setTimeout(r, 20));
+  });
+});
+
+describe('control frames', () => {
+  it('answers a ping with a pong of the same payload, also between fragments of a message', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(Buffer.concat([text('a', { fin: false }), ping('p1'), cont('b')]));
+    assert.equal((await ws.read()).text(), 'ab');
+    const f = await peer.waitFrames(1);
+    assert.deepEqual([f[0]!.opcode, f[0]!.payload.toString()], [0xa, 'p1']);
+  });
+
+  it('with autoPong off, does not answer; the control callback sees ping, pong and close', async () => {
+    const seen: string[] = [];
+    const { ws, peer } = await openServer({ autoPong: false, controlCallback: (kind, p) => seen.push(`${kind}:${p.toString('hex')}`) });
+    peer.send(Buffer.concat([ping('a'), pong('b'), closeFrame(1000)]));
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+    assert.deepEqual(seen, ['ping:61', 'pong:62', 'close:03e8']);
+    const f = await peer.waitFrames(1);
+    assert.equal(f[0]!.opcode, 8, 'only the close reply went out');
+  });
+
+  it('ping and pong send control frames; over 125 bytes throws', async () => {
+    const { ws, peer } = await openServer();
+    await ws.ping('hello');
+    await ws.pong();
+    const f = await peer.waitFrames(2);
+    assert.deepEqual(f.map((x) => [x.opcode, x.payload.toString()]), [[9, 'hello'], [0xa, '']]);
+    assert.throws(() => ws.ping(Buffer.alloc(126)), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  });
+});
+
+describe('the close handshake', () => {
+  it('close() sends the close frame, reads until the peer answers, and the server ends the connection', async () => {
+    const { ws, peer } = await openServer();
+    const closing = ws.close({ code: 4000, reason: 'bye' });
+    const f = await peer.waitFrames(1);
+    assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0), f[0]!.payload.subarray(2).toString()], [8, 4000, 'bye']);
+    await assert.rejects(ws.write('x'), { code: 'ERR_WS_CLOSED' });
+    peer.send(Buffer.concat([text('still read'), closeFrame(4000)]));
+    assert.equal((await ws.read()).text(), 'still read');
+    await closing;
+    await peer.waitClosed();
+    assert.deepEqual(ws.closeInfo, { initiatedBy: 'local', code: 4000, reason: 'bye', wasClean: true });
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+  });
+
+  it('a close from the peer is echoed with its code, reads end, and closeInfo says remote', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(closeFrame(1001, 'going'));
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+    const f = await peer.waitFrames(1);
+    assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0)], [8, 1001]);
+    await peer.waitClosed();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(ws.closeInfo, { initiatedBy: 'remote', code: 1001, reason: 'going', wasClean: true });
+  });
+
+  it('a close without a code is answered with an empty close frame', async () => {
+    const { ws, peer } = await openServer();
+    peer.send(closeFrame());
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+    const f = await peer.waitFrames(1);
+    assert.deepEqual([f[0]!.opcode, f[0]!.payload.length], [8, 0]);
+  });
+
+  it('an end without a close frame is abnormal: ERR_WS_EOF and code 1006', async () => {
+    const { ws, client } = await openServer();
+    client.end();
+    await assert.rejects(ws.read(), { code: 'ERR_WS_EOF' });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(ws.closeInfo?.initiatedBy, 'abnormal');
+    assert.equal(ws.closeInfo?.code, 1006);
+  });
+
+  it('a peer that never answers our close is torn down after closeTimeout with ERR_WS_TIMEOUT', async () => {
+    const { ws, peer } = await openServer({ closeTimeout: 50 });
+    await assert.rejects(ws.close(), { code: 'ERR_WS_TIMEOUT' });
+    await peer.waitClosed();
+  });
+
+  it('close() refuses a bad code or reason at once', async () => {
+    const { ws } = await openServer();
+    assert.throws(() => ws.close({ code: 1006 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => ws.close({ code: 1000, reason: 'x'.repeat(200) }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  });
+
+  it('a close reason given as a view of a larger buffer goes out as its own bytes', async () => {
+    const { ws, peer } = await openServer();
+    const backing = Buffer.from('XXbyeXX');
+    void ws.close({ code: 1000, reason: new Uint8Array(backing.buffer, backing.byteOffset + 2, 3) });
+    const f = await peer.waitFrames(1);
+    assert.equal(f[0]!.payload.subarray(2).toString(), 'bye');
+  });
+});
+
+describe('strictness over the stream: the close code goes out before the error is reported', () => {
+  const cases: [string, Buffer, string, number][] = [
+    ['reserved bits', text('x', { rsv: 4 }), 'ERR_WS_BAD_RESERVED_BITS', 1002],
+    ['reserved opcode', frame({ opcode: 5 }), 'ERR_WS_BAD_OPCODE', 1002],
+    ['unmasked frame', text('x', { mask: false }), 'ERR_WS_BAD_UNMASKED_FRAME', 1002],
+    ['fragmented control', ping('x', { fin: false }), 'ERR_WS_BAD_CONTROL_FRAGMENT', 1002],
+    ['big control', ping(Buffer.alloc(126)), 'ERR_WS_BAD_CONTROL_SIZE', 1002],
+    ['continuation first', cont('x'), 'ERR_WS_BAD_CONTINUATION', 1002],
+    ['data in a fragmented message', Buffer.concat([text('a', { fin: false }), text('b')]), 'ERR_WS_BAD_DATA_FRAME', 1002],
+    ['invalid UTF-8', text(Buffer.from([0xff])), 'ERR_WS_BAD_FRAME_PAYLOAD', 1007],
+    ['invalid close reason', closeFrame(1000, Buffer.from([0xff])), 'ERR_WS_BAD_CLOSE_PAYLOAD', 1007],
+    ['close of 1 byte', frame({ opcode: 8, payload: Buffer.from([1]) }), 'ERR_WS_BAD_CLOSE_SIZE', 1002],
+    ['close code 1004', closeFrame(1004), 'ERR_WS_BAD_CLOSE_CODE', 1002],
+    ['message too big', binary(Buffer.alloc(2000)), 'ERR_WS_MESSAGE_TOO_BIG', 1009],
+  ];
+  for (const [name, bytes, code, closeCode] of cases) {
+    it(`${name} → close ${closeCode}, ${code}`, async () => {
+      const { ws, peer, server } = await openServer({ readMessageMax: 1000 });
+      peer.send(Buffer.concat([text('before'), bytes, text('after')]));
+      assert.equal((await ws.read()).text(), 'before', 'what came before is not lost');
+      const err = await ws.read().then(() => null, (e: WebSocketError) => e);
+      assert.equal(err?.code, code);
+      assert.equal(err?.closeCode, closeCode);
+      const wire = server.wire();
+      const f = parseFrames(wire.subarray(wire.indexOf('\r\n\r\n') + 4)).frames;
+      assert.equal(f.length, 1, 'the close frame was on the wire when the error was reported');
+      assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0)], [8, closeCode]);
+      await peer.waitClosed();
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(ws.closeInfo?.initiatedBy, 'local');
+      assert.equal(ws.closeInfo?.code, closeCode);
+      assert.equal(ws.closeInfo?.error?.code, code);
+    });
+  }
+
+  it('too many fragments → close 1008', async () => {
+    const { ws, peer } = await openServer({ maxFragments: 100 });
+    const frames = [binary(Buffer.alloc(1), { fin: false })];
+    for (let i = 0; i < 200; i++) frames.push(cont(Buffer.alloc(1), { fin: false }));
+    peer.send(Buffer.concat(frames));
+    await assert.rejects(ws.read(), { code: 'ERR_WS_TOO_MANY_FRAGMENTS' });
+    const f = await peer.waitFrames(1);
+    assert.equal(f[0]!.payload.readUInt16BE(0), 1008);
+  });
+});
+
+describe('the test layer walks every error path', () => {
+  it('a write failing at step N fails the operation with ERR_WS_NEXT_LAYER and never hangs', async () => {
+    for (let n = 1; n <= 6; n++) {
+      const outcome = await (async () => {
+        const { ws, peer } = await openServer({ closeTimeout: 200 }, { failWriteAt: n + 1 }); // write 1 is the 101
+        peer.send(Buffer.concat([text('m1'), text('m2')]));
+        try {
+          for (let i = 0; i < 3; i++) await ws.write(`w${i}`);
+          const a = await ws.read();
+          const b = await ws.read();
+          assert.deepEqual([a.text(), b.text()], ['m1', 'm2']);
+          await ws.close();
+          return 'ok';
+        } catch (err) {
+          assert.ok(err instanceof WebSocketError, String(err));
+          return err.code;
+        }
+      })();
+      assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT', 'ERR_WS_EOF', 'ok'].includes(outcome), `step ${n}: ${outcome}`);
+    }
+  });
+
+  it('a read failing at step N ends reads with an error and loses no message that came before', async () => {
+    for (let n = 2; n <= 6; n++) {
+      const [server, client] = (await import('../../src/index.js')).createTestPair({ failReadAt: n, readSize: 10 });
+      const { WebSocketStream } = await import('../../src/index.js');
+      const { RawPeer } = await import('../support/peer.js');
+      const { requestHead } = await import('../support/frames.js');
+      const ws = new WebSocketStream(server);
+      const peer = new RawPeer(client);
+      const accepting = ws.accept();
+      peer.send(Buffer.concat([Buffer.from(requestHead()), text('hello')]));
+      const ok = await accepting.then(() => true, (e: WebSocketError) => (assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF'].includes(e.code), e.code), false));
+      if (!ok) continue;
+      const r = await ws.read().then((m) => m.text(), (e: WebSocketError) => e.code);
+      assert.ok(['hello', 'ERR_WS_NEXT_LAYER'].includes(r), `step ${n}: ${r}`);
+    }
+  });
+});
