@@ -150,6 +150,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   private sentCode = 0;
   private sentReason = '';
   private failure: WebSocketError | undefined;
+  /** A close frame or a violation ended the input and our answer is not sent yet. */
+  private pendingEnd: 'close' | 'fail' | null = null;
 
   /** Called once when the next layer closes or fails while a handshake runs. */
   private handshakeAbort: ((err: WebSocketError) => void) | null = null;
@@ -361,29 +363,52 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.closeReceived = true;
     this.closeReason = { code, reason };
     this._opts.controlCallback?.('close', payload);
-    if (!this.closeSent) {
-      this.firstCloser = 'remote';
-      // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
-      this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
-      this.flush();
-    }
-    if (this.state === State.Open) this.state = State.Closing;
+    if (!this.closeSent) this.firstCloser = 'remote';
+    this.deferInputEnd('close');
     this.endRead(new WebSocketError('ERR_WS_CLOSED'));
-    this.finishCloseHandshake();
   }
 
   private gotFailure(error: WebSocketError): void {
     this.failure = error;
-    // Fail the WebSocket Connection (RFC 6455 §7.1.7): our close frame, then the layer goes.
-    if (!this.closeSent && this.state !== State.Closed) {
-      this.firstCloser = 'local';
-      this.sendClose(error.closeCode || 1002, error.message.slice(0, 123));
+    this.deferInputEnd('fail');
+    this.endRead(error);
+  }
+
+  /**
+   * The input ended with a close frame or a violation. Our answer waits until the reader has taken
+   * the messages that came before it (so that replies to them, an echo say, still go out first;
+   * RFC 6455 §5.5.1 allows finishing the current message), and at the latest for the next turn.
+   */
+  private deferInputEnd(what: 'close' | 'fail'): void {
+    this.pendingEnd = what;
+    setImmediate(answerInputEnd, this);
+  }
+
+  /** @internal Sends the deferred answer to the end of input, if it is still due. */
+  _answerInputEnd(): void {
+    const what = this.pendingEnd;
+    if (what === null) return;
+    this.pendingEnd = null;
+    if (this.state === State.Closed) return;
+    if (!this.closeSent) {
+      if (what === 'fail') {
+        // Fail the WebSocket Connection (RFC 6455 §7.1.7): our close frame, then the layer goes.
+        this.firstCloser = 'local';
+        this.sendClose(this.failure!.closeCode || 1002, this.failure!.message.slice(0, 123));
+      } else {
+        // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
+        const code = this.closeReason!.code;
+        this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+      }
     }
     if (this.state === State.Open) this.state = State.Closing;
     this.flush();
-    this.nextLayer.end();
-    this.armCloseTimer();
-    this.endRead(error);
+    if (what === 'fail') {
+      this.nextLayer.end();
+      this.armCloseTimer();
+    } else {
+      this.finishCloseHandshake();
+    }
   }
 
   // ===================================================================== reading
@@ -427,6 +452,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       r.succeed(this.readerWhole ? this.takeMessage() : this.takePiece());
     } else if (this.readEnded && this.state !== State.Handshaking) {
       this.reader = null;
+      this._answerInputEnd(); // the close frame goes out before the error is reported
       r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
     } else if (this.paused) {
       this.paused = false;
@@ -635,10 +661,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
   private finishCloseHandshake(): void {
     if (!(this.closeSent && this.closeReceived)) return;
-    if (this.role === 'server') {
-      this.flush();
-      this.nextLayer.end();
-    }
+    this.flush();
+    if (this.role === 'server') this.nextLayer.end();
     this.armCloseTimer();
   }
 
@@ -713,6 +737,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
 function flushStream(s: WebSocketStream): void {
   s.flush();
+}
+
+function answerInputEnd(s: WebSocketStream): void {
+  s._answerInputEnd();
 }
 
 function noopWaiter(): void {}
