@@ -204,6 +204,12 @@ group('9 large messages', [
     }
     await echoes(c, 2, payload, Buffer.concat(frames));
   }]),
+  ['200,000 empty fragments → 1008 (maxFragments)', async (c) => {
+    const frames = [binary(Buffer.alloc(0), { fin: false })];
+    for (let i = 0; i < 200000; i++) frames.push(cont(Buffer.alloc(0), { fin: false }));
+    c.send(Buffer.concat(frames));
+    await failsWith(c, 1008);
+  }],
   ['a message over 16 MiB → 1009', async (c) => { c.send(frame({ opcode: 2, payload: Buffer.alloc(0) }).subarray(0, 0)); c.send(Buffer.from([0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 1, 2, 3, 4])); await failsWith(c, 1009); }],
 ]);
 

@@ -1,0 +1,44 @@
+/** A custom NextLayer (not a Duplex) carries a WebSocket as well as a socket does. */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocketStream, type LayerSink, type NextLayer } from '../../src/index.js';
+import { requestHead, text, parseFrames } from '../support/frames.js';
+
+/** A minimal transport: bytes written are recorded; bytes are injected by the test. */
+class MemoryLayer implements NextLayer {
+  sink: LayerSink | null = null;
+  sent: Buffer[] = [];
+  writableLength = 0;
+  destroyed = false;
+  ended = false;
+  attach(sink: LayerSink): void { this.sink = sink; }
+  detach(): void { this.sink = null; }
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void { this.sent.push(...chunks.map((c) => Buffer.from(c))); setImmediate(cb); }
+  pause(): void {}
+  resume(): void {}
+  end(): void { this.ended = true; }
+  destroy(): void { if (!this.destroyed) { this.destroyed = true; setImmediate(() => this.sink?.onClose()); } }
+  deliver(b: Buffer): void { this.sink!.onData(b); }
+}
+
+it('accept() reads the request from a custom layer, echoes a message, and the close handshake ends it', async () => {
+  const layer = new MemoryLayer();
+  const ws = new WebSocketStream(layer);
+  const accepting = ws.accept();
+  layer.deliver(Buffer.concat([Buffer.from(requestHead()), text('custom')]));
+  await accepting;
+  const msg = await ws.read();
+  await ws.write(msg.data, { binary: msg.binary });
+  const wire = Buffer.concat(layer.sent);
+  assert.match(wire.toString('latin1'), /^HTTP\/1\.1 101 /);
+  const frames = parseFrames(wire.subarray(wire.indexOf('\r\n\r\n') + 4)).frames;
+  assert.deepEqual(frames.map((f) => [f.opcode, f.payload.toString()]), [[1, 'custom']]);
+  const closing = ws.close({ code: 1000 });
+  layer.deliver(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(layer.ended, true, 'the server ended its side after the close handshake');
+  layer.sink!.onEnd();
+  layer.destroy();
+  await closing;
+  assert.equal(ws.closeInfo?.wasClean, true);
+});
