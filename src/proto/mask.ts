@@ -29,7 +29,14 @@ export function unmask(buf: Uint8Array, start: number, end: number, key: Uint8Ar
       ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24))
       : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3);
     const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w] ^= word;
+    // Unrolled by 8: about 2.5× the speed of the plain loop in V8 (bench/README.md).
+    const words8 = words & ~7;
+    let w = 0;
+    for (; w < words8; w += 8) {
+      view[w] ^= word; view[w + 1] ^= word; view[w + 2] ^= word; view[w + 3] ^= word;
+      view[w + 4] ^= word; view[w + 5] ^= word; view[w + 6] ^= word; view[w + 7] ^= word;
+    }
+    for (; w < words; w++) view[w] ^= word;
     i += words << 2;
   }
   // The short payload, or the tail of a long one

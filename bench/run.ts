@@ -1,0 +1,197 @@
+/**
+ * `npm run bench`: ws-stream against `ws` (with bufferutil) and a raw node:net echo, in one run,
+ * driven by the same C load generator (bench/loadgen.c) in interleaved rounds (A B C, A B C, …).
+ * Prints medians and same-round ratios, server CPU per message and the generator's own CPU.
+ *
+ * Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per measurement (default 3), BENCH_CELLS (comma list of cell
+ * names to run, default all), BENCH_IDLE_CONNS (default 10000).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import os from 'node:os';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const loadgen = join(root, 'dist', 'bench', 'loadgen');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const IDLE_CONNS = Number(process.env.BENCH_IDLE_CONNS ?? 10000);
+const ONLY = process.env.BENCH_CELLS ? new Set(process.env.BENCH_CELLS.split(',')) : null;
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+type ServerName = 'ws-stream' | 'ws' | 'raw' | 'ws-stream-net';
+
+interface Server { name: ServerName; proc: ChildProcess; port: number }
+
+function build(): void {
+  mkdirSync(dirname(loadgen), { recursive: true });
+  const src = join(root, 'bench', 'loadgen.c');
+  execFileSync('cc', ['-O2', '-o', loadgen, src], { stdio: 'inherit' });
+}
+
+function start(name: ServerName): Promise<Server> {
+  const script = {
+    'ws-stream': [join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', '--port', '0', '--quiet'],
+    'ws-stream-net': [join(here, 'servers', 'net-accept-echo.js'), '0'],
+    ws: [join(here, 'servers', 'ws-echo.js'), '0'],
+    raw: [join(here, 'servers', 'raw-echo.js'), '0'],
+  }[name];
+  // Each server gets the same Node and enough file descriptors for the idle cell.
+  const proc = spawn('bash', ['-c', 'ulimit -n 200000; exec "$0" "$@"', process.execPath, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(?:listening |:)(\d+)\/?\s*$/m.exec(out);
+      if (m) resolve({ name, proc, port: Number(m[1]) });
+    });
+    proc.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
+}
+
+function stop(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.proc.exitCode !== null) return resolve();
+    s.proc.once('exit', () => resolve());
+    s.proc.kill('SIGKILL');
+  });
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+/** The node process behind `bash -c exec`: the same pid after exec. */
+function pidOf(s: Server): number {
+  return s.proc.pid!;
+}
+
+interface Sample { rate: number; p50: number; p99: number; cpuPerMsgUs: number; genCpu: number }
+
+function runGen(args: string[]): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(loadgen, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`loadgen ${args.join(' ')} exited with ${code}`));
+      const kv: Record<string, number> = {};
+      for (const m of out.matchAll(/(\w+)=([\d.]+)/g)) kv[m[1]!] = Number(m[2]);
+      resolve(kv);
+    });
+  });
+}
+
+async function measure(s: Server, args: string[]): Promise<Sample> {
+  const pid = pidOf(s);
+  const t0 = cpuTicks(pid);
+  const mode = s.name === 'raw' && args[0] === 'echo' ? 'raw' : args[0]!; // the same bytes, no handshake
+  const r = await runGen([mode, '127.0.0.1', String(s.port), ...args.slice(1)]);
+  const t1 = cpuTicks(pid);
+  const cpuUs = ((t1 - t0) / TICK) * 1e6;
+  return { rate: r.rate!, p50: r.p50_us!, p99: r.p99_us!, cpuPerMsgUs: r.msgs ? cpuUs / r.msgs : 0, genCpu: r.cpu_pct! };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+};
+
+interface Cell {
+  name: string;
+  title: string;
+  servers: ServerName[];
+  args: string[];
+  /** Which number is compared: throughput (higher is better) or latency (lower is better). */
+  metric: 'rate' | 'p50' | 'p99';
+  goal: string;
+}
+
+const S = String(SECONDS);
+const cells: Cell[] = [
+  { name: 'small1k', title: 'echo 1 KiB, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '1024', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
+  { name: 'small16', title: 'echo 16 B, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '16', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
+  { name: 'large64k', title: 'echo 64 KiB, 1 conn × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '16', '65536', S], metric: 'rate', goal: '≥ 1.1× ws, ≥ 0.95× raw' },
+  { name: 'large1m', title: 'echo 1 MiB, 1 conn × 4 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '4', '1048576', S], metric: 'rate', goal: '≥ 1.1× ws, ≥ 0.95× raw' },
+  { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p50 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p50', goal: '≤ ws' },
+  { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p99 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p99', goal: '≤ ws' },
+  { name: 'hs-http', title: 'handshakes/s, node:http upgrade + accept(req, {head})', servers: ['ws-stream', 'ws'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 1.5× ws' },
+  { name: 'hs-net', title: 'handshakes/s, net + accept() (own parser)', servers: ['ws-stream-net', 'ws'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 3× ws' },
+];
+
+async function idleRss(name: ServerName): Promise<number> {
+  const s = await start(name);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = rssBytes(pidOf(s));
+  const gen = spawn(loadgen, ['idle', '127.0.0.1', String(s.port), String(IDLE_CONNS), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    gen.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+    gen.once('exit', (code) => reject(new Error(`idle loadgen exited ${code}`)));
+  });
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = rssBytes(pidOf(s));
+  gen.kill();
+  await stop(s);
+  return (after - before) / IDLE_CONNS;
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return '–';
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(loadgen) || process.env.REBUILD) build();
+  const names: ServerName[] = ['ws-stream', 'ws', 'raw', 'ws-stream-net'];
+  const servers = new Map<ServerName, Server>();
+  for (const n of names) servers.set(n, await start(n));
+  const rows: string[] = [];
+  const lines: string[] = [];
+  console.log(`# ws-stream benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${ROUNDS} rounds × ${SECONDS} s`);
+  const ran = new Map<string, Map<ServerName, Sample[]>>();
+  for (const cell of cells) {
+    if (ONLY && !ONLY.has(cell.name)) continue;
+    let samples = ran.get(cell.name);
+    if (!samples) {
+      samples = new Map(cell.servers.map((n) => [n, []]));
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const n of cell.servers) samples.get(n)!.push(await measure(servers.get(n)!, cell.args));
+      }
+      ran.set(cell.name, samples);
+    }
+    const [a, b, c] = cell.servers;
+    const val = (n: ServerName, i: number): number => samples!.get(n)![i]![cell.metric];
+    const ratio = (x: ServerName, y: ServerName): number => median(Array.from({ length: ROUNDS }, (_, i) => val(x, i) / val(y, i)));
+    const med = (n: ServerName): number => median(samples!.get(n)!.map((s) => s[cell.metric]));
+    const cpu = (n: ServerName): number => median(samples!.get(n)!.map((s) => s.cpuPerMsgUs));
+    const gen = Math.max(...[...samples.values()].flat().map((s) => s.genCpu));
+    rows.push(`| ${cell.title} | ${fmt(med(a!))} | ${fmt(med(b!))} | ${c ? fmt(med(c)) : '–'} | ${fmt(ratio(a!, b!))} | ${c ? fmt(ratio(a!, c)) : '–'} | ${cell.goal} | ${cell.metric === 'rate' ? cell.servers.map((n) => fmt(cpu(n))).join(' / ') : '–'} | ${fmt(gen)}% |`);
+    lines.push(rows.at(-1)!);
+    console.log(rows.at(-1));
+  }
+  for (const s of servers.values()) await stop(s);
+  if (!ONLY || ONLY.has('idle')) {
+    const per: Partial<Record<ServerName, number>> = {};
+    for (const n of ['ws-stream', 'ws', 'raw'] as ServerName[]) per[n] = await idleRss(n);
+    rows.push(`| RSS per idle connection at ${IDLE_CONNS.toLocaleString('en-US')} conns (bytes) | ${fmt(per['ws-stream']!)} | ${fmt(per.ws!)} | ${fmt(per.raw!)} | ${fmt(per['ws-stream']! / per.ws!)} | ${fmt(per['ws-stream']! / per.raw!)} | ≤ 0.7× ws | – | – |`);
+    console.log(rows.at(-1));
+  }
+  console.log('\n| cell | ws-stream | ws | raw TCP | ws-stream / ws | ws-stream / raw | goal | server CPU µs/msg (ws-stream / ws / raw) | load generator CPU (max) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+  console.log('\nRatios are medians of same-round ratios; for the latency rows a ratio below 1 is better. The handshake rows compare ws-stream against ws on its node:http path.');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
