@@ -17,3 +17,4 @@ export { rejectUpgrade } from './stream/reject.js';
 export type { RejectOptions } from './stream/reject.js';
 export { createTestPair, TestLayer } from './stream/test-layer.js';
 export type { TestLayerOptions } from './stream/test-layer.js';
+export { nativeHelper } from './stream/native.js';

@@ -95,7 +95,11 @@ function checkFn<T>(name: string, value: T): T {
   return value;
 }
 
-export function normaliseStreamOptions(o: StreamOptions = {}): NormalStreamOptions {
+let defaultsNormalised: NormalStreamOptions | undefined;
+
+export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
+  // Streams without options share one frozen object: per-connection memory matters at 10k+ connections.
+  if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseStreamOptions({})));
   const d = streamDefaults;
   return {
     readMessageMax: checkInt('readMessageMax', o.readMessageMax ?? d.readMessageMax, 0, Number.MAX_SAFE_INTEGER),

@@ -19,12 +19,12 @@ export interface FrameHeader {
   masked: boolean;
   /** Payload length; at most 2^53 − 1 (larger is reported as BAD_SIZE). */
   length: number;
-  /** The masking key, valid when `masked`. */
-  readonly key: Uint8Array;
+  /** The masking key's 4 bytes, first byte highest (a number: no per-connection typed array), valid when `masked`. */
+  mask: number;
 }
 
 export function newFrameHeader(): FrameHeader {
-  return { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, key: new Uint8Array(4) };
+  return { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0, masked: false, length: 0, mask: 0 };
 }
 
 /** `parseFrameHeader` needs more bytes. */
@@ -61,11 +61,7 @@ export function parseFrameHeader(buf: Uint8Array, off: number, end: number, out:
   }
   if (masked) {
     if (avail < size + 4) return NEED_MORE;
-    const k = out.key as Uint8Array;
-    k[0] = buf[off + size]!;
-    k[1] = buf[off + size + 1]!;
-    k[2] = buf[off + size + 2]!;
-    k[3] = buf[off + size + 3]!;
+    out.mask = ((buf[off + size]! << 24) | (buf[off + size + 1]! << 16) | (buf[off + size + 2]! << 8) | buf[off + size + 3]!) >>> 0;
     size += 4;
   }
   out.fin = (b0 & 0x80) !== 0;
@@ -84,14 +80,14 @@ export function frameHeaderSize(length: number, masked: boolean): number {
 }
 
 /**
- * Writes a frame header at `buf[off]`; returns its size. With a `key`, the mask bit is set and the
- * key written after the length.
+ * Writes a frame header at `buf[off]`; returns its size. With a `mask` key, the mask bit is set
+ * and the key written after the length.
  */
 export function writeFrameHeader(
-  buf: Uint8Array, off: number, opcode: number, fin: boolean, rsv1: boolean, length: number, key?: Uint8Array,
+  buf: Uint8Array, off: number, opcode: number, fin: boolean, rsv1: boolean, length: number, mask?: number,
 ): number {
   buf[off] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
-  const m = key ? 0x80 : 0;
+  const m = mask !== undefined ? 0x80 : 0;
   let i = off + 2;
   if (length < 126) {
     buf[off + 1] = m | length;
@@ -108,8 +104,8 @@ export function writeFrameHeader(
     buf[off + 6] = lo >>> 24; buf[off + 7] = (lo >>> 16) & 0xff; buf[off + 8] = (lo >>> 8) & 0xff; buf[off + 9] = lo & 0xff;
     i = off + 10;
   }
-  if (key) {
-    buf[i] = key[0]!; buf[i + 1] = key[1]!; buf[i + 2] = key[2]!; buf[i + 3] = key[3]!;
+  if (mask !== undefined) {
+    buf[i] = mask >>> 24; buf[i + 1] = (mask >>> 16) & 0xff; buf[i + 2] = (mask >>> 8) & 0xff; buf[i + 3] = mask & 0xff;
     i += 4;
   }
   return i - off;

@@ -8,23 +8,41 @@ const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Payloads shorter than this are unmasked byte by byte: a typed-array view costs more than it saves. */
 const WORD_LOOP_MIN = 32;
 
+/** A native routine that unmasks a whole buffer from key byte 0 (the optional `bufferutil` package's). */
+export type NativeUnmask = (buf: Uint8Array, key: Uint8Array) => void;
+let nativeUnmask: NativeUnmask | null = null;
+/** Payloads at least this long go to the native routine, when one is set; shorter ones are cheaper in JS. */
+const NATIVE_MIN = 1024;
+const rotated = new Uint8Array(4);
+
+/** Sets (or clears, with null) the native unmasking routine. */
+export function setNativeUnmask(fn: NativeUnmask | null): void {
+  nativeUnmask = fn;
+}
+
 /**
- * XORs `buf[start, end)` in place with `key`, starting at key byte `phase` (0–3), as when a frame's
- * payload arrives in several pieces. Returns the phase after the last byte.
+ * XORs `buf[start, end)` in place with the 4-byte key `mask` (first byte highest), starting at key
+ * byte `phase` (0–3), as when a frame's payload arrives in several pieces. Returns the phase after
+ * the last byte.
  */
-export function unmask(buf: Uint8Array, start: number, end: number, key: Uint8Array, phase: number): number {
-  const k0 = key[0]!, k1 = key[1]!, k2 = key[2]!, k3 = key[3]!;
-  let i = start;
+export function unmask(buf: Uint8Array, start: number, end: number, mask: number, phase: number): number {
+  const k0 = mask >>> 24, k1 = (mask >>> 16) & 0xff, k2 = (mask >>> 8) & 0xff, k3 = mask & 0xff;
   let p = phase & 3;
+  if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
+    for (let j = 0; j < 4; j++) rotated[j] = kAt(mask, p + j);
+    nativeUnmask(buf.subarray(start, end), rotated);
+    return (p + end - start) & 3;
+  }
+  let i = start;
   if (end - start >= WORD_LOOP_MIN) {
     // Bytes up to a 4-aligned address
     while (((buf.byteOffset + i) & 3) !== 0) {
-      buf[i] = buf[i]! ^ key[p]!;
+      buf[i] = buf[i]! ^ kAt(mask, p);
       i++;
       p = (p + 1) & 3;
     }
     const words = (end - i) >>> 2;
-    const b0 = key[p]!, b1 = key[(p + 1) & 3]!, b2 = key[(p + 2) & 3]!, b3 = key[(p + 3) & 3]!;
+    const b0 = kAt(mask, p), b1 = kAt(mask, p + 1), b2 = kAt(mask, p + 2), b3 = kAt(mask, p + 3);
     const word = littleEndian
       ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24))
       : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3);
@@ -47,8 +65,13 @@ export function unmask(buf: Uint8Array, start: number, end: number, key: Uint8Ar
   return p;
 }
 
-/** Writes `src` masked with `key` into `dst` at `offset` (the client role: the caller's bytes stay untouched). */
-export function maskInto(src: Uint8Array, dst: Uint8Array, offset: number, key: Uint8Array): void {
+/** Key byte `i` (mod 4) of a packed mask. */
+function kAt(mask: number, i: number): number {
+  return (mask >>> (24 - 8 * (i & 3))) & 0xff;
+}
+
+/** Writes `src` masked with `mask` into `dst` at `offset` (the client role: the caller's bytes stay untouched). */
+export function maskInto(src: Uint8Array, dst: Uint8Array, offset: number, mask: number): void {
   dst.set(src, offset);
-  unmask(dst, offset, offset + src.length, key, 0);
+  unmask(dst, offset, offset + src.length, mask, 0);
 }

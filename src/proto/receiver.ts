@@ -53,8 +53,8 @@ export class Receiver {
   private messageBytes = 0;
   private fragments = 0;
   private readonly utf8 = new Utf8Validator();
-  /** Pieces of a control frame's payload cut at chunk boundaries. */
-  private control: Buffer[] = [];
+  /** Pieces of a control frame's payload cut at chunk boundaries (rare: made when needed). */
+  private control: Buffer[] | null = null;
 
   constructor(private readonly opts: ReceiverOptions, private readonly handler: ReceiverHandler) {}
 
@@ -152,19 +152,19 @@ export class Receiver {
   /** A slice of the current frame's payload: `chunk[start, end)`. */
   private payload(chunk: Buffer, start: number, end: number): void {
     const h = this.hdr;
-    if (h.masked) this.phase = unmask(chunk, start, end, h.key, this.phase);
+    if (h.masked) this.phase = unmask(chunk, start, end, h.mask, this.phase);
     this.remaining -= end - start;
     const piece = chunk.subarray(start, end);
     if (h.opcode >= 8) {
       if (this.remaining > 0) {
-        this.control.push(Buffer.from(piece));
+        (this.control ??= []).push(Buffer.from(piece));
         return;
       }
       let payload = piece;
-      if (this.control.length > 0) {
+      if (this.control !== null) {
         this.control.push(piece);
         payload = Buffer.concat(this.control);
-        this.control = [];
+        this.control = null;
       }
       return this.endFrame(payload);
     }
@@ -202,7 +202,7 @@ export class Receiver {
   private fail(code: ErrorCode, detail?: string): void {
     this.state = State.Done;
     this.partial = null;
-    this.control = [];
+    this.control = null;
     this.handler.onFail(new WebSocketError(code, detail));
   }
 }

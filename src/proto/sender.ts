@@ -11,13 +11,13 @@ import { maskInto } from './mask.js';
 const keyPool = Buffer.allocUnsafe(8192);
 let keyPoolPos = keyPool.length;
 
-/** A fresh masking key (RFC 6455 §5.3: unpredictable, from a strong source). */
-export function nextMaskKey(): Uint8Array {
+/** A fresh masking key, packed first byte highest (RFC 6455 §5.3: unpredictable, from a strong source). */
+export function nextMaskKey(): number {
   if (keyPoolPos + 4 > keyPool.length) {
     randomFillSync(keyPool);
     keyPoolPos = 0;
   }
-  const k = keyPool.subarray(keyPoolPos, keyPoolPos + 4);
+  const k = keyPool.readUInt32BE(keyPoolPos);
   keyPoolPos += 4;
   return k;
 }

@@ -49,48 +49,57 @@ function isNextLayer(x: unknown): x is NextLayer {
   return typeof l === 'object' && l !== null && typeof l.attach === 'function' && typeof l.write === 'function';
 }
 
+const kLayer = Symbol('ws-stream.layer');
+type Tagged = Duplex & { [kLayer]?: DuplexLayer };
+
+// Listeners shared by every connection (`this` is the duplex): no closures per connection.
+function onDuplexData(this: Tagged, chunk: Buffer | string): void {
+  this[kLayer]?.sink?.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+}
+function onDuplexEnd(this: Tagged): void {
+  this[kLayer]?.sink?.onEnd();
+}
+function onDuplexError(this: Tagged, err: Error): void {
+  this[kLayer]?.sink?.onError(err);
+}
+function onDuplexClose(this: Tagged): void {
+  const layer = this[kLayer];
+  if (!layer || layer.closed) return;
+  layer.closed = true;
+  layer.sink?.onClose();
+}
+function ignoreError(): void {}
+
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
-  private sink: LayerSink | null = null;
+  /** @internal */ sink: LayerSink | null = null;
+  /** @internal */ closed = false;
   private ended = false;
-  private closed = false;
-  private readonly onData = (chunk: Buffer | string): void => {
-    this.sink?.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  };
-  private readonly onEnd = (): void => {
-    this.sink?.onEnd();
-  };
-  private readonly onError = (err: Error): void => {
-    this.sink?.onError(err);
-  };
-  private readonly onClose = (): void => {
-    if (this.closed) return;
-    this.closed = true;
-    this.sink?.onClose();
-  };
 
   constructor(readonly duplex: Duplex) {}
 
   attach(sink: LayerSink): void {
     this.sink = sink;
-    const d = this.duplex;
-    d.on('data', this.onData);
-    d.on('end', this.onEnd);
-    d.on('error', this.onError);
-    d.on('close', this.onClose);
+    const d = this.duplex as Tagged;
+    d[kLayer] = this;
+    d.on('data', onDuplexData);
+    d.on('end', onDuplexEnd);
+    d.on('error', onDuplexError);
+    d.on('close', onDuplexClose);
     d.resume();
-    if (d.destroyed) queueMicrotask(this.onClose);
+    if (d.destroyed) queueMicrotask(() => onDuplexClose.call(d));
   }
 
   detach(): void {
-    const d = this.duplex;
+    const d = this.duplex as Tagged;
     d.pause();
-    d.off('data', this.onData);
-    d.off('end', this.onEnd);
-    d.off('error', this.onError);
-    d.off('close', this.onClose);
+    d.off('data', onDuplexData);
+    d.off('end', onDuplexEnd);
+    d.off('error', onDuplexError);
+    d.off('close', onDuplexClose);
+    d[kLayer] = undefined;
     // Until its owner listens again, an error must not crash the process as an unhandled event.
-    if (d.listenerCount('error') === 0) d.once('error', () => {});
+    if (d.listenerCount('error') === 0) d.once('error', ignoreError);
     this.sink = null;
   }
 

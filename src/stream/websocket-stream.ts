@@ -16,6 +16,7 @@ import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { Completion, type Callback } from './completion.js';
 import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
+import './native.js';
 
 /** A message, or with `readSome()` a piece of one. */
 export class ReceivedData {
@@ -95,7 +96,9 @@ const SMALL_PIECE = 1024;
 const ACCUMULATOR_SIZE = 16 * 1024;
 
 /** Batches at most this large are joined into one buffer before writing: one write call, one copy. */
-const COALESCE_MAX = 16 * 1024;
+const COALESCE_MAX = 64 * 1024;
+/** In a larger batch, buffers under this size are joined with their neighbours; larger ones are passed as they are. */
+const JOIN_BELOW = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -141,7 +144,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   // --- close ---
   private closeSent = false;
   private closeReceived = false;
-  private closeWaiters: Completion<void>[] = [];
+  private closeWaiters: Completion<void>[] | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   /** What the peer's close frame said. */
   closeReason: { code: number; reason: string } | undefined;
@@ -162,19 +165,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   constructor(nextLayer: Duplex | NextLayer, options?: StreamOptions) {
     this.nextLayer = toNextLayer(nextLayer);
     this._opts = normaliseStreamOptions(options);
-    this.sink = {
-      onData: (chunk) => this.layerData(chunk),
-      onEnd: () => this.layerEnd(),
-      onError: (err) => this.layerError(err),
-      onClose: () => this.layerClosed(),
-    };
-    this.handler = {
-      onData: (data, fin, binary) => this.gotPiece(data, fin, binary),
-      onPing: (payload) => this.gotPing(payload),
-      onPong: (payload) => this._opts.controlCallback?.('pong', payload),
-      onClose: (code, reason, payload) => this.gotClose(code, reason, payload),
-      onFail: (error) => this.gotFailure(error),
-    };
+    // One small object each with a back-reference, rather than a closure per event per connection.
+    this.sink = new StreamSink(this);
+    this.handler = new StreamHandler(this);
   }
 
   /** Whether the stream is open for messages (handshake done, no close frame sent or received). */
@@ -270,25 +263,28 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   // ===================================================================== next layer events
 
-  private layerData(chunk: Buffer): void {
+  /** @internal */
+  _layerData(chunk: Buffer): void {
     if (this.dataHandler !== null) this.dataHandler(chunk);
     else if (this.receiver !== null) this.receiver.receive(chunk);
     this.afterInput();
   }
 
-  private layerEnd(): void {
-    this.abortHandshake(new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
+  /** @internal */
+  _layerEnd(): void {
+    this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
     // The peer will send nothing more: a WebSocket is not used half-open, so end our side too.
     if (!this.closeReceived && !this.failure) {
       this.failure = new WebSocketError('ERR_WS_EOF', this.receiver?.midMessage ? 'inside a message' : undefined);
     }
-    this.endRead(this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
+    this.endRead(this.failure ?? null);
     this.nextLayer.end();
     this.armCloseTimer();
   }
 
-  private layerError(err: Error): void {
-    this.abortHandshake(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+  /** @internal */
+  _layerError(err: Error): void {
+    this.abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     if (!this.failure || this.failure.code === 'ERR_WS_EOF') {
       this.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
     }
@@ -296,15 +292,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.nextLayer.destroy();
   }
 
-  private abortHandshake(err: WebSocketError): void {
+  private abortHandshake(makeError: () => WebSocketError): void {
     const abort = this.handshakeAbort;
     this.handshakeAbort = null;
-    abort?.(err);
+    abort?.(makeError());
   }
 
-  private layerClosed(): void {
+  /** @internal */
+  _layerClosed(): void {
     if (this.state === State.Closed) return;
-    this.abortHandshake(new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
+    this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
     this.state = State.Closed;
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
@@ -321,15 +318,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       : this.firstCloser === 'local' && this.failure && this.failure.closeCode !== 0
         ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
         : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
-    this.endRead(this.failure && !clean ? this.failure : new WebSocketError('ERR_WS_CLOSED'));
-    const writeErr = new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+    this.endRead(this.failure && !clean ? this.failure : null);
     this.out = [];
     this.outBytes = 0;
     const waiters = this.outWaiters;
     this.outWaiters = [];
-    for (const w of waiters) settle(w, writeErr);
-    const closers = this.closeWaiters;
-    this.closeWaiters = [];
+    if (waiters.length > 0) {
+      const writeErr = new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+      for (const w of waiters) settle(w, writeErr);
+    }
+    const closers = this.closeWaiters ?? [];
+    this.closeWaiters = null;
     for (const c of closers) {
       if (clean) c.succeed();
       else c.fail(this.failure ?? new WebSocketError('ERR_WS_EOF'));
@@ -338,7 +337,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   // ===================================================================== receiver events
 
-  private gotPiece(data: Buffer, fin: boolean, binary: boolean): void {
+  /** @internal */
+  _gotPiece(data: Buffer, fin: boolean, binary: boolean): void {
     if (fin && this.reader !== null && this.readerWhole && this.inqHead === this.inq.length) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.reader;
@@ -350,7 +350,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.serveReader();
   }
 
-  private gotPing(payload: Buffer): void {
+  /** @internal */
+  _gotPing(payload: Buffer): void {
     this._opts.controlCallback?.('ping', payload);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
       this.outBytes += pushFrame(this.out, Opcode.Pong, payload, true, false, this.role === 'client');
@@ -359,16 +360,18 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
   }
 
-  private gotClose(code: number, reason: string, payload: Buffer): void {
+  /** @internal */
+  _gotClose(code: number, reason: string, payload: Buffer): void {
     this.closeReceived = true;
     this.closeReason = { code, reason };
     this._opts.controlCallback?.('close', payload);
     if (!this.closeSent) this.firstCloser = 'remote';
     this.deferInputEnd('close');
-    this.endRead(new WebSocketError('ERR_WS_CLOSED'));
+    this.endRead(null);
   }
 
-  private gotFailure(error: WebSocketError): void {
+  /** @internal */
+  _gotFailure(error: WebSocketError): void {
     this.failure = error;
     this.deferInputEnd('fail');
     this.endRead(error);
@@ -528,7 +531,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
   }
 
-  private endRead(err: WebSocketError): void {
+  /** No more data will arrive: reads past the queue fail with `err`, or ERR_WS_CLOSED for null (a clean end). */
+  private endRead(err: WebSocketError | null): void {
     if (!this.readEnded) {
       this.readEnded = true;
       this.readError = err;
@@ -632,7 +636,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       if (this.info?.wasClean) c.succeed();
       else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
     } else {
-      this.closeWaiters.push(c);
+      (this.closeWaiters ??= []).push(c);
       if (!this.closeSent) {
         this.firstCloser = 'local';
         this.sentCode = code;
@@ -673,7 +677,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       // After a complete close handshake, a peer slow to close the connection is no failure.
       if (!(this.closeSent && this.closeReceived)) {
         this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
-        for (const c of this.closeWaiters) c.fail(this.failure);
+        for (const c of this.closeWaiters ?? []) c.fail(this.failure);
       }
       this.nextLayer.destroy();
     }, this._opts.closeTimeout);
@@ -727,12 +731,54 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.out = [];
     this.outBytes = 0;
     this.outWaiters = [];
-    if (bufs.length > 1 && bytes <= COALESCE_MAX) bufs = [Buffer.concat(bufs, bytes)];
+    if (bufs.length > 1) bufs = bytes <= COALESCE_MAX ? [Buffer.concat(bufs, bytes)] : joinSmall(bufs);
     this.nextLayer.write(bufs, (err) => {
       const e = err ? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }) : null;
       for (const w of waiters) settle(w, e);
     });
   }
+}
+
+/** Joins runs of small buffers, so that a writev gets few entries and large payloads are not copied. */
+function joinSmall(bufs: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runBytes = 0;
+  const endRun = (): void => {
+    if (run.length === 1) out.push(run[0]!);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const b of bufs) {
+    if (b.length >= JOIN_BELOW) {
+      endRun();
+      out.push(b);
+    } else {
+      run.push(b);
+      runBytes += b.length;
+      if (runBytes >= COALESCE_MAX) endRun();
+    }
+  }
+  endRun();
+  return out;
+}
+
+class StreamSink implements LayerSink {
+  constructor(private readonly s: WebSocketStream) {}
+  onData(chunk: Buffer): void { this.s._layerData(chunk); }
+  onEnd(): void { this.s._layerEnd(); }
+  onError(err: Error): void { this.s._layerError(err); }
+  onClose(): void { this.s._layerClosed(); }
+}
+
+class StreamHandler implements ReceiverHandler {
+  constructor(private readonly s: WebSocketStream) {}
+  onData(data: Buffer, fin: boolean, binary: boolean): void { this.s._gotPiece(data, fin, binary); }
+  onPing(payload: Buffer): void { this.s._gotPing(payload); }
+  onPong(payload: Buffer): void { this.s._opts.controlCallback?.('pong', payload); }
+  onClose(code: number, reason: string, payload: Buffer): void { this.s._gotClose(code, reason, payload); }
+  onFail(error: WebSocketError): void { this.s._gotFailure(error); }
 }
 
 function flushStream(s: WebSocketStream): void {
