@@ -36,6 +36,9 @@ const codes = {
   ERR_WS_NO_SEC_ACCEPT: { condition: 'handshake_failed', closeCode: 0, message: 'missing Sec-WebSocket-Accept header' },
   ERR_WS_BAD_SEC_ACCEPT: { condition: 'handshake_failed', closeCode: 0, message: 'wrong Sec-WebSocket-Accept' },
   ERR_WS_UPGRADE_DECLINED: { condition: 'handshake_failed', closeCode: 0, message: 'the upgrade was declined' },
+  ERR_WS_BAD_RESPONSE: { condition: 'handshake_failed', closeCode: 0, message: 'malformed HTTP response' },
+  ERR_WS_BAD_SUBPROTOCOL: { condition: 'handshake_failed', closeCode: 0, message: 'the server chose a subprotocol that was not offered' },
+  ERR_WS_BAD_EXTENSION: { condition: 'handshake_failed', closeCode: 0, message: 'the server chose an extension that was not offered' },
   // --- protocol_violation (an open connection is failed with the close code) ---
   ERR_WS_BAD_OPCODE: { condition: 'protocol_violation', closeCode: 1002, message: 'reserved opcode' },
   ERR_WS_BAD_DATA_FRAME: { condition: 'protocol_violation', closeCode: 1002, message: 'data frame inside a fragmented message' },

@@ -18,3 +18,8 @@ export type { RejectOptions } from './stream/reject.js';
 export { createTestPair, TestLayer } from './stream/test-layer.js';
 export type { TestLayerOptions } from './stream/test-layer.js';
 export { nativeHelper } from './stream/native.js';
+export type { HandshakeOptions } from './stream/handshake.js';
+export { ClientHandshakeError } from './proto/handshake-client.js';
+export type { RefusedResponse } from './proto/handshake-client.js';
+export { connect } from './stream/connect.js';
+export type { ConnectOptions } from './stream/connect.js';

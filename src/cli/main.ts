@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-/** The command line: `ws-stream serve [--host H] [--port P] [--protocols a,b]`. */
+/** The command line: `ws-stream serve …` and `ws-stream connect URL …`. */
 import { parseArgs } from 'node:util';
+import { runConnect } from './connect.js';
 import { serve } from './serve.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
-      an echo server: every message comes back with its type; GET / shows a page to try it`;
+      an echo server: every message comes back with its type; GET / shows a page to try it
+  ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE]
+      an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,6 +42,33 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     return -1; // keeps running
+  }
+  if (command === 'connect') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        protocol: { type: 'string', multiple: true, default: [] },
+        header: { type: 'string', multiple: true, default: [] },
+        binary: { type: 'boolean', default: false },
+        insecure: { type: 'boolean', default: false },
+        ca: { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1) {
+      console.error(usage);
+      return 2;
+    }
+    const headers: Record<string, string> = {};
+    for (const h of values.header!) {
+      const i = h.indexOf(':');
+      if (i <= 0) {
+        console.error(`ws-stream: bad header ${JSON.stringify(h)} (want 'Name: value')`);
+        return 2;
+      }
+      headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+    }
+    return runConnect({ url: positionals[0]!, protocols: values.protocol!, headers, binary: values.binary!, insecure: values.insecure!, ca: values.ca });
   }
   console.error(usage);
   return command === undefined || command === '--help' || command === 'help' ? 0 : 2;

@@ -43,23 +43,32 @@ export class HeadError extends WebSocketError {
   }
 }
 
-export type HeadResult =
+export type HeadResult<T> =
   | { done: false }
-  | { done: true; request: ParsedRequest; rest: Buffer };
+  | { done: true; head: T; rest: Buffer };
+
+/** A response read by the client handshake. */
+export interface ParsedResponse {
+  status: number;
+  reason: string;
+  httpVersion: string;
+  headers: HttpHeaders;
+  rawHeaders: string[];
+}
 
 /**
- * Collects bytes until a whole request head (ending in CRLF CRLF) has arrived, then parses it.
- * Each byte is scanned once: the search for the end resumes where it stopped.
+ * Collects bytes until a whole HTTP head (ending in CRLF CRLF) has arrived, then parses it with
+ * `parse` (requests or responses). Each byte is scanned once: the search resumes where it stopped.
  */
-export class RequestHeadReader {
+export class HeadReader<T> {
   /** Bytes received so far when the head spans chunks; grows by doubling so each byte is copied O(1) times. */
   private acc: Buffer | null = null;
   private size = 0;
 
-  constructor(private readonly limits: HeadLimits) {}
+  constructor(private readonly limits: HeadLimits, private readonly parse: (head: string, limits: HeadLimits) => T) {}
 
-  /** Feeds bytes; returns the request once complete, or throws a HeadError. */
-  push(chunk: Buffer): HeadResult {
+  /** Feeds bytes; returns the parsed head once complete, or throws a HeadError. */
+  push(chunk: Buffer): HeadResult<T> {
     let buf: Buffer;
     let from: number;
     if (this.acc === null) {
@@ -79,7 +88,7 @@ export class RequestHeadReader {
     const at = buf.indexOf('\r\n\r\n', from, 'latin1');
     const end = at < 0 ? -1 : at + 4;
     if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) {
-      throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `request head over ${this.limits.maxHeaderBytes} bytes`);
+      throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${this.limits.maxHeaderBytes} bytes`);
     }
     if (end < 0) {
       if (this.acc === null) {
@@ -89,11 +98,11 @@ export class RequestHeadReader {
       }
       return { done: false };
     }
-    const request = parseRequestHead(buf.toString('latin1', 0, end - 4), this.limits);
+    const head = this.parse(buf.toString('latin1', 0, end - 4), this.limits);
     // The rest is copied out of the accumulator, or is a view of the caller's own chunk.
     const rest = this.acc === null ? buf.subarray(end) : Buffer.from(buf.subarray(end));
     this.acc = null;
-    return { done: true, request, rest };
+    return { done: true, head, rest };
   }
 }
 
@@ -115,6 +124,12 @@ export function parseRequestHead(head: string, limits: HeadLimits): ParsedReques
     const c = target.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed request target');
   }
+  const { headers, rawHeaders } = parseHeaderLines(lines, limits);
+  return { method, target, httpVersion: version.slice(5), headers, rawHeaders };
+}
+
+/** Parses the header lines (all but the first of `lines`) strictly: token names, no obs-fold, one Host. */
+function parseHeaderLines(lines: string[], limits: HeadLimits): { headers: HttpHeaders; rawHeaders: string[] } {
   if (lines.length - 1 > limits.maxHeaders) {
     throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`);
   }
@@ -139,7 +154,16 @@ export function parseRequestHead(head: string, limits: HeadLimits): ParsedReques
     else if (key === 'host') throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
     else headers[key] = `${String(prev)}, ${value}`;
   }
-  return { method, target, httpVersion: version.slice(5), headers, rawHeaders };
+  return { headers, rawHeaders };
+}
+
+/** Parses a response head without its final CRLF CRLF (the client handshake). */
+export function parseResponseHead(head: string, limits: HeadLimits): ParsedResponse {
+  const lines = head.split('\r\n');
+  const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+  if (!m) throw new HeadError('ERR_WS_BAD_RESPONSE', 0, 'malformed status line');
+  const { headers, rawHeaders } = parseHeaderLines(lines, limits);
+  return { status: Number(m[2]), reason: m[3] ?? '', httpVersion: m[1]!, headers, rawHeaders };
 }
 
 function trimOws(s: string): string {

@@ -9,7 +9,7 @@
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
-import { HeadError, RequestHeadReader, serializeResponse, type UpgradeRequest } from '../proto/http.js';
+import { HeadError, HeadReader, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
 import type { WebSocketStream } from './websocket-stream.js';
@@ -40,7 +40,7 @@ export function startAccept(
   if (req !== undefined) {
     respond(ws, req, opts.head ? Buffer.from(opts.head.buffer, opts.head.byteOffset, opts.head.byteLength) : undefined, opts, c);
   } else {
-    const reader = new RequestHeadReader(opts);
+    const reader = new HeadReader(opts, parseRequestHead);
     const onBytes = (chunk: Buffer): void => {
       let r;
       try {
@@ -50,7 +50,7 @@ export function startAccept(
         refuse(ws, he.status, he, opts, c);
         return;
       }
-      if (r.done) respond(ws, r.request, r.rest, opts, c);
+      if (r.done) respond(ws, r.head, r.rest, opts, c);
     };
     ws._setDataHandler(onBytes);
     if (opts.head && opts.head.length > 0) onBytes(Buffer.from(opts.head));

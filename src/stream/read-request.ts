@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseRequestLimits, type ReadRequestOptions } from '../options.js';
-import { RequestHeadReader, type ParsedRequest } from '../proto/http.js';
+import { HeadReader, parseRequestHead, type ParsedRequest } from '../proto/http.js';
 import { toNextLayer, type NextLayer } from './next-layer.js';
 
 export interface ReadRequestResult {
@@ -20,7 +20,7 @@ export interface ReadRequestResult {
  * nothing and leaves the layer open and paused.
  */
 export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOptions): Promise<ReadRequestResult> {
-  const reader = new RequestHeadReader(normaliseRequestLimits(options));
+  const reader = new HeadReader(normaliseRequestLimits(options), parseRequestHead);
   const next = toNextLayer(layer);
   return new Promise((resolve, reject) => {
     let done = false;
@@ -36,7 +36,7 @@ export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOpti
         if (done) return;
         try {
           const r = reader.push(chunk);
-          if (r.done) finish(null, { request: r.request, head: r.rest });
+          if (r.done) finish(null, { request: r.head, head: r.rest });
         } catch (err) {
           finish(err as WebSocketError);
         }

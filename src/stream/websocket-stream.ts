@@ -14,6 +14,7 @@ import { pushFrame } from '../proto/sender.js';
 import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
+import { startHandshake, type HandshakeOptions } from './handshake.js';
 import { Completion, type Callback } from './completion.js';
 import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
@@ -153,6 +154,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   private sentCode = 0;
   private sentReason = '';
   private failure: WebSocketError | undefined;
+  private closedWaiters: ((info: CloseInfo) => void)[] | null = null;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   private pendingEnd: 'close' | 'fail' | null = null;
 
@@ -180,6 +182,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     return this.info;
   }
 
+  /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
+  whenClosed(): Promise<CloseInfo> {
+    if (this.info && this.state === State.Closed) return Promise.resolve(this.info);
+    return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
+  }
+
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
   get bufferedAmount(): number {
     return this.outBytes + this.nextLayer.writableLength;
@@ -205,6 +213,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (typeof a === 'function') return startAccept(this, undefined, undefined, a);
     if (isRequest(a)) return startAccept(this, a, b as AcceptOptions | undefined, c);
     return startAccept(this, undefined, a, b as Callback<void> | undefined);
+  }
+
+  /**
+   * Performs the client-role handshake: sends the upgrade request (`host`, `target`, `protocols`,
+   * `headers`, `decorator`) with a fresh key, checks the 101 response, and opens the stream. A
+   * refusal fails with ERR_WS_UPGRADE_DECLINED and the response on `err.response`.
+   */
+  handshake(options: HandshakeOptions): Promise<void>;
+  handshake(options: HandshakeOptions, callback: Callback<void>): void;
+  handshake(options: HandshakeOptions, callback?: Callback<void>): Promise<void> | void {
+    return startHandshake(this, options, callback);
   }
 
   // ===================================================================== handshake internals
@@ -327,6 +346,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       const writeErr = new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
     }
+    for (const resolve of this.closedWaiters ?? []) resolve(this.info);
+    this.closedWaiters = null;
     const closers = this.closeWaiters ?? [];
     this.closeWaiters = null;
     for (const c of closers) {

@@ -1,0 +1,70 @@
+/**
+ * `ws-stream connect URL`: an interactive client like wscat. Lines typed are sent as messages;
+ * received messages are printed; end of input (Ctrl-D) or Ctrl-C closes with 1000.
+ */
+import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { WebSocketError } from '../errors.js';
+import { ClientHandshakeError } from '../proto/handshake-client.js';
+import { connect } from '../stream/connect.js';
+
+export interface ConnectCliOptions {
+  url: string;
+  protocols: string[];
+  headers: Record<string, string>;
+  binary: boolean;
+  insecure: boolean;
+  ca?: string;
+}
+
+/** Prints a received message: text as it is, binary as its size and first bytes in hex. */
+function show(data: Buffer, binary: boolean): string {
+  if (!binary) return `< ${data.toString('utf8')}`;
+  const hex = data.subarray(0, 32).toString('hex').replace(/(..)/g, '$1 ').trim();
+  return `< [binary, ${data.length} bytes] ${hex}${data.length > 32 ? ' …' : ''}`;
+}
+
+export async function runConnect(o: ConnectCliOptions): Promise<number> {
+  let ws;
+  try {
+    ws = await connect(o.url, {
+      protocols: o.protocols,
+      headers: o.headers,
+      rejectUnauthorized: !o.insecure,
+      ca: o.ca ? readFileSync(o.ca) : undefined,
+    });
+  } catch (err) {
+    if (err instanceof ClientHandshakeError && err.response) {
+      const r = err.response;
+      console.error(`ws-stream: the server refused the upgrade: HTTP ${r.status} ${r.reason}`);
+      if (r.body.length > 0) console.error(r.body.toString('utf8').trimEnd());
+    } else {
+      console.error(`ws-stream: ${err instanceof WebSocketError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+    }
+    return 1;
+  }
+  console.log(`connected to ${o.url}${ws.protocol ? ` (subprotocol ${ws.protocol})` : ''}; type a message and Enter to send, Ctrl-D to close`);
+  const input = createInterface({ input: process.stdin, terminal: false });
+  const stream = ws;
+  input.on('line', (line) => {
+    if (stream.isOpen) void stream.write(line, { binary: o.binary });
+  });
+  input.on('close', () => {
+    if (stream.isOpen) void stream.close({ code: 1000 });
+  });
+  process.once('SIGINT', () => {
+    if (stream.isOpen) void stream.close({ code: 1000 });
+    else process.exit(0);
+  });
+  let code = 0;
+  try {
+    for await (const msg of ws) console.log(show(msg.data, msg.binary));
+  } catch (err) {
+    console.error(`ws-stream: ${(err as WebSocketError).code}: ${(err as Error).message}`);
+    code = 1;
+  }
+  const info = await ws.whenClosed();
+  console.log(`closed by ${info.initiatedBy}: ${info.code}${info.reason ? ` ${info.reason}` : ''}`);
+  input.close();
+  return code;
+}

@@ -1,0 +1,110 @@
+/**
+ * Client-role handshake (RFC 6455 §4.1): the upgrade request, and the checks of the server's
+ * response (§4.1 steps 1–6 of "the client MUST validate the server's response"). Pure.
+ */
+import { randomBytes } from 'node:crypto';
+import { WebSocketError } from '../errors.js';
+import type { ParsedResponse, ResponseHeaders } from './http.js';
+import { computeAccept } from './handshake-server.js';
+import { hasToken, isToken, splitList } from './tokens.js';
+
+/** A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). */
+export function newSecKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+export interface ClientRequestOptions {
+  /** The `Host` header: host[:port]. */
+  host: string;
+  /** The request target: path and query. Default '/'. */
+  target?: string;
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: string[];
+  /** Extra request headers (they may not replace the handshake's own). */
+  headers?: ResponseHeaders;
+}
+
+/** The request head fields, in the order they are written. */
+export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): ResponseHeaders {
+  const headers: ResponseHeaders = {
+    Host: o.host,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': key,
+    'Sec-WebSocket-Version': '13',
+  };
+  if (o.protocols && o.protocols.length > 0) {
+    const seen = new Set<string>();
+    for (const p of o.protocols) {
+      if (!isToken(p) || seen.has(p)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid or repeated subprotocol ${JSON.stringify(p)}`);
+      seen.add(p);
+    }
+    headers['Sec-WebSocket-Protocol'] = o.protocols.join(', ');
+  }
+  const own = new Set(Object.keys(headers).map((k) => k.toLowerCase()));
+  for (const [k, v] of Object.entries(o.headers ?? {})) {
+    if (own.has(k.toLowerCase())) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `header ${k} is set by the handshake`);
+    headers[k] = v;
+  }
+  return headers;
+}
+
+/** Serialises a request head. */
+export function serializeRequest(target: string, headers: ResponseHeaders): Buffer {
+  if (!/^\/[\x21-\x7e]*$/.test(target)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${JSON.stringify(target)}`);
+  let head = `GET ${target} HTTP/1.1\r\n`;
+  for (const name of Object.keys(headers)) {
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    const v = headers[name]!;
+    for (const value of Array.isArray(v) ? v : [v]) {
+      const s = String(value);
+      if (/[\r\n\0]/.test(s)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+      head += `${name}: ${s}\r\n`;
+    }
+  }
+  return Buffer.from(head + '\r\n', 'latin1');
+}
+
+/** The HTTP response of a refused handshake, for the caller to inspect. */
+export interface RefusedResponse {
+  status: number;
+  reason: string;
+  headers: ParsedResponse['headers'];
+  /** The body, as far as it was read (at most 64 KiB). */
+  body: Buffer;
+}
+
+/** A failed client handshake; `response` is set when the server answered other than 101. */
+export class ClientHandshakeError extends WebSocketError {
+  response?: RefusedResponse;
+}
+
+/** What the server agreed to. */
+export interface AcceptedResponse {
+  protocol: string;
+  extensions: string;
+}
+
+/**
+ * Checks a response to our upgrade request; throws a ClientHandshakeError naming the first fault.
+ * A status other than 101 is ERR_WS_UPGRADE_DECLINED (its body is read by the caller).
+ */
+export function validateUpgradeResponse(res: ParsedResponse, key: string, offered: string[]): AcceptedResponse {
+  const h = res.headers;
+  if (res.status !== 101) throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
+  if (h['upgrade'] === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
+  if (!hasToken(h['upgrade'], 'websocket')) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET');
+  if (h['connection'] === undefined) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION');
+  if (!hasToken(h['connection'], 'upgrade')) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION_UPGRADE');
+  const accept = h['sec-websocket-accept'];
+  if (accept === undefined) throw new ClientHandshakeError('ERR_WS_NO_SEC_ACCEPT');
+  if (String(accept).trim() !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');
+  const protocols = splitList(h['sec-websocket-protocol']);
+  if (protocols.length > 1 || (protocols.length === 1 && !offered.includes(protocols[0]!))) {
+    throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(h['sec-websocket-protocol']));
+  }
+  // No extension is offered by this client yet: any in the response was not requested (RFC 6455 §4.1).
+  const extensions = splitList(h['sec-websocket-extensions']);
+  if (extensions.length > 0) throw new ClientHandshakeError('ERR_WS_BAD_EXTENSION', extensions.join(', '));
+  return { protocol: protocols[0] ?? '', extensions: '' };
+}

@@ -1,0 +1,87 @@
+/**
+ * `connect(url, options)`: a TCP or TLS connection, then the client handshake, with a timeout on
+ * each; resolves with an open WebSocketStream.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { WebSocketError } from '../errors.js';
+import type { ResponseHeaders, StreamOptions } from '../options.js';
+import { WebSocketStream } from './websocket-stream.js';
+
+export interface ConnectOptions extends StreamOptions {
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: string[];
+  /** Extra request headers (`Origin`, `Authorization`, …). */
+  headers?: ResponseHeaders;
+  /** Edits the request headers last. */
+  decorator?: (headers: ResponseHeaders) => void;
+  /** Time to establish the TCP (and TLS) connection, in ms. Default 10000. */
+  connectTimeout?: number;
+  /** Time for the upgrade handshake once connected, in ms. Default 10000. */
+  handshakeTimeout?: number;
+  /** wss: trusted CA certificates (default: Node's bundled roots). */
+  ca?: tls.SecureContextOptions['ca'];
+  /** wss: whether to reject a certificate that does not verify. Default true. */
+  rejectUnauthorized?: boolean;
+  /** wss: the SNI server name. Default: the URL's host name (none for an IP address). */
+  servername?: string;
+  /** wss: any other `tls.connect` options. */
+  tls?: tls.ConnectionOptions;
+}
+
+const defaults = { connectTimeout: 10000, handshakeTimeout: 10000 };
+
+/** Opens a WebSocket to `url` (ws:// or wss://; http:// and https:// are taken as the same). */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocketStream> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid URL ${String(url)}`);
+  }
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  if (!secure && u.protocol !== 'ws:' && u.protocol !== 'http:') {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `unsupported URL scheme ${u.protocol}`);
+  }
+  if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = Number(u.port || (secure ? 443 : 80));
+  const { protocols, headers, decorator, connectTimeout = defaults.connectTimeout, handshakeTimeout = defaults.handshakeTimeout,
+    ca, rejectUnauthorized, servername, tls: tlsOptions, ...streamOptions } = options;
+
+  const socket: net.Socket = secure
+    ? tls.connect({ host, port, ca, rejectUnauthorized, servername: servername ?? (net.isIP(host) ? undefined : host), ALPNProtocols: ['http/1.1'], ...tlsOptions })
+    : net.connect({ host, port });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`));
+    }, connectTimeout);
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve();
+    });
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    };
+    socket.once('error', onError);
+  });
+  const ws = new WebSocketStream(socket, streamOptions);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    socket.destroy();
+  }, handshakeTimeout);
+  try {
+    await ws.handshake({ host: u.host, target: (u.pathname || '/') + u.search, protocols, headers, decorator });
+  } catch (err) {
+    if (timedOut) throw new WebSocketError('ERR_WS_TIMEOUT', `the handshake with ${u.host} took over ${handshakeTimeout} ms`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return ws;
+}
