@@ -1,0 +1,70 @@
+/**
+ * ws-stream as the client, real independent servers: the ws npm server, Python websockets, Python
+ * aiohttp. Each: subprotocol negotiation, multi-byte UTF-8 text, a 200 KB binary message, ping/pong,
+ * a clean close with 1000 and a reason, and a refused upgrade seen as ERR_WS_UPGRADE_DECLINED.
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { createRequire } from 'node:module';
+import { WebSocketServer } from 'ws';
+import { connect, type ClientHandshakeError } from '../../src/index.js';
+import { PYTHON, peerScript, startPeerServer } from './support.js';
+
+async function exchange(port: number): Promise<void> {
+  const pongs: string[] = [];
+  const ws = await connect(`ws://127.0.0.1:${port}/`, {
+    protocols: ['superchat', 'chat'],
+    controlCallback: (kind, p) => { if (kind === 'pong') pongs.push(p.toString()); },
+  });
+  assert.equal(ws.protocol, 'chat');
+  const text = 'héllo wörld ✓ 𝄞';
+  await ws.write(text, { binary: false });
+  const t = await ws.read();
+  assert.deepEqual([t.text(), t.binary], [text, false]);
+  const blob = Buffer.alloc(200_000);
+  for (let i = 0; i < blob.length; i++) blob[i] = (i * 7) & 0xff;
+  await ws.write(blob);
+  const b = await ws.read();
+  assert.ok(b.binary && b.data.equals(blob), 'the 200 KB binary message came back intact');
+  await ws.ping('interop');
+  for (let i = 0; i < 200 && pongs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(pongs, ['interop']);
+  await ws.close({ code: 1000, reason: 'bye' });
+  assert.equal(ws.closeInfo?.wasClean, true);
+  assert.equal(ws.closeInfo?.initiatedBy, 'local');
+  assert.equal(ws.closeReason?.code, 1000, 'the server echoed our close code');
+
+  const err = await connect(`ws://127.0.0.1:${port}/forbidden`).then(() => null, (e: ClientHandshakeError) => e);
+  assert.equal(err?.code, 'ERR_WS_UPGRADE_DECLINED');
+  assert.equal(err?.response?.status, 403);
+}
+
+describe('ws-stream client → servers', () => {
+  it('the ws npm server', async () => {
+    const version = (createRequire(import.meta.url)('ws/package.json') as { version: string }).version;
+    console.log(`peer: ws ${version} (npm)`);
+    const server = http.createServer();
+    const wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => (p.has('chat') ? 'chat' : false) });
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/forbidden') {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\nConnection: close\r\n\r\nforbidden\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    after(() => { server.close(); server.closeAllConnections(); });
+    await exchange((server.address() as net.AddressInfo).port);
+  });
+
+  for (const [name, script] of [['Python websockets', 'websockets_server.py'], ['Python aiohttp', 'aiohttp_server.py']] as const) {
+    it(name, async () => {
+      const peer = await startPeerServer(PYTHON, [peerScript(script)]);
+      after(() => peer.proc.kill());
+      console.log(`peer: ${peer.name} (python)`);
+      await exchange(peer.port);
+    });
+  }
+});
