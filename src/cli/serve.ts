@@ -41,7 +41,8 @@ export interface RunningServer {
 export function serve(opts: ServeOptions): Promise<RunningServer> {
   const open = new Set<WebSocketStream>();
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(page);
     } else {

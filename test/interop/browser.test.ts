@@ -1,0 +1,89 @@
+/**
+ * A real browser: headless Chromium (Debian's, driven by playwright-core) talks to ws-stream. It
+ * drives the page of `ws-stream serve` as a person would (type, send, read the echo, screenshot),
+ * and runs the interop exchange against the ws-stream interop server.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { startServer } from '../conformance/raw-client.js';
+import { startInteropServer } from './support.js';
+
+let browser: Browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  console.log(`peer: Chromium ${browser.version()}`);
+});
+after(async () => { await browser?.close(); });
+
+describe('ws-stream ← Chromium', () => {
+  it('the page of ws-stream serve: connects with a subprotocol, sends what is typed, shows the echo', async () => {
+    const server = await startServer(['--protocols', 'chat,superchat']);
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${server.port}/?protocol=superchat&protocol=chat`);
+      await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open');
+      assert.equal(await page.textContent('#protocol'), 'chat');
+      await page.fill('#text', 'hello from Chromium ✓');
+      await page.click('#send');
+      await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('echo: hello from Chromium ✓'));
+      const dir = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+      mkdirSync(dir, { recursive: true });
+      await page.screenshot({ path: `${dir}/serve-page.png` });
+      await page.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the interop exchange: subprotocol, UTF-8 text, 200 KB binary, our ping answered, close 1000 with a reason, a refused upgrade', async () => {
+    const srv = await startInteropServer();
+    try {
+      const page = await browser.newPage();
+      // A page of the same address (Chromium blocks a public page such as about:blank from loopback).
+      await page.goto(`http://127.0.0.1:${srv.port}/`);
+      const result = await page.evaluate(async (port) => {
+        const open = (url: string, protocols?: string[]) => new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(url, protocols);
+          ws.binaryType = 'arraybuffer';
+          ws.onopen = () => resolve(ws);
+          ws.onerror = () => reject(new Error('error'));
+        });
+        const next = (ws: WebSocket) => new Promise<unknown>((resolve) => { ws.onmessage = (e) => resolve(e.data); });
+        const ws = await open(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
+        const out: Record<string, unknown> = { protocol: ws.protocol };
+        const text = 'héllo wörld ✓ 𝄞';
+        ws.send(text);
+        out.text = (await next(ws)) === text;
+        const blob = new Uint8Array(200_000).map((_, i) => (i * 7) & 0xff);
+        ws.send(blob);
+        const back = new Uint8Array((await next(ws)) as ArrayBuffer);
+        out.binary = back.length === blob.length && back.every((v, i) => v === blob[i]);
+        await new Promise((r) => setTimeout(r, 50)); // our server's ping is answered by the browser meanwhile
+        const closed = new Promise<number>((resolve) => { ws.onclose = (e) => resolve(e.code); });
+        ws.close(1000, 'bye');
+        out.closeCode = await closed;
+        out.refused = await new Promise((resolve) => {
+          const r = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
+          let errored = false;
+          r.onerror = () => { errored = true; };
+          r.onclose = (e) => resolve({ errored, code: e.code });
+        });
+        return out;
+      }, srv.port);
+      assert.deepEqual(result, { protocol: 'chat', text: true, binary: true, closeCode: 1000, refused: { errored: true, code: 1006 } });
+      for (let i = 0; i < 200 && !srv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
+      const rec = srv.seen.at(-1)!;
+      assert.deepEqual(rec.pongs, ['from-ws-stream']);
+      assert.deepEqual(rec.closeInfo, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
+      await page.close();
+    } finally {
+      srv.close();
+    }
+  });
+});
