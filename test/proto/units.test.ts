@@ -1,7 +1,8 @@
 /** Small pure pieces of the core: masking, UTF-8, close payloads, frame headers, token lists, accept key. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { unmask } from '../../src/proto/mask.js';
+import { unmask, setNativeUnmask } from '../../src/proto/mask.js';
+import { loadNativeHelper } from '../../src/stream/native.js';
 import { Utf8Validator } from '../../src/proto/utf8.js';
 import { encodeClosePayload, parseClosePayload } from '../../src/proto/close-payload.js';
 import { frameHeaderSize, newFrameHeader, parseFrameHeader, writeFrameHeader } from '../../src/proto/frame.js';
@@ -9,22 +10,35 @@ import { hasToken, splitList } from '../../src/proto/tokens.js';
 import { computeAccept } from '../../src/proto/handshake-server.js';
 
 describe('mask', () => {
-  it('the word loop agrees with a byte loop at every offset, length and phase', () => {
-    const key = Uint8Array.from([0x37, 0xfa, 0x21, 0x3d]);
-    const backing = Buffer.alloc(300);
+  const sizes = [0, 1, 3, 4, 31, 32, 33, 100, 257, 1024, 1031, 5000];
+  function check(label: string): void {
+    const backing = Buffer.alloc(5010);
     for (let i = 0; i < backing.length; i++) backing[i] = (i * 31) & 0xff;
+    const key = [0x37, 0xfa, 0x21, 0x3d];
     for (const off of [0, 1, 2, 3, 5]) {
-      for (const len of [0, 1, 3, 4, 31, 32, 33, 100, 257]) {
+      for (const len of sizes) {
         for (let phase = 0; phase < 4; phase++) {
           const a = Buffer.from(backing);
           const p = unmask(a, off, off + len, 0x37fa213d, phase);
           const b = Buffer.from(backing);
           for (let i = 0; i < len; i++) b[off + i] = b[off + i]! ^ key[(phase + i) & 3]!;
-          assert.deepEqual(a, b, `off ${off} len ${len} phase ${phase}`);
+          assert.ok(a.equals(b), `${label}: off ${off} len ${len} phase ${phase}`);
           assert.equal(p, (phase + len) & 3);
         }
       }
     }
+  }
+  it('the JavaScript word loop agrees with a byte loop at every offset, length and phase', () => {
+    setNativeUnmask(null);
+    try {
+      check('js');
+    } finally {
+      loadNativeHelper();
+    }
+  });
+  it('the optional native helper (bufferutil, a devDependency here) loads and agrees too', () => {
+    assert.equal(loadNativeHelper(), true);
+    check('native');
   });
 });
 

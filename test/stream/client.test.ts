@@ -142,3 +142,29 @@ describe('ws-stream client ↔ ws-stream server', () => {
     await assert.rejects(connect('ftp://x/'), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });
 });
+
+describe('connect over TLS', () => {
+  it('wss:// with the test CA connects (SNI localhost); without it the certificate is refused', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const tls = await import('node:tls');
+    const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
+    let sni: string | undefined;
+    const srv = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }, (s) => {
+      sni = (s as unknown as { servername?: string }).servername;
+      const ws = new WebSocketStream(s);
+      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    const ws = await connect(`wss://localhost:${port}/`, { ca: fixture('cert.pem') });
+    assert.equal(sni, 'localhost');
+    await ws.write('secure', { binary: false });
+    assert.equal((await ws.read()).text(), 'secure');
+    await ws.close();
+    const err = await connect(`wss://localhost:${port}/`).then(() => null, (e: WebSocketError) => e);
+    assert.equal(err?.code, 'ERR_WS_NEXT_LAYER');
+    assert.match(String((err?.cause as Error)?.message), /self.signed|certificate/i);
+    srv.close();
+  });
+});
