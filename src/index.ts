@@ -23,3 +23,6 @@ export { ClientHandshakeError } from './proto/handshake-client.js';
 export type { RefusedResponse } from './proto/handshake-client.js';
 export { connect } from './stream/connect.js';
 export type { ConnectOptions } from './stream/connect.js';
+export { StreamGroup } from './stream/group.js';
+export type { ShutdownOptions, ShutdownResult } from './stream/group.js';
+export type { ReadOptions } from './stream/websocket-stream.js';

@@ -25,6 +25,28 @@ export interface StreamOptions {
   /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
   closeTimeout?: number;
   /**
+   * How long the handshake may take, in ms, from `accept()`/`handshake()` to the 101 (in the server
+   * role it covers reading the request, so a client trickling one byte a second is dropped). 0: no
+   * limit. Default 30000.
+   */
+  handshakeTimeout?: number;
+  /**
+   * An open connection on which nothing arrives for this long, in ms, is closed with ERR_WS_TIMEOUT
+   * (close 1001 is attempted, then the layer is destroyed). 0: never. Default 0.
+   */
+  idleTimeout?: number;
+  /** With an `idleTimeout`, send a ping when half of it passed without data, so a live peer is never idle. Default true. */
+  keepAlive?: boolean;
+  /**
+   * Bytes written but not yet handed to the operating system, beyond which the peer counts as not
+   * reading. With `bufferPolicy` 'wait', writes wait (their completion comes when their bytes are
+   * handed on) and the stream stops reading from the peer until the backlog drains; with 'close',
+   * the connection is failed with close 1008 (ERR_WS_BUFFER_OVERFLOW). Default 16 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** What a peer that does not read meets: 'wait' or 'close'. Default 'wait'. */
+  bufferPolicy?: 'wait' | 'close';
+  /**
    * Received bytes held for a reader that is not reading, before the stream stops reading from
    * the next layer (backpressure towards the peer), in bytes. Default 1 MiB.
    */
@@ -49,6 +71,8 @@ export interface AcceptOptions {
   maxHeaderBytes?: number;
   /** Limit on the number of header fields when `accept()` reads the request. Default 100. */
   maxHeaders?: number;
+  /** Cancels the handshake: the layer is destroyed and accept completes with ERR_WS_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface ReadRequestOptions {
@@ -66,6 +90,11 @@ export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallb
   binary: true,
   autoPong: true,
   closeTimeout: 5000,
+  handshakeTimeout: 30000,
+  idleTimeout: 0,
+  keepAlive: true,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  bufferPolicy: 'wait',
   readHighWaterMark: 1024 * 1024,
 });
 
@@ -86,6 +115,11 @@ function checkInt(name: string, value: number, min: number, max: number): number
 function checkBool(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a boolean`);
   return value;
+}
+
+function checkPolicy(v: unknown): 'wait' | 'close' {
+  if (v !== 'wait' && v !== 'close') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', "bufferPolicy must be 'wait' or 'close'");
+  return v;
 }
 
 function checkFn<T>(name: string, value: T): T {
@@ -109,6 +143,11 @@ export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
     binary: checkBool('binary', o.binary ?? d.binary),
     autoPong: checkBool('autoPong', o.autoPong ?? d.autoPong),
     closeTimeout: checkInt('closeTimeout', o.closeTimeout ?? d.closeTimeout, 0, 2 ** 31 - 1),
+    handshakeTimeout: checkInt('handshakeTimeout', o.handshakeTimeout ?? d.handshakeTimeout, 0, 2 ** 31 - 1),
+    idleTimeout: checkInt('idleTimeout', o.idleTimeout ?? d.idleTimeout, 0, 2 ** 31 - 1),
+    keepAlive: checkBool('keepAlive', o.keepAlive ?? d.keepAlive),
+    maxBufferedBytes: checkInt('maxBufferedBytes', o.maxBufferedBytes ?? d.maxBufferedBytes, 0, Number.MAX_SAFE_INTEGER),
+    bufferPolicy: checkPolicy(o.bufferPolicy ?? d.bufferPolicy),
     readHighWaterMark: checkInt('readHighWaterMark', o.readHighWaterMark ?? d.readHighWaterMark, 0, Number.MAX_SAFE_INTEGER),
     controlCallback: checkFn('controlCallback', o.controlCallback),
   };
@@ -129,6 +168,7 @@ export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & R
     head: o.head,
     selectProtocol: checkFn('selectProtocol', o.selectProtocol),
     decorator: checkFn('decorator', o.decorator),
+    signal: o.signal,
     ...normaliseRequestLimits(o),
   };
 }

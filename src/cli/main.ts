@@ -6,6 +6,7 @@ import { serve } from './serve.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
+                  [--handshake-timeout 30] [--idle-timeout 0]   (seconds; keep-alive pings at half the idle time)
       an echo server: every message comes back with its type; GET / shows a page to try it
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
@@ -20,9 +21,17 @@ async function main(argv: string[]): Promise<number> {
         port: { type: 'string', default: '8080' },
         protocols: { type: 'string', default: '' },
         quiet: { type: 'boolean', default: false },
+        'handshake-timeout': { type: 'string', default: '30' },
+        'idle-timeout': { type: 'string', default: '0' },
       },
     });
     const port = Number(values.port);
+    const handshakeTimeout = Number(values['handshake-timeout']);
+    const idleTimeout = Number(values['idle-timeout']);
+    if (!(handshakeTimeout >= 0) || !(idleTimeout >= 0)) {
+      console.error('ws-stream: timeouts are seconds, 0 or more');
+      return 2;
+    }
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       console.error(`ws-stream: bad port ${values.port}`);
       return 2;
@@ -32,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       port,
       protocols: values.protocols ? values.protocols.split(',').map((p) => p.trim()).filter(Boolean) : [],
       quiet: values.quiet!,
+      handshakeTimeout: Math.round(handshakeTimeout * 1000),
+      idleTimeout: Math.round(idleTimeout * 1000),
     });
     console.log(`ws-stream echo server listening on ${running.url}`);
     const stop = (): void => {

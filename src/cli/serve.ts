@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
+import { StreamGroup } from '../stream/group.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { page } from './page.js';
 
@@ -14,6 +15,10 @@ export interface ServeOptions {
   /** Subprotocols supported, in order of preference; the first offered by the client is chosen. */
   protocols: string[];
   quiet: boolean;
+  /** Handshake timeout, in ms (0: none). */
+  handshakeTimeout?: number;
+  /** Idle timeout, in ms (0: none); keep-alive pings go out at half of it. */
+  idleTimeout?: number;
 }
 
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
@@ -39,7 +44,7 @@ export interface RunningServer {
 }
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
-  const open = new Set<WebSocketStream>();
+  const open = new StreamGroup();
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
@@ -51,16 +56,13 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     }
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ws = new WebSocketStream(socket);
+    const ws = new WebSocketStream(socket, { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout });
     ws.accept(req, {
       head,
       selectProtocol: (offered) => opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p)),
       decorator: (h) => { h['Server'] = 'ws-stream'; },
     }).then(
-      () => {
-        open.add(ws);
-        return echo(ws).finally(() => open.delete(ws));
-      },
+      () => echo(open.add(ws)),
       (err: WebSocketError) => {
         if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
       },
@@ -77,8 +79,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         server,
         url: `ws://${host}:${port}/`,
         shutdown: async () => {
-          server.close();
-          await Promise.allSettled([...open].map((ws) => ws.close({ code: 1001, reason: 'server shutting down' })));
+          await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
           server.closeAllConnections();
         },
       });

@@ -16,6 +16,8 @@ export class Completion<T> {
   private done = false;
   /** Set while the initiating call runs; a completion then is deferred to the next tick. */
   private initiating = true;
+  /** Runs once when the operation completes (removes an abort listener). */
+  onSettle: (() => void) | undefined;
 
   constructor(private readonly callback: Callback<T> | undefined) {
     if (callback === undefined) {
@@ -42,6 +44,7 @@ export class Completion<T> {
   succeed(value: T): void {
     if (this.done) return;
     this.done = true;
+    this.onSettle?.();
     if (this.callback) {
       if (this.initiating) process.nextTick(this.callback, null, value);
       else this.callback(null, value);
@@ -53,6 +56,7 @@ export class Completion<T> {
   fail(err: WebSocketError): void {
     if (this.done) return;
     this.done = true;
+    this.onSettle?.();
     if (this.callback) {
       if (this.initiating) process.nextTick(this.callback, err);
       else this.callback(err);
@@ -63,4 +67,16 @@ export class Completion<T> {
       this.rejectFn!(err);
     }
   }
+}
+
+/**
+ * Calls `onAbort` if `signal` aborts before `c` completes; the listener is removed on completion.
+ * Returns false if the signal is already aborted (the caller fails the operation at once).
+ */
+export function bindSignal<T>(c: Completion<T>, signal: AbortSignal | undefined, onAbort: () => void): boolean {
+  if (signal === undefined) return true;
+  if (signal.aborted) return false;
+  signal.addEventListener('abort', onAbort, { once: true });
+  c.onSettle = () => signal.removeEventListener('abort', onAbort);
+  return true;
 }

@@ -1,6 +1,6 @@
 /**
- * `connect(url, options)`: a TCP or TLS connection, then the client handshake, with a timeout on
- * each; resolves with an open WebSocketStream.
+ * `connect(url, options)`: a TCP or TLS connection (`connectTimeout`), then the client handshake
+ * (the stream's `handshakeTimeout`); resolves with an open WebSocketStream.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -17,8 +17,8 @@ export interface ConnectOptions extends StreamOptions {
   decorator?: (headers: ResponseHeaders) => void;
   /** Time to establish the TCP (and TLS) connection, in ms. Default 10000. */
   connectTimeout?: number;
-  /** Time for the upgrade handshake once connected, in ms. Default 10000. */
-  handshakeTimeout?: number;
+  /** Cancels connecting and the handshake (ERR_WS_ABORTED). */
+  signal?: AbortSignal;
   /** wss: trusted CA certificates (default: Node's bundled roots). */
   ca?: tls.SecureContextOptions['ca'];
   /** wss: whether to reject a certificate that does not verify. Default true. */
@@ -29,7 +29,7 @@ export interface ConnectOptions extends StreamOptions {
   tls?: tls.ConnectionOptions;
 }
 
-const defaults = { connectTimeout: 10000, handshakeTimeout: 10000 };
+const defaults = { connectTimeout: 10000 };
 
 /** Opens a WebSocket to `url` (ws:// or wss://; http:// and https:// are taken as the same). */
 export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocketStream> {
@@ -46,42 +46,34 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = Number(u.port || (secure ? 443 : 80));
-  const { protocols, headers, decorator, connectTimeout = defaults.connectTimeout, handshakeTimeout = defaults.handshakeTimeout,
+  const { protocols, headers, decorator, connectTimeout = defaults.connectTimeout, signal,
     ca, rejectUnauthorized, servername, tls: tlsOptions, ...streamOptions } = options;
+  if (signal?.aborted) throw new WebSocketError('ERR_WS_ABORTED');
 
   const socket: net.Socket = secure
     ? tls.connect({ host, port, ca, rejectUnauthorized, servername: servername ?? (net.isIP(host) ? undefined : host), ALPNProtocols: ['http/1.1'], ...tlsOptions })
     : net.connect({ host, port });
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`));
-    }, connectTimeout);
-    socket.once(secure ? 'secureConnect' : 'connect', () => {
+    const done = (err?: WebSocketError): void => {
       clearTimeout(timer);
       socket.off('error', onError);
-      resolve();
-    });
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+      signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else {
+        resolve();
+      }
     };
+    const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`)), connectTimeout);
+    const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    const onAbort = (): void => done(new WebSocketError('ERR_WS_ABORTED'));
+    socket.once(secure ? 'secureConnect' : 'connect', () => done());
     socket.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   const ws = new WebSocketStream(socket, streamOptions);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    socket.destroy();
-  }, handshakeTimeout);
-  try {
-    await ws.handshake({ host: u.host, target: (u.pathname || '/') + u.search, protocols, headers, decorator });
-  } catch (err) {
-    if (timedOut) throw new WebSocketError('ERR_WS_TIMEOUT', `the handshake with ${u.host} took over ${handshakeTimeout} ms`);
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  await ws.handshake({ host: u.host, target: (u.pathname || '/') + u.search, protocols, headers, decorator, signal });
   return ws;
 }

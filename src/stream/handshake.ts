@@ -10,7 +10,8 @@ import {
   ClientHandshakeError, newSecKey, serializeRequest, upgradeRequestHeaders, validateUpgradeResponse,
 } from '../proto/handshake-client.js';
 import { HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
-import { Completion, type Callback } from './completion.js';
+import { Completion, bindSignal, type Callback } from './completion.js';
+import { abort } from './accept.js';
 import type { WebSocketStream } from './websocket-stream.js';
 
 export interface HandshakeOptions {
@@ -26,6 +27,8 @@ export interface HandshakeOptions {
   decorator?: (headers: ResponseHeaders) => void;
   /** Limit on the response head, in bytes. Default 16 KiB. */
   maxHeaderBytes?: number;
+  /** Cancels the handshake: the layer is destroyed and it completes with ERR_WS_ABORTED. */
+  signal?: AbortSignal;
 }
 
 /** How much of a refused response's body is kept. */
@@ -49,6 +52,10 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
     return c.started();
   }
   ws._onHandshakeAbort((e) => c.fail(e));
+  if (!bindSignal(c, options.signal, () => abort(ws, c))) {
+    abort(ws, c);
+    return c.started();
+  }
   const reader = new HeadReader(limits, parseResponseHead);
   ws._setDataHandler((chunk) => {
     let r;

@@ -15,7 +15,8 @@ import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type HandshakeOptions } from './handshake.js';
-import { Completion, type Callback } from './completion.js';
+import { Completion, bindSignal, type Callback } from './completion.js';
+import { unwatch, watch, type Ticking } from './timers.js';
 import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
 
@@ -52,6 +53,17 @@ export interface CloseInfo {
 export interface WriteOptions {
   /** Binary (true) or text (false); default: the stream's `binary` option. */
   binary?: boolean;
+  /**
+   * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent);
+   * one already handed to the next layer goes out whole. Either way it completes with
+   * ERR_WS_ABORTED and the stream stays usable.
+   */
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions {
+  /** Cancels the read: it completes with ERR_WS_ABORTED; no data is lost and the stream stays usable. */
+  signal?: AbortSignal;
 }
 
 export interface WriteSomeOptions extends WriteOptions {
@@ -64,6 +76,8 @@ export interface CloseOptions {
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
   reason?: string | ArrayBufferView;
+  /** Stops waiting for the peer: the layer is destroyed at once and close completes with ERR_WS_ABORTED. */
+  signal?: AbortSignal;
 }
 
 /** Data accepted by `write`: bytes or a string (UTF-8). */
@@ -103,7 +117,7 @@ const JOIN_BELOW = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-export class WebSocketStream implements AsyncIterable<ReceivedData> {
+export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** The next layer, as adapted. */
   readonly nextLayer: NextLayer;
   /** @internal */ readonly _opts: NormalStreamOptions;
@@ -139,6 +153,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   private outBytes = 0;
   private outWaiters: Waiter[] = [];
   private flushScheduled = false;
+  /** Batches handed to the next layer whose write has not completed. */
+  private inFlight = 0;
+  /** Counts flushes, so that a write knows whether its frames are still queued here. */
+  private flushes = 0;
   /** A writeSome() message is in progress; its opcode was sent. */
   private writingMessage = false;
 
@@ -155,6 +173,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   private sentReason = '';
   private failure: WebSocketError | undefined;
   private closedWaiters: ((info: CloseInfo) => void)[] | null = null;
+
+  // --- timeouts, checked by the shared ticker (timers.ts) ---
+  private handshakeDeadline = 0;
+  /** Data arrived since the last tick (a flag, not a clock read per chunk). */
+  private heard = false;
+  private lastHeard = 0;
+  private pingedIdle = false;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   private pendingEnd: 'close' | 'fail' | null = null;
 
@@ -233,6 +258,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.state === State.Handshaking) return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
     if (this.state !== State.Idle) return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done');
     this.state = State.Handshaking;
+    const t = this._opts.handshakeTimeout;
+    if (t > 0) {
+      this.handshakeDeadline = Date.now() + t;
+      watch(this, t);
+    }
     this.nextLayer.attach(this.sink);
     return null;
   }
@@ -261,6 +291,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** @internal The handshake completed: operations may start. */
   _ready(): void {
     if (this.state === State.Handshaking) this.state = State.Open;
+    this.handshakeDeadline = 0;
+    if (this._opts.idleTimeout > 0 && this.state === State.Open) {
+      this.lastHeard = Date.now();
+      watch(this, this._opts.idleTimeout);
+    } else {
+      unwatch(this);
+    }
     this.maybeEndRead();
   }
 
@@ -271,6 +308,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** @internal The handshake failed: the stream lets go of the layer, which the handshake tears down. */
   _giveUp(err: WebSocketError): void {
+    unwatch(this);
     this.handshakeAbort = null;
     this.nextLayer.detach();
     this.state = State.Closed;
@@ -284,9 +322,47 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** @internal */
   _layerData(chunk: Buffer): void {
+    this.heard = true;
     if (this.dataHandler !== null) this.dataHandler(chunk);
     else if (this.receiver !== null) this.receiver.receive(chunk);
-    this.afterInput();
+    this.updateFlow();
+  }
+
+  /** @internal The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
+  _tick(now: number): void {
+    if (this.state === State.Handshaking) {
+      if (this.handshakeDeadline !== 0 && now >= this.handshakeDeadline) {
+        const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this._opts.handshakeTimeout} ms`);
+        this.abortHandshake(() => err);
+        this._giveUp(err);
+        this.nextLayer.destroy();
+      }
+      return;
+    }
+    const idle = this._opts.idleTimeout;
+    if (this.state !== State.Open || idle === 0) return;
+    if (this.heard) {
+      this.heard = false;
+      this.lastHeard = now;
+      this.pingedIdle = false;
+      return;
+    }
+    const quiet = now - this.lastHeard;
+    if (quiet >= idle) {
+      this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', `nothing received for ${idle} ms`);
+      if (!this.closeSent) {
+        this.firstCloser = 'local';
+        this.sendClose(1001, 'idle timeout');
+        this.flush(true);
+      }
+      this.endRead(this.failure);
+      this.nextLayer.destroy();
+    } else if (this._opts.keepAlive && !this.pingedIdle && quiet >= idle / 2) {
+      this.pingedIdle = true;
+      this.outBytes += pushFrame(this.out, Opcode.Ping, EMPTY, true, false, this.role === 'client');
+      this.outWaiters.push(noopWaiter);
+      this.scheduleFlush();
+    }
   }
 
   /** @internal */
@@ -319,6 +395,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** @internal */
   _layerClosed(): void {
+    unwatch(this);
     if (this.state === State.Closed) return;
     this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
     this.state = State.Closed;
@@ -343,7 +420,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const waiters = this.outWaiters;
     this.outWaiters = [];
     if (waiters.length > 0) {
-      const writeErr = new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+      const writeErr = this.failure && !clean ? this.failure : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
     }
     for (const resolve of this.closedWaiters ?? []) resolve(this.info);
@@ -426,7 +503,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       }
     }
     if (this.state === State.Open) this.state = State.Closing;
-    this.flush();
+    this.flush(true);
     if (what === 'fail') {
       this.nextLayer.end();
       this.armCloseTimer();
@@ -440,31 +517,44 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Reads one whole message. */
   read(): Promise<ReceivedData>;
   read(callback: Callback<ReceivedData>): void;
-  read(callback?: Callback<ReceivedData>): Promise<ReceivedData> | void {
-    return this.startRead(true, callback);
+  read(options: ReadOptions): Promise<ReceivedData>;
+  read(options: ReadOptions, callback: Callback<ReceivedData>): void;
+  read(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+    return typeof a === 'function' ? this.startRead(true, undefined, a) : this.startRead(true, a?.signal, b);
   }
 
   /** Reads what has arrived of the current message (at least one byte, or its end). */
   readSome(): Promise<ReceivedData>;
   readSome(callback: Callback<ReceivedData>): void;
-  readSome(callback?: Callback<ReceivedData>): Promise<ReceivedData> | void {
-    return this.startRead(false, callback);
+  readSome(options: ReadOptions): Promise<ReceivedData>;
+  readSome(options: ReadOptions, callback: Callback<ReceivedData>): void;
+  readSome(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+    return typeof a === 'function' ? this.startRead(false, undefined, a) : this.startRead(false, a?.signal, b);
   }
 
-  private startRead(whole: boolean, callback?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
+  private startRead(whole: boolean, signal: AbortSignal | undefined, callback?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
     const ready = this.state >= State.Open;
-    if (callback === undefined && whole && ready && this.reader === null && this.inqMessages > 0) {
+    if (callback === undefined && whole && ready && this.reader === null && this.inqMessages > 0 && !signal?.aborted) {
       return Promise.resolve(this.takeMessage()); // a whole message is queued: no waiting
     }
     const c = new Completion<ReceivedData>(callback);
     if (this.reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
     else if (!ready) c.fail(this.opError()!);
+    else if (!bindSignal(c, signal, () => this.abortRead(c))) c.fail(new WebSocketError('ERR_WS_ABORTED'));
     else {
       this.reader = c;
       this.readerWhole = whole;
       this.serveReader();
     }
     return c.started();
+  }
+
+  /** An aborted read: what arrived stays queued for the next read. */
+  private abortRead(c: Completion<ReceivedData>): void {
+    if (this.reader !== c) return;
+    this.reader = null;
+    c.fail(new WebSocketError('ERR_WS_ABORTED'));
+    this.updateFlow();
   }
 
   /** Completes the pending read if the queue can serve it, or fails it if nothing more will come. */
@@ -478,9 +568,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
       r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
-    } else if (this.paused) {
-      this.paused = false;
-      this.nextLayer.resume();
+    } else {
+      this.updateFlow();
     }
   }
 
@@ -520,7 +609,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.inqBytes -= p.data.length;
     if (p.fin) this.inqMessages--;
-    this.afterTake();
+    if (this.paused) this.updateFlow();
     return p;
   }
 
@@ -537,19 +626,18 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
   }
 
-  private afterTake(): void {
-    if (this.paused && this.inqBytes <= this._opts.readHighWaterMark) {
-      this.paused = false;
-      this.nextLayer.resume();
-    }
-  }
-
-  /** After a chunk was consumed: stop reading from the peer while nobody reads what is queued. */
-  private afterInput(): void {
-    if (!this.paused && this.reader === null && this.inqBytes > this._opts.readHighWaterMark) {
-      this.paused = true;
-      this.nextLayer.pause();
-    }
+  /**
+   * Stops reading from the peer while nobody reads what is queued (over `readHighWaterMark`), or
+   * while our writes to it are backed up (over `maxBufferedBytes`: a peer that floods pings but
+   * never reads cannot grow our pong queue); reads again when neither holds.
+   */
+  private updateFlow(): void {
+    const pause = (this.reader === null && this.inqBytes > this._opts.readHighWaterMark) ||
+      this.bufferedAmount > this._opts.maxBufferedBytes;
+    if (pause === this.paused || this.state === State.Closed) return;
+    this.paused = pause;
+    if (pause) this.nextLayer.pause();
+    else this.nextLayer.resume();
   }
 
   /** No more data will arrive: reads past the queue fail with `err`, or ERR_WS_CLOSED for null (a clean end). */
@@ -591,6 +679,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     const mask = this.role === 'client';
+    const first = this.out.length;
     if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
       const size = this._opts.fragmentSize;
       for (let off = 0; off < payload.length; off += size) {
@@ -600,7 +689,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     } else {
       this.outBytes += pushFrame(this.out, opcode, payload, true, false, mask);
     }
-    return this.queueWaiter(callback);
+    return this.queueWaiter(callback, options?.signal, first);
   }
 
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
@@ -614,30 +703,34 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
     this.writingMessage = !fin;
     this.outBytes += pushFrame(this.out, opcode, payload, fin, false, this.role === 'client');
-    return this.queueWaiter(callback);
+    // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
+    return this.queueWaiter(callback, options?.signal, -1);
   }
 
   /** Sends a ping (payload at most 125 bytes). */
-  ping(payload?: WriteData): Promise<void>;
+  ping(payload?: WriteData, options?: ReadOptions): Promise<void>;
   ping(payload: WriteData | undefined, callback: Callback<void>): void;
-  ping(payload?: WriteData, callback?: Callback<void>): Promise<void> | void {
-    return this.control(Opcode.Ping, payload, callback);
+  ping(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
+  ping(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    return typeof a === 'function' ? this.control(Opcode.Ping, payload, undefined, a) : this.control(Opcode.Ping, payload, a?.signal, b);
   }
 
   /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
-  pong(payload?: WriteData): Promise<void>;
+  pong(payload?: WriteData, options?: ReadOptions): Promise<void>;
   pong(payload: WriteData | undefined, callback: Callback<void>): void;
-  pong(payload?: WriteData, callback?: Callback<void>): Promise<void> | void {
-    return this.control(Opcode.Pong, payload, callback);
+  pong(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
+  pong(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    return typeof a === 'function' ? this.control(Opcode.Pong, payload, undefined, a) : this.control(Opcode.Pong, payload, a?.signal, b);
   }
 
-  private control(opcode: number, data: WriteData | undefined, callback?: Callback<void>): Promise<void> | undefined {
+  private control(opcode: number, data: WriteData | undefined, signal: AbortSignal | undefined, callback?: Callback<void>): Promise<void> | undefined {
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
     const err = this.opError();
     if (err) return failNow(callback, err);
+    const first = this.out.length;
     this.outBytes += pushFrame(this.out, opcode, payload, true, false, this.role === 'client');
-    return this.queueWaiter(callback);
+    return this.queueWaiter(callback, signal, first);
   }
 
   /**
@@ -651,6 +744,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const code = options?.code ?? 1000;
     const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
     const c = new Completion<void>(callback);
+    if (!bindSignal(c, options?.signal, () => this.abortClose(c))) {
+      this.abortClose(c);
+      return c.started();
+    }
     if (this.state === State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done'));
     else if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
     else if (this.state === State.Closed) {
@@ -674,6 +771,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     return c.started();
   }
 
+  /** An aborted close stops waiting for the peer: the layer goes at once. */
+  private abortClose(c: Completion<void>): void {
+    c.fail(new WebSocketError('ERR_WS_ABORTED'));
+    if (this.state !== State.Idle && this.state !== State.Closed) this.nextLayer.destroy();
+  }
+
   private sendClose(code: number | undefined, reason: string | undefined): void {
     const payload = encodeClosePayload(code, reason);
     this.closeSent = true;
@@ -686,7 +789,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
   private finishCloseHandshake(): void {
     if (!(this.closeSent && this.closeReceived)) return;
-    this.flush();
+    this.flush(true);
     if (this.role === 'server') this.nextLayer.end();
     this.armCloseTimer();
   }
@@ -710,13 +813,36 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       case State.Open: return null;
       case State.Idle: return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done');
       case State.Handshaking: return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
-      default: return new WebSocketError('ERR_WS_CLOSED');
+      // After a failure, later operations report its cause; after a clean close, ERR_WS_CLOSED.
+      default: return this.failure ?? new WebSocketError('ERR_WS_CLOSED');
     }
   }
 
-  private queueWaiter(callback?: Callback<void>): Promise<void> | undefined {
+  /**
+   * Registers the completion of the frames just queued from index `first` of `out` (-1: they
+   * cannot be withdrawn). With a signal, an abort withdraws them if they are still queued here.
+   */
+  private queueWaiter(callback: Callback<void> | undefined, signal: AbortSignal | undefined, first: number): Promise<void> | undefined {
     let ret: Promise<void> | undefined;
-    if (callback) {
+    if (signal !== undefined) {
+      const c = new Completion<void>(callback);
+      const slot = this.outWaiters.length;
+      const last = this.out.length;
+      const flushes = this.flushes;
+      const abort = (): void => {
+        if (first >= 0 && this.flushes === flushes) {
+          for (let i = first; i < last; i++) {
+            this.outBytes -= this.out[i]!.length;
+            this.out[i] = EMPTY;
+          }
+          this.outWaiters[slot] = noopWaiter;
+        }
+        c.fail(new WebSocketError('ERR_WS_ABORTED'));
+      };
+      this.outWaiters.push(c);
+      if (!bindSignal(c, signal, abort)) abort();
+      ret = c.started();
+    } else if (callback) {
       this.outWaiters.push(callback);
     } else {
       const c = new Completion<void>(undefined);
@@ -735,6 +861,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   private scheduleFlush(): void {
+    if (this._opts.bufferPolicy === 'close' && this.bufferedAmount > this._opts.maxBufferedBytes) this.overflow();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
@@ -742,20 +869,55 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     process.nextTick(flushStream, this);
   }
 
-  /** @internal Hands the queued frames to the next layer. */
-  flush(): void {
+  /** The peer does not read and bufferPolicy is 'close': fail the connection with 1008. */
+  private overflow(): void {
+    if (this.failure || this.state === State.Closed) return;
+    const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this._opts.maxBufferedBytes} bytes`);
+    this.failure = err;
+    // What is still queued here will never go out: those writes fail now, with the reason.
+    const waiters = this.outWaiters;
+    this.out = [];
+    this.outBytes = 0;
+    this.outWaiters = [];
+    for (const w of waiters) settle(w, err);
+    if (!this.closeSent && this.state !== State.Handshaking) {
+      this.firstCloser = 'local';
+      this.sendClose(1008, 'the peer does not read');
+      this.flush(true);
+    }
+    if (this.state === State.Open) this.state = State.Closing;
+    this.endRead(err);
+    this.nextLayer.destroy();
+  }
+
+  /**
+   * @internal Hands the queued frames to the next layer, in one batch. Under bufferPolicy 'wait'
+   * a backed-up layer holds them here (unless `force`) until the batch in flight completes.
+   */
+  flush(force = false): void {
     this.flushScheduled = false;
     if (this.out.length === 0) return;
+    if (!force && this.inFlight > 0 && this.nextLayer.writableLength >= this._opts.maxBufferedBytes) return;
     let bufs = this.out;
     const bytes = this.outBytes;
     const waiters = this.outWaiters;
     this.out = [];
     this.outBytes = 0;
     this.outWaiters = [];
+    this.flushes++;
+    if (bytes === 0) {
+      for (const w of waiters) settle(w, null); // all withdrawn
+      return;
+    }
     if (bufs.length > 1) bufs = bytes <= COALESCE_MAX ? [Buffer.concat(bufs, bytes)] : joinSmall(bufs);
+    this.inFlight++;
     this.nextLayer.write(bufs, (err) => {
-      const e = err ? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }) : null;
+      this.inFlight--;
+      // A write cut short by a failure we know the reason of reports that reason.
+      const e = err ? this.failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }) : null;
       for (const w of waiters) settle(w, e);
+      if (this.out.length > 0 && !this.flushScheduled && !err) this.flush();
+      if (this.paused) this.updateFlow();
     });
   }
 }

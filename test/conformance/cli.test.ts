@@ -62,3 +62,36 @@ it('ws-stream connect: a refused upgrade prints the status line and body, and ex
     srv.close();
   }
 });
+
+it('ws-stream serve --idle-timeout: a silent client gets a keep-alive ping at half the time, then close 1001', async () => {
+  const server = await startServer(['--idle-timeout', '0.3']);
+  try {
+    const c = await RawClient.connect(server.port);
+    const first = await c.next('a keep-alive ping');
+    assert.equal(first.opcode, 9);
+    assert.equal(await c.expectClose(), 1001);
+    c.destroy();
+  } finally {
+    await server.stop();
+  }
+});
+
+it('ws-stream serve applies backpressure end to end: a client that sends fast and never reads is no longer read from', async () => {
+  const server = await startServer();
+  try {
+    const c = await RawClient.connect(server.port);
+    c.sock.pause();
+    const { text: textFrame } = await import('../support/frames.js');
+    const batch = Buffer.concat(Array.from({ length: 256 }, () => textFrame('x'.repeat(1024))));
+    let sent = 0;
+    while (sent < 400 && c.sock.writableLength < 4 * 1024 * 1024) {
+      c.sock.write(batch);
+      sent++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.ok(c.sock.writableLength >= 4 * 1024 * 1024, `the server kept reading: ${sent} batches of 264 KB went out`);
+    c.destroy();
+  } finally {
+    await server.stop();
+  }
+});

@@ -1,0 +1,59 @@
+/**
+ * Graceful shutdown for servers built on ws-stream: a group of open streams that can be closed
+ * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
+ * rest.
+ */
+import type { WebSocketStream } from './websocket-stream.js';
+
+export interface ShutdownOptions {
+  /** Close code sent to every stream. Default 1001 (going away). */
+  code?: number;
+  /** Close reason. Default 'server shutting down'. */
+  reason?: string;
+  /** How long to wait for the close handshakes, in ms, before destroying what is left. Default 5000. */
+  deadline?: number;
+  /** A server to stop accepting connections first (anything with `close()`). */
+  server?: { close(): unknown };
+}
+
+export interface ShutdownResult {
+  /** Streams whose close handshake completed. */
+  closed: number;
+  /** Streams destroyed at the deadline. */
+  destroyed: number;
+}
+
+export class StreamGroup {
+  private readonly streams = new Set<WebSocketStream>();
+
+  /** Adds an open stream; it leaves the group by itself once closed. */
+  add(ws: WebSocketStream): WebSocketStream {
+    this.streams.add(ws);
+    void ws.whenClosed().then(() => this.streams.delete(ws));
+    return ws;
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    options.server?.close();
+    const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
+    const all = [...this.streams];
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadline); });
+    const results = all.map((ws) =>
+      ws.close({ code, reason }).then(() => true, () => false));
+    await Promise.race([Promise.all(results), expired]);
+    clearTimeout(timer);
+    let destroyed = 0;
+    for (const ws of all) {
+      if (!ws.closeInfo) {
+        destroyed++;
+        ws.nextLayer.destroy();
+      }
+    }
+    return { closed: all.length - destroyed, destroyed };
+  }
+}
