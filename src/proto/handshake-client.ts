@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
-import type { ParsedResponse, ResponseHeaders } from './http.js';
+import { serializeHead, type ParsedResponse, type ResponseHeaders } from './http.js';
 import { computeAccept } from './handshake-server.js';
 import { hasToken, isToken, splitList } from './tokens.js';
 
@@ -52,17 +52,7 @@ export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): Res
 /** Serialises a request head. */
 export function serializeRequest(target: string, headers: ResponseHeaders): Buffer {
   if (!/^\/[\x21-\x7e]*$/.test(target)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${JSON.stringify(target)}`);
-  let head = `GET ${target} HTTP/1.1\r\n`;
-  for (const name of Object.keys(headers)) {
-    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
-    const v = headers[name]!;
-    for (const value of Array.isArray(v) ? v : [v]) {
-      const s = String(value);
-      if (/[\r\n\0]/.test(s)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
-      head += `${name}: ${s}\r\n`;
-    }
-  }
-  return Buffer.from(head + '\r\n', 'latin1');
+  return serializeHead(`GET ${target} HTTP/1.1`, headers);
 }
 
 /** The HTTP response of a refused handshake, for the caller to inspect. */

@@ -192,7 +192,15 @@ export function serializeResponse(status: number, headers: ResponseHeaders, body
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad HTTP status ${String(status)}`);
   }
-  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  return serializeHead(`HTTP/1.1 ${status} ${reasonPhrase(status)}`, headers, body);
+}
+
+/**
+ * Serialises a start line, header fields and body; a name that is not a token or a value with CR,
+ * LF or NUL throws ERR_WS_INVALID_ARGUMENT (no header injection through a decorator).
+ */
+export function serializeHead(startLine: string, headers: ResponseHeaders, body?: Buffer): Buffer {
+  let head = `${startLine}\r\n`;
   for (const name of Object.keys(headers)) {
     if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
     const v = headers[name]!;

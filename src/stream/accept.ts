@@ -10,7 +10,7 @@ import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { HeadError, HeadReader, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
-import { Completion, bindSignal, type Callback } from './completion.js';
+import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
 import type { WebSocketStream } from './websocket-stream.js';
 
@@ -31,16 +31,7 @@ export function startAccept(
   }
   const opts = normaliseAcceptOptions(options);
   const c = new Completion<void>(callback);
-  const err = ws._beginHandshake();
-  if (err) {
-    c.fail(err);
-    return c.started();
-  }
-  ws._onHandshakeAbort((e) => c.fail(e));
-  if (!bindSignal(c, opts.signal, () => abort(ws, c))) {
-    abort(ws, c);
-    return c.started();
-  }
+  if (!ws._beginHandshake(c, opts.signal)) return c.started();
   if (req !== undefined) {
     respond(ws, req, opts.head ? Buffer.from(opts.head.buffer, opts.head.byteOffset, opts.head.byteLength) : undefined, opts, c);
   } else {
@@ -106,15 +97,6 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
   }
   ws._giveUp(err);
   sendAndTearDown(ws.nextLayer, bytes, REFUSE_LINGER).then(() => c.fail(err), () => c.fail(err));
-}
-
-/** A cancelled handshake: the layer goes at once. */
-export function abort(ws: WebSocketStream, c: Completion<void>): void {
-  if (c.settled) return;
-  const err = new WebSocketError('ERR_WS_ABORTED');
-  ws._giveUp(err);
-  ws.nextLayer.destroy();
-  c.fail(err);
 }
 
 function asError(e: unknown): WebSocketError {

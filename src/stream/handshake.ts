@@ -10,8 +10,7 @@ import {
   ClientHandshakeError, newSecKey, serializeRequest, upgradeRequestHeaders, validateUpgradeResponse,
 } from '../proto/handshake-client.js';
 import { HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
-import { Completion, bindSignal, type Callback } from './completion.js';
-import { abort } from './accept.js';
+import { Completion, type Callback } from './completion.js';
 import type { WebSocketStream } from './websocket-stream.js';
 
 export interface HandshakeOptions {
@@ -46,16 +45,7 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
   const request = serializeRequest(options.target ?? '/', headers);
   const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
   const c = new Completion<void>(callback);
-  const err = ws._beginHandshake();
-  if (err) {
-    c.fail(err);
-    return c.started();
-  }
-  ws._onHandshakeAbort((e) => c.fail(e));
-  if (!bindSignal(c, options.signal, () => abort(ws, c))) {
-    abort(ws, c);
-    return c.started();
-  }
+  if (!ws._beginHandshake(c, options.signal)) return c.started();
   const reader = new HeadReader(limits, parseResponseHead);
   ws._setDataHandler((chunk) => {
     let r;

@@ -253,10 +253,26 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   // ===================================================================== handshake internals
 
-  /** @internal Claims the stream for a handshake; returns an error if it may not start. */
-  _beginHandshake(): WebSocketError | null {
-    if (this.state === State.Handshaking) return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
-    if (this.state !== State.Idle) return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done');
+  /**
+   * @internal Claims the stream for the handshake that `c` completes: a failure of the next layer
+   * meanwhile, or an abort of `signal`, fails it. Returns false (with `c` failed) if it may not start.
+   */
+  _beginHandshake(c: Completion<void>, signal: AbortSignal | undefined): boolean {
+    if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
+    else if (this.state !== State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
+    if (c.settled) return false;
+    const abort = (): void => {
+      if (c.settled) return;
+      const err = new WebSocketError('ERR_WS_ABORTED');
+      this._giveUp(err);
+      this.nextLayer.destroy();
+      c.fail(err);
+    };
+    if (!bindSignal(c, signal, abort)) {
+      c.fail(new WebSocketError('ERR_WS_ABORTED'));
+      return false;
+    }
+    this.handshakeAbort = (e) => c.fail(e);
     this.state = State.Handshaking;
     const t = this._opts.handshakeTimeout;
     if (t > 0) {
@@ -264,7 +280,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       watch(this, t);
     }
     this.nextLayer.attach(this.sink);
-    return null;
+    return true;
   }
 
   /** @internal Routes received bytes to a handshake reader (null: to the frame receiver). */
