@@ -10,32 +10,16 @@ import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } 
 import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
-import { pushFrame } from '../proto/sender.js';
 import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type HandshakeOptions } from './handshake.js';
 import { Completion, bindSignal, type Callback } from './completion.js';
+import { ReadQueue, ReceivedData } from './read-queue.js';
+import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
-
-/** A message, or with `readSome()` a piece of one. */
-export class ReceivedData {
-  constructor(
-    /** The payload: a view of received bytes, copied only when the message arrived in pieces. */
-    readonly data: Buffer,
-    /** Whether the message is binary (opcode 2) or text (opcode 1, valid UTF-8). */
-    readonly binary: boolean,
-    /** Whether this ends the message (always true from `read()`). */
-    readonly fin: boolean,
-  ) {}
-
-  /** The payload decoded as UTF-8. */
-  text(): string {
-    return this.data.toString('utf8');
-  }
-}
 
 /** How the connection ended. */
 export interface CloseInfo {
@@ -96,8 +80,6 @@ const enum State {
   Closed,
 }
 
-type Waiter = Callback<void> | Completion<void>;
-
 function toBuffer(data: WriteData): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (Buffer.isBuffer(data)) return data;
@@ -106,16 +88,9 @@ function toBuffer(data: WriteData): Buffer {
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 
-/** Pieces under this size are gathered into an accumulator (see queuePiece). */
-const SMALL_PIECE = 1024;
-const ACCUMULATOR_SIZE = 16 * 1024;
-
-/** Batches at most this large are joined into one buffer before writing: one write call, one copy. */
-const COALESCE_MAX = 64 * 1024;
-/** In a larger batch, buffers under this size are joined with their neighbours; larger ones are passed as they are. */
-const JOIN_BELOW = 8 * 1024;
-
 const EMPTY = Buffer.alloc(0);
+
+export { ReceivedData };
 
 export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** The next layer, as adapted. */
@@ -133,14 +108,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private receiver: Receiver | null = null;
   /** What received bytes are for: a handshake's reader until it hands over, then frames. */
   private dataHandler: ((chunk: Buffer) => void) | null = null;
-  private inq: ReceivedData[] = [];
-  private inqHead = 0;
-  private inqBytes = 0;
-  /** Whole messages in `inq` (pieces with `fin`). */
-  private inqMessages = 0;
-  /** The queue's last piece is a small-piece accumulator with room left (see `queuePiece`). */
-  private acc: Buffer | null = null;
-  private accLen = 0;
+  private readonly inq = new ReadQueue();
   private reader: Completion<ReceivedData> | null = null;
   private readerWhole = true;
   /** No more data will arrive; reads past the queue fail with `readError`. */
@@ -149,9 +117,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private paused = false;
 
   // --- write side ---
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private outWaiters: Waiter[] = [];
+  private readonly out = new WriteQueue();
   private flushScheduled = false;
   /** Batches handed to the next layer whose write has not completed. */
   private inFlight = 0;
@@ -215,7 +181,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
   get bufferedAmount(): number {
-    return this.outBytes + this.nextLayer.writableLength;
+    return this.out.bytes + this.nextLayer.writableLength;
   }
 
   // ===================================================================== handshakes
@@ -296,6 +262,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** @internal The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
   _open(role: 'server' | 'client', head: Buffer | undefined, allowRsv1 = false): void {
     this.role = role;
+    this.out.mask = role === 'client';
     this.receiver = new Receiver(
       { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1 },
       this.handler,
@@ -375,8 +342,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.nextLayer.destroy();
     } else if (this._opts.keepAlive && !this.pingedIdle && quiet >= idle / 2) {
       this.pingedIdle = true;
-      this.outBytes += pushFrame(this.out, Opcode.Ping, EMPTY, true, false, this.role === 'client');
-      this.outWaiters.push(noopWaiter);
+      this.out.frame(Opcode.Ping, EMPTY, true);
+      this.out.wait(noopWaiter);
       this.scheduleFlush();
     }
   }
@@ -431,10 +398,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
         : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
     this.endRead(this.failure && !clean ? this.failure : null);
-    this.out = [];
-    this.outBytes = 0;
-    const waiters = this.outWaiters;
-    this.outWaiters = [];
+    const waiters = this.out.drop();
     if (waiters.length > 0) {
       const writeErr = this.failure && !clean ? this.failure : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
@@ -453,14 +417,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPiece(data: Buffer, fin: boolean, binary: boolean): void {
-    if (fin && this.reader !== null && this.readerWhole && this.inqHead === this.inq.length) {
+    if (fin && this.reader !== null && this.readerWhole && this.inq.isEmpty) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.reader;
       this.reader = null;
       r.succeed(new ReceivedData(data, binary, true));
       return;
     }
-    this.queuePiece(data, fin, binary);
+    this.inq.push(data, fin, binary);
     this.serveReader();
   }
 
@@ -468,8 +432,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   _gotPing(payload: Buffer): void {
     this._opts.controlCallback?.('ping', payload);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
-      this.outBytes += pushFrame(this.out, Opcode.Pong, payload, true, false, this.role === 'client');
-      this.outWaiters.push(noopWaiter);
+      this.out.frame(Opcode.Pong, payload, true);
+      this.out.wait(noopWaiter);
       this.scheduleFlush();
     }
   }
@@ -550,8 +514,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   private startRead(whole: boolean, signal: AbortSignal | undefined, callback?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
     const ready = this.state >= State.Open;
-    if (callback === undefined && whole && ready && this.reader === null && this.inqMessages > 0 && !signal?.aborted) {
-      return Promise.resolve(this.takeMessage()); // a whole message is queued: no waiting
+    if (callback === undefined && whole && ready && this.reader === null && this.inq.messages > 0 && !signal?.aborted) {
+      return Promise.resolve(this.take(true)); // a whole message is queued: no waiting
     }
     const c = new Completion<ReceivedData>(callback);
     if (this.reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
@@ -577,9 +541,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private serveReader(): void {
     const r = this.reader;
     if (r === null) return;
-    if (this.readerWhole ? this.inqMessages > 0 : this.inqHead < this.inq.length) {
+    if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
       this.reader = null;
-      r.succeed(this.readerWhole ? this.takeMessage() : this.takePiece());
+      r.succeed(this.readerWhole ? this.take(true) : this.take(false));
     } else if (this.readEnded && this.state !== State.Handshaking) {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
@@ -589,57 +553,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     }
   }
 
-  private queuePiece(data: Buffer, fin: boolean, binary: boolean): void {
-    const q = this.inq;
-    const n = data.length;
-    const tail = q.length > this.inqHead ? q[q.length - 1]! : undefined;
-    if (n < SMALL_PIECE && tail !== undefined && !tail.fin) {
-      // Small pieces of one message are gathered into one buffer, so that memory follows the
-      // payload and not the number of pieces (a message trickled in 1-byte chunks or fragments).
-      if (this.acc === null || this.acc.length - this.accLen < n) {
-        this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
-        this.accLen = 0;
-        q.push(tail); // placeholder, replaced below
-      }
-      data.copy(this.acc, this.accLen);
-      this.accLen += n;
-      q[q.length - 1] = new ReceivedData(this.acc.subarray(0, this.accLen), binary, fin);
-    } else {
-      this.acc = null;
-      q.push(new ReceivedData(data, binary, fin));
-    }
-    if (fin) {
-      this.acc = null;
-      this.inqMessages++;
-    }
-    this.inqBytes += n;
-  }
-
-  private takePiece(): ReceivedData {
-    const p = this.inq[this.inqHead]!;
-    this.inq[this.inqHead++] = undefined as unknown as ReceivedData;
-    if (this.inqHead === this.inq.length) {
-      this.inq = [];
-      this.inqHead = 0;
-      this.acc = null;
-    }
-    this.inqBytes -= p.data.length;
-    if (p.fin) this.inqMessages--;
+  /** Takes a whole message or a piece from the queue; reading may resume. */
+  private take(whole: boolean): ReceivedData {
+    const m = whole ? this.inq.takeMessage() : this.inq.takePiece();
     if (this.paused) this.updateFlow();
-    return p;
-  }
-
-  private takeMessage(): ReceivedData {
-    const first = this.takePiece();
-    if (first.fin) return first;
-    const parts = [first.data];
-    let total = first.data.length;
-    for (;;) {
-      const p = this.takePiece();
-      parts.push(p.data);
-      total += p.data.length;
-      if (p.fin) return new ReceivedData(Buffer.concat(parts, total), first.binary, true);
-    }
+    return m;
   }
 
   /**
@@ -648,7 +566,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * never reads cannot grow our pong queue); reads again when neither holds.
    */
   private updateFlow(): void {
-    const pause = (this.reader === null && this.inqBytes > this._opts.readHighWaterMark) ||
+    const pause = (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
       this.bufferedAmount > this._opts.maxBufferedBytes;
     if (pause === this.paused || this.state === State.Closed) return;
     this.paused = pause;
@@ -694,16 +612,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       : this.opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    const mask = this.role === 'client';
     const first = this.out.length;
     if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
       const size = this._opts.fragmentSize;
       for (let off = 0; off < payload.length; off += size) {
         const end = Math.min(off + size, payload.length);
-        this.outBytes += pushFrame(this.out, off === 0 ? opcode : Opcode.Continuation, payload.subarray(off, end), end === payload.length, false, mask);
+        this.out.frame(off === 0 ? opcode : Opcode.Continuation, payload.subarray(off, end), end === payload.length);
       }
     } else {
-      this.outBytes += pushFrame(this.out, opcode, payload, true, false, mask);
+      this.out.frame(opcode, payload, true);
     }
     return this.queueWaiter(callback, options?.signal, first);
   }
@@ -718,7 +635,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const fin = options?.fin ?? true;
     const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
     this.writingMessage = !fin;
-    this.outBytes += pushFrame(this.out, opcode, payload, fin, false, this.role === 'client');
+    this.out.frame(opcode, payload, fin);
     // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
     return this.queueWaiter(callback, options?.signal, -1);
   }
@@ -745,7 +662,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const err = this.opError();
     if (err) return failNow(callback, err);
     const first = this.out.length;
-    this.outBytes += pushFrame(this.out, opcode, payload, true, false, this.role === 'client');
+    this.out.frame(opcode, payload, true);
     return this.queueWaiter(callback, signal, first);
   }
 
@@ -777,8 +694,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         this.sentReason = payload.subarray(2).toString('utf8');
         this.closeSent = true;
         this.state = State.Closing;
-        this.outBytes += pushFrame(this.out, Opcode.Close, payload, true, false, this.role === 'client');
-        this.outWaiters.push(noopWaiter);
+        this.out.frame(Opcode.Close, payload, true);
+        this.out.wait(noopWaiter);
         this.scheduleFlush();
         this.armCloseTimer();
       }
@@ -798,8 +715,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.closeSent = true;
     this.sentCode = code ?? CLOSE_NO_STATUS;
     this.sentReason = reason ?? '';
-    this.outBytes += pushFrame(this.out, Opcode.Close, payload, true, false, this.role === 'client');
-    this.outWaiters.push(noopWaiter);
+    this.out.frame(Opcode.Close, payload, true);
+    this.out.wait(noopWaiter);
   }
 
   /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
@@ -842,27 +759,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     let ret: Promise<void> | undefined;
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
-      const slot = this.outWaiters.length;
       const last = this.out.length;
       const flushes = this.flushes;
+      const slot = this.out.wait(c);
       const abort = (): void => {
-        if (first >= 0 && this.flushes === flushes) {
-          for (let i = first; i < last; i++) {
-            this.outBytes -= this.out[i]!.length;
-            this.out[i] = EMPTY;
-          }
-          this.outWaiters[slot] = noopWaiter;
-        }
+        if (first >= 0 && this.flushes === flushes) this.out.withdraw(first, last, slot);
         c.fail(new WebSocketError('ERR_WS_ABORTED'));
       };
-      this.outWaiters.push(c);
       if (!bindSignal(c, signal, abort)) abort();
       ret = c.started();
     } else if (callback) {
-      this.outWaiters.push(callback);
+      this.out.wait(callback);
     } else {
       const c = new Completion<void>(undefined);
-      this.outWaiters.push(c);
+      this.out.wait(c);
       ret = c.started();
     }
     this.scheduleFlush();
@@ -870,9 +780,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   private enqueue(bytes: Buffer, waiter?: Waiter): void {
-    this.out.push(bytes);
-    this.outBytes += bytes.length;
-    this.outWaiters.push(waiter ?? noopWaiter);
+    this.out.raw(bytes);
+    this.out.wait(waiter ?? noopWaiter);
     this.scheduleFlush();
   }
 
@@ -891,11 +800,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this._opts.maxBufferedBytes} bytes`);
     this.failure = err;
     // What is still queued here will never go out: those writes fail now, with the reason.
-    const waiters = this.outWaiters;
-    this.out = [];
-    this.outBytes = 0;
-    this.outWaiters = [];
-    for (const w of waiters) settle(w, err);
+    for (const w of this.out.drop()) settle(w, err);
     if (!this.closeSent && this.state !== State.Handshaking) {
       this.firstCloser = 'local';
       this.sendClose(1008, 'the peer does not read');
@@ -914,18 +819,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.flushScheduled = false;
     if (this.out.length === 0) return;
     if (!force && this.inFlight > 0 && this.nextLayer.writableLength >= this._opts.maxBufferedBytes) return;
-    let bufs = this.out;
-    const bytes = this.outBytes;
-    const waiters = this.outWaiters;
-    this.out = [];
-    this.outBytes = 0;
-    this.outWaiters = [];
+    const { bufs, waiters } = this.out.take();
     this.flushes++;
-    if (bytes === 0) {
+    if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;
     }
-    if (bufs.length > 1) bufs = bytes <= COALESCE_MAX ? [Buffer.concat(bufs, bytes)] : joinSmall(bufs);
     this.inFlight++;
     this.nextLayer.write(bufs, (err) => {
       this.inFlight--;
@@ -936,31 +835,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       if (this.paused) this.updateFlow();
     });
   }
-}
-
-/** Joins runs of small buffers, so that a writev gets few entries and large payloads are not copied. */
-function joinSmall(bufs: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  let run: Buffer[] = [];
-  let runBytes = 0;
-  const endRun = (): void => {
-    if (run.length === 1) out.push(run[0]!);
-    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
-    run = [];
-    runBytes = 0;
-  };
-  for (const b of bufs) {
-    if (b.length >= JOIN_BELOW) {
-      endRun();
-      out.push(b);
-    } else {
-      run.push(b);
-      runBytes += b.length;
-      if (runBytes >= COALESCE_MAX) endRun();
-    }
-  }
-  endRun();
-  return out;
 }
 
 class StreamSink implements LayerSink {
@@ -986,14 +860,6 @@ function flushStream(s: WebSocketStream): void {
 
 function answerInputEnd(s: WebSocketStream): void {
   s._answerInputEnd();
-}
-
-function noopWaiter(): void {}
-
-function settle(w: Waiter, err: WebSocketError | null): void {
-  if (typeof w === 'function') w(err);
-  else if (err) w.fail(err);
-  else w.succeed();
 }
 
 function failNow(callback: Callback<void> | undefined, err: WebSocketError): Promise<void> | undefined {
