@@ -39,7 +39,7 @@ function start(name: ServerName): Promise<Server> {
     raw: [join(here, 'servers', 'raw-echo.js'), '0'],
   }[name];
   // Each server gets the same Node and enough file descriptors for the idle cell.
-  const proc = spawn('bash', ['-c', 'ulimit -n 200000; exec "$0" "$@"', process.execPath, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('bash', ['-c', 'ulimit -n $(ulimit -Hn) 2>/dev/null; exec "$0" "$@"', process.execPath, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
