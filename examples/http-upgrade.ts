@@ -19,4 +19,6 @@ server.on('upgrade', (req, socket, head) => {
   );
 });
 
-server.listen(Number(process.env.PORT ?? 8081), '127.0.0.1', () => console.log('listening on ws://127.0.0.1:8081/'));
+server.listen(Number(process.env.PORT ?? 8081), '127.0.0.1', function (this: { address(): unknown }) {
+  console.log(`listening on ws://127.0.0.1:${(this.address() as { port: number }).port}/`);
+});

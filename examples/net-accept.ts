@@ -10,4 +10,6 @@ net.createServer(async (socket) => {
   } catch (err) {
     console.log('ended:', (err as WebSocketError).code);
   }
-}).listen(Number(process.env.PORT ?? 8082), '127.0.0.1', () => console.log('listening on ws://127.0.0.1:8082/'));
+}).listen(Number(process.env.PORT ?? 8082), '127.0.0.1', function (this: { address(): unknown }) {
+  console.log(`listening on ws://127.0.0.1:${(this.address() as { port: number }).port}/`);
+});

@@ -31,4 +31,6 @@ tls.createServer(creds, async (socket) => {
   } catch {
     socket.destroy();
   }
-}).listen(Number(process.env.PORT ?? 8443), '127.0.0.1', () => console.log('listening on wss://127.0.0.1:8443/'));
+}).listen(Number(process.env.PORT ?? 8443), '127.0.0.1', function (this: { address(): unknown }) {
+  console.log(`listening on wss://127.0.0.1:${(this.address() as { port: number }).port}/`);
+});
