@@ -148,6 +148,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private pingedIdle = false;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   private pendingEnd: 'close' | 'fail' | null = null;
+  /** The peer ended its side (FIN); we ended ours. */
+  private peerEnded = false;
+  private weEnded = false;
 
   /** Called once when the next layer closes or fails while a handshake runs. */
   private handshakeAbort: ((err: WebSocketError) => void) | null = null;
@@ -356,8 +359,18 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.failure = new WebSocketError('ERR_WS_EOF', this.receiver?.midMessage ? 'inside a message' : undefined);
     }
     this.endRead(this.failure ?? null);
-    this.nextLayer.end();
+    this.peerEnded = true;
+    // A close reply still due goes out first (the peer may read after its FIN); then we end.
+    if (this.pendingEnd === null) this.endLayer();
     this.armCloseTimer();
+  }
+
+  /** Ends our sending side once; nothing is written after it. */
+  private endLayer(): void {
+    if (this.weEnded) return;
+    this.flush(true);
+    this.weEnded = true;
+    this.nextLayer.end();
   }
 
   /** @internal */
@@ -485,10 +498,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (this.state === State.Open) this.state = State.Closing;
     this.flush(true);
     if (what === 'fail') {
-      this.nextLayer.end();
+      this.endLayer();
       this.armCloseTimer();
     } else {
       this.finishCloseHandshake();
+      if (this.peerEnded) this.endLayer();
     }
   }
 
@@ -723,7 +737,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private finishCloseHandshake(): void {
     if (!(this.closeSent && this.closeReceived)) return;
     this.flush(true);
-    if (this.role === 'server') this.nextLayer.end();
+    if (this.role === 'server') this.endLayer();
     this.armCloseTimer();
   }
 
@@ -818,6 +832,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   flush(force = false): void {
     this.flushScheduled = false;
     if (this.out.length === 0) return;
+    if (this.weEnded) {
+      // Nothing can be written after our end: what is left fails with the reason.
+      const err = this.failure ?? new WebSocketError('ERR_WS_CLOSED', 'the connection was ending');
+      for (const w of this.out.drop()) settle(w, err);
+      return;
+    }
     if (!force && this.inFlight > 0 && this.nextLayer.writableLength >= this._opts.maxBufferedBytes) return;
     const { bufs, waiters } = this.out.take();
     this.flushes++;

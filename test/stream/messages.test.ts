@@ -321,3 +321,18 @@ describe('the test layer walks every error path', () => {
     }
   });
 });
+
+describe('a peer that sends its close frame and ends at once', () => {
+  it('still gets our close reply before our end, and the close is clean', async () => {
+    const { ws, peer, client } = await openServer();
+    peer.send(Buffer.concat([text('last'), closeFrame(1000, 'bye')]));
+    client.end(); // FIN right after the close frame
+    assert.equal((await ws.read()).text(), 'last');
+    await ws.write('echo of last', { binary: false }).catch(() => {});
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+    const info = await ws.whenClosed();
+    assert.deepEqual(info, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
+    const f = await peer.waitFrames(2);
+    assert.deepEqual(f.map((x) => x.opcode), [1, 8], 'the echo, then the close reply');
+  });
+});
