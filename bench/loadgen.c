@@ -87,6 +87,14 @@ static int open_conn(conn_t *c, void *tag) {
     return fd;
 }
 
+/* Exits if the connection attempt of `c` failed. */
+static void check_connected(conn_t *c) {
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) { fprintf(stderr, "connect: %s\n", strerror(err)); exit(1); }
+}
+
 /* Sends pending messages; returns -1 on a hard error. */
 static int pump_send(conn_t *c) {
     while (c->to_send > 0) {
@@ -208,10 +216,7 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
             if (c->state == ST_CONNECTING) {
-                int err = 0;
-                socklen_t el = sizeof err;
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-                if (err) { fprintf(stderr, "connect: %s\n", strerror(err)); exit(1); }
+                check_connected(c);
                 if (raw_mode) {
                     c->state = ST_OPEN;
                     open++;
@@ -274,10 +279,7 @@ static void run_handshakes(int concurrency, double seconds) {
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
             if (c->state == ST_CONNECTING) {
-                int err = 0;
-                socklen_t el = sizeof err;
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-                if (err) { fprintf(stderr, "connect: %s\n", strerror(err)); exit(1); }
+                check_connected(c);
                 if (write(c->fd, REQUEST, strlen(REQUEST)) < 0) die("write");
                 c->state = ST_HANDSHAKE;
             }
