@@ -327,7 +327,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     }
     const idle = this._opts.idleTimeout;
     if (this.state !== State.Open || idle === 0) return;
-    if (this.heard) {
+    // Silence we caused (our reader is behind, so we stopped reading) is not the peer's idleness;
+    // silence while the peer does not read our writes is.
+    if (this.heard || (this.paused && this.bufferedAmount <= this._opts.maxBufferedBytes)) {
       this.heard = false;
       this.lastHeard = now;
       this.pingedIdle = false;

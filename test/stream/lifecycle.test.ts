@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { WebSocketStream, StreamGroup, connect, type StreamOptions, type WebSocketError } from '../../src/index.js';
+import { WebSocketStream, StreamGroup, connect, type DuplexLayer, type StreamOptions, type WebSocketError } from '../../src/index.js';
 import { requestHead, text, ping, closeFrame, parseFrames } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -78,6 +78,19 @@ describe('timeouts', () => {
     const { peer } = await rawClient(s.port);
     await peer.waitClosed(3000);
     assert.deepEqual(peer.frames().map((f) => f.opcode), [9, 8], 'a ping at half the idle time, then close');
+    s.close();
+  });
+
+  it('idle timeout: silence we caused (our reader is behind, so we stopped reading) does not count', async () => {
+    let ws!: WebSocketStream;
+    const s = await server({ idleTimeout: 150, keepAlive: false, readHighWaterMark: 1024 }, (w) => { ws = w; });
+    const { sock, peer } = await rawClient(s.port);
+    sock.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => text(`message ${i} `.padEnd(500, '.')))));
+    await sleep(500); // the app does not read: the stream paused the socket; the peer is not idle
+    assert.equal(peer.closed || peer.ended, false);
+    for (let i = 0; i < 20; i++) assert.ok((await ws.read()).text().startsWith(`message ${i} `));
+    await peer.waitClosed(2000); // now the silence is the peer's
+    assert.equal(ws.closeInfo?.error?.code, 'ERR_WS_TIMEOUT');
     s.close();
   });
 
@@ -232,15 +245,17 @@ describe('backpressure', () => {
     const { sock } = await rawClient(s.port);
     sock.pause();
     const flood = Buffer.concat(Array.from({ length: 1000 }, () => ping(Buffer.alloc(125, 1))));
+    const serverSocket = (ws.nextLayer as DuplexLayer).duplex;
     let sent = 0;
-    while (sent < 800 && sock.writableLength < 1024 * 1024) {
-      sock.write(flood);
+    while (sent < 2000 && !serverSocket.isPaused()) {
+      if (sock.writableLength < 4 * 1024 * 1024) sock.write(flood);
       sent++;
       await sleep(1);
     }
+    assert.ok(serverSocket.isPaused(), 'the server stopped reading the flood');
     await sleep(200);
     assert.ok(ws.bufferedAmount <= max + 2 * 1024 * 1024, `our backlog: ${ws.bufferedAmount} bytes`);
-    assert.ok(sock.writableLength > 0, 'the flood backs up on the peer: we stopped reading it');
+    assert.ok(serverSocket.isPaused(), 'and stays paused while its pongs are not read');
     sock.destroy();
     s.close();
   });
