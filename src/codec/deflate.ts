@@ -1,0 +1,140 @@
+/**
+ * The permessage-deflate codec (RFC 7692 §7.2) over node:zlib. Node's zlib is asynchronous, so
+ * this is an explicit state: one operation at a time per direction and connection, completions in
+ * order. Inflating is bounded as it goes: output past `maxSize` stops it (a 1 MB frame that would
+ * inflate to 1 GB is stopped at the limit without allocating the whole). Work is bounded across
+ * connections by a shared limiter (at most `ZLIB_CONCURRENCY` operations run in zlib at once).
+ */
+import zlib from 'node:zlib';
+import { WebSocketError } from '../errors.js';
+import type { DeflateParams } from '../proto/deflate-params.js';
+
+/** At most this many zlib operations run at once, across all connections (as ws does). */
+const ZLIB_CONCURRENCY = 10;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+function limited(job: (done: () => void) => void): void {
+  const run = (): void => {
+    running++;
+    job(() => {
+      running--;
+      const next = waiting.shift();
+      if (next) next();
+    });
+  };
+  if (running < ZLIB_CONCURRENCY) run();
+  else waiting.push(run);
+}
+
+/** The 4 bytes a sync flush ends with, removed from each message on the wire (RFC 7692 §7.2.1). */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+export interface CodecOptions {
+  /** zlib compression level, 0–9. Default 1 (fast). */
+  level?: number;
+  /** zlib memLevel, 1–9. Default 8. */
+  memLevel?: number;
+}
+
+export type CodecCallback = (err: WebSocketError | null, data?: Buffer) => void;
+
+/** One connection's compressor and decompressor. */
+export class DeflateCodec {
+  private deflater: zlib.DeflateRaw | null = null;
+  private inflater: zlib.InflateRaw | null = null;
+  /** Our compressor resets after each message (no context takeover on our side). */
+  private readonly ourNoTakeover: boolean;
+  private readonly peerNoTakeover: boolean;
+  private readonly ourWindowBits: number;
+  private closed = false;
+
+  constructor(role: 'server' | 'client', params: DeflateParams, private readonly options: CodecOptions = {}) {
+    const server = role === 'server';
+    this.ourNoTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    this.peerNoTakeover = server ? params.clientNoContextTakeover : params.serverNoContextTakeover;
+    // zlib writes no raw deflate stream with an 8-bit window (Node turns 8 into 9, as ws relies on).
+    this.ourWindowBits = Math.max(9, server ? params.serverMaxWindowBits : params.clientMaxWindowBits);
+  }
+
+  /** Compresses one whole message (or one part of it with `fin` false). */
+  compress(data: Buffer, fin: boolean, cb: CodecCallback): void {
+    limited((done) => {
+      if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
+      this.deflater ??= zlib.createDeflateRaw({
+        level: this.options.level ?? 1, memLevel: this.options.memLevel ?? 8, windowBits: this.ourWindowBits,
+      });
+      const d = this.deflater;
+      const parts: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer): void => { parts.push(chunk); size += chunk.length; };
+      d.on('data', onData);
+      d.write(data);
+      d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        d.off('data', onData);
+        let out = Buffer.concat(parts, size);
+        // The last part of a message loses the sync-flush trailer; an empty message is one 0x00.
+        if (fin) {
+          out = out.length >= 4 && out.subarray(-4).equals(TRAILER) ? out.subarray(0, -4) : out;
+          if (out.length === 0) out = Buffer.from([0x00]);
+          if (this.ourNoTakeover) d.reset();
+        }
+        done();
+        cb(null, out);
+      });
+    });
+  }
+
+  /**
+   * Decompresses the next piece of a message; `fin` marks its last. Fails with
+   * ERR_WS_MESSAGE_TOO_BIG as soon as the message inflates past `maxSize` (`sizeSoFar` counts what
+   * earlier pieces of the message gave), and with ERR_WS_BAD_FRAME_PAYLOAD (1007) for data zlib
+   * cannot inflate.
+   */
+  decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
+    limited((done) => {
+      if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
+      this.inflater ??= zlib.createInflateRaw({ windowBits: 15 });
+      const inf = this.inflater;
+      const parts: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const finish = (err: WebSocketError | null): void => {
+        if (settled) return;
+        settled = true;
+        inf.off('data', onData);
+        inf.off('error', onError);
+        done();
+        if (err) {
+          this.close(); // the stream is failed; zlib's memory goes now
+          cb(err);
+          return;
+        }
+        if (fin && this.peerNoTakeover) inf.reset();
+        cb(null, Buffer.concat(parts, size));
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (sizeSoFar + size > maxSize) finish(new WebSocketError('ERR_WS_MESSAGE_TOO_BIG', 'while inflating'));
+        else parts.push(chunk);
+      };
+      const onError = (err: Error): void => {
+        finish(new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD', `cannot inflate: ${err.message}`, { cause: err }));
+      };
+      inf.on('data', onData);
+      inf.on('error', onError);
+      inf.write(data);
+      if (fin) inf.write(TRAILER);
+      inf.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
+    });
+  }
+
+  /** Releases zlib's memory; later operations fail with ERR_WS_CLOSED. */
+  close(): void {
+    this.closed = true;
+    this.deflater?.destroy();
+    this.inflater?.destroy();
+    this.deflater = null;
+    this.inflater = null;
+  }
+}
