@@ -2,7 +2,7 @@
 export { WebSocketError, describeError, errorCodes, isWebSocketError } from './errors.js';
 export type { ErrorCode, ErrorCondition } from './errors.js';
 export { streamDefaults, requestLimitDefaults } from './options.js';
-export type { StreamOptions, AcceptOptions, ReadRequestOptions, ResponseHeaders } from './options.js';
+export type { StreamOptions, AcceptOptions, ReadRequestOptions, ResponseHeaders, DeflateOptions } from './options.js';
 export type { UpgradeRequest, ParsedRequest, HttpHeaders } from './proto/http.js';
 export { isUpgrade, computeAccept } from './proto/handshake-server.js';
 export { isValidCloseCode } from './proto/close-payload.js';

@@ -47,11 +47,35 @@ export interface StreamOptions {
   /** What a peer that does not read meets: 'wait' or 'close'. Default 'wait'. */
   bufferPolicy?: 'wait' | 'close';
   /**
+   * permessage-deflate (RFC 7692): `true` or options to negotiate it (a server accepts the
+   * client's first acceptable offer, a client offers it). Default false.
+   */
+  perMessageDeflate?: boolean | DeflateOptions;
+  /**
    * Received bytes held for a reader that is not reading, before the stream stops reading from
    * the next layer (backpressure towards the peer), in bytes. Default 1 MiB.
    */
   readHighWaterMark?: number;
 }
+
+/** permessage-deflate options. */
+export interface DeflateOptions {
+  /** Our side (server) resets its compressor after each message. Default false. */
+  serverNoContextTakeover?: boolean;
+  /** The client resets its compressor after each message. Default false. */
+  clientNoContextTakeover?: boolean;
+  /** Largest window of the server's compressor, 8–15 bits. Default 15. */
+  serverMaxWindowBits?: number;
+  /** Largest window of the client's compressor, 8–15 bits (only when the client allows it). Default 15. */
+  clientMaxWindowBits?: number;
+  /** zlib compression level 0–9. Default 1. */
+  level?: number;
+  /** zlib memLevel 1–9. Default 8. */
+  memLevel?: number;
+  /** Messages smaller than this many bytes go uncompressed. Default 1024. */
+  threshold?: number;
+}
+
 
 /** Response headers as the decorator sees and edits them: lower- or mixed-case names, string values. */
 export type ResponseHeaders = Record<string, string | string[]>;
@@ -83,6 +107,7 @@ export interface ReadRequestOptions {
 }
 
 export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallback'>>> = Object.freeze({
+  perMessageDeflate: false,
   readMessageMax: 16 * 1024 * 1024,
   maxFragments: 131072,
   autoFragment: false,
@@ -103,7 +128,7 @@ export const requestLimitDefaults = Object.freeze({
   maxHeaders: 100,
 });
 
-export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback'>> & Pick<StreamOptions, 'controlCallback'>;
+export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> & Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
 
 function checkInt(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -115,6 +140,21 @@ function checkInt(name: string, value: number, min: number, max: number): number
 function checkBool(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a boolean`);
   return value;
+}
+
+function normaliseDeflate(o: boolean | DeflateOptions): Required<DeflateOptions> | null {
+  if (o === false) return null;
+  const d: DeflateOptions = o === true ? {} : o;
+  if (typeof d !== 'object' || d === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'perMessageDeflate must be a boolean or an object');
+  return {
+    serverNoContextTakeover: checkBool('serverNoContextTakeover', d.serverNoContextTakeover ?? false),
+    clientNoContextTakeover: checkBool('clientNoContextTakeover', d.clientNoContextTakeover ?? false),
+    serverMaxWindowBits: checkInt('serverMaxWindowBits', d.serverMaxWindowBits ?? 15, 8, 15),
+    clientMaxWindowBits: checkInt('clientMaxWindowBits', d.clientMaxWindowBits ?? 15, 8, 15),
+    level: checkInt('level', d.level ?? 1, 0, 9),
+    memLevel: checkInt('memLevel', d.memLevel ?? 8, 1, 9),
+    threshold: checkInt('threshold', d.threshold ?? 1024, 0, Number.MAX_SAFE_INTEGER),
+  };
 }
 
 function checkPolicy(v: unknown): 'wait' | 'close' {
@@ -148,6 +188,7 @@ export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
     keepAlive: checkBool('keepAlive', o.keepAlive ?? d.keepAlive),
     maxBufferedBytes: checkInt('maxBufferedBytes', o.maxBufferedBytes ?? d.maxBufferedBytes, 0, Number.MAX_SAFE_INTEGER),
     bufferPolicy: checkPolicy(o.bufferPolicy ?? d.bufferPolicy),
+    perMessageDeflate: normaliseDeflate(o.perMessageDeflate ?? false),
     readHighWaterMark: checkInt('readHighWaterMark', o.readHighWaterMark ?? d.readHighWaterMark, 0, Number.MAX_SAFE_INTEGER),
     controlCallback: checkFn('controlCallback', o.controlCallback),
   };

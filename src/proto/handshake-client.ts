@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import { serializeHead, type ParsedResponse, type ResponseHeaders } from './http.js';
 import { computeAccept } from './handshake-server.js';
+import { acceptAsClient, type DeflateConfig, type DeflateParams } from './deflate-params.js';
+import { parseExtensions } from './extensions.js';
 import { hasToken, isToken, splitList } from './tokens.js';
 
 /** A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). */
@@ -72,14 +74,17 @@ export class ClientHandshakeError extends WebSocketError {
 /** What the server agreed to. */
 export interface AcceptedResponse {
   protocol: string;
+  /** The extensions header of the response, or ''. */
   extensions: string;
+  /** permessage-deflate as agreed, when we offered it and the server accepted. */
+  deflate?: DeflateParams;
 }
 
 /**
  * Checks a response to our upgrade request; throws a ClientHandshakeError naming the first fault.
  * A status other than 101 is ERR_WS_UPGRADE_DECLINED (its body is read by the caller).
  */
-export function validateUpgradeResponse(res: ParsedResponse, key: string, offered: string[]): AcceptedResponse {
+export function validateUpgradeResponse(res: ParsedResponse, key: string, offered: string[], deflate?: DeflateConfig): AcceptedResponse {
   const h = res.headers;
   if (res.status !== 101) throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
   if (h['upgrade'] === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
@@ -93,8 +98,12 @@ export function validateUpgradeResponse(res: ParsedResponse, key: string, offere
   if (protocols.length > 1 || (protocols.length === 1 && !offered.includes(protocols[0]!))) {
     throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(h['sec-websocket-protocol']));
   }
-  // No extension is offered by this client yet: any in the response was not requested (RFC 6455 §4.1).
-  const extensions = splitList(h['sec-websocket-extensions']);
-  if (extensions.length > 0) throw new ClientHandshakeError('ERR_WS_BAD_EXTENSION', extensions.join(', '));
-  return { protocol: protocols[0] ?? '', extensions: '' };
+  // Only what we offered may come back (RFC 6455 §4.1): permessage-deflate, when configured.
+  const raw = h['sec-websocket-extensions'];
+  const text = raw === undefined ? '' : Array.isArray(raw) ? raw.join(', ') : raw.trim();
+  if (splitList(raw).length === 0) return { protocol: protocols[0] ?? '', extensions: '' };
+  const parsed = deflate ? parseExtensions(raw) : null;
+  const params = parsed ? acceptAsClient(parsed, deflate) : null;
+  if (params === null) throw new ClientHandshakeError('ERR_WS_BAD_EXTENSION', text);
+  return { protocol: protocols[0] ?? '', extensions: text, deflate: params };
 }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import type { HttpHeaders, ResponseHeaders, UpgradeRequest } from './http.js';
+import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { hasToken, isToken, splitList, type HeaderValue } from './tokens.js';
 
 /** RFC 6455 §1.3 */
@@ -29,8 +30,8 @@ export interface ValidUpgrade {
   key: string;
   /** Subprotocols offered, in the client's order. */
   protocols: string[];
-  /** The raw `Sec-WebSocket-Extensions` offer, for extension negotiation. */
-  extensions: string[];
+  /** The `Sec-WebSocket-Extensions` offers, parsed (null when the header is malformed: no extension is then used). */
+  extensions: ExtensionOffer[] | null;
 }
 
 function header(headers: HttpHeaders, name: string): HeaderValue {
@@ -87,7 +88,7 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   for (const p of protocols) {
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   }
-  return { key, protocols, extensions: splitList(header(h, 'sec-websocket-extensions')) };
+  return { key, protocols, extensions: parseExtensions(header(h, 'sec-websocket-extensions')) };
 }
 
 /** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */

@@ -14,9 +14,10 @@ import { Utf8Validator } from './utf8.js';
 export interface ReceiverHandler {
   /**
    * A piece of a data message's payload, in order. `fin` marks the message's last piece; a message
-   * with no payload arrives as one empty piece with `fin`.
+   * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
+   * (permessage-deflate); its pieces are compressed and its text is not validated here.
    */
-  onData(data: Buffer, fin: boolean, binary: boolean): void;
+  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
@@ -50,6 +51,10 @@ export class Receiver {
   /** A fragmented data message is in progress. */
   private inMessage = false;
   private messageBinary = false;
+  /** The message in progress is compressed (RSV1 on its first frame). */
+  private messageCompressed = false;
+  /** The message's text is validated here (text, not compressed). */
+  private checkUtf8 = false;
   private messageBytes = 0;
   private fragments = 0;
   private readonly utf8 = new Utf8Validator();
@@ -57,6 +62,11 @@ export class Receiver {
   private control: Buffer[] | null = null;
 
   constructor(private readonly opts: ReceiverOptions, private readonly handler: ReceiverHandler) {}
+
+  /** Stops reading input for good (the stream failed the connection for a reason of its own). */
+  stop(): void {
+    this.state = State.Done;
+  }
 
   /** Whether the receiver still reads input (no close frame and no violation yet). */
   get active(): boolean {
@@ -133,6 +143,8 @@ export class Receiver {
       if (this.inMessage) return this.fail('ERR_WS_BAD_DATA_FRAME');
       this.inMessage = true;
       this.messageBinary = op === Opcode.Binary;
+      this.messageCompressed = h.rsv1;
+      this.checkUtf8 = !this.messageBinary && !h.rsv1;
       this.messageBytes = 0;
       this.fragments = 0;
     } else {
@@ -168,9 +180,9 @@ export class Receiver {
       }
       return this.endFrame(payload);
     }
-    if (!this.messageBinary && !this.utf8.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+    if (this.checkUtf8 && !this.utf8.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
     if (this.remaining > 0) {
-      this.handler.onData(piece, false, this.messageBinary);
+      this.handler.onData(piece, false, this.messageBinary, this.messageCompressed);
       return;
     }
     this.endFrame(piece);
@@ -191,12 +203,12 @@ export class Receiver {
       }
     }
     if (!h.fin) {
-      if (last.length > 0) this.handler.onData(last, false, this.messageBinary);
+      if (last.length > 0) this.handler.onData(last, false, this.messageBinary, this.messageCompressed);
       return;
     }
-    if (!this.messageBinary && !this.utf8.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
+    if (this.checkUtf8 && !this.utf8.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.inMessage = false;
-    this.handler.onData(last, true, this.messageBinary);
+    this.handler.onData(last, true, this.messageBinary, this.messageCompressed);
   }
 
   private fail(code: ErrorCode, detail?: string): void {

@@ -8,6 +8,7 @@
  */
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
+import { negotiateAsServer, type DeflateParams } from '../proto/deflate-params.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { HeadError, HeadReader, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
@@ -56,6 +57,7 @@ export function startAccept(
 function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefined, opts: Opts, c: Completion<void>): void {
   let bytes: Buffer;
   let protocol: string | undefined;
+  let deflate: { response: string; params: DeflateParams } | null = null;
   try {
     const valid = validateUpgradeRequest(req);
     if (opts.selectProtocol && valid.protocols.length > 0) {
@@ -64,7 +66,9 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
       }
     }
-    const headers = acceptResponseHeaders(valid.key, protocol);
+    const config = ws._opts.perMessageDeflate;
+    if (config && valid.extensions) deflate = negotiateAsServer(valid.extensions, config);
+    const headers = acceptResponseHeaders(valid.key, protocol, deflate?.response);
     opts.decorator?.(headers, 101);
     bytes = serializeResponse(101, headers);
   } catch (e) {
@@ -73,6 +77,7 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
     return;
   }
   ws.protocol = protocol ?? '';
+  ws.extensions = deflate?.response ?? '';
   ws._writeRaw(bytes, (err) => {
     ws._onHandshakeAbort(null);
     if (err) {
@@ -82,7 +87,7 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
     ws._ready();
     c.succeed();
   });
-  ws._open('server', head);
+  ws._open('server', head, deflate?.params);
 }
 
 /** Answers with an HTTP error, tears the layer down, and fails the operation with `err`. */

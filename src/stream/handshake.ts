@@ -6,6 +6,7 @@
  */
 import { WebSocketError } from '../errors.js';
 import { normaliseRequestLimits, type ResponseHeaders } from '../options.js';
+import { clientOffer } from '../proto/deflate-params.js';
 import {
   ClientHandshakeError, newSecKey, serializeRequest, upgradeRequestHeaders, validateUpgradeResponse,
 } from '../proto/handshake-client.js';
@@ -41,6 +42,8 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
   }
   const key = newSecKey();
   const headers = upgradeRequestHeaders(options, key);
+  const deflate = ws._opts.perMessageDeflate;
+  if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
   options.decorator?.(headers);
   const request = serializeRequest(options.target ?? '/', headers);
   const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
@@ -59,7 +62,7 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
     if (!r.done) return;
     let accepted;
     try {
-      accepted = validateUpgradeResponse(r.head, key, options.protocols ?? []);
+      accepted = validateUpgradeResponse(r.head, key, options.protocols ?? [], deflate ?? undefined);
     } catch (e) {
       const he = e as ClientHandshakeError;
       if (he.code === 'ERR_WS_UPGRADE_DECLINED') readBody(ws, r.head, r.rest, he, c);
@@ -69,7 +72,7 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
     ws.protocol = accepted.protocol;
     ws.extensions = accepted.extensions;
     ws._onHandshakeAbort(null);
-    ws._open('client', r.rest);
+    ws._open('client', r.rest, accepted.deflate);
     ws._ready();
     c.succeed();
   });

@@ -14,7 +14,11 @@ import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type HandshakeOptions } from './handshake.js';
+import { DeflateCodec } from '../codec/deflate.js';
+import type { DeflateParams } from '../proto/deflate-params.js';
+import { Utf8Validator } from '../proto/utf8.js';
 import { Completion, bindSignal, type Callback } from './completion.js';
+import { Serial } from './serial.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
@@ -37,6 +41,8 @@ export interface CloseInfo {
 export interface WriteOptions {
   /** Binary (true) or text (false); default: the stream's `binary` option. */
   binary?: boolean;
+  /** With permessage-deflate negotiated: false sends this message uncompressed. Default true (above the threshold). */
+  compress?: boolean;
   /**
    * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent);
    * one already handed to the next layer goes out whole. Either way it completes with
@@ -152,6 +158,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private peerEnded = false;
   private weEnded = false;
 
+  // --- permessage-deflate (null unless negotiated) ---
+  private codec: DeflateCodec | null = null;
+  /** Received pieces in order, inflating the compressed ones (zlib is asynchronous). */
+  private inflating: Serial | null = null;
+  /** Messages to send in order, compressing some. */
+  private deflating: Serial | null = null;
+  /** Inflated bytes of the message in progress; its text is validated after inflating. */
+  private inflatedSize = 0;
+  private inflatedUtf8: Utf8Validator | null = null;
+  private inflateFailed = false;
+  /** The writeSome() message in progress is compressed. */
+  private writingCompressed = false;
+
   /** Called once when the next layer closes or fails while a handshake runs. */
   private handshakeAbort: ((err: WebSocketError) => void) | null = null;
   /** What the next layer calls; what the receiver calls. One object each, made once. */
@@ -263,11 +282,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   /** @internal The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
-  _open(role: 'server' | 'client', head: Buffer | undefined, allowRsv1 = false): void {
+  _open(role: 'server' | 'client', head: Buffer | undefined, deflate?: DeflateParams): void {
     this.role = role;
     this.out.mask = role === 'client';
+    if (deflate) {
+      const o = this._opts.perMessageDeflate!;
+      this.codec = new DeflateCodec(role, deflate, { level: o.level, memLevel: o.memLevel });
+      this.inflating = new Serial(() => this.inflateIdle());
+      this.deflating = new Serial();
+    }
     this.receiver = new Receiver(
-      { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1 },
+      { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1: !!deflate },
       this.handler,
     );
     this.dataHandler = null;
@@ -394,6 +419,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** @internal */
   _layerClosed(): void {
     unwatch(this);
+    this.codec?.close();
     if (this.state === State.Closed) return;
     this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
     this.state = State.Closed;
@@ -431,7 +457,46 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   // ===================================================================== receiver events
 
   /** @internal */
-  _gotPiece(data: Buffer, fin: boolean, binary: boolean): void {
+  _gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+    if (this.inflating !== null && (compressed || !this.inflating.idle)) {
+      this.inflating.run((next) => this.inflatePiece(data, fin, binary, compressed, next));
+      return;
+    }
+    this.deliverPiece(data, fin, binary);
+  }
+
+  /** A piece in the inflate line: compressed ones go through zlib; all keep their order. */
+  private inflatePiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, next: () => void): void {
+    if (this.inflateFailed) return next(); // the connection failed: nothing more is delivered
+    if (!compressed) {
+      this.deliverPiece(data, fin, binary);
+      return next();
+    }
+    this.codec!.decompress(data, fin, this.inflatedSize, this._opts.readMessageMax, (err, out) => {
+      if (err === null && !binary) {
+        const v = (this.inflatedUtf8 ??= new Utf8Validator());
+        if (!v.write(out!) || (fin && !v.end())) err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
+      }
+      if (err !== null) {
+        this.inflateFailed = true;
+        this.receiver?.stop();
+        this._gotFailure(err);
+      } else {
+        this.inflatedSize = fin ? 0 : this.inflatedSize + out!.length;
+        if (out!.length > 0 || fin) this.deliverPiece(out!, fin, binary);
+      }
+      next();
+    });
+  }
+
+  /** The inflate line is empty: reads may end, a deferred close answer may go. */
+  private inflateIdle(): void {
+    if (this.pendingEnd !== null) setImmediate(answerInputEnd, this);
+    if (this.readEnded) this.serveReader();
+    this.updateFlow();
+  }
+
+  private deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
     if (fin && this.reader !== null && this.readerWhole && this.inq.isEmpty) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.reader;
@@ -477,7 +542,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    */
   private deferInputEnd(what: 'close' | 'fail'): void {
     this.pendingEnd = what;
-    setImmediate(answerInputEnd, this);
+    // Messages still inflating come first; the answer goes when that line is empty.
+    if (this.inflating === null || this.inflating.idle || what === 'fail') setImmediate(answerInputEnd, this);
   }
 
   /** @internal Sends the deferred answer to the end of input, if it is still due. */
@@ -560,7 +626,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
       this.reader = null;
       r.succeed(this.readerWhole ? this.take(true) : this.take(false));
-    } else if (this.readEnded && this.state !== State.Handshaking) {
+    } else if (this.readEnded && this.state !== State.Handshaking && (this.inflating === null || this.inflating.idle || this.inflateFailed)) {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
       r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
@@ -583,7 +649,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    */
   private updateFlow(): void {
     const pause = (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
-      this.bufferedAmount > this._opts.maxBufferedBytes;
+      this.bufferedAmount > this._opts.maxBufferedBytes ||
+      (this.inflating !== null && this.inflating.waiting > 64);
     if (pause === this.paused || this.state === State.Closed) return;
     this.paused = pause;
     if (pause) this.nextLayer.pause();
@@ -628,6 +695,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       : this.opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
+    if (this.deflating !== null) {
+      const compress = options?.compress !== false && payload.length >= this._opts.perMessageDeflate!.threshold;
+      if (compress || !this.deflating.idle) return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
+    }
     const first = this.out.length;
     if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
       const size = this._opts.fragmentSize;
@@ -649,11 +720,58 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const err = this.opError();
     if (err) return failNow(callback, err);
     const fin = options?.fin ?? true;
+    const firstPart = !this.writingMessage;
     const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
     this.writingMessage = !fin;
+    if (this.deflating !== null) {
+      if (firstPart) this.writingCompressed = options?.compress !== false;
+      if (this.writingCompressed || !this.deflating.idle) {
+        return this.writeInLine(opcode, payload, fin, this.writingCompressed, firstPart, options?.signal, callback);
+      }
+    }
     this.out.frame(opcode, payload, fin);
     // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
     return this.queueWaiter(callback, options?.signal, -1);
+  }
+
+  /**
+   * A data frame that waits its turn behind messages being compressed (zlib is asynchronous), and
+   * is compressed itself when `compress`: RSV1 on the first frame of the message only.
+   */
+  private writeInLine(
+    opcode: number, payload: Buffer, fin: boolean, compress: boolean, firstPart: boolean,
+    signal: AbortSignal | undefined, callback?: Callback<void>,
+  ): Promise<void> | undefined {
+    const c = new Completion<void>(callback);
+    if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED')))) {
+      c.fail(new WebSocketError('ERR_WS_ABORTED'));
+      return c.started();
+    }
+    const emit = (body: Buffer, rsv1: boolean): void => {
+      const size = this._opts.fragmentSize;
+      if (this._opts.autoFragment && fin && body.length > size) {
+        for (let off = 0; off < body.length; off += size) {
+          const end = Math.min(off + size, body.length);
+          this.out.frame(off === 0 ? opcode : Opcode.Continuation, body.subarray(off, end), end === body.length, rsv1 && off === 0);
+        }
+      } else {
+        this.out.frame(opcode, body, fin, rsv1);
+      }
+      this.out.wait(c);
+      this.scheduleFlush();
+    };
+    this.deflating!.run((next) => {
+      if (!compress) {
+        emit(payload, false);
+        return next();
+      }
+      this.codec!.compress(payload, fin, (err, out) => {
+        if (err) c.fail(err);
+        else emit(out!, firstPart);
+        next();
+      });
+    });
+    return c.started();
   }
 
   /** Sends a ping (payload at most 125 bytes). */
@@ -710,9 +828,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         this.sentReason = payload.subarray(2).toString('utf8');
         this.closeSent = true;
         this.state = State.Closing;
-        this.out.frame(Opcode.Close, payload, true);
-        this.out.wait(noopWaiter);
-        this.scheduleFlush();
+        const send = (): void => {
+          this.out.frame(Opcode.Close, payload, true);
+          this.out.wait(noopWaiter);
+          this.scheduleFlush();
+        };
+        // Messages still being compressed go out before the close frame.
+        if (this.deflating !== null && !this.deflating.idle) this.deflating.run((next) => { send(); next(); });
+        else send();
         this.armCloseTimer();
       }
       this.finishCloseHandshake();
@@ -869,7 +992,7 @@ class StreamSink implements LayerSink {
 
 class StreamHandler implements ReceiverHandler {
   constructor(private readonly s: WebSocketStream) {}
-  onData(data: Buffer, fin: boolean, binary: boolean): void { this.s._gotPiece(data, fin, binary); }
+  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void { this.s._gotPiece(data, fin, binary, compressed); }
   onPing(payload: Buffer): void { this.s._gotPing(payload); }
   onPong(payload: Buffer): void { this.s._opts.controlCallback?.('pong', payload); }
   onClose(code: number, reason: string, payload: Buffer): void { this.s._gotClose(code, reason, payload); }

@@ -38,8 +38,8 @@ export class WriteQueue {
     return this.bufs.length;
   }
 
-  frame(opcode: number, payload: Buffer, fin: boolean): void {
-    this.bytes += pushFrame(this.bufs, opcode, payload, fin, false, this.mask);
+  frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
+    this.bytes += pushFrame(this.bufs, opcode, payload, fin, rsv1, this.mask);
   }
 
   raw(bytes: Buffer): void {
