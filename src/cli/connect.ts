@@ -15,6 +15,7 @@ export interface ConnectCliOptions {
   binary: boolean;
   insecure: boolean;
   ca?: string;
+  deflate?: boolean;
 }
 
 /** Prints a received message: text as it is, binary as its size and first bytes in hex. */
@@ -31,6 +32,7 @@ export async function runConnect(o: ConnectCliOptions): Promise<number> {
       protocols: o.protocols,
       headers: o.headers,
       rejectUnauthorized: !o.insecure,
+      perMessageDeflate: o.deflate ?? false,
       ca: o.ca ? readFileSync(o.ca) : undefined,
     });
   } catch (err) {
@@ -43,7 +45,8 @@ export async function runConnect(o: ConnectCliOptions): Promise<number> {
     }
     return 1;
   }
-  console.log(`connected to ${o.url}${ws.protocol ? ` (subprotocol ${ws.protocol})` : ''}; type a message and Enter to send, Ctrl-D to close`);
+  const details = [ws.protocol && `subprotocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`].filter(Boolean).join(', ');
+  console.log(`connected to ${o.url}${details ? ` (${details})` : ''}; type a message and Enter to send, Ctrl-D to close`);
   const input = createInterface({ input: process.stdin, terminal: false });
   const stream = ws;
   input.on('line', (line) => {

@@ -6,9 +6,9 @@ import { serve } from './serve.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
-                  [--handshake-timeout 30] [--idle-timeout 0]   (seconds; keep-alive pings at half the idle time)
+                  [--handshake-timeout 30] [--idle-timeout 0] [--deflate]   (seconds; keep-alive pings at half the idle time)
       an echo server: every message comes back with its type; GET / shows a page to try it
-  ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE]
+  ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', default: false },
         'handshake-timeout': { type: 'string', default: '30' },
         'idle-timeout': { type: 'string', default: '0' },
+        deflate: { type: 'boolean', default: false },
       },
     });
     const port = Number(values.port);
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       quiet: values.quiet!,
       handshakeTimeout: Math.round(handshakeTimeout * 1000),
       idleTimeout: Math.round(idleTimeout * 1000),
+      deflate: values.deflate!,
     });
     console.log(`ws-stream echo server listening on ${running.url}`);
     const stop = (): void => {
@@ -64,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
         binary: { type: 'boolean', default: false },
         insecure: { type: 'boolean', default: false },
         ca: { type: 'string' },
+        deflate: { type: 'boolean', default: false },
       },
     });
     if (positionals.length !== 1) {
@@ -79,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
       }
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
-    return runConnect({ url: positionals[0]!, protocols: values.protocol!, headers, binary: values.binary!, insecure: values.insecure!, ca: values.ca });
+    return runConnect({ url: positionals[0]!, protocols: values.protocol!, headers, binary: values.binary!, insecure: values.insecure!, ca: values.ca, deflate: values.deflate! });
   }
   console.error(usage);
   return command === undefined || command === '--help' || command === 'help' ? 0 : 2;

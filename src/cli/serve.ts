@@ -19,6 +19,8 @@ export interface ServeOptions {
   handshakeTimeout?: number;
   /** Idle timeout, in ms (0: none); keep-alive pings go out at half of it. */
   idleTimeout?: number;
+  /** Negotiate permessage-deflate. */
+  deflate?: boolean;
 }
 
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
@@ -56,7 +58,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     }
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ws = new WebSocketStream(socket, { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout });
+    const ws = new WebSocketStream(socket, { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout, perMessageDeflate: opts.deflate ?? false });
     ws.accept(req, {
       head,
       selectProtocol: (offered) => opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p)),

@@ -110,8 +110,9 @@ export function clientOffer(config: DeflateConfig = {}): string {
   const p: [string, string | number | true][] = [];
   if (config.serverNoContextTakeover) p.push(['server_no_context_takeover', true]);
   if (config.clientNoContextTakeover) p.push(['client_no_context_takeover', true]);
-  if (config.serverMaxWindowBits !== undefined) p.push(['server_max_window_bits', config.serverMaxWindowBits]);
-  p.push(['client_max_window_bits', config.clientMaxWindowBits ?? true]);
+  // 15 is every window's default: it needs no saying.
+  if (config.serverMaxWindowBits !== undefined && config.serverMaxWindowBits < 15) p.push(['server_max_window_bits', config.serverMaxWindowBits]);
+  p.push(['client_max_window_bits', config.clientMaxWindowBits !== undefined && config.clientMaxWindowBits < 15 ? config.clientMaxWindowBits : true]);
   return formatExtension(NAME, p);
 }
 
