@@ -86,4 +86,30 @@ describe('ws-stream ← Chromium', () => {
       srv.close();
     }
   });
+
+  it('with permessage-deflate: the serve page shows it negotiated, and a 200 KB message echoes compressed', async () => {
+    const server = await startServer(['--deflate']);
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${server.port}/`);
+      await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open');
+      assert.match(String(await page.textContent('#extensions')), /^permessage-deflate/);
+      const ok = await page.evaluate(async () => {
+        const ws = new WebSocket(`ws://${location.host}/`);
+        ws.binaryType = 'arraybuffer';
+        await new Promise((r) => { ws.onopen = r; });
+        const text = 'compress me '.repeat(20000);
+        ws.send(text);
+        const back = await new Promise((r) => { ws.onmessage = (e) => r(e.data); });
+        ws.close(1000);
+        return { same: back === text, extensions: ws.extensions };
+      });
+      assert.equal(ok.same, true);
+      assert.match(ok.extensions, /^permessage-deflate/);
+      await page.close();
+    } finally {
+      await server.stop();
+    }
+  });
 });
+

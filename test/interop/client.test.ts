@@ -12,13 +12,16 @@ import { WebSocketServer } from 'ws';
 import { connect, type ClientHandshakeError } from '../../src/index.js';
 import { PYTHON, peerScript, startPeerServer } from './support.js';
 
-async function exchange(port: number): Promise<void> {
+async function exchange(port: number, perMessageDeflate = false): Promise<void> {
   const pongs: string[] = [];
   const ws = await connect(`ws://127.0.0.1:${port}/`, {
     protocols: ['superchat', 'chat'],
+    perMessageDeflate,
     controlCallback: (kind, p) => { if (kind === 'pong') pongs.push(p.toString()); },
   });
   assert.equal(ws.protocol, 'chat');
+  if (perMessageDeflate) assert.match(ws.extensions, /^permessage-deflate/);
+  else assert.equal(ws.extensions, '');
   const text = 'héllo wörld ✓ 𝄞';
   await ws.write(text, { binary: false });
   const t = await ws.read();
@@ -59,12 +62,28 @@ describe('ws-stream client → servers', () => {
     await exchange((server.address() as net.AddressInfo).port);
   });
 
+  it('the ws npm server, with permessage-deflate', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 }, handleProtocols: (p) => (p.has('chat') ? 'chat' : false) });
+    wss.on('connection', (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary })));
+    await new Promise((r) => wss.once('listening', r));
+    after(() => wss.close());
+    const port = (wss.address() as net.AddressInfo).port;
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { protocols: ['chat'], perMessageDeflate: true });
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const text = 'héllo wörld ✓ 𝄞 '.repeat(200);
+    await ws.write(text, { binary: false });
+    assert.equal((await ws.read()).text(), text);
+    await ws.close({ code: 1000, reason: 'bye' });
+    assert.equal(ws.closeInfo?.wasClean, true);
+  });
+
   for (const [name, script] of [['Python websockets', 'websockets_server.py'], ['Python aiohttp', 'aiohttp_server.py']] as const) {
     it(name, async () => {
       const peer = await startPeerServer(PYTHON, [peerScript(script)]);
       after(() => peer.proc.kill());
       console.log(`peer: ${peer.name} (python)`);
       await exchange(peer.port);
+      await exchange(peer.port, true); // its server enables permessage-deflate by default
     });
   }
 });

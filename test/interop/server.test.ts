@@ -63,9 +63,27 @@ describe('ws-stream server ← clients', () => {
     it(name, async () => {
       const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${srv.port}/`])) as Record<string, unknown>;
       console.log(`peer: ${String(out.peer)}`);
-      assert.deepEqual(out, { peer: out.peer, protocol: 'chat', text: true, binary: true, pong: true, close_code: 1000, refused: 403 });
+      assert.deepEqual(out, { peer: out.peer, protocol: 'chat', extensions: null, text: true, binary: true, pong: true, close_code: 1000, refused: 403 });
       await lastConnectionClosed();
       checkServerSide();
+    });
+  }
+});
+
+describe('ws-stream server ← clients, with permessage-deflate', () => {
+  let dsrv: Awaited<ReturnType<typeof startInteropServer>>;
+  before(async () => { dsrv = await startInteropServer(true); });
+  after(() => dsrv.close());
+
+  for (const [name, script] of [['Python websockets', 'websockets_client.py'], ['Python aiohttp', 'aiohttp_client.py']] as const) {
+    it(`${name} negotiates it and the exchange passes compressed`, async () => {
+      const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${dsrv.port}/`, 'deflate'])) as Record<string, unknown>;
+      console.log(`peer: ${String(out.peer)} with ${String(out.extensions)}`);
+      assert.match(String(out.extensions), /^permessage-deflate/);
+      assert.deepEqual({ ...out, extensions: 'x' }, { peer: out.peer, protocol: 'chat', extensions: 'x', text: true, binary: true, pong: true, close_code: 1000, refused: 403 });
+      for (let i = 0; i < 200 && !dsrv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.match(String(dsrv.seen.at(-1)?.extensions), /^permessage-deflate/);
+      assert.equal(dsrv.seen.at(-1)?.closeInfo?.wasClean, true);
     });
   }
 });

@@ -12,6 +12,7 @@ export const peerScript = (name: string): string =>
 
 export interface SeenConnection {
   protocol: string;
+  extensions?: string;
   /** Payloads of the pongs this server received (it pings every client once). */
   pongs: string[];
   closeInfo?: CloseInfo;
@@ -21,15 +22,16 @@ export interface SeenConnection {
  * A ws-stream echo server: subprotocols chat (preferred) and superchat, `/forbidden` refused with
  * 403, a ping sent to each client, and what it saw recorded per connection.
  */
-export async function startInteropServer(): Promise<{ port: number; seen: SeenConnection[]; close(): void }> {
+export async function startInteropServer(perMessageDeflate = false): Promise<{ port: number; seen: SeenConnection[]; close(): void }> {
   const seen: SeenConnection[] = [];
   const server = http.createServer((_req, res) => res.end('interop server\n'));
   server.on('upgrade', (req, socket, head) => {
     if (req.url === '/forbidden') return void rejectUpgrade(socket, 403, { body: 'forbidden\n' }).catch(() => {});
     const rec: SeenConnection = { protocol: '', pongs: [] };
-    const ws = new WebSocketStream(socket, { controlCallback: (kind, p) => { if (kind === 'pong') rec.pongs.push(p.toString()); } });
+    const ws = new WebSocketStream(socket, { perMessageDeflate, controlCallback: (kind, p) => { if (kind === 'pong') rec.pongs.push(p.toString()); } });
     ws.accept(req, { head, selectProtocol: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) }).then(async () => {
       rec.protocol = ws.protocol;
+      rec.extensions = ws.extensions;
       seen.push(rec);
       await ws.ping('from-ws-stream');
       try {

@@ -16,8 +16,10 @@ async def receive(ws, **kw):
 async def main(url):
     out = {"peer": f"python aiohttp {aiohttp.__version__}"}
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, protocols=("superchat", "chat"), max_msg_size=0, autoping=False) as ws:
+        compress = 15 if len(sys.argv) > 2 and sys.argv[2] == "deflate" else 0
+        async with session.ws_connect(url, protocols=("superchat", "chat"), max_msg_size=0, autoping=False, compress=compress) as ws:
             out["protocol"] = ws.protocol
+            out["extensions"] = ws._response.headers.get("Sec-WebSocket-Extensions")
             text = "héllo wörld ✓ 𝄞"
             await ws.send_str(text)
             out["text"] = (await receive(ws)).data == text

@@ -7,6 +7,7 @@ async def main(url):
     out = {"peer": f"python websockets {websockets.__version__}"}
     async with websockets.connect(url, subprotocols=["superchat", "chat"], max_size=None) as ws:
         out["protocol"] = ws.subprotocol
+        out["extensions"] = ws.response_headers.get("Sec-WebSocket-Extensions")
         text = "héllo wörld ✓ 𝄞"
         await ws.send(text)
         out["text"] = (await ws.recv()) == text
