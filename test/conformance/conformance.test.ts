@@ -222,3 +222,58 @@ group('10 streams of messages', [
   ['a 64 KiB text message in one frame is echoed whole', async (c) => echoes(c, 1, Buffer.from(textOf(65536))),
   ],
 ]);
+
+// ---- groups 12 and 13: permessage-deflate (RFC 7692), against `ws-stream serve --deflate`, with
+// the ws npm client making each offer (an independent compressor and decompressor)
+describe('12/13 compression', () => {
+  let dserver: Awaited<ReturnType<typeof startServer>>;
+  before(async () => { dserver = await startServer(['--deflate']); });
+  after(async () => { await dserver.stop(); });
+  const offers: [string, object][] = [
+    ['default offer', {}],
+    ['client_no_context_takeover', { clientNoContextTakeover: true }],
+    ['server_no_context_takeover', { serverNoContextTakeover: true }],
+    ['both no_context_takeover', { clientNoContextTakeover: true, serverNoContextTakeover: true }],
+    ['max window bits 9', { serverMaxWindowBits: 9, clientMaxWindowBits: 9 }],
+    ['max window bits 12', { serverMaxWindowBits: 12, clientMaxWindowBits: 12 }],
+    ['max window bits 15', { serverMaxWindowBits: 15, clientMaxWindowBits: 15 }],
+    ['window bits 9 and no context takeover', { serverMaxWindowBits: 9, clientMaxWindowBits: 9, clientNoContextTakeover: true, serverNoContextTakeover: true }],
+  ];
+  const sizes = [16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072];
+  for (const [name, offer] of offers) {
+    it(`${name}: text and binary messages of 16 B to 128 KiB echo, 10 of each size`, async () => {
+      const r = summary.get('12/13 compression') ?? { pass: 0, fail: 0 };
+      summary.set('12/13 compression', r);
+      const { default: WebSocket } = await import('ws');
+      const c = new WebSocket(`ws://127.0.0.1:${dserver.port}/`, { perMessageDeflate: { threshold: 0, ...offer } });
+      try {
+        await new Promise((res, rej) => { c.once('open', res); c.once('error', rej); });
+        assert.match(c.extensions, /^permessage-deflate/);
+        const received: { data: Buffer; binary: boolean }[] = [];
+        c.on('message', (data, binary) => received.push({ data: data as Buffer, binary }));
+        const sent: { data: Buffer; binary: boolean }[] = [];
+        for (const size of sizes) {
+          for (let i = 0; i < 10; i++) {
+            const binary = i % 2 === 1;
+            const data = binary ? bytes(size, i) : Buffer.from('Hello, permessage-deflate! '.repeat(Math.ceil(size / 27)).slice(0, size));
+            sent.push({ data, binary });
+            c.send(data, { binary });
+          }
+        }
+        for (let t = 0; t < 500 && received.length < sent.length; t++) await new Promise((res) => setTimeout(res, 10));
+        assert.equal(received.length, sent.length);
+        for (let i = 0; i < sent.length; i++) {
+          assert.equal(received[i]!.binary, sent[i]!.binary);
+          assert.ok(received[i]!.data.equals(sent[i]!.data), `message ${i}`);
+        }
+        const closed = new Promise<number>((res) => c.once('close', (code) => res(code)));
+        c.close(1000);
+        assert.equal(await closed, 1000);
+        r.pass++;
+      } catch (err) {
+        r.fail++;
+        throw err;
+      }
+    });
+  }
+});
