@@ -6,6 +6,9 @@
  *   loadgen raw       HOST PORT CONNS INFLIGHT SIZE SECONDS   the same bytes, no handshake (raw TCP echo)
  *   loadgen handshake HOST PORT CONCURRENCY SECONDS           upgrade handshakes per second
  *   loadgen idle      HOST PORT CONNS SECONDS                 open CONNS WebSockets, hold them idle
+ *   loadgen echoz     HOST PORT CONNS INFLIGHT FILE SECONDS   echo of a compressed text message: FILE holds
+ *                     its deflated payload (made without context takeover), sent with RSV1 after
+ *                     negotiating permessage-deflate with no context takeover both ways
  *
  * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use).
  */
@@ -29,6 +32,13 @@
 static const char *REQUEST =
     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+static const char *REQUEST_DEFLATE =
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n\r\n";
+/* echoz: the compressed payload to send, and the request that negotiates it */
+static unsigned char *payload_override = NULL;
+static size_t payload_override_len = 0;
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN };
 
@@ -183,17 +193,18 @@ static int cmp_double(const void *a, const void *b) {
 static unsigned char rbuf[1 << 18];
 
 static void run_echo(int conns, int inflight, size_t size, double seconds) {
-    /* one masked binary frame; the same bytes serve every message */
+    /* one masked frame; the same bytes serve every message */
+    if (payload_override) size = payload_override_len;
     size_t hl = size < 126 ? 2 : size < 65536 ? 4 : 10;
     frame_len = hl + 4 + size;
     frame = malloc(frame_len);
-    frame[0] = 0x82;
+    frame[0] = payload_override ? 0xC1 : 0x82; /* FIN + RSV1 + text, or FIN + binary */
     if (hl == 2) frame[1] = 0x80 | size;
     else if (hl == 4) { frame[1] = 0x80 | 126; frame[2] = size >> 8; frame[3] = size & 0xff; }
     else { frame[1] = 0x80 | 127; for (int k = 0; k < 8; k++) frame[2 + k] = (uint64_t)size >> (56 - 8 * k); }
     unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
     memcpy(frame + hl, key, 4);
-    for (size_t k = 0; k < size; k++) frame[hl + 4 + k] = (unsigned char)(k * 31) ^ key[k & 3];
+    for (size_t k = 0; k < size; k++) frame[hl + 4 + k] = (payload_override ? payload_override[k] : (unsigned char)(k * 31)) ^ key[k & 3];
 
     conn_t *cs = calloc(conns, sizeof *cs);
     for (int i = 0; i < conns; i++) open_conn(&cs[i], &cs[i]);
@@ -221,7 +232,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
                     c->state = ST_OPEN;
                     open++;
                 } else {
-                    if (write(c->fd, REQUEST, strlen(REQUEST)) < 0) die("write");
+                    const char *req = payload_override ? REQUEST_DEFLATE : REQUEST;
+                    if (write(c->fd, req, strlen(req)) < 0) die("write");
                     c->state = ST_HANDSHAKE;
                 }
                 c->inflight = inflight;
@@ -346,6 +358,14 @@ int main(int argc, char **argv) {
         int inflight = atoi(argv[5]);
         if (inflight < 1 || inflight > 63) { fprintf(stderr, "inflight must be 1..63\n"); return 2; }
         run_echo(atoi(argv[4]), inflight, (size_t)atol(argv[6]), atof(argv[7]));
+    } else if (!strcmp(argv[1], "echoz")) {
+        if (argc < 8) return 2;
+        FILE *f = fopen(argv[6], "rb");
+        if (!f) die("payload file");
+        payload_override = malloc(1 << 24);
+        payload_override_len = fread(payload_override, 1, 1 << 24, f);
+        fclose(f);
+        run_echo(atoi(argv[4]), atoi(argv[5]), 0, atof(argv[7]));
     } else if (!strcmp(argv[1], "handshake")) {
         run_handshakes(atoi(argv[4]), atof(argv[5]));
     } else if (!strcmp(argv[1], "idle")) {

@@ -7,7 +7,8 @@
  * names to run, default all), BENCH_IDLE_CONNS (default 10000).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import os from 'node:os';
@@ -21,7 +22,7 @@ const IDLE_CONNS = Number(process.env.BENCH_IDLE_CONNS ?? 10000);
 const ONLY = process.env.BENCH_CELLS ? new Set(process.env.BENCH_CELLS.split(',')) : null;
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-type ServerName = 'ws-stream' | 'ws' | 'raw' | 'ws-stream-net';
+type ServerName = 'ws-stream' | 'ws' | 'raw' | 'ws-stream-net' | 'ws-stream-deflate' | 'ws-deflate';
 
 interface Server { name: ServerName; proc: ChildProcess; port: number }
 
@@ -35,6 +36,8 @@ function start(name: ServerName): Promise<Server> {
   const script = {
     'ws-stream': [join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', '--port', '0', '--quiet'],
     'ws-stream-net': [join(here, 'servers', 'net-accept-echo.js'), '0'],
+    'ws-stream-deflate': [join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', '--port', '0', '--quiet', '--deflate'],
+    'ws-deflate': [join(here, 'servers', 'ws-echo.js'), '0', 'deflate'],
     ws: [join(here, 'servers', 'ws-echo.js'), '0'],
     raw: [join(here, 'servers', 'raw-echo.js'), '0'],
   }[name];
@@ -92,9 +95,11 @@ function runGen(args: string[]): Promise<Record<string, number>> {
 }
 
 async function measure(s: Server, args: string[]): Promise<Sample> {
+  args = [...args];
   const pid = pidOf(s);
   const t0 = cpuTicks(pid);
-  const mode = s.name === 'raw' && args[0] === 'echo' ? 'raw' : args[0]!; // the same bytes, no handshake
+  const mode = s.name === 'raw' && args[0]!.startsWith('echo') ? 'raw' : args[0]!; // the same bytes, no handshake
+  if (mode === 'raw' && args[0] === 'echoz') args = ['raw', args[1]!, args[2]!, String(readFileSync(args[3]!).length + 0), args[4]!];
   const r = await runGen([mode, '127.0.0.1', String(s.port), ...args.slice(1)]);
   const t1 = cpuTicks(pid);
   const cpuUs = ((t1 - t0) / TICK) * 1e6;
@@ -117,6 +122,13 @@ interface Cell {
 }
 
 const S = String(SECONDS);
+/** The compressed payload the deflate cell sends: 16 KiB of JSON-like text, deflated without context takeover. */
+const COMPRESSED = join(root, 'dist', 'bench', 'payload.deflate');
+function writeCompressedPayload(): void {
+  const text = Buffer.from(JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, ok: i % 3 === 0 }))).slice(0, 16384));
+  const z = zlib.deflateRawSync(text, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  writeFileSync(COMPRESSED, z.subarray(0, z.length - 4));
+}
 const cells: Cell[] = [
   { name: 'small1k', title: 'echo 1 KiB, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '1024', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
   { name: 'small16', title: 'echo 16 B, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '16', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
@@ -124,6 +136,7 @@ const cells: Cell[] = [
   { name: 'large1m', title: 'echo 1 MiB, 1 conn × 4 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '4', '1048576', S], metric: 'rate', goal: '≥ 1.1× ws, ≥ 0.95× raw' },
   { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p50 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p50', goal: '≤ ws' },
   { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p99 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p99', goal: '≤ ws' },
+  { name: 'deflate', title: 'echo 16 KiB text, permessage-deflate, 10 conns × 4 in flight (msg/s)', servers: ['ws-stream-deflate', 'ws-deflate', 'raw'], args: ['echoz', '10', '4', COMPRESSED, S], metric: 'rate', goal: 'ratio to ws (issue 5)' },
   { name: 'hs-http', title: 'handshakes/s, node:http upgrade + accept(req, {head})', servers: ['ws-stream', 'ws'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 1.5× ws' },
   { name: 'hs-net', title: 'handshakes/s, net + accept() (own parser)', servers: ['ws-stream-net', 'ws'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 3× ws' },
 ];
@@ -151,7 +164,8 @@ function fmt(n: number): string {
 
 async function main(): Promise<void> {
   if (!existsSync(loadgen) || process.env.REBUILD) build();
-  const names: ServerName[] = ['ws-stream', 'ws', 'raw', 'ws-stream-net'];
+  writeCompressedPayload();
+  const names: ServerName[] = ['ws-stream', 'ws', 'raw', 'ws-stream-net', 'ws-stream-deflate', 'ws-deflate'];
   const servers = new Map<ServerName, Server>();
   for (const n of names) servers.set(n, await start(n));
   const rows: string[] = [];

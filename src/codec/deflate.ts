@@ -27,6 +27,15 @@ function limited(job: (done: () => void) => void): void {
   else waiting.push(run);
 }
 
+/**
+ * A zlib stream whose errors are reported through the operation that meets them (or, after
+ * close(), not at all): never as an unhandled 'error' event that would end the process.
+ */
+function quiet<T extends zlib.DeflateRaw | zlib.InflateRaw>(z: T): T {
+  z.on('error', () => {});
+  return z;
+}
+
 /** The 4 bytes a sync flush ends with, removed from each message on the wire (RFC 7692 §7.2.1). */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
@@ -61,9 +70,9 @@ export class DeflateCodec {
   compress(data: Buffer, fin: boolean, cb: CodecCallback): void {
     limited((done) => {
       if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
-      this.deflater ??= zlib.createDeflateRaw({
+      this.deflater ??= quiet(zlib.createDeflateRaw({
         level: this.options.level ?? 1, memLevel: this.options.memLevel ?? 8, windowBits: this.ourWindowBits,
-      });
+      }));
       const d = this.deflater;
       const parts: Buffer[] = [];
       let size = 0;
@@ -72,6 +81,12 @@ export class DeflateCodec {
       d.write(data);
       d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
         d.off('data', onData);
+        if (this.closed) {
+          // Closed while zlib worked (the connection went): zlib's state is gone, and so is the message.
+          done();
+          cb(new WebSocketError('ERR_WS_CLOSED'));
+          return;
+        }
         let out = Buffer.concat(parts, size);
         // The last part of a message loses the sync-flush trailer; an empty message is one 0x00.
         if (fin) {
@@ -94,7 +109,7 @@ export class DeflateCodec {
   decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
     limited((done) => {
       if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
-      this.inflater ??= zlib.createInflateRaw({ windowBits: 15 });
+      this.inflater ??= quiet(zlib.createInflateRaw({ windowBits: 15 }));
       const inf = this.inflater;
       const parts: Buffer[] = [];
       let size = 0;
@@ -108,6 +123,10 @@ export class DeflateCodec {
         if (err) {
           this.close(); // the stream is failed; zlib's memory goes now
           cb(err);
+          return;
+        }
+        if (this.closed) {
+          cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
         if (fin && this.peerNoTakeover) inf.reset();

@@ -118,7 +118,7 @@ describe('permessage-deflate with the ws npm peer (its perMessageDeflate on)', (
   it('ws client → ws-stream server, each combination of window bits and context takeover', async () => {
     const srv = net.createServer((socket) => {
       const ws = new WebSocketStream(socket, { perMessageDeflate: true });
-      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {});
+      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {}).catch(() => {});
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
@@ -160,3 +160,34 @@ describe('permessage-deflate with the ws npm peer (its perMessageDeflate on)', (
 });
 
 void (null as unknown as WebSocketError);
+
+describe('permessage-deflate and connections that vanish', () => {
+  it('peers that reset the connection while zlib works on their messages do not crash the process', async () => {
+    const srv = net.createServer((socket) => {
+      const ws = new WebSocketStream(socket, { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } });
+      ws.accept().then(async () => {
+        try {
+          for await (const m of ws) void ws.write(m.data, { binary: m.binary }).catch(() => {});
+        } catch { /* the peer reset the connection: expected here */ }
+      }, () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    const payload = zlib.deflateRawSync(Buffer.from('data '.repeat(20000)), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    for (let round = 0; round < 30; round++) {
+      const sock = net.connect(port, '127.0.0.1');
+      const peer = new RawPeer(sock);
+      sock.write(requestHead({ 'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover' }));
+      await peer.responseHead();
+      for (let i = 0; i < 20; i++) sock.write(frame({ opcode: 1, payload, rsv: 4 }));
+      await new Promise((r) => setTimeout(r, round % 5));
+      sock.resetAndDestroy();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
+    await ws.write('still here '.repeat(500), { binary: false });
+    assert.equal((await ws.read()).text(), 'still here '.repeat(500));
+    await ws.close();
+    srv.close();
+  });
+});
