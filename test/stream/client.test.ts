@@ -78,6 +78,19 @@ describe('handshake (client role)', () => {
     });
   }
 
+  it('with permessage-deflate offered, an invalid deflate response → ERR_WS_BAD_EXTENSION', async () => {
+    for (const ext of ['permessage-deflate; foo', 'permessage-deflate; client_max_window_bits', 'permessage-deflate; server_max_window_bits=16', 'x-other']) {
+      const [a, b] = createTestPair();
+      const ws = new WebSocketStream(a, { perMessageDeflate: true });
+      const server = new RawPeer(b);
+      const done = ws.handshake({ host: 'h' }).then(() => 'ok', (e: WebSocketError) => e.code);
+      const req = await server.until(() => { const t = server.received.toString('latin1'); return t.includes('\r\n\r\n') ? t : undefined; });
+      assert.match(req, /\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n/);
+      b.write(ok(/Sec-WebSocket-Key: (\S+)/.exec(req)![1]!, `Sec-WebSocket-Extensions: ${ext}\r\n`));
+      assert.equal(await done, 'ERR_WS_BAD_EXTENSION', ext);
+    }
+  });
+
   it('a refusal → ERR_WS_UPGRADE_DECLINED with the status, headers and body', async () => {
     const { ws } = await rawServer(() => 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nno entry\n');
     const err = await ws.handshake({ host: 'h' }).then(() => null, (e: ClientHandshakeError) => e);
