@@ -14,11 +14,9 @@ import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type HandshakeOptions } from './handshake.js';
-import { DeflateCodec } from '../codec/deflate.js';
 import type { DeflateParams } from '../proto/deflate-params.js';
-import { Utf8Validator } from '../proto/utf8.js';
 import { Completion, bindSignal, type Callback } from './completion.js';
-import { Serial } from './serial.js';
+import { DeflateLines } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
@@ -158,18 +156,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private peerEnded = false;
   private weEnded = false;
 
-  // --- permessage-deflate (null unless negotiated) ---
-  private codec: DeflateCodec | null = null;
-  /** Received pieces in order, inflating the compressed ones (zlib is asynchronous). */
-  private inflating: Serial | null = null;
-  /** Messages to send in order, compressing some. */
-  private deflating: Serial | null = null;
-  /** Inflated bytes of the message in progress; its text is validated after inflating. */
-  private inflatedSize = 0;
-  private inflatedUtf8: Utf8Validator | null = null;
-  private inflateFailed = false;
-  /** The writeSome() message in progress is compressed. */
-  private writingCompressed = false;
+  /** permessage-deflate's inflate and deflate lines, when negotiated. */
+  private deflate: DeflateLines | null = null;
 
   /** Called once when the next layer closes or fails while a handshake runs. */
   private handshakeAbort: ((err: WebSocketError) => void) | null = null;
@@ -287,9 +275,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.out.mask = role === 'client';
     if (deflate) {
       const o = this._opts.perMessageDeflate!;
-      this.codec = new DeflateCodec(role, deflate, { level: o.level, memLevel: o.memLevel });
-      this.inflating = new Serial(() => this.inflateIdle());
-      this.deflating = new Serial();
+      this.deflate = new DeflateLines(role, deflate, { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this._opts.readMessageMax }, {
+        deliver: (data, fin, binary) => this.deliverPiece(data, fin, binary),
+        fail: (err) => { this.receiver?.stop(); this._gotFailure(err); },
+        inflateIdle: () => this.inflateIdle(),
+      });
     }
     this.receiver = new Receiver(
       { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1: !!deflate },
@@ -419,7 +409,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** @internal */
   _layerClosed(): void {
     unwatch(this);
-    this.codec?.close();
+    this.deflate?.close();
     if (this.state === State.Closed) return;
     this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
     this.state = State.Closed;
@@ -458,35 +448,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-    if (this.inflating !== null && (compressed || !this.inflating.idle)) {
-      this.inflating.run((next) => this.inflatePiece(data, fin, binary, compressed, next));
-      return;
-    }
+    if (this.deflate !== null && this.deflate.receive(data, fin, binary, compressed)) return;
     this.deliverPiece(data, fin, binary);
-  }
-
-  /** A piece in the inflate line: compressed ones go through zlib; all keep their order. */
-  private inflatePiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, next: () => void): void {
-    if (this.inflateFailed) return next(); // the connection failed: nothing more is delivered
-    if (!compressed) {
-      this.deliverPiece(data, fin, binary);
-      return next();
-    }
-    this.codec!.decompress(data, fin, this.inflatedSize, this._opts.readMessageMax, (err, out) => {
-      if (err === null && !binary) {
-        const v = (this.inflatedUtf8 ??= new Utf8Validator());
-        if (!v.write(out!) || (fin && !v.end())) err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
-      }
-      if (err !== null) {
-        this.inflateFailed = true;
-        this.receiver?.stop();
-        this._gotFailure(err);
-      } else {
-        this.inflatedSize = fin ? 0 : this.inflatedSize + out!.length;
-        if (out!.length > 0 || fin) this.deliverPiece(out!, fin, binary);
-      }
-      next();
-    });
   }
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
@@ -543,7 +506,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private deferInputEnd(what: 'close' | 'fail'): void {
     this.pendingEnd = what;
     // Messages still inflating come first; the answer goes when that line is empty.
-    if (this.inflating === null || this.inflating.idle || what === 'fail') setImmediate(answerInputEnd, this);
+    if (this.deflate === null || this.deflate.inflateIdle || what === 'fail') setImmediate(answerInputEnd, this);
   }
 
   /** @internal Sends the deferred answer to the end of input, if it is still due. */
@@ -626,7 +589,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
       this.reader = null;
       r.succeed(this.readerWhole ? this.take(true) : this.take(false));
-    } else if (this.readEnded && this.state !== State.Handshaking && (this.inflating === null || this.inflating.idle || this.inflateFailed)) {
+    } else if (this.readEnded && this.state !== State.Handshaking && (this.deflate === null || this.deflate.inflateIdle || this.deflate.failed)) {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
       r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
@@ -650,7 +613,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private updateFlow(): void {
     const pause = (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
       this.bufferedAmount > this._opts.maxBufferedBytes ||
-      (this.inflating !== null && this.inflating.waiting > 64);
+      (this.deflate !== null && this.deflate.inflateBacklog > 64);
     if (pause === this.paused || this.state === State.Closed) return;
     this.paused = pause;
     if (pause) this.nextLayer.pause();
@@ -695,9 +658,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       : this.opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    if (this.deflating !== null) {
-      const compress = options?.compress !== false && payload.length >= this._opts.perMessageDeflate!.threshold;
-      if (compress || !this.deflating.idle) return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
+    if (this.deflate !== null) {
+      const compress = this.deflate.shouldCompress(payload.length, options?.compress);
+      if (compress || !this.deflate.deflateIdle) return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
     }
     const first = this.out.length;
     if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
@@ -723,10 +686,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const firstPart = !this.writingMessage;
     const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
     this.writingMessage = !fin;
-    if (this.deflating !== null) {
-      if (firstPart) this.writingCompressed = options?.compress !== false;
-      if (this.writingCompressed || !this.deflating.idle) {
-        return this.writeInLine(opcode, payload, fin, this.writingCompressed, firstPart, options?.signal, callback);
+    if (this.deflate !== null) {
+      if (firstPart) this.deflate.writingCompressed = options?.compress !== false;
+      if (this.deflate.writingCompressed || !this.deflate.deflateIdle) {
+        return this.writeInLine(opcode, payload, fin, this.deflate.writingCompressed, firstPart, options?.signal, callback);
       }
     }
     this.out.frame(opcode, payload, fin);
@@ -760,17 +723,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.out.wait(c);
       this.scheduleFlush();
     };
-    this.deflating!.run((next) => {
-      if (!compress) {
-        emit(payload, false);
-        return next();
-      }
-      this.codec!.compress(payload, fin, (err, out) => {
-        if (err) c.fail(err);
-        else emit(out!, firstPart);
-        next();
-      });
-    });
+    this.deflate!.send(payload, fin, compress, (body, compressed) => emit(body, compressed && firstPart), (e) => c.fail(e));
     return c.started();
   }
 
@@ -834,7 +787,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
           this.scheduleFlush();
         };
         // Messages still being compressed go out before the close frame.
-        if (this.deflating !== null && !this.deflating.idle) this.deflating.run((next) => { send(); next(); });
+        if (this.deflate !== null) this.deflate.after(send);
         else send();
         this.armCloseTimer();
       }

@@ -1,0 +1,123 @@
+/**
+ * permessage-deflate on a stream: the two ordered lines that zlib's asynchronous work needs.
+ * Received pieces go through the inflate line (compressed ones are inflated, bounded by
+ * `readMessageMax`, and their text validated after inflating; plain ones behind them wait their
+ * turn); messages to send go through the deflate line (compressed ones are deflated; plain ones and
+ * the close frame behind them wait their turn). The stream delivers and frames what comes out.
+ */
+import { DeflateCodec } from '../codec/deflate.js';
+import { WebSocketError } from '../errors.js';
+import type { DeflateParams } from '../proto/deflate-params.js';
+import { Utf8Validator } from '../proto/utf8.js';
+import { Serial } from './serial.js';
+
+export interface DeflateHost {
+  /** A received piece, inflated if it was compressed, in order. */
+  deliver(data: Buffer, fin: boolean, binary: boolean): void;
+  /** Inflating failed (1009 or 1007): the connection fails with this error. */
+  fail(err: WebSocketError): void;
+  /** The inflate line emptied. */
+  inflateIdle(): void;
+}
+
+export interface DeflateLineOptions {
+  level: number;
+  memLevel: number;
+  /** Messages smaller than this go uncompressed. */
+  threshold: number;
+  /** Largest inflated message. */
+  readMessageMax: number;
+}
+
+export class DeflateLines {
+  private readonly codec: DeflateCodec;
+  private readonly inflating: Serial;
+  private readonly deflating = new Serial();
+  /** Inflated bytes of the message in progress. */
+  private inflatedSize = 0;
+  private utf8: Utf8Validator | null = null;
+  /** Inflating failed: nothing more is delivered. */
+  failed = false;
+  /** The writeSome() message in progress is compressed. */
+  writingCompressed = false;
+
+  constructor(role: 'server' | 'client', params: DeflateParams, private readonly o: DeflateLineOptions, private readonly host: DeflateHost) {
+    this.codec = new DeflateCodec(role, params, { level: o.level, memLevel: o.memLevel });
+    this.inflating = new Serial(() => host.inflateIdle());
+  }
+
+  get inflateIdle(): boolean {
+    return this.inflating.idle;
+  }
+
+  /** Pieces waiting to be inflated (the stream stops reading when too many do). */
+  get inflateBacklog(): number {
+    return this.inflating.waiting;
+  }
+
+  get deflateIdle(): boolean {
+    return this.deflating.idle;
+  }
+
+  /** Takes a received piece if it must go through the inflate line (compressed, or behind one). */
+  receive(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): boolean {
+    if (!compressed && this.inflating.idle) return false;
+    this.inflating.run((next) => this.inflate(data, fin, binary, compressed, next));
+    return true;
+  }
+
+  private inflate(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, next: () => void): void {
+    if (this.failed) return next();
+    if (!compressed) {
+      this.host.deliver(data, fin, binary);
+      return next();
+    }
+    this.codec.decompress(data, fin, this.inflatedSize, this.o.readMessageMax, (err, out) => {
+      if (err === null && !binary) {
+        const v = (this.utf8 ??= new Utf8Validator());
+        if (!v.write(out!) || (fin && !v.end())) err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
+      }
+      if (err !== null) {
+        this.failed = true;
+        this.host.fail(err);
+      } else {
+        this.inflatedSize = fin ? 0 : this.inflatedSize + out!.length;
+        if (out!.length > 0 || fin) this.host.deliver(out!, fin, binary);
+      }
+      next();
+    });
+  }
+
+  /** Whether a whole message of `size` bytes is compressed: above the threshold, unless the writer said no. */
+  shouldCompress(size: number, compress: boolean | undefined): boolean {
+    return compress !== false && size >= this.o.threshold;
+  }
+
+  /**
+   * Sends `payload` in its turn: compressed first when `compress` (`fin` ends the message), then
+   * handed to `emit` with whether it was compressed; `onError` if compressing failed.
+   */
+  send(payload: Buffer, fin: boolean, compress: boolean, emit: (body: Buffer, compressed: boolean) => void, onError: (err: WebSocketError) => void): void {
+    this.deflating.run((next) => {
+      if (!compress) {
+        emit(payload, false);
+        return next();
+      }
+      this.codec.compress(payload, fin, (err, out) => {
+        if (err) onError(err);
+        else emit(out!, true);
+        next();
+      });
+    });
+  }
+
+  /** Runs `fn` once the messages before it are compressed and queued (the close frame). */
+  after(fn: () => void): void {
+    if (this.deflating.idle) fn();
+    else this.deflating.run((next) => { fn(); next(); });
+  }
+
+  close(): void {
+    this.codec.close();
+  }
+}
