@@ -208,11 +208,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   accept(options: AcceptOptions, callback: Callback<void>): void;
   accept(req: UpgradeRequest, options?: AcceptOptions): Promise<void>;
   accept(req: UpgradeRequest, options: AcceptOptions | undefined, callback: Callback<void>): void;
+  accept(req: UpgradeRequest, callback: Callback<void>): void;
   accept(
     a?: UpgradeRequest | AcceptOptions | Callback<void>, b?: AcceptOptions | Callback<void>, c?: Callback<void>,
   ): Promise<void> | void {
     if (typeof a === 'function') return startAccept(this, undefined, undefined, a);
-    if (isRequest(a)) return startAccept(this, a, b as AcceptOptions | undefined, c);
+    if (isRequest(a)) {
+      return typeof b === 'function' ? startAccept(this, a, undefined, b) : startAccept(this, a, b, c);
+    }
     return startAccept(this, undefined, a, b as Callback<void> | undefined);
   }
 
@@ -650,7 +653,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** Sends a whole message (split into frames of `fragmentSize` when `autoFragment` is on). */
   write(data: WriteData, options?: WriteOptions): Promise<void>;
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
-  write(data: WriteData, options?: WriteOptions, callback?: Callback<void>): Promise<void> | void {
+  write(data: WriteData, callback: Callback<void>): void;
+  write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
     const payload = toBuffer(data);
     const binary = options?.binary ?? this._opts.binary;
     const err = this.writingMessage
@@ -678,7 +683,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
   writeSome(data: WriteData, options?: WriteSomeOptions): Promise<void>;
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
-  writeSome(data: WriteData, options?: WriteSomeOptions, callback?: Callback<void>): Promise<void> | void {
+  writeSome(data: WriteData, callback: Callback<void>): void;
+  writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
     const payload = toBuffer(data);
     const err = this.opError();
     if (err) return failNow(callback, err);
@@ -760,7 +767,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    */
   close(options?: CloseOptions): Promise<void>;
   close(options: CloseOptions | undefined, callback: Callback<void>): void;
-  close(options?: CloseOptions, callback?: Callback<void>): Promise<void> | void {
+  close(callback: Callback<void>): void;
+  close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
     const code = options?.code ?? 1000;
     const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
     const c = new Completion<void>(callback);

@@ -336,3 +336,34 @@ describe('a peer that sends its close frame and ends at once', () => {
     assert.deepEqual(f.map((x) => x.opcode), [1, 8], 'the echo, then the close reply');
   });
 });
+
+describe('callback forms (Beast style): completion by the callback, never from within the call', () => {
+  it('accept(req, cb), write(data, cb), writeSome(data, cb), ping(payload, cb), read(cb), close(cb)', async () => {
+    const { createTestPair, WebSocketStream } = await import('../../src/index.js');
+    const { requestObject } = await import('../support/frames.js');
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(a);
+    const peer = new (await import('../support/peer.js')).RawPeer(b);
+    const call = (start: (cb: (err: unknown, v?: unknown) => void) => void): Promise<unknown> => new Promise((resolve, reject) => {
+      let returned = false;
+      start((err, v) => {
+        if (!returned) reject(new Error('called from within the call'));
+        else if (err) reject(err);
+        else resolve(v);
+      });
+      returned = true;
+    });
+    await call((cb) => ws.accept(requestObject(), cb));
+    await call((cb) => ws.write('one', cb));
+    await call((cb) => ws.writeSome('two', cb));
+    await call((cb) => ws.ping('p', cb));
+    peer.send(text('in'));
+    const m = (await call((cb) => ws.read(cb))) as { text(): string };
+    assert.equal(m.text(), 'in');
+    const closing = call((cb) => ws.close(cb));
+    peer.send(closeFrame(1000));
+    await closing;
+    const f = parseFrames(peer.received.subarray(peer.received.indexOf('\r\n\r\n') + 4)).frames;
+    assert.deepEqual(f.map((x) => x.opcode), [2, 2, 9, 8]);
+  });
+});
