@@ -16,8 +16,11 @@ export interface StreamOptions {
   autoFragment?: boolean;
   /** Payload size of each frame when `autoFragment` is on, in bytes. Default 64 KiB. */
   fragmentSize?: number;
-  /** Default type of `write()`: binary (true) or text (false). Default true. */
-  binary?: boolean;
+  /**
+   * Default type of `write()`/`writeSome()` when the call does not say: binary (true) or text
+   * (false). Default: from the data — a string is sent as text, bytes as binary.
+   */
+  binary?: boolean | 'auto';
   /** Answer each ping with a pong automatically. Default true. */
   autoPong?: boolean;
   /** Called for every ping, pong and close frame that the read side meets. */
@@ -112,7 +115,7 @@ export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallb
   maxFragments: 131072,
   autoFragment: false,
   fragmentSize: 64 * 1024,
-  binary: true,
+  binary: 'auto',
   autoPong: true,
   closeTimeout: 5000,
   handshakeTimeout: 30000,
@@ -180,7 +183,7 @@ export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
     maxFragments: checkInt('maxFragments', o.maxFragments ?? d.maxFragments, 1, Number.MAX_SAFE_INTEGER),
     autoFragment: checkBool('autoFragment', o.autoFragment ?? d.autoFragment),
     fragmentSize: checkInt('fragmentSize', o.fragmentSize ?? d.fragmentSize, 1, 2 ** 31 - 1),
-    binary: checkBool('binary', o.binary ?? d.binary),
+    binary: o.binary === undefined || o.binary === 'auto' ? 'auto' : checkBool('binary', o.binary),
     autoPong: checkBool('autoPong', o.autoPong ?? d.autoPong),
     closeTimeout: checkInt('closeTimeout', o.closeTimeout ?? d.closeTimeout, 0, 2 ** 31 - 1),
     handshakeTimeout: checkInt('handshakeTimeout', o.handshakeTimeout ?? d.handshakeTimeout, 0, 2 ** 31 - 1),

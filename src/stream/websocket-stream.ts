@@ -657,7 +657,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
     const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
     const payload = toBuffer(data);
-    const binary = options?.binary ?? this._opts.binary;
+    const binary = options?.binary ?? this.defaultBinary(data);
     const err = this.writingMessage
       ? new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a message sent with writeSome() is not finished')
       : this.opError();
@@ -691,7 +691,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (err) return failNow(callback, err);
     const fin = options?.fin ?? true;
     const firstPart = !this.writingMessage;
-    const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this._opts.binary) ? Opcode.Binary : Opcode.Text;
+    const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this.defaultBinary(data)) ? Opcode.Binary : Opcode.Text;
     this.writingMessage = !fin;
     if (this.deflate !== null) {
       if (firstPart) this.deflate.writingCompressed = options?.compress !== false;
@@ -702,6 +702,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.out.frame(opcode, payload, fin);
     // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
     return this.queueWaiter(callback, options?.signal, -1);
+  }
+
+  /** The type of a write that does not say: the stream's `binary` option, or from the data. */
+  private defaultBinary(data: WriteData): boolean {
+    const b = this._opts.binary;
+    return b === 'auto' ? typeof data !== 'string' : b;
   }
 
   /**

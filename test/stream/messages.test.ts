@@ -364,6 +364,6 @@ describe('callback forms (Beast style): completion by the callback, never from w
     peer.send(closeFrame(1000));
     await closing;
     const f = parseFrames(peer.received.subarray(peer.received.indexOf('\r\n\r\n') + 4)).frames;
-    assert.deepEqual(f.map((x) => x.opcode), [2, 2, 9, 8]);
+    assert.deepEqual(f.map((x) => x.opcode), [1, 1, 9, 8], 'strings go as text');
   });
 });
