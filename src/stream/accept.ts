@@ -9,7 +9,10 @@
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { negotiateAsServer, type DeflateParams } from '../proto/deflate-params.js';
+import type { ServerHttp2Stream as Http2Stream } from 'node:http2';
+import { validateConnectRequest } from '../proto/handshake-h2.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
+import type { DuplexLayer } from './next-layer.js';
 import { HeadError, HeadReader, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
@@ -54,7 +57,14 @@ export function startAccept(
   return c.started();
 }
 
+/** The HTTP/2 stream under `ws`, when its next layer is one (RFC 8441: WebSocket over HTTP/2). */
+function h2StreamOf(ws: WebSocketStream): Http2Stream | null {
+  const d = (ws.nextLayer as Partial<DuplexLayer>).duplex as Partial<Http2Stream> | undefined;
+  return d && typeof d.respond === 'function' ? (d as Http2Stream) : null;
+}
+
 function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefined, opts: Opts, c: Completion<void>): void {
+  if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
   let bytes: Buffer;
   let protocol: string | undefined;
   let deflate: { response: string; params: DeflateParams } | null = null;
@@ -90,8 +100,76 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
   ws._open('server', head, deflate?.params);
 }
 
+/**
+ * The extended CONNECT of RFC 8441 on an HTTP/2 stream: validated as §4–5 say, answered
+ * `:status 200` with the chosen subprotocol and extensions (same selector and decorator as
+ * HTTP/1.1); then the stream carries RFC 6455 frames as a TCP socket does.
+ */
+function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
+  const h2 = h2StreamOf(ws);
+  let headers: ResponseHeaders;
+  let protocol: string | undefined;
+  let deflate: { response: string; params: DeflateParams } | null = null;
+  try {
+    if (h2 === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
+    const valid = validateConnectRequest(req.headers);
+    if (opts.selectProtocol && valid.protocols.length > 0) {
+      protocol = opts.selectProtocol(valid.protocols, req);
+      if (protocol !== undefined && !valid.protocols.includes(protocol)) {
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
+      }
+    }
+    const config = ws._opts.perMessageDeflate;
+    if (config && valid.extensions) deflate = negotiateAsServer(valid.extensions, config);
+    headers = {};
+    if (protocol !== undefined) headers['sec-websocket-protocol'] = protocol;
+    if (deflate) headers['sec-websocket-extensions'] = deflate.response;
+    opts.decorator?.(headers, 200);
+  } catch (e) {
+    if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
+    else refuse(ws, 500, asError(e), opts, c);
+    return;
+  }
+  ws.protocol = protocol ?? '';
+  ws.extensions = deflate?.response ?? '';
+  try {
+    h2!.respond({ ...lowerCase(headers), ':status': 200 });
+  } catch (e) {
+    ws._giveUp(asError(e));
+    c.fail(asError(e));
+    return;
+  }
+  ws._onHandshakeAbort(null);
+  ws._open('server', undefined, deflate?.params);
+  ws._ready();
+  c.succeed();
+}
+
+function lowerCase(h: ResponseHeaders): ResponseHeaders {
+  const out: ResponseHeaders = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
+  return out;
+}
+
 /** Answers with an HTTP error, tears the layer down, and fails the operation with `err`. */
 function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: Opts, c: Completion<void>): void {
+  const h2 = h2StreamOf(ws);
+  if (h2 !== null) {
+    // HTTP/2: an error status on this stream only; the connection and its other streams go on.
+    const { headers, body } = errorResponse(status, err.message);
+    try { opts.decorator?.(headers as ResponseHeaders, status); } catch { /* the error response goes as it is */ }
+    ws._giveUp(err);
+    try {
+      const h = lowerCase(headers);
+      delete h['connection'];
+      h2.respond({ ...h, ':status': status });
+      h2.end(body);
+    } catch {
+      h2.close();
+    }
+    queueMicrotask(() => c.fail(err));
+    return;
+  }
   const { headers, body } = errorResponse(status, err.message);
   let bytes: Buffer;
   try {

@@ -6,6 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketError } from '../errors.js';
 import type { ResponseHeaders, StreamOptions } from '../options.js';
+import type { ClientHttp2Session } from 'node:http2';
+import { connectH2 } from './connect-h2.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 export interface ConnectOptions extends StreamOptions {
@@ -19,6 +21,11 @@ export interface ConnectOptions extends StreamOptions {
   connectTimeout?: number;
   /** Cancels connecting and the handshake (ERR_WS_ABORTED). */
   signal?: AbortSignal;
+  /**
+   * WebSocket over HTTP/2 (RFC 8441): `true` opens an HTTP/2 connection for it, a
+   * `ClientHttp2Session` is shared (many WebSockets on one connection).
+   */
+  http2?: boolean | ClientHttp2Session;
   /** wss: trusted CA certificates (default: Node's bundled roots). */
   ca?: tls.SecureContextOptions['ca'];
   /** wss: whether to reject a certificate that does not verify. Default true. */
@@ -44,6 +51,15 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `unsupported URL scheme ${u.protocol}`);
   }
   if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
+  if (options.http2) {
+    const { http2: h2, ca, rejectUnauthorized, servername, tls: tlsOptions, connectTimeout: _ct, decorator: _d, ...rest } = options;
+    return connectH2(u, {
+      ...rest,
+      session: typeof h2 === 'object' ? h2 : undefined,
+      connectOptions: { ca, rejectUnauthorized, servername, ...tlsOptions },
+      headers: rest.headers as Record<string, string> | undefined,
+    });
+  }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = Number(u.port || (secure ? 443 : 80));
   const { protocols, headers, decorator, connectTimeout = defaults.connectTimeout, signal,

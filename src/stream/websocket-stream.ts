@@ -262,6 +262,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     return true;
   }
 
+  /**
+   * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
+   * extended CONNECT over HTTP/2): open at once in `role`.
+   */
+  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
+    this.state = State.Handshaking;
+    this.nextLayer.attach(this.sink);
+    this.protocol = protocol;
+    this.extensions = extensions;
+    this._open(role, undefined, deflate);
+    this._ready();
+  }
+
   /** @internal Routes received bytes to a handshake reader (null: to the frame receiver). */
   _setDataHandler(handler: ((chunk: Buffer) => void) | null): void {
     this.dataHandler = handler;

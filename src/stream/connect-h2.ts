@@ -1,0 +1,102 @@
+/**
+ * WebSocket over HTTP/2, client role (RFC 8441 §4–5): waits for the server's
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL, opens an extended CONNECT stream with `:protocol websocket`,
+ * checks the `:status 200` answer, and runs the WebSocket over that stream. Many WebSockets share
+ * one HTTP/2 connection: pass the same `ClientHttp2Session` to each.
+ */
+import http2 from 'node:http2';
+import { WebSocketError } from '../errors.js';
+import type { StreamOptions } from '../options.js';
+import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
+import { parseExtensions } from '../proto/extensions.js';
+import { ClientHandshakeError } from '../proto/handshake-client.js';
+import { splitList } from '../proto/tokens.js';
+import { WebSocketStream } from './websocket-stream.js';
+
+export interface ConnectH2Options extends StreamOptions {
+  protocols?: string[];
+  headers?: Record<string, string>;
+  /** An HTTP/2 session to open the WebSocket on (it is not closed with the WebSocket). */
+  session?: http2.ClientHttp2Session;
+  /** For a session made here: `http2.connect` options (ca, rejectUnauthorized, …). */
+  connectOptions?: http2.SecureClientSessionOptions;
+  signal?: AbortSignal;
+}
+
+/** How long to wait for the server's SETTINGS frame, in ms. */
+const SETTINGS_WAIT = 10000;
+
+export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
+  const { protocols = [], headers = {}, session: given, connectOptions, signal, ...streamOptions } = options;
+  const origin = `${url.protocol === 'wss:' || url.protocol === 'https:' ? 'https' : 'http'}://${url.host}`;
+  const session = given ?? http2.connect(origin, connectOptions);
+  const own = given === undefined;
+  const fail = (err: WebSocketError): never => {
+    if (own) session.destroy();
+    throw err;
+  };
+  if (signal?.aborted) fail(new WebSocketError('ERR_WS_ABORTED'));
+  // The server's SETTINGS tell whether it speaks extended CONNECT.
+  if (!session.remoteSettings || session.remoteSettings.enableConnectProtocol === undefined) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), SETTINGS_WAIT);
+      session.once('remoteSettings', () => { clearTimeout(timer); resolve(); });
+      session.once('error', (err) => { clearTimeout(timer); reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })); });
+    }).catch((e: WebSocketError) => fail(e));
+  }
+  if (!session.remoteSettings.enableConnectProtocol) {
+    fail(new WebSocketError('ERR_WS_UPGRADE_DECLINED', 'the HTTP/2 server does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)'));
+  }
+  const deflateConfig = streamOptions.perMessageDeflate ? (streamOptions.perMessageDeflate === true ? {} : streamOptions.perMessageDeflate) : null;
+  const reqHeaders: http2.OutgoingHttpHeaders = {
+    ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    ':method': 'CONNECT',
+    ':protocol': 'websocket',
+    ':scheme': origin.startsWith('https') ? 'https' : 'http',
+    ':path': (url.pathname || '/') + url.search,
+    ':authority': url.host,
+    'sec-websocket-version': '13',
+  };
+  if (protocols.length > 0) reqHeaders['sec-websocket-protocol'] = protocols.join(', ');
+  if (deflateConfig) reqHeaders['sec-websocket-extensions'] = clientOffer(deflateConfig);
+  const req = session.request(reqHeaders, { signal });
+  const response = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', (err) => reject(new WebSocketError(signal?.aborted ? 'ERR_WS_ABORTED' : 'ERR_WS_NEXT_LAYER', err.message, { cause: err })));
+  }).catch((e: WebSocketError) => fail(e));
+  const status = Number(response[':status']);
+  if (status !== 200) {
+    const parts: Buffer[] = [];
+    let size = 0;
+    await new Promise<void>((resolve) => {
+      req.on('data', (d: Buffer) => { if (size < 65536) { parts.push(d); size += d.length; } });
+      req.once('end', resolve);
+      req.once('close', resolve);
+      setTimeout(resolve, 1000).unref();
+    });
+    const err = new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${status}`);
+    err.response = { status, reason: '', headers: response as Record<string, string>, body: Buffer.concat(parts).subarray(0, 65536) };
+    req.close();
+    fail(err);
+  }
+  const chosen = splitList(response['sec-websocket-protocol']);
+  if (chosen.length > 1 || (chosen.length === 1 && !protocols.includes(chosen[0]!))) {
+    req.close();
+    fail(new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(response['sec-websocket-protocol'])));
+  }
+  let deflate: DeflateParams | undefined;
+  const ext = response['sec-websocket-extensions'];
+  if (ext !== undefined && splitList(ext).length > 0) {
+    const parsed = deflateConfig ? parseExtensions(ext) : null;
+    const params = parsed ? acceptAsClient(parsed, deflateConfig!) : null;
+    if (params === null) {
+      req.close();
+      fail(new ClientHandshakeError('ERR_WS_BAD_EXTENSION', String(ext)));
+    }
+    deflate = params!;
+  }
+  const ws = new WebSocketStream(req, streamOptions);
+  ws._adoptOpen('client', chosen[0] ?? '', ext === undefined ? '' : String(ext), deflate);
+  if (own) void ws.whenClosed().then(() => session.close());
+  return ws;
+}
