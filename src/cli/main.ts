@@ -1,15 +1,35 @@
 #!/usr/bin/env node
 /** The command line: `ws-stream serve …` and `ws-stream connect URL …`. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
 import { serve } from './serve.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
-                  [--handshake-timeout 30] [--idle-timeout 0] [--deflate]   (seconds; keep-alive pings at half the idle time)
+                  [--handshake-timeout 30] [--idle-timeout 0] [--deflate] [--tls [--cert FILE --key FILE]] [--log]
+      (timeouts in seconds, keep-alive pings at half the idle time; --tls serves wss:// with HTTP/1.1
+      upgrades and HTTP/2 extended CONNECT on one port, with a self-signed certificate unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
+
+/** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl. */
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } catch {
+    throw new Error('could not make a self-signed certificate with openssl: give --cert and --key');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,9 +44,21 @@ async function main(argv: string[]): Promise<number> {
         'handshake-timeout': { type: 'string', default: '30' },
         'idle-timeout': { type: 'string', default: '0' },
         deflate: { type: 'boolean', default: false },
+        tls: { type: 'boolean', default: false },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        log: { type: 'boolean', default: false },
       },
     });
     const port = Number(values.port);
+    let tls: { key: Buffer; cert: Buffer } | undefined;
+    if (values.tls || values.cert || values.key) {
+      if ((values.cert === undefined) !== (values.key === undefined)) {
+        console.error('ws-stream: --cert and --key go together');
+        return 2;
+      }
+      tls = values.cert ? { cert: readFileSync(values.cert), key: readFileSync(values.key!) } : selfSignedCertificate();
+    }
     const handshakeTimeout = Number(values['handshake-timeout']);
     const idleTimeout = Number(values['idle-timeout']);
     if (!(handshakeTimeout >= 0) || !(idleTimeout >= 0)) {
@@ -45,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       handshakeTimeout: Math.round(handshakeTimeout * 1000),
       idleTimeout: Math.round(idleTimeout * 1000),
       deflate: values.deflate!,
+      tls,
+      log: values.log!,
     });
     console.log(`ws-stream echo server listening on ${running.url}`);
     const stop = (): void => {

@@ -3,6 +3,7 @@
  * request is handed to `accept(req, { head })`, and every message is echoed with its type.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { StreamGroup } from '../stream/group.js';
@@ -21,6 +22,10 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** Negotiate permessage-deflate. */
   deflate?: boolean;
+  /** Serve wss:// and https:// (HTTP/1.1 upgrade and HTTP/2 extended CONNECT on one port). */
+  tls?: { key: Buffer; cert: Buffer };
+  /** Print a line for each WebSocket opened, with its HTTP version. */
+  log?: boolean;
 }
 
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
@@ -39,7 +44,7 @@ export async function echo(ws: WebSocketStream): Promise<void> {
 }
 
 export interface RunningServer {
-  server: http.Server;
+  server: http.Server | http2.Http2SecureServer;
   url: string;
   /** Sends close 1001 to every open stream and stops listening; resolves when all are closed. */
   shutdown(): Promise<void>;
@@ -47,7 +52,18 @@ export interface RunningServer {
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
   const open = new StreamGroup();
-  const server = http.createServer((req, res) => {
+  const streamOptions = { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout, perMessageDeflate: opts.deflate ?? false };
+  const selectProtocol = (offered: string[]): string | undefined =>
+    opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
+  const opened = (ws: WebSocketStream, over: string): void => {
+    if (opts.log) console.log(`websocket open over ${over}${ws.extensions ? ` with ${ws.extensions}` : ''}`);
+    void echo(open.add(ws));
+  };
+  const refused = (err: WebSocketError): void => {
+    if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
+  };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
@@ -56,20 +72,32 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found\n');
     }
-  });
+  };
+  const server: http.Server | http2.Http2SecureServer = opts.tls
+    ? http2.createSecureServer({ ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } }, onRequest as never)
+    : http.createServer(onRequest);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ws = new WebSocketStream(socket, { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout, perMessageDeflate: opts.deflate ?? false });
-    ws.accept(req, {
-      head,
-      selectProtocol: (offered) => opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p)),
-      decorator: (h) => { h['Server'] = 'ws-stream'; },
-    }).then(
-      () => echo(open.add(ws)),
-      (err: WebSocketError) => {
-        if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
-      },
-    );
+    const ws = new WebSocketStream(socket, streamOptions);
+    ws.accept(req, { head, selectProtocol, decorator: (h) => { h['Server'] = 'ws-stream'; } })
+      .then(() => opened(ws, 'HTTP/1.1'), refused);
   });
+  if (opts.tls) {
+    // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
+    // node:http2's compatibility layer answers a CONNECT with 405 unless someone listens for it.
+    (server as http2.Http2SecureServer).on('connect', () => {});
+    (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
+      if (headers[':method'] === 'CONNECT') {
+        const ws = new WebSocketStream(stream, streamOptions);
+        ws.accept({ headers }, { selectProtocol, decorator: (h) => { h['server'] = 'ws-stream'; } })
+          .then(() => opened(ws, 'HTTP/2'), refused);
+        return;
+      }
+      const path = String(headers[':path'] ?? '/').split('?')[0];
+      const page_ = headers[':method'] === 'GET' && (path === '/' || path === '/index.html');
+      stream.respond({ ':status': page_ ? 200 : 404, 'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain' });
+      stream.end(page_ ? page : 'not found\n');
+    });
+  }
   server.on('clientError', (_err, socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -79,10 +107,10 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
       resolve({
         server,
-        url: `ws://${host}:${port}/`,
+        url: `${opts.tls ? 'wss' : 'ws'}://${host}:${port}/`,
         shutdown: async () => {
           await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
-          server.closeAllConnections();
+          if ('closeAllConnections' in server) server.closeAllConnections();
         },
       });
     });

@@ -9,11 +9,13 @@ import { RawClient, startServer } from './raw-client.js';
 import { frame, text, binary, cont, ping, pong, closeFrame } from '../support/frames.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
+/** `ws-stream serve --tls`: the same groups run again over HTTP/2 extended CONNECT streams (RFC 8441). */
+let h2server: Awaited<ReturnType<typeof startServer>>;
 const summary = new Map<string, { pass: number; fail: number }>();
 
-before(async () => { server = await startServer(); });
+before(async () => { [server, h2server] = await Promise.all([startServer(), startServer(['--tls'])]); });
 after(async () => {
-  await server.stop();
+  await Promise.all([server.stop(), h2server.stop()]);
   const lines = [...summary].map(([g, r]) => `  ${g.padEnd(34)} ${String(r.pass).padStart(4)} passed ${String(r.fail).padStart(3)} failed`);
   console.log(`conformance summary (RFC 6455, Autobahn groups):\n${lines.join('\n')}`);
 });
@@ -21,12 +23,16 @@ after(async () => {
 type Case = (c: RawClient) => Promise<void>;
 
 function group(name: string, cases: [string, Case][]): void {
+  for (const h2 of [false, true]) groupOver(h2 ? `${name} (HTTP/2)` : name, cases, h2);
+}
+
+function groupOver(name: string, cases: [string, Case][], h2: boolean): void {
   describe(name, () => {
     for (const [title, body] of cases) {
       it(title, async () => {
         const r = summary.get(name) ?? { pass: 0, fail: 0 };
         summary.set(name, r);
-        const c = await RawClient.connect(server.port);
+        const c = h2 ? await RawClient.connectH2(h2server.port) : await RawClient.connect(server.port);
         try {
           await body(c);
           r.pass++;

@@ -1,5 +1,7 @@
 /** A raw WebSocket client over TCP for the conformance suite: sends exact bytes, reads frames back. */
 import net from 'node:net';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
@@ -12,12 +14,24 @@ export class RawClient {
   ended = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly sock: net.Socket) {
-    sock.setNoDelay(true);
+  private constructor(readonly sock: Duplex, private readonly session?: http2.ClientHttp2Session) {
+    if (sock instanceof net.Socket) sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => { this.chunks.push(d); this.wake(); });
     sock.on('end', () => { this.ended = true; this.wake(); });
     sock.on('close', () => { this.ended = true; this.wake(); });
     sock.on('error', () => {});
+  }
+
+  /** Over HTTP/2 (RFC 8441): an extended CONNECT stream on a TLS connection of its own; no HTTP/1.1 head. */
+  static async connectH2(port: number): Promise<RawClient> {
+    const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    const req = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/', ':authority': `localhost:${port}`, 'sec-websocket-version': '13' });
+    const res = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => { req.once('response', resolve); req.once('error', reject); });
+    if (Number(res[':status']) !== 200) throw new Error(`extended CONNECT refused: ${String(res[':status'])}`);
+    const c = new RawClient(req, session);
+    c.headDone = true;
+    return c;
   }
 
   static async connect(port: number, headers: Record<string, string | null> = {}): Promise<RawClient> {
@@ -109,6 +123,7 @@ export class RawClient {
 
   destroy(): void {
     this.sock.destroy();
+    this.session?.close();
   }
 }
 
@@ -120,7 +135,7 @@ export async function startServer(args: string[] = []): Promise<{ port: number; 
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /ws:\/\/[^:]+:(\d+)\//.exec(out);
+      const m = /wss?:\/\/[^:]+:(\d+)\//.exec(out);
       if (m) resolve(Number(m[1]));
     });
     proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));

@@ -15,7 +15,7 @@ let browser: Browser;
 before(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--ignore-certificate-errors', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   console.log(`peer: Chromium ${browser.version()}`);
 });
@@ -108,6 +108,27 @@ describe('ws-stream ← Chromium', () => {
       assert.match(ok.extensions, /^permessage-deflate/);
       await page.close();
     } finally {
+      await server.stop();
+    }
+  });
+
+  it('over HTTP/2: with the page loaded over HTTPS from ws-stream serve --tls, Chromium opens its WebSocket by extended CONNECT', async () => {
+    const server = await startServer(['--tls', '--log']);
+    let log = '';
+    server.proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      const page = await context.newPage();
+      await page.goto(`https://localhost:${server.port}/`);
+      await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open');
+      await page.fill('#text', 'over h2');
+      await page.click('#send');
+      await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('echo: over h2'));
+      for (let i = 0; i < 100 && !/websocket open over/.test(log); i++) await new Promise((r) => setTimeout(r, 10));
+      console.log(`server saw: ${log.trim().split('\n').filter((l) => l.startsWith('websocket')).join('; ')}`);
+      assert.match(log, /websocket open over HTTP\/2/);
+    } finally {
+      await context.close();
       await server.stop();
     }
   });
