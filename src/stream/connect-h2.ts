@@ -26,24 +26,46 @@ export interface ConnectH2Options extends StreamOptions {
 /** How long to wait for the server's SETTINGS frame, in ms. */
 const SETTINGS_WAIT = 10000;
 
+const settingsWaits = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
+
+/** Resolves once the session has the server's SETTINGS; one wait (and one pair of listeners) per session. */
+function settingsOf(session: http2.ClientHttp2Session): Promise<void> {
+  if (session.remoteSettings && session.remoteSettings.enableConnectProtocol !== undefined) return Promise.resolve();
+  let wait = settingsWaits.get(session);
+  if (!wait) {
+    wait = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), SETTINGS_WAIT);
+      const onSettings = (): void => done(null);
+      const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+      const done = (err: WebSocketError | null): void => {
+        clearTimeout(timer);
+        session.off('remoteSettings', onSettings);
+        session.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      session.on('remoteSettings', onSettings);
+      session.on('error', onError);
+    });
+    settingsWaits.set(session, wait);
+  }
+  return wait;
+}
+
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
   const { protocols = [], headers = {}, session: given, connectOptions, signal, ...streamOptions } = options;
   const origin = `${url.protocol === 'wss:' || url.protocol === 'https:' ? 'https' : 'http'}://${url.host}`;
   const session = given ?? http2.connect(origin, connectOptions);
   const own = given === undefined;
+  // A session made here reports its failures through the WebSocket's stream, never as an unhandled event.
+  if (own) session.on('error', () => {});
   const fail = (err: WebSocketError): never => {
     if (own) session.destroy();
     throw err;
   };
   if (signal?.aborted) fail(new WebSocketError('ERR_WS_ABORTED'));
-  // The server's SETTINGS tell whether it speaks extended CONNECT.
-  if (!session.remoteSettings || session.remoteSettings.enableConnectProtocol === undefined) {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), SETTINGS_WAIT);
-      session.once('remoteSettings', () => { clearTimeout(timer); resolve(); });
-      session.once('error', (err) => { clearTimeout(timer); reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })); });
-    }).catch((e: WebSocketError) => fail(e));
-  }
+  // The server's SETTINGS tell whether it speaks extended CONNECT (awaited once per session).
+  await settingsOf(session).catch((e: WebSocketError) => fail(e));
   if (!session.remoteSettings.enableConnectProtocol) {
     fail(new WebSocketError('ERR_WS_UPGRADE_DECLINED', 'the HTTP/2 server does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)'));
   }

@@ -88,4 +88,21 @@ describe('WebSocket over HTTP/2', () => {
     assert.match(String(err?.message), /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
     plain.close();
   });
+
+  it("node:http2's compatibility API: accept(req) on an Http2ServerRequest from the 'connect' event", async () => {
+    const compat = http2.createSecureServer({ key: fixture('key.pem'), cert: ca, settings: { enableConnectProtocol: true } }, (_req, res) => res.end('page'));
+    compat.on('connect', (req: http2.Http2ServerRequest) => {
+      const ws = new WebSocketStream(req.stream);
+      ws.accept(req).then(async () => {
+        try { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); } catch { /* ended */ }
+      }, () => {});
+    });
+    await new Promise<void>((r) => compat.listen(0, '127.0.0.1', r));
+    const ws = await connect(`wss://localhost:${(compat.address() as AddressInfo).port}/`, { http2: true, ca });
+    await ws.write('through the compatibility API');
+    assert.equal((await ws.read()).text(), 'through the compatibility API');
+    await ws.close();
+    compat.close();
+  });
 });
+
