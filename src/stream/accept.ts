@@ -10,6 +10,7 @@ import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { negotiateAsServer, type DeflateParams } from '../proto/deflate-params.js';
 import type { ServerHttp2Stream as Http2Stream } from 'node:http2';
+import type { ExtensionOffer } from '../proto/extensions.js';
 import { validateConnectRequest } from '../proto/handshake-h2.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
@@ -63,21 +64,29 @@ function h2StreamOf(ws: WebSocketStream): Http2Stream | null {
   return d && typeof d.respond === 'function' ? (d as Http2Stream) : null;
 }
 
+type Agreed = { protocol: string | undefined; deflate: { response: string; params: DeflateParams } | null };
+
+/** What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate. */
+function agree(ws: WebSocketStream, req: UpgradeRequest, valid: { protocols: string[]; extensions: ExtensionOffer[] | null }, opts: Opts): Agreed {
+  let protocol: string | undefined;
+  if (opts.selectProtocol && valid.protocols.length > 0) {
+    protocol = opts.selectProtocol(valid.protocols, req);
+    if (protocol !== undefined && !valid.protocols.includes(protocol)) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
+    }
+  }
+  const config = ws._opts.perMessageDeflate;
+  return { protocol, deflate: config && valid.extensions ? negotiateAsServer(valid.extensions, config) : null };
+}
+
 function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefined, opts: Opts, c: Completion<void>): void {
   if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
   let bytes: Buffer;
-  let protocol: string | undefined;
-  let deflate: { response: string; params: DeflateParams } | null = null;
+  let protocol: Agreed['protocol'];
+  let deflate: Agreed['deflate'] = null;
   try {
     const valid = validateUpgradeRequest(req);
-    if (opts.selectProtocol && valid.protocols.length > 0) {
-      protocol = opts.selectProtocol(valid.protocols, req);
-      if (protocol !== undefined && !valid.protocols.includes(protocol)) {
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
-      }
-    }
-    const config = ws._opts.perMessageDeflate;
-    if (config && valid.extensions) deflate = negotiateAsServer(valid.extensions, config);
+    ({ protocol, deflate } = agree(ws, req, valid, opts));
     const headers = acceptResponseHeaders(valid.key, protocol, deflate?.response);
     opts.decorator?.(headers, 101);
     bytes = serializeResponse(101, headers);
@@ -108,19 +117,12 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
 function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
   let headers: ResponseHeaders;
-  let protocol: string | undefined;
-  let deflate: { response: string; params: DeflateParams } | null = null;
+  let protocol: Agreed['protocol'];
+  let deflate: Agreed['deflate'] = null;
   try {
     if (h2 === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
     const valid = validateConnectRequest(req.headers);
-    if (opts.selectProtocol && valid.protocols.length > 0) {
-      protocol = opts.selectProtocol(valid.protocols, req);
-      if (protocol !== undefined && !valid.protocols.includes(protocol)) {
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
-      }
-    }
-    const config = ws._opts.perMessageDeflate;
-    if (config && valid.extensions) deflate = negotiateAsServer(valid.extensions, config);
+    ({ protocol, deflate } = agree(ws, req, valid, opts));
     headers = {};
     if (protocol !== undefined) headers['sec-websocket-protocol'] = protocol;
     if (deflate) headers['sec-websocket-extensions'] = deflate.response;
