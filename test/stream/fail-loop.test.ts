@@ -10,10 +10,11 @@ import { WebSocketStream, WebSocketError, createTestPair, type TestLayerOptions 
 
 const allowed = new Set(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT']);
 
-async function scenario(serverLayer: TestLayerOptions, readSize?: number): Promise<{ server: string; client: string; reachedFailure: boolean }> {
+async function scenario(serverLayer: TestLayerOptions, readSize?: number, deflate = false): Promise<{ server: string; client: string; reachedFailure: boolean }> {
   const [a, b] = createTestPair({ ...serverLayer, readSize }, { readSize });
-  const server = new WebSocketStream(a, { closeTimeout: 100, handshakeTimeout: 1000 });
-  const client = new WebSocketStream(b, { closeTimeout: 100, handshakeTimeout: 1000 });
+  const perMessageDeflate = deflate ? { threshold: 0 } : false;
+  const server = new WebSocketStream(a, { closeTimeout: 100, handshakeTimeout: 1000, perMessageDeflate });
+  const client = new WebSocketStream(b, { closeTimeout: 100, handshakeTimeout: 1000, perMessageDeflate });
   const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => {
     assert.ok(e instanceof WebSocketError, `not a WebSocketError: ${String(e)}`);
     assert.ok(allowed.has(e.code), `unexpected ${e.code}`);
@@ -46,14 +47,14 @@ async function scenario(serverLayer: TestLayerOptions, readSize?: number): Promi
 }
 
 describe('every step of the server fails once', () => {
-  for (const readSize of [undefined, 1]) {
+  for (const [readSize, deflate] of [[undefined, false], [1, false], [undefined, true], [1, true]] as const) {
     for (const kind of ['failWriteAt', 'failReadAt'] as const) {
-      it(`${kind} = 1, 2, … with ${readSize ? '1-byte' : 'whole'} reads`, async () => {
-        const base = await scenario({}, readSize);
+      it(`${kind} = 1, 2, … with ${readSize ? '1-byte' : 'whole'} reads${deflate ? ', permessage-deflate on' : ''}`, async () => {
+        const base = await scenario({}, readSize, deflate);
         assert.deepEqual([base.server, base.client], ['ok', 'ok'], 'the scenario passes without failures');
         let n = 1;
         for (; n < 2000; n++) {
-          const r = await scenario({ [kind]: n }, readSize);
+          const r = await scenario({ [kind]: n }, readSize, deflate);
           if (!r.reachedFailure) {
             assert.deepEqual([r.server, r.client], ['ok', 'ok']);
             break;
@@ -61,7 +62,7 @@ describe('every step of the server fails once', () => {
           assert.notDeepEqual([r.server, r.client], ['ok', 'ok'], `step ${n} failed yet both sides reported success`);
         }
         assert.ok(n > 1 && n < 2000, `${n} steps`);
-        console.log(`${kind} with ${readSize ? "1-byte" : "whole"} reads: every one of ${n - 1} steps failed once`);
+        console.log(`${kind} with ${readSize ? '1-byte' : 'whole'} reads${deflate ? ' and deflate' : ''}: every one of ${n - 1} steps failed once`);
       });
     }
   }
