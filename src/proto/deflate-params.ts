@@ -1,7 +1,7 @@
 /**
  * permessage-deflate negotiation (RFC 7692 §5, §7.1): the server's choice among the client's
  * offers, the client's offer, and the client's check of the server's response. Pure.
- * (Groundwork: the codec and its use by the stream come next; nothing negotiates it yet.)
+ * accept() and handshake() use it when `perMessageDeflate` is on.
  */
 import type { ExtensionOffer } from './extensions.js';
 import { formatExtension } from './extensions.js';
