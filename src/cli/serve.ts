@@ -85,6 +85,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
     // node:http2's compatibility layer answers a CONNECT with 405 unless someone listens for it.
     (server as http2.Http2SecureServer).on('connect', () => {});
+    (server as http2.Http2SecureServer).on('sessionError', () => {});
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
@@ -92,6 +93,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
           .then(() => opened(ws, 'HTTP/2'), refused);
         return;
       }
+      stream.on('error', () => {}); // a client that resets its page request is no failure of ours
       const path = String(headers[':path'] ?? '/').split('?')[0];
       const page_ = headers[':method'] === 'GET' && (path === '/' || path === '/index.html');
       stream.respond({ ':status': page_ ? 200 : 404, 'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain' });
