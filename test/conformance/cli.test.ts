@@ -95,3 +95,33 @@ it('ws-stream serve applies backpressure end to end: a client that sends fast an
     await server.stop();
   }
 });
+
+it('ws-stream serve --deflate survives 200 connections of random bytes (before and after the handshake) and still echoes', async () => {
+  const net = await import('node:net');
+  const { randomBytes } = await import('node:crypto');
+  const { requestHead, text: textFrame } = await import('../support/frames.js');
+  const server = await startServer(['--deflate']);
+  try {
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(server.port, '127.0.0.1');
+        s.on('error', () => {});
+        s.on('close', () => resolve());
+        s.on('connect', () => {
+          if (i % 3) s.write(requestHead(i % 2 ? { 'Sec-WebSocket-Extensions': 'permessage-deflate' } : {}));
+          const junk = randomBytes(1 + ((i * 37) % 3000));
+          if (i % 4 === 0) { junk[0] = 0xc1; junk[1] = 0x80 | (junk[1]! & 0x7d); } // RSV1 text frames, masked
+          s.write(junk);
+          setTimeout(() => { if (i % 2) s.destroy(); else s.end(); resolve(); }, 1);
+        });
+      });
+    }
+    assert.equal(server.proc.exitCode, null, 'the server is alive');
+    const c = await RawClient.connect(server.port);
+    c.send(textFrame('still echoing'));
+    assert.equal((await c.nextMessage()).payload.toString(), 'still echoing');
+    c.destroy();
+  } finally {
+    await server.stop();
+  }
+});
