@@ -4,7 +4,7 @@
  * ERR_WS_INVALID_ARGUMENT at once.
  */
 import { WebSocketError } from './errors.js';
-import type { HttpHeaders, UpgradeRequest } from './proto/http.js';
+import type { UpgradeRequest } from './proto/http.js';
 
 /** Options of a `WebSocketStream`, fixed for its life. */
 export interface StreamOptions {
@@ -217,4 +217,3 @@ export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & R
   };
 }
 
-export type { HttpHeaders };

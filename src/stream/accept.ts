@@ -66,7 +66,10 @@ function h2StreamOf(ws: WebSocketStream): Http2Stream | null {
 
 type Agreed = { protocol: string | undefined; deflate: { response: string; params: DeflateParams } | null };
 
-/** What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate. */
+/**
+ * What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate.
+ * The stream records both.
+ */
 function agree(ws: WebSocketStream, req: UpgradeRequest, valid: { protocols: string[]; extensions: ExtensionOffer[] | null }, opts: Opts): Agreed {
   let protocol: string | undefined;
   if (opts.selectProtocol && valid.protocols.length > 0) {
@@ -76,28 +79,37 @@ function agree(ws: WebSocketStream, req: UpgradeRequest, valid: { protocols: str
     }
   }
   const config = ws._opts.perMessageDeflate;
-  return { protocol, deflate: config && valid.extensions ? negotiateAsServer(valid.extensions, config) : null };
+  const deflate = config && valid.extensions ? negotiateAsServer(valid.extensions, config) : null;
+  ws.protocol = protocol ?? '';
+  ws.extensions = deflate?.response ?? '';
+  return { protocol, deflate };
+}
+
+/**
+ * Runs `build` (validation, agreement, the decorated answer); a fault refuses the request — with
+ * its status for a HandshakeError, 500 for anything the selector or decorator threw — and gives null.
+ */
+function answerOrRefuse<T>(ws: WebSocketStream, opts: Opts, c: Completion<void>, build: () => T): T | null {
+  try {
+    return build();
+  } catch (e) {
+    if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
+    else refuse(ws, 500, asError(e), opts, c);
+    return null;
+  }
 }
 
 function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefined, opts: Opts, c: Completion<void>): void {
   if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
-  let bytes: Buffer;
-  let protocol: Agreed['protocol'];
-  let deflate: Agreed['deflate'] = null;
-  try {
+  const answer = answerOrRefuse(ws, opts, c, () => {
     const valid = validateUpgradeRequest(req);
-    ({ protocol, deflate } = agree(ws, req, valid, opts));
-    const headers = acceptResponseHeaders(valid.key, protocol, deflate?.response);
+    const agreed = agree(ws, req, valid, opts);
+    const headers = acceptResponseHeaders(valid.key, agreed.protocol, agreed.deflate?.response);
     opts.decorator?.(headers, 101);
-    bytes = serializeResponse(101, headers);
-  } catch (e) {
-    if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
-    else refuse(ws, 500, asError(e), opts, c);
-    return;
-  }
-  ws.protocol = protocol ?? '';
-  ws.extensions = deflate?.response ?? '';
-  ws._writeRaw(bytes, (err) => {
+    return { bytes: serializeResponse(101, headers), deflate: agreed.deflate };
+  });
+  if (answer === null) return;
+  ws._writeRaw(answer.bytes, (err) => {
     ws._onHandshakeAbort(null);
     if (err) {
       c.fail(err);
@@ -106,7 +118,7 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
     ws._ready();
     c.succeed();
   });
-  ws._open('server', head, deflate?.params);
+  ws._open('server', head, answer.deflate?.params);
 }
 
 /**
@@ -116,33 +128,25 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
  */
 function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
-  let headers: ResponseHeaders;
-  let protocol: Agreed['protocol'];
-  let deflate: Agreed['deflate'] = null;
-  try {
+  const answer = answerOrRefuse(ws, opts, c, () => {
     if (h2 === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
-    const valid = validateConnectRequest(req.headers);
-    ({ protocol, deflate } = agree(ws, req, valid, opts));
-    headers = {};
-    if (protocol !== undefined) headers['sec-websocket-protocol'] = protocol;
-    if (deflate) headers['sec-websocket-extensions'] = deflate.response;
+    const agreed = agree(ws, req, validateConnectRequest(req.headers), opts);
+    const headers: ResponseHeaders = {};
+    if (agreed.protocol !== undefined) headers['sec-websocket-protocol'] = agreed.protocol;
+    if (agreed.deflate) headers['sec-websocket-extensions'] = agreed.deflate.response;
     opts.decorator?.(headers, 200);
-  } catch (e) {
-    if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
-    else refuse(ws, 500, asError(e), opts, c);
-    return;
-  }
-  ws.protocol = protocol ?? '';
-  ws.extensions = deflate?.response ?? '';
+    return { headers, deflate: agreed.deflate };
+  });
+  if (answer === null) return;
   try {
-    h2!.respond({ ...lowerCase(headers), ':status': 200 });
+    h2!.respond({ ...lowerCase(answer.headers), ':status': 200 });
   } catch (e) {
     ws._giveUp(asError(e));
     c.fail(asError(e));
     return;
   }
   ws._onHandshakeAbort(null);
-  ws._open('server', undefined, deflate?.params);
+  ws._open('server', undefined, answer.deflate?.params);
   ws._ready();
   c.succeed();
 }
