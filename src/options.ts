@@ -174,9 +174,36 @@ function checkFn<T>(name: string, value: T): T {
 
 let defaultsNormalised: NormalStreamOptions | undefined;
 
+/**
+ * Streams share one frozen normalised object per options object (and one for none): a server
+ * passes the same options to every connection, and per-connection memory matters at 10k+
+ * connections. The options are normalised (validated) again each time, and the shared copy is
+ * used only while equal, so an options object changed between two streams takes effect.
+ */
 export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
-  // Streams without options share one frozen object: per-connection memory matters at 10k+ connections.
-  if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseStreamOptions({})));
+  if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseFresh({})));
+  const fresh = normaliseFresh(o);
+  const cached = normalisedCache.get(o);
+  if (cached !== undefined && sameOptions(fresh, cached)) return cached;
+  normalisedCache.set(o, Object.freeze(fresh));
+  return fresh;
+}
+
+const normalisedCache = new WeakMap<StreamOptions, NormalStreamOptions>();
+
+function sameOptions(a: NormalStreamOptions, b: NormalStreamOptions): boolean {
+  for (const key of Object.keys(a) as (keyof NormalStreamOptions)[]) {
+    if (key === 'perMessageDeflate') {
+      const x = a.perMessageDeflate, y = b.perMessageDeflate;
+      if (x === null || y === null ? x !== y : (Object.keys(x) as (keyof typeof x)[]).some((k) => x[k] !== y[k])) return false;
+    } else if (a[key] !== b[key]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function normaliseFresh(o: StreamOptions): NormalStreamOptions {
   const d = streamDefaults;
   return {
     readMessageMax: checkInt('readMessageMax', o.readMessageMax ?? d.readMessageMax, 0, Number.MAX_SAFE_INTEGER),

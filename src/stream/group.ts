@@ -3,7 +3,7 @@
  * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
  * rest.
  */
-import type { WebSocketStream } from './websocket-stream.js';
+import type { ClosedListener, WebSocketStream } from './websocket-stream.js';
 
 export interface ShutdownOptions {
   /** Close code sent to every stream. Default 1001 (going away). */
@@ -23,14 +23,20 @@ export interface ShutdownResult {
   destroyed: number;
 }
 
-export class StreamGroup {
+export class StreamGroup implements ClosedListener {
   private readonly streams = new Set<WebSocketStream>();
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
+    if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
-    void ws.whenClosed().then(() => this.streams.delete(ws));
+    ws._setClosedListener(this);
     return ws;
+  }
+
+  /** @internal */
+  streamClosed(ws: WebSocketStream): void {
+    this.streams.delete(ws);
   }
 
   get size(): number {

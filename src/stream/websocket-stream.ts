@@ -96,6 +96,11 @@ const EMPTY = Buffer.alloc(0);
 
 export { ReceivedData };
 
+/** @internal Told when a stream's next layer is closed. */
+export interface ClosedListener {
+  streamClosed(ws: WebSocketStream): void;
+}
+
 export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** The next layer, as adapted. */
   readonly nextLayer: NextLayer;
@@ -143,6 +148,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private sentReason = '';
   private failure: WebSocketError | undefined;
   private closedWaiters: ((info: CloseInfo) => void)[] | null = null;
+  /** A group's bookkeeping: one object for many streams, instead of a Promise per stream. */
+  private closedListener: ClosedListener | null = null;
 
   // --- timeouts, checked by the shared ticker (timers.ts) ---
   private handshakeDeadline = 0;
@@ -187,6 +194,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   whenClosed(): Promise<CloseInfo> {
     if (this.info && this.state === State.Closed) return Promise.resolve(this.info);
     return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
+  }
+
+  /** @internal Tells `listener` once, when the next layer is closed (StreamGroup). */
+  _setClosedListener(listener: ClosedListener | null): void {
+    this.closedListener = listener;
   }
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
@@ -452,6 +464,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     }
     for (const resolve of this.closedWaiters ?? []) resolve(this.info);
     this.closedWaiters = null;
+    this.closedListener?.streamClosed(this);
+    this.closedListener = null;
     const closers = this.closeWaiters ?? [];
     this.closeWaiters = null;
     for (const c of closers) {

@@ -315,6 +315,8 @@ describe('teardown and graceful shutdown', () => {
     const f = parseFrames(silent.peer.received.subarray(silent.peer.received.indexOf('\r\n\r\n') + 4)).frames;
     assert.equal(f[0]!.payload.readUInt16BE(0), 1001);
     await silent.peer.waitClosed();
+    for (let i = 0; i < 50 && group.size > 0; i++) await sleep(10);
+    assert.equal(group.size, 0, 'closed streams leave the group');
     const refused = net.connect(s.port, '127.0.0.1');
     await assert.rejects(new Promise((resolve, reject) => { refused.once('connect', resolve); refused.once('error', reject); }), { code: 'ECONNREFUSED' });
   });

@@ -1,0 +1,64 @@
+/** Stream options: each bad value is a typed error at construction; one options object serves many streams. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocketStream, createTestPair, type StreamOptions } from '../../src/index.js';
+import { requestHead, text, parseFrames } from '../support/frames.js';
+
+const stream = (o?: StreamOptions): WebSocketStream => new WebSocketStream(createTestPair()[0], o);
+
+describe('stream options', () => {
+  it('a bad value throws ERR_WS_INVALID_ARGUMENT naming the option', () => {
+    const bad: [StreamOptions, RegExp][] = [
+      [{ readMessageMax: -1 }, /readMessageMax/],
+      [{ maxFragments: 0 }, /maxFragments/],
+      [{ fragmentSize: 1.5 }, /fragmentSize/],
+      [{ autoPong: 'yes' as unknown as boolean }, /autoPong/],
+      [{ closeTimeout: Number.NaN }, /closeTimeout/],
+      [{ bufferPolicy: 'drop' as 'wait' }, /bufferPolicy/],
+      [{ controlCallback: 1 as unknown as () => void }, /controlCallback/],
+      [{ perMessageDeflate: { serverMaxWindowBits: 16 } }, /serverMaxWindowBits/],
+      [{ perMessageDeflate: 'on' as unknown as boolean }, /perMessageDeflate/],
+    ];
+    for (const [o, name] of bad) {
+      assert.throws(() => stream(o), (e: Error & { code?: string }) => e.code === 'ERR_WS_INVALID_ARGUMENT' && name.test(e.message), JSON.stringify(o));
+    }
+  });
+
+  it('streams made from one options object share one normalised copy (memory per connection)', () => {
+    const o: StreamOptions = { idleTimeout: 1000, perMessageDeflate: { threshold: 10 } };
+    const a = stream(o), b = stream(o);
+    assert.equal(a._opts, b._opts);
+    assert.ok(Object.isFrozen(a._opts));
+    assert.equal(a._opts.idleTimeout, 1000);
+    assert.equal(a._opts.perMessageDeflate?.threshold, 10);
+    assert.equal(stream()._opts, stream()._opts, 'no options: the shared defaults');
+  });
+
+  it('an options object changed between two streams takes effect for the later one only', () => {
+    const o: StreamOptions = { readMessageMax: 100 };
+    const a = stream(o);
+    o.readMessageMax = 200;
+    const b = stream(o);
+    assert.equal(a._opts.readMessageMax, 100);
+    assert.equal(b._opts.readMessageMax, 200);
+    o.perMessageDeflate = { level: 3 };
+    assert.equal(stream(o)._opts.perMessageDeflate?.level, 3);
+    o.readMessageMax = -5;
+    assert.throws(() => stream(o), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  });
+
+  it('a changed option is honoured on the wire: readMessageMax fails a too-large message with 1009', async () => {
+    const o: StreamOptions = { readMessageMax: 1024 };
+    stream(o); // the first stream caches the normalised copy
+    o.readMessageMax = 4;
+    const [layer, peer] = createTestPair();
+    const ws = new WebSocketStream(layer, o);
+    const accepting = ws.accept();
+    peer.write(Buffer.concat([Buffer.from(requestHead()), text('hello')]));
+    await accepting;
+    await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
+    const all = layer.wire();
+    const frames = parseFrames(all.subarray(all.indexOf('\r\n\r\n') + 4)).frames;
+    assert.equal(frames.at(-1)!.payload.readUInt16BE(0), 1009);
+  });
+});
