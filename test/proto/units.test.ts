@@ -1,4 +1,4 @@
-/** Small pure pieces of the core: masking, UTF-8, close payloads, frame headers, token lists, accept key. */
+/** Small pure pieces of the core: masking, UTF-8, close payloads, frame headers, token lists, accept key, errors. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { unmask, setNativeUnmask } from '../../src/proto/mask.js';
@@ -8,6 +8,7 @@ import { encodeClosePayload, parseClosePayload } from '../../src/proto/close-pay
 import { frameHeaderSize, newFrameHeader, parseFrameHeader, writeFrameHeader } from '../../src/proto/frame.js';
 import { hasToken, splitList } from '../../src/proto/tokens.js';
 import { computeAccept } from '../../src/proto/handshake-server.js';
+import { WebSocketError, describeError, errorCodes } from '../../src/errors.js';
 
 describe('mask', () => {
   const sizes = [0, 1, 3, 4, 31, 32, 33, 100, 257, 1024, 1031, 5000];
@@ -125,5 +126,23 @@ describe('token lists and the accept key', () => {
   });
   it('computes the RFC 6455 §1.3 example', () => {
     assert.equal(computeAccept('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  });
+});
+
+describe('errors', () => {
+  it('every code has a condition and a close code; misuse carries the stack of the call, connection events none', () => {
+    for (const code of errorCodes) {
+      const e = new WebSocketError(code, 'detail');
+      assert.equal(e.code, code);
+      assert.equal(e.condition, describeError(code).condition);
+      assert.equal(e.closeCode, describeError(code).closeCode);
+      assert.match(e.message, /: detail$/);
+      const frames = e.stack!.split('\n').filter((l) => l.trimStart().startsWith('at '));
+      if (e.condition === 'local_misuse') assert.ok(frames.some((l) => l.includes('units.test')), `${code} points at the caller`);
+      else assert.deepEqual(frames, [], `${code} has no stack trace`);
+    }
+    assert.equal(Error.stackTraceLimit, 10, 'the global limit is left as it was');
+    const cause = new Error('read ECONNRESET');
+    assert.equal(new WebSocketError('ERR_WS_NEXT_LAYER', cause.message, { cause }).cause, cause);
   });
 });
