@@ -2,7 +2,7 @@
  * Server-role handshake (RFC 6455 §4.2): validation of an upgrade request, and the response that
  * answers it. Pure: a request in, a response head out, in Beast's order of checks.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import type { HttpHeaders, ResponseHeaders, UpgradeRequest } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
@@ -11,9 +11,12 @@ import { hasToken, isToken, splitList, type HeaderValue } from './tokens.js';
 /** RFC 6455 §1.3 */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** `crypto.hash` (Node 20.12+): no Hash object per handshake. */
+const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64') => string }).hash;
+
 /** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4). */
 export function computeAccept(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  return oneShotHash !== undefined ? oneShotHash('sha1', key + GUID, 'base64') : crypto.createHash('sha1').update(key + GUID).digest('base64');
 }
 
 /** A refused handshake: the error and the status that answers it. */
