@@ -16,6 +16,10 @@ import { WebSocketStream } from './websocket-stream.js';
 export interface ConnectH2Options extends StreamOptions {
   protocols?: string[];
   headers?: Record<string, string>;
+  /** Edits the request's regular headers last (pseudo-headers are set after it). */
+  decorator?: (headers: Record<string, string>) => void;
+  /** For a session made here: time to connect and receive the server's SETTINGS, in ms. Default 10000. */
+  connectTimeout?: number;
   /** An HTTP/2 session to open the WebSocket on (it is not closed with the WebSocket). */
   session?: http2.ClientHttp2Session;
   /** For a session made here: `http2.connect` options (ca, rejectUnauthorized, …). */
@@ -23,18 +27,18 @@ export interface ConnectH2Options extends StreamOptions {
   signal?: AbortSignal;
 }
 
-/** How long to wait for the server's SETTINGS frame, in ms. */
+/** How long to wait for the server's SETTINGS frame, in ms, by default. */
 const SETTINGS_WAIT = 10000;
 
 const settingsWaits = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
 
 /** Resolves once the session has the server's SETTINGS; one wait (and one pair of listeners) per session. */
-function settingsOf(session: http2.ClientHttp2Session): Promise<void> {
+function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise<void> {
   if (session.remoteSettings && session.remoteSettings.enableConnectProtocol !== undefined) return Promise.resolve();
   let wait = settingsWaits.get(session);
   if (!wait) {
     wait = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), SETTINGS_WAIT);
+      const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), timeout);
       const onSettings = (): void => done(null);
       const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
       const done = (err: WebSocketError | null): void => {
@@ -53,7 +57,7 @@ function settingsOf(session: http2.ClientHttp2Session): Promise<void> {
 }
 
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
-  const { protocols = [], headers = {}, session: given, connectOptions, signal, ...streamOptions } = options;
+  const { protocols = [], headers = {}, decorator, connectTimeout = SETTINGS_WAIT, session: given, connectOptions, signal, ...streamOptions } = options;
   const origin = `${url.protocol === 'wss:' || url.protocol === 'https:' ? 'https' : 'http'}://${url.host}`;
   const session = given ?? http2.connect(origin, connectOptions);
   const own = given === undefined;
@@ -65,13 +69,15 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   };
   if (signal?.aborted) fail(new WebSocketError('ERR_WS_ABORTED'));
   // The server's SETTINGS tell whether it speaks extended CONNECT (awaited once per session).
-  await settingsOf(session).catch((e: WebSocketError) => fail(e));
+  await settingsOf(session, connectTimeout).catch((e: WebSocketError) => fail(e));
   if (!session.remoteSettings.enableConnectProtocol) {
     fail(new WebSocketError('ERR_WS_UPGRADE_DECLINED', 'the HTTP/2 server does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)'));
   }
   const deflateConfig = streamOptions.perMessageDeflate ? (streamOptions.perMessageDeflate === true ? {} : streamOptions.perMessageDeflate) : null;
+  const regular = { ...headers };
+  decorator?.(regular);
   const reqHeaders: http2.OutgoingHttpHeaders = {
-    ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    ...Object.fromEntries(Object.entries(regular).filter(([k]) => !k.startsWith(':')).map(([k, v]) => [k.toLowerCase(), v])),
     ':method': 'CONNECT',
     ':protocol': 'websocket',
     ':scheme': origin.startsWith('https') ? 'https' : 'http',

@@ -52,12 +52,13 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   }
   if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
   if (options.http2) {
-    const { http2: h2, ca, rejectUnauthorized, servername, tls: tlsOptions, connectTimeout: _ct, decorator: _d, ...rest } = options;
+    const { http2: h2, ca, rejectUnauthorized, servername, tls: tlsOptions, ...rest } = options;
     return connectH2(u, {
       ...rest,
       session: typeof h2 === 'object' ? h2 : undefined,
       connectOptions: { ca, rejectUnauthorized, servername, ...tlsOptions },
       headers: rest.headers as Record<string, string> | undefined,
+      decorator: rest.decorator as ((h: Record<string, string>) => void) | undefined,
     });
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;

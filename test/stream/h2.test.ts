@@ -13,6 +13,7 @@ const ca = fixture('cert.pem');
 let server: http2.Http2SecureServer;
 let port = 0;
 const refusals: string[] = [];
+const seen: http2.IncomingHttpHeaders[] = [];
 
 before(async () => {
   server = http2.createSecureServer({ key: fixture('key.pem'), cert: ca, allowHTTP1: true, settings: { enableConnectProtocol: true } });
@@ -22,6 +23,7 @@ before(async () => {
       stream.end('not a WebSocket');
       return;
     }
+    seen.push(headers);
     const ws = new WebSocketStream(stream, { perMessageDeflate: true });
     ws.accept({ headers }, { selectProtocol: (o) => (o.includes('chat') ? 'chat' : undefined) }).then(async () => {
       try {
@@ -47,6 +49,31 @@ describe('WebSocket over HTTP/2', () => {
     assert.equal((await ws.read()).data.length, 70000);
     await ws.close({ code: 1000, reason: 'bye' });
     assert.deepEqual(ws.closeInfo, { initiatedBy: 'local', code: 1000, reason: 'bye', wasClean: true });
+  });
+
+  it('connect({ http2: true }) sends headers and the decorator\'s edits; the decorator cannot change pseudo-headers', async () => {
+    const ws = await connect(`wss://localhost:${port}/decorated?x=1`, {
+      http2: true, ca, headers: { 'X-Given': 'a', Origin: 'https://example.test' },
+      decorator: (h) => { h['X-Trace'] = 'abc'; delete h['X-Given']; h[':path'] = '/elsewhere'; },
+    });
+    const h = seen.at(-1)!;
+    assert.equal(h['x-trace'], 'abc');
+    assert.equal(h['x-given'], undefined);
+    assert.equal(h.origin, 'https://example.test');
+    assert.equal(h[':path'], '/decorated?x=1');
+    await ws.close();
+  });
+
+  it('connect({ http2: true, connectTimeout }) gives up on a server that never completes the connection', async () => {
+    const net = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = net.createServer((s) => held.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const t0 = Date.now();
+    await assert.rejects(connect(`wss://127.0.0.1:${(silent.address() as AddressInfo).port}/`, { http2: true, ca, connectTimeout: 200 }), { code: 'ERR_WS_TIMEOUT' });
+    assert.ok(Date.now() - t0 < 5000);
+    for (const s of held) s.destroy();
+    silent.close();
   });
 
   it('100 WebSockets share one HTTP/2 connection, each echoing; closing some early harms neither the session nor the others', async () => {
