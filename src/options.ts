@@ -174,31 +174,52 @@ function checkFn<T>(name: string, value: T): T {
 
 let defaultsNormalised: NormalStreamOptions | undefined;
 
+/** Every key of StreamOptions and of DeflateOptions (the compiler checks that none is missing). */
+const streamOptionKeys = Object.keys({
+  readMessageMax: 0, maxFragments: 0, autoFragment: 0, fragmentSize: 0, binary: 0, autoPong: 0, controlCallback: 0,
+  closeTimeout: 0, handshakeTimeout: 0, idleTimeout: 0, keepAlive: 0, maxBufferedBytes: 0, bufferPolicy: 0,
+  perMessageDeflate: 0, readHighWaterMark: 0,
+} satisfies Record<keyof StreamOptions, 0>) as (keyof StreamOptions)[];
+const deflateOptionKeys = Object.keys({
+  serverNoContextTakeover: 0, clientNoContextTakeover: 0, serverMaxWindowBits: 0, clientMaxWindowBits: 0,
+  level: 0, memLevel: 0, threshold: 0,
+} satisfies Record<keyof DeflateOptions, 0>) as (keyof DeflateOptions)[];
+
 /**
  * Streams share one frozen normalised object per options object (and one for none): a server
  * passes the same options to every connection, and per-connection memory matters at 10k+
- * connections. The options are normalised (validated) again each time, and the shared copy is
- * used only while equal, so an options object changed between two streams takes effect.
+ * connections. The shared copy is used while the options object still holds the values it was
+ * made from (compared one by one, without allocating), so a changed options object takes effect.
  */
 export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
   if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseFresh({})));
-  const fresh = normaliseFresh(o);
   const cached = normalisedCache.get(o);
-  if (cached !== undefined && sameOptions(fresh, cached)) return cached;
-  normalisedCache.set(o, Object.freeze(fresh));
-  return fresh;
+  if (cached !== undefined && stillGiven(o, cached)) return cached.normalised;
+  const normalised = Object.freeze(normaliseFresh(o));
+  const deflate = o.perMessageDeflate;
+  normalisedCache.set(o, {
+    normalised,
+    given: streamOptionKeys.map((k) => o[k]),
+    deflateGiven: typeof deflate === 'object' && deflate !== null ? deflateOptionKeys.map((k) => deflate[k]) : null,
+  });
+  return normalised;
 }
 
-const normalisedCache = new WeakMap<StreamOptions, NormalStreamOptions>();
+interface CachedOptions {
+  normalised: NormalStreamOptions;
+  /** The values of `streamOptionKeys` it was made from. */
+  given: unknown[];
+  /** The values of `deflateOptionKeys`, when perMessageDeflate was an object. */
+  deflateGiven: unknown[] | null;
+}
 
-function sameOptions(a: NormalStreamOptions, b: NormalStreamOptions): boolean {
-  for (const key of Object.keys(a) as (keyof NormalStreamOptions)[]) {
-    if (key === 'perMessageDeflate') {
-      const x = a.perMessageDeflate, y = b.perMessageDeflate;
-      if (x === null || y === null ? x !== y : (Object.keys(x) as (keyof typeof x)[]).some((k) => x[k] !== y[k])) return false;
-    } else if (a[key] !== b[key]) {
-      return false;
-    }
+const normalisedCache = new WeakMap<StreamOptions, CachedOptions>();
+
+function stillGiven(o: StreamOptions, c: CachedOptions): boolean {
+  for (let i = 0; i < streamOptionKeys.length; i++) if (o[streamOptionKeys[i]!] !== c.given[i]) return false;
+  if (c.deflateGiven !== null) {
+    const d = o.perMessageDeflate as DeflateOptions;
+    for (let i = 0; i < deflateOptionKeys.length; i++) if (d[deflateOptionKeys[i]!] !== c.deflateGiven[i]) return false;
   }
   return true;
 }

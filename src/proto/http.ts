@@ -199,16 +199,21 @@ export function serializeResponse(status: number, headers: ResponseHeaders, body
  * Serialises a start line, header fields and body; a name that is not a token or a value with CR,
  * LF or NUL throws ERR_WS_INVALID_ARGUMENT (no header injection through a decorator).
  */
+function headerLine(name: string, value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+  }
+  return `${name}: ${value}\r\n`;
+}
+
 export function serializeHead(startLine: string, headers: ResponseHeaders, body?: Buffer): Buffer {
   let head = `${startLine}\r\n`;
   for (const name of Object.keys(headers)) {
     if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
     const v = headers[name]!;
-    for (const value of Array.isArray(v) ? v : [v]) {
-      const s = String(value);
-      if (/[\r\n\0]/.test(s)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
-      head += `${name}: ${s}\r\n`;
-    }
+    if (Array.isArray(v)) for (const value of v) head += headerLine(name, String(value));
+    else head += headerLine(name, String(v));
   }
   head += '\r\n';
   const headBuf = Buffer.from(head, 'latin1');

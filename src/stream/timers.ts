@@ -15,6 +15,14 @@ let ticker: NodeJS.Timeout | null = null;
 let period = 1000;
 
 function tick(): void {
+  if (watched.size === 0) {
+    // Stopped here rather than in unwatch: a server between two handshakes would otherwise
+    // stop and restart the ticker once per connection.
+    clearInterval(ticker!);
+    ticker = null;
+    period = 1000;
+    return;
+  }
   const now = Date.now();
   for (const s of watched) s._tick(now);
 }
@@ -32,8 +40,5 @@ export function watch(s: Ticking, timeoutMs: number): void {
 }
 
 export function unwatch(s: Ticking): void {
-  if (!watched.delete(s) || watched.size > 0 || ticker === null) return;
-  clearInterval(ticker);
-  ticker = null;
-  period = 1000;
+  watched.delete(s);
 }

@@ -43,6 +43,8 @@ describe('stream options', () => {
     assert.equal(b._opts.readMessageMax, 200);
     o.perMessageDeflate = { level: 3 };
     assert.equal(stream(o)._opts.perMessageDeflate?.level, 3);
+    (o.perMessageDeflate as { level: number }).level = 5; // the same nested object, changed
+    assert.equal(stream(o)._opts.perMessageDeflate?.level, 5);
     o.readMessageMax = -5;
     assert.throws(() => stream(o), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });
