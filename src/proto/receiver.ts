@@ -57,11 +57,23 @@ export class Receiver {
   private checkUtf8 = false;
   private messageBytes = 0;
   private fragments = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Made with the first text message: an idle or binary-only connection does without. */
+  private utf8: Utf8Validator | null = null;
   /** Pieces of a control frame's payload cut at chunk boundaries (rare: made when needed). */
   private control: Buffer[] | null = null;
 
-  constructor(private readonly opts: ReceiverOptions, private readonly handler: ReceiverHandler) {}
+  // The options, copied: the object they came in is not kept (memory per connection).
+  private readonly server: boolean;
+  private readonly allowRsv1: boolean;
+  private readonly readMessageMax: number;
+  private readonly maxFragments: number;
+
+  constructor(opts: ReceiverOptions, private readonly handler: ReceiverHandler) {
+    this.server = opts.role === 'server';
+    this.allowRsv1 = opts.allowRsv1 ?? false;
+    this.readMessageMax = opts.readMessageMax;
+    this.maxFragments = opts.maxFragments;
+  }
 
   /** Stops reading input for good (the stream failed the connection for a reason of its own). */
   stop(): void {
@@ -126,10 +138,10 @@ export class Receiver {
   /** Validates a parsed header (RFC 6455 §5.2–5.5) and sets up its payload. */
   private startFrame(): void {
     const h = this.hdr;
-    if (h.rsv2 || h.rsv3 || (h.rsv1 && !(this.opts.allowRsv1 && h.opcode !== Opcode.Continuation && h.opcode < 8))) {
+    if (h.rsv2 || h.rsv3 || (h.rsv1 && !(this.allowRsv1 && h.opcode !== Opcode.Continuation && h.opcode < 8))) {
       return this.fail('ERR_WS_BAD_RESERVED_BITS');
     }
-    if (h.masked !== (this.opts.role === 'server')) {
+    if (h.masked !== this.server) {
       return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
     }
     const op = h.opcode;
@@ -145,15 +157,16 @@ export class Receiver {
       this.messageBinary = op === Opcode.Binary;
       this.messageCompressed = h.rsv1;
       this.checkUtf8 = !this.messageBinary && !h.rsv1;
+      if (this.checkUtf8) this.utf8 ??= new Utf8Validator();
       this.messageBytes = 0;
       this.fragments = 0;
     } else {
       return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
     }
     if (op < 8) {
-      if (++this.fragments > this.opts.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
+      if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
       this.messageBytes += h.length;
-      if (this.messageBytes > this.opts.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG');
+      if (this.messageBytes > this.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG');
     }
     this.remaining = h.length;
     this.phase = 0;
@@ -180,7 +193,7 @@ export class Receiver {
       }
       return this.endFrame(payload);
     }
-    if (this.checkUtf8 && !this.utf8.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+    if (this.checkUtf8 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
     if (this.remaining > 0) {
       this.handler.onData(piece, false, this.messageBinary, this.messageCompressed);
       return;
@@ -206,7 +219,7 @@ export class Receiver {
       if (last.length > 0) this.handler.onData(last, false, this.messageBinary, this.messageCompressed);
       return;
     }
-    if (this.checkUtf8 && !this.utf8.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
+    if (this.checkUtf8 && !this.utf8!.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.inMessage = false;
     this.handler.onData(last, true, this.messageBinary, this.messageCompressed);
   }
