@@ -25,9 +25,13 @@ const JOIN_BELOW = 8 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
+/** Shared stand-ins for a queue's empty arrays: an idle connection holds none of its own. Frozen, so a push onto one fails loudly. */
+const NO_BUFS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
+
 export class WriteQueue {
-  private bufs: Buffer[] = [];
-  private waiters: Waiter[] = [];
+  private bufs: Buffer[] = NO_BUFS;
+  private waiters: Waiter[] = NO_WAITERS;
   /** Bytes queued. */
   bytes = 0;
   /** Frames are masked (the client role). */
@@ -39,16 +43,19 @@ export class WriteQueue {
   }
 
   frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
+    if (this.bufs === NO_BUFS) this.bufs = [];
     this.bytes += pushFrame(this.bufs, opcode, payload, fin, rsv1, this.mask);
   }
 
   raw(bytes: Buffer): void {
+    if (this.bufs === NO_BUFS) this.bufs = [];
     this.bufs.push(bytes);
     this.bytes += bytes.length;
   }
 
   /** Adds a waiter for what was queued before it; returns its slot. */
   wait(w: Waiter): number {
+    if (this.waiters === NO_WAITERS) this.waiters = [];
     return this.waiters.push(w) - 1;
   }
 
@@ -66,8 +73,8 @@ export class WriteQueue {
     let bufs = this.bufs;
     const bytes = this.bytes;
     const waiters = this.waiters;
-    this.bufs = [];
-    this.waiters = [];
+    this.bufs = NO_BUFS;
+    this.waiters = NO_WAITERS;
     this.bytes = 0;
     if (bytes === 0) bufs = [];
     else if (bufs.length > 1) bufs = bytes <= COALESCE_MAX ? [Buffer.concat(bufs, bytes)] : joinSmall(bufs);
@@ -77,8 +84,8 @@ export class WriteQueue {
   /** Drops everything queued; returns the waiters, for the caller to fail. */
   drop(): Waiter[] {
     const waiters = this.waiters;
-    this.bufs = [];
-    this.waiters = [];
+    this.bufs = NO_BUFS;
+    this.waiters = NO_WAITERS;
     this.bytes = 0;
     return waiters;
   }
