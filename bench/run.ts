@@ -32,7 +32,7 @@ function build(): void {
   execFileSync('cc', ['-O2', '-o', loadgen, src], { stdio: 'inherit' });
 }
 
-function start(name: ServerName): Promise<Server> {
+function start(name: ServerName, nodeArgs: string[] = []): Promise<Server> {
   const script = {
     'ws-stream': [join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', '--port', '0', '--quiet'],
     'ws-stream-net': [join(here, 'servers', 'net-accept-echo.js'), '0'],
@@ -43,7 +43,7 @@ function start(name: ServerName): Promise<Server> {
     'raw-hs': [join(here, 'servers', 'raw-handshake.js'), '0'],
   }[name];
   // Each server gets the same Node and enough file descriptors for the idle cell.
-  const proc = spawn('bash', ['-c', 'ulimit -n $(ulimit -Hn) 2>/dev/null; exec "$0" "$@"', process.execPath, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('bash', ['-c', 'ulimit -n $(ulimit -Hn) 2>/dev/null; exec "$0" "$@"', process.execPath, ...nodeArgs, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -142,20 +142,37 @@ const cells: Cell[] = [
   { name: 'hs-net', title: 'handshakes/s, net + accept() (own parser)', servers: ['ws-stream-net', 'ws', 'raw-hs'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 3× ws' },
 ];
 
-async function idleRss(name: ServerName): Promise<number> {
-  const s = await start(name);
+/** The JS heap in use after a full GC, as the server reports it (servers/heap-report.ts). */
+function heapUsed(s: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const onData = (d: Buffer): void => {
+      const m = /heap (\d+)/.exec(d.toString());
+      if (!m) return;
+      s.proc.stdout!.off('data', onData);
+      resolve(Number(m[1]));
+    };
+    s.proc.stdout!.on('data', onData);
+    s.proc.kill('SIGUSR2');
+  });
+}
+
+/** RSS and JS heap (after GC) per idle connection, with IDLE_CONNS connections open. */
+async function idleMemory(name: ServerName): Promise<{ rss: number; heap: number }> {
+  const s = await start(name, ['--expose-gc', '--import', join(here, 'servers', 'heap-report.js')]);
   await new Promise((r) => setTimeout(r, 500));
-  const before = rssBytes(pidOf(s));
-  const gen = spawn(loadgen, ['idle', '127.0.0.1', String(s.port), String(IDLE_CONNS), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const rss0 = rssBytes(pidOf(s));
+  const heap0 = await heapUsed(s);
+  const gen = spawn(loadgen, ['idle', '127.0.0.1', String(s.port), String(IDLE_CONNS), '6'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     gen.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
     gen.once('exit', (code) => reject(new Error(`idle loadgen exited ${code}`)));
   });
   await new Promise((r) => setTimeout(r, 2000));
-  const after = rssBytes(pidOf(s));
+  const rss1 = rssBytes(pidOf(s)); // before the GC below, as the connections left it
+  const heap1 = await heapUsed(s);
   gen.kill();
   await stop(s);
-  return (after - before) / IDLE_CONNS;
+  return { rss: (rss1 - rss0) / IDLE_CONNS, heap: (heap1 - heap0) / IDLE_CONNS };
 }
 
 function fmt(n: number): string {
@@ -195,9 +212,13 @@ async function main(): Promise<void> {
   }
   for (const s of servers.values()) await stop(s);
   if (!ONLY || ONLY.has('idle')) {
-    const per: Partial<Record<ServerName, number>> = {};
-    for (const n of ['ws-stream', 'ws', 'raw-hs'] as ServerName[]) per[n] = await idleRss(n);
-    rows.push(`| RSS per idle connection at ${IDLE_CONNS.toLocaleString('en-US')} conns (bytes) | ${fmt(per['ws-stream']!)} | ${fmt(per.ws!)} | ${fmt(per['raw-hs']!)} | ${fmt(per['ws-stream']! / per.ws!)} | ${fmt(per['ws-stream']! / per['raw-hs']!)} | ≤ 0.7× ws | – | – |`);
+    const per: Partial<Record<ServerName, { rss: number; heap: number }>> = {};
+    for (const n of ['ws-stream', 'ws', 'raw-hs'] as ServerName[]) per[n] = await idleMemory(n);
+    const [a, b, c] = [per['ws-stream']!, per.ws!, per['raw-hs']!];
+    const conns = IDLE_CONNS.toLocaleString('en-US');
+    rows.push(`| RSS per idle connection at ${conns} conns (bytes) | ${fmt(a.rss)} | ${fmt(b.rss)} | ${fmt(c.rss)} | ${fmt(a.rss / b.rss)} | ${fmt(a.rss / c.rss)} | ≤ 0.7× ws | – | – |`);
+    console.log(rows.at(-1));
+    rows.push(`| JS heap per idle connection after GC, same run (bytes) | ${fmt(a.heap)} | ${fmt(b.heap)} | ${fmt(c.heap)} | ${fmt(a.heap / b.heap)} | ${fmt(a.heap / c.heap)} | – | – | – |`);
     console.log(rows.at(-1));
   }
   console.log('\n| cell | ws-stream | ws | raw TCP | ws-stream / ws | ws-stream / raw | goal | server CPU µs/msg (ws-stream / ws / raw) | load generator CPU (max) |');
