@@ -41,7 +41,9 @@ export function echo(ws: WebSocketStream): void {
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
     const options = { binary: msg!.binary };
-    if (ws.bufferedAmount + msg!.data.length > ECHO_HIGH_WATER) {
+    // The peer is behind on what was echoed before: wait for this echo before reading on. (A large
+    // message alone does not count, so that 1 MiB messages still stream back to back.)
+    if (ws.bufferedAmount > ECHO_HIGH_WATER) {
       ws.write(msg!.data, options, (e) => { if (!e) ws.read(onMessage); });
     } else {
       ws.write(msg!.data, options, ignore);
