@@ -79,13 +79,17 @@ export class WebSocketError extends Error {
   /** The close code the stream sent (or would send) for this error, 0 if none applies. */
   readonly closeCode: number;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  /**
+   * `captureStack`: take a stack trace whatever the condition, for an error made inside the call
+   * that it answers (a write after the close, say), where the trace points at the caller.
+   */
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; captureStack?: boolean }) {
     const info: CodeInfo = codes[code];
     // What happens on a connection is reported from event callbacks, where a stack trace shows
     // only the event loop's internals and costs ~4 µs (about a tenth of a handshake's CPU): it is
     // captured for local misuse only, where it points at the caller. `cause` keeps the layer's error.
     const limit = Error.stackTraceLimit;
-    if (info.condition !== 'local_misuse') Error.stackTraceLimit = 0;
+    if (info.condition !== 'local_misuse' && options?.captureStack !== true) Error.stackTraceLimit = 0;
     super(detail ? `${info.message}: ${detail}` : info.message, options);
     Error.stackTraceLimit = limit;
     this.code = code;

@@ -814,7 +814,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     else if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
     else if (this.state === State.Closed) {
       if (this.info?.wasClean) c.succeed();
-      else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
+      else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true }));
     } else {
       (this.closeWaiters ??= []).push(c);
       if (!this.closeSent) {
@@ -881,7 +881,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       case State.Idle: return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done');
       case State.Handshaking: return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
       // After a failure, later operations report its cause; after a clean close, ERR_WS_CLOSED.
-      default: return this.failure ?? new WebSocketError('ERR_WS_CLOSED');
+      default: return this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
     }
   }
 

@@ -178,7 +178,8 @@ describe('the close handshake', () => {
     const closing = ws.close({ code: 4000, reason: 'bye' });
     const f = await peer.waitFrames(1);
     assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0), f[0]!.payload.subarray(2).toString()], [8, 4000, 'bye']);
-    await assert.rejects(ws.write('x'), { code: 'ERR_WS_CLOSED' });
+    await assert.rejects(ws.write('x'), (e: Error & { code?: string }) =>
+      e.code === 'ERR_WS_CLOSED' && /messages\.test/.test(e.stack ?? ''), 'a write after close() is told where it was made');
     peer.send(Buffer.concat([text('still read'), closeFrame(4000)]));
     assert.equal((await ws.read()).text(), 'still read');
     await closing;
