@@ -1,7 +1,6 @@
 /**
- * The write side of the sans-I/O core: frames out as buffers, never touching the caller's bytes.
- * Headers are small pool slices; an unmasked payload is passed on as it is (no copy), a masked one
- * is copied once into the frame as it is masked.
+ * The write side of the sans-I/O core: masking keys and masked frames. A masked payload is copied
+ * once into its frame as it is masked; the caller's bytes are never touched.
  */
 import { randomFillSync } from 'node:crypto';
 import { frameHeaderSize, writeFrameHeader } from './frame.js';
@@ -23,26 +22,16 @@ export function nextMaskKey(): number {
 }
 
 /**
- * Appends one frame to `out` and returns its size in bytes. With `mask` set, the payload is masked
- * with a fresh key (client role).
+ * A client's frame (RFC 6455 §5.3): header and payload masked with a fresh key, in one new buffer
+ * (the caller's bytes are never touched). Unmasked frames need no building: their header is
+ * written straight into the batch that carries them (stream/write-queue.ts).
  */
-export function pushFrame(
-  out: Buffer[], opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, mask: boolean,
-): number {
+export function maskedFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): Buffer {
   const len = payload.length;
-  if (mask) {
-    const key = nextMaskKey();
-    const hsize = frameHeaderSize(len, true);
-    const buf = Buffer.allocUnsafe(hsize + len);
-    writeFrameHeader(buf, 0, opcode, fin, rsv1, len, key);
-    maskInto(payload, buf, hsize, key);
-    out.push(buf);
-    return buf.length;
-  }
-  const hsize = frameHeaderSize(len, false);
-  const header = Buffer.allocUnsafe(hsize);
-  writeFrameHeader(header, 0, opcode, fin, rsv1, len);
-  out.push(header);
-  if (len > 0) out.push(payload);
-  return hsize + len;
+  const key = nextMaskKey();
+  const hsize = frameHeaderSize(len, true);
+  const buf = Buffer.allocUnsafe(hsize + len);
+  writeFrameHeader(buf, 0, opcode, fin, rsv1, len, key);
+  maskInto(payload, buf, hsize, key);
+  return buf;
 }

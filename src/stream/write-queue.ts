@@ -1,10 +1,11 @@
 /**
  * What has been written and not yet handed to the next layer: frames in order with the
- * completions that wait on them. Taking a batch joins small buffers (one write call, one copy)
- * and passes large payloads as they are (no copy).
+ * completions that wait on them. Taking a batch joins small buffers (one write call, one copy,
+ * headers written in place) and passes large payloads as they are (no copy).
  */
 import type { WebSocketError } from '../errors.js';
-import { pushFrame } from '../proto/sender.js';
+import { frameHeaderSize, writeFrameHeader } from '../proto/frame.js';
+import { maskedFrame } from '../proto/sender.js';
 import type { Callback, Completion } from './completion.js';
 
 /** Whoever waits for queued bytes to be handed on: a callback or an operation's completion. */
@@ -27,29 +28,59 @@ const EMPTY = Buffer.alloc(0);
 
 /** Shared stand-ins for a queue's empty arrays: an idle connection holds none of its own. Frozen, so a push onto one fails loudly. */
 const NO_BUFS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+const NO_HEADS: number[] = Object.freeze([]) as unknown as number[];
 const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
 
+/** In `heads`: the entry is an unmasked frame's payload whose header is written when the batch is taken. */
+const HAS_HEADER = 0x100;
+const FIN = 0x80;
+const RSV1 = 0x40;
+
 export class WriteQueue {
+  /** What to send, in order: bytes as they are, or (per `heads`) an unmasked frame's payload. */
   private bufs: Buffer[] = NO_BUFS;
+  /** For each entry of `bufs`: 0, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
+  private heads: number[] = NO_HEADS;
   private waiters: Waiter[] = NO_WAITERS;
   /** Bytes queued. */
   bytes = 0;
   /** Frames are masked (the client role). */
   mask = false;
 
-  /** Buffers queued (positions for `withdraw`). */
+  /** Entries queued (positions for `withdraw`). */
   get length(): number {
     return this.bufs.length;
   }
 
+  /**
+   * Queues a frame. An unmasked frame keeps its payload as it is and has its header written when
+   * the batch is taken, straight into the joined buffer (no header buffer per frame); a masked
+   * one is built now, as its payload is masked into a copy.
+   */
   frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
-    if (this.bufs === NO_BUFS) this.bufs = [];
-    this.bytes += pushFrame(this.bufs, opcode, payload, fin, rsv1, this.mask);
+    if (this.bufs === NO_BUFS) {
+      this.bufs = [];
+      this.heads = [];
+    }
+    if (this.mask) {
+      const f = maskedFrame(opcode, payload, fin, rsv1);
+      this.bufs.push(f);
+      this.heads.push(0);
+      this.bytes += f.length;
+      return;
+    }
+    this.bufs.push(payload);
+    this.heads.push(HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
+    this.bytes += frameHeaderSize(payload.length, false) + payload.length;
   }
 
   raw(bytes: Buffer): void {
-    if (this.bufs === NO_BUFS) this.bufs = [];
+    if (this.bufs === NO_BUFS) {
+      this.bufs = [];
+      this.heads = [];
+    }
     this.bufs.push(bytes);
+    this.heads.push(0);
     this.bytes += bytes.length;
   }
 
@@ -59,36 +90,69 @@ export class WriteQueue {
     return this.waiters.push(w) - 1;
   }
 
-  /** Withdraws buffers [first, last) and the waiter in `slot`: they will not be written. */
+  /** Withdraws entries [first, last) and the waiter in `slot`: they will not be written. */
   withdraw(first: number, last: number, slot: number): void {
     for (let i = first; i < last; i++) {
-      this.bytes -= this.bufs[i]!.length;
+      const n = this.bufs[i]!.length;
+      this.bytes -= this.heads[i] !== 0 ? frameHeaderSize(n, false) + n : n;
       this.bufs[i] = EMPTY;
+      this.heads[i] = 0;
     }
     this.waiters[slot] = noopWaiter;
   }
 
   /** Takes everything queued: the buffers to write as one batch, and their waiters. */
   take(): { bufs: Buffer[]; waiters: Waiter[] } {
-    let bufs = this.bufs;
-    const bytes = this.bytes;
-    const waiters = this.waiters;
+    const { bufs, heads, bytes, waiters } = this;
     this.bufs = NO_BUFS;
+    this.heads = NO_HEADS;
     this.waiters = NO_WAITERS;
     this.bytes = 0;
-    if (bytes === 0) bufs = [];
-    else if (bufs.length > 1) bufs = bytes <= COALESCE_MAX ? [Buffer.concat(bufs, bytes)] : joinSmall(bufs);
-    return { bufs, waiters };
+    if (bytes === 0) return { bufs: [], waiters };
+    if (bufs.length === 1 && heads[0] === 0) return { bufs, waiters }; // one buffer as it is (a handshake's head)
+    if (bytes <= COALESCE_MAX) return { bufs: [join(bufs, heads, bytes)], waiters };
+    return { bufs: joinSmall(withHeaders(bufs, heads)), waiters };
   }
 
   /** Drops everything queued; returns the waiters, for the caller to fail. */
   drop(): Waiter[] {
     const waiters = this.waiters;
     this.bufs = NO_BUFS;
+    this.heads = NO_HEADS;
     this.waiters = NO_WAITERS;
     this.bytes = 0;
     return waiters;
   }
+}
+
+/** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
+function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let pos = 0;
+  for (let i = 0; i < bufs.length; i++) {
+    const b = bufs[i]!;
+    const h = heads[i]!;
+    if (h !== 0) pos += writeFrameHeader(out, pos, h & 0x0f, (h & FIN) !== 0, (h & RSV1) !== 0, b.length);
+    out.set(b, pos);
+    pos += b.length;
+  }
+  return out;
+}
+
+/** The entries as buffers, each header made as its own small buffer (for a batch too large to join whole). */
+function withHeaders(bufs: Buffer[], heads: number[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < bufs.length; i++) {
+    const b = bufs[i]!;
+    const h = heads[i]!;
+    if (h !== 0) {
+      const header = Buffer.allocUnsafe(frameHeaderSize(b.length, false));
+      writeFrameHeader(header, 0, h & 0x0f, (h & FIN) !== 0, (h & RSV1) !== 0, b.length);
+      out.push(header);
+    }
+    if (b.length > 0) out.push(b);
+  }
+  return out;
 }
 
 /** Joins runs of small buffers, so that a writev gets few entries and large payloads are not copied. */

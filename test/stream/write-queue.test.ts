@@ -1,0 +1,61 @@
+/** The write queue's batches, byte for byte: headers written in place, withdrawn frames gone, large payloads not copied. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WriteQueue, noopWaiter } from '../../src/stream/write-queue.js';
+import { parseFrames } from '../support/frames.js';
+
+function fill(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
+  return b;
+}
+
+describe('write queue', () => {
+  for (const [name, big, last] of [['a batch joined whole (≤ 64 KiB)', 1000, 20_000], ['a batch over 64 KiB', 100_000, 70_000]] as const) {
+    it(`${name}: raw bytes, then frames of each header size, in order, one withdrawn`, () => {
+      const q = new WriteQueue();
+      q.raw(Buffer.from('HTTP/1.1 101 Switching Protocols\r\n\r\n'));
+      q.frame(1, Buffer.from('héllo'), true);
+      const first = q.length;
+      q.frame(2, fill(300, 1), false);
+      const slot = q.wait(noopWaiter);
+      q.withdraw(first, q.length, slot);
+      q.frame(0x9, Buffer.alloc(0), true);
+      const large = fill(big, 2);
+      q.frame(2, large, false, true);
+      const tail = fill(last, 3);
+      q.frame(0, tail, true);
+      const expected = q.bytes;
+      const { bufs } = q.take();
+      const wire = Buffer.concat(bufs);
+      assert.equal(wire.length, expected, 'bytes counts exactly what is written');
+      assert.equal(q.bytes, 0);
+      assert.equal(q.length, 0);
+      const head = wire.indexOf('\r\n\r\n') + 4;
+      assert.equal(wire.subarray(0, head).toString(), 'HTTP/1.1 101 Switching Protocols\r\n\r\n');
+      const { frames, rest } = parseFrames(wire.subarray(head));
+      assert.equal(rest.length, 0);
+      assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.rsv, f.masked, f.payload.length]), [
+        [1, true, 0, false, 6], [9, true, 0, false, 0], [2, false, 4, false, big], [0, true, 0, false, last],
+      ]);
+      assert.equal(frames[0]!.payload.toString(), 'héllo');
+      assert.ok(frames[2]!.payload.equals(large));
+      assert.ok(frames[3]!.payload.equals(fill(last, 3)));
+      if (expected > 65_536) assert.ok(bufs.includes(large) && bufs.includes(tail) && bufs.length === 4, 'small entries joined, large payloads passed on as they are');
+      else assert.equal(bufs.length, 1, 'one buffer, one write');
+    });
+  }
+
+  it('a client queue masks each frame with its own key and leaves the caller\'s bytes alone', () => {
+    const q = new WriteQueue();
+    q.mask = true;
+    const payload = fill(2000, 4);
+    const copy = Buffer.from(payload);
+    q.frame(2, payload, true);
+    q.frame(1, Buffer.from('x'), true);
+    const { frames } = parseFrames(Buffer.concat(q.take().bufs));
+    assert.deepEqual(frames.map((f) => [f.opcode, f.masked]), [[2, true], [1, true]]);
+    assert.ok(frames[0]!.payload.equals(copy));
+    assert.ok(payload.equals(copy));
+  });
+});
