@@ -40,7 +40,7 @@ const ECHO_HIGH_WATER = 1024 * 1024;
 export function echo(ws: WebSocketStream): void {
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
-    const options = { binary: msg!.binary };
+    const options = msg!.binary ? AS_BINARY : AS_TEXT;
     // The peer is behind on what was echoed before: wait for this echo before reading on. (A large
     // message alone does not count, so that 1 MiB messages still stream back to back.)
     if (ws.bufferedAmount > ECHO_HIGH_WATER) {
@@ -54,6 +54,8 @@ export function echo(ws: WebSocketStream): void {
 }
 
 function ignore(): void {}
+const AS_BINARY = Object.freeze({ binary: true });
+const AS_TEXT = Object.freeze({ binary: false });
 
 export interface RunningServer {
   server: http.Server | http2.Http2SecureServer;
