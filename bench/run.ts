@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: ws-stream against `ws` (with bufferutil) and a raw node:net echo, in one run,
- * driven by the same C load generator (bench/loadgen.c) in interleaved rounds (A B C, A B C, …).
+ * driven by the same C load generator (bench/loadgen.c) in interleaved rounds, each starting with the next server (A B C, B C A, C A B, …).
  * Prints medians and same-round ratios, server CPU per message and the generator's own CPU.
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per measurement (default 3), BENCH_CELLS (comma list of cell
@@ -196,7 +196,12 @@ async function main(): Promise<void> {
     if (!samples) {
       samples = new Map(cell.servers.map((n) => [n, []]));
       for (let r = 0; r < ROUNDS; r++) {
-        for (const n of cell.servers) samples.get(n)!.push(await measure(servers.get(n)!, cell.args));
+        // Each round starts with the next server (A B C, B C A, C A B, …): no server always goes first.
+        const k = cell.servers.length;
+        for (let i = 0; i < k; i++) {
+          const n = cell.servers[(r + i) % k]!;
+          samples.get(n)!.push(await measure(servers.get(n)!, cell.args));
+        }
       }
       ran.set(cell.name, samples);
     }
