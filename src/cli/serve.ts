@@ -6,6 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
+import type { ResponseHeaders } from '../options.js';
 import { StreamGroup } from '../stream/group.js';
 import { WebSocketStream, type ReceivedData } from '../stream/websocket-stream.js';
 import { page } from './page.js';
@@ -54,6 +55,12 @@ export function echo(ws: WebSocketStream): void {
 }
 
 function ignore(): void {}
+function nameServer(h: ResponseHeaders): void {
+  h['Server'] = 'ws-stream';
+}
+function nameServerH2(h: ResponseHeaders): void {
+  h['server'] = 'ws-stream';
+}
 const AS_BINARY = Object.freeze({ binary: true });
 const AS_TEXT = Object.freeze({ binary: false });
 
@@ -92,8 +99,8 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     : http.createServer(onRequest);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const ws = new WebSocketStream(socket, streamOptions);
-    ws.accept(req, { head, selectProtocol, decorator: (h) => { h['Server'] = 'ws-stream'; } })
-      .then(() => opened(ws, 'HTTP/1.1'), refused);
+    // The callback form: no Promise chain per handshake.
+    ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -103,8 +110,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
-        ws.accept({ headers }, { selectProtocol, decorator: (h) => { h['server'] = 'ws-stream'; } })
-          .then(() => opened(ws, 'HTTP/2'), refused);
+        ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) => (err ? refused(err) : opened(ws, 'HTTP/2')));
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
