@@ -327,7 +327,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     } else {
       unwatch(this);
     }
-    this.maybeEndRead();
+    if (this.readEnded) this.serveReader(); // the input ended during the handshake
   }
 
   /** @internal Called (once) if the next layer ends, fails or closes while the handshake runs. */
@@ -656,11 +656,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.readEnded = true;
       this.readError = err;
     }
-    this.maybeEndRead();
-  }
-
-  private maybeEndRead(): void {
-    if (this.readEnded) this.serveReader();
+    this.serveReader();
   }
 
   /** Iterates over whole messages; ends after a clean close, throws the error of an unclean end. */
