@@ -118,7 +118,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** What received bytes are for: a handshake's reader until it hands over, then frames. */
   private dataHandler: ((chunk: Buffer) => void) | null = null;
   private readonly inq = new ReadQueue();
-  private reader: Completion<ReceivedData> | null = null;
+  /** The pending read: its completion, or a waiting callback read's callback itself. */
+  private reader: Completion<ReceivedData> | Callback<ReceivedData> | null = null;
   private readerWhole = true;
   /** No more data will arrive; reads past the queue fail with `readError`. */
   private readEnded = false;
@@ -494,7 +495,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.reader;
       this.reader = null;
-      r.succeed(new ReceivedData(data, binary, true));
+      completeRead(r, null, new ReceivedData(data, binary, true));
       return;
     }
     this.inq.push(data, fin, binary);
@@ -592,6 +593,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (callback === undefined && whole && ready && this.reader === null && this.inq.messages > 0 && !signal?.aborted) {
       return Promise.resolve(this.take(true)); // a whole message is queued: no waiting
     }
+    if (callback !== undefined && signal === undefined && ready && this.reader === null && !this.readEnded && !this.paused) {
+      // A callback read needs no completion object: one that waits is held as the callback alone
+      // (what an idle connection keeps), one served at once completes on the next tick. (Not while
+      // paused: resuming a layer that delivers synchronously could complete it inside this call.)
+      if (whole ? this.inq.messages > 0 : !this.inq.isEmpty) {
+        process.nextTick(callback, null, this.take(whole));
+      } else {
+        this.reader = callback;
+        this.readerWhole = whole;
+        this.updateFlow();
+      }
+      return undefined;
+    }
     const c = new Completion<ReceivedData>(callback);
     if (this.reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
     else if (!ready) c.fail(this.opError()!);
@@ -618,11 +632,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (r === null) return;
     if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
       this.reader = null;
-      r.succeed(this.readerWhole ? this.take(true) : this.take(false));
+      completeRead(r, null, this.take(this.readerWhole));
     } else if (this.readEnded && this.state !== State.Handshaking && (this.deflate === null || this.deflate.inflateIdle || this.deflate.failed)) {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
-      r.fail(this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
+      completeRead(r, this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
     } else {
       this.updateFlow();
     }
@@ -988,6 +1002,13 @@ class StreamHandler implements ReceiverHandler {
   onPong(payload: Buffer): void { this.s._opts.controlCallback?.('pong', payload); }
   onClose(code: number, reason: string, payload: Buffer): void { this.s._gotClose(code, reason, payload); }
   onFail(error: WebSocketError): void { this.s._gotFailure(error); }
+}
+
+/** Completes a read held as a completion or as a callback (never from within the call that started it). */
+function completeRead(r: Completion<ReceivedData> | Callback<ReceivedData>, err: WebSocketError | null, value?: ReceivedData): void {
+  if (typeof r === 'function') r(err, value);
+  else if (err) r.fail(err);
+  else r.succeed(value!);
 }
 
 function flushStream(s: WebSocketStream): void {

@@ -367,4 +367,38 @@ describe('callback forms (Beast style): completion by the callback, never from w
     const f = parseFrames(peer.received.subarray(peer.received.indexOf('\r\n\r\n') + 4)).frames;
     assert.deepEqual(f.map((x) => x.opcode), [1, 1, 9, 8], 'strings go as text');
   });
+
+  it('read(cb) and readSome(cb): served from the queue, waiting, refused while another waits, after the end — never within the call', async () => {
+    const { createTestPair, WebSocketStream } = await import('../../src/index.js');
+    const { requestObject } = await import('../support/frames.js');
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(a);
+    const peer = new (await import('../support/peer.js')).RawPeer(b);
+    const call = <T>(start: (cb: (err: unknown, v?: T) => void) => void): Promise<{ err: unknown; v?: T }> => new Promise((resolve, reject) => {
+      let returned = false;
+      start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
+      returned = true;
+    });
+    type Msg = { text(): string; fin: boolean };
+    await call((cb) => ws.accept(requestObject(), cb));
+    peer.send(Buffer.concat([text('queued 1'), text('queued 2')]));
+    await new Promise((r) => setTimeout(r, 20));
+    const [q1, q2] = await Promise.all([call<Msg>((cb) => ws.read(cb)), call<Msg>((cb) => ws.read(cb))]);
+    assert.deepEqual([q1.v!.text(), q2.v!.text()], ['queued 1', 'queued 2'], 'taken in order from the queue');
+    const waiting = call<Msg>((cb) => ws.read(cb));
+    const refused = await call((cb) => ws.read(cb));
+    assert.equal((refused.err as { code: string }).code, 'ERR_WS_OPERATION_IN_PROGRESS');
+    peer.send(text('later'));
+    assert.equal((await waiting).v!.text(), 'later');
+    peer.send(text('pie', { fin: false }));
+    const piece = await call<Msg>((cb) => ws.readSome(cb));
+    assert.deepEqual([piece.v!.text(), piece.v!.fin], ['pie', false]);
+    peer.send(Buffer.concat([cont('ce'), closeFrame(1000)]));
+    const rest = await call<Msg>((cb) => ws.readSome(cb));
+    assert.deepEqual([rest.v!.text(), rest.v!.fin], ['ce', true]);
+    const end = await call((cb) => ws.read(cb));
+    assert.equal((end.err as { code: string }).code, 'ERR_WS_CLOSED');
+    const after = await call((cb) => ws.read(cb));
+    assert.equal((after.err as { code: string }).code, 'ERR_WS_CLOSED');
+  });
 });
