@@ -30,7 +30,8 @@ export class StreamGroup implements ClosedListener {
   add(ws: WebSocketStream): WebSocketStream {
     if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
-    ws._setClosedListener(this);
+    // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
+    if (!ws._addClosedListener(this)) void ws.whenClosed().then(() => this.streamClosed(ws));
     return ws;
   }
 

@@ -197,9 +197,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
   }
 
-  /** @internal Tells `listener` once, when the next layer is closed (StreamGroup). */
-  _setClosedListener(listener: ClosedListener | null): void {
+  /**
+   * @internal Tells `listener` once, when the next layer is closed (StreamGroup). One listener is
+   * held this way; false if another holds the place (the caller then uses `whenClosed()`).
+   */
+  _addClosedListener(listener: ClosedListener): boolean {
+    if (this.closedListener !== null && this.closedListener !== listener) return false;
     this.closedListener = listener;
+    return true;
   }
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */

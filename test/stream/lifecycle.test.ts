@@ -321,6 +321,23 @@ describe('teardown and graceful shutdown', () => {
     await assert.rejects(new Promise((resolve, reject) => { refused.once('connect', resolve); refused.once('error', reject); }), { code: 'ECONNREFUSED' });
   });
 
+  it('a stream in two groups leaves both once closed', async () => {
+    const { createTestPair } = await import('../../src/index.js');
+    const { requestObject } = await import('../support/frames.js');
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(a);
+    await ws.accept(requestObject());
+    const g1 = new StreamGroup();
+    const g2 = new StreamGroup();
+    g1.add(ws);
+    g2.add(ws);
+    assert.deepEqual([g1.size, g2.size], [1, 1]);
+    b.destroy();
+    await ws.whenClosed();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([g1.size, g2.size], [0, 0]);
+  });
+
   it('over TLS the client ends cleanly (close_notify, no reset) after the close handshake', async () => {
     const { readFileSync } = await import('node:fs');
     const { fileURLToPath } = await import('node:url');
