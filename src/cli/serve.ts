@@ -34,8 +34,8 @@ const ECHO_HIGH_WATER = 1024 * 1024;
 
 /**
  * Echoes every message with its type until the stream ends (how it ended is on `closeInfo`).
- * Written with callbacks: an idle connection then holds only its pending read and one closure,
- * not a Promise chain and an async function's frame (about 400 bytes, which count at 10,000
+ * Written with callbacks: an idle connection then holds one closure as its pending read, not a
+ * Promise chain and an async function's frame (about 400 bytes, which count at 10,000
  * connections). When the peer reads slowly, the next read waits until the echo is handed on.
  */
 export function echo(ws: WebSocketStream): void {
@@ -55,6 +55,7 @@ export function echo(ws: WebSocketStream): void {
 }
 
 function ignore(): void {}
+/** The decorators of `serve`'s responses (module-level: nothing made per handshake). */
 function nameServer(h: ResponseHeaders): void {
   h['Server'] = 'ws-stream';
 }
