@@ -396,8 +396,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.nextLayer.destroy();
     } else if (this._opts.keepAlive && !this.pingedIdle && quiet >= idle / 2) {
       this.pingedIdle = true;
-      this.out.frame(Opcode.Ping, EMPTY, true);
-      this.out.wait(noopWaiter);
+      this.queueControl(Opcode.Ping, EMPTY);
       this.scheduleFlush();
     }
   }
@@ -511,8 +510,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   _gotPing(payload: Buffer): void {
     this._opts.controlCallback?.('ping', payload);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
-      this.out.frame(Opcode.Pong, payload, true);
-      this.out.wait(noopWaiter);
+      this.queueControl(Opcode.Pong, payload);
       this.scheduleFlush();
     }
   }
@@ -697,7 +695,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
+    const options = typeof a === 'function' ? undefined : a;
+    const callback = typeof a === 'function' ? a : b;
     const payload = toBuffer(data);
     const binary = options?.binary ?? this.defaultBinary(data);
     const err = this.writingMessage
@@ -710,15 +709,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       if (compress || !this.deflate.deflateIdle) return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
     }
     const first = this.out.length;
-    if (this._opts.autoFragment && payload.length > this._opts.fragmentSize) {
-      const size = this._opts.fragmentSize;
-      for (let off = 0; off < payload.length; off += size) {
-        const end = Math.min(off + size, payload.length);
-        this.out.frame(off === 0 ? opcode : Opcode.Continuation, payload.subarray(off, end), end === payload.length);
-      }
-    } else {
-      this.out.frame(opcode, payload, true);
-    }
+    this.queueMessage(opcode, payload, true, false);
     return this.queueWaiter(callback, options?.signal, first);
   }
 
@@ -727,7 +718,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
   writeSome(data: WriteData, callback: Callback<void>): void;
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
+    const options = typeof a === 'function' ? undefined : a;
+    const callback = typeof a === 'function' ? a : b;
     const payload = toBuffer(data);
     const err = this.opError();
     if (err) return failNow(callback, err);
@@ -766,15 +758,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       return c.started();
     }
     const emit = (body: Buffer, rsv1: boolean): void => {
-      const size = this._opts.fragmentSize;
-      if (this._opts.autoFragment && fin && body.length > size) {
-        for (let off = 0; off < body.length; off += size) {
-          const end = Math.min(off + size, body.length);
-          this.out.frame(off === 0 ? opcode : Opcode.Continuation, body.subarray(off, end), end === body.length, rsv1 && off === 0);
-        }
-      } else {
-        this.out.frame(opcode, body, fin, rsv1);
-      }
+      this.queueMessage(opcode, body, fin, rsv1);
       this.out.wait(c);
       this.scheduleFlush();
     };
@@ -817,7 +801,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   close(options: CloseOptions | undefined, callback: Callback<void>): void;
   close(callback: Callback<void>): void;
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const [options, callback] = typeof a === 'function' ? [undefined, a] : [a, b];
+    const options = typeof a === 'function' ? undefined : a;
+    const callback = typeof a === 'function' ? a : b;
     const code = options?.code ?? 1000;
     const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
     const c = new Completion<void>(callback);
@@ -839,8 +824,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         this.closeSent = true;
         this.state = State.Closing;
         const send = (): void => {
-          this.out.frame(Opcode.Close, payload, true);
-          this.out.wait(noopWaiter);
+          this.queueControl(Opcode.Close, payload);
           this.scheduleFlush();
         };
         // Messages still being compressed go out before the close frame.
@@ -864,8 +848,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.closeSent = true;
     this.sentCode = code ?? CLOSE_NO_STATUS;
     this.sentReason = reason ?? '';
-    this.out.frame(Opcode.Close, payload, true);
-    this.out.wait(noopWaiter);
+    this.queueControl(Opcode.Close, payload);
   }
 
   /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
@@ -898,6 +881,28 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       // After a failure, later operations report its cause; after a clean close, ERR_WS_CLOSED.
       default: return this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
     }
+  }
+
+  /**
+   * Queues a message's frames: split into frames of `fragmentSize` when `autoFragment` is on and
+   * this part ends the message (RSV1 on the first frame only), else one frame.
+   */
+  private queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
+    const size = this._opts.fragmentSize;
+    if (!this._opts.autoFragment || !fin || body.length <= size) {
+      this.out.frame(opcode, body, fin, rsv1);
+      return;
+    }
+    for (let off = 0; off < body.length; off += size) {
+      const end = Math.min(off + size, body.length);
+      this.out.frame(off === 0 ? opcode : Opcode.Continuation, body.subarray(off, end), end === body.length, rsv1 && off === 0);
+    }
+  }
+
+  /** Queues a control frame that nobody waits for (automatic pong, keep-alive ping, close). */
+  private queueControl(opcode: number, payload: Buffer): void {
+    this.out.frame(opcode, payload, true);
+    this.out.wait(noopWaiter);
   }
 
   /**

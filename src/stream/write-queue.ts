@@ -58,30 +58,22 @@ export class WriteQueue {
    * one is built now, as its payload is masked into a copy.
    */
   frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
-    if (this.bufs === NO_BUFS) {
-      this.bufs = [];
-      this.heads = [];
-    }
-    if (this.mask) {
-      const f = maskedFrame(opcode, payload, fin, rsv1);
-      this.bufs.push(f);
-      this.heads.push(0);
-      this.bytes += f.length;
-      return;
-    }
-    this.bufs.push(payload);
-    this.heads.push(HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
-    this.bytes += frameHeaderSize(payload.length, false) + payload.length;
+    if (this.mask) this.push(maskedFrame(opcode, payload, fin, rsv1), 0);
+    else this.push(payload, HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
   }
 
   raw(bytes: Buffer): void {
+    this.push(bytes, 0);
+  }
+
+  private push(buf: Buffer, head: number): void {
     if (this.bufs === NO_BUFS) {
       this.bufs = [];
       this.heads = [];
     }
-    this.bufs.push(bytes);
-    this.heads.push(0);
-    this.bytes += bytes.length;
+    this.bufs.push(buf);
+    this.heads.push(head);
+    this.bytes += entrySize(buf, head);
   }
 
   /** Adds a waiter for what was queued before it; returns its slot. */
@@ -93,8 +85,7 @@ export class WriteQueue {
   /** Withdraws entries [first, last) and the waiter in `slot`: they will not be written. */
   withdraw(first: number, last: number, slot: number): void {
     for (let i = first; i < last; i++) {
-      const n = this.bufs[i]!.length;
-      this.bytes -= this.heads[i] !== 0 ? frameHeaderSize(n, false) + n : n;
+      this.bytes -= entrySize(this.bufs[i]!, this.heads[i]!);
       this.bufs[i] = EMPTY;
       this.heads[i] = 0;
     }
@@ -103,11 +94,8 @@ export class WriteQueue {
 
   /** Takes everything queued: the buffers to write as one batch, and their waiters. */
   take(): { bufs: Buffer[]; waiters: Waiter[] } {
-    const { bufs, heads, bytes, waiters } = this;
-    this.bufs = NO_BUFS;
-    this.heads = NO_HEADS;
-    this.waiters = NO_WAITERS;
-    this.bytes = 0;
+    const { bufs, heads, bytes } = this;
+    const waiters = this.drop();
     if (bytes === 0) return { bufs: [], waiters };
     if (bufs.length === 1 && heads[0] === 0) return { bufs, waiters }; // one buffer as it is (a handshake's head)
     if (bytes <= COALESCE_MAX) return { bufs: [join(bufs, heads, bytes)], waiters };
@@ -125,6 +113,16 @@ export class WriteQueue {
   }
 }
 
+/** Bytes an entry puts on the wire: its header (if it still needs one) and its buffer. */
+function entrySize(buf: Buffer, head: number): number {
+  return head !== 0 ? frameHeaderSize(buf.length, false) + buf.length : buf.length;
+}
+
+/** Writes the unmasked header that `head` describes, for a payload of `length` bytes; returns its size. */
+function writeHeader(out: Buffer, pos: number, head: number, length: number): number {
+  return writeFrameHeader(out, pos, head & 0x0f, (head & FIN) !== 0, (head & RSV1) !== 0, length);
+}
+
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
   const out = Buffer.allocUnsafe(bytes);
@@ -132,7 +130,7 @@ function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
     const h = heads[i]!;
-    if (h !== 0) pos += writeFrameHeader(out, pos, h & 0x0f, (h & FIN) !== 0, (h & RSV1) !== 0, b.length);
+    if (h !== 0) pos += writeHeader(out, pos, h, b.length);
     out.set(b, pos);
     pos += b.length;
   }
@@ -147,7 +145,7 @@ function withHeaders(bufs: Buffer[], heads: number[]): Buffer[] {
     const h = heads[i]!;
     if (h !== 0) {
       const header = Buffer.allocUnsafe(frameHeaderSize(b.length, false));
-      writeFrameHeader(header, 0, h & 0x0f, (h & FIN) !== 0, (h & RSV1) !== 0, b.length);
+      writeHeader(header, 0, h, b.length);
       out.push(header);
     }
     if (b.length > 0) out.push(b);

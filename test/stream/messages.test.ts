@@ -339,21 +339,29 @@ describe('a peer that sends its close frame and ends at once', () => {
 });
 
 describe('callback forms (Beast style): completion by the callback, never from within the call', () => {
-  it('accept(req, cb), write(data, cb), writeSome(data, cb), ping(payload, cb), read(cb), close(cb)', async () => {
+  /** A stream accepted over the test layer, its raw peer, and `call`, which runs an operation with a callback. */
+  async function setUp() {
     const { createTestPair, WebSocketStream } = await import('../../src/index.js');
     const { requestObject } = await import('../support/frames.js');
     const [a, b] = createTestPair();
     const ws = new WebSocketStream(a);
     const peer = new (await import('../support/peer.js')).RawPeer(b);
-    const call = (start: (cb: (err: unknown, v?: unknown) => void) => void): Promise<unknown> => new Promise((resolve, reject) => {
+    /** Starts an operation with a callback; its outcome, or a rejection if the callback came from within the call. */
+    const call = <T>(start: (cb: (err: unknown, v?: T) => void) => void): Promise<{ err: unknown; v?: T }> => new Promise((resolve, reject) => {
       let returned = false;
-      start((err, v) => {
-        if (!returned) reject(new Error('called from within the call'));
-        else if (err) reject(err);
-        else resolve(v);
-      });
+      start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
       returned = true;
     });
+    return { ws, peer, call, requestObject };
+  }
+
+  it('accept(req, cb), write(data, cb), writeSome(data, cb), ping(payload, cb), read(cb), close(cb)', async () => {
+    const { ws, peer, call: outcome, requestObject } = await setUp();
+    const call = async (start: (cb: (err: unknown, v?: unknown) => void) => void): Promise<unknown> => {
+      const { err, v } = await outcome(start);
+      if (err) throw err;
+      return v;
+    };
     await call((cb) => ws.accept(requestObject(), cb));
     await call((cb) => ws.write('one', cb));
     await call((cb) => ws.writeSome('two', cb));
@@ -369,16 +377,7 @@ describe('callback forms (Beast style): completion by the callback, never from w
   });
 
   it('read(cb) and readSome(cb): served from the queue, waiting, refused while another waits, after the end — never within the call', async () => {
-    const { createTestPair, WebSocketStream } = await import('../../src/index.js');
-    const { requestObject } = await import('../support/frames.js');
-    const [a, b] = createTestPair();
-    const ws = new WebSocketStream(a);
-    const peer = new (await import('../support/peer.js')).RawPeer(b);
-    const call = <T>(start: (cb: (err: unknown, v?: T) => void) => void): Promise<{ err: unknown; v?: T }> => new Promise((resolve, reject) => {
-      let returned = false;
-      start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
-      returned = true;
-    });
+    const { ws, peer, call, requestObject } = await setUp();
     type Msg = { text(): string; fin: boolean };
     await call((cb) => ws.accept(requestObject(), cb));
     peer.send(Buffer.concat([text('queued 1'), text('queued 2')]));
