@@ -177,6 +177,13 @@ function trimOws(s: string): string {
 /** Response header fields, in the case they are written. */
 export type ResponseHeaders = Record<string, string | string[]>;
 
+/** The same fields with lower-case names (HTTP/2 wants them so, RFC 9113 §8.2.1). */
+export function lowerCaseNames<T>(h: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(h)) out[k.toLowerCase()] = h[k]!;
+  return out;
+}
+
 const reasonPhrases: Record<number, string> = {
   101: 'Switching Protocols', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
   404: 'Not Found', 405: 'Method Not Allowed', 426: 'Upgrade Required', 429: 'Too Many Requests',

@@ -14,7 +14,7 @@ import type { ExtensionOffer } from '../proto/extensions.js';
 import { validateConnectRequest } from '../proto/handshake-h2.js';
 import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
-import { HeadError, HeadReader, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
+import { HeadError, HeadReader, lowerCaseNames, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
 import type { WebSocketStream } from './websocket-stream.js';
@@ -139,7 +139,7 @@ function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Comp
   });
   if (answer === null) return;
   try {
-    h2!.respond({ ...lowerCase(answer.headers), ':status': 200 });
+    h2!.respond({ ...lowerCaseNames(answer.headers), ':status': 200 });
   } catch (e) {
     ws._giveUp(asError(e));
     c.fail(asError(e));
@@ -151,12 +151,6 @@ function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Comp
   c.succeed();
 }
 
-function lowerCase(h: ResponseHeaders): ResponseHeaders {
-  const out: ResponseHeaders = {};
-  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
-  return out;
-}
-
 /** Answers with an HTTP error, tears the layer down, and fails the operation with `err`. */
 function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
@@ -166,7 +160,7 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
     try { opts.decorator?.(headers as ResponseHeaders, status); } catch { /* the error response goes as it is */ }
     ws._giveUp(err);
     try {
-      const h = lowerCase(headers);
+      const h = lowerCaseNames(headers);
       delete h['connection'];
       h2.respond({ ...h, ':status': status });
       h2.end(body);

@@ -10,6 +10,7 @@ import type { StreamOptions } from '../options.js';
 import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
+import { lowerCaseNames } from '../proto/http.js';
 import { splitList } from '../proto/tokens.js';
 import { WebSocketStream } from './websocket-stream.js';
 
@@ -77,7 +78,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   const regular = { ...headers };
   decorator?.(regular);
   const reqHeaders: http2.OutgoingHttpHeaders = {
-    ...Object.fromEntries(Object.entries(regular).filter(([k]) => !k.startsWith(':')).map(([k, v]) => [k.toLowerCase(), v])),
+    ...Object.fromEntries(Object.entries(lowerCaseNames(regular)).filter(([k]) => !k.startsWith(':'))),
     ':method': 'CONNECT',
     ':protocol': 'websocket',
     ':scheme': origin.startsWith('https') ? 'https' : 'http',
