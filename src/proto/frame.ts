@@ -110,7 +110,3 @@ export function writeFrameHeader(
   }
   return i - off;
 }
-
-export function isControl(opcode: number): boolean {
-  return (opcode & 0x8) !== 0;
-}

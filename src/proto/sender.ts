@@ -11,7 +11,7 @@ const keyPool = Buffer.allocUnsafe(8192);
 let keyPoolPos = keyPool.length;
 
 /** A fresh masking key, packed first byte highest (RFC 6455 §5.3: unpredictable, from a strong source). */
-export function nextMaskKey(): number {
+function nextMaskKey(): number {
   if (keyPoolPos + 4 > keyPool.length) {
     randomFillSync(keyPool);
     keyPoolPos = 0;
