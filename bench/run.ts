@@ -24,7 +24,11 @@ const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 1
 
 type ServerName = 'ws-stream' | 'ws' | 'raw' | 'raw-hs' | 'ws-stream-net' | 'ws-stream-deflate' | 'ws-deflate';
 
-interface Server { name: ServerName; proc: ChildProcess; port: number }
+interface Server {
+  name: ServerName;
+  proc: ChildProcess;
+  port: number;
+}
 
 function build(): void {
   mkdirSync(dirname(loadgen), { recursive: true });
@@ -43,7 +47,11 @@ function start(name: ServerName, nodeArgs: string[] = []): Promise<Server> {
     'raw-hs': [join(here, 'servers', 'raw-handshake.js'), '0'],
   }[name];
   // Each server gets the same Node and enough file descriptors for the idle cell.
-  const proc = spawn('bash', ['-c', 'ulimit -n $(ulimit -Hn) 2>/dev/null; exec "$0" "$@"', process.execPath, ...nodeArgs, ...script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    'bash',
+    ['-c', 'ulimit -n $(ulimit -Hn) 2>/dev/null; exec "$0" "$@"', process.execPath, ...nodeArgs, ...script],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -79,13 +87,21 @@ function pidOf(s: Server): number {
   return s.proc.pid!;
 }
 
-interface Sample { rate: number; p50: number; p99: number; cpuPerMsgUs: number; genCpu: number }
+interface Sample {
+  rate: number;
+  p50: number;
+  p99: number;
+  cpuPerMsgUs: number;
+  genCpu: number;
+}
 
 function runGen(args: string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const p = spawn(loadgen, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     p.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`loadgen ${args.join(' ')} exited with ${code}`));
       const kv: Record<string, number> = {};
@@ -100,11 +116,18 @@ async function measure(s: Server, args: string[]): Promise<Sample> {
   const pid = pidOf(s);
   const t0 = cpuTicks(pid);
   const mode = s.name === 'raw' && args[0]!.startsWith('echo') ? 'raw' : args[0]!; // the same bytes, no handshake
-  if (mode === 'raw' && args[0] === 'echoz') args = ['raw', args[1]!, args[2]!, String(readFileSync(args[3]!).length + 0), args[4]!];
+  if (mode === 'raw' && args[0] === 'echoz')
+    args = ['raw', args[1]!, args[2]!, String(readFileSync(args[3]!).length + 0), args[4]!];
   const r = await runGen([mode, '127.0.0.1', String(s.port), ...args.slice(1)]);
   const t1 = cpuTicks(pid);
   const cpuUs = ((t1 - t0) / TICK) * 1e6;
-  return { rate: r.rate!, p50: r.p50_us!, p99: r.p99_us!, cpuPerMsgUs: r.msgs ? cpuUs / r.msgs : 0, genCpu: r.cpu_pct! };
+  return {
+    rate: r.rate!,
+    p50: r.p50_us!,
+    p99: r.p99_us!,
+    cpuPerMsgUs: r.msgs ? cpuUs / r.msgs : 0,
+    genCpu: r.cpu_pct!,
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -126,20 +149,88 @@ const S = String(SECONDS);
 /** The compressed payload the deflate cell sends: 16 KiB of JSON-like text, deflated without context takeover. */
 const COMPRESSED = join(root, 'dist', 'bench', 'payload.deflate');
 function writeCompressedPayload(): void {
-  const text = Buffer.from(JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, ok: i % 3 === 0 }))).slice(0, 16384));
+  const text = Buffer.from(
+    JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, ok: i % 3 === 0 }))).slice(
+      0,
+      16384,
+    ),
+  );
   const z = zlib.deflateRawSync(text, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
   writeFileSync(COMPRESSED, z.subarray(0, z.length - 4));
 }
 const cells: Cell[] = [
-  { name: 'small1k', title: 'echo 1 KiB, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '1024', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
-  { name: 'small16', title: 'echo 16 B, 100 conns × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '100', '16', '16', S], metric: 'rate', goal: '≥ 5× ws, ≥ 0.5× raw' },
-  { name: 'large64k', title: 'echo 64 KiB, 1 conn × 16 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '16', '65536', S], metric: 'rate', goal: '≥ 1.1× ws, ≥ 0.95× raw' },
-  { name: 'large1m', title: 'echo 1 MiB, 1 conn × 4 in flight (msg/s)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '4', '1048576', S], metric: 'rate', goal: '≥ 1.1× ws, ≥ 0.95× raw' },
-  { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p50 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p50', goal: '≤ ws' },
-  { name: 'latency', title: 'round trip, 1 KiB, 1 conn × 1 in flight: p99 (µs)', servers: ['ws-stream', 'ws', 'raw'], args: ['echo', '1', '1', '1024', S], metric: 'p99', goal: '≤ ws' },
-  { name: 'deflate', title: 'echo 16 KiB text, permessage-deflate, 10 conns × 4 in flight (msg/s)', servers: ['ws-stream-deflate', 'ws-deflate', 'raw'], args: ['echoz', '10', '4', COMPRESSED, S], metric: 'rate', goal: 'ratio to ws (issue 5)' },
-  { name: 'hs-http', title: 'handshakes/s, node:http upgrade + accept(req, {head})', servers: ['ws-stream', 'ws', 'raw-hs'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 1.5× ws' },
-  { name: 'hs-net', title: 'handshakes/s, net + accept() (own parser)', servers: ['ws-stream-net', 'ws', 'raw-hs'], args: ['handshake', '50', S], metric: 'rate', goal: '≥ 3× ws' },
+  {
+    name: 'small1k',
+    title: 'echo 1 KiB, 100 conns × 16 in flight (msg/s)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '100', '16', '1024', S],
+    metric: 'rate',
+    goal: '≥ 5× ws, ≥ 0.5× raw',
+  },
+  {
+    name: 'small16',
+    title: 'echo 16 B, 100 conns × 16 in flight (msg/s)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '100', '16', '16', S],
+    metric: 'rate',
+    goal: '≥ 5× ws, ≥ 0.5× raw',
+  },
+  {
+    name: 'large64k',
+    title: 'echo 64 KiB, 1 conn × 16 in flight (msg/s)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '1', '16', '65536', S],
+    metric: 'rate',
+    goal: '≥ 1.1× ws, ≥ 0.95× raw',
+  },
+  {
+    name: 'large1m',
+    title: 'echo 1 MiB, 1 conn × 4 in flight (msg/s)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '1', '4', '1048576', S],
+    metric: 'rate',
+    goal: '≥ 1.1× ws, ≥ 0.95× raw',
+  },
+  {
+    name: 'latency',
+    title: 'round trip, 1 KiB, 1 conn × 1 in flight: p50 (µs)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '1', '1', '1024', S],
+    metric: 'p50',
+    goal: '≤ ws',
+  },
+  {
+    name: 'latency',
+    title: 'round trip, 1 KiB, 1 conn × 1 in flight: p99 (µs)',
+    servers: ['ws-stream', 'ws', 'raw'],
+    args: ['echo', '1', '1', '1024', S],
+    metric: 'p99',
+    goal: '≤ ws',
+  },
+  {
+    name: 'deflate',
+    title: 'echo 16 KiB text, permessage-deflate, 10 conns × 4 in flight (msg/s)',
+    servers: ['ws-stream-deflate', 'ws-deflate', 'raw'],
+    args: ['echoz', '10', '4', COMPRESSED, S],
+    metric: 'rate',
+    goal: 'ratio to ws (issue 5)',
+  },
+  {
+    name: 'hs-http',
+    title: 'handshakes/s, node:http upgrade + accept(req, {head})',
+    servers: ['ws-stream', 'ws', 'raw-hs'],
+    args: ['handshake', '50', S],
+    metric: 'rate',
+    goal: '≥ 1.5× ws',
+  },
+  {
+    name: 'hs-net',
+    title: 'handshakes/s, net + accept() (own parser)',
+    servers: ['ws-stream-net', 'ws', 'raw-hs'],
+    args: ['handshake', '50', S],
+    metric: 'rate',
+    goal: '≥ 3× ws',
+  },
 ];
 
 /** The JS heap in use after a full GC, as the server reports it (servers/heap-report.ts). */
@@ -162,9 +253,13 @@ async function idleMemory(name: ServerName): Promise<{ rss: number; heap: number
   await new Promise((r) => setTimeout(r, 500));
   const rss0 = rssBytes(pidOf(s));
   const heap0 = await heapUsed(s);
-  const gen = spawn(loadgen, ['idle', '127.0.0.1', String(s.port), String(IDLE_CONNS), '6'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const gen = spawn(loadgen, ['idle', '127.0.0.1', String(s.port), String(IDLE_CONNS), '6'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
-    gen.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+    gen.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
     gen.once('exit', (code) => reject(new Error(`idle loadgen exited ${code}`)));
   });
   await new Promise((r) => setTimeout(r, 2000));
@@ -188,7 +283,9 @@ async function main(): Promise<void> {
   for (const n of names) servers.set(n, await start(n));
   const rows: string[] = [];
   const lines: string[] = [];
-  console.log(`# ws-stream benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${ROUNDS} rounds × ${SECONDS} s`);
+  console.log(
+    `# ws-stream benchmark — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${ROUNDS} rounds × ${SECONDS} s`,
+  );
   const ran = new Map<string, Map<ServerName, Sample[]>>();
   for (const cell of cells) {
     if (ONLY && !ONLY.has(cell.name)) continue;
@@ -207,11 +304,14 @@ async function main(): Promise<void> {
     }
     const [a, b, c] = cell.servers;
     const val = (n: ServerName, i: number): number => samples!.get(n)![i]![cell.metric];
-    const ratio = (x: ServerName, y: ServerName): number => median(Array.from({ length: ROUNDS }, (_, i) => val(x, i) / val(y, i)));
+    const ratio = (x: ServerName, y: ServerName): number =>
+      median(Array.from({ length: ROUNDS }, (_, i) => val(x, i) / val(y, i)));
     const med = (n: ServerName): number => median(samples!.get(n)!.map((s) => s[cell.metric]));
     const cpu = (n: ServerName): number => median(samples!.get(n)!.map((s) => s.cpuPerMsgUs));
     const gen = Math.max(...[...samples.values()].flat().map((s) => s.genCpu));
-    rows.push(`| ${cell.title} | ${fmt(med(a!))} | ${fmt(med(b!))} | ${c ? fmt(med(c)) : '–'} | ${fmt(ratio(a!, b!))} | ${c ? fmt(ratio(a!, c)) : '–'} | ${cell.goal} | ${cell.metric === 'rate' ? cell.servers.map((n) => fmt(cpu(n))).join(' / ') : '–'} | ${fmt(gen)}% |`);
+    rows.push(
+      `| ${cell.title} | ${fmt(med(a!))} | ${fmt(med(b!))} | ${c ? fmt(med(c)) : '–'} | ${fmt(ratio(a!, b!))} | ${c ? fmt(ratio(a!, c)) : '–'} | ${cell.goal} | ${cell.metric === 'rate' ? cell.servers.map((n) => fmt(cpu(n))).join(' / ') : '–'} | ${fmt(gen)}% |`,
+    );
     lines.push(rows.at(-1)!);
     console.log(rows.at(-1));
   }
@@ -221,15 +321,23 @@ async function main(): Promise<void> {
     for (const n of ['ws-stream', 'ws', 'raw-hs'] as ServerName[]) per[n] = await idleMemory(n);
     const [a, b, c] = [per['ws-stream']!, per.ws!, per['raw-hs']!];
     const conns = IDLE_CONNS.toLocaleString('en-US');
-    rows.push(`| RSS per idle connection at ${conns} conns (bytes) | ${fmt(a.rss)} | ${fmt(b.rss)} | ${fmt(c.rss)} | ${fmt(a.rss / b.rss)} | ${fmt(a.rss / c.rss)} | ≤ 0.7× ws | – | – |`);
+    rows.push(
+      `| RSS per idle connection at ${conns} conns (bytes) | ${fmt(a.rss)} | ${fmt(b.rss)} | ${fmt(c.rss)} | ${fmt(a.rss / b.rss)} | ${fmt(a.rss / c.rss)} | ≤ 0.7× ws | – | – |`,
+    );
     console.log(rows.at(-1));
-    rows.push(`| JS heap per idle connection after GC, same run (bytes) | ${fmt(a.heap)} | ${fmt(b.heap)} | ${fmt(c.heap)} | ${fmt(a.heap / b.heap)} | ${fmt(a.heap / c.heap)} | – | – | – |`);
+    rows.push(
+      `| JS heap per idle connection after GC, same run (bytes) | ${fmt(a.heap)} | ${fmt(b.heap)} | ${fmt(c.heap)} | ${fmt(a.heap / b.heap)} | ${fmt(a.heap / c.heap)} | – | – | – |`,
+    );
     console.log(rows.at(-1));
   }
-  console.log('\n| cell | ws-stream | ws | raw TCP | ws-stream / ws | ws-stream / raw | goal | server CPU µs/msg (ws-stream / ws / raw) | load generator CPU (max) |');
+  console.log(
+    '\n| cell | ws-stream | ws | raw TCP | ws-stream / ws | ws-stream / raw | goal | server CPU µs/msg (ws-stream / ws / raw) | load generator CPU (max) |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
-  console.log('\nRatios are medians of same-round ratios; for the latency rows a ratio below 1 is better. The handshake rows compare ws-stream against ws on its node:http path; their raw column (and the idle row\'s) is a bare node:net socket answering a fixed 101 (servers/raw-handshake.ts): the floor any Node server pays per connection.');
+  console.log(
+    "\nRatios are medians of same-round ratios; for the latency rows a ratio below 1 is better. The handshake rows compare ws-stream against ws on its node:http path; their raw column (and the idle row's) is a bare node:net socket answering a fixed 101 (servers/raw-handshake.ts): the floor any Node server pays per connection.",
+  );
 }
 
 main().catch((err) => {

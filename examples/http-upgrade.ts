@@ -7,7 +7,12 @@ const server = http.createServer((_req, res) => res.end('a WebSocket endpoint li
 server.on('upgrade', (req, socket, head) => {
   if (req.url !== '/') return void rejectUpgrade(socket, 404);
   const ws = new WebSocketStream(socket);
-  ws.accept(req, { head, decorator: (h) => { h['Server'] = 'example'; } }).then(
+  ws.accept(req, {
+    head,
+    decorator: (h) => {
+      h.Server = 'example';
+    },
+  }).then(
     async () => {
       try {
         for await (const msg of ws) await ws.write(msg.data, { binary: msg.binary });

@@ -12,25 +12,45 @@ import { WebSocketStream, isUpgrade, readRequest, rejectUpgrade } from '../src/i
 
 function selfSigned(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'ws-stream-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=localhost',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
 }
 
-const creds = process.env.CERT && process.env.KEY
-  ? { key: readFileSync(process.env.KEY), cert: readFileSync(process.env.CERT) }
-  : selfSigned();
+const creds =
+  process.env.CERT && process.env.KEY
+    ? { key: readFileSync(process.env.KEY), cert: readFileSync(process.env.CERT) }
+    : selfSigned();
 
-tls.createServer(creds, async (socket) => {
-  try {
-    const { request, head } = await readRequest(socket);
-    if (!isUpgrade(request)) return void (await rejectUpgrade(socket, 426, { headers: { Upgrade: 'websocket' } }));
-    const ws = new WebSocketStream(socket);
-    await ws.accept(request, { head });
-    for await (const msg of ws) await ws.write(msg.data, { binary: msg.binary });
-  } catch {
-    socket.destroy();
-  }
-}).listen(Number(process.env.PORT ?? 8443), '127.0.0.1', function (this: { address(): unknown }) {
-  console.log(`listening on wss://127.0.0.1:${(this.address() as { port: number }).port}/`);
-});
+tls
+  .createServer(creds, async (socket) => {
+    try {
+      const { request, head } = await readRequest(socket);
+      if (!isUpgrade(request)) return void (await rejectUpgrade(socket, 426, { headers: { Upgrade: 'websocket' } }));
+      const ws = new WebSocketStream(socket);
+      await ws.accept(request, { head });
+      for await (const msg of ws) await ws.write(msg.data, { binary: msg.binary });
+    } catch {
+      socket.destroy();
+    }
+  })
+  .listen(Number(process.env.PORT ?? 8443), '127.0.0.1', function (this: { address(): unknown }) {
+    console.log(`listening on wss://127.0.0.1:${(this.address() as { port: number }).port}/`);
+  });

@@ -79,7 +79,6 @@ export interface DeflateOptions {
   threshold?: number;
 }
 
-
 /** Response headers as the decorator sees and edits them: lower- or mixed-case names, string values. */
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -131,11 +130,15 @@ export const requestLimitDefaults = Object.freeze({
   maxHeaders: 100,
 });
 
-export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> & Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
+export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> &
+  Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
 
 function checkInt(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -148,7 +151,8 @@ function checkBool(name: string, value: unknown): boolean {
 function normaliseDeflate(o: boolean | DeflateOptions): Required<DeflateOptions> | null {
   if (o === false) return null;
   const d: DeflateOptions = o === true ? {} : o;
-  if (typeof d !== 'object' || d === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'perMessageDeflate must be a boolean or an object');
+  if (typeof d !== 'object' || d === null)
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'perMessageDeflate must be a boolean or an object');
   return {
     serverNoContextTakeover: checkBool('serverNoContextTakeover', d.serverNoContextTakeover ?? false),
     clientNoContextTakeover: checkBool('clientNoContextTakeover', d.clientNoContextTakeover ?? false),
@@ -161,7 +165,8 @@ function normaliseDeflate(o: boolean | DeflateOptions): Required<DeflateOptions>
 }
 
 function checkPolicy(v: unknown): 'wait' | 'close' {
-  if (v !== 'wait' && v !== 'close') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', "bufferPolicy must be 'wait' or 'close'");
+  if (v !== 'wait' && v !== 'close')
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', "bufferPolicy must be 'wait' or 'close'");
   return v;
 }
 
@@ -176,13 +181,30 @@ let defaultsNormalised: NormalStreamOptions | undefined;
 
 /** Every key of StreamOptions and of DeflateOptions (the compiler checks that none is missing). */
 const streamOptionKeys = Object.keys({
-  readMessageMax: 0, maxFragments: 0, autoFragment: 0, fragmentSize: 0, binary: 0, autoPong: 0, controlCallback: 0,
-  closeTimeout: 0, handshakeTimeout: 0, idleTimeout: 0, keepAlive: 0, maxBufferedBytes: 0, bufferPolicy: 0,
-  perMessageDeflate: 0, readHighWaterMark: 0,
+  readMessageMax: 0,
+  maxFragments: 0,
+  autoFragment: 0,
+  fragmentSize: 0,
+  binary: 0,
+  autoPong: 0,
+  controlCallback: 0,
+  closeTimeout: 0,
+  handshakeTimeout: 0,
+  idleTimeout: 0,
+  keepAlive: 0,
+  maxBufferedBytes: 0,
+  bufferPolicy: 0,
+  perMessageDeflate: 0,
+  readHighWaterMark: 0,
 } satisfies Record<keyof StreamOptions, 0>) as (keyof StreamOptions)[];
 const deflateOptionKeys = Object.keys({
-  serverNoContextTakeover: 0, clientNoContextTakeover: 0, serverMaxWindowBits: 0, clientMaxWindowBits: 0,
-  level: 0, memLevel: 0, threshold: 0,
+  serverNoContextTakeover: 0,
+  clientNoContextTakeover: 0,
+  serverMaxWindowBits: 0,
+  clientMaxWindowBits: 0,
+  level: 0,
+  memLevel: 0,
+  threshold: 0,
 } satisfies Record<keyof DeflateOptions, 0>) as (keyof DeflateOptions)[];
 
 /**
@@ -237,17 +259,32 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
     handshakeTimeout: checkInt('handshakeTimeout', o.handshakeTimeout ?? d.handshakeTimeout, 0, 2 ** 31 - 1),
     idleTimeout: checkInt('idleTimeout', o.idleTimeout ?? d.idleTimeout, 0, 2 ** 31 - 1),
     keepAlive: checkBool('keepAlive', o.keepAlive ?? d.keepAlive),
-    maxBufferedBytes: checkInt('maxBufferedBytes', o.maxBufferedBytes ?? d.maxBufferedBytes, 0, Number.MAX_SAFE_INTEGER),
+    maxBufferedBytes: checkInt(
+      'maxBufferedBytes',
+      o.maxBufferedBytes ?? d.maxBufferedBytes,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
     bufferPolicy: checkPolicy(o.bufferPolicy ?? d.bufferPolicy),
     perMessageDeflate: normaliseDeflate(o.perMessageDeflate ?? false),
-    readHighWaterMark: checkInt('readHighWaterMark', o.readHighWaterMark ?? d.readHighWaterMark, 0, Number.MAX_SAFE_INTEGER),
+    readHighWaterMark: checkInt(
+      'readHighWaterMark',
+      o.readHighWaterMark ?? d.readHighWaterMark,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
     controlCallback: checkFn('controlCallback', o.controlCallback),
   };
 }
 
 export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<ReadRequestOptions> {
   return {
-    maxHeaderBytes: checkInt('maxHeaderBytes', o.maxHeaderBytes ?? requestLimitDefaults.maxHeaderBytes, 64, 2 ** 31 - 1),
+    maxHeaderBytes: checkInt(
+      'maxHeaderBytes',
+      o.maxHeaderBytes ?? requestLimitDefaults.maxHeaderBytes,
+      64,
+      2 ** 31 - 1,
+    ),
     maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? requestLimitDefaults.maxHeaders, 1, 100000),
   };
 }
@@ -264,4 +301,3 @@ export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & R
     ...normaliseRequestLimits(o),
   };
 }
-

@@ -6,6 +6,11 @@ import { echo } from '../../src/cli/serve.js';
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
   const ws = new WebSocketStream(socket);
-  ws.accept().then(() => echo(ws), () => {});
+  ws.accept().then(
+    () => echo(ws),
+    () => {},
+  );
 });
-server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => console.log(`listening ${(server.address() as net.AddressInfo).port}`));
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () =>
+  console.log(`listening ${(server.address() as net.AddressInfo).port}`),
+);

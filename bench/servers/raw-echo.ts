@@ -6,4 +6,6 @@ const server = net.createServer((socket) => {
   socket.on('error', () => {});
   socket.pipe(socket);
 });
-server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => console.log(`listening ${(server.address() as net.AddressInfo).port}`));
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () =>
+  console.log(`listening ${(server.address() as net.AddressInfo).port}`),
+);

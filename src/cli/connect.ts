@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { WebSocketError } from '../errors.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
 import { connect } from '../stream/connect.js';
+import type { WebSocketStream } from '../stream/websocket-stream.js';
 
 export interface ConnectCliOptions {
   url: string;
@@ -26,7 +27,7 @@ function show(data: Buffer, binary: boolean): string {
 }
 
 export async function runConnect(o: ConnectCliOptions): Promise<number> {
-  let ws;
+  let ws: WebSocketStream;
   try {
     ws = await connect(o.url, {
       protocols: o.protocols,
@@ -41,12 +42,18 @@ export async function runConnect(o: ConnectCliOptions): Promise<number> {
       console.error(`ws-stream: the server refused the upgrade: HTTP ${r.status} ${r.reason}`);
       if (r.body.length > 0) console.error(r.body.toString('utf8').trimEnd());
     } else {
-      console.error(`ws-stream: ${err instanceof WebSocketError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+      console.error(
+        `ws-stream: ${err instanceof WebSocketError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     return 1;
   }
-  const details = [ws.protocol && `subprotocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`].filter(Boolean).join(', ');
-  console.log(`connected to ${o.url}${details ? ` (${details})` : ''}; type a message and Enter to send, Ctrl-D to close`);
+  const details = [ws.protocol && `subprotocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`]
+    .filter(Boolean)
+    .join(', ');
+  console.log(
+    `connected to ${o.url}${details ? ` (${details})` : ''}; type a message and Enter to send, Ctrl-D to close`,
+  );
   const input = createInterface({ input: process.stdin, terminal: false });
   const stream = ws;
   input.on('line', (line) => {

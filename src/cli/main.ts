@@ -21,8 +21,27 @@ const usage = `usage:
 function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'ws-stream-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
   } catch {
     throw new Error('could not make a self-signed certificate with openssl: give --cert and --key');
@@ -72,7 +91,12 @@ async function main(argv: string[]): Promise<number> {
     const running = await serve({
       host: values.host!,
       port,
-      protocols: values.protocols ? values.protocols.split(',').map((p) => p.trim()).filter(Boolean) : [],
+      protocols: values.protocols
+        ? values.protocols
+            .split(',')
+            .map((p) => p.trim())
+            .filter(Boolean)
+        : [],
       quiet: values.quiet!,
       handshakeTimeout: Math.round(handshakeTimeout * 1000),
       idleTimeout: Math.round(idleTimeout * 1000),
@@ -83,7 +107,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(`ws-stream echo server listening on ${running.url}`);
     const stop = (): void => {
       console.log('shutting down');
-      running.shutdown().then(() => process.exit(0), () => process.exit(1));
+      running.shutdown().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
       setTimeout(() => process.exit(0), 3000).unref();
     };
     process.once('SIGINT', stop);
@@ -116,14 +143,24 @@ async function main(argv: string[]): Promise<number> {
       }
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
-    return runConnect({ url: positionals[0]!, protocols: values.protocol!, headers, binary: values.binary!, insecure: values.insecure!, ca: values.ca, deflate: values.deflate! });
+    return runConnect({
+      url: positionals[0]!,
+      protocols: values.protocol!,
+      headers,
+      binary: values.binary!,
+      insecure: values.insecure!,
+      ca: values.ca,
+      deflate: values.deflate!,
+    });
   }
   console.error(usage);
   return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { if (code >= 0) process.exitCode = code; },
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
   (err: unknown) => {
     console.error(`ws-stream: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;

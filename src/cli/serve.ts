@@ -5,7 +5,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { WebSocketError } from '../errors.js';
+import type { WebSocketError } from '../errors.js';
 import type { ResponseHeaders } from '../options.js';
 import { StreamGroup } from '../stream/group.js';
 import { WebSocketStream, type ReceivedData } from '../stream/websocket-stream.js';
@@ -45,7 +45,9 @@ export function echo(ws: WebSocketStream): void {
     // The peer is behind on what was echoed before: wait for this echo before reading on. (A large
     // message alone does not count, so that 1 MiB messages still stream back to back.)
     if (ws.bufferedAmount > ECHO_HIGH_WATER) {
-      ws.write(msg!.data, options, (e) => { if (!e) ws.read(onMessage); });
+      ws.write(msg!.data, options, (e) => {
+        if (!e) ws.read(onMessage);
+      });
     } else {
       ws.write(msg!.data, options, ignore);
       ws.read(onMessage);
@@ -57,10 +59,10 @@ export function echo(ws: WebSocketStream): void {
 function ignore(): void {}
 /** The decorators of `serve`'s responses (module-level: nothing made per handshake). */
 function nameServer(h: ResponseHeaders): void {
-  h['Server'] = 'ws-stream';
+  h.Server = 'ws-stream';
 }
 function nameServerH2(h: ResponseHeaders): void {
-  h['server'] = 'ws-stream';
+  h.server = 'ws-stream';
 }
 const AS_BINARY = Object.freeze({ binary: true });
 const AS_TEXT = Object.freeze({ binary: false });
@@ -74,7 +76,11 @@ export interface RunningServer {
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
   const open = new StreamGroup();
-  const streamOptions = { handshakeTimeout: opts.handshakeTimeout, idleTimeout: opts.idleTimeout, perMessageDeflate: opts.deflate ?? false };
+  const streamOptions = {
+    handshakeTimeout: opts.handshakeTimeout,
+    idleTimeout: opts.idleTimeout,
+    perMessageDeflate: opts.deflate ?? false,
+  };
   const selectProtocol = (offered: string[]): string | undefined =>
     opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {
@@ -96,12 +102,17 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     }
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
-    ? http2.createSecureServer({ ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } }, onRequest as never)
+    ? http2.createSecureServer(
+        { ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } },
+        onRequest as never,
+      )
     : http.createServer(onRequest);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
-    ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
+    ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) =>
+      err ? refused(err) : opened(ws, 'HTTP/1.1'),
+    );
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -111,13 +122,18 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
-        ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) => (err ? refused(err) : opened(ws, 'HTTP/2')));
+        ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) =>
+          err ? refused(err) : opened(ws, 'HTTP/2'),
+        );
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
       const path = String(headers[':path'] ?? '/').split('?')[0];
       const page_ = headers[':method'] === 'GET' && (path === '/' || path === '/index.html');
-      stream.respond({ ':status': page_ ? 200 : 404, 'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain' });
+      stream.respond({
+        ':status': page_ ? 200 : 404,
+        'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain',
+      });
       stream.end(page_ ? page : 'not found\n');
     });
   }

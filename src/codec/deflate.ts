@@ -58,7 +58,11 @@ export class DeflateCodec {
   private readonly ourWindowBits: number;
   private closed = false;
 
-  constructor(role: 'server' | 'client', params: DeflateParams, private readonly options: CodecOptions = {}) {
+  constructor(
+    role: 'server' | 'client',
+    params: DeflateParams,
+    private readonly options: CodecOptions = {},
+  ) {
     const server = role === 'server';
     this.ourNoTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
     this.peerNoTakeover = server ? params.clientNoContextTakeover : params.serverNoContextTakeover;
@@ -69,14 +73,24 @@ export class DeflateCodec {
   /** Compresses one whole message (or one part of it with `fin` false). */
   compress(data: Buffer, fin: boolean, cb: CodecCallback): void {
     limited((done) => {
-      if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
-      this.deflater ??= quiet(zlib.createDeflateRaw({
-        level: this.options.level ?? 1, memLevel: this.options.memLevel ?? 8, windowBits: this.ourWindowBits,
-      }));
+      if (this.closed) {
+        done();
+        return cb(new WebSocketError('ERR_WS_CLOSED'));
+      }
+      this.deflater ??= quiet(
+        zlib.createDeflateRaw({
+          level: this.options.level ?? 1,
+          memLevel: this.options.memLevel ?? 8,
+          windowBits: this.ourWindowBits,
+        }),
+      );
       const d = this.deflater;
       const parts: Buffer[] = [];
       let size = 0;
-      const onData = (chunk: Buffer): void => { parts.push(chunk); size += chunk.length; };
+      const onData = (chunk: Buffer): void => {
+        parts.push(chunk);
+        size += chunk.length;
+      };
       d.on('data', onData);
       d.write(data);
       d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
@@ -108,7 +122,10 @@ export class DeflateCodec {
    */
   decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
     limited((done) => {
-      if (this.closed) return done(), cb(new WebSocketError('ERR_WS_CLOSED'));
+      if (this.closed) {
+        done();
+        return cb(new WebSocketError('ERR_WS_CLOSED'));
+      }
       this.inflater ??= quiet(zlib.createInflateRaw({ windowBits: 15 }));
       const inf = this.inflater;
       const parts: Buffer[] = [];

@@ -9,8 +9,9 @@ export const CLOSE_ABNORMAL = 1006;
 
 /** Whether a code may appear in a close frame: 1000–1003, 1007–1014, 3000–4999. */
 export function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
-    (code >= 3000 && code <= 4999);
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+  );
 }
 
 export type ParsedClose = { code: number; reason: string } | { error: ErrorCode };
@@ -40,9 +41,12 @@ export function encodeClosePayload(code?: number, reason?: string | ArrayBufferV
   if (!Number.isInteger(code) || !isValidCloseCode(code)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid close code ${String(code)}`);
   }
-  const reasonBytes = reason === undefined ? Buffer.alloc(0)
-    : typeof reason === 'string' ? Buffer.from(reason, 'utf8')
-    : Buffer.from(reason.buffer, reason.byteOffset, reason.byteLength);
+  const reasonBytes =
+    reason === undefined
+      ? Buffer.alloc(0)
+      : typeof reason === 'string'
+        ? Buffer.from(reason, 'utf8')
+        : Buffer.from(reason.buffer, reason.byteOffset, reason.byteLength);
   if (reasonBytes.length > 123) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason over 123 bytes');
   if (!isUtf8(reasonBytes)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
   const out = Buffer.allocUnsafe(2 + reasonBytes.length);

@@ -35,7 +35,10 @@ function bits(v: string | true): number | null {
  * Reads one offer's parameters; null when it must be declined (an unknown or repeated parameter,
  * or an invalid value: RFC 7692 §5.1).
  */
-function readParams(offer: ExtensionOffer, response: boolean): Partial<DeflateParams> & { clientBitsOffered?: boolean } | null {
+function readParams(
+  offer: ExtensionOffer,
+  response: boolean,
+): (Partial<DeflateParams> & { clientBitsOffered?: boolean }) | null {
   const seen = new Set<string>();
   const p: Partial<DeflateParams> & { clientBitsOffered?: boolean } = {};
   for (const [key, value] of offer.params) {
@@ -78,7 +81,10 @@ function readParams(offer: ExtensionOffer, response: boolean): Partial<DeflatePa
  * The server's answer: the first acceptable permessage-deflate offer, as the response's extension
  * value and the agreed parameters; null when every offer is declined (or none was made).
  */
-export function negotiateAsServer(offers: ExtensionOffer[], config: DeflateConfig = {}): { response: string; params: DeflateParams } | null {
+export function negotiateAsServer(
+  offers: ExtensionOffer[],
+  config: DeflateConfig = {},
+): { response: string; params: DeflateParams } | null {
   for (const offer of offers) {
     if (offer.name !== NAME) continue;
     const o = readParams(offer, false);
@@ -92,11 +98,13 @@ export function negotiateAsServer(offers: ExtensionOffer[], config: DeflateConfi
     const resp: [string, string | number | true][] = [];
     if (params.serverNoContextTakeover) resp.push(['server_no_context_takeover', true]);
     if (params.clientNoContextTakeover) resp.push(['client_no_context_takeover', true]);
-    if (o.serverMaxWindowBits !== undefined || params.serverMaxWindowBits < 15) resp.push(['server_max_window_bits', params.serverMaxWindowBits]);
+    if (o.serverMaxWindowBits !== undefined || params.serverMaxWindowBits < 15)
+      resp.push(['server_max_window_bits', params.serverMaxWindowBits]);
     if (o.clientBitsOffered) {
       // The client may only be limited when it said it can be (RFC 7692 §7.1.2.2).
       params.clientMaxWindowBits = Math.min(o.clientMaxWindowBits ?? 15, config.clientMaxWindowBits ?? 15);
-      if (o.clientMaxWindowBits !== undefined || params.clientMaxWindowBits < 15) resp.push(['client_max_window_bits', params.clientMaxWindowBits]);
+      if (o.clientMaxWindowBits !== undefined || params.clientMaxWindowBits < 15)
+        resp.push(['client_max_window_bits', params.clientMaxWindowBits]);
     } else if (config.clientMaxWindowBits !== undefined && config.clientMaxWindowBits < 15) {
       continue; // we need the client's window limited, and this offer cannot do it
     }
@@ -111,8 +119,12 @@ export function clientOffer(config: DeflateConfig = {}): string {
   if (config.serverNoContextTakeover) p.push(['server_no_context_takeover', true]);
   if (config.clientNoContextTakeover) p.push(['client_no_context_takeover', true]);
   // 15 is every window's default: it needs no saying.
-  if (config.serverMaxWindowBits !== undefined && config.serverMaxWindowBits < 15) p.push(['server_max_window_bits', config.serverMaxWindowBits]);
-  p.push(['client_max_window_bits', config.clientMaxWindowBits !== undefined && config.clientMaxWindowBits < 15 ? config.clientMaxWindowBits : true]);
+  if (config.serverMaxWindowBits !== undefined && config.serverMaxWindowBits < 15)
+    p.push(['server_max_window_bits', config.serverMaxWindowBits]);
+  p.push([
+    'client_max_window_bits',
+    config.clientMaxWindowBits !== undefined && config.clientMaxWindowBits < 15 ? config.clientMaxWindowBits : true,
+  ]);
   return formatExtension(NAME, p);
 }
 
@@ -125,8 +137,14 @@ export function acceptAsClient(response: ExtensionOffer[], config: DeflateConfig
   const r = readParams(response[0]!, true);
   if (r === null) return null;
   if (config.serverNoContextTakeover && !r.serverNoContextTakeover) return null;
-  if (config.serverMaxWindowBits !== undefined && (r.serverMaxWindowBits ?? 15) > config.serverMaxWindowBits) return null;
-  if (r.clientMaxWindowBits !== undefined && config.clientMaxWindowBits !== undefined && r.clientMaxWindowBits > config.clientMaxWindowBits) return null;
+  if (config.serverMaxWindowBits !== undefined && (r.serverMaxWindowBits ?? 15) > config.serverMaxWindowBits)
+    return null;
+  if (
+    r.clientMaxWindowBits !== undefined &&
+    config.clientMaxWindowBits !== undefined &&
+    r.clientMaxWindowBits > config.clientMaxWindowBits
+  )
+    return null;
   return {
     serverNoContextTakeover: !!r.serverNoContextTakeover,
     clientNoContextTakeover: !!(r.clientNoContextTakeover || config.clientNoContextTakeover),

@@ -18,7 +18,9 @@ export function parseExtensions(value: HeaderValue): ExtensionOffer[] | null {
   const out: ExtensionOffer[] = [];
   let i = 0;
   const n = text.length;
-  const ows = (): void => { while (i < n && (text[i] === ' ' || text[i] === '\t')) i++; };
+  const ows = (): void => {
+    while (i < n && (text[i] === ' ' || text[i] === '\t')) i++;
+  };
   const token = (): string => {
     const start = i;
     while (i < n && !' \t,;="'.includes(text[i]!)) i++;
@@ -28,7 +30,10 @@ export function parseExtensions(value: HeaderValue): ExtensionOffer[] | null {
   for (;;) {
     ows();
     if (i >= n) break;
-    if (text[i] === ',') { i++; continue; } // empty list elements are allowed
+    if (text[i] === ',') {
+      i++;
+      continue;
+    } // empty list elements are allowed
     const name = token();
     if (!name) return null;
     const params: [string, string | true][] = [];

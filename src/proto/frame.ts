@@ -61,7 +61,9 @@ export function parseFrameHeader(buf: Uint8Array, off: number, end: number, out:
   }
   if (masked) {
     if (avail < size + 4) return NEED_MORE;
-    out.mask = ((buf[off + size]! << 24) | (buf[off + size + 1]! << 16) | (buf[off + size + 2]! << 8) | buf[off + size + 3]!) >>> 0;
+    out.mask =
+      ((buf[off + size]! << 24) | (buf[off + size + 1]! << 16) | (buf[off + size + 2]! << 8) | buf[off + size + 3]!) >>>
+      0;
     size += 4;
   }
   out.fin = (b0 & 0x80) !== 0;
@@ -84,7 +86,13 @@ export function frameHeaderSize(length: number, masked: boolean): number {
  * and the key written after the length.
  */
 export function writeFrameHeader(
-  buf: Uint8Array, off: number, opcode: number, fin: boolean, rsv1: boolean, length: number, mask?: number,
+  buf: Uint8Array,
+  off: number,
+  opcode: number,
+  fin: boolean,
+  rsv1: boolean,
+  length: number,
+  mask?: number,
 ): number {
   buf[off] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   const m = mask !== undefined ? 0x80 : 0;
@@ -100,12 +108,21 @@ export function writeFrameHeader(
     buf[off + 1] = m | 127;
     const hi = Math.floor(length / 0x100000000);
     const lo = length >>> 0;
-    buf[off + 2] = hi >>> 24; buf[off + 3] = (hi >>> 16) & 0xff; buf[off + 4] = (hi >>> 8) & 0xff; buf[off + 5] = hi & 0xff;
-    buf[off + 6] = lo >>> 24; buf[off + 7] = (lo >>> 16) & 0xff; buf[off + 8] = (lo >>> 8) & 0xff; buf[off + 9] = lo & 0xff;
+    buf[off + 2] = hi >>> 24;
+    buf[off + 3] = (hi >>> 16) & 0xff;
+    buf[off + 4] = (hi >>> 8) & 0xff;
+    buf[off + 5] = hi & 0xff;
+    buf[off + 6] = lo >>> 24;
+    buf[off + 7] = (lo >>> 16) & 0xff;
+    buf[off + 8] = (lo >>> 8) & 0xff;
+    buf[off + 9] = lo & 0xff;
     i = off + 10;
   }
   if (mask !== undefined) {
-    buf[i] = mask >>> 24; buf[i + 1] = (mask >>> 16) & 0xff; buf[i + 2] = (mask >>> 8) & 0xff; buf[i + 3] = mask & 0xff;
+    buf[i] = mask >>> 24;
+    buf[i + 1] = (mask >>> 16) & 0xff;
+    buf[i + 2] = (mask >>> 8) & 0xff;
+    buf[i + 3] = mask & 0xff;
     i += 4;
   }
   return i - off;

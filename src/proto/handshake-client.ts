@@ -38,14 +38,16 @@ export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): Res
   if (o.protocols && o.protocols.length > 0) {
     const seen = new Set<string>();
     for (const p of o.protocols) {
-      if (!isToken(p) || seen.has(p)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid or repeated subprotocol ${JSON.stringify(p)}`);
+      if (!isToken(p) || seen.has(p))
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid or repeated subprotocol ${JSON.stringify(p)}`);
       seen.add(p);
     }
     headers['Sec-WebSocket-Protocol'] = o.protocols.join(', ');
   }
   const own = new Set(Object.keys(headers).map((k) => k.toLowerCase()));
   for (const [k, v] of Object.entries(o.headers ?? {})) {
-    if (own.has(k.toLowerCase())) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `header ${k} is set by the handshake`);
+    if (own.has(k.toLowerCase()))
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `header ${k} is set by the handshake`);
     headers[k] = v;
   }
   return headers;
@@ -53,7 +55,8 @@ export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): Res
 
 /** Serialises a request head. */
 export function serializeRequest(target: string, headers: ResponseHeaders): Buffer {
-  if (!/^\/[\x21-\x7e]*$/.test(target)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${JSON.stringify(target)}`);
+  if (!/^\/[\x21-\x7e]*$/.test(target))
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${JSON.stringify(target)}`);
   return serializeHead(`GET ${target} HTTP/1.1`, headers);
 }
 
@@ -84,13 +87,19 @@ export interface AcceptedResponse {
  * Checks a response to our upgrade request; throws a ClientHandshakeError naming the first fault.
  * A status other than 101 is ERR_WS_UPGRADE_DECLINED (its body is read by the caller).
  */
-export function validateUpgradeResponse(res: ParsedResponse, key: string, offered: string[], deflate?: DeflateConfig): AcceptedResponse {
+export function validateUpgradeResponse(
+  res: ParsedResponse,
+  key: string,
+  offered: string[],
+  deflate?: DeflateConfig,
+): AcceptedResponse {
   const h = res.headers;
-  if (res.status !== 101) throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
-  if (h['upgrade'] === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
-  if (!hasToken(h['upgrade'], 'websocket')) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET');
-  if (h['connection'] === undefined) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION');
-  if (!hasToken(h['connection'], 'upgrade')) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION_UPGRADE');
+  if (res.status !== 101)
+    throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
+  if (h.upgrade === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
+  if (!hasToken(h.upgrade, 'websocket')) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET');
+  if (h.connection === undefined) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION');
+  if (!hasToken(h.connection, 'upgrade')) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION_UPGRADE');
   const accept = h['sec-websocket-accept'];
   if (accept === undefined) throw new ClientHandshakeError('ERR_WS_NO_SEC_ACCEPT');
   if (String(accept).trim() !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');

@@ -21,12 +21,14 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   if (one(h[':method']) !== 'CONNECT') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(one(h[':method'])));
   if (one(h[':protocol']) === undefined) throw new HandshakeError('ERR_WS_NO_UPGRADE', 400, 'no :protocol');
   if (one(h[':protocol'])!.toLowerCase() !== 'websocket') throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
-  if (!one(h[':scheme']) || !one(h[':path'])) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, ':scheme and :path are required');
+  if (!one(h[':scheme']) || !one(h[':path']))
+    throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, ':scheme and :path are required');
   if (!one(h[':authority'])) throw new HandshakeError('ERR_WS_NO_HOST', 400);
   const version = one(h['sec-websocket-version']);
   if (version === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   if (version.trim() !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, version);
   const protocols = splitList(h['sec-websocket-protocol']);
-  for (const p of protocols) if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
+  for (const p of protocols)
+    if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   return { protocols, extensions: parseExtensions(h['sec-websocket-extensions']) };
 }

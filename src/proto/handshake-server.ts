@@ -16,7 +16,12 @@ const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64
 
 /** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4). */
 export function computeAccept(key: string): string {
-  return oneShotHash !== undefined ? oneShotHash('sha1', key + GUID, 'base64') : crypto.createHash('sha1').update(key + GUID).digest('base64');
+  return oneShotHash !== undefined
+    ? oneShotHash('sha1', key + GUID, 'base64')
+    : crypto
+        .createHash('sha1')
+        .update(key + GUID)
+        .digest('base64');
 }
 
 /** A refused handshake: the error and the status that answers it. */
@@ -55,7 +60,10 @@ const base64Key = /^[A-Za-z0-9+/]{22}==$/;
 /** Whether a request asks for a WebSocket upgrade at all (GET, Connection: upgrade, Upgrade: websocket). */
 export function isUpgrade(req: UpgradeRequest): boolean {
   return (
-    typeof req === 'object' && req !== null && typeof req.headers === 'object' && req.headers !== null &&
+    typeof req === 'object' &&
+    req !== null &&
+    typeof req.headers === 'object' &&
+    req.headers !== null &&
     String(req.method).toUpperCase() === 'GET' &&
     hasToken(header(req.headers, 'connection'), 'upgrade') &&
     hasToken(header(req.headers, 'upgrade'), 'websocket')
@@ -107,15 +115,19 @@ export function acceptResponseHeaders(key: string, protocol?: string, extensions
 }
 
 /** Headers and body of an HTTP error response that refuses an upgrade. */
-export function errorResponse(status: number, reason: string, extra?: ResponseHeaders): { headers: ResponseHeaders; body: Buffer } {
-  const body = Buffer.from(reason.replace(/[\r\n]+/g, ' ') + '\n', 'utf8');
+export function errorResponse(
+  status: number,
+  reason: string,
+  extra?: ResponseHeaders,
+): { headers: ResponseHeaders; body: Buffer } {
+  const body = Buffer.from(`${reason.replace(/[\r\n]+/g, ' ')}\n`, 'utf8');
   const headers: ResponseHeaders = {
     Connection: 'close',
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': String(body.length),
   };
   if (status === 426) {
-    headers['Upgrade'] = 'websocket';
+    headers.Upgrade = 'websocket';
     headers['Sec-WebSocket-Version'] = '13';
   }
   return { headers: { ...headers, ...extra }, body };

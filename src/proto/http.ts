@@ -43,9 +43,7 @@ export class HeadError extends WebSocketError {
   }
 }
 
-export type HeadResult<T> =
-  | { done: false }
-  | { done: true; head: T; rest: Buffer };
+export type HeadResult<T> = { done: false } | { done: true; head: T; rest: Buffer };
 
 /** A response read by the client handshake. */
 export interface ParsedResponse {
@@ -65,7 +63,10 @@ export class HeadReader<T> {
   private acc: Buffer | null = null;
   private size = 0;
 
-  constructor(private readonly limits: HeadLimits, private readonly parse: (head: string, limits: HeadLimits) => T) {}
+  constructor(
+    private readonly limits: HeadLimits,
+    private readonly parse: (head: string, limits: HeadLimits) => T,
+  ) {}
 
   /** Feeds bytes; returns the parsed head once complete, or throws a HeadError. */
   push(chunk: Buffer): HeadResult<T> {
@@ -145,7 +146,8 @@ function parseHeaderLines(lines: string[], limits: HeadLimits): { headers: HttpH
     const value = trimOws(line.slice(colon + 1));
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'control character in header value');
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f)
+        throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'control character in header value');
     }
     const key = name.toLowerCase();
     rawHeaders.push(name, value);
@@ -185,9 +187,18 @@ export function lowerCaseNames<T>(h: Record<string, T>): Record<string, T> {
 }
 
 const reasonPhrases: Record<number, string> = {
-  101: 'Switching Protocols', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Method Not Allowed', 426: 'Upgrade Required', 429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  101: 'Switching Protocols',
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 export function reasonPhrase(status: number): string {
@@ -209,7 +220,8 @@ export function serializeResponse(status: number, headers: ResponseHeaders, body
 function headerLine(name: string, value: string): string {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+    if (c === 0x0d || c === 0x0a || c === 0)
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
   }
   return `${name}: ${value}\r\n`;
 }

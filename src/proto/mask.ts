@@ -26,7 +26,10 @@ export function setNativeUnmask(fn: NativeUnmask | null): void {
  * the last byte.
  */
 export function unmask(buf: Uint8Array, start: number, end: number, mask: number, phase: number): number {
-  const k0 = mask >>> 24, k1 = (mask >>> 16) & 0xff, k2 = (mask >>> 8) & 0xff, k3 = mask & 0xff;
+  const k0 = mask >>> 24,
+    k1 = (mask >>> 16) & 0xff,
+    k2 = (mask >>> 8) & 0xff,
+    k3 = mask & 0xff;
   let p = phase & 3;
   if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
     for (let j = 0; j < 4; j++) rotated[j] = kAt(mask, p + j);
@@ -42,17 +45,24 @@ export function unmask(buf: Uint8Array, start: number, end: number, mask: number
       p = (p + 1) & 3;
     }
     const words = (end - i) >>> 2;
-    const b0 = kAt(mask, p), b1 = kAt(mask, p + 1), b2 = kAt(mask, p + 2), b3 = kAt(mask, p + 3);
-    const word = littleEndian
-      ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24))
-      : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3);
+    const b0 = kAt(mask, p),
+      b1 = kAt(mask, p + 1),
+      b2 = kAt(mask, p + 2),
+      b3 = kAt(mask, p + 3);
+    const word = littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
     const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
     // Unrolled by 8: about 2.5× the speed of the plain loop in V8 (bench/README.md).
     const words8 = words & ~7;
     let w = 0;
     for (; w < words8; w += 8) {
-      view[w] ^= word; view[w + 1] ^= word; view[w + 2] ^= word; view[w + 3] ^= word;
-      view[w + 4] ^= word; view[w + 5] ^= word; view[w + 6] ^= word; view[w + 7] ^= word;
+      view[w] ^= word;
+      view[w + 1] ^= word;
+      view[w + 2] ^= word;
+      view[w + 3] ^= word;
+      view[w + 4] ^= word;
+      view[w + 5] ^= word;
+      view[w + 6] ^= word;
+      view[w + 7] ^= word;
     }
     for (; w < words; w++) view[w] ^= word;
     i += words << 2;

@@ -35,7 +35,11 @@ export interface ReceiverOptions {
   allowRsv1?: boolean;
 }
 
-const enum State { Header, Payload, Done }
+const enum State {
+  Header,
+  Payload,
+  Done,
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -68,7 +72,10 @@ export class Receiver {
   private readonly readMessageMax: number;
   private readonly maxFragments: number;
 
-  constructor(opts: ReceiverOptions, private readonly handler: ReceiverHandler) {
+  constructor(
+    opts: ReceiverOptions,
+    private readonly handler: ReceiverHandler,
+  ) {
     this.server = opts.role === 'server';
     this.allowRsv1 = opts.allowRsv1 ?? false;
     this.readMessageMax = opts.readMessageMax;
@@ -114,7 +121,10 @@ export class Receiver {
       this.partial = Buffer.from(chunk.subarray(off, end));
       return end - off;
     }
-    if (size === BAD_SIZE) return this.fail('ERR_WS_BAD_SIZE'), end - off;
+    if (size === BAD_SIZE) {
+      this.fail('ERR_WS_BAD_SIZE');
+      return end - off;
+    }
     this.startFrame();
     return size;
   }
@@ -130,7 +140,10 @@ export class Receiver {
       return take;
     }
     this.partial = null;
-    if (size === BAD_SIZE) return this.fail('ERR_WS_BAD_SIZE'), take;
+    if (size === BAD_SIZE) {
+      this.fail('ERR_WS_BAD_SIZE');
+      return take;
+    }
     this.startFrame();
     return size - have;
   }
@@ -206,8 +219,10 @@ export class Receiver {
     const h = this.hdr;
     this.state = State.Header;
     switch (h.opcode) {
-      case Opcode.Ping: return this.handler.onPing(last);
-      case Opcode.Pong: return this.handler.onPong(last);
+      case Opcode.Ping:
+        return this.handler.onPing(last);
+      case Opcode.Pong:
+        return this.handler.onPong(last);
       case Opcode.Close: {
         const close = parseClosePayload(last);
         if ('error' in close) return this.fail(close.error);
@@ -219,7 +234,8 @@ export class Receiver {
       if (last.length > 0) this.handler.onData(last, false, this.messageBinary, this.messageCompressed);
       return;
     }
-    if (this.checkUtf8 && !this.utf8!.end()) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
+    if (this.checkUtf8 && !this.utf8!.end())
+      return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.inMessage = false;
     this.handler.onData(last, true, this.messageBinary, this.messageCompressed);
   }

@@ -56,13 +56,38 @@ export class Utf8Validator {
       return true;
     }
     if (b < 0x80) return true;
-    if (b >= 0xc2 && b <= 0xdf) { this.need = 1; return true; }
-    if (b === 0xe0) { this.need = 2; this.lo = 0xa0; return true; }
-    if (b === 0xed) { this.need = 2; this.hi = 0x9f; return true; }
-    if (b >= 0xe1 && b <= 0xef) { this.need = 2; return true; }
-    if (b === 0xf0) { this.need = 3; this.lo = 0x90; return true; }
-    if (b >= 0xf1 && b <= 0xf3) { this.need = 3; return true; }
-    if (b === 0xf4) { this.need = 3; this.hi = 0x8f; return true; }
+    if (b >= 0xc2 && b <= 0xdf) {
+      this.need = 1;
+      return true;
+    }
+    if (b === 0xe0) {
+      this.need = 2;
+      this.lo = 0xa0;
+      return true;
+    }
+    if (b === 0xed) {
+      this.need = 2;
+      this.hi = 0x9f;
+      return true;
+    }
+    if (b >= 0xe1 && b <= 0xef) {
+      this.need = 2;
+      return true;
+    }
+    if (b === 0xf0) {
+      this.need = 3;
+      this.lo = 0x90;
+      return true;
+    }
+    if (b >= 0xf1 && b <= 0xf3) {
+      this.need = 3;
+      return true;
+    }
+    if (b === 0xf4) {
+      this.need = 3;
+      this.hi = 0x8f;
+      return true;
+    }
     return false;
   }
 }

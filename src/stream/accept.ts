@@ -12,9 +12,21 @@ import { negotiateAsServer, type DeflateParams } from '../proto/deflate-params.j
 import type { ServerHttp2Stream as Http2Stream } from 'node:http2';
 import type { ExtensionOffer } from '../proto/extensions.js';
 import { validateConnectRequest } from '../proto/handshake-h2.js';
-import { HandshakeError, acceptResponseHeaders, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
+import {
+  HandshakeError,
+  acceptResponseHeaders,
+  errorResponse,
+  validateUpgradeRequest,
+} from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
-import { HeadError, HeadReader, lowerCaseNames, parseRequestHead, serializeResponse, type UpgradeRequest } from '../proto/http.js';
+import {
+  type HeadError,
+  HeadReader,
+  lowerCaseNames,
+  parseRequestHead,
+  serializeResponse,
+  type UpgradeRequest,
+} from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
 import type { WebSocketStream } from './websocket-stream.js';
@@ -25,11 +37,19 @@ const REFUSE_LINGER = 2000;
 type Opts = ReturnType<typeof normaliseAcceptOptions>;
 
 export function isRequest(x: unknown): x is UpgradeRequest {
-  return typeof x === 'object' && x !== null && typeof (x as UpgradeRequest).headers === 'object' && (x as UpgradeRequest).headers !== null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as UpgradeRequest).headers === 'object' &&
+    (x as UpgradeRequest).headers !== null
+  );
 }
 
 export function startAccept(
-  ws: WebSocketStream, req: UpgradeRequest | undefined, options: AcceptOptions | undefined, callback: Callback<void> | undefined,
+  ws: WebSocketStream,
+  req: UpgradeRequest | undefined,
+  options: AcceptOptions | undefined,
+  callback: Callback<void> | undefined,
 ): Promise<void> | undefined {
   if (callback !== undefined && typeof callback !== 'function') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'callback must be a function');
@@ -38,11 +58,17 @@ export function startAccept(
   const c = new Completion<void>(callback);
   if (!ws._beginHandshake(c, opts.signal)) return c.started();
   if (req !== undefined) {
-    respond(ws, req, opts.head ? Buffer.from(opts.head.buffer, opts.head.byteOffset, opts.head.byteLength) : undefined, opts, c);
+    respond(
+      ws,
+      req,
+      opts.head ? Buffer.from(opts.head.buffer, opts.head.byteOffset, opts.head.byteLength) : undefined,
+      opts,
+      c,
+    );
   } else {
     const reader = new HeadReader(opts, parseRequestHead);
     const onBytes = (chunk: Buffer): void => {
-      let r;
+      let r: ReturnType<typeof reader.push>;
       try {
         r = reader.push(chunk);
       } catch (e) {
@@ -70,12 +96,20 @@ type Agreed = { protocol: string | undefined; deflate: { response: string; param
  * What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate.
  * The stream records both.
  */
-function agree(ws: WebSocketStream, req: UpgradeRequest, valid: { protocols: string[]; extensions: ExtensionOffer[] | null }, opts: Opts): Agreed {
+function agree(
+  ws: WebSocketStream,
+  req: UpgradeRequest,
+  valid: { protocols: string[]; extensions: ExtensionOffer[] | null },
+  opts: Opts,
+): Agreed {
   let protocol: string | undefined;
   if (opts.selectProtocol && valid.protocols.length > 0) {
     protocol = opts.selectProtocol(valid.protocols, req);
     if (protocol !== undefined && !valid.protocols.includes(protocol)) {
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`);
+      throw new WebSocketError(
+        'ERR_WS_INVALID_ARGUMENT',
+        `selectProtocol chose ${JSON.stringify(protocol)}, which was not offered`,
+      );
     }
   }
   const config = ws._opts.perMessageDeflate;
@@ -99,7 +133,13 @@ function answerOrRefuse<T>(ws: WebSocketStream, opts: Opts, c: Completion<void>,
   }
 }
 
-function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefined, opts: Opts, c: Completion<void>): void {
+function respond(
+  ws: WebSocketStream,
+  req: UpgradeRequest,
+  head: Buffer | undefined,
+  opts: Opts,
+  c: Completion<void>,
+): void {
   if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
   const answer = answerOrRefuse(ws, opts, c, () => {
     const valid = validateUpgradeRequest(req);
@@ -129,7 +169,8 @@ function respond(ws: WebSocketStream, req: UpgradeRequest, head: Buffer | undefi
 function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
   const answer = answerOrRefuse(ws, opts, c, () => {
-    if (h2 === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
+    if (h2 === null)
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
     const agreed = agree(ws, req, validateConnectRequest(req.headers), opts);
     const headers: ResponseHeaders = {};
     if (agreed.protocol !== undefined) headers['sec-websocket-protocol'] = agreed.protocol;
@@ -157,11 +198,15 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
   if (h2 !== null) {
     // HTTP/2: an error status on this stream only; the connection and its other streams go on.
     const { headers, body } = errorResponse(status, err.message);
-    try { opts.decorator?.(headers as ResponseHeaders, status); } catch { /* the error response goes as it is */ }
+    try {
+      opts.decorator?.(headers as ResponseHeaders, status);
+    } catch {
+      /* the error response goes as it is */
+    }
     ws._giveUp(err);
     try {
       const h = lowerCaseNames(headers);
-      delete h['connection'];
+      delete h.connection;
       h2.respond({ ...h, ':status': status });
       h2.end(body);
     } catch {
@@ -179,7 +224,10 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
     bytes = serializeResponse(status, errorResponse(status, err.message).headers, body);
   }
   ws._giveUp(err);
-  sendAndTearDown(ws.nextLayer, bytes, REFUSE_LINGER).then(() => c.fail(err), () => c.fail(err));
+  sendAndTearDown(ws.nextLayer, bytes, REFUSE_LINGER).then(
+    () => c.fail(err),
+    () => c.fail(err),
+  );
 }
 
 function asError(e: unknown): WebSocketError {

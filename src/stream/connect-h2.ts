@@ -39,7 +39,10 @@ function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise
   let wait = settingsWaits.get(session);
   if (!wait) {
     wait = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), timeout);
+      const timer = setTimeout(
+        () => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')),
+        timeout,
+      );
       const onSettings = (): void => done(null);
       const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
       const done = (err: WebSocketError | null): void => {
@@ -58,7 +61,16 @@ function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise
 }
 
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
-  const { protocols = [], headers = {}, decorator, connectTimeout = SETTINGS_WAIT, session: given, connectOptions, signal, ...streamOptions } = options;
+  const {
+    protocols = [],
+    headers = {},
+    decorator,
+    connectTimeout = SETTINGS_WAIT,
+    session: given,
+    connectOptions,
+    signal,
+    ...streamOptions
+  } = options;
   const origin = `${url.protocol === 'wss:' || url.protocol === 'https:' ? 'https' : 'http'}://${url.host}`;
   const session = given ?? http2.connect(origin, connectOptions);
   const own = given === undefined;
@@ -72,9 +84,18 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   // The server's SETTINGS tell whether it speaks extended CONNECT (awaited once per session).
   await settingsOf(session, connectTimeout).catch((e: WebSocketError) => fail(e));
   if (!session.remoteSettings.enableConnectProtocol) {
-    fail(new WebSocketError('ERR_WS_UPGRADE_DECLINED', 'the HTTP/2 server does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)'));
+    fail(
+      new WebSocketError(
+        'ERR_WS_UPGRADE_DECLINED',
+        'the HTTP/2 server does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)',
+      ),
+    );
   }
-  const deflateConfig = streamOptions.perMessageDeflate ? (streamOptions.perMessageDeflate === true ? {} : streamOptions.perMessageDeflate) : null;
+  const deflateConfig = streamOptions.perMessageDeflate
+    ? streamOptions.perMessageDeflate === true
+      ? {}
+      : streamOptions.perMessageDeflate
+    : null;
   const regular = { ...headers };
   decorator?.(regular);
   const reqHeaders: http2.OutgoingHttpHeaders = {
@@ -91,20 +112,32 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   const req = session.request(reqHeaders, { signal });
   const response = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
     req.once('response', resolve);
-    req.once('error', (err) => reject(new WebSocketError(signal?.aborted ? 'ERR_WS_ABORTED' : 'ERR_WS_NEXT_LAYER', err.message, { cause: err })));
+    req.once('error', (err) =>
+      reject(new WebSocketError(signal?.aborted ? 'ERR_WS_ABORTED' : 'ERR_WS_NEXT_LAYER', err.message, { cause: err })),
+    );
   }).catch((e: WebSocketError) => fail(e));
   const status = Number(response[':status']);
   if (status !== 200) {
     const parts: Buffer[] = [];
     let size = 0;
     await new Promise<void>((resolve) => {
-      req.on('data', (d: Buffer) => { if (size < 65536) { parts.push(d); size += d.length; } });
+      req.on('data', (d: Buffer) => {
+        if (size < 65536) {
+          parts.push(d);
+          size += d.length;
+        }
+      });
       req.once('end', resolve);
       req.once('close', resolve);
       setTimeout(resolve, 1000).unref();
     });
     const err = new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${status}`);
-    err.response = { status, reason: '', headers: response as Record<string, string>, body: Buffer.concat(parts).subarray(0, 65536) };
+    err.response = {
+      status,
+      reason: '',
+      headers: response as Record<string, string>,
+      body: Buffer.concat(parts).subarray(0, 65536),
+    };
     req.close();
     fail(err);
   }

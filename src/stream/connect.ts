@@ -63,12 +63,30 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = Number(u.port || (secure ? 443 : 80));
-  const { protocols, headers, decorator, connectTimeout = defaults.connectTimeout, signal,
-    ca, rejectUnauthorized, servername, tls: tlsOptions, ...streamOptions } = options;
+  const {
+    protocols,
+    headers,
+    decorator,
+    connectTimeout = defaults.connectTimeout,
+    signal,
+    ca,
+    rejectUnauthorized,
+    servername,
+    tls: tlsOptions,
+    ...streamOptions
+  } = options;
   if (signal?.aborted) throw new WebSocketError('ERR_WS_ABORTED');
 
   const socket: net.Socket = secure
-    ? tls.connect({ host, port, ca, rejectUnauthorized, servername: servername ?? (net.isIP(host) ? undefined : host), ALPNProtocols: ['http/1.1'], ...tlsOptions })
+    ? tls.connect({
+        host,
+        port,
+        ca,
+        rejectUnauthorized,
+        servername: servername ?? (net.isIP(host) ? undefined : host),
+        ALPNProtocols: ['http/1.1'],
+        ...tlsOptions,
+      })
     : net.connect({ host, port });
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -83,7 +101,10 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
         resolve();
       }
     };
-    const timer = setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`)), connectTimeout);
+    const timer = setTimeout(
+      () => done(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`)),
+      connectTimeout,
+    );
     const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const onAbort = (): void => done(new WebSocketError('ERR_WS_ABORTED'));
     socket.once(secure ? 'secureConnect' : 'connect', () => done());

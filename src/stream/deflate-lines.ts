@@ -41,7 +41,12 @@ export class DeflateLines {
   /** The writeSome() message in progress is compressed. */
   writingCompressed = false;
 
-  constructor(role: 'server' | 'client', params: DeflateParams, private readonly o: DeflateLineOptions, private readonly host: DeflateHost) {
+  constructor(
+    role: 'server' | 'client',
+    params: DeflateParams,
+    private readonly o: DeflateLineOptions,
+    private readonly host: DeflateHost,
+  ) {
     this.codec = new DeflateCodec(role, params, { level: o.level, memLevel: o.memLevel });
     this.inflating = new Serial(() => host.inflateIdle());
   }
@@ -97,7 +102,13 @@ export class DeflateLines {
    * Sends `payload` in its turn: compressed first when `compress` (`fin` ends the message), then
    * handed to `emit` with whether it was compressed; `onError` if compressing failed.
    */
-  send(payload: Buffer, fin: boolean, compress: boolean, emit: (body: Buffer, compressed: boolean) => void, onError: (err: WebSocketError) => void): void {
+  send(
+    payload: Buffer,
+    fin: boolean,
+    compress: boolean,
+    emit: (body: Buffer, compressed: boolean) => void,
+    onError: (err: WebSocketError) => void,
+  ): void {
     this.deflating.run((next) => {
       if (!compress) {
         emit(payload, false);
@@ -114,7 +125,11 @@ export class DeflateLines {
   /** Runs `fn` once the messages before it are compressed and queued (the close frame). */
   after(fn: () => void): void {
     if (this.deflating.idle) fn();
-    else this.deflating.run((next) => { fn(); next(); });
+    else
+      this.deflating.run((next) => {
+        fn();
+        next();
+      });
   }
 
   close(): void {

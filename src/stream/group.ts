@@ -49,9 +49,15 @@ export class StreamGroup implements ClosedListener {
     const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
     const all = [...this.streams];
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadline); });
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadline);
+    });
     const results = all.map((ws) =>
-      ws.close({ code, reason }).then(() => true, () => false));
+      ws.close({ code, reason }).then(
+        () => true,
+        () => false,
+      ),
+    );
     await Promise.race([Promise.all(results), expired]);
     clearTimeout(timer);
     let destroyed = 0;

@@ -8,9 +8,13 @@ import { WebSocketError } from '../errors.js';
 import { normaliseRequestLimits, type ResponseHeaders } from '../options.js';
 import { clientOffer } from '../proto/deflate-params.js';
 import {
-  ClientHandshakeError, newSecKey, serializeRequest, upgradeRequestHeaders, validateUpgradeResponse,
+  ClientHandshakeError,
+  newSecKey,
+  serializeRequest,
+  upgradeRequestHeaders,
+  validateUpgradeResponse,
 } from '../proto/handshake-client.js';
-import { HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
+import { type HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import type { WebSocketStream } from './websocket-stream.js';
 
@@ -36,7 +40,11 @@ const BODY_MAX = 64 * 1024;
 /** How long to wait for the rest of a refused response's body, in ms. */
 const BODY_WAIT = 1000;
 
-export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, callback: Callback<void> | undefined): Promise<void> | undefined {
+export function startHandshake(
+  ws: WebSocketStream,
+  options: HandshakeOptions,
+  callback: Callback<void> | undefined,
+): Promise<void> | undefined {
   if (typeof options !== 'object' || options === null || typeof options.host !== 'string' || options.host === '') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'handshake needs { host }');
   }
@@ -51,7 +59,7 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
   if (!ws._beginHandshake(c, options.signal)) return c.started();
   const reader = new HeadReader(limits, parseResponseHead);
   ws._setDataHandler((chunk) => {
-    let r;
+    let r: ReturnType<typeof reader.push>;
     try {
       r = reader.push(chunk);
     } catch (e) {
@@ -60,7 +68,7 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
       return;
     }
     if (!r.done) return;
-    let accepted;
+    let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
       accepted = validateUpgradeResponse(r.head, key, options.protocols ?? [], deflate ?? undefined);
     } catch (e) {
@@ -76,7 +84,9 @@ export function startHandshake(ws: WebSocketStream, options: HandshakeOptions, c
     ws._ready();
     c.succeed();
   });
-  ws._writeRaw(request, (e) => { if (e) c.fail(e); });
+  ws._writeRaw(request, (e) => {
+    if (e) c.fail(e);
+  });
   return c.started();
 }
 
@@ -87,7 +97,13 @@ function fail(ws: WebSocketStream, c: Completion<void>, err: WebSocketError): vo
 }
 
 /** Keeps what the server sent as the body of its refusal (bounded in size and time), then fails. */
-function readBody(ws: WebSocketStream, res: ParsedResponse, first: Buffer, err: ClientHandshakeError, c: Completion<void>): void {
+function readBody(
+  ws: WebSocketStream,
+  res: ParsedResponse,
+  first: Buffer,
+  err: ClientHandshakeError,
+  c: Completion<void>,
+): void {
   const length = Number(res.headers['content-length'] ?? NaN);
   const want = Number.isFinite(length) ? Math.min(length, BODY_MAX) : BODY_MAX;
   const parts: Buffer[] = [first];

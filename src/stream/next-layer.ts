@@ -40,8 +40,15 @@ export interface NextLayer {
 /** Whether `x` looks like a Node Duplex stream. */
 function isDuplex(x: unknown): x is Duplex {
   const d = x as Duplex;
-  return typeof d === 'object' && d !== null && typeof d.on === 'function' && typeof d.write === 'function' &&
-    typeof d.pause === 'function' && typeof d.resume === 'function' && typeof d.destroy === 'function';
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.on === 'function' &&
+    typeof d.write === 'function' &&
+    typeof d.pause === 'function' &&
+    typeof d.resume === 'function' &&
+    typeof d.destroy === 'function'
+  );
 }
 
 function isNextLayer(x: unknown): x is NextLayer {

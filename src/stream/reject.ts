@@ -29,9 +29,12 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
   if (!Number.isInteger(status) || status < 300 || status > 999) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'status must be an HTTP status from 300 to 999');
   }
-  const body = options.body === undefined ? undefined
-    : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8')
-    : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength);
+  const body =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === 'string'
+        ? Buffer.from(options.body, 'utf8')
+        : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength);
   const base = errorResponse(status, reasonPhrase(status));
   const payload = body ?? base.body;
   const headers: ResponseHeaders = { ...base.headers, 'Content-Length': String(payload.length), ...options.headers };

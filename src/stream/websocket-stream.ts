@@ -228,7 +228,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   accept(req: UpgradeRequest, options: AcceptOptions | undefined, callback: Callback<void>): void;
   accept(req: UpgradeRequest, callback: Callback<void>): void;
   accept(
-    a?: UpgradeRequest | AcceptOptions | Callback<void>, b?: AcceptOptions | Callback<void>, c?: Callback<void>,
+    a?: UpgradeRequest | AcceptOptions | Callback<void>,
+    b?: AcceptOptions | Callback<void>,
+    c?: Callback<void>,
   ): Promise<void> | void {
     if (typeof a === 'function') return startAccept(this, undefined, undefined, a);
     if (isRequest(a)) {
@@ -255,8 +257,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * meanwhile, or an abort of `signal`, fails it. Returns false (with `c` failed) if it may not start.
    */
   _beginHandshake(c: Completion<void>, signal: AbortSignal | undefined): boolean {
-    if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
-    else if (this.state !== State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
+    if (this.state === State.Handshaking)
+      c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
+    else if (this.state !== State.Idle)
+      c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
     if (c.settled) return false;
     const abort = (): void => {
       if (c.settled) return;
@@ -309,11 +313,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.out.mask = role === 'client';
     if (deflate) {
       const o = this._opts.perMessageDeflate!;
-      this.deflate = new DeflateLines(role, deflate, { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this._opts.readMessageMax }, {
-        deliver: (data, fin, binary) => this.deliverPiece(data, fin, binary),
-        fail: (err) => { this.receiver?.stop(); this._gotFailure(err); },
-        inflateIdle: () => this.inflateIdle(),
-      });
+      this.deflate = new DeflateLines(
+        role,
+        deflate,
+        { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this._opts.readMessageMax },
+        {
+          deliver: (data, fin, binary) => this.deliverPiece(data, fin, binary),
+          fail: (err) => {
+            this.receiver?.stop();
+            this._gotFailure(err);
+          },
+          inflateIdle: () => this.inflateIdle(),
+        },
+      );
     }
     this.receiver = new Receiver(
       { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1: !!deflate },
@@ -464,7 +476,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.endRead(this.failure && !clean ? this.failure : null);
     const waiters = this.out.drop();
     if (waiters.length > 0) {
-      const writeErr = this.failure && !clean ? this.failure : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+      const writeErr =
+        this.failure && !clean
+          ? this.failure
+          : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
     }
     for (const resolve of this.closedWaiters ?? []) resolve(this.info);
@@ -483,7 +498,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-    if (this.deflate !== null && this.deflate.receive(data, fin, binary, compressed)) return;
+    if (this.deflate?.receive(data, fin, binary, compressed)) return;
     this.deliverPiece(data, fin, binary);
   }
 
@@ -578,7 +593,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   read(callback: Callback<ReceivedData>): void;
   read(options: ReadOptions): Promise<ReceivedData>;
   read(options: ReadOptions, callback: Callback<ReceivedData>): void;
-  read(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+  read(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
     return typeof a === 'function' ? this.startRead(true, undefined, a) : this.startRead(true, a?.signal, b);
   }
 
@@ -587,16 +602,27 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   readSome(callback: Callback<ReceivedData>): void;
   readSome(options: ReadOptions): Promise<ReceivedData>;
   readSome(options: ReadOptions, callback: Callback<ReceivedData>): void;
-  readSome(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | void {
+  readSome(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
     return typeof a === 'function' ? this.startRead(false, undefined, a) : this.startRead(false, a?.signal, b);
   }
 
-  private startRead(whole: boolean, signal: AbortSignal | undefined, callback?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
+  private startRead(
+    whole: boolean,
+    signal: AbortSignal | undefined,
+    callback?: Callback<ReceivedData>,
+  ): Promise<ReceivedData> | undefined {
     const ready = this.state >= State.Open;
     if (callback === undefined && whole && ready && this.reader === null && this.inq.messages > 0 && !signal?.aborted) {
       return Promise.resolve(this.take(true)); // a whole message is queued: no waiting
     }
-    if (callback !== undefined && signal === undefined && ready && this.reader === null && !this.readEnded && !this.paused) {
+    if (
+      callback !== undefined &&
+      signal === undefined &&
+      ready &&
+      this.reader === null &&
+      !this.readEnded &&
+      !this.paused
+    ) {
       // A callback read needs no completion object: one that waits is held as the callback alone
       // (what an idle connection keeps), one served at once completes on the next tick. (Not while
       // paused: resuming a layer that delivers synchronously could complete it inside this call.)
@@ -636,7 +662,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
       this.reader = null;
       completeRead(r, null, this.take(this.readerWhole));
-    } else if (this.readEnded && this.state !== State.Handshaking && (this.deflate === null || this.deflate.inflateIdle || this.deflate.failed)) {
+    } else if (
+      this.readEnded &&
+      this.state !== State.Handshaking &&
+      (this.deflate === null || this.deflate.inflateIdle || this.deflate.failed)
+    ) {
       this.reader = null;
       this._answerInputEnd(); // the close frame goes out before the error is reported
       completeRead(r, this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
@@ -658,7 +688,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * never reads cannot grow our pong queue); reads again when neither holds.
    */
   private updateFlow(): void {
-    const pause = (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
+    const pause =
+      (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
       this.bufferedAmount > this._opts.maxBufferedBytes ||
       (this.deflate !== null && this.deflate.inflateBacklog > 64);
     if (pause === this.paused || this.state === State.Closed) return;
@@ -706,7 +737,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     if (this.deflate !== null) {
       const compress = this.deflate.shouldCompress(payload.length, options?.compress);
-      if (compress || !this.deflate.deflateIdle) return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
+      if (compress || !this.deflate.deflateIdle)
+        return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
     }
     const first = this.out.length;
     this.queueMessage(opcode, payload, true, false);
@@ -725,12 +757,24 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (err) return failNow(callback, err);
     const fin = options?.fin ?? true;
     const firstPart = !this.writingMessage;
-    const opcode = this.writingMessage ? Opcode.Continuation : (options?.binary ?? this.defaultBinary(data)) ? Opcode.Binary : Opcode.Text;
+    const opcode = this.writingMessage
+      ? Opcode.Continuation
+      : (options?.binary ?? this.defaultBinary(data))
+        ? Opcode.Binary
+        : Opcode.Text;
     this.writingMessage = !fin;
     if (this.deflate !== null) {
       if (firstPart) this.deflate.writingCompressed = options?.compress !== false;
       if (this.deflate.writingCompressed || !this.deflate.deflateIdle) {
-        return this.writeInLine(opcode, payload, fin, this.deflate.writingCompressed, firstPart, options?.signal, callback);
+        return this.writeInLine(
+          opcode,
+          payload,
+          fin,
+          this.deflate.writingCompressed,
+          firstPart,
+          options?.signal,
+          callback,
+        );
       }
     }
     this.out.frame(opcode, payload, fin);
@@ -749,8 +793,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * is compressed itself when `compress`: RSV1 on the first frame of the message only.
    */
   private writeInLine(
-    opcode: number, payload: Buffer, fin: boolean, compress: boolean, firstPart: boolean,
-    signal: AbortSignal | undefined, callback?: Callback<void>,
+    opcode: number,
+    payload: Buffer,
+    fin: boolean,
+    compress: boolean,
+    firstPart: boolean,
+    signal: AbortSignal | undefined,
+    callback?: Callback<void>,
   ): Promise<void> | undefined {
     const c = new Completion<void>(callback);
     if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED')))) {
@@ -762,7 +811,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.out.wait(c);
       this.scheduleFlush();
     };
-    this.deflate!.send(payload, fin, compress, (body, compressed) => emit(body, compressed && firstPart), (e) => c.fail(e));
+    this.deflate!.send(
+      payload,
+      fin,
+      compress,
+      (body, compressed) => emit(body, compressed && firstPart),
+      (e) => c.fail(e),
+    );
     return c.started();
   }
 
@@ -771,7 +826,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   ping(payload: WriteData | undefined, callback: Callback<void>): void;
   ping(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
   ping(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return typeof a === 'function' ? this.control(Opcode.Ping, payload, undefined, a) : this.control(Opcode.Ping, payload, a?.signal, b);
+    return typeof a === 'function'
+      ? this.control(Opcode.Ping, payload, undefined, a)
+      : this.control(Opcode.Ping, payload, a?.signal, b);
   }
 
   /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
@@ -779,10 +836,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   pong(payload: WriteData | undefined, callback: Callback<void>): void;
   pong(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
   pong(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return typeof a === 'function' ? this.control(Opcode.Pong, payload, undefined, a) : this.control(Opcode.Pong, payload, a?.signal, b);
+    return typeof a === 'function'
+      ? this.control(Opcode.Pong, payload, undefined, a)
+      : this.control(Opcode.Pong, payload, a?.signal, b);
   }
 
-  private control(opcode: number, data: WriteData | undefined, signal: AbortSignal | undefined, callback?: Callback<void>): Promise<void> | undefined {
+  private control(
+    opcode: number,
+    data: WriteData | undefined,
+    signal: AbortSignal | undefined,
+    callback?: Callback<void>,
+  ): Promise<void> | undefined {
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
     const err = this.opError();
@@ -811,7 +875,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       return c.started();
     }
     if (this.state === State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done'));
-    else if (this.state === State.Handshaking) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
+    else if (this.state === State.Handshaking)
+      c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
     else if (this.state === State.Closed) {
       if (this.info?.wasClean) c.succeed();
       else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true }));
@@ -875,11 +940,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   /** Why a message operation may not start now, or null. */
   private opError(): WebSocketError | null {
     switch (this.state) {
-      case State.Open: return null;
-      case State.Idle: return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done');
-      case State.Handshaking: return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
+      case State.Open:
+        return null;
+      case State.Idle:
+        return new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done');
+      case State.Handshaking:
+        return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
       // After a failure, later operations report its cause; after a clean close, ERR_WS_CLOSED.
-      default: return this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
+      default:
+        return this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
     }
   }
 
@@ -895,7 +964,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     }
     for (let off = 0; off < body.length; off += size) {
       const end = Math.min(off + size, body.length);
-      this.out.frame(off === 0 ? opcode : Opcode.Continuation, body.subarray(off, end), end === body.length, rsv1 && off === 0);
+      this.out.frame(
+        off === 0 ? opcode : Opcode.Continuation,
+        body.subarray(off, end),
+        end === body.length,
+        rsv1 && off === 0,
+      );
     }
   }
 
@@ -909,7 +983,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * Registers the completion of the frames just queued from index `first` of `out` (-1: they
    * cannot be withdrawn). With a signal, an abort withdraws them if they are still queued here.
    */
-  private queueWaiter(callback: Callback<void> | undefined, signal: AbortSignal | undefined, first: number): Promise<void> | undefined {
+  private queueWaiter(
+    callback: Callback<void> | undefined,
+    signal: AbortSignal | undefined,
+    first: number,
+  ): Promise<void> | undefined {
     let ret: Promise<void> | undefined;
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
@@ -989,7 +1067,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.nextLayer.write(bufs, (err) => {
       this.inFlight--;
       // A write cut short by a failure we know the reason of reports that reason.
-      const e = err ? this.failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }) : null;
+      const e = err ? (this.failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
       for (const w of waiters) settle(w, e);
       if (this.out.length > 0 && !this.flushScheduled && !err) this.flush();
       if (this.paused) this.updateFlow();
@@ -999,23 +1077,45 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
 class StreamSink implements LayerSink {
   constructor(private readonly s: WebSocketStream) {}
-  onData(chunk: Buffer): void { this.s._layerData(chunk); }
-  onEnd(): void { this.s._layerEnd(); }
-  onError(err: Error): void { this.s._layerError(err); }
-  onClose(): void { this.s._layerClosed(); }
+  onData(chunk: Buffer): void {
+    this.s._layerData(chunk);
+  }
+  onEnd(): void {
+    this.s._layerEnd();
+  }
+  onError(err: Error): void {
+    this.s._layerError(err);
+  }
+  onClose(): void {
+    this.s._layerClosed();
+  }
 }
 
 class StreamHandler implements ReceiverHandler {
   constructor(private readonly s: WebSocketStream) {}
-  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void { this.s._gotPiece(data, fin, binary, compressed); }
-  onPing(payload: Buffer): void { this.s._gotPing(payload); }
-  onPong(payload: Buffer): void { this.s._opts.controlCallback?.('pong', payload); }
-  onClose(code: number, reason: string, payload: Buffer): void { this.s._gotClose(code, reason, payload); }
-  onFail(error: WebSocketError): void { this.s._gotFailure(error); }
+  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+    this.s._gotPiece(data, fin, binary, compressed);
+  }
+  onPing(payload: Buffer): void {
+    this.s._gotPing(payload);
+  }
+  onPong(payload: Buffer): void {
+    this.s._opts.controlCallback?.('pong', payload);
+  }
+  onClose(code: number, reason: string, payload: Buffer): void {
+    this.s._gotClose(code, reason, payload);
+  }
+  onFail(error: WebSocketError): void {
+    this.s._gotFailure(error);
+  }
 }
 
 /** Completes a read held as a completion or as a callback (never from within the call that started it). */
-function completeRead(r: Completion<ReceivedData> | Callback<ReceivedData>, err: WebSocketError | null, value?: ReceivedData): void {
+function completeRead(
+  r: Completion<ReceivedData> | Callback<ReceivedData>,
+  err: WebSocketError | null,
+  value?: ReceivedData,
+): void {
   if (typeof r === 'function') r(err, value);
   else if (err) r.fail(err);
   else r.succeed(value!);

@@ -30,11 +30,13 @@ function runCli(args: string[], input: string[]): Promise<{ code: number | null;
     // Type the lines once connected.
     if (/connected to/.test(out) && input.length > 0) {
       const line = input.shift()!;
-      p.stdin.write(line + '\n');
+      p.stdin.write(`${line}\n`);
       if (input.length === 0) setTimeout(() => p.stdin.end(), 200);
     }
   });
-  p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out, err })));
 }
 
@@ -110,9 +112,16 @@ it('ws-stream serve --deflate survives 200 connections of random bytes (before a
         s.on('connect', () => {
           if (i % 3) s.write(requestHead(i % 2 ? { 'Sec-WebSocket-Extensions': 'permessage-deflate' } : {}));
           const junk = randomBytes(1 + ((i * 37) % 3000));
-          if (i % 4 === 0) { junk[0] = 0xc1; junk[1] = 0x80 | (junk[1]! & 0x7d); } // RSV1 text frames, masked
+          if (i % 4 === 0) {
+            junk[0] = 0xc1;
+            junk[1] = 0x80 | (junk[1]! & 0x7d);
+          } // RSV1 text frames, masked
           s.write(junk);
-          setTimeout(() => { if (i % 2) s.destroy(); else s.end(); resolve(); }, 1);
+          setTimeout(() => {
+            if (i % 2) s.destroy();
+            else s.end();
+            resolve();
+          }, 1);
         });
       });
     }

@@ -13,10 +13,14 @@ let server: Awaited<ReturnType<typeof startServer>>;
 let h2server: Awaited<ReturnType<typeof startServer>>;
 const summary = new Map<string, { pass: number; fail: number }>();
 
-before(async () => { [server, h2server] = await Promise.all([startServer(), startServer(['--tls'])]); });
+before(async () => {
+  [server, h2server] = await Promise.all([startServer(), startServer(['--tls'])]);
+});
 after(async () => {
   await Promise.all([server.stop(), h2server.stop()]);
-  const lines = [...summary].map(([g, r]) => `  ${g.padEnd(34)} ${String(r.pass).padStart(4)} passed ${String(r.fail).padStart(3)} failed`);
+  const lines = [...summary].map(
+    ([g, r]) => `  ${g.padEnd(34)} ${String(r.pass).padStart(4)} passed ${String(r.fail).padStart(3)} failed`,
+  );
   console.log(`conformance summary (RFC 6455, Autobahn groups):\n${lines.join('\n')}`);
 });
 
@@ -56,7 +60,8 @@ const textOf = (n: number): string => 'ä*'.repeat(Math.ceil(n / 3)).slice(0, 0)
 
 async function echoes(c: RawClient, opcode: 1 | 2, payload: Buffer, wire?: Buffer, pieces?: number): Promise<void> {
   const w = wire ?? frame({ opcode, payload });
-  if (pieces) await c.sendInPieces(w, pieces); else c.send(w);
+  if (pieces) await c.sendInPieces(w, pieces);
+  else c.send(w);
   const m = await c.nextMessage();
   assert.equal(m.opcode, opcode);
   assert.ok(m.payload.equals(payload), `echo of ${payload.length} bytes differs`);
@@ -74,167 +79,492 @@ async function failsWith(c: RawClient, code: number): Promise<void> {
 // ---- group 1: framing
 const sizes = [0, 125, 126, 127, 128, 65535, 65536];
 group('1 framing', [
-  ...sizes.map((n): [string, Case] => [`text of ${n} bytes`, async (c) => { await echoes(c, 1, Buffer.from(textOf(n))); await cleanClose(c); }]),
-  ...sizes.map((n): [string, Case] => [`binary of ${n} bytes`, async (c) => { await echoes(c, 2, bytes(n)); await cleanClose(c); }]),
-  ['text of 65536 bytes sent in pieces of 997 bytes', async (c) => echoes(c, 1, Buffer.from(textOf(65536)), undefined, 997)],
+  ...sizes.map((n): [string, Case] => [
+    `text of ${n} bytes`,
+    async (c) => {
+      await echoes(c, 1, Buffer.from(textOf(n)));
+      await cleanClose(c);
+    },
+  ]),
+  ...sizes.map((n): [string, Case] => [
+    `binary of ${n} bytes`,
+    async (c) => {
+      await echoes(c, 2, bytes(n));
+      await cleanClose(c);
+    },
+  ]),
+  [
+    'text of 65536 bytes sent in pieces of 997 bytes',
+    async (c) => echoes(c, 1, Buffer.from(textOf(65536)), undefined, 997),
+  ],
   ['binary of 65536 bytes sent in pieces of 997 bytes', async (c) => echoes(c, 2, bytes(65536), undefined, 997)],
   ['a message arriving one byte at a time', async (c) => echoes(c, 1, Buffer.from('Hello, world!'), undefined, 1)],
 ]);
 
 // ---- group 2: ping/pong
 group('2 ping/pong', [
-  ['ping without payload → pong', async (c) => { c.send(ping()); const f = await c.next(); assert.deepEqual([f.opcode, f.payload.length], [10, 0]); await cleanClose(c); }],
-  ['ping with text payload → pong echoes it', async (c) => { c.send(ping('Hello, world!')); assert.equal((await c.next()).payload.toString(), 'Hello, world!'); }],
-  ['ping with binary payload → pong echoes it', async (c) => { c.send(ping(Buffer.from([0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff]))); assert.deepEqual([...(await c.next()).payload], [0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff]); }],
-  ['ping with 125 bytes → pong', async (c) => { c.send(ping(bytes(125))); assert.ok((await c.next()).payload.equals(bytes(125))); }],
-  ['ping with 126 bytes → close 1002', async (c) => { c.send(ping(bytes(126))); await failsWith(c, 1002); }],
-  ['ping with 125 bytes sent byte by byte → pong', async (c) => { await c.sendInPieces(ping(bytes(125)), 1); assert.ok((await c.next()).payload.equals(bytes(125))); }],
-  ['unsolicited pong is ignored', async (c) => { c.send(pong('x')); await echoes(c, 1, Buffer.from('after pong')); }],
-  ['unsolicited pong, then ping → only the pong answer', async (c) => { c.send(Buffer.concat([pong('x'), ping('y')])); const f = await c.next(); assert.deepEqual([f.opcode, f.payload.toString()], [10, 'y']); }],
-  ['10 pings → 10 pongs in order', async (c) => {
-    c.send(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(`p${i}`))));
-    for (let i = 0; i < 10; i++) assert.equal((await c.next()).payload.toString(), `p${i}`);
-  }],
-  ['10 pings sent byte by byte → 10 pongs', async (c) => {
-    await c.sendInPieces(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(`p${i}`))), 1);
-    for (let i = 0; i < 10; i++) assert.equal((await c.next()).payload.toString(), `p${i}`);
-  }],
+  [
+    'ping without payload → pong',
+    async (c) => {
+      c.send(ping());
+      const f = await c.next();
+      assert.deepEqual([f.opcode, f.payload.length], [10, 0]);
+      await cleanClose(c);
+    },
+  ],
+  [
+    'ping with text payload → pong echoes it',
+    async (c) => {
+      c.send(ping('Hello, world!'));
+      assert.equal((await c.next()).payload.toString(), 'Hello, world!');
+    },
+  ],
+  [
+    'ping with binary payload → pong echoes it',
+    async (c) => {
+      c.send(ping(Buffer.from([0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff])));
+      assert.deepEqual([...(await c.next()).payload], [0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff]);
+    },
+  ],
+  [
+    'ping with 125 bytes → pong',
+    async (c) => {
+      c.send(ping(bytes(125)));
+      assert.ok((await c.next()).payload.equals(bytes(125)));
+    },
+  ],
+  [
+    'ping with 126 bytes → close 1002',
+    async (c) => {
+      c.send(ping(bytes(126)));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'ping with 125 bytes sent byte by byte → pong',
+    async (c) => {
+      await c.sendInPieces(ping(bytes(125)), 1);
+      assert.ok((await c.next()).payload.equals(bytes(125)));
+    },
+  ],
+  [
+    'unsolicited pong is ignored',
+    async (c) => {
+      c.send(pong('x'));
+      await echoes(c, 1, Buffer.from('after pong'));
+    },
+  ],
+  [
+    'unsolicited pong, then ping → only the pong answer',
+    async (c) => {
+      c.send(Buffer.concat([pong('x'), ping('y')]));
+      const f = await c.next();
+      assert.deepEqual([f.opcode, f.payload.toString()], [10, 'y']);
+    },
+  ],
+  [
+    '10 pings → 10 pongs in order',
+    async (c) => {
+      c.send(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(`p${i}`))));
+      for (let i = 0; i < 10; i++) assert.equal((await c.next()).payload.toString(), `p${i}`);
+    },
+  ],
+  [
+    '10 pings sent byte by byte → 10 pongs',
+    async (c) => {
+      await c.sendInPieces(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(`p${i}`))), 1);
+      for (let i = 0; i < 10; i++) assert.equal((await c.next()).payload.toString(), `p${i}`);
+    },
+  ],
 ]);
 
 // ---- group 3: reserved bits
-group('3 reserved bits', [1, 2, 3, 4, 5, 6, 7].map((rsv): [string, Case] => [`RSV=${rsv} → close 1002`, async (c) => {
-  c.send(Buffer.concat([text('ok'), frame({ opcode: rsv % 2 ? 1 : rsv === 4 ? 9 : 2, payload: 'x', rsv }), ping('never')]));
-  const first = await c.nextMessage();
-  assert.equal(first.payload.toString(), 'ok', 'the message before is echoed');
-  await failsWith(c, 1002);
-}]));
+group(
+  '3 reserved bits',
+  [1, 2, 3, 4, 5, 6, 7].map((rsv): [string, Case] => [
+    `RSV=${rsv} → close 1002`,
+    async (c) => {
+      c.send(
+        Buffer.concat([
+          text('ok'),
+          frame({ opcode: rsv % 2 ? 1 : rsv === 4 ? 9 : 2, payload: 'x', rsv }),
+          ping('never'),
+        ]),
+      );
+      const first = await c.nextMessage();
+      assert.equal(first.payload.toString(), 'ok', 'the message before is echoed');
+      await failsWith(c, 1002);
+    },
+  ]),
+);
 
 // ---- group 4: opcodes
-group('4 opcodes', [3, 4, 5, 6, 7, 11, 12, 13, 14, 15].map((op): [string, Case] => [`opcode ${op} → close 1002`, async (c) => {
-  c.send(Buffer.concat([text('ok'), frame({ opcode: op, payload: op > 8 ? 'x' : '' }), ping('never')]));
-  assert.equal((await c.nextMessage()).payload.toString(), 'ok');
-  await failsWith(c, 1002);
-}]));
+group(
+  '4 opcodes',
+  [3, 4, 5, 6, 7, 11, 12, 13, 14, 15].map((op): [string, Case] => [
+    `opcode ${op} → close 1002`,
+    async (c) => {
+      c.send(Buffer.concat([text('ok'), frame({ opcode: op, payload: op > 8 ? 'x' : '' }), ping('never')]));
+      assert.equal((await c.nextMessage()).payload.toString(), 'ok');
+      await failsWith(c, 1002);
+    },
+  ]),
+);
 
 // ---- group 5: fragmentation
 group('5 fragmentation', [
-  ['fragmented ping → 1002', async (c) => { c.send(Buffer.concat([ping('a', { fin: false }), cont('b')])); await failsWith(c, 1002); }],
-  ['fragmented pong → 1002', async (c) => { c.send(Buffer.concat([pong('a', { fin: false }), cont('b')])); await failsWith(c, 1002); }],
-  ['text in 2 fragments → echoed', async (c) => echoes(c, 1, Buffer.from('fragment1fragment2'), Buffer.concat([text('fragment1', { fin: false }), cont('fragment2')]))],
-  ['binary in 3 fragments → echoed', async (c) => echoes(c, 2, bytes(30), Buffer.concat([binary(bytes(30).subarray(0, 10), { fin: false }), cont(bytes(30).subarray(10, 20), { fin: false }), cont(bytes(30).subarray(20))]))],
-  ['ping between fragments → pong, then the message', async (c) => {
-    c.send(Buffer.concat([text('a', { fin: false }), ping('p'), cont('b')]));
-    const f = await c.next();
-    assert.deepEqual([f.opcode, f.payload.toString()], [10, 'p']);
-    assert.equal((await c.nextMessage()).payload.toString(), 'ab');
-  }],
-  ['ping between fragments, byte by byte', async (c) => {
-    await c.sendInPieces(Buffer.concat([text('frag1', { fin: false }), ping('p'), cont('frag2')]), 1);
-    assert.equal((await c.next()).opcode, 10);
-    assert.equal((await c.nextMessage()).payload.toString(), 'frag1frag2');
-  }],
-  ['continuation without a message → 1002', async (c) => { c.send(cont('x')); await failsWith(c, 1002); }],
-  ['final continuation without a message → 1002', async (c) => { c.send(cont('x', { fin: true })); await failsWith(c, 1002); }],
-  ['non-final continuation without a message → 1002', async (c) => { c.send(cont('x', { fin: false })); await failsWith(c, 1002); }],
-  ['text fragment, then a new text message → 1002', async (c) => { c.send(Buffer.concat([text('a', { fin: false }), text('b')])); await failsWith(c, 1002); }],
-  ['text fragment, then a binary message → 1002', async (c) => { c.send(Buffer.concat([text('a', { fin: false }), binary(Buffer.from('b'))])); await failsWith(c, 1002); }],
-  ['many empty fragments → echoed', async (c) => {
-    const frames = [text('', { fin: false })];
-    for (let i = 0; i < 100; i++) frames.push(cont('', { fin: false }));
-    frames.push(cont('end'));
-    await echoes(c, 1, Buffer.from('end'), Buffer.concat(frames));
-  }],
+  [
+    'fragmented ping → 1002',
+    async (c) => {
+      c.send(Buffer.concat([ping('a', { fin: false }), cont('b')]));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'fragmented pong → 1002',
+    async (c) => {
+      c.send(Buffer.concat([pong('a', { fin: false }), cont('b')]));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'text in 2 fragments → echoed',
+    async (c) =>
+      echoes(
+        c,
+        1,
+        Buffer.from('fragment1fragment2'),
+        Buffer.concat([text('fragment1', { fin: false }), cont('fragment2')]),
+      ),
+  ],
+  [
+    'binary in 3 fragments → echoed',
+    async (c) =>
+      echoes(
+        c,
+        2,
+        bytes(30),
+        Buffer.concat([
+          binary(bytes(30).subarray(0, 10), { fin: false }),
+          cont(bytes(30).subarray(10, 20), { fin: false }),
+          cont(bytes(30).subarray(20)),
+        ]),
+      ),
+  ],
+  [
+    'ping between fragments → pong, then the message',
+    async (c) => {
+      c.send(Buffer.concat([text('a', { fin: false }), ping('p'), cont('b')]));
+      const f = await c.next();
+      assert.deepEqual([f.opcode, f.payload.toString()], [10, 'p']);
+      assert.equal((await c.nextMessage()).payload.toString(), 'ab');
+    },
+  ],
+  [
+    'ping between fragments, byte by byte',
+    async (c) => {
+      await c.sendInPieces(Buffer.concat([text('frag1', { fin: false }), ping('p'), cont('frag2')]), 1);
+      assert.equal((await c.next()).opcode, 10);
+      assert.equal((await c.nextMessage()).payload.toString(), 'frag1frag2');
+    },
+  ],
+  [
+    'continuation without a message → 1002',
+    async (c) => {
+      c.send(cont('x'));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'final continuation without a message → 1002',
+    async (c) => {
+      c.send(cont('x', { fin: true }));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'non-final continuation without a message → 1002',
+    async (c) => {
+      c.send(cont('x', { fin: false }));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'text fragment, then a new text message → 1002',
+    async (c) => {
+      c.send(Buffer.concat([text('a', { fin: false }), text('b')]));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'text fragment, then a binary message → 1002',
+    async (c) => {
+      c.send(Buffer.concat([text('a', { fin: false }), binary(Buffer.from('b'))]));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'many empty fragments → echoed',
+    async (c) => {
+      const frames = [text('', { fin: false })];
+      for (let i = 0; i < 100; i++) frames.push(cont('', { fin: false }));
+      frames.push(cont('end'));
+      await echoes(c, 1, Buffer.from('end'), Buffer.concat(frames));
+    },
+  ],
 ]);
 
 // ---- group 6: UTF-8
-const validTexts = ['', 'Hello-µ@ßöäüàá-UTF-8!!', 'κόσμε', '\u0080', '\u07FF', '\u0800', '\uFFFF', '\u{10000}', '\u{10FFFF}', '\uD7FF', '\uE000', '\uFFFD'];
+const validTexts = [
+  '',
+  'Hello-µ@ßöäüàá-UTF-8!!',
+  'κόσμε',
+  '\u0080',
+  '\u07FF',
+  '\u0800',
+  '\uFFFF',
+  '\u{10000}',
+  '\u{10FFFF}',
+  '\uD7FF',
+  '\uE000',
+  '\uFFFD',
+];
 const invalidSequences: [string, number[]][] = [
-  ['lone continuation 0x80', [0x80]], ['0xC0 0xAF (overlong /)', [0xc0, 0xaf]], ['0xE0 0x80 0xAF', [0xe0, 0x80, 0xaf]],
-  ['0xF0 0x80 0x80 0xAF', [0xf0, 0x80, 0x80, 0xaf]], ['UTF-16 surrogate 0xED 0xA0 0x80', [0xed, 0xa0, 0x80]],
-  ['0xF4 0x90 0x80 0x80 (> U+10FFFF)', [0xf4, 0x90, 0x80, 0x80]], ['0xFE', [0xfe]], ['0xFF', [0xff]],
-  ['truncated 3-byte at end', [0x61, 0xe2, 0x82]], ['κόσμε with a surrogate', [0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64]],
+  ['lone continuation 0x80', [0x80]],
+  ['0xC0 0xAF (overlong /)', [0xc0, 0xaf]],
+  ['0xE0 0x80 0xAF', [0xe0, 0x80, 0xaf]],
+  ['0xF0 0x80 0x80 0xAF', [0xf0, 0x80, 0x80, 0xaf]],
+  ['UTF-16 surrogate 0xED 0xA0 0x80', [0xed, 0xa0, 0x80]],
+  ['0xF4 0x90 0x80 0x80 (> U+10FFFF)', [0xf4, 0x90, 0x80, 0x80]],
+  ['0xFE', [0xfe]],
+  ['0xFF', [0xff]],
+  ['truncated 3-byte at end', [0x61, 0xe2, 0x82]],
+  [
+    'κόσμε with a surrogate',
+    [
+      0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65,
+      0x64,
+    ],
+  ],
 ];
 group('6 UTF-8', [
-  ...validTexts.map((s): [string, Case] => [`valid ${JSON.stringify(s).slice(0, 30)} → echoed, also split per byte in fragments`, async (c) => {
-    const b = Buffer.from(s, 'utf8');
-    await echoes(c, 1, b);
-    const frames = b.length === 0 ? [text('')] : [...b].map((x, i) => frame({ opcode: i === 0 ? 1 : 0, payload: Buffer.from([x]), fin: i === b.length - 1 }));
-    await echoes(c, 1, b, Buffer.concat(frames));
-  }]),
-  ...invalidSequences.map(([name, seq]): [string, Case] => [`invalid: ${name} → 1007`, async (c) => { c.send(text(Buffer.from(seq))); await failsWith(c, 1007); }]),
-  ...invalidSequences.map(([name, seq]): [string, Case] => [`invalid split per byte in fragments: ${name} → 1007`, async (c) => {
-    c.send(Buffer.concat(seq.map((x, i) => frame({ opcode: i === 0 ? 1 : 0, payload: Buffer.from([x]), fin: i === seq.length - 1 }))));
-    await failsWith(c, 1007);
-  }]),
-  ['fail fast: an invalid fragment fails the connection before the message ends', async (c) => {
-    c.send(Buffer.concat([text('κόσμε', { fin: false }), cont(Buffer.from([0xed, 0xa0, 0x80]), { fin: false }), cont('edited', { fin: false })]));
-    await failsWith(c, 1007); // the message was never finished
-  }],
-  ['fail fast: invalid bytes in the middle of one frame whose rest never comes', async (c) => {
-    const f = text(Buffer.concat([Buffer.from('κόσμε'), Buffer.from([0xf4, 0x90, 0x80, 0x80]), Buffer.alloc(100, 0x61)]));
-    c.send(f.subarray(0, 8 + 10 + 4)); // header, the valid text, the invalid sequence; the rest is held back
-    await failsWith(c, 1007);
-  }],
+  ...validTexts.map((s): [string, Case] => [
+    `valid ${JSON.stringify(s).slice(0, 30)} → echoed, also split per byte in fragments`,
+    async (c) => {
+      const b = Buffer.from(s, 'utf8');
+      await echoes(c, 1, b);
+      const frames =
+        b.length === 0
+          ? [text('')]
+          : [...b].map((x, i) =>
+              frame({ opcode: i === 0 ? 1 : 0, payload: Buffer.from([x]), fin: i === b.length - 1 }),
+            );
+      await echoes(c, 1, b, Buffer.concat(frames));
+    },
+  ]),
+  ...invalidSequences.map(([name, seq]): [string, Case] => [
+    `invalid: ${name} → 1007`,
+    async (c) => {
+      c.send(text(Buffer.from(seq)));
+      await failsWith(c, 1007);
+    },
+  ]),
+  ...invalidSequences.map(([name, seq]): [string, Case] => [
+    `invalid split per byte in fragments: ${name} → 1007`,
+    async (c) => {
+      c.send(
+        Buffer.concat(
+          seq.map((x, i) => frame({ opcode: i === 0 ? 1 : 0, payload: Buffer.from([x]), fin: i === seq.length - 1 })),
+        ),
+      );
+      await failsWith(c, 1007);
+    },
+  ]),
+  [
+    'fail fast: an invalid fragment fails the connection before the message ends',
+    async (c) => {
+      c.send(
+        Buffer.concat([
+          text('κόσμε', { fin: false }),
+          cont(Buffer.from([0xed, 0xa0, 0x80]), { fin: false }),
+          cont('edited', { fin: false }),
+        ]),
+      );
+      await failsWith(c, 1007); // the message was never finished
+    },
+  ],
+  [
+    'fail fast: invalid bytes in the middle of one frame whose rest never comes',
+    async (c) => {
+      const f = text(
+        Buffer.concat([Buffer.from('κόσμε'), Buffer.from([0xf4, 0x90, 0x80, 0x80]), Buffer.alloc(100, 0x61)]),
+      );
+      c.send(f.subarray(0, 8 + 10 + 4)); // header, the valid text, the invalid sequence; the rest is held back
+      await failsWith(c, 1007);
+    },
+  ],
 ]);
 
 // ---- group 7: close
 group('7 close', [
   ['close 1000 → echoed, server closes TCP', async (c) => cleanClose(c)],
-  ['close without payload → close without payload', async (c) => { c.send(closeFrame()); assert.equal(await c.expectClose(), 1005); }],
-  ['close with reason → code echoed', async (c) => { c.send(closeFrame(1000, 'Hello World!')); assert.equal(await c.expectClose(), 1000); }],
-  ['close with a 123-byte reason → echoed', async (c) => { c.send(closeFrame(1000, 'x'.repeat(123))); assert.equal(await c.expectClose(), 1000); }],
-  ['close with a 124-byte reason (payload 126) → 1002', async (c) => { c.send(closeFrame(1000, 'x'.repeat(124))); await failsWith(c, 1002); }],
-  ['close payload of 1 byte → 1002', async (c) => { c.send(frame({ opcode: 8, payload: Buffer.from([0x03]) })); await failsWith(c, 1002); }],
-  ['close reason with invalid UTF-8 → 1007', async (c) => { c.send(closeFrame(1000, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80]))); await failsWith(c, 1007); }],
-  ['a message, then close in the same write → the echo, then the close', async (c) => {
-    c.send(Buffer.concat([text('last words'), closeFrame(1000)]));
-    assert.equal((await c.nextMessage()).payload.toString(), 'last words');
-    assert.equal(await c.expectClose(), 1000);
-  }],
-  ['a message after close is not echoed', async (c) => { c.send(Buffer.concat([closeFrame(1000), text('after')])); assert.equal(await c.expectClose(), 1000); }],
-  ['a ping after close is not answered', async (c) => { c.send(Buffer.concat([closeFrame(1000), ping('after')])); assert.equal((await c.next()).opcode, 8); }],
-  ['a fragmented message, then close', async (c) => { c.send(Buffer.concat([text('a', { fin: false }), closeFrame(1000)])); assert.equal(await c.expectClose(), 1000); }],
-  ...[1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999].map((code): [string, Case] => [`valid code ${code} → echoed`, async (c) => { c.send(closeFrame(code)); assert.equal(await c.expectClose(), code); }]),
-  ...[0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535].map((code): [string, Case] => [`invalid code ${code} → 1002`, async (c) => { c.send(closeFrame(code)); await failsWith(c, 1002); }]),
+  [
+    'close without payload → close without payload',
+    async (c) => {
+      c.send(closeFrame());
+      assert.equal(await c.expectClose(), 1005);
+    },
+  ],
+  [
+    'close with reason → code echoed',
+    async (c) => {
+      c.send(closeFrame(1000, 'Hello World!'));
+      assert.equal(await c.expectClose(), 1000);
+    },
+  ],
+  [
+    'close with a 123-byte reason → echoed',
+    async (c) => {
+      c.send(closeFrame(1000, 'x'.repeat(123)));
+      assert.equal(await c.expectClose(), 1000);
+    },
+  ],
+  [
+    'close with a 124-byte reason (payload 126) → 1002',
+    async (c) => {
+      c.send(closeFrame(1000, 'x'.repeat(124)));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'close payload of 1 byte → 1002',
+    async (c) => {
+      c.send(frame({ opcode: 8, payload: Buffer.from([0x03]) }));
+      await failsWith(c, 1002);
+    },
+  ],
+  [
+    'close reason with invalid UTF-8 → 1007',
+    async (c) => {
+      c.send(
+        closeFrame(
+          1000,
+          Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80]),
+        ),
+      );
+      await failsWith(c, 1007);
+    },
+  ],
+  [
+    'a message, then close in the same write → the echo, then the close',
+    async (c) => {
+      c.send(Buffer.concat([text('last words'), closeFrame(1000)]));
+      assert.equal((await c.nextMessage()).payload.toString(), 'last words');
+      assert.equal(await c.expectClose(), 1000);
+    },
+  ],
+  [
+    'a message after close is not echoed',
+    async (c) => {
+      c.send(Buffer.concat([closeFrame(1000), text('after')]));
+      assert.equal(await c.expectClose(), 1000);
+    },
+  ],
+  [
+    'a ping after close is not answered',
+    async (c) => {
+      c.send(Buffer.concat([closeFrame(1000), ping('after')]));
+      assert.equal((await c.next()).opcode, 8);
+    },
+  ],
+  [
+    'a fragmented message, then close',
+    async (c) => {
+      c.send(Buffer.concat([text('a', { fin: false }), closeFrame(1000)]));
+      assert.equal(await c.expectClose(), 1000);
+    },
+  ],
+  ...[1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999].map((code): [string, Case] => [
+    `valid code ${code} → echoed`,
+    async (c) => {
+      c.send(closeFrame(code));
+      assert.equal(await c.expectClose(), code);
+    },
+  ]),
+  ...[0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535].map((code): [string, Case] => [
+    `invalid code ${code} → 1002`,
+    async (c) => {
+      c.send(closeFrame(code));
+      await failsWith(c, 1002);
+    },
+  ]),
 ]);
 
 // ---- group 9: limits and performance-sized messages
 group('9 large messages', [
-  ...[65536, 262144, 1 << 20, 4 << 20, 16 << 20].map((n): [string, Case] => [`binary of ${n} bytes in one frame`, async (c) => echoes(c, 2, bytes(n, n & 0xff))]),
+  ...[65536, 262144, 1 << 20, 4 << 20, 16 << 20].map((n): [string, Case] => [
+    `binary of ${n} bytes in one frame`,
+    async (c) => echoes(c, 2, bytes(n, n & 0xff)),
+  ]),
   [`text of 4 MiB in one frame`, async (c) => echoes(c, 1, Buffer.from(textOf(4 << 20)))],
-  ...[64, 256, 1024, 4096, 65536, 1 << 20].map((size): [string, Case] => [`binary of 4 MiB in fragments of ${size}`, async (c) => {
-    const payload = bytes(4 << 20, 3);
-    const frames: Buffer[] = [];
-    for (let off = 0; off < payload.length; off += size) {
-      frames.push(frame({ opcode: off === 0 ? 2 : 0, payload: payload.subarray(off, off + size), fin: off + size >= payload.length }));
-    }
-    await echoes(c, 2, payload, Buffer.concat(frames));
-  }]),
-  ['200,000 empty fragments → 1008 (maxFragments)', async (c) => {
-    const frames = [binary(Buffer.alloc(0), { fin: false })];
-    for (let i = 0; i < 200000; i++) frames.push(cont(Buffer.alloc(0), { fin: false }));
-    c.send(Buffer.concat(frames));
-    await failsWith(c, 1008);
-  }],
-  ['a message over 16 MiB → 1009', async (c) => { c.send(frame({ opcode: 2, payload: Buffer.alloc(0) }).subarray(0, 0)); c.send(Buffer.from([0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 1, 2, 3, 4])); await failsWith(c, 1009); }],
+  ...[64, 256, 1024, 4096, 65536, 1 << 20].map((size): [string, Case] => [
+    `binary of 4 MiB in fragments of ${size}`,
+    async (c) => {
+      const payload = bytes(4 << 20, 3);
+      const frames: Buffer[] = [];
+      for (let off = 0; off < payload.length; off += size) {
+        frames.push(
+          frame({
+            opcode: off === 0 ? 2 : 0,
+            payload: payload.subarray(off, off + size),
+            fin: off + size >= payload.length,
+          }),
+        );
+      }
+      await echoes(c, 2, payload, Buffer.concat(frames));
+    },
+  ]),
+  [
+    '200,000 empty fragments → 1008 (maxFragments)',
+    async (c) => {
+      const frames = [binary(Buffer.alloc(0), { fin: false })];
+      for (let i = 0; i < 200000; i++) frames.push(cont(Buffer.alloc(0), { fin: false }));
+      c.send(Buffer.concat(frames));
+      await failsWith(c, 1008);
+    },
+  ],
+  [
+    'a message over 16 MiB → 1009',
+    async (c) => {
+      c.send(frame({ opcode: 2, payload: Buffer.alloc(0) }).subarray(0, 0));
+      c.send(Buffer.from([0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 1, 2, 3, 4]));
+      await failsWith(c, 1009);
+    },
+  ],
 ]);
 
 // ---- group 10: many messages, auto-fragmentation boundaries
 group('10 streams of messages', [
-  ['1000 small messages sent at once are echoed in order', async (c) => {
-    c.send(Buffer.concat(Array.from({ length: 1000 }, (_, i) => text(`m${i}`))));
-    for (let i = 0; i < 1000; i++) assert.equal((await c.nextMessage()).payload.toString(), `m${i}`);
-  }],
-  ['a 64 KiB text message in one frame is echoed whole', async (c) => echoes(c, 1, Buffer.from(textOf(65536))),
+  [
+    '1000 small messages sent at once are echoed in order',
+    async (c) => {
+      c.send(Buffer.concat(Array.from({ length: 1000 }, (_, i) => text(`m${i}`))));
+      for (let i = 0; i < 1000; i++) assert.equal((await c.nextMessage()).payload.toString(), `m${i}`);
+    },
   ],
+  ['a 64 KiB text message in one frame is echoed whole', async (c) => echoes(c, 1, Buffer.from(textOf(65536)))],
 ]);
 
 // ---- groups 12 and 13: permessage-deflate (RFC 7692), against `ws-stream serve --deflate`, with
 // the ws npm client making each offer (an independent compressor and decompressor)
 describe('12/13 compression', () => {
   let dserver: Awaited<ReturnType<typeof startServer>>;
-  before(async () => { dserver = await startServer(['--deflate']); });
-  after(async () => { await dserver.stop(); });
+  before(async () => {
+    dserver = await startServer(['--deflate']);
+  });
+  after(async () => {
+    await dserver.stop();
+  });
   const offers: [string, object][] = [
     ['default offer', {}],
     ['client_no_context_takeover', { clientNoContextTakeover: true }],
@@ -243,7 +573,10 @@ describe('12/13 compression', () => {
     ['max window bits 9', { serverMaxWindowBits: 9, clientMaxWindowBits: 9 }],
     ['max window bits 12', { serverMaxWindowBits: 12, clientMaxWindowBits: 12 }],
     ['max window bits 15', { serverMaxWindowBits: 15, clientMaxWindowBits: 15 }],
-    ['window bits 9 and no context takeover', { serverMaxWindowBits: 9, clientMaxWindowBits: 9, clientNoContextTakeover: true, serverNoContextTakeover: true }],
+    [
+      'window bits 9 and no context takeover',
+      { serverMaxWindowBits: 9, clientMaxWindowBits: 9, clientNoContextTakeover: true, serverNoContextTakeover: true },
+    ],
   ];
   const sizes = [16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072];
   for (const [name, offer] of offers) {
@@ -253,7 +586,10 @@ describe('12/13 compression', () => {
       const { default: WebSocket } = await import('ws');
       const c = new WebSocket(`ws://127.0.0.1:${dserver.port}/`, { perMessageDeflate: { threshold: 0, ...offer } });
       try {
-        await new Promise((res, rej) => { c.once('open', res); c.once('error', rej); });
+        await new Promise((res, rej) => {
+          c.once('open', res);
+          c.once('error', rej);
+        });
         assert.match(c.extensions, /^permessage-deflate/);
         const received: { data: Buffer; binary: boolean }[] = [];
         c.on('message', (data, binary) => received.push({ data: data as Buffer, binary }));
@@ -261,7 +597,9 @@ describe('12/13 compression', () => {
         for (const size of sizes) {
           for (let i = 0; i < 10; i++) {
             const binary = i % 2 === 1;
-            const data = binary ? bytes(size, i) : Buffer.from('Hello, permessage-deflate! '.repeat(Math.ceil(size / 27)).slice(0, size));
+            const data = binary
+              ? bytes(size, i)
+              : Buffer.from('Hello, permessage-deflate! '.repeat(Math.ceil(size / 27)).slice(0, size));
             sent.push({ data, binary });
             c.send(data, { binary });
           }

@@ -8,7 +8,10 @@ import WebSocket from 'ws';
 for (const name of ['http-upgrade', 'net-accept', 'tls-accept']) {
   it(`examples/${name} echoes a message`, async () => {
     const file = fileURLToPath(new URL(`../../examples/${name}.js`, import.meta.url));
-    const p = spawn(process.execPath, [file], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [file], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -20,7 +23,10 @@ for (const name of ['http-upgrade', 'net-accept', 'tls-accept']) {
         p.once('exit', (code) => reject(new Error(`exited with ${code}`)));
       });
       const c = new WebSocket(url, name === 'net-accept' ? ['echo'] : [], { rejectUnauthorized: false });
-      await new Promise((r, j) => { c.once('open', r); c.once('error', j); });
+      await new Promise((r, j) => {
+        c.once('open', r);
+        c.once('error', j);
+      });
       if (name === 'net-accept') assert.equal(c.protocol, 'echo');
       const back = new Promise<string>((r) => c.once('message', (d) => r(String(d))));
       c.send('from the example test');

@@ -14,11 +14,23 @@ export class RawClient {
   ended = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly sock: Duplex, private readonly session?: http2.ClientHttp2Session) {
+  private constructor(
+    readonly sock: Duplex,
+    private readonly session?: http2.ClientHttp2Session,
+  ) {
     if (sock instanceof net.Socket) sock.setNoDelay(true);
-    sock.on('data', (d: Buffer) => { this.chunks.push(d); this.wake(); });
-    sock.on('end', () => { this.ended = true; this.wake(); });
-    sock.on('close', () => { this.ended = true; this.wake(); });
+    sock.on('data', (d: Buffer) => {
+      this.chunks.push(d);
+      this.wake();
+    });
+    sock.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+    sock.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
     sock.on('error', () => {});
   }
 
@@ -26,8 +38,18 @@ export class RawClient {
   static async connectH2(port: number): Promise<RawClient> {
     const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
-    const req = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/', ':authority': `localhost:${port}`, 'sec-websocket-version': '13' });
-    const res = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => { req.once('response', resolve); req.once('error', reject); });
+    const req = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'https',
+      ':path': '/',
+      ':authority': `localhost:${port}`,
+      'sec-websocket-version': '13',
+    });
+    const res = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      req.once('response', resolve);
+      req.once('error', reject);
+    });
     if (Number(res[':status']) !== 200) throw new Error(`extended CONNECT refused: ${String(res[':status'])}`);
     const c = new RawClient(req, session);
     c.headDone = true;
@@ -36,7 +58,10 @@ export class RawClient {
 
   static async connect(port: number, headers: Record<string, string | null> = {}): Promise<RawClient> {
     const sock = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
+    });
     const c = new RawClient(sock);
     sock.write(requestHead(headers, 'GET / HTTP/1.1'));
     await c.until(() => c.headDone, 'the 101 response');
@@ -51,7 +76,8 @@ export class RawClient {
     if (!this.headDone) {
       const i = this.buf.indexOf('\r\n\r\n');
       if (i >= 0) {
-        if (!this.buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101')) throw new Error(`handshake refused: ${this.buf.subarray(0, i).toString()}`);
+        if (!this.buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101'))
+          throw new Error(`handshake refused: ${this.buf.subarray(0, i).toString()}`);
         this.headDone = true;
         this.buf = this.buf.subarray(i + 4);
       }
@@ -83,7 +109,10 @@ export class RawClient {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
       const check = (): void => {
         const v = cond();
-        if (v) { clearTimeout(timer); resolve(v); } else this.waiters.push(check);
+        if (v) {
+          clearTimeout(timer);
+          resolve(v);
+        } else this.waiters.push(check);
       };
       check();
     });
@@ -128,9 +157,13 @@ export class RawClient {
 }
 
 /** Starts `ws-stream serve` as a child process on a free port. */
-export async function startServer(args: string[] = []): Promise<{ port: number; proc: ChildProcess; stop(): Promise<void> }> {
+export async function startServer(
+  args: string[] = [],
+): Promise<{ port: number; proc: ChildProcess; stop(): Promise<void> }> {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -143,9 +176,10 @@ export async function startServer(args: string[] = []): Promise<{ port: number; 
   return {
     port,
     proc,
-    stop: () => new Promise((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGINT');
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill('SIGINT');
+      }),
   };
 }

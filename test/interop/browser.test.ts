@@ -15,11 +15,22 @@ let browser: Browser;
 before(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--ignore-certificate-errors', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--ignore-certificate-errors',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   console.log(`peer: Chromium ${browser.version()}`);
 });
-after(async () => { await browser?.close(); });
+after(async () => {
+  await browser?.close();
+});
 
 describe('ws-stream ← Chromium', () => {
   it('the page of ws-stream serve: connects with a subprotocol, sends what is typed, shows the echo', async () => {
@@ -31,7 +42,9 @@ describe('ws-stream ← Chromium', () => {
       assert.equal(await page.textContent('#protocol'), 'chat');
       await page.fill('#text', 'hello from Chromium ✓');
       await page.click('#send');
-      await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('echo: hello from Chromium ✓'));
+      await page.waitForFunction(() =>
+        document.getElementById('log')?.textContent?.includes('echo: hello from Chromium ✓'),
+      );
       const dir = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
       mkdirSync(dir, { recursive: true });
       await page.screenshot({ path: `${dir}/serve-page.png` });
@@ -48,13 +61,17 @@ describe('ws-stream ← Chromium', () => {
       // A page of the same address (Chromium blocks a public page such as about:blank from loopback).
       await page.goto(`http://127.0.0.1:${srv.port}/`);
       const result = await page.evaluate(async (port) => {
-        const open = (url: string, protocols?: string[]) => new Promise<WebSocket>((resolve, reject) => {
-          const ws = new WebSocket(url, protocols);
-          ws.binaryType = 'arraybuffer';
-          ws.onopen = () => resolve(ws);
-          ws.onerror = () => reject(new Error('error'));
-        });
-        const next = (ws: WebSocket) => new Promise<unknown>((resolve) => { ws.onmessage = (e) => resolve(e.data); });
+        const open = (url: string, protocols?: string[]) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(url, protocols);
+            ws.binaryType = 'arraybuffer';
+            ws.onopen = () => resolve(ws);
+            ws.onerror = () => reject(new Error('error'));
+          });
+        const next = (ws: WebSocket) =>
+          new Promise<unknown>((resolve) => {
+            ws.onmessage = (e) => resolve(e.data);
+          });
         const ws = await open(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
         const out: Record<string, unknown> = { protocol: ws.protocol };
         const text = 'héllo wörld ✓ 𝄞';
@@ -65,18 +82,28 @@ describe('ws-stream ← Chromium', () => {
         const back = new Uint8Array((await next(ws)) as ArrayBuffer);
         out.binary = back.length === blob.length && back.every((v, i) => v === blob[i]);
         await new Promise((r) => setTimeout(r, 50)); // our server's ping is answered by the browser meanwhile
-        const closed = new Promise<number>((resolve) => { ws.onclose = (e) => resolve(e.code); });
+        const closed = new Promise<number>((resolve) => {
+          ws.onclose = (e) => resolve(e.code);
+        });
         ws.close(1000, 'bye');
         out.closeCode = await closed;
         out.refused = await new Promise((resolve) => {
           const r = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
           let errored = false;
-          r.onerror = () => { errored = true; };
+          r.onerror = () => {
+            errored = true;
+          };
           r.onclose = (e) => resolve({ errored, code: e.code });
         });
         return out;
       }, srv.port);
-      assert.deepEqual(result, { protocol: 'chat', text: true, binary: true, closeCode: 1000, refused: { errored: true, code: 1006 } });
+      assert.deepEqual(result, {
+        protocol: 'chat',
+        text: true,
+        binary: true,
+        closeCode: 1000,
+        refused: { errored: true, code: 1006 },
+      });
       for (let i = 0; i < 200 && !srv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
       const rec = srv.seen.at(-1)!;
       assert.deepEqual(rec.pongs, ['from-ws-stream']);
@@ -97,10 +124,14 @@ describe('ws-stream ← Chromium', () => {
       const ok = await page.evaluate(async () => {
         const ws = new WebSocket(`ws://${location.host}/`);
         ws.binaryType = 'arraybuffer';
-        await new Promise((r) => { ws.onopen = r; });
+        await new Promise((r) => {
+          ws.onopen = r;
+        });
         const text = 'compress me '.repeat(20000);
         ws.send(text);
-        const back = await new Promise((r) => { ws.onmessage = (e) => r(e.data); });
+        const back = await new Promise((r) => {
+          ws.onmessage = (e) => r(e.data);
+        });
         ws.close(1000);
         return { same: back === text, extensions: ws.extensions };
       });
@@ -115,7 +146,9 @@ describe('ws-stream ← Chromium', () => {
   it('over HTTP/2: with the page loaded over HTTPS from ws-stream serve --tls, Chromium opens its WebSocket by extended CONNECT', async () => {
     const server = await startServer(['--tls', '--log']);
     let log = '';
-    server.proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+    server.proc.stdout!.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
       const page = await context.newPage();
@@ -125,7 +158,13 @@ describe('ws-stream ← Chromium', () => {
       await page.click('#send');
       await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('echo: over h2'));
       for (let i = 0; i < 100 && !/websocket open over/.test(log); i++) await new Promise((r) => setTimeout(r, 10));
-      console.log(`server saw: ${log.trim().split('\n').filter((l) => l.startsWith('websocket')).join('; ')}`);
+      console.log(
+        `server saw: ${log
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('websocket'))
+          .join('; ')}`,
+      );
       assert.match(log, /websocket open over HTTP\/2/);
     } finally {
       await context.close();
@@ -133,4 +172,3 @@ describe('ws-stream ← Chromium', () => {
     }
   });
 });
-

@@ -6,7 +6,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { connect, type ClientHandshakeError } from '../../src/index.js';
@@ -17,7 +17,9 @@ async function exchange(port: number, perMessageDeflate = false): Promise<void> 
   const ws = await connect(`ws://127.0.0.1:${port}/`, {
     protocols: ['superchat', 'chat'],
     perMessageDeflate,
-    controlCallback: (kind, p) => { if (kind === 'pong') pongs.push(p.toString()); },
+    controlCallback: (kind, p) => {
+      if (kind === 'pong') pongs.push(p.toString());
+    },
   });
   assert.equal(ws.protocol, 'chat');
   if (perMessageDeflate) assert.match(ws.extensions, /^permessage-deflate/);
@@ -39,7 +41,10 @@ async function exchange(port: number, perMessageDeflate = false): Promise<void> 
   assert.equal(ws.closeInfo?.initiatedBy, 'local');
   assert.equal(ws.closeReason?.code, 1000, 'the server echoed our close code');
 
-  const err = await connect(`ws://127.0.0.1:${port}/forbidden`).then(() => null, (e: ClientHandshakeError) => e);
+  const err = await connect(`ws://127.0.0.1:${port}/forbidden`).then(
+    () => null,
+    (e: ClientHandshakeError) => e,
+  );
   assert.equal(err?.code, 'ERR_WS_UPGRADE_DECLINED');
   assert.equal(err?.response?.status, 403);
 }
@@ -58,12 +63,20 @@ describe('ws-stream client → servers', () => {
       wss.handleUpgrade(req, socket, head, (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary })));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    after(() => { server.close(); server.closeAllConnections(); });
+    after(() => {
+      server.close();
+      server.closeAllConnections();
+    });
     await exchange((server.address() as net.AddressInfo).port);
   });
 
   it('the ws npm server, with permessage-deflate', async () => {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 }, handleProtocols: (p) => (p.has('chat') ? 'chat' : false) });
+    const wss = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      perMessageDeflate: { threshold: 0 },
+      handleProtocols: (p) => (p.has('chat') ? 'chat' : false),
+    });
     wss.on('connection', (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary })));
     await new Promise((r) => wss.once('listening', r));
     after(() => wss.close());
@@ -77,7 +90,10 @@ describe('ws-stream client → servers', () => {
     assert.equal(ws.closeInfo?.wasClean, true);
   });
 
-  for (const [name, script] of [['Python websockets', 'websockets_server.py'], ['Python aiohttp', 'aiohttp_server.py']] as const) {
+  for (const [name, script] of [
+    ['Python websockets', 'websockets_server.py'],
+    ['Python aiohttp', 'aiohttp_server.py'],
+  ] as const) {
     it(name, async () => {
       const peer = await startPeerServer(PYTHON, [peerScript(script)]);
       after(() => peer.proc.kill());

@@ -10,7 +10,9 @@ import WebSocket from 'ws';
 import { PYTHON, peerScript, runPeer, startInteropServer } from './support.js';
 
 let srv: Awaited<ReturnType<typeof startInteropServer>>;
-before(async () => { srv = await startInteropServer(); });
+before(async () => {
+  srv = await startInteropServer();
+});
 after(() => srv.close());
 
 async function lastConnectionClosed(): Promise<void> {
@@ -32,8 +34,12 @@ describe('ws-stream server ← clients', () => {
     const version = (createRequire(import.meta.url)('ws/package.json') as { version: string }).version;
     console.log(`peer: ws ${version} (npm)`);
     const c = new WebSocket(`ws://127.0.0.1:${srv.port}/`, ['superchat', 'chat']);
-    const next = (): Promise<{ data: Buffer; binary: boolean }> => new Promise((r) => c.once('message', (data, binary) => r({ data: data as Buffer, binary })));
-    await new Promise((r, j) => { c.once('open', r); c.once('error', j); });
+    const next = (): Promise<{ data: Buffer; binary: boolean }> =>
+      new Promise((r) => c.once('message', (data, binary) => r({ data: data as Buffer, binary })));
+    await new Promise((r, j) => {
+      c.once('open', r);
+      c.once('error', j);
+    });
     assert.equal(c.protocol, 'chat');
     const text = 'héllo wörld ✓ 𝄞';
     c.send(text);
@@ -55,15 +61,35 @@ describe('ws-stream server ← clients', () => {
 
     const refused = new WebSocket(`ws://127.0.0.1:${srv.port}/forbidden`);
     refused.on('error', () => {});
-    const status = await new Promise<number>((r) => refused.once('unexpected-response', (_req, res) => { r(res.statusCode!); res.destroy(); }));
+    const status = await new Promise<number>((r) =>
+      refused.once('unexpected-response', (_req, res) => {
+        r(res.statusCode!);
+        res.destroy();
+      }),
+    );
     assert.equal(status, 403);
   });
 
-  for (const [name, script] of [['Python websockets', 'websockets_client.py'], ['Python aiohttp', 'aiohttp_client.py']] as const) {
+  for (const [name, script] of [
+    ['Python websockets', 'websockets_client.py'],
+    ['Python aiohttp', 'aiohttp_client.py'],
+  ] as const) {
     it(name, async () => {
-      const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${srv.port}/`])) as Record<string, unknown>;
+      const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${srv.port}/`])) as Record<
+        string,
+        unknown
+      >;
       console.log(`peer: ${String(out.peer)}`);
-      assert.deepEqual(out, { peer: out.peer, protocol: 'chat', extensions: null, text: true, binary: true, pong: true, close_code: 1000, refused: 403 });
+      assert.deepEqual(out, {
+        peer: out.peer,
+        protocol: 'chat',
+        extensions: null,
+        text: true,
+        binary: true,
+        pong: true,
+        close_code: 1000,
+        refused: 403,
+      });
       await lastConnectionClosed();
       checkServerSide();
     });
@@ -72,15 +98,34 @@ describe('ws-stream server ← clients', () => {
 
 describe('ws-stream server ← clients, with permessage-deflate', () => {
   let dsrv: Awaited<ReturnType<typeof startInteropServer>>;
-  before(async () => { dsrv = await startInteropServer(true); });
+  before(async () => {
+    dsrv = await startInteropServer(true);
+  });
   after(() => dsrv.close());
 
-  for (const [name, script] of [['Python websockets', 'websockets_client.py'], ['Python aiohttp', 'aiohttp_client.py']] as const) {
+  for (const [name, script] of [
+    ['Python websockets', 'websockets_client.py'],
+    ['Python aiohttp', 'aiohttp_client.py'],
+  ] as const) {
     it(`${name} negotiates it and the exchange passes compressed`, async () => {
-      const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${dsrv.port}/`, 'deflate'])) as Record<string, unknown>;
+      const out = JSON.parse(
+        await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${dsrv.port}/`, 'deflate']),
+      ) as Record<string, unknown>;
       console.log(`peer: ${String(out.peer)} with ${String(out.extensions)}`);
       assert.match(String(out.extensions), /^permessage-deflate/);
-      assert.deepEqual({ ...out, extensions: 'x' }, { peer: out.peer, protocol: 'chat', extensions: 'x', text: true, binary: true, pong: true, close_code: 1000, refused: 403 });
+      assert.deepEqual(
+        { ...out, extensions: 'x' },
+        {
+          peer: out.peer,
+          protocol: 'chat',
+          extensions: 'x',
+          text: true,
+          binary: true,
+          pong: true,
+          close_code: 1000,
+          refused: 403,
+        },
+      );
       for (let i = 0; i < 200 && !dsrv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
       assert.match(String(dsrv.seen.at(-1)?.extensions), /^permessage-deflate/);
       assert.equal(dsrv.seen.at(-1)?.closeInfo?.wasClean, true);

@@ -1,6 +1,6 @@
 /** Shared by the interoperability tests: an in-process ws-stream server, and the peers' processes. */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocketStream, rejectUpgrade, type CloseInfo } from '../../src/index.js';
@@ -22,26 +22,45 @@ export interface SeenConnection {
  * A ws-stream echo server: subprotocols chat (preferred) and superchat, `/forbidden` refused with
  * 403, a ping sent to each client, and what it saw recorded per connection.
  */
-export async function startInteropServer(perMessageDeflate = false): Promise<{ port: number; seen: SeenConnection[]; close(): void }> {
+export async function startInteropServer(
+  perMessageDeflate = false,
+): Promise<{ port: number; seen: SeenConnection[]; close(): void }> {
   const seen: SeenConnection[] = [];
   const server = http.createServer((_req, res) => res.end('interop server\n'));
   server.on('upgrade', (req, socket, head) => {
     if (req.url === '/forbidden') return void rejectUpgrade(socket, 403, { body: 'forbidden\n' }).catch(() => {});
     const rec: SeenConnection = { protocol: '', pongs: [] };
-    const ws = new WebSocketStream(socket, { perMessageDeflate, controlCallback: (kind, p) => { if (kind === 'pong') rec.pongs.push(p.toString()); } });
-    ws.accept(req, { head, selectProtocol: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) }).then(async () => {
-      rec.protocol = ws.protocol;
-      rec.extensions = ws.extensions;
-      seen.push(rec);
-      await ws.ping('from-ws-stream');
-      try {
-        for await (const m of ws) await ws.write(m.data, { binary: m.binary });
-      } catch { /* recorded in closeInfo */ }
-      rec.closeInfo = await ws.whenClosed();
-    }, () => {});
+    const ws = new WebSocketStream(socket, {
+      perMessageDeflate,
+      controlCallback: (kind, p) => {
+        if (kind === 'pong') rec.pongs.push(p.toString());
+      },
+    });
+    ws.accept(req, { head, selectProtocol: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) }).then(
+      async () => {
+        rec.protocol = ws.protocol;
+        rec.extensions = ws.extensions;
+        seen.push(rec);
+        await ws.ping('from-ws-stream');
+        try {
+          for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+        } catch {
+          /* recorded in closeInfo */
+        }
+        rec.closeInfo = await ws.whenClosed();
+      },
+      () => {},
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, seen, close: () => { server.close(); server.closeAllConnections(); } };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    seen,
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }
 
 /** Runs a peer process to its end; returns its stdout. */
@@ -50,9 +69,16 @@ export function runPeer(cmd: string, args: string[], timeoutMs = 20000): Promise
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const timer = setTimeout(() => { p.kill(); reject(new Error(`${args[0]} timed out: ${err}`)); }, timeoutMs);
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const timer = setTimeout(() => {
+      p.kill();
+      reject(new Error(`${args[0]} timed out: ${err}`));
+    }, timeoutMs);
     p.once('error', reject);
     p.once('exit', (code) => {
       clearTimeout(timer);
@@ -63,12 +89,17 @@ export function runPeer(cmd: string, args: string[], timeoutMs = 20000): Promise
 }
 
 /** Starts a peer server process that prints `listening PORT NAME VERSION`. */
-export function startPeerServer(cmd: string, args: string[]): Promise<{ port: number; name: string; proc: ChildProcess }> {
+export function startPeerServer(
+  cmd: string,
+  args: string[],
+): Promise<{ port: number; name: string; proc: ChildProcess }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening (\d+) (.*)\n/.exec(out);

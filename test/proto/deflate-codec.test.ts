@@ -5,12 +5,23 @@ import zlib from 'node:zlib';
 import { DeflateCodec } from '../../src/codec/deflate.js';
 import type { DeflateParams } from '../../src/proto/deflate-params.js';
 
-const params = (o: Partial<DeflateParams> = {}): DeflateParams => ({ serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15, ...o });
-const run = <T>(f: (cb: (err: unknown, v?: T) => void) => void): Promise<T> => new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v as T))));
+const params = (o: Partial<DeflateParams> = {}): DeflateParams => ({
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 15,
+  clientMaxWindowBits: 15,
+  ...o,
+});
+const run = <T>(f: (cb: (err: unknown, v?: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v as T))));
 
 describe('DeflateCodec', () => {
   it('round-trips messages between a server and a client codec, with and without context takeover', async () => {
-    for (const p of [params(), params({ serverNoContextTakeover: true, clientNoContextTakeover: true }), params({ serverMaxWindowBits: 9, clientMaxWindowBits: 10 })]) {
+    for (const p of [
+      params(),
+      params({ serverNoContextTakeover: true, clientNoContextTakeover: true }),
+      params({ serverMaxWindowBits: 9, clientMaxWindowBits: 10 }),
+    ]) {
       const server = new DeflateCodec('server', p);
       const client = new DeflateCodec('client', p);
       for (const text of ['hello hello hello hello', '', 'x'.repeat(100000), 'hello hello hello hello']) {
@@ -49,16 +60,24 @@ describe('DeflateCodec', () => {
   });
 
   it('stops a decompression bomb at the limit: 1 MB of zeros per 1 KB frame, limit 64 KiB', async () => {
-    const bomb = zlib.deflateRawSync(Buffer.alloc(50 * 1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const bomb = zlib
+      .deflateRawSync(Buffer.alloc(50 * 1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+      .subarray(0, -4);
     assert.ok(bomb.length < 100 * 1024);
     const c = new DeflateCodec('server', params());
     const before = process.memoryUsage().arrayBuffers;
-    await assert.rejects(run((cb) => c.decompress(bomb, true, 0, 64 * 1024, cb)), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
+    await assert.rejects(
+      run((cb) => c.decompress(bomb, true, 0, 64 * 1024, cb)),
+      { code: 'ERR_WS_MESSAGE_TOO_BIG' },
+    );
     assert.ok(process.memoryUsage().arrayBuffers - before < 8 * 1024 * 1024, 'the whole was not allocated');
   });
 
   it('data that is not deflate fails with ERR_WS_BAD_FRAME_PAYLOAD', async () => {
     const c = new DeflateCodec('server', params());
-    await assert.rejects(run((cb) => c.decompress(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x12]), true, 0, 1 << 20, cb)), { code: 'ERR_WS_BAD_FRAME_PAYLOAD' });
+    await assert.rejects(
+      run((cb) => c.decompress(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x12]), true, 0, 1 << 20, cb)),
+      { code: 'ERR_WS_BAD_FRAME_PAYLOAD' },
+    );
   });
 });

@@ -10,17 +10,29 @@ import { Receiver } from '../../src/proto/receiver.js';
 import { WebSocketError, errorCodes } from '../../src/errors.js';
 import { frame } from '../support/frames.js';
 
-interface Msg { binary: boolean; payload: Buffer; cuts: number[]; pings: number }
+interface Msg {
+  binary: boolean;
+  payload: Buffer;
+  cuts: number[];
+  pings: number;
+}
 
-const message = fc.record({
-  binary: fc.boolean(),
-  text: fc.string({ unit: 'grapheme', maxLength: 300 }),
-  bytes: fc.uint8Array({ maxLength: 300 }),
-  cuts: fc.array(fc.nat({ max: 300 }), { maxLength: 5 }),
-  pings: fc.nat({ max: 2 }),
-}).map(({ binary, text, bytes, cuts, pings }): Msg => ({
-  binary, payload: binary ? Buffer.from(bytes) : Buffer.from(text, 'utf8'), cuts: [...new Set(cuts)].sort((a, b) => a - b), pings,
-}));
+const message = fc
+  .record({
+    binary: fc.boolean(),
+    text: fc.string({ unit: 'grapheme', maxLength: 300 }),
+    bytes: fc.uint8Array({ maxLength: 300 }),
+    cuts: fc.array(fc.nat({ max: 300 }), { maxLength: 5 }),
+    pings: fc.nat({ max: 2 }),
+  })
+  .map(
+    ({ binary, text, bytes, cuts, pings }): Msg => ({
+      binary,
+      payload: binary ? Buffer.from(bytes) : Buffer.from(text, 'utf8'),
+      cuts: [...new Set(cuts)].sort((a, b) => a - b),
+      pings,
+    }),
+  );
 
 /** Encodes a message as fragments cut at `cuts`, with pings between fragments. */
 function encode(m: Msg): Buffer[] {
@@ -50,30 +62,54 @@ function split(buf: Buffer, sizes: number[]): Buffer[] {
 
 describe('Receiver properties', () => {
   it('valid streams in random chunks decode to the encoded messages', () => {
-    fc.assert(fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 10 }), (msgs, sizes) => {
-      const got: { binary: boolean; payload: Buffer }[] = [];
-      let parts: Buffer[] = [];
-      let pings = 0;
-      const r = new Receiver({ role: 'server', readMessageMax: 1 << 20, maxFragments: 100 }, {
-        onData: (d, fin, binary) => {
-          parts.push(Buffer.from(d));
-          if (fin) { got.push({ binary, payload: Buffer.concat(parts) }); parts = []; }
+    fc.assert(
+      fc.property(
+        fc.array(message, { maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 10 }),
+        (msgs, sizes) => {
+          const got: { binary: boolean; payload: Buffer }[] = [];
+          let parts: Buffer[] = [];
+          let _pings = 0;
+          const r = new Receiver(
+            { role: 'server', readMessageMax: 1 << 20, maxFragments: 100 },
+            {
+              onData: (d, fin, binary) => {
+                parts.push(Buffer.from(d));
+                if (fin) {
+                  got.push({ binary, payload: Buffer.concat(parts) });
+                  parts = [];
+                }
+              },
+              onPing: () => {
+                _pings++;
+              },
+              onPong: () => {},
+              onClose: () => {},
+              onFail: (e) => {
+                throw new Error(`unexpected failure ${e.code}`);
+              },
+            },
+          );
+          const wire = Buffer.concat(msgs.flatMap(encode));
+          for (const c of split(wire, sizes)) r.receive(Buffer.from(c));
+          assert.deepEqual(
+            got.map((m) => [m.binary, m.payload.toString('hex')]),
+            msgs.map((m) => [m.binary, m.payload.toString('hex')]),
+          );
         },
-        onPing: () => { pings++; },
-        onPong: () => {},
-        onClose: () => {},
-        onFail: (e) => { throw new Error(`unexpected failure ${e.code}`); },
-      });
-      const wire = Buffer.concat(msgs.flatMap(encode));
-      for (const c of split(wire, sizes)) r.receive(Buffer.from(c));
-      assert.deepEqual(got.map((m) => [m.binary, m.payload.toString('hex')]), msgs.map((m) => [m.binary, m.payload.toString('hex')]));
-    }), { numRuns: 300 });
+      ),
+      { numRuns: 300 },
+    );
   });
 
   const codes = new Set<string>(errorCodes);
   const arbitraryStream = fc.oneof(
     fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
-    fc.tuple(fc.array(message, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }))
+    fc
+      .tuple(
+        fc.array(message, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      )
       .map(([msgs, flips]) => {
         const wire = Buffer.concat(msgs.flatMap(encode));
         for (const [at, v] of flips) if (wire.length) wire[at % wire.length] = v;
@@ -83,19 +119,31 @@ describe('Receiver properties', () => {
 
   for (const role of ['server', 'client'] as const) {
     it(`random and mutated streams never throw and fail only with documented codes (${role})`, () => {
-      fc.assert(fc.property(arbitraryStream, fc.array(fc.integer({ min: 1, max: 50 }), { maxLength: 6 }), (wire, sizes) => {
-        let fails = 0;
-        const r = new Receiver({ role, readMessageMax: 1000, maxFragments: 10 }, {
-          onData: () => {}, onPing: () => {}, onPong: () => {}, onClose: () => {},
-          onFail: (e) => {
-            fails++;
-            assert.ok(e instanceof WebSocketError && codes.has(e.code) && e.condition === 'protocol_violation', String(e));
-            assert.ok(e.closeCode >= 1002 && e.closeCode <= 1009);
-          },
-        });
-        for (const c of split(wire, sizes)) r.receive(c);
-        assert.ok(fails <= 1);
-      }), { numRuns: 1000 });
+      fc.assert(
+        fc.property(arbitraryStream, fc.array(fc.integer({ min: 1, max: 50 }), { maxLength: 6 }), (wire, sizes) => {
+          let fails = 0;
+          const r = new Receiver(
+            { role, readMessageMax: 1000, maxFragments: 10 },
+            {
+              onData: () => {},
+              onPing: () => {},
+              onPong: () => {},
+              onClose: () => {},
+              onFail: (e) => {
+                fails++;
+                assert.ok(
+                  e instanceof WebSocketError && codes.has(e.code) && e.condition === 'protocol_violation',
+                  String(e),
+                );
+                assert.ok(e.closeCode >= 1002 && e.closeCode <= 1009);
+              },
+            },
+          );
+          for (const c of split(wire, sizes)) r.receive(c);
+          assert.ok(fails <= 1);
+        }),
+        { numRuns: 1000 },
+      );
     });
   }
 });

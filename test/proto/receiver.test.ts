@@ -5,9 +5,19 @@ import { Receiver, type ReceiverHandler } from '../../src/proto/receiver.js';
 import type { WebSocketError } from '../../src/errors.js';
 import { frame, text, binary, cont, ping, pong, closeFrame } from '../support/frames.js';
 
-interface Event { kind: string; data?: string; fin?: boolean; binary?: boolean; code?: number | string; reason?: string }
+interface Event {
+  kind: string;
+  data?: string;
+  fin?: boolean;
+  binary?: boolean;
+  code?: number | string;
+  reason?: string;
+}
 
-export function collect(role: 'server' | 'client', opts: { readMessageMax?: number; maxFragments?: number; allowRsv1?: boolean } = {}) {
+export function collect(
+  role: 'server' | 'client',
+  opts: { readMessageMax?: number; maxFragments?: number; allowRsv1?: boolean } = {},
+) {
   const events: Event[] = [];
   const handler: ReceiverHandler = {
     onData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
@@ -16,7 +26,15 @@ export function collect(role: 'server' | 'client', opts: { readMessageMax?: numb
     onClose: (code, reason) => events.push({ kind: 'close', code, reason }),
     onFail: (e: WebSocketError) => events.push({ kind: 'fail', code: e.code }),
   };
-  const r = new Receiver({ role, readMessageMax: opts.readMessageMax ?? 1 << 24, maxFragments: opts.maxFragments ?? 1000, allowRsv1: opts.allowRsv1 }, handler);
+  const r = new Receiver(
+    {
+      role,
+      readMessageMax: opts.readMessageMax ?? 1 << 24,
+      maxFragments: opts.maxFragments ?? 1000,
+      allowRsv1: opts.allowRsv1,
+    },
+    handler,
+  );
   return { r, events };
 }
 
@@ -64,8 +82,14 @@ describe('Receiver: RFC 6455 §5.7 examples', () => {
 describe('Receiver: chunking', () => {
   it('gives the same messages whatever the chunk size, with headers cut anywhere', () => {
     const stream = Buffer.concat([
-      text('héllo'), binary(Buffer.alloc(300, 7)), text('a', { fin: false }), ping('p'), cont('b', { fin: false }), cont('c'),
-      binary(Buffer.alloc(70000, 9)), closeFrame(1000, 'bye'),
+      text('héllo'),
+      binary(Buffer.alloc(300, 7)),
+      text('a', { fin: false }),
+      ping('p'),
+      cont('b', { fin: false }),
+      cont('c'),
+      binary(Buffer.alloc(70000, 9)),
+      closeFrame(1000, 'bye'),
     ]);
     const whole = collect('server');
     whole.r.receive(Buffer.from(stream));
@@ -73,8 +97,13 @@ describe('Receiver: chunking', () => {
       const out: string[] = [];
       let cur = '';
       for (const e of ev) {
-        if (e.kind === 'data') { cur += e.data; if (e.fin) { out.push(`${e.binary}:${cur}`); cur = ''; } }
-        else out.push(JSON.stringify(e));
+        if (e.kind === 'data') {
+          cur += e.data;
+          if (e.fin) {
+            out.push(`${e.binary}:${cur}`);
+            cur = '';
+          }
+        } else out.push(JSON.stringify(e));
       }
       return out;
     };
@@ -124,7 +153,12 @@ describe('Receiver: each violation fails once with its code, and nothing is read
     ['ping of 126 bytes', 'server', ping(big), 'ERR_WS_BAD_CONTROL_SIZE'],
     ['pong of 126 bytes (16-bit length)', 'server', pong(big), 'ERR_WS_BAD_CONTROL_SIZE'],
     ['continuation without a message', 'server', cont('x'), 'ERR_WS_BAD_CONTINUATION'],
-    ['new message inside a fragmented one', 'server', Buffer.concat([text('a', { fin: false }), text('b')]), 'ERR_WS_BAD_DATA_FRAME'],
+    [
+      'new message inside a fragmented one',
+      'server',
+      Buffer.concat([text('a', { fin: false }), text('b')]),
+      'ERR_WS_BAD_DATA_FRAME',
+    ],
     ['length 5 in the 16-bit form', 'server', text('hello', { lengthForm: 16 }), 'ERR_WS_BAD_SIZE'],
     ['length 300 in the 64-bit form', 'server', binary(Buffer.alloc(300), { lengthForm: 64 }), 'ERR_WS_BAD_SIZE'],
     ['64-bit length with the top bit', 'client', hex('82 7f 80 00 00 00 00 00 00 01'), 'ERR_WS_BAD_SIZE'],
@@ -180,7 +214,11 @@ describe('Receiver: each violation fails once with its code, and nothing is read
   it('UTF-8 split across fragments and chunks is valid', () => {
     const { r, events } = collect('server');
     const bytes = Buffer.from('κόσμε 𝄞', 'utf8');
-    const frames = Buffer.concat([text(bytes.subarray(0, 3), { fin: false }), cont(bytes.subarray(3, 10), { fin: false }), cont(bytes.subarray(10))]);
+    const frames = Buffer.concat([
+      text(bytes.subarray(0, 3), { fin: false }),
+      cont(bytes.subarray(3, 10), { fin: false }),
+      cont(bytes.subarray(10)),
+    ]);
     for (const b of frames) r.receive(Buffer.from([b]));
     assert.equal(events.filter((e) => e.kind === 'fail').length, 0);
     assert.equal(Buffer.from(events.map((e) => e.data).join(''), 'hex').toString(), 'κόσμε 𝄞');

@@ -44,23 +44,38 @@ describe('mask', () => {
 });
 
 describe('UTF-8 validator', () => {
-  const valid = ['', 'a', 'héllo', 'κόσμε', '𝄞 music', '\u{10FFFF}', '\uD7FF\uE000', 'x'.repeat(100) + '€'];
+  const valid = ['', 'a', 'héllo', 'κόσμε', '𝄞 music', '\u{10FFFF}', '\uD7FF\uE000', `${'x'.repeat(100)}€`];
   it('accepts valid text however it is split', () => {
     for (const s of valid) {
       const b = Buffer.from(s, 'utf8');
       for (let i = 0; i <= b.length; i++) {
         for (let j = i; j <= b.length; j++) {
           const v = new Utf8Validator();
-          assert.ok(v.write(b.subarray(0, i)) && v.write(b.subarray(i, j)) && v.write(b.subarray(j)) && v.end(), `${s} split at ${i},${j}`);
+          assert.ok(
+            v.write(b.subarray(0, i)) && v.write(b.subarray(i, j)) && v.write(b.subarray(j)) && v.end(),
+            `${s} split at ${i},${j}`,
+          );
         }
       }
     }
   });
   const invalid: [number[], number][] = [
     // bytes, index of the first byte at which it can no longer be valid
-    [[0xc0, 0x80], 0], [[0xc1, 0xbf], 0], [[0xe0, 0x80, 0x80], 1], [[0xed, 0xa0, 0x80], 1], // overlong, surrogate
-    [[0xf4, 0x90, 0x80, 0x80], 1], [[0xf5, 0x80, 0x80, 0x80], 0], [[0xff], 0], [[0x80], 0],
-    [[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64], 12],
+    [[0xc0, 0x80], 0],
+    [[0xc1, 0xbf], 0],
+    [[0xe0, 0x80, 0x80], 1],
+    [[0xed, 0xa0, 0x80], 1], // overlong, surrogate
+    [[0xf4, 0x90, 0x80, 0x80], 1],
+    [[0xf5, 0x80, 0x80, 0x80], 0],
+    [[0xff], 0],
+    [[0x80], 0],
+    [
+      [
+        0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74,
+        0x65, 0x64,
+      ],
+      12,
+    ],
     [[0x61, 0xe2, 0x28, 0xa1], 2],
   ];
   it('rejects invalid text at the first byte that makes it invalid, fed byte by byte', () => {
@@ -68,7 +83,10 @@ describe('UTF-8 validator', () => {
       const v = new Utf8Validator();
       let failedAt = -1;
       for (let i = 0; i < bytes.length; i++) {
-        if (!v.write(Uint8Array.of(bytes[i]!))) { failedAt = i; break; }
+        if (!v.write(Uint8Array.of(bytes[i]!))) {
+          failedAt = i;
+          break;
+        }
       }
       assert.equal(failedAt, at, `${Buffer.from(bytes).toString('hex')}`);
     }
@@ -138,7 +156,11 @@ describe('errors', () => {
       assert.equal(e.closeCode, describeError(code).closeCode);
       assert.match(e.message, /: detail$/);
       const frames = e.stack!.split('\n').filter((l) => l.trimStart().startsWith('at '));
-      if (e.condition === 'local_misuse') assert.ok(frames.some((l) => l.includes('units.test')), `${code} points at the caller`);
+      if (e.condition === 'local_misuse')
+        assert.ok(
+          frames.some((l) => l.includes('units.test')),
+          `${code} points at the caller`,
+        );
       else assert.deepEqual(frames, [], `${code} has no stack trace`);
     }
     assert.equal(Error.stackTraceLimit, 10, 'the global limit is left as it was');

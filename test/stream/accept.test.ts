@@ -1,7 +1,13 @@
 /** The contract of accept (DESIGN.md), on the test layer: each point asserted on the bytes the peer saw. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocketStream, WebSocketError, createTestPair, type ErrorCode, type UpgradeRequest } from '../../src/index.js';
+import {
+  WebSocketStream,
+  WebSocketError,
+  createTestPair,
+  type ErrorCode,
+  type UpgradeRequest,
+} from '../../src/index.js';
 import { KEY_ACCEPT, requestHead, requestObject, text, ping } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -108,7 +114,12 @@ describe('accept: operations while it runs', () => {
     const { ws, peer } = setup();
     const accepting = ws.accept(requestObject());
     const errors = await Promise.allSettled([
-      ws.read(), ws.write('x'), ws.ping(), ws.close(), ws.accept(requestObject()), ws.readSome(),
+      ws.read(),
+      ws.write('x'),
+      ws.ping(),
+      ws.close(),
+      ws.accept(requestObject()),
+      ws.readSome(),
     ]);
     for (const r of errors) {
       assert.equal(r.status, 'rejected');
@@ -146,8 +157,18 @@ describe('accept: invalid requests', () => {
     ['no Upgrade', requestObject({ Upgrade: null }), 'ERR_WS_NO_UPGRADE', 400],
     ['Upgrade: h2c', requestObject({ Upgrade: 'h2c' }), 'ERR_WS_NO_UPGRADE_WEBSOCKET', 400],
     ['no key', requestObject({ 'Sec-WebSocket-Key': null }), 'ERR_WS_NO_SEC_KEY', 400],
-    ['key of 15 bytes', requestObject({ 'Sec-WebSocket-Key': Buffer.alloc(15).toString('base64') }), 'ERR_WS_BAD_SEC_KEY', 400],
-    ['key of 17 bytes', requestObject({ 'Sec-WebSocket-Key': Buffer.alloc(17).toString('base64') }), 'ERR_WS_BAD_SEC_KEY', 400],
+    [
+      'key of 15 bytes',
+      requestObject({ 'Sec-WebSocket-Key': Buffer.alloc(15).toString('base64') }),
+      'ERR_WS_BAD_SEC_KEY',
+      400,
+    ],
+    [
+      'key of 17 bytes',
+      requestObject({ 'Sec-WebSocket-Key': Buffer.alloc(17).toString('base64') }),
+      'ERR_WS_BAD_SEC_KEY',
+      400,
+    ],
     ['key not base64', requestObject({ 'Sec-WebSocket-Key': '!!!!!!!!!!!!!!!!!!!!!!==' }), 'ERR_WS_BAD_SEC_KEY', 400],
     ['no version', requestObject({ 'Sec-WebSocket-Version': null }), 'ERR_WS_NO_SEC_VERSION', 400],
     ['version 8', requestObject({ 'Sec-WebSocket-Version': '8' }), 'ERR_WS_BAD_SEC_VERSION', 426],
@@ -155,7 +176,10 @@ describe('accept: invalid requests', () => {
   for (const [name, req, code, status] of cases) {
     it(`${name} → ${status} and ${code}, then the layer is torn down`, async () => {
       const { ws, peer } = setup();
-      const err = await ws.accept(req).then(() => null, (e: WebSocketError) => e);
+      const err = await ws.accept(req).then(
+        () => null,
+        (e: WebSocketError) => e,
+      );
       assert.ok(err instanceof WebSocketError);
       assert.equal(err.code, code);
       assert.equal(err.condition, 'handshake_failed');
@@ -164,7 +188,9 @@ describe('accept: invalid requests', () => {
       if (status === 426) assert.match(res.head, /\r\nSec-WebSocket-Version: 13(\r\n|$)/);
       const body = await peer.until(() => {
         const m = /Content-Length: (\d+)/.exec(res.head);
-        return m && res.rest.length + (peer.received.length - res.head.length - 4 - res.rest.length) >= Number(m[1]) ? peer.received.subarray(res.head.length + 4).toString() : undefined;
+        return m && res.rest.length + (peer.received.length - res.head.length - 4 - res.rest.length) >= Number(m[1])
+          ? peer.received.subarray(res.head.length + 4).toString()
+          : undefined;
       });
       assert.equal(body.split('\n').filter(Boolean).length, 1, 'a one-line reason');
       await peer.waitClosed();
@@ -174,7 +200,13 @@ describe('accept: invalid requests', () => {
 
   it('applies the decorator to error responses too', async () => {
     const { ws, peer } = setup();
-    await assert.rejects(ws.accept(requestObject({ Upgrade: null }), { decorator: (h, status) => { h['Server'] = `test/${status}`; } }));
+    await assert.rejects(
+      ws.accept(requestObject({ Upgrade: null }), {
+        decorator: (h, status) => {
+          h.Server = `test/${status}`;
+        },
+      }),
+    );
     assert.match((await peer.responseHead()).head, /\r\nServer: test\/400(\r\n|$)/);
   });
 });
@@ -184,7 +216,10 @@ describe('accept: subprotocols and decorator', () => {
     const { ws, peer } = setup();
     let seen: string[] = [];
     await ws.accept(requestObject({ 'Sec-WebSocket-Protocol': 'chat, superchat' }), {
-      selectProtocol: (offered) => { seen = offered; return 'superchat'; },
+      selectProtocol: (offered) => {
+        seen = offered;
+        return 'superchat';
+      },
     });
     assert.deepEqual(seen, ['chat', 'superchat']);
     assert.equal(ws.protocol, 'superchat');
@@ -200,13 +235,21 @@ describe('accept: subprotocols and decorator', () => {
 
   it('refuses with 500 when the selector chooses a protocol that was not offered', async () => {
     const { ws, peer } = setup();
-    await assert.rejects(ws.accept(requestObject({ 'Sec-WebSocket-Protocol': 'chat' }), { selectProtocol: () => 'other' }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    await assert.rejects(
+      ws.accept(requestObject({ 'Sec-WebSocket-Protocol': 'chat' }), { selectProtocol: () => 'other' }),
+      { code: 'ERR_WS_INVALID_ARGUMENT' },
+    );
     assert.equal((await peer.responseHead()).status, 500);
   });
 
   it('the decorator adds and changes headers of the 101', async () => {
     const { ws, peer } = setup();
-    await ws.accept(requestObject(), { decorator: (h) => { h['Server'] = 'ws-stream-test'; h['X-Id'] = ['1', '2']; } });
+    await ws.accept(requestObject(), {
+      decorator: (h) => {
+        h.Server = 'ws-stream-test';
+        h['X-Id'] = ['1', '2'];
+      },
+    });
     const { head } = await peer.responseHead();
     assert.match(head, /\r\nServer: ws-stream-test\r\n/);
     assert.match(head, /\r\nX-Id: 1\r\nX-Id: 2(\r\n|$)/);
@@ -214,7 +257,14 @@ describe('accept: subprotocols and decorator', () => {
 
   it('a header the decorator breaks (CR LF in a value) refuses with 500, not a split response', async () => {
     const { ws, peer } = setup();
-    await assert.rejects(ws.accept(requestObject(), { decorator: (h) => { h['X-Evil'] = 'a\r\nSet-Cookie: x'; } }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    await assert.rejects(
+      ws.accept(requestObject(), {
+        decorator: (h) => {
+          h['X-Evil'] = 'a\r\nSet-Cookie: x';
+        },
+      }),
+      { code: 'ERR_WS_INVALID_ARGUMENT' },
+    );
     const { status, head } = await peer.responseHead();
     assert.equal(status, 500);
     assert.doesNotMatch(head, /Set-Cookie/);
@@ -222,7 +272,9 @@ describe('accept: subprotocols and decorator', () => {
 
   it('bad arguments throw at once', () => {
     const { ws } = setup();
-    assert.throws(() => ws.accept(requestObject(), { head: 'x' as unknown as Buffer }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => ws.accept(requestObject(), { head: 'x' as unknown as Buffer }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+    });
   });
 });
 
@@ -266,7 +318,7 @@ describe('accept(): reading the request itself', () => {
   it('answers a head over maxHeaderBytes with 431 without waiting for its end', async () => {
     const { ws, peer } = setup();
     const accepting = ws.accept({ maxHeaderBytes: 1024 });
-    peer.send('GET / HTTP/1.1\r\nX-Big: ' + 'a'.repeat(2000));
+    peer.send(`GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(2000)}`);
     await assert.rejects(accepting, { code: 'ERR_WS_HEADER_LIMIT' });
     assert.equal((await peer.responseHead()).status, 431);
   });
@@ -284,7 +336,7 @@ describe('accept(): reading the request itself', () => {
   it('handles 64 KiB of spaces and commas in Sec-WebSocket-Protocol', async () => {
     const { ws, peer } = setup();
     const accepting = ws.accept({ maxHeaderBytes: 128 * 1024, selectProtocol: (o) => o[0] });
-    peer.send(requestHead({ 'Sec-WebSocket-Protocol': ' ,'.repeat(32 * 1024) + 'chat' }));
+    peer.send(requestHead({ 'Sec-WebSocket-Protocol': `${' ,'.repeat(32 * 1024)}chat` }));
     await accepting;
     assert.equal(ws.protocol, 'chat');
   });

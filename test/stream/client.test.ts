@@ -2,7 +2,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { WebSocketStream, createTestPair, connect, computeAccept, ClientHandshakeError, type WebSocketError } from '../../src/index.js';
+import {
+  WebSocketStream,
+  createTestPair,
+  connect,
+  computeAccept,
+  type ClientHandshakeError,
+  type WebSocketError,
+} from '../../src/index.js';
 import { parseFrames, frame } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -15,11 +22,16 @@ async function rawServer(respond: (key: string) => string | Buffer) {
     const s = server.received.toString('latin1');
     return s.includes('\r\n\r\n') ? s : undefined;
   });
-  return { ws, server, b, request: request.then((req) => {
-    const key = /Sec-WebSocket-Key: (\S+)/i.exec(req)![1]!;
-    b.write(respond(key));
-    return req;
-  }) };
+  return {
+    ws,
+    server,
+    b,
+    request: request.then((req) => {
+      const key = /Sec-WebSocket-Key: (\S+)/i.exec(req)![1]!;
+      b.write(respond(key));
+      return req;
+    }),
+  };
 }
 
 const ok = (key: string, extra = ''): string =>
@@ -28,7 +40,12 @@ const ok = (key: string, extra = ''): string =>
 describe('handshake (client role)', () => {
   it('sends a GET with a fresh 16-byte key, version 13 and the offered subprotocols, and opens on a valid 101', async () => {
     const { ws, request } = await rawServer((key) => ok(key, 'Sec-WebSocket-Protocol: chat\r\n'));
-    await ws.handshake({ host: 'example.com:8080', target: '/path?q=1', protocols: ['superchat', 'chat'], headers: { Origin: 'http://example.com' } });
+    await ws.handshake({
+      host: 'example.com:8080',
+      target: '/path?q=1',
+      protocols: ['superchat', 'chat'],
+      headers: { Origin: 'http://example.com' },
+    });
     const req = await request;
     assert.match(req, /^GET \/path\?q=1 HTTP\/1\.1\r\n/);
     assert.match(req, /\r\nHost: example\.com:8080\r\n/);
@@ -51,23 +68,54 @@ describe('handshake (client role)', () => {
       return f.frames.length >= 2 ? server.received.subarray(i + 4) : undefined;
     });
     const frames = parseFrames(wire).frames;
-    assert.deepEqual(frames.map((f) => [f.masked, f.payload.toString()]), [[true, 'abc'], [true, 'abc']]);
+    assert.deepEqual(
+      frames.map((f) => [f.masked, f.payload.toString()]),
+      [
+        [true, 'abc'],
+        [true, 'abc'],
+      ],
+    );
     assert.notDeepEqual(wire.subarray(2, 6), wire.subarray(11, 15), 'two frames, two keys');
   });
 
   it('keeps the bytes the server sent right after its response: the first message', async () => {
-    const { ws } = await rawServer((key) => Buffer.concat([Buffer.from(ok(key)), frame({ opcode: 1, payload: 'early', mask: false })]));
+    const { ws } = await rawServer((key) =>
+      Buffer.concat([Buffer.from(ok(key)), frame({ opcode: 1, payload: 'early', mask: false })]),
+    );
     await ws.handshake({ host: 'h' });
     assert.equal((await ws.read()).text(), 'early');
   });
 
   const bad: [string, (key: string) => string, string][] = [
-    ['no Sec-WebSocket-Accept', () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'ERR_WS_NO_SEC_ACCEPT'],
-    ['a wrong Sec-WebSocket-Accept', () => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept('x')}\r\n\r\n`, 'ERR_WS_BAD_SEC_ACCEPT'],
-    ['no Upgrade', (key) => `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept(key)}\r\n\r\n`, 'ERR_WS_NO_UPGRADE'],
-    ['Connection without upgrade', (key) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Accept: ${computeAccept(key)}\r\n\r\n`, 'ERR_WS_NO_CONNECTION_UPGRADE'],
+    [
+      'no Sec-WebSocket-Accept',
+      () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      'ERR_WS_NO_SEC_ACCEPT',
+    ],
+    [
+      'a wrong Sec-WebSocket-Accept',
+      () =>
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept('x')}\r\n\r\n`,
+      'ERR_WS_BAD_SEC_ACCEPT',
+    ],
+    [
+      'no Upgrade',
+      (key) =>
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept(key)}\r\n\r\n`,
+      'ERR_WS_NO_UPGRADE',
+    ],
+    [
+      'Connection without upgrade',
+      (key) =>
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Accept: ${computeAccept(key)}\r\n\r\n`,
+      'ERR_WS_NO_CONNECTION_UPGRADE',
+    ],
     ['a subprotocol not offered', (key) => ok(key, 'Sec-WebSocket-Protocol: other\r\n'), 'ERR_WS_BAD_SUBPROTOCOL'],
-    ['an extension not offered', (key) => ok(key, 'Sec-WebSocket-Extensions: permessage-deflate\r\n'), 'ERR_WS_BAD_EXTENSION'],
+    [
+      'an extension not offered',
+      (key) => ok(key, 'Sec-WebSocket-Extensions: permessage-deflate\r\n'),
+      'ERR_WS_BAD_EXTENSION',
+    ],
     ['a malformed status line', () => 'HTTP/1.1 abc\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
   ];
   for (const [name, respond, code] of bad) {
@@ -79,12 +127,23 @@ describe('handshake (client role)', () => {
   }
 
   it('with permessage-deflate offered, an invalid deflate response → ERR_WS_BAD_EXTENSION', async () => {
-    for (const ext of ['permessage-deflate; foo', 'permessage-deflate; client_max_window_bits', 'permessage-deflate; server_max_window_bits=16', 'x-other']) {
+    for (const ext of [
+      'permessage-deflate; foo',
+      'permessage-deflate; client_max_window_bits',
+      'permessage-deflate; server_max_window_bits=16',
+      'x-other',
+    ]) {
       const [a, b] = createTestPair();
       const ws = new WebSocketStream(a, { perMessageDeflate: true });
       const server = new RawPeer(b);
-      const done = ws.handshake({ host: 'h' }).then(() => 'ok', (e: WebSocketError) => e.code);
-      const req = await server.until(() => { const t = server.received.toString('latin1'); return t.includes('\r\n\r\n') ? t : undefined; });
+      const done = ws.handshake({ host: 'h' }).then(
+        () => 'ok',
+        (e: WebSocketError) => e.code,
+      );
+      const req = await server.until(() => {
+        const t = server.received.toString('latin1');
+        return t.includes('\r\n\r\n') ? t : undefined;
+      });
       assert.match(req, /\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n/);
       b.write(ok(/Sec-WebSocket-Key: (\S+)/.exec(req)![1]!, `Sec-WebSocket-Extensions: ${ext}\r\n`));
       assert.equal(await done, 'ERR_WS_BAD_EXTENSION', ext);
@@ -92,8 +151,13 @@ describe('handshake (client role)', () => {
   });
 
   it('a refusal → ERR_WS_UPGRADE_DECLINED with the status, headers and body', async () => {
-    const { ws } = await rawServer(() => 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nno entry\n');
-    const err = await ws.handshake({ host: 'h' }).then(() => null, (e: ClientHandshakeError) => e);
+    const { ws } = await rawServer(
+      () => 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nno entry\n',
+    );
+    const err = await ws.handshake({ host: 'h' }).then(
+      () => null,
+      (e: ClientHandshakeError) => e,
+    );
     assert.equal(err?.code, 'ERR_WS_UPGRADE_DECLINED');
     assert.equal(err?.response?.status, 403);
     assert.equal(err?.response?.headers['content-type'], 'text/plain');
@@ -104,7 +168,9 @@ describe('handshake (client role)', () => {
     const [a] = createTestPair();
     const ws = new WebSocketStream(a);
     assert.throws(() => ws.handshake({ host: 'h', headers: { 'X-A': 'a\r\nb' } }), { code: 'ERR_WS_INVALID_ARGUMENT' });
-    assert.throws(() => ws.handshake({ host: 'h', headers: { 'Sec-WebSocket-Key': 'x' } }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => ws.handshake({ host: 'h', headers: { 'Sec-WebSocket-Key': 'x' } }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+    });
   });
 });
 
@@ -112,9 +178,16 @@ describe('ws-stream client ↔ ws-stream server', () => {
   it('over the test layer: messages both ways, ping/pong, and a clean close started by the client', async () => {
     const [a, b] = createTestPair({ readSize: 3 }, { readSize: 5 });
     const pongs: string[] = [];
-    const client = new WebSocketStream(a, { controlCallback: (k, p) => { if (k === 'pong') pongs.push(p.toString()); } });
+    const client = new WebSocketStream(a, {
+      controlCallback: (k, p) => {
+        if (k === 'pong') pongs.push(p.toString());
+      },
+    });
     const server = new WebSocketStream(b);
-    await Promise.all([server.accept({ selectProtocol: (o) => o[0] }), client.handshake({ host: 'h', protocols: ['p1'] })]);
+    await Promise.all([
+      server.accept({ selectProtocol: (o) => o[0] }),
+      client.handshake({ host: 'h', protocols: ['p1'] }),
+    ]);
     assert.equal(client.protocol, 'p1');
     await client.write('héllo', { binary: false });
     const m = await server.read();
@@ -124,7 +197,10 @@ describe('ws-stream client ↔ ws-stream server', () => {
     await client.ping('x');
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(pongs, ['x']);
-    const serverDone = server.read().then(() => 'message', (e: WebSocketError) => e.code);
+    const serverDone = server.read().then(
+      () => 'message',
+      (e: WebSocketError) => e.code,
+    );
     await client.close({ code: 1000, reason: 'bye' });
     assert.equal(await serverDone, 'ERR_WS_CLOSED');
     assert.deepEqual(client.closeInfo, { initiatedBy: 'local', code: 1000, reason: 'bye', wasClean: true });
@@ -135,7 +211,12 @@ describe('ws-stream client ↔ ws-stream server', () => {
   it('connect() over TCP, and connect timeouts and refusals as typed errors', async () => {
     const srv = net.createServer((s) => {
       const ws = new WebSocketStream(s);
-      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {});
+      ws.accept().then(
+        async () => {
+          for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+        },
+        () => {},
+      );
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
@@ -149,7 +230,10 @@ describe('ws-stream client ↔ ws-stream server', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const sockets: net.Socket[] = [];
     silent.on('connection', (s) => sockets.push(s));
-    await assert.rejects(connect(`ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}/`, { handshakeTimeout: 100 }), { code: 'ERR_WS_TIMEOUT' });
+    await assert.rejects(
+      connect(`ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}/`, { handshakeTimeout: 100 }),
+      { code: 'ERR_WS_TIMEOUT' },
+    );
     for (const s of sockets) s.destroy();
     silent.close();
     await assert.rejects(connect('ftp://x/'), { code: 'ERR_WS_INVALID_ARGUMENT' });
@@ -166,7 +250,12 @@ describe('connect over TLS', () => {
     const srv = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }, (s) => {
       sni = (s as unknown as { servername?: string }).servername;
       const ws = new WebSocketStream(s);
-      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {});
+      ws.accept().then(
+        async () => {
+          for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+        },
+        () => {},
+      );
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
@@ -175,7 +264,10 @@ describe('connect over TLS', () => {
     await ws.write('secure', { binary: false });
     assert.equal((await ws.read()).text(), 'secure');
     await ws.close();
-    const err = await connect(`wss://localhost:${port}/`).then(() => null, (e: WebSocketError) => e);
+    const err = await connect(`wss://localhost:${port}/`).then(
+      () => null,
+      (e: WebSocketError) => e,
+    );
     assert.equal(err?.code, 'ERR_WS_NEXT_LAYER');
     assert.match(String((err?.cause as Error)?.message), /self.signed|certificate/i);
     srv.close();

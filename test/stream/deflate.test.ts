@@ -26,7 +26,11 @@ describe('permessage-deflate between ws-stream endpoints', () => {
     ['defaults', true, true],
     ['no context takeover both ways', { serverNoContextTakeover: true, clientNoContextTakeover: true }, true],
     ['small windows', { serverMaxWindowBits: 9, clientMaxWindowBits: 10 }, true],
-    ['client asks the server for no context takeover and 10 bits', true, { serverNoContextTakeover: true, serverMaxWindowBits: 10 }],
+    [
+      'client asks the server for no context takeover and 10 bits',
+      true,
+      { serverNoContextTakeover: true, serverMaxWindowBits: 10 },
+    ],
   ] as const) {
     it(`${name}: messages both ways, RSV1 on the first frame of compressed ones only`, async () => {
       const { s, c, a } = await pair(so, co, 7);
@@ -45,7 +49,11 @@ describe('permessage-deflate between ws-stream endpoints', () => {
       await c.write(blob);
       assert.ok((await s.read()).data.equals(blob));
       const f = serverFrames(a);
-      assert.deepEqual(f.map((x) => x.rsv), [4, 4, 0, 0], 'the two long texts compressed, short ones not (threshold 1024)');
+      assert.deepEqual(
+        f.map((x) => x.rsv),
+        [4, 4, 0, 0],
+        'the two long texts compressed, short ones not (threshold 1024)',
+      );
     });
   }
 
@@ -58,7 +66,15 @@ describe('permessage-deflate between ws-stream endpoints', () => {
     await s.writeSome('part three', { fin: true });
     assert.equal((await c.read()).text(), 'part one part two part three');
     const f = serverFrames(a);
-    assert.deepEqual(f.map((x) => [x.opcode, x.rsv, x.fin]), [[1, 0, true], [1, 4, false], [0, 0, false], [0, 0, true]]);
+    assert.deepEqual(
+      f.map((x) => [x.opcode, x.rsv, x.fin]),
+      [
+        [1, 0, true],
+        [1, 4, false],
+        [0, 0, false],
+        [0, 0, true],
+      ],
+    );
   });
 
   it('no negotiation when only one side enables it', async () => {
@@ -74,7 +90,12 @@ describe('permessage-deflate limits and errors (server, raw client)', () => {
   async function rawDeflateClient(opts: object = {}) {
     const srv = net.createServer((socket) => {
       const ws = new WebSocketStream(socket, { perMessageDeflate: true, readMessageMax: 1024 * 1024, ...opts });
-      ws.accept().then(() => ws.read()).then(() => {}, () => {});
+      ws.accept()
+        .then(() => ws.read())
+        .then(
+          () => {},
+          () => {},
+        );
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const sock = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
@@ -87,7 +108,9 @@ describe('permessage-deflate limits and errors (server, raw client)', () => {
 
   it('a decompression bomb (50 MB of zeros in a 50 KB frame) is stopped at readMessageMax with close 1009', async () => {
     const { sock, peer, srv } = await rawDeflateClient();
-    const bomb = zlib.deflateRawSync(Buffer.alloc(50 * 1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const bomb = zlib
+      .deflateRawSync(Buffer.alloc(50 * 1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+      .subarray(0, -4);
     sock.write(frame({ opcode: 2, payload: bomb, rsv: 4 }));
     const f = await peer.waitFrames(1);
     assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0)], [8, 1009]);
@@ -96,7 +119,12 @@ describe('permessage-deflate limits and errors (server, raw client)', () => {
   });
 
   it('data that does not inflate fails with 1007; inflated text that is not UTF-8 fails with 1007', async () => {
-    for (const payload of [Buffer.from([0xff, 0xfe, 0xfd, 0x00]), zlib.deflateRawSync(Buffer.from([0x61, 0xff, 0x62]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4)]) {
+    for (const payload of [
+      Buffer.from([0xff, 0xfe, 0xfd, 0x00]),
+      zlib
+        .deflateRawSync(Buffer.from([0x61, 0xff, 0x62]), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+        .subarray(0, -4),
+    ]) {
       const { sock, peer, srv } = await rawDeflateClient();
       sock.write(frame({ opcode: 1, payload, rsv: 4 }));
       const f = await peer.waitFrames(1);
@@ -107,7 +135,9 @@ describe('permessage-deflate limits and errors (server, raw client)', () => {
 
   it('RSV1 on a continuation frame is a protocol error (1002)', async () => {
     const { sock, peer, srv } = await rawDeflateClient();
-    sock.write(Buffer.concat([frame({ opcode: 1, payload: 'a', fin: false }), frame({ opcode: 0, payload: 'b', rsv: 4 })]));
+    sock.write(
+      Buffer.concat([frame({ opcode: 1, payload: 'a', fin: false }), frame({ opcode: 0, payload: 'b', rsv: 4 })]),
+    );
     const f = await peer.waitFrames(1);
     assert.equal(f[0]!.payload.readUInt16BE(0), 1002);
     srv.close();
@@ -118,15 +148,30 @@ describe('permessage-deflate with the ws npm peer (its perMessageDeflate on)', (
   it('ws client → ws-stream server, each combination of window bits and context takeover', async () => {
     const srv = net.createServer((socket) => {
       const ws = new WebSocketStream(socket, { perMessageDeflate: true });
-      ws.accept().then(async () => { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); }, () => {}).catch(() => {});
+      ws.accept()
+        .then(
+          async () => {
+            for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+          },
+          () => {},
+        )
+        .catch(() => {});
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
-    const combos: object[] = [{}, { serverNoContextTakeover: true }, { clientNoContextTakeover: true }, { serverNoContextTakeover: true, clientNoContextTakeover: true }];
+    const combos: object[] = [
+      {},
+      { serverNoContextTakeover: true },
+      { clientNoContextTakeover: true },
+      { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    ];
     for (const bits of [9, 10, 12, 15]) combos.push({ serverMaxWindowBits: bits, clientMaxWindowBits: bits });
     for (const opts of combos) {
       const c = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: { threshold: 0, ...opts } });
-      await new Promise((r, j) => { c.once('open', r); c.once('error', j); });
+      await new Promise((r, j) => {
+        c.once('open', r);
+        c.once('error', j);
+      });
       assert.match(c.extensions, /permessage-deflate/, JSON.stringify(opts));
       for (const size of [16, 64, 256, 1024, 4096, 16384, 65536, 131072]) {
         const text = 'The quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(size / 45)).slice(0, size);
@@ -145,7 +190,11 @@ describe('permessage-deflate with the ws npm peer (its perMessageDeflate on)', (
     wss.on('connection', (c) => c.on('message', (d, b) => c.send(d, { binary: b })));
     await new Promise((r) => wss.once('listening', r));
     const port = (wss.address() as net.AddressInfo).port;
-    for (const opts of [true, { clientNoContextTakeover: true, clientMaxWindowBits: 10 }, { serverNoContextTakeover: true }] as const) {
+    for (const opts of [
+      true,
+      { clientNoContextTakeover: true, clientMaxWindowBits: 10 },
+      { serverNoContextTakeover: true },
+    ] as const) {
       const ws = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: opts });
       assert.match(ws.extensions, /^permessage-deflate/);
       for (const size of [10, 2000, 100000]) {
@@ -164,20 +213,33 @@ void (null as unknown as WebSocketError);
 describe('permessage-deflate and connections that vanish', () => {
   it('peers that reset the connection while zlib works on their messages do not crash the process', async () => {
     const srv = net.createServer((socket) => {
-      const ws = new WebSocketStream(socket, { perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 } });
-      ws.accept().then(async () => {
-        try {
-          for await (const m of ws) void ws.write(m.data, { binary: m.binary }).catch(() => {});
-        } catch { /* the peer reset the connection: expected here */ }
-      }, () => {});
+      const ws = new WebSocketStream(socket, {
+        perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 },
+      });
+      ws.accept().then(
+        async () => {
+          try {
+            for await (const m of ws) void ws.write(m.data, { binary: m.binary }).catch(() => {});
+          } catch {
+            /* the peer reset the connection: expected here */
+          }
+        },
+        () => {},
+      );
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
-    const payload = zlib.deflateRawSync(Buffer.from('data '.repeat(20000)), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const payload = zlib
+      .deflateRawSync(Buffer.from('data '.repeat(20000)), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+      .subarray(0, -4);
     for (let round = 0; round < 30; round++) {
       const sock = net.connect(port, '127.0.0.1');
       const peer = new RawPeer(sock);
-      sock.write(requestHead({ 'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover' }));
+      sock.write(
+        requestHead({
+          'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+        }),
+      );
       await peer.responseHead();
       for (let i = 0; i < 20; i++) sock.write(frame({ opcode: 1, payload, rsv: 4 }));
       await new Promise((r) => setTimeout(r, round % 5));

@@ -10,44 +10,64 @@ import { WebSocketStream, WebSocketError, createTestPair, type TestLayerOptions 
 
 const allowed = new Set(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT']);
 
-async function scenario(serverLayer: TestLayerOptions, readSize?: number, deflate = false): Promise<{ server: string; client: string; reachedFailure: boolean }> {
+async function scenario(
+  serverLayer: TestLayerOptions,
+  readSize?: number,
+  deflate = false,
+): Promise<{ server: string; client: string; reachedFailure: boolean }> {
   const [a, b] = createTestPair({ ...serverLayer, readSize }, { readSize });
   const perMessageDeflate = deflate ? { threshold: 0 } : false;
   const server = new WebSocketStream(a, { closeTimeout: 100, handshakeTimeout: 1000, perMessageDeflate });
   const client = new WebSocketStream(b, { closeTimeout: 100, handshakeTimeout: 1000, perMessageDeflate });
-  const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => {
-    assert.ok(e instanceof WebSocketError, `not a WebSocketError: ${String(e)}`);
-    assert.ok(allowed.has(e.code), `unexpected ${e.code}`);
-    return e.code;
-  });
-  const serverSide = outcome((async () => {
-    await server.accept();
-    const m1 = await server.read();
-    await server.write(m1.data, { binary: m1.binary });
-    const m2 = await server.read();
-    await server.write(m2.data, { binary: m2.binary });
-    await server.ping('p');
-    await assert.rejects(server.read(), (e: WebSocketError) => e.code === 'ERR_WS_CLOSED' || allowed.has(e.code));
-    const info = await server.whenClosed();
-    if (!info.wasClean) throw info.error;
-  })());
-  const clientSide = outcome((async () => {
-    await client.handshake({ host: 'h' });
-    await client.write('one', { binary: false });
-    assert.equal((await client.read()).text(), 'one');
-    await client.write(Buffer.alloc(300, 2));
-    assert.equal((await client.read()).data.length, 300);
-    await client.close({ code: 1000, reason: 'done' });
-  })());
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the scenario hung')), 5000).unref());
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (e: unknown) => {
+        assert.ok(e instanceof WebSocketError, `not a WebSocketError: ${String(e)}`);
+        assert.ok(allowed.has(e.code), `unexpected ${e.code}`);
+        return e.code;
+      },
+    );
+  const serverSide = outcome(
+    (async () => {
+      await server.accept();
+      const m1 = await server.read();
+      await server.write(m1.data, { binary: m1.binary });
+      const m2 = await server.read();
+      await server.write(m2.data, { binary: m2.binary });
+      await server.ping('p');
+      await assert.rejects(server.read(), (e: WebSocketError) => e.code === 'ERR_WS_CLOSED' || allowed.has(e.code));
+      const info = await server.whenClosed();
+      if (!info.wasClean) throw info.error;
+    })(),
+  );
+  const clientSide = outcome(
+    (async () => {
+      await client.handshake({ host: 'h' });
+      await client.write('one', { binary: false });
+      assert.equal((await client.read()).text(), 'one');
+      await client.write(Buffer.alloc(300, 2));
+      assert.equal((await client.read()).data.length, 300);
+      await client.close({ code: 1000, reason: 'done' });
+    })(),
+  );
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error('the scenario hung')), 5000).unref(),
+  );
   const [s, c] = await Promise.race([Promise.all([serverSide, clientSide]), timeout]);
-  const reachedFailure = (serverLayer.failReadAt !== undefined && a.reads >= serverLayer.failReadAt) ||
+  const reachedFailure =
+    (serverLayer.failReadAt !== undefined && a.reads >= serverLayer.failReadAt) ||
     (serverLayer.failWriteAt !== undefined && a.writes >= serverLayer.failWriteAt);
   return { server: s, client: c, reachedFailure };
 }
 
 describe('every step of the server fails once', () => {
-  for (const [readSize, deflate] of [[undefined, false], [1, false], [undefined, true], [1, true]] as const) {
+  for (const [readSize, deflate] of [
+    [undefined, false],
+    [1, false],
+    [undefined, true],
+    [1, true],
+  ] as const) {
     for (const kind of ['failWriteAt', 'failReadAt'] as const) {
       it(`${kind} = 1, 2, … with ${readSize ? '1-byte' : 'whole'} reads${deflate ? ', permessage-deflate on' : ''}`, async () => {
         const base = await scenario({}, readSize, deflate);
@@ -62,7 +82,9 @@ describe('every step of the server fails once', () => {
           assert.notDeepEqual([r.server, r.client], ['ok', 'ok'], `step ${n} failed yet both sides reported success`);
         }
         assert.ok(n > 1 && n < 2000, `${n} steps`);
-        console.log(`${kind} with ${readSize ? '1-byte' : 'whole'} reads${deflate ? ' and deflate' : ''}: every one of ${n - 1} steps failed once`);
+        console.log(
+          `${kind} with ${readSize ? '1-byte' : 'whole'} reads${deflate ? ' and deflate' : ''}: every one of ${n - 1} steps failed once`,
+        );
       });
     }
   }

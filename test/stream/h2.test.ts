@@ -16,7 +16,12 @@ const refusals: string[] = [];
 const seen: http2.IncomingHttpHeaders[] = [];
 
 before(async () => {
-  server = http2.createSecureServer({ key: fixture('key.pem'), cert: ca, allowHTTP1: true, settings: { enableConnectProtocol: true } });
+  server = http2.createSecureServer({
+    key: fixture('key.pem'),
+    cert: ca,
+    allowHTTP1: true,
+    settings: { enableConnectProtocol: true },
+  });
   server.on('stream', (stream, headers) => {
     if (headers[':method'] !== 'CONNECT') {
       stream.respond({ ':status': 200 });
@@ -25,11 +30,18 @@ before(async () => {
     }
     seen.push(headers);
     const ws = new WebSocketStream(stream, { perMessageDeflate: true });
-    ws.accept({ headers }, { selectProtocol: (o) => (o.includes('chat') ? 'chat' : undefined) }).then(async () => {
-      try {
-        for await (const m of ws) await ws.write(m.data, { binary: m.binary });
-      } catch { /* ended */ }
-    }, (e: WebSocketError) => { refusals.push(e.code); });
+    ws.accept({ headers }, { selectProtocol: (o) => (o.includes('chat') ? 'chat' : undefined) }).then(
+      async () => {
+        try {
+          for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+        } catch {
+          /* ended */
+        }
+      },
+      (e: WebSocketError) => {
+        refusals.push(e.code);
+      },
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
@@ -38,7 +50,12 @@ after(() => server.close());
 
 describe('WebSocket over HTTP/2', () => {
   it('connect({ http2: true }): subprotocol, messages, permessage-deflate, clean close', async () => {
-    const ws = await connect(`wss://localhost:${port}/chat`, { http2: true, ca, protocols: ['chat'], perMessageDeflate: true });
+    const ws = await connect(`wss://localhost:${port}/chat`, {
+      http2: true,
+      ca,
+      protocols: ['chat'],
+      perMessageDeflate: true,
+    });
     assert.equal(ws.protocol, 'chat');
     assert.match(ws.extensions, /^permessage-deflate/);
     for (const m of ['héllo over h2', 'x'.repeat(100000)]) {
@@ -51,10 +68,16 @@ describe('WebSocket over HTTP/2', () => {
     assert.deepEqual(ws.closeInfo, { initiatedBy: 'local', code: 1000, reason: 'bye', wasClean: true });
   });
 
-  it('connect({ http2: true }) sends headers and the decorator\'s edits; the decorator cannot change pseudo-headers', async () => {
+  it("connect({ http2: true }) sends headers and the decorator's edits; the decorator cannot change pseudo-headers", async () => {
     const ws = await connect(`wss://localhost:${port}/decorated?x=1`, {
-      http2: true, ca, headers: { 'X-Given': 'a', Origin: 'https://example.test' },
-      decorator: (h) => { h['X-Trace'] = 'abc'; delete h['X-Given']; h[':path'] = '/elsewhere'; },
+      http2: true,
+      ca,
+      headers: { 'X-Given': 'a', Origin: 'https://example.test' },
+      decorator: (h) => {
+        h['X-Trace'] = 'abc';
+        delete h['X-Given'];
+        h[':path'] = '/elsewhere';
+      },
     });
     const h = seen.at(-1)!;
     assert.equal(h['x-trace'], 'abc');
@@ -70,7 +93,10 @@ describe('WebSocket over HTTP/2', () => {
     const silent = net.createServer((s) => held.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const t0 = Date.now();
-    await assert.rejects(connect(`wss://127.0.0.1:${(silent.address() as AddressInfo).port}/`, { http2: true, ca, connectTimeout: 200 }), { code: 'ERR_WS_TIMEOUT' });
+    await assert.rejects(
+      connect(`wss://127.0.0.1:${(silent.address() as AddressInfo).port}/`, { http2: true, ca, connectTimeout: 200 }),
+      { code: 'ERR_WS_TIMEOUT' },
+    );
     assert.ok(Date.now() - t0 < 5000);
     for (const s of held) s.destroy();
     silent.close();
@@ -78,14 +104,18 @@ describe('WebSocket over HTTP/2', () => {
 
   it('100 WebSockets share one HTTP/2 connection, each echoing; closing some early harms neither the session nor the others', async () => {
     const session = http2.connect(`https://localhost:${port}`, { ca });
-    const streams = await Promise.all(Array.from({ length: 100 }, () => connect(`wss://localhost:${port}/`, { http2: session })));
+    const streams = await Promise.all(
+      Array.from({ length: 100 }, () => connect(`wss://localhost:${port}/`, { http2: session })),
+    );
     await Promise.all(streams.slice(0, 20).map((ws) => ws.close({ code: 1000 })));
-    await Promise.all(streams.slice(20).map(async (ws, i) => {
-      for (let k = 0; k < 5; k++) {
-        await ws.write(`stream ${i} message ${k}`);
-        assert.equal((await ws.read()).text(), `stream ${i} message ${k}`);
-      }
-    }));
+    await Promise.all(
+      streams.slice(20).map(async (ws, i) => {
+        for (let k = 0; k < 5; k++) {
+          await ws.write(`stream ${i} message ${k}`);
+          assert.equal((await ws.read()).text(), `stream ${i} message ${k}`);
+        }
+      }),
+    );
     assert.equal(session.destroyed, false);
     await Promise.all(streams.slice(20).map((ws) => ws.close({ code: 1000 })));
     assert.ok(streams.every((ws) => ws.closeInfo?.wasClean));
@@ -94,7 +124,13 @@ describe('WebSocket over HTTP/2', () => {
 
   it('an invalid extended CONNECT is answered with an error status on that stream only', async () => {
     const session = http2.connect(`https://localhost:${port}`, { ca });
-    const req = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/', ':authority': `localhost:${port}` });
+    const req = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'https',
+      ':path': '/',
+      ':authority': `localhost:${port}`,
+    });
     const res = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
     assert.equal(res[':status'], 400);
     req.close();
@@ -110,19 +146,32 @@ describe('WebSocket over HTTP/2', () => {
   it('a server that does not enable extended CONNECT gives a clear error', async () => {
     const plain = http2.createSecureServer({ key: fixture('key.pem'), cert: ca });
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-    const err = await connect(`wss://localhost:${(plain.address() as AddressInfo).port}/`, { http2: true, ca }).then(() => null, (e: ClientHandshakeError) => e);
+    const err = await connect(`wss://localhost:${(plain.address() as AddressInfo).port}/`, { http2: true, ca }).then(
+      () => null,
+      (e: ClientHandshakeError) => e,
+    );
     assert.equal(err?.code, 'ERR_WS_UPGRADE_DECLINED');
     assert.match(String(err?.message), /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
     plain.close();
   });
 
   it("node:http2's compatibility API: accept(req) on an Http2ServerRequest from the 'connect' event", async () => {
-    const compat = http2.createSecureServer({ key: fixture('key.pem'), cert: ca, settings: { enableConnectProtocol: true } }, (_req, res) => res.end('page'));
+    const compat = http2.createSecureServer(
+      { key: fixture('key.pem'), cert: ca, settings: { enableConnectProtocol: true } },
+      (_req, res) => res.end('page'),
+    );
     compat.on('connect', (req: http2.Http2ServerRequest) => {
       const ws = new WebSocketStream(req.stream);
-      ws.accept(req).then(async () => {
-        try { for await (const m of ws) await ws.write(m.data, { binary: m.binary }); } catch { /* ended */ }
-      }, () => {});
+      ws.accept(req).then(
+        async () => {
+          try {
+            for await (const m of ws) await ws.write(m.data, { binary: m.binary });
+          } catch {
+            /* ended */
+          }
+        },
+        () => {},
+      );
     });
     await new Promise<void>((r) => compat.listen(0, '127.0.0.1', r));
     const ws = await connect(`wss://localhost:${(compat.address() as AddressInfo).port}/`, { http2: true, ca });
@@ -132,4 +181,3 @@ describe('WebSocket over HTTP/2', () => {
     compat.close();
   });
 });
-

@@ -6,14 +6,25 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { WebSocketStream, StreamGroup, connect, type DuplexLayer, type StreamOptions, type WebSocketError } from '../../src/index.js';
+import {
+  WebSocketStream,
+  StreamGroup,
+  connect,
+  type DuplexLayer,
+  type StreamOptions,
+  type WebSocketError,
+} from '../../src/index.js';
 import { requestHead, text, ping, closeFrame, parseFrames } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A net server whose connections become server-role streams with `options`, handed to `onOpen`. */
-async function server(options: StreamOptions, onOpen: (ws: WebSocketStream) => void = () => {}, onError: (e: WebSocketError) => void = () => {}) {
+async function server(
+  options: StreamOptions,
+  onOpen: (ws: WebSocketStream) => void = () => {},
+  onError: (e: WebSocketError) => void = () => {},
+) {
   const streams: WebSocketStream[] = [];
   const srv = net.createServer((socket) => {
     const ws = new WebSocketStream(socket, options);
@@ -38,11 +49,17 @@ async function rawClient(port: number, handshake = true): Promise<{ sock: net.So
 describe('timeouts', () => {
   it('handshake timeout: a client trickling its request a byte at a time is dropped, accept fails with ERR_WS_TIMEOUT', async () => {
     const errors: WebSocketError[] = [];
-    const s = await server({ handshakeTimeout: 200 }, () => {}, (e) => errors.push(e));
+    const s = await server(
+      { handshakeTimeout: 200 },
+      () => {},
+      (e) => errors.push(e),
+    );
     const { sock, peer } = await rawClient(s.port, false);
     const req = Buffer.from(requestHead());
     let i = 0;
-    const trickle = setInterval(() => { if (!sock.destroyed && i < req.length) sock.write(req.subarray(i, ++i)); }, 40);
+    const trickle = setInterval(() => {
+      if (!sock.destroyed && i < req.length) sock.write(req.subarray(i, ++i));
+    }, 40);
     await peer.waitClosed(3000);
     clearInterval(trickle);
     assert.ok(i < req.length, 'dropped before the request was complete');
@@ -53,11 +70,20 @@ describe('timeouts', () => {
 
   it('idle timeout without keep-alive: a silent peer gets close 1001 and is dropped; reads fail with ERR_WS_TIMEOUT', async () => {
     let readErr: Promise<string> | undefined;
-    const s = await server({ idleTimeout: 200, keepAlive: false }, (ws) => { readErr = ws.read().then(() => 'message', (e: WebSocketError) => e.code); });
+    const s = await server({ idleTimeout: 200, keepAlive: false }, (ws) => {
+      readErr = ws.read().then(
+        () => 'message',
+        (e: WebSocketError) => e.code,
+      );
+    });
     const { peer } = await rawClient(s.port);
     await peer.waitClosed(3000);
     const frames = peer.frames();
-    assert.deepEqual(frames.map((f) => f.opcode), [8], 'no ping, then close');
+    assert.deepEqual(
+      frames.map((f) => f.opcode),
+      [8],
+      'no ping, then close',
+    );
     assert.equal(frames[0]!.payload.readUInt16BE(0), 1001);
     assert.equal(await readErr, 'ERR_WS_TIMEOUT');
     assert.equal(s.streams[0]!.closeInfo?.error?.code, 'ERR_WS_TIMEOUT');
@@ -65,10 +91,14 @@ describe('timeouts', () => {
   });
 
   it('keep-alive: a live peer (the ws client answers pings) is never idle; one that does not answer is dropped', async () => {
-    const s = await server({ idleTimeout: 200 }, (ws) => { void ws.read().catch(() => {}); });
+    const s = await server({ idleTimeout: 200 }, (ws) => {
+      void ws.read().catch(() => {});
+    });
     const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
     let pings = 0;
-    c.on('ping', () => { pings++; });
+    c.on('ping', () => {
+      pings++;
+    });
     await new Promise((r) => c.once('open', r));
     await sleep(700);
     assert.equal(c.readyState, WebSocket.OPEN, 'still open after 3.5 idle periods');
@@ -77,13 +107,19 @@ describe('timeouts', () => {
 
     const { peer } = await rawClient(s.port);
     await peer.waitClosed(3000);
-    assert.deepEqual(peer.frames().map((f) => f.opcode), [9, 8], 'a ping at half the idle time, then close');
+    assert.deepEqual(
+      peer.frames().map((f) => f.opcode),
+      [9, 8],
+      'a ping at half the idle time, then close',
+    );
     s.close();
   });
 
   it('idle timeout: silence we caused (our reader is behind, so we stopped reading) does not count', async () => {
     let ws!: WebSocketStream;
-    const s = await server({ idleTimeout: 150, keepAlive: false, readHighWaterMark: 1024 }, (w) => { ws = w; });
+    const s = await server({ idleTimeout: 150, keepAlive: false, readHighWaterMark: 1024 }, (w) => {
+      ws = w;
+    });
     const { sock, peer } = await rawClient(s.port);
     sock.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => text(`message ${i} `.padEnd(500, '.')))));
     await sleep(500); // the app does not read: the stream paused the socket; the peer is not idle
@@ -96,7 +132,12 @@ describe('timeouts', () => {
 
   it('close timeout: a peer that never answers our close frame is torn down, close fails with ERR_WS_TIMEOUT', async () => {
     let closing: Promise<string> | undefined;
-    const s = await server({ closeTimeout: 150 }, (ws) => { closing = ws.close().then(() => 'ok', (e: WebSocketError) => e.code); });
+    const s = await server({ closeTimeout: 150 }, (ws) => {
+      closing = ws.close().then(
+        () => 'ok',
+        (e: WebSocketError) => e.code,
+      );
+    });
     const { peer } = await rawClient(s.port);
     await peer.waitClosed(3000);
     assert.equal(await closing, 'ERR_WS_TIMEOUT');
@@ -107,7 +148,9 @@ describe('timeouts', () => {
 describe('cancellation', () => {
   it('an aborted read completes with ERR_WS_ABORTED; nothing is lost: a message half-arrived is read whole next', async () => {
     let ws!: WebSocketStream;
-    const s = await server({}, (w) => { ws = w; });
+    const s = await server({}, (w) => {
+      ws = w;
+    });
     const { sock } = await rawClient(s.port);
     await sleep(20);
     const ac = new AbortController();
@@ -128,7 +171,9 @@ describe('cancellation', () => {
 
   it('an aborted write still queued is withdrawn: its bytes never go out, the writes around it do', async () => {
     let ws!: WebSocketStream;
-    const s = await server({ maxBufferedBytes: 64 * 1024 }, (w) => { ws = w; });
+    const s = await server({ maxBufferedBytes: 64 * 1024 }, (w) => {
+      ws = w;
+    });
     const { sock, peer } = await rawClient(s.port);
     sock.pause(); // the peer does not read: our writes back up
     await sleep(20);
@@ -145,7 +190,10 @@ describe('cancellation', () => {
     sock.resume();
     await Promise.all([...done, after]);
     const frames = await peer.waitFrames(41, 10000);
-    assert.deepEqual(frames.slice(40).map((f) => [f.opcode, f.payload.length]), [[1, 5]]);
+    assert.deepEqual(
+      frames.slice(40).map((f) => [f.opcode, f.payload.length]),
+      [[1, 5]],
+    );
     assert.equal(frames.at(-1)!.payload.toString(), 'after');
     assert.ok(!peer.received.includes('WITHDRAWN'));
     sock.destroy();
@@ -156,24 +204,34 @@ describe('cancellation', () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as net.AddressInfo).port;
-    const accepted = new Promise<string>((resolve) => srv.once('connection', (socket) => {
-      const ac = new AbortController();
-      const ws = new WebSocketStream(socket);
-      ws.accept({ signal: ac.signal }).then(() => resolve('ok'), (e: WebSocketError) => resolve(e.code));
-      setTimeout(() => ac.abort(), 30);
-    }));
+    const accepted = new Promise<string>((resolve) =>
+      srv.once('connection', (socket) => {
+        const ac = new AbortController();
+        const ws = new WebSocketStream(socket);
+        ws.accept({ signal: ac.signal }).then(
+          () => resolve('ok'),
+          (e: WebSocketError) => resolve(e.code),
+        );
+        setTimeout(() => ac.abort(), 30);
+      }),
+    );
     const { peer } = await rawClient(port, false);
     assert.equal(await accepted, 'ERR_WS_ABORTED');
     await peer.waitClosed();
 
-    const closed = new Promise<string>((resolve) => srv.once('connection', (socket) => {
-      const ws = new WebSocketStream(socket);
-      void ws.accept().then(() => {
-        const ac = new AbortController();
-        ws.close({ signal: ac.signal }).then(() => resolve('ok'), (e: WebSocketError) => resolve(e.code));
-        setTimeout(() => ac.abort(), 30);
-      });
-    }));
+    const closed = new Promise<string>((resolve) =>
+      srv.once('connection', (socket) => {
+        const ws = new WebSocketStream(socket);
+        void ws.accept().then(() => {
+          const ac = new AbortController();
+          ws.close({ signal: ac.signal }).then(
+            () => resolve('ok'),
+            (e: WebSocketError) => resolve(e.code),
+          );
+          setTimeout(() => ac.abort(), 30);
+        });
+      }),
+    );
     const c2 = await rawClient(port);
     assert.equal(await closed, 'ERR_WS_ABORTED');
     await c2.peer.waitClosed();
@@ -185,7 +243,9 @@ describe('backpressure', () => {
   it("'wait': writing as fast as it can to a peer that never reads, the buffered bytes stay bounded; then all arrive in order", async () => {
     let ws!: WebSocketStream;
     const max = 256 * 1024;
-    const s = await server({ maxBufferedBytes: max }, (w) => { ws = w; });
+    const s = await server({ maxBufferedBytes: max }, (w) => {
+      ws = w;
+    });
     const { sock, peer } = await rawClient(s.port);
     sock.pause();
     await sleep(20);
@@ -209,7 +269,10 @@ describe('backpressure', () => {
     sock.resume();
     await writer;
     const frames = await peer.waitFrames(400, 10000);
-    assert.deepEqual(frames.map((f) => f.payload.readUInt32BE(0)), Array.from({ length: 400 }, (_, i) => i));
+    assert.deepEqual(
+      frames.map((f) => f.payload.readUInt32BE(0)),
+      Array.from({ length: 400 }, (_, i) => i),
+    );
     sock.destroy();
     s.close();
   });
@@ -231,7 +294,10 @@ describe('backpressure', () => {
     sock.pause();
     await sleep(100);
     assert.equal(await result, 'ERR_WS_BUFFER_OVERFLOW');
-    assert.equal(s.streams[0]!.closeInfo?.error?.code ?? (await s.streams[0]!.whenClosed()).error?.code, 'ERR_WS_BUFFER_OVERFLOW');
+    assert.equal(
+      s.streams[0]!.closeInfo?.error?.code ?? (await s.streams[0]!.whenClosed()).error?.code,
+      'ERR_WS_BUFFER_OVERFLOW',
+    );
     sock.resume();
     await peer.waitClosed();
     sock.destroy();
@@ -241,7 +307,9 @@ describe('backpressure', () => {
   it('a peer flooding pings while never reading does not grow our pong queue: the stream stops reading it', async () => {
     let ws!: WebSocketStream;
     const max = 64 * 1024;
-    const s = await server({ maxBufferedBytes: max }, (w) => { ws = w; });
+    const s = await server({ maxBufferedBytes: max }, (w) => {
+      ws = w;
+    });
     const { sock } = await rawClient(s.port);
     sock.pause();
     const flood = Buffer.concat(Array.from({ length: 1000 }, () => ping(Buffer.alloc(125, 1))));
@@ -274,35 +342,47 @@ describe('teardown and graceful shutdown', () => {
           if (m.text() === 'close me') await ws.close({ code: 1000 });
           else await ws.write(m.data, { binary: m.binary });
         }
-      } catch { /* ended */ }
+      } catch {
+        /* ended */
+      }
     });
     await sleep(50);
     const before = count();
     for (let round = 0; round < 4; round++) {
-      await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-        const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
-        await new Promise((r) => c.once('open', r));
-        const closed = new Promise((r) => c.once('close', r));
-        if (i % 2) c.send('close me');
-        else c.close(1000);
-        await closed;
-      }));
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
+          await new Promise((r) => c.once('open', r));
+          const closed = new Promise((r) => c.once('close', r));
+          if (i % 2) c.send('close me');
+          else c.close(1000);
+          await closed;
+        }),
+      );
     }
     for (let i = 0; i < 100 && s.streams.some((w) => !w.closeInfo); i++) await sleep(20);
     await sleep(50);
-    assert.ok(s.streams.every((w) => w.closeInfo?.wasClean), 'every connection closed cleanly');
+    assert.ok(
+      s.streams.every((w) => w.closeInfo?.wasClean),
+      'every connection closed cleanly',
+    );
     assert.deepEqual(count(), before);
     s.close();
   });
 
   it('StreamGroup.shutdown: stop accepting, close 1001 to every stream, destroy the ones that do not answer by the deadline', async () => {
     const group = new StreamGroup();
-    const s = await server({}, (ws) => { group.add(ws); void ws.read().catch(() => {}); });
-    const clients = await Promise.all(Array.from({ length: 5 }, async () => {
-      const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
-      await new Promise((r) => c.once('open', r));
-      return c;
-    }));
+    const s = await server({}, (ws) => {
+      group.add(ws);
+      void ws.read().catch(() => {});
+    });
+    const clients = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
+        await new Promise((r) => c.once('open', r));
+        return c;
+      }),
+    );
     const codes = clients.map((c) => new Promise<number>((r) => c.once('close', (code) => r(code))));
     const silent = await rawClient(s.port); // never answers the close frame
     await sleep(30);
@@ -318,7 +398,13 @@ describe('teardown and graceful shutdown', () => {
     for (let i = 0; i < 50 && group.size > 0; i++) await sleep(10);
     assert.equal(group.size, 0, 'closed streams leave the group');
     const refused = net.connect(s.port, '127.0.0.1');
-    await assert.rejects(new Promise((resolve, reject) => { refused.once('connect', resolve); refused.once('error', reject); }), { code: 'ECONNREFUSED' });
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        refused.once('connect', resolve);
+        refused.once('error', reject);
+      }),
+      { code: 'ECONNREFUSED' },
+    );
   });
 
   it('a stream in two groups leaves both once closed', async () => {
@@ -345,10 +431,14 @@ describe('teardown and graceful shutdown', () => {
     const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
     const srv = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }, (socket) => {
       const ws = new WebSocketStream(socket);
-      ws.accept().then(() => ws.read()).catch(() => {});
+      ws.accept()
+        .then(() => ws.read())
+        .catch(() => {});
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const ws = await connect(`wss://localhost:${(srv.address() as net.AddressInfo).port}/`, { ca: fixture('cert.pem') });
+    const ws = await connect(`wss://localhost:${(srv.address() as net.AddressInfo).port}/`, {
+      ca: fixture('cert.pem'),
+    });
     await ws.close({ code: 1000 });
     assert.deepEqual(await ws.whenClosed(), { initiatedBy: 'local', code: 1000, reason: '', wasClean: true });
     srv.close();

@@ -8,7 +8,9 @@ import { openServer } from '../support/open.js';
 describe('reading', () => {
   it('reads text and binary messages in order, whole', async () => {
     const { ws, peer } = await openServer();
-    peer.send(Buffer.concat([text('one'), binary(Buffer.from([1, 2])), text('three', { fin: false }), cont(' and more')]));
+    peer.send(
+      Buffer.concat([text('one'), binary(Buffer.from([1, 2])), text('three', { fin: false }), cont(' and more')]),
+    );
     const a = await ws.read();
     const b = await ws.read();
     const c = await ws.read();
@@ -92,14 +94,26 @@ describe('reading', () => {
 describe('writing', () => {
   it('writes unmasked frames with the right opcodes; writes issued without waiting go out in order', async () => {
     const { ws, peer } = await openServer();
-    const ps = [ws.write('t1', { binary: false }), ws.write(Buffer.from([9])), ws.write(new Uint16Array([1]), { binary: true })];
+    const ps = [
+      ws.write('t1', { binary: false }),
+      ws.write(Buffer.from([9])),
+      ws.write(new Uint16Array([1]), { binary: true }),
+    ];
     for (let i = 0; i < 50; i++) ps.push(ws.write(`n${i}`, { binary: false }));
     await Promise.all(ps);
     const f = await peer.waitFrames(53);
-    assert.deepEqual(f.slice(0, 3).map((x) => [x.opcode, x.fin, x.masked, x.payload.toString('hex')]), [
-      [1, true, false, Buffer.from('t1').toString('hex')], [2, true, false, '09'], [2, true, false, '0100'],
-    ]);
-    assert.deepEqual(f.slice(3).map((x) => x.payload.toString()), Array.from({ length: 50 }, (_, i) => `n${i}`));
+    assert.deepEqual(
+      f.slice(0, 3).map((x) => [x.opcode, x.fin, x.masked, x.payload.toString('hex')]),
+      [
+        [1, true, false, Buffer.from('t1').toString('hex')],
+        [2, true, false, '09'],
+        [2, true, false, '0100'],
+      ],
+    );
+    assert.deepEqual(
+      f.slice(3).map((x) => x.payload.toString()),
+      Array.from({ length: 50 }, (_, i) => `n${i}`),
+    );
   });
 
   it('sends the exact bytes of a view into a larger buffer', async () => {
@@ -113,7 +127,14 @@ describe('writing', () => {
     const { ws, peer } = await openServer({ autoFragment: true, fragmentSize: 100 });
     await ws.write(Buffer.alloc(250, 1));
     const f = await peer.waitFrames(3);
-    assert.deepEqual(f.map((x) => [x.opcode, x.fin, x.payload.length]), [[2, false, 100], [0, false, 100], [0, true, 50]]);
+    assert.deepEqual(
+      f.map((x) => [x.opcode, x.fin, x.payload.length]),
+      [
+        [2, false, 100],
+        [0, false, 100],
+        [0, true, 50],
+      ],
+    );
   });
 
   it('writeSome sends a message in parts: opcode first, continuations, fin last; write() meanwhile fails', async () => {
@@ -123,7 +144,14 @@ describe('writing', () => {
     await ws.writeSome('cd', { fin: false });
     await ws.writeSome('ef', { fin: true });
     const f = await peer.waitFrames(3);
-    assert.deepEqual(f.map((x) => [x.opcode, x.fin, x.payload.toString()]), [[1, false, 'ab'], [0, false, 'cd'], [0, true, 'ef']]);
+    assert.deepEqual(
+      f.map((x) => [x.opcode, x.fin, x.payload.toString()]),
+      [
+        [1, false, 'ab'],
+        [0, false, 'cd'],
+        [0, true, 'ef'],
+      ],
+    );
   });
 
   it('bufferedAmount counts bytes not yet handed on, and drops to 0', async () => {
@@ -154,7 +182,10 @@ describe('control frames', () => {
 
   it('with autoPong off, does not answer; the control callback sees ping, pong and close', async () => {
     const seen: string[] = [];
-    const { ws, peer } = await openServer({ autoPong: false, controlCallback: (kind, p) => seen.push(`${kind}:${p.toString('hex')}`) });
+    const { ws, peer } = await openServer({
+      autoPong: false,
+      controlCallback: (kind, p) => seen.push(`${kind}:${p.toString('hex')}`),
+    });
     peer.send(Buffer.concat([ping('a'), pong('b'), closeFrame(1000)]));
     await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
     assert.deepEqual(seen, ['ping:61', 'pong:62', 'close:03e8']);
@@ -167,7 +198,13 @@ describe('control frames', () => {
     await ws.ping('hello');
     await ws.pong();
     const f = await peer.waitFrames(2);
-    assert.deepEqual(f.map((x) => [x.opcode, x.payload.toString()]), [[9, 'hello'], [0xa, '']]);
+    assert.deepEqual(
+      f.map((x) => [x.opcode, x.payload.toString()]),
+      [
+        [9, 'hello'],
+        [0xa, ''],
+      ],
+    );
     assert.throws(() => ws.ping(Buffer.alloc(126)), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });
 });
@@ -177,9 +214,15 @@ describe('the close handshake', () => {
     const { ws, peer } = await openServer();
     const closing = ws.close({ code: 4000, reason: 'bye' });
     const f = await peer.waitFrames(1);
-    assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0), f[0]!.payload.subarray(2).toString()], [8, 4000, 'bye']);
-    await assert.rejects(ws.write('x'), (e: Error & { code?: string }) =>
-      e.code === 'ERR_WS_CLOSED' && /messages\.test/.test(e.stack ?? ''), 'a write after close() is told where it was made');
+    assert.deepEqual(
+      [f[0]!.opcode, f[0]!.payload.readUInt16BE(0), f[0]!.payload.subarray(2).toString()],
+      [8, 4000, 'bye'],
+    );
+    await assert.rejects(
+      ws.write('x'),
+      (e: Error & { code?: string }) => e.code === 'ERR_WS_CLOSED' && /messages\.test/.test(e.stack ?? ''),
+      'a write after close() is told where it was made',
+    );
     peer.send(Buffer.concat([text('still read'), closeFrame(4000)]));
     assert.equal((await ws.read()).text(), 'still read');
     await closing;
@@ -245,7 +288,12 @@ describe('strictness over the stream: the close code goes out before the error i
     ['fragmented control', ping('x', { fin: false }), 'ERR_WS_BAD_CONTROL_FRAGMENT', 1002],
     ['big control', ping(Buffer.alloc(126)), 'ERR_WS_BAD_CONTROL_SIZE', 1002],
     ['continuation first', cont('x'), 'ERR_WS_BAD_CONTINUATION', 1002],
-    ['data in a fragmented message', Buffer.concat([text('a', { fin: false }), text('b')]), 'ERR_WS_BAD_DATA_FRAME', 1002],
+    [
+      'data in a fragmented message',
+      Buffer.concat([text('a', { fin: false }), text('b')]),
+      'ERR_WS_BAD_DATA_FRAME',
+      1002,
+    ],
     ['invalid UTF-8', text(Buffer.from([0xff])), 'ERR_WS_BAD_FRAME_PAYLOAD', 1007],
     ['invalid close reason', closeFrame(1000, Buffer.from([0xff])), 'ERR_WS_BAD_CLOSE_PAYLOAD', 1007],
     ['close of 1 byte', frame({ opcode: 8, payload: Buffer.from([1]) }), 'ERR_WS_BAD_CLOSE_SIZE', 1002],
@@ -257,7 +305,10 @@ describe('strictness over the stream: the close code goes out before the error i
       const { ws, peer, server } = await openServer({ readMessageMax: 1000 });
       peer.send(Buffer.concat([text('before'), bytes, text('after')]));
       assert.equal((await ws.read()).text(), 'before', 'what came before is not lost');
-      const err = await ws.read().then(() => null, (e: WebSocketError) => e);
+      const err = await ws.read().then(
+        () => null,
+        (e: WebSocketError) => e,
+      );
       assert.equal(err?.code, code);
       assert.equal(err?.closeCode, closeCode);
       const wire = server.wire();
@@ -301,7 +352,10 @@ describe('the test layer walks every error path', () => {
           return err.code;
         }
       })();
-      assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT', 'ERR_WS_EOF', 'ok'].includes(outcome), `step ${n}: ${outcome}`);
+      assert.ok(
+        ['ERR_WS_NEXT_LAYER', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT', 'ERR_WS_EOF', 'ok'].includes(outcome),
+        `step ${n}: ${outcome}`,
+      );
     }
   });
 
@@ -315,9 +369,18 @@ describe('the test layer walks every error path', () => {
       const peer = new RawPeer(client);
       const accepting = ws.accept();
       peer.send(Buffer.concat([Buffer.from(requestHead()), text('hello')]));
-      const ok = await accepting.then(() => true, (e: WebSocketError) => (assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF'].includes(e.code), e.code), false));
+      const ok = await accepting.then(
+        () => true,
+        (e: WebSocketError) => {
+          assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF'].includes(e.code), e.code);
+          return false;
+        },
+      );
       if (!ok) continue;
-      const r = await ws.read().then((m) => m.text(), (e: WebSocketError) => e.code);
+      const r = await ws.read().then(
+        (m) => m.text(),
+        (e: WebSocketError) => e.code,
+      );
       assert.ok(['hello', 'ERR_WS_NEXT_LAYER'].includes(r), `step ${n}: ${r}`);
     }
   });
@@ -334,7 +397,11 @@ describe('a peer that sends its close frame and ends at once', () => {
     const info = await ws.whenClosed();
     assert.deepEqual(info, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
     const f = await peer.waitFrames(2);
-    assert.deepEqual(f.map((x) => x.opcode), [1, 8], 'the echo, then the close reply');
+    assert.deepEqual(
+      f.map((x) => x.opcode),
+      [1, 8],
+      'the echo, then the close reply',
+    );
   });
 });
 
@@ -347,11 +414,12 @@ describe('callback forms (Beast style): completion by the callback, never from w
     const ws = new WebSocketStream(a);
     const peer = new (await import('../support/peer.js')).RawPeer(b);
     /** Starts an operation with a callback; its outcome, or a rejection if the callback came from within the call. */
-    const call = <T>(start: (cb: (err: unknown, v?: T) => void) => void): Promise<{ err: unknown; v?: T }> => new Promise((resolve, reject) => {
-      let returned = false;
-      start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
-      returned = true;
-    });
+    const call = <T>(start: (cb: (err: unknown, v?: T) => void) => void): Promise<{ err: unknown; v?: T }> =>
+      new Promise((resolve, reject) => {
+        let returned = false;
+        start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
+        returned = true;
+      });
     return { ws, peer, call, requestObject };
   }
 
@@ -373,7 +441,11 @@ describe('callback forms (Beast style): completion by the callback, never from w
     peer.send(closeFrame(1000));
     await closing;
     const f = parseFrames(peer.received.subarray(peer.received.indexOf('\r\n\r\n') + 4)).frames;
-    assert.deepEqual(f.map((x) => x.opcode), [1, 1, 9, 8], 'strings go as text');
+    assert.deepEqual(
+      f.map((x) => x.opcode),
+      [1, 1, 9, 8],
+      'strings go as text',
+    );
   });
 
   it('read(cb) and readSome(cb): served from the queue, waiting, refused while another waits, after the end — never within the call', async () => {

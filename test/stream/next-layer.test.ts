@@ -11,14 +11,30 @@ class MemoryLayer implements NextLayer {
   writableLength = 0;
   destroyed = false;
   ended = false;
-  attach(sink: LayerSink): void { this.sink = sink; }
-  detach(): void { this.sink = null; }
-  write(chunks: Buffer[], cb: (err?: Error | null) => void): void { this.sent.push(...chunks.map((c) => Buffer.from(c))); setImmediate(cb); }
+  attach(sink: LayerSink): void {
+    this.sink = sink;
+  }
+  detach(): void {
+    this.sink = null;
+  }
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    this.sent.push(...chunks.map((c) => Buffer.from(c)));
+    setImmediate(cb);
+  }
   pause(): void {}
   resume(): void {}
-  end(): void { this.ended = true; }
-  destroy(): void { if (!this.destroyed) { this.destroyed = true; setImmediate(() => this.sink?.onClose()); } }
-  deliver(b: Buffer): void { this.sink!.onData(b); }
+  end(): void {
+    this.ended = true;
+  }
+  destroy(): void {
+    if (!this.destroyed) {
+      this.destroyed = true;
+      setImmediate(() => this.sink?.onClose());
+    }
+  }
+  deliver(b: Buffer): void {
+    this.sink!.onData(b);
+  }
 }
 
 it('accept() reads the request from a custom layer, echoes a message, and the close handshake ends it', async () => {
@@ -32,7 +48,10 @@ it('accept() reads the request from a custom layer, echoes a message, and the cl
   const wire = Buffer.concat(layer.sent);
   assert.match(wire.toString('latin1'), /^HTTP\/1\.1 101 /);
   const frames = parseFrames(wire.subarray(wire.indexOf('\r\n\r\n') + 4)).frames;
-  assert.deepEqual(frames.map((f) => [f.opcode, f.payload.toString()]), [[1, 'custom']]);
+  assert.deepEqual(
+    frames.map((f) => [f.opcode, f.payload.toString()]),
+    [[1, 'custom']],
+  );
   const closing = ws.close({ code: 1000 });
   layer.deliver(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
   await new Promise((r) => setTimeout(r, 10));

@@ -20,13 +20,18 @@ describe('stream options', () => {
       [{ perMessageDeflate: 'on' as unknown as boolean }, /perMessageDeflate/],
     ];
     for (const [o, name] of bad) {
-      assert.throws(() => stream(o), (e: Error & { code?: string }) => e.code === 'ERR_WS_INVALID_ARGUMENT' && name.test(e.message), JSON.stringify(o));
+      assert.throws(
+        () => stream(o),
+        (e: Error & { code?: string }) => e.code === 'ERR_WS_INVALID_ARGUMENT' && name.test(e.message),
+        JSON.stringify(o),
+      );
     }
   });
 
   it('streams made from one options object share one normalised copy (memory per connection)', () => {
     const o: StreamOptions = { idleTimeout: 1000, perMessageDeflate: { threshold: 10 } };
-    const a = stream(o), b = stream(o);
+    const a = stream(o),
+      b = stream(o);
     assert.equal(a._opts, b._opts);
     assert.ok(Object.isFrozen(a._opts));
     assert.equal(a._opts.idleTimeout, 1000);

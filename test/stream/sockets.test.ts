@@ -11,10 +11,13 @@ import { WebSocketStream, readRequest, rejectUpgrade, isUpgrade, type WebSocketE
 import { requestHead, text } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
-const fixture = (name: string): Buffer => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
+const fixture = (name: string): Buffer =>
+  readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
 
 function listen(server: net.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
 }
 
 async function echoOnce(ws: WebSocketStream): Promise<void> {
@@ -41,7 +44,9 @@ describe('accept over node:http (IncomingMessage + head)', () => {
   it('a ws client connects, gets its subprotocol, and a message echoes', async () => {
     server.on('upgrade', (req, socket, head) => {
       const ws = new WebSocketStream(socket);
-      ws.accept(req, { head, selectProtocol: (o) => o.includes('chat') ? 'chat' : undefined }).then(() => echoOnce(ws)).catch(() => {});
+      ws.accept(req, { head, selectProtocol: (o) => (o.includes('chat') ? 'chat' : undefined) })
+        .then(() => echoOnce(ws))
+        .catch(() => {});
     });
     const port = await listen(server);
     const c = await wsClient(`ws://127.0.0.1:${port}/x`, {}, ['other', 'chat']);
@@ -71,7 +76,12 @@ describe('accept() over net, reading the request itself', () => {
     const results: (WebSocketError | null)[] = [];
     const server = net.createServer((socket) => {
       const ws = new WebSocketStream(socket);
-      ws.accept().then(() => echoOnce(ws), (e: WebSocketError) => { results.push(e); });
+      ws.accept().then(
+        () => echoOnce(ws),
+        (e: WebSocketError) => {
+          results.push(e);
+        },
+      );
     });
     const port = await listen(server);
     const c = await wsClient(`ws://127.0.0.1:${port}/`);
@@ -97,7 +107,7 @@ describe('readRequest, isUpgrade and rejectUpgrade over net (the Beast pattern)'
       try {
         const { request, head } = await readRequest(socket);
         if (!isUpgrade(request)) return void (await rejectUpgrade(socket, 404, { body: 'no such page\n' }));
-        if (request.headers['authorization'] !== 'Bearer good') {
+        if (request.headers.authorization !== 'Bearer good') {
           await new Promise((r) => setTimeout(r, 5)); // an asynchronous authentication
           return void (await rejectUpgrade(socket, 401, { headers: { 'WWW-Authenticate': 'Bearer' } }));
         }
@@ -110,7 +120,10 @@ describe('readRequest, isUpgrade and rejectUpgrade over net (the Beast pattern)'
     });
     const port = await listen(server);
 
-    const plain = await fetch(`http://127.0.0.1:${port}/`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const plain = await fetch(`http://127.0.0.1:${port}/`).then(async (r) => ({
+      status: r.status,
+      body: await r.text(),
+    }));
     assert.deepEqual(plain, { status: 404, body: 'no such page\n' });
 
     const sock = net.connect(port, '127.0.0.1');
@@ -132,7 +145,10 @@ describe('readRequest, isUpgrade and rejectUpgrade over net (the Beast pattern)'
 
   it('readRequest rejects a malformed head with status 400 and writes nothing', async () => {
     const server = net.createServer(async (socket) => {
-      const err = await readRequest(socket).then(() => null, (e: WebSocketError & { status: number }) => e);
+      const err = await readRequest(socket).then(
+        () => null,
+        (e: WebSocketError & { status: number }) => e,
+      );
       socket.end(`${err?.code} ${err?.status}`);
     });
     const port = await listen(server);
@@ -155,7 +171,9 @@ describe('accept over TLS', () => {
   it('a wss client with the test CA connects and a message echoes', async () => {
     const server = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }, (socket) => {
       const ws = new WebSocketStream(socket);
-      ws.accept().then(() => echoOnce(ws)).catch(() => {});
+      ws.accept()
+        .then(() => echoOnce(ws))
+        .catch(() => {});
     });
     const port = await listen(server);
     const c = await wsClient(`wss://localhost:${port}/`, { ca: fixture('cert.pem') });

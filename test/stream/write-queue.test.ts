@@ -11,7 +11,10 @@ function fill(n: number, seed: number): Buffer {
 }
 
 describe('write queue', () => {
-  for (const [name, big, last] of [['a batch joined whole (≤ 64 KiB)', 1000, 20_000], ['a batch over 64 KiB', 100_000, 70_000]] as const) {
+  for (const [name, big, last] of [
+    ['a batch joined whole (≤ 64 KiB)', 1000, 20_000],
+    ['a batch over 64 KiB', 100_000, 70_000],
+  ] as const) {
     it(`${name}: raw bytes, then frames of each header size, in order, one withdrawn`, () => {
       const q = new WriteQueue();
       q.raw(Buffer.from('HTTP/1.1 101 Switching Protocols\r\n\r\n'));
@@ -35,18 +38,28 @@ describe('write queue', () => {
       assert.equal(wire.subarray(0, head).toString(), 'HTTP/1.1 101 Switching Protocols\r\n\r\n');
       const { frames, rest } = parseFrames(wire.subarray(head));
       assert.equal(rest.length, 0);
-      assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.rsv, f.masked, f.payload.length]), [
-        [1, true, 0, false, 6], [9, true, 0, false, 0], [2, false, 4, false, big], [0, true, 0, false, last],
-      ]);
+      assert.deepEqual(
+        frames.map((f) => [f.opcode, f.fin, f.rsv, f.masked, f.payload.length]),
+        [
+          [1, true, 0, false, 6],
+          [9, true, 0, false, 0],
+          [2, false, 4, false, big],
+          [0, true, 0, false, last],
+        ],
+      );
       assert.equal(frames[0]!.payload.toString(), 'héllo');
       assert.ok(frames[2]!.payload.equals(large));
       assert.ok(frames[3]!.payload.equals(fill(last, 3)));
-      if (expected > 65_536) assert.ok(bufs.includes(large) && bufs.includes(tail) && bufs.length === 4, 'small entries joined, large payloads passed on as they are');
+      if (expected > 65_536)
+        assert.ok(
+          bufs.includes(large) && bufs.includes(tail) && bufs.length === 4,
+          'small entries joined, large payloads passed on as they are',
+        );
       else assert.equal(bufs.length, 1, 'one buffer, one write');
     });
   }
 
-  it('a client queue masks each frame with its own key and leaves the caller\'s bytes alone', () => {
+  it("a client queue masks each frame with its own key and leaves the caller's bytes alone", () => {
     const q = new WriteQueue();
     q.mask = true;
     const payload = fill(2000, 4);
@@ -54,7 +67,13 @@ describe('write queue', () => {
     q.frame(2, payload, true);
     q.frame(1, Buffer.from('x'), true);
     const { frames } = parseFrames(Buffer.concat(q.take().bufs));
-    assert.deepEqual(frames.map((f) => [f.opcode, f.masked]), [[2, true], [1, true]]);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.masked]),
+      [
+        [2, true],
+        [1, true],
+      ],
+    );
     assert.ok(frames[0]!.payload.equals(copy));
     assert.ok(payload.equals(copy));
   });

@@ -26,7 +26,16 @@ export function frame(f: RawFrame): Buffer {
     head.push(m | 127);
     const hi = Math.floor(len / 2 ** 32);
     const lo = len >>> 0;
-    head.push(hi >>> 24, (hi >> 16) & 0xff, (hi >> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >> 16) & 0xff, (lo >> 8) & 0xff, lo & 0xff);
+    head.push(
+      hi >>> 24,
+      (hi >> 16) & 0xff,
+      (hi >> 8) & 0xff,
+      hi & 0xff,
+      lo >>> 24,
+      (lo >> 16) & 0xff,
+      (lo >> 8) & 0xff,
+      lo & 0xff,
+    );
   }
   const body = Buffer.from(payload);
   if (key) {
@@ -36,11 +45,15 @@ export function frame(f: RawFrame): Buffer {
   return Buffer.concat([Buffer.from(head), body]);
 }
 
-export const text = (s: string | Uint8Array, o: Partial<RawFrame> = {}): Buffer => frame({ opcode: 1, payload: s, ...o });
+export const text = (s: string | Uint8Array, o: Partial<RawFrame> = {}): Buffer =>
+  frame({ opcode: 1, payload: s, ...o });
 export const binary = (b: Uint8Array, o: Partial<RawFrame> = {}): Buffer => frame({ opcode: 2, payload: b, ...o });
-export const cont = (b: Uint8Array | string, o: Partial<RawFrame> = {}): Buffer => frame({ opcode: 0, payload: b, ...o });
-export const ping = (b: Uint8Array | string = '', o: Partial<RawFrame> = {}): Buffer => frame({ opcode: 9, payload: b, ...o });
-export const pong = (b: Uint8Array | string = '', o: Partial<RawFrame> = {}): Buffer => frame({ opcode: 10, payload: b, ...o });
+export const cont = (b: Uint8Array | string, o: Partial<RawFrame> = {}): Buffer =>
+  frame({ opcode: 0, payload: b, ...o });
+export const ping = (b: Uint8Array | string = '', o: Partial<RawFrame> = {}): Buffer =>
+  frame({ opcode: 9, payload: b, ...o });
+export const pong = (b: Uint8Array | string = '', o: Partial<RawFrame> = {}): Buffer =>
+  frame({ opcode: 10, payload: b, ...o });
 
 export function closeFrame(code?: number, reason: string | Uint8Array = '', o: Partial<RawFrame> = {}): Buffer {
   const r = typeof reason === 'string' ? Buffer.from(reason) : Buffer.from(reason);
@@ -105,13 +118,18 @@ export function requestHead(over: Record<string, string | null> = {}, requestLin
     'Sec-WebSocket-Version': '13',
     ...over,
   };
-  let s = requestLine + '\r\n';
+  let s = `${requestLine}\r\n`;
   for (const [k, v] of Object.entries(headers)) if (v !== null) s += `${k}: ${v}\r\n`;
-  return s + '\r\n';
+  return `${s}\r\n`;
 }
 
 /** The same request as a plain object, as `accept(req)` takes it. */
-export function requestObject(over: Record<string, string | null> = {}): { method: string; target: string; httpVersion: string; headers: Record<string, string> } {
+export function requestObject(over: Record<string, string | null> = {}): {
+  method: string;
+  target: string;
+  httpVersion: string;
+  headers: Record<string, string>;
+} {
   const headers: Record<string, string> = {};
   for (const line of requestHead(over).split('\r\n').slice(1)) {
     const i = line.indexOf(':');

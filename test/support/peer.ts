@@ -13,8 +13,15 @@ export class RawPeer {
       this.received = Buffer.concat([this.received, d]);
       this.wake();
     });
-    io.on('end', () => { this.ended = true; io.end(); this.wake(); }); // as a TCP peer answers a FIN
-    io.on('close', () => { this.closed = true; this.wake(); });
+    io.on('end', () => {
+      this.ended = true;
+      io.end();
+      this.wake();
+    }); // as a TCP peer answers a FIN
+    io.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
     io.on('error', () => {});
   }
 
@@ -31,7 +38,15 @@ export class RawPeer {
   /** Waits until `cond` holds (re-checked on every event), failing after `ms`. */
   until<T>(cond: () => T | undefined | false, ms = 5000, what = 'condition'): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`)), ms);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`,
+            ),
+          ),
+        ms,
+      );
       const check = (): void => {
         const v = cond();
         if (v) {
@@ -47,12 +62,16 @@ export class RawPeer {
 
   /** The HTTP response head received, once complete. */
   responseHead(): Promise<{ status: number; head: string; rest: Buffer }> {
-    return this.until(() => {
-      const i = this.received.indexOf('\r\n\r\n');
-      if (i < 0) return undefined;
-      const head = this.received.subarray(0, i).toString('latin1');
-      return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
-    }, 5000, 'a response head');
+    return this.until(
+      () => {
+        const i = this.received.indexOf('\r\n\r\n');
+        if (i < 0) return undefined;
+        const head = this.received.subarray(0, i).toString('latin1');
+        return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
+      },
+      5000,
+      'a response head',
+    );
   }
 
   /** Frames received after the response head (or from the start when there is none). */
@@ -64,10 +83,17 @@ export class RawPeer {
 
   /** Waits for `n` frames. */
   waitFrames(n: number, ms = 5000): Promise<WireFrame[]> {
-    return this.until(() => { const f = this.frames(); return f.length >= n ? f : undefined; }, ms, `${n} frames`);
+    return this.until(
+      () => {
+        const f = this.frames();
+        return f.length >= n ? f : undefined;
+      },
+      ms,
+      `${n} frames`,
+    );
   }
 
   waitClosed(ms = 5000): Promise<true> {
-    return this.until(() => this.closed || this.ended ? true : undefined, ms, 'the connection to end');
+    return this.until(() => (this.closed || this.ended ? true : undefined), ms, 'the connection to end');
   }
 }

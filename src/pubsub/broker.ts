@@ -1,0 +1,66 @@
+/**
+ * The one interface every pub/sub broker implements (memory, cluster IPC, Redis, NATS). A broker
+ * orders and stores; it knows nothing of WebSockets: `PubSub` (pubsub.ts) frames what it delivers.
+ *
+ * Offsets: per topic, assigned by the broker atomically with publication, starting at 1 and
+ * increasing by 1; every subscriber on every process sees a topic's messages in offset order.
+ * Epoch: a string naming one life of a topic's history (a new one when the history was lost, e.g.
+ * an in-memory broker restarted); an offset means nothing under another epoch.
+ */
+
+/** One published message as a broker delivers it. */
+export interface BrokerMessage {
+  readonly topic: string;
+  readonly offset: number;
+  readonly epoch: string;
+  readonly data: Buffer;
+  readonly binary: boolean;
+}
+
+/** Where a topic stands: the offset of its last message (0 when none yet) and its epoch. */
+export interface TopicPosition {
+  readonly offset: number;
+  readonly epoch: string;
+}
+
+/** How much history a broker keeps per topic. */
+export interface HistoryOptions {
+  /** Messages kept per topic; 0 keeps none (recovery then always reports `recovered: false`). */
+  readonly size: number;
+  /** Seconds a message is kept; 0: no time limit. */
+  readonly ttlSeconds: number;
+}
+
+export interface BrokerEvents {
+  /** Called with each message of a subscribed topic, in offset order, on this process. */
+  onMessage(message: BrokerMessage): void;
+  /**
+   * Called when the broker connection is lost (`false`) and when it is back and every topic is
+   * subscribed again (`true`). Messages published while it was down may be recovered from history.
+   */
+  onAvailability(available: boolean): void;
+}
+
+export interface Broker {
+  /** Called once by `PubSub` before anything else. */
+  open(events: BrokerEvents, history: HistoryOptions): Promise<void>;
+  /**
+   * Publishes to every process: assigns the next offset atomically with publication and stores the
+   * message in the topic's history. Rejects with `ERR_WS_BROKER_UNAVAILABLE` when the broker
+   * cannot take it.
+   */
+  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition>;
+  /** Starts delivering this topic's messages to `events.onMessage`; resolves once it is live. */
+  subscribe(topic: string): Promise<void>;
+  /** Stops delivering this topic's messages (this process has no subscriber left on it). */
+  unsubscribe(topic: string): Promise<void>;
+  /** The topic's position now. */
+  position(topic: string): Promise<TopicPosition>;
+  /**
+   * Every stored message after `since.offset`, in order, or `null` when history cannot cover that
+   * range (trimmed, expired, another epoch, no history kept).
+   */
+  history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}
