@@ -11,7 +11,7 @@ it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and
   const c = await RawClient.connect(server.port);
   const exited = new Promise<number | null>((resolve) => server.proc.once('exit', (code) => resolve(code)));
   server.proc.kill('SIGINT');
-  assert.equal(await c.expectClose(), 1001);
+  assert.deepEqual(await c.expectClose(), { code: 1001, before: [] });
   assert.equal(await exited, 0);
   c.destroy();
 });
@@ -71,7 +71,7 @@ it('ws-stream serve --idle-timeout: a silent client gets a keep-alive ping at ha
     const c = await RawClient.connect(server.port);
     const first = await c.next('a keep-alive ping');
     assert.equal(first.opcode, 9);
-    assert.equal(await c.expectClose(), 1001);
+    assert.deepEqual(await c.expectClose(), { code: 1001, before: [] });
     c.destroy();
   } finally {
     await server.stop();
