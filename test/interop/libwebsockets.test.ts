@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import type net from 'node:net';
+import { WebSocketStream } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 import { startInteropServer } from './support.js';
 
@@ -111,6 +114,32 @@ describe('libwebsockets client', () => {
       assert.match(srv.seen[0]!.extensions ?? '', /^permessage-deflate/);
     } finally {
       srv.close();
+    }
+  });
+
+  it('against a ws-stream server that streams its echo (readSome/writeSome) and opens each message with a compressed fragment that holds no data', async () => {
+    const server = http.createServer();
+    server.on('upgrade', (req, socket, head) => {
+      const ws = new WebSocketStream(socket, { perMessageDeflate: true });
+      const pump = async (): Promise<void> => {
+        await ws.accept(req, { head });
+        let first = true;
+        for (;;) {
+          const piece = await ws.readSome();
+          // RFC 7692 allows a first frame whose compressed payload inflates to nothing.
+          if (first) await ws.writeSome(Buffer.alloc(0), { binary: piece.binary, fin: false });
+          await ws.writeSome(piece.data, { fin: piece.fin });
+          first = piece.fin;
+        }
+      };
+      pump().catch(() => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      assertEchoed(await runClient((server.address() as net.AddressInfo).port, true), true);
+    } finally {
+      server.close();
+      server.closeAllConnections();
     }
   });
 });
