@@ -252,6 +252,16 @@ describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTT
   const tlsConnect = (): tls.TLSSocket =>
     tls.connect({ port: server.port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
 
+  it('over TLS, HTTP/1.1 requests meet the same rules: 431 for a 100 KB header, 400 for WebSocket headers on no upgrade', {
+    timeout: 30000,
+  }, async () => {
+    const big = await exchange(tlsConnect(), requestHead({ 'X-Big': 'a'.repeat(100 * 1024) }, 'GET / HTTP/1.1'));
+    assert.match(big, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    const broken = await exchange(tlsConnect(), requestHead({ Connection: 'keep-alive' }, 'GET / HTTP/1.1'));
+    assert.match(broken, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.equal(bodyOf(broken), 'Connection header lacks the "upgrade" token\n');
+  });
+
   it('a TCP connection that never starts the TLS handshake is dropped', { timeout: 30000 }, async () => {
     assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
   });
