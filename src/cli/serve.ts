@@ -255,8 +255,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     });
   }
   // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as
-  // accept() answers, unless the peer is gone; node:http emits this once per socket it gives up.
+  // accept() answers, unless the peer is gone. node:http's parser stays on the socket and reports
+  // each later chunk again: a socket already answered is left to the answer's lingering close
+  // (destroying it with the client's bytes unread would reset the connection under the answer).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (socket.writableEnded) return;
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
     else refuseOnSocket(socket, clientErrorRefusal(err));
   });
