@@ -11,7 +11,8 @@
  *   version <libwebsockets version>
  *   established
  *   sent <text|binary> <length> <hash>
- *   received <text|binary> <length> <hash> compressed=<0|1: RSV1 on its first frame>
+ *   received <text|binary> <length> <hash> compressed=<0|1>
+ *     (type and RSV1 as its first callback saw them; " type-changed" added if the last disagrees)
  *   closed
  *   error <what>
  */
@@ -42,7 +43,7 @@ static int messages_received;
 /* The message being received. */
 static size_t rx_length;
 static uint32_t rx_hash;
-static int rx_open, rx_rsv;
+static int rx_open, rx_rsv, rx_binary;
 
 static uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
 {
@@ -106,12 +107,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			rx_length = 0;
 			rx_hash = FNV_START;
 			rx_rsv = lws_get_reserved_bits(wsi);
+			rx_binary = lws_frame_is_binary(wsi);
 		}
 		rx_length += len;
 		rx_hash = fnv1a(rx_hash, (const unsigned char *)in, len);
 		if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-			printf("received %s %zu %08x compressed=%d\n", lws_frame_is_binary(wsi) ? "binary" : "text",
-			       rx_length, rx_hash, (rx_rsv & 0x40) != 0);
+			printf("received %s %zu %08x compressed=%d%s\n", rx_binary ? "binary" : "text", rx_length, rx_hash,
+			       (rx_rsv & 0x40) != 0, lws_frame_is_binary(wsi) != rx_binary ? " type-changed" : "");
 			rx_open = 0;
 			if (++messages_received == 2) {
 				closing = 1;
