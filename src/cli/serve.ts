@@ -260,6 +260,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   // (destroying it with the client's bytes unread would reset the connection under the answer).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (socket.writableEnded) return;
+    deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
     else refuseOnSocket(socket, clientErrorRefusal(err));
   });
