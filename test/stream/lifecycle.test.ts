@@ -101,7 +101,8 @@ describe('timeouts', () => {
   });
 
   it('keep-alive: a live peer (the ws client answers pings) is never idle; one that does not answer is dropped', async () => {
-    const s = await server({ idleTimeout: 200 }, (ws) => {
+    // Long enough that a ping's answer comes back within half of it even on a loaded machine.
+    const s = await server({ idleTimeout: 1000 }, (ws) => {
       void ws.read().catch(() => {});
     });
     const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
@@ -118,7 +119,7 @@ describe('timeouts', () => {
     c.terminate();
 
     const { peer } = await rawClient(s.port);
-    await peer.waitClosed(3000);
+    await peer.waitClosed(30_000); // a bound for a hang, far above the idle timeout
     assert.deepEqual(
       peer.frames().map((f) => f.opcode),
       [9, 8],
