@@ -14,7 +14,7 @@ import { Opcode, frameHeaderSize, writeFrameHeader } from '../proto/frame.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
-import { queuePreparedFrame } from './prepared.js';
+import { queuePreparedFrame } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -225,11 +225,11 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 0)
 
 /**
  * The stream a subscriber argument stands for. The one place that knows the `ws-stream/ws`
- * WebSocket: it carries its stream on a `stream` property.
+ * WebSocket (src/compat/websocket.ts): an adapter that holds its open stream as `_stream`.
  */
 function streamOf(ws: PubSubSocket): WebSocketStream | null {
   if (ws instanceof WebSocketStream) return ws;
-  const inner = (ws as { stream?: unknown } | null)?.stream;
+  const inner = (ws as { _stream?: unknown } | null)?._stream;
   return inner instanceof WebSocketStream ? inner : null;
 }
 
