@@ -237,7 +237,7 @@ function streamOf(ws: PubSubSocket): WebSocketStream | null {
 function sharedDeflateBits(ws: WebSocketStream): number {
   if (!ws.extensions) return 0;
   const offer = parseExtensions(ws.extensions)?.find((e) => e.name === 'permessage-deflate');
-  if (!offer || !offer.params.some(([k]) => k === 'server_no_context_takeover')) return 0;
+  if (!offer?.params.some(([k]) => k === 'server_no_context_takeover')) return 0;
   const bits = offer.params.find(([k]) => k === 'server_max_window_bits')?.[1];
   return typeof bits === 'string' ? Number(bits) : 15;
 }
