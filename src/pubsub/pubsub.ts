@@ -257,6 +257,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** Payloads published here with `compress: false` (the in-process brokers hand back the same Buffer). */
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
+  /** Messages from the broker in this turn, delivered together at its end. */
+  private arrivals: BrokerMessage[] = [];
   private isOpen = false;
   private closed = false;
   private available = true;
@@ -284,7 +286,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     this.opened = this.broker
       .open(
         {
-          onMessage: (m) => this.receive(m),
+          onMessage: (m) => this.arrived(m),
           onAvailability: (a) => this.availabilityChanged(a),
         },
         this.historyOptions,
@@ -483,6 +485,22 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 
   // ===================================================================== delivery
+
+  /**
+   * Messages are delivered once per turn of the event loop, all that arrived in it together: each
+   * subscriber then gets them in one write (one system call for many messages, as uWebSockets
+   * does), instead of one per message.
+   */
+  private arrived(m: BrokerMessage): void {
+    this.arrivals.push(m);
+    if (this.arrivals.length === 1) setImmediate(this.deliverArrivals);
+  }
+
+  private readonly deliverArrivals = (): void => {
+    const all = this.arrivals;
+    this.arrivals = [];
+    for (const m of all) this.receive(m);
+  };
 
   private receive(m: BrokerMessage): void {
     const t = this.topicsByName.get(m.topic);
