@@ -1,6 +1,7 @@
 /** Shared by the pub/sub tests: a server that hands out accepted streams, and a layer that records writes. */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import zlib from 'node:zlib';
 import { DuplexLayer, WebSocketStream, type StreamOptions } from '../../src/index.js';
 import { KEY, closeFrame, parseFrames, text } from '../support/frames.js';
 
@@ -83,6 +84,8 @@ export class JsonClient {
   private readonly waiters: (() => void)[] = [];
   closeCode: number | null = null;
   ended = false;
+  /** Frames received compressed (RSV1), as they came, for checks on the wire. */
+  readonly compressed: Buffer[] = [];
 
   private constructor(
     readonly sock: Duplex,
@@ -99,7 +102,10 @@ export class JsonClient {
     if (head.length > 0) this.receive(head);
   }
 
-  static connect(port: number): Promise<JsonClient> {
+  /** With `extensions`, offers them (Sec-WebSocket-Extensions); `agreed` is what the server answered. */
+  agreed: string | undefined;
+
+  static connect(port: number, extensions?: string): Promise<JsonClient> {
     return new Promise((resolve, reject) => {
       const req = http.request({
         host: '127.0.0.1',
@@ -110,11 +116,14 @@ export class JsonClient {
           Upgrade: 'websocket',
           'Sec-WebSocket-Key': KEY,
           'Sec-WebSocket-Version': '13',
+          ...(extensions ? { 'Sec-WebSocket-Extensions': extensions } : {}),
         },
       });
       req.on('upgrade', (res, socket, head) => {
         const w = res.headers['x-ws-stream-worker'];
-        resolve(new JsonClient(socket, typeof w === 'string' ? w : undefined, head));
+        const c = new JsonClient(socket, typeof w === 'string' ? w : undefined, head);
+        c.agreed = res.headers['sec-websocket-extensions'];
+        resolve(c);
       });
       req.on('response', (res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       req.on('error', reject);
@@ -126,7 +135,15 @@ export class JsonClient {
     const { frames, rest } = parseFrames(Buffer.concat([this.buf, d]));
     this.buf = rest;
     for (const f of frames) {
-      if (f.opcode === 1) this.inbox.push(JSON.parse(f.payload.toString()));
+      if (f.opcode === 1 && f.rsv === 4) {
+        // permessage-deflate (RFC 7692 §7.2.2): the payload with the sync-flush tail put back.
+        this.compressed.push(f.payload);
+        const tail = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+        const inflated = zlib.inflateRawSync(Buffer.concat([f.payload, tail]), {
+          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        });
+        this.inbox.push(JSON.parse(inflated.toString()));
+      } else if (f.opcode === 1) this.inbox.push(JSON.parse(f.payload.toString()));
       else if (f.opcode === 8) {
         this.closeCode = f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005;
         this.sock.write(closeFrame(this.closeCode === 1005 ? undefined : this.closeCode));

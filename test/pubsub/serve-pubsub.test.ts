@@ -136,6 +136,29 @@ describe('serve --pubsub', () => {
     c.close();
   });
 
+  it('--deflate: a message is compressed once, without context takeover, and the same bytes reach every subscriber', async () => {
+    const own = await startServer(['--pubsub', '--deflate']);
+    try {
+      const offer = 'permessage-deflate; client_max_window_bits';
+      const subs = [await JsonClient.connect(own.port, offer), await JsonClient.connect(own.port, offer)];
+      const plain = await JsonClient.connect(own.port);
+      for (const c of subs) assert.match(String(c.agreed), /^permessage-deflate; server_no_context_takeover/);
+      assert.equal(plain.agreed, undefined);
+      for (const c of [...subs, plain]) await subscribed(c, 'big');
+      const data = { text: 'a long line that compresses well '.repeat(100) };
+      plain.send({ op: 'publish', topic: 'big', data });
+      for (const c of [...subs, plain])
+        assert.deepEqual(await c.next(), { op: 'message', topic: 'big', data, offset: 1 });
+      assert.equal(subs[0]!.compressed.length, 1);
+      assert.ok(subs[0]!.compressed[0]!.length < 400);
+      assert.deepEqual(subs[1]!.compressed, subs[0]!.compressed);
+      assert.equal(plain.compressed.length, 0);
+      for (const c of [...subs, plain]) c.close();
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('on SIGINT closes every connection with 1001 and exits 0', async () => {
     const own = await startServer(['--pubsub']);
     const c = await JsonClient.connect(own.port);
