@@ -325,6 +325,14 @@ describe('PubSub over the memory broker', () => {
     await ps.subscribe(b.ws, 'x');
     await ps.publish('x', 'again');
     assert.deepEqual(await texts(b.client, 1), ['again']);
+    // A ws-stream/ws WebSocket stands for the stream it holds (as `_stream`): the same subscriber.
+    const wsApiSocket = { _stream: b.ws };
+    await ps.subscribe(wsApiSocket, 'w');
+    assert.deepEqual(ps.topics(b.ws).sort(), ['w', 'x']);
+    ps.unsubscribe(wsApiSocket, 'x');
+    await ps.publish('w', 'through the adapter');
+    assert.deepEqual(await texts(b.client, 1), ['through the adapter']);
+    assert.deepEqual(ps.topics(wsApiSocket), ['w']);
     b.client.destroy();
   });
 
