@@ -224,6 +224,11 @@ export class RedisBroker implements Broker {
     const subscriber = commands.duplicate();
     this.#commands = commands;
     this.#subscriber = subscriber;
+    // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
+    // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
+    commands.on('ready', () => {
+      for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+    });
     for (const client of [commands, subscriber]) {
       // Every error of either connection is reported through availability, never thrown.
       client.on('error', () => this.#updateAvailability());
@@ -332,7 +337,7 @@ export class RedisBroker implements Broker {
     return subscriber;
   }
 
-  /** Runs a script by its SHA, sending its source when Redis does not know it (first use, restart). */
+  /** Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT FLUSH). */
   async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;

@@ -40,7 +40,7 @@ describe('RedisBroker', () => {
     await assert.rejects(nobody.open(new BrokerRecorder(), history), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
   });
 
-  it('offsets are contiguous under two concurrent publishers, and two subscribers see one order', async () => {
+  it("offsets are contiguous under two concurrent publishers; two subscribers see one order, each publisher's kept", async () => {
     const topic = 'concurrent';
     const [a, b, c, d] = [await open(), await open(), await open(), await open()];
     await c.broker.subscribe(topic);
@@ -70,6 +70,14 @@ describe('RedisBroker', () => {
         assert.equal(m.offset, i + 1);
         assert.equal(m.data.toString(), sent.get(m.offset));
       });
+      for (const name of ['a', 'b']) {
+        const own = got.map((m) => m.data.toString()).filter((t) => t.startsWith(name));
+        assert.deepEqual(
+          own,
+          Array.from({ length: perPublisher }, (_, i) => `${name}${i}`),
+          "one publisher's messages in the order it published them",
+        );
+      }
     }
   });
 
