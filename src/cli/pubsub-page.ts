@@ -35,7 +35,7 @@ const connect = () => {
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.op === 'subscribed') {
-      $('state').textContent = 'joined';
+      if (m.topic === room) $('state').textContent = 'joined';
       last[m.topic] = { offset: last[m.topic] && m.recovered ? last[m.topic].offset : m.offset, epoch: m.epoch };
     } else if (m.op === 'message' && m.topic === room) {
       if (last[room]) last[room].offset = m.offset;
@@ -54,6 +54,7 @@ $('join').onsubmit = (e) => {
   room = next;
   $('room-name').textContent = room;
   $('messages').textContent = '';
+  $('state').textContent = 'joining';
   delete last[room];
   subscribe();
 };

@@ -43,15 +43,18 @@ const AS_TEXT = Object.freeze({ binary: false });
 
 function ignore(): void {}
 
-/** The broker a `--broker` URL names, its client library loaded only now. */
+/** The broker a `--broker` URL names (its module, and that module its client library, loaded only now). */
 async function loadBroker(url: string): Promise<Broker> {
-  const scheme = url.slice(0, url.indexOf(':'));
-  const kind = scheme === 'redis' || scheme === 'rediss' ? 'redis' : scheme === 'nats' ? 'nats' : null;
-  if (kind === null) throw new Error(`--broker must be redis://HOST:PORT or nats://HOST:PORT, not ${url}`);
-  const mod = (await import(`../pubsub/${kind}-broker.js`)) as Record<string, new (url: string) => Broker>;
-  const Ctor = mod[kind === 'redis' ? 'RedisBroker' : 'NatsBroker'];
-  if (Ctor === undefined) throw new Error(`no ${kind} broker in this build`);
-  return new Ctor(url);
+  const scheme = url.slice(0, Math.max(0, url.indexOf(':')));
+  if (scheme === 'redis' || scheme === 'rediss') {
+    const { RedisBroker } = await import('../pubsub/redis-broker.js');
+    return new RedisBroker(url);
+  }
+  if (scheme === 'nats') {
+    const { NatsBroker } = await import('../pubsub/nats-broker.js');
+    return new NatsBroker(url);
+  }
+  throw new Error(`--broker must be redis://HOST:PORT or nats://HOST:PORT, not ${url}`);
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */

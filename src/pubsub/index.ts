@@ -14,3 +14,7 @@ export type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition
 export { MemoryBroker } from './memory-broker.js';
 export { ClusterBroker } from './cluster-broker.js';
 export type { ClusterPrimary } from './cluster-broker.js';
+export { RedisBroker } from './redis-broker.js';
+export type { RedisBrokerOptions } from './redis-broker.js';
+export { NatsBroker } from './nats-broker.js';
+export type { NatsBrokerOptions } from './nats-broker.js';

@@ -14,7 +14,7 @@ import { Opcode, frameHeaderSize, writeFrameHeader } from '../proto/frame.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
-import { queuePreparedFrame } from './prepared.js';
+import { queuePreparedFrame } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -225,11 +225,11 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 0)
 
 /**
  * The stream a subscriber argument stands for. The one place that knows the `ws-stream/ws`
- * WebSocket: it carries its stream on a `stream` property.
+ * WebSocket (src/compat/websocket.ts): an adapter that holds its open stream as `_stream`.
  */
 function streamOf(ws: PubSubSocket): WebSocketStream | null {
   if (ws instanceof WebSocketStream) return ws;
-  const inner = (ws as { stream?: unknown } | null)?.stream;
+  const inner = (ws as { _stream?: unknown } | null)?._stream;
   return inner instanceof WebSocketStream ? inner : null;
 }
 
@@ -257,6 +257,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** Payloads published here with `compress: false` (the in-process brokers hand back the same Buffer). */
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
+  /** Messages from the broker in this turn, delivered together at its end. */
+  private arrivals: BrokerMessage[] = [];
   private isOpen = false;
   private closed = false;
   private available = true;
@@ -284,7 +286,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     this.opened = this.broker
       .open(
         {
-          onMessage: (m) => this.receive(m),
+          onMessage: (m) => this.arrived(m),
           onAvailability: (a) => this.availabilityChanged(a),
         },
         this.historyOptions,
@@ -483,6 +485,22 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 
   // ===================================================================== delivery
+
+  /**
+   * Messages are delivered once per turn of the event loop, all that arrived in it together: each
+   * subscriber then gets them in one write (one system call for many messages, as uWebSockets
+   * does), instead of one per message.
+   */
+  private arrived(m: BrokerMessage): void {
+    this.arrivals.push(m);
+    if (this.arrivals.length === 1) setImmediate(this.deliverArrivals);
+  }
+
+  private readonly deliverArrivals = (): void => {
+    const all = this.arrivals;
+    this.arrivals = [];
+    for (const m of all) this.receive(m);
+  };
 
   private receive(m: BrokerMessage): void {
     const t = this.topicsByName.get(m.topic);

@@ -87,6 +87,26 @@ describe('PubSub over the memory broker', () => {
     for (const s of subs) s.client.destroy();
   });
 
+  it('batches per turn: messages published in one turn reach each subscriber in one write', async (t) => {
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const subs = [await subscriberPair(), await subscriberPair()];
+    for (const s of subs) await ps.subscribe(s.ws, 'batch');
+    await new Promise((r) => setImmediate(r));
+    for (const s of subs) s.layer.written.length = 0;
+    const sent = Array.from({ length: 10 }, (_, i) => `message ${i}`);
+    for (const m of sent) void ps.publish('batch', m);
+    for (const s of subs) assert.deepEqual(await texts(s.client, 10), sent);
+    for (const s of subs) {
+      assert.equal(s.layer.written.length, 1, 'one write');
+      assert.equal(
+        s.layer.written[0]!.length,
+        sent.reduce((n, m) => n + 2 + m.length, 0),
+      );
+    }
+    for (const s of subs) s.client.destroy();
+  });
+
   it('compresses once for subscribers without context takeover; others get the frame uncompressed', async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
