@@ -129,6 +129,8 @@ interface Subscription {
   source: NatsSubscription | undefined;
   /** Messages received before the stream's position was known, delivered once it is. */
   early: NatsMsg[];
+  /** Catching up after a reconnection: live messages wait in `early` meanwhile. */
+  holding: boolean;
 }
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
@@ -260,7 +262,7 @@ export class NatsBroker implements Broker {
   async subscribe(topic: string): Promise<void> {
     this.#ready();
     if (this.#topics.has(topic)) return;
-    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [] };
+    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [], holding: false };
     this.#topics.set(topic, sub);
     try {
       await this.#start(topic, sub, this.#generation);
@@ -288,6 +290,10 @@ export class NatsBroker implements Broker {
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
+    return this.#historyOf(topic, since);
+  }
+
+  async #historyOf(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     if (!this.#js || this.#history.size === 0) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const stream = await this.#stream(topic);
@@ -413,10 +419,22 @@ export class NatsBroker implements Broker {
     const stream = await this.#stream(topic);
     const info = await this.#info(stream);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
-    // New here: from the present on. The stream lost and made again: all of it is new here.
-    if (sub.stream === undefined) sub.last = info.state.last_seq;
-    else if (sub.stream.epoch !== stream.epoch) sub.last = 0;
+    if (sub.stream === undefined) {
+      // New here: from the present on.
+      sub.last = info.state.last_seq;
+    } else if (sub.stream.epoch !== stream.epoch) {
+      // The stream was lost and made again (the server lost its storage): what the new one holds
+      // is new here, and `PubSub` cannot ask for it (it knows the old epoch only).
+      sub.last = 0;
+      for (const m of (await this.#historyOf(topic, { offset: 0, epoch: stream.epoch })) ?? []) {
+        if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+        if (m.offset <= sub.last) continue;
+        sub.last = m.offset;
+        this.#emit(m);
+      }
+    }
     sub.stream = stream;
+    sub.holding = false;
     const early = sub.early;
     sub.early = [];
     for (const m of early) this.#receive(topic, sub, m);
@@ -428,7 +446,7 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
       return;
     }
-    if (!sub.stream) {
+    if (!sub.stream || sub.holding) {
       sub.early.push(m);
       return;
     }
@@ -446,8 +464,12 @@ export class NatsBroker implements Broker {
 
   #deliver(topic: string, epoch: string, offset: number, data: Uint8Array, headers: MsgHeaders | undefined): void {
     const binary = headers?.get(binaryHeader) === '1';
+    this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
+  }
+
+  #emit(m: BrokerMessage): void {
     try {
-      this.#events!.onMessage({ topic, offset, epoch, data: toBuffer(data), binary });
+      this.#events!.onMessage(m);
     } catch (err) {
       // A throw here would reach the NATS client's dispatch loop.
       process.emitWarning(err instanceof Error ? err : String(err));
@@ -466,6 +488,7 @@ export class NatsBroker implements Broker {
           this.#events!.onAvailability(false);
         }
       } else if (status.type === 'reconnect') {
+        if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
         void this.#restore(++this.#generation);
       }
     }
