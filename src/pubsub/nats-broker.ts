@@ -223,7 +223,7 @@ export class NatsBroker implements Broker {
       }
     }
     this.#available = true;
-    void this.#watch(this.#nc);
+    this.#watch(this.#nc).catch((err) => process.emitWarning(err instanceof Error ? err : String(err)));
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -252,9 +252,11 @@ export class NatsBroker implements Broker {
         });
         return { offset: ack.seq, epoch: stream.epoch };
       } catch (err) {
-        // The stream may have gone with the server's storage: make it again, once.
+        // No stream took it (the client says "no responders" this way): it was deleted, make it
+        // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
-        if (attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
+        const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
+        if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
       }
     }
   }
@@ -467,6 +469,15 @@ export class NatsBroker implements Broker {
     this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
   }
 
+  /** Reports availability; a throw from the listener must not stop this broker's watch. */
+  #report(available: boolean): void {
+    try {
+      this.#events!.onAvailability(available);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
   #emit(m: BrokerMessage): void {
     try {
       this.#events!.onMessage(m);
@@ -485,7 +496,7 @@ export class NatsBroker implements Broker {
         this.#streams.clear();
         if (this.#available) {
           this.#available = false;
-          this.#events!.onAvailability(false);
+          this.#report(false);
         }
       } else if (status.type === 'reconnect') {
         if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
@@ -501,7 +512,7 @@ export class NatsBroker implements Broker {
         for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
         if (generation !== this.#generation || this.#closed) return;
         this.#available = true;
-        this.#events!.onAvailability(true);
+        this.#report(true);
         return;
       } catch {
         this.#streams.clear();

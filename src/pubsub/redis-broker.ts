@@ -385,6 +385,15 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Reports availability; a throw from the listener must not reach node-redis's event emitter. */
+  #report(available: boolean): void {
+    try {
+      this.#events!.onAvailability(available);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
   #updateAvailability(): void {
     if (!this.#opened || this.#closed) return;
     const available = this.#commands!.isReady && this.#subscriber!.isReady;
@@ -392,7 +401,7 @@ export class RedisBroker implements Broker {
     this.#available = available;
     if (!available) {
       this.#generation++;
-      this.#events!.onAvailability(false);
+      this.#report(false);
     } else {
       void this.#catchUp(this.#generation);
     }
@@ -422,7 +431,7 @@ export class RedisBroker implements Broker {
         if (this.#topics.get(topic) === sub) for (const m of held) this.#deliver(sub, m);
       }
     }
-    if (generation === this.#generation && this.#available && !this.#closed) this.#events!.onAvailability(true);
+    if (generation === this.#generation && this.#available && !this.#closed) this.#report(true);
   }
 }
 
