@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (values.pubsub) {
+      if (tls) {
+        console.error('ws-stream: serve --pubsub serves ws:// only (no --tls)');
+        return 2;
+      }
       const history = Number(values.history);
       const workers = Number(values.workers);
       if (!Number.isInteger(history) || history < 0 || !Number.isInteger(workers) || workers < 1) {
