@@ -36,12 +36,29 @@ const HAS_HEADER = 0x100;
 const FIN = 0x80;
 const RSV1 = 0x40;
 
+/**
+ * The last batch made of raw entries only, and what was written for it. Raw entries are prepared
+ * frames, handshake heads and masked frames: Buffers nobody changes once queued, so a batch of the
+ * same Buffers in the same order is the same bytes. The subscribers of a topic queue the same
+ * prepared frames in one turn: they share one joined Buffer (one copy per turn, not per stream).
+ * Forgotten once the current tick queue has drained (a microtask), so it holds nothing for long.
+ */
+let sharedSources: Buffer[] | null = null;
+let sharedOut: Buffer[] = NO_BUFS;
+
+function forgetShared(): void {
+  sharedSources = null;
+  sharedOut = NO_BUFS;
+}
+
 export class WriteQueue {
   /** What to send, in order: bytes as they are, or (per `heads`) an unmasked frame's payload. */
   private bufs: Buffer[] = NO_BUFS;
   /** For each entry of `bufs`: 0, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
   private heads: number[] = NO_HEADS;
   private waiters: Waiter[] = NO_WAITERS;
+  /** Entries whose header is written when the batch is taken (0: every entry is raw bytes). */
+  private headed = 0;
   /** Bytes queued. */
   bytes = 0;
   /** Frames are masked (the client role). */
@@ -73,11 +90,16 @@ export class WriteQueue {
     }
     this.bufs.push(buf);
     this.heads.push(head);
+    if (head !== 0) this.headed++;
     this.bytes += entrySize(buf, head);
   }
 
-  /** Adds a waiter for what was queued before it; returns its slot. */
+  /**
+   * Adds a waiter for what was queued before it; returns its slot. `noopWaiter` is not kept (slot
+   * -1): a frame nobody waits for (a prepared frame sent to many streams, say) costs no entry.
+   */
   wait(w: Waiter): number {
+    if (w === noopWaiter) return -1;
     if (this.waiters === NO_WAITERS) this.waiters = [];
     return this.waiters.push(w) - 1;
   }
@@ -85,19 +107,24 @@ export class WriteQueue {
   /** Withdraws entries [first, last) and the waiter in `slot`: they will not be written. */
   withdraw(first: number, last: number, slot: number): void {
     for (let i = first; i < last; i++) {
-      this.bytes -= entrySize(this.bufs[i]!, this.heads[i]!);
+      const head = this.heads[i]!;
+      this.bytes -= entrySize(this.bufs[i]!, head);
+      if (head !== 0) this.headed--;
       this.bufs[i] = EMPTY;
       this.heads[i] = 0;
     }
-    this.waiters[slot] = noopWaiter;
+    if (slot >= 0) this.waiters[slot] = noopWaiter;
   }
 
   /** Takes everything queued: the buffers to write as one batch, and their waiters. */
   take(): { bufs: Buffer[]; waiters: Waiter[] } {
-    const { bufs, heads, bytes } = this;
+    const { bufs, heads, bytes, headed } = this;
     const waiters = this.drop();
     if (bytes === 0) return { bufs: [], waiters };
-    if (bufs.length === 1 && heads[0] === 0) return { bufs, waiters }; // one buffer as it is (a handshake's head)
+    if (headed === 0) {
+      if (bufs.length === 1) return { bufs, waiters }; // one buffer as it is (a prepared frame, a handshake's head)
+      return { bufs: joinShared(bufs, heads, bytes), waiters };
+    }
     if (bytes <= COALESCE_MAX) return { bufs: [join(bufs, heads, bytes)], waiters };
     return { bufs: joinSmall(withHeaders(bufs, heads)), waiters };
   }
@@ -108,6 +135,7 @@ export class WriteQueue {
     this.bufs = NO_BUFS;
     this.heads = NO_HEADS;
     this.waiters = NO_WAITERS;
+    this.headed = 0;
     this.bytes = 0;
     return waiters;
   }
@@ -135,6 +163,24 @@ function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
     pos += b.length;
   }
   return out;
+}
+
+/**
+ * A batch of raw entries only (no header to write): what the last such batch made when it held the
+ * same Buffers in the same order, else made now (and kept for the streams that follow in this turn).
+ */
+function joinShared(bufs: Buffer[], heads: number[], bytes: number): Buffer[] {
+  const last = sharedSources;
+  if (last !== null && last.length === bufs.length) {
+    let i = 0;
+    while (i < bufs.length && last[i] === bufs[i]) i++;
+    if (i === bufs.length) return sharedOut.length === 1 ? [sharedOut[0]!] : sharedOut.slice();
+  }
+  const out = bytes <= COALESCE_MAX ? [join(bufs, heads, bytes)] : joinSmall(bufs);
+  if (last === null) queueMicrotask(forgetShared);
+  sharedSources = bufs;
+  sharedOut = out;
+  return sharedOut.length === 1 ? [out[0]!] : out.slice();
 }
 
 /** The entries as buffers, each header made as its own small buffer (for a batch too large to join whole). */

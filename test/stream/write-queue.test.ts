@@ -78,3 +78,75 @@ describe('write queue', () => {
     assert.ok(payload.equals(copy));
   });
 });
+
+describe('write queue: batches of prepared frames shared by many queues', () => {
+  /** A whole unmasked frame as a prepared-frame caller queues it (header and payload in one Buffer). */
+  const prepared = (n: number, seed: number): Buffer => {
+    const q = new WriteQueue();
+    q.frame(2, fill(n, seed), true);
+    return q.take().bufs[0]!;
+  };
+
+  it('queues holding the same Buffers in the same order in one turn get one joined Buffer; others their own bytes', () => {
+    const frames = [prepared(1000, 1), prepared(10, 2), prepared(3000, 3)];
+    const expected = Buffer.concat(frames);
+    const batches = [1, 2, 3].map(() => {
+      const q = new WriteQueue();
+      for (const f of frames) {
+        q.raw(f);
+        q.wait(noopWaiter);
+      }
+      const { bufs, waiters } = q.take();
+      assert.equal(waiters.length, 0, 'nobody waits for these frames: no waiter kept');
+      assert.equal(bufs.length, 1);
+      return bufs[0]!;
+    });
+    for (const b of batches) assert.ok(b.equals(expected));
+    assert.equal(batches[1], batches[0], 'the second queue shares the first one’s joined Buffer (no copy)');
+    assert.equal(batches[2], batches[0]);
+
+    // The same Buffers in another order, or one Buffer more, or a copy of one: bytes of their own.
+    const reordered = new WriteQueue();
+    for (const f of [frames[1]!, frames[0]!, frames[2]!]) reordered.raw(f);
+    const r = Buffer.concat(reordered.take().bufs);
+    assert.ok(r.equals(Buffer.concat([frames[1]!, frames[0]!, frames[2]!])));
+    const copied = new WriteQueue();
+    const copy = Buffer.from(frames[2]!);
+    copy[copy.length - 1] ^= 0xff;
+    for (const f of [frames[0]!, frames[1]!, copy]) copied.raw(f);
+    const c = Buffer.concat(copied.take().bufs);
+    assert.ok(c.equals(Buffer.concat([frames[0]!, frames[1]!, copy])));
+    assert.ok(!c.equals(batches[0]!), 'a Buffer with other bytes is not taken for the shared one');
+  });
+
+  it('a frame written with a header among prepared ones, and a batch over 64 KiB, keep their bytes and order', () => {
+    const frames = [prepared(40_000, 4), prepared(30_000, 5), prepared(20, 6)];
+    const own = fill(500, 7);
+    const outs = [0, 1].map((k) => {
+      const q = new WriteQueue();
+      q.raw(frames[0]!);
+      if (k === 1) q.frame(1, Buffer.from('between'), true);
+      q.raw(frames[1]!);
+      q.raw(frames[2]!);
+      if (k === 1) q.frame(2, own, true);
+      const expected = q.bytes;
+      const wire = Buffer.concat(q.take().bufs);
+      assert.equal(wire.length, expected);
+      return wire;
+    });
+    assert.ok(outs[0]!.equals(Buffer.concat(frames)));
+    const { frames: parsed, rest } = parseFrames(outs[1]!);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(
+      parsed.map((f) => [f.opcode, f.payload.length]),
+      [
+        [2, 40_000],
+        [1, 7],
+        [2, 30_000],
+        [2, 20],
+        [2, 500],
+      ],
+    );
+    assert.ok(parsed[4]!.payload.equals(own));
+  });
+});
