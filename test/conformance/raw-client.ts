@@ -215,7 +215,7 @@ export class RawClient {
    * for none) and every frame that came before the close frame, none skipped; a frame after the
    * close frame is an error.
    */
-  async expectClose(): Promise<{ code: number; before: WireFrame[] }> {
+  async framesUntilClose(): Promise<{ code: number; before: WireFrame[] }> {
     const before: WireFrame[] = [];
     for (;;) {
       const f = await this.next('a close frame');
@@ -231,10 +231,36 @@ export class RawClient {
     }
   }
 
+  /** The close code, when the close frame is the next frame: any other frame before it is an error. */
+  async expectClose(): Promise<number> {
+    const { code, before } = await this.framesUntilClose();
+    if (before.length > 0) {
+      const seen = before.map((f) => `opcode ${f.opcode} (${f.payload.length} bytes)`).join(', ');
+      throw new Error(`frames before the close frame: ${seen}`);
+    }
+    return code;
+  }
+
   destroy(): void {
     this.sock.destroy();
     this.session?.close();
   }
+}
+
+/**
+ * Servers started and not yet stopped. Killed when this process exits, also when the test runner
+ * ends it (SIGTERM, after a timeout), where no `after` hook runs: no server outlives its test file.
+ */
+const running = new Set<ChildProcess>();
+const killRunning = (): void => {
+  for (const p of running) p.kill('SIGKILL');
+};
+process.once('exit', killRunning);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+  });
 }
 
 /** Starts `ws-stream serve` as a child process on a free port. */
@@ -245,6 +271,8 @@ export async function startServer(
   const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
