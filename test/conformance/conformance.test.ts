@@ -860,6 +860,7 @@ describe('handshake refusals', () => {
     it(`HTTP/2 extended CONNECT with ${name} → :status ${status}`, async () => {
       const res = await RawClient.refusedH2(h2server.port, over);
       assert.equal(res.status, status, res.head);
+      if (status === 426) assert.match(res.head, /\r\nsec-websocket-version: 13(\r\n|$)/);
       assert.ok(res.body.length > 0, 'a reason in the body');
     });
   }

@@ -62,6 +62,8 @@ export class RawClient {
     const response = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
       req.once('response', resolve);
       req.once('error', reject);
+      // A stream reset without an error (NO_ERROR) and no response must not leave us waiting.
+      req.once('close', () => reject(new Error(`the stream closed with no response (RST_STREAM ${req.rstCode})`)));
     });
     return { session, req, response };
   }
@@ -86,7 +88,8 @@ export class RawClient {
       const res = await response;
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
-      await new Promise((r) => req.once('close', r));
+      // The server's side ends after the body (the stream closes only once ours ends too).
+      await new Promise((r) => req.once('end', r));
       const head = Object.entries(res)
         .map(([k, v]) => `${k}: ${String(v)}`)
         .join('\r\n');
