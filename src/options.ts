@@ -75,7 +75,10 @@ export interface DeflateOptions {
   level?: number;
   /** zlib memLevel 1–9. Default 8. */
   memLevel?: number;
-  /** Messages smaller than this many bytes go uncompressed. Default 1024. */
+  /**
+   * Messages smaller than this many bytes go uncompressed when our side has no context takeover
+   * (with it, every message is compressed). Default 1024.
+   */
   threshold?: number;
 }
 
@@ -133,7 +136,8 @@ export const requestLimitDefaults = Object.freeze({
 export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> &
   Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
 
-function checkInt(name: string, value: number, min: number, max: number): number {
+/** An integer in [min, max], or ERR_WS_INVALID_ARGUMENT naming `name`. */
+export function checkInt(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new WebSocketError(
       'ERR_WS_INVALID_ARGUMENT',
@@ -170,7 +174,7 @@ function checkPolicy(v: unknown): 'wait' | 'close' {
   return v;
 }
 
-function checkFn<T>(name: string, value: T): T {
+export function checkFn<T>(name: string, value: T): T {
   if (value !== undefined && typeof value !== 'function') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a function`);
   }
