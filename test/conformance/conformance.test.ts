@@ -90,7 +90,7 @@ async function echoes(c: RawClient, opcode: 1 | 2, payload: Buffer, wire?: Buffe
 
 /** The server's close code, after asserting it sent no frame (echo, pong) before its close frame. */
 async function closeCode(c: RawClient): Promise<number> {
-  const { code, before } = await c.framesUntilClose();
+  const { code, before } = await c.expectClose();
   assert.deepEqual(
     before.map((f) => [f.opcode, f.payload.subarray(0, 20).toString()]),
     [],

@@ -218,7 +218,7 @@ export class RawClient {
    * for none) and every frame that came before the close frame, none skipped; a frame after the
    * close frame is an error.
    */
-  async framesUntilClose(): Promise<{ code: number; before: WireFrame[] }> {
+  async expectClose(): Promise<{ code: number; before: WireFrame[] }> {
     const before: WireFrame[] = [];
     for (;;) {
       const f = await this.next('a close frame');
@@ -232,16 +232,6 @@ export class RawClient {
       }
       return { code: f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005, before };
     }
-  }
-
-  /** The close code, when the close frame is the next frame: any other frame before it is an error. */
-  async expectClose(): Promise<number> {
-    const { code, before } = await this.framesUntilClose();
-    if (before.length > 0) {
-      const seen = before.map((f) => `opcode ${f.opcode} (${f.payload.length} bytes)`).join(', ');
-      throw new Error(`frames before the close frame: ${seen}`);
-    }
-    return code;
   }
 
   destroy(): void {
