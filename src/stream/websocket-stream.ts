@@ -286,14 +286,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /**
    * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2): open at once in `role`.
+   * extended CONNECT over HTTP/2, or an HTTP/1.1 upgrade done by node:http for the `ws` API): open
+   * at once in `role`; `head` are bytes read past the handshake, the first frame bytes.
    */
-  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
+  _adoptOpen(
+    role: 'server' | 'client',
+    protocol: string,
+    extensions: string,
+    deflate?: DeflateParams,
+    head?: Buffer,
+  ): void {
     this.state = State.Handshaking;
     this.nextLayer.attach(this.sink);
     this.protocol = protocol;
     this.extensions = extensions;
-    this._open(role, undefined, deflate);
+    this._open(role, head, deflate);
     this._ready();
   }
 
@@ -523,7 +530,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPing(payload: Buffer): void {
-    this._opts.controlCallback?.('ping', payload);
+    this._opts.controlCallback?.('ping', payload, this);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
       this.queueControl(Opcode.Pong, payload);
       this.scheduleFlush();
@@ -534,7 +541,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   _gotClose(code: number, reason: string, payload: Buffer): void {
     this.closeReceived = true;
     this.closeReason = { code, reason };
-    this._opts.controlCallback?.('close', payload);
+    this._opts.controlCallback?.('close', payload, this);
     if (!this.closeSent) this.firstCloser = 'remote';
     this.deferInputEnd('close');
     this.endRead(null);
@@ -1100,7 +1107,7 @@ class StreamHandler implements ReceiverHandler {
     this.s._gotPing(payload);
   }
   onPong(payload: Buffer): void {
-    this.s._opts.controlCallback?.('pong', payload);
+    this.s._opts.controlCallback?.('pong', payload, this.s);
   }
   onClose(code: number, reason: string, payload: Buffer): void {
     this.s._gotClose(code, reason, payload);
