@@ -60,7 +60,7 @@ export interface WriteSomeOptions extends WriteOptions {
 }
 
 export interface CloseOptions {
-  /** Close code (RFC 6455 §7.4); default 1000. */
+  /** Close code (RFC 6455 §7.4); default 1000. 1005 sends a close frame without a status code. */
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
   reason?: string | ArrayBufferView;
@@ -875,7 +875,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const options = typeof a === 'function' ? undefined : a;
     const callback = typeof a === 'function' ? a : b;
     const code = options?.code ?? 1000;
-    const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
+    // 1005 ("no status", never on the wire) sends a close frame without a status code.
+    const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
     const c = new Completion<void>(callback);
     if (!bindSignal(c, options?.signal, () => this.abortClose(c))) {
       this.abortClose(c);
