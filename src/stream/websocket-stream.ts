@@ -650,9 +650,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         this.firstCloser = 'local';
         this.sendClose(this.failure!.closeCode || 1002, this.failure!.message.slice(0, 123));
       } else {
-        // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
-        const code = this.closeReason!.code;
-        this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+        // Echo the status code and reason (RFC 6455 §5.5.1; ws does the same); a close without a
+        // code is answered without one.
+        const { code, reason } = this.closeReason!;
+        if (code === CLOSE_NO_STATUS) this.sendClose(undefined, undefined);
+        else this.sendClose(code, reason);
       }
     }
     if (this.state === State.Open) this.state = State.Closing;
