@@ -358,21 +358,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /**
    * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2, or an HTTP/1.1 upgrade done by node:http for the `ws` API): open
-   * at once in `role`; `head` are bytes read past the handshake, the first frame bytes.
+   * extended CONNECT over HTTP/2), or by node:http for the `ws` API: open at once in `role`.
    */
-  _adoptOpen(
-    role: 'server' | 'client',
-    protocol: string,
-    extensions: string,
-    deflate?: DeflateParams,
-    head?: Buffer,
-  ): void {
+  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
     this.state = State.Handshaking;
     this.nextLayer.attach(this.sink);
     this.protocol = protocol;
     this.extensions = extensions;
-    this._open(role, head, deflate);
+    this._open(role, undefined, deflate);
     this._ready();
   }
 
