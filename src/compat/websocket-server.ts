@@ -97,6 +97,7 @@ function parseProtocols(value: string): Set<string> {
   return set;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocketServer extends EventEmitter {
   options: ServerOptions & { WebSocket: typeof WebSocket };
   /** The open clients, with `clientTracking`. */
@@ -385,17 +386,20 @@ function emitClose(server: WebSocketServer): void {
 type ServerListener<T extends unknown[]> = (this: WebSocketServer, ...args: T) => void;
 
 /** ws's typed server events. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the typed overloads of the inherited on/once, as @types/ws declares them
 export interface WebSocketServer {
   on(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
   on(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
   on(event: 'error', listener: ServerListener<[err: Error]>): this;
   on(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
   on(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   on(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
   once(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
   once(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
   once(event: 'error', listener: ServerListener<[err: Error]>): this;
   once(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
   once(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
 }

@@ -89,6 +89,7 @@ class PreparedSender {
   }
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocket extends EventEmitter {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
@@ -522,6 +523,7 @@ export type RawData = Buffer | ArrayBuffer | Buffer[];
 type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
 
 /** ws's typed events. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the typed overloads of the inherited on/once, as @types/ws declares them
 export interface WebSocket {
   on(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
   on(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
@@ -531,6 +533,7 @@ export interface WebSocket {
   on(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
   on(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
   on(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   on(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
   once(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
   once(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
@@ -540,5 +543,6 @@ export interface WebSocket {
   once(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
   once(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
   once(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 }
