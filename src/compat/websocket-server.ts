@@ -386,7 +386,6 @@ function emitClose(server: WebSocketServer): void {
 type ServerListener<T extends unknown[]> = (this: WebSocketServer, ...args: T) => void;
 
 /** ws's typed server events. */
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the typed overloads of the inherited on/once, as @types/ws declares them
 export interface WebSocketServer {
   on(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
   on(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;

@@ -523,7 +523,6 @@ export type RawData = Buffer | ArrayBuffer | Buffer[];
 type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
 
 /** ws's typed events. */
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the typed overloads of the inherited on/once, as @types/ws declares them
 export interface WebSocket {
   on(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
   on(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;

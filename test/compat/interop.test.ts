@@ -3,7 +3,6 @@
  * without permessage-deflate: the same scenario, the same events in the same order on both sides.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { compat, type Impl, listen, ws } from './support.js';

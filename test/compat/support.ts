@@ -22,13 +22,15 @@ export const ws: Impl = { name: 'ws', WebSocket: RealWebSocket, WebSocketServer:
 export const compat: Impl = { name: 'compat', WebSocket: CompatWebSocket, WebSocketServer: CompatWebSocketServer };
 export const impls: Impl[] = [ws, compat];
 
-/** A server of `impl` on 127.0.0.1, port 0, closed (its clients terminated) after the test. */
 // biome-ignore lint/suspicious/noExplicitAny: ws's API
+type Server = any;
+
+/** A server of `impl` on 127.0.0.1, port 0, closed (its clients terminated) after the test. */
 export async function listen(
   t: TestContext,
   impl: Impl,
   options: Record<string, unknown> = {},
-): Promise<{ wss: any; port: number }> {
+): Promise<{ wss: Server; port: number }> {
   const wss = new impl.WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
   t.after(() => {
     for (const c of wss.clients ?? []) c.terminate();
