@@ -130,6 +130,39 @@ for (const impl of impls) {
       assert.equal(client.readyState, 3);
     });
 
+    it('pause() holds messages back, resume() delivers them in order; allowSynchronousEvents: false too', async (t) => {
+      for (const allowSynchronousEvents of [true, false]) {
+        const { wss, port } = await listen(t, impl, { allowSynchronousEvents });
+        const sent = new Promise<void>((resolve) =>
+          wss.on(
+            'connection',
+            (sws: { send(d: string, cb?: () => void): void; on(e: string, f: () => void): void }) => {
+              sws.on('message', () => {
+                sws.send('a');
+                sws.send('b');
+                sws.send('c', () => resolve());
+              });
+            },
+          ),
+        );
+        const client = new impl.WebSocket(`ws://127.0.0.1:${port}`, { allowSynchronousEvents });
+        await once(client, 'open');
+        const got: string[] = [];
+        client.on('message', (d: Buffer) => got.push(d.toString()));
+        client.pause();
+        assert.equal(client.isPaused, true);
+        client.send('go');
+        await sent;
+        const beforeResume = got.length;
+        client.resume();
+        assert.equal(client.isPaused, false);
+        while (got.length < 3) await once(client, 'message');
+        assert.deepEqual([beforeResume, got], [0, ['a', 'b', 'c']]);
+        client.close();
+        await once(client, 'close');
+      }
+    });
+
     it('createWebSocketStream: a Duplex of messages; end() closes the WebSocket', async (t) => {
       const { wss, port } = await listen(t, impl);
       wss.on(
