@@ -250,11 +250,16 @@ export class WebSocketServer extends EventEmitter {
         return this.refuse(req, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
       }
     }
-    const streamOptions = toStreamOptions(this.options, false, onControl, this._streamOptions);
+    // The options as they are now (crossws swaps perMessageDeflate around this call): the normalised
+    // object is frozen, so an asynchronous verifyClient still opens with them. It is the same object
+    // for every upgrade while the options do not change.
+    const streamOptions = normaliseStreamOptions(
+      toStreamOptions(this.options, false, onControl, this._streamOptions),
+    ) as StreamOptions;
     const extensionHeader = req.headers['sec-websocket-extensions'];
     if (this.options.perMessageDeflate && extensionHeader !== undefined) {
       const offers = parseExtensions(extensionHeader);
-      const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate!;
+      const deflate = (streamOptions as ReturnType<typeof normaliseStreamOptions>).perMessageDeflate!;
       if (
         offers === null ||
         (offers.some((o) => o.name === 'permessage-deflate') && negotiateAsServer(offers, deflate) === null)

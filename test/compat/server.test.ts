@@ -167,6 +167,42 @@ for (const impl of impls) {
       assert.deepEqual([late.status, late.body], [503, 'Service Unavailable']);
     });
 
+    it('options swapped around handleUpgrade (as crossws does) hold for that upgrade, verifyClient async or not', async (t) => {
+      for (const asyncVerify of [false, true]) {
+        const wss = new impl.WebSocketServer({
+          noServer: true,
+          verifyClient: asyncVerify
+            ? (_i: unknown, cb: (ok: boolean) => void) => setImmediate(() => cb(true))
+            : () => true,
+        });
+        const server = http.createServer();
+        t.after(() => server.close());
+        server.on('upgrade', (req, socket, head) => {
+          const original = wss.options.perMessageDeflate;
+          wss.options.perMessageDeflate = req.url === '/deflate' ? {} : false;
+          try {
+            wss.handleUpgrade(req, socket, head, (ws: { send(d: string): void }) => ws.send('hi'));
+          } finally {
+            wss.options.perMessageDeflate = original;
+          }
+        });
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const port = (server.address() as AddressInfo).port;
+        for (const path of ['/deflate', '/plain']) {
+          const client = new impl.WebSocket(`ws://127.0.0.1:${port}${path}`);
+          await once(client, 'message');
+          assert.equal(
+            client.extensions,
+            path === '/deflate' ? 'permessage-deflate' : '',
+            `${path} async ${asyncVerify}`,
+          );
+          client.close();
+          await once(client, 'close');
+        }
+      }
+    });
+
     it('clientTracking, and close(cb): clients stay open, close comes when the last one is gone', async (t) => {
       const server = http.createServer();
       t.after(() => server.close());
