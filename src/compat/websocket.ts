@@ -223,7 +223,8 @@ export class WebSocket extends EventEmitter {
     const s = socket as Partial<import('node:net').Socket>;
     if (typeof s.setTimeout === 'function') s.setTimeout(0);
     if (typeof s.setNoDelay === 'function') s.setNoDelay();
-    stream.whenClosed().then(() => this.layerClosed());
+    // Out of the Promise's reaction: what listeners throw is an uncaught exception, as in ws, never a rejection.
+    stream.whenClosed().then(() => process.nextTick(layerClosed, this));
     this._readyState = OPEN;
     this.readNext();
     this.emit('open');
@@ -288,7 +289,8 @@ export class WebSocket extends EventEmitter {
     this.maybeEmitClose();
   }
 
-  private layerClosed(): void {
+  /** @internal */
+  _onLayerClosed(): void {
     this._layerClosed = true;
     if (this._readyState === OPEN) this._readyState = CLOSING;
     // Messages that arrived before the end are emitted even when paused, as ws does.
@@ -361,20 +363,10 @@ export class WebSocket extends EventEmitter {
     while (q !== null && q.length > 0) {
       const [data, opts, cb] = q[0]!;
       if (isBlob(data)) {
+        // The Promise's reactions only schedule: a callback that throws is not a rejection.
         data.arrayBuffer().then(
-          (ab) => {
-            this._blobBytes -= data.size;
-            q.shift();
-            if (this._readyState === OPEN) this.write(Buffer.from(ab), opts, cb);
-            else if (cb) process.nextTick(cb, notOpenError(this._readyState));
-            this.drainBlobs();
-          },
-          (err: Error) => {
-            this._blobBytes -= data.size;
-            q.shift();
-            if (cb) process.nextTick(cb, err);
-            this.drainBlobs();
-          },
+          (ab) => process.nextTick(() => this.blobRead(data, Buffer.from(ab), null, opts, cb)),
+          (err: Error) => process.nextTick(() => this.blobRead(data, null, err, opts, cb)),
         );
         return;
       }
@@ -383,6 +375,23 @@ export class WebSocket extends EventEmitter {
       else if (cb) process.nextTick(cb, notOpenError(this._readyState));
     }
     this._blobs = null;
+  }
+
+  /** A Blob at the head of the queue was read: it is sent (or its callback told why not), then the rest. */
+  private blobRead(
+    blob: Blob,
+    bytes: Buffer | null,
+    err: Error | null,
+    opts: SendOptions | undefined,
+    cb: SendCallback | undefined,
+  ): void {
+    this._blobBytes -= blob.size;
+    this._blobs!.shift();
+    if (err !== null) {
+      if (cb) process.nextTick(cb, err);
+    } else if (this._readyState === OPEN) this.write(bytes, opts, cb);
+    else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+    this.drainBlobs();
   }
 
   ping(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
@@ -458,6 +467,10 @@ export class WebSocket extends EventEmitter {
   declare onmessage: ((event: unknown) => void) | null;
   declare onclose: ((event: unknown) => void) | null;
   declare onerror: ((event: unknown) => void) | null;
+}
+
+function layerClosed(ws: WebSocket): void {
+  ws._onLayerClosed();
 }
 
 function deliverLater(ws: WebSocket, msg: ReceivedData): void {
