@@ -241,16 +241,19 @@ for (const impl of impls) {
       assert.deepEqual(events, []);
     });
 
-    it('an error thrown by a message listener is not swallowed (uncaughtException), as in ws', async () => {
-      const script = fileURLToPath(new URL('./throwing-listener.js', import.meta.url));
-      const child = spawn(process.execPath, [script, impl.name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d;
+    for (const event of ['message', 'close']) {
+      it(`an error thrown by a ${event} listener is an uncaught exception (not swallowed, not a rejection), as in ws`, async () => {
+        const script = fileURLToPath(new URL('./throwing-listener.js', import.meta.url));
+        const child = spawn(process.execPath, [script, impl.name, event], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+        });
+        const [code] = await once(child, 'exit');
+        assert.equal(code, 0, out);
+        assert.match(out, new RegExp(`uncaught: boom from the ${event} listener`));
+        assert.doesNotMatch(out, /unhandled rejection/);
       });
-      const [code] = await once(child, 'exit');
-      assert.equal(code, 0, out);
-      assert.match(out, /uncaught: boom from the listener/);
-    });
+    }
   });
 }
