@@ -25,4 +25,4 @@ export { connect } from './stream/connect.js';
 export type { ConnectOptions } from './stream/connect.js';
 export { StreamGroup } from './stream/group.js';
 export type { ShutdownOptions, ShutdownResult } from './stream/group.js';
-export type { ReadOptions } from './stream/websocket-stream.js';
+export type { ReadOptions, PingOptions } from './stream/websocket-stream.js';

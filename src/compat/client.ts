@@ -17,7 +17,7 @@ import { parseExtensions } from '../proto/extensions.js';
 import { validateUpgradeResponse } from '../proto/handshake-client.js';
 import type { ParsedResponse } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
-import { WebSocketStream } from '../stream/websocket-stream.js';
+import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 import { onControl } from './control.js';
 import type { WebSocket } from './websocket.js';
@@ -253,7 +253,7 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
     // As ws: the bytes read past the response are read again first, after 'open'.
     if (head.length > 0) socket.unshift(head);
     const stream = new WebSocketStream(socket, streamOptions);
-    stream._adoptOpen('client', accepted.protocol, accepted.extensions, accepted.deflate);
+    adoptOpen(stream, 'client', accepted);
     ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
   });
 

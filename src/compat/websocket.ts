@@ -9,7 +9,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
-import { type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import { adoptOpen, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { abortedRequests, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
 import { CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
@@ -204,7 +204,7 @@ export class WebSocket extends EventEmitter {
       toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
     );
     if (head.length > 0) socket.unshift(head);
-    stream._adoptOpen(this._isServer ? 'server' : 'client', this._protocol, '');
+    adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
     this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
   }
 

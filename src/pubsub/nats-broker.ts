@@ -129,6 +129,8 @@ interface Subscription {
   source: NatsSubscription | undefined;
   /** Messages received before the stream's position was known, delivered once it is. */
   early: NatsMsg[];
+  /** Catching up after a reconnection: live messages wait in `early` meanwhile. */
+  holding: boolean;
 }
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
@@ -221,7 +223,7 @@ export class NatsBroker implements Broker {
       }
     }
     this.#available = true;
-    void this.#watch(this.#nc);
+    this.#watch(this.#nc).catch((err) => process.emitWarning(err instanceof Error ? err : String(err)));
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -250,9 +252,11 @@ export class NatsBroker implements Broker {
         });
         return { offset: ack.seq, epoch: stream.epoch };
       } catch (err) {
-        // The stream may have gone with the server's storage: make it again, once.
+        // No stream took it (the client says "no responders" this way): it was deleted, make it
+        // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
-        if (attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
+        const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
+        if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
       }
     }
   }
@@ -260,7 +264,7 @@ export class NatsBroker implements Broker {
   async subscribe(topic: string): Promise<void> {
     this.#ready();
     if (this.#topics.has(topic)) return;
-    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [] };
+    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [], holding: false };
     this.#topics.set(topic, sub);
     try {
       await this.#start(topic, sub, this.#generation);
@@ -288,6 +292,10 @@ export class NatsBroker implements Broker {
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
+    return this.#historyOf(topic, since);
+  }
+
+  async #historyOf(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     if (!this.#js || this.#history.size === 0) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const stream = await this.#stream(topic);
@@ -413,10 +421,22 @@ export class NatsBroker implements Broker {
     const stream = await this.#stream(topic);
     const info = await this.#info(stream);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
-    // New here: from the present on. The stream lost and made again: all of it is new here.
-    if (sub.stream === undefined) sub.last = info.state.last_seq;
-    else if (sub.stream.epoch !== stream.epoch) sub.last = 0;
+    if (sub.stream === undefined) {
+      // New here: from the present on.
+      sub.last = info.state.last_seq;
+    } else if (sub.stream.epoch !== stream.epoch) {
+      // The stream was lost and made again (the server lost its storage): what the new one holds
+      // is new here, and `PubSub` cannot ask for it (it knows the old epoch only).
+      sub.last = 0;
+      for (const m of (await this.#historyOf(topic, { offset: 0, epoch: stream.epoch })) ?? []) {
+        if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+        if (m.offset <= sub.last) continue;
+        sub.last = m.offset;
+        this.#emit(m);
+      }
+    }
     sub.stream = stream;
+    sub.holding = false;
     const early = sub.early;
     sub.early = [];
     for (const m of early) this.#receive(topic, sub, m);
@@ -428,7 +448,7 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
       return;
     }
-    if (!sub.stream) {
+    if (!sub.stream || sub.holding) {
       sub.early.push(m);
       return;
     }
@@ -446,8 +466,21 @@ export class NatsBroker implements Broker {
 
   #deliver(topic: string, epoch: string, offset: number, data: Uint8Array, headers: MsgHeaders | undefined): void {
     const binary = headers?.get(binaryHeader) === '1';
+    this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
+  }
+
+  /** Reports availability; a throw from the listener must not stop this broker's watch. */
+  #report(available: boolean): void {
     try {
-      this.#events!.onMessage({ topic, offset, epoch, data: toBuffer(data), binary });
+      this.#events!.onAvailability(available);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  #emit(m: BrokerMessage): void {
+    try {
+      this.#events!.onMessage(m);
     } catch (err) {
       // A throw here would reach the NATS client's dispatch loop.
       process.emitWarning(err instanceof Error ? err : String(err));
@@ -463,9 +496,10 @@ export class NatsBroker implements Broker {
         this.#streams.clear();
         if (this.#available) {
           this.#available = false;
-          this.#events!.onAvailability(false);
+          this.#report(false);
         }
       } else if (status.type === 'reconnect') {
+        if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
         void this.#restore(++this.#generation);
       }
     }
@@ -478,7 +512,7 @@ export class NatsBroker implements Broker {
         for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
         if (generation !== this.#generation || this.#closed) return;
         this.#available = true;
-        this.#events!.onAvailability(true);
+        this.#report(true);
         return;
       } catch {
         this.#streams.clear();

@@ -146,6 +146,17 @@ interface Script {
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 const scripts = { publish: script(publishScript), position: script(positionScript), history: script(historyScript) };
 
+/** A subscribed topic on this process. */
+interface Subscription {
+  /** What node-redis knows the subscription by. */
+  readonly listener: BufferListener;
+  /** The epoch and offset of the last message delivered ('' before the first). */
+  epoch: string;
+  last: number;
+  /** Messages held while the topic catches up after a reconnection, delivered after. */
+  held: BrokerMessage[] | null;
+}
+
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
@@ -157,8 +168,10 @@ export class RedisBroker implements Broker {
   #commands: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
   #bufferReplies: Record<number, unknown> = {};
-  /** Subscribed topics and the listener node-redis knows each by. */
-  readonly #topics = new Map<string, BufferListener>();
+  /** Subscribed topics. */
+  readonly #topics = new Map<string, Subscription>();
+  /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
+  #generation = 0;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -211,6 +224,11 @@ export class RedisBroker implements Broker {
     const subscriber = commands.duplicate();
     this.#commands = commands;
     this.#subscriber = subscriber;
+    // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
+    // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
+    commands.on('ready', () => {
+      for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+    });
     for (const client of [commands, subscriber]) {
       // Every error of either connection is reported through availability, never thrown.
       client.on('error', () => this.#updateAvailability());
@@ -244,23 +262,28 @@ export class RedisBroker implements Broker {
   async subscribe(topic: string): Promise<void> {
     if (this.#topics.has(topic)) return;
     const subscriber = this.#live();
-    const listener: BufferListener = (message) => this.#deliver(topic, listener, message);
-    this.#topics.set(topic, listener);
+    const sub: Subscription = {
+      listener: (message) => this.#receive(topic, sub, message),
+      epoch: '',
+      last: 0,
+      held: null,
+    };
+    this.#topics.set(topic, sub);
     try {
-      await subscriber.subscribe(this.#channel(topic), listener, true);
+      await subscriber.subscribe(this.#channel(topic), sub.listener, true);
     } catch (err) {
-      if (this.#topics.get(topic) === listener) this.#topics.delete(topic);
+      if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
 
   async unsubscribe(topic: string): Promise<void> {
-    const listener = this.#topics.get(topic);
-    if (!listener || !this.#subscriber) return;
+    const sub = this.#topics.get(topic);
+    if (!sub || !this.#subscriber) return;
     this.#topics.delete(topic);
-    // Delivery stops now (#deliver checks #topics); node-redis forgets the channel when Redis
+    // Delivery stops now (#receive checks #topics); node-redis forgets the channel when Redis
     // confirms, or at once if the connection is down (it is then not re-subscribed).
-    const done = this.#subscriber.unsubscribe(this.#channel(topic), listener, true).catch(() => {});
+    const done = this.#subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
     if (this.#subscriber.isReady) await done;
   }
 
@@ -314,7 +337,7 @@ export class RedisBroker implements Broker {
     return subscriber;
   }
 
-  /** Runs a script by its SHA, sending its source when Redis does not know it (first use, restart). */
+  /** Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT FLUSH). */
   async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
@@ -334,21 +357,39 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #deliver(topic: string, listener: BufferListener, message: Buffer): void {
-    if (this.#topics.get(topic) !== listener || !this.#events) return;
+  #receive(topic: string, sub: Subscription, message: Buffer): void {
+    if (this.#topics.get(topic) !== sub) return;
     const newline = message.indexOf(0x0a);
     const [offset, flag, epoch] = message.toString('latin1', 0, newline).split(' ');
-    const delivered: BrokerMessage = {
+    const m: BrokerMessage = {
       topic,
       offset: Number(offset),
       epoch: epoch!,
       data: message.subarray(newline + 1),
       binary: flag === '1',
     };
+    if (sub.held) sub.held.push(m);
+    else this.#deliver(sub, m);
+  }
+
+  #deliver(sub: Subscription, m: BrokerMessage): void {
+    // Once only (a message can be both read from history and received while catching up).
+    if (m.epoch === sub.epoch && m.offset <= sub.last) return;
+    sub.epoch = m.epoch;
+    sub.last = m.offset;
     try {
-      this.#events.onMessage(delivered);
+      this.#events!.onMessage(m);
     } catch (err) {
       // A throw here would reach node-redis's parser and desynchronise the connection.
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  /** Reports availability; a throw from the listener must not reach node-redis's event emitter. */
+  #report(available: boolean): void {
+    try {
+      this.#events!.onAvailability(available);
+    } catch (err) {
       process.emitWarning(err instanceof Error ? err : String(err));
     }
   }
@@ -358,7 +399,39 @@ export class RedisBroker implements Broker {
     const available = this.#commands!.isReady && this.#subscriber!.isReady;
     if (available === this.#available) return;
     this.#available = available;
-    this.#events!.onAvailability(available);
+    if (!available) {
+      this.#generation++;
+      this.#report(false);
+    } else {
+      void this.#catchUp(this.#generation);
+    }
+  }
+
+  /**
+   * Back after a loss, every channel subscribed again by node-redis: a topic whose epoch changed
+   * (Redis lost its data: offsets start again at 1) is given what its new epoch holds so far, which
+   * `PubSub` could not ask for (it knows only the old epoch); then available. A topic in the same
+   * epoch is caught up by `PubSub` from history, after the report.
+   */
+  async #catchUp(generation: number): Promise<void> {
+    const topics = [...this.#topics].filter(([, sub]) => sub.epoch !== '');
+    for (const [, sub] of topics) sub.held ??= [];
+    try {
+      for (const [topic, sub] of topics) {
+        const at = await this.position(topic);
+        if (at.epoch === sub.epoch) continue;
+        for (const m of (await this.history(topic, { offset: 0, epoch: at.epoch })) ?? []) this.#deliver(sub, m);
+      }
+    } catch {
+      // Lost again: the next reconnection catches up.
+    } finally {
+      for (const [topic, sub] of topics) {
+        const held = sub.held ?? [];
+        sub.held = null;
+        if (this.#topics.get(topic) === sub) for (const m of held) this.#deliver(sub, m);
+      }
+    }
+    if (generation === this.#generation && this.#available && !this.#closed) this.#report(true);
   }
 }
 

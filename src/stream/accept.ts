@@ -29,7 +29,7 @@ import {
 } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
 import { sendAndTearDown } from './reject.js';
-import type { WebSocketStream } from './websocket-stream.js';
+import type { Agreement, HandshakeHost } from './handshake.js';
 
 /** How long a refused peer may keep the connection after our error response, in ms. */
 const REFUSE_LINGER = 2000;
@@ -46,7 +46,7 @@ export function isRequest(x: unknown): x is UpgradeRequest {
 }
 
 export function startAccept(
-  ws: WebSocketStream,
+  ws: HandshakeHost,
   req: UpgradeRequest | undefined,
   options: AcceptOptions | undefined,
   callback: Callback<void> | undefined,
@@ -56,7 +56,7 @@ export function startAccept(
   }
   const opts = normaliseAcceptOptions(options);
   const c = new Completion<void>(callback);
-  if (!ws._beginHandshake(c, opts.signal)) return c.started();
+  if (!ws.begin(c, opts.signal)) return c.started();
   if (req !== undefined) {
     respond(
       ws,
@@ -78,26 +78,28 @@ export function startAccept(
       }
       if (r.done) respond(ws, r.head, r.rest, opts, c);
     };
-    ws._setDataHandler(onBytes);
+    ws.read(onBytes);
     if (opts.head && opts.head.length > 0) onBytes(Buffer.from(opts.head));
   }
   return c.started();
 }
 
 /** The HTTP/2 stream under `ws`, when its next layer is one (RFC 8441: WebSocket over HTTP/2). */
-function h2StreamOf(ws: WebSocketStream): Http2Stream | null {
+function h2StreamOf(ws: HandshakeHost): Http2Stream | null {
   const d = (ws.nextLayer as Partial<DuplexLayer>).duplex as Partial<Http2Stream> | undefined;
   return d && typeof d.respond === 'function' ? (d as Http2Stream) : null;
 }
 
 type Agreed = { protocol: string | undefined; deflate: { response: string; params: DeflateParams } | null };
 
-/**
- * What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate.
- * The stream records both.
- */
+/** What the stream records of an agreement. */
+function agreement(a: Agreed): Agreement {
+  return { protocol: a.protocol ?? '', extensions: a.deflate?.response ?? '', deflate: a.deflate?.params };
+}
+
+/** What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate. */
 function agree(
-  ws: WebSocketStream,
+  ws: HandshakeHost,
   req: UpgradeRequest,
   valid: { protocols: string[]; extensions: ExtensionOffer[] | null },
   opts: Opts,
@@ -112,10 +114,8 @@ function agree(
       );
     }
   }
-  const config = ws._opts.perMessageDeflate;
+  const config = ws.options.perMessageDeflate;
   const deflate = config && valid.extensions ? negotiateAsServer(valid.extensions, config) : null;
-  ws.protocol = protocol ?? '';
-  ws.extensions = deflate?.response ?? '';
   return { protocol, deflate };
 }
 
@@ -123,7 +123,7 @@ function agree(
  * Runs `build` (validation, agreement, the decorated answer); a fault refuses the request — with
  * its status for a HandshakeError, 500 for anything the selector or decorator threw — and gives null.
  */
-function answerOrRefuse<T>(ws: WebSocketStream, opts: Opts, c: Completion<void>, build: () => T): T | null {
+function answerOrRefuse<T>(ws: HandshakeHost, opts: Opts, c: Completion<void>, build: () => T): T | null {
   try {
     return build();
   } catch (e) {
@@ -134,7 +134,7 @@ function answerOrRefuse<T>(ws: WebSocketStream, opts: Opts, c: Completion<void>,
 }
 
 function respond(
-  ws: WebSocketStream,
+  ws: HandshakeHost,
   req: UpgradeRequest,
   head: Buffer | undefined,
   opts: Opts,
@@ -146,19 +146,19 @@ function respond(
     const agreed = agree(ws, req, valid, opts);
     const headers = acceptResponseHeaders(valid.key, agreed.protocol, agreed.deflate?.response);
     opts.decorator?.(headers, 101);
-    return { bytes: serializeResponse(101, headers), deflate: agreed.deflate };
+    return { bytes: serializeResponse(101, headers), agreed };
   });
   if (answer === null) return;
-  ws._writeRaw(answer.bytes, (err) => {
-    ws._onHandshakeAbort(null);
+  ws.send(answer.bytes, (err) => {
     if (err) {
       c.fail(err);
       return;
     }
-    ws._ready();
+    ws.ready();
     c.succeed();
   });
-  ws._open('server', head, answer.deflate?.params);
+  // Frames may arrive right behind the request: the stream reads them while the 101 goes out.
+  ws.open('server', agreement(answer.agreed), head);
 }
 
 /**
@@ -166,7 +166,7 @@ function respond(
  * `:status 200` with the chosen subprotocol and extensions (same selector and decorator as
  * HTTP/1.1); then the stream carries RFC 6455 frames as a TCP socket does.
  */
-function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
+function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
   const answer = answerOrRefuse(ws, opts, c, () => {
     if (h2 === null)
@@ -176,24 +176,23 @@ function respondH2(ws: WebSocketStream, req: UpgradeRequest, opts: Opts, c: Comp
     if (agreed.protocol !== undefined) headers['sec-websocket-protocol'] = agreed.protocol;
     if (agreed.deflate) headers['sec-websocket-extensions'] = agreed.deflate.response;
     opts.decorator?.(headers, 200);
-    return { headers, deflate: agreed.deflate };
+    return { headers, agreed };
   });
   if (answer === null) return;
   try {
     h2!.respond({ ...lowerCaseNames(answer.headers), ':status': 200 });
   } catch (e) {
-    ws._giveUp(asError(e));
+    ws.giveUp(asError(e));
     c.fail(asError(e));
     return;
   }
-  ws._onHandshakeAbort(null);
-  ws._open('server', undefined, answer.deflate?.params);
-  ws._ready();
+  ws.open('server', agreement(answer.agreed), undefined);
+  ws.ready();
   c.succeed();
 }
 
 /** Answers with an HTTP error, tears the layer down, and fails the operation with `err`. */
-function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: Opts, c: Completion<void>): void {
+function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
   if (h2 !== null) {
     // HTTP/2: an error status on this stream only; the connection and its other streams go on.
@@ -203,7 +202,7 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
     } catch {
       /* the error response goes as it is */
     }
-    ws._giveUp(err);
+    ws.giveUp(err);
     try {
       const h = lowerCaseNames(headers);
       delete h.connection;
@@ -223,7 +222,7 @@ function refuse(ws: WebSocketStream, status: number, err: WebSocketError, opts: 
   } catch {
     bytes = serializeResponse(status, errorResponse(status, err.message).headers, body);
   }
-  ws._giveUp(err);
+  ws.giveUp(err);
   sendAndTearDown(ws.nextLayer, bytes, REFUSE_LINGER).then(
     () => c.fail(err),
     () => c.fail(err),

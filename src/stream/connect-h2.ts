@@ -12,7 +12,7 @@ import { parseExtensions } from '../proto/extensions.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
 import { lowerCaseNames } from '../proto/http.js';
 import { splitList } from '../proto/tokens.js';
-import { WebSocketStream } from './websocket-stream.js';
+import { WebSocketStream, adoptOpen } from './websocket-stream.js';
 
 export interface ConnectH2Options extends StreamOptions {
   protocols?: string[];
@@ -192,7 +192,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     deflate = params!;
   }
   const ws = new WebSocketStream(req, streamOptions);
-  ws._adoptOpen('client', chosen[0] ?? '', ext === undefined ? '' : String(ext), deflate);
+  adoptOpen(ws, 'client', { protocol: chosen[0] ?? '', extensions: ext === undefined ? '' : String(ext), deflate });
   if (own) void ws.whenClosed().then(() => session.close());
   return ws;
 }

@@ -3,7 +3,7 @@
  * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
  * rest.
  */
-import type { ClosedListener, WebSocketStream } from './websocket-stream.js';
+import { addClosedListener, type ClosedListener, type WebSocketStream } from './websocket-stream.js';
 
 export interface ShutdownOptions {
   /** Close code sent to every stream. Default 1001 (going away). */
@@ -31,7 +31,7 @@ export class StreamGroup implements ClosedListener {
     if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
-    if (!ws._addClosedListener(this)) void ws.whenClosed().then(() => this.streamClosed(ws));
+    if (!addClosedListener(ws, this)) void ws.whenClosed().then(() => this.streamClosed(ws));
     return ws;
   }
 

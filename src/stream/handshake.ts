@@ -5,8 +5,8 @@
  * ERR_WS_UPGRADE_DECLINED and the response (status, headers, body) on `err.response`.
  */
 import { WebSocketError } from '../errors.js';
-import { normaliseRequestLimits, type ResponseHeaders } from '../options.js';
-import { clientOffer } from '../proto/deflate-params.js';
+import { normaliseRequestLimits, type NormalStreamOptions, type ResponseHeaders } from '../options.js';
+import { clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import {
   ClientHandshakeError,
   newSecKey,
@@ -16,7 +16,43 @@ import {
 } from '../proto/handshake-client.js';
 import { type HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
 import { Completion, type Callback } from './completion.js';
-import type { WebSocketStream } from './websocket-stream.js';
+import type { NextLayer } from './next-layer.js';
+import type { Waiter } from './write-queue.js';
+
+/** What a handshake agreed: the subprotocol ('' for none), the extensions header ('' for none), deflate's parameters. */
+export interface Agreement {
+  protocol: string;
+  extensions: string;
+  deflate?: DeflateParams | undefined;
+}
+
+/**
+ * What a handshake (accept, handshake) may do to its stream, in this order: `begin`; while it runs,
+ * `read` (where received bytes go) and `send` (a head, in order with frames); then `open` (frames
+ * flow; may come before the head is handed on) and `ready` (operations may start) — or `giveUp`.
+ */
+export interface HandshakeHost {
+  readonly nextLayer: NextLayer;
+  /** The stream's options (its permessage-deflate configuration). */
+  readonly options: NormalStreamOptions;
+  /**
+   * Claims the stream for the handshake that `c` completes: a failure of the next layer
+   * meanwhile, its timeout, or an abort of `signal`, fails it. False (with `c` failed) if it may not start.
+   */
+  begin(c: Completion<void>, signal: AbortSignal | undefined): boolean;
+  /** Received bytes go to `reader` until `open`. */
+  read(reader: (chunk: Buffer) => void): void;
+  /** Queues raw bytes (a handshake head) in order with frames; `waiter` once they are handed on. */
+  send(bytes: Buffer, waiter: Waiter): void;
+  /** Replaces what a failure of the next layer during the handshake calls (null: nothing). */
+  onAbort(fn: ((err: WebSocketError) => void) | null): void;
+  /** The handshake agreed: frames flow from here on in `role`; `head` are the first frame bytes. */
+  open(role: 'server' | 'client', agreed: Agreement, head: Buffer | undefined): void;
+  /** The handshake completed: operations may start. */
+  ready(): void;
+  /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
+  giveUp(err: WebSocketError): void;
+}
 
 export interface HandshakeOptions {
   /** The `Host` header (host[:port]). */
@@ -41,7 +77,7 @@ const BODY_MAX = 64 * 1024;
 const BODY_WAIT = 1000;
 
 export function startHandshake(
-  ws: WebSocketStream,
+  ws: HandshakeHost,
   options: HandshakeOptions,
   callback: Callback<void> | undefined,
 ): Promise<void> | undefined {
@@ -50,15 +86,15 @@ export function startHandshake(
   }
   const key = newSecKey();
   const headers = upgradeRequestHeaders(options, key);
-  const deflate = ws._opts.perMessageDeflate;
+  const deflate = ws.options.perMessageDeflate;
   if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
   options.decorator?.(headers);
   const request = serializeRequest(options.target ?? '/', headers);
   const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
   const c = new Completion<void>(callback);
-  if (!ws._beginHandshake(c, options.signal)) return c.started();
+  if (!ws.begin(c, options.signal)) return c.started();
   const reader = new HeadReader(limits, parseResponseHead);
-  ws._setDataHandler((chunk) => {
+  ws.read((chunk) => {
     let r: ReturnType<typeof reader.push>;
     try {
       r = reader.push(chunk);
@@ -77,28 +113,25 @@ export function startHandshake(
       else fail(ws, c, he);
       return;
     }
-    ws.protocol = accepted.protocol;
-    ws.extensions = accepted.extensions;
-    ws._onHandshakeAbort(null);
-    ws._open('client', r.rest, accepted.deflate);
-    ws._ready();
+    ws.open('client', accepted, r.rest);
+    ws.ready();
     c.succeed();
   });
-  ws._writeRaw(request, (e) => {
+  ws.send(request, (e) => {
     if (e) c.fail(e);
   });
   return c.started();
 }
 
-function fail(ws: WebSocketStream, c: Completion<void>, err: WebSocketError): void {
-  ws._giveUp(err);
+function fail(ws: HandshakeHost, c: Completion<void>, err: WebSocketError): void {
+  ws.giveUp(err);
   ws.nextLayer.destroy();
   c.fail(err);
 }
 
 /** Keeps what the server sent as the body of its refusal (bounded in size and time), then fails. */
 function readBody(
-  ws: WebSocketStream,
+  ws: HandshakeHost,
   res: ParsedResponse,
   first: Buffer,
   err: ClientHandshakeError,
@@ -116,12 +149,12 @@ function readBody(
     clearTimeout(timer);
     const body = Buffer.concat(parts, got).subarray(0, want);
     err.response = { status: res.status, reason: res.reason, headers: res.headers, body };
-    ws._onHandshakeAbort(null);
+    ws.onAbort(null);
     fail(ws, c, err);
   };
   if (got >= want) return finish();
-  ws._onHandshakeAbort(() => finish());
-  ws._setDataHandler((chunk) => {
+  ws.onAbort(() => finish());
+  ws.read((chunk) => {
     parts.push(chunk);
     got += chunk.length;
     if (got >= want) finish();

@@ -7,7 +7,7 @@
 
 export interface Ticking {
   /** Checks the stream's deadlines against `now` (Date.now()). */
-  _tick(now: number): void;
+  tick(now: number): void;
 }
 
 const watched = new Set<Ticking>();
@@ -24,7 +24,7 @@ function tick(): void {
     return;
   }
   const now = Date.now();
-  for (const s of watched) s._tick(now);
+  for (const s of watched) s.tick(now);
 }
 
 /** Watches `s` with a timeout of `timeoutMs` (which sets how fine the ticker must be). */

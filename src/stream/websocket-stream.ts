@@ -1,40 +1,31 @@
 /**
  * WebSocketStream: a WebSocket layered over a next layer, after Beast's `websocket::stream`.
- * The only I/O driver of the sans-I/O core: it feeds received chunks to the Receiver, queues
- * frames from the sender, and owns the timers of the close handshake. Handshakes live in their own
- * files (accept.ts) and drive the stream through its `_`-prefixed internal methods.
+ * The only I/O driver of the sans-I/O core: it feeds received chunks to the Receiver and queues
+ * frames from the sender. The close handshake is its own object (close-handshake.ts); the
+ * handshakes live in their own files (accept.ts, handshake.ts) and drive the stream through the
+ * narrow `HandshakeHost` interface. Everything else is #private: the published type shows only
+ * the documented API.
  */
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
-import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
+import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
 import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
-import { startHandshake, type HandshakeOptions } from './handshake.js';
-import type { DeflateParams } from '../proto/deflate-params.js';
+import { startHandshake, type Agreement, type HandshakeHost, type HandshakeOptions } from './handshake.js';
 import { Completion, bindSignal, type Callback } from './completion.js';
-import { DeflateLines } from './deflate-lines.js';
+import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
+import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
 
-/** How the connection ended. */
-export interface CloseInfo {
-  /** Who sent the first close frame, or 'abnormal' when the connection ended without one. */
-  initiatedBy: 'local' | 'remote' | 'abnormal';
-  /** The close code of the close handshake (1005 when the close frame had none), 1006 when abnormal. */
-  code: number;
-  reason: string;
-  /** Whether both close frames were exchanged. */
-  wasClean: boolean;
-  /** The error that caused the end, if one did (a protocol violation, a next-layer failure, a timeout). */
-  error?: WebSocketError;
-}
+export type { CloseInfo };
 
 export interface WriteOptions {
   /** Binary (true) or text (false); default: the stream's `binary` option. */
@@ -51,6 +42,12 @@ export interface WriteOptions {
 
 export interface ReadOptions {
   /** Cancels the read: it completes with ERR_WS_ABORTED; no data is lost and the stream stays usable. */
+  signal?: AbortSignal;
+}
+
+/** Options of `ping()` and `pong()`. */
+export interface PingOptions {
+  /** Stops waiting: a frame still queued here is withdrawn; it completes with ERR_WS_ABORTED. */
   signal?: AbortSignal;
 }
 
@@ -92,194 +89,380 @@ function toBuffer(data: WriteData): Buffer {
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 
+/** The one parser of the `(options?, callback?)` overloads: the options… */
+function optionsArg<O extends object>(a: O | Callback<never> | undefined): O | undefined {
+  return typeof a === 'function' ? undefined : a;
+}
+
+/** …and the callback (a non-function where one belongs throws). */
+function callbackArg<T>(a: unknown, b: Callback<T> | undefined): Callback<T> | undefined {
+  const cb = typeof a === 'function' ? (a as Callback<T>) : b;
+  if (cb !== undefined && typeof cb !== 'function') {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'callback must be a function');
+  }
+  return cb;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 export { ReceivedData };
 
-/** Set in WebSocketStream's static block: the prepared-frame hook's way in (prepared.ts). */
-let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
-
-/** @internal The internal hook for pub/sub and the ws-compat layer; see prepared.ts. Not exported from the package. */
-export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
-  return queuePrepared(ws, frame, callback);
-}
-
-/** @internal Told when a stream's next layer is closed. */
+/** Told when a stream's next layer is closed (StreamGroup). */
 export interface ClosedListener {
   streamClosed(ws: WebSocketStream): void;
 }
 
-export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
+/** Everything the stream's helpers call back: the receiver, the close handshake, the ticker, a handshake, the deflate lines. */
+type Inner = ReceiverHandler &
+  CloseHost &
+  Ticking &
+  HandshakeHost &
+  DeflateHost & { flush(): void; answerInputEnd(): void };
+
+// Set in WebSocketStream's static block: the ways in for the helpers of this package that may
+// reach a stream's internals. None is exported from the package.
+let makeInner: (s: WebSocketStream) => Inner;
+let makeSink: (s: WebSocketStream) => LayerSink;
+let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
+let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
+let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
+let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
+
+/** Internal (prepared.ts): see `queuePreparedFrame` there. */
+export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
+  return queuePrepared(ws, frame, callback);
+}
+
+/**
+ * Internal (connect-h2.ts, compat/): a stream whose handshake was done by its next layer's own
+ * protocol (RFC 8441's extended CONNECT over HTTP/2), or by node:http for the `ws` API, opens at
+ * once in `role`.
+ */
+export function adoptOpen(ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement): void {
+  adopt(ws, role, agreed);
+}
+
+/**
+ * Internal (group.ts): tells `listener` once, when the next layer is closed. One listener is held
+ * this way; false if another holds the place (the caller then uses `whenClosed()`).
+ */
+export function addClosedListener(ws: WebSocketStream, listener: ClosedListener): boolean {
+  return addListener(ws, listener);
+}
+
+/** Internal (tests): the stream's normalised options. */
+export function streamOptionsOf(ws: WebSocketStream): NormalStreamOptions {
+  return optionsOf(ws);
+}
+
+export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** The next layer, as adapted. */
   readonly nextLayer: NextLayer;
-  /** @internal */ readonly _opts: NormalStreamOptions;
-  private state = State.Idle;
-  /** 'server' or 'client', set by the handshake. */
-  role: 'server' | 'client' | undefined;
-  /** The negotiated subprotocol, or '' for none. */
-  protocol = '';
-  /** The negotiated extensions as sent in the handshake response, or ''. */
-  extensions = '';
+  readonly #opts: NormalStreamOptions;
+  #state = State.Idle;
+  #role: 'server' | 'client' | undefined;
+  #protocol = '';
+  #extensions = '';
 
   // --- read side ---
-  private receiver: Receiver | null = null;
+  #receiver: Receiver | null = null;
   /** What received bytes are for: a handshake's reader until it hands over, then frames. */
-  private dataHandler: ((chunk: Buffer) => void) | null = null;
-  private readonly inq = new ReadQueue();
+  #dataHandler: ((chunk: Buffer) => void) | null = null;
+  readonly #inq = new ReadQueue();
   /** The pending read: its completion, or a waiting callback read's callback itself. */
-  private reader: Completion<ReceivedData> | Callback<ReceivedData> | null = null;
-  private readerWhole = true;
+  #reader: Completion<ReceivedData> | Callback<ReceivedData> | null = null;
+  #readerWhole = true;
   /** No more data will arrive; reads past the queue fail with `readError`. */
-  private readEnded = false;
-  private readError: WebSocketError | null = null;
-  private paused = false;
+  #readEnded = false;
+  #readError: WebSocketError | null = null;
+  #paused = false;
 
   // --- write side ---
-  private readonly out = new WriteQueue();
-  private flushScheduled = false;
+  readonly #out = new WriteQueue();
+  #flushScheduled = false;
   /** Batches handed to the next layer whose write has not completed. */
-  private inFlight = 0;
+  #inFlight = 0;
   /** Counts flushes, so that a write knows whether its frames are still queued here. */
-  private flushes = 0;
+  #flushes = 0;
   /** A writeSome() message is in progress; its opcode was sent. */
-  private writingMessage = false;
+  #writingMessage = false;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
-  private heldFrames: (Buffer | Waiter)[] | null = null;
+  #heldFrames: (Buffer | Waiter)[] | null = null;
   /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
-  private heldBytes = 0;
+  #heldBytes = 0;
 
-  // --- close ---
-  private closeSent = false;
-  private closeReceived = false;
-  private closeWaiters: Completion<void>[] | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
-  /** What the peer's close frame said. */
-  closeReason: { code: number; reason: string } | undefined;
-  private info: CloseInfo | undefined;
-  private firstCloser: 'local' | 'remote' | undefined;
-  private sentCode = 0;
-  private sentReason = '';
-  private failure: WebSocketError | undefined;
-  private closedWaiters: ((info: CloseInfo) => void)[] | null = null;
+  /** The close handshake, made when a close starts, the connection fails, or someone waits for the end. */
+  #close: CloseHandshake | null = null;
   /** A group's bookkeeping: one object for many streams, instead of a Promise per stream. */
-  private closedListener: ClosedListener | null = null;
+  #closedListener: ClosedListener | null = null;
 
   // --- timeouts, checked by the shared ticker (timers.ts) ---
-  private handshakeDeadline = 0;
+  #handshakeDeadline = 0;
   /** Data arrived since the last tick (a flag, not a clock read per chunk). */
-  private heard = false;
-  private lastHeard = 0;
-  private pingedIdle = false;
-  /** A close frame or a violation ended the input and our answer is not sent yet. */
-  private pendingEnd: 'close' | 'fail' | null = null;
+  #heard = false;
+  #lastHeard = 0;
+  #pingedIdle = false;
   /** The peer ended its side (FIN); we ended ours. */
-  private peerEnded = false;
-  private weEnded = false;
+  #peerEnded = false;
+  #weEnded = false;
 
   /** permessage-deflate's inflate and deflate lines, when negotiated. */
-  private deflate: DeflateLines | null = null;
+  #deflate: DeflateLines | null = null;
 
   /** Called once when the next layer closes or fails while a handshake runs. */
-  private handshakeAbort: ((err: WebSocketError) => void) | null = null;
-  /** What the next layer calls; what the receiver calls. One object each, made once. */
-  private readonly sink: LayerSink;
-  private readonly handler: ReceiverHandler;
+  #handshakeAbort: ((err: WebSocketError) => void) | null = null;
+  /** What the next layer calls; what everything else calls. One object each, made once. */
+  readonly #sink: LayerSink;
+  readonly #inner: Inner;
 
   constructor(nextLayer: Duplex | NextLayer, options?: StreamOptions) {
     this.nextLayer = toNextLayer(nextLayer);
-    this._opts = normaliseStreamOptions(options);
+    this.#opts = normaliseStreamOptions(options);
     // One small object each with a back-reference, rather than a closure per event per connection.
-    this.sink = new StreamSink(this);
-    this.handler = new StreamHandler(this);
+    this.#sink = makeSink(this);
+    this.#inner = makeInner(this);
   }
 
-  /** Whether the stream is open for messages (handshake done, no close frame sent or received). */
+  /** 'server' or 'client', once the handshake set it. */
+  get role(): 'server' | 'client' | undefined {
+    return this.#role;
+  }
+
+  /** The negotiated subprotocol, or '' for none. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The negotiated extensions as sent in the handshake response, or ''. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** What the peer's close frame said, once it arrived. */
+  get closeReason(): { code: number; reason: string } | undefined {
+    return this.#close?.peer;
+  }
+
+  /** Whether messages may be written and read: the handshake is done and no close frame was sent or received. */
   get isOpen(): boolean {
-    return this.state === State.Open;
+    return this.#state === State.Open;
   }
 
-  /** How the connection ended, once the next layer is closed. */
+  /** How the connection ended, once the next layer is closed (or the handshake failed). */
   get closeInfo(): CloseInfo | undefined {
-    return this.info;
+    return this.#close?.info;
   }
 
   /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
   whenClosed(): Promise<CloseInfo> {
-    if (this.info && this.state === State.Closed) return Promise.resolve(this.info);
-    return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
-  }
-
-  /**
-   * @internal Tells `listener` once, when the next layer is closed (StreamGroup). One listener is
-   * held this way; false if another holds the place (the caller then uses `whenClosed()`).
-   */
-  _addClosedListener(listener: ClosedListener): boolean {
-    if (this.closedListener !== null && this.closedListener !== listener) return false;
-    this.closedListener = listener;
-    return true;
+    const info = this.#close?.info;
+    if (info && this.#state === State.Closed) return Promise.resolve(info);
+    return this.#closing().whenEnded();
   }
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
   get bufferedAmount(): number {
-    return this.out.bytes + this.heldBytes + this.nextLayer.writableLength;
+    return this.#out.bytes + this.#heldBytes + this.nextLayer.writableLength;
   }
 
   static {
-    queuePrepared = (ws, frame, callback) => ws.queuePrepared(frame, callback);
+    makeSink = (s) => new StreamSink(s);
+    makeInner = (s) => new StreamInner(s);
+    queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
+    adopt = (ws, role, agreed) => {
+      ws.#state = State.Handshaking;
+      ws.nextLayer.attach(ws.#sink);
+      ws.#open(role, agreed, undefined);
+      ws.#ready();
+    };
+    addListener = (ws, listener) => {
+      if (ws.#closedListener !== null && ws.#closedListener !== listener) return false;
+      ws.#closedListener = listener;
+      return true;
+    };
+    optionsOf = (ws) => ws.#opts;
+
+    /** The next layer's events. */
+    class StreamSink implements LayerSink {
+      constructor(private readonly s: WebSocketStream) {}
+      onData(chunk: Buffer): void {
+        this.s.#layerData(chunk);
+      }
+      onEnd(): void {
+        this.s.#layerEnd();
+      }
+      onError(err: Error): void {
+        this.s.#layerError(err);
+      }
+      onClose(): void {
+        this.s.#layerClosed();
+      }
+    }
+
+    /** The stream as its receiver, close handshake, ticker, handshake and deflate lines see it. */
+    class StreamInner implements Inner {
+      constructor(private readonly s: WebSocketStream) {}
+      // ReceiverHandler
+      onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+        this.s.#gotPiece(data, fin, binary, compressed);
+      }
+      onPing(payload: Buffer): void {
+        this.s.#gotPing(payload);
+      }
+      onPong(payload: Buffer): void {
+        this.s.#opts.controlCallback?.('pong', payload, this.s);
+      }
+      onClose(code: number, reason: string, payload: Buffer): void {
+        this.s.#gotClose(code, reason, payload);
+      }
+      onFail(error: WebSocketError): void {
+        this.s.#gotFailure(error);
+      }
+      // DeflateHost
+      deliver(data: Buffer, fin: boolean, binary: boolean): void {
+        this.s.#deliverPiece(data, fin, binary);
+      }
+      fail(err: WebSocketError): void {
+        this.s.#receiver?.stop();
+        this.s.#gotFailure(err);
+      }
+      inflateIdle(): void {
+        this.s.#inflateIdle();
+      }
+      // Ticking
+      tick(now: number): void {
+        this.s.#tick(now);
+      }
+      // CloseHost
+      queueClose(payload: Buffer, behindMessages: boolean): void {
+        const s = this.s;
+        if (!behindMessages) {
+          s.#queueControl(Opcode.Close, payload);
+          s.#flush(true);
+          return;
+        }
+        const send = (): void => {
+          s.#queueControl(Opcode.Close, payload);
+          s.#scheduleFlush();
+        };
+        // Messages still being compressed go out before the close frame.
+        if (s.#deflate !== null) s.#deflate.after(send);
+        else send();
+      }
+      closeExchanged(): void {
+        this.s.#flush(true);
+        if (this.s.#role === 'server') this.s.#endLayer();
+      }
+      endLayer(): void {
+        this.s.#endLayer();
+      }
+      destroyLayer(): void {
+        this.s.nextLayer.destroy();
+      }
+      endRead(err: WebSocketError): void {
+        this.s.#endRead(err);
+      }
+      flush(): void {
+        this.s.#flush();
+      }
+      answerInputEnd(): void {
+        this.s.#answerInputEnd();
+      }
+      // HandshakeHost
+      get nextLayer(): NextLayer {
+        return this.s.nextLayer;
+      }
+      get options(): NormalStreamOptions {
+        return this.s.#opts;
+      }
+      begin(c: Completion<void>, signal: AbortSignal | undefined): boolean {
+        return this.s.#beginHandshake(c, signal);
+      }
+      read(reader: (chunk: Buffer) => void): void {
+        this.s.#dataHandler = reader;
+      }
+      send(bytes: Buffer, waiter: Waiter): void {
+        this.s.#enqueue(bytes, waiter);
+      }
+      onAbort(fn: ((err: WebSocketError) => void) | null): void {
+        this.s.#handshakeAbort = fn;
+      }
+      open(role: 'server' | 'client', agreed: Agreement, head: Buffer | undefined): void {
+        this.s.#open(role, agreed, head);
+      }
+      ready(): void {
+        this.s.#ready();
+      }
+      giveUp(err: WebSocketError): void {
+        this.s.#giveUp(err);
+      }
+    }
   }
 
+  /** The close handshake, made on first need. */
+  #closing(): CloseHandshake {
+    return (this.#close ??= new CloseHandshake(this.#inner, this.#opts.closeTimeout));
+  }
+
+  /** The first cause of an unclean end, if any. */
+  get #failure(): WebSocketError | undefined {
+    return this.#close?.failure;
+  }
+
+  // ===================================================================== prepared frames
+
   /** See `queuePreparedFrame` (prepared.ts). */
-  private queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
-    if (this.state !== State.Open) return false;
-    if (this.role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
-    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.deflate === null)) {
+  #queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
+    if (this.#state !== State.Open) return false;
+    if (this.#role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
+    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a compressed prepared frame needs permessage-deflate');
     }
     const w = callback ?? noopWaiter;
-    if (this.writingMessage) {
+    if (this.#writingMessage) {
       // Never between the fragments of a message: it goes once that message's last part is queued.
-      (this.heldFrames ??= []).push(frame, w);
-      this.heldBytes += frame.length;
-      this.checkOverflow();
+      (this.#heldFrames ??= []).push(frame, w);
+      this.#heldBytes += frame.length;
+      this.#checkOverflow();
     } else {
-      this.sendPrepared(frame, w);
+      this.#sendPrepared(frame, w);
     }
     return true;
   }
 
   /** Queues a prepared frame now, or behind the messages still in the deflate line. */
-  private sendPrepared(frame: Buffer, w: Waiter): void {
-    if (this.deflate === null || this.deflate.deflateIdle) {
-      this.enqueue(frame, w);
+  #sendPrepared(frame: Buffer, w: Waiter): void {
+    if (this.#deflate === null || this.#deflate.deflateIdle) {
+      this.#enqueue(frame, w);
       return;
     }
-    this.heldBytes += frame.length;
-    this.checkOverflow();
-    this.deflate.after(() => {
-      this.heldBytes -= frame.length;
-      if (this.state === State.Closed) settle(w, this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
-      else this.enqueue(frame, w);
+    this.#heldBytes += frame.length;
+    this.#checkOverflow();
+    this.#deflate.after(() => {
+      this.#heldBytes -= frame.length;
+      if (this.#state === State.Closed) settle(w, this.#failure ?? new WebSocketError('ERR_WS_CLOSED'));
+      else this.#enqueue(frame, w);
     });
   }
 
   /** The writeSome() message ended: the prepared frames held for it follow it. */
-  private releaseHeld(): void {
-    const held = this.heldFrames!;
-    this.heldFrames = null;
+  #releaseHeld(): void {
+    const held = this.#heldFrames!;
+    this.#heldFrames = null;
     for (let i = 0; i < held.length; i += 2) {
       const frame = held[i] as Buffer;
-      this.heldBytes -= frame.length;
-      this.sendPrepared(frame, held[i + 1] as Waiter);
+      this.#heldBytes -= frame.length;
+      this.#sendPrepared(frame, held[i + 1] as Waiter);
     }
   }
 
   /** Fails the prepared frames held (the message they waited for will never end). */
-  private dropHeld(err: WebSocketError): void {
-    const held = this.heldFrames;
+  #dropHeld(err: WebSocketError): void {
+    const held = this.#heldFrames;
     if (held === null) return;
-    this.heldFrames = null;
+    this.#heldFrames = null;
     for (let i = 0; i < held.length; i += 2) {
-      this.heldBytes -= (held[i] as Buffer).length;
+      this.#heldBytes -= (held[i] as Buffer).length;
       process.nextTick(settle, held[i + 1] as Waiter, err);
     }
   }
@@ -304,11 +487,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     b?: AcceptOptions | Callback<void>,
     c?: Callback<void>,
   ): Promise<void> | void {
-    if (typeof a === 'function') return startAccept(this, undefined, undefined, a);
-    if (isRequest(a)) {
-      return typeof b === 'function' ? startAccept(this, a, undefined, b) : startAccept(this, a, b, c);
-    }
-    return startAccept(this, undefined, a, b as Callback<void> | undefined);
+    if (isRequest(a)) return startAccept(this.#inner, a, optionsArg(b), callbackArg(b, c));
+    return startAccept(this.#inner, undefined, optionsArg(a), callbackArg(a, b as Callback<void> | undefined));
   }
 
   /**
@@ -319,25 +499,23 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   handshake(options: HandshakeOptions): Promise<void>;
   handshake(options: HandshakeOptions, callback: Callback<void>): void;
   handshake(options: HandshakeOptions, callback?: Callback<void>): Promise<void> | void {
-    return startHandshake(this, options, callback);
+    return startHandshake(this.#inner, options, callbackArg(undefined, callback));
   }
 
-  // ===================================================================== handshake internals
-
   /**
-   * @internal Claims the stream for the handshake that `c` completes: a failure of the next layer
+   * Claims the stream for the handshake that `c` completes: a failure of the next layer
    * meanwhile, or an abort of `signal`, fails it. Returns false (with `c` failed) if it may not start.
    */
-  _beginHandshake(c: Completion<void>, signal: AbortSignal | undefined): boolean {
-    if (this.state === State.Handshaking)
+  #beginHandshake(c: Completion<void>, signal: AbortSignal | undefined): boolean {
+    if (this.#state === State.Handshaking)
       c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
-    else if (this.state !== State.Idle)
+    else if (this.#state !== State.Idle)
       c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
     if (c.settled) return false;
     const abort = (): void => {
       if (c.settled) return;
       const err = new WebSocketError('ERR_WS_ABORTED');
-      this._giveUp(err);
+      this.#giveUp(err);
       this.nextLayer.destroy();
       c.fail(err);
     };
@@ -345,279 +523,214 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));
       return false;
     }
-    this.handshakeAbort = (e) => c.fail(e);
-    this.state = State.Handshaking;
-    const t = this._opts.handshakeTimeout;
+    this.#handshakeAbort = (e) => c.fail(e);
+    this.#state = State.Handshaking;
+    const t = this.#opts.handshakeTimeout;
     if (t > 0) {
-      this.handshakeDeadline = Date.now() + t;
-      watch(this, t);
+      this.#handshakeDeadline = Date.now() + t;
+      watch(this.#inner, t);
     }
-    this.nextLayer.attach(this.sink);
+    this.nextLayer.attach(this.#sink);
     return true;
   }
 
-  /**
-   * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2), or by node:http for the `ws` API: open at once in `role`.
-   */
-  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
-    this.state = State.Handshaking;
-    this.nextLayer.attach(this.sink);
-    this.protocol = protocol;
-    this.extensions = extensions;
-    this._open(role, undefined, deflate);
-    this._ready();
-  }
-
-  /** @internal Routes received bytes to a handshake reader (null: to the frame receiver). */
-  _setDataHandler(handler: ((chunk: Buffer) => void) | null): void {
-    this.dataHandler = handler;
-  }
-
-  /** @internal Queues raw bytes (a handshake head) in order with frames. */
-  _writeRaw(bytes: Buffer, waiter?: Waiter): void {
-    this.enqueue(bytes, waiter);
-  }
-
-  /** @internal The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
-  _open(role: 'server' | 'client', head: Buffer | undefined, deflate?: DeflateParams): void {
-    this.role = role;
-    this.out.mask = role === 'client';
+  /** The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
+  #open(role: 'server' | 'client', agreed: Agreement, head: Buffer | undefined): void {
+    this.#role = role;
+    this.#protocol = agreed.protocol;
+    this.#extensions = agreed.extensions;
+    this.#handshakeAbort = null;
+    this.#out.mask = role === 'client';
+    const deflate = agreed.deflate;
     if (deflate) {
-      const o = this._opts.perMessageDeflate!;
-      this.deflate = new DeflateLines(
+      const o = this.#opts.perMessageDeflate!;
+      this.#deflate = new DeflateLines(
         role,
         deflate,
-        { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this._opts.readMessageMax },
-        {
-          deliver: (data, fin, binary) => this.deliverPiece(data, fin, binary),
-          fail: (err) => {
-            this.receiver?.stop();
-            this._gotFailure(err);
-          },
-          inflateIdle: () => this.inflateIdle(),
-        },
+        { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this.#opts.readMessageMax },
+        this.#inner,
       );
     }
-    this.receiver = new Receiver(
-      { role, readMessageMax: this._opts.readMessageMax, maxFragments: this._opts.maxFragments, allowRsv1: !!deflate },
-      this.handler,
+    this.#receiver = new Receiver(
+      { role, readMessageMax: this.#opts.readMessageMax, maxFragments: this.#opts.maxFragments, allowRsv1: !!deflate },
+      this.#inner,
     );
-    this.dataHandler = null;
-    if (head && head.length > 0) this.receiver.receive(head);
+    this.#dataHandler = null;
+    if (head && head.length > 0) this.#receiver.receive(head);
   }
 
-  /** @internal The handshake completed: operations may start. */
-  _ready(): void {
-    if (this.state === State.Handshaking) this.state = State.Open;
-    this.handshakeDeadline = 0;
-    if (this._opts.idleTimeout > 0 && this.state === State.Open) {
-      this.lastHeard = Date.now();
-      watch(this, this._opts.idleTimeout);
+  /** The handshake completed: operations may start. */
+  #ready(): void {
+    this.#handshakeAbort = null;
+    if (this.#state === State.Handshaking) this.#state = State.Open;
+    this.#handshakeDeadline = 0;
+    if (this.#opts.idleTimeout > 0 && this.#state === State.Open) {
+      this.#lastHeard = Date.now();
+      watch(this.#inner, this.#opts.idleTimeout);
     } else {
-      unwatch(this);
+      unwatch(this.#inner);
     }
-    if (this.readEnded) this.serveReader(); // the input ended during the handshake
+    if (this.#readEnded) this.#serveReader(); // the input ended during the handshake
   }
 
-  /** @internal Called (once) if the next layer ends, fails or closes while the handshake runs. */
-  _onHandshakeAbort(fn: ((err: WebSocketError) => void) | null): void {
-    this.handshakeAbort = fn;
-  }
-
-  /** @internal The handshake failed: the stream lets go of the layer, which the handshake tears down. */
-  _giveUp(err: WebSocketError): void {
-    unwatch(this);
-    this.handshakeAbort = null;
+  /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
+  #giveUp(err: WebSocketError): void {
+    unwatch(this.#inner);
+    this.#handshakeAbort = null;
     this.nextLayer.detach();
-    this.state = State.Closed;
-    this.failure = err;
-    this.readEnded = true;
-    this.readError = err;
-    this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: err };
+    this.#state = State.Closed;
+    this.#closing().abandon(err);
+    this.#readEnded = true;
+    this.#readError = err;
   }
 
   // ===================================================================== next layer events
 
-  /** @internal */
-  _layerData(chunk: Buffer): void {
-    this.heard = true;
-    if (this.dataHandler !== null) this.dataHandler(chunk);
-    else if (this.receiver !== null) this.receiver.receive(chunk);
-    this.updateFlow();
+  #layerData(chunk: Buffer): void {
+    this.#heard = true;
+    if (this.#dataHandler !== null) this.#dataHandler(chunk);
+    else if (this.#receiver !== null) this.#receiver.receive(chunk);
+    this.#updateFlow();
   }
 
-  /** @internal The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
-  _tick(now: number): void {
-    if (this.state === State.Handshaking) {
-      if (this.handshakeDeadline !== 0 && now >= this.handshakeDeadline) {
-        const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this._opts.handshakeTimeout} ms`);
-        this.abortHandshake(() => err);
-        this._giveUp(err);
+  /** The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
+  #tick(now: number): void {
+    if (this.#state === State.Handshaking) {
+      if (this.#handshakeDeadline !== 0 && now >= this.#handshakeDeadline) {
+        const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);
+        this.#abortHandshake(() => err);
+        this.#giveUp(err);
         this.nextLayer.destroy();
       }
       return;
     }
-    const idle = this._opts.idleTimeout;
-    if (this.state !== State.Open || idle === 0) return;
+    const idle = this.#opts.idleTimeout;
+    if (this.#state !== State.Open || idle === 0) return;
     // Silence we caused (our reader is behind, so we stopped reading) is not the peer's idleness;
     // silence while the peer does not read our writes is.
-    if (this.heard || (this.paused && this.bufferedAmount <= this._opts.maxBufferedBytes)) {
-      this.heard = false;
-      this.lastHeard = now;
-      this.pingedIdle = false;
+    if (this.#heard || (this.#paused && this.bufferedAmount <= this.#opts.maxBufferedBytes)) {
+      this.#heard = false;
+      this.#lastHeard = now;
+      this.#pingedIdle = false;
       return;
     }
-    const quiet = now - this.lastHeard;
+    const quiet = now - this.#lastHeard;
     if (quiet >= idle) {
-      this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', `nothing received for ${idle} ms`);
-      if (!this.closeSent) {
-        this.firstCloser ??= 'local';
-        this.sendClose(1001, 'idle timeout');
-        this.flush(true);
-      }
-      this.endRead(this.failure);
-      this.nextLayer.destroy();
-    } else if (this._opts.keepAlive && !this.pingedIdle && quiet >= idle / 2) {
-      this.pingedIdle = true;
-      this.queueControl(Opcode.Ping, EMPTY);
-      this.scheduleFlush();
+      const err = new WebSocketError('ERR_WS_TIMEOUT', `nothing received for ${idle} ms`);
+      this.#closing().fail(err, 1001, 'idle timeout', 'destroy');
+    } else if (this.#opts.keepAlive && !this.#pingedIdle && quiet >= idle / 2) {
+      this.#pingedIdle = true;
+      this.#queueControl(Opcode.Ping, EMPTY);
+      this.#scheduleFlush();
     }
   }
 
-  /** @internal */
-  _layerEnd(): void {
-    this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
+  #layerEnd(): void {
+    this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
     // The peer will send nothing more: a WebSocket is not used half-open, so end our side too.
-    if (!this.closeReceived && !this.failure) {
-      this.failure = new WebSocketError('ERR_WS_EOF', this.receiver?.midMessage ? 'inside a message' : undefined);
+    const cl = this.#closing();
+    if (!cl.received && !cl.failure) {
+      cl.failure = new WebSocketError('ERR_WS_EOF', this.#receiver?.midMessage ? 'inside a message' : undefined);
     }
-    this.endRead(this.failure ?? null);
-    this.peerEnded = true;
+    this.#endRead(cl.failure ?? null);
+    this.#peerEnded = true;
     // A close reply still due goes out first (the peer may read after its FIN); then we end.
-    if (this.pendingEnd === null) this.endLayer();
-    this.armCloseTimer();
+    if (cl.pendingEnd === null) this.#endLayer();
+    cl.armTimer();
   }
 
   /** Ends our sending side once; nothing is written after it. */
-  private endLayer(): void {
-    if (this.weEnded) return;
-    this.flush(true);
-    this.weEnded = true;
+  #endLayer(): void {
+    if (this.#weEnded) return;
+    this.#flush(true);
+    this.#weEnded = true;
     this.nextLayer.end();
   }
 
-  /** @internal */
-  _layerError(err: Error): void {
-    this.abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
-    if (!this.failure || this.failure.code === 'ERR_WS_EOF') {
-      this.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
+  #layerError(err: Error): void {
+    this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    const cl = this.#closing();
+    if (!cl.failure || cl.failure.code === 'ERR_WS_EOF') {
+      cl.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
     }
-    this.endRead(this.failure);
+    this.#endRead(cl.failure);
     this.nextLayer.destroy();
   }
 
-  private abortHandshake(makeError: () => WebSocketError): void {
-    const abort = this.handshakeAbort;
-    this.handshakeAbort = null;
+  #abortHandshake(makeError: () => WebSocketError): void {
+    const abort = this.#handshakeAbort;
+    this.#handshakeAbort = null;
     abort?.(makeError());
   }
 
-  /** @internal */
-  _layerClosed(): void {
-    unwatch(this);
-    this.deflate?.close();
-    if (this.state === State.Closed) return;
-    this.abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
-    this.state = State.Closed;
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = null;
-    const clean = this.closeSent && this.closeReceived;
-    if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
-    this.info = clean
-      ? {
-          initiatedBy: this.firstCloser!,
-          code: this.firstCloser === 'local' ? this.sentCode : this.closeReason!.code,
-          reason: this.firstCloser === 'local' ? this.sentReason : this.closeReason!.reason,
-          wasClean: true,
-          ...(this.failure ? { error: this.failure } : {}),
-        }
-      : this.firstCloser === 'local' && this.failure && this.failure.closeCode !== 0
-        ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
-        : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
-    this.endRead(this.failure && !clean ? this.failure : null);
-    const waiters = this.out.drop();
-    if (waiters.length > 0 || this.heldFrames !== null) {
+  #layerClosed(): void {
+    unwatch(this.#inner);
+    this.#deflate?.close();
+    if (this.#state === State.Closed) return;
+    this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
+    this.#state = State.Closed;
+    const cl = this.#closing();
+    cl.layerClosed();
+    const endError = cl.endError;
+    this.#endRead(endError);
+    const waiters = this.#out.drop();
+    if (waiters.length > 0 || this.#heldFrames !== null) {
       const writeErr =
-        this.failure && !clean
-          ? this.failure
-          : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
+        endError ?? new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
-      this.dropHeld(writeErr);
+      this.#dropHeld(writeErr);
     }
-    for (const resolve of this.closedWaiters ?? []) resolve(this.info);
-    this.closedWaiters = null;
-    this.closedListener?.streamClosed(this);
-    this.closedListener = null;
-    const closers = this.closeWaiters ?? [];
-    this.closeWaiters = null;
-    for (const c of closers) {
-      if (clean) c.succeed();
-      else c.fail(this.failure ?? new WebSocketError('ERR_WS_EOF'));
-    }
+    this.#closedListener?.streamClosed(this);
+    this.#closedListener = null;
+    cl.notify();
   }
 
   // ===================================================================== receiver events
 
-  /** @internal */
-  _gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-    if (this.deflate?.receive(data, fin, binary, compressed)) return;
-    this.deliverPiece(data, fin, binary);
+  #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+    if (this.#deflate?.receive(data, fin, binary, compressed)) return;
+    this.#deliverPiece(data, fin, binary);
   }
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
-  private inflateIdle(): void {
-    if (this.pendingEnd !== null) setImmediate(answerInputEnd, this);
-    if (this.readEnded) this.serveReader();
-    this.updateFlow();
+  #inflateIdle(): void {
+    if (this.#close !== null && this.#close.pendingEnd !== null) setImmediate(answerInputEnd, this.#inner);
+    if (this.#readEnded) this.#serveReader();
+    this.#updateFlow();
   }
 
-  private deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
-    if (fin && this.reader !== null && this.readerWhole && this.inq.isEmpty) {
+  #deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
+    if (fin && this.#reader !== null && this.#readerWhole && this.#inq.isEmpty) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
-      const r = this.reader;
-      this.reader = null;
+      const r = this.#reader;
+      this.#reader = null;
       completeRead(r, null, new ReceivedData(data, binary, true));
       return;
     }
-    this.inq.push(data, fin, binary);
-    this.serveReader();
+    this.#inq.push(data, fin, binary);
+    this.#serveReader();
   }
 
-  /** @internal */
-  _gotPing(payload: Buffer): void {
-    this._opts.controlCallback?.('ping', payload, this);
-    if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
-      this.queueControl(Opcode.Pong, payload);
-      this.scheduleFlush();
+  #gotPing(payload: Buffer): void {
+    this.#opts.controlCallback?.('ping', payload, this);
+    if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
+      this.#queueControl(Opcode.Pong, payload);
+      this.#scheduleFlush();
     }
   }
 
-  /** @internal */
-  _gotClose(code: number, reason: string, payload: Buffer): void {
-    this.closeReceived = true;
-    this.closeReason = { code, reason };
-    this.firstCloser ??= 'remote'; // before the callback, which may call close()
-    this._opts.controlCallback?.('close', payload, this);
-    this.deferInputEnd('close');
-    this.endRead(null);
+  #gotClose(code: number, reason: string, payload: Buffer): void {
+    // Recorded before the callback, which may call close(): the peer stays the first closer.
+    this.#closing().peerClosed(code, reason);
+    this.#opts.controlCallback?.('close', payload, this);
+    this.#deferInputEnd('close');
+    this.#endRead(null);
   }
 
-  /** @internal */
-  _gotFailure(error: WebSocketError): void {
-    this.failure = error;
-    this.deferInputEnd('fail');
-    this.endRead(error);
+  #gotFailure(error: WebSocketError): void {
+    this.#closing().failure = error;
+    this.#deferInputEnd('fail');
+    this.#endRead(error);
   }
 
   /**
@@ -625,39 +738,29 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * the messages that came before it (so that replies to them, an echo say, still go out first;
    * RFC 6455 §5.5.1 allows finishing the current message), and at the latest for the next turn.
    */
-  private deferInputEnd(what: 'close' | 'fail'): void {
-    this.pendingEnd = what;
+  #deferInputEnd(what: 'close' | 'fail'): void {
+    this.#close!.pendingEnd = what;
     // Messages still inflating come first; the answer goes when that line is empty.
-    if (this.deflate === null || this.deflate.inflateIdle || what === 'fail') setImmediate(answerInputEnd, this);
+    if (this.#deflate === null || this.#deflate.inflateIdle || what === 'fail')
+      setImmediate(answerInputEnd, this.#inner);
   }
 
-  /** @internal Sends the deferred answer to the end of input, if it is still due. */
-  _answerInputEnd(): void {
-    const what = this.pendingEnd;
+  /** Sends the deferred answer to the end of input, if it is still due. */
+  #answerInputEnd(): void {
+    const cl = this.#close;
+    const what = cl?.pendingEnd ?? null;
     if (what === null) return;
-    this.pendingEnd = null;
-    if (this.state === State.Closed) return;
-    if (!this.closeSent) {
-      if (what === 'fail') {
-        // Fail the WebSocket Connection (RFC 6455 §7.1.7): our close frame, then the layer goes.
-        this.firstCloser ??= 'local';
-        this.sendClose(this.failure!.closeCode || 1002, this.failure!.message.slice(0, 123));
-      } else {
-        // Echo the status code and reason (RFC 6455 §5.5.1; ws does the same); a close without a
-        // code is answered without one.
-        const { code, reason } = this.closeReason!;
-        if (code === CLOSE_NO_STATUS) this.sendClose(undefined, undefined);
-        else this.sendClose(code, reason);
-      }
-    }
-    if (this.state === State.Open) this.state = State.Closing;
-    this.flush(true);
+    cl!.pendingEnd = null;
+    if (this.#state === State.Closed) return;
+    if (this.#state === State.Open) this.#state = State.Closing;
     if (what === 'fail') {
-      this.endLayer();
-      this.armCloseTimer();
+      const f = cl!.failure!;
+      cl!.fail(f, f.closeCode || 1002, f.message.slice(0, 123), 'end');
     } else {
-      this.finishCloseHandshake();
-      if (this.peerEnded) this.endLayer();
+      cl!.answer();
+      this.#flush(true);
+      cl!.finishIfComplete();
+      if (this.#peerEnded) this.#endLayer();
     }
   }
 
@@ -669,7 +772,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   read(options: ReadOptions): Promise<ReceivedData>;
   read(options: ReadOptions, callback: Callback<ReceivedData>): void;
   read(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
-    return typeof a === 'function' ? this.startRead(true, undefined, a) : this.startRead(true, a?.signal, b);
+    return this.#startRead(true, optionsArg(a)?.signal, callbackArg(a, b));
   }
 
   /** Reads what has arrived of the current message (at least one byte, or its end). */
@@ -678,82 +781,89 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   readSome(options: ReadOptions): Promise<ReceivedData>;
   readSome(options: ReadOptions, callback: Callback<ReceivedData>): void;
   readSome(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
-    return typeof a === 'function' ? this.startRead(false, undefined, a) : this.startRead(false, a?.signal, b);
+    return this.#startRead(false, optionsArg(a)?.signal, callbackArg(a, b));
   }
 
-  private startRead(
+  #startRead(
     whole: boolean,
     signal: AbortSignal | undefined,
     callback?: Callback<ReceivedData>,
   ): Promise<ReceivedData> | undefined {
-    const ready = this.state >= State.Open;
-    if (callback === undefined && whole && ready && this.reader === null && this.inq.messages > 0 && !signal?.aborted) {
-      return Promise.resolve(this.take(true)); // a whole message is queued: no waiting
+    const ready = this.#state >= State.Open;
+    if (
+      callback === undefined &&
+      whole &&
+      ready &&
+      this.#reader === null &&
+      this.#inq.messages > 0 &&
+      !signal?.aborted
+    ) {
+      return Promise.resolve(this.#take(true)); // a whole message is queued: no waiting
     }
     if (
       callback !== undefined &&
       signal === undefined &&
       ready &&
-      this.reader === null &&
-      !this.readEnded &&
-      !this.paused
+      this.#reader === null &&
+      !this.#readEnded &&
+      !this.#paused
     ) {
       // A callback read needs no completion object: one that waits is held as the callback alone
       // (what an idle connection keeps), one served at once completes on the next tick. (Not while
       // paused: resuming a layer that delivers synchronously could complete it inside this call.)
-      if (whole ? this.inq.messages > 0 : !this.inq.isEmpty) {
-        process.nextTick(callback, null, this.take(whole));
+      if (whole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
+        process.nextTick(callback, null, this.#take(whole));
       } else {
-        this.reader = callback;
-        this.readerWhole = whole;
-        this.updateFlow();
+        this.#reader = callback;
+        this.#readerWhole = whole;
+        this.#updateFlow();
       }
       return undefined;
     }
     const c = new Completion<ReceivedData>(callback);
-    if (this.reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
-    else if (!ready) c.fail(this.opError()!);
-    else if (!bindSignal(c, signal, () => this.abortRead(c))) c.fail(new WebSocketError('ERR_WS_ABORTED'));
+    if (this.#reader !== null) c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a read is pending'));
+    else if (!ready) c.fail(this.#opError()!);
+    else if (!bindSignal(c, signal, () => this.#abortRead(c))) c.fail(new WebSocketError('ERR_WS_ABORTED'));
     else {
-      this.reader = c;
-      this.readerWhole = whole;
-      this.serveReader();
+      this.#reader = c;
+      this.#readerWhole = whole;
+      this.#serveReader();
     }
     return c.started();
   }
 
   /** An aborted read: what arrived stays queued for the next read. */
-  private abortRead(c: Completion<ReceivedData>): void {
-    if (this.reader !== c) return;
-    this.reader = null;
+  #abortRead(c: Completion<ReceivedData>): void {
+    if (this.#reader !== c) return;
+    this.#reader = null;
     c.fail(new WebSocketError('ERR_WS_ABORTED'));
-    this.updateFlow();
+    this.#updateFlow();
   }
 
   /** Completes the pending read if the queue can serve it, or fails it if nothing more will come. */
-  private serveReader(): void {
-    const r = this.reader;
+  #serveReader(): void {
+    const r = this.#reader;
     if (r === null) return;
-    if (this.readerWhole ? this.inq.messages > 0 : !this.inq.isEmpty) {
-      this.reader = null;
-      completeRead(r, null, this.take(this.readerWhole));
+    if (this.#readerWhole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
+      this.#reader = null;
+      completeRead(r, null, this.#take(this.#readerWhole));
     } else if (
-      this.readEnded &&
-      this.state !== State.Handshaking &&
-      (this.deflate === null || this.deflate.inflateIdle || this.deflate.failed)
+      this.#readEnded &&
+      this.#state !== State.Handshaking &&
+      (this.#deflate === null || this.#deflate.inflateIdle || this.#deflate.failed)
     ) {
-      this.reader = null;
-      this._answerInputEnd(); // the close frame goes out before the error is reported
-      completeRead(r, this.readError ?? new WebSocketError('ERR_WS_CLOSED'));
+      this.#reader = null;
+      this.#answerInputEnd(); // the close frame goes out before the error is reported
+      completeRead(r, this.#readError ?? new WebSocketError('ERR_WS_CLOSED'));
     } else {
-      this.updateFlow();
+      this.#updateFlow();
     }
   }
 
   /** Takes a whole message or a piece from the queue; reading may resume. */
-  private take(whole: boolean): ReceivedData {
-    const m = whole ? this.inq.takeMessage() : this.inq.takePiece();
-    if (this.paused) this.updateFlow();
+  #take(whole: boolean): ReceivedData {
+    const m = whole ? this.#inq.takeMessage() : this.#inq.takePiece();
+    if (this.#paused) this.#updateFlow();
     return m;
   }
 
@@ -762,24 +872,24 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * while our writes to it are backed up (over `maxBufferedBytes`: a peer that floods pings but
    * never reads cannot grow our pong queue); reads again when neither holds.
    */
-  private updateFlow(): void {
+  #updateFlow(): void {
     const pause =
-      (this.reader === null && this.inq.bytes > this._opts.readHighWaterMark) ||
-      this.bufferedAmount > this._opts.maxBufferedBytes ||
-      (this.deflate !== null && this.deflate.inflateBacklog > 64);
-    if (pause === this.paused || this.state === State.Closed) return;
-    this.paused = pause;
+      (this.#reader === null && this.#inq.bytes > this.#opts.readHighWaterMark) ||
+      this.bufferedAmount > this.#opts.maxBufferedBytes ||
+      (this.#deflate !== null && this.#deflate.inflateBacklog > 64);
+    if (pause === this.#paused || this.#state === State.Closed) return;
+    this.#paused = pause;
     if (pause) this.nextLayer.pause();
     else this.nextLayer.resume();
   }
 
   /** No more data will arrive: reads past the queue fail with `err`, or ERR_WS_CLOSED for null (a clean end). */
-  private endRead(err: WebSocketError | null): void {
-    if (!this.readEnded) {
-      this.readEnded = true;
-      this.readError = err;
+  #endRead(err: WebSocketError | null): void {
+    if (!this.#readEnded) {
+      this.#readEnded = true;
+      this.#readError = err;
     }
-    this.serveReader();
+    this.#serveReader();
   }
 
   /** Iterates over whole messages; ends after a clean close, throws the error of an unclean end. */
@@ -801,23 +911,23 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const options = typeof a === 'function' ? undefined : a;
-    const callback = typeof a === 'function' ? a : b;
+    const options = optionsArg(a);
+    const callback = callbackArg(a, b);
     const payload = toBuffer(data);
-    const binary = options?.binary ?? this.defaultBinary(data);
-    const err = this.writingMessage
+    const binary = options?.binary ?? this.#defaultBinary(data);
+    const err = this.#writingMessage
       ? new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a message sent with writeSome() is not finished')
-      : this.opError();
+      : this.#opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    if (this.deflate !== null) {
-      const compress = this.deflate.shouldCompress(payload.length, options?.compress);
-      if (compress || !this.deflate.deflateIdle)
-        return this.writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
+    if (this.#deflate !== null) {
+      const compress = this.#deflate.shouldCompress(payload.length, options?.compress);
+      if (compress || !this.#deflate.deflateIdle)
+        return this.#writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
     }
-    const first = this.out.length;
-    this.queueMessage(opcode, payload, true, false);
-    return this.queueWaiter(callback, options?.signal, first);
+    const first = this.#out.length;
+    this.#queueMessage(opcode, payload, true, false);
+    return this.#queueWaiter(callback, options?.signal, first);
   }
 
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
@@ -825,45 +935,36 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
   writeSome(data: WriteData, callback: Callback<void>): void;
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const options = typeof a === 'function' ? undefined : a;
-    const callback = typeof a === 'function' ? a : b;
+    const options = optionsArg(a);
+    const callback = callbackArg(a, b);
     const payload = toBuffer(data);
-    const err = this.opError();
+    const err = this.#opError();
     if (err) return failNow(callback, err);
     const fin = options?.fin ?? true;
-    const firstPart = !this.writingMessage;
-    const opcode = this.writingMessage
+    const firstPart = !this.#writingMessage;
+    const opcode = this.#writingMessage
       ? Opcode.Continuation
-      : (options?.binary ?? this.defaultBinary(data))
+      : (options?.binary ?? this.#defaultBinary(data))
         ? Opcode.Binary
         : Opcode.Text;
-    this.writingMessage = !fin;
-    if (this.deflate !== null) {
-      if (firstPart) this.deflate.writingCompressed = options?.compress !== false;
-      if (this.deflate.writingCompressed || !this.deflate.deflateIdle) {
-        const ret = this.writeInLine(
-          opcode,
-          payload,
-          fin,
-          this.deflate.writingCompressed,
-          firstPart,
-          options?.signal,
-          callback,
-        );
-        if (fin && this.heldFrames !== null) this.releaseHeld();
-        return ret;
-      }
+    this.#writingMessage = !fin;
+    let ret: Promise<void> | undefined;
+    const deflate = this.#deflate;
+    if (deflate !== null && firstPart) deflate.writingCompressed = options?.compress !== false;
+    if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
+      ret = this.#writeInLine(opcode, payload, fin, deflate.writingCompressed, firstPart, options?.signal, callback);
+    } else {
+      this.#queueMessage(opcode, payload, fin, false);
+      // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
+      ret = this.#queueWaiter(callback, options?.signal, -1);
     }
-    this.queueMessage(opcode, payload, fin, false);
-    // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
-    const ret = this.queueWaiter(callback, options?.signal, -1);
-    if (fin && this.heldFrames !== null) this.releaseHeld();
+    if (fin && this.#heldFrames !== null) this.#releaseHeld();
     return ret;
   }
 
   /** The type of a write that does not say: the stream's `binary` option, or from the data. */
-  private defaultBinary(data: WriteData): boolean {
-    const b = this._opts.binary;
+  #defaultBinary(data: WriteData): boolean {
+    const b = this.#opts.binary;
     return b === 'auto' ? typeof data !== 'string' : b;
   }
 
@@ -871,7 +972,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * A data frame that waits its turn behind messages being compressed (zlib is asynchronous), and
    * is compressed itself when `compress`: RSV1 on the first frame of the message only.
    */
-  private writeInLine(
+  #writeInLine(
     opcode: number,
     payload: Buffer,
     fin: boolean,
@@ -886,11 +987,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       return c.started();
     }
     const emit = (body: Buffer, rsv1: boolean): void => {
-      this.queueMessage(opcode, body, fin, rsv1);
-      this.out.wait(c);
-      this.scheduleFlush();
+      this.#queueMessage(opcode, body, fin, rsv1);
+      this.#out.wait(c);
+      this.#scheduleFlush();
     };
-    this.deflate!.send(
+    this.#deflate!.send(
       payload,
       fin,
       compress,
@@ -901,26 +1002,22 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   /** Sends a ping (payload at most 125 bytes). */
-  ping(payload?: WriteData, options?: ReadOptions): Promise<void>;
+  ping(payload?: WriteData, options?: PingOptions): Promise<void>;
   ping(payload: WriteData | undefined, callback: Callback<void>): void;
-  ping(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
-  ping(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return typeof a === 'function'
-      ? this.control(Opcode.Ping, payload, undefined, a)
-      : this.control(Opcode.Ping, payload, a?.signal, b);
+  ping(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
+  ping(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    return this.#control(Opcode.Ping, payload, optionsArg(a)?.signal, callbackArg(a, b));
   }
 
   /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
-  pong(payload?: WriteData, options?: ReadOptions): Promise<void>;
+  pong(payload?: WriteData, options?: PingOptions): Promise<void>;
   pong(payload: WriteData | undefined, callback: Callback<void>): void;
-  pong(payload: WriteData | undefined, options: ReadOptions | undefined, callback: Callback<void>): void;
-  pong(payload?: WriteData, a?: ReadOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return typeof a === 'function'
-      ? this.control(Opcode.Pong, payload, undefined, a)
-      : this.control(Opcode.Pong, payload, a?.signal, b);
+  pong(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
+  pong(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    return this.#control(Opcode.Pong, payload, optionsArg(a)?.signal, callbackArg(a, b));
   }
 
-  private control(
+  #control(
     opcode: number,
     data: WriteData | undefined,
     signal: AbortSignal | undefined,
@@ -928,11 +1025,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   ): Promise<void> | undefined {
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
-    const err = this.opError();
+    const err = this.#opError();
     if (err) return failNow(callback, err);
-    const first = this.out.length;
-    this.out.frame(opcode, payload, true);
-    return this.queueWaiter(callback, signal, first);
+    const first = this.#out.length;
+    this.#out.frame(opcode, payload, true);
+    return this.#queueWaiter(callback, signal, first);
   }
 
   /**
@@ -944,82 +1041,37 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   close(options: CloseOptions | undefined, callback: Callback<void>): void;
   close(callback: Callback<void>): void;
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    const options = typeof a === 'function' ? undefined : a;
-    const callback = typeof a === 'function' ? a : b;
+    const options = optionsArg(a);
     const code = options?.code ?? 1000;
     // 1005 ("no status", never on the wire) sends a close frame without a status code.
     const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
-    const c = new Completion<void>(callback);
-    if (!bindSignal(c, options?.signal, () => this.abortClose(c))) {
-      this.abortClose(c);
+    const c = new Completion<void>(callbackArg(a, b));
+    if (!bindSignal(c, options?.signal, () => this.#abortClose(c))) {
+      this.#abortClose(c);
       return c.started();
     }
-    if (this.state === State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done'));
-    else if (this.state === State.Handshaking)
+    if (this.#state === State.Idle) c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was not done'));
+    else if (this.#state === State.Handshaking)
       c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
-    else if (this.state === State.Closed) {
-      if (this.info?.wasClean) c.succeed();
-      else c.fail(this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true }));
+    else if (this.#state === State.Closed) {
+      if (this.#close?.info?.wasClean) c.succeed();
+      else c.fail(this.#failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true }));
     } else {
-      (this.closeWaiters ??= []).push(c);
-      if (!this.closeSent) {
-        this.firstCloser ??= 'local'; // a peer whose close frame came first stays the first closer
-        this.sentCode = code;
-        this.sentReason = payload.subarray(2).toString('utf8');
-        this.closeSent = true;
-        this.state = State.Closing;
-        const send = (): void => {
-          this.queueControl(Opcode.Close, payload);
-          this.scheduleFlush();
-        };
-        // Messages still being compressed go out before the close frame.
-        if (this.deflate !== null) this.deflate.after(send);
-        else send();
-        this.armCloseTimer();
-      }
-      this.finishCloseHandshake();
+      if (this.#state === State.Open) this.#state = State.Closing;
+      this.#closing().start(code, payload, c);
     }
     return c.started();
   }
 
   /** An aborted close stops waiting for the peer: the layer goes at once. */
-  private abortClose(c: Completion<void>): void {
+  #abortClose(c: Completion<void>): void {
     c.fail(new WebSocketError('ERR_WS_ABORTED'));
-    if (this.state !== State.Idle && this.state !== State.Closed) this.nextLayer.destroy();
-  }
-
-  private sendClose(code: number | undefined, reason: string | undefined): void {
-    const payload = encodeClosePayload(code, reason);
-    this.closeSent = true;
-    this.sentCode = code ?? CLOSE_NO_STATUS;
-    this.sentReason = reason ?? '';
-    this.queueControl(Opcode.Close, payload);
-  }
-
-  /** Both close frames are exchanged: the server ends the TCP connection first (RFC 6455 §7.1.1). */
-  private finishCloseHandshake(): void {
-    if (!(this.closeSent && this.closeReceived)) return;
-    this.flush(true);
-    if (this.role === 'server') this.endLayer();
-    this.armCloseTimer();
-  }
-
-  private armCloseTimer(): void {
-    if (this.closeTimer !== null || this.state === State.Closed) return;
-    this.closeTimer = setTimeout(() => {
-      this.closeTimer = null;
-      // After a complete close handshake, a peer slow to close the connection is no failure.
-      if (!(this.closeSent && this.closeReceived)) {
-        this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
-        for (const c of this.closeWaiters ?? []) c.fail(this.failure);
-      }
-      this.nextLayer.destroy();
-    }, this._opts.closeTimeout);
+    if (this.#state !== State.Idle && this.#state !== State.Closed) this.nextLayer.destroy();
   }
 
   /** Why a message operation may not start now, or null. */
-  private opError(): WebSocketError | null {
-    switch (this.state) {
+  #opError(): WebSocketError | null {
+    switch (this.#state) {
       case State.Open:
         return null;
       case State.Idle:
@@ -1028,7 +1080,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         return new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running');
       // After a failure, later operations report its cause; after a clean close, ERR_WS_CLOSED.
       default:
-        return this.failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
+        return this.#failure ?? new WebSocketError('ERR_WS_CLOSED', undefined, { captureStack: true });
     }
   }
 
@@ -1037,15 +1089,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
    * `fragmentSize` bytes (RSV1 on the first frame only, FIN on the last when `fin`), else one
    * frame. The one rule for write() and every writeSome() part, compressed or not.
    */
-  private queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
-    const size = this._opts.fragmentSize;
-    if (!this._opts.autoFragment || body.length <= size) {
-      this.out.frame(opcode, body, fin, rsv1);
+  #queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
+    const size = this.#opts.fragmentSize;
+    if (!this.#opts.autoFragment || body.length <= size) {
+      this.#out.frame(opcode, body, fin, rsv1);
       return;
     }
     for (let off = 0; off < body.length; off += size) {
       const end = Math.min(off + size, body.length);
-      this.out.frame(
+      this.#out.frame(
         off === 0 ? opcode : Opcode.Continuation,
         body.subarray(off, end),
         end === body.length && fin,
@@ -1055,16 +1107,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   /** Queues a control frame that nobody waits for (automatic pong, keep-alive ping, close). */
-  private queueControl(opcode: number, payload: Buffer): void {
-    this.out.frame(opcode, payload, true);
-    this.out.wait(noopWaiter);
+  #queueControl(opcode: number, payload: Buffer): void {
+    this.#out.frame(opcode, payload, true);
+    this.#out.wait(noopWaiter);
   }
 
   /**
    * Registers the completion of the frames just queued from index `first` of `out` (-1: they
    * cannot be withdrawn). With a signal, an abort withdraws them if they are still queued here.
    */
-  private queueWaiter(
+  #queueWaiter(
     callback: Callback<void> | undefined,
     signal: AbortSignal | undefined,
     first: number,
@@ -1072,127 +1124,92 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     let ret: Promise<void> | undefined;
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
-      const last = this.out.length;
-      const flushes = this.flushes;
-      const slot = this.out.wait(c);
+      const last = this.#out.length;
+      const flushes = this.#flushes;
+      const slot = this.#out.wait(c);
       const abort = (): void => {
-        if (first >= 0 && this.flushes === flushes) this.out.withdraw(first, last, slot);
+        if (first >= 0 && this.#flushes === flushes) this.#out.withdraw(first, last, slot);
         c.fail(new WebSocketError('ERR_WS_ABORTED'));
       };
       if (!bindSignal(c, signal, abort)) abort();
       ret = c.started();
     } else if (callback) {
-      this.out.wait(callback);
+      this.#out.wait(callback);
     } else {
       const c = new Completion<void>(undefined);
-      this.out.wait(c);
+      this.#out.wait(c);
       ret = c.started();
     }
-    this.scheduleFlush();
+    this.#scheduleFlush();
     return ret;
   }
 
-  private enqueue(bytes: Buffer, waiter?: Waiter): void {
-    this.out.raw(bytes);
-    this.out.wait(waiter ?? noopWaiter);
-    this.scheduleFlush();
+  #enqueue(bytes: Buffer, waiter: Waiter): void {
+    this.#out.raw(bytes);
+    this.#out.wait(waiter);
+    this.#scheduleFlush();
   }
 
-  private scheduleFlush(): void {
-    this.checkOverflow();
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+  #scheduleFlush(): void {
+    this.#checkOverflow();
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
     // together, in one write call.
-    process.nextTick(flushStream, this);
-  }
-
-  private checkOverflow(): void {
-    if (this._opts.bufferPolicy === 'close' && this.bufferedAmount > this._opts.maxBufferedBytes) this.overflow();
-  }
-
-  /** The peer does not read and bufferPolicy is 'close': fail the connection with 1008. */
-  private overflow(): void {
-    if (this.failure || this.state === State.Closed) return;
-    const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this._opts.maxBufferedBytes} bytes`);
-    this.failure = err;
-    // What is still queued here will never go out: those writes fail now, with the reason.
-    for (const w of this.out.drop()) process.nextTick(settle, w, err); // never inside the write that overflowed
-    this.dropHeld(err);
-    if (!this.closeSent && this.state !== State.Handshaking) {
-      this.firstCloser ??= 'local';
-      this.sendClose(1008, 'the peer does not read');
-      this.flush(true);
-    }
-    if (this.state === State.Open) this.state = State.Closing;
-    this.endRead(err);
-    this.nextLayer.destroy();
+    process.nextTick(flushInner, this.#inner);
   }
 
   /**
-   * @internal Hands the queued frames to the next layer, in one batch. Under bufferPolicy 'wait'
-   * a backed-up layer holds them here (unless `force`) until the batch in flight completes.
+   * bufferPolicy 'close': the limit is on the bytes buffered at any moment (queued here, held, and
+   * in the next layer), as uWS's closeOnBackpressureLimit: a burst written in one go beyond
+   * maxBufferedBytes fails the connection even while the peer reads.
    */
-  flush(force = false): void {
-    this.flushScheduled = false;
-    if (this.out.length === 0) return;
-    if (this.weEnded) {
+  #checkOverflow(): void {
+    if (this.#opts.bufferPolicy === 'close' && this.bufferedAmount > this.#opts.maxBufferedBytes) this.#overflow();
+  }
+
+  /** The peer does not read and bufferPolicy is 'close': fail the connection with 1008. */
+  #overflow(): void {
+    if (this.#failure || this.#state === State.Closed) return;
+    const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this.#opts.maxBufferedBytes} bytes`);
+    // What is still queued here will never go out: those writes fail, with the reason (never
+    // inside the write that overflowed).
+    for (const w of this.#out.drop()) process.nextTick(settle, w, err);
+    this.#dropHeld(err);
+    const handshaking = this.#state === State.Handshaking;
+    if (this.#state === State.Open) this.#state = State.Closing;
+    this.#closing().fail(err, 1008, 'the peer does not read', 'destroy', !handshaking);
+  }
+
+  /**
+   * Hands the queued frames to the next layer, in one batch. Under bufferPolicy 'wait' a
+   * backed-up layer holds them here (unless `force`) until the batch in flight completes.
+   */
+  #flush(force = false): void {
+    this.#flushScheduled = false;
+    if (this.#out.length === 0) return;
+    if (this.#weEnded) {
       // Nothing can be written after our end: what is left fails with the reason.
-      const err = this.failure ?? new WebSocketError('ERR_WS_CLOSED', 'the connection was ending');
-      for (const w of this.out.drop()) settle(w, err);
+      const err = this.#failure ?? new WebSocketError('ERR_WS_CLOSED', 'the connection was ending');
+      for (const w of this.#out.drop()) settle(w, err);
       return;
     }
-    if (!force && this.inFlight > 0 && this.nextLayer.writableLength >= this._opts.maxBufferedBytes) return;
-    const { bufs, waiters } = this.out.take();
-    this.flushes++;
+    if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
+    const { bufs, waiters } = this.#out.take();
+    this.#flushes++;
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;
     }
-    this.inFlight++;
+    this.#inFlight++;
     this.nextLayer.write(bufs, (err) => {
-      this.inFlight--;
+      this.#inFlight--;
       // A write cut short by a failure we know the reason of reports that reason.
-      const e = err ? (this.failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
+      const e = err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
       for (const w of waiters) settle(w, e);
-      if (this.out.length > 0 && !this.flushScheduled && !err) this.flush();
-      if (this.paused) this.updateFlow();
+      if (this.#out.length > 0 && !this.#flushScheduled && !err) this.#flush();
+      if (this.#paused) this.#updateFlow();
     });
-  }
-}
-
-class StreamSink implements LayerSink {
-  constructor(private readonly s: WebSocketStream) {}
-  onData(chunk: Buffer): void {
-    this.s._layerData(chunk);
-  }
-  onEnd(): void {
-    this.s._layerEnd();
-  }
-  onError(err: Error): void {
-    this.s._layerError(err);
-  }
-  onClose(): void {
-    this.s._layerClosed();
-  }
-}
-
-class StreamHandler implements ReceiverHandler {
-  constructor(private readonly s: WebSocketStream) {}
-  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-    this.s._gotPiece(data, fin, binary, compressed);
-  }
-  onPing(payload: Buffer): void {
-    this.s._gotPing(payload);
-  }
-  onPong(payload: Buffer): void {
-    this.s._opts.controlCallback?.('pong', payload, this.s);
-  }
-  onClose(code: number, reason: string, payload: Buffer): void {
-    this.s._gotClose(code, reason, payload);
-  }
-  onFail(error: WebSocketError): void {
-    this.s._gotFailure(error);
   }
 }
 
@@ -1207,12 +1224,12 @@ function completeRead(
   else r.succeed(value!);
 }
 
-function flushStream(s: WebSocketStream): void {
-  s.flush();
+function flushInner(inner: Inner): void {
+  inner.flush();
 }
 
-function answerInputEnd(s: WebSocketStream): void {
-  s._answerInputEnd();
+function answerInputEnd(inner: Inner): void {
+  inner.answerInputEnd();
 }
 
 function failNow(callback: Callback<void> | undefined, err: WebSocketError): Promise<void> | undefined {

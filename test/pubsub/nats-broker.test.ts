@@ -39,7 +39,7 @@ describe('NatsBroker', () => {
     await assert.rejects(nobody.open(new BrokerRecorder(), history), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
   });
 
-  it('offsets are contiguous under two concurrent publishers, and two subscribers see one order', async () => {
+  it("offsets are contiguous under two concurrent publishers; two subscribers see one order, each publisher's kept", async () => {
     const topic = 'concurrent';
     const [a, b, c, d] = [await open(), await open(), await open(), await open()];
     await c.broker.subscribe(topic);
@@ -69,6 +69,14 @@ describe('NatsBroker', () => {
         assert.equal(m.offset, i + 1);
         assert.equal(m.data.toString(), sent.get(m.offset));
       });
+      for (const name of ['a', 'b']) {
+        const own = got.map((m) => m.data.toString()).filter((t) => t.startsWith(name));
+        assert.deepEqual(
+          own,
+          Array.from({ length: perPublisher }, (_, i) => `${name}${i}`),
+          "one publisher's messages in the order it published them",
+        );
+      }
     }
   });
 
@@ -198,6 +206,37 @@ describe('NatsBroker', () => {
       ],
     );
     assert.deepEqual(pub.events.availability, [false, true]);
+  });
+
+  it('NATS restarted without its streams (memory storage): a new epoch, caught up from its start', async () => {
+    const topic = 'outage-memory';
+    const memory = { storage: 'memory' as const };
+    const [pub, sub] = [await open(history, memory), await open(history, memory)];
+    await sub.broker.subscribe(topic);
+    const before = await pub.broker.publish(topic, Buffer.from('before'), false);
+    await sub.events.received(topic, 1);
+
+    await nats.kill();
+    await Promise.all([pub.events.available(false), sub.events.available(false)]);
+    await nats.start();
+    // Published as soon as the server is back, most likely before `sub` has reconnected: it is in
+    // the new stream's history, and `sub` delivers it when it catches up.
+    const late = await open(history, memory);
+    const early = await late.broker.publish(topic, Buffer.from('early'), false);
+    assert.equal(early.offset, 1);
+    assert.notEqual(early.epoch, before.epoch);
+    await Promise.all([pub.events.available(true), sub.events.available(true)]);
+    const after = await pub.broker.publish(topic, Buffer.from('after'), false);
+    assert.deepEqual(after, { offset: 2, epoch: early.epoch });
+    const got = await sub.events.received(topic, 3);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.epoch, m.data.toString()]),
+      [
+        [1, before.epoch, 'before'],
+        [1, early.epoch, 'early'],
+        [2, early.epoch, 'after'],
+      ],
+    );
   });
 });
 

@@ -16,6 +16,9 @@ function setup(opts: Parameters<typeof createTestPair>[0] = {}) {
   return { ws: new WebSocketStream(server), peer: new RawPeer(client), server, client };
 }
 
+/** Lets the ticks, microtasks and immediates queued so far run. */
+const turns = () => new Promise((r) => setImmediate(() => setImmediate(r)));
+
 describe('accept(req): a valid request', () => {
   it('answers 101 with the RFC 6455 §4.2.2 Sec-WebSocket-Accept, Upgrade and Connection', async () => {
     const { ws, peer } = setup();
@@ -56,7 +59,7 @@ describe('accept(req): a valid request', () => {
     });
     returned = true;
     await done;
-    await new Promise((r) => setTimeout(r, 20));
+    await turns(); // a second call would come from a tick or an immediate, not later
     assert.equal(calls, 1);
   });
 
@@ -73,7 +76,7 @@ describe('accept(req): a valid request', () => {
     });
     returned = true;
     await done;
-    await new Promise((r) => setTimeout(r, 20));
+    await turns(); // a second call would come from a tick or an immediate, not later
     assert.equal(calls.length, 1);
     assert.equal((calls[0] as WebSocketError).code, 'ERR_WS_NO_SEC_KEY');
   });

@@ -178,9 +178,13 @@ describe('ws-stream client ↔ ws-stream server', () => {
   it('over the test layer: messages both ways, ping/pong, and a clean close started by the client', async () => {
     const [a, b] = createTestPair({ readSize: 3 }, { readSize: 5 });
     const pongs: string[] = [];
+    let ponged!: () => void;
+    const pongSeen = new Promise<void>((r) => (ponged = r));
     const client = new WebSocketStream(a, {
       controlCallback: (k, p) => {
-        if (k === 'pong') pongs.push(p.toString());
+        if (k !== 'pong') return;
+        pongs.push(p.toString());
+        ponged();
       },
     });
     const server = new WebSocketStream(b);
@@ -195,7 +199,7 @@ describe('ws-stream client ↔ ws-stream server', () => {
     await server.write(Buffer.alloc(70000, 1));
     assert.equal((await client.read()).data.length, 70000);
     await client.ping('x');
-    await new Promise((r) => setTimeout(r, 20));
+    await pongSeen;
     assert.deepEqual(pongs, ['x']);
     const serverDone = server.read().then(
       () => 'message',

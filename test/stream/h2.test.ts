@@ -13,6 +13,8 @@ const ca = fixture('cert.pem');
 let server: http2.Http2SecureServer;
 let port = 0;
 const refusals: string[] = [];
+/** Told of each refusal the server's accept() reports. */
+let onRefusal: () => void = () => {};
 const seen: http2.IncomingHttpHeaders[] = [];
 
 before(async () => {
@@ -40,6 +42,7 @@ before(async () => {
       },
       (e: WebSocketError) => {
         refusals.push(e.code);
+        onRefusal();
       },
     );
   });
@@ -92,12 +95,10 @@ describe('WebSocket over HTTP/2', () => {
     const held: import('node:net').Socket[] = [];
     const silent = net.createServer((s) => held.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const t0 = Date.now();
     await assert.rejects(
       connect(`wss://127.0.0.1:${(silent.address() as AddressInfo).port}/`, { http2: true, ca, connectTimeout: 200 }),
       { code: 'ERR_WS_TIMEOUT' },
     );
-    assert.ok(Date.now() - t0 < 5000);
     for (const s of held) s.destroy();
     silent.close();
   });
@@ -123,6 +124,7 @@ describe('WebSocket over HTTP/2', () => {
   });
 
   it('an invalid extended CONNECT is answered with an error status on that stream only', async () => {
+    const refused = new Promise<void>((r) => (onRefusal = r));
     const session = http2.connect(`https://localhost:${port}`, { ca });
     const req = session.request({
       ':method': 'CONNECT',
@@ -134,8 +136,8 @@ describe('WebSocket over HTTP/2', () => {
     const res = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
     assert.equal(res[':status'], 400);
     req.close();
-    await new Promise((r) => setTimeout(r, 20));
-    assert.ok(refusals.includes('ERR_WS_NO_SEC_VERSION'));
+    await refused;
+    assert.equal(refusals.at(-1), 'ERR_WS_NO_SEC_VERSION');
     const ws = await connect(`wss://localhost:${port}/`, { http2: session });
     await ws.write('the session still works');
     assert.equal((await ws.read()).text(), 'the session still works');

@@ -17,22 +17,36 @@ import {
 import { requestHead, text, ping, closeFrame, parseFrames } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Lets the ticks, microtasks and immediates queued so far run (an ordering, not a clock). */
+const turns = () => new Promise((r) => setImmediate(() => setImmediate(r)));
 
-/** A net server whose connections become server-role streams with `options`, handed to `onOpen`. */
+/**
+ * A net server whose connections become server-role streams with `options`, handed to `onOpen`;
+ * `opened(i)` resolves once the i-th connection's stream is open (and `onOpen` ran).
+ */
 async function server(
   options: StreamOptions,
   onOpen: (ws: WebSocketStream) => void = () => {},
   onError: (e: WebSocketError) => void = () => {},
 ) {
   const streams: WebSocketStream[] = [];
+  const openers: ((ws: WebSocketStream) => void)[] = [];
+  const opens: Promise<WebSocketStream>[] = [];
+  const opened = (i: number): Promise<WebSocketStream> => {
+    while (opens.length <= i) opens.push(new Promise((resolve) => openers.push(resolve)));
+    return opens[i]!;
+  };
   const srv = net.createServer((socket) => {
     const ws = new WebSocketStream(socket, options);
-    streams.push(ws);
-    ws.accept().then(() => onOpen(ws), onError);
+    const i = streams.push(ws) - 1;
+    ws.accept().then(() => {
+      onOpen(ws);
+      void opened(i);
+      openers[i]!(ws);
+    }, onError);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { port: (srv.address() as net.AddressInfo).port, streams, close: () => srv.close() };
+  return { port: (srv.address() as net.AddressInfo).port, streams, opened, close: () => srv.close() };
 }
 
 async function rawClient(port: number, handshake = true): Promise<{ sock: net.Socket; peer: RawPeer }> {
@@ -48,12 +62,9 @@ async function rawClient(port: number, handshake = true): Promise<{ sock: net.So
 
 describe('timeouts', () => {
   it('handshake timeout: a client trickling its request a byte at a time is dropped, accept fails with ERR_WS_TIMEOUT', async () => {
-    const errors: WebSocketError[] = [];
-    const s = await server(
-      { handshakeTimeout: 200 },
-      () => {},
-      (e) => errors.push(e),
-    );
+    let failed!: (e: WebSocketError) => void;
+    const acceptError = new Promise<WebSocketError>((r) => (failed = r));
+    const s = await server({ handshakeTimeout: 200 }, () => {}, failed);
     const { sock, peer } = await rawClient(s.port, false);
     const req = Buffer.from(requestHead());
     let i = 0;
@@ -63,8 +74,7 @@ describe('timeouts', () => {
     await peer.waitClosed(3000);
     clearInterval(trickle);
     assert.ok(i < req.length, 'dropped before the request was complete');
-    await sleep(10);
-    assert.equal(errors[0]?.code, 'ERR_WS_TIMEOUT');
+    assert.equal((await acceptError).code, 'ERR_WS_TIMEOUT');
     s.close();
   });
 
@@ -91,22 +101,25 @@ describe('timeouts', () => {
   });
 
   it('keep-alive: a live peer (the ws client answers pings) is never idle; one that does not answer is dropped', async () => {
-    const s = await server({ idleTimeout: 200 }, (ws) => {
+    // Long enough that a ping's answer comes back within half of it even on a loaded machine.
+    const s = await server({ idleTimeout: 1000 }, (ws) => {
       void ws.read().catch(() => {});
     });
     const c = new WebSocket(`ws://127.0.0.1:${s.port}/`);
-    let pings = 0;
-    c.on('ping', () => {
-      pings++;
+    // Three keep-alive pings span more than an idle period: the peer, answering them, stays.
+    const outcome = await new Promise<string>((resolve) => {
+      let pings = 0;
+      c.on('ping', () => {
+        if (++pings === 3) resolve('three pings');
+      });
+      c.once('close', () => resolve('closed'));
     });
-    await new Promise((r) => c.once('open', r));
-    await sleep(700);
-    assert.equal(c.readyState, WebSocket.OPEN, 'still open after 3.5 idle periods');
-    assert.ok(pings >= 2, `${pings} pings`);
+    assert.equal(outcome, 'three pings');
+    assert.equal(c.readyState, WebSocket.OPEN);
     c.terminate();
 
     const { peer } = await rawClient(s.port);
-    await peer.waitClosed(3000);
+    await peer.waitClosed(30_000); // a bound for a hang, far above the idle timeout
     assert.deepEqual(
       peer.frames().map((f) => f.opcode),
       [9, 8],
@@ -116,13 +129,15 @@ describe('timeouts', () => {
   });
 
   it('idle timeout: silence we caused (our reader is behind, so we stopped reading) does not count', async () => {
-    let ws!: WebSocketStream;
-    const s = await server({ idleTimeout: 150, keepAlive: false, readHighWaterMark: 1024 }, (w) => {
-      ws = w;
-    });
+    const s = await server({ idleTimeout: 150, keepAlive: false, readHighWaterMark: 1024 });
     const { sock, peer } = await rawClient(s.port);
+    const ws = await s.opened(0);
     sock.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => text(`message ${i} `.padEnd(500, '.')))));
-    await sleep(500); // the app does not read: the stream paused the socket; the peer is not idle
+    // A silent connection opened after it is dropped for idleness: by then an idle period has passed
+    // for the first one too, whose silence (the app does not read, so the stream paused the socket)
+    // is not the peer's.
+    const control = await rawClient(s.port);
+    await control.peer.waitClosed(5000);
     assert.equal(peer.closed || peer.ended, false);
     for (let i = 0; i < 20; i++) assert.ok((await ws.read()).text().startsWith(`message ${i} `));
     await peer.waitClosed(2000); // now the silence is the peer's
@@ -152,12 +167,14 @@ describe('cancellation', () => {
       ws = w;
     });
     const { sock } = await rawClient(s.port);
-    await sleep(20);
+    ws = await s.opened(0);
     const ac = new AbortController();
     const aborted = ws.read({ signal: ac.signal });
     const whole = text('a message in two writes');
+    const serverSocket = (ws.nextLayer as DuplexLayer).duplex;
+    const arrived = new Promise((r) => serverSocket.once('data', r));
     sock.write(whole.subarray(0, 10));
-    await sleep(20);
+    await arrived; // half the message is in: the read is aborted mid-message
     ac.abort();
     await assert.rejects(aborted, { code: 'ERR_WS_ABORTED' });
     sock.write(whole.subarray(10));
@@ -176,15 +193,15 @@ describe('cancellation', () => {
     });
     const { sock, peer } = await rawClient(s.port);
     sock.pause(); // the peer does not read: our writes back up
-    await sleep(20);
+    ws = await s.opened(0);
     const big = Buffer.alloc(256 * 1024, 7);
     const done: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i++) done.push(ws.write(big));
-    await sleep(20); // handed to the socket, which is now backed up: later writes wait here
+    await turns(); // handed to the socket, which is now backed up: later writes wait here
     const ac = new AbortController();
     const withdrawn = ws.write('WITHDRAWN', { binary: false, signal: ac.signal });
     const after = ws.write('after', { binary: false });
-    await sleep(50);
+    await turns();
     ac.abort();
     await assert.rejects(withdrawn, { code: 'ERR_WS_ABORTED' });
     sock.resume();
@@ -212,7 +229,7 @@ describe('cancellation', () => {
           () => resolve('ok'),
           (e: WebSocketError) => resolve(e.code),
         );
-        setTimeout(() => ac.abort(), 30);
+        setImmediate(() => ac.abort()); // while accept() waits for the request
       }),
     );
     const { peer } = await rawClient(port, false);
@@ -228,7 +245,7 @@ describe('cancellation', () => {
             () => resolve('ok'),
             (e: WebSocketError) => resolve(e.code),
           );
-          setTimeout(() => ac.abort(), 30);
+          setImmediate(() => ac.abort()); // while close() waits for the peer
         });
       }),
     );
@@ -248,7 +265,7 @@ describe('backpressure', () => {
     });
     const { sock, peer } = await rawClient(s.port);
     sock.pause();
-    await sleep(20);
+    ws = await s.opened(0);
     const msg = Buffer.alloc(64 * 1024, 1);
     let completed = 0;
     let maxSeen = 0;
@@ -260,11 +277,14 @@ describe('backpressure', () => {
         maxSeen = Math.max(maxSeen, ws.bufferedAmount);
       }
     })();
-    await sleep(300);
-    const stalledAt = completed;
-    await sleep(300);
-    assert.equal(completed, stalledAt, 'writes wait while the peer does not read');
-    assert.ok(completed < 400);
+    // The one negative window left: that nothing completes while the peer reads nothing can only
+    // be watched for a while. A slower machine lengthens the window; it cannot fail the test.
+    let last = -1;
+    while (completed !== last) {
+      last = completed;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(completed < 400, 'writes wait while the peer does not read');
     assert.ok(maxSeen <= max + msg.length, `bufferedAmount reached ${maxSeen}`);
     sock.resume();
     await writer;
@@ -292,7 +312,7 @@ describe('backpressure', () => {
     });
     const { sock, peer } = await rawClient(s.port);
     sock.pause();
-    await sleep(100);
+    await s.opened(0);
     assert.equal(await result, 'ERR_WS_BUFFER_OVERFLOW');
     assert.equal(
       s.streams[0]!.closeInfo?.error?.code ?? (await s.streams[0]!.whenClosed()).error?.code,
@@ -312,16 +332,21 @@ describe('backpressure', () => {
     });
     const { sock } = await rawClient(s.port);
     sock.pause();
+    ws = await s.opened(0);
     const flood = Buffer.concat(Array.from({ length: 1000 }, () => ping(Buffer.alloc(125, 1))));
     const serverSocket = (ws.nextLayer as DuplexLayer).duplex;
     let sent = 0;
     while (sent < 2000 && !serverSocket.isPaused()) {
       if (sock.writableLength < 4 * 1024 * 1024) sock.write(flood);
       sent++;
-      await sleep(1);
+      await turns();
     }
     assert.ok(serverSocket.isPaused(), 'the server stopped reading the flood');
-    await sleep(200);
+    // The flood now backs up on the client's side: the server is not reading it.
+    while (!sock.writableNeedDrain) {
+      sock.write(flood);
+      await turns();
+    }
     assert.ok(ws.bufferedAmount <= max + 2 * 1024 * 1024, `our backlog: ${ws.bufferedAmount} bytes`);
     assert.ok(serverSocket.isPaused(), 'and stays paused while its pongs are not read');
     sock.destroy();
@@ -346,7 +371,7 @@ describe('teardown and graceful shutdown', () => {
         /* ended */
       }
     });
-    await sleep(50);
+    await turns();
     const before = count();
     for (let round = 0; round < 4; round++) {
       await Promise.all(
@@ -360,8 +385,8 @@ describe('teardown and graceful shutdown', () => {
         }),
       );
     }
-    for (let i = 0; i < 100 && s.streams.some((w) => !w.closeInfo); i++) await sleep(20);
-    await sleep(50);
+    await Promise.all(s.streams.map((w) => w.whenClosed()));
+    await turns();
     assert.ok(
       s.streams.every((w) => w.closeInfo?.wasClean),
       'every connection closed cleanly',
@@ -385,17 +410,15 @@ describe('teardown and graceful shutdown', () => {
     );
     const codes = clients.map((c) => new Promise<number>((r) => c.once('close', (code) => r(code))));
     const silent = await rawClient(s.port); // never answers the close frame
-    await sleep(30);
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => s.opened(i)));
     assert.equal(group.size, 6);
-    const t0 = Date.now();
     const result = await group.shutdown({ deadline: 300, server: { close: s.close } });
-    assert.deepEqual(result, { closed: 5, destroyed: 1 });
-    assert.ok(Date.now() - t0 >= 250);
+    assert.deepEqual(result, { closed: 5, destroyed: 1 }, 'the silent one was destroyed at the deadline');
     assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001, 1001, 1001]);
     const f = parseFrames(silent.peer.received.subarray(silent.peer.received.indexOf('\r\n\r\n') + 4)).frames;
     assert.equal(f[0]!.payload.readUInt16BE(0), 1001);
     await silent.peer.waitClosed();
-    for (let i = 0; i < 50 && group.size > 0; i++) await sleep(10);
+    await Promise.all(s.streams.map((w) => w.whenClosed()));
     assert.equal(group.size, 0, 'closed streams leave the group');
     const refused = net.connect(s.port, '127.0.0.1');
     await assert.rejects(

@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketStream, createTestPair, type StreamOptions } from '../../src/index.js';
+import { streamOptionsOf } from '../../src/stream/websocket-stream.js';
 import { requestHead, text, parseFrames } from '../support/frames.js';
 
 const stream = (o?: StreamOptions): WebSocketStream => new WebSocketStream(createTestPair()[0], o);
@@ -32,11 +33,11 @@ describe('stream options', () => {
     const o: StreamOptions = { idleTimeout: 1000, perMessageDeflate: { threshold: 10 } };
     const a = stream(o),
       b = stream(o);
-    assert.equal(a._opts, b._opts);
-    assert.ok(Object.isFrozen(a._opts));
-    assert.equal(a._opts.idleTimeout, 1000);
-    assert.equal(a._opts.perMessageDeflate?.threshold, 10);
-    assert.equal(stream()._opts, stream()._opts, 'no options: the shared defaults');
+    assert.equal(streamOptionsOf(a), streamOptionsOf(b));
+    assert.ok(Object.isFrozen(streamOptionsOf(a)));
+    assert.equal(streamOptionsOf(a).idleTimeout, 1000);
+    assert.equal(streamOptionsOf(a).perMessageDeflate?.threshold, 10);
+    assert.equal(streamOptionsOf(stream()), streamOptionsOf(stream()), 'no options: the shared defaults');
   });
 
   it('an options object changed between two streams takes effect for the later one only', () => {
@@ -44,12 +45,12 @@ describe('stream options', () => {
     const a = stream(o);
     o.readMessageMax = 200;
     const b = stream(o);
-    assert.equal(a._opts.readMessageMax, 100);
-    assert.equal(b._opts.readMessageMax, 200);
+    assert.equal(streamOptionsOf(a).readMessageMax, 100);
+    assert.equal(streamOptionsOf(b).readMessageMax, 200);
     o.perMessageDeflate = { level: 3 };
-    assert.equal(stream(o)._opts.perMessageDeflate?.level, 3);
+    assert.equal(streamOptionsOf(stream(o)).perMessageDeflate?.level, 3);
     (o.perMessageDeflate as { level: number }).level = 5; // the same nested object, changed
-    assert.equal(stream(o)._opts.perMessageDeflate?.level, 5);
+    assert.equal(streamOptionsOf(stream(o)).perMessageDeflate?.level, 5);
     o.readMessageMax = -5;
     assert.throws(() => stream(o), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });

@@ -1,0 +1,200 @@
+/**
+ * The close handshake of one stream (RFC 6455 §7): who closed first, what each side's close frame
+ * said, the close timer, the operations waiting for the end, how the connection ended
+ * (`CloseInfo`), and the one way to fail the connection. The stream makes it when a close starts
+ * (or someone waits for the end), so an idle connection holds none of this.
+ */
+import { WebSocketError } from '../errors.js';
+import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
+import type { Completion } from './completion.js';
+
+/** How the connection ended. */
+export interface CloseInfo {
+  /** Who sent the first close frame, or 'abnormal' when the connection ended without one. */
+  initiatedBy: 'local' | 'remote' | 'abnormal';
+  /** The close code of the close handshake (1005 when the close frame had none), 1006 when abnormal. */
+  code: number;
+  reason: string;
+  /** Whether both close frames were exchanged. */
+  wasClean: boolean;
+  /** The error that caused the end, if one did (a protocol violation, a next-layer failure, a timeout). */
+  error?: WebSocketError;
+}
+
+/** What the close handshake needs of its stream. */
+export interface CloseHost {
+  /**
+   * Queues our close frame: behind the messages still being compressed and with the next batch
+   * (`behindMessages`, the application's close), or at once and handed on now (an answer, a failure).
+   */
+  queueClose(payload: Buffer, behindMessages: boolean): void;
+  /** Both close frames are exchanged: hand on what is queued; a server ends the connection first (§7.1.1). */
+  closeExchanged(): void;
+  /** Ends our sending side after what is queued. */
+  endLayer(): void;
+  destroyLayer(): void;
+  /** Nothing more will be read: later reads fail with `err`. */
+  endRead(err: WebSocketError): void;
+}
+
+export class CloseHandshake {
+  /** Our close frame was queued. */
+  sent = false;
+  /** The peer's close frame arrived. */
+  received = false;
+  private firstCloser: 'local' | 'remote' | undefined;
+  private sentCode = 0;
+  private sentReason = '';
+  /** What the peer's close frame said. */
+  peer: { code: number; reason: string } | undefined;
+  /** The first cause of an unclean end; later causes do not replace it. */
+  failure: WebSocketError | undefined;
+  /** How the connection ended, once the next layer is closed (or the handshake gave up). */
+  info: CloseInfo | undefined;
+  /** A close frame or a violation ended the input and our answer is not sent yet. */
+  pendingEnd: 'close' | 'fail' | null = null;
+  private waiters: Completion<void>[] | null = null;
+  private endWaiters: ((info: CloseInfo) => void)[] | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly host: CloseHost,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Both close frames were exchanged. */
+  get complete(): boolean {
+    return this.sent && this.received;
+  }
+
+  /** The application's close(): `c` completes when the layer is closed; our frame goes unless it went. */
+  start(code: number, payload: Buffer, c: Completion<void>): void {
+    (this.waiters ??= []).push(c);
+    if (!this.sent) {
+      this.record(code, payload.subarray(2).toString('utf8'));
+      this.host.queueClose(payload, true);
+      this.armTimer();
+    }
+    this.finishIfComplete();
+  }
+
+  /** The peer's close frame. A peer whose frame came first stays the first closer, whatever we send after. */
+  peerClosed(code: number, reason: string): void {
+    this.received = true;
+    this.peer = { code, reason };
+    this.firstCloser ??= 'remote';
+  }
+
+  /**
+   * Answers the peer's close frame, echoing its code and reason (RFC 6455 §5.5.1; ws does the same),
+   * unless ours went already. A close without a code is answered without one.
+   */
+  answer(): void {
+    if (!this.sent) {
+      const { code, reason } = this.peer!;
+      if (code === CLOSE_NO_STATUS) this.send(undefined, undefined);
+      else this.send(code, reason);
+    }
+  }
+
+  /** Both frames exchanged: the host ends what it must, and the timer bounds the peer's part. */
+  finishIfComplete(): void {
+    if (!this.complete) return;
+    this.host.closeExchanged();
+    this.armTimer();
+  }
+
+  /**
+   * Fails the WebSocket connection (RFC 6455 §7.1.7), the one path for every cause: `err` becomes
+   * the failure (unless one is recorded), our close frame with `code` goes (unless one went, or
+   * `mayClose` is false: no handshake done), reads end, and the layer is destroyed or ended.
+   */
+  fail(err: WebSocketError, code: number, reason: string, teardown: 'destroy' | 'end', mayClose = true): void {
+    this.failure ??= err;
+    if (!this.sent && mayClose) this.send(code, reason);
+    this.host.endRead(this.failure);
+    if (teardown === 'destroy') {
+      this.host.destroyLayer();
+    } else {
+      this.host.endLayer();
+      this.armTimer();
+    }
+  }
+
+  /** The handshake failed: the connection ends abnormally with `err`. */
+  abandon(err: WebSocketError): void {
+    this.failure = err;
+    this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: err };
+  }
+
+  /** Bounds the rest of the handshake by the close timeout: then the layer is destroyed. */
+  armTimer(): void {
+    if (this.timer !== null || this.info !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      // After a complete close handshake, a peer slow to close the connection is no failure.
+      if (!this.complete) {
+        this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', 'the close handshake did not complete');
+        for (const c of this.waiters ?? []) c.fail(this.failure);
+      }
+      this.host.destroyLayer();
+    }, this.timeoutMs);
+  }
+
+  /** The next layer is closed: how the connection ended. Call `notify()` after. */
+  layerClosed(): CloseInfo {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const clean = this.complete;
+    if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
+    const local = this.firstCloser === 'local';
+    this.info = clean
+      ? {
+          initiatedBy: this.firstCloser!,
+          code: local ? this.sentCode : this.peer!.code,
+          reason: local ? this.sentReason : this.peer!.reason,
+          wasClean: true,
+          ...(this.failure ? { error: this.failure } : {}),
+        }
+      : local && this.failure!.closeCode !== 0
+        ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
+        : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
+    return this.info;
+  }
+
+  /** The error of an unclean end, or null. */
+  get endError(): WebSocketError | null {
+    return this.failure && !this.complete ? this.failure : null;
+  }
+
+  /** Completes whoever waits for the end: whenClosed() first, then close(). */
+  notify(): void {
+    const info = this.info!;
+    for (const resolve of this.endWaiters ?? []) resolve(info);
+    this.endWaiters = null;
+    const closers = this.waiters ?? [];
+    this.waiters = null;
+    for (const c of closers) {
+      if (info.wasClean) c.succeed();
+      else c.fail(this.failure ?? new WebSocketError('ERR_WS_EOF'));
+    }
+  }
+
+  /** Resolves with the CloseInfo once the layer is closed. */
+  whenEnded(): Promise<CloseInfo> {
+    return new Promise((resolve) => (this.endWaiters ??= []).push(resolve));
+  }
+
+  private send(code: number | undefined, reason: string | undefined): void {
+    const payload = encodeClosePayload(code, reason);
+    this.record(code ?? CLOSE_NO_STATUS, reason ?? '');
+    this.host.queueClose(payload, false);
+  }
+
+  private record(code: number, reason: string): void {
+    this.sent = true;
+    this.sentCode = code;
+    this.sentReason = reason;
+    this.firstCloser ??= 'local';
+  }
+}
