@@ -300,14 +300,24 @@ const cells: Cell[] = [
   },
 ];
 
-/** The JS heap in use after a full GC, as the server reports it (servers/heap-report.ts). */
-function heapUsed(s: Server): Promise<number> {
+interface HeapReport {
+  /** JS heap in use after a full GC. */
+  heap: number;
+  /** JS heap in use before it (garbage included), and reserved (what RSS sees of it). */
+  before: number;
+  total: number;
+  /** Buffers' backing stores (outside the JS heap), before the GC. */
+  buffers: number;
+}
+
+/** The JS heap in use, as the server reports it (servers/heap-report.ts). */
+function heapUsed(s: Server): Promise<HeapReport> {
   return new Promise((resolve) => {
     const onData = (d: Buffer): void => {
-      const m = /heap (\d+)/.exec(d.toString());
+      const m = /heap (\d+) before (\d+) total (\d+) buffers (\d+)/.exec(d.toString());
       if (!m) return;
       s.proc.stdout!.off('data', onData);
-      resolve(Number(m[1]));
+      resolve({ heap: Number(m[1]), before: Number(m[2]), total: Number(m[3]), buffers: Number(m[4]) });
     };
     s.proc.stdout!.on('data', onData);
     s.proc.kill('SIGUSR2');
@@ -316,7 +326,10 @@ function heapUsed(s: Server): Promise<number> {
 
 /** RSS and JS heap (after GC) per idle connection, with IDLE_CONNS connections open. */
 async function idleMemory(name: ServerName): Promise<{ rss: number; heap: number }> {
-  const s = await start(name, ['--expose-gc', '--import', join(here, 'servers', 'heap-report.js')]);
+  // BENCH_IDLE_NODE_ARGS: extra Node flags for this cell's servers (e.g. `--max-semi-space-size=1`, to
+  // see how much of the RSS is the young generation V8 grew during the handshakes).
+  const extra = process.env.BENCH_IDLE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const s = await start(name, [...extra, '--expose-gc', '--import', join(here, 'servers', 'heap-report.js')]);
   await new Promise((r) => setTimeout(r, 500));
   const rss0 = rssBytes(pidOf(s));
   const heap0 = await heapUsed(s);
@@ -334,7 +347,12 @@ async function idleMemory(name: ServerName): Promise<{ rss: number; heap: number
   const heap1 = await heapUsed(s);
   gen.kill();
   await stop(s);
-  return { rss: (rss1 - rss0) / IDLE_CONNS, heap: (heap1 - heap0) / IDLE_CONNS };
+  const per = (k: keyof HeapReport): number => (heap1[k] - heap0[k]) / IDLE_CONNS;
+  if (process.env.BENCH_VERBOSE)
+    console.log(
+      `${name}: per connection: RSS ${fmt((rss1 - rss0) / IDLE_CONNS)}, heap after GC ${fmt(per('heap'))}, before ${fmt(per('before'))}, reserved ${fmt(per('total'))}, buffers ${fmt(per('buffers'))}`,
+    );
+  return { rss: (rss1 - rss0) / IDLE_CONNS, heap: per('heap') };
 }
 
 function fmt(n: number): string {

@@ -20,11 +20,11 @@ rm -f "$out"/callgrind.out.*
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" ${VG_ARGS:-} \
   node --import ./dist/bench/servers/exit-on-signal.js "${script[@]}" >"$out/server.log" 2>"$out/valgrind.log" &
 pid=$!
-for _ in $(seq 1200); do grep -qE '[0-9]+/?\s*$' "$out/server.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 6000); do grep -qE '[0-9]+/?\s*$' "$out/server.log" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -oE '[0-9]+/?\s*$' "$out/server.log" | head -1 | tr -d '/ ')
 [ "$server" = raw ] && [ "$mode" = echo ] && mode=raw
 LOADGEN_MSGS=$n dist/bench/loadgen "$mode" 127.0.0.1 "$port" "$@" >"$out/loadgen.txt"
 kill -TERM $pid; wait $pid || true
 msgs=$(grep -oE 'msgs=[0-9]+' "$out/loadgen.txt" | cut -d= -f2)
-ir=$(grep -h '^summary:' "$out"/callgrind.out.* | awk '{s+=$2} END {print s}')
+ir=$(grep -h '^summary:' "$out"/callgrind.out.* | awk '{s+=$2} END {printf "%.0f", s}')
 echo "$server n=$n msgs=$msgs Ir=$ir"
