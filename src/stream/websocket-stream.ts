@@ -60,7 +60,7 @@ export interface WriteSomeOptions extends WriteOptions {
 }
 
 export interface CloseOptions {
-  /** Close code (RFC 6455 §7.4); default 1000. */
+  /** Close code (RFC 6455 §7.4); default 1000. 1005 sends a close frame without a status code. */
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
   reason?: string | ArrayBufferView;
@@ -358,7 +358,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /**
    * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2): open at once in `role`.
+   * extended CONNECT over HTTP/2), or by node:http for the `ws` API: open at once in `role`.
    */
   _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
     this.state = State.Handshaking;
@@ -596,7 +596,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPing(payload: Buffer): void {
-    this._opts.controlCallback?.('ping', payload);
+    this._opts.controlCallback?.('ping', payload, this);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
       this.queueControl(Opcode.Pong, payload);
       this.scheduleFlush();
@@ -608,7 +608,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     this.closeReceived = true;
     this.closeReason = { code, reason };
     this.firstCloser ??= 'remote'; // before the callback, which may call close()
-    this._opts.controlCallback?.('close', payload);
+    this._opts.controlCallback?.('close', payload, this);
     this.deferInputEnd('close');
     this.endRead(null);
   }
@@ -643,9 +643,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         this.firstCloser ??= 'local';
         this.sendClose(this.failure!.closeCode || 1002, this.failure!.message.slice(0, 123));
       } else {
-        // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
-        const code = this.closeReason!.code;
-        this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+        // Echo the status code and reason (RFC 6455 §5.5.1; ws does the same); a close without a
+        // code is answered without one.
+        const { code, reason } = this.closeReason!;
+        if (code === CLOSE_NO_STATUS) this.sendClose(undefined, undefined);
+        else this.sendClose(code, reason);
       }
     }
     if (this.state === State.Open) this.state = State.Closing;
@@ -945,7 +947,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const options = typeof a === 'function' ? undefined : a;
     const callback = typeof a === 'function' ? a : b;
     const code = options?.code ?? 1000;
-    const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
+    // 1005 ("no status", never on the wire) sends a close frame without a status code.
+    const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
     const c = new Completion<void>(callback);
     if (!bindSignal(c, options?.signal, () => this.abortClose(c))) {
       this.abortClose(c);
@@ -1183,7 +1186,7 @@ class StreamHandler implements ReceiverHandler {
     this.s._gotPing(payload);
   }
   onPong(payload: Buffer): void {
-    this.s._opts.controlCallback?.('pong', payload);
+    this.s._opts.controlCallback?.('pong', payload, this.s);
   }
   onClose(code: number, reason: string, payload: Buffer): void {
     this.s._gotClose(code, reason, payload);
