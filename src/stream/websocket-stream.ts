@@ -60,7 +60,7 @@ export interface WriteSomeOptions extends WriteOptions {
 }
 
 export interface CloseOptions {
-  /** Close code (RFC 6455 §7.4); default 1000. */
+  /** Close code (RFC 6455 §7.4); default 1000. 1005 sends a close frame without a status code. */
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
   reason?: string | ArrayBufferView;
@@ -95,6 +95,14 @@ function toBuffer(data: WriteData): Buffer {
 const EMPTY = Buffer.alloc(0);
 
 export { ReceivedData };
+
+/** Set in WebSocketStream's static block: the prepared-frame hook's way in (prepared.ts). */
+let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
+
+/** @internal The internal hook for pub/sub and the ws-compat layer; see prepared.ts. Not exported from the package. */
+export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
+  return queuePrepared(ws, frame, callback);
+}
 
 /** @internal Told when a stream's next layer is closed. */
 export interface ClosedListener {
@@ -135,6 +143,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   private flushes = 0;
   /** A writeSome() message is in progress; its opcode was sent. */
   private writingMessage = false;
+  /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
+  private heldFrames: (Buffer | Waiter)[] | null = null;
+  /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
+  private heldBytes = 0;
 
   // --- close ---
   private closeSent = false;
@@ -209,7 +221,67 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
   get bufferedAmount(): number {
-    return this.out.bytes + this.nextLayer.writableLength;
+    return this.out.bytes + this.heldBytes + this.nextLayer.writableLength;
+  }
+
+  static {
+    queuePrepared = (ws, frame, callback) => ws.queuePrepared(frame, callback);
+  }
+
+  /** See `queuePreparedFrame` (prepared.ts). */
+  private queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
+    if (this.state !== State.Open) return false;
+    if (this.role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
+    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.deflate === null)) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a compressed prepared frame needs permessage-deflate');
+    }
+    const w = callback ?? noopWaiter;
+    if (this.writingMessage) {
+      // Never between the fragments of a message: it goes once that message's last part is queued.
+      (this.heldFrames ??= []).push(frame, w);
+      this.heldBytes += frame.length;
+      this.checkOverflow();
+    } else {
+      this.sendPrepared(frame, w);
+    }
+    return true;
+  }
+
+  /** Queues a prepared frame now, or behind the messages still in the deflate line. */
+  private sendPrepared(frame: Buffer, w: Waiter): void {
+    if (this.deflate === null || this.deflate.deflateIdle) {
+      this.enqueue(frame, w);
+      return;
+    }
+    this.heldBytes += frame.length;
+    this.checkOverflow();
+    this.deflate.after(() => {
+      this.heldBytes -= frame.length;
+      if (this.state === State.Closed) settle(w, this.failure ?? new WebSocketError('ERR_WS_CLOSED'));
+      else this.enqueue(frame, w);
+    });
+  }
+
+  /** The writeSome() message ended: the prepared frames held for it follow it. */
+  private releaseHeld(): void {
+    const held = this.heldFrames!;
+    this.heldFrames = null;
+    for (let i = 0; i < held.length; i += 2) {
+      const frame = held[i] as Buffer;
+      this.heldBytes -= frame.length;
+      this.sendPrepared(frame, held[i + 1] as Waiter);
+    }
+  }
+
+  /** Fails the prepared frames held (the message they waited for will never end). */
+  private dropHeld(err: WebSocketError): void {
+    const held = this.heldFrames;
+    if (held === null) return;
+    this.heldFrames = null;
+    for (let i = 0; i < held.length; i += 2) {
+      this.heldBytes -= (held[i] as Buffer).length;
+      process.nextTick(settle, held[i + 1] as Waiter, err);
+    }
   }
 
   // ===================================================================== handshakes
@@ -286,14 +358,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /**
    * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2): open at once in `role`.
+   * extended CONNECT over HTTP/2, or an HTTP/1.1 upgrade done by node:http for the `ws` API): open
+   * at once in `role`; `head` are bytes read past the handshake, the first frame bytes.
    */
-  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
+  _adoptOpen(
+    role: 'server' | 'client',
+    protocol: string,
+    extensions: string,
+    deflate?: DeflateParams,
+    head?: Buffer,
+  ): void {
     this.state = State.Handshaking;
     this.nextLayer.attach(this.sink);
     this.protocol = protocol;
     this.extensions = extensions;
-    this._open(role, undefined, deflate);
+    this._open(role, head, deflate);
     this._ready();
   }
 
@@ -475,12 +554,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
     this.endRead(this.failure && !clean ? this.failure : null);
     const waiters = this.out.drop();
-    if (waiters.length > 0) {
+    if (waiters.length > 0 || this.heldFrames !== null) {
       const writeErr =
         this.failure && !clean
           ? this.failure
           : new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
       for (const w of waiters) settle(w, writeErr);
+      this.dropHeld(writeErr);
     }
     for (const resolve of this.closedWaiters ?? []) resolve(this.info);
     this.closedWaiters = null;
@@ -523,7 +603,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /** @internal */
   _gotPing(payload: Buffer): void {
-    this._opts.controlCallback?.('ping', payload);
+    this._opts.controlCallback?.('ping', payload, this);
     if (this._opts.autoPong && !this.closeSent && this.state !== State.Closed) {
       this.queueControl(Opcode.Pong, payload);
       this.scheduleFlush();
@@ -534,7 +614,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   _gotClose(code: number, reason: string, payload: Buffer): void {
     this.closeReceived = true;
     this.closeReason = { code, reason };
-    this._opts.controlCallback?.('close', payload);
+    this._opts.controlCallback?.('close', payload, this);
     if (!this.closeSent) this.firstCloser = 'remote';
     this.deferInputEnd('close');
     this.endRead(null);
@@ -766,7 +846,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (this.deflate !== null) {
       if (firstPart) this.deflate.writingCompressed = options?.compress !== false;
       if (this.deflate.writingCompressed || !this.deflate.deflateIdle) {
-        return this.writeInLine(
+        const ret = this.writeInLine(
           opcode,
           payload,
           fin,
@@ -775,11 +855,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
           options?.signal,
           callback,
         );
+        if (fin && this.heldFrames !== null) this.releaseHeld();
+        return ret;
       }
     }
     this.out.frame(opcode, payload, fin);
     // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
-    return this.queueWaiter(callback, options?.signal, -1);
+    const ret = this.queueWaiter(callback, options?.signal, -1);
+    if (fin && this.heldFrames !== null) this.releaseHeld();
+    return ret;
   }
 
   /** The type of a write that does not say: the stream's `binary` option, or from the data. */
@@ -868,7 +952,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const options = typeof a === 'function' ? undefined : a;
     const callback = typeof a === 'function' ? a : b;
     const code = options?.code ?? 1000;
-    const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
+    // 1005 ("no status", never on the wire) sends a close frame without a status code.
+    const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
     const c = new Completion<void>(callback);
     if (!bindSignal(c, options?.signal, () => this.abortClose(c))) {
       this.abortClose(c);
@@ -1018,12 +1103,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   private scheduleFlush(): void {
-    if (this._opts.bufferPolicy === 'close' && this.bufferedAmount > this._opts.maxBufferedBytes) this.overflow();
+    this.checkOverflow();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
     // together, in one write call.
     process.nextTick(flushStream, this);
+  }
+
+  private checkOverflow(): void {
+    if (this._opts.bufferPolicy === 'close' && this.bufferedAmount > this._opts.maxBufferedBytes) this.overflow();
   }
 
   /** The peer does not read and bufferPolicy is 'close': fail the connection with 1008. */
@@ -1032,7 +1121,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this._opts.maxBufferedBytes} bytes`);
     this.failure = err;
     // What is still queued here will never go out: those writes fail now, with the reason.
-    for (const w of this.out.drop()) settle(w, err);
+    for (const w of this.out.drop()) process.nextTick(settle, w, err); // never inside the write that overflowed
+    this.dropHeld(err);
     if (!this.closeSent && this.state !== State.Handshaking) {
       this.firstCloser = 'local';
       this.sendClose(1008, 'the peer does not read');
@@ -1100,7 +1190,7 @@ class StreamHandler implements ReceiverHandler {
     this.s._gotPing(payload);
   }
   onPong(payload: Buffer): void {
-    this.s._opts.controlCallback?.('pong', payload);
+    this.s._opts.controlCallback?.('pong', payload, this.s);
   }
   onClose(code: number, reason: string, payload: Buffer): void {
     this.s._gotClose(code, reason, payload);

@@ -1,0 +1,25 @@
+/**
+ * The internal hook for pub/sub and the ws-compat layer (not exported from the package): a message
+ * framed once and sent to many streams as the same bytes.
+ */
+import type { WebSocketError } from '../errors.js';
+import type { WebSocketStream } from './websocket-stream.js';
+import { queuePreparedFrame as queue } from './websocket-stream.js';
+
+/**
+ * Queues one whole, already-framed server-role message (`frame`: header and payload, unmasked; RSV1
+ * set when the payload is compressed, which needs permessage-deflate negotiated on `ws`). It goes
+ * out after every message written before it (also those still being compressed) and before later
+ * ones, never between the fragments of another message; it counts in `bufferedAmount` and obeys
+ * `bufferPolicy` as `write()` does. `frame` is neither changed nor copied: the same Buffer may be
+ * queued to many streams. `callback` is called as `write()`'s is (never from within this call).
+ * Returns false, queueing nothing, when `ws` is not open for writing (no handshake yet, closing,
+ * closed). Throws ERR_WS_INVALID_ARGUMENT on a client-role stream, or for RSV1 without deflate.
+ */
+export function queuePreparedFrame(
+  ws: WebSocketStream,
+  frame: Buffer,
+  callback?: (err: WebSocketError | null) => void,
+): boolean {
+  return queue(ws, frame, callback);
+}
