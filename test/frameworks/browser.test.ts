@@ -96,7 +96,8 @@ for (const engine of engines) {
           out.binary = back.length === blob.length && back.every((v, i) => v === blob[i]);
           const pageClosed = closing(ws);
           ws.close(4000, 'page leaves');
-          out.pageClose = await pageClosed;
+          const { reason: _echoed, ...pageClose } = await pageClosed; // the echoed reason: the next test
+          out.pageClose = pageClose;
           const second = await open();
           const serverClosed = closing(second);
           second.send('close me');
@@ -107,7 +108,7 @@ for (const engine of engines) {
           protocol: 'chat',
           text: 'héllo wörld ✓ 𝄞',
           binary: true,
-          pageClose: { code: 4000, reason: 'page leaves', wasClean: true },
+          pageClose: { code: 4000, wasClean: true },
           serverClose: { code: 4002, reason: 'server closes ✓', wasClean: true },
         });
         await serverSawBoth;
@@ -115,6 +116,27 @@ for (const engine of engines) {
           { code: 4000, reason: 'page leaves' },
           { code: 4002, reason: 'server closes ✓' },
         ]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("the page's close reason comes back in the server's echo, as ws echoes it", async () => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${port}/`);
+        const seen = await page.evaluate(async (port) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['chat']);
+          await new Promise((resolve) => {
+            ws.onopen = resolve;
+          });
+          const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+            ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+          });
+          ws.close(4005, 'page reason ✓');
+          return closed;
+        }, port);
+        assert.deepEqual(seen, { code: 4005, reason: 'page reason ✓' });
       } finally {
         await page.close();
       }

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import * as ws from 'ws';
+import * as wsStream from 'ws-stream/ws';
 
 export interface Engine {
   name: 'ws' | 'ws-stream/ws';
@@ -20,6 +21,14 @@ const all: Engine[] = [
     WebSocket: ws.WebSocket,
     WebSocketServer: ws.WebSocketServer,
     createWebSocketStream: ws.createWebSocketStream,
+  },
+  // Typed as ws's classes (frameworks type against @types/ws); ws-stream/ws has its own declarations, which differ in
+  // details (binaryType 'blob', which ws 8.18 has and @types/ws lacks; ws's private members), hence the casts.
+  {
+    name: 'ws-stream/ws',
+    WebSocket: wsStream.WebSocket as unknown as typeof ws.WebSocket,
+    WebSocketServer: wsStream.WebSocketServer as unknown as typeof ws.WebSocketServer,
+    createWebSocketStream: wsStream.createWebSocketStream as unknown as typeof ws.createWebSocketStream,
   },
 ];
 
