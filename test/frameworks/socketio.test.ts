@@ -6,6 +6,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket as WsClient } from 'ws';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
 import { engines, listen, closeServer, nextEvent } from './engines.js';
@@ -142,6 +144,78 @@ for (const engine of engines) {
         assert.deepEqual(received.get(c), expected, `client ${i}`);
       }
       assert.equal(preEncoded, 100 + 50 + 49 + 50 + 100);
+    });
+
+    it("engine.io's headers hooks (initial_headers, headers) reach the upgrade response, through the server's headers event", async () => {
+      const onInitial = (headers: Record<string, string>) => {
+        headers['x-initial'] = 'first';
+      };
+      const onHeaders = (headers: Record<string, string>) => {
+        headers['x-every'] = 'each';
+      };
+      io.engine.on('initial_headers', onInitial);
+      io.engine.on('headers', onHeaders);
+      try {
+        // A raw ws client opening the websocket transport, to see the response's headers.
+        const raw = new WsClient(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
+        const firstMessage = nextEvent<Buffer>(raw, 'message');
+        const res = await nextEvent<IncomingMessage>(raw, 'upgrade', 'error');
+        assert.equal(res.headers['x-initial'], 'first');
+        assert.equal(res.headers['x-every'], 'each');
+        // The engine.io open packet follows: the server did open the transport.
+        const open = String(await firstMessage);
+        assert.match(open, /^0\{"sid":/);
+        raw.close();
+        await nextEvent(raw, 'close');
+      } finally {
+        io.engine.off('initial_headers', onInitial);
+        io.engine.off('headers', onHeaders);
+      }
+    });
+
+    it("a message over maxHttpBufferSize (the engine's maxPayload) ends the connection", async () => {
+      const { c, s } = await client();
+      const server = nextEvent(s, 'disconnect');
+      const local = nextEvent(c, 'disconnect');
+      c.emit('echo', 'x'.repeat(1_000_001), () => assert.fail('acked a message over the limit'));
+      assert.equal(await server, 'transport error');
+      assert.equal(await local, 'transport close');
+    });
+
+    it('with perMessageDeflate: the extension is negotiated, acks and broadcasts arrive', async () => {
+      const { server: h, port: p } = await listen();
+      const zio = new Server(h, {
+        wsEngine: engine.WebSocketServer,
+        transports: ['websocket'],
+        perMessageDeflate: { threshold: 0 },
+      });
+      try {
+        zio.on('connection', (socket) => socket.on('echo', (m: unknown, ack: (m: unknown) => void) => ack(m)));
+        const open = async () => {
+          const c = connect(`http://127.0.0.1:${p}`, {
+            transports: ['websocket'],
+            forceNew: true,
+            reconnection: false,
+          });
+          clients.push(c);
+          await nextEvent(c, 'connect', 'connect_error');
+          return c;
+        };
+        const [a, b] = [await open(), await open()];
+        const serverSide = zio.of('/').sockets.get(a.id!)!;
+        assert.equal(
+          (transportSocket(serverSide) as unknown as { extensions: string }).extensions,
+          'permessage-deflate',
+        );
+        const big = 'compress me '.repeat(10_000);
+        assert.equal(await a.emitWithAck('echo', big), big);
+        const got = [nextEvent(a, 'news'), nextEvent(b, 'news')];
+        zio.emit('news', big);
+        assert.deepEqual(await Promise.all(got), [big, big]);
+      } finally {
+        await new Promise<void>((resolve) => zio.close(() => resolve()));
+        await closeServer(h);
+      }
     });
 
     it("disconnect reasons: the client's disconnect()", async () => {
