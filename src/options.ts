@@ -137,7 +137,8 @@ export const requestLimitDefaults = Object.freeze({
 export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> &
   Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
 
-function checkInt(name: string, value: number, min: number, max: number): number {
+/** An integer in [min, max], or ERR_WS_INVALID_ARGUMENT naming `name`. */
+export function checkInt(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new WebSocketError(
       'ERR_WS_INVALID_ARGUMENT',
@@ -174,7 +175,7 @@ function checkPolicy(v: unknown): 'wait' | 'close' {
   return v;
 }
 
-function checkFn<T>(name: string, value: T): T {
+export function checkFn<T>(name: string, value: T): T {
   if (value !== undefined && typeof value !== 'function') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a function`);
   }

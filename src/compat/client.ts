@@ -250,8 +250,10 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
     }
     // ws also refuses a response that chose no subprotocol when some were offered.
     if (protocols.length > 0 && accepted.protocol === '') return abortSocket(ws, socket, 'Server sent no subprotocol');
+    // As ws: the bytes read past the response are read again first, after 'open'.
+    if (head.length > 0) socket.unshift(head);
     const stream = new WebSocketStream(socket, streamOptions);
-    stream._adoptOpen('client', accepted.protocol, accepted.extensions, accepted.deflate, head);
+    stream._adoptOpen('client', accepted.protocol, accepted.extensions, accepted.deflate);
     ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
   });
 

@@ -97,6 +97,7 @@ function parseProtocols(value: string): Set<string> {
   return set;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocketServer extends EventEmitter {
   options: ServerOptions & { WebSocket: typeof WebSocket };
   /** The open clients, with `clientTracking`. */
@@ -321,6 +322,7 @@ export class WebSocketServer extends EventEmitter {
     marked[kHandled] = true;
     const ws = new this.options.WebSocket(null, undefined, this.options);
     const stream = new WebSocketStream(socket, streamOptions);
+    ws._own(stream);
     const options: AcceptOptions = { head, selectProtocol: this._selectProtocol };
     if (this.listenerCount('headers') > 0)
       options.decorator = (headers, status) => this.emitHeaders(headers, status, req);
@@ -379,4 +381,24 @@ export class WebSocketServer extends EventEmitter {
 function emitClose(server: WebSocketServer): void {
   (server as unknown as { _state: number })._state = CLOSED;
   server.emit('close');
+}
+
+type ServerListener<T extends unknown[]> = (this: WebSocketServer, ...args: T) => void;
+
+/** ws's typed server events. */
+export interface WebSocketServer {
+  on(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
+  on(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
+  on(event: 'error', listener: ServerListener<[err: Error]>): this;
+  on(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
+  on(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  on(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+  once(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
+  once(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
+  once(event: 'error', listener: ServerListener<[err: Error]>): this;
+  once(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
+  once(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
 }

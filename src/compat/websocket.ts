@@ -5,7 +5,7 @@
  * callback. The client's opening handshake lives in client.ts.
  */
 import { EventEmitter } from 'node:events';
-import type { ClientRequest } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
@@ -89,6 +89,7 @@ class PreparedSender {
   }
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocket extends EventEmitter {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
@@ -202,8 +203,14 @@ export class WebSocket extends EventEmitter {
       socket,
       toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
     );
-    stream._adoptOpen(this._isServer ? 'server' : 'client', this._protocol, '', undefined, head);
+    if (head.length > 0) socket.unshift(head);
+    stream._adoptOpen(this._isServer ? 'server' : 'client', this._protocol, '');
     this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
+  }
+
+  /** @internal The stream is this WebSocket's (its pings and pongs are this WebSocket's events). */
+  _own(stream: WebSocketStream): void {
+    owners.set(stream, this);
   }
 
   /** @internal Starts using an open stream: the read loop, the 'open' event. */
@@ -508,4 +515,33 @@ function abortOpening(ws: WebSocket, message: string): void {
 
 function markAborted(req: ClientRequest): void {
   abortedRequests.add(req);
+}
+
+/** What a 'message' listener receives: a Buffer, or as `binaryType` says for binary messages. */
+export type RawData = Buffer | ArrayBuffer | Buffer[];
+
+type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
+
+/** ws's typed events. */
+export interface WebSocket {
+  on(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  on(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  on(event: 'error', listener: Listener<[err: Error]>): this;
+  on(event: 'open', listener: Listener<[]>): this;
+  on(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  on(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  on(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  on(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  on(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  once(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  once(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  once(event: 'error', listener: Listener<[err: Error]>): this;
+  once(event: 'open', listener: Listener<[]>): this;
+  once(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  once(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  once(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  once(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 }

@@ -6,7 +6,7 @@
  */
 import http2 from 'node:http2';
 import { WebSocketError } from '../errors.js';
-import type { StreamOptions } from '../options.js';
+import { normaliseStreamOptions, type StreamOptions } from '../options.js';
 import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
@@ -39,10 +39,10 @@ function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise
   let wait = settingsWaits.get(session);
   if (!wait) {
     wait = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')),
-        timeout,
-      );
+      const timer =
+        timeout > 0
+          ? setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), timeout)
+          : undefined;
       const onSettings = (): void => done(null);
       const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
       const done = (err: WebSocketError | null): void => {
@@ -58,6 +58,33 @@ function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise
     settingsWaits.set(session, wait);
   }
   return wait;
+}
+
+/**
+ * Waits for `wait`, bounded by `timeoutMs` (0: no bound; ERR_WS_TIMEOUT with `what`) and by
+ * `signal` (ERR_WS_ABORTED). The listener and timer are gone once it settles.
+ */
+function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: AbortSignal | undefined): Promise<T> {
+  if (timeoutMs === 0 && signal === undefined) return wait;
+  return new Promise<T>((resolve, reject) => {
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', `${what} took over ${timeoutMs} ms`)), timeoutMs)
+        : undefined;
+    const onAbort = (): void => done(new WebSocketError('ERR_WS_ABORTED'));
+    const done = (err: WebSocketError | null, value?: T): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    wait.then(
+      (v) => done(null, v),
+      (e: WebSocketError) => done(e),
+    );
+  });
 }
 
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
@@ -81,8 +108,9 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     throw err;
   };
   if (signal?.aborted) fail(new WebSocketError('ERR_WS_ABORTED'));
+  const { handshakeTimeout } = normaliseStreamOptions(streamOptions);
   // The server's SETTINGS tell whether it speaks extended CONNECT (awaited once per session).
-  await settingsOf(session, connectTimeout).catch((e: WebSocketError) => fail(e));
+  await bounded(settingsOf(session, connectTimeout), 0, '', signal).catch((e: WebSocketError) => fail(e));
   if (!session.remoteSettings.enableConnectProtocol) {
     fail(
       new WebSocketError(
@@ -109,13 +137,19 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   };
   if (protocols.length > 0) reqHeaders['sec-websocket-protocol'] = protocols.join(', ');
   if (deflateConfig) reqHeaders['sec-websocket-extensions'] = clientOffer(deflateConfig);
-  const req = session.request(reqHeaders, { signal });
-  const response = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+  const req = session.request(reqHeaders);
+  // The CONNECT's answer is the handshake: bounded by handshakeTimeout and the signal.
+  const answered = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
     req.once('response', resolve);
-    req.once('error', (err) =>
-      reject(new WebSocketError(signal?.aborted ? 'ERR_WS_ABORTED' : 'ERR_WS_NEXT_LAYER', err.message, { cause: err })),
-    );
-  }).catch((e: WebSocketError) => fail(e));
+    req.once('error', (err) => reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })));
+  });
+  const response = await bounded(answered, handshakeTimeout, 'the extended CONNECT', signal).catch(
+    (e: WebSocketError) => {
+      answered.catch(() => {}); // an error after we gave up is nobody's
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      return fail(e);
+    },
+  );
   const status = Number(response[':status']);
   if (status !== 200) {
     const parts: Buffer[] = [];

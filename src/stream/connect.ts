@@ -5,7 +5,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketError } from '../errors.js';
-import type { ResponseHeaders, StreamOptions } from '../options.js';
+import { checkFn, checkInt, normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
+import { serializeRequest, upgradeRequestHeaders } from '../proto/handshake-client.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectH2 } from './connect-h2.js';
 import { WebSocketStream } from './websocket-stream.js';
@@ -17,7 +18,10 @@ export interface ConnectOptions extends StreamOptions {
   headers?: ResponseHeaders;
   /** Edits the request headers last. */
   decorator?: (headers: ResponseHeaders) => void;
-  /** Time to establish the TCP (and TLS) connection, in ms. Default 10000. */
+  /**
+   * Time to establish the TCP (and TLS) connection, in ms (over HTTP/2: also to receive the
+   * server's SETTINGS). 0: no limit. Default 10000.
+   */
   connectTimeout?: number;
   /** Cancels connecting and the handshake (ERR_WS_ABORTED). */
   signal?: AbortSignal;
@@ -51,6 +55,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `unsupported URL scheme ${u.protocol}`);
   }
   if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
+  checkConnectOptions(u, options);
   if (options.http2) {
     const { http2: h2, ca, rejectUnauthorized, servername, tls: tlsOptions, ...rest } = options;
     return connectH2(u, {
@@ -101,10 +106,13 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
         resolve();
       }
     };
-    const timer = setTimeout(
-      () => done(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`)),
-      connectTimeout,
-    );
+    const timer =
+      connectTimeout > 0
+        ? setTimeout(
+            () => done(new WebSocketError('ERR_WS_TIMEOUT', `connecting to ${u.host} took over ${connectTimeout} ms`)),
+            connectTimeout,
+          )
+        : undefined;
     const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const onAbort = (): void => done(new WebSocketError('ERR_WS_ABORTED'));
     socket.once(secure ? 'secureConnect' : 'connect', () => done());
@@ -114,4 +122,31 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const ws = new WebSocketStream(socket, streamOptions);
   await ws.handshake({ host: u.host, target: (u.pathname || '/') + u.search, protocols, headers, decorator, signal });
   return ws;
+}
+
+/**
+ * Every option checked before any connection is opened: a bad one throws ERR_WS_INVALID_ARGUMENT
+ * (connect() rejects) and nothing is connected.
+ */
+function checkConnectOptions(u: URL, o: ConnectOptions): void {
+  if (typeof o !== 'object' || o === null)
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
+  const { protocols, headers, decorator, connectTimeout, signal, http2, ...streamOptions } = o;
+  normaliseStreamOptions(streamOptions);
+  checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
+  checkFn('decorator', decorator);
+  if (protocols !== undefined && !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'protocols must be an array of strings');
+  }
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'headers must be an object');
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  }
+  if (http2 !== undefined && typeof http2 !== 'boolean' && (typeof http2 !== 'object' || http2 === null)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'http2 must be a boolean or a ClientHttp2Session');
+  }
+  // The request itself: subprotocols, header names and values, the target.
+  serializeRequest((u.pathname || '/') + u.search, upgradeRequestHeaders({ host: u.host, protocols, headers }, 'x'));
 }

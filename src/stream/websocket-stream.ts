@@ -358,21 +358,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
 
   /**
    * @internal A stream whose handshake was done by its next layer's own protocol (RFC 8441's
-   * extended CONNECT over HTTP/2, or an HTTP/1.1 upgrade done by node:http for the `ws` API): open
-   * at once in `role`; `head` are bytes read past the handshake, the first frame bytes.
+   * extended CONNECT over HTTP/2), or by node:http for the `ws` API: open at once in `role`.
    */
-  _adoptOpen(
-    role: 'server' | 'client',
-    protocol: string,
-    extensions: string,
-    deflate?: DeflateParams,
-    head?: Buffer,
-  ): void {
+  _adoptOpen(role: 'server' | 'client', protocol: string, extensions: string, deflate?: DeflateParams): void {
     this.state = State.Handshaking;
     this.nextLayer.attach(this.sink);
     this.protocol = protocol;
     this.extensions = extensions;
-    this._open(role, head, deflate);
+    this._open(role, undefined, deflate);
     this._ready();
   }
 
@@ -479,7 +472,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (quiet >= idle) {
       this.failure ??= new WebSocketError('ERR_WS_TIMEOUT', `nothing received for ${idle} ms`);
       if (!this.closeSent) {
-        this.firstCloser = 'local';
+        this.firstCloser ??= 'local';
         this.sendClose(1001, 'idle timeout');
         this.flush(true);
       }
@@ -614,8 +607,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   _gotClose(code: number, reason: string, payload: Buffer): void {
     this.closeReceived = true;
     this.closeReason = { code, reason };
+    this.firstCloser ??= 'remote'; // before the callback, which may call close()
     this._opts.controlCallback?.('close', payload, this);
-    if (!this.closeSent) this.firstCloser = 'remote';
     this.deferInputEnd('close');
     this.endRead(null);
   }
@@ -647,12 +640,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     if (!this.closeSent) {
       if (what === 'fail') {
         // Fail the WebSocket Connection (RFC 6455 §7.1.7): our close frame, then the layer goes.
-        this.firstCloser = 'local';
+        this.firstCloser ??= 'local';
         this.sendClose(this.failure!.closeCode || 1002, this.failure!.message.slice(0, 123));
       } else {
-        // Echo the status code (RFC 6455 §5.5.1); a close without one is answered without one.
-        const code = this.closeReason!.code;
-        this.sendClose(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+        // Echo the status code and reason (RFC 6455 §5.5.1; ws does the same); a close without a
+        // code is answered without one.
+        const { code, reason } = this.closeReason!;
+        if (code === CLOSE_NO_STATUS) this.sendClose(undefined, undefined);
+        else this.sendClose(code, reason);
       }
     }
     if (this.state === State.Open) this.state = State.Closing;
@@ -859,7 +854,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
         return ret;
       }
     }
-    this.out.frame(opcode, payload, fin);
+    this.queueMessage(opcode, payload, fin, false);
     // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
     const ret = this.queueWaiter(callback, options?.signal, -1);
     if (fin && this.heldFrames !== null) this.releaseHeld();
@@ -968,7 +963,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     } else {
       (this.closeWaiters ??= []).push(c);
       if (!this.closeSent) {
-        this.firstCloser = 'local';
+        this.firstCloser ??= 'local'; // a peer whose close frame came first stays the first closer
         this.sentCode = code;
         this.sentReason = payload.subarray(2).toString('utf8');
         this.closeSent = true;
@@ -1038,12 +1033,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
   }
 
   /**
-   * Queues a message's frames: split into frames of `fragmentSize` when `autoFragment` is on and
-   * this part ends the message (RSV1 on the first frame only), else one frame.
+   * Queues a message, or a part of one: with `autoFragment`, split into frames of at most
+   * `fragmentSize` bytes (RSV1 on the first frame only, FIN on the last when `fin`), else one
+   * frame. The one rule for write() and every writeSome() part, compressed or not.
    */
   private queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
     const size = this._opts.fragmentSize;
-    if (!this._opts.autoFragment || !fin || body.length <= size) {
+    if (!this._opts.autoFragment || body.length <= size) {
       this.out.frame(opcode, body, fin, rsv1);
       return;
     }
@@ -1052,7 +1048,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
       this.out.frame(
         off === 0 ? opcode : Opcode.Continuation,
         body.subarray(off, end),
-        end === body.length,
+        end === body.length && fin,
         rsv1 && off === 0,
       );
     }
@@ -1124,7 +1120,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData>, Ticking {
     for (const w of this.out.drop()) process.nextTick(settle, w, err); // never inside the write that overflowed
     this.dropHeld(err);
     if (!this.closeSent && this.state !== State.Handshaking) {
-      this.firstCloser = 'local';
+      this.firstCloser ??= 'local';
       this.sendClose(1008, 'the peer does not read');
       this.flush(true);
     }

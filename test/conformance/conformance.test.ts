@@ -6,7 +6,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startServer } from './raw-client.js';
-import { frame, text, binary, cont, ping, pong, closeFrame } from '../support/frames.js';
+import net from 'node:net';
+import type { ClientOptions } from 'ws';
+import { frame, text, binary, cont, ping, pong, closeFrame, parseFrames, type WireFrame } from '../support/frames.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 /** `ws-stream serve --tls`: the same groups run again over HTTP/2 extended CONNECT streams (RFC 8441). */
@@ -56,7 +58,14 @@ const bytes = (n: number, seed = 0): Buffer => {
   for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
   return b;
 };
-const textOf = (n: number): string => 'ä*'.repeat(Math.ceil(n / 3)).slice(0, 0) + '*'.repeat(n);
+/** Text of exactly `n` bytes of UTF-8 with 2-, 3- and 4-byte sequences throughout (ASCII only to pad the end). */
+const textOf = (n: number): string => {
+  const unit = 'ä€𝄞*'; // 2 + 3 + 4 + 1 bytes
+  const s = unit.repeat(Math.floor(n / 10));
+  const t = s + '*'.repeat(n - Buffer.byteLength(s));
+  assert.equal(Buffer.byteLength(t), n);
+  return t;
+};
 
 async function echoes(c: RawClient, opcode: 1 | 2, payload: Buffer, wire?: Buffer, pieces?: number): Promise<void> {
   const w = wire ?? frame({ opcode, payload });
@@ -67,13 +76,24 @@ async function echoes(c: RawClient, opcode: 1 | 2, payload: Buffer, wire?: Buffe
   assert.ok(m.payload.equals(payload), `echo of ${payload.length} bytes differs`);
 }
 
+/** The server's close code, after asserting it sent no frame (echo, pong) before its close frame. */
+async function closeCode(c: RawClient): Promise<number> {
+  const { code, before } = await c.expectClose();
+  assert.deepEqual(
+    before.map((f) => [f.opcode, f.payload.subarray(0, 20).toString()]),
+    [],
+    'nothing before the close frame',
+  );
+  return code;
+}
+
 async function cleanClose(c: RawClient, code = 1000): Promise<void> {
   c.send(closeFrame(code));
-  assert.equal(await c.expectClose(), code);
+  assert.equal(await closeCode(c), code);
 }
 
 async function failsWith(c: RawClient, code: number): Promise<void> {
-  assert.equal(await c.expectClose(), code);
+  assert.equal(await closeCode(c), code);
 }
 
 // ---- group 1: framing
@@ -412,21 +432,21 @@ group('7 close', [
     'close without payload → close without payload',
     async (c) => {
       c.send(closeFrame());
-      assert.equal(await c.expectClose(), 1005);
+      assert.equal(await closeCode(c), 1005);
     },
   ],
   [
     'close with reason → code echoed',
     async (c) => {
       c.send(closeFrame(1000, 'Hello World!'));
-      assert.equal(await c.expectClose(), 1000);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   [
     'close with a 123-byte reason → echoed',
     async (c) => {
       c.send(closeFrame(1000, 'x'.repeat(123)));
-      assert.equal(await c.expectClose(), 1000);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   [
@@ -460,35 +480,35 @@ group('7 close', [
     async (c) => {
       c.send(Buffer.concat([text('last words'), closeFrame(1000)]));
       assert.equal((await c.nextMessage()).payload.toString(), 'last words');
-      assert.equal(await c.expectClose(), 1000);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   [
     'a message after close is not echoed',
     async (c) => {
       c.send(Buffer.concat([closeFrame(1000), text('after')]));
-      assert.equal(await c.expectClose(), 1000);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   [
     'a ping after close is not answered',
     async (c) => {
       c.send(Buffer.concat([closeFrame(1000), ping('after')]));
-      assert.equal((await c.next()).opcode, 8);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   [
     'a fragmented message, then close',
     async (c) => {
       c.send(Buffer.concat([text('a', { fin: false }), closeFrame(1000)]));
-      assert.equal(await c.expectClose(), 1000);
+      assert.equal(await closeCode(c), 1000);
     },
   ],
   ...[1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999].map((code): [string, Case] => [
     `valid code ${code} → echoed`,
     async (c) => {
       c.send(closeFrame(code));
-      assert.equal(await c.expectClose(), code);
+      assert.equal(await closeCode(c), code);
     },
   ]),
   ...[0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535].map((code): [string, Case] => [
@@ -536,7 +556,7 @@ group('9 large messages', [
   [
     'a message over 16 MiB → 1009',
     async (c) => {
-      c.send(frame({ opcode: 2, payload: Buffer.alloc(0) }).subarray(0, 0));
+      // The header of a binary frame of 16 MiB + 1 bytes (64-bit length, masked); no payload follows.
       c.send(Buffer.from([0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1, 1, 2, 3, 4]));
       await failsWith(c, 1009);
     },
@@ -579,36 +599,69 @@ describe('12/13 compression', () => {
     ],
   ];
   const sizes = [16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072];
+  /** `serve --deflate` compresses a message from this size on (the stream's default `threshold`). */
+  const threshold = 1024;
   for (const [name, offer] of offers) {
-    it(`${name}: text and binary messages of 16 B to 128 KiB echo, 10 of each size`, async () => {
+    it(`${name}: text and binary messages of 16 B to 128 KiB echo, 10 of each size, compressed (RSV1) from ${threshold} B`, async () => {
       const r = summary.get('12/13 compression') ?? { pass: 0, fail: 0 };
       summary.set('12/13 compression', r);
       const { default: WebSocket } = await import('ws');
-      const c = new WebSocket(`ws://127.0.0.1:${dserver.port}/`, { perMessageDeflate: { threshold: 0, ...offer } });
+      // Every byte the server sends, as the ws client's socket receives it.
+      let fromServer = Buffer.alloc(0);
+      const c = new WebSocket(`ws://127.0.0.1:${dserver.port}/`, {
+        perMessageDeflate: { threshold: 0, ...offer },
+        createConnection: (o: net.NetConnectOpts) => {
+          const sock = net.connect(o);
+          sock.on('data', (d: Buffer) => {
+            fromServer = Buffer.concat([fromServer, d]);
+          });
+          return sock;
+        },
+      } as ClientOptions);
       try {
         await new Promise((res, rej) => {
           c.once('open', res);
           c.once('error', rej);
         });
         assert.match(c.extensions, /^permessage-deflate/);
-        const received: { data: Buffer; binary: boolean }[] = [];
-        c.on('message', (data, binary) => received.push({ data: data as Buffer, binary }));
         const sent: { data: Buffer; binary: boolean }[] = [];
         for (const size of sizes) {
           for (let i = 0; i < 10; i++) {
             const binary = i % 2 === 1;
             const data = binary
               ? bytes(size, i)
-              : Buffer.from('Hello, permessage-deflate! '.repeat(Math.ceil(size / 27)).slice(0, size));
+              : Buffer.from('Hello, permessage-deflate! ✓ '.repeat(Math.ceil(size / 27)).slice(0, size));
             sent.push({ data, binary });
-            c.send(data, { binary });
           }
         }
-        for (let t = 0; t < 500 && received.length < sent.length; t++) await new Promise((res) => setTimeout(res, 10));
-        assert.equal(received.length, sent.length);
+        const received: { data: Buffer; binary: boolean }[] = [];
+        const all = new Promise<void>((res) =>
+          c.on('message', (data, binary) => {
+            received.push({ data: data as Buffer, binary });
+            if (received.length === sent.length) res();
+          }),
+        );
+        for (const m of sent) c.send(m.data, { binary: m.binary });
+        await all;
         for (let i = 0; i < sent.length; i++) {
           assert.equal(received[i]!.binary, sent[i]!.binary);
           assert.ok(received[i]!.data.equals(sent[i]!.data), `message ${i}`);
+        }
+        // On the wire: each echo's first frame has RSV1 exactly when it was compressed.
+        const wire = fromServer.subarray(fromServer.indexOf('\r\n\r\n') + 4);
+        const firsts: WireFrame[] = [];
+        let inMessage = false;
+        for (const f of parseFrames(wire).frames) {
+          assert.ok(f.opcode < 8, `no control frame expected, got opcode ${f.opcode}`);
+          if (!inMessage) firsts.push(f);
+          else assert.equal(f.rsv, 0, 'a continuation frame has no RSV1');
+          inMessage = !f.fin;
+        }
+        assert.equal(firsts.length, sent.length);
+        for (let i = 0; i < sent.length; i++) {
+          const compressed = sent[i]!.data.length >= threshold;
+          assert.equal(firsts[i]!.rsv, compressed ? 4 : 0, `message ${i} (${sent[i]!.data.length} B): RSV1`);
+          assert.equal(firsts[i]!.opcode, sent[i]!.binary ? 2 : 1);
         }
         const closed = new Promise<number>((res) => c.once('close', (code) => res(code)));
         c.close(1000);
@@ -617,6 +670,8 @@ describe('12/13 compression', () => {
       } catch (err) {
         r.fail++;
         throw err;
+      } finally {
+        c.terminate();
       }
     });
   }

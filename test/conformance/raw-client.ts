@@ -6,11 +6,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
 
+/** What the server answered to a request it refused. */
+export interface Refusal {
+  status: number;
+  head: string;
+  body: string;
+}
+
 export class RawClient {
   private buf: Buffer = Buffer.alloc(0);
   private chunks: Buffer[] = [];
   private frames: WireFrame[] = [];
   private headDone = false;
+  /** The response head, when the server answered other than 101. */
+  private refusal: Refusal | null = null;
   ended = false;
   private waiters: (() => void)[] = [];
 
@@ -34,38 +43,96 @@ export class RawClient {
     sock.on('error', () => {});
   }
 
-  /** Over HTTP/2 (RFC 8441): an extended CONNECT stream on a TLS connection of its own; no HTTP/1.1 head. */
-  static async connectH2(port: number): Promise<RawClient> {
+  /** The extended CONNECT request of RFC 8441, with headers to override (null removes one). */
+  private static h2Request(port: number, over: Record<string, string | null>) {
     const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
-    const req = session.request({
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries({
       ':method': 'CONNECT',
       ':protocol': 'websocket',
       ':scheme': 'https',
       ':path': '/',
       ':authority': `localhost:${port}`,
       'sec-websocket-version': '13',
-    });
-    const res = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      ...over,
+    }))
+      if (v !== null) headers[k] = v;
+    const req = session.request(headers);
+    const response = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
       req.once('response', resolve);
       req.once('error', reject);
     });
-    if (Number(res[':status']) !== 200) throw new Error(`extended CONNECT refused: ${String(res[':status'])}`);
+    return { session, req, response };
+  }
+
+  /** Over HTTP/2 (RFC 8441): an extended CONNECT stream on a TLS connection of its own; no HTTP/1.1 head. */
+  static async connectH2(port: number): Promise<RawClient> {
+    const { session, req, response } = RawClient.h2Request(port, {});
+    const res = await response;
+    if (Number(res[':status']) !== 200) {
+      session.close();
+      throw new Error(`extended CONNECT refused: ${String(res[':status'])}`);
+    }
     const c = new RawClient(req, session);
     c.headDone = true;
     return c;
   }
 
+  /** An extended CONNECT the server must refuse: its status and body (the session is closed after). */
+  static async refusedH2(port: number, over: Record<string, string | null>): Promise<Refusal> {
+    const { session, req, response } = RawClient.h2Request(port, over);
+    try {
+      const res = await response;
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      await new Promise((r) => req.once('close', r));
+      const head = Object.entries(res)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join('\r\n');
+      return { status: Number(res[':status']), head, body: Buffer.concat(chunks).toString() };
+    } finally {
+      session.close();
+    }
+  }
+
   static async connect(port: number, headers: Record<string, string | null> = {}): Promise<RawClient> {
+    const c = await RawClient.open(port);
+    c.sock.write(requestHead(headers, 'GET / HTTP/1.1'));
+    await c.until(() => c.headDone || c.refusal || c.ended, 'the 101 response');
+    if (!c.headDone) {
+      c.destroy();
+      throw new Error(`handshake refused: ${c.refusal?.head ?? 'the connection ended'}`);
+    }
+    return c;
+  }
+
+  /** A TCP connection on which nothing was sent yet. */
+  static async open(port: number): Promise<RawClient> {
     const sock = net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
       sock.once('error', reject);
     });
-    const c = new RawClient(sock);
-    sock.write(requestHead(headers, 'GET / HTTP/1.1'));
-    await c.until(() => c.headDone, 'the 101 response');
-    return c;
+    return new RawClient(sock);
+  }
+
+  /**
+   * Sends `request` (bytes of an HTTP request) on a new connection, and waits for the server to
+   * refuse it: the response (anything but 101) and the end of the connection.
+   */
+  static async refused(port: number, request: string | Uint8Array): Promise<Refusal> {
+    const c = await RawClient.open(port);
+    try {
+      c.sock.write(request);
+      await c.until(() => c.headDone || c.ended, 'the response and the end of the connection');
+      if (c.headDone) throw new Error('the server answered 101');
+      if (!c.refusal) throw new Error(`the connection ended with no response (${c.buf.length} bytes)`);
+      // The body, as far as the connection carried it.
+      return { ...c.refusal, body: c.buf.toString() };
+    } finally {
+      c.destroy();
+    }
   }
 
   private wake(): void {
@@ -73,13 +140,13 @@ export class RawClient {
       this.buf = Buffer.concat([this.buf, ...this.chunks]);
       this.chunks = [];
     }
-    if (!this.headDone) {
+    if (!this.headDone && !this.refusal) {
       const i = this.buf.indexOf('\r\n\r\n');
       if (i >= 0) {
-        if (!this.buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101'))
-          throw new Error(`handshake refused: ${this.buf.subarray(0, i).toString()}`);
-        this.headDone = true;
+        const head = this.buf.subarray(0, i).toString('latin1');
         this.buf = this.buf.subarray(i + 4);
+        if (head.startsWith('HTTP/1.1 101 ')) this.headDone = true;
+        else this.refusal = { status: Number(head.split(' ')[1]), head, body: '' };
       }
     }
     if (this.headDone) {
@@ -104,15 +171,16 @@ export class RawClient {
     }
   }
 
-  until<T>(cond: () => T | false | undefined, what: string, ms = 10000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  /**
+   * Waits until `cond` holds, re-checked on every event. No timer: a message may take long on a
+   * loaded machine, and a wait that never ends is failed by the test runner's timeout.
+   */
+  until<T>(cond: () => T | false | undefined | null, _what: string): Promise<T> {
+    return new Promise((resolve) => {
       const check = (): void => {
         const v = cond();
-        if (v) {
-          clearTimeout(timer);
-          resolve(v);
-        } else this.waiters.push(check);
+        if (v) resolve(v);
+        else this.waiters.push(check);
       };
       check();
     });
@@ -126,27 +194,40 @@ export class RawClient {
     return f;
   }
 
-  /** The next data message, joined from its frames (control frames before it are returned as they come). */
+  /**
+   * The next data message, joined from its frames. A control frame before it is returned as it
+   * comes (as the "message"); one between its fragments is an error, never skipped.
+   */
   async nextMessage(): Promise<{ opcode: number; payload: Buffer }> {
     const first = await this.next('a message');
     if (first.opcode >= 8 || first.fin) return { opcode: first.opcode, payload: first.payload };
     const parts = [first.payload];
     for (;;) {
       const f = await this.next('a continuation');
-      if (f.opcode >= 8) continue;
+      if (f.opcode >= 8) throw new Error(`a control frame (opcode ${f.opcode}) between the fragments of a message`);
       parts.push(f.payload);
       if (f.fin) return { opcode: first.opcode, payload: Buffer.concat(parts) };
     }
   }
 
-  /** Waits for the server's close frame and the end of the connection; returns the close code (1005 for none). */
-  async expectClose(): Promise<number> {
+  /**
+   * Waits for the server's close frame and the end of the connection. Returns the close code (1005
+   * for none) and every frame that came before the close frame, none skipped; a frame after the
+   * close frame is an error.
+   */
+  async expectClose(): Promise<{ code: number; before: WireFrame[] }> {
+    const before: WireFrame[] = [];
     for (;;) {
       const f = await this.next('a close frame');
-      if (f.opcode === 8) {
-        await this.until(() => this.ended, 'the server to close the TCP connection');
-        return f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005;
+      if (f.opcode !== 8) {
+        before.push(f);
+        continue;
       }
+      await this.until(() => this.ended, 'the server to close the TCP connection');
+      if (this.frames.length > 0) {
+        throw new Error(`the server sent ${this.frames.length} frame(s) after its close frame`);
+      }
+      return { code: f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005, before };
     }
   }
 
@@ -178,6 +259,7 @@ export async function startServer(
     proc,
     stop: () =>
       new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
         proc.once('exit', () => resolve());
         proc.kill('SIGINT');
       }),

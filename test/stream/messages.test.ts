@@ -1,8 +1,10 @@
 /** Messages on an open stream, over the test layer: what the peer sees on the wire, and what reads return. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocketError } from '../../src/index.js';
-import { binary, closeFrame, cont, ping, pong, text, frame, parseFrames } from '../support/frames.js';
+import { WebSocketError, WebSocketStream, createTestPair } from '../../src/index.js';
+import { binary, closeFrame, cont, ping, pong, text, frame, parseFrames, requestHead } from '../support/frames.js';
+import { RawPeer, delivered } from '../support/peer.js';
+import { spawn } from 'node:child_process';
 import { openServer } from '../support/open.js';
 
 describe('reading', () => {
@@ -42,11 +44,12 @@ describe('reading', () => {
   });
 
   it('gathers a message trickled in 1-byte pieces: readSome gets few large parts, not thousands of tiny ones', async () => {
-    const { ws, peer } = await openServer({}, { readSize: 1 });
+    const { ws, peer, server } = await openServer({}, { readSize: 1 });
     const payload = Buffer.alloc(40000, 5);
-    peer.send(binary(payload));
-    // let it all arrive before reading
-    await new Promise((r) => setTimeout(r, 200));
+    const wire = binary(payload);
+    const arrived = delivered(server, wire.length);
+    peer.send(wire);
+    await arrived; // all of it has reached the stream, a byte at a time, before the first read
     const parts: Buffer[] = [];
     for (;;) {
       const p = await ws.readSome();
@@ -66,9 +69,11 @@ describe('reading', () => {
   });
 
   it('the read callback is never called from within read()', async () => {
-    const { ws, peer } = await openServer();
-    peer.send(text('queued'));
-    await new Promise((r) => setTimeout(r, 20));
+    const { ws, peer, server } = await openServer();
+    const queued = text('queued');
+    const arrived = delivered(server, queued.length);
+    peer.send(queued);
+    await arrived;
     let returned = false;
     await new Promise<void>((resolve) => {
       ws.read((err, msg) => {
@@ -163,11 +168,32 @@ describe('writing', () => {
   });
 
   it('a write without a callback or await that fails does not crash the process', async () => {
-    const { ws, peer } = await openServer();
-    peer.send(closeFrame(1000));
-    await peer.waitFrames(1);
-    void ws.write('too late'); // rejected; must not be an unhandled rejection
-    await new Promise((r) => setTimeout(r, 20));
+    // In a process of its own, with node's default (an unhandled rejection ends the process with an
+    // error): the write is fired and forgotten; only once the process has run out of work (any
+    // unhandled rejection would have ended it by then) is the outcome looked at.
+    const support = (f: string) => JSON.stringify(new URL(`../support/${f}`, import.meta.url).href);
+    const script = `
+      import { openServer } from ${support('open.js')};
+      import { closeFrame } from ${support('frames.js')};
+      const { ws, peer } = await openServer();
+      peer.send(closeFrame(1000));
+      await peer.waitFrames(1);
+      const forgotten = ws.write('too late');
+      let reported = false;
+      process.on('beforeExit', () => {
+        if (reported) return;
+        reported = true;
+        forgotten.then(() => console.log('resolved'), (e) => console.log(e.code));
+      });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    assert.equal(err, '', 'nothing on stderr');
+    assert.equal(code, 0, 'the process ended normally');
+    assert.equal(out.trim(), 'ERR_WS_CLOSED', 'the forgotten write did fail');
   });
 });
 
@@ -238,7 +264,7 @@ describe('the close handshake', () => {
     const f = await peer.waitFrames(1);
     assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0)], [8, 1001]);
     await peer.waitClosed();
-    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(await ws.whenClosed(), { initiatedBy: 'remote', code: 1001, reason: 'going', wasClean: true });
     assert.deepEqual(ws.closeInfo, { initiatedBy: 'remote', code: 1001, reason: 'going', wasClean: true });
   });
 
@@ -254,9 +280,10 @@ describe('the close handshake', () => {
     const { ws, client } = await openServer();
     client.end();
     await assert.rejects(ws.read(), { code: 'ERR_WS_EOF' });
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(ws.closeInfo?.initiatedBy, 'abnormal');
-    assert.equal(ws.closeInfo?.code, 1006);
+    const info = await ws.whenClosed();
+    assert.equal(info.initiatedBy, 'abnormal');
+    assert.equal(info.code, 1006);
+    assert.equal(info.wasClean, false);
   });
 
   it('a peer that never answers our close is torn down after closeTimeout with ERR_WS_TIMEOUT', async () => {
@@ -316,10 +343,10 @@ describe('strictness over the stream: the close code goes out before the error i
       assert.equal(f.length, 1, 'the close frame was on the wire when the error was reported');
       assert.deepEqual([f[0]!.opcode, f[0]!.payload.readUInt16BE(0)], [8, closeCode]);
       await peer.waitClosed();
-      await new Promise((r) => setTimeout(r, 10));
-      assert.equal(ws.closeInfo?.initiatedBy, 'local');
-      assert.equal(ws.closeInfo?.code, closeCode);
-      assert.equal(ws.closeInfo?.error?.code, code);
+      const info = await ws.whenClosed();
+      assert.equal(info.initiatedBy, 'local');
+      assert.equal(info.code, closeCode);
+      assert.equal(info.error?.code, code);
     });
   }
 
@@ -335,54 +362,111 @@ describe('strictness over the stream: the close code goes out before the error i
 });
 
 describe('the test layer walks every error path', () => {
-  it('a write failing at step N fails the operation with ERR_WS_NEXT_LAYER and never hangs', async () => {
-    for (let n = 1; n <= 6; n++) {
-      const outcome = await (async () => {
-        const { ws, peer } = await openServer({ closeTimeout: 200 }, { failWriteAt: n + 1 }); // write 1 is the 101
-        peer.send(Buffer.concat([text('m1'), text('m2')]));
-        try {
-          for (let i = 0; i < 3; i++) await ws.write(`w${i}`);
-          const a = await ws.read();
-          const b = await ws.read();
-          assert.deepEqual([a.text(), b.text()], ['m1', 'm2']);
-          await ws.close();
-          return 'ok';
-        } catch (err) {
-          assert.ok(err instanceof WebSocketError, String(err));
-          return err.code;
-        }
-      })();
-      assert.ok(
-        ['ERR_WS_NEXT_LAYER', 'ERR_WS_CLOSED', 'ERR_WS_TIMEOUT', 'ERR_WS_EOF', 'ok'].includes(outcome),
-        `step ${n}: ${outcome}`,
+  /** Messages the writer sends; each a frame of its own on the wire. */
+  const outgoing = Array.from({ length: 8 }, (_, i) => `w${i}`);
+
+  it('a write failing at step N fails that operation with ERR_WS_NEXT_LAYER; the writes before it reached the peer', async () => {
+    // The scenario: the 101 (layer write 1), eight messages, a ping, a close, each awaited, so that
+    // each operation makes exactly one write of the layer. Step N fails the Nth layer write.
+    const run = async (failWriteAt?: number) => {
+      const { ws, peer, server } = await openServer({ closeTimeout: 10_000 }, { failWriteAt });
+      const done: string[] = [];
+      // The peer answers our close when it sees it (and only then).
+      void peer.waitFrames(outgoing.length + 2).then(
+        () => peer.send(closeFrame(1000)),
+        () => {},
       );
+      const steps: [string, () => Promise<unknown>][] = [
+        ...outgoing.map((m): [string, () => Promise<unknown>] => [m, () => ws.write(m, { binary: false })]),
+        ['ping', () => ws.ping('p')],
+        ['close', () => ws.close({ code: 1000 })],
+      ];
+      for (const [name, op] of steps) {
+        const err = await op().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        if (err) {
+          assert.ok(err instanceof WebSocketError, String(err));
+          return { done, failed: name, code: err.code, writes: server.writes, peer, ws };
+        }
+        done.push(name);
+      }
+      return { done, failed: null, code: null, writes: server.writes, peer, ws };
+    };
+
+    const clean = await run();
+    assert.equal(clean.failed, null, 'the scenario passes without a failing write');
+    const layerWrites = clean.writes;
+    assert.equal(layerWrites, 1 + outgoing.length + 2, 'one layer write per operation, after the 101');
+    let failedSteps = 0;
+    for (let n = 2; n <= layerWrites; n++) {
+      const r = await run(n);
+      const expected = [...outgoing, 'ping', 'close'][n - 2]!;
+      assert.equal(r.failed, expected, `step ${n}: the operation whose write failed reports it`);
+      assert.equal(r.code, 'ERR_WS_NEXT_LAYER', `step ${n}`);
+      assert.deepEqual(r.done, [...outgoing, 'ping', 'close'].slice(0, n - 2), `step ${n}: the steps before succeeded`);
+      // What reached the peer: exactly the frames of the operations that succeeded.
+      await r.peer.waitClosed();
+      const seen = r.peer
+        .frames()
+        .map((f) => (f.opcode === 1 ? f.payload.toString() : f.opcode === 9 ? 'ping' : 'close'));
+      assert.deepEqual(seen, r.done, `step ${n}: the peer saw the writes before the failure, and nothing after`);
+      await assert.rejects(r.ws.write('after'), `step ${n}: the stream is failed`);
+      failedSteps++;
     }
+    assert.equal(failedSteps, outgoing.length + 2, 'every write after the 101 failed once');
   });
 
-  it('a read failing at step N ends reads with an error and loses no message that came before', async () => {
-    for (let n = 2; n <= 6; n++) {
-      const [server, client] = (await import('../../src/index.js')).createTestPair({ failReadAt: n, readSize: 10 });
-      const { WebSocketStream } = await import('../../src/index.js');
-      const { RawPeer } = await import('../support/peer.js');
-      const { requestHead } = await import('../support/frames.js');
+  it('a read failing at step N: during the handshake accept() fails; after it, reads deliver every message that came whole before the failure, then fail', async () => {
+    const head = Buffer.from(requestHead());
+    const messages = Array.from({ length: 5 }, (_, i) => `message ${i}`);
+    const frames = messages.map((m) => text(m));
+    const readSize = 10;
+    const headReads = Math.ceil(head.length / readSize);
+    const frameBytes = Buffer.concat(frames);
+    const frameReads = Math.ceil(frameBytes.length / readSize);
+    let acceptFailures = 0;
+    let readSteps = 0;
+    for (let n = 1; n <= headReads + frameReads + 1; n++) {
+      const [server, client] = createTestPair({ failReadAt: n, readSize });
       const ws = new WebSocketStream(server);
       const peer = new RawPeer(client);
       const accepting = ws.accept();
-      peer.send(Buffer.concat([Buffer.from(requestHead()), text('hello')]));
-      const ok = await accepting.then(
-        () => true,
-        (e: WebSocketError) => {
-          assert.ok(['ERR_WS_NEXT_LAYER', 'ERR_WS_EOF'].includes(e.code), e.code);
-          return false;
-        },
-      );
-      if (!ok) continue;
-      const r = await ws.read().then(
-        (m) => m.text(),
-        (e: WebSocketError) => e.code,
-      );
-      assert.ok(['hello', 'ERR_WS_NEXT_LAYER'].includes(r), `step ${n}: ${r}`);
+      peer.send(head);
+      if (n <= headReads) {
+        // The failing read is part of the request head: accept() fails, and answers nothing.
+        await assert.rejects(accepting, { code: 'ERR_WS_NEXT_LAYER' }, `step ${n}`);
+        await peer.waitClosed();
+        assert.equal(peer.received.length, 0, `step ${n}: no response to a request never read whole`);
+        acceptFailures++;
+        continue;
+      }
+      await accepting;
+      assert.equal((await peer.responseHead()).status, 101);
+      peer.send(frameBytes); // delivered in pieces of readSize; piece n - headReads fails
+      const delivered = (n - headReads - 1) * readSize;
+      let whole = 0;
+      for (let end = 0, i = 0; i < frames.length; i++) {
+        end += frames[i]!.length;
+        if (end <= delivered) whole++;
+      }
+      for (let i = 0; i < whole; i++) assert.equal((await ws.read()).text(), messages[i], `step ${n}: message ${i}`);
+      if (n <= headReads + frameReads) {
+        await assert.rejects(
+          ws.read(),
+          { code: 'ERR_WS_NEXT_LAYER' },
+          `step ${n}: the read after the last whole message`,
+        );
+        assert.ok(whole < messages.length);
+        readSteps++;
+      } else {
+        assert.equal(whole, messages.length, 'without a failure, every message');
+        assert.equal(server.reads, headReads + frameReads, 'the failure step was past the last read');
+      }
     }
+    assert.equal(acceptFailures, headReads, 'every read of the request head failed once');
+    assert.equal(readSteps, frameReads, 'every read of the messages failed once, and its assertions ran');
   });
 });
 
@@ -420,7 +504,7 @@ describe('callback forms (Beast style): completion by the callback, never from w
         start((err, v) => (returned ? resolve({ err, v }) : reject(new Error('called from within the call'))));
         returned = true;
       });
-    return { ws, peer, call, requestObject };
+    return { ws, peer, call, requestObject, layer: a };
   }
 
   it('accept(req, cb), write(data, cb), writeSome(data, cb), ping(payload, cb), read(cb), close(cb)', async () => {
@@ -449,11 +533,13 @@ describe('callback forms (Beast style): completion by the callback, never from w
   });
 
   it('read(cb) and readSome(cb): served from the queue, waiting, refused while another waits, after the end — never within the call', async () => {
-    const { ws, peer, call, requestObject } = await setUp();
+    const { ws, peer, call, requestObject, layer } = await setUp();
     type Msg = { text(): string; fin: boolean };
     await call((cb) => ws.accept(requestObject(), cb));
-    peer.send(Buffer.concat([text('queued 1'), text('queued 2')]));
-    await new Promise((r) => setTimeout(r, 20));
+    const queued = Buffer.concat([text('queued 1'), text('queued 2')]);
+    const arrived = delivered(layer, queued.length);
+    peer.send(queued);
+    await arrived; // both are queued before the first read
     const [q1, q2] = await Promise.all([call<Msg>((cb) => ws.read(cb)), call<Msg>((cb) => ws.read(cb))]);
     assert.deepEqual([q1.v!.text(), q2.v!.text()], ['queued 1', 'queued 2'], 'taken in order from the queue');
     const waiting = call<Msg>((cb) => ws.read(cb));

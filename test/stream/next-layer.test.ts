@@ -11,6 +11,14 @@ class MemoryLayer implements NextLayer {
   writableLength = 0;
   destroyed = false;
   ended = false;
+  /** Resolves when the stream ends its sending side. */
+  readonly whenEnded: Promise<void>;
+  private onEnded!: () => void;
+  constructor() {
+    this.whenEnded = new Promise((r) => {
+      this.onEnded = r;
+    });
+  }
   attach(sink: LayerSink): void {
     this.sink = sink;
   }
@@ -25,6 +33,7 @@ class MemoryLayer implements NextLayer {
   resume(): void {}
   end(): void {
     this.ended = true;
+    this.onEnded();
   }
   destroy(): void {
     if (!this.destroyed) {
@@ -53,9 +62,15 @@ it('accept() reads the request from a custom layer, echoes a message, and the cl
     [[1, 'custom']],
   );
   const closing = ws.close({ code: 1000 });
+  assert.equal(layer.ended, false, 'not ended before the close handshake');
   layer.deliver(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(layer.ended, true, 'the server ended its side after the close handshake');
+  await layer.whenEnded; // the server ends its side after the close handshake
+  const after = parseFrames(Buffer.concat(layer.sent).subarray(wire.length)).frames;
+  assert.deepEqual(
+    after.map((f) => [f.opcode, f.payload.readUInt16BE(0)]),
+    [[8, 1000]],
+    'our close frame went out before the end',
+  );
   layer.sink!.onEnd();
   layer.destroy();
   await closing;

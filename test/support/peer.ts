@@ -35,18 +35,25 @@ export class RawPeer {
     this.io.write(bytes);
   }
 
-  /** Waits until `cond` holds (re-checked on every event), failing after `ms`. */
-  until<T>(cond: () => T | undefined | false, ms = 5000, what = 'condition'): Promise<T> {
+  /**
+   * Waits until `cond` holds, re-checked on every event. No timer of its own: a wait that never ends
+   * is ended by the test runner's timeout (a fixed limit fails a correct test on a loaded machine);
+   * `ms`, when given, is for a test that expects the condition to stay false.
+   */
+  until<T>(cond: () => T | undefined | false, ms?: number, what = 'condition'): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`,
-            ),
-          ),
-        ms,
-      );
+      const timer =
+        ms === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                reject(
+                  new Error(
+                    `timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`,
+                  ),
+                ),
+              ms,
+            );
       const check = (): void => {
         const v = cond();
         if (v) {
@@ -69,7 +76,7 @@ export class RawPeer {
         const head = this.received.subarray(0, i).toString('latin1');
         return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
       },
-      5000,
+      undefined,
       'a response head',
     );
   }
@@ -82,7 +89,7 @@ export class RawPeer {
   }
 
   /** Waits for `n` frames. */
-  waitFrames(n: number, ms = 5000): Promise<WireFrame[]> {
+  waitFrames(n: number, ms?: number): Promise<WireFrame[]> {
     return this.until(
       () => {
         const f = this.frames();
@@ -93,7 +100,25 @@ export class RawPeer {
     );
   }
 
-  waitClosed(ms = 5000): Promise<true> {
+  waitClosed(ms?: number): Promise<true> {
     return this.until(() => (this.closed || this.ended ? true : undefined), ms, 'the connection to end');
   }
+}
+
+/**
+ * Resolves once `bytes` more bytes have come out of `layer` as 'data' events: after the stream
+ * reading that layer (whose listener came first) has seen them. For "let it all arrive" without a sleep.
+ */
+export function delivered(layer: Duplex, bytes: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onData = (d: Buffer): void => {
+      seen += d.length;
+      if (seen >= bytes) {
+        layer.off('data', onData);
+        resolve();
+      }
+    };
+    layer.on('data', onData);
+  });
 }
