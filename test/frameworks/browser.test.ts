@@ -142,4 +142,57 @@ for (const engine of engines) {
       }
     });
   });
+
+  describe(`Chromium → ${engine.name} server with permessage-deflate`, () => {
+    let httpServer: http.Server;
+    let port: number;
+    /** Called with the bytes the server's socket read, when the server's WebSocket closes. */
+    let closedWith: (bytesRead: number) => void = () => {};
+
+    before(async () => {
+      ({ server: httpServer, port } = await listen(
+        http.createServer((_req, res) => res.end('<!doctype html><title>t</title>')),
+      ));
+      const wss = new engine.WebSocketServer({ server: httpServer, perMessageDeflate: true });
+      wss.on('connection', (ws: NodeWebSocket, req) => {
+        ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+        ws.on('close', () => closedWith(req.socket.bytesRead));
+      });
+    });
+    after(async () => {
+      await closeServer(httpServer);
+    });
+
+    it('negotiates the extension; 200 KB of text echoed, compressed on the wire', async () => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${port}/`);
+        const closedOnServer = new Promise<number>((resolve) => {
+          closedWith = resolve;
+        });
+        const result = await page.evaluate(async (port) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+          await new Promise((resolve) => {
+            ws.onopen = resolve;
+          });
+          const text = 'compress me '.repeat(200_000 / 12);
+          ws.send(text);
+          const back = await new Promise((resolve) => {
+            ws.onmessage = (e) => resolve(e.data);
+          });
+          const closed = new Promise<number>((resolve) => {
+            ws.onclose = (e) => resolve(e.code);
+          });
+          ws.close(1000);
+          return { extensions: ws.extensions, same: back === text, code: await closed };
+        }, port);
+        assert.match(result.extensions, /^permessage-deflate/);
+        assert.deepEqual({ same: result.same, code: result.code }, { same: true, code: 1000 });
+        const bytesRead = await closedOnServer;
+        assert.ok(bytesRead > 0 && bytesRead < 20_000, `the page's 200 KB arrived in ${bytesRead} bytes`);
+      } finally {
+        await page.close();
+      }
+    });
+  });
 }

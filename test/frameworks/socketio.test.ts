@@ -146,6 +146,35 @@ for (const engine of engines) {
       assert.equal(preEncoded, 100 + 50 + 49 + 50 + 100);
     });
 
+    it('1000 emits in one go, text and binary interleaved, arrive complete and in order (each way)', async () => {
+      const { c, s } = await client();
+      const n = 1000;
+      const seen: number[] = [];
+      const allArrived = new Promise<void>((resolve) =>
+        c.on('seq', (i: number, payload: unknown) => {
+          const ok = i % 2 ? Buffer.from(payload as Uint8Array).readUInt32BE(0) === i : payload === `text ${i}`;
+          seen.push(ok ? i : -i);
+          if (seen.length === n) resolve();
+        }),
+      );
+      for (let i = 0; i < n; i++) {
+        const b = Buffer.alloc(1024);
+        b.writeUInt32BE(i, 0);
+        s.emit('seq', i, i % 2 ? b : `text ${i}`);
+      }
+      await allArrived;
+      assert.deepEqual(
+        seen,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      // And from the client: every emit is acknowledged with its own value.
+      const acks = await Promise.all(Array.from({ length: n }, (_, i) => c.emitWithAck('echo', i)));
+      assert.deepEqual(
+        acks,
+        Array.from({ length: n }, (_, i) => i),
+      );
+    });
+
     it("engine.io's headers hooks (initial_headers, headers) reach the upgrade response, through the server's headers event", async () => {
       const onInitial = (headers: Record<string, string>) => {
         headers['x-initial'] = 'first';
