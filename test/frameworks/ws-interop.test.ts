@@ -92,6 +92,67 @@ for (const serverEngine of engines)
           assert.deepEqual([...(await serverPong)], [1, 2, 3]);
         });
 
+        it('createWebSocketStream on both sides: 1 MB piped to an echoing duplex and back, then ended', async () => {
+          const { client, server } = await pair();
+          server.removeAllListeners('message');
+          const serverSide = serverEngine.createWebSocketStream(server);
+          const serverErrors: string[] = [];
+          serverSide.on('error', (err: NodeJS.ErrnoException) => serverErrors.push(String(err.code)));
+          serverSide.pipe(serverSide); // echo; ending our side when the client ends its own
+          const clientSide = clientEngine.createWebSocketStream(client);
+          const chunks: Buffer[] = [];
+          const ended = new Promise<void>((resolve, reject) => {
+            clientSide.on('data', (d: Buffer) => chunks.push(d));
+            clientSide.once('end', resolve);
+            clientSide.once('error', reject);
+          });
+          const sent: Buffer[] = [];
+          for (let i = 0; i < 16; i++) {
+            const part = Buffer.from(BLOB.subarray(0, 65_536).map((b) => b ^ i));
+            sent.push(part);
+            clientSide.write(part);
+          }
+          clientSide.end();
+          await ended;
+          assert.deepEqual(serverErrors, []);
+          assert.equal(chunks.length, sent.length, 'one chunk per message');
+          assert.ok(Buffer.concat(chunks).equals(Buffer.concat(sent)), 'the same bytes came back, in order');
+        });
+
+        it('messages sent before the peer’s close frame arrived go out before the close answer', async () => {
+          const { client, server } = await pair();
+          server.removeAllListeners('message');
+          const sendErrors: string[] = [];
+          server.on('message', (data, isBinary) =>
+            server.send(
+              data,
+              { binary: isBinary },
+              (err) => err && sendErrors.push(String((err as NodeJS.ErrnoException).code)),
+            ),
+          );
+          let received = 0;
+          client.on('message', () => received++);
+          const closed = nextClose(client);
+          for (let i = 0; i < 16; i++) client.send(BLOB.subarray(i * 1000, i * 1000 + 65_536));
+          client.close(1000);
+          assert.equal((await closed).code, 1000);
+          assert.deepEqual({ received, sendErrors }, { received: 16, sendErrors: [] });
+        });
+
+        it('a closing client still gets every message the server sent before its close answer', async () => {
+          const { client } = await pair();
+          let received = 0;
+          client.on('message', () => received++);
+          const closed = nextClose(client);
+          let written = 0;
+          for (let i = 0; i < 16; i++)
+            client.send(BLOB.subarray(i * 1000, i * 1000 + 65_536), () => {
+              if (++written === 16) client.close(1000); // all 16 are on the wire; their echoes are on their way
+            });
+          assert.equal((await closed).code, 1000);
+          assert.equal(received, 16);
+        });
+
         it('close code and reason, the client closing: the server sees both, the client its code back', async () => {
           const { client, server } = await pair();
           const atServer = nextClose(server);
