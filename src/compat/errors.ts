@@ -72,7 +72,7 @@ const table: Partial<Record<ErrorCode, WsErrorInfo>> = {
     code: 'WS_ERR_TOO_MANY_BUFFERED_PARTS',
     message: 'Too many message fragments',
     frame: false,
-    range: false,
+    range: true,
   },
 };
 
