@@ -52,8 +52,8 @@ const programs: Record<ServerName, string[]> = {
   // ws-stream's ws-compatible API (src/compat) running the same echo as servers/ws-echo.ts.
   compat: [join(here, 'servers', 'compat-echo.js'), '0'],
   // Socket.IO with ws-stream's ws-compatible server as its engine, and with its default (ws).
-  'socketio-ws-stream': [join(here, 'servers', 'socketio-echo.js'), '0', 'ws-stream'],
-  'socketio-default': [join(here, 'servers', 'socketio-echo.js'), '0', 'default'],
+  'socketio-ws-stream': [join(here, 'servers', 'socketio-echo.js'), '0', '--engine', 'ws-stream'],
+  'socketio-default': [join(here, 'servers', 'socketio-echo.js'), '0', '--engine', 'ws'],
   // Fan-out: every message a client sends goes to every client (1,000), itself included.
   'fanout-pubsub': [join(here, 'servers', 'fanout-pubsub.js'), '0'],
   'fanout-ws': [join(here, 'servers', 'fanout-ws.js'), '0'],
@@ -134,10 +134,14 @@ interface Sample {
 
 function runGen(args: string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    // The Socket.IO cell's generator is a Node program taking the same arguments.
+    // The Socket.IO cell's generator is a Node program (socket.io-client): socketio HOST PORT CONNS SIZE SECONDS.
     const p =
       args[0] === 'socketio'
-        ? spawn(process.execPath, [socketioLoad, ...args.slice(1)], { stdio: ['ignore', 'pipe', 'inherit'] })
+        ? spawn(
+            process.execPath,
+            [socketioLoad, '--port', args[2]!, '--conns', args[3]!, '--size', args[4]!, '--seconds', args[5]!],
+            { stdio: ['ignore', 'pipe', 'inherit'] },
+          )
         : spawn(loadgen, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -147,6 +151,7 @@ function runGen(args: string[]): Promise<Record<string, number>> {
       if (code !== 0) return reject(new Error(`loadgen ${args.join(' ')} exited with ${code}`));
       const kv: Record<string, number> = {};
       for (const m of out.matchAll(/(\w+)=([\d.]+)/g)) kv[m[1]!] = Number(m[2]);
+      kv.msgs ??= kv.acks!; // the Socket.IO load counts acknowledged echoes
       resolve(kv);
     });
   });
@@ -284,9 +289,9 @@ const cells: Cell[] = [
   },
   {
     name: 'socketio',
-    title: 'Socket.IO echo with ack, 1 KiB: engine ws-stream/ws vs default (msg/s)',
+    title: 'Socket.IO echo with ack, 1 KiB, 50 conns × 1: engine ws-stream/ws vs default (acks/s)',
     servers: ['socketio-ws-stream', 'socketio-default'],
-    args: ['socketio', '50', '16', '1024', S],
+    args: ['socketio', '50', '1024', S],
     metric: 'rate',
     goal: '> 1× default',
   },
