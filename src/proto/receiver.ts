@@ -205,9 +205,10 @@ export class Receiver {
   /** A slice of the current frame's payload: `chunk[start, end)`. */
   private payload(chunk: Buffer, start: number, end: number): void {
     const h = this.hdr!;
-    if (h.masked) this.phase = unmask(chunk, start, end, h.mask, this.phase);
-    this.remaining -= end - start;
     const piece = chunk.subarray(start, end);
+    // Unmasked through the view handed out (the native routine then needs no view of its own).
+    if (h.masked) this.phase = unmask(piece, 0, piece.length, h.mask, this.phase);
+    this.remaining -= end - start;
     if (h.opcode >= 8) {
       if (this.remaining > 0) {
         (this.control ??= []).push(Buffer.from(piece));
