@@ -79,7 +79,10 @@ export interface DeflateOptions {
   level?: number;
   /** zlib memLevel 1–9. Default 8. */
   memLevel?: number;
-  /** Messages smaller than this many bytes go uncompressed. Default 1024. */
+  /**
+   * Messages smaller than this many bytes go uncompressed when our side has no context takeover
+   * (with it, every message is compressed). Default 1024.
+   */
   threshold?: number;
 }
 

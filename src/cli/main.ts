@@ -11,8 +11,9 @@ import { serve } from './serve.js';
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
                   [--handshake-timeout 30] [--idle-timeout 0] [--deflate] [--tls [--cert FILE --key FILE]] [--log]
-      (timeouts in seconds, keep-alive pings at half the idle time; --tls serves wss:// with HTTP/1.1
-      upgrades and HTTP/2 extended CONNECT on one port, with a self-signed certificate unless given)
+      (timeouts in seconds, keep-alive pings at half the idle time; the handshake timeout counts from
+      the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
+      one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;

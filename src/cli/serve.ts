@@ -1,13 +1,20 @@
 /**
  * `ws-stream serve`: an echo server. node:http answers a plain GET / with a small page; an upgrade
- * request is handed to `accept(req, { head })`, and every message is echoed with its type.
+ * request is handed to `accept(req, { head })`, and every message is echoed with its type. Hostile
+ * clients meet the same rules as `accept()` reading a request itself: the handshake timeout counts
+ * from the TCP connection, a head over 16 KiB or with more than 100 fields is answered 431, and a
+ * request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
-import type { ResponseHeaders } from '../options.js';
+import { requestLimitDefaults, type ResponseHeaders } from '../options.js';
+import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
+import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
+import { rejectUpgrade } from '../stream/reject.js';
 import { WebSocketStream, type ReceivedData } from '../stream/websocket-stream.js';
 import { page } from './page.js';
 
@@ -67,6 +74,86 @@ function nameServerH2(h: ResponseHeaders): void {
 const AS_BINARY = Object.freeze({ binary: true });
 const AS_TEXT = Object.freeze({ binary: false });
 
+/**
+ * The handshake deadline of each connection, counted from its TCP connection (node:http's
+ * `headersTimeout` is 60 s and checked every 30 s, a TLS handshake is no request, and the stream's
+ * own timeout starts at the `'upgrade'` event). A connection that has not asked for anything when
+ * it passes is destroyed: one that sends nothing, trickles its request head, stalls in the TLS
+ * handshake, or opens an HTTP/2 session and no stream. Between HTTP/1.1 requests on one connection
+ * the deadline runs again. Connections are told apart by the peer's address and port: the TLS
+ * socket and the TCP socket under it (or an HTTP/2 session's) then share one deadline.
+ */
+class HandshakeDeadlines {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly ms: number) {}
+
+  /** Starts (or restarts) the deadline of the connection that `socket` is, or is layered on. */
+  arm(socket: net.Socket): void {
+    const key = peerOf(socket);
+    if (key === null) return; // already gone
+    clearTimeout(this.timers.get(key));
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      socket.destroy();
+    }, this.ms);
+    timer.unref();
+    this.timers.set(key, timer);
+  }
+
+  /** The connection asked for something in time. */
+  disarm(socket: net.Socket): void {
+    const key = peerOf(socket);
+    if (key === null) return;
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+  }
+}
+
+function peerOf(socket: net.Socket): string | null {
+  return socket.remoteAddress === undefined ? null : `${socket.remoteAddress} ${socket.remotePort}`;
+}
+
+/** A request that carries WebSocket handshake headers, valid upgrade or not. */
+function asksForWebSocket(req: http.IncomingMessage): boolean {
+  const h = req.headers;
+  return (
+    h['sec-websocket-key'] !== undefined ||
+    h['sec-websocket-version'] !== undefined ||
+    (h.upgrade !== undefined && hasToken(h.upgrade, 'websocket'))
+  );
+}
+
+/**
+ * Why node:http's request is refused before any answer (the limits of `accept()`'s own reader), or
+ * null: more than 100 header fields is 431; WebSocket headers on what is no valid upgrade (node:http
+ * emits `'request'` for it, not `'upgrade'`) is 400 with the reason, as for every broken handshake.
+ */
+function refusal(req: http.IncomingMessage, upgrade: boolean): HandshakeError | null {
+  const { maxHeaders } = requestLimitDefaults;
+  if (req.rawHeaders.length / 2 > maxHeaders)
+    return new HandshakeError('ERR_WS_HEADER_LIMIT', 431, `more than ${maxHeaders} header fields`);
+  if (upgrade || !asksForWebSocket(req)) return null;
+  try {
+    validateUpgradeRequest(req);
+  } catch (e) {
+    if (e instanceof HandshakeError) return e;
+  }
+  return new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'not an upgrade request');
+}
+
+/** The status and reason that answer a request node:http could not read. */
+function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    return new HandshakeError(
+      'ERR_WS_HEADER_LIMIT',
+      431,
+      `HTTP head over ${requestLimitDefaults.maxHeaderBytes} bytes`,
+    );
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HandshakeError('ERR_WS_TIMEOUT', 408);
+  return new HandshakeError('ERR_WS_BAD_REQUEST', 400, err.code);
+}
+
 export interface RunningServer {
   server: http.Server | http2.Http2SecureServer;
   url: string;
@@ -79,8 +166,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const streamOptions = {
     handshakeTimeout: opts.handshakeTimeout,
     idleTimeout: opts.idleTimeout,
-    perMessageDeflate: opts.deflate ?? false,
+    // Every message compressed, whatever the client asked of our compressor: some clients mishandle
+    // an uncompressed message once permessage-deflate is agreed (see DeflateLines.shouldCompress).
+    perMessageDeflate: opts.deflate ? { threshold: 0 } : false,
   };
+  const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout) : null;
   const selectProtocol = (offered: string[]): string | undefined =>
     opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {
@@ -90,8 +180,30 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const refused = (err: WebSocketError): void => {
     if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
   };
+  /** Refuses on a socket node:http no longer reads (after `'upgrade'` or `'clientError'`), as accept() does. */
+  const refuseOnSocket = (socket: Duplex, err: HandshakeError): void => {
+    refused(err);
+    rejectUpgrade(socket, err.status, { body: `${err.message}\n`, decorator: nameServer }).catch(() => {});
+  };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
+    if (deadlines) {
+      // Answered in time; the next request on this connection has its own deadline.
+      const socket = req.socket;
+      deadlines.disarm(socket);
+      res.once('finish', () => {
+        if (!socket.destroyed) deadlines.arm(socket);
+      });
+    }
+    const refuse = refusal(req, false);
+    if (refuse) {
+      refused(refuse);
+      const { headers, body } = errorResponse(refuse.status, refuse.message);
+      nameServer(headers);
+      res.writeHead(refuse.status, headers);
+      res.end(body);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
@@ -106,8 +218,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         { ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } },
         onRequest as never,
       )
-    : http.createServer(onRequest);
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
+  if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.arm(socket));
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
+    const refuse = refusal(req, true);
+    if (refuse) return refuseOnSocket(socket, refuse);
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
     ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) =>
@@ -120,6 +236,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     (server as http2.Http2SecureServer).on('connect', () => {});
     (server as http2.Http2SecureServer).on('sessionError', () => {});
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
+      if (deadlines && stream.session) deadlines.disarm(stream.session.socket as net.Socket);
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
         ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) =>
@@ -137,7 +254,16 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       stream.end(page_ ? page : 'not found\n');
     });
   }
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as
+  // accept() answers, unless the peer is gone. node:http's parser stays on the socket and reports
+  // each later chunk again: a socket already answered is left to the answer's lingering close
+  // (destroying it with the client's bytes unread would reset the connection under the answer).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (socket.writableEnded) return;
+    deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
+    if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
+    else refuseOnSocket(socket, clientErrorRefusal(err));
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {

@@ -23,7 +23,7 @@ export interface DeflateHost {
 export interface DeflateLineOptions {
   level: number;
   memLevel: number;
-  /** Messages smaller than this go uncompressed. */
+  /** Messages smaller than this go uncompressed when our compressor resets after each message. */
   threshold: number;
   /** Largest inflated message. */
   readMessageMax: number;
@@ -40,6 +40,8 @@ export class DeflateLines {
   failed = false;
   /** The writeSome() message in progress is compressed. */
   writingCompressed = false;
+  /** Our compressor keeps its window from message to message (no `*_no_context_takeover` for our side). */
+  private readonly contextTakeover: boolean;
 
   constructor(
     role: 'server' | 'client',
@@ -48,6 +50,7 @@ export class DeflateLines {
     private readonly host: DeflateHost,
   ) {
     this.codec = new DeflateCodec(role, params, { level: o.level, memLevel: o.memLevel });
+    this.contextTakeover = !(role === 'server' ? params.serverNoContextTakeover : params.clientNoContextTakeover);
     this.inflating = new Serial(() => host.inflateIdle());
   }
 
@@ -93,9 +96,15 @@ export class DeflateLines {
     });
   }
 
-  /** Whether a whole message of `size` bytes is compressed: above the threshold, unless the writer said no. */
+  /**
+   * Whether a whole message of `size` bytes is compressed, unless the writer said no: every one
+   * while our compressor keeps its window (a short message then costs a few bytes, referring to
+   * earlier ones), else those at or above the threshold (as `ws` does). Some peers mishandle an
+   * uncompressed message once permessage-deflate is agreed (libwebsockets' client, up to at least
+   * 4.3, delivers it again and again: warmcat/libwebsockets#2794), so the common case sends none.
+   */
   shouldCompress(size: number, compress: boolean | undefined): boolean {
-    return compress !== false && size >= this.o.threshold;
+    return compress !== false && (this.contextTakeover || size >= this.o.threshold);
   }
 
   /**

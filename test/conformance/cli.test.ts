@@ -11,7 +11,7 @@ it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and
   const c = await RawClient.connect(server.port);
   const exited = new Promise<number | null>((resolve) => server.proc.once('exit', (code) => resolve(code)));
   server.proc.kill('SIGINT');
-  assert.equal(await c.expectClose(), 1001);
+  assert.deepEqual(await c.expectClose(), { code: 1001, before: [] });
   assert.equal(await exited, 0);
   c.destroy();
 });
@@ -71,7 +71,7 @@ it('ws-stream serve --idle-timeout: a silent client gets a keep-alive ping at ha
     const c = await RawClient.connect(server.port);
     const first = await c.next('a keep-alive ping');
     assert.equal(first.opcode, 9);
-    assert.equal(await c.expectClose(), 1001);
+    assert.deepEqual(await c.expectClose(), { code: 1001, before: [] });
     c.destroy();
   } finally {
     await server.stop();
@@ -129,6 +129,256 @@ it('ws-stream serve --deflate survives 200 connections of random bytes (before a
     const c = await RawClient.connect(server.port);
     c.send(textFrame('still echoing'));
     assert.equal((await c.nextMessage()).payload.toString(), 'still echoing');
+    c.destroy();
+  } finally {
+    await server.stop();
+  }
+});
+
+// ---------------------------------------------------------------- serve against hostile clients
+
+import net from 'node:net';
+import tls from 'node:tls';
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { after, before, describe } from 'node:test';
+import type { Duplex } from 'node:stream';
+import { requestHead } from '../support/frames.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url));
+
+/** Everything a raw client receives until the server closes the connection (after sending `request`). */
+function exchange(socket: Duplex, request?: string): Promise<string> {
+  let got = '';
+  socket.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  if (request !== undefined) socket.write(request);
+  return once(socket, 'close').then(() => got);
+}
+
+/** Connects, and once connected writes `text` a byte at a time, one every `ms`, until the connection closes. */
+function trickle(socket: Duplex, text: string, ms: number): { sent(): number } {
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent < text.length) socket.write(text[sent++]!);
+  }, ms);
+  socket.once('close', () => clearInterval(timer));
+  return { sent: () => sent };
+}
+
+/** `count` header fields of its own, to add to requestHead()'s five. */
+function extraFields(count: number): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = 0; i < count; i++) h[`X-Field-${i}`] = 'v';
+  return h;
+}
+
+const bodyOf = (response: string): string => response.slice(response.indexOf('\r\n\r\n') + 4);
+
+describe('ws-stream serve --handshake-timeout 1 (HTTP/1.1): the deadline counts from the TCP connection', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  before(async () => {
+    server = await startServer(['--handshake-timeout', '1']);
+  });
+  after(() => server.stop());
+
+  it('a client that connects and sends nothing is dropped, with no response', { timeout: 30000 }, async () => {
+    assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
+  });
+
+  it('a client that trickles its request head, a byte every 0.5 s, is dropped before it is done', {
+    timeout: 30000,
+  }, async () => {
+    const s = net.connect(server.port, '127.0.0.1');
+    const head = requestHead();
+    const t = trickle(s, head, 500);
+    assert.equal(await exchange(s), '');
+    assert.ok(t.sent() < head.length, `the whole head went out (${t.sent()} bytes)`);
+  });
+
+  it('after a page, a trickled next request on the same connection is dropped too', { timeout: 30000 }, async () => {
+    const s = net.connect(server.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+    });
+    s.on('error', () => {});
+    s.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (got.includes('</html>')) {
+          s.off('data', check);
+          resolve();
+        }
+      };
+      s.on('data', check);
+    });
+    assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
+    const answered = got.length;
+    const next = requestHead();
+    const t = trickle(s, next, 500);
+    await once(s, 'close');
+    assert.equal(got.length, answered, 'nothing answered the trickled request');
+    assert.ok(t.sent() < next.length);
+  });
+
+  it('a WebSocket opened in time stays open after the deadline passed', { timeout: 30000 }, async () => {
+    const c = await RawClient.connect(server.port);
+    // A silent connection made after it is dropped: the deadline has passed for the WebSocket too.
+    assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
+    const { text: textFrame } = await import('../support/frames.js');
+    c.send(textFrame('still here'));
+    assert.equal((await c.nextMessage()).payload.toString(), 'still here');
+    c.destroy();
+  });
+});
+
+describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTTP/2 sessions count too', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  before(async () => {
+    server = await startServer([
+      '--tls',
+      '--cert',
+      fixture('cert.pem'),
+      '--key',
+      fixture('key.pem'),
+      '--handshake-timeout',
+      '1',
+    ]);
+  });
+  after(() => server.stop());
+  const tlsConnect = (): tls.TLSSocket =>
+    tls.connect({ port: server.port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+
+  it('over TLS, HTTP/1.1 requests meet the same rules: 431 for a 100 KB header, 400 for WebSocket headers on no upgrade', {
+    timeout: 30000,
+  }, async () => {
+    const big = await exchange(tlsConnect(), requestHead({ 'X-Big': 'a'.repeat(100 * 1024) }, 'GET / HTTP/1.1'));
+    assert.match(big, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    const broken = await exchange(tlsConnect(), requestHead({ Connection: 'keep-alive' }, 'GET / HTTP/1.1'));
+    assert.match(broken, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.equal(bodyOf(broken), 'Connection header lacks the "upgrade" token\n');
+  });
+
+  it('a TCP connection that never starts the TLS handshake is dropped', { timeout: 30000 }, async () => {
+    assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
+  });
+
+  it('a TLS connection that sends no request is dropped', { timeout: 30000 }, async () => {
+    const s = tlsConnect();
+    const closed = exchange(s);
+    await once(s, 'secureConnect');
+    assert.equal(s.alpnProtocol, 'http/1.1');
+    assert.equal(await closed, '');
+  });
+
+  it('a TLS connection that trickles its request head is dropped', { timeout: 30000 }, async () => {
+    const s = tlsConnect();
+    const closed = exchange(s);
+    await once(s, 'secureConnect');
+    const head = requestHead();
+    const t = trickle(s, head, 500);
+    assert.equal(await closed, '');
+    assert.ok(t.sent() < head.length);
+  });
+
+  it('an HTTP/2 session that opens no stream is dropped', { timeout: 30000 }, async () => {
+    const session = http2.connect(`https://127.0.0.1:${server.port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    await once(session, 'connect');
+    await once(session, 'close');
+    assert.equal(session.destroyed, true);
+  });
+
+  it('a WebSocket opened in time over HTTP/2 stays open after the deadline', {
+    timeout: 30000,
+  }, async () => {
+    const h2 = await RawClient.connectH2(server.port);
+    assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
+    const { text: textFrame } = await import('../support/frames.js');
+    h2.send(textFrame('over HTTP/2'));
+    assert.equal((await h2.nextMessage()).payload.toString(), 'over HTTP/2');
+    h2.destroy();
+  });
+});
+
+describe('ws-stream serve refuses broken and oversized requests with a status and a one-line reason', {
+  timeout: 30000,
+}, () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.stop());
+  const ask = (request: string): Promise<string> => exchange(net.connect(server.port, '127.0.0.1'), request);
+
+  for (const [name, over, reason] of [
+    ['no Upgrade', { Upgrade: null }, 'missing Upgrade header'],
+    ['no Connection', { Connection: null }, 'missing Connection header'],
+    [
+      'Connection: keep-alive without upgrade',
+      { Connection: 'keep-alive' },
+      'Connection header lacks the "upgrade" token',
+    ],
+    [
+      'only Sec-WebSocket-Version',
+      { Upgrade: null, Connection: null, 'Sec-WebSocket-Key': null },
+      'missing Connection header',
+    ],
+  ] as const) {
+    it(`WebSocket handshake headers with ${name}: 400`, async () => {
+      const response = await ask(requestHead(over, 'GET / HTTP/1.1'));
+      assert.match(response, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.match(response, /\r\nConnection: close\r\n/i);
+      assert.equal(bodyOf(response), `${reason}\n`);
+    });
+  }
+
+  it("a browser's plain GET / still gets the page", async () => {
+    const response = await ask(
+      'GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\nUpgrade-Insecure-Requests: 1\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(response, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(response, /<title>ws-stream echo<\/title>/);
+  });
+
+  it('a 100 KB header: 431', async () => {
+    const response = await ask(requestHead({ 'X-Big': 'a'.repeat(100 * 1024) }, 'GET / HTTP/1.1'));
+    assert.match(response, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    assert.match(bodyOf(response), /^[^\n]*HTTP head over 16384 bytes\n$/);
+  });
+
+  it('101 header fields: 431, on an upgrade and on a plain GET; 100 fields: 101', async () => {
+    const upgrade = await ask(requestHead(extraFields(96), 'GET / HTTP/1.1'));
+    assert.match(upgrade, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    assert.match(bodyOf(upgrade), /^[^\n]*more than 100 header fields\n$/);
+    const fields = Object.entries(extraFields(100))
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    const plain = await ask(`GET / HTTP/1.1\r\nHost: localhost\r\n${fields}\r\n`);
+    assert.match(plain, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    const c = await RawClient.connect(server.port, extraFields(95)); // throws unless 101
+    c.destroy();
+  });
+});
+
+it('ws-stream serve --tls without --cert serves a certificate for localhost and 127.0.0.1 made with openssl', async () => {
+  const server = await startServer(['--tls']);
+  try {
+    const s = tls.connect({ port: server.port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' });
+    s.on('error', () => {});
+    await once(s, 'secureConnect');
+    const cert = s.getPeerCertificate();
+    s.destroy();
+    assert.equal(cert.subject.CN, 'localhost');
+    assert.equal(cert.subjectaltname, 'DNS:localhost, IP Address:127.0.0.1');
+    assert.equal(cert.issuer.CN, 'localhost', 'self-signed');
+    const c = await RawClient.connectH2(server.port);
+    const { text: textFrame } = await import('../support/frames.js');
+    c.send(textFrame('over a certificate of our own'));
+    assert.equal((await c.nextMessage()).payload.toString(), 'over a certificate of our own');
     c.destroy();
   } finally {
     await server.stop();
