@@ -41,7 +41,7 @@ export async function listen(
 }
 
 /** A raw TCP peer that has sent `head` (an upgrade request by default), closed after the test. */
-export async function rawPeer(t: TestContext, port: number, head?: string): Promise<RawPeer> {
+export async function rawPeer(t: TestContext, port: number, head?: string | Buffer): Promise<RawPeer> {
   const socket = net.connect(port, '127.0.0.1');
   t.after(() => socket.destroy());
   await once(socket, 'connect');
