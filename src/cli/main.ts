@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
+import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
 
 const usage = `usage:
@@ -15,6 +16,8 @@ const usage = `usage:
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it
+  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--workers N] [serve's options]
+      a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
 
@@ -68,6 +71,10 @@ async function main(argv: string[]): Promise<number> {
         cert: { type: 'string' },
         key: { type: 'string' },
         log: { type: 'boolean', default: false },
+        pubsub: { type: 'boolean', default: false },
+        broker: { type: 'string' },
+        history: { type: 'string', default: '1000' },
+        workers: { type: 'string', default: '1' },
       },
     });
     const port = Number(values.port);
@@ -88,6 +95,30 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       console.error(`ws-stream: bad port ${values.port}`);
       return 2;
+    }
+    if (values.pubsub) {
+      if (tls) {
+        console.error('ws-stream: serve --pubsub serves ws:// only (no --tls)');
+        return 2;
+      }
+      const history = Number(values.history);
+      const workers = Number(values.workers);
+      if (!Number.isInteger(history) || history < 0 || !Number.isInteger(workers) || workers < 1) {
+        console.error('ws-stream: --history is a count ≥ 0, --workers a count ≥ 1');
+        return 2;
+      }
+      const { host, quiet, deflate, broker } = values;
+      return runPubSubServe({
+        host: host!,
+        port,
+        quiet: quiet!,
+        deflate,
+        broker,
+        history,
+        workers,
+        handshakeTimeout: Math.round(handshakeTimeout * 1000),
+        idleTimeout: Math.round(idleTimeout * 1000),
+      });
     }
     const running = await serve({
       host: values.host!,

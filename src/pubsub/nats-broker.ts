@@ -1,0 +1,538 @@
+/**
+ * A `Broker` on NATS through `@nats-io/transport-node` and `@nats-io/jetstream` (v3), optional peer
+ * dependencies loaded by `open()` only.
+ *
+ * With JetStream, each topic is one stream (named `<prefix>_<sha256(topic)>`; subjects carry the
+ * topic in base64url, since topics may hold characters subjects may not). A publication goes to the
+ * stream's subject `<prefix>.in.<topic>`; JetStream gives it the stream's next sequence as it
+ * stores it (so offsets are contiguous per topic and assigned with publication) and republishes
+ * the stored message, with its sequence in a header, on `<prefix>.out.<topic>`, in sequence order.
+ * Each process subscribes to that subject on core NATS: live delivery is pushed as with Redis's
+ * PUBLISH, and never waits on (nor is lost to) the history's trimming. `max_msgs` is the history
+ * size, `max_age` its TTL; the epoch is the stream's creation time (a stream lost and made again is
+ * a new epoch). History is read with an ordered consumer. One stream per topic suits thousands of
+ * topics, not millions. Needs nats-server ≥ 2.9 (republish).
+ *
+ * Without JetStream on the server, live pub/sub runs on core NATS: offsets are counted by each
+ * process as it receives (core NATS orders one publisher's messages, not several publishers'), the
+ * epoch is the process's own, and `history` is always `null`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { WebSocketError } from '../errors.js';
+import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+
+export interface NatsBrokerOptions {
+  /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
+  readonly url?: string;
+  /** Prefix of every stream name and subject this broker uses. Default `'ws-stream'`. */
+  readonly prefix?: string;
+  /** Stream storage: `'file'` (kept across server restarts) or `'memory'`. Default `'file'`. */
+  readonly storage?: 'file' | 'memory';
+  /** Fail `open()` when the server has no JetStream, instead of running on core NATS. Default false. */
+  readonly requireJetStream?: boolean;
+  /** Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
+  readonly commandTimeoutMs?: number;
+  /** Milliseconds between reconnection attempts. Default 250. */
+  readonly reconnectTimeWaitMs?: number;
+  /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
+  readonly connectOptions?: Readonly<Record<string, unknown>>;
+}
+
+// The little of the NATS client this file uses, declared here so that no type of the optional
+// dependencies reaches ws-stream's published declarations.
+interface MsgHeaders {
+  get(key: string): string;
+  set(key: string, value: string): void;
+}
+interface NatsMsg {
+  readonly data: Uint8Array;
+  readonly headers?: MsgHeaders;
+}
+interface NatsSubscription {
+  unsubscribe(): void;
+}
+interface NatsConnection {
+  publish(subject: string, data: Uint8Array, options?: { headers?: MsgHeaders }): void;
+  subscribe(subject: string, options: { callback: (err: Error | null, msg: NatsMsg) => void }): NatsSubscription;
+  flush(): Promise<void>;
+  status(): AsyncIterable<{ type: string }>;
+  close(): Promise<void>;
+  isClosed(): boolean;
+}
+interface JsMsg {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly headers?: MsgHeaders;
+}
+type ConsumerMessages = AsyncIterable<JsMsg>;
+interface Consumer {
+  fetch(options: { max_messages: number; expires: number }): Promise<ConsumerMessages>;
+}
+interface StreamInfo {
+  readonly created: string;
+  readonly state: { readonly first_seq: number; readonly last_seq: number };
+}
+interface JetStreamManager {
+  readonly streams: {
+    add(config: Record<string, unknown>): Promise<StreamInfo>;
+    info(name: string): Promise<StreamInfo>;
+  };
+}
+interface JetStreamClient {
+  publish(
+    subject: string,
+    data: Uint8Array,
+    options: { headers?: MsgHeaders; timeout: number; expect: { streamName: string } },
+  ): Promise<{ seq: number }>;
+  readonly consumers: {
+    get(stream: string, options: Record<string, unknown>): Promise<Consumer>;
+  };
+}
+interface NatsModule {
+  connect(options: Record<string, unknown>): Promise<NatsConnection>;
+  headers(): MsgHeaders;
+}
+interface JetStreamModule {
+  jetstream(nc: NatsConnection, options: { timeout: number }): JetStreamClient;
+  jetstreamManager(nc: NatsConnection, options: { timeout: number }): Promise<JetStreamManager>;
+}
+
+const defaults = {
+  url: 'nats://127.0.0.1:4222',
+  prefix: 'ws-stream',
+  storage: 'file',
+  requireJetStream: false,
+  commandTimeoutMs: 5000,
+  reconnectTimeWaitMs: 250,
+} as const;
+
+/** The header that marks a binary message (text messages carry no header). */
+const binaryHeader = 'Ws-Binary';
+/** The header in which JetStream's republish gives a message's stream sequence. */
+const sequenceHeader = 'Nats-Sequence';
+/** JetStream API error: a stream of that name exists with another configuration. */
+const streamNameInUse = 10058;
+
+/** A topic's stream, as this process knows it. */
+interface StreamRef {
+  readonly name: string;
+  readonly subject: string;
+  readonly epoch: string;
+}
+
+/** A subscribed topic on this process. */
+interface Subscription {
+  stream: StreamRef | undefined;
+  /** The last offset delivered (JetStream), or counted (core NATS). */
+  last: number;
+  /** The core subscription that delivers it (restored by the client itself after a reconnection). */
+  source: NatsSubscription | undefined;
+  /** Messages received before the stream's position was known, delivered once it is. */
+  early: NatsMsg[];
+  /** Catching up after a reconnection: live messages wait in `early` meanwhile. */
+  holding: boolean;
+}
+
+function unavailable(detail: string, cause?: unknown): WebSocketError {
+  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
+}
+
+const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+export class NatsBroker implements Broker {
+  readonly #options: Required<Omit<NatsBrokerOptions, 'connectOptions'>> & NatsBrokerOptions;
+  #events: BrokerEvents | undefined;
+  #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
+  #nats: NatsModule | undefined;
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
+  #jsm: JetStreamManager | undefined;
+  /** Streams by topic, made (or found) once per topic. */
+  readonly #streams = new Map<string, Promise<StreamRef>>();
+  readonly #topics = new Map<string, Subscription>();
+  /** This process's epoch, for core NATS (no JetStream). */
+  readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
+  #available = false;
+  #closed = false;
+  /** Bumped on each disconnection, so a resubscription that outlived its connection stops. */
+  #generation = 0;
+
+  constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
+    const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
+    this.#options = { ...defaults, ...options };
+    for (const server of this.#options.url.split(',')) {
+      let url: URL;
+      try {
+        url = new URL(server.trim());
+      } catch {
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: not a URL: ${server}`);
+      }
+      if (url.protocol !== 'nats:' && url.protocol !== 'tls:') {
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: the URL must be nats:// or tls://');
+      }
+    }
+    if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
+    }
+    for (const key of ['commandTimeoutMs', 'reconnectTimeWaitMs'] as const) {
+      const v = this.#options[key];
+      if (!Number.isFinite(v) || v <= 0) {
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: ${key} must be a positive number`);
+      }
+    }
+  }
+
+  /** Whether offsets and history come from JetStream (known once open). */
+  get jetstream(): boolean {
+    return this.#jsm !== undefined;
+  }
+
+  async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
+    if (this.#events) throw new WebSocketError('ERR_WS_INVALID_STATE', 'NatsBroker: already opened');
+    this.#events = events;
+    this.#history = history;
+    let js: JetStreamModule;
+    try {
+      this.#nats = (await import('@nats-io/transport-node')) as unknown as NatsModule;
+      js = (await import('@nats-io/jetstream')) as unknown as JetStreamModule;
+    } catch (err) {
+      throw unavailable(
+        "NatsBroker needs the optional peer dependencies '@nats-io/transport-node' and '@nats-io/jetstream'",
+        err,
+      );
+    }
+    const timeout = this.#options.commandTimeoutMs;
+    try {
+      this.#nc = await this.#nats.connect({
+        ...this.#options.connectOptions,
+        servers: this.#options.url.split(',').map((s) => s.trim()),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: this.#options.reconnectTimeWaitMs,
+        timeout,
+      });
+    } catch (err) {
+      throw unavailable(`cannot connect to ${this.#options.url}`, err);
+    }
+    try {
+      this.#jsm = await js.jetstreamManager(this.#nc, { timeout });
+      this.#js = js.jetstream(this.#nc, { timeout });
+    } catch (err) {
+      if (this.#options.requireJetStream) {
+        await this.#nc.close().catch(() => {});
+        throw unavailable(`no JetStream on ${this.#options.url}`, err);
+      }
+    }
+    this.#available = true;
+    this.#watch(this.#nc).catch((err) => process.emitWarning(err instanceof Error ? err : String(err)));
+  }
+
+  async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    const nc = this.#ready();
+    let headers: MsgHeaders | undefined;
+    if (binary) {
+      headers = this.#nats!.headers();
+      headers.set(binaryHeader, '1');
+    }
+    if (!this.#js) {
+      try {
+        nc.publish(this.#subject(topic, 'out'), data, { headers });
+        await nc.flush();
+      } catch (err) {
+        throw unavailable(errorText(err), err);
+      }
+      return this.#corePosition(topic);
+    }
+    for (let attempt = 0; ; attempt++) {
+      const stream = await this.#stream(topic);
+      try {
+        const ack = await this.#js.publish(stream.subject, data, {
+          headers,
+          timeout: this.#options.commandTimeoutMs,
+          expect: { streamName: stream.name },
+        });
+        return { offset: ack.seq, epoch: stream.epoch };
+      } catch (err) {
+        // No stream took it (the client says "no responders" this way): it was deleted, make it
+        // again, once. Any other failure is not retried: the message may have been stored.
+        this.#streams.delete(topic);
+        const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
+        if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
+      }
+    }
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    this.#ready();
+    if (this.#topics.has(topic)) return;
+    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [], holding: false };
+    this.#topics.set(topic, sub);
+    try {
+      await this.#start(topic, sub, this.#generation);
+    } catch (err) {
+      if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      stop(sub);
+      throw err instanceof WebSocketError ? err : unavailable(errorText(err), err);
+    }
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    const sub = this.#topics.get(topic);
+    if (!sub) return;
+    this.#topics.delete(topic);
+    stop(sub);
+  }
+
+  async position(topic: string): Promise<TopicPosition> {
+    this.#ready();
+    if (!this.#jsm) return this.#corePosition(topic);
+    const stream = await this.#stream(topic);
+    const info = await this.#info(stream);
+    return { offset: info.state.last_seq, epoch: stream.epoch };
+  }
+
+  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    this.#ready();
+    return this.#historyOf(topic, since);
+  }
+
+  async #historyOf(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    if (!this.#js || this.#history.size === 0) return null;
+    if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
+    const stream = await this.#stream(topic);
+    const info = await this.#info(stream);
+    const last = info.state.last_seq;
+    if (since.epoch !== stream.epoch || info.created !== stream.epoch || since.offset > last) return null;
+    if (since.offset === last) return [];
+    // Messages are removed from the front only (max_msgs, max_age): the range is whole when its
+    // first message is still there.
+    if (info.state.first_seq > since.offset + 1) return null;
+    const out: BrokerMessage[] = [];
+    try {
+      const consumer = await this.#js.consumers.get(stream.name, {
+        deliver_policy: 'by_start_sequence',
+        opt_start_seq: since.offset + 1,
+      });
+      const wanted = last - since.offset;
+      const messages = await consumer.fetch({ max_messages: wanted, expires: this.#options.commandTimeoutMs });
+      for await (const m of messages) {
+        // Expired between the info and the fetch: the range is no longer whole.
+        if (m.seq !== since.offset + 1 + out.length) return null;
+        out.push(this.#message(topic, stream.epoch, m));
+        if (m.seq === last) break;
+      }
+    } catch (err) {
+      throw unavailable(errorText(err), err);
+    }
+    return out.length === last - since.offset ? out : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#available = false;
+    for (const sub of this.#topics.values()) stop(sub);
+    this.#topics.clear();
+    await this.#nc?.close().catch(() => {});
+  }
+
+  #ready(): NatsConnection {
+    if (this.#closed) throw unavailable('the broker is closed');
+    if (!this.#nc) throw unavailable('the broker is not open');
+    if (!this.#available) throw unavailable(`no connection to ${this.#options.url}`);
+    return this.#nc;
+  }
+
+  /** `in`: where publications go (the stream's subject); `out`: where subscribers listen. */
+  #subject(topic: string, way: 'in' | 'out'): string {
+    // The `t` keeps the token non-empty for the empty topic.
+    return `${this.#options.prefix}.${way}.t${Buffer.from(topic).toString('base64url')}`;
+  }
+
+  #corePosition(topic: string): TopicPosition {
+    return { offset: this.#topics.get(topic)?.last ?? 0, epoch: this.#coreEpoch };
+  }
+
+  /** The topic's stream, made with this broker's history limits unless it exists (then as it is). */
+  #stream(topic: string): Promise<StreamRef> {
+    let ref = this.#streams.get(topic);
+    if (!ref) {
+      ref = this.#makeStream(topic);
+      this.#streams.set(topic, ref);
+      ref.catch(() => {
+        if (this.#streams.get(topic) === ref) this.#streams.delete(topic);
+      });
+    }
+    return ref;
+  }
+
+  async #makeStream(topic: string): Promise<StreamRef> {
+    const hash = createHash('sha256').update(topic).digest('hex').slice(0, 40);
+    const name = `${this.#options.prefix}_${hash}`;
+    const subject = this.#subject(topic, 'in');
+    const config = {
+      name,
+      subjects: [subject],
+      republish: { src: subject, dest: this.#subject(topic, 'out') },
+      storage: this.#options.storage,
+      // A stream keeps one message at least: its sequence is the topic's offset.
+      max_msgs: Math.max(1, this.#history.size),
+      max_age: Math.round(this.#history.ttlSeconds * 1e9),
+      discard: 'old',
+      num_replicas: 1,
+    };
+    let info: StreamInfo;
+    try {
+      info = await this.#jsm!.streams.add(config);
+    } catch (err) {
+      if ((err as { code?: number }).code !== streamNameInUse) throw unavailable(errorText(err), err);
+      try {
+        info = await this.#jsm!.streams.info(name);
+      } catch (err2) {
+        throw unavailable(errorText(err2), err2);
+      }
+    }
+    return { name, subject, epoch: info.created };
+  }
+
+  async #info(stream: StreamRef): Promise<StreamInfo> {
+    try {
+      return await this.#jsm!.streams.info(stream.name);
+    } catch (err) {
+      throw unavailable(errorText(err), err);
+    }
+  }
+
+  /**
+   * Starts delivering a topic: subscribes to its live subject (once; the client restores it after a
+   * reconnection), then learns the stream's epoch and where this process starts from.
+   */
+  async #start(topic: string, sub: Subscription, generation: number): Promise<void> {
+    const nc = this.#nc!;
+    if (!sub.source) {
+      const source: NatsSubscription = nc.subscribe(this.#subject(topic, 'out'), {
+        callback: (err, m) => {
+          if (!err && this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
+        },
+      });
+      sub.source = source;
+    }
+    await nc.flush();
+    if (!this.#jsm) return;
+    const stream = await this.#stream(topic);
+    const info = await this.#info(stream);
+    if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+    if (sub.stream === undefined) {
+      // New here: from the present on.
+      sub.last = info.state.last_seq;
+    } else if (sub.stream.epoch !== stream.epoch) {
+      // The stream was lost and made again (the server lost its storage): what the new one holds
+      // is new here, and `PubSub` cannot ask for it (it knows the old epoch only).
+      sub.last = 0;
+      for (const m of (await this.#historyOf(topic, { offset: 0, epoch: stream.epoch })) ?? []) {
+        if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+        if (m.offset <= sub.last) continue;
+        sub.last = m.offset;
+        this.#emit(m);
+      }
+    }
+    sub.stream = stream;
+    sub.holding = false;
+    const early = sub.early;
+    sub.early = [];
+    for (const m of early) this.#receive(topic, sub, m);
+  }
+
+  #receive(topic: string, sub: Subscription, m: NatsMsg): void {
+    if (!this.#jsm) {
+      sub.last++;
+      this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
+      return;
+    }
+    if (!sub.stream || sub.holding) {
+      sub.early.push(m);
+      return;
+    }
+    const offset = Number(m.headers?.get(sequenceHeader));
+    // Already delivered (sent again after a reconnection), or not from the stream.
+    if (!(offset > sub.last)) return;
+    sub.last = offset;
+    this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
+  }
+
+  #message(topic: string, epoch: string, m: JsMsg): BrokerMessage {
+    const binary = m.headers?.get(binaryHeader) === '1';
+    return { topic, offset: m.seq, epoch, data: toBuffer(m.data), binary };
+  }
+
+  #deliver(topic: string, epoch: string, offset: number, data: Uint8Array, headers: MsgHeaders | undefined): void {
+    const binary = headers?.get(binaryHeader) === '1';
+    this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
+  }
+
+  /** Reports availability; a throw from the listener must not stop this broker's watch. */
+  #report(available: boolean): void {
+    try {
+      this.#events!.onAvailability(available);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  #emit(m: BrokerMessage): void {
+    try {
+      this.#events!.onMessage(m);
+    } catch (err) {
+      // A throw here would reach the NATS client's dispatch loop.
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  /** Follows the connection: unavailable on loss; on return, every topic restarted, then available. */
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (this.#closed) return;
+      if (status.type === 'disconnect') {
+        this.#generation++;
+        this.#streams.clear();
+        if (this.#available) {
+          this.#available = false;
+          this.#report(false);
+        }
+      } else if (status.type === 'reconnect') {
+        if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
+        void this.#restore(++this.#generation);
+      }
+    }
+  }
+
+  /** Restarts every topic's delivery after a reconnection, retrying while the server (JetStream) recovers. */
+  async #restore(generation: number): Promise<void> {
+    for (let delay = 50; generation === this.#generation && !this.#closed; delay = Math.min(delay * 2, 1000)) {
+      try {
+        for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
+        if (generation !== this.#generation || this.#closed) return;
+        this.#available = true;
+        this.#report(true);
+        return;
+      } catch {
+        this.#streams.clear();
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}
+
+function stop(sub: Subscription): void {
+  const source = sub.source;
+  sub.source = undefined;
+  if (!source) return;
+  try {
+    source.unsubscribe();
+  } catch {
+    // already stopped
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,444 @@
+/**
+ * A `Broker` on Redis (≥ 7) through node-redis (`redis` v5), an optional peer dependency loaded by
+ * `open()` only.
+ *
+ * Per topic T (keys share the hash tag `{T}`; `prefix` defaults to `ws-stream:`):
+ * - `prefix{T}:o` the last offset (a counter), `prefix{T}:e` the epoch: created together, and
+ *   created again together (offset back to 0, history dropped) when either is missing, e.g. after
+ *   Redis restarted without persistence, so an offset always means the same message in one epoch;
+ * - `prefix{T}:h` the history, a Redis Stream whose entry IDs are `<offset>-0` (so a range of
+ *   offsets is one XRANGE), each with the payload, the binary flag and the Redis time, trimmed to
+ *   `history.size` entries and to `history.ttlSeconds`;
+ * - channel `prefix T`: `<offset> <0|1> <epoch>\n<payload>` for live delivery.
+ * One Lua script increments the offset, appends to the history and PUBLISHes, so a message's
+ * offset, its place in history and its place in every subscriber's stream are decided in one
+ * step: delivery order is offset order on every process.
+ *
+ * Two connections: commands (scripts) and a subscriber (`duplicate()`), which node-redis
+ * re-subscribes to every channel by itself when it reconnects, before it reports ready.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { WebSocketError } from '../errors.js';
+import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+
+export interface RedisBrokerOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string;
+  /** Prefix of every key and channel this broker uses. Default `'ws-stream:'`. */
+  readonly prefix?: string;
+  /** Milliseconds a command may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
+  readonly commandTimeoutMs?: number;
+  /** Longest wait between two reconnection attempts, in milliseconds. Default 1000. */
+  readonly reconnectMaxDelayMs?: number;
+  /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
+  readonly clientOptions?: Readonly<Record<string, unknown>>;
+}
+
+// The little of node-redis this file uses, declared here so that no type of the optional
+// dependency reaches ws-stream's published declarations.
+type RedisArg = string | Buffer;
+type BufferListener = (message: Buffer, channel: Buffer) => void;
+interface RedisClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  duplicate(): RedisClient;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  sendCommand(
+    args: RedisArg[],
+    options?: { typeMapping?: Record<number, unknown>; timeout?: number },
+  ): Promise<unknown>;
+  subscribe(channel: string, listener: BufferListener, bufferMode: true): Promise<void>;
+  unsubscribe(channel: string, listener: BufferListener, bufferMode: true): Promise<void>;
+  destroy(): void;
+}
+interface RedisModule {
+  createClient(options: Record<string, unknown>): RedisClient;
+  readonly RESP_TYPES: { readonly BLOB_STRING: number };
+}
+
+const defaults = {
+  url: 'redis://127.0.0.1:6379',
+  prefix: 'ws-stream:',
+  commandTimeoutMs: 5000,
+  reconnectMaxDelayMs: 1000,
+};
+
+// KEYS: offset, epoch, history. ARGV: a new epoch. Creates the pair (and drops any history) unless
+// both exist; leaves the epoch in `e`. Shared by every script.
+const ensureEpoch = `
+local o = redis.call('GET', KEYS[1])
+local e = redis.call('GET', KEYS[2])
+if not o or not e then
+  e = ARGV[1]
+  redis.call('SET', KEYS[2], e)
+  redis.call('SET', KEYS[1], 0)
+  redis.call('DEL', KEYS[3])
+end
+`;
+
+// Drops the history entries older than ARGV[ttlArg] ms (0: no limit), oldest first; each entry's
+// fields are d (payload), b (binary flag), t (Redis time in ms).
+const trimExpired = (ttlArg: number): string => `
+local ttl = tonumber(ARGV[${ttlArg}])
+if ttl > 0 then
+  local time = redis.call('TIME')
+  local cutoff = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) - ttl
+  while true do
+    local batch = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 100)
+    local keep = nil
+    for _, entry in ipairs(batch) do
+      if tonumber(entry[2][6]) >= cutoff then keep = entry[1] break end
+    end
+    if keep then redis.call('XTRIM', KEYS[3], 'MINID', keep) break end
+    if #batch < 100 then redis.call('DEL', KEYS[3]) break end
+    local last = tonumber(string.match(batch[#batch][1], '^%d+'))
+    redis.call('XTRIM', KEYS[3], 'MINID', string.format('%d', last + 1) .. '-0')
+  end
+end
+`;
+
+// KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel.
+// Returns {offset, epoch}.
+const publishScript = `${ensureEpoch}
+local offset = redis.call('INCR', KEYS[1])
+local id = string.format('%d', offset)
+local size = tonumber(ARGV[4])
+if size > 0 then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('XADD', KEYS[3], 'MAXLEN', size, id .. '-0', 'd', ARGV[2], 'b', ARGV[3], 't', now)
+  ${trimExpired(5)}
+  if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+end
+redis.call('PUBLISH', ARGV[6], id .. ' ' .. ARGV[3] .. ' ' .. e .. '\\n' .. ARGV[2])
+return {offset, e}
+`;
+
+// KEYS: offset, epoch, history. ARGV: new epoch. Returns {offset, epoch}.
+const positionScript = `${ensureEpoch}
+return {tonumber(redis.call('GET', KEYS[1])), e}
+`;
+
+// KEYS: offset, epoch, history. ARGV: (unused), since offset, since epoch, ttl ms.
+// Returns {0} when the history cannot cover (since, last], else {1, offset, flag, payload, ...}.
+const historyScript = `
+local o = tonumber(redis.call('GET', KEYS[1]))
+local e = redis.call('GET', KEYS[2])
+local since = tonumber(ARGV[2])
+if not o or not e or e ~= ARGV[3] or since > o then return {0} end
+if since == o then return {1} end
+${trimExpired(4)}
+local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+if #first == 0 or tonumber(string.match(first[1][1], '^%d+')) > since + 1 then return {0} end
+local out = {1}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[3], string.format('%d', since + 1) .. '-0', '+')) do
+  out[#out + 1] = tonumber(string.match(entry[1], '^%d+'))
+  out[#out + 1] = entry[2][4]
+  out[#out + 1] = entry[2][2]
+end
+return out
+`;
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+const scripts = { publish: script(publishScript), position: script(positionScript), history: script(historyScript) };
+
+/** A subscribed topic on this process. */
+interface Subscription {
+  /** What node-redis knows the subscription by. */
+  readonly listener: BufferListener;
+  /** The epoch and offset of the last message delivered ('' before the first). */
+  epoch: string;
+  last: number;
+  /** Messages held while the topic catches up after a reconnection, delivered after. */
+  held: BrokerMessage[] | null;
+}
+
+function unavailable(detail: string, cause?: unknown): WebSocketError {
+  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
+}
+
+export class RedisBroker implements Broker {
+  readonly #options: Required<Omit<RedisBrokerOptions, 'clientOptions'>> & RedisBrokerOptions;
+  #events: BrokerEvents | undefined;
+  #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
+  #commands: RedisClient | undefined;
+  #subscriber: RedisClient | undefined;
+  #bufferReplies: Record<number, unknown> = {};
+  /** Subscribed topics. */
+  readonly #topics = new Map<string, Subscription>();
+  /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
+  #generation = 0;
+  /** Both connections were ready once: from then on a lost connection is retried forever. */
+  #opened = false;
+  #available = false;
+  #closed = false;
+
+  constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
+    const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
+    this.#options = { ...defaults, ...options };
+    let url: URL;
+    try {
+      url = new URL(this.#options.url);
+    } catch {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: not a URL: ${this.#options.url}`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
+    }
+    for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs'] as const) {
+      const v = this.#options[key];
+      if (!Number.isFinite(v) || v <= 0) {
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: ${key} must be a positive number`);
+      }
+    }
+  }
+
+  async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
+    if (this.#events) throw new WebSocketError('ERR_WS_INVALID_STATE', 'RedisBroker: already opened');
+    this.#events = events;
+    this.#history = history;
+    let redis: RedisModule;
+    try {
+      redis = (await import('redis')) as unknown as RedisModule;
+    } catch (err) {
+      throw unavailable("RedisBroker needs the optional peer dependency 'redis' (npm install redis)", err);
+    }
+    this.#bufferReplies = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
+    const maxDelay = this.#options.reconnectMaxDelayMs;
+    const commands = redis.createClient({
+      ...this.#options.clientOptions,
+      url: this.#options.url,
+      // A publish while Redis is away fails at once rather than waiting in a queue.
+      disableOfflineQueue: true,
+      socket: {
+        ...(this.#options.clientOptions?.socket as object | undefined),
+        // The first connection fails open(); once open, retry forever with a capped backoff.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          this.#opened && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
+      },
+    });
+    const subscriber = commands.duplicate();
+    this.#commands = commands;
+    this.#subscriber = subscriber;
+    // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
+    // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
+    commands.on('ready', () => {
+      for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+    });
+    for (const client of [commands, subscriber]) {
+      // Every error of either connection is reported through availability, never thrown.
+      client.on('error', () => this.#updateAvailability());
+      client.on('end', () => this.#updateAvailability());
+      client.on('ready', () => this.#updateAvailability());
+    }
+    try {
+      await Promise.all([commands.connect(), subscriber.connect()]);
+    } catch (err) {
+      this.#closed = true;
+      for (const client of [commands, subscriber]) destroyQuietly(client);
+      throw unavailable(`cannot connect to ${this.#options.url}`, err);
+    }
+    // Available from here on without a report: onAvailability tells only of changes.
+    this.#available = true;
+    this.#opened = true;
+    this.#updateAvailability();
+  }
+
+  async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    const reply = (await this.#run(scripts.publish, topic, [
+      data,
+      binary ? '1' : '0',
+      String(this.#history.size),
+      String(this.#ttlMs()),
+      this.#channel(topic),
+    ])) as [number, Buffer];
+    return { offset: reply[0], epoch: reply[1].toString() };
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    if (this.#topics.has(topic)) return;
+    const subscriber = this.#live();
+    const sub: Subscription = {
+      listener: (message) => this.#receive(topic, sub, message),
+      epoch: '',
+      last: 0,
+      held: null,
+    };
+    this.#topics.set(topic, sub);
+    try {
+      await subscriber.subscribe(this.#channel(topic), sub.listener, true);
+    } catch (err) {
+      if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      throw unavailable(`cannot subscribe to ${topic}`, err);
+    }
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    const sub = this.#topics.get(topic);
+    if (!sub || !this.#subscriber) return;
+    this.#topics.delete(topic);
+    // Delivery stops now (#receive checks #topics); node-redis forgets the channel when Redis
+    // confirms, or at once if the connection is down (it is then not re-subscribed).
+    const done = this.#subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
+    if (this.#subscriber.isReady) await done;
+  }
+
+  async position(topic: string): Promise<TopicPosition> {
+    const reply = (await this.#run(scripts.position, topic, [])) as [number, Buffer];
+    return { offset: reply[0], epoch: reply[1].toString() };
+  }
+
+  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
+    const reply = (await this.#run(scripts.history, topic, [
+      String(since.offset),
+      since.epoch,
+      String(this.#ttlMs()),
+    ])) as (number | Buffer)[];
+    if (reply[0] === 0) return null;
+    const messages: BrokerMessage[] = [];
+    for (let i = 1; i < reply.length; i += 3) {
+      const offset = reply[i] as number;
+      const binary = (reply[i + 1] as Buffer)[0] === 0x31;
+      messages.push({ topic, offset, epoch: since.epoch, data: reply[i + 2] as Buffer, binary });
+    }
+    return messages;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#topics.clear();
+    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+  }
+
+  #ttlMs(): number {
+    return Math.round(this.#history.ttlSeconds * 1000);
+  }
+
+  #channel(topic: string): string {
+    return this.#options.prefix + topic;
+  }
+
+  #keys(topic: string): string[] {
+    const base = `${this.#options.prefix}{${topic}}`;
+    return [`${base}:o`, `${base}:e`, `${base}:h`];
+  }
+
+  #live(): RedisClient {
+    if (this.#closed) throw unavailable('the broker is closed');
+    const subscriber = this.#subscriber;
+    if (!subscriber || !this.#commands) throw unavailable('the broker is not open');
+    if (!subscriber.isReady) throw unavailable(`no connection to ${this.#options.url}`);
+    return subscriber;
+  }
+
+  /** Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT FLUSH). */
+  async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
+    if (this.#closed) throw unavailable('the broker is closed');
+    const commands = this.#commands;
+    if (!commands) throw unavailable('the broker is not open');
+    const keys = this.#keys(topic);
+    const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
+    const options = { typeMapping: this.#bufferReplies, timeout: this.#options.commandTimeoutMs };
+    try {
+      try {
+        return await commands.sendCommand(['EVALSHA', s.sha, ...rest], options);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return await commands.sendCommand(['EVAL', s.source, ...rest], options);
+      }
+    } catch (err) {
+      throw unavailable(err instanceof Error ? err.message : String(err), err);
+    }
+  }
+
+  #receive(topic: string, sub: Subscription, message: Buffer): void {
+    if (this.#topics.get(topic) !== sub) return;
+    const newline = message.indexOf(0x0a);
+    const [offset, flag, epoch] = message.toString('latin1', 0, newline).split(' ');
+    const m: BrokerMessage = {
+      topic,
+      offset: Number(offset),
+      epoch: epoch!,
+      data: message.subarray(newline + 1),
+      binary: flag === '1',
+    };
+    if (sub.held) sub.held.push(m);
+    else this.#deliver(sub, m);
+  }
+
+  #deliver(sub: Subscription, m: BrokerMessage): void {
+    // Once only (a message can be both read from history and received while catching up).
+    if (m.epoch === sub.epoch && m.offset <= sub.last) return;
+    sub.epoch = m.epoch;
+    sub.last = m.offset;
+    try {
+      this.#events!.onMessage(m);
+    } catch (err) {
+      // A throw here would reach node-redis's parser and desynchronise the connection.
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  /** Reports availability; a throw from the listener must not reach node-redis's event emitter. */
+  #report(available: boolean): void {
+    try {
+      this.#events!.onAvailability(available);
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : String(err));
+    }
+  }
+
+  #updateAvailability(): void {
+    if (!this.#opened || this.#closed) return;
+    const available = this.#commands!.isReady && this.#subscriber!.isReady;
+    if (available === this.#available) return;
+    this.#available = available;
+    if (!available) {
+      this.#generation++;
+      this.#report(false);
+    } else {
+      void this.#catchUp(this.#generation);
+    }
+  }
+
+  /**
+   * Back after a loss, every channel subscribed again by node-redis: a topic whose epoch changed
+   * (Redis lost its data: offsets start again at 1) is given what its new epoch holds so far, which
+   * `PubSub` could not ask for (it knows only the old epoch); then available. A topic in the same
+   * epoch is caught up by `PubSub` from history, after the report.
+   */
+  async #catchUp(generation: number): Promise<void> {
+    const topics = [...this.#topics].filter(([, sub]) => sub.epoch !== '');
+    for (const [, sub] of topics) sub.held ??= [];
+    try {
+      for (const [topic, sub] of topics) {
+        const at = await this.position(topic);
+        if (at.epoch === sub.epoch) continue;
+        for (const m of (await this.history(topic, { offset: 0, epoch: at.epoch })) ?? []) this.#deliver(sub, m);
+      }
+    } catch {
+      // Lost again: the next reconnection catches up.
+    } finally {
+      for (const [topic, sub] of topics) {
+        const held = sub.held ?? [];
+        sub.held = null;
+        if (this.#topics.get(topic) === sub) for (const m of held) this.#deliver(sub, m);
+      }
+    }
+    if (generation === this.#generation && this.#available && !this.#closed) this.#report(true);
+  }
+}
+
+function destroyQuietly(client: RedisClient): void {
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,52 @@
+/** The in-memory broker alone: offsets, epochs, history bounded by size, delivery to subscribed topics only. */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryBroker } from '../../src/pubsub/index.js';
+import type { BrokerMessage } from '../../src/pubsub/index.js';
+
+async function opened(size: number) {
+  const broker = new MemoryBroker();
+  const got: BrokerMessage[] = [];
+  await broker.open({ onMessage: (m) => got.push(m), onAvailability: () => {} }, { size, ttlSeconds: 0 });
+  return { broker, got };
+}
+
+it('offsets count from 1 per topic; only subscribed topics are delivered, in order, as published', async () => {
+  const { broker, got } = await opened(10);
+  assert.deepEqual(await broker.position('a'), { offset: 0, epoch: broker.epoch });
+  await broker.subscribe('a');
+  assert.deepEqual(await broker.publish('a', Buffer.from('1'), false), { offset: 1, epoch: broker.epoch });
+  assert.deepEqual(await broker.publish('b', Buffer.from('x'), true), { offset: 1, epoch: broker.epoch });
+  assert.deepEqual(await broker.publish('a', Buffer.from('2'), true), { offset: 2, epoch: broker.epoch });
+  assert.deepEqual(
+    got.map((m) => [m.topic, m.offset, m.data.toString(), m.binary]),
+    [
+      ['a', 1, '1', false],
+      ['a', 2, '2', true],
+    ],
+  );
+  await broker.unsubscribe('a');
+  await broker.publish('a', Buffer.from('3'), false);
+  assert.equal(got.length, 2);
+  assert.deepEqual(await broker.position('a'), { offset: 3, epoch: broker.epoch });
+  assert.notEqual(new MemoryBroker().epoch, broker.epoch, 'each broker life is its own epoch');
+});
+
+it('history: every message after `since`, or null when trimmed, of another epoch, in the future, or not kept', async () => {
+  const { broker } = await opened(5);
+  for (let i = 1; i <= 12; i++) await broker.publish('t', Buffer.from(`m${i}`), false);
+  const after = async (offset: number, epoch = broker.epoch) =>
+    (await broker.history('t', { offset, epoch }))?.map((m) => m.data.toString()) ?? null;
+  assert.deepEqual(await after(7), ['m8', 'm9', 'm10', 'm11', 'm12']);
+  assert.deepEqual(await after(10), ['m11', 'm12']);
+  assert.deepEqual(await after(12), []);
+  assert.equal(await after(6), null, 'm7 was trimmed');
+  assert.equal(await after(13), null);
+  assert.equal(await after(7, 'other'), null);
+  assert.deepEqual(await broker.history('never', { offset: 0, epoch: broker.epoch }), []);
+  const none = await opened(0);
+  await none.broker.publish('t', Buffer.from('x'), false);
+  assert.equal(await none.broker.history('t', { offset: 0, epoch: none.broker.epoch }), null);
+  await broker.close();
+  await assert.rejects(broker.publish('t', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+});
