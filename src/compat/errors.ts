@@ -84,8 +84,17 @@ export function toWsError(err: WebSocketError): Error | null {
   }
   const info = table[err.code];
   if (info === undefined) return err.code === 'ERR_WS_BUFFER_OVERFLOW' ? err : null;
-  const detail = /opcode (\d+)/.exec(err.message);
-  const message = info.message === 'invalid opcode' ? `invalid opcode ${detail?.[1] ?? ''}`.trim() : info.message;
+  let message = info.message;
+  // The core's detail gives the numbers ws puts in its messages.
+  const number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];
+  if (number !== undefined && !/\d$/.test(message)) message = `${message} ${number}`;
+  if (err.code === 'ERR_WS_BAD_RESERVED_BITS' && err.message.endsWith('RSV2 or RSV3')) {
+    return wrap(
+      new RangeError('Invalid WebSocket frame: RSV2 and RSV3 must be clear'),
+      'WS_ERR_UNEXPECTED_RSV_2_3',
+      err,
+    );
+  }
   const e = info.range ? new RangeError(info.frame ? `Invalid WebSocket frame: ${message}` : message) : new Error();
   if (!info.range) e.message = info.frame ? `Invalid WebSocket frame: ${message}` : message;
   return wrap(e, info.code, err);

@@ -152,7 +152,7 @@ export class Receiver {
   private startFrame(): void {
     const h = this.hdr;
     if (h.rsv2 || h.rsv3 || (h.rsv1 && !(this.allowRsv1 && h.opcode !== Opcode.Continuation && h.opcode < 8))) {
-      return this.fail('ERR_WS_BAD_RESERVED_BITS');
+      return this.fail('ERR_WS_BAD_RESERVED_BITS', h.rsv2 || h.rsv3 ? 'RSV2 or RSV3' : 'RSV1');
     }
     if (h.masked !== this.server) {
       return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
@@ -161,11 +161,11 @@ export class Receiver {
     if (op >= 8) {
       if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
       if (!h.fin) return this.fail('ERR_WS_BAD_CONTROL_FRAGMENT');
-      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE');
+      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE', `length ${h.length}`);
     } else if (op === Opcode.Continuation) {
       if (!this.inMessage) return this.fail('ERR_WS_BAD_CONTINUATION');
     } else if (op === Opcode.Text || op === Opcode.Binary) {
-      if (this.inMessage) return this.fail('ERR_WS_BAD_DATA_FRAME');
+      if (this.inMessage) return this.fail('ERR_WS_BAD_DATA_FRAME', `opcode ${op}`);
       this.inMessage = true;
       this.messageBinary = op === Opcode.Binary;
       this.messageCompressed = h.rsv1;
@@ -225,7 +225,12 @@ export class Receiver {
         return this.handler.onPong(last);
       case Opcode.Close: {
         const close = parseClosePayload(last);
-        if ('error' in close) return this.fail(close.error);
+        if ('error' in close) {
+          return this.fail(
+            close.error,
+            close.error === 'ERR_WS_BAD_CLOSE_CODE' ? `code ${last.readUInt16BE(0)}` : undefined,
+          );
+        }
         this.state = State.Done;
         return this.handler.onClose(close.code, close.reason, last);
       }

@@ -5,8 +5,11 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import RealWebSocket, { WebSocketServer as RealWebSocketServer } from 'ws';
-import CompatWebSocket, { WebSocketServer as CompatWebSocketServer } from '../../src/compat/index.js';
+import RealWebSocket, { createWebSocketStream as realStream, WebSocketServer as RealWebSocketServer } from 'ws';
+import CompatWebSocket, {
+  WebSocketServer as CompatWebSocketServer,
+  createWebSocketStream as compatStream,
+} from '../../src/compat/index.js';
 import { RawPeer } from '../support/peer.js';
 import { KEY } from '../support/frames.js';
 
@@ -16,10 +19,22 @@ export interface Impl {
   WebSocket: any;
   // biome-ignore lint/suspicious/noExplicitAny: as above
   WebSocketServer: any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  createWebSocketStream: any;
 }
 
-export const ws: Impl = { name: 'ws', WebSocket: RealWebSocket, WebSocketServer: RealWebSocketServer };
-export const compat: Impl = { name: 'compat', WebSocket: CompatWebSocket, WebSocketServer: CompatWebSocketServer };
+export const ws: Impl = {
+  name: 'ws',
+  WebSocket: RealWebSocket,
+  WebSocketServer: RealWebSocketServer,
+  createWebSocketStream: realStream,
+};
+export const compat: Impl = {
+  name: 'compat',
+  WebSocket: CompatWebSocket,
+  WebSocketServer: CompatWebSocketServer,
+  createWebSocketStream: compatStream,
+};
 export const impls: Impl[] = [ws, compat];
 
 // biome-ignore lint/suspicious/noExplicitAny: ws's API
