@@ -34,7 +34,7 @@ const all: Engine[] = [
 
 const only = process.env.FRAMEWORKS_ENGINE;
 export const engines: Engine[] = only ? all.filter((e) => e.name === only) : all;
-export const engineNamed = (name: Engine['name']): Engine => all.find((e) => e.name === name)!;
+if (engines.length === 0) throw new Error(`FRAMEWORKS_ENGINE=${only}: no such engine (ws, ws-stream/ws)`);
 
 /** An HTTP server listening on 127.0.0.1 at a free port. */
 export async function listen(

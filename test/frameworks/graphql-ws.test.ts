@@ -9,7 +9,7 @@ import type http from 'node:http';
 import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { engines, listen, closeServer } from './engines.js';
+import { engines, listen, closeServer, nextEvent } from './engines.js';
 
 /** `hello` answers with a greeting; `count(to)` yields 1, 2, … to. */
 const schema = new GraphQLSchema({
@@ -115,6 +115,30 @@ for (const engine of engines) {
       assert.deepEqual({ code, reason }, { code: 4403, reason: 'Forbidden' });
       const e = await closed;
       assert.deepEqual({ code: e.code, reason: e.reason }, { code: 4403, reason: 'Forbidden' });
+    });
+
+    // useServer assigns wss.options.handleProtocols after the server was built: these see that it is honoured.
+    it('the subprotocol is chosen by the handleProtocols graphql-ws set after construction; a bad message closes 4400', async () => {
+      const ws = new engine.WebSocket(url, ['graphql-transport-ws']);
+      await nextEvent(ws, 'open', 'error');
+      assert.equal(ws.protocol, 'graphql-transport-ws');
+      const closed = new Promise<[number, string]>((resolve) =>
+        ws.once('close', (code, reason) => resolve([code, String(reason)])),
+      );
+      ws.send('{"type":"no such type"}');
+      const [code, reason] = await closed;
+      assert.equal(code, 4400);
+      assert.equal(reason, 'Invalid message received');
+    });
+
+    it('no subprotocol offered: opened, then closed 4406; another one offered: the client refuses the answer', async () => {
+      const bare = new engine.WebSocket(url);
+      await nextEvent(bare, 'open', 'error');
+      assert.equal(bare.protocol, '');
+      assert.equal(await nextEvent(bare, 'close'), 4406);
+      const other = new engine.WebSocket(url, ['something-else']);
+      const err = await nextEvent<Error>(other, 'error');
+      assert.equal(err.message, 'Server sent no subprotocol');
     });
   });
 }
