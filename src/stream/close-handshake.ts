@@ -85,11 +85,15 @@ export class CloseHandshake {
     this.firstCloser ??= 'remote';
   }
 
-  /** Answers the peer's close frame, echoing its code (RFC 6455 §5.5.1), unless ours went already. */
+  /**
+   * Answers the peer's close frame, echoing its code and reason (RFC 6455 §5.5.1; ws does the same),
+   * unless ours went already. A close without a code is answered without one.
+   */
   answer(): void {
     if (!this.sent) {
-      const code = this.peer!.code;
-      this.send(code === CLOSE_NO_STATUS ? undefined : code, undefined);
+      const { code, reason } = this.peer!;
+      if (code === CLOSE_NO_STATUS) this.send(undefined, undefined);
+      else this.send(code, reason);
     }
   }
 
