@@ -6,11 +6,19 @@
  *   loadgen raw       HOST PORT CONNS INFLIGHT SIZE SECONDS   the same bytes, no handshake (raw TCP echo)
  *   loadgen handshake HOST PORT CONCURRENCY SECONDS           upgrade handshakes per second
  *   loadgen idle      HOST PORT CONNS SECONDS                 open CONNS WebSockets, hold them idle
+ *   loadgen fanout    HOST PORT CONNS INFLIGHT SIZE SECONDS   pub/sub fan-out: CONNS WebSockets all receive every
+ *                     message; the first also publishes, keeping INFLIGHT messages not yet received by all
+ *                     CONNS; msgs counts deliveries (messages received, summed over connections)
+ *   loadgen fanoutraw HOST PORT CONNS INFLIGHT SIZE SECONDS   the same over raw TCP (no handshake; a message is
+ *                     the publisher's frame length in bytes)
  *   loadgen echoz     HOST PORT CONNS INFLIGHT FILE SECONDS   echo of a compressed text message: FILE holds
  *                     its deflated payload (made without context takeover), sent with RSV1 after
  *                     negotiating permessage-deflate with no context takeover both ways
  *
  * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use).
+ * With LOADGEN_MSGS=N in the environment, echo modes stop after N messages (and handshake mode after N
+ * handshakes) whatever the time: a fixed amount of work, for instruction counts (valgrind) and CPU
+ * time per message that do not depend on how loaded the machine is.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -52,6 +60,8 @@ typedef struct {
     int counting; /* the frame being skipped ends a message */
     /* raw mode: bytes received toward the next whole message */
     uint64_t raw_got;
+    /* fan-out: messages received on this connection (they arrive in publishing order) */
+    long received;
     /* sending: whole messages still to send, and offset into the one being sent */
     long to_send;
     size_t send_off;
@@ -69,6 +79,13 @@ static long messages = 0;
 static double *lat;
 static long lat_n = 0, lat_cap = 0;
 static int raw_mode = 0;
+/* fan-out: the publishing connection, how many connections must receive each message, and how many
+   have received each of the last 64 messages (a message is done when all have) */
+static int fanout = 0;
+static conn_t *publisher;
+static int fan_conns;
+static int fan_got[64];
+static long max_msgs = 0; /* LOADGEN_MSGS: stop after this many (0: run for the time given) */
 
 static double now(void) {
     struct timespec ts;
@@ -136,6 +153,14 @@ static void queue_message(conn_t *c, double t) {
 
 static void message_done(conn_t *c, double t) {
     messages++;
+    if (fanout) {
+        int slot = (int)(c->received++ & 63);
+        if (++fan_got[slot] == fan_conns) {
+            fan_got[slot] = 0;
+            queue_message(publisher, t); /* received by every connection: publish the next */
+        }
+        return;
+    }
     double sent = c->sent_at[c->ring_tail];
     c->ring_tail = (c->ring_tail + 1) & 63;
     if (c->inflight == 1) {
@@ -208,6 +233,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
 
     conn_t *cs = calloc(conns, sizeof *cs);
     for (int i = 0; i < conns; i++) open_conn(&cs[i], &cs[i]);
+    publisher = &cs[0];
+    fan_conns = conns;
     int open = 0;
     double start = 0, end = 1e300, cpu0 = 0;
     long msgs0 = 0;
@@ -215,6 +242,14 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
     for (;;) {
         double t = now();
         if (open == conns && start == 0) {
+            if (fanout) {
+                /* A server may subscribe a connection a turn after its handshake response went out:
+                   let the last ones settle before publishing (a message some miss would never complete). */
+                usleep(300000);
+                t = now();
+                for (int k = 0; k < inflight; k++) queue_message(publisher, t);
+                if (pump_send(publisher) < 0) die("writev");
+            }
             start = t;
             end = t + seconds;
             cpu0 = cpu_seconds();
@@ -222,22 +257,25 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             lat_n = 0;
         }
         if (t >= end) break;
+        if (max_msgs > 0 && start != 0 && messages - msgs0 >= max_msgs) break;
         int n = epoll_wait(ep, evs, 256, 100);
         t = now();
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
             if (c->state == ST_CONNECTING) {
                 check_connected(c);
-                if (raw_mode) {
+                if (raw_mode && !fanout) {
                     c->state = ST_OPEN;
                     open++;
+                } else if (raw_mode) {
+                    c->state = ST_HANDSHAKE; /* the raw fan-out server greets with CRLFCRLF once it holds the socket */
                 } else {
                     const char *req = payload_override ? REQUEST_DEFLATE : REQUEST;
                     if (write(c->fd, req, strlen(req)) < 0) die("write");
                     c->state = ST_HANDSHAKE;
                 }
                 c->inflight = inflight;
-                if (c->state == ST_OPEN) { for (int k = 0; k < inflight; k++) queue_message(c, t); }
+                if (c->state == ST_OPEN && !fanout) { for (int k = 0; k < inflight; k++) queue_message(c, t); }
             }
             for (;;) {
                 ssize_t r = read(c->fd, rbuf, sizeof rbuf);
@@ -255,7 +293,7 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
                     if (k == len) continue;
                     c->state = ST_OPEN;
                     open++;
-                    for (int q = 0; q < inflight; q++) queue_message(c, t);
+                    if (!fanout) for (int q = 0; q < inflight; q++) queue_message(c, t);
                     p += k + 1;
                     len -= k + 1;
                 }
@@ -268,6 +306,7 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             }
             if (pump_send(c) < 0) die("writev");
         }
+        if (fanout && publisher->to_send > 0 && pump_send(publisher) < 0) die("writev");
     }
     double elapsed = now() - start, cpu = cpu_seconds() - cpu0;
     long m = messages - msgs0;
@@ -286,7 +325,7 @@ static void run_handshakes(int concurrency, double seconds) {
     double start = now(), end = start + seconds, cpu0 = cpu_seconds();
     long done = 0;
     struct epoll_event evs[256];
-    while (now() < end) {
+    while (now() < end && (max_msgs == 0 || done < max_msgs)) {
         int n = epoll_wait(ep, evs, 256, 100);
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
@@ -346,15 +385,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: loadgen echo|raw HOST PORT CONNS INFLIGHT SIZE SECONDS | handshake HOST PORT CONC SECONDS | idle HOST PORT CONNS SECONDS\n");
         return 2;
     }
+    if (getenv("LOADGEN_MSGS")) max_msgs = atol(getenv("LOADGEN_MSGS"));
     struct rlimit rl = {200000, 200000};
     setrlimit(RLIMIT_NOFILE, &rl);
     addr.sin_family = AF_INET;
     addr.sin_port = htons(atoi(argv[3]));
     inet_pton(AF_INET, argv[2], &addr.sin_addr);
     ep = epoll_create1(0);
-    if (!strcmp(argv[1], "echo") || !strcmp(argv[1], "raw")) {
+    if (!strcmp(argv[1], "echo") || !strcmp(argv[1], "raw") || !strcmp(argv[1], "fanout") || !strcmp(argv[1], "fanoutraw")) {
         if (argc < 8) return 2;
-        raw_mode = !strcmp(argv[1], "raw");
+        raw_mode = !strcmp(argv[1], "raw") || !strcmp(argv[1], "fanoutraw");
+        fanout = !strncmp(argv[1], "fanout", 6);
         int inflight = atoi(argv[5]);
         if (inflight < 1 || inflight > 63) { fprintf(stderr, "inflight must be 1..63\n"); return 2; }
         run_echo(atoi(argv[4]), inflight, (size_t)atol(argv[6]), atof(argv[7]));

@@ -5,6 +5,7 @@
  */
 import { WebSocketError } from './errors.js';
 import type { UpgradeRequest } from './proto/http.js';
+import type { WebSocketStream } from './stream/websocket-stream.js';
 
 /** Options of a `WebSocketStream`, fixed for its life. */
 export interface StreamOptions {
@@ -23,8 +24,11 @@ export interface StreamOptions {
   binary?: boolean | 'auto';
   /** Answer each ping with a pong automatically. Default true. */
   autoPong?: boolean;
-  /** Called for every ping, pong and close frame that the read side meets. */
-  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer) => void;
+  /**
+   * Called for every ping, pong and close frame that the read side meets, with the stream (so one
+   * function can serve every stream made with the same options).
+   */
+  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void;
   /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
   closeTimeout?: number;
   /**

@@ -1,10 +1,15 @@
 /**
- * Loaded with `--expose-gc --import` into a server by the idle cell: on SIGUSR2, collects garbage
- * and prints the JS heap in use, so that retained bytes per connection can be told from garbage.
+ * Loaded with `--expose-gc --import` into a server by the idle cell: on SIGUSR2, prints the JS heap
+ * in use before and after a full GC (retained bytes per connection told from garbage), and the
+ * memory of Buffers (ArrayBuffer backing stores, outside the JS heap).
  */
 process.on('SIGUSR2', () => {
   const gc = (globalThis as { gc?: () => void }).gc;
+  const before = process.memoryUsage();
   gc?.();
   gc?.();
-  console.log(`heap ${process.memoryUsage().heapUsed}`);
+  const after = process.memoryUsage();
+  console.log(
+    `heap ${after.heapUsed} before ${before.heapUsed} total ${before.heapTotal} buffers ${before.arrayBuffers} buffers-after ${after.arrayBuffers}`,
+  );
 });

@@ -33,7 +33,8 @@ export function unmask(buf: Uint8Array, start: number, end: number, mask: number
   let p = phase & 3;
   if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
     for (let j = 0; j < 4; j++) rotated[j] = kAt(mask, p + j);
-    nativeUnmask(buf.subarray(start, end), rotated);
+    // A whole view goes as it is (the receiver passes its payload view): no view made per call.
+    nativeUnmask(start === 0 && end === buf.length ? buf : buf.subarray(start, end), rotated);
     return (p + end - start) & 3;
   }
   let i = start;

@@ -43,22 +43,31 @@ const enum State {
 
 const EMPTY = Buffer.alloc(0);
 
+// Bits of `Receiver.flags`: one field for what would be six booleans (8 bytes each, per connection).
+/** The server role: frames must be masked. */
+const SERVER = 1;
+/** RSV1 is allowed on a message's first frame. */
+const ALLOW_RSV1 = 2;
+/** A fragmented data message is in progress. */
+const IN_MESSAGE = 4;
+const MESSAGE_BINARY = 8;
+/** The message in progress is compressed (RSV1 on its first frame). */
+const MESSAGE_COMPRESSED = 16;
+/** The message's text is validated here (text, not compressed). */
+const CHECK_UTF8 = 32;
+
 export class Receiver {
   private state = State.Header;
-  private readonly hdr: FrameHeader = newFrameHeader();
+  /** The current frame's header: made with the first frame (an idle connection holds none). */
+  private hdr: FrameHeader | null = null;
   /** Header bytes cut at a chunk boundary (at most 13). */
   private partial: Buffer | null = null;
   /** Payload bytes of the current frame still to come. */
   private remaining = 0;
   /** Mask key phase within the current frame. */
   private phase = 0;
-  /** A fragmented data message is in progress. */
-  private inMessage = false;
-  private messageBinary = false;
-  /** The message in progress is compressed (RSV1 on its first frame). */
-  private messageCompressed = false;
-  /** The message's text is validated here (text, not compressed). */
-  private checkUtf8 = false;
+  /** SERVER | ALLOW_RSV1 | IN_MESSAGE | MESSAGE_BINARY | MESSAGE_COMPRESSED | CHECK_UTF8. */
+  private flags: number;
   private messageBytes = 0;
   private fragments = 0;
   /** Made with the first text message: an idle or binary-only connection does without. */
@@ -67,8 +76,6 @@ export class Receiver {
   private control: Buffer[] | null = null;
 
   // The options, copied: the object they came in is not kept (memory per connection).
-  private readonly server: boolean;
-  private readonly allowRsv1: boolean;
   private readonly readMessageMax: number;
   private readonly maxFragments: number;
 
@@ -76,8 +83,7 @@ export class Receiver {
     opts: ReceiverOptions,
     private readonly handler: ReceiverHandler,
   ) {
-    this.server = opts.role === 'server';
-    this.allowRsv1 = opts.allowRsv1 ?? false;
+    this.flags = (opts.role === 'server' ? SERVER : 0) | (opts.allowRsv1 ? ALLOW_RSV1 : 0);
     this.readMessageMax = opts.readMessageMax;
     this.maxFragments = opts.maxFragments;
   }
@@ -94,7 +100,7 @@ export class Receiver {
 
   /** Whether a fragmented message is in progress (for the I/O layer's end-of-input report). */
   get midMessage(): boolean {
-    return this.inMessage || this.state === State.Payload || this.partial !== null;
+    return (this.flags & IN_MESSAGE) !== 0 || this.state === State.Payload || this.partial !== null;
   }
 
   /** Consumes a chunk. Payload pieces handed out are views of `chunk`, unmasked in place. */
@@ -116,7 +122,7 @@ export class Receiver {
 
   /** Parses a header that starts in this chunk; saves the bytes if it is cut off. */
   private readHeader(chunk: Buffer, off: number, end: number): number {
-    const size = parseFrameHeader(chunk, off, end, this.hdr);
+    const size = parseFrameHeader(chunk, off, end, (this.hdr ??= newFrameHeader()));
     if (size === NEED_MORE) {
       this.partial = Buffer.from(chunk.subarray(off, end));
       return end - off;
@@ -134,7 +140,7 @@ export class Receiver {
     const have = this.partial!.length;
     const take = Math.min(14 - have, chunk.length - off);
     const joined = Buffer.concat([this.partial!, chunk.subarray(off, off + take)]);
-    const size = parseFrameHeader(joined, 0, joined.length, this.hdr);
+    const size = parseFrameHeader(joined, 0, joined.length, (this.hdr ??= newFrameHeader()));
     if (size === NEED_MORE) {
       this.partial = joined;
       return take;
@@ -150,27 +156,36 @@ export class Receiver {
 
   /** Validates a parsed header (RFC 6455 §5.2–5.5) and sets up its payload. */
   private startFrame(): void {
-    const h = this.hdr;
-    if (h.rsv2 || h.rsv3 || (h.rsv1 && !(this.allowRsv1 && h.opcode !== Opcode.Continuation && h.opcode < 8))) {
-      return this.fail('ERR_WS_BAD_RESERVED_BITS');
+    const h = this.hdr!;
+    const flags = this.flags;
+    if (
+      h.rsv2 ||
+      h.rsv3 ||
+      (h.rsv1 && !((flags & ALLOW_RSV1) !== 0 && h.opcode !== Opcode.Continuation && h.opcode < 8))
+    ) {
+      return this.fail('ERR_WS_BAD_RESERVED_BITS', h.rsv2 || h.rsv3 ? 'RSV2 or RSV3' : 'RSV1');
     }
-    if (h.masked !== this.server) {
+    if (h.masked !== ((flags & SERVER) !== 0)) {
       return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
     }
     const op = h.opcode;
     if (op >= 8) {
       if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
       if (!h.fin) return this.fail('ERR_WS_BAD_CONTROL_FRAGMENT');
-      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE');
+      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE', `length ${h.length}`);
     } else if (op === Opcode.Continuation) {
-      if (!this.inMessage) return this.fail('ERR_WS_BAD_CONTINUATION');
+      if ((flags & IN_MESSAGE) === 0) return this.fail('ERR_WS_BAD_CONTINUATION');
     } else if (op === Opcode.Text || op === Opcode.Binary) {
-      if (this.inMessage) return this.fail('ERR_WS_BAD_DATA_FRAME');
-      this.inMessage = true;
-      this.messageBinary = op === Opcode.Binary;
-      this.messageCompressed = h.rsv1;
-      this.checkUtf8 = !this.messageBinary && !h.rsv1;
-      if (this.checkUtf8) this.utf8 ??= new Utf8Validator();
+      if ((flags & IN_MESSAGE) !== 0) return this.fail('ERR_WS_BAD_DATA_FRAME', `opcode ${op}`);
+      const binary = op === Opcode.Binary;
+      const checkUtf8 = !binary && !h.rsv1;
+      this.flags =
+        (flags & (SERVER | ALLOW_RSV1)) |
+        IN_MESSAGE |
+        (binary ? MESSAGE_BINARY : 0) |
+        (h.rsv1 ? MESSAGE_COMPRESSED : 0) |
+        (checkUtf8 ? CHECK_UTF8 : 0);
+      if (checkUtf8) this.utf8 ??= new Utf8Validator();
       this.messageBytes = 0;
       this.fragments = 0;
     } else {
@@ -189,10 +204,11 @@ export class Receiver {
 
   /** A slice of the current frame's payload: `chunk[start, end)`. */
   private payload(chunk: Buffer, start: number, end: number): void {
-    const h = this.hdr;
-    if (h.masked) this.phase = unmask(chunk, start, end, h.mask, this.phase);
-    this.remaining -= end - start;
+    const h = this.hdr!;
     const piece = chunk.subarray(start, end);
+    // Unmasked through the view handed out (the native routine then needs no view of its own).
+    if (h.masked) this.phase = unmask(piece, 0, piece.length, h.mask, this.phase);
+    this.remaining -= end - start;
     if (h.opcode >= 8) {
       if (this.remaining > 0) {
         (this.control ??= []).push(Buffer.from(piece));
@@ -206,9 +222,10 @@ export class Receiver {
       }
       return this.endFrame(payload);
     }
-    if (this.checkUtf8 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+    const flags = this.flags;
+    if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
     if (this.remaining > 0) {
-      this.handler.onData(piece, false, this.messageBinary, this.messageCompressed);
+      this.handler.onData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
       return;
     }
     this.endFrame(piece);
@@ -216,7 +233,7 @@ export class Receiver {
 
   /** The current frame is complete; `last` is its final piece (its whole payload for a control frame). */
   private endFrame(last: Buffer): void {
-    const h = this.hdr;
+    const h = this.hdr!;
     this.state = State.Header;
     switch (h.opcode) {
       case Opcode.Ping:
@@ -225,19 +242,27 @@ export class Receiver {
         return this.handler.onPong(last);
       case Opcode.Close: {
         const close = parseClosePayload(last);
-        if ('error' in close) return this.fail(close.error);
+        if ('error' in close) {
+          return this.fail(
+            close.error,
+            close.error === 'ERR_WS_BAD_CLOSE_CODE' ? `code ${last.readUInt16BE(0)}` : undefined,
+          );
+        }
         this.state = State.Done;
         return this.handler.onClose(close.code, close.reason, last);
       }
     }
+    const flags = this.flags;
+    const binary = (flags & MESSAGE_BINARY) !== 0;
+    const compressed = (flags & MESSAGE_COMPRESSED) !== 0;
     if (!h.fin) {
-      if (last.length > 0) this.handler.onData(last, false, this.messageBinary, this.messageCompressed);
+      if (last.length > 0) this.handler.onData(last, false, binary, compressed);
       return;
     }
-    if (this.checkUtf8 && !this.utf8!.end())
+    if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
-    this.inMessage = false;
-    this.handler.onData(last, true, this.messageBinary, this.messageCompressed);
+    this.flags = flags & ~IN_MESSAGE;
+    this.handler.onData(last, true, binary, compressed);
   }
 
   private fail(code: ErrorCode, detail?: string): void {

@@ -205,7 +205,10 @@ function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Op
     ws.giveUp(err);
     try {
       const h = lowerCaseNames(headers);
-      delete h.connection;
+      // Connection-specific fields are forbidden in HTTP/2 (RFC 9113 §8.2.2): node refuses them,
+      // and a 426 carries `Upgrade: websocket` in HTTP/1.1.
+      for (const name of ['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'proxy-connection'])
+        delete h[name];
       h2.respond({ ...h, ':status': status });
       h2.end(body);
     } catch {

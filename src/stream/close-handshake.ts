@@ -97,15 +97,16 @@ export class CloseHandshake {
   }
 
   /**
-   * Answers the peer's close frame, echoing its code (RFC 6455 §5.5.1), unless ours went already:
-   * behind the messages written before it (as ws does), then the handshake finishes.
+   * Answers the peer's close frame, echoing its code and reason (RFC 6455 §5.5.1; ws does the same),
+   * unless ours went already; a close without a code is answered without one. The answer goes
+   * behind the messages written before it (as ws's does), then the handshake finishes.
    */
   answer(): void {
     if (this.sent) return this.finishIfComplete();
-    const code = this.peer!.code;
-    const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, undefined);
-    this.record(code, '');
-    this.queue(payload, true);
+    const { code, reason } = this.peer!;
+    const none = code === CLOSE_NO_STATUS;
+    this.record(code, none ? '' : reason);
+    this.queue(encodeClosePayload(none ? undefined : code, none ? undefined : reason), true);
   }
 
   /** Both frames exchanged and ours queued: the host ends what it must, and the timer bounds the peer's part. */

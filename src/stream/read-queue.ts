@@ -24,8 +24,11 @@ export class ReceivedData {
 const SMALL_PIECE = 1024;
 const ACCUMULATOR_SIZE = 16 * 1024;
 
+/** The shared stand-in for an empty queue's array: an idle connection holds none of its own. Frozen, so a push onto it fails loudly. */
+const NONE: ReceivedData[] = Object.freeze([]) as unknown as ReceivedData[];
+
 export class ReadQueue {
-  private q: ReceivedData[] = [];
+  private q: ReceivedData[] = NONE;
   private head = 0;
   /** Payload bytes queued. */
   bytes = 0;
@@ -40,6 +43,7 @@ export class ReadQueue {
   }
 
   push(data: Buffer, fin: boolean, binary: boolean): void {
+    if (this.q === NONE) this.q = [];
     const q = this.q;
     const n = data.length;
     const tail = q.length > this.head ? q[q.length - 1]! : undefined;
@@ -70,7 +74,7 @@ export class ReadQueue {
     const p = this.q[this.head]!;
     this.q[this.head++] = undefined as unknown as ReceivedData;
     if (this.head === this.q.length) {
-      this.q = [];
+      this.q = NONE;
       this.head = 0;
       this.acc = null;
     }

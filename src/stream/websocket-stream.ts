@@ -9,7 +9,7 @@
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
-import { encodeClosePayload } from '../proto/close-payload.js';
+import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
 import type { AcceptOptions } from '../options.js';
@@ -60,7 +60,7 @@ export interface WriteSomeOptions extends WriteOptions {
 }
 
 export interface CloseOptions {
-  /** Close code (RFC 6455 §7.4); default 1000. */
+  /** Close code (RFC 6455 §7.4); default 1000. 1005 sends a close frame without a status code. */
   code?: number;
   /** Close reason, UTF-8, at most 123 bytes. */
   reason?: string | ArrayBufferView;
@@ -137,8 +137,9 @@ export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?
 }
 
 /**
- * Internal (connect-h2.ts): a stream whose handshake was done by its next layer's own protocol
- * (RFC 8441's extended CONNECT over HTTP/2) opens at once in `role`.
+ * Internal (connect-h2.ts, compat/): a stream whose handshake was done by its next layer's own
+ * protocol (RFC 8441's extended CONNECT over HTTP/2), or by node:http for the `ws` API, opens at
+ * once in `role`.
  */
 export function adoptOpen(ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement): void {
   adopt(ws, role, agreed);
@@ -312,7 +313,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#gotPing(payload);
       }
       onPong(payload: Buffer): void {
-        this.s.#opts.controlCallback?.('pong', payload);
+        this.s.#opts.controlCallback?.('pong', payload, this.s);
       }
       onClose(code: number, reason: string, payload: Buffer): void {
         this.s.#gotClose(code, reason, payload);
@@ -719,7 +720,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #gotPing(payload: Buffer): void {
-    this.#opts.controlCallback?.('ping', payload);
+    this.#opts.controlCallback?.('ping', payload, this);
     if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
       this.#queueControl(Opcode.Pong, payload);
       this.#scheduleFlush();
@@ -729,7 +730,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #gotClose(code: number, reason: string, payload: Buffer): void {
     // Recorded before the callback, which may call close(): the peer stays the first closer.
     this.#closing().peerClosed(code, reason);
-    this.#opts.controlCallback?.('close', payload);
+    this.#opts.controlCallback?.('close', payload, this);
     this.#deferInputEnd('close');
     this.#endRead(null);
   }
@@ -1055,7 +1056,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
     const options = optionsArg(a);
     const code = options?.code ?? 1000;
-    const payload = encodeClosePayload(code, options?.reason); // throws for a bad code or reason
+    // 1005 ("no status", never on the wire) sends a close frame without a status code.
+    const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
     const c = new Completion<void>(callbackArg(a, b));
     if (!bindSignal(c, options?.signal, () => this.#abortClose(c))) {
       this.#abortClose(c);

@@ -8,7 +8,19 @@ import assert from 'node:assert/strict';
 import { RawClient, startServer } from './raw-client.js';
 import net from 'node:net';
 import type { ClientOptions } from 'ws';
-import { frame, text, binary, cont, ping, pong, closeFrame, parseFrames, type WireFrame } from '../support/frames.js';
+import { WebSocketStream, readRequest, rejectUpgrade, type WebSocketError } from '../../src/index.js';
+import {
+  frame,
+  text,
+  binary,
+  cont,
+  ping,
+  pong,
+  closeFrame,
+  parseFrames,
+  requestHead,
+  type WireFrame,
+} from '../support/frames.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 /** `ws-stream serve --tls`: the same groups run again over HTTP/2 extended CONNECT streams (RFC 8441). */
@@ -676,6 +688,183 @@ describe('12/13 compression', () => {
       } finally {
         c.terminate();
       }
+    });
+  }
+});
+
+// ---- handshake refusals (RFC 6455 §4.2.1–4.2.2, RFC 8441 §4–5): every way a request is refused,
+// over real TCP from the raw client. Two servers of our own: one whose accept() reads the request
+// itself, and the Beast pattern (readRequest, then rejectUpgrade with the error's status, or
+// accept). Each records the error its operation failed with, so that the status on the wire and
+// the code reported to the application are both checked.
+describe('handshake refusals', () => {
+  type Mode = 'accept' | 'readRequest';
+  const servers = new Map<Mode, { port: number; waiting: ((code: string) => void)[]; server: net.Server }>();
+  /** The error code the next failed handshake of that server reports (each test makes one). */
+  const nextError = (mode: Mode): Promise<string> => new Promise((resolve) => servers.get(mode)!.waiting.push(resolve));
+  before(async () => {
+    for (const mode of ['accept', 'readRequest'] as const) {
+      const waiting: ((code: string) => void)[] = [];
+      const selectProtocol = (offered: string[]) => (offered.includes('refuse-me') ? 'not-offered' : undefined);
+      const server = net.createServer((socket) => {
+        const ws = new WebSocketStream(socket);
+        const accepted =
+          mode === 'accept'
+            ? ws.accept({ selectProtocol })
+            : readRequest(socket).then(
+                ({ request, head }) => ws.accept(request, { head, selectProtocol }),
+                async (e: WebSocketError & { status?: number }) => {
+                  if (e.status) await rejectUpgrade(socket, e.status);
+                  else socket.destroy();
+                  throw e;
+                },
+              );
+        accepted.then(
+          () => echo(ws),
+          (e: WebSocketError) => {
+            const w = waiting.shift();
+            assert.ok(w, `a handshake failed unexpectedly: ${e.code}`);
+            w(e.code);
+          },
+        );
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      servers.set(mode, { port: (server.address() as net.AddressInfo).port, waiting, server });
+    }
+  });
+  after(() => {
+    for (const { server } of servers.values()) server.close();
+  });
+  const echo = (ws: WebSocketStream): void => {
+    ws.read().then(
+      (m) => ws.write(m.data, { binary: m.binary }).then(() => echo(ws)),
+      () => {},
+    );
+  };
+
+  const key15 = Buffer.alloc(15).toString('base64');
+  const manyFields = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`X-Field-${i}`, 'v']));
+  const head = (over: Record<string, string | null> = {}, line = 'GET / HTTP/1.1') => requestHead(over, line);
+  // [name, request bytes, status, error code, which servers (the readRequest one only reads the head)]
+  const cases: [string, string, number, string, Mode[]][] = [
+    [
+      'a malformed header line',
+      'GET / HTTP/1.1\r\nHost: h\r\nNo colon here\r\n\r\n',
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'an obs-fold header line',
+      'GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  folded\r\n\r\n',
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    ['a malformed request line', 'GET /\r\nHost: h\r\n\r\n', 400, 'ERR_WS_BAD_REQUEST', ['accept', 'readRequest']],
+    [
+      'a head over 16 KiB (no end in sight)',
+      `GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(17 * 1024)}`,
+      431,
+      'ERR_WS_HEADER_LIMIT',
+      ['accept', 'readRequest'],
+    ],
+    ['101 header fields', head(manyFields), 431, 'ERR_WS_HEADER_LIMIT', ['accept', 'readRequest']],
+    ['HTTP/1.0', head({}, 'GET / HTTP/1.0'), 400, 'ERR_WS_BAD_HTTP_VERSION', ['accept', 'readRequest']],
+    ['POST', head({}, 'POST / HTTP/1.1'), 400, 'ERR_WS_BAD_METHOD', ['accept', 'readRequest']],
+    ['no Host', head({ Host: null }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
+    ['no Connection', head({ Connection: null }), 400, 'ERR_WS_NO_CONNECTION', ['accept', 'readRequest']],
+    [
+      'Connection: keep-alive',
+      head({ Connection: 'keep-alive' }),
+      400,
+      'ERR_WS_NO_CONNECTION_UPGRADE',
+      ['accept', 'readRequest'],
+    ],
+    ['no Upgrade', head({ Upgrade: null }), 400, 'ERR_WS_NO_UPGRADE', ['accept', 'readRequest']],
+    ['Upgrade: h2c', head({ Upgrade: 'h2c' }), 400, 'ERR_WS_NO_UPGRADE_WEBSOCKET', ['accept', 'readRequest']],
+    ['no Sec-WebSocket-Key', head({ 'Sec-WebSocket-Key': null }), 400, 'ERR_WS_NO_SEC_KEY', ['accept', 'readRequest']],
+    ['a key of 15 bytes', head({ 'Sec-WebSocket-Key': key15 }), 400, 'ERR_WS_BAD_SEC_KEY', ['accept', 'readRequest']],
+    [
+      'a key not base64',
+      head({ 'Sec-WebSocket-Key': '!!!!!!!!!!!!!!!!!!!!!!==' }),
+      400,
+      'ERR_WS_BAD_SEC_KEY',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'no Sec-WebSocket-Version',
+      head({ 'Sec-WebSocket-Version': null }),
+      400,
+      'ERR_WS_NO_SEC_VERSION',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'Sec-WebSocket-Version: 8',
+      head({ 'Sec-WebSocket-Version': '8' }),
+      426,
+      'ERR_WS_BAD_SEC_VERSION',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'a malformed Sec-WebSocket-Protocol',
+      head({ 'Sec-WebSocket-Protocol': 'a b' }),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'a selector choosing a protocol not offered',
+      head({ 'Sec-WebSocket-Protocol': 'refuse-me' }),
+      500,
+      'ERR_WS_INVALID_ARGUMENT',
+      ['accept', 'readRequest'],
+    ],
+  ];
+  for (const [name, request, status, code, modes] of cases) {
+    for (const mode of modes) {
+      it(`${name} → ${status} (${mode}), the operation fails with ${code}, the connection is closed`, async () => {
+        const error = nextError(mode);
+        const res = await RawClient.refused(servers.get(mode)!.port, request);
+        assert.equal(res.status, status, res.head);
+        if (status === 426) assert.match(res.head, /\r\nSec-WebSocket-Version: 13(\r\n|$)/i);
+        const length = /\r\ncontent-length: (\d+)/i.exec(res.head);
+        assert.ok(length, 'the response says its length');
+        assert.equal(Buffer.byteLength(res.body), Number(length[1]), 'the whole body, then the end');
+        assert.equal(await error, code);
+      });
+    }
+  }
+
+  for (const mode of ['accept', 'readRequest'] as const) {
+    it(`a peer that ends before the head is complete (${mode}): ERR_WS_EOF, no response`, async () => {
+      const error = nextError(mode);
+      const c = await RawClient.open(servers.get(mode)!.port);
+      c.sock.end('GET / HTTP/1.1\r\nHost: h\r\n');
+      await c.until(() => c.ended, 'the end');
+      assert.equal(await error, 'ERR_WS_EOF');
+      c.destroy();
+    });
+    it(`after a refusal the server still accepts (${mode}): a valid request is answered 101 and echoes`, async () => {
+      const c = await RawClient.connect(servers.get(mode)!.port);
+      await echoes(c, 1, Buffer.from(textOf(300)));
+      c.destroy();
+    });
+  }
+
+  // Over HTTP/2, against `ws-stream serve --tls`: an error status on the stream, the session goes on.
+  const h2cases: [string, Record<string, string | null>, number][] = [
+    ['no sec-websocket-version', { 'sec-websocket-version': null }, 400],
+    ['sec-websocket-version: 8', { 'sec-websocket-version': '8' }, 426],
+    [':protocol other than websocket', { ':protocol': 'chat' }, 400],
+    ['a malformed sec-websocket-protocol', { 'sec-websocket-protocol': 'a b' }, 400],
+  ];
+  for (const [name, over, status] of h2cases) {
+    it(`HTTP/2 extended CONNECT with ${name} → :status ${status}`, async () => {
+      const res = await RawClient.refusedH2(h2server.port, over);
+      assert.equal(res.status, status, res.head);
+      if (status === 426) assert.match(res.head, /\r\nsec-websocket-version: 13(\r\n|$)/);
+      assert.ok(res.body.length > 0, 'a reason in the body');
     });
   }
 });

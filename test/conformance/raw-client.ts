@@ -62,6 +62,8 @@ export class RawClient {
     const response = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
       req.once('response', resolve);
       req.once('error', reject);
+      // A stream reset without an error (NO_ERROR) and no response must not leave us waiting.
+      req.once('close', () => reject(new Error(`the stream closed with no response (RST_STREAM ${req.rstCode})`)));
     });
     return { session, req, response };
   }
@@ -86,7 +88,8 @@ export class RawClient {
       const res = await response;
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
-      await new Promise((r) => req.once('close', r));
+      // The server's side ends after the body (the stream closes only once ours ends too).
+      await new Promise((r) => req.once('end', r));
       const head = Object.entries(res)
         .map(([k, v]) => `${k}: ${String(v)}`)
         .join('\r\n');
@@ -237,6 +240,22 @@ export class RawClient {
   }
 }
 
+/**
+ * Servers started and not yet stopped. Killed when this process exits, also when the test runner
+ * ends it (SIGTERM, after a timeout), where no `after` hook runs: no server outlives its test file.
+ */
+const running = new Set<ChildProcess>();
+const killRunning = (): void => {
+  for (const p of running) p.kill('SIGKILL');
+};
+process.once('exit', killRunning);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+  });
+}
+
 /** Starts `ws-stream serve` as a child process on a free port. */
 export async function startServer(
   args: string[] = [],
@@ -245,6 +264,8 @@ export async function startServer(
   const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {

@@ -58,8 +58,11 @@ describe('ws-stream ← Chromium', () => {
     const srv = await startInteropServer();
     try {
       const page = await browser.newPage();
+      const consoleLines: string[] = [];
+      page.on('console', (m) => consoleLines.push(m.text()));
       // A page of the same address (Chromium blocks a public page such as about:blank from loopback).
       await page.goto(`http://127.0.0.1:${srv.port}/`);
+      const connection = srv.nextConnection();
       const result = await page.evaluate(async (port) => {
         const open = (url: string, protocols?: string[]) =>
           new Promise<WebSocket>((resolve, reject) => {
@@ -73,6 +76,7 @@ describe('ws-stream ← Chromium', () => {
             ws.onmessage = (e) => resolve(e.data);
           });
         const ws = await open(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
+        (globalThis as unknown as { interop: WebSocket }).interop = ws;
         const out: Record<string, unknown> = { protocol: ws.protocol };
         const text = 'héllo wörld ✓ 𝄞';
         ws.send(text);
@@ -81,33 +85,49 @@ describe('ws-stream ← Chromium', () => {
         ws.send(blob);
         const back = new Uint8Array((await next(ws)) as ArrayBuffer);
         out.binary = back.length === blob.length && back.every((v, i) => v === blob[i]);
-        await new Promise((r) => setTimeout(r, 50)); // our server's ping is answered by the browser meanwhile
+        return out;
+      }, srv.port);
+      assert.deepEqual(result, { protocol: 'chat', text: true, binary: true });
+      const rec = await connection;
+      // Our server pinged on open: the browser's pong has arrived before we close.
+      assert.equal(await rec.firstPong, 'from-ws-stream');
+      const closeCode = await page.evaluate(async () => {
+        const ws = (globalThis as unknown as { interop: WebSocket }).interop;
         const closed = new Promise<number>((resolve) => {
           ws.onclose = (e) => resolve(e.code);
         });
         ws.close(1000, 'bye');
-        out.closeCode = await closed;
-        out.refused = await new Promise((resolve) => {
-          const r = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
-          let errored = false;
-          r.onerror = () => {
-            errored = true;
-          };
-          r.onclose = (e) => resolve({ errored, code: e.code });
-        });
-        return out;
-      }, srv.port);
-      assert.deepEqual(result, {
-        protocol: 'chat',
-        text: true,
-        binary: true,
-        closeCode: 1000,
-        refused: { errored: true, code: 1006 },
+        return closed;
       });
-      for (let i = 0; i < 200 && !srv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
-      const rec = srv.seen.at(-1)!;
+      assert.equal(closeCode, 1000);
+      assert.deepEqual(await rec.closed, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
       assert.deepEqual(rec.pongs, ['from-ws-stream']);
-      assert.deepEqual(rec.closeInfo, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
+
+      // The refusal: the server saw the request and answered 403; the page saw an error and no open,
+      // and Chromium reports the status it got.
+      const refusal = srv.nextRefusal();
+      const refused = await page.evaluate(
+        (port) =>
+          new Promise((resolve) => {
+            const r = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
+            let opened = false;
+            let errored = false;
+            r.onopen = () => {
+              opened = true;
+            };
+            r.onerror = () => {
+              errored = true;
+            };
+            r.onclose = (e) => resolve({ opened, errored, code: e.code, wasClean: e.wasClean });
+          }),
+        srv.port,
+      );
+      assert.deepEqual(refused, { opened: false, errored: true, code: 1006, wasClean: false });
+      assert.deepEqual(await refusal, { path: '/forbidden', status: 403 }, 'the server refused it with 403');
+      assert.ok(
+        consoleLines.some((l) => /\/forbidden.*Unexpected response code: 403/.test(l)),
+        `Chromium saw the 403: ${consoleLines.join(' | ')}`,
+      );
       await page.close();
     } finally {
       srv.close();
@@ -146,9 +166,16 @@ describe('ws-stream ← Chromium', () => {
   it('over HTTP/2: with the page loaded over HTTPS from ws-stream serve --tls, Chromium opens its WebSocket by extended CONNECT', async () => {
     const server = await startServer(['--tls', '--log']);
     let log = '';
+    let onLog: () => void = () => {};
     server.proc.stdout!.on('data', (d: Buffer) => {
       log += d.toString();
+      onLog();
     });
+    const logged = (re: RegExp) =>
+      new Promise<void>((resolve) => {
+        onLog = () => re.test(log) && resolve();
+        onLog();
+      });
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
       const page = await context.newPage();
@@ -157,7 +184,7 @@ describe('ws-stream ← Chromium', () => {
       await page.fill('#text', 'over h2');
       await page.click('#send');
       await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('echo: over h2'));
-      for (let i = 0; i < 100 && !/websocket open over/.test(log); i++) await new Promise((r) => setTimeout(r, 10));
+      await logged(/websocket open over/);
       console.log(
         `server saw: ${log
           .trim()

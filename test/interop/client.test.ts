@@ -12,13 +12,19 @@ import { WebSocketServer } from 'ws';
 import { connect, type ClientHandshakeError } from '../../src/index.js';
 import { PYTHON, peerScript, startPeerServer } from './support.js';
 
-async function exchange(port: number, perMessageDeflate = false): Promise<void> {
+/** The exchange; returns the error of the refused upgrade to `/forbidden` (already checked as a 403). */
+async function exchange(port: number, perMessageDeflate = false): Promise<ClientHandshakeError> {
   const pongs: string[] = [];
+  let pong!: () => void;
+  const ponged = new Promise<void>((r) => (pong = r));
   const ws = await connect(`ws://127.0.0.1:${port}/`, {
     protocols: ['superchat', 'chat'],
     perMessageDeflate,
     controlCallback: (kind, p) => {
-      if (kind === 'pong') pongs.push(p.toString());
+      if (kind === 'pong') {
+        pongs.push(p.toString());
+        pong();
+      }
     },
   });
   assert.equal(ws.protocol, 'chat');
@@ -34,7 +40,7 @@ async function exchange(port: number, perMessageDeflate = false): Promise<void> 
   const b = await ws.read();
   assert.ok(b.binary && b.data.equals(blob), 'the 200 KB binary message came back intact');
   await ws.ping('interop');
-  for (let i = 0; i < 200 && pongs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await ponged;
   assert.deepEqual(pongs, ['interop']);
   await ws.close({ code: 1000, reason: 'bye' });
   assert.equal(ws.closeInfo?.wasClean, true);
@@ -45,8 +51,10 @@ async function exchange(port: number, perMessageDeflate = false): Promise<void> 
     () => null,
     (e: ClientHandshakeError) => e,
   );
-  assert.equal(err?.code, 'ERR_WS_UPGRADE_DECLINED');
-  assert.equal(err?.response?.status, 403);
+  assert.ok(err, 'the upgrade to /forbidden was refused');
+  assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
+  assert.equal(err.response?.status, 403);
+  return err;
 }
 
 describe('ws-stream client → servers', () => {
@@ -54,20 +62,29 @@ describe('ws-stream client → servers', () => {
     const version = (createRequire(import.meta.url)('ws/package.json') as { version: string }).version;
     console.log(`peer: ws ${version} (npm)`);
     const server = http.createServer();
-    const wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => (p.has('chat') ? 'chat' : false) });
-    server.on('upgrade', (req, socket, head) => {
-      if (req.url === '/forbidden') {
-        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\nConnection: close\r\n\r\nforbidden\n');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary })));
+    const refusedByWs: string[] = [];
+    const wss = new WebSocketServer({
+      noServer: true,
+      handleProtocols: (p) => (p.has('chat') ? 'chat' : false),
+      // ws itself refuses /forbidden: handleUpgrade calls this and writes the 403.
+      verifyClient: (info, cb) => {
+        if (info.req.url !== '/forbidden') return cb(true);
+        refusedByWs.push(info.req.url);
+        cb(false, 403, 'refused by ws verifyClient', { 'X-Refused-By': 'ws' });
+      },
     });
+    server.on('upgrade', (req, socket, head) =>
+      wss.handleUpgrade(req, socket, head, (c) => c.on('message', (d, isBinary) => c.send(d, { binary: isBinary }))),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     after(() => {
       server.close();
       server.closeAllConnections();
     });
-    await exchange((server.address() as net.AddressInfo).port);
+    const err = await exchange((server.address() as net.AddressInfo).port);
+    assert.deepEqual(refusedByWs, ['/forbidden'], "ws's verifyClient refused the upgrade");
+    assert.equal(err.response?.headers['x-refused-by'], 'ws', 'the response is the one ws wrote');
+    assert.equal(err.response?.body.toString(), 'refused by ws verifyClient');
   });
 
   it('the ws npm server, with permessage-deflate', async () => {

@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
-import { PYTHON, peerScript, runPeer, startInteropServer } from './support.js';
+import { PYTHON, peerScript, runPeer, startInteropServer, type SeenConnection } from './support.js';
 
 let srv: Awaited<ReturnType<typeof startInteropServer>>;
 before(async () => {
@@ -15,12 +15,10 @@ before(async () => {
 });
 after(() => srv.close());
 
-async function lastConnectionClosed(): Promise<void> {
-  for (let i = 0; i < 200 && !srv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
-}
-
-function checkServerSide(): void {
-  const rec = srv.seen.at(-1)!;
+/** What the server saw of a connection, once it is closed. */
+async function checkServerSide(connection: Promise<SeenConnection>): Promise<void> {
+  const rec = await connection;
+  await rec.closed;
   assert.equal(rec.protocol, 'chat');
   assert.deepEqual(rec.pongs, ['from-ws-stream'], 'the client answered our ping');
   assert.equal(rec.closeInfo?.wasClean, true);
@@ -33,6 +31,7 @@ describe('ws-stream server ← clients', () => {
   it('the ws npm client', async () => {
     const version = (createRequire(import.meta.url)('ws/package.json') as { version: string }).version;
     console.log(`peer: ws ${version} (npm)`);
+    const connection = srv.nextConnection();
     const c = new WebSocket(`ws://127.0.0.1:${srv.port}/`, ['superchat', 'chat']);
     const next = (): Promise<{ data: Buffer; binary: boolean }> =>
       new Promise((r) => c.once('message', (data, binary) => r({ data: data as Buffer, binary })));
@@ -56,9 +55,9 @@ describe('ws-stream server ← clients', () => {
     const closed = new Promise<number>((r) => c.once('close', (code) => r(code)));
     c.close(1000, 'bye');
     assert.equal(await closed, 1000);
-    await lastConnectionClosed();
-    checkServerSide();
+    await checkServerSide(connection);
 
+    const refusal = srv.nextRefusal();
     const refused = new WebSocket(`ws://127.0.0.1:${srv.port}/forbidden`);
     refused.on('error', () => {});
     const status = await new Promise<number>((r) =>
@@ -68,6 +67,7 @@ describe('ws-stream server ← clients', () => {
       }),
     );
     assert.equal(status, 403);
+    assert.deepEqual(await refusal, { path: '/forbidden', status: 403 }, 'the server refused it');
   });
 
   for (const [name, script] of [
@@ -75,6 +75,8 @@ describe('ws-stream server ← clients', () => {
     ['Python aiohttp', 'aiohttp_client.py'],
   ] as const) {
     it(name, async () => {
+      const connection = srv.nextConnection();
+      const refusal = srv.nextRefusal();
       const out = JSON.parse(await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${srv.port}/`])) as Record<
         string,
         unknown
@@ -90,8 +92,8 @@ describe('ws-stream server ← clients', () => {
         close_code: 1000,
         refused: 403,
       });
-      await lastConnectionClosed();
-      checkServerSide();
+      await checkServerSide(connection);
+      assert.deepEqual(await refusal, { path: '/forbidden', status: 403 }, 'the server refused it');
     });
   }
 });
@@ -108,6 +110,7 @@ describe('ws-stream server ← clients, with permessage-deflate', () => {
     ['Python aiohttp', 'aiohttp_client.py'],
   ] as const) {
     it(`${name} negotiates it and the exchange passes compressed`, async () => {
+      const connection = dsrv.nextConnection();
       const out = JSON.parse(
         await runPeer(PYTHON, [peerScript(script), `ws://127.0.0.1:${dsrv.port}/`, 'deflate']),
       ) as Record<string, unknown>;
@@ -126,9 +129,11 @@ describe('ws-stream server ← clients, with permessage-deflate', () => {
           refused: 403,
         },
       );
-      for (let i = 0; i < 200 && !dsrv.seen.at(-1)?.closeInfo; i++) await new Promise((r) => setTimeout(r, 10));
-      assert.match(String(dsrv.seen.at(-1)?.extensions), /^permessage-deflate/);
-      assert.equal(dsrv.seen.at(-1)?.closeInfo?.wasClean, true);
+      const rec = await connection;
+      await rec.closed;
+      assert.match(String(rec.extensions), /^permessage-deflate/);
+      assert.deepEqual(rec.pongs, ['from-ws-stream'], 'the client answered our ping');
+      assert.equal(rec.closeInfo?.wasClean, true);
     });
   }
 });

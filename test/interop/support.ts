@@ -1,5 +1,6 @@
 /** Shared by the interoperability tests: an in-process ws-stream server, and the peers' processes. */
 import http from 'node:http';
+import { after } from 'node:test';
 import type net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,25 +16,65 @@ export interface SeenConnection {
   extensions?: string;
   /** Payloads of the pongs this server received (it pings every client once). */
   pongs: string[];
+  /** Resolves with the first pong's payload. */
+  firstPong: Promise<string>;
   closeInfo?: CloseInfo;
+  /** Resolves with closeInfo once the connection is closed. */
+  closed: Promise<CloseInfo>;
+}
+
+/** An upgrade this server refused: the path, and the status it wrote. */
+export interface Refused {
+  path: string;
+  status: number;
 }
 
 /**
  * A ws-stream echo server: subprotocols chat (preferred) and superchat, `/forbidden` refused with
  * 403, a ping sent to each client, and what it saw recorded per connection.
  */
-export async function startInteropServer(
-  perMessageDeflate = false,
-): Promise<{ port: number; seen: SeenConnection[]; close(): void }> {
+export async function startInteropServer(perMessageDeflate = false): Promise<{
+  port: number;
+  seen: SeenConnection[];
+  /** Resolves with the record of the next connection accepted. */
+  nextConnection(): Promise<SeenConnection>;
+  refused: Refused[];
+  /** Resolves with the next refusal, once its response was written. */
+  nextRefusal(): Promise<Refused>;
+  close(): void;
+}> {
   const seen: SeenConnection[] = [];
+  const refused: Refused[] = [];
+  let onConnection: ((rec: SeenConnection) => void)[] = [];
+  let onRefusal: ((r: Refused) => void)[] = [];
   const server = http.createServer((_req, res) => res.end('interop server\n'));
   server.on('upgrade', (req, socket, head) => {
-    if (req.url === '/forbidden') return void rejectUpgrade(socket, 403, { body: 'forbidden\n' }).catch(() => {});
-    const rec: SeenConnection = { protocol: '', pongs: [] };
+    if (req.url === '/forbidden') {
+      rejectUpgrade(socket, 403, { body: 'forbidden\n' }).then(
+        () => {
+          const r = { path: req.url!, status: 403 };
+          refused.push(r);
+          for (const f of onRefusal.splice(0)) f(r);
+        },
+        () => {},
+      );
+      return;
+    }
+    let pong!: (p: string) => void;
+    let closed!: (info: CloseInfo) => void;
+    const rec: SeenConnection = {
+      protocol: '',
+      pongs: [],
+      firstPong: new Promise((r) => (pong = r)),
+      closed: new Promise((r) => (closed = r)),
+    };
     const ws = new WebSocketStream(socket, {
       perMessageDeflate,
       controlCallback: (kind, p) => {
-        if (kind === 'pong') rec.pongs.push(p.toString());
+        if (kind === 'pong') {
+          rec.pongs.push(p.toString());
+          pong(p.toString());
+        }
       },
     });
     ws.accept(req, { head, selectProtocol: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) }).then(
@@ -41,6 +82,7 @@ export async function startInteropServer(
         rec.protocol = ws.protocol;
         rec.extensions = ws.extensions;
         seen.push(rec);
+        for (const f of onConnection.splice(0)) f(rec);
         await ws.ping('from-ws-stream');
         try {
           for await (const m of ws) await ws.write(m.data, { binary: m.binary });
@@ -48,6 +90,7 @@ export async function startInteropServer(
           /* recorded in closeInfo */
         }
         rec.closeInfo = await ws.whenClosed();
+        closed(rec.closeInfo);
       },
       () => {},
     );
@@ -56,17 +99,28 @@ export async function startInteropServer(
   return {
     port: (server.address() as net.AddressInfo).port,
     seen,
+    nextConnection: () => new Promise((r) => onConnection.push(r)),
+    refused,
+    nextRefusal: () => new Promise((r) => onRefusal.push(r)),
     close: () => {
+      onConnection = [];
+      onRefusal = [];
       server.close();
       server.closeAllConnections();
     },
   };
 }
 
-/** Runs a peer process to its end; returns its stdout. */
-export function runPeer(cmd: string, args: string[], timeoutMs = 20000): Promise<string> {
+/**
+ * Runs a peer process to its end; returns its stdout. No timer: a peer slow on a loaded machine is
+ * waited for (a hang is failed by the test runner's timeout); the process is killed after the test.
+ */
+export function runPeer(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    after(() => {
+      if (p.exitCode === null && p.signalCode === null) p.kill();
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -75,13 +129,8 @@ export function runPeer(cmd: string, args: string[], timeoutMs = 20000): Promise
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
-    const timer = setTimeout(() => {
-      p.kill();
-      reject(new Error(`${args[0]} timed out: ${err}`));
-    }, timeoutMs);
     p.once('error', reject);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
+    p.once('close', (code) => {
       if (code === 0) resolve(out);
       else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${err || out}`));
     });

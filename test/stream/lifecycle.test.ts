@@ -206,7 +206,7 @@ describe('cancellation', () => {
     await assert.rejects(withdrawn, { code: 'ERR_WS_ABORTED' });
     sock.resume();
     await Promise.all([...done, after]);
-    const frames = await peer.waitFrames(41, 10000);
+    const frames = await peer.waitFrames(41);
     assert.deepEqual(
       frames.slice(40).map((f) => [f.opcode, f.payload.length]),
       [[1, 5]],
@@ -288,7 +288,7 @@ describe('backpressure', () => {
     assert.ok(maxSeen <= max + msg.length, `bufferedAmount reached ${maxSeen}`);
     sock.resume();
     await writer;
-    const frames = await peer.waitFrames(400, 10000);
+    const frames = await peer.waitFrames(400);
     assert.deepEqual(
       frames.map((f) => f.payload.readUInt32BE(0)),
       Array.from({ length: 400 }, (_, i) => i),

@@ -1,12 +1,21 @@
 /** Builds raw frames byte by byte, independently of the library's sender, for tests. */
-import { randomBytes } from 'node:crypto';
+
+/**
+ * The default mask keys: a fixed sequence, different for each frame and never all zero, so that a
+ * failure replays byte for byte (a property test passes keys from its seeded generator instead).
+ */
+let keyCount = 0;
+function nextKey(): Buffer {
+  const n = ++keyCount;
+  return Buffer.from([(n * 37 + 1) & 0xff, (n * 101 + 7) & 0xff, (n * 13 + 0x5a) & 0xff, (n * 211 + 0xc3) & 0xff]);
+}
 
 export interface RawFrame {
   opcode: number;
   payload?: Uint8Array | string;
   fin?: boolean;
   rsv?: number; // 3 bits: rsv1 = 4, rsv2 = 2, rsv3 = 1
-  /** Mask with this key, or a random one when true. Default true (a client's frame). */
+  /** Mask with this key, or the next key of a fixed sequence when true. Default true (a client's frame). */
   mask?: boolean | Uint8Array;
   /** Force the 16- or 64-bit length form (to test non-minimal lengths). */
   lengthForm?: 7 | 16 | 64;
@@ -17,7 +26,7 @@ export function frame(f: RawFrame): Buffer {
   const len = payload.length;
   const form = f.lengthForm ?? (len < 126 ? 7 : len < 65536 ? 16 : 64);
   const mask = f.mask ?? true;
-  const key = mask === false ? null : mask === true ? randomBytes(4) : Buffer.from(mask);
+  const key = mask === false ? null : mask === true ? nextKey() : Buffer.from(mask);
   const head: number[] = [((f.fin ?? true) ? 0x80 : 0) | ((f.rsv ?? 0) << 4) | f.opcode];
   const m = key ? 0x80 : 0;
   if (form === 7) head.push(m | len);

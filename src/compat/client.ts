@@ -1,0 +1,314 @@
+/**
+ * The client's opening handshake, as ws does it: a `node:http(s)` request (so `agent`, TLS options,
+ * `finishRequest`, redirects and the `upgrade`/`unexpected-response`/`redirect` events work), then
+ * the 101 response checked by the core's client validation and the socket handed to a
+ * WebSocketStream in the client role. Failures carry ws's messages.
+ */
+import { randomBytes } from 'node:crypto';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { WebSocketError } from '../errors.js';
+import { normaliseStreamOptions } from '../options.js';
+import { clientOffer } from '../proto/deflate-params.js';
+import { parseExtensions } from '../proto/extensions.js';
+import { validateUpgradeResponse } from '../proto/handshake-client.js';
+import type { ParsedResponse } from '../proto/http.js';
+import { isToken } from '../proto/tokens.js';
+import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
+import { type CommonOptions, toStreamOptions } from './options.js';
+import { onControl } from './control.js';
+import type { WebSocket } from './websocket.js';
+
+/** Requests a WebSocket gave up on: their later 'error' is not reported. */
+export const abortedRequests = new WeakSet<ClientRequest>();
+
+/** ws's client options (with every `http.request`/`https.request` option). */
+export interface ClientOptions extends CommonOptions, Omit<https.RequestOptions, 'timeout'> {
+  /** Subprotocols, when the constructor's second argument is the options. */
+  protocols?: string | string[];
+  /** Timeout of the opening handshake, in ms. */
+  handshakeTimeout?: number;
+  /** The `Origin` header. */
+  origin?: string;
+  followRedirects?: boolean;
+  /** Default 10. */
+  maxRedirects?: number;
+  /** Called with the request instead of `req.end()`: the caller ends it. */
+  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
+  /** 13 (default) or 8. */
+  protocolVersion?: number;
+  /** Accepted for compatibility: masks come from the core's random source. */
+  generateMask?: (mask: Buffer) => void;
+  /** Accepted for compatibility. */
+  maxBufferedChunks?: number;
+  maxPendingAutoPongs?: number;
+}
+
+type RequestOptions = ClientOptions & Record<string, unknown>;
+
+const protocolVersions = [8, 13];
+
+function netConnect(options: net.NetConnectOpts & { socketPath?: string; path?: string }): net.Socket {
+  (options as { path?: string }).path = options.socketPath;
+  return net.connect(options as net.NetConnectOpts);
+}
+
+function tlsConnect(options: tls.ConnectionOptions & { path?: string }): tls.TLSSocket {
+  options.path = undefined;
+  if (!options.servername && options.servername !== '') {
+    options.servername = net.isIP(options.host ?? '') ? '' : options.host;
+  }
+  return tls.connect(options);
+}
+
+/** Starts the opening handshake of `ws` (ws's `initAsClient`); follows redirects by calling itself. */
+export function openClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions): void {
+  const opts: RequestOptions = {
+    allowSynchronousEvents: true,
+    autoPong: true,
+    protocolVersion: protocolVersions[1],
+    perMessageDeflate: true,
+    followRedirects: false,
+    maxRedirects: 10,
+    ...options,
+    socketPath: undefined,
+    hostname: undefined,
+    protocol: undefined,
+    protocols: undefined,
+    timeout: undefined,
+    method: 'GET',
+    host: undefined,
+    path: undefined,
+    port: undefined,
+  };
+  if (!protocolVersions.includes(opts.protocolVersion!)) {
+    throw new RangeError(
+      `Unsupported protocol version: ${opts.protocolVersion} (supported versions: ${protocolVersions.join(', ')})`,
+    );
+  }
+  let url: URL;
+  if (address instanceof URL) url = address;
+  else {
+    try {
+      url = new URL(address);
+    } catch {
+      throw new SyntaxError(`Invalid URL: ${address}`);
+    }
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    url = new URL(url);
+    url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+  }
+  ws._url = url.href;
+  const secure = url.protocol === 'wss:';
+  const ipc = url.protocol === 'ws+unix:';
+  let invalid: string | undefined;
+  if (url.protocol !== 'ws:' && !secure && !ipc) {
+    invalid = 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"';
+  } else if (ipc && !url.pathname) invalid = "The URL's pathname is empty";
+  else if (url.hash) invalid = 'The URL contains a fragment identifier';
+  if (invalid !== undefined) {
+    const err = new SyntaxError(invalid);
+    if (ws._redirects === 0) throw err;
+    ws._failOpening(err);
+    return;
+  }
+
+  const key = randomBytes(16).toString('base64');
+  const request = secure ? https.request : http.request;
+  const streamOptions = toStreamOptions(opts, true, onControl);
+  const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate;
+  opts.createConnection ??= (secure ? tlsConnect : netConnect) as never;
+  opts.defaultPort ??= secure ? 443 : 80;
+  opts.port = url.port || (secure ? 443 : 80);
+  opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  opts.headers = {
+    ...(opts.headers as Record<string, string>),
+    'Sec-WebSocket-Version': String(opts.protocolVersion),
+    'Sec-WebSocket-Key': key,
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+  };
+  const headers = opts.headers as Record<string, string>;
+  opts.path = url.pathname + url.search;
+  (opts as { timeout?: number }).timeout = opts.handshakeTimeout;
+  if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
+  if (protocols.length > 0) {
+    const seen = new Set<string>();
+    for (const p of protocols) {
+      if (typeof p !== 'string' || !isToken(p) || seen.has(p))
+        throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+      seen.add(p);
+    }
+    headers['Sec-WebSocket-Protocol'] = protocols.join(',');
+  }
+  if (opts.origin) {
+    if (opts.protocolVersion! < 13) headers['Sec-WebSocket-Origin'] = opts.origin;
+    else headers.Origin = opts.origin;
+  }
+  if (url.username || url.password) {
+    opts.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  }
+  if (ipc) {
+    const path = opts.path;
+    const i = path.indexOf(':');
+    if (i === -1) {
+      opts.socketPath = path;
+      opts.path = '';
+    } else {
+      opts.socketPath = path.slice(0, i);
+      opts.path = path.slice(i + 1);
+    }
+  }
+
+  let req: ClientRequest;
+  if (opts.followRedirects) {
+    const w = ws as WebSocket & { _originalIpc?: boolean; _originalSecure?: boolean; _originalHost?: string };
+    if (ws._redirects === 0) {
+      w._originalIpc = ipc;
+      w._originalSecure = secure;
+      w._originalHost = ipc ? opts.socketPath : url.host;
+      const given = options.headers as Record<string, string> | undefined;
+      // A copy of the caller's options whose headers may change on the way.
+      options = { ...options, headers: {} };
+      if (given)
+        for (const [k, v] of Object.entries(given)) (options.headers as Record<string, string>)[k.toLowerCase()] = v;
+    } else if (ws.listenerCount('redirect') === 0) {
+      const sameHost = ipc
+        ? w._originalIpc
+          ? opts.socketPath === w._originalHost
+          : false
+        : w._originalIpc
+          ? false
+          : url.host === w._originalHost;
+      if (!sameHost || (w._originalSecure && !secure)) {
+        // As curl 7.77.0: credentials do not follow a redirect to another host or to plain text.
+        delete headers.authorization;
+        delete headers.cookie;
+        if (!sameHost) delete headers.host;
+        opts.auth = undefined;
+      }
+    }
+    const own = options.headers as Record<string, string>;
+    if (opts.auth && !own.authorization) own.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    req = ws._req = request(opts as https.RequestOptions);
+    if (ws._redirects) ws.emit('redirect', ws.url, req);
+  } else {
+    req = ws._req = request(opts as https.RequestOptions);
+  }
+
+  if (opts.handshakeTimeout) {
+    req.on('timeout', () => abortRequest(ws, req, 'Opening handshake has timed out'));
+  }
+  req.on('error', (err) => {
+    if (abortedRequests.has(req) || ws._req !== req) return;
+    ws._req = null;
+    ws._failOpening(err);
+  });
+  req.on('response', (res: IncomingMessage) => {
+    const location = res.headers.location;
+    const status = res.statusCode ?? 0;
+    if (location && opts.followRedirects && status >= 300 && status < 400) {
+      if (++ws._redirects > opts.maxRedirects!) {
+        abortRequest(ws, req, 'Maximum redirects exceeded');
+        return;
+      }
+      markAborted(req);
+      req.destroy();
+      let next: URL;
+      try {
+        next = new URL(location, address);
+      } catch {
+        ws._failOpening(new SyntaxError(`Invalid URL: ${location}`));
+        return;
+      }
+      openClient(ws, next, protocols, options);
+    } else if (!ws.emit('unexpected-response', req, res)) {
+      abortRequest(ws, req, `Unexpected server response: ${res.statusCode}`);
+    }
+  });
+  req.on('upgrade', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
+    ws.emit('upgrade', res);
+    // A listener of 'upgrade' may have closed the WebSocket.
+    if (ws.readyState !== ws.CONNECTING) return;
+    ws._req = null;
+    const response: ParsedResponse = {
+      status: 101,
+      reason: res.statusMessage ?? '',
+      httpVersion: res.httpVersion,
+      headers: res.headers as ParsedResponse['headers'],
+      rawHeaders: res.rawHeaders,
+    };
+    let accepted: ReturnType<typeof validateUpgradeResponse>;
+    try {
+      accepted = validateUpgradeResponse(response, key, protocols, deflate ?? undefined);
+    } catch (e) {
+      return abortSocket(ws, socket, wsHandshakeMessage(e as WebSocketError, res, protocols, deflate !== null));
+    }
+    // ws also refuses a response that chose no subprotocol when some were offered.
+    if (protocols.length > 0 && accepted.protocol === '') return abortSocket(ws, socket, 'Server sent no subprotocol');
+    // As ws: the bytes read past the response are read again first, after 'open'.
+    if (head.length > 0) socket.unshift(head);
+    const stream = new WebSocketStream(socket, streamOptions);
+    adoptOpen(stream, 'client', accepted);
+    ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
+  });
+
+  if (opts.finishRequest) opts.finishRequest(req, ws);
+  else req.end();
+}
+
+function markAborted(req: ClientRequest): void {
+  abortedRequests.add(req);
+}
+
+/** ws's message for a 101 response the core refused. */
+function wsHandshakeMessage(err: WebSocketError, res: IncomingMessage, offered: string[], deflate: boolean): string {
+  switch (err.code) {
+    case 'ERR_WS_NO_UPGRADE':
+    case 'ERR_WS_NO_UPGRADE_WEBSOCKET':
+      return 'Invalid Upgrade header';
+    case 'ERR_WS_NO_CONNECTION':
+    case 'ERR_WS_NO_CONNECTION_UPGRADE':
+      return 'Invalid Connection header'; // ws does not check it; RFC 6455 §4.1 does
+    case 'ERR_WS_NO_SEC_ACCEPT':
+    case 'ERR_WS_BAD_SEC_ACCEPT':
+      return 'Invalid Sec-WebSocket-Accept header';
+    case 'ERR_WS_BAD_SUBPROTOCOL':
+      return offered.length === 0
+        ? 'Server sent a subprotocol but none was requested'
+        : 'Server sent an invalid subprotocol';
+    case 'ERR_WS_BAD_EXTENSION': {
+      if (!deflate) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
+      const offers = parseExtensions(res.headers['sec-websocket-extensions']);
+      if (offers?.some((o) => o.name !== 'permessage-deflate'))
+        return 'Server indicated an extension that was not requested';
+      return 'Invalid Sec-WebSocket-Extensions header';
+    }
+    default:
+      return err.message;
+  }
+}
+
+/** Gives up a request: 'error' with `message`, then 'close'. */
+function abortRequest(ws: WebSocket, req: ClientRequest, message: string): void {
+  ws._readyState = ws.CLOSING;
+  const err = new Error(message);
+  markAborted(req);
+  req.destroy();
+  if (req.socket && !req.socket.destroyed) req.socket.destroy();
+  ws._req = null;
+  process.nextTick(() => ws._failOpening(err));
+}
+
+/** Gives up an upgraded socket whose response was refused: 'error' with `message`, then 'close'. */
+function abortSocket(ws: WebSocket, socket: Duplex, message: string): void {
+  ws._readyState = ws.CLOSING;
+  const err = new Error(message);
+  socket.on('error', () => {});
+  socket.once('close', () => ws._failOpening(err));
+  socket.destroy();
+}

@@ -1,0 +1,29 @@
+/**
+ * `ws-stream/ws`: the `ws` package's API on ws-stream's engine. A one-line change for code written
+ * for ws: `import WebSocket, { WebSocketServer } from 'ws-stream/ws'`.
+ */
+import { createWebSocketStream } from './duplex.js';
+import { WebSocket } from './websocket.js';
+import { WebSocketServer } from './websocket-server.js';
+
+/** The WebSocket class with ws's statics (`WebSocket.Server`, `WebSocket.createWebSocketStream`, …). */
+type WebSocketWithStatics = typeof WebSocket & {
+  Server: typeof WebSocketServer;
+  WebSocketServer: typeof WebSocketServer;
+  WebSocket: typeof WebSocket;
+  createWebSocketStream: typeof createWebSocketStream;
+};
+
+const DefaultWebSocket = WebSocket as WebSocketWithStatics;
+DefaultWebSocket.Server = WebSocketServer;
+DefaultWebSocket.WebSocketServer = WebSocketServer;
+DefaultWebSocket.WebSocket = WebSocket;
+DefaultWebSocket.createWebSocketStream = createWebSocketStream;
+
+export default DefaultWebSocket;
+export { WebSocket, WebSocketServer, WebSocketServer as Server, createWebSocketStream };
+export type { BinaryType, SendOptions } from './websocket.js';
+export type { ServerOptions, VerifyClientInfo, VerifyClientCallback } from './websocket-server.js';
+export type { ClientOptions } from './client.js';
+export type { CommonOptions, PerMessageDeflateOptions } from './options.js';
+export { CloseEvent, ErrorEvent, Event, MessageEvent } from './event-target.js';

@@ -1,0 +1,87 @@
+/**
+ * ws's options, and how they map onto the core's stream options. ws's defaults are kept where they
+ * change what a peer sees (maxPayload 100 MiB, maxFragments 16384, closeTimeout 30 s).
+ */
+import type { DeflateOptions, StreamOptions } from '../options.js';
+import type { WebSocketStream } from '../stream/websocket-stream.js';
+
+/** ws's `perMessageDeflate` object. */
+export interface PerMessageDeflateOptions {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number | boolean;
+  clientMaxWindowBits?: number | boolean;
+  /** zlib options of the compressor: `level` and `memLevel` are used. */
+  zlibDeflateOptions?: { level?: number; memLevel?: number; [k: string]: unknown };
+  /** Accepted for compatibility; the core's inflater has its own settings. */
+  zlibInflateOptions?: Record<string, unknown>;
+  /** Messages smaller than this many bytes go uncompressed. Default 1024. */
+  threshold?: number;
+  /** Accepted for compatibility: the core shares one limit of 10 zlib operations at a time. */
+  concurrencyLimit?: number;
+}
+
+/** The options that ws's WebSocket and WebSocketServer share. */
+export interface CommonOptions {
+  /** Emit several 'message'/'ping'/'pong' events in one tick. Default true. */
+  allowSynchronousEvents?: boolean;
+  /** Answer pings automatically. Default true. */
+  autoPong?: boolean;
+  /** How long the close handshake may take, in ms. Default 30000. */
+  closeTimeout?: number;
+  /** Most frames per message (0: no limit). Default 16384. */
+  maxFragments?: number;
+  /** Largest message, in bytes (0: no limit). Default 100 MiB. */
+  maxPayload?: number;
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** Accepted for compatibility: the core always validates UTF-8 (RFC 6455 §8.1). */
+  skipUTF8Validation?: boolean;
+}
+
+export const wsDefaults = Object.freeze({
+  maxPayload: 100 * 1024 * 1024,
+  maxFragments: 16 * 1024,
+  closeTimeout: 30000,
+});
+
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+function windowBits(v: number | boolean | undefined): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * Writes the stream options that `o` means into `target` (reused, so that the core normalises them
+ * once for all connections while they do not change) and returns it.
+ */
+export function toStreamOptions(
+  o: CommonOptions,
+  deflateByDefault: boolean,
+  controlCallback: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void,
+  target: StreamOptions = {},
+): StreamOptions {
+  const maxPayload = o.maxPayload ?? wsDefaults.maxPayload;
+  const maxFragments = o.maxFragments ?? wsDefaults.maxFragments;
+  target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
+  target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
+  target.autoPong = o.autoPong ?? true;
+  target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
+  target.controlCallback = controlCallback;
+  const pmd = o.perMessageDeflate ?? deflateByDefault;
+  if (pmd === false) {
+    target.perMessageDeflate = false;
+  } else {
+    const d: PerMessageDeflateOptions = pmd === true ? {} : pmd;
+    const out: DeflateOptions =
+      typeof target.perMessageDeflate === 'object' ? target.perMessageDeflate : (target.perMessageDeflate = {});
+    out.serverNoContextTakeover = d.serverNoContextTakeover ?? false;
+    out.clientNoContextTakeover = d.clientNoContextTakeover ?? false;
+    out.serverMaxWindowBits = windowBits(d.serverMaxWindowBits);
+    out.clientMaxWindowBits = windowBits(d.clientMaxWindowBits);
+    const level = d.zlibDeflateOptions?.level;
+    out.level = level === undefined ? undefined : level < 0 ? 6 : level; // zlib's -1 means its default, 6
+    out.memLevel = d.zlibDeflateOptions?.memLevel;
+    out.threshold = d.threshold;
+  }
+  return target;
+}

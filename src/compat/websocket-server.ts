@@ -1,0 +1,409 @@
+/**
+ * ws's `WebSocketServer`: the HTTP side as ws does it (its checks and answers, `verifyClient`,
+ * `shouldHandle`, `handleProtocols`, the `headers` event, client tracking, `close(cb)`), then the
+ * socket handed to `WebSocketStream.accept`, which validates the request once more by RFC 6455,
+ * answers 101 and opens the stream. Options are read from `server.options` at each upgrade.
+ */
+import { EventEmitter } from 'node:events';
+import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
+import { negotiateAsServer } from '../proto/deflate-params.js';
+import { parseExtensions } from '../proto/extensions.js';
+import { isToken } from '../proto/tokens.js';
+import type { AcceptOptions } from '../options.js';
+import { WebSocketStream } from '../stream/websocket-stream.js';
+import { onControl } from './control.js';
+import { type CommonOptions, toStreamOptions } from './options.js';
+import { WebSocket } from './websocket.js';
+
+export interface VerifyClientInfo {
+  origin: string | undefined;
+  secure: boolean;
+  req: IncomingMessage;
+}
+
+export type VerifyClientCallback = (
+  verified: boolean,
+  code?: number,
+  message?: string,
+  headers?: Record<string, string | number>,
+) => void;
+
+export interface ServerOptions extends CommonOptions {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  server?: HttpServer | HttpsServer;
+  noServer?: boolean;
+  /** Accept only requests for this path. */
+  path?: string;
+  verifyClient?: ((info: VerifyClientInfo) => boolean) | ((info: VerifyClientInfo, cb: VerifyClientCallback) => void);
+  handleProtocols?: (protocols: Set<string>, req: IncomingMessage) => string | false;
+  /** Keep the open clients in `clients`. Default true. */
+  clientTracking?: boolean;
+  /** The class to instantiate for each connection (WebSocket or a subclass). */
+  WebSocket?: typeof WebSocket;
+  /** Accepted for compatibility. */
+  maxBufferedChunks?: number;
+  maxPendingAutoPongs?: number;
+}
+
+const RUNNING = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+
+const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
+/** Marks a socket already handed to handleUpgrade. */
+const kHandled = Symbol('ws-stream.compat.handled');
+
+function socketOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. */
+function abortHandshake(
+  socket: Duplex,
+  code: number,
+  message?: string,
+  headers?: Record<string, string | number>,
+): void {
+  const body = message || http.STATUS_CODES[code] || '';
+  const all: Record<string, string | number> = {
+    Connection: 'close',
+    'Content-Type': 'text/html',
+    'Content-Length': Buffer.byteLength(body),
+    ...headers,
+  };
+  socket.once('finish', socket.destroy);
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n${Object.keys(all)
+      .map((h) => `${h}: ${all[h]}`)
+      .join('\r\n')}\r\n\r\n${body}`,
+  );
+}
+
+/** ws's subprotocol list: tokens separated by commas; an empty or repeated one is an error. */
+function parseProtocols(value: string): Set<string> {
+  const set = new Set<string>();
+  for (const part of value.split(',')) {
+    const p = part.trim();
+    if (!isToken(p) || set.has(p)) throw new SyntaxError(`Invalid subprotocol ${JSON.stringify(p)}`);
+    set.add(p);
+  }
+  return set;
+}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
+export class WebSocketServer extends EventEmitter {
+  options: ServerOptions & { WebSocket: typeof WebSocket };
+  /** The open clients, with `clientTracking`. */
+  clients?: Set<WebSocket>;
+  private _server: HttpServer | HttpsServer | null = null;
+  private _removeListeners: (() => void) | null = null;
+  private _state = RUNNING;
+  private _shouldEmitClose = false;
+  /** Upgrades accepted by the stream but not yet open (counted by close()). */
+  private _pending = 0;
+  /** The stream options, updated in place from `options` at each upgrade. */
+  private readonly _streamOptions: StreamOptions = {};
+  private readonly _selectProtocol = (offered: string[], req: unknown): string | undefined => {
+    const handle = this.options.handleProtocols;
+    const p = handle ? handle(new Set(offered), req as IncomingMessage) : offered[0];
+    return p ? p : undefined;
+  };
+
+  constructor(options: ServerOptions, callback?: () => void) {
+    super();
+    const o = {
+      allowSynchronousEvents: true,
+      autoPong: true,
+      maxBufferedChunks: 256 * 1024,
+      maxPendingAutoPongs: 60,
+      skipUTF8Validation: false,
+      perMessageDeflate: false,
+      handleProtocols: undefined,
+      clientTracking: true,
+      verifyClient: undefined,
+      noServer: false,
+      backlog: undefined,
+      server: undefined,
+      host: undefined,
+      path: undefined,
+      port: undefined,
+      WebSocket,
+      ...options,
+    } as ServerOptions & { WebSocket: typeof WebSocket };
+    if (
+      (o.port == null && !o.server && !o.noServer) ||
+      (o.port != null && (o.server || o.noServer)) ||
+      (o.server && o.noServer)
+    ) {
+      throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    }
+    if (o.port != null) {
+      this._server = http.createServer((_req, res) => {
+        const body = http.STATUS_CODES[426]!;
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
+        res.end(body);
+      });
+      this._server.listen(o.port, o.host, o.backlog, callback);
+    } else if (o.server) {
+      this._server = o.server;
+    }
+    if (this._server) {
+      const server = this._server;
+      const onListening = (): boolean => this.emit('listening');
+      const onError = (err: Error): boolean => this.emit('error', err);
+      const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void =>
+        this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
+      server.on('listening', onListening);
+      server.on('error', onError);
+      server.on('upgrade', onUpgrade);
+      this._removeListeners = () => {
+        server.removeListener('listening', onListening);
+        server.removeListener('error', onError);
+        server.removeListener('upgrade', onUpgrade);
+      };
+    }
+    if (o.perMessageDeflate === true) o.perMessageDeflate = {};
+    if (o.clientTracking) this.clients = new Set();
+    this.options = o;
+  }
+
+  /** The bound address of the server ws made or was given; throws in noServer mode. */
+  address(): AddressInfo | string | null {
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
+    if (!this._server) return null;
+    return this._server.address();
+  }
+
+  /**
+   * Stops accepting connections and emits 'close' once every client is closed (open clients are
+   * not closed: as in ws 8). A server made by `port` is closed too.
+   */
+  close(cb?: (err?: Error) => void): void {
+    if (this._state === CLOSED) {
+      if (cb) this.once('close', () => cb(new Error('The server is not running')));
+      process.nextTick(emitClose, this);
+      return;
+    }
+    if (cb) this.once('close', cb);
+    if (this._state === CLOSING) return;
+    this._state = CLOSING;
+    if (this.options.noServer || this.options.server) {
+      if (this._server) {
+        this._removeListeners!();
+        this._removeListeners = this._server = null;
+      }
+      if (this.clients && (this.clients.size > 0 || this._pending > 0)) this._shouldEmitClose = true;
+      else process.nextTick(emitClose, this);
+    } else {
+      const server = this._server!;
+      this._removeListeners!();
+      this._removeListeners = this._server = null;
+      server.close(() => emitClose(this));
+    }
+  }
+
+  /** Whether this server handles the request (its `path`). Overridable. */
+  shouldHandle(req: IncomingMessage): boolean {
+    const path = this.options.path;
+    if (path) {
+      const url = req.url ?? '';
+      const i = url.indexOf('?');
+      if ((i !== -1 ? url.slice(0, i) : url) !== path) return false;
+    }
+    return true;
+  }
+
+  /** Handles an HTTP upgrade request: `cb(ws, req)` once the WebSocket is open. */
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    cb: (ws: WebSocket, req: IncomingMessage) => void,
+  ): void {
+    socket.on('error', socketOnError);
+    const key = req.headers['sec-websocket-key'];
+    const upgrade = req.headers.upgrade;
+    const version = +(req.headers['sec-websocket-version'] ?? Number.NaN);
+    if (req.method !== 'GET') return this.refuse(req, socket, 405, 'Invalid HTTP method');
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket')
+      return this.refuse(req, socket, 400, 'Invalid Upgrade header');
+    if (key === undefined || !keyRegex.test(key))
+      return this.refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
+    if (version !== 13 && version !== 8) {
+      return this.refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
+        'Sec-WebSocket-Version': '13, 8',
+      });
+    }
+    if (!this.shouldHandle(req)) return abortHandshake(socket, 400);
+    const protocolHeader = req.headers['sec-websocket-protocol'];
+    if (protocolHeader !== undefined) {
+      try {
+        parseProtocols(protocolHeader);
+      } catch {
+        return this.refuse(req, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
+      }
+    }
+    // The options as they are now (crossws swaps perMessageDeflate around this call): the normalised
+    // object is frozen, so an asynchronous verifyClient still opens with them. It is the same object
+    // for every upgrade while the options do not change.
+    const streamOptions = normaliseStreamOptions(
+      toStreamOptions(this.options, false, onControl, this._streamOptions),
+    ) as StreamOptions;
+    const extensionHeader = req.headers['sec-websocket-extensions'];
+    if (this.options.perMessageDeflate && extensionHeader !== undefined) {
+      const offers = parseExtensions(extensionHeader);
+      const deflate = (streamOptions as ReturnType<typeof normaliseStreamOptions>).perMessageDeflate!;
+      if (
+        offers === null ||
+        (offers.some((o) => o.name === 'permessage-deflate') && negotiateAsServer(offers, deflate) === null)
+      ) {
+        return this.refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+      }
+    }
+    const verify = this.options.verifyClient;
+    if (verify) {
+      const s = req.socket as Partial<TLSSocket>;
+      const info: VerifyClientInfo = {
+        origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'] as string | undefined,
+        secure: !!(s.authorized || s.encrypted),
+        req,
+      };
+      if (verify.length === 2) {
+        (verify as (i: VerifyClientInfo, cb: VerifyClientCallback) => void)(
+          info,
+          (verified, code, message, headers) => {
+            if (!verified) return abortHandshake(socket, code || 401, message, headers);
+            this.completeUpgrade(streamOptions, req, socket, head, cb);
+          },
+        );
+        return;
+      }
+      if (!(verify as (i: VerifyClientInfo) => boolean)(info)) return abortHandshake(socket, 401);
+    }
+    this.completeUpgrade(streamOptions, req, socket, head, cb);
+  }
+
+  /** ws's answer to a bad request: 'wsClientError' when someone listens, else the HTTP error. */
+  private refuse(
+    req: IncomingMessage,
+    socket: Duplex,
+    code: number,
+    message: string,
+    headers?: Record<string, string>,
+  ): void {
+    if (this.listenerCount('wsClientError') > 0) {
+      const err = new Error(message);
+      this.emit('wsClientError', err, socket, req);
+    } else {
+      abortHandshake(socket, code, message, headers);
+    }
+  }
+
+  private completeUpgrade(
+    streamOptions: StreamOptions,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    cb: (ws: WebSocket, req: IncomingMessage) => void,
+  ): void {
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const marked = socket as Duplex & { [kHandled]?: boolean };
+    if (marked[kHandled]) {
+      throw new Error(
+        'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration',
+      );
+    }
+    if (this._state > RUNNING) return abortHandshake(socket, 503);
+    marked[kHandled] = true;
+    const ws = new this.options.WebSocket(null, undefined, this.options);
+    const stream = new WebSocketStream(socket, streamOptions);
+    ws._own(stream);
+    const options: AcceptOptions = { head, selectProtocol: this._selectProtocol };
+    if (this.listenerCount('headers') > 0)
+      options.decorator = (headers, status) => this.emitHeaders(headers, status, req);
+    this._pending++;
+    stream.accept(req, options, (err) => {
+      this._pending--;
+      if (err) {
+        // The core refused what ws would take (RFC 6455 checks ws skips); it has answered the client.
+        this.maybeEmitClose();
+        return;
+      }
+      socket.removeListener('error', socketOnError);
+      if (this.clients) {
+        this.clients.add(ws);
+        ws._tracker = this;
+      }
+      ws._adopt(stream, socket, this.options.allowSynchronousEvents !== false);
+      cb(ws, req);
+    });
+  }
+
+  /** The 'headers' event: the 101's lines, as ws gives them, editable; read back into the response. */
+  private emitHeaders(headers: ResponseHeaders, status: number, req: IncomingMessage): void {
+    if (status !== 101) return;
+    const lines = ['HTTP/1.1 101 Switching Protocols'];
+    for (const [name, value] of Object.entries(headers)) {
+      for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+    }
+    this.emit('headers', lines, req);
+    for (const name of Object.keys(headers)) delete headers[name];
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(':');
+      if (i <= 0) continue;
+      const name = line.slice(0, i).trim();
+      const value = line.slice(i + 1).trim();
+      const had = headers[name];
+      headers[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+    }
+  }
+
+  /** @internal A tracked client closed. */
+  _clientClosed(ws: WebSocket): void {
+    if (!this.clients) return;
+    this.clients.delete(ws);
+    this.maybeEmitClose();
+  }
+
+  private maybeEmitClose(): void {
+    if (this._shouldEmitClose && this.clients!.size === 0 && this._pending === 0) {
+      this._shouldEmitClose = false;
+      process.nextTick(emitClose, this);
+    }
+  }
+}
+
+function emitClose(server: WebSocketServer): void {
+  (server as unknown as { _state: number })._state = CLOSED;
+  server.emit('close');
+}
+
+type ServerListener<T extends unknown[]> = (this: WebSocketServer, ...args: T) => void;
+
+/** ws's typed server events. */
+export interface WebSocketServer {
+  on(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
+  on(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
+  on(event: 'error', listener: ServerListener<[err: Error]>): this;
+  on(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
+  on(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  on(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+  once(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
+  once(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
+  once(event: 'error', listener: ServerListener<[err: Error]>): this;
+  once(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
+  once(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+}

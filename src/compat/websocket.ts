@@ -1,0 +1,560 @@
+/**
+ * ws's `WebSocket` class over a `WebSocketStream`. The stream does the protocol; this class keeps
+ * ws's events, states and error shapes. Messages come from a read loop on the callback form of
+ * `read` (no Promise per message: one bound callback per connection); `send` is `write` with a
+ * callback. The client's opening handshake lives in client.ts.
+ */
+import { EventEmitter } from 'node:events';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketError } from '../errors.js';
+import { queuePreparedFrame } from '../stream/prepared.js';
+import { adoptOpen, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import { abortedRequests, type ClientOptions, openClient } from './client.js';
+import { onControl, owners } from './control.js';
+import { CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
+import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
+import { type CommonOptions, toStreamOptions } from './options.js';
+
+export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
+const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
+
+/** ws's `send` options. */
+export interface SendOptions {
+  binary?: boolean;
+  compress?: boolean;
+  fin?: boolean;
+  /** Accepted for compatibility: a client always masks, a server never does (RFC 6455 §5.1). */
+  mask?: boolean;
+}
+
+type SendCallback = (err?: Error | null) => void;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+const EMPTY = Buffer.alloc(0);
+function noop(): void {}
+
+/** Data as ws's `toBuffer` takes it: strings and bytes as they are, anything else through `Buffer.from`. */
+function toSendable(data: unknown): string | ArrayBufferView | ArrayBuffer {
+  if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
+  if (data === undefined || data === null) return EMPTY;
+  return Buffer.from(data as never);
+}
+
+function isBlob(data: unknown): data is Blob {
+  return typeof Blob !== 'undefined' && data instanceof Blob;
+}
+
+function byteLength(data: unknown): number {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (isBlob(data)) return data.size;
+  const b = toSendable(data);
+  return typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength;
+}
+
+/** A received binary message in the form `binaryType` asks for. */
+function convert(data: Buffer, type: BinaryType): unknown {
+  switch (type) {
+    case 'arraybuffer':
+      return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+        ? data.buffer
+        : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+    case 'fragments':
+      return [data];
+    case 'blob':
+      return new Blob([data as Uint8Array<ArrayBuffer>]);
+    default:
+      return data;
+  }
+}
+
+/** What the server keeps per client (clientTracking). */
+export interface ClientTracker {
+  _clientClosed(ws: WebSocket): void;
+}
+
+/** ws's undocumented `_sender`: `sendFrame(list, cb)` queues a frame made by ws's `Sender.frame()`. */
+class PreparedSender {
+  constructor(private readonly ws: WebSocket) {}
+  sendFrame(list: Buffer[] | Buffer, cb?: SendCallback): void {
+    const frame = Buffer.isBuffer(list) ? list : list.length === 1 ? list[0]! : Buffer.concat(list);
+    const stream = this.ws._stream;
+    if (stream === null || !queuePreparedFrame(stream, frame, cb ?? noop)) {
+      if (cb) process.nextTick(cb, notOpenError(this.ws._readyState));
+    }
+  }
+}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
+export class WebSocket extends EventEmitter {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSING: 2;
+  declare readonly CLOSED: 3;
+
+  /** @internal */ _readyState = CONNECTING;
+  /** @internal The stream, once open. */ _stream: WebSocketStream | null = null;
+  /** The underlying socket (engine.io reads `_socket.remoteAddress`). */
+  _socket: Duplex | null = null;
+  /** @internal The handshake request while a client connects. */ _req: ClientRequest | null = null;
+  /** @internal */ _isServer: boolean;
+  /** @internal */ _url: string | undefined = undefined;
+  /** @internal Subprotocol agreed before the stream exists (setSocket). */ _protocol = '';
+  /** @internal Bytes of sends refused because the WebSocket was not open (ws counts them in bufferedAmount). */ _bufferedAmount = 0;
+  /** @internal */ _redirects = 0;
+  /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
+  private _binaryType: BinaryType = 'nodebuffer';
+  private _paused = false;
+  /** A read is pending. */
+  private _reading = false;
+  /** The read side ended (its error was seen). */
+  private _readDone = false;
+  /** The next layer is closed. */
+  private _layerClosed = false;
+  private _errorEmitted = false;
+  /** A message that arrived for the read pending when pause() was called. */
+  private _held: ReceivedData | null = null;
+  private _syncEvents = true;
+  /** A message sent with `fin: false` is not finished. */
+  private _fragmenting = false;
+  /** Sends waiting behind a Blob being read (ws keeps their order). */
+  private _blobs: [unknown, SendOptions | undefined, SendCallback | undefined][] | null = null;
+  private _blobBytes = 0;
+  private _sender_: PreparedSender | null = null;
+  /** The read loop's callback: one per connection. */
+  private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this.onRead(err, msg);
+
+  constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
+    super();
+    if (address === null) {
+      this._isServer = true;
+      return;
+    }
+    this._isServer = false;
+    let list: string[];
+    let opts = options;
+    if (protocols === undefined) list = listOf(opts?.protocols);
+    else if (Array.isArray(protocols)) list = protocols;
+    else if (typeof protocols === 'object' && protocols !== null) {
+      opts = protocols;
+      list = listOf(opts.protocols);
+    } else list = [protocols];
+    openClient(this, address, list, opts ?? {});
+  }
+
+  get binaryType(): BinaryType {
+    return this._binaryType;
+  }
+  set binaryType(type: BinaryType) {
+    if (BINARY_TYPES.includes(type)) this._binaryType = type;
+  }
+
+  get bufferedAmount(): number {
+    // Sends refused after the close count too, as in ws.
+    return this._bufferedAmount + (this._stream === null ? 0 : this._stream.bufferedAmount + this._blobBytes);
+  }
+
+  get extensions(): string {
+    const e = this._stream?.extensions ?? '';
+    return e === '' ? '' : 'permessage-deflate';
+  }
+
+  get isPaused(): boolean {
+    return this._paused;
+  }
+
+  get protocol(): string {
+    return this._stream?.protocol || this._protocol;
+  }
+
+  get readyState(): number {
+    return this._readyState;
+  }
+
+  get url(): string {
+    return this._url as string;
+  }
+
+  /** ws's `_sender`, for frames pre-encoded with ws's `Sender.frame()` (Socket.IO's broadcasts). */
+  get _sender(): PreparedSender | null {
+    if (this._stream === null) return null;
+    return (this._sender_ ??= new PreparedSender(this));
+  }
+
+  /** @internal Whether both close frames were exchanged (CloseEvent's wasClean). */
+  get _wasClean(): boolean {
+    return this._stream?.closeInfo?.wasClean ?? false;
+  }
+
+  /**
+   * Takes a socket whose opening handshake is done (ws's `setSocket`): `head` are the bytes read
+   * past it. Options as ws's (`maxPayload`, `allowSynchronousEvents`, …).
+   */
+  setSocket(socket: Duplex, head: Buffer, options: CommonOptions = {}): void {
+    const stream = new WebSocketStream(
+      socket,
+      toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
+    );
+    if (head.length > 0) socket.unshift(head);
+    adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
+    this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
+  }
+
+  /** @internal The stream is this WebSocket's (its pings and pongs are this WebSocket's events). */
+  _own(stream: WebSocketStream): void {
+    owners.set(stream, this);
+  }
+
+  /** @internal Starts using an open stream: the read loop, the 'open' event. */
+  _adopt(stream: WebSocketStream, socket: Duplex, allowSynchronousEvents: boolean): void {
+    this._stream = stream;
+    this._socket = socket;
+    this._syncEvents = allowSynchronousEvents;
+    this._req = null;
+    owners.set(stream, this);
+    const s = socket as Partial<import('node:net').Socket>;
+    if (typeof s.setTimeout === 'function') s.setTimeout(0);
+    if (typeof s.setNoDelay === 'function') s.setNoDelay();
+    // Out of the Promise's reaction: what listeners throw is an uncaught exception, as in ws, never a rejection.
+    stream.whenClosed().then(() => process.nextTick(layerClosed, this));
+    this._readyState = OPEN;
+    this.readNext();
+    this.emit('open');
+  }
+
+  // ------------------------------------------------------------------ the read loop
+
+  private readNext(): void {
+    if (this._readDone || (this._paused && !this._layerClosed)) return;
+    this._reading = true;
+    this._stream!.read(this._onRead);
+  }
+
+  private onRead(err: WebSocketError | null, msg?: ReceivedData): void {
+    this._reading = false;
+    if (err !== null) return this.readEnded(err);
+    if (this._paused && !this._layerClosed) {
+      this._held = msg!;
+      return;
+    }
+    this.deliver(msg!);
+  }
+
+  private deliver(msg: ReceivedData): void {
+    if (!this._syncEvents) {
+      setImmediate(deliverLater, this, msg);
+      return;
+    }
+    try {
+      this.emitMessage(msg);
+    } finally {
+      this.readNext(); // also after a listener threw (the error still propagates, as in ws)
+    }
+  }
+
+  /** @internal */
+  _deliverLater(msg: ReceivedData): void {
+    try {
+      this.emitMessage(msg);
+    } finally {
+      this.readNext();
+    }
+  }
+
+  private emitMessage(msg: ReceivedData): void {
+    const binary = msg.binary;
+    const type = this._binaryType;
+    this.emit('message', binary && type !== 'nodebuffer' ? convert(msg.data, type) : msg.data, binary);
+  }
+
+  private readEnded(err: WebSocketError): void {
+    this._readDone = true;
+    if (err.code !== 'ERR_WS_CLOSED' && !this._errorEmitted) {
+      const e = toWsError(err);
+      if (e !== null) {
+        this._errorEmitted = true;
+        if (this._readyState === OPEN) this._readyState = CLOSING;
+        this.emit('error', e);
+      }
+    }
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this.maybeEmitClose();
+  }
+
+  /** @internal */
+  _onLayerClosed(): void {
+    this._layerClosed = true;
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    // Messages that arrived before the end are emitted even when paused, as ws does.
+    const held = this._held;
+    this._held = null;
+    if (held !== null) this.deliver(held);
+    else if (!this._reading) this.readNext();
+    this.maybeEmitClose();
+  }
+
+  private maybeEmitClose(): void {
+    if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
+    this._readyState = CLOSED;
+    this._tracker?._clientClosed(this);
+    const r = this._stream!.closeReason;
+    this.emit('close', r?.code ?? 1006, r && r.reason !== '' ? Buffer.from(r.reason) : EMPTY);
+  }
+
+  /** @internal A client's handshake failed: 'error', then 'close' (1006). */
+  _failOpening(err: Error): void {
+    this._readyState = CLOSING;
+    this._errorEmitted = true;
+    this.emit('error', err);
+    this._emitCloseUnopened();
+  }
+
+  /** @internal 'close' of a client whose handshake did not complete. */
+  _emitCloseUnopened(): void {
+    if (this._readyState === CLOSED) return;
+    this._readyState = CLOSED;
+    this.emit('close', 1006, EMPTY);
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  send(data: unknown, options?: SendOptions | SendCallback, cb?: SendCallback): void {
+    if (this._readyState === CONNECTING) throw notOpenError(CONNECTING);
+    let opts: SendOptions | undefined;
+    if (typeof options === 'function') cb = options;
+    else opts = options;
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
+    if (this._blobs !== null || isBlob(data)) return this.queueBehindBlob(data, opts, cb);
+    this.write(data, opts, cb);
+  }
+
+  private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
+    const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
+    const s = this._stream!;
+    if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
+      this._fragmenting = opts.fin === false;
+      s.writeSome(payload, opts, cb ?? noop);
+    } else if (this._fragmenting) {
+      this._fragmenting = false;
+      s.writeSome(payload, { fin: true }, cb ?? noop);
+    } else {
+      s.write(payload, opts, cb ?? noop);
+    }
+  }
+
+  /** A Blob is read (asynchronously) before it is sent; sends after it wait their turn. */
+  private queueBehindBlob(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
+    if (isBlob(data)) this._blobBytes += data.size;
+    (this._blobs ??= []).push([data, opts, cb]);
+    if (this._blobs.length === 1) this.drainBlobs();
+  }
+
+  private drainBlobs(): void {
+    const q = this._blobs;
+    while (q !== null && q.length > 0) {
+      const [data, opts, cb] = q[0]!;
+      if (isBlob(data)) {
+        // The Promise's reactions only schedule: a callback that throws is not a rejection.
+        data.arrayBuffer().then(
+          (ab) => process.nextTick(() => this.blobRead(data, Buffer.from(ab), null, opts, cb)),
+          (err: Error) => process.nextTick(() => this.blobRead(data, null, err, opts, cb)),
+        );
+        return;
+      }
+      q.shift();
+      if (this._readyState === OPEN) this.write(data, opts, cb);
+      else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+    }
+    this._blobs = null;
+  }
+
+  /** A Blob at the head of the queue was read: it is sent (or its callback told why not), then the rest. */
+  private blobRead(
+    blob: Blob,
+    bytes: Buffer | null,
+    err: Error | null,
+    opts: SendOptions | undefined,
+    cb: SendCallback | undefined,
+  ): void {
+    this._blobBytes -= blob.size;
+    this._blobs!.shift();
+    if (err !== null) {
+      if (cb) process.nextTick(cb, err);
+    } else if (this._readyState === OPEN) this.write(bytes, opts, cb);
+    else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+    this.drainBlobs();
+  }
+
+  ping(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
+    this.control(true, data, mask, cb);
+  }
+
+  pong(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
+    this.control(false, data, mask, cb);
+  }
+
+  private control(ping: boolean, data: unknown, mask: boolean | SendCallback | undefined, cb?: SendCallback): void {
+    if (this._readyState === CONNECTING) throw notOpenError(CONNECTING);
+    if (typeof data === 'function') {
+      cb = data as SendCallback;
+      data = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask;
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
+    const payload = data ? toSendable(data) : EMPTY;
+    if (byteLength(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    if (ping) this._stream!.ping(payload, cb ?? noop);
+    else this._stream!.pong(payload, cb ?? noop);
+  }
+
+  close(code?: number, data?: string | Buffer): void {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
+    if (this._readyState === CLOSING || this._stream === null) return;
+    let reason: string | Uint8Array | undefined;
+    if (code !== undefined) {
+      if (typeof code !== 'number' || !isValidStatusCode(code))
+        throw new TypeError('First argument must be a valid error code number');
+      if (data !== undefined && data.length > 0) {
+        if (typeof data !== 'string' && !(data instanceof Uint8Array))
+          throw new TypeError('Second argument must be a string or a Uint8Array');
+        if (Buffer.byteLength(data) > 123) throw new RangeError('The message must not be greater than 123 bytes');
+        reason = data;
+      }
+    }
+    this._readyState = CLOSING;
+    this._stream.close({ code: code ?? 1005, reason }, noop);
+  }
+
+  terminate(): void {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
+    if (this._stream !== null) {
+      this._readyState = CLOSING;
+      this._stream.nextLayer.destroy();
+    }
+  }
+
+  pause(): void {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+  }
+
+  resume(): void {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    if (!this._paused) return;
+    this._paused = false;
+    const held = this._held;
+    this._held = null;
+    if (held !== null) this.deliver(held);
+    else if (!this._reading) this.readNext();
+  }
+
+  declare addEventListener: typeof addEventListener;
+  declare removeEventListener: typeof removeEventListener;
+  declare onopen: ((event: unknown) => void) | null;
+  declare onmessage: ((event: unknown) => void) | null;
+  declare onclose: ((event: unknown) => void) | null;
+  declare onerror: ((event: unknown) => void) | null;
+}
+
+function layerClosed(ws: WebSocket): void {
+  ws._onLayerClosed();
+}
+
+function deliverLater(ws: WebSocket, msg: ReceivedData): void {
+  ws._deliverLater(msg);
+}
+
+for (const [name, value] of [
+  ['CONNECTING', CONNECTING],
+  ['OPEN', OPEN],
+  ['CLOSING', CLOSING],
+  ['CLOSED', CLOSED],
+] as const) {
+  Object.defineProperty(WebSocket, name, { enumerable: true, value });
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value });
+}
+for (const property of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url']) {
+  Object.defineProperty(WebSocket.prototype, property, {
+    ...Object.getOwnPropertyDescriptor(WebSocket.prototype, property),
+    enumerable: true,
+  });
+}
+defineEventAttributes(WebSocket.prototype);
+WebSocket.prototype.addEventListener = addEventListener;
+WebSocket.prototype.removeEventListener = removeEventListener;
+
+function listOf(p: string | string[] | undefined): string[] {
+  return p === undefined ? [] : Array.isArray(p) ? p : [p];
+}
+
+function isValidStatusCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+  );
+}
+
+/** ws's answer to send/ping/pong on a closing or closed WebSocket. */
+function sendAfterClose(ws: WebSocket, data: unknown, cb: SendCallback | undefined): void {
+  if (data) ws._bufferedAmount += byteLength(data);
+  if (cb) process.nextTick(cb, notOpenError(ws._readyState));
+}
+
+/** close()/terminate() while a client connects: the request is aborted; 'error', then 'close'. */
+function abortOpening(ws: WebSocket, message: string): void {
+  ws._readyState = CLOSING;
+  const err = new Error(message);
+  const req = ws._req;
+  ws._req = null;
+  if (req !== null) {
+    markAborted(req);
+    req.destroy();
+    req.socket?.destroy();
+  }
+  process.nextTick(() => ws._failOpening(err));
+}
+
+function markAborted(req: ClientRequest): void {
+  abortedRequests.add(req);
+}
+
+/** What a 'message' listener receives: a Buffer, or as `binaryType` says for binary messages. */
+export type RawData = Buffer | ArrayBuffer | Buffer[];
+
+type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
+
+/** ws's typed events. */
+export interface WebSocket {
+  on(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  on(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  on(event: 'error', listener: Listener<[err: Error]>): this;
+  on(event: 'open', listener: Listener<[]>): this;
+  on(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  on(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  on(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  on(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  on(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  once(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  once(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  once(event: 'error', listener: Listener<[err: Error]>): this;
+  once(event: 'open', listener: Listener<[]>): this;
+  once(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  once(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  once(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  once(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+}
