@@ -56,7 +56,9 @@ export class DeflateCodec {
   private readonly ourNoTakeover: boolean;
   private readonly peerNoTakeover: boolean;
   private readonly ourWindowBits: number;
-  private closed = false;
+  /** Each direction closes on its own: received messages may still inflate after sending ended. */
+  private deflateClosed = false;
+  private inflateClosed = false;
 
   constructor(
     role: 'server' | 'client',
@@ -73,7 +75,7 @@ export class DeflateCodec {
   /** Compresses one whole message (or one part of it with `fin` false). */
   compress(data: Buffer, fin: boolean, cb: CodecCallback): void {
     limited((done) => {
-      if (this.closed) {
+      if (this.deflateClosed) {
         done();
         return cb(new WebSocketError('ERR_WS_CLOSED'));
       }
@@ -95,7 +97,7 @@ export class DeflateCodec {
       d.write(data);
       d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
         d.off('data', onData);
-        if (this.closed) {
+        if (this.deflateClosed) {
           // Closed while zlib worked (the connection went): zlib's state is gone, and so is the message.
           done();
           cb(new WebSocketError('ERR_WS_CLOSED'));
@@ -122,7 +124,7 @@ export class DeflateCodec {
    */
   decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
     limited((done) => {
-      if (this.closed) {
+      if (this.inflateClosed) {
         done();
         return cb(new WebSocketError('ERR_WS_CLOSED'));
       }
@@ -142,7 +144,7 @@ export class DeflateCodec {
           cb(err);
           return;
         }
-        if (this.closed) {
+        if (this.inflateClosed) {
           cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
@@ -167,10 +169,16 @@ export class DeflateCodec {
 
   /** Releases zlib's memory; later operations fail with ERR_WS_CLOSED. */
   close(): void {
-    this.closed = true;
-    this.deflater?.destroy();
+    this.closeCompressor();
+    this.inflateClosed = true;
     this.inflater?.destroy();
-    this.deflater = null;
     this.inflater = null;
+  }
+
+  /** Releases the compressor only (nothing more can be sent); decompressing goes on. */
+  closeCompressor(): void {
+    this.deflateClosed = true;
+    this.deflater?.destroy();
+    this.deflater = null;
   }
 }

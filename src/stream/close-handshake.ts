@@ -24,10 +24,11 @@ export interface CloseInfo {
 /** What the close handshake needs of its stream. */
 export interface CloseHost {
   /**
-   * Queues our close frame: behind the messages still being compressed and with the next batch
-   * (`behindMessages`, the application's close), or at once and handed on now (an answer, a failure).
+   * Queues our close frame: behind every message written before it, those still being compressed
+   * too (`behindMessages`: the application's close and the answer to the peer's, so that no
+   * accepted message is lost), then calls `queued`; or at once and handed on now (a failure).
    */
-  queueClose(payload: Buffer, behindMessages: boolean): void;
+  queueClose(payload: Buffer, behindMessages: boolean, queued: () => void): void;
   /** Both close frames are exchanged: hand on what is queued; a server ends the connection first (§7.1.1). */
   closeExchanged(): void;
   /** Ends our sending side after what is queued. */
@@ -38,8 +39,12 @@ export interface CloseHost {
 }
 
 export class CloseHandshake {
-  /** Our close frame was queued. */
+  /** Our close frame was decided (it may still wait behind messages being compressed). */
   sent = false;
+  /** Our close frame is in the write queue, behind every message written before it. */
+  private queued = false;
+  /** closeExchanged() was called. */
+  private exchanged = false;
   /** The peer's close frame arrived. */
   received = false;
   private firstCloser: 'local' | 'remote' | undefined;
@@ -72,10 +77,16 @@ export class CloseHandshake {
     (this.waiters ??= []).push(c);
     if (!this.sent) {
       this.record(code, payload.subarray(2).toString('utf8'));
-      this.host.queueClose(payload, true);
       this.armTimer();
+      this.queue(payload, true);
+    } else {
+      this.finishIfComplete();
     }
-    this.finishIfComplete();
+  }
+
+  /** Our close frame is decided but still waits behind messages being compressed. */
+  get waiting(): boolean {
+    return this.sent && !this.queued;
   }
 
   /** The peer's close frame. A peer whose frame came first stays the first closer, whatever we send after. */
@@ -87,19 +98,21 @@ export class CloseHandshake {
 
   /**
    * Answers the peer's close frame, echoing its code and reason (RFC 6455 §5.5.1; ws does the same),
-   * unless ours went already. A close without a code is answered without one.
+   * unless ours went already; a close without a code is answered without one. The answer goes
+   * behind the messages written before it (as ws's does), then the handshake finishes.
    */
   answer(): void {
-    if (!this.sent) {
-      const { code, reason } = this.peer!;
-      if (code === CLOSE_NO_STATUS) this.send(undefined, undefined);
-      else this.send(code, reason);
-    }
+    if (this.sent) return this.finishIfComplete();
+    const { code, reason } = this.peer!;
+    const none = code === CLOSE_NO_STATUS;
+    this.record(code, none ? '' : reason);
+    this.queue(encodeClosePayload(none ? undefined : code, none ? undefined : reason), true);
   }
 
-  /** Both frames exchanged: the host ends what it must, and the timer bounds the peer's part. */
+  /** Both frames exchanged and ours queued: the host ends what it must, and the timer bounds the peer's part. */
   finishIfComplete(): void {
-    if (!this.complete) return;
+    if (!this.complete || !this.queued || this.exchanged) return;
+    this.exchanged = true;
     this.host.closeExchanged();
     this.armTimer();
   }
@@ -185,10 +198,17 @@ export class CloseHandshake {
     return new Promise((resolve) => (this.endWaiters ??= []).push(resolve));
   }
 
-  private send(code: number | undefined, reason: string | undefined): void {
-    const payload = encodeClosePayload(code, reason);
-    this.record(code ?? CLOSE_NO_STATUS, reason ?? '');
-    this.host.queueClose(payload, false);
+  /** A failure's close frame: at once, ahead of messages still being compressed. */
+  private send(code: number, reason: string): void {
+    this.record(code, reason);
+    this.queue(encodeClosePayload(code, reason), false);
+  }
+
+  private queue(payload: Buffer, behindMessages: boolean): void {
+    this.host.queueClose(payload, behindMessages, () => {
+      this.queued = true;
+      this.finishIfComplete();
+    });
   }
 
   private record(code: number, reason: string): void {

@@ -40,6 +40,8 @@ export class DeflateLines {
   failed = false;
   /** The writeSome() message in progress is compressed. */
   writingCompressed = false;
+  /** The connection closed: the decompressor goes once the inflate line is empty. */
+  private closing = false;
   /** Our compressor keeps its window from message to message (no `*_no_context_takeover` for our side). */
   private readonly contextTakeover: boolean;
 
@@ -51,7 +53,12 @@ export class DeflateLines {
   ) {
     this.codec = new DeflateCodec(role, params, { level: o.level, memLevel: o.memLevel });
     this.contextTakeover = !(role === 'server' ? params.serverNoContextTakeover : params.clientNoContextTakeover);
-    this.inflating = new Serial(() => host.inflateIdle());
+    this.inflating = new Serial(() => this.inflateEmptied());
+  }
+
+  private inflateEmptied(): void {
+    if (this.closing) this.codec.close();
+    this.host.inflateIdle();
   }
 
   get inflateIdle(): boolean {
@@ -141,7 +148,14 @@ export class DeflateLines {
       });
   }
 
+  /**
+   * The connection closed: nothing more can be sent, so messages still compressing fail; pieces
+   * already received were whole in hand and still inflate and are delivered, in order (the
+   * decompressor goes when that line is empty).
+   */
   close(): void {
-    this.codec.close();
+    this.closing = true;
+    if (this.inflating.idle) this.codec.close();
+    else this.codec.closeCompressor();
   }
 }

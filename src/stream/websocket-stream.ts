@@ -30,7 +30,10 @@ export type { CloseInfo };
 export interface WriteOptions {
   /** Binary (true) or text (false); default: the stream's `binary` option. */
   binary?: boolean;
-  /** With permessage-deflate negotiated: false sends this message uncompressed. Default true (above the threshold). */
+  /**
+   * With permessage-deflate negotiated: false sends this message uncompressed. Default true: every
+   * message is compressed, except, when our side has no context takeover, those below `threshold`.
+   */
   compress?: boolean;
   /**
    * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent);
@@ -334,16 +337,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#tick(now);
       }
       // CloseHost
-      queueClose(payload: Buffer, behindMessages: boolean): void {
+      queueClose(payload: Buffer, behindMessages: boolean, queued: () => void): void {
         const s = this.s;
         if (!behindMessages) {
           s.#queueControl(Opcode.Close, payload);
           s.#flush(true);
+          queued();
           return;
         }
         const send = (): void => {
+          if (s.#state === State.Closed) return; // the layer went while messages were compressing
           s.#queueControl(Opcode.Close, payload);
           s.#scheduleFlush();
+          queued();
+          // A peer that ended its side while our close frame waited: ours ends after it.
+          if (s.#peerEnded) s.#endLayer();
         };
         // Messages still being compressed go out before the close frame.
         if (s.#deflate !== null) s.#deflate.after(send);
@@ -351,7 +359,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       }
       closeExchanged(): void {
         this.s.#flush(true);
-        if (this.s.#role === 'server') this.s.#endLayer();
+        if (this.s.#role === 'server' || this.s.#peerEnded) this.s.#endLayer();
       }
       endLayer(): void {
         this.s.#endLayer();
@@ -634,8 +642,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.#endRead(cl.failure ?? null);
     this.#peerEnded = true;
-    // A close reply still due goes out first (the peer may read after its FIN); then we end.
-    if (cl.pendingEnd === null) this.#endLayer();
+    // A close frame still due goes out first (the peer may read after its FIN); then we end.
+    if (cl.pendingEnd === null && !cl.waiting) this.#endLayer();
     cl.armTimer();
   }
 
@@ -728,6 +736,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #gotFailure(error: WebSocketError): void {
+    if (this.#state === State.Closed) {
+      // A message that arrived before the end failed to inflate after it: its reader hears why.
+      this.#readError ??= error;
+      this.#serveReader();
+      return;
+    }
     this.#closing().failure = error;
     this.#deferInputEnd('fail');
     this.#endRead(error);
@@ -757,10 +771,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       const f = cl!.failure!;
       cl!.fail(f, f.closeCode || 1002, f.message.slice(0, 123), 'end');
     } else {
+      // Behind the messages written before it, those still compressing too; then the handshake
+      // finishes (and a server, or a side whose peer ended, ends the connection).
       cl!.answer();
-      this.#flush(true);
-      cl!.finishIfComplete();
-      if (this.#peerEnded) this.#endLayer();
     }
   }
 

@@ -13,10 +13,20 @@ import { encodeClosePayload } from '../../src/proto/close-payload.js';
 class RecordingHost implements CloseHost {
   readonly calls: string[] = [];
   destroyed: (() => void) | null = null;
-  queueClose(payload: Buffer, behindMessages: boolean): void {
+  /** Messages are being compressed: a close frame behind them waits here until `release()`. */
+  compressing = false;
+  private held: (() => void)[] = [];
+  queueClose(payload: Buffer, behindMessages: boolean, queued: () => void): void {
     const code = payload.length >= 2 ? payload.readUInt16BE(0) : 'none';
     const reason = payload.subarray(2).toString();
     this.calls.push(['close', code, reason, behindMessages ? 'behind' : ''].filter((x) => x !== '').join(' '));
+    if (behindMessages && this.compressing) this.held.push(queued);
+    else queued();
+  }
+  /** The messages are compressed: the close frame behind them is queued. */
+  release(): void {
+    this.compressing = false;
+    for (const queued of this.held.splice(0)) queued();
   }
   closeExchanged(): void {
     this.calls.push('exchanged');
@@ -86,8 +96,27 @@ describe('CloseHandshake', () => {
       h.peerClosed(code, '');
       h.answer();
       h.finishIfComplete();
-      assert.deepEqual(host.calls, [expected, 'exchanged']);
+      assert.deepEqual(host.calls, [`${expected} behind`, 'exchanged']);
       assert.deepEqual(h.layerClosed(), { initiatedBy: 'remote', code, reason: '', wasClean: true });
+    }
+  });
+
+  it('the answer, or a close() after the peer closed, waits behind messages being compressed; then the exchange', () => {
+    for (const how of ['answer', 'close'] as const) {
+      const host = new RecordingHost();
+      const h = new CloseHandshake(host, 60_000);
+      host.compressing = true;
+      h.peerClosed(1000, '');
+      if (how === 'answer') h.answer();
+      else h.start(1000, encodeClosePayload(1000, ''), started());
+      h.finishIfComplete();
+      assert.equal(h.waiting, true);
+      assert.deepEqual(host.calls, ['close 1000 behind']); // not exchanged: the server must not end yet
+      host.release();
+      assert.equal(h.waiting, false);
+      assert.deepEqual(host.calls, ['close 1000 behind', 'exchanged']);
+      h.finishIfComplete();
+      assert.equal(host.calls.length, 2);
     }
   });
 
