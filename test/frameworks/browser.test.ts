@@ -6,29 +6,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
 import type { WebSocket as NodeWebSocket } from 'ws';
 import { engines, listen, closeServer } from './engines.js';
+import { addPageSockets, type PageSockets, useChromium } from '../support/browser.js';
 
-let browser: Browser;
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  console.log(`peer: Chromium ${browser.version()}`);
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 for (const engine of engines) {
   describe(`Chromium → ${engine.name} server`, () => {
@@ -62,25 +44,18 @@ for (const engine of engines) {
     });
 
     it('subprotocol, text and binary echo, the page closing and the server closing', async () => {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       try {
         // A page of the same address (Chromium blocks a public page such as about:blank from loopback).
         await page.goto(`http://127.0.0.1:${port}/`);
         const serverSawBoth = new Promise<void>((resolve) => {
           closed = () => closes.length === 2 && resolve();
         });
+        await addPageSockets(page);
         const result = await page.evaluate(async (port) => {
-          const open = () =>
-            new Promise<WebSocket>((resolve, reject) => {
-              const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
-              ws.binaryType = 'arraybuffer';
-              ws.onopen = () => resolve(ws);
-              ws.onerror = () => reject(new Error('error'));
-            });
-          const next = (ws: WebSocket) =>
-            new Promise<unknown>((resolve) => {
-              ws.onmessage = (e) => resolve(e.data);
-            });
+          const { sockets } = globalThis as unknown as { sockets: PageSockets };
+          const open = () => sockets.open(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
+          const { next } = sockets;
           const closing = (ws: WebSocket) =>
             new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => {
               ws.onclose = (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean });
@@ -122,7 +97,7 @@ for (const engine of engines) {
     });
 
     it("the page's close reason comes back in the server's echo, as ws echoes it", async () => {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       try {
         await page.goto(`http://127.0.0.1:${port}/`);
         const seen = await page.evaluate(async (port) => {
@@ -164,7 +139,7 @@ for (const engine of engines) {
     });
 
     it('negotiates the extension; 200 KB of text echoed, compressed on the wire', async () => {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       try {
         await page.goto(`http://127.0.0.1:${port}/`);
         const closedOnServer = new Promise<number>((resolve) => {

@@ -3,40 +3,21 @@
  * drives the page of `ws-stream serve` as a person would (type, send, read the echo, screenshot),
  * and runs the interop exchange against the ws-stream interop server.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
 import { startServer } from '../conformance/raw-client.js';
 import { startInteropServer } from './support.js';
+import { addPageSockets, type PageSockets, useChromium } from '../support/browser.js';
 
-let browser: Browser;
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--ignore-certificate-errors',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  console.log(`peer: Chromium ${browser.version()}`);
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useChromium(['--ignore-certificate-errors']);
 
 describe('ws-stream ← Chromium', () => {
   it('the page of ws-stream serve: connects with a subprotocol, sends what is typed, shows the echo', async () => {
     const server = await startServer(['--protocols', 'chat,superchat']);
     try {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       await page.goto(`http://127.0.0.1:${server.port}/?protocol=superchat&protocol=chat`);
       await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open');
       assert.equal(await page.textContent('#protocol'), 'chat');
@@ -57,24 +38,15 @@ describe('ws-stream ← Chromium', () => {
   it('the interop exchange: subprotocol, UTF-8 text, 200 KB binary, our ping answered, close 1000 with a reason, a refused upgrade', async () => {
     const srv = await startInteropServer();
     try {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       const consoleLines: string[] = [];
       page.on('console', (m) => consoleLines.push(m.text()));
       // A page of the same address (Chromium blocks a public page such as about:blank from loopback).
       await page.goto(`http://127.0.0.1:${srv.port}/`);
       const connection = srv.nextConnection();
+      await addPageSockets(page);
       const result = await page.evaluate(async (port) => {
-        const open = (url: string, protocols?: string[]) =>
-          new Promise<WebSocket>((resolve, reject) => {
-            const ws = new WebSocket(url, protocols);
-            ws.binaryType = 'arraybuffer';
-            ws.onopen = () => resolve(ws);
-            ws.onerror = () => reject(new Error('error'));
-          });
-        const next = (ws: WebSocket) =>
-          new Promise<unknown>((resolve) => {
-            ws.onmessage = (e) => resolve(e.data);
-          });
+        const { open, next } = (globalThis as unknown as { sockets: PageSockets }).sockets;
         const ws = await open(`ws://127.0.0.1:${port}/`, ['superchat', 'chat']);
         (globalThis as unknown as { interop: WebSocket }).interop = ws;
         const out: Record<string, unknown> = { protocol: ws.protocol };
@@ -137,7 +109,7 @@ describe('ws-stream ← Chromium', () => {
   it('with permessage-deflate: the serve page shows it negotiated, and a 200 KB message echoes compressed', async () => {
     const server = await startServer(['--deflate']);
     try {
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       await page.goto(`http://127.0.0.1:${server.port}/`);
       await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open');
       assert.match(String(await page.textContent('#extensions')), /^permessage-deflate/);
@@ -176,7 +148,7 @@ describe('ws-stream ← Chromium', () => {
         onLog = () => re.test(log) && resolve();
         onLog();
       });
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const context = await browser().newContext({ ignoreHTTPSErrors: true });
     try {
       const page = await context.newPage();
       await page.goto(`https://localhost:${server.port}/`);

@@ -4,25 +4,21 @@
  */
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startServer } from '../conformance/raw-client.js';
+import { useChromium } from '../support/browser.js';
 
-let browser: Browser;
 let server: Awaited<ReturnType<typeof startServer>>;
 before(async () => {
   server = await startServer(['--pubsub']);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
 });
 after(async () => {
-  await browser?.close();
   await server?.stop();
 });
+const browser = useChromium();
 
 async function join(room: string, name: string): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await browser().newPage();
   await page.goto(`http://127.0.0.1:${server.port}/?room=${room}&name=${name}`);
   await page.waitForFunction(() => document.getElementById('state')?.textContent === 'joined');
   assert.equal(await page.textContent('#room-name'), room);
