@@ -5,7 +5,7 @@
  */
 import tls from 'node:tls';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketStream, isUpgrade, readRequest, rejectUpgrade } from '../src/index.js';
@@ -31,7 +31,11 @@ function selfSigned(): { key: Buffer; cert: Buffer } {
     ],
     { stdio: 'ignore' },
   );
-  return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  try {
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // the private key does not outlive the read
+  }
 }
 
 const creds =

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
+import { stopOnSignals } from './shutdown.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
@@ -137,16 +138,7 @@ async function main(argv: string[]): Promise<number> {
       log: values.log!,
     });
     console.log(`ws-stream echo server listening on ${running.url}`);
-    const stop = (): void => {
-      console.log('shutting down');
-      running.shutdown().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-      setTimeout(() => process.exit(0), 3000).unref();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    stopOnSignals(running, true);
     return -1; // keeps running
   }
   if (command === 'connect') {

@@ -19,6 +19,8 @@ import { PubSub, checkTopic } from '../pubsub/pubsub.js';
 import { StreamGroup } from '../stream/group.js';
 import { type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
+import { answerPageRequest } from './serve.js';
+import { stopOnSignals } from './shutdown.js';
 
 export interface PubSubServeOptions {
   host: string;
@@ -161,14 +163,7 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
     if (workerId !== undefined) h['X-Ws-Stream-Worker'] = workerId;
   };
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(chatPage);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found\n');
-    }
+    answerPageRequest(req, res, chatPage);
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const ws = new WebSocketStream(socket, streamOptions);
@@ -246,19 +241,7 @@ export async function runPubSubServe(opts: PubSubServeOptions): Promise<number> 
   const broker = cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined;
   const running = await servePubSub(opts, broker);
   if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    if (!cluster.isWorker) console.log('shutting down');
-    running.shutdown().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-    setTimeout(() => process.exit(0), 3000).unref();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stop = stopOnSignals(running, !cluster.isWorker);
   if (cluster.isWorker) process.once('disconnect', stop); // the primary is gone
   return -1;
 }

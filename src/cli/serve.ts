@@ -154,6 +154,23 @@ function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
   return new HandshakeError('ERR_WS_BAD_REQUEST', 400, err.code);
 }
 
+/** Whether a request is for the page: a GET of `/` or `/index.html`, whatever its query. */
+function asksForPage(method: string | undefined, target: string | undefined): boolean {
+  const path = (target ?? '/').split('?')[0];
+  return method === 'GET' && (path === '/' || path === '/index.html');
+}
+
+/** Answers a plain HTTP request: `html` when it asks for the page, 404 otherwise. */
+export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
+  if (asksForPage(req.method, req.url)) {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html);
+  } else {
+    res.writeHead(404, { 'Content-Type': 'text/plain' });
+    res.end('not found\n');
+  }
+}
+
 export interface RunningServer {
   server: http.Server | http2.Http2SecureServer;
   url: string;
@@ -204,14 +221,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       res.end(body);
       return;
     }
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && (path === '/' || path === '/index.html')) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(page);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not found\n');
-    }
+    answerPageRequest(req, res, page);
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
     ? http2.createSecureServer(
@@ -245,8 +255,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
-      const path = String(headers[':path'] ?? '/').split('?')[0];
-      const page_ = headers[':method'] === 'GET' && (path === '/' || path === '/index.html');
+      const page_ = asksForPage(headers[':method'], headers[':path']);
       stream.respond({
         ':status': page_ ? 200 : 404,
         'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain',

@@ -20,6 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+import { emitAvailability, emitMessage, warn } from './broker-support.js';
 
 export interface NatsBrokerOptions {
   /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
@@ -223,7 +224,7 @@ export class NatsBroker implements Broker {
       }
     }
     this.#available = true;
-    this.#watch(this.#nc).catch((err) => process.emitWarning(err instanceof Error ? err : String(err)));
+    this.#watch(this.#nc).catch(warn);
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -432,7 +433,7 @@ export class NatsBroker implements Broker {
         if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;
-        this.#emit(m);
+        emitMessage(this.#events!, m);
       }
     }
     sub.stream = stream;
@@ -466,25 +467,7 @@ export class NatsBroker implements Broker {
 
   #deliver(topic: string, epoch: string, offset: number, data: Uint8Array, headers: MsgHeaders | undefined): void {
     const binary = headers?.get(binaryHeader) === '1';
-    this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
-  }
-
-  /** Reports availability; a throw from the listener must not stop this broker's watch. */
-  #report(available: boolean): void {
-    try {
-      this.#events!.onAvailability(available);
-    } catch (err) {
-      process.emitWarning(err instanceof Error ? err : String(err));
-    }
-  }
-
-  #emit(m: BrokerMessage): void {
-    try {
-      this.#events!.onMessage(m);
-    } catch (err) {
-      // A throw here would reach the NATS client's dispatch loop.
-      process.emitWarning(err instanceof Error ? err : String(err));
-    }
+    emitMessage(this.#events!, { topic, offset, epoch, data: toBuffer(data), binary });
   }
 
   /** Follows the connection: unavailable on loss; on return, every topic restarted, then available. */
@@ -496,7 +479,7 @@ export class NatsBroker implements Broker {
         this.#streams.clear();
         if (this.#available) {
           this.#available = false;
-          this.#report(false);
+          emitAvailability(this.#events!, false);
         }
       } else if (status.type === 'reconnect') {
         if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
@@ -512,7 +495,7 @@ export class NatsBroker implements Broker {
         for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
         if (generation !== this.#generation || this.#closed) return;
         this.#available = true;
-        this.#report(true);
+        emitAvailability(this.#events!, true);
         return;
       } catch {
         this.#streams.clear();

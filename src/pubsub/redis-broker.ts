@@ -20,6 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+import { emitAvailability, emitMessage } from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -377,21 +378,7 @@ export class RedisBroker implements Broker {
     if (m.epoch === sub.epoch && m.offset <= sub.last) return;
     sub.epoch = m.epoch;
     sub.last = m.offset;
-    try {
-      this.#events!.onMessage(m);
-    } catch (err) {
-      // A throw here would reach node-redis's parser and desynchronise the connection.
-      process.emitWarning(err instanceof Error ? err : String(err));
-    }
-  }
-
-  /** Reports availability; a throw from the listener must not reach node-redis's event emitter. */
-  #report(available: boolean): void {
-    try {
-      this.#events!.onAvailability(available);
-    } catch (err) {
-      process.emitWarning(err instanceof Error ? err : String(err));
-    }
+    emitMessage(this.#events!, m);
   }
 
   #updateAvailability(): void {
@@ -401,7 +388,7 @@ export class RedisBroker implements Broker {
     this.#available = available;
     if (!available) {
       this.#generation++;
-      this.#report(false);
+      emitAvailability(this.#events!, false);
     } else {
       void this.#catchUp(this.#generation);
     }
@@ -431,7 +418,7 @@ export class RedisBroker implements Broker {
         if (this.#topics.get(topic) === sub) for (const m of held) this.#deliver(sub, m);
       }
     }
-    if (generation === this.#generation && this.#available && !this.#closed) this.#report(true);
+    if (generation === this.#generation && this.#available && !this.#closed) emitAvailability(this.#events!, true);
   }
 }
 

@@ -1,0 +1,30 @@
+/**
+ * What the Redis and NATS brokers share (internal: not part of the package's API). Their events
+ * are called from inside the client library (node-redis's reply parser and event emitter, the NATS
+ * client's dispatch loop and status iterator), which a throw from `PubSub`'s listener must never
+ * reach: it would desynchronise node-redis's connection, or stop the NATS broker's watch.
+ */
+import type { BrokerEvents, BrokerMessage } from './broker.js';
+
+/** Reports an error that has no caller left to reject, as a process warning. */
+export function warn(err: unknown): void {
+  process.emitWarning(err instanceof Error ? err : String(err));
+}
+
+/** Hands `m` to `events.onMessage`; a throw becomes a process warning. */
+export function emitMessage(events: BrokerEvents, m: BrokerMessage): void {
+  try {
+    events.onMessage(m);
+  } catch (err) {
+    warn(err);
+  }
+}
+
+/** Reports availability to `events.onAvailability`; a throw becomes a process warning. */
+export function emitAvailability(events: BrokerEvents, available: boolean): void {
+  try {
+    events.onAvailability(available);
+  } catch (err) {
+    warn(err);
+  }
+}
