@@ -111,8 +111,6 @@ const defaults = {
 const binaryHeader = 'Ws-Binary';
 /** The header in which JetStream's republish gives a message's stream sequence. */
 const sequenceHeader = 'Nats-Sequence';
-/** JetStream API error: a stream of that name exists with another configuration. */
-const streamNameInUse = 10058;
 
 /** A topic's stream, as this process knows it. */
 interface StreamRef {
@@ -385,11 +383,12 @@ export class NatsBroker implements Broker {
     try {
       info = await this.#jsm!.streams.add(config);
     } catch (err) {
-      if ((err as { code?: number }).code !== streamNameInUse) throw unavailable(errorText(err), err);
+      // Another process made the stream first: JetStream answers "name in use" or, when the two
+      // creations race, "subjects overlap with an existing stream". Either way the stream is there.
       try {
         info = await this.#jsm!.streams.info(name);
-      } catch (err2) {
-        throw unavailable(errorText(err2), err2);
+      } catch {
+        throw unavailable(errorText(err), err);
       }
     }
     return { name, subject, epoch: info.created };
