@@ -71,7 +71,7 @@ describe('timeouts', () => {
     const trickle = setInterval(() => {
       if (!sock.destroyed && i < req.length) sock.write(req.subarray(i, ++i));
     }, 40);
-    await peer.waitClosed(3000);
+    await peer.waitClosed();
     clearInterval(trickle);
     assert.ok(i < req.length, 'dropped before the request was complete');
     assert.equal((await acceptError).code, 'ERR_WS_TIMEOUT');
@@ -87,7 +87,7 @@ describe('timeouts', () => {
       );
     });
     const { peer } = await rawClient(s.port);
-    await peer.waitClosed(3000);
+    await peer.waitClosed();
     const frames = peer.frames();
     assert.deepEqual(
       frames.map((f) => f.opcode),
@@ -119,7 +119,7 @@ describe('timeouts', () => {
     c.terminate();
 
     const { peer } = await rawClient(s.port);
-    await peer.waitClosed(30_000); // a bound for a hang, far above the idle timeout
+    await peer.waitClosed();
     assert.deepEqual(
       peer.frames().map((f) => f.opcode),
       [9, 8],
@@ -137,10 +137,10 @@ describe('timeouts', () => {
     // for the first one too, whose silence (the app does not read, so the stream paused the socket)
     // is not the peer's.
     const control = await rawClient(s.port);
-    await control.peer.waitClosed(5000);
+    await control.peer.waitClosed();
     assert.equal(peer.closed || peer.ended, false);
     for (let i = 0; i < 20; i++) assert.ok((await ws.read()).text().startsWith(`message ${i} `));
-    await peer.waitClosed(2000); // now the silence is the peer's
+    await peer.waitClosed(); // now the silence is the peer's
     assert.equal(ws.closeInfo?.error?.code, 'ERR_WS_TIMEOUT');
     s.close();
   });
@@ -154,7 +154,7 @@ describe('timeouts', () => {
       );
     });
     const { peer } = await rawClient(s.port);
-    await peer.waitClosed(3000);
+    await peer.waitClosed();
     assert.equal(await closing, 'ERR_WS_TIMEOUT');
     s.close();
   });

@@ -36,32 +36,15 @@ export class RawPeer {
   }
 
   /**
-   * Waits until `cond` holds, re-checked on every event. No timer of its own: a wait that never ends
-   * is ended by the test runner's timeout (a fixed limit fails a correct test on a loaded machine);
-   * `ms`, when given, is for a test that expects the condition to stay false.
+   * Waits until `cond` holds, re-checked on every event. No timer: a wait that never ends is ended
+   * by the test runner's timeout (a fixed limit fails a correct test on a loaded machine).
    */
-  until<T>(cond: () => T | undefined | false, ms?: number, what = 'condition'): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer =
-        ms === undefined
-          ? undefined
-          : setTimeout(
-              () =>
-                reject(
-                  new Error(
-                    `timed out waiting for ${what}; received ${this.received.length} bytes: ${this.received.subarray(0, 200).toString('latin1')}`,
-                  ),
-                ),
-              ms,
-            );
+  until<T>(cond: () => T | undefined | false): Promise<T> {
+    return new Promise((resolve) => {
       const check = (): void => {
         const v = cond();
-        if (v) {
-          clearTimeout(timer);
-          resolve(v);
-        } else {
-          this.waiters.push(check);
-        }
+        if (v) resolve(v);
+        else this.waiters.push(check);
       };
       check();
     });
@@ -69,16 +52,12 @@ export class RawPeer {
 
   /** The HTTP response head received, once complete. */
   responseHead(): Promise<{ status: number; head: string; rest: Buffer }> {
-    return this.until(
-      () => {
-        const i = this.received.indexOf('\r\n\r\n');
-        if (i < 0) return undefined;
-        const head = this.received.subarray(0, i).toString('latin1');
-        return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
-      },
-      undefined,
-      'a response head',
-    );
+    return this.until(() => {
+      const i = this.received.indexOf('\r\n\r\n');
+      if (i < 0) return undefined;
+      const head = this.received.subarray(0, i).toString('latin1');
+      return { status: Number(head.split(' ')[1]), head, rest: this.received.subarray(i + 4) };
+    });
   }
 
   /** Frames received after the response head (or from the start when there is none). */
@@ -89,19 +68,15 @@ export class RawPeer {
   }
 
   /** Waits for `n` frames. */
-  waitFrames(n: number, ms?: number): Promise<WireFrame[]> {
-    return this.until(
-      () => {
-        const f = this.frames();
-        return f.length >= n ? f : undefined;
-      },
-      ms,
-      `${n} frames`,
-    );
+  waitFrames(n: number): Promise<WireFrame[]> {
+    return this.until(() => {
+      const f = this.frames();
+      return f.length >= n ? f : undefined;
+    });
   }
 
-  waitClosed(ms?: number): Promise<true> {
-    return this.until(() => (this.closed || this.ended ? true : undefined), ms, 'the connection to end');
+  waitClosed(): Promise<true> {
+    return this.until(() => (this.closed || this.ended ? true : undefined));
   }
 }
 
