@@ -94,3 +94,85 @@ for (const impl of impls) {
     }
   });
 }
+
+// Random sequences of the same kinds of frames, cut at random places: the events are the frames'
+// order. The seed is printed; ORDER_SEED=<seed> replays a failure.
+const seed = process.env.ORDER_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.ORDER_SEED);
+
+function random(s: number): () => number {
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let r = Math.imul(s ^ (s >>> 15), 1 | s);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Frames and the events they make, in wire order. */
+function sequence(rand: () => number): { bytes: Buffer; events: string[] } {
+  const parts: Buffer[] = [];
+  const events: string[] = [];
+  const n = 4 + Math.floor(rand() * 12);
+  for (let i = 0; i < n; i++) {
+    const kind = Math.floor(rand() * 5);
+    const body = `m${i}-${'x'.repeat(Math.floor(rand() * 3) === 0 ? Math.floor(rand() * 100_000) : 3)}`;
+    if (kind === 0) {
+      parts.push(text(deflated(body), { rsv: 4 }));
+      events.push(`message ${body.length}`);
+    } else if (kind === 1) {
+      parts.push(binary(Buffer.from(body)));
+      events.push(`message ${body.length}`);
+    } else if (kind === 2) {
+      // A compressed message in two fragments, maybe a ping between them.
+      const z = deflated(body);
+      const cut = Math.floor(rand() * z.length);
+      parts.push(text(z.subarray(0, cut), { rsv: 4, fin: false }));
+      if (rand() < 0.5) {
+        parts.push(ping(`p${i}`));
+        events.push(`ping p${i}`);
+      }
+      parts.push(cont(z.subarray(cut)));
+      events.push(`message ${body.length}`);
+    } else if (kind === 3) {
+      parts.push(ping(`p${i}`));
+      events.push(`ping p${i}`);
+    } else {
+      parts.push(pong(`q${i}`));
+      events.push(`pong q${i}`);
+    }
+  }
+  parts.push(closeFrame(1000));
+  events.push('close 1000');
+  return { bytes: Buffer.concat(parts), events };
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: random frame sequences keep wire order (seed ${seed})`, () => {
+    const rand = random(seed);
+    for (let round = 0; round < 4; round++) {
+      const { bytes, events: expected } = sequence(rand);
+      const cuts = [0, ...Array.from({ length: 3 }, () => Math.floor(rand() * bytes.length)).sort((a, b) => a - b)];
+      it(`sequence ${round}: ${expected.length} events in ${cuts.length} writes`, async (t) => {
+        const { wss, port } = await listen(t, impl, { perMessageDeflate: true });
+        const events: string[] = [];
+        const closed = new Promise<void>((resolve) => {
+          // biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
+          wss.on('connection', (sws: any) => {
+            sws.on('message', (d: Buffer) => events.push(`message ${d.length}`));
+            sws.on('ping', (d: Buffer) => events.push(`ping ${d}`));
+            sws.on('pong', (d: Buffer) => events.push(`pong ${d}`));
+            sws.on('close', (code: number) => {
+              events.push(`close ${code}`);
+              resolve();
+            });
+          });
+        });
+        const peer = await rawPeer(t, port, request(port));
+        await peer.responseHead();
+        for (let i = 0; i < cuts.length; i++) peer.send(bytes.subarray(cuts[i], cuts[i + 1] ?? bytes.length));
+        await closed;
+        assert.deepEqual(events, expected, `ORDER_SEED=${seed}`);
+      });
+    }
+  });
+}
