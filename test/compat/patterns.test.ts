@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { impls, listen } from './support.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
@@ -53,6 +56,9 @@ function failure(client: Any): Promise<string[]> {
     }),
   );
 }
+
+const fixture = (name: string): Buffer =>
+  readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
 
 const accept = (key: string): string =>
   crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -275,6 +281,27 @@ for (const impl of impls) {
       assert.equal(await connected, 'http://o.example b string true');
       client.close();
       await once(client, 'close');
+    });
+
+    it('wss:// on an https server (the `server` option): the CA given connects, verifyClient sees secure', async (t) => {
+      const server = https.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') });
+      const wss = new impl.WebSocketServer({ server, verifyClient: (info: Any) => info.secure === true });
+      wss.on('connection', (s: Any) => s.on('message', (d: Buffer) => s.send(`echo ${d}`)));
+      t.after(() => wss.close());
+      const port = await httpServer(t, server);
+      const client = new impl.WebSocket(`wss://localhost:${port}/`, { ca: fixture('cert.pem') });
+      await once(client, 'open');
+      client.send('over tls');
+      const [data] = await once(client, 'message');
+      assert.equal(String(data), 'echo over tls');
+      assert.equal(typeof client._socket.getPeerCertificate, 'function');
+      client.close(1000);
+      assert.equal((await once(client, 'close'))[0], 1000);
+      // Without the CA the certificate is refused: 'error', then 'close' 1006.
+      const events = await failure(new impl.WebSocket(`wss://localhost:${port}/`));
+      assert.equal(events.length, 2);
+      assert.match(events[0]!, /^error Error .*self.signed|certificate/i);
+      assert.equal(events[1], 'close 1006 3');
     });
 
     it("binaryType 'fragments': an array whose Buffers make the message", async (t) => {
