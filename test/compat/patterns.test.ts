@@ -173,6 +173,39 @@ for (const impl of impls) {
       ]);
     });
 
+    it("the client checks the server's answer with ws's errors", async (t) => {
+      const head = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n';
+      const answers: Record<string, (key: string) => string> = {
+        'bad-accept': () => `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: xxx\r\n\r\n`,
+        'no-accept': () => `${head}Upgrade: websocket\r\n\r\n`,
+        'bad-upgrade': (k) => `${head}Upgrade: foo\r\nSec-WebSocket-Accept: ${accept(k)}\r\n\r\n`,
+        'unrequested-extension': (k) =>
+          `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: ${accept(k)}\r\nSec-WebSocket-Extensions: foo\r\n\r\n`,
+        'bad-extension-parameter': (k) =>
+          `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: ${accept(k)}\r\n` +
+          'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99\r\n\r\n',
+      };
+      const server = http.createServer();
+      server.on('upgrade', (req, socket) =>
+        socket.write(answers[String(req.url).slice(1)]!(String(req.headers['sec-websocket-key']))),
+      );
+      const port = await httpServer(t, server);
+      const results: string[][] = [];
+      for (const path of Object.keys(answers)) {
+        results.push(await failure(new impl.WebSocket(`ws://127.0.0.1:${port}/${path}`)));
+      }
+      assert.deepEqual(
+        results.map((r) => r.join(', ')),
+        [
+          'Invalid Sec-WebSocket-Accept header',
+          'Invalid Sec-WebSocket-Accept header',
+          'Invalid Upgrade header',
+          'Server indicated an extension that was not requested',
+          'Invalid Sec-WebSocket-Extensions header',
+        ].map((m) => `error Error: ${m}, close 1006 3`),
+      );
+    });
+
     it("a client's maxPayload: RangeError WS_ERR_UNSUPPORTED_MESSAGE_LENGTH, the server sees 1009", async (t) => {
       const { wss, port } = await listen(t, impl);
       const serverClosed = new Promise<number>((resolve) =>
