@@ -562,12 +562,24 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#deflate = new DeflateLines(
         role,
         deflate,
-        { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this.#opts.readMessageMax },
+        {
+          level: o.level,
+          memLevel: o.memLevel,
+          threshold: o.threshold,
+          readMessageMax: this.#opts.readMessageMax,
+          validateUtf8: this.#opts.validateUtf8,
+        },
         this.#inner,
       );
     }
     this.#receiver = new Receiver(
-      { role, readMessageMax: this.#opts.readMessageMax, maxFragments: this.#opts.maxFragments, allowRsv1: !!deflate },
+      {
+        role,
+        readMessageMax: this.#opts.readMessageMax,
+        maxFragments: this.#opts.maxFragments,
+        allowRsv1: !!deflate,
+        validateUtf8: this.#opts.validateUtf8,
+      },
       this.#inner,
     );
     this.#dataHandler = null;
