@@ -129,10 +129,14 @@ const NO_READS = Object.freeze(new ReadQueue()) as ReadQueue;
 const NO_WRITES = Object.freeze(new WriteQueue()) as WriteQueue;
 
 /**
- * The stream's clock: ms since this module loaded, which V8 keeps as small integers (a `Date.now()`
- * would be a 16-byte heap number per field per connection) for the first 24 days of a process.
+ * The stream's clock: whole ms since this module loaded, which V8 keeps as small integers (a
+ * `Date.now()`, or any fraction, would be a 16-byte heap number per field per connection) for the
+ * first 24 days of a process, and as numbers (correct, 16 bytes larger) after.
  */
 const CLOCK_BASE = Date.now();
+function clock(wallNow = Date.now()): number {
+  return Math.floor(wallNow - CLOCK_BASE);
+}
 
 export { ReceivedData };
 
@@ -224,7 +228,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** A group's bookkeeping: one object for many streams, instead of a Promise per stream. */
   #closedListener: ClosedListener | null = null;
 
-  // --- timeouts, checked by the shared ticker (timers.ts); times in ms since `CLOCK_BASE` ---
+  // --- timeouts, checked by the shared ticker (timers.ts); times by `clock()` ---
   #handshakeDeadline = 0;
   #lastHeard = 0;
 
@@ -626,7 +630,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#state = State.Handshaking;
     const t = this.#opts.handshakeTimeout;
     if (t > 0) {
-      this.#handshakeDeadline = Date.now() - CLOCK_BASE + t;
+      this.#handshakeDeadline = clock() + t;
       watch(this.#inner, t);
     }
     this.nextLayer.attach(this.#inner);
@@ -703,7 +707,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Handshaking) this.#state = State.Open;
     this.#handshakeDeadline = 0;
     if (this.#opts.idleTimeout > 0 && this.#state === State.Open) {
-      this.#lastHeard = Date.now() - CLOCK_BASE;
+      this.#lastHeard = clock();
       watch(this.#inner, this.#opts.idleTimeout);
     } else {
       unwatch(this.#inner);
@@ -733,7 +737,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
   #tick(wallNow: number): void {
-    const now = wallNow - CLOCK_BASE;
+    const now = clock(wallNow);
     if (this.#state === State.Handshaking) {
       if (this.#handshakeDeadline !== 0 && now >= this.#handshakeDeadline) {
         const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);
