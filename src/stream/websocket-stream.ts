@@ -160,6 +160,12 @@ let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void>
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
+let queuedOf: (ws: WebSocketStream) => number;
+
+/** Internal (compat/): the whole messages received and not yet read (events in wire order). */
+export function queuedMessages(ws: WebSocketStream): number {
+  return queuedOf(ws);
+}
 
 /** Internal (prepared.ts): see `queuePreparedFrame` there. */
 export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
@@ -394,6 +400,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       return true;
     };
     optionsOf = (ws) => ws.#opts;
+    queuedOf = (ws) => ws.#inq.messages;
 
     /**
      * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
@@ -423,7 +430,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#gotPing(payload);
       }
       onPong(payload: Buffer): void {
-        this.s.#opts.controlCallback?.('pong', payload, this.s);
+        this.s.#reportControl('pong', payload);
       }
       onFail(error: WebSocketError): void {
         this.s.#gotFailure(error);
@@ -866,8 +873,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#serveReader();
   }
 
+  /** Reports a ping or pong in wire order: after the messages before it that are still inflating. */
+  #reportControl(kind: 'ping' | 'pong', payload: Buffer): void {
+    const report = this.#opts.controlCallback;
+    if (report === undefined) return;
+    if (this.#deflate === null || this.#deflate.inflateIdle) report(kind, payload, this);
+    else this.#deflate.afterInflating(() => report(kind, payload, this));
+  }
+
   #gotPing(payload: Buffer): void {
-    this.#opts.controlCallback?.('ping', payload, this);
+    this.#reportControl('ping', payload);
     if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
       this.#queueControl(Opcode.Pong, payload);
       this.#scheduleFlush();
