@@ -430,10 +430,12 @@ export class NatsBroker implements Broker {
       // again (the server lost its storage) is a new epoch, read from its start: `PubSub` could
       // not ask for it (it knows the old epoch only). In the same epoch, `PubSub` could, but only
       // once this broker is reported available, which is after the live messages are released.
-      const from = sub.stream.epoch === stream.epoch ? sub.last : 0;
-      const missed = await this.#historyOf(topic, { offset: from, epoch: stream.epoch });
+      const renewed = sub.stream.epoch !== stream.epoch;
+      const missed = await this.#historyOf(topic, { offset: renewed ? 0 : sub.last, epoch: stream.epoch });
       if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
-      sub.last = from;
+      // (In the same epoch `last` stays: a topic restarted again, after another one failed, may
+      // have delivered live messages during the read.)
+      if (renewed) sub.last = 0;
       for (const m of missed ?? []) {
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;
