@@ -898,7 +898,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   #gotClose(code: number, reason: string, payload: Buffer): void {
     // Recorded before the callback, which may call close(): the peer stays the first closer.
-    this.#closing().peerClosed(code, reason);
+    this.#closing().peerClosed(code, reason, payload);
     this.#opts.controlCallback?.('close', payload, this);
     this.#deferInputEnd('close');
     this.#endRead(null);
