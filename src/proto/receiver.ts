@@ -17,11 +17,11 @@ export interface ReceiverHandler {
    * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
    * (permessage-deflate); its pieces are compressed and its text is not validated here.
    */
-  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
+  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
-  onClose(code: number, reason: string, payload: Buffer): void;
+  onCloseFrame(code: number, reason: string, payload: Buffer): void;
   /** A protocol violation; no input is read after it. */
   onFail(error: WebSocketError): void;
 }
@@ -232,7 +232,7 @@ export class Receiver {
     const flags = this.flags;
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
     if (this.remaining > 0) {
-      this.handler.onData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
+      this.handler.onMessageData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
       return;
     }
     this.endFrame(piece);
@@ -256,20 +256,20 @@ export class Receiver {
           );
         }
         this.state = State.Done;
-        return this.handler.onClose(close.code, close.reason, last);
+        return this.handler.onCloseFrame(close.code, close.reason, last);
       }
     }
     const flags = this.flags;
     const binary = (flags & MESSAGE_BINARY) !== 0;
     const compressed = (flags & MESSAGE_COMPRESSED) !== 0;
     if (!h.fin) {
-      if (last.length > 0) this.handler.onData(last, false, binary, compressed);
+      if (last.length > 0) this.handler.onMessageData(last, false, binary, compressed);
       return;
     }
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.flags = flags & ~IN_MESSAGE;
-    this.handler.onData(last, true, binary, compressed);
+    this.handler.onMessageData(last, true, binary, compressed);
   }
 
   private fail(code: ErrorCode, detail?: string): void {

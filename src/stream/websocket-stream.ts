@@ -408,17 +408,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
      */
     class StreamInner implements Inner {
       constructor(private readonly s: WebSocketStream) {}
-      // LayerSink and ReceiverHandler both have an onData and an onClose: told apart by their
-      // arguments (the receiver's always carry a boolean `fin` and a numeric `code`).
-      onData(data: Buffer, fin?: boolean, binary?: boolean, compressed?: boolean): void {
-        if (typeof fin === 'boolean') this.s.#gotPiece(data, fin, binary!, compressed!);
-        else this.s.#layerData(data);
-      }
-      onClose(code?: number, reason?: string, payload?: Buffer): void {
-        if (typeof code === 'number') this.s.#gotClose(code, reason!, payload!);
-        else this.s.#layerClosed();
-      }
       // LayerSink
+      onData(data: Buffer): void {
+        this.s.#layerData(data);
+      }
+      onClose(): void {
+        this.s.#layerClosed();
+      }
       onEnd(): void {
         this.s.#layerEnd();
       }
@@ -426,6 +422,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#layerError(err);
       }
       // ReceiverHandler
+      onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+        this.s.#gotPiece(data, fin, binary, compressed);
+      }
+      onCloseFrame(code: number, reason: string, payload: Buffer): void {
+        this.s.#gotClose(code, reason, payload);
+      }
       onPing(payload: Buffer): void {
         this.s.#gotPing(payload);
       }

@@ -5,8 +5,52 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeFrame } from '../support/frames.js';
+import type { Duplex } from 'node:stream';
+import { WebSocketStream, createTestPair, type LayerSink, type NextLayer } from '../../src/index.js';
+import { closeFrame, requestHead, text } from '../support/frames.js';
 import { openServer } from '../support/open.js';
+import { RawPeer } from '../support/peer.js';
+
+/**
+ * A custom next layer over a Duplex whose callbacks carry extra arguments, as a layer forwarding
+ * another API's events with bound sink methods would: a chunk with a boolean after it, and a close
+ * with an exit code and a signal (`child.on('close', sink.onClose.bind(sink))`).
+ */
+class ExtraArgsLayer implements NextLayer {
+  constructor(private readonly d: Duplex) {}
+  attach(sink: LayerSink): void {
+    const onData: (chunk: Buffer, flag: boolean) => void = sink.onData.bind(sink);
+    const onClose: (code: number, signal: string | null) => void = sink.onClose.bind(sink);
+    this.d.on('data', (chunk: Buffer) => onData(chunk, true));
+    this.d.on('end', () => sink.onEnd());
+    this.d.on('error', (e: Error) => sink.onError(e));
+    this.d.on('close', () => onClose(0, null));
+  }
+  detach(): void {
+    this.d.removeAllListeners('data');
+  }
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    this.d.write(Buffer.concat(chunks), cb);
+  }
+  pause(): void {
+    this.d.pause();
+  }
+  resume(): void {
+    this.d.resume();
+  }
+  end(): void {
+    this.d.end();
+  }
+  destroy(err?: Error): void {
+    this.d.destroy(err);
+  }
+  get writableLength(): number {
+    return this.d.writableLength;
+  }
+  get destroyed(): boolean {
+    return this.d.destroyed;
+  }
+}
 
 describe('a close reason that is not UTF-8, with validateUtf8 false', () => {
   it('the answer echoes the reason bytes as they came (60 × 0xff, re-encoded it would be 180 bytes)', async () => {
@@ -21,5 +65,23 @@ describe('a close reason that is not UTF-8, with validateUtf8 false', () => {
     assert.deepEqual([info.initiatedBy, info.code, info.wasClean], ['remote', 1000, true]);
     assert.equal(info.reason, '\ufffd'.repeat(60));
     assert.equal(peer.frames().length, 1);
+  });
+});
+
+describe('a next layer calling its sink with extra arguments', () => {
+  it('onData(chunk, true) is bytes to parse and onClose(0, null) is the layer closing', async () => {
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(new ExtraArgsLayer(b));
+    const peer = new RawPeer(a);
+    const accepted = ws.accept();
+    peer.send(requestHead());
+    await accepted;
+    assert.equal((await peer.responseHead()).status, 101);
+    peer.send(text('hello'));
+    const m = await ws.read();
+    assert.deepEqual([m.data.toString(), m.binary], ['hello', false]);
+    a.destroy(); // the connection drops without a close frame
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code, info.wasClean], ['abnormal', 1006, false]);
   });
 });
