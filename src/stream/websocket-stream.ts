@@ -882,8 +882,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#serveReader();
   }
 
-  /** Reports a ping or pong in wire order: after the messages before it that are still inflating. */
-  #reportControl(kind: 'ping' | 'pong', payload: Buffer): void {
+  /** Reports a control frame in wire order: after the messages before it that are still inflating. */
+  #reportControl(kind: 'ping' | 'pong' | 'close', payload: Buffer): void {
     const report = this.#opts.controlCallback;
     if (report === undefined) return;
     if (this.#deflate === null || this.#deflate.inflateIdle) report(kind, payload, this);
@@ -899,9 +899,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #gotClose(code: number, reason: string, payload: Buffer): void {
-    // Recorded before the callback, which may call close(): the peer stays the first closer.
+    // Acted on at once; reported in wire order (after a ping before it, held behind a message
+    // still inflating). Recorded before the report, which may call close(): the peer stays the
+    // first closer.
     this.#closing().peerClosed(code, reason, payload);
-    this.#opts.controlCallback?.('close', payload, this);
+    this.#reportControl('close', payload);
     this.#deferInputEnd('close');
     this.#endRead(null);
   }

@@ -6,8 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
+import zlib from 'node:zlib';
 import { WebSocketStream, createTestPair, type LayerSink, type NextLayer } from '../../src/index.js';
-import { closeFrame, requestHead, text } from '../support/frames.js';
+import { closeFrame, frame, ping, requestHead, requestObject, text } from '../support/frames.js';
 import { openServer } from '../support/open.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -83,5 +84,39 @@ describe('a next layer calling its sink with extra arguments', () => {
     a.destroy(); // the connection drops without a close frame
     const info = await ws.whenClosed();
     assert.deepEqual([info.initiatedBy, info.code, info.wasClean], ['abnormal', 1006, false]);
+  });
+});
+
+describe('controlCallback in wire order behind a message still inflating', () => {
+  it('a compressed 1 MiB text, a ping and a close in one chunk: ping reported before close', async () => {
+    const [server, client] = createTestPair();
+    const seen: string[] = [];
+    const ws = new WebSocketStream(server, {
+      perMessageDeflate: true,
+      controlCallback: (kind, payload) => seen.push(`${kind} ${payload.toString('hex')}`),
+    });
+    const peer = new RawPeer(client);
+    await ws.accept(requestObject({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+    await peer.responseHead();
+    const size = 1 << 20;
+    const body = zlib.deflateRawSync(Buffer.alloc(size, 'x'), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    peer.send(
+      Buffer.concat([
+        frame({ opcode: 1, rsv: 4, payload: body.subarray(0, body.length - 4) }),
+        ping('p'),
+        closeFrame(1000, 'bye'),
+      ]),
+    );
+    const m = await ws.read();
+    assert.equal(m.data.length, size);
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code, info.reason], ['remote', 1000, 'bye']);
+    // The pong and the close answer went, in that order.
+    const frames = peer.frames();
+    assert.deepEqual(
+      frames.map((f) => `${f.opcode} ${f.payload.toString('hex')}`),
+      ['10 70', `8 ${Buffer.from('\x03\xe8bye', 'latin1').toString('hex')}`],
+    );
+    assert.deepEqual(seen, ['ping 70', `close ${Buffer.from('\x03\xe8bye', 'latin1').toString('hex')}`]);
   });
 });
