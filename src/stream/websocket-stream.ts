@@ -129,13 +129,13 @@ const NO_READS = Object.freeze(new ReadQueue()) as ReadQueue;
 const NO_WRITES = Object.freeze(new WriteQueue()) as WriteQueue;
 
 /**
- * The stream's clock: whole ms since this module loaded, which V8 keeps as small integers (a
- * `Date.now()`, or any fraction, would be a 16-byte heap number per field per connection) for the
- * first 24 days of a process, and as numbers (correct, 16 bytes larger) after.
+ * The stream's clock: whole ms of the monotonic clock since the process started, which V8 keeps
+ * as small integers (a `Date.now()`, or any fraction, would be a 16-byte heap number per field per
+ * connection) for the first 24 days of a process, and as numbers (correct, 16 bytes larger) after.
+ * Monotonic, so setting the wall clock back neither delays a deadline nor makes one 0 (none).
  */
-const CLOCK_BASE = Date.now();
-function clock(wallNow = Date.now()): number {
-  return Math.floor(wallNow - CLOCK_BASE);
+function clock(): number {
+  return Math.floor(performance.now());
 }
 
 export { ReceivedData };
@@ -449,8 +449,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#inflateIdle();
       }
       // Ticking
-      tick(now: number): void {
-        this.s.#tick(now);
+      tick(): void {
+        this.s.#tick();
       }
       // CloseHost
       queueClose(payload: Buffer, behindMessages: boolean, queued: () => void): void {
@@ -764,8 +764,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   /** The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
-  #tick(wallNow: number): void {
-    const now = clock(wallNow);
+  #tick(): void {
+    const now = clock();
     if (this.#state === State.Handshaking) {
       if (this.#handshakeDeadline !== 0 && now >= this.#handshakeDeadline) {
         const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);

@@ -5,9 +5,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { WebSocketStream, createTestPair, type LayerSink, type NextLayer } from '../../src/index.js';
+import {
+  WebSocketStream,
+  createTestPair,
+  type LayerSink,
+  type NextLayer,
+  type WebSocketError,
+} from '../../src/index.js';
 import { closeFrame, frame, ping, requestHead, requestObject, text } from '../support/frames.js';
 import { openServer } from '../support/open.js';
 import { RawPeer } from '../support/peer.js';
@@ -118,5 +126,33 @@ describe('controlCallback in wire order behind a message still inflating', () =>
       ['10 70', `8 ${Buffer.from('\x03\xe8bye', 'latin1').toString('hex')}`],
     );
     assert.deepEqual(seen, ['ping 70', `close ${Buffer.from('\x03\xe8bye', 'latin1').toString('hex')}`]);
+  });
+});
+
+describe('deadlines on a monotonic clock', () => {
+  it('the handshake timeout fires though the wall clock is set back an hour during the wait', async (t) => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((s) => sockets.push(s)); // accepts, never answers
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const socket = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    await once(socket, 'connect');
+    const ws = new WebSocketStream(socket, { handshakeTimeout: 50 });
+    const realNow = Date.now;
+    try {
+      const handshake = ws.handshake({ host: 'example.com' });
+      Date.now = () => realNow() - 3_600_000;
+      const err = await handshake.then(
+        () => null,
+        (e: WebSocketError) => e,
+      );
+      assert.equal(err?.code, 'ERR_WS_TIMEOUT');
+    } finally {
+      Date.now = realNow;
+    }
   });
 });
