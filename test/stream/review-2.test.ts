@@ -26,7 +26,7 @@ import { RawPeer } from '../support/peer.js';
  * with an exit code and a signal (`child.on('close', sink.onClose.bind(sink))`).
  */
 class ExtraArgsLayer implements NextLayer {
-  constructor(private readonly d: Duplex) {}
+  constructor(protected readonly d: Duplex) {}
   attach(sink: LayerSink): void {
     const onData: (chunk: Buffer, flag: boolean) => void = sink.onData.bind(sink);
     const onClose: (code: number, signal: string | null) => void = sink.onClose.bind(sink);
@@ -154,5 +154,62 @@ describe('deadlines on a monotonic clock', () => {
     } finally {
       Date.now = realNow;
     }
+  });
+});
+
+/** A custom next layer (plain sink calls would do as well) that writes at once but holds every write's callback until `release()`. */
+class HeldCallbacksLayer extends ExtraArgsLayer {
+  hold = false;
+  private held: (() => void)[] = [];
+  private onWrite: (() => void) | null = null;
+  override write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    if (!this.hold) return super.write(chunks, cb);
+    super.write(chunks, () => {});
+    this.held.push(() => cb());
+    this.onWrite?.();
+  }
+  /** Resolves once a write is held. */
+  written(): Promise<void> {
+    return new Promise((resolve) => {
+      this.onWrite = () => {
+        this.onWrite = null;
+        resolve();
+      };
+    });
+  }
+  release(): void {
+    this.hold = false;
+    for (const cb of this.held.splice(0)) cb();
+  }
+}
+
+describe('a write aborted after it was flushed', () => {
+  it('withdraws nothing from the queue made after it: the later writes all go, in order', async () => {
+    const [a, b] = createTestPair();
+    const layer = new HeldCallbacksLayer(b);
+    const ws = new WebSocketStream(layer);
+    const peer = new RawPeer(a);
+    const accepted = ws.accept();
+    peer.send(requestHead());
+    await accepted;
+    await peer.responseHead();
+    layer.hold = true;
+    const ac = new AbortController();
+    const handed = layer.written();
+    const first = ws.write('a', { signal: ac.signal });
+    await handed; // flushed: its queue is gone, its completion waits for the layer
+    const later = [ws.write('b'), ws.write('c')]; // a new queue
+    ac.abort();
+    await assert.rejects(first, { code: 'ERR_WS_ABORTED' });
+    layer.release();
+    await Promise.all([...later, ws.write('end')]);
+    const frames = await peer.until(() => {
+      const f = peer.frames();
+      return f.some((x) => x.payload.toString() === 'end') ? f : undefined;
+    });
+    assert.deepEqual(
+      frames.map((f) => f.payload.toString()),
+      ['a', 'b', 'c', 'end'],
+    );
   });
 });
