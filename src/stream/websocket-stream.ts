@@ -6,6 +6,7 @@
  * narrow `HandshakeHost` interface. Everything else is #private: the published type shows only
  * the documented API.
  */
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
@@ -977,9 +978,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       if (whole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
         process.nextTick(callback, null, this.#take(whole));
       } else {
+        // Not paused (above), and a waiting reader can only keep it so: whether our writes are
+        // backed up is next judged when data arrives (#layerData), before any of it is queued.
         this.#reader = callback;
         this.#readerWhole = whole;
-        this.#updateFlow();
       }
       return undefined;
     }
