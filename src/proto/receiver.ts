@@ -175,7 +175,7 @@ export class Receiver {
     } else if (len > 0) {
       data = chunk.subarray(start, stop);
     }
-    if (!binary) {
+    if (!binary && (flags & NO_UTF8) === 0) {
       const utf8 = (this.utf8 ??= new Utf8Validator());
       if (!utf8.write(data)) {
         this.fail('ERR_WS_BAD_FRAME_PAYLOAD');

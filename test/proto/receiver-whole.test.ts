@@ -23,12 +23,19 @@ interface Ev {
 interface Opts {
   readMessageMax?: number;
   allowRsv1?: boolean;
+  validateUtf8?: boolean;
 }
 
 function collect(role: 'server' | 'client', opts: Opts = {}) {
   const events: Ev[] = [];
   const r = new Receiver(
-    { role, readMessageMax: opts.readMessageMax ?? 1 << 24, maxFragments: 1000, allowRsv1: opts.allowRsv1 },
+    {
+      role,
+      readMessageMax: opts.readMessageMax ?? 1 << 24,
+      maxFragments: 1000,
+      allowRsv1: opts.allowRsv1,
+      validateUtf8: opts.validateUtf8,
+    },
     {
       onData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
       onPing: (p) => events.push({ kind: 'ping', data: p.toString('hex') }),
@@ -156,6 +163,14 @@ describe('Receiver: whole messages in one chunk', () => {
     });
   }
 
+  it('with validateUtf8: false, text is handed out unchecked', () => {
+    const bad = Buffer.from([0x61, 0xff, 0xc3]);
+    assert.deepEqual(events('server', [text(bad), text('ok')], { validateUtf8: false }), [
+      { kind: 'data', data: hex(bad), fin: true, binary: false },
+      { kind: 'data', data: hex('ok'), fin: true, binary: false },
+    ]);
+  });
+
   it('a message of exactly readMessageMax bytes is read', () => {
     assert.deepEqual(events('server', [binary(Buffer.alloc(10, 1))], { readMessageMax: 10 }), [
       { kind: 'data', data: hex(Buffer.alloc(10, 1)), fin: true, binary: true },
@@ -194,12 +209,19 @@ describe('Receiver: whole messages, random frames (property)', () => {
   });
   it('one chunk and the general path report the same events, both roles', () => {
     fc.assert(
-      fc.property(fc.array(anyFrame, { minLength: 1, maxLength: 8 }), fc.boolean(), (fs, server) => {
-        const frames = fs.map((f) => frame({ ...f, payload: f.opcode >= 8 ? f.payload.subarray(0, 125) : f.payload }));
-        const role = server ? 'server' : 'client';
-        const opts = { readMessageMax: 200, allowRsv1: false };
-        assert.deepEqual(feedWhole(role, frames, opts), feedGeneral(role, frames, opts));
-      }),
+      fc.property(
+        fc.array(anyFrame, { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        fc.boolean(),
+        (fs, server, check) => {
+          const frames = fs.map((f) =>
+            frame({ ...f, payload: f.opcode >= 8 ? f.payload.subarray(0, 125) : f.payload }),
+          );
+          const role = server ? 'server' : 'client';
+          const opts = { readMessageMax: 200, allowRsv1: false, validateUtf8: check };
+          assert.deepEqual(feedWhole(role, frames, opts), feedGeneral(role, frames, opts));
+        },
+      ),
       { seed, numRuns: 2000 },
     );
   });
