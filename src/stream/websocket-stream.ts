@@ -6,6 +6,7 @@
  * narrow `HandshakeHost` interface. Everything else is #private: the published type shows only
  * the documented API.
  */
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
@@ -757,7 +758,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   // ===================================================================== next layer events
 
   #layerData(chunk: Buffer): void {
-    this.#heard = true;
+    // The per-chunk and per-message paths below test `#flags` directly: a private accessor is a
+    // runtime call in optimised code on Node 20 (V8 11), several per message.
+    this.#flags |= HEARD;
     if (this.#dataHandler !== null) this.#dataHandler(chunk);
     else if ((this.#flags & FRAMES) !== 0) this.#receiving().receive(chunk);
     this.#updateFlow();
@@ -871,7 +874,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
-    if (fin && this.#reader !== null && this.#readerWhole && this.#inq.isEmpty) {
+    if (fin && this.#reader !== null && (this.#flags & READER_WHOLE) !== 0 && this.#inq.isEmpty) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.#reader;
       this.#reader = null;
@@ -975,7 +978,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<ReceivedData>,
   ): Promise<ReceivedData> | undefined {
-    const ready = this.#state >= State.Open;
+    const flags = this.#flags;
+    const ready = (flags & STATE_BITS) >= State.Open;
     if (
       callback === undefined &&
       whole &&
@@ -991,8 +995,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       signal === undefined &&
       ready &&
       this.#reader === null &&
-      !this.#readEnded &&
-      !this.#paused
+      (flags & (READ_ENDED | PAUSED)) === 0
     ) {
       // A callback read needs no completion object: one that waits is held as the callback alone
       // (what an idle connection keeps), one served at once completes on the next tick. (Not while
@@ -1000,9 +1003,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       if (whole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
         process.nextTick(callback, null, this.#take(whole));
       } else {
+        // Not paused (above), and a waiting reader can only keep it so: whether our writes are
+        // backed up is next judged when data arrives (#layerData), before any of it is queued.
         this.#reader = callback;
-        this.#readerWhole = whole;
-        this.#updateFlow();
+        this.#flags = whole ? flags | READER_WHOLE : flags & ~READER_WHOLE;
       }
       return undefined;
     }
@@ -1030,9 +1034,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #serveReader(): void {
     const r = this.#reader;
     if (r === null) return;
-    if (this.#readerWhole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
+    const whole = (this.#flags & READER_WHOLE) !== 0;
+    if (whole ? this.#inq.messages > 0 : !this.#inq.isEmpty) {
       this.#reader = null;
-      completeRead(r, null, this.#take(this.#readerWhole));
+      completeRead(r, null, this.#take(whole));
     } else if (
       this.#readEnded &&
       this.#state !== State.Handshaking &&
@@ -1050,7 +1055,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #take(whole: boolean): ReceivedData {
     const m = whole ? this.#inq.takeMessage() : this.#inq.takePiece();
     if (this.#inq.isEmpty) this.#inq = NO_READS;
-    if (this.#paused) this.#updateFlow();
+    if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     return m;
   }
 
@@ -1064,8 +1069,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       (this.#reader === null && this.#inq.bytes > this.#opts.readHighWaterMark) ||
       this.bufferedAmount > this.#opts.maxBufferedBytes ||
       (this.#deflate !== null && this.#deflate.inflateBacklog > 64);
-    if (pause === this.#paused || this.#state === State.Closed) return;
-    this.#paused = pause;
+    const flags = this.#flags;
+    if (pause === ((flags & PAUSED) !== 0) || (flags & STATE_BITS) === State.Closed) return;
+    this.#flags = pause ? flags | PAUSED : flags & ~PAUSED;
     if (pause) this.nextLayer.pause();
     else this.nextLayer.resume();
   }
