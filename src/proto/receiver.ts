@@ -186,7 +186,7 @@ export class Receiver {
         return stop - off;
       }
     }
-    this.handler.onData(data, true, binary, false);
+    this.handler.onMessageData(data, true, binary, false);
     return stop - off;
   }
 

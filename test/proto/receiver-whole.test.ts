@@ -37,10 +37,10 @@ function collect(role: 'server' | 'client', opts: Opts = {}) {
       validateUtf8: opts.validateUtf8,
     },
     {
-      onData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
+      onMessageData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
       onPing: (p) => events.push({ kind: 'ping', data: p.toString('hex') }),
       onPong: (p) => events.push({ kind: 'pong', data: p.toString('hex') }),
-      onClose: (code, reason) => events.push({ kind: 'close', code, reason }),
+      onCloseFrame: (code, reason) => events.push({ kind: 'close', code, reason }),
       onFail: (e) => events.push({ kind: 'fail', code: e.code, detail: e.message }),
     },
   );
