@@ -26,7 +26,8 @@ export interface StreamOptions {
   autoPong?: boolean;
   /**
    * Called for every ping, pong and close frame that the read side meets, with the stream (so one
-   * function can serve every stream made with the same options).
+   * function can serve every stream made with the same options). In wire order: a ping or pong is
+   * reported once the messages before it are queued for reading (also those still being inflated).
    */
   controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void;
   /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */

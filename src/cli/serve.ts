@@ -15,6 +15,7 @@ import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/
 import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
 import { rejectUpgrade } from '../stream/reject.js';
+import { unwatch, watch, type Ticking } from '../stream/timers.js';
 import { WebSocketStream, type ReceivedData } from '../stream/websocket-stream.js';
 import { page } from './page.js';
 
@@ -80,33 +81,48 @@ const AS_TEXT = Object.freeze({ binary: false });
  * own timeout starts at the `'upgrade'` event). A connection that has not asked for anything when
  * it passes is destroyed: one that sends nothing, trickles its request head, stalls in the TLS
  * handshake, or opens an HTTP/2 session and no stream. Between HTTP/1.1 requests on one connection
- * the deadline runs again. Connections are told apart by the peer's address and port: the TLS
- * socket and the TCP socket under it (or an HTTP/2 session's) then share one deadline.
+ * the deadline runs again. Over TLS, connections are told apart by the peer's address and port:
+ * the TLS socket and the TCP socket under it (or an HTTP/2 session's) then share one deadline;
+ * without TLS the socket itself is the key (no address lookup per connection).
+ *
+ * No timer per connection: the deadlines wait in one Map, in the order they were set (all have the
+ * same length, so that is their order of expiry), checked by the streams' shared ticker.
  */
-class HandshakeDeadlines {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+class HandshakeDeadlines implements Ticking {
+  private readonly due = new Map<net.Socket | string, { socket: net.Socket; at: number }>();
 
-  constructor(private readonly ms: number) {}
+  constructor(
+    private readonly ms: number,
+    private readonly byPeer: boolean,
+  ) {}
+
+  private keyOf(socket: net.Socket): net.Socket | string | null {
+    return this.byPeer ? peerOf(socket) : socket;
+  }
 
   /** Starts (or restarts) the deadline of the connection that `socket` is, or is layered on. */
   arm(socket: net.Socket): void {
-    const key = peerOf(socket);
+    const key = this.keyOf(socket);
     if (key === null) return; // already gone
-    clearTimeout(this.timers.get(key));
-    const timer = setTimeout(() => {
-      this.timers.delete(key);
-      socket.destroy();
-    }, this.ms);
-    timer.unref();
-    this.timers.set(key, timer);
+    this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
+    this.due.set(key, { socket, at: Date.now() + this.ms });
+    if (this.due.size === 1) watch(this, this.ms);
   }
 
   /** The connection asked for something in time. */
   disarm(socket: net.Socket): void {
-    const key = peerOf(socket);
-    if (key === null) return;
-    clearTimeout(this.timers.get(key));
-    this.timers.delete(key);
+    const key = this.keyOf(socket);
+    if (key !== null) this.due.delete(key);
+  }
+
+  /** The shared ticker: destroys the connections whose deadline passed. */
+  tick(now: number): void {
+    for (const [key, d] of this.due) {
+      if (d.at > now) return;
+      this.due.delete(key);
+      d.socket.destroy();
+    }
+    unwatch(this);
   }
 }
 
@@ -187,7 +203,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     // an uncompressed message once permessage-deflate is agreed (see DeflateLines.shouldCompress).
     perMessageDeflate: opts.deflate ? { threshold: 0 } : false,
   };
-  const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout) : null;
+  const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   const selectProtocol = (offered: string[]): string | undefined =>
     opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {

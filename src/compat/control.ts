@@ -7,6 +7,7 @@ import type { WebSocketStream } from '../stream/websocket-stream.js';
 
 interface Owner extends EventEmitter {
   readonly readyState: number;
+  _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void;
 }
 
 /** Which WebSocket a stream belongs to. */
@@ -18,5 +19,5 @@ export function onControl(kind: 'ping' | 'pong' | 'close', payload: Buffer, stre
   if (kind === 'close') return; // the close is reported by the 'close' event
   const ws = owners.get(stream);
   if (ws === undefined || ws.readyState === CLOSED) return;
-  ws.emit(kind, payload);
+  ws._control(kind, payload, stream);
 }

@@ -9,7 +9,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
-import { adoptOpen, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import { adoptOpen, queuedMessages, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { abortedRequests, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
 import { CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
@@ -129,6 +129,13 @@ export class WebSocket extends EventEmitter {
   private _blobs: [unknown, SendOptions | undefined, SendCallback | undefined][] | null = null;
   private _blobBytes = 0;
   private _sender_: PreparedSender | null = null;
+  /** Messages taken from the stream, and emitted: a ping or pong waits for those before it (wire order). */
+  private _taken = 0;
+  private _emitted = 0;
+  /** The pending read was served from the stream's queue (its message is counted in `_taken`). */
+  private _takenAhead = false;
+  /** Pings and pongs waiting for the messages before them: message count, kind, payload, … */
+  private _controls: (number | string | Buffer)[] | null = null;
   /** The read loop's callback: one per connection. */
   private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this.onRead(err, msg);
 
@@ -235,11 +242,19 @@ export class WebSocket extends EventEmitter {
   private readNext(): void {
     if (this._readDone || (this._paused && !this._layerClosed)) return;
     this._reading = true;
-    this._stream!.read(this._onRead);
+    const s = this._stream!;
+    // A queued message is taken now (and handed over on the next tick): it counts from now.
+    if (queuedMessages(s) > 0) {
+      this._takenAhead = true;
+      this._taken++;
+    }
+    s.read(this._onRead);
   }
 
   private onRead(err: WebSocketError | null, msg?: ReceivedData): void {
     this._reading = false;
+    if (this._takenAhead) this._takenAhead = false;
+    else if (err === null) this._taken++;
     if (err !== null) return this.readEnded(err);
     if (this._paused && !this._layerClosed) {
       this._held = msg!;
@@ -272,7 +287,35 @@ export class WebSocket extends EventEmitter {
   private emitMessage(msg: ReceivedData): void {
     const binary = msg.binary;
     const type = this._binaryType;
+    this._emitted++;
     this.emit('message', binary && type !== 'nodebuffer' ? convert(msg.data, type) : msg.data, binary);
+    if (this._controls !== null) this.emitControls(false);
+  }
+
+  /**
+   * @internal A ping or pong (the stream reports it once the messages before it are queued): emitted
+   * now, or after those messages, as ws's events come in wire order.
+   */
+  _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void {
+    const before = this._taken + queuedMessages(stream);
+    if (this._controls === null && before <= this._emitted) {
+      this.emit(kind, payload);
+      return;
+    }
+    (this._controls ??= []).push(before, kind, payload);
+  }
+
+  /** Emits the waiting pings and pongs whose messages were emitted (all of them: before 'close'). */
+  private emitControls(all: boolean): void {
+    let q = this._controls;
+    while (q !== null && (all || (q[0] as number) <= this._emitted)) {
+      const kind = q[1] as string;
+      const payload = q[2] as Buffer;
+      q.splice(0, 3);
+      if (q.length === 0) this._controls = null;
+      this.emit(kind, payload);
+      q = this._controls;
+    }
   }
 
   private readEnded(err: WebSocketError): void {
@@ -303,6 +346,7 @@ export class WebSocket extends EventEmitter {
 
   private maybeEmitClose(): void {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
+    if (this._controls !== null) this.emitControls(true);
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;

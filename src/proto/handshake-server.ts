@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
-import type { HttpHeaders, ResponseHeaders, UpgradeRequest } from './http.js';
+import { type HttpHeaders, type ResponseHeaders, serializeResponse, type UpgradeRequest } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { hasToken, isToken, splitList, type HeaderValue } from './tokens.js';
 
@@ -50,12 +50,21 @@ function header(headers: HttpHeaders, name: string): HeaderValue {
   return undefined;
 }
 
+/** Whether every field name is lower-case (node:http's and our parser's are): a name not found as it is, is absent. */
+function namesLowerCase(headers: HttpHeaders): boolean {
+  for (const k of Object.keys(headers)) if (k !== k.toLowerCase()) return false;
+  return true;
+}
+
 function single(v: HeaderValue): string | undefined {
   if (v === undefined) return undefined;
   return (Array.isArray(v) ? v.join(', ') : v).trim();
 }
 
 const base64Key = /^[A-Za-z0-9+/]{22}==$/;
+
+/** No subprotocols or extensions offered (shared, never changed). */
+const NONE: never[] = Object.freeze([]) as never[];
 
 /** Whether a request asks for a WebSocket upgrade at all (GET, Connection: upgrade, Upgrade: websocket). */
 export function isUpgrade(req: UpgradeRequest): boolean {
@@ -76,9 +85,21 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the request must have headers');
   }
   const h = req.headers;
-  const version = /^(\d+)\.(\d+)$/.exec(String(req.httpVersion ?? '1.1'));
-  if (!version || Number(version[1]) * 1000 + Number(version[2]) < 1001) {
-    throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 400);
+  // The optional fields are usually absent: one look at the names settles that for both (rather
+  // than a case-insensitive search per field).
+  let lowerCase: boolean | undefined;
+  const optional = (name: string): HeaderValue => {
+    const v = h[name];
+    if (v !== undefined) return v;
+    lowerCase ??= namesLowerCase(h);
+    return lowerCase ? undefined : header(h, name);
+  };
+  const httpVersion = req.httpVersion;
+  if (httpVersion !== '1.1' && httpVersion !== undefined) {
+    const version = /^(\d+)\.(\d+)$/.exec(String(httpVersion));
+    if (!version || Number(version[1]) * 1000 + Number(version[2]) < 1001) {
+      throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 400);
+    }
   }
   if (req.method !== 'GET') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(req.method));
   const host = single(header(h, 'host'));
@@ -95,11 +116,13 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   const secVersion = single(header(h, 'sec-websocket-version'));
   if (secVersion === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   if (secVersion !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, secVersion);
-  const protocols = splitList(header(h, 'sec-websocket-protocol'));
+  const offered = optional('sec-websocket-protocol');
+  const protocols = offered === undefined ? NONE : splitList(offered);
   for (const p of protocols) {
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   }
-  return { key, protocols, extensions: parseExtensions(header(h, 'sec-websocket-extensions')) };
+  const extensions = optional('sec-websocket-extensions');
+  return { key, protocols, extensions: extensions === undefined ? NONE : parseExtensions(extensions) };
 }
 
 /** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */
@@ -112,6 +135,32 @@ export function acceptResponseHeaders(key: string, protocol?: string, extensions
   if (protocol !== undefined) headers['Sec-WebSocket-Protocol'] = protocol;
   if (extensions) headers['Sec-WebSocket-Extensions'] = extensions;
   return headers;
+}
+
+/** The 101 response up to the accept value: the same bytes as `acceptResponseHeaders` serialised. */
+const ACCEPT_HEAD =
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+
+/**
+ * The 101 response. Without a decorator, one string: the fixed head, the accept value, and the
+ * agreed subprotocol (one of the offered tokens) and extensions (made by us), which need no checks;
+ * a decorator edits the fields as an object, serialised with the checks of `serializeResponse`.
+ */
+export function acceptResponse(
+  key: string,
+  protocol: string,
+  extensions: string,
+  decorator: ((headers: ResponseHeaders, status: number) => void) | undefined,
+): Buffer {
+  if (decorator === undefined) {
+    let head = `${ACCEPT_HEAD}${computeAccept(key)}\r\n`;
+    if (protocol !== '') head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+    if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+    return Buffer.from(`${head}\r\n`, 'latin1');
+  }
+  const headers = acceptResponseHeaders(key, protocol === '' ? undefined : protocol, extensions);
+  decorator(headers, 101);
+  return serializeResponse(101, headers);
 }
 
 /** Headers and body of an HTTP error response that refuses an upgrade. */

@@ -147,15 +147,27 @@ interface Script {
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 const scripts = { publish: script(publishScript), position: script(positionScript), history: script(historyScript) };
 
-/** A subscribed topic on this process. */
+/**
+ * A subscribed topic on this process. Its messages reach `PubSub` along one path, in order: a live
+ * message is delivered at once when nothing waits before it; otherwise it is held, behind a read of
+ * the topic's position or history, and delivered after it.
+ */
 interface Subscription {
   /** What node-redis knows the subscription by. */
   readonly listener: BufferListener;
-  /** The epoch and offset of the last message delivered ('' before the first). */
+  /** The epoch of the topic as last seen ('' before it is known) and the last offset delivered in it. */
   epoch: string;
   last: number;
-  /** Messages held while the topic catches up after a reconnection, delivered after. */
-  held: BrokerMessage[] | null;
+  /** Live messages received and not delivered yet, in order of arrival. */
+  held: BrokerMessage[];
+  /** The position or history read that `held` waits for, while it runs. */
+  reading: Promise<void> | null;
+  /**
+   * A connection was lost since the epoch was last checked: Redis may have restarted empty (a new
+   * epoch whose first messages came while the channel was not subscribed). Nothing more is
+   * delivered until the epoch is checked again.
+   */
+  recheck: boolean;
 }
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
@@ -267,7 +279,9 @@ export class RedisBroker implements Broker {
       listener: (message) => this.#receive(topic, sub, message),
       epoch: '',
       last: 0,
-      held: null,
+      held: [],
+      reading: null,
+      recheck: false,
     };
     this.#topics.set(topic, sub);
     try {
@@ -290,7 +304,12 @@ export class RedisBroker implements Broker {
 
   async position(topic: string): Promise<TopicPosition> {
     const reply = (await this.#run(scripts.position, topic, [])) as [number, Buffer];
-    return { offset: reply[0], epoch: reply[1].toString() };
+    const at = { offset: reply[0], epoch: reply[1].toString() };
+    // A topic subscribed before this read has its epoch from here on (PubSub reads the position of
+    // each topic it subscribes), so a later change of epoch is seen and its start caught up.
+    const sub = this.#topics.get(topic);
+    if (sub?.epoch === '') sub.epoch = at.epoch;
+    return at;
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
@@ -369,12 +388,72 @@ export class RedisBroker implements Broker {
       data: message.subarray(newline + 1),
       binary: flag === '1',
     };
-    if (sub.held) sub.held.push(m);
-    else this.#deliver(sub, m);
+    if (sub.held.length === 0 && sub.reading === null && !sub.recheck && (m.epoch === sub.epoch || sub.epoch === '')) {
+      this.#deliver(sub, m);
+    } else {
+      sub.held.push(m);
+      this.#drain(topic, sub);
+    }
+  }
+
+  /**
+   * Delivers what `sub` holds, in order, up to the first message that must wait: while the epoch is
+   * to be checked again, or before the first message of another epoch (its epoch's start is read
+   * from history first, so that offsets 1, 2… of a new epoch arrive in order, whichever of history
+   * and live delivery brings each). A read needs the broker available: until then, messages wait.
+   */
+  #drain(topic: string, sub: Subscription): void {
+    let i = 0;
+    while (sub.reading === null && this.#topics.get(topic) === sub) {
+      if (sub.recheck) {
+        if (this.#available) sub.reading = this.#read(topic, sub, null);
+        break;
+      }
+      const m = sub.held[i];
+      if (m === undefined) break;
+      if (m.epoch !== sub.epoch && sub.epoch !== '') {
+        if (this.#available) sub.reading = this.#read(topic, sub, m.epoch);
+        break;
+      }
+      i++;
+      this.#deliver(sub, m);
+    }
+    if (i > 0) sub.held.splice(0, i);
+  }
+
+  /**
+   * Reads what `sub` waits for: the topic's epoch now (`epoch` null, after a lost connection) and,
+   * when it is another than the one delivered so far, the messages of that epoch from its start,
+   * which are delivered; then drains `sub`.
+   */
+  async #read(topic: string, sub: Subscription, epoch: string | null): Promise<void> {
+    const generation = this.#generation;
+    let target = epoch;
+    let start: BrokerMessage[] | null = null;
+    try {
+      target ??= (await this.position(topic)).epoch;
+      if (target !== sub.epoch && sub.epoch !== '') start = await this.history(topic, { offset: 0, epoch: target });
+    } catch {
+      // Lost the connection: the reconnection (which sets `recheck`) drains again. Otherwise (a
+      // timeout, say) what history would have given is lost: go on with what is live.
+      if (generation !== this.#generation || !this.#available) {
+        sub.reading = null;
+        return;
+      }
+    }
+    sub.reading = null;
+    if (this.#topics.get(topic) !== sub) return;
+    if (epoch === null && generation === this.#generation) sub.recheck = false;
+    if (target !== null && target !== sub.epoch) {
+      sub.epoch = target;
+      sub.last = 0;
+      for (const m of start ?? []) this.#deliver(sub, m);
+    }
+    this.#drain(topic, sub);
   }
 
   #deliver(sub: Subscription, m: BrokerMessage): void {
-    // Once only (a message can be both read from history and received while catching up).
+    // Once only (a message can be both read from history and received live).
     if (m.epoch === sub.epoch && m.offset <= sub.last) return;
     sub.epoch = m.epoch;
     sub.last = m.offset;
@@ -388,35 +467,25 @@ export class RedisBroker implements Broker {
     this.#available = available;
     if (!available) {
       this.#generation++;
+      for (const sub of this.#topics.values()) sub.recheck = true;
       emitAvailability(this.#events!, false);
     } else {
-      void this.#catchUp(this.#generation);
+      void this.#recover(this.#generation);
     }
   }
 
   /**
-   * Back after a loss, every channel subscribed again by node-redis: a topic whose epoch changed
-   * (Redis lost its data: offsets start again at 1) is given what its new epoch holds so far, which
-   * `PubSub` could not ask for (it knows only the old epoch); then available. A topic in the same
-   * epoch is caught up by `PubSub` from history, after the report.
+   * Back after a loss, every channel subscribed again by node-redis: each topic checks its epoch
+   * (delivering what a new epoch holds so far, which `PubSub` could not ask for: it knows only the
+   * old epoch) and what it held meanwhile; then available. A topic in the same epoch is caught up
+   * by `PubSub` from history, after the report.
    */
-  async #catchUp(generation: number): Promise<void> {
-    const topics = [...this.#topics].filter(([, sub]) => sub.epoch !== '');
-    for (const [, sub] of topics) sub.held ??= [];
-    try {
-      for (const [topic, sub] of topics) {
-        const at = await this.position(topic);
-        if (at.epoch === sub.epoch) continue;
-        for (const m of (await this.history(topic, { offset: 0, epoch: at.epoch })) ?? []) this.#deliver(sub, m);
-      }
-    } catch {
-      // Lost again: the next reconnection catches up.
-    } finally {
-      for (const [topic, sub] of topics) {
-        const held = sub.held ?? [];
-        sub.held = null;
-        if (this.#topics.get(topic) === sub) for (const m of held) this.#deliver(sub, m);
-      }
+  async #recover(generation: number): Promise<void> {
+    for (const [topic, sub] of this.#topics) this.#drain(topic, sub);
+    for (;;) {
+      const reads = [...this.#topics.values()].flatMap((sub) => (sub.reading ? [sub.reading] : []));
+      if (reads.length === 0 || generation !== this.#generation) break;
+      await Promise.all(reads);
     }
     if (generation === this.#generation && this.#available && !this.#closed) emitAvailability(this.#events!, true);
   }

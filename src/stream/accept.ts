@@ -8,16 +8,11 @@
  */
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
-import { negotiateAsServer, type DeflateParams } from '../proto/deflate-params.js';
+import { negotiateAsServer } from '../proto/deflate-params.js';
 import type { ServerHttp2Stream as Http2Stream } from 'node:http2';
 import type { ExtensionOffer } from '../proto/extensions.js';
 import { validateConnectRequest } from '../proto/handshake-h2.js';
-import {
-  HandshakeError,
-  acceptResponseHeaders,
-  errorResponse,
-  validateUpgradeRequest,
-} from '../proto/handshake-server.js';
+import { HandshakeError, acceptResponse, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
 import {
   type HeadError,
@@ -58,10 +53,15 @@ export function startAccept(
   const c = new Completion<void>(callback);
   if (!ws.begin(c, opts.signal)) return c.started();
   if (req !== undefined) {
+    const head = opts.head;
     respond(
       ws,
       req,
-      opts.head ? Buffer.from(opts.head.buffer, opts.head.byteOffset, opts.head.byteLength) : undefined,
+      head === undefined || head.length === 0
+        ? undefined
+        : Buffer.isBuffer(head)
+          ? head
+          : Buffer.from(head.buffer, head.byteOffset, head.byteLength),
       opts,
       c,
     );
@@ -90,20 +90,13 @@ function h2StreamOf(ws: HandshakeHost): Http2Stream | null {
   return d && typeof d.respond === 'function' ? (d as Http2Stream) : null;
 }
 
-type Agreed = { protocol: string | undefined; deflate: { response: string; params: DeflateParams } | null };
-
-/** What the stream records of an agreement. */
-function agreement(a: Agreed): Agreement {
-  return { protocol: a.protocol ?? '', extensions: a.deflate?.response ?? '', deflate: a.deflate?.params };
-}
-
 /** What the server agrees to on a valid request: the selector's subprotocol, and permessage-deflate. */
 function agree(
   ws: HandshakeHost,
   req: UpgradeRequest,
   valid: { protocols: string[]; extensions: ExtensionOffer[] | null },
   opts: Opts,
-): Agreed {
+): Agreement {
   let protocol: string | undefined;
   if (opts.selectProtocol && valid.protocols.length > 0) {
     protocol = opts.selectProtocol(valid.protocols, req);
@@ -116,21 +109,14 @@ function agree(
   }
   const config = ws.options.perMessageDeflate;
   const deflate = config && valid.extensions ? negotiateAsServer(valid.extensions, config) : null;
-  return { protocol, deflate };
+  // '' for none: an offered subprotocol is a token, never empty.
+  return { protocol: protocol ?? '', extensions: deflate?.response ?? '', deflate: deflate?.params };
 }
 
-/**
- * Runs `build` (validation, agreement, the decorated answer); a fault refuses the request — with
- * its status for a HandshakeError, 500 for anything the selector or decorator threw — and gives null.
- */
-function answerOrRefuse<T>(ws: HandshakeHost, opts: Opts, c: Completion<void>, build: () => T): T | null {
-  try {
-    return build();
-  } catch (e) {
-    if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
-    else refuse(ws, 500, asError(e), opts, c);
-    return null;
-  }
+/** Refuses the request for what building the answer threw: its status for a HandshakeError, 500 for anything the selector or decorator threw. */
+function refuseFor(ws: HandshakeHost, e: unknown, opts: Opts, c: Completion<void>): void {
+  if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
+  else refuse(ws, 500, asError(e), opts, c);
 }
 
 function respond(
@@ -141,15 +127,17 @@ function respond(
   c: Completion<void>,
 ): void {
   if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
-  const answer = answerOrRefuse(ws, opts, c, () => {
+  let agreed: Agreement;
+  let bytes: Buffer;
+  try {
     const valid = validateUpgradeRequest(req);
-    const agreed = agree(ws, req, valid, opts);
-    const headers = acceptResponseHeaders(valid.key, agreed.protocol, agreed.deflate?.response);
-    opts.decorator?.(headers, 101);
-    return { bytes: serializeResponse(101, headers), agreed };
-  });
-  if (answer === null) return;
-  ws.send(answer.bytes, (err) => {
+    agreed = agree(ws, req, valid, opts);
+    bytes = acceptResponse(valid.key, agreed.protocol, agreed.extensions, opts.decorator);
+  } catch (e) {
+    refuseFor(ws, e, opts, c);
+    return;
+  }
+  ws.send(bytes, (err) => {
     if (err) {
       c.fail(err);
       return;
@@ -158,7 +146,7 @@ function respond(
     c.succeed();
   });
   // Frames may arrive right behind the request: the stream reads them while the 101 goes out.
-  ws.open('server', agreement(answer.agreed), head);
+  ws.open('server', agreed, head);
 }
 
 /**
@@ -168,25 +156,28 @@ function respond(
  */
 function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Completion<void>): void {
   const h2 = h2StreamOf(ws);
-  const answer = answerOrRefuse(ws, opts, c, () => {
+  let agreed: Agreement;
+  let headers: ResponseHeaders;
+  try {
     if (h2 === null)
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
-    const agreed = agree(ws, req, validateConnectRequest(req.headers), opts);
-    const headers: ResponseHeaders = {};
-    if (agreed.protocol !== undefined) headers['sec-websocket-protocol'] = agreed.protocol;
-    if (agreed.deflate) headers['sec-websocket-extensions'] = agreed.deflate.response;
+    agreed = agree(ws, req, validateConnectRequest(req.headers), opts);
+    headers = {};
+    if (agreed.protocol !== '') headers['sec-websocket-protocol'] = agreed.protocol;
+    if (agreed.extensions !== '') headers['sec-websocket-extensions'] = agreed.extensions;
     opts.decorator?.(headers, 200);
-    return { headers, agreed };
-  });
-  if (answer === null) return;
+  } catch (e) {
+    refuseFor(ws, e, opts, c);
+    return;
+  }
   try {
-    h2!.respond({ ...lowerCaseNames(answer.headers), ':status': 200 });
+    h2!.respond({ ...lowerCaseNames(headers), ':status': 200 });
   } catch (e) {
     ws.giveUp(asError(e));
     c.fail(asError(e));
     return;
   }
-  ws.open('server', agreement(answer.agreed), undefined);
+  ws.open('server', agreed, undefined);
   ws.ready();
   c.succeed();
 }

@@ -81,6 +81,17 @@ export class DeflateLines {
     return true;
   }
 
+  /** Runs `fn` once the pieces received before it are inflated and delivered (not after a failure). */
+  afterInflating(fn: () => void): void {
+    this.inflating.run((next) => {
+      try {
+        if (!this.failed) fn();
+      } finally {
+        next();
+      }
+    });
+  }
+
   private inflate(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, next: () => void): void {
     if (this.failed) return next();
     if (!compressed) {

@@ -84,6 +84,22 @@ const enum State {
   Closed,
 }
 
+// The bits of WebSocketStream's `#flags`: the State in the low three, then the role and the booleans.
+const STATE_BITS = 0x7;
+const SERVER = 0x8;
+const CLIENT = 0x10;
+const READER_WHOLE = 0x20;
+const READ_ENDED = 0x40;
+const PAUSED = 0x80;
+const FLUSH_SCHEDULED = 0x100;
+const WRITING_MESSAGE = 0x200;
+const HEARD = 0x400;
+const PINGED_IDLE = 0x800;
+const PEER_ENDED = 0x1000;
+const WE_ENDED = 0x2000;
+/** Frames flow: the handshake handed the input over to the receiver (made with the first bytes). */
+const FRAMES = 0x4000;
+
 function toBuffer(data: WriteData): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (Buffer.isBuffer(data)) return data;
@@ -108,6 +124,20 @@ function callbackArg<T>(a: unknown, b: Callback<T> | undefined): Callback<T> | u
 
 const EMPTY = Buffer.alloc(0);
 
+/** The queues of every stream with nothing queued: an idle connection holds none of its own. Frozen, so a write to one fails loudly. */
+const NO_READS = Object.freeze(new ReadQueue()) as ReadQueue;
+const NO_WRITES = Object.freeze(new WriteQueue()) as WriteQueue;
+
+/**
+ * The stream's clock: whole ms since this module loaded, which V8 keeps as small integers (a
+ * `Date.now()`, or any fraction, would be a 16-byte heap number per field per connection) for the
+ * first 24 days of a process, and as numbers (correct, 16 bytes larger) after.
+ */
+const CLOCK_BASE = Date.now();
+function clock(wallNow = Date.now()): number {
+  return Math.floor(wallNow - CLOCK_BASE);
+}
+
 export { ReceivedData };
 
 /** Told when a stream's next layer is closed (StreamGroup). */
@@ -116,7 +146,8 @@ export interface ClosedListener {
 }
 
 /** Everything the stream's helpers call back: the receiver, the close handshake, the ticker, a handshake, the deflate lines. */
-type Inner = ReceiverHandler &
+type Inner = LayerSink &
+  ReceiverHandler &
   CloseHost &
   Ticking &
   HandshakeHost &
@@ -125,11 +156,16 @@ type Inner = ReceiverHandler &
 // Set in WebSocketStream's static block: the ways in for the helpers of this package that may
 // reach a stream's internals. None is exported from the package.
 let makeInner: (s: WebSocketStream) => Inner;
-let makeSink: (s: WebSocketStream) => LayerSink;
 let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
+let queuedOf: (ws: WebSocketStream) => number;
+
+/** Internal (compat/): the whole messages received and not yet read (events in wire order). */
+export function queuedMessages(ws: WebSocketStream): number {
+  return queuedOf(ws);
+}
 
 /** Internal (prepared.ts): see `queuePreparedFrame` there. */
 export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
@@ -162,33 +198,32 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** The next layer, as adapted. */
   readonly nextLayer: NextLayer;
   readonly #opts: NormalStreamOptions;
-  #state = State.Idle;
-  #role: 'server' | 'client' | undefined;
+  /**
+   * The state, the role and the booleans below, in one small integer: one field instead of eleven
+   * (80 bytes less per connection). Read and written through the accessors further down.
+   */
+  #flags = READER_WHOLE;
   #protocol = '';
   #extensions = '';
 
   // --- read side ---
+  /** Made with the first frame bytes (an idle connection holds none); `FRAMES` says frames flow. */
   #receiver: Receiver | null = null;
   /** What received bytes are for: a handshake's reader until it hands over, then frames. */
   #dataHandler: ((chunk: Buffer) => void) | null = null;
-  readonly #inq = new ReadQueue();
+  /** The shared empty queue until something is queued (see `#readQueue`), and again once emptied. */
+  #inq: ReadQueue = NO_READS;
   /** The pending read: its completion, or a waiting callback read's callback itself. */
   #reader: Completion<ReceivedData> | Callback<ReceivedData> | null = null;
-  #readerWhole = true;
-  /** No more data will arrive; reads past the queue fail with `readError`. */
-  #readEnded = false;
   #readError: WebSocketError | null = null;
-  #paused = false;
 
   // --- write side ---
-  readonly #out = new WriteQueue();
-  #flushScheduled = false;
+  /** The shared empty queue until something is written (see `#writeQueue`), and again after each flush. */
+  #out: WriteQueue = NO_WRITES;
   /** Batches handed to the next layer whose write has not completed. */
   #inFlight = 0;
   /** Counts flushes, so that a write knows whether its frames are still queued here. */
   #flushes = 0;
-  /** A writeSome() message is in progress; its opcode was sent. */
-  #writingMessage = false;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
   /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
@@ -199,30 +234,100 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** A group's bookkeeping: one object for many streams, instead of a Promise per stream. */
   #closedListener: ClosedListener | null = null;
 
-  // --- timeouts, checked by the shared ticker (timers.ts) ---
+  // --- timeouts, checked by the shared ticker (timers.ts); times by `clock()` ---
   #handshakeDeadline = 0;
-  /** Data arrived since the last tick (a flag, not a clock read per chunk). */
-  #heard = false;
   #lastHeard = 0;
-  #pingedIdle = false;
-  /** The peer ended its side (FIN); we ended ours. */
-  #peerEnded = false;
-  #weEnded = false;
 
   /** permessage-deflate's inflate and deflate lines, when negotiated. */
   #deflate: DeflateLines | null = null;
 
   /** Called once when the next layer closes or fails while a handshake runs. */
   #handshakeAbort: ((err: WebSocketError) => void) | null = null;
-  /** What the next layer calls; what everything else calls. One object each, made once. */
-  readonly #sink: LayerSink;
+  /** What the next layer and the receiver call; what everything else calls. One object, made once. */
   readonly #inner: Inner;
+
+  // --- the fields kept in `#flags` ---
+  get #state(): State {
+    return this.#flags & STATE_BITS;
+  }
+  set #state(s: State) {
+    this.#flags = (this.#flags & ~STATE_BITS) | s;
+  }
+  get #role(): 'server' | 'client' | undefined {
+    return (this.#flags & SERVER) !== 0 ? 'server' : (this.#flags & CLIENT) !== 0 ? 'client' : undefined;
+  }
+  set #role(r: 'server' | 'client') {
+    this.#flags = (this.#flags & ~(SERVER | CLIENT)) | (r === 'server' ? SERVER : CLIENT);
+  }
+  /** The pending read wants a whole message (read()), not a piece (readSome()). */
+  get #readerWhole(): boolean {
+    return (this.#flags & READER_WHOLE) !== 0;
+  }
+  set #readerWhole(v: boolean) {
+    this.#setFlag(READER_WHOLE, v);
+  }
+  /** No more data will arrive; reads past the queue fail with `readError`. */
+  get #readEnded(): boolean {
+    return (this.#flags & READ_ENDED) !== 0;
+  }
+  set #readEnded(v: boolean) {
+    this.#setFlag(READ_ENDED, v);
+  }
+  /** We stopped reading from the next layer (backpressure). */
+  get #paused(): boolean {
+    return (this.#flags & PAUSED) !== 0;
+  }
+  set #paused(v: boolean) {
+    this.#setFlag(PAUSED, v);
+  }
+  get #flushScheduled(): boolean {
+    return (this.#flags & FLUSH_SCHEDULED) !== 0;
+  }
+  set #flushScheduled(v: boolean) {
+    this.#setFlag(FLUSH_SCHEDULED, v);
+  }
+  /** A writeSome() message is in progress; its opcode was sent. */
+  get #writingMessage(): boolean {
+    return (this.#flags & WRITING_MESSAGE) !== 0;
+  }
+  set #writingMessage(v: boolean) {
+    this.#setFlag(WRITING_MESSAGE, v);
+  }
+  /** Data arrived since the last tick (a flag, not a clock read per chunk). */
+  get #heard(): boolean {
+    return (this.#flags & HEARD) !== 0;
+  }
+  set #heard(v: boolean) {
+    this.#setFlag(HEARD, v);
+  }
+  get #pingedIdle(): boolean {
+    return (this.#flags & PINGED_IDLE) !== 0;
+  }
+  set #pingedIdle(v: boolean) {
+    this.#setFlag(PINGED_IDLE, v);
+  }
+  /** The peer ended its side (FIN). */
+  get #peerEnded(): boolean {
+    return (this.#flags & PEER_ENDED) !== 0;
+  }
+  set #peerEnded(v: boolean) {
+    this.#setFlag(PEER_ENDED, v);
+  }
+  /** We ended ours. */
+  get #weEnded(): boolean {
+    return (this.#flags & WE_ENDED) !== 0;
+  }
+  set #weEnded(v: boolean) {
+    this.#setFlag(WE_ENDED, v);
+  }
+  #setFlag(bit: number, v: boolean): void {
+    this.#flags = v ? this.#flags | bit : this.#flags & ~bit;
+  }
 
   constructor(nextLayer: Duplex | NextLayer, options?: StreamOptions) {
     this.nextLayer = toNextLayer(nextLayer);
     this.#opts = normaliseStreamOptions(options);
-    // One small object each with a back-reference, rather than a closure per event per connection.
-    this.#sink = makeSink(this);
+    // One small object with a back-reference, rather than a closure per event per connection.
     this.#inner = makeInner(this);
   }
 
@@ -269,12 +374,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   static {
-    makeSink = (s) => new StreamSink(s);
     makeInner = (s) => new StreamInner(s);
     queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
     adopt = (ws, role, agreed) => {
       ws.#state = State.Handshaking;
-      ws.nextLayer.attach(ws.#sink);
+      ws.nextLayer.attach(ws.#inner);
       ws.#open(role, agreed, undefined);
       ws.#ready();
     };
@@ -284,39 +388,37 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       return true;
     };
     optionsOf = (ws) => ws.#opts;
+    queuedOf = (ws) => ws.#inq.messages;
 
-    /** The next layer's events. */
-    class StreamSink implements LayerSink {
+    /**
+     * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
+     * see it: one object for all (an adapter per caller would cost 40 bytes more per connection).
+     */
+    class StreamInner implements Inner {
       constructor(private readonly s: WebSocketStream) {}
-      onData(chunk: Buffer): void {
-        this.s.#layerData(chunk);
+      // LayerSink and ReceiverHandler both have an onData and an onClose: told apart by their
+      // arguments (the receiver's always carry a boolean `fin` and a numeric `code`).
+      onData(data: Buffer, fin?: boolean, binary?: boolean, compressed?: boolean): void {
+        if (typeof fin === 'boolean') this.s.#gotPiece(data, fin, binary!, compressed!);
+        else this.s.#layerData(data);
       }
+      onClose(code?: number, reason?: string, payload?: Buffer): void {
+        if (typeof code === 'number') this.s.#gotClose(code, reason!, payload!);
+        else this.s.#layerClosed();
+      }
+      // LayerSink
       onEnd(): void {
         this.s.#layerEnd();
       }
       onError(err: Error): void {
         this.s.#layerError(err);
       }
-      onClose(): void {
-        this.s.#layerClosed();
-      }
-    }
-
-    /** The stream as its receiver, close handshake, ticker, handshake and deflate lines see it. */
-    class StreamInner implements Inner {
-      constructor(private readonly s: WebSocketStream) {}
       // ReceiverHandler
-      onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-        this.s.#gotPiece(data, fin, binary, compressed);
-      }
       onPing(payload: Buffer): void {
         this.s.#gotPing(payload);
       }
       onPong(payload: Buffer): void {
-        this.s.#opts.controlCallback?.('pong', payload, this.s);
-      }
-      onClose(code: number, reason: string, payload: Buffer): void {
-        this.s.#gotClose(code, reason, payload);
+        this.s.#reportControl('pong', payload);
       }
       onFail(error: WebSocketError): void {
         this.s.#gotFailure(error);
@@ -326,7 +428,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#deliverPiece(data, fin, binary);
       }
       fail(err: WebSocketError): void {
-        this.s.#receiver?.stop();
+        this.s.#stopReceiving();
         this.s.#gotFailure(err);
       }
       inflateIdle(): void {
@@ -535,10 +637,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#state = State.Handshaking;
     const t = this.#opts.handshakeTimeout;
     if (t > 0) {
-      this.#handshakeDeadline = Date.now() + t;
+      this.#handshakeDeadline = clock() + t;
       watch(this.#inner, t);
     }
-    this.nextLayer.attach(this.#sink);
+    this.nextLayer.attach(this.#inner);
     return true;
   }
 
@@ -548,7 +650,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#protocol = agreed.protocol;
     this.#extensions = agreed.extensions;
     this.#handshakeAbort = null;
-    this.#out.mask = role === 'client';
+    if (this.#out !== NO_WRITES) this.#out.mask = role === 'client';
     const deflate = agreed.deflate;
     if (deflate) {
       const o = this.#opts.perMessageDeflate!;
@@ -559,12 +661,51 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.#inner,
       );
     }
-    this.#receiver = new Receiver(
-      { role, readMessageMax: this.#opts.readMessageMax, maxFragments: this.#opts.maxFragments, allowRsv1: !!deflate },
-      this.#inner,
-    );
     this.#dataHandler = null;
-    if (head && head.length > 0) this.#receiver.receive(head);
+    this.#flags |= FRAMES;
+    if (head && head.length > 0) this.#receiving().receive(head);
+  }
+
+  /** The receiver, made with the first frame bytes: an idle connection holds none. */
+  #receiving(): Receiver {
+    return (this.#receiver ??= new Receiver(
+      {
+        role: this.#role!,
+        readMessageMax: this.#opts.readMessageMax,
+        maxFragments: this.#opts.maxFragments,
+        allowRsv1: this.#deflate !== null,
+      },
+      this.#inner,
+    ));
+  }
+
+  /** Input is read no more (the stream failed the connection for a reason of its own). */
+  #stopReceiving(): void {
+    this.#flags &= ~FRAMES;
+    this.#receiver?.stop();
+  }
+
+  /** The read queue, to queue into: a stream's own once something is queued. */
+  #readQueue(): ReadQueue {
+    if (this.#inq === NO_READS) this.#inq = new ReadQueue();
+    return this.#inq;
+  }
+
+  /** The write queue, to queue into: a stream's own once something is written, until it is handed on. */
+  #writeQueue(): WriteQueue {
+    if (this.#out === NO_WRITES) {
+      this.#out = new WriteQueue();
+      this.#out.mask = this.#role === 'client';
+    }
+    return this.#out;
+  }
+
+  /** Empties the write queue (nothing of it will be written); returns its waiters, for the caller to fail. */
+  #dropWrites(): Waiter[] {
+    const out = this.#out;
+    if (out === NO_WRITES) return [];
+    this.#out = NO_WRITES;
+    return out.drop();
   }
 
   /** The handshake completed: operations may start. */
@@ -573,7 +714,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Handshaking) this.#state = State.Open;
     this.#handshakeDeadline = 0;
     if (this.#opts.idleTimeout > 0 && this.#state === State.Open) {
-      this.#lastHeard = Date.now();
+      this.#lastHeard = clock();
       watch(this.#inner, this.#opts.idleTimeout);
     } else {
       unwatch(this.#inner);
@@ -597,12 +738,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #layerData(chunk: Buffer): void {
     this.#heard = true;
     if (this.#dataHandler !== null) this.#dataHandler(chunk);
-    else if (this.#receiver !== null) this.#receiver.receive(chunk);
+    else if ((this.#flags & FRAMES) !== 0) this.#receiving().receive(chunk);
     this.#updateFlow();
   }
 
   /** The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
-  #tick(now: number): void {
+  #tick(wallNow: number): void {
+    const now = clock(wallNow);
     if (this.#state === State.Handshaking) {
       if (this.#handshakeDeadline !== 0 && now >= this.#handshakeDeadline) {
         const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);
@@ -681,7 +823,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     cl.layerClosed();
     const endError = cl.endError;
     this.#endRead(endError);
-    const waiters = this.#out.drop();
+    const waiters = this.#dropWrites();
     if (waiters.length > 0 || this.#heldFrames !== null) {
       const writeErr =
         endError ?? new WebSocketError('ERR_WS_CLOSED', 'the connection closed before the write went out');
@@ -715,12 +857,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       completeRead(r, null, new ReceivedData(data, binary, true));
       return;
     }
-    this.#inq.push(data, fin, binary);
+    this.#readQueue().push(data, fin, binary);
     this.#serveReader();
   }
 
+  /** Reports a ping or pong in wire order: after the messages before it that are still inflating. */
+  #reportControl(kind: 'ping' | 'pong', payload: Buffer): void {
+    const report = this.#opts.controlCallback;
+    if (report === undefined) return;
+    if (this.#deflate === null || this.#deflate.inflateIdle) report(kind, payload, this);
+    else this.#deflate.afterInflating(() => report(kind, payload, this));
+  }
+
   #gotPing(payload: Buffer): void {
-    this.#opts.controlCallback?.('ping', payload, this);
+    this.#reportControl('ping', payload);
     if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
       this.#queueControl(Opcode.Pong, payload);
       this.#scheduleFlush();
@@ -876,6 +1026,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Takes a whole message or a piece from the queue; reading may resume. */
   #take(whole: boolean): ReceivedData {
     const m = whole ? this.#inq.takeMessage() : this.#inq.takePiece();
+    if (this.#inq.isEmpty) this.#inq = NO_READS;
     if (this.#paused) this.#updateFlow();
     return m;
   }
@@ -1001,7 +1152,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     const emit = (body: Buffer, rsv1: boolean): void => {
       this.#queueMessage(opcode, body, fin, rsv1);
-      this.#out.wait(c);
+      this.#writeQueue().wait(c);
       this.#scheduleFlush();
     };
     this.#deflate!.send(
@@ -1041,7 +1192,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const err = this.#opError();
     if (err) return failNow(callback, err);
     const first = this.#out.length;
-    this.#out.frame(opcode, payload, true);
+    this.#writeQueue().frame(opcode, payload, true);
     return this.#queueWaiter(callback, signal, first);
   }
 
@@ -1104,13 +1255,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    */
   #queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
     const size = this.#opts.fragmentSize;
+    const out = this.#writeQueue();
     if (!this.#opts.autoFragment || body.length <= size) {
-      this.#out.frame(opcode, body, fin, rsv1);
+      out.frame(opcode, body, fin, rsv1);
       return;
     }
     for (let off = 0; off < body.length; off += size) {
       const end = Math.min(off + size, body.length);
-      this.#out.frame(
+      out.frame(
         off === 0 ? opcode : Opcode.Continuation,
         body.subarray(off, end),
         end === body.length && fin,
@@ -1121,8 +1273,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** Queues a control frame that nobody waits for (automatic pong, keep-alive ping, close). */
   #queueControl(opcode: number, payload: Buffer): void {
-    this.#out.frame(opcode, payload, true);
-    this.#out.wait(noopWaiter);
+    this.#writeQueue().frame(opcode, payload, true);
   }
 
   /**
@@ -1137,20 +1288,22 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     let ret: Promise<void> | undefined;
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
-      const last = this.#out.length;
+      const out = this.#writeQueue();
+      const last = out.length;
       const flushes = this.#flushes;
-      const slot = this.#out.wait(c);
+      const slot = out.wait(c);
       const abort = (): void => {
-        if (first >= 0 && this.#flushes === flushes) this.#out.withdraw(first, last, slot);
+        // Still queued here: no flush took them, and the queue was not dropped since.
+        if (first >= 0 && this.#flushes === flushes && this.#out === out) out.withdraw(first, last, slot);
         c.fail(new WebSocketError('ERR_WS_ABORTED'));
       };
       if (!bindSignal(c, signal, abort)) abort();
       ret = c.started();
     } else if (callback) {
-      this.#out.wait(callback);
+      this.#writeQueue().wait(callback);
     } else {
       const c = new Completion<void>(undefined);
-      this.#out.wait(c);
+      this.#writeQueue().wait(c);
       ret = c.started();
     }
     this.#scheduleFlush();
@@ -1158,8 +1311,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #enqueue(bytes: Buffer, waiter: Waiter): void {
-    this.#out.raw(bytes);
-    this.#out.wait(waiter);
+    const out = this.#writeQueue();
+    out.raw(bytes);
+    out.wait(waiter);
     this.#scheduleFlush();
   }
 
@@ -1187,7 +1341,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const err = new WebSocketError('ERR_WS_BUFFER_OVERFLOW', `over ${this.#opts.maxBufferedBytes} bytes`);
     // What is still queued here will never go out: those writes fail, with the reason (never
     // inside the write that overflowed).
-    for (const w of this.#out.drop()) process.nextTick(settle, w, err);
+    for (const w of this.#dropWrites()) process.nextTick(settle, w, err);
     this.#dropHeld(err);
     const handshaking = this.#state === State.Handshaking;
     if (this.#state === State.Open) this.#state = State.Closing;
@@ -1204,11 +1358,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#weEnded) {
       // Nothing can be written after our end: what is left fails with the reason.
       const err = this.#failure ?? new WebSocketError('ERR_WS_CLOSED', 'the connection was ending');
-      for (const w of this.#out.drop()) settle(w, err);
+      for (const w of this.#dropWrites()) settle(w, err);
       return;
     }
     if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
     const { bufs, waiters } = this.#out.take();
+    this.#out = NO_WRITES; // an idle stream holds no queue of its own
     this.#flushes++;
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn

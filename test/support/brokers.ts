@@ -1,10 +1,11 @@
 /**
  * Real brokers for tests: `redis-server` and `nats-server` (Debian packages) on 127.0.0.1, on a
- * free port found by binding port 0, killed and restarted on the same port for outage tests.
+ * free port found by binding port 0, killed and restarted on the same port for outage tests; and
+ * a TCP proxy to put in front of one, for tests that choose when a client's connections get through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrokerEvents, BrokerMessage } from '../../src/pubsub/broker.js';
@@ -169,4 +170,136 @@ export class BrokerRecorder implements BrokerEvents {
 /** Calls `f` until it returns true, letting other work run between calls (for conditions no event announces). */
 export async function poll(f: () => Promise<boolean>): Promise<void> {
   while (!(await f())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/**
+ * A TCP proxy in front of a broker server, for tests that choose when each of a client's
+ * connections reaches the server. While `holding`, a new connection is accepted and connected on,
+ * but no byte passes either way until the test calls its link's `release()`. Waits re-check on
+ * every event of every link (no sleeps).
+ */
+export class TcpProxy {
+  /** The connections open now. */
+  readonly links = new Set<ProxyLink>();
+  /** Whether new connections are held (bytes kept) until released. */
+  holding = false;
+  #waiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  /** Listens on a free port of 127.0.0.1 and forwards each connection to `targetPort`. */
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const proxy = new TcpProxy(server, (server.address() as { port: number }).port);
+    server.on('connection', (client) => proxy.#accept(client, targetPort));
+    return proxy;
+  }
+
+  /** `scheme://127.0.0.1:<port>` of the proxy. */
+  url(scheme: string): string {
+    return `${scheme}://127.0.0.1:${this.port}`;
+  }
+
+  /** Waits until `find` returns something (not undefined), re-checking on each event, and returns it. */
+  until<T>(find: () => T | undefined): Promise<T> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const found = find();
+        if (found !== undefined) resolve(found);
+        else this.#waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  /** Waits for an open link whose client has written all of `texts` and none of `not`. */
+  link(texts: string[], not: string[] = []): Promise<ProxyLink> {
+    return this.until(() =>
+      [...this.links].find(
+        (l) => texts.every((t) => l.clientText.includes(t)) && !not.some((t) => l.clientText.includes(t)),
+      ),
+    );
+  }
+
+  /** Closes every connection and stops listening. */
+  async close(): Promise<void> {
+    for (const link of this.links) link.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  #accept(client: Socket, targetPort: number): void {
+    const link = new ProxyLink(client, connect(targetPort, '127.0.0.1'), this.holding, () => this.#wake());
+    this.links.add(link);
+    client.once('close', () => {
+      this.links.delete(link);
+      this.#wake();
+    });
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** One connection through a `TcpProxy`. */
+export class ProxyLink {
+  /** Everything the client wrote (latin1), forwarded or held. */
+  clientText = '';
+  /** Everything the server wrote that was forwarded to the client (latin1). */
+  serverText = '';
+  /** Bytes kept while held: [toServer, chunk]. */
+  #held: [boolean, Buffer][] | null;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly upstream: Socket,
+    holding: boolean,
+    private readonly changed: () => void,
+  ) {
+    this.#held = holding ? [] : null;
+    client.on('data', (chunk: Buffer) => {
+      this.clientText += chunk.toString('latin1');
+      this.#pass(true, chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => this.#pass(false, chunk));
+    for (const s of [client, upstream]) {
+      s.on('error', () => this.destroy());
+      s.on('close', () => this.destroy());
+    }
+  }
+
+  /** Forwards what was held, and from now on everything as it comes. */
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const [toServer, chunk] of held) this.#pass(toServer, chunk);
+  }
+
+  /** Drops both sides at once. */
+  destroy(): void {
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  #pass(toServer: boolean, chunk: Buffer): void {
+    if (this.#held) {
+      this.#held.push([toServer, chunk]);
+    } else if (toServer) {
+      this.upstream.write(chunk);
+    } else {
+      this.client.write(chunk);
+      this.serverText += chunk.toString('latin1');
+    }
+    this.changed();
+  }
 }

@@ -1,0 +1,118 @@
+/**
+ * RedisBroker when Redis loses its data (a new epoch: offsets start again at 1) while a subscriber
+ * process is connected or coming back: every message of the new epoch reaches it once, in order,
+ * whichever of history and live delivery brings it. A TCP proxy in front of Redis decides when each
+ * of the subscriber's two connections (commands, subscriber) gets through, so the interleavings are
+ * chosen, not hoped for.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import type { BrokerMessage } from '../../src/pubsub/broker.js';
+import { RedisBroker } from '../../src/pubsub/redis-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
+
+const rows = (messages: BrokerMessage[]): [number, string, string][] =>
+  messages.map((m) => [m.offset, m.epoch, m.data.toString()]);
+
+describe('RedisBroker: a new epoch is delivered from its first offset, once, in order', () => {
+  let server: BrokerProcess;
+  let proxy: TcpProxy;
+  const brokers: RedisBroker[] = [];
+  before(async () => {
+    server = await BrokerProcess.redis();
+    proxy = await TcpProxy.start(server.port);
+  });
+  after(async () => {
+    for (const b of brokers) await b.close();
+    await proxy.close();
+    await server.stop();
+  });
+
+  async function open(url: string): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
+    const broker = new RedisBroker({ url });
+    brokers.push(broker);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    return { broker, events };
+  }
+
+  it('Redis restarted empty; the subscriber connection back before the command one: offset 2 live waits for offset 1', async () => {
+    const topic = 'restart';
+    const sub = await open(proxy.url('redis')); // its connections go through the proxy
+    const pub = await open(server.url);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('before'), false);
+    await sub.events.received(topic, 1);
+
+    proxy.holding = true;
+    await server.kill();
+    await Promise.all([sub.events.available(false), pub.events.available(false)]);
+    await server.start();
+    await pub.events.available(true);
+    // Published while `sub` is subscribed nowhere: only history has it.
+    const one = await pub.broker.publish(topic, Buffer.from('one'), false);
+    assert.equal(one.offset, 1);
+    assert.notEqual(one.epoch, first.epoch, 'Redis lost its data: a new epoch');
+
+    // Let the subscriber connection through (it subscribes again), not the command connection.
+    const subscriberLink = await proxy.link(['subscribe']);
+    subscriberLink.release();
+    await proxy.until(() => subscriberLink.serverText.includes('subscribe') || undefined);
+    const two = await pub.broker.publish(topic, Buffer.from('two'), false);
+    assert.deepEqual(two, { offset: 2, epoch: one.epoch });
+    // Offset 2 has reached `sub`'s socket, live, while it can read nothing from Redis yet.
+    await proxy.until(() => subscriberLink.serverText.includes('\ntwo') || undefined);
+
+    const commandLink = await proxy.link(['SETINFO'], ['subscribe']);
+    proxy.holding = false;
+    commandLink.release();
+    await sub.events.available(true);
+    const three = await pub.broker.publish(topic, Buffer.from('three'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === three.epoch && m.offset === 3));
+    assert.deepEqual(rows(sub.events.of(topic)), [
+      [1, first.epoch, 'before'],
+      [1, one.epoch, 'one'],
+      [2, one.epoch, 'two'],
+      [3, one.epoch, 'three'],
+    ]);
+  });
+
+  it('Redis emptied under a connected subscriber: the new epoch seen live is read from its start, each offset once', async () => {
+    const topic = 'flushed';
+    const sub = await open(server.url);
+    const pub = await open(server.url);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('before'), false);
+    await sub.events.received(topic, 1);
+    const admin = createClient({ url: server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['FLUSHALL']);
+    } finally {
+      await admin.close();
+    }
+    // Several in flight at once: live ones arrive while the new epoch's history is being read.
+    const sent = await Promise.all(
+      ['one', 'two', 'three', 'four'].map((text) => pub.broker.publish(topic, Buffer.from(text), false)),
+    );
+    const epoch = sent[0]!.epoch;
+    assert.notEqual(epoch, first.epoch);
+    assert.deepEqual(
+      sent.map((at) => at.offset),
+      [1, 2, 3, 4],
+    );
+    const last = await pub.broker.publish(topic, Buffer.from('five'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === epoch && m.offset === last.offset));
+    assert.deepEqual(rows(sub.events.of(topic)), [
+      [1, first.epoch, 'before'],
+      [1, epoch, 'one'],
+      [2, epoch, 'two'],
+      [3, epoch, 'three'],
+      [4, epoch, 'four'],
+      [5, epoch, 'five'],
+    ]);
+  });
+});
