@@ -128,7 +128,7 @@ interface Subscription {
   source: NatsSubscription | undefined;
   /** Messages received before the stream's position was known, delivered once it is. */
   early: NatsMsg[];
-  /** Catching up after a reconnection: live messages wait in `early` meanwhile. */
+  /** From a disconnection until the topic has caught up after the reconnection: live messages wait in `early`. */
   holding: boolean;
 }
 
@@ -424,12 +424,19 @@ export class NatsBroker implements Broker {
     if (sub.stream === undefined) {
       // New here: from the present on.
       sub.last = info.state.last_seq;
-    } else if (sub.stream.epoch !== stream.epoch) {
-      // The stream was lost and made again (the server lost its storage): what the new one holds
-      // is new here, and `PubSub` cannot ask for it (it knows the old epoch only).
-      sub.last = 0;
-      for (const m of (await this.#historyOf(topic, { offset: 0, epoch: stream.epoch })) ?? []) {
-        if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+    } else {
+      // Back after a reconnection: what was published meanwhile is read from history and
+      // delivered before the live messages held since the disconnection. A stream lost and made
+      // again (the server lost its storage) is a new epoch, read from its start: `PubSub` could
+      // not ask for it (it knows the old epoch only). In the same epoch, `PubSub` could, but only
+      // once this broker is reported available, which is after the live messages are released.
+      const renewed = sub.stream.epoch !== stream.epoch;
+      const missed = await this.#historyOf(topic, { offset: renewed ? 0 : sub.last, epoch: stream.epoch });
+      if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
+      // (In the same epoch `last` stays: a topic restarted again, after another one failed, may
+      // have delivered live messages during the read.)
+      if (renewed) sub.last = 0;
+      for (const m of missed ?? []) {
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;
         emitMessage(this.#events!, m);
@@ -476,6 +483,9 @@ export class NatsBroker implements Broker {
       if (status.type === 'disconnect') {
         this.#generation++;
         this.#streams.clear();
+        // Live messages wait from now on until their topic has read what it missed (whether the
+        // client delivers on its restored subscriptions before or after this loop sees 'reconnect').
+        if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
         if (this.#available) {
           this.#available = false;
           emitAvailability(this.#events!, false);

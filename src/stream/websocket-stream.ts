@@ -222,8 +222,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #out: WriteQueue = NO_WRITES;
   /** Batches handed to the next layer whose write has not completed. */
   #inFlight = 0;
-  /** Counts flushes, so that a write knows whether its frames are still queued here. */
-  #flushes = 0;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
   /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
@@ -234,9 +232,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** A group's bookkeeping: one object for many streams, instead of a Promise per stream. */
   #closedListener: ClosedListener | null = null;
 
-  // --- timeouts, checked by the shared ticker (timers.ts); times by `clock()` ---
-  #handshakeDeadline = 0;
-  #lastHeard = 0;
+  /**
+   * For the shared ticker (timers.ts), by `clock()`: the handshake's deadline while it runs (0:
+   * none), then when the peer was last heard. One field for both (see the accessors below).
+   */
+  #time = 0;
 
   /** permessage-deflate's inflate and deflate lines, when negotiated. */
   #deflate: DeflateLines | null = null;
@@ -246,7 +246,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** What the next layer and the receiver call; what everything else calls. One object, made once. */
   readonly #inner: Inner;
 
-  // --- the fields kept in `#flags` ---
+  // --- the fields kept in `#flags` (and `#time`) ---
   get #state(): State {
     return this.#flags & STATE_BITS;
   }
@@ -319,6 +319,18 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
   set #weEnded(v: boolean) {
     this.#setFlag(WE_ENDED, v);
+  }
+  get #handshakeDeadline(): number {
+    return this.#time;
+  }
+  set #handshakeDeadline(t: number) {
+    this.#time = t;
+  }
+  get #lastHeard(): number {
+    return this.#time;
+  }
+  set #lastHeard(t: number) {
+    this.#time = t;
   }
   #setFlag(bit: number, v: boolean): void {
     this.#flags = v ? this.#flags | bit : this.#flags & ~bit;
@@ -1290,11 +1302,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       const c = new Completion<void>(callback);
       const out = this.#writeQueue();
       const last = out.length;
-      const flushes = this.#flushes;
       const slot = out.wait(c);
       const abort = (): void => {
-        // Still queued here: no flush took them, and the queue was not dropped since.
-        if (first >= 0 && this.#flushes === flushes && this.#out === out) out.withdraw(first, last, slot);
+        // Still queued here: a flush or a drop would have replaced the queue that holds them.
+        if (first >= 0 && this.#out === out) out.withdraw(first, last, slot);
         c.fail(new WebSocketError('ERR_WS_ABORTED'));
       };
       if (!bindSignal(c, signal, abort)) abort();
@@ -1365,7 +1376,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const waiters = this.#out.waiting;
     let bufs = this.#out.batch();
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
-    this.#flushes++;
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;

@@ -6,7 +6,7 @@
  * chosen, not hoped for.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import type { BrokerMessage } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
@@ -19,70 +19,80 @@ const rows = (messages: BrokerMessage[]): [number, string, string][] =>
 describe('RedisBroker: a new epoch is delivered from its first offset, once, in order', () => {
   let server: BrokerProcess;
   let proxy: TcpProxy;
-  const brokers: RedisBroker[] = [];
   before(async () => {
     server = await BrokerProcess.redis();
     proxy = await TcpProxy.start(server.port);
   });
   after(async () => {
-    for (const b of brokers) await b.close();
     await proxy.close();
     await server.stop();
   });
 
-  async function open(url: string): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
+  /** An open broker with a recorder of its events, closed after the test (so no other test meets its connections). */
+  async function open(t: TestContext, url: string): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
     const broker = new RedisBroker({ url });
-    brokers.push(broker);
+    t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
     return { broker, events };
   }
 
-  it('Redis restarted empty; the subscriber connection back before the command one: offset 2 live waits for offset 1', async () => {
-    const topic = 'restart';
-    const sub = await open(proxy.url('redis')); // its connections go through the proxy
-    const pub = await open(server.url);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('before'), false);
-    await sub.events.received(topic, 1);
+  for (const known of ['a message', 'its position only'] as const) {
+    it(`Redis restarted empty, the topic known by ${known}; the subscriber connection back before the command one: offset 2 live waits for offset 1`, async (t) => {
+      const topic = `restart-${known.split(' ')[0]}`;
+      const sub = await open(t, proxy.url('redis')); // its connections go through the proxy
+      const pub = await open(t, server.url);
+      await sub.broker.subscribe(topic);
+      const before: [number, string, string][] = [];
+      let epoch: string;
+      if (known === 'a message') {
+        const first = await pub.broker.publish(topic, Buffer.from('before'), false);
+        await sub.events.received(topic, 1);
+        before.push([1, first.epoch, 'before']);
+        epoch = first.epoch;
+      } else {
+        // As PubSub does when it subscribes: the topic has no message yet, its epoch is all there is.
+        epoch = (await sub.broker.position(topic)).epoch;
+      }
 
-    proxy.holding = true;
-    await server.kill();
-    await Promise.all([sub.events.available(false), pub.events.available(false)]);
-    await server.start();
-    await pub.events.available(true);
-    // Published while `sub` is subscribed nowhere: only history has it.
-    const one = await pub.broker.publish(topic, Buffer.from('one'), false);
-    assert.equal(one.offset, 1);
-    assert.notEqual(one.epoch, first.epoch, 'Redis lost its data: a new epoch');
+      proxy.holding = true;
+      await server.kill();
+      await Promise.all([sub.events.available(false), pub.events.available(false)]);
+      await server.start();
+      await pub.events.available(true);
+      // Published while `sub` is subscribed nowhere: only history has it.
+      const one = await pub.broker.publish(topic, Buffer.from('one'), false);
+      assert.equal(one.offset, 1);
+      assert.notEqual(one.epoch, epoch, 'Redis lost its data: a new epoch');
 
-    // Let the subscriber connection through (it subscribes again), not the command connection.
-    const subscriberLink = await proxy.link(['subscribe']);
-    subscriberLink.release();
-    await proxy.until(() => subscriberLink.serverText.includes('subscribe') || undefined);
-    const two = await pub.broker.publish(topic, Buffer.from('two'), false);
-    assert.deepEqual(two, { offset: 2, epoch: one.epoch });
-    // Offset 2 has reached `sub`'s socket, live, while it can read nothing from Redis yet.
-    await proxy.until(() => subscriberLink.serverText.includes('\ntwo') || undefined);
+      // Let the subscriber connection through (it subscribes again), not the command connection.
+      const subscriberLink = await proxy.link(['subscribe']);
+      subscriberLink.release();
+      await proxy.until(() => subscriberLink.serverText.includes('subscribe') || undefined);
+      const two = await pub.broker.publish(topic, Buffer.from('two'), false);
+      assert.deepEqual(two, { offset: 2, epoch: one.epoch });
+      // Offset 2 has reached `sub`'s socket, live, while it can read nothing from Redis yet.
+      await proxy.until(() => subscriberLink.serverText.includes('\ntwo') || undefined);
 
-    const commandLink = await proxy.link(['SETINFO'], ['subscribe']);
-    proxy.holding = false;
-    commandLink.release();
-    await sub.events.available(true);
-    const three = await pub.broker.publish(topic, Buffer.from('three'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === three.epoch && m.offset === 3));
-    assert.deepEqual(rows(sub.events.of(topic)), [
-      [1, first.epoch, 'before'],
-      [1, one.epoch, 'one'],
-      [2, one.epoch, 'two'],
-      [3, one.epoch, 'three'],
-    ]);
-  });
+      const commandLink = await proxy.link(['SETINFO'], ['subscribe']);
+      proxy.holding = false;
+      commandLink.release();
+      await sub.events.available(true);
+      const three = await pub.broker.publish(topic, Buffer.from('three'), false);
+      await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === three.epoch && m.offset === 3));
+      assert.deepEqual(rows(sub.events.of(topic)), [
+        ...before,
+        [1, one.epoch, 'one'],
+        [2, one.epoch, 'two'],
+        [3, one.epoch, 'three'],
+      ]);
+    });
+  }
 
-  it('Redis emptied under a connected subscriber: the new epoch seen live is read from its start, each offset once', async () => {
+  it('Redis emptied under a connected subscriber: the new epoch seen live is read from its start, each offset once', async (t) => {
     const topic = 'flushed';
-    const sub = await open(server.url);
-    const pub = await open(server.url);
+    const sub = await open(t, server.url);
+    const pub = await open(t, server.url);
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('before'), false);
     await sub.events.received(topic, 1);

@@ -257,8 +257,11 @@ export class ProxyLink {
   clientText = '';
   /** Everything the server wrote that was forwarded to the client (latin1). */
   serverText = '';
-  /** Bytes kept while held: [toServer, chunk]. */
-  #held: [boolean, Buffer][] | null;
+  /** Bytes kept while held, each way (null: passing). */
+  #toServer: Buffer[] | null;
+  #toClient: Buffer[] | null;
+  /** Holds the client's bytes from its first write that contains this, until `release()`. */
+  #holdFrom: string | null = null;
 
   constructor(
     private readonly client: Socket,
@@ -266,9 +269,15 @@ export class ProxyLink {
     holding: boolean,
     private readonly changed: () => void,
   ) {
-    this.#held = holding ? [] : null;
+    this.#toServer = holding ? [] : null;
+    this.#toClient = holding ? [] : null;
     client.on('data', (chunk: Buffer) => {
-      this.clientText += chunk.toString('latin1');
+      const text = chunk.toString('latin1');
+      this.clientText += text;
+      if (this.#holdFrom !== null && text.includes(this.#holdFrom)) {
+        this.#holdFrom = null;
+        this.#toServer ??= [];
+      }
       this.#pass(true, chunk);
     });
     upstream.on('data', (chunk: Buffer) => this.#pass(false, chunk));
@@ -278,11 +287,18 @@ export class ProxyLink {
     }
   }
 
+  /** From the client's first write that contains `text` on, its bytes wait for `release()` (the server's still pass). */
+  holdClientFrom(text: string): void {
+    this.#holdFrom = text;
+  }
+
   /** Forwards what was held, and from now on everything as it comes. */
   release(): void {
-    const held = this.#held ?? [];
-    this.#held = null;
-    for (const [toServer, chunk] of held) this.#pass(toServer, chunk);
+    const [toServer, toClient] = [this.#toServer ?? [], this.#toClient ?? []];
+    this.#toServer = null;
+    this.#toClient = null;
+    for (const chunk of toServer) this.#pass(true, chunk);
+    for (const chunk of toClient) this.#pass(false, chunk);
   }
 
   /** Drops both sides at once. */
@@ -292,8 +308,9 @@ export class ProxyLink {
   }
 
   #pass(toServer: boolean, chunk: Buffer): void {
-    if (this.#held) {
-      this.#held.push([toServer, chunk]);
+    const held = toServer ? this.#toServer : this.#toClient;
+    if (held) {
+      held.push(chunk);
     } else if (toServer) {
       this.upstream.write(chunk);
     } else {
