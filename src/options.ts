@@ -25,6 +25,11 @@ export interface StreamOptions {
   /** Answer each ping with a pong automatically. Default true. */
   autoPong?: boolean;
   /**
+   * Check that text messages and close reasons are UTF-8, failing the connection with 1007 when
+   * not (RFC 6455 §8.1). false hands them on as they came (`ws`'s `skipUTF8Validation`). Default true.
+   */
+  validateUtf8?: boolean;
+  /**
    * Called for every ping, pong and close frame that the read side meets, with the stream (so one
    * function can serve every stream made with the same options). In wire order: a ping or pong is
    * reported once the messages before it are queued for reading (also those still being inflated).
@@ -124,6 +129,7 @@ export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallb
   fragmentSize: 64 * 1024,
   binary: 'auto',
   autoPong: true,
+  validateUtf8: true,
   closeTimeout: 5000,
   handshakeTimeout: 30000,
   idleTimeout: 0,
@@ -196,6 +202,7 @@ const streamOptionKeys = Object.keys({
   fragmentSize: 0,
   binary: 0,
   autoPong: 0,
+  validateUtf8: 0,
   controlCallback: 0,
   closeTimeout: 0,
   handshakeTimeout: 0,
@@ -264,6 +271,7 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
     fragmentSize: checkInt('fragmentSize', o.fragmentSize ?? d.fragmentSize, 1, 2 ** 31 - 1),
     binary: o.binary === undefined || o.binary === 'auto' ? 'auto' : checkBool('binary', o.binary),
     autoPong: checkBool('autoPong', o.autoPong ?? d.autoPong),
+    validateUtf8: checkBool('validateUtf8', o.validateUtf8 ?? d.validateUtf8),
     closeTimeout: checkInt('closeTimeout', o.closeTimeout ?? d.closeTimeout, 0, 2 ** 31 - 1),
     handshakeTimeout: checkInt('handshakeTimeout', o.handshakeTimeout ?? d.handshakeTimeout, 0, 2 ** 31 - 1),
     idleTimeout: checkInt('idleTimeout', o.idleTimeout ?? d.idleTimeout, 0, 2 ** 31 - 1),

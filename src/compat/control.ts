@@ -8,6 +8,7 @@ import type { WebSocketStream } from '../stream/websocket-stream.js';
 interface Owner extends EventEmitter {
   readonly readyState: number;
   _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void;
+  _closeReason: Buffer | null;
 }
 
 /** Which WebSocket a stream belongs to. */
@@ -16,8 +17,10 @@ export const owners = new WeakMap<WebSocketStream, Owner>();
 const CLOSED = 3;
 
 export function onControl(kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream): void {
-  if (kind === 'close') return; // the close is reported by the 'close' event
   const ws = owners.get(stream);
   if (ws === undefined || ws.readyState === CLOSED) return;
-  ws._control(kind, payload, stream);
+  // The close is reported by the 'close' event, with the reason's bytes as they came (ws's Buffer;
+  // not UTF-8 with skipUTF8Validation).
+  if (kind === 'close') ws._closeReason = payload.length > 2 ? Buffer.from(payload.subarray(2)) : null;
+  else ws._control(kind, payload, stream);
 }

@@ -34,7 +34,7 @@ export interface CommonOptions {
   /** Largest message, in bytes (0: no limit). Default 100 MiB. */
   maxPayload?: number;
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /** Accepted for compatibility: the core always validates UTF-8 (RFC 6455 §8.1). */
+  /** Text messages and close reasons are not checked for UTF-8 (against RFC 6455 §8.1, as in ws). */
   skipUTF8Validation?: boolean;
 }
 
@@ -65,6 +65,7 @@ export function toStreamOptions(
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = o.autoPong ?? true;
+  target.validateUtf8 = o.skipUTF8Validation !== true;
   target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
   target.controlCallback = controlCallback;
   const pmd = o.perMessageDeflate ?? deflateByDefault;

@@ -110,6 +110,7 @@ export class WebSocket extends EventEmitter {
   /** @internal Subprotocol agreed before the stream exists (setSocket). */ _protocol = '';
   /** @internal Bytes of sends refused because the WebSocket was not open (ws counts them in bufferedAmount). */ _bufferedAmount = 0;
   /** @internal */ _redirects = 0;
+  /** @internal The reason in the peer's close frame, as its bytes. */ _closeReason: Buffer | null = null;
   /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
   private _paused = false;
@@ -350,7 +351,7 @@ export class WebSocket extends EventEmitter {
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
-    this.emit('close', r?.code ?? 1006, r && r.reason !== '' ? Buffer.from(r.reason) : EMPTY);
+    this.emit('close', r?.code ?? 1006, r === undefined ? EMPTY : (this._closeReason ?? EMPTY));
   }
 
   /** @internal A client's handshake failed: 'error', then 'close' (1006). */

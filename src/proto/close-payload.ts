@@ -17,13 +17,13 @@ export function isValidCloseCode(code: number): boolean {
 export type ParsedClose = { code: number; reason: string } | { error: ErrorCode };
 
 /** Reads a received close payload; an empty one means no status (1005). */
-export function parseClosePayload(payload: Uint8Array): ParsedClose {
+export function parseClosePayload(payload: Uint8Array, validateUtf8 = true): ParsedClose {
   if (payload.length === 0) return { code: CLOSE_NO_STATUS, reason: '' };
   if (payload.length === 1) return { error: 'ERR_WS_BAD_CLOSE_SIZE' };
   const code = (payload[0]! << 8) | payload[1]!;
   if (!isValidCloseCode(code)) return { error: 'ERR_WS_BAD_CLOSE_CODE' };
   const reason = payload.subarray(2);
-  if (!isUtf8(reason)) return { error: 'ERR_WS_BAD_CLOSE_PAYLOAD' };
+  if (validateUtf8 && !isUtf8(reason)) return { error: 'ERR_WS_BAD_CLOSE_PAYLOAD' };
   return { code, reason: Buffer.from(reason.buffer, reason.byteOffset, reason.length).toString('utf8') };
 }
 

@@ -33,6 +33,8 @@ export interface ReceiverOptions {
   maxFragments: number;
   /** RSV1 is allowed on a message's first frame (permessage-deflate negotiated). */
   allowRsv1?: boolean;
+  /** false: text and close reasons are not checked for UTF-8. Default true. */
+  validateUtf8?: boolean;
 }
 
 const enum State {
@@ -55,6 +57,8 @@ const MESSAGE_BINARY = 8;
 const MESSAGE_COMPRESSED = 16;
 /** The message's text is validated here (text, not compressed). */
 const CHECK_UTF8 = 32;
+/** Text is not validated at all (`validateUtf8: false`). */
+const NO_UTF8 = 64;
 
 export class Receiver {
   private state = State.Header;
@@ -66,7 +70,7 @@ export class Receiver {
   private remaining = 0;
   /** Mask key phase within the current frame. */
   private phase = 0;
-  /** SERVER | ALLOW_RSV1 | IN_MESSAGE | MESSAGE_BINARY | MESSAGE_COMPRESSED | CHECK_UTF8. */
+  /** SERVER | ALLOW_RSV1 | IN_MESSAGE | MESSAGE_BINARY | MESSAGE_COMPRESSED | CHECK_UTF8 | NO_UTF8. */
   private flags: number;
   private messageBytes = 0;
   private fragments = 0;
@@ -83,7 +87,10 @@ export class Receiver {
     opts: ReceiverOptions,
     private readonly handler: ReceiverHandler,
   ) {
-    this.flags = (opts.role === 'server' ? SERVER : 0) | (opts.allowRsv1 ? ALLOW_RSV1 : 0);
+    this.flags =
+      (opts.role === 'server' ? SERVER : 0) |
+      (opts.allowRsv1 ? ALLOW_RSV1 : 0) |
+      (opts.validateUtf8 === false ? NO_UTF8 : 0);
     this.readMessageMax = opts.readMessageMax;
     this.maxFragments = opts.maxFragments;
   }
@@ -178,9 +185,9 @@ export class Receiver {
     } else if (op === Opcode.Text || op === Opcode.Binary) {
       if ((flags & IN_MESSAGE) !== 0) return this.fail('ERR_WS_BAD_DATA_FRAME', `opcode ${op}`);
       const binary = op === Opcode.Binary;
-      const checkUtf8 = !binary && !h.rsv1;
+      const checkUtf8 = !binary && !h.rsv1 && (flags & NO_UTF8) === 0;
       this.flags =
-        (flags & (SERVER | ALLOW_RSV1)) |
+        (flags & (SERVER | ALLOW_RSV1 | NO_UTF8)) |
         IN_MESSAGE |
         (binary ? MESSAGE_BINARY : 0) |
         (h.rsv1 ? MESSAGE_COMPRESSED : 0) |
@@ -241,7 +248,7 @@ export class Receiver {
       case Opcode.Pong:
         return this.handler.onPong(last);
       case Opcode.Close: {
-        const close = parseClosePayload(last);
+        const close = parseClosePayload(last, (this.flags & NO_UTF8) === 0);
         if ('error' in close) {
           return this.fail(
             close.error,

@@ -27,6 +27,8 @@ export interface DeflateLineOptions {
   threshold: number;
   /** Largest inflated message. */
   readMessageMax: number;
+  /** Inflated text is checked for UTF-8. */
+  validateUtf8: boolean;
 }
 
 export class DeflateLines {
@@ -99,7 +101,7 @@ export class DeflateLines {
       return next();
     }
     this.codec.decompress(data, fin, this.inflatedSize, this.o.readMessageMax, (err, out) => {
-      if (err === null && !binary) {
+      if (err === null && !binary && this.o.validateUtf8) {
         const v = (this.utf8 ??= new Utf8Validator());
         if (!v.write(out!) || (fin && !v.end())) err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
       }

@@ -669,7 +669,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#deflate = new DeflateLines(
         role,
         deflate,
-        { level: o.level, memLevel: o.memLevel, threshold: o.threshold, readMessageMax: this.#opts.readMessageMax },
+        {
+          level: o.level,
+          memLevel: o.memLevel,
+          threshold: o.threshold,
+          readMessageMax: this.#opts.readMessageMax,
+          validateUtf8: this.#opts.validateUtf8,
+        },
         this.#inner,
       );
     }
@@ -686,6 +692,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         readMessageMax: this.#opts.readMessageMax,
         maxFragments: this.#opts.maxFragments,
         allowRsv1: this.#deflate !== null,
+        validateUtf8: this.#opts.validateUtf8,
       },
       this.#inner,
     ));

@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { impls, listen } from './support.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
@@ -53,6 +56,9 @@ function failure(client: Any): Promise<string[]> {
     }),
   );
 }
+
+const fixture = (name: string): Buffer =>
+  readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
 
 const accept = (key: string): string =>
   crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -167,6 +173,39 @@ for (const impl of impls) {
       ]);
     });
 
+    it("the client checks the server's answer with ws's errors", async (t) => {
+      const head = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n';
+      const answers: Record<string, (key: string) => string> = {
+        'bad-accept': () => `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: xxx\r\n\r\n`,
+        'no-accept': () => `${head}Upgrade: websocket\r\n\r\n`,
+        'bad-upgrade': (k) => `${head}Upgrade: foo\r\nSec-WebSocket-Accept: ${accept(k)}\r\n\r\n`,
+        'unrequested-extension': (k) =>
+          `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: ${accept(k)}\r\nSec-WebSocket-Extensions: foo\r\n\r\n`,
+        'bad-extension-parameter': (k) =>
+          `${head}Upgrade: websocket\r\nSec-WebSocket-Accept: ${accept(k)}\r\n` +
+          'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99\r\n\r\n',
+      };
+      const server = http.createServer();
+      server.on('upgrade', (req, socket) =>
+        socket.write(answers[String(req.url).slice(1)]!(String(req.headers['sec-websocket-key']))),
+      );
+      const port = await httpServer(t, server);
+      const results: string[][] = [];
+      for (const path of Object.keys(answers)) {
+        results.push(await failure(new impl.WebSocket(`ws://127.0.0.1:${port}/${path}`)));
+      }
+      assert.deepEqual(
+        results.map((r) => r.join(', ')),
+        [
+          'Invalid Sec-WebSocket-Accept header',
+          'Invalid Sec-WebSocket-Accept header',
+          'Invalid Upgrade header',
+          'Server indicated an extension that was not requested',
+          'Invalid Sec-WebSocket-Extensions header',
+        ].map((m) => `error Error: ${m}, close 1006 3`),
+      );
+    });
+
     it("a client's maxPayload: RangeError WS_ERR_UNSUPPORTED_MESSAGE_LENGTH, the server sees 1009", async (t) => {
       const { wss, port } = await listen(t, impl);
       const serverClosed = new Promise<number>((resolve) =>
@@ -275,6 +314,27 @@ for (const impl of impls) {
       assert.equal(await connected, 'http://o.example b string true');
       client.close();
       await once(client, 'close');
+    });
+
+    it('wss:// on an https server (the `server` option): the CA given connects, verifyClient sees secure', async (t) => {
+      const server = https.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') });
+      const wss = new impl.WebSocketServer({ server, verifyClient: (info: Any) => info.secure === true });
+      wss.on('connection', (s: Any) => s.on('message', (d: Buffer) => s.send(`echo ${d}`)));
+      t.after(() => wss.close());
+      const port = await httpServer(t, server);
+      const client = new impl.WebSocket(`wss://localhost:${port}/`, { ca: fixture('cert.pem') });
+      await once(client, 'open');
+      client.send('over tls');
+      const [data] = await once(client, 'message');
+      assert.equal(String(data), 'echo over tls');
+      assert.equal(typeof client._socket.getPeerCertificate, 'function');
+      client.close(1000);
+      assert.equal((await once(client, 'close'))[0], 1000);
+      // Without the CA the certificate is refused: 'error', then 'close' 1006.
+      const events = await failure(new impl.WebSocket(`wss://localhost:${port}/`));
+      assert.equal(events.length, 2);
+      assert.match(events[0]!, /^error Error .*self.signed|certificate/i);
+      assert.equal(events[1], 'close 1006 3');
     });
 
     it("binaryType 'fragments': an array whose Buffers make the message", async (t) => {
