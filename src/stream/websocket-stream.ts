@@ -23,7 +23,7 @@ import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
-import { toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
+import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
 
 export type { CloseInfo };
@@ -1346,8 +1346,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
-    // together, in one write call.
-    process.nextTick(flushInner, this.#inner);
+    // together, in one write call. One tick flushes every stream written to in the turn.
+    if (toFlush.push(this.#inner) === 1) process.nextTick(flushAll);
   }
 
   /**
@@ -1386,14 +1386,25 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       return;
     }
     if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
-    const { bufs, waiters } = this.#out.take();
+    const waiters = this.#out.waiting;
+    let bufs = this.#out.batch();
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;
     }
+    const layer = this.nextLayer;
+    if (waiters.length === 0 && bufs.length === 1 && layer instanceof DuplexLayer && layer.canWriteUnwaited()) {
+      // Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing
+      // when the OS takes the bytes at once, the common case.
+      if (layer.writeUnwaited(bufs[0]!)) {
+        if (this.#paused) this.#updateFlow();
+        return;
+      }
+      bufs = NOTHING; // the bytes are written; a write of nothing behind them calls back once they are out
+    }
     this.#inFlight++;
-    this.nextLayer.write(bufs, (err) => {
+    layer.write(bufs, (err) => {
       this.#inFlight--;
       // A write cut short by a failure we know the reason of reports that reason.
       const e = err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
@@ -1415,9 +1426,17 @@ function completeRead(
   else r.succeed(value!);
 }
 
-function flushInner(inner: Inner): void {
-  inner.flush();
+/** Streams written to in this turn, flushed together by one tick. */
+let toFlush: Inner[] = [];
+
+function flushAll(): void {
+  const streams = toFlush;
+  toFlush = []; // a stream written to while these flush schedules a tick of its own
+  for (let i = 0; i < streams.length; i++) streams[i]!.flush();
 }
+
+/** A batch of no bytes: its write completes after the writes before it. */
+const NOTHING: Buffer[] = [EMPTY];
 
 function answerInputEnd(inner: Inner): void {
   inner.answerInputEnd();
