@@ -301,6 +301,17 @@ export class ProxyLink {
     for (const chunk of toClient) this.#pass(false, chunk);
   }
 
+  /**
+   * Answers what the client's bytes held now ask (one command) with `reply` in the server's stead,
+   * and drops them (the server never sees them); from now on everything passes.
+   */
+  answerHeld(reply: string): void {
+    this.#toServer = null;
+    this.client.write(reply, 'latin1');
+    this.serverText += reply;
+    this.changed();
+  }
+
   /** Drops both sides at once. */
   destroy(): void {
     this.client.destroy();
