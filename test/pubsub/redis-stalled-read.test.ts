@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { BrokerMessage } from '../../src/pubsub/broker.js';
+import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, poll, type ProxyLink, TcpProxy } from '../support/brokers.js';
@@ -29,11 +29,12 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     t: TestContext,
     url: string,
     commandTimeoutMs: number,
+    kept: HistoryOptions = history,
   ): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
     const broker = new RedisBroker({ url, commandTimeoutMs });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
-    await broker.open(events, history);
+    await broker.open(events, kept);
     return { broker, events };
   }
 
@@ -140,5 +141,43 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
       [2, 'two'],
       [3, 'three'],
     ]);
+  });
+
+  it('more live messages than a topic holds arrive while its read runs: they are dropped, then read back from history, in order, once', {
+    timeout: 300_000,
+  }, async (t) => {
+    const topic = 'overflow';
+    const count = 10_005; // past the 10000 a topic holds
+    const kept = { size: 20_000, ttlSeconds: 0 };
+    const sub = await open(t, proxy.url('redis'), 600_000, kept);
+    const pub = await open(t, server.url, 600_000, kept);
+    await sub.broker.subscribe(topic);
+    await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const { command } = await reconnectWithPositionHeld(sub);
+    await subscriberBack(sub.broker);
+    for (let sent = 0; sent < count; sent += 500) {
+      const batch = Math.min(500, count - sent);
+      await Promise.all(
+        Array.from({ length: batch }, (_, i) => pub.broker.publish(topic, Buffer.from(`m${sent + i + 2}`), false)),
+      );
+    }
+    // Its acknowledgement follows every message above on the subscriber connection.
+    await sub.broker.subscribe('probe-2');
+    assert.equal(sub.events.of(topic).length, 1);
+    assert.equal(command.clientText.split('EVALSHA').length - 1, 1, 'one read so far: the position');
+
+    command.release();
+    await sub.events.received(topic, count + 1);
+    await sub.events.available(true);
+    const offsets = sub.events.of(topic).map((m) => m.offset);
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: count + 1 }, (_, i) => i + 1),
+    );
+    assert.ok(sub.events.of(topic).every((m) => m.data.toString() === `m${m.offset}`));
+    // The dropped messages came back by a read of history after the position read.
+    assert.equal(command.clientText.split('EVALSHA').length - 1, 2);
   });
 });
