@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Instructions per unit of work in the steady state, JIT warm-up excluded: the server runs under
+# callgrind with instrumentation off for WARM units of work (valgrind's plain speed, V8 compiles
+# what is hot), then is counted over N1 and over N2 more units; prints (Ir2 - Ir1) / (N2 - N1),
+# which cancels the fixed cost of a batch. Compare with count.sh (from start-up, JIT included).
+#   bench/tools/count-warm.sh SERVER OUT WARM N1 N2 LOADGEN-ARGS...
+#   e.g.  count-warm.sh ws-stream /tmp/w 6000 300 1500 handshake 50 600
+# SERVER as for count.sh. Instructions of every thread (VG_ARGS=--separate-threads=yes splits them).
+set -euo pipefail
+server=$1 out=$2 warm=$3 n1=$4 n2=$5; shift 5
+mode=$1; shift
+mkdir -p "$out"
+case $server in
+  ws-stream) script=(dist/src/cli/main.js serve --port 0 --quiet) ;;
+  ws-stream-net) script=(dist/bench/servers/net-accept-echo.js 0) ;;
+  ws) script=(dist/bench/servers/ws-echo.js 0) ;;
+  raw) script=(dist/bench/servers/raw-echo.js 0) ;;
+  raw-hs) script=(dist/bench/servers/raw-handshake.js 0) ;;
+  *) script=("$server" 0) ;;
+esac
+[ "$server" = raw ] && [ "$mode" = echo ] && mode=raw
+rm -f "$out"/callgrind.out.*
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out.%p" ${VG_ARGS:-} \
+  node --import ./dist/bench/servers/exit-on-signal.js "${script[@]}" >"$out/server.log" 2>"$out/valgrind.log" &
+pid=$!
+for _ in $(seq 6000); do grep -qE '[0-9]+/?\s*$' "$out/server.log" 2>/dev/null && break; sleep 0.1; done
+port=$(grep -oE '[0-9]+/?\s*$' "$out/server.log" | head -1 | tr -d '/ ')
+load() { LOADGEN_MSGS=$1 dist/bench/loadgen "$mode" 127.0.0.1 "$port" "${@:3}" >"$out/loadgen-$2.txt"; }
+total() { grep -h '^summary:' "$out"/callgrind.out.* 2>/dev/null | awk '{s+=$2} END {printf "%.0f", s}'; }
+load "$warm" warm "$@"
+callgrind_control -i on $pid >/dev/null
+callgrind_control -z $pid >/dev/null
+load "$n1" n1 "$@"
+callgrind_control -d $pid >/dev/null
+ir1=$(total)
+rm -f "$out"/callgrind.out.*
+load "$n2" n2 "$@"
+callgrind_control -d $pid >/dev/null
+ir2=$(total)
+kill -TERM $pid; wait $pid || true
+m1=$(grep -oE 'msgs=[0-9]+' "$out/loadgen-n1.txt" | cut -d= -f2)
+m2=$(grep -oE 'msgs=[0-9]+' "$out/loadgen-n2.txt" | cut -d= -f2)
+echo "$server warm=$warm n1=$m1 Ir1=$ir1 n2=$m2 Ir2=$ir2 per-unit=$(( (ir2 - ir1) / (m2 - m1) ))"
