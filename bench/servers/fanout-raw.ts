@@ -16,6 +16,6 @@ const server = net.createServer((socket) => {
     for (const s of sockets) s.write(chunk);
   });
 });
-server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () =>
+server.listen({ port: Number(process.argv[2] ?? 0), host: '127.0.0.1', backlog: 2048 }, () =>
   console.log(`listening ${(server.address() as net.AddressInfo).port}`),
 );

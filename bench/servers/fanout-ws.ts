@@ -5,7 +5,7 @@
 import { WebSocketServer, WebSocket } from 'ws';
 
 const port = Number(process.argv[2] ?? 0);
-const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false });
+const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false, backlog: 2048 });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
     for (const c of wss.clients) if (c.readyState === WebSocket.OPEN) c.send(data, { binary: isBinary });

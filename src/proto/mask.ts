@@ -32,7 +32,14 @@ export function unmask(buf: Uint8Array, start: number, end: number, mask: number
     k3 = mask & 0xff;
   let p = phase & 3;
   if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
-    for (let j = 0; j < 4; j++) rotated[j] = kAt(mask, p + j);
+    if (p === 0) {
+      rotated[0] = k0;
+      rotated[1] = k1;
+      rotated[2] = k2;
+      rotated[3] = k3;
+    } else {
+      for (let j = 0; j < 4; j++) rotated[j] = kAt(mask, p + j);
+    }
     // A whole view goes as it is (the receiver passes its payload view): no view made per call.
     nativeUnmask(start === 0 && end === buf.length ? buf : buf.subarray(start, end), rotated);
     return (p + end - start) & 3;

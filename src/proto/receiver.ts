@@ -5,6 +5,7 @@
  * becomes one `onFail` with the error (whose `closeCode` the I/O layer sends), and the receiver
  * ignores all later input, as it does after a close frame (RFC 6455 §5.5.1).
  */
+import { Buffer } from 'node:buffer';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import { parseClosePayload } from './close-payload.js';
 import { BAD_SIZE, NEED_MORE, Opcode, newFrameHeader, parseFrameHeader, type FrameHeader } from './frame.js';
@@ -17,11 +18,11 @@ export interface ReceiverHandler {
    * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
    * (permessage-deflate); its pieces are compressed and its text is not validated here.
    */
-  onData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
+  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
-  onClose(code: number, reason: string, payload: Buffer): void;
+  onCloseFrame(code: number, reason: string, payload: Buffer): void;
   /** A protocol violation; no input is read after it. */
   onFail(error: WebSocketError): void;
 }
@@ -116,7 +117,13 @@ export class Receiver {
     const end = chunk.length;
     while (off < end && this.state !== State.Done) {
       if (this.state === State.Header) {
-        const used = this.partial === null ? this.readHeader(chunk, off, end) : this.readSplitHeader(chunk, off);
+        let used = 0;
+        if (this.partial === null) {
+          used = this.wholeMessage(chunk, off, end);
+          if (used === 0) used = this.readHeader(chunk, off, end);
+        } else {
+          used = this.readSplitHeader(chunk, off);
+        }
         if (used === 0) return;
         off += used;
       } else {
@@ -125,6 +132,62 @@ export class Receiver {
         off += n;
       }
     }
+  }
+
+  /**
+   * The common case, in one step: a whole unfragmented data message of under 64 KiB, header and
+   * payload in this chunk, that breaks no rule. Returns the bytes it took, or 0 for anything else
+   * (another frame type, a fragment, a frame cut by the chunk's end, a reserved bit, a wrong mask
+   * bit, a message over the limit), which the general path then parses and judges. No header record
+   * is written and no state changes: the receiver stays between frames.
+   */
+  private wholeMessage(chunk: Buffer, off: number, end: number): number {
+    const flags = this.flags;
+    if ((flags & IN_MESSAGE) !== 0 || end - off < 2) return 0;
+    const b0 = chunk[off]!;
+    const b1 = chunk[off + 1]!;
+    // FIN, no reserved bit, opcode 1 or 2; the mask bit as the role requires
+    const op = b0 & 0x0f;
+    if ((b0 & 0xf0) !== 0x80 || (op !== Opcode.Text && op !== Opcode.Binary) || b1 >>> 7 !== (flags & SERVER)) return 0;
+    let len = b1 & 0x7f;
+    let start = off + 2;
+    if (len === 126) {
+      if (end - off < 4) return 0;
+      len = (chunk[off + 2]! << 8) | chunk[off + 3]!;
+      if (len < 126) return 0; // not the shortest form: the general path fails it
+      start = off + 4;
+    } else if (len === 127) {
+      return 0;
+    }
+    const server = (flags & SERVER) !== 0;
+    const stop = start + (server ? 4 : 0) + len;
+    if (stop > end || len > this.readMessageMax) return 0;
+    const binary = op === Opcode.Binary;
+    let data: Buffer = EMPTY;
+    if (server) {
+      const mask =
+        ((chunk[start]! << 24) | (chunk[start + 1]! << 16) | (chunk[start + 2]! << 8) | chunk[start + 3]!) >>> 0;
+      start += 4;
+      if (len > 0) {
+        data = chunk.subarray(start, stop);
+        unmask(data, 0, len, mask, 0);
+      }
+    } else if (len > 0) {
+      data = chunk.subarray(start, stop);
+    }
+    if (!binary && (flags & NO_UTF8) === 0) {
+      const utf8 = (this.utf8 ??= new Utf8Validator());
+      if (!utf8.write(data)) {
+        this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+        return stop - off;
+      }
+      if (!utf8.end()) {
+        this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
+        return stop - off;
+      }
+    }
+    this.handler.onMessageData(data, true, binary, false);
+    return stop - off;
   }
 
   /** Parses a header that starts in this chunk; saves the bytes if it is cut off. */
@@ -232,7 +295,7 @@ export class Receiver {
     const flags = this.flags;
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
     if (this.remaining > 0) {
-      this.handler.onData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
+      this.handler.onMessageData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
       return;
     }
     this.endFrame(piece);
@@ -256,20 +319,20 @@ export class Receiver {
           );
         }
         this.state = State.Done;
-        return this.handler.onClose(close.code, close.reason, last);
+        return this.handler.onCloseFrame(close.code, close.reason, last);
       }
     }
     const flags = this.flags;
     const binary = (flags & MESSAGE_BINARY) !== 0;
     const compressed = (flags & MESSAGE_COMPRESSED) !== 0;
     if (!h.fin) {
-      if (last.length > 0) this.handler.onData(last, false, binary, compressed);
+      if (last.length > 0) this.handler.onMessageData(last, false, binary, compressed);
       return;
     }
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.flags = flags & ~IN_MESSAGE;
-    this.handler.onData(last, true, binary, compressed);
+    this.handler.onMessageData(last, true, binary, compressed);
   }
 
   private fail(code: ErrorCode, detail?: string): void {

@@ -52,6 +52,8 @@ export class CloseHandshake {
   private sentReason = '';
   /** What the peer's close frame said. */
   peer: { code: number; reason: string } | undefined;
+  /** The peer's close payload as it came (a copy), which our answer echoes. */
+  private peerPayload: Buffer | undefined;
   /** The first cause of an unclean end; later causes do not replace it. */
   failure: WebSocketError | undefined;
   /** How the connection ended, once the next layer is closed (or the handshake gave up). */
@@ -89,24 +91,31 @@ export class CloseHandshake {
     return this.sent && !this.queued;
   }
 
-  /** The peer's close frame. A peer whose frame came first stays the first closer, whatever we send after. */
-  peerClosed(code: number, reason: string): void {
+  /**
+   * The peer's close frame (`payload` as received, code and reason). A peer whose frame came first
+   * stays the first closer, whatever we send after.
+   */
+  peerClosed(code: number, reason: string, payload: Buffer): void {
     this.received = true;
     this.peer = { code, reason };
+    // A copy: the frame is a view of a chunk the next layer may reuse.
+    this.peerPayload = Buffer.from(payload);
     this.firstCloser ??= 'remote';
   }
 
   /**
-   * Answers the peer's close frame, echoing its code and reason (RFC 6455 §5.5.1; ws does the same),
-   * unless ours went already; a close without a code is answered without one. The answer goes
-   * behind the messages written before it (as ws's does), then the handshake finishes.
+   * Answers the peer's close frame, echoing its payload byte for byte (RFC 6455 §5.5.1; ws does the
+   * same), unless ours went already; a close without a code is answered without one. The bytes are
+   * echoed, not re-encoded from the decoded reason: with UTF-8 validation off, an invalid reason
+   * decodes to U+FFFD (3 bytes each) and would no longer fit in a close frame. The receiver checked
+   * the code and size, so nothing here can throw. The answer goes behind the messages written
+   * before it (as ws's does), then the handshake finishes.
    */
   answer(): void {
     if (this.sent) return this.finishIfComplete();
     const { code, reason } = this.peer!;
-    const none = code === CLOSE_NO_STATUS;
-    this.record(code, none ? '' : reason);
-    this.queue(encodeClosePayload(none ? undefined : code, none ? undefined : reason), true);
+    this.record(code, code === CLOSE_NO_STATUS ? '' : reason);
+    this.queue(this.peerPayload!, true);
   }
 
   /** Both frames exchanged and ours queued: the host ends what it must, and the timer bounds the peer's part. */

@@ -3,6 +3,7 @@
  * tls.TLSSocket, a PassThrough pair, an HTTP/2 stream) is adapted by `DuplexLayer`; a custom
  * transport implements `NextLayer` directly.
  */
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 
@@ -83,7 +84,15 @@ export class DuplexLayer implements NextLayer {
   /** @internal */ closed = false;
   private ended = false;
 
-  constructor(readonly duplex: Duplex) {}
+  /** The duplex is a net.Socket without TLS, and `write` is this class's own (a subclass may watch writes). */
+  private readonly plainSocket: boolean;
+
+  constructor(readonly duplex: Duplex) {
+    this.plainSocket =
+      duplex instanceof Socket &&
+      (duplex as { encrypted?: boolean }).encrypted !== true &&
+      this.write === DuplexLayer.prototype.write;
+  }
 
   attach(sink: LayerSink): void {
     this.sink = sink;
@@ -108,6 +117,25 @@ export class DuplexLayer implements NextLayer {
     // Until its owner listens again, an error must not crash the process as an unhandled event.
     if (d.listenerCount('error') === 0) d.once('error', ignoreError);
     this.sink = null;
+  }
+
+  /**
+   * Whether `writeUnwaited` may be used now: a plain TCP socket (its write of no bytes, which the
+   * stream may queue behind, is harmless), open, with nothing of ours still buffered in it.
+   */
+  canWriteUnwaited(): boolean {
+    const d = this.duplex;
+    return this.plainSocket && d.writableLength === 0 && !d.destroyed && d.writable;
+  }
+
+  /**
+   * Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
+   * True when it did; false when the chunk is still buffered in the socket (the caller then learns
+   * when it is out by writing nothing with a callback: callbacks come in order).
+   */
+  writeUnwaited(chunk: Buffer): boolean {
+    this.duplex.write(chunk);
+    return this.duplex.writableLength === 0;
   }
 
   write(chunks: Buffer[], cb: (err?: Error | null) => void): void {

@@ -3,6 +3,8 @@
  * so that `read()` takes a message (concatenating its pieces once) and `readSome()` a piece.
  */
 
+import { Buffer } from 'node:buffer';
+
 /** A message, or with `readSome()` a piece of one. */
 export class ReceivedData {
   constructor(

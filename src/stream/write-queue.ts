@@ -118,15 +118,27 @@ export class WriteQueue {
 
   /** Takes everything queued: the buffers to write as one batch, and their waiters. */
   take(): { bufs: Buffer[]; waiters: Waiter[] } {
+    const waiters = this.waiters;
+    const bufs = this.batch();
+    this.drop();
+    return { bufs, waiters };
+  }
+
+  /** Whoever waits for what is queued (for a caller that takes `batch()` and then lets the queue go). */
+  get waiting(): Waiter[] {
+    return this.waiters;
+  }
+
+  /** Everything queued as the buffers to write in one batch; the queue itself is left as it is. */
+  batch(): Buffer[] {
     const { bufs, heads, bytes, headed } = this;
-    const waiters = this.drop();
-    if (bytes === 0) return { bufs: [], waiters };
+    if (bytes === 0) return [];
     if (headed === 0) {
-      if (bufs.length === 1) return { bufs, waiters }; // one buffer as it is (a prepared frame, a handshake's head)
-      return { bufs: joinShared(bufs, heads, bytes), waiters };
+      if (bufs.length === 1) return bufs; // one buffer as it is (a prepared frame, a handshake's head)
+      return joinShared(bufs, heads, bytes);
     }
-    if (bytes <= COALESCE_MAX) return { bufs: [join(bufs, heads, bytes)], waiters };
-    return { bufs: joinSmall(withHeaders(bufs, heads)), waiters };
+    if (bytes <= COALESCE_MAX) return [join(bufs, heads, bytes)];
+    return joinSmall(withHeaders(bufs, heads));
   }
 
   /** Drops everything queued; returns the waiters, for the caller to fail. */
@@ -151,9 +163,29 @@ function writeHeader(out: Buffer, pos: number, head: number, length: number): nu
   return writeFrameHeader(out, pos, head & 0x0f, (head & FIN) !== 0, (head & RSV1) !== 0, length);
 }
 
+/** Joins are carved out of slabs of this size, one after the other (as Buffer's own pool does for small buffers). */
+const SLAB_SIZE = 256 * 1024;
+let slab: ArrayBufferLike | null = null;
+let slabUsed = 0;
+
+/**
+ * Room for a join of `bytes` (at most COALESCE_MAX): a view into the current slab, so that a flush
+ * makes no ArrayBuffer of its own (each one is a native allocation and external memory that wakes
+ * the garbage collector). A slab is freed once no view into it is left.
+ */
+function joinBuffer(bytes: number): Buffer {
+  if (slab === null || slabUsed + bytes > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE).buffer; // not zero-filled (new ArrayBuffer is: 256 KiB of memset)
+    slabUsed = 0;
+  }
+  const out = Buffer.from(slab, slabUsed, bytes);
+  slabUsed = (slabUsed + bytes + 7) & ~7; // 8-byte aligned, as the pool keeps its views
+  return out;
+}
+
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
-  const out = Buffer.allocUnsafe(bytes);
+  const out = bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
   let pos = 0;
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;

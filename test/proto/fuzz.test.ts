@@ -94,7 +94,7 @@ describe('Receiver properties', () => {
           const r = new Receiver(
             { role: 'server', readMessageMax: 1 << 20, maxFragments: 100 },
             {
-              onData: (d, fin, binary) => {
+              onMessageData: (d, fin, binary) => {
                 parts.push(Buffer.from(d));
                 if (fin) {
                   got.push({ binary, payload: Buffer.concat(parts) });
@@ -105,7 +105,7 @@ describe('Receiver properties', () => {
                 pings.push(Buffer.from(p).toString());
               },
               onPong: () => {},
-              onClose: () => {},
+              onCloseFrame: () => {},
               onFail: (e) => {
                 throw new Error(`unexpected failure ${e.code}`);
               },
@@ -149,10 +149,10 @@ describe('Receiver properties', () => {
           const r = new Receiver(
             { role, readMessageMax: 1000, maxFragments: 10 },
             {
-              onData: () => {},
+              onMessageData: () => {},
               onPing: () => {},
               onPong: () => {},
-              onClose: () => {},
+              onCloseFrame: () => {},
               onFail: (e) => {
                 fails++;
                 assert.ok(

@@ -20,10 +20,10 @@ export function collect(
 ) {
   const events: Event[] = [];
   const handler: ReceiverHandler = {
-    onData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
+    onMessageData: (d, fin, bin) => events.push({ kind: 'data', data: d.toString('hex'), fin, binary: bin }),
     onPing: (p) => events.push({ kind: 'ping', data: p.toString('hex') }),
     onPong: (p) => events.push({ kind: 'pong', data: p.toString('hex') }),
-    onClose: (code, reason) => events.push({ kind: 'close', code, reason }),
+    onCloseFrame: (code, reason) => events.push({ kind: 'close', code, reason }),
     onFail: (e: WebSocketError) => events.push({ kind: 'fail', code: e.code }),
   };
   const r = new Receiver(

@@ -63,7 +63,7 @@ describe('CloseHandshake', () => {
     h.start(4000, encodeClosePayload(4000, 'ours'), c);
     assert.deepEqual(host.calls, ['close 4000 ours behind']);
     assert.equal(h.complete, false);
-    h.peerClosed(1001, 'theirs');
+    h.peerClosed(1001, 'theirs', encodeClosePayload(1001, 'theirs'));
     h.finishIfComplete();
     assert.deepEqual(host.calls.slice(1), ['exchanged']);
     const info = h.layerClosed();
@@ -75,7 +75,7 @@ describe('CloseHandshake', () => {
   it('the peer closes first and the app closes before our answer: remote, the peer code; never overwritten', async () => {
     const host = new RecordingHost();
     const h = new CloseHandshake(host, 60_000);
-    h.peerClosed(1001, 'going');
+    h.peerClosed(1001, 'going', encodeClosePayload(1001, 'going'));
     const c = started();
     h.start(1000, encodeClosePayload(1000, 'bye'), c);
     assert.deepEqual(host.calls, ['close 1000 bye behind', 'exchanged']);
@@ -93,7 +93,7 @@ describe('CloseHandshake', () => {
     ] as const) {
       const host = new RecordingHost();
       const h = new CloseHandshake(host, 60_000);
-      h.peerClosed(code, '');
+      h.peerClosed(code, '', encodeClosePayload(code === 1005 ? undefined : code));
       h.answer();
       h.finishIfComplete();
       assert.deepEqual(host.calls, [`${expected} behind`, 'exchanged']);
@@ -106,7 +106,7 @@ describe('CloseHandshake', () => {
       const host = new RecordingHost();
       const h = new CloseHandshake(host, 60_000);
       host.compressing = true;
-      h.peerClosed(1000, '');
+      h.peerClosed(1000, '', encodeClosePayload(1000));
       if (how === 'answer') h.answer();
       else h.start(1000, encodeClosePayload(1000, ''), started());
       h.finishIfComplete();
