@@ -168,7 +168,18 @@ interface Subscription {
    * delivered until the epoch is checked again.
    */
   recheck: boolean;
+  /**
+   * Live messages were dropped (more than `maxHeld` waited): the topic's history after `last` is
+   * read and delivered before anything newer.
+   */
+  behind: boolean;
 }
+
+/**
+ * Live messages a topic holds at most while a read runs; past it they are dropped and read back
+ * from history, which keeps them (up to its size) without this process's memory growing unbounded.
+ */
+const maxHeld = 10_000;
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
@@ -282,6 +293,7 @@ export class RedisBroker implements Broker {
       held: [],
       reading: null,
       recheck: false,
+      behind: false,
     };
     this.#topics.set(topic, sub);
     try {
@@ -357,23 +369,37 @@ export class RedisBroker implements Broker {
     return subscriber;
   }
 
-  /** Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT FLUSH). */
+  /**
+   * Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT
+   * FLUSH), failing after `commandTimeoutMs`: node-redis's own `timeout` ends only the wait to be
+   * written, so a command a hung server never answers would wait forever.
+   */
   async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
     if (!commands) throw unavailable('the broker is not open');
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
-    const options = { typeMapping: this.#bufferReplies, timeout: this.#options.commandTimeoutMs };
-    try {
+    const ms = this.#options.commandTimeoutMs;
+    const options = { typeMapping: this.#bufferReplies, timeout: ms };
+    const send = async (): Promise<unknown> => {
       try {
         return await commands.sendCommand(['EVALSHA', s.sha, ...rest], options);
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
         return await commands.sendCommand(['EVAL', s.source, ...rest], options);
       }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([send(), deadline]);
     } catch (err) {
       throw unavailable(err instanceof Error ? err.message : String(err), err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -388,25 +414,35 @@ export class RedisBroker implements Broker {
       data: message.subarray(newline + 1),
       binary: flag === '1',
     };
-    if (sub.held.length === 0 && sub.reading === null && !sub.recheck && (m.epoch === sub.epoch || sub.epoch === '')) {
+    const waiting = sub.held.length > 0 || sub.reading !== null || sub.recheck || sub.behind;
+    if (!waiting && (m.epoch === sub.epoch || sub.epoch === '')) {
       this.#deliver(sub, m);
-    } else {
-      sub.held.push(m);
-      this.#drain(topic, sub);
+      return;
     }
+    sub.held.push(m);
+    if (sub.held.length > maxHeld) {
+      sub.held = [];
+      sub.behind = true;
+    }
+    this.#drain(topic, sub);
   }
 
   /**
    * Delivers what `sub` holds, in order, up to the first message that must wait: while the epoch is
    * to be checked again, or before the first message of another epoch (its epoch's start is read
    * from history first, so that offsets 1, 2… of a new epoch arrive in order, whichever of history
-   * and live delivery brings each). A read needs the broker available: until then, messages wait.
+   * and live delivery brings each), and after dropped messages (`behind`): those are read from
+   * history first. A read needs the broker available: until then, messages wait.
    */
   #drain(topic: string, sub: Subscription): void {
     let i = 0;
     while (sub.reading === null && this.#topics.get(topic) === sub) {
       if (sub.recheck) {
         if (this.#available) sub.reading = this.#read(topic, sub, null);
+        break;
+      }
+      if (sub.behind) {
+        if (this.#available) sub.reading = this.#catchUp(topic, sub);
         break;
       }
       const m = sub.held[i];
@@ -430,19 +466,18 @@ export class RedisBroker implements Broker {
     const generation = this.#generation;
     let target = epoch;
     let start: BrokerMessage[] | null = null;
+    let failed = false;
     try {
       target ??= (await this.position(topic)).epoch;
       if (target !== sub.epoch && sub.epoch !== '') start = await this.history(topic, { offset: 0, epoch: target });
     } catch {
-      // Lost the connection: the reconnection (which sets `recheck`) drains again. Otherwise (a
-      // timeout, say) what history would have given is lost: go on with what is live.
-      if (generation !== this.#generation || !this.#available) {
-        sub.reading = null;
-        return;
-      }
+      failed = true;
     }
     sub.reading = null;
     if (this.#topics.get(topic) !== sub) return;
+    if (failed && this.#lostSince(generation, topic, sub)) return;
+    // Otherwise (a timeout, an error reply) what history would have given is lost: go on with what
+    // is live.
     if (epoch === null && generation === this.#generation) sub.recheck = false;
     if (target !== null && target !== sub.epoch) {
       sub.epoch = target;
@@ -450,6 +485,38 @@ export class RedisBroker implements Broker {
       for (const m of start ?? []) this.#deliver(sub, m);
     }
     this.#drain(topic, sub);
+  }
+
+  /**
+   * Reads and delivers the history of `sub` after its last offset (live messages were dropped
+   * meanwhile), then drains it. What history no longer holds is lost: `PubSub` sees the gap.
+   */
+  async #catchUp(topic: string, sub: Subscription): Promise<void> {
+    const generation = this.#generation;
+    let missed: BrokerMessage[] | null = null;
+    let failed = false;
+    try {
+      missed = await this.history(topic, { offset: sub.last, epoch: sub.epoch });
+    } catch {
+      failed = true;
+    }
+    sub.reading = null;
+    if (this.#topics.get(topic) !== sub) return;
+    if (failed && this.#lostSince(generation, topic, sub)) return;
+    sub.behind = false;
+    for (const m of missed ?? []) this.#deliver(sub, m);
+    this.#drain(topic, sub);
+  }
+
+  /**
+   * After a failed read of `sub`: whether it failed because a connection was lost since it began.
+   * Then the read is made again once back: by the reconnection, which drains every topic, or here
+   * if the reconnection came first (it skipped `sub`, whose read was still running).
+   */
+  #lostSince(generation: number, topic: string, sub: Subscription): boolean {
+    if (generation === this.#generation && this.#available) return false;
+    if (this.#available) this.#drain(topic, sub);
+    return true;
   }
 
   #deliver(sub: Subscription, m: BrokerMessage): void {

@@ -274,11 +274,18 @@ export class ProxyLink {
     client.on('data', (chunk: Buffer) => {
       const text = chunk.toString('latin1');
       this.clientText += text;
-      if (this.#holdFrom !== null && text.includes(this.#holdFrom)) {
+      const at = this.#holdFrom === null ? -1 : text.indexOf(this.#holdFrom);
+      let rest = chunk;
+      if (at >= 0) {
         this.#holdFrom = null;
-        this.#toServer ??= [];
+        if (this.#toServer === null) {
+          // What comes before it in the same write (other commands) passes.
+          if (at > 0) this.#pass(true, chunk.subarray(0, at));
+          rest = chunk.subarray(at);
+          this.#toServer = [];
+        }
       }
-      this.#pass(true, chunk);
+      this.#pass(true, rest);
     });
     upstream.on('data', (chunk: Buffer) => this.#pass(false, chunk));
     for (const s of [client, upstream]) {
@@ -287,7 +294,7 @@ export class ProxyLink {
     }
   }
 
-  /** From the client's first write that contains `text` on, its bytes wait for `release()` (the server's still pass). */
+  /** From `text` in the client's bytes on, they wait for `release()` (the server's still pass). */
   holdClientFrom(text: string): void {
     this.#holdFrom = text;
   }
@@ -299,6 +306,17 @@ export class ProxyLink {
     this.#toClient = null;
     for (const chunk of toServer) this.#pass(true, chunk);
     for (const chunk of toClient) this.#pass(false, chunk);
+  }
+
+  /**
+   * Answers what the client's bytes held now ask (one command) with `reply` in the server's stead,
+   * and drops them (the server never sees them); from now on everything passes.
+   */
+  answerHeld(reply: string): void {
+    this.#toServer = null;
+    this.client.write(reply, 'latin1');
+    this.serverText += reply;
+    this.changed();
   }
 
   /** Drops both sides at once. */
