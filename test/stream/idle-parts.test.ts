@@ -4,17 +4,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Duplex } from 'node:stream';
 import {
   type WebSocketError,
   WebSocketStream,
   createTestPair,
   type LayerSink,
-  type NextLayer,
   type TestLayer,
 } from '../../src/index.js';
 import { binary, closeFrame, cont, parseFrames, ping, text } from '../support/frames.js';
 import { delivered } from '../support/peer.js';
+import { CustomDuplexLayer } from '../support/duplex-layer.js';
 import { openServer } from '../support/open.js';
 
 /** A client-role stream and a server-role stream over a test pair, both open. */
@@ -97,37 +96,12 @@ describe('a client stream writing in separate turns', () => {
  * A custom next layer that calls its sink's methods with extra arguments, as handing them to
  * `forEach` or to an event with arguments does.
  */
-class LooseLayer implements NextLayer {
-  constructor(readonly d: Duplex) {}
+class LooseLayer extends CustomDuplexLayer {
   attach(sink: LayerSink): void {
     this.d.on('data', (chunk: Buffer) => [chunk].forEach(sink.onData, sink));
     this.d.on('end', () => sink.onEnd());
     this.d.on('error', (e: Error) => sink.onError(e));
     this.d.on('close', (hadError: boolean) => (sink.onClose as (hadError: boolean) => void).call(sink, hadError));
-  }
-  detach(): void {
-    this.d.removeAllListeners('data');
-  }
-  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
-    this.d.write(Buffer.concat(chunks), cb);
-  }
-  pause(): void {
-    this.d.pause();
-  }
-  resume(): void {
-    this.d.resume();
-  }
-  end(): void {
-    this.d.end();
-  }
-  destroy(err?: Error): void {
-    this.d.destroy(err);
-  }
-  get writableLength(): number {
-    return this.d.writableLength;
-  }
-  get destroyed(): boolean {
-    return this.d.destroyed;
   }
 }
 

@@ -7,16 +7,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import {
-  WebSocketStream,
-  createTestPair,
-  type LayerSink,
-  type NextLayer,
-  type WebSocketError,
-} from '../../src/index.js';
+import { WebSocketStream, createTestPair, type LayerSink, type WebSocketError } from '../../src/index.js';
 import { closeFrame, frame, ping, requestHead, requestObject, text } from '../support/frames.js';
+import { CustomDuplexLayer } from '../support/duplex-layer.js';
 import { openServer } from '../support/open.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -25,8 +19,7 @@ import { RawPeer } from '../support/peer.js';
  * another API's events with bound sink methods would: a chunk with a boolean after it, and a close
  * with an exit code and a signal (`child.on('close', sink.onClose.bind(sink))`).
  */
-class ExtraArgsLayer implements NextLayer {
-  constructor(protected readonly d: Duplex) {}
+class ExtraArgsLayer extends CustomDuplexLayer {
   attach(sink: LayerSink): void {
     const onData: (chunk: Buffer, flag: boolean) => void = sink.onData.bind(sink);
     const onClose: (code: number, signal: string | null) => void = sink.onClose.bind(sink);
@@ -34,30 +27,6 @@ class ExtraArgsLayer implements NextLayer {
     this.d.on('end', () => sink.onEnd());
     this.d.on('error', (e: Error) => sink.onError(e));
     this.d.on('close', () => onClose(0, null));
-  }
-  detach(): void {
-    this.d.removeAllListeners('data');
-  }
-  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
-    this.d.write(Buffer.concat(chunks), cb);
-  }
-  pause(): void {
-    this.d.pause();
-  }
-  resume(): void {
-    this.d.resume();
-  }
-  end(): void {
-    this.d.end();
-  }
-  destroy(err?: Error): void {
-    this.d.destroy(err);
-  }
-  get writableLength(): number {
-    return this.d.writableLength;
-  }
-  get destroyed(): boolean {
-    return this.d.destroyed;
   }
 }
 
