@@ -60,6 +60,8 @@ export class CloseHandshake {
   info: CloseInfo | undefined;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   pendingEnd: 'close' | 'fail' | null = null;
+  /** A timer bounds how long the answer to the peer's close waits for unread messages. */
+  answerBound = false;
   private waiters: Completion<void>[] | null = null;
   private endWaiters: ((info: CloseInfo) => void)[] | null = null;
   private timer: NodeJS.Timeout | null = null;

@@ -864,7 +864,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
   #inflateIdle(): void {
-    if (this.#close !== null && this.#close.pendingEnd !== null) setImmediate(answerInputEnd, this.#inner);
+    if (this.#close !== null && this.#close.pendingEnd !== null) this.#answerWhenRead();
     if (this.#readEnded) this.#serveReader();
     this.#updateFlow();
   }
@@ -920,15 +920,30 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   /**
-   * The input ended with a close frame or a violation. Our answer waits until the reader has taken
-   * the messages that came before it (so that replies to them, an echo say, still go out first;
-   * RFC 6455 §5.5.1 allows finishing the current message), and at the latest for the next turn.
+   * The input ended with a close frame or a violation. A violation is answered on the next turn.
+   * The answer to a close waits until the reader has taken the messages that came before it, so
+   * that replies to them (an echo, a paused ws-stream/ws socket resumed later) still go out first,
+   * as `ws` does (RFC 6455 §5.5.1 allows finishing the current message); it goes at the latest
+   * after `closeTimeout` (0: no limit), so a stream nobody reads still answers.
    */
   #deferInputEnd(what: 'close' | 'fail'): void {
     this.#close!.pendingEnd = what;
-    // Messages still inflating come first; the answer goes when that line is empty.
-    if (this.#deflate === null || this.#deflate.inflateIdle || what === 'fail')
+    if (what === 'fail') setImmediate(answerInputEnd, this.#inner);
+    // Messages still inflating come first: #inflateIdle goes on when that line is empty.
+    else if (this.#deflate === null || this.#deflate.inflateIdle) this.#answerWhenRead();
+  }
+
+  /** The deferred close answer: on the next turn once no message before it is unread, or by `closeTimeout`. */
+  #answerWhenRead(): void {
+    if (this.#inq.messages === 0) {
       setImmediate(answerInputEnd, this.#inner);
+      return;
+    }
+    const ms = this.#opts.closeTimeout;
+    if (ms > 0 && !this.#close!.answerBound) {
+      this.#close!.answerBound = true;
+      setTimeout(answerInputEnd, ms, this.#inner);
+    }
   }
 
   /** Sends the deferred answer to the end of input, if it is still due. */
@@ -1051,6 +1066,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #take(whole: boolean): ReceivedData {
     const m = whole ? this.#inq.takeMessage() : this.#inq.takePiece();
     if (this.#inq.isEmpty) this.#inq = NO_READS;
+    // The last message before the peer's close is taken: the deferred answer may go.
+    if (this.#inq.messages === 0 && this.#close?.pendingEnd === 'close' && this.#deflate?.inflateIdle !== false)
+      setImmediate(answerInputEnd, this.#inner);
     if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     return m;
   }

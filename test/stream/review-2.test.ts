@@ -182,3 +182,43 @@ describe('a write aborted after it was flushed', () => {
     );
   });
 });
+
+describe("the answer to the peer's close waits for the messages before it to be read", () => {
+  it('a message read only after the close was parsed is still echoed before the close answer', async () => {
+    let closeSeen!: () => void;
+    const parsed = new Promise<void>((resolve) => {
+      closeSeen = resolve;
+    });
+    const { ws, peer } = await openServer({
+      controlCallback: (kind) => {
+        if (kind === 'close') closeSeen();
+      },
+    });
+    peer.send(Buffer.concat([text('echo me'), closeFrame(1000, 'bye')]));
+    await parsed;
+    // Two turns later: under the old rule (the answer at the latest on the next turn) the close
+    // answer was sent by now and the echo below failed with ERR_WS_CLOSED.
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+    const m = await ws.read();
+    await ws.write(m.data, { binary: false });
+    const frames = await peer.waitFrames(2);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.payload.toString('latin1')]),
+      [
+        [1, 'echo me'],
+        [8, '\u0003\u00e8bye'],
+      ],
+    );
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code, info.wasClean], ['remote', 1000, true]);
+  });
+
+  it('a stream nobody reads still answers, after closeTimeout', async () => {
+    const { ws, peer } = await openServer({ closeTimeout: 50 });
+    peer.send(Buffer.concat([text('never read'), closeFrame(1000, 'bye')]));
+    const [answer] = await peer.waitFrames(1);
+    assert.equal(answer!.opcode, 8);
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code], ['remote', 1000]);
+  });
+});
