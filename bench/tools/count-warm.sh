@@ -10,14 +10,7 @@ set -euo pipefail
 server=$1 out=$2 warm=$3 n1=$4 n2=$5; shift 5
 mode=$1; shift
 mkdir -p "$out"
-case $server in
-  ws-stream) script=(dist/src/cli/main.js serve --port 0 --quiet) ;;
-  ws-stream-net) script=(dist/bench/servers/net-accept-echo.js 0) ;;
-  ws) script=(dist/bench/servers/ws-echo.js 0) ;;
-  raw) script=(dist/bench/servers/raw-echo.js 0) ;;
-  raw-hs) script=(dist/bench/servers/raw-handshake.js 0) ;;
-  *) script=("$server" 0) ;;
-esac
+source "$(dirname "$0")/server-script.sh"
 [ "$server" = raw ] && [ "$mode" = echo ] && mode=raw
 rm -f "$out"/callgrind.out.*
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out.%p" ${VG_ARGS:-} \

@@ -8,14 +8,7 @@ set -euo pipefail
 server=$1 out=$2 n=$3; shift 3
 mode=$1; shift
 mkdir -p "$out"
-case $server in
-  ws-stream) script=(dist/src/cli/main.js serve --port 0 --quiet) ;;
-  ws-stream-net) script=(dist/bench/servers/net-accept-echo.js 0) ;;
-  ws) script=(dist/bench/servers/ws-echo.js 0) ;;
-  raw) script=(dist/bench/servers/raw-echo.js 0) ;;
-  raw-hs) script=(dist/bench/servers/raw-handshake.js 0) ;;
-  *) script=("$server" 0) ;;
-esac
+source "$(dirname "$0")/server-script.sh"
 rm -f "$out"/callgrind.out.*
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" ${VG_ARGS:-} \
   node --import ./dist/bench/servers/exit-on-signal.js "${script[@]}" >"$out/server.log" 2>"$out/valgrind.log" &

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { closeFrame, cont, frame, KEY, ping, text } from '../support/frames.js';
-import { impls, listen, rawPeer } from './support.js';
+import { type BadCase, impls, listen, rawPeer } from './support.js';
 
 function deflated(s: string | Buffer): Buffer {
   const out = zlib.deflateRawSync(s, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
@@ -20,17 +20,6 @@ function request(port: number): string {
     `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
     'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n\r\n'
   );
-}
-
-interface BadCase {
-  name: string;
-  bytes: Buffer;
-  code: string;
-  wire: number;
-  range: boolean;
-  /** ws's message, where ws-stream/ws gives the same one. */
-  message?: string;
-  options?: Record<string, unknown>;
 }
 
 const cases: BadCase[] = [

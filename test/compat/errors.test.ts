@@ -9,19 +9,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { closeFrame, frame, ping, text } from '../support/frames.js';
-import { impls, listen, rawPeer } from './support.js';
-
-interface BadCase {
-  name: string;
-  bytes: Buffer;
-  code: string;
-  /** The close code sent to the peer. */
-  wire: number;
-  range: boolean;
-  /** ws's message, where ws-stream/ws gives the same one. */
-  message?: string;
-  options?: Record<string, unknown>;
-}
+import { type BadCase, impls, listen, rawPeer } from './support.js';
 
 const cases: BadCase[] = [
   {

@@ -37,6 +37,19 @@ export const compat: Impl = {
 };
 export const impls: Impl[] = [ws, compat];
 
+/** A bad frame sent by a raw client, and what both engines must report for it. */
+export interface BadCase {
+  name: string;
+  bytes: Buffer;
+  code: string;
+  /** The close code sent to the peer. */
+  wire: number;
+  range: boolean;
+  /** ws's message, where ws-stream/ws gives the same one. */
+  message?: string;
+  options?: Record<string, unknown>;
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: ws's API
 type Server = any;
 
