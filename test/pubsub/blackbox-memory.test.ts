@@ -1,0 +1,51 @@
+/** The black-box protocol suite against `serve --pubsub` on its in-memory broker, and its HTTP side. */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, it } from 'node:test';
+import { startServer } from '../conformance/raw-client.js';
+import { type Server, protocolSuite } from './blackbox-support.js';
+
+protocolSuite({ name: 'serve --pubsub (in memory)', setup: async () => ({ args: [], teardown: async () => {} }) });
+
+let server: Server;
+before(async () => {
+  server = await startServer(['--pubsub']);
+});
+after(() => server.stop());
+
+/** One plain HTTP request; resolves with its status, content type and body. */
+function request(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+it('serves the chat page to GET and HEAD of / (and /index.html, with a query), and 404 elsewhere', async () => {
+  for (const path of ['/', '/index.html', '/?room=lobby&name=ann']) {
+    const get = await request('GET', path);
+    assert.equal(get.status, 200, path);
+    assert.match(get.type, /^text\/html/);
+    assert.match(get.body, /<title>ws-stream chat<\/title>/);
+    const head = await request('HEAD', path);
+    assert.equal(head.status, 200, `HEAD ${path}`);
+    assert.match(head.type, /^text\/html/);
+    assert.equal(head.body, '');
+  }
+  for (const [method, path] of [
+    ['GET', '/nope'],
+    ['GET', '/index.htm'],
+    ['POST', '/nope'],
+  ]) {
+    const res = await request(method!, path!);
+    assert.equal(res.status, 404, `${method} ${path}`);
+  }
+});
