@@ -324,6 +324,44 @@ export function protocolSuite(options: SuiteOptions): void {
       for (const s of subs) assert.equal(s.ended, false);
     });
 
+    it('closes a subscriber that does not read (1008) while the publisher and readers get every message', async () => {
+      const topic = 'slow';
+      const reader = await connect();
+      const r = await subscribe(reader, topic);
+      const stalled = await connect();
+      await subscribe(stalled, topic);
+      stalled.sock.pause(); // reads nothing more: its backlog grows in the kernel, then in the server
+      const pub = await connect();
+      // 24 MiB: more than loopback's socket buffers hold for a reader that never reads, plus the 4 MiB backlog.
+      const count = 384;
+      const pad = 'q'.repeat(64 * 1024);
+      // In steps the reader keeps up with (a reader slower than the publisher meets the policy too).
+      for (let step = 0; step < count; step += 8) {
+        for (let i = step; i < step + 8; i++) pub.send({ op: 'publish', topic, data: { i, pad } });
+        for (let i = step; i < step + 8; i++)
+          assert.deepEqual(await message(reader, topic, r.offset + 1 + i), { i, pad });
+      }
+      stalled.sock.resume();
+      let got = 0;
+      for (;;) {
+        let m: Reply;
+        try {
+          m = await stalled.next();
+        } catch {
+          break; // the connection ended
+        }
+        assert.equal(m.op, 'message');
+        assert.equal(m.offset, r.offset + 1 + got, 'what it got, it got in order');
+        got++;
+      }
+      assert.ok(got < count, `closed before it got everything (got ${got} of ${count})`);
+      // The close frame comes after the backlog; if the peer took too long to read it, the server
+      // may have ended the connection after its close timeout instead.
+      assert.ok(stalled.closeCode === 1008 || stalled.closeCode === null, String(stalled.closeCode));
+      assert.equal(reader.ended, false);
+      assert.equal(server.proc.exitCode, null);
+    });
+
     it('stays up when subscribers vanish mid-stream; the one left gets every message once, in order', async () => {
       const topic = 'vanish';
       const survivor = await connect();
