@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
+import { cont, ping, text } from '../support/frames.js';
 import { type Server, protocolSuite } from './blackbox-support.js';
+import { JsonClient } from './pubsub-support.js';
 
 protocolSuite({ name: 'serve --pubsub (in memory)', setup: async () => ({ args: [], teardown: async () => {} }) });
 
@@ -12,6 +14,35 @@ before(async () => {
   server = await startServer(['--pubsub']);
 });
 after(() => server.stop());
+
+it('reads a request sent in fragments; a frame over readMessageMax (16 MiB) closes with 1009', async () => {
+  const c = await JsonClient.connect(server.port);
+  try {
+    c.sendRaw(
+      Buffer.concat([
+        text('{"op":"subscribe",', { fin: false }),
+        cont('"topic":', { fin: false }),
+        ping('mid'),
+        cont('"frag"}'),
+      ]),
+    );
+    assert.deepEqual(await c.next(), { op: 'subscribed', topic: 'frag', offset: 0, epoch: (await epochOf()).epoch });
+    c.send({ op: 'publish', topic: 'frag', data: 'x'.repeat(16 * 1024 * 1024) });
+    await c.closed();
+    assert.equal(c.closeCode, 1009);
+  } finally {
+    c.close();
+  }
+});
+
+/** The server's epoch, as a fresh connection's subscribe reports it. */
+async function epochOf(): Promise<{ epoch: string }> {
+  const c = await JsonClient.connect(server.port);
+  c.send({ op: 'subscribe', topic: 'epoch' });
+  const r = await c.next();
+  c.close();
+  return r;
+}
 
 /** One plain HTTP request; resolves with its status, content type and body. */
 function request(method: string, path: string): Promise<{ status: number; type: string; body: string }> {

@@ -184,6 +184,36 @@ export function protocolSuite(options: SuiteOptions): void {
       assert.equal(await message(c, topic, r.offset + 1), 'pair');
     });
 
+    it('keeps topics apart whatever their characters (broker separators, braces, prototype names)', async () => {
+      const c = await connect();
+      const topics = [
+        '__proto__',
+        'constructor',
+        'a.b',
+        'a.*',
+        'a.>',
+        'a b',
+        '{x}',
+        '{x',
+        'x}',
+        '%s',
+        '\u0000',
+        'ws-stream:a',
+        'A',
+      ];
+      const starts: number[] = [];
+      for (const t of topics) starts.push((await subscribe(c, t)).offset);
+      // Each publish reaches its own topic only: one message each, in the order published.
+      for (const [i, t] of topics.entries()) c.send({ op: 'publish', topic: t, data: i });
+      const got = new Map<string, unknown[]>();
+      for (let n = 0; n < topics.length; n++) {
+        const m = await c.next();
+        assert.equal(m.op, 'message');
+        got.set(m.topic, [...(got.get(m.topic) ?? []), [m.offset, m.data]]);
+      }
+      for (const [i, t] of topics.entries()) assert.deepEqual(got.get(t), [[starts[i]! + 1, i]], JSON.stringify(t));
+    });
+
     it('counts a topic in UTF-8 bytes: 256 bytes are a topic, 257 are not', async () => {
       const c = await connect();
       const topics = ['t'.repeat(256), `${'€'.repeat(85)}x`, 'é'.repeat(128), `${'😀'.repeat(63)}abcd`];
