@@ -321,6 +321,37 @@ export function protocolSuite(options: SuiteOptions): void {
       assert.equal(await message(pub, topic, last + 1), 'live');
     });
 
+    it('subscribes with since while a publisher floods: after the answer, every message once, in order, to the last', async () => {
+      const topic = 'race';
+      const pub = await connect();
+      const p = await subscribe(pub, topic);
+      pub.send({ op: 'publish', topic, data: 0 });
+      assert.equal(await message(pub, topic, p.offset + 1), 0);
+      const since = { offset: p.offset + 1, epoch: p.epoch };
+      const count = 300;
+      const joiners = [await connect(), await connect(), await connect()];
+      // Three joins at three moments of the flood (before, amid, after most of it was sent).
+      for (let i = 1; i <= count; i++) {
+        pub.send({ op: 'publish', topic, data: i });
+        if (i === 1 || i === 100 || i === 250)
+          joiners[[1, 100, 250].indexOf(i)]!.send({ op: 'subscribe', topic, since });
+      }
+      const last = p.offset + 1 + count;
+      for (const c of joiners) {
+        const r = await c.next('subscribed');
+        assert.equal(r.op, 'subscribed', JSON.stringify(r));
+        assert.equal(r.epoch, p.epoch);
+        // Recovered: from since on; not (history of 5 trimmed meanwhile): from the offset it names.
+        if (r.recovered) assert.equal(r.offset, since.offset);
+        else assert.ok(r.offset >= since.offset && r.offset <= last, JSON.stringify(r));
+        for (let offset = r.offset + 1; offset <= last; offset++) {
+          assert.equal(await message(c, topic, offset), offset - p.offset - 1);
+        }
+      }
+      pub.send({ op: 'publish', topic, data: 'end' });
+      for (const c of joiners) assert.equal(await message(c, topic, last + 1), 'end', 'nothing twice, nothing more');
+    });
+
     it('unsubscribe of a topic never subscribed is silent; after unsubscribe nothing of the topic arrives', async () => {
       const c = await connect();
       c.send({ op: 'unsubscribe', topic: 'never' });
