@@ -11,6 +11,14 @@ protocolSuite({
   },
 });
 
+protocolSuite({
+  name: 'serve --pubsub --workers 2 --broker redis://',
+  setup: async () => {
+    const redis = await BrokerProcess.redis();
+    return { args: ['--workers', '2', '--broker', redis.url], teardown: () => redis.stop() };
+  },
+});
+
 it('a server started while Redis is down serves once Redis is up, without a restart', async (t) => {
   const redis = await BrokerProcess.redis();
   t.after(() => redis.stop());
