@@ -6,9 +6,12 @@ import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
 import { queuePreparedFrame as queue } from './websocket-stream.js';
 
+export { deferQueueing, runDeferred } from './websocket-stream.js';
+
 /**
  * Queues one whole, already-framed server-role message (`frame`: header and payload, unmasked; RSV1
- * set when the payload is compressed, which needs permessage-deflate negotiated on `ws`). It goes
+ * set when the payload is compressed, which needs permessage-deflate negotiated on `ws`), or several
+ * such frames one after the other in one Buffer (RSV1 is checked on the first only). It goes
  * out after every message written before it (also those still being compressed) and before later
  * ones, never between the fragments of another message; it counts in `bufferedAmount` and obeys
  * `bufferPolicy` as `write()` does. `frame` is neither changed nor copied: the same Buffer may be

@@ -534,6 +534,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** See `queuePreparedFrame` (prepared.ts). */
   #queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
+    if (deferred !== null) runDeferred();
     if (this.#state !== State.Open) return false;
     if (this.#role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
     if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null)) {
@@ -1118,6 +1119,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
@@ -1143,6 +1145,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
   writeSome(data: WriteData, callback: Callback<void>): void;
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
@@ -1231,6 +1234,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
+    if (deferred !== null) runDeferred();
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
     const err = this.#opError();
@@ -1249,6 +1253,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   close(options: CloseOptions | undefined, callback: Callback<void>): void;
   close(callback: Callback<void>): void;
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const code = options?.code ?? 1000;
     // 1005 ("no status", never on the wire) sends a close frame without a status code.
@@ -1366,7 +1371,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#flags |= FLUSH_SCHEDULED;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
     // together, in one write call. One tick flushes every stream written to in the turn.
-    if (toFlush.push(this.#inner) === 1) process.nextTick(flushAll);
+    toFlush.push(this.#inner);
+    if (!flushScheduled) scheduleFlushAll();
   }
 
   /**
@@ -1447,11 +1453,46 @@ function completeRead(
 
 /** Streams written to in this turn, flushed together by one tick. */
 let toFlush: Inner[] = [];
+let flushScheduled = false;
+
+/**
+ * Work that queues frames to streams, deferred to the end of the turn (pub/sub gathers the
+ * messages of one turn and queues each subscriber one Buffer for them all). It runs before the
+ * turn's streams flush, or before the next write(), writeSome(), ping(), pong(), close() or
+ * prepared frame on any stream, whichever comes first: what was deferred keeps its place before
+ * whatever is written after it.
+ */
+let deferred: (() => void)[] | null = null;
+
+function scheduleFlushAll(): void {
+  flushScheduled = true;
+  process.nextTick(flushAll);
+}
 
 function flushAll(): void {
+  if (deferred !== null) runDeferred();
+  flushScheduled = false; // a stream written to while these flush schedules a tick of its own
   const streams = toFlush;
-  toFlush = []; // a stream written to while these flush schedules a tick of its own
+  toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
+}
+
+/** Internal (pubsub): runs `run` at the end of this turn, or before the next write to any stream. */
+export function deferQueueing(run: () => void): void {
+  if (deferred !== null) {
+    deferred.push(run);
+    return;
+  }
+  deferred = [run];
+  if (!flushScheduled) scheduleFlushAll();
+}
+
+/** Internal (pubsub): runs what was deferred now (before a subscription changes, say). */
+export function runDeferred(): void {
+  const runs = deferred;
+  if (runs === null) return;
+  deferred = null;
+  for (let i = 0; i < runs.length; i++) runs[i]!();
 }
 
 /** A batch of no bytes: its write completes after the writes before it. */
