@@ -13,7 +13,7 @@ import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
-import { deferQueueing, queuePreparedFrame, runDeferred } from '../stream/prepared.js';
+import { deferQueueing, queuePreparedFrame, runDeferred, writePreparedFrameNow } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -201,12 +201,14 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    */
   private turnTopics: Topic[] = [];
   private turnMessages: Prepared[][] = [];
-  private readonly deliverTurn = (): void => {
+  private readonly deliverTurn = (atTurnEnd: boolean): void => {
     const topics = this.turnTopics;
     const messages = this.turnMessages;
     this.turnTopics = [];
     this.turnMessages = [];
-    for (let i = 0; i < topics.length; i++) this.deliverRun(topics[i]!, messages[i]!);
+    // One run at the end of the turn is all its subscribers get in it: written at once.
+    const now = atTurnEnd && topics.length === 1;
+    for (let i = 0; i < topics.length; i++) this.deliverRun(topics[i]!, messages[i]!, now);
   };
   private isOpen = false;
   private closed = false;
@@ -512,10 +514,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * that has none of them yet, and room for them all, is queued one Buffer holding every frame
    * (joined once per compressor window, shared); any other takes them one by one (`offer`).
    */
-  private deliverRun(t: Topic, run: Prepared[]): void {
+  private deliverRun(t: Topic, run: Prepared[], now: boolean): void {
     if (run.length === 1) {
       const p = run[0]!;
-      for (const sub of t.subs) this.offer(sub, p);
+      for (const sub of t.subs) this.offer(sub, p, now);
       return;
     }
     const first = run[0]!.message;
@@ -536,7 +538,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         }
         if (member.ws.bufferedAmount + f.length <= this.maxBytes) {
           sub.last = last.offset;
-          if (!queuePreparedFrame(member.ws, f)) this.leaveAll(member); // no longer open: its close is on the way
+          const queued = now ? writePreparedFrameNow(member.ws, f) : queuePreparedFrame(member.ws, f);
+          if (!queued) this.leaveAll(member); // no longer open: its close is on the way
           continue;
         }
       }
@@ -545,7 +548,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 
   /** Hands `p` to one subscriber, or holds it while the subscriber joins. False if the subscriber is gone. */
-  private offer(sub: Subscription, p: Prepared): boolean {
+  private offer(sub: Subscription, p: Prepared, now = false): boolean {
     const m = p.message;
     const member = sub.member;
     if (sub.pending !== null) {
@@ -563,7 +566,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.last = m.offset;
     const f = p.frameFor(member.deflateBits);
     if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length);
-    if (queuePreparedFrame(member.ws, f)) return true;
+    if (now ? writePreparedFrameNow(member.ws, f) : queuePreparedFrame(member.ws, f)) return true;
     this.leaveAll(member); // no longer open: its close is on the way
     return false;
   }

@@ -4,7 +4,7 @@
  */
 import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
-import { queuePreparedFrame as queue } from './websocket-stream.js';
+import { queuePreparedFrame as queue, writePreparedFrameNow as writeNow } from './websocket-stream.js';
 
 export { deferQueueing, runDeferred } from './websocket-stream.js';
 
@@ -25,4 +25,14 @@ export function queuePreparedFrame(
   callback?: (err: WebSocketError | null) => void,
 ): boolean {
   return queue(ws, frame, callback);
+}
+
+/**
+ * `queuePreparedFrame` for a caller at the end of a turn (a run deferred with `deferQueueing` and
+ * called with `atTurnEnd`), that writes nothing else to `ws` in this turn: when nothing is queued,
+ * held, compressing or in flight on `ws`, `frame` is what the turn's flush would write, so it is
+ * handed to the next layer at once (no queue, no flush); otherwise it is queued. Nobody waits for it.
+ */
+export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+  return writeNow(ws, frame);
 }

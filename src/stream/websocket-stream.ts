@@ -21,7 +21,7 @@ import { Completion, bindSignal, type Callback } from './completion.js';
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
-import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
+import { NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
@@ -158,6 +158,7 @@ type Inner = LayerSink &
 // reach a stream's internals. None is exported from the package.
 let makeInner: (s: WebSocketStream) => Inner;
 let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
+let writePreparedNow: (ws: WebSocketStream, frame: Buffer) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
@@ -171,6 +172,11 @@ export function queuedMessages(ws: WebSocketStream): number {
 /** Internal (prepared.ts): see `queuePreparedFrame` there. */
 export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
   return queuePrepared(ws, frame, callback);
+}
+
+/** Internal (prepared.ts): see `writePreparedFrameNow` there. */
+export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+  return writePreparedNow(ws, frame);
 }
 
 /**
@@ -385,6 +391,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   static {
     makeInner = (s) => new StreamInner(s);
     queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
+    writePreparedNow = (ws, frame) => ws.#writePreparedNow(frame);
     adopt = (ws, role, agreed) => {
       ws.#state = State.Handshaking;
       ws.nextLayer.attach(ws.#inner);
@@ -549,6 +556,28 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     } else {
       this.#sendPrepared(frame, w);
     }
+    return true;
+  }
+
+  /**
+   * See `writePreparedFrameNow` (prepared.ts): with nothing queued, held, compressing or in flight,
+   * the frame is what this turn's flush would write, so it goes to the next layer at once (no queue,
+   * no flush tick); otherwise it is queued.
+   */
+  #writePreparedNow(frame: Buffer): boolean {
+    if (
+      (this.#flags & (STATE_BITS | WRITING_MESSAGE | FLUSH_SCHEDULED | WE_ENDED)) !== State.Open ||
+      this.#out !== NO_WRITES ||
+      this.#inFlight !== 0 ||
+      (this.#deflate !== null && !this.#deflate.deflateIdle)
+    ) {
+      return this.#queuePrepared(frame, undefined);
+    }
+    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null) || (this.#flags & SERVER) === 0) {
+      return this.#queuePrepared(frame, undefined); // throws the same errors
+    }
+    this.#handOff([frame], NO_WAITERS);
+    this.#checkOverflow();
     return true;
   }
 
@@ -1412,12 +1441,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
     const waiters = this.#out.waiting;
-    let bufs = this.#out.batch();
+    const bufs = this.#out.batch();
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;
     }
+    this.#handOff(bufs, waiters);
+  }
+
+  /** Hands one batch (one writev) to the next layer; `waiters` hear when it is out. */
+  #handOff(bufs: Buffer[], waiters: Waiter[]): void {
     const layer = this.nextLayer;
     if (waiters.length === 0 && bufs.length === 1 && layer instanceof DuplexLayer && layer.canWriteUnwaited()) {
       // Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing
@@ -1462,7 +1496,7 @@ let flushScheduled = false;
  * prepared frame on any stream, whichever comes first: what was deferred keeps its place before
  * whatever is written after it.
  */
-let deferred: (() => void)[] | null = null;
+let deferred: ((atTurnEnd: boolean) => void)[] | null = null;
 
 function scheduleFlushAll(): void {
   flushScheduled = true;
@@ -1470,15 +1504,18 @@ function scheduleFlushAll(): void {
 }
 
 function flushAll(): void {
-  if (deferred !== null) runDeferred();
+  if (deferred !== null) runDeferred(true);
   flushScheduled = false; // a stream written to while these flush schedules a tick of its own
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
 }
 
-/** Internal (pubsub): runs `run` at the end of this turn, or before the next write to any stream. */
-export function deferQueueing(run: () => void): void {
+/**
+ * Internal (pubsub): runs `run` at the end of this turn (`atTurnEnd` true: the turn's writes are
+ * done, so `writePreparedFrameNow` may write at once), or before the next write to any stream.
+ */
+export function deferQueueing(run: (atTurnEnd: boolean) => void): void {
   if (deferred !== null) {
     deferred.push(run);
     return;
@@ -1488,11 +1525,11 @@ export function deferQueueing(run: () => void): void {
 }
 
 /** Internal (pubsub): runs what was deferred now (before a subscription changes, say). */
-export function runDeferred(): void {
+export function runDeferred(atTurnEnd = false): void {
   const runs = deferred;
   if (runs === null) return;
   deferred = null;
-  for (let i = 0; i < runs.length; i++) runs[i]!();
+  for (let i = 0; i < runs.length; i++) runs[i]!(atTurnEnd);
 }
 
 /** A batch of no bytes: its write completes after the writes before it. */
