@@ -5,8 +5,10 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { connect } from '../../src/index.js';
+import { WebSocketStream, connect } from '../../src/index.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { closeFrame } from '../support/frames.js';
@@ -151,6 +153,51 @@ describe('PubSub over the memory broker', () => {
       ['p1', 'p2', 'own 1', 'o1', 'p3', 'ping:ping', 'p4', 'own 2', 'p5', 'o2'],
     );
     a.client.destroy();
+  });
+
+  it('at the end of a turn, a run waits behind a message being written in parts or being compressed (plain sockets)', async (t) => {
+    // Over node:net sockets as they are (not the recording layer), where a run is written at once
+    // when nothing else is pending on the stream.
+    const accepted: WebSocketStream[] = [];
+    const waiting: ((ws: WebSocketStream) => void)[] = [];
+    const http2 = http.createServer();
+    http2.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      const ws = new WebSocketStream(socket, { perMessageDeflate: true });
+      ws.accept(req, { head }).then(
+        () => waiting.shift()?.(ws) ?? accepted.push(ws),
+        () => {},
+      );
+    });
+    await new Promise<void>((r) => http2.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      http2.closeAllConnections();
+      http2.close();
+    });
+    const port = (http2.address() as { port: number }).port;
+    const nextServerSide = (): Promise<WebSocketStream> =>
+      accepted.length > 0 ? Promise.resolve(accepted.shift()!) : new Promise((r) => waiting.push(r));
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const client = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
+    t.after(() => client.nextLayer.destroy());
+    const ws = await nextServerSide();
+    assert.match(ws.extensions, /permessage-deflate/);
+    await ps.subscribe(ws, 'behind');
+    await new Promise((r) => setImmediate(r));
+    // A message in parts: the run published between them goes after its last part.
+    void ws.writeSome('part 1, ', { fin: false, compress: false });
+    await new Promise((r) => setImmediate(r)); // part 1 is out: nothing is queued at the end of the next turn
+    void ps.publish('behind', 'm1');
+    void ps.publish('behind', 'm2');
+    await new Promise((r) => setImmediate(r));
+    await ws.writeSome('part 2', { fin: true });
+    // A message still in zlib: the run published after it goes after it.
+    const big = 'compressible '.repeat(20000);
+    void ws.write(big);
+    void ps.publish('behind', 'm3');
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) got.push(String((await client.read()).data));
+    assert.deepEqual(got, ['part 1, part 2', 'm1', 'm2', big, 'm3']);
   });
 
   it("a run that does not fit a subscriber's backlog is taken message by message: exactly the overflow is dropped", async (t) => {
