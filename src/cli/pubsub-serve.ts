@@ -169,18 +169,23 @@ const BAD = 'ERR_WS_INVALID_ARGUMENT';
 /** Serves the protocol on one connection until it closes. */
 export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   let publishing = 0;
+  /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
+  let subscribing = false;
   let held = false;
   const send = (text: string): void => ws.write(text, AS_TEXT, ignore);
   const fail = (err: unknown): void => {
     const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
     send(errorJson(e.code, e.message));
   };
-  const published = (): void => {
-    publishing--;
-    if (held && publishing < MAX_PUBLISHES_IN_FLIGHT) {
+  const resume = (): void => {
+    if (held && !subscribing && publishing < MAX_PUBLISHES_IN_FLIGHT) {
       held = false;
       ws.read(onMessage);
     }
+  };
+  const published = (): void => {
+    publishing--;
+    resume();
   };
   const handle = (msg: ReceivedData): void => {
     if (msg.binary) return send(errorJson(BAD, 'binary frame: send text frames, one JSON object each'));
@@ -206,12 +211,18 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
     const topic = r.topic;
     if (r.op === 'subscribe') {
       const since = r.since as { offset: number; epoch: string } | undefined;
-      ps.subscribe(ws, topic, since === undefined ? {} : { since }).then((s) => {
-        const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
-        // A repeated subscribe resolves as the first one did: without `since`, nothing was recovered.
-        if (since !== undefined) reply.recovered = s.recovered ?? false;
-        send(JSON.stringify(reply));
-      }, fail);
+      subscribing = true;
+      ps.subscribe(ws, topic, since === undefined ? {} : { since })
+        .then((s) => {
+          const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
+          // A repeated subscribe resolves as the first one did: without `since`, nothing was recovered.
+          if (since !== undefined) reply.recovered = s.recovered ?? false;
+          send(JSON.stringify(reply));
+        }, fail)
+        .finally(() => {
+          subscribing = false;
+          resume();
+        });
     } else if (r.op === 'unsubscribe') {
       ps.unsubscribe(ws, topic);
     } else {
@@ -238,8 +249,9 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
     handle(msg!);
-    // A publisher faster than its broker is not read until a publish settles.
-    if (publishing >= MAX_PUBLISHES_IN_FLIGHT) held = true;
+    // A subscribe is answered before the next request is read, so a publish sent right after it
+    // comes back to its sender; a publisher faster than its broker is not read until a publish settles.
+    if (subscribing || publishing >= MAX_PUBLISHES_IN_FLIGHT) held = true;
     else ws.read(onMessage);
   };
   ws.read(onMessage);
