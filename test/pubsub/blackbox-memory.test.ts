@@ -4,7 +4,7 @@ import http from 'node:http';
 import { after, before, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { cont, ping, text } from '../support/frames.js';
-import { type Server, protocolSuite } from './blackbox-support.js';
+import { type Server, message, protocolSuite, subscribe } from './blackbox-support.js';
 import { JsonClient } from './pubsub-support.js';
 
 protocolSuite({ name: 'serve --pubsub (in memory)', setup: async () => ({ args: [], teardown: async () => {} }) });
@@ -32,6 +32,32 @@ it('reads a request sent in fragments; a frame over readMessageMax (16 MiB) clos
     assert.equal(c.closeCode, 1009);
   } finally {
     c.close();
+  }
+});
+
+it('in memory, requests in one chunk act in order: published before an unsubscribe is delivered, after it not, after a new subscribe again', async () => {
+  const c = await JsonClient.connect(server.port);
+  const other = await JsonClient.connect(server.port);
+  try {
+    const r = await subscribe(c, 'chunk');
+    await subscribe(other, 'chunk');
+    const req = (o: unknown) => text(JSON.stringify(o));
+    c.sendRaw(
+      Buffer.concat([
+        req({ op: 'publish', topic: 'chunk', data: 'a' }),
+        req({ op: 'unsubscribe', topic: 'chunk' }),
+        req({ op: 'publish', topic: 'chunk', data: 'b' }),
+        req({ op: 'subscribe', topic: 'chunk' }),
+        req({ op: 'publish', topic: 'chunk', data: 'c' }),
+      ]),
+    );
+    assert.equal(await message(c, 'chunk', r.offset + 1), 'a');
+    assert.deepEqual(await c.next(), { op: 'subscribed', topic: 'chunk', offset: r.offset + 2, epoch: r.epoch });
+    assert.equal(await message(c, 'chunk', r.offset + 3), 'c');
+    for (const [i, d] of ['a', 'b', 'c'].entries()) assert.equal(await message(other, 'chunk', r.offset + 1 + i), d);
+  } finally {
+    c.close();
+    other.close();
   }
 });
 

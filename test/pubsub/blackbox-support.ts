@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { poll } from '../support/brokers.js';
-import { binary } from '../support/frames.js';
+import { binary, text } from '../support/frames.js';
 import { JsonClient } from './pubsub-support.js';
 
 export type Server = Awaited<ReturnType<typeof startServer>>;
@@ -350,6 +350,38 @@ export function protocolSuite(options: SuiteOptions): void {
       }
       pub.send({ op: 'publish', topic, data: 'end' });
       for (const c of joiners) assert.equal(await message(c, topic, last + 1), 'end', 'nothing twice, nothing more');
+    });
+
+    it('acts on one connection’s requests in order: a publish sent with its subscribe, unanswered, comes back', async () => {
+      const c = await connect();
+      const req = (o: unknown) => text(JSON.stringify(o));
+      // One chunk: the server reads both at once.
+      c.sendRaw(
+        Buffer.concat([
+          req({ op: 'subscribe', topic: 'pipelined' }),
+          req({ op: 'publish', topic: 'pipelined', data: 'mine' }),
+          req({ op: 'subscribe', topic: 'pipelined-2', since: { offset: 0, epoch: 'x' } }),
+          req({ op: 'publish', topic: 'pipelined-2', data: 'mine too' }),
+        ]),
+      );
+      // Per topic: its answer, then its message (the two topics' may interleave).
+      const byTopic = new Map<string, Reply[]>();
+      for (let i = 0; i < 4; i++) {
+        const m = await c.next();
+        byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+      }
+      const [r, mine] = byTopic.get('pipelined')!;
+      assert.deepEqual(r, { op: 'subscribed', topic: 'pipelined', offset: r.offset, epoch: r.epoch });
+      assert.deepEqual(mine, { op: 'message', topic: 'pipelined', data: 'mine', offset: r.offset + 1 });
+      const [r2, mine2] = byTopic.get('pipelined-2')!;
+      assert.deepEqual(r2, {
+        op: 'subscribed',
+        topic: 'pipelined-2',
+        offset: r2.offset,
+        epoch: r2.epoch,
+        recovered: false,
+      });
+      assert.deepEqual(mine2, { op: 'message', topic: 'pipelined-2', data: 'mine too', offset: r2.offset + 1 });
     });
 
     it('unsubscribe of a topic never subscribed is silent; after unsubscribe nothing of the topic arrives', async () => {
