@@ -28,3 +28,13 @@ export function emitAvailability(events: BrokerEvents, available: boolean): void
     warn(err);
   }
 }
+
+/**
+ * The wait before the next try of a read that failed while the connection stayed (a timeout, an
+ * error reply): 50 ms doubling up to `max`. A timer, not a loop: nothing runs meanwhile, and it
+ * does not keep the process alive.
+ */
+export function retryPause(attempt: number, max: number): Promise<void> {
+  const ms = Math.min(50 * 2 ** Math.min(attempt, 10), max);
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
