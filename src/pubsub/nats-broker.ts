@@ -548,7 +548,9 @@ export class NatsBroker implements Broker {
 
   /** Starts a check of `sub`'s stream (see `Subscription.checking`) unless one runs or the topic is catching up. */
   #check(topic: string, sub: Subscription): void {
-    if (sub.checking || sub.holding || sub.stream === undefined || this.#topics.get(topic) !== sub) return;
+    if (sub.checking || sub.holding || sub.stream === undefined || this.#closed || this.#topics.get(topic) !== sub) {
+      return;
+    }
     sub.checking = true;
     this.#checkStream(topic, sub, this.#generation).catch(warn);
   }
@@ -562,8 +564,8 @@ export class NatsBroker implements Broker {
    * made again after a pause; after a lost connection the reconnection restarts the topic.
    */
   async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
-    const stays = (): boolean =>
-      this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation && this.#available;
+    // (The connection stays while the generation does: a loss bumps it and holds the topic.)
+    const stays = (): boolean => this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation;
     // The messages that arrived before the read was sent: what it finds covers them.
     const judged = sub.early.length;
     let stream: StreamRef | undefined;
