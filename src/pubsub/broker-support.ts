@@ -1,8 +1,9 @@
 /**
- * What the Redis and NATS brokers share (internal: not part of the package's API). Their events
- * are called from inside the client library (node-redis's reply parser and event emitter, the NATS
- * client's dispatch loop and status iterator), which a throw from `PubSub`'s listener must never
- * reach: it would desynchronise node-redis's connection, or stop the NATS broker's watch.
+ * What the Redis, NATS and cluster brokers share (internal: not part of the package's API). Their
+ * events are called from inside the client library (node-redis's reply parser and event emitter,
+ * the NATS client's dispatch loop and status iterator) or from the IPC 'message' event, which a
+ * throw from `PubSub`'s listener must never reach: it would desynchronise node-redis's connection,
+ * stop the NATS broker's watch, or crash a cluster worker.
  */
 import type { BrokerEvents, BrokerMessage } from './broker.js';
 
