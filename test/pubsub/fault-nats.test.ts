@@ -10,9 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { BrokerMessage } from '../../src/pubsub/broker.js';
+import { PubSub } from '../../src/pubsub/index.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+import { JsonClient, startTestServer } from './pubsub-support.js';
 
 const rows = (messages: BrokerMessage[]): [number, string, string][] =>
   messages.map((m) => [m.offset, m.epoch, m.data.toString()]);
@@ -135,5 +137,54 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
       [1, at.epoch, 'one'],
     ]);
     assert.deepEqual(rows(late.events.of(topic)), [[1, at.epoch, 'one']]);
+  });
+
+  it('PubSub: a WebSocket subscriber gets the old epoch, then the new one from offset 1, each once; recovery in the new epoch is exact', async (t) => {
+    const topic = 'pubsub-remade';
+    const web = await startTestServer();
+    const format = (m: BrokerMessage) => JSON.stringify({ data: m.data.toString(), offset: m.offset, epoch: m.epoch });
+    const receiving = new PubSub({ broker: new NatsBroker(server.url), format });
+    const sending = new PubSub({ broker: new NatsBroker(server.url) });
+    t.after(async () => {
+      await Promise.all([receiving.close(), sending.close()]);
+      await web.close();
+    });
+    const client = await JsonClient.connect(web.port);
+    const { ws } = await web.next();
+    const start = await receiving.subscribe(ws, topic);
+    const a = await sending.publish(topic, 'a');
+    assert.deepEqual(await client.next(), { data: 'a', offset: 1, epoch: start.epoch });
+    assert.equal(a.epoch, start.epoch);
+
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.delete(streamOf(topic));
+    const one = await sending.publish(topic, 'one');
+    const two = await sending.publish(topic, 'two');
+    assert.notEqual(one.epoch, start.epoch);
+    assert.deepEqual([one.offset, two.offset], [1, 2]);
+    assert.deepEqual(
+      [await client.next(), await client.next()],
+      [
+        { data: 'one', offset: 1, epoch: one.epoch },
+        { data: 'two', offset: 2, epoch: one.epoch },
+      ],
+    );
+
+    // Another client comes back with what it saw of the new epoch: exactly what follows.
+    const three = await sending.publish(topic, 'three');
+    assert.deepEqual(await client.next(), { data: 'three', offset: 3, epoch: one.epoch });
+    const late = await JsonClient.connect(web.port);
+    const { ws: lateWs } = await web.next();
+    const recovered = await receiving.subscribe(lateWs, topic, { since: { offset: 1, epoch: one.epoch } });
+    assert.deepEqual(recovered, { offset: 1, epoch: one.epoch, recovered: true });
+    assert.deepEqual(
+      [await late.next(), await late.next()],
+      [
+        { data: 'two', offset: 2, epoch: three.epoch },
+        { data: 'three', offset: 3, epoch: three.epoch },
+      ],
+    );
+    client.close();
+    late.close();
   });
 });
