@@ -65,7 +65,7 @@ interface JsMsg {
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
 }
-type ConsumerMessages = AsyncIterable<JsMsg>;
+type ConsumerMessages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
 interface Consumer {
   fetch(options: { max_messages: number; expires: number }): Promise<ConsumerMessages>;
 }
@@ -337,23 +337,45 @@ export class NatsBroker implements Broker {
     // first message is still there.
     if (info.state.first_seq > since.offset + 1) return null;
     const out: BrokerMessage[] = [];
+    const wanted = last - since.offset;
+    // (The client refuses a fetch that expires in less than a second.)
+    const expires = Math.max(1000, this.#options.commandTimeoutMs);
+    let messages: ConsumerMessages | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
       const consumer = await this.#js.consumers.get(stream.name, {
         deliver_policy: 'by_start_sequence',
         opt_start_seq: since.offset + 1,
       });
-      const wanted = last - since.offset;
-      const messages = await consumer.fetch({ max_messages: wanted, expires: this.#options.commandTimeoutMs });
-      for await (const m of messages) {
-        // Expired between the info and the fetch: the range is no longer whole.
-        if (m.seq !== since.offset + 1 + out.length) return null;
-        out.push(this.#message(topic, stream.epoch, m));
-        if (m.seq === last) break;
-      }
+      const fetched = await consumer.fetch({ max_messages: wanted, expires });
+      messages = fetched;
+      const read = async (): Promise<boolean> => {
+        for await (const m of fetched) {
+          // Expired between the info and the fetch: the range is no longer whole.
+          if (m.seq !== since.offset + 1 + out.length) return false;
+          out.push(this.#message(topic, stream.epoch, m));
+          if (m.seq === last) break;
+        }
+        return true;
+      };
+      // The server ends the fetch when it expires, if the request reached it: a stalled
+      // connection would leave it waiting, so the read has its own deadline.
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no messages within ${expires} ms`)), expires + 1000);
+      });
+      const reading = read();
+      reading.catch(() => {}); // (what it says after the deadline has no one to tell)
+      if (!(await Promise.race([reading, deadline]))) return null;
     } catch (err) {
       throw unavailable(errorText(err), err);
+    } finally {
+      clearTimeout(timer);
+      messages?.close().catch(() => {});
     }
-    return out.length === last - since.offset ? out : null;
+    // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
+    // trimmed history (that shows as a first sequence past `since`).
+    if (out.length !== last - since.offset) throw unavailable(`history of ${topic}: the read ended early`);
+    return out;
   }
 
   async close(): Promise<void> {

@@ -87,3 +87,45 @@ for (const c of cases) {
     });
   });
 }
+
+describe('NatsBroker: a history read that stalls', () => {
+  let server: BrokerProcess;
+  let proxy: TcpProxy;
+  const brokers: Broker[] = [];
+  before(async () => {
+    server = await BrokerProcess.nats();
+    proxy = await TcpProxy.start(server.port);
+  });
+  after(async () => {
+    for (const b of brokers) await b.close();
+    await proxy.close();
+    await server.stop();
+  });
+
+  it('rejects with ERR_WS_BROKER_UNAVAILABLE (never null, which would mean history cannot cover it); once resumed it is exact', async () => {
+    const topic = 'stalled-history';
+    const reader = new NatsBroker({ url: proxy.url('nats'), commandTimeoutMs: 500 });
+    const pub = new NatsBroker(server.url);
+    brokers.push(reader, pub);
+    await reader.open(new BrokerRecorder(), history);
+    await pub.open(new BrokerRecorder(), history);
+    const sent: TopicPosition[] = [];
+    for (let i = 1; i <= 5; i++) sent.push(await pub.publish(topic, Buffer.from(`m${i}`), false));
+    const since = { offset: 2, epoch: sent[0]!.epoch };
+
+    // The reader's request for the messages (a pull of its consumer) never reaches the server.
+    const [link] = proxy.links;
+    assert.ok(link);
+    link.holdClientFrom('MSG.NEXT');
+    await assert.rejects(reader.history(topic, since), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+    link.release();
+    assert.deepEqual(
+      (await reader.history(topic, since))?.map((m) => [m.offset, m.data.toString()]),
+      [
+        [3, 'm3'],
+        [4, 'm4'],
+        [5, 'm5'],
+      ],
+    );
+  });
+});
