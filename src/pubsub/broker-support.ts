@@ -39,3 +39,21 @@ export function retryPause(attempt: number, max: number): Promise<void> {
   const ms = Math.min(50 * 2 ** Math.min(attempt, 10), max);
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
+
+/**
+ * `work`, or a rejection once `ms` have passed without it settling: a stalled connection (the
+ * socket open, no byte either way) never answers, and the client libraries' own timeouts do not
+ * cover every wait.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no reply within ${ms} ms`)), ms);
+  });
+  work.catch(() => {}); // (what it says after the deadline has no one to tell)
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, retryPause, warn } from './broker-support.js';
+import { emitAvailability, emitMessage, retryPause, warn, withDeadline } from './broker-support.js';
 
 export interface NatsBrokerOptions {
   /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
@@ -246,7 +246,7 @@ export class NatsBroker implements Broker {
     if (!this.#js) {
       try {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
-        await nc.flush();
+        await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'publish');
       } catch (err) {
         throw unavailable(errorText(err), err);
       }
@@ -341,7 +341,6 @@ export class NatsBroker implements Broker {
     // (The client refuses a fetch that expires in less than a second.)
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
     let messages: ConsumerMessages | undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
       const consumer = await this.#js.consumers.get(stream.name, {
         deliver_policy: 'by_start_sequence',
@@ -360,16 +359,10 @@ export class NatsBroker implements Broker {
       };
       // The server ends the fetch when it expires, if the request reached it: a stalled
       // connection would leave it waiting, so the read has its own deadline.
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no messages within ${expires} ms`)), expires + 1000);
-      });
-      const reading = read();
-      reading.catch(() => {}); // (what it says after the deadline has no one to tell)
-      if (!(await Promise.race([reading, deadline]))) return null;
+      if (!(await withDeadline(read(), expires + 1000, 'history'))) return null;
     } catch (err) {
       throw unavailable(errorText(err), err);
     } finally {
-      clearTimeout(timer);
       messages?.close().catch(() => {});
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
@@ -498,7 +491,7 @@ export class NatsBroker implements Broker {
       });
       sub.source = source;
     }
-    await nc.flush();
+    await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'subscribe');
     if (!this.#jsm) return;
     const { stream, info } = await this.#current(topic);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, retryPause } from './broker-support.js';
+import { emitAvailability, emitMessage, retryPause, withDeadline } from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -305,10 +305,17 @@ export class RedisBroker implements Broker {
       gapAccepted: false,
     };
     this.#topics.set(topic, sub);
+    const channel = this.#channel(topic);
     try {
-      await subscriber.subscribe(this.#channel(topic), sub.listener, true);
+      // (A stalled connection would never answer.)
+      await withDeadline(
+        subscriber.subscribe(channel, sub.listener, true),
+        this.#options.commandTimeoutMs,
+        'SUBSCRIBE',
+      );
     } catch (err) {
       if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      // (If it is answered after all, its listener ignores what comes: the topic is not this `sub`'s.)
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
@@ -403,16 +410,10 @@ export class RedisBroker implements Broker {
         return await commands.sendCommand(['EVAL', s.source, ...rest], options);
       }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-    });
     try {
-      return await Promise.race([send(), deadline]);
+      return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
       throw unavailable(err instanceof Error ? err.message : String(err), err);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -66,6 +66,7 @@ for (const c of cases) {
       await assert.rejects(sub.broker.publish(topic, Buffer.from('stalled'), false), {
         code: 'ERR_WS_BROKER_UNAVAILABLE',
       });
+      await assert.rejects(sub.broker.subscribe('other'), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
       assert.equal(sub.events.of(topic).length, 1);
 
       for (const link of proxy.links) link.release();
