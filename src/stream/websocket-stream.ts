@@ -566,6 +566,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    */
   #writePreparedNow(frame: Buffer): boolean {
     if (
+      // bufferPolicy 'close' counts the frame before it goes, as on the queued path (which fails the connection).
+      (this.#opts.bufferPolicy === 'close' && this.bufferedAmount + frame.length > this.#opts.maxBufferedBytes) ||
       (this.#flags & (STATE_BITS | WRITING_MESSAGE | FLUSH_SCHEDULED | WE_ENDED)) !== State.Open ||
       this.#out !== NO_WRITES ||
       this.#inFlight !== 0 ||
@@ -1504,11 +1506,15 @@ function scheduleFlushAll(): void {
 }
 
 function flushAll(): void {
-  if (deferred !== null) runDeferred(true);
+  while (deferred !== null) runDeferred(true); // a run may defer another
   flushScheduled = false; // a stream written to while these flush schedules a tick of its own
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
 
 /**
@@ -1529,7 +1535,15 @@ export function runDeferred(atTurnEnd = false): void {
   const runs = deferred;
   if (runs === null) return;
   deferred = null;
-  for (let i = 0; i < runs.length; i++) runs[i]!(atTurnEnd);
+  for (let i = 0; i < runs.length; i++) {
+    try {
+      runs[i]!(atTurnEnd);
+    } catch (err) {
+      // A listener that threw (PubSub's 'drop', say) is the application's uncaught error, as it
+      // would be from an event; the other runs and this turn's flush still happen.
+      process.nextTick(rethrow, err);
+    }
+  }
 }
 
 /** A batch of no bytes: its write completes after the writes before it. */
