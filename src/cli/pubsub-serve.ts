@@ -13,9 +13,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import type { ResponseHeaders } from '../options.js';
-import type { Broker, BrokerMessage } from '../pubsub/broker.js';
+import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
-import { PubSub, checkTopic } from '../pubsub/pubsub.js';
+import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import { StreamGroup } from '../stream/group.js';
 import { type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
@@ -41,22 +41,118 @@ export interface PubSubServeOptions {
 const HISTORY_TTL_SECONDS = 300;
 /** Publishes of one connection waiting for the broker, past which its messages are not read until one settles. */
 const MAX_PUBLISHES_IN_FLIGHT = 32;
+/** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
+const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
+/** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
+const MESSAGE_OVERHEAD = 96;
+/** Delay before the server tries again to open a broker that was down when it started (doubling up to the max). */
+const REOPEN_FIRST_MS = 100;
+const REOPEN_MAX_MS = 2000;
 const AS_TEXT = Object.freeze({ binary: false });
 
 function ignore(): void {}
 
-/** The broker a `--broker` URL names (its module, and that module its client library, loaded only now). */
-async function loadBroker(url: string): Promise<Broker> {
+/**
+ * A maker of the broker a `--broker` URL names (its module, and that module its client library,
+ * loaded only now). Throws at once for a URL that names no broker.
+ */
+async function loadBroker(url: string): Promise<() => Broker> {
   const scheme = url.slice(0, Math.max(0, url.indexOf(':')));
   if (scheme === 'redis' || scheme === 'rediss') {
     const { RedisBroker } = await import('../pubsub/redis-broker.js');
-    return new RedisBroker(url);
+    return () => new RedisBroker(url);
   }
   if (scheme === 'nats') {
     const { NatsBroker } = await import('../pubsub/nats-broker.js');
-    return new NatsBroker(url);
+    return () => new NatsBroker(url);
   }
   throw new Error(`--broker must be redis://HOST:PORT or nats://HOST:PORT, not ${url}`);
+}
+
+/**
+ * The server's broker: a Redis or NATS broker opened again, as a fresh one, until it opens. A
+ * broker's `open()` fails for good when its server is down (the library leaves retrying to the
+ * application); a server started during an outage must serve once the broker is up, as it does
+ * after an outage that begins later. Until then every operation fails with
+ * ERR_WS_BROKER_UNAVAILABLE and PubSub hears `availability` false, then true once it opened.
+ */
+class ReopeningBroker implements Broker {
+  #inner: Broker | null = null;
+  #events: BrokerEvents | null = null;
+  #history: HistoryOptions | null = null;
+  #lastError = new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'not connected yet');
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(
+    private readonly make: () => Broker,
+    private readonly quiet: boolean,
+  ) {}
+
+  async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
+    this.#events = events;
+    this.#history = history;
+    if (!(await this.#attempt())) {
+      if (!this.quiet) console.error(`${this.#lastError.message}; trying again until it opens`);
+      events.onAvailability(false);
+      this.#retry(REOPEN_FIRST_MS);
+    }
+  }
+
+  /** Opens a fresh broker; true once one is open. */
+  async #attempt(): Promise<boolean> {
+    const broker = this.make();
+    try {
+      await broker.open(this.#events!, this.#history!);
+    } catch (err) {
+      this.#lastError =
+        err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
+      return false;
+    }
+    if (this.#closed) {
+      await broker.close().catch(() => {});
+      return false;
+    }
+    this.#inner = broker;
+    return true;
+  }
+
+  #retry(delay: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#closed) return;
+      void this.#attempt().then((open) => {
+        if (open) this.#events!.onAvailability(true);
+        else if (!this.#closed) this.#retry(Math.min(delay * 2, REOPEN_MAX_MS));
+      });
+    }, delay);
+  }
+
+  #broker(): Broker {
+    if (this.#inner === null) throw this.#lastError;
+    return this.#inner;
+  }
+
+  async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    return this.#broker().publish(topic, data, binary);
+  }
+  async subscribe(topic: string): Promise<void> {
+    return this.#broker().subscribe(topic);
+  }
+  async unsubscribe(topic: string): Promise<void> {
+    return this.#broker().unsubscribe(topic);
+  }
+  async position(topic: string): Promise<TopicPosition> {
+    return this.#broker().position(topic);
+  }
+  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    return this.#broker().history(topic, since);
+  }
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    await this.#inner?.close();
+  }
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */
@@ -73,18 +169,23 @@ const BAD = 'ERR_WS_INVALID_ARGUMENT';
 /** Serves the protocol on one connection until it closes. */
 export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   let publishing = 0;
+  /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
+  let subscribing = false;
   let held = false;
   const send = (text: string): void => ws.write(text, AS_TEXT, ignore);
   const fail = (err: unknown): void => {
     const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
     send(errorJson(e.code, e.message));
   };
-  const published = (): void => {
-    publishing--;
-    if (held && publishing < MAX_PUBLISHES_IN_FLIGHT) {
+  const resume = (): void => {
+    if (held && !subscribing && publishing < MAX_PUBLISHES_IN_FLIGHT) {
       held = false;
       ws.read(onMessage);
     }
+  };
+  const published = (): void => {
+    publishing--;
+    resume();
   };
   const handle = (msg: ReceivedData): void => {
     if (msg.binary) return send(errorJson(BAD, 'binary frame: send text frames, one JSON object each'));
@@ -110,17 +211,36 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
     const topic = r.topic;
     if (r.op === 'subscribe') {
       const since = r.since as { offset: number; epoch: string } | undefined;
-      ps.subscribe(ws, topic, since === undefined ? {} : { since }).then((s) => {
-        const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
-        if (since !== undefined) reply.recovered = s.recovered;
-        send(JSON.stringify(reply));
-      }, fail);
+      subscribing = true;
+      ps.subscribe(ws, topic, since === undefined ? {} : { since })
+        .then((s) => {
+          const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
+          // A repeated subscribe resolves as the first one did: without `since`, nothing was recovered.
+          if (since !== undefined) reply.recovered = s.recovered ?? false;
+          send(JSON.stringify(reply));
+        }, fail)
+        .finally(() => {
+          subscribing = false;
+          resume();
+        });
     } else if (r.op === 'unsubscribe') {
       ps.unsubscribe(ws, topic);
     } else {
       if (!('data' in r) || r.data === undefined) return send(errorJson(BAD, 'missing data'));
+      let data: string;
+      try {
+        data = JSON.stringify(r.data);
+      } catch {
+        // JSON.parse takes any depth; JSON.stringify recurses, and overflows the stack first.
+        return send(errorJson(BAD, 'data nested too deeply'));
+      }
+      const size = Buffer.byteLength(data) + Buffer.byteLength(JSON.stringify(topic)) + MESSAGE_OVERHEAD;
+      if (size > SUBSCRIBER_MAX_BYTES) {
+        // Larger than any subscriber's backlog: it would close every subscriber (slow-subscriber policy).
+        return send(errorJson('ERR_WS_MESSAGE_TOO_BIG', `a message may be at most ${SUBSCRIBER_MAX_BYTES} bytes`));
+      }
       publishing++;
-      ps.publish(topic, JSON.stringify(r.data)).then(published, (err) => {
+      ps.publish(topic, data).then(published, (err) => {
         published();
         fail(err);
       });
@@ -129,8 +249,9 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
     handle(msg!);
-    // A publisher faster than its broker is not read until a publish settles.
-    if (publishing >= MAX_PUBLISHES_IN_FLIGHT) held = true;
+    // A subscribe is answered before the next request is read, so a publish sent right after it
+    // comes back to its sender; a publisher faster than its broker is not read until a publish settles.
+    if (subscribing || publishing >= MAX_PUBLISHES_IN_FLIGHT) held = true;
     else ws.read(onMessage);
   };
   ws.read(onMessage);
@@ -144,7 +265,7 @@ export interface RunningPubSubServer {
 /** One process serving the protocol on host:port (a cluster worker shares the port with the others). */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
-    broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
+    broker: broker ?? (opts.broker ? new ReopeningBroker(await loadBroker(opts.broker), opts.quiet) : undefined),
     history: { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS },
     format: messageJson,
   });

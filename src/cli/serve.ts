@@ -170,10 +170,10 @@ function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
   return new HandshakeError('ERR_WS_BAD_REQUEST', 400, err.code);
 }
 
-/** Whether a request is for the page: a GET of `/` or `/index.html`, whatever its query. */
+/** Whether a request is for the page: a GET (or HEAD, RFC 9110 §9.3.2) of `/` or `/index.html`, whatever its query. */
 function asksForPage(method: string | undefined, target: string | undefined): boolean {
   const path = (target ?? '/').split('?')[0];
-  return method === 'GET' && (path === '/' || path === '/index.html');
+  return (method === 'GET' || method === 'HEAD') && (path === '/' || path === '/index.html');
 }
 
 /** Answers a plain HTTP request: `html` when it asks for the page, 404 otherwise. */
@@ -276,7 +276,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         ':status': page_ ? 200 : 404,
         'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain',
       });
-      stream.end(page_ ? page : 'not found\n');
+      stream.end(headers[':method'] === 'HEAD' ? undefined : page_ ? page : 'not found\n');
     });
   }
   // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as

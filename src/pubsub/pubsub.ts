@@ -150,10 +150,14 @@ function toBrokerError(err: unknown): WebSocketError {
   });
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Checks a topic name; throws ERR_WS_INVALID_ARGUMENT. */
 export function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0) throw invalid('topic must be a non-empty string');
   if (Buffer.byteLength(topic) > TOPIC_MAX_BYTES) throw invalid(`topic over ${TOPIC_MAX_BYTES} bytes`);
+  // A lone surrogate has no UTF-8 form: a broker would carry it as U+FFFD, another topic.
+  if (LONE_SURROGATE.test(topic)) throw invalid('topic is not well-formed Unicode (a lone surrogate)');
 }
 
 function checkPosition(p: unknown): asserts p is TopicPosition {
