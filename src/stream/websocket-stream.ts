@@ -372,8 +372,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
   whenClosed(): Promise<CloseInfo> {
-    const info = this.#close?.info;
-    if (info && this.#state === State.Closed) return Promise.resolve(info);
+    const cl = this.#close;
+    if (cl?.reported) return Promise.resolve(cl.info!);
     return this.#closing().whenEnded();
   }
 
@@ -850,6 +850,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       for (const w of waiters) settle(w, writeErr);
       this.#dropHeld(writeErr);
     }
+    // Messages that arrived before the end and are still inflating are delivered first.
+    if (this.#deflate === null || this.#deflate.inflateIdle) this.#reportClosed();
+  }
+
+  /** Reports the end (whenClosed(), close(), the group), once; after every message received is delivered. */
+  #reportClosed(): void {
+    const cl = this.#close!;
+    if (cl.reported) return;
     this.#closedListener?.streamClosed(this);
     this.#closedListener = null;
     cl.notify();
@@ -867,6 +875,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#close !== null && this.#close.pendingEnd !== null) this.#answerWhenRead();
     if (this.#readEnded) this.#serveReader();
     this.#updateFlow();
+    if (this.#state === State.Closed) this.#reportClosed();
   }
 
   #deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
