@@ -162,6 +162,7 @@ let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) =
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
+let flushNow: (ws: WebSocketStream) => void;
 
 /** Internal (compat/): the whole messages received and not yet read (events in wire order). */
 export function queuedMessages(ws: WebSocketStream): number {
@@ -188,6 +189,14 @@ export function adoptOpen(ws: WebSocketStream, role: 'server' | 'client', agreed
  */
 export function addClosedListener(ws: WebSocketStream, listener: ClosedListener): boolean {
   return addListener(ws, listener);
+}
+
+/**
+ * Internal (compat/): hands the frames queued in this turn to the next layer now, not on the next
+ * tick (ws writes each frame at once: what was sent before its terminate() or close() is out).
+ */
+export function flushQueued(ws: WebSocketStream): void {
+  flushNow(ws);
 }
 
 /** Internal (tests): the stream's normalised options. */
@@ -398,6 +407,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     optionsOf = (ws) => ws.#opts;
     queuedOf = (ws) => ws.#inq.messages;
+    flushNow = (ws) => ws.#flush(true);
 
     /**
      * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
