@@ -7,12 +7,25 @@
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketError } from '../errors.js';
+import { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
-import { adoptOpen, queuedMessages, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import {
+  adoptOpen,
+  flushQueued,
+  queuedMessages,
+  type ReceivedData,
+  WebSocketStream,
+} from '../stream/websocket-stream.js';
 import { abortedRequests, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
-import { CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
+import {
+  blobClosedError,
+  CLOSED_BEFORE_OPEN,
+  compressingClosedError,
+  notOpenError,
+  streamDestroyedError,
+  toWsError,
+} from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 
@@ -29,6 +42,13 @@ export interface SendOptions {
 }
 
 type SendCallback = (err?: Error | null) => void;
+
+/** A send, ping or pong waiting for its frame to be written (see `WebSocket._track`). */
+interface PendingSend {
+  cb: SendCallback | undefined;
+  /** What the callback gets, once known; undefined while the frame waits. */
+  result: Error | null | undefined;
+}
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -83,9 +103,12 @@ class PreparedSender {
   sendFrame(list: Buffer[] | Buffer, cb?: SendCallback): void {
     const frame = Buffer.isBuffer(list) ? list : list.length === 1 ? list[0]! : Buffer.concat(list);
     const stream = this.ws._stream;
-    if (stream === null || !queuePreparedFrame(stream, frame, cb ?? noop)) {
+    if (stream === null || this.ws._readyState !== OPEN) {
       if (cb) process.nextTick(cb, notOpenError(this.ws._readyState));
+      return;
     }
+    const track = this.ws._track(cb, true);
+    if (!queuePreparedFrame(stream, frame, track)) track(new WebSocketError('ERR_WS_CLOSED'));
   }
 }
 
@@ -137,6 +160,16 @@ export class WebSocket extends EventEmitter {
   private _takenAhead = false;
   /** Pings and pongs waiting for the messages before them: message count, kind, payload, … */
   private _controls: (number | string | Buffer)[] | null = null;
+  /** permessage-deflate was agreed. */
+  private _deflate = false;
+  /**
+   * Sends, pings and pongs whose callbacks wait, oldest first from `_pendingHead` (see `_track`);
+   * null when none wait.
+   */
+  private _pending: PendingSend[] | null = null;
+  private _pendingHead = 0;
+  /** close() waits for the Blobs being read (ws sends them before its close frame): its code and reason. */
+  private _closeAfterBlobs: [number, string | Uint8Array | undefined] | null = null;
   /** The read loop's callback: one per connection. */
   private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this.onRead(err, msg);
 
@@ -226,6 +259,7 @@ export class WebSocket extends EventEmitter {
     this._stream = stream;
     this._socket = socket;
     this._syncEvents = allowSynchronousEvents;
+    this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
     const s = socket as Partial<import('node:net').Socket>;
@@ -348,6 +382,9 @@ export class WebSocket extends EventEmitter {
   private maybeEmitClose(): void {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
     if (this._controls !== null) this.emitControls(true);
+    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
+    if (this._blobs !== null) this.failBlobs();
+    if (this._pending !== null) this.failPending();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -369,6 +406,65 @@ export class WebSocket extends EventEmitter {
     this.emit('close', 1006, EMPTY);
   }
 
+  // ------------------------------------------------------------------ send callbacks
+
+  /**
+   * The callback to give the stream for a send (`data`) or a ping/pong: it answers `cb` as ws
+   * would. ws writes each frame to the socket at once, or queues it behind a message being
+   * compressed, so its callbacks come in the order of the calls, and when the socket goes, those
+   * still waiting behind a compression get "The socket was closed while data was being compressed".
+   * The stream sends control frames ahead of messages still compressing: here each answer waits
+   * for those of the calls before it. Without permessage-deflate frames complete in order and only
+   * calls with a callback are tracked; with it, every send is (a ping behind it must wait for it).
+   * @internal
+   */
+  _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
+    if (cb === undefined && !(data && this._deflate)) return noop;
+    const p: PendingSend = { cb, result: undefined };
+    (this._pending ??= []).push(p);
+    return (err) => this.settle(p, err);
+  }
+
+  private settle(p: PendingSend, err: WebSocketError | null): void {
+    if (p.result !== undefined) return; // answered already, when the connection closed
+    p.result = err === null ? null : this.writeError(err);
+    // Answers the calls at the head whose frames are done (a callback may make new calls).
+    let q = this._pending;
+    while (q !== null && q[this._pendingHead]!.result !== undefined) {
+      const head = q[this._pendingHead++]!;
+      if (this._pendingHead === q.length) {
+        this._pending = null;
+        this._pendingHead = 0;
+      }
+      head.cb?.(head.result);
+      q = this._pending;
+    }
+  }
+
+  /** What ws's callback gets for a frame the stream could not write. */
+  private writeError(err: WebSocketError): Error {
+    // The socket's own error (ERR_STREAM_DESTROYED for a write queued behind one in flight, EPIPE, …).
+    const cause = err.cause as (Error & { code?: unknown }) | undefined;
+    if (err.code === 'ERR_WS_NEXT_LAYER' && cause instanceof Error && typeof cause.code === 'string') return cause;
+    return this._deflate ? compressingClosedError() : streamDestroyedError();
+  }
+
+  /** The connection closed: every callback still waiting is answered now. */
+  private failPending(): void {
+    const q = this._pending!;
+    const from = this._pendingHead;
+    this._pending = null;
+    this._pendingHead = 0;
+    // With permessage-deflate, what waits waits behind a message being compressed: ws answers it and
+    // every call after it with one error.
+    const shared = this._deflate ? compressingClosedError() : null;
+    for (let i = from; i < q.length; i++) {
+      const p = q[i]!;
+      p.result = shared ?? p.result ?? streamDestroyedError();
+      p.cb?.(p.result);
+    }
+  }
+
   // ------------------------------------------------------------------ operations
 
   send(data: unknown, options?: SendOptions | SendCallback, cb?: SendCallback): void {
@@ -385,14 +481,15 @@ export class WebSocket extends EventEmitter {
   private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
     const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
     const s = this._stream!;
+    const done = this._track(cb, true);
     if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
       this._fragmenting = opts.fin === false;
-      s.writeSome(payload, opts, cb ?? noop);
+      s.writeSome(payload, opts, done);
     } else if (this._fragmenting) {
       this._fragmenting = false;
-      s.writeSome(payload, { fin: true }, cb ?? noop);
+      s.writeSome(payload, { fin: true }, done);
     } else {
-      s.write(payload, opts, cb ?? noop);
+      s.write(payload, opts, done);
     }
   }
 
@@ -416,10 +513,22 @@ export class WebSocket extends EventEmitter {
         return;
       }
       q.shift();
-      if (this._readyState === OPEN) this.write(data, opts, cb);
-      else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+      this.write(data, opts, cb);
     }
     this._blobs = null;
+    const close = this._closeAfterBlobs;
+    if (close !== null) {
+      this._closeAfterBlobs = null;
+      this.closeStream(close[0], close[1]);
+    }
+  }
+
+  /** The connection closed while a Blob was read: its callback and those behind it get ws's error. */
+  private failBlobs(): void {
+    const q = this._blobs!;
+    this._blobs = null;
+    const err = blobClosedError();
+    for (const [, , cb] of q) cb?.(err);
   }
 
   /** A Blob at the head of the queue was read: it is sent (or its callback told why not), then the rest. */
@@ -431,11 +540,15 @@ export class WebSocket extends EventEmitter {
     cb: SendCallback | undefined,
   ): void {
     this._blobBytes -= blob.size;
-    this._blobs!.shift();
+    if (this._blobs === null || this._blobs[0]![0] !== blob) return; // answered when the connection closed
+    this._blobs.shift();
     if (err !== null) {
       if (cb) process.nextTick(cb, err);
-    } else if (this._readyState === OPEN) this.write(bytes, opts, cb);
-    else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+    } else if (this._stream!.nextLayer.destroyed) {
+      this._blobs.unshift([blob, opts, cb]);
+      this.failBlobs();
+      return;
+    } else this.write(bytes, opts, cb);
     this.drainBlobs();
   }
 
@@ -459,8 +572,9 @@ export class WebSocket extends EventEmitter {
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     const payload = data ? toSendable(data) : EMPTY;
     if (byteLength(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    if (ping) this._stream!.ping(payload, cb ?? noop);
-    else this._stream!.pong(payload, cb ?? noop);
+    const done = this._track(cb, false);
+    if (ping) this._stream!.ping(payload, done);
+    else this._stream!.pong(payload, done);
   }
 
   close(code?: number, data?: string | Buffer): void {
@@ -479,7 +593,15 @@ export class WebSocket extends EventEmitter {
       }
     }
     this._readyState = CLOSING;
-    this._stream.close({ code: code ?? 1005, reason }, noop);
+    if (this._blobs !== null) this._closeAfterBlobs = [code ?? 1005, reason];
+    else this.closeStream(code ?? 1005, reason);
+  }
+
+  private closeStream(code: number, reason: string | Uint8Array | undefined): void {
+    const s = this._stream!;
+    s.close({ code, reason }, noop);
+    // ws writes each frame at once: what was sent before close() is handed to the socket now.
+    flushQueued(s);
   }
 
   terminate(): void {
@@ -487,6 +609,9 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
     if (this._stream !== null) {
       this._readyState = CLOSING;
+      // ws writes each frame at once: what was sent before terminate() goes out (its callback gets
+      // null), then the socket is destroyed.
+      flushQueued(this._stream);
       this._stream.nextLayer.destroy();
     }
   }
