@@ -137,7 +137,11 @@ export class WebSocket extends EventEmitter {
   /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
   private _paused = false;
-  /** A read is pending. */
+  /**
+   * The read loop is busy: a read is pending, or the message it read is being emitted (with
+   * `allowSynchronousEvents: false`, on a later turn). One message at a time: the next read starts
+   * once it is emitted.
+   */
   private _reading = false;
   /** The read side ended (its error was seen). */
   private _readDone = false;
@@ -275,7 +279,7 @@ export class WebSocket extends EventEmitter {
   // ------------------------------------------------------------------ the read loop
 
   private readNext(): void {
-    if (this._readDone || (this._paused && !this._layerClosed)) return;
+    if (this._reading || this._readDone || (this._paused && !this._layerClosed)) return;
     this._reading = true;
     const s = this._stream!;
     // A queued message is taken now (and handed over on the next tick): it counts from now.
@@ -287,11 +291,14 @@ export class WebSocket extends EventEmitter {
   }
 
   private onRead(err: WebSocketError | null, msg?: ReceivedData): void {
-    this._reading = false;
     if (this._takenAhead) this._takenAhead = false;
     else if (err === null) this._taken++;
-    if (err !== null) return this.readEnded(err);
+    if (err !== null) {
+      this._reading = false;
+      return this.readEnded(err);
+    }
     if (this._paused && !this._layerClosed) {
+      this._reading = false;
       this._held = msg!;
       return;
     }
@@ -306,8 +313,15 @@ export class WebSocket extends EventEmitter {
     try {
       this.emitMessage(msg);
     } finally {
+      this._reading = false;
       this.readNext(); // also after a listener threw (the error still propagates, as in ws)
     }
+  }
+
+  /** Emits the message read while paused (the read loop was idle since). */
+  private deliverHeld(msg: ReceivedData): void {
+    this._reading = true;
+    this.deliver(msg);
   }
 
   /** @internal */
@@ -315,6 +329,7 @@ export class WebSocket extends EventEmitter {
     try {
       this.emitMessage(msg);
     } finally {
+      this._reading = false;
       this.readNext();
     }
   }
@@ -374,8 +389,8 @@ export class WebSocket extends EventEmitter {
     // Messages that arrived before the end are emitted even when paused, as ws does.
     const held = this._held;
     this._held = null;
-    if (held !== null) this.deliver(held);
-    else if (!this._reading) this.readNext();
+    if (held !== null) this.deliverHeld(held);
+    else this.readNext();
     this.maybeEmitClose();
   }
 
@@ -627,8 +642,8 @@ export class WebSocket extends EventEmitter {
     this._paused = false;
     const held = this._held;
     this._held = null;
-    if (held !== null) this.deliver(held);
-    else if (!this._reading) this.readNext();
+    if (held !== null) this.deliverHeld(held);
+    else this.readNext();
   }
 
   declare addEventListener: typeof addEventListener;
