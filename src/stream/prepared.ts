@@ -4,11 +4,14 @@
  */
 import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
-import { queuePreparedFrame as queue } from './websocket-stream.js';
+import { queuePreparedFrame as queue, writePreparedFrameNow as writeNow } from './websocket-stream.js';
+
+export { deferQueueing, runDeferred } from './websocket-stream.js';
 
 /**
  * Queues one whole, already-framed server-role message (`frame`: header and payload, unmasked; RSV1
- * set when the payload is compressed, which needs permessage-deflate negotiated on `ws`). It goes
+ * set when the payload is compressed, which needs permessage-deflate negotiated on `ws`), or several
+ * such frames one after the other in one Buffer (RSV1 is checked on the first only). It goes
  * out after every message written before it (also those still being compressed) and before later
  * ones, never between the fragments of another message; it counts in `bufferedAmount` and obeys
  * `bufferPolicy` as `write()` does. `frame` is neither changed nor copied: the same Buffer may be
@@ -22,4 +25,14 @@ export function queuePreparedFrame(
   callback?: (err: WebSocketError | null) => void,
 ): boolean {
   return queue(ws, frame, callback);
+}
+
+/**
+ * `queuePreparedFrame` for a caller at the end of a turn (a run deferred with `deferQueueing` and
+ * called with `atTurnEnd`), that writes nothing else to `ws` in this turn: when nothing is queued,
+ * held, compressing or in flight on `ws`, `frame` is what the turn's flush would write, so it is
+ * handed to the next layer at once (no queue, no flush); otherwise it is queued. Nobody waits for it.
+ */
+export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+  return writeNow(ws, frame);
 }

@@ -21,7 +21,7 @@ import { Completion, bindSignal, type Callback } from './completion.js';
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
-import { WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
+import { NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
@@ -158,6 +158,7 @@ type Inner = LayerSink &
 // reach a stream's internals. None is exported from the package.
 let makeInner: (s: WebSocketStream) => Inner;
 let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
+let writePreparedNow: (ws: WebSocketStream, frame: Buffer) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
@@ -172,6 +173,11 @@ export function queuedMessages(ws: WebSocketStream): number {
 /** Internal (prepared.ts): see `queuePreparedFrame` there. */
 export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
   return queuePrepared(ws, frame, callback);
+}
+
+/** Internal (prepared.ts): see `writePreparedFrameNow` there. */
+export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+  return writePreparedNow(ws, frame);
 }
 
 /**
@@ -394,6 +400,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   static {
     makeInner = (s) => new StreamInner(s);
     queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
+    writePreparedNow = (ws, frame) => ws.#writePreparedNow(frame);
     adopt = (ws, role, agreed) => {
       ws.#state = State.Handshaking;
       ws.nextLayer.attach(ws.#inner);
@@ -544,6 +551,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** See `queuePreparedFrame` (prepared.ts). */
   #queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
+    if (deferred !== null) runDeferred();
     if (this.#state !== State.Open) return false;
     if (this.#role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
     if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null)) {
@@ -558,6 +566,28 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     } else {
       this.#sendPrepared(frame, w);
     }
+    return true;
+  }
+
+  /**
+   * See `writePreparedFrameNow` (prepared.ts): with nothing queued, held, compressing or in flight,
+   * the frame is what this turn's flush would write, so it goes to the next layer at once (no queue,
+   * no flush tick); otherwise it is queued.
+   */
+  #writePreparedNow(frame: Buffer): boolean {
+    if (
+      (this.#flags & (STATE_BITS | WRITING_MESSAGE | FLUSH_SCHEDULED | WE_ENDED)) !== State.Open ||
+      this.#out !== NO_WRITES ||
+      this.#inFlight !== 0 ||
+      (this.#deflate !== null && !this.#deflate.deflateIdle)
+    ) {
+      return this.#queuePrepared(frame, undefined);
+    }
+    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null) || (this.#flags & SERVER) === 0) {
+      return this.#queuePrepared(frame, undefined); // throws the same errors
+    }
+    this.#handOff([frame], NO_WAITERS);
+    this.#checkOverflow();
     return true;
   }
 
@@ -1137,6 +1167,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
@@ -1162,6 +1193,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
   writeSome(data: WriteData, callback: Callback<void>): void;
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
@@ -1250,6 +1282,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
+    if (deferred !== null) runDeferred();
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
     const err = this.#opError();
@@ -1268,6 +1301,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   close(options: CloseOptions | undefined, callback: Callback<void>): void;
   close(callback: Callback<void>): void;
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const code = options?.code ?? 1000;
     // 1005 ("no status", never on the wire) sends a close frame without a status code.
@@ -1385,7 +1419,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#flags |= FLUSH_SCHEDULED;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
     // together, in one write call. One tick flushes every stream written to in the turn.
-    if (toFlush.push(this.#inner) === 1) process.nextTick(flushAll);
+    toFlush.push(this.#inner);
+    if (!flushScheduled) scheduleFlushAll();
   }
 
   /**
@@ -1425,12 +1460,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
     const waiters = this.#out.waiting;
-    let bufs = this.#out.batch();
+    const bufs = this.#out.batch();
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
       for (const w of waiters) settle(w, null); // all withdrawn
       return;
     }
+    this.#handOff(bufs, waiters);
+  }
+
+  /** Hands one batch (one writev) to the next layer; `waiters` hear when it is out. */
+  #handOff(bufs: Buffer[], waiters: Waiter[]): void {
     const layer = this.nextLayer;
     if (waiters.length === 0 && bufs.length === 1 && layer instanceof DuplexLayer && layer.canWriteUnwaited()) {
       // Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing
@@ -1466,11 +1506,49 @@ function completeRead(
 
 /** Streams written to in this turn, flushed together by one tick. */
 let toFlush: Inner[] = [];
+let flushScheduled = false;
+
+/**
+ * Work that queues frames to streams, deferred to the end of the turn (pub/sub gathers the
+ * messages of one turn and queues each subscriber one Buffer for them all). It runs before the
+ * turn's streams flush, or before the next write(), writeSome(), ping(), pong(), close() or
+ * prepared frame on any stream, whichever comes first: what was deferred keeps its place before
+ * whatever is written after it.
+ */
+let deferred: ((atTurnEnd: boolean) => void)[] | null = null;
+
+function scheduleFlushAll(): void {
+  flushScheduled = true;
+  process.nextTick(flushAll);
+}
 
 function flushAll(): void {
+  if (deferred !== null) runDeferred(true);
+  flushScheduled = false; // a stream written to while these flush schedules a tick of its own
   const streams = toFlush;
-  toFlush = []; // a stream written to while these flush schedules a tick of its own
+  toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
+}
+
+/**
+ * Internal (pubsub): runs `run` at the end of this turn (`atTurnEnd` true: the turn's writes are
+ * done, so `writePreparedFrameNow` may write at once), or before the next write to any stream.
+ */
+export function deferQueueing(run: (atTurnEnd: boolean) => void): void {
+  if (deferred !== null) {
+    deferred.push(run);
+    return;
+  }
+  deferred = [run];
+  if (!flushScheduled) scheduleFlushAll();
+}
+
+/** Internal (pubsub): runs what was deferred now (before a subscription changes, say). */
+export function runDeferred(atTurnEnd = false): void {
+  const runs = deferred;
+  if (runs === null) return;
+  deferred = null;
+  for (let i = 0; i < runs.length; i++) runs[i]!(atTurnEnd);
 }
 
 /** A batch of no bytes: its write completes after the writes before it. */

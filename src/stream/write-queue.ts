@@ -29,7 +29,7 @@ const EMPTY = Buffer.alloc(0);
 /** Shared stand-ins for a queue's empty arrays: an idle connection holds none of its own. Frozen, so a push onto one fails loudly. */
 const NO_BUFS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
 const NO_HEADS: number[] = Object.freeze([]) as unknown as number[];
-const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
+export const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
 
 /** In `heads`: the entry is an unmasked frame's payload whose header is written when the batch is taken. */
 const HAS_HEADER = 0x100;

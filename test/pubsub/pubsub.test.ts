@@ -5,8 +5,10 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { connect } from '../../src/index.js';
+import { WebSocketStream, connect } from '../../src/index.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { closeFrame } from '../support/frames.js';
@@ -105,6 +107,115 @@ describe('PubSub over the memory broker', () => {
       );
     }
     for (const s of subs) s.client.destroy();
+  });
+
+  it("a turn's messages of a topic are one Buffer, the same for every subscriber (one copy per turn, not per stream)", async (t) => {
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const subs = [await subscriberPair(), await subscriberPair(), await subscriberPair()];
+    for (const s of subs) await ps.subscribe(s.ws, 'shared');
+    await new Promise((r) => setImmediate(r));
+    for (const s of subs) s.layer.written.length = 0;
+    const sent = ['one', 'two', 'three'];
+    for (const m of sent) void ps.publish('shared', m);
+    for (const s of subs) assert.deepEqual(await texts(s.client, 3), sent);
+    const first = subs[0]!.layer.written;
+    assert.equal(first.length, 1);
+    assert.deepEqual(first[0], Buffer.from('\x81\x03one\x81\x03two\x81\x05three', 'latin1'));
+    for (const s of subs) assert.equal(s.layer.written[0], first[0], 'the same Buffer object');
+    for (const s of subs) s.client.destroy();
+  });
+
+  it("what a turn publishes keeps its place before the subscriber's own writes, ping and close that follow", async (t) => {
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const a = await subscriberPair();
+    await ps.subscribe(a.ws, 'order');
+    await ps.subscribe(a.ws, 'other');
+    await new Promise((r) => setImmediate(r));
+    void ps.publish('order', 'p1');
+    void ps.publish('order', 'p2');
+    void a.ws.write('own 1');
+    void ps.publish('other', 'o1'); // another topic between two runs of the first
+    void ps.publish('order', 'p3');
+    void a.ws.ping('ping');
+    void ps.publish('order', 'p4');
+    void a.ws.write('own 2');
+    void ps.publish('order', 'p5');
+    ps.unsubscribe(a.ws, 'order'); // published before it left: still delivered
+    void ps.publish('order', 'after leaving');
+    void ps.publish('other', 'o2');
+    void a.ws.close({ code: 1000 });
+    const { code, before } = await a.client.expectClose();
+    assert.equal(code, 1000);
+    assert.deepEqual(
+      before.map((f) => (f.opcode === 9 ? `ping:${f.payload}` : f.payload.toString())),
+      ['p1', 'p2', 'own 1', 'o1', 'p3', 'ping:ping', 'p4', 'own 2', 'p5', 'o2'],
+    );
+    a.client.destroy();
+  });
+
+  it('at the end of a turn, a run waits behind a message being written in parts or being compressed (plain sockets)', async (t) => {
+    // Over node:net sockets as they are (not the recording layer), where a run is written at once
+    // when nothing else is pending on the stream.
+    const accepted: WebSocketStream[] = [];
+    const waiting: ((ws: WebSocketStream) => void)[] = [];
+    const http2 = http.createServer();
+    http2.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      const ws = new WebSocketStream(socket, { perMessageDeflate: true });
+      ws.accept(req, { head }).then(
+        () => waiting.shift()?.(ws) ?? accepted.push(ws),
+        () => {},
+      );
+    });
+    await new Promise<void>((r) => http2.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      http2.closeAllConnections();
+      http2.close();
+    });
+    const port = (http2.address() as { port: number }).port;
+    const nextServerSide = (): Promise<WebSocketStream> =>
+      accepted.length > 0 ? Promise.resolve(accepted.shift()!) : new Promise((r) => waiting.push(r));
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const client = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
+    t.after(() => client.nextLayer.destroy());
+    const ws = await nextServerSide();
+    assert.match(ws.extensions, /permessage-deflate/);
+    await ps.subscribe(ws, 'behind');
+    await new Promise((r) => setImmediate(r));
+    // A message in parts: the run published between them goes after its last part.
+    void ws.writeSome('part 1, ', { fin: false, compress: false });
+    await new Promise((r) => setImmediate(r)); // part 1 is out: nothing is queued at the end of the next turn
+    void ps.publish('behind', 'm1');
+    void ps.publish('behind', 'm2');
+    await new Promise((r) => setImmediate(r));
+    await ws.writeSome('part 2', { fin: true });
+    // A message still in zlib: the run published after it goes after it.
+    const big = 'compressible '.repeat(20000);
+    void ws.write(big);
+    void ps.publish('behind', 'm3');
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) got.push(String((await client.read()).data));
+    assert.deepEqual(got, ['part 1, part 2', 'm1', 'm2', big, 'm3']);
+  });
+
+  it("a run that does not fit a subscriber's backlog is taken message by message: exactly the overflow is dropped", async (t) => {
+    const frameBytes = 2 + 100;
+    const ps = new PubSub({ slowSubscriber: { maxBytes: 3 * frameBytes, policy: 'drop' } });
+    t.after(() => ps.close());
+    const s = await subscriberPair();
+    await ps.subscribe(s.ws, 'fit');
+    await new Promise((r) => setImmediate(r));
+    const drops: number[] = [];
+    ps.on('drop', (e) => drops.push(e.bytes));
+    const sent = Array.from({ length: 5 }, (_, i) => `${i}`.padEnd(100, '.'));
+    for (const m of sent) void ps.publish('fit', m);
+    void ps.publish('fit', 'x'.repeat(100)); // after the dropped ones: dropped too (a gap the offsets show)
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(drops, [frameBytes, frameBytes, frameBytes]);
+    assert.deepEqual(await texts(s.client, 3), sent.slice(0, 3));
+    s.client.destroy();
   });
 
   it('compresses once for subscribers without context takeover; others get the frame uncompressed', async (t) => {
