@@ -1005,7 +1005,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Open) this.#state = State.Closing;
     if (what === 'fail') {
       const f = cl!.failure!;
-      cl!.fail(f, f.closeCode || 1002, f.message.slice(0, 123), 'end');
+      cl!.fail(f, f.closeCode || 1002, this.#opts.failureReason ? f.message.slice(0, 123) : '', 'end');
     } else {
       // Behind the messages written before it, those still compressing too; then the handshake
       // finishes (and a server, or a side whose peer ended, ends the connection).
