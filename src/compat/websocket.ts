@@ -61,7 +61,7 @@ function noop(): void {}
 /** Data as ws's `toBuffer` takes it: strings and bytes as they are, anything else through `Buffer.from`. */
 function toSendable(data: unknown): string | ArrayBufferView | ArrayBuffer {
   if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
-  if (data === undefined || data === null) return EMPTY;
+  if (!data) return EMPTY; // ws sends `data || EMPTY_BUFFER`: false, null, undefined, NaN make an empty message
   return Buffer.from(data as never);
 }
 
@@ -489,8 +489,11 @@ export class WebSocket extends EventEmitter {
     else opts = options;
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
-    if (this._blobs !== null || isBlob(data)) return this.queueBehindBlob(data, opts, cb);
-    this.write(data, opts, cb);
+    if (isBlob(data)) return this.queueBehindBlob(data, opts, cb);
+    // Converted now, as ws does: data it cannot send throws here, also behind a Blob.
+    const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
+    if (this._blobs !== null) return this.queueBehindBlob(payload, opts, cb);
+    this.write(payload, opts, cb);
   }
 
   private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
