@@ -18,16 +18,10 @@ import {
 } from '../stream/websocket-stream.js';
 import { abortedRequests, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
-import {
-  blobClosedError,
-  CLOSED_BEFORE_OPEN,
-  compressingClosedError,
-  notOpenError,
-  streamDestroyedError,
-  toWsError,
-} from './errors.js';
+import { blobClosedError, CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
+import { SendCallbacks } from './send-callbacks.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
@@ -42,13 +36,6 @@ export interface SendOptions {
 }
 
 type SendCallback = (err?: Error | null) => void;
-
-/** A send, ping or pong waiting for its frame to be written (see `WebSocket._track`). */
-interface PendingSend {
-  cb: SendCallback | undefined;
-  /** What the callback gets, once known; undefined while the frame waits. */
-  result: Error | null | undefined;
-}
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -166,12 +153,8 @@ export class WebSocket extends EventEmitter {
   private _controls: (number | string | Buffer)[] | null = null;
   /** permessage-deflate was agreed. */
   private _deflate = false;
-  /**
-   * Sends, pings and pongs whose callbacks wait, oldest first from `_pendingHead` (see `_track`);
-   * null when none wait.
-   */
-  private _pending: PendingSend[] | null = null;
-  private _pendingHead = 0;
+  /** The send, ping and pong callbacks that wait (made on first need). */
+  private _callbacks: SendCallbacks | null = null;
   /** close() waits for the Blobs being read (ws sends them before its close frame): its code and reason. */
   private _closeAfterBlobs: [number, string | Uint8Array | undefined] | null = null;
   /** The read loop's callback: one per connection. */
@@ -399,7 +382,7 @@ export class WebSocket extends EventEmitter {
     if (this._controls !== null) this.emitControls(true);
     // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
     if (this._blobs !== null) this.failBlobs();
-    if (this._pending !== null) this.failPending();
+    this._callbacks?.failAll();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -421,63 +404,14 @@ export class WebSocket extends EventEmitter {
     this.emit('close', 1006, EMPTY);
   }
 
-  // ------------------------------------------------------------------ send callbacks
-
   /**
-   * The callback to give the stream for a send (`data`) or a ping/pong: it answers `cb` as ws
-   * would. ws writes each frame to the socket at once, or queues it behind a message being
-   * compressed, so its callbacks come in the order of the calls, and when the socket goes, those
-   * still waiting behind a compression get "The socket was closed while data was being compressed".
-   * The stream sends control frames ahead of messages still compressing: here each answer waits
-   * for those of the calls before it. Without permessage-deflate frames complete in order and only
-   * calls with a callback are tracked; with it, every send is (a ping behind it must wait for it).
-   * @internal
+   * @internal The callback to give the stream for a send (`data`) or a ping/pong, answering `cb` as
+   * ws would (send-callbacks.ts). Without permessage-deflate frames complete in order and only
+   * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
   _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
     if (cb === undefined && !(data && this._deflate)) return noop;
-    const p: PendingSend = { cb, result: undefined };
-    (this._pending ??= []).push(p);
-    return (err) => this.settle(p, err);
-  }
-
-  private settle(p: PendingSend, err: WebSocketError | null): void {
-    if (p.result !== undefined) return; // answered already, when the connection closed
-    p.result = err === null ? null : this.writeError(err);
-    // Answers the calls at the head whose frames are done (a callback may make new calls).
-    let q = this._pending;
-    while (q !== null && q[this._pendingHead]!.result !== undefined) {
-      const head = q[this._pendingHead++]!;
-      if (this._pendingHead === q.length) {
-        this._pending = null;
-        this._pendingHead = 0;
-      }
-      head.cb?.(head.result);
-      q = this._pending;
-    }
-  }
-
-  /** What ws's callback gets for a frame the stream could not write. */
-  private writeError(err: WebSocketError): Error {
-    // The socket's own error (ERR_STREAM_DESTROYED for a write queued behind one in flight, EPIPE, …).
-    const cause = err.cause as (Error & { code?: unknown }) | undefined;
-    if (err.code === 'ERR_WS_NEXT_LAYER' && cause instanceof Error && typeof cause.code === 'string') return cause;
-    return this._deflate ? compressingClosedError() : streamDestroyedError();
-  }
-
-  /** The connection closed: every callback still waiting is answered now. */
-  private failPending(): void {
-    const q = this._pending!;
-    const from = this._pendingHead;
-    this._pending = null;
-    this._pendingHead = 0;
-    // With permessage-deflate, what waits waits behind a message being compressed: ws answers it and
-    // every call after it with one error.
-    const shared = this._deflate ? compressingClosedError() : null;
-    for (let i = from; i < q.length; i++) {
-      const p = q[i]!;
-      p.result = shared ?? p.result ?? streamDestroyedError();
-      p.cb?.(p.result);
-    }
+    return (this._callbacks ??= new SendCallbacks(this._deflate)).track(cb);
   }
 
   // ------------------------------------------------------------------ operations
