@@ -1530,6 +1530,10 @@ function flushAll(): void {
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
 }
 
+function rethrow(err: unknown): never {
+  throw err;
+}
+
 /**
  * Internal (pubsub): runs `run` at the end of this turn (`atTurnEnd` true: the turn's writes are
  * done, so `writePreparedFrameNow` may write at once), or before the next write to any stream.
@@ -1548,7 +1552,15 @@ export function runDeferred(atTurnEnd = false): void {
   const runs = deferred;
   if (runs === null) return;
   deferred = null;
-  for (let i = 0; i < runs.length; i++) runs[i]!(atTurnEnd);
+  for (let i = 0; i < runs.length; i++) {
+    try {
+      runs[i]!(atTurnEnd);
+    } catch (err) {
+      // A listener that threw (PubSub's 'drop', say) is the application's uncaught error, as it
+      // would be from an event; the other runs and this turn's flush still happen.
+      process.nextTick(rethrow, err);
+    }
+  }
 }
 
 /** A batch of no bytes: its write completes after the writes before it. */

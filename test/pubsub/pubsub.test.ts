@@ -200,6 +200,36 @@ describe('PubSub over the memory broker', () => {
     assert.deepEqual(got, ['part 1, part 2', 'm1', 'm2', big, 'm3']);
   });
 
+  it("a 'drop' listener that throws is the application's uncaught error; other subscribers and later writes go on", async (t) => {
+    const ps = new PubSub({ slowSubscriber: { maxBytes: 10, policy: 'drop' } });
+    t.after(() => ps.close());
+    const a = await subscriberPair();
+    const b = await subscriberPair();
+    await ps.subscribe(a.ws, 'throws');
+    await ps.subscribe(b.ws, 'throws');
+    await new Promise((r) => setImmediate(r));
+    const uncaught: unknown[] = [];
+    process.setUncaughtExceptionCaptureCallback((err) => uncaught.push(err));
+    t.after(() => process.setUncaughtExceptionCaptureCallback(null));
+    ps.on('drop', () => {
+      throw new Error('listener bug');
+    });
+    void ps.publish('throws', 'x'.repeat(100)); // too big for both: the first drop throws
+    void ps.publish('other', 'nobody');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(uncaught.length, 1);
+    assert.equal((uncaught[0] as Error).message, 'listener bug');
+    ps.removeAllListeners('drop');
+    void a.ws.write('still flowing');
+    void b.ws.write('still flowing');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(a.ws.bufferedAmount + b.ws.bufferedAmount, 0, 'flushed in the turn (not left waiting for a tick)');
+    assert.deepEqual(await texts(a.client, 1), ['still flowing']);
+    assert.deepEqual(await texts(b.client, 1), ['still flowing']);
+    a.client.destroy();
+    b.client.destroy();
+  });
+
   it("a run that does not fit a subscriber's backlog is taken message by message: exactly the overflow is dropped", async (t) => {
     const frameBytes = 2 + 100;
     const ps = new PubSub({ slowSubscriber: { maxBytes: 3 * frameBytes, policy: 'drop' } });
