@@ -240,7 +240,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #inFlight = 0;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
-  /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
+  /** Bytes of prepared frames held, and of frames and messages in the deflate line (counted in bufferedAmount). */
   #heldBytes = 0;
 
   /** The close handshake, made when a close starts, the connection fails, or someone waits for the end. */
@@ -1245,7 +1245,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));
       return c.started();
     }
+    // Written but not yet handed on: counted in bufferedAmount while it waits its turn and compresses.
+    this.#heldBytes += payload.length;
     const emit = (body: Buffer, rsv1: boolean): void => {
+      this.#heldBytes -= payload.length;
       this.#queueMessage(opcode, body, fin, rsv1);
       this.#writeQueue().wait(c);
       this.#scheduleFlush();
@@ -1255,7 +1258,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       fin,
       compress,
       (body, compressed) => emit(body, compressed && firstPart),
-      (e) => c.fail(e),
+      (e) => {
+        this.#heldBytes -= payload.length;
+        c.fail(e);
+      },
     );
     return c.started();
   }
