@@ -148,6 +148,27 @@ for (const impl of impls) {
       );
     });
 
+    it('bufferedAmount counts messages still being compressed; 0 once the last callback comes', async (t) => {
+      const { port } = await listen(t, impl, { perMessageDeflate: true });
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: { threshold: 0 } });
+      await once(client, 'open');
+      const amounts = [client.bufferedAmount];
+      client.send('foo');
+      amounts.push(client.bufferedAmount);
+      const sent = new Promise<void>((resolve) =>
+        client.send('bar', (err: unknown) => {
+          assert.equal(err, null);
+          amounts.push(client.bufferedAmount);
+          resolve();
+        }),
+      );
+      amounts.push(client.bufferedAmount);
+      await sent;
+      assert.deepEqual(amounts, [0, 3, 6, 0]);
+      client.close();
+      await once(client, 'close');
+    });
+
     for (const allowSynchronousEvents of [true, false]) {
       it(`pause() and resume() inside a 'message' listener lose nothing (allowSynchronousEvents: ${allowSynchronousEvents})`, async (t) => {
         const { wss, port } = await listen(t, impl);
