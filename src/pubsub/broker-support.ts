@@ -1,8 +1,9 @@
 /**
- * What the Redis and NATS brokers share (internal: not part of the package's API). Their events
- * are called from inside the client library (node-redis's reply parser and event emitter, the NATS
- * client's dispatch loop and status iterator), which a throw from `PubSub`'s listener must never
- * reach: it would desynchronise node-redis's connection, or stop the NATS broker's watch.
+ * What the Redis, NATS and cluster brokers share (internal: not part of the package's API). Their
+ * events are called from inside the client library (node-redis's reply parser and event emitter,
+ * the NATS client's dispatch loop and status iterator) or from the IPC 'message' event, which a
+ * throw from `PubSub`'s listener must never reach: it would desynchronise node-redis's connection,
+ * stop the NATS broker's watch, or crash a cluster worker.
  */
 import type { BrokerEvents, BrokerMessage } from './broker.js';
 
@@ -26,5 +27,33 @@ export function emitAvailability(events: BrokerEvents, available: boolean): void
     events.onAvailability(available);
   } catch (err) {
     warn(err);
+  }
+}
+
+/**
+ * The wait before the next try of a read that failed while the connection stayed (a timeout, an
+ * error reply): 50 ms doubling up to `max`. A timer, not a loop: nothing runs meanwhile, and it
+ * does not keep the process alive.
+ */
+export function retryPause(attempt: number, max: number): Promise<void> {
+  const ms = Math.min(50 * 2 ** Math.min(attempt, 10), max);
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * `work`, or a rejection once `ms` have passed without it settling: a stalled connection (the
+ * socket open, no byte either way) never answers, and the client libraries' own timeouts do not
+ * cover every wait.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no reply within ${ms} ms`)), ms);
+  });
+  work.catch(() => {}); // (what it says after the deadline has no one to tell)
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -8,6 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+import { emitAvailability, emitMessage } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 
 /** The key that marks this broker's IPC messages (the application's own messages pass by untouched). */
@@ -221,7 +222,8 @@ export class ClusterBroker implements Broker {
   private received(msg: unknown): void {
     if (!isOurs(msg)) return;
     if (msg[TAG] === 'message') {
-      this.events?.onMessage(fromWire(msg as unknown as WireMessage));
+      // Called from the IPC 'message' event: a throw must not reach the process.
+      if (this.events) emitMessage(this.events, fromWire(msg as unknown as WireMessage));
       return;
     }
     const r = msg as unknown as Reply;
@@ -232,7 +234,7 @@ export class ClusterBroker implements Broker {
   private lost(): void {
     this.connected = false;
     this.fail('the cluster primary is gone');
-    this.events?.onAvailability(false);
+    if (this.events) emitAvailability(this.events, false);
   }
 
   private fail(detail: string): void {

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, warn } from './broker-support.js';
+import { emitAvailability, emitMessage, retryPause, warn, withDeadline } from './broker-support.js';
 
 export interface NatsBrokerOptions {
   /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
@@ -65,7 +65,7 @@ interface JsMsg {
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
 }
-type ConsumerMessages = AsyncIterable<JsMsg>;
+type ConsumerMessages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
 interface Consumer {
   fetch(options: { max_messages: number; expires: number }): Promise<ConsumerMessages>;
 }
@@ -117,6 +117,8 @@ interface StreamRef {
   readonly name: string;
   readonly subject: string;
   readonly epoch: string;
+  /** The highest sequence this process knows the stream reached: a publication acknowledged at or below it went to a stream made again. */
+  high: number;
 }
 
 /** A subscribed topic on this process. */
@@ -126,10 +128,19 @@ interface Subscription {
   last: number;
   /** The core subscription that delivers it (restored by the client itself after a reconnection). */
   source: NatsSubscription | undefined;
-  /** Messages received before the stream's position was known, delivered once it is. */
+  /**
+   * Live messages waiting, in order of arrival: received before the stream's position was known,
+   * while the topic catches up after a reconnection (`holding`), or while a check runs.
+   */
   early: NatsMsg[];
   /** From a disconnection until the topic has caught up after the reconnection: live messages wait in `early`. */
   holding: boolean;
+  /**
+   * A live message did not follow the last one (an offset at or below it, past a gap, or the first
+   * of a stream that had none): the stream is read again to tell a repeat or a gap from a stream
+   * deleted and made again (a new epoch, its sequence from 1), while later messages wait.
+   */
+  checking: boolean;
 }
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
@@ -235,7 +246,7 @@ export class NatsBroker implements Broker {
     if (!this.#js) {
       try {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
-        await nc.flush();
+        await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'publish');
       } catch (err) {
         throw unavailable(errorText(err), err);
       }
@@ -243,19 +254,34 @@ export class NatsBroker implements Broker {
     }
     for (let attempt = 0; ; attempt++) {
       const stream = await this.#stream(topic);
+      let seq: number;
       try {
-        const ack = await this.#js.publish(stream.subject, data, {
-          headers,
-          timeout: this.#options.commandTimeoutMs,
-          expect: { streamName: stream.name },
-        });
-        return { offset: ack.seq, epoch: stream.epoch };
+        seq = (
+          await this.#js.publish(stream.subject, data, {
+            headers,
+            timeout: this.#options.commandTimeoutMs,
+            expect: { streamName: stream.name },
+          })
+        ).seq;
       } catch (err) {
         // No stream took it (the client says "no responders" this way): it was deleted, make it
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
         const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
         if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
+        continue;
+      }
+      if (seq > stream.high) {
+        stream.high = seq;
+        return { offset: seq, epoch: stream.epoch };
+      }
+      // A sequence this stream had passed: it was deleted and made again since this process
+      // looked (by an operator); its epoch is read. (Made again and grown past what this process
+      // knew, it is not seen here, but by the topic's subscribers and the next read.)
+      try {
+        return { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
+      } catch (err) {
+        throw unavailable(errorText(err), err);
       }
     }
   }
@@ -263,7 +289,14 @@ export class NatsBroker implements Broker {
   async subscribe(topic: string): Promise<void> {
     this.#ready();
     if (this.#topics.has(topic)) return;
-    const sub: Subscription = { stream: undefined, last: 0, source: undefined, early: [], holding: false };
+    const sub: Subscription = {
+      stream: undefined,
+      last: 0,
+      source: undefined,
+      early: [],
+      holding: false,
+      checking: false,
+    };
     this.#topics.set(topic, sub);
     try {
       await this.#start(topic, sub, this.#generation);
@@ -284,8 +317,7 @@ export class NatsBroker implements Broker {
   async position(topic: string): Promise<TopicPosition> {
     this.#ready();
     if (!this.#jsm) return this.#corePosition(topic);
-    const stream = await this.#stream(topic);
-    const info = await this.#info(stream);
+    const { stream, info } = await this.#current(topic);
     return { offset: info.state.last_seq, epoch: stream.epoch };
   }
 
@@ -297,32 +329,46 @@ export class NatsBroker implements Broker {
   async #historyOf(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     if (!this.#js || this.#history.size === 0) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
-    const stream = await this.#stream(topic);
-    const info = await this.#info(stream);
+    const { stream, info } = await this.#current(topic);
     const last = info.state.last_seq;
-    if (since.epoch !== stream.epoch || info.created !== stream.epoch || since.offset > last) return null;
+    if (since.epoch !== stream.epoch || since.offset > last) return null;
     if (since.offset === last) return [];
     // Messages are removed from the front only (max_msgs, max_age): the range is whole when its
     // first message is still there.
     if (info.state.first_seq > since.offset + 1) return null;
     const out: BrokerMessage[] = [];
+    const wanted = last - since.offset;
+    // (The client refuses a fetch that expires in less than a second.)
+    const expires = Math.max(1000, this.#options.commandTimeoutMs);
+    let messages: ConsumerMessages | undefined;
     try {
       const consumer = await this.#js.consumers.get(stream.name, {
         deliver_policy: 'by_start_sequence',
         opt_start_seq: since.offset + 1,
       });
-      const wanted = last - since.offset;
-      const messages = await consumer.fetch({ max_messages: wanted, expires: this.#options.commandTimeoutMs });
-      for await (const m of messages) {
-        // Expired between the info and the fetch: the range is no longer whole.
-        if (m.seq !== since.offset + 1 + out.length) return null;
-        out.push(this.#message(topic, stream.epoch, m));
-        if (m.seq === last) break;
-      }
+      const fetched = await consumer.fetch({ max_messages: wanted, expires });
+      messages = fetched;
+      const read = async (): Promise<boolean> => {
+        for await (const m of fetched) {
+          // Expired between the info and the fetch: the range is no longer whole.
+          if (m.seq !== since.offset + 1 + out.length) return false;
+          out.push(this.#message(topic, stream.epoch, m));
+          if (m.seq === last) break;
+        }
+        return true;
+      };
+      // The server ends the fetch when it expires, if the request reached it: a stalled
+      // connection would leave it waiting, so the read has its own deadline.
+      if (!(await withDeadline(read(), expires + 1000, 'history'))) return null;
     } catch (err) {
       throw unavailable(errorText(err), err);
+    } finally {
+      messages?.close().catch(() => {});
     }
-    return out.length === last - since.offset ? out : null;
+    // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
+    // trimmed history (that shows as a first sequence past `since`).
+    if (out.length !== last - since.offset) throw unavailable(`history of ${topic}: the read ended early`);
+    return out;
   }
 
   async close(): Promise<void> {
@@ -391,7 +437,36 @@ export class NatsBroker implements Broker {
         throw unavailable(errorText(err), err);
       }
     }
-    return { name, subject, epoch: info.created };
+    return { name, subject, epoch: info.created, high: info.state.last_seq };
+  }
+
+  /**
+   * The topic's stream as it is now, with its info: made again if it was deleted, and under a new
+   * epoch (kept from then on) if it was made again since this process last looked. A subscription
+   * that delivers another epoch is checked (and moves to this one).
+   */
+  async #current(topic: string): Promise<{ stream: StreamRef; info: StreamInfo }> {
+    const ref = this.#stream(topic);
+    let stream = await ref;
+    let info: StreamInfo;
+    try {
+      info = await this.#jsm!.streams.info(stream.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw unavailable(errorText(err), err);
+      // Deleted (by an operator): made again, a new epoch.
+      if (this.#streams.get(topic) === ref) this.#streams.delete(topic);
+      stream = await this.#stream(topic);
+      info = await this.#info(stream);
+    }
+    if (info.created !== stream.epoch) {
+      stream = { name: stream.name, subject: stream.subject, epoch: info.created, high: info.state.last_seq };
+      this.#streams.set(topic, Promise.resolve(stream));
+    } else if (info.state.last_seq > stream.high) {
+      stream.high = info.state.last_seq;
+    }
+    const sub = this.#topics.get(topic);
+    if (sub?.stream !== undefined && sub.stream.epoch !== stream.epoch) this.#check(topic, sub);
+    return { stream, info };
   }
 
   async #info(stream: StreamRef): Promise<StreamInfo> {
@@ -416,10 +491,9 @@ export class NatsBroker implements Broker {
       });
       sub.source = source;
     }
-    await nc.flush();
+    await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'subscribe');
     if (!this.#jsm) return;
-    const stream = await this.#stream(topic);
-    const info = await this.#info(stream);
+    const { stream, info } = await this.#current(topic);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
     if (sub.stream === undefined) {
       // New here: from the present on.
@@ -444,9 +518,7 @@ export class NatsBroker implements Broker {
     }
     sub.stream = stream;
     sub.holding = false;
-    const early = sub.early;
-    sub.early = [];
-    for (const m of early) this.#receive(topic, sub, m);
+    this.#release(topic, sub);
   }
 
   #receive(topic: string, sub: Subscription, m: NatsMsg): void {
@@ -455,15 +527,100 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
       return;
     }
-    if (!sub.stream || sub.holding) {
+    if (sub.stream === undefined || sub.holding || sub.checking || sub.early.length > 0) {
       sub.early.push(m);
       return;
     }
     const offset = Number(m.headers?.get(sequenceHeader));
-    // Already delivered (sent again after a reconnection), or not from the stream.
-    if (!(offset > sub.last)) return;
-    sub.last = offset;
-    this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
+    if (offset === sub.last + 1 && sub.last > 0) {
+      sub.last = offset;
+      this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
+    } else if (offset > 0) {
+      sub.early.push(m);
+      this.#check(topic, sub);
+    }
+    // (Otherwise not from the stream: dropped.)
+  }
+
+  /** Delivers the live messages `sub` holds, in order, up to one that does not follow (then checked). */
+  #release(topic: string, sub: Subscription): void {
+    let i = 0;
+    while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking) {
+      if (this.#topics.get(topic) !== sub) return;
+      const m = sub.early[i]!;
+      const offset = Number(m.headers?.get(sequenceHeader));
+      if (offset === sub.last + 1 && sub.last > 0) {
+        sub.last = offset;
+        this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
+      } else if (offset > 0) {
+        break;
+      }
+      i++;
+    }
+    if (i > 0) sub.early.splice(0, i);
+    if (sub.early.length > 0) this.#check(topic, sub);
+  }
+
+  /** Starts a check of `sub`'s stream (see `Subscription.checking`) unless one runs or the topic is catching up. */
+  #check(topic: string, sub: Subscription): void {
+    if (sub.checking || sub.holding || sub.stream === undefined || this.#closed || this.#topics.get(topic) !== sub) {
+      return;
+    }
+    sub.checking = true;
+    this.#checkStream(topic, sub, this.#generation).catch(warn);
+  }
+
+  /**
+   * Reads where `sub`'s stream stands. The same stream: repeats are dropped and a gap is filled
+   * from history. Another one (deleted and made again by an operator while this process stayed
+   * connected): a new epoch, delivered from its start as history holds it, as when the server lost
+   * its streams. Either way the messages that arrived before the read are then delivered (what
+   * history could not give is lost: `PubSub` sees the gap). A read that fails while connected is
+   * made again after a pause; after a lost connection the reconnection restarts the topic.
+   */
+  async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
+    // (The connection stays while the generation does: a loss bumps it and holds the topic.)
+    const stays = (): boolean => this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation;
+    // The messages that arrived before the read was sent: what it finds covers them.
+    const judged = sub.early.length;
+    let stream: StreamRef | undefined;
+    let messages: BrokerMessage[] | null = null;
+    for (let attempt = 0; stays(); attempt++) {
+      try {
+        const now = await this.#current(topic);
+        const first = Number(sub.early[0]?.headers?.get(sequenceHeader));
+        if (now.stream.epoch !== sub.stream!.epoch) {
+          messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch });
+        } else if (first > sub.last + 1) {
+          messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch });
+        }
+        stream = now.stream;
+        break;
+      } catch {
+        if (!stays()) break;
+        await retryPause(attempt, 1000);
+      }
+    }
+    sub.checking = false;
+    if (this.#topics.get(topic) !== sub) return;
+    if (stream !== undefined && stays()) {
+      if (stream.epoch !== sub.stream!.epoch) {
+        sub.stream = stream;
+        sub.last = 0;
+      }
+      for (const m of messages ?? []) {
+        if (m.offset <= sub.last) continue;
+        sub.last = m.offset;
+        emitMessage(this.#events!, m);
+      }
+      for (const m of sub.early.splice(0, judged)) {
+        const offset = Number(m.headers?.get(sequenceHeader));
+        if (!(offset > sub.last)) continue;
+        sub.last = offset;
+        this.#deliver(topic, sub.stream!.epoch, offset, m.data, m.headers);
+      }
+    }
+    this.#release(topic, sub);
   }
 
   #message(topic: string, epoch: string, m: JsMsg): BrokerMessage {
@@ -523,6 +680,12 @@ function stop(sub: Subscription): void {
   } catch {
     // already stopped
   }
+}
+
+/** JetStream's "stream not found" (an API error, code 10059). */
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; code?: unknown; api_error?: { err_code?: number } } | null;
+  return e?.name === 'StreamNotFoundError' || e?.code === 10059 || e?.api_error?.err_code === 10059;
 }
 
 function errorText(err: unknown): string {

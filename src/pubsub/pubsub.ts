@@ -1,8 +1,8 @@
 /**
  * Topics over WebSocketStreams. A message published to N local subscribers is framed once
  * (header + payload, unmasked, in one Buffer; compressed once for subscribers that negotiated
- * permessage-deflate with server_no_context_takeover) and that same Buffer is queued to each
- * subscriber. Ordering and storage belong to the broker (broker.ts): every message carries its
+ * permessage-deflate with server_no_context_takeover); the messages of one turn are handed out
+ * together at its end, each run of one topic as one Buffer shared by its subscribers. Ordering and storage belong to the broker (broker.ts): every message carries its
  * topic's offset and epoch, and each subscriber receives a topic's messages in offset order, once.
  */
 import { isUtf8 } from 'node:buffer';
@@ -179,7 +179,46 @@ function streamOf(ws: PubSubSocket): WebSocketStream | null {
   return inner instanceof WebSocketStream ? inner : null;
 }
 
+/** Messages of one topic received one after the other in a turn. */
+interface Run {
+  pubsub: PubSub;
+  topic: Topic;
+  messages: Prepared[];
+}
+
+/**
+ * The messages every PubSub of the process received in this turn, in order, as runs of one topic
+ * each: handed to the subscribers at the end of the turn, or before the next write to any stream
+ * (`deferQueueing`). One list for all PubSubs, so that a stream subscribed through two keeps the
+ * order of their messages.
+ */
+let turn: Run[] = [];
+/** A turn is being handed out: a message received meanwhile (published by a 'drop' listener, say) joins it. */
+let delivering = false;
+
+function deliverTurn(atTurnEnd: boolean): void {
+  if (delivering) return;
+  delivering = true;
+  try {
+    while (turn.length > 0) {
+      const runs = turn;
+      turn = [];
+      // One run at the end of the turn is all its subscribers get in it: written at once.
+      const now = atTurnEnd && runs.length === 1;
+      for (let i = 0; i < runs.length; i++) deliverRun(runs[i]!, now);
+    }
+  } finally {
+    delivering = false;
+  }
+}
+
+let deliverRun: (run: Run, now: boolean) => void;
+
 export class PubSub extends EventEmitter<PubSubEvents> {
+  static {
+    deliverRun = (run, now) => run.pubsub.deliverRun(run.topic, run.messages, now);
+  }
+
   readonly broker: Broker;
   /** Messages not delivered to a subscriber because of its backlog, since this PubSub was made. */
   dropped = 0;
@@ -194,22 +233,6 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** Payloads published here with `compress: false` (the in-process brokers hand back the same Buffer). */
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
-  /**
-   * The messages received in this turn, in order, as runs of one topic each (`turnTopics[i]`'s
-   * messages are `turnMessages[i]`): queued to subscribers at the end of the turn, or before the
-   * next write to any stream (`deferQueueing`).
-   */
-  private turnTopics: Topic[] = [];
-  private turnMessages: Prepared[][] = [];
-  private readonly deliverTurn = (atTurnEnd: boolean): void => {
-    const topics = this.turnTopics;
-    const messages = this.turnMessages;
-    this.turnTopics = [];
-    this.turnMessages = [];
-    // One run at the end of the turn is all its subscribers get in it: written at once.
-    const now = atTurnEnd && topics.length === 1;
-    for (let i = 0; i < topics.length; i++) this.deliverRun(topics[i]!, messages[i]!, now);
-  };
   private isOpen = false;
   private closed = false;
   private available = true;
@@ -499,14 +522,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * publish does); a stream writes what was queued to it in one turn in one system call.
    */
   private deliver(t: Topic, p: Prepared): void {
-    const n = this.turnTopics.length;
-    if (n > 0 && this.turnTopics[n - 1] === t) {
-      this.turnMessages[n - 1]!.push(p);
+    const n = turn.length;
+    if (n > 0 && turn[n - 1]!.topic === t) {
+      turn[n - 1]!.messages.push(p);
       return;
     }
-    this.turnTopics.push(t);
-    this.turnMessages.push([p]);
-    if (n === 0) deferQueueing(this.deliverTurn);
+    turn.push({ pubsub: this, topic: t, messages: [p] });
+    if (n === 0 && !delivering) deferQueueing(deliverTurn);
   }
 
   /**
@@ -523,20 +545,27 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const first = run[0]!.message;
     const last = run[run.length - 1]!.message;
     const epoch = first.epoch === last.epoch ? first.epoch : null; // a run across a new epoch goes one by one
+    // The run as one Buffer per compressor window (0: uncompressed), joined once the first
+    // subscriber with room for it asks (a run nobody has room for is never copied).
     let plain: Buffer | null = null;
-    let deflated: Map<number, Buffer> | null = null;
+    let plainBytes = -1;
+    let deflated: Map<number, JoinedRun> | null = null;
     for (const sub of t.subs) {
       const member = sub.member;
       if (sub.pending === null && sub.epoch === epoch && sub.last < first.offset) {
         const bits = member.deflateBits;
-        let f: Buffer | undefined;
-        if (bits === 0) f = plain ??= joinFrames(run, 0);
-        else {
+        const room = this.maxBytes - member.ws.bufferedAmount;
+        let f: Buffer | null = null;
+        if (bits === 0) {
+          if (plainBytes < 0) plainBytes = runBytes(run, 0);
+          if (plainBytes <= room) f = plain ??= joinFrames(run, 0, plainBytes);
+        } else {
           deflated ??= new Map();
-          f = deflated.get(bits);
-          if (f === undefined) deflated.set(bits, (f = joinFrames(run, bits)));
+          let j = deflated.get(bits);
+          if (j === undefined) deflated.set(bits, (j = { bytes: runBytes(run, bits), frames: null }));
+          if (j.bytes <= room) f = j.frames ??= joinFrames(run, bits, j.bytes);
         }
-        if (member.ws.bufferedAmount + f.length <= this.maxBytes) {
+        if (f !== null) {
           sub.last = last.offset;
           const queued = now ? writePreparedFrameNow(member.ws, f) : queuePreparedFrame(member.ws, f);
           if (!queued) this.leaveAll(member); // no longer open: its close is on the way
@@ -575,7 +604,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private tooSlow(sub: Subscription, bytes: number): boolean {
     const member = sub.member;
     this.dropped++;
-    this.emit('drop', { ws: member.handle, topic: sub.topic.name, bytes, policy: this.policy });
+    try {
+      this.emit('drop', { ws: member.handle, topic: sub.topic.name, bytes, policy: this.policy });
+    } catch (err) {
+      // The listener's own error: reported as uncaught, but the other subscribers still get the message.
+      process.nextTick(rethrow, err);
+    }
     if (this.policy === 'drop') return true;
     this.leaveAll(member);
     const err = new WebSocketError('ERR_WS_SLOW_SUBSCRIBER', `over ${this.maxBytes} bytes`);
@@ -594,11 +628,33 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 }
 
-/** The frames of `run` for compressor window `bits`, one after the other in one Buffer. */
-function joinFrames(run: Prepared[], bits: number): Buffer {
-  const frames: Buffer[] = [];
-  for (let i = 0; i < run.length; i++) frames.push(run[i]!.frameFor(bits));
-  return Buffer.concat(frames);
+/** A run's frames for one compressor window: their size, and once asked for, the frames in one Buffer. */
+interface JoinedRun {
+  bytes: number;
+  frames: Buffer | null;
+}
+
+/** The size of `run`'s frames for compressor window `bits`. */
+function runBytes(run: Prepared[], bits: number): number {
+  let n = 0;
+  for (let i = 0; i < run.length; i++) n += run[i]!.frameFor(bits).length;
+  return n;
+}
+
+/** The frames of `run` for compressor window `bits` (`bytes` in all), one after the other in one Buffer. */
+function joinFrames(run: Prepared[], bits: number, bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let pos = 0;
+  for (let i = 0; i < run.length; i++) {
+    const f = run[i]!.frameFor(bits);
+    out.set(f, pos);
+    pos += f.length;
+  }
+  return out;
+}
+
+function rethrow(err: unknown): never {
+  throw err;
 }
 
 function rethrowBrokerError(err: unknown): never {

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage } from './broker-support.js';
+import { emitAvailability, emitMessage, retryPause, withDeadline } from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -169,10 +169,17 @@ interface Subscription {
    */
   recheck: boolean;
   /**
-   * Live messages were dropped (more than `maxHeld` waited): the topic's history after `last` is
-   * read and delivered before anything newer.
+   * Live messages were dropped (more than `maxHeld` waited), or one came past a gap: the topic's
+   * history after `last` is read and delivered before anything newer.
    */
   behind: boolean;
+  /** How many times live messages were dropped (so a read knows whether it began after the last time). */
+  drops: number;
+  /**
+   * History could not give what a gap lacked (trimmed, none kept): the next message is delivered
+   * whatever its offset (`PubSub` sees the gap), instead of reading again.
+   */
+  gapAccepted: boolean;
 }
 
 /**
@@ -294,12 +301,21 @@ export class RedisBroker implements Broker {
       reading: null,
       recheck: false,
       behind: false,
+      drops: 0,
+      gapAccepted: false,
     };
     this.#topics.set(topic, sub);
+    const channel = this.#channel(topic);
     try {
-      await subscriber.subscribe(this.#channel(topic), sub.listener, true);
+      // (A stalled connection would never answer.)
+      await withDeadline(
+        subscriber.subscribe(channel, sub.listener, true),
+        this.#options.commandTimeoutMs,
+        'SUBSCRIBE',
+      );
     } catch (err) {
       if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      // (If it is answered after all, its listener ignores what comes: the topic is not this `sub`'s.)
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
@@ -317,10 +333,14 @@ export class RedisBroker implements Broker {
   async position(topic: string): Promise<TopicPosition> {
     const reply = (await this.#run(scripts.position, topic, [])) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
-    // A topic subscribed before this read has its epoch from here on (PubSub reads the position of
-    // each topic it subscribes), so a later change of epoch is seen and its start caught up.
+    // A topic subscribed before this read, no message delivered yet, starts from here (PubSub reads
+    // the position of each topic it subscribes): a later change of epoch is seen and its start
+    // caught up, and a later gap is filled from history.
     const sub = this.#topics.get(topic);
-    if (sub?.epoch === '') sub.epoch = at.epoch;
+    if (sub?.epoch === '') {
+      sub.epoch = at.epoch;
+      sub.last = at.offset;
+    }
     return at;
   }
 
@@ -390,16 +410,10 @@ export class RedisBroker implements Broker {
         return await commands.sendCommand(['EVAL', s.source, ...rest], options);
       }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-    });
     try {
-      return await Promise.race([send(), deadline]);
+      return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
       throw unavailable(err instanceof Error ? err.message : String(err), err);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -415,7 +429,7 @@ export class RedisBroker implements Broker {
       binary: flag === '1',
     };
     const waiting = sub.held.length > 0 || sub.reading !== null || sub.recheck || sub.behind;
-    if (!waiting && (m.epoch === sub.epoch || sub.epoch === '')) {
+    if (!waiting && (sub.epoch === '' || (m.epoch === sub.epoch && (m.offset <= sub.last + 1 || sub.gapAccepted)))) {
       this.#deliver(sub, m);
       return;
     }
@@ -423,16 +437,17 @@ export class RedisBroker implements Broker {
     if (sub.held.length > maxHeld) {
       sub.held = [];
       sub.behind = true;
+      sub.drops++;
     }
     this.#drain(topic, sub);
   }
 
   /**
    * Delivers what `sub` holds, in order, up to the first message that must wait: while the epoch is
-   * to be checked again, or before the first message of another epoch (its epoch's start is read
+   * to be checked again, before the first message of another epoch (its epoch's start is read
    * from history first, so that offsets 1, 2… of a new epoch arrive in order, whichever of history
-   * and live delivery brings each), and after dropped messages (`behind`): those are read from
-   * history first. A read needs the broker available: until then, messages wait.
+   * and live delivery brings each), and after a gap or dropped messages (`behind`): those are read
+   * from history first. A read needs the broker available: until then, messages wait.
    */
   #drain(topic: string, sub: Subscription): void {
     let i = 0;
@@ -447,9 +462,13 @@ export class RedisBroker implements Broker {
       }
       const m = sub.held[i];
       if (m === undefined) break;
-      if (m.epoch !== sub.epoch && sub.epoch !== '') {
+      if (sub.epoch !== '' && m.epoch !== sub.epoch) {
         if (this.#available) sub.reading = this.#read(topic, sub, m.epoch);
         break;
+      }
+      if (sub.epoch !== '' && m.offset > sub.last + 1 && !sub.gapAccepted) {
+        sub.behind = true;
+        continue;
       }
       i++;
       this.#deliver(sub, m);
@@ -458,65 +477,92 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Reads what `sub` waits for: the topic's epoch now (`epoch` null, after a lost connection) and,
-   * when it is another than the one delivered so far, the messages of that epoch from its start,
-   * which are delivered; then drains `sub`.
+   * Reads what `sub` waits for: the topic's epoch now (`epoch` null, after a lost connection) and
+   * the messages `sub` lacks: another epoch's from its start (`PubSub` could not ask for them, it
+   * knows only the old epoch), or, in the same epoch after a lost connection, those published
+   * while it was away. Delivers them, then drains `sub`.
    */
   async #read(topic: string, sub: Subscription, epoch: string | null): Promise<void> {
     const generation = this.#generation;
+    const known = sub.epoch !== '';
     let target = epoch;
-    let start: BrokerMessage[] | null = null;
-    let failed = false;
-    try {
-      target ??= (await this.position(topic)).epoch;
-      if (target !== sub.epoch && sub.epoch !== '') start = await this.history(topic, { offset: 0, epoch: target });
-    } catch {
-      failed = true;
+    let messages: BrokerMessage[] | null = null;
+    let drops = -1;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        target = epoch ?? (await this.position(topic)).epoch;
+        drops = sub.drops;
+        if (known && target !== sub.epoch) messages = await this.history(topic, { offset: 0, epoch: target });
+        else if (known && epoch === null) messages = await this.history(topic, { offset: sub.last, epoch: target });
+        else {
+          messages = [];
+          drops = -1;
+        }
+        break;
+      } catch {
+        if (!(await this.#again(generation, topic, sub, attempt))) return;
+      }
     }
     sub.reading = null;
     if (this.#topics.get(topic) !== sub) return;
-    if (failed && this.#lostSince(generation, topic, sub)) return;
-    // Otherwise (a timeout, an error reply) what history would have given is lost: go on with what
-    // is live.
     if (epoch === null && generation === this.#generation) sub.recheck = false;
-    if (target !== null && target !== sub.epoch) {
+    if (target !== sub.epoch) {
+      // What came live in the old epoch came before anything of the new one.
+      const old = sub.held.filter((m) => m.epoch === sub.epoch);
+      if (old.length > 0) sub.held = sub.held.filter((m) => m.epoch !== sub.epoch);
+      for (const m of old) this.#deliver(sub, m);
       sub.epoch = target;
       sub.last = 0;
-      for (const m of start ?? []) this.#deliver(sub, m);
     }
+    // What history no longer holds is lost for good: what follows is taken as it comes.
+    if (messages === null) sub.gapAccepted = true;
+    // A history read sent after the last drop holds what was dropped.
+    else if (sub.drops === drops) sub.behind = false;
+    for (const m of messages ?? []) this.#deliver(sub, m);
     this.#drain(topic, sub);
   }
 
   /**
    * Reads and delivers the history of `sub` after its last offset (live messages were dropped
-   * meanwhile), then drains it. What history no longer holds is lost: `PubSub` sees the gap.
+   * meanwhile, or one came past a gap), then drains it. What history no longer holds is lost:
+   * `PubSub` sees the gap.
    */
   async #catchUp(topic: string, sub: Subscription): Promise<void> {
     const generation = this.#generation;
     let missed: BrokerMessage[] | null = null;
-    let failed = false;
-    try {
-      missed = await this.history(topic, { offset: sub.last, epoch: sub.epoch });
-    } catch {
-      failed = true;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        missed = await this.history(topic, { offset: sub.last, epoch: sub.epoch });
+        break;
+      } catch {
+        if (!(await this.#again(generation, topic, sub, attempt))) return;
+      }
     }
     sub.reading = null;
     if (this.#topics.get(topic) !== sub) return;
-    if (failed && this.#lostSince(generation, topic, sub)) return;
     sub.behind = false;
+    if (missed === null) sub.gapAccepted = true;
     for (const m of missed ?? []) this.#deliver(sub, m);
     this.#drain(topic, sub);
   }
 
   /**
-   * After a failed read of `sub`: whether it failed because a connection was lost since it began.
-   * Then the read is made again once back: by the reconnection, which drains every topic, or here
-   * if the reconnection came first (it skipped `sub`, whose read was still running).
+   * After a failed read of `sub`: whether to make it again. While the connections stay (a command
+   * timed out, an error reply), yes, after a pause: going on without it would skip or reorder
+   * messages. Not once the topic is gone or a connection was lost since the read began: then the
+   * read is made again once back, by the reconnection, which drains every topic, or here if the
+   * reconnection came first (it skipped `sub`, whose read was still running).
    */
-  #lostSince(generation: number, topic: string, sub: Subscription): boolean {
-    if (generation === this.#generation && this.#available) return false;
-    if (this.#available) this.#drain(topic, sub);
-    return true;
+  async #again(generation: number, topic: string, sub: Subscription, attempt: number): Promise<boolean> {
+    const stays = (): boolean =>
+      this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation && this.#available;
+    if (stays()) {
+      await retryPause(attempt, this.#options.reconnectMaxDelayMs);
+      if (stays()) return true;
+    }
+    sub.reading = null;
+    if (this.#topics.get(topic) === sub && !this.#closed && this.#available) this.#drain(topic, sub);
+    return false;
   }
 
   #deliver(sub: Subscription, m: BrokerMessage): void {
@@ -524,6 +570,7 @@ export class RedisBroker implements Broker {
     if (m.epoch === sub.epoch && m.offset <= sub.last) return;
     sub.epoch = m.epoch;
     sub.last = m.offset;
+    sub.gapAccepted = false;
     emitMessage(this.#events!, m);
   }
 

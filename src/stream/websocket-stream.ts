@@ -576,6 +576,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    */
   #writePreparedNow(frame: Buffer): boolean {
     if (
+      // bufferPolicy 'close' counts the frame before it goes, as on the queued path (which fails the connection).
+      (this.#opts.bufferPolicy === 'close' && this.bufferedAmount + frame.length > this.#opts.maxBufferedBytes) ||
       (this.#flags & (STATE_BITS | WRITING_MESSAGE | FLUSH_SCHEDULED | WE_ENDED)) !== State.Open ||
       this.#out !== NO_WRITES ||
       this.#inFlight !== 0 ||
@@ -1529,7 +1531,7 @@ function scheduleFlushAll(): void {
 }
 
 function flushAll(): void {
-  if (deferred !== null) runDeferred(true);
+  while (deferred !== null) runDeferred(true); // a run may defer another
   flushScheduled = false; // a stream written to while these flush schedules a tick of its own
   const streams = toFlush;
   toFlush = [];

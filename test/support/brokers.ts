@@ -299,6 +299,12 @@ export class ProxyLink {
     this.#holdFrom = text;
   }
 
+  /** Stalls the connection: from now on no byte passes either way (both sockets stay open) until `release()`. */
+  stall(): void {
+    this.#toServer ??= [];
+    this.#toClient ??= [];
+  }
+
   /** Forwards what was held, and from now on everything as it comes. */
   release(): void {
     const [toServer, toClient] = [this.#toServer ?? [], this.#toClient ?? []];
