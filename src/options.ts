@@ -30,6 +30,11 @@ export interface StreamOptions {
    */
   validateUtf8?: boolean;
   /**
+   * The close frame sent when a protocol violation fails the connection carries the error's
+   * one-line description as its reason. false sends the close code alone (as `ws` does). Default true.
+   */
+  failureReason?: boolean;
+  /**
    * Called for every ping, pong and close frame that the read side meets, with the stream (so one
    * function can serve every stream made with the same options). In wire order: a ping or pong is
    * reported once the messages before it are queued for reading (also those still being inflated).
@@ -130,6 +135,7 @@ export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallb
   binary: 'auto',
   autoPong: true,
   validateUtf8: true,
+  failureReason: true,
   closeTimeout: 5000,
   handshakeTimeout: 30000,
   idleTimeout: 0,
@@ -203,6 +209,7 @@ const streamOptionKeys = Object.keys({
   binary: 0,
   autoPong: 0,
   validateUtf8: 0,
+  failureReason: 0,
   controlCallback: 0,
   closeTimeout: 0,
   handshakeTimeout: 0,
@@ -272,6 +279,7 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
     binary: o.binary === undefined || o.binary === 'auto' ? 'auto' : checkBool('binary', o.binary),
     autoPong: checkBool('autoPong', o.autoPong ?? d.autoPong),
     validateUtf8: checkBool('validateUtf8', o.validateUtf8 ?? d.validateUtf8),
+    failureReason: checkBool('failureReason', o.failureReason ?? d.failureReason),
     closeTimeout: checkInt('closeTimeout', o.closeTimeout ?? d.closeTimeout, 0, 2 ** 31 - 1),
     handshakeTimeout: checkInt('handshakeTimeout', o.handshakeTimeout ?? d.handshakeTimeout, 0, 2 ** 31 - 1),
     idleTimeout: checkInt('idleTimeout', o.idleTimeout ?? d.idleTimeout, 0, 2 ** 31 - 1),

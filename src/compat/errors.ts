@@ -113,5 +113,22 @@ export function notOpenError(readyState: number): Error {
   return new Error(`WebSocket is not open: readyState ${readyState} (${readyStateNames[readyState]})`);
 }
 
+/** ws's error for the callbacks of sends still being compressed (and those queued behind them) when the socket went. */
+export function compressingClosedError(): Error {
+  return new Error('The socket was closed while data was being compressed');
+}
+
+/** ws's error for the callbacks of sends waiting behind a Blob being read when the socket went. */
+export function blobClosedError(): Error {
+  return new Error('The socket was closed while the blob was being read');
+}
+
+/** Node's error for a write the socket never took because it was destroyed (what ws's callback then gets). */
+export function streamDestroyedError(): Error {
+  const e = new Error('Cannot call write after a stream was destroyed') as Error & { code: string };
+  e.code = 'ERR_STREAM_DESTROYED';
+  return e;
+}
+
 /** ws's message for close()/terminate() while connecting. */
 export const CLOSED_BEFORE_OPEN = 'WebSocket was closed before the connection was established';

@@ -66,6 +66,7 @@ export function toStreamOptions(
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = o.autoPong ?? true;
   target.validateUtf8 = o.skipUTF8Validation !== true;
+  target.failureReason = false; // ws closes a failed connection with the code alone
   target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
   target.controlCallback = controlCallback;
   const pmd = o.perMessageDeflate ?? deflateByDefault;

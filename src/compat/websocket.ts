@@ -7,14 +7,21 @@
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketError } from '../errors.js';
+import { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
-import { adoptOpen, queuedMessages, type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import {
+  adoptOpen,
+  flushQueued,
+  queuedMessages,
+  type ReceivedData,
+  WebSocketStream,
+} from '../stream/websocket-stream.js';
 import { abortedRequests, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
-import { CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
+import { blobClosedError, CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
+import { SendCallbacks } from './send-callbacks.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
@@ -41,7 +48,7 @@ function noop(): void {}
 /** Data as ws's `toBuffer` takes it: strings and bytes as they are, anything else through `Buffer.from`. */
 function toSendable(data: unknown): string | ArrayBufferView | ArrayBuffer {
   if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
-  if (data === undefined || data === null) return EMPTY;
+  if (!data) return EMPTY; // ws sends `data || EMPTY_BUFFER`: false, null, undefined, NaN make an empty message
   return Buffer.from(data as never);
 }
 
@@ -83,9 +90,12 @@ class PreparedSender {
   sendFrame(list: Buffer[] | Buffer, cb?: SendCallback): void {
     const frame = Buffer.isBuffer(list) ? list : list.length === 1 ? list[0]! : Buffer.concat(list);
     const stream = this.ws._stream;
-    if (stream === null || !queuePreparedFrame(stream, frame, cb ?? noop)) {
+    if (stream === null || this.ws._readyState !== OPEN) {
       if (cb) process.nextTick(cb, notOpenError(this.ws._readyState));
+      return;
     }
+    const track = this.ws._track(cb, true);
+    if (!queuePreparedFrame(stream, frame, track)) track(new WebSocketError('ERR_WS_CLOSED'));
   }
 }
 
@@ -114,7 +124,11 @@ export class WebSocket extends EventEmitter {
   /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
   private _paused = false;
-  /** A read is pending. */
+  /**
+   * The read loop is busy: a read is pending, or the message it read is being emitted (with
+   * `allowSynchronousEvents: false`, on a later turn). One message at a time: the next read starts
+   * once it is emitted.
+   */
   private _reading = false;
   /** The read side ended (its error was seen). */
   private _readDone = false;
@@ -137,6 +151,12 @@ export class WebSocket extends EventEmitter {
   private _takenAhead = false;
   /** Pings and pongs waiting for the messages before them: message count, kind, payload, … */
   private _controls: (number | string | Buffer)[] | null = null;
+  /** permessage-deflate was agreed. */
+  private _deflate = false;
+  /** The send, ping and pong callbacks that wait (made on first need). */
+  private _callbacks: SendCallbacks | null = null;
+  /** close() waits for the Blobs being read (ws sends them before its close frame): its code and reason. */
+  private _closeAfterBlobs: [number, string | Uint8Array | undefined] | null = null;
   /** The read loop's callback: one per connection. */
   private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this.onRead(err, msg);
 
@@ -226,6 +246,7 @@ export class WebSocket extends EventEmitter {
     this._stream = stream;
     this._socket = socket;
     this._syncEvents = allowSynchronousEvents;
+    this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
     const s = socket as Partial<import('node:net').Socket>;
@@ -241,7 +262,7 @@ export class WebSocket extends EventEmitter {
   // ------------------------------------------------------------------ the read loop
 
   private readNext(): void {
-    if (this._readDone || (this._paused && !this._layerClosed)) return;
+    if (this._reading || this._readDone || (this._paused && !this._layerClosed)) return;
     this._reading = true;
     const s = this._stream!;
     // A queued message is taken now (and handed over on the next tick): it counts from now.
@@ -253,11 +274,14 @@ export class WebSocket extends EventEmitter {
   }
 
   private onRead(err: WebSocketError | null, msg?: ReceivedData): void {
-    this._reading = false;
     if (this._takenAhead) this._takenAhead = false;
     else if (err === null) this._taken++;
-    if (err !== null) return this.readEnded(err);
+    if (err !== null) {
+      this._reading = false;
+      return this.readEnded(err);
+    }
     if (this._paused && !this._layerClosed) {
+      this._reading = false;
       this._held = msg!;
       return;
     }
@@ -272,8 +296,15 @@ export class WebSocket extends EventEmitter {
     try {
       this.emitMessage(msg);
     } finally {
+      this._reading = false;
       this.readNext(); // also after a listener threw (the error still propagates, as in ws)
     }
+  }
+
+  /** Emits the message read while paused (the read loop was idle since). */
+  private deliverHeld(msg: ReceivedData): void {
+    this._reading = true;
+    this.deliver(msg);
   }
 
   /** @internal */
@@ -281,6 +312,7 @@ export class WebSocket extends EventEmitter {
     try {
       this.emitMessage(msg);
     } finally {
+      this._reading = false;
       this.readNext();
     }
   }
@@ -340,14 +372,17 @@ export class WebSocket extends EventEmitter {
     // Messages that arrived before the end are emitted even when paused, as ws does.
     const held = this._held;
     this._held = null;
-    if (held !== null) this.deliver(held);
-    else if (!this._reading) this.readNext();
+    if (held !== null) this.deliverHeld(held);
+    else this.readNext();
     this.maybeEmitClose();
   }
 
   private maybeEmitClose(): void {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
     if (this._controls !== null) this.emitControls(true);
+    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
+    if (this._blobs !== null) this.failBlobs();
+    this._callbacks?.failAll();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -369,6 +404,16 @@ export class WebSocket extends EventEmitter {
     this.emit('close', 1006, EMPTY);
   }
 
+  /**
+   * @internal The callback to give the stream for a send (`data`) or a ping/pong, answering `cb` as
+   * ws would (send-callbacks.ts). Without permessage-deflate frames complete in order and only
+   * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
+   */
+  _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
+    if (cb === undefined && !(data && this._deflate)) return noop;
+    return (this._callbacks ??= new SendCallbacks(this._deflate)).track(cb);
+  }
+
   // ------------------------------------------------------------------ operations
 
   send(data: unknown, options?: SendOptions | SendCallback, cb?: SendCallback): void {
@@ -378,21 +423,25 @@ export class WebSocket extends EventEmitter {
     else opts = options;
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
-    if (this._blobs !== null || isBlob(data)) return this.queueBehindBlob(data, opts, cb);
-    this.write(data, opts, cb);
+    if (isBlob(data)) return this.queueBehindBlob(data, opts, cb);
+    // Converted now, as ws does: data it cannot send throws here, also behind a Blob.
+    const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
+    if (this._blobs !== null) return this.queueBehindBlob(payload, opts, cb);
+    this.write(payload, opts, cb);
   }
 
   private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
     const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
     const s = this._stream!;
+    const done = this._track(cb, true);
     if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
       this._fragmenting = opts.fin === false;
-      s.writeSome(payload, opts, cb ?? noop);
+      s.writeSome(payload, opts, done);
     } else if (this._fragmenting) {
       this._fragmenting = false;
-      s.writeSome(payload, { fin: true }, cb ?? noop);
+      s.writeSome(payload, { fin: true }, done);
     } else {
-      s.write(payload, opts, cb ?? noop);
+      s.write(payload, opts, done);
     }
   }
 
@@ -416,10 +465,22 @@ export class WebSocket extends EventEmitter {
         return;
       }
       q.shift();
-      if (this._readyState === OPEN) this.write(data, opts, cb);
-      else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+      this.write(data, opts, cb);
     }
     this._blobs = null;
+    const close = this._closeAfterBlobs;
+    if (close !== null) {
+      this._closeAfterBlobs = null;
+      this.closeStream(close[0], close[1]);
+    }
+  }
+
+  /** The connection closed while a Blob was read: its callback and those behind it get ws's error. */
+  private failBlobs(): void {
+    const q = this._blobs!;
+    this._blobs = null;
+    const err = blobClosedError();
+    for (const [, , cb] of q) cb?.(err);
   }
 
   /** A Blob at the head of the queue was read: it is sent (or its callback told why not), then the rest. */
@@ -431,11 +492,15 @@ export class WebSocket extends EventEmitter {
     cb: SendCallback | undefined,
   ): void {
     this._blobBytes -= blob.size;
-    this._blobs!.shift();
+    if (this._blobs === null || this._blobs[0]![0] !== blob) return; // answered when the connection closed
+    this._blobs.shift();
     if (err !== null) {
       if (cb) process.nextTick(cb, err);
-    } else if (this._readyState === OPEN) this.write(bytes, opts, cb);
-    else if (cb) process.nextTick(cb, notOpenError(this._readyState));
+    } else if (this._stream!.nextLayer.destroyed) {
+      this._blobs.unshift([blob, opts, cb]);
+      this.failBlobs();
+      return;
+    } else this.write(bytes, opts, cb);
     this.drainBlobs();
   }
 
@@ -459,8 +524,9 @@ export class WebSocket extends EventEmitter {
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     const payload = data ? toSendable(data) : EMPTY;
     if (byteLength(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    if (ping) this._stream!.ping(payload, cb ?? noop);
-    else this._stream!.pong(payload, cb ?? noop);
+    const done = this._track(cb, false);
+    if (ping) this._stream!.ping(payload, done);
+    else this._stream!.pong(payload, done);
   }
 
   close(code?: number, data?: string | Buffer): void {
@@ -479,7 +545,15 @@ export class WebSocket extends EventEmitter {
       }
     }
     this._readyState = CLOSING;
-    this._stream.close({ code: code ?? 1005, reason }, noop);
+    if (this._blobs !== null) this._closeAfterBlobs = [code ?? 1005, reason];
+    else this.closeStream(code ?? 1005, reason);
+  }
+
+  private closeStream(code: number, reason: string | Uint8Array | undefined): void {
+    const s = this._stream!;
+    s.close({ code, reason }, noop);
+    // ws writes each frame at once: what was sent before close() is handed to the socket now.
+    flushQueued(s);
   }
 
   terminate(): void {
@@ -487,6 +561,9 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
     if (this._stream !== null) {
       this._readyState = CLOSING;
+      // ws writes each frame at once: what was sent before terminate() goes out (its callback gets
+      // null), then the socket is destroyed.
+      flushQueued(this._stream);
       this._stream.nextLayer.destroy();
     }
   }
@@ -502,8 +579,8 @@ export class WebSocket extends EventEmitter {
     this._paused = false;
     const held = this._held;
     this._held = null;
-    if (held !== null) this.deliver(held);
-    else if (!this._reading) this.readNext();
+    if (held !== null) this.deliverHeld(held);
+    else this.readNext();
   }
 
   declare addEventListener: typeof addEventListener;

@@ -58,6 +58,8 @@ export class CloseHandshake {
   failure: WebSocketError | undefined;
   /** How the connection ended, once the next layer is closed (or the handshake gave up). */
   info: CloseInfo | undefined;
+  /** The end was reported (notify()): received messages still inflating at the end come before it. */
+  reported = false;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   pendingEnd: 'close' | 'fail' | null = null;
   /** A timer bounds how long the answer to the peer's close waits for unread messages. */
@@ -149,6 +151,7 @@ export class CloseHandshake {
   abandon(err: WebSocketError): void {
     this.failure = err;
     this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: err };
+    this.notify();
   }
 
   /** Bounds the rest of the handshake by the close timeout: then the layer is destroyed. */
@@ -193,6 +196,7 @@ export class CloseHandshake {
 
   /** Completes whoever waits for the end: whenClosed() first, then close(). */
   notify(): void {
+    this.reported = true;
     const info = this.info!;
     for (const resolve of this.endWaiters ?? []) resolve(info);
     this.endWaiters = null;

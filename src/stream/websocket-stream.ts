@@ -163,6 +163,7 @@ let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) =
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
+let flushNow: (ws: WebSocketStream) => void;
 
 /** Internal (compat/): the whole messages received and not yet read (events in wire order). */
 export function queuedMessages(ws: WebSocketStream): number {
@@ -194,6 +195,14 @@ export function adoptOpen(ws: WebSocketStream, role: 'server' | 'client', agreed
  */
 export function addClosedListener(ws: WebSocketStream, listener: ClosedListener): boolean {
   return addListener(ws, listener);
+}
+
+/**
+ * Internal (compat/): hands the frames queued in this turn to the next layer now, not on the next
+ * tick (ws writes each frame at once: what was sent before its terminate() or close() is out).
+ */
+export function flushQueued(ws: WebSocketStream): void {
+  flushNow(ws);
 }
 
 /** Internal (tests): the stream's normalised options. */
@@ -231,7 +240,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #inFlight = 0;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
-  /** Bytes of prepared frames held, or waiting their turn in the deflate line (counted in bufferedAmount). */
+  /** Bytes of prepared frames held, and of frames and messages in the deflate line (counted in bufferedAmount). */
   #heldBytes = 0;
 
   /** The close handshake, made when a close starts, the connection fails, or someone waits for the end. */
@@ -378,8 +387,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
   whenClosed(): Promise<CloseInfo> {
-    const info = this.#close?.info;
-    if (info && this.#state === State.Closed) return Promise.resolve(info);
+    const cl = this.#close;
+    if (cl?.reported) return Promise.resolve(cl.info!);
     return this.#closing().whenEnded();
   }
 
@@ -405,6 +414,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     optionsOf = (ws) => ws.#opts;
     queuedOf = (ws) => ws.#inq.messages;
+    flushNow = (ws) => ws.#flush(true);
 
     /**
      * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
@@ -882,6 +892,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       for (const w of waiters) settle(w, writeErr);
       this.#dropHeld(writeErr);
     }
+    // Messages that arrived before the end and are still inflating are delivered first.
+    if (this.#deflate === null || this.#deflate.inflateIdle) this.#reportClosed();
+  }
+
+  /** Reports the end (whenClosed(), close(), the group), once; after every message received is delivered. */
+  #reportClosed(): void {
+    const cl = this.#close!;
+    if (cl.reported) return;
     this.#closedListener?.streamClosed(this);
     this.#closedListener = null;
     cl.notify();
@@ -899,6 +917,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#close !== null && this.#close.pendingEnd !== null) this.#answerWhenRead();
     if (this.#readEnded) this.#serveReader();
     this.#updateFlow();
+    if (this.#state === State.Closed) this.#reportClosed();
   }
 
   #deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
@@ -988,7 +1007,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Open) this.#state = State.Closing;
     if (what === 'fail') {
       const f = cl!.failure!;
-      cl!.fail(f, f.closeCode || 1002, f.message.slice(0, 123), 'end');
+      cl!.fail(f, f.closeCode || 1002, this.#opts.failureReason ? f.message.slice(0, 123) : '', 'end');
     } else {
       // Behind the messages written before it, those still compressing too; then the handshake
       // finishes (and a server, or a side whose peer ended, ends the connection).
@@ -1228,7 +1247,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));
       return c.started();
     }
+    // Written but not yet handed on: counted in bufferedAmount while it waits its turn and compresses.
+    this.#heldBytes += payload.length;
     const emit = (body: Buffer, rsv1: boolean): void => {
+      this.#heldBytes -= payload.length;
       this.#queueMessage(opcode, body, fin, rsv1);
       this.#writeQueue().wait(c);
       this.#scheduleFlush();
@@ -1238,7 +1260,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       fin,
       compress,
       (body, compressed) => emit(body, compressed && firstPart),
-      (e) => c.fail(e),
+      (e) => {
+        this.#heldBytes -= payload.length;
+        c.fail(e);
+      },
     );
     return c.started();
   }

@@ -1,0 +1,79 @@
+/**
+ * The callbacks of `send`, `ping` and `pong`, answered as ws answers them. ws writes each frame to
+ * the socket at once, or queues it behind a message being compressed, so its callbacks come in the
+ * order of the calls: `null` once the socket took the frame, the socket's own error for a write it
+ * refused, and, when the socket goes while a message is being compressed, "The socket was closed
+ * while data was being compressed" for that message and every call queued behind it. The stream
+ * sends control frames ahead of messages still compressing: here each answer waits for those of
+ * the calls before it.
+ */
+import type { WebSocketError } from '../errors.js';
+import { compressingClosedError, streamDestroyedError } from './errors.js';
+
+type SendCallback = (err?: Error | null) => void;
+
+/** A call whose frame is not written yet. */
+interface PendingSend {
+  cb: SendCallback | undefined;
+  /** What the callback gets, once known; undefined while the frame waits. */
+  result: Error | null | undefined;
+}
+
+export class SendCallbacks {
+  /** The calls not answered yet, oldest first from `head`; null when none. */
+  private pending: PendingSend[] | null = null;
+  private head = 0;
+
+  /** `deflate`: permessage-deflate was agreed. */
+  constructor(private readonly deflate: boolean) {}
+
+  /** The callback to give the stream for a call whose answer is `cb` (none: it only keeps the order). */
+  track(cb: SendCallback | undefined): (err: WebSocketError | null) => void {
+    const p: PendingSend = { cb, result: undefined };
+    (this.pending ??= []).push(p);
+    return (err) => this.settle(p, err);
+  }
+
+  private settle(p: PendingSend, err: WebSocketError | null): void {
+    if (p.result !== undefined) return; // answered already, when the connection closed
+    p.result = err === null ? null : this.writeError(err);
+    // Answers the calls at the head whose frames are done (a callback may make new calls).
+    let q = this.pending;
+    while (q !== null && q[this.head]!.result !== undefined) {
+      const first = q[this.head++]!;
+      if (this.head === q.length) {
+        this.pending = null;
+        this.head = 0;
+      }
+      first.cb?.(first.result);
+      q = this.pending;
+    }
+  }
+
+  /** What ws's callback gets for a frame the stream could not write. */
+  private writeError(err: WebSocketError): Error {
+    // The socket's own error (ERR_STREAM_DESTROYED for a write queued behind one in flight, EPIPE, …).
+    const cause = err.cause as (Error & { code?: unknown }) | undefined;
+    if (err.code === 'ERR_WS_NEXT_LAYER' && cause instanceof Error && typeof cause.code === 'string') return cause;
+    return this.deflate ? compressingClosedError() : streamDestroyedError();
+  }
+
+  /**
+   * The connection closed: every call still waiting is answered now. What waits then waits behind
+   * a message being compressed (the others were written, or refused by the socket, before it
+   * closed): with permessage-deflate ws answers it and every call after it with one error.
+   */
+  failAll(): void {
+    const q = this.pending;
+    if (q === null) return;
+    const from = this.head;
+    this.pending = null;
+    this.head = 0;
+    const shared = this.deflate ? compressingClosedError() : null;
+    for (let i = from; i < q.length; i++) {
+      const p = q[i]!;
+      p.result = shared ?? p.result ?? streamDestroyedError();
+      p.cb?.(p.result);
+    }
+  }
+}
