@@ -33,7 +33,7 @@ export interface NatsBrokerOptions {
   readonly requireJetStream?: boolean;
   /** Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
   readonly commandTimeoutMs?: number;
-  /** Milliseconds between reconnection attempts. Default 250. */
+  /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
   /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
   readonly connectOptions?: Readonly<Record<string, unknown>>;
