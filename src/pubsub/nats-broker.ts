@@ -419,7 +419,8 @@ export class NatsBroker implements Broker {
     this.#closed = true;
     this.#stopConnecting?.();
     this.#available = false;
-    for (const sub of this.#topics.values()) stop(sub);
+    // No UNSUB each: closing the connection ends every subscription, and an UNSUB queued just as
+    // the server went away was written after the socket ended, an uncaught 'write after end'.
     this.#topics.clear();
     await this.#nc?.close().catch(() => {});
   }
