@@ -410,7 +410,13 @@ export class NatsBroker implements Broker {
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (out.length !== last - since.offset) throw unavailable(`history of ${topic}: the read ended early`);
+    if (out.length !== last - since.offset) {
+      // Expired or trimmed while it was read (max_age, max_msgs): history no longer covers `since`.
+      const now = await this.#current(topic).catch(() => null);
+      if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > since.offset + 1))
+        return null;
+      throw unavailable(`history of ${topic}: the read ended early`);
+    }
     return out;
   }
 
