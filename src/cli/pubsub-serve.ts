@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import type { ResponseHeaders } from '../options.js';
-import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../pubsub/broker.js';
+import type { Broker, BrokerMessage } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
 import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import { StreamGroup } from '../stream/group.js';
@@ -45,114 +45,26 @@ const MAX_PUBLISHES_IN_FLIGHT = 32;
 const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
 const MESSAGE_OVERHEAD = 96;
-/** Delay before the server tries again to open a broker that was down when it started (doubling up to the max). */
-const REOPEN_FIRST_MS = 100;
-const REOPEN_MAX_MS = 2000;
 const AS_TEXT = Object.freeze({ binary: false });
 
 function ignore(): void {}
 
 /**
- * A maker of the broker a `--broker` URL names (its module, and that module its client library,
- * loaded only now). Throws at once for a URL that names no broker.
+ * The broker a `--broker` URL names (its module, and that module its client library, loaded only
+ * now). Throws at once for a URL that names no broker. Made while its server is down, it connects
+ * by itself once the server is up (PubSub hears `availability` false, then true).
  */
-async function loadBroker(url: string): Promise<() => Broker> {
+async function loadBroker(url: string): Promise<Broker> {
   const scheme = url.slice(0, Math.max(0, url.indexOf(':')));
   if (scheme === 'redis' || scheme === 'rediss') {
     const { RedisBroker } = await import('../pubsub/redis-broker.js');
-    return () => new RedisBroker(url);
+    return new RedisBroker(url);
   }
   if (scheme === 'nats') {
     const { NatsBroker } = await import('../pubsub/nats-broker.js');
-    return () => new NatsBroker(url);
+    return new NatsBroker(url);
   }
   throw new Error(`--broker must be redis://HOST:PORT or nats://HOST:PORT, not ${url}`);
-}
-
-/**
- * The server's broker: a Redis or NATS broker opened again, as a fresh one, until it opens. A
- * broker's `open()` fails for good when its server is down (the library leaves retrying to the
- * application); a server started during an outage must serve once the broker is up, as it does
- * after an outage that begins later. Until then every operation fails with
- * ERR_WS_BROKER_UNAVAILABLE and PubSub hears `availability` false, then true once it opened.
- */
-class ReopeningBroker implements Broker {
-  #inner: Broker | null = null;
-  #events: BrokerEvents | null = null;
-  #history: HistoryOptions | null = null;
-  #lastError = new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'not connected yet');
-  #timer: NodeJS.Timeout | null = null;
-  #closed = false;
-
-  constructor(
-    private readonly make: () => Broker,
-    private readonly quiet: boolean,
-  ) {}
-
-  async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
-    this.#events = events;
-    this.#history = history;
-    if (!(await this.#attempt())) {
-      if (!this.quiet) console.error(`${this.#lastError.message}; trying again until it opens`);
-      events.onAvailability(false);
-      this.#retry(REOPEN_FIRST_MS);
-    }
-  }
-
-  /** Opens a fresh broker; true once one is open. */
-  async #attempt(): Promise<boolean> {
-    const broker = this.make();
-    try {
-      await broker.open(this.#events!, this.#history!);
-    } catch (err) {
-      this.#lastError =
-        err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
-      return false;
-    }
-    if (this.#closed) {
-      await broker.close().catch(() => {});
-      return false;
-    }
-    this.#inner = broker;
-    return true;
-  }
-
-  #retry(delay: number): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      if (this.#closed) return;
-      void this.#attempt().then((open) => {
-        if (open) this.#events!.onAvailability(true);
-        else if (!this.#closed) this.#retry(Math.min(delay * 2, REOPEN_MAX_MS));
-      });
-    }, delay);
-  }
-
-  #broker(): Broker {
-    if (this.#inner === null) throw this.#lastError;
-    return this.#inner;
-  }
-
-  async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
-    return this.#broker().publish(topic, data, binary);
-  }
-  async subscribe(topic: string): Promise<void> {
-    return this.#broker().subscribe(topic);
-  }
-  async unsubscribe(topic: string): Promise<void> {
-    return this.#broker().unsubscribe(topic);
-  }
-  async position(topic: string): Promise<TopicPosition> {
-    return this.#broker().position(topic);
-  }
-  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
-    return this.#broker().history(topic, since);
-  }
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    await this.#inner?.close();
-  }
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */
@@ -265,7 +177,7 @@ export interface RunningPubSubServer {
 /** One process serving the protocol on host:port (a cluster worker shares the port with the others). */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
-    broker: broker ?? (opts.broker ? new ReopeningBroker(await loadBroker(opts.broker), opts.quiet) : undefined),
+    broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
     history: { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS },
     format: messageJson,
   });

@@ -57,3 +57,37 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
     clearTimeout(timer);
   }
 }
+
+/**
+ * Tries `connect` again in the background after a broker's first connection failed, so that a
+ * broker made while its server is down opens by itself once the server is up: 50 ms doubling up to
+ * `max` between tries, on an unref'd timer (waiting does not keep the process alive). `connect`
+ * resolves true when done (connected, or the broker closed meanwhile), false to try again. Returns
+ * what stops it (the broker's `close()`).
+ */
+export function keepConnecting(connect: () => Promise<boolean>, max: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const next = (attempt: number): void => {
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        connect().then(
+          (done) => {
+            if (!done && !stopped) next(attempt + 1);
+          },
+          () => {
+            if (!stopped) next(attempt + 1);
+          },
+        );
+      },
+      Math.min(50 * 2 ** Math.min(attempt, 10), max),
+    );
+    timer.unref();
+  };
+  next(0);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -42,7 +42,11 @@ export interface BrokerEvents {
 }
 
 export interface Broker {
-  /** Called once by `PubSub` before anything else. */
+  /**
+   * Called once by `PubSub` before anything else. A networked broker whose server is down opens all
+   * the same: it reports `onAvailability(false)`, fails operations with `ERR_WS_BROKER_UNAVAILABLE`,
+   * and connects in the background until `close()`, then reports `true`.
+   */
   open(events: BrokerEvents, history: HistoryOptions): Promise<void>;
   /**
    * Publishes to every process: assigns the next offset atomically with publication and stores the

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, retryPause, warn, withDeadline } from './broker-support.js';
+import { emitAvailability, emitMessage, keepConnecting, retryPause, warn, withDeadline } from './broker-support.js';
 
 export interface NatsBrokerOptions {
   /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
@@ -33,7 +33,7 @@ export interface NatsBrokerOptions {
   readonly requireJetStream?: boolean;
   /** Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
   readonly commandTimeoutMs?: number;
-  /** Milliseconds between reconnection attempts. Default 250. */
+  /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
   /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
   readonly connectOptions?: Readonly<Record<string, unknown>>;
@@ -164,6 +164,8 @@ export class NatsBroker implements Broker {
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
   #closed = false;
+  /** Stops the background connection attempts while the first connection is not made. */
+  #stopConnecting: (() => void) | undefined;
   /** Bumped on each disconnection, so a resubscription that outlived its connection stops. */
   #generation = 0;
 
@@ -211,29 +213,70 @@ export class NatsBroker implements Broker {
         err,
       );
     }
-    const timeout = this.#options.commandTimeoutMs;
-    try {
-      this.#nc = await this.#nats.connect({
-        ...this.#options.connectOptions,
-        servers: this.#options.url.split(',').map((s) => s.trim()),
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: this.#options.reconnectTimeWaitMs,
-        timeout,
-      });
-    } catch (err) {
-      throw unavailable(`cannot connect to ${this.#options.url}`, err);
+    const nats = this.#nats;
+    const connect = async (): Promise<NatsConnection | null> => {
+      try {
+        return await nats.connect({
+          ...this.#options.connectOptions,
+          servers: this.#options.url.split(',').map((s) => s.trim()),
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: this.#options.reconnectTimeWaitMs,
+          timeout: this.#options.commandTimeoutMs,
+        });
+      } catch {
+        return null;
+      }
+    };
+    const nc = await connect();
+    if (nc) {
+      await this.#begin(nc, js);
+      return;
     }
+    // The server is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
+    // meanwhile) and connect in the background (the client's own `waitOnFirstConnect` would keep
+    // the process alive); `true` is reported once connected.
+    emitAvailability(events, false);
+    this.#stopConnecting = keepConnecting(async () => {
+      if (this.#closed) return true;
+      const nc = await connect();
+      if (!nc) return this.#closed;
+      if (this.#closed) {
+        await nc.close().catch(() => {});
+        return true;
+      }
+      try {
+        await this.#begin(nc, js);
+      } catch {
+        return false; // (JetStream required and missing: tried again, the server may be restarted with it)
+      }
+      if (!this.#closed) emitAvailability(this.#events!, true);
+      return true;
+    }, this.#options.reconnectTimeWaitMs);
+  }
+
+  /** Takes `nc` as the broker's connection, with JetStream when the server has it; then available. */
+  async #begin(nc: NatsConnection, js: JetStreamModule): Promise<void> {
+    const timeout = this.#options.commandTimeoutMs;
+    let jsm: JetStreamManager | undefined;
     try {
-      this.#jsm = await js.jetstreamManager(this.#nc, { timeout });
-      this.#js = js.jetstream(this.#nc, { timeout });
+      jsm = await js.jetstreamManager(nc, { timeout });
     } catch (err) {
       if (this.#options.requireJetStream) {
-        await this.#nc.close().catch(() => {});
+        await nc.close().catch(() => {});
         throw unavailable(`no JetStream on ${this.#options.url}`, err);
       }
     }
+    if (this.#closed) {
+      await nc.close().catch(() => {});
+      return;
+    }
+    this.#nc = nc;
+    if (jsm) {
+      this.#jsm = jsm;
+      this.#js = js.jetstream(nc, { timeout });
+    }
     this.#available = true;
-    this.#watch(this.#nc).catch(warn);
+    this.#watch(nc).catch(warn);
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -380,8 +423,10 @@ export class NatsBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopConnecting?.();
     this.#available = false;
-    for (const sub of this.#topics.values()) stop(sub);
+    // No UNSUB each: closing the connection ends every subscription, and an UNSUB queued just as
+    // the server went away was written after the socket ended, an uncaught 'write after end'.
     this.#topics.clear();
     await this.#nc?.close().catch(() => {});
   }

@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, retryPause, withDeadline } from './broker-support.js';
+import { emitAvailability, emitMessage, keepConnecting, retryPause, withDeadline } from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -207,6 +207,8 @@ export class RedisBroker implements Broker {
   #opened = false;
   #available = false;
   #closed = false;
+  /** Stops the background connection attempts while the first connection is not made. */
+  #stopConnecting: (() => void) | undefined;
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
@@ -239,6 +241,27 @@ export class RedisBroker implements Broker {
       throw unavailable("RedisBroker needs the optional peer dependency 'redis' (npm install redis)", err);
     }
     this.#bufferReplies = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
+    if (await this.#connect(redis)) {
+      // Available from here on without a report: onAvailability tells only of changes.
+      this.#available = true;
+      this.#opened = true;
+      this.#updateAvailability();
+      return;
+    }
+    // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
+    // meanwhile) and connect in the background; `true` is reported once connected.
+    emitAvailability(events, false);
+    this.#stopConnecting = keepConnecting(async () => {
+      if (this.#closed) return true;
+      if (!(await this.#connect(redis))) return this.#closed;
+      this.#opened = true;
+      this.#updateAvailability();
+      return true;
+    }, this.#options.reconnectMaxDelayMs);
+  }
+
+  /** Makes both connections; false (neither left) when either fails or the broker closed meanwhile. */
+  async #connect(redis: RedisModule): Promise<boolean> {
     const maxDelay = this.#options.reconnectMaxDelayMs;
     const commands = redis.createClient({
       ...this.#options.clientOptions,
@@ -247,7 +270,8 @@ export class RedisBroker implements Broker {
       disableOfflineQueue: true,
       socket: {
         ...(this.#options.clientOptions?.socket as object | undefined),
-        // The first connection fails open(); once open, retry forever with a capped backoff.
+        // A first connection that fails is tried again by `open()`'s timer (node-redis's own
+        // wait would keep the process alive); once open, retry forever with a capped backoff.
         reconnectStrategy: (retries: number, cause: Error) =>
           this.#opened && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
       },
@@ -268,15 +292,14 @@ export class RedisBroker implements Broker {
     }
     try {
       await Promise.all([commands.connect(), subscriber.connect()]);
-    } catch (err) {
-      this.#closed = true;
-      for (const client of [commands, subscriber]) destroyQuietly(client);
-      throw unavailable(`cannot connect to ${this.#options.url}`, err);
+      if (!this.#closed) return true;
+    } catch {
+      // (tried again, or reported by `open()`)
     }
-    // Available from here on without a report: onAvailability tells only of changes.
-    this.#available = true;
-    this.#opened = true;
-    this.#updateAvailability();
+    for (const client of [commands, subscriber]) destroyQuietly(client);
+    if (this.#commands === commands) this.#commands = undefined;
+    if (this.#subscriber === subscriber) this.#subscriber = undefined;
+    return false;
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -364,6 +387,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopConnecting?.();
     this.#topics.clear();
     for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
   }

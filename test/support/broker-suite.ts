@@ -92,11 +92,17 @@ export function brokerSuite<B extends Broker, O extends CommonOptions>(kind: Bro
       open,
     };
 
-    it(`rejects a URL that is not ${kind.scheme}:// and reports a ${kind.serverName} that is not there`, async () => {
+    it(`rejects a URL that is not ${kind.scheme}:// and reports a ${kind.serverName} that is not there`, async (t) => {
       assert.throws(() => kind.create(kind.foreignUrl), { code: 'ERR_WS_INVALID_ARGUMENT' });
       assert.throws(() => kind.create('not a url'), { code: 'ERR_WS_INVALID_ARGUMENT' });
       const nobody = kind.create(`${kind.scheme}://127.0.0.1:${await freePort()}`);
-      await assert.rejects(nobody.open(new BrokerRecorder(), history), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+      t.after(() => nobody.close());
+      // Opened all the same (it keeps connecting in the background), reported unavailable.
+      const events = new BrokerRecorder();
+      await nobody.open(events, history);
+      assert.deepEqual(events.availability, [false]);
+      await assert.rejects(nobody.publish('t', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+      await assert.rejects(nobody.subscribe('t'), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
     });
 
     it("offsets are contiguous under two concurrent publishers; two subscribers see one order, each publisher's kept", async () => {

@@ -37,8 +37,11 @@ export class BrokerProcess {
     private readonly dir: string | undefined,
   ) {}
 
-  /** Starts `redis-server` without persistence: a restart loses every key. */
-  static async redis(): Promise<BrokerProcess> {
+  /**
+   * Starts `redis-server` without persistence: a restart loses every key. With `start: false`, only
+   * reserves its port (`start()` starts it), for tests of a client made while the broker is down.
+   */
+  static async redis(options: { start?: boolean } = {}): Promise<BrokerProcess> {
     const port = await freePort();
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     const p = new BrokerProcess(
@@ -50,18 +53,21 @@ export class BrokerProcess {
       'Ready to accept connections',
       undefined,
     );
-    await p.start();
+    if (options.start ?? true) await p.start();
     return p;
   }
 
-  /** Starts `nats-server`, with JetStream (file store in a temporary folder kept across restarts) unless told not to. */
-  static async nats(options: { jetstream?: boolean } = {}): Promise<BrokerProcess> {
+  /**
+   * Starts `nats-server`, with JetStream (file store in a temporary folder kept across restarts)
+   * unless told not to; with `start: false`, only reserves its port, as `redis()` does.
+   */
+  static async nats(options: { jetstream?: boolean; start?: boolean } = {}): Promise<BrokerProcess> {
     const port = await freePort();
     const jetstream = options.jetstream ?? true;
     const dir = jetstream ? mkdtempSync(join(tmpdir(), 'ws-stream-nats-')) : undefined;
     const args = ['-a', '127.0.0.1', '-p', String(port), ...(dir ? ['-js', '-sd', dir] : [])];
     const p = new BrokerProcess('nats', port, `nats://127.0.0.1:${port}`, 'nats-server', args, 'Server is ready', dir);
-    await p.start();
+    if (options.start ?? true) await p.start();
     return p;
   }
 
