@@ -2,8 +2,9 @@
  * Topics over WebSocketStreams. A message published to N local subscribers is framed once
  * (header + payload, unmasked, in one Buffer; compressed once for subscribers that negotiated
  * permessage-deflate with server_no_context_takeover); the messages of one turn are handed out
- * together at its end, each run of one topic as one Buffer shared by its subscribers. Ordering and storage belong to the broker (broker.ts): every message carries its
- * topic's offset and epoch, and each subscriber receives a topic's messages in offset order, once.
+ * together at its end, each run of one topic as one Buffer shared by its subscribers. Ordering
+ * and storage belong to the broker (broker.ts): every message carries its topic's offset and
+ * epoch, and each subscriber receives a topic's messages in offset order, once.
  */
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
