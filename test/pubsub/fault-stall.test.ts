@@ -6,12 +6,12 @@
  * stalls the subscriber process's connections.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Broker, TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
 
 const cases = [
   {
@@ -30,18 +30,8 @@ const cases = [
 
 for (const c of cases) {
   describe(`${c.name}: a stalled connection, then resumed`, () => {
-    let server: BrokerProcess;
-    let proxy: TcpProxy;
     const brokers: Broker[] = [];
-    before(async () => {
-      server = await c.start();
-      proxy = await TcpProxy.start(server.port);
-    });
-    after(async () => {
-      for (const b of brokers) await b.close();
-      await proxy.close();
-      await server.stop();
-    });
+    const env = brokerBehindProxy(c.start, brokers);
 
     async function open(url: string, commandTimeoutMs: number) {
       const broker = c.create(url, commandTimeoutMs);
@@ -54,14 +44,14 @@ for (const c of cases) {
     it('publish rejects while stalled; once resumed every message arrives once, in order', async () => {
       const topic = 'stalled';
       // The deadline is what fails the stalled publish (its length only decides when).
-      const sub = await open(proxy.url(c.scheme), 500);
-      const pub = await open(server.url, 600_000);
+      const sub = await open(env.proxy.url(c.scheme), 500);
+      const pub = await open(env.server.url, 600_000);
       await sub.broker.subscribe(topic);
       const first = await pub.broker.position(topic);
       const acked: TopicPosition[] = [await pub.broker.publish(topic, Buffer.from('m'), false)];
       await sub.events.received(topic, 1);
 
-      for (const link of proxy.links) link.stall();
+      for (const link of env.proxy.links) link.stall();
       for (let i = 0; i < 5; i++) acked.push(await pub.broker.publish(topic, Buffer.from('m'), false));
       await assert.rejects(sub.broker.publish(topic, Buffer.from('stalled'), false), {
         code: 'ERR_WS_BROKER_UNAVAILABLE',
@@ -69,7 +59,7 @@ for (const c of cases) {
       await assert.rejects(sub.broker.subscribe('other'), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
       assert.equal(sub.events.of(topic).length, 1);
 
-      for (const link of proxy.links) link.release();
+      for (const link of env.proxy.links) link.release();
       acked.push(await pub.broker.publish(topic, Buffer.from('m'), false));
       const last = acked.at(-1)!;
       await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === last.offset));
@@ -90,23 +80,13 @@ for (const c of cases) {
 }
 
 describe('NatsBroker: a history read that stalls', () => {
-  let server: BrokerProcess;
-  let proxy: TcpProxy;
   const brokers: Broker[] = [];
-  before(async () => {
-    server = await BrokerProcess.nats();
-    proxy = await TcpProxy.start(server.port);
-  });
-  after(async () => {
-    for (const b of brokers) await b.close();
-    await proxy.close();
-    await server.stop();
-  });
+  const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
 
   it('rejects with ERR_WS_BROKER_UNAVAILABLE (never null, which would mean history cannot cover it); once resumed it is exact', async () => {
     const topic = 'stalled-history';
-    const reader = new NatsBroker({ url: proxy.url('nats'), commandTimeoutMs: 500 });
-    const pub = new NatsBroker(server.url);
+    const reader = new NatsBroker({ url: env.proxy.url('nats'), commandTimeoutMs: 500 });
+    const pub = new NatsBroker(env.server.url);
     brokers.push(reader, pub);
     await reader.open(new BrokerRecorder(), history);
     await pub.open(new BrokerRecorder(), history);
@@ -115,7 +95,7 @@ describe('NatsBroker: a history read that stalls', () => {
     const since = { offset: 2, epoch: sent[0]!.epoch };
 
     // The reader's request for the messages (a pull of its consumer) never reaches the server.
-    const [link] = proxy.links;
+    const [link] = env.proxy.links;
     assert.ok(link);
     link.holdClientFrom('MSG.NEXT');
     await assert.rejects(reader.history(topic, since), { code: 'ERR_WS_BROKER_UNAVAILABLE' });

@@ -6,24 +6,14 @@
  * message arriving while the broker is still reading where its stream stands) is chosen.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
 
 describe('NatsBroker: after a reconnection, the missed messages come before the live ones', () => {
-  let server: BrokerProcess;
-  let proxy: TcpProxy;
   const brokers: NatsBroker[] = [];
-  before(async () => {
-    server = await BrokerProcess.nats();
-    proxy = await TcpProxy.start(server.port);
-  });
-  after(async () => {
-    for (const b of brokers) await b.close();
-    await proxy.close();
-    await server.stop();
-  });
+  const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
 
   async function open(url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
     const broker = new NatsBroker({ url });
@@ -35,14 +25,14 @@ describe('NatsBroker: after a reconnection, the missed messages come before the 
 
   it('a message published while the subscriber was away, then one arriving live while it catches up: 2 then 3', async () => {
     const topic = 'reconnect';
-    const sub = await open(proxy.url('nats')); // its connection goes through the proxy
-    const pub = await open(server.url);
+    const sub = await open(env.proxy.url('nats')); // its connection goes through the proxy
+    const pub = await open(env.server.url);
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('before'), false);
     await sub.events.received(topic, 1);
 
-    proxy.holding = true;
-    (await proxy.link(['CONNECT'])).destroy();
+    env.proxy.holding = true;
+    (await env.proxy.link(['CONNECT'])).destroy();
     await sub.events.available(false);
     const missed = await pub.broker.publish(topic, Buffer.from('missed'), false);
     assert.deepEqual(missed, { offset: 2, epoch: first.epoch });
@@ -50,13 +40,13 @@ describe('NatsBroker: after a reconnection, the missed messages come before the 
     // Back (its new connection, the only one: the server speaks first, so nothing is written yet):
     // let it subscribe again, but keep its first JetStream request (where the stream stands) from
     // the server until a live message has reached it.
-    const link = await proxy.link([]);
+    const link = await env.proxy.link([]);
     link.holdClientFrom('STREAM.INFO');
-    proxy.holding = false;
+    env.proxy.holding = false;
     link.release();
-    await proxy.until(() => link.clientText.includes('STREAM.INFO') || undefined);
+    await env.proxy.until(() => link.clientText.includes('STREAM.INFO') || undefined);
     const live = await pub.broker.publish(topic, Buffer.from('live'), false);
-    await proxy.until(() => link.serverText.includes('live') || undefined);
+    await env.proxy.until(() => link.serverText.includes('live') || undefined);
     link.release();
 
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === live.offset));

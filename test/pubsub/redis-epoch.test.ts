@@ -6,27 +6,18 @@
  * chosen, not hoped for.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import type { BrokerMessage } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
 
 const rows = (messages: BrokerMessage[]): [number, string, string][] =>
   messages.map((m) => [m.offset, m.epoch, m.data.toString()]);
 
 describe('RedisBroker: a new epoch is delivered from its first offset, once, in order', () => {
-  let server: BrokerProcess;
-  let proxy: TcpProxy;
-  before(async () => {
-    server = await BrokerProcess.redis();
-    proxy = await TcpProxy.start(server.port);
-  });
-  after(async () => {
-    await proxy.close();
-    await server.stop();
-  });
+  const env = brokerBehindProxy(() => BrokerProcess.redis());
 
   /** An open broker with a recorder of its events, closed after the test (so no other test meets its connections). */
   async function open(t: TestContext, url: string): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
@@ -40,8 +31,8 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
   for (const known of ['a message', 'its position only'] as const) {
     it(`Redis restarted empty, the topic known by ${known}; the subscriber connection back before the command one: offset 2 live waits for offset 1`, async (t) => {
       const topic = `restart-${known.split(' ')[0]}`;
-      const sub = await open(t, proxy.url('redis')); // its connections go through the proxy
-      const pub = await open(t, server.url);
+      const sub = await open(t, env.proxy.url('redis')); // its connections go through the proxy
+      const pub = await open(t, env.server.url);
       await sub.broker.subscribe(topic);
       const before: [number, string, string][] = [];
       let epoch: string;
@@ -55,10 +46,10 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
         epoch = (await sub.broker.position(topic)).epoch;
       }
 
-      proxy.holding = true;
-      await server.kill();
+      env.proxy.holding = true;
+      await env.server.kill();
       await Promise.all([sub.events.available(false), pub.events.available(false)]);
-      await server.start();
+      await env.server.start();
       await pub.events.available(true);
       // Published while `sub` is subscribed nowhere: only history has it.
       const one = await pub.broker.publish(topic, Buffer.from('one'), false);
@@ -66,16 +57,16 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
       assert.notEqual(one.epoch, epoch, 'Redis lost its data: a new epoch');
 
       // Let the subscriber connection through (it subscribes again), not the command connection.
-      const subscriberLink = await proxy.link(['subscribe']);
+      const subscriberLink = await env.proxy.link(['subscribe']);
       subscriberLink.release();
-      await proxy.until(() => subscriberLink.serverText.includes('subscribe') || undefined);
+      await env.proxy.until(() => subscriberLink.serverText.includes('subscribe') || undefined);
       const two = await pub.broker.publish(topic, Buffer.from('two'), false);
       assert.deepEqual(two, { offset: 2, epoch: one.epoch });
       // Offset 2 has reached `sub`'s socket, live, while it can read nothing from Redis yet.
-      await proxy.until(() => subscriberLink.serverText.includes('\ntwo') || undefined);
+      await env.proxy.until(() => subscriberLink.serverText.includes('\ntwo') || undefined);
 
-      const commandLink = await proxy.link(['SETINFO'], ['subscribe']);
-      proxy.holding = false;
+      const commandLink = await env.proxy.link(['SETINFO'], ['subscribe']);
+      env.proxy.holding = false;
       commandLink.release();
       await sub.events.available(true);
       const three = await pub.broker.publish(topic, Buffer.from('three'), false);
@@ -91,12 +82,12 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
 
   it('Redis emptied under a connected subscriber: the new epoch seen live is read from its start, each offset once', async (t) => {
     const topic = 'flushed';
-    const sub = await open(t, server.url);
-    const pub = await open(t, server.url);
+    const sub = await open(t, env.server.url);
+    const pub = await open(t, env.server.url);
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('before'), false);
     await sub.events.received(topic, 1);
-    const admin = createClient({ url: server.url });
+    const admin = createClient({ url: env.server.url });
     admin.on('error', () => {});
     await admin.connect();
     try {

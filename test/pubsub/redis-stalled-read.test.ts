@@ -5,25 +5,16 @@
  * server's stead, and cuts the connections, so each interleaving is chosen, not hoped for.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, poll, type ProxyLink, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder, poll, type ProxyLink } from '../support/brokers.js';
 
 const rows = (messages: BrokerMessage[]): [number, string][] => messages.map((m) => [m.offset, m.data.toString()]);
 
 describe('RedisBroker: a topic whose read fails late or never returns still delivers what it holds', () => {
-  let server: BrokerProcess;
-  let proxy: TcpProxy;
-  before(async () => {
-    server = await BrokerProcess.redis();
-    proxy = await TcpProxy.start(server.port);
-  });
-  after(async () => {
-    await proxy.close();
-    await server.stop();
-  });
+  const env = brokerBehindProxy(() => BrokerProcess.redis());
 
   async function open(
     t: TestContext,
@@ -40,8 +31,8 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
 
   /** A link opened after `old` was taken whose client wrote all of `texts` and none of `not`. */
   function newLink(old: Set<ProxyLink>, texts: string[], not: string[] = []): Promise<ProxyLink> {
-    return proxy.until(() =>
-      [...proxy.links].find(
+    return env.proxy.until(() =>
+      [...env.proxy.links].find(
         (l) =>
           !old.has(l) && texts.every((s) => l.clientText.includes(s)) && !not.some((s) => l.clientText.includes(s)),
       ),
@@ -56,19 +47,19 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
   async function reconnectWithPositionHeld(sub: {
     events: BrokerRecorder;
   }): Promise<{ command: ProxyLink; subscriber: ProxyLink }> {
-    const old = new Set(proxy.links);
-    proxy.holding = true;
+    const old = new Set(env.proxy.links);
+    env.proxy.holding = true;
     for (const link of old) link.destroy();
     await sub.events.available(false);
     const [command, subscriber] = await Promise.all([
       newLink(old, ['SETINFO'], ['subscribe']),
       newLink(old, ['subscribe']),
     ]);
-    proxy.holding = false;
+    env.proxy.holding = false;
     command.holdClientFrom('EVALSHA');
     command.release();
     subscriber.release();
-    await proxy.until(() => command.clientText.includes('EVALSHA') || undefined);
+    await env.proxy.until(() => command.clientText.includes('EVALSHA') || undefined);
     return { command, subscriber };
   }
 
@@ -87,8 +78,8 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
   }, async (t) => {
     const topic = 'late-failure';
     // No deadline gets in the way: the read fails when the test answers it.
-    const sub = await open(t, proxy.url('redis'), 600_000);
-    const pub = await open(t, server.url, 600_000);
+    const sub = await open(t, env.proxy.url('redis'), 600_000);
+    const pub = await open(t, env.server.url, 600_000);
     await sub.broker.subscribe(topic);
     await pub.broker.publish(topic, Buffer.from('one'), false);
     await sub.events.received(topic, 1);
@@ -123,8 +114,8 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
   }, async (t) => {
     const topic = 'no-reply';
     // The deadline is what ends the wait (its length only decides when).
-    const sub = await open(t, proxy.url('redis'), 1000);
-    const pub = await open(t, server.url, 600_000);
+    const sub = await open(t, env.proxy.url('redis'), 1000);
+    const pub = await open(t, env.server.url, 600_000);
     await sub.broker.subscribe(topic);
     await pub.broker.publish(topic, Buffer.from('one'), false);
     await sub.events.received(topic, 1);
@@ -134,7 +125,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     await subscriberBack(sub.broker);
     await pub.broker.publish(topic, Buffer.from('two'), false);
     // After the deadline the read is made again (held too), and the topic still waits for it.
-    await proxy.until(() => command.clientText.split('EVALSHA').length - 1 >= 2 || undefined);
+    await env.proxy.until(() => command.clientText.split('EVALSHA').length - 1 >= 2 || undefined);
     assert.deepEqual(rows(sub.events.of(topic)), [[1, 'one']]);
     command.release();
     await sub.events.available(true);
@@ -153,8 +144,8 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     const topic = 'overflow';
     const count = 10_005; // past the 10000 a topic holds
     const kept = { size: 20_000, ttlSeconds: 0 };
-    const sub = await open(t, proxy.url('redis'), 600_000, kept);
-    const pub = await open(t, server.url, 600_000, kept);
+    const sub = await open(t, env.proxy.url('redis'), 600_000, kept);
+    const pub = await open(t, env.server.url, 600_000, kept);
     await sub.broker.subscribe(topic);
     await pub.broker.publish(topic, Buffer.from('m1'), false);
     await sub.events.received(topic, 1);

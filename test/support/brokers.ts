@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import type { BrokerEvents, BrokerMessage } from '../../src/pubsub/broker.js';
 
 /** A free TCP port on 127.0.0.1 (bound once by node, then released). */
@@ -349,4 +350,25 @@ export class ProxyLink {
     }
     this.changed();
   }
+}
+
+/**
+ * For the enclosing suite: a broker server started by `start` before its tests, with a `TcpProxy`
+ * in front; after them, the brokers in `closeFirst` are closed, then the proxy and the server.
+ */
+export function brokerBehindProxy(
+  start: () => Promise<BrokerProcess>,
+  closeFirst: { close(): Promise<void> }[] = [],
+): { server: BrokerProcess; proxy: TcpProxy } {
+  const env = {} as { server: BrokerProcess; proxy: TcpProxy };
+  before(async () => {
+    env.server = await start();
+    env.proxy = await TcpProxy.start(env.server.port);
+  });
+  after(async () => {
+    for (const b of closeFirst) await b.close();
+    await env.proxy.close();
+    await env.server.stop();
+  });
+  return env;
 }
