@@ -553,10 +553,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #queuePrepared(frame: Buffer, callback: Callback<void> | undefined): boolean {
     if (deferred !== null) runDeferred();
     if (this.#state !== State.Open) return false;
-    if (this.#role !== 'server') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
-    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null)) {
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a compressed prepared frame needs permessage-deflate');
-    }
+    this.#checkPrepared(frame);
     const w = callback ?? noopWaiter;
     if (this.#writingMessage) {
       // Never between the fragments of a message: it goes once that message's last part is queued.
@@ -585,12 +582,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     ) {
       return this.#queuePrepared(frame, undefined);
     }
-    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null) || (this.#flags & SERVER) === 0) {
-      return this.#queuePrepared(frame, undefined); // throws the same errors
-    }
+    this.#checkPrepared(frame);
     this.#handOff([frame], NO_WAITERS);
     this.#checkOverflow();
     return true;
+  }
+
+  /** Throws ERR_WS_INVALID_ARGUMENT for a prepared frame this stream cannot send. */
+  #checkPrepared(frame: Buffer): void {
+    if ((this.#flags & SERVER) === 0) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'prepared frames are server-role');
+    }
+    if (frame.length < 2 || ((frame[0]! & 0x40) !== 0 && this.#deflate === null)) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a compressed prepared frame needs permessage-deflate');
+    }
   }
 
   /** Queues a prepared frame now, or behind the messages still in the deflate line. */
