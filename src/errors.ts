@@ -157,6 +157,11 @@ const codes = {
   // --- pub/sub (src/pubsub/) ---
   ERR_WS_BROKER_UNAVAILABLE: { condition: 'connection', closeCode: 0, message: 'the pub/sub broker is unavailable' },
   ERR_WS_SLOW_SUBSCRIBER: { condition: 'connection', closeCode: 1008, message: 'subscriber backlog over its limit' },
+  ERR_WS_TOO_MANY_TOPICS: {
+    condition: 'local_misuse',
+    closeCode: 0,
+    message: 'too many topics subscribed on one connection',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 /** Every stable error code. */
