@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
-import { requestLimitDefaults, type ResponseHeaders } from '../options.js';
+import { type DeflateOptions, normaliseStreamOptions, requestLimitDefaults, type ResponseHeaders } from '../options.js';
 import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
@@ -23,18 +23,24 @@ export interface ServeOptions {
   host: string;
   port: number;
   /** Subprotocols supported, in order of preference; the first offered by the client is chosen. */
-  protocols: string[];
+  protocols?: string[];
   quiet: boolean;
-  /** Handshake timeout, in ms (0: none). */
+  /** Handshake timeout, in ms (0: none), counted from the TCP connection. */
   handshakeTimeout?: number;
   /** Idle timeout, in ms (0: none); keep-alive pings go out at half of it. */
   idleTimeout?: number;
-  /** Negotiate permessage-deflate. */
-  deflate?: boolean;
+  /** permessage-deflate as the streams negotiate it (default: not offered). */
+  perMessageDeflate?: DeflateOptions | false;
   /** Serve wss:// and https:// (HTTP/1.1 upgrade and HTTP/2 extended CONNECT on one port). */
   tls?: { key: Buffer; cert: Buffer };
   /** Print a line for each WebSocket opened, with its HTTP version. */
   log?: boolean;
+  /** What GET / answers (default: the echo page). */
+  page?: string;
+  /** Serves each WebSocket once open (default: `echo`). */
+  onOpen?: (ws: WebSocketStream) => void;
+  /** More headers of the 101 response (names in lower case). */
+  headers?: Record<string, string>;
 }
 
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
@@ -199,16 +205,31 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const streamOptions = {
     handshakeTimeout: opts.handshakeTimeout,
     idleTimeout: opts.idleTimeout,
-    // Every message compressed, whatever the client asked of our compressor: some clients mishandle
-    // an uncompressed message once permessage-deflate is agreed (see DeflateLines.shouldCompress).
-    perMessageDeflate: opts.deflate ? { threshold: 0 } : false,
+    perMessageDeflate: opts.perMessageDeflate ?? false,
+  };
+  // Checked once here, so that a bad value fails the start, not the first connection's upgrade
+  // handler (where the stream would throw it); the same object is then used by every stream.
+  normaliseStreamOptions(streamOptions);
+  const page_ = opts.page ?? page;
+  const onOpen = opts.onOpen ?? echo;
+  const protocols = opts.protocols ?? [];
+  const decorator = (h: ResponseHeaders): void => {
+    nameServer(h);
+    if (opts.headers) Object.assign(h, opts.headers);
+  };
+  const decoratorH2 = (h: ResponseHeaders): void => {
+    nameServerH2(h);
+    if (opts.headers) Object.assign(h, opts.headers);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
-  const selectProtocol = (offered: string[]): string | undefined =>
-    opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
+  const selectProtocol =
+    protocols.length === 0
+      ? undefined
+      : (offered: string[]): string | undefined =>
+          protocols.find((p) => offered.includes(p)) ?? offered.find((p) => protocols.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {
     if (opts.log) console.log(`websocket open over ${over}${ws.extensions ? ` with ${ws.extensions}` : ''}`);
-    echo(open.add(ws));
+    onOpen(open.add(ws));
   };
   const refused = (err: WebSocketError): void => {
     if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
@@ -237,7 +258,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       res.end(body);
       return;
     }
-    answerPageRequest(req, res, page);
+    answerPageRequest(req, res, page_);
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
     ? http2.createSecureServer(
@@ -252,9 +273,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     if (refuse) return refuseOnSocket(socket, refuse);
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
-    ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) =>
-      err ? refused(err) : opened(ws, 'HTTP/1.1'),
-    );
+    ws.accept(req, { head, selectProtocol, decorator }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -265,18 +284,18 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       if (deadlines && stream.session) deadlines.disarm(stream.session.socket as net.Socket);
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
-        ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) =>
+        ws.accept({ headers }, { selectProtocol, decorator: decoratorH2 }, (err) =>
           err ? refused(err) : opened(ws, 'HTTP/2'),
         );
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
-      const page_ = asksForPage(headers[':method'], headers[':path']);
+      const isPage = asksForPage(headers[':method'], headers[':path']);
       stream.respond({
-        ':status': page_ ? 200 : 404,
-        'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain',
+        ':status': isPage ? 200 : 404,
+        'content-type': isPage ? 'text/html; charset=utf-8' : 'text/plain',
       });
-      stream.end(headers[':method'] === 'HEAD' ? undefined : page_ ? page : 'not found\n');
+      stream.end(headers[':method'] === 'HEAD' ? undefined : isPage ? page_ : 'not found\n');
     });
   }
   // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as
