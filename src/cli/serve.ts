@@ -184,13 +184,12 @@ function asksForPage(method: string | undefined, target: string | undefined): bo
 
 /** Answers a plain HTTP request: `html` when it asks for the page, 404 otherwise. */
 export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
-  if (asksForPage(req.method, req.url)) {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(html);
-  } else {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-  }
+  // Content-Length always (no chunked answer to some requests and not others), also for HEAD.
+  const [status, type, body] = asksForPage(req.method, req.url)
+    ? [200, 'text/html; charset=utf-8', html]
+    : [404, 'text/plain', 'not found\n'];
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 export interface RunningServer {

@@ -1,0 +1,186 @@
+/**
+ * `ws-stream serve` and `serve --pubsub` against hostile HTTP, with real sockets: slow and silent
+ * connections, oversized and malformed heads, methods other than GET, upgrades to something else.
+ * Both modes share one HTTP front and must answer alike; after each case the server still serves.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { startServer } from '../conformance/raw-client.js';
+import { requestHead } from '../support/frames.js';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Everything the server sends on a new connection after `request`, until it closes the connection. */
+function exchange(port: number, request?: string | Buffer): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  if (request !== undefined) socket.write(request);
+  return once(socket, 'close').then(() => got);
+}
+
+const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(response)?.[1] ?? 0);
+const bodyOf = (response: string): string => response.slice(response.indexOf('\r\n\r\n') + 4);
+
+/** A WebSocket that works: echoes (echo mode) or answers a subscribe (pub/sub mode). */
+async function stillServes(port: number, pubsub: boolean): Promise<void> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  await once(ws, 'open');
+  const reply = once(ws, 'message');
+  ws.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'alive' }) : 'alive?');
+  const [data] = (await reply) as [Buffer];
+  if (pubsub) assert.equal(JSON.parse(data.toString()).op, 'subscribed');
+  else assert.equal(data.toString(), 'alive?');
+  ws.close();
+  await once(ws, 'close');
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  const pubsub = mode.length > 0;
+  describe(`ws-stream serve ${mode.join(' ')} --handshake-timeout 1 against hostile HTTP`, { timeout: 60_000 }, () => {
+    let server: Server;
+    before(async () => {
+      server = await startServer([...mode, '--handshake-timeout', '1']);
+    });
+    after(async () => {
+      await server.stop();
+    });
+
+    it('a connection that sends nothing is dropped, with no response', async () => {
+      assert.equal(await exchange(server.port), '');
+    });
+
+    it('a request head trickled a byte at a time is dropped before it is done', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const head = requestHead();
+      let sent = 0;
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      const timer = setInterval(() => {
+        if (sent < head.length) socket.write(head[sent++]!);
+      }, 200);
+      await once(socket, 'close');
+      clearInterval(timer);
+      assert.equal(got, '');
+      assert.ok(sent < head.length, `the whole head went out (${sent} bytes)`);
+    });
+
+    it('many silent connections at once are all dropped, and the server serves meanwhile', async () => {
+      const silent = Array.from({ length: 200 }, () => exchange(server.port));
+      await stillServes(server.port, pubsub);
+      assert.deepEqual(new Set(await Promise.all(silent)), new Set(['']));
+    });
+
+    it('a head over 16 KiB: 431; 101 header fields: 431; on an upgrade and on a plain GET', async () => {
+      const big = { 'X-Big': 'x'.repeat(100_000) };
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < 101; i++) fields[`X-F${i}`] = 'v';
+      for (const request of [
+        requestHead(big),
+        requestHead({ Upgrade: null, Connection: null, 'Sec-WebSocket-Key': null, ...big }, 'GET / HTTP/1.1'),
+        requestHead(fields),
+        `GET / HTTP/1.1\r\nHost: h\r\n${Object.keys(fields)
+          .map((k) => `${k}: v\r\n`)
+          .join('')}\r\n`,
+      ]) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), 431, response.slice(0, 200));
+        assert.match(response, /^Server: ws-stream$/m);
+      }
+    });
+
+    it('bytes that are no HTTP, a bad request line, a bad header: 400', async () => {
+      for (const request of [
+        Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a]),
+        'GARBAGE\r\n\r\n',
+        'GET / HTTP/9.9\r\nHost: h\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: h\r\nBad Header: v\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+        'GET /\0 HTTP/1.1\r\nHost: h\r\n\r\n',
+      ]) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), 400, `${JSON.stringify(String(request))}: ${response.slice(0, 200)}`);
+      }
+    });
+
+    it('WebSocket headers on no valid upgrade: 400 with the reason; a wrong version: 426; HTTP/1.0: 400', async () => {
+      const cases: [string, number, RegExp][] = [
+        [requestHead({ Upgrade: null }), 400, /missing Upgrade header/],
+        [requestHead({ Connection: 'keep-alive' }), 400, /Connection header lacks the "upgrade" token/],
+        [requestHead({ 'Sec-WebSocket-Key': 'short' }), 400, /Sec-WebSocket-Key/],
+        [requestHead({ 'Sec-WebSocket-Key': null }), 400, /missing Sec-WebSocket-Key/],
+        [requestHead({ 'Sec-WebSocket-Version': '8' }), 426, /Sec-WebSocket-Version must be 13/],
+        [requestHead({ Host: null }), 400, /Host/],
+        [requestHead({}, 'POST / HTTP/1.1'), 400, /method must be GET/],
+        [requestHead({}, 'GET / HTTP/1.0'), 400, /HTTP version/],
+      ];
+      for (const [request, status, reason] of cases) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, `${request.split('\r\n')[0]}: ${response.slice(0, 300)}`);
+        assert.match(bodyOf(response), reason);
+      }
+    });
+
+    it('an upgrade to another protocol (h2c, TLS) is refused with 400, not switched', async () => {
+      for (const upgrade of ['h2c', 'TLS/1.2', 'websocket2']) {
+        const response = await exchange(
+          server.port,
+          `GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: ${upgrade}\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n`,
+        );
+        assert.equal(statusOf(response), 400, `${upgrade}: ${response.slice(0, 200)}`);
+      }
+    });
+
+    it('methods other than GET and HEAD, and other paths: 404; HEAD / has no body; CONNECT is hung up', async () => {
+      const requests: [string, number][] = [
+        ['POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world', 404],
+        ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 404],
+        ['PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n', 404],
+        ['DELETE / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['PATCH / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET /nope HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET /../../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET http://evil.example/ HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+      ];
+      for (const [request, status] of requests) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, `${request.split('\r\n')[0]}: ${response.slice(0, 200)}`);
+        assert.equal(bodyOf(response), 'not found\n');
+      }
+      const head = await exchange(server.port, 'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n');
+      assert.equal(statusOf(head), 200);
+      assert.equal(bodyOf(head), '');
+      const connect = await exchange(server.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      assert.doesNotMatch(connect, /^HTTP\/1\.1 200/, 'no tunnel');
+    });
+
+    it('a POST with a body larger than the server would keep, sent slowly, is cut off at the deadline', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+      });
+      socket.write('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000000\r\n\r\n');
+      const timer = setInterval(() => socket.write('x'.repeat(1024)), 100);
+      await once(socket, 'close');
+      clearInterval(timer);
+      assert.equal(statusOf(got), 404);
+    });
+
+    it('after all of it the process still runs and serves WebSockets', async () => {
+      assert.equal(server.proc.exitCode, null);
+      await stillServes(server.port, pubsub);
+    });
+  });
+}
