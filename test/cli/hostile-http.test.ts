@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { startServer } from '../conformance/raw-client.js';
+import { RawClient, startServer } from '../conformance/raw-client.js';
 import { requestHead } from '../support/frames.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -182,5 +182,58 @@ for (const mode of [[], ['--pubsub']]) {
       assert.equal(server.proc.exitCode, null);
       await stillServes(server.port, pubsub);
     });
+  });
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  const pubsub = mode.length > 0;
+  it(`serve ${mode.join(' ')}: 300 WebSockets opened at once are all served, then all closed cleanly`, async () => {
+    const server = await startServer(mode);
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+          await once(ws, 'open');
+          const reply = once(ws, 'message');
+          ws.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: `c${i % 10}` }) : `hello ${i}`);
+          const [data] = (await reply) as [Buffer];
+          if (pubsub) assert.equal(JSON.parse(data.toString()).topic, `c${i % 10}`);
+          else assert.equal(data.toString(), `hello ${i}`);
+          return ws;
+        }),
+      );
+      const codes = clients.map((ws) => once(ws, 'close').then(([code]) => code as number));
+      for (const ws of clients) ws.close(1000);
+      assert.deepEqual(new Set(await Promise.all(codes)), new Set([1000]));
+      await stillServes(server.port, pubsub);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it(`serve ${mode.join(' ')} --idle-timeout 0.4: a silent WebSocket is pinged at half the time and closed with 1001; one that answers pings stays`, async () => {
+    const server = await startServer([...mode, '--idle-timeout', '0.4']);
+    try {
+      // ws answers pings by itself: it is never idle. A raw client that does not answer is.
+      const live = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+      await once(live, 'open');
+      let pings = 0;
+      live.on('ping', () => pings++);
+      const silent = await RawClient.connect(server.port);
+      const first = await silent.next('a keep-alive ping');
+      assert.equal(first.opcode, 9);
+      assert.deepEqual(await silent.expectClose(), { code: 1001, before: [] });
+      silent.destroy();
+      // By then `live` was pinged too (the same timer) and answered: still open and served.
+      while (pings < 2) await once(live, 'ping');
+      assert.equal(live.readyState, WebSocket.OPEN);
+      const reply = once(live, 'message');
+      live.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'idle' }) : 'still here');
+      assert.ok(((await reply) as [Buffer])[0].length > 0);
+      live.close();
+      await once(live, 'close');
+    } finally {
+      await server.stop();
+    }
   });
 }
