@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
@@ -74,7 +75,13 @@ async function main(argv: string[]): Promise<number> {
     let tls: { key: Buffer; cert: Buffer } | undefined;
     if (config.tls) {
       const { cert, key } = config.tls;
-      tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
+      try {
+        tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
+        createSecureContext(tls); // files that are no PEM, or a key that is not the certificate's, fail here
+      } catch (err) {
+        console.error(`ws-stream serve: --cert/--key: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
+      }
     }
     const running = await serve({ ...config, perMessageDeflate: config.deflate ? { threshold: 0 } : false, tls });
     console.log(`ws-stream echo server listening on ${running.url}`);

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { runRefused } from './cli-support.js';
@@ -124,10 +125,19 @@ describe('ws-stream serve fails fast when it cannot start', () => {
     assert.match(r.err, /ENOTFOUND|EAI_AGAIN/);
   });
 
-  it('a certificate file that does not exist: exit 1 naming it', async () => {
-    const r = await runRefused(['--cert', '/nonexistent/cert.pem', '--key', '/nonexistent/key.pem']);
-    assert.equal(r.code, 1, r.err);
-    assert.match(r.err, /\/nonexistent\/cert\.pem/);
+  it('a certificate file that does not exist, is no PEM, or does not match the key: exit 1', async () => {
+    const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+    const cases: [string, string, RegExp][] = [
+      ['/nonexistent/cert.pem', '/nonexistent/key.pem', /\/nonexistent\/cert\.pem/],
+      [fixtures, fixtures, /EISDIR/],
+      [`${fixtures}cert.pem`, `${fixtures}cert.pem`, /--cert\/--key: /],
+      [`${fixtures}key.pem`, `${fixtures}key.pem`, /--cert\/--key: /],
+    ];
+    for (const [cert, key, message] of cases) {
+      const r = await runRefused(['--cert', cert, '--key', key]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, message);
+    }
   });
 });
 
