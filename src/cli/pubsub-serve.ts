@@ -352,6 +352,12 @@ function runPrimary(opts: PubSubServeOptions, label: string): number {
 export async function runPubSubServe(opts: PubSubServeOptions): Promise<number> {
   const label = 'ws-stream pub/sub server';
   if (opts.workers > 1 && cluster.isPrimary) return runPrimary(opts, label);
+  if (cluster.isWorker) {
+    // node:cluster ends a worker at once (process.exit) when its primary is gone, before any
+    // listener of ours runs: its clients would see their connections cut (1006). Its listener
+    // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
+    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+  }
   const broker = cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined;
   const running = await servePubSub(opts, broker);
   if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);

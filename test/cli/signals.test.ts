@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
+import { poll } from '../support/brokers.js';
 import { text } from '../support/frames.js';
 import { MAIN, childrenOf, exitOf } from './cli-support.js';
 
@@ -184,6 +185,38 @@ it('--workers 2: a worker stopped by SIGTERM closes its clients with 1001 and is
       clients.push(fresh);
     }
     await subscribe(fresh, 'term');
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+});
+
+it('--workers 2: the primary killed (SIGKILL): each worker closes its clients with 1001 and exits', async () => {
+  const server = await startServer(['--pubsub', '--workers', '2']);
+  const clients: JsonClient[] = [];
+  try {
+    while (new Set(clients.map((c) => c.worker)).size < 2) {
+      const c = await JsonClient.connect(server.port);
+      clients.push(c);
+      await subscribe(c, 'orphans');
+    }
+    const workers = await childrenOf(server.proc.pid!);
+    assert.equal(workers.length, 2);
+    server.proc.kill('SIGKILL');
+    for (const c of clients) {
+      await c.closed();
+      assert.equal(c.closeCode, 1001, `a client of worker ${c.worker}`);
+    }
+    // No worker outlives its primary (signal 0 only asks whether the process is there).
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await poll(async () => !workers.some(alive));
   } finally {
     for (const c of clients) c.close();
     await server.stop();
