@@ -39,7 +39,7 @@ export interface ServeOptions {
   page?: string;
   /** Serves each WebSocket once open (default: `echo`). */
   onOpen?: (ws: WebSocketStream) => void;
-  /** More headers of the 101 response (names in lower case). */
+  /** More headers of the 101 response (HTTP/1.1 and HTTP/2 alike). */
   headers?: Record<string, string>;
 }
 
