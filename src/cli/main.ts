@@ -63,6 +63,9 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'serve') {
+    // A server whose output nobody reads any more (the pipe closed: EPIPE) serves on; an 'error'
+    // event without a listener would end the process at its next line of log.
+    for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
     let config: ServeConfig;
     try {
       config = parseServeArgs(rest);

@@ -222,3 +222,45 @@ it('--workers 2: the primary killed (SIGKILL): each worker closes its clients wi
     await server.stop();
   }
 });
+
+for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
+  it(`serve ${mode.join(' ')}: output nobody reads any more (stdout and stderr closed) does not stop it`, async () => {
+    // Not --quiet: every refused handshake and (with --log) every connection writes a line.
+    const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...mode], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = exitOf(proc);
+    try {
+      let out = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /ws:\/\/[^:]+:(\d+)\//.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      });
+      proc.stdout!.destroy();
+      proc.stderr!.destroy();
+      // Lines to both: refused handshakes (stderr), connections opened (stdout, with --log).
+      for (let i = 0; i < 20; i++) {
+        const refused = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'Sec-WebSocket-Version': '13' } });
+        assert.equal(refused.status, 400);
+        await refused.text();
+      }
+      const clients = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+          await once(ws, 'open');
+          return ws;
+        }),
+      );
+      const codes = clients.map(closeCodeOf);
+      proc.kill('SIGTERM');
+      assert.deepEqual(new Set(await Promise.all(codes)), new Set([1001]));
+      assert.deepEqual(await exited, { code: 0, signal: null });
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+}
