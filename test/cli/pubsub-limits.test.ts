@@ -154,6 +154,10 @@ describe('serve --pubsub (default limits)', () => {
         '{"__proto__":{"polluted":true},"constructor":1}',
         '[[[[[[[[[[1]]]]]]]]]]',
         '"1e400"',
+        '{"1e400":"\\"2e999"}',
+        `1${'0'.repeat(308)}`,
+        `0.${'0'.repeat(400)}1`,
+        '-1.7976931348623157e308',
         `"${'x'.repeat(1000)}"`,
       ];
       let offset = 0;
