@@ -72,6 +72,15 @@ function messageJson(m: BrokerMessage): string {
   return `{"op":"message","topic":${JSON.stringify(m.topic)},"data":${m.data.toString('utf8')},"offset":${m.offset}}`;
 }
 
+/**
+ * A client's value, quoted for an error message. An array or object is named, not written out:
+ * JSON.parse takes any depth, JSON.stringify overflows the stack on some thousands of levels.
+ */
+function describe(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  return Array.isArray(value) ? '(an array)' : '(an object)';
+}
+
 function errorJson(code: string, message: string): string {
   return JSON.stringify({ op: 'error', code, message });
 }
@@ -174,7 +183,7 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
     }
     const r = req as { op?: unknown; topic?: unknown; since?: unknown; data?: unknown };
     if (r.op !== 'subscribe' && r.op !== 'unsubscribe' && r.op !== 'publish') {
-      return send(errorJson(BAD, r.op === undefined ? 'missing op' : `unknown op ${JSON.stringify(r.op)}`));
+      return send(errorJson(BAD, r.op === undefined ? 'missing op' : `unknown op ${describe(r.op)}`));
     }
     if (r.topic === undefined) return send(errorJson(BAD, 'missing topic'));
     try {
@@ -235,7 +244,12 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   };
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
-    handle(msg!);
+    try {
+      handle(msg!);
+    } catch (e) {
+      // A request this code did not foresee: answered, never the end of the process.
+      send(errorJson(BAD, `request not handled: ${e instanceof Error ? e.message : String(e)}`));
+    }
     // A subscribe is answered before the next request is read, so a publish sent right after it
     // comes back to its sender; a publisher faster than its broker is not read until a publish settles.
     if (mustWait()) held = true;

@@ -136,6 +136,38 @@ describe('serve --pubsub (default limits)', () => {
     }
   });
 
+  it('a value nested 100,000 deep in any field of a request gets an error op; the server lives on', async () => {
+    const c = await JsonClient.connect(server.port);
+    try {
+      const deepArray = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+      const deepObject = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+      const cases: [string, RegExp][] = [
+        [`{"op":${deepArray}}`, /unknown op \(an array\)/],
+        [`{"op":${deepObject}}`, /unknown op \(an object\)/],
+        [`{"op":"subscribe","topic":${deepArray}}`, /topic/],
+        [`{"op":"unsubscribe","topic":${deepObject}}`, /topic/],
+        [`{"op":"subscribe","topic":"deep","since":${deepArray}}`, /since/],
+        [`{"op":"subscribe","topic":"deep","since":{"offset":1,"epoch":${deepObject}}}`, /since/],
+        [`{"op":"publish","topic":"deep","data":${deepArray}}`, /nested too deeply/],
+        [`{"op":"publish","topic":"deep","data":1,"extra":${deepObject}}`, /./],
+      ];
+      for (const [request, message] of cases) {
+        c.sock.write(text(request));
+        if (request.includes('"extra"')) {
+          // An unknown field is ignored: this publish is delivered (checked below).
+          continue;
+        }
+        const e = await error(c, 'ERR_WS_INVALID_ARGUMENT', request.slice(0, 40));
+        assert.match(e.message, message, request.slice(0, 40));
+      }
+      const s = await subscribe(c, 'deep');
+      assert.equal(s.offset, 1, 'only the publish with an extra field took an offset');
+      assert.equal(server.proc.exitCode, null);
+    } finally {
+      c.close();
+    }
+  });
+
   it('delivers data of every JSON type as published; a number no double holds is refused, not turned into null', async () => {
     const c = await JsonClient.connect(server.port);
     try {
