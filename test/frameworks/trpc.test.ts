@@ -12,7 +12,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { fileURLToPath } from 'node:url';
 import { initTRPC, TRPCError, tracked, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import { applyWSSHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import { createTRPCClient, createWSClient, wsLink, TRPCClientError, type TRPCWebSocketClient } from '@trpc/client';
@@ -83,6 +86,7 @@ function makeRouter(feed: Feed) {
       url: ctx.req.url,
       token: ctx.token ?? null,
       resIsOpen: ctx.res.readyState === ctx.res.OPEN,
+      encrypted: (ctx.req.socket as { encrypted?: boolean }).encrypted === true,
     })),
     append: t.procedure
       .input((v) => {
@@ -111,9 +115,12 @@ function makeRouter(feed: Feed) {
       .input(object<{ length: number }>((v) => typeof v.length === 'number'))
       .query(({ input }) => pattern(input.length)),
     count: t.procedure
-      .input(object<{ to: number; lastEventId?: string }>((v) => typeof v.to === 'number'))
+      .input(object<{ to: number; failAt?: number; lastEventId?: string }>((v) => typeof v.to === 'number'))
       .subscription(async function* ({ input }) {
-        for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.to; i++) yield tracked(String(i), i * i);
+        for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.to; i++) {
+          if (i === input.failAt) throw new TRPCError({ code: 'CONFLICT', message: `failed at ${i}` });
+          yield tracked(String(i), i * i);
+        }
       }),
     feed: t.procedure.input(object<{ lastEventId?: string | null }>(() => true)).subscription(async function* ({
       input,
@@ -167,9 +174,13 @@ type HandlerOptions = Partial<Omit<Parameters<typeof applyWSSHandler<AppRouter>>
 async function serve(
   engine: Engine,
   feed: Feed,
-  options: { wss?: Record<string, unknown>; handler?: HandlerOptions; port?: number } = {},
+  options: { wss?: Record<string, unknown>; handler?: HandlerOptions; port?: number; tls?: boolean } = {},
 ): Promise<Served> {
-  const { server: httpServer, port } = options.port ? await listenOn(options.port) : await listen();
+  const { server: httpServer, port } = options.port
+    ? await listenOn(options.port)
+    : await listen(
+        options.tls ? https.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }) : undefined,
+      );
   const wss = new engine.WebSocketServer({ server: httpServer, ...options.wss });
   const router = makeRouter(feed);
   const sockets: WsWebSocket[] = [];
@@ -192,7 +203,7 @@ async function serve(
   });
   let stopped = false;
   return {
-    url: `ws://127.0.0.1:${port}`,
+    url: `${options.tls ? 'wss' : 'ws'}://127.0.0.1:${port}`,
     port,
     httpServer,
     wss,
@@ -211,6 +222,9 @@ async function serve(
   };
 }
 
+const fixture = (name: string): Buffer =>
+  readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url)));
+
 /** An HTTP server listening on 127.0.0.1 at `port` (a port a stopped server used). */
 function listenOn(port: number): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer();
@@ -220,12 +234,18 @@ function listenOn(port: number): Promise<{ server: http.Server; port: number }> 
   });
 }
 
-/** The engine's WebSocket, sending `headers` with its request (createWSClient calls `new WebSocket(url)`). */
-function withHeaders(engine: Engine, headers: Record<string, string>): typeof globalThis.WebSocket {
+/**
+ * The engine's WebSocket, opened with `options` (request headers, TLS trust): createWSClient calls `new WebSocket(url)`,
+ * so a subclass is how a user passes them.
+ */
+function withOptions(
+  engine: Engine,
+  options: ConstructorParameters<Engine['WebSocket']>[2],
+): typeof globalThis.WebSocket {
   const Base = engine.WebSocket;
   return class extends Base {
     constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers });
+      super(url, protocols, options);
     }
   } as unknown as typeof globalThis.WebSocket;
 }
@@ -364,7 +384,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
     });
 
     it('createContext gets the upgrade request (headers, host, url) and the server-side WebSocket as res', async () => {
-      const { trpc } = client({ WebSocket: withHeaders(clientEngine, { 'x-tenant': 'acme' }) });
+      const { trpc } = client({ WebSocket: withOptions(clientEngine, { headers: { 'x-tenant': 'acme' } }) });
       const port = new URL(main.url).port;
       assert.deepEqual(await trpc.whoami.query(), {
         tenant: 'acme',
@@ -372,7 +392,23 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
         url: '/',
         token: null,
         resIsOpen: true,
+        encrypted: false,
       });
+    });
+
+    it('over TLS (wss://): createContext sees an encrypted request, calls and subscriptions work', async () => {
+      const secure = await extraServer({ tls: true });
+      const { trpc } = client({ url: secure.url, WebSocket: withOptions(clientEngine, { ca: fixture('cert.pem') }) });
+      const who = await trpc.whoami.query();
+      assert.equal(who.encrypted, true);
+      const sub = new Collector<{ id: string; data: number }>();
+      const done = nextEvent(sub.events, 'complete');
+      trpc.count.subscribe({ to: 10 }, sub.handlers);
+      await done;
+      assert.deepEqual(
+        sub.data.map((e) => e.data),
+        Array.from({ length: 10 }, (_, i) => (i + 1) ** 2),
+      );
     });
 
     it('connectionParams: sent as the first message (?connectionParams=1), seen by createContext', async () => {
@@ -464,7 +500,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
           length: input.length,
           sha256: createHash('sha256').update(input).digest('hex'),
         });
-        assert.equal((ws.connection?.ws as unknown as { extensions: string }).extensions, extensions);
+        assert.equal((ws.connection!.ws as unknown as { extensions: string }).extensions, extensions);
         assert.equal(served.sockets.at(-1)!.extensions, extensions);
         assert.equal(await trpc.text.query({ length: 4 * 1024 * 1024 }), pattern(4 * 1024 * 1024));
       }
@@ -503,6 +539,41 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.deepEqual(sub.marks, ['started', 'stopped', 'complete']);
     });
 
+    it('a subscription that throws a TRPCError: the events before it, then onError with its code', async () => {
+      const { trpc } = client();
+      const sub = new Collector<{ id: string; data: number }>();
+      const failed = nextEvent(sub.events, 'error');
+      trpc.count.subscribe({ to: 10, failAt: 4 }, sub.handlers);
+      await failed;
+      assert.deepEqual(
+        sub.data.map((e) => e.id),
+        ['1', '2', '3'],
+      );
+      const err = sub.errors[0] as TRPCClientError<AppRouter>;
+      assert.ok(err instanceof TRPCClientError);
+      assert.equal(err.data?.code, 'CONFLICT');
+      assert.equal(err.message, 'failed at 4');
+      assert.equal(await trpc.greet.query({ name: 'after' }), 'hello after');
+    });
+
+    it('100 subscriptions at once on one connection, their events interleaved: each gets its own, in order', async () => {
+      const { trpc } = client();
+      const subs = Array.from({ length: 100 }, (_, i) => {
+        const sub = new Collector<{ id: string; data: number }>();
+        const done = nextEvent(sub.events, 'complete');
+        trpc.count.subscribe({ to: 20 + i }, sub.handlers);
+        return { sub, done, to: 20 + i };
+      });
+      await Promise.all(subs.map((s) => s.done));
+      for (const { sub, to } of subs) {
+        assert.deepEqual(
+          sub.data,
+          Array.from({ length: to }, (_, i) => ({ id: String(i + 1), data: (i + 1) ** 2 })),
+        );
+        assert.deepEqual(sub.marks, ['started', 'stopped', 'complete']);
+      }
+    });
+
     it('unsubscribe stops the server-side generator (subscription.stop); the connection goes on', async () => {
       const { trpc } = client();
       const sub = new Collector<{ id: string; data: string }>();
@@ -518,36 +589,42 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.deepEqual(sub.data.at(-1), { id: String(feed.events.length), data: 'one' });
     });
 
-    it('a connection lost mid-subscription: the client reconnects and resumes from lastEventId, no gap, no repeat', async () => {
-      const { trpc, closes } = client({ retryDelayMs: () => 0 });
-      const sub = new Collector<{ id: string; data: string }>();
-      const starts: (string | null)[] = [];
-      const onStart = (id: string | null) => starts.push(id);
-      main.router.events.on('feed-start', onStart);
-      try {
-        const firstStart = nextEvent(main.router.events, 'feed-start');
-        trpc.feed.subscribe({}, sub.handlers);
-        await firstStart;
-        const base = feed.events.length;
-        for (let i = 1; i <= 3; i++) feed.publish(`before ${i}`);
-        await sub.until(base + 3);
-        const closed = nextEvent<number>(closes, 'close');
-        const secondStart = nextEvent<string | null>(main.router.events, 'feed-start');
-        main.sockets.at(-1)!.terminate();
-        assert.equal(await closed, 1006);
-        for (let i = 1; i <= 3; i++) feed.publish(`after ${i}`);
-        assert.equal(await secondStart, String(base + 3));
-        await sub.until(base + 6);
-        assert.deepEqual(
-          sub.data,
-          feed.events.map((data, i) => ({ id: String(i + 1), data })),
-        );
-        assert.deepEqual(starts, [null, String(base + 3)]);
-        assert.equal(sub.errors.length, 0);
-      } finally {
-        main.router.events.off('feed-start', onStart);
-      }
-    });
+    for (const [how, cut, expectedCode] of [
+      ['terminate()', (ws: WsWebSocket) => ws.terminate(), 1006],
+      ["close(4001, 'moving')", (ws: WsWebSocket) => ws.close(4001, 'moving'), 4001],
+    ] as const) {
+      it(`the server-side socket's ${how} mid-subscription: the client sees ${expectedCode}, reconnects, resumes from lastEventId`, async () => {
+        const { trpc, closes } = client({ retryDelayMs: () => 0 });
+        const sub = new Collector<{ id: string; data: string }>();
+        const starts: (string | null)[] = [];
+        const onStart = (id: string | null) => starts.push(id);
+        main.router.events.on('feed-start', onStart);
+        try {
+          const firstStart = nextEvent(main.router.events, 'feed-start');
+          trpc.feed.subscribe({}, sub.handlers);
+          await firstStart;
+          const base = feed.events.length;
+          for (let i = 1; i <= 3; i++) feed.publish(`before ${i}`);
+          await sub.until(base + 3);
+          const closed = nextEvent<number>(closes, 'close');
+          const secondStart = nextEvent<string | null>(main.router.events, 'feed-start');
+          cut(main.sockets.at(-1)!);
+          assert.equal(await closed, expectedCode);
+          for (let i = 1; i <= 3; i++) feed.publish(`after ${i}`);
+          assert.equal(await secondStart, String(base + 3));
+          await sub.until(base + 6);
+          assert.deepEqual(
+            sub.data,
+            feed.events.map((data, i) => ({ id: String(i + 1), data })),
+          );
+          assert.deepEqual(starts, [null, String(base + 3)]);
+          assert.equal(main.closeCodes.get(main.sockets.at(-2)!), expectedCode);
+          assert.equal(sub.errors.length, 0);
+        } finally {
+          main.router.events.off('feed-start', onStart);
+        }
+      });
+    }
 
     it("server keepAlive: the client answers the server's PINGs with PONG and stays connected", async () => {
       const ka = await extraServer({ handler: { keepAlive: { enabled: true, pingMs: 10, pongWaitMs: 60_000 } } });
@@ -600,6 +677,79 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       silent.trpc.greet.query({ name: 'mute' }).catch(() => undefined);
       assert.equal(await closed, 1005);
       assert.equal(await serverClosed, 1005);
+    });
+
+    it('a binary encoder (experimental_encoder): binary frames both ways, ArrayBuffers on the client, Buffers on the server', async () => {
+      const seen = { server: new Set<string>(), client: new Set<string>() };
+      const binary = (side: 'server' | 'client') => ({
+        encode: (data: unknown) => new TextEncoder().encode(JSON.stringify(data)),
+        decode: (data: string | ArrayBuffer | Uint8Array) => {
+          seen[side].add(
+            typeof data === 'string' ? 'string' : Buffer.isBuffer(data) ? 'Buffer' : data.constructor.name,
+          );
+          return JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)) as unknown;
+        },
+      });
+      const bin = await extraServer({ handler: { experimental_encoder: binary('server') } });
+      const { trpc } = client({
+        url: bin.url,
+        experimental_encoder: binary('client'),
+        connectionParams: { token: 'binary' },
+      });
+      assert.equal((await trpc.whoami.query()).token, 'binary');
+      const sub = new Collector<{ id: string; data: number }>();
+      const done = nextEvent(sub.events, 'complete');
+      trpc.count.subscribe({ to: 5 }, sub.handlers);
+      await done;
+      assert.equal(sub.data.length, 5);
+      assert.deepEqual([...seen.server], ['Buffer']);
+      assert.deepEqual([...seen.client], ['ArrayBuffer']);
+    });
+
+    it('lazy mode: the client closes the idle connection (the server sees 1005) and opens a new one for the next call', async () => {
+      const lazy = await extraServer();
+      const { trpc, closes } = client({ url: lazy.url, lazy: { enabled: true, closeMs: 10 } });
+      assert.equal(lazy.sockets.length, 0, 'nothing opened before the first call');
+      const closed = nextEvent<number>(closes, 'close');
+      assert.equal(await trpc.greet.query({ name: 'one' }), 'hello one');
+      assert.equal(await closed, 1005);
+      assert.equal(await trpc.greet.query({ name: 'two' }), 'hello two');
+      assert.equal(lazy.sockets.length, 2);
+      assert.equal(lazy.closeCodes.get(lazy.sockets[0]!), 1005);
+    });
+
+    it('an upgrade refused by verifyClient (401): onError gets the error event, subscriptions see the state', async () => {
+      const refusing = await extraServer({ wss: { verifyClient: () => false } });
+      const errors = new EventEmitter();
+      const { trpc } = client({
+        url: refusing.url,
+        retryDelayMs: () => 10,
+        onError: (event) => errors.emit('error-event', event),
+      });
+      const errorEvent = (await nextEvent(errors, 'error-event')) as unknown as { type: string; message: string };
+      assert.equal(errorEvent.type, 'error');
+      assert.equal(errorEvent.message, 'Unexpected server response: 401');
+      // A subscription sees the client connecting, with an error whose cause is the close event (1006) of the refused
+      // attempt.
+      type Chain = { cause?: Chain; type?: string; code?: number; message?: string } | undefined;
+      const closeEventIn = (error: Chain): Chain => {
+        for (let c = error; c; c = c.cause) if (c.type === 'close') return c;
+        return undefined;
+      };
+      const state = await new Promise<{ state: string; error: Chain }>((resolve) =>
+        trpc.count.subscribe(
+          { to: 1 },
+          {
+            onConnectionStateChange: (s) => {
+              if (closeEventIn(s.error as Chain)) resolve(s as { state: string; error: Chain });
+            },
+          },
+        ),
+      );
+      assert.equal(state.state, 'connecting');
+      assert.equal(state.error?.message, 'WebSocket closed');
+      assert.equal(closeEventIn(state.error)?.code, 1006);
+      assert.equal(refusing.sockets.length, 0);
     });
 
     it('broadcastReconnectNotification() + wss.close(): a live subscription moves to the new server without a gap', async () => {
