@@ -17,8 +17,17 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { initTRPC, TRPCError, tracked, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { createHTTPServer } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
-import { createTRPCClient, createWSClient, wsLink, TRPCClientError, type TRPCWebSocketClient } from '@trpc/client';
+import {
+  createTRPCClient,
+  createWSClient,
+  httpLink,
+  splitLink,
+  wsLink,
+  TRPCClientError,
+  type TRPCWebSocketClient,
+} from '@trpc/client';
 import type { WebSocketServer, WebSocket as WsWebSocket } from 'ws';
 import { engines, listen, closeServer, nextEvent, type Engine } from './engines.js';
 
@@ -121,6 +130,12 @@ function makeRouter(feed: Feed) {
           if (i === input.failAt) throw new TRPCError({ code: 'CONFLICT', message: `failed at ${i}` });
           yield tracked(String(i), i * i);
         }
+      }),
+    burst: t.procedure
+      .input(object<{ n: number; size: number }>((v) => typeof v.n === 'number' && typeof v.size === 'number'))
+      .subscription(async function* ({ input }) {
+        const text = pattern(input.size);
+        for (let i = 0; i < input.n; i++) yield `${i} ${text}`;
       }),
     feed: t.procedure.input(object<{ lastEventId?: string | null }>(() => true)).subscription(async function* ({
       input,
@@ -574,6 +589,19 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       }
     });
 
+    it('a burst of 10,000 events of 1 KiB from a generator that never waits: all arrive, in order', async () => {
+      const { trpc } = client();
+      const sub = new Collector<string>();
+      const done = nextEvent(sub.events, 'complete');
+      trpc.burst.subscribe({ n: 10_000, size: 1024 }, sub.handlers);
+      await done;
+      assert.equal(sub.data.length, 10_000);
+      const text = pattern(1024);
+      for (const [i, event] of sub.data.entries()) {
+        if (event !== `${i} ${text}`) assert.fail(`event ${i}: ${event.slice(0, 20)}`);
+      }
+    });
+
     it('unsubscribe stops the server-side generator (subscription.stop); the connection goes on', async () => {
       const { trpc } = client();
       const sub = new Collector<{ id: string; data: string }>();
@@ -607,9 +635,11 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
           for (let i = 1; i <= 3; i++) feed.publish(`before ${i}`);
           await sub.until(base + 3);
           const closed = nextEvent<number>(closes, 'close');
+          const firstEnded = nextEvent(main.router.events, 'feed-end');
           const secondStart = nextEvent<string | null>(main.router.events, 'feed-start');
           cut(main.sockets.at(-1)!);
           assert.equal(await closed, expectedCode);
+          await firstEnded;
           for (let i = 1; i <= 3; i++) feed.publish(`after ${i}`);
           assert.equal(await secondStart, String(base + 3));
           await sub.until(base + 6);
@@ -750,6 +780,47 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.equal(state.error?.message, 'WebSocket closed');
       assert.equal(closeEventIn(state.error)?.code, 1006);
       assert.equal(refusing.sockets.length, 0);
+    });
+
+    it("the standalone adapter's HTTP server shared with the WebSocketServer: calls over HTTP, subscriptions over WS", async () => {
+      const { router } = makeRouter(feed);
+      const httpServer = createHTTPServer({
+        router,
+        createContext: ({ req }) => ({ req, res: null as never, token: undefined }),
+      });
+      const { port } = await listen(httpServer);
+      const wss = new serverEngine.WebSocketServer({ server: httpServer });
+      applyWSSHandler({ wss, router, createContext: ({ req, res }) => ({ req, res, token: undefined }) });
+      cleanups.push(async () => {
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await closeServer(httpServer);
+      });
+      const ws = createWSClient({
+        url: `ws://127.0.0.1:${port}`,
+        WebSocket: clientEngine.WebSocket as unknown as typeof globalThis.WebSocket,
+      });
+      cleanups.push(() => ws.close());
+      const trpc = createTRPCClient<AppRouter>({
+        links: [
+          splitLink({
+            condition: (op) => op.type === 'subscription',
+            true: wsLink<AppRouter>({ client: ws }),
+            false: httpLink({ url: `http://127.0.0.1:${port}` }),
+          }),
+        ],
+      });
+      assert.equal(await trpc.greet.query({ name: 'over http' }), 'hello over http');
+      const sub = new Collector<{ id: string; data: number }>();
+      const done = nextEvent(sub.events, 'complete');
+      trpc.count.subscribe({ to: 3 }, sub.handlers);
+      await done;
+      assert.deepEqual(
+        sub.data.map((e) => e.data),
+        [1, 4, 9],
+      );
+      assert.equal(wss.clients.size, 1);
+      assert.equal(await trpc.append.mutate(1), 1);
     });
 
     it('broadcastReconnectNotification() + wss.close(): a live subscription moves to the new server without a gap', async () => {
