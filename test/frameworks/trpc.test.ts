@@ -503,7 +503,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       );
     });
 
-    it('large inputs and outputs: an 8 MB input and a 4 MB result, with and without permessage-deflate', async () => {
+    it('large inputs and outputs (8 MB in, 4 MB out) and a 2000-event burst, with and without permessage-deflate', async () => {
       const zipped = await extraServer({ wss: { perMessageDeflate: { threshold: 0 } } });
       for (const [served, extensions] of [
         [main, ''],
@@ -518,6 +518,21 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
         assert.equal((ws.connection!.ws as unknown as { extensions: string }).extensions, extensions);
         assert.equal(served.sockets.at(-1)!.extensions, extensions);
         assert.equal(await trpc.text.query({ length: 4 * 1024 * 1024 }), pattern(4 * 1024 * 1024));
+        // Calls and a burst of events interleaved on one connection, each compressed on its own.
+        const sub = new Collector<string>();
+        const done = nextEvent(sub.events, 'complete');
+        trpc.burst.subscribe({ n: 2000, size: 512 }, sub.handlers);
+        const calls = Array.from({ length: 100 }, (_, i) => trpc.greet.query({ name: String(i) }));
+        assert.deepEqual(
+          await Promise.all(calls),
+          calls.map((_, i) => `hello ${i}`),
+        );
+        await done;
+        const text = pattern(512);
+        assert.deepEqual(
+          sub.data,
+          Array.from({ length: 2000 }, (_, i) => `${i} ${text}`),
+        );
       }
     });
 
@@ -539,6 +554,20 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       // tRPC's 'error' listener on the server-side socket reported ws's error.
       const cause = small.errors.at(-1)?.cause as { code?: string } | undefined;
       assert.equal(cause?.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+    });
+
+    it("a text frame that is not UTF-8: tRPC's onError gets ws's WS_ERR_INVALID_UTF8, the client sees 1007", async () => {
+      const raw = new clientEngine.WebSocket(main.url);
+      await nextEvent(raw, 'open', 'error');
+      const closed = nextEvent<number>(raw, 'close');
+      const before = main.errors.length;
+      raw.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
+      assert.equal(await closed, 1007);
+      const serverSide = main.sockets.at(-1)!;
+      if (!main.closeCodes.has(serverSide)) await nextEvent(serverSide, 'close');
+      assert.equal(main.closeCodes.get(serverSide), 1006);
+      const reported = main.errors.slice(before).map((e) => (e.cause as { code?: string } | undefined)?.code);
+      assert.deepEqual(reported, ['WS_ERR_INVALID_UTF8']);
     });
 
     it('subscriptions: an async generator of 100 tracked() events, then stopped and complete', async () => {
