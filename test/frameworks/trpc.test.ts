@@ -718,6 +718,60 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.deepEqual(received, ['text PING']);
     });
 
+    it("ws's README heartbeat (ping frames, terminate who did not pong) beside tRPC: the tRPC client stays, a mute one goes", async () => {
+      const hb = await extraServer();
+      const alive = new Map<WsWebSocket, boolean>();
+      const pongs = new EventEmitter();
+      hb.wss.on('connection', (ws) => {
+        alive.set(ws, true);
+        ws.on('pong', (data) => {
+          alive.set(ws, true);
+          pongs.emit('pong', ws, String(data));
+        });
+      });
+      /** One round of the heartbeat: what ws's README runs on an interval. */
+      const beat = () => {
+        for (const ws of hb.wss.clients) {
+          if (alive.get(ws) === false) {
+            ws.terminate();
+            continue;
+          }
+          alive.set(ws, false);
+          ws.ping('hb');
+        }
+      };
+      const { trpc } = client({ url: hb.url });
+      const sub = new Collector<{ id: string; data: number }>();
+      assert.equal(await trpc.greet.query({ name: 'hb' }), 'hello hb');
+      const trpcSide = hb.sockets.at(-1)!;
+      const mute = new clientEngine.WebSocket(hb.url, { autoPong: false });
+      await nextEvent(mute, 'open', 'error');
+      cleanups.push(() => mute.terminate());
+      const muteClosed = nextEvent<number>(mute, 'close');
+      const pongFrom = (ws: WsWebSocket) =>
+        new Promise<string>((resolve) => {
+          const on = (from: WsWebSocket, data: string) => {
+            if (from !== ws) return;
+            pongs.off('pong', on);
+            resolve(data);
+          };
+          pongs.on('pong', on);
+        });
+      for (let round = 1; round <= 3; round++) {
+        const pong = pongFrom(trpcSide);
+        const muted = round === 1 ? nextEvent<Buffer>(mute, 'ping') : null;
+        beat();
+        assert.equal(await pong, 'hb', `round ${round}`);
+        if (muted) assert.equal(String(await muted), 'hb');
+      }
+      assert.equal(await muteClosed, 1006);
+      assert.deepEqual([...hb.wss.clients], [trpcSide]);
+      const done = nextEvent(sub.events, 'complete');
+      trpc.count.subscribe({ to: 3 }, sub.handlers);
+      await done;
+      assert.equal(sub.data.length, 3);
+    });
+
     it("client keepAlive: the server answers the client's PINGs; one that does not is closed by the client", async () => {
       const { trpc, ws } = client({ keepAlive: { enabled: true, intervalMs: 10, pongTimeoutMs: 60_000 } });
       assert.equal(await trpc.greet.query({ name: 'ka' }), 'hello ka');
