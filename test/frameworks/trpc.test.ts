@@ -912,6 +912,33 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.equal(await trpc.append.mutate(1), 1);
     });
 
+    it("wss.close() on a server made with { port }: open connections go on, new ones are refused, 'close' after the last", async () => {
+      const wss = new serverEngine.WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await nextEvent(wss, 'listening');
+      const { router } = makeRouter(feed);
+      applyWSSHandler({ wss, router, createContext: ({ req, res }) => ({ req, res, token: undefined }) });
+      const wssClosed = nextEvent(wss, 'close');
+      cleanups.push(async () => {
+        for (const ws of wss.clients) ws.terminate();
+        await wssClosed;
+      });
+      const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+      const { trpc, ws } = client({ url });
+      assert.equal(await trpc.greet.query({ name: 'before' }), 'hello before');
+      let closeEmitted = false;
+      void wssClosed.then(() => {
+        closeEmitted = true;
+      });
+      wss.close();
+      assert.equal(await trpc.greet.query({ name: 'during' }), 'hello during');
+      const late = new clientEngine.WebSocket(url);
+      const refused = await nextEvent<Error & { code?: string }>(late, 'error');
+      assert.equal(refused.code, 'ECONNREFUSED');
+      assert.equal(closeEmitted, false, "'close' waits for the open connection");
+      await ws.close();
+      await wssClosed;
+    });
+
     it('broadcastReconnectNotification() + wss.close(): a live subscription moves to the new server without a gap', async () => {
       const oldServer = await extraServer();
       const newServer = await extraServer();
