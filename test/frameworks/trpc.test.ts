@@ -1,12 +1,18 @@
 /**
  * tRPC 11 over WebSockets on each engine, as a user who swaps `ws` for `ws-stream/ws` runs it: `applyWSSHandler` from
  * @trpc/server/adapters/ws on the engine's WebSocketServer, and @trpc/client's `createWSClient` + `wsLink` with the
- * engine's WebSocket as its `WebSocket` (Node 20 has none). Every pair is run, crossed too (a ws client on a ws-stream
- * server and the reverse): queries, mutations, TRPCError codes, subscriptions with tracked() ids and their
- * `lastEventId` resume after a lost connection, connectionParams, `createContext` reading the upgrade request, both
- * keep-alives (tRPC's text PING/PONG), 1000 calls in one batch, large inputs (with permessage-deflate too, and over
- * maxPayload), `broadcastReconnectNotification()` + `wss.close()` handing a live subscription to a new server, and a
- * client reconnecting after the server was stopped and started again on the same port.
+ * engine's WebSocket as its `WebSocket` (Node 20 has none). Every pair runs, crossed too (a ws client on a ws-stream
+ * server and the reverse), with the same expectations.
+ *
+ * What the adapter and the client use of the ws API, and so what is checked here: the server's 'connection' (socket,
+ * upgrade request), `clients`, `close()`; the socket's 'message' (a Buffer, isBinary), 'error', 'close', `send`,
+ * `readyState`, `close()` without a code (1005) and `terminate()` (keepAlive); the client's `new WebSocket(url)`, the
+ * OPEN/CLOSING/CLOSED constants, `binaryType = 'arraybuffer'`, `addEventListener` with the socket as `this`, the
+ * MessageEvent/CloseEvent/ErrorEvent shapes. tRPC's keep-alives are text PING/PONG messages, not ping frames; it reads
+ * no `bufferedAmount`. Also: TLS, a binary encoder, lazy mode, large inputs with and without permessage-deflate and
+ * over maxPayload (1009), a non-UTF-8 frame (1007), ws's ping-frame heartbeat beside tRPC, the standalone HTTP adapter
+ * on the same server, `broadcastReconnectNotification()` + `wss.close()` moving a live subscription to a new server,
+ * and a server restarted on the same port.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
