@@ -181,8 +181,8 @@ interface Served {
   handler: ReturnType<typeof applyWSSHandler>;
   /** The server-side sockets, in the order they connected. */
   sockets: WsWebSocket[];
-  /** The close code each server-side socket got, once closed. */
-  closeCodes: Map<WsWebSocket, number>;
+  /** The close code of a server-side socket, once it is closed. */
+  closeCode(ws: WsWebSocket): Promise<number>;
   /** tRPC's onError calls. */
   errors: TRPCError[];
   router: ReturnType<typeof makeRouter>;
@@ -231,7 +231,10 @@ async function serve(
     wss,
     handler,
     sockets,
-    closeCodes,
+    closeCode: (ws) => {
+      const code = closeCodes.get(ws);
+      return code === undefined ? nextEvent<number>(ws, 'close') : Promise.resolve(code);
+    },
     errors,
     router,
     async stop() {
@@ -575,9 +578,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       const before = main.errors.length;
       raw.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
       assert.equal(await closed, 1007);
-      const serverSide = main.sockets.at(-1)!;
-      if (!main.closeCodes.has(serverSide)) await nextEvent(serverSide, 'close');
-      assert.equal(main.closeCodes.get(serverSide), 1006);
+      assert.equal(await main.closeCode(main.sockets.at(-1)!), 1006);
       const reported = main.errors.slice(before).map((e) => (e.cause as { code?: string } | undefined)?.code);
       assert.deepEqual(reported, ['WS_ERR_INVALID_UTF8']);
     });
@@ -689,7 +690,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
             feed.events.map((data, i) => ({ id: String(i + 1), data })),
           );
           assert.deepEqual(starts, [null, String(base + 3)]);
-          assert.equal(main.closeCodes.get(main.sockets.at(-2)!), expectedCode);
+          assert.equal(await main.closeCode(main.sockets.at(-2)!), expectedCode);
           assert.equal(sub.errors.length, 0);
         } finally {
           main.router.events.off('feed-start', onStart);
@@ -750,10 +751,13 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       const sub = new Collector<{ id: string; data: number }>();
       assert.equal(await trpc.greet.query({ name: 'hb' }), 'hello hb');
       const trpcSide = hb.sockets.at(-1)!;
+      const muteConnected = nextEvent<WsWebSocket>(hb.wss, 'connection');
       const mute = new clientEngine.WebSocket(hb.url, { autoPong: false });
       await nextEvent(mute, 'open', 'error');
       cleanups.push(() => mute.terminate());
       const muteClosed = nextEvent<number>(mute, 'close');
+      const muteSide = await muteConnected;
+      const muteSideClosed = nextEvent<number>(muteSide, 'close');
       const pongFrom = (ws: WsWebSocket) =>
         new Promise<string>((resolve) => {
           const on = (from: WsWebSocket, data: string) => {
@@ -771,6 +775,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
         if (muted) assert.equal(String(await muted), 'hb');
       }
       assert.equal(await muteClosed, 1006);
+      assert.equal(await muteSideClosed, 1006);
       assert.deepEqual([...hb.wss.clients], [trpcSide]);
       const done = nextEvent(sub.events, 'complete');
       trpc.count.subscribe({ to: 3 }, sub.handlers);
@@ -840,7 +845,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.equal(await closed, 1005);
       assert.equal(await trpc.greet.query({ name: 'two' }), 'hello two');
       assert.equal(lazy.sockets.length, 2);
-      assert.equal(lazy.closeCodes.get(lazy.sockets[0]!), 1005);
+      assert.equal(await lazy.closeCode(lazy.sockets[0]!), 1005);
     });
 
     it('an upgrade refused by verifyClient (401): onError gets the error event, subscriptions see the state', async () => {
@@ -968,7 +973,7 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       await oldEnded;
       // The client closes the old socket once the move is done; the old server's 'close' follows its last client.
       await oldClosed;
-      assert.equal(oldServer.closeCodes.get(oldServer.sockets[0]!), 1005);
+      assert.equal(await oldServer.closeCode(oldServer.sockets[0]!), 1005);
       assert.equal(oldServer.wss.clients.size, 0);
       feed.publish('deploy 2');
       await sub.until(base + 2);
