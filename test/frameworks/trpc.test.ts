@@ -848,6 +848,32 @@ for (const { server: serverEngine, client: clientEngine } of pairs) {
       assert.equal(await lazy.closeCode(lazy.sockets[0]!), 1005);
     });
 
+    it('an onOpen callback that throws: the client closes the socket with 3000 (seen by the server), the next call reopens', async () => {
+      const failing = await extraServer();
+      let opens = 0;
+      const { trpc, closes } = client({
+        url: failing.url,
+        lazy: { enabled: true, closeMs: 60_000 },
+        onOpen: () => {
+          if (++opens === 1) throw new Error('onOpen failed');
+        },
+      });
+      const closed = nextEvent<number>(closes, 'close');
+      const first = trpc.greet.query({ name: 'first' }).then(
+        () => assert.fail('answered on a socket closed in onOpen'),
+        (e: unknown) => e,
+      );
+      const connected = await nextEvent<WsWebSocket>(failing.wss, 'connection');
+      assert.equal(await failing.closeCode(connected), 3000);
+      assert.equal(await closed, 3000);
+      // close(3000) made the socket CLOSING at once (as in ws), so the call queued behind the open was not sent on it.
+      const err = await first;
+      assert.ok(err instanceof TRPCClientError);
+      assert.equal(err.message, 'Active connection is not open');
+      assert.equal(await trpc.greet.query({ name: 'second' }), 'hello second');
+      assert.equal(opens, 2);
+    });
+
     it('an upgrade refused by verifyClient (401): onError gets the error event, subscriptions see the state', async () => {
       const refusing = await extraServer({ wss: { verifyClient: () => false } });
       const errors = new EventEmitter();
