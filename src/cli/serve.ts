@@ -221,6 +221,8 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     if (opts.headers) Object.assign(h, opts.headers);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
+  /** Sockets node:http handed over with `'upgrade'`: no HTTP deadline applies to them any more. */
+  const upgraded = new WeakSet<Duplex>();
   const selectProtocol =
     protocols.length === 0
       ? undefined
@@ -245,7 +247,9 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       const socket = req.socket;
       deadlines.disarm(socket);
       res.once('finish', () => {
-        if (!socket.destroyed) deadlines.arm(socket);
+        // Not once the connection was upgraded: pipelined behind this request, the upgrade may
+        // come before this answer is finished, and its WebSocket must not meet this deadline.
+        if (!socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
       });
     }
     const refuse = refusal(req, false);
@@ -268,6 +272,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.arm(socket));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
+    upgraded.add(socket);
     const refuse = refusal(req, true);
     if (refuse) return refuseOnSocket(socket, refuse);
     const ws = new WebSocketStream(socket, streamOptions);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
-import { requestHead } from '../support/frames.js';
+import { parseFrames, requestHead, text as textFrame } from '../support/frames.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -176,6 +176,45 @@ for (const mode of [[], ['--pubsub']]) {
       await once(socket, 'close');
       clearInterval(timer);
       assert.equal(statusOf(got), 404);
+    });
+
+    it('an upgrade pipelined behind page requests opens a WebSocket that outlives the HTTP deadline', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = Buffer.alloc(0);
+      let closed = false;
+      const waiters: (() => void)[] = [];
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        for (const w of waiters.splice(0)) w();
+      });
+      socket.on('close', () => {
+        closed = true;
+        for (const w of waiters.splice(0)) w();
+      });
+      const until = async (cond: () => boolean): Promise<void> => {
+        while (!cond()) await new Promise<void>((r) => waiters.push(r));
+      };
+      const frames = (): ReturnType<typeof parseFrames>['frames'] => {
+        const at = got.indexOf('\r\n\r\n', got.indexOf('HTTP/1.1 101 '));
+        return at < 0 || got.indexOf('HTTP/1.1 101 ') < 0 ? [] : parseFrames(got.subarray(at + 4)).frames;
+      };
+      // All in one write: node:http reads the three requests from one chunk.
+      socket.write(`GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /x HTTP/1.1\r\nHost: h\r\n\r\n${requestHead()}`);
+      await until(() => closed || got.includes('HTTP/1.1 101 '));
+      const heads = got.toString('latin1').match(/^HTTP\/1\.1 \d{3}/gm);
+      assert.deepEqual(heads, ['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 101']);
+      // A connection made now meets its deadline after the ones armed before it: once it is
+      // dropped, a deadline wrongly left on the upgraded socket would have passed too.
+      assert.equal(await exchange(server.port), '');
+      assert.equal(closed, false, 'the WebSocket was cut at the HTTP deadline');
+      socket.write(textFrame(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'pipelined' }) : 'pipelined'));
+      await until(() => closed || frames().length > 0);
+      const [reply] = frames();
+      assert.ok(reply, 'no reply: the connection closed');
+      if (pubsub) assert.equal(JSON.parse(reply.payload.toString()).op, 'subscribed');
+      else assert.equal(reply.payload.toString(), 'pipelined');
+      socket.destroy();
     });
 
     it('after all of it the process still runs and serves WebSockets', async () => {
