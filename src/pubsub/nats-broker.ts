@@ -35,6 +35,15 @@ export interface NatsBrokerOptions {
   readonly commandTimeoutMs?: number;
   /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
+  /**
+   * Milliseconds between the client's keep-alive PINGs (its `pingInterval`). When `maxPingOut` of
+   * them are unanswered at the next one, the connection is stalled: the client drops it and
+   * reconnects, as when it is lost (so a stall is noticed within `(maxPingOut + 1) × pingIntervalMs`).
+   * Default 5000.
+   */
+  readonly pingIntervalMs?: number;
+  /** Unanswered keep-alive PINGs that make the connection stalled (the client's `maxPingOut`). Default 2. */
+  readonly maxPingOut?: number;
   /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
   readonly connectOptions?: Readonly<Record<string, unknown>>;
 }
@@ -58,6 +67,7 @@ interface NatsConnection {
   flush(): Promise<void>;
   status(): AsyncIterable<{ type: string }>;
   close(): Promise<void>;
+  readonly info?: { readonly max_payload: number };
   isClosed(): boolean;
 }
 interface JsMsg {
@@ -105,6 +115,8 @@ const defaults = {
   requireJetStream: false,
   commandTimeoutMs: 5000,
   reconnectTimeWaitMs: 250,
+  pingIntervalMs: 5000,
+  maxPingOut: 2,
 } as const;
 
 /** The header that marks a binary message (text messages carry no header). */
@@ -186,11 +198,14 @@ export class NatsBroker implements Broker {
     if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
     }
-    for (const key of ['commandTimeoutMs', 'reconnectTimeWaitMs'] as const) {
+    for (const key of ['commandTimeoutMs', 'reconnectTimeWaitMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: ${key} must be a positive number`);
       }
+    }
+    if (!Number.isSafeInteger(this.#options.maxPingOut) || this.#options.maxPingOut < 1) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
   }
 
@@ -222,6 +237,8 @@ export class NatsBroker implements Broker {
           maxReconnectAttempts: -1,
           reconnectTimeWait: this.#options.reconnectTimeWaitMs,
           timeout: this.#options.commandTimeoutMs,
+          pingInterval: this.#options.pingIntervalMs,
+          maxPingOut: this.#options.maxPingOut,
         });
       } catch {
         return null;

@@ -20,7 +20,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, keepConnecting, retryPause, withDeadline } from './broker-support.js';
+import {
+  DeadlineError,
+  emitAvailability,
+  emitMessage,
+  keepConnecting,
+  retryPause,
+  withDeadline,
+} from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -31,6 +38,12 @@ export interface RedisBrokerOptions {
   readonly commandTimeoutMs?: number;
   /** Longest wait between two reconnection attempts, in milliseconds. Default 1000. */
   readonly reconnectMaxDelayMs?: number;
+  /**
+   * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
+   * `commandTimeoutMs` means the connection is stalled: it is dropped and made again, as when it is
+   * lost (so a stall is noticed within `pingIntervalMs + commandTimeoutMs`). Default 5000.
+   */
+  readonly pingIntervalMs?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -62,6 +75,7 @@ const defaults = {
   prefix: 'ws-stream:',
   commandTimeoutMs: 5000,
   reconnectMaxDelayMs: 1000,
+  pingIntervalMs: 5000,
 };
 
 // KEYS: offset, epoch, history. ARGV: a new epoch. Creates the pair (and drops any history) unless
@@ -209,6 +223,12 @@ export class RedisBroker implements Broker {
   #closed = false;
   /** Stops the background connection attempts while the first connection is not made. */
   #stopConnecting: (() => void) | undefined;
+  /** Sends the keep-alive PINGs, from the first connection on. */
+  #keepAlive: NodeJS.Timeout | undefined;
+  /** Connections with a keep-alive PING outstanding. */
+  readonly #pinging = new Set<RedisClient>();
+  /** Connections dropped as stalled and being made again. */
+  readonly #reviving = new Set<RedisClient>();
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
@@ -222,7 +242,7 @@ export class RedisBroker implements Broker {
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
     }
-    for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs'] as const) {
+    for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: ${key} must be a positive number`);
@@ -245,6 +265,7 @@ export class RedisBroker implements Broker {
       // Available from here on without a report: onAvailability tells only of changes.
       this.#available = true;
       this.#opened = true;
+      this.#startKeepAlive();
       this.#updateAvailability();
       return;
     }
@@ -255,6 +276,7 @@ export class RedisBroker implements Broker {
       if (this.#closed) return true;
       if (!(await this.#connect(redis))) return this.#closed;
       this.#opened = true;
+      this.#startKeepAlive();
       this.#updateAvailability();
       return true;
     }, this.#options.reconnectMaxDelayMs);
@@ -388,8 +410,49 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopConnecting?.();
+    clearInterval(this.#keepAlive);
     this.#topics.clear();
     for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+  }
+
+  #startKeepAlive(): void {
+    this.#keepAlive = setInterval(() => {
+      for (const client of [this.#commands, this.#subscriber]) if (client) this.#ping(client);
+    }, this.#options.pingIntervalMs);
+    this.#keepAlive.unref();
+  }
+
+  /**
+   * A keep-alive PING on `client`, unless one is outstanding. One not answered within
+   * `commandTimeoutMs` while the connection looks up means it is stalled (the socket open, no byte
+   * coming back): it is dropped and made again. (node-redis's own `pingInterval` has no deadline,
+   * and its `socketTimeout` counts bytes written, which a publisher keeps writing into a stalled
+   * socket.)
+   */
+  #ping(client: RedisClient): void {
+    if (!client.isReady || this.#pinging.has(client) || this.#reviving.has(client)) return;
+    this.#pinging.add(client);
+    withDeadline(client.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING')
+      .catch((err) => {
+        if (err instanceof DeadlineError) this.#revive(client);
+      })
+      .finally(() => this.#pinging.delete(client));
+  }
+
+  /**
+   * Drops a stalled connection and connects `client` again, as node-redis does after a loss: its
+   * pending commands reject at once, 'end' reports the broker unavailable, and node-redis keeps the
+   * client's channels across `destroy()` and subscribes them again when it connects (then 'ready'
+   * starts the recovery, as after any loss).
+   */
+  #revive(client: RedisClient): void {
+    if (this.#closed || !client.isReady || this.#reviving.has(client)) return;
+    this.#reviving.add(client);
+    destroyQuietly(client);
+    client
+      .connect()
+      .catch(() => {}) // (closed meanwhile: node-redis retries a failed connection by itself otherwise)
+      .finally(() => this.#reviving.delete(client));
   }
 
   #ttlMs(): number {

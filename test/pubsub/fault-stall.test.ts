@@ -1,9 +1,10 @@
 /**
- * A broker connection stalled (no byte passes either way, the sockets stay open) and then resumed,
- * for Redis and NATS: while stalled, publish rejects with ERR_WS_BROKER_UNAVAILABLE once
- * `commandTimeoutMs` passes; once resumed, the subscriber behind the stall has every message once,
- * in offset order, with no gap, without subscribing again. A TCP proxy in front of the server
- * stalls the subscriber process's connections.
+ * A broker connection stalled (no byte passes either way, the sockets stay open) and then resumed
+ * before the keep-alive notices it (`pingIntervalMs` made long here; a stall that is noticed is
+ * test/pubsub/fault-stall-lost.test.ts), for Redis and NATS: while stalled, publish rejects with
+ * ERR_WS_BROKER_UNAVAILABLE once `commandTimeoutMs` passes; once resumed, the subscriber behind the
+ * stall has every message once, in offset order, with no gap, without subscribing again. A TCP
+ * proxy in front of the server stalls the subscriber process's connections.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -18,13 +19,15 @@ const cases = [
     name: 'RedisBroker',
     scheme: 'redis',
     start: () => BrokerProcess.redis(),
-    create: (url: string, commandTimeoutMs: number): Broker => new RedisBroker({ url, commandTimeoutMs }),
+    create: (url: string, commandTimeoutMs: number): Broker =>
+      new RedisBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
   },
   {
     name: 'NatsBroker',
     scheme: 'nats',
     start: () => BrokerProcess.nats(),
-    create: (url: string, commandTimeoutMs: number): Broker => new NatsBroker({ url, commandTimeoutMs }),
+    create: (url: string, commandTimeoutMs: number): Broker =>
+      new NatsBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
   },
 ];
 
@@ -85,7 +88,7 @@ describe('NatsBroker: a history read that stalls', () => {
 
   it('rejects with ERR_WS_BROKER_UNAVAILABLE (never null, which would mean history cannot cover it); once resumed it is exact', async () => {
     const topic = 'stalled-history';
-    const reader = new NatsBroker({ url: env.proxy.url('nats'), commandTimeoutMs: 500 });
+    const reader = new NatsBroker({ url: env.proxy.url('nats'), commandTimeoutMs: 500, pingIntervalMs: 600_000 });
     const pub = new NatsBroker(env.server.url);
     brokers.push(reader, pub);
     await reader.open(new BrokerRecorder(), history);
