@@ -308,7 +308,7 @@ export class NatsBroker implements Broker {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
         await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'publish');
       } catch (err) {
-        throw unavailable(errorText(err), err);
+        throw this.#tooBig(err, data) ?? unavailable(errorText(err), err);
       }
       return this.#corePosition(topic);
     }
@@ -324,6 +324,8 @@ export class NatsBroker implements Broker {
           })
         ).seq;
       } catch (err) {
+        const big = this.#tooBig(err, data);
+        if (big) throw big;
         // No stream took it (the client says "no responders" this way): it was deleted, make it
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
@@ -446,6 +448,21 @@ export class NatsBroker implements Broker {
     // the server went away was written after the socket ended, an uncaught 'write after end'.
     this.#topics.clear();
     await this.#nc?.close().catch(() => {});
+  }
+
+  /**
+   * ERR_WS_MESSAGE_TOO_BIG when `err` is the client refusing `data` before sending it (over the
+   * server's `max_payload`, headers included): nothing was sent, the connection is not touched.
+   */
+  #tooBig(err: unknown, data: Buffer): WebSocketError | undefined {
+    const e = err as { name?: string; message?: string } | null;
+    if (e?.name !== 'InvalidArgumentError' || !e.message?.includes('max_payload')) return undefined;
+    const max = this.#nc?.info?.max_payload;
+    return new WebSocketError(
+      'ERR_WS_MESSAGE_TOO_BIG',
+      `${data.length} bytes: over the NATS server's max_payload${max === undefined ? '' : ` (${max} bytes, headers included)`}`,
+      { cause: err },
+    );
   }
 
   #ready(): NatsConnection {

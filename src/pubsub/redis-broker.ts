@@ -202,6 +202,10 @@ interface Subscription {
  */
 const maxHeld = 10_000;
 
+/** Redis's default `proto-max-bulk-len`, and the least it can be set to (below it, no need to ask). */
+const defaultMaxBulk = 512 * 1024 * 1024;
+const minMaxBulk = 1024 * 1024;
+
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
@@ -229,6 +233,8 @@ export class RedisBroker implements Broker {
   readonly #pinging = new Set<RedisClient>();
   /** Connections dropped as stalled and being made again. */
   readonly #reviving = new Set<RedisClient>();
+  /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
+  #maxBulk: Promise<number> = Promise.resolve(defaultMaxBulk);
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
@@ -305,6 +311,11 @@ export class RedisBroker implements Broker {
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
     commands.on('ready', () => {
       for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+      // (CONFIG may be renamed away: the default stays.)
+      this.#maxBulk = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']).then(
+        (reply) => Number((reply as string[])[1]) || defaultMaxBulk,
+        () => defaultMaxBulk,
+      );
     });
     for (const client of [commands, subscriber]) {
       // Every error of either connection is reported through availability, never thrown.
@@ -325,6 +336,16 @@ export class RedisBroker implements Broker {
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    // Redis drops the connection of a command with a longer argument (a protocol error).
+    if (data.length > minMaxBulk) {
+      const max = await this.#maxBulk;
+      if (data.length > max) {
+        throw new WebSocketError(
+          'ERR_WS_MESSAGE_TOO_BIG',
+          `${data.length} bytes: over Redis's proto-max-bulk-len (${max} bytes)`,
+        );
+      }
+    }
     const reply = (await this.#run(scripts.publish, topic, [
       data,
       binary ? '1' : '0',
