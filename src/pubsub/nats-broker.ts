@@ -55,6 +55,7 @@ interface MsgHeaders {
   set(key: string, value: string): void;
 }
 interface NatsMsg {
+  readonly subject: string;
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
 }
@@ -131,6 +132,12 @@ interface StreamRef {
   readonly epoch: string;
   /** The highest sequence this process knows the stream reached: a publication acknowledged at or below it went to a stream made again. */
   high: number;
+  /**
+   * JetStream announced a stream of this name made since this one was known (deleted and made
+   * again by an operator, maybe grown past `high` by other processes): the next publication reads
+   * the stream's epoch again.
+   */
+  renewed: boolean;
 }
 
 /** A subscribed topic on this process. */
@@ -171,6 +178,8 @@ export class NatsBroker implements Broker {
   #jsm: JetStreamManager | undefined;
   /** Streams by topic, made (or found) once per topic. */
   readonly #streams = new Map<string, Promise<StreamRef>>();
+  /** The topic of each stream name made or found here (for JetStream's announcements). */
+  readonly #topicOfStream = new Map<string, string>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -291,6 +300,24 @@ export class NatsBroker implements Broker {
     if (jsm) {
       this.#jsm = jsm;
       this.#js = js.jetstream(nc, { timeout });
+      // JetStream announces each stream it makes: a topic's stream made again (by an operator,
+      // or by another process after it was deleted) is a new epoch, which a process that only
+      // publishes would not see in its acknowledgements once the stream grew past what it knew.
+      // (Restored by the client after a reconnection; refused by the server's permissions, it is
+      // simply not heard, as before.)
+      nc.subscribe('$JS.EVENT.ADVISORY.STREAM.CREATED.*', {
+        callback: (err, m) => {
+          if (err) return;
+          const topic = this.#topicOfStream.get(m.subject.slice(m.subject.lastIndexOf('.') + 1));
+          if (topic === undefined) return;
+          this.#streams.get(topic)?.then(
+            (ref) => {
+              ref.renewed = true;
+            },
+            () => {},
+          );
+        },
+      });
     }
     this.#available = true;
     this.#watch(nc).catch(warn);
@@ -333,13 +360,12 @@ export class NatsBroker implements Broker {
         if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
         continue;
       }
-      if (seq > stream.high) {
+      if (seq > stream.high && !stream.renewed) {
         stream.high = seq;
         return { offset: seq, epoch: stream.epoch };
       }
-      // A sequence this stream had passed: it was deleted and made again since this process
-      // looked (by an operator); its epoch is read. (Made again and grown past what this process
-      // knew, it is not seen here, but by the topic's subscribers and the next read.)
+      // A sequence this stream had passed, or JetStream announced the stream made again: it was
+      // deleted and made again since this process looked (by an operator); its epoch is read.
       try {
         return { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
       } catch (err) {
@@ -522,7 +548,8 @@ export class NatsBroker implements Broker {
         throw unavailable(errorText(err), err);
       }
     }
-    return { name, subject, epoch: info.created, high: info.state.last_seq };
+    this.#topicOfStream.set(name, topic);
+    return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
 
   /**
@@ -544,10 +571,17 @@ export class NatsBroker implements Broker {
       info = await this.#info(stream);
     }
     if (info.created !== stream.epoch) {
-      stream = { name: stream.name, subject: stream.subject, epoch: info.created, high: info.state.last_seq };
+      stream = {
+        name: stream.name,
+        subject: stream.subject,
+        epoch: info.created,
+        high: info.state.last_seq,
+        renewed: false,
+      };
       this.#streams.set(topic, Promise.resolve(stream));
-    } else if (info.state.last_seq > stream.high) {
-      stream.high = info.state.last_seq;
+    } else {
+      stream.renewed = false;
+      if (info.state.last_seq > stream.high) stream.high = info.state.last_seq;
     }
     const sub = this.#topics.get(topic);
     if (sub?.stream !== undefined && sub.stream.epoch !== stream.epoch) this.#check(topic, sub);
