@@ -160,7 +160,21 @@ interface Subscription {
    * deleted and made again (a new epoch, its sequence from 1), while later messages wait.
    */
   checking: boolean;
+  /**
+   * Live messages were dropped (more than `maxHeld` waited): the topic's history after `last` is
+   * read and delivered before anything newer.
+   */
+  behind: boolean;
+  /** How many times live messages were dropped (so a read knows whether one came after it began). */
+  drops: number;
 }
+
+/**
+ * Live messages a topic holds at most while it waits (for its position, a check or a catch-up);
+ * past it they are dropped and read back from history, which keeps them (up to its size) without
+ * this process's memory growing unbounded. (The same as RedisBroker.)
+ */
+const maxHeld = 10_000;
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
@@ -384,6 +398,8 @@ export class NatsBroker implements Broker {
       early: [],
       holding: false,
       checking: false,
+      behind: false,
+      drops: 0,
     };
     this.#topics.set(topic, sub);
     try {
@@ -646,8 +662,8 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
       return;
     }
-    if (sub.stream === undefined || sub.holding || sub.checking || sub.early.length > 0) {
-      sub.early.push(m);
+    if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
+      this.#hold(sub, m);
       return;
     }
     const offset = Number(m.headers?.get(sequenceHeader));
@@ -655,16 +671,26 @@ export class NatsBroker implements Broker {
       sub.last = offset;
       this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
     } else if (offset > 0) {
-      sub.early.push(m);
+      this.#hold(sub, m);
       this.#check(topic, sub);
     }
     // (Otherwise not from the stream: dropped.)
   }
 
+  /** Keeps a live message of `sub` for later; past `maxHeld`, drops them all, to be read from history. */
+  #hold(sub: Subscription, m: NatsMsg): void {
+    sub.early.push(m);
+    if (sub.early.length > maxHeld) {
+      sub.early = [];
+      sub.behind = true;
+      sub.drops++;
+    }
+  }
+
   /** Delivers the live messages `sub` holds, in order, up to one that does not follow (then checked). */
   #release(topic: string, sub: Subscription): void {
     let i = 0;
-    while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking) {
+    while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking && !sub.behind) {
       if (this.#topics.get(topic) !== sub) return;
       const m = sub.early[i]!;
       const offset = Number(m.headers?.get(sequenceHeader));
@@ -677,7 +703,7 @@ export class NatsBroker implements Broker {
       i++;
     }
     if (i > 0) sub.early.splice(0, i);
-    if (sub.early.length > 0) this.#check(topic, sub);
+    if (sub.early.length > 0 || sub.behind) this.#check(topic, sub);
   }
 
   /** Starts a check of `sub`'s stream (see `Subscription.checking`) unless one runs or the topic is catching up. */
@@ -700,8 +726,10 @@ export class NatsBroker implements Broker {
   async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
     // (The connection stays while the generation does: a loss bumps it and holds the topic.)
     const stays = (): boolean => this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation;
-    // The messages that arrived before the read was sent: what it finds covers them.
+    // The messages that arrived before the read was sent: what it finds covers them (unless they
+    // are dropped meanwhile, then read again).
     const judged = sub.early.length;
+    const drops = sub.drops;
     let stream: StreamRef | undefined;
     let messages: BrokerMessage[] | null = null;
     for (let attempt = 0; stays(); attempt++) {
@@ -710,7 +738,7 @@ export class NatsBroker implements Broker {
         const first = Number(sub.early[0]?.headers?.get(sequenceHeader));
         if (now.stream.epoch !== sub.stream!.epoch) {
           messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch });
-        } else if (first > sub.last + 1) {
+        } else if (first > sub.last + 1 || sub.behind) {
           messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch });
         }
         stream = now.stream;
@@ -732,6 +760,13 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         emitMessage(this.#events!, m);
       }
+      // What was dropped before the read began, the read held (or history no longer does: lost,
+      // `PubSub` sees the gap); dropped since, it is read again.
+      if (sub.drops !== drops) {
+        this.#release(topic, sub);
+        return;
+      }
+      sub.behind = false;
       for (const m of sub.early.splice(0, judged)) {
         const offset = Number(m.headers?.get(sequenceHeader));
         if (!(offset > sub.last)) continue;
