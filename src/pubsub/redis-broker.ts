@@ -231,8 +231,14 @@ export class RedisBroker implements Broker {
   #keepAlive: NodeJS.Timeout | undefined;
   /** Connections with a keep-alive PING outstanding. */
   readonly #pinging = new Set<RedisClient>();
-  /** Connections dropped as stalled and being made again. */
-  readonly #reviving = new Set<RedisClient>();
+  /** The client module, once loaded. */
+  #redis: RedisModule | undefined;
+  /** Connections being made, not the broker's yet (closed by `close()`). */
+  readonly #connecting = new Set<RedisClient>();
+  /** A stalled pair was dropped and a new one is being made. */
+  #replacing = false;
+  /** Since when (performance.now()) the broker's pair has not been up, while node-redis reconnects it. */
+  #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
   #maxBulk: Promise<number> = Promise.resolve(defaultMaxBulk);
 
@@ -267,6 +273,7 @@ export class RedisBroker implements Broker {
       throw unavailable("RedisBroker needs the optional peer dependency 'redis' (npm install redis)", err);
     }
     this.#bufferReplies = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
+    this.#redis = redis;
     if (await this.#connect(redis)) {
       // Available from here on without a report: onAvailability tells only of changes.
       this.#available = true;
@@ -288,7 +295,12 @@ export class RedisBroker implements Broker {
     }, this.#options.reconnectMaxDelayMs);
   }
 
-  /** Makes both connections; false (neither left) when either fails or the broker closed meanwhile. */
+  /**
+   * Makes both connections, and subscribes the new subscriber connection to every topic's channel
+   * (when they replace a pair that stalled); then they are the broker's. False (neither left) when
+   * either fails, does not answer within `commandTimeoutMs` (a server that takes the connection and
+   * never replies would hold node-redis's handshake forever), or the broker closed meanwhile.
+   */
   async #connect(redis: RedisModule): Promise<boolean> {
     const maxDelay = this.#options.reconnectMaxDelayMs;
     const commands = redis.createClient({
@@ -298,41 +310,75 @@ export class RedisBroker implements Broker {
       disableOfflineQueue: true,
       socket: {
         ...(this.#options.clientOptions?.socket as object | undefined),
-        // A first connection that fails is tried again by `open()`'s timer (node-redis's own
-        // wait would keep the process alive); once open, retry forever with a capped backoff.
+        // A connection that fails before it is the broker's is tried again by `keepConnecting`
+        // (node-redis's own wait would keep the process alive); one of the broker's pair is
+        // retried forever with a capped backoff, until the pair is replaced or the broker closed.
         reconnectStrategy: (retries: number, cause: Error) =>
-          this.#opened && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
+          this.#commands === commands && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
       },
     });
     const subscriber = commands.duplicate();
-    this.#commands = commands;
-    this.#subscriber = subscriber;
+    const pair = [commands, subscriber];
+    for (const client of pair) this.#connecting.add(client);
     // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
     commands.on('ready', () => {
       for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
       // (CONFIG may be renamed away: the default stays.)
-      this.#maxBulk = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']).then(
+      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
+      this.#maxBulk = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
         (reply) => Number((reply as string[])[1]) || defaultMaxBulk,
         () => defaultMaxBulk,
       );
     });
-    for (const client of [commands, subscriber]) {
+    for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
-      client.on('error', () => this.#updateAvailability());
-      client.on('end', () => this.#updateAvailability());
-      client.on('ready', () => this.#updateAvailability());
+      const update = (): void => {
+        if (this.#commands === commands) this.#updateAvailability();
+      };
+      client.on('error', update);
+      client.on('end', update);
+      client.on('ready', update);
     }
+    const ms = this.#options.commandTimeoutMs;
     try {
-      await Promise.all([commands.connect(), subscriber.connect()]);
-      if (!this.#closed) return true;
+      await withDeadline(Promise.all([commands.connect(), subscriber.connect()]), ms, 'connect');
+      const channels = [...this.#topics].map(([topic, sub]) =>
+        subscriber.subscribe(this.#channel(topic), sub.listener, true),
+      );
+      await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
+      if (!this.#closed) {
+        this.#commands = commands;
+        this.#subscriber = subscriber;
+        return true;
+      }
     } catch {
-      // (tried again, or reported by `open()`)
+      // (tried again by `keepConnecting`)
+    } finally {
+      for (const client of pair) this.#connecting.delete(client);
     }
-    for (const client of [commands, subscriber]) destroyQuietly(client);
-    if (this.#commands === commands) this.#commands = undefined;
-    if (this.#subscriber === subscriber) this.#subscriber = undefined;
+    for (const client of pair) destroyQuietly(client);
     return false;
+  }
+
+  /**
+   * Replaces a stalled pair of connections (a keep-alive PING unanswered, or a reconnection that
+   * got no answer): both are dropped (their pending commands reject, the broker reports
+   * unavailable) and a new pair is made in the background, as when the broker opened while Redis
+   * was down; once it is up, with every topic's channel, the topics recover as after any loss.
+   */
+  #replace(): void {
+    if (this.#closed || this.#replacing) return;
+    this.#replacing = true;
+    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+    this.#updateAvailability();
+    this.#stopConnecting = keepConnecting(async () => {
+      if (this.#closed) return true;
+      if (!(await this.#connect(this.#redis!))) return this.#closed;
+      this.#replacing = false;
+      this.#updateAvailability();
+      return true;
+    }, this.#options.reconnectMaxDelayMs);
   }
 
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
@@ -433,47 +479,47 @@ export class RedisBroker implements Broker {
     this.#stopConnecting?.();
     clearInterval(this.#keepAlive);
     this.#topics.clear();
-    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+    for (const client of [this.#commands, this.#subscriber, ...this.#connecting]) if (client) destroyQuietly(client);
   }
 
   #startKeepAlive(): void {
-    this.#keepAlive = setInterval(() => {
-      for (const client of [this.#commands, this.#subscriber]) if (client) this.#ping(client);
-    }, this.#options.pingIntervalMs);
+    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.pingIntervalMs);
     this.#keepAlive.unref();
   }
 
   /**
-   * A keep-alive PING on `client`, unless one is outstanding. One not answered within
+   * A keep-alive PING on each connection, unless one is outstanding. One not answered within
    * `commandTimeoutMs` while the connection looks up means it is stalled (the socket open, no byte
-   * coming back): it is dropped and made again. (node-redis's own `pingInterval` has no deadline,
-   * and its `socketTimeout` counts bytes written, which a publisher keeps writing into a stalled
-   * socket.)
+   * coming back): the pair is replaced. (node-redis's own `pingInterval` has no deadline, and its
+   * `socketTimeout` counts bytes written, which a publisher keeps writing into a stalled socket.)
+   * A pair that node-redis has been reconnecting for longer than a connection may take (its
+   * handshake waits for a reply with no deadline) is replaced too.
    */
-  #ping(client: RedisClient): void {
-    if (!client.isReady || this.#pinging.has(client) || this.#reviving.has(client)) return;
-    this.#pinging.add(client);
-    withDeadline(client.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING')
-      .catch((err) => {
-        if (err instanceof DeadlineError) this.#revive(client);
-      })
-      .finally(() => this.#pinging.delete(client));
-  }
-
-  /**
-   * Drops a stalled connection and connects `client` again, as node-redis does after a loss: its
-   * pending commands reject at once, 'end' reports the broker unavailable, and node-redis keeps the
-   * client's channels across `destroy()` and subscribes them again when it connects (then 'ready'
-   * starts the recovery, as after any loss).
-   */
-  #revive(client: RedisClient): void {
-    if (this.#closed || !client.isReady || this.#reviving.has(client)) return;
-    this.#reviving.add(client);
-    destroyQuietly(client);
-    client
-      .connect()
-      .catch(() => {}) // (closed meanwhile: node-redis retries a failed connection by itself otherwise)
-      .finally(() => this.#reviving.delete(client));
+  #checkAlive(): void {
+    if (this.#closed || this.#replacing) return;
+    const pair = [this.#commands, this.#subscriber];
+    if (pair.every((client) => client?.isReady)) {
+      this.#downSince = undefined;
+    } else {
+      const now = performance.now();
+      this.#downSince ??= now;
+      if (now - this.#downSince > this.#options.commandTimeoutMs + this.#options.reconnectMaxDelayMs) {
+        this.#downSince = undefined;
+        this.#replace();
+        return;
+      }
+    }
+    for (const client of pair) {
+      if (!client?.isReady || this.#pinging.has(client)) continue;
+      this.#pinging.add(client);
+      withDeadline(client.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING')
+        .catch((err) => {
+          if (err instanceof DeadlineError && (client === this.#commands || client === this.#subscriber)) {
+            this.#replace();
+          }
+        })
+        .finally(() => this.#pinging.delete(client));
+    }
   }
 
   #ttlMs(): number {
@@ -684,7 +730,7 @@ export class RedisBroker implements Broker {
 
   #updateAvailability(): void {
     if (!this.#opened || this.#closed) return;
-    const available = this.#commands!.isReady && this.#subscriber!.isReady;
+    const available = !this.#replacing && !!this.#commands?.isReady && !!this.#subscriber?.isReady;
     if (available === this.#available) return;
     this.#available = available;
     if (!available) {
