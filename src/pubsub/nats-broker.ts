@@ -664,6 +664,7 @@ export class NatsBroker implements Broker {
     }
     if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
       this.#hold(sub, m);
+      if (sub.behind) this.#check(topic, sub); // (unless one runs, or the topic waits for its start)
       return;
     }
     const offset = Number(m.headers?.get(sequenceHeader));
