@@ -15,7 +15,9 @@
  * step: delivery order is offset order on every process.
  *
  * Two connections: commands (scripts) and a subscriber (`duplicate()`), which node-redis
- * re-subscribes to every channel by itself when it reconnects, before it reports ready.
+ * re-subscribes to every channel by itself when it reconnects, before it reports ready. A pair
+ * that stalls (a keep-alive PING unanswered) is replaced by a new one, which subscribes every
+ * channel before it is used.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
