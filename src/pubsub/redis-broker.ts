@@ -429,7 +429,10 @@ export class RedisBroker implements Broker {
       );
     } catch (err) {
       if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
-      // (If it is answered after all, its listener ignores what comes: the topic is not this `sub`'s.)
+      // If it is answered after all, its listener ignores what comes (the topic is not this
+      // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
+      // subscribe it again on every reconnection.
+      subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createClient } from 'redis';
 import type { Broker, TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
@@ -21,6 +22,18 @@ const cases = [
     start: () => BrokerProcess.redis(),
     create: (url: string, commandTimeoutMs: number): Broker =>
       new RedisBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
+    /** How many connections the server has subscribed to `topic`'s channel. */
+    subscribed: async (url: string, topic: string): Promise<number> => {
+      const admin = createClient({ url });
+      admin.on('error', () => {});
+      await admin.connect();
+      try {
+        const reply = (await admin.sendCommand(['PUBSUB', 'NUMSUB', `ws-stream:${topic}`])) as [string, number];
+        return reply[1];
+      } finally {
+        admin.destroy();
+      }
+    },
   },
   {
     name: 'NatsBroker',
@@ -28,6 +41,7 @@ const cases = [
     start: () => BrokerProcess.nats(),
     create: (url: string, commandTimeoutMs: number): Broker =>
       new NatsBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
+    subscribed: undefined,
   },
 ];
 
@@ -78,6 +92,10 @@ for (const c of cases) {
       // And the subscriber's own publications work again.
       const own = await sub.broker.publish(topic, Buffer.from('own'), false);
       await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === own.offset));
+      // The subscription refused while stalled was left once its answer came: a subscription
+      // made now is answered after both commands, written before it on the same connection.
+      await sub.broker.subscribe('probe');
+      if (c.subscribed) assert.equal(await c.subscribed(env.server.url, 'other'), 0);
     });
   });
 }
