@@ -20,16 +20,17 @@ const cases = [
     name: 'RedisBroker',
     scheme: 'redis',
     start: () => BrokerProcess.redis(),
-    // A PING unanswered for 500 ms, sent every 100 ms: the stall is noticed by it.
-    stallable: (url: string): Broker => new RedisBroker({ url, pingIntervalMs: 100, commandTimeoutMs: 500 }),
+    // A PING every 100 ms, one unanswered for 2 s: the stall is noticed by it (and a slow machine
+    // does not pass for a stall).
+    stallable: (url: string): Broker => new RedisBroker({ url, pingIntervalMs: 100, commandTimeoutMs: 2000 }),
     plain: (url: string): Broker => new RedisBroker(url),
   },
   {
     name: 'NatsBroker',
     scheme: 'nats',
     start: () => BrokerProcess.nats(),
-    // Two PINGs unanswered at the third (every 200 ms): the client drops the connection.
-    stallable: (url: string): Broker => new NatsBroker({ url, pingIntervalMs: 200, maxPingOut: 2 }),
+    // Two PINGs unanswered at the third (every 500 ms): the client drops the connection.
+    stallable: (url: string): Broker => new NatsBroker({ url, pingIntervalMs: 500, maxPingOut: 2 }),
     plain: (url: string): Broker => new NatsBroker(url),
   },
 ];

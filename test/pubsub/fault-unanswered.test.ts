@@ -20,7 +20,7 @@ const cases = [
     scheme: 'redis',
     start: () => BrokerProcess.redis(),
     create: (url: string): Broker =>
-      new RedisBroker({ url, commandTimeoutMs: 500, reconnectMaxDelayMs: 100, pingIntervalMs: 50 }),
+      new RedisBroker({ url, commandTimeoutMs: 1000, reconnectMaxDelayMs: 100, pingIntervalMs: 50 }),
   },
   {
     name: 'NatsBroker',
