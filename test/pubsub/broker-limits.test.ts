@@ -115,3 +115,37 @@ it('PubSub over NATS: the refused publish is ERR_WS_MESSAGE_TOO_BIG; subscribers
   assert.equal(pubsub.brokerAvailable, true);
   client.close();
 });
+
+it("RedisBroker: a message over Redis's output buffer limit for subscribers (which then drops their connections) is delivered once, in order, from history", async (t) => {
+  // 1 MiB here (32 MiB by default): Redis closes a subscriber connection whose pending output
+  // passes it.
+  const server = await BrokerProcess.redis({ args: ['--client-output-buffer-limit', 'pubsub 1mb 1mb 0'] });
+  const brokers: Broker[] = [];
+  t.after(async () => {
+    for (const b of brokers) await b.close();
+    await server.stop();
+  });
+  const open = async () => {
+    const broker = new RedisBroker(server.url);
+    brokers.push(broker);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    return { broker, events };
+  };
+  const topic = 'large';
+  const [sub, pub] = [await open(), await open()];
+  await sub.broker.subscribe(topic);
+  const sent = [
+    await pub.broker.publish(topic, Buffer.from('a'), false),
+    await pub.broker.publish(topic, Buffer.alloc(2 * 1024 * 1024, 0x62), true),
+    await pub.broker.publish(topic, Buffer.from('c'), false),
+  ];
+  await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === sent[2]!.offset));
+  await sub.events.available(true);
+  assert.deepEqual(
+    rows(sub.events.of(topic)),
+    sent.map((at, i) => [at.offset, i === 1 ? 2 * 1024 * 1024 : 1]),
+  );
+  assert.deepEqual(sub.events.availability, [false, true], 'its subscriber connection was dropped, and came back');
+  assert.deepEqual(pub.events.availability, [], "the publisher's connections were not");
+});
