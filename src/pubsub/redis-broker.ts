@@ -42,8 +42,9 @@ export interface RedisBrokerOptions {
   readonly reconnectMaxDelayMs?: number;
   /**
    * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
-   * `commandTimeoutMs` means the connection is stalled: it is dropped and made again, as when it is
-   * lost (so a stall is noticed within `pingIntervalMs + commandTimeoutMs`). Default 5000.
+   * `commandTimeoutMs` means the connection is stalled: both connections are dropped and a new pair
+   * is made, as when they are lost (so a stall is noticed within `pingIntervalMs +
+   * commandTimeoutMs`). Default 5000.
    */
   readonly pingIntervalMs?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
