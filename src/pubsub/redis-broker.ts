@@ -346,13 +346,18 @@ export class RedisBroker implements Broker {
     const ms = this.#options.commandTimeoutMs;
     try {
       await withDeadline(Promise.all([commands.connect(), subscriber.connect()]), ms, 'connect');
-      const channels = [...this.#topics].map(([topic, sub]) =>
-        subscriber.subscribe(this.#channel(topic), sub.listener, true),
-      );
+      const topics = [...this.#topics];
+      const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
       await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
       if (!this.#closed) {
         this.#commands = commands;
         this.#subscriber = subscriber;
+        // (A topic left while its channel was being subscribed here is left now.)
+        for (const [topic, sub] of topics) {
+          if (this.#topics.get(topic) !== sub) {
+            subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
+          }
+        }
         return true;
       }
     } catch {
