@@ -124,7 +124,7 @@ const codes = {
   ERR_WS_MESSAGE_TOO_BIG: {
     condition: 'protocol_violation',
     closeCode: 1009,
-    message: 'message larger than readMessageMax',
+    message: 'message too big',
   },
   ERR_WS_TOO_MANY_FRAGMENTS: {
     condition: 'protocol_violation',
