@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage } from './broker-support.js';
+import { emitAvailability, emitMessage, historyBytes } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 
 /** The key that marks this broker's IPC messages (the application's own messages pass by untouched). */
@@ -79,6 +79,7 @@ export class ClusterBroker implements Broker {
   static servePrimary(history: HistoryOptions): ClusterPrimary {
     if (!cluster.isPrimary)
       throw new WebSocketError('ERR_WS_INVALID_STATE', 'servePrimary runs in the cluster primary');
+    historyBytes(history); // (checked here: the store opens in the background)
     const store = new MemoryBroker();
     const subscribers = new Map<string, Set<Worker>>();
     const send = (w: Worker, msg: Reply | Delivery): void => {
