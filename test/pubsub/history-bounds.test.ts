@@ -1,12 +1,19 @@
 /**
  * What one hostile publisher can make a broker hold: history bounded in payload bytes per topic
- * (memory, cluster primary, NATS's `max_bytes`), and topics the memory broker forgets once nobody
+ * (memory, cluster primary, NATS's `max_bytes`, Redis's trimming by a running byte count), and topics the memory broker forgets once nobody
  * subscribes and no history is left, so abandoned topics cost nothing. Measured by what the broker
  * holds (its `stats()`, its history, JetStream's stream state), not by the process's memory.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ClusterBroker, MemoryBroker, NatsBroker, PubSub, pubSubDefaults } from '../../src/pubsub/index.js';
+import {
+  ClusterBroker,
+  MemoryBroker,
+  NatsBroker,
+  PubSub,
+  RedisBroker,
+  pubSubDefaults,
+} from '../../src/pubsub/index.js';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/index.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
 import { startTestServer } from './pubsub-support.js';
@@ -35,6 +42,9 @@ describe('history bytes per topic', () => {
         code: 'ERR_WS_INVALID_ARGUMENT',
       });
       await assert.rejects(new NatsBroker('nats://127.0.0.1:1').open(events, { size: 10, ttlSeconds: 0, bytes }), {
+        code: 'ERR_WS_INVALID_ARGUMENT',
+      });
+      await assert.rejects(new RedisBroker('redis://127.0.0.1:1').open(events, { size: 10, ttlSeconds: 0, bytes }), {
         code: 'ERR_WS_INVALID_ARGUMENT',
       });
     }
@@ -198,5 +208,55 @@ describe('NatsBroker: history bytes are the stream max_bytes', () => {
     const next = await broker.publish('over', Buffer.from('next'), false);
     assert.equal(next.offset, 3);
     assert.deepEqual(texts(await broker.history('over', { offset: 2, epoch: big.epoch })), ['next']);
+  });
+});
+
+describe('RedisBroker: history trimmed by a running byte count', () => {
+  let server: BrokerProcess;
+  const brokers: RedisBroker[] = [];
+  before(async () => {
+    server = await BrokerProcess.redis();
+  });
+  after(async () => {
+    for (const b of brokers) await b.close();
+    await server.stop();
+  });
+  async function open(history: HistoryOptions): Promise<RedisBroker> {
+    const broker = new RedisBroker(server.url);
+    brokers.push(broker);
+    await broker.open(new BrokerRecorder(), history);
+    return broker;
+  }
+
+  it('150 publications of 64 KiB with bytes 256 KiB: the newest 4 are kept; an older since is not recovered', async () => {
+    const broker = await open({ size: 1000, ttlSeconds: 60, bytes: 256 * 1024 });
+    const chunk = Buffer.alloc(64 * 1024, 0x63);
+    let last = { offset: 0, epoch: '' };
+    for (let i = 0; i < 150; i++) last = await broker.publish('big', chunk, true);
+    assert.equal(last.offset, 150);
+    assert.deepEqual(
+      (await broker.history('big', { offset: 146, epoch: last.epoch }))?.map((m) => m.offset),
+      [147, 148, 149, 150],
+    );
+    assert.equal(await broker.history('big', { offset: 145, epoch: last.epoch }), null);
+    assert.equal(await broker.history('big', { offset: 0, epoch: last.epoch }), null);
+  });
+
+  it('bytes trims the oldest first; a message over the bound is not kept, nor anything before it', async () => {
+    const broker = await open({ size: 100, ttlSeconds: 0, bytes: 10 });
+    let at = { offset: 0, epoch: '' };
+    const after = async (offset: number) => texts(await broker.history('s', { offset, epoch: at.epoch }));
+    for (const m of ['aaa', 'bbb', 'ccc']) at = await broker.publish('s', Buffer.from(m), false);
+    assert.deepEqual(await after(0), ['aaa', 'bbb', 'ccc']);
+    at = await broker.publish('s', Buffer.from('dd'), false); // 11 bytes: 'aaa' goes
+    assert.equal(await after(0), null);
+    assert.deepEqual(await after(1), ['bbb', 'ccc', 'dd']);
+    at = await broker.publish('s', Buffer.from('eleven byte'), false);
+    assert.equal(at.offset, 5);
+    assert.equal(await after(4), null, 'offset 5 was not kept');
+    assert.deepEqual(await after(5), []);
+    await broker.publish('s', Buffer.from('f'), false);
+    assert.deepEqual(await after(5), ['f']);
+    assert.equal(await after(4), null);
   });
 });
