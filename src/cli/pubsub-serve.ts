@@ -10,7 +10,7 @@
  */
 import cluster from 'node:cluster';
 import { WebSocketError } from '../errors.js';
-import type { Broker, BrokerMessage } from '../pubsub/broker.js';
+import type { Broker, BrokerMessage, HistoryOptions } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
 import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
@@ -26,6 +26,8 @@ export interface PubSubServeOptions {
   broker?: string;
   /** Messages kept per topic for recovery. */
   history: number;
+  /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
+  historyBytes?: number;
   /** Worker processes on one port (node:cluster); 1: this process serves. */
   workers: number;
   /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
@@ -37,6 +39,10 @@ export interface PubSubServeOptions {
 
 /** How long history is kept, in seconds. */
 const HISTORY_TTL_SECONDS = 300;
+/** The history bounds of `opts`. */
+function historyOf(opts: PubSubServeOptions): HistoryOptions {
+  return { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS, bytes: opts.historyBytes };
+}
 /** Publishes of one connection waiting for the broker, past which its messages are not read until one settles. */
 const MAX_PUBLISHES_IN_FLIGHT = 32;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
@@ -271,7 +277,7 @@ export interface RunningPubSubServer {
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
     broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
-    history: { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS },
+    history: historyOf(opts),
     format: messageJson,
   });
   ps.on('availability', (up) => {
@@ -319,9 +325,7 @@ const PRIMARY_GRACE_MS = 5000;
  * every worker is sent SIGTERM (each closes its connections with 1001), then the primary exits 0.
  */
 function runPrimary(opts: PubSubServeOptions, label: string): number {
-  const primary = opts.broker
-    ? null
-    : ClusterBroker.servePrimary({ size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS });
+  const primary = opts.broker ? null : ClusterBroker.servePrimary(historyOf(opts));
   const listened = new Set<number>();
   let started = false;
   let stopping = false;
