@@ -3,7 +3,9 @@
  * names this broker's life (another process, or a restart, is another epoch). History is bounded
  * per topic by a count, a total of payload bytes and an age. A topic nobody subscribes to is
  * forgotten once it holds no history (expired, trimmed or none kept), so abandoned topics cost
- * nothing; made again later, it starts over from offset 1 under a new epoch.
+ * nothing; made again later, it starts over from offset 1 under a new epoch. Across topics, the
+ * history is bounded by `totalBytes`: past it, the topics published to least recently lose their
+ * oldest messages first.
  */
 import { randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
@@ -25,6 +27,17 @@ interface TopicLog {
   bytes: number;
 }
 
+export interface MemoryBrokerOptions {
+  /**
+   * Payload bytes of history kept for all topics together (default 1 GiB; 0: no limit): past it,
+   * the oldest messages of the topics published to least recently are dropped first.
+   */
+  totalBytes?: number;
+}
+
+/** The default of `MemoryBrokerOptions.totalBytes`. */
+const TOTAL_BYTES_DEFAULT = 1024 * 1024 * 1024;
+
 /** A fresh epoch: unique enough that two lives of a broker never share one. */
 export function newEpoch(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
@@ -42,6 +55,17 @@ export class MemoryBroker implements Broker {
   private bytes = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly totalBytes: number;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    const total = options.totalBytes ?? TOTAL_BYTES_DEFAULT;
+    if (!Number.isSafeInteger(total) || total < 0) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'MemoryBroker: totalBytes must be an integer ≥ 0', {
+        captureStack: true,
+      });
+    }
+    this.totalBytes = total === 0 ? Number.POSITIVE_INFINITY : total;
+  }
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
     this.events = events;
@@ -67,6 +91,9 @@ export class MemoryBroker implements Broker {
   publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
     if (this.closed) return Promise.reject(new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'the broker is closed'));
     const log = this.log(topic);
+    // Last published, last in line when history over `totalBytes` is dropped.
+    this.logs.delete(topic);
+    this.logs.set(topic, log);
     const message: BrokerMessage = { topic, offset: ++log.offset, epoch: log.epoch, data, binary };
     if (this.kept.size > 0 && data.length <= this.kept.bytes) {
       log.kept.push(message);
@@ -78,6 +105,7 @@ export class MemoryBroker implements Broker {
       this.drop(log, log.kept.length);
     }
     this.trim(log);
+    if (this.bytes > this.totalBytes) this.evict();
     // (A throw from the listener, such as PubSub's `format` option, is a warning, as with the other
     // brokers: this publication is taken, and `publish` must not throw instead of resolving.)
     if (this.subscribed.has(topic) && this.events) emitMessage(this.events, message);
@@ -151,6 +179,15 @@ export class MemoryBroker implements Broker {
     if (log.start < log.kept.length || this.subscribed.has(topic) || this.logs.get(topic) !== log) return;
     this.logs.delete(topic);
     this.forgotten++;
+  }
+
+  /** Drops the oldest history of the topics published to least recently until under `totalBytes`. */
+  private evict(): void {
+    for (const [topic, log] of this.logs) {
+      while (this.bytes > this.totalBytes && log.start < log.kept.length) this.drop(log, log.start + 1);
+      this.forgetIfIdle(topic, log);
+      if (this.bytes <= this.totalBytes) return;
+    }
   }
 
   /** Drops the expired history of every topic, forgetting those left idle. */

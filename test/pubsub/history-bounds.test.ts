@@ -165,6 +165,48 @@ describe('memory broker forgets abandoned topics', () => {
   });
 });
 
+describe('memory broker: history bytes across all topics (totalBytes)', () => {
+  it('past totalBytes, the topics published to least recently lose their oldest messages first; emptied ones are forgotten', async (t) => {
+    const broker = new MemoryBroker({ totalBytes: 100 });
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 100, ttlSeconds: 0, bytes: 50 });
+    const ten = (c: string) => Buffer.alloc(10, c);
+    const since = async (topic: string, offset: number) =>
+      (await broker.history(topic, { offset, epoch: broker.epoch }))?.map((m) => m.offset) ?? null;
+    for (let i = 0; i < 5; i++) await broker.publish('a', ten('a'), false);
+    for (let i = 0; i < 5; i++) await broker.publish('b', ten('b'), false);
+    assert.deepEqual(broker.stats(), { topics: 2, bytes: 100 });
+    await broker.publish('c', ten('c'), false); // 110: a (published to least recently) loses offset 1
+    assert.deepEqual(broker.stats(), { topics: 3, bytes: 100 });
+    assert.equal(await since('a', 0), null);
+    assert.deepEqual(await since('a', 1), [2, 3, 4, 5]);
+    await broker.publish('a', ten('a'), false); // a is now the latest; b is first in line
+    assert.deepEqual(await since('b', 1), [2, 3, 4, 5]);
+    assert.equal(await since('b', 0), null);
+    assert.deepEqual(await since('a', 1), [2, 3, 4, 5, 6]);
+    // Many topics: only the newest fit; the others have no history left and nobody subscribes.
+    for (let i = 0; i < 1000; i++) await broker.publish(`many-${i}`, ten('m'), false);
+    assert.deepEqual(broker.stats(), { topics: 10, bytes: 100 });
+    const { epoch } = await broker.position('many-999');
+    assert.notEqual(epoch, broker.epoch, 'made after other topics were forgotten');
+    assert.deepEqual(texts(await broker.history('many-999', { offset: 0, epoch })), ['mmmmmmmmmm']);
+    assert.throws(() => new MemoryBroker({ totalBytes: -1 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => new MemoryBroker({ totalBytes: 0.5 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  });
+
+  it('a subscribed topic whose history was dropped stays, with its offset and epoch', async (t) => {
+    const broker = new MemoryBroker({ totalBytes: 10 });
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 100, ttlSeconds: 0 });
+    await broker.subscribe('kept');
+    await broker.publish('kept', Buffer.alloc(10), true);
+    await broker.publish('other', Buffer.alloc(10), true);
+    assert.deepEqual(broker.stats(), { topics: 2, bytes: 10 });
+    assert.deepEqual(await broker.position('kept'), { offset: 1, epoch: broker.epoch });
+    assert.equal(await broker.history('kept', { offset: 0, epoch: broker.epoch }), null);
+  });
+});
+
 describe('NatsBroker: history bytes are the stream max_bytes', () => {
   let server: BrokerProcess;
   const brokers: NatsBroker[] = [];
