@@ -17,7 +17,7 @@ import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
-import { type CommonOptions, toStreamOptions } from './options.js';
+import { type CommonOptions, toStreamOptions, wsDefaults } from './options.js';
 import { WebSocket } from './websocket.js';
 
 export interface VerifyClientInfo {
@@ -118,25 +118,29 @@ export class WebSocketServer extends EventEmitter {
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
+    // ws's defaults, in `server.options` as ws has them (applications read e.g. `options.maxPayload`).
     const o = {
       allowSynchronousEvents: true,
       autoPong: true,
       maxBufferedChunks: 256 * 1024,
+      maxFragments: wsDefaults.maxFragments,
+      maxPayload: wsDefaults.maxPayload,
       maxPendingAutoPongs: 60,
       skipUTF8Validation: false,
       perMessageDeflate: false,
-      handleProtocols: undefined,
+      handleProtocols: null,
       clientTracking: true,
-      verifyClient: undefined,
+      closeTimeout: wsDefaults.closeTimeout,
+      verifyClient: null,
       noServer: false,
-      backlog: undefined,
-      server: undefined,
-      host: undefined,
-      path: undefined,
-      port: undefined,
+      backlog: null,
+      server: null,
+      host: null,
+      path: null,
+      port: null,
       WebSocket,
       ...options,
-    } as ServerOptions & { WebSocket: typeof WebSocket };
+    } as unknown as ServerOptions & { WebSocket: typeof WebSocket };
     if (
       (o.port == null && !o.server && !o.noServer) ||
       (o.port != null && (o.server || o.noServer)) ||

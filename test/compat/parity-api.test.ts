@@ -1,0 +1,102 @@
+/**
+ * What ws's own test suite pins down about the API's shape — property descriptors, the opening
+ * request's headers, the server's `options` — run on the real `ws` and on ws-stream/ws with the
+ * same expectations.
+ */
+import assert from 'node:assert/strict';
+import http, { type ClientRequest } from 'node:http';
+import { describe, it } from 'node:test';
+import { impls } from './support.js';
+
+/** An agent that keeps the requests it is given and never sends them (no socket, nothing to clean up). */
+class HoldingAgent extends http.Agent {
+  readonly held: ClientRequest[] = [];
+  addRequest(req: ClientRequest): void {
+    this.held.push(req);
+  }
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: API shape as ws's suite checks it`, () => {
+    it('readyState constants: enumerable, neither writable nor configurable, on the class and its prototype', () => {
+      const states = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
+      for (const [name, value] of Object.entries(states)) {
+        for (const target of [impl.WebSocket, impl.WebSocket.prototype]) {
+          assert.deepEqual(Object.getOwnPropertyDescriptor(target, name), {
+            value,
+            writable: false,
+            enumerable: true,
+            configurable: false,
+          });
+        }
+      }
+      assert.throws(() => {
+        impl.WebSocket.OPEN = 5; // a module is strict code: assigning a read-only property throws
+      }, TypeError);
+      assert.equal(impl.WebSocket.OPEN, 1);
+    });
+
+    it('the opening request: Sec-WebSocket-Version is the number 13 (8 with protocolVersion 8), Origin as ws sends it', () => {
+      const agent = new HoldingAgent();
+      new impl.WebSocket('ws://localhost', { agent, origin: 'https://example.com:8000' });
+      new impl.WebSocket('ws://localhost', { agent, origin: 'https://example.com:8000', protocolVersion: 8 });
+      const [v13, v8] = agent.held;
+      assert.deepEqual(
+        [v13!.getHeader('sec-websocket-version'), v13!.getHeader('origin'), v13!.getHeader('sec-websocket-origin')],
+        [13, 'https://example.com:8000', undefined],
+      );
+      assert.deepEqual(
+        [v8!.getHeader('sec-websocket-version'), v8!.getHeader('origin'), v8!.getHeader('sec-websocket-origin')],
+        [8, undefined, 'https://example.com:8000'],
+      );
+    });
+
+    it("WebSocketServer's options carry ws's defaults (maxPayload, closeTimeout, maxFragments; null where unset)", () => {
+      const wss = new impl.WebSocketServer({ noServer: true });
+      const o = wss.options;
+      assert.deepEqual(
+        {
+          maxPayload: o.maxPayload,
+          closeTimeout: o.closeTimeout,
+          maxFragments: o.maxFragments,
+          allowSynchronousEvents: o.allowSynchronousEvents,
+          autoPong: o.autoPong,
+          clientTracking: o.clientTracking,
+          perMessageDeflate: o.perMessageDeflate,
+          skipUTF8Validation: o.skipUTF8Validation,
+          port: o.port,
+          host: o.host,
+          backlog: o.backlog,
+          server: o.server,
+          path: o.path,
+          verifyClient: o.verifyClient,
+          handleProtocols: o.handleProtocols,
+          WebSocket: o.WebSocket === impl.WebSocket,
+        },
+        {
+          maxPayload: 100 * 1024 * 1024,
+          closeTimeout: 30000,
+          maxFragments: 16384,
+          allowSynchronousEvents: true,
+          autoPong: true,
+          clientTracking: true,
+          perMessageDeflate: false,
+          skipUTF8Validation: false,
+          port: null,
+          host: null,
+          backlog: null,
+          server: null,
+          path: null,
+          verifyClient: null,
+          handleProtocols: null,
+          WebSocket: true,
+        },
+      );
+      // What the caller gives wins.
+      const custom = new impl.WebSocketServer({ noServer: true, maxPayload: 10, path: '/x' });
+      assert.deepEqual([custom.options.maxPayload, custom.options.path], [10, '/x']);
+      wss.close();
+      custom.close();
+    });
+  });
+}
