@@ -14,7 +14,7 @@ import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
-import { deferQueueing, queuePreparedFrame, runDeferred, writePreparedFrameNow } from '../stream/prepared.js';
+import { deferQueueing, queuePreparedFrame, runDeferred, tryWritePreparedFrameNow } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -551,30 +551,33 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const last = run[run.length - 1]!.message;
     const epoch = first.epoch === last.epoch ? first.epoch : null; // a run across a new epoch goes one by one
     // The run as one Buffer per compressor window (0: uncompressed), joined once the first
-    // subscriber with room for it asks (a run nobody has room for is never copied).
-    let plain: Buffer | null = null;
-    let plainBytes = -1;
+    // subscriber that may take it asks (a run too big for every backlog is never copied).
+    let plain: JoinedRun | null = null;
     let deflated: Map<number, JoinedRun> | null = null;
     for (const sub of t.subs) {
       const member = sub.member;
       if (sub.pending === null && sub.epoch === epoch && sub.last < first.offset) {
         const bits = member.deflateBits;
-        const room = this.maxBytes - member.ws.bufferedAmount;
-        let f: Buffer | null = null;
-        if (bits === 0) {
-          if (plainBytes < 0) plainBytes = runBytes(run, 0);
-          if (plainBytes <= room) f = plain ??= joinFrames(run, 0, plainBytes);
-        } else {
+        let j: JoinedRun | undefined;
+        if (bits === 0) j = plain ??= { bytes: runBytes(run, 0), frames: null };
+        else {
           deflated ??= new Map();
-          let j = deflated.get(bits);
+          j = deflated.get(bits);
           if (j === undefined) deflated.set(bits, (j = { bytes: runBytes(run, bits), frames: null }));
-          if (j.bytes <= room) f = j.frames ??= joinFrames(run, bits, j.bytes);
         }
-        if (f !== null) {
-          sub.last = last.offset;
-          const queued = now ? writePreparedFrameNow(member.ws, f) : queuePreparedFrame(member.ws, f);
-          if (!queued) this.leaveAll(member); // no longer open: its close is on the way
-          continue;
+        if (j.bytes <= this.maxBytes) {
+          const ws = member.ws;
+          // An idle stream (its backlog empty) takes it at once; a busy one queues it if it has room.
+          if (now && tryWritePreparedFrameNow(ws, (j.frames ??= joinFrames(run, bits, j.bytes)))) {
+            sub.last = last.offset;
+            continue;
+          }
+          if (j.bytes <= this.maxBytes - ws.bufferedAmount) {
+            sub.last = last.offset;
+            // Not taken: no longer open, its close is on the way.
+            if (!queuePreparedFrame(ws, (j.frames ??= joinFrames(run, bits, j.bytes)))) this.leaveAll(member);
+            continue;
+          }
         }
       }
       for (let i = 0; i < run.length; i++) if (!this.offer(sub, run[i]!)) break;
@@ -599,8 +602,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (m.offset <= sub.last) return true;
     sub.last = m.offset;
     const f = p.frameFor(member.deflateBits);
+    if (now && f.length <= this.maxBytes && tryWritePreparedFrameNow(member.ws, f)) return true;
     if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length);
-    if (now ? writePreparedFrameNow(member.ws, f) : queuePreparedFrame(member.ws, f)) return true;
+    if (queuePreparedFrame(member.ws, f)) return true;
     this.leaveAll(member); // no longer open: its close is on the way
     return false;
   }

@@ -4,7 +4,7 @@
  */
 import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
-import { queuePreparedFrame as queue, writePreparedFrameNow as writeNow } from './websocket-stream.js';
+import { queuePreparedFrame as queue, tryWritePreparedFrameNow as writeNow } from './websocket-stream.js';
 
 export { deferQueueing, runDeferred } from './websocket-stream.js';
 
@@ -28,11 +28,13 @@ export function queuePreparedFrame(
 }
 
 /**
- * `queuePreparedFrame` for a caller at the end of a turn (a run deferred with `deferQueueing` and
- * called with `atTurnEnd`), that writes nothing else to `ws` in this turn: when nothing is queued,
- * held, compressing or in flight on `ws`, `frame` is what the turn's flush would write, so it is
- * handed to the next layer at once (no queue, no flush); otherwise it is queued. Nobody waits for it.
+ * For a caller at the end of a turn (a run deferred with `deferQueueing` and called with
+ * `atTurnEnd`) that writes nothing else to `ws` in this turn: when nothing is queued, held,
+ * compressing or in flight on `ws` and its socket holds nothing, `frame` (as for
+ * `queuePreparedFrame`) is what the turn's flush would write, so it is handed to the socket at
+ * once (no queue, no flush, nobody waits) and this returns true. Otherwise it writes nothing and
+ * returns false: queue the frame with `queuePreparedFrame`, which also says whether `ws` is open.
  */
-export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+export function tryWritePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
   return writeNow(ws, frame);
 }

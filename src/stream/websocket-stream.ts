@@ -158,7 +158,7 @@ type Inner = LayerSink &
 // reach a stream's internals. None is exported from the package.
 let makeInner: (s: WebSocketStream) => Inner;
 let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
-let writePreparedNow: (ws: WebSocketStream, frame: Buffer) => boolean;
+let writePreparedDirect: (ws: WebSocketStream, frame: Buffer) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
@@ -175,9 +175,9 @@ export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?
   return queuePrepared(ws, frame, callback);
 }
 
-/** Internal (prepared.ts): see `writePreparedFrameNow` there. */
-export function writePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
-  return writePreparedNow(ws, frame);
+/** Internal (prepared.ts): see `tryWritePreparedFrameNow` there. */
+export function tryWritePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
+  return writePreparedDirect(ws, frame);
 }
 
 /**
@@ -400,7 +400,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   static {
     makeInner = (s) => new StreamInner(s);
     queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
-    writePreparedNow = (ws, frame) => ws.#writePreparedNow(frame);
+    writePreparedDirect = (ws, frame) => ws.#writePreparedDirect(frame);
     adopt = (ws, role, agreed) => {
       ws.#state = State.Handshaking;
       ws.nextLayer.attach(ws.#inner);
@@ -567,24 +567,26 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   /**
-   * See `writePreparedFrameNow` (prepared.ts): with nothing queued, held, compressing or in flight,
-   * the frame is what this turn's flush would write, so it goes to the next layer at once (no queue,
-   * no flush tick); otherwise it is queued.
+   * See `tryWritePreparedFrameNow` (prepared.ts): with nothing queued, held, compressing or in
+   * flight here and nothing buffered in the socket, the frame is what this turn's flush would write,
+   * so it goes to the socket at once (no queue, no flush tick, no callback). False, writing
+   * nothing, when it would have to wait its turn or the stream is not open.
    */
-  #writePreparedNow(frame: Buffer): boolean {
+  #writePreparedDirect(frame: Buffer): boolean {
     if (
-      // bufferPolicy 'close' counts the frame before it goes, as on the queued path (which fails the connection).
-      (this.#opts.bufferPolicy === 'close' && this.bufferedAmount + frame.length > this.#opts.maxBufferedBytes) ||
       (this.#flags & (STATE_BITS | WRITING_MESSAGE | FLUSH_SCHEDULED | WE_ENDED)) !== State.Open ||
       this.#out !== NO_WRITES ||
       this.#inFlight !== 0 ||
-      (this.#deflate !== null && !this.#deflate.deflateIdle)
+      (this.#deflate !== null && !this.#deflate.deflateIdle) ||
+      // bufferPolicy 'close' counts the frame before it goes, as on the queued path (which fails the connection).
+      (this.#opts.bufferPolicy === 'close' && this.bufferedAmount + frame.length > this.#opts.maxBufferedBytes)
     ) {
-      return this.#queuePrepared(frame, undefined);
+      return false;
     }
+    const layer = this.nextLayer;
+    if (!(layer instanceof DuplexLayer) || !layer.canWriteUnwaited()) return false;
     this.#checkPrepared(frame);
-    this.#handOff([frame], NO_WAITERS);
-    this.#checkOverflow();
+    this.#writeUnwaited(layer, frame);
     return true;
   }
 
@@ -1486,14 +1488,26 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #handOff(bufs: Buffer[], waiters: Waiter[]): void {
     const layer = this.nextLayer;
     if (waiters.length === 0 && bufs.length === 1 && layer instanceof DuplexLayer && layer.canWriteUnwaited()) {
-      // Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing
-      // when the OS takes the bytes at once, the common case.
-      if (layer.writeUnwaited(bufs[0]!)) {
-        if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
-        return;
-      }
-      bufs = NOTHING; // the bytes are written; a write of nothing behind them calls back once they are out
+      this.#writeUnwaited(layer, bufs[0]!);
+      return;
     }
+    this.#writeWaited(layer, bufs, waiters);
+  }
+
+  /**
+   * Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing when
+   * the OS takes the bytes at once, the common case. Otherwise a write of nothing behind them calls
+   * back once they are out, and they count as in flight until then.
+   */
+  #writeUnwaited(layer: DuplexLayer, buf: Buffer): void {
+    if (layer.writeUnwaited(buf)) {
+      if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
+      return;
+    }
+    this.#writeWaited(layer, NOTHING, NO_WAITERS);
+  }
+
+  #writeWaited(layer: NextLayer, bufs: Buffer[], waiters: Waiter[]): void {
     this.#inFlight++;
     layer.write(bufs, (err) => {
       this.#inFlight--;
