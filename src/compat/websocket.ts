@@ -596,7 +596,21 @@ export class WebSocket extends EventEmitter {
     payload: Buffer | string | ArrayBufferView | ArrayBuffer,
     cb?: SendCallback,
   ): void {
-    const done = this._track(cb, false);
+    // The stream sends control frames ahead of messages still compressing; ws keeps the order of the
+    // calls on the wire: the frame waits for the sends before it.
+    const callbacks = this._deflate ? this._callbacks : null;
+    if (callbacks?.busy) {
+      callbacks.trackHeld(cb, (done) => this.controlFrame(ping, payload, done));
+      return;
+    }
+    this.controlFrame(ping, payload, this._track(cb, false));
+  }
+
+  private controlFrame(
+    ping: boolean,
+    payload: Buffer | string | ArrayBufferView | ArrayBuffer,
+    done: (err: WebSocketError | null) => void,
+  ): void {
     if (ping) this._stream!.ping(payload, done);
     else this._stream!.pong(payload, done);
   }
@@ -622,6 +636,14 @@ export class WebSocket extends EventEmitter {
   }
 
   private closeStream(code: number, reason: string | Uint8Array | undefined): void {
+    // A ping or pong held back behind compressing messages goes before the close frame, as in ws.
+    if (this._callbacks?.holding) {
+      this._callbacks.trackHeld(undefined, (done) => {
+        this.closeStream(code, reason);
+        done(null);
+      });
+      return;
+    }
     const s = this._stream!;
     s.close({ code, reason }, noop);
     // ws writes each frame at once: what was sent before close() is handed to the socket now.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { type Impl, impls, listen } from './support.js';
+import { type Impl, impls, listen, ws as realWs } from './support.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
 type Any = any;
@@ -34,6 +34,57 @@ async function eventsOf(t: import('node:test').TestContext, impl: Impl): Promise
 }
 
 for (const impl of impls) {
+  describe(`${impl.name}: permessage-deflate, pings and pongs in the order of the calls`, () => {
+    /** A server of `impl` with permessage-deflate on every message, and a real ws client watching the wire. */
+    async function deflating(t: import('node:test').TestContext): Promise<[Any, Any]> {
+      const { wss, port } = await listen(t, impl, { perMessageDeflate: { threshold: 0 } });
+      const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      return [server, client];
+    }
+
+    it('a ping or pong sent after messages reaches the peer after them, the close frame last; callbacks in order', async (t) => {
+      const [server, client] = await deflating(t);
+      const seen: string[] = [];
+      client.on('message', (d: Buffer) => seen.push(`message ${d}`));
+      client.on('ping', (d: Buffer) => seen.push(`ping ${d}`));
+      client.on('pong', (d: Buffer) => seen.push(`pong ${d}`));
+      const calls: string[] = [];
+      const cb = (name: string) => (e: Error | null) => calls.push(`${name} ${e}`);
+      server.send('a', cb('a'));
+      server.send('b');
+      server.ping('p', cb('ping'));
+      server.send('c', cb('c'));
+      server.pong('q', cb('pong'));
+      server.close(4000);
+      const [code] = await once(client, 'close');
+      assert.deepEqual(seen, ['message a', 'message b', 'ping p', 'message c', 'pong q']);
+      assert.deepEqual(calls, ['a null', 'ping null', 'c null', 'pong null']);
+      assert.equal(code, 4000);
+    });
+
+    it('terminate() while a ping waits behind a compressing message: both fail with ws’s error, in order', async (t) => {
+      const [server] = await deflating(t);
+      const calls: string[] = [];
+      const cb = (name: string) => (e: Error | null) => calls.push(`${name} ${e?.message} ${server.readyState}`);
+      server.send('a'.repeat(100000), cb('a'));
+      server.ping('p', cb('ping'));
+      server.send('c', cb('c'));
+      server.terminate();
+      server.pong(cb('pong'));
+      const [code] = await once(server, 'close');
+      const closed = 'The socket was closed while data was being compressed 2';
+      assert.deepEqual(calls, [
+        'pong WebSocket is not open: readyState 2 (CLOSING) 2',
+        `a ${closed}`,
+        `ping ${closed}`,
+        `c ${closed}`,
+      ]);
+      assert.equal(code, 1006);
+    });
+  });
+
   describe(`${impl.name}: calls behind a Blob being read`, () => {
     it('pings and pongs wait their turn behind it, a Blob ping payload is read first; callbacks in order', async (t) => {
       const { wss, port } = await listen(t, impl);
