@@ -148,6 +148,8 @@ export class WebSocketServer extends EventEmitter {
     ) {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
+    // Checked now (a WebSocketError ERR_WS_INVALID_ARGUMENT), not at the first upgrade.
+    normaliseStreamOptions(toStreamOptions(o, false, onControl, this._streamOptions));
     if (o.port != null) {
       this._server = http.createServer((_req, res) => {
         const body = http.STATUS_CODES[426]!;
@@ -257,9 +259,17 @@ export class WebSocketServer extends EventEmitter {
     // The options as they are now (crossws swaps perMessageDeflate around this call): the normalised
     // object is frozen, so an asynchronous verifyClient still opens with them. It is the same object
     // for every upgrade while the options do not change.
-    const streamOptions = normaliseStreamOptions(
-      toStreamOptions(this.options, false, onControl, this._streamOptions),
-    ) as StreamOptions;
+    let streamOptions: StreamOptions;
+    try {
+      streamOptions = normaliseStreamOptions(
+        toStreamOptions(this.options, false, onControl, this._streamOptions),
+      ) as StreamOptions;
+    } catch (err) {
+      // Options made invalid after construction: this upgrade fails, the process goes on.
+      abortHandshake(socket, 500);
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      return;
+    }
     const extensionHeader = req.headers['sec-websocket-extensions'];
     if (this.options.perMessageDeflate && extensionHeader !== undefined) {
       const offers = parseExtensions(extensionHeader);

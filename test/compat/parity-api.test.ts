@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import http, { type ClientRequest } from 'node:http';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { impls } from './support.js';
+import { compat, impls, listen } from './support.js';
 
 /** An agent that keeps the requests it is given and never sends them (no socket, nothing to clean up). */
 class HoldingAgent extends http.Agent {
@@ -100,3 +101,26 @@ for (const impl of impls) {
     });
   });
 }
+
+describe('ws-stream/ws: invalid permessage-deflate options (a documented difference: ws fails later, at the handshake)', () => {
+  it('throw ERR_WS_INVALID_ARGUMENT from the constructors', () => {
+    const deflate = { serverMaxWindowBits: 7 };
+    for (const make of [
+      () => new compat.WebSocketServer({ noServer: true, perMessageDeflate: deflate }),
+      () => new compat.WebSocket('ws://127.0.0.1:1', { perMessageDeflate: deflate }),
+    ]) {
+      assert.throws(make, { code: 'ERR_WS_INVALID_ARGUMENT' });
+    }
+  });
+
+  it("made invalid after construction: the upgrade is answered 500 and 'error' comes on the server; no crash", async (t) => {
+    const { wss, port } = await listen(t, compat, { perMessageDeflate: true });
+    wss.options.perMessageDeflate = { serverMaxWindowBits: 7 };
+    const serverError = once(wss, 'error');
+    const client = new compat.WebSocket(`ws://127.0.0.1:${port}`);
+    const clientError = once(client, 'error');
+    const [[err], [clientErr]] = await Promise.all([serverError, clientError]);
+    assert.equal((err as { code?: string }).code, 'ERR_WS_INVALID_ARGUMENT');
+    assert.equal((clientErr as Error).message, 'Unexpected server response: 500');
+  });
+});
