@@ -101,8 +101,19 @@ for (const serverEngine of engines)
           serverSide.pipe(serverSide); // echo; ending our side when the client ends its own
           const clientSide = clientEngine.createWebSocketStream(client);
           const chunks: Buffer[] = [];
+          let echoed = 0;
+          // Ended once everything came back: ending earlier races the server's echo of the last
+          // chunks against our close frame (its duplex then writes to a closing WebSocket, on ws too).
+          let backResolve: () => void = () => {};
+          const allBack = new Promise<void>((resolve) => {
+            backResolve = resolve;
+          });
           const ended = new Promise<void>((resolve, reject) => {
-            clientSide.on('data', (d: Buffer) => chunks.push(d));
+            clientSide.on('data', (d: Buffer) => {
+              chunks.push(d);
+              echoed += d.length;
+              if (echoed === 16 * 65_536) backResolve();
+            });
             clientSide.once('end', resolve);
             clientSide.once('error', reject);
           });
@@ -112,6 +123,7 @@ for (const serverEngine of engines)
             sent.push(part);
             clientSide.write(part);
           }
+          await allBack;
           clientSide.end();
           await ended;
           assert.deepEqual(serverErrors, []);
