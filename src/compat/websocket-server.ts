@@ -112,7 +112,8 @@ export class WebSocketServer extends EventEmitter {
   private readonly _streamOptions: StreamOptions = {};
   private readonly _selectProtocol = (offered: string[], req: unknown): string | undefined => {
     const handle = this.options.handleProtocols;
-    const p = handle ? handle(new Set(offered), req as IncomingMessage) : offered[0];
+    if (!handle) return offered[0];
+    const p = thrownBy(req as IncomingMessage, () => handle(new Set(offered), req as IncomingMessage));
     return p ? p : undefined;
   };
 
@@ -349,8 +350,11 @@ export class WebSocketServer extends EventEmitter {
     stream.accept(req, options, (err) => {
       this._pending--;
       if (err) {
-        // The core refused what ws would take (RFC 6455 checks ws skips); it has answered the client.
+        // The core refused what ws would take (RFC 6455 checks ws skips), or what a handleProtocols
+        // or 'headers' listener threw (answered 500); that error propagates, as in ws.
         this.maybeEmitClose();
+        const thrown = (req as Thrower)[kThrown];
+        if (thrown !== undefined) process.nextTick(rethrow, thrown);
         return;
       }
       socket.removeListener('error', socketOnError);
@@ -370,7 +374,7 @@ export class WebSocketServer extends EventEmitter {
     for (const [name, value] of Object.entries(headers)) {
       for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
     }
-    this.emit('headers', lines, req);
+    thrownBy(req, () => this.emit('headers', lines, req));
     for (const name of Object.keys(headers)) delete headers[name];
     for (const line of lines.slice(1)) {
       const i = line.indexOf(':');
@@ -395,6 +399,23 @@ export class WebSocketServer extends EventEmitter {
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */
+const kThrown = Symbol('ws-stream.compat.thrown');
+type Thrower = IncomingMessage & { [kThrown]?: unknown };
+
+function thrownBy<T>(req: IncomingMessage, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    (req as Thrower)[kThrown] = e;
+    throw e;
+  }
+}
+
+function rethrow(e: unknown): never {
+  throw e;
 }
 
 function emitClose(server: WebSocketServer): void {
