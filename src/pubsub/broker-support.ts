@@ -40,6 +40,11 @@ export function retryPause(attempt: number, max: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/** What `withDeadline` rejects with when the deadline passed first (not a failure of the work). */
+export class DeadlineError extends Error {
+  override name = 'DeadlineError';
+}
+
 /**
  * `work`, or a rejection once `ms` have passed without it settling: a stalled connection (the
  * socket open, no byte either way) never answers, and the client libraries' own timeouts do not
@@ -48,7 +53,7 @@ export function retryPause(attempt: number, max: number): Promise<void> {
 export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no reply within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new DeadlineError(`${what}: no reply within ${ms} ms`)), ms);
   });
   work.catch(() => {}); // (what it says after the deadline has no one to tell)
   try {

@@ -51,6 +51,9 @@ function isOurs(msg: unknown): msg is Record<string, unknown> {
   return typeof msg === 'object' && msg !== null && TAG in msg;
 }
 
+/** The callback of a send to a worker that may be gone: it is removed when it exits. */
+const ignore = (): void => {};
+
 function unavailable(detail: string): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail);
 }
@@ -81,7 +84,10 @@ export class ClusterBroker implements Broker {
     const send = (w: Worker, msg: Reply | Delivery): void => {
       if (!w.isConnected()) return;
       try {
-        w.send(msg);
+        // With a callback, a write that fails (EPIPE: the worker was killed and its channel is
+        // not seen closed yet) is reported to it, instead of as an 'error' event on the Worker,
+        // which has no listener and would crash the primary.
+        w.send(msg, undefined, undefined, ignore);
       } catch {
         // The worker is going: it will be removed when it exits.
       }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+import { emitMessage } from './broker-support.js';
 
 interface TopicLog {
   offset: number;
@@ -44,7 +45,9 @@ export class MemoryBroker implements Broker {
       log.times.push(Date.now());
       this.trim(log);
     }
-    if (this.subscribed.has(topic)) this.events?.onMessage(message);
+    // (A throw from the listener, such as PubSub's `format` option, is a warning, as with the other
+    // brokers: this publication is taken, and `publish` must not throw instead of resolving.)
+    if (this.subscribed.has(topic) && this.events) emitMessage(this.events, message);
     return Promise.resolve({ offset: message.offset, epoch: this.epoch });
   }
 

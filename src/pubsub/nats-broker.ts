@@ -35,6 +35,15 @@ export interface NatsBrokerOptions {
   readonly commandTimeoutMs?: number;
   /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
+  /**
+   * Milliseconds between the client's keep-alive PINGs (its `pingInterval`). When `maxPingOut` of
+   * them are unanswered at the next one, the connection is stalled: the client drops it and
+   * reconnects, as when it is lost (so a stall is noticed within `(maxPingOut + 1) × pingIntervalMs`).
+   * Default 5000.
+   */
+  readonly pingIntervalMs?: number;
+  /** Unanswered keep-alive PINGs that make the connection stalled (the client's `maxPingOut`). Default 2. */
+  readonly maxPingOut?: number;
   /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
   readonly connectOptions?: Readonly<Record<string, unknown>>;
 }
@@ -46,6 +55,7 @@ interface MsgHeaders {
   set(key: string, value: string): void;
 }
 interface NatsMsg {
+  readonly subject: string;
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
 }
@@ -58,6 +68,7 @@ interface NatsConnection {
   flush(): Promise<void>;
   status(): AsyncIterable<{ type: string }>;
   close(): Promise<void>;
+  readonly info?: { readonly max_payload: number };
   isClosed(): boolean;
 }
 interface JsMsg {
@@ -105,6 +116,8 @@ const defaults = {
   requireJetStream: false,
   commandTimeoutMs: 5000,
   reconnectTimeWaitMs: 250,
+  pingIntervalMs: 5000,
+  maxPingOut: 2,
 } as const;
 
 /** The header that marks a binary message (text messages carry no header). */
@@ -119,6 +132,12 @@ interface StreamRef {
   readonly epoch: string;
   /** The highest sequence this process knows the stream reached: a publication acknowledged at or below it went to a stream made again. */
   high: number;
+  /**
+   * JetStream announced a stream of this name made since this one was known (deleted and made
+   * again by an operator, maybe grown past `high` by other processes): the next publication reads
+   * the stream's epoch again.
+   */
+  renewed: boolean;
 }
 
 /** A subscribed topic on this process. */
@@ -141,7 +160,21 @@ interface Subscription {
    * deleted and made again (a new epoch, its sequence from 1), while later messages wait.
    */
   checking: boolean;
+  /**
+   * Live messages were dropped (more than `maxHeld` waited): the topic's history after `last` is
+   * read and delivered before anything newer.
+   */
+  behind: boolean;
+  /** How many times live messages were dropped (so a read knows whether one came after it began). */
+  drops: number;
 }
+
+/**
+ * Live messages a topic holds at most while it waits (for its position, a check or a catch-up);
+ * past it they are dropped and read back from history, which keeps them (up to its size) without
+ * this process's memory growing unbounded. (The same as RedisBroker.)
+ */
+const maxHeld = 10_000;
 
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
@@ -159,6 +192,8 @@ export class NatsBroker implements Broker {
   #jsm: JetStreamManager | undefined;
   /** Streams by topic, made (or found) once per topic. */
   readonly #streams = new Map<string, Promise<StreamRef>>();
+  /** The topic of each stream name made or found here (for JetStream's announcements). */
+  readonly #topicOfStream = new Map<string, string>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -186,11 +221,14 @@ export class NatsBroker implements Broker {
     if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
     }
-    for (const key of ['commandTimeoutMs', 'reconnectTimeWaitMs'] as const) {
+    for (const key of ['commandTimeoutMs', 'reconnectTimeWaitMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: ${key} must be a positive number`);
       }
+    }
+    if (!Number.isSafeInteger(this.#options.maxPingOut) || this.#options.maxPingOut < 1) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
   }
 
@@ -222,6 +260,8 @@ export class NatsBroker implements Broker {
           maxReconnectAttempts: -1,
           reconnectTimeWait: this.#options.reconnectTimeWaitMs,
           timeout: this.#options.commandTimeoutMs,
+          pingInterval: this.#options.pingIntervalMs,
+          maxPingOut: this.#options.maxPingOut,
         });
       } catch {
         return null;
@@ -274,6 +314,24 @@ export class NatsBroker implements Broker {
     if (jsm) {
       this.#jsm = jsm;
       this.#js = js.jetstream(nc, { timeout });
+      // JetStream announces each stream it makes: a topic's stream made again (by an operator,
+      // or by another process after it was deleted) is a new epoch, which a process that only
+      // publishes would not see in its acknowledgements once the stream grew past what it knew.
+      // (Restored by the client after a reconnection; refused by the server's permissions, it is
+      // simply not heard, as before.)
+      nc.subscribe('$JS.EVENT.ADVISORY.STREAM.CREATED.*', {
+        callback: (err, m) => {
+          if (err) return;
+          const topic = this.#topicOfStream.get(m.subject.slice(m.subject.lastIndexOf('.') + 1));
+          if (topic === undefined) return;
+          this.#streams.get(topic)?.then(
+            (ref) => {
+              ref.renewed = true;
+            },
+            () => {},
+          );
+        },
+      });
     }
     this.#available = true;
     this.#watch(nc).catch(warn);
@@ -291,7 +349,7 @@ export class NatsBroker implements Broker {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
         await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'publish');
       } catch (err) {
-        throw unavailable(errorText(err), err);
+        throw this.#tooBig(err, data) ?? unavailable(errorText(err), err);
       }
       return this.#corePosition(topic);
     }
@@ -307,6 +365,8 @@ export class NatsBroker implements Broker {
           })
         ).seq;
       } catch (err) {
+        const big = this.#tooBig(err, data);
+        if (big) throw big;
         // No stream took it (the client says "no responders" this way): it was deleted, make it
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
@@ -314,13 +374,12 @@ export class NatsBroker implements Broker {
         if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
         continue;
       }
-      if (seq > stream.high) {
+      if (seq > stream.high && !stream.renewed) {
         stream.high = seq;
         return { offset: seq, epoch: stream.epoch };
       }
-      // A sequence this stream had passed: it was deleted and made again since this process
-      // looked (by an operator); its epoch is read. (Made again and grown past what this process
-      // knew, it is not seen here, but by the topic's subscribers and the next read.)
+      // A sequence this stream had passed, or JetStream announced the stream made again: it was
+      // deleted and made again since this process looked (by an operator); its epoch is read.
       try {
         return { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
       } catch (err) {
@@ -339,6 +398,8 @@ export class NatsBroker implements Broker {
       early: [],
       holding: false,
       checking: false,
+      behind: false,
+      drops: 0,
     };
     this.#topics.set(topic, sub);
     try {
@@ -431,6 +492,21 @@ export class NatsBroker implements Broker {
     await this.#nc?.close().catch(() => {});
   }
 
+  /**
+   * ERR_WS_MESSAGE_TOO_BIG when `err` is the client refusing `data` before sending it (over the
+   * server's `max_payload`, headers included): nothing was sent, the connection is not touched.
+   */
+  #tooBig(err: unknown, data: Buffer): WebSocketError | undefined {
+    const e = err as { name?: string; message?: string } | null;
+    if (e?.name !== 'InvalidArgumentError' || !e.message?.includes('max_payload')) return undefined;
+    const max = this.#nc?.info?.max_payload;
+    return new WebSocketError(
+      'ERR_WS_MESSAGE_TOO_BIG',
+      `${data.length} bytes: over the NATS server's max_payload${max === undefined ? '' : ` (${max} bytes, headers included)`}`,
+      { cause: err },
+    );
+  }
+
   #ready(): NatsConnection {
     if (this.#closed) throw unavailable('the broker is closed');
     if (!this.#nc) throw unavailable('the broker is not open');
@@ -488,7 +564,8 @@ export class NatsBroker implements Broker {
         throw unavailable(errorText(err), err);
       }
     }
-    return { name, subject, epoch: info.created, high: info.state.last_seq };
+    this.#topicOfStream.set(name, topic);
+    return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
 
   /**
@@ -510,10 +587,17 @@ export class NatsBroker implements Broker {
       info = await this.#info(stream);
     }
     if (info.created !== stream.epoch) {
-      stream = { name: stream.name, subject: stream.subject, epoch: info.created, high: info.state.last_seq };
+      stream = {
+        name: stream.name,
+        subject: stream.subject,
+        epoch: info.created,
+        high: info.state.last_seq,
+        renewed: false,
+      };
       this.#streams.set(topic, Promise.resolve(stream));
-    } else if (info.state.last_seq > stream.high) {
-      stream.high = info.state.last_seq;
+    } else {
+      stream.renewed = false;
+      if (info.state.last_seq > stream.high) stream.high = info.state.last_seq;
     }
     const sub = this.#topics.get(topic);
     if (sub?.stream !== undefined && sub.stream.epoch !== stream.epoch) this.#check(topic, sub);
@@ -578,8 +662,9 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
       return;
     }
-    if (sub.stream === undefined || sub.holding || sub.checking || sub.early.length > 0) {
-      sub.early.push(m);
+    if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
+      this.#hold(sub, m);
+      if (sub.behind) this.#check(topic, sub); // (unless one runs, or the topic waits for its start)
       return;
     }
     const offset = Number(m.headers?.get(sequenceHeader));
@@ -587,16 +672,26 @@ export class NatsBroker implements Broker {
       sub.last = offset;
       this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
     } else if (offset > 0) {
-      sub.early.push(m);
+      this.#hold(sub, m);
       this.#check(topic, sub);
     }
     // (Otherwise not from the stream: dropped.)
   }
 
+  /** Keeps a live message of `sub` for later; past `maxHeld`, drops them all, to be read from history. */
+  #hold(sub: Subscription, m: NatsMsg): void {
+    sub.early.push(m);
+    if (sub.early.length > maxHeld) {
+      sub.early = [];
+      sub.behind = true;
+      sub.drops++;
+    }
+  }
+
   /** Delivers the live messages `sub` holds, in order, up to one that does not follow (then checked). */
   #release(topic: string, sub: Subscription): void {
     let i = 0;
-    while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking) {
+    while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking && !sub.behind) {
       if (this.#topics.get(topic) !== sub) return;
       const m = sub.early[i]!;
       const offset = Number(m.headers?.get(sequenceHeader));
@@ -609,7 +704,7 @@ export class NatsBroker implements Broker {
       i++;
     }
     if (i > 0) sub.early.splice(0, i);
-    if (sub.early.length > 0) this.#check(topic, sub);
+    if (sub.early.length > 0 || sub.behind) this.#check(topic, sub);
   }
 
   /** Starts a check of `sub`'s stream (see `Subscription.checking`) unless one runs or the topic is catching up. */
@@ -632,8 +727,10 @@ export class NatsBroker implements Broker {
   async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
     // (The connection stays while the generation does: a loss bumps it and holds the topic.)
     const stays = (): boolean => this.#topics.get(topic) === sub && !this.#closed && generation === this.#generation;
-    // The messages that arrived before the read was sent: what it finds covers them.
+    // The messages that arrived before the read was sent: what it finds covers them (unless they
+    // are dropped meanwhile, then read again).
     const judged = sub.early.length;
+    const drops = sub.drops;
     let stream: StreamRef | undefined;
     let messages: BrokerMessage[] | null = null;
     for (let attempt = 0; stays(); attempt++) {
@@ -642,7 +739,7 @@ export class NatsBroker implements Broker {
         const first = Number(sub.early[0]?.headers?.get(sequenceHeader));
         if (now.stream.epoch !== sub.stream!.epoch) {
           messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch });
-        } else if (first > sub.last + 1) {
+        } else if (first > sub.last + 1 || sub.behind) {
           messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch });
         }
         stream = now.stream;
@@ -664,6 +761,13 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         emitMessage(this.#events!, m);
       }
+      // What was dropped before the read began, the read held (or history no longer does: lost,
+      // `PubSub` sees the gap); dropped since, it is read again.
+      if (sub.drops !== drops) {
+        this.#release(topic, sub);
+        return;
+      }
+      sub.behind = false;
       for (const m of sub.early.splice(0, judged)) {
         const offset = Number(m.headers?.get(sequenceHeader));
         if (!(offset > sub.last)) continue;

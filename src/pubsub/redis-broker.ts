@@ -15,12 +15,21 @@
  * step: delivery order is offset order on every process.
  *
  * Two connections: commands (scripts) and a subscriber (`duplicate()`), which node-redis
- * re-subscribes to every channel by itself when it reconnects, before it reports ready.
+ * re-subscribes to every channel by itself when it reconnects, before it reports ready. A pair
+ * that stalls (a keep-alive PING unanswered) is replaced by a new one, which subscribes every
+ * channel before it is used.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, keepConnecting, retryPause, withDeadline } from './broker-support.js';
+import {
+  DeadlineError,
+  emitAvailability,
+  emitMessage,
+  keepConnecting,
+  retryPause,
+  withDeadline,
+} from './broker-support.js';
 
 export interface RedisBrokerOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. Default `redis://127.0.0.1:6379`. */
@@ -31,6 +40,13 @@ export interface RedisBrokerOptions {
   readonly commandTimeoutMs?: number;
   /** Longest wait between two reconnection attempts, in milliseconds. Default 1000. */
   readonly reconnectMaxDelayMs?: number;
+  /**
+   * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
+   * `commandTimeoutMs` means the connection is stalled: both connections are dropped and a new pair
+   * is made, as when they are lost (so a stall is noticed within `pingIntervalMs +
+   * commandTimeoutMs`). Default 5000.
+   */
+  readonly pingIntervalMs?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -62,6 +78,7 @@ const defaults = {
   prefix: 'ws-stream:',
   commandTimeoutMs: 5000,
   reconnectMaxDelayMs: 1000,
+  pingIntervalMs: 5000,
 };
 
 // KEYS: offset, epoch, history. ARGV: a new epoch. Creates the pair (and drops any history) unless
@@ -188,6 +205,10 @@ interface Subscription {
  */
 const maxHeld = 10_000;
 
+/** Redis's default `proto-max-bulk-len`, and the least it can be set to (below it, no need to ask). */
+const defaultMaxBulk = 512 * 1024 * 1024;
+const minMaxBulk = 1024 * 1024;
+
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
@@ -209,6 +230,20 @@ export class RedisBroker implements Broker {
   #closed = false;
   /** Stops the background connection attempts while the first connection is not made. */
   #stopConnecting: (() => void) | undefined;
+  /** Sends the keep-alive PINGs, from the first connection on. */
+  #keepAlive: NodeJS.Timeout | undefined;
+  /** Connections with a keep-alive PING outstanding. */
+  readonly #pinging = new Set<RedisClient>();
+  /** The client module, once loaded. */
+  #redis: RedisModule | undefined;
+  /** Connections being made, not the broker's yet (closed by `close()`). */
+  readonly #connecting = new Set<RedisClient>();
+  /** A stalled pair was dropped and a new one is being made. */
+  #replacing = false;
+  /** Since when (performance.now()) the broker's pair has not been up, while node-redis reconnects it. */
+  #downSince: number | undefined;
+  /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
+  #maxBulk: Promise<number> = Promise.resolve(defaultMaxBulk);
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
@@ -222,7 +257,7 @@ export class RedisBroker implements Broker {
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
     }
-    for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs'] as const) {
+    for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: ${key} must be a positive number`);
@@ -241,10 +276,12 @@ export class RedisBroker implements Broker {
       throw unavailable("RedisBroker needs the optional peer dependency 'redis' (npm install redis)", err);
     }
     this.#bufferReplies = { [redis.RESP_TYPES.BLOB_STRING]: Buffer };
+    this.#redis = redis;
     if (await this.#connect(redis)) {
       // Available from here on without a report: onAvailability tells only of changes.
       this.#available = true;
       this.#opened = true;
+      this.#startKeepAlive();
       this.#updateAvailability();
       return;
     }
@@ -255,12 +292,18 @@ export class RedisBroker implements Broker {
       if (this.#closed) return true;
       if (!(await this.#connect(redis))) return this.#closed;
       this.#opened = true;
+      this.#startKeepAlive();
       this.#updateAvailability();
       return true;
     }, this.#options.reconnectMaxDelayMs);
   }
 
-  /** Makes both connections; false (neither left) when either fails or the broker closed meanwhile. */
+  /**
+   * Makes both connections, and subscribes the new subscriber connection to every topic's channel
+   * (when they replace a pair that stalled); then they are the broker's. False (neither left) when
+   * either fails, does not answer within `commandTimeoutMs` (a server that takes the connection and
+   * never replies would hold node-redis's handshake forever), or the broker closed meanwhile.
+   */
   async #connect(redis: RedisModule): Promise<boolean> {
     const maxDelay = this.#options.reconnectMaxDelayMs;
     const commands = redis.createClient({
@@ -270,39 +313,93 @@ export class RedisBroker implements Broker {
       disableOfflineQueue: true,
       socket: {
         ...(this.#options.clientOptions?.socket as object | undefined),
-        // A first connection that fails is tried again by `open()`'s timer (node-redis's own
-        // wait would keep the process alive); once open, retry forever with a capped backoff.
+        // A connection that fails before it is the broker's is tried again by `keepConnecting`
+        // (node-redis's own wait would keep the process alive); one of the broker's pair is
+        // retried forever with a capped backoff, until the pair is replaced or the broker closed.
         reconnectStrategy: (retries: number, cause: Error) =>
-          this.#opened && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
+          this.#commands === commands && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
       },
     });
     const subscriber = commands.duplicate();
-    this.#commands = commands;
-    this.#subscriber = subscriber;
+    const pair = [commands, subscriber];
+    for (const client of pair) this.#connecting.add(client);
     // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
     commands.on('ready', () => {
       for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+      // (CONFIG may be renamed away: the default stays.)
+      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
+      this.#maxBulk = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
+        (reply) => Number((reply as string[])[1]) || defaultMaxBulk,
+        () => defaultMaxBulk,
+      );
     });
-    for (const client of [commands, subscriber]) {
+    for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
-      client.on('error', () => this.#updateAvailability());
-      client.on('end', () => this.#updateAvailability());
-      client.on('ready', () => this.#updateAvailability());
+      const update = (): void => {
+        if (this.#commands === commands) this.#updateAvailability();
+      };
+      client.on('error', update);
+      client.on('end', update);
+      client.on('ready', update);
     }
+    const ms = this.#options.commandTimeoutMs;
     try {
-      await Promise.all([commands.connect(), subscriber.connect()]);
-      if (!this.#closed) return true;
+      await withDeadline(Promise.all([commands.connect(), subscriber.connect()]), ms, 'connect');
+      const topics = [...this.#topics];
+      const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
+      await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
+      if (!this.#closed) {
+        this.#commands = commands;
+        this.#subscriber = subscriber;
+        // (A topic left while its channel was being subscribed here is left now.)
+        for (const [topic, sub] of topics) {
+          if (this.#topics.get(topic) !== sub) {
+            subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
+          }
+        }
+        return true;
+      }
     } catch {
-      // (tried again, or reported by `open()`)
+      // (tried again by `keepConnecting`)
+    } finally {
+      for (const client of pair) this.#connecting.delete(client);
     }
-    for (const client of [commands, subscriber]) destroyQuietly(client);
-    if (this.#commands === commands) this.#commands = undefined;
-    if (this.#subscriber === subscriber) this.#subscriber = undefined;
+    for (const client of pair) destroyQuietly(client);
     return false;
   }
 
+  /**
+   * Replaces a stalled pair of connections (a keep-alive PING unanswered, or a reconnection that
+   * got no answer): both are dropped (their pending commands reject, the broker reports
+   * unavailable) and a new pair is made in the background, as when the broker opened while Redis
+   * was down; once it is up, with every topic's channel, the topics recover as after any loss.
+   */
+  #replace(): void {
+    if (this.#closed || this.#replacing) return;
+    this.#replacing = true;
+    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+    this.#updateAvailability();
+    this.#stopConnecting = keepConnecting(async () => {
+      if (this.#closed) return true;
+      if (!(await this.#connect(this.#redis!))) return this.#closed;
+      this.#replacing = false;
+      this.#updateAvailability();
+      return true;
+    }, this.#options.reconnectMaxDelayMs);
+  }
+
   async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    // Redis drops the connection of a command with a longer argument (a protocol error).
+    if (data.length > minMaxBulk) {
+      const max = await this.#maxBulk;
+      if (data.length > max) {
+        throw new WebSocketError(
+          'ERR_WS_MESSAGE_TOO_BIG',
+          `${data.length} bytes: over Redis's proto-max-bulk-len (${max} bytes)`,
+        );
+      }
+    }
     const reply = (await this.#run(scripts.publish, topic, [
       data,
       binary ? '1' : '0',
@@ -338,7 +435,10 @@ export class RedisBroker implements Broker {
       );
     } catch (err) {
       if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
-      // (If it is answered after all, its listener ignores what comes: the topic is not this `sub`'s.)
+      // If it is answered after all, its listener ignores what comes (the topic is not this
+      // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
+      // subscribe it again on every reconnection.
+      subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
@@ -388,8 +488,49 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopConnecting?.();
+    clearInterval(this.#keepAlive);
     this.#topics.clear();
-    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+    for (const client of [this.#commands, this.#subscriber, ...this.#connecting]) if (client) destroyQuietly(client);
+  }
+
+  #startKeepAlive(): void {
+    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.pingIntervalMs);
+    this.#keepAlive.unref();
+  }
+
+  /**
+   * A keep-alive PING on each connection, unless one is outstanding. One not answered within
+   * `commandTimeoutMs` while the connection looks up means it is stalled (the socket open, no byte
+   * coming back): the pair is replaced. (node-redis's own `pingInterval` has no deadline, and its
+   * `socketTimeout` counts bytes written, which a publisher keeps writing into a stalled socket.)
+   * A pair that node-redis has been reconnecting for longer than a connection may take (its
+   * handshake waits for a reply with no deadline) is replaced too.
+   */
+  #checkAlive(): void {
+    if (this.#closed || this.#replacing) return;
+    const pair = [this.#commands, this.#subscriber];
+    if (pair.every((client) => client?.isReady)) {
+      this.#downSince = undefined;
+    } else {
+      const now = performance.now();
+      this.#downSince ??= now;
+      if (now - this.#downSince > this.#options.commandTimeoutMs + this.#options.reconnectMaxDelayMs) {
+        this.#downSince = undefined;
+        this.#replace();
+        return;
+      }
+    }
+    for (const client of pair) {
+      if (!client?.isReady || this.#pinging.has(client)) continue;
+      this.#pinging.add(client);
+      withDeadline(client.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING')
+        .catch((err) => {
+          if (err instanceof DeadlineError && (client === this.#commands || client === this.#subscriber)) {
+            this.#replace();
+          }
+        })
+        .finally(() => this.#pinging.delete(client));
+    }
   }
 
   #ttlMs(): number {
@@ -600,7 +741,7 @@ export class RedisBroker implements Broker {
 
   #updateAvailability(): void {
     if (!this.#opened || this.#closed) return;
-    const available = this.#commands!.isReady && this.#subscriber!.isReady;
+    const available = !this.#replacing && !!this.#commands?.isReady && !!this.#subscriber?.isReady;
     if (available === this.#available) return;
     this.#available = available;
     if (!available) {

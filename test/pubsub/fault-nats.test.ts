@@ -2,7 +2,8 @@
  * NatsBroker when an operator deletes a topic's JetStream stream (and maybe makes it again) while
  * every process stays connected: the stream's next life is a new epoch, and each subscribed process
  * delivers it from offset 1, once, in order, as when the server lost its streams; publish and
- * position name the new epoch, and recovery (`history`) in it is exact.
+ * position name the new epoch (also on a process that only publishes, once the new stream grew past
+ * what it saw), and recovery (`history`) in it is exact.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -109,6 +110,47 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
       [2, old[0]!.epoch, 'b'],
       [1, remade.created, 'one'],
       [2, remade.created, 'two'],
+    ]);
+  });
+
+  it('made again by the operator and grown by another process past what a publishing-only process knew: that process reports the new epoch too', async () => {
+    const topic = 'remade-grown';
+    const [sub, pub, other] = [await open(), await open(), await open()];
+    await sub.broker.subscribe(topic);
+    const old = [
+      await pub.broker.publish(topic, Buffer.from('a'), false),
+      await pub.broker.publish(topic, Buffer.from('b'), false),
+    ];
+    await sub.events.received(topic, 2);
+    const jsm = await jetstreamManager(admin);
+    const info = await jsm.streams.info(streamOf(topic));
+    await jsm.streams.delete(streamOf(topic));
+    const remade = await jsm.streams.add(info.config);
+    // Offsets 1, 2, 3 of the new stream: past the 2 the publisher saw of the old one.
+    const grown = [];
+    for (const text of ['x1', 'x2', 'x3']) grown.push(await other.broker.publish(topic, Buffer.from(text), false));
+    assert.deepEqual(
+      grown.map((at) => [at.offset, at.epoch]),
+      [
+        [1, remade.created],
+        [2, remade.created],
+        [3, remade.created],
+      ],
+    );
+
+    const four = await pub.broker.publish(topic, Buffer.from('y'), false);
+    assert.deepEqual(four, { offset: 4, epoch: remade.created });
+    const five = await pub.broker.publish(topic, Buffer.from('z'), false);
+    assert.deepEqual(five, { offset: 5, epoch: remade.created });
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.data.toString() === 'z'));
+    assert.deepEqual(rows(sub.events.of(topic)), [
+      [1, old[0]!.epoch, 'a'],
+      [2, old[0]!.epoch, 'b'],
+      [1, remade.created, 'x1'],
+      [2, remade.created, 'x2'],
+      [3, remade.created, 'x3'],
+      [4, remade.created, 'y'],
+      [5, remade.created, 'z'],
     ]);
   });
 

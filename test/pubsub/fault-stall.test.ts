@@ -1,12 +1,14 @@
 /**
- * A broker connection stalled (no byte passes either way, the sockets stay open) and then resumed,
- * for Redis and NATS: while stalled, publish rejects with ERR_WS_BROKER_UNAVAILABLE once
- * `commandTimeoutMs` passes; once resumed, the subscriber behind the stall has every message once,
- * in offset order, with no gap, without subscribing again. A TCP proxy in front of the server
- * stalls the subscriber process's connections.
+ * A broker connection stalled (no byte passes either way, the sockets stay open) and then resumed
+ * before the keep-alive notices it (`pingIntervalMs` made long here; a stall that is noticed is
+ * test/pubsub/fault-stall-lost.test.ts), for Redis and NATS: while stalled, publish rejects with
+ * ERR_WS_BROKER_UNAVAILABLE once `commandTimeoutMs` passes; once resumed, the subscriber behind the
+ * stall has every message once, in offset order, with no gap, without subscribing again. A TCP
+ * proxy in front of the server stalls the subscriber process's connections.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createClient } from 'redis';
 import type { Broker, TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
@@ -18,13 +20,28 @@ const cases = [
     name: 'RedisBroker',
     scheme: 'redis',
     start: () => BrokerProcess.redis(),
-    create: (url: string, commandTimeoutMs: number): Broker => new RedisBroker({ url, commandTimeoutMs }),
+    create: (url: string, commandTimeoutMs: number): Broker =>
+      new RedisBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
+    /** How many connections the server has subscribed to `topic`'s channel. */
+    subscribed: async (url: string, topic: string): Promise<number> => {
+      const admin = createClient({ url });
+      admin.on('error', () => {});
+      await admin.connect();
+      try {
+        const reply = (await admin.sendCommand(['PUBSUB', 'NUMSUB', `ws-stream:${topic}`])) as [string, number];
+        return reply[1];
+      } finally {
+        admin.destroy();
+      }
+    },
   },
   {
     name: 'NatsBroker',
     scheme: 'nats',
     start: () => BrokerProcess.nats(),
-    create: (url: string, commandTimeoutMs: number): Broker => new NatsBroker({ url, commandTimeoutMs }),
+    create: (url: string, commandTimeoutMs: number): Broker =>
+      new NatsBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 }),
+    subscribed: undefined,
   },
 ];
 
@@ -75,6 +92,10 @@ for (const c of cases) {
       // And the subscriber's own publications work again.
       const own = await sub.broker.publish(topic, Buffer.from('own'), false);
       await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === own.offset));
+      // The subscription refused while stalled was left once its answer came: a subscription
+      // made now is answered after both commands, written before it on the same connection.
+      await sub.broker.subscribe('probe');
+      if (c.subscribed) assert.equal(await c.subscribed(env.server.url, 'other'), 0);
     });
   });
 }
@@ -85,7 +106,7 @@ describe('NatsBroker: a history read that stalls', () => {
 
   it('rejects with ERR_WS_BROKER_UNAVAILABLE (never null, which would mean history cannot cover it); once resumed it is exact', async () => {
     const topic = 'stalled-history';
-    const reader = new NatsBroker({ url: env.proxy.url('nats'), commandTimeoutMs: 500 });
+    const reader = new NatsBroker({ url: env.proxy.url('nats'), commandTimeoutMs: 500, pingIntervalMs: 600_000 });
     const pub = new NatsBroker(env.server.url);
     brokers.push(reader, pub);
     await reader.open(new BrokerRecorder(), history);

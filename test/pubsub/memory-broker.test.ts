@@ -1,8 +1,12 @@
-/** The in-memory broker alone: offsets, epochs, history bounded by size, delivery to subscribed topics only. */
+/**
+ * The in-memory broker alone: offsets, epochs, history bounded by size, delivery to subscribed topics only;
+ * and a listener that throws (PubSub's `format`) does not turn `publish` into a throw.
+ */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBroker } from '../../src/pubsub/index.js';
+import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import type { BrokerMessage } from '../../src/pubsub/index.js';
+import { JsonClient, startTestServer } from './pubsub-support.js';
 
 async function opened(size: number) {
   const broker = new MemoryBroker();
@@ -49,4 +53,39 @@ it('history: every message after `since`, or null when trimmed, of another epoch
   assert.equal(await none.broker.history('t', { offset: 0, epoch: none.broker.epoch }), null);
   await broker.close();
   await assert.rejects(broker.publish('t', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+});
+
+it("PubSub's format throws for one message: publish still resolves (the message is taken), a warning tells, and the next message is delivered", async (t) => {
+  const web = await startTestServer();
+  const pubsub = new PubSub({
+    format: (m) => {
+      if (m.data.toString() === 'bad') throw new Error('format refused it');
+      return m.data.toString();
+    },
+  });
+  t.after(async () => {
+    await pubsub.close();
+    await web.close();
+  });
+  const client = await JsonClient.connect(web.port);
+  const { ws } = await web.next();
+  const start = await pubsub.subscribe(ws, 'room');
+  const warned = new Promise<Error>((resolve) => {
+    const onWarning = (w: Error): void => {
+      if (!/format refused it/.test(w.message)) return;
+      process.off('warning', onWarning);
+      resolve(w);
+    };
+    process.on('warning', onWarning);
+  });
+  let sent: Promise<{ offset: number }> | undefined;
+  assert.doesNotThrow(() => {
+    sent = pubsub.publish('room', 'bad');
+  });
+  assert.equal((await sent!).offset, start.offset + 1);
+  await warned;
+  const next = await pubsub.publish('room', JSON.stringify({ ok: true }));
+  assert.equal(next.offset, start.offset + 2);
+  assert.deepEqual(await client.next(), { ok: true });
+  client.close();
 });

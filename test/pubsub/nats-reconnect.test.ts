@@ -16,7 +16,8 @@ describe('NatsBroker: after a reconnection, the missed messages come before the 
   const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
 
   async function open(url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
-    const broker = new NatsBroker({ url });
+    // (No keep-alive gets in the way: a held link is a stall the test chooses to end.)
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000 });
     brokers.push(broker);
     const events = new BrokerRecorder();
     await broker.open(events, history);

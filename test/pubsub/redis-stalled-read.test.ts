@@ -22,7 +22,8 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     commandTimeoutMs: number,
     kept: HistoryOptions = history,
   ): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
-    const broker = new RedisBroker({ url, commandTimeoutMs });
+    // (No keep-alive gets in the way: a held command is a stall the test chooses to end.)
+    const broker = new RedisBroker({ url, commandTimeoutMs, pingIntervalMs: 600_000 });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, kept);

@@ -4,7 +4,7 @@
  * a TCP proxy to put in front of one, for tests that choose when a client's connections get through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,9 +42,19 @@ export class BrokerProcess {
    * Starts `redis-server` without persistence: a restart loses every key. With `start: false`, only
    * reserves its port (`start()` starts it), for tests of a client made while the broker is down.
    */
-  static async redis(options: { start?: boolean } = {}): Promise<BrokerProcess> {
+  static async redis(options: { start?: boolean; args?: string[] } = {}): Promise<BrokerProcess> {
     const port = await freePort();
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(options.args ?? []),
+    ];
     const p = new BrokerProcess(
       'redis',
       port,
@@ -60,13 +70,18 @@ export class BrokerProcess {
 
   /**
    * Starts `nats-server`, with JetStream (file store in a temporary folder kept across restarts)
-   * unless told not to; with `start: false`, only reserves its port, as `redis()` does.
+   * unless told not to; with `start: false`, only reserves its port, as `redis()` does. `config`:
+   * the text of a configuration file to start it with (`max_payload: 1024`, say).
    */
-  static async nats(options: { jetstream?: boolean; start?: boolean } = {}): Promise<BrokerProcess> {
+  static async nats(options: { jetstream?: boolean; start?: boolean; config?: string } = {}): Promise<BrokerProcess> {
     const port = await freePort();
     const jetstream = options.jetstream ?? true;
-    const dir = jetstream ? mkdtempSync(join(tmpdir(), 'ws-stream-nats-')) : undefined;
-    const args = ['-a', '127.0.0.1', '-p', String(port), ...(dir ? ['-js', '-sd', dir] : [])];
+    const dir = jetstream || options.config ? mkdtempSync(join(tmpdir(), 'ws-stream-nats-')) : undefined;
+    const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream && dir ? ['-js', '-sd', dir] : [])];
+    if (options.config !== undefined && dir) {
+      writeFileSync(join(dir, 'nats.conf'), options.config);
+      args.push('-c', join(dir, 'nats.conf'));
+    }
     const p = new BrokerProcess('nats', port, `nats://127.0.0.1:${port}`, 'nats-server', args, 'Server is ready', dir);
     if (options.start ?? true) await p.start();
     return p;
