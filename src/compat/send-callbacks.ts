@@ -3,9 +3,10 @@
  * the socket at once, or queues it behind a message being compressed, so its callbacks come in the
  * order of the calls: `null` once the socket took the frame, the socket's own error for a write it
  * refused, and, when the socket goes while a message is being compressed, "The socket was closed
- * while data was being compressed" for that message and every call queued behind it. The stream
- * sends control frames ahead of messages still compressing: here each answer waits for those of
- * the calls before it.
+ * while data was being compressed" for that message and every call queued behind it. Each answer
+ * waits for those of the calls before it; the stream would send a control frame ahead of messages
+ * still compressing, so the WebSocket holds its pings and pongs back here (`trackHeld`) until the
+ * calls before them are answered.
  */
 import type { WebSocketError } from '../errors.js';
 import { compressingClosedError, streamDestroyedError } from './errors.js';
