@@ -60,8 +60,9 @@ export function toStreamOptions(
   controlCallback: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void,
   target: StreamOptions = {},
 ): StreamOptions {
-  const maxPayload = o.maxPayload ?? wsDefaults.maxPayload;
-  const maxFragments = o.maxFragments ?? wsDefaults.maxFragments;
+  // ws reads both as 32-bit integers (`| 0`): Infinity, NaN or 2 ** 32 mean no limit, 1.5 is 1.
+  const maxPayload = (o.maxPayload ?? wsDefaults.maxPayload) | 0;
+  const maxFragments = (o.maxFragments ?? wsDefaults.maxFragments) | 0;
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = o.autoPong ?? true;

@@ -102,6 +102,34 @@ for (const impl of impls) {
   });
 }
 
+for (const impl of impls) {
+  describe(`${impl.name}: maxPayload read as ws reads it (a 32-bit integer)`, () => {
+    for (const [value, passes] of [
+      [Number.POSITIVE_INFINITY, true],
+      [2 ** 60, true],
+      [Number.NaN, true],
+      ['1000', false],
+      [1000.5, false],
+    ] as const) {
+      it(`${String(value)} (${typeof value}): a 2000-byte message ${passes ? 'passes' : 'fails (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH)'}`, async (t) => {
+        const { wss, port } = await listen(t, impl, { maxPayload: value });
+        const client = new impl.WebSocket(`ws://127.0.0.1:${port}`, { maxPayload: value });
+        t.after(() => client.terminate());
+        const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+        const errors: string[] = [];
+        server.on('error', (e: Error & { code?: string }) => errors.push(e.code ?? e.message));
+        const got = new Promise<string>((resolve) => {
+          server.on('message', (m: Buffer) => resolve(`message ${m.length}`));
+          server.on('close', (code: number) => resolve(`close ${code}`));
+        });
+        client.send(Buffer.alloc(2000));
+        assert.equal(await got, passes ? 'message 2000' : 'close 1006');
+        assert.deepEqual(errors, passes ? [] : ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH']);
+      });
+    }
+  });
+}
+
 describe('ws-stream/ws: invalid permessage-deflate options (a documented difference: ws fails later, at the handshake)', () => {
   it('throw ERR_WS_INVALID_ARGUMENT from the constructors', () => {
     const deflate = { serverMaxWindowBits: 7 };
