@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http, { type ClientRequest } from 'node:http';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { compat, impls, listen } from './support.js';
+import { compat, impls, listen, ws as realWs } from './support.js';
 
 /** An agent that keeps the requests it is given and never sends them (no socket, nothing to clean up). */
 class HoldingAgent extends http.Agent {
@@ -125,6 +125,32 @@ for (const impl of impls) {
         client.send(Buffer.alloc(2000));
         assert.equal(await got, passes ? 'message 2000' : 'close 1006');
         assert.deepEqual(errors, passes ? [] : ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH']);
+      });
+    }
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: permessage-deflate threshold read as ws reads it`, () => {
+    // ws skips compression when `length < threshold` (and only without context takeover).
+    for (const [value, compressed] of [
+      [Number.POSITIVE_INFINITY, [false, false, false]],
+      [-1, [true, true, true]],
+      [9.5, [false, true, true]],
+    ] as const) {
+      it(`${value}: messages of 9, 10 and 2000 bytes compressed ${compressed.join(', ')}`, async (t) => {
+        const perMessageDeflate = { serverNoContextTakeover: true, threshold: value };
+        const { wss, port } = await listen(t, impl, { perMessageDeflate });
+        const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
+        t.after(() => client.terminate());
+        const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+        const rsv1: boolean[] = [];
+        client._socket.prependListener('data', (d: Buffer) => rsv1.push((d[0]! & 0x40) !== 0));
+        for (const n of [9, 10, 2000]) {
+          server.send(Buffer.alloc(n));
+          await once(client, 'message');
+        }
+        assert.deepEqual(rsv1, compressed);
       });
     }
   });
