@@ -124,7 +124,7 @@ const codes = {
   ERR_WS_MESSAGE_TOO_BIG: {
     condition: 'protocol_violation',
     closeCode: 1009,
-    message: 'message larger than readMessageMax',
+    message: 'message too big',
   },
   ERR_WS_TOO_MANY_FRAGMENTS: {
     condition: 'protocol_violation',
@@ -157,6 +157,11 @@ const codes = {
   // --- pub/sub (src/pubsub/) ---
   ERR_WS_BROKER_UNAVAILABLE: { condition: 'connection', closeCode: 0, message: 'the pub/sub broker is unavailable' },
   ERR_WS_SLOW_SUBSCRIBER: { condition: 'connection', closeCode: 1008, message: 'subscriber backlog over its limit' },
+  ERR_WS_TOO_MANY_TOPICS: {
+    condition: 'local_misuse',
+    closeCode: 0,
+    message: 'too many topics subscribed on one connection',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 /** Every stable error code. */

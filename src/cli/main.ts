@@ -4,10 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
+import { type ServeConfig, UsageError, limits, parseServeArgs } from './args.js';
 import { stopOnSignals } from './shutdown.js';
 
 const usage = `usage:
@@ -17,8 +19,11 @@ const usage = `usage:
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it
-  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--workers N] [serve's options]
-      a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page
+  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--workers 1] [--max-topics 1000]
+                  [--host …] [--port …] [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
+      a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --history: messages
+      kept per topic (≤ ${limits.history.max}); --workers: processes on one port (≤ ${limits.workers.max});
+      --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max})
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
 
@@ -58,85 +63,30 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'serve') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        protocols: { type: 'string', default: '' },
-        quiet: { type: 'boolean', default: false },
-        'handshake-timeout': { type: 'string', default: '30' },
-        'idle-timeout': { type: 'string', default: '0' },
-        deflate: { type: 'boolean', default: false },
-        tls: { type: 'boolean', default: false },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        log: { type: 'boolean', default: false },
-        pubsub: { type: 'boolean', default: false },
-        broker: { type: 'string' },
-        history: { type: 'string', default: '1000' },
-        workers: { type: 'string', default: '1' },
-      },
-    });
-    const port = Number(values.port);
+    // A server whose output nobody reads any more (the pipe closed: EPIPE) serves on; an 'error'
+    // event without a listener would end the process at its next line of log.
+    for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
+    let config: ServeConfig;
+    try {
+      config = parseServeArgs(rest);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(`ws-stream serve: ${err.message}\n(ws-stream --help shows the options)`);
+      return 2;
+    }
+    if (config.pubsub) return runPubSubServe(config);
     let tls: { key: Buffer; cert: Buffer } | undefined;
-    if (values.tls || values.cert || values.key) {
-      if ((values.cert === undefined) !== (values.key === undefined)) {
-        console.error('ws-stream: --cert and --key go together');
-        return 2;
+    if (config.tls) {
+      const { cert, key } = config.tls;
+      try {
+        tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
+        createSecureContext(tls); // files that are no PEM, or a key that is not the certificate's, fail here
+      } catch (err) {
+        console.error(`ws-stream serve: --cert/--key: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
       }
-      tls = values.cert ? { cert: readFileSync(values.cert), key: readFileSync(values.key!) } : selfSignedCertificate();
     }
-    const handshakeTimeout = Number(values['handshake-timeout']);
-    const idleTimeout = Number(values['idle-timeout']);
-    if (!(handshakeTimeout >= 0) || !(idleTimeout >= 0)) {
-      console.error('ws-stream: timeouts are seconds, 0 or more');
-      return 2;
-    }
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      console.error(`ws-stream: bad port ${values.port}`);
-      return 2;
-    }
-    if (values.pubsub) {
-      if (tls) {
-        console.error('ws-stream: serve --pubsub serves ws:// only (no --tls)');
-        return 2;
-      }
-      const history = Number(values.history);
-      const workers = Number(values.workers);
-      if (!Number.isInteger(history) || history < 0 || !Number.isInteger(workers) || workers < 1) {
-        console.error('ws-stream: --history is a count ≥ 0, --workers a count ≥ 1');
-        return 2;
-      }
-      const { host, quiet, deflate, broker } = values;
-      return runPubSubServe({
-        host: host!,
-        port,
-        quiet: quiet!,
-        deflate,
-        broker,
-        history,
-        workers,
-        handshakeTimeout: Math.round(handshakeTimeout * 1000),
-        idleTimeout: Math.round(idleTimeout * 1000),
-      });
-    }
-    const running = await serve({
-      host: values.host!,
-      port,
-      protocols: values.protocols
-        ? values.protocols
-            .split(',')
-            .map((p) => p.trim())
-            .filter(Boolean)
-        : [],
-      quiet: values.quiet!,
-      handshakeTimeout: Math.round(handshakeTimeout * 1000),
-      idleTimeout: Math.round(idleTimeout * 1000),
-      deflate: values.deflate!,
-      tls,
-      log: values.log!,
-    });
+    const running = await serve({ ...config, perMessageDeflate: config.deflate ? { threshold: 0 } : false, tls });
     console.log(`ws-stream echo server listening on ${running.url}`);
     stopOnSignals(running, true);
     return -1; // keeps running
@@ -186,7 +136,9 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
+    // Could not start (the port taken, a certificate file missing…): nothing half-started stays up,
+    // not even a cluster worker whose IPC channel would keep it alive.
     console.error(`ws-stream: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -9,17 +9,13 @@
  *                  {"op":"message","topic":T,"data":ANY,"offset":N}, {"op":"error","code":C,"message":M}
  */
 import cluster from 'node:cluster';
-import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import type { ResponseHeaders } from '../options.js';
 import type { Broker, BrokerMessage } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
 import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
-import { StreamGroup } from '../stream/group.js';
-import { type ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
+import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
-import { answerPageRequest } from './serve.js';
+import { type RunningServer, serve } from './serve.js';
 import { stopOnSignals } from './shutdown.js';
 
 export interface PubSubServeOptions {
@@ -32,6 +28,8 @@ export interface PubSubServeOptions {
   history: number;
   /** Worker processes on one port (node:cluster); 1: this process serves. */
   workers: number;
+  /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
+  maxTopics: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -46,6 +44,8 @@ const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
 const MESSAGE_OVERHEAD = 96;
 const AS_TEXT = Object.freeze({ binary: false });
+/** Replies (errors, `subscribed`) waiting to be written past this many buffered bytes hold the next request. */
+const REPLY_HIGH_WATER = 1024 * 1024;
 
 function ignore(): void {}
 
@@ -72,28 +72,98 @@ function messageJson(m: BrokerMessage): string {
   return `{"op":"message","topic":${JSON.stringify(m.topic)},"data":${m.data.toString('utf8')},"offset":${m.offset}}`;
 }
 
+/**
+ * A client's value, quoted for an error message. An array or object is named, not written out:
+ * JSON.parse takes any depth, JSON.stringify overflows the stack on some thousands of levels.
+ */
+function describe(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  return Array.isArray(value) ? '(an array)' : '(an object)';
+}
+
 function errorJson(code: string, message: string): string {
   return JSON.stringify({ op: 'error', code, message });
 }
 
 const BAD = 'ERR_WS_INVALID_ARGUMENT';
 
+/** Whether `c` is a character of a JSON number literal (digits, sign, point, exponent). */
+function inNumber(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x2b || c === 0x65 || c === 0x45;
+}
+
+/**
+ * Whether `text` (valid JSON) holds a number literal too large for a double, which JSON.parse reads
+ * as ±Infinity and JSON.stringify writes as `null`. One pass over the text, strings skipped, linear
+ * whatever it holds (a reviver costs 7 times JSON.parse, a regular expression such as /[0-9]{309}/
+ * restarts at every digit: 15 s on 16 MiB of 308-digit runs). Only a literal with an exponent of
+ * three digits or more, or of 100 characters or more, can overflow: those are converted exactly.
+ */
+function hasInfiniteNumber(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: to its closing quote, escapes skipped.
+      for (i++; i < text.length; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c) i++;
+        else if (s === 0x22) break;
+      }
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let end = i + 1;
+      let exponentDigits = -1;
+      for (; end < text.length; end++) {
+        const n = text.charCodeAt(end);
+        if (!inNumber(n)) break;
+        if (n === 0x65 || n === 0x45) exponentDigits = 0;
+        else if (exponentDigits >= 0 && n >= 0x30 && n <= 0x39) exponentDigits++;
+      }
+      if ((exponentDigits >= 3 || end - i >= 100) && !Number.isFinite(Number(text.slice(i, end)))) return true;
+      i = end - 1;
+    }
+  }
+  return false;
+}
+
+/** The limits of one connection (the command line's). */
+export interface ConnectionLimits {
+  /** Topics one connection may be subscribed to at once. */
+  maxTopics: number;
+}
+
 /** Serves the protocol on one connection until it closes. */
-export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
+export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: ConnectionLimits): void {
   let publishing = 0;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
+  /** Replies written and not yet handed on: with a backlog, the next request waits for them. */
+  let replying = 0;
   let held = false;
-  const send = (text: string): void => ws.write(text, AS_TEXT, ignore);
-  const fail = (err: unknown): void => {
-    const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
-    send(errorJson(e.code, e.message));
-  };
+  /** The topics this connection is subscribed to (answered `subscribed`, not unsubscribed since). */
+  const topics = new Set<string>();
+  const mustWait = (): boolean =>
+    subscribing ||
+    publishing >= MAX_PUBLISHES_IN_FLIGHT ||
+    // A client that sends requests and does not read their replies stops being read, as the echo
+    // server's does: its replies never pile up in memory.
+    (replying > 0 && ws.bufferedAmount > REPLY_HIGH_WATER);
   const resume = (): void => {
-    if (held && !subscribing && publishing < MAX_PUBLISHES_IN_FLIGHT) {
+    if (held && !mustWait()) {
       held = false;
       ws.read(onMessage);
     }
+  };
+  const replied = (): void => {
+    replying--;
+    resume();
+  };
+  const send = (text: string): void => {
+    replying++;
+    ws.write(text, AS_TEXT, replied);
+  };
+  const fail = (err: unknown): void => {
+    const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
+    send(errorJson(e.code, e.message));
   };
   const published = (): void => {
     publishing--;
@@ -101,9 +171,10 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   };
   const handle = (msg: ReceivedData): void => {
     if (msg.binary) return send(errorJson(BAD, 'binary frame: send text frames, one JSON object each'));
+    const text = msg.data.toString('utf8');
     let req: unknown;
     try {
-      req = JSON.parse(msg.data.toString('utf8'));
+      req = JSON.parse(text);
     } catch {
       return send(errorJson(BAD, 'not JSON'));
     }
@@ -112,7 +183,7 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
     }
     const r = req as { op?: unknown; topic?: unknown; since?: unknown; data?: unknown };
     if (r.op !== 'subscribe' && r.op !== 'unsubscribe' && r.op !== 'publish') {
-      return send(errorJson(BAD, r.op === undefined ? 'missing op' : `unknown op ${JSON.stringify(r.op)}`));
+      return send(errorJson(BAD, r.op === undefined ? 'missing op' : `unknown op ${describe(r.op)}`));
     }
     if (r.topic === undefined) return send(errorJson(BAD, 'missing topic'));
     try {
@@ -122,10 +193,19 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
     }
     const topic = r.topic;
     if (r.op === 'subscribe') {
+      if (topics.size >= limits.maxTopics && !topics.has(topic)) {
+        return send(
+          errorJson(
+            'ERR_WS_TOO_MANY_TOPICS',
+            `not subscribed to ${JSON.stringify(topic)}: a connection may be subscribed to at most ${limits.maxTopics} topics; unsubscribe from one first`,
+          ),
+        );
+      }
       const since = r.since as { offset: number; epoch: string } | undefined;
       subscribing = true;
       ps.subscribe(ws, topic, since === undefined ? {} : { since })
         .then((s) => {
+          topics.add(topic);
           const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
           // A repeated subscribe resolves as the first one did: without `since`, nothing was recovered.
           if (since !== undefined) reply.recovered = s.recovered ?? false;
@@ -136,11 +216,15 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
           resume();
         });
     } else if (r.op === 'unsubscribe') {
+      topics.delete(topic);
       ps.unsubscribe(ws, topic);
     } else {
       if (!('data' in r) || r.data === undefined) return send(errorJson(BAD, 'missing data'));
       let data: string;
       try {
+        if (hasInfiniteNumber(text)) {
+          return send(errorJson(BAD, 'a number in data is too large for a double (it would arrive as null)'));
+        }
         data = JSON.stringify(r.data);
       } catch {
         // JSON.parse takes any depth; JSON.stringify recurses, and overflows the stack first.
@@ -160,10 +244,15 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub): void {
   };
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
     if (err) return;
-    handle(msg!);
+    try {
+      handle(msg!);
+    } catch (e) {
+      // A request this code did not foresee: answered, never the end of the process.
+      send(errorJson(BAD, `request not handled: ${e instanceof Error ? e.message : String(e)}`));
+    }
     // A subscribe is answered before the next request is read, so a publish sent right after it
     // comes back to its sender; a publisher faster than its broker is not read until a publish settles.
-    if (subscribing || publishing >= MAX_PUBLISHES_IN_FLIGHT) held = true;
+    if (mustWait()) held = true;
     else ws.read(onMessage);
   };
   ws.read(onMessage);
@@ -174,7 +263,11 @@ export interface RunningPubSubServer {
   shutdown(): Promise<void>;
 }
 
-/** One process serving the protocol on host:port (a cluster worker shares the port with the others). */
+/**
+ * One process serving the protocol on host:port (a cluster worker shares the port with the
+ * others). The HTTP side is `serve`'s, with its defences against hostile clients: the handshake
+ * deadline from the TCP connection, 431 and 400 for heads it will not read, 404 off the page.
+ */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
     broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
@@ -184,46 +277,106 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });
-  const open = new StreamGroup();
-  const streamOptions = {
-    handshakeTimeout: opts.handshakeTimeout,
-    idleTimeout: opts.idleTimeout,
-    perMessageDeflate: opts.deflate ? { serverNoContextTakeover: true } : false,
-  };
-  const workerId = cluster.isWorker ? String(cluster.worker!.id) : undefined;
-  const decorator = (h: ResponseHeaders): void => {
-    h.Server = 'ws-stream';
-    if (workerId !== undefined) h['X-Ws-Stream-Worker'] = workerId;
-  };
-  const server = http.createServer((req, res) => {
-    answerPageRequest(req, res, chatPage);
-  });
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ws = new WebSocketStream(socket, streamOptions);
-    ws.accept(req, { head, decorator }, (err) => {
-      if (err) {
-        if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
-        return;
-      }
-      servePubSubConnection(open.add(ws), ps);
+  const limits = { maxTopics: opts.maxTopics };
+  let running: RunningServer;
+  try {
+    running = await serve({
+      host: opts.host,
+      port: opts.port,
+      quiet: opts.quiet,
+      handshakeTimeout: opts.handshakeTimeout,
+      idleTimeout: opts.idleTimeout,
+      perMessageDeflate: opts.deflate ? { serverNoContextTakeover: true } : false,
+      page: chatPage,
+      onOpen: (ws) => servePubSubConnection(ws, ps, limits),
+      headers: cluster.isWorker ? { 'X-Ws-Stream-Worker': String(cluster.worker!.id) } : undefined,
     });
-  });
-  server.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  } catch (err) {
+    await ps.close().catch(ignore);
+    throw err;
+  }
   return {
-    url: `ws://${host}:${port}/`,
+    url: running.url,
     shutdown: async () => {
-      await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
-      server.closeAllConnections();
+      await running.shutdown();
       await ps.close();
     },
   };
+}
+
+/** A worker that failed to start is forked again after this, doubling up to REFORK_MAX_MS. */
+const REFORK_MIN_MS = 1000;
+const REFORK_MAX_MS = 30_000;
+/** The primary's wait for its workers to close their connections, past which it exits anyway. */
+const PRIMARY_GRACE_MS = 5000;
+
+/**
+ * The cluster primary of `--workers N`: forks the workers, carries their topics without --broker,
+ * and prints the URL once all of them listen. A worker that exits is replaced (its clients' TCP
+ * connections are gone with it; the others' are untouched). One that exits before it ever listened
+ * could not start (its error is on stderr): at start-up that stops everything with exit code 1;
+ * later, its replacement is tried again after a pause, never in a tight loop. SIGINT/SIGTERM:
+ * every worker is sent SIGTERM (each closes its connections with 1001), then the primary exits 0.
+ */
+function runPrimary(opts: PubSubServeOptions, label: string): number {
+  const primary = opts.broker
+    ? null
+    : ClusterBroker.servePrimary({ size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS });
+  const listened = new Set<number>();
+  let started = false;
+  let stopping = false;
+  let exitCode = 0;
+  let failedStarts = 0;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const finish = (): void => {
+    void primary?.close();
+    process.exit(exitCode);
+  };
+  const fork = (): void => {
+    if (stopping) return;
+    const w = cluster.fork();
+    w.once('listening', (address) => {
+      listened.add(w.id);
+      failedStarts = 0;
+      if (!started && listened.size === opts.workers) {
+        started = true;
+        console.log(`${label} listening on ws://${host}:${address.port}/ (${opts.workers} workers)`);
+      }
+    });
+  };
+  const stop = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    if (code === 0) console.log('shutting down');
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) return finish();
+    for (const w of workers) w?.process.kill('SIGTERM');
+    setTimeout(finish, PRIMARY_GRACE_MS).unref();
+  };
+  cluster.on('exit', (w, code, signal) => {
+    const how = signal ?? `code ${code}`;
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+      return;
+    }
+    if (!listened.delete(w.id)) {
+      if (!started) {
+        console.error(`ws-stream: worker ${w.id} exited (${how}) before it listened: stopping`);
+        return stop(1);
+      }
+      const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
+      if (!opts.quiet) console.error(`worker ${w.id} exited (${how}) before it listened; another in ${delay} ms`);
+      setTimeout(fork, delay);
+      return;
+    }
+    if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
+    fork();
+  });
+  for (let i = 0; i < opts.workers; i++) fork();
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  return -1;
 }
 
 /**
@@ -233,43 +386,12 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
  */
 export async function runPubSubServe(opts: PubSubServeOptions): Promise<number> {
   const label = 'ws-stream pub/sub server';
-  if (opts.workers > 1 && cluster.isPrimary) {
-    const primary = opts.broker
-      ? null
-      : ClusterBroker.servePrimary({ size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS });
-    let stopping = false;
-    let listening = 0;
-    let url = '';
-    const fork = (): void => {
-      const w = cluster.fork();
-      w.once('listening', (address) => {
-        const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-        url = `ws://${host}:${address.port}/`;
-        if (++listening === opts.workers) console.log(`${label} listening on ${url} (${opts.workers} workers)`);
-      });
-    };
-    cluster.on('exit', (w, code) => {
-      if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) {
-          void primary?.close();
-          process.exit(0);
-        }
-        return;
-      }
-      if (!opts.quiet) console.error(`worker ${w.id} exited (${code}); starting another`);
-      fork();
-    });
-    for (let i = 0; i < opts.workers; i++) fork();
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      console.log('shutting down');
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-      setTimeout(() => process.exit(0), 5000).unref();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    return -1;
+  if (opts.workers > 1 && cluster.isPrimary) return runPrimary(opts, label);
+  if (cluster.isWorker) {
+    // node:cluster ends a worker at once (process.exit) when its primary is gone, before any
+    // listener of ours runs: its clients would see their connections cut (1006). Its listener
+    // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
+    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
   }
   const broker = cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined;
   const running = await servePubSub(opts, broker);

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
-import { requestLimitDefaults, type ResponseHeaders } from '../options.js';
+import { type DeflateOptions, normaliseStreamOptions, requestLimitDefaults, type ResponseHeaders } from '../options.js';
 import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
@@ -23,18 +23,24 @@ export interface ServeOptions {
   host: string;
   port: number;
   /** Subprotocols supported, in order of preference; the first offered by the client is chosen. */
-  protocols: string[];
+  protocols?: string[];
   quiet: boolean;
-  /** Handshake timeout, in ms (0: none). */
+  /** Handshake timeout, in ms (0: none), counted from the TCP connection. */
   handshakeTimeout?: number;
   /** Idle timeout, in ms (0: none); keep-alive pings go out at half of it. */
   idleTimeout?: number;
-  /** Negotiate permessage-deflate. */
-  deflate?: boolean;
+  /** permessage-deflate as the streams negotiate it (default: not offered). */
+  perMessageDeflate?: DeflateOptions | false;
   /** Serve wss:// and https:// (HTTP/1.1 upgrade and HTTP/2 extended CONNECT on one port). */
   tls?: { key: Buffer; cert: Buffer };
   /** Print a line for each WebSocket opened, with its HTTP version. */
   log?: boolean;
+  /** What GET / answers (default: the echo page). */
+  page?: string;
+  /** Serves each WebSocket once open (default: `echo`). */
+  onOpen?: (ws: WebSocketStream) => void;
+  /** More headers of the 101 response (HTTP/1.1 and HTTP/2 alike). */
+  headers?: Record<string, string>;
 }
 
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
@@ -178,13 +184,12 @@ function asksForPage(method: string | undefined, target: string | undefined): bo
 
 /** Answers a plain HTTP request: `html` when it asks for the page, 404 otherwise. */
 export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
-  if (asksForPage(req.method, req.url)) {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(html);
-  } else {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-  }
+  // Content-Length always (no chunked answer to some requests and not others), also for HEAD.
+  const [status, type, body] = asksForPage(req.method, req.url)
+    ? [200, 'text/html; charset=utf-8', html]
+    : [404, 'text/plain', 'not found\n'];
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 export interface RunningServer {
@@ -199,16 +204,33 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const streamOptions = {
     handshakeTimeout: opts.handshakeTimeout,
     idleTimeout: opts.idleTimeout,
-    // Every message compressed, whatever the client asked of our compressor: some clients mishandle
-    // an uncompressed message once permessage-deflate is agreed (see DeflateLines.shouldCompress).
-    perMessageDeflate: opts.deflate ? { threshold: 0 } : false,
+    perMessageDeflate: opts.perMessageDeflate ?? false,
+  };
+  // Checked once here, so that a bad value fails the start, not the first connection's upgrade
+  // handler (where the stream would throw it); the same object is then used by every stream.
+  normaliseStreamOptions(streamOptions);
+  const page_ = opts.page ?? page;
+  const onOpen = opts.onOpen ?? echo;
+  const protocols = opts.protocols ?? [];
+  const decorator = (h: ResponseHeaders): void => {
+    nameServer(h);
+    if (opts.headers) Object.assign(h, opts.headers);
+  };
+  const decoratorH2 = (h: ResponseHeaders): void => {
+    nameServerH2(h);
+    if (opts.headers) Object.assign(h, opts.headers);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
-  const selectProtocol = (offered: string[]): string | undefined =>
-    opts.protocols.find((p) => offered.includes(p)) ?? offered.find((p) => opts.protocols.includes(p));
+  /** Sockets node:http handed over with `'upgrade'`: no HTTP deadline applies to them any more. */
+  const upgraded = new WeakSet<Duplex>();
+  const selectProtocol =
+    protocols.length === 0
+      ? undefined
+      : (offered: string[]): string | undefined =>
+          protocols.find((p) => offered.includes(p)) ?? offered.find((p) => protocols.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {
     if (opts.log) console.log(`websocket open over ${over}${ws.extensions ? ` with ${ws.extensions}` : ''}`);
-    echo(open.add(ws));
+    onOpen(open.add(ws));
   };
   const refused = (err: WebSocketError): void => {
     if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
@@ -225,7 +247,9 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       const socket = req.socket;
       deadlines.disarm(socket);
       res.once('finish', () => {
-        if (!socket.destroyed) deadlines.arm(socket);
+        // Not once the connection was upgraded: pipelined behind this request, the upgrade may
+        // come before this answer is finished, and its WebSocket must not meet this deadline.
+        if (!socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
       });
     }
     const refuse = refusal(req, false);
@@ -237,7 +261,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       res.end(body);
       return;
     }
-    answerPageRequest(req, res, page);
+    answerPageRequest(req, res, page_);
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
     ? http2.createSecureServer(
@@ -248,13 +272,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.arm(socket));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
+    upgraded.add(socket);
     const refuse = refusal(req, true);
     if (refuse) return refuseOnSocket(socket, refuse);
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
-    ws.accept(req, { head, selectProtocol, decorator: nameServer }, (err) =>
-      err ? refused(err) : opened(ws, 'HTTP/1.1'),
-    );
+    ws.accept(req, { head, selectProtocol, decorator }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -265,18 +288,18 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       if (deadlines && stream.session) deadlines.disarm(stream.session.socket as net.Socket);
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
-        ws.accept({ headers }, { selectProtocol, decorator: nameServerH2 }, (err) =>
+        ws.accept({ headers }, { selectProtocol, decorator: decoratorH2 }, (err) =>
           err ? refused(err) : opened(ws, 'HTTP/2'),
         );
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
-      const page_ = asksForPage(headers[':method'], headers[':path']);
+      const isPage = asksForPage(headers[':method'], headers[':path']);
       stream.respond({
-        ':status': page_ ? 200 : 404,
-        'content-type': page_ ? 'text/html; charset=utf-8' : 'text/plain',
+        ':status': isPage ? 200 : 404,
+        'content-type': isPage ? 'text/html; charset=utf-8' : 'text/plain',
       });
-      stream.end(headers[':method'] === 'HEAD' ? undefined : page_ ? page : 'not found\n');
+      stream.end(headers[':method'] === 'HEAD' ? undefined : isPage ? page_ : 'not found\n');
     });
   }
   // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as

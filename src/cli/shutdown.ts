@@ -6,7 +6,9 @@ const SHUTDOWN_GRACE_MS = 3000;
 /**
  * Stops `running` on the first SIGINT or SIGTERM: closes it, then exits 0 (1 if closing failed),
  * or 0 anyway after SHUTDOWN_GRACE_MS. `announce` prints "shutting down" first. Returns the stop
- * function, for other reasons to stop (it acts once, whoever calls it).
+ * function, for other reasons to stop (it acts once, whoever calls it). Later signals are ignored
+ * rather than left to kill the process: a terminal's Ctrl-C reaches a cluster worker together
+ * with its primary's SIGTERM, and the grace period bounds the wait anyway.
  */
 export function stopOnSignals(running: { shutdown(): Promise<void> }, announce: boolean): () => void {
   let stopping = false;
@@ -20,7 +22,7 @@ export function stopOnSignals(running: { shutdown(): Promise<void> }, announce: 
     );
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   return stop;
 }

@@ -153,7 +153,8 @@ export class DeflateCodec {
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
-        if (sizeSoFar + size > maxSize) finish(new WebSocketError('ERR_WS_MESSAGE_TOO_BIG', 'while inflating'));
+        if (sizeSoFar + size > maxSize)
+          finish(new WebSocketError('ERR_WS_MESSAGE_TOO_BIG', 'inflates past readMessageMax'));
         else parts.push(chunk);
       };
       const onError = (err: Error): void => {

@@ -265,7 +265,7 @@ export class Receiver {
     if (op < 8) {
       if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
       this.messageBytes += h.length;
-      if (this.messageBytes > this.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG');
+      if (this.messageBytes > this.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG', 'over readMessageMax');
     }
     this.remaining = h.length;
     this.phase = 0;

@@ -1,0 +1,188 @@
+/**
+ * `ws-stream serve`'s command line, read strictly: every value is checked before anything starts,
+ * and a bad one is a `UsageError` naming the option (main prints it and exits 2). Nothing is
+ * guessed: an empty value, `0x50`, `1e3`, ` 2`, a broker URL without a host, or an option of the
+ * other mode (`--history` without `--pubsub`) is refused rather than read as something else.
+ */
+import { parseArgs } from 'node:util';
+import { isToken } from '../proto/tokens.js';
+
+/** A command line that cannot be served: the message says which option and what it takes. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** What `serve` runs with, every value checked. Times in ms. */
+export interface ServeConfig {
+  pubsub: boolean;
+  host: string;
+  port: number;
+  quiet: boolean;
+  handshakeTimeout: number;
+  idleTimeout: number;
+  deflate: boolean;
+  /** Echo mode: subprotocols, in the server's order of preference. */
+  protocols: string[];
+  /** Echo mode: serve wss:// (files named, or a self-signed certificate when both are undefined). */
+  tls: { cert?: string; key?: string } | undefined;
+  log: boolean;
+  /** Pub/sub mode: the broker URL, as given (checked). */
+  broker: string | undefined;
+  history: number;
+  workers: number;
+  maxTopics: number;
+}
+
+/** The bounds of the counts, also in the usage text and the README. */
+export const limits = Object.freeze({
+  history: { default: 1000, max: 1_000_000 },
+  workers: { default: 1, max: 256 },
+  maxTopics: { default: 1000, max: 1_000_000 },
+  /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
+  seconds: { max: 2_147_483 },
+});
+
+/** A count in [min, max], written in decimal digits only. */
+function count(option: string, value: string, min: number, max: number): number {
+  const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(`--${option} takes a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** Seconds (decimals allowed) as whole ms; a positive time never rounds down to 0 (which means none). */
+function seconds(option: string, value: string): number {
+  const s = /^[0-9]{1,10}(\.[0-9]{1,9})?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(s >= 0 && s <= limits.seconds.max)) {
+    throw new UsageError(
+      `--${option} takes seconds from 0 to ${limits.seconds.max} (0: none), not ${JSON.stringify(value)}`,
+    );
+  }
+  return Math.ceil(s * 1000);
+}
+
+/** One broker URL's host and port present and sane; `schemes` are the ones allowed in this place. */
+function checkUrl(text: string, schemes: string[], what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--broker: ${JSON.stringify(text)} is not a URL (want ${what})`);
+  }
+  if (!schemes.includes(url.protocol)) {
+    throw new UsageError(`--broker: ${JSON.stringify(text)} is not ${what}`);
+  }
+  if (url.hostname === '') throw new UsageError(`--broker: ${JSON.stringify(text)} names no host (want ${what})`);
+  if (url.port === '0') throw new UsageError(`--broker: ${JSON.stringify(text)}: port 0 is no server's port`);
+  if (url.hash !== '') throw new UsageError(`--broker: ${JSON.stringify(text)}: a URL fragment means nothing here`);
+  return url;
+}
+
+/**
+ * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://HOST[:PORT]`,
+ * several NATS servers comma-separated (`nats://` or `tls://` each). Returns it unchanged.
+ */
+export function checkBrokerUrl(value: string): string {
+  const redis = 'redis://HOST:PORT or rediss://HOST:PORT';
+  const nats = 'nats://HOST:PORT';
+  if (value === '') throw new UsageError(`--broker is empty: give ${redis} or ${nats} (or leave --broker out)`);
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1]?.toLowerCase();
+  if (scheme === 'redis' || scheme === 'rediss') {
+    const url = checkUrl(value, ['redis:', 'rediss:'], redis);
+    if (!/^\/?([0-9]{1,5})?$/.test(url.pathname)) {
+      throw new UsageError(`--broker: ${JSON.stringify(value)}: the path may only be a database number (/0)`);
+    }
+    return value;
+  }
+  if (scheme === 'nats') {
+    for (const server of value.split(',')) {
+      const url = checkUrl(server.trim(), ['nats:', 'tls:'], `${nats} (servers comma-separated)`);
+      if (url.pathname !== '' && url.pathname !== '/') {
+        throw new UsageError(`--broker: ${JSON.stringify(server)}: a NATS URL has no path`);
+      }
+      if (url.search !== '') throw new UsageError(`--broker: ${JSON.stringify(server)}: a NATS URL has no query`);
+    }
+    return value;
+  }
+  throw new UsageError(`--broker must be ${redis} or ${nats}, not ${JSON.stringify(value)}`);
+}
+
+/** `--protocols a,b`: subprotocol names (RFC 6455 §4.1: tokens), none empty, none twice. */
+function protocolList(value: string): string[] {
+  const list = value.split(',').map((p) => p.trim());
+  for (const p of list) {
+    if (!isToken(p)) throw new UsageError(`--protocols: ${JSON.stringify(p)} is not a subprotocol name (a token)`);
+  }
+  if (new Set(list).size !== list.length) throw new UsageError('--protocols names a subprotocol twice');
+  return list;
+}
+
+const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
+const PUBSUB_ONLY = ['broker', 'history', 'workers', 'max-topics'] as const;
+
+/** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
+export function parseServeArgs(args: string[]): ServeConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        protocols: { type: 'string' },
+        quiet: { type: 'boolean' },
+        'handshake-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        deflate: { type: 'boolean' },
+        tls: { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        log: { type: 'boolean' },
+        pubsub: { type: 'boolean' },
+        broker: { type: 'string' },
+        history: { type: 'string' },
+        workers: { type: 'string' },
+        'max-topics': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const given = (name: string): boolean => values[name] !== undefined;
+  const str = (name: string): string | undefined => values[name] as string | undefined;
+  const pubsub = values.pubsub === true;
+  for (const name of pubsub ? ECHO_ONLY : PUBSUB_ONLY) {
+    if (given(name)) {
+      throw new UsageError(
+        pubsub ? `--${name} is an option of the echo server, not of serve --pubsub` : `--${name} goes with --pubsub`,
+      );
+    }
+  }
+  const host = str('host') ?? '127.0.0.1';
+  if (host.trim() === '' || host !== host.trim()) {
+    throw new UsageError(`--host takes a host name or address, not ${JSON.stringify(host)}`);
+  }
+  const cert = str('cert');
+  const key = str('key');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together');
+  if (cert === '' || key === '') throw new UsageError('--cert and --key take file names');
+  return {
+    pubsub,
+    host,
+    port: count('port', str('port') ?? '8080', 0, 65535),
+    quiet: values.quiet === true,
+    handshakeTimeout: seconds('handshake-timeout', str('handshake-timeout') ?? '30'),
+    idleTimeout: seconds('idle-timeout', str('idle-timeout') ?? '0'),
+    deflate: values.deflate === true,
+    protocols: given('protocols') ? protocolList(str('protocols')!) : [],
+    tls: values.tls === true || cert !== undefined ? { cert, key } : undefined,
+    log: values.log === true,
+    broker: given('broker') ? checkBrokerUrl(str('broker')!) : undefined,
+    history: count('history', str('history') ?? String(limits.history.default), 0, limits.history.max),
+    workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
+    maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),
+  };
+}

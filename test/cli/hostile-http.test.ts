@@ -1,0 +1,278 @@
+/**
+ * `ws-stream serve` and `serve --pubsub` against hostile HTTP, with real sockets: slow and silent
+ * connections, oversized and malformed heads, methods other than GET, upgrades to something else.
+ * Both modes share one HTTP front and must answer alike; after each case the server still serves.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { RawClient, startServer } from '../conformance/raw-client.js';
+import { parseFrames, requestHead, text as textFrame } from '../support/frames.js';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Everything the server sends on a new connection after `request`, until it closes the connection. */
+function exchange(port: number, request?: string | Buffer): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  if (request !== undefined) socket.write(request);
+  return once(socket, 'close').then(() => got);
+}
+
+const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(response)?.[1] ?? 0);
+const bodyOf = (response: string): string => response.slice(response.indexOf('\r\n\r\n') + 4);
+
+/** A WebSocket that works: echoes (echo mode) or answers a subscribe (pub/sub mode). */
+async function stillServes(port: number, pubsub: boolean): Promise<void> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  await once(ws, 'open');
+  const reply = once(ws, 'message');
+  ws.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'alive' }) : 'alive?');
+  const [data] = (await reply) as [Buffer];
+  if (pubsub) assert.equal(JSON.parse(data.toString()).op, 'subscribed');
+  else assert.equal(data.toString(), 'alive?');
+  ws.close();
+  await once(ws, 'close');
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  const pubsub = mode.length > 0;
+  describe(`ws-stream serve ${mode.join(' ')} --handshake-timeout 1 against hostile HTTP`, { timeout: 60_000 }, () => {
+    let server: Server;
+    before(async () => {
+      server = await startServer([...mode, '--handshake-timeout', '1']);
+    });
+    after(async () => {
+      await server.stop();
+    });
+
+    it('a connection that sends nothing is dropped, with no response', async () => {
+      assert.equal(await exchange(server.port), '');
+    });
+
+    it('a request head trickled a byte at a time is dropped before it is done', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const head = requestHead();
+      let sent = 0;
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      const timer = setInterval(() => {
+        if (sent < head.length) socket.write(head[sent++]!);
+      }, 200);
+      await once(socket, 'close');
+      clearInterval(timer);
+      assert.equal(got, '');
+      assert.ok(sent < head.length, `the whole head went out (${sent} bytes)`);
+    });
+
+    it('many silent connections at once are all dropped, and the server serves meanwhile', async () => {
+      const silent = Array.from({ length: 200 }, () => exchange(server.port));
+      await stillServes(server.port, pubsub);
+      assert.deepEqual(new Set(await Promise.all(silent)), new Set(['']));
+    });
+
+    it('a head over 16 KiB: 431; 101 header fields: 431; on an upgrade and on a plain GET', async () => {
+      const big = { 'X-Big': 'x'.repeat(100_000) };
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < 101; i++) fields[`X-F${i}`] = 'v';
+      for (const request of [
+        requestHead(big),
+        requestHead({ Upgrade: null, Connection: null, 'Sec-WebSocket-Key': null, ...big }, 'GET / HTTP/1.1'),
+        requestHead(fields),
+        `GET / HTTP/1.1\r\nHost: h\r\n${Object.keys(fields)
+          .map((k) => `${k}: v\r\n`)
+          .join('')}\r\n`,
+      ]) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), 431, response.slice(0, 200));
+        assert.match(response, /^Server: ws-stream$/m);
+      }
+    });
+
+    it('bytes that are no HTTP, a bad request line, a bad header: 400', async () => {
+      for (const request of [
+        Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a]),
+        'GARBAGE\r\n\r\n',
+        'GET / HTTP/9.9\r\nHost: h\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: h\r\nBad Header: v\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+        'GET /\0 HTTP/1.1\r\nHost: h\r\n\r\n',
+      ]) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), 400, `${JSON.stringify(String(request))}: ${response.slice(0, 200)}`);
+      }
+    });
+
+    it('WebSocket headers on no valid upgrade: 400 with the reason; a wrong version: 426; HTTP/1.0: 400', async () => {
+      const cases: [string, number, RegExp][] = [
+        [requestHead({ Upgrade: null }), 400, /missing Upgrade header/],
+        [requestHead({ Connection: 'keep-alive' }), 400, /Connection header lacks the "upgrade" token/],
+        [requestHead({ 'Sec-WebSocket-Key': 'short' }), 400, /Sec-WebSocket-Key/],
+        [requestHead({ 'Sec-WebSocket-Key': null }), 400, /missing Sec-WebSocket-Key/],
+        [requestHead({ 'Sec-WebSocket-Version': '8' }), 426, /Sec-WebSocket-Version must be 13/],
+        [requestHead({ Host: null }), 400, /Host/],
+        [requestHead({}, 'POST / HTTP/1.1'), 400, /method must be GET/],
+        [requestHead({}, 'GET / HTTP/1.0'), 400, /HTTP version/],
+      ];
+      for (const [request, status, reason] of cases) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, `${request.split('\r\n')[0]}: ${response.slice(0, 300)}`);
+        assert.match(bodyOf(response), reason);
+      }
+    });
+
+    it('an upgrade to another protocol (h2c, TLS) is refused with 400, not switched', async () => {
+      for (const upgrade of ['h2c', 'TLS/1.2', 'websocket2']) {
+        const response = await exchange(
+          server.port,
+          `GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: ${upgrade}\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n`,
+        );
+        assert.equal(statusOf(response), 400, `${upgrade}: ${response.slice(0, 200)}`);
+      }
+    });
+
+    it('methods other than GET and HEAD, and other paths: 404; HEAD / has no body; CONNECT is hung up', async () => {
+      const requests: [string, number][] = [
+        ['POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world', 404],
+        ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 404],
+        ['PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n', 404],
+        ['DELETE / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['PATCH / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET /nope HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET /../../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['GET http://evil.example/ HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+      ];
+      for (const [request, status] of requests) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, `${request.split('\r\n')[0]}: ${response.slice(0, 200)}`);
+        assert.equal(bodyOf(response), 'not found\n');
+      }
+      const head = await exchange(server.port, 'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n');
+      assert.equal(statusOf(head), 200);
+      assert.equal(bodyOf(head), '');
+      const connect = await exchange(server.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      assert.doesNotMatch(connect, /^HTTP\/1\.1 200/, 'no tunnel');
+    });
+
+    it('a POST with a body larger than the server would keep, sent slowly, is cut off at the deadline', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+      });
+      socket.write('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000000\r\n\r\n');
+      const timer = setInterval(() => socket.write('x'.repeat(1024)), 100);
+      await once(socket, 'close');
+      clearInterval(timer);
+      assert.equal(statusOf(got), 404);
+    });
+
+    it('an upgrade pipelined behind page requests opens a WebSocket that outlives the HTTP deadline', async () => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = Buffer.alloc(0);
+      let closed = false;
+      const waiters: (() => void)[] = [];
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        for (const w of waiters.splice(0)) w();
+      });
+      socket.on('close', () => {
+        closed = true;
+        for (const w of waiters.splice(0)) w();
+      });
+      const until = async (cond: () => boolean): Promise<void> => {
+        while (!cond()) await new Promise<void>((r) => waiters.push(r));
+      };
+      const frames = (): ReturnType<typeof parseFrames>['frames'] => {
+        const at = got.indexOf('\r\n\r\n', got.indexOf('HTTP/1.1 101 '));
+        return at < 0 || got.indexOf('HTTP/1.1 101 ') < 0 ? [] : parseFrames(got.subarray(at + 4)).frames;
+      };
+      // All in one write: node:http reads the three requests from one chunk.
+      socket.write(`GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /x HTTP/1.1\r\nHost: h\r\n\r\n${requestHead()}`);
+      await until(() => closed || got.includes('HTTP/1.1 101 '));
+      const heads = got.toString('latin1').match(/^HTTP\/1\.1 \d{3}/gm);
+      assert.deepEqual(heads, ['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 101']);
+      // A connection made now meets its deadline after the ones armed before it: once it is
+      // dropped, a deadline wrongly left on the upgraded socket would have passed too.
+      assert.equal(await exchange(server.port), '');
+      assert.equal(closed, false, 'the WebSocket was cut at the HTTP deadline');
+      socket.write(textFrame(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'pipelined' }) : 'pipelined'));
+      await until(() => closed || frames().length > 0);
+      const [reply] = frames();
+      assert.ok(reply, 'no reply: the connection closed');
+      if (pubsub) assert.equal(JSON.parse(reply.payload.toString()).op, 'subscribed');
+      else assert.equal(reply.payload.toString(), 'pipelined');
+      socket.destroy();
+    });
+
+    it('after all of it the process still runs and serves WebSockets', async () => {
+      assert.equal(server.proc.exitCode, null);
+      await stillServes(server.port, pubsub);
+    });
+  });
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  const pubsub = mode.length > 0;
+  it(`serve ${mode.join(' ')}: 300 WebSockets opened at once are all served, then all closed cleanly`, async () => {
+    const server = await startServer(mode);
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+          await once(ws, 'open');
+          const reply = once(ws, 'message');
+          ws.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: `c${i % 10}` }) : `hello ${i}`);
+          const [data] = (await reply) as [Buffer];
+          if (pubsub) assert.equal(JSON.parse(data.toString()).topic, `c${i % 10}`);
+          else assert.equal(data.toString(), `hello ${i}`);
+          return ws;
+        }),
+      );
+      const codes = clients.map((ws) => once(ws, 'close').then(([code]) => code as number));
+      for (const ws of clients) ws.close(1000);
+      assert.deepEqual(new Set(await Promise.all(codes)), new Set([1000]));
+      await stillServes(server.port, pubsub);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it(`serve ${mode.join(' ')} --idle-timeout 0.4: a silent WebSocket is pinged at half the time and closed with 1001; one that answers pings stays`, async () => {
+    const server = await startServer([...mode, '--idle-timeout', '0.4']);
+    try {
+      // ws answers pings by itself: it is never idle. A raw client that does not answer is.
+      const live = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+      await once(live, 'open');
+      let pings = 0;
+      live.on('ping', () => pings++);
+      const silent = await RawClient.connect(server.port);
+      const first = await silent.next('a keep-alive ping');
+      assert.equal(first.opcode, 9);
+      assert.deepEqual(await silent.expectClose(), { code: 1001, before: [] });
+      silent.destroy();
+      // By then `live` was pinged too (the same timer) and answered: still open and served.
+      while (pings < 2) await once(live, 'ping');
+      assert.equal(live.readyState, WebSocket.OPEN);
+      const reply = once(live, 'message');
+      live.send(pubsub ? JSON.stringify({ op: 'subscribe', topic: 'idle' }) : 'still here');
+      assert.ok(((await reply) as [Buffer])[0].length > 0);
+      live.close();
+      await once(live, 'close');
+    } finally {
+      await server.stop();
+    }
+  });
+}

@@ -1,0 +1,266 @@
+/**
+ * How `ws-stream serve` stops and survives, with real processes and sockets: SIGTERM/SIGINT with
+ * open connections (1001 to every client, exit 0), also with a client that never reads, also for a
+ * terminal's Ctrl-C that reaches every process of `--workers 2`; and a worker that dies (its
+ * clients lose their connection, the others are untouched, the primary starts another).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { it } from 'node:test';
+import WebSocket from 'ws';
+import { RawClient, startServer } from '../conformance/raw-client.js';
+import { message, subscribe } from '../pubsub/blackbox-support.js';
+import { JsonClient } from '../pubsub/pubsub-support.js';
+import { poll } from '../support/brokers.js';
+import { text } from '../support/frames.js';
+import { MAIN, childrenOf, exitOf } from './cli-support.js';
+
+/** A ws client's close code, once closed. */
+function closeCodeOf(ws: WebSocket): Promise<number> {
+  return once(ws, 'close').then(([code]) => code as number);
+}
+
+it('echo: SIGTERM with 50 open connections sends every one close 1001 and exits 0', async () => {
+  const server = await startServer();
+  try {
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+        await once(ws, 'open');
+        return ws;
+      }),
+    );
+    const codes = clients.map(closeCodeOf);
+    const exited = exitOf(server.proc);
+    server.proc.kill('SIGTERM');
+    assert.deepEqual(new Set(await Promise.all(codes)), new Set([1001]));
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    await server.stop();
+  }
+});
+
+it('echo: SIGINT with a client that never reads (its buffers full) still closes the others with 1001 and exits 0', async () => {
+  const server = await startServer();
+  try {
+    const stuck = await RawClient.connect(server.port);
+    stuck.sock.pause();
+    // Fill both directions: the server's echoes back up until it stops reading this client.
+    const batch = Buffer.concat(Array.from({ length: 64 }, () => text('x'.repeat(16 * 1024))));
+    while (stuck.sock.writableLength < 4 * 1024 * 1024) {
+      stuck.sock.write(batch);
+      await new Promise((r) => setImmediate(r));
+    }
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+    await once(ws, 'open');
+    const code = closeCodeOf(ws);
+    const exited = exitOf(server.proc);
+    server.proc.kill('SIGINT');
+    assert.equal(await code, 1001);
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    stuck.destroy();
+  } finally {
+    await server.stop();
+  }
+});
+
+it('pub/sub: a second SIGTERM during the shutdown does not kill the process: still 1001 and exit 0', async () => {
+  const server = await startServer(['--pubsub']);
+  try {
+    const c = await JsonClient.connect(server.port);
+    await subscribe(c, 'twice');
+    const exited = exitOf(server.proc);
+    server.proc.kill('SIGTERM');
+    server.proc.kill('SIGTERM');
+    await c.closed();
+    assert.equal(c.closeCode, 1001);
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    await server.stop();
+  }
+});
+
+it('--workers 2: Ctrl-C (SIGINT to the whole process group) closes every client of every worker with 1001, exit 0', async () => {
+  // A process group of its own, as a shell gives a command, so that the signal reaches all of it.
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--pubsub', '--workers', '2', '--port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  const exited = exitOf(proc);
+  try {
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /ws:\/\/[^:]+:(\d+)\//.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+    });
+    const clients: JsonClient[] = [];
+    while (new Set(clients.map((c) => c.worker)).size < 2) {
+      const c = await JsonClient.connect(port);
+      clients.push(c);
+      await subscribe(c, 'ctrl-c');
+    }
+    process.kill(-proc.pid!, 'SIGINT');
+    for (const c of clients) {
+      await c.closed();
+      assert.equal(c.closeCode, 1001, `a client of worker ${c.worker}`);
+    }
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) process.kill(-proc.pid!, 'SIGKILL');
+  }
+});
+
+it('--workers 2: a worker killed (SIGKILL) drops only its own clients; the primary starts another that serves', async () => {
+  const server = await startServer(['--pubsub', '--workers', '2']);
+  const clients: JsonClient[] = [];
+  const connect = async (): Promise<JsonClient> => {
+    const c = await JsonClient.connect(server.port);
+    clients.push(c);
+    return c;
+  };
+  try {
+    const first = await connect();
+    let second = await connect();
+    while (second.worker === first.worker) second = await connect();
+    const s1 = await subscribe(first, 'survive');
+    await subscribe(second, 'survive');
+    // One of the primary's two children, whichever it is.
+    const before = await childrenOf(server.proc.pid!);
+    assert.equal(before.length, 2);
+    process.kill(before[0]!, 'SIGKILL');
+    // One of the two lost its connection (no close frame: its process is gone), the other did not.
+    await Promise.race([first.closed(), second.closed()]);
+    const [dead, alive] = first.ended ? [first, second] : [second, first];
+    assert.equal(dead.closeCode, null, 'no close frame from a killed process');
+    assert.equal(alive.ended, false);
+    // The survivor still gets what is published (through the primary, which assigns offsets).
+    alive.send({ op: 'publish', topic: 'survive', data: 'after the death' });
+    assert.equal(await message(alive, 'survive', s1.offset + 1), 'after the death');
+    // A new worker: connections reach a worker id that was not there before, and it serves.
+    const known = new Set([first.worker, second.worker]);
+    let fresh = await connect();
+    while (known.has(fresh.worker)) {
+      fresh.close();
+      fresh = await connect();
+    }
+    const s = await subscribe(fresh, 'survive');
+    assert.equal(s.offset, s1.offset + 1, 'the same topic, the same offsets');
+    alive.send({ op: 'publish', topic: 'survive', data: 'to both' });
+    assert.equal(await message(alive, 'survive', s1.offset + 2), 'to both');
+    assert.equal(await message(fresh, 'survive', s1.offset + 2), 'to both');
+    assert.equal((await childrenOf(server.proc.pid!)).length, 2);
+    assert.equal(server.proc.exitCode, null);
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+});
+
+it('--workers 2: a worker stopped by SIGTERM closes its clients with 1001 and is replaced', async () => {
+  const server = await startServer(['--pubsub', '--workers', '2']);
+  const clients: JsonClient[] = [];
+  try {
+    while (new Set(clients.map((c) => c.worker)).size < 2) {
+      const c = await JsonClient.connect(server.port);
+      clients.push(c);
+      await subscribe(c, 'term');
+    }
+    const [victim] = await childrenOf(server.proc.pid!);
+    process.kill(victim!, 'SIGTERM');
+    await Promise.race(clients.map((c) => c.closed()));
+    const gone = clients.filter((c) => c.ended);
+    assert.ok(gone.length > 0);
+    for (const c of gone) assert.equal(c.closeCode, 1001);
+    const known = new Set(clients.map((c) => c.worker));
+    let fresh = await JsonClient.connect(server.port);
+    clients.push(fresh);
+    while (known.has(fresh.worker)) {
+      fresh.close();
+      fresh = await JsonClient.connect(server.port);
+      clients.push(fresh);
+    }
+    await subscribe(fresh, 'term');
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+});
+
+it('--workers 2: the primary killed (SIGKILL): each worker closes its clients with 1001 and exits', async () => {
+  const server = await startServer(['--pubsub', '--workers', '2']);
+  const clients: JsonClient[] = [];
+  try {
+    while (new Set(clients.map((c) => c.worker)).size < 2) {
+      const c = await JsonClient.connect(server.port);
+      clients.push(c);
+      await subscribe(c, 'orphans');
+    }
+    const workers = await childrenOf(server.proc.pid!);
+    assert.equal(workers.length, 2);
+    server.proc.kill('SIGKILL');
+    for (const c of clients) {
+      await c.closed();
+      assert.equal(c.closeCode, 1001, `a client of worker ${c.worker}`);
+    }
+    // No worker outlives its primary (signal 0 only asks whether the process is there).
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await poll(async () => !workers.some(alive));
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+});
+
+for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
+  it(`serve ${mode.join(' ')}: output nobody reads any more (stdout and stderr closed) does not stop it`, async () => {
+    // Not --quiet: every refused handshake and (with --log) every connection writes a line.
+    const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...mode], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = exitOf(proc);
+    try {
+      let out = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /ws:\/\/[^:]+:(\d+)\//.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+      });
+      proc.stdout!.destroy();
+      proc.stderr!.destroy();
+      // Lines to both: refused handshakes (stderr), connections opened (stdout, with --log).
+      for (let i = 0; i < 20; i++) {
+        const refused = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'Sec-WebSocket-Version': '13' } });
+        assert.equal(refused.status, 400);
+        await refused.text();
+      }
+      const clients = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+          await once(ws, 'open');
+          return ws;
+        }),
+      );
+      const codes = clients.map(closeCodeOf);
+      proc.kill('SIGTERM');
+      assert.deepEqual(new Set(await Promise.all(codes)), new Set([1001]));
+      assert.deepEqual(await exited, { code: 0, signal: null });
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+}
