@@ -127,7 +127,8 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
   opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   opts.headers = {
     ...(opts.headers as Record<string, string>),
-    'Sec-WebSocket-Version': String(opts.protocolVersion),
+    // A number, as ws sets it (`req.getHeader()` gives it back as one).
+    'Sec-WebSocket-Version': opts.protocolVersion!,
     'Sec-WebSocket-Key': key,
     Connection: 'Upgrade',
     Upgrade: 'websocket',

@@ -46,6 +46,17 @@ export const wsDefaults = Object.freeze({
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
+/**
+ * ws compresses a message unless `length < threshold`: the smallest integer length that passes that
+ * test (so a negative or NaN threshold compresses everything, Infinity nothing).
+ */
+function threshold(v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!(n > 0)) return 0;
+  return n >= UNLIMITED ? UNLIMITED : Math.ceil(n);
+}
+
 function windowBits(v: number | boolean | undefined): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
@@ -60,8 +71,9 @@ export function toStreamOptions(
   controlCallback: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void,
   target: StreamOptions = {},
 ): StreamOptions {
-  const maxPayload = o.maxPayload ?? wsDefaults.maxPayload;
-  const maxFragments = o.maxFragments ?? wsDefaults.maxFragments;
+  // ws reads both as 32-bit integers (`| 0`): Infinity, NaN or 2 ** 32 mean no limit, 1.5 is 1.
+  const maxPayload = (o.maxPayload ?? wsDefaults.maxPayload) | 0;
+  const maxFragments = (o.maxFragments ?? wsDefaults.maxFragments) | 0;
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = o.autoPong ?? true;
@@ -83,7 +95,7 @@ export function toStreamOptions(
     const level = d.zlibDeflateOptions?.level;
     out.level = level === undefined ? undefined : level < 0 ? 6 : level; // zlib's -1 means its default, 6
     out.memLevel = d.zlibDeflateOptions?.memLevel;
-    out.threshold = d.threshold;
+    out.threshold = threshold(d.threshold);
   }
   return target;
 }

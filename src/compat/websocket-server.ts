@@ -17,7 +17,7 @@ import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
-import { type CommonOptions, toStreamOptions } from './options.js';
+import { type CommonOptions, toStreamOptions, wsDefaults } from './options.js';
 import { WebSocket } from './websocket.js';
 
 export interface VerifyClientInfo {
@@ -112,31 +112,36 @@ export class WebSocketServer extends EventEmitter {
   private readonly _streamOptions: StreamOptions = {};
   private readonly _selectProtocol = (offered: string[], req: unknown): string | undefined => {
     const handle = this.options.handleProtocols;
-    const p = handle ? handle(new Set(offered), req as IncomingMessage) : offered[0];
+    if (!handle) return offered[0];
+    const p = thrownBy(req as IncomingMessage, () => handle(new Set(offered), req as IncomingMessage));
     return p ? p : undefined;
   };
 
   constructor(options: ServerOptions, callback?: () => void) {
     super();
+    // ws's defaults, in `server.options` as ws has them (applications read e.g. `options.maxPayload`).
     const o = {
       allowSynchronousEvents: true,
       autoPong: true,
       maxBufferedChunks: 256 * 1024,
+      maxFragments: wsDefaults.maxFragments,
+      maxPayload: wsDefaults.maxPayload,
       maxPendingAutoPongs: 60,
       skipUTF8Validation: false,
       perMessageDeflate: false,
-      handleProtocols: undefined,
+      handleProtocols: null,
       clientTracking: true,
-      verifyClient: undefined,
+      closeTimeout: wsDefaults.closeTimeout,
+      verifyClient: null,
       noServer: false,
-      backlog: undefined,
-      server: undefined,
-      host: undefined,
-      path: undefined,
-      port: undefined,
+      backlog: null,
+      server: null,
+      host: null,
+      path: null,
+      port: null,
       WebSocket,
       ...options,
-    } as ServerOptions & { WebSocket: typeof WebSocket };
+    } as unknown as ServerOptions & { WebSocket: typeof WebSocket };
     if (
       (o.port == null && !o.server && !o.noServer) ||
       (o.port != null && (o.server || o.noServer)) ||
@@ -144,6 +149,8 @@ export class WebSocketServer extends EventEmitter {
     ) {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
+    // Checked now (a WebSocketError ERR_WS_INVALID_ARGUMENT), not at the first upgrade.
+    normaliseStreamOptions(toStreamOptions(o, false, onControl, this._streamOptions));
     if (o.port != null) {
       this._server = http.createServer((_req, res) => {
         const body = http.STATUS_CODES[426]!;
@@ -253,9 +260,17 @@ export class WebSocketServer extends EventEmitter {
     // The options as they are now (crossws swaps perMessageDeflate around this call): the normalised
     // object is frozen, so an asynchronous verifyClient still opens with them. It is the same object
     // for every upgrade while the options do not change.
-    const streamOptions = normaliseStreamOptions(
-      toStreamOptions(this.options, false, onControl, this._streamOptions),
-    ) as StreamOptions;
+    let streamOptions: StreamOptions;
+    try {
+      streamOptions = normaliseStreamOptions(
+        toStreamOptions(this.options, false, onControl, this._streamOptions),
+      ) as StreamOptions;
+    } catch (err) {
+      // Options made invalid after construction: this upgrade fails, the process goes on.
+      abortHandshake(socket, 500);
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      return;
+    }
     const extensionHeader = req.headers['sec-websocket-extensions'];
     if (this.options.perMessageDeflate && extensionHeader !== undefined) {
       const offers = parseExtensions(extensionHeader);
@@ -335,8 +350,11 @@ export class WebSocketServer extends EventEmitter {
     stream.accept(req, options, (err) => {
       this._pending--;
       if (err) {
-        // The core refused what ws would take (RFC 6455 checks ws skips); it has answered the client.
+        // The core refused what ws would take (RFC 6455 checks ws skips), or what a handleProtocols
+        // or 'headers' listener threw (answered 500); that error propagates, as in ws.
         this.maybeEmitClose();
+        const thrown = (req as Thrower)[kThrown];
+        if (thrown !== undefined) process.nextTick(rethrow, thrown);
         return;
       }
       socket.removeListener('error', socketOnError);
@@ -356,7 +374,7 @@ export class WebSocketServer extends EventEmitter {
     for (const [name, value] of Object.entries(headers)) {
       for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
     }
-    this.emit('headers', lines, req);
+    thrownBy(req, () => this.emit('headers', lines, req));
     for (const name of Object.keys(headers)) delete headers[name];
     for (const line of lines.slice(1)) {
       const i = line.indexOf(':');
@@ -381,6 +399,23 @@ export class WebSocketServer extends EventEmitter {
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */
+const kThrown = Symbol('ws-stream.compat.thrown');
+type Thrower = IncomingMessage & { [kThrown]?: unknown };
+
+function thrownBy<T>(req: IncomingMessage, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    (req as Thrower)[kThrown] = e;
+    throw e;
+  }
+}
+
+function rethrow(e: unknown): never {
+  throw e;
 }
 
 function emitClose(server: WebSocketServer): void {

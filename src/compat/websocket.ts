@@ -37,6 +37,13 @@ export interface SendOptions {
 
 type SendCallback = (err?: Error | null) => void;
 
+/** What a call waiting behind a Blob is. */
+const SEND = 0;
+const PING = 1;
+const PONG = 2;
+type Kind = typeof SEND | typeof PING | typeof PONG;
+type Queued = [kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined];
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -101,10 +108,11 @@ class PreparedSender {
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocket extends EventEmitter {
-  static readonly CONNECTING = CONNECTING;
-  static readonly OPEN = OPEN;
-  static readonly CLOSING = CLOSING;
-  static readonly CLOSED = CLOSED;
+  // Defined below, as ws defines them: enumerable, neither writable nor configurable.
+  declare static readonly CONNECTING: 0;
+  declare static readonly OPEN: 1;
+  declare static readonly CLOSING: 2;
+  declare static readonly CLOSED: 3;
   declare readonly CONNECTING: 0;
   declare readonly OPEN: 1;
   declare readonly CLOSING: 2;
@@ -138,10 +146,12 @@ export class WebSocket extends EventEmitter {
   /** A message that arrived for the read pending when pause() was called. */
   private _held: ReceivedData | null = null;
   private _syncEvents = true;
+  /** A waiting ping or pong is to be emitted on the next turn (allowSynchronousEvents: false). */
+  private _controlScheduled = false;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
-  /** Sends waiting behind a Blob being read (ws keeps their order). */
-  private _blobs: [unknown, SendOptions | undefined, SendCallback | undefined][] | null = null;
+  /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
+  private _blobs: Queued[] | null = null;
   private _blobBytes = 0;
   private _sender_: PreparedSender | null = null;
   /** Messages taken from the stream, and emitted: a ping or pong waits for those before it (wire order). */
@@ -322,7 +332,9 @@ export class WebSocket extends EventEmitter {
     const type = this._binaryType;
     this._emitted++;
     this.emit('message', binary && type !== 'nodebuffer' ? convert(msg.data, type) : msg.data, binary);
-    if (this._controls !== null) this.emitControls(false);
+    if (this._controls === null) return;
+    if (this._syncEvents) this.emitControls(false);
+    else this.scheduleControl();
   }
 
   /**
@@ -331,11 +343,35 @@ export class WebSocket extends EventEmitter {
    */
   _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void {
     const before = this._taken + queuedMessages(stream);
-    if (this._controls === null && before <= this._emitted) {
+    if (this._syncEvents && this._controls === null && before <= this._emitted) {
       this.emit(kind, payload);
       return;
     }
     (this._controls ??= []).push(before, kind, payload);
+    if (!this._syncEvents) this.scheduleControl();
+  }
+
+  /**
+   * With `allowSynchronousEvents: false` every event has a turn of its own (ws emits each one from
+   * setImmediate): the next waiting ping or pong whose messages were emitted is emitted on the next.
+   */
+  private scheduleControl(): void {
+    if (this._controlScheduled || this._controls === null || (this._controls[0] as number) > this._emitted) return;
+    this._controlScheduled = true;
+    setImmediate(emitScheduledControl, this);
+  }
+
+  /** @internal */
+  _emitScheduledControl(): void {
+    this._controlScheduled = false;
+    const q = this._controls;
+    if (q === null || (q[0] as number) > this._emitted) return; // emitted already, before 'close'
+    const kind = q[1] as string;
+    const payload = q[2] as Buffer;
+    q.splice(0, 3);
+    if (q.length === 0) this._controls = null;
+    this.emit(kind, payload);
+    this.scheduleControl();
   }
 
   /** Emits the waiting pings and pongs whose messages were emitted (all of them: before 'close'). */
@@ -423,10 +459,10 @@ export class WebSocket extends EventEmitter {
     else opts = options;
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
-    if (isBlob(data)) return this.queueBehindBlob(data, opts, cb);
+    if (isBlob(data)) return this.queueBehindBlob(SEND, data, opts, cb);
     // Converted now, as ws does: data it cannot send throws here, also behind a Blob.
     const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
-    if (this._blobs !== null) return this.queueBehindBlob(payload, opts, cb);
+    if (this._blobs !== null) return this.queueBehindBlob(SEND, payload, opts, cb);
     this.write(payload, opts, cb);
   }
 
@@ -445,27 +481,37 @@ export class WebSocket extends EventEmitter {
     }
   }
 
-  /** A Blob is read (asynchronously) before it is sent; sends after it wait their turn. */
-  private queueBehindBlob(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
+  /** A Blob is read (asynchronously) before it is sent; sends, pings and pongs after it wait their turn. */
+  private queueBehindBlob(
+    kind: Kind,
+    data: unknown,
+    opts: SendOptions | undefined,
+    cb: SendCallback | undefined,
+  ): void {
     if (isBlob(data)) this._blobBytes += data.size;
-    (this._blobs ??= []).push([data, opts, cb]);
+    (this._blobs ??= []).push([kind, data, opts, cb]);
     if (this._blobs.length === 1) this.drainBlobs();
+  }
+
+  private dispatch(kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
+    if (kind === SEND) this.write(data, opts, cb);
+    else this.writeControl(kind === PING, data as Buffer | string | ArrayBufferView | ArrayBuffer, cb);
   }
 
   private drainBlobs(): void {
     const q = this._blobs;
     while (q !== null && q.length > 0) {
-      const [data, opts, cb] = q[0]!;
+      const [kind, data, opts, cb] = q[0]!;
       if (isBlob(data)) {
         // The Promise's reactions only schedule: a callback that throws is not a rejection.
         data.arrayBuffer().then(
-          (ab) => process.nextTick(() => this.blobRead(data, Buffer.from(ab), null, opts, cb)),
-          (err: Error) => process.nextTick(() => this.blobRead(data, null, err, opts, cb)),
+          (ab) => process.nextTick(() => this.blobRead(data, Buffer.from(ab), null)),
+          (err: Error) => process.nextTick(() => this.blobRead(data, null, err)),
         );
         return;
       }
       q.shift();
-      this.write(data, opts, cb);
+      this.dispatch(kind, data, opts, cb);
     }
     this._blobs = null;
     const close = this._closeAfterBlobs;
@@ -475,33 +521,48 @@ export class WebSocket extends EventEmitter {
     }
   }
 
-  /** The connection closed while a Blob was read: its callback and those behind it get ws's error. */
-  private failBlobs(): void {
+  /**
+   * The Blob at the head of the queue cannot be sent: its callback and those of every send behind
+   * it get `err` (ws's error when the connection closed while a Blob was read).
+   */
+  private failBlobs(err: Error = blobClosedError()): void {
     const q = this._blobs!;
     this._blobs = null;
-    const err = blobClosedError();
-    for (const [, , cb] of q) cb?.(err);
+    this._closeAfterBlobs = null;
+    for (const [, , , cb] of q) cb?.(err);
   }
 
-  /** A Blob at the head of the queue was read: it is sent (or its callback told why not), then the rest. */
-  private blobRead(
-    blob: Blob,
-    bytes: Buffer | null,
-    err: Error | null,
-    opts: SendOptions | undefined,
-    cb: SendCallback | undefined,
-  ): void {
+  /** A Blob at the head of the queue was read: it is sent (or the calls told why not), then the rest. */
+  private blobRead(blob: Blob, bytes: Buffer | null, err: Error | null): void {
     this._blobBytes -= blob.size;
-    if (this._blobs === null || this._blobs[0]![0] !== blob) return; // answered when the connection closed
-    this._blobs.shift();
-    if (err !== null) {
-      if (cb) process.nextTick(cb, err);
-    } else if (this._stream!.nextLayer.destroyed) {
-      this._blobs.unshift([blob, opts, cb]);
-      this.failBlobs();
-      return;
-    } else this.write(bytes, opts, cb);
+    if (this._blobs === null || this._blobs[0]![1] !== blob) return; // answered when the connection closed
+    if (err !== null) return this.blobFailed(err);
+    if (this._stream!.nextLayer.destroyed) return this.failBlobs();
+    const [kind, , opts, cb] = this._blobs.shift()!;
+    this.dispatch(kind, bytes, opts, cb);
     this.drainBlobs();
+  }
+
+  /**
+   * A Blob could not be read (its file changed): as ws, that send and every call queued behind it
+   * (the close frame too) fail with the read error, the socket is ended without a close frame, and
+   * 'error' comes (once, and not after 'close'); 'close' (1006) follows when the socket closes.
+   * ws answers at once; here the calls before the Blob may still be in flight: after their answers.
+   */
+  private blobFailed(err: Error): void {
+    this._track(() => this.failOnBlobError(err), false)(null);
+  }
+
+  private failOnBlobError(err: Error): void {
+    if (this._blobs === null) return; // the connection closed meanwhile: the calls were answered then
+    this.failBlobs(err);
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === OPEN) this._readyState = CLOSING;
+    this._stream!.nextLayer.end();
+    if (!this._errorEmitted) {
+      this._errorEmitted = true;
+      this.emit('error', err);
+    }
   }
 
   ping(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
@@ -522,9 +583,34 @@ export class WebSocket extends EventEmitter {
     }
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
-    const payload = data ? toSendable(data) : EMPTY;
+    const payload = isBlob(data) ? data : data ? toSendable(data) : EMPTY;
     if (byteLength(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
-    const done = this._track(cb, false);
+    // Behind a Blob being read, as ws's sender queues them (a Blob payload is read first too).
+    if (this._blobs !== null || isBlob(payload))
+      return this.queueBehindBlob(ping ? PING : PONG, payload, undefined, cb);
+    this.writeControl(ping, payload, cb);
+  }
+
+  private writeControl(
+    ping: boolean,
+    payload: Buffer | string | ArrayBufferView | ArrayBuffer,
+    cb?: SendCallback,
+  ): void {
+    // The stream sends control frames ahead of messages still compressing; ws keeps the order of the
+    // calls on the wire: the frame waits for the sends before it.
+    const callbacks = this._deflate ? this._callbacks : null;
+    if (callbacks?.busy) {
+      callbacks.trackHeld(cb, (done) => this.controlFrame(ping, payload, done));
+      return;
+    }
+    this.controlFrame(ping, payload, this._track(cb, false));
+  }
+
+  private controlFrame(
+    ping: boolean,
+    payload: Buffer | string | ArrayBufferView | ArrayBuffer,
+    done: (err: WebSocketError | null) => void,
+  ): void {
     if (ping) this._stream!.ping(payload, done);
     else this._stream!.pong(payload, done);
   }
@@ -550,6 +636,14 @@ export class WebSocket extends EventEmitter {
   }
 
   private closeStream(code: number, reason: string | Uint8Array | undefined): void {
+    // A ping or pong held back behind compressing messages goes before the close frame, as in ws.
+    if (this._callbacks?.holding) {
+      this._callbacks.trackHeld(undefined, (done) => {
+        this.closeStream(code, reason);
+        done(null);
+      });
+      return;
+    }
     const s = this._stream!;
     s.close({ code, reason }, noop);
     // ws writes each frame at once: what was sent before close() is handed to the socket now.
@@ -593,6 +687,10 @@ export class WebSocket extends EventEmitter {
 
 function layerClosed(ws: WebSocket): void {
   ws._onLayerClosed();
+}
+
+function emitScheduledControl(ws: WebSocket): void {
+  ws._emitScheduledControl();
 }
 
 function deliverLater(ws: WebSocket, msg: ReceivedData): void {

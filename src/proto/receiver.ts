@@ -235,9 +235,6 @@ export class Receiver {
     ) {
       return this.fail('ERR_WS_BAD_RESERVED_BITS', h.rsv2 || h.rsv3 ? 'RSV2 or RSV3' : 'RSV1');
     }
-    if (h.masked !== ((flags & SERVER) !== 0)) {
-      return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
-    }
     const op = h.opcode;
     if (op >= 8) {
       if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
@@ -260,6 +257,10 @@ export class Receiver {
       this.fragments = 0;
     } else {
       return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
+    }
+    // After the opcode checks, as ws and most peers do: a frame wrong in both ways reports its opcode.
+    if (h.masked !== ((flags & SERVER) !== 0)) {
+      return this.fail(h.masked ? 'ERR_WS_BAD_MASKED_FRAME' : 'ERR_WS_BAD_UNMASKED_FRAME');
     }
     if (op < 8) {
       if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');

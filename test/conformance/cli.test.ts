@@ -277,11 +277,14 @@ describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTT
   it('a TLS connection that trickles its request head is dropped', { timeout: 30000 }, async () => {
     const s = tlsConnect();
     const closed = exchange(s);
-    await once(s, 'secureConnect');
     const head = requestHead();
-    const t = trickle(s, head, 500);
+    // On a loaded machine the deadline may already pass during the TLS handshake: dropped as well.
+    let t = null as { sent(): number } | null;
+    s.once('secureConnect', () => {
+      t = trickle(s, head, 500);
+    });
     assert.equal(await closed, '');
-    assert.ok(t.sent() < head.length);
+    assert.ok((t?.sent() ?? 0) < head.length);
   });
 
   it('an HTTP/2 session that opens no stream is dropped', { timeout: 30000 }, async () => {

@@ -59,7 +59,10 @@ describe('serve --pubsub', () => {
       "one publisher's messages in the order it sent them",
     );
     // Unsubscribed: nothing more (the next message it gets is the reply to a later request).
+    // Requests act in order, so the answer to the bad one says the unsubscribe has acted.
     subs[1]!.send({ op: 'unsubscribe', topic: 'room' });
+    subs[1]!.send('not json');
+    assert.equal((await subs[1]!.next()).op, 'error');
     pubA.send({ op: 'publish', topic: 'room', data: 'after' });
     assert.equal((await subs[0]!.next()).data, 'after');
     subs[1]!.send({ op: 'publish', topic: 'room', data: { too: 'long' } });
