@@ -31,6 +31,8 @@ export interface ServeConfig {
   history: number;
   /** Pub/sub mode: payload bytes of history kept per topic. */
   historyBytes: number;
+  /** Pub/sub mode, in memory (or in the cluster primary): payload bytes of history for all topics together. */
+  historyTotalBytes: number;
   workers: number;
   maxTopics: number;
 }
@@ -40,6 +42,8 @@ export const limits = Object.freeze({
   history: { default: 1000, max: 1_000_000 },
   /** 16 MiB, as PubSub's default; at most 4 GiB. */
   historyBytes: { default: 16 * 1024 * 1024, max: 4 * 1024 * 1024 * 1024 },
+  /** 256 MiB; at most 1 TiB. */
+  historyTotalBytes: { default: 256 * 1024 * 1024, max: 1024 ** 4 },
   workers: { default: 1, max: 256 },
   maxTopics: { default: 1000, max: 1_000_000 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
@@ -123,7 +127,7 @@ function protocolList(value: string): string[] {
 }
 
 const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
-const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'workers', 'max-topics'] as const;
+const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'workers', 'max-topics'] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
 export function parseServeArgs(args: string[]): ServeConfig {
@@ -149,6 +153,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
         broker: { type: 'string' },
         history: { type: 'string' },
         'history-bytes': { type: 'string' },
+        'history-total-bytes': { type: 'string' },
         workers: { type: 'string' },
         'max-topics': { type: 'string' },
       },
@@ -192,6 +197,12 @@ export function parseServeArgs(args: string[]): ServeConfig {
       str('history-bytes') ?? String(limits.historyBytes.default),
       0,
       limits.historyBytes.max,
+    ),
+    historyTotalBytes: count(
+      'history-total-bytes',
+      str('history-total-bytes') ?? String(limits.historyTotalBytes.default),
+      0,
+      limits.historyTotalBytes.max,
     ),
     workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
     maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),

@@ -12,6 +12,7 @@ import cluster from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerMessage, HistoryOptions } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
+import { MemoryBroker } from '../pubsub/memory-broker.js';
 import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
@@ -28,6 +29,11 @@ export interface PubSubServeOptions {
   history: number;
   /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
   historyBytes?: number;
+  /**
+   * Without --broker: payload bytes of history for all topics together (MemoryBroker's
+   * `totalBytes`, in this process or the cluster primary); default the MemoryBroker's.
+   */
+  historyTotalBytes?: number;
   /** Worker processes on one port (node:cluster); 1: this process serves. */
   workers: number;
   /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
@@ -276,7 +282,9 @@ export interface RunningPubSubServer {
  */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
-    broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
+    broker:
+      broker ??
+      (opts.broker ? await loadBroker(opts.broker) : new MemoryBroker({ totalBytes: opts.historyTotalBytes })),
     history: historyOf(opts),
     format: messageJson,
   });
@@ -325,7 +333,9 @@ const PRIMARY_GRACE_MS = 5000;
  * every worker is sent SIGTERM (each closes its connections with 1001), then the primary exits 0.
  */
 function runPrimary(opts: PubSubServeOptions, label: string): number {
-  const primary = opts.broker ? null : ClusterBroker.servePrimary(historyOf(opts));
+  const primary = opts.broker
+    ? null
+    : ClusterBroker.servePrimary(historyOf(opts), { totalBytes: opts.historyTotalBytes });
   const listened = new Set<number>();
   let started = false;
   let stopping = false;
