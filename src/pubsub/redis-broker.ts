@@ -230,6 +230,21 @@ const maxHeld = 10_000;
 const defaultMaxBulk = 512 * 1024 * 1024;
 const minMaxBulk = 1024 * 1024;
 
+/**
+ * A number from a `CONFIG GET` reply: a flat array of names and values (RESP2), or a map (RESP3,
+ * a plain object or a `Map` depending on node-redis's type mapping).
+ */
+function configValue(reply: unknown, name: string): number | undefined {
+  let value: unknown;
+  if (Array.isArray(reply)) {
+    const i = reply.indexOf(name);
+    if (i >= 0) value = reply[i + 1];
+  } else if (reply instanceof Map) value = reply.get(name);
+  else if (reply && typeof reply === 'object') value = (reply as Record<string, unknown>)[name];
+  const n = Number(value);
+  return value !== undefined && Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
 function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
@@ -266,7 +281,14 @@ export class RedisBroker implements Broker {
   /** Since when (performance.now()) the broker's pair has not been up, while node-redis reconnects it. */
   #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
-  #maxBulk: Promise<number> = Promise.resolve(defaultMaxBulk);
+  #maxBulk = defaultMaxBulk;
+  /** Settles when the connection's `CONFIG GET proto-max-bulk-len` is answered (or gave up). */
+  #maxBulkRead: Promise<void> | null = null;
+  /**
+   * Settles once the last publish that had to wait (for the limit) is sent: every later publish
+   * waits behind it, so that one caller's publishes take offsets in the order it made them.
+   */
+  #publishGate: Promise<void> | null = null;
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
@@ -353,10 +375,16 @@ export class RedisBroker implements Broker {
       for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
       // (CONFIG may be renamed away: the default stays.)
       const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
-      this.#maxBulk = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
-        (reply) => Number((reply as string[])[1]) || defaultMaxBulk,
-        () => defaultMaxBulk,
+      const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
+        (reply) => {
+          this.#maxBulk = configValue(reply, 'proto-max-bulk-len') ?? defaultMaxBulk;
+        },
+        () => {},
       );
+      this.#maxBulkRead = read;
+      read.then(() => {
+        if (this.#maxBulkRead === read) this.#maxBulkRead = null;
+      });
     });
     for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
@@ -413,16 +441,30 @@ export class RedisBroker implements Broker {
     }, this.#options.reconnectMaxDelayMs);
   }
 
-  async publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    // A message that may be over the limit waits while the limit is being read; any publish made
+    // after one that waits, waits behind it.
+    const gate = this.#publishGate ?? (data.length > minMaxBulk ? this.#maxBulkRead : null);
+    if (!gate) return this.#publish(topic, data, binary);
+    let sent!: Promise<TopicPosition>;
+    const next = gate.then(() => {
+      sent = this.#publish(topic, data, binary);
+    });
+    this.#publishGate = next;
+    next.then(() => {
+      if (this.#publishGate === next) this.#publishGate = null;
+    });
+    return next.then(() => sent);
+  }
+
+  /** Sends a publish now (its offset is decided in the order of these calls). */
+  async #publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
     // Redis drops the connection of a command with a longer argument (a protocol error).
-    if (data.length > minMaxBulk) {
-      const max = await this.#maxBulk;
-      if (data.length > max) {
-        throw new WebSocketError(
-          'ERR_WS_MESSAGE_TOO_BIG',
-          `${data.length} bytes: over Redis's proto-max-bulk-len (${max} bytes)`,
-        );
-      }
+    if (data.length > this.#maxBulk) {
+      throw new WebSocketError(
+        'ERR_WS_MESSAGE_TOO_BIG',
+        `${data.length} bytes: over Redis's proto-max-bulk-len (${this.#maxBulk} bytes)`,
+      );
     }
     const reply = (await this.#run(scripts.publish, topic, [
       data,
