@@ -26,8 +26,8 @@ export interface ServeConfig {
   /** Echo mode: serve wss:// (files named, or a self-signed certificate when both are undefined). */
   tls: { cert?: string; key?: string } | undefined;
   log: boolean;
-  /** Pub/sub mode: the broker URL, as given (checked). */
-  broker: string | undefined;
+  /** Pub/sub mode: the broker (checked). */
+  broker: BrokerUrl | undefined;
   history: number;
   /** Pub/sub mode: payload bytes of history kept per topic. */
   historyBytes: number;
@@ -87,11 +87,24 @@ function checkUrl(text: string, schemes: string[], what: string): URL {
   return url;
 }
 
+/** A checked `--broker`: which broker, and its URL with the scheme(s) lower-cased. */
+export interface BrokerUrl {
+  readonly kind: 'redis' | 'nats';
+  readonly url: string;
+}
+
+/** `text` with its scheme lower-cased (URL schemes are case-insensitive; not every client knows it). */
+function lowerScheme(text: string): string {
+  const colon = text.indexOf(':');
+  return text.slice(0, colon).toLowerCase() + text.slice(colon);
+}
+
 /**
  * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://HOST[:PORT]`,
- * several NATS servers comma-separated (`nats://` or `tls://` each). Returns it unchanged.
+ * several NATS servers comma-separated (`nats://` or `tls://` each); schemes in any case. This
+ * decides which broker the value names, for every later step.
  */
-export function checkBrokerUrl(value: string): string {
+export function checkBrokerUrl(value: string): BrokerUrl {
   const redis = 'redis://HOST:PORT or rediss://HOST:PORT';
   const nats = 'nats://HOST:PORT';
   if (value === '') throw new UsageError(`--broker is empty: give ${redis} or ${nats} (or leave --broker out)`);
@@ -101,7 +114,7 @@ export function checkBrokerUrl(value: string): string {
     if (!/^\/?([0-9]{1,5})?$/.test(url.pathname)) {
       throw new UsageError(`--broker: ${JSON.stringify(value)}: the path may only be a database number (/0)`);
     }
-    return value;
+    return { kind: 'redis', url: lowerScheme(value) };
   }
   if (scheme === 'nats') {
     for (const server of value.split(',')) {
@@ -111,7 +124,13 @@ export function checkBrokerUrl(value: string): string {
       }
       if (url.search !== '') throw new UsageError(`--broker: ${JSON.stringify(server)}: a NATS URL has no query`);
     }
-    return value;
+    return {
+      kind: 'nats',
+      url: value
+        .split(',')
+        .map((server) => lowerScheme(server.trim()))
+        .join(','),
+    };
   }
   throw new UsageError(`--broker must be ${redis} or ${nats}, not ${JSON.stringify(value)}`);
 }

@@ -17,14 +17,15 @@ import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
 import { type RunningServer, serve } from './serve.js';
+import type { BrokerUrl } from './args.js';
 import { stopOnSignals } from './shutdown.js';
 
 export interface PubSubServeOptions {
   host: string;
   port: number;
   quiet: boolean;
-  /** redis://H:P or nats://H:P; none: in memory (or through the cluster primary with workers). */
-  broker?: string;
+  /** redis://H:P or nats://H:P, checked (`checkBrokerUrl`); none: in memory (or through the cluster primary with workers). */
+  broker?: BrokerUrl;
   /** Messages kept per topic for recovery. */
   history: number;
   /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
@@ -62,21 +63,21 @@ const REPLY_HIGH_WATER = 1024 * 1024;
 function ignore(): void {}
 
 /**
- * The broker a `--broker` URL names (its module, and that module its client library, loaded only
- * now). Throws at once for a URL that names no broker. Made while its server is down, it connects
- * by itself once the server is up (PubSub hears `availability` false, then true).
+ * The broker a checked `--broker` names (its module, and that module its client library, loaded
+ * only now). Made while its server is down, it connects by itself once the server is up (PubSub
+ * hears `availability` false, then true).
  */
-async function loadBroker(url: string): Promise<Broker> {
-  const scheme = url.slice(0, Math.max(0, url.indexOf(':')));
-  if (scheme === 'redis' || scheme === 'rediss') {
-    const { RedisBroker } = await import('../pubsub/redis-broker.js');
-    return new RedisBroker(url);
+async function loadBroker({ kind, url }: BrokerUrl): Promise<Broker> {
+  switch (kind) {
+    case 'redis': {
+      const { RedisBroker } = await import('../pubsub/redis-broker.js');
+      return new RedisBroker(url);
+    }
+    case 'nats': {
+      const { NatsBroker } = await import('../pubsub/nats-broker.js');
+      return new NatsBroker(url);
+    }
   }
-  if (scheme === 'nats') {
-    const { NatsBroker } = await import('../pubsub/nats-broker.js');
-    return new NatsBroker(url);
-  }
-  throw new Error(`--broker must be redis://HOST:PORT or nats://HOST:PORT, not ${url}`);
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */
