@@ -12,7 +12,7 @@ import { WebSocketError } from '../errors.js';
 import { Opcode } from '../proto/frame.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { HISTORY_BYTES_DEFAULT } from './broker-support.js';
+import { HISTORY_BYTES_DEFAULT, warn } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
 import { deferQueueing, queuePreparedFrame, runDeferred, tryWritePreparedFrameNow } from '../stream/prepared.js';
@@ -47,6 +47,7 @@ export interface PubSubOptions {
   /**
    * What subscribers receive for a message: its data as published (the default), or what this
    * returns (a string is sent as text). Called once per message and process, never per subscriber.
+   * A message it throws for is skipped (the error becomes a process warning).
    */
   format?: (message: BrokerMessage) => string | Buffer;
   /**
@@ -464,7 +465,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (pending === null || sub.member.subs.get(sub.topic.name) !== sub) return;
     sub.pending = null;
     sub.pendingBytes = 0;
-    if (history !== null) for (const m of history) if (!this.offer(sub, this.prepare(m))) return;
+    for (const m of history ?? []) {
+      const p = this.prepare(m);
+      if (p !== null && !this.offer(sub, p)) return;
+    }
     for (const p of pending) if (!this.offer(sub, p)) return;
   }
 
@@ -491,7 +495,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       }
     }
     t.last = m.offset;
-    this.deliver(t, this.prepare(m));
+    const p = this.prepare(m);
+    if (p !== null) this.deliver(t, p);
   }
 
   /** Reads what `t` missed after its last offset and delivers it, then what was held meanwhile. */
@@ -506,7 +511,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
           t.last = m.offset;
-          this.deliver(t, this.prepare(m));
+          const p = this.prepare(m);
+          if (p !== null) this.deliver(t, p);
         }
         // What history could not give is lost for good: take what follows as it is.
         if (held.length > 0 && held[0]!.offset > t.last + 1) t.last = -1;
@@ -514,8 +520,21 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       });
   }
 
-  private prepare(m: BrokerMessage): Prepared {
-    const formatted = this.format === null ? m.data : this.format(m);
+  /**
+   * `m` ready to send, or null when `format` throws (or returns neither a string nor a Buffer): that
+   * message is skipped on every path (live, recovered history, catch-up), with a process warning.
+   */
+  private prepare(m: BrokerMessage): Prepared | null {
+    let formatted: string | Buffer;
+    try {
+      formatted = this.format === null ? m.data : this.format(m);
+      if (typeof formatted !== 'string' && !Buffer.isBuffer(formatted)) {
+        throw new TypeError(`PubSub format returned ${typeof formatted}, not a string or a Buffer`);
+      }
+    } catch (err) {
+      warn(err);
+      return null;
+    }
     const payload = typeof formatted === 'string' ? Buffer.from(formatted) : formatted;
     const opcode = typeof formatted === 'string' || !m.binary ? Opcode.Text : Opcode.Binary;
     const compressible = payload.length >= this.threshold && this.level > 0 && !this.uncompressed.has(m.data);
