@@ -208,6 +208,15 @@ export class NatsBroker implements Broker {
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
   #closed = false;
+  /** Rejects `#whenClosed` (at `close()`). */
+  #rejectClosed: (err: Error) => void = () => {};
+  /**
+   * Rejects when the broker closes: a flush pending then never settles (the closed connection does
+   * not answer it), and its deadline timer would keep the process alive for `commandTimeoutMs`.
+   */
+  readonly #whenClosed = new Promise<never>((_, reject) => {
+    this.#rejectClosed = reject;
+  });
   /** Stops the background connection attempts while the first connection is not made. */
   #stopConnecting: (() => void) | undefined;
   /** Bumped on each disconnection, so a resubscription that outlived its connection stops. */
@@ -357,7 +366,7 @@ export class NatsBroker implements Broker {
     if (!this.#js) {
       try {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
-        await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'publish');
+        await this.#flush(nc, 'publish');
       } catch (err) {
         throw this.#tooBig(err, data) ?? unavailable(errorText(err), err);
       }
@@ -494,6 +503,8 @@ export class NatsBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#whenClosed.catch(() => {});
+    this.#rejectClosed(unavailable('the broker is closed'));
     this.#stopConnecting?.();
     this.#available = false;
     // No UNSUB each: closing the connection ends every subscription, and an UNSUB queued just as
@@ -515,6 +526,11 @@ export class NatsBroker implements Broker {
       `${data.length} bytes: over the NATS server's max_payload${max === undefined ? '' : ` (${max} bytes, headers included)`}`,
       { cause: err },
     );
+  }
+
+  /** `nc.flush()`, failing after `commandTimeoutMs` or when the broker closes, whichever is first. */
+  #flush(nc: NatsConnection, what: string): Promise<void> {
+    return withDeadline(Promise.race([nc.flush(), this.#whenClosed]), this.#options.commandTimeoutMs, what);
   }
 
   #ready(): NatsConnection {
@@ -638,7 +654,7 @@ export class NatsBroker implements Broker {
       });
       sub.source = source;
     }
-    await withDeadline(nc.flush(), this.#options.commandTimeoutMs, 'subscribe');
+    await this.#flush(nc, 'subscribe');
     if (!this.#jsm) return;
     const { stream, info } = await this.#current(topic);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
