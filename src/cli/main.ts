@@ -69,6 +69,10 @@ async function main(argv: string[]): Promise<number> {
     // A server whose output nobody reads any more (the pipe closed: EPIPE) serves on; an 'error'
     // event without a listener would end the process at its next line of log.
     for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(usage);
+      return 0;
+    }
     let config: ServeConfig;
     try {
       config = parseServeArgs(rest);

@@ -9,6 +9,7 @@
  *                  {"op":"message","topic":T,"data":ANY,"offset":N}, {"op":"error","code":C,"message":M}
  */
 import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerMessage, HistoryOptions } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
@@ -315,6 +316,9 @@ const PRIMARY_GRACE_MS = 5000;
  * every worker is sent SIGTERM (each closes its connections with 1001), then the primary exits 0.
  */
 function runPrimary(opts: PubSubServeOptions, label: string): number {
+  // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
+  const preload = fileURLToPath(new URL('./worker-preload.cjs', import.meta.url));
+  cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
   const primary = opts.broker
     ? null
     : ClusterBroker.servePrimary(historyOf(opts), { totalBytes: opts.historyTotalBytes });
@@ -388,11 +392,21 @@ export async function runPubSubServe(opts: PubSubServeOptions): Promise<number> 
     // listener of ours runs: its clients would see their connections cut (1006). Its listener
     // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
     for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+    // A primary gone while this worker starts: its messages to it fail (EPIPE, an 'error' on
+    // cluster.worker, which would crash it), and it has nothing to serve for: it exits quietly.
+    cluster.worker!.on('error', () => {});
+    if (!process.connected) process.exit(0);
+    process.once('disconnect', () => process.exit(0));
   }
   const broker = cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined;
   const running = await servePubSub(opts, broker);
   if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
   const stop = stopOnSignals(running, !cluster.isWorker);
-  if (cluster.isWorker) process.once('disconnect', stop); // the primary is gone
+  if (cluster.isWorker) {
+    // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client).
+    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+    if (process.connected) process.once('disconnect', stop);
+    else stop();
+  }
   return -1;
 }
