@@ -29,6 +29,10 @@ export interface ServeConfig {
   /** Pub/sub mode: the broker URL, as given (checked). */
   broker: string | undefined;
   history: number;
+  /** Pub/sub mode: payload bytes of history kept per topic. */
+  historyBytes: number;
+  /** Pub/sub mode, in memory (or in the cluster primary): payload bytes of history for all topics together. */
+  historyTotalBytes: number;
   workers: number;
   maxTopics: number;
 }
@@ -36,6 +40,10 @@ export interface ServeConfig {
 /** The bounds of the counts, also in the usage text and the README. */
 export const limits = Object.freeze({
   history: { default: 1000, max: 1_000_000 },
+  /** 16 MiB, as PubSub's default; at most 4 GiB. */
+  historyBytes: { default: 16 * 1024 * 1024, max: 4 * 1024 * 1024 * 1024 },
+  /** 256 MiB; at most 1 TiB. */
+  historyTotalBytes: { default: 256 * 1024 * 1024, max: 1024 ** 4 },
   workers: { default: 1, max: 256 },
   maxTopics: { default: 1000, max: 1_000_000 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
@@ -119,7 +127,7 @@ function protocolList(value: string): string[] {
 }
 
 const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
-const PUBSUB_ONLY = ['broker', 'history', 'workers', 'max-topics'] as const;
+const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'workers', 'max-topics'] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
 export function parseServeArgs(args: string[]): ServeConfig {
@@ -144,6 +152,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
         pubsub: { type: 'boolean' },
         broker: { type: 'string' },
         history: { type: 'string' },
+        'history-bytes': { type: 'string' },
+        'history-total-bytes': { type: 'string' },
         workers: { type: 'string' },
         'max-topics': { type: 'string' },
       },
@@ -182,6 +192,18 @@ export function parseServeArgs(args: string[]): ServeConfig {
     log: values.log === true,
     broker: given('broker') ? checkBrokerUrl(str('broker')!) : undefined,
     history: count('history', str('history') ?? String(limits.history.default), 0, limits.history.max),
+    historyBytes: count(
+      'history-bytes',
+      str('history-bytes') ?? String(limits.historyBytes.default),
+      0,
+      limits.historyBytes.max,
+    ),
+    historyTotalBytes: count(
+      'history-total-bytes',
+      str('history-total-bytes') ?? String(limits.historyTotalBytes.default),
+      0,
+      limits.historyTotalBytes.max,
+    ),
     workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
     maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),
   };

@@ -19,10 +19,13 @@ const usage = `usage:
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it
-  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--workers 1] [--max-topics 1000]
-                  [--host …] [--port …] [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
+  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--history-bytes 16777216]
+                  [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000] [--host …] [--port …]
+                  [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --history: messages
-      kept per topic (≤ ${limits.history.max}); --workers: processes on one port (≤ ${limits.workers.max});
+      kept per topic (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest
+      dropped first (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without
+      --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
       --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max})
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;

@@ -10,8 +10,9 @@
  */
 import cluster from 'node:cluster';
 import { WebSocketError } from '../errors.js';
-import type { Broker, BrokerMessage } from '../pubsub/broker.js';
+import type { Broker, BrokerMessage, HistoryOptions } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
+import { MemoryBroker } from '../pubsub/memory-broker.js';
 import { PubSub, checkTopic, pubSubDefaults } from '../pubsub/pubsub.js';
 import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.js';
 import { chatPage } from './pubsub-page.js';
@@ -26,6 +27,13 @@ export interface PubSubServeOptions {
   broker?: string;
   /** Messages kept per topic for recovery. */
   history: number;
+  /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
+  historyBytes?: number;
+  /**
+   * Without --broker: payload bytes of history for all topics together (MemoryBroker's
+   * `totalBytes`, in this process or the cluster primary); default the MemoryBroker's.
+   */
+  historyTotalBytes?: number;
   /** Worker processes on one port (node:cluster); 1: this process serves. */
   workers: number;
   /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
@@ -37,6 +45,10 @@ export interface PubSubServeOptions {
 
 /** How long history is kept, in seconds. */
 const HISTORY_TTL_SECONDS = 300;
+/** The history bounds of `opts`. */
+function historyOf(opts: PubSubServeOptions): HistoryOptions {
+  return { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS, bytes: opts.historyBytes };
+}
 /** Publishes of one connection waiting for the broker, past which its messages are not read until one settles. */
 const MAX_PUBLISHES_IN_FLIGHT = 32;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
@@ -270,8 +282,10 @@ export interface RunningPubSubServer {
  */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({
-    broker: broker ?? (opts.broker ? await loadBroker(opts.broker) : undefined),
-    history: { size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS },
+    broker:
+      broker ??
+      (opts.broker ? await loadBroker(opts.broker) : new MemoryBroker({ totalBytes: opts.historyTotalBytes })),
+    history: historyOf(opts),
     format: messageJson,
   });
   ps.on('availability', (up) => {
@@ -321,7 +335,7 @@ const PRIMARY_GRACE_MS = 5000;
 function runPrimary(opts: PubSubServeOptions, label: string): number {
   const primary = opts.broker
     ? null
-    : ClusterBroker.servePrimary({ size: opts.history, ttlSeconds: HISTORY_TTL_SECONDS });
+    : ClusterBroker.servePrimary(historyOf(opts), { totalBytes: opts.historyTotalBytes });
   const listened = new Set<number>();
   let started = false;
   let stopping = false;

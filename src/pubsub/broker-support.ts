@@ -5,7 +5,21 @@
  * throw from `PubSub`'s listener must never reach: it would desynchronise node-redis's connection,
  * stop the NATS broker's watch, or crash a cluster worker.
  */
-import type { BrokerEvents, BrokerMessage } from './broker.js';
+import { WebSocketError } from '../errors.js';
+import type { BrokerEvents, BrokerMessage, HistoryOptions } from './broker.js';
+
+/** `HistoryOptions.bytes` when not given: 16 MiB of payloads per topic. */
+export const HISTORY_BYTES_DEFAULT = 16 * 1024 * 1024;
+
+/** `history.bytes`, checked (ERR_WS_INVALID_ARGUMENT), or the default when not given. */
+export function historyBytes(history: HistoryOptions): number {
+  const v = history.bytes;
+  if (v === undefined) return HISTORY_BYTES_DEFAULT;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'history.bytes must be an integer ≥ 0', { captureStack: true });
+  }
+  return v;
+}
 
 /** Reports an error that has no caller left to reject, as a process warning. */
 export function warn(err: unknown): void {

@@ -29,6 +29,11 @@ export interface HistoryOptions {
   readonly size: number;
   /** Seconds a message is kept; 0: no time limit. */
   readonly ttlSeconds: number;
+  /**
+   * Payload bytes kept per topic (default 16 MiB): past it the oldest messages are dropped, and a
+   * message larger than it is not kept (nor anything before it); 0 keeps none.
+   */
+  readonly bytes?: number;
 }
 
 export interface BrokerEvents {

@@ -8,8 +8,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage } from './broker-support.js';
-import { MemoryBroker } from './memory-broker.js';
+import { emitAvailability, emitMessage, historyBytes } from './broker-support.js';
+import { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 
 /** The key that marks this broker's IPC messages (the application's own messages pass by untouched). */
 const TAG = 'ws-stream/pubsub';
@@ -74,12 +74,14 @@ export class ClusterBroker implements Broker {
 
   /**
    * Runs the primary's side, in the primary process: answers every worker (present and future)
-   * from one in-memory store with these history bounds. Call it once, before forking.
+   * from one in-memory store with these history bounds (and `memory`'s, for all topics together).
+   * Call it once, before forking.
    */
-  static servePrimary(history: HistoryOptions): ClusterPrimary {
+  static servePrimary(history: HistoryOptions, memory: MemoryBrokerOptions = {}): ClusterPrimary {
     if (!cluster.isPrimary)
       throw new WebSocketError('ERR_WS_INVALID_STATE', 'servePrimary runs in the cluster primary');
-    const store = new MemoryBroker();
+    historyBytes(history); // (checked here: the store opens in the background)
+    const store = new MemoryBroker(memory);
     const subscribers = new Map<string, Set<Worker>>();
     const send = (w: Worker, msg: Reply | Delivery): void => {
       if (!w.isConnected()) return;

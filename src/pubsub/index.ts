@@ -12,6 +12,7 @@ export type {
 } from './pubsub.js';
 export type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 export { MemoryBroker } from './memory-broker.js';
+export type { MemoryBrokerOptions } from './memory-broker.js';
 export { ClusterBroker } from './cluster-broker.js';
 export type { ClusterPrimary } from './cluster-broker.js';
 export { RedisBroker } from './redis-broker.js';

@@ -9,7 +9,8 @@
  * the stored message, with its sequence in a header, on `<prefix>.out.<topic>`, in sequence order.
  * Each process subscribes to that subject on core NATS: live delivery is pushed as with Redis's
  * PUBLISH, and never waits on (nor is lost to) the history's trimming. `max_msgs` is the history
- * size, `max_age` its TTL; the epoch is the stream's creation time (a stream lost and made again is
+ * size, `max_bytes` its bytes (JetStream counts each message's subject and headers too, some 100
+ * bytes more than its payload), `max_age` its TTL, all with discard old; the epoch is the stream's creation time (a stream lost and made again is
  * a new epoch). History is read with an ordered consumer. One stream per topic suits thousands of
  * topics, not millions. Needs nats-server ≥ 2.9 (republish).
  *
@@ -20,7 +21,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, keepConnecting, retryPause, warn, withDeadline } from './broker-support.js';
+import {
+  emitAvailability,
+  emitMessage,
+  historyBytes,
+  keepConnecting,
+  retryPause,
+  warn,
+  withDeadline,
+} from './broker-support.js';
 
 export interface NatsBrokerOptions {
   /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
@@ -239,6 +248,7 @@ export class NatsBroker implements Broker {
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
     if (this.#events) throw new WebSocketError('ERR_WS_INVALID_STATE', 'NatsBroker: already opened');
+    historyBytes(history);
     this.#events = events;
     this.#history = history;
     let js: JetStreamModule;
@@ -437,7 +447,7 @@ export class NatsBroker implements Broker {
     const last = info.state.last_seq;
     if (since.epoch !== stream.epoch || since.offset > last) return null;
     if (since.offset === last) return [];
-    // Messages are removed from the front only (max_msgs, max_age): the range is whole when its
+    // Messages are removed from the front only (max_msgs, max_bytes, max_age): the range is whole when its
     // first message is still there.
     if (info.state.first_seq > since.offset + 1) return null;
     const out: BrokerMessage[] = [];
@@ -472,7 +482,7 @@ export class NatsBroker implements Broker {
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
     if (out.length !== last - since.offset) {
-      // Expired or trimmed while it was read (max_age, max_msgs): history no longer covers `since`.
+      // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
       if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > since.offset + 1))
         return null;
@@ -548,6 +558,8 @@ export class NatsBroker implements Broker {
       storage: this.#options.storage,
       // A stream keeps one message at least: its sequence is the topic's offset.
       max_msgs: Math.max(1, this.#history.size),
+      // (0 would be no limit to JetStream: 1 drops every message once stored, keeping the sequence.)
+      max_bytes: Math.max(1, historyBytes(this.#history)),
       max_age: Math.round(this.#history.ttlSeconds * 1e9),
       discard: 'old',
       num_replicas: 1,

@@ -12,6 +12,7 @@ import { WebSocketError } from '../errors.js';
 import { Opcode } from '../proto/frame.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
+import { HISTORY_BYTES_DEFAULT } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
 import { deferQueueing, queuePreparedFrame, runDeferred, tryWritePreparedFrameNow } from '../stream/prepared.js';
@@ -38,7 +39,8 @@ export interface PubSubOptions {
   broker?: Broker;
   /**
    * History kept per topic for recovery: `size` messages (default 1000), at most `ttlSeconds` old
-   * (default 300; 0: no age limit). Given to the broker when it opens.
+   * (default 300; 0: no age limit), at most `bytes` of payloads (default 16 MiB; the oldest go
+   * first). Given to the broker when it opens.
    */
   history?: Partial<HistoryOptions>;
   slowSubscriber?: SlowSubscriberOptions;
@@ -92,7 +94,7 @@ export interface PubSubEvents {
 
 /** The defaults, documented on the options above. */
 export const pubSubDefaults = Object.freeze({
-  history: Object.freeze({ size: 1000, ttlSeconds: 300 }),
+  history: Object.freeze({ size: 1000, ttlSeconds: 300, bytes: HISTORY_BYTES_DEFAULT }),
   slowSubscriber: Object.freeze({ maxBytes: 4 * 1024 * 1024, policy: 'close' as const }),
   compression: Object.freeze({ threshold: 1024, level: 1 }),
 });
@@ -248,6 +250,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     this.historyOptions = {
       size: positiveInt('history.size', h.size, pubSubDefaults.history.size),
       ttlSeconds: positiveInt('history.ttlSeconds', h.ttlSeconds, pubSubDefaults.history.ttlSeconds),
+      bytes: positiveInt('history.bytes', h.bytes, pubSubDefaults.history.bytes),
     };
     const s = options.slowSubscriber ?? {};
     this.maxBytes = positiveInt('slowSubscriber.maxBytes', s.maxBytes, pubSubDefaults.slowSubscriber.maxBytes, 1);

@@ -7,8 +7,9 @@
  *   created again together (offset back to 0, history dropped) when either is missing, e.g. after
  *   Redis restarted without persistence, so an offset always means the same message in one epoch;
  * - `prefix{T}:h` the history, a Redis Stream whose entry IDs are `<offset>-0` (so a range of
- *   offsets is one XRANGE), each with the payload, the binary flag and the Redis time, trimmed to
- *   `history.size` entries and to `history.ttlSeconds`;
+ *   offsets is one XRANGE), each with the payload, the binary flag, the Redis time and the
+ *   stream's payload bytes so far, trimmed to `history.size` entries, `history.bytes` payload
+ *   bytes and `history.ttlSeconds`;
  * - channel `prefix T`: `<offset> <0|1> <epoch>\n<payload>` for live delivery.
  * One Lua script increments the offset, appends to the history and PUBLISHes, so a message's
  * offset, its place in history and its place in every subscriber's stream are decided in one
@@ -26,6 +27,7 @@ import {
   DeadlineError,
   emitAvailability,
   emitMessage,
+  historyBytes,
   keepConnecting,
   retryPause,
   withDeadline,
@@ -115,16 +117,35 @@ if ttl > 0 then
 end
 `;
 
-// KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel.
-// Returns {offset, epoch}.
+// Drops the history entries, oldest first, until what is left holds at most ARGV[bytesArg] payload
+// bytes: each entry's field n counts the payload bytes of the stream up to and including it, so
+// the entry to keep is the first that starts at or after the newest n minus the bound.
+const trimBytes = (bytesArg: number): string => `
+local floor = total - tonumber(ARGV[${bytesArg}])
+while floor > 0 do
+  local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][8] or '0') - #first[2][2] >= floor then break end
+  local at = tonumber(string.match(first[1], '^%d+'))
+  redis.call('XTRIM', KEYS[3], 'MINID', string.format('%d', at + 1) .. '-0')
+end
+`;
+
+// KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
+// history bytes. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
+// before it (history must lead up to the newest offset).
 const publishScript = `${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
 local id = string.format('%d', offset)
 local size = tonumber(ARGV[4])
-if size > 0 then
+if size > 0 and #ARGV[2] > tonumber(ARGV[7]) then
+  redis.call('DEL', KEYS[3])
+elseif size > 0 then
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  redis.call('XADD', KEYS[3], 'MAXLEN', size, id .. '-0', 'd', ARGV[2], 'b', ARGV[3], 't', now)
+  local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+  local total = (newest and tonumber(newest[2][8] or '0') or 0) + #ARGV[2]
+  redis.call('XADD', KEYS[3], 'MAXLEN', size, id .. '-0', 'd', ARGV[2], 'b', ARGV[3], 't', now, 'n', total)
+  ${trimBytes(7)}
   ${trimExpired(5)}
   if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
 end
@@ -217,6 +238,8 @@ export class RedisBroker implements Broker {
   readonly #options: Required<Omit<RedisBrokerOptions, 'clientOptions'>> & RedisBrokerOptions;
   #events: BrokerEvents | undefined;
   #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
+  /** `history.bytes`, or its default. */
+  #bytes = 0;
   #commands: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
   #bufferReplies: Record<number, unknown> = {};
@@ -267,6 +290,7 @@ export class RedisBroker implements Broker {
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
     if (this.#events) throw new WebSocketError('ERR_WS_INVALID_STATE', 'RedisBroker: already opened');
+    this.#bytes = historyBytes(history);
     this.#events = events;
     this.#history = history;
     let redis: RedisModule;
@@ -406,6 +430,7 @@ export class RedisBroker implements Broker {
       String(this.#history.size),
       String(this.#ttlMs()),
       this.#channel(topic),
+      String(this.#bytes),
     ])) as [number, Buffer];
     return { offset: reply[0], epoch: reply[1].toString() };
   }

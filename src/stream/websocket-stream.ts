@@ -1595,7 +1595,7 @@ function rethrow(err: unknown): never {
 
 /**
  * Internal (pubsub): runs `run` at the end of this turn (`atTurnEnd` true: the turn's writes are
- * done, so `writePreparedFrameNow` may write at once), or before the next write to any stream.
+ * done, so `tryWritePreparedFrameNow` may write at once), or before the next write to any stream.
  */
 export function deferQueueing(run: (atTurnEnd: boolean) => void): void {
   if (deferred !== null) {

@@ -10,19 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
 import { parseFrames, requestHead, text as textFrame } from '../support/frames.js';
+import { exchange as exchangeOn } from '../support/peer.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
 /** Everything the server sends on a new connection after `request`, until it closes the connection. */
 function exchange(port: number, request?: string | Buffer): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  let got = '';
-  socket.on('data', (d: Buffer) => {
-    got += d.toString('latin1');
-  });
-  socket.on('error', () => {});
-  if (request !== undefined) socket.write(request);
-  return once(socket, 'close').then(() => got);
+  return exchangeOn(net.connect(port, '127.0.0.1'), request);
 }
 
 const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3}) /.exec(response)?.[1] ?? 0);

@@ -148,6 +148,8 @@ describe('ws-stream serve takes good values as given', () => {
       ['--protocols', 'chat, superchat'],
       ['--pubsub', '--history', '0', '--max-topics', '1'],
       ['--pubsub', '--history', '1000000', '--max-topics', '1000000'],
+      ['--pubsub', '--history-bytes', '0'],
+      ['--pubsub', '--history-bytes', '4294967296', '--workers', '2'],
       // Brokers that are not there: the server starts and connects in the background (doc/pubsub.md).
       ['--pubsub', '--broker', 'redis://127.0.0.1:1/2', '--quiet'],
       ['--pubsub', '--broker', 'nats://127.0.0.1:1, nats://localhost:2', '--quiet'],

@@ -144,19 +144,9 @@ import { once } from 'node:events';
 import { after, before, describe } from 'node:test';
 import type { Duplex } from 'node:stream';
 import { requestHead } from '../support/frames.js';
+import { exchange } from '../support/peer.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url));
-
-/** Everything a raw client receives until the server closes the connection (after sending `request`). */
-function exchange(socket: Duplex, request?: string): Promise<string> {
-  let got = '';
-  socket.on('data', (d: Buffer) => {
-    got += d.toString('latin1');
-  });
-  socket.on('error', () => {});
-  if (request !== undefined) socket.write(request);
-  return once(socket, 'close').then(() => got);
-}
 
 /** Connects, and once connected writes `text` a byte at a time, one every `ms`, until the connection closes. */
 function trickle(socket: Duplex, text: string, ms: number): { sent(): number } {

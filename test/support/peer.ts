@@ -1,4 +1,5 @@
 /** A raw peer over a TestLayer or a socket: collects every byte it receives, waits for conditions. */
+import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { parseFrames, type WireFrame } from './frames.js';
 
@@ -96,4 +97,15 @@ export function delivered(layer: Duplex, bytes: number): Promise<void> {
     };
     layer.on('data', onData);
   });
+}
+
+/** Everything `socket` receives after `request` (latin1), until the other side closes the connection. */
+export function exchange(socket: Duplex, request?: string | Buffer): Promise<string> {
+  let got = '';
+  socket.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  if (request !== undefined) socket.write(request);
+  return once(socket, 'close').then(() => got);
 }
