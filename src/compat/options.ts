@@ -47,12 +47,14 @@ export const wsDefaults = Object.freeze({
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /**
- * ws compresses a message unless `length < threshold`: the smallest integer length that passes that
- * test (so a negative or NaN threshold compresses everything, Infinity nothing).
+ * ws compresses a message when `length >= threshold`: the smallest integer length that passes that
+ * test (so a negative threshold or null compresses everything; Infinity, NaN or a non-numeric
+ * string nothing, as every comparison with NaN is false).
  */
 function threshold(v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
+  if (Number.isNaN(n)) return UNLIMITED;
   if (!(n > 0)) return 0;
   return n >= UNLIMITED ? UNLIMITED : Math.ceil(n);
 }
@@ -71,9 +73,10 @@ export function toStreamOptions(
   controlCallback: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void,
   target: StreamOptions = {},
 ): StreamOptions {
-  // ws reads both as 32-bit integers (`| 0`): Infinity, NaN or 2 ** 32 mean no limit, 1.5 is 1.
-  const maxPayload = (o.maxPayload ?? wsDefaults.maxPayload) | 0;
-  const maxFragments = (o.maxFragments ?? wsDefaults.maxFragments) | 0;
+  // ws spreads the options over its defaults, then reads both as 32-bit integers (`| 0`): given as
+  // undefined, null, Infinity, NaN or 2 ** 32 they mean no limit; 1.5 is 1.
+  const maxPayload = ('maxPayload' in o ? (o.maxPayload as number) : wsDefaults.maxPayload) | 0;
+  const maxFragments = ('maxFragments' in o ? (o.maxFragments as number) : wsDefaults.maxFragments) | 0;
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = o.autoPong ?? true;

@@ -4,9 +4,7 @@
  * order of the calls: `null` once the socket took the frame, the socket's own error for a write it
  * refused, and, when the socket goes while a message is being compressed, "The socket was closed
  * while data was being compressed" for that message and every call queued behind it. Each answer
- * waits for those of the calls before it; the stream would send a control frame ahead of messages
- * still compressing, so the WebSocket holds its pings and pongs back here (`trackHeld`) until the
- * calls before them are answered.
+ * waits for those of the calls before it.
  */
 import type { WebSocketError } from '../errors.js';
 import { compressingClosedError, streamDestroyedError } from './errors.js';
@@ -20,60 +18,21 @@ interface PendingSend {
   cb: SendCallback | undefined;
   /** What the callback gets, once known; undefined while the frame waits. */
   result: Error | null | undefined;
-  /** Writes a frame held back until the calls before it are answered (see `trackHeld`); null once called. */
-  start: (() => void) | null;
 }
 
 export class SendCallbacks {
   /** The calls not answered yet, oldest first from `head`; null when none. */
   private pending: PendingSend[] | null = null;
   private head = 0;
-  /** Calls held back by `trackHeld` whose frame is not written yet. */
-  private held = 0;
 
   /** `deflate`: permessage-deflate was agreed. */
   constructor(private readonly deflate: boolean) {}
 
   /** The callback to give the stream for a call whose answer is `cb` (none: it only keeps the order). */
   track(cb: SendCallback | undefined): Settle {
-    const p: PendingSend = { cb, result: undefined, start: null };
+    const p: PendingSend = { cb, result: undefined };
     (this.pending ??= []).push(p);
     return (err) => this.settle(p, err);
-  }
-
-  /** Whether some call is not answered yet. */
-  get busy(): boolean {
-    return this.pending !== null;
-  }
-
-  /** Whether a call held back by `trackHeld` has not written its frame yet. */
-  get holding(): boolean {
-    return this.held > 0;
-  }
-
-  /**
-   * A call whose frame is written only once every call before it is answered (a ping must not go
-   * ahead of messages still compressing, as the stream would send it): `write(settle)` writes it
-   * then, and `settle` answers `cb`, in its place in the order of the calls.
-   */
-  trackHeld(cb: SendCallback | undefined, write: (settle: Settle) => void): void {
-    const p: PendingSend = { cb, result: undefined, start: null };
-    const settle: Settle = (err) => this.settle(p, err);
-    p.start = () => write(settle);
-    (this.pending ??= []).push(p);
-    this.held++;
-    this.startHead();
-  }
-
-  /** Writes the frame of the call at the head if it was held back. */
-  private startHead(): void {
-    const first = this.pending?.[this.head];
-    if (first?.start) {
-      const start = first.start;
-      first.start = null;
-      this.held--;
-      start();
-    }
   }
 
   private settle(p: PendingSend, err: WebSocketError | null): void {
@@ -90,7 +49,6 @@ export class SendCallbacks {
       first.cb?.(first.result);
       q = this.pending;
     }
-    this.startHead();
   }
 
   /** What ws's callback gets for a frame the stream could not write. */
@@ -113,10 +71,8 @@ export class SendCallbacks {
     this.pending = null;
     this.head = 0;
     const shared = this.deflate ? compressingClosedError() : null;
-    this.held = 0;
     for (let i = from; i < q.length; i++) {
       const p = q[i]!;
-      p.start = null;
       p.result = shared ?? p.result ?? streamDestroyedError();
       p.cb?.(p.result);
     }

@@ -350,11 +350,9 @@ export class WebSocketServer extends EventEmitter {
     stream.accept(req, options, (err) => {
       this._pending--;
       if (err) {
-        // The core refused what ws would take (RFC 6455 checks ws skips), or what a handleProtocols
-        // or 'headers' listener threw (answered 500); that error propagates, as in ws.
+        // The core refused what ws would take (RFC 6455 checks ws skips), or a handleProtocols or
+        // 'headers' listener threw (answered 500; thrown below).
         this.maybeEmitClose();
-        const thrown = (req as Thrower)[kThrown];
-        if (thrown !== undefined) process.nextTick(rethrow, thrown);
         return;
       }
       socket.removeListener('error', socketOnError);
@@ -365,6 +363,14 @@ export class WebSocketServer extends EventEmitter {
       ws._adopt(stream, socket, this.options.allowSynchronousEvents !== false);
       cb(ws, req);
     });
+    // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
+    // comes out of handleUpgrade(), as in ws (an application's try/catch around it gets it).
+    const thrower = req as Thrower;
+    if (kThrown in thrower) {
+      const thrown = thrower[kThrown];
+      delete thrower[kThrown];
+      throw thrown;
+    }
   }
 
   /** The 'headers' event: the 101's lines, as ws gives them, editable; read back into the response. */
@@ -412,10 +418,6 @@ function thrownBy<T>(req: IncomingMessage, f: () => T): T {
     (req as Thrower)[kThrown] = e;
     throw e;
   }
-}
-
-function rethrow(e: unknown): never {
-  throw e;
 }
 
 function emitClose(server: WebSocketServer): void {

@@ -13,6 +13,7 @@ import {
   adoptOpen,
   flushQueued,
   queuedMessages,
+  type PingOptions,
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
@@ -50,6 +51,8 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 const EMPTY = Buffer.alloc(0);
+/** A ping or pong goes after the messages sent before it (ws's order of calls). */
+const IN_ORDER: PingOptions = Object.freeze({ afterMessages: true });
 function noop(): void {}
 
 /** Data as ws's `toBuffer` takes it: strings and bytes as they are, anything else through `Buffer.from`. */
@@ -146,15 +149,21 @@ export class WebSocket extends EventEmitter {
   /** A message that arrived for the read pending when pause() was called. */
   private _held: ReceivedData | null = null;
   private _syncEvents = true;
-  /** A waiting ping or pong is to be emitted on the next turn (allowSynchronousEvents: false). */
-  private _controlScheduled = false;
+  /**
+   * With `allowSynchronousEvents: false`: the events to emit, in wire order, one per turn (a
+   * message, or a ping or pong as kind and payload); null when none.
+   */
+  private _later: (ReceivedData | 'ping' | 'pong' | Buffer)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
   private _blobs: Queued[] | null = null;
   private _blobBytes = 0;
   private _sender_: PreparedSender | null = null;
-  /** Messages taken from the stream, and emitted: a ping or pong waits for those before it (wire order). */
+  /**
+   * Messages taken from the stream, and emitted (or, with `allowSynchronousEvents: false`, queued in
+   * `_later`): a ping or pong waits for those before it (wire order).
+   */
   private _taken = 0;
   private _emitted = 0;
   /** The pending read was served from the stream's queue (its message is counted in `_taken`). */
@@ -299,8 +308,11 @@ export class WebSocket extends EventEmitter {
   }
 
   private deliver(msg: ReceivedData): void {
+    this._emitted++;
     if (!this._syncEvents) {
-      setImmediate(deliverLater, this, msg);
+      // Emitted in its turn; the next message is read once it is (_reading stays set till then).
+      this.emitLater(msg);
+      if (this._controls !== null) this.emitControls(false);
       return;
     }
     try {
@@ -317,24 +329,46 @@ export class WebSocket extends EventEmitter {
     this.deliver(msg);
   }
 
-  /** @internal */
-  _deliverLater(msg: ReceivedData): void {
+  /**
+   * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
+   * each one from setImmediate): `event` is emitted after those queued before it.
+   */
+  private emitLater(event: ReceivedData | 'ping' | 'pong', payload?: Buffer): void {
+    const q = this._later;
+    if (q === null) {
+      this._later = typeof event === 'string' ? [event, payload!] : [event];
+      setImmediate(emitNextLater, this);
+    } else if (typeof event === 'string') q.push(event, payload!);
+    else q.push(event);
+  }
+
+  /** @internal Emits the next event queued by `emitLater`; the one after it gets the next turn. */
+  _emitNextLater(): void {
+    const q = this._later;
+    if (q === null) return;
+    const event = q.shift()!;
+    const payload = typeof event === 'string' ? (q.shift() as Buffer) : null;
     try {
-      this.emitMessage(msg);
+      if (payload !== null) this.emit(event as string, payload);
+      else this.emitMessage(event as ReceivedData);
     } finally {
-      this._reading = false;
-      this.readNext();
+      // The next turn is taken after the listeners ran (theirs come first, as in ws); also after a
+      // listener threw (the error still propagates, as in ws).
+      if (q.length > 0) setImmediate(emitNextLater, this);
+      else this._later = null;
+      if (payload === null) {
+        this._reading = false;
+        this.readNext();
+      }
+      if (this._later === null) this.maybeEmitClose(); // 'close' waited for these events
     }
   }
 
   private emitMessage(msg: ReceivedData): void {
     const binary = msg.binary;
     const type = this._binaryType;
-    this._emitted++;
     this.emit('message', binary && type !== 'nodebuffer' ? convert(msg.data, type) : msg.data, binary);
-    if (this._controls === null) return;
-    if (this._syncEvents) this.emitControls(false);
-    else this.scheduleControl();
+    if (this._controls !== null) this.emitControls(false);
   }
 
   /**
@@ -343,46 +377,27 @@ export class WebSocket extends EventEmitter {
    */
   _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void {
     const before = this._taken + queuedMessages(stream);
-    if (this._syncEvents && this._controls === null && before <= this._emitted) {
-      this.emit(kind, payload);
+    if (this._controls === null && before <= this._emitted) {
+      if (this._syncEvents) this.emit(kind, payload);
+      else this.emitLater(kind, payload);
       return;
     }
     (this._controls ??= []).push(before, kind, payload);
-    if (!this._syncEvents) this.scheduleControl();
   }
 
   /**
-   * With `allowSynchronousEvents: false` every event has a turn of its own (ws emits each one from
-   * setImmediate): the next waiting ping or pong whose messages were emitted is emitted on the next.
+   * Emits the waiting pings and pongs whose messages were emitted (all of them: before 'close'); with
+   * `allowSynchronousEvents: false`, queues them behind those messages.
    */
-  private scheduleControl(): void {
-    if (this._controlScheduled || this._controls === null || (this._controls[0] as number) > this._emitted) return;
-    this._controlScheduled = true;
-    setImmediate(emitScheduledControl, this);
-  }
-
-  /** @internal */
-  _emitScheduledControl(): void {
-    this._controlScheduled = false;
-    const q = this._controls;
-    if (q === null || (q[0] as number) > this._emitted) return; // emitted already, before 'close'
-    const kind = q[1] as string;
-    const payload = q[2] as Buffer;
-    q.splice(0, 3);
-    if (q.length === 0) this._controls = null;
-    this.emit(kind, payload);
-    this.scheduleControl();
-  }
-
-  /** Emits the waiting pings and pongs whose messages were emitted (all of them: before 'close'). */
   private emitControls(all: boolean): void {
     let q = this._controls;
     while (q !== null && (all || (q[0] as number) <= this._emitted)) {
-      const kind = q[1] as string;
+      const kind = q[1] as 'ping' | 'pong';
       const payload = q[2] as Buffer;
       q.splice(0, 3);
       if (q.length === 0) this._controls = null;
-      this.emit(kind, payload);
+      if (this._syncEvents) this.emit(kind, payload);
+      else this.emitLater(kind, payload);
       q = this._controls;
     }
   }
@@ -416,6 +431,7 @@ export class WebSocket extends EventEmitter {
   private maybeEmitClose(): void {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
     if (this._controls !== null) this.emitControls(true);
+    if (this._later !== null) return; // emitted first, each in its turn (then 'close')
     // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
     if (this._blobs !== null) this.failBlobs();
     this._callbacks?.failAll();
@@ -596,23 +612,11 @@ export class WebSocket extends EventEmitter {
     payload: Buffer | string | ArrayBufferView | ArrayBuffer,
     cb?: SendCallback,
   ): void {
-    // The stream sends control frames ahead of messages still compressing; ws keeps the order of the
-    // calls on the wire: the frame waits for the sends before it.
-    const callbacks = this._deflate ? this._callbacks : null;
-    if (callbacks?.busy) {
-      callbacks.trackHeld(cb, (done) => this.controlFrame(ping, payload, done));
-      return;
-    }
-    this.controlFrame(ping, payload, this._track(cb, false));
-  }
-
-  private controlFrame(
-    ping: boolean,
-    payload: Buffer | string | ArrayBufferView | ArrayBuffer,
-    done: (err: WebSocketError | null) => void,
-  ): void {
-    if (ping) this._stream!.ping(payload, done);
-    else this._stream!.pong(payload, done);
+    // ws keeps the order of the calls on the wire: the frame goes after the messages sent before it
+    // that are still compressing (the stream's default sends it ahead of them).
+    const done = this._track(cb, false);
+    if (ping) this._stream!.ping(payload, IN_ORDER, done);
+    else this._stream!.pong(payload, IN_ORDER, done);
   }
 
   close(code?: number, data?: string | Buffer): void {
@@ -636,14 +640,6 @@ export class WebSocket extends EventEmitter {
   }
 
   private closeStream(code: number, reason: string | Uint8Array | undefined): void {
-    // A ping or pong held back behind compressing messages goes before the close frame, as in ws.
-    if (this._callbacks?.holding) {
-      this._callbacks.trackHeld(undefined, (done) => {
-        this.closeStream(code, reason);
-        done(null);
-      });
-      return;
-    }
     const s = this._stream!;
     s.close({ code, reason }, noop);
     // ws writes each frame at once: what was sent before close() is handed to the socket now.
@@ -689,12 +685,8 @@ function layerClosed(ws: WebSocket): void {
   ws._onLayerClosed();
 }
 
-function emitScheduledControl(ws: WebSocket): void {
-  ws._emitScheduledControl();
-}
-
-function deliverLater(ws: WebSocket, msg: ReceivedData): void {
-  ws._deliverLater(msg);
+function emitNextLater(ws: WebSocket): void {
+  ws._emitNextLater();
 }
 
 for (const [name, value] of [

@@ -53,6 +53,12 @@ export interface ReadOptions {
 export interface PingOptions {
   /** Stops waiting: a frame still queued here is withdrawn; it completes with ERR_WS_ABORTED. */
   signal?: AbortSignal;
+  /**
+   * Sends the frame after the messages written before it that are still being compressed, as the
+   * close frame goes (calls keep their order on the wire). Default false: it goes ahead of them.
+   * Either way it never waits for the next layer to take what was queued before it.
+   */
+  afterMessages?: boolean;
 }
 
 export interface WriteSomeOptions extends WriteOptions {
@@ -1280,7 +1286,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   ping(payload: WriteData | undefined, callback: Callback<void>): void;
   ping(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
   ping(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return this.#control(Opcode.Ping, payload, optionsArg(a)?.signal, callbackArg(a, b));
+    return this.#control(Opcode.Ping, payload, optionsArg(a), callbackArg(a, b));
   }
 
   /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
@@ -1288,13 +1294,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   pong(payload: WriteData | undefined, callback: Callback<void>): void;
   pong(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
   pong(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return this.#control(Opcode.Pong, payload, optionsArg(a)?.signal, callbackArg(a, b));
+    return this.#control(Opcode.Pong, payload, optionsArg(a), callbackArg(a, b));
   }
 
   #control(
     opcode: number,
     data: WriteData | undefined,
-    signal: AbortSignal | undefined,
+    options: PingOptions | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
     if (deferred !== null) runDeferred();
@@ -1302,9 +1308,35 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
     const err = this.#opError();
     if (err) return failNow(callback, err);
+    if (options?.afterMessages && this.#deflate !== null && !this.#deflate.deflateIdle)
+      return this.#controlAfterMessages(opcode, payload, options.signal, callback);
     const first = this.#out.length;
     this.#writeQueue().frame(opcode, payload, true);
-    return this.#queueWaiter(callback, signal, first);
+    return this.#queueWaiter(callback, options?.signal, first);
+  }
+
+  /** A ping or pong queued once the messages before it are compressed and queued (`afterMessages`). */
+  #controlAfterMessages(
+    opcode: number,
+    payload: Buffer,
+    signal: AbortSignal | undefined,
+    callback?: Callback<void>,
+  ): Promise<void> | undefined {
+    const c = new Completion<void>(callback);
+    if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED')))) {
+      c.fail(new WebSocketError('ERR_WS_ABORTED'));
+      return c.started();
+    }
+    this.#heldBytes += payload.length;
+    this.#deflate!.after(() => {
+      this.#heldBytes -= payload.length;
+      if (c.settled) return; // aborted while it waited: never sent
+      if (this.#state === State.Closed) return c.fail(this.#failure ?? new WebSocketError('ERR_WS_CLOSED'));
+      this.#queueControl(opcode, payload);
+      this.#writeQueue().wait(c);
+      this.#scheduleFlush();
+    });
+    return c.started();
   }
 
   /**
