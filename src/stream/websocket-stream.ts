@@ -1336,6 +1336,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#writeQueue().wait(c);
       this.#scheduleFlush();
     });
+    this.#checkOverflow(); // it counts while it waits, as a held prepared frame does
     return c.started();
   }
 
