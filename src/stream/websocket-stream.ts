@@ -1255,11 +1255,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
-    const c = new Completion<void>(callback);
-    if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED')))) {
-      c.fail(new WebSocketError('ERR_WS_ABORTED'));
-      return c.started();
-    }
+    const c = waitingTurn(signal, callback);
+    if (c.settled) return c.started();
     // Written but not yet handed on: counted in bufferedAmount while it waits its turn and compresses.
     this.#heldBytes += payload.length;
     const emit = (body: Buffer, rsv1: boolean): void => {
@@ -1322,11 +1319,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
-    const c = new Completion<void>(callback);
-    if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED')))) {
-      c.fail(new WebSocketError('ERR_WS_ABORTED'));
-      return c.started();
-    }
+    const c = waitingTurn(signal, callback);
+    if (c.settled) return c.started();
     this.#heldBytes += payload.length;
     this.#deflate!.after(() => {
       this.#heldBytes -= payload.length;
@@ -1551,6 +1545,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     });
   }
+}
+
+/** A completion for a frame that waits its turn: ERR_WS_ABORTED when `signal` aborts (at once if it has). */
+function waitingTurn(signal: AbortSignal | undefined, callback: Callback<void> | undefined): Completion<void> {
+  const c = new Completion<void>(callback);
+  if (!bindSignal(c, signal, () => c.fail(new WebSocketError('ERR_WS_ABORTED'))))
+    c.fail(new WebSocketError('ERR_WS_ABORTED'));
+  return c;
 }
 
 /** Completes a read held as a completion or as a callback (never from within the call that started it). */
