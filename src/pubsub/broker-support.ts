@@ -8,6 +8,18 @@
 import { WebSocketError } from '../errors.js';
 import type { BrokerEvents, BrokerMessage, HistoryOptions } from './broker.js';
 
+/**
+ * Live messages a topic holds at most while a history read runs (Redis and NATS); past it they are
+ * dropped and read back from history, which keeps them (up to its size) without this process's
+ * memory growing unbounded.
+ */
+export const MAX_HELD = 10_000;
+
+/** ERR_WS_BROKER_UNAVAILABLE with `detail` (and the client's error as `cause`). */
+export function unavailable(detail: string, cause?: unknown): WebSocketError {
+  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, cause === undefined ? undefined : { cause });
+}
+
 /** `HistoryOptions.bytes` when not given: 16 MiB of payloads per topic. */
 export const HISTORY_BYTES_DEFAULT = 16 * 1024 * 1024;
 

@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, historyBytes } from './broker-support.js';
+import { emitAvailability, emitMessage, historyBytes, unavailable } from './broker-support.js';
 import { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 
 /** The key that marks this broker's IPC messages (the application's own messages pass by untouched). */
@@ -53,10 +53,6 @@ function isOurs(msg: unknown): msg is Record<string, unknown> {
 
 /** The callback of a send to a worker that may be gone: it is removed when it exits. */
 const ignore = (): void => {};
-
-function unavailable(detail: string): WebSocketError {
-  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail);
-}
 
 /** What the primary runs: the store, and the topics each worker is subscribed to. */
 export interface ClusterPrimary {

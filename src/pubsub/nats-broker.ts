@@ -26,7 +26,9 @@ import {
   emitMessage,
   historyBytes,
   keepConnecting,
+  MAX_HELD,
   retryPause,
+  unavailable,
   warn,
   withDeadline,
 } from './broker-support.js';
@@ -170,23 +172,12 @@ interface Subscription {
    */
   checking: boolean;
   /**
-   * Live messages were dropped (more than `maxHeld` waited): the topic's history after `last` is
+   * Live messages were dropped (more than `MAX_HELD` waited): the topic's history after `last` is
    * read and delivered before anything newer.
    */
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether one came after it began). */
   drops: number;
-}
-
-/**
- * Live messages a topic holds at most while it waits (for its position, a check or a catch-up);
- * past it they are dropped and read back from history, which keeps them (up to its size) without
- * this process's memory growing unbounded. (The same as RedisBroker.)
- */
-const maxHeld = 10_000;
-
-function unavailable(detail: string, cause?: unknown): WebSocketError {
-  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -706,10 +697,10 @@ export class NatsBroker implements Broker {
     // (Otherwise not from the stream: dropped.)
   }
 
-  /** Keeps a live message of `sub` for later; past `maxHeld`, drops them all, to be read from history. */
+  /** Keeps a live message of `sub` for later; past `MAX_HELD`, drops them all, to be read from history. */
   #hold(sub: Subscription, m: NatsMsg): void {
     sub.early.push(m);
-    if (sub.early.length > maxHeld) {
+    if (sub.early.length > MAX_HELD) {
       sub.early = [];
       sub.behind = true;
       sub.drops++;

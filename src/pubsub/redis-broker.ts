@@ -29,7 +29,9 @@ import {
   emitMessage,
   historyBytes,
   keepConnecting,
+  MAX_HELD,
   retryPause,
+  unavailable,
   withDeadline,
 } from './broker-support.js';
 
@@ -207,7 +209,7 @@ interface Subscription {
    */
   recheck: boolean;
   /**
-   * Live messages were dropped (more than `maxHeld` waited), or one came past a gap: the topic's
+   * Live messages were dropped (more than `MAX_HELD` waited), or one came past a gap: the topic's
    * history after `last` is read and delivered before anything newer.
    */
   behind: boolean;
@@ -219,12 +221,6 @@ interface Subscription {
    */
   gapAccepted: boolean;
 }
-
-/**
- * Live messages a topic holds at most while a read runs; past it they are dropped and read back
- * from history, which keeps them (up to its size) without this process's memory growing unbounded.
- */
-const maxHeld = 10_000;
 
 /** Redis's default `proto-max-bulk-len`, and the least it can be set to (below it, no need to ask). */
 const defaultMaxBulk = 512 * 1024 * 1024;
@@ -243,10 +239,6 @@ function configValue(reply: unknown, name: string): number | undefined {
   else if (reply && typeof reply === 'object') value = (reply as Record<string, unknown>)[name];
   const n = Number(value);
   return value !== undefined && Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
-
-function unavailable(detail: string, cause?: unknown): WebSocketError {
-  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, { cause });
 }
 
 export class RedisBroker implements Broker {
@@ -666,7 +658,7 @@ export class RedisBroker implements Broker {
       return;
     }
     sub.held.push(m);
-    if (sub.held.length > maxHeld) {
+    if (sub.held.length > MAX_HELD) {
       sub.held = [];
       sub.behind = true;
       sub.drops++;
