@@ -16,7 +16,7 @@ import type { BrokerProcess } from '../support/brokers.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../test/pubsub/independent_client.py', import.meta.url));
 /** `--history` of the servers under test (the checker is told the same). */
-const HISTORY = 10;
+const HISTORY = 200;
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -98,7 +98,21 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       for (const s of servers) assert.equal(s.proc.exitCode ?? s.proc.signalCode, null, 'a server exited');
     };
 
-    for (const check of ['shapes', 'bad-input', 'extra-fields', 'order', 'recovery', 'history', 'edges', 'http']) {
+    for (const check of [
+      'shapes',
+      'bad-input',
+      'extra-fields',
+      'order',
+      'recovery',
+      'history',
+      'edges',
+      'http',
+      'topic-chars',
+      'recover-live',
+      'churn',
+      'pipelined',
+      ...(options.broker ? [] : ['max-topics']),
+    ]) {
       it(check, async () => {
         await runCheck(urls, check);
         alive();

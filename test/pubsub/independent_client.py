@@ -659,6 +659,181 @@ async def check_sigterm(s, args):
         require(code == 1001, f'{c.name}: closed with {code}, expected 1001')
 
 
+async def check_topic_chars(s, args):
+    """Topics are any well-formed string of 1..256 UTF-8 bytes: characters that mean something to a
+    broker (NATS subject tokens and wildcards, Redis hash tags, separators), to JSON or to
+    JavaScript objects are topics like any other, each its own."""
+    base = uniq('chars')
+    names = ['a.b', 'a.*', '>', '*', 'a b', 'tab\tand\nnewline\r', '\u0000nul', '{tag}', 'x}:o', 'x}:e', 'ws-stream:x',
+             '__proto__', 'constructor', 'toString', 'hasOwnProperty', '"quoted"', "back\\slash", '$JS.API.INFO',
+             '_INBOX.x', '😀', '\u2028', '\ufeff', ' ', '.', '..', 'a..b', '-', '%', '%2e', 'a/b', '../..']
+    topics = [n if n in ('__proto__', 'constructor', 'toString', 'hasOwnProperty') else f'{base}{n}' for n in names]
+    topics += [n for n in names if n not in ('__proto__', 'constructor', 'toString', 'hasOwnProperty')][:0]
+    a = await s.connect(0, 'a')
+    b = await s.connect(1, 'b')
+    start = {}
+    for t in topics:
+        r = await a.subscribe(t)
+        start[t] = r['offset']
+        await b.subscribe(t)
+    pub = await s.connect(2, 'pub')
+    for t in topics:
+        await pub.send({'op': 'publish', 'topic': t, 'data': {'for': t}})
+    for c in (a, b):
+        got = {}
+        for _ in topics:
+            m = await c.next(f'{c.name}: messages of odd topics ({len(got)} so far)')
+            check_message(m, m['topic'])
+            require(m['topic'] in start, f'{c.name}: a message of {m["topic"]!r}, never subscribed')
+            require(m['data'] == {'for': m['topic']}, f'{c.name}: topic {m["topic"]!r} got {m["data"]}')
+            require(m['offset'] == start[m['topic']] + 1, f'{c.name}: {m["topic"]!r} at {m["offset"]}')
+            require(m['topic'] not in got, f'{c.name}: {m["topic"]!r} twice')
+            got[m['topic']] = m
+        require(await c.marker() == [], f'{c.name}: more than one message per topic')
+    # Recovery works for them too.
+    for t in topics[:6]:
+        r = await pub.subscribe(t, {'offset': start[t], 'epoch': (await a.subscribe(t))['epoch']})
+        require(r['recovered'] is True, f'{t!r}: not recovered')
+        check_message(await pub.next(f'recovered {t!r}'), t, start[t] + 1)
+
+
+async def check_recover_live(s, args):
+    """Clients reconnect with `since`, to other processes, while publishers keep publishing: each
+    gets every offset after `since` exactly once, in order, history then live with no seam."""
+    t = uniq('seam')
+    pubs = [await s.connect(i, f'pub{i}') for i in range(3)]
+    w = await s.connect(0, 'watcher')
+    epoch = (await w.subscribe(t))['epoch']
+    total = 150
+    stop = asyncio.get_running_loop().create_future()
+
+    async def publish(p, pi):
+        for seq in range(total // 3):
+            await p.send({'op': 'publish', 'topic': t, 'data': [pi, seq]})
+            if seq % 5 == 4:
+                require(await p.marker() == [], f'{p.name}: an error while publishing')  # paces it
+
+    async def reconnecting(k):
+        """Reads some, disconnects, reconnects elsewhere with since, until the last offset."""
+        c = await s.connect(k, f'r{k}')
+        last = (await c.subscribe(t))['offset']
+        hops = 0
+        while last < total:
+            for _ in range(random.randint(1, 12)):
+                if last >= total:
+                    break
+                m = await c.next(f'r{k} after offset {last}')
+                check_message(m, t, last + 1)
+                last = m['offset']
+            await c.close()
+            hops += 1
+            c = await s.connect(k + hops, f'r{k}.{hops}')
+            r = await c.subscribe(t, {'offset': last, 'epoch': epoch})
+            require(r['recovered'] is True and r['offset'] == last, f'r{k}: since {last} answered {r}')
+        require(await c.marker() == [], f'r{k}: more than {total} messages')
+
+    readers = [asyncio.ensure_future(reconnecting(k)) for k in range(6)]
+    await asyncio.gather(*(publish(p, i) for i, p in enumerate(pubs)))
+    await asyncio.gather(*readers)
+    for i in range(total):
+        check_message(await w.next('watcher'), t, i + 1)
+
+
+async def check_churn(s, args):
+    """Unsubscribe and subscribe again with `since` on the same connection, over and over, while
+    another process publishes: the sequence has no gap and no duplicate across the seams."""
+    t = uniq('churn')
+    c = await s.connect(0, 'churner')
+    r = await c.subscribe(t)
+    epoch, last = r['epoch'], r['offset']
+    pub = await s.connect(1, 'pub')
+    total = 120
+
+    async def publish():
+        for i in range(total):
+            await pub.send({'op': 'publish', 'topic': t, 'data': i})
+            if i % 10 == 9:
+                require(await pub.marker() == [], 'publisher error')
+
+    task = asyncio.ensure_future(publish())
+    while last < total:
+        m = await c.next(f'after {last}')
+        if m.get('op') == 'subscribed':
+            require(m['topic'] == t and m['recovered'] is True, f'resubscribe answered {m}')
+            continue
+        check_message(m, t, last + 1)
+        last = m['offset']
+        if last % 7 == 0 and last < total:
+            # Pipelined: messages already on their way before the unsubscribe acted are fine;
+            # the resubscribe with since=last must deliver exactly from last + 1.
+            since = last
+            await c.send({'op': 'unsubscribe', 'topic': t})
+            await c.send({'op': 'subscribe', 'topic': t, 'since': {'offset': since, 'epoch': epoch}})
+            while True:
+                m = await c.next(f'the resubscribe after {last}')
+                if m.get('op') == 'subscribed':
+                    require(m['recovered'] is True and m['offset'] == since, f'resubscribe since {since} answered {m}')
+                    last = since  # the new subscription delivers from since + 1 (again)
+                    break
+                check_message(m, t)
+                require(m['offset'] == last + 1, f'before the resubscribe: offset {m["offset"]} after {last}')
+                last = m['offset']
+    await task
+    require(await c.marker() == [], 'more than published')
+
+
+async def check_pipelined(s, args):
+    """Requests sent back to back without waiting act in the order sent."""
+    t = uniq('pipe')
+    c = await s.connect(0, 'c')
+    reqs = [
+        {'op': 'subscribe', 'topic': t},
+        {'op': 'subscribe', 'topic': t},
+        {'op': 'publish', 'topic': t, 'data': 1},
+        {'op': 'unsubscribe', 'topic': t},
+        {'op': 'publish', 'topic': t, 'data': 2},
+        {'op': 'subscribe', 'topic': t},
+        {'op': 'publish', 'topic': t, 'data': 3},
+    ]
+    for r in reqs:
+        await c.send(r)
+    r1 = await c.next('subscribed 1')
+    check_subscribed(r1, t, False)
+    r2 = await c.next('subscribed 2')
+    require(r2 == r1, f'a repeated subscribe answered {r2}, first {r1}')
+    m = await c.next('message 1')
+    check_message(m, t, 1)
+    require(m['data'] == 1, 'data 1')
+    r3 = await c.next('subscribed 3')
+    check_subscribed(r3, t, False)
+    require(r3['offset'] == 2, f'the subscribe after publish 2 answered offset {r3["offset"]}')
+    m = await c.next('message 3')
+    check_message(m, t, 3)
+    require(await c.marker() == [], 'more')
+    # A request in fragments, with a ping between them, is one request.
+    t2 = uniq('frag')
+    text = json.dumps({'op': 'subscribe', 'topic': t2})
+    await c.ws.send([text[:5], text[5:9], text[9:]])
+    check_subscribed(await c.next('a fragmented subscribe'), t2, False)
+
+
+async def check_max_topics(s, args):
+    """A connection may hold --max-topics (1000) topics; one more is ERR_WS_TOO_MANY_TOPICS and the
+    connection stays open; a repeated one and one after an unsubscribe are fine."""
+    base = uniq('cap')
+    c = await s.connect(0, 'c')
+    for i in range(1000):
+        await c.send({'op': 'subscribe', 'topic': f'{base}-{i}'})
+    for i in range(1000):
+        check_subscribed(await c.next(f'subscribed {i}'), f'{base}-{i}', False)
+    await c.send({'op': 'subscribe', 'topic': f'{base}-more'})
+    check_error(await c.next('one topic too many'), 'ERR_WS_TOO_MANY_TOPICS', 'topic 1001')
+    await c.subscribe(f'{base}-5')
+    await c.send({'op': 'unsubscribe', 'topic': f'{base}-5'})
+    await c.subscribe(f'{base}-more')
+    await c.ping()
+
+
 CHECKS = {
     'shapes': check_shapes,
     'bad-input': check_bad_input,
@@ -671,6 +846,11 @@ CHECKS = {
     'slow': check_slow,
     'http': check_http,
     'sigterm': check_sigterm,
+    'topic-chars': check_topic_chars,
+    'recover-live': check_recover_live,
+    'churn': check_churn,
+    'pipelined': check_pipelined,
+    'max-topics': check_max_topics,
 }
 
 
