@@ -606,7 +606,9 @@ async def check_slow(s, args):
             count += 1
     except websockets.ConnectionClosed:
         code = slow.ws.close_code
-    require(code == 1008, f'the slow subscriber was closed with {code} after {count} messages, expected 1008')
+    # 1008, or, if it read nothing for the close timeout after the server sent its close (5 s; the
+    # close frame waits behind the backlog it could not take), the TCP connection cut (1006).
+    require(code in (1008, 1006), f'the slow subscriber was closed with {code} after {count} messages, expected 1008')
     require(count < n, f'the slow subscriber got all {n} messages: no backlog bound hit')
 
 
