@@ -3,6 +3,7 @@ import { BrokerProcess } from '../support/brokers.js';
 import { independentSuite } from './independent-support.js';
 
 independentSuite({
+  kind: 'nats',
   name: 'three serve --pubsub on NATS (JetStream)',
   processes: 3,
   broker: () => BrokerProcess.nats(),

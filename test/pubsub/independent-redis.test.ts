@@ -2,4 +2,9 @@
 import { BrokerProcess } from '../support/brokers.js';
 import { independentSuite } from './independent-support.js';
 
-independentSuite({ name: 'three serve --pubsub on Redis', processes: 3, broker: () => BrokerProcess.redis() });
+independentSuite({
+  kind: 'redis',
+  name: 'three serve --pubsub on Redis',
+  processes: 3,
+  broker: () => BrokerProcess.redis(),
+});

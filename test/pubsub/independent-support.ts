@@ -64,6 +64,8 @@ export async function runCheck(
 
 export interface IndependentSuiteOptions {
   name: string;
+  /** What the servers run on (the checker's `--broker`: what the docs say differs by it). */
+  kind: 'memory' | 'workers' | 'redis' | 'nats';
   /** Server processes on one broker (each gets its own URL); 1 for the in-memory broker or --workers. */
   processes: number;
   /** Extra `serve` arguments (`--workers 2`). */
@@ -111,24 +113,30 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       'recover-live',
       'churn',
       'pipelined',
+      'big',
       ...(options.broker ? [] : ['max-topics']),
     ]) {
       it(check, async () => {
-        await runCheck(urls, check);
+        await runCheck(urls, check, undefined, ['--broker', options.kind]);
         alive();
       });
     }
     it('slow subscriber', async () => {
-      await runCheck(urls, 'slow');
+      await runCheck(urls, 'slow', undefined, ['--broker', options.kind]);
       alive();
     });
     if (options.broker) {
       it('broker killed and restarted', async () => {
-        await runCheck(urls, 'outage', async (what) => {
-          if (what === 'kill-broker') return broker!.kill();
-          if (what === 'start-broker') return broker!.start();
-          assert.fail(`unexpected CONTROL ${what}`);
-        });
+        await runCheck(
+          urls,
+          'outage',
+          async (what) => {
+            if (what === 'kill-broker') return broker!.kill();
+            if (what === 'start-broker') return broker!.start();
+            assert.fail(`unexpected CONTROL ${what}`);
+          },
+          ['--broker', options.kind],
+        );
         alive();
       });
     }
