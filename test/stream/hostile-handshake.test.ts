@@ -53,6 +53,7 @@ const requests: [string, string, number, string][] = [
   ['no Host', hs({ Host: null }), 400, 'ERR_WS_NO_HOST'],
   ['two Host fields (RFC 9112 §3.2)', plus('Host: other.example.com'), 400, 'ERR_WS_BAD_REQUEST'],
   ['a head over 16 KiB', hs({ 'X-Big': 'a'.repeat(17_000) }), 431, 'ERR_WS_HEADER_LIMIT'],
+  ['an empty line before the request line (RFC 9112 §2.2: ignored)', `\r\n${hs()}`, 101, 'ok'],
   ['a malformed Sec-WebSocket-Protocol', hs({ 'Sec-WebSocket-Protocol': 'a b' }), 400, 'ERR_WS_BAD_REQUEST'],
 ];
 
