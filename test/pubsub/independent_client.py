@@ -161,6 +161,8 @@ def check_error(e, code, what):
     require(sorted(e.keys()) == ['code', 'message', 'op'], f'{what}: error has fields {list(e.keys())}')
     require(e['code'] == code, f'{what}: error code {e["code"]!r}, expected {code!r} ({e["message"]})')
     require(isinstance(e['message'], str) and e['message'] != '', f'{what}: error message {e["message"]!r}')
+    # (An error is no echo of the request: its message stays short however large the request.)
+    require(len(e['message'].encode()) <= 1024, f'{what}: an error message of {len(e["message"].encode())} bytes')
 
 
 class Servers:
@@ -270,6 +272,8 @@ async def check_bad_input(s, args):
         '{}', '{"op":null}', '{"op":5,"topic":"x"}', '{"op":true}', '{"op":["subscribe"],"topic":"x"}',
         '{"op":{"a":1},"topic":"x"}', '{"op":"","topic":"x"}', '{"op":"nope","topic":"x"}',
         '{"op":"Subscribe","topic":"x"}', '{"op":"subscribe "}', '{"topic":"x","data":1}',
+        json.dumps({'op': 'x' * 1000000, 'topic': 'x'}), json.dumps({'op': '😀' * 300000}),
+        json.dumps({'op': 'subscribe', 'topic': 'y' * 1000000}),
         '{"op":"subscribe"}', '{"op":"unsubscribe"}', '{"op":"publish","data":1}', '{"op":"publish","topic":"x"}',
         '{"op":"subscribe","topic":""}', '{"op":"unsubscribe","topic":""}', '{"op":"publish","topic":"","data":1}',
         '{"op":"subscribe","topic":5}', '{"op":"subscribe","topic":null}', '{"op":"subscribe","topic":true}',
