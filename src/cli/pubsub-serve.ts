@@ -135,7 +135,18 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   let held = false;
   /** The topics this connection is subscribed to (answered `subscribed`, not unsubscribed since). */
   const topics = new Set<string>();
+  /**
+   * An unsubscribe that waits for this connection's publishes sent before it to be taken, so that
+   * they reach it first (the in-memory and cluster brokers hand a message to this process's
+   * subscribers before its publisher hears its offset); nothing more is read meanwhile.
+   */
+  let leaving: string | null = null;
+  const leave = (topic: string): void => {
+    topics.delete(topic);
+    ps.unsubscribe(ws, topic);
+  };
   const mustWait = (): boolean =>
+    leaving !== null ||
     subscribing ||
     publishing >= MAX_PUBLISHES_IN_FLIGHT ||
     // A client that sends requests and does not read their replies stops being read, as the echo
@@ -161,6 +172,10 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   };
   const published = (): void => {
     publishing--;
+    if (leaving !== null && publishing === 0) {
+      leave(leaving);
+      leaving = null;
+    }
     resume();
   };
   const handle = (msg: ReceivedData): void => {
@@ -210,8 +225,8 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
           resume();
         });
     } else if (r.op === 'unsubscribe') {
-      topics.delete(topic);
-      ps.unsubscribe(ws, topic);
+      if (publishing > 0 && topics.has(topic)) leaving = topic;
+      else leave(topic);
     } else {
       if (!('data' in r) || r.data === undefined) return send(errorJson(BAD, 'missing data'));
       let data: string;

@@ -346,8 +346,9 @@ export class WebSocketServer extends EventEmitter {
     const options: AcceptOptions = { head, selectProtocol: this._selectProtocol };
     if (this.listenerCount('headers') > 0)
       options.decorator = (headers, status) => this.emitHeaders(headers, status, req);
+    const request = coreRequest(req);
     this._pending++;
-    stream.accept(req, options, (err) => {
+    stream.accept(request, options, (err) => {
       this._pending--;
       if (err) {
         // The core refused what ws would take (RFC 6455 checks ws skips), or a handleProtocols or
@@ -365,7 +366,7 @@ export class WebSocketServer extends EventEmitter {
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
     // comes out of handleUpgrade(), as in ws (an application's try/catch around it gets it).
-    const thrower = req as Thrower;
+    const thrower = request as Thrower;
     if (kThrown in thrower) {
       const thrown = thrower[kThrown];
       delete thrower[kThrown];
@@ -405,6 +406,30 @@ export class WebSocketServer extends EventEmitter {
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/**
+ * The request as the core validates it. ws takes a request made by hand without Host, or with a number for a header
+ * (fastify's `injectWS` sends both; node:http lets neither through), which the core refuses (RFC 6455) or cannot read:
+ * such a request is seen through a view with a Host and its values as strings, and is otherwise the request itself
+ * (handleProtocols gets the view).
+ */
+function coreRequest(req: IncomingMessage): IncomingMessage {
+  const headers = req.headers as Record<string, unknown>;
+  let host = headers.host !== undefined;
+  let strings = true;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string' && !Array.isArray(value)) strings = false;
+    if (!host && name.toLowerCase() === 'host') host = true;
+  }
+  if (host && strings) return req;
+  const view: Record<string, unknown> = host ? {} : { host: 'localhost' };
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) view[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return Object.create(req, { headers: { value: view, enumerable: true } });
 }
 
 /** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */

@@ -6,7 +6,7 @@
  * stop the NATS broker's watch, or crash a cluster worker.
  */
 import { WebSocketError } from '../errors.js';
-import type { BrokerEvents, BrokerMessage, HistoryOptions } from './broker.js';
+import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 
 /**
  * Live messages a topic holds at most while a history read runs (Redis and NATS); past it they are
@@ -121,4 +121,50 @@ export function keepConnecting(connect: () => Promise<boolean>, max: number): ()
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+/**
+ * A publication of this process, waiting to be handed to this process's own listener. A broker
+ * whose topic is subscribed here resolves `publish` only once its message was delivered here (as
+ * the in-memory and cluster brokers do by design), so that a publisher that awaits `publish` and
+ * then leaves the topic has been given its message first. A wait ends when the topic delivers
+ * that offset or a later one of that epoch, when it is released (the topic left, the link lost,
+ * the broker closed), or after `ms` at the latest: it never holds a publication that was taken.
+ */
+export class OwnDeliveries {
+  #waits = new Map<string, { at: TopicPosition; done: () => void }[]>();
+
+  wait(topic: string, at: TopicPosition, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let list = this.#waits.get(topic);
+      if (list === undefined) this.#waits.set(topic, (list = []));
+      const waits = list;
+      const entry = {
+        at,
+        done: (): void => {
+          clearTimeout(timer);
+          const i = waits.indexOf(entry);
+          if (i >= 0) waits.splice(i, 1);
+          if (waits.length === 0 && this.#waits.get(topic) === waits) this.#waits.delete(topic);
+          resolve();
+        },
+      };
+      const timer = setTimeout(entry.done, ms);
+      timer.unref();
+      waits.push(entry);
+    });
+  }
+
+  /** `m` was handed to the listener. */
+  delivered(m: BrokerMessage): void {
+    const waits = this.#waits.get(m.topic);
+    if (waits === undefined) return;
+    for (const w of [...waits]) if (w.at.epoch === m.epoch && w.at.offset <= m.offset) w.done();
+  }
+
+  /** Ends the waits of `topic`, or all of them. */
+  release(topic?: string): void {
+    const lists = topic === undefined ? [...this.#waits.values()] : [this.#waits.get(topic) ?? []];
+    for (const waits of lists) for (const w of [...waits]) w.done();
+  }
 }

@@ -24,6 +24,7 @@ import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition
 import {
   emitAvailability,
   emitMessage,
+  OwnDeliveries,
   historyBytes,
   keepConnecting,
   MAX_HELD,
@@ -195,6 +196,8 @@ export class NatsBroker implements Broker {
   /** The topic of each stream name made or found here (for JetStream's announcements). */
   readonly #topicOfStream = new Map<string, string>();
   readonly #topics = new Map<string, Subscription>();
+  /** This process's publications waiting for their own delivery here. */
+  readonly #own = new OwnDeliveries();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
@@ -384,17 +387,25 @@ export class NatsBroker implements Broker {
         if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
         continue;
       }
+      let at: TopicPosition;
       if (seq > stream.high && !stream.renewed) {
         stream.high = seq;
-        return { offset: seq, epoch: stream.epoch };
+        at = { offset: seq, epoch: stream.epoch };
+      } else {
+        // A sequence this stream had passed, or JetStream announced the stream made again: it was
+        // deleted and made again since this process looked (by an operator); its epoch is read.
+        try {
+          at = { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
+        } catch (err) {
+          throw unavailable(errorText(err), err);
+        }
       }
-      // A sequence this stream had passed, or JetStream announced the stream made again: it was
-      // deleted and made again since this process looked (by an operator); its epoch is read.
-      try {
-        return { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
-      } catch (err) {
-        throw unavailable(errorText(err), err);
+      // Subscribed here: settled once this process delivered it (see OwnDeliveries).
+      const sub = this.#topics.get(topic);
+      if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
+        await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
       }
+      return at;
     }
   }
 
@@ -425,6 +436,7 @@ export class NatsBroker implements Broker {
     const sub = this.#topics.get(topic);
     if (!sub) return;
     this.#topics.delete(topic);
+    this.#own.release(topic);
     stop(sub);
   }
 
@@ -494,6 +506,7 @@ export class NatsBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#own.release();
     this.#whenClosed.catch(() => {});
     this.#rejectClosed(unavailable('the broker is closed'));
     this.#stopConnecting?.();
@@ -667,7 +680,7 @@ export class NatsBroker implements Broker {
       for (const m of missed ?? []) {
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;
-        emitMessage(this.#events!, m);
+        this.#emit(m);
       }
     }
     sub.stream = stream;
@@ -778,7 +791,7 @@ export class NatsBroker implements Broker {
       for (const m of messages ?? []) {
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;
-        emitMessage(this.#events!, m);
+        this.#emit(m);
       }
       // What was dropped before the read began, the read held (or history no longer does: lost,
       // `PubSub` sees the gap); dropped since, it is read again.
@@ -804,7 +817,12 @@ export class NatsBroker implements Broker {
 
   #deliver(topic: string, epoch: string, offset: number, data: Uint8Array, headers: MsgHeaders | undefined): void {
     const binary = headers?.get(binaryHeader) === '1';
-    emitMessage(this.#events!, { topic, offset, epoch, data: toBuffer(data), binary });
+    this.#emit({ topic, offset, epoch, data: toBuffer(data), binary });
+  }
+
+  #emit(m: BrokerMessage): void {
+    emitMessage(this.#events!, m);
+    this.#own.delivered(m);
   }
 
   /** Follows the connection: unavailable on loss; on return, every topic restarted, then available. */
@@ -817,6 +835,7 @@ export class NatsBroker implements Broker {
         // Live messages wait from now on until their topic has read what it missed (whether the
         // client delivers on its restored subscriptions before or after this loop sees 'reconnect').
         if (this.#jsm) for (const sub of this.#topics.values()) sub.holding = true;
+        this.#own.release();
         if (this.#available) {
           this.#available = false;
           emitAvailability(this.#events!, false);

@@ -123,6 +123,8 @@ class Subscription {
   pending: Prepared[] | null = [];
   pendingBytes = 0;
   joined: Promise<SubscribeResult> | null = null;
+  /** Once `subscribe` has resolved and until it is live: the recovered history to deliver first. */
+  recovered: BrokerMessage[] | null = null;
   constructor(
     readonly member: Member,
     readonly topic: Topic,
@@ -414,6 +416,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   private leave(sub: Subscription, tellBroker = true): void {
     runDeferred(); // what was published before it left is still for it
+    // Left after `subscribe` resolved but before its first turn: what it holds (recovered history,
+    // messages after its offset) was published while it was subscribed, and goes out now.
+    if (sub.recovered !== null) this.goLive(sub);
     const t = sub.topic;
     if (sub.member.subs.get(t.name) === sub) sub.member.subs.delete(t.name);
     sub.pending = null;
@@ -449,8 +454,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       if (current()) {
         sub.last = result.offset;
         sub.epoch = result.epoch;
+        sub.recovered = history ?? [];
         // Queued from the next turn: after the caller's continuation (a "subscribed" reply, say).
-        setImmediate(() => this.goLive(sub, history));
+        setImmediate(() => this.goLive(sub));
       }
       return result;
     } catch (err) {
@@ -460,12 +466,14 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   }
 
   /** Delivers the recovered history, then what arrived meanwhile, and makes `sub` live. */
-  private goLive(sub: Subscription, history: BrokerMessage[] | null): void {
+  private goLive(sub: Subscription): void {
     const pending = sub.pending;
-    if (pending === null || sub.member.subs.get(sub.topic.name) !== sub) return;
+    const history = sub.recovered;
+    if (pending === null || history === null || sub.member.subs.get(sub.topic.name) !== sub) return;
     sub.pending = null;
     sub.pendingBytes = 0;
-    for (const m of history ?? []) {
+    sub.recovered = null;
+    for (const m of history) {
       const p = this.prepare(m);
       if (p !== null && !this.offer(sub, p)) return;
     }

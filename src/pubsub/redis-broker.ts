@@ -27,6 +27,7 @@ import {
   DeadlineError,
   emitAvailability,
   emitMessage,
+  OwnDeliveries,
   historyBytes,
   keepConnecting,
   MAX_HELD,
@@ -252,6 +253,8 @@ export class RedisBroker implements Broker {
   #bufferReplies: Record<number, unknown> = {};
   /** Subscribed topics. */
   readonly #topics = new Map<string, Subscription>();
+  /** This process's publications waiting for their own delivery here. */
+  readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
   #generation = 0;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
@@ -466,7 +469,13 @@ export class RedisBroker implements Broker {
       this.#channel(topic),
       String(this.#bytes),
     ])) as [number, Buffer];
-    return { offset: reply[0], epoch: reply[1].toString() };
+    const at = { offset: reply[0], epoch: reply[1].toString() };
+    // Subscribed here: settled once this process delivered it (see OwnDeliveries).
+    const sub = this.#topics.get(topic);
+    if (sub !== undefined && !(sub.epoch === at.epoch && sub.last >= at.offset)) {
+      await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
+    }
+    return at;
   }
 
   async subscribe(topic: string): Promise<void> {
@@ -506,6 +515,7 @@ export class RedisBroker implements Broker {
     const sub = this.#topics.get(topic);
     if (!sub || !this.#subscriber) return;
     this.#topics.delete(topic);
+    this.#own.release(topic);
     // Delivery stops now (#receive checks #topics); node-redis forgets the channel when Redis
     // confirms, or at once if the connection is down (it is then not re-subscribed).
     const done = this.#subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
@@ -546,6 +556,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#own.release();
     this.#stopConnecting?.();
     clearInterval(this.#keepAlive);
     this.#topics.clear();
@@ -796,6 +807,7 @@ export class RedisBroker implements Broker {
     sub.last = m.offset;
     sub.gapAccepted = false;
     emitMessage(this.#events!, m);
+    this.#own.delivered(m);
   }
 
   #updateAvailability(): void {
@@ -804,6 +816,7 @@ export class RedisBroker implements Broker {
     if (available === this.#available) return;
     this.#available = available;
     if (!available) {
+      this.#own.release();
       this.#generation++;
       for (const sub of this.#topics.values()) sub.recheck = true;
       emitAvailability(this.#events!, false);

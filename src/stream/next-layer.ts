@@ -65,7 +65,17 @@ function onDuplexData(this: Tagged, chunk: Buffer | string): void {
   this[kLayer]?.sink?.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
 }
 function onDuplexEnd(this: Tagged): void {
-  this[kLayer]?.sink?.onEnd();
+  const layer = this[kLayer];
+  if (!layer) return;
+  layer.readEnded = true;
+  layer.sink?.onEnd();
+  layer.releaseIfDone();
+}
+function onDuplexFinish(this: Tagged): void {
+  const layer = this[kLayer];
+  if (!layer) return;
+  layer.finished = true;
+  layer.releaseIfDone();
 }
 function onDuplexError(this: Tagged, err: Error): void {
   this[kLayer]?.sink?.onError(err);
@@ -82,6 +92,8 @@ function ignoreError(): void {}
 export class DuplexLayer implements NextLayer {
   /** @internal */ sink: LayerSink | null = null;
   /** @internal */ closed = false;
+  /** @internal The peer ended its side ('end'). */ readEnded = false;
+  /** @internal Our end() is done ('finish'). */ finished = false;
   private ended = false;
 
   /** The duplex is a net.Socket without TLS, and `write` is this class's own (a subclass may watch writes). */
@@ -113,6 +125,7 @@ export class DuplexLayer implements NextLayer {
     d.off('end', onDuplexEnd);
     d.off('error', onDuplexError);
     d.off('close', onDuplexClose);
+    d.off('finish', onDuplexFinish);
     d[kLayer] = undefined;
     // Until its owner listens again, an error must not crash the process as an unhandled event.
     if (d.listenerCount('error') === 0) d.once('error', ignoreError);
@@ -166,7 +179,17 @@ export class DuplexLayer implements NextLayer {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    if (!this.duplex.destroyed) this.duplex.end();
+    if (this.duplex.destroyed) return;
+    this.duplex.once('finish', onDuplexFinish);
+    this.duplex.end();
+  }
+
+  /**
+   * @internal Both sides are done: releases the duplex, as Node's own streams do themselves (autoDestroy). One that
+   * does not (duplexify's, over a PassThrough pair, as fastify's injectWS makes) would otherwise never emit 'close'.
+   */
+  releaseIfDone(): void {
+    if (this.readEnded && this.finished && !this.duplex.destroyed) this.duplex.destroy();
   }
 
   destroy(err?: Error): void {

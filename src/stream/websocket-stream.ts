@@ -954,11 +954,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #gotPing(payload: Buffer): void {
-    this.#reportControl('ping', payload);
+    // The answer is queued before the report: a close() made by whoever hears the ping goes after it.
     if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
       this.#queueControl(Opcode.Pong, payload);
       this.#scheduleFlush();
     }
+    this.#reportControl('ping', payload);
   }
 
   #gotClose(code: number, reason: string, payload: Buffer): void {

@@ -292,13 +292,13 @@ for (const impl of impls) {
 describe('loading ws-stream/ws', () => {
   it('require() returns the WebSocket class with its statics (Node ≥ 20.19 loads ESM with require)', () => {
     const require = createRequire(import.meta.url);
-    const loaded = require('../../src/compat/index.js');
-    const WebSocket = loaded.default;
+    // As require('ws') returns ws's class, so that `const WebSocket = require('ws')` runs where ws is aliased to us.
+    const WebSocket = require('../../src/compat/index.js');
     assert.equal(WebSocket, compat.WebSocket);
     for (const name of ['Server', 'WebSocketServer', 'WebSocket', 'createWebSocketStream'])
       assert.equal(typeof WebSocket[name], 'function', name);
-    assert.equal(WebSocket.Server, loaded.WebSocketServer);
-    assert.equal(loaded.createWebSocketStream, WebSocket.createWebSocketStream);
+    assert.equal(WebSocket.Server, compat.WebSocketServer);
+    assert.equal(WebSocket.createWebSocketStream, compat.createWebSocketStream);
   });
 
   it("the package's ./ws export resolves to the compat build", () => {

@@ -1,0 +1,157 @@
+/**
+ * The independent checker of `ws-stream serve --pubsub`: a Python `websockets` client
+ * (test/pubsub/independent_client.py) written from issue 13's protocol and the README only, run
+ * against real servers (child processes) with each broker. This file starts the servers and the
+ * broker, runs one check per test, and does what a check asks of it (`CONTROL kill-broker`,
+ * `start-broker`, `sigterm`), answering `OK` on the checker's stdin.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../conformance/raw-client.js';
+import { PYTHON } from '../interop/support.js';
+import type { BrokerProcess } from '../support/brokers.js';
+
+const SCRIPT = fileURLToPath(new URL('../../../test/pubsub/independent_client.py', import.meta.url));
+/** `--history` of the servers under test (the checker is told the same). */
+const HISTORY = 200;
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/**
+ * Runs the checker's `check` against `urls`, acting on its CONTROL requests with `control`; fails
+ * with the checker's whole output unless it printed `PASS check` and exited 0.
+ */
+export async function runCheck(
+  urls: string[],
+  check: string,
+  control: (what: string) => Promise<void> = async (what) => assert.fail(`unexpected CONTROL ${what}`),
+  extra: string[] = [],
+): Promise<string> {
+  const args = [SCRIPT, '--urls', urls.join(','), '--check', check, '--history', String(HISTORY), ...extra];
+  const child = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const controls: Promise<void>[] = [];
+  try {
+    for await (const line of createInterface({ input: child.stdout! })) {
+      output += `${line}\n`;
+      if (line.startsWith('CONTROL ')) {
+        controls.push(
+          control(line.slice('CONTROL '.length)).then(
+            () => void child.stdin!.write('OK\n'),
+            (err) => {
+              child.stdin!.write(`FAILED ${String(err).replace(/\n/g, ' ')}\n`);
+              throw err;
+            },
+          ),
+        );
+      }
+    }
+    await Promise.all(controls);
+    const code = await exited;
+    assert.ok(output.includes(`PASS ${check}\n`) && code === 0, `the independent checker (exit ${code}):\n${output}`);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  return output;
+}
+
+export interface IndependentSuiteOptions {
+  name: string;
+  /** What the servers run on (the checker's `--broker`: what the docs say differs by it). */
+  kind: 'memory' | 'workers' | 'redis' | 'nats';
+  /** Server processes on one broker (each gets its own URL); 1 for the in-memory broker or --workers. */
+  processes: number;
+  /** Extra `serve` arguments (`--workers 2`). */
+  args?: string[];
+  /** Starts the broker (when there is one). */
+  broker?: () => Promise<BrokerProcess>;
+}
+
+/** Every check of the independent checker against one kind of `serve --pubsub`. */
+export function independentSuite(options: IndependentSuiteOptions): void {
+  describe(`independent Python client: ${options.name}`, () => {
+    let broker: BrokerProcess | undefined;
+    let servers: Server[] = [];
+    let urls: string[] = [];
+    const serverArgs = (): string[] => [
+      '--pubsub',
+      '--history',
+      String(HISTORY),
+      ...(options.args ?? []),
+      ...(broker ? ['--broker', broker.url] : []),
+    ];
+    before(async () => {
+      broker = await options.broker?.();
+      servers = await Promise.all(Array.from({ length: options.processes }, () => startServer(serverArgs())));
+      urls = servers.map((s) => `ws://127.0.0.1:${s.port}/`);
+    });
+    after(async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+      await broker?.stop();
+    });
+    const alive = (): void => {
+      for (const s of servers) assert.equal(s.proc.exitCode ?? s.proc.signalCode, null, 'a server exited');
+    };
+
+    for (const check of [
+      'shapes',
+      'bad-input',
+      'extra-fields',
+      'order',
+      'recovery',
+      'history',
+      'edges',
+      'http',
+      'topic-chars',
+      'recover-live',
+      'churn',
+      'pipelined',
+      'big',
+      ...(options.broker ? [] : ['max-topics']),
+    ]) {
+      it(check, async () => {
+        await runCheck(urls, check, undefined, ['--broker', options.kind]);
+        alive();
+      });
+    }
+    it('slow subscriber', async () => {
+      await runCheck(urls, 'slow', undefined, ['--broker', options.kind]);
+      alive();
+    });
+    if (options.broker) {
+      it('broker killed and restarted', async () => {
+        await runCheck(
+          urls,
+          'outage',
+          async (what) => {
+            if (what === 'kill-broker') return broker!.kill();
+            if (what === 'start-broker') return broker!.start();
+            assert.fail(`unexpected CONTROL ${what}`);
+          },
+          ['--broker', options.kind],
+        );
+        alive();
+      });
+    }
+    it('SIGTERM closes every client with 1001 and exits 0', async (t) => {
+      // A server of its own, so that the others stay up for the checks above.
+      const server = await startServer(serverArgs());
+      t.after(() => server.stop());
+      const exit = new Promise<[number | null, string | null]>((resolve) =>
+        server.proc.once('exit', (code, signal) => resolve([code, signal])),
+      );
+      await runCheck([`ws://127.0.0.1:${server.port}/`], 'sigterm', async (what) => {
+        assert.equal(what, 'sigterm');
+        server.proc.kill('SIGTERM');
+      });
+      assert.deepEqual(await exit, [0, null]);
+    });
+  });
+}
