@@ -6,7 +6,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { binary, closeFrame, requestHead } from '../support/frames.js';
 import { MAIN } from './cli-support.js';
 
 const HEAP_REPORT = new URL('../../bench/servers/heap-report.js', import.meta.url).href;
@@ -17,19 +20,25 @@ export interface ProbedServer {
   port: number;
   /** The JS heap in use after a full GC, in bytes. */
   heap(): Promise<number>;
+  /** The next line of output that matches `re` (after what earlier calls took). */
+  line(re: RegExp): Promise<RegExpExecArray>;
   /** Open file descriptors of the server process. */
   fds(): number;
   /** SIGTERM, and its exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `ws-stream serve --port 0 --quiet ARGS` with `--expose-gc` and the heap report. */
-export async function startProbed(args: string[]): Promise<ProbedServer> {
-  const proc = spawn(
-    process.execPath,
-    ['--expose-gc', '--import', HEAP_REPORT, MAIN, 'serve', '--port', '0', '--quiet', ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+/**
+ * Starts `ws-stream serve --port 0 --quiet ARGS` with `--expose-gc` and the heap report; with
+ * `program`, that ES module source instead (run with `--input-type=module -e`), which must print
+ * `listening on ws://HOST:PORT/`.
+ */
+export async function startProbed(args: string[], program?: string): Promise<ProbedServer> {
+  const run =
+    program === undefined ? [MAIN, 'serve', '--port', '0', '--quiet', ...args] : ['--input-type=module', '-e', program];
+  const proc = spawn(process.execPath, ['--expose-gc', '--import', HEAP_REPORT, ...run], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -60,6 +69,7 @@ export async function startProbed(args: string[]): Promise<ProbedServer> {
     proc,
     url,
     port: Number(new URL(url).port),
+    line: next,
     heap: async () => {
       const line = next(/heap (\d+) before/);
       proc.kill('SIGUSR2');
@@ -111,4 +121,50 @@ export async function closeClients(clients: WebSocket[]): Promise<void> {
       return closed;
     }),
   );
+}
+
+/** One connection that ends one of six ways. */
+export async function churnOne(port: number, kind: number): Promise<void> {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  const upgraded = async (): Promise<void> => {
+    sock.write(requestHead({ Host: `127.0.0.1:${port}` }));
+    let head = '';
+    while (!head.includes('\r\n\r\n')) head += String((await once(sock, 'data'))[0]);
+    assert.match(head, /^HTTP\/1\.1 101 /);
+  };
+  const closed = once(sock, 'close');
+  switch (kind) {
+    case 0: // the close handshake, then the server's FIN
+      await upgraded();
+      sock.write(closeFrame(1000));
+      sock.on('data', () => {});
+      sock.once('end', () => sock.end());
+      break;
+    case 1: // a message, then a reset
+      await upgraded();
+      sock.write(binary(Buffer.alloc(200, 1)));
+      sock.resetAndDestroy();
+      break;
+    case 2: // FIN without a close frame
+      await upgraded();
+      sock.on('data', () => {});
+      sock.end();
+      break;
+    case 3: // half a request head, then a reset
+      sock.write(requestHead().slice(0, 60));
+      sock.resetAndDestroy();
+      break;
+    case 4: // the request, closed before the answer is read
+      sock.write(requestHead({ Host: `127.0.0.1:${port}` }));
+      sock.destroy();
+      break;
+    case 5: // a reset in the middle of a frame
+      await upgraded();
+      sock.write(binary(Buffer.alloc(5000, 2)).subarray(0, 1000));
+      sock.resetAndDestroy();
+      break;
+  }
+  await closed;
 }
