@@ -26,6 +26,43 @@ if (aliasEngines.length === 0) throw new Error(`FRAMEWORKS_ENGINE=${only}: no su
 const realWs = createRequire(import.meta.url).resolve('ws');
 
 /**
+ * Runs a package's own `node:test` files (paths relative to its folder, which is the working directory) on `engine`,
+ * one file at a time; returns the runner's counts. The child is killed after the test if it is still running.
+ */
+export function runPackageTests(
+  t: TestContext,
+  packageDir: string,
+  files: string[],
+  engine: AliasEngine,
+): Promise<{ code: number | null; tests: number; pass: number; fail: number; output: string }> {
+  // Its own runner reports in text: not as a child of ours (which sets NODE_TEST_CONTEXT for its children).
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [...engine.flags, '--test', '--test-concurrency=1', ...files], {
+    cwd: packageDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    output += s;
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    output += s;
+  });
+  const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? Number.NaN);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({ code, tests: count('tests'), pass: count('pass'), fail: count('fail'), output }),
+    );
+  });
+}
+
+/**
  * Runs `apps/<app>.js` on `engine` and returns the JSON it printed last. The child is killed after the test if it is
  * still running; its stderr is in the error when it exits otherwise than with 0.
  */

@@ -9,7 +9,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { aliasEngines, runApp } from './child.js';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { aliasEngines, runApp, runPackageTests } from './child.js';
+
+/** @fastify/websocket's own folder, whose test/ holds its own node:test suite (it requires 'ws' itself). */
+const packageDir = path.dirname(createRequire(import.meta.url).resolve('@fastify/websocket/package.json'));
+const ownTests = ['base.test.js', 'hooks.test.js', 'inject.test.js', 'router.test.js'].map((f) => `test/${f}`);
 
 const closed = (code: number, reason = '') => ({ code, reason });
 
@@ -49,6 +55,14 @@ for (const engine of aliasEngines) {
         ],
         clientsLeft: 0,
       });
+    });
+
+    it("passes @fastify/websocket's own test suite", async (t) => {
+      const run = await runPackageTests(t, packageDir, ownTests, engine);
+      assert.equal(run.fail, 0, run.output.slice(-4000));
+      assert.equal(run.code, 0, run.output.slice(-4000));
+      assert.ok(run.tests > 50, `${run.tests} tests`);
+      assert.equal(run.pass, run.tests);
     });
   });
 }
