@@ -28,14 +28,17 @@ async function visit(port: number, tlsOn: boolean, page: boolean): Promise<void>
   await closed;
 }
 
-for (const { name, args, page, count } of [
-  { name: 'echo: connections that close before sending anything', args: [], page: false, count: 3000 },
-  { name: 'echo: connections that leave after a page request', args: [], page: true, count: 3000 },
+// `allowed`: heap growth per connection let pass. A socket held costs ~1.8 KB (over TLS, ~4.5 KB
+// with its TLS socket); the measure itself moves by ~0.1–0.3 MB between runs.
+for (const { name, args, page, count, allowed } of [
+  { name: 'echo: connections that close before sending anything', args: [], page: false, count: 3000, allowed: 256 },
+  { name: 'echo: connections that leave after a page request', args: [], page: true, count: 3000, allowed: 256 },
   {
     name: 'echo --tls: connections that close after the TLS handshake, sending nothing',
     args: ['--tls'],
     page: false,
     count: 1000,
+    allowed: 1024,
   },
 ]) {
   it(`${name} are not held until their handshake deadline`, async () => {
@@ -57,7 +60,7 @@ for (const { name, args, page, count } of [
       await visits(count);
       const after = await server.heap();
       assert.ok(
-        after - before < count * 256,
+        after - before < count * allowed,
         `heap grew by ${after - before} bytes (${Math.round((after - before) / count)} per connection already closed)`,
       );
     } finally {
