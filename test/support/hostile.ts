@@ -273,21 +273,29 @@ export async function memoryOf(pid: number): Promise<{ rss: number; peak: number
 }
 
 /**
- * Resolves once the server end of `socket`'s connection holds at least `min` bytes it has not read
- * (its receive queue in /proc/net/tcp): the server stopped reading from us. Checked every 50 ms.
+ * Resolves once the server end of `socket`'s connection holds unread bytes (its receive queue in
+ * /proc/net/tcp, at least `min`) and that queue has not moved for three checks in a row, 50 ms
+ * apart: the server stopped reading from us. (Not a fixed size: a socket whose owner stopped
+ * reading early keeps its first receive buffer, whose window may hold less than 256 KiB.)
  */
-export async function untilServerStopsReading(socket: net.Socket, min = 256 * 1024): Promise<void> {
+export async function untilServerStopsReading(socket: net.Socket, min = 32 * 1024): Promise<void> {
   const { readFile } = await import('node:fs/promises');
   const hex = (port: number): string => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const serverSide = hex(socket.remotePort!);
   const ours = hex(socket.localPort!);
+  let last = -1;
+  let still = 0;
   for (;;) {
+    let queued = 0;
     for (const line of (await readFile('/proc/net/tcp', 'utf8')).split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f.length > 4 && f[1]!.endsWith(serverSide) && f[2]!.endsWith(ours)) {
-        if (Number.parseInt(f[4]!.split(':')[1]!, 16) >= min) return;
+        queued = Number.parseInt(f[4]!.split(':')[1]!, 16);
       }
     }
+    still = queued >= min && queued === last ? still + 1 : 0;
+    if (still >= 2) return;
+    last = queued;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
