@@ -333,6 +333,11 @@ const PRIMARY_GRACE_MS = 5000;
 function runPrimary(opts: PubSubServeOptions, label: string): number {
   // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
   const preload = fileURLToPath(new URL('./worker-preload.cjs', import.meta.url));
+  // Each worker accepts its own connections. With node:cluster's round robin, the primary accepts
+  // and hands each socket to a worker over IPC: a worker out of descriptors cannot take one, never
+  // answers, and the primary then keeps every later connection queued forever. A worker that
+  // accepts itself meets EMFILE in its own accept, which libuv survives (the connection is refused).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
   const primary = opts.broker
     ? null

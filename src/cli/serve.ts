@@ -106,13 +106,28 @@ class HandshakeDeadlines implements Ticking {
     return this.byPeer ? peerOf(socket) : socket;
   }
 
+  /**
+   * A new TCP connection: its deadline starts, and ends with the connection if that closes first
+   * (one that leaves before asking for anything must not stay referenced until its deadline).
+   */
+  connected(socket: net.Socket): void {
+    const key = this.arm(socket);
+    if (key === null) return;
+    socket.once('close', () => {
+      const d = this.due.get(key);
+      // The entry may be the TLS socket over this one; not a later connection's from the same peer.
+      if (d && (d.socket === socket || d.socket.destroyed)) this.due.delete(key);
+    });
+  }
+
   /** Starts (or restarts) the deadline of the connection that `socket` is, or is layered on. */
-  arm(socket: net.Socket): void {
+  arm(socket: net.Socket): net.Socket | string | null {
     const key = this.keyOf(socket);
-    if (key === null) return; // already gone
+    if (key === null) return null; // already gone
     this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
     this.due.set(key, { socket, at: Date.now() + this.ms });
     if (this.due.size === 1) watch(this, this.ms);
+    return key;
   }
 
   /** The connection asked for something in time. */
@@ -269,7 +284,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         onRequest as never,
       )
     : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
-  if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.arm(socket));
+  if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.connected(socket));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
     upgraded.add(socket);

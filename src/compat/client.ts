@@ -249,8 +249,15 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
     } catch (e) {
       return abortSocket(ws, socket, wsHandshakeMessage(e as WebSocketError, res, protocols, deflate !== null));
     }
-    // ws also refuses a response that chose no subprotocol when some were offered.
-    if (protocols.length > 0 && accepted.protocol === '') return abortSocket(ws, socket, 'Server sent no subprotocol');
+    // ws also refuses a response that chose no subprotocol when some were offered, and a
+    // Sec-WebSocket-Protocol header that is there but empty (the core reads it as none).
+    if (accepted.protocol === '') {
+      const sent = res.headers['sec-websocket-protocol'] !== undefined;
+      if (sent && protocols.length === 0)
+        return abortSocket(ws, socket, 'Server sent a subprotocol but none was requested');
+      if (protocols.length > 0)
+        return abortSocket(ws, socket, sent ? 'Server sent an invalid subprotocol' : 'Server sent no subprotocol');
+    }
     // As ws: the bytes read past the response are read again first, after 'open'.
     if (head.length > 0) socket.unshift(head);
     const stream = new WebSocketStream(socket, streamOptions);

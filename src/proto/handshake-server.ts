@@ -61,6 +61,16 @@ function single(v: HeaderValue): string | undefined {
   return (Array.isArray(v) ? v.join(', ') : v).trim();
 }
 
+/** How many Host fields a request's `rawHeaders` (name, value, name, value, …) hold. */
+function hostFields(raw: unknown[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (typeof name === 'string' && name.length === 4 && name.toLowerCase() === 'host') n++;
+  }
+  return n;
+}
+
 const base64Key = /^[A-Za-z0-9+/]{22}==$/;
 
 /** No subprotocols or extensions offered (shared, never changed). */
@@ -104,6 +114,10 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   if (req.method !== 'GET') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(req.method));
   const host = single(header(h, 'host'));
   if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
+  // node:http keeps the first of several Host fields; RFC 9112 §3.2 wants such a request refused.
+  const raw = (req as { rawHeaders?: unknown }).rawHeaders;
+  if (Array.isArray(raw) && hostFields(raw) > 1)
+    throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
   const connection = header(h, 'connection');
   if (connection === undefined) throw new HandshakeError('ERR_WS_NO_CONNECTION', 400);
   if (!hasToken(connection, 'upgrade')) throw new HandshakeError('ERR_WS_NO_CONNECTION_UPGRADE', 400);

@@ -37,9 +37,12 @@ export interface HeadLimits {
 /** A failed request head: the error, and the HTTP status that answers it. */
 export class HeadError extends WebSocketError {
   readonly status: number;
+  /** What is wrong, without the code's description (for an error of another code made from it). */
+  readonly detail: string;
   constructor(code: ErrorCode, status: number, detail: string) {
     super(code, detail);
     this.status = status;
+    this.detail = detail;
   }
 }
 
@@ -92,6 +95,10 @@ export class HeadReader<T> {
       throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${this.limits.maxHeaderBytes} bytes`);
     }
     if (end < 0) {
+      // A line ended by a bare LF (which RFC 9112 §2.2 lets a recipient refuse) would leave the
+      // head unfinished until the handshake deadline: it is refused at once. A whole head with one
+      // is refused by the parser (no field, request line or status line may hold an LF).
+      if (bareLf(buf, from)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'a line ends in a bare LF, not CRLF');
       if (this.acc === null) {
         this.acc = Buffer.allocUnsafe(Math.max(1024, chunk.length * 2));
         chunk.copy(this.acc);
@@ -105,6 +112,14 @@ export class HeadReader<T> {
     this.acc = null;
     return { done: true, head, rest };
   }
+}
+
+/** Whether `buf` holds an LF not preceded by a CR at or after `from` (`from` - 1 may be its CR). */
+function bareLf(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  }
+  return false;
 }
 
 /** Parses a request head without its final CRLF CRLF. */

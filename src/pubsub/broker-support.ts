@@ -157,9 +157,18 @@ export class OwnDeliveries {
 
   /** `m` was handed to the listener. */
   delivered(m: BrokerMessage): void {
-    const waits = this.#waits.get(m.topic);
+    this.reached(m.topic, m.epoch, m.offset);
+  }
+
+  /**
+   * `topic` is delivered up to `offset` of `epoch`: a message, or the position a subscription
+   * starts from (a publication that took its offset before then is not delivered here: it was
+   * published before this process subscribed).
+   */
+  reached(topic: string, epoch: string, offset: number): void {
+    const waits = this.#waits.get(topic);
     if (waits === undefined) return;
-    for (const w of [...waits]) if (w.at.epoch === m.epoch && w.at.offset <= m.offset) w.done();
+    for (const w of [...waits]) if (w.at.epoch === epoch && w.at.offset <= offset) w.done();
   }
 
   /** Ends the waits of `topic`, or all of them. */

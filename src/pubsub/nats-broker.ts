@@ -685,6 +685,7 @@ export class NatsBroker implements Broker {
     }
     sub.stream = stream;
     sub.holding = false;
+    this.#own.reached(topic, stream.epoch, sub.last);
     this.#release(topic, sub);
   }
 

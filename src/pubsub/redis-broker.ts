@@ -532,6 +532,7 @@ export class RedisBroker implements Broker {
     if (sub?.epoch === '') {
       sub.epoch = at.epoch;
       sub.last = at.offset;
+      this.#own.reached(topic, at.epoch, at.offset);
     }
     return at;
   }

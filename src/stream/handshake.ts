@@ -93,17 +93,25 @@ export function startHandshake(
   const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
   const c = new Completion<void>(callback);
   if (!ws.begin(c, options.signal)) return c.started();
-  const reader = new HeadReader(limits, parseResponseHead);
+  let reader = new HeadReader(limits, parseResponseHead);
   ws.read((chunk) => {
     let r: ReturnType<typeof reader.push>;
-    try {
-      r = reader.push(chunk);
-    } catch (e) {
-      const he = e as HeadError;
-      fail(ws, c, new ClientHandshakeError('ERR_WS_BAD_RESPONSE', he.message));
-      return;
+    for (;;) {
+      try {
+        r = reader.push(chunk);
+      } catch (e) {
+        const he = e as HeadError;
+        fail(ws, c, new ClientHandshakeError('ERR_WS_BAD_RESPONSE', he.detail));
+        return;
+      }
+      if (!r.done) return;
+      // An interim response (1xx but 101: 100 Continue, 103 Early Hints) comes before the final
+      // one, and a client must read past it (RFC 9110 §15.2): the 101 or the refusal follows.
+      const status = r.head.status;
+      if (status < 100 || status > 199 || status === 101) break;
+      reader = new HeadReader(limits, parseResponseHead);
+      chunk = r.rest;
     }
-    if (!r.done) return;
     let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
       accepted = validateUpgradeResponse(r.head, key, options.protocols ?? [], deflate ?? undefined);

@@ -463,7 +463,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       }
       fail(err: WebSocketError): void {
         this.s.#stopReceiving();
-        this.s.#gotFailure(err);
+        this.s.#inflateFailed(err);
       }
       inflateIdle(): void {
         this.s.#inflateIdle();
@@ -859,8 +859,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.#endRead(cl.failure ?? null);
     this.#peerEnded = true;
-    // A close frame still due goes out first (the peer may read after its FIN); then we end.
-    if (cl.pendingEnd === null && !cl.waiting) this.#endLayer();
+    // A close frame still due goes out first (the peer may read after its FIN), and so does the
+    // one that a message still inflating may call for (too big, not UTF-8); then we end.
+    if (cl.pendingEnd === null && !cl.waiting && (this.#deflate === null || this.#deflate.inflateIdle))
+      this.#endLayer();
     cl.armTimer();
   }
 
@@ -927,7 +929,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
   #inflateIdle(): void {
-    if (this.#close !== null && this.#close.pendingEnd !== null) this.#answerWhenRead();
+    const cl = this.#close;
+    if (cl !== null && cl.pendingEnd !== null) this.#answerWhenRead();
+    // The peer ended while messages inflated, and none of them failed the connection: ours ends now.
+    else if (this.#peerEnded && cl !== null && !cl.waiting && this.#state !== State.Closed) this.#endLayer();
     if (this.#readEnded) this.#serveReader();
     this.#updateFlow();
     if (this.#state === State.Closed) this.#reportClosed();
@@ -970,6 +975,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#reportControl('close', payload);
     this.#deferInputEnd('close');
     this.#endRead(null);
+  }
+
+  /**
+   * A received message failed to inflate (too big, not UTF-8, not deflate data). It arrived before
+   * whatever ended the input since (the peer's FIN, a reset): its reader hears this error, in wire order.
+   */
+  #inflateFailed(error: WebSocketError): void {
+    const ended = this.#readError;
+    if (ended !== null && (ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER')) this.#readError = error;
+    this.#gotFailure(error);
   }
 
   #gotFailure(error: WebSocketError): void {

@@ -2,3 +2,5 @@
 import { independentSuite } from './independent-support.js';
 
 independentSuite({ kind: 'memory', name: 'serve --pubsub (in memory)', processes: 1 });
+
+independentSuite({ kind: 'memory', name: 'serve --pubsub --deflate (in memory)', processes: 1, deflate: true });

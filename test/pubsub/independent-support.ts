@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,31 @@ export async function runCheck(
   return output;
 }
 
+/**
+ * The pid of `--workers` worker `id` (its `X-Ws-Stream-Worker`) of the primary `primary`: node:cluster
+ * numbers its workers from 1 in the order it forks them, so the id-th child started is that worker
+ * (as long as none was replaced).
+ */
+function workerPid(primary: number, id: number): number {
+  const children: [number, number][] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // After "pid (comm) ": state, ppid, … starttime is the 22nd field, the 20th after comm.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === primary) children.push([Number(fields[19]), Number(entry)]);
+  }
+  children.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const pid = children[id - 1]?.[1];
+  assert.ok(pid !== undefined, `no worker ${id} among the ${children.length} children of ${primary}`);
+  return pid;
+}
+
 export interface IndependentSuiteOptions {
   name: string;
   /** What the servers run on (the checker's `--broker`: what the docs say differs by it). */
@@ -70,6 +96,8 @@ export interface IndependentSuiteOptions {
   processes: number;
   /** Extra `serve` arguments (`--workers 2`). */
   args?: string[];
+  /** Servers with `--deflate`, clients offering permessage-deflate. */
+  deflate?: boolean;
   /** Starts the broker (when there is one). */
   broker?: () => Promise<BrokerProcess>;
 }
@@ -85,6 +113,7 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       '--history',
       String(HISTORY),
       ...(options.args ?? []),
+      ...(options.deflate ? ['--deflate'] : []),
       ...(broker ? ['--broker', broker.url] : []),
     ];
     before(async () => {
@@ -96,6 +125,7 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       await Promise.all(servers.map((s) => s.stop()));
       await broker?.stop();
     });
+    const checkerArgs = ['--broker', options.kind, ...(options.deflate ? ['--deflate'] : [])];
     const alive = (): void => {
       for (const s of servers) assert.equal(s.proc.exitCode ?? s.proc.signalCode, null, 'a server exited');
     };
@@ -117,12 +147,12 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       ...(options.broker ? [] : ['max-topics']),
     ]) {
       it(check, async () => {
-        await runCheck(urls, check, undefined, ['--broker', options.kind]);
+        await runCheck(urls, check, undefined, checkerArgs);
         alive();
       });
     }
     it('slow subscriber', async () => {
-      await runCheck(urls, 'slow', undefined, ['--broker', options.kind]);
+      await runCheck(urls, 'slow', undefined, checkerArgs);
       alive();
     });
     if (options.broker) {
@@ -135,7 +165,22 @@ export function independentSuite(options: IndependentSuiteOptions): void {
             if (what === 'start-broker') return broker!.start();
             assert.fail(`unexpected CONTROL ${what}`);
           },
-          ['--broker', options.kind],
+          checkerArgs,
+        );
+        alive();
+      });
+    }
+    if (options.kind === 'workers') {
+      it('a worker killed: only its clients lose their connection; the others go on; recovery', async () => {
+        await runCheck(
+          urls,
+          'worker-death',
+          async (what) => {
+            const [verb, id] = what.split(' ');
+            assert.equal(verb, 'kill-worker');
+            process.kill(workerPid(servers[0]!.proc.pid!, Number(id)), 'SIGKILL');
+          },
+          checkerArgs,
         );
         alive();
       });

@@ -15,6 +15,7 @@ import asyncio
 import http.client
 import json
 import random
+import string
 import sys
 import urllib.parse
 
@@ -22,6 +23,7 @@ import websockets
 
 WAIT = 90.0  # seconds before a wait for an event is declared failed (a loaded 2-core machine)
 BAD = 'ERR_WS_INVALID_ARGUMENT'
+COMPRESSION = None  # 'deflate' with --deflate: permessage-deflate offered by every client
 
 
 class CheckFailed(Exception):
@@ -64,7 +66,7 @@ class Client:
 
     @classmethod
     async def open(cls, url, name='client', **kw):
-        ws = await websockets.connect(url, max_size=None, compression=None, open_timeout=WAIT, ping_interval=None, **kw)
+        ws = await websockets.connect(url, max_size=None, compression=COMPRESSION, open_timeout=WAIT, ping_interval=None, **kw)
         return cls(ws, url, name)
 
     async def _read(self):
@@ -209,6 +211,8 @@ async def check_shapes(s, args):
     t = uniq('shapes')
     a = await s.connect(0, 'a')
     b = await s.connect(1, 'b')
+    if COMPRESSION:
+        require([e.name for e in a.ws.extensions] == ['permessage-deflate'], f'extensions {a.ws.extensions}')
     ra = await a.subscribe(t)
     require('recovered' not in ra, 'recovered without since')
     rb = await b.subscribe(t)
@@ -411,6 +415,8 @@ async def check_recovery(s, args):
     t = uniq('recover')
     a = await s.connect(0, 'a')
     r = await a.subscribe(t)
+    w = await s.connect(2, 'watch')
+    await w.subscribe(t)
     pub = await s.connect(1, 'pub')
     for i in range(3):
         await pub.send({'op': 'publish', 'topic': t, 'data': f'm{i}'})
@@ -420,12 +426,12 @@ async def check_recovery(s, args):
     await a.close()
     await pub.send({'op': 'publish', 'topic': t, 'data': 'm3'})
     await pub.send({'op': 'publish', 'topic': t, 'data': 'm4'})
-    # The publishes have been taken once a subscriber sees them.
-    w = await s.connect(2, 'watch')
-    await w.subscribe(t)
     await pub.send({'op': 'publish', 'topic': t, 'data': 'm5'})
-    m = await w.next('m5')
-    require(m['offset'] == 6 and m['data'] == 'm5', f'watcher got {m}')
+    # The publishes have been taken once a subscriber sees them.
+    for i in range(6):
+        m = await w.next(f'm{i}')
+        check_message(m, t, i + 1)
+        require(m['data'] == f'm{i}', f'watcher got {m}')
     b = await s.connect_elsewhere(a, 'b')
     r = await b.subscribe(t, {'offset': 3, 'epoch': epoch})
     require(r['recovered'] is True and r['offset'] == 3 and r['epoch'] == epoch, f'recovery answered {r}')
@@ -482,6 +488,10 @@ async def check_history(s, args):
         check_message(m, t, i + 1)
         require(m['data'] == i, 'recovered data')
     require(await a.marker() == [], 'extra recovered')
+    c = await s.connect(1, 'current')
+    r = await c.subscribe(t, {'offset': total, 'epoch': epoch})
+    require(r['recovered'] is True and r['offset'] == total, f'since {total} (the last offset) answered {r}')
+    require(await c.marker() == [], 'since the last offset delivered something')
     b = await s.connect(0, 'trimmed')
     r = await b.subscribe(t, {'offset': total - n - 1, 'epoch': epoch})
     require(r['recovered'] is False and r['offset'] == total, f'since {total - n - 1} (trimmed) answered {r}')
@@ -620,7 +630,8 @@ async def check_slow(s, args):
     await fast.subscribe(t)
     pub = await s.connect(0, 'pub')
     n = 400
-    data = 'z' * 60000
+    # Random letters: a backlog counts bytes as sent, so with permessage-deflate they must not shrink.
+    data = ''.join(random.choices(string.ascii_letters + string.digits, k=60000))
     # In step with the reading subscriber (its backlog stays one message); the slow one's grows.
     for i in range(n):
         await pub.send({'op': 'publish', 'topic': t, 'data': data})
@@ -892,6 +903,45 @@ async def check_big(s, args):
     require(await sub.marker() == [], 'the subscriber got more')
 
 
+async def check_worker_death(s, args):
+    """--workers: a worker killed is replaced; only its clients lose their connection; the others
+    go on in order, and a client of the dead worker recovers what it missed with since."""
+    t = uniq('death')
+    clients = []
+    for i in range(40):
+        clients.append(await s.connect(0, f'c{i}'))
+        if len({c.worker for c in clients}) == 2 and len(clients) >= 4:
+            break
+    workers = sorted({c.worker for c in clients})
+    require(len(workers) == 2 and None not in workers, f'workers seen: {workers}')
+    epoch = None
+    for c in clients:
+        epoch = (await c.subscribe(t))['epoch']
+    victim = workers[0]
+    survivors = [c for c in clients if c.worker != victim]
+    dead = [c for c in clients if c.worker == victim]
+    await survivors[0].send({'op': 'publish', 'topic': t, 'data': 'm1'})
+    for c in clients:
+        check_message(await c.next('m1'), t, 1)
+    await control(f'kill-worker {victim}')
+    for c in dead:
+        code = await asyncio.wait_for(c.closed, WAIT)
+        require(code == 1006, f'{c.name} on the killed worker: closed with {code}')
+    await survivors[0].send({'op': 'publish', 'topic': t, 'data': 'm2'})
+    for c in survivors:
+        m = await c.next('m2')
+        check_message(m, t, 2)
+        require(m['data'] == 'm2', 'm2')
+    back = await s.connect(0, 'back')
+    r = await back.subscribe(t, {'offset': 1, 'epoch': epoch})
+    require(r['recovered'] is True and r['offset'] == 1, f'since 1 after the worker died answered {r}')
+    m = await back.next('m2 recovered')
+    check_message(m, t, 2)
+    require(m['data'] == 'm2', 'recovered m2')
+    for c in survivors + [back]:
+        require(await c.marker() == [], f'{c.name}: more')
+
+
 CHECKS = {
     'shapes': check_shapes,
     'bad-input': check_bad_input,
@@ -910,6 +960,7 @@ CHECKS = {
     'pipelined': check_pipelined,
     'max-topics': check_max_topics,
     'big': check_big,
+    'worker-death': check_worker_death,
 }
 
 
@@ -923,7 +974,10 @@ async def main():
     p.add_argument('--topics', type=int, default=50)
     p.add_argument('--seed', type=int, default=None)
     p.add_argument('--broker', default='memory', choices=['memory', 'workers', 'redis', 'nats'])
+    p.add_argument('--deflate', action='store_true')
     args = p.parse_args()
+    global COMPRESSION
+    COMPRESSION = 'deflate' if args.deflate else None
     seed = args.seed if args.seed is not None else random.randrange(2 ** 31)
     random.seed(seed)
     out(f'# seed {seed}')

@@ -65,3 +65,34 @@ describe('NatsBroker: publish settles after its own delivery', () => {
     }
   });
 });
+
+describe('RedisBroker: a publish made while its topic is being subscribed here', () => {
+  const env = brokerBehindProxy(() => BrokerProcess.redis());
+
+  it('published before the SUBSCRIBE reached Redis (never delivered live): settles once the position read passes it', {
+    timeout: 120_000,
+  }, async (t) => {
+    const broker = new RedisBroker({ url: env.proxy.url('redis'), commandTimeoutMs: 600_000, pingIntervalMs: 600_000 });
+    t.after(() => broker.close());
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    const topic = 'early';
+    for (const link of env.proxy.links) link.holdClientFrom('subscribe');
+    const subscribed = broker.subscribe(topic);
+    const subscriberLink = await env.proxy.link(['subscribe']);
+    let settled = false;
+    const published = broker.publish(topic, Buffer.from('before the subscription'), false).then((at) => {
+      settled = true;
+      return at;
+    });
+    await broker.position('another topic'); // the publish's reply is in (RESP keeps the order)
+    assert.equal(settled, false);
+    subscriberLink.release();
+    await subscribed;
+    // What PubSub does next with a new subscription: it reads where the topic stands.
+    const at = await broker.position(topic);
+    const own = await published;
+    assert.deepEqual([own.offset, own.epoch], [at.offset, at.epoch]);
+    assert.equal(events.of(topic).length, 0, 'published before the subscription: not delivered here');
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * Shared by test/cli/load-*: `ws-stream serve` in a child process whose memory and descriptors the
+ * test reads (the JS heap after a full GC by SIGUSR2, bench/servers/heap-report.ts; the descriptor
+ * count from /proc), and clients opened many at a time.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { binary, closeFrame, requestHead } from '../support/frames.js';
+import { MAIN } from './cli-support.js';
+
+const HEAP_REPORT = new URL('../../bench/servers/heap-report.js', import.meta.url).href;
+
+export interface ProbedServer {
+  proc: ChildProcess;
+  url: string;
+  port: number;
+  /** The JS heap in use after a full GC, in bytes. */
+  heap(): Promise<number>;
+  /** The next line of output that matches `re` (after what earlier calls took). */
+  line(re: RegExp): Promise<RegExpExecArray>;
+  /** Open file descriptors of the server process. */
+  fds(): number;
+  /** SIGTERM, and its exit. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `ws-stream serve --port 0 --quiet ARGS` with `--expose-gc` and the heap report; with
+ * `program`, that ES module source instead (run with `--input-type=module -e`), which must print
+ * `listening on ws://HOST:PORT/`.
+ */
+export async function startProbed(args: string[], program?: string): Promise<ProbedServer> {
+  const run =
+    program === undefined ? [MAIN, 'serve', '--port', '0', '--quiet', ...args] : ['--input-type=module', '-e', program];
+  const proc = spawn(process.execPath, ['--expose-gc', '--import', HEAP_REPORT, ...run], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let out = '';
+  const waiters: (() => void)[] = [];
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = (re: RegExp): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const m = re.exec(out);
+        if (m) {
+          out = out.slice(m.index + m[0].length);
+          return resolve(m);
+        }
+        if (proc.exitCode !== null || proc.signalCode !== null) return reject(new Error(`the server exited: ${out}`));
+        waiters.push(check);
+      };
+      check();
+    });
+  proc.once('exit', () => {
+    for (const w of waiters.splice(0)) w();
+  });
+  const url = (await next(/listening on (wss?:\/\/\S+)/))[1]!;
+  return {
+    proc,
+    url,
+    port: Number(new URL(url).port),
+    line: next,
+    heap: async () => {
+      const line = next(/heap (\d+) before/);
+      proc.kill('SIGUSR2');
+      return Number((await line)[1]);
+    },
+    fds: () => readdirSync(`/proc/${proc.pid}/fd`).length,
+    stop: () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Re-checks `f` on a short period (up to ~10 s) until it holds; returns whether it did. */
+export async function eventually(f: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 500; i++) {
+    if (f()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return f();
+}
+
+/** Opens `n` ws clients, `par` handshakes at a time; rejects on the first that fails. */
+export async function openClients(
+  url: string,
+  n: number,
+  par = 100,
+  options: WebSocket.ClientOptions = {},
+): Promise<WebSocket[]> {
+  const out: WebSocket[] = [];
+  for (let i = 0; i < n; i += par) {
+    const batch = Array.from({ length: Math.min(par, n - i) }, async () => {
+      const ws = new WebSocket(url, options);
+      await once(ws, 'open');
+      return ws;
+    });
+    out.push(...(await Promise.all(batch)));
+  }
+  return out;
+}
+
+/** Closes every client (close 1000) and waits until each is closed. */
+export async function closeClients(clients: WebSocket[]): Promise<void> {
+  await Promise.all(
+    clients.map((ws) => {
+      if (ws.readyState === WebSocket.CLOSED) return undefined;
+      const closed = once(ws, 'close');
+      ws.close(1000);
+      return closed;
+    }),
+  );
+}
+
+/** One connection that ends one of six ways. */
+export async function churnOne(port: number, kind: number): Promise<void> {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await once(sock, 'connect');
+  const upgraded = async (): Promise<void> => {
+    sock.write(requestHead({ Host: `127.0.0.1:${port}` }));
+    let head = '';
+    while (!head.includes('\r\n\r\n')) head += String((await once(sock, 'data'))[0]);
+    assert.match(head, /^HTTP\/1\.1 101 /);
+  };
+  const closed = once(sock, 'close');
+  switch (kind) {
+    case 0: // the close handshake, then the server's FIN
+      await upgraded();
+      sock.write(closeFrame(1000));
+      sock.on('data', () => {});
+      sock.once('end', () => sock.end());
+      break;
+    case 1: // a message, then a reset
+      await upgraded();
+      sock.write(binary(Buffer.alloc(200, 1)));
+      sock.resetAndDestroy();
+      break;
+    case 2: // FIN without a close frame
+      await upgraded();
+      sock.on('data', () => {});
+      sock.end();
+      break;
+    case 3: // half a request head, then a reset
+      sock.write(requestHead().slice(0, 60));
+      sock.resetAndDestroy();
+      break;
+    case 4: // the request, closed before the answer is read
+      sock.write(requestHead({ Host: `127.0.0.1:${port}` }));
+      sock.destroy();
+      break;
+    case 5: // a reset in the middle of a frame
+      await upgraded();
+      sock.write(binary(Buffer.alloc(5000, 2)).subarray(0, 1000));
+      sock.resetAndDestroy();
+      break;
+  }
+  await closed;
+}

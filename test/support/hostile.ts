@@ -1,0 +1,293 @@
+/**
+ * Hostile peers over real sockets, for the hostile-*.test.ts files: servers in both fronts
+ * (`net` + `accept()`, node:http + `accept(req, { head })`) that record how each connection ended,
+ * a raw attacker that sends exact bytes and reads back everything until the server closes, and a
+ * fake server that answers a client's upgrade request with whatever a test writes.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { type CloseInfo, type StreamOptions, WebSocketStream, computeAccept } from '../../src/index.js';
+import { closeFrame, parseFrames, type WireFrame } from './frames.js';
+
+/** How one connection ended on the server. */
+export interface Outcome {
+  /** 'ok', or the code accept() failed with. */
+  accept: string;
+  /** Messages read (as text), in order. */
+  messages: string[];
+  /** The code reads ended with (ERR_WS_CLOSED after a clean close). */
+  readError?: string;
+  info?: CloseInfo;
+}
+
+export interface RecordingServer {
+  port: number;
+  /** The outcome of the next connection to end (in the order they end), none skipped. */
+  next(): Promise<Outcome>;
+  /** Connections that ended and were not taken with next() yet. */
+  readonly pending: number;
+  /** Connections the server was handed so far (one reset before the server took it never is). */
+  readonly connections: number;
+  /** Resolves once the server was handed `n` connections in all. */
+  connected(n: number): Promise<void>;
+}
+
+/** Echoes every message read, records the outcome; one Promise per connection, queued in order of ending. */
+function recorder(): {
+  record(ws: WebSocketStream, accepted: Promise<void>): void;
+  server: Omit<RecordingServer, 'port'>;
+} {
+  const done: Outcome[] = [];
+  let connections = 0;
+  const counted: [number, () => void][] = [];
+  const waiting: ((o: Outcome) => void)[] = [];
+  const push = (o: Outcome): void => {
+    const w = waiting.shift();
+    if (w) w(o);
+    else done.push(o);
+  };
+  return {
+    record(ws, accepted) {
+      connections++;
+      for (let i = counted.length - 1; i >= 0; i--) {
+        if (counted[i]![0] <= connections) counted.splice(i, 1)[0]![1]();
+      }
+      accepted.then(
+        async () => {
+          const o: Outcome = { accept: 'ok', messages: [] };
+          try {
+            for await (const m of ws) {
+              o.messages.push(m.data.toString());
+              ws.write(m.data, { binary: m.binary }).catch(() => {});
+            }
+            o.readError = 'ERR_WS_CLOSED';
+          } catch (e) {
+            o.readError = (e as { code: string }).code;
+          }
+          o.info = await ws.whenClosed();
+          push(o);
+        },
+        (e: { code: string }) => push({ accept: e.code, messages: [] }),
+      );
+    },
+    server: {
+      next: () => {
+        const o = done.shift();
+        return o ? Promise.resolve(o) : new Promise((resolve) => waiting.push(resolve));
+      },
+      get pending() {
+        return done.length;
+      },
+      get connections() {
+        return connections;
+      },
+      connected: (n) =>
+        n <= connections ? Promise.resolve() : new Promise<void>((resolve) => counted.push([n, resolve])),
+    },
+  };
+}
+
+type After = { after(fn: () => unknown): void };
+
+/** `net` + `accept()` (the stream reads the request). `allowHalfOpen` as node:http's sockets have it. */
+export async function netServer(
+  t: After,
+  options: StreamOptions = {},
+  { allowHalfOpen = false } = {},
+): Promise<RecordingServer> {
+  const { record, server } = recorder();
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const ws = new WebSocketStream(socket, options);
+    record(ws, ws.accept());
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  });
+  return Object.assign(server, { port: (srv.address() as net.AddressInfo).port });
+}
+
+/** node:http + `accept(req, { head })` on its `'upgrade'` event. */
+export async function httpServer(t: After, options: StreamOptions = {}): Promise<RecordingServer> {
+  const { record, server } = recorder();
+  // A request node:http does not take for an upgrade (no `Connection: upgrade`) goes to accept() too,
+  // as an application that answers every request on this path with a WebSocket would hand it over.
+  const srv = http.createServer((req) => {
+    const ws = new WebSocketStream(req.socket, options);
+    record(ws, ws.accept(req));
+  });
+  srv.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const ws = new WebSocketStream(socket, options);
+    record(ws, ws.accept(req, { head }));
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  return Object.assign(server, { port: (srv.address() as net.AddressInfo).port });
+}
+
+/** What the server sent on one connection, until it closed it. */
+export interface Exchange {
+  /** The response head (without its CRLF CRLF), or everything when no head ended. */
+  head: string;
+  /** The status of the response, 0 for none. */
+  status: number;
+  /** Frames after a 101 (unmasked), and what followed the head of any other response. */
+  frames: WireFrame[];
+  body: Buffer;
+}
+
+/** The close code of a close frame (1005 for none), or null when `f` is no close frame. */
+export function closeCodeOf(f: WireFrame | undefined): number | null {
+  if (f === undefined || f.opcode !== 8) return null;
+  return f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005;
+}
+
+/**
+ * Connects, writes `chunks` (each its own write; `perByte`: one byte per write, a turn of the loop
+ * between), then ends its side with `end` (a FIN), or resets the connection (`reset`) once the
+ * last write was handed on, and reads everything until the server closes the connection (or,
+ * with `untilClose`, until its close frame).
+ */
+export async function attack(
+  port: number,
+  chunks: (string | Buffer)[],
+  {
+    perByte = false,
+    end = false,
+    reset = false,
+    untilClose = false,
+    closeIfOpened = false,
+    before,
+  }: {
+    perByte?: boolean;
+    end?: boolean;
+    reset?: boolean;
+    untilClose?: boolean;
+    closeIfOpened?: boolean;
+    /** Awaited once everything is written, before the FIN or the reset. */
+    before?: () => Promise<void>;
+  } = {},
+): Promise<Exchange> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  const got: Buffer[] = [];
+  let opened = false;
+  socket.on('data', (d: Buffer) => {
+    got.push(d);
+    // `closeIfOpened`: a request answered 101 is followed by our close frame, so that the server ends it.
+    if (closeIfOpened && !opened && parseExchange(Buffer.concat(got)).status === 101) {
+      opened = true;
+      socket.write(closeFrame(1000));
+    }
+    // `untilClose`: a server that waits for our close frame (ws does, 30 s) is not waited for.
+    if (untilClose && closeCodeOf(parseExchange(Buffer.concat(got)).frames.at(-1)) !== null) socket.destroy();
+  });
+  socket.on('error', () => {});
+  const closed = once(socket, 'close');
+  await once(socket, 'connect');
+  for (const c of chunks) {
+    const bytes = Buffer.from(c);
+    if (!perByte) {
+      socket.write(bytes);
+      continue;
+    }
+    for (let i = 0; i < bytes.length; i++) {
+      if (socket.destroyed) break;
+      socket.write(bytes.subarray(i, i + 1));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  if (before) await before();
+  if (reset) socket.write(Buffer.alloc(0), () => socket.resetAndDestroy());
+  else if (end) socket.end();
+  await closed;
+  return parseExchange(Buffer.concat(got));
+}
+
+export function parseExchange(all: Buffer): Exchange {
+  const at = all.indexOf('\r\n\r\n');
+  if (at < 0) return { head: all.toString('latin1'), status: 0, frames: [], body: Buffer.alloc(0) };
+  const head = all.subarray(0, at).toString('latin1');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+  const body = all.subarray(at + 4);
+  return { head, status, frames: status === 101 ? parseFrames(body).frames : [], body };
+}
+
+/**
+ * A server that reads a client's upgrade request and calls `respond` with the socket, the right
+ * `Sec-WebSocket-Accept` for its key, and the request head. Sockets left open are destroyed after the test.
+ */
+export async function fakeServer(
+  t: After,
+  respond: (socket: net.Socket, accept: string, request: string) => void,
+  { allowHalfOpen = false } = {},
+): Promise<{ port: number; url: string }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let request = '';
+    const onData = (d: Buffer): void => {
+      request += d.toString('latin1');
+      const end = request.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const key = /^Sec-WebSocket-Key: (.*)$/im.exec(request)?.[1] ?? '';
+      respond(socket, computeAccept(key.trim()), request.slice(0, end + 4));
+    };
+    socket.on('data', onData);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  });
+  const port = (srv.address() as net.AddressInfo).port;
+  return { port, url: `ws://127.0.0.1:${port}/` };
+}
+
+/** A 101 response with the right accept value and `extra` header lines ("Name: value\r\n" each). */
+export function response101(accept: string, extra = ''): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${extra}\r\n`;
+}
+
+/** Peak and current resident memory of a process, in bytes (Linux /proc). */
+export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/**
+ * Resolves once the server end of `socket`'s connection holds at least `min` bytes it has not read
+ * (its receive queue in /proc/net/tcp): the server stopped reading from us. Checked every 50 ms.
+ */
+export async function untilServerStopsReading(socket: net.Socket, min = 256 * 1024): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const hex = (port: number): string => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const serverSide = hex(socket.remotePort!);
+  const ours = hex(socket.localPort!);
+  for (;;) {
+    for (const line of (await readFile('/proc/net/tcp', 'utf8')).split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 4 && f[1]!.endsWith(serverSide) && f[2]!.endsWith(ours)) {
+        if (Number.parseInt(f[4]!.split(':')[1]!, 16) >= min) return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
