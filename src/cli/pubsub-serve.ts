@@ -86,11 +86,18 @@ function messageJson(m: BrokerMessage): string {
   return `{"op":"message","topic":${JSON.stringify(m.topic)},"data":${m.data.toString('utf8')},"offset":${m.offset}}`;
 }
 
+/** The longest string of the client's quoted whole in an error message (a longer one is cut). */
+const QUOTED_MAX = 64;
+
 /**
  * A client's value, quoted for an error message. An array or object is named, not written out:
- * JSON.parse takes any depth, JSON.stringify overflows the stack on some thousands of levels.
+ * JSON.parse takes any depth, JSON.stringify overflows the stack on some thousands of levels; a
+ * long string is cut, so that an error is never as large as the request that caused it.
  */
 function describe(value: unknown): string {
+  if (typeof value === 'string' && value.length > QUOTED_MAX) {
+    return `${JSON.stringify(value.slice(0, QUOTED_MAX))}… (${value.length} characters)`;
+  }
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
   return Array.isArray(value) ? '(an array)' : '(an object)';
 }

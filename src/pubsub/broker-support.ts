@@ -132,26 +132,26 @@ export function keepConnecting(connect: () => Promise<boolean>, max: number): ()
  * the broker closed), or after `ms` at the latest: it never holds a publication that was taken.
  */
 export class OwnDeliveries {
-  #waits = new Map<string, { at: TopicPosition; done: () => void }[]>();
+  /** Per topic, in the order the broker answered the publications (so, by offset, mostly). */
+  #waits = new Map<string, OwnWait[]>();
 
   wait(topic: string, at: TopicPosition, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      let list = this.#waits.get(topic);
-      if (list === undefined) this.#waits.set(topic, (list = []));
-      const waits = list;
-      const entry = {
+      let waits = this.#waits.get(topic);
+      if (waits === undefined) this.#waits.set(topic, (waits = []));
+      const list = waits;
+      const entry: OwnWait = {
         at,
-        done: (): void => {
-          clearTimeout(timer);
-          const i = waits.indexOf(entry);
-          if (i >= 0) waits.splice(i, 1);
-          if (waits.length === 0 && this.#waits.get(topic) === waits) this.#waits.delete(topic);
+        timer: setTimeout(() => {
+          const i = list.indexOf(entry);
+          if (i >= 0) list.splice(i, 1);
+          if (list.length === 0 && this.#waits.get(topic) === list) this.#waits.delete(topic);
           resolve();
-        },
+        }, ms),
+        resolve,
       };
-      const timer = setTimeout(entry.done, ms);
-      timer.unref();
-      waits.push(entry);
+      entry.timer.unref();
+      list.push(entry);
     });
   }
 
@@ -168,12 +168,42 @@ export class OwnDeliveries {
   reached(topic: string, epoch: string, offset: number): void {
     const waits = this.#waits.get(topic);
     if (waits === undefined) return;
-    for (const w of [...waits]) if (w.at.epoch === epoch && w.at.offset <= offset) w.done();
+    const isReached = (w: OwnWait): boolean => w.at.epoch === epoch && w.at.offset <= offset;
+    // The broker answers in offset order: what was reached is at the front (one look per message).
+    let n = 0;
+    while (n < waits.length && isReached(waits[n]!)) n++;
+    let done: OwnWait[];
+    if (n < waits.length && waits[n]!.at.epoch !== epoch) {
+      // Waits of two epochs (the topic's history started again): each one is looked at.
+      done = waits.filter(isReached);
+      const rest = waits.filter((w) => !isReached(w));
+      waits.length = 0;
+      waits.push(...rest);
+    } else {
+      done = waits.splice(0, n);
+    }
+    if (waits.length === 0) this.#waits.delete(topic);
+    for (const w of done) finish(w);
   }
 
   /** Ends the waits of `topic`, or all of them. */
   release(topic?: string): void {
-    const lists = topic === undefined ? [...this.#waits.values()] : [this.#waits.get(topic) ?? []];
-    for (const waits of lists) for (const w of [...waits]) w.done();
+    const topics = topic === undefined ? [...this.#waits.keys()] : [topic];
+    for (const t of topics) {
+      const waits = this.#waits.get(t);
+      this.#waits.delete(t);
+      for (const w of waits ?? []) finish(w);
+    }
   }
+}
+
+interface OwnWait {
+  readonly at: TopicPosition;
+  readonly timer: NodeJS.Timeout;
+  readonly resolve: () => void;
+}
+
+function finish(w: OwnWait): void {
+  clearTimeout(w.timer);
+  w.resolve();
 }

@@ -426,7 +426,10 @@ export class NatsBroker implements Broker {
     try {
       await this.#start(topic, sub, this.#generation);
     } catch (err) {
-      if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      if (this.#topics.get(topic) === sub) {
+        this.#topics.delete(topic);
+        this.#own.release(topic); // publishes waiting for a delivery that will not come here
+      }
       stop(sub);
       throw err instanceof WebSocketError ? err : unavailable(errorText(err), err);
     }

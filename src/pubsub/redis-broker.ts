@@ -502,7 +502,10 @@ export class RedisBroker implements Broker {
         'SUBSCRIBE',
       );
     } catch (err) {
-      if (this.#topics.get(topic) === sub) this.#topics.delete(topic);
+      if (this.#topics.get(topic) === sub) {
+        this.#topics.delete(topic);
+        this.#own.release(topic); // publishes waiting for a delivery that will not come here
+      }
       // If it is answered after all, its listener ignores what comes (the topic is not this
       // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
       // subscribe it again on every reconnection.

@@ -167,7 +167,9 @@ for (const mode of [[], ['--pubsub']]) {
       });
       socket.write('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000000\r\n\r\n');
       const timer = setInterval(() => socket.write('x'.repeat(1024)), 100);
-      await once(socket, 'close');
+      // (Not events.once, which rejects on 'error': cut while the client still writes, the
+      // connection may end in a reset, ECONNRESET here, and that is this test's expected end.)
+      await new Promise((resolve) => socket.once('close', resolve));
       clearInterval(timer);
       assert.equal(statusOf(got), 404);
     });

@@ -144,6 +144,7 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       'churn',
       'pipelined',
       'big',
+      'join-race',
       ...(options.broker ? [] : ['max-topics']),
     ]) {
       it(check, async () => {
@@ -156,17 +157,17 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       alive();
     });
     if (options.broker) {
+      const brokerControl = async (what: string): Promise<void> => {
+        if (what === 'kill-broker') return broker!.kill();
+        if (what === 'start-broker') return broker!.start();
+        assert.fail(`unexpected CONTROL ${what}`);
+      };
       it('broker killed and restarted', async () => {
-        await runCheck(
-          urls,
-          'outage',
-          async (what) => {
-            if (what === 'kill-broker') return broker!.kill();
-            if (what === 'start-broker') return broker!.start();
-            assert.fail(`unexpected CONTROL ${what}`);
-          },
-          checkerArgs,
-        );
+        await runCheck(urls, 'outage', brokerControl, checkerArgs);
+        alive();
+      });
+      it('broker killed and restarted while publishers keep publishing', async () => {
+        await runCheck(urls, 'outage-live', brokerControl, checkerArgs);
         alive();
       });
     }

@@ -161,6 +161,8 @@ def check_error(e, code, what):
     require(sorted(e.keys()) == ['code', 'message', 'op'], f'{what}: error has fields {list(e.keys())}')
     require(e['code'] == code, f'{what}: error code {e["code"]!r}, expected {code!r} ({e["message"]})')
     require(isinstance(e['message'], str) and e['message'] != '', f'{what}: error message {e["message"]!r}')
+    # (An error is no echo of the request: its message stays short however large the request.)
+    require(len(e['message'].encode()) <= 1024, f'{what}: an error message of {len(e["message"].encode())} bytes')
 
 
 class Servers:
@@ -184,12 +186,13 @@ class Servers:
         if len(self.urls) > 1:
             i = (self.urls.index(other.url) + 1) % len(self.urls)
             return await self.connect(i, name)
-        for _ in range(50):
+        # (With --workers the kernel spreads connections between the workers, unevenly.)
+        for _ in range(300):
             c = await self.connect(0, name)
             if other.worker is None or c.worker != other.worker:
                 return c
             await c.close()
-        raise CheckFailed('no connection reached another worker in 50 tries')
+        raise CheckFailed('no connection reached another worker in 300 tries')
 
     async def close_all(self):
         for c in self.opened:
@@ -270,6 +273,8 @@ async def check_bad_input(s, args):
         '{}', '{"op":null}', '{"op":5,"topic":"x"}', '{"op":true}', '{"op":["subscribe"],"topic":"x"}',
         '{"op":{"a":1},"topic":"x"}', '{"op":"","topic":"x"}', '{"op":"nope","topic":"x"}',
         '{"op":"Subscribe","topic":"x"}', '{"op":"subscribe "}', '{"topic":"x","data":1}',
+        json.dumps({'op': 'x' * 1000000, 'topic': 'x'}), json.dumps({'op': '😀' * 300000}),
+        json.dumps({'op': 'subscribe', 'topic': 'y' * 1000000}),
         '{"op":"subscribe"}', '{"op":"unsubscribe"}', '{"op":"publish","data":1}', '{"op":"publish","topic":"x"}',
         '{"op":"subscribe","topic":""}', '{"op":"unsubscribe","topic":""}', '{"op":"publish","topic":"","data":1}',
         '{"op":"subscribe","topic":5}', '{"op":"subscribe","topic":null}', '{"op":"subscribe","topic":true}',
@@ -908,9 +913,14 @@ async def check_worker_death(s, args):
     go on in order, and a client of the dead worker recovers what it missed with since."""
     t = uniq('death')
     clients = []
-    for i in range(40):
-        clients.append(await s.connect(0, f'c{i}'))
-        if len({c.worker for c in clients}) == 2 and len(clients) >= 4:
+    for i in range(300):
+        c = await s.connect(0, f'c{i}')
+        # At most 3 on one worker (the kernel spreads connections unevenly): enough of each.
+        if sum(1 for d in clients if d.worker == c.worker) >= 3:
+            await c.close()
+        else:
+            clients.append(c)
+        if len(clients) == 6:
             break
     workers = sorted({c.worker for c in clients})
     require(len(workers) == 2 and None not in workers, f'workers seen: {workers}')
@@ -942,6 +952,155 @@ async def check_worker_death(s, args):
         require(await c.marker() == [], f'{c.name}: more')
 
 
+async def check_join_race(s, args):
+    """Clients on every process subscribe to a new topic while publishers on every process are
+    publishing to it: each client gets exactly the offsets after its `subscribed` offset, in order,
+    up to the last one published."""
+    t = uniq('join')
+    n_pubs = len(s.urls) if len(s.urls) > 1 else 2
+    pubs = [await s.connect(i, f'pub{i}') for i in range(n_pubs)]
+    per = 60
+    clients = [await s.connect(i, f'c{i}') for i in range(12)]
+
+    async def publish(p, pi):
+        for k in range(per):
+            await p.send({'op': 'publish', 'topic': t, 'data': [pi, k]})
+            if k % 6 == 5:
+                await asyncio.sleep(0)  # let subscribes interleave (no assertion waits on this)
+
+    async def join(c, k):
+        await asyncio.sleep(0)
+        return (await c.subscribe(t))['offset']
+
+    results = await asyncio.gather(*(publish(p, i) for i, p in enumerate(pubs)), *(join(c, k) for k, c in enumerate(clients)))
+    starts = results[n_pubs:]
+    total = n_pubs * per
+    # The publishes are all taken once a client subscribed from the start has them all.
+    for c, start in zip(clients, starts):
+        for off in range(start + 1, total + 1):
+            check_message(await c.next(f'{c.name}: offset {off} (joined at {start})'), t, off)
+        require(await c.marker() == [], f'{c.name}: more than {total}')
+
+
+async def check_outage_live(s, args):
+    """The broker killed and restarted while publishers on every process keep publishing: every
+    subscriber gets one sequence per epoch, contiguous, no duplicate, the same message at each
+    offset as every other subscriber, and every publish that got no error. With NATS (file
+    storage) the epoch survives the restart: one sequence holds everything accepted; with Redis
+    (no persistence) a new epoch starts at offset 1, complete from there."""
+    t = uniq('live-outage')
+    subs = [await s.connect(i, f'sub{i}') for i in range(len(s.urls) * 2)]
+    pubs = [await s.connect(i, f'pub{i}') for i in range(len(s.urls))]
+    for c in subs + pubs:
+        await c.subscribe(t)
+    seen = {c.name: [] for c in subs + pubs}  # (offset, data) in arrival order
+    accepted = {p.name: [] for p in pubs}
+    errors = {p.name: 0 for p in pubs}
+    phase = {'now': 'before'}
+    counts = {(p.name, ph): 0 for p in pubs for ph in ('before', 'down', 'after')}
+    stop = {'now': False}
+
+    async def publishing(p, pi):
+        k = 0
+        while not stop['now']:
+            data = [pi, k]
+            await p.send({'op': 'publish', 'topic': t, 'data': data})
+            while True:
+                # Taken, but lost with a broker that lost its data: no message and no error ever
+                # come. After a while the loop goes on with that publish's fate unknown (it is
+                # not counted as accepted: the verdict does not depend on this wait).
+                if p.queue.empty() and p.closed.done():
+                    raise CheckFailed(f'{p.name}: closed ({p.closed.result()})')
+                try:
+                    r = await p.next(f'{p.name}: its publish {k} or its error', timeout=5.0)
+                except CheckFailed:
+                    if p.closed.done():
+                        raise
+                    break
+                if r.get('op') == 'error':
+                    check_error(r, 'ERR_WS_BROKER_UNAVAILABLE', f'{p.name} publish {k}')
+                    errors[p.name] += 1
+                    await asyncio.sleep(0.05)  # a retry pace, not an assertion
+                    break
+                check_message(r, t)
+                seen[p.name].append((r['offset'], r['data']))
+                if r['data'] == data:
+                    accepted[p.name].append(data)
+                    counts[(p.name, phase['now'])] += 1
+                    break
+            k += 1
+
+    async def until(cond, what):
+        for _ in range(int(WAIT * 20)):
+            if cond():
+                return
+            await asyncio.sleep(0.05)  # polls the loops' progress (they wait for events)
+        raise CheckFailed(f'never: {what}')
+
+    async def reading(c):
+        while True:
+            try:
+                r = await c.next('messages', timeout=1.0)
+            except CheckFailed:
+                if stop['now']:
+                    return
+                continue
+            check_message(r, t)
+            seen[c.name].append((r['offset'], r['data']))
+
+    readers = [asyncio.ensure_future(reading(c)) for c in subs]
+    loops = [asyncio.ensure_future(publishing(p, i)) for i, p in enumerate(pubs)]
+    await until(lambda: all(counts[(p.name, 'before')] >= 10 for p in pubs), '10 publishes taken per publisher')
+    errors_before = dict(errors)
+    await control('kill-broker')
+    phase['now'] = 'down'
+    await until(lambda: all(errors[p.name] >= errors_before[p.name] + 3 for p in pubs), 'errors while down')
+    await control('start-broker')
+    phase['now'] = 'after'
+    await until(lambda: all(counts[(p.name, 'after')] >= 10 for p in pubs), '10 publishes taken per publisher after')
+    stop['now'] = True
+    await asyncio.gather(*loops)
+    # Every publish taken has reached every subscriber (the last ones may still be on their way).
+    wanted = [d for p in pubs for d in accepted[p.name]]
+
+    def has_all(name):
+        got = [d for _, d in seen[name]]
+        return all(d in got for d in wanted)
+
+    await until(lambda: all(has_all(c.name) for c in subs), 'every accepted publish at every subscriber')
+    stop['now'] = True
+    await asyncio.gather(*readers)
+    for p in pubs:  # what a publisher's loop had not read yet
+        while True:
+            try:
+                r = await p.next('the rest', timeout=1.0)
+            except CheckFailed:
+                break
+            if r.get('op') == 'message':
+                seen[p.name].append((r['offset'], r['data']))
+    at = {}
+    for name, got in seen.items():
+        epochs = [[]]
+        for off, data in got:
+            if epochs[-1] and off <= epochs[-1][-1][0]:
+                require(off == 1, f'{name}: offset {off} after {epochs[-1][-1][0]}: a repeat or reorder, not a new epoch')
+                epochs.append([])
+            epochs[-1].append((off, data))
+        if args.broker == 'nats':
+            require(len(epochs) == 1, f'{name}: {len(epochs)} epochs on NATS with file storage')
+        else:
+            require(len(epochs) <= 2, f'{name}: {len(epochs)} epochs')
+            if name.startswith('sub'):
+                require(len(epochs) == 2 and epochs[1][0][0] == 1, f'{name}: no new epoch from offset 1 after Redis restarted empty')
+        for e, msgs in enumerate(epochs):
+            offs = [o for o, _ in msgs]
+            require(offs == list(range(offs[0], offs[0] + len(offs))), f'{name}: epoch {e} has a gap: {offs[:5]}…')
+            for o, d in msgs:
+                key = (len(epochs) - 1 - e, o)  # counted from the last epoch, which all share
+                require(at.setdefault(key, d) == d, f'{name}: offset {o} is {d}, elsewhere {at[key]}')
+    out(f'# accepted {len(wanted)} publishes, {sum(errors.values())} refused while down')
+
+
 CHECKS = {
     'shapes': check_shapes,
     'bad-input': check_bad_input,
@@ -961,6 +1120,8 @@ CHECKS = {
     'max-topics': check_max_topics,
     'big': check_big,
     'worker-death': check_worker_death,
+    'join-race': check_join_race,
+    'outage-live': check_outage_live,
 }
 
 
