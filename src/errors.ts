@@ -112,7 +112,7 @@ const codes = {
   ERR_WS_BAD_FRAME_PAYLOAD: {
     condition: 'protocol_violation',
     closeCode: 1007,
-    message: 'text message is not valid UTF-8',
+    message: 'invalid frame payload data',
   },
   ERR_WS_BAD_CLOSE_CODE: { condition: 'protocol_violation', closeCode: 1002, message: 'invalid close code' },
   ERR_WS_BAD_CLOSE_SIZE: { condition: 'protocol_violation', closeCode: 1002, message: 'close payload of 1 byte' },

@@ -124,7 +124,8 @@ function bareLf(buf: Buffer, from: number): boolean {
 
 /** Parses a request head without its final CRLF CRLF. */
 export function parseRequestHead(head: string, limits: HeadLimits): ParsedRequest {
-  const lines = head.split('\r\n');
+  // An empty line before the request line is ignored (RFC 9112 §2.2), as node:http does.
+  const lines = (head.startsWith('\r\n') ? head.slice(2) : head).split('\r\n');
   const requestLine = lines[0]!;
   const sp1 = requestLine.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);

@@ -178,7 +178,7 @@ export class Receiver {
     if (!binary && (flags & NO_UTF8) === 0) {
       const utf8 = (this.utf8 ??= new Utf8Validator());
       if (!utf8.write(data)) {
-        this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+        this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text is not UTF-8');
         return stop - off;
       }
       if (!utf8.end()) {
@@ -294,7 +294,8 @@ export class Receiver {
       return this.endFrame(payload);
     }
     const flags = this.flags;
-    if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.write(piece)) return this.fail('ERR_WS_BAD_FRAME_PAYLOAD');
+    if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.write(piece))
+      return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text is not UTF-8');
     if (this.remaining > 0) {
       this.handler.onMessageData(piece, false, (flags & MESSAGE_BINARY) !== 0, (flags & MESSAGE_COMPRESSED) !== 0);
       return;

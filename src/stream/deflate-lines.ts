@@ -103,7 +103,8 @@ export class DeflateLines {
     this.codec.decompress(data, fin, this.inflatedSize, this.o.readMessageMax, (err, out) => {
       if (err === null && !binary && this.o.validateUtf8) {
         const v = (this.utf8 ??= new Utf8Validator());
-        if (!v.write(out!) || (fin && !v.end())) err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
+        if (!v.write(out!) || (fin && !v.end()))
+          err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD', 'inflated text is not UTF-8');
       }
       if (err !== null) {
         this.failed = true;

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -347,5 +348,40 @@ describe('ws-stream serve: memory under attack (peak RSS of the server process)'
       `peak ${after.peak} bytes, ${before.rss} before; ${written} written`,
     );
     socket.destroy();
+  });
+
+  it('2,000 connections abandoned mid-handshake (reset, FIN, silent): every descriptor released, peak RSS under +100 MB', async (t) => {
+    const server = await startServer(['--handshake-timeout', '1']);
+    t.after(() => server.stop());
+    const pid = server.proc.pid!;
+    const descriptors = async (): Promise<number> => (await readdir(`/proc/${pid}/fd`)).length;
+    const baseline = await descriptors();
+    const before = await memoryOf(pid);
+    const request = hs();
+    const closed: Promise<unknown>[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.resume();
+      closed.push(once(socket, 'close'));
+      socket.once('connect', () => {
+        socket.write(request.slice(0, (i * 7) % request.length), () => {
+          if (i % 3 === 0) socket.resetAndDestroy();
+          else if (i % 3 === 1) socket.end();
+        });
+      });
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(closed);
+    // Each connection's descriptor goes once the server has seen it end: wait for that, checked every 50 ms.
+    while ((await descriptors()) > baseline) await new Promise((r) => setTimeout(r, 50));
+    const after = await memoryOf(pid);
+    assert.ok(after.peak - before.rss < 100 * MiB, `peak ${after.peak} bytes, ${before.rss} before`);
+    // And it still serves.
+    const ex = await attack(server.port, [hs(), text('still here'), closeFrame(1000)]);
+    assert.deepEqual(
+      ex.frames.map((f) => (f.opcode === 8 ? closeCodeOf(f) : f.payload.toString())),
+      ['still here', 1000],
+    );
   });
 });

@@ -7,11 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
-import { type ClientHandshakeError, connect, type WebSocketError } from '../../src/index.js';
+import { fileURLToPath } from 'node:url';
+import { type ClientHandshakeError, WebSocketStream, type WebSocketError, connect } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 import { KEY, closeFrame, frame, requestHead, text } from '../support/frames.js';
 import {
@@ -51,6 +53,7 @@ const requests: [string, string, number, string][] = [
   ['no Host', hs({ Host: null }), 400, 'ERR_WS_NO_HOST'],
   ['two Host fields (RFC 9112 §3.2)', plus('Host: other.example.com'), 400, 'ERR_WS_BAD_REQUEST'],
   ['a head over 16 KiB', hs({ 'X-Big': 'a'.repeat(17_000) }), 431, 'ERR_WS_HEADER_LIMIT'],
+  ['an empty line before the request line (RFC 9112 §2.2: ignored)', `\r\n${hs()}`, 101, 'ok'],
   ['a malformed Sec-WebSocket-Protocol', hs({ 'Sec-WebSocket-Protocol': 'a b' }), 400, 'ERR_WS_BAD_REQUEST'],
 ];
 
@@ -338,5 +341,76 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
       handshakeTimeout: 300,
     });
     assert.equal(!r2.open && r2.error.code, 'ERR_WS_TIMEOUT');
+  });
+});
+
+describe('client role through handshake() on a socket, and through `ws-stream connect`', { timeout: 60_000 }, () => {
+  it('handshake() over a net.Socket: an interim 103 is read past, the frames behind the 101 are read', async (t) => {
+    const { port } = await fakeServer(t, (s, accept) =>
+      s.end(
+        Buffer.concat([
+          Buffer.from(`HTTP/1.1 103 Early Hints\r\n\r\n${response101(accept)}`),
+          unmasked({ opcode: 1, payload: 'first' }),
+          unmasked({ opcode: 8, payload: Buffer.from([0x03, 0xe8]) }),
+        ]),
+      ),
+    );
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const ws = new WebSocketStream(socket);
+    await ws.handshake({ host: `127.0.0.1:${port}`, target: '/feed' });
+    assert.equal((await ws.read()).text(), 'first');
+    await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+    assert.deepEqual([(await ws.whenClosed()).code], [1000]);
+  });
+
+  /** Runs `ws-stream connect URL` with stdin open (an interactive session); its exit code and output. */
+  async function cli(url: string): Promise<{ code: number | null; out: string; err: string }> {
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main, 'connect', url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, out, err };
+  }
+
+  it('ws-stream connect: a refusal prints its status and body and exits 1; a violation prints its code and exits 1; 103 then 101 works', async (t) => {
+    const refused = await fakeServer(t, (s) => s.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 8\r\n\r\ngo away\n'));
+    const r1 = await cli(refused.url);
+    assert.equal(r1.code, 1);
+    assert.match(r1.err, /HTTP 403 Forbidden\ngo away/);
+    const violating = await fakeServer(t, (s, accept) =>
+      s.write(
+        Buffer.concat([
+          Buffer.from(response101(accept)),
+          unmasked({ opcode: 1, payload: 'hi' }),
+          unmasked({ opcode: 3 }),
+        ]),
+      ),
+    );
+    const r2 = await cli(violating.url);
+    assert.equal(r2.code, 1);
+    assert.match(r2.out, /^< hi$/m);
+    assert.match(r2.out, /closed by local: 1002/);
+    assert.match(r2.err, /ERR_WS_BAD_OPCODE/);
+    const interim = await fakeServer(t, (s, accept) =>
+      s.write(
+        Buffer.concat([
+          Buffer.from(`HTTP/1.1 103 Early Hints\r\n\r\n${response101(accept)}`),
+          unmasked({ opcode: 1, payload: 'hello' }),
+          unmasked({ opcode: 8, payload: Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')]) }),
+        ]),
+      ),
+    );
+    const r3 = await cli(interim.url);
+    assert.deepEqual([r3.code, r3.err], [0, '']);
+    assert.match(r3.out, /^< hello$/m);
+    assert.match(r3.out, /closed by remote: 1000 bye/);
   });
 });
