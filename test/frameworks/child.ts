@@ -4,7 +4,7 @@
  * that requires ws internally. The app prints one JSON line of what it observed and exits; the test compares it with
  * the same expectations on both engines. FRAMEWORKS_ENGINE=ws or FRAMEWORKS_ENGINE=ws-stream/ws runs one alone.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { TestContext } from 'node:test';
 
@@ -26,6 +26,19 @@ if (aliasEngines.length === 0) throw new Error(`FRAMEWORKS_ENGINE=${only}: no su
 const realWs = createRequire(import.meta.url).resolve('ws');
 
 /**
+ * Stops a child still running after its test: SIGTERM first (puppeteer closes the Chromium it launched on it), SIGKILL
+ * if it has not exited 5 s later.
+ */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
  * Runs a package's own `node:test` files (paths relative to its folder, which is the working directory) on `engine`,
  * one file at a time; returns the runner's counts. The child is killed after the test if it is still running.
  */
@@ -43,9 +56,7 @@ export function runPackageTests(
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  t.after(() => stop(child));
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
     output += s;
@@ -72,9 +83,7 @@ export function runApp<T>(t: TestContext, app: string, engine: AliasEngine, env:
     env: { ...process.env, ...env, REAL_WS: realWs, APP_ENGINE: engine.name },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  t.after(() => stop(child));
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {

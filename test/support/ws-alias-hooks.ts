@@ -1,6 +1,6 @@
 /**
- * The module-loader hooks of `ws-alias.ts` (they run on the loader's thread): the specifier `ws` (and ws 8's ESM
- * entry `ws/wrapper.mjs`) resolves to the URL in `data.target`, from any importer.
+ * The module-loader hooks of `ws-alias.ts` (they run on the loader's thread): the specifier `ws` resolves to the URL
+ * in `data.target`, from any importer (ws's exports map offers no other path).
  */
 interface ResolveContext {
   conditions: string[];
@@ -19,6 +19,6 @@ export async function resolve(
   context: ResolveContext,
   nextResolve: NextResolve,
 ): Promise<{ url: string; shortCircuit?: boolean }> {
-  if (specifier === 'ws' || specifier === 'ws/wrapper.mjs') return { url: target, shortCircuit: true };
+  if (specifier === 'ws') return { url: target, shortCircuit: true };
   return nextResolve(specifier, context);
 }

@@ -1,7 +1,7 @@
 /**
  * Makes `ws` mean `ws-stream/ws` in this process, as a user does who aliases the package (`"ws": "npm:…"`) to run
  * code that requires ws internally and takes no injected engine: `node --import <this file's URL> app.js`.
- * `import … from 'ws'` (also `ws/wrapper.mjs`) goes through a resolve hook (module.register); `require('ws')` from
+ * `import … from 'ws'` goes through a resolve hook (module.register); `require('ws')` from
  * CommonJS goes through Module._resolveFilename, which CommonJS loading uses on Node 20 whoever imported the module.
  * Both land on ws-stream/ws's one build, so a package's ESM and CJS halves share the same classes.
  */
@@ -17,6 +17,6 @@ type ResolveFilename = (request: string, ...rest: unknown[]) => string;
 const loader = Module as unknown as { _resolveFilename: ResolveFilename };
 const resolveFilename = loader._resolveFilename;
 loader._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
-  if (request === 'ws' || request === 'ws/index.js') return targetPath;
+  if (request === 'ws') return targetPath;
   return resolveFilename.call(this, request, ...rest);
 };

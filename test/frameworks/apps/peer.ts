@@ -4,12 +4,15 @@
  */
 import { createRequire } from 'node:module';
 import type WsDefault from 'ws';
+import type { WebSocketServer as WsServer } from 'ws';
 import * as wsStream from 'ws-stream/ws';
 
 const require = createRequire(import.meta.url);
 
 /** The installed ws package, whatever `ws` resolves to here. */
-export const RealWebSocket = require(process.env.REAL_WS as string) as typeof WsDefault;
+export const RealWebSocket = require(process.env.REAL_WS as string) as typeof WsDefault & {
+  WebSocketServer: typeof WsServer;
+};
 
 /** ws-stream/ws's classes, to tell which engine a package got. */
 export const ours = wsStream;
