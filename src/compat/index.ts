@@ -21,10 +21,6 @@ DefaultWebSocket.WebSocket = WebSocket;
 DefaultWebSocket.createWebSocketStream = createWebSocketStream;
 
 export default DefaultWebSocket;
-// What `require('ws-stream/ws')` returns (Node's require of ESM reads this name): the class with its statics, as
-// `require('ws')` returns ws's, so CommonJS code (`const WebSocket = require('ws'); new WebSocket.Server(…)`) runs
-// unchanged where `ws` is aliased to this module.
-export { DefaultWebSocket as 'module.exports' };
 export { WebSocket, WebSocketServer, WebSocketServer as Server, createWebSocketStream };
 export type { BinaryType, SendOptions } from './websocket.js';
 export type { ServerOptions, VerifyClientInfo, VerifyClientCallback } from './websocket-server.js';

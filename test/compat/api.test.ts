@@ -293,7 +293,7 @@ describe('loading ws-stream/ws', () => {
   it('require() returns the WebSocket class with its statics (Node ≥ 20.19 loads ESM with require)', () => {
     const require = createRequire(import.meta.url);
     // As require('ws') returns ws's class, so that `const WebSocket = require('ws')` runs where ws is aliased to us.
-    const WebSocket = require('../../src/compat/index.js');
+    const WebSocket = require('../../src/compat/main.js');
     assert.equal(WebSocket, compat.WebSocket);
     for (const name of ['Server', 'WebSocketServer', 'WebSocket', 'createWebSocketStream'])
       assert.equal(typeof WebSocket[name], 'function', name);
@@ -304,8 +304,25 @@ describe('loading ws-stream/ws', () => {
   it("the package's ./ws export resolves to the compat build", () => {
     const require = createRequire(import.meta.url);
     const pkg = require('../../../package.json');
-    assert.equal(pkg.exports['./ws'].default, './dist/src/compat/index.js');
-    assert.ok(fs.existsSync(new URL('../../../dist/src/compat/index.js', import.meta.url)));
+    assert.equal(pkg.exports['./ws'].default, './dist/src/compat/main.js');
+    assert.equal(pkg.exports['./ws'].types, './dist/src/compat/index.d.ts');
+    assert.ok(fs.existsSync(new URL('../../../dist/src/compat/main.js', import.meta.url)));
     assert.ok(fs.existsSync(new URL('../../../dist/src/compat/index.d.ts', import.meta.url)));
+  });
+
+  it('the published declarations use no string export names (TypeScript before 5.6 cannot parse them)', () => {
+    const require = createRequire(import.meta.url);
+    const pkg = require('../../../package.json');
+    const seen: string[] = [];
+    const visit = (file: URL): void => {
+      if (seen.includes(file.href)) return;
+      seen.push(file.href);
+      const text = fs.readFileSync(file, 'utf8');
+      assert.doesNotMatch(text, /export\s*\{[^}]*\bas\s+['"]/, `${file.pathname} names an export with a string`);
+      for (const m of text.matchAll(/from '(\.[^']+)\.js'/g)) visit(new URL(`${m[1]}.d.ts`, file));
+    };
+    for (const entry of Object.values(pkg.exports) as { types: string }[])
+      visit(new URL(`../../../${entry.types}`, import.meta.url));
+    assert.ok(seen.length > 10, `${seen.length} declaration files read`);
   });
 });
