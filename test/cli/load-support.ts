@@ -83,6 +83,19 @@ export async function startProbed(args: string[], program?: string): Promise<Pro
   };
 }
 
+/**
+ * Cycles 1–3 of a run (cycle 0 warms up): the heap after the third cycle's clients left may not
+ * exceed the first's by half of what `n` open connections held in the first.
+ */
+export function assertHeapReturns(open: number[], closed: number[], n: number): void {
+  const perCycle = open[0]! - closed[0]!; // what the open connections held
+  assert.ok(perCycle > 0, `open ${open[0]}, closed ${closed[0]}`);
+  assert.ok(
+    closed[2]! - closed[0]! < perCycle / 2,
+    `heap after each cycle ${closed.join(', ')}: grew by more than half of what ${n} open connections hold (${perCycle})`,
+  );
+}
+
 /** Re-checks `f` on a short period (up to ~10 s) until it holds; returns whether it did. */
 export async function eventually(f: () => boolean): Promise<boolean> {
   for (let i = 0; i < 500; i++) {

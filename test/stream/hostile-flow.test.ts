@@ -12,13 +12,14 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { WebSocketStream, connect } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
-import { binary, closeFrame, cont, parseFrames, ping, requestHead, text } from '../support/frames.js';
+import { binary, closeFrame, cont, ping, requestHead, text } from '../support/frames.js';
 import {
   attack,
   closeCodeOf,
   fakeServer,
   memoryOf,
   netServer,
+  onFramesAfterHead,
   response101,
   untilServerStopsReading,
 } from '../support/hostile.js';
@@ -70,20 +71,9 @@ describe('a peer that never reads', { timeout: 120_000 }, () => {
     })();
     await paused;
     // Now read: every pong comes back, numbered in order, none lost.
-    let got: Buffer = Buffer.alloc(0);
     let pongs = 0;
-    let headSeen = false;
     const allPongs = new Promise<void>((resolve, reject) => {
-      socket.on('data', (d: Buffer) => {
-        got = got.length === 0 ? d : Buffer.concat([got, d]);
-        if (!headSeen) {
-          const at = got.indexOf('\r\n\r\n');
-          if (at < 0) return;
-          headSeen = true;
-          got = got.subarray(at + 4);
-        }
-        const { frames, rest } = parseFrames(got);
-        got = rest;
+      onFramesAfterHead(socket, (frames) => {
         for (const f of frames) {
           if (f.opcode !== 10 || f.payload.readUInt32BE(0) !== pongs) {
             reject(new Error(`frame ${f.opcode} where pong ${pongs} was due`));
@@ -254,20 +244,9 @@ describe('idle peers', { timeout: 60_000 }, () => {
     // A peer that answers each ping: still open after 3 pings (3 idle half-periods), then closes itself.
     const socket = net.connect(server.port, '127.0.0.1');
     socket.write(hs());
-    let got: Buffer = Buffer.alloc(0);
     let pings = 0;
-    let headSeen = false;
     await new Promise<void>((resolve) => {
-      socket.on('data', (d: Buffer) => {
-        got = Buffer.concat([got, d]);
-        if (!headSeen) {
-          const at = got.indexOf('\r\n\r\n');
-          if (at < 0) return;
-          headSeen = true;
-          got = got.subarray(at + 4);
-        }
-        const { frames, rest } = parseFrames(got);
-        got = rest;
+      onFramesAfterHead(socket, (frames) => {
         for (const f of frames) {
           if (pings === 3) return; // the close's answer, after ours below
           assert.equal(f.opcode, 9);

@@ -263,6 +263,27 @@ export function response101(accept: string, extra = ''): string {
   return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${extra}\r\n`;
 }
 
+/**
+ * Calls `onFrames` with each batch of whole frames `socket` receives after the server's response
+ * head (for a client that reads while it keeps writing, where `attack()` reads only at the end).
+ */
+export function onFramesAfterHead(socket: net.Socket, onFrames: (frames: WireFrame[]) => void): void {
+  let got: Buffer = Buffer.alloc(0);
+  let headSeen = false;
+  socket.on('data', (d: Buffer) => {
+    got = got.length === 0 ? d : Buffer.concat([got, d]);
+    if (!headSeen) {
+      const at = got.indexOf('\r\n\r\n');
+      if (at < 0) return;
+      headSeen = true;
+      got = got.subarray(at + 4);
+    }
+    const { frames, rest } = parseFrames(got);
+    got = rest;
+    if (frames.length > 0) onFrames(frames);
+  });
+}
+
 /** Peak and current resident memory of a process, in bytes (Linux /proc). */
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const { readFile } = await import('node:fs/promises');
