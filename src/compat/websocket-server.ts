@@ -113,7 +113,10 @@ export class WebSocketServer extends EventEmitter {
   private readonly _selectProtocol = (offered: string[], req: unknown): string | undefined => {
     const handle = this.options.handleProtocols;
     if (!handle) return offered[0];
-    const p = thrownBy(req as IncomingMessage, () => handle(new Set(offered), req as IncomingMessage));
+    // A request seen through a view (coreRequest) is handed over as itself, as verifyClient and
+    // 'connection' get it; what the listener throws is kept on what accept() was given.
+    const own = (req as RequestView)[kOriginal] ?? (req as IncomingMessage);
+    const p = thrownBy(req as IncomingMessage, () => handle(new Set(offered), own));
     return p ? p : undefined;
   };
 
@@ -408,28 +411,36 @@ export class WebSocketServer extends EventEmitter {
   }
 }
 
+/** The original request behind a view made by coreRequest. */
+const kOriginal = Symbol('ws-stream.compat.original');
+type RequestView = IncomingMessage & { [kOriginal]?: IncomingMessage };
+
 /**
- * The request as the core validates it. ws takes a request made by hand without Host, or with a number for a header
- * (fastify's `injectWS` sends both; node:http lets neither through), which the core refuses (RFC 6455) or cannot read:
- * such a request is seen through a view with a Host and its values as strings, and is otherwise the request itself
- * (handleProtocols gets the view).
+ * The request as the core validates it. ws takes a request without a Host value (made by hand, as
+ * fastify's `injectWS` does, or an empty `Host:`), or with a number for a header, which the core
+ * refuses (RFC 6455) or cannot read: such a request is seen through a view with a Host and its
+ * values as strings, and is otherwise the request itself (listeners still get the request itself).
  */
 function coreRequest(req: IncomingMessage): IncomingMessage {
   const headers = req.headers as Record<string, unknown>;
-  let host = headers.host !== undefined;
+  let host = false;
   let strings = true;
   for (const name in headers) {
     const value = headers[name];
     if (typeof value !== 'string' && !Array.isArray(value)) strings = false;
-    if (!host && name.toLowerCase() === 'host') host = true;
+    if (name.toLowerCase() === 'host' && value !== undefined && value !== '') host = true;
   }
   if (host && strings) return req;
-  const view: Record<string, unknown> = host ? {} : { host: 'localhost' };
+  const view: Record<string, unknown> = {};
   for (const name in headers) {
     const value = headers[name];
     if (value !== undefined) view[name] = Array.isArray(value) ? value.map(String) : String(value);
   }
-  return Object.create(req, { headers: { value: view, enumerable: true } });
+  if (!host) {
+    for (const name of Object.keys(view)) if (name.toLowerCase() === 'host') delete view[name];
+    view.host = 'localhost';
+  }
+  return Object.create(req, { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } });
 }
 
 /** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */

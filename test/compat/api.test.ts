@@ -19,6 +19,7 @@ import * as wsModule from 'ws';
 const { Sender } = wsModule as unknown as {
   Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
 };
+import * as compatModule from '../../src/compat/index.js';
 import { compat, impls, listen } from './support.js';
 
 for (const impl of impls) {
@@ -299,6 +300,10 @@ describe('loading ws-stream/ws', () => {
       assert.equal(typeof WebSocket[name], 'function', name);
     assert.equal(WebSocket.Server, compat.WebSocketServer);
     assert.equal(WebSocket.createWebSocketStream, compat.createWebSocketStream);
+    // TypeScript types a CommonJS import by the module's names (index.d.ts): each must be there.
+    const names = Object.keys(compatModule);
+    assert.ok(names.includes('default') && names.includes('MessageEvent'), names.join(', '));
+    for (const name of names) assert.equal(WebSocket[name], (compatModule as Record<string, unknown>)[name], name);
   });
 
   it("the package's ./ws export resolves to the compat build", () => {

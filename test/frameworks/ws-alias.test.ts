@@ -19,6 +19,7 @@ const internals = [
   'extension:object',
   'subprotocol:object',
 ];
+const eventClasses = ['CloseEvent:function', 'ErrorEvent:function', 'Event:function', 'MessageEvent:function'];
 const named = ['WebSocket', 'WebSocketServer', 'createWebSocketStream', 'default'];
 const sorted = (a: string[]) => [...a].sort();
 
@@ -30,7 +31,10 @@ for (const engine of aliasEngines) {
       assert.deepEqual(result, {
         isOurs: ours,
         cjsType: 'function',
-        statics: sorted(ours ? [...common, ...classes] : [...common, ...classes, ...internals]),
+        // Ours also has the module's other names as statics: TypeScript types a CommonJS import by them.
+        statics: sorted(
+          ours ? [...common, ...classes, ...eventClasses, 'default:function'] : [...common, ...classes, ...internals],
+        ),
         esmNames: sorted(
           ours
             ? [...named, 'CloseEvent', 'ErrorEvent', 'Event', 'MessageEvent', 'Server', 'module.exports']

@@ -1,6 +1,6 @@
 /**
- * Makes `ws` mean `ws-stream/ws` in this process, as a user does who aliases the package (`"ws": "npm:…"`) to run
- * code that requires ws internally and takes no injected engine: `node --import <this file's URL> app.js`.
+ * Makes `ws` mean `ws-stream/ws` in this process, as a user does (with a one-file package re-exporting it in place
+ * of `ws`) to run code that requires ws internally and takes no injected engine: `node --import <this file's URL> app.js`.
  * `import … from 'ws'` goes through a resolve hook (module.register); `require('ws')` from
  * CommonJS goes through Module._resolveFilename, which CommonJS loading uses on Node 20 whoever imported the module.
  * Both land on ws-stream/ws's one build, so a package's ESM and CJS halves share the same classes.
