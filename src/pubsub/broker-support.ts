@@ -134,6 +134,8 @@ export function keepConnecting(connect: () => Promise<boolean>, max: number): ()
 export class OwnDeliveries {
   /** Per topic, in the order the broker answered the publications (so, by offset, mostly). */
   #waits = new Map<string, OwnWait[]>();
+  /** Topics whose waits are not all of one epoch in offset order (answered out of order). */
+  #unordered = new Set<string>();
 
   wait(topic: string, at: TopicPosition, ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -145,12 +147,14 @@ export class OwnDeliveries {
         timer: setTimeout(() => {
           const i = list.indexOf(entry);
           if (i >= 0) list.splice(i, 1);
-          if (list.length === 0 && this.#waits.get(topic) === list) this.#waits.delete(topic);
+          if (list.length === 0 && this.#waits.get(topic) === list) this.#forget(topic);
           resolve();
         }, ms),
         resolve,
       };
       entry.timer.unref();
+      const last = list[list.length - 1];
+      if (last !== undefined && (last.at.epoch !== at.epoch || last.at.offset > at.offset)) this.#unordered.add(topic);
       list.push(entry);
     });
   }
@@ -169,21 +173,27 @@ export class OwnDeliveries {
     const waits = this.#waits.get(topic);
     if (waits === undefined) return;
     const isReached = (w: OwnWait): boolean => w.at.epoch === epoch && w.at.offset <= offset;
-    // The broker answers in offset order: what was reached is at the front (one look per message).
-    let n = 0;
-    while (n < waits.length && isReached(waits[n]!)) n++;
     let done: OwnWait[];
-    if (n < waits.length && waits[n]!.at.epoch !== epoch) {
-      // Waits of two epochs (the topic's history started again): each one is looked at.
+    if (this.#unordered.has(topic)) {
+      // Answered out of offset order, or waits of two epochs (the topic's history started again):
+      // each one is looked at.
       done = waits.filter(isReached);
       const rest = waits.filter((w) => !isReached(w));
       waits.length = 0;
       waits.push(...rest);
     } else {
+      // In offset order: what was reached is at the front (one look per message).
+      let n = 0;
+      while (n < waits.length && isReached(waits[n]!)) n++;
       done = waits.splice(0, n);
     }
-    if (waits.length === 0) this.#waits.delete(topic);
+    if (waits.length === 0) this.#forget(topic);
     for (const w of done) finish(w);
+  }
+
+  #forget(topic: string): void {
+    this.#waits.delete(topic);
+    this.#unordered.delete(topic);
   }
 
   /** Ends the waits of `topic`, or all of them. */
@@ -191,7 +201,7 @@ export class OwnDeliveries {
     const topics = topic === undefined ? [...this.#waits.keys()] : [topic];
     for (const t of topics) {
       const waits = this.#waits.get(t);
-      this.#waits.delete(t);
+      this.#forget(t);
       for (const w of waits ?? []) finish(w);
     }
   }

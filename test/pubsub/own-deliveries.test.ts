@@ -59,3 +59,26 @@ it('a wait nothing ends ends by itself after its time', async () => {
   await own.wait('t', { offset: 1, epoch: 'e' }, 1);
   own.reached('t', 'e', 1); // already gone from the list
 });
+
+it('waits answered out of offset order: a reached one ends though a later offset waits before it', async () => {
+  const own = new OwnDeliveries();
+  const flags = track([
+    own.wait('t', { offset: 6, epoch: 'e' }, LONG),
+    own.wait('t', { offset: 5, epoch: 'e' }, LONG),
+    own.wait('t', { offset: 9, epoch: 'e' }, LONG),
+  ]);
+  own.reached('t', 'e', 5);
+  assert.deepEqual(await settled(flags), [false, true, false]);
+  own.reached('t', 'e', 6);
+  assert.deepEqual(await settled(flags), [true, true, false]);
+  own.reached('t', 'e', 9);
+  assert.deepEqual(await settled(flags), [true, true, true]);
+  // Forgotten with its last wait: the topic's next waits are in order again.
+  const next = track([
+    own.wait('t', { offset: 10, epoch: 'e' }, LONG),
+    own.wait('t', { offset: 11, epoch: 'e' }, LONG),
+  ]);
+  own.reached('t', 'e', 10);
+  assert.deepEqual(await settled(next), [true, false]);
+  own.release();
+});
