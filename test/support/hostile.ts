@@ -297,16 +297,21 @@ export async function memoryOf(pid: number): Promise<{ rss: number; peak: number
  * Resolves once the server end of `socket`'s connection holds unread bytes (its receive queue in
  * /proc/net/tcp, at least `min`) and that queue has not moved for three checks in a row, 50 ms
  * apart: the server stopped reading from us. (Not a fixed size: a socket whose owner stopped
- * reading early keeps its first receive buffer, whose window may hold less than 256 KiB.)
+ * reading early keeps its first receive buffer, whose window may hold less than 256 KiB.) Also
+ * resolves, and stops looking, once `signal` is aborted.
  */
-export async function untilServerStopsReading(socket: net.Socket, min = 32 * 1024): Promise<void> {
+export async function untilServerStopsReading(
+  socket: net.Socket,
+  signal?: AbortSignal,
+  min = 32 * 1024,
+): Promise<void> {
   const { readFile } = await import('node:fs/promises');
   const hex = (port: number): string => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const serverSide = hex(socket.remotePort!);
   const ours = hex(socket.localPort!);
   let last = -1;
   let still = 0;
-  for (;;) {
+  while (!signal?.aborted) {
     let queued = 0;
     for (const line of (await readFile('/proc/net/tcp', 'utf8')).split('\n')) {
       const f = line.trim().split(/\s+/);
