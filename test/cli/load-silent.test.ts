@@ -29,10 +29,10 @@ async function visit(port: number, tlsOn: boolean, page: boolean): Promise<void>
 }
 
 // `allowed`: heap growth per connection let pass. A socket held costs ~1.8 KB (over TLS, ~4.5 KB
-// with its TLS socket); the measure itself moves by ~0.1–0.3 MB between runs.
+// with its TLS socket); the measure itself moves by up to ~0.8 MB between runs (seen in a CI run).
 for (const { name, args, page, count, allowed } of [
-  { name: 'echo: connections that close before sending anything', args: [], page: false, count: 3000, allowed: 256 },
-  { name: 'echo: connections that leave after a page request', args: [], page: true, count: 3000, allowed: 256 },
+  { name: 'echo: connections that close before sending anything', args: [], page: false, count: 3000, allowed: 768 },
+  { name: 'echo: connections that leave after a page request', args: [], page: true, count: 3000, allowed: 768 },
   {
     name: 'echo --tls: connections that close after the TLS handshake, sending nothing',
     args: ['--tls'],
