@@ -10,6 +10,7 @@ import { readdirSync } from 'node:fs';
 import { it } from 'node:test';
 import WebSocket from 'ws';
 import { MAIN, childrenOf, exitOf } from './cli-support.js';
+import { eventually } from './load-support.js';
 
 /** Descriptors each process may hold: a few dozen of the server's own, the rest for clients. */
 const FD_LIMIT = 128;
@@ -19,15 +20,6 @@ const BATCH = 50;
 
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-/** Re-checks `f` on a short period (up to ~10 s) until it holds; returns whether it did. */
-async function eventually(f: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 500; i++) {
-    if (f()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return f();
 }
 
 /** Opens a ws client; resolves with it once open, or with the error that ended it. */
