@@ -14,6 +14,7 @@ import { WebSocketStream, connect } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 import { binary, closeFrame, cont, ping, requestHead, text } from '../support/frames.js';
 import {
+  abandonHandshakes,
   attack,
   closeCodeOf,
   fakeServer,
@@ -340,28 +341,7 @@ describe('ws-stream serve: memory under attack (peak RSS of the server process)'
     const baseline = await descriptors();
     const before = await memoryOf(pid);
     const request = hs();
-    const closed: Promise<unknown>[] = [];
-    // In batches of 100, each connected before the next (past the listen backlog, a loaded machine
-    // drops SYNs and the kernel retries them for up to two minutes).
-    let connecting: Promise<unknown>[] = [];
-    for (let i = 0; i < 2000; i++) {
-      const socket = net.connect(server.port, '127.0.0.1');
-      socket.on('error', () => {});
-      socket.resume();
-      closed.push(once(socket, 'close'));
-      connecting.push(new Promise((r) => socket.once('connect', r).once('close', r)));
-      socket.once('connect', () => {
-        socket.write(request.slice(0, (i * 7) % request.length), () => {
-          if (i % 3 === 0) socket.resetAndDestroy();
-          else if (i % 3 === 1) socket.end();
-        });
-      });
-      if (i % 100 === 99) {
-        await Promise.all(connecting);
-        connecting = [];
-      }
-    }
-    await Promise.all(closed);
+    await abandonHandshakes(server.port, request, 2000);
     // Each connection's descriptor goes once the server has seen it end: wait for that, checked every 50 ms.
     while ((await descriptors()) > baseline) await new Promise((r) => setTimeout(r, 50));
     const after = await memoryOf(pid);

@@ -17,6 +17,7 @@ import { type ClientHandshakeError, WebSocketStream, type WebSocketError, connec
 import { startServer } from '../conformance/raw-client.js';
 import { KEY, closeFrame, frame, requestHead, text } from '../support/frames.js';
 import {
+  abandonHandshakes,
   attack,
   closeCodeOf,
   fakeServer,
@@ -129,29 +130,7 @@ describe('server role: hostile requests, the same answer from every front', { ti
   it('2,000 connections abandoned mid-handshake (reset, FIN, silent): every one ends, the server still serves', async (t) => {
     const server = await netServer(t, { handshakeTimeout: 1000 });
     const request = hs();
-    const sockets: Promise<unknown>[] = [];
-    // In batches of 100, each connected before the next: past the listen backlog, a loaded
-    // machine drops SYNs and the kernel retries them for up to two minutes.
-    let connecting: Promise<unknown>[] = [];
-    for (let i = 0; i < 2000; i++) {
-      const socket = net.connect(server.port, '127.0.0.1');
-      socket.on('error', () => {});
-      socket.resume();
-      sockets.push(once(socket, 'close').catch(() => {}));
-      connecting.push(new Promise((r) => socket.once('connect', r).once('close', r)));
-      socket.once('connect', () => {
-        socket.write(request.slice(0, (i * 7) % request.length), () => {
-          if (i % 3 === 0) socket.resetAndDestroy();
-          else if (i % 3 === 1) socket.end();
-          // else: silent, dropped at the handshake timeout
-        });
-      });
-      if (i % 100 === 99) {
-        await Promise.all(connecting);
-        connecting = [];
-      }
-    }
-    await Promise.all(sockets);
+    await abandonHandshakes(server.port, request, 2000);
     // A good connection last: once it is served, the server was handed every earlier connection
     // it will ever get (one reset before the server took it never reaches it).
     const ex = await attack(server.port, [hs(), text('still here'), closeFrame(1000)]);

@@ -284,6 +284,36 @@ export function onFramesAfterHead(socket: net.Socket, onFrames: (frames: WireFra
   });
 }
 
+/**
+ * Opens `count` connections that each send part of `request` and then reset, end, or fall silent
+ * (by turns); resolves once every one has closed. In batches of 100, each connected before the
+ * next: past the listen backlog, a loaded machine drops SYNs and the kernel retries them for up to
+ * two minutes.
+ */
+export async function abandonHandshakes(port: number, request: string, count: number): Promise<void> {
+  const closed: Promise<unknown>[] = [];
+  let connecting: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.resume();
+    closed.push(once(socket, 'close').catch(() => {})); // an 'error' (a reset) ends it too
+    connecting.push(new Promise((r) => socket.once('connect', r).once('close', r)));
+    socket.once('connect', () => {
+      socket.write(request.slice(0, (i * 7) % request.length), () => {
+        if (i % 3 === 0) socket.resetAndDestroy();
+        else if (i % 3 === 1) socket.end();
+        // else: silent, dropped at the handshake timeout
+      });
+    });
+    if (i % 100 === 99) {
+      await Promise.all(connecting);
+      connecting = [];
+    }
+  }
+  await Promise.all(closed);
+}
+
 /** Peak and current resident memory of a process, in bytes (Linux /proc). */
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const { readFile } = await import('node:fs/promises');
