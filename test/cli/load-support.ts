@@ -96,9 +96,12 @@ export function assertHeapReturns(open: number[], closed: number[], n: number): 
   );
 }
 
-/** Re-checks `f` on a short period (up to ~10 s) until it holds; returns whether it did. */
+/**
+ * Re-checks `f` on a short period (up to ~60 s: a loaded machine can take long to release what
+ * a burst held) until it holds; returns whether it did.
+ */
 export async function eventually(f: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 3000; i++) {
     if (f()) return true;
     await new Promise((r) => setTimeout(r, 20));
   }
