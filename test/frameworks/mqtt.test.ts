@@ -3,7 +3,9 @@
  * show) and mqtt 5 clients, which `require('ws')` (apps/mqtt.ts, in a child process). Each combination of engines:
  * the clients on ws or ws-stream/ws (the alias), the broker on ws or ws-stream/ws. All four must show the same:
  * QoS 0/1/2, a 3 MiB payload, 1,000 messages in order at QoS 0 and at QoS 1, a retained message, a last will published for a client that
- * terminates and not for one that disconnects cleanly, the `mqtt` subprotocol.
+ * terminates and not for one that disconnects cleanly, a burst of 10 MiB at QoS 0 in order (back-pressure), a
+ * persistent session's client reconnecting by itself after the broker's side terminates it and getting what was
+ * published meanwhile, the `mqtt` subprotocol.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,7 +38,10 @@ for (const engine of aliasEngines) {
           will: [{ topic: 'will/dying', payload: 'gone', qos: 1, retain: false }],
           dyingServerClose: 1006,
           afterClean: [{ topic: 'will/marker', payload: 'after polite', qos: 1, retain: false }],
-          protocols: ['mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt'],
+          burst: true,
+          offline: [1, 2, 3].map((n) => ({ topic: 'offline/x', payload: `while away ${n}`, qos: 1, retain: false })),
+          persistServerClose: 1006,
+          protocols: ['mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt'],
         });
         assert.match(String(bigSent), /^3145728:[0-9a-f]{64}$/);
       });

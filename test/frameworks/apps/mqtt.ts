@@ -29,7 +29,9 @@ result.serverIsOurs = wss instanceof ours.WebSocketServer;
 const protocols: string[] = [];
 /** Per connection, in order: the close code its server-side WebSocket reported. */
 const serverCloses: Promise<number>[] = [];
+const serverSockets: { terminate(): void }[] = [];
 wss.on('connection', (websocket, req) => {
+  serverSockets.push(websocket);
   protocols.push(websocket.protocol);
   serverCloses.push(new Promise((resolve) => websocket.once('close', (code) => resolve(code))));
   const stream = serverEngine.createWebSocketStream(websocket);
@@ -160,6 +162,32 @@ await politeGone;
 await pub.publishAsync('will/marker', 'after polite', { qos: 1 });
 await got.until(1);
 result.afterClean = got.messages.splice(0);
+
+// A burst of 40 messages of 256 KiB at QoS 0, published without waiting: the streams' back-pressure on both sides
+// (writes refused until 'drain'), and all arrive in order.
+await sub.subscribeAsync('burst/#', { qos: 0 });
+const burst = Array.from({ length: 40 }, (_, i) => Buffer.alloc(256 * 1024, i));
+await Promise.all(burst.map((b) => pub.publishAsync('burst/x', b, { qos: 0 })));
+await got.until(burst.length);
+result.burst = got.messages
+  .splice(0)
+  .every((m, i) => m.payload === `${burst[i]!.length}:${createHash('sha256').update(burst[i]!).digest('hex')}`);
+
+// A persistent session (clean: false) whose connection the broker's side terminates: the client reconnects by itself
+// and gets the QoS 1 messages published while it was away.
+const persist = await connect('persist', { clean: false, reconnectPeriod: 20 });
+const persistGot = collect(persist);
+await persist.subscribeAsync('offline/#', { qos: 1 });
+const persistGone = gone('persist');
+const persistReconnected = new Promise<void>((resolve) => persist.once('reconnect', () => resolve()));
+serverSockets[5]!.terminate();
+await persistGone;
+for (const n of [1, 2, 3]) await pub.publishAsync('offline/x', `while away ${n}`, { qos: 1 });
+await persistGot.until(3);
+await persistReconnected;
+result.offline = persistGot.messages.splice(0);
+result.persistServerClose = await serverCloses[5];
+await persist.endAsync();
 
 result.protocols = protocols;
 for (const c of [sub, pub, late]) await c.endAsync();
