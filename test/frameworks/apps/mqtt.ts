@@ -40,8 +40,8 @@ wss.on('connection', (websocket, req) => {
 await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
 const url = `ws://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}`;
 
-function connect(clientId: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const c = mqtt.connect(url, { clientId, reconnectPeriod: 0, ...options });
+function connect(clientId: string, options: IClientOptions = {}, to = url): Promise<MqttClient> {
+  const c = mqtt.connect(to, { clientId, reconnectPeriod: 0, ...options });
   return new Promise((resolve, reject) => {
     c.once('connect', () => resolve(c));
     c.once('error', reject);
@@ -105,10 +105,10 @@ await got.until(1);
 result.big = got.messages.splice(0);
 result.bigSent = `${big.length}:${createHash('sha256').update(big).digest('hex')}`;
 
-// 1,000 messages at QoS 0 on one topic and 1,000 at QoS 1 on another, published back to back (no wait between them,
+// 500 messages at QoS 0 on one topic and 500 at QoS 1 on another, published back to back (no wait between them,
 // interleaved): all arrive, each topic's in order (MQTT orders a topic's messages of one QoS; the broker does not
 // keep order across QoS levels, as the real ws shows too).
-const count = 1000;
+const count = 500;
 const sent: Promise<unknown>[] = [];
 for (let i = 0; i < count; i++) {
   sent.push(pub.publishAsync('seq/0', String(i), { qos: 0 }));
@@ -163,10 +163,10 @@ await pub.publishAsync('will/marker', 'after polite', { qos: 1 });
 await got.until(1);
 result.afterClean = got.messages.splice(0);
 
-// A burst of 40 messages of 256 KiB at QoS 0, published without waiting: the streams' back-pressure on both sides
+// A burst of 24 messages of 256 KiB at QoS 0, published without waiting: the streams' back-pressure on both sides
 // (writes refused until 'drain'), and all arrive in order.
 await sub.subscribeAsync('burst/#', { qos: 0 });
-const burst = Array.from({ length: 40 }, (_, i) => Buffer.alloc(256 * 1024, i));
+const burst = Array.from({ length: 24 }, (_, i) => Buffer.alloc(256 * 1024, i));
 await Promise.all(burst.map((b) => pub.publishAsync('burst/x', b, { qos: 0 })));
 await got.until(burst.length);
 result.burst = got.messages
@@ -188,6 +188,44 @@ await persistReconnected;
 result.offline = persistGot.messages.splice(0);
 result.persistServerClose = await serverCloses[5];
 await persist.endAsync();
+
+// wsOptions go to the client's WebSocket (and createWebSocketStream): a header aedes sees on its client's request.
+const withHeader = await connect('header', { wsOptions: { headers: { 'X-Token': 'abc' } } });
+result.header = (
+  broker as unknown as { clients: Record<string, { req?: http.IncomingMessage }> }
+).clients.header?.req?.headers['x-token'];
+await withHeader.endAsync();
+
+// A second broker endpoint with permessage-deflate on (ws's client offers it by default; one client opts out with
+// wsOptions): a compressible 1 MiB payload and 200 messages in order, through compressed frames both ways.
+const deflateServer = http.createServer();
+const deflateWss = new serverEngine.WebSocketServer({ server: deflateServer, perMessageDeflate: true });
+const extensions: string[] = [];
+deflateWss.on('connection', (websocket, req) => {
+  extensions.push(websocket.extensions);
+  broker.handle(serverEngine.createWebSocketStream(websocket), req);
+});
+await new Promise<void>((resolve) => deflateServer.listen(0, '127.0.0.1', resolve));
+const deflateUrl = `ws://127.0.0.1:${(deflateServer.address() as net.AddressInfo).port}`;
+const zsub = await connect('zsub', {}, deflateUrl);
+const zpub = await connect('zpub', { wsOptions: { perMessageDeflate: false } }, deflateUrl);
+const zgot = collect(zsub);
+await zsub.subscribeAsync('z/#', { qos: 1 });
+const text = 'a compressible MQTT payload line ✓\n'.repeat(30_000);
+await zpub.publishAsync('z/big', text, { qos: 1 });
+await Promise.all(Array.from({ length: 200 }, (_, i) => zpub.publishAsync('z/seq', `m${i}`, { qos: 1 })));
+await zgot.until(201);
+const z = zgot.messages.splice(0);
+result.deflate = {
+  extensions,
+  big: z[0]!.payload === `${Buffer.byteLength(text)}:${createHash('sha256').update(text).digest('hex')}`,
+  inOrder: z.slice(1).every((m, i) => m.payload === `m${i}`),
+};
+for (const c of [zsub, zpub]) await c.endAsync();
+for (const ws of deflateWss.clients) ws.terminate();
+await new Promise<void>((resolve) => deflateWss.close(() => resolve()));
+deflateServer.closeAllConnections();
+await new Promise<void>((resolve) => deflateServer.close(() => resolve()));
 
 result.protocols = protocols;
 for (const c of [sub, pub, late]) await c.endAsync();
