@@ -5,7 +5,8 @@
  * QoS 0/1/2, a 3 MiB payload, 500 messages in order at QoS 0 and at QoS 1, a retained message, a last will
  * published for a client that terminates and not for one that disconnects cleanly, a burst of 6 MiB at QoS 0 in
  * order (back-pressure), a persistent session's client reconnecting by itself after the broker's side terminates it
- * and getting what was published meanwhile, a header given in wsOptions, permessage-deflate (as ws's client offers
+ * and getting what was published meanwhile, a header given in wsOptions, wss:// (mqtt's `ca`
+ * handed to the WebSocket; refused without it), permessage-deflate (as ws's client offers
  * it by default, and turned off in wsOptions), the `mqtt` subprotocol.
  */
 import { describe, it } from 'node:test';
@@ -43,6 +44,8 @@ for (const engine of aliasEngines) {
           offline: [1, 2, 3].map((n) => ({ topic: 'offline/x', payload: `while away ${n}`, qos: 1, retain: false })),
           persistServerClose: 1006,
           header: 'abc',
+          tls: [{ topic: 'tls/x', payload: 'over wss', qos: 1, retain: false }],
+          untrusted: 'DEPTH_ZERO_SELF_SIGNED_CERT',
           deflate: { extensions: ['permessage-deflate', ''], big: true, inOrder: true },
           protocols: ['mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt', 'mqtt'],
         });

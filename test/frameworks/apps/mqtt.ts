@@ -5,7 +5,9 @@
  * the broker's is MQTT_SERVER's (ws-stream/ws, or the real ws by path). Prints what the clients and the broker saw.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { Aedes } from 'aedes';
@@ -226,6 +228,31 @@ for (const ws of deflateWss.clients) ws.terminate();
 await new Promise<void>((resolve) => deflateWss.close(() => resolve()));
 deflateServer.closeAllConnections();
 await new Promise<void>((resolve) => deflateServer.close(() => resolve()));
+
+// wss:// on an https server (the test certificate, for localhost): mqtt hands its `ca` to the client's WebSocket;
+// without it the self-signed certificate is refused.
+const cert = readFileSync(new URL('../../../../test/fixtures/cert.pem', import.meta.url));
+const key = readFileSync(new URL('../../../../test/fixtures/key.pem', import.meta.url));
+const tlsServer = https.createServer({ cert, key });
+const tlsWss = new serverEngine.WebSocketServer({ server: tlsServer });
+tlsWss.on('connection', (websocket, req) => broker.handle(serverEngine.createWebSocketStream(websocket), req));
+await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+const tlsUrl = `wss://localhost:${(tlsServer.address() as net.AddressInfo).port}`;
+const secure = await connect('secure', { ca: cert }, tlsUrl);
+const secureGot = collect(secure);
+await secure.subscribeAsync('tls/#', { qos: 1 });
+await pub.publishAsync('tls/x', 'over wss', { qos: 1 });
+await secureGot.until(1);
+result.tls = secureGot.messages.splice(0);
+await secure.endAsync();
+result.untrusted = await connect('untrusted', {}, tlsUrl).then(
+  () => 'connected',
+  (e: NodeJS.ErrnoException) => e.code,
+);
+for (const ws of tlsWss.clients) ws.terminate();
+await new Promise<void>((resolve) => tlsWss.close(() => resolve()));
+tlsServer.closeAllConnections();
+await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
 
 result.protocols = protocols;
 for (const c of [sub, pub, late]) await c.endAsync();
