@@ -1,13 +1,12 @@
 /**
  * MQTT over WebSockets: an aedes 1 broker on a WebSocketServer (createWebSocketStream per connection, as aedes' docs
- * show) and mqtt 5 clients, which `require('ws')` (apps/mqtt.ts, in a child process). Each combination of engines:
- * the clients on ws or ws-stream/ws (the alias), the broker on ws or ws-stream/ws. All four must show the same:
- * QoS 0/1/2, a 3 MiB payload, 500 messages in order at QoS 0 and at QoS 1, a retained message, a last will
- * published for a client that terminates and not for one that disconnects cleanly, a burst of 6 MiB at QoS 0 in
- * order (back-pressure), a persistent session's client reconnecting by itself after the broker's side terminates it
- * and getting what was published meanwhile, a header given in wsOptions, wss:// (mqtt's `ca`
- * handed to the WebSocket; refused without it), permessage-deflate (as ws's client offers
- * it by default, and turned off in wsOptions), the `mqtt` subprotocol.
+ * show) and mqtt 5 clients, which `require('ws')` (apps/mqtt.ts, in a child process). Each combination of engines: the
+ * clients on ws or ws-stream/ws (the alias), the broker on ws or ws-stream/ws. All four must show the same: QoS 0/1/2,
+ * a 3 MiB payload, 500 messages in order at QoS 0 and at QoS 1, a retained message, a last will published for a client
+ * that terminates and not for one that disconnects cleanly, a burst of 6 MiB at QoS 0 in order (back-pressure), a
+ * persistent session's client reconnecting by itself after the broker's side terminates it and getting what was
+ * published meanwhile, a header given in wsOptions, wss:// (mqtt's `ca` handed to the WebSocket; refused without it),
+ * permessage-deflate (as ws's client offers it by default, and turned off in wsOptions), the `mqtt` subprotocol.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
