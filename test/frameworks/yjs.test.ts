@@ -1,10 +1,11 @@
 /**
- * Yjs 13 collaborative editing over y-websocket 2: its server code (`y-websocket/bin/utils`' setupWSConnection, which
- * sets binaryType 'arraybuffer', sends with a callback, pings and closes) on a WebSocketServer, and its
- * WebsocketProvider clients (onopen/onmessage/onclose, ArrayBuffer messages) with `WebSocketPolyfill` set to a
- * WebSocket class. Every pairing of engines (server × clients, ws and ws-stream/ws): two documents converge after
- * concurrent edits on both sides (and a 200 KB insert), awareness states reach the other client, and a client whose
- * connection the server terminates sees 1006, reconnects by itself and catches up with edits made meanwhile.
+ * Yjs 13 collaborative editing over y-websocket 2: its server code (`y-websocket/bin/utils`' setupWSConnection, wired
+ * as its bin/server.cjs does, with noServer and handleUpgrade; it sets binaryType 'arraybuffer', sends with a callback,
+ * pings and closes) on a WebSocketServer, and its WebsocketProvider clients (onopen/onmessage/onclose, ArrayBuffer
+ * messages) with `WebSocketPolyfill` set to a WebSocket class. Every pairing of engines (server × clients, ws and ws-
+ * stream/ws): two documents converge after concurrent edits on both sides (and a 200 KB insert), awareness states reach
+ * the other client, and a client whose connection the server terminates sees 1006, reconnects by itself and catches up
+ * with edits made meanwhile.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,12 +58,14 @@ for (const server of engines) {
     describe(`y-websocket server on ${server.name}, providers on ${clients.name}`, () => {
       it('documents converge, awareness, a reconnect after the server terminates a client', async (t) => {
         const { server: httpServer, port } = await listen();
-        const wss = new server.WebSocketServer({ server: httpServer });
+        // As y-websocket's bin/server.cjs does: noServer, handleUpgrade, and 'connection' emitted by hand.
+        const wss = new server.WebSocketServer({ noServer: true });
         const conns: { terminate(): void; protocol: string }[] = [];
-        wss.on('connection', (conn, req) => {
-          conns.push(conn);
-          utils.setupWSConnection(conn, req);
-        });
+        wss.on('connection', (conn) => conns.push(conn));
+        wss.on('connection', utils.setupWSConnection);
+        httpServer.on('upgrade', (request, socket, head) =>
+          wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request)),
+        );
         const room = `room-${server.name}-${clients.name}`.replace(/\W/g, '-');
         const docA = new Y.Doc();
         const docB = new Y.Doc();
