@@ -146,7 +146,7 @@ function protocolList(value: string): string[] {
 }
 
 const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
-const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'workers', 'max-topics'] as const;
+const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'max-topics'] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
 export function parseServeArgs(args: string[]): ServeConfig {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The command line: `ws-stream serve …` and `ws-stream connect URL …`. */
 import { execFileSync } from 'node:child_process';
+import cluster from 'node:cluster';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +11,16 @@ import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
 import { type ServeConfig, UsageError, limits, parseServeArgs } from './args.js';
-import { stopOnSignals } from './shutdown.js';
+import { runPrimary, runServer, workerHeaders } from './workers.js';
 
 const usage = `usage:
-  ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--quiet]
+  ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--workers 1] [--quiet]
                   [--handshake-timeout 30] [--idle-timeout 0] [--deflate] [--tls [--cert FILE --key FILE]] [--log]
       (timeouts in seconds, keep-alive pings at half the idle time; the handshake timeout counts from
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
-      an echo server: every message comes back with its type; GET / shows a page to try it
+      an echo server: every message comes back with its type; GET / shows a page to try it;
+      --workers: processes on one port (node:cluster; with --tls and no --cert, each its own certificate)
   ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000] [--host …] [--port …]
                   [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
@@ -82,8 +84,11 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (config.pubsub) return runPubSubServe(config);
+    const label = 'ws-stream echo server';
     let tls: { key: Buffer; cert: Buffer } | undefined;
-    if (config.tls) {
+    const primary = config.workers > 1 && cluster.isPrimary;
+    // (The primary checks the files given before it forks; each worker loads them, or makes its own.)
+    if (config.tls && !(primary && !config.tls.cert)) {
       const { cert, key } = config.tls;
       try {
         tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
@@ -93,10 +98,9 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
-    const running = await serve({ ...config, perMessageDeflate: config.deflate ? { threshold: 0 } : false, tls });
-    console.log(`ws-stream echo server listening on ${running.url}`);
-    stopOnSignals(running, true);
-    return -1; // keeps running
+    if (primary) return runPrimary({ ...config, scheme: config.tls ? 'wss' : 'ws' }, label);
+    const perMessageDeflate = config.deflate ? { threshold: 0 } : false;
+    return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
   }
   if (command === 'connect') {
     const { values, positionals } = parseArgs({

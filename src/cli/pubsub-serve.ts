@@ -9,7 +9,6 @@
  *                  {"op":"message","topic":T,"data":ANY,"offset":N}, {"op":"error","code":C,"message":M}
  */
 import cluster from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerMessage, HistoryOptions } from '../pubsub/broker.js';
 import { ClusterBroker } from '../pubsub/cluster-broker.js';
@@ -19,7 +18,7 @@ import type { ReceivedData, WebSocketStream } from '../stream/websocket-stream.j
 import { chatPage } from './pubsub-page.js';
 import { type RunningServer, serve } from './serve.js';
 import type { BrokerUrl } from './args.js';
-import { stopOnSignals } from './shutdown.js';
+import { runPrimary, runServer, workerHeaders } from './workers.js';
 
 export interface PubSubServeOptions {
   host: string;
@@ -308,7 +307,7 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
       perMessageDeflate: opts.deflate ? { serverNoContextTakeover: true } : false,
       page: chatPage,
       onOpen: (ws) => servePubSubConnection(ws, ps, limits),
-      headers: cluster.isWorker ? { 'X-Ws-Stream-Worker': String(cluster.worker!.id) } : undefined,
+      headers: workerHeaders(),
     });
   } catch (err) {
     await ps.close().catch(ignore);
@@ -323,89 +322,6 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
   };
 }
 
-/** A worker that failed to start is forked again after this, doubling up to REFORK_MAX_MS. */
-const REFORK_MIN_MS = 1000;
-const REFORK_MAX_MS = 30_000;
-/** The primary's wait for its workers to close their connections, past which it exits anyway. */
-const PRIMARY_GRACE_MS = 5000;
-
-/**
- * The cluster primary of `--workers N`: forks the workers, carries their topics without --broker,
- * and prints the URL once all of them listen. A worker that exits is replaced (its clients' TCP
- * connections are gone with it; the others' are untouched). One that exits before it ever listened
- * could not start (its error is on stderr): at start-up that stops everything with exit code 1;
- * later, its replacement is tried again after a pause, never in a tight loop. SIGINT/SIGTERM:
- * every worker is sent SIGTERM (each closes its connections with 1001), then the primary exits 0.
- */
-function runPrimary(opts: PubSubServeOptions, label: string): number {
-  // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
-  const preload = fileURLToPath(new URL('./worker-preload.cjs', import.meta.url));
-  // Each worker accepts its own connections. With node:cluster's round robin, the primary accepts
-  // and hands each socket to a worker over IPC: a worker out of descriptors cannot take one, never
-  // answers, and the primary then keeps every later connection queued forever. A worker that
-  // accepts itself meets EMFILE in its own accept, which libuv survives (the connection is refused).
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
-  const primary = opts.broker
-    ? null
-    : ClusterBroker.servePrimary(historyOf(opts), { totalBytes: opts.historyTotalBytes });
-  const listened = new Set<number>();
-  let started = false;
-  let stopping = false;
-  let exitCode = 0;
-  let failedStarts = 0;
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const finish = (): void => {
-    void primary?.close();
-    process.exit(exitCode);
-  };
-  const fork = (): void => {
-    if (stopping) return;
-    const w = cluster.fork();
-    w.once('listening', (address) => {
-      listened.add(w.id);
-      failedStarts = 0;
-      if (!started && listened.size === opts.workers) {
-        started = true;
-        console.log(`${label} listening on ws://${host}:${address.port}/ (${opts.workers} workers)`);
-      }
-    });
-  };
-  const stop = (code: number): void => {
-    if (stopping) return;
-    stopping = true;
-    exitCode = code;
-    if (code === 0) console.log('shutting down');
-    const workers = Object.values(cluster.workers ?? {});
-    if (workers.length === 0) return finish();
-    for (const w of workers) w?.process.kill('SIGTERM');
-    setTimeout(finish, PRIMARY_GRACE_MS).unref();
-  };
-  cluster.on('exit', (w, code, signal) => {
-    const how = signal ?? `code ${code}`;
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) finish();
-      return;
-    }
-    if (!listened.delete(w.id)) {
-      if (!started) {
-        console.error(`ws-stream: worker ${w.id} exited (${how}) before it listened: stopping`);
-        return stop(1);
-      }
-      const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
-      if (!opts.quiet) console.error(`worker ${w.id} exited (${how}) before it listened; another in ${delay} ms`);
-      setTimeout(fork, delay);
-      return;
-    }
-    if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
-    fork();
-  });
-  for (let i = 0; i < opts.workers; i++) fork();
-  process.on('SIGINT', () => stop(0));
-  process.on('SIGTERM', () => stop(0));
-  return -1;
-}
-
 /**
  * The `serve --pubsub` command: one process, or a cluster primary that forks `workers` workers
  * (each runs this same command and serves) and, without --broker, carries their topics. Prints
@@ -413,27 +329,11 @@ function runPrimary(opts: PubSubServeOptions, label: string): number {
  */
 export async function runPubSubServe(opts: PubSubServeOptions): Promise<number> {
   const label = 'ws-stream pub/sub server';
-  if (opts.workers > 1 && cluster.isPrimary) return runPrimary(opts, label);
-  if (cluster.isWorker) {
-    // node:cluster ends a worker at once (process.exit) when its primary is gone, before any
-    // listener of ours runs: its clients would see their connections cut (1006). Its listener
-    // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
-    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
-    // A primary gone while this worker starts: its messages to it fail (EPIPE, an 'error' on
-    // cluster.worker, which would crash it), and it has nothing to serve for: it exits quietly.
-    cluster.worker!.on('error', () => {});
-    if (!process.connected) process.exit(0);
-    process.once('disconnect', () => process.exit(0));
+  if (opts.workers > 1 && cluster.isPrimary) {
+    const primary = opts.broker
+      ? null
+      : ClusterBroker.servePrimary(historyOf(opts), { totalBytes: opts.historyTotalBytes });
+    return runPrimary(opts, label, () => void primary?.close());
   }
-  const broker = cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined;
-  const running = await servePubSub(opts, broker);
-  if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
-  const stop = stopOnSignals(running, !cluster.isWorker);
-  if (cluster.isWorker) {
-    // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client).
-    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
-    if (process.connected) process.once('disconnect', stop);
-    else stop();
-  }
-  return -1;
+  return runServer(() => servePubSub(opts, cluster.isWorker && !opts.broker ? new ClusterBroker() : undefined), label);
 }

@@ -94,12 +94,19 @@ interface Consumer {
 }
 interface StreamInfo {
   readonly created: string;
+  readonly config: {
+    readonly max_msgs: number;
+    readonly max_bytes: number;
+    readonly max_age: number;
+    readonly duplicate_window: number;
+  };
   readonly state: { readonly first_seq: number; readonly last_seq: number };
 }
 interface JetStreamManager {
   readonly streams: {
     add(config: Record<string, unknown>): Promise<StreamInfo>;
     info(name: string): Promise<StreamInfo>;
+    update(name: string, config: Record<string, unknown>): Promise<StreamInfo>;
   };
 }
 interface JetStreamClient {
@@ -597,6 +604,24 @@ export class NatsBroker implements Broker {
         info = await this.#jsm!.streams.info(name);
       } catch {
         throw unavailable(errorText(err), err);
+      }
+      // Made with other history bounds (by a process configured otherwise, or before a restart with
+      // new ones): this process's bounds apply from now on, so that `ttlSeconds` always expires it.
+      const had = info.config;
+      if (had.max_msgs !== config.max_msgs || had.max_bytes !== config.max_bytes || had.max_age !== config.max_age) {
+        // (JetStream refuses a duplicate window longer than max_age; this broker sends no message ids.)
+        const window = config.max_age > 0 ? Math.min(had.duplicate_window, config.max_age) : had.duplicate_window;
+        const limits = {
+          max_msgs: config.max_msgs,
+          max_bytes: config.max_bytes,
+          max_age: config.max_age,
+          duplicate_window: window,
+        };
+        try {
+          info = await this.#jsm!.streams.update(name, limits);
+        } catch (updateErr) {
+          warn(unavailable(`cannot apply the history bounds to stream ${name}: ${errorText(updateErr)}`, updateErr));
+        }
       }
     }
     this.#topicOfStream.set(name, topic);

@@ -470,6 +470,15 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const pending = sub.pending;
     const history = sub.recovered;
     if (pending === null || history === null || sub.member.subs.get(sub.topic.name) !== sub) return;
+    if (!sub.member.ws.isOpen) {
+      // Closed (by either side) before its first turn: it gets nothing more, as any closed stream,
+      // and leaves now, also when it held nothing (not when the close handshake ends).
+      sub.pending = null;
+      sub.pendingBytes = 0;
+      sub.recovered = null;
+      this.leaveAll(sub.member);
+      return;
+    }
     sub.pending = null;
     sub.pendingBytes = 0;
     sub.recovered = null;

@@ -11,6 +11,10 @@
  *   stream's payload bytes so far, trimmed to `history.size` entries, `history.bytes` payload
  *   bytes and `history.ttlSeconds`;
  * - channel `prefix T`: `<offset> <0|1> <epoch>\n<payload>` for live delivery.
+ * With `history.ttlSeconds`, each publication sets the history to expire that long after it and
+ * the offset and epoch a minute later (renewed while a process subscribes the topic), so keys do
+ * not outlive the servers that made them: a topic left alone leaves nothing in Redis, and, used
+ * again, starts a new epoch at offset 1.
  * One Lua script increments the offset, appends to the history and PUBLISHes, so a message's
  * offset, its place in history and its place in every subscriber's stream are decided in one
  * step: delivery order is offset order on every process.
@@ -134,7 +138,7 @@ end
 `;
 
 // KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
-// history bytes. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
+// history bytes, position ttl ms. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
 // before it (history must lead up to the newest offset).
 const publishScript = `${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
@@ -150,14 +154,23 @@ elseif size > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', size, id .. '-0', 'd', ARGV[2], 'b', ARGV[3], 't', now, 'n', total)
   ${trimBytes(7)}
   ${trimExpired(5)}
-  if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+end
+if tonumber(ARGV[5]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  redis.call('PEXPIRE', KEYS[2], ARGV[8])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
 end
 redis.call('PUBLISH', ARGV[6], id .. ' ' .. ARGV[3] .. ' ' .. e .. '\\n' .. ARGV[2])
 return {offset, e}
 `;
 
-// KEYS: offset, epoch, history. ARGV: new epoch. Returns {offset, epoch}.
+// KEYS: offset, epoch, history. ARGV: new epoch, position ttl ms (0: none). Returns {offset, epoch}.
+// A topic made here (subscribed before anything was published) expires as one published to does.
 const positionScript = `${ensureEpoch}
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return {tonumber(redis.call('GET', KEYS[1])), e}
 `;
 
@@ -223,6 +236,14 @@ interface Subscription {
   gapAccepted: boolean;
 }
 
+/**
+ * With `history.ttlSeconds`, how much longer than the history a topic's offset and epoch keys are
+ * kept after its last publication (renewed meanwhile on every process that subscribes it): a
+ * topic quiet for less goes on from its offset; one nobody published to nor subscribed for longer
+ * is gone, and starts again under a new epoch.
+ */
+const POSITION_LINGER_MS = 60_000;
+
 /** Redis's default `proto-max-bulk-len`, and the least it can be set to (below it, no need to ask). */
 const defaultMaxBulk = 512 * 1024 * 1024;
 const minMaxBulk = 1024 * 1024;
@@ -265,6 +286,8 @@ export class RedisBroker implements Broker {
   #stopConnecting: (() => void) | undefined;
   /** Sends the keep-alive PINGs, from the first connection on. */
   #keepAlive: NodeJS.Timeout | undefined;
+  /** Renews the expiry of the subscribed topics' offset and epoch keys (`#renewPositions`). */
+  #renewing: NodeJS.Timeout | undefined;
   /** Connections with a keep-alive PING outstanding. */
   readonly #pinging = new Set<RedisClient>();
   /** The client module, once loaded. */
@@ -468,6 +491,7 @@ export class RedisBroker implements Broker {
       String(this.#ttlMs()),
       this.#channel(topic),
       String(this.#bytes),
+      String(this.#positionTtlMs()),
     ])) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
@@ -526,7 +550,7 @@ export class RedisBroker implements Broker {
   }
 
   async position(topic: string): Promise<TopicPosition> {
-    const reply = (await this.#run(scripts.position, topic, [])) as [number, Buffer];
+    const reply = (await this.#run(scripts.position, topic, [String(this.#positionTtlMs())])) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // A topic subscribed before this read, no message delivered yet, starts from here (PubSub reads
     // the position of each topic it subscribes): a later change of epoch is seen and its start
@@ -563,6 +587,7 @@ export class RedisBroker implements Broker {
     this.#own.release();
     this.#stopConnecting?.();
     clearInterval(this.#keepAlive);
+    clearInterval(this.#renewing);
     this.#topics.clear();
     for (const client of [this.#commands, this.#subscriber, ...this.#connecting]) if (client) destroyQuietly(client);
   }
@@ -570,6 +595,9 @@ export class RedisBroker implements Broker {
   #startKeepAlive(): void {
     this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.pingIntervalMs);
     this.#keepAlive.unref();
+    clearInterval(this.#renewing);
+    this.#renewing = setInterval(() => this.#renewPositions(), POSITION_LINGER_MS / 3);
+    this.#renewing.unref();
   }
 
   /**
@@ -609,6 +637,26 @@ export class RedisBroker implements Broker {
 
   #ttlMs(): number {
     return Math.round(this.#history.ttlSeconds * 1000);
+  }
+
+  /** How long a topic's offset and epoch keys outlive its last publication (0: for ever). */
+  #positionTtlMs(): number {
+    const ttl = this.#ttlMs();
+    return ttl > 0 ? ttl + POSITION_LINGER_MS : 0;
+  }
+
+  /**
+   * Keeps the offset and epoch keys of the topics subscribed here from expiring, so that a topic
+   * goes on from its offset, in its epoch, however long it stays quiet while someone listens.
+   */
+  #renewPositions(): void {
+    const commands = this.#commands;
+    const ms = String(this.#positionTtlMs());
+    if (!commands?.isReady || ms === '0') return;
+    for (const topic of this.#topics.keys()) {
+      const [o, e] = this.#keys(topic);
+      for (const key of [o!, e!]) commands.sendCommand(['PEXPIRE', key, ms]).catch(() => {});
+    }
   }
 
   #channel(topic: string): string {

@@ -78,7 +78,7 @@ const refused: [string[], RegExp][] = [
   [['--cert', '', '--key', ''], /file names/],
   // Options of the other mode are refused, not ignored.
   [['--history', '5'], /--history goes with --pubsub/],
-  [['--workers', '2'], /--workers goes with --pubsub/],
+  [['--workers', '0'], /--workers takes a whole number from 1 to 256, not "0"/],
   [['--broker', 'redis://127.0.0.1:6379'], /--broker goes with --pubsub/],
   [['--max-topics', '10'], /--max-topics goes with --pubsub/],
   [['--pubsub', '--protocols', 'chat'], /--protocols is an option of the echo server/],

@@ -1,0 +1,140 @@
+/**
+ * `--workers N` for both `serve` modes: a node:cluster primary that forks N workers on one port,
+ * and the life of a process that serves (a worker, or the only process). Each mode gives what it
+ * serves; the rest (scheduling, replacing workers, stopping on signals) is here, once.
+ */
+import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { stopOnSignals } from './shutdown.js';
+
+export interface WorkersOptions {
+  host: string;
+  /** Worker processes to run (more than 1 here). */
+  workers: number;
+  quiet: boolean;
+  /** `wss` when the workers serve TLS; default `ws`. */
+  scheme?: 'ws' | 'wss';
+}
+
+/** A server a process runs until it stops. */
+export interface Running {
+  url: string;
+  shutdown(): Promise<void>;
+}
+
+/** A worker that failed to start is forked again after this, doubling up to REFORK_MAX_MS. */
+const REFORK_MIN_MS = 1000;
+const REFORK_MAX_MS = 30_000;
+/** The primary's wait for its workers to close their connections, past which it exits anyway. */
+const PRIMARY_GRACE_MS = 5000;
+
+/** Headers of the 101 response naming the worker that accepted the connection (none outside a cluster). */
+export function workerHeaders(): Record<string, string> | undefined {
+  return cluster.isWorker ? { 'X-Ws-Stream-Worker': String(cluster.worker!.id) } : undefined;
+}
+
+/**
+ * The cluster primary: forks the workers (each runs the same command and serves), and prints the
+ * URL once all of them listen. A worker that exits is replaced (its clients' TCP connections are
+ * gone with it; the others' are untouched). One that exits before it ever listened could not
+ * start (its error is on stderr): at start-up that stops everything with exit code 1; later, its
+ * replacement is tried again after a pause, never in a tight loop. SIGINT/SIGTERM: every worker is
+ * sent SIGTERM (each closes its connections with 1001), then the primary exits 0, after `onExit`
+ * (what the primary itself serves the workers, the pub/sub topics say).
+ */
+export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => void): number {
+  // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
+  const preload = fileURLToPath(new URL('./worker-preload.cjs', import.meta.url));
+  // Each worker accepts its own connections. With node:cluster's round robin, the primary accepts
+  // and hands each socket to a worker over IPC: a worker out of descriptors cannot take one, never
+  // answers, and the primary then keeps every later connection queued forever. A worker that
+  // accepts itself meets EMFILE in its own accept, which libuv survives (the connection is refused).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
+  const listened = new Set<number>();
+  let started = false;
+  let stopping = false;
+  let exitCode = 0;
+  let failedStarts = 0;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const finish = (): void => {
+    onExit?.();
+    process.exit(exitCode);
+  };
+  const fork = (): void => {
+    if (stopping) return;
+    const w = cluster.fork();
+    w.once('listening', (address) => {
+      listened.add(w.id);
+      failedStarts = 0;
+      if (!started && listened.size === opts.workers) {
+        started = true;
+        console.log(
+          `${label} listening on ${opts.scheme ?? 'ws'}://${host}:${address.port}/ (${opts.workers} workers)`,
+        );
+      }
+    });
+  };
+  const stop = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    if (code === 0) console.log('shutting down');
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) return finish();
+    for (const w of workers) w?.process.kill('SIGTERM');
+    setTimeout(finish, PRIMARY_GRACE_MS).unref();
+  };
+  cluster.on('exit', (w, code, signal) => {
+    const how = signal ?? `code ${code}`;
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) finish();
+      return;
+    }
+    if (!listened.delete(w.id)) {
+      if (!started) {
+        console.error(`ws-stream: worker ${w.id} exited (${how}) before it listened: stopping`);
+        return stop(1);
+      }
+      const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
+      if (!opts.quiet) console.error(`worker ${w.id} exited (${how}) before it listened; another in ${delay} ms`);
+      setTimeout(fork, delay);
+      return;
+    }
+    if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
+    fork();
+  });
+  for (let i = 0; i < opts.workers; i++) fork();
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  return -1;
+}
+
+/**
+ * A process that serves, a cluster worker or the only process: `start()`s the server, prints its
+ * URL (the primary prints it for its workers), and stops on SIGINT/SIGTERM (every connection
+ * closed with 1001, then exit 0). A worker also stops when its primary is gone.
+ */
+export async function runServer(start: () => Promise<Running>, label: string): Promise<number> {
+  if (cluster.isWorker) {
+    // node:cluster ends a worker at once (process.exit) when its primary is gone, before any
+    // listener of ours runs: its clients would see their connections cut (1006). Its listener
+    // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
+    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+    // A primary gone while this worker starts: its messages to it fail (EPIPE, an 'error' on
+    // cluster.worker, which would crash it), and it has nothing to serve for: it exits quietly.
+    cluster.worker!.on('error', () => {});
+    if (!process.connected) process.exit(0);
+    process.once('disconnect', () => process.exit(0));
+  }
+  const running = await start();
+  if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
+  const stop = stopOnSignals(running, !cluster.isWorker);
+  if (cluster.isWorker) {
+    // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client).
+    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+    if (process.connected) process.once('disconnect', stop);
+    else stop();
+  }
+  return -1;
+}

@@ -1,0 +1,93 @@
+/**
+ * `ws-stream serve --workers 2` (the echo server): two node:cluster workers accept on one port,
+ * each echoing (told apart by X-Ws-Stream-Worker); a worker killed is replaced while the other's
+ * clients go on; SIGTERM to the primary closes every client of every worker with 1001 and exits 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, it } from 'node:test';
+import { JsonClient } from '../pubsub/pubsub-support.js';
+import { poll } from '../support/brokers.js';
+import { childrenOf, exitOf, MAIN } from './cli-support.js';
+
+const procs: ReturnType<typeof spawn>[] = [];
+const clients: JsonClient[] = [];
+after(() => {
+  for (const c of clients) c.close();
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
+async function start(args: string[]) {
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--quiet', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  procs.push(proc);
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /echo server listening on ws:\/\/127\.0\.0\.1:(\d+)\/ \(2 workers\)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));
+  });
+  return { proc, port };
+}
+
+/** Clients connected until each of the two workers accepted one (connections opened ten at a time). */
+async function oneOnEachWorker(port: number): Promise<Map<string, JsonClient>> {
+  const byWorker = new Map<string, JsonClient>();
+  for (let round = 0; round < 50 && byWorker.size < 2; round++) {
+    const batch = await Promise.all(Array.from({ length: 10 }, () => JsonClient.connect(port)));
+    for (const c of batch) {
+      assert.ok(c.worker, 'the worker is named in the 101 response');
+      if (byWorker.has(c.worker)) c.close();
+      else {
+        byWorker.set(c.worker, c);
+        clients.push(c);
+      }
+    }
+  }
+  assert.equal(byWorker.size, 2, 'both workers accepted connections');
+  return byWorker;
+}
+
+async function echoes(c: JsonClient, value: unknown): Promise<void> {
+  c.send(value);
+  assert.deepEqual(await c.next('the echo'), value);
+}
+
+it('two workers both echo; SIGTERM closes every client with 1001 and the server exits 0', async () => {
+  const { proc, port } = await start(['--workers', '2']);
+  assert.equal((await childrenOf(proc.pid!)).length, 2);
+  const byWorker = await oneOnEachWorker(port);
+  for (const [worker, c] of byWorker) await echoes(c, { worker, n: 1 });
+  proc.kill('SIGTERM');
+  for (const c of byWorker.values()) {
+    await c.closed();
+    assert.equal(c.closeCode, 1001);
+  }
+  assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+});
+
+it('a worker killed is replaced; the other worker’s clients go on', async () => {
+  const { proc, port } = await start(['--workers', '2']);
+  const byWorker = await oneOnEachWorker(port);
+  const [[, victim], [, survivor]] = [...byWorker];
+  // One of the two workers: whichever client it served is cut, the other goes on.
+  const killed = (await childrenOf(proc.pid!))[0]!;
+  process.kill(killed, 'SIGKILL');
+  const cut = await Promise.race([victim!.closed().then(() => victim!), survivor!.closed().then(() => survivor!)]);
+  const alive = cut === victim ? survivor! : victim!;
+  assert.equal(cut.closeCode, null, 'cut without a close frame');
+  await echoes(alive, { still: 'here' });
+  // Replaced: two workers again, and a new connection is served.
+  await poll(async () => (await childrenOf(proc.pid!)).filter((pid) => pid !== killed).length === 2);
+  const fresh = await JsonClient.connect(port);
+  clients.push(fresh);
+  await echoes(fresh, { fresh: true });
+  proc.kill('SIGTERM');
+  await alive.closed();
+  assert.equal(alive.closeCode, 1001);
+  assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+});
