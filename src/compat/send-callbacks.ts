@@ -18,6 +18,27 @@ interface PendingSend {
   cb: SendCallback | undefined;
   /** What the callback gets, once known; undefined while the frame waits. */
   result: Error | null | undefined;
+  /** Where its frame starts among the bytes queued for the next write (-1: not known). */
+  start: number;
+  /** The turn it was made in (frames queued in one turn go out in one write at its end). */
+  turn: number;
+}
+
+/** The turn of the event loop, counted (a tick ends it): tells which calls share the queued write. */
+let turn = 0;
+let turnEnds = false;
+
+function endTurn(): void {
+  turn++;
+  turnEnds = false;
+}
+
+function thisTurn(): number {
+  if (!turnEnds) {
+    turnEnds = true;
+    process.nextTick(endTurn);
+  }
+  return turn;
 }
 
 export class SendCallbacks {
@@ -28,9 +49,12 @@ export class SendCallbacks {
   /** `deflate`: permessage-deflate was agreed. */
   constructor(private readonly deflate: boolean) {}
 
-  /** The callback to give the stream for a call whose answer is `cb` (none: it only keeps the order). */
-  track(cb: SendCallback | undefined): Settle {
-    const p: PendingSend = { cb, result: undefined };
+  /**
+   * The callback to give the stream for a call whose answer is `cb` (none: it only keeps the
+   * order). `start`: where its frame will start among the bytes queued for the next write.
+   */
+  track(cb: SendCallback | undefined, start = -1): Settle {
+    const p: PendingSend = { cb, result: undefined, start, turn: start < 0 ? -1 : thisTurn() };
     (this.pending ??= []).push(p);
     return (err) => this.settle(p, err);
   }
@@ -57,6 +81,22 @@ export class SendCallbacks {
     const cause = err.cause as (Error & { code?: unknown }) | undefined;
     if (err.code === 'ERR_WS_NEXT_LAYER' && cause instanceof Error && typeof cause.code === 'string') return cause;
     return this.deflate ? compressingClosedError() : streamDestroyedError();
+  }
+
+  /**
+   * terminate() handed this turn's `queued` bytes to the socket in one write, and the socket took
+   * only the first `accepted` of them before it is destroyed. ws writes each frame on its own: the
+   * first frame the socket did not take whole stays in flight (null, as Node answers a write cut
+   * by destroy()), and those behind it never reach the socket (ERR_STREAM_DESTROYED): so here.
+   */
+  refuseUnwritten(accepted: number, queued: number): void {
+    const q = this.pending;
+    if (q === null) return;
+    for (let i = this.head; i < q.length; i++) {
+      const p = q[i]!;
+      if (p.result === undefined && p.turn === turn && p.start > accepted && p.start < queued)
+        p.result = streamDestroyedError();
+    }
   }
 
   /**

@@ -463,7 +463,14 @@ export class WebSocket extends EventEmitter {
    */
   _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
     if (cb === undefined && !(data && this._deflate)) return noop;
-    return (this._callbacks ??= new SendCallbacks(this._deflate)).track(cb);
+    const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
+    // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
+    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());
+  }
+
+  /** Bytes written to the stream and not yet handed to the socket. */
+  private queuedBytes(): number {
+    return this._stream!.bufferedAmount - this._stream!.nextLayer.writableLength;
   }
 
   // ------------------------------------------------------------------ operations
@@ -653,9 +660,27 @@ export class WebSocket extends EventEmitter {
       this._readyState = CLOSING;
       // ws writes each frame at once: what was sent before terminate() goes out (its callback gets
       // null), then the socket is destroyed.
-      flushQueued(this._stream);
+      this.flushBeforeDestroy(this._stream);
       this._stream.nextLayer.destroy();
     }
+  }
+
+  /**
+   * Hands what this turn queued to the socket (one write). When the socket cannot take it all at
+   * once, the calls whose frames it did not reach are answered as ws's are (refuseUnwritten);
+   * known on a plain TCP or pipe socket, whose handle counts the bytes it still holds (a TLS
+   * socket's counts encrypted bytes: there every frame of the write gets null).
+   */
+  private flushBeforeDestroy(s: WebSocketStream): void {
+    const layer = s.nextLayer;
+    const idle = layer.writableLength === 0;
+    const queued = this.queuedBytes();
+    flushQueued(s);
+    if (this._callbacks === null || !idle || queued === 0 || layer.writableLength === 0) return;
+    const socket = this._socket as { encrypted?: boolean; _handle?: { writeQueueSize?: unknown } } | null;
+    const unwritten = socket?._handle?.writeQueueSize;
+    if (socket?.encrypted !== true && typeof unwritten === 'number' && unwritten <= queued)
+      this._callbacks.refuseUnwritten(queued - unwritten, queued);
   }
 
   pause(): void {

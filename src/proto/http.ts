@@ -65,11 +65,24 @@ export class HeadReader<T> {
   /** Bytes received so far when the head spans chunks; grows by doubling so each byte is copied O(1) times. */
   private acc: Buffer | null = null;
   private size = 0;
+  /** Bytes of empty lines before the request line, skipped (they count towards `maxHeaderBytes`). */
+  private lead = 0;
+  /** Whether the head's first line has begun (no empty line to skip any more). */
+  private started: boolean;
 
+  /**
+   * `skipEmptyLines`: empty lines (CRLF, or a bare LF) before the first line are ignored, as RFC 9112
+   * §2.2 asks of a server before the request line (a client that sent CRLF after a POST body, say).
+   * node:http skips any number; here they count towards `maxHeaderBytes`, so a peer sending empty
+   * lines without end is cut by the limit. A bare CR there is refused (§2.2: invalid).
+   */
   constructor(
     private readonly limits: HeadLimits,
     private readonly parse: (head: string, limits: HeadLimits) => T,
-  ) {}
+    skipEmptyLines = parse === (parseRequestHead as unknown),
+  ) {
+    this.started = !skipEmptyLines;
+  }
 
   /** Feeds bytes; returns the parsed head once complete, or throws a HeadError. */
   push(chunk: Buffer): HeadResult<T> {
@@ -89,7 +102,9 @@ export class HeadReader<T> {
       this.size += chunk.length;
       buf = this.acc.subarray(0, this.size);
     }
-    const at = buf.indexOf('\r\n\r\n', from, 'latin1');
+    if (!this.started) this.skipEmptyLines(buf);
+    from = Math.max(from, this.lead);
+    const at = this.started ? buf.indexOf('\r\n\r\n', from, 'latin1') : -1;
     const end = at < 0 ? -1 : at + 4;
     if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) {
       throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${this.limits.maxHeaderBytes} bytes`);
@@ -106,11 +121,28 @@ export class HeadReader<T> {
       }
       return { done: false };
     }
-    const head = this.parse(buf.toString('latin1', 0, end - 4), this.limits);
+    const head = this.parse(buf.toString('latin1', this.lead, end - 4), this.limits);
     // The rest is copied out of the accumulator, or is a view of the caller's own chunk.
     const rest = this.acc === null ? buf.subarray(end) : Buffer.from(buf.subarray(end));
     this.acc = null;
     return { done: true, head, rest };
+  }
+
+  /** Moves `lead` past the empty lines at the start of `buf`; sets `started` once a line begins. */
+  private skipEmptyLines(buf: Buffer): void {
+    let i = this.lead;
+    while (i < buf.length) {
+      const c = buf[i]!;
+      if (c === 0x0a) i++;
+      else if (c !== 0x0d) break;
+      else if (i + 1 === buf.length) {
+        this.lead = i; // a CR whose LF has not come yet
+        return;
+      } else if (buf[i + 1] === 0x0a) i += 2;
+      else throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'a bare CR before the request line');
+    }
+    this.lead = i;
+    this.started = i < buf.length;
   }
 }
 
@@ -124,8 +156,7 @@ function bareLf(buf: Buffer, from: number): boolean {
 
 /** Parses a request head without its final CRLF CRLF. */
 export function parseRequestHead(head: string, limits: HeadLimits): ParsedRequest {
-  // An empty line before the request line is ignored (RFC 9112 §2.2), as node:http does.
-  const lines = (head.startsWith('\r\n') ? head.slice(2) : head).split('\r\n');
+  const lines = head.split('\r\n');
   const requestLine = lines[0]!;
   const sp1 = requestLine.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);

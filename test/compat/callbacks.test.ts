@@ -189,6 +189,39 @@ describe('send/ping/pong callbacks: the real ws and ws-stream/ws agree', () => {
     );
   });
 
+  it('a large send, pings, pongs and sends, then terminate(), all in one turn: those behind the large one get ERR_STREAM_DESTROYED', async (t) => {
+    await bothAgree(
+      t,
+      async (t, impl) => {
+        const { client, server } = await connected(t, impl, false);
+        // The server reads nothing: the socket takes the first frames and part of the large one.
+        server._socket.pause();
+        const log: string[] = [];
+        const cb = recorder(log, client);
+        client.send('first', cb('first'));
+        client.ping(cb('ping before'));
+        client.send(Buffer.alloc(32 << 20), cb('large'));
+        client.ping('p', cb('ping'));
+        client.send('no callback');
+        client.pong(cb('pong'));
+        client.send('small', cb('small'));
+        client.terminate();
+        const [code] = await once(client, 'close');
+        log.push(`close ${code}`);
+        return log;
+      },
+      [
+        'first null [2]',
+        'ping before null [2]',
+        'large null [2]',
+        `ping ${DESTROYED} [2]`,
+        `pong ${DESTROYED} [2]`,
+        `small ${DESTROYED} [2]`,
+        'close 1006',
+      ],
+    );
+  });
+
   it('permessage-deflate: terminate() while compressing fails that send and every call behind it, before close', async (t) => {
     await bothAgree(
       t,
