@@ -4,12 +4,17 @@
  */
 import type { HttpHeaders } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
-import { HandshakeError } from './handshake-server.js';
+import { HandshakeError, computeAccept } from './handshake-server.js';
 import { isToken, splitList } from './tokens.js';
 
 export interface ValidConnect {
   protocols: string[];
   extensions: ExtensionOffer[] | null;
+  /**
+   * `sec-websocket-accept` for a `sec-websocket-key` the request carried anyway: RFC 8441 uses neither, but undici 7
+   * sends a key over HTTP/2 too and fails the connection without its accept. Undefined when no key came.
+   */
+  accept?: string;
 }
 
 function one(v: HttpHeaders[string]): string | undefined {
@@ -30,5 +35,8 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   const protocols = splitList(h['sec-websocket-protocol']);
   for (const p of protocols)
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
-  return { protocols, extensions: parseExtensions(h['sec-websocket-extensions']) };
+  const key = one(h['sec-websocket-key']);
+  const valid: ValidConnect = { protocols, extensions: parseExtensions(h['sec-websocket-extensions']) };
+  if (key !== undefined) valid.accept = computeAccept(key.trim());
+  return valid;
 }

@@ -161,8 +161,9 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
   try {
     if (h2 === null)
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'an HTTP/2 request needs an HTTP/2 stream as the next layer');
-    agreed = agree(ws, req, validateConnectRequest(req.headers), opts);
-    headers = {};
+    const valid = validateConnectRequest(req.headers);
+    agreed = agree(ws, req, valid, opts);
+    headers = valid.accept === undefined ? {} : { 'sec-websocket-accept': valid.accept };
     if (agreed.protocol !== '') headers['sec-websocket-protocol'] = agreed.protocol;
     if (agreed.extensions !== '') headers['sec-websocket-extensions'] = agreed.extensions;
     opts.decorator?.(headers, 200);
