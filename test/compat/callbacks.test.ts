@@ -170,11 +170,11 @@ describe('send/ping/pong callbacks: the real ws and ws-stream/ws agree', () => {
       t,
       async (t, impl) => {
         const { client, server } = await connected(t, impl, false);
-        // The server reads nothing: 32 MiB cannot all be in the kernel's buffers, so it stays in flight.
+        // The server reads nothing: 96 MiB cannot all be in the kernel's buffers, so it stays in flight.
         server._socket.pause();
         const log: string[] = [];
         const cb = recorder(log, client);
-        client.send(Buffer.alloc(32 << 20), cb('large'));
+        client.send(Buffer.alloc(96 << 20), cb('large'));
         // Next turn: the large frame is handed to the socket (ws at once, ws-stream/ws on the next tick).
         await new Promise((resolve) => setImmediate(resolve));
         assert.ok(client.bufferedAmount > 0, 'the large frame is still in flight');
@@ -200,7 +200,7 @@ describe('send/ping/pong callbacks: the real ws and ws-stream/ws agree', () => {
         const cb = recorder(log, client);
         client.send('first', cb('first'));
         client.ping(cb('ping before'));
-        client.send(Buffer.alloc(32 << 20), cb('large'));
+        client.send(Buffer.alloc(96 << 20), cb('large'));
         client.ping('p', cb('ping'));
         client.send('no callback');
         client.pong(cb('pong'));
