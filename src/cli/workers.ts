@@ -14,6 +14,8 @@ export interface WorkersOptions {
   quiet: boolean;
   /** `wss` when the workers serve TLS; default `ws`. */
   scheme?: 'ws' | 'wss';
+  /** Environment variables added for every worker (e.g. the one certificate they all serve). */
+  env?: Record<string, string>;
 }
 
 /** A server a process runs until it stops. */
@@ -63,7 +65,7 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   };
   const fork = (): void => {
     if (stopping) return;
-    const w = cluster.fork();
+    const w = cluster.fork(opts.env);
     w.once('listening', (address) => {
       listened.add(w.id);
       failedStarts = 0;
