@@ -73,6 +73,24 @@ describe('RedisBroker: keys expire with history.ttlSeconds', () => {
     for (const key of keys('kept')) assert.equal(await pttl(key), -1, key);
   });
 
+  it('a ttlSeconds 0 process sharing a topic with a ttl > 0 one makes its keys persistent (no new epoch)', async () => {
+    const { broker: expiring } = await open({ size: 10, ttlSeconds: 300 });
+    const { broker: keeping } = await open({ size: 10, ttlSeconds: 0 });
+    const topic = 'shared-ttl';
+    const first = await expiring.publish(topic, Buffer.from('x'), false);
+    const [o, e, h] = keys(topic);
+    for (const key of [o!, e!, h!]) assert.ok((await pttl(key)) > 0, `${key} expires after the ttl > 0 publish`);
+    const second = await keeping.publish(topic, Buffer.from('y'), false);
+    assert.deepEqual(second, { offset: first.offset + 1, epoch: first.epoch });
+    for (const key of [o!, e!, h!]) assert.equal(await pttl(key), -1, `${key} persistent after the ttl 0 publish`);
+    // The same through a subscription's position read.
+    await expiring.publish(topic, Buffer.from('z'), false);
+    assert.ok((await pttl(o!)) > 0);
+    await keeping.subscribe(topic);
+    await keeping.position(topic);
+    for (const key of [o!, e!]) assert.equal(await pttl(key), -1, `${key} persistent after the ttl 0 position read`);
+  });
+
   it('a process that subscribes a topic renews its offset and epoch keys (a quiet topic keeps its epoch)', async () => {
     const { broker } = await open({ size: 10, ttlSeconds: 300 });
     const topic = 'renewed';
