@@ -146,3 +146,29 @@ it('--tls without --cert: every worker serves the one certificate the primary ma
   proc.kill('SIGTERM');
   assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
 });
+
+it('workers that exit soon after they listen are forked again after a doubling delay, never at once', async () => {
+  // Every worker exits as soon as it listens: each exit is logged with the delay before the next fork.
+  const crash = new URL('./crash-after-listen.js', import.meta.url).href;
+  const proc = spawn(process.execPath, ['--import', crash, MAIN, 'serve', '--port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  procs.push(proc);
+  let err = '';
+  const exits = await new Promise<string[]>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const lines = err.split('\n').filter((line) => /^worker \d+ exited/.test(line));
+      if (lines.length >= 4) resolve(lines.slice(0, 4));
+    });
+    proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${err}`)));
+  });
+  const delays = exits.map((line) => {
+    const m = /^worker \d+ exited \(code 3\) soon after it listened; another in (\d+) ms$/.exec(line);
+    assert.ok(m, `a delayed fork: ${line}`);
+    return Number(m[1]);
+  });
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000]);
+  proc.kill('SIGTERM');
+  await exitOf(proc);
+});
