@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { DuplexLayer, WebSocketStream, type StreamOptions } from '../../src/index.js';
+import { RawClient } from '../conformance/raw-client.js';
 import { KEY, closeFrame, parseFrames, text } from '../support/frames.js';
 
 /** A next layer over a real socket that keeps every Buffer the stream writes (to check identity). */
@@ -57,6 +58,13 @@ export async function startTestServer(options: StreamOptions = {}): Promise<Test
 }
 
 /** A seeded pseudo-random generator (mulberry32), so a failing run can be repeated from its printed seed. */
+/** A raw client connected to `server` (with these request headers), and the server's stream of it. */
+export async function subscriberPair(server: TestServer, headers: Record<string, string> = {}) {
+  const client = await RawClient.connect(server.port, headers);
+  const { ws, layer } = await server.next();
+  return { client, ws, layer };
+}
+
 export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
