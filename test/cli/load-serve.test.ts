@@ -9,7 +9,15 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { it } from 'node:test';
 import type WebSocket from 'ws';
-import { assertHeapReturns, churnOne, closeClients, eventually, openClients, startProbed } from './load-support.js';
+import {
+  assertHeapReturns,
+  assertNoSteadyGrowth,
+  churnOne,
+  closeClients,
+  eventually,
+  openClients,
+  startProbed,
+} from './load-support.js';
 
 /** Each client sends one message (every tenth 16 KiB, the others 100 bytes) and checks the echo. */
 async function echoOnce(clients: WebSocket[]): Promise<number> {
@@ -74,8 +82,8 @@ it('echo: rounds of 900 connections ending every way (close, FIN, reset mid-fram
       const heap = await server.heap();
       if (round > 0) heaps.push(heap); // (the first warms up what Node keeps once made)
     }
-    // Over two rounds: a leak of a quarter KB per connection (an open one holds over 1 KB) would show.
-    assert.ok(heaps[2]! - heaps[0]! < 900 * 512, `heap after each round: ${heaps.join(', ')}`);
+    // A leak of a quarter KB per connection (an open one holds over 1 KB) shows in every round.
+    assertNoSteadyGrowth(heaps, 900 * 256, 'round of 900');
     const [ws] = await openClients(server.url, 1);
     ws!.send('still here');
     assert.equal(String((await once(ws!, 'message'))[0]), 'still here');

@@ -38,7 +38,7 @@ for (const { name, args, page, count, allowed } of [
     args: ['--tls'],
     page: false,
     count: 1000,
-    allowed: 1024,
+    allowed: 2048, // a held TLS socket shows as 4.5 MB; 1 MB of margin was close to the ~0.8 MB noise
   },
 ]) {
   it(`${name} are not held until their handshake deadline`, async () => {
