@@ -11,9 +11,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
-import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
+import { natsBrokersOfSuite } from './pubsub-support.js';
 
 describe('RedisBroker: keys expire with history.ttlSeconds', () => {
   let server: BrokerProcess;
@@ -106,26 +106,11 @@ describe('RedisBroker: keys expire with history.ttlSeconds', () => {
 });
 
 describe('NatsBroker: streams expire their messages with history.ttlSeconds', () => {
-  let server: BrokerProcess;
-  const brokers: NatsBroker[] = [];
-  before(async () => {
-    server = await BrokerProcess.nats();
-  });
-  after(async () => {
-    for (const b of brokers) await b.close();
-    await server.stop();
-  });
-
-  async function open(history: HistoryOptions) {
-    const broker = new NatsBroker({ url: server.url });
-    brokers.push(broker);
-    await broker.open(new BrokerRecorder(), history);
-    return broker;
-  }
+  const { url, open } = natsBrokersOfSuite();
 
   /** The bounds of every stream on the server, by name. */
   async function streamLimits(): Promise<{ max_age: number; max_msgs: number }[]> {
-    const nc = await connect({ servers: server.url });
+    const nc = await connect({ servers: url() });
     try {
       const jsm = await jetstreamManager(nc);
       const out: { max_age: number; max_msgs: number }[] = [];
