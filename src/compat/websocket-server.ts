@@ -209,14 +209,13 @@ export class WebSocketServer extends EventEmitter {
         this._removeListeners!();
         this._removeListeners = this._server = null;
       }
-      this.emitCloseOnceClientsGone();
+      if (this.clients && (this.clients.size > 0 || this._pending > 0)) this._shouldEmitClose = true;
+      else process.nextTick(emitClose, this);
     } else {
       const server = this._server!;
       this._removeListeners!();
       this._removeListeners = this._server = null;
-      // The HTTP server closes once the last socket has; a client's 'close' comes a little after
-      // its socket's here (the stream reports it), and ws emits it first: 'close' waits for it.
-      server.close(() => this.emitCloseOnceClientsGone());
+      server.close(() => emitClose(this));
     }
   }
 
@@ -402,12 +401,6 @@ export class WebSocketServer extends EventEmitter {
     if (!this.clients) return;
     this.clients.delete(ws);
     this.maybeEmitClose();
-  }
-
-  /** Emits 'close' on the next tick, or once the tracked clients and pending upgrades are gone. */
-  private emitCloseOnceClientsGone(): void {
-    if (this.clients && (this.clients.size > 0 || this._pending > 0)) this._shouldEmitClose = true;
-    else process.nextTick(emitClose, this);
   }
 
   private maybeEmitClose(): void {
