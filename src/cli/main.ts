@@ -20,7 +20,7 @@ const usage = `usage:
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it;
-      --workers: processes on one port (node:cluster; with --tls and no --cert, each its own certificate)
+      --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all)
   ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000] [--host …] [--port …]
                   [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
@@ -65,6 +65,19 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
   }
 }
 
+/** Where a cluster primary hands its workers the PEM key and certificate they all serve. */
+const TLS_KEY_ENV = 'WS_STREAM_TLS_KEY';
+const TLS_CERT_ENV = 'WS_STREAM_TLS_CERT';
+
+/** The key and certificate the primary handed this worker (taken out of its environment), if any. */
+function certificateFromPrimary(): { key: Buffer; cert: Buffer } | undefined {
+  const key = process.env[TLS_KEY_ENV];
+  const cert = process.env[TLS_CERT_ENV];
+  delete process.env[TLS_KEY_ENV];
+  delete process.env[TLS_CERT_ENV];
+  return key && cert ? { key: Buffer.from(key), cert: Buffer.from(cert) } : undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'serve') {
@@ -87,8 +100,11 @@ async function main(argv: string[]): Promise<number> {
     const label = 'ws-stream echo server';
     let tls: { key: Buffer; cert: Buffer } | undefined;
     const primary = config.workers > 1 && cluster.isPrimary;
-    // (The primary checks the files given before it forks; each worker loads them, or makes its own.)
-    if (config.tls && !(primary && !config.tls.cert)) {
+    const given = cluster.isWorker ? certificateFromPrimary() : undefined;
+    if (given) tls = given;
+    else if (config.tls) {
+      // The primary checks the files given, or makes the one self-signed certificate, before it
+      // forks: every worker serves the same one (a client that trusts it reaches each worker).
       const { cert, key } = config.tls;
       try {
         tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
@@ -98,7 +114,10 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
-    if (primary) return runPrimary({ ...config, scheme: config.tls ? 'wss' : 'ws' }, label);
+    if (primary) {
+      const env = tls ? { [TLS_KEY_ENV]: tls.key.toString(), [TLS_CERT_ENV]: tls.cert.toString() } : undefined;
+      return runPrimary({ ...config, scheme: config.tls ? 'wss' : 'ws', env }, label);
+    }
     const perMessageDeflate = config.deflate ? { threshold: 0 } : false;
     return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
   }

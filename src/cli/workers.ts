@@ -14,6 +14,8 @@ export interface WorkersOptions {
   quiet: boolean;
   /** `wss` when the workers serve TLS; default `ws`. */
   scheme?: 'ws' | 'wss';
+  /** Environment variables added for every worker (e.g. the one certificate they all serve). */
+  env?: Record<string, string>;
 }
 
 /** A server a process runs until it stops. */
@@ -22,9 +24,14 @@ export interface Running {
   shutdown(): Promise<void>;
 }
 
-/** A worker that failed to start is forked again after this, doubling up to REFORK_MAX_MS. */
+/**
+ * A worker that failed to start, or exited less than STABLE_MS after it listened, is forked again
+ * after REFORK_MIN_MS, doubling at each such exit up to REFORK_MAX_MS; the delay starts again from
+ * REFORK_MIN_MS once a worker has stayed up STABLE_MS (a crash loop never forks without pause).
+ */
 const REFORK_MIN_MS = 1000;
 const REFORK_MAX_MS = 30_000;
+const STABLE_MS = 10_000;
 /** The primary's wait for its workers to close their connections, past which it exits anyway. */
 const PRIMARY_GRACE_MS = 5000;
 
@@ -38,9 +45,10 @@ export function workerHeaders(): Record<string, string> | undefined {
  * URL once all of them listen. A worker that exits is replaced (its clients' TCP connections are
  * gone with it; the others' are untouched). One that exits before it ever listened could not
  * start (its error is on stderr): at start-up that stops everything with exit code 1; later, its
- * replacement is tried again after a pause, never in a tight loop. SIGINT/SIGTERM: every worker is
- * sent SIGTERM (each closes its connections with 1001), then the primary exits 0, after `onExit`
- * (what the primary itself serves the workers, the pub/sub topics say).
+ * replacement is tried again after a pause, as is one that exited soon after it listened: never a
+ * tight loop. SIGINT/SIGTERM: every worker is sent SIGTERM (each closes its connections with
+ * 1001), then the primary exits 0, after `onExit` (what the primary itself serves the workers, the
+ * pub/sub topics say).
  */
 export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => void): number {
   // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
@@ -56,6 +64,8 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   let stopping = false;
   let exitCode = 0;
   let failedStarts = 0;
+  /** Workers that listened, until they have stayed up STABLE_MS (then they are not short-lived). */
+  const settling = new Map<number, NodeJS.Timeout>();
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const finish = (): void => {
     onExit?.();
@@ -63,10 +73,14 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   };
   const fork = (): void => {
     if (stopping) return;
-    const w = cluster.fork();
+    const w = cluster.fork(opts.env);
     w.once('listening', (address) => {
       listened.add(w.id);
-      failedStarts = 0;
+      const settled = (): void => {
+        settling.delete(w.id);
+        failedStarts = 0;
+      };
+      settling.set(w.id, setTimeout(settled, STABLE_MS).unref());
       if (!started && listened.size === opts.workers) {
         started = true;
         console.log(
@@ -85,8 +99,16 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     for (const w of workers) w?.process.kill('SIGTERM');
     setTimeout(finish, PRIMARY_GRACE_MS).unref();
   };
+  const forkLater = (why: string): void => {
+    const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
+    if (!opts.quiet) console.error(`${why}; another in ${delay} ms`);
+    setTimeout(fork, delay);
+  };
   cluster.on('exit', (w, code, signal) => {
     const how = signal ?? `code ${code}`;
+    const shortLived = settling.has(w.id);
+    clearTimeout(settling.get(w.id));
+    settling.delete(w.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) finish();
       return;
@@ -96,11 +118,9 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
         console.error(`ws-stream: worker ${w.id} exited (${how}) before it listened: stopping`);
         return stop(1);
       }
-      const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
-      if (!opts.quiet) console.error(`worker ${w.id} exited (${how}) before it listened; another in ${delay} ms`);
-      setTimeout(fork, delay);
-      return;
+      return forkLater(`worker ${w.id} exited (${how}) before it listened`);
     }
+    if (shortLived) return forkLater(`worker ${w.id} exited (${how}) soon after it listened`);
     if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
     fork();
   });

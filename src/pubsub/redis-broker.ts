@@ -139,7 +139,8 @@ end
 
 // KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
 // history bytes, position ttl ms. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
-// before it (history must lead up to the newest offset).
+// before it (history must lead up to the newest offset). With ttl 0 the keys are made persistent: a
+// process with a TTL sharing the topic must not expire them (a new epoch) while this one publishes.
 const publishScript = `${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
 local id = string.format('%d', offset)
@@ -159,15 +160,23 @@ if tonumber(ARGV[5]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
   redis.call('PEXPIRE', KEYS[2], ARGV[8])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[3])
 end
 redis.call('PUBLISH', ARGV[6], id .. ' ' .. ARGV[3] .. ' ' .. e .. '\\n' .. ARGV[2])
 return {offset, e}
 `;
 
 // KEYS: offset, epoch, history. ARGV: new epoch, position ttl ms (0: none). Returns {offset, epoch}.
-// A topic made here (subscribed before anything was published) expires as one published to does.
+// A topic made here (subscribed before anything was published) expires as one published to does;
+// with no ttl, the keys are made persistent (as by a publish).
 const positionScript = `${ensureEpoch}
-if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+if tonumber(ARGV[2]) == 0 then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+elseif redis.call('PTTL', KEYS[1]) == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end

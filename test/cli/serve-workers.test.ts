@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import https from 'node:https';
+import tls from 'node:tls';
 import { after, it } from 'node:test';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
@@ -26,7 +29,7 @@ async function start(args: string[]) {
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /echo server listening on ws:\/\/127\.0\.0\.1:(\d+)\/ \(2 workers\)/.exec(out);
+      const m = /echo server listening on wss?:\/\/127\.0\.0\.1:(\d+)\/ \(2 workers\)/.exec(out);
       if (m) resolve(Number(m[1]));
     });
     proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));
@@ -90,4 +93,82 @@ it('a worker killed is replaced; the other worker’s clients go on', async () =
   await alive.closed();
   assert.equal(alive.closeCode, 1001);
   assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+});
+
+/** The PEM certificate a wss:// server presents (read without checking it). */
+async function certificateSeen(port: number): Promise<string> {
+  const sock = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  try {
+    await new Promise<void>((resolve, reject) => sock.once('secureConnect', resolve).once('error', reject));
+    const der = sock.getPeerCertificate().raw.toString('base64');
+    return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  } finally {
+    sock.destroy();
+  }
+}
+
+/** A WebSocket upgrade over TLS trusting only `ca`: the worker named in its 101 (the socket closed after). */
+function upgradeTrusting(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port,
+      ca,
+      agent: false,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+      },
+    });
+    req.once('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(String(res.headers['x-ws-stream-worker']));
+    });
+    req.once('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+it('--tls without --cert: every worker serves the one certificate the primary made', async () => {
+  const { proc, port } = await start(['--workers', '2', '--tls']);
+  const ca = await certificateSeen(port);
+  // Connections (ten at a time) trusting only that certificate, until both workers answered one.
+  const workers = new Set<string>();
+  for (let round = 0; round < 50 && workers.size < 2; round++) {
+    for (const worker of await Promise.all(Array.from({ length: 10 }, () => upgradeTrusting(port, ca)))) {
+      workers.add(worker);
+    }
+  }
+  assert.deepEqual([...workers].sort(), ['1', '2'], 'both workers accepted a client that trusts the certificate');
+  proc.kill('SIGTERM');
+  assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+});
+
+it('workers that exit soon after they listen are forked again after a doubling delay, never at once', async () => {
+  // Every worker exits as soon as it listens: each exit is logged with the delay before the next fork.
+  const crash = new URL('./crash-after-listen.js', import.meta.url).href;
+  const proc = spawn(process.execPath, ['--import', crash, MAIN, 'serve', '--port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  procs.push(proc);
+  let err = '';
+  const exits = await new Promise<string[]>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const lines = err.split('\n').filter((line) => /^worker \d+ exited/.test(line));
+      if (lines.length >= 4) resolve(lines.slice(0, 4));
+    });
+    proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${err}`)));
+  });
+  const delays = exits.map((line) => {
+    const m = /^worker \d+ exited \(code 3\) soon after it listened; another in (\d+) ms$/.exec(line);
+    assert.ok(m, `a delayed fork: ${line}`);
+    return Number(m[1]);
+  });
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000]);
+  proc.kill('SIGTERM');
+  await exitOf(proc);
 });

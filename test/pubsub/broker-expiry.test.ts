@@ -11,9 +11,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
-import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
+import { natsBrokersOfSuite } from './pubsub-support.js';
 
 describe('RedisBroker: keys expire with history.ttlSeconds', () => {
   let server: BrokerProcess;
@@ -73,6 +73,24 @@ describe('RedisBroker: keys expire with history.ttlSeconds', () => {
     for (const key of keys('kept')) assert.equal(await pttl(key), -1, key);
   });
 
+  it('a ttlSeconds 0 process sharing a topic with a ttl > 0 one makes its keys persistent (no new epoch)', async () => {
+    const { broker: expiring } = await open({ size: 10, ttlSeconds: 300 });
+    const { broker: keeping } = await open({ size: 10, ttlSeconds: 0 });
+    const topic = 'shared-ttl';
+    const first = await expiring.publish(topic, Buffer.from('x'), false);
+    const [o, e, h] = keys(topic);
+    for (const key of [o!, e!, h!]) assert.ok((await pttl(key)) > 0, `${key} expires after the ttl > 0 publish`);
+    const second = await keeping.publish(topic, Buffer.from('y'), false);
+    assert.deepEqual(second, { offset: first.offset + 1, epoch: first.epoch });
+    for (const key of [o!, e!, h!]) assert.equal(await pttl(key), -1, `${key} persistent after the ttl 0 publish`);
+    // The same through a subscription's position read.
+    await expiring.publish(topic, Buffer.from('z'), false);
+    assert.ok((await pttl(o!)) > 0);
+    await keeping.subscribe(topic);
+    await keeping.position(topic);
+    for (const key of [o!, e!]) assert.equal(await pttl(key), -1, `${key} persistent after the ttl 0 position read`);
+  });
+
   it('a process that subscribes a topic renews its offset and epoch keys (a quiet topic keeps its epoch)', async () => {
     const { broker } = await open({ size: 10, ttlSeconds: 300 });
     const topic = 'renewed';
@@ -88,26 +106,11 @@ describe('RedisBroker: keys expire with history.ttlSeconds', () => {
 });
 
 describe('NatsBroker: streams expire their messages with history.ttlSeconds', () => {
-  let server: BrokerProcess;
-  const brokers: NatsBroker[] = [];
-  before(async () => {
-    server = await BrokerProcess.nats();
-  });
-  after(async () => {
-    for (const b of brokers) await b.close();
-    await server.stop();
-  });
-
-  async function open(history: HistoryOptions) {
-    const broker = new NatsBroker({ url: server.url });
-    brokers.push(broker);
-    await broker.open(new BrokerRecorder(), history);
-    return broker;
-  }
+  const { url, open } = natsBrokersOfSuite();
 
   /** The bounds of every stream on the server, by name. */
   async function streamLimits(): Promise<{ max_age: number; max_msgs: number }[]> {
-    const nc = await connect({ servers: server.url });
+    const nc = await connect({ servers: url() });
     try {
       const jsm = await jetstreamManager(nc);
       const out: { max_age: number; max_msgs: number }[] = [];

@@ -8,18 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { PubSub } from '../../src/pubsub/index.js';
-import { RawClient } from '../conformance/raw-client.js';
-import { startTestServer } from './pubsub-support.js';
+import type { RawClient } from '../conformance/raw-client.js';
+import { startTestServer, subscriberPair } from './pubsub-support.js';
 
 // The clients never answer the server's close: the handshake would end only at this timeout.
 const server = await startTestServer({ closeTimeout: 600_000 });
 after(() => server.close());
-
-async function subscriberPair() {
-  const client = await RawClient.connect(server.port, {});
-  const { ws } = await server.next();
-  return { client, ws };
-}
 
 /** The text payloads a client received before the server's close frame, and the close code. */
 async function untilCloseFrame(c: RawClient): Promise<{ code: number; texts: string[] }> {
@@ -39,8 +33,8 @@ it('a stream closed in the turn subscribe resolved gets nothing it held, leaves 
   t.after(() => ps.close());
   const first = await ps.publish('topic', 'h1');
   await ps.publish('topic', 'h2');
-  const a = await subscriberPair();
-  const b = await subscriberPair();
+  const a = await subscriberPair(server);
+  const b = await subscriberPair(server);
   t.after(() => a.client.destroy());
   t.after(() => b.client.destroy());
   await ps.subscribe(b.ws, 'topic');
@@ -63,7 +57,7 @@ it('a stream closed in the turn subscribe resolved gets nothing it held, leaves 
 it('a stream closed in the turn subscribe resolved, holding nothing, leaves at its first turn', async (t) => {
   const ps = new PubSub();
   t.after(() => ps.close());
-  const a = await subscriberPair();
+  const a = await subscriberPair(server);
   t.after(() => a.client.destroy());
   await ps.subscribe(a.ws, 'quiet');
   void a.ws.close({ code: 1000 });

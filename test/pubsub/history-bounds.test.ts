@@ -16,7 +16,7 @@ import {
 } from '../../src/pubsub/index.js';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/index.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
-import { startTestServer } from './pubsub-support.js';
+import { natsBrokersOfSuite, startTestServer } from './pubsub-support.js';
 
 const MiB = 1024 * 1024;
 
@@ -208,21 +208,7 @@ describe('memory broker: history bytes across all topics (totalBytes)', () => {
 });
 
 describe('NatsBroker: history bytes are the stream max_bytes', () => {
-  let server: BrokerProcess;
-  const brokers: NatsBroker[] = [];
-  before(async () => {
-    server = await BrokerProcess.nats();
-  });
-  after(async () => {
-    for (const b of brokers) await b.close();
-    await server.stop();
-  });
-  async function open(history: HistoryOptions): Promise<NatsBroker> {
-    const broker = new NatsBroker(server.url);
-    brokers.push(broker);
-    await broker.open(new BrokerRecorder(), history);
-    return broker;
-  }
+  const { open } = natsBrokersOfSuite();
 
   it('keeps the newest messages within max_bytes; an older since is not recovered; offsets go on', async () => {
     const broker = await open({ size: 1000, ttlSeconds: 0, bytes: 64 * 1024 });

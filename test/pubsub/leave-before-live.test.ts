@@ -7,17 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { PubSub } from '../../src/pubsub/index.js';
-import { RawClient } from '../conformance/raw-client.js';
-import { startTestServer } from './pubsub-support.js';
+import type { RawClient } from '../conformance/raw-client.js';
+import { startTestServer, subscriberPair } from './pubsub-support.js';
 
 const server = await startTestServer();
 after(() => server.close());
-
-async function subscriberPair() {
-  const client = await RawClient.connect(server.port, {});
-  const { ws } = await server.next();
-  return { client, ws };
-}
 
 /** The payloads of the data frames a client received before the server's close. */
 async function beforeClose(c: RawClient): Promise<string[]> {
@@ -29,7 +23,7 @@ async function beforeClose(c: RawClient): Promise<string[]> {
 it('a message published between subscribe resolving and unsubscribe in the same turn is delivered', async (t) => {
   const ps = new PubSub();
   t.after(() => ps.close());
-  const a = await subscriberPair();
+  const a = await subscriberPair(server);
   t.after(() => a.client.destroy());
   const { offset } = await ps.subscribe(a.ws, 'topic');
   assert.equal(offset, 0);
@@ -46,7 +40,7 @@ it('history recovered by a subscribe left in the same turn is delivered, before 
   t.after(() => ps.close());
   const first = await ps.publish('topic', 'h1');
   await ps.publish('topic', 'h2');
-  const a = await subscriberPair();
+  const a = await subscriberPair(server);
   t.after(() => a.client.destroy());
   const r = await ps.subscribe(a.ws, 'topic', { since: { offset: first.offset - 1, epoch: first.epoch } });
   assert.deepEqual(r, { offset: 0, epoch: first.epoch, recovered: true });

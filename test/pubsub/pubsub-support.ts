@@ -1,8 +1,13 @@
 /** Shared by the pub/sub tests: a server that hands out accepted streams, and a layer that records writes. */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { after, before } from 'node:test';
 import zlib from 'node:zlib';
 import { DuplexLayer, WebSocketStream, type StreamOptions } from '../../src/index.js';
+import type { HistoryOptions } from '../../src/pubsub/broker.js';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { RawClient } from '../conformance/raw-client.js';
+import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
 import { KEY, closeFrame, parseFrames, text } from '../support/frames.js';
 
 /** A next layer over a real socket that keeps every Buffer the stream writes (to check identity). */
@@ -57,6 +62,38 @@ export async function startTestServer(options: StreamOptions = {}): Promise<Test
 }
 
 /** A seeded pseudo-random generator (mulberry32), so a failing run can be repeated from its printed seed. */
+/** A raw client connected to `server` (with these request headers), and the server's stream of it. */
+export async function subscriberPair(server: TestServer, headers: Record<string, string> = {}) {
+  const client = await RawClient.connect(server.port, headers);
+  const { ws, layer } = await server.next();
+  return { client, ws, layer };
+}
+
+/**
+ * Called in a describe: a nats-server for its tests (started before, stopped after) and `open()`,
+ * a NatsBroker on it opened with these history bounds (closed after).
+ */
+export function natsBrokersOfSuite(): { url(): string; open(history: HistoryOptions): Promise<NatsBroker> } {
+  let server: BrokerProcess;
+  const brokers: NatsBroker[] = [];
+  before(async () => {
+    server = await BrokerProcess.nats();
+  });
+  after(async () => {
+    for (const b of brokers) await b.close();
+    await server.stop();
+  });
+  return {
+    url: () => server.url,
+    async open(history) {
+      const broker = new NatsBroker(server.url);
+      brokers.push(broker);
+      await broker.open(new BrokerRecorder(), history);
+      return broker;
+    },
+  };
+}
+
 export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

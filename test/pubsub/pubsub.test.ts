@@ -12,16 +12,10 @@ import { WebSocketStream, connect } from '../../src/index.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { closeFrame } from '../support/frames.js';
-import { once, random, startTestServer } from './pubsub-support.js';
+import { once, random, startTestServer, subscriberPair } from './pubsub-support.js';
 
 const server = await startTestServer({ perMessageDeflate: true });
 after(() => server.close());
-
-async function subscriberPair(headers: Record<string, string> = {}) {
-  const client = await RawClient.connect(server.port, headers);
-  const { ws, layer } = await server.next();
-  return { client, ws, layer };
-}
 
 /** The next `n` data messages a client receives, as text. */
 async function texts(c: RawClient, n: number): Promise<string[]> {
@@ -40,7 +34,7 @@ describe('PubSub over the memory broker', () => {
     const rnd = random(seed);
     const ps = new PubSub();
     t.after(() => ps.close());
-    const subs = [await subscriberPair(), await subscriberPair(), await subscriberPair()];
+    const subs = [await subscriberPair(server), await subscriberPair(server), await subscriberPair(server)];
     for (const s of subs)
       assert.deepEqual(await ps.subscribe(s.ws, 'news'), { offset: 0, epoch: (ps.broker as MemoryBroker).epoch });
     await ps.subscribe(subs[0]!.ws, 'other');
@@ -75,7 +69,12 @@ describe('PubSub over the memory broker', () => {
   it('frames a message once: the same Buffer (header + payload, unmasked) is written to every subscriber', async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
-    const subs = [await subscriberPair(), await subscriberPair(), await subscriberPair(), await subscriberPair()];
+    const subs = [
+      await subscriberPair(server),
+      await subscriberPair(server),
+      await subscriberPair(server),
+      await subscriberPair(server),
+    ];
     for (const s of subs) await ps.subscribe(s.ws, 'once');
     await new Promise((r) => setImmediate(r));
     for (const s of subs) s.layer.written.length = 0;
@@ -92,7 +91,7 @@ describe('PubSub over the memory broker', () => {
   it('batches per turn: messages published in one turn reach each subscriber in one write', async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
-    const subs = [await subscriberPair(), await subscriberPair()];
+    const subs = [await subscriberPair(server), await subscriberPair(server)];
     for (const s of subs) await ps.subscribe(s.ws, 'batch');
     await new Promise((r) => setImmediate(r));
     for (const s of subs) s.layer.written.length = 0;
@@ -112,7 +111,7 @@ describe('PubSub over the memory broker', () => {
   it("a turn's messages of a topic are one Buffer, the same for every subscriber (one copy per turn, not per stream)", async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
-    const subs = [await subscriberPair(), await subscriberPair(), await subscriberPair()];
+    const subs = [await subscriberPair(server), await subscriberPair(server), await subscriberPair(server)];
     for (const s of subs) await ps.subscribe(s.ws, 'shared');
     await new Promise((r) => setImmediate(r));
     for (const s of subs) s.layer.written.length = 0;
@@ -129,7 +128,7 @@ describe('PubSub over the memory broker', () => {
   it("what a turn publishes keeps its place before the subscriber's own writes, ping and close that follow", async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
-    const a = await subscriberPair();
+    const a = await subscriberPair(server);
     await ps.subscribe(a.ws, 'order');
     await ps.subscribe(a.ws, 'other');
     await new Promise((r) => setImmediate(r));
@@ -203,8 +202,8 @@ describe('PubSub over the memory broker', () => {
   it("a 'drop' listener that throws is the application's uncaught error; other subscribers and later writes go on", async (t) => {
     const ps = new PubSub({ slowSubscriber: { maxBytes: 10, policy: 'drop' } });
     t.after(() => ps.close());
-    const a = await subscriberPair();
-    const b = await subscriberPair();
+    const a = await subscriberPair(server);
+    const b = await subscriberPair(server);
     await ps.subscribe(a.ws, 'throws');
     await ps.subscribe(b.ws, 'throws');
     await new Promise((r) => setImmediate(r));
@@ -235,9 +234,9 @@ describe('PubSub over the memory broker', () => {
   it("a 'drop' listener that publishes while a turn is handed out: its message follows, for every subscriber, nothing lost", async (t) => {
     const ps = new PubSub({ slowSubscriber: { maxBytes: 1000, policy: 'drop' } });
     t.after(() => ps.close());
-    const full = await subscriberPair();
-    const s2 = await subscriberPair();
-    const s3 = await subscriberPair();
+    const full = await subscriberPair(server);
+    const s2 = await subscriberPair(server);
+    const s3 = await subscriberPair(server);
     for (const s of [full, s2, s3]) await ps.subscribe(s.ws, 'news');
     await ps.subscribe(s3.ws, 'alerts');
     await new Promise((r) => setImmediate(r));
@@ -261,7 +260,7 @@ describe('PubSub over the memory broker', () => {
     const ps1 = new PubSub();
     const ps2 = new PubSub();
     t.after(() => Promise.all([ps1.close(), ps2.close()]));
-    const s = await subscriberPair();
+    const s = await subscriberPair(server);
     await ps1.subscribe(s.ws, 'a');
     await ps2.subscribe(s.ws, 'b');
     await new Promise((r) => setImmediate(r));
@@ -302,7 +301,7 @@ describe('PubSub over the memory broker', () => {
     const frameBytes = 2 + 100;
     const ps = new PubSub({ slowSubscriber: { maxBytes: 3 * frameBytes, policy: 'drop' } });
     t.after(() => ps.close());
-    const s = await subscriberPair();
+    const s = await subscriberPair(server);
     await ps.subscribe(s.ws, 'fit');
     await new Promise((r) => setImmediate(r));
     const drops: number[] = [];
@@ -320,10 +319,10 @@ describe('PubSub over the memory broker', () => {
     const ps = new PubSub();
     t.after(() => ps.close());
     const noTakeover = { 'Sec-WebSocket-Extensions': 'permessage-deflate; server_no_context_takeover' };
-    const a = await subscriberPair(noTakeover);
-    const b = await subscriberPair(noTakeover);
-    const takeover = await subscriberPair({ 'Sec-WebSocket-Extensions': 'permessage-deflate' });
-    const plain = await subscriberPair();
+    const a = await subscriberPair(server, noTakeover);
+    const b = await subscriberPair(server, noTakeover);
+    const takeover = await subscriberPair(server, { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+    const plain = await subscriberPair(server);
     assert.match(a.ws.extensions, /server_no_context_takeover/);
     for (const s of [a, b, takeover, plain]) {
       await ps.subscribe(s.ws, 'z');
@@ -371,14 +370,14 @@ describe('PubSub over the memory broker', () => {
   it('recovers exactly what was published after `since`, with live messages published during recovery, no gap, no duplicate', async (t) => {
     const ps = new PubSub({ history: { size: 100 } });
     t.after(() => ps.close());
-    const first = await subscriberPair();
+    const first = await subscriberPair(server);
     const pos = await ps.subscribe(first.ws, 'r');
     for (let i = 1; i <= 10; i++) await ps.publish('r', `m${i}`);
     assert.deepEqual(
       await texts(first.client, 10),
       Array.from({ length: 10 }, (_, i) => `m${i + 1}`),
     );
-    const second = await subscriberPair();
+    const second = await subscriberPair(server);
     const joined = ps.subscribe(second.ws, 'r', { since: { offset: 4, epoch: pos.epoch } });
     // Published while the subscription is being made, and again before its history is delivered.
     for (let i = 11; i <= 15; i++) void ps.publish('r', `m${i}`);
@@ -392,7 +391,7 @@ describe('PubSub over the memory broker', () => {
     await ps.publish('r', 'm21');
     assert.deepEqual(await texts(second.client, 1), ['m21']);
     // `since` at the last offset recovers nothing, and is still recovered.
-    const third = await subscriberPair();
+    const third = await subscriberPair(server);
     assert.deepEqual(await ps.subscribe(third.ws, 'r', { since: { offset: 21, epoch: pos.epoch } }), {
       offset: 21,
       epoch: pos.epoch,
@@ -419,7 +418,7 @@ describe('PubSub over the memory broker', () => {
       [none, { offset: 5, epoch: (none.broker as MemoryBroker).epoch }],
     ];
     for (const [pubsub, since] of cases) {
-      const s = await subscriberPair();
+      const s = await subscriberPair(server);
       const now = await pubsub.broker.position('f');
       const r = await pubsub.subscribe(s.ws, 'f', { since });
       assert.deepEqual(r, { ...now, recovered: false }, JSON.stringify(since));
@@ -429,7 +428,7 @@ describe('PubSub over the memory broker', () => {
       await s.ws.whenClosed();
     }
     // A history of 3 still covers the last 3 (offsets 7 to 9).
-    const s = await subscriberPair();
+    const s = await subscriberPair(server);
     assert.equal((await ps.subscribe(s.ws, 'f', { since: { offset: 6, epoch } })).recovered, true);
     assert.deepEqual(await texts(s.client, 3), ['live', 'live', 'live']);
     s.client.destroy();
@@ -439,7 +438,7 @@ describe('PubSub over the memory broker', () => {
     const maxBytes = 64 * 1024;
     const ps = new PubSub({ slowSubscriber: { maxBytes, policy: 'drop' } });
     t.after(() => ps.close());
-    const slow = await subscriberPair();
+    const slow = await subscriberPair(server);
     await ps.subscribe(slow.ws, 's');
     slow.client.sock.pause();
     const dropped = once<{ ws: unknown; topic: string; bytes: number; policy: string }>(ps, 'drop');
@@ -479,8 +478,8 @@ describe('PubSub over the memory broker', () => {
     const maxBytes = 64 * 1024;
     const ps = new PubSub({ slowSubscriber: { maxBytes } });
     t.after(() => ps.close());
-    const slow = await subscriberPair();
-    const fast = await subscriberPair();
+    const slow = await subscriberPair(server);
+    const fast = await subscriberPair(server);
     await ps.subscribe(slow.ws, 'c');
     await ps.subscribe(fast.ws, 'c');
     slow.client.sock.pause();
@@ -518,8 +517,8 @@ describe('PubSub over the memory broker', () => {
   it('a closed stream leaves its topics by itself; unsubscribe stops delivery at once', async (t) => {
     const ps = new PubSub();
     t.after(() => ps.close());
-    const a = await subscriberPair();
-    const b = await subscriberPair();
+    const a = await subscriberPair(server);
+    const b = await subscriberPair(server);
     await ps.subscribe(a.ws, 'x');
     await ps.subscribe(a.ws, 'y');
     await ps.subscribe(b.ws, 'x');
@@ -549,7 +548,7 @@ describe('PubSub over the memory broker', () => {
     const broker = new MemoryBroker();
     const ps = new PubSub({ broker });
     t.after(() => ps.close());
-    const s = await subscriberPair();
+    const s = await subscriberPair(server);
     const bad = { code: 'ERR_WS_INVALID_ARGUMENT' };
     await assert.rejects(ps.subscribe({} as never, 't'), bad);
     await assert.rejects(ps.subscribe(s.ws, ''), bad);

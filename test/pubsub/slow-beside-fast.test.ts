@@ -7,19 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { PubSub } from '../../src/pubsub/index.js';
-import { RawClient } from '../conformance/raw-client.js';
+import type { RawClient } from '../conformance/raw-client.js';
 import { poll } from '../support/brokers.js';
-import { startTestServer } from './pubsub-support.js';
+import { startTestServer, subscriberPair } from './pubsub-support.js';
 
 // A close frame waits behind what the slow one has not read: the handshake must not time out first.
 const server = await startTestServer({ closeTimeout: 600_000 });
 after(() => server.close());
-
-async function subscriberPair() {
-  const client = await RawClient.connect(server.port, {});
-  const { ws } = await server.next();
-  return { client, ws };
-}
 
 const BURST = 50;
 const body = 'f'.repeat(1000);
@@ -59,8 +53,8 @@ it("'drop': the slow one's backlog stays bounded, it gets an ordered part; the f
   const maxBytes = 128 * 1024;
   const ps = new PubSub({ slowSubscriber: { maxBytes, policy: 'drop' } });
   t.after(() => ps.close());
-  const slow = await subscriberPair();
-  const fast = [await subscriberPair(), await subscriberPair(), await subscriberPair()];
+  const slow = await subscriberPair(server);
+  const fast = [await subscriberPair(server), await subscriberPair(server), await subscriberPair(server)];
   t.after(() => {
     for (const p of [slow, ...fast]) p.client.destroy();
   });
@@ -92,8 +86,8 @@ it("'close': the slow one is closed with 1008 and leaves; the fast ones get ever
   const maxBytes = 128 * 1024;
   const ps = new PubSub({ slowSubscriber: { maxBytes, policy: 'close' } });
   t.after(() => ps.close());
-  const slow = await subscriberPair();
-  const fast = [await subscriberPair(), await subscriberPair(), await subscriberPair()];
+  const slow = await subscriberPair(server);
+  const fast = [await subscriberPair(server), await subscriberPair(server), await subscriberPair(server)];
   t.after(() => {
     for (const p of [slow, ...fast]) p.client.destroy();
   });
