@@ -148,7 +148,12 @@ export class DeflateCodec {
           cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
-        if (fin && this.peerNoTakeover) inf.reset();
+        if (inf.readableEnded) {
+          // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.3): zlib takes
+          // nothing more on this one, so the next message starts a fresh stream, as the peer's does.
+          inf.destroy();
+          if (this.inflater === inf) this.inflater = null;
+        } else if (fin && this.peerNoTakeover) inf.reset();
         cb(null, Buffer.concat(parts, size));
       };
       const onData = (chunk: Buffer): void => {

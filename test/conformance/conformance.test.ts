@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startServer } from './raw-client.js';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import type { ClientOptions } from 'ws';
 import { WebSocketStream, readRequest, rejectUpgrade, type WebSocketError } from '../../src/index.js';
 import {
@@ -687,6 +688,45 @@ describe('12/13 compression', () => {
         throw err;
       } finally {
         c.terminate();
+      }
+    });
+  }
+  // RFC 7692 §7.2.3.3: a sender may end a message with a DEFLATE block whose BFINAL bit is set (the
+  // RFC's own example, "Hello"), and then start a new DEFLATE stream for the next. Every later
+  // message must still inflate, with and without client_no_context_takeover.
+  for (const extra of ['', '; client_no_context_takeover']) {
+    it(`a message ending with a BFINAL block, then messages of a new DEFLATE stream, echo${extra ? ` (${extra.slice(2)})` : ''}`, async () => {
+      const r = summary.get('12/13 compression') ?? { pass: 0, fail: 0 };
+      summary.set('12/13 compression', r);
+      const c = await RawClient.connect(dserver.port, {
+        'Sec-WebSocket-Extensions': `permessage-deflate; server_no_context_takeover${extra}`,
+      });
+      try {
+        const fresh = (s: string): Buffer =>
+          zlib.deflateRawSync(Buffer.from(s), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+        c.send(text(Buffer.from('f348cdc9c90700', 'hex'), { rsv: 4 }));
+        c.send(text(fresh('second message'), { rsv: 4 }));
+        c.send(text(fresh('third message'), { rsv: 4 }));
+        const echoes: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const m = await c.nextMessage();
+          assert.equal(m.opcode, 1, `echo ${i}: a text message, not a close`);
+          // server_no_context_takeover: each echo inflates on its own.
+          echoes.push(
+            zlib
+              .inflateRawSync(Buffer.concat([m.payload, Buffer.from([0, 0, 0xff, 0xff])]), {
+                finishFlush: zlib.constants.Z_SYNC_FLUSH,
+              })
+              .toString(),
+          );
+        }
+        assert.deepEqual(echoes, ['Hello', 'second message', 'third message']);
+        r.pass++;
+      } catch (err) {
+        r.fail++;
+        throw err;
+      } finally {
+        c.destroy();
       }
     });
   }

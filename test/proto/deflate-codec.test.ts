@@ -59,6 +59,21 @@ describe('DeflateCodec', () => {
     assert.equal(Buffer.concat([a, b]).toString(), text);
   });
 
+  it('a message ended by a BFINAL block (RFC 7692 §7.2.3.3) is followed by messages of a new DEFLATE stream', async () => {
+    const hello = Buffer.from('f348cdc9c90700', 'hex'); // the RFC's example: "Hello" in one final block
+    const fresh = (s: string): Buffer =>
+      zlib.deflateRawSync(Buffer.from(s), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    for (const p of [params(), params({ serverNoContextTakeover: true })]) {
+      const c = new DeflateCodec('client', p);
+      const got: string[] = [];
+      for (const z of [hello, fresh('second'), hello, fresh('third')]) {
+        got.push((await run<Buffer>((cb) => c.decompress(z, true, 0, 1 << 20, cb))).toString());
+      }
+      assert.deepEqual(got, ['Hello', 'second', 'Hello', 'third']);
+      c.close();
+    }
+  });
+
   it('stops a decompression bomb at the limit: 1 MB of zeros per 1 KB frame, limit 64 KiB', async () => {
     const bomb = zlib
       .deflateRawSync(Buffer.alloc(50 * 1024 * 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
