@@ -112,6 +112,12 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
     }
   }
   if (req.method !== 'GET') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(req.method));
+  // RFC 6455 §4.1 / RFC 9112 §3.2: a GET names a resource, a path or an absolute URI; `*` (OPTIONS'
+  // asterisk-form) or `host:port` (CONNECT's authority-form) names none.
+  const target = req.target ?? req.url;
+  if (typeof target === 'string' && target[0] !== '/' && !target.includes('://')) {
+    throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target is neither a path nor an absolute URI');
+  }
   const host = single(header(h, 'host'));
   if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
   // node:http keeps the first of several Host fields; RFC 9112 §3.2 wants such a request refused.

@@ -812,6 +812,14 @@ describe('handshake refusals', () => {
     ['101 header fields', head(manyFields), 431, 'ERR_WS_HEADER_LIMIT', ['accept', 'readRequest']],
     ['HTTP/1.0', head({}, 'GET / HTTP/1.0'), 400, 'ERR_WS_BAD_HTTP_VERSION', ['accept', 'readRequest']],
     ['POST', head({}, 'POST / HTTP/1.1'), 400, 'ERR_WS_BAD_METHOD', ['accept', 'readRequest']],
+    ['GET * (no resource)', head({}, 'GET * HTTP/1.1'), 400, 'ERR_WS_BAD_REQUEST', ['accept', 'readRequest']],
+    [
+      'GET host:port (no resource)',
+      head({}, 'GET h:80 HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
     ['no Host', head({ Host: null }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
     ['no Connection', head({ Connection: null }), 400, 'ERR_WS_NO_CONNECTION', ['accept', 'readRequest']],
     [

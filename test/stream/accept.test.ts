@@ -153,6 +153,7 @@ describe('accept: invalid requests', () => {
   const cases: [string, UpgradeRequest, ErrorCode, number][] = [
     ['HTTP/1.0', { ...requestObject(), httpVersion: '1.0' }, 'ERR_WS_BAD_HTTP_VERSION', 400],
     ['POST', { ...requestObject(), method: 'POST' }, 'ERR_WS_BAD_METHOD', 400],
+    ['GET *', { ...requestObject(), target: '*' }, 'ERR_WS_BAD_REQUEST', 400],
     ['no Host', requestObject({ Host: null }), 'ERR_WS_NO_HOST', 400],
     ['no Connection', requestObject({ Connection: null }), 'ERR_WS_NO_CONNECTION', 400],
     ['Connection: keep-alive', requestObject({ Connection: 'keep-alive' }), 'ERR_WS_NO_CONNECTION_UPGRADE', 400],
