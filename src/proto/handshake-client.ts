@@ -103,9 +103,16 @@ export function validateUpgradeResponse(
   const accept = h['sec-websocket-accept'];
   if (accept === undefined) throw new ClientHandshakeError('ERR_WS_NO_SEC_ACCEPT');
   if (String(accept).trim() !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');
-  const protocols = splitList(h['sec-websocket-protocol']);
-  if (protocols.length > 1 || (protocols.length === 1 && !offered.includes(protocols[0]!))) {
-    throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(h['sec-websocket-protocol']));
+  const protocolField = h['sec-websocket-protocol'];
+  const protocols = splitList(protocolField);
+  // The field, when present, names exactly one of the offered subprotocols (RFC 6455 §4.1 step 6):
+  // an empty one names none.
+  if (
+    (protocolField !== undefined && protocols.length === 0) ||
+    protocols.length > 1 ||
+    (protocols.length === 1 && !offered.includes(protocols[0]!))
+  ) {
+    throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(protocolField));
   }
   // Only what we offered may come back (RFC 6455 §4.1): permessage-deflate, when configured.
   const raw = h['sec-websocket-extensions'];

@@ -111,6 +111,7 @@ describe('handshake (client role)', () => {
       'ERR_WS_NO_CONNECTION_UPGRADE',
     ],
     ['a subprotocol not offered', (key) => ok(key, 'Sec-WebSocket-Protocol: other\r\n'), 'ERR_WS_BAD_SUBPROTOCOL'],
+    ['an empty subprotocol field', (key) => ok(key, 'Sec-WebSocket-Protocol: \r\n'), 'ERR_WS_BAD_SUBPROTOCOL'],
     [
       'an extension not offered',
       (key) => ok(key, 'Sec-WebSocket-Extensions: permessage-deflate\r\n'),
