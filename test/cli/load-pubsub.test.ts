@@ -184,8 +184,11 @@ for (const workers of [1, 2]) {
         if (workers === 1) heaps.push(await server.heap());
       }
       if (workers === 1) {
-        // (The first cycle warms up what Node keeps once made; 400 connections hold over 500 KB.)
-        assertNoSteadyGrowth(heaps.slice(1), 256 * 1024, 'cycle');
+        // (The first cycle warms up what Node keeps once made.) Without the optimising tiers a
+        // clean cycle moves the heap by −7 to +16 KB; 400 connections hold over 500 KB, and a leak
+        // of ~250 B per connection leaving shows in every step.
+        console.log(`heap after each cycle: ${heaps.join(', ')}`);
+        assertNoSteadyGrowth(heaps.slice(1), 32 * 1024, 'cycle');
       }
     } finally {
       assert.deepEqual(await server.stop(), { code: 0, signal: null });

@@ -29,14 +29,26 @@ export interface ProbedServer {
 }
 
 /**
- * Starts `ws-stream serve --port 0 --quiet ARGS` with `--expose-gc` and the heap report; with
- * `program`, that ES module source instead (run with `--input-type=module -e`), which must print
- * `listening on ws://HOST:PORT/`.
+ * V8 without its optimising tiers: their compiled code and dependency lists grow the heap by up to
+ * ~300 KB a cycle while they warm up, which hides a leak of a few hundred bytes per connection and
+ * made a step of the heap's level fail on a loaded machine. Interpreted, a clean cycle moves the
+ * heap by tens of KB at most.
  */
-export async function startProbed(args: string[], program?: string): Promise<ProbedServer> {
+export const STEADY_HEAP = ['--no-opt', '--no-maglev', '--no-sparkplug'];
+
+/**
+ * Starts `ws-stream serve --port 0 --quiet ARGS` with `--expose-gc`, `nodeArgs` (by default
+ * STEADY_HEAP) and the heap report; with `program`, that ES module source instead (run with
+ * `--input-type=module -e`), which must print `listening on ws://HOST:PORT/`.
+ */
+export async function startProbed(
+  args: string[],
+  program?: string,
+  nodeArgs: string[] = STEADY_HEAP,
+): Promise<ProbedServer> {
   const run =
     program === undefined ? [MAIN, 'serve', '--port', '0', '--quiet', ...args] : ['--input-type=module', '-e', program];
-  const proc = spawn(process.execPath, ['--expose-gc', '--import', HEAP_REPORT, ...run], {
+  const proc = spawn(process.execPath, ['--expose-gc', ...nodeArgs, '--import', HEAP_REPORT, ...run], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
