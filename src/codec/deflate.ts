@@ -123,6 +123,23 @@ export class DeflateCodec {
    * cannot inflate.
    */
   decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
+    this.inflate(data, fin, sizeSoFar, maxSize, [], cb);
+  }
+
+  /**
+   * Inflates `input` on the peer's running DEFLATE stream (a new one if none runs), after `parts`,
+   * what the piece's earlier streams gave (`sizeSoFar` counts them too). RFC 7692 §7.2.1: a block
+   * with BFINAL set ends the stream, and "the next DEFLATE block follows the padded data if any":
+   * input left after it begins a new stream, inflated in a turn of its own (a piece may hold many).
+   */
+  private inflate(
+    input: Buffer,
+    fin: boolean,
+    sizeSoFar: number,
+    maxSize: number,
+    parts: Buffer[],
+    cb: CodecCallback,
+  ): void {
     limited((done) => {
       if (this.inflateClosed) {
         done();
@@ -130,7 +147,7 @@ export class DeflateCodec {
       }
       this.inflater ??= quiet(zlib.createInflateRaw({ windowBits: 15 }));
       const inf = this.inflater;
-      const parts: Buffer[] = [];
+      const consumedBefore = inf.bytesWritten;
       let size = 0;
       let settled = false;
       const finish = (err: WebSocketError | null): void => {
@@ -148,13 +165,22 @@ export class DeflateCodec {
           cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
-        if (inf.readableEnded) {
-          // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.3): zlib takes
-          // nothing more on this one, so the next message starts a fresh stream, as the peer's does.
+        // zlib takes input up to the end of the stream and no further (and takes all of it while
+        // the stream goes on): what it left follows a final block.
+        const consumed = inf.bytesWritten - consumedBefore;
+        if (consumed < input.length + (fin ? TRAILER.length : 0)) {
+          // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.4): zlib
+          // takes nothing more on this one, so what follows starts a fresh stream, as the peer's does.
           inf.destroy();
           if (this.inflater === inf) this.inflater = null;
+          // Only our trailer left (the stream ended at the end of the piece, or within the trailer
+          // that completed its last block): nothing follows, the next piece starts the new stream.
+          if (consumed < input.length) {
+            this.inflate(input.subarray(consumed), fin, sizeSoFar + size, maxSize, parts, cb);
+            return;
+          }
         } else if (fin && this.peerNoTakeover) inf.reset();
-        cb(null, Buffer.concat(parts, size));
+        cb(null, Buffer.concat(parts));
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
@@ -167,7 +193,7 @@ export class DeflateCodec {
       };
       inf.on('data', onData);
       inf.on('error', onError);
-      inf.write(data);
+      inf.write(input);
       if (fin) inf.write(TRAILER);
       inf.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
     });

@@ -59,7 +59,7 @@ describe('DeflateCodec', () => {
     assert.equal(Buffer.concat([a, b]).toString(), text);
   });
 
-  it('a message ended by a BFINAL block (RFC 7692 §7.2.3.3) is followed by messages of a new DEFLATE stream', async () => {
+  it('a message ended by a BFINAL block (RFC 7692 §7.2.3.4) is followed by messages of a new DEFLATE stream', async () => {
     const hello = Buffer.from('f348cdc9c90700', 'hex'); // the RFC's example: "Hello" in one final block
     const fresh = (s: string): Buffer =>
       zlib.deflateRawSync(Buffer.from(s), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
