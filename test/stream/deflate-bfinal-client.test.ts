@@ -20,7 +20,7 @@ import {
   randomText,
   type Ending,
 } from '../support/deflate-sender.js';
-import { random } from '../pubsub/pubsub-support.js';
+import { random } from '../support/random.js';
 
 const seed = process.env.BFINAL_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.BFINAL_SEED);
 console.log(`deflate-bfinal-client seed ${seed} (replay with BFINAL_SEED=${seed})`);
