@@ -130,7 +130,8 @@ export class DeflateCodec {
    * Inflates `input` on the peer's running DEFLATE stream (a new one if none runs), after `parts`,
    * what the piece's earlier streams gave (`sizeSoFar` counts them too). RFC 7692 §7.2.1: a block
    * with BFINAL set ends the stream, and "the next DEFLATE block follows the padded data if any":
-   * input left after it begins a new stream, inflated in a turn of its own (a piece may hold many).
+   * input left after it begins a new stream. Each stream takes a turn of its own in the limiter, so
+   * a piece of many tiny streams does not hold a shared slot for all of them.
    */
   private inflate(
     input: Buffer,
@@ -165,16 +166,18 @@ export class DeflateCodec {
           cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
-        // zlib takes input up to the end of the stream and no further (and takes all of it while
-        // the stream goes on): what it left follows a final block.
+        // zlib takes all the input while the stream goes on, and none past its end; bytesWritten
+        // counts what it took (also over the trailer's separate write). A stream that ended exactly
+        // at the end of a piece is found ended by the next piece, of which it takes nothing.
         const consumed = inf.bytesWritten - consumedBefore;
         if (consumed < input.length + (fin ? TRAILER.length : 0)) {
           // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.4): zlib
           // takes nothing more on this one, so what follows starts a fresh stream, as the peer's does.
           inf.destroy();
           if (this.inflater === inf) this.inflater = null;
-          // Only our trailer left (the stream ended at the end of the piece, or within the trailer
-          // that completed its last block): nothing follows, the next piece starts the new stream.
+          // The piece's own octets left begin that stream now. Only (part of) our trailer left — the
+          // stream ended at the end of the message, or within the trailer that completed its last
+          // block — is no data of the peer's: nothing follows, and the next message starts afresh.
           if (consumed < input.length) {
             this.inflate(input.subarray(consumed), fin, sizeSoFar + size, maxSize, parts, cb);
             return;
