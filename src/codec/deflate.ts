@@ -39,6 +39,13 @@ function quiet<T extends zlib.DeflateRaw | zlib.InflateRaw>(z: T): T {
 /** The 4 bytes a sync flush ends with, removed from each message on the wire (RFC 7692 §7.2.1). */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
+/**
+ * The DEFLATE streams one message may end (blocks with BFINAL set, RFC 7692 §7.2.1). Real peers
+ * end one at most; each new stream costs a fresh inflater (~60 µs) for as little as 2 octets, so a
+ * hostile peer's message of empty final blocks is refused (1008) instead of costing seconds.
+ */
+export const MAX_DEFLATE_STREAMS_PER_MESSAGE = 256;
+
 export interface CodecOptions {
   /** zlib compression level, 0–9. Default 1 (fast). */
   level?: number;
@@ -59,6 +66,8 @@ export class DeflateCodec {
   /** Each direction closes on its own: received messages may still inflate after sending ended. */
   private deflateClosed = false;
   private inflateClosed = false;
+  /** The peer's DEFLATE streams ended within the message being inflated. */
+  private streamsEnded = 0;
 
   constructor(
     role: 'server' | 'client',
@@ -175,6 +184,16 @@ export class DeflateCodec {
           // takes nothing more on this one, so what follows starts a fresh stream, as the peer's does.
           inf.destroy();
           if (this.inflater === inf) this.inflater = null;
+          if (++this.streamsEnded > MAX_DEFLATE_STREAMS_PER_MESSAGE) {
+            this.close();
+            cb(
+              new WebSocketError(
+                'ERR_WS_TOO_MANY_FRAGMENTS',
+                `more than ${MAX_DEFLATE_STREAMS_PER_MESSAGE} DEFLATE streams in one message`,
+              ),
+            );
+            return;
+          }
           // The piece's own octets left begin that stream now. Only (part of) our trailer left — the
           // stream ended at the end of the message, or within the trailer that completed its last
           // block — is no data of the peer's: nothing follows, and the next message starts afresh.
@@ -183,6 +202,7 @@ export class DeflateCodec {
             return;
           }
         } else if (fin && this.peerNoTakeover) inf.reset();
+        if (fin) this.streamsEnded = 0;
         cb(null, Buffer.concat(parts));
       };
       const onData = (chunk: Buffer): void => {

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { DeflateCodec } from '../../src/codec/deflate.js';
+import { DeflateCodec, MAX_DEFLATE_STREAMS_PER_MESSAGE } from '../../src/codec/deflate.js';
+import { WebSocketError } from '../../src/errors.js';
 import type { DeflateParams } from '../../src/proto/deflate-params.js';
 import { DeflateSender } from '../support/deflate-sender.js';
 
@@ -161,6 +162,26 @@ describe('DeflateCodec: DEFLATE streams after a final block in one message', () 
     c.close();
   });
 
+  it(`a message may end ${MAX_DEFLATE_STREAMS_PER_MESSAGE} DEFLATE streams, counted over its pieces and afresh for each message; one more fails ERR_WS_TOO_MANY_FRAGMENTS (1008)`, async () => {
+    const empty = Buffer.from([0x03, 0x00]); // BFINAL 1, fixed Huffman, end of block: an empty stream
+    const streams = (n: number): Buffer => Buffer.concat(Array<Buffer>(n).fill(empty));
+    const c = new DeflateCodec('client', params());
+    const half = MAX_DEFLATE_STREAMS_PER_MESSAGE / 2;
+    for (let message = 0; message < 3; message++) {
+      const got = await inflateAll(c, [streams(half), Buffer.concat([streams(half - 1), HELLO_FINAL])]);
+      assert.equal(got.toString(), 'Hello', `message ${message}: ${MAX_DEFLATE_STREAMS_PER_MESSAGE} streams`);
+    }
+    await assert.rejects(
+      inflateAll(c, [streams(half), Buffer.concat([streams(half), HELLO_FINAL])]),
+      (err: unknown) => {
+        assert.ok(err instanceof WebSocketError);
+        assert.equal(err.code, 'ERR_WS_TOO_MANY_FRAGMENTS');
+        assert.equal(err.closeCode, 1008);
+        return true;
+      },
+    );
+  });
+
   it("the RFC's 8-octet example: its last octet starts a new stream that the next message goes on with", async () => {
     const sender = new DeflateSender(true);
     await sender.message('sync', Buffer.alloc(0)); // the sender's new stream, begun after the final block
@@ -216,9 +237,9 @@ describe('DeflateCodec: DEFLATE streams after a final block in one message', () 
   });
 
   it('each new stream takes a turn of the shared limiter: a piece of many streams does not hold it', async () => {
-    // 10 codecs (the limiter's width) each inflate a piece of 500 empty streams; an 11th codec's
-    // ordinary message queues behind them and must be done before any of those pieces is.
-    const many = Buffer.concat(Array<Buffer>(500).fill(Buffer.from([0x03, 0x00])));
+    // 10 codecs (the limiter's width) each inflate a piece of as many empty streams as a message may
+    // hold; an 11th codec's ordinary message queues behind them and must be done before any of those is.
+    const many = Buffer.concat(Array<Buffer>(MAX_DEFLATE_STREAMS_PER_MESSAGE).fill(Buffer.from([0x03, 0x00])));
     const order: string[] = [];
     const codecs = Array.from({ length: 11 }, () => new DeflateCodec('server', params()));
     const long = codecs
