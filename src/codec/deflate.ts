@@ -39,6 +39,13 @@ function quiet<T extends zlib.DeflateRaw | zlib.InflateRaw>(z: T): T {
 /** The 4 bytes a sync flush ends with, removed from each message on the wire (RFC 7692 §7.2.1). */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
+/**
+ * The DEFLATE streams one message may end (blocks with BFINAL set, RFC 7692 §7.2.1). Real peers
+ * end one at most; each new stream costs a fresh inflater (~60 µs) for as little as 2 octets, so a
+ * hostile peer's message of empty final blocks is refused (1008) instead of costing seconds.
+ */
+export const MAX_DEFLATE_STREAMS_PER_MESSAGE = 256;
+
 export interface CodecOptions {
   /** zlib compression level, 0–9. Default 1 (fast). */
   level?: number;
@@ -59,6 +66,8 @@ export class DeflateCodec {
   /** Each direction closes on its own: received messages may still inflate after sending ended. */
   private deflateClosed = false;
   private inflateClosed = false;
+  /** The peer's DEFLATE streams ended within the message being inflated. */
+  private streamsEnded = 0;
 
   constructor(
     role: 'server' | 'client',
@@ -123,6 +132,24 @@ export class DeflateCodec {
    * cannot inflate.
    */
   decompress(data: Buffer, fin: boolean, sizeSoFar: number, maxSize: number, cb: CodecCallback): void {
+    this.inflate(data, fin, sizeSoFar, maxSize, [], cb);
+  }
+
+  /**
+   * Inflates `input` on the peer's running DEFLATE stream (a new one if none runs), after `parts`,
+   * what the piece's earlier streams gave (`sizeSoFar` counts them too). RFC 7692 §7.2.1: a block
+   * with BFINAL set ends the stream, and "the next DEFLATE block follows the padded data if any":
+   * input left after it begins a new stream. Each stream takes a turn of its own in the limiter, so
+   * a piece of many tiny streams does not hold a shared slot for all of them.
+   */
+  private inflate(
+    input: Buffer,
+    fin: boolean,
+    sizeSoFar: number,
+    maxSize: number,
+    parts: Buffer[],
+    cb: CodecCallback,
+  ): void {
     limited((done) => {
       if (this.inflateClosed) {
         done();
@@ -130,7 +157,7 @@ export class DeflateCodec {
       }
       this.inflater ??= quiet(zlib.createInflateRaw({ windowBits: 15 }));
       const inf = this.inflater;
-      const parts: Buffer[] = [];
+      const consumedBefore = inf.bytesWritten;
       let size = 0;
       let settled = false;
       const finish = (err: WebSocketError | null): void => {
@@ -148,13 +175,35 @@ export class DeflateCodec {
           cb(new WebSocketError('ERR_WS_CLOSED'));
           return;
         }
-        if (inf.readableEnded) {
-          // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.3): zlib takes
-          // nothing more on this one, so the next message starts a fresh stream, as the peer's does.
+        // zlib takes all the input while the stream goes on, and none past its end; bytesWritten
+        // counts what it took (also over the trailer's separate write). A stream that ended exactly
+        // at the end of a piece is found ended by the next piece, of which it takes nothing.
+        const consumed = inf.bytesWritten - consumedBefore;
+        if (consumed < input.length + (fin ? TRAILER.length : 0)) {
+          // The peer ended its DEFLATE stream (a block with BFINAL set, RFC 7692 §7.2.3.4): zlib
+          // takes nothing more on this one, so what follows starts a fresh stream, as the peer's does.
           inf.destroy();
           if (this.inflater === inf) this.inflater = null;
+          if (++this.streamsEnded > MAX_DEFLATE_STREAMS_PER_MESSAGE) {
+            this.close();
+            cb(
+              new WebSocketError(
+                'ERR_WS_TOO_MANY_FRAGMENTS',
+                `more than ${MAX_DEFLATE_STREAMS_PER_MESSAGE} DEFLATE streams in one message`,
+              ),
+            );
+            return;
+          }
+          // The piece's own octets left begin that stream now. Only (part of) our trailer left — the
+          // stream ended at the end of the message, or within the trailer that completed its last
+          // block — is no data of the peer's: nothing follows, and the next message starts afresh.
+          if (consumed < input.length) {
+            this.inflate(input.subarray(consumed), fin, sizeSoFar + size, maxSize, parts, cb);
+            return;
+          }
         } else if (fin && this.peerNoTakeover) inf.reset();
-        cb(null, Buffer.concat(parts, size));
+        if (fin) this.streamsEnded = 0;
+        cb(null, Buffer.concat(parts));
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
@@ -167,7 +216,7 @@ export class DeflateCodec {
       };
       inf.on('data', onData);
       inf.on('error', onError);
-      inf.write(data);
+      inf.write(input);
       if (fin) inf.write(TRAILER);
       inf.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
     });

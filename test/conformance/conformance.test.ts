@@ -691,7 +691,7 @@ describe('12/13 compression', () => {
       }
     });
   }
-  // RFC 7692 §7.2.3.3: a sender may end a message with a DEFLATE block whose BFINAL bit is set (the
+  // RFC 7692 §7.2.3.4: a sender may end a message with a DEFLATE block whose BFINAL bit is set (the
   // RFC's own example, "Hello"), and then start a new DEFLATE stream for the next. Every later
   // message must still inflate, with and without client_no_context_takeover.
   for (const extra of ['', '; client_no_context_takeover']) {

@@ -14,7 +14,8 @@ import { PubSub, type SubscribeResult } from '../../src/pubsub/pubsub.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { poll } from '../support/brokers.js';
 import { closeFrame } from '../support/frames.js';
-import { random, startTestServer, subscriberPair } from './pubsub-support.js';
+import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { random } from '../support/random.js';
 
 const server = await startTestServer();
 after(() => server.close());

@@ -94,17 +94,6 @@ export function natsBrokersOfSuite(): { url(): string; open(history: HistoryOpti
   };
 }
 
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Waits for `emitter` to emit `event` once; resolves with its first argument. */
 export function once<T>(emitter: { once(e: string, f: (v: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));

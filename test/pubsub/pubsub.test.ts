@@ -12,7 +12,8 @@ import { WebSocketStream, connect } from '../../src/index.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { closeFrame } from '../support/frames.js';
-import { once, random, startTestServer, subscriberPair } from './pubsub-support.js';
+import { once, startTestServer, subscriberPair } from './pubsub-support.js';
+import { random } from '../support/random.js';
 
 const server = await startTestServer({ perMessageDeflate: true });
 after(() => server.close());

@@ -12,7 +12,7 @@ import { WebSocketStream, type StreamOptions } from '../../src/index.js';
 import { queuePreparedFrame } from '../../src/stream/prepared.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { binary, text } from '../support/frames.js';
-import { random } from '../pubsub/pubsub-support.js';
+import { random } from '../support/random.js';
 
 /** An HTTP server that accepts every upgrade into a WebSocketStream over the socket as it is. */
 async function startServer(options: StreamOptions = {}) {
