@@ -81,10 +81,12 @@ async function observe(ws: WebSocketStream, onFirst: () => void): Promise<Omit<S
       readErrors.push((e as { code: string }).code);
     }
   }
-  readErrors.push(await ws.read().then(
-    () => 'a message',
-    (e: { code: string }) => e.code,
-  ));
+  readErrors.push(
+    await ws.read().then(
+      () => 'a message',
+      (e: { code: string }) => e.code,
+    ),
+  );
   const i = await ws.whenClosed();
   return {
     messages,
@@ -144,7 +146,7 @@ async function run(t: TestContext, r: Run): Promise<Seen> {
     peer = new RawPeer(socket);
     peer.send(requestHead({ Host: `127.0.0.1:${port}`, 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
     const head = await peer.responseHead();
-    assert.match(head.head, /^HTTP\/1\.1 101[^]*permessage-deflate/i);
+    assert.match(head.head, /^HTTP\/1\.1 101[\s\S]*permessage-deflate/i);
     streamSide = observe(await gotStream, firstRead);
   } else {
     let answered!: (p: RawPeer) => void;
@@ -179,7 +181,9 @@ for (const role of ['server', 'client'] as const) {
           assert.deepEqual(got.messages, goods, 'the messages ahead, and nothing after the failing one');
           assert.deepEqual(got.readErrors, [failure.error, failure.error]);
           // Our close frame alone: the failure's code, no reason (failureReason is off).
-          assert.deepEqual(got.sent, [`8 ${closeFrame(failure.wire, '', { mask: false }).subarray(2).toString('hex')}`]);
+          assert.deepEqual(got.sent, [
+            `8 ${closeFrame(failure.wire, '', { mask: false }).subarray(2).toString('hex')}`,
+          ]);
           assert.deepEqual(got.info, {
             initiatedBy: 'local',
             code: failure.wire,
