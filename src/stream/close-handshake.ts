@@ -108,6 +108,20 @@ export class CloseHandshake {
   }
 
   /**
+   * The peer's close frame came behind a message that then failed to inflate (zlib is asynchronous,
+   * so it was read first): the failure, found on the earlier frame, wins (RFC 6455 §5.4, frames take
+   * effect in wire order), and the close frame is as if never read, as for an uncompressed message
+   * that fails: the peer is no closer and the handshake is not complete.
+   */
+  overrulePeerClose(): void {
+    if (!this.received) return;
+    this.received = false;
+    this.peer = undefined;
+    this.peerPayload = undefined;
+    this.firstCloser = this.sent ? 'local' : undefined;
+  }
+
+  /**
    * Answers the peer's close frame, echoing its payload byte for byte (RFC 6455 §5.5.1; ws does the
    * same), unless ours went already; a close without a code is answered without one. The bytes are
    * echoed, not re-encoded from the decoded reason: with UTF-8 validation off, an invalid reason

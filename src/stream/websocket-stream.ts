@@ -979,11 +979,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /**
    * A received message failed to inflate (too big, not UTF-8, not deflate data). It arrived before
-   * whatever ended the input since (the peer's FIN, a reset): its reader hears this error, in wire order.
+   * whatever ended the input since (the peer's close frame, its FIN, a reset): its reader hears this
+   * error, in wire order, and a close frame behind it takes no effect.
    */
   #inflateFailed(error: WebSocketError): void {
-    const ended = this.#readError;
-    if (ended !== null && (ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER')) this.#readError = error;
+    this.#close?.overrulePeerClose();
+    const ended = this.#readError; // null: not ended, or ended by the peer's close frame
+    if (ended === null || ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER') this.#readError = error;
     this.#gotFailure(error);
   }
 

@@ -6,12 +6,15 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import zlib from 'node:zlib';
-import { frame, requestHead } from './frames.js';
+import { frame, type RawFrame, requestHead } from './frames.js';
 
-/** A compressed text frame (RFC 7692 §7.2.1: deflated, the trailing 00 00 ff ff taken off), masked. */
-export function compressedText(payload: string): Buffer {
+/**
+ * A compressed text frame (RFC 7692 §7.2.1: deflated, the trailing 00 00 ff ff taken off), masked
+ * unless `o` says otherwise (a server's frame: `{ mask: false }`).
+ */
+export function compressedText(payload: string | Uint8Array, o: Partial<RawFrame> = {}): Buffer {
   const d = zlib.deflateRawSync(payload, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-  return frame({ opcode: 1, payload: d.subarray(0, d.length - 4), rsv: 4 });
+  return frame({ opcode: 1, payload: d.subarray(0, d.length - 4), rsv: 4, ...o });
 }
 
 /** Messages that inflate for a while: `count` texts of `size` characters, different from each other. */
@@ -39,6 +42,6 @@ export async function sendAndDrop(port: number, messages: string[]): Promise<voi
     socket.destroy();
     throw new Error(`the server did not agree to permessage-deflate: ${head.toString('latin1')}`);
   }
-  socket.write(Buffer.concat(messages.map(compressedText)), () => socket.destroy());
+  socket.write(Buffer.concat(messages.map((m) => compressedText(m))), () => socket.destroy());
   await once(socket, 'close');
 }
