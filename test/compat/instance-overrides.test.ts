@@ -1,0 +1,164 @@
+/**
+ * What ws does through its public methods, where code that replaces or wraps them on an instance
+ * (graphql-ws's tests play a dead client with `ws.pong = () => {}`; heartbeat libraries count
+ * pongs; spies wrap `emit`) sees and controls it: the automatic pong goes through `pong()`, the
+ * answer to the peer's close through `close()`, and the server always emits 'headers'. Run on the
+ * real `ws` and on ws-stream/ws; the bytes checked are those a raw peer reads.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it, type TestContext } from 'node:test';
+import { KEY, ping } from '../support/frames.js';
+import type { RawPeer } from '../support/peer.js';
+import { type Impl, impls, listen, rawPeer } from './support.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
+type Any = any;
+
+const TEXT = 1;
+const PONG = 10;
+
+/** A frame as `opcode payload`, for comparing what the raw peer read. */
+function describeFrames(peer: RawPeer, n: number): Promise<string[]> {
+  return peer.waitFrames(n).then((frames) => frames.map((f) => `${f.opcode} ${f.payload.toString()}`));
+}
+
+/**
+ * A server of `impl` whose connection `prepare` sets up, and a raw client that has read its 'ready'
+ * message. The server answers every 'ping' event with the text message 'after', which the raw peer
+ * reads after the pong, if any.
+ */
+async function connected(
+  t: TestContext,
+  impl: Impl,
+  prepare: (ws: Any) => void,
+  options: Record<string, unknown> = {},
+): Promise<{ peer: RawPeer; server: Any; pings: string[] }> {
+  const { wss, port } = await listen(t, impl, options);
+  const pings: string[] = [];
+  wss.on('connection', (ws: Any) => {
+    prepare(ws);
+    ws.on('ping', (data: Buffer) => {
+      pings.push(data.toString());
+      ws.send('after');
+    });
+    ws.send('ready');
+  });
+  const peer = await rawPeer(t, port);
+  assert.deepEqual(await describeFrames(peer, 1), [`${TEXT} ready`]);
+  const server = [...wss.clients][0];
+  return { peer, server, pings };
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: the automatic pong goes through WebSocket#pong`, () => {
+    it('by default a ping is answered with its payload, before what the ping listener sends', async (t) => {
+      const { peer, pings } = await connected(t, impl, () => {});
+      peer.send(ping('hb-1'));
+      assert.deepEqual(await describeFrames(peer, 3), [`${TEXT} ready`, `${PONG} hb-1`, `${TEXT} after`]);
+      assert.deepEqual(pings, ['hb-1']);
+    });
+
+    it('an instance whose pong is a no-op sends no pong (a dead peer)', async (t) => {
+      const { peer, pings } = await connected(t, impl, (ws) => {
+        ws.pong = () => {};
+      });
+      peer.send(ping('hb-2'));
+      const frames = await describeFrames(peer, 2);
+      assert.deepEqual(frames, [`${TEXT} ready`, `${TEXT} after`]);
+      assert.deepEqual(pings, ['hb-2']);
+    });
+
+    it("a wrapped pong sees the call with the ping's payload, and its frame goes out", async (t) => {
+      const calls: unknown[][] = [];
+      const { peer } = await connected(t, impl, (ws) => {
+        const pong = ws.pong;
+        ws.pong = function (this: Any, ...args: unknown[]) {
+          calls.push(args);
+          return pong.apply(this, args);
+        };
+      });
+      peer.send(ping('hb-3'));
+      assert.deepEqual(await describeFrames(peer, 3), [`${TEXT} ready`, `${PONG} hb-3`, `${TEXT} after`]);
+      assert.equal(calls.length, 1);
+      const [data, mask, cb] = calls[0]!;
+      assert.ok(Buffer.isBuffer(data));
+      assert.equal(data.toString(), 'hb-3');
+      assert.equal(mask, false, 'a server does not mask');
+      assert.equal(typeof cb, 'function');
+    });
+
+    it('the pong is looked up at each ping: a pong replaced later holds back the later pings only', async (t) => {
+      const { peer, server } = await connected(t, impl, () => {});
+      peer.send(ping('one'));
+      assert.deepEqual(await describeFrames(peer, 3), [`${TEXT} ready`, `${PONG} one`, `${TEXT} after`]);
+      server.pong = () => {};
+      peer.send(ping('two'));
+      assert.deepEqual((await describeFrames(peer, 4)).slice(3), [`${TEXT} after`]);
+    });
+
+    it('autoPong: false sends no pong; the ping is still emitted', async (t) => {
+      const calls: unknown[] = [];
+      const { peer, pings } = await connected(
+        t,
+        impl,
+        (ws) => {
+          const pong = ws.pong;
+          ws.pong = function (this: Any, ...args: unknown[]) {
+            calls.push(args);
+            return pong.apply(this, args);
+          };
+        },
+        { autoPong: false },
+      );
+      peer.send(ping('hb-4'));
+      assert.deepEqual(await describeFrames(peer, 2), [`${TEXT} ready`, `${TEXT} after`]);
+      assert.deepEqual(pings, ['hb-4']);
+      assert.equal(calls.length, 0);
+    });
+
+    it("a ping sent right behind the request is answered after 'connection', through the pong set there", async (t) => {
+      for (const quiet of [false, true]) {
+        const { wss, port } = await listen(t, impl);
+        const pings: string[] = [];
+        wss.on('connection', (ws: Any) => {
+          if (quiet) ws.pong = () => {};
+          ws.on('ping', (data: Buffer) => {
+            pings.push(data.toString());
+            ws.send('after');
+          });
+          ws.send('hello');
+        });
+        const head = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+        const peer = await rawPeer(t, port, Buffer.concat([Buffer.from(head), ping('early')]));
+        const expected = quiet
+          ? [`${TEXT} hello`, `${TEXT} after`]
+          : [`${TEXT} hello`, `${PONG} early`, `${TEXT} after`];
+        assert.deepEqual(await describeFrames(peer, expected.length), expected, `quiet: ${quiet}`);
+        assert.deepEqual(pings, ['early']);
+      }
+    });
+
+    it("a client's no-op pong leaves the server without a pong; by default it gets the ping's payload back", async (t) => {
+      for (const quiet of [false, true]) {
+        const { wss, port } = await listen(t, impl);
+        const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+        t.after(() => client.terminate());
+        if (quiet) client.pong = () => {};
+        client.on('ping', () => client.send('after'));
+        const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+        const seen: string[] = [];
+        const done = new Promise<void>((resolve) => {
+          server.on('pong', (data: Buffer) => seen.push(`pong ${data}`));
+          server.on('message', (data: Buffer) => {
+            seen.push(`message ${data}`);
+            resolve();
+          });
+        });
+        server.ping('beat');
+        await done;
+        assert.deepEqual(seen, quiet ? ['message after'] : ['pong beat', 'message after'], `quiet: ${quiet}`);
+      }
+    });
+  });
+}
