@@ -436,7 +436,16 @@ export class WebSocket extends EventEmitter {
 
   private readEnded(err: WebSocketError): void {
     this._readDone = true;
-    if (err.code !== 'ERR_WS_CLOSED' && !this._errorEmitted) {
+    if (err.code === 'ERR_WS_CLOSED') {
+      // The peer's close frame, after the messages before it: answered through close(), as ws does
+      // (an instance's own close sees it). The stream answers too, if close() did not (the answer
+      // goes once): where the bytes and their timing come from.
+      const peer = this._stream!.closeReason;
+      if (peer !== undefined && this._readyState !== CLOSED) {
+        if (peer.code === 1005) this.close();
+        else this.close(peer.code, this._closeReason ?? EMPTY);
+      }
+    } else if (!this._errorEmitted) {
       const e = toWsError(err);
       if (e !== null) {
         this._errorEmitted = true;
@@ -680,7 +689,13 @@ export class WebSocket extends EventEmitter {
 
   private closeStream(code: number, reason: string | Uint8Array | undefined): void {
     const s = this._stream!;
-    s.close({ code, reason }, noop);
+    try {
+      s.close({ code, reason }, noop);
+    } catch (err) {
+      // A reason that is not UTF-8 (the peer's, with skipUTF8Validation): once the peer's close came,
+      // the stream's answer echoes its bytes.
+      if (s.closeReason === undefined) throw err;
+    }
     // ws writes each frame at once: what was sent before close() is handed to the socket now.
     flushQueued(s);
   }

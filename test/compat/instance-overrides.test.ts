@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it, type TestContext } from 'node:test';
-import { KEY, ping } from '../support/frames.js';
+import { closeFrame, KEY, ping, text } from '../support/frames.js';
 import type { RawPeer } from '../support/peer.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
 
@@ -16,6 +16,7 @@ import { type Impl, impls, listen, rawPeer } from './support.js';
 type Any = any;
 
 const TEXT = 1;
+const CLOSE = 8;
 const PONG = 10;
 
 /** A frame as `opcode payload`, for comparing what the raw peer read. */
@@ -159,6 +160,94 @@ for (const impl of impls) {
         await done;
         assert.deepEqual(seen, quiet ? ['message after'] : ['pong beat', 'message after'], `quiet: ${quiet}`);
       }
+    });
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: the answer to the peer's close goes through WebSocket#close`, () => {
+    /** A raw client connected to a server whose close() is wrapped; what the wrapper and listeners saw. */
+    async function wrappedClose(
+      t: TestContext,
+    ): Promise<{ peer: RawPeer; server: Any; seen: string[]; closed: Promise<unknown> }> {
+      const { wss, port } = await listen(t, impl);
+      const seen: string[] = [];
+      let closed: Promise<unknown> = Promise.resolve();
+      wss.on('connection', (ws: Any) => {
+        closed = once(ws, 'close');
+        const close = ws.close;
+        ws.close = function (this: Any, ...args: unknown[]) {
+          const [code, reason] = args;
+          const shown = Buffer.isBuffer(reason) ? `Buffer '${reason}'` : String(reason);
+          seen.push(`close(${args.length > 0 ? `${String(code)}, ${shown}` : ''})`);
+          return close.apply(this, args);
+        };
+        ws.on('message', (data: Buffer) => {
+          seen.push(`message ${data}`);
+          ws.send(String(data));
+        });
+        ws.on('close', (code: number, reason: Buffer) => seen.push(`'close' ${code} '${reason}'`));
+        ws.send('ready');
+      });
+      const peer = await rawPeer(t, port);
+      assert.deepEqual(await describeFrames(peer, 1), [`${TEXT} ready`]);
+      return { peer, server: [...wss.clients][0], seen, closed };
+    }
+
+    it('a close frame with a code and reason: close(code, reason) after the messages before it; the echo goes', async (t) => {
+      const { peer, seen, closed } = await wrappedClose(t);
+      peer.send(Buffer.concat([text('a'), closeFrame(4000, 'bye')]));
+      const frames = await peer.waitFrames(3);
+      assert.deepEqual(
+        frames.slice(1).map((f) => [f.opcode, f.payload.toString('hex')]),
+        [
+          [TEXT, Buffer.from('a').toString('hex')],
+          [CLOSE, `0fa0${Buffer.from('bye').toString('hex')}`],
+        ],
+      );
+      await closed;
+      assert.deepEqual(seen, ['message a', "close(4000, Buffer 'bye')", "'close' 4000 'bye'"]);
+    });
+
+    it('a close frame without a code (1005): close() with no arguments, an empty close frame back', async (t) => {
+      const { peer, seen, closed } = await wrappedClose(t);
+      peer.send(closeFrame());
+      const frames = await peer.waitFrames(2);
+      assert.equal(frames[1]!.opcode, CLOSE);
+      assert.equal(frames[1]!.payload.length, 0);
+      await closed;
+      assert.deepEqual(seen, ['close()', "'close' 1005 ''"]);
+    });
+
+    it("after our own close, the peer's answer is passed to close() too (which sends nothing more)", async (t) => {
+      const { peer, server, seen, closed } = await wrappedClose(t);
+      server.close(1000, 'done');
+      const frames = await peer.waitFrames(2);
+      assert.equal(frames[1]!.opcode, CLOSE);
+      peer.send(closeFrame(1001, 'ok'));
+      await closed;
+      assert.deepEqual(seen, ['close(1000, done)', "close(1001, Buffer 'ok')", "'close' 1001 'ok'"]);
+      assert.equal(peer.frames().length, 2, 'one close frame');
+    });
+
+    it("a client's wrapped close sees the server's code and reason; the server gets them back", async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const calls: unknown[][] = [];
+      const close = client.close;
+      client.close = function (this: Any, ...args: unknown[]) {
+        calls.push(args);
+        return close.apply(this, args);
+      };
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      server.close(4001, 'srv');
+      const [[code, reason]] = await Promise.all([once(server, 'close'), once(client, 'close')]);
+      assert.deepEqual([code, String(reason)], [4001, 'srv']);
+      assert.equal(calls.length, 1);
+      assert.equal(calls[0]![0], 4001);
+      assert.ok(Buffer.isBuffer(calls[0]![1]));
+      assert.equal(String(calls[0]![1]), 'srv');
     });
   });
 }
