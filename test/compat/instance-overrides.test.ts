@@ -6,9 +6,10 @@
  * real `ws` and on ws-stream/ws; the bytes checked are those a raw peer reads.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
+import type http from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
-import { closeFrame, KEY, ping, text } from '../support/frames.js';
+import { closeFrame, KEY, KEY_ACCEPT, ping, text } from '../support/frames.js';
 import type { RawPeer } from '../support/peer.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
 
@@ -248,6 +249,72 @@ for (const impl of impls) {
       assert.equal(calls[0]![0], 4001);
       assert.ok(Buffer.isBuffer(calls[0]![1]));
       assert.equal(String(calls[0]![1]), 'srv');
+    });
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: the server emits 'headers' whether or not anyone listens`, () => {
+    it("a spy on emit() sees 'headers' with the 101's lines and the request; lines it adds are sent", async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const seen: [string[], http.IncomingMessage][] = [];
+      const emit = wss.emit;
+      wss.emit = function (this: Any, event: string, ...args: unknown[]) {
+        if (event === 'headers') {
+          const [lines, req] = args as [string[], http.IncomingMessage];
+          seen.push([[...lines], req]);
+          lines.push('X-Seen-By: spy');
+        }
+        return emit.call(this, event, ...args);
+      };
+      assert.equal(wss.listenerCount('headers'), 0);
+      const peer = await rawPeer(t, port);
+      const { status, head } = await peer.responseHead();
+      assert.equal(status, 101);
+      assert.equal(seen.length, 1);
+      const [lines, req] = seen[0]!;
+      assert.equal(lines[0], 'HTTP/1.1 101 Switching Protocols');
+      assert.ok(lines.includes('Upgrade: websocket'), lines.join(' | '));
+      assert.ok(lines.includes('Connection: Upgrade'), lines.join(' | '));
+      assert.ok(lines.includes(`Sec-WebSocket-Accept: ${KEY_ACCEPT}`), lines.join(' | '));
+      assert.equal(req.headers['sec-websocket-key'], KEY);
+      assert.match(head, /\r\nX-Seen-By: spy(\r\n|$)/);
+    });
+
+    it("a spy on EventEmitter.prototype.emit, set after the server was made, sees 'headers'", async (t) => {
+      const { port } = await listen(t, impl);
+      const events: string[] = [];
+      const emit = EventEmitter.prototype.emit;
+      EventEmitter.prototype.emit = function (this: EventEmitter, event: string | symbol, ...args: unknown[]) {
+        if (event === 'headers') events.push(`headers ${(args[0] as string[])[0]}`);
+        return emit.call(this, event, ...args);
+      };
+      try {
+        const peer = await rawPeer(t, port);
+        assert.equal((await peer.responseHead()).status, 101);
+      } finally {
+        EventEmitter.prototype.emit = emit;
+      }
+      assert.deepEqual(events, ['headers HTTP/1.1 101 Switching Protocols']);
+    });
+
+    it('a spy that only reads leaves the 101 as it is without one', async (t) => {
+      const heads: string[] = [];
+      for (const spy of [false, true]) {
+        const { wss, port } = await listen(t, impl);
+        let calls = 0;
+        if (spy) {
+          const emit = wss.emit;
+          wss.emit = function (this: Any, event: string, ...args: unknown[]) {
+            if (event === 'headers') calls++;
+            return emit.call(this, event, ...args);
+          };
+        }
+        const peer = await rawPeer(t, port);
+        heads.push((await peer.responseHead()).head);
+        assert.equal(calls, spy ? 1 : 0);
+      }
+      assert.equal(heads[1], heads[0]);
     });
   });
 }
