@@ -141,6 +141,26 @@ for (const impl of impls) {
       }
     });
 
+    it('with permessage-deflate the automatic pong goes behind a message still being compressed', async (t) => {
+      const { wss, port } = await listen(t, impl, { perMessageDeflate: true });
+      const big = 'compressible '.repeat(20000);
+      wss.on('connection', (ws: Any) => ws.on('message', () => ws.send(big)));
+      const head = `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`;
+      const peer = await rawPeer(t, port, head);
+      assert.match((await peer.responseHead()).head, /permessage-deflate/);
+      // One write: the ping is read right after the message whose answer is being compressed.
+      peer.send(Buffer.concat([text('go'), ping('hb')]));
+      const frames = await peer.waitFrames(2);
+      assert.deepEqual(
+        frames.map((f) => [f.opcode, f.rsv]),
+        [
+          [TEXT, 4],
+          [PONG, 0],
+        ],
+      );
+      assert.equal(frames[1]!.payload.toString(), 'hb');
+    });
+
     it("a client's no-op pong leaves the server without a pong; by default it gets the ping's payload back", async (t) => {
       for (const quiet of [false, true]) {
         const { wss, port } = await listen(t, impl);
