@@ -438,8 +438,8 @@ export class WebSocket extends EventEmitter {
     this._readDone = true;
     if (err.code === 'ERR_WS_CLOSED') {
       // The peer's close frame, after the messages before it: answered through close(), as ws does
-      // (an instance's own close sees it). The stream answers too, if close() did not (the answer
-      // goes once): where the bytes and their timing come from.
+      // (an instance's own close sees it). When close() sent nothing (an override, a Blob still
+      // being read), the stream's own answer goes: the same bytes.
       const peer = this._stream!.closeReason;
       if (peer !== undefined && this._readyState !== CLOSED) {
         if (peer.code === 1005) this.close();
@@ -503,7 +503,8 @@ export class WebSocket extends EventEmitter {
    * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
   _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
-    if (cb === undefined && !(data && this._deflate)) return noop;
+    // `noop` is the automatic pong's callback (ws's pong gets one): nobody waits for it.
+    if ((cb === undefined || cb === noop) && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
     return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());
