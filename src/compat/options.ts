@@ -79,7 +79,7 @@ export function toStreamOptions(
   const maxFragments = ('maxFragments' in o ? (o.maxFragments as number) : wsDefaults.maxFragments) | 0;
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
-  target.autoPong = o.autoPong ?? true;
+  target.autoPong = false; // the WebSocket answers pings itself, through its pong() (ws's order of calls)
   target.validateUtf8 = o.skipUTF8Validation !== true;
   target.failureReason = false; // ws closes a failed connection with the code alone
   target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;

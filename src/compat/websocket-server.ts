@@ -52,6 +52,9 @@ export interface ServerOptions extends CommonOptions {
   maxPendingAutoPongs?: number;
 }
 
+/** EventEmitter's emit() as loaded: one replaced since (a spy, on the instance, a subclass or the prototype) differs. */
+const plainEmit = EventEmitter.prototype.emit;
+
 const RUNNING = 0;
 const CLOSING = 1;
 const CLOSED = 2;
@@ -346,9 +349,13 @@ export class WebSocketServer extends EventEmitter {
     const ws = new this.options.WebSocket(null, undefined, this.options);
     const stream = new WebSocketStream(socket, streamOptions);
     ws._own(stream);
-    const options: AcceptOptions = { head, selectProtocol: this._selectProtocol };
-    if (this.listenerCount('headers') > 0)
-      options.decorator = (headers, status) => this.emitHeaders(headers, status, req);
+    // 'headers' is emitted whoever listens, as ws does: a spy on emit() or a wrapper that forwards
+    // every event sees it too.
+    const options: AcceptOptions = {
+      head,
+      selectProtocol: this._selectProtocol,
+      decorator: (headers, status) => this.emitHeaders(headers, status, req),
+    };
     const request = coreRequest(req);
     this._pending++;
     stream.accept(request, options, (err) => {
@@ -380,11 +387,16 @@ export class WebSocketServer extends EventEmitter {
   /** The 'headers' event: the 101's lines, as ws gives them, editable; read back into the response. */
   private emitHeaders(headers: ResponseHeaders, status: number, req: IncomingMessage): void {
     if (status !== 101) return;
+    // Nobody can see the event (no listener, emit() as node:events made it): nothing to build.
+    if (this.emit === plainEmit && this.listenerCount('headers') === 0) return;
     const lines = ['HTTP/1.1 101 Switching Protocols'];
     for (const [name, value] of Object.entries(headers)) {
       for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
     }
+    const built = lines.slice();
     thrownBy(req, () => this.emit('headers', lines, req));
+    // Nobody edited the lines (no listener, or only readers): the headers stand as they are.
+    if (sameLines(lines, built)) return;
     for (const name of Object.keys(headers)) delete headers[name];
     for (const line of lines.slice(1)) {
       const i = line.indexOf(':');
@@ -446,6 +458,12 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
 /** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */
 const kThrown = Symbol('ws-stream.compat.thrown');
 type Thrower = IncomingMessage & { [kThrown]?: unknown };
+
+function sameLines(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function thrownBy<T>(req: IncomingMessage, f: () => T): T {
   try {

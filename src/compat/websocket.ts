@@ -133,6 +133,7 @@ export class WebSocket extends EventEmitter {
   /** @internal */ _redirects = 0;
   /** @internal The reason in the peer's close frame, as its bytes. */ _closeReason: Buffer | null = null;
   /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
+  /** @internal Pings are answered, through `pong()` (ws's `autoPong`). */ _autoPong = true;
   private _binaryType: BinaryType = 'nodebuffer';
   private _paused = false;
   /**
@@ -170,6 +171,11 @@ export class WebSocket extends EventEmitter {
   private _takenAhead = false;
   /** Pings and pongs waiting for the messages before them: message count, kind, payload, … */
   private _controls: (number | string | Buffer)[] | null = null;
+  /**
+   * Pings and pongs that came before the server's 101 went out (right behind the request), as
+   * `_controls`: answered and emitted after 'connection', as ws reads them only then.
+   */
+  private _early: (number | string | Buffer)[] | null = null;
   /** permessage-deflate was agreed. */
   private _deflate = false;
   /** The send, ping and pong callbacks that wait (made on first need). */
@@ -183,6 +189,8 @@ export class WebSocket extends EventEmitter {
     super();
     if (address === null) {
       this._isServer = true;
+      // A server's WebSocket gets the server's options.
+      if (options !== undefined) this._autoPong = options.autoPong ?? true;
       return;
     }
     this._isServer = false;
@@ -194,6 +202,7 @@ export class WebSocket extends EventEmitter {
       opts = protocols;
       list = listOf(opts.protocols);
     } else list = [protocols];
+    this._autoPong = opts?.autoPong ?? true;
     openClient(this, address, list, opts ?? {});
   }
 
@@ -250,6 +259,7 @@ export class WebSocket extends EventEmitter {
       socket,
       toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
     );
+    if (options.autoPong !== undefined) this._autoPong = options.autoPong;
     if (head.length > 0) socket.unshift(head);
     adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
     this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
@@ -274,8 +284,19 @@ export class WebSocket extends EventEmitter {
     // Out of the Promise's reaction: what listeners throw is an uncaught exception, as in ws, never a rejection.
     stream.whenClosed().then(() => process.nextTick(layerClosed, this));
     this._readyState = OPEN;
+    // Before the read loop's first message (handed over on the next tick): a ping ahead of it comes first.
+    if (this._early !== null) process.nextTick(takeEarlyControls, this);
     this.readNext();
     this.emit('open');
+  }
+
+  /** @internal The pings and pongs that came before the open: answered, and emitted in wire order. */
+  _takeEarlyControls(): void {
+    const q = this._early!;
+    this._early = null;
+    if (this._readyState === CLOSED) return;
+    for (let i = 0; i < q.length; i += 3)
+      this.gotControl(q[i] as number, q[i + 1] as 'ping' | 'pong', q[i + 2] as Buffer);
   }
 
   // ------------------------------------------------------------------ the read loop
@@ -372,11 +393,22 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * @internal A ping or pong (the stream reports it once the messages before it are queued): emitted
-   * now, or after those messages, as ws's events come in wire order.
+   * @internal A ping or pong (the stream reports it once the messages before it are queued): a ping
+   * is answered at once, then either is emitted now, or after those messages, as ws's events come in
+   * wire order.
    */
   _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void {
     const before = this._taken + queuedMessages(stream);
+    if (this._readyState === CONNECTING) (this._early ??= []).push(before, kind, payload);
+    else this.gotControl(before, kind, payload);
+  }
+
+  /** A ping or pong that came after `before` messages. */
+  private gotControl(before: number, kind: 'ping' | 'pong', payload: Buffer): void {
+    // Through the public method looked up now, as ws answers (an instance's own `pong` sees the
+    // answer, or holds it back: how tests play a dead peer). Queued before the 'ping' event: a
+    // close() made by its listener goes after it.
+    if (kind === 'ping' && this._autoPong && this._readyState === OPEN) this.pong(payload, !this._isServer, noop);
     if (this._controls === null && before <= this._emitted) {
       if (this._syncEvents) this.emit(kind, payload);
       else this.emitLater(kind, payload);
@@ -404,7 +436,16 @@ export class WebSocket extends EventEmitter {
 
   private readEnded(err: WebSocketError): void {
     this._readDone = true;
-    if (err.code !== 'ERR_WS_CLOSED' && !this._errorEmitted) {
+    if (err.code === 'ERR_WS_CLOSED') {
+      // The peer's close frame, after the messages before it: answered through close(), as ws does
+      // (an instance's own close sees it). When close() sent nothing (an override, a Blob still
+      // being read), the stream's own answer goes: the same bytes.
+      const peer = this._stream!.closeReason;
+      if (peer !== undefined && this._readyState !== CLOSED) {
+        if (peer.code === 1005) this.close();
+        else this.close(peer.code, this._closeReason ?? EMPTY);
+      }
+    } else if (!this._errorEmitted) {
       const e = toWsError(err);
       if (e !== null) {
         this._errorEmitted = true;
@@ -462,7 +503,8 @@ export class WebSocket extends EventEmitter {
    * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
   _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
-    if (cb === undefined && !(data && this._deflate)) return noop;
+    // `noop` is the automatic pong's callback (ws's pong gets one): nobody waits for it.
+    if ((cb === undefined || cb === noop) && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
     return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());
@@ -648,7 +690,13 @@ export class WebSocket extends EventEmitter {
 
   private closeStream(code: number, reason: string | Uint8Array | undefined): void {
     const s = this._stream!;
-    s.close({ code, reason }, noop);
+    try {
+      s.close({ code, reason }, noop);
+    } catch (err) {
+      // A reason that is not UTF-8 (the peer's, with skipUTF8Validation): once the peer's close came,
+      // the stream's answer echoes its bytes.
+      if (s.closeReason === undefined) throw err;
+    }
     // ws writes each frame at once: what was sent before close() is handed to the socket now.
     flushQueued(s);
   }
@@ -708,6 +756,10 @@ export class WebSocket extends EventEmitter {
 
 function layerClosed(ws: WebSocket): void {
   ws._onLayerClosed();
+}
+
+function takeEarlyControls(ws: WebSocket): void {
+  ws._takeEarlyControls();
 }
 
 function emitNextLater(ws: WebSocket): void {
