@@ -128,12 +128,22 @@ function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: A
 function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
     const onResponse = (h: http2.IncomingHttpHeaders): void => done(null, h);
-    const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    // The stream's own end (a reset, an error) is ERR_WS_NEXT_LAYER; the session's end, which takes the stream with it, ERR_WS_EOF.
+    const sessionEnded = (): boolean => session.destroyed || session.closed;
+    const onError = (err: Error): void =>
+      done(
+        sessionEnded()
+          ? sessionGone('closed before the extended CONNECT was answered')
+          : new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }),
+      );
     const onClose = (): void =>
       done(
-        req.rstCode !== undefined && req.rstCode !== http2.constants.NGHTTP2_NO_ERROR
-          ? new WebSocketError('ERR_WS_NEXT_LAYER', `the HTTP/2 stream was reset (error code ${req.rstCode})`)
-          : sessionGone('ended the stream before answering the extended CONNECT'),
+        sessionEnded()
+          ? sessionGone('closed before the extended CONNECT was answered')
+          : new WebSocketError(
+              'ERR_WS_NEXT_LAYER',
+              `the HTTP/2 stream was reset (error code ${req.rstCode}) before an answer`,
+            ),
       );
     const onGoaway = (_code: number, lastStreamID: number): void => {
       if (req.id === undefined || lastStreamID < req.id)
@@ -186,6 +196,8 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   await bounded(settingsOf(session), connectTimeout, "the HTTP/2 server's SETTINGS", signal).catch(
     (e: WebSocketError) => fail(e),
   );
+  // A session already closing (GOAWAY received, or closed by its owner) takes no new stream.
+  if (session.closed || session.destroyed) fail(sessionGone('is closing: it takes no new stream'));
   if (!session.remoteSettings.enableConnectProtocol) {
     fail(
       new WebSocketError(
