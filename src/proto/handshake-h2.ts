@@ -88,11 +88,19 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
   return out;
 }
 
-/** Checks the regular fields of an HTTP/2 response (a decorator's edits): ERR_WS_INVALID_ARGUMENT for a forbidden one. */
+/**
+ * Checks the regular fields of an HTTP/2 response (a decorator's edits): ERR_WS_INVALID_ARGUMENT
+ * for a forbidden field, a name that is no token, or a value with CR, LF or NUL (RFC 9113 §8.2.1;
+ * node:http2 would send those as they are).
+ */
 export function checkResponseFieldsH2(fields: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(fields)) {
     const why = forbiddenH2Field(name, value);
     if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    for (const v of Array.isArray(value) ? value : [value])
+      if (typeof v === 'string' && /[\r\n\0]/.test(v))
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
   }
 }
 

@@ -191,24 +191,29 @@ function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Op
   if (h2 !== null) {
     // HTTP/2: an error status on this stream only; the connection and its other streams go on.
     // A wrong version names the one spoken, as HTTP/1.1's 426 does (over HTTP/2 the status is 400).
-    const { headers, body } = errorResponse(
-      status,
-      err.message,
-      err.code === 'ERR_WS_BAD_SEC_VERSION' ? { 'Sec-WebSocket-Version': '13' } : undefined,
-    );
+    const extra = err.code === 'ERR_WS_BAD_SEC_VERSION' ? { 'Sec-WebSocket-Version': '13' } : undefined;
+    const { headers: plain, body } = errorResponse(status, err.message, extra);
+    // Fields HTTP/2 forbids (Connection, which errorResponse sets for HTTP/1.1, or a decorator's)
+    // are left out (RFC 9113 §8.2.2). If the decorator throws, sets a value HTTP/2 cannot carry,
+    // or one node refuses, the plain error response goes.
+    const tries = [plain];
     try {
-      opts.decorator?.(headers as ResponseHeaders, status);
+      const decorated = { ...plain };
+      opts.decorator?.(decorated as ResponseHeaders, status);
+      checkResponseFieldsH2(allowedFieldsH2(decorated));
+      tries.unshift(decorated);
     } catch {
-      /* the error response goes as it is */
+      /* the plain one */
     }
     ws.giveUp(err);
-    try {
-      // Fields HTTP/2 forbids (Connection, which errorResponse sets for HTTP/1.1, or a decorator's)
-      // are left out (RFC 9113 §8.2.2): node would refuse them.
-      h2.respond({ ...allowedFieldsH2(headers), ':status': status });
-      h2.end(body);
-    } catch {
-      h2.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+    for (const fields of tries) {
+      try {
+        h2.respond({ ...allowedFieldsH2(fields), ':status': status });
+        h2.end(body);
+        break;
+      } catch {
+        if (fields === plain && !h2.destroyed) h2.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+      }
     }
     lingerH2(h2);
     queueMicrotask(() => c.fail(err));
