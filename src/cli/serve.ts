@@ -116,7 +116,7 @@ class HandshakeDeadlines implements Ticking {
     socket.once('close', () => {
       const d = this.due.get(key);
       // The entry may be the TLS socket over this one; not a later connection's from the same peer.
-      if (d && (d.socket === socket || d.socket.destroyed)) this.due.delete(key);
+      if (d && (d.socket === socket || isGone(d.socket))) this.due.delete(key);
     });
   }
 
@@ -145,9 +145,18 @@ class HandshakeDeadlines implements Ticking {
       if (d.at > now) return;
       this.due.delete(key);
       if (d.expire) d.expire();
-      else d.socket.destroy();
+      else if (!isGone(d.socket)) d.socket.destroy();
     }
     unwatch(this);
+  }
+}
+
+/** Whether a socket is destroyed; an HTTP/2 session's socket, once unbound from it, throws on any use: gone too. */
+function isGone(socket: net.Socket): boolean {
+  try {
+    return socket.destroyed;
+  } catch {
+    return true;
   }
 }
 
@@ -339,8 +348,14 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         stream.once('close', () => {
           const left = (openStreams.get(session) ?? 1) - 1;
           openStreams.set(session, left);
-          if (left === 0 && !session.closed && !session.destroyed)
-            deadlines.arm(session.socket as net.Socket, () => session.close());
+          if (left === 0 && !session.closed && !session.destroyed) {
+            try {
+              deadlines.arm(session.socket as net.Socket, () => session.close());
+            } catch {
+              // node:http2 throws on any use of a session's socket once it is unbound: the
+              // connection is gone, and needs no deadline.
+            }
+          }
         });
       }
       if (headers[':method'] === 'CONNECT') {
