@@ -282,7 +282,8 @@ export interface RunningPubSubServer {
 /**
  * One process serving the protocol on host:port (a cluster worker shares the port with the
  * others). The HTTP side is `serve`'s, with its defences against hostile clients: the handshake
- * deadline from the TCP connection, 431 and 400 for heads it will not read, 404 off the page.
+ * deadline from the TCP connection, 431 and 400 for heads it will not read, the page for GET and
+ * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const ps = new PubSub({

@@ -95,7 +95,7 @@ const AS_TEXT = Object.freeze({ binary: false });
  * same length, so that is their order of expiry), checked by the streams' shared ticker.
  */
 class HandshakeDeadlines implements Ticking {
-  private readonly due = new Map<net.Socket | string, { socket: net.Socket; at: number }>();
+  private readonly due = new Map<net.Socket | string, { socket: net.Socket; at: number; expire?: () => void }>();
 
   constructor(
     private readonly ms: number,
@@ -116,16 +116,19 @@ class HandshakeDeadlines implements Ticking {
     socket.once('close', () => {
       const d = this.due.get(key);
       // The entry may be the TLS socket over this one; not a later connection's from the same peer.
-      if (d && (d.socket === socket || d.socket.destroyed)) this.due.delete(key);
+      if (d && (d.socket === socket || isGone(d.socket))) this.due.delete(key);
     });
   }
 
-  /** Starts (or restarts) the deadline of the connection that `socket` is, or is layered on. */
-  arm(socket: net.Socket): net.Socket | string | null {
+  /**
+   * Starts (or restarts) the deadline of the connection that `socket` is, or is layered on;
+   * `expire` ends it when the deadline passes (default: the socket is destroyed).
+   */
+  arm(socket: net.Socket, expire?: () => void): net.Socket | string | null {
     const key = this.keyOf(socket);
     if (key === null) return null; // already gone
     this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
-    this.due.set(key, { socket, at: Date.now() + this.ms });
+    this.due.set(key, { socket, at: Date.now() + this.ms, expire });
     if (this.due.size === 1) watch(this, this.ms);
     return key;
   }
@@ -141,9 +144,19 @@ class HandshakeDeadlines implements Ticking {
     for (const [key, d] of this.due) {
       if (d.at > now) return;
       this.due.delete(key);
-      d.socket.destroy();
+      if (d.expire) d.expire();
+      else if (!isGone(d.socket)) d.socket.destroy();
     }
     unwatch(this);
+  }
+}
+
+/** Whether a socket is destroyed; an HTTP/2 session's socket, once unbound from it, throws on any use: gone too. */
+function isGone(socket: net.Socket): boolean {
+  try {
+    return socket.destroyed;
+  } catch {
+    return true;
   }
 }
 
@@ -191,20 +204,44 @@ function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
   return new HandshakeError('ERR_WS_BAD_REQUEST', 400, err.code);
 }
 
-/** Whether a request is for the page: a GET (or HEAD, RFC 9110 §9.3.2) of `/` or `/index.html`, whatever its query. */
-function asksForPage(method: string | undefined, target: string | undefined): boolean {
+/** Whether a request target is the page: `/` or `/index.html`, whatever its query. */
+function isPagePath(target: string | undefined): boolean {
   const path = (target ?? '/').split('?')[0];
-  return (method === 'GET' || method === 'HEAD') && (path === '/' || path === '/index.html');
+  return path === '/' || path === '/index.html';
 }
 
-/** Answers a plain HTTP request: `html` when it asks for the page, 404 otherwise. */
+/**
+ * What a plain HTTP request gets: the page for GET and HEAD (RFC 9110 §9.3.2: HEAD has GET's
+ * headers and no body), 405 with `Allow` for another method on the page path, 404 elsewhere.
+ * Content-Length always (no chunked answer to some requests and not others), also for HEAD and HTTP/2.
+ */
+function pageAnswer(
+  method: string | undefined,
+  target: string | undefined,
+  html: string,
+): { status: number; headers: Record<string, string>; body: string | undefined } {
+  const [status, type, body, allow] = !isPagePath(target)
+    ? [404, 'text/plain', 'not found\n', undefined]
+    : method === 'GET' || method === 'HEAD'
+      ? [200, 'text/html; charset=utf-8', html, undefined]
+      : [405, 'text/plain', 'method not allowed\n', 'GET, HEAD'];
+  const headers: Record<string, string> = { 'content-type': type, 'content-length': String(Buffer.byteLength(body)) };
+  if (allow) headers.allow = allow;
+  return { status, headers, body: method === 'HEAD' ? undefined : body };
+}
+
+/** Answers a plain HTTP/1.1 request: see pageAnswer. */
 export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
-  // Content-Length always (no chunked answer to some requests and not others), also for HEAD.
-  const [status, type, body] = asksForPage(req.method, req.url)
-    ? [200, 'text/html; charset=utf-8', html]
-    : [404, 'text/plain', 'not found\n'];
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  const { status, headers, body } = pageAnswer(req.method, req.url, html);
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Answers a plain HTTP/2 request on its stream: see pageAnswer. */
+function answerPageStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, html: string): void {
+  const answer = pageAnswer(headers[':method'], headers[':path'], html);
+  stream.respond({ ...answer.headers, ':status': answer.status });
+  stream.end(answer.body);
 }
 
 export interface RunningServer {
@@ -236,6 +273,8 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     if (opts.headers) Object.assign(h, opts.headers);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
+  /** The streams open on each HTTP/2 session (for its idle deadline). */
+  const openStreams = new WeakMap<http2.Http2Session, number>();
   /** Sockets node:http handed over with `'upgrade'`: no HTTP deadline applies to them any more. */
   const upgraded = new WeakSet<Duplex>();
   const selectProtocol =
@@ -300,7 +339,25 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     (server as http2.Http2SecureServer).on('connect', () => {});
     (server as http2.Http2SecureServer).on('sessionError', () => {});
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
-      if (deadlines && stream.session) deadlines.disarm(stream.session.socket as net.Socket);
+      const session = stream.session;
+      if (deadlines && session) {
+        // A session is idle again once its last stream closed (a WebSocket's included): it gets a
+        // new deadline, and one still idle then is closed with GOAWAY (its streams are all done).
+        deadlines.disarm(session.socket as net.Socket);
+        openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+        stream.once('close', () => {
+          const left = (openStreams.get(session) ?? 1) - 1;
+          openStreams.set(session, left);
+          if (left === 0 && !session.closed && !session.destroyed) {
+            try {
+              deadlines.arm(session.socket as net.Socket, () => session.close());
+            } catch {
+              // node:http2 throws on any use of a session's socket once it is unbound: the
+              // connection is gone, and needs no deadline.
+            }
+          }
+        });
+      }
       if (headers[':method'] === 'CONNECT') {
         const ws = new WebSocketStream(stream, streamOptions);
         ws.accept({ headers }, { selectProtocol, decorator: decoratorH2 }, (err) =>
@@ -309,12 +366,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         return;
       }
       stream.on('error', () => {}); // a client that resets its page request is no failure of ours
-      const isPage = asksForPage(headers[':method'], headers[':path']);
-      stream.respond({
-        ':status': isPage ? 200 : 404,
-        'content-type': isPage ? 'text/html; charset=utf-8' : 'text/plain',
-      });
-      stream.end(headers[':method'] === 'HEAD' ? undefined : isPage ? page_ : 'not found\n');
+      answerPageStream(stream, headers, page_);
     });
   }
   // node:http could not read a request (a head over 16 KiB, bytes that are no HTTP): answered as

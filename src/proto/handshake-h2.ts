@@ -2,6 +2,7 @@
  * WebSocket over HTTP/2 (RFC 8441): validation of an extended CONNECT request (§4–5). There is no
  * key/accept exchange; the answer is `:status 200`. Pure.
  */
+import { WebSocketError } from '../errors.js';
 import type { HttpHeaders } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { HandshakeError, computeAccept } from './handshake-server.js';
@@ -31,7 +32,9 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   if (!one(h[':authority'])) throw new HandshakeError('ERR_WS_NO_HOST', 400);
   const version = one(h['sec-websocket-version']);
   if (version === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
-  if (version.trim() !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, version);
+  // 400, not HTTP/1.1's 426 (RFC 6455 §4.4): 426 Upgrade Required asks for an upgrade, which HTTP/2
+  // forbids (RFC 9113 §8.6). The refusal still names the version spoken (`sec-websocket-version: 13`).
+  if (version.trim() !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 400, version);
   const protocols = splitList(h['sec-websocket-protocol']);
   for (const p of protocols)
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
@@ -39,4 +42,72 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   const valid: ValidConnect = { protocols, extensions: parseExtensions(h['sec-websocket-extensions']) };
   if (key !== undefined) valid.accept = computeAccept(key.trim());
   return valid;
+}
+
+/** Connection-specific fields, which no HTTP/2 message may carry (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Why a field may not go in an HTTP/2 message as a regular field, or null: a pseudo-header (the
+ * handshake sets those), a connection-specific field, or TE other than "trailers" (RFC 9113 §8.2.2).
+ */
+export function forbiddenH2Field(name: string, value: unknown): string | null {
+  const n = name.toLowerCase();
+  if (n.startsWith(':')) return `${name} is a pseudo-header, which the handshake sets`;
+  if (CONNECTION_SPECIFIC.has(n)) return `${name} is connection-specific, forbidden in HTTP/2 (RFC 9113 §8.2.2)`;
+  if (n === 'te' && String(value).trim().toLowerCase() !== 'trailers')
+    return 'TE other than "trailers" is forbidden in HTTP/2 (RFC 9113 §8.2.2)';
+  return null;
+}
+
+/**
+ * The regular fields of an extended CONNECT from the caller's `headers` and decorator: names
+ * lowercased (HTTP/2 sends only lowercase names), a field forbidden in HTTP/2 refused with
+ * ERR_WS_INVALID_ARGUMENT. `Host` is allowed only when it equals `authority` (then it is left out:
+ * `:authority` carries it, RFC 9113 §8.3.1); any other Host is refused. Names that are no token and
+ * values with CR, LF or NUL are refused too.
+ */
+export function requestFieldsH2(fields: Record<string, unknown>, authority: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(fields)) {
+    const value = String(v);
+    const why = forbiddenH2Field(name, value);
+    if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    if (/[\r\n\0]/.test(value))
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
+    const n = name.toLowerCase();
+    if (n === 'host') {
+      if (value.trim().toLowerCase() !== authority.toLowerCase())
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `Host ${JSON.stringify(value)} is not the URL's authority`);
+      continue;
+    }
+    if (n in out) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `header ${name} is given twice`);
+    out[n] = value;
+  }
+  return out;
+}
+
+/**
+ * Checks the regular fields of an HTTP/2 response (a decorator's edits): ERR_WS_INVALID_ARGUMENT
+ * for a forbidden field, a name that is no token, or a value with CR, LF or NUL (RFC 9113 §8.2.1;
+ * node:http2 would send those as they are).
+ */
+export function checkResponseFieldsH2(fields: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(fields)) {
+    const why = forbiddenH2Field(name, value);
+    if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    for (const v of Array.isArray(value) ? value : [value])
+      if (typeof v === 'string' && /[\r\n\0]/.test(v))
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
+  }
+}
+
+/** The fields of `fields` that HTTP/2 allows, names lowercased (for an error response, which goes whatever a decorator did). */
+export function allowedFieldsH2<T>(fields: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [name, value] of Object.entries(fields))
+    if (forbiddenH2Field(name, value) === null) out[name.toLowerCase()] = value;
+  return out;
 }

@@ -9,9 +9,9 @@
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { negotiateAsServer } from '../proto/deflate-params.js';
-import type { ServerHttp2Stream as Http2Stream } from 'node:http2';
+import { constants as h2constants, type ServerHttp2Stream as Http2Stream } from 'node:http2';
 import type { ExtensionOffer } from '../proto/extensions.js';
-import { validateConnectRequest } from '../proto/handshake-h2.js';
+import { allowedFieldsH2, checkResponseFieldsH2, validateConnectRequest } from '../proto/handshake-h2.js';
 import { HandshakeError, acceptResponse, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
 import {
@@ -167,6 +167,8 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
     if (agreed.protocol !== '') headers['sec-websocket-protocol'] = agreed.protocol;
     if (agreed.extensions !== '') headers['sec-websocket-extensions'] = agreed.extensions;
     opts.decorator?.(headers, 200);
+    // A field HTTP/2 forbids is the decorator's fault: 500 on this stream, not node's throw.
+    checkResponseFieldsH2(headers);
   } catch (e) {
     refuseFor(ws, e, opts, c);
     return;
@@ -174,8 +176,8 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
   try {
     h2!.respond({ ...lowerCaseNames(headers), ':status': 200 });
   } catch (e) {
-    ws.giveUp(asError(e));
-    c.fail(asError(e));
+    // node refused a field (a name or value it will not send): still an answer, 500, on this stream.
+    refuse(ws, 500, asError(e), opts, c);
     return;
   }
   ws.open('server', agreed, undefined);
@@ -188,24 +190,32 @@ function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Op
   const h2 = h2StreamOf(ws);
   if (h2 !== null) {
     // HTTP/2: an error status on this stream only; the connection and its other streams go on.
-    const { headers, body } = errorResponse(status, err.message);
+    // A wrong version names the one spoken, as HTTP/1.1's 426 does (over HTTP/2 the status is 400).
+    const extra = err.code === 'ERR_WS_BAD_SEC_VERSION' ? { 'Sec-WebSocket-Version': '13' } : undefined;
+    const { headers: plain, body } = errorResponse(status, err.message, extra);
+    // Fields HTTP/2 forbids (Connection, which errorResponse sets for HTTP/1.1, or a decorator's)
+    // are left out (RFC 9113 §8.2.2). If the decorator throws, sets a value HTTP/2 cannot carry,
+    // or one node refuses, the plain error response goes.
+    const tries = [plain];
     try {
-      opts.decorator?.(headers as ResponseHeaders, status);
+      const decorated = { ...plain };
+      opts.decorator?.(decorated as ResponseHeaders, status);
+      checkResponseFieldsH2(allowedFieldsH2(decorated));
+      tries.unshift(decorated);
     } catch {
-      /* the error response goes as it is */
+      /* the plain one */
     }
     ws.giveUp(err);
-    try {
-      const h = lowerCaseNames(headers);
-      // Connection-specific fields are forbidden in HTTP/2 (RFC 9113 §8.2.2): node refuses them,
-      // and a 426 carries `Upgrade: websocket` in HTTP/1.1.
-      for (const name of ['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'proxy-connection'])
-        delete h[name];
-      h2.respond({ ...h, ':status': status });
-      h2.end(body);
-    } catch {
-      h2.close();
+    for (const fields of tries) {
+      try {
+        h2.respond({ ...allowedFieldsH2(fields), ':status': status });
+        h2.end(body);
+        break;
+      } catch {
+        if (fields === plain && !h2.destroyed) h2.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+      }
     }
+    lingerH2(h2);
     queueMicrotask(() => c.fail(err));
     return;
   }
@@ -222,6 +232,24 @@ function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Op
     () => c.fail(err),
     () => c.fail(err),
   );
+}
+
+/**
+ * A refused stream is reset (RST_STREAM NO_ERROR) if the client has not ended its side within
+ * REFUSE_LINGER: after a complete response the server may do so (RFC 9113 §8.1), and a client that
+ * keeps the stream open must not hold it forever. What it still sends is read and dropped.
+ */
+function lingerH2(h2: Http2Stream): void {
+  if (h2.destroyed) return;
+  h2.on('error', () => {}); // a reset by the peer is no failure now
+  h2.resume();
+  if (h2.readableEnded) return;
+  const timer = setTimeout(() => {
+    if (!h2.destroyed) h2.close(h2constants.NGHTTP2_NO_ERROR);
+  }, REFUSE_LINGER);
+  timer.unref();
+  h2.once('end', () => clearTimeout(timer));
+  h2.once('close', () => clearTimeout(timer));
 }
 
 function asError(e: unknown): WebSocketError {

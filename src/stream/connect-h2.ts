@@ -1,7 +1,7 @@
 /**
  * WebSocket over HTTP/2, client role (RFC 8441 §4–5): waits for the server's
  * SETTINGS_ENABLE_CONNECT_PROTOCOL, opens an extended CONNECT stream with `:protocol websocket`,
- * checks the `:status 200` answer, and runs the WebSocket over that stream. Many WebSockets share
+ * checks for a 2xx answer, and runs the WebSocket over that stream. Many WebSockets share
  * one HTTP/2 connection: pass the same `ClientHttp2Session` to each.
  */
 import http2 from 'node:http2';
@@ -10,16 +10,20 @@ import { normaliseStreamOptions, type StreamOptions } from '../options.js';
 import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
-import { lowerCaseNames } from '../proto/http.js';
+import { requestFieldsH2 } from '../proto/handshake-h2.js';
 import { splitList } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen } from './websocket-stream.js';
 
 export interface ConnectH2Options extends StreamOptions {
   protocols?: string[];
   headers?: Record<string, string>;
-  /** Edits the request's regular headers last (pseudo-headers are set after it). */
+  /**
+   * Edits the request's regular headers last. Names are lowercased; a pseudo-header, a
+   * connection-specific field, TE other than "trailers", or a Host that is not the URL's authority
+   * is ERR_WS_INVALID_ARGUMENT, before any connection is made.
+   */
   decorator?: (headers: Record<string, string>) => void;
-  /** For a session made here: time to connect and receive the server's SETTINGS, in ms. Default 10000. */
+  /** Time to connect and receive the server's SETTINGS, in ms, this caller's own (also on a shared session). Default 10000. */
   connectTimeout?: number;
   /** An HTTP/2 session to open the WebSocket on (it is not closed with the WebSocket). */
   session?: http2.ClientHttp2Session;
@@ -31,38 +35,67 @@ export interface ConnectH2Options extends StreamOptions {
 /** How long to wait for the server's SETTINGS frame, in ms, by default. */
 const SETTINGS_WAIT = 10000;
 
+/** Sessions whose server SETTINGS arrived: nothing to wait for. */
+const settingsKnown = new WeakSet<http2.ClientHttp2Session>();
+/** The one wait (and one set of listeners) per session whose SETTINGS are not known yet. */
 const settingsWaits = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
 
-/** Resolves once the session has the server's SETTINGS; one wait (and one pair of listeners) per session. */
-function settingsOf(session: http2.ClientHttp2Session, timeout: number): Promise<void> {
-  if (session.remoteSettings && session.remoteSettings.enableConnectProtocol !== undefined) return Promise.resolve();
+function sessionGone(what: string): WebSocketError {
+  return new WebSocketError('ERR_WS_EOF', `the HTTP/2 session ${what}`);
+}
+
+/**
+ * Resolves once the session has the server's SETTINGS: the 'remoteSettings' event, or, for a
+ * session that got them before we listened (it emits no more), a PING's answer, which comes after
+ * them (the server's preface is its SETTINGS, RFC 9113 §3.4). Rejects at once when the session
+ * closes or gets GOAWAY (ERR_WS_EOF) or fails (ERR_WS_NEXT_LAYER). No deadline: each caller bounds it.
+ */
+function settingsOf(session: http2.ClientHttp2Session): Promise<void> {
+  if (settingsKnown.has(session)) return Promise.resolve();
   let wait = settingsWaits.get(session);
-  if (!wait) {
-    wait = new Promise<void>((resolve, reject) => {
-      const timer =
-        timeout > 0
-          ? setTimeout(() => done(new WebSocketError('ERR_WS_TIMEOUT', 'no SETTINGS from the HTTP/2 server')), timeout)
-          : undefined;
-      const onSettings = (): void => done(null);
-      const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
-      const done = (err: WebSocketError | null): void => {
-        clearTimeout(timer);
-        session.off('remoteSettings', onSettings);
-        session.off('error', onError);
-        if (err) reject(err);
-        else resolve();
-      };
-      session.on('remoteSettings', onSettings);
-      session.on('error', onError);
-    });
-    settingsWaits.set(session, wait);
-  }
+  if (wait) return wait;
+  wait = new Promise<void>((resolve, reject) => {
+    if (session.destroyed || session.closed) return reject(sessionGone('is closed'));
+    const onSettings = (): void => done(null);
+    const onClose = (): void => done(sessionGone('closed before the server sent its SETTINGS'));
+    const onGoaway = (): void => done(sessionGone('got GOAWAY before the SETTINGS'));
+    const onError = (err: Error): void => done(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    const ping = (): void => {
+      try {
+        session.ping((err) => {
+          if (!err) done(null);
+        });
+      } catch {
+        /* closed meanwhile: 'close' tells */
+      }
+    };
+    const done = (err: WebSocketError | null): void => {
+      session.off('remoteSettings', onSettings);
+      session.off('close', onClose);
+      session.off('goaway', onGoaway);
+      session.off('error', onError);
+      session.off('connect', ping);
+      settingsWaits.delete(session);
+      if (err) return reject(err);
+      settingsKnown.add(session);
+      resolve();
+    };
+    session.on('remoteSettings', onSettings);
+    session.on('close', onClose);
+    session.on('goaway', onGoaway);
+    session.on('error', onError);
+    // A session still connecting cannot have its SETTINGS yet; one connected may.
+    if (session.connecting) session.once('connect', ping);
+    else ping();
+  });
+  settingsWaits.set(session, wait);
   return wait;
 }
 
 /**
  * Waits for `wait`, bounded by `timeoutMs` (0: no bound; ERR_WS_TIMEOUT with `what`) and by
- * `signal` (ERR_WS_ABORTED). The listener and timer are gone once it settles.
+ * `signal` (ERR_WS_ABORTED). The listener and timer are gone once it settles; `wait` itself is
+ * left to run (another caller may share it).
  */
 function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: AbortSignal | undefined): Promise<T> {
   if (timeoutMs === 0 && signal === undefined) return wait;
@@ -87,6 +120,50 @@ function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: A
   });
 }
 
+/**
+ * The answer to the extended CONNECT on `req`: its response headers, or a typed failure as soon as
+ * the stream is reset or fails (ERR_WS_NEXT_LAYER), or the session closes or its GOAWAY leaves this
+ * stream out (ERR_WS_EOF).
+ */
+function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const onResponse = (h: http2.IncomingHttpHeaders): void => done(null, h);
+    // The stream's own end (a reset, an error) is ERR_WS_NEXT_LAYER; the session's end, which takes the stream with it, ERR_WS_EOF.
+    const sessionEnded = (): boolean => session.destroyed || session.closed;
+    const onError = (err: Error): void =>
+      done(
+        sessionEnded()
+          ? sessionGone('closed before the extended CONNECT was answered')
+          : new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }),
+      );
+    const onClose = (): void =>
+      done(
+        sessionEnded()
+          ? sessionGone('closed before the extended CONNECT was answered')
+          : new WebSocketError(
+              'ERR_WS_NEXT_LAYER',
+              `the HTTP/2 stream was reset (error code ${req.rstCode}) before an answer`,
+            ),
+      );
+    const onGoaway = (_code: number, lastStreamID: number): void => {
+      if (req.id === undefined || lastStreamID < req.id)
+        done(sessionGone('got GOAWAY, which leaves the extended CONNECT out'));
+    };
+    const done = (err: WebSocketError | null, h?: http2.IncomingHttpHeaders): void => {
+      req.off('response', onResponse);
+      req.off('error', onError);
+      req.off('close', onClose);
+      session.off('goaway', onGoaway);
+      if (err) reject(err);
+      else resolve(h!);
+    };
+    req.on('response', onResponse);
+    req.on('error', onError);
+    req.on('close', onClose);
+    session.on('goaway', onGoaway);
+  });
+}
+
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
   const {
     protocols = [],
@@ -99,18 +176,28 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     ...streamOptions
   } = options;
   const origin = `${url.protocol === 'wss:' || url.protocol === 'https:' ? 'https' : 'http'}://${url.host}`;
+  // The request's fields are checked before any connection is made (a bad one opens no session).
+  const regular: Record<string, string> = { ...headers };
+  decorator?.(regular);
+  const fields = requestFieldsH2(regular, url.host);
+  const { handshakeTimeout } = normaliseStreamOptions(streamOptions);
+  if (signal?.aborted) throw new WebSocketError('ERR_WS_ABORTED');
   const session = given ?? http2.connect(origin, connectOptions);
   const own = given === undefined;
-  // A session made here reports its failures through the WebSocket's stream, never as an unhandled event.
+  // A session made here reports its failures through connect's promise or the WebSocket's stream, never as an unhandled event.
   if (own) session.on('error', () => {});
+  // Any failure destroys a session made here; a shared one is the caller's, never ours to destroy.
   const fail = (err: WebSocketError): never => {
     if (own) session.destroy();
     throw err;
   };
-  if (signal?.aborted) fail(new WebSocketError('ERR_WS_ABORTED'));
-  const { handshakeTimeout } = normaliseStreamOptions(streamOptions);
-  // The server's SETTINGS tell whether it speaks extended CONNECT (awaited once per session).
-  await bounded(settingsOf(session, connectTimeout), 0, '', signal).catch((e: WebSocketError) => fail(e));
+  // The server's SETTINGS tell whether it speaks extended CONNECT. The wait is shared per session,
+  // its deadline (connectTimeout) is this caller's.
+  await bounded(settingsOf(session), connectTimeout, "the HTTP/2 server's SETTINGS", signal).catch(
+    (e: WebSocketError) => fail(e),
+  );
+  // A session already closing (GOAWAY received, or closed by its owner) takes no new stream.
+  if (session.closed || session.destroyed) fail(sessionGone('is closing: it takes no new stream'));
   if (!session.remoteSettings.enableConnectProtocol) {
     fail(
       new WebSocketError(
@@ -124,10 +211,8 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
       ? {}
       : streamOptions.perMessageDeflate
     : null;
-  const regular = { ...headers };
-  decorator?.(regular);
   const reqHeaders: http2.OutgoingHttpHeaders = {
-    ...Object.fromEntries(Object.entries(lowerCaseNames(regular)).filter(([k]) => !k.startsWith(':'))),
+    ...fields,
     ':method': 'CONNECT',
     ':protocol': 'websocket',
     ':scheme': origin.startsWith('https') ? 'https' : 'http',
@@ -137,21 +222,26 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   };
   if (protocols.length > 0) reqHeaders['sec-websocket-protocol'] = protocols.join(', ');
   if (deflateConfig) reqHeaders['sec-websocket-extensions'] = clientOffer(deflateConfig);
-  const req = session.request(reqHeaders);
+  let req: http2.ClientHttp2Stream;
+  try {
+    req = session.request(reqHeaders);
+  } catch (e) {
+    // The session closed or got GOAWAY since its SETTINGS (node refuses new streams then).
+    return fail(sessionGone(`refused a new stream (${(e as Error).message})`));
+  }
   // The CONNECT's answer is the handshake: bounded by handshakeTimeout and the signal.
-  const answered = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-    req.once('response', resolve);
-    req.once('error', (err) => reject(new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })));
-  });
+  const answered = answerOf(session, req);
   const response = await bounded(answered, handshakeTimeout, 'the extended CONNECT', signal).catch(
     (e: WebSocketError) => {
       answered.catch(() => {}); // an error after we gave up is nobody's
-      req.close(http2.constants.NGHTTP2_CANCEL);
+      req.on('error', () => {});
+      if (!req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
       return fail(e);
     },
   );
   const status = Number(response[':status']);
-  if (status !== 200) {
+  // Any 2xx answers a CONNECT with success (RFC 9110 §9.3.6, RFC 8441 §5).
+  if (status < 200 || status > 299) {
     const parts: Buffer[] = [];
     let size = 0;
     await new Promise<void>((resolve) => {

@@ -134,26 +134,36 @@ for (const mode of [[], ['--pubsub']]) {
       }
     });
 
-    it('methods other than GET and HEAD, and other paths: 404; HEAD / has no body; CONNECT is hung up', async () => {
+    it('other methods on the page path: 405 with Allow: GET, HEAD; other paths: 404; HEAD / has no body; CONNECT is hung up', async () => {
       const requests: [string, number][] = [
-        ['POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world', 404],
-        ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 404],
+        ['POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world', 405],
+        ['POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 405],
         ['PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n', 404],
-        ['DELETE / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['DELETE / HTTP/1.1\r\nHost: h\r\n\r\n', 405],
         ['OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n', 404],
-        ['PATCH / HTTP/1.1\r\nHost: h\r\n\r\n', 404],
+        ['PATCH /index.html?x=1 HTTP/1.1\r\nHost: h\r\n\r\n', 405],
         ['GET /nope HTTP/1.1\r\nHost: h\r\n\r\n', 404],
         ['GET /../../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n', 404],
         ['GET http://evil.example/ HTTP/1.1\r\nHost: h\r\n\r\n', 404],
       ];
       for (const [request, status] of requests) {
         const response = await exchange(server.port, request);
-        assert.equal(statusOf(response), status, `${request.split('\r\n')[0]}: ${response.slice(0, 200)}`);
-        assert.equal(bodyOf(response), 'not found\n');
+        const line = `${request.split('\r\n')[0]}: ${response.slice(0, 200)}`;
+        assert.equal(statusOf(response), status, line);
+        const body = status === 405 ? 'method not allowed\n' : 'not found\n';
+        assert.equal(bodyOf(response), body);
+        assert.match(response, new RegExp(`\r\nContent-Length: ${body.length}\r\n`, 'i'), line);
+        if (status === 405) assert.match(response, /\r\nAllow: GET, HEAD\r\n/i, line);
+        else assert.doesNotMatch(response, /\r\nAllow:/i, line);
       }
       const head = await exchange(server.port, 'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n');
       assert.equal(statusOf(head), 200);
       assert.equal(bodyOf(head), '');
+      // HEAD has GET's headers: the page's length, not 0.
+      const get = await exchange(server.port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      const length = /\r\nContent-Length: (\d+)\r\n/i.exec(head)?.[1];
+      assert.equal(length, String(bodyOf(get).length)); // latin1: one char per byte
+      assert.notEqual(length, '0');
       const connect = await exchange(server.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
       assert.doesNotMatch(connect, /^HTTP\/1\.1 200/, 'no tunnel');
     });
@@ -171,7 +181,7 @@ for (const mode of [[], ['--pubsub']]) {
       // connection may end in a reset, ECONNRESET here, and that is this test's expected end.)
       await new Promise((resolve) => socket.once('close', resolve));
       clearInterval(timer);
-      assert.equal(statusOf(got), 404);
+      assert.equal(statusOf(got), 405);
     });
 
     it('an upgrade pipelined behind page requests opens a WebSocket that outlives the HTTP deadline', async () => {
