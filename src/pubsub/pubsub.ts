@@ -154,6 +154,8 @@ class Subscription {
    */
   replay: (BrokerMessage | Prepared)[] | null = null;
   replayAt = 0;
+  /** The item at `replayAt`, prepared (only that one: what was sent is not kept). */
+  replayNext: Prepared | null = null;
   replayHeld = false;
   /** Replayed frames queued and not yet handed to the socket: the callback of each resumes the replay. */
   replayInFlight = 0;
@@ -537,6 +539,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.pending ??= [];
     sub.replay = items;
     sub.replayAt = 0;
+    sub.replayNext = null;
     sub.replayHeld = false;
     sub.onReplayWritten ??= (err) => {
       sub.replayInFlight--;
@@ -570,23 +573,28 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         // The held live messages are replayed in turn; they stay counted in pendingBytes until sent.
         sub.replay = held;
         sub.replayAt = 0;
+        sub.replayNext = null;
         sub.replayHeld = true;
         sub.pending = [];
         continue;
       }
-      const item = items[sub.replayAt]!;
-      const p = item instanceof Prepared ? item : this.prepare(item);
+      let p = sub.replayNext;
       if (p === null) {
-        sub.replayAt++;
-        continue;
+        const item = items[sub.replayAt]!;
+        p = item instanceof Prepared ? item : this.prepare(item);
+        if (p === null) {
+          sub.replayAt++;
+          continue;
+        }
+        sub.replayNext = p;
       }
-      if (p !== item) items[sub.replayAt] = p; // (the broker's copy, for this subscriber: prepared once)
       const m = p.message;
       if (m.epoch !== sub.epoch) this.epochChanged(sub, m);
       if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
       const heldBytes = sub.replayHeld ? p.payload.length + 14 : 0;
       if (m.offset <= sub.last) {
         sub.replayAt++;
+        sub.replayNext = null;
         sub.pendingBytes -= heldBytes;
         continue;
       }
@@ -595,6 +603,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
       sub.replayAt++;
+      sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
       if (over) {
         // Nothing of it on its way that could make room: it does not fit.
@@ -621,7 +630,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (!sub.member.ws.isOpen) return;
     for (let i = sub.replayAt; i < items.length; i++) {
       const item = items[i]!;
-      const p = item instanceof Prepared ? item : this.prepare(item);
+      const p =
+        i === sub.replayAt && sub.replayNext !== null
+          ? sub.replayNext
+          : item instanceof Prepared
+            ? item
+            : this.prepare(item);
       if (p !== null && !this.offer(sub, p)) return;
     }
     for (const p of held) if (!this.offer(sub, p)) return;

@@ -125,7 +125,8 @@ describe('recovery is paced by the socket and bounded by the slow-subscriber cap
     const live = tags.slice(HISTORY).map((tag) => Number(tag.slice(1)));
     assert.equal(live.length, LIVE - drops.length);
     assert.equal(live[0], 1, 'the first live message was held');
-    for (let i = 1; i < live.length; i++) assert.ok(live[i]! > live[i - 1]!, `live in order: ${live[i - 1]}, ${live[i]}`);
+    for (let i = 1; i < live.length; i++)
+      assert.ok(live[i]! > live[i - 1]!, `live in order: ${live[i - 1]}, ${live[i]}`);
     assert.equal(ps.subscriberCount('h'), 1, 'still subscribed');
   });
 });
