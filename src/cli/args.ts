@@ -190,6 +190,12 @@ export function parseServeArgs(args: string[]): ServeConfig {
       );
     }
   }
+  if (given('broker') && given('history-total-bytes')) {
+    // Redis and NATS keep history on their servers: only the in-process store has such a total.
+    throw new UsageError(
+      '--history-total-bytes bounds the in-memory history (no --broker, or the --workers primary); with --broker, history is kept by the broker server',
+    );
+  }
   const host = str('host') ?? '127.0.0.1';
   if (host.trim() === '' || host !== host.trim()) {
     throw new UsageError(`--host takes a host name or address, not ${JSON.stringify(host)}`);

@@ -5,7 +5,8 @@
  *
  * client → server: {"op":"subscribe","topic":T[,"since":{"offset":N,"epoch":E}]},
  *                  {"op":"unsubscribe","topic":T}, {"op":"publish","topic":T,"data":ANY}
- * server → client: {"op":"subscribed","topic":T,"offset":N,"epoch":E[,"recovered":B]},
+ * server → client: {"op":"subscribed","topic":T,"offset":N,"epoch":E[,"recovered":B]} (again, without
+ *                  "recovered", when the topic's epoch changes under the subscription),
  *                  {"op":"message","topic":T,"data":ANY,"offset":N}, {"op":"error","code":C,"message":M}
  */
 import cluster from 'node:cluster';
@@ -295,6 +296,11 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
   });
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
+  });
+  // A topic's history was lost under its subscribers (a new epoch): each hears where it stands now,
+  // before the new epoch's first message, so that its next `since` names the new epoch.
+  ps.on('epoch', ({ ws, topic, offset, epoch }) => {
+    (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
   const limits = { maxTopics: opts.maxTopics };
   let running: RunningServer;

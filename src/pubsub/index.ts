@@ -9,6 +9,7 @@ export type {
   PublishOptions,
   SlowSubscriberOptions,
   DropEvent,
+  EpochEvent,
 } from './pubsub.js';
 export type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 export { MemoryBroker } from './memory-broker.js';

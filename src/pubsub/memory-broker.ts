@@ -3,7 +3,9 @@
  * names this broker's life (another process, or a restart, is another epoch). History is bounded
  * per topic by a count, a total of payload bytes and an age. A topic nobody subscribes to is
  * forgotten once it holds no history (expired, trimmed or none kept), so abandoned topics cost
- * nothing; made again later, it starts over from offset 1 under a new epoch. Across topics, the
+ * nothing; made again later, it starts over from offset 1 under a new epoch if it had held any
+ * message, and under the same epoch if it never had one (nothing was lost: a `since` at offset 0
+ * is still recovered). Across topics, the
  * history is bounded by `totalBytes`: past it, the topics published to least recently lose their
  * oldest messages first.
  */
@@ -35,6 +37,21 @@ export interface MemoryBrokerOptions {
   totalBytes?: number;
 }
 
+/**
+ * Forgotten topics are counted in this many buckets (by a hash of the name): a topic's epoch
+ * names how many topics of its bucket lost their offsets, so it changes when the topic itself had
+ * messages and was forgotten (or, rarely, one of the same bucket), never when an unrelated topic
+ * was, and the count costs bounded memory however many topics come and go.
+ */
+const EPOCH_BUCKETS = 4096;
+
+/** The bucket of `topic` (FNV-1a over its UTF-16 code units). */
+function bucketOf(topic: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < topic.length; i++) h = Math.imul(h ^ topic.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % EPOCH_BUCKETS;
+}
+
 /** The default of `MemoryBrokerOptions.totalBytes`. */
 const TOTAL_BYTES_DEFAULT = 1024 * 1024 * 1024;
 
@@ -44,14 +61,14 @@ export function newEpoch(): string {
 }
 
 export class MemoryBroker implements Broker {
-  /** The epoch of topics made before any was forgotten (later ones: this with a suffix). */
+  /** The epoch of topics made before any of their bucket lost its offsets (later ones: this with a suffix). */
   readonly epoch = newEpoch();
   private events: BrokerEvents | null = null;
   private kept: Required<HistoryOptions> = { size: 0, ttlSeconds: 0, bytes: 0 };
   private readonly logs = new Map<string, TopicLog>();
   private readonly subscribed = new Set<string>();
-  /** Topics forgotten so far: a topic made after one was forgotten gets an epoch of its own. */
-  private forgotten = 0;
+  /** Per bucket (`bucketOf`), the topics forgotten after they had messages (0: absent). */
+  private readonly forgotten = new Map<number, number>();
   private bytes = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
@@ -130,7 +147,7 @@ export class MemoryBroker implements Broker {
 
   async position(topic: string): Promise<TopicPosition> {
     const log = this.logs.get(topic);
-    return log === undefined ? { offset: 0, epoch: this.nextEpoch() } : { offset: log.offset, epoch: log.epoch };
+    return log === undefined ? { offset: 0, epoch: this.nextEpoch(topic) } : { offset: log.offset, epoch: log.epoch };
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
@@ -141,7 +158,7 @@ export class MemoryBroker implements Broker {
   historyNow(topic: string, since: TopicPosition): BrokerMessage[] | null {
     if (this.kept.size === 0) return null;
     const log = this.logs.get(topic);
-    if (log === undefined) return since.epoch === this.nextEpoch() && since.offset === 0 ? [] : null;
+    if (log === undefined) return since.epoch === this.nextEpoch(topic) && since.offset === 0 ? [] : null;
     if (since.epoch !== log.epoch) return null;
     const last = log.offset;
     if (since.offset > last) return null; // an offset this topic never reached
@@ -160,25 +177,33 @@ export class MemoryBroker implements Broker {
     this.bytes = 0;
   }
 
-  /** The epoch a topic made now gets. */
-  private nextEpoch(): string {
-    return this.forgotten === 0 ? this.epoch : `${this.epoch}.${this.forgotten}`;
+  /** The epoch `topic` gets if it is made now. */
+  private nextEpoch(topic: string): string {
+    const n = this.forgotten.get(bucketOf(topic));
+    return n === undefined ? this.epoch : `${this.epoch}.${n}`;
   }
 
   private log(topic: string): TopicLog {
     let log = this.logs.get(topic);
     if (log === undefined) {
-      log = { offset: 0, epoch: this.nextEpoch(), kept: [], times: [], start: 0, bytes: 0 };
+      log = { offset: 0, epoch: this.nextEpoch(topic), kept: [], times: [], start: 0, bytes: 0 };
       this.logs.set(topic, log);
     }
     return log;
   }
 
-  /** A topic nobody here subscribes to and with no history left is dropped. */
+  /**
+   * A topic nobody here subscribes to and with no history left is dropped. If it had messages, its
+   * offsets start over when it is made again: under a new epoch, so that no old `since` is
+   * answered from the new life. If it never had one, nothing was lost: it keeps its epoch.
+   */
   private forgetIfIdle(topic: string, log: TopicLog): void {
     if (log.start < log.kept.length || this.subscribed.has(topic) || this.logs.get(topic) !== log) return;
     this.logs.delete(topic);
-    this.forgotten++;
+    if (log.offset > 0) {
+      const b = bucketOf(topic);
+      this.forgotten.set(b, (this.forgotten.get(b) ?? 0) + 1);
+    }
   }
 
   /** Drops the oldest history of the topics published to least recently until under `totalBytes`. */

@@ -87,8 +87,27 @@ export interface DropEvent {
   policy: 'drop' | 'close';
 }
 
+export interface EpochEvent {
+  ws: PubSubSocket;
+  topic: string;
+  /**
+   * Where the subscriber now stands in the new epoch: the messages after this offset follow (the
+   * first of them is the message that brought the new epoch). Give `{ offset, epoch }` (updated by
+   * later offsets) as `since` to recover after a reconnection.
+   */
+  offset: number;
+  epoch: string;
+}
+
 export interface PubSubEvents {
   drop: [DropEvent];
+  /**
+   * The topic's epoch changed under a live subscription (its history was lost: Redis restarted
+   * without its data, a JetStream stream deleted or made again): emitted for each subscriber, just
+   * before the first message of the new epoch is queued to it, so a reply written by the listener
+   * goes first. Offsets start over; a `since` from the old epoch is no longer recoverable.
+   */
+  epoch: [EpochEvent];
   /** The broker connection was lost (false) or is back with every topic subscribed again (true). */
   availability: [boolean];
 }
@@ -99,6 +118,9 @@ export const pubSubDefaults = Object.freeze({
   slowSubscriber: Object.freeze({ maxBytes: 4 * 1024 * 1024, policy: 'close' as const }),
   compression: Object.freeze({ threshold: 1024, level: 1 }),
 });
+
+/** At most this many bytes of replayed history are buffered for a subscriber at once (or half its cap). */
+const REPLAY_HIGH_WATER = 256 * 1024;
 
 /** Longest topic name, in UTF-8 bytes. */
 export const TOPIC_MAX_BYTES = 256;
@@ -119,9 +141,25 @@ class Subscription {
   /** Offset of the last message delivered (or skipped), in `epoch`. */
   last = 0;
   epoch = '';
-  /** Messages held while joining (history is being read), in order; null once live. */
+  /**
+   * Live messages held while joining (history is being read) and while history is replayed, in
+   * order; null once live. They count in the subscriber's backlog (`pendingBytes`).
+   */
   pending: Prepared[] | null = [];
   pendingBytes = 0;
+  /**
+   * History being replayed (recovered with `since`, or a gap filled after a broker outage), sent
+   * as the socket drains (`pump`), then `pending`; null when none. `replayHeld`: its items are
+   * held live messages, counted in `pendingBytes`.
+   */
+  replay: (BrokerMessage | Prepared)[] | null = null;
+  replayAt = 0;
+  /** The item at `replayAt`, prepared (only that one: what was sent is not kept). */
+  replayNext: Prepared | null = null;
+  replayHeld = false;
+  /** Replayed frames queued and not yet handed to the socket: the callback of each resumes the replay. */
+  replayInFlight = 0;
+  onReplayWritten: ((err: WebSocketError | null) => void) | null = null;
   joined: Promise<SubscribeResult> | null = null;
   /** Once `subscribe` has resolved and until it is live: the recovered history to deliver first. */
   recovered: BrokerMessage[] | null = null;
@@ -234,6 +272,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   dropped = 0;
   private readonly historyOptions: HistoryOptions;
   private readonly maxBytes: number;
+  /** A replay waits for the socket past this many bytes buffered. */
+  private readonly replayHighWater: number;
   private readonly policy: 'drop' | 'close';
   private readonly threshold: number;
   private readonly level: number;
@@ -257,6 +297,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     };
     const s = options.slowSubscriber ?? {};
     this.maxBytes = positiveInt('slowSubscriber.maxBytes', s.maxBytes, pubSubDefaults.slowSubscriber.maxBytes, 1);
+    this.replayHighWater = Math.min(this.maxBytes >> 1, REPLAY_HIGH_WATER);
     this.policy = s.policy ?? pubSubDefaults.slowSubscriber.policy;
     if (this.policy !== 'drop' && this.policy !== 'close')
       throw invalid("slowSubscriber.policy must be 'drop' or 'close'");
@@ -408,19 +449,26 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     return m;
   }
 
-  private leaveAll(m: Member): void {
+  /** `flush` false: what its subscriptions hold is not sent (it is being closed for its backlog). */
+  private leaveAll(m: Member, flush = true): void {
     if (this.members.get(m.ws) !== m) return;
     this.members.delete(m.ws);
-    for (const sub of [...m.subs.values()]) this.leave(sub);
+    for (const sub of [...m.subs.values()]) this.leave(sub, true, flush);
   }
 
-  private leave(sub: Subscription, tellBroker = true): void {
+  private leave(sub: Subscription, tellBroker = true, flush = true): void {
     runDeferred(); // what was published before it left is still for it
-    // Left after `subscribe` resolved but before its first turn: what it holds (recovered history,
-    // messages after its offset) was published while it was subscribed, and goes out now.
-    if (sub.recovered !== null) this.goLive(sub);
+    if (flush) {
+      // Left after `subscribe` resolved but before its first turn, or while history is replayed:
+      // what it holds (recovered history, messages after its offset) was published while it was
+      // subscribed, and goes out now, each message checked against its backlog.
+      if (sub.recovered !== null) this.goLive(sub);
+      this.flushReplay(sub);
+    }
     const t = sub.topic;
     if (sub.member.subs.get(t.name) === sub) sub.member.subs.delete(t.name);
+    sub.recovered = null;
+    sub.replay = null;
     sub.pending = null;
     if (!t.subs.delete(sub) || t.subs.size > 0 || !t.live || !tellBroker) return;
     t.live = false;
@@ -479,14 +527,131 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       this.leaveAll(sub.member);
       return;
     }
+    sub.recovered = null;
+    this.startReplay(sub, history);
+  }
+
+  /**
+   * Replays `items` (history, in offset order) to `sub`, then what is held for it: paced by the
+   * socket (`pump`). Live messages arriving meanwhile are held (`offer`), counted in its backlog.
+   */
+  private startReplay(sub: Subscription, items: (BrokerMessage | Prepared)[]): void {
+    sub.pending ??= [];
+    sub.replay = items;
+    sub.replayAt = 0;
+    sub.replayNext = null;
+    sub.replayHeld = false;
+    sub.onReplayWritten ??= (err) => {
+      sub.replayInFlight--;
+      if (err === null) this.pump(sub);
+    };
+    this.pump(sub);
+  }
+
+  /**
+   * Sends the replay on as far as the socket takes it: up to `replayHighWater` buffered, and never
+   * over the backlog cap counting the held live messages; the callback of a queued frame resumes
+   * it. So a recovering subscriber never has thousands of history messages queued at once, and one
+   * that stops reading meets the slow-subscriber policy once its held live messages no longer fit.
+   * History done, the held messages follow the same way (new live ones are held meanwhile); once
+   * nothing is held, the subscription is live.
+   */
+  private pump(sub: Subscription): void {
+    const member = sub.member;
+    const ws = member.ws;
+    for (;;) {
+      const items = sub.replay;
+      if (items === null || member.subs.get(sub.topic.name) !== sub) return;
+      if (sub.replayAt >= items.length) {
+        const held = sub.pending!;
+        if (held.length === 0) {
+          sub.replay = null;
+          sub.pending = null;
+          sub.pendingBytes = 0;
+          return;
+        }
+        // The held live messages are replayed in turn; they stay counted in pendingBytes until sent.
+        sub.replay = held;
+        sub.replayAt = 0;
+        sub.replayNext = null;
+        sub.replayHeld = true;
+        sub.pending = [];
+        continue;
+      }
+      let p = sub.replayNext;
+      if (p === null) {
+        const item = items[sub.replayAt]!;
+        p = item instanceof Prepared ? item : this.prepare(item);
+        if (p === null) {
+          sub.replayAt++;
+          continue;
+        }
+        sub.replayNext = p;
+      }
+      const m = p.message;
+      if (m.epoch !== sub.epoch) this.epochChanged(sub, m);
+      if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
+      const heldBytes = sub.replayHeld ? p.payload.length + 14 : 0;
+      if (m.offset <= sub.last) {
+        sub.replayAt++;
+        sub.replayNext = null;
+        sub.pendingBytes -= heldBytes;
+        continue;
+      }
+      const f = p.frameFor(member.deflateBits);
+      const buffered = ws.bufferedAmount;
+      const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
+      if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
+      sub.replayAt++;
+      sub.replayNext = null;
+      sub.pendingBytes -= heldBytes;
+      if (over) {
+        // Nothing of it on its way that could make room: it does not fit.
+        if (!this.tooSlow(sub, f.length)) return;
+        continue;
+      }
+      sub.last = m.offset;
+      if (!queuePreparedFrame(ws, f, sub.onReplayWritten!)) {
+        this.leaveAll(member, false); // no longer open: its close is on the way
+        return;
+      }
+      sub.replayInFlight++;
+    }
+  }
+
+  /** Leaving while replaying: what is left of the replay and what is held go out now, within the cap. */
+  private flushReplay(sub: Subscription): void {
+    const items = sub.replay;
+    if (items === null) return;
+    const held = sub.pending ?? [];
+    sub.replay = null;
     sub.pending = null;
     sub.pendingBytes = 0;
-    sub.recovered = null;
-    for (const m of history) {
-      const p = this.prepare(m);
+    if (!sub.member.ws.isOpen) return;
+    for (let i = sub.replayAt; i < items.length; i++) {
+      const item = items[i]!;
+      const p =
+        i === sub.replayAt && sub.replayNext !== null
+          ? sub.replayNext
+          : item instanceof Prepared
+            ? item
+            : this.prepare(item);
       if (p !== null && !this.offer(sub, p)) return;
     }
-    for (const p of pending) if (!this.offer(sub, p)) return;
+    for (const p of held) if (!this.offer(sub, p)) return;
+  }
+
+  /** A live subscriber meets a new epoch: it starts over from the offset before `m`, and hears so first. */
+  private epochChanged(sub: Subscription, m: BrokerMessage): void {
+    const known = sub.epoch !== '';
+    sub.epoch = m.epoch;
+    sub.last = 0;
+    if (!known) return;
+    try {
+      this.emit('epoch', { ws: sub.member.handle, topic: sub.topic.name, offset: m.offset - 1, epoch: m.epoch });
+    } catch (err) {
+      process.nextTick(rethrow, err); // the listener's own error, as for 'drop'
+    }
   }
 
   // ===================================================================== delivery
@@ -525,11 +690,21 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       .then((history) => {
         const held = t.holding ?? [];
         t.holding = null;
+        const missed: Prepared[] = [];
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
           t.last = m.offset;
           const p = this.prepare(m);
-          if (p !== null) this.deliver(t, p);
+          if (p !== null) missed.push(p);
+        }
+        if (missed.length > 0) {
+          runDeferred(); // what was gathered before goes first
+          // Replayed to each subscriber as its socket drains; live ones are held meanwhile.
+          for (const sub of [...t.subs]) {
+            if (sub.member.subs.get(t.name) !== sub) continue;
+            if (sub.pending === null) this.startReplay(sub, missed);
+            else for (const p of missed) if (!this.offer(sub, p)) break; // joining or replaying: held
+          }
         }
         // What history could not give is lost for good: take what follows as it is.
         if (held.length > 0 && held[0]!.offset > t.last + 1) t.last = -1;
@@ -635,8 +810,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       return true;
     }
     if (m.epoch !== sub.epoch) {
-      sub.epoch = m.epoch;
-      sub.last = 0;
+      this.epochChanged(sub, m);
+      if (sub.member.subs.get(sub.topic.name) !== sub) return false; // its listener made it leave
     }
     if (m.offset <= sub.last) return true;
     sub.last = m.offset;
@@ -659,7 +834,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       process.nextTick(rethrow, err);
     }
     if (this.policy === 'drop') return true;
-    this.leaveAll(member);
+    this.leaveAll(member, false);
     const err = new WebSocketError('ERR_WS_SLOW_SUBSCRIBER', `over ${this.maxBytes} bytes`);
     member.ws.close({ code: err.closeCode, reason: err.message.slice(0, 123) }).catch(() => {});
     return false;

@@ -41,6 +41,12 @@ describe('serve --pubsub --history-bytes, --history-total-bytes', () => {
     [['--pubsub', '--history-total-bytes', '-5'], /--history-total-bytes/],
     [['--pubsub', '--history-total-bytes', '1k'], /--history-total-bytes/],
     [['--history-total-bytes', '10'], /--history-total-bytes goes with --pubsub/],
+    // Only the in-memory store (this process, or the cluster primary) has a total: refused, not ignored.
+    [
+      ['--pubsub', '--history-total-bytes', '1000', '--broker', 'redis://127.0.0.1:6379'],
+      /--history-total-bytes bounds the in-memory history .*with --broker/,
+    ],
+    [['--pubsub', '--broker', 'nats://127.0.0.1:4222', '--history-total-bytes=0'], /--history-total-bytes/],
   ];
   for (const [args, said] of refused) {
     it(`refuses ${JSON.stringify(args)}: exit 2, stderr names the option`, async () => {

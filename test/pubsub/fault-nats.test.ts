@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { BrokerMessage } from '../../src/pubsub/broker.js';
-import { PubSub } from '../../src/pubsub/index.js';
+import { type EpochEvent, PubSub } from '../../src/pubsub/index.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
@@ -181,7 +181,7 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     assert.deepEqual(rows(late.events.of(topic)), [[1, at.epoch, 'one']]);
   });
 
-  it('PubSub: a WebSocket subscriber gets the old epoch, then the new one from offset 1, each once; recovery in the new epoch is exact', async (t) => {
+  it("PubSub: a WebSocket subscriber gets the old epoch, then the new one from offset 1, each once, told by 'epoch'; recovery in the new epoch is exact", async (t) => {
     const topic = 'pubsub-remade';
     const web = await startTestServer();
     const format = (m: BrokerMessage) => JSON.stringify({ data: m.data.toString(), offset: m.offset, epoch: m.epoch });
@@ -194,6 +194,8 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     const client = await JsonClient.connect(web.port);
     const { ws } = await web.next();
     const start = await receiving.subscribe(ws, topic);
+    const epochs: EpochEvent[] = [];
+    receiving.on('epoch', (e) => epochs.push(e));
     const a = await sending.publish(topic, 'a');
     assert.deepEqual(await client.next(), { data: 'a', offset: 1, epoch: start.epoch });
     assert.equal(a.epoch, start.epoch);
@@ -211,6 +213,8 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
         { data: 'two', offset: 2, epoch: one.epoch },
       ],
     );
+    // The live subscriber was told of the new epoch, once, at its start.
+    assert.deepEqual(epochs, [{ ws, topic, offset: 0, epoch: one.epoch }]);
 
     // Another client comes back with what it saw of the new epoch: exactly what follows.
     const three = await sending.publish(topic, 'three');

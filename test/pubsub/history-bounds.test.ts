@@ -16,7 +16,7 @@ import {
 } from '../../src/pubsub/index.js';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/index.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
-import { natsBrokersOfSuite, startTestServer } from './pubsub-support.js';
+import { natsBrokersOfSuite, startTestServer, subscriberPair } from './pubsub-support.js';
 
 const MiB = 1024 * 1024;
 
@@ -165,6 +165,33 @@ describe('memory broker forgets abandoned topics', () => {
   });
 });
 
+describe('memory broker: the epoch changes only when a topic that had messages is forgotten', () => {
+  it('a topic forgotten without ever having a message keeps its epoch, whatever other topics lost: since offset 0 is recovered', async (t) => {
+    const history = { size: 10, ttlSeconds: 0, bytes: 4 };
+    const { broker } = await opened(history);
+    const ps = new PubSub({ broker, history });
+    const web = await startTestServer();
+    t.after(async () => {
+      await ps.close();
+      await web.close();
+    });
+    const { client, ws } = await subscriberPair(web);
+    t.after(() => client.destroy());
+    const first = await ps.subscribe(ws, 'room');
+    assert.deepEqual(first, { offset: 0, epoch: broker.epoch });
+    ps.unsubscribe(ws, 'room');
+    await poll(async () => broker.stats().topics === 0); // the empty topic is forgotten
+    // Other topics had messages and lost them (not kept: over `bytes`), and are forgotten.
+    for (let i = 0; i < 50; i++) await broker.publish(`gone-${i}`, Buffer.from('too big'), false);
+    assert.equal(broker.stats().topics, 0);
+    assert.deepEqual(await broker.position('room'), first, 'nothing of room was lost: same epoch');
+    const again = await ps.subscribe(ws, 'room', { since: first });
+    assert.deepEqual(again, { ...first, recovered: true });
+    assert.deepEqual(await ps.publish('room', 'hi'), { offset: 1, epoch: first.epoch });
+    assert.deepEqual(await client.nextMessage(), { opcode: 1, payload: Buffer.from('hi') });
+  });
+});
+
 describe('memory broker: history bytes across all topics (totalBytes)', () => {
   it('past totalBytes, the topics published to least recently lose their oldest messages first; emptied ones are forgotten', async (t) => {
     const broker = new MemoryBroker({ totalBytes: 100 });
@@ -188,8 +215,10 @@ describe('memory broker: history bytes across all topics (totalBytes)', () => {
     for (let i = 0; i < 1000; i++) await broker.publish(`many-${i}`, ten('m'), false);
     assert.deepEqual(broker.stats(), { topics: 10, bytes: 100 });
     const { epoch } = await broker.position('many-999');
-    assert.notEqual(epoch, broker.epoch, 'made after other topics were forgotten');
     assert.deepEqual(texts(await broker.history('many-999', { offset: 0, epoch })), ['mmmmmmmmmm']);
+    const made = await broker.position('many-0');
+    assert.equal(made.offset, 0, 'many-0 lost its message and was forgotten');
+    assert.notEqual(made.epoch, broker.epoch, 'it had a message: made again, a new epoch');
     assert.throws(() => new MemoryBroker({ totalBytes: -1 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.throws(() => new MemoryBroker({ totalBytes: 0.5 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });

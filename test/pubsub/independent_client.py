@@ -571,6 +571,12 @@ async def check_outage(s, args):
     for c in subs:
         await c.ping()
     await control('start-broker')
+
+    def check_announced(r, name):
+        # Redis lost the topic: its new epoch is announced by a re-sent subscribed, offset 0, first.
+        check_subscribed(r, t, False)
+        require(r['epoch'] != first_epoch and r['offset'] == 0, f'{name}: announced {r}')
+
     # Publish until the broker takes it (no resubscribe by anyone): 3 messages come back to pub.
     after = []
     attempt = 0
@@ -578,6 +584,9 @@ async def check_outage(s, args):
         require(attempt < 3000, 'the broker never took a publish again')
         await pub.send({'op': 'publish', 'topic': t, 'data': f'after {attempt}'})
         r = await pub.next(f'publish {attempt} after the restart')
+        if r.get('op') == 'subscribed' and args.broker != 'nats':
+            check_announced(r, pub.name)
+            r = await pub.next(f'publish {attempt} after the new epoch was announced')
         if r.get('op') == 'error':
             check_error(r, 'ERR_WS_BROKER_UNAVAILABLE', 'publish while the broker comes back')
             await asyncio.sleep(0.1)  # a retry pace, not an assertion
@@ -589,6 +598,8 @@ async def check_outage(s, args):
     require(all(b == a + 1 for a, b in zip(offsets, offsets[1:])), f'offsets after the restart: {offsets}')
     # Every subscriber, on every process, gets the same messages, once, in order, by itself.
     for c in subs[1:]:
+        if args.broker != 'nats':
+            check_announced(await c.next('the new epoch announced'), c.name)
         for want in after:
             m = await c.next(f'after the restart: {want}')
             require(m == want, f'{c.name}: got {m}, the publisher got {want}')
@@ -987,13 +998,14 @@ async def check_outage_live(s, args):
     subscriber gets one sequence per epoch, contiguous, no duplicate, the same message at each
     offset as every other subscriber, and every publish that got no error. With NATS (file
     storage) the epoch survives the restart: one sequence holds everything accepted; with Redis
-    (no persistence) a new epoch starts at offset 1, complete from there."""
+    (no persistence) a new epoch starts at offset 1, complete from there, announced to every
+    subscriber by a re-sent `subscribed` (offset 0, the new epoch) just before its first message."""
     t = uniq('live-outage')
     subs = [await s.connect(i, f'sub{i}') for i in range(len(s.urls) * 2)]
     pubs = [await s.connect(i, f'pub{i}') for i in range(len(s.urls))]
     for c in subs + pubs:
         await c.subscribe(t)
-    seen = {c.name: [] for c in subs + pubs}  # (offset, data) in arrival order
+    seen = {c.name: [] for c in subs + pubs}  # (offset, data) in arrival order; (None, subscribed) for a new epoch
     accepted = {p.name: [] for p in pubs}
     errors = {p.name: 0 for p in pubs}
     phase = {'now': 'before'}
@@ -1022,6 +1034,10 @@ async def check_outage_live(s, args):
                     errors[p.name] += 1
                     await asyncio.sleep(0.05)  # a retry pace, not an assertion
                     break
+                if r.get('op') == 'subscribed':
+                    check_subscribed(r, t, False)
+                    seen[p.name].append((None, r))
+                    continue
                 check_message(r, t)
                 seen[p.name].append((r['offset'], r['data']))
                 if r['data'] == data:
@@ -1044,6 +1060,10 @@ async def check_outage_live(s, args):
             except CheckFailed:
                 if stop['now']:
                     return
+                continue
+            if r.get('op') == 'subscribed':
+                check_subscribed(r, t, False)
+                seen[c.name].append((None, r))
                 continue
             check_message(r, t)
             seen[c.name].append((r['offset'], r['data']))
@@ -1078,13 +1098,25 @@ async def check_outage_live(s, args):
                 break
             if r.get('op') == 'message':
                 seen[p.name].append((r['offset'], r['data']))
+            elif r.get('op') == 'subscribed':
+                check_subscribed(r, t, False)
+                seen[p.name].append((None, r))
     at = {}
     for name, got in seen.items():
         epochs = [[]]
+        announced = None  # the offset a re-sent subscribed put the client at
         for off, data in got:
-            if epochs[-1] and off <= epochs[-1][-1][0]:
-                require(off == 1, f'{name}: offset {off} after {epochs[-1][-1][0]}: a repeat or reorder, not a new epoch')
-                epochs.append([])
+            if off is None:
+                require(announced is None, f'{name}: two subscribed in a row for one new epoch')
+                announced = data['offset']
+                if epochs[-1]:
+                    epochs.append([])
+                continue
+            if announced is not None:
+                require(off == announced + 1, f'{name}: subscribed at offset {announced}, then offset {off}')
+                announced = None
+            elif epochs[-1] and off <= epochs[-1][-1][0]:
+                raise CheckFailed(f'{name}: offset {off} after {epochs[-1][-1][0]}: a repeat, a reorder, or a new epoch no subscribed announced')
             epochs[-1].append((off, data))
         if args.broker == 'nats':
             require(len(epochs) == 1, f'{name}: {len(epochs)} epochs on NATS with file storage')
