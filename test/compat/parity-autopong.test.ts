@@ -4,13 +4,15 @@
  * connection ('ping' is still emitted; 'close' 1006, no 'error'). A write completes once the socket
  * took it: pongs a peer reads never pile up, pongs to a peer that does not read do, and so do the
  * pongs of many pings that came in one chunk (answered in one turn, before any write completed).
+ * Last, ws 8.23's other new limit, `maxBufferedChunks`: a documented difference (ignored here).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { describe, it } from 'node:test';
 import { fakeServer, response101 } from '../support/hostile.js';
-import { ping } from '../support/frames.js';
+import { closeCodeOf } from '../support/hostile.js';
+import { ping, text } from '../support/frames.js';
 import type { RawPeer } from '../support/peer.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
 
@@ -148,6 +150,35 @@ describe('maxPendingAutoPongs, on ws and ws-stream/ws', () => {
       const seen = watch(client);
       await once(client, 'close');
       assert.deepEqual(seen, { pings: 4, errors: [], close: 1006 });
+    });
+  }
+
+  // A documented difference (doc/ws-compat.md, "Accepted and ignored"): ws counts the socket chunks
+  // its receiver holds unparsed; the core gathers small pieces into one buffer and needs no such limit.
+  for (const impl of impls) {
+    it(`${impl.name}: maxBufferedChunks 4, a frame trickled in one byte per chunk`, async (t) => {
+      const [server, peer] = await open(t, impl, { maxBufferedChunks: 4 });
+      const seen = watch(server);
+      const messages: string[] = [];
+      server.on('message', (d: Buffer) => messages.push(d.toString()));
+      const frame = text('0123456789');
+      for (const byte of frame) {
+        if (seen.errors.length > 0) break; // ws failed the connection (the chunk before)
+        const arrived = once(server._socket, 'data');
+        peer.send(Buffer.from([byte]));
+        await arrived; // a chunk of its own for the server
+      }
+      if (impl.name === 'ws') {
+        // Its close frame (the raw peer does not answer it: ws would wait closeTimeout for that).
+        await peer.waitFrames(1);
+        assert.deepEqual(seen.errors, ['Too many buffered chunks']);
+        assert.equal(closeCodeOf(peer.frames()[0]), 1008);
+        assert.deepEqual(messages, []);
+      } else {
+        if (messages.length === 0) await once(server, 'message');
+        assert.deepEqual(messages, ['0123456789']);
+        assert.deepEqual(seen.errors, []);
+      }
     });
   }
 });
