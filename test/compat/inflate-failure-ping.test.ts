@@ -2,13 +2,15 @@
  * RFC 6455 §7.1.7: once a compressed message fails to inflate, the connection is failed (1007 for
  * text that is not UTF-8, 1007 for data that is not DEFLATE) and nothing after that message is
  * processed: a ping that came behind it (before the peer's close) gets no pong and is not emitted.
- * What a raw client sees on the wire, and the server's events, on the real `ws` and on ws-stream/ws.
+ * What a raw client sees on the wire, and the server's events, on the real `ws` and on ws-stream/ws;
+ * then the client's side against a raw server.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { compressedText } from '../support/drop-client.js';
-import { closeFrame, frame, KEY, ping } from '../support/frames.js';
+import { closeFrame, frame, KEY, parseFrames, ping } from '../support/frames.js';
 import type { WireFrame } from '../support/frames.js';
+import { fakeServer, response101 } from '../support/hostile.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
 
 const NOT_UTF8 = Buffer.from([0x68, 0xc3, 0x28]);
@@ -84,5 +86,45 @@ for (const impl of impls) {
         wire: ['pong early', 'close 1007'],
       });
     });
+  });
+}
+
+/** The client's side: a server sends `chunk` right behind its 101; the client's events and frames. */
+async function runClient(t: TestContext, impl: Impl, chunk: Buffer): Promise<{ events: string[]; wire: string[] }> {
+  let sent = Buffer.alloc(0);
+  const { url } = await fakeServer(t, (socket, accept) => {
+    socket.on('data', (d: Buffer) => {
+      sent = Buffer.concat([sent, d]);
+    });
+    socket.on('end', () => socket.end());
+    socket.write(response101(accept, 'Sec-WebSocket-Extensions: permessage-deflate\r\n'));
+    socket.write(chunk);
+  });
+  const client = new impl.WebSocket(url);
+  const events: string[] = [];
+  client.on('message', (d: Buffer) => events.push(`message ${d}`));
+  client.on('ping', (d: Buffer) => events.push(`ping ${d}`));
+  client.on('error', (err: Error & { code?: string }) => events.push(`error ${err.code}`));
+  await new Promise<void>((resolve) =>
+    client.on('close', (code: number) => {
+      events.push(`close ${code}`);
+      setImmediate(() => setImmediate(resolve));
+    }),
+  );
+  return { events, wire: parseFrames(sent).frames.map(describeFrame) };
+}
+
+for (const impl of impls) {
+  it(`${impl.name}: client: a ping behind compressed text that is not UTF-8 gets no pong`, async (t) => {
+    const got = await runClient(
+      t,
+      impl,
+      Buffer.concat([
+        compressedText(NOT_UTF8, { mask: false }),
+        ping('late', { mask: false }),
+        closeFrame(1000, '', { mask: false }),
+      ]),
+    );
+    assert.deepEqual(got, { events: ['error WS_ERR_INVALID_UTF8', 'close 1006'], wire: ['close 1007'] });
   });
 }
