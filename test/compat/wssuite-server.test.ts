@@ -71,3 +71,72 @@ for (const impl of impls) {
     });
   });
 }
+
+/** An upgrade request with `over` replacing (or, null, removing) the good request's header lines. */
+function upgradeRequest(port: number, over: Record<string, string | null>, line = 'GET /x HTTP/1.1'): string {
+  const h: Record<string, string | null> = {
+    Host: `127.0.0.1:${port}`,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': KEY,
+    'Sec-WebSocket-Version': '13',
+    ...over,
+  };
+  const lines = Object.entries(h).flatMap(([k, v]) => (v === null ? [] : [`${k}: ${v}`]));
+  return `${line}\r\n${lines.join('\r\n')}\r\n\r\n`;
+}
+
+const clientErrors: [string, Record<string, string | null>, string?][] = [
+  ['Invalid HTTP method', {}, 'POST /x HTTP/1.1'],
+  ['Invalid Upgrade header', { Upgrade: 'h2c' }],
+  ['Missing or invalid Sec-WebSocket-Key header', { 'Sec-WebSocket-Key': 'short' }],
+  ['Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '12' }],
+  ['Invalid Sec-WebSocket-Protocol header', { 'Sec-WebSocket-Protocol': 'a,,b' }],
+  ['Invalid or unacceptable Sec-WebSocket-Extensions header', { 'Sec-WebSocket-Extensions': 'permessage-deflate; x' }],
+];
+
+for (const impl of impls) {
+  describe(`${impl.name}: 'wsClientError', as ws's suite checks it`, () => {
+    for (const [message, over, line] of clientErrors) {
+      it(`${message}: the listener gets (Error, socket, req) before anything was written, and answers`, async (t) => {
+        const { wss, port } = await listen(t, impl, { perMessageDeflate: true });
+        const seen = new Promise<string>((resolve) =>
+          wss.on('wsClientError', (err: Error, socket: net.Socket, req: http.IncomingMessage) => {
+            resolve(`${err.constructor.name}: ${err.message} url=${req.url} written=${socket.bytesWritten}`);
+            socket.end('HTTP/1.1 418 Teapot\r\nConnection: close\r\n\r\n');
+          }),
+        );
+        const socket = net.connect(port, '127.0.0.1');
+        t.after(() => socket.destroy());
+        let got = '';
+        socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+        });
+        socket.write(upgradeRequest(port, over, line));
+        assert.equal(await seen, `Error: ${message} url=/x written=0`);
+        await once(socket, 'end');
+        assert.equal(got, 'HTTP/1.1 418 Teapot\r\nConnection: close\r\n\r\n');
+      });
+    }
+
+    it("path and verifyClient refusals are not 'wsClientError': answered 400 and 401", async (t) => {
+      const { wss, port } = await listen(t, impl, { path: '/here', verifyClient: () => false });
+      let emitted = 0;
+      wss.on('wsClientError', () => emitted++);
+      const statuses: string[] = [];
+      for (const line of ['GET /elsewhere HTTP/1.1', 'GET /here HTTP/1.1']) {
+        const socket = net.connect(port, '127.0.0.1');
+        t.after(() => socket.destroy());
+        let got = '';
+        socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+        });
+        socket.write(upgradeRequest(port, {}, line));
+        await once(socket, 'close');
+        statuses.push(got.split('\r\n')[0]!);
+      }
+      assert.deepEqual(statuses, ['HTTP/1.1 400 Bad Request', 'HTTP/1.1 401 Unauthorized']);
+      assert.equal(emitted, 0);
+    });
+  });
+}
