@@ -134,6 +134,14 @@ export class WebSocket extends EventEmitter {
   /** @internal The reason in the peer's close frame, as its bytes. */ _closeReason: Buffer | null = null;
   /** @internal Who tracks this client (the server's `clients`). */ _tracker: ClientTracker | null = null;
   /** @internal Pings are answered, through `pong()` (ws's `autoPong`). */ _autoPong = true;
+  /** @internal Automatic pongs whose write has not completed (ws's `_pendingAutoPongs`). */ _pendingAutoPongs = 0;
+  /**
+   * @internal A ping that finds this many automatic pongs still unwritten terminates the connection
+   * (ws's `maxPendingAutoPongs`; 0: no limit): a peer that pings but does not read.
+   */
+  _maxPendingAutoPongs = 0;
+  /** The automatic pong's callback (made on first need): its write completed. */
+  private _autoPongDone: (() => void) | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
   private _paused = false;
   /**
@@ -190,7 +198,11 @@ export class WebSocket extends EventEmitter {
     if (address === null) {
       this._isServer = true;
       // A server's WebSocket gets the server's options.
-      if (options !== undefined) this._autoPong = options.autoPong ?? true;
+      if (options !== undefined) {
+        this._autoPong = options.autoPong ?? true;
+        // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
+        this._maxPendingAutoPongs = (options.maxPendingAutoPongs as number) | 0;
+      }
       return;
     }
     this._isServer = false;
@@ -203,6 +215,9 @@ export class WebSocket extends EventEmitter {
       list = listOf(opts.protocols);
     } else list = [protocols];
     this._autoPong = opts?.autoPong ?? true;
+    // ws spreads the options over its default of 60: given as undefined, no limit.
+    this._maxPendingAutoPongs =
+      ((opts !== undefined && 'maxPendingAutoPongs' in opts ? opts.maxPendingAutoPongs : 60) as number) | 0;
     openClient(this, address, list, opts ?? {});
   }
 
@@ -408,7 +423,15 @@ export class WebSocket extends EventEmitter {
     // Through the public method looked up now, as ws answers (an instance's own `pong` sees the
     // answer, or holds it back: how tests play a dead peer). Queued before the 'ping' event: a
     // close() made by its listener goes after it.
-    if (kind === 'ping' && this._autoPong && this._readyState === OPEN) this.pong(payload, !this._isServer, noop);
+    if (kind === 'ping' && this._autoPong && this._readyState === OPEN) {
+      const max = this._maxPendingAutoPongs;
+      // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
+      if (max > 0 && this._pendingAutoPongs >= max) this.terminate();
+      else {
+        this._pendingAutoPongs++;
+        this.pong(payload, !this._isServer, (this._autoPongDone ??= () => void this._pendingAutoPongs--));
+      }
+    }
     if (this._controls === null && before <= this._emitted) {
       if (this._syncEvents) this.emit(kind, payload);
       else this.emitLater(kind, payload);
@@ -503,8 +526,9 @@ export class WebSocket extends EventEmitter {
    * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
   _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
-    // `noop` is the automatic pong's callback (ws's pong gets one): nobody waits for it.
-    if ((cb === undefined || cb === noop) && !(data && this._deflate)) return noop;
+    // The automatic pong's callback only counts: it needs no place among the answers in order.
+    if (cb !== undefined && cb === this._autoPongDone) return cb;
+    if (cb === undefined && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
     return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());

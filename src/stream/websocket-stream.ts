@@ -960,11 +960,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   #gotPing(payload: Buffer): void {
     // The answer is queued before the report: a close() made by whoever hears the ping goes after it.
-    if (this.#opts.autoPong && !this.#close?.sent && this.#state !== State.Closed) {
-      this.#queueControl(Opcode.Pong, payload);
-      this.#scheduleFlush();
+    // Behind a message still inflating it waits for it, and is never sent if that message fails the
+    // connection (RFC 6455 §7.1.7: nothing after the failure is processed).
+    if (this.#opts.autoPong) {
+      if (this.#deflate === null || this.#deflate.inflateIdle) this.#answerPing(payload);
+      else this.#deflate.afterInflating(() => this.#answerPing(payload));
     }
     this.#reportControl('ping', payload);
+  }
+
+  #answerPing(payload: Buffer): void {
+    if (this.#close?.sent || this.#state === State.Closed) return;
+    this.#queueControl(Opcode.Pong, payload);
+    this.#scheduleFlush();
   }
 
   #gotClose(code: number, reason: string, payload: Buffer): void {
