@@ -38,9 +38,14 @@ export interface ClientReport {
   error: string | null;
   close_code?: number | null;
   close_reason?: string | null;
+  /** aiohttp, after a command: the type of what it received next. */
+  received?: string;
 }
 
-export type Step = { send: number; text?: boolean; seed?: number } | { close: number; reason_hex?: string };
+export type Step =
+  | { send: number; text?: boolean; seed?: number }
+  | { close: number; reason_hex?: string }
+  | { command: string };
 
 export interface PeerConfig {
   /** websockets: a list of offers (client) or one server factory's options; aiohttp: [{ wbits }] or [] for on. */
@@ -109,7 +114,10 @@ export interface EchoRecord {
   error?: string;
 }
 
-/** A ws-stream echo server with `options`; each connection's record resolves once it is closed. */
+/**
+ * A ws-stream echo server with `options` (a text `cmd:close CODE REASON_HEX` closes); each connection's record
+ * resolves once it is closed.
+ */
 export async function startEchoServer(
   options: StreamOptions,
   selectProtocol?: (offered: string[]) => string | undefined,
@@ -126,7 +134,12 @@ export async function startEchoServer(
       try {
         for await (const m of ws) {
           messages.push(digest(m.data, m.binary));
-          await ws.write(m.data, { binary: m.binary });
+          const command = m.binary ? '' : m.text();
+          if (command.startsWith('cmd:close ')) {
+            // `cmd:close CODE REASON_HEX`: the server closes (the reason's octets as given).
+            const [, code, hex = ''] = command.split(' ');
+            await ws.close({ code: Number(code), reason: Buffer.from(hex, 'hex') });
+          } else await ws.write(m.data, { binary: m.binary });
         }
       } catch (e) {
         error = (e as { code?: string }).code;

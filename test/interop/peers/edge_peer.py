@@ -12,7 +12,8 @@
 CONFIG_JSON: {"deflate": websockets: [offer or server options, ...]; aiohttp: {"wbits": N} (client) or {} (server);
 null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
-{"close": CODE, "reason_hex": HEX}. Payloads are made by `payload(size, seed, text)`, the same function as
+{"close": CODE, "reason_hex": HEX},
+{"command": TEXT} (sent, then the server's close awaited). Payloads are made by `payload(size, seed, text)`, the same function as
 the test's (test/interop/edge.ts): each 600-octet block is one 300-octet pattern twice, so it repeats at
 distance 300: past what a 256-octet window (server_max_window_bits=8) holds.
 """
@@ -133,6 +134,13 @@ async def websockets_client(url, cfg):
                         data = data.decode()
                     await ws.send(data)
                     out["echoes"].append(digest(await ws.recv()) == digest(data))
+                elif "command" in step:
+                    # The server closes: recv() ends with the close it saw.
+                    await ws.send(step["command"])
+                    try:
+                        await ws.recv()
+                    except websockets.exceptions.ConnectionClosed:
+                        pass
                 else:
                     await ws.close(step["close"], bytes.fromhex(step.get("reason_hex", "")).decode())
             await ws.wait_closed()
@@ -168,6 +176,12 @@ async def aiohttp_client(url, cfg):
                         if not ok:
                             out["error"] = f"{msg.type.name}: {msg.data} {msg.extra}"
                             break
+                    elif "command" in step:
+                        await ws.send_str(step["command"])
+                        msg = await ws.receive()
+                        out["received"] = msg.type.name
+                        if msg.type == aiohttp.WSMsgType.CLOSE:
+                            out["close_reason"] = msg.extra
                     else:
                         # aiohttp sends the code and the reason's octets as given, unchecked.
                         await ws.close(code=step["close"], message=bytes.fromhex(step.get("reason_hex", "")))
