@@ -45,7 +45,8 @@ export interface ClientReport {
 export type Step =
   | { send: number; text?: boolean; seed?: number }
   | { close: number; reason_hex?: string }
-  | { command: string };
+  | { command: string }
+  | { fragments: number[]; seed?: number };
 
 export interface PeerConfig {
   /** websockets: a list of offers (client) or one server factory's options; aiohttp: [{ wbits }] or [] for on. */

@@ -13,7 +13,8 @@ CONFIG_JSON: {"deflate": websockets: [offer or server options, ...]; aiohttp: {"
 null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
 {"close": CODE, "reason_hex": HEX},
-{"command": TEXT} (sent, then the server's close awaited). Payloads are made by `payload(size, seed, text)`, the same function as
+{"command": TEXT} (sent, then the server's close awaited), {"fragments": [SIZE, ...], "seed": N} (one binary
+message in fragments, websockets only; fragment i made with seed N + i). Payloads are made by `payload(size, seed, text)`, the same function as
 the test's (test/interop/edge.ts): each 600-octet block is one 300-octet pattern twice, so it repeats at
 distance 300: past what a 256-octet window (server_max_window_bits=8) holds.
 """
@@ -134,6 +135,11 @@ async def websockets_client(url, cfg):
                         data = data.decode()
                     await ws.send(data)
                     out["echoes"].append(digest(await ws.recv()) == digest(data))
+                elif "fragments" in step:
+                    # One message in fragments of these sizes (websockets sends an iterable as fragments).
+                    parts = [payload(n, step.get("seed", 0) + i, False) for i, n in enumerate(step["fragments"])]
+                    await ws.send(parts)
+                    out["echoes"].append(digest(await ws.recv()) == digest(b"".join(parts)))
                 elif "command" in step:
                     # The server closes: recv() ends with the close it saw.
                     await ws.send(step["command"])
