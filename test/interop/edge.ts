@@ -125,7 +125,8 @@ export async function startEchoServer(
 ): Promise<{ port: number; next(): Promise<EchoRecord> }> {
   const records: Promise<EchoRecord>[] = [];
   const waiting: ((r: Promise<EchoRecord>) => void)[] = [];
-  const server = http.createServer();
+  // A page of the same origin for the browser (Chromium blocks a public page from loopback).
+  const server = http.createServer((_req, res) => res.end('edge\n'));
   server.on('upgrade', (req, socket, head) => {
     const ws = new WebSocketStream(socket, options);
     const rec = (async (): Promise<EchoRecord> => {
