@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { after } from 'node:test';
 import { WebSocketStream, type CloseInfo, type StreamOptions } from '../../src/index.js';
 import { PYTHON, peerScript, runPeer, startPeerServer } from './support.js';
@@ -127,7 +128,10 @@ export async function startEchoServer(
   const waiting: ((r: Promise<EchoRecord>) => void)[] = [];
   // A page of the same origin for the browser (Chromium blocks a public page from loopback).
   const server = http.createServer((_req, res) => res.end('edge\n'));
+  const sockets = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     const ws = new WebSocketStream(socket, options);
     const rec = (async (): Promise<EchoRecord> => {
       await ws.accept(req, { head, selectProtocol });
@@ -165,7 +169,8 @@ export async function startEchoServer(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   after(() => {
     server.close();
-    server.closeAllConnections();
+    // Upgraded sockets are no longer the HTTP server's: a test that failed midway leaves them open.
+    for (const s of sockets) s.destroy();
   });
   return {
     port: (server.address() as net.AddressInfo).port,
