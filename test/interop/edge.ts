@@ -41,13 +41,16 @@ export interface ClientReport {
   close_reason?: string | null;
   /** aiohttp, after a command: the type of what it received next. */
   received?: string;
+  /** aiohttp, after each raw frame: what it received next, [type, data (hex for bytes)]. */
+  raw?: [string, unknown][];
 }
 
 export type Step =
   | { send: number; text?: boolean; seed?: number }
   | { close: number; reason_hex?: string }
   | { command: string }
-  | { fragments: number[]; seed?: number };
+  | { fragments: number[]; seed?: number }
+  | { raw: number; hex?: string; compress?: number; then?: string };
 
 export interface PeerConfig {
   /** websockets: a list of offers (client) or one server factory's options; aiohttp: [{ wbits }] or [] for on. */

@@ -14,7 +14,10 @@ null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
 {"close": CODE, "reason_hex": HEX},
 {"command": TEXT} (sent, then the server's close awaited), {"fragments": [SIZE, ...], "seed": N} (one binary
-message in fragments, websockets only; fragment i made with seed N + i). Payloads are made by `payload(size, seed, text)`, the same function as
+message in fragments, websockets only; fragment i made with seed N + i), {"raw": OPCODE, "hex": HEX, "compress": WBITS, "then": TEXT}
+(aiohttp only: one frame as given, RSV1 and deflated with a fresh compressor when WBITS, then TEXT if given; what
+comes back is
+reported in "raw" as [type, data], and a close ends the steps). Payloads are made by `payload(size, seed, text)`, the same function as
 the test's (test/interop/edge.ts): each 600-octet block is one 300-octet pattern twice, so it repeats at
 distance 300: past what a 256-octet window (server_max_window_bits=8) holds.
 """
@@ -166,7 +169,7 @@ async def aiohttp_client(url, cfg):
         try:
             async with session.ws_connect(url, protocols=cfg.get("protocols") or (),
                                           compress=deflate.get("wbits", 15) if deflate is not None else 0,
-                                          max_msg_size=cfg.get("max_size") or 0) as ws:
+                                          max_msg_size=cfg.get("max_size") or 0, autoping=False) as ws:
                 out["extensions"] = ws._response.headers.get("Sec-WebSocket-Extensions")
                 out["protocol"] = ws.protocol
                 for step in cfg["steps"]:
@@ -181,6 +184,17 @@ async def aiohttp_client(url, cfg):
                         out["echoes"].append(ok and digest(msg.data) == digest(data.decode() if step.get("text") else data))
                         if not ok:
                             out["error"] = f"{msg.type.name}: {msg.data} {msg.extra}"
+                            break
+                    elif "raw" in step:
+                        # One frame as given (aiohttp's writer checks nothing), then what came back.
+                        await ws._writer._send_frame(bytes.fromhex(step.get("hex", "")), step["raw"],
+                                                     step.get("compress") or None)
+                        if "then" in step:
+                            await ws.send_str(step["then"])
+                        msg = await ws.receive()
+                        data = bytes(msg.data).hex() if isinstance(msg.data, (bytes, bytearray)) else msg.data
+                        out.setdefault("raw", []).append([msg.type.name, data])
+                        if msg.type == aiohttp.WSMsgType.CLOSE:
                             break
                     elif "command" in step:
                         await ws.send_str(step["command"])
