@@ -19,7 +19,7 @@ const hex = (b: Buffer | string): string => Buffer.from(b).toString('hex');
 interface Case {
   name: string;
   deflate: boolean;
-  frame: { raw: number; hex?: string; compress?: number; then?: string };
+  frame: { raw: number; hex?: string; compress?: number; followed_by?: string };
   /** What aiohttp received next: [type, data]. */
   answer: [string, unknown];
   /** The error code the server's connection ended with, when it failed it. */
@@ -40,7 +40,7 @@ const cases: Case[] = [
   {
     name: 'an unsolicited pong is ignored: the next message is echoed',
     deflate: false,
-    frame: { raw: PONG, hex: hex('unsolicited'), then: 'after' },
+    frame: { raw: PONG, hex: hex('unsolicited'), followed_by: 'after' },
     answer: ['TEXT', 'after'],
   },
   {

@@ -50,7 +50,7 @@ export type Step =
   | { close: number; reason_hex?: string }
   | { command: string }
   | { fragments: number[]; seed?: number }
-  | { raw: number; hex?: string; compress?: number; then?: string };
+  | { raw: number; hex?: string; compress?: number; followed_by?: string };
 
 export interface PeerConfig {
   /** websockets: a list of offers (client) or one server factory's options; aiohttp: [{ wbits }] or [] for on. */

@@ -14,7 +14,7 @@ null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
 {"close": CODE, "reason_hex": HEX},
 {"command": TEXT} (sent, then the server's close awaited), {"fragments": [SIZE, ...], "seed": N} (one binary
-message in fragments, websockets only; fragment i made with seed N + i), {"raw": OPCODE, "hex": HEX, "compress": WBITS, "then": TEXT}
+message in fragments, websockets only; fragment i made with seed N + i), {"raw": OPCODE, "hex": HEX, "compress": WBITS, "followed_by": TEXT}
 (aiohttp only: one frame as given, RSV1 and deflated with a fresh compressor when WBITS, then TEXT if given; what
 comes back is
 reported in "raw" as [type, data], and a close ends the steps). Payloads are made by `payload(size, seed, text)`, the same function as
@@ -189,8 +189,8 @@ async def aiohttp_client(url, cfg):
                         # One frame as given (aiohttp's writer checks nothing), then what came back.
                         await ws._writer._send_frame(bytes.fromhex(step.get("hex", "")), step["raw"],
                                                      step.get("compress") or None)
-                        if "then" in step:
-                            await ws.send_str(step["then"])
+                        if "followed_by" in step:
+                            await ws.send_str(step["followed_by"])
                         msg = await ws.receive()
                         data = bytes(msg.data).hex() if isinstance(msg.data, (bytes, bytearray)) else msg.data
                         out.setdefault("raw", []).append([msg.type.name, data])
