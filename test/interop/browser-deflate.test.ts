@@ -139,3 +139,51 @@ describe('Chromium ← the ws-stream server closes', () => {
     });
   }
 });
+
+describe('Chromium closes the ws-stream server', () => {
+  const LONGEST = `${'é'.repeat(20)}${'✓'.repeat(10)}${'𝄞'.repeat(10)}${'x'.repeat(13)}`;
+  for (const [code, reason] of [
+    [undefined, undefined],
+    [1000, undefined],
+    [3000, 'three thousand'],
+    [4999, LONGEST],
+  ] as const) {
+    const what =
+      code === undefined
+        ? 'without a code (an empty close frame)'
+        : `with ${code}${reason ? ` and a reason of ${Buffer.byteLength(reason)} octets` : ''}`;
+    it(`${what}: the server sees it and echoes it`, async () => {
+      const srv = await startEchoServer({});
+      const record = srv.next();
+      const page = await browser().newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${srv.port}/`);
+        await addPageSockets(page);
+        const seen = await page.evaluate(
+          async ([port, code, reason]) => {
+            const { open } = (globalThis as unknown as { sockets: PageSockets }).sockets;
+            const ws = await open(`ws://127.0.0.1:${port}/`);
+            const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => {
+              ws.onclose = (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean });
+            });
+            if (code === null) ws.close();
+            else if (reason === null) ws.close(code);
+            else ws.close(code, reason);
+            return closed;
+          },
+          [srv.port, code ?? null, reason ?? null] as const,
+        );
+        const expected = { code: code ?? 1005, reason: reason ?? '' };
+        assert.deepEqual(seen, { ...expected, wasClean: true });
+        const rec = await record;
+        assert.deepEqual(rec.peerClose, expected);
+        assert.deepEqual(
+          [rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.wasClean],
+          ['remote', expected.code, true],
+        );
+      } finally {
+        await page.close();
+      }
+    });
+  }
+});
