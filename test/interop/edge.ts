@@ -39,6 +39,8 @@ export interface ClientReport {
   error: string | null;
   close_code?: number | null;
   close_reason?: string | null;
+  /** After a `collect` step: every message received until the close, [type, length, sha1]. */
+  collected?: [string, number, string][];
   /** aiohttp, after a command: the type of what it received next. */
   received?: string;
   /** aiohttp, after each raw frame: what it received next, [type, data (hex for bytes)]. */
@@ -49,6 +51,7 @@ export type Step =
   | { send: number; text?: boolean; seed?: number }
   | { close: number; reason_hex?: string }
   | { command: string }
+  | { collect: string }
   | { fragments: number[]; seed?: number }
   | { raw: number; hex?: string; compress?: number; followed_by?: string };
 
@@ -120,8 +123,9 @@ export interface EchoRecord {
 }
 
 /**
- * A ws-stream echo server with `options` (a text `cmd:close CODE REASON_HEX` closes); each connection's record
- * resolves once it is closed.
+ * A ws-stream echo server with `options` (a text `cmd:close CODE REASON_HEX` closes; `cmd:burst N SIZE` writes N
+ * messages, message i of SIZE + i octets made with seed i, without waiting, then closes with 1000 'burst'); each
+ * connection's record resolves once it is closed.
  */
 export async function startEchoServer(
   options: StreamOptions,
@@ -148,6 +152,12 @@ export async function startEchoServer(
             // `cmd:close CODE REASON_HEX`: the server closes (the reason's octets as given).
             const [, code, hex = ''] = command.split(' ');
             await ws.close({ code: Number(code), reason: Buffer.from(hex, 'hex') });
+          } else if (command.startsWith('cmd:burst ')) {
+            // `cmd:burst N SIZE`: N messages written at once (none awaited), then the close.
+            const [, n, size] = command.split(' ').map(Number);
+            const writes = Array.from({ length: n! }, (_, i) => ws.write(payload(size! + i, i, false)));
+            await ws.close({ code: 1000, reason: 'burst' });
+            await Promise.all(writes);
           } else await ws.write(m.data, { binary: m.binary });
         }
       } catch (e) {

@@ -186,3 +186,52 @@ describe("the peers' message size limits", () => {
     }
   }
 });
+
+describe('messages written at once, then the close', () => {
+  for (const deflate of [false, true]) {
+    for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
+      it(`${lib} receives all 200 in order before the server's close${deflate ? ', compressed' : ''}`, async () => {
+        const srv = await startEchoServer({ perMessageDeflate: deflate });
+        const record = srv.next();
+        const report = await runPythonClient(lib, `ws://127.0.0.1:${srv.port}/`, {
+          deflate: deflate ? (lib === 'websockets' ? [{}] : { wbits: 15 }) : null,
+          steps: [{ collect: 'cmd:burst 200 1000' }],
+        });
+        assert.equal(report.error, null);
+        assert.deepEqual(
+          report.collected,
+          Array.from({ length: 200 }, (_, i) => digest(payload(1000 + i, i, false), true)),
+        );
+        assert.equal(report.close_code, 1000);
+        const rec = await record;
+        assert.deepEqual(
+          [rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.wasClean],
+          ['local', 1000, true],
+        );
+      });
+    }
+  }
+});
+
+describe("ws-stream's own limit seen by the peers", () => {
+  for (const deflate of [false, true]) {
+    for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
+      it(`${lib} sends one octet over readMessageMax 1000: closed with 1009${deflate ? ', compressed' : ''}`, async () => {
+        const srv = await startEchoServer({ perMessageDeflate: deflate, readMessageMax: 1000 });
+        const record = srv.next();
+        const report = await runPythonClient(lib, `ws://127.0.0.1:${srv.port}/`, {
+          deflate: deflate ? (lib === 'websockets' ? [{}] : { wbits: 15 }) : null,
+          steps: [
+            { send: 1000, text: true },
+            { send: 1001, text: true },
+          ],
+        });
+        assert.equal(report.echoes[0], true);
+        assert.equal(report.close_code, 1009, JSON.stringify(report));
+        const rec = await record;
+        assert.deepEqual([rec.closeInfo.error?.code, rec.closeInfo.code], ['ERR_WS_MESSAGE_TOO_BIG', 1009]);
+        assert.equal(rec.messages.length, 1);
+      });
+    }
+  }
+});

@@ -13,7 +13,8 @@ CONFIG_JSON: {"deflate": websockets: [offer or server options, ...]; aiohttp: {"
 null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
 {"close": CODE, "reason_hex": HEX},
-{"command": TEXT} (sent, then the server's close awaited), {"fragments": [SIZE, ...], "seed": N} (one binary
+{"command": TEXT} (sent, then the server's close awaited), {"collect": TEXT} (sent, then every message until the
+server's close reported in "collected"), {"fragments": [SIZE, ...], "seed": N} (one binary
 message in fragments, websockets only; fragment i made with seed N + i), {"raw": OPCODE, "hex": HEX, "compress": WBITS, "followed_by": TEXT}
 (aiohttp only: one frame as given, RSV1 and deflated with a fresh compressor when WBITS, then TEXT if given; what
 comes back is
@@ -143,6 +144,15 @@ async def websockets_client(url, cfg):
                     parts = [payload(n, step.get("seed", 0) + i, False) for i, n in enumerate(step["fragments"])]
                     await ws.send(parts)
                     out["echoes"].append(digest(await ws.recv()) == digest(b"".join(parts)))
+                elif "collect" in step:
+                    # Sends the text, then takes every message until the server's close.
+                    await ws.send(step["collect"])
+                    out["collected"] = []
+                    try:
+                        while True:
+                            out["collected"].append(digest(await ws.recv()))
+                    except websockets.exceptions.ConnectionClosed:
+                        pass
                 elif "command" in step:
                     # The server closes: recv() ends with the close it saw.
                     await ws.send(step["command"])
@@ -196,6 +206,15 @@ async def aiohttp_client(url, cfg):
                         out.setdefault("raw", []).append([msg.type.name, data])
                         if msg.type == aiohttp.WSMsgType.CLOSE:
                             break
+                    elif "collect" in step:
+                        await ws.send_str(step["collect"])
+                        out["collected"] = []
+                        while True:
+                            msg = await ws.receive()
+                            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                                out["received"] = msg.type.name
+                                break
+                            out["collected"].append(digest(msg.data))
                     elif "command" in step:
                         await ws.send_str(step["command"])
                         msg = await ws.receive()
