@@ -15,15 +15,23 @@ import { digest, payload, runPythonClient, startEchoServer, startPythonServer, t
 
 /**
  * A ws-stream server that echoes each piece as it arrives (readSome/writeSome), every message opened with a
- * fragment that holds no data. Resolves per connection with the pieces' count and the close.
+ * fragment that holds no data (and with `pingBetween`, a ping after each fragment but the last). Resolves per
+ * connection with the pieces' count, the pongs and the close.
  */
 async function startStreamingEcho(
   deflate: boolean,
-): Promise<{ port: number; next(): Promise<{ pieces: number; code: number }> }> {
-  const waiting: ((r: { pieces: number; code: number }) => void)[] = [];
+  pingBetween = false,
+): Promise<{ port: number; next(): Promise<{ pieces: number; code: number; pongs: number }> }> {
+  const waiting: ((r: { pieces: number; code: number; pongs: number }) => void)[] = [];
   const server = http.createServer();
   server.on('upgrade', (req, socket, head) => {
-    const ws = new WebSocketStream(socket, { perMessageDeflate: deflate });
+    let pongs = 0;
+    const ws = new WebSocketStream(socket, {
+      perMessageDeflate: deflate,
+      controlCallback: (kind) => {
+        if (kind === 'pong') pongs++;
+      },
+    });
     let pieces = 0;
     const pump = async (): Promise<void> => {
       await ws.accept(req, { head });
@@ -33,13 +41,15 @@ async function startStreamingEcho(
         pieces++;
         if (first) await ws.writeSome(Buffer.alloc(0), { binary: piece.binary, fin: false });
         await ws.writeSome(piece.data, { fin: piece.fin });
+        // A control frame between the fragments of a message (RFC 6455 §5.4).
+        if (pingBetween && !piece.fin) await ws.ping(String(pieces));
         first = piece.fin;
       }
     };
     pump()
       .catch(() => ws.whenClosed())
       .then(() => ws.whenClosed())
-      .then((info) => waiting.shift()?.({ pieces, code: info.code }));
+      .then((info) => waiting.shift()?.({ pieces, code: info.code, pongs }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   after(() => {
@@ -77,6 +87,20 @@ describe('fragmented messages', () => {
       assert.equal(code, 1000);
       // Uncompressed, every fragment is read as a piece of its own at least; inflated ones may be joined.
       assert.ok(pieces >= (deflate ? 4 : FRAGMENTS.length + 3 + 1 + 1), `${pieces} pieces read`);
+    });
+    it(`websockets answers pings sent between the fragments of the server's messages${mode}`, async () => {
+      const srv = await startStreamingEcho(deflate, true);
+      const end = srv.next();
+      const report = await runPythonClient('websockets', `ws://127.0.0.1:${srv.port}/`, {
+        deflate: deflate ? [{}] : null,
+        steps: [{ fragments: FRAGMENTS, seed: 1 }, { send: 200_000, seed: 3 }, { close: 1000 }],
+      });
+      assert.equal(report.error, null);
+      assert.deepEqual(report.echoes, [true, true]);
+      const { pieces, pongs, code } = await end;
+      assert.equal(code, 1000);
+      assert.ok(pongs > 0, 'pings were sent between fragments and answered');
+      assert.ok(pongs < pieces);
     });
     it(`aiohttp reads messages the server streams back in fragments${mode}`, async () => {
       const srv = await startStreamingEcho(deflate);
