@@ -345,3 +345,28 @@ describe('permessage-deflate parameters: ws-stream client → Python servers', (
     });
   }
 });
+
+describe('permessage-deflate offers the ws-stream server must decline, sent by websockets', () => {
+  const invalid = [
+    'permessage-deflate; server_max_window_bits=16',
+    'permessage-deflate; server_max_window_bits=7',
+    'permessage-deflate; server_max_window_bits',
+    'permessage-deflate; client_max_window_bits=7',
+    'permessage-deflate; client_max_window_bits=08',
+    'permessage-deflate; x_param=1',
+    'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+    'permessage-deflate; server_no_context_takeover=1',
+    'x-webkit-deflate-frame; no_context_takeover',
+  ];
+  it('every offer invalid (RFC 7692 §5.1, §7.1): none is accepted, the messages pass uncompressed', async () => {
+    const srv = await startEchoServer({ perMessageDeflate: true });
+    const record = srv.next();
+    const report = await runPythonClient('websockets', `ws://127.0.0.1:${srv.port}/`, {
+      extensions_header: invalid.join(', '),
+      steps: [...STEPS, { close: 1000 }],
+    });
+    const rec = await record;
+    assert.equal(rec.offered, invalid.join(', '));
+    checkServerSide(report, rec, null);
+  });
+});

@@ -60,6 +60,8 @@ export interface PeerConfig {
   deflate?: Record<string, unknown>[] | Record<string, unknown> | null;
   protocols?: string[];
   max_size?: number;
+  /** websockets client: a Sec-WebSocket-Extensions header of the test's own, sent as it is. */
+  extensions_header?: string;
   steps?: Step[];
 }
 

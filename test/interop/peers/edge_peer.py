@@ -9,7 +9,7 @@
     edge_peer.py websockets-client|aiohttp-client URL CONFIG_JSON
         Runs CONFIG_JSON's "steps" and prints one JSON line of what it saw.
 
-CONFIG_JSON: {"deflate": websockets: [offer or server options, ...]; aiohttp: {"wbits": N} (client) or {} (server);
+CONFIG_JSON: {"extensions_header": a Sec-WebSocket-Extensions sent as it is (websockets client), "deflate": websockets: [offer or server options, ...]; aiohttp: {"wbits": N} (client) or {} (server);
 null for none, "protocols": [...], "max_size": N,
 "steps": [...]}. Steps: {"send": SIZE, "text": bool, "seed": N} (echo expected, compared),
 {"close": CODE, "reason_hex": HEX},
@@ -128,8 +128,10 @@ async def websockets_client(url, cfg):
     out = {"peer": f"websockets {websockets.__version__}", "echoes": [], "error": None}
     exts = None if cfg.get("deflate") is None else [F(**o) for o in cfg["deflate"]]
     try:
+        # "extensions_header": a Sec-WebSocket-Extensions of our own, which websockets sends as it is.
+        extra = {"Sec-WebSocket-Extensions": cfg["extensions_header"]} if "extensions_header" in cfg else None
         async with websockets.connect(url, extensions=exts, compression=None, subprotocols=cfg.get("protocols"),
-                                      max_size=cfg.get("max_size")) as ws:
+                                      max_size=cfg.get("max_size"), extra_headers=extra) as ws:
             out["extensions"] = ws.response_headers.get("Sec-WebSocket-Extensions")
             out["protocol"] = ws.subprotocol
             for step in cfg["steps"]:
