@@ -60,7 +60,8 @@ async function exchangeInPage(port: number): Promise<{ extensions: string; echoe
   }
 }
 
-const configs: [DeflateOptions | true, string][] = [
+const configs: [DeflateOptions | boolean, string][] = [
+  [false, ''],
   [true, 'permessage-deflate'],
   ...[8, 9, 10, 11, 12, 13, 14].map((b): [DeflateOptions, string] => [
     { serverMaxWindowBits: b },

@@ -150,3 +150,22 @@ describe('close: Python servers close, the ws-stream client sees it', () => {
     await peer.next();
   });
 });
+
+describe('close: the ws-stream server closes without a status code (code 1005: an empty close frame)', () => {
+  // What each peer reports for a close frame without a status code: websockets 1005; aiohttp 0 (it reads none).
+  for (const [lib, seen] of [
+    ['websockets', 1005],
+    ['aiohttp', 0],
+  ] as const) {
+    it(`${lib} reports ${seen} and answers`, async () => {
+      const srv = await startEchoServer({});
+      const record = srv.next();
+      const report = await runPythonClient(lib, `ws://127.0.0.1:${srv.port}/`, {
+        steps: [{ command: 'cmd:close 1005 ' }],
+      });
+      assert.equal(report.close_code, seen);
+      const rec = await record;
+      assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.wasClean], ['local', 1005, true]);
+    });
+  }
+});

@@ -225,7 +225,7 @@ interface ClientCase {
   lib: PeerLib;
   /** The peer server's permessage-deflate options. */
   server: unknown;
-  client: DeflateOptions | true;
+  client: DeflateOptions | boolean;
   /** What the server answers, as our client reports it ('' for none). */
   expected: string;
   /** What our client offered, as the server saw it. */
@@ -233,6 +233,9 @@ interface ClientCase {
 }
 
 const clientCases: ClientCase[] = [
+  // The same messages uncompressed, as a baseline.
+  { name: 'no permessage-deflate', lib: 'websockets', server: null, client: false, expected: '' },
+  { name: 'no permessage-deflate', lib: 'aiohttp', server: null, client: false, expected: '' },
   {
     name: 'defaults',
     lib: 'websockets',
