@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeflateOptions } from '../../src/index.js';
 import { addPageSockets, type PageSockets, useChromium } from '../support/browser.js';
-import { startEchoServer } from './edge.js';
+import { startEchoServer, startStreamingEcho } from './edge.js';
 
 const browser = useChromium();
 
@@ -182,6 +182,54 @@ describe('Chromium closes the ws-stream server', () => {
           [rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.wasClean],
           ['remote', expected.code, true],
         );
+      } finally {
+        await page.close();
+      }
+    });
+  }
+});
+
+describe('Chromium reads messages the ws-stream server streams back in fragments', () => {
+  for (const deflate of [false, true]) {
+    it(`each opened by an empty fragment, a ping after every fragment but the last${deflate ? ', compressed' : ''}`, async () => {
+      const srv = await startStreamingEcho(deflate, true);
+      const end = srv.next();
+      const page = await browser().newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${srv.port}/`);
+        await addPageSockets(page);
+        const result = await page.evaluate(async (port) => {
+          const { open, next } = (globalThis as unknown as { sockets: PageSockets }).sockets;
+          const ws = await open(`ws://127.0.0.1:${port}/`);
+          const echoes: boolean[] = [];
+          // Noise (which compresses little), large enough to arrive in several reads: echoed in several fragments.
+          let x = 1;
+          const noise = (): number => {
+            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+            return x >>> 16;
+          };
+          for (const size of [0, 1, 200_000, 1_000_000]) {
+            const m = new Uint8Array(size).map(() => noise() & 0xff);
+            ws.send(m);
+            const back = new Uint8Array((await next(ws)) as ArrayBuffer);
+            echoes.push(back.length === m.length && back.every((v, i) => v === m[i]));
+            const text = Array.from({ length: size }, () => String.fromCharCode(0x21 + (noise() % 94))).join('');
+            ws.send(text);
+            echoes.push((await next(ws)) === text);
+          }
+          const closed = new Promise<number>((resolve) => {
+            ws.onclose = (e) => resolve(e.code);
+          });
+          ws.close(1000);
+          return { extensions: ws.extensions, echoes, code: await closed };
+        }, srv.port);
+        assert.equal(result.extensions, deflate ? 'permessage-deflate' : '');
+        assert.deepEqual(result.echoes, [true, true, true, true, true, true, true, true]);
+        assert.equal(result.code, 1000);
+        const { pieces, pongs, code } = await end;
+        assert.equal(code, 1000);
+        assert.ok(pieces > 8, `${pieces} pieces: some messages came in several`);
+        assert.ok(pongs > 0, 'Chromium answered the pings between fragments');
       } finally {
         await page.close();
       }

@@ -192,3 +192,52 @@ export async function startEchoServer(
     next: () => records.shift() ?? new Promise<Promise<EchoRecord>>((r) => waiting.push(r)).then((p) => p),
   };
 }
+
+/**
+ * A ws-stream server that echoes each piece as it arrives (readSome/writeSome), every message opened with a
+ * fragment that holds no data (and with `pingBetween`, a ping after each fragment but the last). Resolves per
+ * connection with the pieces' count, the pongs and the close.
+ */
+export async function startStreamingEcho(
+  deflate: boolean,
+  pingBetween = false,
+): Promise<{ port: number; next(): Promise<{ pieces: number; code: number; pongs: number }> }> {
+  const waiting: ((r: { pieces: number; code: number; pongs: number }) => void)[] = [];
+  const server = http.createServer((_req, res) => res.end('edge\n'));
+  server.on('upgrade', (req, socket, head) => {
+    let pongs = 0;
+    const ws = new WebSocketStream(socket, {
+      perMessageDeflate: deflate,
+      controlCallback: (kind) => {
+        if (kind === 'pong') pongs++;
+      },
+    });
+    let pieces = 0;
+    const pump = async (): Promise<void> => {
+      await ws.accept(req, { head });
+      let first = true;
+      for (;;) {
+        const piece = await ws.readSome();
+        pieces++;
+        if (first) await ws.writeSome(Buffer.alloc(0), { binary: piece.binary, fin: false });
+        await ws.writeSome(piece.data, { fin: piece.fin });
+        // A control frame between the fragments of a message (RFC 6455 §5.4).
+        if (pingBetween && !piece.fin) await ws.ping(String(pieces));
+        first = piece.fin;
+      }
+    };
+    pump()
+      .catch(() => ws.whenClosed())
+      .then(() => ws.whenClosed())
+      .then((info) => waiting.shift()?.({ pieces, code: info.code, pongs }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    next: () => new Promise((r) => waiting.push(r)),
+  };
+}

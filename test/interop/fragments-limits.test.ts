@@ -4,63 +4,20 @@
  * octet over the limit is answered 1009 by the peer, one at the limit passes, also when it travels
  * compressed in a frame far smaller than the limit.
  */
-import { describe, it } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type net from 'node:net';
-import { after } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { connect, WebSocketStream, type WebSocketStream as Stream } from '../../src/index.js';
-import { digest, payload, runPythonClient, startEchoServer, startPythonServer, type PeerLib } from './edge.js';
-
-/**
- * A ws-stream server that echoes each piece as it arrives (readSome/writeSome), every message opened with a
- * fragment that holds no data (and with `pingBetween`, a ping after each fragment but the last). Resolves per
- * connection with the pieces' count, the pongs and the close.
- */
-async function startStreamingEcho(
-  deflate: boolean,
-  pingBetween = false,
-): Promise<{ port: number; next(): Promise<{ pieces: number; code: number; pongs: number }> }> {
-  const waiting: ((r: { pieces: number; code: number; pongs: number }) => void)[] = [];
-  const server = http.createServer();
-  server.on('upgrade', (req, socket, head) => {
-    let pongs = 0;
-    const ws = new WebSocketStream(socket, {
-      perMessageDeflate: deflate,
-      controlCallback: (kind) => {
-        if (kind === 'pong') pongs++;
-      },
-    });
-    let pieces = 0;
-    const pump = async (): Promise<void> => {
-      await ws.accept(req, { head });
-      let first = true;
-      for (;;) {
-        const piece = await ws.readSome();
-        pieces++;
-        if (first) await ws.writeSome(Buffer.alloc(0), { binary: piece.binary, fin: false });
-        await ws.writeSome(piece.data, { fin: piece.fin });
-        // A control frame between the fragments of a message (RFC 6455 §5.4).
-        if (pingBetween && !piece.fin) await ws.ping(String(pieces));
-        first = piece.fin;
-      }
-    };
-    pump()
-      .catch(() => ws.whenClosed())
-      .then(() => ws.whenClosed())
-      .then((info) => waiting.shift()?.({ pieces, code: info.code, pongs }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  after(() => {
-    server.close();
-    server.closeAllConnections();
-  });
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    next: () => new Promise((r) => waiting.push(r)),
-  };
-}
+import { connect, type WebSocketStream as Stream } from '../../src/index.js';
+import {
+  digest,
+  payload,
+  runPythonClient,
+  startEchoServer,
+  startPythonServer,
+  startStreamingEcho,
+  type PeerLib,
+} from './edge.js';
 
 const FRAGMENTS = [0, 1, 125, 126, 65535, 65536, 3];
 
