@@ -216,3 +216,31 @@ describe("ws-stream's own limit seen by the peers", () => {
     }
   }
 });
+
+describe('the ws-stream client sends messages in fragments', () => {
+  for (const deflate of [false, true]) {
+    for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
+      it(`the ${lib} server reassembles them (empty first and last fragments too)${deflate ? ', compressed' : ''}`, async () => {
+        const peer = await startPythonServer(lib, { deflate: deflate ? (lib === 'websockets' ? [{}] : {}) : null });
+        const ws = await connect(`ws://127.0.0.1:${peer.port}/`, { perMessageDeflate: deflate });
+        assert.equal(ws.extensions, deflate ? 'permessage-deflate' : '');
+        for (const [binary, sizes] of [
+          [true, [0, 1, 125, 126, 65535, 65536, 0]],
+          [false, [0, 3000, 0]],
+          [true, [0]],
+          [true, [70_000]],
+        ] as [boolean, number[]][]) {
+          const parts = sizes.map((n, i) => payload(n, i, !binary));
+          for (const [i, part] of parts.entries()) await ws.writeSome(part, { binary, fin: i === parts.length - 1 });
+          const m = await ws.read();
+          assert.deepEqual(digest(m.data, m.binary), digest(Buffer.concat(parts), binary));
+        }
+        await ws.close();
+        const rec = await peer.next();
+        assert.equal(rec.error, null);
+        assert.equal(rec.messages.length, 4);
+        assert.equal(rec.close_code, 1000);
+      });
+    }
+  }
+});
