@@ -13,6 +13,8 @@ import type net from 'node:net';
 import { WebSocketStream } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 import { startInteropServer } from './support.js';
+import { startEchoServer } from './edge.js';
+import type { DeflateOptions } from '../../src/index.js';
 
 const source = fileURLToPath(new URL('../../../test/interop/peers/lws-client.c', import.meta.url));
 const binary = fileURLToPath(new URL('../../lws-client', import.meta.url));
@@ -36,8 +38,9 @@ interface ClientRun {
 }
 
 /** Runs the client against 127.0.0.1:`port` until it exits (or is stopped for looping). */
-function runClient(port: number, deflate: boolean): Promise<ClientRun> {
-  const p = spawn(binary, [String(port), ...(deflate ? ['--deflate'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+function runClient(port: number, deflate: boolean, offer?: string): Promise<ClientRun> {
+  const args = [String(port), ...(deflate ? ['--deflate'] : []), ...(offer ? [offer] : [])];
+  const p = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   let rest = '';
   let received = 0;
@@ -140,6 +143,41 @@ describe('libwebsockets client', () => {
     } finally {
       server.close();
       server.closeAllConnections();
+    }
+  });
+
+  describe('permessage-deflate offers and server configurations', () => {
+    const offers = [
+      'permessage-deflate; client_max_window_bits',
+      'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+      'permessage-deflate; server_max_window_bits=9; client_max_window_bits',
+      'permessage-deflate; client_max_window_bits=10',
+    ];
+    // libwebsockets 4.1.6 delivers an uncompressed message (RSV1 clear) on a permessage-deflate connection
+    // again and again without end (it does so with ws's server too): a server without context takeover
+    // sends its messages below `threshold` uncompressed (also when the client asked for it), so threshold 0 here.
+    const configs: DeflateOptions[] = [
+      {},
+      { serverMaxWindowBits: 8 },
+      { clientMaxWindowBits: 8 },
+      { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    ];
+    for (const config of configs) {
+      for (const offer of offers) {
+        // An offer without client_max_window_bits cannot limit the client's window: it is declined.
+        const declined = config.clientMaxWindowBits !== undefined && !offer.includes('client_max_window_bits');
+        it(`${JSON.stringify(config)} ← "${offer}"${declined ? ': declined, uncompressed' : ''}`, async () => {
+          const srv = await startEchoServer({ perMessageDeflate: { threshold: 0, ...config } });
+          const record = srv.next();
+          const run = await runClient(srv.port, true, offer);
+          assertEchoed(run, !declined);
+          const rec = await record;
+          assert.equal(rec.offered, offer);
+          if (declined) assert.equal(rec.extensions, '');
+          else assert.match(rec.extensions, /^permessage-deflate/);
+          assert.deepEqual([rec.closeInfo.code, rec.closeInfo.wasClean], [1000, true]);
+        });
+      }
     }
   });
 });

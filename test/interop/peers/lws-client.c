@@ -4,8 +4,11 @@
  * in 16 KiB fragments, prints each message it receives (type, length, FNV-1a hash), then closes
  * with 1000. Exits 0 when both echoes came back and the connection closed, 1 otherwise.
  *
- *   lws-client PORT [--deflate]
+ *   lws-client PORT [--deflate [OFFER]]
  *   lws-client --version
+ *
+ * OFFER replaces the permessage-deflate offer's text (default
+ * "permessage-deflate; client_max_window_bits").
  *
  * Lines printed (one per event, for the test to read):
  *   version <libwebsockets version>
@@ -26,7 +29,7 @@
 #define FRAGMENT (16 * 1024)
 #define TEXT "hello from libwebsockets"
 
-static const struct lws_extension offered[] = {
+static struct lws_extension offered[] = {
 	{ "permessage-deflate", lws_extension_callback_pm_deflate,
 	  "permessage-deflate; client_max_window_bits" },
 	{ NULL, NULL, NULL }
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 	}
 	int port = atoi(argv[1]);
 	int deflate = argc > 2 && strcmp(argv[2], "--deflate") == 0;
+	if (deflate && argc > 3) offered[0].client_offer = argv[3];
 	/* Partly compressible: runs of a byte, then noise from a fixed generator. */
 	uint32_t x = 12345;
 	for (size_t i = 0; i < BINARY_SIZE; i++) {
