@@ -877,10 +877,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #layerError(err: Error): void {
     this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const cl = this.#closing();
-    if (!cl.failure || cl.failure.code === 'ERR_WS_EOF') {
+    // After both close frames, a reset (a peer that closes with RST, as some do) ends nothing it did not end.
+    if (!cl.complete && (!cl.failure || cl.failure.code === 'ERR_WS_EOF')) {
       cl.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
     }
-    this.#endRead(cl.failure);
+    this.#endRead(cl.failure ?? null);
     this.nextLayer.destroy();
   }
 

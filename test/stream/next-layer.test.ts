@@ -2,7 +2,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketStream, type LayerSink, type NextLayer } from '../../src/index.js';
-import { requestHead, text, parseFrames } from '../support/frames.js';
+import { requestHead, text, parseFrames, closeFrame } from '../support/frames.js';
 
 /** A minimal transport: bytes written are recorded; bytes are injected by the test. */
 class MemoryLayer implements NextLayer {
@@ -75,4 +75,32 @@ it('accept() reads the request from a custom layer, echoes a message, and the cl
   layer.destroy();
   await closing;
   assert.equal(ws.closeInfo?.wasClean, true);
+});
+
+it('a reset after both close frames is no error: closeInfo is clean without one, close() resolves', async () => {
+  for (const first of ['local', 'remote'] as const) {
+    const layer = new MemoryLayer();
+    const ws = new WebSocketStream(layer);
+    const accepting = ws.accept();
+    layer.deliver(Buffer.from(requestHead()));
+    await accepting;
+    let closing: Promise<void>;
+    if (first === 'local') {
+      closing = ws.close({ code: 1000, reason: 'bye' });
+      layer.deliver(closeFrame(1000, 'bye'));
+    } else {
+      layer.deliver(closeFrame(1001, 'away'));
+      closing = ws.close();
+    }
+    await layer.whenEnded; // both frames exchanged: the server ends its side
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    layer.sink!.onError(reset);
+    layer.sink!.onClose();
+    await closing;
+    const info = ws.closeInfo!;
+    assert.equal(info.initiatedBy, first, first);
+    assert.equal(info.wasClean, true, first);
+    assert.equal(info.error, undefined, first);
+    assert.equal(info.code, first === 'local' ? 1000 : 1001, first);
+  }
 });
