@@ -954,19 +954,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Reports a control frame in wire order: after the messages before it that are still inflating. */
   #reportControl(kind: 'ping' | 'pong' | 'close', payload: Buffer): void {
     const report = this.#opts.controlCallback;
-    if (report === undefined) return;
-    if (this.#deflate === null || this.#deflate.inflateIdle) report(kind, payload, this);
-    else this.#deflate.afterInflating(() => report(kind, payload, this));
+    if (report !== undefined) this.#inWireOrder(() => report(kind, payload, this));
+  }
+
+  /** Runs `fn` now, or behind the messages still inflating (never if one of them fails the connection). */
+  #inWireOrder(fn: () => void): void {
+    if (this.#deflate === null || this.#deflate.inflateIdle) fn();
+    else this.#deflate.afterInflating(fn);
   }
 
   #gotPing(payload: Buffer): void {
     // The answer is queued before the report: a close() made by whoever hears the ping goes after it.
     // Behind a message still inflating it waits for it, and is never sent if that message fails the
     // connection (RFC 6455 §7.1.7: nothing after the failure is processed).
-    if (this.#opts.autoPong) {
-      if (this.#deflate === null || this.#deflate.inflateIdle) this.#answerPing(payload);
-      else this.#deflate.afterInflating(() => this.#answerPing(payload));
-    }
+    if (this.#opts.autoPong) this.#inWireOrder(() => this.#answerPing(payload));
     this.#reportControl('ping', payload);
   }
 
