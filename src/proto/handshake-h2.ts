@@ -71,11 +71,7 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
   const out: Record<string, string> = {};
   for (const [name, v] of Object.entries(fields)) {
     const value = String(v);
-    const why = forbiddenH2Field(name, value);
-    if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
-    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
-    if (/[\r\n\0]/.test(value))
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
+    checkFieldH2(name, value);
     const n = name.toLowerCase();
     if (n === 'host') {
       if (value.trim().toLowerCase() !== authority.toLowerCase())
@@ -94,14 +90,17 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
  * node:http2 would send those as they are).
  */
 export function checkResponseFieldsH2(fields: Record<string, unknown>): void {
-  for (const [name, value] of Object.entries(fields)) {
-    const why = forbiddenH2Field(name, value);
-    if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
-    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
-    for (const v of Array.isArray(value) ? value : [value])
-      if (typeof v === 'string' && /[\r\n\0]/.test(v))
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
-  }
+  for (const [name, value] of Object.entries(fields)) checkFieldH2(name, value);
+}
+
+/** One regular field of an HTTP/2 message: ERR_WS_INVALID_ARGUMENT if it is forbidden, its name no token, or a value holds CR, LF or NUL. */
+function checkFieldH2(name: string, value: unknown): void {
+  const why = forbiddenH2Field(name, value);
+  if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
+  if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+  for (const v of Array.isArray(value) ? value : [value])
+    if (typeof v === 'string' && /[\r\n\0]/.test(v))
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
 }
 
 /** The fields of `fields` that HTTP/2 allows, names lowercased (for an error response, which goes whatever a decorator did). */
