@@ -591,7 +591,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const m = p.message;
       if (m.epoch !== sub.epoch) this.epochChanged(sub, m);
       if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
-      const heldBytes = sub.replayHeld ? p.payload.length + 14 : 0;
+      const heldBytes = sub.replayHeld ? heldSize(p) : 0;
       if (m.offset <= sub.last) {
         sub.replayAt++;
         sub.replayNext = null;
@@ -803,7 +803,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const m = p.message;
     const member = sub.member;
     if (sub.pending !== null) {
-      const bytes = p.payload.length + 14;
+      const bytes = heldSize(p);
       if (member.ws.bufferedAmount + sub.pendingBytes + bytes > this.maxBytes) return this.tooSlow(sub, bytes);
       sub.pending.push(p);
       sub.pendingBytes += bytes;
@@ -874,6 +874,11 @@ function joinFrames(run: Prepared[], bits: number, bytes: number): Buffer {
     pos += f.length;
   }
   return out;
+}
+
+/** What a held message counts in its subscriber's backlog: its payload and the largest frame header (14 bytes). */
+function heldSize(p: Prepared): number {
+  return p.payload.length + 14;
 }
 
 function rethrow(err: unknown): never {
