@@ -29,32 +29,22 @@ interface Case {
   expected: string;
 }
 
+/** One case per window size: `who` ('its': ws's option, 'our': ours) sets `side`_max_window_bits to each of `bits`. */
+function windowBitsCases(who: 'its' | 'our', side: 'server' | 'client', bits: number[]): Case[] {
+  const option = `${side}MaxWindowBits` as const;
+  return bits.map((b) => ({
+    name: `${who} ${option} ${b}`,
+    ws: who === 'its' ? { [option]: b } : {},
+    ours: who === 'our' ? { [option]: b } : true,
+    expected: `permessage-deflate; ${side}_max_window_bits=${b}`,
+  }));
+}
+
 const serverCases: Case[] = [
   { name: 'defaults', ws: {}, ours: true, expected: 'permessage-deflate' },
-  ...[8, 9, 10, 12, 14].map(
-    (b): Case => ({
-      name: `its serverMaxWindowBits ${b}`,
-      ws: { serverMaxWindowBits: b },
-      ours: true,
-      expected: `permessage-deflate; server_max_window_bits=${b}`,
-    }),
-  ),
-  ...[8, 9, 10, 12, 14].map(
-    (b): Case => ({
-      name: `its clientMaxWindowBits ${b}`,
-      ws: { clientMaxWindowBits: b },
-      ours: true,
-      expected: `permessage-deflate; client_max_window_bits=${b}`,
-    }),
-  ),
-  ...[8, 11].map(
-    (b): Case => ({
-      name: `our clientMaxWindowBits ${b}`,
-      ws: {},
-      ours: { clientMaxWindowBits: b },
-      expected: `permessage-deflate; client_max_window_bits=${b}`,
-    }),
-  ),
+  ...windowBitsCases('its', 'server', [8, 9, 10, 12, 14]),
+  ...windowBitsCases('its', 'client', [8, 9, 10, 12, 14]),
+  ...windowBitsCases('our', 'client', [8, 11]),
   {
     name: 'our clientMaxWindowBits 9, its clientMaxWindowBits false: the only offer is declined',
     ws: { clientMaxWindowBits: false } as unknown as PerMessageDeflateOptions,
@@ -112,38 +102,10 @@ describe('permessage-deflate: the ws-stream server ← the ws client', () => {
 
 const clientCases: Case[] = [
   { name: 'defaults', ws: {}, ours: true, expected: 'permessage-deflate' },
-  ...[8, 9, 10, 12, 14].map(
-    (b): Case => ({
-      name: `its serverMaxWindowBits ${b}`,
-      ws: { serverMaxWindowBits: b },
-      ours: true,
-      expected: `permessage-deflate; server_max_window_bits=${b}`,
-    }),
-  ),
-  ...[8, 9, 10, 12, 14].map(
-    (b): Case => ({
-      name: `its clientMaxWindowBits ${b}`,
-      ws: { clientMaxWindowBits: b },
-      ours: true,
-      expected: `permessage-deflate; client_max_window_bits=${b}`,
-    }),
-  ),
-  ...[8, 9, 13].map(
-    (b): Case => ({
-      name: `our serverMaxWindowBits ${b}`,
-      ws: {},
-      ours: { serverMaxWindowBits: b },
-      expected: `permessage-deflate; server_max_window_bits=${b}`,
-    }),
-  ),
-  ...[8, 10].map(
-    (b): Case => ({
-      name: `our clientMaxWindowBits ${b}`,
-      ws: {},
-      ours: { clientMaxWindowBits: b },
-      expected: `permessage-deflate; client_max_window_bits=${b}`,
-    }),
-  ),
+  ...windowBitsCases('its', 'server', [8, 9, 10, 12, 14]),
+  ...windowBitsCases('its', 'client', [8, 9, 10, 12, 14]),
+  ...windowBitsCases('our', 'server', [8, 9, 13]),
+  ...windowBitsCases('our', 'client', [8, 10]),
   {
     name: 'its clientMaxWindowBits 10 against our 12',
     ws: { clientMaxWindowBits: 10 },
