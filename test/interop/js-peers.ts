@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type net from 'node:net';
+import { after } from 'node:test';
 import * as wsStream from 'ws-stream/ws';
-import { connect, type WebSocketStream } from '../../src/index.js';
+import { WebSocketStream, connect, type CloseInfo } from '../../src/index.js';
 import type { Running } from './echo-targets.js';
 
 /** A message as a client delivered it. */
@@ -223,7 +226,12 @@ export const wsStreamClients = [coreClient, compatClient];
  * §5.6 checks the whole message only), a ping after each fragment but the last (§5.4: control frames may come
  * between fragments). Resolves with the number of pings sent.
  */
-export async function writeInFragments(ws: WebSocketStream, data: Buffer, binary: boolean, cuts: number[]): Promise<number> {
+export async function writeInFragments(
+  ws: WebSocketStream,
+  data: Buffer,
+  binary: boolean,
+  cuts: number[],
+): Promise<number> {
   const ends = [...cuts, data.length];
   let start = 0;
   for (const [i, end] of ends.entries()) {
@@ -237,3 +245,73 @@ export async function writeInFragments(ws: WebSocketStream, data: Buffer, binary
 
 /** Cuts after every octet: each UTF-8 sequence of more than one octet is split. */
 export const everyOctet = (n: number): number[] => Array.from({ length: n - 1 }, (_, i) => i + 1);
+
+/** Fragment sizes at the length encodings' boundaries, empty first and last ones included. */
+const PIECES = [0, 1, 125, 126, 65535, 65536, 0];
+const prefixSums = (sizes: number[]): number[] =>
+  sizes.slice(0, -1).map((_, i) => sizes.slice(0, i + 1).reduce((a, b) => a + b, 0));
+
+/** Messages to send in fragments: text cut inside every UTF-8 sequence, binary cut at the boundaries. */
+export const FRAGMENTED: { data: Buffer; binary: boolean; cuts: number[] }[] = [
+  { data: Buffer.from(text(40)), binary: false, cuts: everyOctet(40) },
+  {
+    data: binary(
+      PIECES.reduce((a, b) => a + b, 0),
+      7,
+    ),
+    binary: true,
+    cuts: prefixSums(PIECES),
+  },
+  { data: Buffer.from(text(70_000)), binary: false, cuts: [1, 3, 6, 65_536 + 5] },
+];
+
+/**
+ * A ws-stream server that sends each of FRAGMENTED in its fragments with pings between, then waits for the client's
+ * close; resolves per connection with the pings sent, the pongs received and how it ended.
+ */
+export async function startFragmentingServer(): Promise<{
+  url: string;
+  next(): Promise<{ pings: number; pongs: number; closeInfo: CloseInfo }>;
+}> {
+  const waiting: ((r: { pings: number; pongs: number; closeInfo: CloseInfo }) => void)[] = [];
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, head) => {
+    let pongs = 0;
+    let pings = 0;
+    const ws = new WebSocketStream(socket, { controlCallback: (kind) => kind === 'pong' && pongs++ });
+    (async () => {
+      await ws.accept(req, { head });
+      for (const m of FRAGMENTED) pings += await writeInFragments(ws, m.data, m.binary, m.cuts);
+      await ws.read().catch(() => {});
+    })()
+      .catch(() => {})
+      .then(() => ws.whenClosed())
+      .then((closeInfo) => waiting.shift()?.({ pings, pongs, closeInfo }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => {
+    server.close();
+    server.closeAllConnections();
+  });
+  return {
+    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    next: () => new Promise((r) => waiting.push(r)),
+  };
+}
+
+/** ws-stream's client sends each of FRAGMENTED in fragments with pings between to an echo server: echoed whole. */
+export async function sendFragmented(url: string): Promise<void> {
+  let pongs = 0;
+  const ws = await connect(url, { controlCallback: (kind) => kind === 'pong' && pongs++ });
+  let pings = 0;
+  for (const m of FRAGMENTED) {
+    pings += await writeInFragments(ws, m.data, m.binary, m.cuts);
+    const echo = await ws.read();
+    assert.equal(echo.binary, m.binary);
+    assert.equal(digest(Buffer.from(echo.data)), digest(m.data));
+  }
+  // Each pong was sent before the echo it preceded on the wire.
+  assert.equal(pongs, pings);
+  await ws.close();
+  assert.equal((await ws.whenClosed()).code, 1000);
+}
