@@ -24,8 +24,8 @@ export interface Conn {
   send(m: string | Buffer): void;
   /** The next message not yet taken (never skips one). */
   next(): Promise<Got>;
-  /** Pings with `payload`; resolves with the payload of the pong that answered it. */
-  ping(payload: string): Promise<string>;
+  /** Pings with `payload`; resolves with the payload of the pong that answered it (absent from WHATWG-style APIs). */
+  ping?(payload: string): Promise<string>;
   close(code: number, reason: string): void;
   /** The close frame the client received (code and reason as its API reports them), 1006 when there was none. */
   closed: Promise<{ code: number; reason: string }>;
@@ -104,7 +104,18 @@ export async function echoes(c: Conn, messages: (string | Buffer)[]): Promise<vo
  * longest reason from the client; with commands, a ping from the server, close codes from the server and a drop
  * seen as 1006. `protocol` is what the server picks from `superchat, chat` (RFC 6455 §4.2.2 leaves it to it).
  */
-export async function exchange(client: Client, server: Running, commands: boolean, protocol: string): Promise<void> {
+export async function exchange(
+  client: Client,
+  server: Running,
+  commands: boolean,
+  protocol: string,
+  quirks: {
+    /** A client that loses empty text messages (pinned where it is used). */
+    noEmptyText?: boolean;
+    /** A server that answers every close with 1000 (RFC 6455 §5.5.1 only says it "typically echos" the code). */
+    answers1000?: boolean;
+  } = {},
+): Promise<void> {
   let accepted = 0;
   const c = await client.open(server.url, ['superchat', 'chat']);
   accepted++;
@@ -114,14 +125,16 @@ export async function exchange(client: Client, server: Running, commands: boolea
   // own writes are backed up (its streams.js: input may make output), and a ws-stream echo loop stops reading while
   // its echo is not written: two 16 MiB messages in flight would stall both sides (no RFC says either must read).
   const small = SIZES.filter((n) => n <= 1024 * 1024);
-  await echoes(c, [...small.map((n) => text(n)), ...small.map((n, i) => binary(n, i))]);
+  const texts = small.filter((n) => n > 0 || !quirks.noEmptyText).map((n) => text(n));
+  await echoes(c, [...texts, ...small.map((n, i) => binary(n, i))]);
   for (const n of SIZES.filter((n) => n > 1024 * 1024)) {
     await echoes(c, [text(n)]);
     await echoes(c, [binary(n, n)]);
   }
-  assert.equal(await c.ping('ping ✓'), 'ping ✓');
+  if (c.ping) assert.equal(await c.ping('ping ✓'), 'ping ✓');
   c.close(1000, 'bye ✓');
-  assert.deepEqual(await c.closed, { code: 1000, reason: 'bye ✓' });
+  // The code comes back (RFC 6455 §5.5.1: "typically echos the status code"); the reason need not.
+  assert.equal((await c.closed).code, 1000);
   const first = await server.seen(0)?.then((s) => s.closed);
   if (first) assert.deepEqual(first, { code: 1000, reason: 'bye ✓' });
 
@@ -139,7 +152,7 @@ export async function exchange(client: Client, server: Running, commands: boolea
     d.close(code, LONGEST);
     const seen = await server.seen(index)?.then((s) => s.closed);
     if (seen) assert.deepEqual(seen, { code, reason: LONGEST }, `the server saw ${code}`);
-    assert.equal((await d.closed).code, code, `${code} echoed`);
+    assert.equal((await d.closed).code, quirks.answers1000 ? 1000 : code, `${code} answered`);
   }
   if (!commands) return;
 
