@@ -40,6 +40,8 @@ interface FayeSocket {
   on(event: 'close', f: (e: { code: number; reason: string }) => void): void;
   /** Its driver: closes with any code (the API allows only 1000 and 3000–4999, as WHATWG's does). */
   _driver: { close(reason: string, code: number): boolean };
+  /** Its TCP socket. */
+  _stream: net.Socket;
 }
 interface Faye {
   new (req: http.IncomingMessage, socket: unknown, head: Buffer, protocols: string[], options?: object): FayeSocket;
@@ -82,6 +84,7 @@ function fayeClient(options: { maxLength?: number } = {}): Client {
             next: box.next,
             ping: (payload) => new Promise((r) => ws.ping(payload, () => r(payload))),
             close: (code, reason) => fayeClose(ws, code, reason),
+            drop: () => ws._stream.destroy(),
             closed,
           });
         });

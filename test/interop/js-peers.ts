@@ -27,6 +27,8 @@ export interface Conn {
   /** Pings with `payload`; resolves with the payload of the pong that answered it (absent from WHATWG-style APIs). */
   ping?(payload: string): Promise<string>;
   close(code: number, reason: string): void;
+  /** Destroys the TCP connection, no close frame (absent from the core API, which has no such call). */
+  drop?(): void;
   /** The close frame the client received (code and reason as its API reports them), 1006 when there was none. */
   closed: Promise<{ code: number; reason: string }>;
 }
@@ -154,6 +156,15 @@ export async function exchange(
     if (seen) assert.deepEqual(seen, { code, reason: LONGEST }, `the server saw ${code}`);
     assert.equal((await d.closed).code, quirks.answers1000 ? 1000 : code, `${code} answered`);
   }
+  if (c.drop) {
+    const g = await client.open(server.url);
+    const index = accepted++;
+    await echoes(g, ['before the client drops']);
+    g.drop?.();
+    assert.equal((await g.closed).code, 1006);
+    const seen = await server.seen(index)?.then((s) => s.closed);
+    if (seen) assert.equal(seen.code, 1006, 'the server saw the drop as 1006');
+  }
   if (!commands) return;
 
   for (const code of CODES) {
@@ -225,6 +236,7 @@ export const compatClient: Client = {
             return pong;
           },
           close: (code, reason) => ws.close(code, reason),
+          drop: () => ws.terminate(),
           closed,
         }),
       );

@@ -69,6 +69,7 @@ function wrap(conn: Connection, closed: Promise<{ code: number; reason: string }
         conn.ping(payload);
       }),
     close: (code, reason) => conn.close(code, reason),
+    drop: () => conn.socket.destroy(),
     closed,
   };
 }
@@ -123,6 +124,8 @@ const w3cClient: Client = {
           send: (m) => ws.send(m),
           next: box.next,
           close: (code, reason) => ws.close(code, reason),
+          // Its connection, under the W3C API that has no such call.
+          drop: () => (ws as unknown as { _connection: Connection })._connection.socket.destroy(),
           closed,
         });
       };
