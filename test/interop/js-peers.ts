@@ -123,9 +123,9 @@ export async function exchange(
   accepted++;
   assert.equal(c.protocol, protocol);
   assert.equal((await server.seen(0))?.protocol ?? protocol, protocol);
-  // Up to 1 MiB sent at once; each 16 MiB message waits for its echo: websocket-driver (faye) stops reading while its
-  // own writes are backed up (its streams.js: input may make output), and a ws-stream echo loop stops reading while
-  // its echo is not written: two 16 MiB messages in flight would stall both sides (no RFC says either must read).
+  // Up to 1 MiB sent at once; each 16 MiB message waits for its echo. Both websocket-driver (faye; its streams.js:
+  // input may make output) and ws-stream (README, `maxBufferedBytes`: 16 MiB) stop reading while their own writes are
+  // backed up, so two 16 MiB messages in flight each way stall both sides (no RFC says either must read on).
   const small = SIZES.filter((n) => n <= 1024 * 1024);
   const texts = small.filter((n) => n > 0 || !quirks.noEmptyText).map((n) => text(n));
   await echoes(c, [...texts, ...small.map((n, i) => binary(n, i))]);

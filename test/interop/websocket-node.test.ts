@@ -358,6 +358,17 @@ describe(`size limits seen as 1009, ${PEER}`, () => {
     assert.equal(rec.messages.length, 1);
   });
 
+  it('the ws-stream server with maxFragments 100: its client in 1-octet fragments sees 1008 at the 101st', async () => {
+    const srv = await startEchoServer({ maxFragments: 100 });
+    const record = srv.next();
+    const c = await nodeClient({ fragmentationThreshold: 1 }).open(`ws://127.0.0.1:${srv.port}/`);
+    await echoes(c, [binary(100, 8)]);
+    c.send(binary(101, 9));
+    assert.equal((await c.closed).code, 1008);
+    const rec = await record;
+    assert.deepEqual([rec.closeInfo.error?.code, rec.closeInfo.code], ['ERR_WS_TOO_MANY_FRAGMENTS', 1008]);
+  });
+
   it('the ws-stream client with readMessageMax 1000: its server sees 1009 for 1001 octets in fragments of 300', async (t) => {
     const server = await startNodeServer({ fragmentationThreshold: 300 });
     t.after(() => server.stop());
