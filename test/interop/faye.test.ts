@@ -62,6 +62,7 @@ function fayeClose(ws: FayeSocket, code: number, reason: string): void {
 function fayeClient(options: { maxLength?: number } = {}): Client {
   return {
     name: FAYE,
+    needsProtocol: false,
     open(url, protocols) {
       const ws = new Faye.Client(url, protocols, options);
       const box = inbox();

@@ -35,6 +35,11 @@ export interface Conn {
 
 export interface Client {
   name: string;
+  /**
+   * Whether it fails a handshake whose 101 names no subprotocol when it offered some: RFC 6455 §4.1 fails only one
+   * that names a subprotocol not offered, WHATWG's API and ws (and so ws-stream/ws) also this one.
+   */
+  needsProtocol: boolean;
   /** Opens a connection; rejects when the client refuses the handshake. */
   open(url: string, protocols?: string[]): Promise<Conn>;
 }
@@ -146,6 +151,16 @@ export async function exchange(
   assert.equal(only.protocol, 'superchat');
   only.close(1000, '');
   await only.closed;
+  // None the server supports: it answers without one.
+  const other = client.open(server.url, ['other']);
+  if (client.needsProtocol) await assert.rejects(other);
+  else {
+    const none = await other;
+    assert.equal(none.protocol, '');
+    none.close(1000, '');
+    await none.closed;
+  }
+  accepted++;
 
   for (const code of CODES) {
     const d = await client.open(server.url);
@@ -187,6 +202,7 @@ export async function exchange(
 /** ws-stream's core client: `connect`, messages read in a loop. */
 export const coreClient: Client = {
   name: 'ws-stream connect()',
+  needsProtocol: false,
   async open(url, protocols) {
     const pongs = pongWaiters();
     const ws = await connect(url, {
@@ -214,6 +230,7 @@ export const coreClient: Client = {
 /** ws-stream/ws's `WebSocket` (the `ws` API over the core). */
 export const compatClient: Client = {
   name: 'ws-stream/ws WebSocket',
+  needsProtocol: true,
   open(url, protocols) {
     const ws = new wsStream.WebSocket(url, protocols ?? []);
     const box = inbox();

@@ -87,6 +87,7 @@ function nodeClient(
     });
   return {
     name: `${PEER} WebSocketClient`,
+    needsProtocol: true,
     connection,
     async open(url, protocols) {
       const conn = await connection(url, protocols);
@@ -102,6 +103,7 @@ function nodeClient(
 /** Its `W3CWebSocket` (the browser API over the same connection; no ping). */
 const w3cClient: Client = {
   name: `${PEER} W3CWebSocket`,
+  needsProtocol: true,
   open(url, protocols) {
     const ws = new W3CWebSocket(url, protocols, undefined, undefined, undefined, LARGE);
     const box = inbox();
