@@ -247,3 +247,29 @@ describe(`size limits seen as 1009, ${FAYE}`, () => {
     assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
   });
 });
+
+// websocket-driver 0.8.3 frames a close reason of any length: 200 octets make a close frame of 202, where RFC 6455
+// §5.5 allows control frames 125 at most. ws-stream fails it with 1002 (ERR_WS_BAD_CONTROL_SIZE), in both roles.
+describe(`${FAYE} closes with a reason of 200 octets (its fault): ws-stream fails the frame with 1002`, () => {
+  const reason = 'x'.repeat(200);
+  it('its client → a ws-stream server', async () => {
+    const srv = await startEchoServer({});
+    const record = srv.next();
+    const c = await fayeClient().open(`ws://127.0.0.1:${srv.port}/`);
+    c.close(4000, reason);
+    assert.equal((await c.closed).code, 1002);
+    const rec = await record;
+    assert.deepEqual([rec.closeInfo.error?.code, rec.closeInfo.code], ['ERR_WS_BAD_CONTROL_SIZE', 1002]);
+    assert.equal(rec.peerClose, undefined, 'the oversized close frame is not reported as the peer close');
+  });
+  it('its server → the ws-stream client', async (t) => {
+    const server = await startFayeServer();
+    t.after(() => server.stop());
+    const ws = await connect(server.url);
+    await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
+    await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
+    assert.equal((await (await server.seen(0))?.closed)?.code, 1002);
+  });
+});

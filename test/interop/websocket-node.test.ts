@@ -383,3 +383,31 @@ describe(`size limits seen as 1009, ${PEER}`, () => {
     assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
   });
 });
+
+// WebSocket-Node 1.0.35 frames a close reason of any length (WebSocketConnection.js sendCloseFrame): 200 octets make
+// a close frame of 202, where RFC 6455 §5.5 allows control frames 125 at most. ws-stream fails it with 1002
+// (ERR_WS_BAD_CONTROL_SIZE) in both roles; WebSocket-Node then reports the code it sent itself, not the 1002 it got
+// (any close frame after its own counts as the answer).
+describe(`${PEER} closes with a reason of 200 octets (its fault): ws-stream fails the frame with 1002`, () => {
+  const reason = 'x'.repeat(200);
+  it('its client → a ws-stream server', async () => {
+    const srv = await startEchoServer({});
+    const record = srv.next();
+    const c = await nodeClient().open(`ws://127.0.0.1:${srv.port}/`);
+    c.close(4000, reason);
+    assert.deepEqual(await c.closed, { code: 4000, reason });
+    const rec = await record;
+    assert.deepEqual([rec.closeInfo.error?.code, rec.closeInfo.code], ['ERR_WS_BAD_CONTROL_SIZE', 1002]);
+    assert.equal(rec.peerClose, undefined, 'the oversized close frame is not reported as the peer close');
+  });
+  it('its server → the ws-stream client', async (t) => {
+    const server = await startNodeServer();
+    t.after(() => server.stop());
+    const ws = await connect(server.url);
+    await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
+    await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
+    const info = await ws.whenClosed();
+    assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
+    assert.deepEqual(await (await server.seen(0))?.closed, { code: 4000, reason });
+  });
+});
