@@ -17,6 +17,7 @@ import { records, targets, type Running } from './echo-targets.js';
 import { startEchoServer } from './edge.js';
 import {
   FRAGMENTED,
+  OTHER_CODES,
   binary,
   digest,
   echoes,
@@ -272,4 +273,19 @@ describe(`${FAYE} closes with a reason of 200 octets (its fault): ws-stream fail
     assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
     assert.equal((await (await server.seen(0))?.closed)?.code, 1002);
   });
+});
+
+// websocket-driver 0.8.3 accepts only the codes of RFC 6455 §7.4.1 and 3000–4999 (hybi.js ERROR_CODES): 1012–1014,
+// registered at IANA since (RFC 6455 §11.7 made the registry, §7.4.2 reserves 1000–2999 for such codes), fail the
+// connection with 1002. Pinned; every other code the ws-stream server closes with is reported as sent.
+it(`the ws-stream server closes with ${OTHER_CODES.join(', ')}: ${FAYE} reports each, and fails 1012–1014 with 1002`, async (t) => {
+  const server = await targets.find((x) => x.name === 'accept() over net')!.start(false);
+  t.after(() => server.stop());
+  for (const [index, code] of OTHER_CODES.entries()) {
+    const c = await fayeClient().open(server.url);
+    c.send(`cmd:close ${code} why`);
+    const refused = code >= 1012 && code <= 1014;
+    assert.deepEqual(await c.closed, { code: refused ? 1002 : code, reason: 'why' }, `${code}`);
+    assert.equal((await (await server.seen(index))?.closed)?.code, refused ? 1002 : code, `${code} answered`);
+  }
 });

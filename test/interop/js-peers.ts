@@ -90,6 +90,8 @@ export const digest = (b: Buffer): string => `${b.length}:${createHash('sha256')
 
 /** The boundary sizes of RFC 6455 §5.2's length encodings, and large messages. */
 export const SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024, 16 * 1024 * 1024];
+/** The other codes a close frame may carry (RFC 6455 §7.4.1, and 1012–1014 from IANA's registry, §11.7). */
+export const OTHER_CODES = [1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014];
 /** Codes an application may close with that every client here can send. */
 export const CODES = [1000, 1001, 3000, 4999];
 /** 123 octets of UTF-8 (the longest reason: 125 minus the code), with 2-, 3- and 4-octet sequences. */

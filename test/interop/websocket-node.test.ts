@@ -20,6 +20,7 @@ import { records, selectProtocol, targets, type Running } from './echo-targets.j
 import { startEchoServer, startStreamingEcho } from './edge.js';
 import {
   FRAGMENTED,
+  OTHER_CODES,
   binary,
   digest,
   echoes,
@@ -410,4 +411,16 @@ describe(`${PEER} closes with a reason of 200 octets (its fault): ws-stream fail
     assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
     assert.deepEqual(await (await server.seen(0))?.closed, { code: 4000, reason });
   });
+});
+
+it(`the ws-stream server closes with ${OTHER_CODES.join(', ')}: ${PEER} reports each and answers it`, async (t) => {
+  const server = await targets.find((x) => x.name === 'accept() over net')!.start(false);
+  t.after(() => server.stop());
+  for (const [index, code] of OTHER_CODES.entries()) {
+    const c = await nodeClient().open(server.url);
+    c.send(`cmd:close ${code} why`);
+    assert.deepEqual(await c.closed, { code, reason: 'why' });
+    // It answers every valid code with 1000 (WebSocketConnection.js, `respondCloseReasonCode`).
+    assert.equal((await (await server.seen(index))?.closed)?.code, 1000, `${code} answered`);
+  }
 });
