@@ -372,6 +372,21 @@ describe(`size limits seen as 1009, ${PEER}`, () => {
     assert.deepEqual([rec.closeInfo.error?.code, rec.closeInfo.code], ['ERR_WS_TOO_MANY_FRAGMENTS', 1008]);
   });
 
+  it("its server's defaults (frames to 64 KiB, messages to 1 MiB): 1 MiB in one frame is 1009, with autoFragment it passes", async (t) => {
+    const server = await startNodeServer({ maxReceivedFrameSize: 0x10000, maxReceivedMessageSize: 0x100000 });
+    t.after(() => server.stop());
+    const whole = await connect(server.url);
+    await whole.write(binary(1024 * 1024, 10));
+    await assert.rejects(whole.read(), { code: 'ERR_WS_CLOSED' });
+    assert.equal(whole.closeReason?.code, 1009);
+    // autoFragment cuts at fragmentSize, 64 KiB by default: each frame within its limit.
+    const fragmented = await connect(server.url, { autoFragment: true });
+    await fragmented.write(binary(1024 * 1024, 11));
+    assert.equal(digest(Buffer.from((await fragmented.read()).data)), digest(binary(1024 * 1024, 11)));
+    await fragmented.close();
+    assert.equal((await fragmented.whenClosed()).code, 1000);
+  });
+
   it('the ws-stream client with readMessageMax 1000: its server sees 1009 for 1001 octets in fragments of 300', async (t) => {
     const server = await startNodeServer({ fragmentationThreshold: 300 });
     t.after(() => server.stop());
