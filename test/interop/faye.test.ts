@@ -4,7 +4,9 @@
  * ws-stream's clients (the core `connect`, ws-stream/ws's `WebSocket`) against its server. Subprotocols, text and
  * binary at the length encodings' boundaries up to 16 MiB, close codes and 123-octet reasons both ways, pings both
  * ways, a drop seen as 1006; messages in fragments cut inside UTF-8 sequences with pings between; each side's size
- * limit seen as 1009 by the other. faye sends every message in one frame, so fragments go one way only. Its
+ * limit seen as 1009 by the other; the ws-stream server's other close codes. Pinned faults: its limit counts frame
+ * headers and queued frames, it sends close frames over 125 octets, it fails IANA's 1012–1014. faye sends every
+ * message in one frame, so fragments go one way only. Its
  * permessage-deflate is a separate package (`permessage-deflate`) that is not installed here: no deflate checks.
  */
 import { describe, it } from 'node:test';

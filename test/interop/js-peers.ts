@@ -109,9 +109,10 @@ export async function echoes(c: Conn, messages: (string | Buffer)[]): Promise<vo
 }
 
 /**
- * The exchange: subprotocols, text and binary at every boundary size, a ping from the client, close codes with the
- * longest reason from the client; with commands, a ping from the server, close codes from the server and a drop
- * seen as 1006. `protocol` is what the server picks from `superchat, chat` (RFC 6455 §4.2.2 leaves it to it).
+ * The exchange: subprotocols (two offered, one, none the server has), text and binary at every boundary size, pings
+ * from the client, close codes with the longest reason from the client, the client's drop seen as 1006; with
+ * commands, pings from the server, close codes from the server and the server's drop seen as 1006. `protocol` is what
+ * the server picks from `superchat, chat` (RFC 6455 §4.2.2 leaves it to it).
  */
 export async function exchange(
   client: Client,

@@ -6,8 +6,9 @@
  * fragments travel both ways: subprotocols, text and binary at the length encodings' boundaries up to 16 MiB, close
  * codes and 123-octet reasons both ways, pings both ways, a drop seen as 1006; its fragments cut inside UTF-8
  * sequences, with pings between, its frames written by its own `sendFrame`; its frame and message limits
- * (`maxReceivedFrameSize`, `maxReceivedMessageSize`) and ws-stream's `readMessageMax` seen as 1009. It has no
- * permessage-deflate.
+ * (`maxReceivedFrameSize`, `maxReceivedMessageSize`) and ws-stream's `readMessageMax` seen as 1009, `maxFragments` as
+ * 1008. Pinned faults: W3CWebSocket loses empty text messages, the message limit skips unfragmented messages, close
+ * frames over 125 octets are sent. It has no permessage-deflate.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
