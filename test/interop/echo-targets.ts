@@ -37,7 +37,7 @@ export interface Target {
 }
 
 /** Records in order of acceptance, each waited for by its index. */
-function records(): { add(s: Seen): void; get(index: number): Promise<Seen> } {
+export function records(): { add(s: Seen): void; get(index: number): Promise<Seen> } {
   const all: Seen[] = [];
   const waiting = new Map<number, (s: Seen) => void>();
   return {
@@ -49,7 +49,7 @@ function records(): { add(s: Seen): void; get(index: number): Promise<Seen> } {
   };
 }
 
-const selectProtocol = (offered: string[]) => ['chat', 'superchat'].find((p) => offered.includes(p));
+export const selectProtocol = (offered: string[]) => ['chat', 'superchat'].find((p) => offered.includes(p));
 
 /** The 'connection' handler shared by ws and ws-stream/ws's WebSocketServer (the same code on both). */
 function wsApiTarget(name: string, engine: typeof realWs): Target {
