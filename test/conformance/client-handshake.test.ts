@@ -285,6 +285,18 @@ describe('RFC 6455 §4.1, client role: responses that are valid', { timeout: 120
       await peer.clientDone();
     }
   });
+
+  it('an obs-fold line in the 101 is unfolded (RFC 9112 §5.2: a user agent MUST replace it with SP)', async (t) => {
+    const server = await rawServer(t);
+    const { outcome } = await attempt(
+      server,
+      (p) => p.write(p.ok('Sec-WebSocket-Protocol:\r\n chat\r\nX-Long: a\r\n\tb\r\n')),
+      { protocols: ['chat'] },
+    );
+    assert.ok(outcome.ws, outcome.error?.message);
+    assert.equal(outcome.ws.protocol, 'chat');
+    outcome.ws.nextLayer.destroy();
+  });
 });
 
 describe('RFC 6455 §4.1, client role: the bytes after the 101', { timeout: 120_000 }, () => {
