@@ -206,6 +206,38 @@ describe('RFC 6455 §4.1, client role: a response that fails the connection', { 
     }
   });
 
+  it('RFC 7692 §7.1: a response that does not grant what the client asked for fails; one that grants less than allowed opens', async (t) => {
+    const server = await rawServer(t);
+    const asked = { serverMaxWindowBits: 10, serverNoContextTakeover: true, clientMaxWindowBits: 12 };
+    for (const [value, code] of [
+      // §7.1.2.1: a server_max_window_bits over the value offered.
+      ['permessage-deflate; server_no_context_takeover; server_max_window_bits=11', 'ERR_WS_BAD_EXTENSION'],
+      // No server_max_window_bits at all: the server would use 15, over the 10 offered.
+      ['permessage-deflate; server_no_context_takeover', 'ERR_WS_BAD_EXTENSION'],
+      // §7.1.1.1: server_no_context_takeover asked and not granted (our choice: not a configuration we accept).
+      ['permessage-deflate; server_max_window_bits=10', 'ERR_WS_BAD_EXTENSION'],
+      // §7.1.2.2: client_max_window_bits over the value the client offered.
+      [
+        'permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=13',
+        'ERR_WS_BAD_EXTENSION',
+      ],
+      ['permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=8', 'ok'],
+      ['permessage-deflate; server_no_context_takeover; server_max_window_bits=10', 'ok'],
+    ] as const) {
+      const { outcome, peer } = await attempt(server, (p) => p.write(p.ok(`Sec-WebSocket-Extensions: ${value}\r\n`)), {
+        perMessageDeflate: asked,
+      });
+      assert.equal(
+        peer.headers['sec-websocket-extensions'],
+        'permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12',
+      );
+      assert.equal(outcome.error?.code ?? 'ok', code, value);
+      if (outcome.ws) assert.equal(outcome.ws.extensions, value);
+      outcome.ws?.nextLayer.destroy();
+      await peer.clientDone();
+    }
+  });
+
   it('a refusal: the status, headers and whole body reach the caller (Content-Length, chunked, to the end)', async (t) => {
     const server = await rawServer(t);
     for (const [response, status, body] of [
