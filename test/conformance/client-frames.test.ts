@@ -330,6 +330,27 @@ describe('RFC 6455 §7, client role: the close handshake', { timeout: 120_000 },
     assert.deepEqual(peer.events.slice(0, 2), ['end', 'fin']);
   });
 
+  it('close frames that cross (both ends close at once): no second close frame, clean, the first closer named', async (tc) => {
+    const server = await rawServer(tc);
+    const { ws, peer } = await open(server);
+    const r = reader(ws);
+    // The server's close goes out before it has seen the client's.
+    peer.write(sclose(1001, 'server'));
+    const closed = ws.close({ code: 1000, reason: 'client' });
+    assert.equal(await r.done, 'ERR_WS_CLOSED');
+    await peer.frameCount(1);
+    await turns(5);
+    peer.end();
+    await closed;
+    const info = await ws.whenClosed();
+    const frames = peer.frames;
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]!.opcode, 8);
+    // Whichever the client sent (its own, or the echo), it sent one, and the close was clean.
+    assert.ok([1000, 1001].includes(codeOf(frames[0]!)));
+    assert.equal(info.wasClean, true);
+  });
+
   it('§7.1.1: a server that answers the close but keeps TCP open: the client drops it after closeTimeout; still a clean close', async (tc) => {
     const server = await rawServer(tc);
     const { ws, peer } = await open(server, [], { closeTimeout: 200 });
