@@ -285,6 +285,9 @@ describe('RFC 6455 §4.1, client role: responses that are valid', { timeout: 120
       'other header fields (Date, Server, Set-Cookie twice)',
       (p) => p.ok('Date: Fri, 04 Dec 2026 07:00:00 GMT\r\nServer: raw\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n'),
     ],
+    // RFC 9112 §6.3: a 1xx response has no content, whatever its fields say: what follows are frames.
+    ['Content-Length: 5 in the 101', (p) => p.ok('Content-Length: 5\r\n')],
+    ['Transfer-Encoding: chunked in the 101', (p) => p.ok('Transfer-Encoding: chunked\r\n')],
     ['the offered subprotocol', (p) => p.ok('Sec-WebSocket-Protocol: chat\r\n')],
     [
       'permessage-deflate with every parameter a response may hold',
