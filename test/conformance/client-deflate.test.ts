@@ -79,6 +79,27 @@ describe('RFC 7692 §7.2.3, client role: the examples of the RFC', { timeout: 60
   });
 });
 
+describe('RFC 7692 §7.2.2, client role: empty payloads', { timeout: 60_000 }, () => {
+  it('an empty compressed message (0x00), an empty last fragment, a fragment boundary inside the flush block', async (t) => {
+    const server = await rawServer(t);
+    const { ws, peer } = await open(server, 'permessage-deflate', [
+      raw(0xc1, 0x01, 0x00), // the empty message as DEFLATE sends it: an empty stored block, its tail removed
+      raw(0x41, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00),
+      raw(0x80, 0x00), // an empty last fragment
+      raw(0x41, 0x05, 0xf2, 0x48, 0xcd, 0xc9, 0xc9),
+      raw(0x00, 0x01, 0x07),
+      raw(0x80, 0x01, 0x00),
+      raw(0xc1, 0x02, 0x02, 0x00), // an empty fixed-Huffman block: an empty message too
+      sclose(1000),
+    ]);
+    const r = await readAll(ws);
+    assert.deepEqual(r, { got: ['', 'Hello', 'Hello', ''], end: 'ERR_WS_CLOSED' });
+    await peer.frameCount(1);
+    peer.end();
+    await ws.whenClosed();
+  });
+});
+
 /** [name, frames after the 101 (permessage-deflate agreed), the client's close code, the reader's error]. */
 const violations: [string, Buffer[], number, string][] = [
   // §6: "An endpoint MUST NOT set the Per-Message Compressed bit of control frames and non-first fragments".
@@ -156,6 +177,32 @@ describe('RFC 7692 §7.1–7.2, client role: what the client sends', { timeout: 
     await new Promise<void>((r) => inflater.flush(zlib.constants.Z_SYNC_FLUSH, () => r()));
     assert.equal(Buffer.concat(out).toString(), text + text);
     assert.ok(b.payload.length < a.payload.length / 2, `${b.payload.length} vs ${a.payload.length}`);
+    peer.write(sclose(1000));
+    peer.end();
+    await ws.whenClosed();
+  });
+
+  it('an empty message compressed: a payload that keeps the peer inflater whole (the next message inflates)', async (t) => {
+    const server = await rawServer(t);
+    const { ws, peer } = await open(server, 'permessage-deflate', [], { perMessageDeflate: { threshold: 0 } });
+    await ws.write('');
+    await ws.write('after the empty one');
+    const frames = await peer.frameCount(2);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.rsv]),
+      [
+        [1, 4],
+        [1, 4],
+      ],
+    );
+    const inflater = zlib.createInflateRaw();
+    const out: Buffer[] = [];
+    inflater.on('data', (d: Buffer) => out.push(d));
+    for (const f of frames) {
+      inflater.write(Buffer.concat([f.payload, TAIL]));
+      await new Promise<void>((r) => inflater.flush(zlib.constants.Z_SYNC_FLUSH, () => r()));
+    }
+    assert.equal(Buffer.concat(out).toString(), 'after the empty one');
     peer.write(sclose(1000));
     peer.end();
     await ws.whenClosed();
