@@ -255,6 +255,29 @@ describe('RFC 6455 §4.1, client role: a response that fails the connection', { 
   });
 });
 
+describe('RFC 6455 §4.1, client role: how much of a refusal is read', { timeout: 60_000 }, () => {
+  it('the body up to 64 KiB, or what came when the server stalls; then the client closes the connection', async (t) => {
+    const server = await rawServer(t);
+    const big = Buffer.alloc(100_000, 0x61);
+    for (const [name, head, body, kept] of [
+      ['a body over 64 KiB', 'HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n', big, big.subarray(0, 65536)],
+      [
+        'a body shorter than its Content-Length',
+        'HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n',
+        'abcde',
+        'abcde',
+      ],
+      ['no Content-Length and no end', 'HTTP/1.1 403 Forbidden\r\n\r\n', 'abcde', 'abcde'],
+    ] as const) {
+      const { outcome, peer } = await attempt(server, (p) => p.write(head, body));
+      assert.equal(outcome.error?.code, 'ERR_WS_UPGRADE_DECLINED', name);
+      assert.deepEqual(outcome.error.response?.body, Buffer.from(kept), name);
+      await peer.clientDone();
+      assert.equal(peer.after.length, 0, name);
+    }
+  });
+});
+
 describe('RFC 6455 §4.1, client role: responses that are valid', { timeout: 120_000 }, () => {
   /** [name, response]: each opens, and a message behind it in the same write is read. */
   const valid: [string, (p: RawPeer) => string][] = [
