@@ -330,6 +330,20 @@ describe('RFC 6455 §7, client role: the close handshake', { timeout: 120_000 },
     assert.deepEqual(peer.events.slice(0, 2), ['end', 'fin']);
   });
 
+  it('the server sends its close and ends TCP in the same turn: the echo still goes out (half-open), the close is clean', async (tc) => {
+    const server = await rawServer(tc);
+    const { ws, peer } = await open(server);
+    const r = reader(ws);
+    peer.write(t('last'), sclose(1000, 'bye'));
+    peer.end();
+    assert.equal(await r.done, 'ERR_WS_CLOSED');
+    assert.deepEqual(r.got, ['last']);
+    const info = await ws.whenClosed();
+    await peer.clientDone();
+    assert.deepEqual(peer.frames.map(frameSummary), [[8, true, Buffer.from('\x03\xe8bye', 'latin1').toString('hex')]]);
+    assert.deepEqual([info.initiatedBy, info.code, info.reason, info.wasClean], ['remote', 1000, 'bye', true]);
+  });
+
   it('close frames that cross (both ends close at once): no second close frame, clean, the first closer named', async (tc) => {
     const server = await rawServer(tc);
     const { ws, peer } = await open(server);
