@@ -97,7 +97,9 @@ export function validateUpgradeResponse(
   if (res.status !== 101)
     throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
   if (h.upgrade === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
-  if (!hasToken(h.upgrade, 'websocket')) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET');
+  // The value itself must be "websocket" (§4.1 step 2), not a list holding it: a 101 switches to one protocol.
+  if (String(h.upgrade).trim().toLowerCase() !== 'websocket')
+    throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', String(h.upgrade));
   if (h.connection === undefined) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION');
   if (!hasToken(h.connection, 'upgrade')) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION_UPGRADE');
   const accept = h['sec-websocket-accept'];

@@ -211,8 +211,24 @@ export function parseResponseHead(head: string, limits: HeadLimits): ParsedRespo
   const lines = head.split('\r\n');
   const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
   if (!m) throw new HeadError('ERR_WS_BAD_RESPONSE', 0, 'malformed status line');
-  const { headers, rawHeaders } = parseHeaderLines(lines, limits);
+  const { headers, rawHeaders } = parseHeaderLines(unfold(lines), limits);
   return { status: Number(m[2]), reason: m[3] ?? '', httpVersion: m[1]!, headers, rawHeaders };
+}
+
+/**
+ * Joins obs-fold continuation lines to the field they continue, the fold replaced by one SP: a user
+ * agent MUST accept them in a response (RFC 9112 §5.2), where a server may refuse them in a request
+ * (ours does, 400). A continuation right after the status line stays, and is refused as malformed.
+ */
+function unfold(lines: string[]): string[] {
+  const out = [lines[0]!];
+  for (let l = 1; l < lines.length; l++) {
+    const line = lines[l]!;
+    const c = line.charCodeAt(0);
+    if ((c === 0x20 || c === 0x09) && out.length > 1) out[out.length - 1] = `${trimOws(out.at(-1)!)} ${trimOws(line)}`;
+    else out.push(line);
+  }
+  return out;
 }
 
 function trimOws(s: string): string {
