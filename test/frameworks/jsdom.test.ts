@@ -4,7 +4,8 @@
  * engines here is the server a browser-like client meets.) The page: the subprotocol the server picks from two offered,
  * the Origin it sends, text both ways, binary as ArrayBuffer and as Blob both ways, a close the server starts (code,
  * reason, wasClean), a close the page starts (what the server got), a refused connection (error then close 1006), an
- * upgrade the server refuses (verifyClient), and a subprotocol the server does not pick.
+ * upgrade the server refuses (verifyClient), and a subprotocol the server does not pick. Then permessage-deflate, which
+ * undici offers: 200 KB of text and 1 MiB of binary echoed, a clean close.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,6 +184,65 @@ for (const engine of engines) {
         },
         { origin, offered: 'chat.v9', protocol: '', got: [] },
       ]);
+    });
+
+    it('permessage-deflate (undici offers it): 200 KB of text and 1 MB of binary both ways, then a clean close', async (t) => {
+      const { server, port } = await listen();
+      const wss = new engine.WebSocketServer({ server, perMessageDeflate: { threshold: 0 } });
+      t.after(async () => {
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await closeServer(server);
+      });
+      const serverSide: Record<string, unknown> = {};
+      wss.on('connection', (ws, req) => {
+        serverSide.offer = req.headers['sec-websocket-extensions'];
+        serverSide.agreed = ws.extensions;
+        const got: unknown[] = [];
+        serverSide.got = got;
+        ws.on('message', (data: Buffer, isBinary: boolean) => {
+          got.push(isBinary ? { binary: data.length, sum: data.reduce((a, b) => (a + b) % 65521, 0) } : data.length);
+          ws.send(data, { binary: isBinary });
+        });
+        serverSide.closed = new Promise((resolve) => ws.on('close', (code: number) => resolve(code)));
+      });
+      const script = `
+        const ws = new WebSocket(document.body.dataset.url);
+        ws.binaryType = 'arraybuffer';
+        const got = [];
+        ws.onopen = () => {
+          ws.send('abc é✓ '.repeat(25000));
+          const bytes = new Uint8Array(1 << 20);
+          for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) % 251;
+          ws.send(bytes);
+        };
+        ws.onmessage = (e) => {
+          if (typeof e.data === 'string') got.push(e.data === 'abc é✓ '.repeat(25000));
+          else got.push(new Uint8Array(e.data).every((b, i) => b === (i * 7) % 251) && e.data.byteLength);
+          if (got.length === 2) ws.close(1000, 'enough');
+        };
+        ws.onclose = (e) => report({ extensions: ws.extensions, got, code: e.code, wasClean: e.wasClean });
+      `;
+      const report = await new Promise<unknown>((resolve) => {
+        const dom = new JSDOM(`<body data-url="ws://127.0.0.1:${port}/"><script>${script}</script></body>`, {
+          url: `http://127.0.0.1:${port}/`,
+          runScripts: 'dangerously',
+          beforeParse(window) {
+            (window as unknown as { report(v: unknown): void }).report = (v) => resolve(JSON.parse(JSON.stringify(v)));
+          },
+        });
+        t.after(() => dom.window.close());
+      });
+      assert.deepEqual(report, { extensions: 'permessage-deflate', got: [true, 1 << 20], code: 1000, wasClean: true });
+      let sum = 0;
+      for (let i = 0; i < 1 << 20; i++) sum = (sum + ((i * 7) % 251)) % 65521;
+      assert.deepEqual(serverSide, {
+        offer: 'permessage-deflate; client_max_window_bits',
+        agreed: 'permessage-deflate',
+        got: [Buffer.byteLength('abc é✓ '.repeat(25000)), { binary: 1 << 20, sum }],
+        closed: serverSide.closed,
+      });
+      assert.equal(await serverSide.closed, 1000);
     });
   });
 }
