@@ -4,7 +4,8 @@
  * SubscriptionClient is given the `ws` package's WebSocket. On both engines: the `graphql-ws` subprotocol, keep-alive
  * messages, a query, a subscription streaming five results then completing, an unknown field's validation errors, an
  * endless subscription unsubscribed after three results (the server stops it), a client without the subprotocol
- * closed with 1002, and the client's close.
+ * closed with 1002, onConnect refusing connectionParams (connection_error, then 1011), a reconnecting client whose
+ * connection the server drops resuming its subscription, and the client's close.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,6 +33,8 @@ for (const engine of aliasEngines) {
         ticks: [0, 1, 2].map((ticks) => ({ ticks })),
         completedOnServer: true,
         noProtocol: { code: 1002, reason: '' },
+        refused: { error: 'bad token', code: 1011 },
+        resumed: { reconnected: 1 },
         // client.close() calls the WebSocket's close() without a code.
         clientClose: 1005,
       });

@@ -48,6 +48,11 @@ const subscriptionServer = SubscriptionServer.create(
     execute,
     subscribe,
     keepAlive: 30,
+    // Refuses a connection whose connectionParams carry a bad token: the server sends connection_error, then 1011.
+    onConnect: (params: { token?: string }) => {
+      if (params.token === 'bad') throw new Error('bad token');
+      return true;
+    },
     onOperationComplete: (_socket: unknown, opId: string) => completed.push(opId),
   },
   { server: httpServer, path: '/graphql' },
@@ -117,6 +122,43 @@ result.completedOnServer = completed.length - before >= 1;
 // A client without the graphql-ws subprotocol: the server accepts the upgrade, then closes with 1002.
 const bare = new WebSocket(`ws://127.0.0.1:${port}/graphql`);
 result.noProtocol = await closed(bare);
+
+// onConnect refuses the connectionParams: the client's connectionCallback gets the error, its socket 1011.
+result.refused = await new Promise((resolve) => {
+  let error: unknown;
+  const refused = new SubscriptionClient(
+    `ws://127.0.0.1:${port}/graphql`,
+    { connectionParams: { token: 'bad' }, connectionCallback: (e) => (error = (e as unknown as Error)?.message) },
+    WebSocket,
+  );
+  const ws = (refused as unknown as { client: WebSocket }).client;
+  ws.addEventListener('close', (e) => resolve({ error, code: e.code }));
+});
+
+// With reconnect, a client whose connection the server drops (terminate) reconnects by itself and re-sends its
+// active subscription, which goes on streaming.
+const wss = (subscriptionServer as unknown as { wsServer: { clients: Set<WebSocket> } }).wsServer;
+const earlier = new Set(wss.clients);
+const again = new SubscriptionClient(`ws://127.0.0.1:${port}/graphql`, { reconnect: true, minTimeout: 10 }, WebSocket);
+let reconnected = 0;
+again.onReconnected(() => reconnected++);
+result.resumed = await new Promise((resolve) => {
+  let n = 0;
+  let dropped = false;
+  const sub = again.request({ query: 'subscription { ticks }' }).subscribe({
+    next: () => {
+      n++;
+      if (n === 3) {
+        dropped = true;
+        for (const ws of wss.clients) if (!earlier.has(ws)) ws.terminate();
+      } else if (dropped && reconnected > 0 && n >= 6) {
+        sub.unsubscribe();
+        resolve({ reconnected });
+      }
+    },
+  });
+});
+again.close();
 
 // The client closes: its socket closes with 1000 and the server sees the connection go.
 const clientClosed = closed(socket as never);
