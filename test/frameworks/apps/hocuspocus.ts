@@ -1,14 +1,17 @@
 /**
  * Hocuspocus 3 (a Yjs collaboration backend) as its docs show it: `new Server({ port, onAuthenticate })` (its server
  * does `import { WebSocketServer } from 'ws'`: ws as installed, ws-stream/ws under the alias) and HocuspocusProviders
- * given the `ws` package's WebSocket as `WebSocketPolyfill` (the aliased one too). Run by hocuspocus.test.ts. Prints
+ * given a WebSocket class as `WebSocketPolyfill` (ws's or ws-stream/ws's, as PROVIDERS says). Run by hocuspocus.test.ts. Prints
  * what the providers and the server saw.
  */
 import { HocuspocusProvider, type HocuspocusProviderWebsocket } from '@hocuspocus/provider';
 import { Server } from '@hocuspocus/server';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import * as Y from 'yjs';
-import { ours, report } from './peer.js';
+import { ours, RealWebSocket, report } from './peer.js';
+
+// The providers' engine: PROVIDERS names it (the server's is the alias's).
+const ClientWebSocket = (process.env.PROVIDERS === 'ws-stream/ws' ? ours.WebSocket : RealWebSocket) as typeof WebSocket;
 
 const result: Record<string, unknown> = {};
 const server = new Server({
@@ -44,7 +47,7 @@ function until(
 }
 
 // Reconnects quickly: its default waits a second or more between attempts.
-const socketOptions = { WebSocketPolyfill: WebSocket, delay: 20, minDelay: 20, maxDelay: 100, jitter: false };
+const socketOptions = { WebSocketPolyfill: ClientWebSocket, delay: 20, minDelay: 20, maxDelay: 100, jitter: false };
 function provider(document: Y.Doc, token: string): HocuspocusProvider {
   return new HocuspocusProvider({ url, name: 'doc', document, token, ...socketOptions });
 }
