@@ -1,10 +1,10 @@
 /**
  * Hocuspocus 3, a Yjs collaboration server (apps/hocuspocus.ts, in a child process): its Server imports ws itself (as
  * installed, or ws-stream/ws under the alias) and its providers are given ws's or ws-stream/ws's WebSocket. Each
- * pairing of engines: two providers editing one document concurrently converge (and a 200 KB insert), awareness fields reach the
- * other provider, onAuthenticate refusing a token reaches the provider as 'permission-denied', the server closing
- * the connections (4001 and a reason) and then terminating them (1006): the providers reconnect by themselves and catch
- * up with edits made meanwhile.
+ * pairing of engines: two providers editing one document concurrently converge (and a 200 KB insert), awareness fields
+ * reach the other provider, onAuthenticate refusing a token reaches the provider as 'permission-denied', the server
+ * closing the connections (4001 and a reason) and then terminating them (1006): the providers reconnect by themselves
+ * and catch up with edits made meanwhile.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -126,7 +126,8 @@ for (const engine of engines) {
 
       const reports: [string, unknown][] = [];
       const done = new Promise<void>((resolve) => {
-        const html = `<!doctype html><body data-url="ws://127.0.0.1:${port}" data-refused="ws://127.0.0.1:${freePort}/">`;
+        const urls = `data-url="ws://127.0.0.1:${port}" data-refused="ws://127.0.0.1:${freePort}/"`;
+        const html = `<!doctype html><body ${urls}>`;
         const dom = new JSDOM(`${html}<script>${pageScript}</script></body>`, {
           url: `http://127.0.0.1:${port}/page.html`,
           runScripts: 'dangerously',
@@ -186,7 +187,7 @@ for (const engine of engines) {
       ]);
     });
 
-    it('permessage-deflate (undici offers it): 200 KB of text and 1 MB of binary both ways, then a clean close', async (t) => {
+    it('permessage-deflate (undici offers it): 200 KB text and 1 MiB binary both ways, a clean close', async (t) => {
       const { server, port } = await listen();
       const wss = new engine.WebSocketServer({ server, perMessageDeflate: { threshold: 0 } });
       t.after(async () => {

@@ -1,8 +1,8 @@
 /**
  * Hocuspocus 3 (a Yjs collaboration backend) as its docs show it: `new Server({ port, onAuthenticate })` (its server
  * does `import { WebSocketServer } from 'ws'`: ws as installed, ws-stream/ws under the alias) and HocuspocusProviders
- * given a WebSocket class as `WebSocketPolyfill` (ws's or ws-stream/ws's, as PROVIDERS says). Run by hocuspocus.test.ts. Prints
- * what the providers and the server saw.
+ * given a WebSocket class as `WebSocketPolyfill` (ws's or ws-stream/ws's, as PROVIDERS says). Run by
+ * hocuspocus.test.ts. Prints what the providers and the server saw.
  */
 import { HocuspocusProvider, type HocuspocusProviderWebsocket } from '@hocuspocus/provider';
 import { Server } from '@hocuspocus/server';

@@ -1,6 +1,6 @@
 /**
- * subscriptions-transport-ws 0.11 (the legacy GraphQL-over-WebSocket protocol, Apollo's before graphql-ws) as its README
- * shows it: `SubscriptionServer.create({ schema, execute, subscribe }, { server, path })` (its server.js does
+ * subscriptions-transport-ws 0.11 (the legacy GraphQL-over-WebSocket protocol, Apollo's before graphql-ws) as its
+ * README shows it: `SubscriptionServer.create({ schema, execute, subscribe }, { server, path })` (its server.js does
  * `require('ws')`, its own ws 7 when installed, ws-stream/ws under the alias) and a `SubscriptionClient` given the `ws`
  * package's WebSocket as its `webSocketImpl` (the aliased one too). Run by subscriptions-transport-ws.test.ts. Prints
  * what the client and the server saw.
