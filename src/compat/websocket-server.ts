@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
 import { negotiateAsServer } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
+import { HandshakeError, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
@@ -288,6 +289,15 @@ export class WebSocketServer extends EventEmitter {
         return this.refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
     }
+    // The core's own checks (RFC 6455; stricter than ws's, which came first and took what they refuse): a request
+    // they refuse is refused here, before verifyClient, as ws refuses before it: through 'wsClientError' when someone
+    // listens (ws's way for a bad request; ws takes these), else answered by the core (completeUpgrade's accept).
+    const fault = upgradeFault(req);
+    if (fault) {
+      if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', fault, socket, req);
+      else this.completeUpgrade(streamOptions, req, socket, head, cb);
+      return;
+    }
     const verify = this.options.verifyClient;
     if (verify) {
       const s = req.socket as Partial<TLSSocket>;
@@ -453,6 +463,16 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
     view.host = 'localhost';
   }
   return Object.create(req, { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } });
+}
+
+/** The core's refusal of a request that passed ws's checks (its code and status), or undefined if it takes it. */
+function upgradeFault(req: IncomingMessage): HandshakeError | undefined {
+  try {
+    validateUpgradeRequest(coreRequest(req));
+    return undefined;
+  } catch (e) {
+    return e instanceof HandshakeError ? e : undefined;
+  }
 }
 
 /** What a listener called while the core builds the 101 threw (the core answers 500 and goes on). */
