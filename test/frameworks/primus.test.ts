@@ -4,7 +4,8 @@
  * Primus's own Node client built as `primus.Socket` and as `Primus.createSocket`. Both must show the same: data both
  * ways in order (a 1 MiB string, an object), Primus's heartbeats (its own `primus::ping`/`primus::pong` messages)
  * answered, a reconnect after the server terminates the WebSocket and after it ends the spark with `reconnect`, and
- * `primus.destroy()` ending every client without a reconnect and closing the server.
+ * `primus.destroy()` ending every client without a reconnect and closing the server; `compression` and `maxLength`
+ * (ws's perMessageDeflate and maxPayload) agreed and enforced with 1009.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +49,14 @@ for (const engine of aliasEngines) {
           'disconnection Primus-createSocket',
         ],
         listening: false,
+        limited: [
+          'client open permessage-deflate',
+          'server got 5',
+          'client got 5000',
+          'server error Max payload size exceeded',
+          'client WebSocket closed 1009',
+          'server end',
+        ],
       });
     });
   });

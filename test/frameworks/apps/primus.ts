@@ -158,4 +158,42 @@ await Promise.all([
 result.clientEvents = Object.fromEntries([...clients].map(([name, c]) => [name, c.events]));
 result.serverLog = serverLog;
 result.listening = server.listening;
+
+// `compression` and `maxLength` become ws's perMessageDeflate and maxPayload: the extension is agreed, a message over
+// the limit is refused with 1009 (the spark's error says why) and the client does not reconnect.
+const limited = http.createServer();
+const small = new Primus(limited, {
+  transformer: 'websockets',
+  compression: true,
+  maxLength: 1000,
+  pingInterval: false,
+});
+await new Promise<void>((resolve) => limited.listen(0, '127.0.0.1', resolve));
+const limitedLog: string[] = [];
+small.on('connection', (spark: Spark) => {
+  spark.on('data', (d: unknown) => {
+    limitedLog.push(`server got ${String(d).length}`);
+    spark.write('x'.repeat(5000));
+  });
+  spark.on('error', (err: Error) => limitedLog.push(`server error ${err.message}`));
+  spark.on('end', () => limitedLog.push('server end'));
+});
+const limitedClient = new small.Socket(`http://127.0.0.1:${(limited.address() as { port: number }).port}`, {
+  strategy: false,
+});
+limitedClient.on('open', () => {
+  const ws = limitedClient.socket as { extensions: string; on(e: 'close', f: (code: number) => void): void };
+  limitedLog.push(`client open ${ws.extensions}`);
+  ws.on('close', (code) => limitedLog.push(`client WebSocket closed ${code}`));
+  limitedClient.write('small');
+});
+limitedClient.on('data', (d: string) => {
+  limitedLog.push(`client got ${d.length}`);
+  limitedClient.write('y'.repeat(5000));
+});
+await new Promise((resolve) => limitedClient.on('end', resolve));
+await new Promise<void>((resolve) => small.destroy({ close: true }, resolve));
+// Which of the two ends sees its close first is up to the sockets.
+const isEnd = (entry: string) => entry === 'server end' || entry.startsWith('client WebSocket closed');
+result.limited = [...limitedLog.filter((e) => !isEnd(e)), ...limitedLog.filter(isEnd).sort()];
 report(result);
