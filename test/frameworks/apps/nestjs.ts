@@ -110,7 +110,13 @@ decorateMethod([SubscribeMessage('broadcast')], gateway, 'onBroadcast');
 decorateMethod([SubscribeMessage('secret'), UseGuards(TokenGuard)], gateway, 'onSecret');
 decorateMethod([SubscribeMessage('fail')], gateway, 'onFail');
 Reflect.decorate([WebSocketServer()], gateway, 'server');
-Reflect.decorate([WebSocketGateway({ path: '/ws' }), UseFilters(new WsErrorFilter())], EventsGateway);
+// Options besides `path` go to ws's server: a verifyClient refusing a client without its token, a payload limit.
+const gatewayOptions = {
+  path: '/ws',
+  verifyClient: (info: { req: IncomingMessage }) => !info.req.url?.includes('name=intruder'),
+  maxPayload: 64 * 1024,
+};
+Reflect.decorate([WebSocketGateway(gatewayOptions), UseFilters(new WsErrorFilter())], EventsGateway);
 
 class AppModule {}
 Reflect.decorate([Module({ providers: [EventsGateway] })], AppModule);
@@ -190,6 +196,12 @@ for (const [library, WebSocket] of Object.entries(libraries)) {
   const failed = c.next();
   c.send('fail', 'x');
   seen.failed = await failed;
+  // A message in a binary frame is parsed the same; one that is no JSON, or names no handler, is dropped.
+  const binary = c.next();
+  c.ws.send('not json');
+  c.send('nobody', 1);
+  c.ws.send(Buffer.from(JSON.stringify({ event: 'identity', data: 'bin' })));
+  seen.binary = await binary;
   result[library] = seen;
 }
 result.serverIsOurs = app.get(EventsGateway).server instanceof ours.WebSocketServer;
@@ -206,6 +218,22 @@ for (const [library, WebSocket] of Object.entries(libraries)) {
   refused[library] = await c.closed;
 }
 result.refused = refused;
+
+// verifyClient's refusal (401 in the upgrade), and a message over maxPayload (1009), for each library.
+const limits: Record<string, unknown> = {};
+for (const [library, WebSocket] of Object.entries(libraries)) {
+  const intruder = new WebSocket(`${base}/ws?name=intruder`);
+  const status = await new Promise((resolve) => {
+    intruder.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+    intruder.once('open', () => resolve('opened'));
+  });
+  intruder.on('error', () => {});
+  const big = connect(WebSocket, `${base}/ws?name=big-${library}`);
+  await big.events('welcome', 1);
+  big.ws.send(JSON.stringify({ event: 'events', data: 'x'.repeat(64 * 1024) }));
+  limits[library] = { verifyClient: status, overLimit: (await big.closed).code };
+}
+result.limits = limits;
 
 // app.close(): WsAdapter terminates every client and closes its server; the gateway sees each one go.
 const closed = Promise.all(clients.map((c) => c.closed));
