@@ -1,7 +1,7 @@
 /**
  * NestJS 11 with `WsAdapter` from @nestjs/platform-ws (which requires ws itself), run with `ws` as installed and
  * aliased to ws-stream/ws (test/support/ws-alias.ts), in a child process each (apps/nestjs.ts), with clients of both
- * libraries. Both must show the same: a handler's plain value, a WsResponse and an Observable's values as messages, a
+ * libraries. Both must show the same: a handler's plain value, a WsResponse and an Observable's values as messages (5 over time, 3000 at once, in order), a
  * guard's refusal and a thrown WsException turned into an error message by a filter, JSON in a binary frame parsed
  * the same (no JSON, or no handler, dropped), a broadcast through `@WebSocketServer()`, the connection and
  * disconnection hooks, a path no gateway serves refused, the gateway's ws options (verifyClient's 401, maxPayload's
@@ -20,6 +20,7 @@ for (const engine of aliasEngines) {
         events: { echoed: { n: 1, text: 'héllo' } },
         identity: { event: 'identity', data: [1, 2, 3] },
         stream: [1, 2, 3, 4, 5],
+        flood: true,
         denied: { event: 'error', data: 'Forbidden resource' },
         granted: { event: 'secret', data: 'granted' },
         failed: { event: 'error', data: { code: 'bad-input', got: 'x' } },

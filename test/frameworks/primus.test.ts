@@ -3,9 +3,9 @@
  * installed and aliased to ws-stream/ws (test/support/ws-alias.ts), in a child process each (apps/primus.ts), with
  * Primus's own Node client built as `primus.Socket` and as `Primus.createSocket`. Both must show the same: data both
  * ways in order (a 1 MiB string, an object), Primus's heartbeats (its own `primus::ping`/`primus::pong` messages)
- * answered, a reconnect after the server terminates the WebSocket and after it ends the spark with `reconnect`, and
- * `primus.destroy()` ending every client without a reconnect and closing the server; `compression` and `maxLength`
- * (ws's perMessageDeflate and maxPayload) agreed and enforced with 1009.
+ * answered, a reconnect after the server terminates the WebSocket and after it ends the spark with `reconnect`, a
+ * client's own `end()`, `primus.destroy()` ending every client without a reconnect and closing the server, and
+ * `compression` and `maxLength` (ws's perMessageDeflate and maxPayload) agreed and enforced with 1009.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,9 +45,12 @@ for (const engine of aliasEngines) {
         serverLog: [
           ...life('primus-Socket'),
           ...life('Primus-createSocket'),
+          'connection leaver',
+          'disconnection leaver',
           'disconnection primus-Socket',
           'disconnection Primus-createSocket',
         ],
+        leaver: ['open', 'close', 'end'],
         listening: false,
         limited: [
           'client open permessage-deflate',

@@ -17,7 +17,7 @@ const { NestFactory } = require('@nestjs/core') as typeof import('@nestjs/core')
 const { SubscribeMessage, WebSocketGateway, WebSocketServer, WsException } =
   require('@nestjs/websockets') as typeof import('@nestjs/websockets');
 const { WsAdapter } = require('@nestjs/platform-ws') as typeof import('@nestjs/platform-ws');
-const { interval, map, take } = require('rxjs') as typeof import('rxjs');
+const { interval, map, range, take } = require('rxjs') as typeof import('rxjs');
 type ArgumentsHost = import('@nestjs/common').ArgumentsHost;
 type ExecutionContext = import('@nestjs/common').ExecutionContext;
 
@@ -84,6 +84,11 @@ class EventsGateway {
     );
   }
 
+  /** A synchronous Observable of many: every value sent at once, in order. */
+  onFlood(_client: Socket, data: { count: number }): unknown {
+    return range(1, data.count).pipe(map((i) => ({ event: 'flood', data: i })));
+  }
+
   /** To every client of the gateway's server. */
   onBroadcast(_client: Socket, data: unknown): void {
     for (const client of this.server.clients)
@@ -106,6 +111,7 @@ const gateway = EventsGateway.prototype;
 decorateMethod([SubscribeMessage('events')], gateway, 'onEvents');
 decorateMethod([SubscribeMessage('identity')], gateway, 'onIdentity');
 decorateMethod([SubscribeMessage('stream')], gateway, 'onStream');
+decorateMethod([SubscribeMessage('flood')], gateway, 'onFlood');
 decorateMethod([SubscribeMessage('broadcast')], gateway, 'onBroadcast');
 decorateMethod([SubscribeMessage('secret'), UseGuards(TokenGuard)], gateway, 'onSecret');
 decorateMethod([SubscribeMessage('fail')], gateway, 'onFail');
@@ -187,6 +193,9 @@ for (const [library, WebSocket] of Object.entries(libraries)) {
   seen.identity = await identity;
   c.send('stream', { count: 5 });
   seen.stream = await c.events('stream', 5);
+  c.send('flood', { count: 3000 });
+  const flood = await c.events('flood', 3000);
+  seen.flood = flood.length === 3000 && flood.every((n, i) => n === i + 1);
   const denied = c.next();
   c.send('secret', {});
   seen.denied = await denied;

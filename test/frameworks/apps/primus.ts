@@ -150,6 +150,17 @@ for (const [name, Socket] of Object.entries(builds)) {
   result[name] = seen;
 }
 
+// A client that ends itself: the server sees the spark go, the client does not reconnect.
+{
+  const c = open(primus.Socket, 'leaver');
+  await c.until(() => c.data.length === 1);
+  const gone = new Promise<void>((resolve) => sparks.get('leaver')?.once('end', () => resolve()));
+  c.client.end();
+  await gone;
+  await c.until(() => c.count('end') === 1);
+  result.leaver = c.events;
+}
+
 // primus.destroy(): every spark ended (the client told not to reconnect), the HTTP server and ws's server closed.
 await Promise.all([
   new Promise<void>((resolve) => primus.destroy({ close: true }, resolve)),
