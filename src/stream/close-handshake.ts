@@ -62,8 +62,8 @@ export class CloseHandshake {
   reported = false;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   pendingEnd: 'close' | 'fail' | null = null;
-  /** A timer bounds how long the answer to the peer's close waits for unread messages. */
-  answerBound = false;
+  /** Bounds how long the answer to the peer's close waits for unread messages (cleared when the layer closes). */
+  answerTimer: NodeJS.Timeout | null = null;
   private waiters: Completion<void>[] | null = null;
   private endWaiters: ((info: CloseInfo) => void)[] | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -186,6 +186,8 @@ export class CloseHandshake {
   layerClosed(): CloseInfo {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.answerTimer !== null) clearTimeout(this.answerTimer);
+    this.answerTimer = null;
     const clean = this.complete;
     if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
     const local = this.firstCloser === 'local';

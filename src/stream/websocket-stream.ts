@@ -1032,9 +1032,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       return;
     }
     const ms = this.#opts.closeTimeout;
-    if (ms > 0 && !this.#close!.answerBound) {
-      this.#close!.answerBound = true;
-      setTimeout(answerInputEnd, ms, this.#inner);
+    if (ms > 0 && this.#close!.answerTimer === null) {
+      this.#close!.answerTimer = setTimeout(answerInputEnd, ms, this.#inner);
     }
   }
 
