@@ -1027,6 +1027,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The deferred close answer: on the next turn once no message before it is unread, or by `closeTimeout`. */
   #answerWhenRead(): void {
+    // The layer closed (while messages inflated): nothing can be answered, and no timer may outlive it.
+    if (this.#state === State.Closed) return;
     if (this.#inq.messages === 0) {
       setImmediate(answerInputEnd, this.#inner);
       return;
