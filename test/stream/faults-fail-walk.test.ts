@@ -223,6 +223,9 @@ describe('fail-after-N over every read and write of a whole session, both roles'
               await turn();
               gc();
             }
+            // …and no timer of any run is left (a close timer here would be 10 minutes).
+            const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
+            assert.deepEqual(timers, [], 'no timer left');
             const held = refs.filter((r) => r.deref() !== undefined).length;
             assert.equal(held, 0, `${held} of ${refs.length} streams/layers still held after the walk`);
             console.log(
