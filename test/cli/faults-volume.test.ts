@@ -5,6 +5,8 @@
  * - 2,000 connections echoing, all reset at once while their second message is in flight: the
  *   server stays up, and its descriptors and heap return to where a first such round left them.
  * - one message in 100,000 one-byte fragments: echoed whole, memory bounded.
+ * - serve --deflate and a client that floods compressed messages and never reads the echoes: the
+ *   server stops reading (its compressing and queued echoes count as buffered); RSS bounded.
  * - a decompression bomb of 1 GiB of zeros (1 MiB on the wire; DEFLATE cannot do better than
  *   ~1030:1, so "1 KiB inflating to 1 GiB" is not a thing a peer can send): close 1009 at
  *   readMessageMax, peak RSS far from 1 GiB.
@@ -15,7 +17,8 @@ import net from 'node:net';
 import { it } from 'node:test';
 import zlib from 'node:zlib';
 import { binary, cont, frame, parseFrames, requestHead } from '../support/frames.js';
-import { attack, closeCodeOf, memoryOf } from '../support/hostile.js';
+import { attack, closeCodeOf, memoryOf, untilServerStopsReading } from '../support/hostile.js';
+import { bulkyTexts } from '../support/drop-client.js';
 import { closeClients, eventually, openClients, startProbed } from './load-support.js';
 
 const MiB = 1 << 20;
@@ -152,6 +155,47 @@ it('a decompression bomb, 1 MiB inflating to 1 GiB: close 1009 at readMessageMax
     ws!.send('still here');
     assert.equal(String((await once(ws!, 'message'))[0]), 'still here');
     await closeClients([ws!]);
+  } finally {
+    assert.deepEqual(await server.stop(), { code: 0, signal: null });
+  }
+});
+
+it('serve --deflate: a flood of compressed 64 KiB messages whose echoes are never read: the server stops reading; peak RSS under +150 MB', {
+  timeout: 180_000,
+}, async () => {
+  const server = await startProbed(['--deflate']);
+  try {
+    const before = await memoryOf(server.proc.pid!);
+    const c = await upgraded(server.port, { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+    c.socket.pause(); // the 101 was read; the echoes never are
+    // Poorly compressible text, so that the echoes are as large as what was sent.
+    const d = zlib.deflateRawSync(bulkyTexts(1, 64 * 1024)[0]!, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    const message = frame({ opcode: 1, payload: d.subarray(0, d.length - 4), rsv: 4 });
+    let stopped = false;
+    let written = 0;
+    const looking = new AbortController();
+    const stopsReading = untilServerStopsReading(c.socket, looking.signal);
+    const flood = (async () => {
+      while (!stopped && written < 1024 * MiB) {
+        written += message.length;
+        if (!c.socket.write(message)) await Promise.race([once(c.socket, 'drain'), stopsReading]);
+      }
+    })();
+    // (A server that never stops reading ends the flood at 1 GiB: the assertion below then fails.)
+    await Promise.race([stopsReading, flood]);
+    stopped = true;
+    looking.abort();
+    await flood;
+    assert.ok(written < 1024 * MiB, `${written} bytes taken: the server never stopped reading`);
+    const after = await memoryOf(server.proc.pid!);
+    console.log(
+      `deflate flood: ${written} bytes taken, then the server stopped reading; peak RSS ${after.peak - before.rss} bytes over the ${before.rss} before`,
+    );
+    assert.ok(
+      after.peak - before.rss < 150 * MiB,
+      `peak ${after.peak} bytes, ${before.rss} before; ${written} written`,
+    );
+    c.socket.destroy();
   } finally {
     assert.deepEqual(await server.stop(), { code: 0, signal: null });
   }
