@@ -1029,7 +1029,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #answerWhenRead(): void {
     // The layer closed (while messages inflated): nothing can be answered, and no timer may outlive it.
     if (this.#state === State.Closed) return;
-    if (this.#inq.messages === 0) {
+    // Our close frame went already: no reply to the unread messages can follow it, so nothing is
+    // held back for the reader (the close handshake completes now; the messages stay readable).
+    if (this.#inq.messages === 0 || this.#close!.sent) {
       setImmediate(answerInputEnd, this.#inner);
       return;
     }
