@@ -204,7 +204,13 @@ export class CloseHandshake {
         : this.received
           ? // The peer's close frame came, ours never went (the layer closed while it waited behind
             // messages still inflating): the peer closed, with its code (RFC 6455 §7.1.5), not clean.
-            { initiatedBy: 'remote', code: this.peer!.code, reason: this.peer!.reason, wasClean: false, error: this.failure }
+            {
+              initiatedBy: 'remote',
+              code: this.peer!.code,
+              reason: this.peer!.reason,
+              wasClean: false,
+              error: this.failure,
+            }
           : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
     return this.info;
   }
