@@ -62,8 +62,8 @@ export class CloseHandshake {
   reported = false;
   /** A close frame or a violation ended the input and our answer is not sent yet. */
   pendingEnd: 'close' | 'fail' | null = null;
-  /** A timer bounds how long the answer to the peer's close waits for unread messages. */
-  answerBound = false;
+  /** Bounds how long the answer to the peer's close waits for unread messages (cleared when the layer closes). */
+  answerTimer: NodeJS.Timeout | null = null;
   private waiters: Completion<void>[] | null = null;
   private endWaiters: ((info: CloseInfo) => void)[] | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -186,6 +186,8 @@ export class CloseHandshake {
   layerClosed(): CloseInfo {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.answerTimer !== null) clearTimeout(this.answerTimer);
+    this.answerTimer = null;
     const clean = this.complete;
     if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
     const local = this.firstCloser === 'local';
@@ -199,7 +201,17 @@ export class CloseHandshake {
         }
       : local && this.failure!.closeCode !== 0
         ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
-        : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
+        : this.received
+          ? // The peer's close frame came, ours never went (the layer closed while it waited behind
+            // messages still inflating): the peer closed, with its code (RFC 6455 §7.1.5), not clean.
+            {
+              initiatedBy: 'remote',
+              code: this.peer!.code,
+              reason: this.peer!.reason,
+              wasClean: false,
+              error: this.failure,
+            }
+          : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
     return this.info;
   }
 

@@ -1027,14 +1027,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The deferred close answer: on the next turn once no message before it is unread, or by `closeTimeout`. */
   #answerWhenRead(): void {
-    if (this.#inq.messages === 0) {
+    // The layer closed (while messages inflated): nothing can be answered, and no timer may outlive it.
+    if (this.#state === State.Closed) return;
+    // Our close frame went already: no reply to the unread messages can follow it, so nothing is
+    // held back for the reader (the close handshake completes now; the messages stay readable).
+    if (this.#inq.messages === 0 || this.#close!.sent) {
       setImmediate(answerInputEnd, this.#inner);
       return;
     }
     const ms = this.#opts.closeTimeout;
-    if (ms > 0 && !this.#close!.answerBound) {
-      this.#close!.answerBound = true;
-      setTimeout(answerInputEnd, ms, this.#inner);
+    if (ms > 0 && this.#close!.answerTimer === null) {
+      this.#close!.answerTimer = setTimeout(answerInputEnd, ms, this.#inner);
     }
   }
 
