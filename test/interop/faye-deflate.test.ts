@@ -537,12 +537,13 @@ const REPEATS = 50;
 const REPEATED = random(4000, seed + 300);
 
 describe(`messages compressed, ${FAYE}`, () => {
-  it('its client → the ws-stream server: every message echoed, 1 MiB of text is a few KiB each way', async () => {
+  it('its client → the ws-stream server: every message echoed, 1 MiB of text is a few KiB each way', async (t) => {
     const srv = await startEchoServer({ perMessageDeflate: true });
     const record = srv.next();
     const c = await fayeOpen(`ws://127.0.0.1:${srv.port}/`, undefined, {});
     await echoes(c, MESSAGES);
     const wire = await onWire(c.socket, () => echoes(c, [SQUEEZED]));
+    t.diagnostic(`1 MiB of text on the wire: ${JSON.stringify(wire)}`);
     assert.ok(wire.written < WIRE_MAX && wire.read < WIRE_MAX, JSON.stringify(wire));
     c.close(1000, '');
     await c.closed;
@@ -560,22 +561,24 @@ describe(`messages compressed, ${FAYE}`, () => {
     };
     for (const m of MESSAGES) await echo(m);
     const wire = await onWire((await server.faye(0)).socket, () => echo(SQUEEZED));
+    t.diagnostic(`1 MiB of text on the wire: ${JSON.stringify(wire)}`);
     assert.ok(wire.written < WIRE_MAX && wire.read < WIRE_MAX, JSON.stringify(wire));
     await ws.close();
   });
 
   for (const takeover of [true, false]) {
     const what = takeover ? 'each repeat is a few octets' : 'each repeat is whole (no context takeover)';
-    it(`its client → the ws-stream server, one message ${REPEATS} times: ${what}, both ways`, async () => {
+    it(`its client → the ws-stream server, one message ${REPEATS} times: ${what}, both ways`, async (t) => {
       const srv = await startEchoServer({ perMessageDeflate: true });
       const c = await fayeOpen(`ws://127.0.0.1:${srv.port}/`, undefined, {
         deflate: takeover ? {} : { noContextTakeover: true, requestNoContextTakeover: true },
       });
       assert.deepEqual(c.session?._ownContextTakeover, takeover);
       const wire = await onWire(c.socket, () => echoes(c, Array(REPEATS).fill(REPEATED)));
+      t.diagnostic(`on the wire: ${JSON.stringify(wire)}`);
       for (const octets of [wire.written, wire.read]) {
         if (takeover) assert.ok(octets < 2 * REPEATED.length + REPEATS * 100, `${octets}`);
-        else assert.ok(octets > REPEATS * REPEATED.length, `${octets}`);
+        else assert.ok(octets > 0.9 * REPEATS * REPEATED.length, `${octets}`);
       }
       c.close(1000, '');
       await c.closed;
@@ -590,9 +593,10 @@ describe(`messages compressed, ${FAYE}`, () => {
         for (let i = 0; i < REPEATS; i++) await ws.write(REPEATED);
         for (let i = 0; i < REPEATS; i++) assert.equal(digest(Buffer.from((await ws.read()).data)), digest(REPEATED));
       });
+      t.diagnostic(`on the wire: ${JSON.stringify(wire)}`);
       for (const octets of [wire.written, wire.read]) {
         if (takeover) assert.ok(octets < 2 * REPEATED.length + REPEATS * 100, `${octets}`);
-        else assert.ok(octets > REPEATS * REPEATED.length, `${octets}`);
+        else assert.ok(octets > 0.9 * REPEATS * REPEATED.length, `${octets}`);
       }
       await ws.close();
     });
