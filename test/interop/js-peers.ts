@@ -9,7 +9,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { after } from 'node:test';
 import * as wsStream from 'ws-stream/ws';
-import { WebSocketStream, connect, type CloseInfo } from '../../src/index.js';
+import { WebSocketStream, connect, type CloseInfo, type ConnectOptions, type StreamOptions } from '../../src/index.js';
 import type { Running } from './echo-targets.js';
 
 /** A message as a client delivered it. */
@@ -202,13 +202,14 @@ export async function exchange(
   assert.equal((await server.seen(dropped)?.then((s) => s.closed))?.code ?? 1006, 1006);
 }
 
-/** ws-stream's core client: `connect`, messages read in a loop. */
-export const coreClient: Client = {
+/** ws-stream's core client: `connect` (with `options`), messages read in a loop. */
+export const coreClientWith = (options: ConnectOptions): Client => ({
   name: 'ws-stream connect()',
   needsProtocol: false,
   async open(url, protocols) {
     const pongs = pongWaiters();
     const ws = await connect(url, {
+      ...options,
       protocols,
       controlCallback: (kind, payload) => kind === 'pong' && pongs.got(payload),
     });
@@ -228,7 +229,8 @@ export const coreClient: Client = {
       closed: ws.whenClosed().then((info) => ws.closeReason ?? { code: info.code, reason: info.reason }),
     };
   },
-};
+});
+export const coreClient = coreClientWith({});
 
 /** ws-stream/ws's `WebSocket` (the `ws` API over the core). */
 export const compatClient: Client = {
@@ -315,7 +317,7 @@ export const FRAGMENTED: { data: Buffer; binary: boolean; cuts: number[] }[] = [
  * A ws-stream server that sends each of FRAGMENTED in its fragments with pings between, then waits for the client's
  * close; resolves per connection with the pings sent, the pongs received and how it ended.
  */
-export async function startFragmentingServer(): Promise<{
+export async function startFragmentingServer(options: StreamOptions = {}): Promise<{
   url: string;
   next(): Promise<{ pings: number; pongs: number; closeInfo: CloseInfo }>;
 }> {
@@ -324,7 +326,7 @@ export async function startFragmentingServer(): Promise<{
   server.on('upgrade', (req, socket, head) => {
     let pongs = 0;
     let pings = 0;
-    const ws = new WebSocketStream(socket, { controlCallback: (kind) => kind === 'pong' && pongs++ });
+    const ws = new WebSocketStream(socket, { ...options, controlCallback: (kind) => kind === 'pong' && pongs++ });
     (async () => {
       await ws.accept(req, { head });
       for (const m of FRAGMENTED) pings += await writeInFragments(ws, m.data, m.binary, m.cuts);
@@ -346,9 +348,9 @@ export async function startFragmentingServer(): Promise<{
 }
 
 /** ws-stream's client sends each of FRAGMENTED in fragments with pings between to an echo server: echoed whole. */
-export async function sendFragmented(url: string): Promise<void> {
+export async function sendFragmented(url: string, options: ConnectOptions = {}): Promise<void> {
   let pongs = 0;
-  const ws = await connect(url, { controlCallback: (kind) => kind === 'pong' && pongs++ });
+  const ws = await connect(url, { ...options, controlCallback: (kind) => kind === 'pong' && pongs++ });
   let pings = 0;
   for (const m of FRAGMENTED) {
     pings += await writeInFragments(ws, m.data, m.binary, m.cuts);
