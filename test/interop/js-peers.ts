@@ -363,3 +363,28 @@ export async function sendFragmented(url: string, options: ConnectOptions = {}):
   await ws.close();
   assert.equal((await ws.whenClosed()).code, 1000);
 }
+
+/**
+ * A peer's client (`open`) reads FRAGMENTED from startFragmentingServer: each whole, every ping answered; `read` runs
+ * once all are in, then it closes with 1000 'read'. Resolves with the close the client reported.
+ */
+export async function readFragmented<C extends Conn>(
+  open: (url: string) => Promise<C>,
+  options: StreamOptions = {},
+  read?: (c: C) => void,
+): Promise<{ code: number; reason: string }> {
+  const server = await startFragmentingServer(options);
+  const end = server.next();
+  const c = await open(server.url);
+  for (const m of FRAGMENTED) {
+    const got = await c.next();
+    assert.deepEqual([got.binary, digest(got.data)], [m.binary, digest(m.data)]);
+  }
+  read?.(c);
+  c.close(1000, 'read');
+  const closed = await c.closed;
+  const { pings, pongs, closeInfo } = await end;
+  assert.equal(pongs, pings);
+  assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
+  return closed;
+}
