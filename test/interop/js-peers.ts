@@ -388,3 +388,28 @@ export async function readFragmented<C extends Conn>(
   assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
   return closed;
 }
+
+/** The ws-stream client with readMessageMax 1000 against a peer's echo server: 1000 octets echoed, 1001 failed with 1009. */
+export async function clientLimit(server: Running, seeds: [number, number]): Promise<void> {
+  const ws = await connect(server.url, { readMessageMax: 1000 });
+  await ws.write(binary(1000, seeds[0]));
+  assert.equal((await ws.read()).data.length, 1000);
+  await ws.write(binary(1001, seeds[1]));
+  await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
+  const info = await ws.whenClosed();
+  assert.deepEqual([info.initiatedBy, info.code], ['local', 1009]);
+  assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
+}
+
+/** A peer's echo server closes with 4000 and `reason` (over 123 octets): the ws-stream client fails it with 1002. */
+export async function receiveLongClose(
+  server: Running,
+  reason: string,
+): Promise<{ code: number; reason: string } | undefined> {
+  const ws = await connect(server.url);
+  await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
+  await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
+  const info = await ws.whenClosed();
+  assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
+  return (await server.seen(0))?.closed;
+}
