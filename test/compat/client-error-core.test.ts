@@ -15,6 +15,19 @@ import type { Duplex } from 'node:stream';
 import { KEY } from '../support/frames.js';
 import { type Impl, impls } from './support.js';
 
+/** Connects to `server`, writes `head`, reads the answer until the connection closes or `enough` says so. */
+async function answer(server: net.Server, head: string, enough: (got: string) => boolean): Promise<string> {
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  let got = '';
+  socket.setEncoding('latin1').on('data', (d: string) => {
+    got += d;
+    if (enough(got)) socket.destroy();
+  });
+  if (head !== '') socket.write(head);
+  await once(socket, 'close');
+  return got;
+}
+
 interface Case {
   name: string;
   head: string;
@@ -125,15 +138,8 @@ async function run(impl: Impl, head: string, listen: boolean): Promise<Seen> {
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
-    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    let got = '';
-    socket.setEncoding('latin1').on('data', (d: string) => {
-      got += d;
-      // A 101 leaves the socket open for frames: its head is all this test reads.
-      if (got.startsWith('HTTP/1.1 101') && got.includes('\r\n\r\n')) socket.destroy();
-    });
-    socket.write(head);
-    await once(socket, 'close');
+    // A 101 leaves the socket open for frames: its head is all this test reads.
+    const got = await answer(server, head, (s) => s.startsWith('HTTP/1.1 101') && s.includes('\r\n\r\n'));
     return {
       status: got.split('\r\n')[0] ?? '',
       ...(listen ? { bytes: got } : {}),
@@ -229,14 +235,8 @@ describe('a hand-made request without Connection, given to handleUpgrade (noServ
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-      let got = '';
-      socket.setEncoding('latin1').on('data', (d: string) => {
-        got += d;
-        // ws's 101 leaves the socket open for frames: the status line is all this test reads.
-        if (got.includes('\r\n\r\n')) socket.destroy();
-      });
-      await once(socket, 'close');
+      // ws's 101 leaves the socket open for frames: the status line is all this test reads.
+      const got = await answer(server, '', (s) => s.includes('\r\n\r\n'));
       result.status = got.split('\r\n')[0] ?? '';
       return result;
     } finally {

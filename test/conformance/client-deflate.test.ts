@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { type ConnectOptions, type WebSocketStream, connect } from '../../src/index.js';
 import type { WireFrame } from '../support/frames.js';
+import { TRAILER as TAIL, inflateMessage as inflate } from '../support/deflate-sender.js';
 import { random } from '../support/random.js';
 import { type RawPeer, type RawServer, codeOf, rawServer, sclose, sframe } from './raw-server.js';
 
@@ -37,18 +38,6 @@ async function readAll(ws: WebSocketStream): Promise<{ got: string[]; end: strin
 }
 
 const raw = (...bytes: number[]): Buffer => Buffer.from(bytes);
-const TAIL = raw(0x00, 0x00, 0xff, 0xff);
-/**
- * Inflates one message's payload as §7.2.2 says: the tail appended. Output in 64-octet pieces, so
- * that every back reference is read from zlib's window of `windowBits` (a whole-output inflate
- * would serve a far one from the output buffer without complaint).
- */
-const inflate = (payload: Buffer, windowBits = 15): Buffer =>
-  zlib.inflateRawSync(Buffer.concat([payload, TAIL]), {
-    windowBits,
-    chunkSize: 64,
-    finishFlush: zlib.constants.Z_SYNC_FLUSH,
-  });
 
 describe('RFC 7692 §7.2.3, client role: the examples of the RFC', { timeout: 60_000 }, () => {
   it('each is read as "Hello", in one stream with context takeover; an uncompressed message among them too (§6)', async (t) => {

@@ -8,19 +8,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { closeFrame, frame, type WireFrame } from '../support/frames.js';
+import { TRAILER as TAIL, inflateMessage as inflate } from '../support/deflate-sender.js';
 import { netServer } from '../support/hostile.js';
 import { random } from '../support/random.js';
 import { RawClient } from './raw-client.js';
 
-const raw = (...bytes: number[]): Buffer => Buffer.from(bytes);
-const TAIL = raw(0x00, 0x00, 0xff, 0xff);
-/** Inflates a message's payload with the tail appended, 64 octets at a time (back references come from the window). */
-const inflate = (payload: Buffer, windowBits = 15): Buffer =>
-  zlib.inflateRawSync(Buffer.concat([payload, TAIL]), {
-    windowBits,
-    chunkSize: 64,
-    finishFlush: zlib.constants.Z_SYNC_FLUSH,
-  });
 /** A masked frame with RSV1 (rsv 4) and these payload octets. */
 const z = (opcode: number, fin: boolean, ...payload: number[]): Buffer =>
   frame({ opcode, fin, rsv: opcode === 0 ? 0 : 4, payload: Buffer.from(payload) });

@@ -11,11 +11,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type net from 'node:net';
-import { createRequire } from 'node:module';
 import { connect, type DeflateOptions } from '../../src/index.js';
-import { records, targets, type Running, type Seen } from './echo-targets.js';
+import { targets } from './echo-targets.js';
+import {
+  fayeClient as clientOf,
+  fayeOpen as openFaye,
+  startFayeServer as startFaye,
+  version,
+  type FayeDeflateOptions,
+  type FayeOptions,
+  type FayeSession,
+} from './faye-peer.js';
 import { startEchoServer } from './edge.js';
 import {
   FRAGMENTED,
@@ -24,55 +31,11 @@ import {
   digest,
   echoes,
   exchange,
-  inbox,
+  readFragmented,
   sendFragmented,
-  startFragmentingServer,
   text,
-  type Client,
-  type Conn,
 } from './js-peers.js';
 
-/** permessage-deflate's session state once negotiated (session.js). */
-interface FayeSession {
-  _ownContextTakeover: boolean;
-  _ownWindowBits: number;
-  _peerContextTakeover: boolean;
-  _peerWindowBits: number;
-}
-/** The parts of faye-websocket's API used here (it ships no types). */
-interface FayeSocket {
-  protocol: string;
-  /** The client's: the handshake response's headers. */
-  headers?: Record<string, string>;
-  send(data: string | Buffer): boolean;
-  ping(message: string, callback: () => void): boolean;
-  close(code?: number, reason?: string): void;
-  on(event: 'open', f: () => void): void;
-  on(event: 'message', f: (e: { data: string | Buffer }) => void): void;
-  on(event: 'close', f: (e: { code: number; reason: string }) => void): void;
-  _driver: {
-    close(reason: string, code: number): boolean;
-    /** The headers it sent (the client's request, the server's response). */
-    _headers: { _lines: string[] };
-    _extensions: { _sessions: [unknown, FayeSession][] };
-  };
-  _stream: net.Socket;
-}
-interface Faye {
-  new (req: http.IncomingMessage, socket: unknown, head: Buffer, protocols: string[], options?: object): FayeSocket;
-  Client: new (url: string, protocols?: string[], options?: object) => FayeSocket;
-}
-/** permessage-deflate's options (its README). */
-interface FayeDeflateOptions {
-  noContextTakeover?: boolean;
-  requestNoContextTakeover?: boolean;
-  maxWindowBits?: number;
-  requestMaxWindowBits?: number;
-}
-const require = createRequire(import.meta.url);
-const Faye = require('faye-websocket') as Faye;
-const deflate = require('permessage-deflate') as { configure(o: FayeDeflateOptions): object };
-const version = (name: string) => (require(`${name}/package.json`) as { version: string }).version;
 const FAYE = `faye-websocket ${version('faye-websocket')} + permessage-deflate ${version('permessage-deflate')}`;
 
 const seed = process.env.FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.FUZZ_SEED);
@@ -89,12 +52,6 @@ function random(n: number, s: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
-}
-
-/** Sec-WebSocket-Extensions as faye sent it, from its header lines. */
-function sentExtensions(ws: FayeSocket): string | undefined {
-  const line = ws._driver._headers._lines.find((l) => /^sec-websocket-extensions:/i.test(l));
-  return line?.slice(line.indexOf(':') + 1).trim();
 }
 
 /** The session state that an agreed extension string means for the side `own` ('' when none was agreed). */
@@ -114,124 +71,15 @@ function stateOf(agreed: string, own: 'server' | 'client'): FayeSession | undefi
     _peerWindowBits: Number(params.get(`${peer}_max_window_bits`) ?? 15),
   };
 }
-const sessionOf = (ws: FayeSocket): FayeSession | undefined => {
-  const s = ws._driver._extensions._sessions[0]?.[1];
-  return (
-    s && {
-      _ownContextTakeover: s._ownContextTakeover,
-      _ownWindowBits: s._ownWindowBits,
-      _peerContextTakeover: s._peerContextTakeover,
-      _peerWindowBits: s._peerWindowBits,
-    }
-  );
-};
-
-function fayeClose(ws: FayeSocket, code: number, reason: string): void {
-  if (code === 1000 || (code >= 3000 && code <= 4999)) ws.close(code, reason);
-  else ws._driver.close(reason, code);
-}
-
-/** A faye connection with what it offered, what it was answered and its socket. */
-type FayeConn = Conn & { offered?: string; answered: string; session?: FayeSession; socket: net.Socket };
-
-function fayeOpen(
-  url: string,
-  protocols: string[] | undefined,
-  options: { deflate?: FayeDeflateOptions | false; maxLength?: number },
-): Promise<FayeConn> {
-  const extensions = options.deflate === false ? [] : [deflate.configure({ ...options.deflate })];
-  const ws = new Faye.Client(url, protocols, { extensions, maxLength: options.maxLength });
-  const box = inbox();
-  ws.on('message', (e) =>
-    box.push(
-      typeof e.data === 'string' ? { binary: false, data: Buffer.from(e.data) } : { binary: true, data: e.data },
-    ),
-  );
-  let opened = false;
-  const closed = new Promise<{ code: number; reason: string }>((r) =>
-    ws.on('close', (e) => r({ code: e.code, reason: e.reason })),
-  );
-  return new Promise((resolve, reject) => {
-    closed.then((e) => opened || reject(new Error(`faye could not connect to ${url}: ${e.reason}`)));
-    ws.on('open', () => {
-      opened = true;
-      resolve({
-        protocol: ws.protocol,
-        offered: sentExtensions(ws),
-        answered: ws.headers?.['sec-websocket-extensions'] ?? '',
-        session: sessionOf(ws),
-        socket: ws._stream,
-        send: (m) => void ws.send(m),
-        next: box.next,
-        ping: (payload) => new Promise((r) => ws.ping(payload, () => r(payload))),
-        close: (code, reason) => fayeClose(ws, code, reason),
-        drop: () => ws._stream.destroy(),
-        closed,
-      });
-    });
-  });
-}
-
-const fayeClient = (options: { deflate?: FayeDeflateOptions; maxLength?: number } = {}): Client => ({
-  name: FAYE,
-  needsProtocol: false,
-  open: (url, protocols) => fayeOpen(url, protocols, options),
+/** faye's peers with the extension on unless `deflate: false` (faye-peer's default is off). */
+const on = (o: { deflate?: FayeDeflateOptions | false; maxLength?: number }): FayeOptions => ({
+  maxLength: o.maxLength,
+  deflate: o.deflate === false ? undefined : (o.deflate ?? {}),
 });
-
-/** What the faye server saw of a connection. */
-type FayeSeen = Seen & { offered?: string; session?: FayeSession; socket: net.Socket };
-
-/** faye's server with the extension (`false`: without), the echo targets' commands; `extensions` is its answer. */
-async function startFayeServer(
-  options: { deflate?: FayeDeflateOptions | false; maxLength?: number } = {},
-): Promise<Running & { faye(index: number): Promise<FayeSeen> }> {
-  const server = http.createServer();
-  const seen = records();
-  const extensions = options.deflate === false ? [] : [deflate.configure({ ...options.deflate })];
-  // Upgraded sockets are no longer the HTTP server's: a test that failed midway leaves them open.
-  const sockets = new Set<net.Socket>();
-  server.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const ws = new Faye(req, socket, head, ['chat', 'superchat'], { extensions, maxLength: options.maxLength });
-    const closed = new Promise<{ code: number; reason: string }>((r) =>
-      ws.on('close', (e) => r({ code: e.code, reason: e.reason })),
-    );
-    ws.on('open', () =>
-      seen.add({
-        protocol: ws.protocol,
-        extensions: sentExtensions(ws) ?? '',
-        closed,
-        offered: req.headers['sec-websocket-extensions'],
-        session: sessionOf(ws),
-        socket,
-      } as FayeSeen),
-    );
-    ws.on('message', ({ data }) => {
-      const command = typeof data === 'string' ? data : '';
-      if (command.startsWith('cmd:close ')) {
-        const [, code, ...reason] = command.split(' ');
-        return fayeClose(ws, Number(code), reason.join(' '));
-      }
-      if (command === 'cmd:terminate') return void socket.destroy();
-      if (command.startsWith('cmd:ping ')) {
-        const payload = command.slice('cmd:ping '.length);
-        return void ws.ping(payload, () => ws.send(`pong ${payload}`));
-      }
-      ws.send(data);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    seen: seen.get,
-    faye: (index) => seen.get(index) as Promise<FayeSeen>,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+const fayeOpen = (url: string, protocols: string[] | undefined, o: Parameters<typeof on>[0]) =>
+  openFaye(url, protocols, on(o));
+const fayeClient = (o: { deflate?: FayeDeflateOptions; maxLength?: number } = {}) => clientOf(FAYE, on(o));
+const startFayeServer = (o: Parameters<typeof on>[0] = {}) => startFaye(on(o));
 
 const withDeflate = coreClientWith({ perMessageDeflate: true });
 
@@ -617,20 +465,15 @@ describe(`compressed messages in fragments with pings between, ${FAYE}`, () => {
   });
 
   it('the ws-stream server sends them: the faye client reads each whole and answers every ping', async () => {
-    const server = await startFragmentingServer({ perMessageDeflate: true });
-    const end = server.next();
-    const c = await fayeOpen(server.url, undefined, {});
-    assert.equal(c.answered, PMD);
-    for (const m of FRAGMENTED) {
-      const got = await c.next();
-      assert.deepEqual([got.binary, digest(got.data)], [m.binary, digest(m.data)]);
-    }
-    assert.ok(c.socket.bytesRead < total / 2, `${c.socket.bytesRead} octets read for ${total}: compressed`);
-    c.close(1000, 'read');
-    assert.deepEqual(await c.closed, { code: 1000, reason: 'read' });
-    const { pings, pongs, closeInfo } = await end;
-    assert.equal(pongs, pings);
-    assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
+    const closed = await readFragmented(
+      (url) => fayeOpen(url, undefined, {}),
+      { perMessageDeflate: true },
+      (c) => {
+        assert.equal(c.answered, PMD);
+        assert.ok(c.socket.bytesRead < total / 2, `${c.socket.bytesRead} octets read for ${total}: compressed`);
+      },
+    );
+    assert.deepEqual(closed, { code: 1000, reason: 'read' });
   });
 });
 

@@ -6,134 +6,29 @@
  * ways, a drop seen as 1006; messages in fragments cut inside UTF-8 sequences with pings between; each side's size
  * limit seen as 1009 by the other; the ws-stream server's other close codes. Pinned faults: its limit counts frame
  * headers and queued frames, it sends close frames over 125 octets, it fails IANA's 1012–1014. faye sends every
- * message in one frame, so fragments go one way only. Its
- * permessage-deflate is a separate package (`permessage-deflate`) that is not installed here: no deflate checks.
+ * message in one frame, so fragments go one way only. No extension here: faye-deflate.test.ts runs faye with its
+ * permessage-deflate package.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type net from 'node:net';
-import { createRequire } from 'node:module';
 import { connect } from '../../src/index.js';
-import { records, targets, type Running } from './echo-targets.js';
+import { targets } from './echo-targets.js';
+import { fayeClient as clientOf, startFayeServer, version } from './faye-peer.js';
 import { startEchoServer } from './edge.js';
 import {
-  FRAGMENTED,
   OTHER_CODES,
   binary,
-  digest,
+  clientLimit,
   echoes,
   exchange,
-  inbox,
+  readFragmented,
+  receiveLongClose,
   sendFragmented,
-  startFragmentingServer,
   wsStreamClients,
-  type Client,
-  type Conn,
 } from './js-peers.js';
 
-/** The parts of faye-websocket's API used here (it ships no types). */
-interface FayeSocket {
-  protocol: string;
-  send(data: string | Buffer): boolean;
-  ping(message: string, callback: () => void): boolean;
-  close(code?: number, reason?: string): void;
-  on(event: 'open', f: () => void): void;
-  on(event: 'message', f: (e: { data: string | Buffer }) => void): void;
-  on(event: 'close', f: (e: { code: number; reason: string }) => void): void;
-  /** Its driver: closes with any code (the API allows only 1000 and 3000–4999, as WHATWG's does). */
-  _driver: { close(reason: string, code: number): boolean };
-  /** Its TCP socket. */
-  _stream: net.Socket;
-}
-interface Faye {
-  new (req: http.IncomingMessage, socket: unknown, head: Buffer, protocols: string[], options?: object): FayeSocket;
-  Client: new (url: string, protocols?: string[], options?: object) => FayeSocket;
-}
-const require = createRequire(import.meta.url);
-const Faye = require('faye-websocket') as Faye;
-const fayeVersion = (require('faye-websocket/package.json') as { version: string }).version;
-const driverVersion = (require('websocket-driver/package.json') as { version: string }).version;
-const FAYE = `faye-websocket ${fayeVersion} (websocket-driver ${driverVersion})`;
-
-/** Closes with any code: the API's close for those it allows, its driver's for 1001. */
-function fayeClose(ws: FayeSocket, code: number, reason: string): void {
-  if (code === 1000 || (code >= 3000 && code <= 4999)) ws.close(code, reason);
-  else ws._driver.close(reason, code);
-}
-
-function fayeClient(options: { maxLength?: number } = {}): Client {
-  return {
-    name: FAYE,
-    needsProtocol: false,
-    open(url, protocols) {
-      const ws = new Faye.Client(url, protocols, options);
-      const box = inbox();
-      ws.on('message', (e) =>
-        box.push(
-          typeof e.data === 'string' ? { binary: false, data: Buffer.from(e.data) } : { binary: true, data: e.data },
-        ),
-      );
-      let opened = false;
-      const closed = new Promise<{ code: number; reason: string }>((r) =>
-        ws.on('close', (e) => r({ code: e.code, reason: e.reason })),
-      );
-      return new Promise<Conn>((resolve, reject) => {
-        closed.then(() => opened || reject(new Error(`faye could not connect to ${url}`)));
-        ws.on('open', () => {
-          opened = true;
-          resolve({
-            protocol: ws.protocol,
-            send: (m) => void ws.send(m),
-            next: box.next,
-            ping: (payload) => new Promise((r) => ws.ping(payload, () => r(payload))),
-            close: (code, reason) => fayeClose(ws, code, reason),
-            drop: () => ws._stream.destroy(),
-            closed,
-          });
-        });
-      });
-    },
-  };
-}
-
-/**
- * faye's server in node:http's 'upgrade', with the echo targets' commands. It picks the first subprotocol the client
- * offers that it supports (the client's order: `superchat` from `superchat, chat`).
- */
-async function startFayeServer(options: { maxLength?: number } = {}): Promise<Running> {
-  const server = http.createServer();
-  const seen = records();
-  server.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
-    const ws = new Faye(req, socket, head, ['chat', 'superchat'], options);
-    const closed = new Promise<{ code: number; reason: string }>((r) =>
-      ws.on('close', (e) => r({ code: e.code, reason: e.reason })),
-    );
-    ws.on('open', () => seen.add({ protocol: ws.protocol, extensions: '', closed }));
-    ws.on('message', ({ data }) => {
-      const command = typeof data === 'string' ? data : '';
-      if (command.startsWith('cmd:close ')) {
-        const [, code, ...reason] = command.split(' ');
-        return fayeClose(ws, Number(code), reason.join(' '));
-      }
-      if (command === 'cmd:terminate') return void socket.destroy();
-      if (command.startsWith('cmd:ping ')) {
-        const payload = command.slice('cmd:ping '.length);
-        return void ws.ping(payload, () => ws.send(`pong ${payload}`));
-      }
-      ws.send(data);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    seen: seen.get,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+const FAYE = `faye-websocket ${version('faye-websocket')} (websocket-driver ${version('websocket-driver')})`;
+const fayeClient = (options: { maxLength?: number } = {}) => clientOf(FAYE, options);
 
 describe(`${FAYE} client → ws-stream servers`, () => {
   for (const target of targets) {
@@ -163,19 +58,7 @@ describe(`messages in fragments with pings between, ${FAYE}`, () => {
   });
 
   it('the ws-stream server sends them: the faye client reads each whole and answers every ping', async () => {
-    const server = await startFragmentingServer();
-    const end = server.next();
-    const c = await fayeClient().open(server.url);
-    for (const m of FRAGMENTED) {
-      const got = await c.next();
-      assert.equal(got.binary, m.binary);
-      assert.equal(digest(got.data), digest(m.data));
-    }
-    c.close(1000, 'read');
-    assert.deepEqual(await c.closed, { code: 1000, reason: 'read' });
-    const { pings, pongs, closeInfo } = await end;
-    assert.equal(pongs, pings);
-    assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
+    assert.deepEqual(await readFragmented(fayeClient().open), { code: 1000, reason: 'read' });
   });
 });
 
@@ -240,14 +123,7 @@ describe(`size limits seen as 1009, ${FAYE}`, () => {
   it('the ws-stream client with readMessageMax 1000: the faye server sees 1009 for 1001 octets', async (t) => {
     const server = await startFayeServer();
     t.after(() => server.stop());
-    const ws = await connect(server.url, { readMessageMax: 1000 });
-    await ws.write(binary(1000, 3));
-    assert.equal((await ws.read()).data.length, 1000);
-    await ws.write(binary(1001, 4));
-    await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
-    const info = await ws.whenClosed();
-    assert.deepEqual([info.initiatedBy, info.code], ['local', 1009]);
-    assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
+    await clientLimit(server, [3, 4]);
   });
 });
 
@@ -268,12 +144,7 @@ describe(`${FAYE} closes with a reason of 200 octets (its fault): ws-stream fail
   it('its server → the ws-stream client', async (t) => {
     const server = await startFayeServer();
     t.after(() => server.stop());
-    const ws = await connect(server.url);
-    await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
-    await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
-    const info = await ws.whenClosed();
-    assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
-    assert.equal((await (await server.seen(0))?.closed)?.code, 1002);
+    assert.equal((await receiveLongClose(server, reason))?.code, 1002);
   });
 });
 

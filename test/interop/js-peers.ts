@@ -363,3 +363,53 @@ export async function sendFragmented(url: string, options: ConnectOptions = {}):
   await ws.close();
   assert.equal((await ws.whenClosed()).code, 1000);
 }
+
+/**
+ * A peer's client (`open`) reads FRAGMENTED from startFragmentingServer: each whole, every ping answered; `read` runs
+ * once all are in, then it closes with 1000 'read'. Resolves with the close the client reported.
+ */
+export async function readFragmented<C extends Conn>(
+  open: (url: string) => Promise<C>,
+  options: StreamOptions = {},
+  read?: (c: C) => void,
+): Promise<{ code: number; reason: string }> {
+  const server = await startFragmentingServer(options);
+  const end = server.next();
+  const c = await open(server.url);
+  for (const m of FRAGMENTED) {
+    const got = await c.next();
+    assert.deepEqual([got.binary, digest(got.data)], [m.binary, digest(m.data)]);
+  }
+  read?.(c);
+  c.close(1000, 'read');
+  const closed = await c.closed;
+  const { pings, pongs, closeInfo } = await end;
+  assert.equal(pongs, pings);
+  assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
+  return closed;
+}
+
+/** The ws-stream client with readMessageMax 1000 against a peer's echo server: 1000 octets echoed, 1001 failed with 1009. */
+export async function clientLimit(server: Running, seeds: [number, number]): Promise<void> {
+  const ws = await connect(server.url, { readMessageMax: 1000 });
+  await ws.write(binary(1000, seeds[0]));
+  assert.equal((await ws.read()).data.length, 1000);
+  await ws.write(binary(1001, seeds[1]));
+  await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
+  const info = await ws.whenClosed();
+  assert.deepEqual([info.initiatedBy, info.code], ['local', 1009]);
+  assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
+}
+
+/** A peer's echo server closes with 4000 and `reason` (over 123 octets): the ws-stream client fails it with 1002. */
+export async function receiveLongClose(
+  server: Running,
+  reason: string,
+): Promise<{ code: number; reason: string } | undefined> {
+  const ws = await connect(server.url);
+  await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
+  await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
+  const info = await ws.whenClosed();
+  assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
+  return (await server.seen(0))?.closed;
+}

@@ -20,15 +20,16 @@ import { connect } from '../../src/index.js';
 import { records, selectProtocol, targets, type Running } from './echo-targets.js';
 import { startEchoServer, startStreamingEcho } from './edge.js';
 import {
-  FRAGMENTED,
   OTHER_CODES,
   binary,
   digest,
   echoes,
   exchange,
   inbox,
+  clientLimit,
+  readFragmented,
+  receiveLongClose,
   sendFragmented,
-  startFragmentingServer,
   text,
   wsStreamClients,
   type Client,
@@ -222,19 +223,7 @@ describe(`messages in fragments with pings between, ${PEER}`, () => {
   });
 
   it('the ws-stream server sends them: its WebSocketClient reads each whole and answers every ping', async () => {
-    const server = await startFragmentingServer();
-    const end = server.next();
-    const c = await nodeClient().open(server.url);
-    for (const m of FRAGMENTED) {
-      const got = await c.next();
-      assert.equal(got.binary, m.binary);
-      assert.equal(digest(got.data), digest(m.data));
-    }
-    c.close(1000, 'read');
-    assert.equal((await c.closed).code, 1000);
-    const { pings, pongs, closeInfo } = await end;
-    assert.equal(pongs, pings);
-    assert.deepEqual([closeInfo.initiatedBy, closeInfo.code, closeInfo.wasClean], ['remote', 1000, true]);
+    assert.equal((await readFragmented(nodeClient().open)).code, 1000);
   });
 
   it('its fragments of 7 octets cut UTF-8 sequences: a ws-stream server streams them back as they come, pings between', async () => {
@@ -391,13 +380,7 @@ describe(`size limits seen as 1009, ${PEER}`, () => {
   it('the ws-stream client with readMessageMax 1000: its server sees 1009 for 1001 octets in fragments of 300', async (t) => {
     const server = await startNodeServer({ fragmentationThreshold: 300 });
     t.after(() => server.stop());
-    const ws = await connect(server.url, { readMessageMax: 1000 });
-    await ws.write(binary(1000, 6));
-    assert.equal((await ws.read()).data.length, 1000);
-    await ws.write(binary(1001, 7));
-    await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
-    assert.deepEqual([(await ws.whenClosed()).initiatedBy, ws.closeInfo?.code], ['local', 1009]);
-    assert.equal((await (await server.seen(0))?.closed)?.code, 1009);
+    await clientLimit(server, [6, 7]);
   });
 });
 
@@ -420,12 +403,7 @@ describe(`${PEER} closes with a reason of 200 octets (its fault): ws-stream fail
   it('its server → the ws-stream client', async (t) => {
     const server = await startNodeServer();
     t.after(() => server.stop());
-    const ws = await connect(server.url);
-    await ws.write(`cmd:close 4000 ${reason}`, { binary: false });
-    await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CONTROL_SIZE' });
-    const info = await ws.whenClosed();
-    assert.deepEqual([info.initiatedBy, info.code, ws.closeReason], ['local', 1002, undefined]);
-    assert.deepEqual(await (await server.seen(0))?.closed, { code: 4000, reason });
+    assert.deepEqual(await receiveLongClose(server, reason), { code: 4000, reason });
   });
 });
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { compressedText } from '../support/drop-client.js';
-import { closeFrame, cont, ping, requestHead, text } from '../support/frames.js';
+import { closeFrame, cont, helloWorld, ping, requestHead, text } from '../support/frames.js';
 import { attack, fakeServer, response101 } from '../support/hostile.js';
 import { type Impl, impls } from '../compat/support.js';
 
@@ -130,15 +130,7 @@ describe('a FIN after every byte: ws-stream/ws as ws 8', { timeout: 300_000 }, (
     let cut = 0;
     let answer = Buffer.alloc(0);
     const { url } = await fakeServer(t, (s, accept) => {
-      const u = { mask: false };
-      answer = Buffer.concat([
-        Buffer.from(response101(accept)),
-        text('hello', u),
-        text('wor', { fin: false, ...u }),
-        ping('p', u),
-        cont('ld', u),
-        closeFrame(1000, 'bye', u),
-      ]);
+      answer = Buffer.concat([Buffer.from(response101(accept)), ...helloWorld('bye', { mask: false })]);
       s.end(answer.subarray(0, cut));
     });
     const run = (impl: Impl): Promise<Seen> => {

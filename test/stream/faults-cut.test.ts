@@ -16,7 +16,7 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { WebSocketError, WebSocketStream, computeAccept, connect } from '../../src/index.js';
 import { compressedText } from '../support/drop-client.js';
-import { closeFrame, cont, frame, parseFrames, ping, requestHead, text } from '../support/frames.js';
+import { closeFrame, cont, frame, helloWorld, parseFrames, ping, requestHead, text } from '../support/frames.js';
 import { attack, fakeServer, netServer, response101 } from '../support/hostile.js';
 
 const fixture = (n: string): Buffer => readFileSync(new URL(`../../../test/fixtures/${n}`, import.meta.url));
@@ -121,15 +121,7 @@ describe('client role: a reset after every byte of the answer', { timeout: 120_0
       let cut = Number.MAX_SAFE_INTEGER;
       let answer = Buffer.alloc(0);
       const { url } = await fakeServer(t, (s, accept) => {
-        const u = { mask: false };
-        answer = Buffer.concat([
-          Buffer.from(response101(accept)),
-          text('hello', u),
-          text('wor', { fin: false, ...u }),
-          ping('p', u),
-          cont('ld', u),
-          closeFrame(1000, '', u),
-        ]);
+        answer = Buffer.concat([Buffer.from(response101(accept)), ...helloWorld('', { mask: false })]);
         if (cut >= answer.length) s.end(answer);
         else s.write(answer.subarray(0, cut), () => s.resetAndDestroy());
       });

@@ -124,3 +124,15 @@ export function randomText(rand: () => number, minWords: number, maxWords: numbe
   for (let i = 0; i < n; i++) out.push(words[Math.floor(rand() * words.length)]!);
   return Buffer.from(out.join(' '));
 }
+
+/**
+ * Inflates one message's payload as RFC 7692 §7.2.2 says: the trailer appended. Output in 64-octet pieces, so that
+ * every back reference is read from zlib's window of `windowBits` (a whole-output inflate would serve a far one from
+ * the output buffer without complaint).
+ */
+export const inflateMessage = (payload: Buffer, windowBits = 15): Buffer =>
+  zlib.inflateRawSync(Buffer.concat([payload, TRAILER]), {
+    windowBits,
+    chunkSize: 64,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });

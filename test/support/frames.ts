@@ -146,3 +146,12 @@ export function requestObject(over: Record<string, string | null> = {}): {
   }
   return { method: 'GET', target: '/chat', httpVersion: '1.1', headers };
 }
+
+/** A message, then one in two fragments with a ping between, then a close: the answer the cut and reset tests cut. */
+export const helloWorld = (closeReason: string, o: Partial<RawFrame> = {}): Buffer[] => [
+  text('hello', o),
+  text('wor', { fin: false, ...o }),
+  ping('p', o),
+  cont('ld', o),
+  closeFrame(1000, closeReason, o),
+];
