@@ -797,10 +797,9 @@ export class NatsBroker implements Broker {
     for (let attempt = 0; stays(); attempt++) {
       try {
         const now = await this.#current(topic);
-        const first = Number(sub.early[0]?.headers?.get(sequenceHeader));
         if (now.stream.epoch !== sub.stream!.epoch) {
           messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch });
-        } else if (first > sub.last + 1 || sub.behind) {
+        } else if (sub.behind || !followsOn(sub.early, judged, sub.last)) {
           messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch });
         }
         stream = now.stream;
@@ -891,6 +890,22 @@ export class NatsBroker implements Broker {
       }
     }
   }
+}
+
+/**
+ * Whether the first `count` held messages continue `last` with no gap. Repeats of what was delivered are passed
+ * over: after a reconnection the held ones can start with offsets the history read delivered, and the first held
+ * offset alone would hide a gap behind them (both subscribers of a restart once lost one this way).
+ */
+function followsOn(held: NatsMsg[], count: number, last: number): boolean {
+  let next = last + 1;
+  for (let i = 0; i < count; i++) {
+    const offset = Number(held[i]!.headers?.get(sequenceHeader));
+    if (!(offset >= next)) continue;
+    if (offset !== next) return false;
+    next++;
+  }
+  return true;
 }
 
 function stop(sub: Subscription): void {

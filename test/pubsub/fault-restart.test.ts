@@ -115,6 +115,22 @@ for (const c of cases) {
       wantAfter = 100;
       const stopAfter = () => phase === 'after' && wantAfter <= 0;
       const running = [publisher('a', pubA, stopAfter), publisher('b', pubB, stopAfter)];
+      // Not an assertion: this case hung once in a loaded CI run (both tests before it passed); if it ever waits
+      // this long again, the state it waits in is printed so the hang can be told apart.
+      const progress = setInterval(() => {
+        const of = (s: { events: BrokerRecorder }) => ({
+          received: s.events.of(topic).length,
+          missing: [...acked.keys()].filter((k) => !s.events.of(topic).some((m) => key(m) === k)),
+          availability: s.events.availability,
+        });
+        console.log(
+          `${c.name}: still waiting`,
+          JSON.stringify({ phase, wantAfter, rejected, acked: acked.size, lastAcked: [...acked.keys()].slice(-2) }),
+          JSON.stringify({ subA: of(subA), subB: of(subB), pubA: of(pubA), pubB: of(pubB) }),
+        );
+      }, 30_000);
+      progress.unref();
+      after(() => clearInterval(progress));
       await server.start();
       phase = 'after';
       await Promise.all(running);
