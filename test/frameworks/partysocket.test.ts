@@ -4,7 +4,8 @@
  * `_pk` and query, a message sent before the open delivered after it, text and binary (a Blob: partysocket's default
  * binaryType) echoed, and after each way the server drops it (terminate: 1006; close 1001 and 1011 with reasons) a
  * reconnect that sends what was queued while it was down, in order; refused upgrades retried with a growing retry
- * count until one is let through; and `close()` during a backoff wait stopping it for good.
+ * count until one is let through; an upgrade left unanswered ended by its connectionTimeout (close() while
+ * CONNECTING) and retried; and `close()` during a backoff wait stopping it for good.
  */
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -23,9 +24,26 @@ for (const engine of engines) {
       // `refuse` is above zero.
       let refuse = 0;
       const refused: string[] = [];
+      // While `hold` is above zero, an upgrade request is left unanswered (partysocket's connectionTimeout ends it).
+      let hold = 0;
+      const held: Promise<string>[] = [];
+      server.on('upgrade', (req, socket, head) => {
+        if (hold === 0) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+        hold--;
+        // Read (and drop) what comes, to see the client's end of the connection.
+        held.push(
+          new Promise((resolve) =>
+            socket.once('end', () => {
+              socket.destroy();
+              resolve('ended by the client');
+            }),
+          ),
+        );
+        socket.resume();
+      });
       const connections: { url: string; got: string[]; ws: RealSocket }[] = [];
       const wss = new RealServer({
-        server,
+        noServer: true,
         verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean, status?: number) => void) => {
           if (refuse === 0) return done(true);
           refuse--;
@@ -72,6 +90,8 @@ for (const engine of engines) {
         reconnectionDelayGrowFactor: 2,
         // Longer than the test: the retry count is never reset by uptime, so it only grows.
         minUptime: 600_000,
+        // The time an unanswered upgrade is given (a partysocket timer: the test waits for its error event).
+        connectionTimeout: 2500,
       });
 
       const events: unknown[] = [];
@@ -84,8 +104,8 @@ for (const engine of engines) {
         events.push(['open', ps.retryCount]);
       });
       ps.addEventListener('error', (e) => {
-        events.push(['error', ps.retryCount]);
-        assert.ok(e instanceof Event);
+        // The engine's message (ws's for a refused upgrade), or partysocket's own TIMEOUT.
+        events.push(['error', ps.retryCount, (e as ErrorEvent).message]);
       });
       ps.addEventListener('close', (e) => {
         const { code, reason } = e as CloseEvent;
@@ -127,6 +147,15 @@ for (const engine of engines) {
       await reopened;
       await messages(received.length + 1);
 
+      // An upgrade left unanswered: partysocket's connectionTimeout closes the connecting WebSocket (close() while
+      // CONNECTING aborts the request: the server sees its socket closed), reports TIMEOUT and connects again.
+      hold = 1;
+      const afterTimeout = nextOpen();
+      connections[connections.length - 1].ws.terminate();
+      await afterTimeout;
+      await messages(received.length + 1);
+      const heldSockets = await Promise.all(held);
+
       // close() during a backoff wait: the wait ends (the query function runs), and nothing is constructed after it.
       const closedDuringWait = new Promise<void>((resolve) => {
         const f = () => {
@@ -151,7 +180,7 @@ for (const engine of engines) {
       };
 
       assert.deepEqual(
-        { events, received, refused, stopped },
+        { events, received, refused, heldSockets, stopped },
         {
           events: [
             ['open', 0],
@@ -164,12 +193,16 @@ for (const engine of engines) {
             ['close', 1006, 'unknown reason'],
             // A refused upgrade: partysocket reports its own close (1000) and then the error, and retries.
             ['close', 1000, 'unknown reason'],
-            ['error', 5],
+            ['error', 5, 'Unexpected server response: 503'],
             ['close', 1000, 'unknown reason'],
-            ['error', 6],
+            ['error', 6, 'Unexpected server response: 503'],
             ['close', 1000, 'unknown reason'],
-            ['error', 7],
+            ['error', 7, 'Unexpected server response: 503'],
             ['open', 7],
+            ['close', 1006, 'unknown reason'],
+            ['close', 1000, 'timeout'],
+            ['error', 9, 'TIMEOUT'],
+            ['open', 9],
             ['close', 1001, 'last'],
           ],
           received: [
@@ -180,8 +213,10 @@ for (const engine of engines) {
             'echo:down after 1001',
             'echo:down after 1011',
             'echo:down after 1006',
+            'echo:down after 1006',
           ],
           refused: ['503', '503', '503'],
+          heldSockets: ['ended by the client'],
           stopped: { queried: 1, constructed: 0, readyState: 3, shouldReconnect: false },
         },
       );
@@ -193,6 +228,7 @@ for (const engine of engines) {
           ['/parties/main/lobby?_pk=<id>&token=secret', ['down after 1001']],
           ['/parties/main/lobby?_pk=<id>&token=secret', ['down after 1011']],
           ['/parties/main/lobby?_pk=<id>&token=secret', ['down after 1006']],
+          ['/parties/main/lobby?_pk=<id>&token=secret', ['down after 1006']],
         ],
       );
       // The last connection was closed by the server (1001), and the client answered it.
@@ -200,6 +236,7 @@ for (const engine of engines) {
         '1006 ',
         '1001 going away',
         '1011 oops',
+        '1006 ',
         '1006 ',
         '1001 last',
       ]);
