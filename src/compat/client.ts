@@ -120,6 +120,10 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
   const key = randomBytes(16).toString('base64');
   const request = secure ? https.request : http.request;
   const streamOptions = toStreamOptions(opts, true, onControl);
+  // ws's client reads on whatever its sends wait for. Stopping to read while they wait (the core's maxBufferedBytes)
+  // would deadlock against our server, which stops reading from a client that does not read: both flooding, each
+  // would wait for the other. The server's limit alone keeps the flow.
+  streamOptions.maxBufferedBytes = Number.MAX_SAFE_INTEGER;
   const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate;
   opts.createConnection ??= (secure ? tlsConnect : netConnect) as never;
   opts.defaultPort ??= secure ? 443 : 80;

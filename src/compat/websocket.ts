@@ -700,6 +700,10 @@ export class WebSocket extends EventEmitter {
     if (code !== undefined) {
       if (typeof code !== 'number' || !isValidStatusCode(code))
         throw new TypeError('First argument must be a valid error code number');
+      // ws writes the code with writeUInt16BE, which drops a fraction (3004.5 goes as 3004); one that drops to
+      // 1004-1006, which ws would send too, no endpoint may send (RFC 6455 §7.4.1): refused as ws refuses those.
+      code = Math.trunc(code);
+      if (!isValidStatusCode(code)) throw new TypeError('First argument must be a valid error code number');
       if (data !== undefined && data.length > 0) {
         if (typeof data !== 'string' && !(data instanceof Uint8Array))
           throw new TypeError('Second argument must be a string or a Uint8Array');
