@@ -287,13 +287,20 @@ export interface RunningPubSubServer {
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
+  const external = !broker && opts.broker ? await loadBroker(opts.broker) : null;
+  // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
+  // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
+  let opened: Promise<void> = Promise.resolve();
+  if (external) {
+    const open = external.open.bind(external);
+    external.open = (events, history) => (opened = open(events, history));
+  }
   const ps = new PubSub({
-    broker:
-      broker ??
-      (opts.broker ? await loadBroker(opts.broker) : new MemoryBroker({ totalBytes: opts.historyTotalBytes })),
+    broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
     format: messageJson,
   });
+  await opened;
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });

@@ -287,6 +287,8 @@ export class RedisBroker implements Broker {
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
   #generation = 0;
+  /** Redis's reply to the first connection when it refused the credentials (AUTH or HELLO). */
+  #refused: Error | null = null;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -358,6 +360,10 @@ export class RedisBroker implements Broker {
       this.#updateAvailability();
       return;
     }
+    // Redis refused the credentials (a wrong password or user): retrying would never succeed, so
+    // open fails with Redis's own reply (which never repeats the password).
+    const refused = this.#refused;
+    if (refused) throw unavailable(`RedisBroker: Redis refused the connection: ${refused.message}`, refused);
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background; `true` is reported once connected.
     emitAvailability(events, false);
@@ -439,8 +445,9 @@ export class RedisBroker implements Broker {
         }
         return true;
       }
-    } catch {
-      // (tried again by `keepConnecting`)
+    } catch (err) {
+      // (tried again by `keepConnecting`, unless refused at `open`)
+      if (err instanceof Error && /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) this.#refused = err;
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }

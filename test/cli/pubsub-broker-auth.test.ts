@@ -1,0 +1,97 @@
+/**
+ * `serve --pubsub --broker URL` against brokers deployed as users deploy them, all real servers
+ * started here: Redis with `requirepass` and an ACL user, NATS without JetStream. A wrong Redis password ends `serve` before it
+ * listens, non-zero, with one line that never repeats the password.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { startServer } from '../conformance/raw-client.js';
+import { message, subscribe } from '../pubsub/blackbox-support.js';
+import { JsonClient } from '../pubsub/pubsub-support.js';
+import { BrokerProcess } from '../support/brokers.js';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** `serve --pubsub --broker url` run to its exit: the code and what it wrote. */
+function serveToExit(url: string): Promise<{ code: number | null; out: string; err: string }> {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--pubsub', '--broker', url], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    // (listening is the fault this guards against: stop it so the test fails, not hangs)
+    if (out.includes('listening')) proc.kill('SIGINT');
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
+}
+
+describe('serve --pubsub --broker with credentials', () => {
+  const brokers: BrokerProcess[] = [];
+  const servers: Server[] = [];
+  const clients: JsonClient[] = [];
+  after(async () => {
+    for (const c of clients) c.sock.destroy();
+    for (const s of servers) await s.stop();
+    for (const b of brokers) await b.stop();
+  });
+  async function serve(url: string): Promise<number> {
+    const server = await startServer(['--pubsub', '--broker', url]);
+    servers.push(server);
+    return server.port;
+  }
+  async function client(port: number): Promise<JsonClient> {
+    const c = await JsonClient.connect(port);
+    clients.push(c);
+    return c;
+  }
+  /** A message published on `from` reaches a subscriber on `to` (the same server or another). */
+  async function goesThrough(from: number, to: number, topic: string): Promise<void> {
+    const [sub, pub] = [await client(to), await client(from)];
+    await subscribe(sub, topic);
+    pub.send({ op: 'publish', topic, data: `hello ${topic}` });
+    assert.equal(await message(sub, topic, 1), `hello ${topic}`);
+  }
+  const withAuth = (b: BrokerProcess, auth: string, path = ''): string =>
+    `${b.url.replace('://', `://${auth}@`)}${path}`;
+
+  it('redis requirepass (redis://:pass@H:P) and an ACL user (redis://user:pass@H:P)', async () => {
+    const broker = await BrokerProcess.redis({
+      args: ['--requirepass', 's3cret', '--user', 'alice', 'on', '>alice-pw', '~*', '&*', '+@all'],
+    });
+    brokers.push(broker);
+    const a = await serve(withAuth(broker, ':s3cret'));
+    const b = await serve(withAuth(broker, 'alice:alice-pw'));
+    await goesThrough(a, b, 'auth');
+  });
+
+  it('redis: a wrong password ends serve before it listens, with one line and no password', async () => {
+    const broker = await BrokerProcess.redis({ args: ['--requirepass', 's3cret'] });
+    brokers.push(broker);
+    for (const auth of [':wrong-pw-1', 'nobody:wrong-pw-1']) {
+      const { code, out, err } = await serveToExit(withAuth(broker, auth));
+      assert.equal(code, 1, out + err);
+      assert.equal(out, '');
+      assert.match(err, /^ws-stream: .*WRONGPASS.*\n$/);
+      assert.doesNotMatch(err, /wrong-pw-1/);
+    }
+  });
+
+  it('nats without JetStream: live across two serve processes; since → recovered:false', async () => {
+    const broker = await BrokerProcess.nats({ jetstream: false });
+    brokers.push(broker);
+    const a = await serve(broker.url);
+    const b = await serve(broker.url);
+    await goesThrough(a, b, 'live');
+    const late = await client(b);
+    const r = await subscribe(late, 'live', { offset: 0, epoch: 'none' });
+    assert.equal(r.recovered, false, JSON.stringify(r));
+  });
+});
