@@ -287,7 +287,7 @@ export class RedisBroker implements Broker {
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
   #generation = 0;
-  /** Redis's reply to the first connection when it refused the credentials (AUTH or HELLO). */
+  /** Why the first connection was refused for good (credentials, an untrusted TLS certificate). */
   #refused: Error | null = null;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
@@ -360,8 +360,8 @@ export class RedisBroker implements Broker {
       this.#updateAvailability();
       return;
     }
-    // Redis refused the credentials (a wrong password or user): retrying would never succeed, so
-    // open fails with Redis's own reply (which never repeats the password).
+    // Redis refused the credentials (a wrong password or user), or its TLS certificate is not
+    // trusted: retrying would never succeed, so open fails with the reason (never the password).
     const refused = this.#refused;
     if (refused) throw unavailable(`RedisBroker: Redis refused the connection: ${refused.message}`, refused);
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
@@ -447,7 +447,7 @@ export class RedisBroker implements Broker {
       }
     } catch (err) {
       // (tried again by `keepConnecting`, unless refused at `open`)
-      if (err instanceof Error && /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) this.#refused = err;
+      if (refusal(err)) this.#refused = err as Error;
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
@@ -916,4 +916,15 @@ function destroyQuietly(client: RedisClient): void {
   } catch {
     // already closed
   }
+}
+
+/**
+ * A connection error no retry can mend: Redis refused the credentials, or node's TLS refused the
+ * server's certificate (node-redis keeps the socket's error as `originalError`).
+ */
+function refusal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  const code = (err as { originalError?: { code?: unknown } }).originalError?.code;
+  return typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code);
 }

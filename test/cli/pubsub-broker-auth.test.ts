@@ -4,13 +4,16 @@
  * listens, non-zero, with one line that never repeats the password.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
-import { BrokerProcess } from '../support/brokers.js';
+import { BrokerProcess, freePort } from '../support/brokers.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -81,6 +84,64 @@ describe('serve --pubsub --broker with credentials', () => {
       assert.equal(out, '');
       assert.match(err, /^ws-stream: .*WRONGPASS.*\n$/);
       assert.doesNotMatch(err, /wrong-pw-1/);
+    }
+  });
+
+  it('rediss:// (TLS), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    const tlsPort = await freePort();
+    const broker = await BrokerProcess.redis({
+      args: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        key,
+        '--tls-ca-cert-file',
+        cert,
+        '--tls-auth-clients',
+        'no',
+        '--requirepass',
+        's3cret',
+      ],
+    });
+    brokers.push(broker);
+    const url = `rediss://:s3cret@127.0.0.1:${tlsPort}`;
+    // Without the CA, the certificate is refused for good: serve says so and exits.
+    const refused = await serveToExit(url);
+    assert.equal(refused.code, 1, refused.out + refused.err);
+    assert.match(refused.err, /^ws-stream: .*self-signed certificate.*\n$/);
+    assert.doesNotMatch(refused.err, /s3cret/);
+    process.env.NODE_EXTRA_CA_CERTS = cert; // (read by each serve child at its start)
+    try {
+      const a = await serve(url);
+      const b = await serve(url);
+      await goesThrough(a, b, 'tls');
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS;
     }
   });
 
