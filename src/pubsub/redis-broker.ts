@@ -404,8 +404,11 @@ export class RedisBroker implements Broker {
     for (const client of pair) this.#connecting.add(client);
     // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
+    let loaded: Promise<unknown> | null = null;
     commands.on('ready', () => {
-      for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+      const loads = Object.values(scripts).map(({ source }) => commands.sendCommand(['SCRIPT', 'LOAD', source]));
+      loaded ??= Promise.all(loads);
+      for (const load of loads) load.catch(() => {});
       // (CONFIG may be renamed away: the default stays.)
       const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
@@ -431,6 +434,9 @@ export class RedisBroker implements Broker {
     const ms = this.#options.commandTimeoutMs;
     try {
       await withDeadline(Promise.all([commands.connect(), subscriber.connect()]), ms, 'connect');
+      // No password where Redis wants one (NOAUTH), or an ACL user without scripting (NOPERM): told
+      // by the scripts' loading, so at open rather than at the first publish.
+      if (loaded) await withDeadline(loaded, ms, 'SCRIPT LOAD');
       const topics = [...this.#topics];
       const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
       await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');

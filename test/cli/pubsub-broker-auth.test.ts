@@ -87,6 +87,24 @@ describe('serve --pubsub --broker with credentials', () => {
     }
   });
 
+  it('redis: no password where one is required, and an ACL user without scripting, end serve at open', async () => {
+    const broker = await BrokerProcess.redis({
+      args: ['--requirepass', 's3cret', '--user', 'limited', 'on', '>limited-pw', '~*', '&*', '+@all', '-script'],
+    });
+    brokers.push(broker);
+    const cases: [string, RegExp][] = [
+      [broker.url, /NOAUTH/],
+      [withAuth(broker, 'limited:limited-pw'), /NOPERM.*script/],
+    ];
+    for (const [url, reason] of cases) {
+      const { code, out, err } = await serveToExit(url);
+      assert.equal(code, 1, out + err);
+      assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: .*\n$/);
+      assert.match(err, reason);
+      assert.doesNotMatch(err, /limited-pw/);
+    }
+  });
+
   it('rediss:// (TLS), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
     const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
