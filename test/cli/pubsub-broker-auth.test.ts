@@ -1,6 +1,7 @@
 /**
  * `serve --pubsub --broker URL` against brokers deployed as users deploy them, all real servers
- * started here: Redis with `requirepass` and an ACL user, NATS without JetStream. A wrong Redis password ends `serve` before it
+ * started here: Redis with `requirepass`, ACL users and TLS; NATS with a user and password, a
+ * token, a list of servers, and without JetStream. A wrong Redis password ends `serve` before it
  * listens, non-zero, with one line that never repeats the password.
  */
 import assert from 'node:assert/strict';
@@ -161,6 +162,21 @@ describe('serve --pubsub --broker with credentials', () => {
     } finally {
       delete process.env.NODE_EXTRA_CA_CERTS;
     }
+  });
+
+  it('nats user/password (nats://u:p@H:P), a token (nats://token@H:P), and a list with one server down', async () => {
+    const users = await BrokerProcess.nats({ jetstream: false, config: 'authorization { user: u, password: p4ss }' });
+    const token = await BrokerProcess.nats({ jetstream: false, config: 'authorization { token: t0ken }' });
+    brokers.push(users, token);
+    const a = await serve(withAuth(users, 'u:p4ss'));
+    const b = await serve(withAuth(users, 'u:p4ss'));
+    await goesThrough(a, b, 'user');
+    const t = await serve(withAuth(token, 't0ken'));
+    await goesThrough(t, t, 'token');
+    // (the client tries the servers of the list in random order: either order must end on the live one)
+    const down = `nats://t0ken@127.0.0.1:${await freePort()}`;
+    const listed = await serve(`${down},${withAuth(token, 't0ken')}`);
+    await goesThrough(listed, t, 'list');
   });
 
   it('nats without JetStream: live across two serve processes; since → recovered:false', async () => {
