@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { checkBrokerUrl } from '../../src/cli/args.js';
 import { startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
@@ -35,6 +36,17 @@ function serveToExit(url: string): Promise<{ code: number | null; out: string; e
     err += d.toString();
   });
   return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
+}
+
+/** A self-signed certificate for 127.0.0.1, made by openssl in a temporary folder. */
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  // (the NATS client checks a server named by its IP address against the name `localhost`)
+  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'];
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'];
+  execFileSync('openssl', [...args, ...subject], { stdio: 'ignore' });
+  return { cert, key };
 }
 
 describe('serve --pubsub --broker with credentials', () => {
@@ -65,6 +77,23 @@ describe('serve --pubsub --broker with credentials', () => {
   }
   const withAuth = (b: BrokerProcess, auth: string, path = ''): string =>
     `${b.url.replace('://', `://${auth}@`)}${path}`;
+
+  it('checkBrokerUrl: tls:// is NATS; a refused URL is quoted with its password or token masked', () => {
+    assert.deepEqual(checkBrokerUrl('TLS://t@h:1,nats://h:2'), { kind: 'nats', url: 'tls://t@h:1,nats://h:2' });
+    const refused: [string, string][] = [
+      ['redis://:pw-1@h:1/x', '"redis://:***@h:1/x"'],
+      ['nats://u:pw-1@h:1/path', '"nats://u:***@h:1/path"'],
+      ['tls://pw-1@h:0', '"tls://***@h:0"'],
+      ['foo://u:pw-1@h', '"foo://u:***@h"'],
+    ];
+    for (const [value, quoted] of refused) {
+      assert.throws(
+        () => checkBrokerUrl(value),
+        (err: Error) => err.message.includes(quoted) && !err.message.includes('pw-1'),
+        value,
+      );
+    }
+  });
 
   it('redis requirepass (redis://:pass@H:P) and an ACL user (redis://user:pass@H:P)', async () => {
     const broker = await BrokerProcess.redis({
@@ -107,29 +136,7 @@ describe('serve --pubsub --broker with credentials', () => {
   });
 
   it('rediss:// (TLS), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
-    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSigned();
     const tlsPort = await freePort();
     const broker = await BrokerProcess.redis({
       args: [
@@ -177,6 +184,24 @@ describe('serve --pubsub --broker with credentials', () => {
     const down = `nats://t0ken@127.0.0.1:${await freePort()}`;
     const listed = await serve(`${down},${withAuth(token, 't0ken')}`);
     await goesThrough(listed, t, 'list');
+  });
+
+  it('nats over TLS (tls://), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
+    const { cert, key } = selfSigned();
+    const broker = await BrokerProcess.nats({
+      jetstream: false,
+      config: `tls { cert_file: "${cert}", key_file: "${key}" }\nauthorization { token: t0ken }`,
+    });
+    brokers.push(broker);
+    const url = `tls://t0ken@127.0.0.1:${broker.port}`;
+    process.env.NODE_EXTRA_CA_CERTS = cert; // (read by each serve child at its start)
+    try {
+      const a = await serve(url);
+      const b = await serve(url);
+      await goesThrough(a, b, 'tls');
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS;
+    }
   });
 
   it('nats without JetStream: live across two serve processes; since → recovered:false', async () => {
