@@ -109,7 +109,7 @@ function lowerScheme(text: string): string {
 }
 
 /**
- * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://HOST[:PORT]`,
+ * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://` / `tls://HOST[:PORT]`,
  * several NATS servers comma-separated (`nats://` or `tls://` each); schemes in any case. This
  * decides which broker the value names, for every later step.
  */
