@@ -76,14 +76,14 @@ function checkUrl(text: string, schemes: string[], what: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--broker: ${JSON.stringify(text)} is not a URL (want ${what})`);
+    throw new UsageError(`--broker: ${shown(text)} is not a URL (want ${what})`);
   }
   if (!schemes.includes(url.protocol)) {
-    throw new UsageError(`--broker: ${JSON.stringify(text)} is not ${what}`);
+    throw new UsageError(`--broker: ${shown(text)} is not ${what}`);
   }
-  if (url.hostname === '') throw new UsageError(`--broker: ${JSON.stringify(text)} names no host (want ${what})`);
-  if (url.port === '0') throw new UsageError(`--broker: ${JSON.stringify(text)}: port 0 is no server's port`);
-  if (url.hash !== '') throw new UsageError(`--broker: ${JSON.stringify(text)}: a URL fragment means nothing here`);
+  if (url.hostname === '') throw new UsageError(`--broker: ${shown(text)} names no host (want ${what})`);
+  if (url.port === '0') throw new UsageError(`--broker: ${shown(text)}: port 0 is no server's port`);
+  if (url.hash !== '') throw new UsageError(`--broker: ${shown(text)}: a URL fragment means nothing here`);
   return url;
 }
 
@@ -94,35 +94,44 @@ export interface BrokerUrl {
 }
 
 /** `text` with its scheme lower-cased (URL schemes are case-insensitive; not every client knows it). */
+/** A --broker value quoted for an error message, its password or token masked (`user:***@`, `***@`). */
+function shown(text: string): string {
+  return JSON.stringify(
+    text.replace(/\/\/([^/?#]*)@/g, (_, cred: string) =>
+      cred.includes(':') ? `//${cred.split(':')[0]}:***@` : '//***@',
+    ),
+  );
+}
+
 function lowerScheme(text: string): string {
   const colon = text.indexOf(':');
   return text.slice(0, colon).toLowerCase() + text.slice(colon);
 }
 
 /**
- * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://HOST[:PORT]`,
+ * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://` / `tls://HOST[:PORT]`,
  * several NATS servers comma-separated (`nats://` or `tls://` each); schemes in any case. This
  * decides which broker the value names, for every later step.
  */
 export function checkBrokerUrl(value: string): BrokerUrl {
   const redis = 'redis://HOST:PORT or rediss://HOST:PORT';
-  const nats = 'nats://HOST:PORT';
+  const nats = 'nats://HOST:PORT or tls://HOST:PORT';
   if (value === '') throw new UsageError(`--broker is empty: give ${redis} or ${nats} (or leave --broker out)`);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1]?.toLowerCase();
   if (scheme === 'redis' || scheme === 'rediss') {
     const url = checkUrl(value, ['redis:', 'rediss:'], redis);
     if (!/^\/?([0-9]{1,5})?$/.test(url.pathname)) {
-      throw new UsageError(`--broker: ${JSON.stringify(value)}: the path may only be a database number (/0)`);
+      throw new UsageError(`--broker: ${shown(value)}: the path may only be a database number (/0)`);
     }
     return { kind: 'redis', url: lowerScheme(value) };
   }
-  if (scheme === 'nats') {
+  if (scheme === 'nats' || scheme === 'tls') {
     for (const server of value.split(',')) {
       const url = checkUrl(server.trim(), ['nats:', 'tls:'], `${nats} (servers comma-separated)`);
       if (url.pathname !== '' && url.pathname !== '/') {
-        throw new UsageError(`--broker: ${JSON.stringify(server)}: a NATS URL has no path`);
+        throw new UsageError(`--broker: ${shown(server)}: a NATS URL has no path`);
       }
-      if (url.search !== '') throw new UsageError(`--broker: ${JSON.stringify(server)}: a NATS URL has no query`);
+      if (url.search !== '') throw new UsageError(`--broker: ${shown(server)}: a NATS URL has no query`);
     }
     return {
       kind: 'nats',
@@ -132,7 +141,7 @@ export function checkBrokerUrl(value: string): BrokerUrl {
         .join(','),
     };
   }
-  throw new UsageError(`--broker must be ${redis} or ${nats}, not ${JSON.stringify(value)}`);
+  throw new UsageError(`--broker must be ${redis} or ${nats}, not ${shown(value)}`);
 }
 
 /** `--protocols a,b`: subprotocol names (RFC 6455 §4.1: tokens), none empty, none twice. */

@@ -76,9 +76,29 @@ async function loadBroker({ kind, url }: BrokerUrl): Promise<Broker> {
     }
     case 'nats': {
       const { NatsBroker } = await import('../pubsub/nats-broker.js');
-      return new NatsBroker(url);
+      return new NatsBroker(natsCredentials(url));
     }
   }
+}
+
+/**
+ * The NATS client takes no credentials from its server URLs (it is refused, "Authorization
+ * Violation"): `nats://user:pass@H:P` becomes `user`/`pass` and `nats://token@H:P` a `token`
+ * (from the first URL of the list that has any), every URL without them, so none is ever printed.
+ */
+function natsCredentials(list: string): { url: string; connectOptions: Record<string, string> } {
+  const connectOptions: Record<string, string> = {};
+  const servers = list.split(',').map((server) => {
+    const url = new URL(server.trim());
+    const [user, pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
+    if ((user || pass) && Object.keys(connectOptions).length === 0) {
+      Object.assign(connectOptions, url.password ? { user, pass } : { token: user });
+    }
+    url.username = '';
+    url.password = '';
+    return url.href.replace(/\/$/, '');
+  });
+  return { url: servers.join(','), connectOptions };
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */
@@ -287,13 +307,20 @@ export interface RunningPubSubServer {
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
+  const external = !broker && opts.broker ? await loadBroker(opts.broker) : null;
+  // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
+  // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
+  let opened: Promise<void> = Promise.resolve();
+  if (external) {
+    const open = external.open.bind(external);
+    external.open = (events, history) => (opened = open(events, history));
+  }
   const ps = new PubSub({
-    broker:
-      broker ??
-      (opts.broker ? await loadBroker(opts.broker) : new MemoryBroker({ totalBytes: opts.historyTotalBytes })),
+    broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
     format: messageJson,
   });
+  await opened;
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });

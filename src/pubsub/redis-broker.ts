@@ -287,6 +287,8 @@ export class RedisBroker implements Broker {
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
   #generation = 0;
+  /** Why the first connection was refused for good (credentials, an untrusted TLS certificate). */
+  #refused: Error | null = null;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -358,6 +360,10 @@ export class RedisBroker implements Broker {
       this.#updateAvailability();
       return;
     }
+    // Redis refused the credentials (a wrong password or user), or its TLS certificate is not
+    // trusted: retrying would never succeed, so open fails with the reason (never the password).
+    const refused = this.#refused;
+    if (refused) throw unavailable(`RedisBroker: Redis refused the connection: ${refused.message}`, refused);
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background; `true` is reported once connected.
     emitAvailability(events, false);
@@ -398,8 +404,11 @@ export class RedisBroker implements Broker {
     for (const client of pair) this.#connecting.add(client);
     // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
+    let loaded: Promise<unknown> | null = null;
     commands.on('ready', () => {
-      for (const { source } of Object.values(scripts)) commands.sendCommand(['SCRIPT', 'LOAD', source]).catch(() => {});
+      const loads = Object.values(scripts).map(({ source }) => commands.sendCommand(['SCRIPT', 'LOAD', source]));
+      loaded ??= Promise.all(loads);
+      for (const load of loads) load.catch(() => {});
       // (CONFIG may be renamed away: the default stays.)
       const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
@@ -425,6 +434,9 @@ export class RedisBroker implements Broker {
     const ms = this.#options.commandTimeoutMs;
     try {
       await withDeadline(Promise.all([commands.connect(), subscriber.connect()]), ms, 'connect');
+      // No password where Redis wants one (NOAUTH), or an ACL user without scripting (NOPERM): told
+      // by the scripts' loading, so at open rather than at the first publish.
+      if (loaded) await withDeadline(loaded, ms, 'SCRIPT LOAD');
       const topics = [...this.#topics];
       const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
       await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
@@ -439,8 +451,9 @@ export class RedisBroker implements Broker {
         }
         return true;
       }
-    } catch {
-      // (tried again by `keepConnecting`)
+    } catch (err) {
+      // (tried again by `keepConnecting`, unless refused at `open`)
+      if (refusal(err)) this.#refused = err as Error;
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
@@ -909,4 +922,15 @@ function destroyQuietly(client: RedisClient): void {
   } catch {
     // already closed
   }
+}
+
+/**
+ * A connection error no retry can mend: Redis refused the credentials, or node's TLS refused the
+ * server's certificate (node-redis keeps the socket's error as `originalError`).
+ */
+function refusal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  const code = (err as { originalError?: { code?: unknown } }).originalError?.code;
+  return typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code);
 }
