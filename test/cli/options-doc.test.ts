@@ -1,0 +1,76 @@
+/**
+ * What README says of `serve --deflate`, checked on the wire: the echo server compresses every
+ * message (threshold 0); `serve --pubsub --deflate` compresses as PubSub does (messages of at least
+ * 1024 bytes, each alone: server_no_context_takeover).
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { it } from 'node:test';
+import { text } from '../support/frames.js';
+import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
+import { inflateMessage } from '../support/deflate-sender.js';
+import { RawPeer } from '../support/peer.js';
+import { startProbed } from './load-support.js';
+
+const inflate = (payload: Buffer): string => inflateMessage(payload).toString();
+
+/** A raw client that offered permessage-deflate: the 101's head and the frames after it. */
+async function open(
+  port: number,
+): Promise<{ peer: RawPeer; head: string; frames: (n: number) => Promise<WireFrame[]> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  const peer = new RawPeer(socket);
+  peer.send(
+    requestHead({ Host: `127.0.0.1:${port}`, 'Sec-WebSocket-Extensions': 'permessage-deflate' }, 'GET / HTTP/1.1'),
+  );
+  const { status, head } = await peer.responseHead();
+  assert.equal(status, 101, head);
+  const frames = (n: number): Promise<WireFrame[]> =>
+    peer.until(() => {
+      const at = peer.received.indexOf('\r\n\r\n') + 4;
+      const f = parseFrames(peer.received.subarray(at)).frames;
+      return f.length >= n ? f : undefined;
+    });
+  return { peer, head, frames };
+}
+
+it('serve --deflate: a 2-byte text is echoed compressed (RSV1 set, inflates to the same text)', async () => {
+  const server = await startProbed(['--deflate'], undefined, []);
+  try {
+    const { peer, head, frames } = await open(server.port);
+    assert.match(head, /\r\nSec-WebSocket-Extensions: permessage-deflate/i);
+    peer.send(text('hi'));
+    const [echo] = await frames(1);
+    assert.equal(echo!.opcode, 1);
+    assert.equal(echo!.rsv, 4, 'RSV1: compressed although far under 1024 bytes');
+    assert.equal(inflate(echo!.payload), 'hi');
+    peer.io.destroy();
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+it('serve --pubsub --deflate: a message under 1024 bytes goes uncompressed, one of 2000 compressed', async () => {
+  const server = await startProbed(['--pubsub', '--deflate'], undefined, []);
+  try {
+    const { peer, head, frames } = await open(server.port);
+    assert.match(head, /\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover/i);
+    peer.send(text(JSON.stringify({ op: 'subscribe', topic: 't' })));
+    await frames(1); // subscribed
+    const big = 'x'.repeat(2000);
+    peer.send(text(JSON.stringify({ op: 'publish', topic: 't', data: 'small' })));
+    peer.send(text(JSON.stringify({ op: 'publish', topic: 't', data: big })));
+    const [subscribed, small, large] = await frames(3);
+    assert.equal(
+      JSON.parse(subscribed!.rsv === 4 ? inflate(subscribed!.payload) : subscribed!.payload.toString()).op,
+      'subscribed',
+    );
+    assert.equal(small!.rsv, 0, 'a small message is sent as it is');
+    assert.equal(JSON.parse(small!.payload.toString()).data, 'small');
+    assert.equal(large!.rsv, 4, 'a large one compressed');
+    assert.equal(JSON.parse(inflate(large!.payload)).data, big);
+    peer.io.destroy();
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
