@@ -4,12 +4,16 @@
  * 1024 bytes, each alone: server_no_context_takeover).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
 import { it } from 'node:test';
 import { text } from '../support/frames.js';
 import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
 import { inflateMessage } from '../support/deflate-sender.js';
 import { RawPeer } from '../support/peer.js';
+import { attack } from '../support/hostile.js';
+import { exitOf, MAIN } from './cli-support.js';
 import { startProbed } from './load-support.js';
 
 const inflate = (payload: Buffer): string => inflateMessage(payload).toString();
@@ -73,4 +77,52 @@ it('serve --pubsub --deflate: a message under 1024 bytes goes uncompressed, one 
   } finally {
     assert.equal((await server.stop()).code, 0);
   }
+});
+
+it("serve --protocols chat,superchat: the first in the server's order that the client offers; none offered, none chosen", async () => {
+  const server = await startProbed(['--protocols', 'chat,superchat'], undefined, []);
+  try {
+    const chosen = async (offer: string): Promise<string | undefined> => {
+      const socket = net.connect(server.port, '127.0.0.1');
+      const peer = new RawPeer(socket);
+      peer.send(requestHead({ Host: `127.0.0.1:${server.port}`, 'Sec-WebSocket-Protocol': offer }, 'GET / HTTP/1.1'));
+      const { status, head } = await peer.responseHead();
+      socket.destroy();
+      assert.equal(status, 101, head);
+      return /\r\nSec-WebSocket-Protocol: ([^\r]*)/i.exec(head)?.[1];
+    };
+    assert.equal(await chosen('superchat, chat'), 'chat');
+    assert.equal(await chosen('other, superchat'), 'superchat');
+    assert.equal(await chosen('other'), undefined);
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+/** `serve ARGS`, refused one upgrade (no Sec-WebSocket-Key: 400), then SIGTERM: its stderr. */
+async function stderrAfterRefusal(args: string[]): Promise<string> {
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = exitOf(proc);
+  while (!/listening on ws:\/\/\S+:(\d+)\//.test(out)) await once(proc.stdout!, 'data');
+  const port = Number(/listening on ws:\/\/\S+:(\d+)\//.exec(out)![1]);
+  const exchange = await attack(
+    port,
+    [requestHead({ Host: `127.0.0.1:${port}`, 'Sec-WebSocket-Key': null }, 'GET / HTTP/1.1')],
+    {
+      end: true,
+    },
+  );
+  assert.equal(exchange.status, 400);
+  proc.kill('SIGTERM');
+  assert.equal((await exited).code, 0);
+  return err;
+}
+
+it('serve without --quiet prints each refused handshake on stderr; --quiet leaves that line out (the URL is still printed)', async () => {
+  assert.match(await stderrAfterRefusal([]), /^handshake refused: ERR_WS_NO_SEC_KEY /m);
+  assert.doesNotMatch(await stderrAfterRefusal(['--quiet']), /handshake refused/);
 });
