@@ -6,8 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { it } from 'node:test';
+import type { CloseInfo } from '../../src/index.js';
+import { WebSocketStream } from '../../src/index.js';
 import { text } from '../support/frames.js';
 import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
 import { inflateMessage } from '../support/deflate-sender.js';
@@ -125,4 +128,60 @@ async function stderrAfterRefusal(args: string[]): Promise<string> {
 it('serve without --quiet prints each refused handshake on stderr; --quiet leaves that line out (the URL is still printed)', async () => {
   assert.match(await stderrAfterRefusal([]), /^handshake refused: ERR_WS_NO_SEC_KEY /m);
   assert.doesNotMatch(await stderrAfterRefusal(['--quiet']), /handshake refused/);
+});
+
+it('connect --protocol (twice) --header --binary --deflate: what the server receives, and what the client prints', async (t) => {
+  const seen: { headers?: http.IncomingHttpHeaders; message?: { data: string; binary: boolean } } = {};
+  let onClosed: (info: CloseInfo) => void = () => {};
+  const closed = new Promise<CloseInfo>((resolve) => {
+    onClosed = resolve;
+  });
+  const srv = http.createServer();
+  srv.on('upgrade', async (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    seen.headers = req.headers;
+    const ws = new WebSocketStream(socket, { perMessageDeflate: true });
+    await ws.accept(req, { head, selectProtocol: (offered) => offered.at(-1) });
+    const m = await ws.read();
+    seen.message = { data: m.data.toString(), binary: m.binary };
+    await ws.write(Buffer.from([0, 1, 2, 0xff]), { binary: true });
+    onClosed(await ws.whenClosed());
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  const port = (srv.address() as net.AddressInfo).port;
+  const args = ['connect', `ws://127.0.0.1:${port}/`, '--protocol', 'chat', '--protocol', 'superchat'];
+  args.push('--header', 'X-Test: yes', '--binary', '--deflate');
+  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let typed = false;
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    // A line typed once connected; Ctrl-D (end of input) once its answer was printed.
+    if (!typed && /^connected to /m.test(out)) {
+      typed = true;
+      proc.stdin!.write('hello\n');
+    }
+    if (out.includes('< [binary') && !proc.stdin!.writableEnded) proc.stdin!.end();
+  });
+  const { code } = await exitOf(proc);
+  assert.equal(code, 0, err);
+  assert.equal(seen.headers!['sec-websocket-protocol'], 'chat, superchat');
+  assert.equal(seen.headers!['x-test'], 'yes');
+  assert.match(String(seen.headers!['sec-websocket-extensions']), /^permessage-deflate/);
+  assert.deepEqual(seen.message, { data: 'hello', binary: true });
+  assert.match(
+    out,
+    /^connected to ws:\/\/127\.0\.0\.1:\d+\/ \(subprotocol superchat, extensions permessage-deflate[^)]*\)/m,
+  );
+  assert.match(out, /^< \[binary, 4 bytes\] 00 01 02 ff$/m);
+  assert.match(out, /^closed by local: 1000$/m);
+  const info = await closed;
+  assert.equal(info.code, 1000);
+  assert.equal(info.initiatedBy, 'remote');
 });
