@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from '../../src/compat/index.js';
 import { normaliseAcceptOptions, normaliseStreamOptions, requestLimitDefaults } from '../../src/options.js';
-import { streamDefaults } from '../../src/index.js';
+import { streamDefaults, WebSocketStream } from '../../src/index.js';
 import { closeFrame, cont, frame, requestHead, text } from '../support/frames.js';
 import { attack, closeCodeOf, httpServer } from '../support/hostile.js';
 
@@ -161,4 +162,41 @@ it('readMessageMax / maxPayload on the wire: a header announcing 16 MiB + 1 is r
   });
   assert.equal(closeCodeOf(compatRefuses.frames.at(-1)), 1009);
   assert.deepEqual(compat.errors, ['RangeError WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: Max payload size exceeded']);
+});
+
+it('every stream option refuses a value of the wrong kind at once, from the constructor, with ERR_WS_INVALID_ARGUMENT naming it', () => {
+  const layer = (): Duplex =>
+    new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+  const bad: Record<string, unknown> = {
+    readMessageMax: -1,
+    maxFragments: 0.5,
+    autoFragment: 'yes',
+    fragmentSize: 0,
+    binary: 'text',
+    autoPong: 1,
+    validateUtf8: 'yes',
+    failureReason: 'no',
+    closeTimeout: Number.NaN,
+    handshakeTimeout: -1,
+    idleTimeout: 2 ** 31,
+    keepAlive: 'on',
+    maxBufferedBytes: -5,
+    bufferPolicy: 'drop',
+    perMessageDeflate: 'on',
+    readHighWaterMark: 1.5,
+    controlCallback: 'log',
+  };
+  assert.deepEqual(Object.keys(bad).sort(), [...Object.keys(streamDefaults), 'controlCallback'].sort());
+  for (const [name, value] of Object.entries(bad)) {
+    assert.throws(
+      () => new WebSocketStream(layer(), { [name]: value }),
+      (e: Error & { code?: string }) => e.code === 'ERR_WS_INVALID_ARGUMENT' && e.message.includes(name),
+      `${name}: ${String(value)}`,
+    );
+  }
 });
