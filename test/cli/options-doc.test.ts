@@ -4,7 +4,10 @@
  * 1024 bytes, each alone: server_no_context_takeover).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
@@ -184,4 +187,64 @@ it('connect --protocol (twice) --header --binary --deflate: what the server rece
   const info = await closed;
   assert.equal(info.code, 1000);
   assert.equal(info.initiatedBy, 'remote');
+});
+
+/** `ws-stream connect ARGS`: one line typed once connected, then end of input; its exit code and output. */
+async function connectCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const proc = spawn(process.execPath, [MAIN, 'connect', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    if (/^connected to /m.test(out) && !proc.stdin!.writableEnded) proc.stdin!.end('over tls\n');
+  });
+  proc.stdin!.on('error', () => {}); // a client that failed has closed its input
+  const { code } = await exitOf(proc);
+  return { code, out, err };
+}
+
+it('connect to serve --tls --cert --key: refused without trust (exit 1), connects with --ca FILE or --insecure', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-doc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  const server = await startProbed(['--tls', '--cert', cert, '--key', key], undefined, []);
+  try {
+    assert.match(server.url, /^wss:\/\//);
+    const url = `wss://localhost:${server.port}/`;
+    const untrusted = await connectCli([url]);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.err, /self[- ]signed/i);
+    assert.equal(untrusted.out, '');
+    for (const trust of [['--ca', cert], ['--insecure']]) {
+      const r = await connectCli([url, ...trust]);
+      assert.equal(r.code, 0, `${trust.join(' ')}: ${r.err}`);
+      assert.match(r.out, /^< over tls$/m, trust.join(' '));
+      assert.match(r.out, /^closed by local: 1000$/m, trust.join(' '));
+    }
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
 });
