@@ -1,8 +1,9 @@
 /**
  * ws's `WebSocketServer`: the HTTP side as ws does it (its checks and answers, `verifyClient`,
  * `shouldHandle`, `handleProtocols`, the `headers` event, client tracking, `close(cb)`), then the
- * socket handed to `WebSocketStream.accept`, which validates the request once more by RFC 6455,
- * answers 101 and opens the stream. Options are read from `server.options` at each upgrade.
+ * socket handed to `WebSocketStream.accept`, which takes the RFC 6455 check made here (before
+ * `verifyClient`, as ws checks), answers 101 and opens the stream. Options are read from
+ * `server.options` at each upgrade.
  */
 import { EventEmitter } from 'node:events';
 import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
@@ -16,6 +17,7 @@ import { parseExtensions } from '../proto/extensions.js';
 import { HandshakeError, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
+import { markChecked } from '../stream/accept.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
 import { type CommonOptions, toStreamOptions, wsDefaults } from './options.js';
@@ -292,10 +294,12 @@ export class WebSocketServer extends EventEmitter {
     // The core's own checks (RFC 6455; stricter than ws's, which came first and took what they refuse): a request
     // they refuse is refused here, before verifyClient, as ws refuses before it: through 'wsClientError' when someone
     // listens (ws's way for a bad request; ws takes these), else answered by the core (completeUpgrade's accept).
-    const fault = upgradeFault(req);
+    // Checked once: accept() takes the outcome (markChecked) rather than checking again.
+    const request = coreRequest(req);
+    const fault = upgradeFault(request);
     if (fault) {
       if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', fault, socket, req);
-      else this.completeUpgrade(streamOptions, req, socket, head, cb);
+      else this.completeUpgrade(streamOptions, req, request, socket, head, cb);
       return;
     }
     const verify = this.options.verifyClient;
@@ -311,14 +315,14 @@ export class WebSocketServer extends EventEmitter {
           info,
           (verified, code, message, headers) => {
             if (!verified) return abortHandshake(socket, code || 401, message, headers);
-            this.completeUpgrade(streamOptions, req, socket, head, cb);
+            this.completeUpgrade(streamOptions, req, request, socket, head, cb);
           },
         );
         return;
       }
       if (!(verify as (i: VerifyClientInfo) => boolean)(info)) return abortHandshake(socket, 401);
     }
-    this.completeUpgrade(streamOptions, req, socket, head, cb);
+    this.completeUpgrade(streamOptions, req, request, socket, head, cb);
   }
 
   /** ws's answer to a bad request: 'wsClientError' when someone listens, else the HTTP error. */
@@ -337,9 +341,11 @@ export class WebSocketServer extends EventEmitter {
     }
   }
 
+  /** `request` is `coreRequest(req)`, its RFC 6455 check recorded by `upgradeFault` for accept(). */
   private completeUpgrade(
     streamOptions: StreamOptions,
     req: IncomingMessage,
+    request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     cb: (ws: WebSocket, req: IncomingMessage) => void,
@@ -366,7 +372,6 @@ export class WebSocketServer extends EventEmitter {
       selectProtocol: this._selectProtocol,
       decorator: (headers, status) => this.emitHeaders(headers, status, req),
     };
-    const request = coreRequest(req);
     this._pending++;
     stream.accept(request, options, (err) => {
       this._pending--;
@@ -465,13 +470,18 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
   return Object.create(req, { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } });
 }
 
-/** The core's refusal of a request that passed ws's checks (its code and status), or undefined if it takes it. */
-function upgradeFault(req: IncomingMessage): HandshakeError | undefined {
+/**
+ * The core's refusal of a request (seen by coreRequest) that passed ws's checks (its code and
+ * status), or undefined if it takes it; the outcome is recorded for the core's accept.
+ */
+function upgradeFault(request: IncomingMessage): HandshakeError | undefined {
   try {
-    validateUpgradeRequest(coreRequest(req));
+    markChecked(request, validateUpgradeRequest(request));
     return undefined;
   } catch (e) {
-    return e instanceof HandshakeError ? e : undefined;
+    if (!(e instanceof HandshakeError)) return undefined;
+    markChecked(request, e);
+    return e;
   }
 }
 

@@ -12,7 +12,13 @@ import { negotiateAsServer } from '../proto/deflate-params.js';
 import { constants as h2constants, type ServerHttp2Stream as Http2Stream } from 'node:http2';
 import type { ExtensionOffer } from '../proto/extensions.js';
 import { allowedFieldsH2, checkResponseFieldsH2, validateConnectRequest } from '../proto/handshake-h2.js';
-import { HandshakeError, acceptResponse, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
+import {
+  HandshakeError,
+  acceptResponse,
+  errorResponse,
+  type ValidUpgrade,
+  validateUpgradeRequest,
+} from '../proto/handshake-server.js';
 import type { DuplexLayer } from './next-layer.js';
 import {
   type HeadError,
@@ -30,6 +36,27 @@ import type { Agreement, HandshakeHost } from './handshake.js';
 const REFUSE_LINGER = 2000;
 
 type Opts = ReturnType<typeof normaliseAcceptOptions>;
+
+/**
+ * Requests already checked by RFC 6455 before `accept` was called, with the outcome (ws-stream/ws
+ * checks before `verifyClient`, as ws does): `accept` takes it instead of checking a second time.
+ * Internal (not exported by the package); an entry is used once.
+ */
+const checked = new WeakMap<object, ValidUpgrade | HandshakeError>();
+
+/** Records the outcome of `validateUpgradeRequest(req)` for the next `accept` of `req`. */
+export function markChecked(req: UpgradeRequest, outcome: ValidUpgrade | HandshakeError): void {
+  checked.set(req, outcome);
+}
+
+/** The recorded outcome for `req` (thrown if a refusal), else the check made now. */
+function validated(req: UpgradeRequest): ValidUpgrade {
+  const outcome = checked.get(req);
+  if (outcome === undefined) return validateUpgradeRequest(req);
+  checked.delete(req);
+  if (outcome instanceof HandshakeError) throw outcome;
+  return outcome;
+}
 
 export function isRequest(x: unknown): x is UpgradeRequest {
   return (
@@ -130,7 +157,7 @@ function respond(
   let agreed: Agreement;
   let bytes: Buffer;
   try {
-    const valid = validateUpgradeRequest(req);
+    const valid = validated(req);
     agreed = agree(ws, req, valid, opts);
     bytes = acceptResponse(valid.key, agreed.protocol, agreed.extensions, opts.decorator);
   } catch (e) {

@@ -191,27 +191,35 @@ export class CloseHandshake {
     const clean = this.complete;
     if (!this.failure && !clean) this.failure = new WebSocketError('ERR_WS_EOF');
     const local = this.firstCloser === 'local';
-    this.info = clean
-      ? {
-          initiatedBy: this.firstCloser!,
-          code: local ? this.sentCode : this.peer!.code,
-          reason: local ? this.sentReason : this.peer!.reason,
-          wasClean: true,
-          ...(this.failure ? { error: this.failure } : {}),
-        }
-      : local && this.failure!.closeCode !== 0
-        ? { initiatedBy: 'local', code: this.sentCode, reason: this.sentReason, wasClean: false, error: this.failure }
-        : this.received
-          ? // The peer's close frame came, ours never went (the layer closed while it waited behind
-            // messages still inflating): the peer closed, with its code (RFC 6455 §7.1.5), not clean.
-            {
-              initiatedBy: 'remote',
-              code: this.peer!.code,
-              reason: this.peer!.reason,
-              wasClean: false,
-              error: this.failure,
-            }
-          : { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
+    if (clean) {
+      this.info = {
+        initiatedBy: this.firstCloser!,
+        code: local ? this.sentCode : this.peer!.code,
+        reason: local ? this.sentReason : this.peer!.reason,
+        wasClean: true,
+        ...(this.failure ? { error: this.failure } : {}),
+      };
+    } else if (local && this.failure!.closeCode !== 0) {
+      this.info = {
+        initiatedBy: 'local',
+        code: this.sentCode,
+        reason: this.sentReason,
+        wasClean: false,
+        error: this.failure,
+      };
+    } else if (this.received) {
+      // The peer's close frame came, ours never went (the layer closed while it waited behind
+      // messages still inflating): the peer closed, with its code (RFC 6455 §7.1.5), not clean.
+      this.info = {
+        initiatedBy: 'remote',
+        code: this.peer!.code,
+        reason: this.peer!.reason,
+        wasClean: false,
+        error: this.failure,
+      };
+    } else {
+      this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: this.failure };
+    }
     return this.info;
   }
 
