@@ -5,10 +5,7 @@
  * listens, non-zero, with one line that never repeats the password.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { checkBrokerUrl } from '../../src/cli/args.js';
@@ -16,6 +13,7 @@ import { startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { BrokerProcess, freePort } from '../support/brokers.js';
+import { selfSigned } from '../support/tls-cert.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -36,17 +34,6 @@ function serveToExit(url: string): Promise<{ code: number | null; out: string; e
     err += d.toString();
   });
   return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
-}
-
-/** A self-signed certificate for 127.0.0.1, made by openssl in a temporary folder. */
-function selfSigned(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
-  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-  // (the NATS client checks a server named by its IP address against the name `localhost`)
-  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'];
-  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'];
-  execFileSync('openssl', [...args, ...subject], { stdio: 'ignore' });
-  return { cert, key };
 }
 
 describe('serve --pubsub --broker with credentials', () => {
