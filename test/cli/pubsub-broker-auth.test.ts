@@ -1,8 +1,9 @@
 /**
  * `serve --pubsub --broker URL` against brokers deployed as users deploy them, all real servers
  * started here: Redis with `requirepass`, ACL users and TLS; NATS with a user and password, a
- * token, a list of servers, and without JetStream. A wrong Redis password ends `serve` before it
- * listens, non-zero, with one line that never repeats the password.
+ * token, a list of servers, TLS, and without JetStream. A wrong password or token (Redis or NATS),
+ * or a TLS certificate node does not trust, ends `serve` before it listens, non-zero, with one line
+ * that never repeats the password.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -173,6 +174,27 @@ describe('serve --pubsub --broker with credentials', () => {
     await goesThrough(listed, t, 'list');
   });
 
+  it('nats: a wrong password or token, or none, ends serve before it listens, with one line and no secret', async () => {
+    const users = await BrokerProcess.nats({ jetstream: false, config: 'authorization { user: u, password: p4ss }' });
+    const token = await BrokerProcess.nats({ jetstream: false, config: 'authorization { token: t0ken }' });
+    brokers.push(users, token);
+    const down = `nats://127.0.0.1:${await freePort()}`;
+    const cases = [
+      withAuth(users, 'u:wrong-pw-1'),
+      withAuth(users, 'nobody:wrong-pw-1'),
+      withAuth(token, 'wrong-pw-1'),
+      `${down},${withAuth(token, 'wrong-pw-1')}`,
+      token.url,
+    ];
+    for (const url of cases) {
+      const { code, out, err } = await serveToExit(url);
+      assert.equal(code, 1, out + err);
+      assert.equal(out, '');
+      assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: .*Authorization Violation\n$/);
+      assert.doesNotMatch(out + err, /wrong-pw-1|t0ken|p4ss/);
+    }
+  });
+
   it('nats over TLS (tls://), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
     const { cert, key } = selfSigned();
     const broker = await BrokerProcess.nats({
@@ -181,6 +203,11 @@ describe('serve --pubsub --broker with credentials', () => {
     });
     brokers.push(broker);
     const url = `tls://t0ken@127.0.0.1:${broker.port}`;
+    // Without the CA, the certificate is refused for good: serve says so and exits.
+    const refused = await serveToExit(url);
+    assert.equal(refused.code, 1, refused.out + refused.err);
+    assert.match(refused.err, /^ws-stream: .*self-signed certificate\n$/);
+    assert.doesNotMatch(refused.out + refused.err, /t0ken/);
     process.env.NODE_EXTRA_CA_CERTS = cert; // (read by each serve child at its start)
     try {
       const a = await serve(url);
