@@ -105,6 +105,25 @@ describe('serve --pubsub --broker with credentials', () => {
     }
   });
 
+  it('redis lost after serve started: the error a client gets names the server, never its password', async () => {
+    const broker = await BrokerProcess.redis({ args: ['--requirepass', 's3cret'] });
+    brokers.push(broker);
+    const port = await serve(withAuth(broker, ':s3cret'));
+    const c = await client(port);
+    await subscribe(c, 'lost');
+    await broker.kill();
+    // (the server learns of the loss by itself: subscribe until the broker's refusal comes back)
+    let reply: { op: string; code?: string; message?: string };
+    let n = 0;
+    do {
+      c.send({ op: 'subscribe', topic: `lost-${n++}` });
+      reply = await c.next();
+    } while (reply.op !== 'error');
+    assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+    assert.match(reply.message!, /no connection to redis:\/\/:\*\*\*@127\.0\.0\.1:/);
+    assert.doesNotMatch(reply.message!, /s3cret/);
+  });
+
   it('redis: no password where one is required, and an ACL user without scripting, end serve at open', async () => {
     const broker = await BrokerProcess.redis({
       args: ['--requirepass', 's3cret', '--user', 'limited', 'on', '>limited-pw', '~*', '&*', '+@all', '-script'],
