@@ -287,6 +287,9 @@ export class NatsBroker implements Broker {
       ...this.#credentials,
       servers,
       maxReconnectAttempts: -1,
+      // After two refusals in a row the client would stop reconnecting for good (its default): a
+      // server restarted with other credentials, then put right, would never be used again.
+      ignoreAuthErrorAbort: true,
       reconnectTimeWait: this.#options.reconnectTimeWaitMs,
       timeout: this.#options.commandTimeoutMs,
       pingInterval: this.#options.pingIntervalMs,
@@ -933,7 +936,8 @@ export class NatsBroker implements Broker {
     for (let delay = 50; generation === this.#generation && !this.#closed; delay = Math.min(delay * 2, 1000)) {
       try {
         for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
-        if (generation !== this.#generation || this.#closed) return;
+        if (generation !== this.#generation || this.#closed || this.#available) return;
+        // (Told once: after refused attempts the client reports one 'reconnect' for each.)
         this.#available = true;
         emitAvailability(this.#events!, true);
         return;

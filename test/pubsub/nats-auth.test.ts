@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { WebSocketError } from '../../src/errors.js';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
@@ -18,6 +19,58 @@ const history: HistoryOptions = { size: 100, ttlSeconds: 60 };
 /** A password with characters a URL must encode (`@`, `:`, `/`, `%`, a space). */
 const PASSWORD = 'p@ss:w/rd% 1';
 const encoded = encodeURIComponent(PASSWORD);
+
+/**
+ * A TCP proxy whose target can change: a connection goes to the server the target names when it is
+ * made, and `switchTo` drops the ones open, as a server restarted with another configuration would.
+ */
+class SwitchProxy {
+  connections = 0;
+  readonly #sockets = new Set<Socket>();
+  #waiters: (() => void)[] = [];
+  private constructor(
+    readonly server: Server,
+    public target: number,
+  ) {
+    server.on('connection', (client) => {
+      const upstream = tcpConnect(this.target, '127.0.0.1');
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        this.#sockets.add(a);
+        a.pipe(b);
+        a.on('error', () => b.destroy());
+        a.on('close', () => {
+          b.destroy();
+          this.#sockets.delete(a);
+        });
+      }
+      this.connections++;
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+  static async start(target: number): Promise<SwitchProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new SwitchProxy(server, target);
+  }
+  get port(): number {
+    return (this.server.address() as { port: number }).port;
+  }
+  switchTo(target: number): void {
+    this.target = target;
+    for (const s of this.#sockets) s.destroy();
+  }
+  /** Waits until `count` connections were made in all. */
+  async made(count: number): Promise<void> {
+    while (this.connections < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+  close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
 
 describe('NatsBroker with credentials', () => {
   const brokers: BrokerProcess[] = [];
@@ -153,5 +206,34 @@ describe('NatsBroker with credentials', () => {
       assert.ok(!err.message.includes('t0ken'), err.message);
       return true;
     });
+  });
+
+  it('refused on a reconnection (another token), again and again: it keeps trying, and serves once put right', {
+    timeout: 120_000,
+  }, async () => {
+    const right = await tokens();
+    const other = await server('authorization { token: 0ther }');
+    const proxy = await SwitchProxy.start(right.port);
+    try {
+      const { broker, events } = await open(`nats://t0ken@127.0.0.1:${proxy.port}`);
+      const idle = await open(`nats://t0ken@127.0.0.1:${proxy.port}`); // (no topic to restart)
+      await broker.subscribe('back');
+      proxy.switchTo(other.port);
+      await events.available(false);
+      // (the client used to stop for good after two refusals in a row)
+      const since = proxy.connections;
+      await proxy.made(since + 4);
+      proxy.switchTo(right.port);
+      await Promise.all([events.available(true), idle.events.available(true)]);
+      const pub = await open(at(right, 't0ken'));
+      await pub.broker.publish('back', Buffer.from('again'), false);
+      const [m] = await events.received('back', 1);
+      assert.equal(m!.data.toString(), 'again');
+      // (checked after the round trip: the client reports a 'reconnect' for each refused attempt, all at once)
+      assert.deepEqual(events.availability, [false, true], 'each change told once');
+      assert.deepEqual(idle.events.availability, [false, true], 'each change told once');
+    } finally {
+      await proxy.close();
+    }
   });
 });
