@@ -1036,12 +1036,13 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
 
 /**
  * A refusal of the first connection that no retry can mend: the server refused the credentials
- * ("Authorization Violation", "authentication expired"…: the client's AuthorizationError and
- * UserAuthenticationExpiredError), or node refused its TLS certificate.
+ * ("Authorization Violation", "account authentication expired", "user authentication expired": the
+ * client's AuthorizationError and UserAuthenticationExpiredError), or node refused its TLS
+ * certificate. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
+ * came late, as on a slow or loaded link, and the next try may be in time.
  */
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return (
-    err.name === 'AuthorizationError' || err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err)
-  );
+  if (err.name === 'AuthorizationError') return !/authentication timeout/i.test(err.message);
+  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err);
 }

@@ -22,10 +22,13 @@ const encoded = encodeURIComponent(PASSWORD);
 
 /**
  * A TCP proxy whose target can change: a connection goes to the server the target names when it is
- * made, and `switchTo` drops the ones open, as a server restarted with another configuration would.
+ * made, and `switchTo` drops the ones open, as a server restarted with another configuration would;
+ * while `late`, a new connection is as slow as the server's authentication timeout.
  */
 class SwitchProxy {
   connections = 0;
+  /** New connections are slow: the server's bytes are held until it closes the connection. */
+  late = false;
   readonly #sockets = new Set<Socket>();
   #waiters: (() => void)[] = [];
   private constructor(
@@ -34,13 +37,24 @@ class SwitchProxy {
   ) {
     server.on('connection', (client) => {
       const upstream = tcpConnect(this.target, '127.0.0.1');
+      const late = this.late;
       for (const [a, b] of [
         [client, upstream],
         [upstream, client],
       ] as const) {
         this.#sockets.add(a);
-        a.pipe(b);
         a.on('error', () => b.destroy());
+        if (late && a === upstream) {
+          // The server's bytes reach the client only once the server gave up on it, all at once.
+          const held: Buffer[] = [];
+          a.on('data', (d: Buffer) => held.push(d));
+          a.on('close', () => {
+            b.end(Buffer.concat(held));
+            this.#sockets.delete(a);
+          });
+          continue;
+        }
+        a.pipe(b);
         a.on('close', () => {
           b.destroy();
           this.#sockets.delete(a);
@@ -232,6 +246,22 @@ describe('NatsBroker with credentials', () => {
       // (checked after the round trip: the client reports a 'reconnect' for each refused attempt, all at once)
       assert.deepEqual(events.availability, [false, true], 'each change told once');
       assert.deepEqual(idle.events.availability, [false, true], 'each change told once');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('the server’s "Authentication Timeout" at open (a CONNECT too late) is waited out, not a refusal', async () => {
+    const slow = await server('authorization { token: t0ken, timeout: 0.2 }');
+    const proxy = await SwitchProxy.start(slow.port);
+    try {
+      proxy.late = true;
+      const { broker, events } = await open(`nats://t0ken@127.0.0.1:${proxy.port}`);
+      assert.deepEqual(events.availability, [false]);
+      await proxy.made(2); // (tried again in the background, late again)
+      proxy.late = false;
+      await events.available(true);
+      await roundTrip(broker, Object.assign(events, { broker }), 'in-time');
     } finally {
       await proxy.close();
     }
