@@ -5,6 +5,7 @@
  * other mode (`--history` without `--pubsub`) is refused rather than read as something else.
  */
 import { parseArgs } from 'node:util';
+import { maskCredentials } from '../pubsub/broker-support.js';
 import { isToken } from '../proto/tokens.js';
 
 /** A command line that cannot be served: the message says which option and what it takes. */
@@ -93,16 +94,12 @@ export interface BrokerUrl {
   readonly url: string;
 }
 
-/** `text` with its scheme lower-cased (URL schemes are case-insensitive; not every client knows it). */
 /** A --broker value quoted for an error message, its password or token masked (`user:***@`, `***@`). */
 function shown(text: string): string {
-  return JSON.stringify(
-    text.replace(/\/\/([^/?#]*)@/g, (_, cred: string) =>
-      cred.includes(':') ? `//${cred.split(':')[0]}:***@` : '//***@',
-    ),
-  );
+  return JSON.stringify(maskCredentials(text));
 }
 
+/** `text` with its scheme lower-cased (URL schemes are case-insensitive; not every client knows it). */
 function lowerScheme(text: string): string {
   const colon = text.indexOf(':');
   return text.slice(0, colon).toLowerCase() + text.slice(colon);

@@ -20,11 +20,15 @@ const usage = `usage:
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it;
-      --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all)
-  ws-stream serve --pubsub [--broker redis://H:P | nats://H:P] [--history 1000] [--history-bytes 16777216]
-                  [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000] [--host …] [--port …]
-                  [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
-      a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --history: messages
+      --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
+      --quiet: no line per refused handshake (nor, with --pubsub, per broker outage)
+  ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
+                  [--history 1000] [--history-bytes 16777216] [--history-total-bytes 268435456] [--workers 1]
+                  [--max-topics 1000] [--host …] [--port …] [--handshake-timeout …] [--idle-timeout …] [--deflate]
+                  [--quiet]
+      a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
+      NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
+      refuses the credentials or a TLS certificate node does not trust ends serve. --history: messages
       kept per topic (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest
       dropped first (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without
       --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});

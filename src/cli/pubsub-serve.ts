@@ -76,29 +76,9 @@ async function loadBroker({ kind, url }: BrokerUrl): Promise<Broker> {
     }
     case 'nats': {
       const { NatsBroker } = await import('../pubsub/nats-broker.js');
-      return new NatsBroker(natsCredentials(url));
+      return new NatsBroker(url); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
     }
   }
-}
-
-/**
- * The NATS client takes no credentials from its server URLs (it is refused, "Authorization
- * Violation"): `nats://user:pass@H:P` becomes `user`/`pass` and `nats://token@H:P` a `token`
- * (from the first URL of the list that has any), every URL without them, so none is ever printed.
- */
-function natsCredentials(list: string): { url: string; connectOptions: Record<string, string> } {
-  const connectOptions: Record<string, string> = {};
-  const servers = list.split(',').map((server) => {
-    const url = new URL(server.trim());
-    const [user, pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
-    if ((user || pass) && Object.keys(connectOptions).length === 0) {
-      Object.assign(connectOptions, url.password ? { user, pass } : { token: user });
-    }
-    url.username = '';
-    url.password = '';
-    return url.href.replace(/\/$/, '');
-  });
-  return { url: servers.join(','), connectOptions };
 }
 
 /** `{"op":"message",…}` for a message whose data is JSON text: made once per message, for all subscribers. */

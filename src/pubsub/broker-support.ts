@@ -20,6 +20,29 @@ export function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * `url` (or a comma-separated list of them, or text that failed to parse as one) with each
+ * `scheme://cred@`'s password or token masked: `user:***@`, `***@`. A broker URL is quoted this way
+ * in every error and log line, which may reach a client or a log that must not hold the secret.
+ */
+export function maskCredentials(url: string): string {
+  return url.replace(/\/\/([^/?#]*)@/g, (_, cred: string) =>
+    cred.includes(':') ? `//${cred.split(':')[0]}:***@` : '//***@',
+  );
+}
+
+/**
+ * Whether `err` is node's TLS refusing the server's certificate (self-signed, an unknown CA, another
+ * name, expired): no retry can mend it. The code is on the error itself or on its `cause`.
+ */
+export function untrustedCertificate(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code)) return true;
+  }
+  return false;
+}
+
 /** `HistoryOptions.bytes` when not given: 16 MiB of payloads per topic. */
 export const HISTORY_BYTES_DEFAULT = 16 * 1024 * 1024;
 

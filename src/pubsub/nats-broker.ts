@@ -28,14 +28,20 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  maskCredentials,
   retryPause,
   unavailable,
+  untrustedCertificate,
   warn,
   withDeadline,
 } from './broker-support.js';
 
 export interface NatsBrokerOptions {
-  /** `nats://host:port`, or several, comma-separated. Default `nats://127.0.0.1:4222`. */
+  /**
+   * `nats://host:port` or `tls://host:port`, or several, comma-separated. Default
+   * `nats://127.0.0.1:4222`. Credentials in it (`nats://user:pass@H:P`, `nats://token@H:P`,
+   * URL-encoded; one set for the whole list) become the client's `user`/`pass` or `token`.
+   */
   readonly url?: string;
   /** Prefix of every stream name and subject this broker uses. Default `'ws-stream'`. */
   readonly prefix?: string;
@@ -56,7 +62,10 @@ export interface NatsBrokerOptions {
   readonly pingIntervalMs?: number;
   /** Unanswered keep-alive PINGs that make the connection stalled (the client's `maxPingOut`). Default 2. */
   readonly maxPingOut?: number;
-  /** More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win. */
+  /**
+   * More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win.
+   * Credentials here (`user`, `pass`, `token` or `authenticator`) replace those of `url`.
+   */
   readonly connectOptions?: Readonly<Record<string, unknown>>;
 }
 
@@ -192,6 +201,12 @@ const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byt
 
 export class NatsBroker implements Broker {
   readonly #options: Required<Omit<NatsBrokerOptions, 'connectOptions'>> & NatsBrokerOptions;
+  /** The servers of `url`, without credentials (the client would be refused with them there). */
+  readonly #servers: string[];
+  /** The credentials `url` names, for the client's `connect()` (none when `connectOptions` has some). */
+  readonly #credentials: Readonly<Record<string, string>>;
+  /** `url` as errors quote it: its password or token masked. */
+  readonly #shownUrl: string;
   #events: BrokerEvents | undefined;
   #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
   #nats: NatsModule | undefined;
@@ -226,17 +241,12 @@ export class NatsBroker implements Broker {
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
     const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
     this.#options = { ...defaults, ...options };
-    for (const server of this.#options.url.split(',')) {
-      let url: URL;
-      try {
-        url = new URL(server.trim());
-      } catch {
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: not a URL: ${server}`);
-      }
-      if (url.protocol !== 'nats:' && url.protocol !== 'tls:') {
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: the URL must be nats:// or tls://');
-      }
-    }
+    this.#shownUrl = maskCredentials(this.#options.url);
+    const { servers, credentials } = serversOf(this.#options.url);
+    this.#servers = servers;
+    const given = this.#options.connectOptions ?? {};
+    const explicit = ['user', 'pass', 'token', 'authenticator'].some((key) => given[key] !== undefined);
+    this.#credentials = explicit ? {} : credentials;
     if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
     }
@@ -272,25 +282,37 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
-    const connect = async (): Promise<NatsConnection | null> => {
+    const options = (servers: string[]): Record<string, unknown> => ({
+      ...this.#options.connectOptions,
+      ...this.#credentials,
+      servers,
+      maxReconnectAttempts: -1,
+      // After two refusals in a row the client would stop reconnecting for good (its default): a
+      // server restarted with other credentials, then put right, would never be used again.
+      ignoreAuthErrorAbort: true,
+      reconnectTimeWait: this.#options.reconnectTimeWaitMs,
+      timeout: this.#options.commandTimeoutMs,
+      pingInterval: this.#options.pingIntervalMs,
+      maxPingOut: this.#options.maxPingOut,
+    });
+    const connect = async (): Promise<NatsConnection | Error> => {
       try {
-        return await nats.connect({
-          ...this.#options.connectOptions,
-          servers: this.#options.url.split(',').map((s) => s.trim()),
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: this.#options.reconnectTimeWaitMs,
-          timeout: this.#options.commandTimeoutMs,
-          pingInterval: this.#options.pingIntervalMs,
-          maxPingOut: this.#options.maxPingOut,
-        });
-      } catch {
-        return null;
+        return await nats.connect(options(this.#servers));
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
       }
     };
-    const nc = await connect();
-    if (nc) {
-      await this.#begin(nc, js);
+    const first = await connect();
+    if (!(first instanceof Error)) {
+      await this.#begin(first, js);
       return;
+    }
+    // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
+    // the reason. The client tries a list's servers in random order and tells the last one's error
+    // only: each is asked alone, so that one refusing is told whichever is down.
+    const refused = refusal(first) ? first : this.#servers.length > 1 ? await this.#refusalOfOne(options) : undefined;
+    if (refused !== undefined) {
+      throw unavailable(`NatsBroker: NATS refused the connection to ${this.#shownUrl}: ${errorText(refused)}`, refused);
     }
     // The server is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background (the client's own `waitOnFirstConnect` would keep
@@ -299,7 +321,7 @@ export class NatsBroker implements Broker {
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
       const nc = await connect();
-      if (!nc) return this.#closed;
+      if (nc instanceof Error) return this.#closed; // (refused too: the server may be reconfigured)
       if (this.#closed) {
         await nc.close().catch(() => {});
         return true;
@@ -314,6 +336,23 @@ export class NatsBroker implements Broker {
     }, this.#options.reconnectTimeWaitMs);
   }
 
+  /** The refusal of the first of `#servers` that refuses a connection of its own (see `open`), if one does. */
+  async #refusalOfOne(options: (servers: string[]) => Record<string, unknown>): Promise<Error | undefined> {
+    const nats = this.#nats!;
+    const errors = await Promise.all(
+      this.#servers.map(async (server) => {
+        try {
+          const nc = await nats.connect({ ...options([server]), reconnect: false, maxReconnectAttempts: 0 });
+          await nc.close().catch(() => {}); // (up by now: the background connection takes it)
+          return undefined;
+        } catch (err) {
+          return refusal(err) ? (err as Error) : undefined;
+        }
+      }),
+    );
+    return errors.find((err) => err !== undefined);
+  }
+
   /** Takes `nc` as the broker's connection, with JetStream when the server has it; then available. */
   async #begin(nc: NatsConnection, js: JetStreamModule): Promise<void> {
     const timeout = this.#options.commandTimeoutMs;
@@ -323,7 +362,7 @@ export class NatsBroker implements Broker {
     } catch (err) {
       if (this.#options.requireJetStream) {
         await nc.close().catch(() => {});
-        throw unavailable(`no JetStream on ${this.#options.url}`, err);
+        throw unavailable(`no JetStream on ${this.#shownUrl}`, err);
       }
     }
     if (this.#closed) {
@@ -550,7 +589,7 @@ export class NatsBroker implements Broker {
   #ready(): NatsConnection {
     if (this.#closed) throw unavailable('the broker is closed');
     if (!this.#nc) throw unavailable('the broker is not open');
-    if (!this.#available) throw unavailable(`no connection to ${this.#options.url}`);
+    if (!this.#available) throw unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
   }
 
@@ -897,7 +936,8 @@ export class NatsBroker implements Broker {
     for (let delay = 50; generation === this.#generation && !this.#closed; delay = Math.min(delay * 2, 1000)) {
       try {
         for (const [topic, sub] of this.#topics) await this.#start(topic, sub, generation);
-        if (generation !== this.#generation || this.#closed) return;
+        if (generation !== this.#generation || this.#closed || this.#available) return;
+        // (Told once: after refused attempts the client reports one 'reconnect' for each.)
         this.#available = true;
         emitAvailability(this.#events!, true);
         return;
@@ -944,4 +984,65 @@ function isNotFound(err: unknown): boolean {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The servers of a `url` list, checked (nats:// or tls://), without credentials, and the
+ * credentials they name: `user:pass@` a user and password, `token@` a token, URL-decoded. The NATS
+ * client reads none from a URL (it connects without them, and is refused). One set for the list: a
+ * server that names none takes the others'.
+ */
+function serversOf(list: string): { servers: string[]; credentials: Record<string, string> } {
+  let credentials: Record<string, string> | undefined;
+  let from = '';
+  const servers = list.split(',').map((text) => {
+    const server = text.trim();
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `NatsBroker: not a URL: ${maskCredentials(server)}`);
+    }
+    if (url.protocol !== 'nats:' && url.protocol !== 'tls:') {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: the URL must be nats:// or tls://');
+    }
+    if (url.username !== '' || url.password !== '') {
+      let named: Record<string, string>;
+      try {
+        const [user, pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
+        named = url.password !== '' ? { user, pass } : { token: user };
+      } catch {
+        throw new WebSocketError(
+          'ERR_WS_INVALID_ARGUMENT',
+          `NatsBroker: the credentials of ${maskCredentials(server)} are not URL-encoded`,
+        );
+      }
+      if (credentials !== undefined && JSON.stringify(named) !== JSON.stringify(credentials)) {
+        throw new WebSocketError(
+          'ERR_WS_INVALID_ARGUMENT',
+          `NatsBroker: ${maskCredentials(from)} and ${maskCredentials(server)} name different credentials (the client takes one set)`,
+        );
+      }
+      credentials = named;
+      from = server;
+      url.username = '';
+      url.password = '';
+    }
+    // (the URL's own form: `nats://h:4222` stays as it is, a path-less URL gets no '/')
+    return url.href.replace(/\/$/, '');
+  });
+  return { servers, credentials: credentials ?? {} };
+}
+
+/**
+ * A refusal of the first connection that no retry can mend: the server refused the credentials
+ * ("Authorization Violation", "account authentication expired", "user authentication expired": the
+ * client's AuthorizationError and UserAuthenticationExpiredError), or node refused its TLS
+ * certificate. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
+ * came late, as on a slow or loaded link, and the next try may be in time.
+ */
+function refusal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'AuthorizationError') return !/authentication timeout/i.test(err.message);
+  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err);
 }

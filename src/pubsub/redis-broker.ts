@@ -35,8 +35,10 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  maskCredentials,
   retryPause,
   unavailable,
+  untrustedCertificate,
   withDeadline,
 } from './broker-support.js';
 
@@ -326,7 +328,10 @@ export class RedisBroker implements Broker {
     try {
       url = new URL(this.#options.url);
     } catch {
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: not a URL: ${this.#options.url}`);
+      throw new WebSocketError(
+        'ERR_WS_INVALID_ARGUMENT',
+        `RedisBroker: not a URL: ${maskCredentials(this.#options.url)}`,
+      );
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
@@ -694,7 +699,7 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw unavailable('the broker is closed');
     const subscriber = this.#subscriber;
     if (!subscriber || !this.#commands) throw unavailable('the broker is not open');
-    if (!subscriber.isReady) throw unavailable(`no connection to ${this.#options.url}`);
+    if (!subscriber.isReady) throw unavailable(`no connection to ${maskCredentials(this.#options.url)}`);
     return subscriber;
   }
 
@@ -931,6 +936,5 @@ function destroyQuietly(client: RedisClient): void {
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
-  const code = (err as { originalError?: { code?: unknown } }).originalError?.code;
-  return typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code);
+  return untrustedCertificate((err as { originalError?: unknown }).originalError);
 }

@@ -1,14 +1,12 @@
 /**
  * `serve --pubsub --broker URL` against brokers deployed as users deploy them, all real servers
  * started here: Redis with `requirepass`, ACL users and TLS; NATS with a user and password, a
- * token, a list of servers, and without JetStream. A wrong Redis password ends `serve` before it
- * listens, non-zero, with one line that never repeats the password.
+ * token, a list of servers, TLS, and without JetStream. A wrong password or token (Redis or NATS),
+ * or a TLS certificate node does not trust, ends `serve` before it listens, non-zero, with one line
+ * that never repeats the password.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { checkBrokerUrl } from '../../src/cli/args.js';
@@ -16,6 +14,7 @@ import { startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { BrokerProcess, freePort } from '../support/brokers.js';
+import { selfSigned } from '../support/tls-cert.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -36,17 +35,6 @@ function serveToExit(url: string): Promise<{ code: number | null; out: string; e
     err += d.toString();
   });
   return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
-}
-
-/** A self-signed certificate for 127.0.0.1, made by openssl in a temporary folder. */
-function selfSigned(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
-  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-  // (the NATS client checks a server named by its IP address against the name `localhost`)
-  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'];
-  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'];
-  execFileSync('openssl', [...args, ...subject], { stdio: 'ignore' });
-  return { cert, key };
 }
 
 describe('serve --pubsub --broker with credentials', () => {
@@ -115,6 +103,25 @@ describe('serve --pubsub --broker with credentials', () => {
       assert.match(err, /^ws-stream: .*WRONGPASS.*\n$/);
       assert.doesNotMatch(err, /wrong-pw-1/);
     }
+  });
+
+  it('redis lost after serve started: the error a client gets names the server, never its password', async () => {
+    const broker = await BrokerProcess.redis({ args: ['--requirepass', 's3cret'] });
+    brokers.push(broker);
+    const port = await serve(withAuth(broker, ':s3cret'));
+    const c = await client(port);
+    await subscribe(c, 'lost');
+    await broker.kill();
+    // (the server learns of the loss by itself: subscribe until the broker's refusal comes back)
+    let reply: { op: string; code?: string; message?: string };
+    let n = 0;
+    do {
+      c.send({ op: 'subscribe', topic: `lost-${n++}` });
+      reply = await c.next();
+    } while (reply.op !== 'error');
+    assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+    assert.match(reply.message!, /no connection to redis:\/\/:\*\*\*@127\.0\.0\.1:/);
+    assert.doesNotMatch(reply.message!, /s3cret/);
   });
 
   it('redis: no password where one is required, and an ACL user without scripting, end serve at open', async () => {
@@ -186,6 +193,27 @@ describe('serve --pubsub --broker with credentials', () => {
     await goesThrough(listed, t, 'list');
   });
 
+  it('nats: a wrong password or token, or none, ends serve before it listens, with one line and no secret', async () => {
+    const users = await BrokerProcess.nats({ jetstream: false, config: 'authorization { user: u, password: p4ss }' });
+    const token = await BrokerProcess.nats({ jetstream: false, config: 'authorization { token: t0ken }' });
+    brokers.push(users, token);
+    const down = `nats://127.0.0.1:${await freePort()}`;
+    const cases = [
+      withAuth(users, 'u:wrong-pw-1'),
+      withAuth(users, 'nobody:wrong-pw-1'),
+      withAuth(token, 'wrong-pw-1'),
+      `${down},${withAuth(token, 'wrong-pw-1')}`,
+      token.url,
+    ];
+    for (const url of cases) {
+      const { code, out, err } = await serveToExit(url);
+      assert.equal(code, 1, out + err);
+      assert.equal(out, '');
+      assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: .*Authorization Violation\n$/);
+      assert.doesNotMatch(out + err, /wrong-pw-1|t0ken|p4ss/);
+    }
+  });
+
   it('nats over TLS (tls://), the CA given to serve through NODE_EXTRA_CA_CERTS', async () => {
     const { cert, key } = selfSigned();
     const broker = await BrokerProcess.nats({
@@ -194,6 +222,11 @@ describe('serve --pubsub --broker with credentials', () => {
     });
     brokers.push(broker);
     const url = `tls://t0ken@127.0.0.1:${broker.port}`;
+    // Without the CA, the certificate is refused for good: serve says so and exits.
+    const refused = await serveToExit(url);
+    assert.equal(refused.code, 1, refused.out + refused.err);
+    assert.match(refused.err, /^ws-stream: .*self-signed certificate\n$/);
+    assert.doesNotMatch(refused.out + refused.err, /t0ken/);
     process.env.NODE_EXTRA_CA_CERTS = cert; // (read by each serve child at its start)
     try {
       const a = await serve(url);
