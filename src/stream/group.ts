@@ -23,21 +23,18 @@ export interface ShutdownResult {
   destroyed: number;
 }
 
-export class StreamGroup implements ClosedListener {
+export class StreamGroup {
   private readonly streams = new Set<WebSocketStream>();
+  /** What a stream tells when it closes: an object of its own, so the class shows no internal member. */
+  readonly #listener: ClosedListener = { streamClosed: (ws) => this.streams.delete(ws) };
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
     if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
-    if (!addClosedListener(ws, this)) void ws.whenClosed().then(() => this.streamClosed(ws));
+    if (!addClosedListener(ws, this.#listener)) void ws.whenClosed().then(() => this.streams.delete(ws));
     return ws;
-  }
-
-  /** @internal */
-  streamClosed(ws: WebSocketStream): void {
-    this.streams.delete(ws);
   }
 
   get size(): number {
