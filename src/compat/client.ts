@@ -305,14 +305,19 @@ function wsHandshakeMessage(err: WebSocketError, res: IncomingMessage, offered: 
   }
 }
 
-/** Gives up a request: 'error' with `message`, then 'close'. */
-function abortRequest(ws: WebSocket, req: ClientRequest, message: string): void {
+/**
+ * Gives up the opening request (`req`, or none once the response came): 'error' with `message`,
+ * then 'close'. Also what close()/terminate() do while a client connects.
+ */
+export function abortRequest(ws: WebSocket, req: ClientRequest | null, message: string): void {
   ws._readyState = ws.CLOSING;
   const err = new Error(message);
-  markAborted(req);
-  req.destroy();
-  if (req.socket && !req.socket.destroyed) req.socket.destroy();
   ws._req = null;
+  if (req !== null) {
+    markAborted(req);
+    req.destroy();
+    req.socket?.destroy();
+  }
   process.nextTick(() => ws._failOpening(err));
 }
 
