@@ -128,7 +128,7 @@ class HandshakeDeadlines implements Ticking {
     const key = this.keyOf(socket);
     if (key === null) return null; // already gone
     this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
-    this.due.set(key, { socket, at: Date.now() + this.ms, expire });
+    this.due.set(key, { socket, at: performance.now() + this.ms, expire });
     if (this.due.size === 1) watch(this, this.ms);
     return key;
   }
