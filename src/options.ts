@@ -198,6 +198,20 @@ export function checkFn<T>(name: string, value: T): T {
   return value;
 }
 
+/** An AbortSignal or undefined, or ERR_WS_INVALID_ARGUMENT (checked as Node checks one: by its shape). */
+export function checkSignal(value: unknown): AbortSignal | undefined {
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' ||
+      value === null ||
+      !('aborted' in value) ||
+      typeof (value as AbortSignal).addEventListener !== 'function')
+  ) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  }
+  return value as AbortSignal | undefined;
+}
+
 let defaultsNormalised: NormalStreamOptions | undefined;
 
 /** Every key of StreamOptions and of DeflateOptions (the compiler checks that none is missing). */

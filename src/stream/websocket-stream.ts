@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
+import { checkSignal, normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
 import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
@@ -115,9 +115,11 @@ function toBuffer(data: WriteData): Buffer {
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 
-/** The one parser of the `(options?, callback?)` overloads: the options… */
+/** The one parser of the `(options?, callback?)` overloads: the options (a bad `signal` throws before anything is queued)… */
 function optionsArg<O extends object>(a: O | Callback<never> | undefined): O | undefined {
-  return typeof a === 'function' ? undefined : a;
+  if (typeof a === 'function') return undefined;
+  if (a != null) checkSignal((a as { signal?: unknown }).signal);
+  return a;
 }
 
 /** …and the callback (a non-function where one belongs throws). */
