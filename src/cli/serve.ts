@@ -231,7 +231,7 @@ function pageAnswer(
 }
 
 /** Answers a plain HTTP/1.1 request: see pageAnswer. */
-export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
+function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
   const { status, headers, body } = pageAnswer(req.method, req.url, html);
   res.writeHead(status, headers);
   res.end(body);

@@ -56,7 +56,7 @@ function bucketOf(topic: string): number {
 const TOTAL_BYTES_DEFAULT = 1024 * 1024 * 1024;
 
 /** A fresh epoch: unique enough that two lives of a broker never share one. */
-export function newEpoch(): string {
+function newEpoch(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
