@@ -154,7 +154,7 @@ export class MemoryBroker implements Broker {
     return this.historyNow(topic, since);
   }
 
-  /** `history`, synchronously (the cluster primary answers from it). */
+  /** @internal `history`, synchronously (the cluster primary answers from it). */
   historyNow(topic: string, since: TopicPosition): BrokerMessage[] | null {
     if (this.kept.size === 0) return null;
     const log = this.logs.get(topic);
