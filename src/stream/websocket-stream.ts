@@ -320,6 +320,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   set #heard(v: boolean) {
     this.#setFlag(HEARD, v);
   }
+  /** The keep-alive ping of this quiet spell went out (one per spell: a live peer's pong ends it). */
   get #pingedIdle(): boolean {
     return (this.#flags & PINGED_IDLE) !== 0;
   }
