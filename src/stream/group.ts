@@ -3,6 +3,8 @@
  * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
  * rest.
  */
+import { checkInt } from '../options.js';
+import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { addClosedListener, type ClosedListener, type WebSocketStream } from './websocket-stream.js';
 
 export interface ShutdownOptions {
@@ -42,8 +44,11 @@ export class StreamGroup {
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
-    options.server?.close();
     const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
+    // Checked before anything stops: a bad code or reason would fail every close() after the server stopped accepting.
+    encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, reason);
+    checkInt('deadline', deadline, 0, 2 ** 31 - 1);
+    options.server?.close();
     const all = [...this.streams];
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
