@@ -5,7 +5,13 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketError } from '../errors.js';
-import { checkInt, normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
+import {
+  checkInt,
+  checkOptionsObject,
+  normaliseStreamOptions,
+  type ResponseHeaders,
+  type StreamOptions,
+} from '../options.js';
 import { serializeRequest, upgradeRequestHeaders } from '../proto/handshake-client.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectH2 } from './connect-h2.js';
@@ -130,8 +136,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
  * (connect() rejects) and nothing is connected.
  */
 function checkConnectOptions(u: URL, o: ConnectOptions): void {
-  if (typeof o !== 'object' || o === null)
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
+  checkOptionsObject(o);
   const { protocols, headers, decorator, connectTimeout, signal, http2, ...streamOptions } = o;
   normaliseStreamOptions(streamOptions);
   checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
