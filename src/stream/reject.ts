@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import { checkFn, checkInt, type ResponseHeaders } from '../options.js';
+import { checkFn, checkInt, checkOptionsObject, type ResponseHeaders } from '../options.js';
 import { errorResponse } from '../proto/handshake-server.js';
 import { reasonPhrase, serializeResponse } from '../proto/http.js';
 import { toNextLayer, type NextLayer } from './next-layer.js';
@@ -29,6 +29,7 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
   if (!Number.isInteger(status) || status < 300 || status > 999) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'status must be an HTTP status from 300 to 999');
   }
+  checkOptionsObject(options);
   if (options.body !== undefined && typeof options.body !== 'string' && !(options.body instanceof Uint8Array)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'body must be a string or a Uint8Array');
   }
