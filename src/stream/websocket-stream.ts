@@ -285,10 +285,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   set #role(r: 'server' | 'client') {
     this.#flags = (this.#flags & ~(SERVER | CLIENT)) | (r === 'server' ? SERVER : CLIENT);
   }
-  /** The pending read wants a whole message (read()), not a piece (readSome()). */
-  get #readerWhole(): boolean {
-    return (this.#flags & READER_WHOLE) !== 0;
-  }
+  /** The pending read wants a whole message (read()), not a piece (readSome()); read as the bit, on the read path. */
   set #readerWhole(v: boolean) {
     this.#setFlag(READER_WHOLE, v);
   }
@@ -302,9 +299,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** We stopped reading from the next layer (backpressure). */
   get #paused(): boolean {
     return (this.#flags & PAUSED) !== 0;
-  }
-  set #paused(v: boolean) {
-    this.#setFlag(PAUSED, v);
   }
   /** A writeSome() message is in progress; its opcode was sent. */
   get #writingMessage(): boolean {
