@@ -198,6 +198,26 @@ export function checkFn<T>(name: string, value: T): T {
   return value;
 }
 
+/** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
+export function checkOptionsObject(o: unknown): void {
+  if (typeof o !== 'object' || o === null)
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
+}
+
+/** An AbortSignal or undefined, or ERR_WS_INVALID_ARGUMENT (checked as Node checks one: by its shape). */
+export function checkSignal(value: unknown): AbortSignal | undefined {
+  if (
+    value !== undefined &&
+    (typeof value !== 'object' ||
+      value === null ||
+      !('aborted' in value) ||
+      typeof (value as AbortSignal).addEventListener !== 'function')
+  ) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  }
+  return value as AbortSignal | undefined;
+}
+
 let defaultsNormalised: NormalStreamOptions | undefined;
 
 /** Every key of StreamOptions and of DeflateOptions (the compiler checks that none is missing). */
@@ -238,6 +258,7 @@ const deflateOptionKeys = Object.keys({
  */
 export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
   if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseFresh({})));
+  checkOptionsObject(o);
   const cached = normalisedCache.get(o);
   if (cached !== undefined && stillGiven(o, cached)) return cached.normalised;
   const normalised = Object.freeze(normaliseFresh(o));
@@ -303,6 +324,7 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
 }
 
 export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<ReadRequestOptions> {
+  checkOptionsObject(o);
   return {
     maxHeaderBytes: checkInt(
       'maxHeaderBytes',
@@ -315,6 +337,7 @@ export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<Rea
 }
 
 export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & Required<ReadRequestOptions> {
+  checkOptionsObject(o);
   if (o.head !== undefined && !(o.head instanceof Uint8Array)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'head must be a Buffer or Uint8Array');
   }

@@ -19,7 +19,7 @@ export interface ConnectCliOptions {
   deflate?: boolean;
 }
 
-/** Prints a received message: text as it is, binary as its size and first bytes in hex. */
+/** The line that shows a received message: text as it is, binary as its size and first bytes in hex. */
 function show(data: Buffer, binary: boolean): string {
   if (!binary) return `< ${data.toString('utf8')}`;
   const hex = data.subarray(0, 32).toString('hex').replace(/(..)/g, '$1 ').trim();

@@ -128,7 +128,7 @@ class HandshakeDeadlines implements Ticking {
     const key = this.keyOf(socket);
     if (key === null) return null; // already gone
     this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
-    this.due.set(key, { socket, at: Date.now() + this.ms, expire });
+    this.due.set(key, { socket, at: performance.now() + this.ms, expire });
     if (this.due.size === 1) watch(this, this.ms);
     return key;
   }
@@ -231,7 +231,7 @@ function pageAnswer(
 }
 
 /** Answers a plain HTTP/1.1 request: see pageAnswer. */
-export function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
+function answerPageRequest(req: http.IncomingMessage, res: http.ServerResponse, html: string): void {
   const { status, headers, body } = pageAnswer(req.method, req.url, html);
   res.writeHead(status, headers);
   res.end(body);

@@ -4,7 +4,6 @@
  * the 101 response checked by the core's client validation and the socket handed to a
  * WebSocketStream in the client role. Failures carry ws's messages.
  */
-import { randomBytes } from 'node:crypto';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -14,7 +13,7 @@ import type { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions } from '../options.js';
 import { clientOffer } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
-import { validateUpgradeResponse } from '../proto/handshake-client.js';
+import { newSecKey, validateUpgradeResponse } from '../proto/handshake-client.js';
 import type { ParsedResponse } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
@@ -117,7 +116,7 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
     return;
   }
 
-  const key = randomBytes(16).toString('base64');
+  const key = newSecKey();
   const request = secure ? https.request : http.request;
   const streamOptions = toStreamOptions(opts, true, onControl);
   // ws's client reads on whatever its sends wait for. Stopping to read while they wait (the core's maxBufferedBytes)
@@ -305,14 +304,19 @@ function wsHandshakeMessage(err: WebSocketError, res: IncomingMessage, offered: 
   }
 }
 
-/** Gives up a request: 'error' with `message`, then 'close'. */
-function abortRequest(ws: WebSocket, req: ClientRequest, message: string): void {
+/**
+ * Gives up the opening request (`req`, or none once the response came): 'error' with `message`,
+ * then 'close'. Also what close()/terminate() do while a client connects.
+ */
+export function abortRequest(ws: WebSocket, req: ClientRequest | null, message: string): void {
   ws._readyState = ws.CLOSING;
   const err = new Error(message);
-  markAborted(req);
-  req.destroy();
-  if (req.socket && !req.socket.destroyed) req.socket.destroy();
   ws._req = null;
+  if (req !== null) {
+    markAborted(req);
+    req.destroy();
+    req.socket?.destroy();
+  }
   process.nextTick(() => ws._failOpening(err));
 }
 

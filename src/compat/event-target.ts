@@ -12,6 +12,7 @@ const kForAttribute = Symbol('kForOnEventAttribute');
 const kListener = Symbol('kListener');
 
 export class Event {
+  /** @internal Set by the dispatching WebSocket; read through `target`. */
   [kTarget]: unknown = null;
   readonly #type: string;
   constructor(type: string) {

@@ -17,7 +17,7 @@ import {
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
-import { abortedRequests, type ClientOptions, openClient } from './client.js';
+import { abortRequest, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
 import { blobClosedError, CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
@@ -694,7 +694,7 @@ export class WebSocket extends EventEmitter {
 
   close(code?: number, data?: string | Buffer): void {
     if (this._readyState === CLOSED) return;
-    if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
+    if (this._readyState === CONNECTING) return abortRequest(this, this._req, CLOSED_BEFORE_OPEN);
     if (this._readyState === CLOSING || this._stream === null) return;
     let reason: string | Uint8Array | undefined;
     if (code !== undefined) {
@@ -731,7 +731,7 @@ export class WebSocket extends EventEmitter {
 
   terminate(): void {
     if (this._readyState === CLOSED) return;
-    if (this._readyState === CONNECTING) return abortOpening(this, CLOSED_BEFORE_OPEN);
+    if (this._readyState === CONNECTING) return abortRequest(this, this._req, CLOSED_BEFORE_OPEN);
     if (this._stream !== null) {
       this._readyState = CLOSING;
       // ws writes each frame at once: what was sent before terminate() goes out (its callback gets
@@ -827,24 +827,6 @@ function isValidStatusCode(code: number): boolean {
 function sendAfterClose(ws: WebSocket, data: unknown, cb: SendCallback | undefined): void {
   if (data) ws._bufferedAmount += byteLength(data);
   if (cb) process.nextTick(cb, notOpenError(ws._readyState));
-}
-
-/** close()/terminate() while a client connects: the request is aborted; 'error', then 'close'. */
-function abortOpening(ws: WebSocket, message: string): void {
-  ws._readyState = CLOSING;
-  const err = new Error(message);
-  const req = ws._req;
-  ws._req = null;
-  if (req !== null) {
-    markAborted(req);
-    req.destroy();
-    req.socket?.destroy();
-  }
-  process.nextTick(() => ws._failOpening(err));
-}
-
-function markAborted(req: ClientRequest): void {
-  abortedRequests.add(req);
 }
 
 /** What a 'message' listener receives: a Buffer, or as `binaryType` says for binary messages. */

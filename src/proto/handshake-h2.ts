@@ -51,7 +51,7 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
  * Why a field may not go in an HTTP/2 message as a regular field, or null: a pseudo-header (the
  * handshake sets those), a connection-specific field, or TE other than "trailers" (RFC 9113 §8.2.2).
  */
-export function forbiddenH2Field(name: string, value: unknown): string | null {
+function forbiddenH2Field(name: string, value: unknown): string | null {
   const n = name.toLowerCase();
   if (n.startsWith(':')) return `${name} is a pseudo-header, which the handshake sets`;
   if (CONNECTION_SPECIFIC.has(n)) return `${name} is connection-specific, forbidden in HTTP/2 (RFC 9113 §8.2.2)`;

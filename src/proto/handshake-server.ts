@@ -146,7 +146,7 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
 }
 
 /** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */
-export function acceptResponseHeaders(key: string, protocol?: string, extensions?: string): ResponseHeaders {
+function acceptResponseHeaders(key: string, protocol?: string, extensions?: string): ResponseHeaders {
   const headers: ResponseHeaders = {
     Upgrade: 'websocket',
     Connection: 'Upgrade',

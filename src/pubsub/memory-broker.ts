@@ -56,7 +56,7 @@ function bucketOf(topic: string): number {
 const TOTAL_BYTES_DEFAULT = 1024 * 1024 * 1024;
 
 /** A fresh epoch: unique enough that two lives of a broker never share one. */
-export function newEpoch(): string {
+function newEpoch(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
@@ -154,7 +154,7 @@ export class MemoryBroker implements Broker {
     return this.historyNow(topic, since);
   }
 
-  /** `history`, synchronously (the cluster primary answers from it). */
+  /** @internal `history`, synchronously (the cluster primary answers from it). */
   historyNow(topic: string, since: TopicPosition): BrokerMessage[] | null {
     if (this.kept.size === 0) return null;
     const log = this.logs.get(topic);

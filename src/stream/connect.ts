@@ -5,10 +5,17 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketError } from '../errors.js';
-import { checkFn, checkInt, normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
+import {
+  checkInt,
+  checkOptionsObject,
+  normaliseStreamOptions,
+  type ResponseHeaders,
+  type StreamOptions,
+} from '../options.js';
 import { serializeRequest, upgradeRequestHeaders } from '../proto/handshake-client.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectH2 } from './connect-h2.js';
+import { checkRequestOptions } from './handshake.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 export interface ConnectOptions extends StreamOptions {
@@ -129,21 +136,11 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
  * (connect() rejects) and nothing is connected.
  */
 function checkConnectOptions(u: URL, o: ConnectOptions): void {
-  if (typeof o !== 'object' || o === null)
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
+  checkOptionsObject(o);
   const { protocols, headers, decorator, connectTimeout, signal, http2, ...streamOptions } = o;
   normaliseStreamOptions(streamOptions);
   checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
-  checkFn('decorator', decorator);
-  if (protocols !== undefined && !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'protocols must be an array of strings');
-  }
-  if (headers !== undefined && (typeof headers !== 'object' || headers === null)) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'headers must be an object');
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'signal must be an AbortSignal');
-  }
+  checkRequestOptions({ protocols, headers, decorator, signal });
   if (http2 !== undefined && typeof http2 !== 'boolean' && (typeof http2 !== 'object' || http2 === null)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'http2 must be a boolean or a ClientHttp2Session');
   }

@@ -3,6 +3,8 @@
  * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
  * rest.
  */
+import { checkInt } from '../options.js';
+import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { addClosedListener, type ClosedListener, type WebSocketStream } from './websocket-stream.js';
 
 export interface ShutdownOptions {
@@ -23,21 +25,18 @@ export interface ShutdownResult {
   destroyed: number;
 }
 
-export class StreamGroup implements ClosedListener {
+export class StreamGroup {
   private readonly streams = new Set<WebSocketStream>();
+  /** What a stream tells when it closes: an object of its own, so the class shows no internal member. */
+  readonly #listener: ClosedListener = { streamClosed: (ws) => this.streams.delete(ws) };
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
     if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
-    if (!addClosedListener(ws, this)) void ws.whenClosed().then(() => this.streamClosed(ws));
+    if (!addClosedListener(ws, this.#listener)) void ws.whenClosed().then(() => this.streams.delete(ws));
     return ws;
-  }
-
-  /** @internal */
-  streamClosed(ws: WebSocketStream): void {
-    this.streams.delete(ws);
   }
 
   get size(): number {
@@ -45,8 +44,11 @@ export class StreamGroup implements ClosedListener {
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
-    options.server?.close();
     const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
+    // Checked before anything stops: a bad code or reason would fail every close() after the server stopped accepting.
+    encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, reason);
+    checkInt('deadline', deadline, 0, 2 ** 31 - 1);
+    options.server?.close();
     const all = [...this.streams];
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {

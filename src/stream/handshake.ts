@@ -5,7 +5,13 @@
  * ERR_WS_UPGRADE_DECLINED and the response (status, headers, body) on `err.response`.
  */
 import { WebSocketError } from '../errors.js';
-import { normaliseRequestLimits, type NormalStreamOptions, type ResponseHeaders } from '../options.js';
+import {
+  checkFn,
+  checkSignal,
+  normaliseRequestLimits,
+  type NormalStreamOptions,
+  type ResponseHeaders,
+} from '../options.js';
 import { clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import {
   ClientHandshakeError,
@@ -71,6 +77,23 @@ export interface HandshakeOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The request's options that are not the request itself (`serializeRequest` checks that): each
+ * wrong one throws ERR_WS_INVALID_ARGUMENT, before anything is sent (or, for connect(), connected).
+ */
+export function checkRequestOptions(o: Pick<HandshakeOptions, 'protocols' | 'headers' | 'decorator' | 'signal'>): void {
+  checkFn('decorator', o.decorator);
+  const protocols: unknown = o.protocols;
+  if (protocols !== undefined && !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'protocols must be an array of strings');
+  }
+  const headers: unknown = o.headers;
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'headers must be an object');
+  }
+  checkSignal(o.signal);
+}
+
 /** How much of a refused response's body is kept. */
 const BODY_MAX = 64 * 1024;
 /** How long to wait for the rest of a refused response's body, in ms. */
@@ -84,6 +107,7 @@ export function startHandshake(
   if (typeof options !== 'object' || options === null || typeof options.host !== 'string' || options.host === '') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'handshake needs { host }');
   }
+  checkRequestOptions(options);
   const key = newSecKey();
   const headers = upgradeRequestHeaders(options, key);
   const deflate = ws.options.perMessageDeflate;

@@ -133,7 +133,7 @@ export class DuplexLayer implements NextLayer {
   }
 
   /**
-   * Whether `writeUnwaited` may be used now: a plain TCP socket (its write of no bytes, which the
+   * @internal Whether `writeUnwaited` may be used now: a plain TCP socket (its write of no bytes, which the
    * stream may queue behind, is harmless), open, with nothing of ours still buffered in it.
    */
   canWriteUnwaited(): boolean {
@@ -142,7 +142,7 @@ export class DuplexLayer implements NextLayer {
   }
 
   /**
-   * Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
+   * @internal Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
    * True when it did; false when the chunk is still buffered in the socket (the caller then learns
    * when it is out by writing nothing with a callback: callbacks come in order).
    */

@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import type { ResponseHeaders } from '../options.js';
+import { checkFn, checkInt, checkOptionsObject, type ResponseHeaders } from '../options.js';
 import { errorResponse } from '../proto/handshake-server.js';
 import { reasonPhrase, serializeResponse } from '../proto/http.js';
 import { toNextLayer, type NextLayer } from './next-layer.js';
@@ -29,6 +29,12 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
   if (!Number.isInteger(status) || status < 300 || status > 999) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'status must be an HTTP status from 300 to 999');
   }
+  checkOptionsObject(options);
+  if (options.body !== undefined && typeof options.body !== 'string' && !(options.body instanceof Uint8Array)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'body must be a string or a Uint8Array');
+  }
+  checkFn('decorator', options.decorator);
+  const linger = checkInt('lingerTimeout', options.lingerTimeout ?? 2000, 0, 2 ** 31 - 1);
   const body =
     options.body === undefined
       ? undefined
@@ -40,7 +46,7 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
   const headers: ResponseHeaders = { ...base.headers, 'Content-Length': String(payload.length), ...options.headers };
   options.decorator?.(headers, status);
   const bytes = serializeResponse(status, headers, payload);
-  return sendAndTearDown(toNextLayer(layer), bytes, options.lingerTimeout ?? 2000);
+  return sendAndTearDown(toNextLayer(layer), bytes, linger);
 }
 
 /** Writes `bytes`, ends the layer, and destroys it if the peer has not closed after `linger` ms. */

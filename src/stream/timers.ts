@@ -6,7 +6,7 @@
  */
 
 export interface Ticking {
-  /** Checks the stream's deadlines against `now` (Date.now()). */
+  /** Checks its deadlines against `now` (`performance.now()`: monotonic, so a change of the wall clock moves none). */
   tick(now: number): void;
 }
 
@@ -23,7 +23,7 @@ function tick(): void {
     period = 1000;
     return;
   }
-  const now = Date.now();
+  const now = performance.now();
   for (const s of watched) s.tick(now);
 }
 

@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import { normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
+import { checkSignal, normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
 import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
@@ -115,9 +115,11 @@ function toBuffer(data: WriteData): Buffer {
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 
-/** The one parser of the `(options?, callback?)` overloads: the options… */
+/** The one parser of the `(options?, callback?)` overloads: the options (a bad `signal` throws before anything is queued)… */
 function optionsArg<O extends object>(a: O | Callback<never> | undefined): O | undefined {
-  return typeof a === 'function' ? undefined : a;
+  if (typeof a === 'function') return undefined;
+  if (a != null) checkSignal((a as { signal?: unknown }).signal);
+  return a;
 }
 
 /** …and the callback (a non-function where one belongs throws). */
@@ -283,10 +285,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   set #role(r: 'server' | 'client') {
     this.#flags = (this.#flags & ~(SERVER | CLIENT)) | (r === 'server' ? SERVER : CLIENT);
   }
-  /** The pending read wants a whole message (read()), not a piece (readSome()). */
-  get #readerWhole(): boolean {
-    return (this.#flags & READER_WHOLE) !== 0;
-  }
+  /** The pending read wants a whole message (read()), not a piece (readSome()); read as the bit, on the read path. */
   set #readerWhole(v: boolean) {
     this.#setFlag(READER_WHOLE, v);
   }
@@ -300,9 +299,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** We stopped reading from the next layer (backpressure). */
   get #paused(): boolean {
     return (this.#flags & PAUSED) !== 0;
-  }
-  set #paused(v: boolean) {
-    this.#setFlag(PAUSED, v);
   }
   /** A writeSome() message is in progress; its opcode was sent. */
   get #writingMessage(): boolean {
@@ -318,6 +314,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   set #heard(v: boolean) {
     this.#setFlag(HEARD, v);
   }
+  /** The keep-alive ping of this quiet spell went out (one per spell: a live peer's pong ends it). */
   get #pingedIdle(): boolean {
     return (this.#flags & PINGED_IDLE) !== 0;
   }
