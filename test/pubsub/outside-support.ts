@@ -1,0 +1,411 @@
+/**
+ * An outside team's checker of `ws-stream serve --pubsub`, written from the README's pub/sub
+ * section and doc/pubsub.md only: clients that log everything a connection receives (JsonClient,
+ * the tests' own framer over a raw socket) and checks of what a subscriber must have seen —
+ * offsets one by one, each once, the same order everywhere — for test/pubsub/outside-*.test.ts.
+ */
+import assert from 'node:assert/strict';
+import type { startServer } from '../conformance/raw-client.js';
+import { closeFrame } from '../support/frames.js';
+import { random } from '../support/random.js';
+import { JsonClient } from './pubsub-support.js';
+
+export type Server = Awaited<ReturnType<typeof startServer>>;
+// biome-ignore lint/suspicious/noExplicitAny: protocol messages are checked field by field
+export type Reply = any;
+export interface Position {
+  offset: number;
+  epoch: string;
+}
+
+/** A connection whose every received message is logged as it comes (so no wait loses one). */
+export class Peer {
+  readonly log: Reply[] = [];
+  #waiters: (() => void)[] = [];
+  #ended = false;
+
+  private constructor(readonly c: JsonClient) {
+    void (async () => {
+      try {
+        for (;;) {
+          this.log.push(await c.next());
+          this.#wake();
+        }
+      } catch {
+        this.#ended = true;
+        this.#wake();
+      }
+    })();
+  }
+
+  static async connect(port: number, opened: Peer[]): Promise<Peer> {
+    const p = new Peer(await JsonClient.connect(port));
+    opened.push(p);
+    return p;
+  }
+
+  get worker(): string | undefined {
+    return this.c.worker;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  send(req: unknown): void {
+    this.c.send(req);
+  }
+
+  close(): void {
+    this.c.close();
+  }
+
+  /** Waits until `cond` holds (re-checked on each message); fails if the connection ends first. */
+  async until(what: string, cond: () => boolean): Promise<void> {
+    while (!cond()) {
+      if (this.#ended) assert.fail(`connection ended while waiting for ${what}; log tail: ${tail(this.log)}`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** The first logged reply at or after `from` that `match` accepts, waiting for it. */
+  async find(what: string, from: number, match: (r: Reply) => boolean): Promise<{ reply: Reply; at: number }> {
+    let at = -1;
+    await this.until(what, () => {
+      at = this.log.findIndex((r, i) => i >= from && match(r));
+      return at >= 0;
+    });
+    return { reply: this.log[at], at };
+  }
+
+  /** Sends a subscribe and returns its `subscribed` reply (fields checked). */
+  async subscribe(topic: string, since?: Position): Promise<Reply> {
+    const from = this.log.length;
+    this.send(since ? { op: 'subscribe', topic, since } : { op: 'subscribe', topic });
+    const { reply } = await this.find(`subscribed to ${topic}`, from, (r) => r.topic === topic || r.op === 'error');
+    assert.equal(reply.op, 'subscribed', JSON.stringify(reply));
+    assert.deepEqual(
+      Object.keys(reply),
+      since ? ['op', 'topic', 'offset', 'epoch', 'recovered'] : ['op', 'topic', 'offset', 'epoch'],
+    );
+    assert.ok(Number.isSafeInteger(reply.offset) && reply.offset >= 0, JSON.stringify(reply));
+    assert.equal(typeof reply.epoch, 'string');
+    return reply;
+  }
+
+  /** The `message`s of `topic` logged so far. */
+  messages(topic: string): Reply[] {
+    return this.log.filter((r) => r.op === 'message' && r.topic === topic);
+  }
+
+  /** Waits until `count` messages of `topic` are logged; returns them. */
+  async received(topic: string, count: number): Promise<Reply[]> {
+    await this.until(`${count} messages of ${topic}`, () => this.messages(topic).length >= count);
+    return this.messages(topic);
+  }
+
+  /** Waits for the next `error` op after log index `from` and checks its shape and code. */
+  async error(from: number, code: string, what: string): Promise<Reply> {
+    const { reply } = await this.find(what, from, (r) => r.op === 'error');
+    assert.deepEqual(Object.keys(reply), ['op', 'code', 'message'], what);
+    assert.equal(reply.code, code, `${what}: ${JSON.stringify(reply)}`);
+    assert.ok(typeof reply.message === 'string' && reply.message.length > 0, what);
+    return reply;
+  }
+}
+
+function tail(log: Reply[]): string {
+  return JSON.stringify(log.slice(-5)).slice(0, 600);
+}
+
+/**
+ * Checks one subscription's messages of `topic`: offsets follow `after` one by one (no gap, no
+ * duplicate), every message with exactly the documented fields. Returns their data.
+ */
+export function contiguous(messages: Reply[], topic: string, after: number, what: string): unknown[] {
+  messages.forEach((m, i) => {
+    assert.deepEqual(Object.keys(m), ['op', 'topic', 'data', 'offset'], what);
+    assert.equal(m.topic, topic, what);
+    assert.equal(m.offset, after + 1 + i, `${what}: offset ${m.offset} at place ${i} after ${after}`);
+  });
+  return messages.map((m) => m.data);
+}
+
+/** Publisher `from`'s data in the order they arrived must be its 0, 1, 2, … (none lost, none twice). */
+export function inPublisherOrder(data: unknown[], publishers: number[], what: string): void {
+  publishers.forEach((count, from) => {
+    const mine = data.filter((d) => (d as { from: number }).from === from).map((d) => (d as { i: number }).i);
+    assert.deepEqual(
+      mine,
+      Array.from({ length: count }, (_, i) => i),
+      `${what}: publisher ${from}`,
+    );
+  });
+}
+
+/** What the scenarios run against: the ports of one or more `serve --pubsub` processes sharing a broker. */
+export interface Deployment {
+  ports: number[];
+  opened: Peer[];
+}
+
+/**
+ * A connection served elsewhere than `like`: another process when there are several ports, else
+ * another `--workers` worker (told by X-Ws-Stream-Worker), else the same process.
+ */
+export async function connectElsewhere(
+  d: Deployment,
+  like: { port: number; worker: string | undefined },
+): Promise<Peer> {
+  const others = d.ports.filter((p) => p !== like.port);
+  if (others.length > 0) return Peer.connect(others[0]!, d.opened);
+  for (let i = 0; i < 100; i++) {
+    const p = await Peer.connect(like.port, d.opened);
+    if (like.worker === undefined || p.worker !== like.worker) return p;
+    p.close();
+  }
+  assert.fail(`no connection reached a worker other than ${like.worker}`);
+}
+
+/** Lets other I/O run (a publisher's batches then reach the server apart, interleaved with others'). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Sends `count` publishes of `topic` from `p` in random batches, yielding between them. */
+async function publishAll(p: Peer, topic: string, from: number, count: number, rand: () => number): Promise<void> {
+  for (let i = 0; i < count; ) {
+    const batch = 1 + Math.floor(rand() * 8);
+    for (const end = Math.min(count, i + batch); i < end; i++) {
+      p.send({ op: 'publish', topic, data: { from, i, s: randomText(rand) } });
+    }
+    await turn();
+  }
+}
+
+/** Short text of ASCII and 2-, 3- and 4-byte UTF-8 characters. */
+function randomText(rand: () => number): string {
+  const chars = ['a', 'z', ' ', '"', '\\', 'é', 'ß', '€', '中', '😀', '\n'];
+  let s = '';
+  for (let n = Math.floor(rand() * 12); n > 0; n--) s += chars[Math.floor(rand() * chars.length)];
+  return s;
+}
+
+/**
+ * Six subscribers over every process and four concurrent publishers, also over every process:
+ * each subscriber gets every message once, offsets one by one, all in one order, each publisher's
+ * in the order it sent; a last message then comes next (nothing was repeated).
+ */
+export async function orderEverywhere(d: Deployment, seed: number): Promise<void> {
+  const rand = random(seed);
+  const topic = `order-${seed}`;
+  const subscribers: Peer[] = [];
+  for (let i = 0; i < 6; i++) subscribers.push(await Peer.connect(d.ports[i % d.ports.length]!, d.opened));
+  const starts = await Promise.all(subscribers.map((s) => s.subscribe(topic)));
+  for (const s of starts) assert.equal(s.epoch, starts[0].epoch, 'one epoch on every process');
+  const publishers: Peer[] = [];
+  for (let i = 0; i < 4; i++) publishers.push(await Peer.connect(d.ports[(i + 1) % d.ports.length]!, d.opened));
+  const counts = publishers.map(() => 20 + Math.floor(rand() * 40));
+  await Promise.all(publishers.map((p, from) => publishAll(p, topic, from, counts[from]!, random(seed + from + 1))));
+  const total = counts.reduce((a, b) => a + b, 0);
+  const seen = await Promise.all(
+    subscribers.map(async (s, k) =>
+      contiguous(await s.received(topic, total), topic, starts[k].offset, `subscriber ${k}`),
+    ),
+  );
+  for (const got of seen) assert.deepEqual(got, seen[0], 'every subscriber, on every process, in one order');
+  inPublisherOrder(seen[0]!, counts, 'order');
+  for (const p of publishers) assert.deepEqual(p.log, [], 'a publish that succeeds gets no reply');
+  publishers[0]!.send({ op: 'publish', topic, data: 'last' });
+  for (const [k, s] of subscribers.entries()) {
+    const all = await s.received(topic, total + 1);
+    assert.deepEqual(contiguous(all, topic, starts[k].offset, `subscriber ${k}`).at(-1), 'last');
+    assert.equal(s.log.length, 1 + total + 1, 'nothing but the subscribed reply and the messages');
+  }
+}
+
+/**
+ * A subscriber reads part of a topic while it is being published to, drops its connection and
+ * comes back elsewhere with `since` while publishing goes on: exactly what it missed, in order, no
+ * duplicate, then live messages.
+ */
+export async function handoffWhilePublishing(d: Deployment, seed: number): Promise<void> {
+  const rand = random(seed);
+  const topic = `handoff-${seed}`;
+  const total = 80;
+  const first = await Peer.connect(d.ports[0]!, d.opened);
+  const watcher = await Peer.connect(d.ports[d.ports.length - 1]!, d.opened);
+  const publisher = await Peer.connect(d.ports[1 % d.ports.length]!, d.opened);
+  const at = await first.subscribe(topic);
+  const watched = await watcher.subscribe(topic);
+  const publishing = publishAll(publisher, topic, 0, total, rand);
+  const readBefore = 1 + Math.floor(rand() * 30);
+  await first.received(topic, readBefore);
+  // What it saw is what it had parsed when it dropped the connection.
+  const seen = first.messages(topic);
+  first.close();
+  const last = seen.at(-1).offset;
+  contiguous(seen, topic, at.offset, 'before the drop');
+  const again = await connectElsewhere(d, { port: d.ports[0]!, worker: first.worker });
+  const back = await again.subscribe(topic, { offset: last, epoch: at.epoch });
+  assert.deepEqual([back.offset, back.epoch, back.recovered], [last, at.epoch, true]);
+  await publishing;
+  const all = contiguous(await watcher.received(topic, total), topic, watched.offset, 'watcher');
+  const missed = at.offset + total - last;
+  const recovered = contiguous(await again.received(topic, missed), topic, last, 'after since');
+  assert.deepEqual([...seen.map((m) => m.data), ...recovered], all, 'the same messages as one who stayed');
+  publisher.send({ op: 'publish', topic, data: 'live' });
+  const live = await again.received(topic, missed + 1);
+  assert.deepEqual(contiguous(live, topic, last, 'then live').at(-1), 'live');
+  assert.equal(again.log.length, 1 + missed + 1, 'nothing twice');
+}
+
+/**
+ * Clients that subscribe (with and without `since`) and drop or close their connection at once,
+ * while a topic is published to: the servers stay up and a later subscriber on each process gets
+ * every message in order.
+ */
+export async function subscribeAndGo(d: Deployment, procs: { proc: { exitCode: number | null } }[]): Promise<void> {
+  const topic = 'subscribe-and-go';
+  const publisher = await Peer.connect(d.ports[0]!, d.opened);
+  const at = await publisher.subscribe(topic);
+  const goers: Promise<void>[] = [];
+  for (let i = 0; i < 40; i++) {
+    publisher.send({ op: 'publish', topic, data: i });
+    const c = await JsonClient.connect(d.ports[i % d.ports.length]!);
+    c.send(i % 2 ? { op: 'subscribe', topic, since: { offset: 0, epoch: at.epoch } } : { op: 'subscribe', topic });
+    if (i % 4 < 2) c.close();
+    else {
+      // A close frame right behind the subscribe: the close handshake, then the end.
+      c.sendRaw(closeFrame(1000));
+      goers.push(c.closed());
+    }
+  }
+  await Promise.all(goers);
+  contiguous(await publisher.received(topic, 40), topic, at.offset, 'publisher');
+  for (const port of d.ports) {
+    const late = await Peer.connect(port, d.opened);
+    const since = await late.subscribe(topic, { offset: at.offset, epoch: at.epoch });
+    assert.equal(since.recovered, true);
+    publisher.send({ op: 'publish', topic, data: 'after' });
+    const got = contiguous(await late.received(topic, 41), topic, at.offset, 'late subscriber');
+    assert.deepEqual(
+      got.slice(0, 40),
+      Array.from({ length: 40 }, (_, i) => i),
+    );
+  }
+  for (const p of procs) assert.equal(p.proc.exitCode, null, 'the servers are up');
+}
+
+/** Subscribes a fresh probe on `port` until the broker answers (each refusal an ERR_WS_BROKER_UNAVAILABLE). */
+async function untilServing(d: Deployment, port: number): Promise<void> {
+  const probe = await Peer.connect(port, d.opened);
+  for (let n = 0; ; n++) {
+    const from = probe.log.length;
+    probe.send({ op: 'subscribe', topic: `probe-${n}` });
+    const { reply } = await probe.find('a probe reply', from, () => true);
+    if (reply.op === 'subscribed') break;
+    assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+    await new Promise<void>((resolve) => setTimeout(resolve, 50)); // the broker reconnects by itself
+  }
+  probe.close();
+}
+
+/** The broker under a deployment, killed and started again by the outage scenario. */
+export interface Restartable {
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  /** Whether a restart keeps history and offsets (NATS file storage) or loses them (Redis without persistence). */
+  keeps: boolean;
+}
+
+/**
+ * The broker killed and started again: connections stay up; publishes and subscribes while it is
+ * down get ERR_WS_BROKER_UNAVAILABLE and none of them is delivered later; once it is back, every
+ * subscriber goes on — in the same epoch, offsets one by one, when the broker kept its data; told
+ * the new epoch by a re-sent `subscribed` at offset 0 and then given it from offset 1, when it lost
+ * it — and a client that comes back elsewhere with a `since` from before is given exactly what it
+ * missed, or told `recovered: false` (never the new epoch's messages as if they were the old's).
+ */
+export async function brokerRestart(d: Deployment, broker: Restartable): Promise<void> {
+  const topic = 'outage';
+  const subscribers = await Promise.all(d.ports.map((port) => Peer.connect(port, d.opened)));
+  const publisher = await Peer.connect(d.ports[d.ports.length - 1]!, d.opened);
+  const goer = await Peer.connect(d.ports[0]!, d.opened);
+  const starts = await Promise.all(subscribers.map((s) => s.subscribe(topic)));
+  const at = await publisher.subscribe(topic);
+  const left = await goer.subscribe(topic);
+  for (let i = 1; i <= 5; i++) publisher.send({ op: 'publish', topic, data: `before ${i}` });
+  for (const [k, s] of subscribers.entries()) contiguous(await s.received(topic, 5), topic, starts[k].offset, 'before');
+  await goer.received(topic, 1);
+  const since = { offset: goer.messages(topic)[0].offset, epoch: left.epoch };
+  goer.close();
+  await publisher.received(topic, 5);
+
+  await broker.kill();
+  // While it is down: a publish (several) and a subscribe are refused with the documented code.
+  const down = publisher.log.length;
+  for (let i = 1; i <= 3; i++) publisher.send({ op: 'publish', topic, data: `refused ${i}` });
+  for (let i = 0; i < 3; i++) {
+    await publisher.until('three refusals', () => publisher.log.slice(down).filter((r) => r.op === 'error').length > i);
+  }
+  for (const r of publisher.log.slice(down)) {
+    assert.deepEqual(Object.keys(r), ['op', 'code', 'message']);
+    assert.equal(r.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(r));
+  }
+  const newcomer = await Peer.connect(d.ports[0]!, d.opened);
+  newcomer.send({ op: 'subscribe', topic });
+  await newcomer.error(0, 'ERR_WS_BROKER_UNAVAILABLE', 'a subscribe while the broker is down');
+  for (const s of [...subscribers, publisher]) assert.equal(s.ended, false, 'connections stay up');
+
+  await broker.start();
+  for (const port of new Set(d.ports)) await untilServing(d, port);
+  const back = publisher.log.length;
+  for (let i = 1; i <= 3; i++) publisher.send({ op: 'publish', topic, data: `after ${i}` });
+  const afterData = ['after 1', 'after 2', 'after 3'];
+  for (const [k, s] of [...subscribers, publisher].entries()) {
+    const before = 5;
+    await s.received(topic, before + 3);
+    const start = k < subscribers.length ? starts[k] : at;
+    const msgs = s.messages(topic);
+    assert.ok(
+      msgs.every((m) => typeof m.data === 'string' && !m.data.startsWith('refused')),
+      'nothing refused is delivered',
+    );
+    const resent = s.log.filter((r) => r.op === 'subscribed').slice(1);
+    if (broker.keeps) {
+      assert.deepEqual(resent, [], 'the same epoch: no new subscribed');
+      assert.deepEqual(contiguous(msgs, topic, start.offset, 'across the restart').slice(5), afterData);
+    } else {
+      assert.equal(resent.length, 1, `the new epoch announced once: ${JSON.stringify(resent)}`);
+      assert.equal(resent[0].offset, 0);
+      assert.notEqual(resent[0].epoch, start.epoch, 'a new epoch');
+      const announced = s.log.indexOf(resent[0]);
+      const afterIt = s.log.slice(announced + 1).filter((r) => r.op === 'message');
+      assert.deepEqual(contiguous(afterIt, topic, 0, 'the new epoch'), afterData);
+      assert.equal(s.log.indexOf(afterIt[0]), announced + 1, 'announced just before its first message');
+    }
+  }
+  assert.equal(publisher.log.slice(back).filter((r) => r.op === 'error').length, 0, 'publishes taken again');
+  const epoch = broker.keeps ? at.epoch : subscribers[0]!.log.filter((r) => r.op === 'subscribed')[1].epoch;
+  const now = broker.keeps ? at.offset + 8 : 3;
+
+  // The client that left before the outage comes back elsewhere with its since.
+  const returning = await connectElsewhere(d, { port: d.ports[0]!, worker: goer.worker });
+  const r = await returning.subscribe(topic, since);
+  if (broker.keeps) {
+    assert.deepEqual([r.offset, r.epoch, r.recovered], [since.offset, epoch, true]);
+    const got = contiguous(await returning.received(topic, now - since.offset), topic, since.offset, 'recovered');
+    assert.deepEqual(got.slice(-3), afterData);
+  } else {
+    assert.deepEqual([r.offset, r.epoch, r.recovered], [now, epoch, false], 'an old epoch is not recovered');
+  }
+  publisher.send({ op: 'publish', topic, data: 'live' });
+  const live = await returning.find('the live message', 0, (m) => m.op === 'message' && m.data === 'live');
+  assert.equal(live.reply.offset, now + 1);
+  const messages = returning.messages(topic);
+  contiguous(messages, topic, broker.keeps ? since.offset : now, 'returning client');
+  assert.equal(returning.log.length, 1 + messages.length, 'nothing else, nothing twice');
+}
