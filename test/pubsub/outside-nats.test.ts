@@ -7,6 +7,7 @@ import {
   type Deployment,
   handoffWhilePublishing,
   orderEverywhere,
+  publishThroughRestart,
   type Server,
   subscribeAndGo,
 } from './outside-support.js';
@@ -37,4 +38,6 @@ describe('outside checks: three serve --pubsub processes on one NATS (JetStream,
   it('clients that subscribe and go at once leave every server up and serving', () => subscribeAndGo(d, servers));
   it('NATS restarted with its streams: refusals while down, the same epoch goes on, an old since recovered exactly', () =>
     brokerRestart(d, { kill: () => nats.kill(), start: () => nats.start(), keeps: true }));
+  it('nats killed and restarted while three publishers publish: each publish refused or delivered, in order', () =>
+    publishThroughRestart(d, { kill: () => nats.kill(), start: () => nats.start(), keeps: true }, seed));
 });

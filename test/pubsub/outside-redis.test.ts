@@ -7,6 +7,7 @@ import {
   type Deployment,
   handoffWhilePublishing,
   orderEverywhere,
+  publishThroughRestart,
   type Server,
   subscribeAndGo,
 } from './outside-support.js';
@@ -37,4 +38,6 @@ describe('outside checks: three serve --pubsub processes on one Redis', () => {
   it('clients that subscribe and go at once leave every server up and serving', () => subscribeAndGo(d, servers));
   it('Redis restarted without its data: refusals while down, a new epoch announced, an old since not recovered', () =>
     brokerRestart(d, { kill: () => redis.kill(), start: () => redis.start(), keeps: false }));
+  it('redis killed and restarted while three publishers publish: each publish refused or delivered, in order', () =>
+    publishThroughRestart(d, { kill: () => redis.kill(), start: () => redis.start(), keeps: false }, seed));
 });
