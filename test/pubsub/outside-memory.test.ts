@@ -6,6 +6,7 @@ import {
   handoffWhilePublishing,
   orderEverywhere,
   type Server,
+  sinceEdges,
   subscribeAndGo,
 } from './outside-support.js';
 
@@ -18,7 +19,7 @@ for (const [name, args] of [
 ] as const) {
   describe(`outside checks: serve --pubsub, ${name}`, () => {
     let server: Server;
-    const d: Deployment = { ports: [], opened: [] };
+    const d: Deployment = { ports: [], opened: [], workers: args.length > 0 ? 2 : undefined };
     before(async () => {
       server = await startServer(['--pubsub', '--history', '1000', ...args]);
       // Three entries of one port: each connection goes to whichever worker the kernel picks.
@@ -32,6 +33,7 @@ for (const [name, args] of [
     it('four concurrent publishers, six subscribers: every message once, in one order', () => orderEverywhere(d, seed));
     it('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
       handoffWhilePublishing(d, seed));
+    it('since at its edges, answered on another process as documented', () => sinceEdges(d));
     it('clients that subscribe and go at once leave the server up and serving', () => subscribeAndGo(d, [server]));
   });
 }

@@ -150,7 +150,10 @@ export function inPublisherOrder(data: unknown[], publishers: number[], what: st
 /** What the scenarios run against: the ports of one or more `serve --pubsub` processes sharing a broker. */
 export interface Deployment {
   ports: number[];
+  /** Peers opened by the scenarios, closed by the suite. */
   opened: Peer[];
+  /** `--workers` of each process, if any. */
+  workers?: number;
 }
 
 /**
@@ -299,18 +302,25 @@ export async function subscribeAndGo(d: Deployment, procs: { proc: { exitCode: n
   for (const p of procs) assert.equal(p.proc.exitCode, null, 'the servers are up');
 }
 
-/** Subscribes a fresh probe on `port` until the broker answers (each refusal an ERR_WS_BROKER_UNAVAILABLE). */
-async function untilServing(d: Deployment, port: number): Promise<void> {
-  const probe = await Peer.connect(port, d.opened);
-  for (let n = 0; ; n++) {
-    const from = probe.log.length;
-    probe.send({ op: 'subscribe', topic: `probe-${n}` });
-    const { reply } = await probe.find('a probe reply', from, () => true);
-    if (reply.op === 'subscribed') break;
-    assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
-    await new Promise<void>((resolve) => setTimeout(resolve, 50)); // the broker reconnects by itself
+/**
+ * Waits until every process (and every worker of each: `d.workers`) answers a subscribe again,
+ * each refusal an ERR_WS_BROKER_UNAVAILABLE: the broker reconnects by itself, so probe again.
+ */
+async function untilServing(d: Deployment): Promise<void> {
+  for (const port of new Set(d.ports)) {
+    const served = new Set<string | undefined>();
+    for (let n = 0; served.size < (d.workers ?? 1); n++) {
+      const probe = await Peer.connect(port, d.opened);
+      probe.send({ op: 'subscribe', topic: `probe-${n}` });
+      const { reply } = await probe.find('a probe reply', 0, () => true);
+      probe.close();
+      if (reply.op === 'subscribed') served.add(probe.worker);
+      else {
+        assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+        await new Promise<void>((resolve) => setTimeout(resolve, 50));
+      }
+    }
   }
-  probe.close();
 }
 
 /** The broker under a deployment, killed and started again by the outage scenario. */
@@ -361,7 +371,7 @@ export async function brokerRestart(d: Deployment, broker: Restartable): Promise
   for (const s of [...subscribers, publisher]) assert.equal(s.ended, false, 'connections stay up');
 
   await broker.start();
-  for (const port of new Set(d.ports)) await untilServing(d, port);
+  await untilServing(d);
   const back = publisher.log.length;
   for (let i = 1; i <= 3; i++) publisher.send({ op: 'publish', topic, data: `after ${i}` });
   const afterData = ['after 1', 'after 2', 'after 3'];
@@ -456,7 +466,7 @@ export async function publishThroughRestart(d: Deployment, broker: Restartable, 
   await broker.kill();
   await publishers[0]!.until('a refusal', () => publishers[0]!.log.some((r) => r.op === 'error'));
   await broker.start();
-  for (const port of new Set(d.ports)) await untilServing(d, port);
+  await untilServing(d);
   const afterRestart = total();
   await subscribers[0]!.until('messages after the restart', () =>
     subscribers[0]!.messages(topic).some((m) => (m.data as { i: number }).i > afterRestart / 3 + 20),
@@ -518,4 +528,74 @@ export async function publishThroughRestart(d: Deployment, broker: Restartable, 
   console.log(
     `through the restart: sent ${sent}, refused ${refused}, parts ${parts.map((ps) => ps.map((p) => p.data.length).join('+')).join(' ')}`,
   );
+}
+
+/**
+ * `since` at the edges, on another process than the publisher: the last offset (nothing to
+ * recover), 0 (everything), one the topic never reached, another epoch, the largest safe integer;
+ * each answered as doc/pubsub.md says, then live messages from the right offset.
+ */
+export async function sinceEdges(d: Deployment): Promise<void> {
+  const topic = 'since-edges';
+  const publisher = await Peer.connect(d.ports[0]!, d.opened);
+  const at = await publisher.subscribe(topic);
+  for (let i = 1; i <= 10; i++) publisher.send({ op: 'publish', topic, data: i });
+  await publisher.received(topic, 10);
+  const now = at.offset + 10;
+  const cases: [Position, { offset: number; recovered: boolean; replayed: number }][] = [
+    [
+      { offset: now, epoch: at.epoch },
+      { offset: now, recovered: true, replayed: 0 },
+    ],
+    [
+      { offset: at.offset, epoch: at.epoch },
+      { offset: at.offset, recovered: true, replayed: 10 },
+    ],
+    [
+      { offset: now + 1, epoch: at.epoch },
+      { offset: now, recovered: false, replayed: 0 },
+    ],
+    [
+      { offset: now + 1000, epoch: at.epoch },
+      { offset: now, recovered: false, replayed: 0 },
+    ],
+    [
+      { offset: Number.MAX_SAFE_INTEGER, epoch: at.epoch },
+      { offset: now, recovered: false, replayed: 0 },
+    ],
+    [
+      { offset: 3, epoch: `${at.epoch}x` },
+      { offset: now, recovered: false, replayed: 0 },
+    ],
+    [
+      { offset: 0, epoch: '' },
+      { offset: now, recovered: false, replayed: 0 },
+    ],
+  ];
+  const clients: Peer[] = [];
+  for (const [k, [since, want]] of cases.entries()) {
+    const c = await Peer.connect(d.ports[(k % (d.ports.length - 1 || 1)) + (d.ports.length > 1 ? 1 : 0)]!, d.opened);
+    clients.push(c);
+    const r = await c.subscribe(topic, since);
+    assert.deepEqual(
+      { offset: r.offset, epoch: r.epoch, recovered: r.recovered },
+      { offset: want.offset, epoch: at.epoch, recovered: want.recovered },
+      `since ${JSON.stringify(since)}`,
+    );
+    await c.received(topic, want.replayed);
+  }
+  publisher.send({ op: 'publish', topic, data: 'live' });
+  for (const [k, c] of clients.entries()) {
+    const { offset, replayed } = cases[k]![1];
+    const got = contiguous(await c.received(topic, replayed + 1), topic, offset, `since case ${k}`);
+    assert.equal(got.at(-1), 'live');
+    assert.equal(c.log.length, 1 + replayed + 1, `since case ${k}: nothing else`);
+  }
+  // A topic nobody published to: its epoch is recovered from offset 0, elsewhere too.
+  const fresh = await Peer.connect(d.ports[0]!, d.opened);
+  const f = await fresh.subscribe('since-fresh');
+  assert.equal(f.offset, 0);
+  const other = await connectElsewhere(d, { port: d.ports[0]!, worker: fresh.worker });
+  const o = await other.subscribe('since-fresh', { offset: 0, epoch: f.epoch });
+  assert.deepEqual([o.offset, o.epoch, o.recovered], [0, f.epoch, true]);
 }
