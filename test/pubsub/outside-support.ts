@@ -401,6 +401,15 @@ export async function brokerRestart(d: Deployment, broker: Restartable): Promise
   assert.equal(publisher.log.slice(back).filter((r) => r.op === 'error').length, 0, 'publishes taken again');
   const epoch = broker.keeps ? at.epoch : subscribers[0]!.log.filter((r) => r.op === 'subscribed')[1].epoch;
   const now = broker.keeps ? at.offset + 8 : 3;
+  // Subscribing again answers where the subscription stands as last told: after a new epoch was
+  // announced, that epoch (its `since` from then on), not the first answer's, which names a lost history.
+  const again = subscribers[0]!;
+  const told = again.log.filter((r) => r.op === 'subscribed').at(-1);
+  const repeat = await again.subscribe(topic);
+  assert.deepEqual(repeat, { op: 'subscribed', topic, offset: told.offset, epoch });
+  const withSince = await again.subscribe(topic, { offset: 0, epoch: 'another' });
+  assert.deepEqual(withSince, { op: 'subscribed', topic, offset: told.offset, epoch, recovered: false });
+  assert.equal(again.messages(topic).length, 5 + 3, 'nothing delivered twice');
 
   // The client that left before the outage comes back elsewhere with its since.
   const returning = await connectElsewhere(d, { port: d.ports[0]!, worker: goer.worker });
