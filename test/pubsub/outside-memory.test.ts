@@ -4,6 +4,7 @@ import { startServer } from '../conformance/raw-client.js';
 import {
   type Deployment,
   handoffWhilePublishing,
+  orderAcrossTopics,
   orderEverywhere,
   type Server,
   sinceEdges,
@@ -31,6 +32,8 @@ for (const [name, args] of [
     });
 
     it('four concurrent publishers, six subscribers: every message once, in one order', () => orderEverywhere(d, seed));
+    it("one publisher's messages to 50 topics arrive in the order published, here and elsewhere", () =>
+      orderAcrossTopics(d));
     it('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
       handoffWhilePublishing(d, seed));
     it('since at its edges, answered on another process as documented', () => sinceEdges(d));

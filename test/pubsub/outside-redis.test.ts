@@ -10,6 +10,7 @@ import {
   brokerRestart,
   type Deployment,
   handoffWhilePublishing,
+  orderAcrossTopics,
   orderEverywhere,
   publishThroughRestart,
   type Server,
@@ -50,6 +51,8 @@ for (const [name, count, args] of [
     });
 
     it('four concurrent publishers, six subscribers: every message once, in one order', () => orderEverywhere(d, seed));
+    it("one publisher's messages to 50 topics arrive in the order published, here and elsewhere", () =>
+      orderAcrossTopics(d));
     it('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
       handoffWhilePublishing(d, seed));
     it('since at its edges, answered elsewhere as documented', () => sinceEdges(d));

@@ -608,3 +608,24 @@ export async function sinceEdges(d: Deployment): Promise<void> {
   const o = await other.subscribe('since-fresh', { offset: 0, epoch: f.epoch });
   assert.deepEqual([o.offset, o.epoch, o.recovered], [0, f.epoch, true]);
 }
+
+/**
+ * One publisher's messages to 50 topics reach a subscriber of them all, here and elsewhere, in the
+ * order it published them (the in-memory, cluster and Redis brokers; not NATS, doc/pubsub.md).
+ */
+export async function orderAcrossTopics(d: Deployment): Promise<void> {
+  const topics = Array.from({ length: 50 }, (_, i) => `across-${i}`);
+  const publisher = await Peer.connect(d.ports[0]!, d.opened);
+  const subscribers = [await Peer.connect(d.ports[0]!, d.opened), await Peer.connect(d.ports[1]!, d.opened)];
+  for (const s of subscribers) for (const t of topics) await s.subscribe(t);
+  for (let n = 0; n < 200; n++) publisher.send({ op: 'publish', topic: topics[n % 50], data: n });
+  for (const s of subscribers) {
+    await s.until('200 messages', () => s.log.filter((r) => r.op === 'message').length === 200);
+    const data = s.log.filter((r) => r.op === 'message').map((r) => r.data);
+    assert.deepEqual(
+      data,
+      Array.from({ length: 200 }, (_, n) => n),
+      'in the order published, across topics',
+    );
+  }
+}
