@@ -146,7 +146,6 @@ function hasInfiniteNumber(value: unknown): boolean {
   return false;
 }
 
-/** The limits of one connection (the command line's). */
 /** Where a topic stands as a connection was last told (`subscribed`): the first answer, or a new epoch's. */
 interface Told {
   offset: number;
@@ -161,6 +160,7 @@ interface Told {
  */
 const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
+/** The limits of one connection (the command line's). */
 export interface ConnectionLimits {
   /** Topics one connection may be subscribed to at once. */
   maxTopics: number;
