@@ -20,10 +20,13 @@ if (params.get('name')) $('name').value = params.get('name');
 let ws = null;
 let room = null;
 const last = {}; // room -> { offset, epoch }: where to recover from after a reconnect
+let joined = false; // the room's subscribe answered; until then a refusal (broker down) is retried
+let retry = null;
 const show = (html, cls) => { const li = document.createElement('li'); if (cls) li.className = cls; li.append(...html); $('messages').append(li); };
 const text = (s, cls) => { const e = document.createElement('span'); e.textContent = s; if (cls) e.className = cls; return e; };
 const subscribe = () => {
   if (!room || !ws || ws.readyState !== 1) return;
+  joined = false;
   const req = { op: 'subscribe', topic: room };
   if (last[room]) req.since = last[room];
   ws.send(JSON.stringify(req));
@@ -35,7 +38,7 @@ const connect = () => {
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.op === 'subscribed') {
-      if (m.topic === room) $('state').textContent = 'joined';
+      if (m.topic === room) { joined = true; $('state').textContent = 'joined'; }
       last[m.topic] = { offset: last[m.topic] && m.recovered ? last[m.topic].offset : m.offset, epoch: m.epoch };
     } else if (m.op === 'message' && m.topic === room) {
       if (last[room]) last[room].offset = m.offset;
@@ -43,6 +46,8 @@ const connect = () => {
       show([text(String(d.from) + ': ', 'who'), text(String(d.text))], 'message');
     } else if (m.op === 'error') {
       show([text(m.code + ': ' + m.message)], 'error');
+      // The server does not retry a subscribe the broker refused: ask again a little later.
+      if (m.code === 'ERR_WS_BROKER_UNAVAILABLE' && !joined && !retry) retry = setTimeout(() => { retry = null; subscribe(); }, 1000);
     }
   };
 };

@@ -126,6 +126,20 @@ function hasInfiniteNumber(value: unknown): boolean {
   return false;
 }
 
+/** Where a topic stands as a connection was last told (`subscribed`): the first answer, or a new epoch's. */
+interface Told {
+  offset: number;
+  epoch: string;
+  /** The first answer's `recovered` (undefined: it had no `since`). */
+  recovered: boolean | undefined;
+}
+
+/**
+ * Per connection and topic, the last `subscribed` sent, so that a repeated subscribe answers it:
+ * after a new epoch was announced, the first answer names a history that is gone.
+ */
+const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
+
 /** The limits of one connection (the command line's). */
 export interface ConnectionLimits {
   /** Topics one connection may be subscribed to at once. */
@@ -142,6 +156,8 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   let held = false;
   /** The topics this connection is subscribed to (answered `subscribed`, not unsubscribed since). */
   const topics = new Set<string>();
+  const told = new Map<string, Told>();
+  toldOf.set(ws, told);
   /**
    * An unsubscribe that waits for this connection's publishes sent before it to be taken, so that
    * they reach it first (the in-memory and cluster brokers hand a message to this process's
@@ -150,6 +166,7 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   let leaving: string | null = null;
   const leave = (topic: string): void => {
     topics.delete(topic);
+    told.delete(topic);
     ps.unsubscribe(ws, topic);
   };
   const mustWait = (): boolean =>
@@ -222,9 +239,11 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
       ps.subscribe(ws, topic, since === undefined ? {} : { since })
         .then((s) => {
           topics.add(topic);
-          const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: s.offset, epoch: s.epoch };
-          // A repeated subscribe resolves as the first one did: without `since`, nothing was recovered.
-          if (since !== undefined) reply.recovered = s.recovered ?? false;
+          let t = told.get(topic);
+          if (!t) told.set(topic, (t = { offset: s.offset, epoch: s.epoch, recovered: s.recovered }));
+          const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: t.offset, epoch: t.epoch };
+          // A repeated subscribe answers as the first one did: without `since`, nothing was recovered.
+          if (since !== undefined) reply.recovered = t.recovered ?? false;
           send(JSON.stringify(reply));
         }, fail)
         .finally(() => {
@@ -307,6 +326,8 @@ export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Pr
   // A topic's history was lost under its subscribers (a new epoch): each hears where it stands now,
   // before the new epoch's first message, so that its next `since` names the new epoch.
   ps.on('epoch', ({ ws, topic, offset, epoch }) => {
+    const t = toldOf.get(ws as WebSocketStream)?.get(topic);
+    if (t) Object.assign(t, { offset, epoch });
     (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
   const limits = { maxTopics: opts.maxTopics };
