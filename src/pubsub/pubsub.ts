@@ -15,7 +15,7 @@ import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './bro
 import { HISTORY_BYTES_DEFAULT, warn } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
-import { deferQueueing, queuePreparedFrame, runDeferred, tryWritePreparedFrameNow } from '../stream/prepared.js';
+import { deferQueueing, queuePreparedFrame, runDeferred, toBuffer, tryWritePreparedFrameNow } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -388,7 +388,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     let binary: boolean;
     try {
       checkTopic(topic);
-      payload = toPayload(data);
+      payload = toBuffer(data);
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
@@ -889,10 +889,3 @@ function rethrowBrokerError(err: unknown): never {
   throw toBrokerError(err);
 }
 
-function toPayload(data: string | ArrayBufferView | ArrayBuffer): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw invalid('data must be a string, Buffer, TypedArray or ArrayBuffer');
-}

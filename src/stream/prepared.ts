@@ -6,7 +6,7 @@ import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
 import { queuePreparedFrame as queue, tryWritePreparedFrameNow as writeNow } from './websocket-stream.js';
 
-export { deferQueueing, runDeferred } from './websocket-stream.js';
+export { deferQueueing, runDeferred, toBuffer } from './websocket-stream.js';
 
 /**
  * Queues one whole, already-framed server-role message (`frame`: header and payload, unmasked; RSV1

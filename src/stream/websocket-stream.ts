@@ -107,7 +107,8 @@ const WE_ENDED = 0x2000;
 /** Frames flow: the handshake handed the input over to the receiver (made with the first bytes). */
 const FRAMES = 0x4000;
 
-function toBuffer(data: WriteData): Buffer {
+/** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
+export function toBuffer(data: WriteData): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
