@@ -15,7 +15,13 @@ import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './bro
 import { HISTORY_BYTES_DEFAULT, warn } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
-import { deferQueueing, queuePreparedFrame, runDeferred, toBuffer, tryWritePreparedFrameNow } from '../stream/prepared.js';
+import {
+  deferQueueing,
+  queuePreparedFrame,
+  runDeferred,
+  toBuffer,
+  tryWritePreparedFrameNow,
+} from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
 export type PubSubSocket = WebSocketStream | object;
@@ -888,4 +894,3 @@ function rethrow(err: unknown): never {
 function rethrowBrokerError(err: unknown): never {
   throw toBrokerError(err);
 }
-

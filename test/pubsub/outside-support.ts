@@ -5,7 +5,9 @@
  * offsets one by one, each once, the same order everywhere — for test/pubsub/outside-*.test.ts.
  */
 import assert from 'node:assert/strict';
-import type { startServer } from '../conformance/raw-client.js';
+import { after, before, describe, it } from 'node:test';
+import { startServer } from '../conformance/raw-client.js';
+import { BrokerProcess } from '../support/brokers.js';
 import { closeFrame } from '../support/frames.js';
 import { random } from '../support/random.js';
 import { JsonClient } from './pubsub-support.js';
@@ -627,5 +629,64 @@ export async function orderAcrossTopics(d: Deployment): Promise<void> {
       Array.from({ length: 200 }, (_, n) => n),
       'in the order published, across topics',
     );
+  }
+}
+
+/**
+ * Every outside check on `serve --pubsub --broker` of `kind`, as three processes on one broker and
+ * as one process with `--workers 2`. Redis runs without persistence (a restart is a new epoch);
+ * NATS with JetStream file storage (the same epoch goes on). Through NATS two topics' messages may
+ * arrive in another order than published (a stream per topic), so order across topics is checked on
+ * Redis only.
+ */
+export function describeOnBroker(kind: 'redis' | 'nats', seed: number): void {
+  const brokerName = kind === 'redis' ? 'Redis' : 'NATS';
+  const restart =
+    kind === 'redis'
+      ? 'Redis restarted without its data: refusals while down, a new epoch announced, an old since not recovered'
+      : 'NATS restarted with its streams: refusals while down, the same epoch goes on, an old since recovered exactly';
+  for (const [name, count, args] of [
+    ['three processes', 3, []],
+    ['one process with --workers 2', 1, ['--workers', '2']],
+  ] as const) {
+    describe(`outside checks: serve --pubsub on one ${brokerName}, ${name}`, () => {
+      let broker: BrokerProcess;
+      let servers: Server[] = [];
+      const d: Deployment = { ports: [], opened: [], workers: count === 1 ? 2 : undefined };
+      const restartable: Restartable = {
+        kill: () => broker.kill(),
+        start: () => broker.start(),
+        keeps: kind === 'nats',
+      };
+      before(async () => {
+        broker = await (kind === 'redis' ? BrokerProcess.redis() : BrokerProcess.nats());
+        servers = await Promise.all(
+          Array.from({ length: count }, () =>
+            startServer(['--pubsub', '--broker', broker.url, '--history', '1000', ...args]),
+          ),
+        );
+        // With one process, three entries of its port: each connection goes to whichever worker the kernel picks.
+        d.ports = count === 1 ? [servers[0]!.port, servers[0]!.port, servers[0]!.port] : servers.map((s) => s.port);
+      });
+      after(async () => {
+        for (const p of d.opened) p.close();
+        await Promise.all(servers.map((s) => s.stop()));
+        await broker.stop();
+      });
+
+      it('four concurrent publishers, six subscribers: every message once, in one order', () =>
+        orderEverywhere(d, seed));
+      if (kind === 'redis') {
+        it("one publisher's messages to 50 topics arrive in the order published, here and elsewhere", () =>
+          orderAcrossTopics(d));
+      }
+      it('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
+        handoffWhilePublishing(d, seed));
+      it('since at its edges, answered elsewhere as documented', () => sinceEdges(d));
+      it('clients that subscribe and go at once leave every server up and serving', () => subscribeAndGo(d, servers));
+      it(restart, () => brokerRestart(d, restartable));
+      it(`${brokerName} killed and restarted while three publishers publish: each publish refused or delivered, in order`, () =>
+        publishThroughRestart(d, restartable, seed));
+    });
   }
 }
