@@ -4,10 +4,9 @@
  * 1024 bytes, each alone: server_no_context_takeover).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
@@ -21,6 +20,7 @@ import { RawPeer } from '../support/peer.js';
 import { attack } from '../support/hostile.js';
 import { exitOf, MAIN } from './cli-support.js';
 import { startProbed } from './load-support.js';
+import { selfSigned } from '../support/tls-cert.js';
 
 const inflate = (payload: Buffer): string => inflateMessage(payload).toString();
 
@@ -205,31 +205,8 @@ async function connectCli(args: string[]): Promise<{ code: number | null; out: s
 }
 
 it('connect to serve --tls --cert --key: refused without trust (exit 1), connects with --ca FILE or --insecure', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-doc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSigned();
+  t.after(() => rmSync(dirname(cert), { recursive: true, force: true }));
   const server = await startProbed(['--tls', '--cert', cert, '--key', key], undefined, []);
   try {
     assert.match(server.url, /^wss:\/\//);

@@ -1,4 +1,4 @@
-/** A self-signed certificate for the tests of brokers over TLS. */
+/** A self-signed certificate for the tests over TLS (brokers, `serve --tls --cert`). */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
