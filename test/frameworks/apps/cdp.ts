@@ -127,7 +127,7 @@ try {
   result.console = console;
   result.title = (await Runtime.evaluate({ expression: 'document.title' })).result.value;
   result.sum = (
-    await Runtime.evaluate({ expression: 'new Promise(r => setTimeout(() => r(40 + 2)))', awaitPromise: true })
+    await Runtime.evaluate({ expression: 'new Promise(r => queueMicrotask(() => r(40 + 2)))', awaitPromise: true })
   ).result.value;
 
   // A few MiB each way: a 3 MiB string made in the page comes back in one CDP message; a 2 MiB literal goes in one.
