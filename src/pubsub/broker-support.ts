@@ -20,6 +20,11 @@ export function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, cause === undefined ? undefined : { cause });
 }
 
+/** What an error says, whatever was thrown (a broker client's Error, or anything else). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * `url` (or a comma-separated list of them, or text that failed to parse as one) with each
  * `scheme://cred@`'s password or token masked: `user:***@`, `***@`. A broker URL is quoted this way

@@ -23,6 +23,7 @@ import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   emitAvailability,
+  errorText,
   emitMessage,
   OwnDeliveries,
   historyBytes,
@@ -980,10 +981,6 @@ function stop(sub: Subscription): void {
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; code?: unknown; api_error?: { err_code?: number } } | null;
   return e?.name === 'StreamNotFoundError' || e?.code === 10059 || e?.api_error?.err_code === 10059;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

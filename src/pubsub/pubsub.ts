@@ -12,7 +12,7 @@ import { WebSocketError } from '../errors.js';
 import { Opcode } from '../proto/frame.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { HISTORY_BYTES_DEFAULT, warn } from './broker-support.js';
+import { errorText, HISTORY_BYTES_DEFAULT, unavailable, warn } from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
 import {
@@ -195,9 +195,7 @@ function invalid(detail: string): WebSocketError {
 
 function toBrokerError(err: unknown): WebSocketError {
   if (err instanceof WebSocketError) return err;
-  return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
+  return unavailable(errorText(err), err);
 }
 
 const LONE_SURROGATE = /\p{Cs}/u;

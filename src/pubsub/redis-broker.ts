@@ -30,6 +30,7 @@ import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition
 import {
   DeadlineError,
   emitAvailability,
+  errorText,
   emitMessage,
   OwnDeliveries,
   historyBytes,
@@ -727,7 +728,7 @@ export class RedisBroker implements Broker {
     try {
       return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
-      throw unavailable(err instanceof Error ? err.message : String(err), err);
+      throw unavailable(errorText(err), err);
     }
   }
 
