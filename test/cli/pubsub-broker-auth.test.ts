@@ -112,16 +112,19 @@ describe('serve --pubsub --broker with credentials', () => {
     const c = await client(port);
     await subscribe(c, 'lost');
     await broker.kill();
-    // (the server learns of the loss by itself: subscribe until the broker's refusal comes back)
+    // (the server learns of the loss by itself: subscribe until the broker's refusal names the
+    // server; a subscribe sent while the loss is being noticed fails on its own command first)
     let reply: { op: string; code?: string; message?: string };
     let n = 0;
     do {
       c.send({ op: 'subscribe', topic: `lost-${n++}` });
       reply = await c.next();
-    } while (reply.op !== 'error');
-    assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+      if (reply.op === 'error') {
+        assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+        assert.doesNotMatch(reply.message!, /s3cret/);
+      }
+    } while (reply.op !== 'error' || !/no connection to/.test(reply.message!));
     assert.match(reply.message!, /no connection to redis:\/\/:\*\*\*@127\.0\.0\.1:/);
-    assert.doesNotMatch(reply.message!, /s3cret/);
   });
 
   it('redis: no password where one is required, and an ACL user without scripting, end serve at open', async () => {
