@@ -54,3 +54,20 @@ export function encodeClosePayload(code?: number, reason?: string | ArrayBufferV
   reasonBytes.copy(out, 2);
   return out;
 }
+
+/**
+ * `text` cut to fit a close frame's reason (at most 123 bytes of UTF-8), at a character boundary, so
+ * an error message can always be sent as a reason whatever characters it holds.
+ */
+export function closeReasonOf(text: string): string {
+  if (text.length <= 41 || Buffer.byteLength(text, 'utf8') <= 123) return text; // ≤ 3 bytes per UTF-16 unit
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes > 123) break;
+    end += ch.length;
+  }
+  return text.slice(0, end);
+}

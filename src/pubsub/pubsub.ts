@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { WebSocketError } from '../errors.js';
 import { Opcode } from '../proto/frame.js';
+import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import { errorText, HISTORY_BYTES_DEFAULT, unavailable, warn } from './broker-support.js';
@@ -840,7 +841,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (this.policy === 'drop') return true;
     this.leaveAll(member, false);
     const err = new WebSocketError('ERR_WS_SLOW_SUBSCRIBER', `over ${this.maxBytes} bytes`);
-    member.ws.close({ code: err.closeCode, reason: err.message.slice(0, 123) }).catch(() => {});
+    member.ws.close({ code: err.closeCode, reason: closeReasonOf(err.message) }).catch(() => {});
     return false;
   }
 

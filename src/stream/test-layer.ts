@@ -4,6 +4,7 @@
  * that each operation's error paths can be walked one by one.
  */
 import { Duplex } from 'node:stream';
+import { checkInt, checkOptionsObject } from '../options.js';
 
 export interface TestLayerOptions {
   /** Deliver what the peer writes in pieces of at most this many bytes (1: a byte at a time). Default: whole writes. */
@@ -24,6 +25,11 @@ export class TestLayer extends Duplex {
   readonly written: Buffer[] = [];
 
   constructor(readonly options: TestLayerOptions = {}) {
+    checkOptionsObject(options);
+    for (const name of ['readSize', 'failReadAt', 'failWriteAt'] as const) {
+      const value = options[name];
+      if (value !== undefined) checkInt(name, value, 1, Number.MAX_SAFE_INTEGER); // readSize 0 would never end
+    }
     super({ allowHalfOpen: true });
   }
 

@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { checkSignal, normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
-import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
+import { CLOSE_NO_STATUS, closeReasonOf, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
 import type { AcceptOptions } from '../options.js';
@@ -1049,7 +1049,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Open) this.#state = State.Closing;
     if (what === 'fail') {
       const f = cl!.failure!;
-      cl!.fail(f, f.closeCode || 1002, this.#opts.failureReason ? f.message.slice(0, 123) : '', 'end');
+      cl!.fail(f, f.closeCode || 1002, this.#opts.failureReason ? closeReasonOf(f.message) : '', 'end');
     } else {
       // Behind the messages written before it, those still compressing too; then the handshake
       // finishes (and a server, or a side whose peer ended, ends the connection).

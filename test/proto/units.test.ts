@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { unmask, setNativeUnmask } from '../../src/proto/mask.js';
 import { loadNativeHelper } from '../../src/stream/native.js';
 import { Utf8Validator } from '../../src/proto/utf8.js';
-import { encodeClosePayload, parseClosePayload } from '../../src/proto/close-payload.js';
+import { closeReasonOf, encodeClosePayload, parseClosePayload } from '../../src/proto/close-payload.js';
 import { frameHeaderSize, newFrameHeader, parseFrameHeader, writeFrameHeader } from '../../src/proto/frame.js';
 import { hasToken, splitList } from '../../src/proto/tokens.js';
 import { computeAccept } from '../../src/proto/handshake-server.js';
@@ -166,5 +166,31 @@ describe('errors', () => {
     assert.equal(Error.stackTraceLimit, 10, 'the global limit is left as it was');
     const cause = new Error('read ECONNRESET');
     assert.equal(new WebSocketError('ERR_WS_NEXT_LAYER', cause.message, { cause }).cause, cause);
+  });
+});
+
+describe('closeReasonOf: an error message cut to a close reason', () => {
+  it('keeps a text of at most 123 bytes as it is', () => {
+    assert.equal(closeReasonOf(''), '');
+    assert.equal(closeReasonOf('a'.repeat(123)), 'a'.repeat(123));
+    assert.equal(closeReasonOf('é'.repeat(61)), 'é'.repeat(61)); // 122 bytes
+  });
+
+  it('cuts at 123 bytes of UTF-8, never inside a character, and the result is a sendable reason', () => {
+    const cases: [string, string][] = [
+      ['a'.repeat(200), 'a'.repeat(123)],
+      ['é'.repeat(62), 'é'.repeat(61)], // 124 bytes: the 62nd would split
+      ['€'.repeat(42), '€'.repeat(41)], // 3 bytes each: 41 fit
+      [`a${'😀'.repeat(40)}`, `a${'😀'.repeat(30)}`], // 4 bytes each (a surrogate pair): 1 + 120
+      [`${'a'.repeat(120)}😀`, 'a'.repeat(120)], // a pair cut in the middle by chars would leave a lone surrogate
+    ];
+    for (const [text, want] of cases) {
+      const got = closeReasonOf(text);
+      assert.equal(got, want);
+      assert.ok(Buffer.byteLength(got) <= 123);
+      assert.equal(encodeClosePayload(1008, got).subarray(2).toString(), got);
+    }
+    // What `slice(0, 123)` did: over 123 bytes, which encodeClosePayload refuses.
+    assert.throws(() => encodeClosePayload(1008, 'é'.repeat(62).slice(0, 123)), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });
 });

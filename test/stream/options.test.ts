@@ -70,3 +70,34 @@ describe('stream options', () => {
     assert.equal(frames.at(-1)!.payload.readUInt16BE(0), 1009);
   });
 });
+
+describe('createTestPair options', () => {
+  it('refuses what is not an options object, and counts that are not positive integers (readSize 0 never ends)', () => {
+    const bad: unknown[] = [
+      null,
+      'x',
+      { readSize: 0 },
+      { readSize: 1.5 },
+      { readSize: '4' },
+      { failReadAt: 0 },
+      { failWriteAt: -1 },
+      { failWriteAt: Number.NaN },
+    ];
+    for (const o of bad) {
+      assert.throws(() => createTestPair(o as object), { code: 'ERR_WS_INVALID_ARGUMENT' }, JSON.stringify(o));
+      assert.throws(() => createTestPair({}, o as object), { code: 'ERR_WS_INVALID_ARGUMENT' }, JSON.stringify(o));
+    }
+  });
+
+  it('takes the documented counts: one byte at a time reaches the peer whole', async () => {
+    const [a, b] = createTestPair({ readSize: 1, failWriteAt: 99 }, { readSize: 1 });
+    const got: Buffer[] = [];
+    b.on('data', (c: Buffer) => got.push(c));
+    a.end(Buffer.from('abc'));
+    await new Promise((resolve) => b.on('end', resolve));
+    assert.deepEqual(
+      got.map((c) => c.toString()),
+      ['a', 'b', 'c'],
+    );
+  });
+});
