@@ -11,7 +11,7 @@ import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
 import { type ServeConfig, UsageError, limits, parseServeArgs } from './args.js';
-import { runPrimary, runServer, workerHeaders } from './workers.js';
+import { exitNotStarted, runPrimary, runServer, workerHeaders } from './workers.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--workers 1] [--quiet]
@@ -172,7 +172,6 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     // Could not start (the port taken, a certificate file missing…): nothing half-started stays up,
     // not even a cluster worker whose IPC channel would keep it alive.
-    console.error(`ws-stream: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    exitNotStarted(err instanceof Error ? err.message : String(err));
   },
 );
