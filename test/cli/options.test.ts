@@ -103,6 +103,26 @@ describe('ws-stream serve refuses a bad command line: stderr names the option, e
   }
 });
 
+describe('ws-stream serve --broker with a URL that does not decode: exit 2, one line naming --broker, no secret', () => {
+  for (const url of [
+    'nats://us%zzer:secret-1@127.0.0.1:4222',
+    'nats://secret-1%zz@127.0.0.1:4222',
+    'nats://127.0.0.1:4223,nats://u:secret-1%zz@127.0.0.1:4222',
+    'redis://:secret-1%zz@127.0.0.1:6379',
+    'redis://u%zz:secret-1@127.0.0.1:6379',
+    'rediss://u:secret-1%E9@127.0.0.1:6379',
+    'redis://127.0.0.1%zz:6379',
+  ]) {
+    it(url, async () => {
+      const r = await runRefused(['--pubsub', '--broker', url]);
+      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+      assert.match(r.err, /^ws-stream serve: --broker: "[^"]+": bad percent-encoding/);
+      assert.doesNotMatch(r.err, /secret-1/);
+      assert.equal(r.out, '');
+    });
+  }
+});
+
 describe('ws-stream serve fails fast when it cannot start', () => {
   let blocker: net.Server;
   let port = 0;
