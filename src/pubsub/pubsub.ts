@@ -416,6 +416,15 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     return [...(this.members.get(stream)?.subs.keys() ?? [])];
   }
 
+  /**
+   * @internal The broker's open: resolves once it is open, rejects with what refused it (an
+   * ERR_WS_BROKER_UNAVAILABLE…). The operations wait for it themselves; `serve --pubsub` waits for
+   * it before it listens, so that a broker refusing its credentials ends the command.
+   */
+  _opened(): Promise<void> {
+    return this.opened;
+  }
+
   /** Whether the broker is reachable (as it last reported). */
   get brokerAvailable(): boolean {
     return this.available;
