@@ -379,7 +379,10 @@ export function parseConnectArgs(args: string[]): ConnectConfig {
     const name = h.slice(0, Math.max(i, 0)).trim();
     const value = h.slice(i + 1).trim();
     if (i <= 0 || !isToken(name)) throw new UsageError(`--header: ${JSON.stringify(h)} is not 'Name: value'`);
-    if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: a value has no CR, LF or NUL`);
+    // (the head is Latin-1: a character over U+00FF has no byte there)
+    if (/[\r\n\0]|[^\0-\xff]/.test(value)) {
+      throw new UsageError(`--header ${name}: a value has no CR, LF, NUL, nor a character over U+00FF`);
+    }
     const own = HANDSHAKE_FIELDS[name.toLowerCase()];
     if (own) throw new UsageError(`--header ${name}: ${own}`);
     const key = spelled.get(name.toLowerCase()) ?? name;
