@@ -216,7 +216,8 @@ function readArgs(
   } catch (err) {
     // (parseArgs's first sentence: "Unknown option '--x'", "Unexpected argument 'y'", "Option
     // '--quiet' does not take an argument"; what follows is advice for a script author)
-    const first = (err instanceof Error ? err.message : String(err)).split(/\.\s/)[0]!;
+    const message = err instanceof Error ? err.message : String(err);
+    const first = /^[^\n]*?'(?=\.\s[A-Z])/.exec(message)?.[0] ?? message.split('\n')[0]!;
     throw new UsageError(`${first} (--help lists the options)`);
   }
   const seen = new Set<string>();

@@ -87,7 +87,8 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--log'], /--log/],
   // Unknown options, stray arguments, flags given values.
   [['--bogus'], /Unknown option '--bogus'/],
-  [['--pubsub', 'extra'], /Unexpected argument 'extra'/],
+  [['--pubsub', 'extra'], /Unexpected argument 'extra' \(--help lists the options\)$/m],
+  [['--pubsub', 'a. B'], /Unexpected argument 'a\. B' \(--help lists the options\)$/m],
   [['--pubsub=yes'], /--pubsub/],
   [['--deflate=no'], /--deflate/],
   [['--quiet=1'], /--quiet/],
