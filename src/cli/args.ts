@@ -129,6 +129,8 @@ export function checkBrokerUrl(value: string): BrokerUrl {
     if (!/^\/?([0-9]{1,5})?$/.test(url.pathname)) {
       throw new UsageError(`--broker: ${shown(value)}: the path may only be a database number (/0)`);
     }
+    // (node-redis reads nothing from a query: `?db=1` would be dropped unseen)
+    if (url.search !== '') throw new UsageError(`--broker: ${shown(value)}: a Redis URL has no query`);
     return { kind: 'redis', url: lowerScheme(value) };
   }
   if (scheme === 'nats' || scheme === 'tls') {

@@ -22,6 +22,8 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--broker', 'redis://127.0.0.1:99999'], /--broker: .* is not a URL/],
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379/zero'], /database number/],
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379#x'], /fragment/],
+  [['--pubsub', '--broker', 'redis://127.0.0.1:6379/0?db=1'], /--broker: .*: a Redis URL has no query/],
+  [['--pubsub', '--broker', 'nats://127.0.0.1:4222?x=1'], /--broker: .*: a NATS URL has no query/],
   [['--pubsub', '--broker', 'nats://127.0.0.1:4222/path'], /no path/],
   [
     ['--pubsub', '--broker', 'nats://127.0.0.1:4222,redis://127.0.0.1:6379'],
