@@ -4,6 +4,7 @@
  * guessed: an empty value, `0x50`, `1e3`, ` 2`, a broker URL without a host, or an option of the
  * other mode (`--history` without `--pubsub`) is refused rather than read as something else.
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { maskCredentials } from '../pubsub/broker-support.js';
 import { isToken } from '../proto/tokens.js';
@@ -85,6 +86,14 @@ function checkUrl(text: string, schemes: string[], what: string): URL {
   if (url.hostname === '') throw new UsageError(`--broker: ${shown(text)} names no host (want ${what})`);
   if (url.port === '0') throw new UsageError(`--broker: ${shown(text)}: port 0 is no server's port`);
   if (url.hash !== '') throw new UsageError(`--broker: ${shown(text)}: a URL fragment means nothing here`);
+  try {
+    // The clients decode the user, password or token (and DNS would get the host as written):
+    // a `%` not followed by two hex digits, or bytes that are no UTF-8, would fail later, in the
+    // client, with no option named.
+    for (const part of [url.username, url.password, url.hostname]) decodeURIComponent(part);
+  } catch {
+    throw new UsageError(`--broker: ${shown(text)}: bad percent-encoding (%XX: two hex digits, the bytes UTF-8)`);
+  }
   return url;
 }
 
@@ -120,6 +129,8 @@ export function checkBrokerUrl(value: string): BrokerUrl {
     if (!/^\/?([0-9]{1,5})?$/.test(url.pathname)) {
       throw new UsageError(`--broker: ${shown(value)}: the path may only be a database number (/0)`);
     }
+    // (node-redis reads nothing from a query: `?db=1` would be dropped unseen)
+    if (url.search !== '') throw new UsageError(`--broker: ${shown(value)}: a Redis URL has no query`);
     return { kind: 'redis', url: lowerScheme(value) };
   }
   if (scheme === 'nats' || scheme === 'tls') {
@@ -141,6 +152,15 @@ export function checkBrokerUrl(value: string): BrokerUrl {
   throw new UsageError(`--broker must be ${redis} or ${nats}, not ${shown(value)}`);
 }
 
+/**
+ * An IP address, or a host name's syntax (labels of letters, digits, `-` and `_`, not starting or
+ * ending with `-`): what else `--host` could hold (a space, `-x`, `[::1]`) only fails at listen.
+ */
+function isHost(text: string): boolean {
+  const label = '[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?';
+  return isIP(text) !== 0 || (text.length <= 253 && new RegExp(`^${label}(\\.${label})*\\.?$`, 'i').test(text));
+}
+
 /** `--protocols a,b`: subprotocol names (RFC 6455 §4.1: tokens), none empty, none twice. */
 function protocolList(value: string): string[] {
   const list = value.split(',').map((p) => p.trim());
@@ -151,41 +171,99 @@ function protocolList(value: string): string[] {
   return list;
 }
 
+type OptionSpecs = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+/** Whether a command-line word is one of `options` (`--name` or `--name=…`), or asks for help. */
+function isOptionWord(word: string, options: OptionSpecs): boolean {
+  if (word === '-h' || word === '--help') return true;
+  const name = /^--([^=]+)/.exec(word)?.[1];
+  return name !== undefined && name in options;
+}
+
+/**
+ * node:util's parseArgs (strict), every refusal one line naming the option. A value option's value
+ * may start with `-` (`--port -1`, refused then by the option's own check, not as "ambiguous")
+ * unless it is itself an option: `--port --quiet` and a trailing `--port` need a value. A value
+ * option given twice is refused (the first would be dropped unseen), unless it takes several.
+ */
+function readArgs(
+  args: string[],
+  options: OptionSpecs,
+  allowPositionals: boolean,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    if (word === '--') {
+      words.push(...args.slice(i));
+      break;
+    }
+    const name = /^--([^=]+)$/.exec(word)?.[1];
+    if (name !== undefined && options[name]?.type === 'string') {
+      const value = args[i + 1];
+      if (value === undefined || value === '--' || isOptionWord(value, options)) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      words.push(`--${name}=${value}`);
+      i++;
+    } else words.push(word);
+  }
+  let parsed: {
+    values: Record<string, unknown>;
+    positionals: string[];
+    tokens: { kind: string; name?: string }[];
+  };
+  try {
+    parsed = parseArgs({ args: words, options, strict: true, allowPositionals, tokens: true });
+  } catch (err) {
+    // (parseArgs's first sentence: "Unknown option '--x'", "Unexpected argument 'y'", "Option
+    // '--quiet' does not take an argument"; what follows is advice for a script author)
+    const message = err instanceof Error ? err.message : String(err);
+    const first = /^[^\n]*?'(?=\.\s[A-Z])/.exec(message)?.[0] ?? message.split('\n')[0]!;
+    throw new UsageError(`${first} (--help lists the options)`);
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    const name = token.name ?? '';
+    if (token.kind !== 'option' || options[name]?.type !== 'string' || options[name]!.multiple) continue;
+    if (seen.has(name)) throw new UsageError(`--${name} is given twice: give it once`);
+    seen.add(name);
+  }
+  return {
+    values: parsed.values as Record<string, string | boolean | string[] | undefined>,
+    positionals: parsed.positionals,
+  };
+}
+
 const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
 const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'max-topics'] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
 export function parseServeArgs(args: string[]): ServeConfig {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        protocols: { type: 'string' },
-        quiet: { type: 'boolean' },
-        'handshake-timeout': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        deflate: { type: 'boolean' },
-        tls: { type: 'boolean' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        log: { type: 'boolean' },
-        pubsub: { type: 'boolean' },
-        broker: { type: 'string' },
-        history: { type: 'string' },
-        'history-bytes': { type: 'string' },
-        'history-total-bytes': { type: 'string' },
-        workers: { type: 'string' },
-        'max-topics': { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const { values } = readArgs(
+    args,
+    {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      protocols: { type: 'string' },
+      quiet: { type: 'boolean' },
+      'handshake-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      deflate: { type: 'boolean' },
+      tls: { type: 'boolean' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      log: { type: 'boolean' },
+      pubsub: { type: 'boolean' },
+      broker: { type: 'string' },
+      history: { type: 'string' },
+      'history-bytes': { type: 'string' },
+      'history-total-bytes': { type: 'string' },
+      workers: { type: 'string' },
+      'max-topics': { type: 'string' },
+    },
+    false,
+  );
   const given = (name: string): boolean => values[name] !== undefined;
   const str = (name: string): string | undefined => values[name] as string | undefined;
   const pubsub = values.pubsub === true;
@@ -203,9 +281,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     );
   }
   const host = str('host') ?? '127.0.0.1';
-  if (host.trim() === '' || host !== host.trim()) {
-    throw new UsageError(`--host takes a host name or address, not ${JSON.stringify(host)}`);
-  }
+  if (!isHost(host)) throw new UsageError(`--host takes a host name or IP address, not ${JSON.stringify(host)}`);
   const cert = str('cert');
   const key = str('key');
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together');
@@ -237,5 +313,95 @@ export function parseServeArgs(args: string[]): ServeConfig {
     ),
     workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
     maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),
+  };
+}
+
+/** What `connect` runs with, every value checked. */
+export interface ConnectConfig {
+  url: string;
+  protocols: string[];
+  /** Header fields to add to the upgrade request; a name given twice sends both fields. */
+  headers: Record<string, string | string[]>;
+  binary: boolean;
+  insecure: boolean;
+  ca: string | undefined;
+  deflate: boolean;
+}
+
+/** Fields of the upgrade request that the handshake writes itself (or an option does). */
+const HANDSHAKE_FIELDS: Record<string, string> = {
+  host: 'the URL names the host',
+  upgrade: 'the handshake sets it',
+  connection: 'the handshake sets it',
+  'sec-websocket-key': 'the handshake sets it',
+  'sec-websocket-version': 'the handshake sets it',
+  'sec-websocket-protocol': 'use --protocol',
+  'sec-websocket-extensions': 'use --deflate',
+};
+
+/** Reads `connect`'s arguments (those after `connect`). Throws `UsageError` for anything it cannot use. */
+export function parseConnectArgs(args: string[]): ConnectConfig {
+  const { values, positionals } = readArgs(
+    args,
+    {
+      protocol: { type: 'string', multiple: true },
+      header: { type: 'string', multiple: true },
+      binary: { type: 'boolean' },
+      insecure: { type: 'boolean' },
+      ca: { type: 'string' },
+      deflate: { type: 'boolean' },
+    },
+    true,
+  );
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? 'give the URL to connect to (ws://HOST:PORT/PATH or wss://…)'
+        : `one URL, not ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+    );
+  }
+  const url = positionals[0]!;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {}
+  // (http:// and https:// are taken as ws:// and wss://, as connect() takes them)
+  if (!parsed || !['ws:', 'wss:', 'http:', 'https:'].includes(parsed.protocol)) {
+    throw new UsageError(`${JSON.stringify(url)} is not a ws:// or wss:// URL`);
+  }
+  if (parsed.hash !== '') throw new UsageError(`${JSON.stringify(url)}: a WebSocket URL has no fragment (#…)`);
+  const protocols = (values.protocol as string[] | undefined) ?? [];
+  for (const p of protocols) {
+    if (!isToken(p)) throw new UsageError(`--protocol: ${JSON.stringify(p)} is not a subprotocol name (a token)`);
+  }
+  if (new Set(protocols).size !== protocols.length) throw new UsageError('--protocol names a subprotocol twice');
+  const headers: Record<string, string | string[]> = {};
+  const spelled = new Map<string, string>(); // a name in any case is one field name
+  for (const h of (values.header as string[] | undefined) ?? []) {
+    const i = h.indexOf(':');
+    const name = h.slice(0, Math.max(i, 0)).trim();
+    const value = h.slice(i + 1).trim();
+    if (i <= 0 || !isToken(name)) throw new UsageError(`--header: ${JSON.stringify(h)} is not 'Name: value'`);
+    // (the head is Latin-1: a character over U+00FF has no byte there)
+    if (/[\r\n\0]|[^\0-\xff]/.test(value)) {
+      throw new UsageError(`--header ${name}: a value has no CR, LF, NUL, nor a character over U+00FF`);
+    }
+    const own = HANDSHAKE_FIELDS[name.toLowerCase()];
+    if (own) throw new UsageError(`--header ${name}: ${own}`);
+    const key = spelled.get(name.toLowerCase()) ?? name;
+    spelled.set(name.toLowerCase(), key);
+    const before = headers[key];
+    headers[key] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+  }
+  const ca = values.ca as string | undefined;
+  if (ca === '') throw new UsageError('--ca takes a file name');
+  return {
+    url,
+    protocols,
+    headers,
+    binary: values.binary === true,
+    insecure: values.insecure === true,
+    ca,
+    deflate: values.deflate === true,
   };
 }

@@ -8,16 +8,7 @@ import { WebSocketError } from '../errors.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
 import { connect } from '../stream/connect.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
-
-export interface ConnectCliOptions {
-  url: string;
-  protocols: string[];
-  headers: Record<string, string>;
-  binary: boolean;
-  insecure: boolean;
-  ca?: string;
-  deflate?: boolean;
-}
+import type { ConnectConfig } from './args.js';
 
 /** The line that shows a received message: text as it is, binary as its size and first bytes in hex. */
 function show(data: Buffer, binary: boolean): string {
@@ -26,15 +17,22 @@ function show(data: Buffer, binary: boolean): string {
   return `< [binary, ${data.length} bytes] ${hex}${data.length > 32 ? ' …' : ''}`;
 }
 
-export async function runConnect(o: ConnectCliOptions): Promise<number> {
+export async function runConnect(o: ConnectConfig): Promise<number> {
+  let ca: Buffer | undefined;
+  try {
+    ca = o.ca === undefined ? undefined : readFileSync(o.ca);
+  } catch (err) {
+    console.error(`ws-stream connect: --ca: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
   let ws: WebSocketStream;
   try {
     ws = await connect(o.url, {
       protocols: o.protocols,
       headers: o.headers,
       rejectUnauthorized: !o.insecure,
-      perMessageDeflate: o.deflate ?? false,
-      ca: o.ca ? readFileSync(o.ca) : undefined,
+      perMessageDeflate: o.deflate,
+      ca,
     });
   } catch (err) {
     if (err instanceof ClientHandshakeError && err.response) {

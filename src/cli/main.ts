@@ -6,12 +6,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { parseArgs } from 'node:util';
 import { runConnect } from './connect.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
-import { type ServeConfig, UsageError, limits, parseServeArgs } from './args.js';
-import { runPrimary, runServer, workerHeaders } from './workers.js';
+import { type ConnectConfig, type ServeConfig, UsageError, limits, parseConnectArgs, parseServeArgs } from './args.js';
+import { exitNotStarted, runPrimary, runServer, workerHeaders } from './workers.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--workers 1] [--quiet]
@@ -96,9 +95,7 @@ async function main(argv: string[]): Promise<number> {
     try {
       config = parseServeArgs(rest);
     } catch (err) {
-      if (!(err instanceof UsageError)) throw err;
-      console.error(`ws-stream serve: ${err.message}\n(ws-stream --help shows the options)`);
-      return 2;
+      return usageError('serve', err);
     }
     if (config.pubsub) return runPubSubServe(config);
     const label = 'ws-stream echo server';
@@ -126,43 +123,37 @@ async function main(argv: string[]): Promise<number> {
     return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
   }
   if (command === 'connect') {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        protocol: { type: 'string', multiple: true, default: [] },
-        header: { type: 'string', multiple: true, default: [] },
-        binary: { type: 'boolean', default: false },
-        insecure: { type: 'boolean', default: false },
-        ca: { type: 'string' },
-        deflate: { type: 'boolean', default: false },
-      },
-    });
-    if (positionals.length !== 1) {
-      console.error(usage);
-      return 2;
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(usage);
+      return 0;
     }
-    const headers: Record<string, string> = {};
-    for (const h of values.header!) {
-      const i = h.indexOf(':');
-      if (i <= 0) {
-        console.error(`ws-stream: bad header ${JSON.stringify(h)} (want 'Name: value')`);
-        return 2;
-      }
-      headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+    let config: ConnectConfig;
+    try {
+      config = parseConnectArgs(rest);
+    } catch (err) {
+      return usageError('connect', err);
     }
-    return runConnect({
-      url: positionals[0]!,
-      protocols: values.protocol!,
-      headers,
-      binary: values.binary!,
-      insecure: values.insecure!,
-      ca: values.ca,
-      deflate: values.deflate!,
-    });
+    return runConnect(config);
   }
-  console.error(usage);
-  return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    console.log(usage);
+    return 0;
+  }
+  if (command === undefined) {
+    console.error(usage);
+    return 2;
+  }
+  console.error(
+    `ws-stream: unknown command ${JSON.stringify(command)}: serve or connect (ws-stream --help shows the usage)`,
+  );
+  return 2;
+}
+
+/** A command line that cannot run: one line naming the option, exit code 2 (anything else is thrown on). */
+function usageError(command: string, err: unknown): number {
+  if (!(err instanceof UsageError)) throw err;
+  console.error(`ws-stream ${command}: ${err.message}`);
+  return 2;
 }
 
 main(process.argv.slice(2)).then(
@@ -172,7 +163,6 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     // Could not start (the port taken, a certificate file missing…): nothing half-started stays up,
     // not even a cluster worker whose IPC channel would keep it alive.
-    console.error(`ws-stream: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    exitNotStarted(err instanceof Error ? err.message : String(err));
   },
 );

@@ -21,7 +21,7 @@ import { type RunningServer, serve } from './serve.js';
 import type { BrokerUrl } from './args.js';
 import { runPrimary, runServer, workerHeaders } from './workers.js';
 
-export interface PubSubServeOptions {
+interface PubSubServeOptions {
   host: string;
   port: number;
   quiet: boolean;
@@ -141,13 +141,13 @@ interface Told {
 const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
 /** The limits of one connection (the command line's). */
-export interface ConnectionLimits {
+interface ConnectionLimits {
   /** Topics one connection may be subscribed to at once. */
   maxTopics: number;
 }
 
 /** Serves the protocol on one connection until it closes. */
-export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: ConnectionLimits): void {
+function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: ConnectionLimits): void {
   let publishing = 0;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
@@ -294,7 +294,7 @@ export function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: C
   ws.read(onMessage);
 }
 
-export interface RunningPubSubServer {
+interface RunningPubSubServer {
   url: string;
   shutdown(): Promise<void>;
 }
@@ -305,21 +305,16 @@ export interface RunningPubSubServer {
  * deadline from the TCP connection, 431 and 400 for heads it will not read, the page for GET and
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
-export async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
+async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const external = !broker && opts.broker ? await loadBroker(opts.broker) : null;
-  // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
-  // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
-  let opened: Promise<void> = Promise.resolve();
-  if (external) {
-    const open = external.open.bind(external);
-    external.open = (events, history) => (opened = open(events, history));
-  }
   const ps = new PubSub({
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
     format: messageJson,
   });
-  await opened;
+  // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
+  // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
+  if (external) await ps._opened();
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });

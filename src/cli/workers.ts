@@ -3,7 +3,7 @@
  * and the life of a process that serves (a worker, or the only process). Each mode gives what it
  * serves; the rest (scheduling, replacing workers, stopping on signals) is here, once.
  */
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { stopOnSignals } from './shutdown.js';
 
@@ -35,6 +35,32 @@ const STABLE_MS = 10_000;
 /** The primary's wait for its workers to close their connections, past which it exits anyway. */
 const PRIMARY_GRACE_MS = 5000;
 
+/** The key of the message in which a worker tells its primary why it could not start. */
+const START_FAILED = 'wsStreamStartFailed';
+
+/**
+ * Ends a process that could not start (exit 1). A cluster worker does not print why: it tells its
+ * primary, which prints it once for all its workers (each would print the same refusal) instead of
+ * its own "exited before it listened" line.
+ */
+export function exitNotStarted(reason: string): void {
+  if (cluster.isWorker && process.connected) {
+    process.send!({ [START_FAILED]: reason }, (err: Error | null) => {
+      if (err) console.error(`ws-stream: ${reason}`); // (the primary is gone: nobody else will say it)
+      process.exit(1);
+    });
+    return;
+  }
+  console.error(`ws-stream: ${reason}`);
+  process.exit(1);
+}
+
+/** The reason in a worker's message, if it is the one exitNotStarted sends. */
+function startFailure(message: unknown): string | undefined {
+  const reason = (message as Record<string, unknown> | null)?.[START_FAILED];
+  return typeof reason === 'string' ? reason : undefined;
+}
+
 /** Headers of the 101 response naming the worker that accepted the connection (none outside a cluster). */
 export function workerHeaders(): Record<string, string> | undefined {
   return cluster.isWorker ? { 'X-Ws-Stream-Worker': String(cluster.worker!.id) } : undefined;
@@ -60,6 +86,8 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
   const listened = new Set<number>();
+  /** Why workers that could not start said they could not (exitNotStarted), by worker id. */
+  const reasons = new Map<number, string>();
   let started = false;
   let stopping = false;
   let exitCode = 0;
@@ -74,6 +102,10 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   const fork = (): void => {
     if (stopping) return;
     const w = cluster.fork(opts.env);
+    w.on('message', (message: unknown) => {
+      const reason = startFailure(message);
+      if (reason !== undefined) reasons.set(w.id, reason);
+    });
     w.once('listening', (address) => {
       listened.add(w.id);
       const settled = (): void => {
@@ -104,25 +136,42 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     if (!opts.quiet) console.error(`${why}; another in ${delay} ms`);
     setTimeout(fork, delay);
   };
-  cluster.on('exit', (w, code, signal) => {
-    const how = signal ?? `code ${code}`;
+  /**
+   * A worker gone (its process exited, its IPC channel closed: it is out of cluster.workers, and
+   * every message it sent has been read, its reason for not starting included).
+   */
+  const exited = (w: Worker, how: string): void => {
     const shortLived = settling.has(w.id);
     clearTimeout(settling.get(w.id));
     settling.delete(w.id);
+    const reason = reasons.get(w.id);
+    reasons.delete(w.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) finish();
       return;
     }
     if (!listened.delete(w.id)) {
       if (!started) {
-        console.error(`ws-stream: worker ${w.id} exited (${how}) before it listened: stopping`);
+        // The worker's reason (a broker's refusal, the port taken) is the one line; each worker
+        // would have the same. A worker that died without one: this line says that much.
+        console.error(`ws-stream: ${reason ?? `worker ${w.id} exited (${how}) before it listened: stopping`}`);
         return stop(1);
       }
-      return forkLater(`worker ${w.id} exited (${how}) before it listened`);
+      return forkLater(
+        reason === undefined
+          ? `worker ${w.id} exited (${how}) before it listened`
+          : `worker ${w.id} could not start (${reason})`,
+      );
     }
     if (shortLived) return forkLater(`worker ${w.id} exited (${how}) soon after it listened`);
     if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
     fork();
+  };
+  cluster.on('exit', (w, code, signal) => {
+    const how = signal ?? `code ${code}`;
+    // The exit and the channel's end come by different ways: either may be seen first.
+    if (w.isConnected()) w.once('disconnect', () => exited(w, how));
+    else exited(w, how);
   });
   for (let i = 0; i < opts.workers; i++) fork();
   process.on('SIGINT', () => stop(0));

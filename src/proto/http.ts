@@ -278,12 +278,15 @@ export function serializeResponse(status: number, headers: ResponseHeaders, body
 
 /**
  * Serialises a start line, header fields and body; a name that is not a token or a value with CR,
- * LF or NUL throws ERR_WS_INVALID_ARGUMENT (no header injection through a decorator).
+ * LF, NUL or a character over U+00FF throws ERR_WS_INVALID_ARGUMENT (no header injection through a
+ * decorator).
  */
 function headerLine(name: string, value: string): string {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0)
+    // The head is written as Latin-1: a character over U+00FF would be cut to its low byte
+    // (U+010D, U+010A: CR, LF), a header injection.
+    if (c === 0x0d || c === 0x0a || c === 0 || c > 0xff)
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
   }
   return `${name}: ${value}\r\n`;

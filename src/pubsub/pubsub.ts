@@ -272,9 +272,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     deliverRun = (run, now) => run.pubsub.deliverRun(run.topic, run.messages, now);
   }
 
+  /**
+   * The broker this PubSub opened when it was made (`options.broker`, or the MemoryBroker it made),
+   * for its whole life; `close()` closes it. Public to read from (`position`, a MemoryBroker's
+   * `stats()`): the PubSub alone opens, closes, subscribes and unsubscribes it.
+   */
   readonly broker: Broker;
-  /** Messages not delivered to a subscriber because of its backlog, since this PubSub was made. */
-  dropped = 0;
+  private drops = 0;
   private readonly historyOptions: HistoryOptions;
   private readonly maxBytes: number;
   /** A replay waits for the socket past this many bytes buffered. */
@@ -415,6 +419,24 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   topics(ws: PubSubSocket): string[] {
     const stream = this.check(ws);
     return [...(this.members.get(stream)?.subs.keys() ?? [])];
+  }
+
+  /**
+   * @internal The broker's open: resolves once it is open, rejects with what refused it (an
+   * ERR_WS_BROKER_UNAVAILABLE…). The operations wait for it themselves; `serve --pubsub` waits for
+   * it before it listens, so that a broker refusing its credentials ends the command.
+   */
+  _opened(): Promise<void> {
+    return this.opened;
+  }
+
+  /**
+   * Messages not delivered to a subscriber because of its backlog, since this PubSub was made: one
+   * per message and subscriber, counted as its `'drop'` event is emitted (with policy `'close'`,
+   * the message that closed the subscriber). It only grows.
+   */
+  get dropped(): number {
+    return this.drops;
   }
 
   /** Whether the broker is reachable (as it last reported). */
@@ -831,7 +853,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** A message does not fit a subscriber's backlog: the slow-subscriber policy. */
   private tooSlow(sub: Subscription, bytes: number): boolean {
     const member = sub.member;
-    this.dropped++;
+    this.drops++;
     try {
       this.emit('drop', { ws: member.handle, topic: sub.topic.name, bytes, policy: this.policy });
     } catch (err) {

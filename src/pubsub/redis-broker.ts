@@ -337,6 +337,16 @@ export class RedisBroker implements Broker {
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
     }
+    try {
+      // (node-redis decodes them in open(), and throws a bare URIError there)
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+    } catch {
+      throw new WebSocketError(
+        'ERR_WS_INVALID_ARGUMENT',
+        `RedisBroker: the credentials of ${maskCredentials(this.#options.url)} are not URL-encoded`,
+      );
+    }
     for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {

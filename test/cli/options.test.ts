@@ -3,11 +3,12 @@
  * says on stderr which option is wrong, and exits 2. Run as a person runs it: the real CLI.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { runRefused } from './cli-support.js';
+import { MAIN, runRefused } from './cli-support.js';
 
 /** [arguments, what stderr must say] */
 const refused: [string[], RegExp][] = [
@@ -21,6 +22,8 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--broker', 'redis://127.0.0.1:99999'], /--broker: .* is not a URL/],
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379/zero'], /database number/],
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379#x'], /fragment/],
+  [['--pubsub', '--broker', 'redis://127.0.0.1:6379/0?db=1'], /--broker: .*: a Redis URL has no query/],
+  [['--pubsub', '--broker', 'nats://127.0.0.1:4222?x=1'], /--broker: .*: a NATS URL has no query/],
   [['--pubsub', '--broker', 'nats://127.0.0.1:4222/path'], /no path/],
   [
     ['--pubsub', '--broker', 'nats://127.0.0.1:4222,redis://127.0.0.1:6379'],
@@ -86,9 +89,35 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--log'], /--log/],
   // Unknown options, stray arguments, flags given values.
   [['--bogus'], /Unknown option '--bogus'/],
-  [['--pubsub', 'extra'], /Unexpected argument 'extra'/],
+  [['--pubsub', 'extra'], /Unexpected argument 'extra' \(--help lists the options\)$/m],
+  [['--pubsub', 'a. B'], /Unexpected argument 'a\. B' \(--help lists the options\)$/m],
   [['--pubsub=yes'], /--pubsub/],
   [['--deflate=no'], /--deflate/],
+  [['--quiet=1'], /--quiet/],
+  [['--max-message-size', '5'], /Unknown option '--max-message-size'/],
+  [['-p', '1'], /Unknown option '-p'/],
+  [['--', '--port', '1'], /Unexpected argument '--port'/],
+  // A value that starts with '-' is the option's value, refused by its own check (not "ambiguous").
+  [['--port', '-1'], /--port takes a whole number from 0 to 65535, not "-1"/],
+  [['--port', '70000'], /--port takes a whole number from 0 to 65535, not "70000"/],
+  [['--pubsub', '--history', '-1'], /--history takes a whole number from 0 to 1000000, not "-1"/],
+  [['--pubsub', '--history', 'abc'], /--history .* not "abc"/],
+  [['--pubsub', '--history-total-bytes', '-5'], /--history-total-bytes .* not "-5"/],
+  [['--handshake-timeout', '-0.5'], /--handshake-timeout takes seconds .* not "-0.5"/],
+  [['--idle-timeout', '.5'], /--idle-timeout .* not ".5"/],
+  [['--host', '-x'], /--host takes a host name or IP address, not "-x"/],
+  [['--host', 'a b'], /--host .* not "a b"/],
+  [['--host', '[::1]'], /--host .* not "\[::1\]"/],
+  // Missing values: at the end, or another option where the value should be.
+  [['--port'], /--port needs a value/],
+  [['--port', '--quiet'], /--port needs a value/],
+  [['--pubsub', '--history', '--workers', '2'], /--history needs a value/],
+  [['--cert', '--key', 'k'], /--cert needs a value/],
+  [['--port', '--'], /--port needs a value/],
+  // An option given twice: which one was meant?
+  [['--port', '1', '--port', '2'], /--port is given twice/],
+  [['--pubsub', '--broker', 'redis://h:1', '--broker=redis://h:2'], /--broker is given twice/],
+  [['--pubsub', '--workers', '2', '--workers', '2'], /--workers is given twice/],
 ];
 
 describe('ws-stream serve refuses a bad command line: stderr names the option, exit code 2, nothing listens', () => {
@@ -97,10 +126,118 @@ describe('ws-stream serve refuses a bad command line: stderr names the option, e
       const r = await runRefused(args);
       assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
       assert.match(r.err, message);
-      assert.match(r.err, /^ws-stream serve: /);
+      assert.match(r.err, /^ws-stream serve: [^\n]+\n$/, 'one line');
       assert.equal(r.out, '', 'nothing on stdout');
     });
   }
+});
+
+describe('ws-stream serve --broker with a URL that does not decode: exit 2, one line naming --broker, no secret', () => {
+  for (const url of [
+    'nats://us%zzer:secret-1@127.0.0.1:4222',
+    'nats://secret-1%zz@127.0.0.1:4222',
+    'nats://127.0.0.1:4223,nats://u:secret-1%zz@127.0.0.1:4222',
+    'redis://:secret-1%zz@127.0.0.1:6379',
+    'redis://u%zz:secret-1@127.0.0.1:6379',
+    'rediss://u:secret-1%E9@127.0.0.1:6379',
+    'redis://127.0.0.1%zz:6379',
+  ]) {
+    it(url, async () => {
+      const r = await runRefused(['--pubsub', '--broker', url]);
+      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+      assert.match(r.err, /^ws-stream serve: --broker: "[^"]+": bad percent-encoding[^\n]*\n$/);
+      assert.doesNotMatch(r.err, /secret-1/);
+      assert.equal(r.out, '');
+    });
+  }
+});
+
+/** `ws-stream ARGS` run to its exit, with no input. */
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out, err })));
+}
+
+/** [arguments after `connect`, what stderr must say]; a URL, where there is one, no server listens on. */
+const connectRefused: [string[], RegExp][] = [
+  [[], /give the URL to connect to/],
+  [['ws://127.0.0.1:1', 'ws://127.0.0.1:2'], /one URL, not 2/],
+  [['ws://127.0.0.1:1', '--', '--binary'], /one URL, not 2/],
+  [['foo'], /"foo" is not a ws:\/\/ or wss:\/\/ URL/],
+  [['ftp://127.0.0.1:1/'], /"ftp:\/\/127\.0\.0\.1:1\/" is not a ws:\/\/ or wss:\/\/ URL/],
+  [['ws://127.0.0.1:1/#x'], /no fragment/],
+  [['--bogus', 'ws://127.0.0.1:1'], /Unknown option '--bogus'/],
+  [['ws://127.0.0.1:1', '--binary=yes'], /Option '--binary' does not take an argument/],
+  [['ws://127.0.0.1:1', '--protocol'], /--protocol needs a value/],
+  [['--protocol', 'ws://127.0.0.1:1'], /give the URL to connect to/],
+  [['ws://127.0.0.1:1', '--protocol', ''], /--protocol: "" is not a subprotocol name/],
+  [['ws://127.0.0.1:1', '--protocol', 'a b'], /--protocol: "a b" is not a subprotocol name/],
+  [['ws://127.0.0.1:1', '--protocol', 'chat', '--protocol', 'chat'], /--protocol names a subprotocol twice/],
+  [['ws://127.0.0.1:1', '--header', 'bad'], /--header: "bad" is not 'Name: value'/],
+  [['ws://127.0.0.1:1', '--header', ': v'], /--header: ": v" is not 'Name: value'/],
+  [['ws://127.0.0.1:1', '--header', 'Na me: v'], /--header: "Na me: v" is not 'Name: value'/],
+  [['ws://127.0.0.1:1', '--header', 'X-A: a\rb'], /--header X-A: a value has no CR, LF, NUL/],
+  [['ws://127.0.0.1:1', '--header', 'X-A: a\u010d\u010aX-Injected: 1'], /over U\+00FF/],
+  [['ws://127.0.0.1:1', '--header', 'upgrade: h2c'], /--header upgrade: the handshake sets it/],
+  [['ws://127.0.0.1:1', '--header', 'Sec-WebSocket-Protocol: chat'], /use --protocol/],
+  [['ws://127.0.0.1:1', '--header', 'Host: example.com'], /--header Host/],
+  [['ws://127.0.0.1:1', '--ca'], /--ca needs a value/],
+  [['ws://127.0.0.1:1', '--ca', ''], /--ca takes a file name/],
+  [['ws://127.0.0.1:1', '--ca', 'a.pem', '--ca', 'b.pem'], /--ca is given twice/],
+];
+
+describe('ws-stream connect refuses a bad command line: one line naming what is wrong, exit code 2', () => {
+  for (const [args, message] of connectRefused) {
+    it(JSON.stringify(args), async () => {
+      const r = await run(['connect', ...args]);
+      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+      assert.match(r.err, message);
+      assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
+      assert.equal(r.out, '');
+    });
+  }
+
+  it('a --ca file that cannot be read: exit 1, one line naming --ca', async () => {
+    const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', '/nonexistent/ca.pem']);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /^ws-stream connect: --ca: ENOENT[^\n]*\/nonexistent\/ca\.pem[^\n]*\n$/);
+  });
+});
+
+describe('ws-stream without a command, with an unknown one, or asking for help', () => {
+  it('--help, -h, help, serve --help, connect --help: the usage on stdout, exit 0', async () => {
+    for (const args of [['--help'], ['-h'], ['help'], ['serve', '--help'], ['connect', '--help']]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.out, /^usage:\n {2}ws-stream serve /, args.join(' '));
+      assert.match(r.out, /\n {2}ws-stream connect URL /, args.join(' '));
+      assert.equal(r.err, '', args.join(' '));
+    }
+  });
+
+  it('no command: the usage on stderr, exit 2; an unknown command: one line naming it, exit 2', async () => {
+    const none = await run([]);
+    assert.equal(none.code, 2);
+    assert.match(none.err, /^usage:\n/);
+    assert.equal(none.out, '');
+    for (const command of ['foo', '--version', 'server']) {
+      const r = await run([command]);
+      assert.equal(r.code, 2, command);
+      assert.equal(
+        r.err,
+        `ws-stream: unknown command ${JSON.stringify(command)}: serve or connect (ws-stream --help shows the usage)\n`,
+      );
+      assert.equal(r.out, '');
+    }
+  });
 });
 
 describe('ws-stream serve fails fast when it cannot start', () => {

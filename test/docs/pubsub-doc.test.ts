@@ -65,3 +65,22 @@ it('bad PubSub options throw ERR_WS_INVALID_ARGUMENT naming the option; the limi
   });
   await ok.close();
 });
+
+it("every public member of PubSub's published type is documented in doc/pubsub.md's API section", () => {
+  const types = readFileSync(fileURLToPath(new URL('../../src/pubsub/pubsub.d.ts', import.meta.url)), 'utf8');
+  const body = /^export declare class PubSub [^\n]*\n([\s\S]*?)\n\}/m.exec(types)?.[1];
+  assert.ok(body, 'the PubSub class in pubsub.d.ts');
+  const members = new Set<string>();
+  for (const line of body.split('\n')) {
+    // Members are indented 4 spaces; private ones and the constructor are no API.
+    const m = /^ {4}(?:readonly |get |static )*([A-Za-z_$][\w$]*)[(:?<]/.exec(line);
+    if (m && !/^ {4}private /.test(line) && m[1] !== 'constructor') members.add(m[1]!);
+  }
+  const api = doc.slice(doc.indexOf('## API'), doc.indexOf('\n## ', doc.indexOf('## API') + 1));
+  for (const name of ['subscribe', 'publish', 'close', 'dropped', 'broker', 'brokerAvailable']) {
+    assert.ok(members.has(name), `${name} read from pubsub.d.ts`);
+  }
+  for (const name of members) {
+    assert.match(api, new RegExp(`^- .*\`${name}[\`(]`, 'm'), `${name} has a bullet in ## API`);
+  }
+});
