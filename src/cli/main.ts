@@ -33,7 +33,8 @@ const usage = `usage:
       --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
       --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max})
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
-      an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes`;
+      an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes
+  ws-stream --version`;
 
 /** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl. */
 function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
@@ -139,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    console.log(packageVersion());
+    return 0;
+  }
   if (command === undefined) {
     console.error(usage);
     return 2;
@@ -147,6 +152,14 @@ async function main(argv: string[]): Promise<number> {
     `ws-stream: unknown command ${JSON.stringify(command)}: serve or connect (ws-stream --help shows the usage)`,
   );
   return 2;
+}
+
+/** This package's version, from its package.json (dist/src/cli/ is three folders below it). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 /** A command line that cannot run: one line naming the option, exit code 2 (anything else is thrown on). */

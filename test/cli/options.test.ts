@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
@@ -223,12 +224,25 @@ describe('ws-stream without a command, with an unknown one, or asking for help',
     }
   });
 
+  it('--version, -v, version: the package.json version on stdout, exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    for (const command of ['--version', '-v', 'version']) {
+      const r = await run([command]);
+      assert.equal(r.code, 0, command);
+      assert.equal(r.out, `${version}\n`, command);
+      assert.equal(r.err, '', command);
+    }
+  });
+
   it('no command: the usage on stderr, exit 2; an unknown command: one line naming it, exit 2', async () => {
     const none = await run([]);
     assert.equal(none.code, 2);
     assert.match(none.err, /^usage:\n/);
     assert.equal(none.out, '');
-    for (const command of ['foo', '--version', 'server']) {
+    for (const command of ['foo', '--versions', 'server']) {
       const r = await run([command]);
       assert.equal(r.code, 2, command);
       assert.equal(
