@@ -37,6 +37,20 @@ export function runRefused(args: string[]): Promise<Run> {
   });
 }
 
+/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input to its exit: what it printed and how it ended. */
+export function runToExit(args: string[], nodeArgs: string[] = []): Promise<Run> {
+  const p = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+}
+
 /** Waits for a child process to exit; resolves with its code and signal. */
 export function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (proc.exitCode !== null || proc.signalCode !== null) {

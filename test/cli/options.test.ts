@@ -3,13 +3,12 @@
  * says on stderr which option is wrong, and exits 2. Run as a person runs it: the real CLI.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { MAIN, runRefused } from './cli-support.js';
+import { runRefused, runToExit as run } from './cli-support.js';
 
 /** [arguments, what stderr must say] */
 const refused: [string[], RegExp][] = [
@@ -152,20 +151,6 @@ describe('ws-stream serve --broker with a URL that does not decode: exit 2, one 
     });
   }
 });
-
-/** `ws-stream ARGS` run to its exit, with no input. */
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out, err })));
-}
 
 /** [arguments after `connect`, what stderr must say]; a URL, where there is one, no server listens on. */
 const connectRefused: [string[], RegExp][] = [

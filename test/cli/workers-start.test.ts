@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { BrokerProcess } from '../support/brokers.js';
-import { childrenOf, exitOf, MAIN, runRefused } from './cli-support.js';
+import { childrenOf, exitOf, MAIN, runRefused, runToExit } from './cli-support.js';
 
 describe('serve --workers: a worker that could not start', () => {
   const brokers: BrokerProcess[] = [];
@@ -61,18 +61,8 @@ describe('serve --workers: a worker that could not start', () => {
 
   it('workers that die without a reason: the primary’s line names one; exit 1', async () => {
     const exit = new URL('./worker-exit-at-start.js', import.meta.url).href;
-    const proc = spawn(process.execPath, ['--import', exit, MAIN, 'serve', '--port', '0', '--workers', '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    assert.deepEqual(await exitOf(proc), { code: 1, signal: null });
+    const { code, signal, out, err } = await runToExit(['serve', '--port', '0', '--workers', '2'], ['--import', exit]);
+    assert.deepEqual({ code, signal }, { code: 1, signal: null });
     assert.equal(out, '');
     assert.match(err, /^ws-stream: worker [12] exited \(code 5\) before it listened: stopping\n$/);
   });
