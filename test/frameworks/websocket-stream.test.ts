@@ -3,9 +3,10 @@
  * installed and aliased to ws-stream/ws (test/support/ws-alias.ts, which resolves `ws` from any folder), in a child
  * process each (apps/websocket-stream.ts): an echo server piping each stream into itself, clients as node streams.
  * Both must show the same: text and binary writes echoed as Buffers, 4 MiB through `pipeline` with backpressure and
- * every byte back in order, `end()` closing the socket (1000 on the server, 'end' then 'close' on the client),
- * `destroy()` seen by the server, and ECONNREFUSED as the stream's error. Where ws 8 differs from ws 3 (the close
- * code of a `close()` without one, the error event's shape), ws-stream/ws does as ws 8 does: checked against ws 8.
+ * every byte back in order, `end()` closing the socket (the server's socket closes; 'finish', 'end' then 'close' on
+ * the client), `destroy()` seen by the server, and ECONNREFUSED as the stream's error. Where ws 8 changed ws 3's
+ * behaviour (the close code of a `close()` without one, the error event's shape), ws-stream/ws does what ws 8 does
+ * (a ws 8 client shows the same).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
