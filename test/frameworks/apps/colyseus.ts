@@ -23,6 +23,7 @@ const result: Record<string, unknown> = {
 };
 const roomSaw: string[] = [];
 let dropped: () => void = () => {};
+let disposed: () => void = () => {};
 
 const Player = schema({ name: t.string(), score: t.number() }, 'Player');
 const State = schema({ players: t.map(Player), round: t.number() }, 'State');
@@ -63,6 +64,7 @@ class Arena extends Room {
   }
   override onDispose() {
     roomSaw.push('dispose');
+    disposed();
   }
 }
 
@@ -135,7 +137,12 @@ result.afterReconnect = view(alice);
 
 // Both leave (consented): the codes the SDK reports, then the room disposes.
 const aliceLeft = new Promise((resolve) => alice.onLeave((code) => resolve(code)));
+const roomDisposed = new Promise<void>((resolve) => {
+  disposed = resolve;
+});
 result.leave = [await alice.leave(), await aliceLeft, await bob.leave()];
+// A client's leave() resolves when its socket closes: the room may see the leave, and dispose, a little later.
+await roomDisposed;
 result.roomSaw = [...roomSaw];
 await gameServer.gracefullyShutdown(false);
 result.afterShutdown = roomSaw.slice((result.roomSaw as string[]).length);
