@@ -82,7 +82,10 @@ const view = (room: Joined) => {
   const s = room.state as PlayersState;
   return [s.round, [...s.players.values()].map((p) => `${p.name}:${p.score}`).sort()];
 };
-/** Resolves once `test` holds of the room's state: now, or at a state change. */
+/**
+ * Resolves once `test` holds of the room's state: now, or at a state change. Until the room's first state has
+ * arrived (a client just joined), its fields are undefined: the tests read them with `?.`.
+ */
 const stateWhere = (room: Joined, test: (s: PlayersState) => boolean) =>
   new Promise<void>((resolve) => {
     if (test(room.state as PlayersState)) return resolve();
@@ -99,7 +102,7 @@ const alice = await sdk.joinOrCreate('arena', { name: 'alice' });
 result.clientIsOurs = (alice.connection.transport as unknown as { ws: unknown }).ws instanceof ours.WebSocket;
 const bob = await sdk.joinOrCreate('arena', { name: 'bob' });
 result.sameRoom = alice.roomId === bob.roomId;
-await stateWhere(alice, (s) => s.players.size === 2);
+await stateWhere(alice, (s) => s.players?.size === 2);
 result.joined = view(alice);
 
 // Messages change the state; both clients get the patch.
@@ -107,7 +110,7 @@ alice.send('score', 5);
 bob.send('score', 3);
 alice.send('score', 2);
 const scored = (s: PlayersState) =>
-  s.players.get(alice.sessionId)?.score === 7 && s.players.get(bob.sessionId)?.score === 3;
+  s.players?.get(alice.sessionId)?.score === 7 && s.players?.get(bob.sessionId)?.score === 3;
 await Promise.all([stateWhere(alice, scored), stateWhere(bob, scored)]);
 result.scored = [view(alice), view(bob)];
 
@@ -132,7 +135,7 @@ result.bobDropped = await bobDropped;
 await roomDropped;
 await bobBack;
 bob.send('score', 10);
-await stateWhere(alice, (s) => s.players.get(bob.sessionId)?.score === 13);
+await stateWhere(alice, (s) => s.players?.get(bob.sessionId)?.score === 13);
 result.afterReconnect = view(alice);
 
 // Both leave (consented): the codes the SDK reports, then the room disposes.
