@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { maskCredentials } from '../pubsub/broker-support.js';
+import { isSendableHeaderValue } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
 
 /** A command line that cannot be served: the message says which option and what it takes. */
@@ -382,8 +383,7 @@ export function parseConnectArgs(args: string[]): ConnectConfig {
     const name = h.slice(0, Math.max(i, 0)).trim();
     const value = h.slice(i + 1).trim();
     if (i <= 0 || !isToken(name)) throw new UsageError(`--header: ${JSON.stringify(h)} is not 'Name: value'`);
-    // (the head is Latin-1: a character over U+00FF has no byte there)
-    if (/[\r\n\0]|[^\0-\xff]/.test(value)) {
+    if (!isSendableHeaderValue(value)) {
       throw new UsageError(`--header ${name}: a value has no CR, LF, NUL, nor a character over U+00FF`);
     }
     const own = HANDSHAKE_FIELDS[name.toLowerCase()];

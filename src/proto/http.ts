@@ -277,18 +277,22 @@ export function serializeResponse(status: number, headers: ResponseHeaders, body
 }
 
 /**
- * Serialises a start line, header fields and body; a name that is not a token or a value with CR,
- * LF, NUL or a character over U+00FF throws ERR_WS_INVALID_ARGUMENT (no header injection through a
- * decorator).
+ * Whether `value` can be sent as a header field's value: no CR, LF or NUL (no header injection),
+ * and no character over U+00FF (the head is written as Latin-1: U+010D, U+010A would be cut to
+ * their low bytes, CR and LF).
  */
-function headerLine(name: string, value: string): string {
+export function isSendableHeaderValue(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    // The head is written as Latin-1: a character over U+00FF would be cut to its low byte
-    // (U+010D, U+010A: CR, LF), a header injection.
-    if (c === 0x0d || c === 0x0a || c === 0 || c > 0xff)
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+    if (c === 0x0d || c === 0x0a || c === 0 || c > 0xff) return false;
   }
+  return true;
+}
+
+/** One header line; a value that is not sendable throws ERR_WS_INVALID_ARGUMENT. */
+function headerLine(name: string, value: string): string {
+  if (!isSendableHeaderValue(value))
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
   return `${name}: ${value}\r\n`;
 }
 
