@@ -85,6 +85,10 @@ export class MemoryBroker implements Broker {
   }
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
+    // A second PubSub would silently take the first one's deliveries (and leak its sweeper).
+    if (this.events !== null || this.closed) {
+      throw new WebSocketError('ERR_WS_INVALID_STATE', `MemoryBroker: already ${this.closed ? 'closed' : 'opened'}`);
+    }
     this.events = events;
     this.kept = { size: history.size, ttlSeconds: history.ttlSeconds, bytes: historyBytes(history) };
     if (history.ttlSeconds > 0) {

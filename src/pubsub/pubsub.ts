@@ -451,7 +451,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     for (const m of this.members.values()) for (const sub of [...m.subs.values()]) this.leave(sub, false);
     this.members.clear();
     this.topicsByName.clear();
-    await this.opened.catch(() => {});
+    const refused: unknown = await this.opened.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // A broker that would not open because it is another PubSub's (or closed) is not this one's to close.
+    if (refused instanceof WebSocketError && refused.code === 'ERR_WS_INVALID_STATE') return;
     await this.broker.close();
   }
 

@@ -89,3 +89,33 @@ it("PubSub's format throws for one message: publish still resolves (the message 
   assert.deepEqual(await client.next(), { ok: true });
   client.close();
 });
+
+it('a broker serves one PubSub: a second one given it is refused (ERR_WS_INVALID_STATE), the first still delivers, also after the second is closed', async (t) => {
+  const web = await startTestServer();
+  const broker = new MemoryBroker();
+  const first = new PubSub({ broker });
+  const second = new PubSub({ broker });
+  t.after(async () => {
+    await second.close();
+    await first.close();
+    await web.close();
+  });
+  const client = await JsonClient.connect(web.port);
+  const { ws } = await web.next();
+  await first.subscribe(ws, 'room');
+  await assert.rejects(second.publish('room', 'taken over?'), { code: 'ERR_WS_INVALID_STATE' });
+  await assert.rejects(second.subscribe(ws, 'room'), { code: 'ERR_WS_INVALID_STATE' });
+  await second.close(); // not its broker to close
+  await first.publish('room', JSON.stringify({ n: 1 }));
+  assert.deepEqual(await client.next(), { n: 1 });
+  client.close();
+});
+
+it('a closed MemoryBroker does not open again', async () => {
+  const { broker } = await opened(1);
+  await broker.close();
+  await assert.rejects(broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 1, ttlSeconds: 0 }), {
+    code: 'ERR_WS_INVALID_STATE',
+    message: /already closed/,
+  });
+});
