@@ -89,8 +89,8 @@ export class MemoryBroker implements Broker {
     if (this.events !== null || this.closed) {
       throw new WebSocketError('ERR_WS_INVALID_STATE', `MemoryBroker: already ${this.closed ? 'closed' : 'opened'}`);
     }
-    this.events = events;
     this.kept = { size: history.size, ttlSeconds: history.ttlSeconds, bytes: historyBytes(history) };
+    this.events = events; // (after the options are checked: a refused open leaves it unopened)
     if (history.ttlSeconds > 0) {
       // Expired history of topics nobody touches any more is dropped (and the topic forgotten)
       // within a quarter of the TTL.

@@ -135,8 +135,14 @@ describe('memory broker forgets abandoned topics', () => {
   });
 
   it('a topic made again after it was forgotten starts over under a new epoch: an old since is not recovered', async (t) => {
-    const { broker } = await opened({ size: 10, ttlSeconds: 0, bytes: 4 });
-    t.after(() => broker.close());
+    // The broker is used directly and read through the PubSub that opened it (a broker serves one PubSub).
+    const broker = new MemoryBroker();
+    const ps = new PubSub({ broker, history: { size: 10, ttlSeconds: 0, bytes: 4 } });
+    const web = await startTestServer();
+    t.after(async () => {
+      await ps.close();
+      await web.close();
+    });
     await broker.publish('t', Buffer.from('aa'), false);
     const old = await broker.publish('t', Buffer.from('bb'), false);
     assert.deepEqual(old, { offset: 2, epoch: broker.epoch });
@@ -151,12 +157,6 @@ describe('memory broker forgets abandoned topics', () => {
     for (const offset of [0, 1, 2]) assert.equal(await broker.history('t', { offset, epoch: old.epoch }), null);
     assert.deepEqual(texts(await broker.history('t', { offset: 0, epoch: again.epoch })), ['cc']);
     // Through PubSub: the old position is reported not recovered, with where the topic is now.
-    const ps = new PubSub({ broker, history: { size: 10, ttlSeconds: 0, bytes: 4 } });
-    const web = await startTestServer();
-    t.after(async () => {
-      await ps.close();
-      await web.close();
-    });
     const { JsonClient } = await import('./pubsub-support.js');
     const client = await JsonClient.connect(web.port);
     t.after(() => client.sock.destroy());
@@ -168,7 +168,7 @@ describe('memory broker forgets abandoned topics', () => {
 describe('memory broker: the epoch changes only when a topic that had messages is forgotten', () => {
   it('a topic forgotten without ever having a message keeps its epoch, whatever other topics lost: since offset 0 is recovered', async (t) => {
     const history = { size: 10, ttlSeconds: 0, bytes: 4 };
-    const { broker } = await opened(history);
+    const broker = new MemoryBroker();
     const ps = new PubSub({ broker, history });
     const web = await startTestServer();
     t.after(async () => {

@@ -119,3 +119,11 @@ it('a closed MemoryBroker does not open again', async () => {
     message: /already closed/,
   });
 });
+
+it('a MemoryBroker whose open was refused for its options is not left opened: it opens with good ones', async () => {
+  const broker = new MemoryBroker();
+  const events = { onMessage: () => {}, onAvailability: () => {} };
+  await assert.rejects(broker.open(events, { size: 1, ttlSeconds: 0, bytes: -1 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  await broker.open(events, { size: 1, ttlSeconds: 0 });
+  await broker.close();
+});
