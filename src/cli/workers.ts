@@ -11,7 +11,6 @@ export interface WorkersOptions {
   host: string;
   /** Worker processes to run (more than 1 here). */
   workers: number;
-  quiet: boolean;
   /** `wss` when the workers serve TLS; default `ws`. */
   scheme?: 'ws' | 'wss';
   /** Environment variables added for every worker (e.g. the one certificate they all serve). */
@@ -133,7 +132,8 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   };
   const forkLater = (why: string): void => {
     const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
-    if (!opts.quiet) console.error(`${why}; another in ${delay} ms`);
+    // (printed with --quiet too: that hides lines per handshake and per broker outage, not a worker lost)
+    console.error(`${why}; another in ${delay} ms`);
     setTimeout(fork, delay);
   };
   /**
@@ -164,7 +164,7 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
       );
     }
     if (shortLived) return forkLater(`worker ${w.id} exited (${how}) soon after it listened`);
-    if (!opts.quiet) console.error(`worker ${w.id} exited (${how}); starting another`);
+    console.error(`worker ${w.id} exited (${how}); starting another`);
     fork();
   };
   cluster.on('exit', (w, code, signal) => {

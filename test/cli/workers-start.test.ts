@@ -67,11 +67,10 @@ describe('serve --workers: a worker that could not start', () => {
     assert.match(err, /^ws-stream: worker [12] exited \(code 5\) before it listened: stopping\n$/);
   });
 
-  it('a worker forked later that cannot start: one line with its reason, and another is tried', async () => {
+  it('a worker forked later that cannot start: one line with its reason, and another is tried (--quiet too)', async () => {
     const refused = new URL('./worker-refused-late.js', import.meta.url).href;
-    const proc = spawn(process.execPath, ['--import', refused, MAIN, 'serve', '--port', '0', '--workers', '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = ['--import', refused, MAIN, 'serve', '--port', '0', '--workers', '2', '--quiet'];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
       let err = '';
