@@ -6,7 +6,8 @@
  * does. Both must show the same: the greeting (hot, liveReload, reconnect, overlay, then the build's hash and ok), an
  * unknown Origin told why and closed without a code (1005), every page told invalid, hash and ok (or errors) on each
  * edit of the source while the served bundle follows, stop() terminating every client (1006) and clearing the server,
- * and the 1 s ping heartbeat terminating a client that does not answer pings while one that does stays.
+ * then on its HTTPS server (`server: { type: 'https' }`) the refusal's message still sent before the close, and the
+ * 1 s ping heartbeat terminating a client that does not answer pings while one that does stays.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,9 @@ for (const engine of aliasEngines) {
           { newBuild: true, page: ['invalid', 'hash of the build', 'ok'], samePage2: true, bundleHas: ['four'] },
         ],
         stopped: [aborted, aborted, null],
+        // On its HTTPS server: the same refusal (the message before the close), the same greeting.
+        foreignTls: [[{ type: 'error', data: 'Invalid Host/Origin header' }], { code: 1005, reason: '' }],
+        greetingTls: ['hot', 'liveReload', 'reconnect 10', 'overlay true', 'hash of the build', 'ok'],
         heartbeat: { silent: aborted, silentPings: 1, clientsAfter: 1, aliveOpen: true },
         aliveStopped: aborted,
       });

@@ -4,9 +4,11 @@
  * webpack-dev-server.test.ts with `ws` as installed or aliased to ws-stream/ws, on a real webpack compiler over a
  * one-file project in a temporary folder. Clients of the real ws speak to /ws as webpack-dev-server's browser client
  * does (with the page's Origin). Prints what they saw: the greeting and stats of a connection, a rejected Origin, the
- * invalid/hash/ok (or errors) of rebuilds after the source is written, the bundle served over HTTP, the heartbeat
- * ending a client that does not answer pings while one that does stays, and stop() ending every client.
+ * invalid/hash/ok (or errors) of rebuilds after the source is written, the bundle served over HTTP, stop() ending
+ * every client; then on a second dev server over HTTPS, the rejected Origin's message before its close, and the
+ * heartbeat ending a client that does not answer pings while one that does stays.
  */
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
@@ -31,6 +33,8 @@ interface DevServer {
 const webpack = require('webpack') as (config: object) => Compiler;
 const WebpackDevServer = require('webpack-dev-server') as new (options: object, compiler: Compiler) => DevServer;
 const WebsocketServer = require('webpack-dev-server/lib/servers/WebsocketServer') as { heartbeatInterval: number };
+const cert = readFileSync(new URL('../../../../test/fixtures/cert.pem', import.meta.url));
+const key = readFileSync(new URL('../../../../test/fixtures/key.pem', import.meta.url));
 const result: Record<string, unknown> = { aliased: aliased(require.resolve('webpack-dev-server')) };
 
 interface Message {
@@ -39,8 +43,8 @@ interface Message {
 }
 const parse = (m: string): Message => JSON.parse(m) as Message;
 
-/** A dev server over a fresh one-file project; resolves once the first build is done. */
-async function devServer(source: string) {
+/** A dev server over a fresh one-file project, on HTTP or HTTPS; resolves once the first build is done. */
+async function devServer(source: string, https = false) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wds-'));
   const entry = path.join(dir, 'index.js');
   await fs.writeFile(entry, source);
@@ -56,7 +60,15 @@ async function devServer(source: string) {
   const builds: string[] = [];
   compiler.hooks.done.tap('app', (stats) => builds.push(stats.hash ?? ''));
   const server = new WebpackDevServer(
-    { host: '127.0.0.1', port: 0, hot: true, static: false, setupExitSignals: false, open: false },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      hot: true,
+      static: false,
+      setupExitSignals: false,
+      open: false,
+      server: https ? { type: 'https', options: { key, cert } } : 'http',
+    },
     compiler,
   );
   await server.start();
@@ -130,29 +142,36 @@ await a.server.stop();
 result.stopped = [await page.closed, await page2.closed, a.server.webSocketServer];
 await fs.rm(a.dir, { recursive: true });
 
-// The heartbeat at its default interval: a client that does not answer pings is terminated, one that does stays.
+// Over HTTPS: the greeting; a foreign page's error message is sent before the close (webpack-dev-server closes
+// rather than terminates there, as the TLS write is asynchronous).
 WebsocketServer.heartbeatInterval = 1000;
-const b = await devServer('console.log("b");\n');
-const burl = `ws://127.0.0.1:${b.port}/ws`;
-const borigin = `http://127.0.0.1:${b.port}`;
-const silent = client(burl, { origin: borigin, autoPong: false });
-const alive = client(burl, { origin: borigin });
-await Promise.all([silent.opened, alive.opened]);
+const b = await devServer('console.log("b");\n', true);
+const burl = `wss://127.0.0.1:${b.port}/ws`;
+const borigin = `https://127.0.0.1:${b.port}`;
+const foreignTls = client(burl, { origin: 'https://evil.example', ca: cert });
+await foreignTls.opened;
+result.foreignTls = [(await foreignTls.got.until(1)).map(parse), await foreignTls.closed];
+
+// The heartbeat at its default interval: a client that does not answer pings is terminated, one that does stays.
+const silent = client(burl, { origin: borigin, autoPong: false, ca: cert });
+const alive = client(burl, { origin: borigin, ca: cert });
 let silentPings = 0;
 silent.ws.on('ping', () => silentPings++);
-const alivePings: number[] = [];
-let pinged: () => void = () => {};
+let alivePings = 0;
+let pinged: { count: number; resolve: () => void } | undefined;
 alive.ws.on('ping', () => {
-  alivePings.push(alivePings.length);
-  if (alivePings.length === 3) pinged();
+  alivePings++;
+  if (pinged && alivePings >= pinged.count) pinged.resolve();
 });
+await Promise.all([silent.opened, alive.opened]);
+result.greetingTls = summary(await untilBuilt(alive, 0), b.builds[0]);
 const silentClosed = await silent.closed;
-// Another ping, answered, after the silent one was dropped: still open.
+// Two more pings for the live one: the second comes a heartbeat after the one that ended the silent client, whose
+// close the server has seen by then; only the live one is left in its list.
+const count = alivePings + 2;
 await new Promise<void>((resolve) => {
-  pinged = resolve;
-  if (alivePings.length >= 3) resolve();
+  pinged = { count, resolve };
 });
-// The server saw the terminated one's close a heartbeat ago: only the live one is left in its list.
 const clientsAfter = b.server.webSocketServer?.clients.length;
 result.heartbeat = {
   silent: silentClosed,
