@@ -6,8 +6,8 @@
  * compression. Both must show the same: the REST lookup of the gateway then IDENTIFY and READY, dispatches (a large
  * one split across two binary messages), the bot's presence update, a heartbeat asked for and acknowledged, RECONNECT
  * (closed with 4200 and its reason, RESUME at the resume URL with the last sequence, the missed event replayed), a
- * gateway close with 4000 (resumed again), INVALID_SESSION (closed with 1000, IDENTIFY anew) and destroy()'s code and
- * reason.
+ * gateway close with 4000 (resumed again), INVALID_SESSION (closed with 1000; the next upgrade is left unanswered, which
+ * the shard's handshakeTimeout ends as a socket error and a 1006, then IDENTIFY anew) and destroy()'s code and reason.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,10 +42,12 @@ for (const engine of aliasEngines) {
           resume: { op: 6, d: { token: 'bot-token', seq: 5, session_id: 's1' } },
           event: 'resumed',
         },
+        // The first attempt after it: its upgrade unanswered until the 2 s handshakeTimeout (1006, a socket error).
+        stalled: 'left unanswered, then ended by the bot',
         invalid: { closed: [1000, 'Invalid session'], request: `/${query}`, op: 2, event: 'ready s2' },
         destroyed: [1000, 'shutting down'],
-        closes: [4200, 4000, 1000, 1000],
-        errors: [],
+        closes: [4200, 4000, 1000, 1006, 1000],
+        errors: ['socket Opening handshake has timed out'],
       });
     });
   });

@@ -7,8 +7,8 @@
  * compression (one deflate context per connection, each payload ending in a sync flush, a large one split across two
  * binary messages): HELLO, IDENTIFY then READY, dispatches, a presence update from the bot, a heartbeat asked for and
  * acknowledged, RECONNECT (the shard closes with 4200 and RESUMEs at resume_gateway_url, missed events replayed), a
- * close with 4000 (resumed again), INVALID_SESSION (a new IDENTIFY on the gateway's URL), and destroy(). Prints what
- * the bot and the gateway saw.
+ * close with 4000 (resumed again), INVALID_SESSION (a new IDENTIFY on the gateway's URL, after an upgrade left
+ * unanswered until the shard's handshakeTimeout), and destroy(). Prints what the bot and the gateway saw.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -86,7 +86,17 @@ const httpServer = http.createServer((req, res) => {
     res.end('{"message":"404: Not Found","code":0}');
   }
 });
-const gateway = new ours.WebSocketServer({ server: httpServer });
+// Upgrades go to the gateway, but for one that `stall` holds unanswered (the bot's handshake timeout ends it).
+const gateway = new ours.WebSocketServer({ noServer: true });
+let stall: ((socket: net.Socket) => void) | undefined;
+httpServer.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  if (stall) {
+    stall(socket);
+    stall = undefined;
+    return;
+  }
+  gateway.handleUpgrade(req, socket, head, (ws) => gateway.emit('connection', ws, req));
+});
 const connections = queue<Connection>();
 gateway.on('connection', (ws, req) => {
   const deflate = zlib.createDeflate();
@@ -151,6 +161,7 @@ const manager = new WebSocketManager({
   compression: CompressionMethod.ZlibNative,
   // No wait between identifies (the default throttler spaces them 5 s apart, as Discord asks).
   buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }),
+  handshakeTimeout: 2000,
 });
 const events = queue<string>();
 const dispatches = queue<{ t: string; s: number; d: unknown }>();
@@ -237,9 +248,22 @@ await c3.send({ op: Op.Dispatch, t: 'RESUMED', s: 6, d: null });
 result.closed4000 = { request: c3.request, resume: resume2, event: await events.next() };
 await seen();
 
-// INVALID_SESSION, not resumable: the shard closes (1000) and identifies anew on the gateway's URL.
+// INVALID_SESSION, not resumable: the shard closes (1000) and identifies anew on the gateway's URL; the first
+// attempt's upgrade is left unanswered until the bot's handshakeTimeout ends it, and it tries again.
+const stalled = new Promise<string>((resolve) => {
+  stall = (socket) => {
+    socket.on('error', () => {});
+    // Read on (an upgrade's socket comes paused) to see the bot's end of it (half-open: ours is ended then).
+    socket.resume();
+    socket.on('end', () => {
+      socket.destroy();
+      resolve('left unanswered, then ended by the bot');
+    });
+  };
+});
 await c3.send({ op: Op.Invalid, d: false });
 const c3Closed = await c3.closed;
+result.stalled = await stalled;
 const c4 = await connections.next();
 const identify2 = (await c4.next()) as { op: number; d: Record<string, unknown> };
 await c4.send({
