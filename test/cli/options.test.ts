@@ -10,6 +10,9 @@ import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { runRefused, runToExit as run } from './cli-support.js';
 
+/** Each case is its own short-lived process: a few run at once (the file took ~50 s one by one). */
+const CHILDREN_AT_ONCE = { concurrency: 4 };
+
 /** [arguments, what stderr must say] */
 const refused: [string[], RegExp][] = [
   // --broker: an empty value used to mean the in-memory broker, silently.
@@ -120,37 +123,45 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--workers', '2', '--workers', '2'], /--workers is given twice/],
 ];
 
-describe('ws-stream serve refuses a bad command line: stderr names the option, exit code 2, nothing listens', () => {
-  for (const [args, message] of refused) {
-    it(JSON.stringify(args), async () => {
-      const r = await runRefused(args);
-      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
-      assert.match(r.err, message);
-      assert.match(r.err, /^ws-stream serve: [^\n]+\n$/, 'one line');
-      assert.equal(r.out, '', 'nothing on stdout');
-    });
-  }
-});
+describe(
+  'ws-stream serve refuses a bad command line: stderr names the option, exit code 2, nothing listens',
+  CHILDREN_AT_ONCE,
+  () => {
+    for (const [args, message] of refused) {
+      it(JSON.stringify(args), async () => {
+        const r = await runRefused(args);
+        assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+        assert.match(r.err, message);
+        assert.match(r.err, /^ws-stream serve: [^\n]+\n$/, 'one line');
+        assert.equal(r.out, '', 'nothing on stdout');
+      });
+    }
+  },
+);
 
-describe('ws-stream serve --broker with a URL that does not decode: exit 2, one line naming --broker, no secret', () => {
-  for (const url of [
-    'nats://us%zzer:secret-1@127.0.0.1:4222',
-    'nats://secret-1%zz@127.0.0.1:4222',
-    'nats://127.0.0.1:4223,nats://u:secret-1%zz@127.0.0.1:4222',
-    'redis://:secret-1%zz@127.0.0.1:6379',
-    'redis://u%zz:secret-1@127.0.0.1:6379',
-    'rediss://u:secret-1%E9@127.0.0.1:6379',
-    'redis://127.0.0.1%zz:6379',
-  ]) {
-    it(url, async () => {
-      const r = await runRefused(['--pubsub', '--broker', url]);
-      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
-      assert.match(r.err, /^ws-stream serve: --broker: "[^"]+": bad percent-encoding[^\n]*\n$/);
-      assert.doesNotMatch(r.err, /secret-1/);
-      assert.equal(r.out, '');
-    });
-  }
-});
+describe(
+  'ws-stream serve --broker with a URL that does not decode: exit 2, one line naming --broker, no secret',
+  CHILDREN_AT_ONCE,
+  () => {
+    for (const url of [
+      'nats://us%zzer:secret-1@127.0.0.1:4222',
+      'nats://secret-1%zz@127.0.0.1:4222',
+      'nats://127.0.0.1:4223,nats://u:secret-1%zz@127.0.0.1:4222',
+      'redis://:secret-1%zz@127.0.0.1:6379',
+      'redis://u%zz:secret-1@127.0.0.1:6379',
+      'rediss://u:secret-1%E9@127.0.0.1:6379',
+      'redis://127.0.0.1%zz:6379',
+    ]) {
+      it(url, async () => {
+        const r = await runRefused(['--pubsub', '--broker', url]);
+        assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+        assert.match(r.err, /^ws-stream serve: --broker: "[^"]+": bad percent-encoding[^\n]*\n$/);
+        assert.doesNotMatch(r.err, /secret-1/);
+        assert.equal(r.out, '');
+      });
+    }
+  },
+);
 
 /** [arguments after `connect`, what stderr must say]; a URL, where there is one, no server listens on. */
 const connectRefused: [string[], RegExp][] = [
@@ -180,23 +191,27 @@ const connectRefused: [string[], RegExp][] = [
   [['ws://127.0.0.1:1', '--ca', 'a.pem', '--ca', 'b.pem'], /--ca is given twice/],
 ];
 
-describe('ws-stream connect refuses a bad command line: one line naming what is wrong, exit code 2', () => {
-  for (const [args, message] of connectRefused) {
-    it(JSON.stringify(args), async () => {
-      const r = await run(['connect', ...args]);
-      assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
-      assert.match(r.err, message);
-      assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
-      assert.equal(r.out, '');
-    });
-  }
+describe(
+  'ws-stream connect refuses a bad command line: one line naming what is wrong, exit code 2',
+  CHILDREN_AT_ONCE,
+  () => {
+    for (const [args, message] of connectRefused) {
+      it(JSON.stringify(args), async () => {
+        const r = await run(['connect', ...args]);
+        assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+        assert.match(r.err, message);
+        assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
+        assert.equal(r.out, '');
+      });
+    }
 
-  it('a --ca file that cannot be read: exit 1, one line naming --ca', async () => {
-    const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', '/nonexistent/ca.pem']);
-    assert.equal(r.code, 1, r.err);
-    assert.match(r.err, /^ws-stream connect: --ca: ENOENT[^\n]*\/nonexistent\/ca\.pem[^\n]*\n$/);
-  });
-});
+    it('a --ca file that cannot be read: exit 1, one line naming --ca', async () => {
+      const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', '/nonexistent/ca.pem']);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^ws-stream connect: --ca: ENOENT[^\n]*\/nonexistent\/ca\.pem[^\n]*\n$/);
+    });
+  },
+);
 
 describe('ws-stream without a command, with an unknown one, or asking for help', () => {
   it('--help, -h, help, serve --help, connect --help: the usage on stdout, exit 0', async () => {
