@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from 'node:http';
+import https from 'node:https';
 import WebSocket from 'ws';
-import { type CloseInfo, connect, type WebSocketStream } from '../../src/index.js';
+import { type CloseInfo, type ConnectOptions, connect, type WebSocketStream } from '../../src/index.js';
 import CompatWebSocket, { WebSocketServer as CompatWebSocketServer } from '../../src/compat/index.js';
 import { MAIN } from '../cli/cli-support.js';
 import { random } from '../support/random.js';
@@ -229,7 +230,14 @@ LogLevel Info
 PidFile "${dir}/tinyproxy.pid"
 DisableViaHeader Yes
 `;
-  const p = await ProxyProcess.start('tinyproxy', 'tinyproxy', (_dir, file) => ['-d', '-c', file], config, [port]);
+  const p = await ProxyProcess.start(
+    'tinyproxy',
+    'tinyproxy',
+    (_dir, file) => ['-d', '-c', file],
+    config,
+    [port],
+    'tinyproxy.log',
+  );
   return Object.assign(p, { port });
 }
 
@@ -320,19 +328,20 @@ export interface ServerSide {
  * preferred over `superchat`): echoes every message, pings each client with `server-ping` on
  * connection, and closes with 4002 `server says bye` when it receives the text `close-me`.
  */
-export async function startCompatServer(): Promise<{
+export async function startCompatServer(options: { tls?: boolean } = {}): Promise<{
   port: number;
   seen: ServerSide[];
   next(): Promise<ServerSide>;
   close(): Promise<void>;
 }> {
-  const wss = new CompatWebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
-    perMessageDeflate: true,
-    handleProtocols: (offered: Set<string>) => ['chat', 'superchat'].find((p) => offered.has(p)) ?? false,
-  });
-  await once(wss, 'listening');
+  const handleProtocols = (offered: Set<string>): string | false =>
+    ['chat', 'superchat'].find((p) => offered.has(p)) ?? false;
+  const server = options.tls ? https.createServer({ cert: CA, key: readFileSync(KEY_FILE) }) : undefined;
+  const wss = server
+    ? new CompatWebSocketServer({ server, perMessageDeflate: true, handleProtocols })
+    : new CompatWebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: true, handleProtocols });
+  if (server) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  else await once(wss, 'listening');
   const seen: ServerSide[] = [];
   let waiting: ((s: ServerSide) => void)[] = [];
   wss.on('connection', (ws: InstanceType<typeof CompatWebSocket>) => {
@@ -361,13 +370,17 @@ export async function startCompatServer(): Promise<{
     for (const w of waiting.splice(0)) w(side);
   });
   return {
-    port: (wss.address() as net.AddressInfo).port,
+    port: ((server ?? wss).address() as net.AddressInfo).port,
     seen,
     next: () => new Promise((r) => waiting.push(r)),
     close: async () => {
       waiting = [];
       for (const c of wss.clients ?? []) c.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
+      if (server) {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
     },
   };
 }
@@ -407,8 +420,10 @@ export interface ClientOptions {
   ca?: Buffer;
   agent?: Agent;
   protocols?: string[];
-  /** Only for `connect`: an already open next layer's use is in the forward-proxy tests. */
+  /** permessage-deflate offered (default true). */
   deflate?: boolean;
+  /** Only for `connect`: opens the stream instead of `connect(url, options)` (over a proxy's tunnel, say). */
+  open?: (options: ConnectOptions) => Promise<WebSocketStream>;
 }
 
 /** A queue of events with waits that re-check on each push (no timers). */
@@ -439,7 +454,7 @@ export async function openClient(kind: ClientKind, url: string, o: ClientOptions
   const messages = new Inbox<string | Buffer>();
   if (kind === 'connect') {
     let closed!: (c: { code: number; reason: string }) => void;
-    const ws: WebSocketStream = await connect(url, {
+    const ws: WebSocketStream = await (o.open ?? ((options: ConnectOptions) => connect(url, options)))({
       protocols,
       ca: o.ca,
       perMessageDeflate: o.deflate ?? true,
