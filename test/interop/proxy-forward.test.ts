@@ -11,6 +11,8 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HttpsProxyAgent } from 'https-proxy-agent';
+import WebSocket from 'ws';
+import CompatWebSocket from '../../src/compat/index.js';
 import { connect, WebSocketStream } from '../../src/index.js';
 import {
   bigPayload,
@@ -97,6 +99,41 @@ describe('clients through tinyproxy (HTTP CONNECT)', () => {
       });
     }
   }
+
+  it('a proxy that refuses the CONNECT (403): ws-stream/ws reports it as ws does', async () => {
+    const strict = await startTinyproxy({ connectPorts: [443] });
+    try {
+      const seen: Record<string, string[]> = {};
+      for (const kind of ['compat', 'ws'] as const) {
+        for (const scheme of ['ws', 'wss']) {
+          const agent = new HttpsProxyAgent(`http://127.0.0.1:${strict.port}`);
+          // biome-ignore lint/suspicious/noExplicitAny: both classes have ws's API
+          const Impl: any = kind === 'ws' ? WebSocket : CompatWebSocket;
+          const ws = new Impl(`${scheme}://127.0.0.1:${secure.port}/`, { agent, ca: CA });
+          const events: string[] = [];
+          ws.on('open', () => events.push('open'));
+          ws.on('error', (e: Error) => events.push(`error ${e.message}`));
+          await new Promise<void>((resolve) =>
+            ws.on('close', (code: number) => {
+              events.push(`close ${code}`);
+              resolve();
+            }),
+          );
+          seen[`${kind} ${scheme}`] = events;
+        }
+      }
+      const expected = ['error Unexpected server response: 403', 'close 1006'];
+      assert.deepEqual(seen, {
+        'compat ws': expected,
+        'compat wss': expected,
+        'ws ws': expected,
+        'ws wss': expected,
+      });
+      assert.match(strict.output(), /CONNECT 127\.0\.0\.1:\d+ /, 'tinyproxy saw the CONNECTs');
+    } finally {
+      await strict.stop();
+    }
+  });
 
   it("core connect() to wss:// over the application's own CONNECT tunnel (tls: { socket })", async () => {
     const before = connects(secure.port);

@@ -8,7 +8,10 @@
  * codes and reasons in both directions.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { WebSocketServer } from 'ws';
 import { type ClientHandshakeError, connect, isWebSocketError } from '../../src/index.js';
 import {
   bigPayload,
@@ -137,19 +140,31 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
   let kept: ServeProcess;
   let plain: ServeProcess;
   let nginx: ProxyProcess;
-  const port = { kept: 0, plain: 0, misconfigured: 0 };
+  let compat: Awaited<ReturnType<typeof startCompatServer>>;
+  let real: WebSocketServer;
+  const port = { kept: 0, plain: 0, misconfigured: 0, http10serve: 0, http10compat: 0, http10ws: 0 };
   before(async () => {
     kept = await ServeProcess.start(['--idle-timeout', '2']);
     plain = await ServeProcess.start([]);
-    [port.kept, port.plain, port.misconfigured] = (await freePorts(3)) as [number, number, number];
+    compat = await startCompatServer();
+    real = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    real.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(m, { binary })));
+    await once(real, 'listening');
+    const ports = await freePorts(Object.keys(port).length);
+    for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = ports.pop()!;
     nginx = await startNginx([
       { port: port.kept, upstream: kept.port, readTimeout: '3s' },
       { port: port.plain, upstream: plain.port, readTimeout: '3s' },
       { port: port.misconfigured, upstream: plain.port, connectionHeader: false },
+      { port: port.http10serve, upstream: plain.port, httpVersion: '1.0' },
+      { port: port.http10compat, upstream: compat.port, httpVersion: '1.0' },
+      { port: port.http10ws, upstream: (real.address() as AddressInfo).port, httpVersion: '1.0' },
     ]);
   });
   after(async () => {
     await nginx?.stop();
+    await compat?.close();
+    await new Promise((resolve) => real?.close(resolve));
     await kept?.stop();
     await plain?.stop();
   });
@@ -200,5 +215,32 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     assert.equal(await ok.receive(), 'after the refusals');
     ok.close(1000, '');
     assert.equal((await ok.closed).code, 1000);
+  });
+
+  it('nginx left at proxy_http_version 1.0: ws-stream refuses the HTTP/1.0 upgrade clearly (400), where ws takes it', async () => {
+    // ws-stream serve: 400 ERR_WS_BAD_HTTP_VERSION, printed by the server, and the status at the client.
+    const refusedBefore = (await plain.lines(/handshake refused: \S+/, 0)).length;
+    const err = await connect(`ws://127.0.0.1:${port.http10serve}/`).then(
+      () => assert.fail('connected'),
+      (e: ClientHandshakeError) => e,
+    );
+    assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
+    assert.equal(err.response?.status, 400);
+    assert.equal(err.response!.body.toString(), 'HTTP version must be 1.1 or newer\n');
+    const refused = await plain.lines(/handshake refused: \S+/, refusedBefore + 1);
+    assert.equal(refused[refusedBefore]![0], 'handshake refused: ERR_WS_BAD_HTTP_VERSION');
+    // ws-stream/ws's WebSocketServer: the same refusal (doc/ws-compat.md, "Stricter handshakes").
+    const e = await openClient('ws', `ws://127.0.0.1:${port.http10compat}/`, { protocols: [] }).then(
+      () => assert.fail('connected'),
+      (e: Error) => e,
+    );
+    assert.equal(e.message, 'Unexpected server response: 400');
+    assert.equal(compat.seen.length, 0);
+    // The real ws server behind the same configuration opens (nginx tunnels its 101).
+    const c = await openClient('ws', `ws://127.0.0.1:${port.http10ws}/`, { protocols: [] });
+    await c.send('over HTTP/1.0 to the upstream');
+    assert.equal(await c.receive(), 'over HTTP/1.0 to the upstream');
+    c.close(1000, '');
+    assert.equal((await c.closed).code, 1000);
   });
 });

@@ -135,6 +135,8 @@ export interface NginxSite {
   connectionHeader?: boolean;
   /** `proxy_read_timeout` (default nginx's 60s). */
   readTimeout?: string;
+  /** `proxy_http_version` (default 1.1; nginx's own default, when the line is left out, is 1.0). */
+  httpVersion?: '1.0' | '1.1';
 }
 
 /** nginx (`daemon off`, everything in its temporary folder) with one server block per site. */
@@ -157,7 +159,7 @@ ${sites
     listen 127.0.0.1:${s.port}${s.tls ? ' ssl' : ''};
 ${s.tls ? `    ssl_certificate ${CERT_FILE};\n    ssl_certificate_key ${KEY_FILE};\n` : ''}    location / {
       proxy_pass http://127.0.0.1:${s.upstream};
-      proxy_http_version 1.1;
+      proxy_http_version ${s.httpVersion ?? '1.1'};
       proxy_set_header Host $host;
       proxy_set_header Upgrade $http_upgrade;
 ${s.connectionHeader === false ? '' : '      proxy_set_header Connection $connection_upgrade;\n'}${s.readTimeout ? `      proxy_read_timeout ${s.readTimeout};\n` : ''}    }
@@ -216,8 +218,13 @@ backend b${i}
   );
 }
 
-/** tinyproxy in the foreground (`-d`): an HTTP forward proxy that tunnels CONNECT to any port of 127.0.0.1. */
-export async function startTinyproxy(): Promise<ProxyProcess & { port: number }> {
+/**
+ * tinyproxy in the foreground (`-d`): an HTTP forward proxy that tunnels CONNECT to any port of
+ * 127.0.0.1, or with `connectPorts` only to those (others are answered 403).
+ */
+export async function startTinyproxy(
+  options: { connectPorts?: number[] } = {},
+): Promise<ProxyProcess & { port: number }> {
   const [port] = await freePorts(1);
   const config = (dir: string): string => `
 Port ${port}
@@ -229,7 +236,7 @@ LogFile "${dir}/tinyproxy.log"
 LogLevel Info
 PidFile "${dir}/tinyproxy.pid"
 DisableViaHeader Yes
-`;
+${(options.connectPorts ?? []).map((p) => `ConnectPort ${p}\n`).join('')}`;
   const p = await ProxyProcess.start(
     'tinyproxy',
     'tinyproxy',
