@@ -5,14 +5,16 @@
  * `WebSocketServer` and `serve --pubsub`; clients: ws-stream's `connect()`, ws-stream/ws's
  * `WebSocket` and the real `ws`. Both ends' views are checked: subprotocol and permessage-deflate
  * as negotiated end to end, messages both ways (a 1 MiB binary one too), pings and pongs, close
- * codes and reasons in both directions.
+ * codes and reasons in both directions. Also: `connect({ http2: true })` through HAProxy's HTTP/2
+ * frontend (RFC 8441, converted to HTTP/1.1 upgrades); nginx with a short `proxy_read_timeout`
+ * against `serve --idle-timeout`'s keep-alive pings; and two common nginx misconfigurations.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { type ClientHandshakeError, connect, isWebSocketError } from '../../src/index.js';
+import { type ClientHandshakeError, type ConnectOptions, connect, isWebSocketError } from '../../src/index.js';
 import {
   bigPayload,
   CA,
@@ -64,13 +66,51 @@ describe('behind nginx and HAProxy', () => {
           upstreams.map((up) => ({ port: portOf.get(key(proxy, f.tls, up))!, upstream: upstreamPort[up], tls: f.tls })),
         );
     proxies.push(await startNginx(sites('nginx')));
-    proxies.push(await startHaproxy(sites('haproxy')));
+    const [h2Compat, h2Serve] = (await freePorts(2)) as [number, number];
+    portOf.set('h2 compat', h2Compat);
+    portOf.set('h2 serve', h2Serve);
+    proxies.push(
+      await startHaproxy([
+        ...sites('haproxy'),
+        { port: h2Compat, upstream: compat.port, tls: true, h2: true },
+        { port: h2Serve, upstream: echo.port, tls: true, h2: true },
+      ]),
+    );
   });
   after(async () => {
     for (const p of proxies) await p.stop();
     await compat?.close();
     await echo?.stop();
     await pubsub?.stop();
+  });
+
+  it("connect({ http2: true }) through HAProxy's HTTP/2 frontend (RFC 8441 extended CONNECT) to HTTP/1.1 upstreams", async () => {
+    const h2 = (up: 'compat' | 'serve') => ({
+      ca: CA,
+      open: (options: ConnectOptions) =>
+        connect(`wss://localhost:${portOf.get(`h2 ${up}`)}/`, { ...options, http2: true }),
+    });
+    const nextSide = compat.next();
+    const c = await openClient('connect', '', h2('compat'));
+    const side = await nextSide;
+    assert.equal(c.protocol, 'chat');
+    assert.equal(side.protocol, 'chat');
+    assert.match(c.extensions, /^permessage-deflate/);
+    assert.match(side.extensions, /^permessage-deflate/);
+    await c.untilPings(1);
+    assert.deepEqual(c.pings, ['server-ping']);
+    assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
+    assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+    assert.equal(Buffer.compare(side.messages[1] as Buffer, big), 0);
+
+    // serve sees an HTTP/1.1 upgrade (HAProxy converts), with permessage-deflate agreed end to end.
+    const opened = (await echo.lines(/websocket open over HTTP\/1\.1[^\n]*/, 0)).length;
+    const c2 = await openClient('connect', '', h2('serve'));
+    assert.equal(c2.protocol, 'chat');
+    assert.match(c2.extensions, /^permessage-deflate/);
+    const lines = await echo.lines(/websocket open over HTTP\/1\.1[^\n]*/, opened + 1);
+    assert.match(lines[opened]![0], /with permessage-deflate/);
+    assert.deepEqual(await echoExchange(c2, big), { code: 4001, reason: 'client says bye' });
   });
 
   for (const { proxy, tls } of fronts) {

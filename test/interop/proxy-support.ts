@@ -183,6 +183,8 @@ export interface HaproxySite {
   port: number;
   upstream: number;
   tls?: boolean;
+  /** With `tls`: offers HTTP/2 by ALPN (`alpn h2,http/1.1`), where HAProxy takes RFC 8441 extended CONNECT. */
+  h2?: boolean;
 }
 
 /** HAProxy in the foreground (`-db`), http mode, TLS terminated with the fixture's certificate. */
@@ -201,7 +203,7 @@ defaults
 ${sites
   .map(
     (s, i) => `frontend f${i}
-  bind 127.0.0.1:${s.port}${s.tls ? ` ssl crt ${dir}/site.pem` : ''}
+  bind 127.0.0.1:${s.port}${s.tls ? ` ssl crt ${dir}/site.pem${s.h2 ? ' alpn h2,http/1.1' : ''}` : ''}
   default_backend b${i}
 backend b${i}
   server s${i} 127.0.0.1:${s.upstream}
