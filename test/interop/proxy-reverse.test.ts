@@ -217,9 +217,7 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     assert.deepEqual(await silent.closed, { code: 1006, reason: '' });
     assert.match(nginx.output(), /upstream timed out/, 'nginx cut it for its proxy_read_timeout');
     // The older connection got pings through the proxy, and two more after the other was cut.
-    const pings = alive.pings.length;
-    assert.ok(pings >= 1, `pings before the cut: ${pings}`);
-    await alive.untilPings(pings + 2);
+    await alive.untilPings(alive.pings.length + 2);
     await alive.send('still here');
     assert.equal(await alive.receive(), 'still here');
     alive.close(1000, 'done');
@@ -228,7 +226,6 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
 
   it('without the Connection header, the refusal reaches each client as a clear error; nothing crashes', async () => {
     const url = `ws://127.0.0.1:${port.misconfigured}/`;
-    const refusedBefore = (await plain.lines(/handshake refused: \S+/, 0)).length;
     // ws-stream's connect(): ERR_WS_UPGRADE_DECLINED with the server's status and reason.
     const err = await connect(url).then(
       () => assert.fail('connected'),
@@ -238,9 +235,6 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
     assert.equal(err.response?.status, 400);
     assert.match(err.response!.body.toString(), /Connection/i);
-    // The server printed why (nginx sent `Connection: close`).
-    const refused = await plain.lines(/handshake refused: \S+/, refusedBefore + 1);
-    assert.equal(refused[refusedBefore]![0], 'handshake refused: ERR_WS_NO_CONNECTION_UPGRADE');
     // ws-stream/ws and ws: an 'error' with the status, as ws reports it.
     for (const kind of ['compat', 'ws'] as const) {
       const e = await openClient(kind, url, { protocols: [] }).then(
@@ -249,6 +243,9 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
       );
       assert.equal(e.message, 'Unexpected server response: 400', kind);
     }
+    // The server printed why, for each of the three (nginx sent `Connection: close`).
+    const refused = await plain.lines(/handshake refused: ERR_WS_NO_CONNECTION_UPGRADE\b/, 3);
+    assert.equal(refused.length, 3);
     // The server and nginx still serve a correct route.
     const ok = await openClient('connect', `ws://127.0.0.1:${port.plain}/`, { protocols: [] });
     await ok.send('after the refusals');
@@ -259,7 +256,6 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
 
   it('nginx left at proxy_http_version 1.0: ws-stream refuses the HTTP/1.0 upgrade clearly (400), where ws takes it', async () => {
     // ws-stream serve: 400 ERR_WS_BAD_HTTP_VERSION, printed by the server, and the status at the client.
-    const refusedBefore = (await plain.lines(/handshake refused: \S+/, 0)).length;
     const err = await connect(`ws://127.0.0.1:${port.http10serve}/`).then(
       () => assert.fail('connected'),
       (e: ClientHandshakeError) => e,
@@ -267,8 +263,8 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
     assert.equal(err.response?.status, 400);
     assert.equal(err.response!.body.toString(), 'HTTP version must be 1.1 or newer\n');
-    const refused = await plain.lines(/handshake refused: \S+/, refusedBefore + 1);
-    assert.equal(refused[refusedBefore]![0], 'handshake refused: ERR_WS_BAD_HTTP_VERSION');
+    const refused = await plain.lines(/handshake refused: ERR_WS_BAD_HTTP_VERSION\b/);
+    assert.equal(refused.length, 1);
     // ws-stream/ws's WebSocketServer: the same refusal (doc/ws-compat.md, "Stricter handshakes").
     const e = await openClient('ws', `ws://127.0.0.1:${port.http10compat}/`, { protocols: [] }).then(
       () => assert.fail('connected'),
