@@ -162,7 +162,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false`: the events to emit, in wire order, one per turn (a
    * message, or a ping or pong as kind and payload); null when none.
    */
-  private _later: (ReceivedData | 'ping' | 'pong' | Buffer)[] | null = null;
+  private _later: (ReceivedData | 'ping' | 'pong' | 'error' | Buffer | Error)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
@@ -369,7 +369,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
    * each one from setImmediate): `event` is emitted after those queued before it.
    */
-  private emitLater(event: ReceivedData | 'ping' | 'pong', payload?: Buffer): void {
+  private emitLater(event: ReceivedData | 'ping' | 'pong' | 'error', payload?: Buffer | Error): void {
     const q = this._later;
     if (q === null) {
       this._later = typeof event === 'string' ? [event, payload!] : [event];
@@ -383,7 +383,7 @@ export class WebSocket extends EventEmitter {
     const q = this._later;
     if (q === null) return;
     const event = q.shift()!;
-    const payload = typeof event === 'string' ? (q.shift() as Buffer) : null;
+    const payload = typeof event === 'string' ? (q.shift() as Buffer | Error) : null;
     try {
       if (payload !== null) this.emit(event as string, payload);
       else this.emitMessage(event as ReceivedData);
@@ -473,7 +473,11 @@ export class WebSocket extends EventEmitter {
       if (e !== null) {
         this._errorEmitted = true;
         if (this._readyState === OPEN) this._readyState = CLOSING;
-        this.emit('error', e);
+        // With allowSynchronousEvents: false, after the events of the frames before the bad one
+        // (ws reads the next frame only once they were emitted, each in its turn).
+        if (!this._syncEvents && this._controls !== null) this.emitControls(true);
+        if (this._later !== null) this.emitLater('error', e);
+        else this.emit('error', e);
       }
     }
     if (this._readyState === OPEN) this._readyState = CLOSING;
