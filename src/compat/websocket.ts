@@ -11,6 +11,7 @@ import { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
+  compresses,
   flushQueued,
   queuedMessages,
   type PingOptions,
@@ -165,6 +166,8 @@ export class WebSocket extends EventEmitter {
   private _later: (ReceivedData | 'ping' | 'pong' | 'error' | Buffer | Error)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
+  /** ws would compress the message being sent (its first fragment decided). */
+  private _fragmentCompressed = false;
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
   private _blobs: Queued[] | null = null;
   private _blobBytes = 0;
@@ -529,13 +532,13 @@ export class WebSocket extends EventEmitter {
    * ws would (send-callbacks.ts). Without permessage-deflate frames complete in order and only
    * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
-  _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
+  _track(cb: SendCallback | undefined, data: boolean, compressed = false): (err: WebSocketError | null) => void {
     // The automatic pong's callback only counts: it needs no place among the answers in order.
     if (cb !== undefined && cb === this._autoPongDone) return cb;
     if (cb === undefined && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
-    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());
+    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes(), compressed);
   }
 
   /** Bytes written to the stream and not yet handed to the socket. */
@@ -562,7 +565,16 @@ export class WebSocket extends EventEmitter {
   private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
     const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
     const s = this._stream!;
-    const done = this._track(cb, true);
+    // Whether ws would compress it: with permessage-deflate, what is sent after it while it is being
+    // compressed waits behind it, and fails with it when the socket goes (send-callbacks.ts).
+    let compressed = false;
+    if (this._deflate) {
+      compressed = this._fragmenting
+        ? this._fragmentCompressed
+        : compresses(s, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength, opts?.compress);
+      this._fragmentCompressed = compressed;
+    }
+    const done = this._track(cb, true, compressed);
     if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
       this._fragmenting = opts.fin === false;
       s.writeSome(payload, opts, done);
