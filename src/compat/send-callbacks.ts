@@ -54,7 +54,7 @@ export class SendCallbacks {
   private pending: PendingSend[] | null = null;
   private head = 0;
   /** Calls not answered yet whose message ws would compress. */
-  private compressing = 0;
+  compressing = 0;
 
   /** `deflate`: permessage-deflate was agreed. */
   constructor(private readonly deflate: boolean) {}

@@ -20,7 +20,7 @@ import {
 } from '../stream/websocket-stream.js';
 import { abortRequest, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
-import { blobClosedError, CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
+import { blobClosedError, CLOSED_BEFORE_OPEN, compressingClosedError, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 import { SendCallbacks } from './send-callbacks.js';
@@ -171,6 +171,11 @@ export class WebSocket extends EventEmitter {
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
   private _blobs: Queued[] | null = null;
   private _blobBytes = 0;
+  /**
+   * The Blobs' queue began behind a message being compressed: when the socket goes, its calls get
+   * ws's error for those ("… while data was being compressed"), as ws had not begun to read them.
+   */
+  private _blobsBehindDeflate = false;
   private _sender_: PreparedSender | null = null;
   /**
    * Messages taken from the stream, and emitted (or, with `allowSynchronousEvents: false`, queued in
@@ -503,9 +508,10 @@ export class WebSocket extends EventEmitter {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
     if (this._controls !== null) this.emitControls(true);
     if (this._later !== null) return; // emitted first, each in its turn (then 'close')
-    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
-    if (this._blobs !== null) this.failBlobs();
+    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are, in the
+    // order of the calls: those written before a Blob being read, then the Blob's and those behind it.
     this._callbacks?.failAll();
+    if (this._blobs !== null) this.failBlobs();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -595,7 +601,11 @@ export class WebSocket extends EventEmitter {
   ): void {
     if (isBlob(data)) this._blobBytes += data.size;
     (this._blobs ??= []).push([kind, data, opts, cb]);
-    if (this._blobs.length === 1) this.drainBlobs();
+    if (this._blobs.length === 1) {
+      // ws's sender queues a Blob behind a message being compressed without reading it yet.
+      this._blobsBehindDeflate = this._deflate && this._callbacks !== null && this._callbacks.compressing > 0;
+      this.drainBlobs();
+    }
   }
 
   private dispatch(kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
@@ -630,11 +640,16 @@ export class WebSocket extends EventEmitter {
    * The Blob at the head of the queue cannot be sent: its callback and those of every send behind
    * it get `err` (ws's error when the connection closed while a Blob was read).
    */
-  private failBlobs(err: Error = blobClosedError()): void {
+  private failBlobs(err: Error = this._blobsBehindDeflate ? compressingClosedError() : blobClosedError()): void {
     const q = this._blobs!;
     this._blobs = null;
     this._closeAfterBlobs = null;
     for (const [, , , cb] of q) cb?.(err);
+  }
+
+  /** Fails the calls queued from `blob` on, unless they were answered already (the connection closed). */
+  private failBlobsOf(blob: Blob): void {
+    if (this._blobs !== null && this._blobs[0]![1] === blob) this.failBlobs();
   }
 
   /** A Blob at the head of the queue was read: it is sent (or the calls told why not), then the rest. */
@@ -642,7 +657,8 @@ export class WebSocket extends EventEmitter {
     this._blobBytes -= blob.size;
     if (this._blobs === null || this._blobs[0]![1] !== blob) return; // answered when the connection closed
     if (err !== null) return this.blobFailed(err);
-    if (this._stream!.nextLayer.destroyed) return this.failBlobs();
+    // The socket went meanwhile: answered after the calls before the Blob (in the order of the calls).
+    if (this._stream!.nextLayer.destroyed) return this._track(() => this.failBlobsOf(blob), false)(null);
     const [kind, , opts, cb] = this._blobs.shift()!;
     this.dispatch(kind, bytes, opts, cb);
     this.drainBlobs();
