@@ -425,7 +425,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     optionsOf = (ws) => ws.#opts;
     queuedOf = (ws) => ws.#inq.messages;
-    compressesOf = (ws, size, compress) => ws.#deflate !== null && ws.#deflate.shouldCompress(size, compress);
+    compressesOf = (ws, size, compress) => ws.#deflate?.shouldCompress(size, compress) === true;
     flushNow = (ws) => ws.#flush(true);
 
     /**
