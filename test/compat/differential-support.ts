@@ -778,12 +778,19 @@ export async function run(script: Script, serverImpl: Impl, clientImpl: Impl): P
       const m = ++marker;
       const target = other.markers + 1;
       if (me.ws.readyState === 1) me.ws.send(`${MARK}${m}`);
+      // The resume a turn later, or at once: what the other side sees must not depend on it.
       if (batch.pauseOther === 'next-turn') await new Promise((resolve) => setImmediate(resolve));
       if (batch.pauseOther) other.ws.resume();
       if (me.ws.readyState === 1) await waiter.until(() => other.markers >= target || bothClosed());
       else await waiter.until(bothClosed);
       if (other.markers < target) for (let i = first; i < me.calls.length; i++) me.racy.add(i);
       if (batch.actions.some((a) => a.k === 'terminate')) cutFrom(other, otherFrom);
+      // And back: what the other side sent in answer (pongs) has arrived before the next step.
+      if (other.markers >= target && other.ws.readyState === 1 && me.ws.readyState === 1) {
+        const back = me.markers + 1;
+        other.ws.send(`${MARK}back ${m}`);
+        await waiter.until(() => me.markers >= back || bothClosed());
+      }
     }
     current.stage = 'end';
     if (!bothClosed()) {
