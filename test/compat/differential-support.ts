@@ -53,7 +53,9 @@ type Action =
   | { k: 'raw'; bytes: Buffer; desc: string }
   | { k: 'binaryType'; value: string }
   | { k: 'probe' }
-  | { k: 'unlisten' };
+  | { k: 'unlisten' }
+  /** On the next message (not a marker), from its listener: answer it, ping, or close. */
+  | { k: 'react'; what: 'echo' | 'ping' | 'close' | 'pause-resume' };
 
 interface Batch {
   side: Side;
@@ -356,7 +358,10 @@ export function generate(seed: number): Script {
       } else if (k < 13) actions.push({ k: chance(0.5) ? 'ping' : 'pong', ...controlData(), cb: chance(0.6) });
       else if (k < 14)
         actions.push({ k: 'binaryType', value: pick(['nodebuffer', 'arraybuffer', 'fragments', 'blob', 'bogus']) });
-      else if (k < 15) actions.push({ k: 'probe' });
+      else if (k < 15)
+        actions.push(
+          chance(0.5) ? { k: 'probe' } : { k: 'react', what: pick(['echo', 'ping', 'close', 'pause-resume'] as const) },
+        );
       else if (k < 16) actions.push({ k: 'unlisten' });
       else if (k < 18)
         actions.push({ k: 'close', ...closeArgs(false) }); // throws, changes nothing
@@ -685,6 +690,29 @@ function act(ep: Endpoint, action: Action, how: Listen, waiter: Waiter, closedAt
       case 'unlisten':
         what = `unlisten: ${unlisten(ep, how)}`;
         break;
+      case 'react': {
+        what = `react(${action.what})`;
+        const react = (data: unknown, isBinary: boolean): void => {
+          if (!isBinary && Buffer.isBuffer(data) && data.toString().startsWith(MARK)) return;
+          ws.off('message', react);
+          try {
+            // 'fragments' data as one Buffer (doc/ws-compat.md, What differs: "`binaryType = 'fragments'`").
+            const echo = Array.isArray(data) ? Buffer.concat(data) : data;
+            if (action.what === 'echo') ws.send(echo, { binary: isBinary }, callback());
+            else if (action.what === 'ping') ws.ping('re', undefined, callback());
+            else if (action.what === 'close') ws.close(4001, 'from a listener');
+            else {
+              ws.pause();
+              ws.resume();
+            }
+            ep.calls.push(`#${n} reacted; ${probe(ws)}`);
+          } catch (e) {
+            ep.calls.push(`#${n} reacting threw ${describeError(e)}`);
+          }
+        };
+        ws.on('message', react);
+        break;
+      }
     }
     out = 'ok';
   } catch (e) {
