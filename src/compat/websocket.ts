@@ -582,8 +582,11 @@ export class WebSocket extends EventEmitter {
     }
     const done = this._track(cb, true, compressed);
     if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
+      // The first fragment decides, as in ws: under `threshold` (where our side has no context
+      // takeover) the message goes uncompressed (the core's writeSome() knows no message size).
+      const first = this._deflate && !this._fragmenting && opts.compress !== compressed;
       this._fragmenting = opts.fin === false;
-      s.writeSome(payload, opts, done);
+      s.writeSome(payload, first ? { ...opts, compress: compressed } : opts, done);
     } else if (this._fragmenting) {
       this._fragmenting = false;
       s.writeSome(payload, { fin: true }, done);
