@@ -429,6 +429,9 @@ interface Endpoint {
    * error, one written just before it null, on both. Only that each was called once is compared.
    */
   racy: Set<number>;
+  /** What the reactions from a listener did (`react`), and the calls whose callbacks they made. */
+  reactions: string[];
+  reacted: Set<number>;
   /** Events that raced the peer's `terminate()` or `_socket.destroy()` (see `cut`). */
   cutFrom: number;
   /** The recording 'message' listener (`on`/`once`), for `unlisten`. */
@@ -448,8 +451,8 @@ interface Endpoint {
 }
 
 export interface Trace {
-  c: { events: string[]; calls: string[]; callbacks: string[]; end: string };
-  s: { events: string[]; calls: string[]; callbacks: string[]; end: string } | null;
+  c: { reactions: string[]; events: string[]; calls: string[]; callbacks: string[]; end: string };
+  s: { reactions: string[]; events: string[]; calls: string[]; callbacks: string[]; end: string } | null;
   server: string;
 }
 
@@ -695,6 +698,7 @@ function act(ep: Endpoint, action: Action, how: Listen, waiter: Waiter, closedAt
         const react = (data: unknown, isBinary: boolean): void => {
           if (!isBinary && Buffer.isBuffer(data) && data.toString().startsWith(MARK)) return;
           ws.off('message', react);
+          ep.reacted.add(n);
           try {
             // 'fragments' data as one Buffer (doc/ws-compat.md, What differs: "`binaryType = 'fragments'`").
             const echo = Array.isArray(data) ? Buffer.concat(data) : data;
@@ -705,9 +709,9 @@ function act(ep: Endpoint, action: Action, how: Listen, waiter: Waiter, closedAt
               ws.pause();
               ws.resume();
             }
-            ep.calls.push(`#${n} reacted; ${probe(ws)}`);
+            ep.reactions.push(`#${n} reacted; ${probe(ws)}`);
           } catch (e) {
-            ep.calls.push(`#${n} reacting threw ${describeError(e)}`);
+            ep.reactions.push(`#${n} reacting threw ${describeError(e)}`);
           }
         };
         ws.on('message', react);
@@ -731,6 +735,8 @@ function endpoint(ws: Ws): Endpoint {
     calls: [],
     callbacks: [],
     racy: new Set(),
+    reactions: [],
+    reacted: new Set(),
     cutFrom: Number.POSITIVE_INFINITY,
     listener: null,
     pending: 0,
@@ -819,6 +825,8 @@ export async function run(script: Script, serverImpl: Impl, clientImpl: Impl): P
         other.ws.send(`${MARK}back ${m}`);
         await waiter.until(() => me.markers >= back || bothClosed());
       }
+      // One side is closing (a close from a listener): the next step waits for the end.
+      if (me.ws.readyState !== 1 || other.ws.readyState !== 1) await waiter.until(bothClosed);
     }
     current.stage = 'end';
     if (!bothClosed()) {
@@ -849,22 +857,31 @@ export async function run(script: Script, serverImpl: Impl, clientImpl: Impl): P
         !(deflated && peer?.failed && i >= ep.markerAt && e.startsWith('pong:')) &&
         !(i >= ep.cutFrom && /^(ev-|on-)?(message|error):/.test(e)),
     );
-  const out = (ep: Endpoint, peer: Endpoint | null): Trace['c'] => ({
-    events: events(ep, peer),
-    calls: ep.calls,
-    // The racy ones in the order of the calls: which of them ws answers first depends on when the
-    // socket took each frame and when a Blob's read settled.
-    callbacks: [
-      ...ep.callbacks.filter(([n]) => !ep.racy.has(n)).map(([n, r]) => `#${n}${r}`),
-      ...ep.callbacks
-        .filter(([n]) => ep.racy.has(n))
-        .map(([n]) => n)
-        .sort((a, b) => a - b)
-        .map((n) => `#${n}:settled`),
-    ],
-    end: endState(ep),
-  });
+  // When a side failed the connection or was cut off, a reaction may have come from a message that
+  // arrived while it went (which ws emits or not by when it read it): reactions are compared only
+  // when the connection ended without either.
   const sEnd = s as Endpoint | null;
+  const steady =
+    !c.failed && !sEnd?.failed && c.cutFrom === Number.POSITIVE_INFINITY && sEnd?.cutFrom === Number.POSITIVE_INFINITY;
+  const out = (ep: Endpoint, peer: Endpoint | null): Trace['c'] => {
+    const racy = (n: number): boolean => ep.racy.has(n) || (!steady && ep.reacted.has(n));
+    return {
+      reactions: steady ? ep.reactions : [],
+      events: events(ep, peer),
+      calls: ep.calls,
+      // The racy ones in the order of the calls: which of them ws answers first depends on when the
+      // socket took each frame and when a Blob's read settled.
+      callbacks: [
+        ...ep.callbacks.filter(([n]) => !racy(n)).map(([n, r]) => `#${n}${r}`),
+        ...ep.callbacks
+          .filter(([n]) => racy(n))
+          .map(([n]) => n)
+          .sort((a, b) => a - b)
+          .map((n) => `#${n}:settled`),
+      ],
+      end: endState(ep),
+    };
+  };
   return { c: out(c, sEnd), s: sEnd === null ? null : out(sEnd, c), server: `clients=${clients}` };
 }
 
