@@ -39,6 +39,10 @@ export interface SendOptions {
 
 type SendCallback = (err?: Error | null) => void;
 
+/** A ping or a pong received; PING_IN_TURN: a ping to answer when it is emitted. */
+const PING_IN_TURN = 'ping-in-turn';
+type Control = 'ping' | 'pong' | typeof PING_IN_TURN;
+
 /** What a call waiting behind a Blob is. */
 const SEND = 0;
 const PING = 1;
@@ -163,7 +167,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false`: the events to emit, in wire order, one per turn (a
    * message, or a ping or pong as kind and payload); null when none.
    */
-  private _later: (ReceivedData | 'ping' | 'pong' | 'error' | Buffer | Error)[] | null = null;
+  private _later: (ReceivedData | Control | 'error' | Buffer | Error)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
   /** ws would compress the message being sent (its first fragment decided). */
@@ -377,7 +381,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
    * each one from setImmediate): `event` is emitted after those queued before it.
    */
-  private emitLater(event: ReceivedData | 'ping' | 'pong' | 'error', payload?: Buffer | Error): void {
+  private emitLater(event: ReceivedData | Control | 'error', payload?: Buffer | Error): void {
     const q = this._later;
     if (q === null) {
       this._later = typeof event === 'string' ? [event, payload!] : [event];
@@ -393,7 +397,10 @@ export class WebSocket extends EventEmitter {
     const event = q.shift()!;
     const payload = typeof event === 'string' ? (q.shift() as Buffer | Error) : null;
     try {
-      if (payload !== null) this.emit(event as string, payload);
+      if (event === PING_IN_TURN) {
+        this.autoPong(payload as Buffer);
+        this.emit('ping', payload);
+      } else if (payload !== null) this.emit(event as string, payload);
       else this.emitMessage(event as ReceivedData);
     } finally {
       // The next turn is taken after the listeners ran (theirs come first, as in ws); also after a
@@ -428,24 +435,36 @@ export class WebSocket extends EventEmitter {
 
   /** A ping or pong that came after `before` messages. */
   private gotControl(before: number, kind: 'ping' | 'pong', payload: Buffer): void {
-    // Through the public method looked up now, as ws answers (an instance's own `pong` sees the
-    // answer, or holds it back: how tests play a dead peer). Queued before the 'ping' event: a
-    // close() made by its listener goes after it.
-    if (kind === 'ping' && this._autoPong && this._readyState === OPEN) {
-      const max = this._maxPendingAutoPongs;
-      // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
-      if (max > 0 && this._pendingAutoPongs >= max) this.terminate();
-      else {
-        this._pendingAutoPongs++;
-        this.pong(payload, !this._isServer, (this._autoPongDone ??= () => void this._pendingAutoPongs--));
-      }
+    const inOrder = this._controls === null && before <= this._emitted;
+    let control: Control = kind;
+    // With allowSynchronousEvents: false, a ping behind events still to be emitted is answered in
+    // its turn (ws reads it only then): what their listeners send goes first.
+    if (kind === 'ping') {
+      if (this._syncEvents || (inOrder && this._later === null)) this.autoPong(payload);
+      else control = PING_IN_TURN;
     }
-    if (this._controls === null && before <= this._emitted) {
+    if (inOrder) {
       if (this._syncEvents) this.emit(kind, payload);
-      else this.emitLater(kind, payload);
+      else this.emitLater(control, payload);
       return;
     }
-    (this._controls ??= []).push(before, kind, payload);
+    (this._controls ??= []).push(before, control, payload);
+  }
+
+  /**
+   * Answers a ping through the public method looked up now, as ws answers (an instance's own `pong`
+   * sees the answer, or holds it back: how tests play a dead peer); before the 'ping' event, so a
+   * close() made by its listener goes after it.
+   */
+  private autoPong(payload: Buffer): void {
+    if (!this._autoPong || this._readyState !== OPEN) return;
+    const max = this._maxPendingAutoPongs;
+    // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
+    if (max > 0 && this._pendingAutoPongs >= max) this.terminate();
+    else {
+      this._pendingAutoPongs++;
+      this.pong(payload, !this._isServer, (this._autoPongDone ??= () => void this._pendingAutoPongs--));
+    }
   }
 
   /**
@@ -455,7 +474,7 @@ export class WebSocket extends EventEmitter {
   private emitControls(all: boolean): void {
     let q = this._controls;
     while (q !== null && (all || (q[0] as number) <= this._emitted)) {
-      const kind = q[1] as 'ping' | 'pong';
+      const kind = q[1] as Control;
       const payload = q[2] as Buffer;
       q.splice(0, 3);
       if (q.length === 0) this._controls = null;
