@@ -859,13 +859,13 @@ export async function run(script: Script, serverImpl: Impl, clientImpl: Impl): P
   // inflated: the core fails at once, so a ping between them is emitted but not answered, where ws
   // reads no frame while it inflates and answers it first (doc/ws-compat.md, What differs: "A
   // failure behind a message being inflated"; the same with allowSynchronousEvents: false for a
-  // ping behind events waiting for their turn). Then the pongs a side received after the last marker
-  // from a peer that failed are not compared.
+  // ping behind events waiting for their turn). Then what a side received after the last marker
+  // from a peer that failed (its pongs, and pings and messages its listeners sent) is not compared.
   const deflated = client.extensions !== '' || script.server.allowSynchronousEvents === false;
   const events = (ep: Endpoint, peer: Endpoint | null): string[] =>
     ep.events.filter(
       (e, i) =>
-        !(deflated && peer?.failed && i >= ep.markerAt && e.startsWith('pong:')) &&
+        !(deflated && peer?.failed && i >= ep.markerAt && /^(pong|ping|message|ev-message|on-message):/.test(e)) &&
         !(i >= ep.cutFrom && /^(ev-|on-)?(message|error):/.test(e)),
     );
   // When a side failed the connection or was cut off, a reaction may have come from a message that
