@@ -22,6 +22,14 @@ interface PendingSend {
   start: number;
   /** The turn it was made in (frames queued in one turn go out in one write at its end). */
   turn: number;
+  /** A message ws would compress. */
+  compressed: boolean;
+  /**
+   * With permessage-deflate, ws would queue it behind a message being compressed (it is one, or one
+   * was still being compressed when it was made): the socket's going fails it with "… being
+   * compressed"; ws writes any other frame at once (the socket's own answer).
+   */
+  behind: boolean;
 }
 
 /** The turn of the event loop, counted (a tick ends it): tells which calls share the queued write. */
@@ -45,6 +53,8 @@ export class SendCallbacks {
   /** The calls not answered yet, oldest first from `head`; null when none. */
   private pending: PendingSend[] | null = null;
   private head = 0;
+  /** Calls not answered yet whose message ws would compress. */
+  compressing = 0;
 
   /** `deflate`: permessage-deflate was agreed. */
   constructor(private readonly deflate: boolean) {}
@@ -53,15 +63,18 @@ export class SendCallbacks {
    * The callback to give the stream for a call whose answer is `cb` (none: it only keeps the
    * order). `start`: where its frame will start among the bytes queued for the next write.
    */
-  track(cb: SendCallback | undefined, start = -1): Settle {
-    const p: PendingSend = { cb, result: undefined, start, turn: start < 0 ? -1 : thisTurn() };
+  track(cb: SendCallback | undefined, start = -1, compressed = false): Settle {
+    const behind = compressed || this.compressing > 0;
+    if (compressed) this.compressing++;
+    const p: PendingSend = { cb, result: undefined, start, turn: start < 0 ? -1 : thisTurn(), compressed, behind };
     (this.pending ??= []).push(p);
     return (err) => this.settle(p, err);
   }
 
   private settle(p: PendingSend, err: WebSocketError | null): void {
     if (p.result !== undefined) return; // answered already, when the connection closed
-    p.result = err === null ? null : this.writeError(err);
+    if (p.compressed) this.compressing--;
+    p.result = err === null ? null : this.writeError(err, p);
     // Answers the calls at the head whose frames are done (a callback may make new calls).
     let q = this.pending;
     while (q !== null && q[this.head]!.result !== undefined) {
@@ -76,11 +89,11 @@ export class SendCallbacks {
   }
 
   /** What ws's callback gets for a frame the stream could not write. */
-  private writeError(err: WebSocketError): Error {
+  private writeError(err: WebSocketError, p: PendingSend): Error {
     // The socket's own error (ERR_STREAM_DESTROYED for a write queued behind one in flight, EPIPE, …).
     const cause = err.cause as (Error & { code?: unknown }) | undefined;
     if (err.code === 'ERR_WS_NEXT_LAYER' && cause instanceof Error && typeof cause.code === 'string') return cause;
-    return this.deflate ? compressingClosedError() : streamDestroyedError();
+    return this.deflate && p.behind ? compressingClosedError() : streamDestroyedError();
   }
 
   /**
@@ -110,10 +123,11 @@ export class SendCallbacks {
     const from = this.head;
     this.pending = null;
     this.head = 0;
+    this.compressing = 0;
     const shared = this.deflate ? compressingClosedError() : null;
     for (let i = from; i < q.length; i++) {
       const p = q[i]!;
-      p.result = shared ?? p.result ?? streamDestroyedError();
+      p.result = (p.behind ? shared : null) ?? p.result ?? streamDestroyedError();
       p.cb?.(p.result);
     }
   }

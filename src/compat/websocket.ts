@@ -11,6 +11,7 @@ import { WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
+  compresses,
   flushQueued,
   queuedMessages,
   type PingOptions,
@@ -19,7 +20,7 @@ import {
 } from '../stream/websocket-stream.js';
 import { abortRequest, type ClientOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
-import { blobClosedError, CLOSED_BEFORE_OPEN, notOpenError, toWsError } from './errors.js';
+import { blobClosedError, CLOSED_BEFORE_OPEN, compressingClosedError, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 import { SendCallbacks } from './send-callbacks.js';
@@ -37,6 +38,10 @@ export interface SendOptions {
 }
 
 type SendCallback = (err?: Error | null) => void;
+
+/** A ping or a pong received; PING_IN_TURN: a ping to answer when it is emitted. */
+const PING_IN_TURN = 'ping-in-turn';
+type Control = 'ping' | 'pong' | typeof PING_IN_TURN;
 
 /** What a call waiting behind a Blob is. */
 const SEND = 0;
@@ -162,12 +167,19 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false`: the events to emit, in wire order, one per turn (a
    * message, or a ping or pong as kind and payload); null when none.
    */
-  private _later: (ReceivedData | 'ping' | 'pong' | Buffer)[] | null = null;
+  private _later: (ReceivedData | Control | 'error' | Buffer | Error)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
+  /** ws would compress the message being sent (its first fragment decided). */
+  private _fragmentCompressed = false;
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
   private _blobs: Queued[] | null = null;
   private _blobBytes = 0;
+  /**
+   * The Blobs' queue began behind a message being compressed: when the socket goes, its calls get
+   * ws's error for those ("… while data was being compressed"), as ws had not begun to read them.
+   */
+  private _blobsBehindDeflate = false;
   private _sender_: PreparedSender | null = null;
   /**
    * Messages taken from the stream, and emitted (or, with `allowSynchronousEvents: false`, queued in
@@ -369,7 +381,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
    * each one from setImmediate): `event` is emitted after those queued before it.
    */
-  private emitLater(event: ReceivedData | 'ping' | 'pong', payload?: Buffer): void {
+  private emitLater(event: ReceivedData | Control | 'error', payload?: Buffer | Error): void {
     const q = this._later;
     if (q === null) {
       this._later = typeof event === 'string' ? [event, payload!] : [event];
@@ -383,9 +395,12 @@ export class WebSocket extends EventEmitter {
     const q = this._later;
     if (q === null) return;
     const event = q.shift()!;
-    const payload = typeof event === 'string' ? (q.shift() as Buffer) : null;
+    const payload = typeof event === 'string' ? (q.shift() as Buffer | Error) : null;
     try {
-      if (payload !== null) this.emit(event as string, payload);
+      if (event === PING_IN_TURN) {
+        this.autoPong(payload as Buffer);
+        this.emit('ping', payload);
+      } else if (payload !== null) this.emit(event as string, payload);
       else this.emitMessage(event as ReceivedData);
     } finally {
       // The next turn is taken after the listeners ran (theirs come first, as in ws); also after a
@@ -420,24 +435,36 @@ export class WebSocket extends EventEmitter {
 
   /** A ping or pong that came after `before` messages. */
   private gotControl(before: number, kind: 'ping' | 'pong', payload: Buffer): void {
-    // Through the public method looked up now, as ws answers (an instance's own `pong` sees the
-    // answer, or holds it back: how tests play a dead peer). Queued before the 'ping' event: a
-    // close() made by its listener goes after it.
-    if (kind === 'ping' && this._autoPong && this._readyState === OPEN) {
-      const max = this._maxPendingAutoPongs;
-      // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
-      if (max > 0 && this._pendingAutoPongs >= max) this.terminate();
-      else {
-        this._pendingAutoPongs++;
-        this.pong(payload, !this._isServer, (this._autoPongDone ??= () => void this._pendingAutoPongs--));
-      }
+    const inOrder = this._controls === null && before <= this._emitted;
+    let control: Control = kind;
+    // With allowSynchronousEvents: false, a ping behind events still to be emitted is answered in
+    // its turn (ws reads it only then): what their listeners send goes first.
+    if (kind === 'ping') {
+      if (this._syncEvents || (inOrder && this._later === null)) this.autoPong(payload);
+      else control = PING_IN_TURN;
     }
-    if (this._controls === null && before <= this._emitted) {
+    if (inOrder) {
       if (this._syncEvents) this.emit(kind, payload);
-      else this.emitLater(kind, payload);
+      else this.emitLater(control, payload);
       return;
     }
-    (this._controls ??= []).push(before, kind, payload);
+    (this._controls ??= []).push(before, control, payload);
+  }
+
+  /**
+   * Answers a ping through the public method looked up now, as ws answers (an instance's own `pong`
+   * sees the answer, or holds it back: how tests play a dead peer); before the 'ping' event, so a
+   * close() made by its listener goes after it.
+   */
+  private autoPong(payload: Buffer): void {
+    if (!this._autoPong || this._readyState !== OPEN) return;
+    const max = this._maxPendingAutoPongs;
+    // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
+    if (max > 0 && this._pendingAutoPongs >= max) this.terminate();
+    else {
+      this._pendingAutoPongs++;
+      this.pong(payload, !this._isServer, (this._autoPongDone ??= () => void this._pendingAutoPongs--));
+    }
   }
 
   /**
@@ -447,7 +474,7 @@ export class WebSocket extends EventEmitter {
   private emitControls(all: boolean): void {
     let q = this._controls;
     while (q !== null && (all || (q[0] as number) <= this._emitted)) {
-      const kind = q[1] as 'ping' | 'pong';
+      const kind = q[1] as Control;
       const payload = q[2] as Buffer;
       q.splice(0, 3);
       if (q.length === 0) this._controls = null;
@@ -473,7 +500,11 @@ export class WebSocket extends EventEmitter {
       if (e !== null) {
         this._errorEmitted = true;
         if (this._readyState === OPEN) this._readyState = CLOSING;
-        this.emit('error', e);
+        // With allowSynchronousEvents: false, after the events of the frames before the bad one
+        // (ws reads the next frame only once they were emitted, each in its turn).
+        if (!this._syncEvents && this._controls !== null) this.emitControls(true);
+        if (this._later !== null) this.emitLater('error', e);
+        else this.emit('error', e);
       }
     }
     if (this._readyState === OPEN) this._readyState = CLOSING;
@@ -496,9 +527,10 @@ export class WebSocket extends EventEmitter {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
     if (this._controls !== null) this.emitControls(true);
     if (this._later !== null) return; // emitted first, each in its turn (then 'close')
-    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are.
-    if (this._blobs !== null) this.failBlobs();
+    // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are, in the
+    // order of the calls: those written before a Blob being read, then the Blob's and those behind it.
     this._callbacks?.failAll();
+    if (this._blobs !== null) this.failBlobs();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -525,13 +557,13 @@ export class WebSocket extends EventEmitter {
    * ws would (send-callbacks.ts). Without permessage-deflate frames complete in order and only
    * calls with a callback are tracked; with it every send is (a ping behind it waits for it).
    */
-  _track(cb: SendCallback | undefined, data: boolean): (err: WebSocketError | null) => void {
+  _track(cb: SendCallback | undefined, data: boolean, compressed = false): (err: WebSocketError | null) => void {
     // The automatic pong's callback only counts: it needs no place among the answers in order.
     if (cb !== undefined && cb === this._autoPongDone) return cb;
     if (cb === undefined && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
-    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes());
+    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes(), compressed);
   }
 
   /** Bytes written to the stream and not yet handed to the socket. */
@@ -558,10 +590,22 @@ export class WebSocket extends EventEmitter {
   private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
     const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
     const s = this._stream!;
-    const done = this._track(cb, true);
+    // Whether ws would compress it: with permessage-deflate, what is sent after it while it is being
+    // compressed waits behind it, and fails with it when the socket goes (send-callbacks.ts).
+    let compressed = false;
+    if (this._deflate) {
+      compressed = this._fragmenting
+        ? this._fragmentCompressed
+        : compresses(s, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength, opts?.compress);
+      this._fragmentCompressed = compressed;
+    }
+    const done = this._track(cb, true, compressed);
     if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
+      // The first fragment decides, as in ws: under `threshold` (where our side has no context
+      // takeover) the message goes uncompressed (the core's writeSome() knows no message size).
+      const first = this._deflate && !this._fragmenting && opts.compress !== compressed;
       this._fragmenting = opts.fin === false;
-      s.writeSome(payload, opts, done);
+      s.writeSome(payload, first ? { ...opts, compress: compressed } : opts, done);
     } else if (this._fragmenting) {
       this._fragmenting = false;
       s.writeSome(payload, { fin: true }, done);
@@ -579,7 +623,11 @@ export class WebSocket extends EventEmitter {
   ): void {
     if (isBlob(data)) this._blobBytes += data.size;
     (this._blobs ??= []).push([kind, data, opts, cb]);
-    if (this._blobs.length === 1) this.drainBlobs();
+    if (this._blobs.length === 1) {
+      // ws's sender queues a Blob behind a message being compressed without reading it yet.
+      this._blobsBehindDeflate = this._deflate && this._callbacks !== null && this._callbacks.compressing > 0;
+      this.drainBlobs();
+    }
   }
 
   private dispatch(kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
@@ -614,11 +662,16 @@ export class WebSocket extends EventEmitter {
    * The Blob at the head of the queue cannot be sent: its callback and those of every send behind
    * it get `err` (ws's error when the connection closed while a Blob was read).
    */
-  private failBlobs(err: Error = blobClosedError()): void {
+  private failBlobs(err: Error = this._blobsBehindDeflate ? compressingClosedError() : blobClosedError()): void {
     const q = this._blobs!;
     this._blobs = null;
     this._closeAfterBlobs = null;
     for (const [, , , cb] of q) cb?.(err);
+  }
+
+  /** Fails the calls queued from `blob` on, unless they were answered already (the connection closed). */
+  private failBlobsOf(blob: Blob): void {
+    if (this._blobs !== null && this._blobs[0]![1] === blob) this.failBlobs();
   }
 
   /** A Blob at the head of the queue was read: it is sent (or the calls told why not), then the rest. */
@@ -626,7 +679,8 @@ export class WebSocket extends EventEmitter {
     this._blobBytes -= blob.size;
     if (this._blobs === null || this._blobs[0]![1] !== blob) return; // answered when the connection closed
     if (err !== null) return this.blobFailed(err);
-    if (this._stream!.nextLayer.destroyed) return this.failBlobs();
+    // The socket went meanwhile: answered after the calls before the Blob (in the order of the calls).
+    if (this._stream!.nextLayer.destroyed) return this._track(() => this.failBlobsOf(blob), false)(null);
     const [kind, , opts, cb] = this._blobs.shift()!;
     this.dispatch(kind, bytes, opts, cb);
     this.drainBlobs();

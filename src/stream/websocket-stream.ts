@@ -179,6 +179,13 @@ export function queuedMessages(ws: WebSocketStream): number {
   return queuedOf(ws);
 }
 
+let compressesOf: (ws: WebSocketStream, size: number, compress: boolean | undefined) => boolean;
+
+/** Internal (ws-stream/ws's send callbacks): whether a message of `size` bytes written now is compressed. */
+export function compresses(ws: WebSocketStream, size: number, compress: boolean | undefined): boolean {
+  return compressesOf(ws, size, compress);
+}
+
 /** Internal (prepared.ts): see `queuePreparedFrame` there. */
 export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?: Callback<void>): boolean {
   return queuePrepared(ws, frame, callback);
@@ -418,6 +425,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     optionsOf = (ws) => ws.#opts;
     queuedOf = (ws) => ws.#inq.messages;
+    compressesOf = (ws, size, compress) => ws.#deflate?.shouldCompress(size, compress) === true;
     flushNow = (ws) => ws.#flush(true);
 
     /**
