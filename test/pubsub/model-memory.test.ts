@@ -1,0 +1,40 @@
+/**
+ * The model-based check (test/pubsub/model-support.ts) on `serve --pubsub` in memory (one
+ * process, with --deflate: half the clients negotiate permessage-deflate) and with `--workers 2`
+ * (topics through the primary). Fixed seeds; `PUBSUB_SEED=N` replays one, `PUBSUB_STEPS=N` runs longer.
+ */
+import { after, before, describe, it } from 'node:test';
+import { startServer } from '../conformance/raw-client.js';
+import { modelSeeds, modelSteps, runModel } from './model-support.js';
+import type { Peer, Server } from './outside-support.js';
+
+const HISTORY = 8;
+
+const deployments: [string, string[], number][] = [
+  ['one process, in memory, --deflate', ['--deflate'], 1],
+  ['--workers 2, through the primary', ['--workers', '2'], 2],
+];
+for (const [name, args, workers] of deployments) {
+  describe(`model-based check: serve --pubsub, ${name}`, () => {
+    let server: Server;
+    const opened: Peer[] = [];
+    before(async () => {
+      server = await startServer(['--pubsub', '--history', String(HISTORY), ...args]);
+    });
+    after(async () => {
+      for (const p of opened) p.close();
+      await server.stop();
+    });
+    for (const seed of modelSeeds([1, 2])) {
+      it(`seed ${seed} (PUBSUB_SEED=${seed} to replay): every reply and message as the model says`, async () => {
+        const stats = await runModel(
+          { name, ports: [server.port], workers, history: HISTORY, deflate: args.includes('--deflate') },
+          seed,
+          modelSteps(),
+          opened,
+        );
+        console.log(`${name}, seed ${seed}: ${JSON.stringify(stats)}`);
+      });
+    }
+  });
+}
