@@ -457,8 +457,6 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
   };
 
   // ---- the checker: one connection's log since the last step, against the model
-  const covered = (s: Position, epoch: string, pos: number): boolean =>
-    s.epoch === epoch && s.offset <= pos && pos - s.offset <= H;
   const walk = (conn: Conn, step: Map<string, StepTopic>, partial: boolean): void => {
     const curOf = (topic: string): [number, number] => {
       const t = byName.get(topic)!;
@@ -522,7 +520,10 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
           stats.recoveredFalse++;
           check(r.recovered === false, () => `${at}: recovered is not a boolean`);
           check(r.offset >= lo && r.offset <= hi, () => `${at}: offset outside ${lo}..${hi}`);
-          check(!covered(s, t.epoch, r.offset), () => `${at}: recovered false, but history (${H}) covers it`);
+          // History is read after the position: while the topic is published to, a `since` at the edge
+          // may be covered when the position is read and trimmed when history is (doc/pubsub.md).
+          const possible = s.epoch !== t.epoch || lo < s.offset || hi > s.offset + H;
+          check(possible, () => `${at}: recovered false, but history (${H}) covers it (now ${lo}..${hi})`);
         }
       } else {
         check(r.offset >= lo && r.offset <= hi, () => `${at}: offset outside ${lo}..${hi}`);
