@@ -38,6 +38,17 @@ export interface ModelDeployment {
   brokerMaxData?: number;
   /** Whether the servers run with `--deflate` (then some clients offer permessage-deflate). */
   deflate?: boolean;
+  /**
+   * Whether one publisher's messages to several topics reach a subscriber of them all in the order
+   * published (the in-memory, cluster and Redis brokers; not NATS: doc/pubsub.md).
+   */
+  orderAcrossTopics: boolean;
+}
+
+/** Where a run is, for a test that times out: the step, and the waits not over yet. */
+export interface ModelProgress {
+  where: string;
+  waiting: Set<string>;
 }
 
 const BAD = 'ERR_WS_INVALID_ARGUMENT';
@@ -150,6 +161,10 @@ export interface ModelStats {
   recoveredFalse: number;
   drops: number;
   returns: number;
+  /** Clients back on the worker they left (the kernel handed no try to another). */
+  sameWorker: number;
+  /** Messages whose place in their publisher's order across topics was checked. */
+  acrossTopics: number;
 }
 
 /** Short text of ASCII and 2-, 3- and 4-byte UTF-8 characters, escapes and control characters. */
@@ -249,7 +264,13 @@ function topicNames(seed: number, rand: () => number): { name: string; warm: boo
 }
 
 /** The random model-based run on `d`: `steps` steps from `seed`. Throws (an assertion) at the first divergence. */
-export async function runModel(d: ModelDeployment, seed: number, steps: number, opened: Peer[]): Promise<ModelStats> {
+export async function runModel(
+  d: ModelDeployment,
+  seed: number,
+  steps: number,
+  opened: Peer[],
+  progress: ModelProgress = { where: '', waiting: new Set() },
+): Promise<ModelStats> {
   const rand = random(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const H = d.history;
@@ -262,23 +283,25 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
     recoveredFalse: 0,
     drops: 0,
     returns: 0,
+    acrossTopics: 0,
+    sameWorker: 0,
   };
   let tag = 0;
   /** Where the run is, for a failure's message. */
-  let whereNow = 'setup';
+  progress.where = 'setup';
   const trace = process.env.PUBSUB_TRACE !== undefined;
   Conn.trace = trace;
   const track = {
     get where(): string {
-      return whereNow;
+      return progress.where;
     },
     set where(w: string) {
-      whereNow = w;
+      progress.where = w;
       if (trace) console.log(`[${d.name} ${seed}] ${w}`);
     },
   };
-  /** The waits not over yet (told by a failure, and as they end with PUBSUB_TRACE). */
-  const waiting = new Set<string>();
+  /** The waits not over yet (told by a test that times out, and as they end with PUBSUB_TRACE). */
+  const waiting = progress.waiting;
   const fail = (msg: string): never => assert.fail(`${d.name}, seed ${seed}, ${track.where}: ${msg}`);
   const check = (ok: boolean, msg: () => string): void => {
     if (!ok) fail(msg());
@@ -292,12 +315,19 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
   const connectElsewhere = async (c: Client): Promise<Conn> => {
     const others = d.ports.filter((p) => p !== c.lastPort);
     if (others.length > 0) return connect(pick(others), c.name, c.deflate);
-    for (let i = 0; i < 50; i++) {
-      const conn = await connect(c.lastPort, c.name, c.deflate);
-      if (d.workers === 1 || conn.peer.worker !== c.lastWorker) return conn;
-      conn.peer.close();
+    // Another worker, if the kernel hands one of some tries to one (it need not: then the same).
+    const tried: Conn[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const conn = await connect(c.lastPort, c.name, c.deflate);
+        if (d.workers === 1 || conn.peer.worker !== c.lastWorker) return conn;
+        tried.push(conn);
+      }
+      stats.sameWorker++;
+      return tried.pop()!;
+    } finally {
+      for (const t of tried) t.peer.close();
     }
-    return fail(`no connection reached a worker other than ${c.lastWorker}`);
   };
 
   // ---- topics, and a watcher on every process subscribed to the warm ones
@@ -571,6 +601,9 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
       if (!st) step.set(t.name, (st = { cur0: t.msgs.length, pubs: new Map() }));
       return st;
     };
+    /** Each publisher's publishes of this step to topics others observe, in the order sent. */
+    const sent = new Map<Conn, { topic: string; data: unknown }[]>();
+    const watchedFrom = new Map(watchers.map((w) => [w, w.checked]));
     /** Connections that act in this step (one action each), or stand still as observers. */
     const busy = new Set<Conn>();
     const actions: Promise<void>[] = [];
@@ -640,7 +673,11 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
           }
           let list = st.pubs.get(conn);
           if (!list) st.pubs.set(conn, (list = []));
-          list.push(sendPublish(conn, t, data));
+          const read = sendPublish(conn, t, data);
+          list.push(read);
+          let mine = sent.get(conn);
+          if (!mine) sent.set(conn, (mine = []));
+          mine.push({ topic: t.name, data: read });
         }
       }
     }
@@ -781,6 +818,33 @@ export async function runModel(d: ModelDeployment, seed: number, steps: number, 
     );
     track.where = `step ${n}: checking`;
     for (const conn of live) walk(conn, step, false);
+    if (d.orderAcrossTopics) {
+      // Each publisher's messages, as a watcher of every warm topic got them, in the order it sent
+      // them, across topics (those whose topic and data no other publish of the step repeats).
+      const keyOf = (topic: string, data: unknown): string => `${topic}\u0001${JSON.stringify(data)}`;
+      const origin = new Map<string, { conn: Conn; i: number } | null>();
+      for (const [conn, list] of sent) {
+        list.forEach(({ topic, data }, i) => {
+          const k = keyOf(topic, data);
+          origin.set(k, origin.has(k) ? null : { conn, i });
+        });
+      }
+      for (const w of watchers) {
+        const last = new Map<Conn, number>();
+        for (const r of w.peer.log.slice(watchedFrom.get(w), w.checked)) {
+          if (r.op !== 'message') continue;
+          const o = origin.get(keyOf(r.topic, r.data));
+          if (!o) continue;
+          const before = last.get(o.conn) ?? -1;
+          check(o.i > before, () => {
+            const order = sent.get(o.conn)!.map((x) => `${x.topic}:${JSON.stringify(x.data).slice(0, 40)}`);
+            return `${w.name} (${w.proc}) got ${o.conn.name}'s publish ${o.i} after its ${before}, across topics; sent ${order}`;
+          });
+          last.set(o.conn, o.i);
+          stats.acrossTopics++;
+        }
+      }
+    }
   }
   return stats;
 }
@@ -791,7 +855,7 @@ export function modelSeeds(fixed: number[]): number[] {
   return one !== undefined && one !== '' ? [Number(one)] : fixed;
 }
 
-/** Steps per seed: `PUBSUB_STEPS`, else 60. */
+/** Steps per seed: `PUBSUB_STEPS`, else 120. */
 export function modelSteps(): number {
-  return Number(process.env.PUBSUB_STEPS ?? 60);
+  return Number(process.env.PUBSUB_STEPS ?? 120);
 }
