@@ -5,10 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { type ModelProgress, modelSeeds, modelSteps, runModel } from './model-support.js';
+import { assertCoverage, type ModelProgress, modelSeeds, modelSteps, runModel } from './model-support.js';
 import type { Peer, Server } from './outside-support.js';
 
 const HISTORY = 8;
+/** Payload bytes of history per topic: some big messages trim it, or are not kept. */
+const HISTORY_BYTES = 150_000;
 
 const deployments: [string, string[], number][] = [
   ['one process, in memory, --deflate', ['--deflate'], 1],
@@ -19,7 +21,14 @@ for (const [name, args, workers] of deployments) {
     let server: Server;
     const opened: Peer[] = [];
     before(async () => {
-      server = await startServer(['--pubsub', '--history', String(HISTORY), ...args]);
+      server = await startServer([
+        '--pubsub',
+        '--history',
+        String(HISTORY),
+        '--history-bytes',
+        String(HISTORY_BYTES),
+        ...args,
+      ]);
     });
     after(async () => {
       for (const p of opened) p.close();
@@ -41,6 +50,7 @@ for (const [name, args, workers] of deployments) {
             ports: [server.port],
             workers,
             history: HISTORY,
+            historyBytes: HISTORY_BYTES,
             orderAcrossTopics: true,
             deflate: args.includes('--deflate'),
           },
@@ -50,6 +60,7 @@ for (const [name, args, workers] of deployments) {
           progress,
         );
         finished = true;
+        assertCoverage(stats, { orderAcrossTopics: true });
         console.log(`${name}, seed ${seed}: ${JSON.stringify(stats)}`);
       });
     }
