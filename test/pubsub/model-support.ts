@@ -17,7 +17,8 @@
  * offsets are then taken from one subscriber that stayed subscribed (a watcher), checked to be an
  * interleaving of each publisher's order, and every other subscriber must match it.
  *
- * `PUBSUB_SEED=N` replays one seed; `PUBSUB_STEPS=N` sets the steps per seed.
+ * `PUBSUB_SEED=N` replays one seed; `PUBSUB_STEPS=N` sets the steps per seed; `PUBSUB_TRACE=1` prints
+ * every request sent, every reply and message checked, and every wait as it ends.
  */
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
