@@ -51,6 +51,7 @@ for (const [name, args, workers] of deployments) {
             workers,
             history: HISTORY,
             historyBytes: HISTORY_BYTES,
+            forgetsIdleTopics: true,
             orderAcrossTopics: true,
             deflate: args.includes('--deflate'),
           },

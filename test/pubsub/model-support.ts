@@ -39,6 +39,11 @@ export interface ModelDeployment {
   historyBytes?: number;
   /** Largest `data` JSON the broker takes (NATS's max_payload, less its headers); larger: ERR_WS_MESSAGE_TOO_BIG. */
   brokerMaxData?: number;
+  /**
+   * Whether a topic that no subscriber holds is forgotten once its history is empty (the in-memory
+   * and cluster brokers): then no message that would empty it is published to a topic without a watcher.
+   */
+  forgetsIdleTopics?: boolean;
   /** Whether the servers run with `--deflate` (then some clients offer permessage-deflate). */
   deflate?: boolean;
   /**
@@ -497,6 +502,17 @@ export async function runModel(
     conn.plan.set(t.name, true);
   };
 
+  /**
+   * `data`, or a small one instead where it would empty the history of a topic nobody may be
+   * subscribed to on a server that then forgets the topic (the in-memory brokers: a message over
+   * `historyBytes` is not kept, nor anything before it; the topic, forgotten, starts over under a
+   * new epoch, as doc/pubsub.md says — which this model does not follow).
+   */
+  const keepable = (t: TopicModel, data: unknown): unknown =>
+    d.forgetsIdleTopics && !t.warm && Buffer.byteLength(JSON.stringify(data)) > (d.historyBytes ?? Infinity)
+      ? { tag, kept: true }
+      : data;
+
   /** Publishes `data`, in one of the request's forms (extra fields, a repeated key); returns it as read. */
   const sendPublish = (conn: Conn, t: TopicModel, data: unknown): unknown => {
     const r = rand();
@@ -651,7 +667,8 @@ export async function runModel(
       if (!wasIn || rand() < 0.3)
         sendSubscribe(conn, t, rand() < 0.3 ? { offset: t.msgs.length, epoch: t.epoch } : 'none');
       maybeBad(conn);
-      for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) st.own.push(sendPublish(conn, t, randomData(rand, tag++)));
+      for (let k = 1 + Math.floor(rand() * 3); k > 0; k--)
+        st.own.push(sendPublish(conn, t, keepable(t, randomData(rand, tag++))));
       if (rand() < 0.8) {
         conn.send({ op: 'unsubscribe', topic: t.name });
         conn.plan.set(t.name, false);
@@ -686,6 +703,7 @@ export async function runModel(
           maybeBad(conn);
           let data = randomData(rand, tag++);
           if (rand() < 0.01) data = { tag, big: 'y'.repeat(1024 * 1024 + 10) };
+          data = keepable(t, data);
           const size = Buffer.byteLength(JSON.stringify(data));
           if (d.brokerMaxData !== undefined && size > d.brokerMaxData) {
             // Larger than the broker takes: refused, no offset (its reply comes when the broker refuses it).
