@@ -467,7 +467,9 @@ export async function runModel(
     if (since === 'random') {
       const r = rand();
       if (r < 0.15) s = undefined;
-      else if (r < 0.45) s = { offset: Math.floor(rand() * (cur + 1)), epoch: t.epoch };
+      else if (r < 0.3) s = { offset: Math.floor(rand() * (cur + 1)), epoch: t.epoch };
+      // At the edge of history: the oldest offset it holds a since for, or one before.
+      else if (r < 0.45) s = { offset: Math.max(0, keptFrom(t, cur) - 1 - (rand() < 0.5 ? 1 : 0)), epoch: t.epoch };
       else if (r < 0.6) s = { offset: Math.max(0, cur - Math.floor(rand() * 3)), epoch: t.epoch };
       else if (r < 0.68) s = { offset: cur + 1 + Math.floor(rand() * 3), epoch: t.epoch };
       else if (r < 0.72) s = { offset: Number.MAX_SAFE_INTEGER, epoch: t.epoch };
