@@ -365,6 +365,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const name = topic;
       t.chain = t.chain.then(async () => {
         await this.opened;
+        // Subscribed at the broker again (after the topic's last subscriber left and the broker
+        // subscription went): what it delivered before says nothing of this subscription's start
+        // (messages published meanwhile never came here), and taken as the last offset it would
+        // make the next live message look like a gap and be held for a history read, so that a
+        // publish here settled before its message reached this process's subscribers.
+        t.last = -1;
         await this.broker.subscribe(name);
       });
     }

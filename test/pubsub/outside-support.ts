@@ -40,8 +40,9 @@ export class Peer {
     })();
   }
 
-  static async connect(port: number, opened: Peer[]): Promise<Peer> {
-    const p = new Peer(await JsonClient.connect(port));
+  /** With `extensions`, offers them (Sec-WebSocket-Extensions: `permessage-deflate`, say). */
+  static async connect(port: number, opened: Peer[], extensions?: string): Promise<Peer> {
+    const p = new Peer(await JsonClient.connect(port, extensions));
     opened.push(p);
     return p;
   }
