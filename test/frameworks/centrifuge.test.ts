@@ -6,7 +6,9 @@
  * publish echoed, RPCs (a result, an error code, 512 Ki characters), an async message and the server's message push,
  * the server's ping answered, a refused subscription's code, a close with 3001 and its reason as the `connecting`
  * event followed by a reconnect and re-subscription, a close with 3501 as `disconnected` without a reconnect, and
- * `disconnect()` closing the socket (1005 at the server).
+ * `disconnect()` closing the socket (1005 at the server). Then its protobuf client (apps/centrifuge-protobuf.ts): the
+ * `centrifuge-protobuf` subprotocol agreed, binary frames, `binaryType = 'arraybuffer'` data decoded into the bytes of
+ * the connect data, publications and an RPC's result, a reconnect after 3001, the disconnect.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +71,35 @@ for (const engine of aliasEngines) {
           '2: subscribe news',
           '3: connect',
           '3: subscribe news',
+        ],
+      });
+    });
+
+    it('speaks protobuf: the subprotocol, binary frames with arraybuffer data, bytes both ways, a reconnect', async (t) => {
+      const result = await runApp<Record<string, unknown>>(t, 'centrifuge-protobuf', engine);
+      const ours = engine.name === 'ws-stream/ws';
+      assert.deepEqual(result, {
+        serverIsOurs: ours,
+        clientIsOurs: ours,
+        rpc: '030201',
+        serverClosed: ['1: 3001 shutdown', '2: 1005 '],
+        events: [
+          'connecting 0 connect called',
+          'connected client-1 01',
+          'connecting 3001 shutdown',
+          'connected client-2 02',
+          'disconnected 0 disconnect called',
+        ],
+        publications: ['0101', '0102', 'cafe', '0201', '0202'],
+        serverSaw: [
+          '1: protocol centrifuge-protobuf',
+          '1: binary connect',
+          '1: binary subscribe',
+          '1: binary publish cafe',
+          '1: binary rpc 010203',
+          '2: protocol centrifuge-protobuf',
+          '2: binary connect',
+          '2: binary subscribe',
         ],
       });
     });
