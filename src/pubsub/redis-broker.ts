@@ -423,8 +423,13 @@ export class RedisBroker implements Broker {
     let loaded: Promise<unknown> | null = null;
     commands.on('ready', () => {
       const loads = Object.values(scripts).map(({ source }) => commands.sendCommand(['SCRIPT', 'LOAD', source]));
-      loaded ??= Promise.all(loads);
       for (const load of loads) load.catch(() => {});
+      // Awaited only once both connections are up: a refusal (NOAUTH) that comes while the other
+      // is still connecting must not be an unhandled rejection, which would end the process.
+      if (loaded === null) {
+        loaded = Promise.all(loads);
+        loaded.catch(() => {});
+      }
       // (CONFIG may be renamed away: the default stays.)
       const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
