@@ -4,22 +4,40 @@
  * a TCP proxy to put in front of one, for tests that choose when a client's connections get through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { BrokerEvents, BrokerMessage } from '../../src/pubsub/broker.js';
 
-/** A free TCP port on 127.0.0.1 (bound once by node, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts (bound once by node, then released),
+ * taken below the kernel's ephemeral range: a port from that range (what binding port 0 gives)
+ * can be handed to any outgoing connection in the moment between its release and the server's
+ * bind, which made a broker fail with "Address already in use" on a busy machine.
+ */
+export async function freePort(): Promise<number> {
+  // (never the same port twice in one process: two handed out before either is bound)
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/).map(Number);
+  const below = Number.isInteger(low) && low! > 20_000 ? low! : 32_768;
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    if (!handedOut.has(port) && (await bindable(port))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
