@@ -14,7 +14,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import zlib from 'node:zlib';
-import { aliased, ours, report } from './peer.js';
+import { aliased, ours, queue, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -34,23 +34,6 @@ const result: Record<string, unknown> = { aliased: aliased(require.resolve('@dis
 
 const TOKEN = 'bot-token';
 const Op = { Dispatch: 0, Heartbeat: 1, Identify: 2, Presence: 3, Resume: 6, Reconnect: 7, Invalid: 9, Hello: 10 };
-
-/** Values pushed by callbacks, awaited one at a time in order. */
-function queue<T>() {
-  const items: T[] = [];
-  const waiters: ((item: T) => void)[] = [];
-  return {
-    push(item: T) {
-      const w = waiters.shift();
-      if (w) w(item);
-      else items.push(item);
-    },
-    next(): Promise<T> {
-      const item = items.shift();
-      return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
-    },
-  };
-}
 
 // The gateway. Each connection: its path and query, the payloads the bot sent (not the heartbeats it sends on its
 // own timer, which start at a random time), its close code and reason.

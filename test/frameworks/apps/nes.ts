@@ -8,7 +8,7 @@
  * disconnect, and server.stop() disconnecting the last client. Prints what the client and the server saw.
  */
 import { createRequire } from 'node:module';
-import { aliased, ours, report } from './peer.js';
+import { aliased, ours, queue, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -51,23 +51,6 @@ interface NesClient {
 const Hapi = require('@hapi/hapi') as { server(options: object): HapiServer };
 const Nes = require('@hapi/nes') as object & { Client: new (url: string, options?: object) => NesClient };
 const result: Record<string, unknown> = { aliased: aliased(require.resolve('@hapi/nes')) };
-
-/** A queue of values pushed by callbacks, awaited one at a time in order. */
-function queue<T>() {
-  const items: T[] = [];
-  const waiters: ((item: T) => void)[] = [];
-  return {
-    push(item: T) {
-      const w = waiters.shift();
-      if (w) w(item);
-      else items.push(item);
-    },
-    next(): Promise<T> {
-      const item = items.shift();
-      return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
-    },
-  };
-}
 
 const connections = queue<NesSocket>();
 const disconnections = queue<string>();

@@ -89,3 +89,20 @@ export function closed(ws: { once(e: 'close', f: (code: number, reason: Buffer) 
 export function report(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
+
+/** Values pushed by callbacks, awaited one at a time in order. */
+export function queue<T>() {
+  const items: T[] = [];
+  const waiters: ((item: T) => void)[] = [];
+  return {
+    push(item: T) {
+      const w = waiters.shift();
+      if (w) w(item);
+      else items.push(item);
+    },
+    next(): Promise<T> {
+      const item = items.shift();
+      return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { aliased, ours, report } from './peer.js';
+import { aliased, ours, queue, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -36,23 +36,6 @@ const { SocketModeClient } = require('@slack/socket-mode') as {
 const result: Record<string, unknown> = { aliased: aliased(require.resolve('@slack/socket-mode')) };
 
 const APP_TOKEN = 'xapp-1-test';
-
-/** Values pushed by callbacks, awaited one at a time in order. */
-function queue<T>() {
-  const items: T[] = [];
-  const waiters: ((item: T) => void)[] = [];
-  return {
-    push(item: T) {
-      const w = waiters.shift();
-      if (w) w(item);
-      else items.push(item);
-    },
-    next(): Promise<T> {
-      const item = items.shift();
-      return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
-    },
-  };
-}
 
 // The backend: apps.connections.open hands out ws URLs with a new ticket each; ticket 1 is refused at the upgrade.
 let tickets = 0;

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { aliased, ours, report } from './peer.js';
+import { aliased, ours, queue, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -51,23 +51,6 @@ const result: Record<string, unknown> = {
   aliased: aliased(require.resolve('stomp-broker-js')),
   clientIsOurs: (globalThis as { WebSocket?: unknown }).WebSocket === ours.default,
 };
-
-/** Values pushed by callbacks, awaited one at a time in order. */
-function queue<T>() {
-  const items: T[] = [];
-  const waiters: ((item: T) => void)[] = [];
-  return {
-    push(item: T) {
-      const w = waiters.shift();
-      if (w) w(item);
-      else items.push(item);
-    },
-    next(): Promise<T> {
-      const item = items.shift();
-      return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
-    },
-  };
-}
 
 // The broker: what it saw of each socket (its subprotocol, how it closed), and its connect/disconnect events.
 const httpServer = http.createServer();
