@@ -17,6 +17,7 @@ import { connect, WebSocketStream } from '../../src/index.js';
 import {
   bigPayload,
   CA,
+  assertEndToEnd,
   echoExchange,
   openClient,
   type ProxyProcess,
@@ -76,14 +77,7 @@ describe('clients through tinyproxy (HTTP CONNECT)', () => {
         const c = await openClient(kind, `${scheme}://127.0.0.1:${server.port}/`, { ca: CA, agent });
         const side = await nextSide;
         assert.equal(connects(server.port), before + 1, 'the connection went through tinyproxy');
-        assert.equal(c.protocol, 'chat');
-        assert.equal(side.protocol, 'chat');
-        assert.match(c.extensions, /^permessage-deflate/);
-        assert.match(side.extensions, /^permessage-deflate/);
-        await c.untilPings(1);
-        assert.deepEqual(c.pings, ['server-ping']);
-        assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
-        assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+        await assertEndToEnd(c, side, big);
         assert.equal(Buffer.compare(side.messages[1] as Buffer, big), 0);
         assert.deepEqual(side.pongs, ['server-ping']);
 
@@ -148,14 +142,7 @@ describe('clients through tinyproxy (HTTP CONNECT)', () => {
     });
     const side = await nextSide;
     assert.equal(connects(secure.port), before + 1);
-    assert.equal(c.protocol, 'chat');
-    assert.equal(side.protocol, 'chat');
-    assert.match(c.extensions, /^permessage-deflate/);
-    assert.match(side.extensions, /^permessage-deflate/);
-    await c.untilPings(1);
-    assert.deepEqual(c.pings, ['server-ping']);
-    assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
-    assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+    await assertEndToEnd(c, side, big);
   });
 
   it('core connect() over a tunnel still checks the certificate: a wrong host name fails with ERR_WS_NEXT_LAYER', async () => {

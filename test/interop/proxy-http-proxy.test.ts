@@ -12,6 +12,7 @@ import httpProxy from 'http-proxy';
 import {
   bigPayload,
   type ClientKind,
+  assertEndToEnd,
   echoExchange,
   openClient,
   ServeProcess,
@@ -63,14 +64,7 @@ describe('behind a Node app proxying with http-proxy (ws: true)', () => {
       const nextSide = compat.next();
       const c = await openClient(kind, url);
       const side = await nextSide;
-      assert.equal(c.protocol, 'chat');
-      assert.equal(side.protocol, 'chat');
-      assert.match(c.extensions, /^permessage-deflate/);
-      assert.match(side.extensions, /^permessage-deflate/);
-      await c.untilPings(1);
-      assert.deepEqual(c.pings, ['server-ping']);
-      assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
-      assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+      await assertEndToEnd(c, side, big);
       assert.equal(side.messages[0], 'hello through the proxy');
       assert.equal(Buffer.compare(side.messages[1] as Buffer, big), 0);
       assert.deepEqual(side.pings, ['client-ping']);

@@ -19,6 +19,7 @@ import {
   bigPayload,
   CA,
   type ClientKind,
+  assertEndToEnd,
   echoExchange,
   freePorts,
   openClient,
@@ -93,14 +94,7 @@ describe('behind nginx and HAProxy', () => {
     const nextSide = compat.next();
     const c = await openClient('connect', '', h2('compat'));
     const side = await nextSide;
-    assert.equal(c.protocol, 'chat');
-    assert.equal(side.protocol, 'chat');
-    assert.match(c.extensions, /^permessage-deflate/);
-    assert.match(side.extensions, /^permessage-deflate/);
-    await c.untilPings(1);
-    assert.deepEqual(c.pings, ['server-ping']);
-    assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
-    assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+    await assertEndToEnd(c, side, big);
     assert.equal(Buffer.compare(side.messages[1] as Buffer, big), 0);
 
     // serve sees an HTTP/1.1 upgrade (HAProxy converts), with permessage-deflate agreed end to end.

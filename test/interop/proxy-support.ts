@@ -530,6 +530,21 @@ export async function openClient(kind: ClientKind, url: string, o: ClientOptions
 }
 
 /**
+ * What every path through a proxy must show: both ends agreed on the subprotocol `chat` and on
+ * permessage-deflate, the server's ping reached the client, the echo exchange (`echoExchange`)
+ * came back whole, and the client's close 4001 with its reason reached the server.
+ */
+export async function assertEndToEnd(c: OpenClient, side: ServerSide, big: Buffer): Promise<void> {
+  assert.equal(c.protocol, 'chat');
+  assert.equal(side.protocol, 'chat');
+  assert.match(c.extensions, /^permessage-deflate/);
+  assert.match(side.extensions, /^permessage-deflate/);
+  await c.untilPings(1);
+  assert.deepEqual(c.pings, ['server-ping']);
+  assert.deepEqual(await echoExchange(c, big), { code: 4001, reason: 'client says bye' });
+  assert.deepEqual(await side.closed, { code: 4001, reason: 'client says bye' });
+}
+/**
  * The common exchange through a proxy: a text and a 1 MiB binary message echoed, a ping answered
  * with its payload, then the client closes with 4001 `client says bye`. Returns the client.
  */
