@@ -4,10 +4,10 @@
  * max_payload is refused with ERR_WS_MESSAGE_TOO_BIG). Fixed seeds; `PUBSUB_SEED=N` replays one,
  * `PUBSUB_STEPS=N` runs longer.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { BrokerProcess } from '../support/brokers.js';
-import { assertCoverage, type ModelProgress, modelSeeds, modelSteps, runModel } from './model-support.js';
+import { modelSeedTests } from './model-support.js';
 import type { Peer, Server } from './outside-support.js';
 
 const HISTORY = 8;
@@ -44,36 +44,18 @@ for (const [kind, processes] of [
       await Promise.all(servers.map((s) => s.stop()));
       await broker.stop();
     });
-    for (const seed of modelSeeds([1, 3, 4])) {
-      // A lost message or reply shows as a wait that never ends: the test's timeout, then what it waited for.
-      const progress: ModelProgress = { where: '', waiting: new Set() };
-      let finished = false;
-      after(() => {
-        if (!finished) console.log(`seed ${seed} stopped at ${progress.where}; waiting for ${[...progress.waiting]}`);
-      });
-      it(`seed ${seed} (PUBSUB_SEED=${seed} to replay): every reply and message as the model says`, {
-        timeout: 120_000,
-      }, async () => {
-        const name = `${processes} processes on ${kind}`;
-        const stats = await runModel(
-          {
-            name,
-            ports: servers.map((s) => s.port),
-            workers: 1,
-            history: HISTORY,
-            historyBytes: kind === 'redis' ? HISTORY_BYTES : undefined,
-            orderAcrossTopics: kind === 'redis',
-            brokerMaxData: kind === 'nats' ? NATS_MAX_DATA : undefined,
-          },
-          seed,
-          modelSteps(),
-          opened,
-          progress,
-        );
-        finished = true;
-        assertCoverage(stats, { orderAcrossTopics: kind === 'redis' });
-        console.log(`${name}, seed ${seed}: ${JSON.stringify(stats)}`);
-      });
-    }
+    modelSeedTests(
+      [1, 3, 4],
+      () => ({
+        name: `${processes} processes on ${kind}`,
+        ports: servers.map((s) => s.port),
+        workers: 1,
+        history: HISTORY,
+        historyBytes: kind === 'redis' ? HISTORY_BYTES : undefined,
+        orderAcrossTopics: kind === 'redis',
+        brokerMaxData: kind === 'nats' ? NATS_MAX_DATA : undefined,
+      }),
+      opened,
+    );
   });
 }

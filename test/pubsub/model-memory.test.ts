@@ -3,9 +3,9 @@
  * process, with --deflate: half the clients negotiate permessage-deflate) and with `--workers 2`
  * (topics through the primary). Fixed seeds; `PUBSUB_SEED=N` replays one, `PUBSUB_STEPS=N` runs longer.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { assertCoverage, type ModelProgress, modelSeeds, modelSteps, runModel } from './model-support.js';
+import { modelSeedTests } from './model-support.js';
 import type { Peer, Server } from './outside-support.js';
 
 const HISTORY = 8;
@@ -34,36 +34,19 @@ for (const [name, args, workers] of deployments) {
       for (const p of opened) p.close();
       await server.stop();
     });
-    for (const seed of modelSeeds([1, 3, 4])) {
-      // A lost message or reply shows as a wait that never ends: the test's timeout, then what it waited for.
-      const progress: ModelProgress = { where: '', waiting: new Set() };
-      let finished = false;
-      after(() => {
-        if (!finished) console.log(`seed ${seed} stopped at ${progress.where}; waiting for ${[...progress.waiting]}`);
-      });
-      it(`seed ${seed} (PUBSUB_SEED=${seed} to replay): every reply and message as the model says`, {
-        timeout: 120_000,
-      }, async () => {
-        const stats = await runModel(
-          {
-            name,
-            ports: [server.port],
-            workers,
-            history: HISTORY,
-            historyBytes: HISTORY_BYTES,
-            forgetsIdleTopics: true,
-            orderAcrossTopics: true,
-            deflate: args.includes('--deflate'),
-          },
-          seed,
-          modelSteps(),
-          opened,
-          progress,
-        );
-        finished = true;
-        assertCoverage(stats, { orderAcrossTopics: true });
-        console.log(`${name}, seed ${seed}: ${JSON.stringify(stats)}`);
-      });
-    }
+    modelSeedTests(
+      [1, 3, 4],
+      () => ({
+        name,
+        ports: [server.port],
+        workers,
+        history: HISTORY,
+        historyBytes: HISTORY_BYTES,
+        forgetsIdleTopics: true,
+        orderAcrossTopics: true,
+        deflate: args.includes('--deflate'),
+      }),
+      opened,
+    );
   });
 }

@@ -21,6 +21,7 @@
  * every request sent, every reply and message checked, and every wait as it ends.
  */
 import assert from 'node:assert/strict';
+import { after, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { binary, closeFrame } from '../support/frames.js';
 import { random } from '../support/random.js';
@@ -929,4 +930,28 @@ export function assertCoverage(stats: ModelStats, d: Pick<ModelDeployment, 'orde
     assert.ok(stats[k] > 0, `no ${k} in ${JSON.stringify(stats)}`);
   }
   assert.equal(stats.acrossTopics > 0, d.orderAcrossTopics, `order across topics checked: ${JSON.stringify(stats)}`);
+}
+
+/**
+ * One test per seed (`modelSeeds(fixed)`): the model run on the deployment `deployment()` gives
+ * once the suite's servers are up, then its coverage checked. A lost message or reply shows as a
+ * wait that never ends: the test's timeout, then what it waited for.
+ */
+export function modelSeedTests(fixed: number[], deployment: () => ModelDeployment, opened: Peer[]): void {
+  for (const seed of modelSeeds(fixed)) {
+    const progress: ModelProgress = { where: '', waiting: new Set() };
+    let finished = false;
+    after(() => {
+      if (!finished) console.log(`seed ${seed} stopped at ${progress.where}; waiting for ${[...progress.waiting]}`);
+    });
+    it(`seed ${seed} (PUBSUB_SEED=${seed} to replay): every reply and message as the model says`, {
+      timeout: 120_000,
+    }, async () => {
+      const d = deployment();
+      const stats = await runModel(d, seed, modelSteps(), opened, progress);
+      finished = true;
+      assertCoverage(stats, d);
+      console.log(`${d.name}, seed ${seed}: ${JSON.stringify(stats)}`);
+    });
+  }
 }
