@@ -444,9 +444,10 @@ type RequestView = IncomingMessage & { [kOriginal]?: IncomingMessage };
 
 /**
  * The request as the core validates it. ws takes a request without a Host value (made by hand, as
- * fastify's `injectWS` does, or an empty `Host:`), or with a number for a header, which the core
- * refuses (RFC 6455) or cannot read: such a request is seen through a view with a Host and its
- * values as strings, and is otherwise the request itself (listeners still get the request itself).
+ * fastify's `injectWS` does, or an empty `Host:`), with a number for a header, or in HTTP/1.0 (as
+ * nginx sends it when left at `proxy_http_version 1.0`), which the core refuses (RFC 6455) or cannot
+ * read: such a request is seen through a view with a Host, its values as strings and HTTP/1.1, and
+ * is otherwise the request itself (listeners still get the request itself).
  */
 function coreRequest(req: IncomingMessage): IncomingMessage {
   const headers = req.headers as Record<string, unknown>;
@@ -457,7 +458,9 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
     if (typeof value !== 'string' && !Array.isArray(value)) strings = false;
     if (name.toLowerCase() === 'host' && value !== undefined && value !== '') host = true;
   }
-  if (host && strings) return req;
+  // ws reads no HTTP version: node:http parses HTTP/1.0 and 1.1, and ws answers both with its HTTP/1.1 101.
+  const old = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+  if (host && strings && !old) return req;
   const view: Record<string, unknown> = {};
   for (const name in headers) {
     const value = headers[name];
@@ -467,7 +470,12 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
     for (const name of Object.keys(view)) if (name.toLowerCase() === 'host') delete view[name];
     view.host = 'localhost';
   }
-  return Object.create(req, { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } });
+  const props: PropertyDescriptorMap = { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } };
+  if (old) {
+    props.httpVersion = { value: '1.1', enumerable: true };
+    props.httpVersionMinor = { value: 1, enumerable: true };
+  }
+  return Object.create(req, props);
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * The core's stricter refusals (RFC 6455 / RFC 9112 checks ws does not make: `Sec-WebSocket-Version: 8` or `13.0`,
- * HTTP/1.0, two Host fields, a `*` target, a hand-made request without `Connection`) and 'wsClientError', run side by
+ * two Host fields, a `*` target, a hand-made request without `Connection`) and 'wsClientError', run side by
  * side with ws. ws takes each of these requests (101, 'connection'); ws-stream/ws refuses them (doc/ws-compat.md,
  * "Stricter handshakes"), and does so as ws refuses a bad request: before verifyClient, through 'wsClientError' when
  * someone listens (the core's error: its stable code and the status it would answer, nothing written, the listener
  * owns the socket), else with the core's answer. A request ws refuses too gets ws's error, as ws's checks come first.
+ * An HTTP/1.0 request, which the core refuses too, is taken by ws-stream/ws as ws takes it (the drop-in's choice).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,12 +63,6 @@ const cases: Case[] = [
     head: request('GET / HTTP/1.1', { 'Sec-WebSocket-Version': '13.0' }),
     status: 'HTTP/1.1 426 Upgrade Required',
     code: 'ERR_WS_BAD_SEC_VERSION',
-  },
-  {
-    name: 'HTTP/1.0',
-    head: request('GET / HTTP/1.0'),
-    status: 'HTTP/1.1 400 Bad Request',
-    code: 'ERR_WS_BAD_HTTP_VERSION',
   },
   {
     name: 'two Host fields',
@@ -188,6 +183,18 @@ for (const c of cases) {
     });
   });
 }
+
+describe('an HTTP/1.0 upgrade (nginx left at proxy_http_version 1.0): ws-stream/ws takes it as ws does', () => {
+  for (const impl of impls) {
+    it(`${impl.name}: 101 and 'connection', with or without a wsClientError listener`, async () => {
+      for (const listen of [false, true]) {
+        const seen = await run(impl, request('GET / HTTP/1.0'), listen);
+        assert.equal(seen.status, 'HTTP/1.1 101 Switching Protocols');
+        assert.deepEqual([seen.opened, seen.verified, seen.clientError], [true, 1, undefined]);
+      }
+    });
+  }
+});
 
 describe("a request both refuse: ws's check comes first, with ws's error, on both", () => {
   for (const impl of impls) {
