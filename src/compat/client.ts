@@ -14,6 +14,7 @@ import { normaliseStreamOptions } from '../options.js';
 import { clientOffer } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
 import { newSecKey, validateUpgradeResponse } from '../proto/handshake-client.js';
+import { computeAccept } from '../proto/handshake-server.js';
 import type { ParsedResponse } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
@@ -246,6 +247,10 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
       headers: res.headers as ParsedResponse['headers'],
       rawHeaders: res.rawHeaders,
     };
+    // ws's own checks first, in ws's order (a response wrong in two ways reports what ws reports); the core's
+    // validation then judges the rest (the Connection header, permessage-deflate's parameters).
+    const fault = wsResponseFault(res, key, protocols, deflate !== null);
+    if (fault !== null) return abortSocket(ws, socket, fault);
     let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
       accepted = validateUpgradeResponse(response, key, protocols, deflate ?? undefined);
@@ -270,6 +275,30 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
 
   if (opts.finishRequest) opts.finishRequest(req, ws);
   else req.end();
+}
+
+/**
+ * What ws's client finds wrong in a 101 (its checks, in its order), or null: `Upgrade`, the accept,
+ * the subprotocol, then whether `Sec-WebSocket-Extensions` (when present, even empty) parses and
+ * names permessage-deflate alone.
+ */
+function wsResponseFault(res: IncomingMessage, key: string, offered: string[], deflate: boolean): string | null {
+  const upgrade = res.headers.upgrade;
+  if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
+  if (res.headers['sec-websocket-accept'] !== computeAccept(key)) return 'Invalid Sec-WebSocket-Accept header';
+  const protocol = res.headers['sec-websocket-protocol'];
+  if (protocol !== undefined) {
+    if (offered.length === 0) return 'Server sent a subprotocol but none was requested';
+    if (!offered.includes(protocol)) return 'Server sent an invalid subprotocol';
+  } else if (offered.length > 0) return 'Server sent no subprotocol';
+  const extensions = res.headers['sec-websocket-extensions'];
+  if (extensions !== undefined) {
+    if (!deflate) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
+    const offers = parseExtensions(extensions);
+    if (offers === null || offers.length === 0) return 'Invalid Sec-WebSocket-Extensions header';
+    if (offers.some((o) => o.name !== 'permessage-deflate')) return 'Server indicated an extension that was not requested';
+  }
+  return null;
 }
 
 function markAborted(req: ClientRequest): void {

@@ -456,13 +456,13 @@ export interface Trace {
   server: string;
 }
 
-function hex(b: Uint8Array): string {
+export function hex(b: Uint8Array): string {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf.length <= 48) return buf.toString('hex');
   return `${buf.length}:${createHash('sha1').update(buf).digest('hex').slice(0, 16)}`;
 }
 
-function describeError(e: unknown): string {
+export function describeError(e: unknown): string {
   if (!(e instanceof Error)) return `non-error:${String(e)}`;
   return `${e.constructor.name}:${(e as { code?: string }).code ?? ''}:${e.message}`;
 }
