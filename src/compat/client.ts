@@ -296,7 +296,8 @@ function wsResponseFault(res: IncomingMessage, key: string, offered: string[], d
     if (!deflate) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
     const offers = parseExtensions(extensions);
     if (offers === null || offers.length === 0) return 'Invalid Sec-WebSocket-Extensions header';
-    if (offers.some((o) => o.name !== 'permessage-deflate')) return 'Server indicated an extension that was not requested';
+    if (offers.some((o) => o.name !== 'permessage-deflate'))
+      return 'Server indicated an extension that was not requested';
   }
   return null;
 }

@@ -1,0 +1,81 @@
+/**
+ * The client's checks of a 101 as ws makes them, in ws's order (found by handshake-differential.test.ts): a
+ * response wrong in two ways reports what ws reports, and a `Sec-WebSocket-Extensions` header that is there but
+ * empty fails the handshake (ws parses it and finds no extension), run on both engines against a raw server.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import { computeAccept } from '../../src/proto/handshake-server.js';
+import { impls } from './support.js';
+
+/** A raw server answering one upgrade with `lines` (the accept computed when `accept` is true). */
+async function answering(lines: string[], accept: boolean): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    let head = '';
+    socket.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+      const all = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', ...lines];
+      all.push(`Sec-WebSocket-Accept: ${accept ? computeAccept(key) : 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='}`);
+      socket.end(`${all.join('\r\n')}\r\n\r\n`);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const cases: { name: string; protocols: string[]; lines: string[]; accept: boolean; message: string }[] = [
+  {
+    name: 'an empty Sec-WebSocket-Extensions header',
+    protocols: [],
+    lines: ['Sec-WebSocket-Extensions: '],
+    accept: true,
+    message: 'Invalid Sec-WebSocket-Extensions header',
+  },
+  {
+    name: 'no subprotocol (one was offered) and permessage-deflate twice: the subprotocol first',
+    protocols: ['chat'],
+    lines: ['Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate'],
+    accept: true,
+    message: 'Server sent no subprotocol',
+  },
+  {
+    name: 'a subprotocol not offered and an unknown extension: the subprotocol first',
+    protocols: ['chat'],
+    lines: ['Sec-WebSocket-Protocol: other', 'Sec-WebSocket-Extensions: x-foo'],
+    accept: true,
+    message: 'Server sent an invalid subprotocol',
+  },
+  {
+    name: 'a wrong accept and a subprotocol not offered: the accept first',
+    protocols: ['chat'],
+    lines: ['Sec-WebSocket-Protocol: other'],
+    accept: false,
+    message: 'Invalid Sec-WebSocket-Accept header',
+  },
+];
+
+for (const c of cases) {
+  describe(`a 101 with ${c.name}`, () => {
+    for (const impl of impls) {
+      it(`${impl.name}: 'error' with ws's message, then 'close' 1006; no 'open'`, async () => {
+        const server = await answering(c.lines, c.accept);
+        try {
+          const port = (server.address() as net.AddressInfo).port;
+          const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`, c.protocols);
+          const events: string[] = [];
+          ws.on('open', () => events.push('open'));
+          ws.on('error', (e: Error) => events.push(`error:${e.message}`));
+          const code = await new Promise((resolve) => ws.on('close', resolve));
+          assert.deepEqual(events, [`error:${c.message}`]);
+          assert.equal(code, 1006);
+        } finally {
+          await new Promise((resolve) => server.close(resolve));
+        }
+      });
+    }
+  });
+}
