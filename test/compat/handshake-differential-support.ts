@@ -801,3 +801,104 @@ export async function runServer(script: ServerScript, impl: Impl): Promise<Serve
   }
   return { events, thrown, response };
 }
+
+// ------------------------------------------------------------------ pair scripts (a real client and a real server)
+
+export interface PairScript {
+  seed: number;
+  path: string;
+  protocols: string[];
+  client: Record<string, unknown>;
+  server: Record<string, unknown>;
+  verify: 'none' | 'sync-true' | 'sync-false' | 'async-false-code' | 'origin';
+  handleProtocols: 'none' | 'last' | 'false';
+}
+
+export function generatePair(seed: number): PairScript {
+  const { pick, chance } = picker(seed);
+  const deflate = (): unknown =>
+    pick([
+      false,
+      true,
+      { serverNoContextTakeover: true },
+      { clientNoContextTakeover: true },
+      { serverMaxWindowBits: 10 },
+      { clientMaxWindowBits: 9 },
+      { serverNoContextTakeover: true, clientMaxWindowBits: 12 },
+    ]);
+  const client: Record<string, unknown> = {};
+  if (chance(0.5)) client.perMessageDeflate = deflate();
+  if (chance(0.3)) client.origin = pick(['http://good.example', 'http://bad.example']);
+  if (chance(0.2)) client.headers = { 'X-Custom': 'one' };
+  const server: Record<string, unknown> = {};
+  if (chance(0.5)) server.perMessageDeflate = deflate();
+  if (chance(0.3)) server.path = '/chat';
+  if (chance(0.2)) server.clientTracking = false;
+  return {
+    seed,
+    path: pick(['/chat', '/chat', '/', '/chat?q=1']),
+    protocols: pick([[], [], ['chat'], ['chat', 'super'], ['super', 'chat']]),
+    client,
+    server,
+    verify: pick(['none', 'none', 'sync-true', 'sync-false', 'async-false-code', 'origin'] as const),
+    handleProtocols: pick(['none', 'none', 'last', 'false'] as const),
+  };
+}
+
+export interface PairTrace {
+  client: string[];
+  server: string[];
+}
+
+/** A client of `clientImpl` opening to a server of `serverImpl`; the open side closes with 1000. */
+export async function runPair(script: PairScript, serverImpl: Impl, clientImpl: Impl): Promise<PairTrace> {
+  const server: string[] = [];
+  const client: string[] = [];
+  const options: Record<string, unknown> = { ...structuredClone(script.server), host: '127.0.0.1', port: 0 };
+  const verified = (info: { origin?: string; req: http.IncomingMessage }): boolean => {
+    server.push(`verifyClient:${info.origin}:${info.req.headers['x-custom']}`);
+    return script.verify === 'origin' ? info.origin !== 'http://bad.example' : script.verify === 'sync-true';
+  };
+  // Its arity says which form it is: a second parameter makes it the callback form.
+  if (script.verify === 'async-false-code')
+    options.verifyClient = (info: Any, cb: Any) => verified(info) || cb(false, 403, 'Go away', { 'X-Why': 'because' });
+  else if (script.verify !== 'none') options.verifyClient = (info: Any) => verified(info);
+  if (script.handleProtocols !== 'none')
+    options.handleProtocols = (set: Set<string>) => {
+      server.push(`handleProtocols:${[...set].join('|')}`);
+      return script.handleProtocols === 'false' ? false : [...set].pop();
+    };
+  const wss = new serverImpl.WebSocketServer(options);
+  await once(wss, 'listening');
+  let serverClosed: Promise<void> = Promise.resolve();
+  wss.on('headers', (lines: string[]) => server.push(`headers:${lines[0]}`));
+  wss.on('connection', (ws: Any, req: http.IncomingMessage) => {
+    server.push(`connection:${JSON.stringify(ws.protocol)}:${JSON.stringify(ws.extensions)}:${req.url}`);
+    serverClosed = new Promise((resolve) =>
+      ws.on('close', (code: number, reason: Buffer) => {
+        server.push(`close:${code}:${reason.toString()}`);
+        resolve();
+      }),
+    );
+  });
+  const ws = new clientImpl.WebSocket(
+    `ws://127.0.0.1:${wss.address().port}${script.path}`,
+    script.protocols,
+    structuredClone(script.client),
+  );
+  ws.on('open', () => {
+    client.push(`open:${JSON.stringify(ws.protocol)}:${JSON.stringify(ws.extensions)}`);
+    ws.close(1000, 'done');
+  });
+  ws.on('upgrade', (res: http.IncomingMessage) => client.push(`upgrade:${res.statusCode}`));
+  ws.on('error', (e: Error) => client.push(`error:${describeError(e)}`));
+  await new Promise<void>((resolve) =>
+    ws.on('close', (code: number, reason: Buffer) => {
+      client.push(`close:${code}:${reason.toString()}`);
+      resolve();
+    }),
+  );
+  await serverClosed;
+  await new Promise((resolve) => wss.close(resolve));
+  return { client, server };
+}

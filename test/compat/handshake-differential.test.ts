@@ -16,13 +16,15 @@ import {
   describeClientScript,
   describeServerScript,
   generateClient,
+  generatePair,
   generateServer,
   runClient,
+  runPair,
   runServer,
   type ServerScript,
   type ServerTrace,
 } from './handshake-differential-support.js';
-import { compat, ws } from './support.js';
+import { compat, type Impl, ws } from './support.js';
 
 const one = process.env.HSDIFF_SEED;
 const base = one !== undefined ? Number(one) : Number(process.env.HSDIFF_BASE ?? 1);
@@ -124,6 +126,30 @@ describe('handshake differential: ws-stream/ws against ws on random scripts', ()
         reference,
         `ws-stream/ws's server differs from ws's (replay: HSDIFF_SEED=${seed})\n${describeServerScript(script)}`,
       );
+    });
+  }
+});
+
+const pairs: [string, Impl, Impl][] = [
+  ['ws-stream/ws server and client', compat, compat],
+  ['ws server, ws-stream/ws client', ws, compat],
+  ['ws-stream/ws server, ws client', compat, ws],
+];
+
+describe('handshake differential: real clients and servers, mixed, against ws and ws', () => {
+  for (let seed = base; seed < base + count; seed += 4) {
+    it(`seed ${seed}: pair`, async () => {
+      const reference = await runPair(generatePair(seed), ws, ws);
+      let compared = 0;
+      for (const [name, server, client] of pairs) {
+        assert.deepEqual(
+          await runPair(generatePair(seed), server, client),
+          reference,
+          `${name} differs from ws (replay: HSDIFF_SEED=${seed})\n${JSON.stringify(generatePair(seed))}`,
+        );
+        compared++;
+      }
+      assert.equal(compared, pairs.length);
     });
   }
 });
