@@ -21,6 +21,9 @@
  * the answer (status line, headers sorted, body; `Sec-WebSocket-Accept` checked, `Date` dropped), the
  * frames after a 101.
  *
+ * Pair scripts (`generatePair`): a real client of one implementation opening to a real server of one
+ * (subprotocols, permessage-deflate options on both sides, Origin, verifyClient, handleProtocols, path).
+ *
  * No timer: each run waits for every socket to close and for the client's 'close'. Ports, the Unix
  * socket's path and the client's key (checked, then dropped) are the only values normalised.
  */

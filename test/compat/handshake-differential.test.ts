@@ -1,7 +1,9 @@
 /**
  * Seeded random differential testing of the opening handshake (handshake-differential-support.ts):
  * each client script runs ws's client and ws-stream/ws's against the same scripted raw servers, each
- * server script sends the same raw request to ws's WebSocketServer and to ws-stream/ws's; the
+ * server script sends the same raw request to ws's WebSocketServer and to ws-stream/ws's, and every
+ * fourth seed's pair script opens a real client to a real server with random handshake options in the
+ * four pairs (ws and ws the reference; ours; ws's server with our client; ours with ws's client); the
  * traces must be equal. What doc/ws-compat.md lists under "What differs" is filtered out below,
  * each filter naming its bullet.
  *
