@@ -196,6 +196,13 @@ interface Subscription {
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether one came after it began). */
   drops: number;
+  /**
+   * The server refused the core subscription (a permissions violation: the client closes it and
+   * tells its callback): `#start` fails with it, instead of a subscription that never delivers.
+   */
+  refused: Error | undefined;
+  /** `subscribe` resolved: a refusal from now on (permissions reloaded) is told as a process warning. */
+  started: boolean;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -468,10 +475,13 @@ export class NatsBroker implements Broker {
       checking: false,
       behind: false,
       drops: 0,
+      refused: undefined,
+      started: false,
     };
     this.#topics.set(topic, sub);
     try {
       await this.#start(topic, sub, this.#generation);
+      sub.started = true;
     } catch (err) {
       if (this.#topics.get(topic) === sub) {
         this.#topics.delete(topic);
@@ -725,14 +735,25 @@ export class NatsBroker implements Broker {
     // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
     if (sub.stream !== undefined && sub.holding) sub.early = [];
     if (!sub.source) {
-      const source: NatsSubscription = nc.subscribe(this.#subject(topic, 'out'), {
+      const subject = this.#subject(topic, 'out');
+      const source: NatsSubscription = nc.subscribe(subject, {
         callback: (err, m) => {
-          if (!err && this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
+          if (err) {
+            // Refused (a permissions violation; the client has closed it): told, and made again
+            // by the next start of the topic (a reconnection), in case the permissions changed.
+            if (sub.source !== source) return;
+            sub.source = undefined;
+            sub.refused = unavailable(`NATS refused the subscription to ${subject}: ${errorText(err)}`, err);
+            if (sub.started && this.#topics.get(topic) === sub) warn(sub.refused);
+          } else if (this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
         },
       });
       sub.source = source;
+      sub.refused = undefined;
     }
     await this.#flush(nc, 'subscribe');
+    // (The server answers the SUB before the flush's PING: a refusal has come by now.)
+    if (sub.refused !== undefined) throw sub.refused;
     if (!this.#jsm) return;
     const { stream, info } = await this.#current(topic);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;

@@ -1,0 +1,65 @@
+/**
+ * NatsBroker against nats-servers configured to refuse: a user whose permissions deny the
+ * subjects the broker subscribes to or publishes on. A refusal is an error a caller sees (typed,
+ * naming the server's reason), never a subscription that silently delivers nothing, and never a
+ * crash.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+
+/** A nats-server with JetStream whose one user (a:b) has these permissions. */
+async function natsWithPermissions(permissions: string): Promise<{ server: BrokerProcess; url: string }> {
+  const server = await BrokerProcess.nats({
+    config: `authorization { users = [ { user: a, password: b, permissions: { ${permissions} } } ] }`,
+  });
+  return { server, url: `nats://a:b@127.0.0.1:${server.port}` };
+}
+
+describe('NatsBroker: permissions that deny its subjects', () => {
+  const closing: { close(): Promise<void> }[] = [];
+  const servers: BrokerProcess[] = [];
+  after(async () => {
+    for (const c of closing) await c.close();
+    for (const s of servers) await s.stop();
+  });
+  async function open(url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+    const broker = new NatsBroker(url);
+    closing.push(broker);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    return { broker, events };
+  }
+
+  it('subscribe denied on the live subject: subscribe rejects with the violation (it used to resolve and deliver nothing)', async () => {
+    const { server, url } = await natsWithPermissions('subscribe: { deny: ["ws-stream.out.>"] }');
+    servers.push(server);
+    const { broker, events } = await open(url);
+    assert.equal(broker.jetstream, true);
+    await assert.rejects(broker.subscribe('room'), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: /NATS refused the subscription to ws-stream\.out\.\S+: Permissions Violation for Subscription/,
+    });
+    // Publishing is allowed: it is taken (offset 1), and the refused topic is not subscribed.
+    assert.equal((await broker.publish('room', Buffer.from('x'), false)).offset, 1);
+    // Asked again, refused again (not "already subscribed").
+    await assert.rejects(broker.subscribe('room'), { code: 'ERR_WS_BROKER_UNAVAILABLE', message: /Permissions/ });
+    assert.deepEqual(events.availability, []);
+    assert.deepEqual(events.messages, []);
+  });
+
+  it('publish denied on the stream subject: publish rejects with the violation; subscribing still works', async () => {
+    const { server, url } = await natsWithPermissions('publish: { deny: ["ws-stream.in.>"] }');
+    servers.push(server);
+    const { broker, events } = await open(url);
+    await broker.subscribe('room');
+    await assert.rejects(broker.publish('room', Buffer.from('x'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: /Permissions Violation for Publish to "ws-stream\.in\.\S+"/,
+    });
+    assert.deepEqual(events.availability, []);
+    assert.equal((await broker.position('room')).offset, 0); // (nothing was taken)
+  });
+});
