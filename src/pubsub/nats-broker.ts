@@ -599,7 +599,10 @@ export class NatsBroker implements Broker {
 
   #ready(): NatsConnection {
     if (this.#closed) throw unavailable('the broker is closed');
-    if (!this.#nc) throw unavailable('the broker is not open');
+    if (!this.#nc) {
+      // (Opened while the server was down: connecting in the background.)
+      throw unavailable(this.#stopConnecting ? `not connected to ${this.#shownUrl} yet` : 'the broker is not open');
+    }
     if (!this.#available) throw unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
   }

@@ -379,7 +379,10 @@ export class RedisBroker implements Broker {
     // Redis refused the credentials (a wrong password or user), or its TLS certificate is not
     // trusted: retrying would never succeed, so open fails with the reason (never the password).
     const refused = this.#refused;
-    if (refused) throw unavailable(`RedisBroker: Redis refused the connection: ${refused.message}`, refused);
+    if (refused) {
+      const what = refused instanceof NotRedisError ? '' : 'Redis refused the connection: ';
+      throw unavailable(`RedisBroker: ${what}${refused.message}`, refused);
+    }
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background; `true` is reported once connected.
     emitAvailability(events, false);
@@ -443,12 +446,22 @@ export class RedisBroker implements Broker {
         if (this.#maxBulkRead === read) this.#maxBulkRead = null;
       });
     });
+    /** What a server that is not Redis answered (an HTTP or NATS server, say): a refusal at open. */
+    let notRedis: NotRedisError | undefined;
     for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
       const update = (): void => {
         if (this.#commands === commands) this.#updateAvailability();
       };
-      client.on('error', update);
+      client.on('error', (err: unknown) => {
+        if (err instanceof Error && /^Unknown RESP type/.test(err.message)) {
+          notRedis ??= new NotRedisError(
+            `${maskCredentials(this.#options.url)} is not a Redis server: it answered in another protocol (${err.message})`,
+            { cause: err },
+          );
+        }
+        update();
+      });
       client.on('end', update);
       client.on('ready', update);
     }
@@ -475,6 +488,7 @@ export class RedisBroker implements Broker {
     } catch (err) {
       // (tried again by `keepConnecting`, unless refused at `open`)
       if (refusal(err)) this.#refused = err as Error;
+      else if (notRedis) this.#refused = notRedis;
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
@@ -702,6 +716,12 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Why an operation cannot run before the first connection is made. */
+  #notConnected(): WebSocketError {
+    if (!this.#events || this.#refused) return unavailable('the broker is not open');
+    return unavailable(`not connected to ${maskCredentials(this.#options.url)} yet`);
+  }
+
   #channel(topic: string): string {
     return this.#options.prefix + topic;
   }
@@ -714,7 +734,7 @@ export class RedisBroker implements Broker {
   #live(): RedisClient {
     if (this.#closed) throw unavailable('the broker is closed');
     const subscriber = this.#subscriber;
-    if (!subscriber || !this.#commands) throw unavailable('the broker is not open');
+    if (!subscriber || !this.#commands) throw this.#notConnected();
     if (!subscriber.isReady) throw unavailable(`no connection to ${maskCredentials(this.#options.url)}`);
     return subscriber;
   }
@@ -727,7 +747,7 @@ export class RedisBroker implements Broker {
   async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
-    if (!commands) throw unavailable('the broker is not open');
+    if (!commands) throw this.#notConnected();
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
@@ -935,6 +955,11 @@ export class RedisBroker implements Broker {
     }
     if (generation === this.#generation && this.#available && !this.#closed) emitAvailability(this.#events!, true);
   }
+}
+
+/** The server at the broker's URL answered with something no Redis reply is: it is not Redis. */
+class NotRedisError extends Error {
+  override name = 'NotRedisError';
 }
 
 function destroyQuietly(client: RedisClient): void {

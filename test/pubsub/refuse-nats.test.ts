@@ -62,4 +62,15 @@ describe('NatsBroker: permissions that deny its subjects', () => {
     assert.deepEqual(events.availability, []);
     assert.equal((await broker.position('room')).offset, 0); // (nothing was taken)
   });
+
+  it('a server merely down at open: operations say it is not connected yet (not "not open")', async () => {
+    const down = await BrokerProcess.nats({ start: false });
+    servers.push(down);
+    const { broker, events } = await open(down.url);
+    assert.deepEqual(events.availability, [false]);
+    await assert.rejects(broker.subscribe('t'), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: `the pub/sub broker is unavailable: not connected to ${down.url} yet`,
+    });
+  });
 });

@@ -1,0 +1,113 @@
+/**
+ * RedisBroker against servers that refuse, through the library and `serve --pubsub --broker`: a
+ * URL naming a server that is not Redis (a NATS server, an HTTP server) is a refusal at open, told
+ * in one line (`serve` exits 1 before it listens), not an outage waited out forever.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { RedisBroker } from '../../src/pubsub/redis-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+
+/** `serve --pubsub --broker url` run to its exit: the code and what it wrote (killed if it ever listens). */
+function serveToExit(url: string): Promise<{ code: number | null; out: string; err: string }> {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--pubsub', '--broker', url], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('listening')) proc.kill('SIGINT');
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
+}
+
+describe('RedisBroker: a URL to a server that is not Redis', () => {
+  const stops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const stop of stops) await stop();
+  });
+  const unhandled: unknown[] = [];
+  const record = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  after(() => process.off('unhandledRejection', record));
+
+  async function notRedis(): Promise<{ name: string; url: string; first: string }[]> {
+    const nats = await BrokerProcess.nats({ jetstream: false });
+    stops.push(() => nats.stop());
+    const web = http.createServer((_, res) => res.end('hello'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    stops.push(() => new Promise((resolve) => web.close(() => resolve())));
+    const webPort = (web.address() as { port: number }).port;
+    return [
+      // NATS greets first with `INFO {…}`; an HTTP server answers the first command with `HTTP/1.1 400`.
+      { name: 'nats', url: `redis://127.0.0.1:${nats.port}`, first: 'I' },
+      { name: 'http', url: `redis://u:pw@127.0.0.1:${webPort}`, first: 'H' },
+    ];
+  }
+
+  it('open rejects at once, naming the URL (password masked), and nothing is left running', async () => {
+    let checked = 0;
+    for (const { url, first } of await notRedis()) {
+      const broker = new RedisBroker(url);
+      const events = new BrokerRecorder();
+      const shown = url.replace(':pw@', ':***@');
+      await assert.rejects(broker.open(events, history), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
+        assert.equal(
+          err.message,
+          `the pub/sub broker is unavailable: RedisBroker: ${shown} is not a Redis server: it answered in another protocol (Unknown RESP type ${first.charCodeAt(0)} "${first}")`,
+        );
+        return true;
+      });
+      // Refused, not down: no availability report, no connection attempts in the background.
+      assert.deepEqual(events.availability, []);
+      await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+        code: 'ERR_WS_BROKER_UNAVAILABLE',
+        message: /the broker is not open$/,
+      });
+      await broker.close();
+      checked++;
+    }
+    assert.equal(checked, 2);
+    assert.deepEqual(unhandled, []);
+  });
+
+  it('serve --pubsub --broker to it: one line on stderr, exit 1, never listening', async () => {
+    let checked = 0;
+    for (const { url } of await notRedis()) {
+      const { code, out, err } = await serveToExit(url);
+      assert.equal(code, 1, out + err);
+      assert.doesNotMatch(out, /listening/);
+      assert.match(
+        err,
+        /^ws-stream: .*RedisBroker: redis:\/\/\S+ is not a Redis server: it answered in another protocol .*\n$/,
+      );
+      assert.doesNotMatch(err, /pw@/);
+      checked++;
+    }
+    assert.equal(checked, 2);
+  });
+
+  it('beside it, a Redis merely down at open: operations say it is not connected yet (not "not open")', async () => {
+    const down = await BrokerProcess.redis({ start: false });
+    stops.push(() => down.stop());
+    const broker = new RedisBroker(down.url);
+    stops.push(() => broker.close());
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    assert.deepEqual(events.availability, [false]);
+    await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: `the pub/sub broker is unavailable: not connected to ${down.url} yet`,
+    });
+  });
+});
