@@ -56,7 +56,8 @@ export interface RedisBrokerOptions {
    * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
    * `commandTimeoutMs` means the connection is stalled: both connections are dropped and a new pair
    * is made, as when they are lost (so a stall is noticed within `pingIntervalMs +
-   * commandTimeoutMs`). Default 5000.
+   * commandTimeoutMs`). Default 5000. A Redis that closes idle connections (its `timeout`, read on
+   * each connection) is pinged at least three times per `timeout`, so that it never closes them.
    */
   readonly pingIntervalMs?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
@@ -314,7 +315,9 @@ export class RedisBroker implements Broker {
   #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
   #maxBulk = defaultMaxBulk;
-  /** Settles when the connection's `CONFIG GET proto-max-bulk-len` is answered (or gave up). */
+  /** Milliseconds between keep-alive PINGs: `pingIntervalMs`, or less for Redis's `timeout`. */
+  #pingEvery = 0;
+  /** Settles when the connection's `CONFIG GET proto-max-bulk-len timeout` is answered (or gave up). */
   #maxBulkRead: Promise<void> | null = null;
   /**
    * Settles once the last publish that had to wait (for the limit) is sent: every later publish
@@ -433,11 +436,16 @@ export class RedisBroker implements Broker {
         loaded = Promise.all(loads);
         loaded.catch(() => {});
       }
-      // (CONFIG may be renamed away: the default stays.)
-      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
+      // (CONFIG may be renamed away: the defaults stay.)
+      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len', 'timeout']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
         (reply) => {
           this.#maxBulk = configValue(reply, 'proto-max-bulk-len') ?? defaultMaxBulk;
+          // Redis closes a connection idle for longer than `timeout` seconds (0: never): pinged
+          // more often, an idle broker's connections are never lost to it (each loss would be an
+          // outage: publishes failing, every topic checked again).
+          const idle = configValue(reply, 'timeout');
+          this.#setPingEvery(Math.min(this.#options.pingIntervalMs, idle === undefined ? Infinity : (idle * 1000) / 3));
         },
         () => {},
       );
@@ -650,11 +658,22 @@ export class RedisBroker implements Broker {
   }
 
   #startKeepAlive(): void {
-    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.pingIntervalMs);
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#pingEvery || this.#options.pingIntervalMs);
     this.#keepAlive.unref();
     clearInterval(this.#renewing);
     this.#renewing = setInterval(() => this.#renewPositions(), POSITION_LINGER_MS / 3);
     this.#renewing.unref();
+  }
+
+  /** Sends the keep-alive PINGs every `ms` from now on (once they have started). */
+  #setPingEvery(ms: number): void {
+    if (ms === this.#pingEvery) return;
+    this.#pingEvery = ms;
+    if (this.#keepAlive === undefined || this.#closed) return;
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.#checkAlive(), ms);
+    this.#keepAlive.unref();
   }
 
   /**

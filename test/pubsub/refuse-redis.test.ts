@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
 
 /** `serve --pubsub --broker url` run to its exit: the code and what it wrote (killed if it ever listens). */
 function serveToExit(url: string): Promise<{ code: number | null; out: string; err: string }> {
@@ -109,5 +109,28 @@ describe('RedisBroker: a URL to a server that is not Redis', () => {
       code: 'ERR_WS_BROKER_UNAVAILABLE',
       message: `the pub/sub broker is unavailable: not connected to ${down.url} yet`,
     });
+  });
+});
+
+describe('RedisBroker: a Redis that closes idle connections (timeout 2)', () => {
+  it('an idle broker pings within the timeout: its connections stay, no outage is reported', async (t) => {
+    const server = await BrokerProcess.redis({ args: ['--timeout', '2'] });
+    const proxy = await TcpProxy.start(server.port);
+    // (pingIntervalMs at its default, 5 s: longer than the timeout; it was what the broker pinged at)
+    const broker = new RedisBroker(proxy.url('redis'));
+    t.after(async () => {
+      await broker.close();
+      await proxy.close();
+      await server.stop();
+    });
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    const commands = await proxy.link(['SCRIPT']);
+    const pings = (): number => commands.clientText.split('PING').length - 1;
+    // Six PINGs on the command connection span well over two seconds of otherwise idle time:
+    // Redis would have closed it by then. Ends at the first of: those PINGs, the connection closed.
+    await proxy.until(() => (pings() >= 6 || !proxy.links.has(commands) ? true : undefined));
+    assert.ok(proxy.links.has(commands), `the idle connection was closed after ${pings()} PINGs`);
+    assert.deepEqual(events.availability, []);
   });
 });
