@@ -207,6 +207,28 @@ end
 return out
 `;
 
+// KEYS: offset, epoch, history (of one topic). ARGV: its channel. Whether this connection's user
+// may run every command the scripts and the subscriber run, on the keys and channel of a topic
+// (the empty one): false, or {'denied' | 'unknown', command, what it was refused on}. Run once per
+// connection, at connect: a user refused one of them mid-script would have the script stop
+// half-way (an offset taken and stored, its PUBLISH refused), and a refused SUBSCRIBE would leave
+// subscribers with nothing; refused at connect, the broker does not open and says why.
+const permissionScript = `
+local o, e, h, ch = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local uses = {
+  {'GET', o}, {'SET', e, '0'}, {'INCR', o}, {'DEL', h}, {'TIME'},
+  {'XREVRANGE', h, '+', '-', 'COUNT', '1'}, {'XADD', h, 'MAXLEN', '1', '1-0', 'd', ''},
+  {'XRANGE', h, '-', '+', 'COUNT', '1'}, {'XTRIM', h, 'MINID', '1-0'},
+  {'PEXPIRE', o, '1'}, {'PERSIST', o}, {'PTTL', o}, {'PUBLISH', ch, ''}, {'SUBSCRIBE', ch},
+}
+for _, use in ipairs(uses) do
+  local known, allowed = pcall(redis.acl_check_cmd, unpack(use))
+  if not known then return {'unknown', use[1], ''} end
+  if not allowed then return {'denied', use[1], use[2] or ''} end
+end
+return false
+`;
+
 interface Script {
   readonly source: string;
   readonly sha: string;
@@ -479,6 +501,9 @@ export class RedisBroker implements Broker {
       // No password where Redis wants one (NOAUTH), or an ACL user without scripting (NOPERM): told
       // by the scripts' loading, so at open rather than at the first publish.
       if (loaded) await withDeadline(loaded, ms, 'SCRIPT LOAD');
+      const check = ['EVAL', permissionScript, '3', ...this.#keys(''), this.#channel('')];
+      const refused = await withDeadline(commands.sendCommand(check), ms, 'EVAL');
+      if (Array.isArray(refused)) throw permissionRefusal(refused.map(String));
       const topics = [...this.#topics];
       const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
       await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
@@ -976,6 +1001,23 @@ export class RedisBroker implements Broker {
   }
 }
 
+/** A command the broker needs that this Redis does not let it run (ACL, rename-command): a refusal at open. */
+class CommandRefusedError extends Error {
+  override name = 'CommandRefusedError';
+}
+
+/** What `permissionScript` found refused, told. */
+function permissionRefusal([kind, command, on]: string[]): CommandRefusedError {
+  if (kind === 'unknown') {
+    return new CommandRefusedError(
+      `${command} is not a command of this Redis (renamed or disabled): the broker needs it`,
+    );
+  }
+  return new CommandRefusedError(
+    `NOPERM this user may not run ${command}${on ? ` on ${on}` : ''}: the broker needs it (see its ACL in doc/pubsub.md)`,
+  );
+}
+
 /** The server at the broker's URL answered with something no Redis reply is: it is not Redis. */
 class NotRedisError extends Error {
   override name = 'NotRedisError';
@@ -995,6 +1037,8 @@ function destroyQuietly(client: RedisClient): void {
  */
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  if (err instanceof CommandRefusedError || /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  // (A command of the connection's own refused: SCRIPT or EVAL renamed away.)
+  if (/^ERR unknown command\b/.test(err.message)) return true;
   return untrustedCertificate((err as { originalError?: unknown }).originalError);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
@@ -132,5 +132,69 @@ describe('RedisBroker: a Redis that closes idle connections (timeout 2)', () => 
     await proxy.until(() => (pings() >= 6 || !proxy.links.has(commands) ? true : undefined));
     assert.ok(proxy.links.has(commands), `the idle connection was closed after ${pings()} PINGs`);
     assert.deepEqual(events.availability, []);
+  });
+});
+
+describe('RedisBroker: ACL users and renamed commands that refuse what the broker runs', () => {
+  const users: [string, string[], RegExp][] = [
+    ['nopublish', ['~*', '&*', '+@all', '-publish'], /NOPERM this user may not run PUBLISH on ws-stream:: /],
+    ['noxadd', ['~*', '&*', '+@all', '-xadd'], /NOPERM this user may not run XADD on ws-stream:\{\}:h: /],
+    ['nosubscribe', ['~*', '&*', '+@all', '-subscribe'], /NOPERM this user may not run SUBSCRIBE on ws-stream:: /],
+    ['otherkeys', ['~other:*', '&*', '+@all'], /NOPERM.*keys/],
+    ['otherchannels', ['~*', '&other:*', '+@all'], /NOPERM this user may not run PUBLISH on ws-stream:: /],
+  ];
+  let server: BrokerProcess;
+  let renamed: BrokerProcess;
+  before(async () => {
+    const args = users.flatMap(([name, rules]) => ['--user', name, 'on', '>pw', ...rules]);
+    server = await BrokerProcess.redis({ args });
+    renamed = await BrokerProcess.redis({ args: ['--rename-command', 'XTRIM', ''] });
+  });
+  after(async () => {
+    await server.stop();
+    await renamed.stop();
+  });
+
+  it('open rejects, naming the command refused (it used to open, then fail publishes, or take an offset and fail)', async () => {
+    const cases: [string, RegExp][] = [
+      ...users.map(([name, , reason]): [string, RegExp] => [`redis://${name}:pw@127.0.0.1:${server.port}`, reason]),
+      [renamed.url, /XTRIM is not a command of this Redis \(renamed or disabled\): the broker needs it/],
+    ];
+    let checked = 0;
+    for (const [url, reason] of cases) {
+      const broker = new RedisBroker(url);
+      const events = new BrokerRecorder();
+      await assert.rejects(broker.open(events, history), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
+        assert.match(err.message, /^the pub\/sub broker is unavailable: RedisBroker: Redis refused the connection: /);
+        assert.match(err.message, reason);
+        assert.doesNotMatch(err.message, /pw@/);
+        return true;
+      });
+      assert.deepEqual(events.availability, []);
+      await broker.close();
+      checked++;
+    }
+    assert.equal(checked, users.length + 1);
+    // The same Redis, a user with every permission: opens, publishes, delivers.
+    const broker = new RedisBroker(server.url);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    await broker.subscribe('t');
+    await broker.publish('t', Buffer.from('x'), false);
+    assert.deepEqual(
+      (await events.received('t', 1)).map((m) => m.offset),
+      [1],
+    );
+    await broker.close();
+  });
+
+  it('serve --pubsub: one line, exit 1, before it listens', async () => {
+    const { code, out, err } = await serveToExit(`redis://nopublish:pw@127.0.0.1:${server.port}`);
+    assert.equal(code, 1, out + err);
+    assert.match(
+      err,
+      /^ws-stream: the pub\/sub broker is unavailable: RedisBroker: Redis refused the connection: NOPERM this user may not run PUBLISH on ws-stream:: the broker needs it .*\n$/,
+    );
   });
 });
