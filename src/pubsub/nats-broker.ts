@@ -368,8 +368,18 @@ export class NatsBroker implements Broker {
     try {
       jsm = await js.jetstreamManager(nc, { timeout });
     } catch (err) {
-      if (this.#options.requireJetStream) {
+      // JetStream there but refused to this user (its API or the replies' inbox denied by its
+      // permissions): a refusal, not a server without JetStream, on which the broker would run on
+      // core NATS without telling (no history, offsets per process).
+      const denied = permissionViolation(err);
+      if (denied || this.#options.requireJetStream) {
         await nc.close().catch(() => {});
+        if (denied) {
+          throw unavailable(
+            `NatsBroker: NATS refused the JetStream API to this user on ${this.#shownUrl}: ${errorText(denied)}`,
+            err,
+          );
+        }
         throw unavailable(`no JetStream on ${this.#shownUrl}`, err);
       }
     }
@@ -999,6 +1009,14 @@ function stop(sub: Subscription): void {
   } catch {
     // already stopped
   }
+}
+
+/** The server's permissions violation that `err` is, or was caused by (a request's publish or reply subscription denied). */
+function permissionViolation(err: unknown): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if (e.name === 'PermissionViolationError' || /^Permissions Violation/.test(e.message)) return e;
+  }
+  return undefined;
 }
 
 /** JetStream's "stream not found" (an API error, code 10059). */

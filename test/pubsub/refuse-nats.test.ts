@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+import { serveToExit } from './refuse-support.js';
 
 /** A nats-server with JetStream whose one user (a:b) has these permissions. */
 async function natsWithPermissions(permissions: string): Promise<{ server: BrokerProcess; url: string }> {
@@ -72,5 +73,43 @@ describe('NatsBroker: permissions that deny its subjects', () => {
       code: 'ERR_WS_BROKER_UNAVAILABLE',
       message: `the pub/sub broker is unavailable: not connected to ${down.url} yet`,
     });
+  });
+
+  it('the JetStream API denied (its subjects, or the replies inbox): open rejects, instead of running on core NATS', async () => {
+    const cases: [string, RegExp][] = [
+      ['publish: { deny: ["$JS.API.>"] }', /Permissions Violation for Publish to "\$JS\.API\.INFO"/],
+      ['subscribe: { deny: ["_INBOX.>"] }', /Permissions Violation for Subscription to "_INBOX\./],
+    ];
+    let checked = 0;
+    for (const [permissions, reason] of cases) {
+      const { server, url } = await natsWithPermissions(permissions);
+      servers.push(server);
+      const broker = new NatsBroker(url);
+      closing.push(broker);
+      const events = new BrokerRecorder();
+      await assert.rejects(broker.open(events, history), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
+        assert.match(
+          err.message,
+          /^the pub\/sub broker is unavailable: NatsBroker: NATS refused the JetStream API to this user on nats:\/\/a:\*\*\*@127\.0\.0\.1:\d+: /,
+        );
+        assert.match(err.message, reason);
+        return true;
+      });
+      assert.equal(broker.jetstream, false);
+      assert.deepEqual(events.availability, []);
+      checked++;
+    }
+    assert.equal(checked, 2);
+    // serve: one line, exit 1, before it listens.
+    const { server, url } = await natsWithPermissions('publish: { deny: ["$JS.API.>"] }');
+    servers.push(server);
+    const { code, out, err } = await serveToExit(url);
+    assert.equal(code, 1, out + err);
+    assert.match(
+      err,
+      /^ws-stream: the pub\/sub broker is unavailable: NatsBroker: NATS refused the JetStream API .*Permissions Violation.*\n$/,
+    );
+    assert.doesNotMatch(err, /a:b@/);
   });
 });

@@ -4,31 +4,12 @@
  * in one line (`serve` exits 1 before it listens), not an outage waited out forever.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
-
-/** `serve --pubsub --broker url` run to its exit: the code and what it wrote (killed if it ever listens). */
-function serveToExit(url: string): Promise<{ code: number | null; out: string; err: string }> {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--pubsub', '--broker', url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('listening')) proc.kill('SIGINT');
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
-}
+import { serveToExit } from './refuse-support.js';
 
 describe('RedisBroker: a URL to a server that is not Redis', () => {
   const stops: (() => Promise<void>)[] = [];
