@@ -19,6 +19,7 @@
  * epoch is the process's own, and `history` is always `null`.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
@@ -303,11 +304,21 @@ export class NatsBroker implements Broker {
       pingInterval: this.#options.pingIntervalMs,
       maxPingOut: this.#options.maxPingOut,
     });
+    // The last try timed out: a server took the connection and said nothing (no NATS greeting).
+    // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
+    // from then on a try is made only once a server greets as NATS does.
+    let silent = false;
     const connect = async (): Promise<NatsConnection | Error> => {
+      if (silent) {
+        const greeting = await this.#greeting();
+        if (greeting !== true) return greeting;
+      }
       try {
         return await nats.connect(options(this.#servers));
       } catch (err) {
-        return err instanceof Error ? err : new Error(String(err));
+        const e = err instanceof Error ? err : new Error(String(err));
+        silent = e.name === 'TimeoutError';
+        return e;
       }
     };
     const first = await connect();
@@ -315,6 +326,9 @@ export class NatsBroker implements Broker {
       await this.#begin(first, js);
       return;
     }
+    // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
+    const greeting = silent ? await this.#greeting() : true;
+    if (greeting instanceof NotNatsError) throw unavailable(`NatsBroker: ${greeting.message}`, greeting);
     // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
     // the reason. The client tries a list's servers in random order and tells the last one's error
     // only: each is asked alone, so that one refusing is told whichever is down.
@@ -342,6 +356,25 @@ export class NatsBroker implements Broker {
       if (!this.#closed) emitAvailability(this.#events!, true);
       return true;
     }, this.#options.reconnectTimeWaitMs);
+  }
+
+  /**
+   * Whether a server of the list greets as NATS does (`INFO {…}`, sent first on every connection;
+   * true also when TLS comes first, then nothing can be seen), else why not: a `NotNatsError` when
+   * one answered otherwise (Redis, HTTP: asked `PING` after half the wait), or a plain Error.
+   */
+  async #greeting(): Promise<true | Error> {
+    const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
+    if (tls?.handshakeFirst === true) return true;
+    const ms = this.#options.commandTimeoutMs;
+    const answers = await Promise.all(this.#servers.map((server) => firstWords(server, ms)));
+    if (answers.some((a) => a.startsWith('INFO'))) return true;
+    const i = answers.findIndex((a) => a !== '');
+    if (i >= 0) {
+      const said = JSON.stringify(answers[i]!.split(/\r?\n/)[0]!.slice(0, 64));
+      return new NotNatsError(`${maskCredentials(this.#servers[i]!)} is not a NATS server: it answered ${said}`);
+    }
+    return new Error(`no NATS server greeted within ${ms} ms`);
   }
 
   /** The refusal of the first of `#servers` that refuses a connection of its own (see `open`), if one does. */
@@ -998,6 +1031,42 @@ function followsOn(held: NatsMsg[], count: number, last: number): boolean {
     next++;
   }
   return true;
+}
+
+/** A server at the broker's URL answered, not as NATS does. */
+class NotNatsError extends Error {
+  override name = 'NotNatsError';
+}
+
+/**
+ * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
+ * server greets at once; a server that waits to be spoken to (Redis, HTTP) is sent `PING` after
+ * half the wait. The connection is closed after, and does not keep the process alive.
+ */
+function firstWords(server: string, ms: number): Promise<string> {
+  const url = new URL(server);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve) => {
+    const socket = tcpConnect(Number(url.port || 4222), host);
+    socket.unref();
+    let said = '';
+    const done = (): void => {
+      clearTimeout(poke);
+      clearTimeout(end);
+      socket.destroy();
+      resolve(said);
+    };
+    const poke = setTimeout(() => socket.write('PING\r\n'), ms / 2);
+    const end = setTimeout(done, ms);
+    poke.unref();
+    end.unref();
+    socket.on('data', (chunk: Buffer) => {
+      said += chunk.toString('latin1');
+      if (said.length >= 5) done();
+    });
+    socket.on('error', done);
+    socket.on('close', done);
+  });
 }
 
 function stop(sub: Subscription): void {

@@ -5,6 +5,8 @@
  * crash.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
@@ -111,5 +113,94 @@ describe('NatsBroker: permissions that deny its subjects', () => {
       /^ws-stream: the pub\/sub broker is unavailable: NatsBroker: NATS refused the JetStream API .*Permissions Violation.*\n$/,
     );
     assert.doesNotMatch(err, /a:b@/);
+  });
+});
+
+describe('NatsBroker: a URL to a server that is not NATS', () => {
+  const stops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const stop of stops) await stop();
+  });
+
+  it('Redis, HTTP: open rejects, naming what it answered; serve exits 1 with that line', async () => {
+    const redis = await BrokerProcess.redis();
+    stops.push(() => redis.stop());
+    const web = http.createServer((_, res) => res.end('hello'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    stops.push(async () => {
+      web.closeAllConnections(); // (the NATS client's first try, never greeted, is still open)
+      await new Promise((resolve) => web.close(resolve));
+    });
+    const cases: [string, string][] = [
+      [`nats://127.0.0.1:${redis.port}`, '"+PONG"'],
+      [`nats://u:pw@127.0.0.1:${(web.address() as { port: number }).port}`, '"HTTP/1.1 400 Bad Request"'],
+    ];
+    let checked = 0;
+    for (const [url, said] of cases) {
+      const shown = url.replace('u:pw@', ''); // (the client's servers: credentials apart)
+      const broker = new NatsBroker({ url, commandTimeoutMs: 1000 });
+      stops.push(() => broker.close());
+      const events = new BrokerRecorder();
+      await assert.rejects(broker.open(events, history), {
+        code: 'ERR_WS_BROKER_UNAVAILABLE',
+        message: `the pub/sub broker is unavailable: NatsBroker: ${shown} is not a NATS server: it answered ${said}`,
+      });
+      assert.deepEqual(events.availability, []);
+      checked++;
+    }
+    assert.equal(checked, 2);
+    const { code, out, err } = await serveToExit(`nats://127.0.0.1:${redis.port}`);
+    assert.equal(code, 1, out + err);
+    assert.match(
+      err,
+      /^ws-stream: the pub\/sub broker is unavailable: NatsBroker: nats:\/\/\S+ is not a NATS server: it answered "\+PONG"\n$/,
+    );
+  });
+
+  it('a server that takes connections and says nothing: waited for as an outage, its connections not left open', {
+    timeout: 60_000, // (without the fix, the broker's connections never close: it fails here)
+  }, async () => {
+    const sockets = new Set<Socket>();
+    let accepted = 0;
+    const changed: (() => void)[] = [];
+    const wake = (): void => {
+      for (const w of changed.splice(0)) w();
+    };
+    const until = (cond: () => boolean): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => (cond() ? resolve() : void changed.push(check));
+        check();
+      });
+    const silent = createServer((socket) => {
+      accepted++;
+      sockets.add(socket);
+      socket.resume(); // (read, so that the broker's close is seen)
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        wake();
+      });
+      wake();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    stops.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+    const url = `nats://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const broker = new NatsBroker({ url, commandTimeoutMs: 1000 });
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    assert.deepEqual(events.availability, [false]);
+    await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: `the pub/sub broker is unavailable: not connected to ${url} yet`,
+    });
+    await until(() => accepted >= 5);
+    await broker.close();
+    // The NATS client's own first try stays open (nats.js keeps a connection that never greeted);
+    // every later one was the broker's, closed by it (they used to pile up, one per try, for good).
+    await until(() => sockets.size <= 1);
+    assert.ok(accepted >= 5);
   });
 });
