@@ -110,6 +110,7 @@ interface StreamInfo {
     readonly max_bytes: number;
     readonly max_age: number;
     readonly duplicate_window: number;
+    readonly republish?: { readonly src?: string; readonly dest?: string };
   };
   readonly state: { readonly first_seq: number; readonly last_seq: number };
 }
@@ -704,7 +705,15 @@ export class NatsBroker implements Broker {
       // Made with other history bounds (by a process configured otherwise, or before a restart with
       // new ones): this process's bounds apply from now on, so that `ttlSeconds` always expires it.
       const had = info.config;
-      if (had.max_msgs !== config.max_msgs || had.max_bytes !== config.max_bytes || had.max_age !== config.max_age) {
+      // Made without this broker's republish (by an operator, say): live delivery would never
+      // come, while publications are taken. It is put back.
+      const republished = had.republish?.src === config.republish.src && had.republish?.dest === config.republish.dest;
+      if (
+        !republished ||
+        had.max_msgs !== config.max_msgs ||
+        had.max_bytes !== config.max_bytes ||
+        had.max_age !== config.max_age
+      ) {
         // (JetStream refuses a duplicate window longer than max_age; this broker sends no message ids.)
         const window = config.max_age > 0 ? Math.min(had.duplicate_window, config.max_age) : had.duplicate_window;
         const limits = {
@@ -712,10 +721,17 @@ export class NatsBroker implements Broker {
           max_bytes: config.max_bytes,
           max_age: config.max_age,
           duplicate_window: window,
+          republish: config.republish,
         };
         try {
           info = await this.#jsm!.streams.update(name, limits);
         } catch (updateErr) {
+          if (!republished) {
+            throw unavailable(
+              `stream ${name} (topic ${JSON.stringify(topic)}) was made without the broker's republish to ${config.republish.dest}, its live delivery, and the server cannot add it (${errorText(updateErr)}): delete the stream, the broker makes it again`,
+              updateErr,
+            );
+          }
           warn(unavailable(`cannot apply the history bounds to stream ${name}: ${errorText(updateErr)}`, updateErr));
         }
       }

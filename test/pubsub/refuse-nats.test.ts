@@ -5,8 +5,11 @@
  * crash.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { createServer, type Socket } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { after, describe, it } from 'node:test';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
@@ -202,5 +205,41 @@ describe('NatsBroker: a URL to a server that is not NATS', () => {
     // every later one was the broker's, closed by it (they used to pile up, one per try, for good).
     await until(() => sockets.size <= 1);
     assert.ok(accepted >= 5);
+  });
+});
+
+describe('NatsBroker: a stream of its name made otherwise (by an operator)', () => {
+  it('without its republish: subscribe and publish reject, saying what to do (they were taken, and nothing was delivered)', async (t) => {
+    const server = await BrokerProcess.nats();
+    const admin = await connect({ servers: server.url });
+    const broker = new NatsBroker(server.url);
+    t.after(async () => {
+      await broker.close();
+      await admin.close();
+      await server.stop();
+    });
+    const name = `ws-stream_${createHash('sha256').update('room').digest('hex').slice(0, 40)}`;
+    const subject = `ws-stream.in.t${Buffer.from('room').toString('base64url')}`;
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.add({ name, subjects: [subject], max_msgs: 5 });
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    const refused = new RegExp(
+      `^the pub/sub broker is unavailable: stream ${name} \\(topic "room"\\) was made without the broker's republish to ws-stream\\.out\\.\\S+, its live delivery, and the server cannot add it \\(.+\\): delete the stream, the broker makes it again$`,
+    );
+    await assert.rejects(broker.subscribe('room'), { code: 'ERR_WS_BROKER_UNAVAILABLE', message: refused });
+    await assert.rejects(broker.publish('room', Buffer.from('x'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: refused,
+    });
+    assert.equal((await jsm.streams.info(name)).state.messages, 0);
+    // Deleted as told: the broker makes it again, and delivers.
+    await jsm.streams.delete(name);
+    await broker.subscribe('room');
+    const at = await broker.publish('room', Buffer.from('x'), false);
+    assert.deepEqual(
+      (await events.received('room', 1)).map((m) => [m.offset, m.data.toString()]),
+      [[at.offset, 'x']],
+    );
   });
 });
