@@ -216,7 +216,7 @@ return out
 const permissionScript = `
 local o, e, h, ch = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local uses = {
-  {'GET', o}, {'SET', e, '0'}, {'INCR', o}, {'DEL', h}, {'TIME'},
+  {'EVALSHA', '${'0'.repeat(40)}', '3', o, e, h}, {'GET', o}, {'SET', e, '0'}, {'INCR', o}, {'DEL', h}, {'TIME'},
   {'XREVRANGE', h, '+', '-', 'COUNT', '1'}, {'XADD', h, 'MAXLEN', '1', '1-0', 'd', ''},
   {'XRANGE', h, '-', '+', 'COUNT', '1'}, {'XTRIM', h, 'MINID', '1-0'},
   {'PEXPIRE', o, '1'}, {'PERSIST', o}, {'PTTL', o}, {'PUBLISH', ch, ''}, {'SUBSCRIBE', ch},
@@ -224,7 +224,7 @@ local uses = {
 for _, use in ipairs(uses) do
   local known, allowed = pcall(redis.acl_check_cmd, unpack(use))
   if not known then return {'unknown', use[1], ''} end
-  if not allowed then return {'denied', use[1], use[2] or ''} end
+  if not allowed then return {'denied', use[1], use[1] ~= 'EVALSHA' and use[2] or ''} end
 end
 return false
 `;

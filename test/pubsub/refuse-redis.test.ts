@@ -121,6 +121,7 @@ describe('RedisBroker: ACL users and renamed commands that refuse what the broke
     ['nopublish', ['~*', '&*', '+@all', '-publish'], /NOPERM this user may not run PUBLISH on ws-stream:: /],
     ['noxadd', ['~*', '&*', '+@all', '-xadd'], /NOPERM this user may not run XADD on ws-stream:\{\}:h: /],
     ['nosubscribe', ['~*', '&*', '+@all', '-subscribe'], /NOPERM this user may not run SUBSCRIBE on ws-stream:: /],
+    ['noevalsha', ['~*', '&*', '+@all', '-evalsha'], /NOPERM this user may not run EVALSHA: the broker needs it/],
     ['otherkeys', ['~other:*', '&*', '+@all'], /NOPERM.*keys/],
     ['otherchannels', ['~*', '&other:*', '+@all'], /NOPERM this user may not run PUBLISH on ws-stream:: /],
   ];
