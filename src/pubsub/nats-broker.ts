@@ -203,8 +203,13 @@ interface Subscription {
    * tells its callback): `#start` fails with it, instead of a subscription that never delivers.
    */
   refused: Error | undefined;
-  /** `subscribe` resolved: a refusal from now on (permissions reloaded) is told as a process warning. */
+  /**
+   * `subscribe` resolved: a refusal from now on (permissions reloaded) is told as a process
+   * warning, and the subscription is made again until the server takes it (`#resubscribe`).
+   */
   started: boolean;
+  /** `#resubscribe` runs. */
+  resubscribing: boolean;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -521,6 +526,7 @@ export class NatsBroker implements Broker {
       drops: 0,
       refused: undefined,
       started: false,
+      resubscribing: false,
     };
     this.#topics.set(topic, sub);
     try {
@@ -806,7 +812,10 @@ export class NatsBroker implements Broker {
             if (sub.source !== source) return;
             sub.source = undefined;
             sub.refused = unavailable(`NATS refused the subscription to ${subject}: ${errorText(err)}`, err);
-            if (sub.started && this.#topics.get(topic) === sub) warn(sub.refused);
+            if (sub.started && !sub.resubscribing && this.#topics.get(topic) === sub) {
+              warn(sub.refused);
+              void this.#resubscribe(topic, sub);
+            }
           } else if (this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
         },
       });
@@ -1006,6 +1015,31 @@ export class NatsBroker implements Broker {
         if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
         void this.#restore(++this.#generation);
       }
+    }
+  }
+
+  /**
+   * After the server dropped `sub`'s subscription (its permissions changed): makes it again, after a
+   * pause (50 ms doubling up to 1 s), until taken; then what was published meanwhile is read from
+   * history and delivered first, as after a reconnection. Stops when the topic is left, the broker
+   * closed, or the connection lost (the reconnection restarts the topic).
+   */
+  async #resubscribe(topic: string, sub: Subscription): Promise<void> {
+    sub.resubscribing = true;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        await retryPause(attempt, 1000);
+        if (this.#closed || this.#topics.get(topic) !== sub || sub.source || !this.#available) return;
+        sub.holding = true; // (live messages wait for the history read)
+        try {
+          await this.#start(topic, sub, this.#generation);
+          return;
+        } catch {
+          // refused again, or the read failed: tried again
+        }
+      }
+    } finally {
+      sub.resubscribing = false;
     }
   }
 

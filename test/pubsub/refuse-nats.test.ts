@@ -243,3 +243,57 @@ describe('NatsBroker: a stream of its name made otherwise (by an operator)', () 
     );
   });
 });
+
+describe('NatsBroker: permissions changed while it runs (configuration reloaded)', () => {
+  it('subscribing denied: a process warning; allowed again: subscribed again, what was missed delivered from history', {
+    timeout: 60_000, // (without the resubscription, nothing more comes: it fails here)
+  }, async (t) => {
+    const allow = 'authorization { users = [ { user: a, password: b } ] }';
+    const deny =
+      'authorization { users = [ { user: a, password: b, permissions: { subscribe: { deny: ["ws-stream.out.>"] } } } ] }';
+    const server = await BrokerProcess.nats({ config: allow });
+    const url = `nats://a:b@127.0.0.1:${server.port}`;
+    const pub = new NatsBroker(url);
+    const sub = new NatsBroker(url);
+    const warnings: string[] = [];
+    const warned: (() => void)[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.message);
+      for (const f of warned.splice(0)) f();
+    };
+    process.on('warning', onWarning);
+    t.after(async () => {
+      process.off('warning', onWarning);
+      await pub.close();
+      await sub.close();
+      await server.stop();
+    });
+    await pub.open(new BrokerRecorder(), history);
+    const events = new BrokerRecorder();
+    await sub.open(events, history);
+    await sub.subscribe('room');
+    await pub.publish('room', Buffer.from('one'), false);
+    await events.received('room', 1);
+
+    const warning = new Promise<void>((resolve) => warned.push(resolve));
+    await server.reload(deny);
+    await warning;
+    assert.match(
+      warnings[0]!,
+      /NATS refused the subscription to ws-stream\.out\.\S+: Permissions Violation for Subscription/,
+    );
+    await pub.publish('room', Buffer.from('two'), false); // (taken: publishing is allowed)
+    await server.reload(allow);
+    await pub.publish('room', Buffer.from('three'), false);
+    const got = await events.received('room', 3);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [
+        [1, 'one'],
+        [2, 'two'],
+        [3, 'three'],
+      ],
+    );
+    assert.deepEqual(events.availability, []);
+  });
+});
