@@ -212,8 +212,10 @@ return out
 // (the empty one): false, or {'denied' | 'unknown', command, what it was refused on}. Run once per
 // connection, at connect: a user refused one of them mid-script would have the script stop
 // half-way (an offset taken and stored, its PUBLISH refused), and a refused SUBSCRIBE would leave
-// subscribers with nothing; refused at connect, the broker does not open and says why.
+// subscribers with nothing; refused at connect, the broker does not open and says why. (Before
+// Redis 7, which has no acl_check_cmd, nothing is checked.)
 const permissionScript = `
+if not redis.acl_check_cmd then return false end
 local o, e, h, ch = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local uses = {
   {'EVALSHA', '${'0'.repeat(40)}', '3', o, e, h}, {'GET', o}, {'SET', e, '0'}, {'INCR', o}, {'DEL', h}, {'TIME'},
