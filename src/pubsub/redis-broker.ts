@@ -142,10 +142,16 @@ end
 `;
 
 // KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
-// history bytes, position ttl ms. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
+// history bytes, position ttl ms. Returns {offset, epoch}. A user refused PUBLISH (its ACL changed
+// since the connection was checked) is refused before anything is written: a publication that
+// fails is never delivered. A payload over the bytes bound is not kept, nor anything
 // before it (history must lead up to the newest offset). With ttl 0 the keys are made persistent: a
 // process with a TTL sharing the topic must not expire them (a new epoch) while this one publishes.
-const publishScript = `${ensureEpoch}
+const publishScript = `
+if redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', ARGV[6], '') then
+  return redis.error_reply('NOPERM this user may not run PUBLISH on ' .. ARGV[6] .. ': nothing was published')
+end
+${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
 local id = string.format('%d', offset)
 local size = tonumber(ARGV[4])

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, TcpProxy } from '../support/brokers.js';
@@ -177,6 +178,48 @@ describe('RedisBroker: ACL users and renamed commands that refuse what the broke
     assert.match(
       err,
       /^ws-stream: the pub\/sub broker is unavailable: RedisBroker: Redis refused the connection: NOPERM this user may not run PUBLISH on ws-stream:: the broker needs it .*\n$/,
+    );
+  });
+});
+
+describe('RedisBroker: an ACL changed while it runs', () => {
+  it('PUBLISH taken away: publish rejects with nothing written; given back: the next takes the next offset', async (t) => {
+    const server = await BrokerProcess.redis({ args: ['--user', 'pub', 'on', '>pw', '~*', '&*', '+@all'] });
+    const admin = createClient({ url: server.url });
+    await admin.connect();
+    const pub = new RedisBroker(`redis://pub:pw@127.0.0.1:${server.port}`);
+    const sub = new RedisBroker(server.url);
+    t.after(async () => {
+      await pub.close();
+      await sub.close();
+      admin.destroy();
+      await server.stop();
+    });
+    await pub.open(new BrokerRecorder(), history);
+    const events = new BrokerRecorder();
+    await sub.open(events, history);
+    await sub.subscribe('room');
+    await sub.position('room');
+    await pub.publish('room', Buffer.from('one'), false);
+    await admin.sendCommand(['ACL', 'SETUSER', 'pub', '-publish']);
+    await assert.rejects(pub.publish('room', Buffer.from('refused'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: /NOPERM this user may not run PUBLISH on ws-stream:room: nothing was published/,
+    });
+    assert.equal((await sub.position('room')).offset, 1);
+    await admin.sendCommand(['ACL', 'SETUSER', 'pub', '+publish']);
+    assert.equal((await pub.publish('room', Buffer.from('two'), false)).offset, 2);
+    const got = await events.received('room', 2);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [
+        [1, 'one'],
+        [2, 'two'],
+      ],
+    );
+    assert.deepEqual(
+      (await sub.history('room', { offset: 0, epoch: got[0]!.epoch }))?.map((m) => m.data.toString()),
+      ['one', 'two'],
     );
   });
 });
