@@ -19,6 +19,7 @@
  * epoch is the process's own, and `history` is always `null`.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
@@ -109,6 +110,7 @@ interface StreamInfo {
     readonly max_bytes: number;
     readonly max_age: number;
     readonly duplicate_window: number;
+    readonly republish?: { readonly src?: string; readonly dest?: string };
   };
   readonly state: { readonly first_seq: number; readonly last_seq: number };
 }
@@ -196,6 +198,18 @@ interface Subscription {
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether one came after it began). */
   drops: number;
+  /**
+   * The server refused the core subscription (a permissions violation: the client closes it and
+   * tells its callback): `#start` fails with it, instead of a subscription that never delivers.
+   */
+  refused: Error | undefined;
+  /**
+   * `subscribe` resolved: a refusal from now on (permissions reloaded) is told as a process
+   * warning, and the subscription is made again until the server takes it (`#resubscribe`).
+   */
+  started: boolean;
+  /** `#resubscribe` runs. */
+  resubscribing: boolean;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -296,11 +310,21 @@ export class NatsBroker implements Broker {
       pingInterval: this.#options.pingIntervalMs,
       maxPingOut: this.#options.maxPingOut,
     });
+    // The last try timed out: a server took the connection and said nothing (no NATS greeting).
+    // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
+    // from then on a try is made only once a server greets as NATS does.
+    let silent = false;
     const connect = async (): Promise<NatsConnection | Error> => {
+      if (silent) {
+        const greeting = await this.#greeting();
+        if (greeting !== true) return greeting;
+      }
       try {
         return await nats.connect(options(this.#servers));
       } catch (err) {
-        return err instanceof Error ? err : new Error(String(err));
+        const e = err instanceof Error ? err : new Error(String(err));
+        silent = e.name === 'TimeoutError';
+        return e;
       }
     };
     const first = await connect();
@@ -308,6 +332,9 @@ export class NatsBroker implements Broker {
       await this.#begin(first, js);
       return;
     }
+    // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
+    const greeting = silent ? await this.#greeting() : true;
+    if (greeting instanceof NotNatsError) throw unavailable(`NatsBroker: ${greeting.message}`, greeting);
     // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
     // the reason. The client tries a list's servers in random order and tells the last one's error
     // only: each is asked alone, so that one refusing is told whichever is down.
@@ -337,6 +364,25 @@ export class NatsBroker implements Broker {
     }, this.#options.reconnectTimeWaitMs);
   }
 
+  /**
+   * Whether a server of the list greets as NATS does (`INFO {…}`, sent first on every connection;
+   * true also when TLS comes first, then nothing can be seen), else why not: a `NotNatsError` when
+   * one answered otherwise (Redis, HTTP: asked `PING` after half the wait), or a plain Error.
+   */
+  async #greeting(): Promise<true | Error> {
+    const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
+    if (tls?.handshakeFirst === true) return true;
+    const ms = this.#options.commandTimeoutMs;
+    const answers = await Promise.all(this.#servers.map((server) => firstWords(server, ms)));
+    if (answers.some((a) => a.startsWith('INFO'))) return true;
+    const i = answers.findIndex((a) => a !== '');
+    if (i >= 0) {
+      const said = JSON.stringify(answers[i]!.split(/\r?\n/)[0]!.slice(0, 64));
+      return new NotNatsError(`${maskCredentials(this.#servers[i]!)} is not a NATS server: it answered ${said}`);
+    }
+    return new Error(`no NATS server greeted within ${ms} ms`);
+  }
+
   /** The refusal of the first of `#servers` that refuses a connection of its own (see `open`), if one does. */
   async #refusalOfOne(options: (servers: string[]) => Record<string, unknown>): Promise<Error | undefined> {
     const nats = this.#nats!;
@@ -361,8 +407,18 @@ export class NatsBroker implements Broker {
     try {
       jsm = await js.jetstreamManager(nc, { timeout });
     } catch (err) {
-      if (this.#options.requireJetStream) {
+      // JetStream there but refused to this user (its API or the replies' inbox denied by its
+      // permissions): a refusal, not a server without JetStream, on which the broker would run on
+      // core NATS without telling (no history, offsets per process).
+      const denied = permissionViolation(err);
+      if (denied || this.#options.requireJetStream) {
         await nc.close().catch(() => {});
+        if (denied) {
+          throw unavailable(
+            `NatsBroker: NATS refused the JetStream API to this user on ${this.#shownUrl}: ${errorText(denied)}`,
+            err,
+          );
+        }
         throw unavailable(`no JetStream on ${this.#shownUrl}`, err);
       }
     }
@@ -468,10 +524,14 @@ export class NatsBroker implements Broker {
       checking: false,
       behind: false,
       drops: 0,
+      refused: undefined,
+      started: false,
+      resubscribing: false,
     };
     this.#topics.set(topic, sub);
     try {
       await this.#start(topic, sub, this.#generation);
+      sub.started = true;
     } catch (err) {
       if (this.#topics.get(topic) === sub) {
         this.#topics.delete(topic);
@@ -589,7 +649,10 @@ export class NatsBroker implements Broker {
 
   #ready(): NatsConnection {
     if (this.#closed) throw unavailable('the broker is closed');
-    if (!this.#nc) throw unavailable('the broker is not open');
+    if (!this.#nc) {
+      // (Opened while the server was down: connecting in the background.)
+      throw unavailable(this.#stopConnecting ? `not connected to ${this.#shownUrl} yet` : 'the broker is not open');
+    }
     if (!this.#available) throw unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
   }
@@ -648,7 +711,15 @@ export class NatsBroker implements Broker {
       // Made with other history bounds (by a process configured otherwise, or before a restart with
       // new ones): this process's bounds apply from now on, so that `ttlSeconds` always expires it.
       const had = info.config;
-      if (had.max_msgs !== config.max_msgs || had.max_bytes !== config.max_bytes || had.max_age !== config.max_age) {
+      // Made without this broker's republish (by an operator, say): live delivery would never
+      // come, while publications are taken. It is put back.
+      const republished = had.republish?.src === config.republish.src && had.republish?.dest === config.republish.dest;
+      if (
+        !republished ||
+        had.max_msgs !== config.max_msgs ||
+        had.max_bytes !== config.max_bytes ||
+        had.max_age !== config.max_age
+      ) {
         // (JetStream refuses a duplicate window longer than max_age; this broker sends no message ids.)
         const window = config.max_age > 0 ? Math.min(had.duplicate_window, config.max_age) : had.duplicate_window;
         const limits = {
@@ -656,10 +727,17 @@ export class NatsBroker implements Broker {
           max_bytes: config.max_bytes,
           max_age: config.max_age,
           duplicate_window: window,
+          republish: config.republish,
         };
         try {
           info = await this.#jsm!.streams.update(name, limits);
         } catch (updateErr) {
+          if (!republished) {
+            throw unavailable(
+              `stream ${name} (topic ${JSON.stringify(topic)}) was made without the broker's republish to ${config.republish.dest}, its live delivery, and the server cannot add it (${errorText(updateErr)}): delete the stream, the broker makes it again`,
+              updateErr,
+            );
+          }
           warn(unavailable(`cannot apply the history bounds to stream ${name}: ${errorText(updateErr)}`, updateErr));
         }
       }
@@ -725,14 +803,28 @@ export class NatsBroker implements Broker {
     // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
     if (sub.stream !== undefined && sub.holding) sub.early = [];
     if (!sub.source) {
-      const source: NatsSubscription = nc.subscribe(this.#subject(topic, 'out'), {
+      const subject = this.#subject(topic, 'out');
+      const source: NatsSubscription = nc.subscribe(subject, {
         callback: (err, m) => {
-          if (!err && this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
+          if (err) {
+            // Refused (a permissions violation; the client has closed it): told, and made again
+            // by the next start of the topic (a reconnection), in case the permissions changed.
+            if (sub.source !== source) return;
+            sub.source = undefined;
+            sub.refused = unavailable(`NATS refused the subscription to ${subject}: ${errorText(err)}`, err);
+            if (sub.started && !sub.resubscribing && this.#topics.get(topic) === sub) {
+              warn(sub.refused);
+              void this.#resubscribe(topic, sub);
+            }
+          } else if (this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
         },
       });
       sub.source = source;
+      sub.refused = undefined;
     }
     await this.#flush(nc, 'subscribe');
+    // (The server answers the SUB before the flush's PING: a refusal has come by now.)
+    if (sub.refused !== undefined) throw sub.refused;
     if (!this.#jsm) return;
     const { stream, info } = await this.#current(topic);
     if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
@@ -926,6 +1018,31 @@ export class NatsBroker implements Broker {
     }
   }
 
+  /**
+   * After the server dropped `sub`'s subscription (its permissions changed): makes it again, after a
+   * pause (50 ms doubling up to 1 s), until taken; then what was published meanwhile is read from
+   * history and delivered first, as after a reconnection. Stops when the topic is left, the broker
+   * closed, or the connection lost (the reconnection restarts the topic).
+   */
+  async #resubscribe(topic: string, sub: Subscription): Promise<void> {
+    sub.resubscribing = true;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        await retryPause(attempt, 1000);
+        if (this.#closed || this.#topics.get(topic) !== sub || sub.source || !this.#available) return;
+        sub.holding = true; // (live messages wait for the history read)
+        try {
+          await this.#start(topic, sub, this.#generation);
+          return;
+        } catch {
+          // refused again, or the read failed: tried again
+        }
+      }
+    } finally {
+      sub.resubscribing = false;
+    }
+  }
+
   /** Holds `sub`'s live messages until the reconnection restarts it; its check, if one runs, no longer counts. */
   #suspend(sub: Subscription): void {
     sub.holding = true;
@@ -966,6 +1083,42 @@ function followsOn(held: NatsMsg[], count: number, last: number): boolean {
   return true;
 }
 
+/** A server at the broker's URL answered, not as NATS does. */
+class NotNatsError extends Error {
+  override name = 'NotNatsError';
+}
+
+/**
+ * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
+ * server greets at once; a server that waits to be spoken to (Redis, HTTP) is sent `PING` after
+ * half the wait. The connection is closed after, and does not keep the process alive.
+ */
+function firstWords(server: string, ms: number): Promise<string> {
+  const url = new URL(server);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve) => {
+    const socket = tcpConnect(Number(url.port || 4222), host);
+    socket.unref();
+    let said = '';
+    const done = (): void => {
+      clearTimeout(poke);
+      clearTimeout(end);
+      socket.destroy();
+      resolve(said);
+    };
+    const poke = setTimeout(() => socket.write('PING\r\n'), ms / 2);
+    const end = setTimeout(done, ms);
+    poke.unref();
+    end.unref();
+    socket.on('data', (chunk: Buffer) => {
+      said += chunk.toString('latin1');
+      if (said.length >= 5) done();
+    });
+    socket.on('error', done);
+    socket.on('close', done);
+  });
+}
+
 function stop(sub: Subscription): void {
   const source = sub.source;
   sub.source = undefined;
@@ -975,6 +1128,14 @@ function stop(sub: Subscription): void {
   } catch {
     // already stopped
   }
+}
+
+/** The server's permissions violation that `err` is, or was caused by (a request's publish or reply subscription denied). */
+function permissionViolation(err: unknown): Error | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if (e.name === 'PermissionViolationError' || /^Permissions Violation/.test(e.message)) return e;
+  }
+  return undefined;
 }
 
 /** JetStream's "stream not found" (an API error, code 10059). */

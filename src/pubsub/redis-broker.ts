@@ -56,7 +56,8 @@ export interface RedisBrokerOptions {
    * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
    * `commandTimeoutMs` means the connection is stalled: both connections are dropped and a new pair
    * is made, as when they are lost (so a stall is noticed within `pingIntervalMs +
-   * commandTimeoutMs`). Default 5000.
+   * commandTimeoutMs`). Default 5000. A Redis that closes idle connections (its `timeout`, read on
+   * each connection) is pinged at least three times per `timeout`, so that it never closes them.
    */
   readonly pingIntervalMs?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
@@ -141,10 +142,16 @@ end
 `;
 
 // KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
-// history bytes, position ttl ms. Returns {offset, epoch}. A payload over the bytes bound is not kept, nor anything
+// history bytes, position ttl ms. Returns {offset, epoch}. A user refused PUBLISH (its ACL changed
+// since the connection was checked) is refused before anything is written: a publication that
+// fails is never delivered. A payload over the bytes bound is not kept, nor anything
 // before it (history must lead up to the newest offset). With ttl 0 the keys are made persistent: a
 // process with a TTL sharing the topic must not expire them (a new epoch) while this one publishes.
-const publishScript = `${ensureEpoch}
+const publishScript = `
+if redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', ARGV[6], '') then
+  return redis.error_reply('NOPERM this user may not run PUBLISH on ' .. ARGV[6] .. ': nothing was published')
+end
+${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
 local id = string.format('%d', offset)
 local size = tonumber(ARGV[4])
@@ -204,6 +211,30 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[3], string.format('%d', since +
   out[#out + 1] = entry[2][2]
 end
 return out
+`;
+
+// KEYS: offset, epoch, history (of one topic). ARGV: its channel. Whether this connection's user
+// may run every command the scripts and the subscriber run, on the keys and channel of a topic
+// (the empty one): false, or {'denied' | 'unknown', command, what it was refused on}. Run once per
+// connection, at connect: a user refused one of them mid-script would have the script stop
+// half-way (an offset taken and stored, its PUBLISH refused), and a refused SUBSCRIBE would leave
+// subscribers with nothing; refused at connect, the broker does not open and says why. (Before
+// Redis 7, which has no acl_check_cmd, nothing is checked.)
+const permissionScript = `
+if not redis.acl_check_cmd then return false end
+local o, e, h, ch = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local uses = {
+  {'EVALSHA', '${'0'.repeat(40)}', '3', o, e, h}, {'GET', o}, {'SET', e, '0'}, {'INCR', o}, {'DEL', h}, {'TIME'},
+  {'XREVRANGE', h, '+', '-', 'COUNT', '1'}, {'XADD', h, 'MAXLEN', '1', '1-0', 'd', ''},
+  {'XRANGE', h, '-', '+', 'COUNT', '1'}, {'XTRIM', h, 'MINID', '1-0'},
+  {'PEXPIRE', o, '1'}, {'PERSIST', o}, {'PTTL', o}, {'PUBLISH', ch, ''}, {'SUBSCRIBE', ch},
+}
+for _, use in ipairs(uses) do
+  local known, allowed = pcall(redis.acl_check_cmd, unpack(use))
+  if not known then return {'unknown', use[1], ''} end
+  if not allowed then return {'denied', use[1], use[1] ~= 'EVALSHA' and use[2] or ''} end
+end
+return false
 `;
 
 interface Script {
@@ -314,7 +345,9 @@ export class RedisBroker implements Broker {
   #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
   #maxBulk = defaultMaxBulk;
-  /** Settles when the connection's `CONFIG GET proto-max-bulk-len` is answered (or gave up). */
+  /** Milliseconds between keep-alive PINGs: `pingIntervalMs`, or less for Redis's `timeout`. */
+  #pingEvery = 0;
+  /** Settles when the connection's `CONFIG GET proto-max-bulk-len timeout` is answered (or gave up). */
   #maxBulkRead: Promise<void> | null = null;
   /**
    * Settles once the last publish that had to wait (for the limit) is sent: every later publish
@@ -379,7 +412,10 @@ export class RedisBroker implements Broker {
     // Redis refused the credentials (a wrong password or user), or its TLS certificate is not
     // trusted: retrying would never succeed, so open fails with the reason (never the password).
     const refused = this.#refused;
-    if (refused) throw unavailable(`RedisBroker: Redis refused the connection: ${refused.message}`, refused);
+    if (refused) {
+      const what = refused instanceof NotRedisError ? '' : 'Redis refused the connection: ';
+      throw unavailable(`RedisBroker: ${what}${refused.message}`, refused);
+    }
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background; `true` is reported once connected.
     emitAvailability(events, false);
@@ -430,11 +466,16 @@ export class RedisBroker implements Broker {
         loaded = Promise.all(loads);
         loaded.catch(() => {});
       }
-      // (CONFIG may be renamed away: the default stays.)
-      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len']);
+      // (CONFIG may be renamed away: the defaults stay.)
+      const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len', 'timeout']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
         (reply) => {
           this.#maxBulk = configValue(reply, 'proto-max-bulk-len') ?? defaultMaxBulk;
+          // Redis closes a connection idle for longer than `timeout` seconds (0: never): pinged
+          // more often, an idle broker's connections are never lost to it (each loss would be an
+          // outage: publishes failing, every topic checked again).
+          const idle = configValue(reply, 'timeout');
+          this.#setPingEvery(Math.min(this.#options.pingIntervalMs, idle === undefined ? Infinity : (idle * 1000) / 3));
         },
         () => {},
       );
@@ -443,12 +484,22 @@ export class RedisBroker implements Broker {
         if (this.#maxBulkRead === read) this.#maxBulkRead = null;
       });
     });
+    /** What a server that is not Redis answered (an HTTP or NATS server, say): a refusal at open. */
+    let notRedis: NotRedisError | undefined;
     for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
       const update = (): void => {
         if (this.#commands === commands) this.#updateAvailability();
       };
-      client.on('error', update);
+      client.on('error', (err: unknown) => {
+        if (err instanceof Error && /^Unknown RESP type/.test(err.message)) {
+          notRedis ??= new NotRedisError(
+            `${maskCredentials(this.#options.url)} is not a Redis server: it answered in another protocol (${err.message})`,
+            { cause: err },
+          );
+        }
+        update();
+      });
       client.on('end', update);
       client.on('ready', update);
     }
@@ -458,6 +509,9 @@ export class RedisBroker implements Broker {
       // No password where Redis wants one (NOAUTH), or an ACL user without scripting (NOPERM): told
       // by the scripts' loading, so at open rather than at the first publish.
       if (loaded) await withDeadline(loaded, ms, 'SCRIPT LOAD');
+      const check = ['EVAL', permissionScript, '3', ...this.#keys(''), this.#channel('')];
+      const refused = await withDeadline(commands.sendCommand(check), ms, 'EVAL');
+      if (Array.isArray(refused)) throw permissionRefusal(refused.map(String));
       const topics = [...this.#topics];
       const channels = topics.map(([topic, sub]) => subscriber.subscribe(this.#channel(topic), sub.listener, true));
       await withDeadline(Promise.all(channels), ms, 'SUBSCRIBE');
@@ -475,6 +529,7 @@ export class RedisBroker implements Broker {
     } catch (err) {
       // (tried again by `keepConnecting`, unless refused at `open`)
       if (refusal(err)) this.#refused = err as Error;
+      else if (notRedis) this.#refused = notRedis;
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
@@ -636,11 +691,22 @@ export class RedisBroker implements Broker {
   }
 
   #startKeepAlive(): void {
-    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.pingIntervalMs);
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.#checkAlive(), this.#pingEvery || this.#options.pingIntervalMs);
     this.#keepAlive.unref();
     clearInterval(this.#renewing);
     this.#renewing = setInterval(() => this.#renewPositions(), POSITION_LINGER_MS / 3);
     this.#renewing.unref();
+  }
+
+  /** Sends the keep-alive PINGs every `ms` from now on (once they have started). */
+  #setPingEvery(ms: number): void {
+    if (ms === this.#pingEvery) return;
+    this.#pingEvery = ms;
+    if (this.#keepAlive === undefined || this.#closed) return;
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = setInterval(() => this.#checkAlive(), ms);
+    this.#keepAlive.unref();
   }
 
   /**
@@ -702,6 +768,12 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Why an operation cannot run before the first connection is made. */
+  #notConnected(): WebSocketError {
+    if (!this.#events || this.#refused) return unavailable('the broker is not open');
+    return unavailable(`not connected to ${maskCredentials(this.#options.url)} yet`);
+  }
+
   #channel(topic: string): string {
     return this.#options.prefix + topic;
   }
@@ -714,7 +786,7 @@ export class RedisBroker implements Broker {
   #live(): RedisClient {
     if (this.#closed) throw unavailable('the broker is closed');
     const subscriber = this.#subscriber;
-    if (!subscriber || !this.#commands) throw unavailable('the broker is not open');
+    if (!subscriber || !this.#commands) throw this.#notConnected();
     if (!subscriber.isReady) throw unavailable(`no connection to ${maskCredentials(this.#options.url)}`);
     return subscriber;
   }
@@ -727,7 +799,7 @@ export class RedisBroker implements Broker {
   async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
-    if (!commands) throw unavailable('the broker is not open');
+    if (!commands) throw this.#notConnected();
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
@@ -937,6 +1009,28 @@ export class RedisBroker implements Broker {
   }
 }
 
+/** A command the broker needs that this Redis does not let it run (ACL, rename-command): a refusal at open. */
+class CommandRefusedError extends Error {
+  override name = 'CommandRefusedError';
+}
+
+/** What `permissionScript` found refused, told. */
+function permissionRefusal([kind, command, on]: string[]): CommandRefusedError {
+  if (kind === 'unknown') {
+    return new CommandRefusedError(
+      `${command} is not a command of this Redis (renamed or disabled): the broker needs it`,
+    );
+  }
+  return new CommandRefusedError(
+    `NOPERM this user may not run ${command}${on ? ` on ${on}` : ''}: the broker needs it (see its ACL in doc/pubsub.md)`,
+  );
+}
+
+/** The server at the broker's URL answered with something no Redis reply is: it is not Redis. */
+class NotRedisError extends Error {
+  override name = 'NotRedisError';
+}
+
 function destroyQuietly(client: RedisClient): void {
   try {
     client.destroy();
@@ -951,6 +1045,8 @@ function destroyQuietly(client: RedisClient): void {
  */
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  if (err instanceof CommandRefusedError || /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  // (A command of the connection's own refused: SCRIPT or EVAL renamed away.)
+  if (/^ERR unknown command\b/.test(err.message)) return true;
   return untrustedCertificate((err as { originalError?: unknown }).originalError);
 }

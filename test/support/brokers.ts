@@ -139,6 +139,33 @@ export class BrokerProcess {
     child.stderr!.resume();
   }
 
+  /**
+   * A nats-server started with `config`: replaces its configuration file with `config` (JetStream
+   * kept on, in the same folder, when it was started with it) and reloads it (SIGHUP), waiting
+   * until the server says it did.
+   */
+  async reload(config: string): Promise<void> {
+    const child = this.#child;
+    const file = this.args[this.args.indexOf('-c') + 1];
+    if (!child || this.name !== 'nats' || !this.dir || !file)
+      throw new Error('reload: a running nats-server with a config');
+    const jetstream = this.args.includes('-js') ? `\njetstream { store_dir: ${JSON.stringify(this.dir)} }\n` : '';
+    writeFileSync(file, config + jetstream);
+    await new Promise<void>((resolve) => {
+      let said = '';
+      const onData = (chunk: Buffer): void => {
+        said += chunk.toString();
+        if (!said.includes('Reloaded server configuration')) return;
+        child.stdout!.off('data', onData);
+        child.stderr!.off('data', onData);
+        resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.kill('SIGHUP');
+    });
+  }
+
   /** Kills the server at once (SIGKILL: no goodbye to the clients) and waits until it is gone. */
   async kill(): Promise<void> {
     const child = this.#child;
