@@ -6,36 +6,16 @@
  * that never repeats the password.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { checkBrokerUrl } from '../../src/cli/args.js';
 import { startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
+import { serveToExit } from '../pubsub/refuse-support.js';
 import { BrokerProcess, freePort } from '../support/brokers.js';
 import { selfSigned } from '../support/tls-cert.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
-
-/** `serve --pubsub --broker url` run to its exit: the code and what it wrote. */
-function serveToExit(url: string): Promise<{ code: number | null; out: string; err: string }> {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--pubsub', '--broker', url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    // (listening is the fault this guards against: stop it so the test fails, not hangs)
-    if (out.includes('listening')) proc.kill('SIGINT');
-  });
-  proc.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, out, err })));
-}
 
 describe('serve --pubsub --broker with credentials', () => {
   const brokers: BrokerProcess[] = [];

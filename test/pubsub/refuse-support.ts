@@ -1,4 +1,4 @@
-/** Shared by test/pubsub/refuse-*.test.ts: `ws-stream serve --pubsub --broker URL` run to its exit. */
+/** Shared by test/pubsub/refuse-*.test.ts and test/cli/pubsub-broker-auth.test.ts: `ws-stream serve --pubsub --broker URL` run to its exit. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,7 @@ export function serveToExit(url: string): Promise<{ code: number | null; out: st
   let err = '';
   proc.stdout.on('data', (d: Buffer) => {
     out += d.toString();
+    // (listening is the fault this guards against: stop it so the test fails, not hangs)
     if (out.includes('listening')) proc.kill('SIGINT');
   });
   proc.stderr.on('data', (d: Buffer) => {
