@@ -20,6 +20,41 @@ export interface Position {
   epoch: string;
 }
 
+/**
+ * The waits of every Peer not over yet, each with the tail of its connection's log: what a test
+ * that timed out prints (`reportWaitsOnAbort`), so that a hang names what never came.
+ */
+const pending = new Set<{ what: string; peer: Peer }>();
+
+/** What `untilServing` is at, for the same report. */
+let probing = '';
+
+/**
+ * Runs `scenario` as test `t`; if `t` is aborted before it ends (it timed out), prints the pending
+ * waits and the last error each of `d`'s connections got: a hang then names what never came.
+ */
+export function reportingWaits(
+  t: { signal: AbortSignal; name: string },
+  d: Deployment,
+  scenario: () => Promise<void>,
+): Promise<void> {
+  let over = false;
+  t.signal.addEventListener('abort', () => {
+    // (the signal is aborted when a test ends, too)
+    if (over) return;
+    const lines = [...pending].map(({ what, peer }) => `  ${what} (ended ${peer.ended}): ${tail(peer.log)}`);
+    if (probing) lines.push(`  ${probing}`);
+    for (const [i, p] of d.opened.entries()) {
+      const error = p.log.filter((r) => r.op === 'error').at(-1);
+      if (error) lines.push(`  connection ${i} got ${JSON.stringify(error)}`);
+    }
+    console.log(`${t.name}: aborted while waiting for\n${lines.join('\n') || '  (nothing)'}`);
+  });
+  return scenario().finally(() => {
+    over = true;
+  });
+}
+
 /** A connection whose every received message is logged as it comes (so no wait loses one). */
 export class Peer {
   readonly log: Reply[] = [];
@@ -69,9 +104,15 @@ export class Peer {
 
   /** Waits until `cond` holds (re-checked on each message); fails if the connection ends first. */
   async until(what: string, cond: () => boolean): Promise<void> {
-    while (!cond()) {
-      if (this.#ended) assert.fail(`connection ended while waiting for ${what}; log tail: ${tail(this.log)}`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    const wait = { what, peer: this };
+    pending.add(wait);
+    try {
+      while (!cond()) {
+        if (this.#ended) assert.fail(`connection ended while waiting for ${what}; log tail: ${tail(this.log)}`);
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+    } finally {
+      pending.delete(wait);
     }
   }
 
@@ -320,8 +361,10 @@ async function untilServing(d: Deployment): Promise<void> {
       // (each probe is a connection and a round trip: that paces the loop, no timer)
       if (reply.op === 'subscribed') served.add(probe.worker);
       else assert.equal(reply.code, 'ERR_WS_BROKER_UNAVAILABLE', JSON.stringify(reply));
+      probing = `the broker back on port ${port}: ${n + 1} probes, served by ${[...served].join(' ')}, last ${JSON.stringify(reply)}`;
     }
   }
+  probing = '';
 }
 
 /** The answer to publishThroughRestart's `{"op":"pace"}`. */
@@ -683,19 +726,30 @@ export function describeOnBroker(kind: 'redis' | 'nats', seed: number): void {
         await broker.stop();
       });
 
-      it('four concurrent publishers, six subscribers: every message once, in one order', () =>
-        orderEverywhere(d, seed));
+      // Each scenario takes seconds: one that hangs fails after two minutes, saying what it waited for.
+      const check = (title: string, scenario: () => Promise<void>): void => {
+        it(title, { timeout: 120_000 }, (t) => reportingWaits(t, d, scenario));
+      };
+      check('four concurrent publishers, six subscribers: every message once, in one order', () =>
+        orderEverywhere(d, seed),
+      );
       if (kind === 'redis') {
-        it("one publisher's messages to 50 topics arrive in the order published, here and elsewhere", () =>
-          orderAcrossTopics(d));
+        check("one publisher's messages to 50 topics arrive in the order published, here and elsewhere", () =>
+          orderAcrossTopics(d),
+        );
       }
-      it('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
-        handoffWhilePublishing(d, seed));
-      it('since at its edges, answered elsewhere as documented', () => sinceEdges(d));
-      it('clients that subscribe and go at once leave every server up and serving', () => subscribeAndGo(d, servers));
-      it(restart, () => brokerRestart(d, restartable));
-      it(`${brokerName} killed and restarted while three publishers publish: each publish refused or delivered, in order`, () =>
-        publishThroughRestart(d, restartable, seed));
+      check('a subscriber dropped mid-stream recovers elsewhere while publishing goes on', () =>
+        handoffWhilePublishing(d, seed),
+      );
+      check('since at its edges, answered elsewhere as documented', () => sinceEdges(d));
+      check('clients that subscribe and go at once leave every server up and serving', () =>
+        subscribeAndGo(d, servers),
+      );
+      check(restart, () => brokerRestart(d, restartable));
+      check(
+        `${brokerName} killed and restarted while three publishers publish: each publish refused or delivered, in order`,
+        () => publishThroughRestart(d, restartable, seed),
+      );
     });
   }
 }
