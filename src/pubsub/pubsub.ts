@@ -510,12 +510,17 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.pending = null;
     if (!t.subs.delete(sub) || t.subs.size > 0 || !t.live || !tellBroker) return;
     t.live = false;
-    t.chain = t.chain
+    const left: Promise<void> = t.chain
       .then(() => this.broker.unsubscribe(t.name))
       .catch(() => {}) // a broker that is down forgets its subscriptions anyway
       .then(() => {
-        if (!t.live && t.subs.size === 0 && this.topicsByName.get(t.name) === t) this.topicsByName.delete(t.name);
+        // Forgotten only when no broker call was queued behind this one: a topic made anew beside
+        // queued calls would race them (its subscribe a no-op, then their unsubscribe).
+        if (t.chain === left && !t.live && t.subs.size === 0 && this.topicsByName.get(t.name) === t) {
+          this.topicsByName.delete(t.name);
+        }
       });
+    t.chain = left;
   }
 
   /** Makes `sub` live: broker subscription first, then its position and (with `since`) history. */
