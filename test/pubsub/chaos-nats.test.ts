@@ -5,4 +5,5 @@
  */
 import { describeChaosOnBroker } from './chaos-support.js';
 
-describeChaosOnBroker('nats', 2, [1, 2], 30);
+// (A NATS restart or a cut link costs seconds: a publish in flight then waits for its timeout, 5 s.)
+describeChaosOnBroker('nats', 2, { seeds: [1, 2], steps: 20, rate: 0.2 });

@@ -5,4 +5,4 @@
  */
 import { describeChaosOnBroker } from './chaos-support.js';
 
-describeChaosOnBroker('redis', 3, [1, 2], 30);
+describeChaosOnBroker('redis', 3, { seeds: [1, 2], steps: 30, rate: 0.3 });

@@ -91,7 +91,11 @@ function chaosSeedTests(
  * epoch) or NATS (JetStream file storage: a restart keeps every stream), each through its own
  * TcpProxy to the broker; faults: the broker restarted, one link cut, one process killed.
  */
-export function describeChaosOnBroker(kind: 'redis' | 'nats', processes: number, seeds: number[], steps: number): void {
+export function describeChaosOnBroker(
+  kind: 'redis' | 'nats',
+  processes: number,
+  run: { seeds: number[]; steps: number; rate: number },
+): void {
   describe(`chaos: ${processes} serve --pubsub processes on one ${kind}, with faults between steps`, () => {
     let broker: BrokerProcess;
     const proxies: TcpProxy[] = [];
@@ -112,7 +116,7 @@ export function describeChaosOnBroker(kind: 'redis' | 'nats', processes: number,
       await broker.stop();
     });
     const faults: ModelFaults = {
-      rate: 0.3,
+      rate: run.rate,
       broker: { kill: () => broker.kill(), start: () => broker.start(), keeps: kind === 'nats' },
       link: { cut: (port) => cut(proxies[at(port)]!), restore: (port) => restore(proxies[at(port)]!) },
       server: {
@@ -125,8 +129,8 @@ export function describeChaosOnBroker(kind: 'redis' | 'nats', processes: number,
       },
     };
     chaosSeedTests(
-      seeds,
-      steps,
+      run.seeds,
+      run.steps,
       () => ({
         name: `${processes} processes on ${kind}`,
         ports: servers.map((s) => s.port),
@@ -143,7 +147,7 @@ export function describeChaosOnBroker(kind: 'redis' | 'nats', processes: number,
 }
 
 /** `serve --pubsub --workers 2` (topics through the primary); faults: one worker SIGKILLed. */
-export function describeChaosOnWorkers(seeds: number[], steps: number): void {
+export function describeChaosOnWorkers(run: { seeds: number[]; steps: number; rate: number }): void {
   describe('chaos: serve --pubsub --workers 2, a worker killed between steps', () => {
     let server: Server;
     const opened: Peer[] = [];
@@ -155,8 +159,8 @@ export function describeChaosOnWorkers(seeds: number[], steps: number): void {
       await server.stop();
     });
     chaosSeedTests(
-      seeds,
-      steps,
+      run.seeds,
+      run.steps,
       () => ({
         name: '--workers 2, through the primary',
         ports: [server.port],
@@ -165,9 +169,12 @@ export function describeChaosOnWorkers(seeds: number[], steps: number): void {
         forgetsIdleTopics: true,
         orderAcrossTopics: true,
         faults: {
-          rate: 0.3,
+          rate: run.rate,
           // (its clients' connections closing tell that it is gone)
-          worker: { kill: async (_port, worker) => void process.kill(workerPid(server.proc.pid!, worker), 'SIGKILL'), max: 2 },
+          worker: {
+            kill: async (_port, worker) => void process.kill(workerPid(server.proc.pid!, worker), 'SIGKILL'),
+            max: 1,
+          },
         },
       }),
       opened,

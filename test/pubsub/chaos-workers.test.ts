@@ -5,4 +5,4 @@
  */
 import { describeChaosOnWorkers } from './chaos-support.js';
 
-describeChaosOnWorkers([1, 2], 30);
+describeChaosOnWorkers({ seeds: [1, 2], steps: 30, rate: 0.3 });

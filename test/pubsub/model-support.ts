@@ -411,13 +411,15 @@ export async function runModel(
   };
 
   // ---- topics, and a watcher on every process subscribed to the warm ones
-  const topics = topicNames(seed, rand).map((t): TopicModel => ({
-    name: t.name,
-    warm: t.warm,
-    epoch: '',
-    msgs: [],
-    past: new Map(),
-  }));
+  const topics = topicNames(seed, rand).map(
+    (t): TopicModel => ({
+      name: t.name,
+      warm: t.warm,
+      epoch: '',
+      msgs: [],
+      past: new Map(),
+    }),
+  );
   const byName = new Map(topics.map((t) => [t.name, t]));
   const watchers: Conn[] = [];
   for (const port of d.ports) {
@@ -779,8 +781,8 @@ export async function runModel(
       }
     };
     /** Each connection's publishes sent so far settled (its fence `k` left, then a request answered). */
-    const barrier = (conns: Conn[], k: string, what: string): Promise<void[]> =>
-      Promise.all(
+    const barrier = async (conns: Conn[], k: string, what: string): Promise<void> => {
+      await Promise.all(
         conns.map(async (conn) => {
           const from = conn.peer.log.length;
           conn.send({ op: 'unsubscribe', topic: fence(conn, k) });
@@ -791,6 +793,7 @@ export async function runModel(
           );
         }),
       );
+    };
     const everyone = (): Conn[] => [...watchers, ...online().map((c) => c.conn!)];
 
     // The fault, struck while the first publishes are in flight.
@@ -888,7 +891,10 @@ export async function runModel(
           out.push(m.get(o));
         }
         const beyond = [...m.keys()].filter((o) => o > from + out.length);
-        check(beyond.length === 0, () => `${t.name}: offsets ${beyond} of ${e} after a gap at ${from + out.length + 1}`);
+        check(
+          beyond.length === 0,
+          () => `${t.name}: offsets ${beyond} of ${e} after a gap at ${from + out.length + 1}`,
+        );
         return out;
       };
       if (epoch === t.epoch) {
@@ -932,7 +938,10 @@ export async function runModel(
         check(at.length <= 1, () => `${who}: ${JSON.stringify(p.data)} delivered twice, at ${JSON.stringify(at)}`);
         if (p.phase === 'during' && struck(conn) && (kind === 'broker' || kind === 'link')) {
           mustRefuse++;
-          check(at.length === 0, () => `${who}: ${JSON.stringify(p.data)}, published while the broker was unreachable, delivered`);
+          check(
+            at.length === 0,
+            () => `${who}: ${JSON.stringify(p.data)}, published while the broker was unreachable, delivered`,
+          );
         }
         if (struck(conn) && p.phase === 'before') inFlight++;
         got += at.length;
@@ -1001,7 +1010,8 @@ export async function runModel(
       const { reply } = await w.peer.find(`${w.name} subscribed to ${t.name}`, from, (r) => r.op !== 'message');
       check(
         reply.op === 'subscribed' && reply.offset === t.msgs.length && reply.epoch === t.epoch,
-        () => `a new watcher's subscribe to ${t.name}: ${JSON.stringify(reply)}, the model at ${t.epoch}:${t.msgs.length}`,
+        () =>
+          `a new watcher's subscribe to ${t.name}: ${JSON.stringify(reply)}, the model at ${t.epoch}:${t.msgs.length}`,
       );
       w.plan.set(t.name, true);
       w.subs.set(t.name, {
@@ -1167,11 +1177,7 @@ export async function runModel(
         const t = byName.get(name)!;
         if (step.get(name)?.own) continue;
         const r = rand();
-        sendSubscribe(
-          conn,
-          t,
-          r < 0.8 ? last : r < 0.9 ? 'none' : { offset: last.offset, epoch: 'old' },
-        );
+        sendSubscribe(conn, t, r < 0.8 ? last : r < 0.9 ? 'none' : { offset: last.offset, epoch: 'old' });
         maybeBad(conn);
       }
       c.lastSeen.clear();
