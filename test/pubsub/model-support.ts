@@ -214,6 +214,8 @@ export interface ModelStats {
   faults: Record<string, number>;
   /** New epochs announced to a subscription (re-sent `subscribed`). */
   epochs: number;
+  /** Subscribes refused in fault steps (the broker not back yet). */
+  refusedSubscribes: number;
   /** Publishes refused (ERR_WS_BROKER_UNAVAILABLE) in fault steps. */
   refused: number;
   /** Publishes in flight at a fault that were both refused and delivered (counted per publisher). */
@@ -362,6 +364,7 @@ export async function runModel(
     sameWorker: 0,
     faults: {},
     epochs: 0,
+    refusedSubscribes: 0,
     refused: 0,
     refusedAndDelivered: 0,
     lost: 0,
@@ -766,7 +769,8 @@ export async function runModel(
       ),
     );
     const logFrom = new Map(publishers.map((c) => [c, c.peer.log.length]));
-    type Phase = 'before' | 'during' | 'after';
+    /** Sent before the fault (some in flight when it strikes), while it lasts, just after, once all is served again. */
+    type Phase = 'before' | 'during' | 'after' | 'served';
     const sentBy = new Map<Conn, { topic: string; data: unknown; phase: Phase }[]>(publishers.map((c) => [c, []]));
     const publishSome = (phase: Phase, max: number, min = 0): void => {
       for (const conn of publishers) {
@@ -796,8 +800,19 @@ export async function runModel(
     };
     const everyone = (): Conn[] => [...watchers, ...online().map((c) => c.conn!)];
 
-    // The fault, struck while the first publishes are in flight.
-    publishSome('before', 6, 1);
+    // The fault, struck while the first publishes are in flight: once one of them reached a watcher.
+    const firstTag = tag;
+    publishSome('before', 8, 2);
+    await Promise.race(
+      watchers.map((w) =>
+        untilNamed(w, `${w.name} (${w.proc}) to get a publish of the fault step`, () =>
+          w.peer.log
+            .slice(w.checked)
+            .some((r) => r.op === 'message' && r.data?.fault === 'before' && r.data.tag >= firstTag),
+        ),
+      ),
+    );
+    waiting.clear();
     if (kind === 'broker') {
       await f.broker!.kill();
       publishSome('during', 3);
@@ -815,13 +830,60 @@ export async function runModel(
       publishSome('during', 3);
       if (kind === 'server') d.ports[d.ports.indexOf(port)] = fresh = await f.server!.start(port);
     }
+    // Clients away come back on the struck process, each topic with its `since`, while it may still
+    // be reconnecting: answered as the model says once the fault is over, or refused meanwhile.
+    const returners: { conn: Conn; asked: Position[] }[] = [];
+    const before = new Map(topics.map((t) => [t.name, { epoch: t.epoch, cur: t.msgs.length }]));
+    for (const c of clients.filter((x) => x.conn === null && x.lastSeen.size > 0)) {
+      if (rand() < 0.5) continue;
+      const conn = await connect(fresh, c.name, c.deflate);
+      c.conn = conn;
+      stats.returns++;
+      const asked: Position[] = [];
+      for (const [name, last] of c.lastSeen) {
+        conn.send({ op: 'subscribe', topic: name, since: last });
+        asked.push(last);
+      }
+      c.lastSeen.clear();
+      returners.push({ conn, asked });
+    }
     publishSome('after', 2);
     track.where = `fault after step ${n}: ${kind}, every process serving again`;
     await untilServing({ ports: d.ports, opened, workers: d.workers });
+    publishSome('served', 2);
     track.where = `fault after step ${n}: ${kind}, its publishes settled`;
     const alive = publishers.filter((c) => !killed.has(c));
     await barrier(alive, 'b', 'after the fault');
     for (const conn of alive) conn.send({ op: 'unsubscribe', topic: fence(conn, 'a') });
+    for (const { conn, asked } of returners) {
+      await untilNamed(
+        conn,
+        `${conn.name} (${conn.proc}) answered its ${asked.length} subscribes`,
+        () => conn.peer.log.filter((r) => r.op !== 'message').length >= asked.length,
+      );
+      const answers = conn.peer.log.filter((r) => r.op !== 'message').slice(0, asked.length);
+      answers.forEach((r, i) => {
+        if (r.op === 'error') {
+          stats.refusedSubscribes++;
+          conn.expect({
+            kind: 'error',
+            code: 'ERR_WS_BROKER_UNAVAILABLE',
+            what: 'a subscribe while the broker is unreachable',
+          });
+          return;
+        }
+        const t = byName.get(r.topic);
+        check(t !== undefined, () => `${conn.name}: ${JSON.stringify(r)} answers a subscribe`);
+        conn.expect({
+          kind: 'subscribed',
+          topic: r.topic,
+          since: asked[i],
+          repeat: false,
+          what: `a subscribe with since ${JSON.stringify(asked[i])} during a ${kind} fault`,
+        });
+        conn.plan.set(r.topic, true);
+      });
+    }
 
     // A marker on every topic from a connection outside the model: where each topic stands now.
     track.where = `fault after step ${n}: ${kind}, markers`;
@@ -944,6 +1006,11 @@ export async function runModel(
           );
         }
         if (struck(conn) && p.phase === 'before') inFlight++;
+        if (p.phase === 'served')
+          check(
+            at.length === 1,
+            () => `${who}: ${JSON.stringify(p.data)}, published once all was served again, not delivered`,
+          );
         got += at.length;
         if (at[0]) {
           if (!places.has(p.topic)) places.set(p.topic, []);
@@ -960,6 +1027,7 @@ export async function runModel(
       stats.refused += refused;
       if (killed.has(conn)) {
         // Its connection died with the process: no refusal reached it; each delivered at most once.
+        if (trace) console.log(`  ${kind} fault: ${who}: ${list.length} published, ${got} delivered`);
         stats.lost += list.length - got;
         continue;
       }
@@ -969,12 +1037,24 @@ export async function runModel(
       check(got + refused <= list.length + inFlight, () => `${who}: ${counts}: refused and delivered`);
       const loses = kind === 'broker' && !f.broker!.keeps;
       check(got + refused >= list.length - (loses ? inFlight : 0), () => `${who}: ${counts}: lost`);
+      if (trace) {
+        const missing = list
+          .filter((p) => !delivered.has(JSON.stringify(p.data)))
+          .map((p) => `${p.phase}:${(p.data as { tag: number }).tag}`);
+        console.log(`  ${kind} fault: ${who}: ${counts}; not delivered: ${missing}`);
+      }
       stats.refusedAndDelivered += Math.max(0, got + refused - list.length);
       stats.lost += Math.max(0, list.length - got - refused);
     }
 
-    // Every connection's log against the model; the killed ones' clients come back later.
-    const none = new Map<string, StepTopic>();
+    // Every connection's log against the model (an answer during the fault from any position the
+    // topic had in it); the killed ones' clients come back later.
+    const none = new Map<string, StepTopic>(
+      topics.map((t) => {
+        const was = before.get(t.name)!;
+        return [t.name, { cur0: was.epoch === t.epoch ? was.cur : 0, pubs: new Map() }];
+      }),
+    );
     for (const conn of killed) {
       walk(conn, none, true);
       const i = watchers.indexOf(conn);
