@@ -772,11 +772,17 @@ export async function runModel(
     /** Sent before the fault (some in flight when it strikes), while it lasts, just after, once all is served again. */
     type Phase = 'before' | 'during' | 'after' | 'served';
     const sentBy = new Map<Conn, { topic: string; data: unknown; phase: Phase }[]>(publishers.map((c) => [c, []]));
+    const budget = new Map<string, number>();
     const publishSome = (phase: Phase, max: number, min = 0): void => {
       for (const conn of publishers) {
         if (killed.has(conn)) continue;
         for (let k = min + Math.floor(rand() * (max - min + 1)); k > 0; k--) {
-          const t = pick(warm);
+          // At most H - 1 messages per topic with its marker: history holds all that a process
+          // cut off from the broker missed (a longer gap would be skipped, as documented).
+          const room = warm.filter((x) => (budget.get(x.name) ?? 0) < H - 2);
+          if (room.length === 0) return;
+          const t = pick(room);
+          budget.set(t.name, (budget.get(t.name) ?? 0) + 1);
           const data = { tag: tag++, fault: phase, s: randomText(rand, 6) };
           conn.send({ op: 'publish', topic: t.name, data });
           sentBy.get(conn)!.push({ topic: t.name, data: asRead(data), phase });
