@@ -75,7 +75,7 @@ function chaosSeedTests(
       const d = deployment();
       const stats = await runModel(d, seed, chaosSteps(steps), opened, progress);
       finished = true;
-      for (const k of Object.keys(stats.faults)) struck.add(k);
+      for (const k of Object.keys(stats.faults)) struck.add(k.split(' ')[0]!);
       console.log(`${d.name}, seed ${seed}: ${JSON.stringify(stats)}`);
     });
   }
