@@ -146,27 +146,35 @@ export function describeChaosOnBroker(
   });
 }
 
-/** `serve --pubsub --workers 2` (topics through the primary); faults: one worker SIGKILLed. */
-export function describeChaosOnWorkers(run: { seeds: number[]; steps: number; rate: number }): void {
-  describe('chaos: serve --pubsub --workers 2, a worker killed between steps', () => {
+/**
+ * `serve --pubsub --workers 2`, through the primary or on Redis (each worker its own broker
+ * connections); faults: one worker SIGKILLed (the primary starts another), and on Redis the
+ * broker restarted.
+ */
+export function describeChaosOnWorkers(run: { seeds: number[]; steps: number; rate: number }, on?: 'redis'): void {
+  describe(`chaos: serve --pubsub --workers 2${on ? ' on one redis' : ''}, a worker killed between steps`, () => {
     let server: Server;
+    let broker: BrokerProcess | undefined;
     const opened: Peer[] = [];
     before(async () => {
-      server = await startServer(['--pubsub', '--history', String(HISTORY), '--workers', '2']);
+      if (on) broker = await BrokerProcess.redis();
+      const where = broker ? ['--broker', broker.url] : [];
+      server = await startServer(['--pubsub', '--history', String(HISTORY), '--workers', '2', ...where]);
     });
     after(async () => {
       for (const p of opened) p.close();
       await server.stop();
+      await broker?.stop();
     });
     chaosSeedTests(
       run.seeds,
       run.steps,
       () => ({
-        name: '--workers 2, through the primary',
+        name: `--workers 2, ${broker ? 'on redis' : 'through the primary'}`,
         ports: [server.port],
         workers: 2,
         history: HISTORY,
-        forgetsIdleTopics: true,
+        forgetsIdleTopics: !broker,
         orderAcrossTopics: true,
         faults: {
           rate: run.rate,
@@ -175,10 +183,11 @@ export function describeChaosOnWorkers(run: { seeds: number[]; steps: number; ra
             kill: async (_port, worker) => void process.kill(workerPid(server.proc.pid!, worker), 'SIGKILL'),
             max: 1,
           },
+          broker: broker && { kill: () => broker!.kill(), start: () => broker!.start(), keeps: false },
         },
       }),
       opened,
-      ['worker'],
+      on ? ['worker', 'broker'] : ['worker'],
     );
   });
 }
