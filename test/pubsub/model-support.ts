@@ -809,6 +809,26 @@ export async function runModel(
     /** Whether the broker (or link) goes again as soon as it is back, and comes back again. */
     const flaps = (kind === 'broker' || kind === 'link') && rand() < 0.3;
     if (flaps) stats.faults[`${kind} twice`] = (stats.faults[`${kind} twice`] ?? 0) + 1;
+    // Idle clients leave topics and subscribe to others (with `since` or not) during the fault and
+    // just after: refused, or answered as the model says once the fault is over.
+    const churners = online()
+      .map((c) => c.conn!)
+      .filter((c) => !publishers.includes(c) && rand() < 0.4)
+      .map((conn) => ({ conn, asked: [] as { topic: string; since?: Position }[] }));
+    const churn = (): void => {
+      for (const { conn, asked } of churners) {
+        if (killed.has(conn)) continue;
+        const t = pick(topics);
+        if (conn.plan.get(t.name) === true) {
+          conn.send({ op: 'unsubscribe', topic: t.name });
+          conn.plan.set(t.name, false);
+        } else if (!conn.subs.has(t.name) && !asked.some((a) => a.topic === t.name)) {
+          const since = rand() < 0.5 ? { offset: Math.floor(rand() * (t.msgs.length + 1)), epoch: t.epoch } : undefined;
+          conn.send(since ? { op: 'subscribe', topic: t.name, since } : { op: 'subscribe', topic: t.name });
+          asked.push({ topic: t.name, since });
+        }
+      }
+    };
     // The fault, struck while the first publishes are in flight: once one of them reached a watcher.
     const firstTag = tag;
     publishSome('before', 8, 2);
@@ -824,6 +844,7 @@ export async function runModel(
     waiting.clear();
     if (kind === 'broker') {
       await f.broker!.kill();
+      churn();
       publishSome('during', 3);
       await barrier(publishers, 'a', 'while the broker is down');
       await f.broker!.start();
@@ -833,6 +854,7 @@ export async function runModel(
       }
     } else if (kind === 'link') {
       f.link!.cut(port);
+      churn();
       publishSome('during', 3);
       await barrier(publishers.filter(struck), 'a', 'while the link is cut');
       f.link!.restore(port);
@@ -849,7 +871,7 @@ export async function runModel(
     }
     // Clients away come back on the struck process, each topic with its `since`, while it may still
     // be reconnecting: answered as the model says once the fault is over, or refused meanwhile.
-    const returners: { conn: Conn; asked: Position[] }[] = [];
+    const returners: { conn: Conn; asked: { topic: string; since?: Position }[] }[] = [];
     const before = new Map(topics.map((t) => [t.name, { epoch: t.epoch, cur: t.msgs.length }]));
     for (const c of clients.filter((x) => x.conn === null && x.lastSeen.size > 0)) {
       // (not between two restarts of a broker that loses its data: answered in the epoch between, which the model does not follow)
@@ -857,14 +879,15 @@ export async function runModel(
       const conn = await connect(fresh, c.name, c.deflate);
       c.conn = conn;
       stats.returns++;
-      const asked: Position[] = [];
+      const asked: { topic: string; since?: Position }[] = [];
       for (const [name, last] of c.lastSeen) {
         conn.send({ op: 'subscribe', topic: name, since: last });
-        asked.push(last);
+        asked.push({ topic: name, since: last });
       }
       c.lastSeen.clear();
       returners.push({ conn, asked });
     }
+    churn();
     if (!flaps) publishSome('after', 2);
     track.where = `fault after step ${n}: ${kind}, every process serving again`;
     await untilServing({ ports: d.ports, opened, workers: d.workers });
@@ -873,14 +896,27 @@ export async function runModel(
     const alive = publishers.filter((c) => !killed.has(c));
     await barrier(alive, 'b', 'after the fault');
     for (const conn of alive) conn.send({ op: 'unsubscribe', topic: fence(conn, 'a') });
-    for (const { conn, asked } of returners) {
+    for (const { conn, asked } of [
+      ...returners,
+      ...churners.filter((x) => !killed.has(x.conn) && x.asked.length > 0),
+    ]) {
+      // (its answers: an error, or `subscribed` to a topic it was not subscribed to before the fault)
+      const answers = (): Reply[] =>
+        conn.peer.log
+          .slice(conn.checked)
+          .filter((r) => r.op === 'error' || (r.op === 'subscribed' && !conn.subs.has(r.topic)))
+          .slice(0, asked.length);
       await untilNamed(
         conn,
         `${conn.name} (${conn.proc}) answered its ${asked.length} subscribes`,
-        () => conn.peer.log.filter((r) => r.op !== 'message').length >= asked.length,
+        () => answers().length >= asked.length,
       );
-      const answers = conn.peer.log.filter((r) => r.op !== 'message').slice(0, asked.length);
-      answers.forEach((r, i) => {
+      answers().forEach((r, i) => {
+        if (r.op === 'subscribed')
+          check(
+            r.topic === asked[i]!.topic,
+            () => `${conn.name}: ${JSON.stringify(r)} answers a subscribe to ${asked[i]!.topic}`,
+          );
         if (r.op === 'error') {
           stats.refusedSubscribes++;
           conn.expect({
@@ -895,9 +931,9 @@ export async function runModel(
         conn.expect({
           kind: 'subscribed',
           topic: r.topic,
-          since: asked[i],
+          since: asked[i]!.since,
           repeat: false,
-          what: `a subscribe with since ${JSON.stringify(asked[i])} during a ${kind} fault`,
+          what: `a subscribe with since ${JSON.stringify(asked[i]!.since)} during a ${kind} fault`,
         });
         conn.plan.set(r.topic, true);
       });
@@ -1070,7 +1106,8 @@ export async function runModel(
     const none = new Map<string, StepTopic>(
       topics.map((t) => {
         const was = before.get(t.name)!;
-        return [t.name, { cur0: was.epoch === t.epoch ? was.cur : 0, pubs: new Map() }];
+        // (a subscription left during the fault has a prefix of the topic: as if others published)
+        return [t.name, { cur0: was.epoch === t.epoch ? was.cur : 0, pubs: new Map([[watchers[0]!, []]]) }];
       }),
     );
     for (const conn of killed) {
