@@ -14,7 +14,8 @@ import { BrokerProcess, TcpProxy } from '../support/brokers.js';
 import { type ModelDeployment, type ModelFaults, type ModelProgress, modelSeeds, runModel } from './model-support.js';
 import type { Peer, Server } from './outside-support.js';
 
-const HISTORY = 8;
+/** History per topic: a fault step publishes up to some tens of messages per topic, all of which it holds. */
+const HISTORY = 64;
 /** NATS's max_payload (1 MiB by default) less room for the broker's headers. */
 const NATS_MAX_DATA = 1024 * 1024 - 200;
 

@@ -773,6 +773,8 @@ export async function runModel(
     type Phase = 'before' | 'during' | 'after' | 'served';
     const sentBy = new Map<Conn, { topic: string; data: unknown; phase: Phase }[]>(publishers.map((c) => [c, []]));
     const budget = new Map<string, number>();
+    /** Publishes per publisher and phase scale with history (what a cut-off process can catch up). */
+    const burst = Math.max(1, Math.floor(H / 8));
     const publishSome = (phase: Phase, max: number, min = 0): void => {
       for (const conn of publishers) {
         if (killed.has(conn)) continue;
@@ -831,7 +833,7 @@ export async function runModel(
     };
     // The fault, struck while the first publishes are in flight: once one of them reached a watcher.
     const firstTag = tag;
-    publishSome('before', 8, 2);
+    publishSome('before', 8 * burst, 2);
     await Promise.race(
       watchers.map((w) =>
         untilNamed(w, `${w.name} (${w.proc}) to get a publish of the fault step`, () =>
@@ -845,7 +847,7 @@ export async function runModel(
     if (kind === 'broker') {
       await f.broker!.kill();
       churn();
-      publishSome('during', 3);
+      publishSome('during', 3 * burst);
       await barrier(publishers, 'a', 'while the broker is down');
       await f.broker!.start();
       if (flaps) {
@@ -855,7 +857,7 @@ export async function runModel(
     } else if (kind === 'link') {
       f.link!.cut(port);
       churn();
-      publishSome('during', 3);
+      publishSome('during', 3 * burst);
       await barrier(publishers.filter(struck), 'a', 'while the link is cut');
       f.link!.restore(port);
       if (flaps) {
@@ -866,7 +868,7 @@ export async function runModel(
       await (kind === 'server' ? f.server!.kill(port) : f.worker!.kill(port, worker!));
       for (const conn of everyone()) if (struck(conn)) killed.add(conn);
       await Promise.all([...killed].map((conn) => conn.peer.c.closed()));
-      publishSome('during', 3);
+      publishSome('during', 3 * burst);
       if (kind === 'server') d.ports[d.ports.indexOf(port)] = fresh = await f.server!.start(port);
     }
     // Clients away come back on the struck process, each topic with its `since`, while it may still
@@ -888,10 +890,10 @@ export async function runModel(
       returners.push({ conn, asked });
     }
     churn();
-    if (!flaps) publishSome('after', 2);
+    if (!flaps) publishSome('after', 2 * burst);
     track.where = `fault after step ${n}: ${kind}, every process serving again`;
     await untilServing({ ports: d.ports, opened, workers: d.workers });
-    publishSome('served', 2);
+    publishSome('served', 2 * burst);
     track.where = `fault after step ${n}: ${kind}, its publishes settled`;
     const alive = publishers.filter((c) => !killed.has(c));
     await barrier(alive, 'b', 'after the fault');
