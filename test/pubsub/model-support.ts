@@ -17,6 +17,12 @@
  * offsets are then taken from one subscriber that stayed subscribed (a watcher), checked to be an
  * interleaving of each publisher's order, and every other subscriber must match it.
  *
+ * With `ModelDeployment.faults` (test/pubsub/chaos-*.test.ts), a fault step now and then follows a
+ * step: the broker restarted, a process's broker link cut, a process or worker killed, while
+ * publishes are in flight (what the model then requires: `ModelFaults`). The model follows epochs
+ * (a new one announced by a re-sent `subscribed`; a subscription's earlier epoch kept for its
+ * messages still on the way).
+ *
  * `PUBSUB_SEED=N` replays one seed; `PUBSUB_STEPS=N` sets the steps per seed; `PUBSUB_TRACE=1` prints
  * every request sent, every reply and message checked, and every wait as it ends.
  */
