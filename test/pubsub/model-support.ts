@@ -126,6 +126,8 @@ class Conn {
   dropped = false;
   /** Whether ERR_WS_BROKER_UNAVAILABLE replies (publishes refused in a fault step) may come, counted apart. */
   refusable = false;
+  /** Whether its process was cut off from the broker in a fault step (a gap past history is then skipped). */
+  cutOff = false;
 
   constructor(
     readonly peer: Peer,
@@ -222,6 +224,8 @@ export interface ModelStats {
   epochs: number;
   /** Subscribes refused in fault steps (the broker not back yet). */
   refusedSubscribes: number;
+  /** Gaps past history skipped by a process cut off from the broker. */
+  gapsOverHistory: number;
   /** Publishes refused (ERR_WS_BROKER_UNAVAILABLE) in fault steps. */
   refused: number;
   /** Publishes in flight at a fault that were both refused and delivered (counted per publisher). */
@@ -371,6 +375,7 @@ export async function runModel(
     faults: {},
     epochs: 0,
     refusedSubscribes: 0,
+    gapsOverHistory: 0,
     refused: 0,
     refusedAndDelivered: 0,
     lost: 0,
@@ -614,6 +619,15 @@ export async function runModel(
         check(t !== undefined, () => `${at}: a message of a topic nobody publishes to`);
         const sub = conn.subs.get(r.topic);
         check(sub !== undefined, () => `${at}: a message of a topic it is not subscribed to`);
+        if (r.offset > sub!.next && conn.cutOff && sub!.epoch === t!.epoch) {
+          // Cut off from the broker while more than history holds was published: what history still
+          // held when the process read it (from keptFrom at a position the topic had), the rest skipped.
+          const [lo, hi] = curOf(r.topic);
+          const read = Array.from({ length: hi - lo + 1 }, (_, i) => keptFrom(t!, lo + i));
+          check(read.includes(r.offset), () => `${at}: a gap from ${sub!.next} to ${r.offset}, but history held from ${read[0]}..${read.at(-1)}`);
+          stats.gapsOverHistory++;
+          sub!.next = r.offset;
+        }
         check(r.offset === sub!.next, () => `${at}: offset ${r.offset}, expected ${sub!.next} (gap or duplicate)`);
         // (of the epoch it receives: an earlier one's messages until a new epoch is announced)
         const msgs = sub!.epoch === t!.epoch ? t!.msgs : t!.past.get(sub!.epoch);
@@ -779,17 +793,21 @@ export async function runModel(
     type Phase = 'before' | 'during' | 'after' | 'served';
     const sentBy = new Map<Conn, { topic: string; data: unknown; phase: Phase }[]>(publishers.map((c) => [c, []]));
     const budget = new Map<string, number>();
+    const overHistory = kind === 'link' && rand() < 0.3;
+    if (overHistory) stats.faults['link past history'] = (stats.faults['link past history'] ?? 0) + 1;
     /** Publishes per publisher and phase scale with history (what a cut-off process can catch up). */
     const burst = Math.max(1, Math.floor(H / 8));
     const publishSome = (phase: Phase, max: number, min = 0): void => {
       for (const conn of publishers) {
         if (killed.has(conn)) continue;
         for (let k = min + Math.floor(rand() * (max - min + 1)); k > 0; k--) {
-          // At most H - 1 messages per topic with its marker: history holds all that a process
-          // cut off from the broker missed (a longer gap would be skipped, as documented).
-          const room = warm.filter((x) => (budget.get(x.name) ?? 0) < H - 2);
+          // At most H - 1 messages per topic with its marker (history holds all that a process cut
+          // off from the broker missed), or, for a cut link now and then, 3 H (what it no longer
+          // holds is skipped, as documented).
+          const room = warm.filter((x) => (budget.get(x.name) ?? 0) < (overHistory ? 3 * H : H - 2));
           if (room.length === 0) return;
-          const t = pick(room);
+          // (past history: all to one topic, so that a process cut off misses more than it holds)
+          const t = overHistory && phase === 'during' && room.includes(warm[0]!) ? warm[0]! : pick(room);
           budget.set(t.name, (budget.get(t.name) ?? 0) + 1);
           const data = { tag: tag++, fault: phase, s: randomText(rand, 6) };
           conn.send({ op: 'publish', topic: t.name, data });
@@ -862,8 +880,9 @@ export async function runModel(
       }
     } else if (kind === 'link') {
       f.link!.cut(port);
+      for (const conn of everyone()) if (struck(conn)) conn.cutOff = true;
       churn();
-      publishSome('during', 3 * burst);
+      publishSome('during', overHistory ? 2 * H : 3 * burst, overHistory ? H : 0);
       await barrier(publishers.filter(struck), 'a', 'while the link is cut');
       f.link!.restore(port);
       if (flaps) {
@@ -1133,6 +1152,7 @@ export async function runModel(
     }
     for (const conn of survivors) walk(conn, none, false);
     for (const conn of publishers) conn.refusable = false;
+    for (const conn of everyone()) conn.cutOff = false;
     // A watcher on the process (or worker) started in the killed one's place.
     if (kind === 'server' || kind === 'worker') await addWatcher(fresh);
   };
