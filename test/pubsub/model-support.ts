@@ -624,7 +624,10 @@ export async function runModel(
           // held when the process read it (from keptFrom at a position the topic had), the rest skipped.
           const [lo, hi] = curOf(r.topic);
           const read = Array.from({ length: hi - lo + 1 }, (_, i) => keptFrom(t!, lo + i));
-          check(read.includes(r.offset), () => `${at}: a gap from ${sub!.next} to ${r.offset}, but history held from ${read[0]}..${read.at(-1)}`);
+          check(
+            read.includes(r.offset),
+            () => `${at}: a gap from ${sub!.next} to ${r.offset}, but history held from ${read[0]}..${read.at(-1)}`,
+          );
           stats.gapsOverHistory++;
           sub!.next = r.offset;
         }
