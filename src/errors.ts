@@ -205,3 +205,22 @@ export const errorCodes = Object.keys(codes) as ErrorCode[];
 export function isWebSocketError(err: unknown): err is WebSocketError {
   return err instanceof WebSocketError;
 }
+
+/**
+ * A bad value as an error message shows it: its string form, cut at 100 characters, or its type
+ * when it has none (a Symbol in a template, an object without a prototype, a throwing toString):
+ * building the message of an ERR_WS_INVALID_ARGUMENT must never throw something else.
+ */
+export function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    try {
+      text = Object.prototype.toString.call(value);
+    } catch {
+      text = `(${typeof value})`; // a Proxy whose traps throw
+    }
+  }
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}

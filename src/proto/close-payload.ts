@@ -1,6 +1,7 @@
 /** Close frame payloads (RFC 6455 §5.5.1, §7.4). */
 import { isUtf8 } from 'node:buffer';
-import { WebSocketError, type ErrorCode } from '../errors.js';
+import { shown, WebSocketError, type ErrorCode } from '../errors.js';
+import { viewBytes } from './bytes.js';
 
 /** No status code was present (never sent on the wire). */
 export const CLOSE_NO_STATUS = 1005;
@@ -39,14 +40,17 @@ export function encodeClosePayload(code?: number, reason?: string | ArrayBufferV
     return Buffer.alloc(0);
   }
   if (!Number.isInteger(code) || !isValidCloseCode(code)) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid close code ${String(code)}`);
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid close code ${shown(code)}`);
   }
   const reasonBytes =
     reason === undefined
       ? Buffer.alloc(0)
       : typeof reason === 'string'
         ? Buffer.from(reason, 'utf8')
-        : Buffer.from(reason.buffer, reason.byteOffset, reason.byteLength);
+        : ArrayBuffer.isView(reason)
+          ? viewBytes(reason)
+          : null;
+  if (reasonBytes === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a close reason is a string or bytes');
   if (reasonBytes.length > 123) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason over 123 bytes');
   if (!isUtf8(reasonBytes)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
   const out = Buffer.allocUnsafe(2 + reasonBytes.length);
