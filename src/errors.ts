@@ -196,6 +196,9 @@ export class WebSocketError extends Error {
 
 /** Description, condition and close code of a code; the README's error table is made from this. */
 export function describeError(code: ErrorCode): Readonly<CodeInfo> {
+  if (typeof code !== 'string' || !Object.hasOwn(codes, code)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `not an error code: ${shown(code)}`);
+  }
   return codes[code];
 }
 

@@ -10,6 +10,7 @@ export const CLOSE_ABNORMAL = 1006;
 
 /** Whether a code may appear in a close frame: 1000–1003, 1007–1014, 3000–4999. */
 export function isValidCloseCode(code: number): boolean {
+  if (typeof code !== 'number') return false; // (a Symbol or a bare object would throw in a comparison)
   return (
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
   );

@@ -6,14 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
+import { MemoryBroker, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 
 const invalid = (message: RegExp) => ({ code: 'ERR_WS_INVALID_ARGUMENT', message });
 
 describe('hostile constructor arguments', () => {
-  it('PubSub: options that are not an object, a broker that is not a Broker', () => {
+  it('PubSub and MemoryBroker: options that are not an object, a broker that is not a Broker', () => {
     for (const options of [null, 42, 'redis://x']) {
       assert.throws(() => new PubSub(options as never), invalid(/options must be an object/), String(options));
+      assert.throws(() => new MemoryBroker(options as never), invalid(/options must be an object/), String(options));
     }
     for (const broker of [null, 42, 'redis://127.0.0.1', {}, { open() {} }, () => {}]) {
       assert.throws(() => new PubSub({ broker: broker as never }), invalid(/broker must be a Broker/), String(broker));

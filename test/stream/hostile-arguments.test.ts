@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { connect } from '../../src/index.js';
+import { computeAccept, connect, describeError, isValidCloseCode } from '../../src/index.js';
 import { openServer } from '../support/open.js';
 
 const invalid = { code: 'ERR_WS_INVALID_ARGUMENT' };
@@ -86,5 +86,18 @@ describe('hostile arguments', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('the helpers: isValidCloseCode says false, computeAccept and describeError refuse, for values of another type', () => {
+    for (const [what, value] of [...unprintable.slice(0, 2), ['a string', '1000'] as [string, unknown]]) {
+      assert.equal(isValidCloseCode(value as never), false, what);
+    }
+    for (const [what, value] of [...unprintable.slice(0, 2), ['a number', 13] as [string, unknown]]) {
+      assert.throws(() => computeAccept(value as never), invalid, what);
+      assert.throws(() => describeError(value as never), invalid, what);
+    }
+    // Only the table's own codes: not what every object inherits.
+    assert.throws(() => describeError('toString' as never), invalid);
+    assert.equal(describeError('ERR_WS_BAD_SEC_KEY').condition, 'handshake_failed');
   });
 });
