@@ -210,14 +210,15 @@ export function isWebSocketError(err: unknown): err is WebSocketError {
 }
 
 /**
- * A bad value as an error message shows it: its string form, cut at 100 characters, or its type
+ * A bad value as an error message shows it: its string form (quoted, for a string), cut at 100 characters, or its type
  * when it has none (a Symbol in a template, an object without a prototype, a throwing toString):
  * building the message of an ERR_WS_INVALID_ARGUMENT must never throw something else.
  */
 export function shown(value: unknown): string {
   let text: string;
   try {
-    text = String(value);
+    // (a string quoted, so that a CR, LF or NUL in it shows)
+    text = typeof value === 'string' ? JSON.stringify(value) : String(value);
   } catch {
     try {
       text = Object.prototype.toString.call(value);

@@ -7,7 +7,15 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { computeAccept, connect, describeError, isValidCloseCode } from '../../src/index.js';
+import {
+  WebSocketStream,
+  computeAccept,
+  connect,
+  createTestPair,
+  describeError,
+  isValidCloseCode,
+  rejectUpgrade,
+} from '../../src/index.js';
 import { openServer } from '../support/open.js';
 
 const invalid = { code: 'ERR_WS_INVALID_ARGUMENT' };
@@ -79,6 +87,10 @@ describe('hostile arguments', () => {
         );
         await assert.rejects(connect(url, { http2: value as never }), { ...invalid, message: /http2/ }, what);
       }
+      // Header values are turned into text the way Node does; one that has none is refused.
+      const noText = unprintable[0]![1];
+      await assert.rejects(connect(url, { headers: { 'x-a': noText as never } }), { ...invalid, message: /x-a/ });
+      await assert.rejects(connect(url, { http2: true, headers: { 'x-a': noText as never } }), invalid);
       // An object that is not an HTTP/2 session: refused before anything is called on it.
       await assert.rejects(connect(url, { http2: { on() {} } as never }), { ...invalid, message: /http2/ });
       await assert.rejects(connect(url, { http2: 1 as never }), { ...invalid, message: /http2/ });
@@ -99,5 +111,22 @@ describe('hostile arguments', () => {
     // Only the table's own codes: not what every object inherits.
     assert.throws(() => describeError('toString' as never), invalid);
     assert.equal(describeError('ERR_WS_BAD_SEC_KEY').condition, 'handshake_failed');
+  });
+
+  it('handshake() and rejectUpgrade(): a target, a status or a header value with no string form throws at once', () => {
+    for (const [what, value] of unprintable.slice(0, 3)) {
+      const ws = new WebSocketStream(createTestPair()[0]);
+      assert.throws(() => ws.handshake({ host: 'h', target: value as never }), invalid, what);
+      assert.throws(() => rejectUpgrade(createTestPair()[0], value as never), invalid, what);
+    }
+    const noText = unprintable[0]![1];
+    assert.throws(() => rejectUpgrade(createTestPair()[0], 400, { headers: { 'x-a': noText as never } }), {
+      ...invalid,
+      message: /x-a/,
+    });
+    assert.throws(() => new WebSocketStream(createTestPair()[0]).handshake({ host: 'h', target: 10n as never }), {
+      ...invalid,
+      message: /target 10/,
+    });
   });
 });
