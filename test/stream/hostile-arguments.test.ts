@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import {
+  StreamGroup,
   WebSocketStream,
   computeAccept,
   connect,
@@ -128,5 +129,17 @@ describe('hostile arguments', () => {
       ...invalid,
       message: /target 10/,
     });
+  });
+
+  it('StreamGroup: add() takes only a WebSocketStream, shutdown() an options object whose server has close()', async () => {
+    const group = new StreamGroup();
+    for (const value of [null, {}, 5, createTestPair()[0]]) {
+      assert.throws(() => group.add(value as never), invalid, String(value));
+    }
+    assert.equal(group.size, 0);
+    for (const options of [null, 5, { server: {} }, { server: 5 }]) {
+      await assert.rejects(group.shutdown(options as never), invalid, JSON.stringify(options));
+    }
+    assert.deepEqual(await group.shutdown({ server: { close() {} } }), { closed: 0, destroyed: 0 });
   });
 });
