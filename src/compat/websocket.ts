@@ -219,7 +219,8 @@ export class WebSocket extends EventEmitter {
     }
     this._isServer = false;
     let list: string[];
-    let opts = options;
+    // ws spreads the options over its defaults: anything but an object (null, a number) adds nothing.
+    let opts = typeof options === 'object' && options !== null ? options : undefined;
     if (protocols === undefined) list = listOf(opts?.protocols);
     else if (Array.isArray(protocols)) list = protocols;
     else if (typeof protocols === 'object' && protocols !== null) {
