@@ -196,6 +196,9 @@ export class WebSocketError extends Error {
 
 /** Description, condition and close code of a code; the README's error table is made from this. */
 export function describeError(code: ErrorCode): Readonly<CodeInfo> {
+  if (typeof code !== 'string' || !Object.hasOwn(codes, code)) {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `not an error code: ${shown(code)}`);
+  }
   return codes[code];
 }
 
@@ -204,4 +207,24 @@ export const errorCodes = Object.keys(codes) as ErrorCode[];
 
 export function isWebSocketError(err: unknown): err is WebSocketError {
   return err instanceof WebSocketError;
+}
+
+/**
+ * A bad value as an error message shows it: its string form (quoted, for a string), cut at 100 characters, or its type
+ * when it has none (a Symbol in a template, an object without a prototype, a throwing toString):
+ * building the message of an ERR_WS_INVALID_ARGUMENT must never throw something else.
+ */
+export function shown(value: unknown): string {
+  let text: string;
+  try {
+    // (a string quoted, so that a CR, LF or NUL in it shows)
+    text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    try {
+      text = Object.prototype.toString.call(value);
+    } catch {
+      text = `(${typeof value})`; // a Proxy whose traps throw
+    }
+  }
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }

@@ -3,7 +3,7 @@
  * range-checked once, when a stream or an operation starts; a bad value throws
  * ERR_WS_INVALID_ARGUMENT at once.
  */
-import { WebSocketError } from './errors.js';
+import { shown, WebSocketError } from './errors.js';
 import type { UpgradeRequest } from './proto/http.js';
 import type { WebSocketStream } from './stream/websocket-stream.js';
 
@@ -158,7 +158,7 @@ export function checkInt(name: string, value: number, min: number, max: number):
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new WebSocketError(
       'ERR_WS_INVALID_ARGUMENT',
-      `${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+      `${name} must be an integer from ${min} to ${max}, got ${shown(value)}`,
     );
   }
   return value;
@@ -199,6 +199,17 @@ export function checkFn<T>(name: string, value: T): T {
 }
 
 /** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
+/** Whether `value` is an object with each of these methods (how an interface is told at run time). */
+export function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const methods = value as Record<string, unknown>;
+  try {
+    return names.every((name) => typeof methods[name] === 'function');
+  } catch {
+    return false; // a Proxy whose `get` throws, a throwing getter: not the object asked for
+  }
+}
+
 export function checkOptionsObject(o: unknown): void {
   if (typeof o !== 'object' || o === null)
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');

@@ -64,6 +64,19 @@ function windowBits(v: number | boolean | undefined): number | undefined {
 }
 
 /**
+ * `value | 0`, as ws reads a count; a value with no number form (a Symbol, a BigInt, an object
+ * without one) throws a TypeError naming the option, as ws's client constructor throws one (ws's
+ * server throws it out of its first upgrade).
+ */
+function int32(name: string, value: unknown): number {
+  try {
+    return (value as number) | 0;
+  } catch {
+    throw new TypeError(`${name} must be a number`);
+  }
+}
+
+/**
  * Writes the stream options that `o` means into `target` (reused, so that the core normalises them
  * once for all connections while they do not change) and returns it.
  */
@@ -75,8 +88,8 @@ export function toStreamOptions(
 ): StreamOptions {
   // ws spreads the options over its defaults, then reads both as 32-bit integers (`| 0`): given as
   // undefined, null, Infinity, NaN or 2 ** 32 they mean no limit; 1.5 is 1.
-  const maxPayload = ('maxPayload' in o ? (o.maxPayload as number) : wsDefaults.maxPayload) | 0;
-  const maxFragments = ('maxFragments' in o ? (o.maxFragments as number) : wsDefaults.maxFragments) | 0;
+  const maxPayload = int32('maxPayload', 'maxPayload' in o ? o.maxPayload : wsDefaults.maxPayload);
+  const maxFragments = int32('maxFragments', 'maxFragments' in o ? o.maxFragments : wsDefaults.maxFragments);
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = false; // the WebSocket answers pings itself, through its pong() (ws's order of calls)

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketError } from '../errors.js';
+import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
@@ -219,7 +219,8 @@ export class WebSocket extends EventEmitter {
     }
     this._isServer = false;
     let list: string[];
-    let opts = options;
+    // ws spreads the options over its defaults: anything but an object (null, a number) adds nothing.
+    let opts = typeof options === 'object' && options !== null ? options : undefined;
     if (protocols === undefined) list = listOf(opts?.protocols);
     else if (Array.isArray(protocols)) list = protocols;
     else if (typeof protocols === 'object' && protocols !== null) {
@@ -578,6 +579,7 @@ export class WebSocket extends EventEmitter {
     let opts: SendOptions | undefined;
     if (typeof options === 'function') cb = options;
     else opts = options;
+    cb = callbackArg(cb);
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     if (isBlob(data)) return this.queueBehindBlob(SEND, data, opts, cb);
@@ -724,6 +726,7 @@ export class WebSocket extends EventEmitter {
     } else if (typeof mask === 'function') {
       cb = mask;
     }
+    cb = callbackArg(cb);
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     const payload = isBlob(data) ? data : data ? toSendable(data) : EMPTY;
@@ -875,6 +878,17 @@ function isValidStatusCode(code: number): boolean {
   return (
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
   );
+}
+
+/**
+ * The callback of send/ping/pong: none when falsy, as ws takes it; anything else that is not a
+ * function is refused before a byte goes (ws throws from the middle of its frame write).
+ */
+function callbackArg(cb: unknown): SendCallback | undefined {
+  if (!cb) return undefined;
+  if (typeof cb === 'function') return cb as SendCallback;
+  const err = new TypeError(`The "cb" argument must be of type function. Received ${shown(cb)}`);
+  throw Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
 /** ws's answer to send/ping/pong on a closing or closed WebSocket. */

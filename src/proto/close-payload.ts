@@ -1,6 +1,7 @@
 /** Close frame payloads (RFC 6455 §5.5.1, §7.4). */
 import { isUtf8 } from 'node:buffer';
-import { WebSocketError, type ErrorCode } from '../errors.js';
+import { shown, WebSocketError, type ErrorCode } from '../errors.js';
+import { viewBytes } from './bytes.js';
 
 /** No status code was present (never sent on the wire). */
 export const CLOSE_NO_STATUS = 1005;
@@ -9,6 +10,7 @@ export const CLOSE_ABNORMAL = 1006;
 
 /** Whether a code may appear in a close frame: 1000–1003, 1007–1014, 3000–4999. */
 export function isValidCloseCode(code: number): boolean {
+  if (typeof code !== 'number') return false; // (a Symbol or a bare object would throw in a comparison)
   return (
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
   );
@@ -39,14 +41,17 @@ export function encodeClosePayload(code?: number, reason?: string | ArrayBufferV
     return Buffer.alloc(0);
   }
   if (!Number.isInteger(code) || !isValidCloseCode(code)) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid close code ${String(code)}`);
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid close code ${shown(code)}`);
   }
   const reasonBytes =
     reason === undefined
       ? Buffer.alloc(0)
       : typeof reason === 'string'
         ? Buffer.from(reason, 'utf8')
-        : Buffer.from(reason.buffer, reason.byteOffset, reason.byteLength);
+        : ArrayBuffer.isView(reason)
+          ? viewBytes(reason)
+          : null;
+  if (reasonBytes === null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a close reason is a string or bytes');
   if (reasonBytes.length > 123) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason over 123 bytes');
   if (!isUtf8(reasonBytes)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
   const out = Buffer.allocUnsafe(2 + reasonBytes.length);

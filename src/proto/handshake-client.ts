@@ -3,7 +3,7 @@
  * response (§4.1 steps 1–6 of "the client MUST validate the server's response"). Pure.
  */
 import { randomBytes } from 'node:crypto';
-import { WebSocketError } from '../errors.js';
+import { shown, WebSocketError } from '../errors.js';
 import { serializeHead, type ParsedResponse, type ResponseHeaders } from './http.js';
 import { computeAccept } from './handshake-server.js';
 import { acceptAsClient, type DeflateConfig, type DeflateParams } from './deflate-params.js';
@@ -39,7 +39,7 @@ export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): Res
     const seen = new Set<string>();
     for (const p of o.protocols) {
       if (!isToken(p) || seen.has(p))
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid or repeated subprotocol ${JSON.stringify(p)}`);
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid or repeated subprotocol ${shown(p)}`);
       seen.add(p);
     }
     headers['Sec-WebSocket-Protocol'] = o.protocols.join(', ');
@@ -55,8 +55,8 @@ export function upgradeRequestHeaders(o: ClientRequestOptions, key: string): Res
 
 /** Serialises a request head. */
 export function serializeRequest(target: string, headers: ResponseHeaders): Buffer {
-  if (!/^\/[\x21-\x7e]*$/.test(target))
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${JSON.stringify(target)}`);
+  if (typeof target !== 'string' || !/^\/[\x21-\x7e]*$/.test(target))
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad request target ${shown(target)}`);
   return serializeHead(`GET ${target} HTTP/1.1`, headers);
 }
 

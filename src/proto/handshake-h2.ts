@@ -2,7 +2,7 @@
  * WebSocket over HTTP/2 (RFC 8441): validation of an extended CONNECT request (§4–5). There is no
  * key/accept exchange; the answer is `:status 200`. Pure.
  */
-import { WebSocketError } from '../errors.js';
+import { shown, WebSocketError } from '../errors.js';
 import type { HttpHeaders } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { HandshakeError, computeAccept } from './handshake-server.js';
@@ -75,7 +75,7 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
     const n = name.toLowerCase();
     if (n === 'host') {
       if (value.trim().toLowerCase() !== authority.toLowerCase())
-        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `Host ${JSON.stringify(value)} is not the URL's authority`);
+        throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `Host ${shown(value)} is not the URL's authority`);
       continue;
     }
     if (n in out) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `header ${name} is given twice`);
@@ -97,10 +97,10 @@ export function checkResponseFieldsH2(fields: Record<string, unknown>): void {
 function checkFieldH2(name: string, value: unknown): void {
   const why = forbiddenH2Field(name, value);
   if (why !== null) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', why);
-  if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+  if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${shown(name)}`);
   for (const v of Array.isArray(value) ? value : [value])
     if (typeof v === 'string' && /[\r\n\0]/.test(v))
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${JSON.stringify(name)}`);
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${shown(name)}`);
 }
 
 /** The fields of `fields` that HTTP/2 allows, names lowercased (for an error response, which goes whatever a decorator did). */

@@ -16,6 +16,7 @@ const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'base64
 
 /** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 step 5.4). */
 export function computeAccept(key: string): string {
+  if (typeof key !== 'string') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the key must be a string');
   return oneShotHash !== undefined
     ? oneShotHash('sha1', key + GUID, 'base64')
     : crypto

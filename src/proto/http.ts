@@ -2,7 +2,7 @@
  * HTTP/1.1 heads for the handshake (RFC 9112): an incremental, strict request-head parser with
  * limits, and response serialisation. Pure: bytes in, values out.
  */
-import { WebSocketError, type ErrorCode } from '../errors.js';
+import { shown, WebSocketError, type ErrorCode } from '../errors.js';
 import { isToken, type HeaderValue } from './tokens.js';
 
 /** Request header fields by lower-case name, as node:http's `IncomingMessage.headers`. */
@@ -271,7 +271,7 @@ export function reasonPhrase(status: number): string {
 /** Serialises a response head (and body); throws ERR_WS_INVALID_ARGUMENT for a field that would break the head. */
 export function serializeResponse(status: number, headers: ResponseHeaders, body?: Buffer): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 999) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad HTTP status ${String(status)}`);
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad HTTP status ${shown(status)}`);
   }
   return serializeHead(`HTTP/1.1 ${status} ${reasonPhrase(status)}`, headers, body);
 }
@@ -289,6 +289,16 @@ export function isSendableHeaderValue(value: string): boolean {
   return true;
 }
 
+/** A header value as text (a number as its digits); one with no string form is ERR_WS_INVALID_ARGUMENT. */
+function headerText(name: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return String(value);
+  } catch {
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad value for header ${name}`);
+  }
+}
+
 /** One header line; a value that is not sendable throws ERR_WS_INVALID_ARGUMENT. */
 function headerLine(name: string, value: string): string {
   if (!isSendableHeaderValue(value))
@@ -299,10 +309,10 @@ function headerLine(name: string, value: string): string {
 export function serializeHead(startLine: string, headers: ResponseHeaders, body?: Buffer): Buffer {
   let head = `${startLine}\r\n`;
   for (const name of Object.keys(headers)) {
-    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${JSON.stringify(name)}`);
+    if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${shown(name)}`);
     const v = headers[name]!;
-    if (Array.isArray(v)) for (const value of v) head += headerLine(name, String(value));
-    else head += headerLine(name, String(v));
+    if (Array.isArray(v)) for (const value of v) head += headerLine(name, headerText(name, value));
+    else head += headerLine(name, headerText(name, v));
   }
   head += '\r\n';
   const headBuf = Buffer.from(head, 'latin1');

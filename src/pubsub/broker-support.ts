@@ -5,7 +5,7 @@
  * throw from `PubSub`'s listener must never reach: it would desynchronise node-redis's connection,
  * stop the NATS broker's watch, or crash a cluster worker.
  */
-import { WebSocketError } from '../errors.js';
+import { shown, WebSocketError } from '../errors.js';
 import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 
 /**
@@ -14,6 +14,32 @@ import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from 
  * memory growing unbounded.
  */
 export const MAX_HELD = 10_000;
+
+/**
+ * What a broker's constructor was given (`new RedisBroker(url | options)`), as options: a URL string,
+ * or an options object whose `url` and `prefix`, when given, are strings; options left undefined
+ * are dropped (their defaults apply). Anything else is ERR_WS_INVALID_ARGUMENT, at once — not a
+ * broker quietly on its default URL.
+ */
+export function brokerOptions<T extends { readonly url?: string; readonly prefix?: string }>(
+  broker: string,
+  urlOrOptions: unknown,
+): T {
+  if (typeof urlOrOptions === 'string') return { url: urlOrOptions } as T;
+  if (typeof urlOrOptions !== 'object' || urlOrOptions === null || Array.isArray(urlOrOptions)) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `${broker}: expected a URL string or an options object, got ${shown(urlOrOptions)}`,
+    );
+  }
+  const options = Object.fromEntries(Object.entries(urlOrOptions).filter(([, v]) => v !== undefined));
+  for (const key of ['url', 'prefix']) {
+    if (key in options && typeof options[key] !== 'string') {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${broker}: ${key} must be a string`);
+    }
+  }
+  return options as T;
+}
 
 /** ERR_WS_BROKER_UNAVAILABLE with `detail` (and the client's error as `cause`). */
 export function unavailable(detail: string, cause?: unknown): WebSocketError {

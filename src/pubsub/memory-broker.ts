@@ -75,6 +75,11 @@ export class MemoryBroker implements Broker {
   private readonly totalBytes: number;
 
   constructor(options: MemoryBrokerOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'MemoryBroker: options must be an object', {
+        captureStack: true,
+      });
+    }
     const total = options.totalBytes ?? TOTAL_BYTES_DEFAULT;
     if (!Number.isSafeInteger(total) || total < 0) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'MemoryBroker: totalBytes must be an integer ≥ 0', {

@@ -23,6 +23,7 @@ import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
+  brokerOptions,
   emitAvailability,
   errorText,
   emitMessage,
@@ -254,7 +255,7 @@ export class NatsBroker implements Broker {
   #generation = 0;
 
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
-    const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
+    const options = brokerOptions<NatsBrokerOptions>('NatsBroker', urlOrOptions);
     this.#options = { ...defaults, ...options };
     this.#shownUrl = maskCredentials(this.#options.url);
     const { servers, credentials } = serversOf(this.#options.url);

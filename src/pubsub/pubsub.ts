@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { WebSocketError } from '../errors.js';
+import { hasMethods } from '../options.js';
 import { Opcode } from '../proto/frame.js';
 import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
@@ -194,6 +195,9 @@ function invalid(detail: string): WebSocketError {
   return new WebSocketError('ERR_WS_INVALID_ARGUMENT', detail, { captureStack: true });
 }
 
+/** The methods of the `Broker` interface: what a broker given to `PubSub` must have. */
+const brokerMethods = ['open', 'publish', 'subscribe', 'unsubscribe', 'position', 'history', 'close'];
+
 function toBrokerError(err: unknown): WebSocketError {
   if (err instanceof WebSocketError) return err;
   return unavailable(errorText(err), err);
@@ -298,6 +302,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   constructor(options: PubSubOptions = {}) {
     super();
+    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
     const h = options.history ?? {};
     this.historyOptions = {
       size: positiveInt('history.size', h.size, pubSubDefaults.history.size),
@@ -317,6 +322,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (options.format !== undefined && typeof options.format !== 'function')
       throw invalid('format must be a function');
     this.format = options.format ?? null;
+    if (options.broker !== undefined && !hasMethods(options.broker, brokerMethods)) {
+      throw invalid('broker must be a Broker (MemoryBroker, RedisBroker, NatsBroker or one of the same interface)');
+    }
     this.broker = options.broker ?? new MemoryBroker();
     this.opened = this.broker
       .open(

@@ -28,6 +28,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
+  brokerOptions,
   DeadlineError,
   emitAvailability,
   errorText,
@@ -359,7 +360,7 @@ export class RedisBroker implements Broker {
   #publishGate: Promise<void> | null = null;
 
   constructor(urlOrOptions: string | RedisBrokerOptions = {}) {
-    const options = typeof urlOrOptions === 'string' ? { url: urlOrOptions } : urlOrOptions;
+    const options = brokerOptions<RedisBrokerOptions>('RedisBroker', urlOrOptions);
     this.#options = { ...defaults, ...options };
     let url: URL;
     try {

@@ -4,9 +4,10 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { WebSocketError } from '../errors.js';
+import { shown, WebSocketError } from '../errors.js';
 import {
   checkInt,
+  hasMethods,
   checkOptionsObject,
   normaliseStreamOptions,
   type ResponseHeaders,
@@ -55,7 +56,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   try {
     u = new URL(url);
   } catch {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid URL ${String(url)}`);
+    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `invalid URL ${shown(url)}`);
   }
   const secure = u.protocol === 'wss:' || u.protocol === 'https:';
   if (!secure && u.protocol !== 'ws:' && u.protocol !== 'http:') {
@@ -131,6 +132,9 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   return ws;
 }
 
+/** node:http2 does not export its session class: a session is told by the methods connect-h2 calls. */
+const sessionMethods = ['request', 'ping', 'on', 'once', 'off'];
+
 /**
  * Every option checked before any connection is opened: a bad one throws ERR_WS_INVALID_ARGUMENT
  * (connect() rejects) and nothing is connected.
@@ -141,7 +145,7 @@ function checkConnectOptions(u: URL, o: ConnectOptions): void {
   normaliseStreamOptions(streamOptions);
   checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
   checkRequestOptions({ protocols, headers, decorator, signal });
-  if (http2 !== undefined && typeof http2 !== 'boolean' && (typeof http2 !== 'object' || http2 === null)) {
+  if (http2 !== undefined && typeof http2 !== 'boolean' && !hasMethods(http2, sessionMethods)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'http2 must be a boolean or a ClientHttp2Session');
   }
   // The request itself: subprotocols, header names and values, the target.

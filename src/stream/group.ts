@@ -3,9 +3,10 @@
  * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
  * rest.
  */
-import { checkInt } from '../options.js';
+import { WebSocketError } from '../errors.js';
+import { checkInt, checkOptionsObject, hasMethods } from '../options.js';
 import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
-import { addClosedListener, type ClosedListener, type WebSocketStream } from './websocket-stream.js';
+import { addClosedListener, type ClosedListener, WebSocketStream } from './websocket-stream.js';
 
 export interface ShutdownOptions {
   /** Close code sent to every stream. Default 1001 (going away). */
@@ -32,6 +33,9 @@ export class StreamGroup {
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
+    if (!(ws instanceof WebSocketStream)) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a StreamGroup holds WebSocketStreams');
+    }
     if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
@@ -44,6 +48,10 @@ export class StreamGroup {
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    checkOptionsObject(options);
+    if (options.server !== undefined && !hasMethods(options.server, ['close'])) {
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'server must have a close() method');
+    }
     const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
     // Checked before anything stops: a bad code or reason would fail every close() after the server stopped accepting.
     encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, reason);

@@ -12,6 +12,7 @@ import { WebSocketError } from '../errors.js';
 import { checkSignal, normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
 import { CLOSE_NO_STATUS, closeReasonOf, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
+import { viewBytes } from '../proto/bytes.js';
 import { Receiver, type ReceiverHandler } from '../proto/receiver.js';
 import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
@@ -111,8 +112,7 @@ const FRAMES = 0x4000;
 export function toBuffer(data: WriteData): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (Buffer.isBuffer(data)) return data;
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return viewBytes(data);
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 

@@ -218,15 +218,23 @@ describe('fail-after-N over every read and write of a whole session, both roles'
               );
             }
             assert.ok(n > 3 && n < 5000, `${n} steps`);
-            // No run's streams or layers are held by anything once it is over.
             for (let i = 0; i < 3; i++) {
               await turn();
               gc();
             }
-            // …and no timer of any run is left (a close timer here would be 10 minutes).
+            // No timer of any run is left (a close timer here would be 10 minutes)…
             const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
             assert.deepEqual(timers, [], 'no timer left');
-            const held = refs.filter((r) => r.deref() !== undefined).length;
+            // …and no run's streams or layers are held by anything once it is over. One run's
+            // may be for a moment after its close (on a loaded machine, seen once in ~2,000 walks, gone
+            // 10 ms later), so collect until they are gone, for at most ~5 s: a stream really held
+            // (by the shared ticker, the zlib limiter, a listener) stays held and fails the walk.
+            const isHeld = (r: WeakRef<object>): boolean => r.deref() !== undefined;
+            for (let i = 0; i < 500 && refs.some(isHeld); i++) {
+              await new Promise((r) => setTimeout(r, 10));
+              gc();
+            }
+            const held = refs.filter(isHeld).length;
             assert.equal(held, 0, `${held} of ${refs.length} streams/layers still held after the walk`);
             console.log(
               `${name}: every one of ${n - 1} steps failed once; all ${refs.length} streams and layers collected`,
