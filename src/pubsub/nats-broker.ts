@@ -563,32 +563,42 @@ export class NatsBroker implements Broker {
     return this.#historyOf(topic, since);
   }
 
-  async #historyOf(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  /**
+   * The stored messages after `since.offset`, or null (another epoch, an offset never reached, no
+   * history kept, or, unless `partial`, a range history no longer holds whole). With `partial`, what
+   * history still holds of that range: a gap is filled with what history still has, only the older
+   * messages are lost (doc/pubsub.md).
+   */
+  async #historyOf(topic: string, since: TopicPosition, partial = false): Promise<BrokerMessage[] | null> {
     if (!this.#js || this.#history.size === 0) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const { stream, info } = await this.#current(topic);
     const last = info.state.last_seq;
     if (since.epoch !== stream.epoch || since.offset > last) return null;
-    if (since.offset === last) return [];
     // Messages are removed from the front only (max_msgs, max_bytes, max_age): the range is whole when its
     // first message is still there.
-    if (info.state.first_seq > since.offset + 1) return null;
+    let from = since.offset;
+    if (info.state.first_seq > since.offset + 1) {
+      if (!partial) return null;
+      from = info.state.first_seq - 1;
+    }
+    if (from >= last) return [];
     const out: BrokerMessage[] = [];
-    const wanted = last - since.offset;
+    const wanted = last - from;
     // (The client refuses a fetch that expires in less than a second.)
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
     let messages: ConsumerMessages | undefined;
     try {
       const consumer = await this.#js.consumers.get(stream.name, {
         deliver_policy: 'by_start_sequence',
-        opt_start_seq: since.offset + 1,
+        opt_start_seq: from + 1,
       });
       const fetched = await consumer.fetch({ max_messages: wanted, expires });
       messages = fetched;
       const read = async (): Promise<boolean> => {
         for await (const m of fetched) {
           // Expired between the info and the fetch: the range is no longer whole.
-          if (m.seq !== since.offset + 1 + out.length) return false;
+          if (m.seq !== from + 1 + out.length) return false;
           out.push(this.#message(topic, stream.epoch, m));
           if (m.seq === last) break;
         }
@@ -604,11 +614,10 @@ export class NatsBroker implements Broker {
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (out.length !== last - since.offset) {
+    if (out.length !== wanted) {
       // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
-      if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > since.offset + 1))
-        return null;
+      if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > from + 1)) return null;
       throw unavailable(`history of ${topic}: the read ended early`);
     }
     return out;
@@ -839,7 +848,7 @@ export class NatsBroker implements Broker {
       // not ask for it (it knows the old epoch only). In the same epoch, `PubSub` could, but only
       // once this broker is reported available, which is after the live messages are released.
       const renewed = sub.stream.epoch !== stream.epoch;
-      const missed = await this.#historyOf(topic, { offset: renewed ? 0 : sub.last, epoch: stream.epoch });
+      const missed = await this.#historyOf(topic, { offset: renewed ? 0 : sub.last, epoch: stream.epoch }, true);
       if (generation !== this.#generation || this.#topics.get(topic) !== sub) return;
       // (In the same epoch `last` stays: a topic restarted again, after another one failed, may
       // have delivered live messages during the read.)
@@ -937,9 +946,9 @@ export class NatsBroker implements Broker {
       try {
         const now = await this.#current(topic);
         if (now.stream.epoch !== sub.stream!.epoch) {
-          messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch });
+          messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch }, true);
         } else if (sub.behind || !followsOn(sub.early, judged, sub.last)) {
-          messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch });
+          messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch }, true);
         }
         stream = now.stream;
         break;

@@ -194,8 +194,10 @@ end
 return {tonumber(redis.call('GET', KEYS[1])), e}
 `;
 
-// KEYS: offset, epoch, history. ARGV: (unused), since offset, since epoch, ttl ms.
-// Returns {0} when the history cannot cover (since, last], else {1, offset, flag, payload, ...}.
+// KEYS: offset, epoch, history. ARGV: (unused), since offset, since epoch, ttl ms, partial ('1' or '0').
+// Returns {0} when the history cannot cover (since, last] (with partial: only for another epoch or
+// an offset never reached), else {1, offset, flag, payload, ...}; with partial, {2, ...} holds what
+// history still has of a range it no longer holds whole.
 const historyScript = `
 local o = tonumber(redis.call('GET', KEYS[1]))
 local e = redis.call('GET', KEYS[2])
@@ -204,8 +206,9 @@ if not o or not e or e ~= ARGV[3] or since > o then return {0} end
 if since == o then return {1} end
 ${trimExpired(4)}
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
-if #first == 0 or tonumber(string.match(first[1][1], '^%d+')) > since + 1 then return {0} end
-local out = {1}
+local whole = #first > 0 and tonumber(string.match(first[1][1], '^%d+')) <= since + 1
+if not whole and ARGV[5] ~= '1' then return {0} end
+local out = {whole and 1 or 2}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[3], string.format('%d', since + 1) .. '-0', '+')) do
   out[#out + 1] = tonumber(string.match(entry[1], '^%d+'))
   out[#out + 1] = entry[2][4]
@@ -274,8 +277,8 @@ interface Subscription {
   /** How many times live messages were dropped (so a read knows whether it began after the last time). */
   drops: number;
   /**
-   * History could not give what a gap lacked (trimmed, none kept): the next message is delivered
-   * whatever its offset (`PubSub` sees the gap), instead of reading again.
+   * History had nothing of what a gap lacked (trimmed, none kept; what it still had was delivered):
+   * the next message is delivered whatever its offset (`PubSub` sees the gap), instead of reading again.
    */
   gapAccepted: boolean;
 }
@@ -664,11 +667,26 @@ export class RedisBroker implements Broker {
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    return (await this.#historyAfter(topic, since, false))?.messages ?? null;
+  }
+
+  /**
+   * The topic's stored messages after `since.offset`, and whether they are all of them; null for
+   * another epoch, an offset it never reached, no history kept, or (unless `partial`) a range
+   * history no longer holds whole. With `partial`, what history still holds of that range: a gap
+   * is filled with what history still has, only the older messages are lost (doc/pubsub.md).
+   */
+  async #historyAfter(
+    topic: string,
+    since: TopicPosition,
+    partial: boolean,
+  ): Promise<{ messages: BrokerMessage[]; whole: boolean } | null> {
     if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const reply = (await this.#run(scripts.history, topic, [
       String(since.offset),
       since.epoch,
       String(this.#ttlMs()),
+      partial ? '1' : '0',
     ])) as (number | Buffer)[];
     if (reply[0] === 0) return null;
     const messages: BrokerMessage[] = [];
@@ -677,7 +695,7 @@ export class RedisBroker implements Broker {
       const binary = (reply[i + 1] as Buffer)[0] === 0x31;
       messages.push({ topic, offset, epoch: since.epoch, data: reply[i + 2] as Buffer, binary });
     }
-    return messages;
+    return { messages, whole: reply[0] === 1 };
   }
 
   async close(): Promise<void> {
@@ -889,16 +907,17 @@ export class RedisBroker implements Broker {
     const generation = this.#generation;
     const known = sub.epoch !== '';
     let target = epoch;
-    let messages: BrokerMessage[] | null = null;
+    let read: { messages: BrokerMessage[]; whole: boolean } | null = null;
     let drops = -1;
     for (let attempt = 0; ; attempt++) {
       try {
         target = epoch ?? (await this.position(topic)).epoch;
         drops = sub.drops;
-        if (known && target !== sub.epoch) messages = await this.history(topic, { offset: 0, epoch: target });
-        else if (known && epoch === null) messages = await this.history(topic, { offset: sub.last, epoch: target });
+        if (known && target !== sub.epoch) read = await this.#historyAfter(topic, { offset: 0, epoch: target }, true);
+        else if (known && epoch === null)
+          read = await this.#historyAfter(topic, { offset: sub.last, epoch: target }, true);
         else {
-          messages = [];
+          read = { messages: [], whole: true };
           drops = -1;
         }
         break;
@@ -917,11 +936,11 @@ export class RedisBroker implements Broker {
       sub.epoch = target;
       sub.last = 0;
     }
+    // A history read sent after the last drop holds what was dropped (or what history still has of it).
+    if (read !== null && sub.drops === drops) sub.behind = false;
+    for (const m of read?.messages ?? []) this.#deliver(sub, m);
     // What history no longer holds is lost for good: what follows is taken as it comes.
-    if (messages === null) sub.gapAccepted = true;
-    // A history read sent after the last drop holds what was dropped.
-    else if (sub.drops === drops) sub.behind = false;
-    for (const m of messages ?? []) this.#deliver(sub, m);
+    if (read === null || (!read.whole && read.messages.length === 0)) sub.gapAccepted = true;
     this.#drain(topic, sub);
   }
 
@@ -932,10 +951,10 @@ export class RedisBroker implements Broker {
    */
   async #catchUp(topic: string, sub: Subscription): Promise<void> {
     const generation = this.#generation;
-    let missed: BrokerMessage[] | null = null;
+    let missed: { messages: BrokerMessage[]; whole: boolean } | null = null;
     for (let attempt = 0; ; attempt++) {
       try {
-        missed = await this.history(topic, { offset: sub.last, epoch: sub.epoch });
+        missed = await this.#historyAfter(topic, { offset: sub.last, epoch: sub.epoch }, true);
         break;
       } catch {
         if (!(await this.#again(generation, topic, sub, attempt))) return;
@@ -944,8 +963,8 @@ export class RedisBroker implements Broker {
     sub.reading = null;
     if (this.#topics.get(topic) !== sub) return;
     sub.behind = false;
-    if (missed === null) sub.gapAccepted = true;
-    for (const m of missed ?? []) this.#deliver(sub, m);
+    for (const m of missed?.messages ?? []) this.#deliver(sub, m);
+    if (missed === null || (!missed.whole && missed.messages.length === 0)) sub.gapAccepted = true;
     this.#drain(topic, sub);
   }
 

@@ -17,6 +17,12 @@
  * offsets are then taken from one subscriber that stayed subscribed (a watcher), checked to be an
  * interleaving of each publisher's order, and every other subscriber must match it.
  *
+ * With `ModelDeployment.faults` (test/pubsub/chaos-*.test.ts), a fault step now and then follows a
+ * step: the broker restarted, a process's broker link cut, a process or worker killed, while
+ * publishes are in flight (what the model then requires: `ModelFaults`). The model follows epochs
+ * (a new one announced by a re-sent `subscribed`; a subscription's earlier epoch kept for its
+ * messages still on the way).
+ *
  * `PUBSUB_SEED=N` replays one seed; `PUBSUB_STEPS=N` sets the steps per seed; `PUBSUB_TRACE=1` prints
  * every request sent, every reply and message checked, and every wait as it ends.
  */
@@ -25,7 +31,7 @@ import { after, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { binary, closeFrame } from '../support/frames.js';
 import { random } from '../support/random.js';
-import { Peer, type Position, type Reply } from './outside-support.js';
+import { Peer, type Position, type Reply, untilServing } from './outside-support.js';
 
 /** `serve --pubsub` processes sharing one broker, as the model sees them. */
 export interface ModelDeployment {
@@ -52,6 +58,34 @@ export interface ModelDeployment {
    * published (the in-memory, cluster and Redis brokers; not NATS: doc/pubsub.md).
    */
   orderAcrossTopics: boolean;
+  /** Faults injected between steps (test/pubsub/chaos-*.test.ts), if any. */
+  faults?: ModelFaults;
+}
+
+/**
+ * The faults a chaos run may inject after a step, each given by the test that owns the processes.
+ * A fault step: one to three clients publish (each publish's data unique); the fault strikes while
+ * those publishes are in flight; more are published while it lasts and after; once every process
+ * serves again, a marker is published to every topic. Then every subscriber must have every
+ * message up to its topic's marker, once, in offset order; each publish is refused
+ * (ERR_WS_BROKER_UNAVAILABLE) or delivered, never twice, in its publisher's order. Only a publish in
+ * flight when the fault struck may be both (the broker took it and the answer was lost), or, when
+ * the broker lost its data, neither; one sent while the broker is unreachable from its process is
+ * refused and never delivered. A broker that lost its data starts a new epoch, announced to every
+ * subscriber by a re-sent `subscribed` at 0 (doc/pubsub.md, *Order, offsets, epochs*); otherwise
+ * the epoch goes on and a process that lost its broker link fills its gap from history.
+ */
+export interface ModelFaults {
+  /** Chance of a fault step after each step. */
+  rate: number;
+  /** The broker SIGKILLed and started again; `keeps`: whether its data survives (NATS file storage), or not (Redis without persistence). */
+  broker?: { kill(): Promise<void>; start(): Promise<void>; keeps: boolean };
+  /** The link between the process at `port` and the broker: every connection destroyed and new ones held (`cut`), then let through (`restore`). */
+  link?: { cut(port: number): void; restore(port: number): void };
+  /** The process at `port` SIGKILLed (`kill`), and another started in its place (`start`: its port). */
+  server?: { kill(port: number): Promise<void>; start(port: number): Promise<number> };
+  /** The worker `worker` (X-Ws-Stream-Worker) of the cluster at `port` SIGKILLed (the primary starts another); at most `max` per run. */
+  worker?: { kill(port: number, worker: string): Promise<void>; max: number };
 }
 
 /** Where a run is, for a test that times out: the step, and the waits not over yet. */
@@ -67,10 +101,14 @@ const SERVER_MAX_DATA = 4 * 1024 * 1024;
 
 type Expect =
   | { kind: 'error'; code: string; what: string }
+  /** A `subscribed` to a fence topic of a fault step (outside the model's topics). */
+  | { kind: 'fence'; topic: string; what: string }
   | { kind: 'subscribed'; topic: string; since?: Position; repeat: boolean; what: string };
 
 interface Sub {
   told: { offset: number; epoch: string; recovered: boolean | undefined };
+  /** The epoch it receives now (the told one, or a new one announced by a re-sent `subscribed`). */
+  epoch: string;
   /** The next offset this subscription must receive. */
   next: number;
 }
@@ -86,6 +124,10 @@ class Conn {
   /** Whether it is subscribed to a topic once the requests sent so far have acted (the driver's state). */
   readonly plan = new Map<string, boolean>();
   dropped = false;
+  /** Whether ERR_WS_BROKER_UNAVAILABLE replies (publishes refused in a fault step) may come, counted apart. */
+  refusable = false;
+  /** Whether its process was cut off from the broker in a fault step (a gap past history is then skipped). */
+  cutOff = false;
 
   constructor(
     readonly peer: Peer,
@@ -133,8 +175,8 @@ interface Client {
   name: string;
   conn: Conn | null;
   deflate: boolean;
-  /** While offline: the last offset it saw of each topic it was subscribed to. */
-  lastSeen: Map<string, number>;
+  /** While offline: the last position it saw of each topic it was subscribed to. */
+  lastSeen: Map<string, Position>;
   /** The process it was last on (to come back elsewhere). */
   lastPort: number;
   lastWorker: string | undefined;
@@ -147,6 +189,8 @@ interface TopicModel {
   epoch: string;
   /** Data of offsets 1, 2, … (as a reader parses it). */
   msgs: unknown[];
+  /** The messages of its earlier epochs (a broker restarted without its data), by epoch. */
+  past: Map<string, unknown[]>;
 }
 
 /** What one step publishes to a topic. */
@@ -174,6 +218,20 @@ export interface ModelStats {
   sameWorker: number;
   /** Messages whose place in their publisher's order across topics was checked. */
   acrossTopics: number;
+  /** Fault steps, by kind. */
+  faults: Record<string, number>;
+  /** New epochs announced to a subscription (re-sent `subscribed`). */
+  epochs: number;
+  /** Subscribes refused in fault steps (the broker not back yet). */
+  refusedSubscribes: number;
+  /** Gaps past history skipped by a process cut off from the broker. */
+  gapsOverHistory: number;
+  /** Publishes refused (ERR_WS_BROKER_UNAVAILABLE) in fault steps. */
+  refused: number;
+  /** Publishes in flight at a fault that were both refused and delivered (counted per publisher). */
+  refusedAndDelivered: number;
+  /** Publishes in flight at a fault neither refused nor delivered (a broker that lost its data; a killed server's client). */
+  lost: number;
 }
 
 /** Short text of ASCII and 2-, 3- and 4-byte UTF-8 characters, escapes and control characters. */
@@ -314,6 +372,13 @@ export async function runModel(
     returns: 0,
     acrossTopics: 0,
     sameWorker: 0,
+    faults: {},
+    epochs: 0,
+    refusedSubscribes: 0,
+    gapsOverHistory: 0,
+    refused: 0,
+    refusedAndDelivered: 0,
+    lost: 0,
   };
   let tag = 0;
   /** Where the run is, for a failure's message. */
@@ -360,7 +425,15 @@ export async function runModel(
   };
 
   // ---- topics, and a watcher on every process subscribed to the warm ones
-  const topics = topicNames(seed, rand).map((t): TopicModel => ({ name: t.name, warm: t.warm, epoch: '', msgs: [] }));
+  const topics = topicNames(seed, rand).map(
+    (t): TopicModel => ({
+      name: t.name,
+      warm: t.warm,
+      epoch: '',
+      msgs: [],
+      past: new Map(),
+    }),
+  );
   const byName = new Map(topics.map((t) => [t.name, t]));
   const watchers: Conn[] = [];
   for (const port of d.ports) {
@@ -391,7 +464,7 @@ export async function runModel(
     for (const t of topics) {
       if (t.warm) {
         w.plan.set(t.name, true);
-        w.subs.set(t.name, { told: { offset: 0, epoch: t.epoch, recovered: undefined }, next: 1 });
+        w.subs.set(t.name, { told: { offset: 0, epoch: t.epoch, recovered: undefined }, epoch: t.epoch, next: 1 });
       }
     }
   }
@@ -546,17 +619,52 @@ export async function runModel(
         check(t !== undefined, () => `${at}: a message of a topic nobody publishes to`);
         const sub = conn.subs.get(r.topic);
         check(sub !== undefined, () => `${at}: a message of a topic it is not subscribed to`);
+        if (r.offset > sub!.next && conn.cutOff && sub!.epoch === t!.epoch) {
+          // Cut off from the broker while more than history holds was published: what history still
+          // held when the process read it (from keptFrom at a position the topic had), the rest skipped.
+          const [lo, hi] = curOf(r.topic);
+          const read = Array.from({ length: hi - lo + 1 }, (_, i) => keptFrom(t!, lo + i));
+          check(
+            read.includes(r.offset),
+            () => `${at}: a gap from ${sub!.next} to ${r.offset}, but history held from ${read[0]}..${read.at(-1)}`,
+          );
+          stats.gapsOverHistory++;
+          sub!.next = r.offset;
+        }
         check(r.offset === sub!.next, () => `${at}: offset ${r.offset}, expected ${sub!.next} (gap or duplicate)`);
-        check(r.offset <= t!.msgs.length, () => `${at}: offset past the ${t!.msgs.length} published`);
-        check(isDeepStrictEqual(r.data, t!.msgs[r.offset - 1]), () => {
-          return `${at}: data differs from what was published at ${r.offset}: ${JSON.stringify(t!.msgs[r.offset - 1])?.slice(0, 200)}`;
+        // (of the epoch it receives: an earlier one's messages until a new epoch is announced)
+        const msgs = sub!.epoch === t!.epoch ? t!.msgs : t!.past.get(sub!.epoch);
+        check(msgs !== undefined, () => `${at}: a message of epoch ${sub!.epoch}, which the model does not know`);
+        check(r.offset <= msgs!.length, () => `${at}: offset past the ${msgs!.length} published in ${sub!.epoch}`);
+        check(isDeepStrictEqual(r.data, msgs![r.offset - 1]), () => {
+          return `${at}: data differs from what was published at ${r.offset}: ${JSON.stringify(msgs![r.offset - 1])?.slice(0, 200)}`;
         });
         sub!.next++;
         stats.delivered++;
         continue;
       }
+      if (conn.refusable && r.op === 'error' && r.code === 'ERR_WS_BROKER_UNAVAILABLE') continue;
+      const announced = r.op === 'subscribed' ? conn.subs.get(r.topic) : undefined;
+      if (announced && r.epoch !== announced.epoch && !('recovered' in r)) {
+        // A new epoch under the subscription (the broker lost its data): announced by a re-sent
+        // `subscribed` just before its first message, at 0 (the new epoch from its start: a fault
+        // step publishes less than history holds).
+        const t = byName.get(r.topic)!;
+        check(isDeepStrictEqual(Object.keys(r), ['op', 'topic', 'offset', 'epoch']), () => `${at}: fields`);
+        check(r.epoch === t.epoch, () => `${at}: a new epoch, but the topic's is ${t.epoch}`);
+        check(r.offset === 0, () => `${at}: a new epoch announced at ${r.offset}, not from its start`);
+        Object.assign(announced.told, { offset: 0, epoch: r.epoch });
+        announced.epoch = r.epoch;
+        announced.next = 1;
+        stats.epochs++;
+        continue;
+      }
       const e = conn.expected.shift();
       check(e !== undefined, () => `${at}: an unexpected reply`);
+      if (e!.kind === 'fence') {
+        check(r.op === 'subscribed' && r.topic === e!.topic, () => `${at}: expected subscribed for ${e!.what}`);
+        continue;
+      }
       if (e!.kind === 'error') {
         check(r.op === 'error', () => `${at}: expected an error for ${e!.what}`);
         check(isDeepStrictEqual(Object.keys(r), ['op', 'code', 'message']), () => `${at}: error fields`);
@@ -604,6 +712,7 @@ export async function runModel(
       }
       conn.subs.set(ex.topic, {
         told: { offset: r.offset, epoch: r.epoch, recovered: r.recovered },
+        epoch: r.epoch,
         next: r.offset + 1,
       });
     }
@@ -633,6 +742,452 @@ export async function runModel(
     await conn.peer.until(what, () => conn.seen(topic, before === undefined ? -1 : before - 1) >= offset);
     waiting.delete(what);
     if (trace) console.log(`  got ${what}; still waiting for ${[...waiting].join(', ') || 'nothing'}`);
+  };
+
+  /** Waits for `cond` on `conn`, named (a test that times out says what it waited for). */
+  const untilNamed = async (conn: Conn, what: string, cond: () => boolean): Promise<void> => {
+    waiting.add(what);
+    await conn.peer.until(what, cond);
+    waiting.delete(what);
+  };
+
+  // ---- fault steps (d.faults): a fault while publishes are in flight, then the model caught up
+  let workerKills = 0;
+  const faultStep = async (n: number, f: ModelFaults): Promise<void> => {
+    const kinds: string[] = [];
+    if (f.broker) kinds.push('broker');
+    if (f.link) kinds.push('link');
+    if (f.server && d.ports.length > 1) kinds.push('server');
+    if (f.worker && workerKills < f.worker.max) kinds.push('worker');
+    const publishers = online()
+      .map((c) => ({ conn: c.conn!, r: rand() }))
+      .sort((a, b) => a.r - b.r)
+      .slice(0, 1 + Math.floor(rand() * 3))
+      .map(({ conn }) => conn);
+    if (kinds.length === 0 || publishers.length === 0) return;
+    const kind = pick(kinds);
+    stats.faults[kind] = (stats.faults[kind] ?? 0) + 1;
+    track.where = `fault after step ${n}: ${kind}`;
+    // What it strikes: the broker (every process), or the process (or worker) of the first publisher.
+    const port = publishers[0]!.port;
+    /** The port of the process that takes a killed one's place. */
+    let fresh = port;
+    const worker = publishers[0]!.peer.worker;
+    if (kind === 'worker') workerKills++;
+    const struck = (conn: Conn): boolean =>
+      kind === 'broker' || (conn.port === port && (kind !== 'worker' || conn.peer.worker === worker));
+    const killed = new Set<Conn>();
+    const warm = topics.filter((t) => t.warm);
+    const fence = (conn: Conn, k: string): string => `m${seed}-fence${k}-${conn.name}`;
+    for (const conn of publishers) {
+      for (const k of ['a', 'b']) {
+        conn.send({ op: 'subscribe', topic: fence(conn, k) });
+        conn.expect({ kind: 'fence', topic: fence(conn, k), what: `fence ${k}` });
+      }
+      conn.refusable = true;
+    }
+    await Promise.all(
+      publishers.map((conn) =>
+        untilNamed(conn, `${conn.name} (${conn.proc}) subscribed to its fences`, () => conn.repliesSince() >= 2),
+      ),
+    );
+    const logFrom = new Map(publishers.map((c) => [c, c.peer.log.length]));
+    /** Sent before the fault (some in flight when it strikes), while it lasts, just after, once all is served again. */
+    type Phase = 'before' | 'during' | 'after' | 'served';
+    const sentBy = new Map<Conn, { topic: string; data: unknown; phase: Phase }[]>(publishers.map((c) => [c, []]));
+    const budget = new Map<string, number>();
+    const overHistory = kind === 'link' && rand() < 0.3;
+    if (overHistory) stats.faults['link past history'] = (stats.faults['link past history'] ?? 0) + 1;
+    /** Publishes per publisher and phase scale with history (what a cut-off process can catch up). */
+    const burst = Math.max(1, Math.floor(H / 8));
+    const publishSome = (phase: Phase, max: number, min = 0): void => {
+      for (const conn of publishers) {
+        if (killed.has(conn)) continue;
+        for (let k = min + Math.floor(rand() * (max - min + 1)); k > 0; k--) {
+          // At most H - 1 messages per topic with its marker (history holds all that a process cut
+          // off from the broker missed), or, for a cut link now and then, 3 H (what it no longer
+          // holds is skipped, as documented).
+          const room = warm.filter((x) => (budget.get(x.name) ?? 0) < (overHistory ? 3 * H : H - 2));
+          if (room.length === 0) return;
+          // (past history: all to one topic, so that a process cut off misses more than it holds)
+          const t = overHistory && phase === 'during' && room.includes(warm[0]!) ? warm[0]! : pick(room);
+          budget.set(t.name, (budget.get(t.name) ?? 0) + 1);
+          const data = { tag: tag++, fault: phase, s: randomText(rand, 6) };
+          conn.send({ op: 'publish', topic: t.name, data });
+          sentBy.get(conn)!.push({ topic: t.name, data: asRead(data), phase });
+          stats.published++;
+        }
+      }
+    };
+    /** Each connection's publishes sent so far settled (its fence `k` left, then a request answered). */
+    const barrier = async (conns: Conn[], k: string, what: string): Promise<void> => {
+      await Promise.all(
+        conns.map(async (conn) => {
+          const from = conn.peer.log.length;
+          conn.send({ op: 'unsubscribe', topic: fence(conn, k) });
+          conn.send({ op: 'fence' });
+          conn.expect({ kind: 'error', code: BAD, what: `the fence ${what}` });
+          await untilNamed(conn, `${conn.name} (${conn.proc}): its publishes settled ${what}`, () =>
+            conn.peer.log.slice(from).some((r) => r.op === 'error' && r.code === BAD),
+          );
+        }),
+      );
+    };
+    const everyone = (): Conn[] => [...watchers, ...online().map((c) => c.conn!)];
+
+    /** Whether the broker (or link) goes again as soon as it is back, and comes back again. */
+    const flaps = (kind === 'broker' || kind === 'link') && rand() < 0.3;
+    if (flaps) stats.faults[`${kind} twice`] = (stats.faults[`${kind} twice`] ?? 0) + 1;
+    // Idle clients leave topics and subscribe to others (with `since` or not) during the fault and
+    // just after: refused, or answered as the model says once the fault is over.
+    const churners = online()
+      .map((c) => c.conn!)
+      .filter((c) => !publishers.includes(c) && rand() < 0.4)
+      .map((conn) => ({ conn, asked: [] as { topic: string; since?: Position }[] }));
+    const churn = (): void => {
+      for (const { conn, asked } of churners) {
+        if (killed.has(conn)) continue;
+        const t = pick(topics);
+        if (conn.plan.get(t.name) === true) {
+          conn.send({ op: 'unsubscribe', topic: t.name });
+          conn.plan.set(t.name, false);
+        } else if (!conn.subs.has(t.name) && !asked.some((a) => a.topic === t.name)) {
+          const since = rand() < 0.5 ? { offset: Math.floor(rand() * (t.msgs.length + 1)), epoch: t.epoch } : undefined;
+          conn.send(since ? { op: 'subscribe', topic: t.name, since } : { op: 'subscribe', topic: t.name });
+          asked.push({ topic: t.name, since });
+        }
+      }
+    };
+    // The fault, struck while the first publishes are in flight: once one of them reached a watcher.
+    const firstTag = tag;
+    publishSome('before', 8 * burst, 2);
+    await Promise.race(
+      watchers.map((w) =>
+        untilNamed(w, `${w.name} (${w.proc}) to get a publish of the fault step`, () =>
+          w.peer.log
+            .slice(w.checked)
+            .some((r) => r.op === 'message' && r.data?.fault === 'before' && r.data.tag >= firstTag),
+        ),
+      ),
+    );
+    waiting.clear();
+    if (kind === 'broker') {
+      await f.broker!.kill();
+      churn();
+      publishSome('during', 3 * burst);
+      await barrier(publishers, 'a', 'while the broker is down');
+      await f.broker!.start();
+      if (flaps) {
+        await f.broker!.kill();
+        await f.broker!.start();
+      }
+    } else if (kind === 'link') {
+      f.link!.cut(port);
+      for (const conn of everyone()) if (struck(conn)) conn.cutOff = true;
+      churn();
+      publishSome('during', overHistory ? 2 * H : 3 * burst, overHistory ? H : 0);
+      await barrier(publishers.filter(struck), 'a', 'while the link is cut');
+      f.link!.restore(port);
+      if (flaps) {
+        f.link!.cut(port);
+        f.link!.restore(port);
+      }
+    } else {
+      await (kind === 'server' ? f.server!.kill(port) : f.worker!.kill(port, worker!));
+      for (const conn of everyone()) if (struck(conn)) killed.add(conn);
+      await Promise.all([...killed].map((conn) => conn.peer.c.closed()));
+      publishSome('during', 3 * burst);
+      if (kind === 'server') d.ports[d.ports.indexOf(port)] = fresh = await f.server!.start(port);
+    }
+    // Clients away come back on the struck process, each topic with its `since`, while it may still
+    // be reconnecting: answered as the model says once the fault is over, or refused meanwhile.
+    const returners: { conn: Conn; asked: { topic: string; since?: Position }[] }[] = [];
+    const before = new Map(topics.map((t) => [t.name, { epoch: t.epoch, cur: t.msgs.length }]));
+    for (const c of clients.filter((x) => x.conn === null && x.lastSeen.size > 0)) {
+      // (not between two restarts of a broker that loses its data: answered in the epoch between, which the model does not follow)
+      if (rand() < 0.5 || flaps) continue;
+      const conn = await connect(fresh, c.name, c.deflate);
+      c.conn = conn;
+      stats.returns++;
+      const asked: { topic: string; since?: Position }[] = [];
+      for (const [name, last] of c.lastSeen) {
+        conn.send({ op: 'subscribe', topic: name, since: last });
+        asked.push({ topic: name, since: last });
+      }
+      c.lastSeen.clear();
+      returners.push({ conn, asked });
+    }
+    churn();
+    if (!flaps) publishSome('after', 2 * burst);
+    track.where = `fault after step ${n}: ${kind}, every process serving again`;
+    await untilServing({ ports: d.ports, opened, workers: d.workers });
+    publishSome('served', 2 * burst);
+    track.where = `fault after step ${n}: ${kind}, its publishes settled`;
+    const alive = publishers.filter((c) => !killed.has(c));
+    await barrier(alive, 'b', 'after the fault');
+    for (const conn of alive) conn.send({ op: 'unsubscribe', topic: fence(conn, 'a') });
+    for (const { conn, asked } of [
+      ...returners,
+      ...churners.filter((x) => !killed.has(x.conn) && x.asked.length > 0),
+    ]) {
+      // (its answers: an error, or `subscribed` to a topic it was not subscribed to before the fault)
+      const answers = (): Reply[] =>
+        conn.peer.log
+          .slice(conn.checked)
+          .filter((r) => r.op === 'error' || (r.op === 'subscribed' && !conn.subs.has(r.topic)))
+          .slice(0, asked.length);
+      await untilNamed(
+        conn,
+        `${conn.name} (${conn.proc}) answered its ${asked.length} subscribes`,
+        () => answers().length >= asked.length,
+      );
+      answers().forEach((r, i) => {
+        if (r.op === 'subscribed')
+          check(
+            r.topic === asked[i]!.topic,
+            () => `${conn.name}: ${JSON.stringify(r)} answers a subscribe to ${asked[i]!.topic}`,
+          );
+        if (r.op === 'error') {
+          stats.refusedSubscribes++;
+          conn.expect({
+            kind: 'error',
+            code: 'ERR_WS_BROKER_UNAVAILABLE',
+            what: 'a subscribe while the broker is unreachable',
+          });
+          return;
+        }
+        const t = byName.get(r.topic);
+        check(t !== undefined, () => `${conn.name}: ${JSON.stringify(r)} answers a subscribe`);
+        conn.expect({
+          kind: 'subscribed',
+          topic: r.topic,
+          since: asked[i]!.since,
+          repeat: false,
+          what: `a subscribe with since ${JSON.stringify(asked[i]!.since)} during a ${kind} fault`,
+        });
+        conn.plan.set(r.topic, true);
+      });
+    }
+
+    // A marker on every topic from a connection outside the model: where each topic stands now.
+    track.where = `fault after step ${n}: ${kind}, markers`;
+    const helper = await Peer.connect(pick(d.ports), opened);
+    for (const t of topics) helper.send({ op: 'subscribe', topic: t.name });
+    const markers = new Map(topics.map((t) => [t.name, { tag: tag++, marker: true }]));
+    for (const t of topics) helper.send({ op: 'publish', topic: t.name, data: markers.get(t.name) });
+    const isMarker = (r: Reply, t: TopicModel): boolean =>
+      r.op === 'message' && r.topic === t.name && isDeepStrictEqual(r.data, markers.get(t.name));
+    await helper.until(
+      'the markers back at their publisher',
+      () => helper.log.some((r) => r.op === 'error') || topics.every((t) => helper.log.some((r) => isMarker(r, t))),
+    );
+    check(!helper.log.some((r) => r.op === 'error'), () => `the marker publisher got ${JSON.stringify(helper.log)}`);
+    helper.close();
+    // Every subscriber gets each marker (and so everything before it).
+    const survivors = everyone().filter((c) => !killed.has(c));
+    await Promise.all(
+      survivors.flatMap((conn) =>
+        topics
+          .filter((t) => conn.plan.get(t.name) === true)
+          .map((t) =>
+            untilNamed(conn, `${conn.name} (${conn.proc}) to get the marker of ${t.name}`, () =>
+              conn.peer.log.slice(conn.checked).some((r) => isMarker(r, t)),
+            ),
+          ),
+      ),
+    );
+
+    // What reached anyone, by topic, epoch and offset (the same data wherever it reached).
+    track.where = `fault after step ${n}: ${kind}, checking`;
+    const seen = new Map<string, Map<string, Map<number, unknown>>>(topics.map((t) => [t.name, new Map()]));
+    const record = (topic: string, epoch: string, offset: number, data: unknown, who: string): void => {
+      const byEpoch = seen.get(topic)!;
+      let m = byEpoch.get(epoch);
+      if (!m) byEpoch.set(epoch, (m = new Map()));
+      const had = m.get(offset);
+      check(
+        !m.has(offset) || isDeepStrictEqual(had, data),
+        () => `${topic} ${epoch}:${offset} is ${JSON.stringify(data)} at ${who}, ${JSON.stringify(had)} elsewhere`,
+      );
+      m.set(offset, data);
+    };
+    for (const conn of [...survivors, ...killed]) {
+      const epochOf = new Map([...conn.subs].map(([name, sub]) => [name, sub.epoch]));
+      for (const r of conn.peer.log.slice(conn.checked)) {
+        if (!byName.has(r.topic) || !epochOf.has(r.topic)) continue;
+        if (r.op === 'subscribed' && !('recovered' in r)) epochOf.set(r.topic, r.epoch);
+        else if (r.op === 'message') record(r.topic, epochOf.get(r.topic)!, r.offset, r.data, conn.name);
+      }
+    }
+    for (const t of topics) {
+      const mine = helper.log.filter((r) => r.topic === t.name);
+      const marker = mine.find((r) => isMarker(r, t));
+      const epoch = mine
+        .slice(0, mine.indexOf(marker))
+        .filter((r: Reply) => r.op === 'subscribed')
+        .at(-1).epoch;
+      record(t.name, epoch, marker.offset, marker.data, 'the marker publisher');
+      const byEpoch = seen.get(t.name)!;
+      /** The messages of `e` after `from`, up to `to` (or as far as they go on), each reached somewhere. */
+      const run = (e: string, from: number, to?: number): unknown[] => {
+        const m = byEpoch.get(e) ?? new Map<number, unknown>();
+        const out: unknown[] = [];
+        for (let o = from + 1; to === undefined ? m.has(o) : o <= to; o++) {
+          check(m.has(o), () => `${t.name}: offset ${o} of ${e} reached no subscriber (lost), marker at ${to}`);
+          out.push(m.get(o));
+        }
+        const beyond = [...m.keys()].filter((o) => o > from + out.length);
+        check(
+          beyond.length === 0,
+          () => `${t.name}: offsets ${beyond} of ${e} after a gap at ${from + out.length + 1}`,
+        );
+        return out;
+      };
+      if (epoch === t.epoch) {
+        t.msgs.push(...run(epoch, t.msgs.length, marker.offset));
+      } else {
+        check(
+          kind === 'broker' && !f.broker!.keeps,
+          () => `${t.name}: a new epoch ${epoch} (was ${t.epoch}) after a ${kind} fault`,
+        );
+        t.msgs.push(...run(t.epoch, t.msgs.length));
+        t.past.set(t.epoch, t.msgs);
+        const others = [...byEpoch.keys()].filter((e) => e !== t.epoch && e !== epoch);
+        check(others.length === 0, () => `${t.name}: messages of epochs ${others}`);
+        t.epoch = epoch;
+        t.msgs = run(epoch, 0, marker.offset);
+      }
+    }
+
+    // Each publish refused or delivered, as the fault allows; each publisher's in its order.
+    const delivered = new Map<string, { rank: number; offset: number }[]>();
+    for (const t of topics) {
+      for (const [e, m] of seen.get(t.name)!) {
+        for (const [offset, data] of m) {
+          const k = JSON.stringify(data);
+          if (!delivered.has(k)) delivered.set(k, []);
+          delivered.get(k)!.push({ rank: e === t.epoch ? 1 : 0, offset });
+        }
+      }
+    }
+    for (const [conn, list] of sentBy) {
+      const refused = conn.peer.log
+        .slice(logFrom.get(conn))
+        .filter((r) => r.op === 'error' && r.code === 'ERR_WS_BROKER_UNAVAILABLE').length;
+      const who = `${conn.name} (${conn.proc}${killed.has(conn) ? ', killed' : ''})`;
+      let got = 0;
+      let inFlight = 0;
+      let mustRefuse = 0;
+      const places = new Map<string, { rank: number; offset: number; i: number }[]>();
+      list.forEach((p, i) => {
+        const at = delivered.get(JSON.stringify(p.data)) ?? [];
+        check(at.length <= 1, () => `${who}: ${JSON.stringify(p.data)} delivered twice, at ${JSON.stringify(at)}`);
+        if (p.phase === 'during' && struck(conn) && (kind === 'broker' || kind === 'link')) {
+          mustRefuse++;
+          check(
+            at.length === 0,
+            () => `${who}: ${JSON.stringify(p.data)}, published while the broker was unreachable, delivered`,
+          );
+        }
+        if (struck(conn) && p.phase === 'before') inFlight++;
+        if (p.phase === 'served')
+          check(
+            at.length === 1,
+            () => `${who}: ${JSON.stringify(p.data)}, published once all was served again, not delivered`,
+          );
+        got += at.length;
+        if (at[0]) {
+          if (!places.has(p.topic)) places.set(p.topic, []);
+          places.get(p.topic)!.push({ ...at[0], i });
+        }
+      });
+      for (const [topic, ps] of places) {
+        const byOffset = [...ps].sort((a, b) => a.rank - b.rank || a.offset - b.offset);
+        check(
+          byOffset.every((p, j) => j === 0 || p.i > byOffset[j - 1]!.i),
+          () => `${who}: its publishes to ${topic} delivered out of its order: ${JSON.stringify(byOffset)}`,
+        );
+      }
+      stats.refused += refused;
+      if (killed.has(conn)) {
+        // Its connection died with the process: no refusal reached it; each delivered at most once.
+        if (trace) console.log(`  ${kind} fault: ${who}: ${list.length} published, ${got} delivered`);
+        stats.lost += list.length - got;
+        continue;
+      }
+      const counts = `${list.length} published (${inFlight} in flight), ${got} delivered, ${refused} refused`;
+      check(refused >= mustRefuse, () => `${who}: ${counts}; ${mustRefuse} sent while unreachable`);
+      if (!struck(conn)) check(refused === 0, () => `${who}: refused, its process unaffected: ${counts}`);
+      check(got + refused <= list.length + inFlight, () => `${who}: ${counts}: refused and delivered`);
+      const loses = kind === 'broker' && !f.broker!.keeps;
+      check(got + refused >= list.length - (loses ? inFlight : 0), () => `${who}: ${counts}: lost`);
+      if (trace) {
+        const missing = list
+          .filter((p) => !delivered.has(JSON.stringify(p.data)))
+          .map((p) => `${p.phase}:${(p.data as { tag: number }).tag}`);
+        console.log(`  ${kind} fault: ${who}: ${counts}; not delivered: ${missing}`);
+      }
+      stats.refusedAndDelivered += Math.max(0, got + refused - list.length);
+      stats.lost += Math.max(0, list.length - got - refused);
+    }
+
+    // Every connection's log against the model (an answer during the fault from any position the
+    // topic had in it); the killed ones' clients come back later.
+    const none = new Map<string, StepTopic>(
+      topics.map((t) => {
+        const was = before.get(t.name)!;
+        // (a subscription left during the fault has a prefix of the topic: as if others published)
+        return [t.name, { cur0: was.epoch === t.epoch ? was.cur : 0, pubs: new Map([[watchers[0]!, []]]) }];
+      }),
+    );
+    for (const conn of killed) {
+      walk(conn, none, true);
+      const i = watchers.indexOf(conn);
+      if (i >= 0) watchers.splice(i, 1);
+      const c = clients.find((x) => x.conn === conn);
+      if (c) {
+        for (const [name, sub] of conn.subs) c.lastSeen.set(name, { offset: sub.next - 1, epoch: sub.epoch });
+        c.lastPort = conn.port;
+        c.lastWorker = conn.peer.worker;
+        c.conn = null;
+        stats.drops++;
+      }
+    }
+    for (const conn of survivors) walk(conn, none, false);
+    for (const conn of publishers) conn.refusable = false;
+    for (const conn of everyone()) conn.cutOff = false;
+    // A watcher on the process (or worker) started in the killed one's place.
+    if (kind === 'server' || kind === 'worker') await addWatcher(fresh);
+  };
+
+  /** A watcher of every warm topic on `port`, on a worker no watcher is on (the one started after a kill). */
+  const addWatcher = async (port: number): Promise<void> => {
+    const on = new Set(watchers.filter((w) => w.port === port).map((w) => w.peer.worker));
+    let w: Conn | undefined;
+    for (let tries = 0; !w; tries++) {
+      if (tries > 500) fail(`no connection on ${port} reached a worker but ${[...on]}`);
+      const c = await connect(port, `watcher${watchers.length}+`, false);
+      if (d.workers > 1 && on.has(c.peer.worker)) c.peer.close();
+      else w = c;
+    }
+    for (const t of topics.filter((x) => x.warm)) {
+      const from = w.peer.log.length;
+      w.send({ op: 'subscribe', topic: t.name });
+      const { reply } = await w.peer.find(`${w.name} subscribed to ${t.name}`, from, (r) => r.op !== 'message');
+      check(
+        reply.op === 'subscribed' && reply.offset === t.msgs.length && reply.epoch === t.epoch,
+        () =>
+          `a new watcher's subscribe to ${t.name}: ${JSON.stringify(reply)}, the model at ${t.epoch}:${t.msgs.length}`,
+      );
+      w.plan.set(t.name, true);
+      w.subs.set(t.name, {
+        told: { offset: reply.offset, epoch: reply.epoch, recovered: undefined },
+        epoch: reply.epoch,
+        next: reply.offset + 1,
+      });
+    }
+    w.checked = w.peer.log.length;
+    watchers.push(w);
   };
 
   // ---- the steps
@@ -788,11 +1343,7 @@ export async function runModel(
         const t = byName.get(name)!;
         if (step.get(name)?.own) continue;
         const r = rand();
-        sendSubscribe(
-          conn,
-          t,
-          r < 0.8 ? { offset: last, epoch: t.epoch } : r < 0.9 ? 'none' : { offset: last, epoch: 'old' },
-        );
+        sendSubscribe(conn, t, r < 0.8 ? last : r < 0.9 ? 'none' : { offset: last.offset, epoch: 'old' });
         maybeBad(conn);
       }
       c.lastSeen.clear();
@@ -833,7 +1384,7 @@ export async function runModel(
       if (!conn?.dropped) continue;
       track.where = `step ${n}: checking the dropped ${c.name}`;
       walk(conn, step, true);
-      for (const [name, sub] of conn.subs) c.lastSeen.set(name, sub.next - 1);
+      for (const [name, sub] of conn.subs) c.lastSeen.set(name, { offset: sub.next - 1, epoch: sub.epoch });
       c.lastPort = conn.port;
       c.lastWorker = conn.peer.worker;
       c.conn = null;
@@ -897,6 +1448,7 @@ export async function runModel(
         }
       }
     }
+    if (d.faults && rand() < d.faults.rate) await faultStep(n, d.faults);
   }
   return stats;
 }

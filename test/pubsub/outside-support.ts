@@ -350,7 +350,7 @@ export async function subscribeAndGo(d: Deployment, procs: { proc: { exitCode: n
  * Waits until every process (and every worker of each: `d.workers`) answers a subscribe again,
  * each refusal an ERR_WS_BROKER_UNAVAILABLE: the broker reconnects by itself, so probe again.
  */
-async function untilServing(d: Deployment): Promise<void> {
+export async function untilServing(d: Deployment): Promise<void> {
   for (const port of new Set(d.ports)) {
     const served = new Set<string | undefined>();
     for (let n = 0; served.size < (d.workers ?? 1); n++) {

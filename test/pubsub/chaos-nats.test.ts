@@ -1,0 +1,9 @@
+/**
+ * The chaos check (test/pubsub/chaos-support.ts) on two `serve --pubsub` processes on one NATS
+ * with JetStream file storage: NATS killed and started again (its streams kept: the same epoch),
+ * one process's link to NATS cut and restored, one process SIGKILLed and another started.
+ */
+import { describeChaosOnBroker } from './chaos-support.js';
+
+// (A NATS restart or a cut link costs seconds: a publish in flight then waits for its timeout, 5 s.)
+describeChaosOnBroker('nats', 2, { seeds: [1, 2], steps: 20, rate: 0.2 });
