@@ -156,6 +156,7 @@ const codes = {
   ERR_WS_ABORTED: { condition: 'connection', closeCode: 0, message: 'the operation was aborted' },
   // --- pub/sub (src/pubsub/) ---
   ERR_WS_BROKER_UNAVAILABLE: { condition: 'connection', closeCode: 0, message: 'the pub/sub broker is unavailable' },
+  ERR_WS_BROKER_REFUSED: { condition: 'connection', closeCode: 0, message: 'the pub/sub broker refused' },
   ERR_WS_SLOW_SUBSCRIBER: { condition: 'connection', closeCode: 1008, message: 'subscriber backlog over its limit' },
   ERR_WS_TOO_MANY_TOPICS: {
     condition: 'local_misuse',

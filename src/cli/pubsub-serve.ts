@@ -318,6 +318,8 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });
+  // Refused since (its password changed, a permission taken away): said always, it needs someone to act.
+  ps.on('refused', (err) => console.error(err.message));
   // A topic's history was lost under its subscribers (a new epoch): each hears where it stands now,
   // before the new epoch's first message, so that its next `since` names the new epoch.
   ps.on('epoch', ({ ws, topic, offset, epoch }) => {

@@ -41,9 +41,44 @@ export function brokerOptions<T extends { readonly url?: string; readonly prefix
   return options as T;
 }
 
-/** ERR_WS_BROKER_UNAVAILABLE with `detail` (and the client's error as `cause`). */
+/** ERR_WS_BROKER_UNAVAILABLE with `detail` (and the client's error as `cause`): an outage, waited out. */
 export function unavailable(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', detail, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * ERR_WS_BROKER_REFUSED with `detail` and the broker's own error as `cause`: the server answered
+ * and will not do it (credentials, permissions, not the broker's protocol, a database it does not
+ * have): no wait mends it, only a change of configuration on one side.
+ */
+export function refused(detail: string, cause?: unknown): WebSocketError {
+  return new WebSocketError('ERR_WS_BROKER_REFUSED', detail, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The user, password (or token) and host of a broker URL, percent-decoded as the clients take
+ * them. The one place they are decoded: a `%` not followed by two hex digits, or bytes that are no
+ * UTF-8, fails here, as `fail(detail)` (ERR_WS_INVALID_ARGUMENT by default; `serve` makes it a usage
+ * error), with `label` (how the caller names the URL, its secret masked) in front — not later, as a
+ * bare URIError from inside a client (node-redis at open), or a host DNS never finds.
+ */
+export function urlCredentials(
+  url: URL,
+  label: string,
+  fail: (detail: string) => Error = (detail) => new WebSocketError('ERR_WS_INVALID_ARGUMENT', detail),
+): { user: string; password: string; host: string } {
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw fail(`${label}: bad percent-encoding in the ${what} (%XX: two hex digits, the bytes UTF-8)`);
+    }
+  };
+  return {
+    user: decode(url.username, url.password === '' ? 'user or token' : 'user'),
+    password: decode(url.password, 'password'),
+    host: decode(url.hostname, 'host'),
+  };
 }
 
 /** What an error says, whatever was thrown (a broker client's Error, or anything else). */
@@ -98,6 +133,20 @@ export function emitMessage(events: BrokerEvents, m: BrokerMessage): void {
     events.onMessage(m);
   } catch (err) {
     warn(err);
+  }
+}
+
+/**
+ * Reports a refusal met where no caller waits (a reconnection, a subscription made again) to
+ * `events.onRefused`, or as a process warning when the events have none: never silent. A throw
+ * becomes a process warning.
+ */
+export function emitRefused(events: BrokerEvents, err: WebSocketError): void {
+  if (events.onRefused === undefined) return warn(err);
+  try {
+    events.onRefused(err);
+  } catch (thrown) {
+    warn(thrown);
   }
 }
 

@@ -7,6 +7,7 @@
  * Epoch: a string naming one life of a topic's history (a new one when the history was lost, e.g.
  * an in-memory broker restarted); an offset means nothing under another epoch.
  */
+import type { WebSocketError } from '../errors.js';
 
 /** One published message as a broker delivers it. */
 export interface BrokerMessage {
@@ -44,6 +45,14 @@ export interface BrokerEvents {
    * subscribed again (`true`). Messages published while it was down may be recovered from history.
    */
   onAvailability(available: boolean): void;
+  /**
+   * Called when the broker's server refuses where no operation waits for the answer (a
+   * reconnection refused its credentials, a subscription made again refused by its permissions):
+   * `err` is ERR_WS_BROKER_REFUSED, the server's own error as its `cause`. The broker goes on
+   * trying (once per second at most); until it is accepted, operations reject with the refusal.
+   * Told once per refusal, again if the reason changes. Without it, a process warning.
+   */
+  onRefused?(err: WebSocketError): void;
 }
 
 export interface Broker {

@@ -31,10 +31,13 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  emitRefused,
   maskCredentials,
+  refused,
   retryPause,
   unavailable,
   untrustedCertificate,
+  urlCredentials,
   warn,
   withDeadline,
 } from './broker-support.js';
@@ -203,7 +206,7 @@ interface Subscription {
    * The server refused the core subscription (a permissions violation: the client closes it and
    * tells its callback): `#start` fails with it, instead of a subscription that never delivers.
    */
-  refused: Error | undefined;
+  refused: WebSocketError | undefined;
   /**
    * `subscribe` resolved: a refusal from now on (permissions reloaded) is told as a process
    * warning, and the subscription is made again until the server takes it (`#resubscribe`).
@@ -253,6 +256,12 @@ export class NatsBroker implements Broker {
   #stopConnecting: (() => void) | undefined;
   /** Bumped on each disconnection, so a resubscription that outlived its connection stops. */
   #generation = 0;
+  /**
+   * The server refuses the broker since it opened (a reconnection refused its credentials, or,
+   * connecting in the background, its credentials or JetStream): operations reject with this until
+   * a connection is accepted.
+   */
+  #lateRefusal: WebSocketError | null = null;
 
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
     const options = brokerOptions<NatsBrokerOptions>('NatsBroker', urlOrOptions);
@@ -335,14 +344,12 @@ export class NatsBroker implements Broker {
     }
     // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
     const greeting = silent ? await this.#greeting() : true;
-    if (greeting instanceof NotNatsError) throw unavailable(`NatsBroker: ${greeting.message}`, greeting);
+    if (greeting instanceof NotNatsError) throw refused(`NatsBroker: ${greeting.message}`, greeting);
     // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
     // the reason. The client tries a list's servers in random order and tells the last one's error
     // only: each is asked alone, so that one refusing is told whichever is down.
-    const refused = refusal(first) ? first : this.#servers.length > 1 ? await this.#refusalOfOne(options) : undefined;
-    if (refused !== undefined) {
-      throw unavailable(`NatsBroker: NATS refused the connection to ${this.#shownUrl}: ${errorText(refused)}`, refused);
-    }
+    const refusedBy = refusal(first) ? first : this.#servers.length > 1 ? await this.#refusalOfOne(options) : undefined;
+    if (refusedBy !== undefined) throw this.#refusal(refusedBy);
     // The server is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background (the client's own `waitOnFirstConnect` would keep
     // the process alive); `true` is reported once connected.
@@ -350,19 +357,39 @@ export class NatsBroker implements Broker {
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
       const nc = await connect();
-      if (nc instanceof Error) return this.#closed; // (refused too: the server may be reconfigured)
+      if (nc instanceof Error) {
+        // Refused (a server up at last, with other credentials): told, and tried again all the
+        // same, the server may be reconfigured.
+        if (refusal(nc) && !this.#closed) this.#refusedLate(this.#refusal(nc));
+        return this.#closed;
+      }
       if (this.#closed) {
         await nc.close().catch(() => {});
         return true;
       }
       try {
         await this.#begin(nc, js);
-      } catch {
-        return false; // (JetStream required and missing: tried again, the server may be restarted with it)
+      } catch (err) {
+        // (JetStream refused, or required and missing: told, and tried again, the server may be
+        // restarted with it)
+        if (err instanceof WebSocketError && err.code === 'ERR_WS_BROKER_REFUSED') this.#refusedLate(err);
+        return false;
       }
       if (!this.#closed) emitAvailability(this.#events!, true);
       return true;
     }, this.#options.reconnectTimeWaitMs);
+  }
+
+  /** `err`, the server refusing a connection, as ERR_WS_BROKER_REFUSED (never the password). */
+  #refusal(err: Error): WebSocketError {
+    return refused(`NatsBroker: NATS refused the connection to ${this.#shownUrl}: ${errorText(err)}`, err);
+  }
+
+  /** The server refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
+  #refusedLate(err: WebSocketError): void {
+    const told = this.#lateRefusal;
+    this.#lateRefusal = err;
+    if (told?.message !== err.message) emitRefused(this.#events!, err);
   }
 
   /**
@@ -415,12 +442,12 @@ export class NatsBroker implements Broker {
       if (denied || this.#options.requireJetStream) {
         await nc.close().catch(() => {});
         if (denied) {
-          throw unavailable(
+          throw refused(
             `NatsBroker: NATS refused the JetStream API to this user on ${this.#shownUrl}: ${errorText(denied)}`,
             err,
           );
         }
-        throw unavailable(`no JetStream on ${this.#shownUrl}`, err);
+        throw refused(`NatsBroker: no JetStream on ${this.#shownUrl} (requireJetStream)`, err);
       }
     }
     if (this.#closed) {
@@ -451,6 +478,7 @@ export class NatsBroker implements Broker {
       });
     }
     this.#available = true;
+    this.#lateRefusal = null;
     this.#watch(nc).catch(warn);
   }
 
@@ -466,7 +494,7 @@ export class NatsBroker implements Broker {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
         await this.#flush(nc, 'publish');
       } catch (err) {
-        throw this.#tooBig(err, data) ?? unavailable(errorText(err), err);
+        throw this.#tooBig(err, data) ?? failure(err);
       }
       return this.#corePosition(topic);
     }
@@ -488,7 +516,7 @@ export class NatsBroker implements Broker {
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
         const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
-        if (!gone || attempt > 0 || !this.#available) throw unavailable(errorText(err), err);
+        if (!gone || attempt > 0 || !this.#available) throw failure(err);
         continue;
       }
       let at: TopicPosition;
@@ -501,7 +529,7 @@ export class NatsBroker implements Broker {
         try {
           at = { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
         } catch (err) {
-          throw unavailable(errorText(err), err);
+          throw failure(err);
         }
       }
       // Subscribed here: settled once this process delivered it (see OwnDeliveries).
@@ -539,7 +567,7 @@ export class NatsBroker implements Broker {
         this.#own.release(topic); // publishes waiting for a delivery that will not come here
       }
       stop(sub);
-      throw err instanceof WebSocketError ? err : unavailable(errorText(err), err);
+      throw err instanceof WebSocketError ? err : failure(err);
     }
   }
 
@@ -608,7 +636,7 @@ export class NatsBroker implements Broker {
       // connection would leave it waiting, so the read has its own deadline.
       if (!(await withDeadline(read(), expires + 1000, 'history'))) return null;
     } catch (err) {
-      throw unavailable(errorText(err), err);
+      throw failure(err);
     } finally {
       messages?.close().catch(() => {});
     }
@@ -661,9 +689,10 @@ export class NatsBroker implements Broker {
     if (this.#closed) throw unavailable('the broker is closed');
     if (!this.#nc) {
       // (Opened while the server was down: connecting in the background.)
-      throw unavailable(this.#stopConnecting ? `not connected to ${this.#shownUrl} yet` : 'the broker is not open');
+      if (!this.#stopConnecting) throw unavailable('the broker is not open');
+      throw this.#lateRefusal ?? unavailable(`not connected to ${this.#shownUrl} yet`);
     }
-    if (!this.#available) throw unavailable(`no connection to ${this.#shownUrl}`);
+    if (!this.#available) throw this.#lateRefusal ?? unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
   }
 
@@ -716,7 +745,7 @@ export class NatsBroker implements Broker {
       try {
         info = await this.#jsm!.streams.info(name);
       } catch {
-        throw unavailable(errorText(err), err);
+        throw failure(err);
       }
       // Made with other history bounds (by a process configured otherwise, or before a restart with
       // new ones): this process's bounds apply from now on, so that `ttlSeconds` always expires it.
@@ -743,7 +772,7 @@ export class NatsBroker implements Broker {
           info = await this.#jsm!.streams.update(name, limits);
         } catch (updateErr) {
           if (!republished) {
-            throw unavailable(
+            throw refused(
               `stream ${name} (topic ${JSON.stringify(topic)}) was made without the broker's republish to ${config.republish.dest}, its live delivery, and the server cannot add it (${errorText(updateErr)}): delete the stream, the broker makes it again`,
               updateErr,
             );
@@ -768,7 +797,7 @@ export class NatsBroker implements Broker {
     try {
       info = await this.#jsm!.streams.info(stream.name);
     } catch (err) {
-      if (!isNotFound(err)) throw unavailable(errorText(err), err);
+      if (!isNotFound(err)) throw failure(err);
       // Deleted (by an operator): made again, a new epoch.
       if (this.#streams.get(topic) === ref) this.#streams.delete(topic);
       stream = await this.#stream(topic);
@@ -796,7 +825,7 @@ export class NatsBroker implements Broker {
     try {
       return await this.#jsm!.streams.info(stream.name);
     } catch (err) {
-      throw unavailable(errorText(err), err);
+      throw failure(err);
     }
   }
 
@@ -821,9 +850,10 @@ export class NatsBroker implements Broker {
             // by the next start of the topic (a reconnection), in case the permissions changed.
             if (sub.source !== source) return;
             sub.source = undefined;
-            sub.refused = unavailable(`NATS refused the subscription to ${subject}: ${errorText(err)}`, err);
+            const denied = refused(`NATS refused the subscription to ${subject}: ${errorText(err)}`, err);
+            sub.refused = denied;
             if (sub.started && !sub.resubscribing && this.#topics.get(topic) === sub) {
-              warn(sub.refused);
+              emitRefused(this.#events!, denied);
               void this.#resubscribe(topic, sub);
             }
           } else if (this.#topics.get(topic) === sub && sub.source === source) this.#receive(topic, sub, m);
@@ -1021,7 +1051,13 @@ export class NatsBroker implements Broker {
           this.#available = false;
           emitAvailability(this.#events!, false);
         }
+      } else if (status.type === 'error') {
+        // Refused while reconnecting (the credentials changed on the server): the client keeps
+        // trying; told, and operations reject with it meanwhile.
+        const err = (status as { error?: unknown }).error;
+        if (!this.#available && refusal(err)) this.#refusedLate(this.#refusal(err as Error));
       } else if (status.type === 'reconnect') {
+        this.#lateRefusal = null;
         if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
         void this.#restore(++this.#generation);
       }
@@ -1148,6 +1184,11 @@ function permissionViolation(err: unknown): Error | undefined {
   return undefined;
 }
 
+/** What an operation that failed with `err` rejects with: refused by the server's permissions, or unavailable. */
+function failure(err: unknown): WebSocketError {
+  return permissionViolation(err) ? refused(errorText(err), err) : unavailable(errorText(err), err);
+}
+
 /** JetStream's "stream not found" (an API error, code 10059). */
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; code?: unknown; api_error?: { err_code?: number } } | null;
@@ -1175,16 +1216,8 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: the URL must be nats:// or tls://');
     }
     if (url.username !== '' || url.password !== '') {
-      let named: Record<string, string>;
-      try {
-        const [user, pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
-        named = url.password !== '' ? { user, pass } : { token: user };
-      } catch {
-        throw new WebSocketError(
-          'ERR_WS_INVALID_ARGUMENT',
-          `NatsBroker: the credentials of ${maskCredentials(server)} are not URL-encoded`,
-        );
-      }
+      const { user, password } = urlCredentials(url, `NatsBroker: ${maskCredentials(server)}`);
+      const named: Record<string, string> = url.password !== '' ? { user, pass: password } : { token: user };
       if (credentials !== undefined && JSON.stringify(named) !== JSON.stringify(credentials)) {
         throw new WebSocketError(
           'ERR_WS_INVALID_ARGUMENT',

@@ -118,6 +118,13 @@ export interface PubSubEvents {
   epoch: [EpochEvent];
   /** The broker connection was lost (false) or is back with every topic subscribed again (true). */
   availability: [boolean];
+  /**
+   * The broker's server refuses (ERR_WS_BROKER_REFUSED, its own error as `cause`): at open (then
+   * every operation rejects with it too), or later where no operation waits (a reconnection refused
+   * its credentials, a subscription dropped by its permissions), while the broker tries again. Told
+   * once per refusal; without a listener, a refusal after open is a process warning.
+   */
+  refused: [WebSocketError];
 }
 
 /** The defaults, documented on the options above. */
@@ -331,6 +338,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         {
           onMessage: (m) => this.receive(m),
           onAvailability: (a) => this.availabilityChanged(a),
+          onRefused: (err) => {
+            if (this.listenerCount('refused') > 0) this.emit('refused', err);
+            else warn(err);
+          },
         },
         this.historyOptions,
       )
@@ -339,7 +350,16 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           this.isOpen = true;
         },
         (err: unknown) => {
-          throw toBrokerError(err);
+          const e = toBrokerError(err);
+          // (Every operation rejects with it as well: no warning without a listener.)
+          if (e.code === 'ERR_WS_BROKER_REFUSED') {
+            try {
+              this.emit('refused', e);
+            } catch (thrown) {
+              process.nextTick(rethrow, thrown);
+            }
+          }
+          throw e;
         },
       );
     this.opened.catch(() => {}); // reported by the operations that wait for it

@@ -25,6 +25,8 @@
  * channel before it is used.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
@@ -37,10 +39,13 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  emitRefused,
   maskCredentials,
+  refused,
   retryPause,
   unavailable,
   untrustedCertificate,
+  urlCredentials,
   withDeadline,
 } from './broker-support.js';
 
@@ -325,8 +330,15 @@ export class RedisBroker implements Broker {
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
   #generation = 0;
-  /** Why the first connection was refused for good (credentials, an untrusted TLS certificate). */
-  #refused: Error | null = null;
+  /** Why the last attempt to make a pair was refused (credentials, an untrusted TLS certificate…), if it was. */
+  #refusedBy: Error | null = null;
+  /** `open()` failed, refused: the broker never opens. */
+  #refused = false;
+  /**
+   * Redis refuses the broker since it opened (its password changed, its user disabled, while a
+   * connection was made again): operations reject with this until a pair is accepted.
+   */
+  #lateRefusal: WebSocketError | null = null;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -374,16 +386,8 @@ export class RedisBroker implements Broker {
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: the URL must be redis:// or rediss://`);
     }
-    try {
-      // (node-redis decodes them in open(), and throws a bare URIError there)
-      decodeURIComponent(url.username);
-      decodeURIComponent(url.password);
-    } catch {
-      throw new WebSocketError(
-        'ERR_WS_INVALID_ARGUMENT',
-        `RedisBroker: the credentials of ${maskCredentials(this.#options.url)} are not URL-encoded`,
-      );
-    }
+    // (node-redis decodes them in open(), and would throw a bare URIError there)
+    urlCredentials(url, `RedisBroker: ${maskCredentials(this.#options.url)}`);
     for (const key of ['commandTimeoutMs', 'reconnectMaxDelayMs', 'pingIntervalMs'] as const) {
       const v = this.#options[key];
       if (!Number.isFinite(v) || v <= 0) {
@@ -415,17 +419,16 @@ export class RedisBroker implements Broker {
     }
     // Redis refused the credentials (a wrong password or user), or its TLS certificate is not
     // trusted: retrying would never succeed, so open fails with the reason (never the password).
-    const refused = this.#refused;
-    if (refused) {
-      const what = refused instanceof NotRedisError ? '' : 'Redis refused the connection: ';
-      throw unavailable(`RedisBroker: ${what}${refused.message}`, refused);
+    if (this.#refusedBy) {
+      this.#refused = true;
+      throw this.#refusal(this.#refusedBy);
     }
     // Redis is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
     // meanwhile) and connect in the background; `true` is reported once connected.
     emitAvailability(events, false);
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
-      if (!(await this.#connect(redis))) return this.#closed;
+      if (!(await this.#connect(redis))) return this.#refusedAgain();
       this.#opened = true;
       this.#startKeepAlive();
       this.#updateAvailability();
@@ -489,15 +492,17 @@ export class RedisBroker implements Broker {
       });
     });
     /** What a server that is not Redis answered (an HTTP or NATS server, say): a refusal at open. */
-    let notRedis: NotRedisError | undefined;
+    let notRedis: WrongServerError | undefined;
     for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
       const update = (): void => {
         if (this.#commands === commands) this.#updateAvailability();
       };
       client.on('error', (err: unknown) => {
+        // The broker's pair, refused as node-redis makes a connection again (a password changed).
+        if (this.#commands === commands && refusal(err)) this.#refusedLate(err as Error);
         if (err instanceof Error && /^Unknown RESP type/.test(err.message)) {
-          notRedis ??= new NotRedisError(
+          notRedis ??= new WrongServerError(
             `${maskCredentials(this.#options.url)} is not a Redis server: it answered in another protocol (${err.message})`,
             { cause: err },
           );
@@ -532,8 +537,10 @@ export class RedisBroker implements Broker {
       }
     } catch (err) {
       // (tried again by `keepConnecting`, unless refused at `open`)
-      if (refusal(err)) this.#refused = err as Error;
-      else if (notRedis) this.#refused = notRedis;
+      this.#refusedBy = refusal(err) ? (err as Error) : (notRedis ?? null);
+      if (this.#refusedBy === null && !this.#closed) {
+        this.#refusedBy = await tlsMismatch(this.#options.url, Math.min(ms, 1000));
+      }
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
@@ -554,7 +561,7 @@ export class RedisBroker implements Broker {
     this.#updateAvailability();
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
-      if (!(await this.#connect(this.#redis!))) return this.#closed;
+      if (!(await this.#connect(this.#redis!))) return this.#refusedAgain();
       this.#replacing = false;
       this.#updateAvailability();
       return true;
@@ -636,7 +643,8 @@ export class RedisBroker implements Broker {
       // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
       // subscribe it again on every reconnection.
       subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
-      throw unavailable(`cannot subscribe to ${topic}`, err);
+      const failure = this.#failure(err, subscriber);
+      throw failure.code === 'ERR_WS_BROKER_REFUSED' ? failure : unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
 
@@ -790,7 +798,38 @@ export class RedisBroker implements Broker {
   /** Why an operation cannot run before the first connection is made. */
   #notConnected(): WebSocketError {
     if (!this.#events || this.#refused) return unavailable('the broker is not open');
-    return unavailable(`not connected to ${maskCredentials(this.#options.url)} yet`);
+    return this.#lateRefusal ?? unavailable(`not connected to ${maskCredentials(this.#options.url)} yet`);
+  }
+
+  /** `err`, a refusal of a connection, as ERR_WS_BROKER_REFUSED (never the password). */
+  #refusal(err: Error): WebSocketError {
+    const what = err instanceof WrongServerError ? '' : 'Redis refused the connection: ';
+    return refused(`RedisBroker: ${what}${err.message}`, err);
+  }
+
+  /**
+   * After an attempt to make a pair failed in the background: whether to stop trying (the broker
+   * closed). Refused, it is told (`onRefused`), and tried again all the same: Redis may be put right.
+   */
+  #refusedAgain(): boolean {
+    if (this.#refusedBy && !this.#closed) this.#refusedLate(this.#refusedBy);
+    return this.#closed;
+  }
+
+  /** Redis refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
+  #refusedLate(err: Error): void {
+    const told = this.#lateRefusal;
+    this.#lateRefusal = this.#refusal(err);
+    if (told?.message !== this.#lateRefusal.message) emitRefused(this.#events!, this.#lateRefusal);
+  }
+
+  /** What an operation whose command failed with `err` rejects with. */
+  #failure(err: unknown, commands: RedisClient): WebSocketError {
+    // Refused by Redis: the user's ACL (changed since the connection was checked, or mid-script).
+    if (err instanceof Error && /^(NOPERM|NOAUTH|WRONGPASS)\b/.test(err.message)) return refused(err.message, err);
+    // (Offline: refused while reconnecting, or down.)
+    if (this.#lateRefusal && !commands.isReady) return this.#lateRefusal;
+    return unavailable(errorText(err), err);
   }
 
   #channel(topic: string): string {
@@ -806,7 +845,9 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw unavailable('the broker is closed');
     const subscriber = this.#subscriber;
     if (!subscriber || !this.#commands) throw this.#notConnected();
-    if (!subscriber.isReady) throw unavailable(`no connection to ${maskCredentials(this.#options.url)}`);
+    if (!subscriber.isReady || this.#replacing) {
+      throw this.#lateRefusal ?? unavailable(`no connection to ${maskCredentials(this.#options.url)}`);
+    }
     return subscriber;
   }
 
@@ -834,7 +875,7 @@ export class RedisBroker implements Broker {
     try {
       return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
-      throw unavailable(errorText(err), err);
+      throw this.#failure(err, commands);
     }
   }
 
@@ -1002,6 +1043,7 @@ export class RedisBroker implements Broker {
     const available = !this.#replacing && !!this.#commands?.isReady && !!this.#subscriber?.isReady;
     if (available === this.#available) return;
     this.#available = available;
+    if (available) this.#lateRefusal = null;
     if (!available) {
       this.#own.release();
       this.#generation++;
@@ -1046,9 +1088,52 @@ function permissionRefusal([kind, command, on]: string[]): CommandRefusedError {
   );
 }
 
-/** The server at the broker's URL answered with something no Redis reply is: it is not Redis. */
-class NotRedisError extends Error {
-  override name = 'NotRedisError';
+/**
+ * The server at the broker's URL is not what the URL says: it answered with something no Redis
+ * reply is (it is not Redis), or it speaks plain Redis where the URL says TLS, or the reverse.
+ */
+class WrongServerError extends Error {
+  override name = 'WrongServerError';
+}
+
+/**
+ * After a connection to `url` failed (not refused): whether the server there speaks the other of
+ * plain TCP and TLS. A `rediss://` URL to a plain Redis port never completes its TLS handshake
+ * (Redis takes the ClientHello for the start of a command and waits for the rest), and a
+ * `redis://` URL to a TLS-only port has its connection dropped: both looked like an outage,
+ * waited out for ever. Asked once each way: `PING` in plain TCP, or a TLS handshake (any
+ * certificate: only the protocol is asked). Null when the server is down, silent, or neither.
+ */
+function tlsMismatch(text: string, ms: number): Promise<WrongServerError | null> {
+  const url = new URL(text);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || 6379);
+  const shown = maskCredentials(text);
+  return new Promise((resolve) => {
+    let socket: Socket;
+    const finish = (answer: WrongServerError | null): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish(null), ms);
+    if (url.protocol === 'rediss:') {
+      socket = netConnect(port, host, () => socket.write('PING\r\n'));
+      socket.once('data', (chunk: Buffer) => {
+        const plain = /^[-+:$*%_]/.test(chunk.toString('latin1'));
+        finish(plain ? new WrongServerError(`${shown}: the server there speaks Redis without TLS (use redis://)`) : null);
+      });
+    } else {
+      const options = { port, host, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) };
+      socket = tlsConnect(options, () =>
+        finish(new WrongServerError(`${shown}: the server there speaks TLS only (use rediss://)`)),
+      );
+    }
+    socket.unref();
+    timer.unref();
+    socket.on('error', () => finish(null));
+    socket.on('close', () => finish(null));
+  });
 }
 
 function destroyQuietly(client: RedisClient): void {
@@ -1066,6 +1151,9 @@ function destroyQuietly(client: RedisClient): void {
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof CommandRefusedError || /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(err.message)) return true;
+  // (`/db` past the databases Redis has: node-redis's SELECT at connect. A password given to a
+  // Redis that has none: its AUTH refused.)
+  if (/^ERR (DB index is out of range|AUTH .* without any password configured)/.test(err.message)) return true;
   // (A command of the connection's own refused: SCRIPT or EVAL renamed away.)
   if (/^ERR unknown command\b/.test(err.message)) return true;
   return untrustedCertificate((err as { originalError?: unknown }).originalError);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { BrokerEvents, BrokerMessage } from '../../src/pubsub/broker.js';
+import type { WebSocketError } from '../../src/errors.js';
 
 /**
  * A free TCP port on 127.0.0.1 for a server a test starts (bound once by node, then released),
@@ -198,6 +199,20 @@ export class BrokerRecorder implements BrokerEvents {
   onAvailability(available: boolean): void {
     this.availability.push(available);
     this.#wake();
+  }
+
+  /** What the broker told `onRefused` (ERR_WS_BROKER_REFUSED), in order. */
+  readonly refusals: WebSocketError[] = [];
+
+  onRefused(err: WebSocketError): void {
+    this.refusals.push(err);
+    this.#wake();
+  }
+
+  /** Waits until the broker told `count` refusals, and returns them. */
+  async refused(count = 1): Promise<WebSocketError[]> {
+    await this.until(() => this.refusals.length >= count);
+    return this.refusals;
   }
 
   /** Messages of one topic, in the order they arrived. */
