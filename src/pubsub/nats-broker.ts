@@ -1057,7 +1057,7 @@ export class NatsBroker implements Broker {
         const err = (status as { error?: unknown }).error;
         if (!this.#available && refusal(err)) this.#refusedLate(this.#refusal(err as Error));
       } else if (status.type === 'reconnect') {
-        this.#lateRefusal = null;
+        // (A refused attempt is reported as a 'reconnect' too: a refusal is forgotten once available.)
         if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
         void this.#restore(++this.#generation);
       }
@@ -1103,6 +1103,7 @@ export class NatsBroker implements Broker {
         if (generation !== this.#generation || this.#closed || this.#available) return;
         // (Told once: after refused attempts the client reports one 'reconnect' for each.)
         this.#available = true;
+        this.#lateRefusal = null;
         emitAvailability(this.#events!, true);
         return;
       } catch {

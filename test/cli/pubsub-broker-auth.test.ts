@@ -119,7 +119,7 @@ describe('serve --pubsub --broker with credentials', () => {
     for (const [url, reason] of cases) {
       const { code, out, err } = await serveToExit(url);
       assert.equal(code, 1, out + err);
-      assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: .*\n$/);
+      assert.match(err, /^ws-stream: the pub\/sub broker refused: .*\n$/);
       assert.match(err, reason);
       assert.doesNotMatch(err, /limited-pw/);
     }
@@ -192,7 +192,7 @@ describe('serve --pubsub --broker with credentials', () => {
       const { code, out, err } = await serveToExit(url);
       assert.equal(code, 1, out + err);
       assert.equal(out, '');
-      assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: .*Authorization Violation\n$/);
+      assert.match(err, /^ws-stream: the pub\/sub broker refused: .*Authorization Violation\n$/);
       assert.doesNotMatch(out + err, /wrong-pw-1|t0ken|p4ss/);
     }
   });

@@ -35,7 +35,7 @@ describe('serve --workers: a worker that could not start', () => {
     const { code, out, err } = await runRefused(['--pubsub', '--broker', url, '--workers', '3']);
     assert.equal(code, 1, out + err);
     assert.equal(out, '');
-    assert.match(err, /^ws-stream: the pub\/sub broker is unavailable: [^\n]*Authorization Violation\n$/);
+    assert.match(err, /^ws-stream: the pub\/sub broker refused: [^\n]*Authorization Violation\n$/);
     assert.doesNotMatch(err, /wrong-pw-1/);
   });
 

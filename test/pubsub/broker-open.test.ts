@@ -1,7 +1,7 @@
 /**
  * What `serve --pubsub` waits for before it listens: the PubSub's own open of its broker
  * (`_opened()`, internal: not in the published types). A Redis broker that refuses the password
- * rejects it with ERR_WS_BROKER_UNAVAILABLE naming the refusal, never the password; one merely down
+ * rejects it with ERR_WS_BROKER_REFUSED naming the refusal, never the password; one merely down
  * resolves it (it connects later); the in-memory broker resolves it at once.
  */
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ it('a broker that refuses the credentials: _opened() rejects, typed, without the
   const ps = new PubSub({ broker: new RedisBroker(broker.url.replace('://', '://:wrong-pw-1@')) });
   await assert.rejects(ps._opened(), (err: unknown) => {
     assert.ok(err instanceof WebSocketError, String(err));
-    assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
+    assert.equal(err.code, 'ERR_WS_BROKER_REFUSED');
     assert.match(err.message, /WRONGPASS/);
     assert.doesNotMatch(err.message, /wrong-pw-1/);
     return true;

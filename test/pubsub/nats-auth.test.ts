@@ -2,7 +2,7 @@
  * NatsBroker against nats-servers that ask for credentials or serve TLS, all started here: the
  * credentials of the URL (user and password, token, URL-encoded, one set for a list) reach the
  * server; `connectOptions`' own win; a refusal at the first connection (wrong credentials, a
- * certificate node does not trust) fails `open()` with ERR_WS_BROKER_UNAVAILABLE, while a server
+ * certificate node does not trust) fails `open()` with ERR_WS_BROKER_REFUSED, while a server
  * merely down is waited for; no error ever holds the password or token.
  */
 import assert from 'node:assert/strict';
@@ -127,12 +127,12 @@ describe('NatsBroker with credentials', () => {
     await roundTrip(pub.broker, Object.assign(sub.events, { broker: sub.broker }), topic);
     return pub.broker;
   }
-  /** `open` rejects with ERR_WS_BROKER_UNAVAILABLE whose message matches `reason`, holding no `secret`. */
+  /** `open` rejects with ERR_WS_BROKER_REFUSED whose message matches `reason`, holding no `secret`. */
   async function refused(options: string | NatsBrokerOptions, reason: RegExp, secret: string): Promise<void> {
     const broker = new NatsBroker(options);
     opened.push(broker);
     await assert.rejects(broker.open(new BrokerRecorder(), history), (err: WebSocketError) => {
-      assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE', err.message);
+      assert.equal(err.code, 'ERR_WS_BROKER_REFUSED', err.message);
       assert.match(err.message, reason);
       assert.ok(!err.message.includes(secret), err.message);
       return true;
@@ -158,7 +158,7 @@ describe('NatsBroker with credentials', () => {
     const cases: [string, RegExp][] = [
       ['nats://a:secret-1@h:1,nats://a:secret-2@h:2', /different credentials/],
       ['nats://secret-1@h:1,nats://u:secret-1@h:2', /different credentials/],
-      ['nats://u:secret-1%zz@h:1', /not URL-encoded/],
+      ['nats://u:secret-1%zz@h:1', /nats:\/\/u:\*\*\*@h:1: bad percent-encoding in the password/],
       ['nats://u:secret-1@h:99999', /not a URL: nats:\/\/u:\*\*\*@h:99999/],
     ];
     for (const [url, reason] of cases) {
@@ -177,7 +177,7 @@ describe('NatsBroker with credentials', () => {
     await refused({ url: at(u, `u:${encoded}`), connectOptions: { token: 'wrong-pw-1' } }, /Authorization/, 'wrong');
   });
 
-  it('wrong credentials: open rejects with ERR_WS_BROKER_UNAVAILABLE naming the refusal, never the secret', async () => {
+  it('wrong credentials: open rejects with ERR_WS_BROKER_REFUSED naming the refusal, never the secret', async () => {
     const [u, t] = [await users(), await tokens()];
     await refused(
       at(u, 'u:wrong-pw-1'),
@@ -234,6 +234,12 @@ describe('NatsBroker with credentials', () => {
       await broker.subscribe('back');
       proxy.switchTo(other.port);
       await events.available(false);
+      // Told (it used to be retried in silence, publish rejected as if the server were down).
+      const [told] = await events.refused();
+      assert.equal(told!.code, 'ERR_WS_BROKER_REFUSED');
+      assert.match(told!.message, /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/);
+      assert.match((told!.cause as Error).message, /Authorization Violation/);
+      await assert.rejects(broker.publish('back', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_REFUSED' });
       // (the client used to stop for good after two refusals in a row)
       const since = proxy.connections;
       await proxy.made(since + 4);
@@ -246,6 +252,7 @@ describe('NatsBroker with credentials', () => {
       // (checked after the round trip: the client reports a 'reconnect' for each refused attempt, all at once)
       assert.deepEqual(events.availability, [false, true], 'each change told once');
       assert.deepEqual(idle.events.availability, [false, true], 'each change told once');
+      assert.equal(events.refusals.length, 1, 'the refusal told once, however many attempts');
     } finally {
       await proxy.close();
     }

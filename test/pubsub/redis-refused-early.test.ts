@@ -1,7 +1,7 @@
 /**
  * RedisBroker's open against a Redis that wants a password it was not given: the scripts' loading
  * on the first connection is refused (NOAUTH) while the second connection (the subscriber) is still
- * connecting. That refusal must end `open()` with ERR_WS_BROKER_UNAVAILABLE, never surface as an
+ * connecting. That refusal must end `open()` with ERR_WS_BROKER_REFUSED, never surface as an
  * unhandled rejection (which ends a `serve --pubsub` process with node-redis's stack trace; seen
  * once in CI under load). A TCP proxy holds the subscriber's connection until the refusal has come.
  */
@@ -38,7 +38,7 @@ it('NOAUTH on the first connection while the second still connects: open rejects
   // after the microtasks of that turn: a few turns, not a time.
   for (let turn = 0; turn < 5; turn++) await nextTurn();
   subscriber!.release();
-  await assert.rejects(opening, { code: 'ERR_WS_BROKER_UNAVAILABLE', message: /NOAUTH/ });
+  await assert.rejects(opening, { code: 'ERR_WS_BROKER_REFUSED', message: /NOAUTH/ });
   await broker.close();
   await nextTurn();
   assert.deepEqual(unhandled, []);

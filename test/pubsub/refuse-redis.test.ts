@@ -43,10 +43,10 @@ describe('RedisBroker: a URL to a server that is not Redis', () => {
       const events = new BrokerRecorder();
       const shown = url.replace(':pw@', ':***@');
       await assert.rejects(broker.open(events, history), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
+        assert.equal(err.code, 'ERR_WS_BROKER_REFUSED');
         assert.equal(
           err.message,
-          `the pub/sub broker is unavailable: RedisBroker: ${shown} is not a Redis server: it answered in another protocol (Unknown RESP type ${first.charCodeAt(0)} "${first}")`,
+          `the pub/sub broker refused: RedisBroker: ${shown} is not a Redis server: it answered in another protocol (Unknown RESP type ${first.charCodeAt(0)} "${first}")`,
         );
         return true;
       });
@@ -148,8 +148,8 @@ describe('RedisBroker: ACL users and renamed commands that refuse what the broke
       const broker = new RedisBroker(url);
       const events = new BrokerRecorder();
       await assert.rejects(broker.open(events, history), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'ERR_WS_BROKER_UNAVAILABLE');
-        assert.match(err.message, /^the pub\/sub broker is unavailable: RedisBroker: Redis refused the connection: /);
+        assert.equal(err.code, 'ERR_WS_BROKER_REFUSED');
+        assert.match(err.message, /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: /);
         assert.match(err.message, reason);
         assert.doesNotMatch(err.message, /pw@/);
         return true;
@@ -177,7 +177,7 @@ describe('RedisBroker: ACL users and renamed commands that refuse what the broke
     assert.equal(code, 1, out + err);
     assert.match(
       err,
-      /^ws-stream: the pub\/sub broker is unavailable: RedisBroker: Redis refused the connection: NOPERM this user may not run PUBLISH on ws-stream:: the broker needs it .*\n$/,
+      /^ws-stream: the pub\/sub broker refused: RedisBroker: Redis refused the connection: NOPERM this user may not run PUBLISH on ws-stream:: the broker needs it .*\n$/,
     );
   });
 });
@@ -203,7 +203,7 @@ describe('RedisBroker: an ACL changed while it runs', () => {
     await pub.publish('room', Buffer.from('one'), false);
     await admin.sendCommand(['ACL', 'SETUSER', 'pub', '-publish']);
     await assert.rejects(pub.publish('room', Buffer.from('refused'), false), {
-      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      code: 'ERR_WS_BROKER_REFUSED',
       message: /NOPERM this user may not run PUBLISH on ws-stream:room: nothing was published/,
     });
     assert.equal((await sub.position('room')).offset, 1);
