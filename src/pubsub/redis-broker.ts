@@ -1121,7 +1121,9 @@ function tlsMismatch(text: string, ms: number): Promise<WrongServerError | null>
       socket = netConnect(port, host, () => socket.write('PING\r\n'));
       socket.once('data', (chunk: Buffer) => {
         const plain = /^[-+:$*%_]/.test(chunk.toString('latin1'));
-        finish(plain ? new WrongServerError(`${shown}: the server there speaks Redis without TLS (use redis://)`) : null);
+        finish(
+          plain ? new WrongServerError(`${shown}: the server there speaks Redis without TLS (use redis://)`) : null,
+        );
       });
     } else {
       const options = { port, host, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) };
@@ -1129,8 +1131,7 @@ function tlsMismatch(text: string, ms: number): Promise<WrongServerError | null>
         finish(new WrongServerError(`${shown}: the server there speaks TLS only (use rediss://)`)),
       );
     }
-    socket.unref();
-    timer.unref();
+    // (Not unref'd: `open()` waits for it, at most `ms`, and `serve` has nothing else running yet.)
     socket.on('error', () => finish(null));
     socket.on('close', () => finish(null));
   });

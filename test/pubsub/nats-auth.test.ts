@@ -237,7 +237,10 @@ describe('NatsBroker with credentials', () => {
       // Told (it used to be retried in silence, publish rejected as if the server were down).
       const [told] = await events.refused();
       assert.equal(told!.code, 'ERR_WS_BROKER_REFUSED');
-      assert.match(told!.message, /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/);
+      assert.match(
+        told!.message,
+        /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+      );
       assert.match((told!.cause as Error).message, /Authorization Violation/);
       await assert.rejects(broker.publish('back', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_REFUSED' });
       // (the client used to stop for good after two refusals in a row)

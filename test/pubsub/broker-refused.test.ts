@@ -1,0 +1,269 @@
+/**
+ * A broker server that answers but refuses is told apart from one that is down: ERR_WS_BROKER_REFUSED,
+ * the server's own error as `cause`, at open (`serve --pubsub` exits 1 with one line before it
+ * listens) and later (a password changed while it runs, a server down at open that comes up
+ * refusing): the PubSub tells it (`'refused'`, once), `publish` rejects with it instead of
+ * ERR_WS_BROKER_UNAVAILABLE, and the broker keeps trying, serving again once put right. Real
+ * redis-server and nats-server processes; before, each case here was waited out as an outage.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { WebSocketError } from '../../src/errors.js';
+import { PubSub } from '../../src/pubsub/index.js';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { RedisBroker } from '../../src/pubsub/redis-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder, freePort } from '../support/brokers.js';
+import { selfSigned } from '../support/tls-cert.js';
+import { JsonClient } from './pubsub-support.js';
+import { serveToExit } from './refuse-support.js';
+
+/** For the tests that wait for a refusal to be told: without it they would wait for the runner's timeout. */
+const WAIT = { timeout: 60_000 };
+
+/** The assertion of a refusal: its code, its message, and the server's (or the probe's) own error as `cause`. */
+function isRefusal(message: RegExp, cause: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof WebSocketError, String(err));
+    assert.equal(err.code, 'ERR_WS_BROKER_REFUSED', err.message);
+    assert.match(err.message, message);
+    assert.ok(err.cause instanceof Error, `${err.message}: no cause`);
+    assert.match(err.cause.message, cause);
+    return true;
+  };
+}
+
+describe('RedisBroker: refused at open, where it used to wait for ever', () => {
+  const stops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const stop of stops) await stop();
+  });
+
+  it('a /db Redis lacks, a password Redis has none for, TLS on one side only: open rejects; serve exits 1, one line', async () => {
+    const plain = await BrokerProcess.redis();
+    stops.push(() => plain.stop());
+    const { cert, key } = selfSigned();
+    const tlsPort = await freePort();
+    const tlsOnly = await BrokerProcess.redis({
+      args: [
+        '--port',
+        '0',
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        key,
+        '--tls-auth-clients',
+        'no',
+      ],
+    });
+    stops.push(() => tlsOnly.stop());
+    const cases: [string, RegExp, RegExp][] = [
+      [
+        `${plain.url}/99`,
+        /Redis refused the connection: ERR DB index is out of range$/,
+        /^ERR DB index is out of range$/,
+      ],
+      [
+        plain.url.replace('://', '://:pw-1@'),
+        /Redis refused the connection: ERR AUTH <password> called without any password configured/,
+        /^ERR AUTH/,
+      ],
+      [
+        `rediss://127.0.0.1:${plain.port}`,
+        /RedisBroker: rediss:\/\/127\.0\.0\.1:\d+: the server there speaks Redis without TLS \(use redis:\/\/\)$/,
+        /speaks Redis without TLS/,
+      ],
+      [
+        `redis://127.0.0.1:${tlsPort}`,
+        /RedisBroker: redis:\/\/127\.0\.0\.1:\d+: the server there speaks TLS only \(use rediss:\/\/\)$/,
+        /speaks TLS only/,
+      ],
+    ];
+    let checked = 0;
+    for (const [url, message, cause] of cases) {
+      const broker = new RedisBroker(url);
+      const events = new BrokerRecorder();
+      await assert.rejects(broker.open(events, history), isRefusal(message, cause), url);
+      assert.deepEqual(events.availability, [], `${url}: not reported as down`);
+      await broker.close();
+      const { code, out, err } = await serveToExit(url);
+      assert.equal(code, 1, `${url}: ${out}${err}`);
+      assert.match(err, /^ws-stream: the pub\/sub broker refused: RedisBroker: [^\n]+\n$/, url);
+      assert.doesNotMatch(err, /pw-1/);
+      checked++;
+    }
+    assert.equal(checked, cases.length);
+  });
+});
+
+describe('RedisBroker: refused while it runs', () => {
+  it(
+    'its password changed: told once (PubSub "refused"), publish rejects with it; put back, it serves again',
+    WAIT,
+    async (t) => {
+      const server = await BrokerProcess.redis({ args: ['--user', 'pub', 'on', '>pw-1', '~*', '&*', '+@all'] });
+      const admin = createClient({ url: server.url });
+      await admin.connect();
+      const ps = new PubSub({ broker: new RedisBroker(`redis://pub:pw-1@127.0.0.1:${server.port}`) });
+      t.after(async () => {
+        await ps.close();
+        admin.destroy();
+        await server.stop();
+      });
+      const told: WebSocketError[] = [];
+      ps.on('refused', (err) => told.push(err));
+      const availability: boolean[] = [];
+      ps.on('availability', (a) => availability.push(a));
+      assert.equal((await ps.publish('t', 'one')).offset, 1);
+
+      const refusal = once(ps, 'refused');
+      await admin.sendCommand(['ACL', 'SETUSER', 'pub', 'resetpass', '>pw-2']);
+      await admin.sendCommand(['CLIENT', 'KILL', 'USER', 'pub']);
+      const [err] = (await refusal) as [WebSocketError];
+      isRefusal(
+        /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
+        /^WRONGPASS/,
+      )(err);
+      assert.doesNotMatch(err.message, /pw-1/);
+      assert.equal(ps.brokerAvailable, false);
+      await assert.rejects(ps.publish('t', 'refused'), isRefusal(/WRONGPASS/, /^WRONGPASS/));
+
+      const back = once(ps, 'availability');
+      await admin.sendCommand(['ACL', 'SETUSER', 'pub', 'resetpass', '>pw-1']);
+      assert.deepEqual(await back, [true]);
+      assert.equal((await ps.publish('t', 'two')).offset, 2);
+      assert.equal(told.length, 1, 'told once, however many attempts were refused');
+      assert.deepEqual(availability, [false, true]);
+    },
+  );
+
+  it(
+    'down at open, up wanting another password: told, publish rejects with it; a real outage stays UNAVAILABLE',
+    WAIT,
+    async (t) => {
+      const server = await BrokerProcess.redis({ start: false, args: ['--requirepass', 'pw-2'] });
+      const broker = new RedisBroker(server.url.replace('://', '://:pw-1@'));
+      t.after(async () => {
+        await broker.close();
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      assert.deepEqual(events.availability, [false]);
+      // Down: an outage.
+      await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+        code: 'ERR_WS_BROKER_UNAVAILABLE',
+        message: /not connected to redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ yet$/,
+      });
+      await server.start();
+      const [err] = await events.refused();
+      isRefusal(/Redis refused the connection: WRONGPASS/, /^WRONGPASS/)(err);
+      await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(/WRONGPASS/, /^WRONGPASS/));
+      assert.deepEqual(events.availability, [false]);
+    },
+  );
+
+  it(
+    'serve --pubsub: a refusal after it started is one line on stderr (also --quiet); a publish gets ERR_WS_BROKER_REFUSED',
+    WAIT,
+    async (t) => {
+      const server = await BrokerProcess.redis({ args: ['--user', 'srv', 'on', '>pw-1', '~*', '&*', '+@all'] });
+      const admin = createClient({ url: server.url });
+      await admin.connect();
+      const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+      const url = `redis://srv:pw-1@127.0.0.1:${server.port}`;
+      const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', '--pubsub', '--broker', url], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let client: JsonClient | undefined;
+      t.after(async () => {
+        client?.sock.destroy();
+        if (proc.exitCode === null && proc.signalCode === null) {
+          const exited = once(proc, 'exit');
+          proc.kill('SIGINT');
+          await exited;
+        }
+        admin.destroy();
+        await server.stop();
+      });
+      let out = '';
+      let err = '';
+      const said: (() => void)[] = [];
+      const wake = (): void => {
+        for (const f of said.splice(0)) f();
+      };
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        wake();
+      });
+      proc.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        wake();
+      });
+      const until = async (cond: () => boolean): Promise<void> => {
+        while (!cond()) await new Promise<void>((resolve) => said.push(resolve));
+      };
+      await until(() => /listening on ws:\/\/[^:]+:\d+\//.test(out));
+      client = await JsonClient.connect(Number(/:(\d+)\//.exec(out)![1]));
+
+      await admin.sendCommand(['ACL', 'SETUSER', 'srv', 'resetpass', '>pw-2']);
+      await admin.sendCommand(['CLIENT', 'KILL', 'USER', 'srv']);
+      await until(() => err.includes('\n'));
+      assert.match(err, /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS [^\n]*\n$/);
+      assert.doesNotMatch(err, /pw-1/);
+      client.send({ op: 'publish', topic: 't', data: 'x' });
+      const reply = await client.next();
+      assert.equal(reply.op, 'error', JSON.stringify(reply));
+      assert.equal(reply.code, 'ERR_WS_BROKER_REFUSED', JSON.stringify(reply));
+      assert.match(reply.message, /WRONGPASS/);
+    },
+  );
+});
+
+describe('NatsBroker: refused where no operation waits', () => {
+  it('down at open, up with other credentials: told, publish rejects with it', WAIT, async (t) => {
+    const server = await BrokerProcess.nats({ start: false, config: 'authorization { token: t0ken }' });
+    const broker = new NatsBroker(`nats://wrong-1@127.0.0.1:${server.port}`);
+    t.after(async () => {
+      await broker.close();
+      await server.stop();
+    });
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    assert.deepEqual(events.availability, [false]);
+    await assert.rejects(broker.publish('t', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+    await server.start();
+    const [err] = await events.refused();
+    isRefusal(
+      /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+      /Authorization/,
+    )(err);
+    assert.doesNotMatch(err!.message, /wrong-1/);
+    await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(/Authorization/, /Authorization/));
+    assert.deepEqual(events.availability, [false]);
+  });
+
+  it('requireJetStream on a server without JetStream: open rejects, a refusal', async (t) => {
+    const server = await BrokerProcess.nats({ jetstream: false });
+    const broker = new NatsBroker({ url: server.url, requireJetStream: true });
+    t.after(async () => {
+      await broker.close();
+      await server.stop();
+    });
+    const events = new BrokerRecorder();
+    await assert.rejects(
+      broker.open(events, history),
+      isRefusal(
+        /^the pub\/sub broker refused: NatsBroker: no JetStream on nats:\/\/127\.0\.0\.1:\d+ \(requireJetStream\)$/,
+        /./,
+      ),
+    );
+    assert.deepEqual(events.availability, []);
+  });
+});
