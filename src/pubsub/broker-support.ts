@@ -55,6 +55,11 @@ export function refused(detail: string, cause?: unknown): WebSocketError {
   return new WebSocketError('ERR_WS_BROKER_REFUSED', detail, cause === undefined ? undefined : { cause });
 }
 
+/** Whether `err` is a refusal (ERR_WS_BROKER_REFUSED). */
+export function isRefusal(err: unknown): err is WebSocketError {
+  return err instanceof WebSocketError && err.code === 'ERR_WS_BROKER_REFUSED';
+}
+
 /**
  * The user, password (or token) and host of a broker URL, percent-decoded as the clients take
  * them. The one place they are decoded: a `%` not followed by two hex digits, or bytes that are no

@@ -32,6 +32,7 @@ import {
   keepConnecting,
   MAX_HELD,
   emitRefused,
+  isRefusal,
   maskCredentials,
   refused,
   retryPause,
@@ -262,6 +263,8 @@ export class NatsBroker implements Broker {
    * a connection is accepted.
    */
   #lateRefusal: WebSocketError | null = null;
+  /** The message of the refusal told last (`#tell`), until the broker is available again. */
+  #told: string | null = null;
 
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
     const options = brokerOptions<NatsBrokerOptions>('NatsBroker', urlOrOptions);
@@ -387,9 +390,15 @@ export class NatsBroker implements Broker {
 
   /** The server refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: WebSocketError): void {
-    const told = this.#lateRefusal;
     this.#lateRefusal = err;
-    if (told?.message !== err.message) emitRefused(this.#events!, err);
+    this.#tell(err);
+  }
+
+  /** A refusal met in the background (`onRefused`), unless it is the one told last since the broker was available. */
+  #tell(err: unknown): void {
+    if (!isRefusal(err) || err.message === this.#told) return;
+    this.#told = err.message;
+    emitRefused(this.#events!, err);
   }
 
   /**
@@ -479,6 +488,7 @@ export class NatsBroker implements Broker {
     }
     this.#available = true;
     this.#lateRefusal = null;
+    this.#told = null;
     this.#watch(nc).catch(warn);
   }
 
@@ -982,7 +992,8 @@ export class NatsBroker implements Broker {
         }
         stream = now.stream;
         break;
-      } catch {
+      } catch (err) {
+        this.#tell(err); // (refused: tried again all the same, and told once)
         if (!stays()) break;
         await retryPause(attempt, 1000);
       }
@@ -1104,9 +1115,12 @@ export class NatsBroker implements Broker {
         // (Told once: after refused attempts the client reports one 'reconnect' for each.)
         this.#available = true;
         this.#lateRefusal = null;
+        this.#told = null;
         emitAvailability(this.#events!, true);
         return;
-      } catch {
+      } catch (err) {
+        // (Refused: the JetStream API or a topic's subject denied since: told, operations reject with it.)
+        if (isRefusal(err)) this.#refusedLate(err);
         this.#streams.clear();
         await new Promise((resolve) => setTimeout(resolve, delay));
       }

@@ -40,6 +40,7 @@ import {
   keepConnecting,
   MAX_HELD,
   emitRefused,
+  isRefusal,
   maskCredentials,
   refused,
   retryPause,
@@ -339,6 +340,8 @@ export class RedisBroker implements Broker {
    * connection was made again): operations reject with this until a pair is accepted.
    */
   #lateRefusal: WebSocketError | null = null;
+  /** The message of the refusal told last (`#tell`), until the broker is available again. */
+  #told: string | null = null;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -818,9 +821,15 @@ export class RedisBroker implements Broker {
 
   /** Redis refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: Error): void {
-    const told = this.#lateRefusal;
     this.#lateRefusal = this.#refusal(err);
-    if (told?.message !== this.#lateRefusal.message) emitRefused(this.#events!, this.#lateRefusal);
+    this.#tell(this.#lateRefusal);
+  }
+
+  /** A refusal met in the background (`onRefused`), unless it is the one told last since the broker was available. */
+  #tell(err: unknown): void {
+    if (!isRefusal(err) || err.message === this.#told) return;
+    this.#told = err.message;
+    emitRefused(this.#events!, err);
   }
 
   /** What an operation whose command failed with `err` rejects with. */
@@ -962,7 +971,8 @@ export class RedisBroker implements Broker {
           drops = -1;
         }
         break;
-      } catch {
+      } catch (err) {
+        this.#tell(err); // (refused: a user's ACL changed; tried again all the same, and told once)
         if (!(await this.#again(generation, topic, sub, attempt))) return;
       }
     }
@@ -997,7 +1007,8 @@ export class RedisBroker implements Broker {
       try {
         missed = await this.#historyAfter(topic, { offset: sub.last, epoch: sub.epoch }, true);
         break;
-      } catch {
+      } catch (err) {
+        this.#tell(err); // (refused: a user's ACL changed; tried again all the same, and told once)
         if (!(await this.#again(generation, topic, sub, attempt))) return;
       }
     }
@@ -1043,7 +1054,10 @@ export class RedisBroker implements Broker {
     const available = !this.#replacing && !!this.#commands?.isReady && !!this.#subscriber?.isReady;
     if (available === this.#available) return;
     this.#available = available;
-    if (available) this.#lateRefusal = null;
+    if (available) {
+      this.#lateRefusal = null;
+      this.#told = null;
+    }
     if (!available) {
       this.#own.release();
       this.#generation++;

@@ -248,22 +248,4 @@ describe('NatsBroker: refused where no operation waits', () => {
     await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(/Authorization/, /Authorization/));
     assert.deepEqual(events.availability, [false]);
   });
-
-  it('requireJetStream on a server without JetStream: open rejects, a refusal', async (t) => {
-    const server = await BrokerProcess.nats({ jetstream: false });
-    const broker = new NatsBroker({ url: server.url, requireJetStream: true });
-    t.after(async () => {
-      await broker.close();
-      await server.stop();
-    });
-    const events = new BrokerRecorder();
-    await assert.rejects(
-      broker.open(events, history),
-      isRefusal(
-        /^the pub\/sub broker refused: NatsBroker: no JetStream on nats:\/\/127\.0\.0\.1:\d+ \(requireJetStream\)$/,
-        /./,
-      ),
-    );
-    assert.deepEqual(events.availability, []);
-  });
 });

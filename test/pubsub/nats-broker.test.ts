@@ -71,9 +71,16 @@ describe('NatsBroker on a server without JetStream', () => {
     return { broker, events };
   }
 
-  it('requireJetStream fails open()', async () => {
+  it('requireJetStream fails open(), a refusal (the server answered: no JetStream), not reported as down', async () => {
     const broker = new NatsBroker({ url: nats.url, requireJetStream: true });
-    await assert.rejects(broker.open(new BrokerRecorder(), history), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+    const events = new BrokerRecorder();
+    await assert.rejects(broker.open(events, history), {
+      code: 'ERR_WS_BROKER_REFUSED',
+      message:
+        /^the pub\/sub broker refused: NatsBroker: no JetStream on nats:\/\/127\.0\.0\.1:\d+ \(requireJetStream\)$/,
+      cause: { name: 'JetStreamNotEnabled' },
+    });
+    assert.deepEqual(events.availability, []);
   });
 
   it('live pub/sub works on core NATS, offsets counted per process, history is null', async () => {
