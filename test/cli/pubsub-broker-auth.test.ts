@@ -13,7 +13,7 @@ import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { serveToExit } from '../pubsub/refuse-support.js';
 import { BrokerProcess, freePort } from '../support/brokers.js';
-import { selfSigned } from '../support/tls-cert.js';
+import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -129,20 +129,7 @@ describe('serve --pubsub --broker with credentials', () => {
     const { cert, key } = selfSigned();
     const tlsPort = await freePort();
     const broker = await BrokerProcess.redis({
-      args: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        cert,
-        '--tls-key-file',
-        key,
-        '--tls-ca-cert-file',
-        cert,
-        '--tls-auth-clients',
-        'no',
-        '--requirepass',
-        's3cret',
-      ],
+      args: [...redisTlsArgs(tlsPort, { cert, key }), '--requirepass', 's3cret'],
     });
     brokers.push(broker);
     const url = `rediss://:s3cret@127.0.0.1:${tlsPort}`;

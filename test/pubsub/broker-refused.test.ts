@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { WebSocketError } from '../../src/errors.js';
@@ -18,7 +18,7 @@ import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, freePort } from '../support/brokers.js';
-import { selfSigned } from '../support/tls-cert.js';
+import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
 import { JsonClient } from './pubsub-support.js';
 import { serveToExit } from './refuse-support.js';
 
@@ -46,22 +46,8 @@ describe('RedisBroker: refused at open, where it used to wait for ever', () => {
   it('a /db Redis lacks, a password Redis has none for, TLS on one side only: open rejects; serve exits 1, one line', async () => {
     const plain = await BrokerProcess.redis();
     stops.push(() => plain.stop());
-    const { cert, key } = selfSigned();
     const tlsPort = await freePort();
-    const tlsOnly = await BrokerProcess.redis({
-      args: [
-        '--port',
-        '0',
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        cert,
-        '--tls-key-file',
-        key,
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
+    const tlsOnly = await BrokerProcess.redis({ args: ['--port', '0', ...redisTlsArgs(tlsPort, selfSigned())] });
     stops.push(() => tlsOnly.stop());
     const cases: [string, RegExp, RegExp][] = [
       [
@@ -102,20 +88,36 @@ describe('RedisBroker: refused at open, where it used to wait for ever', () => {
   });
 });
 
+/**
+ * A redis-server with one ACL user `user` (password pw-1, every permission), stopped after the
+ * test; `password(pw)` changes that user's password and drops its connections, as an operator
+ * rotating it would: the broker's next connections are refused (or accepted again).
+ */
+async function redisUser(t: TestContext, user: string): Promise<{ url: string; password(pw: string): Promise<void> }> {
+  const server = await BrokerProcess.redis({ args: ['--user', user, 'on', '>pw-1', '~*', '&*', '+@all'] });
+  const admin = createClient({ url: server.url });
+  await admin.connect();
+  t.after(async () => {
+    admin.destroy();
+    await server.stop();
+  });
+  return {
+    url: `redis://${user}:pw-1@127.0.0.1:${server.port}`,
+    async password(pw) {
+      await admin.sendCommand(['ACL', 'SETUSER', user, 'resetpass', `>${pw}`]);
+      await admin.sendCommand(['CLIENT', 'KILL', 'USER', user]);
+    },
+  };
+}
+
 describe('RedisBroker: refused while it runs', () => {
   it(
     'its password changed: told once (PubSub "refused"), publish rejects with it; put back, it serves again',
     WAIT,
     async (t) => {
-      const server = await BrokerProcess.redis({ args: ['--user', 'pub', 'on', '>pw-1', '~*', '&*', '+@all'] });
-      const admin = createClient({ url: server.url });
-      await admin.connect();
-      const ps = new PubSub({ broker: new RedisBroker(`redis://pub:pw-1@127.0.0.1:${server.port}`) });
-      t.after(async () => {
-        await ps.close();
-        admin.destroy();
-        await server.stop();
-      });
+      const redis = await redisUser(t, 'pub');
+      const ps = new PubSub({ broker: new RedisBroker(redis.url) });
+      t.after(() => ps.close());
       const told: WebSocketError[] = [];
       ps.on('refused', (err) => told.push(err));
       const availability: boolean[] = [];
@@ -123,8 +125,7 @@ describe('RedisBroker: refused while it runs', () => {
       assert.equal((await ps.publish('t', 'one')).offset, 1);
 
       const refusal = once(ps, 'refused');
-      await admin.sendCommand(['ACL', 'SETUSER', 'pub', 'resetpass', '>pw-2']);
-      await admin.sendCommand(['CLIENT', 'KILL', 'USER', 'pub']);
+      await redis.password('pw-2');
       const [err] = (await refusal) as [WebSocketError];
       isRefusal(
         /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
@@ -135,7 +136,7 @@ describe('RedisBroker: refused while it runs', () => {
       await assert.rejects(ps.publish('t', 'refused'), isRefusal(/WRONGPASS/, /^WRONGPASS/));
 
       const back = once(ps, 'availability');
-      await admin.sendCommand(['ACL', 'SETUSER', 'pub', 'resetpass', '>pw-1']);
+      await redis.password('pw-1');
       assert.deepEqual(await back, [true]);
       assert.equal((await ps.publish('t', 'two')).offset, 2);
       assert.equal(told.length, 1, 'told once, however many attempts were refused');
@@ -144,41 +145,13 @@ describe('RedisBroker: refused while it runs', () => {
   );
 
   it(
-    'down at open, up wanting another password: told, publish rejects with it; a real outage stays UNAVAILABLE',
-    WAIT,
-    async (t) => {
-      const server = await BrokerProcess.redis({ start: false, args: ['--requirepass', 'pw-2'] });
-      const broker = new RedisBroker(server.url.replace('://', '://:pw-1@'));
-      t.after(async () => {
-        await broker.close();
-        await server.stop();
-      });
-      const events = new BrokerRecorder();
-      await broker.open(events, history);
-      assert.deepEqual(events.availability, [false]);
-      // Down: an outage.
-      await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
-        code: 'ERR_WS_BROKER_UNAVAILABLE',
-        message: /not connected to redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ yet$/,
-      });
-      await server.start();
-      const [err] = await events.refused();
-      isRefusal(/Redis refused the connection: WRONGPASS/, /^WRONGPASS/)(err);
-      await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(/WRONGPASS/, /^WRONGPASS/));
-      assert.deepEqual(events.availability, [false]);
-    },
-  );
-
-  it(
     'serve --pubsub: a refusal after it started is one line on stderr (also --quiet); a publish gets ERR_WS_BROKER_REFUSED',
     WAIT,
     async (t) => {
-      const server = await BrokerProcess.redis({ args: ['--user', 'srv', 'on', '>pw-1', '~*', '&*', '+@all'] });
-      const admin = createClient({ url: server.url });
-      await admin.connect();
+      const redis = await redisUser(t, 'srv');
       const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-      const url = `redis://srv:pw-1@127.0.0.1:${server.port}`;
-      const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', '--pubsub', '--broker', url], {
+      const argv = [main, 'serve', '--port', '0', '--quiet', '--pubsub', '--broker', redis.url];
+      const proc = spawn(process.execPath, argv, {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let client: JsonClient | undefined;
@@ -189,8 +162,6 @@ describe('RedisBroker: refused while it runs', () => {
           proc.kill('SIGINT');
           await exited;
         }
-        admin.destroy();
-        await server.stop();
       });
       let out = '';
       let err = '';
@@ -212,8 +183,7 @@ describe('RedisBroker: refused while it runs', () => {
       await until(() => /listening on ws:\/\/[^:]+:\d+\//.test(out));
       client = await JsonClient.connect(Number(/:(\d+)\//.exec(out)![1]));
 
-      await admin.sendCommand(['ACL', 'SETUSER', 'srv', 'resetpass', '>pw-2']);
-      await admin.sendCommand(['CLIENT', 'KILL', 'USER', 'srv']);
+      await redis.password('pw-2');
       await until(() => err.includes('\n'));
       assert.match(err, /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS [^\n]*\n$/);
       assert.doesNotMatch(err, /pw-1/);
@@ -226,26 +196,54 @@ describe('RedisBroker: refused while it runs', () => {
   );
 });
 
-describe('NatsBroker: refused where no operation waits', () => {
-  it('down at open, up with other credentials: told, publish rejects with it', WAIT, async (t) => {
-    const server = await BrokerProcess.nats({ start: false, config: 'authorization { token: t0ken }' });
-    const broker = new NatsBroker(`nats://wrong-1@127.0.0.1:${server.port}`);
-    t.after(async () => {
-      await broker.close();
-      await server.stop();
-    });
-    const events = new BrokerRecorder();
-    await broker.open(events, history);
-    assert.deepEqual(events.availability, [false]);
-    await assert.rejects(broker.publish('t', Buffer.from('x'), false), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
-    await server.start();
-    const [err] = await events.refused();
-    isRefusal(
-      /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
-      /Authorization/,
-    )(err);
-    assert.doesNotMatch(err!.message, /wrong-1/);
-    await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(/Authorization/, /Authorization/));
-    assert.deepEqual(events.availability, [false]);
-  });
+describe('A server down at open that comes up refusing (Redis, NATS)', () => {
+  const kinds: {
+    name: string;
+    reserve: () => Promise<BrokerProcess>;
+    make: (port: number) => RedisBroker | NatsBroker;
+    told: RegExp;
+    cause: RegExp;
+  }[] = [
+    {
+      name: 'Redis, another password',
+      reserve: () => BrokerProcess.redis({ start: false, args: ['--requirepass', 'pw-2'] }),
+      make: (port) => new RedisBroker(`redis://:pw-1@127.0.0.1:${port}`),
+      told: /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
+      cause: /^WRONGPASS/,
+    },
+    {
+      name: 'NATS, another token',
+      reserve: () => BrokerProcess.nats({ start: false, config: 'authorization { token: t0ken }' }),
+      make: (port) => new NatsBroker(`nats://pw-1@127.0.0.1:${port}`),
+      told: /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+      cause: /Authorization Violation/,
+    },
+  ];
+  for (const { name, reserve, make, told, cause } of kinds) {
+    it(
+      `${name}: an outage while down (UNAVAILABLE); once up, told, and publish rejects with the refusal`,
+      WAIT,
+      async (t) => {
+        const server = await reserve();
+        const broker = make(server.port);
+        t.after(async () => {
+          await broker.close();
+          await server.stop();
+        });
+        const events = new BrokerRecorder();
+        await broker.open(events, history);
+        assert.deepEqual(events.availability, [false]);
+        await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+          code: 'ERR_WS_BROKER_UNAVAILABLE',
+          message: /not connected to \w+:\/\/\S*\*\*\*@127\.0\.0\.1:\d+ yet$/,
+        });
+        await server.start();
+        const [err] = await events.refused();
+        isRefusal(told, cause)(err);
+        assert.doesNotMatch(err!.message, /pw-1/);
+        await assert.rejects(broker.publish('t', Buffer.from('x'), false), isRefusal(told, cause));
+        assert.deepEqual(events.availability, [false]);
+      },
+    );
+  }
 });

@@ -14,3 +14,19 @@ export function selfSigned(): { cert: string; key: string } {
   execFileSync('openssl', [...args, ...subject], { stdio: 'ignore' });
   return { cert, key };
 }
+
+/** redis-server arguments for a TLS port `port` serving `cert` (clients not asked for a certificate). */
+export function redisTlsArgs(port: number, { cert, key }: { cert: string; key: string }): string[] {
+  return [
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    cert,
+    '--tls-key-file',
+    key,
+    '--tls-ca-cert-file',
+    cert,
+    '--tls-auth-clients',
+    'no',
+  ];
+}
