@@ -59,13 +59,14 @@ export interface Broker {
   /**
    * Called once by `PubSub` before anything else. A networked broker whose server is down opens all
    * the same: it reports `onAvailability(false)`, fails operations with `ERR_WS_BROKER_UNAVAILABLE`,
-   * and connects in the background until `close()`, then reports `true`.
+   * and connects in the background until `close()`, then reports `true`. One whose server answers
+   * and refuses (credentials, permissions, another protocol) rejects with `ERR_WS_BROKER_REFUSED`.
    */
   open(events: BrokerEvents, history: HistoryOptions): Promise<void>;
   /**
    * Publishes to every process: assigns the next offset atomically with publication and stores the
    * message in the topic's history. Rejects with `ERR_WS_BROKER_UNAVAILABLE` when the broker
-   * cannot take it.
+   * cannot take it, `ERR_WS_BROKER_REFUSED` when its server refuses.
    */
   publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition>;
   /** Starts delivering this topic's messages to `events.onMessage`; resolves once it is live. */

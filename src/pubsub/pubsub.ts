@@ -420,7 +420,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /**
    * Publishes to every subscriber of `topic` on every process of the broker. Resolves with the
    * message's offset and epoch once the broker took it; rejects with ERR_WS_BROKER_UNAVAILABLE when
-   * it cannot. The publisher never waits for subscribers.
+   * it cannot (an outage), ERR_WS_BROKER_REFUSED when its server refuses (credentials, permissions:
+   * the server's error is the `cause`). The publisher never waits for subscribers.
    */
   publish(
     topic: string,
@@ -457,7 +458,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   /**
    * @internal The broker's open: resolves once it is open, rejects with what refused it (an
-   * ERR_WS_BROKER_UNAVAILABLE…). The operations wait for it themselves; `serve --pubsub` waits for
+   * ERR_WS_BROKER_REFUSED…). The operations wait for it themselves; `serve --pubsub` waits for
    * it before it listens, so that a broker refusing its credentials ends the command.
    */
   _opened(): Promise<void> {
