@@ -17,7 +17,7 @@ import { PubSub } from '../../src/pubsub/index.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, freePort } from '../support/brokers.js';
+import { BrokerProcess, BrokerRecorder, freePort, TcpProxy } from '../support/brokers.js';
 import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
 import { JsonClient } from './pubsub-support.js';
 import { serveToExit } from './refuse-support.js';
@@ -246,4 +246,40 @@ describe('A server down at open that comes up refusing (Redis, NATS)', () => {
       },
     );
   }
+});
+
+describe('NatsBroker: the JetStream API denied while it runs, seen at a reconnection', () => {
+  it(
+    'told once, operations reject with the violation (not "no connection"); granted again: available',
+    WAIT,
+    async (t) => {
+      const allow = 'authorization { users = [ { user: a, password: b } ] }';
+      const deny =
+        'authorization { users = [ { user: a, password: b, permissions: { publish: { deny: ["$JS.API.>"] } } } ] }';
+      const server = await BrokerProcess.nats({ config: allow });
+      const proxy = await TcpProxy.start(server.port);
+      const broker = new NatsBroker(proxy.url('nats').replace('://', '://a:b@'));
+      t.after(async () => {
+        await broker.close();
+        await proxy.close();
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      await broker.subscribe('room');
+      await server.reload(deny);
+      // A reconnection (the link cut, then restored) restarts its topics: reading their streams is refused.
+      proxy.cut();
+      await events.available(false);
+      proxy.restore();
+      const [err] = await events.refused();
+      isRefusal(/Permissions Violation for Publish to "\$JS\.API\./, /Permissions Violation/)(err);
+      await assert.rejects(broker.publish('room', Buffer.from('x'), false), isRefusal(/Permissions Violation/, /./));
+      assert.deepEqual(events.availability, [false]);
+      await server.reload(allow);
+      await events.available(true);
+      assert.equal((await broker.publish('room', Buffer.from('x'), false)).offset, 1);
+      assert.equal(events.refusals.length, 1);
+    },
+  );
 });
