@@ -834,8 +834,14 @@ export class RedisBroker implements Broker {
 
   /** What an operation whose command failed with `err` rejects with. */
   #failure(err: unknown, commands: RedisClient): WebSocketError {
-    // Refused by Redis: the user's ACL (changed since the connection was checked, or mid-script).
-    if (err instanceof Error && /^(NOPERM|NOAUTH|WRONGPASS)\b/.test(err.message)) return refused(err.message, err);
+    // Refused by Redis: the user's ACL (changed since the connection was checked), also met by a
+    // command of a script (Redis 7.0 tells it as "ERR The user executing the script can't run…").
+    if (
+      err instanceof Error &&
+      /^(NOPERM|NOAUTH|WRONGPASS)\b|^ERR The user executing the script can't/.test(err.message)
+    ) {
+      return refused(err.message, err);
+    }
     // (Offline: refused while reconnecting, or down.)
     if (this.#lateRefusal && !commands.isReady) return this.#lateRefusal;
     return unavailable(errorText(err), err);

@@ -93,7 +93,10 @@ describe('RedisBroker: refused at open, where it used to wait for ever', () => {
  * test; `password(pw)` changes that user's password and drops its connections, as an operator
  * rotating it would: the broker's next connections are refused (or accepted again).
  */
-async function redisUser(t: TestContext, user: string): Promise<{ url: string; password(pw: string): Promise<void> }> {
+async function redisUser(
+  t: TestContext,
+  user: string,
+): Promise<{ url: string; password(pw: string): Promise<void>; acl(rule: string): Promise<void> }> {
   const server = await BrokerProcess.redis({ args: ['--user', user, 'on', '>pw-1', '~*', '&*', '+@all'] });
   const admin = createClient({ url: server.url });
   await admin.connect();
@@ -106,6 +109,9 @@ async function redisUser(t: TestContext, user: string): Promise<{ url: string; p
     async password(pw) {
       await admin.sendCommand(['ACL', 'SETUSER', user, 'resetpass', `>${pw}`]);
       await admin.sendCommand(['CLIENT', 'KILL', 'USER', user]);
+    },
+    async acl(rule) {
+      await admin.sendCommand(['ACL', 'SETUSER', user, rule]);
     },
   };
 }
@@ -279,6 +285,46 @@ describe('NatsBroker: the JetStream API denied while it runs, seen at a reconnec
       await server.reload(allow);
       await events.available(true);
       assert.equal((await broker.publish('room', Buffer.from('x'), false)).offset, 1);
+      assert.equal(events.refusals.length, 1);
+    },
+  );
+});
+
+describe('RedisBroker: a command denied while it runs, met by a read after a reconnection', () => {
+  it(
+    'told once (onRefused), the read tried again until granted; then available, what was missed delivered',
+    WAIT,
+    async (t) => {
+      const redis = await redisUser(t, 'sub');
+      const pub = new RedisBroker(redis.url.replace(/\/\/sub:pw-1@/, '//'));
+      const sub = new RedisBroker(redis.url);
+      t.after(async () => {
+        await pub.close();
+        await sub.close();
+      });
+      await pub.open(new BrokerRecorder(), history);
+      const events = new BrokerRecorder();
+      await sub.open(events, history);
+      await sub.subscribe('room');
+      await sub.position('room');
+      await pub.publish('room', Buffer.from('one'), false);
+      await events.received('room', 1);
+      // GET taken away, and its connections dropped: back, the topic's position is read again (GET), refused.
+      await redis.acl('-get');
+      await redis.password('pw-1');
+      const [err] = await events.refused();
+      isRefusal(
+        /^the pub\/sub broker refused: ERR The user executing the script can't run this command/,
+        /^ERR The user/,
+      )(err);
+      assert.deepEqual(events.availability, [false]);
+      await pub.publish('room', Buffer.from('two'), false);
+      await redis.acl('+get');
+      await events.available(true);
+      assert.deepEqual(
+        (await events.received('room', 2)).map((m) => m.data.toString()),
+        ['one', 'two'],
+      );
       assert.equal(events.refusals.length, 1);
     },
   );
