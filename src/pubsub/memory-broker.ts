@@ -17,6 +17,8 @@ import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition
 import { emitMessage, historyBytes } from './broker-support.js';
 
 interface TopicLog {
+  /** The topic's name. */
+  name: string;
   offset: number;
   epoch: string;
   /**
@@ -31,6 +33,12 @@ interface TopicLog {
   bytes: number;
   /** What this topic costs while it keeps a message, beside the messages (`topicCost`). */
   cost: number;
+  /**
+   * Neighbours in the broker's line of topics that keep history, published to least recently
+   * first (`MemoryBroker.oldest`): what `totalBytes` drops first, found in one step.
+   */
+  older: TopicLog | null;
+  newer: TopicLog | null;
 }
 
 export interface MemoryBrokerOptions {
@@ -86,6 +94,12 @@ export class MemoryBroker implements Broker {
   private events: BrokerEvents | null = null;
   private kept: Required<HistoryOptions> = { size: 0, ttlSeconds: 0, bytes: 0 };
   private readonly logs = new Map<string, TopicLog>();
+  /**
+   * The topics that keep history, published to least recently first: a list rather than the
+   * order of `logs`, whose iteration would step over every entry deleted since the map last grew.
+   */
+  private oldest: TopicLog | null = null;
+  private newest: TopicLog | null = null;
   private readonly subscribed = new Set<string>();
   /** Per bucket (`bucketOf`), the topics forgotten after they had messages (0: absent). */
   private readonly forgotten = new Map<number, number>();
@@ -141,9 +155,6 @@ export class MemoryBroker implements Broker {
   publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
     if (this.closed) return Promise.reject(new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'the broker is closed'));
     const log = this.log(topic);
-    // Last published, last in line when history over `totalBytes` is dropped.
-    this.logs.delete(topic);
-    this.logs.set(topic, log);
     const message: BrokerMessage = { topic, offset: ++log.offset, epoch: log.epoch, data, binary };
     if (this.kept.size > 0 && data.length <= this.kept.bytes) {
       this.bookkeeping += BOOKKEEPING.message + (log.start === log.kept.length ? log.cost : 0);
@@ -151,6 +162,9 @@ export class MemoryBroker implements Broker {
       log.times.push(Date.now());
       log.bytes += data.length;
       this.bytes += data.length;
+      // Last published, last in line when history over `totalBytes` is dropped.
+      this.unlist(log);
+      this.list(log);
     } else {
       // Not kept: what history held before it no longer leads up to the newest offset.
       this.drop(log, log.kept.length);
@@ -208,6 +222,7 @@ export class MemoryBroker implements Broker {
     clearInterval(this.sweeper);
     this.subscribed.clear();
     this.logs.clear();
+    this.oldest = this.newest = null;
     this.bytes = 0;
     this.bookkeeping = 0;
   }
@@ -222,6 +237,7 @@ export class MemoryBroker implements Broker {
     let log = this.logs.get(topic);
     if (log === undefined) {
       log = {
+        name: topic,
         offset: 0,
         epoch: this.nextEpoch(topic),
         kept: [],
@@ -229,6 +245,8 @@ export class MemoryBroker implements Broker {
         start: 0,
         bytes: 0,
         cost: topicCost(topic),
+        older: null,
+        newer: null,
       };
       this.logs.set(topic, log);
     }
@@ -256,11 +274,28 @@ export class MemoryBroker implements Broker {
 
   /** Drops the oldest history of the topics published to least recently until under `totalBytes`. */
   private evict(): void {
-    for (const [topic, log] of this.logs) {
+    for (let log = this.oldest; log !== null && this.over(); log = this.oldest) {
       while (this.over() && log.start < log.kept.length) this.drop(log, log.start + 1);
-      this.forgetIfIdle(topic, log);
-      if (!this.over()) return;
+      this.forgetIfIdle(log.name, log);
     }
+  }
+
+  /** Puts `log` last in the line of topics that keep history. */
+  private list(log: TopicLog): void {
+    log.older = this.newest;
+    log.newer = null;
+    if (this.newest) this.newest.newer = log;
+    else this.oldest = log;
+    this.newest = log;
+  }
+
+  /** Takes `log` out of that line (if it is in it). */
+  private unlist(log: TopicLog): void {
+    if (log.older) log.older.newer = log.newer;
+    else if (this.oldest === log) this.oldest = log.newer;
+    if (log.newer) log.newer.older = log.older;
+    else if (this.newest === log) this.newest = log.older;
+    log.older = log.newer = null;
   }
 
   /** Drops the expired history of every topic, forgetting those left idle. */
@@ -292,8 +327,11 @@ export class MemoryBroker implements Broker {
       this.bookkeeping -= BOOKKEEPING.message;
       log.kept[i] = null;
     }
-    // The topic's own cost goes with its last kept message.
-    if (start > log.start && start === log.kept.length) this.bookkeeping -= log.cost;
+    // The topic's own cost, and its place in line, go with its last kept message.
+    if (start > log.start && start === log.kept.length) {
+      this.bookkeeping -= log.cost;
+      this.unlist(log);
+    }
     log.start = start;
     if (start === log.kept.length) {
       log.kept = [];
