@@ -4,7 +4,4 @@
  */
 import { outsiderSuite } from './protocol-outsider-support.js';
 
-outsiderSuite({
-  name: 'one process, in memory',
-  setup: async () => ({ args: [], processes: 1, teardown: async () => {} }),
-});
+outsiderSuite({ name: 'one process, in memory', workers: false });

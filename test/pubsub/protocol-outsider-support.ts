@@ -184,19 +184,11 @@ function contiguous(messages: Reply[], after: number, what: string): void {
   );
 }
 
-export interface Mode {
-  name: string;
-  /** Starts what the servers need (a broker): their extra arguments, how many processes, and its stop. */
-  setup(): Promise<{ args: string[]; processes: number; teardown(): Promise<void> }>;
-}
-
-/** The Redis and NATS modes: two processes on one broker server. */
-export function onBroker(kind: 'redis' | 'nats'): Mode['setup'] {
-  return async () => {
-    const broker = await (kind === 'redis' ? BrokerProcess.redis() : BrokerProcess.nats());
-    return { args: ['--broker', broker.url], processes: 2, teardown: () => broker.stop() };
-  };
-}
+export type Mode =
+  /** One process, or (`workers`) one with `--workers 2`, in memory. */
+  | { name: string; workers: boolean }
+  /** Two processes on one broker server, started for the suite. */
+  | { name: string; broker: 'redis' | 'nats' };
 
 const str = (s: string): string => JSON.stringify(s);
 
@@ -303,14 +295,23 @@ export function outsiderSuite(mode: Mode): void {
       }
     };
 
+    /** The arguments of the mode's servers. */
+    let args: string[] = [];
     before(async () => {
-      const s = await mode.setup();
-      teardown = s.teardown;
-      workers = s.args.includes('--workers');
+      let processes = 1;
+      if ('broker' in mode) {
+        const broker = await (mode.broker === 'redis' ? BrokerProcess.redis() : BrokerProcess.nats());
+        teardown = () => broker.stop();
+        args = ['--broker', broker.url];
+        processes = 2;
+      } else if (mode.workers) {
+        workers = true;
+        args = ['--workers', '2'];
+      }
       servers = await Promise.all(
-        Array.from({ length: s.processes }, () => startServer(['--pubsub', '--history', String(HISTORY), ...s.args])),
+        Array.from({ length: processes }, () => startServer(['--pubsub', '--history', String(HISTORY), ...args])),
       );
-      ports = s.processes === 1 ? [servers[0]!.port, servers[0]!.port] : servers.map((x) => x.port);
+      ports = processes === 1 ? [servers[0]!.port, servers[0]!.port] : servers.map((x) => x.port);
     });
     after(async () => {
       for (const p of peers) p.close();
@@ -604,6 +605,28 @@ export function outsiderSuite(mode: Mode): void {
         alive();
       },
     );
+
+    // In memory only: Redis and NATS keep history on their own servers.
+    if (!('broker' in mode))
+      it('--history-total-bytes bounds what history holds, also for one-byte messages to thousands of fresh topics', {
+        timeout: 60_000,
+      }, async (t) => {
+        const server = await startServer(['--pubsub', '--history-total-bytes', String(1024 * 1024), ...args]);
+        t.after(() => server.stop());
+        const c = await Peer.open(server.port, 'flood');
+        t.after(() => c.close());
+        const first = await c.subscribe('first');
+        c.send({ op: 'publish', topic: 'first', data: 1 });
+        await c.messages('first', 1);
+        assert.deepEqual(await c.ask({ op: 'unsubscribe', topic: 'first' }), []);
+        // 4,000 bytes of payload; each costs the server some hundreds of bytes beside it.
+        const name = 'f'.repeat(200);
+        for (let i = 0; i < 4000; i++) c.send(`{"op":"publish","topic":"${name}${i}","data":1}`);
+        assert.deepEqual(await c.answers(), []);
+        const r = await c.subscribe('first', { offset: first.offset, epoch: first.epoch });
+        assert.equal(r.recovered, false, 'published to least recently: its history went first');
+        assert.equal(server.proc.exitCode, null);
+      });
 
     check('HTTP: GET / is the chat page (HEAD its head), POST / is 405 with Allow, another path 404', async () => {
       for (const port of ports) {
