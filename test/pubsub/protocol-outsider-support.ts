@@ -587,6 +587,15 @@ export function outsiderSuite(mode: Mode): void {
         assert.equal(((await pong) as Buffer).toString(), 'are you there');
         const tooBig = await c.ask({ op: 'publish', topic, data: 'x'.repeat(4 * 1024 * 1024) });
         oneError(tooBig, 'ERR_WS_MESSAGE_TOO_BIG', 'data of 4 MiB');
+        // Data under 4 MiB that the envelope takes over: the answer says what it counted.
+        const under = 4 * 1024 * 1024 - 60;
+        const e = oneError(
+          await c.ask({ op: 'publish', topic, data: 'x'.repeat(under) }),
+          'ERR_WS_MESSAGE_TOO_BIG',
+          'under',
+        );
+        assert.match(e.message, /4194304 bytes, its data as JSON, its topic and about \d+ bytes of envelope/);
+        assert.match(e.message, new RegExp(`would be ${under + 2 + str(topic).length + 96}$`));
         const broken = await connect(0, 'invalid UTF-8');
         broken.ws.send(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), { binary: false });
         assert.equal((await broken.closedWith()).code, 1007);
