@@ -58,9 +58,9 @@ class Peer {
     ws.on('error', () => {}); // (a close follows)
   }
 
-  static open(port: number, name: string): Promise<Peer> {
+  static open(port: number, name: string, path = '/'): Promise<Peer> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { perMessageDeflate: false });
       const peer = new Peer(ws, name);
       ws.once('upgrade', (res) => {
         peer.worker = res.headers['x-ws-stream-worker'] as string | undefined;
@@ -645,6 +645,9 @@ export function outsiderSuite(mode: Mode): void {
         assert.match(get.body, /<html/i);
         assert.match(get.body, /WebSocket/);
         assert.equal(Number(get.headers['content-length']), Buffer.byteLength(get.body));
+        for (const path of ['/index.html', '/?room=lobby&name=x']) {
+          assert.equal((await request(port, 'GET', path)).body, get.body, path);
+        }
         const head = await request(port, 'HEAD', '/');
         assert.equal(head.status, 200);
         assert.equal(head.body, '');
@@ -661,6 +664,10 @@ export function outsiderSuite(mode: Mode): void {
           const r = await request(port, method, path);
           assert.equal(r.status, 404, `${method} ${path}`);
         }
+        // The WebSocket endpoint is every path: the server does not read it.
+        const ws = await Peer.open(port, 'on another path', '/room/lobby?since=0');
+        peers.push(ws);
+        await ws.subscribe('outsider path');
       }
       alive();
     });
