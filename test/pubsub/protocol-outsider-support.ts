@@ -285,7 +285,7 @@ export function outsiderSuite(mode: Mode): void {
 
     /** A connection to place `at` (0 or 1): with `--workers`, one the kernel gave to worker at + 1. */
     const connect = async (at: number, name: string): Promise<Peer> => {
-      for (;;) {
+      for (let tries = 0; tries < 500; tries++) {
         const p = await Peer.open(ports[at]!, name);
         if (!workers || p.worker === String(at + 1)) {
           peers.push(p);
@@ -293,6 +293,7 @@ export function outsiderSuite(mode: Mode): void {
         }
         p.close();
       }
+      throw new Error(`500 connections and none reached worker ${at + 1}`);
     };
 
     /** The arguments of the mode's servers. */
