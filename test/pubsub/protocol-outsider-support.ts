@@ -123,13 +123,15 @@ class Peer {
   }
 
   /** The next `n` messages of `topic` (anything else in between fails). */
-  async messages(topic: string, n: number): Promise<Reply[]> {
+  async messages(topic: string, n: number, after?: number): Promise<Reply[]> {
     const got: Reply[] = [];
     while (got.length < n) {
       const m = await this.next(`message ${got.length + 1} of ${n} of ${JSON.stringify(topic).slice(0, 40)}`);
       assert.equal(m.op, 'message', `${this.name}: ${JSON.stringify(m).slice(0, 200)}`);
       assert.deepEqual(Object.keys(m).sort(), ['data', 'offset', 'op', 'topic']);
       assert.equal(m.topic, topic);
+      // With `after`, each offset must follow the one before: a gap fails at once, naming it.
+      if (after !== undefined) assert.equal(m.offset, after + 1 + got.length, `${this.name}: a gap or a repeat`);
       got.push(m);
     }
     return got;
@@ -326,8 +328,12 @@ export function outsiderSuite(mode: Mode): void {
         let over = false;
         t.signal.addEventListener('abort', () => {
           if (over) return;
-          const lines = [...opened].filter((p) => p.waiting).map((p) => `  ${p.name}: ${p.waiting}`);
-          console.log(`${t.name}: aborted while waiting for\n${lines.join('\n') || '  (nothing)'}`);
+          // What each connection of the test waited for, got (how much, the last few) and how it ended.
+          const lines = [...opened].map(
+            (p) =>
+              `  ${p.name}${p.worker ? ` (worker ${p.worker})` : ''}: ${p.waiting ? `waiting for ${p.waiting}` : 'not waiting'}; ${p.log.length} received, the last ${JSON.stringify(p.log.slice(-3)).slice(0, 300)}${p.closed ? `; closed ${p.closed.code}` : ''}`,
+          );
+          console.log(`${t.name}: aborted\n${lines.join('\n') || '  (nothing)'}`);
         });
         try {
           await scenario();
@@ -556,7 +562,7 @@ export function outsiderSuite(mode: Mode): void {
         const seen: string[] = [];
         for (const [j, s] of subs.entries()) {
           assert.equal(answers[j].epoch, answers[0].epoch, 'one epoch everywhere');
-          const got = await s.messages(topic, n * pubs.length);
+          const got = await s.messages(topic, n * pubs.length, answers[j].offset);
           contiguous(got, answers[j].offset, s.name);
           for (const k of pubs.keys()) {
             assert.deepEqual(
