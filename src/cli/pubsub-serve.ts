@@ -265,7 +265,13 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
       const size = Buffer.byteLength(data) + Buffer.byteLength(JSON.stringify(topic)) + MESSAGE_OVERHEAD;
       if (size > SUBSCRIBER_MAX_BYTES) {
         // Larger than any subscriber's backlog: it would close every subscriber (slow-subscriber policy).
-        return send(errorJson('ERR_WS_MESSAGE_TOO_BIG', `a message may be at most ${SUBSCRIBER_MAX_BYTES} bytes`));
+        // (Told as counted: data just under the bound is refused too, the envelope being counted.)
+        return send(
+          errorJson(
+            'ERR_WS_MESSAGE_TOO_BIG',
+            `a message may be at most ${SUBSCRIBER_MAX_BYTES} bytes, its data as JSON, its topic and about ${MESSAGE_OVERHEAD} bytes of envelope counted: this one would be ${size}`,
+          ),
+        );
       }
       // (A number no double holds is written as null: without a null, there is none to look for.)
       if (data.includes('null') && hasInfiniteNumber(r.data)) {

@@ -15,6 +15,7 @@ import {
   pubSubDefaults,
 } from '../../src/pubsub/index.js';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/index.js';
+import { BOOKKEEPING } from '../../src/pubsub/memory-broker.js';
 import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
 import { natsBrokersOfSuite, startTestServer, subscriberPair } from './pubsub-support.js';
 
@@ -221,6 +222,33 @@ describe('memory broker: history bytes across all topics (totalBytes)', () => {
     assert.notEqual(made.epoch, broker.epoch, 'it had a message: made again, a new epoch');
     assert.throws(() => new MemoryBroker({ totalBytes: -1 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.throws(() => new MemoryBroker({ totalBytes: 0.5 }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+  });
+
+  it('counts what keeping costs beside the payload: one-byte messages to thousands of topics are dropped too', async (t) => {
+    // Without this, 2,000 topics of one one-byte message each were 2,000 bytes of "history" and held
+    // ~900 bytes of memory each: a client publishing to fresh topics ran `serve --pubsub` out of heap.
+    const broker = new MemoryBroker({ totalBytes: MiB });
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 100, ttlSeconds: 0 });
+    await broker.publish('first', Buffer.from('1'), false);
+    const name = 'n'.repeat(200);
+    for (let i = 0; i < 2000; i++) await broker.publish(`${name}${i}`, Buffer.from('1'), false);
+    const perTopic = BOOKKEEPING.message + BOOKKEEPING.topic + 2 * (name.length + 4);
+    const { topics, bytes } = broker.stats();
+    assert.ok(topics <= Math.ceil(MiB / perTopic), `${topics} topics kept, each costing ${perTopic} bytes`);
+    assert.equal(bytes, topics, 'one payload byte each');
+    assert.equal(
+      await broker.history('first', { offset: 0, epoch: broker.epoch }),
+      null,
+      'published to first: dropped first',
+    );
+    const last = `${name}1999`;
+    const { epoch } = await broker.position(last);
+    assert.deepEqual(texts(await broker.history(last, { offset: 0, epoch })), ['1'], 'the newest is kept');
+    // Many messages of few topics: each message costs its bookkeeping too.
+    for (let i = 0; i < 100 * 100; i++) await broker.publish(`m${i % 100}`, Buffer.from('1'), false);
+    const kept = broker.stats().bytes; // (one byte each)
+    assert.ok(kept > 0 && kept <= MiB / BOOKKEEPING.message, `${kept} messages kept`);
   });
 
   it('a subscribed topic whose history was dropped stays, with its offset and epoch', async (t) => {
