@@ -24,18 +24,6 @@ function chaosSteps(fixed: number): number {
   return Number(process.env.PUBSUB_STEPS ?? fixed);
 }
 
-/** Cuts every connection through `proxy` and holds new ones (no byte passes) until `restore`. */
-function cut(proxy: TcpProxy): void {
-  proxy.holding = true;
-  for (const link of proxy.links) link.destroy();
-}
-
-/** Lets held and new connections through `proxy` again. */
-function restore(proxy: TcpProxy): void {
-  proxy.holding = false;
-  for (const link of proxy.links) link.release();
-}
-
 /** SIGKILLs a child process and waits until it is gone. */
 async function sigkill(proc: Server['proc']): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -119,7 +107,7 @@ export function describeChaosOnBroker(
     const faults: ModelFaults = {
       rate: run.rate,
       broker: { kill: () => broker.kill(), start: () => broker.start(), keeps: kind === 'nats' },
-      link: { cut: (port) => cut(proxies[at(port)]!), restore: (port) => restore(proxies[at(port)]!) },
+      link: { cut: (port) => proxies[at(port)]!.cut(), restore: (port) => proxies[at(port)]!.restore() },
       server: {
         kill: (port) => sigkill(servers[at(port)]!.proc),
         start: async (port) => {

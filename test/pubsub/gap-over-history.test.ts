@@ -42,13 +42,11 @@ for (const kind of ['redis', 'nats'] as const) {
       await sub.events.received(topic, 1);
 
       // The link cut: every connection through the proxy destroyed, new ones held.
-      env.proxy.holding = true;
-      for (const link of env.proxy.links) link.destroy();
+      env.proxy.cut();
       await sub.events.available(false);
       for (let i = 2; i <= 7; i++) await pub.broker.publish(topic, Buffer.from(`m${i}`), false);
       // Back: history holds 5, 6, 7 (2, 3, 4 trimmed).
-      env.proxy.holding = false;
-      for (const link of env.proxy.links) link.release();
+      env.proxy.restore();
       await sub.events.available(true);
       await pub.broker.publish(topic, Buffer.from('m8'), false);
       await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 8));

@@ -227,11 +227,12 @@ describe('fail-after-N over every read and write of a whole session, both roles'
             assert.deepEqual(timers, [], 'no timer left');
             // …and no run's streams or layers are held by anything once it is over. One run's
             // may be for a moment after its close (on a loaded machine, seen once in ~2,000 walks, gone
-            // 10 ms later), so collect until they are gone, for at most ~5 s: a stream really held
-            // (by the shared ticker, the zlib limiter, a listener) stays held and fails the walk.
+            // 10 ms later), so collect after each turn until they are gone, for at most 1,000 turns: a
+            // stream really held (by the shared ticker, the zlib limiter, a listener) stays held and
+            // fails the walk.
             const isHeld = (r: WeakRef<object>): boolean => r.deref() !== undefined;
-            for (let i = 0; i < 500 && refs.some(isHeld); i++) {
-              await new Promise((r) => setTimeout(r, 10));
+            for (let i = 0; i < 1000 && refs.some(isHeld); i++) {
+              await turn();
               gc();
             }
             const held = refs.filter(isHeld).length;

@@ -295,6 +295,18 @@ export class TcpProxy {
     );
   }
 
+  /** Cuts the broker off: destroys every connection and holds new ones (no byte passes) until `restore()`. */
+  cut(): void {
+    this.holding = true;
+    for (const link of this.links) link.destroy();
+  }
+
+  /** Lets held and new connections through again. */
+  restore(): void {
+    this.holding = false;
+    for (const link of this.links) link.release();
+  }
+
   /** Closes every connection and stops listening. */
   async close(): Promise<void> {
     for (const link of this.links) link.destroy();
