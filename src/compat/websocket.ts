@@ -232,12 +232,12 @@ export class WebSocket extends EventEmitter {
     super();
     if (address === null) {
       this._isServer = true;
-      // A server's WebSocket gets the server's options.
-      if (options !== undefined) {
-        this._autoPong = options.autoPong ?? true;
-        // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
-        this._maxPendingAutoPongs = (options.maxPendingAutoPongs as number) | 0;
-      }
+      // A server's WebSocket gets the server's options (with ws's defaults filled in), read as ws reads
+      // them: none at all is ws's TypeError ("Cannot read properties of undefined (reading 'autoPong')"),
+      // not a socket that never opens; pings are answered when `autoPong` is truthy.
+      this._autoPong = Boolean((options as ClientOptions).autoPong);
+      // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
+      if (this._autoPong) this._maxPendingAutoPongs = ((options as ClientOptions).maxPendingAutoPongs as number) | 0;
       return;
     }
     this._isServer = false;
@@ -250,8 +250,9 @@ export class WebSocket extends EventEmitter {
       opts = protocols;
       list = listOf(opts.protocols);
     } else list = [protocols];
-    this._autoPong = opts?.autoPong ?? true;
-    // ws spreads the options over its default of 60: given as undefined, no limit.
+    // ws spreads the options over its defaults (autoPong true, maxPendingAutoPongs 60): given as
+    // undefined or null, autoPong is off; maxPendingAutoPongs given as undefined is no limit.
+    this._autoPong = Boolean(opts !== undefined && 'autoPong' in opts ? opts.autoPong : true);
     this._maxPendingAutoPongs =
       ((opts !== undefined && 'maxPendingAutoPongs' in opts ? opts.maxPendingAutoPongs : 60) as number) | 0;
     openClient(this, address, list, opts ?? {});
