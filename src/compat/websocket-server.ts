@@ -243,7 +243,8 @@ export class WebSocketServer extends EventEmitter {
   shouldHandle(req: IncomingMessage): boolean {
     const path = this.options.path;
     if (path) {
-      const url = req.url ?? '';
+      // Read as ws reads it: something that is no request (no `url`) throws ws's TypeError.
+      const url = req.url as string;
       const i = url.indexOf('?');
       if ((i !== -1 ? url.slice(0, i) : url) !== path) return false;
     }

@@ -9,6 +9,9 @@
  * `new WebSocketServer` with a `verifyClient`, `handleProtocols` or `WebSocket` option that cannot be called: ws
  * takes it and throws at an upgrade (out of its server's 'upgrade' listener, which takes the process down);
  * ws-stream/ws throws a TypeError from the constructor (doc/ws-compat.md, "Server options that cannot be called").
+ *
+ * `shouldHandle(req)` with something that is no request and a `path` set: ws reads `req.url.indexOf` and throws;
+ * ws-stream/ws took a missing url as an empty one (false).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -199,3 +202,23 @@ describe('WebSocketServer options that cannot be called', () => {
     }
   });
 });
+
+for (const impl of impls) {
+  describe(`${impl.name}: shouldHandle() given something that is no request`, () => {
+    it("with a path, ws's TypeError from reading its url; without one, true", () => {
+      const wss = new impl.WebSocketServer({ noServer: true, path: '/p' });
+      for (const req of [0, 2 ** 53, {}, () => {}])
+        assert.throws(() => wss.shouldHandle(req), {
+          name: 'TypeError',
+          message: "Cannot read properties of undefined (reading 'indexOf')",
+        });
+      assert.throws(() => wss.shouldHandle(null), {
+        name: 'TypeError',
+        message: "Cannot read properties of null (reading 'url')",
+      });
+      assert.equal(wss.shouldHandle({ url: '/p?x' }), true);
+      assert.equal(wss.shouldHandle({ url: '/q' }), false);
+      assert.equal(new impl.WebSocketServer({ noServer: true }).shouldHandle(0), true);
+    });
+  });
+}
