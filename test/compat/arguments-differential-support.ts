@@ -38,6 +38,7 @@ export function show(v: unknown): string {
   if (t === 'string') return `string:${(v as string).length <= 40 ? JSON.stringify(v) : `${(v as string).length}`}`;
   if (t === 'symbol') return 'symbol';
   if (t === 'function') return 'function';
+  if (v instanceof Error) return `error:${describeError(v)}`;
   try {
     if (Buffer.isBuffer(v)) return `Buffer:${hex(v)}`;
     if (v instanceof ArrayBuffer) return `ArrayBuffer:${hex(new Uint8Array(v))}`;
@@ -278,17 +279,28 @@ function isClock(option: string | null): boolean {
   return option === 'handshakeTimeout' || option === 'closeTimeout';
 }
 
-/** An echo server of `impl` (text stays text), and a way to stop it once its connections are gone. */
-async function echoServer(impl: Impl, options: Record<string, unknown> = {}): Promise<{ wss: Any; port: number }> {
-  const wss = new impl.WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
-  wss.on('connection', (s: Any) => s.on('message', (d: Buffer, binary: boolean) => s.send(d, { binary })));
-  await once(wss, 'listening');
-  return { wss, port: (wss.address() as AddressInfo).port };
+/**
+ * Makes `sock` (a server's side of a connection) echo what it gets (text stays text), log its errors, and count in
+ * `closing` until its 'close'.
+ */
+function echo(sock: Any, log: Log, closing: Promise<unknown>[]): void {
+  sock.on('message', (d: Buffer, binary: boolean) => sock.send(d, { binary }));
+  sock.on('error', (e: Error) => log(`server-error:${describeError(e)}`));
+  closing.push(first(sock, ['close']));
 }
 
-async function stop(wss: Any): Promise<void> {
-  for (const c of wss.clients ?? []) c.terminate();
-  await new Promise((resolve) => wss.close(resolve));
+/** An echo server of `impl` on 127.0.0.1, and `stop()`, which resolves once it and its connections are closed. */
+async function echoServer(impl: Impl, log: Log): Promise<{ port: number; stop(): Promise<void> }> {
+  const wss = new impl.WebSocketServer({ host: '127.0.0.1', port: 0 });
+  const closing: Promise<unknown>[] = [];
+  wss.on('connection', (sock: Any) => echo(sock, log, closing));
+  await once(wss, 'listening');
+  const stop = async (): Promise<void> => {
+    for (const c of wss.clients ?? []) c.terminate();
+    await Promise.all(closing);
+    await new Promise((resolve) => wss.close(resolve));
+  };
+  return { port: (wss.address() as AddressInfo).port, stop };
 }
 
 /** Records what a client emits. */
@@ -364,13 +376,18 @@ async function guarded(escaped: string[], f: () => Promise<void>): Promise<void>
   }
 }
 
+/** Node's inspection of a Promise (in an error's message) shows its async ids, which differ from run to run. */
+function normalise(e: string): string {
+  return e.replace(/\[Symbol\((trigger_)?async_id_symbol\)\]: \d+/g, '[$1async id]');
+}
+
 function call(log: Log, f: () => unknown): { ok: boolean; value?: unknown; result: string } {
   try {
     const value = f();
     return { ok: true, value, result: `returned:${show(value)}` };
   } catch (e) {
     log(`threw:${describeError(e)}`);
-    return { ok: false, result: `threw:${describeError(e)}` };
+    return { ok: false, result: normalise(`threw:${describeError(e)}`) };
   }
 }
 
@@ -378,13 +395,13 @@ export async function run(s: Script, impl: Impl): Promise<Trace> {
   const events: string[] = [];
   const escaped: string[] = [];
   const log: Log = (e) => {
-    events.push(e);
+    events.push(normalise(e));
   };
   const v = (i: number): unknown => POOL[i]!.make(log);
   let result = '';
   await guarded(escaped, async () => {
     if (s.k === 'method' || s.k === 'stream-option') {
-      const { wss, port } = await echoServer(impl);
+      const { port, stop } = await echoServer(impl, log);
       const c = new impl.WebSocket(`ws://127.0.0.1:${port}/`);
       await once(c, 'open');
       watch(c, log);
@@ -414,11 +431,11 @@ export async function run(s: Script, impl: Impl): Promise<Trace> {
       }
       await probe(c);
       duplex?.destroy();
-      await stop(wss);
+      await stop();
       return;
     }
     if (s.k === 'client') {
-      const { wss, port } = await echoServer(impl);
+      const { port, stop } = await echoServer(impl, log);
       const options = s.options === null ? undefined : s.option ? { [s.option]: v(s.options) } : v(s.options);
       const url = `ws://127.0.0.1:${port}/`;
       const r = call(log, () =>
@@ -437,7 +454,7 @@ export async function run(s: Script, impl: Impl): Promise<Trace> {
           await probe(c);
         }
       }
-      await stop(wss);
+      await stop();
       return;
     }
     if (s.k === 'server') {
@@ -451,9 +468,10 @@ export async function run(s: Script, impl: Impl): Promise<Trace> {
         await new Promise((resolve) => wss.close(resolve));
         return;
       }
+      const closing: Promise<unknown>[] = [];
       wss.on('connection', (sock: Any) => {
         log('connection');
-        sock.on('message', (d: Buffer, binary: boolean) => sock.send(d, { binary }));
+        echo(sock, log, closing);
       });
       const server = http.createServer();
       server.on('upgrade', (req, socket: Duplex, head) => {
@@ -471,6 +489,7 @@ export async function run(s: Script, impl: Impl): Promise<Trace> {
       if ((await first(c, ['open', 'close'])) === 'open') log(`protocol:${JSON.stringify(c.protocol)}`);
       await probe(c);
       for (const w of wss.clients ?? []) w.terminate();
+      await Promise.all(closing);
       await new Promise((resolve) => wss.close(resolve));
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

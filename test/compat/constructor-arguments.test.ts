@@ -11,7 +11,9 @@
  * ws-stream/ws throws a TypeError from the constructor (doc/ws-compat.md, "Server options that cannot be called").
  *
  * `shouldHandle(req)` with something that is no request and a `path` set: ws reads `req.url.indexOf` and throws;
- * ws-stream/ws took a missing url as an empty one (false).
+ * ws-stream/ws took a missing url as an empty one (false). A client's `perMessageDeflate` given as undefined, null, 0 or
+ * '' is off in ws (spread over its defaults, then taken for its truth), and an object is spread (its getters run);
+ * ws-stream/ws offered permessage-deflate for them and read only the fields it knows.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -219,6 +221,38 @@ for (const impl of impls) {
       assert.equal(wss.shouldHandle({ url: '/p?x' }), true);
       assert.equal(wss.shouldHandle({ url: '/q' }), false);
       assert.equal(new impl.WebSocketServer({ noServer: true }).shouldHandle(0), true);
+    });
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: a client's perMessageDeflate read as ws reads it`, () => {
+    for (const [shown, value, expected] of [
+      ['undefined', undefined, ''],
+      ['null', null, ''],
+      ['0', 0, ''],
+      ["''", '', ''],
+      ['1', 1, 'permessage-deflate'],
+      ['{}', {}, 'permessage-deflate'],
+    ] as const) {
+      it(`{ perMessageDeflate: ${shown} } agrees ${JSON.stringify(expected)} with a server that offers it`, async (t) => {
+        const { port } = await listen(t, impl, { perMessageDeflate: true });
+        const client = new impl.WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: value });
+        await once(client, 'open');
+        assert.equal(client.extensions.split(';')[0], expected);
+        client.close();
+        await once(client, 'close');
+      });
+    }
+
+    it('an object is spread once: a getter that throws throws from the constructor', () => {
+      const pmd = Object.defineProperty({}, 'unrelated', {
+        enumerable: true,
+        get() {
+          throw new Error('getter');
+        },
+      });
+      assert.throws(() => new impl.WebSocket('ws://127.0.0.1:1/', { perMessageDeflate: pmd }), /getter/);
     });
   });
 }
