@@ -8,7 +8,8 @@ import { shown } from '../errors.js';
 
 const kTarget = Symbol('kTarget');
 /** Marks a wrapper made for an `on<event>` attribute. */
-const kForAttribute = Symbol('kForOnEventAttribute');
+// ws's description, so that what V8 says when it reads it from null (options) is what it says in ws
+const kForAttribute = Symbol('kIsForOnEventAttribute');
 /** The user's handler behind a wrapper. */
 const kListener = Symbol('kListener');
 

@@ -4,7 +4,7 @@
  * traces (what was thrown or returned, the events and callbacks that followed, what escaped to the process) must be
  * equal. What doc/ws-compat.md lists under "What differs" is filtered out below, each filter naming its bullet.
  *
- * WSARGS_SEED=N replays one script; WSARGS_BASE and WSARGS_COUNT choose another range (default seeds 1 to 400).
+ * WSARGS_SEED=N replays one script; WSARGS_BASE and WSARGS_COUNT choose another range (default seeds 1 to 1500).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,7 +13,7 @@ import { compat, ws } from './support.js';
 
 const one = process.env.WSARGS_SEED;
 const base = one !== undefined ? Number(one) : Number(process.env.WSARGS_BASE ?? 1);
-const count = one !== undefined ? 1 : Number(process.env.WSARGS_COUNT ?? 400);
+const count = one !== undefined ? 1 : Number(process.env.WSARGS_COUNT ?? 1500);
 console.log(`arguments differential: seeds ${base} to ${base + count - 1} (WSARGS_SEED=N replays one)`);
 
 /**
@@ -84,4 +84,32 @@ describe('arguments differential: ws-stream/ws against ws on hostile arguments',
       assert.deepEqual(ours, reference, `ws-stream/ws differs from ws (replay: WSARGS_SEED=${seed})`);
     });
   }
+});
+
+describe('arguments differential: the comparison sees a difference', () => {
+  /** ws-stream/ws whose send() swallows what it throws. */
+  class QuietSend extends compat.WebSocket {
+    send(...args: unknown[]): void {
+      try {
+        super.send(...args);
+      } catch {}
+    }
+  }
+  const broken = { ...compat, WebSocket: QuietSend };
+
+  it('a send() that swallows its throws differs from ws on some of seeds 1 to 300', async () => {
+    const differing: number[] = [];
+    for (let seed = 1; seed <= 300; seed++) {
+      const script = generate(seed);
+      if (script.k !== 'method' || script.method !== 'send') continue;
+      if (documented(script) ?? notOnWs(script, await run(script, compat))) continue;
+      const trace = await run(script, broken);
+      try {
+        assert.deepEqual(trace, await run(generate(seed), ws));
+      } catch {
+        differing.push(seed);
+      }
+    }
+    assert.ok(differing.length > 0, 'no seed told the broken send from ws');
+  });
 });

@@ -39,7 +39,10 @@ for (const impl of impls) {
       }
       assert.equal(client.listenerCount('ping'), 0);
       // A type ws knows: the options are read.
-      assert.throws(() => client.addEventListener('message', () => {}, null), TypeError);
+      assert.throws(() => client.addEventListener('message', () => {}, null), {
+        name: 'TypeError',
+        message: "Cannot read properties of null (reading 'Symbol(kIsForOnEventAttribute)')",
+      });
       assert.throws(() => client.addEventListener('open', () => {}, throwingOptions), /trap/);
       assert.equal(client.listenerCount('message'), 0);
     });
