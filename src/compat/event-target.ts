@@ -4,10 +4,12 @@
  * ErrorEvent objects they receive — as ws shapes them (events wrap the EventEmitter's).
  */
 import type { EventEmitter } from 'node:events';
+import { shown } from '../errors.js';
 
 const kTarget = Symbol('kTarget');
 /** Marks a wrapper made for an `on<event>` attribute. */
-const kForAttribute = Symbol('kForOnEventAttribute');
+// ws's description, so that what V8 says when it reads it from null (options) is what it says in ws
+const kForAttribute = Symbol('kIsForOnEventAttribute');
 /** The user's handler behind a wrapper. */
 const kListener = Symbol('kListener');
 
@@ -142,13 +144,26 @@ export function addEventListener(
   handler: EventListenerLike,
   options: { once?: boolean; [kForAttribute]?: boolean } = {},
 ): void {
-  const forAttribute = options[kForAttribute] === true;
+  // The options are read where ws reads them (once per listener of the type, then for a type it knows), so
+  // `null` or a Proxy throws where ws throws.
   for (const l of this.listeners(type) as Wrapper[]) {
-    if (!forAttribute && l[kListener] === handler && !l[kForAttribute]) return; // added once only
+    if (!options[kForAttribute] && l[kListener] === handler && !l[kForAttribute]) return; // added once only
   }
   const wrapper = makeWrapper(type, handler);
   if (wrapper === null) return;
-  wrapper[kForAttribute] = forAttribute;
+  // ws keeps any listener and throws at the next event (out of an 'open', 'message', … emit: the process goes
+  // down). Here no listener is none, as in the DOM, and one that cannot be called is a TypeError now.
+  if (handler === null || handler === undefined) return;
+  if (
+    typeof handler !== 'function' &&
+    (typeof handler !== 'object' || typeof (handler as { handleEvent?: unknown }).handleEvent !== 'function')
+  ) {
+    const err = new TypeError(
+      `The "listener" argument must be a function or an object with a handleEvent method. Received ${shown(handler)}`,
+    );
+    throw Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  wrapper[kForAttribute] = !!options[kForAttribute];
   wrapper[kListener] = handler;
   if (options.once) this.once(type, wrapper);
   else this.on(type, wrapper);

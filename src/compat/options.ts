@@ -97,11 +97,13 @@ export function toStreamOptions(
   target.failureReason = false; // ws closes a failed connection with the code alone
   target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
   target.controlCallback = controlCallback;
-  const pmd = o.perMessageDeflate ?? deflateByDefault;
-  if (pmd === false) {
+  // As ws: spread over its defaults (given as undefined or null, off), taken for its truth, and an object spread
+  // once (its getters run, a Proxy's traps too).
+  const pmd = 'perMessageDeflate' in o ? o.perMessageDeflate : deflateByDefault;
+  if (!pmd) {
     target.perMessageDeflate = false;
   } else {
-    const d: PerMessageDeflateOptions = pmd === true ? {} : pmd;
+    const d: PerMessageDeflateOptions = pmd === true ? {} : { ...(pmd as PerMessageDeflateOptions) };
     const out: DeflateOptions =
       typeof target.perMessageDeflate === 'object' ? target.perMessageDeflate : (target.perMessageDeflate = {});
     out.serverNoContextTakeover = d.serverNoContextTakeover ?? false;

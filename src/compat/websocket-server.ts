@@ -11,6 +11,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { shown } from '../errors.js';
 import { normaliseStreamOptions, type ResponseHeaders, type StreamOptions } from '../options.js';
 import { negotiateAsServer } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
@@ -103,6 +104,12 @@ function parseProtocols(value: string): Set<string> {
   return set;
 }
 
+/** The TypeError (code ERR_INVALID_ARG_TYPE, as Node's) for a server option of the wrong kind. */
+function invalidOption(name: string, what: string, value: unknown): TypeError {
+  const err = new TypeError(`The "${name}" option must be ${what}. Received ${shown(value)}`);
+  return Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
 export class WebSocketServer extends EventEmitter {
   options: ServerOptions & { WebSocket: typeof WebSocket };
@@ -158,6 +165,13 @@ export class WebSocketServer extends EventEmitter {
     ) {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
+    // ws calls these at an upgrade, and one that is not a function throws there (out of the server's
+    // 'upgrade' listener: the process goes down); here a TypeError from the constructor.
+    for (const name of ['verifyClient', 'handleProtocols'] as const)
+      if (o[name] && typeof o[name] !== 'function') throw invalidOption(name, 'a function', o[name]);
+    const Class = o.WebSocket;
+    if (typeof Class !== 'function' || (Class !== WebSocket && !(Class.prototype instanceof WebSocket)))
+      throw invalidOption('WebSocket', 'the WebSocket class of ws-stream/ws or a subclass of it', Class);
     // Checked now (a WebSocketError ERR_WS_INVALID_ARGUMENT), not at the first upgrade.
     normaliseStreamOptions(toStreamOptions(o, false, onControl, this._streamOptions));
     if (o.port != null) {
@@ -229,7 +243,8 @@ export class WebSocketServer extends EventEmitter {
   shouldHandle(req: IncomingMessage): boolean {
     const path = this.options.path;
     if (path) {
-      const url = req.url ?? '';
+      // Read as ws reads it: something that is no request (no `url`) throws ws's TypeError.
+      const url = req.url as string;
       const i = url.indexOf('?');
       if ((i !== -1 ? url.slice(0, i) : url) !== path) return false;
     }

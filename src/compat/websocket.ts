@@ -39,6 +39,13 @@ export interface SendOptions {
 
 type SendCallback = (err?: Error | null) => void;
 
+/** ws's send options as ws reads them: spread over its defaults once, then each taken for its truth. */
+interface MessageOptions {
+  binary: boolean;
+  compress: boolean;
+  fin: boolean;
+}
+
 /** A ping or a pong received; PING_IN_TURN: a ping to answer when it is emitted. */
 const PING_IN_TURN = 'ping-in-turn';
 type Control = 'ping' | 'pong' | typeof PING_IN_TURN;
@@ -48,7 +55,7 @@ const SEND = 0;
 const PING = 1;
 const PONG = 2;
 type Kind = typeof SEND | typeof PING | typeof PONG;
-type Queued = [kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined];
+type Queued = [kind: Kind, data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined];
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -60,11 +67,27 @@ const EMPTY = Buffer.alloc(0);
 const IN_ORDER: PingOptions = Object.freeze({ afterMessages: true });
 function noop(): void {}
 
-/** Data as ws's `toBuffer` takes it: strings and bytes as they are, anything else through `Buffer.from`. */
-function toSendable(data: unknown): string | ArrayBufferView | ArrayBuffer {
-  if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
+/**
+ * Data as ws's `toBuffer` takes it: strings and Buffers as they are, other views and ArrayBuffers as
+ * a Buffer over their bytes (so bytes over a detached ArrayBuffer throw V8's TypeError, as in ws),
+ * anything else through `Buffer.from`.
+ */
+function toSendable(data: unknown): string | Buffer {
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (!data) return EMPTY; // ws sends `data || EMPTY_BUFFER`: false, null, undefined, NaN make an empty message
   return Buffer.from(data as never);
+}
+
+/**
+ * ws's `{ binary: typeof data !== 'string', compress: true, fin: true, ...options }`, read once: a
+ * getter or Proxy trap that throws throws here, before anything is queued; `null` or a number add
+ * nothing; `{ fin: undefined }` or `{ fin: 0 }` is a fragment and `{ binary: undefined }` text, as in ws.
+ */
+function messageOptions(data: unknown, options: unknown): MessageOptions {
+  const o = { binary: typeof data !== 'string', compress: true, fin: true, ...(options as SendOptions) };
+  return { binary: !!o.binary, compress: !!o.compress, fin: !!o.fin };
 }
 
 function isBlob(data: unknown): data is Blob {
@@ -75,7 +98,7 @@ function byteLength(data: unknown): number {
   if (typeof data === 'string') return Buffer.byteLength(data);
   if (isBlob(data)) return data.size;
   const b = toSendable(data);
-  return typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength;
+  return typeof b === 'string' ? Buffer.byteLength(b) : b.length;
 }
 
 /** A received binary message in the form `binaryType` asks for. */
@@ -209,12 +232,12 @@ export class WebSocket extends EventEmitter {
     super();
     if (address === null) {
       this._isServer = true;
-      // A server's WebSocket gets the server's options.
-      if (options !== undefined) {
-        this._autoPong = options.autoPong ?? true;
-        // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
-        this._maxPendingAutoPongs = (options.maxPendingAutoPongs as number) | 0;
-      }
+      // A server's WebSocket gets the server's options (with ws's defaults filled in), read as ws reads
+      // them: none at all is ws's TypeError ("Cannot read properties of undefined (reading 'autoPong')"),
+      // not a socket that never opens; pings are answered when `autoPong` is truthy.
+      this._autoPong = Boolean((options as ClientOptions).autoPong);
+      // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
+      if (this._autoPong) this._maxPendingAutoPongs = ((options as ClientOptions).maxPendingAutoPongs as number) | 0;
       return;
     }
     this._isServer = false;
@@ -227,8 +250,9 @@ export class WebSocket extends EventEmitter {
       opts = protocols;
       list = listOf(opts.protocols);
     } else list = [protocols];
-    this._autoPong = opts?.autoPong ?? true;
-    // ws spreads the options over its default of 60: given as undefined, no limit.
+    // ws spreads the options over its defaults (autoPong true, maxPendingAutoPongs 60): given as
+    // undefined or null, autoPong is off; maxPendingAutoPongs given as undefined is no limit.
+    this._autoPong = Boolean(opts !== undefined && 'autoPong' in opts ? opts.autoPong : true);
     this._maxPendingAutoPongs =
       ((opts !== undefined && 'maxPendingAutoPongs' in opts ? opts.maxPendingAutoPongs : 60) as number) | 0;
     openClient(this, address, list, opts ?? {});
@@ -576,21 +600,25 @@ export class WebSocket extends EventEmitter {
 
   send(data: unknown, options?: SendOptions | SendCallback, cb?: SendCallback): void {
     if (this._readyState === CONNECTING) throw notOpenError(CONNECTING);
-    let opts: SendOptions | undefined;
-    if (typeof options === 'function') cb = options;
-    else opts = options;
-    cb = callbackArg(cb);
+    if (typeof options === 'function') {
+      cb = options;
+      options = undefined;
+    }
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
-    if (isBlob(data)) return this.queueBehindBlob(SEND, data, opts, cb);
+    // In ws's order: the options, the data, the callback; each may throw, and nothing is queued before all were read.
+    const opts = messageOptions(data, options);
+    if (isBlob(data)) return this.queueBehindBlob(SEND, data, opts, callbackArg(cb));
     // Converted now, as ws does: data it cannot send throws here, also behind a Blob.
-    const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
+    const payload = toSendable(data);
+    cb = callbackArg(cb);
     if (this._blobs !== null) return this.queueBehindBlob(SEND, payload, opts, cb);
     this.write(payload, opts, cb);
   }
 
-  private write(data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
-    const payload = typeof data === 'string' || Buffer.isBuffer(data) ? data : toSendable(data);
+  private write(data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
+    const payload = toSendable(data);
+    opts ??= messageOptions(payload, undefined);
     const s = this._stream!;
     // Whether ws would compress it: with permessage-deflate, what is sent after it while it is being
     // compressed waits behind it, and fails with it when the socket goes (send-callbacks.ts).
@@ -598,19 +626,16 @@ export class WebSocket extends EventEmitter {
     if (this._deflate) {
       compressed = this._fragmenting
         ? this._fragmentCompressed
-        : compresses(s, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength, opts?.compress);
+        : compresses(s, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length, opts.compress);
       this._fragmentCompressed = compressed;
     }
     const done = this._track(cb, true, compressed);
-    if (opts !== undefined && (opts.fin === false || this._fragmenting)) {
+    if (!opts.fin || this._fragmenting) {
       // The first fragment decides, as in ws: under `threshold` (where our side has no context
       // takeover) the message goes uncompressed (the core's writeSome() knows no message size).
       const first = this._deflate && !this._fragmenting && opts.compress !== compressed;
-      this._fragmenting = opts.fin === false;
+      this._fragmenting = !opts.fin;
       s.writeSome(payload, first ? { ...opts, compress: compressed } : opts, done);
-    } else if (this._fragmenting) {
-      this._fragmenting = false;
-      s.writeSome(payload, { fin: true }, done);
     } else {
       s.write(payload, opts, done);
     }
@@ -620,7 +645,7 @@ export class WebSocket extends EventEmitter {
   private queueBehindBlob(
     kind: Kind,
     data: unknown,
-    opts: SendOptions | undefined,
+    opts: MessageOptions | undefined,
     cb: SendCallback | undefined,
   ): void {
     if (isBlob(data)) this._blobBytes += data.size;
@@ -632,7 +657,7 @@ export class WebSocket extends EventEmitter {
     }
   }
 
-  private dispatch(kind: Kind, data: unknown, opts: SendOptions | undefined, cb: SendCallback | undefined): void {
+  private dispatch(kind: Kind, data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
     if (kind === SEND) this.write(data, opts, cb);
     else this.writeControl(kind === PING, data as Buffer | string | ArrayBufferView | ArrayBuffer, cb);
   }
@@ -726,11 +751,11 @@ export class WebSocket extends EventEmitter {
     } else if (typeof mask === 'function') {
       cb = mask;
     }
-    cb = callbackArg(cb);
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     const payload = isBlob(data) ? data : data ? toSendable(data) : EMPTY;
     if (byteLength(payload) > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    cb = callbackArg(cb);
     // Behind a Blob being read, as ws's sender queues them (a Blob payload is read first too).
     if (this._blobs !== null || isBlob(payload))
       return this.queueBehindBlob(ping ? PING : PONG, payload, undefined, cb);
@@ -761,10 +786,13 @@ export class WebSocket extends EventEmitter {
       // 1004-1006, which ws would send too, no endpoint may send (RFC 6455 §7.4.1): refused as ws refuses those.
       code = Math.trunc(code);
       if (!isValidStatusCode(code)) throw new TypeError('First argument must be a valid error code number');
-      if (data !== undefined && data.length > 0) {
+      // In ws's order: a reason with a length is measured (what Buffer.byteLength cannot measure throws
+      // Node's TypeError), then its size and its type are checked.
+      // biome-ignore lint/complexity/useOptionalChain: a null reason throws reading its length, as in ws
+      if (data !== undefined && data.length) {
+        if (Buffer.byteLength(data) > 123) throw new RangeError('The message must not be greater than 123 bytes');
         if (typeof data !== 'string' && !(data instanceof Uint8Array))
           throw new TypeError('Second argument must be a string or a Uint8Array');
-        if (Buffer.byteLength(data) > 123) throw new RangeError('The message must not be greater than 123 bytes');
         reason = data;
       }
     }
@@ -892,8 +920,9 @@ function callbackArg(cb: unknown): SendCallback | undefined {
 }
 
 /** ws's answer to send/ping/pong on a closing or closed WebSocket. */
-function sendAfterClose(ws: WebSocket, data: unknown, cb: SendCallback | undefined): void {
+function sendAfterClose(ws: WebSocket, data: unknown, callback: unknown): void {
   if (data) ws._bufferedAmount += byteLength(data);
+  const cb = callbackArg(callback);
   if (cb) process.nextTick(cb, notOpenError(ws._readyState));
 }
 
