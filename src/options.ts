@@ -215,6 +215,16 @@ export function checkOptionsObject(o: unknown): void {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
 }
 
+/**
+ * A flag of one call (`write`'s `binary`, `compress`, …): true, false or undefined (absent), else
+ * ERR_WS_INVALID_ARGUMENT naming it. Never its truth: `{ binary: 'false' }` or `{ compress: 0 }` is
+ * a mistake to report, not a choice to guess (ws-stream/ws takes ws's truthiness and passes booleans).
+ */
+export function checkFlag(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a boolean, got ${shown(value)}`);
+}
+
 /** An AbortSignal or undefined, or ERR_WS_INVALID_ARGUMENT (checked as Node checks one: by its shape). */
 export function checkSignal(value: unknown): AbortSignal | undefined {
   if (
