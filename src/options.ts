@@ -5,7 +5,14 @@
  */
 import { shown, WebSocketError } from './errors.js';
 import type { UpgradeRequest } from './proto/http.js';
-import type { WebSocketStream } from './stream/websocket-stream.js';
+
+/**
+ * The stream a `controlCallback` is called with: a `WebSocketStream`. src/stream/websocket-stream.ts
+ * says so by merging into this interface (`declare module '../options.js'`), so that this file, which
+ * the stream layer imports, imports nothing from it (imports go one way: stream → options).
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by src/stream/websocket-stream.ts
+export interface ControlledStream {}
 
 /** Options of a `WebSocketStream`, fixed for its life. */
 export interface StreamOptions {
@@ -39,7 +46,7 @@ export interface StreamOptions {
    * function can serve every stream made with the same options). In wire order: a ping or pong is
    * reported once the messages before it are queued for reading (also those still being inflated).
    */
-  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void;
+  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: ControlledStream) => void;
   /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
   closeTimeout?: number;
   /**

@@ -35,6 +35,11 @@ import './native.js';
 
 export type { CloseInfo };
 
+// What a `controlCallback` is given (options.ts declares the interface without importing this file).
+declare module '../options.js' {
+  interface ControlledStream extends WebSocketStream {}
+}
+
 /**
  * The flags of one call (`binary`, `compress`, `fin`, `afterMessages`) are booleans or absent: any
  * other value (`'false'`, `0`, `null`) throws ERR_WS_INVALID_ARGUMENT at once, before anything is
