@@ -205,7 +205,6 @@ export function checkFn<T>(name: string, value: T): T {
   return value;
 }
 
-/** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
 /** Whether `value` is an object with each of these methods (how an interface is told at run time). */
 export function hasMethods(value: unknown, names: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;
@@ -217,6 +216,7 @@ export function hasMethods(value: unknown, names: readonly string[]): boolean {
   }
 }
 
+/** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
 export function checkOptionsObject(o: unknown): void {
   if (typeof o !== 'object' || o === null)
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
