@@ -181,6 +181,9 @@ export class WebSocketError extends Error {
    * that it answers (a write after the close, say), where the trace points at the caller.
    */
   constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; captureStack?: boolean }) {
+    // A code from outside the union (plain JavaScript, a cast) is the caller's misuse: say which code and
+    // which are valid, rather than fail on `undefined.condition` below.
+    if (typeof code !== 'string' || !Object.hasOwn(codes, code)) throw notAnErrorCode(code);
     const info: CodeInfo = codes[code];
     // What happens on a connection is reported from event callbacks, where a stack trace shows
     // only the event loop's internals and costs ~4 µs (about a tenth of a handshake's CPU): it is
@@ -197,10 +200,16 @@ export class WebSocketError extends Error {
 
 /** Description, condition and close code of a code; the README's error table is made from this. */
 export function describeError(code: ErrorCode): Readonly<CodeInfo> {
-  if (typeof code !== 'string' || !Object.hasOwn(codes, code)) {
-    throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `not an error code: ${shown(code)}`);
-  }
+  if (typeof code !== 'string' || !Object.hasOwn(codes, code)) throw notAnErrorCode(code);
   return codes[code];
+}
+
+/** The misuse error for a value that is not one of the codes: it names the value and every valid code. */
+function notAnErrorCode(code: unknown): WebSocketError {
+  return new WebSocketError(
+    'ERR_WS_INVALID_ARGUMENT',
+    `not an error code: ${shown(code)} (the codes: ${Object.keys(codes).join(', ')})`,
+  );
 }
 
 /** All codes, in declaration order. */

@@ -5,7 +5,14 @@
  */
 import { shown, WebSocketError } from './errors.js';
 import type { UpgradeRequest } from './proto/http.js';
-import type { WebSocketStream } from './stream/websocket-stream.js';
+
+/**
+ * The stream a `controlCallback` is called with: a `WebSocketStream`. src/stream/websocket-stream.ts
+ * says so by merging into this interface (`declare module '../options.js'`), so that this file, which
+ * the stream layer imports, imports nothing from it (imports go one way: stream → options).
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by src/stream/websocket-stream.ts
+export interface ControlledStream {}
 
 /** Options of a `WebSocketStream`, fixed for its life. */
 export interface StreamOptions {
@@ -39,7 +46,7 @@ export interface StreamOptions {
    * function can serve every stream made with the same options). In wire order: a ping or pong is
    * reported once the messages before it are queued for reading (also those still being inflated).
    */
-  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: WebSocketStream) => void;
+  controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: ControlledStream) => void;
   /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
   closeTimeout?: number;
   /**
@@ -198,7 +205,6 @@ export function checkFn<T>(name: string, value: T): T {
   return value;
 }
 
-/** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
 /** Whether `value` is an object with each of these methods (how an interface is told at run time). */
 export function hasMethods(value: unknown, names: readonly string[]): boolean {
   if (typeof value !== 'object' || value === null) return false;
@@ -210,9 +216,20 @@ export function hasMethods(value: unknown, names: readonly string[]): boolean {
   }
 }
 
+/** ERR_WS_INVALID_ARGUMENT unless `o` is an options object (null, a number or a string is none). */
 export function checkOptionsObject(o: unknown): void {
   if (typeof o !== 'object' || o === null)
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'options must be an object');
+}
+
+/**
+ * A flag of one call (`write`'s `binary`, `compress`, …): true, false or undefined (absent), else
+ * ERR_WS_INVALID_ARGUMENT naming it. Never its truth: `{ binary: 'false' }` or `{ compress: 0 }` is
+ * a mistake to report, not a choice to guess (ws-stream/ws takes ws's truthiness and passes booleans).
+ */
+export function checkFlag(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `${name} must be a boolean, got ${shown(value)}`);
 }
 
 /** An AbortSignal or undefined, or ERR_WS_INVALID_ARGUMENT (checked as Node checks one: by its shape). */

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { WebSocketError } from '../errors.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
+import { untrustedCertificate } from '../pubsub/broker-support.js';
 import { connect } from '../stream/connect.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
 import type { ConnectConfig } from './args.js';
@@ -43,6 +44,12 @@ export async function runConnect(o: ConnectConfig): Promise<number> {
       console.error(
         `ws-stream: ${err instanceof WebSocketError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
       );
+      // wss:// to a server with a self-signed certificate, or one for another name, is what a tester meets first.
+      if (untrustedCertificate(err)) {
+        console.error(
+          "ws-stream: the server's certificate is not trusted: --ca FILE trusts it, --insecure skips the check",
+        );
+      }
     }
     return 1;
   }

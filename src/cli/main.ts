@@ -33,10 +33,12 @@ const usage = `usage:
       --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
       --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max})
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
-      an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes
+      an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.
+      URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/); --ca trusts a CA (or
+      self-signed) certificate file, --insecure accepts any certificate
   ws-stream --version`;
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl. */
+/** A self-signed certificate for localhost, 127.0.0.1 and ::1 (`--host ::1`), made with the machine's openssl. */
 function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'ws-stream-'));
   try {
@@ -53,7 +55,7 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
         '-subj',
         '/CN=localhost',
         '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
         '-keyout',
         join(dir, 'key.pem'),
         '-out',

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { shown, WebSocketError } from '../errors.js';
 import {
+  checkFlag,
   checkInt,
   hasMethods,
   checkOptionsObject,
@@ -145,6 +146,7 @@ function checkConnectOptions(u: URL, o: ConnectOptions): void {
   normaliseStreamOptions(streamOptions);
   checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
   checkRequestOptions({ protocols, headers, decorator, signal });
+  checkFlag('rejectUnauthorized', o.rejectUnauthorized);
   if (http2 !== undefined && typeof http2 !== 'boolean' && !hasMethods(http2, sessionMethods)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'http2 must be a boolean or a ClientHttp2Session');
   }

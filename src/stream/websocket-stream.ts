@@ -9,7 +9,13 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
-import { checkSignal, normaliseStreamOptions, type NormalStreamOptions, type StreamOptions } from '../options.js';
+import {
+  checkFlag,
+  checkSignal,
+  normaliseStreamOptions,
+  type NormalStreamOptions,
+  type StreamOptions,
+} from '../options.js';
 import { CLOSE_NO_STATUS, closeReasonOf, encodeClosePayload } from '../proto/close-payload.js';
 import { Opcode } from '../proto/frame.js';
 import { viewBytes } from '../proto/bytes.js';
@@ -29,6 +35,16 @@ import './native.js';
 
 export type { CloseInfo };
 
+// What a `controlCallback` is given (options.ts declares the interface without importing this file).
+declare module '../options.js' {
+  interface ControlledStream extends WebSocketStream {}
+}
+
+/**
+ * The flags of one call (`binary`, `compress`, `fin`, `afterMessages`) are booleans or absent: any
+ * other value (`'false'`, `0`, `null`) throws ERR_WS_INVALID_ARGUMENT at once, before anything is
+ * queued, rather than being taken for its truth.
+ */
 export interface WriteOptions {
   /** Binary (true) or text (false); default: the stream's `binary` option. */
   binary?: boolean;
@@ -1223,7 +1239,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
-    const binary = options?.binary ?? this.#defaultBinary(data);
+    const binary = checkFlag('binary', options?.binary) ?? this.#defaultBinary(data);
+    const compressFlag = checkFlag('compress', options?.compress);
     const err =
       (this.#flags & WRITING_MESSAGE) !== 0
         ? new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a message sent with writeSome() is not finished')
@@ -1231,7 +1248,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     if (this.#deflate !== null) {
-      const compress = this.#deflate.shouldCompress(payload.length, options?.compress);
+      const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
         return this.#writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
     }
@@ -1249,19 +1266,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const options = optionsArg(a);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
+    const fin = checkFlag('fin', options?.fin) ?? true;
+    const binaryFlag = checkFlag('binary', options?.binary);
+    const compressFlag = checkFlag('compress', options?.compress);
     const err = this.#opError();
     if (err) return failNow(callback, err);
-    const fin = options?.fin ?? true;
     const firstPart = !this.#writingMessage;
     const opcode = this.#writingMessage
       ? Opcode.Continuation
-      : (options?.binary ?? this.#defaultBinary(data))
+      : (binaryFlag ?? this.#defaultBinary(data))
         ? Opcode.Binary
         : Opcode.Text;
     this.#writingMessage = !fin;
     let ret: Promise<void> | undefined;
     const deflate = this.#deflate;
-    if (deflate !== null && firstPart) deflate.writingCompressed = options?.compress !== false;
+    if (deflate !== null && firstPart) deflate.writingCompressed = compressFlag !== false;
     if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
       ret = this.#writeInLine(opcode, payload, fin, deflate.writingCompressed, firstPart, options?.signal, callback);
     } else {
@@ -1340,10 +1359,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (deferred !== null) runDeferred();
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
+    const afterMessages = checkFlag('afterMessages', options?.afterMessages);
     const err = this.#opError();
     if (err) return failNow(callback, err);
-    if (options?.afterMessages && this.#deflate !== null && !this.#deflate.deflateIdle)
-      return this.#controlAfterMessages(opcode, payload, options.signal, callback);
+    if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
+      return this.#controlAfterMessages(opcode, payload, options?.signal, callback);
     const first = this.#out.length;
     this.#writeQueue().frame(opcode, payload, true);
     return this.#queueWaiter(callback, options?.signal, first);

@@ -68,3 +68,28 @@ export async function childrenOf(pid: number): Promise<number[]> {
     .filter((s) => s.trim() !== '')
     .map(Number);
 }
+
+/**
+ * Runs `ws-stream connect ARGS` as a person would: once it prints `connected to`, types `line`; once
+ * the echo of it is printed, ends the input (Ctrl-D), so that it closes with 1000. Without a
+ * connection it just runs to its exit. No timer: each step waits for what it printed.
+ */
+export function runConnectEcho(args: string[], line: string): Promise<Run> {
+  const p = spawn(process.execPath, [MAIN, 'connect', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let typed = false;
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (!typed && /^connected to /m.test(out)) {
+      typed = true;
+      p.stdin.write(`${line}\n`);
+    }
+    if (typed && out.includes(`\n< ${line}\n`) && !p.stdin.writableEnded) p.stdin.end();
+  });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  p.stdin.on('error', () => {}); // (it may exit before reading, when it cannot connect)
+  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+}

@@ -357,7 +357,7 @@ describe('ws-stream serve refuses broken and oversized requests with a status an
   });
 });
 
-it('ws-stream serve --tls without --cert serves a certificate for localhost and 127.0.0.1 made with openssl', async () => {
+it('ws-stream serve --tls without --cert serves a certificate for localhost, 127.0.0.1 and ::1 made with openssl', async () => {
   const server = await startServer(['--tls']);
   try {
     const s = tls.connect({ port: server.port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' });
@@ -366,7 +366,7 @@ it('ws-stream serve --tls without --cert serves a certificate for localhost and 
     const cert = s.getPeerCertificate();
     s.destroy();
     assert.equal(cert.subject.CN, 'localhost');
-    assert.equal(cert.subjectaltname, 'DNS:localhost, IP Address:127.0.0.1');
+    assert.equal(cert.subjectaltname, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
     assert.equal(cert.issuer.CN, 'localhost', 'self-signed');
     const c = await RawClient.connectH2(server.port);
     const { text: textFrame } = await import('../support/frames.js');

@@ -270,7 +270,7 @@ export async function startServer(
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /wss?:\/\/[^:]+:(\d+)\//.exec(out);
+      const m = /wss?:\/\/(?:\[[^\]]+\]|[^:/]+):(\d+)\//.exec(out); // (an IPv6 host in brackets)
       if (m) resolve(Number(m[1]));
     });
     proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));

@@ -8,7 +8,7 @@ import { closeReasonOf, encodeClosePayload, parseClosePayload } from '../../src/
 import { frameHeaderSize, newFrameHeader, parseFrameHeader, writeFrameHeader } from '../../src/proto/frame.js';
 import { hasToken, splitList } from '../../src/proto/tokens.js';
 import { computeAccept } from '../../src/proto/handshake-server.js';
-import { WebSocketError, describeError, errorCodes } from '../../src/errors.js';
+import { type ErrorCode, WebSocketError, describeError, errorCodes, shown } from '../../src/errors.js';
 
 describe('mask', () => {
   const sizes = [0, 1, 3, 4, 31, 32, 33, 100, 257, 1024, 1031, 5000];
@@ -166,6 +166,26 @@ describe('errors', () => {
     assert.equal(Error.stackTraceLimit, 10, 'the global limit is left as it was');
     const cause = new Error('read ECONNRESET');
     assert.equal(new WebSocketError('ERR_WS_NEXT_LAYER', cause.message, { cause }).cause, cause);
+  });
+
+  it('a code outside the list is refused with ERR_WS_INVALID_ARGUMENT naming it and every valid code', () => {
+    // From plain JavaScript or through a cast; 'toString' and '__proto__' are keys of every object.
+    const bad: unknown[] = ['BOGUS', 'toString', '__proto__', 'err_ws_closed', undefined, 42, Symbol('x')];
+    for (const code of bad) {
+      for (const make of [() => new WebSocketError(code as ErrorCode), () => describeError(code as ErrorCode)]) {
+        assert.throws(make, (e: unknown) => {
+          assert.ok(e instanceof WebSocketError, String(e));
+          assert.equal(e.code, 'ERR_WS_INVALID_ARGUMENT');
+          assert.equal(e.condition, 'local_misuse');
+          assert.ok(
+            e.message.startsWith(`invalid argument: not an error code: ${shown(code)} (the codes: `),
+            e.message,
+          );
+          for (const valid of errorCodes) assert.ok(e.message.includes(valid), `${valid} is named`);
+          return true;
+        });
+      }
+    }
   });
 });
 

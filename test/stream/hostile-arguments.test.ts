@@ -17,7 +17,9 @@ import {
   isValidCloseCode,
   rejectUpgrade,
 } from '../../src/index.js';
+import { requestObject } from '../support/frames.js';
 import { openServer } from '../support/open.js';
+import { RawPeer } from '../support/peer.js';
 
 const invalid = { code: 'ERR_WS_INVALID_ARGUMENT' };
 
@@ -64,6 +66,62 @@ describe('hostile arguments', () => {
     assert.equal(frame!.payload.toString(), 'still open');
   });
 
+  it('a flag of write, writeSome, ping or pong that is not a boolean is refused at once, not taken for its truth', async () => {
+    // With permessage-deflate, so that `compress` decides something (RSV1 on the wire).
+    const [server, client] = createTestPair();
+    const ws = new WebSocketStream(server, { perMessageDeflate: { threshold: 0 } });
+    const peer = new RawPeer(client);
+    await ws.accept(requestObject({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+    assert.match((await peer.responseHead()).head, /permessage-deflate/);
+    const values: [string, unknown][] = [
+      ['1', 1],
+      ['0', 0],
+      ["'false'", 'false'],
+      ["''", ''],
+      ['null', null],
+      ['{}', {}],
+      ...unprintable.slice(0, 2),
+    ];
+    const calls: [string, (v: unknown) => unknown][] = [
+      ['binary', (v) => ws.write('x', { binary: v as never })],
+      ['compress', (v) => ws.write('x', { compress: v as never })],
+      ['binary', (v) => ws.write('x', { binary: v as never }, () => assert.fail('called back'))],
+      ['fin', (v) => ws.writeSome('x', { fin: v as never })],
+      ['binary', (v) => ws.writeSome('x', { binary: v as never })],
+      ['compress', (v) => ws.writeSome('x', { compress: v as never }, () => assert.fail('called back'))],
+      ['afterMessages', (v) => ws.ping('p', { afterMessages: v as never })],
+      ['afterMessages', (v) => ws.pong('p', { afterMessages: v as never })],
+    ];
+    for (const [what, value] of values) {
+      for (const [flag, call] of calls) {
+        assert.throws(
+          () => call(value),
+          { ...invalid, message: new RegExp(`^invalid argument: ${flag} must be a boolean, got `) },
+          `${flag}: ${what}`,
+        );
+      }
+    }
+    assert.equal(ws.bufferedAmount, 0);
+    // Nothing was queued, and no writeSome() left a message open: booleans and absent flags still serve.
+    await ws.write(Buffer.from('text'), { binary: false, compress: false });
+    await ws.writeSome('a', { binary: true, compress: true, fin: false });
+    await ws.writeSome('b', { fin: undefined, compress: undefined });
+    await ws.ping('p', { afterMessages: false });
+    const frames = await peer.waitFrames(4);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.rsv, f.fin]),
+      [
+        [1, 0, true], // text, uncompressed
+        [2, 4, false], // binary, compressed: RSV1 on the first frame
+        [0, 0, true],
+        [9, 0, true],
+      ],
+    );
+    assert.equal(frames[0]!.payload.toString(), 'text');
+    assert.equal(frames[3]!.payload.toString(), 'p');
+    assert.equal(ws.isOpen, true);
+  });
+
   it('a close reason that is neither a string nor bytes is refused', async () => {
     const { ws } = await openServer();
     assert.throws(() => ws.close({ code: 1000, reason: 42 as never }), invalid);
@@ -95,6 +153,13 @@ describe('hostile arguments', () => {
       // An object that is not an HTTP/2 session: refused before anything is called on it.
       await assert.rejects(connect(url, { http2: { on() {} } as never }), { ...invalid, message: /http2/ });
       await assert.rejects(connect(url, { http2: 1 as never }), { ...invalid, message: /http2/ });
+      // A flag is a boolean: `'false'` would have verified the certificate, `0` too, whatever was meant.
+      for (const value of ['false', 0, null]) {
+        await assert.rejects(connect(url.replace('ws:', 'wss:'), { rejectUnauthorized: value as never }), {
+          ...invalid,
+          message: /rejectUnauthorized must be a boolean/,
+        });
+      }
       assert.equal(connections, 0);
     } finally {
       server.close();

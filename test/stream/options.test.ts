@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketStream, createTestPair, type StreamOptions } from '../../src/index.js';
 import { streamOptionsOf } from '../../src/stream/websocket-stream.js';
-import { requestHead, text, parseFrames } from '../support/frames.js';
+import { ping, requestHead, text, parseFrames } from '../support/frames.js';
+import { RawPeer } from '../support/peer.js';
 
 const stream = (o?: StreamOptions): WebSocketStream => new WebSocketStream(createTestPair()[0], o);
 
@@ -68,6 +69,33 @@ describe('stream options', () => {
     const all = layer.wire();
     const frames = parseFrames(all.subarray(all.indexOf('\r\n\r\n') + 4)).frames;
     assert.equal(frames.at(-1)!.payload.readUInt16BE(0), 1009);
+  });
+
+  it('controlCallback is given the stream itself, with its whole API (one function serves every stream)', async () => {
+    const seen: WebSocketStream[] = [];
+    const o: StreamOptions = {
+      // (typed by StreamOptions alone: options.ts declares the stream's type without importing the stream)
+      controlCallback: (kind, payload, stream) => {
+        seen.push(stream);
+        if (kind === 'ping') void stream.write(`saw ${payload.toString()}`);
+      },
+    };
+    const [layer, client] = createTestPair();
+    const ws = new WebSocketStream(layer, o);
+    const peer = new RawPeer(client);
+    const accepting = ws.accept();
+    peer.send(requestHead());
+    await accepting;
+    peer.send(ping('p')); // (after the handshake: a write from the callback during it would be refused)
+    const frames = await peer.waitFrames(2);
+    assert.deepEqual(seen, [ws]);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.payload.toString()]),
+      [
+        [10, 'p'],
+        [1, 'saw p'],
+      ],
+    );
   });
 });
 

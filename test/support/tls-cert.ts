@@ -4,12 +4,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A self-signed certificate for 127.0.0.1, made by openssl in a temporary folder: the files' paths. */
+/** A self-signed certificate for 127.0.0.1 (and localhost, ::1), made by openssl in a temporary folder: the files' paths. */
 export function selfSigned(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ws-stream-tls-'));
   const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   // (the NATS client checks a server named by its IP address against the name `localhost`)
-  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'];
+  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:::1'];
   const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'];
   execFileSync('openssl', [...args, ...subject], { stdio: 'ignore' });
   return { cert, key };
