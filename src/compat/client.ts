@@ -7,6 +7,7 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { WebSocketError } from '../errors.js';
@@ -155,7 +156,8 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
     else headers.Origin = opts.origin;
   }
   if (url.username || url.password) {
-    opts.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    // (As ws: querystring's unescape leaves a malformed escape as it is, where decodeURIComponent throws.)
+    opts.auth = `${querystring.unescape(url.username)}:${querystring.unescape(url.password)}`;
   }
   if (ipc) {
     const path = opts.path;
