@@ -16,34 +16,14 @@ it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and
   c.destroy();
 });
 
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runConnectEcho } from '../cli/cli-support.js';
 import { startInteropServer } from '../interop/support.js';
-
-function runCli(args: string[], input: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const p = spawn(process.execPath, [main, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    // Type the lines once connected.
-    if (/connected to/.test(out) && input.length > 0) {
-      const line = input.shift()!;
-      p.stdin.write(`${line}\n`);
-      if (input.length === 0) setTimeout(() => p.stdin.end(), 200);
-    }
-  });
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out, err })));
-}
 
 it('ws-stream connect: a typed line is sent and its echo printed; end of input closes with 1000', async () => {
   const server = await startServer();
   try {
-    const { code, out } = await runCli(['connect', `ws://127.0.0.1:${server.port}/`], ['hello there ✓']);
+    const { code, out } = await runConnectEcho([`ws://127.0.0.1:${server.port}/`], 'hello there ✓');
     assert.equal(code, 0);
     assert.match(out, /^connected to ws:\/\/127\.0\.0\.1:\d+\//m);
     assert.match(out, /^< hello there ✓$/m);
@@ -56,7 +36,7 @@ it('ws-stream connect: a typed line is sent and its echo printed; end of input c
 it('ws-stream connect: a refused upgrade prints the status line and body, and exits 1', async () => {
   const srv = await startInteropServer();
   try {
-    const { code, err } = await runCli(['connect', `ws://127.0.0.1:${srv.port}/forbidden`], []);
+    const { code, err } = await runConnectEcho([`ws://127.0.0.1:${srv.port}/forbidden`], 'unsent');
     assert.equal(code, 1);
     assert.match(err, /refused the upgrade: HTTP 403 Forbidden/);
     assert.match(err, /^forbidden$/m);
