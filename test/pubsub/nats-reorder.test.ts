@@ -36,7 +36,7 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     return { broker, events };
   }
 
-  it('8 after 39, history 61-65 when the gap is read: every offset once, in order', async (t) => {
+  it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
     const topic = 'reorder';
     // The topic's stream and subjects, as NatsBroker names them (its default prefix).
     const stream = `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
