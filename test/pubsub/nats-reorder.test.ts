@@ -4,7 +4,8 @@
  * under load (nats-server 2.9.10, two publishers: offset 8 came after 39, with `--history 5`). The
  * broker took 9 for a gap, read history (only 61-65 left here) and delivered that alone: the held
  * 9-60 and the late 8 were lost. Now the gap is filled from history and the held messages together,
- * in offset order.
+ * in offset order. (A late message that comes only after the read is done is still lost, `PubSub`
+ * sees the gap: nothing tells the broker to wait for it.)
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
  * republish does not cover (nats-server 2.9 cannot change a stream's republish), and the test sends
