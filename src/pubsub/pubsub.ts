@@ -674,6 +674,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const buffered = ws.bufferedAmount;
       const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
+      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0) {
+        // Under 'drop' the history is never skipped for the live messages held behind it (they may
+        // fill the cap while the socket is empty, before the first turn): the newest of them go.
+        this.dropNewestHeld(sub, buffered + f.length);
+        if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
+        continue;
+      }
       sub.replayAt++;
       sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
@@ -688,6 +695,19 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         return;
       }
       sub.replayInFlight++;
+    }
+  }
+
+  /**
+   * Skips the newest live messages held for `sub` (a 'drop' event each) until `need` more bytes fit
+   * its backlog beside the rest, or none is held. Stops if a 'drop' listener made it leave.
+   */
+  private dropNewestHeld(sub: Subscription, need: number): void {
+    const held = sub.pending!;
+    while (held.length > 0 && sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
+      const bytes = heldSize(held.pop()!);
+      sub.pendingBytes -= bytes;
+      this.tooSlow(sub, bytes);
     }
   }
 
