@@ -151,7 +151,10 @@ export class MemoryBroker implements Broker {
     return { topics: this.logs.size, bytes: this.bytes };
   }
 
-  /** Assigns the offset, keeps the message and hands it to the subscriber at once, in one step. */
+  /**
+   * Assigns the offset, keeps the message and hands it to the subscriber at once, in one step.
+   * `data` itself is kept: PubSub hands over a copy of its caller's bytes.
+   */
   publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
     if (this.closed) return Promise.reject(new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'the broker is closed'));
     const log = this.log(topic);

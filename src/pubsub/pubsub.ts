@@ -432,7 +432,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     let binary: boolean;
     try {
       checkTopic(topic);
-      payload = toBuffer(data);
+      // Bytes the caller owns are copied: the broker may keep them (the MemoryBroker's history, for
+      // minutes) while the caller reuses its buffer, and a view (a received message is one of its
+      // read chunk) would keep all the memory under it. A string's bytes are made here already.
+      payload = typeof data === 'string' ? toBuffer(data) : Buffer.from(toBuffer(data));
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
