@@ -304,6 +304,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
   private isOpen = false;
+  /** Publishes made before the broker opened and not yet handed to it: later ones queue behind them. */
+  private publishesWaitingOpen = 0;
   private closed = false;
   private available = true;
 
@@ -445,7 +447,20 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     }
     if (options?.compress === false) this.uncompressed.add(payload);
     const send = (): Promise<TopicPosition> => this.broker.publish(topic, payload, binary).catch(rethrowBrokerError);
-    return this.isOpen ? send() : this.opened.then(send);
+    if (this.isOpen && this.publishesWaitingOpen === 0) return send();
+    // In call order: one made once the broker is open, while earlier ones still wait for their turn
+    // (the reactions to the open run a microtask later), goes after them, not before.
+    this.publishesWaitingOpen++;
+    return this.opened.then(
+      () => {
+        this.publishesWaitingOpen--;
+        return send();
+      },
+      (err: unknown) => {
+        this.publishesWaitingOpen--;
+        throw err;
+      },
+    );
   }
 
   /** Subscribers of `topic` on this process. */
