@@ -220,11 +220,16 @@ export function checkTopic(topic: unknown): asserts topic is string {
   if (LONE_SURROGATE.test(topic)) throw invalid('topic is not well-formed Unicode (a lone surrogate)');
 }
 
-function checkPosition(p: unknown): asserts p is TopicPosition {
-  const pos = p as TopicPosition;
-  if (typeof pos !== 'object' || pos === null) throw invalid('since must be { offset, epoch }');
-  if (!Number.isSafeInteger(pos.offset) || pos.offset < 0) throw invalid('since.offset must be an integer ≥ 0');
-  if (typeof pos.epoch !== 'string') throw invalid('since.epoch must be a string');
+/**
+ * Checks a position; returns a copy of it, its fields read once: what was checked is what is
+ * used, whatever becomes of the caller's object while the subscription is made.
+ */
+function checkedPosition(p: unknown): TopicPosition {
+  if (typeof p !== 'object' || p === null) throw invalid('since must be { offset, epoch }');
+  const { offset, epoch } = p as TopicPosition;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('since.offset must be an integer ≥ 0');
+  if (typeof epoch !== 'string') throw invalid('since.epoch must be a string');
+  return { offset, epoch };
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 0): number {
@@ -377,8 +382,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   async subscribe(ws: PubSubSocket, topic: string, options: SubscribeOptions = {}): Promise<SubscribeResult> {
     const stream = this.check(ws);
     checkTopic(topic);
-    const since = options?.since;
-    if (since !== undefined) checkPosition(since);
+    const given = options?.since;
+    const since = given === undefined ? undefined : checkedPosition(given);
     if (this.closed) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the PubSub is closed');
     if (!stream.isOpen) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the stream is not open');
     runDeferred(); // what was published before this call is not for the new subscriber
