@@ -697,10 +697,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const buffered = ws.bufferedAmount;
       const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
-      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0) {
+      const need = buffered + f.length;
+      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && need <= this.maxBytes) {
         // Under 'drop' the history is never skipped for the live messages held behind it (they may
         // fill the cap while the socket is empty, before the first turn): the newest of them go.
-        this.dropNewestHeld(sub, buffered + f.length);
+        // (Not when it would not fit without them either: they would go for nothing.)
+        this.dropNewestHeld(sub, need);
         if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
         continue;
       }
