@@ -321,7 +321,11 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
+    // A list of `tls://` URLs asks for TLS, as `connectOptions.tls` does: the client reads nothing
+    // from the scheme, and would speak plain TCP to a server without TLS.
+    const tlsByUrl = this.#servers.every((server) => server.startsWith('tls:'));
     const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
+      ...(tlsByUrl ? { tls: {} } : {}),
       ...this.#options.connectOptions,
       ...this.#credentials,
       servers,
@@ -433,7 +437,7 @@ export class NatsBroker implements Broker {
     this.#probing = true;
     const refusals = this.#refusals;
     void (async (): Promise<Error | undefined> => {
-      const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | null | undefined;
+      const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
       if (tls?.handshakeFirst !== true) {
         const answers = await this.#firstWords();
         const greeting = this.#greeted(answers);
