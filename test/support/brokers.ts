@@ -68,16 +68,7 @@ export class BrokerProcess {
    */
   static async redis(options: { start?: boolean; args?: string[] } = {}): Promise<BrokerProcess> {
     const port = await freePort();
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     const p = new BrokerProcess(
       'redis',
       port,
@@ -185,7 +176,8 @@ export class BrokerProcess {
     }
     if (change.config !== undefined) {
       const file = this.args[this.args.indexOf('-c') + 1];
-      if (this.name !== 'nats' || !this.args.includes('-c') || !file) throw new Error('restart: a nats-server with a config');
+      if (this.name !== 'nats' || !this.args.includes('-c') || !file)
+        throw new Error('restart: a nats-server with a config');
       writeFileSync(file, change.config);
     }
     await this.start();
