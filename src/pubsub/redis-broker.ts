@@ -843,8 +843,8 @@ export class RedisBroker implements Broker {
     if (this.#probing) return;
     this.#probing = true;
     const commands = this.#commands;
-    const ms = Math.min(this.#options.commandTimeoutMs, 1000);
-    void tlsMismatch(this.#options.url, ms, true).then((mismatch) => {
+    // (Its whole time to answer: a probe that gave up on a loaded machine would end the refusal.)
+    void tlsMismatch(this.#options.url, this.#options.commandTimeoutMs, true).then((mismatch) => {
       this.#probing = false;
       if (this.#closed || this.#available || this.#replacing || this.#commands !== commands) return;
       if (mismatch) this.#refusedLate(mismatch);
