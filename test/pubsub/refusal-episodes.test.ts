@@ -5,7 +5,8 @@
  * broker is in an outage (operations reject with ERR_WS_BROKER_UNAVAILABLE, not the old refusal);
  * back still refusing, a refusal again, told again; put right, available. And a server restarted
  * with TLS on one side only (TLS-only where the broker speaks plain TCP, or the reverse) is a
- * refusal on a reconnection as it is at open — before, it was waited out as an outage.
+ * refusal on a reconnection as it is at open — before, it was waited out as an outage. The same
+ * holds for a broker whose server was down at open and came up refusing (never connected yet).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -200,6 +201,61 @@ describe('TLS on one side only, met on a reconnection: a refusal, as at open (Re
       assert.equal((await broker.publish('room', Buffer.from('back'), false)).offset, 1);
       assert.deepEqual(events.availability, [false, true]);
       assert.equal(events.refusals.length, 1);
+    });
+  }
+});
+
+describe('Down at open, up refusing, down again: an outage; up refusing again: told again (Redis, NATS)', () => {
+  const kinds: {
+    name: string;
+    reserve: () => Promise<BrokerProcess>;
+    broker: (port: number) => RedisBroker | NatsBroker;
+    accepting: { args?: string[]; config?: string };
+    told: RegExp;
+  }[] = [
+    {
+      name: 'Redis, another password',
+      reserve: () => BrokerProcess.redis({ start: false, args: ['--requirepass', 'pw-2'] }),
+      broker: (port) => new RedisBroker(`redis://:pw-1@127.0.0.1:${port}`),
+      accepting: { args: ['--requirepass', 'pw-1'] },
+      told: /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
+    },
+    {
+      name: 'NATS, another token',
+      reserve: () => BrokerProcess.nats({ start: false, config: 'authorization { token: t0ken }' }),
+      broker: (port) => new NatsBroker(`nats://pw-1@127.0.0.1:${port}`),
+      accepting: { config: 'authorization { token: pw-1 }' },
+      told: /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+    },
+  ];
+  for (const { name, reserve, broker: make, accepting, told } of kinds) {
+    it(`${name}: never connected, the refusal ends when the server is down, and is told again`, WAIT, async (t) => {
+      const server = await reserve();
+      const broker = make(server.port);
+      t.after(async () => {
+        await broker.close();
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      await server.start();
+      const [first] = await events.refused(1);
+      assert.match(first!.message, told);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+      await server.kill();
+      await untilPublishFails(broker, 'ERR_WS_BROKER_UNAVAILABLE');
+      await server.start();
+      const [, second] = await events.refused(2);
+      assert.match(second!.message, told);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+
+      await server.restart(accepting);
+      await events.available(true);
+      await broker.publish('room', Buffer.from('x'), false);
+      assert.deepEqual(events.availability, [false, true]);
+      assert.equal(events.refusals.length, 2);
     });
   }
 });
