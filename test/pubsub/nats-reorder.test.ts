@@ -100,7 +100,11 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
       assert.equal(sub.events.of(topic).length, 7, 'nothing delivered past the gap before it is read');
       link.release();
     };
-    return { admin, output, real, sub, pub, link, republish };
+    /** Stores `m<i>` for each of `offsets` unseen (no republication), as 8-65 were. */
+    const store = async (offsets: number[]): Promise<void> => {
+      for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
+    };
+    return { admin, output, real, sub, pub, link, republish, store };
   }
 
   it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
@@ -125,6 +129,25 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await pub.broker.publish(topic, Buffer.from('m66'), false);
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
     assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+  });
+
+  it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
+    const topic = 'trimmed-while-read';
+    const { admin, output, real, sub, pub, link, republish, store } = await reorder(t, topic);
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    // The read's consumer (from 61, where history starts when asked) waits at the proxy while 66-70
+    // are stored: it starts at 66, and the read finds the range no longer whole.
+    link.holdClientFrom('$JS.API.CONSUMER.CREATE');
+    await env.proxy.until(() => link.clientText.slice(from).includes('$JS.API.CONSUMER.CREATE') || undefined);
+    await store(range(66, 70));
+    link.release();
+    await readDone(env.proxy, link, from);
+    await send(admin, output, real, [8, ...range(66, 70)]);
+
+    await pub.broker.publish(topic, Buffer.from('m71'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 71));
+    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 71)));
   });
 
   it('8 never republished: given up after commandTimeoutMs, 9 on delivered (PubSub sees the gap)', async (t) => {
