@@ -280,7 +280,8 @@ const deflateOptionKeys = Object.keys({
 
 /**
  * The stream's options among `o`'s (connect()'s, beside its own), each read once, as a plain object.
- * (Not `const { mine, ...rest } = o`: V8 reads `mine` a second time while it copies the rest.)
+ * (Not `const { mine, ...rest } = o`: V8, on Node 20, reads `mine` a second time while it copies the
+ * rest, for some objects: accessors made with defineProperty.)
  */
 export function pickStreamOptions(o: StreamOptions): StreamOptions {
   const picked: Record<string, unknown> = {};
