@@ -2,13 +2,22 @@
  * Each option of a call is read once: a getter (or a Proxy) may answer differently each time, and
  * what a call checked must be what it uses. write() checked `signal` on one read and used a second
  * one; connect() and handshake() read every option once to check it and again to use it (the
- * headers' values too, after the socket was connected); accept() read `signal` and `head` twice.
+ * headers' values too, after the socket was connected); accept() read `signal` and `head` twice;
+ * rejectUpgrade() its `body` up to five times; StreamGroup.shutdown() its `server` twice.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { WebSocketStream, computeAccept, connect, createTestPair, type WebSocketError } from '../../src/index.js';
+import {
+  StreamGroup,
+  WebSocketStream,
+  computeAccept,
+  connect,
+  createTestPair,
+  rejectUpgrade,
+  type WebSocketError,
+} from '../../src/index.js';
 import { closeFrame, requestObject, text } from '../support/frames.js';
 import { openServer } from '../support/open.js';
 import { RawPeer } from '../support/peer.js';
@@ -192,6 +201,56 @@ describe('each option of a call is read once', () => {
     assert.equal(ws.protocol, 'chat');
     readOnce(reads);
     readOnce(headers.reads);
+  });
+
+  it('rejectUpgrade: headers, body, decorator and lingerTimeout once; the response says what they said', async () => {
+    const [layer, client] = createTestPair();
+    const peer = new RawPeer(client);
+    const { options, reads } = counted(
+      {
+        headers: { 'X-Why': 'closed' } as Record<string, string>,
+        body: 'first' as string | Uint8Array,
+        decorator: (h: Record<string, string | string[]>) => {
+          h['X-Decorated'] = 'yes';
+        },
+        lingerTimeout: 0,
+      },
+      { body: ['first', new Uint8Array([0x73, 0x65, 0x63, 0x6f, 0x6e, 0x64, 0x21])] },
+    );
+    await rejectUpgrade(layer, 403, options);
+    await peer.waitClosed();
+    const response = peer.received.toString('latin1');
+    assert.match(response, /^HTTP\/1\.1 403 /);
+    assert.match(response, /\r\nX-Why: closed\r\n/);
+    assert.match(response, /\r\nX-Decorated: yes\r\n/);
+    assert.match(response, /\r\nContent-Length: 5\r\n/);
+    assert.ok(response.endsWith('\r\n\r\nfirst'), response);
+    readOnce(reads);
+  });
+
+  it('StreamGroup.shutdown: server, code, reason and deadline once; the server closed is the one checked', async () => {
+    const { ws, peer } = await openServer();
+    const group = new StreamGroup();
+    group.add(ws);
+    const closed: string[] = [];
+    const { options, reads } = counted(
+      {
+        server: { close: () => closed.push('first') } as { close(): unknown } | undefined,
+        code: 4001,
+        reason: 'bye',
+        deadline: 60_000,
+      },
+      { server: [{ close: () => closed.push('first') }, undefined] },
+    );
+    const done = group.shutdown(options);
+    const [close] = await peer.waitFrames(1);
+    assert.equal(close!.opcode, 8);
+    assert.equal(close!.payload.readUInt16BE(0), 4001);
+    assert.equal(close!.payload.subarray(2).toString(), 'bye');
+    peer.send(closeFrame(4001));
+    await done;
+    assert.deepEqual(closed, ['first']);
+    readOnce(reads);
   });
 
   /** A loopback server that accepts one WebSocket and hands over the request it got. */
