@@ -21,6 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   brokerOptions,
@@ -37,7 +38,6 @@ import {
   refused,
   retryPause,
   unavailable,
-  untrustedCertificate,
   urlCredentials,
   warn,
   withDeadline,
