@@ -21,6 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   brokerOptions,
@@ -37,7 +38,6 @@ import {
   refused,
   retryPause,
   unavailable,
-  untrustedCertificate,
   urlCredentials,
   warn,
   withDeadline,
@@ -56,7 +56,11 @@ export interface NatsBrokerOptions {
   readonly storage?: 'file' | 'memory';
   /** Fail `open()` when the server has no JetStream, instead of running on core NATS. Default false. */
   readonly requireJetStream?: boolean;
-  /** Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
+  /**
+   * Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`; also how long
+   * a gap's fill waits for a message history no longer holds to be republished late (JetStream's
+   * republication is not always in sequence order) before the gap is reported. Default 5000.
+   */
   readonly commandTimeoutMs?: number;
   /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
@@ -193,9 +197,12 @@ interface Subscription {
   /**
    * A live message did not follow the last one (an offset at or below it, past a gap, or the first
    * of a stream that had none): the stream is read again to tell a repeat or a gap from a stream
-   * deleted and made again (a new epoch, its sequence from 1), while later messages wait.
+   * deleted and made again (a new epoch, its sequence from 1), while later messages wait; then,
+   * while `late` is set, a hole history no longer holds is waited for.
    */
   checking: boolean;
+  /** The gap's fill waits for a late republication (see `#fillGap`); later messages wait in `early`. */
+  late: LateFill | undefined;
   /**
    * Live messages were dropped (more than `MAX_HELD` waited): the topic's history after `last` is
    * read and delivered before anything newer.
@@ -215,6 +222,16 @@ interface Subscription {
   started: boolean;
   /** `#resubscribe` runs. */
   resubscribing: boolean;
+}
+
+/** A gap's fill, from what its read found in history and the live messages held (see `#fillGap`). */
+interface LateFill {
+  /** What the read found in history (after the last offset delivered then). */
+  readonly found: readonly BrokerMessage[];
+  /** The highest offset the read vouches for: a hole at or below it is no longer in history. */
+  readonly covered: number;
+  /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -631,6 +648,7 @@ export class NatsBroker implements Broker {
       early: [],
       holding: false,
       checking: false,
+      late: undefined,
       behind: false,
       drops: 0,
       refused: undefined,
@@ -921,6 +939,12 @@ export class NatsBroker implements Broker {
     // one's offset (seen in a restart test: four old messages delivered as the new epoch's 46-49).
     // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
     if (sub.stream !== undefined && sub.holding) sub.early = [];
+    // Made again after the server dropped it while a gap's fill waited for a late republication:
+    // the catch-up below reads past the hole instead.
+    if (sub.late !== undefined) {
+      this.#endLate(sub);
+      sub.checking = false;
+    }
     if (!sub.source) {
       const subject = this.#subject(topic, 'out');
       const source: NatsSubscription = nc.subscribe(subject, {
@@ -979,6 +1003,14 @@ export class NatsBroker implements Broker {
     if (!this.#jsm) {
       sub.last++;
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
+      return;
+    }
+    if (sub.late !== undefined) {
+      // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`: then
+      // the hole is given up, the held ones delivered.)
+      sub.early.push(m);
+      const full = sub.early.length >= MAX_HELD;
+      if (full || Number(m.headers?.get(sequenceHeader)) === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
     if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
@@ -1040,8 +1072,9 @@ export class NatsBroker implements Broker {
    * from history. Another one (deleted and made again by an operator while this process stayed
    * connected): a new epoch, delivered from its start as history holds it, as when the server lost
    * its streams. Either way the messages that arrived before the read are then delivered (what
-   * history could not give is lost: `PubSub` sees the gap). A read that fails while connected is
-   * made again after a pause; after a lost connection the reconnection restarts the topic.
+   * history could not give and no late republication brought is lost: `PubSub` sees the gap). A
+   * read that fails while connected is made again after a pause; after a lost connection the
+   * reconnection restarts the topic.
    */
   async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
     // (The connection stays while the generation does: a loss bumps it and holds the topic.)
@@ -1060,7 +1093,12 @@ export class NatsBroker implements Broker {
         if (now.stream.epoch !== sub.stream!.epoch) {
           messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch }, true);
         } else if (sub.behind || !followsOn(sub.early, judged, sub.last)) {
-          messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch }, true);
+          // (Null when history kept none of it, or lost the gap's start while it was read: the gap is
+          // filled all the same, from the held messages and the late republications it waits for.
+          // Taken for no gap, the held ones past it were delivered at once, the late one dropped as
+          // old: protocol-outsider-nats, 26 after 24 on one process.)
+          const read = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch }, true);
+          messages = read ?? [];
         }
         stream = now.stream;
         break;
@@ -1076,9 +1114,11 @@ export class NatsBroker implements Broker {
     if (this.#topics.get(topic) !== sub) return;
     if (stream !== undefined && stays()) {
       if (stream.epoch === sub.stream!.epoch && messages !== null && sub.drops === drops) {
-        this.#fillGap(topic, sub, messages, top);
+        // (Behind, the hole is what this process dropped: no republication of it is still to come.)
+        const givenUp = sub.behind;
         sub.behind = false;
-        this.#release(topic, sub);
+        const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
+        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1108,32 +1148,74 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * Fills a gap of `sub` from what the read found (history from the gap on, as far as the stream
-   * stood when read: `top`) and the live messages held meanwhile, in offset order. JetStream's
-   * republication is not always in sequence order (nats-server 2.9: offset 8 came after 39, with
-   * two publishers under load), so a message history no longer holds may be held already, and one
-   * held may be past what history holds. Up to `top`, what neither has was trimmed: lost (`PubSub`
-   * sees the gap). Past it, only what follows on without a hole; the rest stays held.
+   * Fills a gap of `sub` from what its read found in history (`fill`) and the live messages held, in
+   * offset order. JetStream's republication is not always in sequence order (nats-server 2.9.10
+   * republishes a stored message after releasing the stream's lock, so with two publishing
+   * connections one can come dozens of messages late under load: 8 came after 39), so a message
+   * history no longer holds may be held already, or still to come. A hole the read covers (history
+   * had already dropped it) is waited for: later messages stay held (`late`) until its republication
+   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` wait, or at once when
+   * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
+   * past what the read covers is read again (`#release` checks).
    */
-  #fillGap(topic: string, sub: Subscription, found: BrokerMessage[], top: number): void {
+  #fillGap(topic: string, sub: Subscription, fill: LateFill, givenUp: boolean): void {
     const byOffset = new Map<number, BrokerMessage | NatsMsg>();
-    for (const m of found) if (m.offset > sub.last) byOffset.set(m.offset, m);
+    for (const m of fill.found) if (m.offset > sub.last) byOffset.set(m.offset, m);
     for (const m of sub.early) {
       const offset = Number(m.headers?.get(sequenceHeader));
       // (A repeat, or not from the stream: dropped.)
       if (offset > sub.last && !byOffset.has(offset)) byOffset.set(offset, m);
     }
     const offsets = [...byOffset.keys()].sort((a, b) => a - b);
+    let waits = false;
     let i = 0;
     for (; i < offsets.length; i++) {
       const offset = offsets[i]!;
-      if (offset > top && offset !== sub.last + 1) break;
+      if (offset !== sub.last + 1) {
+        if (sub.last >= fill.covered) break; // (not read yet)
+        if (!givenUp) {
+          waits = true;
+          break;
+        }
+        // Given up as far as the read covers; what comes after is read again.
+        if (offset - 1 > fill.covered) {
+          sub.last = fill.covered;
+          break;
+        }
+      }
       const m = byOffset.get(offset)!;
       sub.last = offset;
       if ('offset' in m) this.#emit(m);
       else this.#deliver(topic, sub.stream!.epoch, offset, m.data, m.headers);
     }
-    sub.early = offsets.slice(i).map((offset) => byOffset.get(offset) as NatsMsg);
+    // (What the read found past a hole stays in `fill`: only live messages are held.)
+    sub.early = offsets
+      .slice(i)
+      .map((offset) => byOffset.get(offset)!)
+      .filter((m): m is NatsMsg => !('offset' in m));
+    if (waits) {
+      sub.checking = true;
+      if (sub.late !== fill) {
+        sub.late = fill;
+        const giveUp = (): void => {
+          if (sub.late !== fill || this.#topics.get(topic) !== sub || this.#closed) return;
+          this.#fillGap(topic, sub, fill, true);
+        };
+        fill.timer = setTimeout(giveUp, this.#options.commandTimeoutMs);
+        fill.timer.unref();
+      }
+      return;
+    }
+    this.#endLate(sub);
+    sub.checking = false;
+    this.#release(topic, sub);
+  }
+
+  /** Ends `sub`'s wait for a late republication, if one runs. */
+  #endLate(sub: Subscription): void {
+    if (sub.late === undefined) return;
+    clearTimeout(sub.late.timer);
+    sub.late = undefined;
   }
 
   #message(topic: string, epoch: string, m: JsMsg): BrokerMessage {
@@ -1220,6 +1302,7 @@ export class NatsBroker implements Broker {
   #suspend(sub: Subscription): void {
     sub.holding = true;
     sub.checking = false;
+    this.#endLate(sub);
   }
 
   /** Restarts every topic's delivery after a reconnection, retrying while the server (JetStream) recovers. */

@@ -28,6 +28,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocketError } from '../errors.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   brokerOptions,
@@ -45,7 +46,6 @@ import {
   refused,
   retryPause,
   unavailable,
-  untrustedCertificate,
   urlCredentials,
   withDeadline,
 } from './broker-support.js';
