@@ -282,6 +282,17 @@ export class NatsBroker implements Broker {
   #lateRefusal: WebSocketError | null = null;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
+  /** How many refusals were met where no operation waits (so a probe knows whether one came meanwhile). */
+  #refusals = 0;
+  /** The client's `connect()` options for `servers` (set by `open`). */
+  #clientOptions: ((servers: string[]) => Record<string, unknown>) | undefined;
+  /** `#probe` runs. */
+  #probing = false;
+  /**
+   * Whether the client is making a connection again (it said 'reconnecting') and whether the server
+   * refused that attempt: one it made without a refusal, then another, failed otherwise.
+   */
+  #attempt: 'none' | 'made' | 'refused' = 'none';
 
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
     const options = brokerOptions<NatsBrokerOptions>('NatsBroker', urlOrOptions);
@@ -327,7 +338,11 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
-    const options = (servers: string[]): Record<string, unknown> => ({
+    // A list of `tls://` URLs asks for TLS, as `connectOptions.tls` does: the client reads nothing
+    // from the scheme, and would speak plain TCP to a server without TLS.
+    const tlsByUrl = this.#servers.every((server) => server.startsWith('tls:'));
+    const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
+      ...(tlsByUrl ? { tls: {} } : {}),
       ...this.#options.connectOptions,
       ...this.#credentials,
       servers,
@@ -339,7 +354,7 @@ export class NatsBroker implements Broker {
       timeout: this.#options.commandTimeoutMs,
       pingInterval: this.#options.pingIntervalMs,
       maxPingOut: this.#options.maxPingOut,
-    });
+    }));
     // The last try timed out: a server took the connection and said nothing (no NATS greeting).
     // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
     // from then on a try is made only once a server greets as NATS does.
@@ -364,7 +379,7 @@ export class NatsBroker implements Broker {
     }
     // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
     const greeting = silent ? await this.#greeting() : true;
-    if (greeting instanceof NotNatsError) throw refused(`NatsBroker: ${greeting.message}`, greeting);
+    if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
     // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
     // the reason. The client tries a list's servers in random order and tells the last one's error
     // only: each is asked alone, so that one refusing is told whichever is down.
@@ -379,9 +394,11 @@ export class NatsBroker implements Broker {
       const nc = await connect();
       if (nc instanceof Error) {
         // Refused (a server up at last, with other credentials): told, and tried again all the
-        // same, the server may be reconfigured.
-        if (refusal(nc) && !this.#closed) this.#refusedLate(this.#refusal(nc));
-        return this.#closed;
+        // same, the server may be reconfigured. Not refused (down again): an outage.
+        if (this.#closed) return true;
+        if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
+        else this.#refusalEnded();
+        return false;
       }
       if (this.#closed) {
         await nc.close().catch(() => {});
@@ -402,13 +419,57 @@ export class NatsBroker implements Broker {
 
   /** `err`, the server refusing a connection, as ERR_WS_BROKER_REFUSED (never the password). */
   #refusal(err: Error): WebSocketError {
+    if (err instanceof NotNatsError) return refused(`NatsBroker: ${err.message}`, err);
+    if (noTls(err)) {
+      return refused(
+        `NatsBroker: ${this.#shownUrl}: the server there speaks NATS without TLS, which the broker asks for`,
+        err,
+      );
+    }
     return refused(`NatsBroker: NATS refused the connection to ${this.#shownUrl}: ${errorText(err)}`, err);
   }
 
   /** The server refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: WebSocketError): void {
+    this.#refusals++;
     this.#lateRefusal = err;
     this.#tell(err);
+  }
+
+  /** The server no longer refuses (it cannot be reached): operations reject as in an outage, and a refusal after is told. */
+  #refusalEnded(): void {
+    this.#lateRefusal = null;
+    this.#told = null;
+  }
+
+  /**
+   * A reconnection failed without the server refusing it (the client tells no more): the server
+   * down, or TLS on one side only (restarted with or without it), which the client does not tell
+   * apart. Asked as at open: whether a server greets as NATS does, then whether one refuses a
+   * connection of its own. Refused, it is told; not (nothing there, or accepting by now), any
+   * refusal before is over: an outage.
+   */
+  #probe(): void {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    const refusals = this.#refusals;
+    void (async (): Promise<Error | undefined> => {
+      const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+      if (tls?.handshakeFirst !== true) {
+        const answers = await this.#firstWords();
+        const greeting = this.#greeted(answers);
+        if (greeting !== true) return greeting instanceof NotNatsError ? greeting : undefined;
+        // Without TLS asked for on either side, nothing the client does not tell can refuse it.
+        // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
+        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return undefined;
+      }
+      return this.#refusalOfOne(this.#clientOptions!);
+    })().then((refusedBy) => {
+      this.#probing = false;
+      if (this.#closed || this.#available) return;
+      if (refusedBy !== undefined) this.#refusedLate(this.#refusal(refusedBy));
+      else if (this.#refusals === refusals) this.#refusalEnded();
+    }, warn);
   }
 
   /** A refusal met in the background (`onRefused`), unless it is the one told last since the broker was available. */
@@ -426,8 +487,17 @@ export class NatsBroker implements Broker {
   async #greeting(): Promise<true | Error> {
     const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
     if (tls?.handshakeFirst === true) return true;
+    return this.#greeted(await this.#firstWords());
+  }
+
+  /** What each of `#servers` says first (`firstWords`). */
+  #firstWords(): Promise<string[]> {
+    return Promise.all(this.#servers.map((server) => firstWords(server, this.#options.commandTimeoutMs)));
+  }
+
+  /** `#greeting` from what the servers said first (`answers`). */
+  #greeted(answers: string[]): true | Error {
     const ms = this.#options.commandTimeoutMs;
-    const answers = await Promise.all(this.#servers.map((server) => firstWords(server, ms)));
     if (answers.some((a) => a.startsWith('INFO'))) return true;
     const i = answers.findIndex((a) => a !== '');
     if (i >= 0) {
@@ -1185,8 +1255,17 @@ export class NatsBroker implements Broker {
         // Refused while reconnecting (the credentials changed on the server): the client keeps
         // trying; told, and operations reject with it meanwhile.
         const err = (status as { error?: unknown }).error;
-        if (!this.#available && refusal(err)) this.#refusedLate(this.#refusal(err as Error));
+        if (!this.#available && refusal(err)) {
+          this.#attempt = 'refused';
+          this.#refusedLate(this.#refusal(err as Error));
+        }
+      } else if (status.type === 'reconnecting') {
+        // The attempt before this one failed, not refused by the server: the client does not say
+        // why (nothing listening, TLS on one side only), so it is asked.
+        if (this.#attempt === 'made') this.#probe();
+        this.#attempt = 'made';
       } else if (status.type === 'reconnect') {
+        this.#attempt = 'none';
         // (A refused attempt is reported as a 'reconnect' too: a refusal is forgotten once available.)
         if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
         void this.#restore(++this.#generation);
@@ -1271,8 +1350,9 @@ class NotNatsError extends Error {
 
 /**
  * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
- * server greets at once; a server that waits to be spoken to (Redis, HTTP) is sent `PING` after
- * half the wait. The connection is closed after, and does not keep the process alive.
+ * server greets at once (its whole `INFO {…}` line is read); a server that waits to be spoken to
+ * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, and does not
+ * keep the process alive.
  */
 function firstWords(server: string, ms: number): Promise<string> {
   const url = new URL(server);
@@ -1293,7 +1373,7 @@ function firstWords(server: string, ms: number): Promise<string> {
     end.unref();
     socket.on('data', (chunk: Buffer) => {
       said += chunk.toString('latin1');
-      if (said.length >= 5) done();
+      if (said.length >= 5 && (!said.startsWith('INFO') || said.includes('\n') || said.length > 65_536)) done();
     });
     socket.on('error', done);
     socket.on('close', done);
@@ -1371,14 +1451,19 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
 }
 
 /**
- * A refusal of the first connection that no retry can mend: the server refused the credentials
+ * A refusal of a connection that no retry can mend: the server refused the credentials
  * ("Authorization Violation", "account authentication expired", "user authentication expired": the
- * client's AuthorizationError and UserAuthenticationExpiredError), or node refused its TLS
- * certificate. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
+ * client's AuthorizationError and UserAuthenticationExpiredError), node refused its TLS
+ * certificate, or it has no TLS where the broker asks for it. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
  * came late, as on a slow or loaded link, and the next try may be in time.
  */
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'AuthorizationError') return !/authentication timeout/i.test(err.message);
-  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err);
+  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err) || noTls(err);
+}
+
+/** Whether `err` is the client finding no TLS on a server it was told to speak TLS to (`connectOptions.tls`). */
+function noTls(err: Error): boolean {
+  return /server does not support 'tls'|\btls\b.* is not available on this server/.test(err.message);
 }
