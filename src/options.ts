@@ -279,6 +279,17 @@ const deflateOptionKeys = Object.keys({
 } satisfies Record<keyof DeflateOptions, 0>) as (keyof DeflateOptions)[];
 
 /**
+ * The stream's options among `o`'s (connect()'s, beside its own), each read once, as a plain object.
+ * (Not `const { mine, ...rest } = o`: V8, on Node 20, reads `mine` a second time while it copies the
+ * rest, for some objects: accessors made with defineProperty.)
+ */
+export function pickStreamOptions(o: StreamOptions): StreamOptions {
+  const picked: Record<string, unknown> = {};
+  for (const k of streamOptionKeys) picked[k] = o[k];
+  return picked as StreamOptions;
+}
+
+/**
  * Streams share one frozen normalised object per options object (and one for none): a server
  * passes the same options to every connection, and per-connection memory matters at 10k+
  * connections. The shared copy is used while the options object still holds the values it was
@@ -366,14 +377,17 @@ export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<Rea
 
 export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & Required<ReadRequestOptions> {
   checkOptionsObject(o);
-  if (o.head !== undefined && !(o.head instanceof Uint8Array)) {
+  // Each option read once: what is checked is what is used.
+  const signal = checkSignal(o.signal);
+  const head = o.head;
+  if (head !== undefined && !(head instanceof Uint8Array)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'head must be a Buffer or Uint8Array');
   }
   return {
-    head: o.head,
+    head,
     selectProtocol: checkFn('selectProtocol', o.selectProtocol),
     decorator: checkFn('decorator', o.decorator),
-    signal: o.signal,
+    signal,
     ...normaliseRequestLimits(o),
   };
 }

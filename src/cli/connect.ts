@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { WebSocketError } from '../errors.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
-import { untrustedCertificate } from '../pubsub/broker-support.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import { connect } from '../stream/connect.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
 import type { ConnectConfig } from './args.js';

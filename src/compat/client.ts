@@ -4,6 +4,7 @@
  * the 101 response checked by the core's client validation and the socket handed to a
  * WebSocketStream in the client role. Failures carry ws's messages.
  */
+import type { EventEmitter } from 'node:events';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -21,13 +22,32 @@ import { isToken } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 import { onControl } from './control.js';
-import type { WebSocket } from './websocket.js';
 
 /** Requests a WebSocket gave up on: their later 'error' is not reported. */
 export const abortedRequests = new WeakSet<ClientRequest>();
 
-/** ws's client options (with every `http.request`/`https.request` option). */
-export interface ClientOptions extends CommonOptions, Omit<https.RequestOptions, 'timeout'> {
+/**
+ * The WebSocket a handshake opens, as this file uses it. Its class (websocket.ts) imports this file
+ * to start the handshake: naming here only what is used keeps that import one way.
+ */
+export interface OpeningWebSocket extends EventEmitter {
+  _url: string | undefined;
+  _redirects: number;
+  _req: ClientRequest | null;
+  _readyState: number;
+  readonly readyState: number;
+  readonly url: string;
+  readonly CONNECTING: 0;
+  readonly CLOSING: 2;
+  _failOpening(err: Error): void;
+  _adopt(stream: WebSocketStream, socket: Duplex, allowSynchronousEvents: boolean): void;
+}
+
+/**
+ * ws's client options (with every `http.request`/`https.request` option) but `finishRequest`, whose
+ * argument is the WebSocket class: websocket.ts's `ClientOptions` adds it.
+ */
+export interface ClientRequestOptions extends CommonOptions, Omit<https.RequestOptions, 'timeout'> {
   /** Subprotocols, when the constructor's second argument is the options. */
   protocols?: string | string[];
   /** Timeout of the opening handshake, in ms. */
@@ -37,8 +57,6 @@ export interface ClientOptions extends CommonOptions, Omit<https.RequestOptions,
   followRedirects?: boolean;
   /** Default 10. */
   maxRedirects?: number;
-  /** Called with the request instead of `req.end()`: the caller ends it. */
-  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
   /** 13 (default) or 8. */
   protocolVersion?: number;
   /** Accepted for compatibility: masks come from the core's random source. */
@@ -48,7 +66,8 @@ export interface ClientOptions extends CommonOptions, Omit<https.RequestOptions,
   maxPendingAutoPongs?: number;
 }
 
-type RequestOptions = ClientOptions & Record<string, unknown>;
+/** The options of the handshake of `W`: the request's, and the hook that ends the request. */
+type HandshakeOptions<W> = ClientRequestOptions & { finishRequest?: (req: ClientRequest, ws: W) => void };
 
 const protocolVersions = [8, 13];
 
@@ -66,8 +85,13 @@ function tlsConnect(options: tls.ConnectionOptions & { path?: string }): tls.TLS
 }
 
 /** Starts the opening handshake of `ws` (ws's `initAsClient`); follows redirects by calling itself. */
-export function openClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions): void {
-  const opts: RequestOptions = {
+export function openClient<W extends OpeningWebSocket>(
+  ws: W,
+  address: string | URL,
+  protocols: string[],
+  options: HandshakeOptions<W>,
+): void {
+  const opts: HandshakeOptions<W> & Record<string, unknown> = {
     allowSynchronousEvents: true,
     autoPong: true,
     protocolVersion: protocolVersions[1],
@@ -173,7 +197,7 @@ export function openClient(ws: WebSocket, address: string | URL, protocols: stri
 
   let req: ClientRequest;
   if (opts.followRedirects) {
-    const w = ws as WebSocket & { _originalIpc?: boolean; _originalSecure?: boolean; _originalHost?: string };
+    const w = ws as OpeningWebSocket & { _originalIpc?: boolean; _originalSecure?: boolean; _originalHost?: string };
     if (ws._redirects === 0) {
       w._originalIpc = ipc;
       w._originalSecure = secure;
@@ -340,7 +364,7 @@ function wsHandshakeMessage(err: WebSocketError, res: IncomingMessage, offered: 
  * Gives up the opening request (`req`, or none once the response came): 'error' with `message`,
  * then 'close'. Also what close()/terminate() do while a client connects.
  */
-export function abortRequest(ws: WebSocket, req: ClientRequest | null, message: string): void {
+export function abortRequest(ws: OpeningWebSocket, req: ClientRequest | null, message: string): void {
   ws._readyState = ws.CLOSING;
   const err = new Error(message);
   ws._req = null;
@@ -353,7 +377,7 @@ export function abortRequest(ws: WebSocket, req: ClientRequest | null, message: 
 }
 
 /** Gives up an upgraded socket whose response was refused: 'error' with `message`, then 'close'. */
-function abortSocket(ws: WebSocket, socket: Duplex, message: string): void {
+function abortSocket(ws: OpeningWebSocket, socket: Duplex, message: string): void {
   ws._readyState = ws.CLOSING;
   const err = new Error(message);
   socket.on('error', () => {});

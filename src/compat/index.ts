@@ -35,8 +35,7 @@ DefaultWebSocket.MessageEvent = MessageEvent;
 
 export default DefaultWebSocket;
 export { WebSocket, WebSocketServer, WebSocketServer as Server, createWebSocketStream };
-export type { BinaryType, SendOptions } from './websocket.js';
+export type { BinaryType, ClientOptions, SendOptions } from './websocket.js';
 export type { ServerOptions, VerifyClientInfo, VerifyClientCallback } from './websocket-server.js';
-export type { ClientOptions } from './client.js';
 export type { CommonOptions, PerMessageDeflateOptions } from './options.js';
 export { CloseEvent, ErrorEvent, Event, MessageEvent };

@@ -18,7 +18,7 @@ import {
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
-import { abortRequest, type ClientOptions, openClient } from './client.js';
+import { abortRequest, type ClientRequestOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
 import { blobClosedError, CLOSED_BEFORE_OPEN, compressingClosedError, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
@@ -115,6 +115,12 @@ function convert(data: Buffer, type: BinaryType): unknown {
     default:
       return data;
   }
+}
+
+/** ws's client options (with every `http.request`/`https.request` option). */
+export interface ClientOptions extends ClientRequestOptions {
+  /** Called with the request instead of `req.end()`: the caller ends it. */
+  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
 }
 
 /** What the server keeps per client (clientTracking). */

@@ -102,18 +102,6 @@ export function maskCredentials(url: string): string {
   );
 }
 
-/**
- * Whether `err` is node's TLS refusing the server's certificate (self-signed, an unknown CA, another
- * name, expired): no retry can mend it. The code is on the error itself or on its `cause`.
- */
-export function untrustedCertificate(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code)) return true;
-  }
-  return false;
-}
-
 /** `HistoryOptions.bytes` when not given: 16 MiB of payloads per topic. */
 export const HISTORY_BYTES_DEFAULT = 16 * 1024 * 1024;
 

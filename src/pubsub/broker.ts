@@ -49,8 +49,9 @@ export interface BrokerEvents {
    * Called when the broker's server refuses where no operation waits for the answer (a
    * reconnection refused its credentials, a subscription made again refused by its permissions):
    * `err` is ERR_WS_BROKER_REFUSED, the server's own error as its `cause`. The broker goes on
-   * trying (once per second at most); until it is accepted, operations reject with the refusal.
-   * Told once per refusal, again if the reason changes. Without it, a process warning.
+   * trying (once per second at most); until it is accepted, operations reject with the refusal,
+   * unless the server can no longer be reached (an outage again: ERR_WS_BROKER_UNAVAILABLE). Told
+   * once per refusal, again if the reason changes or after an outage. Without it, a process warning.
    */
   onRefused?(err: WebSocketError): void;
 }

@@ -21,6 +21,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
 import { WebSocketError } from '../errors.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   brokerOptions,
@@ -37,7 +38,6 @@ import {
   refused,
   retryPause,
   unavailable,
-  untrustedCertificate,
   urlCredentials,
   warn,
   withDeadline,
@@ -56,7 +56,11 @@ export interface NatsBrokerOptions {
   readonly storage?: 'file' | 'memory';
   /** Fail `open()` when the server has no JetStream, instead of running on core NATS. Default false. */
   readonly requireJetStream?: boolean;
-  /** Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
+  /**
+   * Milliseconds a request may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`; also how long
+   * a gap's fill waits for a message history no longer holds to be republished late (JetStream's
+   * republication is not always in sequence order) before the gap is reported. Default 5000.
+   */
   readonly commandTimeoutMs?: number;
   /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
   readonly reconnectTimeWaitMs?: number;
@@ -193,9 +197,12 @@ interface Subscription {
   /**
    * A live message did not follow the last one (an offset at or below it, past a gap, or the first
    * of a stream that had none): the stream is read again to tell a repeat or a gap from a stream
-   * deleted and made again (a new epoch, its sequence from 1), while later messages wait.
+   * deleted and made again (a new epoch, its sequence from 1), while later messages wait; then,
+   * while `late` is set, a hole history no longer holds is waited for.
    */
   checking: boolean;
+  /** The gap's fill waits for a late republication (see `#fillGap`); later messages wait in `early`. */
+  late: LateFill | undefined;
   /**
    * Live messages were dropped (more than `MAX_HELD` waited): the topic's history after `last` is
    * read and delivered before anything newer.
@@ -215,6 +222,16 @@ interface Subscription {
   started: boolean;
   /** `#resubscribe` runs. */
   resubscribing: boolean;
+}
+
+/** A gap's fill, from what its read found in history and the live messages held (see `#fillGap`). */
+interface LateFill {
+  /** What the read found in history (after the last offset delivered then). */
+  readonly found: readonly BrokerMessage[];
+  /** The highest offset the read vouches for: a hole at or below it is no longer in history. */
+  readonly covered: number;
+  /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -265,6 +282,17 @@ export class NatsBroker implements Broker {
   #lateRefusal: WebSocketError | null = null;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
+  /** How many refusals were met where no operation waits (so a probe knows whether one came meanwhile). */
+  #refusals = 0;
+  /** The client's `connect()` options for `servers` (set by `open`). */
+  #clientOptions: ((servers: string[]) => Record<string, unknown>) | undefined;
+  /** `#probe` runs. */
+  #probing = false;
+  /**
+   * Whether the client is making a connection again (it said 'reconnecting') and whether the server
+   * refused that attempt: one it made without a refusal, then another, failed otherwise.
+   */
+  #attempt: 'none' | 'made' | 'refused' = 'none';
 
   constructor(urlOrOptions: string | NatsBrokerOptions = {}) {
     const options = brokerOptions<NatsBrokerOptions>('NatsBroker', urlOrOptions);
@@ -310,7 +338,11 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
-    const options = (servers: string[]): Record<string, unknown> => ({
+    // A list of `tls://` URLs asks for TLS, as `connectOptions.tls` does: the client reads nothing
+    // from the scheme, and would speak plain TCP to a server without TLS.
+    const tlsByUrl = this.#servers.every((server) => server.startsWith('tls:'));
+    const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
+      ...(tlsByUrl ? { tls: {} } : {}),
       ...this.#options.connectOptions,
       ...this.#credentials,
       servers,
@@ -322,7 +354,7 @@ export class NatsBroker implements Broker {
       timeout: this.#options.commandTimeoutMs,
       pingInterval: this.#options.pingIntervalMs,
       maxPingOut: this.#options.maxPingOut,
-    });
+    }));
     // The last try timed out: a server took the connection and said nothing (no NATS greeting).
     // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
     // from then on a try is made only once a server greets as NATS does.
@@ -347,7 +379,7 @@ export class NatsBroker implements Broker {
     }
     // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
     const greeting = silent ? await this.#greeting() : true;
-    if (greeting instanceof NotNatsError) throw refused(`NatsBroker: ${greeting.message}`, greeting);
+    if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
     // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
     // the reason. The client tries a list's servers in random order and tells the last one's error
     // only: each is asked alone, so that one refusing is told whichever is down.
@@ -362,9 +394,11 @@ export class NatsBroker implements Broker {
       const nc = await connect();
       if (nc instanceof Error) {
         // Refused (a server up at last, with other credentials): told, and tried again all the
-        // same, the server may be reconfigured.
-        if (refusal(nc) && !this.#closed) this.#refusedLate(this.#refusal(nc));
-        return this.#closed;
+        // same, the server may be reconfigured. Not refused (down again): an outage.
+        if (this.#closed) return true;
+        if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
+        else this.#refusalEnded();
+        return false;
       }
       if (this.#closed) {
         await nc.close().catch(() => {});
@@ -385,13 +419,57 @@ export class NatsBroker implements Broker {
 
   /** `err`, the server refusing a connection, as ERR_WS_BROKER_REFUSED (never the password). */
   #refusal(err: Error): WebSocketError {
+    if (err instanceof NotNatsError) return refused(`NatsBroker: ${err.message}`, err);
+    if (noTls(err)) {
+      return refused(
+        `NatsBroker: ${this.#shownUrl}: the server there speaks NATS without TLS, which the broker asks for`,
+        err,
+      );
+    }
     return refused(`NatsBroker: NATS refused the connection to ${this.#shownUrl}: ${errorText(err)}`, err);
   }
 
   /** The server refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: WebSocketError): void {
+    this.#refusals++;
     this.#lateRefusal = err;
     this.#tell(err);
+  }
+
+  /** The server no longer refuses (it cannot be reached): operations reject as in an outage, and a refusal after is told. */
+  #refusalEnded(): void {
+    this.#lateRefusal = null;
+    this.#told = null;
+  }
+
+  /**
+   * A reconnection failed without the server refusing it (the client tells no more): the server
+   * down, or TLS on one side only (restarted with or without it), which the client does not tell
+   * apart. Asked as at open: whether a server greets as NATS does, then whether one refuses a
+   * connection of its own. Refused, it is told; not (nothing there, or accepting by now), any
+   * refusal before is over: an outage.
+   */
+  #probe(): void {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    const refusals = this.#refusals;
+    void (async (): Promise<Error | undefined> => {
+      const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+      if (tls?.handshakeFirst !== true) {
+        const answers = await this.#firstWords();
+        const greeting = this.#greeted(answers);
+        if (greeting !== true) return greeting instanceof NotNatsError ? greeting : undefined;
+        // Without TLS asked for on either side, nothing the client does not tell can refuse it.
+        // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
+        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return undefined;
+      }
+      return this.#refusalOfOne(this.#clientOptions!);
+    })().then((refusedBy) => {
+      this.#probing = false;
+      if (this.#closed || this.#available) return;
+      if (refusedBy !== undefined) this.#refusedLate(this.#refusal(refusedBy));
+      else if (this.#refusals === refusals) this.#refusalEnded();
+    }, warn);
   }
 
   /** A refusal met in the background (`onRefused`), unless it is the one told last since the broker was available. */
@@ -409,8 +487,17 @@ export class NatsBroker implements Broker {
   async #greeting(): Promise<true | Error> {
     const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
     if (tls?.handshakeFirst === true) return true;
+    return this.#greeted(await this.#firstWords());
+  }
+
+  /** What each of `#servers` says first (`firstWords`). */
+  #firstWords(): Promise<string[]> {
+    return Promise.all(this.#servers.map((server) => firstWords(server, this.#options.commandTimeoutMs)));
+  }
+
+  /** `#greeting` from what the servers said first (`answers`). */
+  #greeted(answers: string[]): true | Error {
     const ms = this.#options.commandTimeoutMs;
-    const answers = await Promise.all(this.#servers.map((server) => firstWords(server, ms)));
     if (answers.some((a) => a.startsWith('INFO'))) return true;
     const i = answers.findIndex((a) => a !== '');
     if (i >= 0) {
@@ -561,6 +648,7 @@ export class NatsBroker implements Broker {
       early: [],
       holding: false,
       checking: false,
+      late: undefined,
       behind: false,
       drops: 0,
       refused: undefined,
@@ -851,6 +939,12 @@ export class NatsBroker implements Broker {
     // one's offset (seen in a restart test: four old messages delivered as the new epoch's 46-49).
     // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
     if (sub.stream !== undefined && sub.holding) sub.early = [];
+    // Made again after the server dropped it while a gap's fill waited for a late republication:
+    // the catch-up below reads past the hole instead.
+    if (sub.late !== undefined) {
+      this.#endLate(sub);
+      sub.checking = false;
+    }
     if (!sub.source) {
       const subject = this.#subject(topic, 'out');
       const source: NatsSubscription = nc.subscribe(subject, {
@@ -909,6 +1003,14 @@ export class NatsBroker implements Broker {
     if (!this.#jsm) {
       sub.last++;
       this.#deliver(topic, this.#coreEpoch, sub.last, m.data, m.headers);
+      return;
+    }
+    if (sub.late !== undefined) {
+      // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`: then
+      // the hole is given up, the held ones delivered.)
+      sub.early.push(m);
+      const full = sub.early.length >= MAX_HELD;
+      if (full || Number(m.headers?.get(sequenceHeader)) === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
     if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
@@ -970,8 +1072,9 @@ export class NatsBroker implements Broker {
    * from history. Another one (deleted and made again by an operator while this process stayed
    * connected): a new epoch, delivered from its start as history holds it, as when the server lost
    * its streams. Either way the messages that arrived before the read are then delivered (what
-   * history could not give is lost: `PubSub` sees the gap). A read that fails while connected is
-   * made again after a pause; after a lost connection the reconnection restarts the topic.
+   * history could not give and no late republication brought is lost: `PubSub` sees the gap). A
+   * read that fails while connected is made again after a pause; after a lost connection the
+   * reconnection restarts the topic.
    */
   async #checkStream(topic: string, sub: Subscription, generation: number): Promise<void> {
     // (The connection stays while the generation does: a loss bumps it and holds the topic.)
@@ -990,7 +1093,12 @@ export class NatsBroker implements Broker {
         if (now.stream.epoch !== sub.stream!.epoch) {
           messages = await this.#historyOf(topic, { offset: 0, epoch: now.stream.epoch }, true);
         } else if (sub.behind || !followsOn(sub.early, judged, sub.last)) {
-          messages = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch }, true);
+          // (Null when history kept none of it, or lost the gap's start while it was read: the gap is
+          // filled all the same, from the held messages and the late republications it waits for.
+          // Taken for no gap, the held ones past it were delivered at once, the late one dropped as
+          // old: protocol-outsider-nats, 26 after 24 on one process.)
+          const read = await this.#historyOf(topic, { offset: sub.last, epoch: now.stream.epoch }, true);
+          messages = read ?? [];
         }
         stream = now.stream;
         break;
@@ -1006,9 +1114,11 @@ export class NatsBroker implements Broker {
     if (this.#topics.get(topic) !== sub) return;
     if (stream !== undefined && stays()) {
       if (stream.epoch === sub.stream!.epoch && messages !== null && sub.drops === drops) {
-        this.#fillGap(topic, sub, messages, top);
+        // (Behind, the hole is what this process dropped: no republication of it is still to come.)
+        const givenUp = sub.behind;
         sub.behind = false;
-        this.#release(topic, sub);
+        const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
+        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1038,32 +1148,74 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * Fills a gap of `sub` from what the read found (history from the gap on, as far as the stream
-   * stood when read: `top`) and the live messages held meanwhile, in offset order. JetStream's
-   * republication is not always in sequence order (nats-server 2.9: offset 8 came after 39, with
-   * two publishers under load), so a message history no longer holds may be held already, and one
-   * held may be past what history holds. Up to `top`, what neither has was trimmed: lost (`PubSub`
-   * sees the gap). Past it, only what follows on without a hole; the rest stays held.
+   * Fills a gap of `sub` from what its read found in history (`fill`) and the live messages held, in
+   * offset order. JetStream's republication is not always in sequence order (nats-server 2.9.10
+   * republishes a stored message after releasing the stream's lock, so with two publishing
+   * connections one can come dozens of messages late under load: 8 came after 39), so a message
+   * history no longer holds may be held already, or still to come. A hole the read covers (history
+   * had already dropped it) is waited for: later messages stay held (`late`) until its republication
+   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` wait, or at once when
+   * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
+   * past what the read covers is read again (`#release` checks).
    */
-  #fillGap(topic: string, sub: Subscription, found: BrokerMessage[], top: number): void {
+  #fillGap(topic: string, sub: Subscription, fill: LateFill, givenUp: boolean): void {
     const byOffset = new Map<number, BrokerMessage | NatsMsg>();
-    for (const m of found) if (m.offset > sub.last) byOffset.set(m.offset, m);
+    for (const m of fill.found) if (m.offset > sub.last) byOffset.set(m.offset, m);
     for (const m of sub.early) {
       const offset = Number(m.headers?.get(sequenceHeader));
       // (A repeat, or not from the stream: dropped.)
       if (offset > sub.last && !byOffset.has(offset)) byOffset.set(offset, m);
     }
     const offsets = [...byOffset.keys()].sort((a, b) => a - b);
+    let waits = false;
     let i = 0;
     for (; i < offsets.length; i++) {
       const offset = offsets[i]!;
-      if (offset > top && offset !== sub.last + 1) break;
+      if (offset !== sub.last + 1) {
+        if (sub.last >= fill.covered) break; // (not read yet)
+        if (!givenUp) {
+          waits = true;
+          break;
+        }
+        // Given up as far as the read covers; what comes after is read again.
+        if (offset - 1 > fill.covered) {
+          sub.last = fill.covered;
+          break;
+        }
+      }
       const m = byOffset.get(offset)!;
       sub.last = offset;
       if ('offset' in m) this.#emit(m);
       else this.#deliver(topic, sub.stream!.epoch, offset, m.data, m.headers);
     }
-    sub.early = offsets.slice(i).map((offset) => byOffset.get(offset) as NatsMsg);
+    // (What the read found past a hole stays in `fill`: only live messages are held.)
+    sub.early = offsets
+      .slice(i)
+      .map((offset) => byOffset.get(offset)!)
+      .filter((m): m is NatsMsg => !('offset' in m));
+    if (waits) {
+      sub.checking = true;
+      if (sub.late !== fill) {
+        sub.late = fill;
+        const giveUp = (): void => {
+          if (sub.late !== fill || this.#topics.get(topic) !== sub || this.#closed) return;
+          this.#fillGap(topic, sub, fill, true);
+        };
+        fill.timer = setTimeout(giveUp, this.#options.commandTimeoutMs);
+        fill.timer.unref();
+      }
+      return;
+    }
+    this.#endLate(sub);
+    sub.checking = false;
+    this.#release(topic, sub);
+  }
+
+  /** Ends `sub`'s wait for a late republication, if one runs. */
+  #endLate(sub: Subscription): void {
+    if (sub.late === undefined) return;
+    clearTimeout(sub.late.timer);
+    sub.late = undefined;
   }
 
   #message(topic: string, epoch: string, m: JsMsg): BrokerMessage {
@@ -1103,8 +1255,17 @@ export class NatsBroker implements Broker {
         // Refused while reconnecting (the credentials changed on the server): the client keeps
         // trying; told, and operations reject with it meanwhile.
         const err = (status as { error?: unknown }).error;
-        if (!this.#available && refusal(err)) this.#refusedLate(this.#refusal(err as Error));
+        if (!this.#available && refusal(err)) {
+          this.#attempt = 'refused';
+          this.#refusedLate(this.#refusal(err as Error));
+        }
+      } else if (status.type === 'reconnecting') {
+        // The attempt before this one failed, not refused by the server: the client does not say
+        // why (nothing listening, TLS on one side only), so it is asked.
+        if (this.#attempt === 'made') this.#probe();
+        this.#attempt = 'made';
       } else if (status.type === 'reconnect') {
+        this.#attempt = 'none';
         // (A refused attempt is reported as a 'reconnect' too: a refusal is forgotten once available.)
         if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
         void this.#restore(++this.#generation);
@@ -1141,6 +1302,7 @@ export class NatsBroker implements Broker {
   #suspend(sub: Subscription): void {
     sub.holding = true;
     sub.checking = false;
+    this.#endLate(sub);
   }
 
   /** Restarts every topic's delivery after a reconnection, retrying while the server (JetStream) recovers. */
@@ -1188,8 +1350,9 @@ class NotNatsError extends Error {
 
 /**
  * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
- * server greets at once; a server that waits to be spoken to (Redis, HTTP) is sent `PING` after
- * half the wait. The connection is closed after, and does not keep the process alive.
+ * server greets at once (its whole `INFO {…}` line is read); a server that waits to be spoken to
+ * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, and does not
+ * keep the process alive.
  */
 function firstWords(server: string, ms: number): Promise<string> {
   const url = new URL(server);
@@ -1210,7 +1373,7 @@ function firstWords(server: string, ms: number): Promise<string> {
     end.unref();
     socket.on('data', (chunk: Buffer) => {
       said += chunk.toString('latin1');
-      if (said.length >= 5) done();
+      if (said.length >= 5 && (!said.startsWith('INFO') || said.includes('\n') || said.length > 65_536)) done();
     });
     socket.on('error', done);
     socket.on('close', done);
@@ -1288,14 +1451,19 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
 }
 
 /**
- * A refusal of the first connection that no retry can mend: the server refused the credentials
+ * A refusal of a connection that no retry can mend: the server refused the credentials
  * ("Authorization Violation", "account authentication expired", "user authentication expired": the
- * client's AuthorizationError and UserAuthenticationExpiredError), or node refused its TLS
- * certificate. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
+ * client's AuthorizationError and UserAuthenticationExpiredError), node refused its TLS
+ * certificate, or it has no TLS where the broker asks for it. Not the server's "Authentication Timeout" (an AuthorizationError too): the CONNECT
  * came late, as on a slow or loaded link, and the next try may be in time.
  */
 function refusal(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'AuthorizationError') return !/authentication timeout/i.test(err.message);
-  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err);
+  return err.name === 'UserAuthenticationExpiredError' || untrustedCertificate(err) || noTls(err);
+}
+
+/** Whether `err` is the client finding no TLS on a server it was told to speak TLS to (`connectOptions.tls`). */
+function noTls(err: Error): boolean {
+  return /server does not support 'tls'|\btls\b.* is not available on this server/.test(err.message);
 }

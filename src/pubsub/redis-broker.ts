@@ -28,6 +28,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocketError } from '../errors.js';
+import { untrustedCertificate } from '../stream/next-layer.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
   brokerOptions,
@@ -45,7 +46,6 @@ import {
   refused,
   retryPause,
   unavailable,
-  untrustedCertificate,
   urlCredentials,
   withDeadline,
 } from './broker-support.js';
@@ -360,6 +360,8 @@ export class RedisBroker implements Broker {
   readonly #connecting = new Set<RedisClient>();
   /** A stalled pair was dropped and a new one is being made. */
   #replacing = false;
+  /** `tlsMismatch` runs after a reconnection of the pair failed (`#reconnectFailed`). */
+  #probing = false;
   /** Since when (performance.now()) the broker's pair has not been up, while node-redis reconnects it. */
   #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
@@ -496,20 +498,17 @@ export class RedisBroker implements Broker {
     });
     /** What a server that is not Redis answered (an HTTP or NATS server, say): a refusal at open. */
     let notRedis: WrongServerError | undefined;
+    /** The connections of the pair whose last attempt node-redis made was refused. */
+    const refusing = new Set<RedisClient>();
     for (const client of pair) {
       // Every error of either connection is reported through availability, never thrown.
       const update = (): void => {
         if (this.#commands === commands) this.#updateAvailability();
       };
       client.on('error', (err: unknown) => {
-        // The broker's pair, refused as node-redis makes a connection again (a password changed).
-        if (this.#commands === commands && refusal(err)) this.#refusedLate(err as Error);
-        if (err instanceof Error && /^Unknown RESP type/.test(err.message)) {
-          notRedis ??= new WrongServerError(
-            `${maskCredentials(this.#options.url)} is not a Redis server: it answered in another protocol (${err.message})`,
-            { cause: err },
-          );
-        }
+        notRedis ??= this.#notRedis(err);
+        // The broker's pair, as node-redis makes a connection again.
+        if (this.#commands === commands && !this.#replacing) this.#reconnectFailed(client, err, refusing);
         update();
       });
       client.on('end', update);
@@ -813,10 +812,59 @@ export class RedisBroker implements Broker {
   /**
    * After an attempt to make a pair failed in the background: whether to stop trying (the broker
    * closed). Refused, it is told (`onRefused`), and tried again all the same: Redis may be put right.
+   * Not refused (down, silent), it is an outage, whatever refused before.
    */
   #refusedAgain(): boolean {
-    if (this.#refusedBy && !this.#closed) this.#refusedLate(this.#refusedBy);
-    return this.#closed;
+    if (this.#closed) return true;
+    if (this.#refusedBy) this.#refusedLate(this.#refusedBy);
+    else this.#refusalEnded();
+    return false;
+  }
+
+  /**
+   * A connection of the broker's pair (`client`) failed with `err` as node-redis made it again: a
+   * refusal (a password changed, a server that is not Redis), or not. Not refused while the other
+   * connection is not either, any refusal before is over: an outage, told as such
+   * (ERR_WS_BROKER_UNAVAILABLE), unless the port speaks the other of plain TCP and TLS (Redis
+   * restarted with or without TLS), which node-redis does not tell apart from an outage: asked
+   * (`tlsMismatch`) unless nothing listens there.
+   */
+  #reconnectFailed(client: RedisClient, err: unknown, refusing: Set<RedisClient>): void {
+    const refusedBy = refusal(err) ? (err as Error) : this.#notRedis(err);
+    if (refusedBy) {
+      refusing.add(client);
+      this.#refusedLate(refusedBy);
+      return;
+    }
+    refusing.delete(client);
+    // (The first error of a loss comes while still available: the loss itself, nothing to ask.)
+    if (this.#available || refusing.size > 0) return;
+    if (unreachable(err)) return this.#refusalEnded();
+    if (this.#probing) return;
+    this.#probing = true;
+    const commands = this.#commands;
+    // (Its whole time to answer: a probe that gave up on a loaded machine would end the refusal.)
+    void tlsMismatch(this.#options.url, this.#options.commandTimeoutMs, true).then((mismatch) => {
+      this.#probing = false;
+      if (this.#closed || this.#available || this.#replacing || this.#commands !== commands) return;
+      if (mismatch) this.#refusedLate(mismatch);
+      else if (refusing.size === 0) this.#refusalEnded();
+    });
+  }
+
+  /** What `err` is when the server answered in another protocol than Redis's: a refusal. */
+  #notRedis(err: unknown): WrongServerError | undefined {
+    if (!(err instanceof Error) || !/^Unknown RESP type/.test(err.message)) return undefined;
+    return new WrongServerError(
+      `${maskCredentials(this.#options.url)} is not a Redis server: it answered in another protocol (${err.message})`,
+      { cause: err },
+    );
+  }
+
+  /** Redis no longer refuses (it cannot be reached): operations reject as in an outage, and a refusal after is told. */
+  #refusalEnded(): void {
+    this.#lateRefusal = null;
+    this.#told = null;
   }
 
   /** Redis refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
@@ -1123,8 +1171,9 @@ class WrongServerError extends Error {
  * `redis://` URL to a TLS-only port has its connection dropped: both looked like an outage,
  * waited out for ever. Asked once each way: `PING` in plain TCP, or a TLS handshake (any
  * certificate: only the protocol is asked). Null when the server is down, silent, or neither.
+ * `background` (a reconnection of the broker's pair failed): nothing waits, it keeps no process alive.
  */
-function tlsMismatch(text: string, ms: number): Promise<WrongServerError | null> {
+function tlsMismatch(text: string, ms: number, background = false): Promise<WrongServerError | null> {
   const url = new URL(text);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 6379);
@@ -1151,10 +1200,21 @@ function tlsMismatch(text: string, ms: number): Promise<WrongServerError | null>
         finish(new WrongServerError(`${shown}: the server there speaks TLS only (use rediss://)`)),
       );
     }
-    // (Not unref'd: `open()` waits for it, at most `ms`, and `serve` has nothing else running yet.)
+    // (Not unref'd for `open()`, which waits for it, at most `ms`, and `serve` has nothing else
+    // running yet; in the background, it keeps no process alive.)
+    if (background) {
+      timer.unref();
+      socket.unref();
+    }
     socket.on('error', () => finish(null));
     socket.on('close', () => finish(null));
   });
+}
+
+/** Whether `err` is a connection that found nothing listening (or no route, no such host): no server to ask. */
+function unreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code);
 }
 
 function destroyQuietly(client: RedisClient): void {

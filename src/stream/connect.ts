@@ -11,13 +11,14 @@ import {
   hasMethods,
   checkOptionsObject,
   normaliseStreamOptions,
+  pickStreamOptions,
   type ResponseHeaders,
   type StreamOptions,
 } from '../options.js';
 import { serializeRequest, upgradeRequestHeaders } from '../proto/handshake-client.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectH2 } from './connect-h2.js';
-import { checkRequestOptions } from './handshake.js';
+import { readRequestOptions } from './handshake.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 export interface ConnectOptions extends StreamOptions {
@@ -64,31 +65,33 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `unsupported URL scheme ${u.protocol}`);
   }
   if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
-  checkConnectOptions(u, options);
-  if (options.http2) {
-    const { http2: h2, ca, rejectUnauthorized, servername, tls: tlsOptions, ...rest } = options;
-    return connectH2(u, {
-      ...rest,
-      session: typeof h2 === 'object' ? h2 : undefined,
-      connectOptions: { ca, rejectUnauthorized, servername, ...tlsOptions },
-      headers: rest.headers as Record<string, string> | undefined,
-      decorator: rest.decorator as ((h: Record<string, string>) => void) | undefined,
-    });
-  }
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = Number(u.port || (secure ? 443 : 80));
   const {
     protocols,
     headers,
     decorator,
-    connectTimeout = defaults.connectTimeout,
+    connectTimeout,
     signal,
+    http2,
     ca,
     rejectUnauthorized,
     servername,
     tls: tlsOptions,
-    ...streamOptions
-  } = options;
+    streamOptions,
+  } = readConnectOptions(u, options);
+  if (http2) {
+    return connectH2(u, {
+      ...streamOptions,
+      protocols,
+      headers: headers as Record<string, string> | undefined,
+      decorator: decorator as ((h: Record<string, string>) => void) | undefined,
+      connectTimeout,
+      signal,
+      session: typeof http2 === 'object' ? http2 : undefined,
+      connectOptions: { ca, rejectUnauthorized, servername, ...tlsOptions },
+    });
+  }
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = Number(u.port || (secure ? 443 : 80));
   if (signal?.aborted) throw new WebSocketError('ERR_WS_ABORTED');
 
   const socket: net.Socket = secure
@@ -137,19 +140,26 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
 const sessionMethods = ['request', 'ping', 'on', 'once', 'off'];
 
 /**
- * Every option checked before any connection is opened: a bad one throws ERR_WS_INVALID_ARGUMENT
- * (connect() rejects) and nothing is connected.
+ * Every option, read once and checked before any connection is opened: a bad one throws
+ * ERR_WS_INVALID_ARGUMENT (connect() rejects) and nothing is connected. What it returns is what
+ * connect() uses (a getter may answer differently the next time): the stream's options normalised.
  */
-function checkConnectOptions(u: URL, o: ConnectOptions): void {
+function readConnectOptions(u: URL, o: ConnectOptions) {
   checkOptionsObject(o);
-  const { protocols, headers, decorator, connectTimeout, signal, http2, ...streamOptions } = o;
-  normaliseStreamOptions(streamOptions);
-  checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
-  checkRequestOptions({ protocols, headers, decorator, signal });
-  checkFlag('rejectUnauthorized', o.rejectUnauthorized);
+  const { protocols, headers, decorator, connectTimeout, signal, http2, ca, rejectUnauthorized, servername, tls } = o;
+  const normal = normaliseStreamOptions(pickStreamOptions(o));
+  // Given to the stream as they were checked (its no deflate, null, is the options' false).
+  const streamOptions: StreamOptions = { ...normal, perMessageDeflate: normal.perMessageDeflate ?? false };
+  const timeout = checkInt('connectTimeout', connectTimeout ?? defaults.connectTimeout, 0, 2 ** 31 - 1);
+  const request = readRequestOptions({ protocols, headers, decorator, signal });
+  checkFlag('rejectUnauthorized', rejectUnauthorized);
   if (http2 !== undefined && typeof http2 !== 'boolean' && !hasMethods(http2, sessionMethods)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'http2 must be a boolean or a ClientHttp2Session');
   }
   // The request itself: subprotocols, header names and values, the target.
-  serializeRequest((u.pathname || '/') + u.search, upgradeRequestHeaders({ host: u.host, protocols, headers }, 'x'));
+  serializeRequest(
+    (u.pathname || '/') + u.search,
+    upgradeRequestHeaders({ host: u.host, protocols: request.protocols, headers: request.headers }, 'x'),
+  );
+  return { ...request, connectTimeout: timeout, http2, ca, rejectUnauthorized, servername, tls, streamOptions };
 }

@@ -49,14 +49,15 @@ export class StreamGroup {
 
   async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
     checkOptionsObject(options);
-    if (options.server !== undefined && !hasMethods(options.server, ['close'])) {
+    // Each option read once (a getter may answer differently each time): what is checked is what is used.
+    const { server, code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
+    if (server !== undefined && !hasMethods(server, ['close'])) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'server must have a close() method');
     }
-    const { code = 1001, reason = 'server shutting down', deadline = 5000 } = options;
     // Checked before anything stops: a bad code or reason would fail every close() after the server stopped accepting.
     encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, reason);
     checkInt('deadline', deadline, 0, 2 ** 31 - 1);
-    options.server?.close();
+    server?.close();
     const all = [...this.streams];
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {

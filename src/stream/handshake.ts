@@ -77,13 +77,19 @@ export interface HandshakeOptions {
   signal?: AbortSignal;
 }
 
+/** The request's options that are not the request itself. */
+export type RequestOptions = Pick<HandshakeOptions, 'protocols' | 'headers' | 'decorator' | 'signal'>;
+
 /**
- * The request's options that are not the request itself (`serializeRequest` checks that): each
- * wrong one throws ERR_WS_INVALID_ARGUMENT, before anything is sent (or, for connect(), connected).
+ * The request's options that are not the request itself (`serializeRequest` checks that), each read
+ * once, checked, and kept (the list of subprotocols and the headers copied): what is checked is what
+ * is sent, whatever a getter answers the next time. Each wrong one throws ERR_WS_INVALID_ARGUMENT,
+ * before anything is sent (or, for connect(), connected).
  */
-export function checkRequestOptions(o: Pick<HandshakeOptions, 'protocols' | 'headers' | 'decorator' | 'signal'>): void {
-  checkFn('decorator', o.decorator);
-  const protocols: unknown = o.protocols;
+export function readRequestOptions(o: RequestOptions): RequestOptions {
+  const decorator = checkFn('decorator', o.decorator);
+  const given: unknown = o.protocols;
+  const protocols = Array.isArray(given) ? given.slice() : given;
   if (protocols !== undefined && !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'protocols must be an array of strings');
   }
@@ -91,7 +97,12 @@ export function checkRequestOptions(o: Pick<HandshakeOptions, 'protocols' | 'hea
   if (headers !== undefined && (typeof headers !== 'object' || headers === null)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'headers must be an object');
   }
-  checkSignal(o.signal);
+  return {
+    protocols,
+    headers: headers === undefined ? undefined : { ...(headers as ResponseHeaders) },
+    decorator,
+    signal: checkSignal(o.signal),
+  };
 }
 
 /** How much of a refused response's body is kept. */
@@ -104,19 +115,21 @@ export function startHandshake(
   options: HandshakeOptions,
   callback: Callback<void> | undefined,
 ): Promise<void> | undefined {
-  if (typeof options !== 'object' || options === null || typeof options.host !== 'string' || options.host === '') {
+  // Each option is read once, into a local (a getter may answer differently each time).
+  const host = typeof options === 'object' && options !== null ? options.host : undefined;
+  if (typeof host !== 'string' || host === '') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'handshake needs { host }');
   }
-  checkRequestOptions(options);
+  const { protocols = [], headers: given, decorator, signal } = readRequestOptions(options);
   const key = newSecKey();
-  const headers = upgradeRequestHeaders(options, key);
+  const headers = upgradeRequestHeaders({ host, protocols, headers: given }, key);
   const deflate = ws.options.perMessageDeflate;
   if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
-  options.decorator?.(headers);
+  decorator?.(headers);
   const request = serializeRequest(options.target ?? '/', headers);
   const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
   const c = new Completion<void>(callback);
-  if (!ws.begin(c, options.signal)) return c.started();
+  if (!ws.begin(c, signal)) return c.started();
   let reader = new HeadReader(limits, parseResponseHead);
   ws.read((chunk) => {
     let r: ReturnType<typeof reader.push>;
@@ -138,7 +151,7 @@ export function startHandshake(
     }
     let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
-      accepted = validateUpgradeResponse(r.head, key, options.protocols ?? [], deflate ?? undefined);
+      accepted = validateUpgradeResponse(r.head, key, protocols, deflate ?? undefined);
     } catch (e) {
       const he = e as ClientHandshakeError;
       if (he.code === 'ERR_WS_UPGRADE_DECLINED') readBody(ws, r.head, r.rest, he, c);

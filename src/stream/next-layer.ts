@@ -211,3 +211,17 @@ export function toNextLayer(x: Duplex | NextLayer): NextLayer {
   if (isDuplex(x)) return new DuplexLayer(x);
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the next layer must be a Duplex stream or implement NextLayer');
 }
+
+/**
+ * Whether `err` is node's TLS refusing the server's certificate (self-signed, an unknown CA, another
+ * name, expired): no retry can mend it. The code is on the error itself or on its `cause` (connect()'s
+ * ERR_WS_NEXT_LAYER, a broker client's wrapper). Here, with the next layers, as the one TLS helper
+ * the CLI and the brokers share.
+ */
+export function untrustedCertificate(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(code)) return true;
+  }
+  return false;
+}

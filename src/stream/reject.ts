@@ -30,21 +30,23 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'status must be an HTTP status from 300 to 999');
   }
   checkOptionsObject(options);
-  if (options.body !== undefined && typeof options.body !== 'string' && !(options.body instanceof Uint8Array)) {
+  // Each option read once, into a local: what is checked is what is sent.
+  const { headers: extra, body: given, decorator, lingerTimeout } = options;
+  if (given !== undefined && typeof given !== 'string' && !(given instanceof Uint8Array)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'body must be a string or a Uint8Array');
   }
-  checkFn('decorator', options.decorator);
-  const linger = checkInt('lingerTimeout', options.lingerTimeout ?? 2000, 0, 2 ** 31 - 1);
+  checkFn('decorator', decorator);
+  const linger = checkInt('lingerTimeout', lingerTimeout ?? 2000, 0, 2 ** 31 - 1);
   const body =
-    options.body === undefined
+    given === undefined
       ? undefined
-      : typeof options.body === 'string'
-        ? Buffer.from(options.body, 'utf8')
-        : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength);
+      : typeof given === 'string'
+        ? Buffer.from(given, 'utf8')
+        : Buffer.from(given.buffer, given.byteOffset, given.byteLength);
   const base = errorResponse(status, reasonPhrase(status));
   const payload = body ?? base.body;
-  const headers: ResponseHeaders = { ...base.headers, 'Content-Length': String(payload.length), ...options.headers };
-  options.decorator?.(headers, status);
+  const headers: ResponseHeaders = { ...base.headers, 'Content-Length': String(payload.length), ...extra };
+  decorator?.(headers, status);
   const bytes = serializeResponse(status, headers, payload);
   return sendAndTearDown(toNextLayer(layer), bytes, linger);
 }

@@ -132,11 +132,18 @@ export function toBuffer(data: WriteData): Buffer {
   throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'data must be a string, Buffer, TypedArray or ArrayBuffer');
 }
 
-/** The one parser of the `(options?, callback?)` overloads: the options (a bad `signal` throws before anything is queued)… */
+/**
+ * The one parser of the `(options?, callback?)` overloads: the options… Each call reads each of its
+ * options once, into a local: a getter (or Proxy) may answer differently each time, and what was
+ * checked must be what is used.
+ */
 function optionsArg<O extends object>(a: O | Callback<never> | undefined): O | undefined {
-  if (typeof a === 'function') return undefined;
-  if (a != null) checkSignal((a as { signal?: unknown }).signal);
-  return a;
+  return typeof a === 'function' ? undefined : a;
+}
+
+/** …their `signal`, read once (a bad one throws before anything is queued)… */
+function signalArg(o: { signal?: AbortSignal } | null | undefined): AbortSignal | undefined {
+  return o == null ? undefined : checkSignal(o.signal);
 }
 
 /** …and the callback (a non-function where one belongs throws). */
@@ -1089,7 +1096,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   read(options: ReadOptions): Promise<ReceivedData>;
   read(options: ReadOptions, callback: Callback<ReceivedData>): void;
   read(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
-    return this.#startRead(true, optionsArg(a)?.signal, callbackArg(a, b));
+    return this.#startRead(true, signalArg(optionsArg(a)), callbackArg(a, b));
   }
 
   /** Reads what has arrived of the current message (at least one byte, or its end). */
@@ -1098,7 +1105,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   readSome(options: ReadOptions): Promise<ReceivedData>;
   readSome(options: ReadOptions, callback: Callback<ReceivedData>): void;
   readSome(a?: ReadOptions | Callback<ReceivedData>, b?: Callback<ReceivedData>): Promise<ReceivedData> | undefined {
-    return this.#startRead(false, optionsArg(a)?.signal, callbackArg(a, b));
+    return this.#startRead(false, signalArg(optionsArg(a)), callbackArg(a, b));
   }
 
   #startRead(
@@ -1237,6 +1244,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
+    const signal = signalArg(options);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
     const binary = checkFlag('binary', options?.binary) ?? this.#defaultBinary(data);
@@ -1250,11 +1258,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(opcode, payload, true, compress, true, options?.signal, callback);
+        return this.#writeInLine(opcode, payload, true, compress, true, signal, callback);
     }
     const first = this.#out.length;
     this.#queueMessage(opcode, payload, true, false);
-    return this.#queueWaiter(callback, options?.signal, first);
+    return this.#queueWaiter(callback, signal, first);
   }
 
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
@@ -1264,6 +1272,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
+    const signal = signalArg(options);
     const callback = callbackArg(a, b);
     const payload = toBuffer(data);
     const fin = checkFlag('fin', options?.fin) ?? true;
@@ -1282,11 +1291,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const deflate = this.#deflate;
     if (deflate !== null && firstPart) deflate.writingCompressed = compressFlag !== false;
     if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
-      ret = this.#writeInLine(opcode, payload, fin, deflate.writingCompressed, firstPart, options?.signal, callback);
+      ret = this.#writeInLine(opcode, payload, fin, deflate.writingCompressed, firstPart, signal, callback);
     } else {
       this.#queueMessage(opcode, payload, fin, false);
       // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
-      ret = this.#queueWaiter(callback, options?.signal, -1);
+      ret = this.#queueWaiter(callback, signal, -1);
     }
     if (fin && this.#heldFrames !== null) this.#releaseHeld();
     return ret;
@@ -1339,7 +1348,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   ping(payload: WriteData | undefined, callback: Callback<void>): void;
   ping(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
   ping(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return this.#control(Opcode.Ping, payload, optionsArg(a), callbackArg(a, b));
+    const options = optionsArg(a);
+    return this.#control(Opcode.Ping, payload, options, signalArg(options), callbackArg(a, b));
   }
 
   /** Sends a pong (payload at most 125 bytes): a keep-alive that needs no answer. */
@@ -1347,13 +1357,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   pong(payload: WriteData | undefined, callback: Callback<void>): void;
   pong(payload: WriteData | undefined, options: PingOptions | undefined, callback: Callback<void>): void;
   pong(payload?: WriteData, a?: PingOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    return this.#control(Opcode.Pong, payload, optionsArg(a), callbackArg(a, b));
+    const options = optionsArg(a);
+    return this.#control(Opcode.Pong, payload, options, signalArg(options), callbackArg(a, b));
   }
 
   #control(
     opcode: number,
     data: WriteData | undefined,
     options: PingOptions | undefined,
+    signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
     if (deferred !== null) runDeferred();
@@ -1363,10 +1375,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const err = this.#opError();
     if (err) return failNow(callback, err);
     if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
-      return this.#controlAfterMessages(opcode, payload, options?.signal, callback);
+      return this.#controlAfterMessages(opcode, payload, signal, callback);
     const first = this.#out.length;
     this.#writeQueue().frame(opcode, payload, true);
-    return this.#queueWaiter(callback, options?.signal, first);
+    return this.#queueWaiter(callback, signal, first);
   }
 
   /** A ping or pong queued once the messages before it are compressed and queued (`afterMessages`). */
@@ -1402,11 +1414,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   close(a?: CloseOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
+    const signal = signalArg(options);
     const code = options?.code ?? 1000;
     // 1005 ("no status", never on the wire) sends a close frame without a status code.
     const payload = encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, options?.reason); // throws if bad
     const c = new Completion<void>(callbackArg(a, b));
-    if (!bindSignal(c, options?.signal, () => this.#abortClose(c))) {
+    if (!bindSignal(c, signal, () => this.#abortClose(c))) {
       this.#abortClose(c);
       return c.started();
     }

@@ -75,6 +75,25 @@ for (const impl of impls) {
       assert.deepEqual(calls, ['after']);
     });
 
+    it('options are read once each: getters that answer otherwise the second time are taken at their first answer', async (t) => {
+      const { client, next } = await open(t, impl);
+      const reads = { binary: 0, compress: 0, fin: 0 };
+      const options = {
+        get binary(): boolean {
+          return reads.binary++ === 0;
+        },
+        get compress(): boolean {
+          return reads.compress++ !== 0;
+        },
+        get fin(): boolean {
+          return reads.fin++ === 0;
+        },
+      };
+      client.send('once', options);
+      assert.deepEqual(reads, { binary: 1, compress: 1, fin: 1 });
+      assert.equal(await next(), 'binary:once');
+    });
+
     it('{ fin: undefined }, { fin: 0 } and { fin: null } are fragments; the next send ends the message', async (t) => {
       const { client, next } = await open(t, impl);
       client.send('a', { fin: undefined });

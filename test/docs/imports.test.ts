@@ -86,16 +86,6 @@ const allowed: Record<string, string[]> = {
   index: ['errors', 'options', 'proto', 'codec', 'stream'],
 };
 
-/**
- * Cycles known and left to the layer that owns them, each as its files in order. Only ever removed:
- * a new cycle fails the test.
- */
-const knownCycles = [
-  // src/compat/ (not this change's to touch): client.ts imports `type WebSocket` from websocket.ts,
-  // which imports client.ts for the client handshake.
-  'compat/client.ts → compat/websocket.ts → compat/client.ts',
-];
-
 /** A path of imports from `from` back to `to`, or null. */
 function pathBack(from: string, to: string): string[] | null {
   const seen = new Set<string>();
@@ -137,7 +127,7 @@ it('imports go one way by layer, type-only imports too; nothing imports index.ts
   assert.deepEqual(upward, []);
 });
 
-it('no file imports itself again through other files (known cycles aside, each named)', () => {
+it('no file imports itself again through other files (each cycle found is named)', () => {
   const cycles = new Set<string>();
   for (const [f, edges] of graph) {
     for (const e of edges) {
@@ -150,6 +140,5 @@ it('no file imports itself again through other files (known cycles aside, each n
       cycles.add([...turned, turned[0]].join(' → '));
     }
   }
-  const unknown = [...cycles].filter((c) => !knownCycles.includes(c));
-  assert.deepEqual(unknown, []);
+  assert.deepEqual([...cycles], []);
 });

@@ -193,11 +193,18 @@ describe('NatsBroker with credentials', () => {
     await refused(`${at(t, 'wrong-pw-1')},${down}`, /Authorization Violation/, 'wrong-pw-1');
   });
 
-  it('TLS: a certificate node does not trust fails open; trusted through connectOptions.tls, it serves', async () => {
+  it('TLS: a certificate node does not trust fails open, so does tls:// to a server without TLS; trusted through connectOptions.tls, it serves', async () => {
     const { cert, key } = selfSigned();
     const b = await server(`tls { cert_file: "${cert}", key_file: "${key}" }\nauthorization { token: t0ken }`);
     await refused(at(b, 't0ken', 'tls'), /self-signed certificate/, 't0ken');
     await refused(at(b, 't0ken'), /self-signed certificate/, 't0ken'); // (nats:// to a server that requires TLS)
+    // tls:// to a server without TLS (the client alone would speak plain TCP to it, unasked).
+    const plain = await tokens();
+    await refused(
+      at(plain, 't0ken', 'tls'),
+      /tls:\/\/\*\*\*@127\.0\.0\.1:\d+: the server there speaks NATS without TLS/,
+      't0ken',
+    );
     await openBoth({ url: at(b, 't0ken', 'tls'), connectOptions: { tls: { ca: readFileSync(cert) } } }, 'tls');
   });
 

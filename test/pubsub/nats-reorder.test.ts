@@ -1,26 +1,31 @@
 /**
  * NatsBroker when JetStream republishes a topic's messages out of sequence order while its history no
  * longer holds the late one: met by test/pubsub/protocol-outsider-nats.test.ts about one run in ten
- * under load (nats-server 2.9.10, two publishers: offset 8 came after 39, with `--history 5`). The
- * broker took 9 for a gap, read history (only 61-65 left here) and delivered that alone: the held
- * 9-60 and the late 8 were lost. Now the gap is filled from history and the held messages together,
- * in offset order. (A late message that comes only after the read is done is still lost, `PubSub`
- * sees the gap: nothing tells the broker to wait for it.)
+ * under load (nats-server 2.9.10, two publishers: offset 8 came after 39, with `--history 5`). That
+ * server stores a client's publication in the client's own read loop and queues its republication
+ * after releasing the stream's lock, so two publishing connections race (nats-server#4018, later,
+ * queues every publication to the stream's one goroutine). The broker took 9 for a gap, read
+ * history (only 61-65 left here) and delivered that alone: the held 9-60 and the late 8 were lost.
+ * Then the gap was filled from history and the held messages together, in offset order, but an 8
+ * that came only after the read was done was still dropped as old. Now a hole history no longer
+ * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages wait), and only then
+ * given up (`PubSub` sees the gap).
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
  * republish does not cover (nats-server 2.9 cannot change a stream's republish), and the test sends
  * the broker their republication, with the headers JetStream gave the 7th, on the subject it listens
- * to, in the order 9-39, 8, 40-65. The gap's read (its STREAM.INFO request, sent on 9) is held at a
- * TCP proxy until every one of them has reached the broker's socket, then let through.
+ * to. The gap's read (its STREAM.INFO request, sent on 9) is held at a TCP proxy until every one of
+ * them has reached the broker's socket, then let through.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers, type Msg, type MsgHdrs } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
-import { NatsBroker } from '../../src/pubsub/nats-broker.js';
-import { BrokerProcess, BrokerRecorder, brokerBehindProxy } from '../support/brokers.js';
+import { MAX_HELD } from '../../src/pubsub/broker-support.js';
+import { NatsBroker, type NatsBrokerOptions } from '../../src/pubsub/nats-broker.js';
+import { BrokerProcess, BrokerRecorder, brokerBehindProxy, type ProxyLink, type TcpProxy } from '../support/brokers.js';
 
 const HISTORY: HistoryOptions = { size: 5, ttlSeconds: 0 };
 
@@ -28,17 +33,26 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   const env = brokerBehindProxy(() => BrokerProcess.nats());
 
   /** An open broker with a recorder of its events, closed after the test. */
-  async function open(t: TestContext, url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+  async function open(
+    t: TestContext,
+    url: string,
+    options: NatsBrokerOptions = {},
+  ): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
     // (No keep-alive gets in the way: the link carries only what the test expects.)
-    const broker = new NatsBroker({ url, pingIntervalMs: 600_000 });
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, ...options });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, HISTORY);
     return { broker, events };
   }
 
-  it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
-    const topic = 'reorder';
+  /**
+   * `topic` subscribed by a broker (`sub`, through the proxy: `link`) and published to by another
+   * (`pub`), 1-7 delivered; then 8-65 stored unseen (history keeps 61-65). `republish(offsets)` sends
+   * the broker their republication in that order; the gap's read, sent on the first, waits at the
+   * proxy until all of them are in.
+   */
+  async function reorder(t: TestContext, topic: string, options: NatsBrokerOptions = {}) {
     // The topic's stream and subjects, as NatsBroker names them (its default prefix).
     const stream = `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
     const token = `t${Buffer.from(topic).toString('base64url')}`;
@@ -59,20 +73,14 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     });
     await admin.flush();
 
-    const sub = await open(t, env.proxy.url('nats')); // its connection goes through the proxy
+    const earlier = new Set(env.proxy.links);
+    const sub = await open(t, env.proxy.url('nats'), options); // its connection goes through the proxy
+    const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !earlier.has(l)));
     const pub = await open(t, env.server.url);
     await sub.broker.subscribe(topic);
     for (let i = 1; i <= 7; i++) await pub.broker.publish(topic, Buffer.from(`m${i}`), false);
     await sub.events.received(topic, 7);
     const real = (await model).headers!;
-    /** The headers JetStream's republish gives stored message `seq`: the 7th's, with its sequence numbers. */
-    const republished = (seq: number): MsgHdrs => {
-      const h = headers();
-      for (const key of real.keys()) h.set(key, real.get(key));
-      h.set('Nats-Sequence', String(seq));
-      h.set('Nats-Last-Sequence', String(seq - 1));
-      return h;
-    };
 
     // 8-65 stored (published on a subject the stream takes too, which its republish does not
     // cover: JetStream 2.9 cannot change a stream's republish): history keeps 61-65.
@@ -82,29 +90,124 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const state = (await jsm.streams.info(stream)).state;
     assert.deepEqual([state.first_seq, state.last_seq], [61, 65]);
 
-    // The broker gets them as JetStream made them, 8 after 39; its read of the gap (sent on 9)
-    // waits at the proxy until all of them are in.
-    const link = await env.proxy.link(['CONNECT']);
     const reads = (): number => link.clientText.split('$JS.API.STREAM.INFO').length - 1;
-    const before = reads();
-    link.holdClientFrom('$JS.API.STREAM.INFO');
-    const order = [...range(9, 39), 8, ...range(40, 65)];
-    for (const offset of order) admin.publish(output, Buffer.from(`m${offset}`), { headers: republished(offset) });
-    await admin.flush();
-    await env.proxy.until(() => (link.serverText.includes('\r\nm65\r\n') && reads() > before) || undefined);
-    assert.equal(sub.events.of(topic).length, 7, 'nothing delivered past the gap before it is read');
-    link.release();
+    const republish = async (offsets: number[]): Promise<void> => {
+      const before = reads();
+      link.holdClientFrom('$JS.API.STREAM.INFO');
+      await send(admin, output, real, offsets);
+      const last = `\r\nm${offsets.at(-1)}\r\n`;
+      await env.proxy.until(() => (link.serverText.includes(last) && reads() > before) || undefined);
+      assert.equal(sub.events.of(topic).length, 7, 'nothing delivered past the gap before it is read');
+      link.release();
+    };
+    /** Stores `m<i>` for each of `offsets` unseen (no republication), as 8-65 were. */
+    const store = async (offsets: number[]): Promise<void> => {
+      for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
+    };
+    return { admin, output, real, sub, pub, link, republish, store };
+  }
+
+  it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
+    const topic = 'reorder';
+    const { sub, pub, republish } = await reorder(t, topic);
+    await republish([...range(9, 39), 8, ...range(40, 65)]);
 
     // The next message comes live, republished by JetStream.
     await pub.broker.publish(topic, Buffer.from('m66'), false);
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
+    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+  });
+
+  it('8 republished only once the gap read is done (history 61-65): waited for, every offset once, in order', async (t) => {
+    const topic = 'late-after-read';
+    const { admin, output, real, sub, pub, link, republish } = await reorder(t, topic);
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    await send(admin, output, real, [8]);
+
+    await pub.broker.publish(topic, Buffer.from('m66'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
+    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+  });
+
+  it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
+    const topic = 'trimmed-while-read';
+    const { admin, output, real, sub, pub, link, republish, store } = await reorder(t, topic);
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    // The read's consumer (from 61, where history starts when asked) waits at the proxy while 66-70
+    // are stored: it starts at 66, and the read finds the range no longer whole.
+    link.holdClientFrom('$JS.API.CONSUMER.CREATE');
+    await env.proxy.until(() => link.clientText.slice(from).includes('$JS.API.CONSUMER.CREATE') || undefined);
+    await store(range(66, 70));
+    link.release();
+    await readDone(env.proxy, link, from);
+    await send(admin, output, real, [8, ...range(66, 70)]);
+
+    await pub.broker.publish(topic, Buffer.from('m71'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 71));
+    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 71)));
+  });
+
+  it('8 never republished: given up after commandTimeoutMs, 9 on delivered (PubSub sees the gap)', async (t) => {
+    const topic = 'never';
+    const { sub, pub, republish } = await reorder(t, topic, { commandTimeoutMs: 2000 });
+    await republish(range(9, 65));
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 65));
+    await pub.broker.publish(topic, Buffer.from('m66'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
+    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+  });
+
+  it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {
+    const topic = 'never-full';
+    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    // (Offsets past the stream's: the broker goes by the republication's headers.)
+    const last = MAX_HELD + 100;
+    await send(admin, output, real, range(66, last));
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
     assert.deepEqual(
-      sub.events.of(topic).map((m) => [m.offset, m.data.toString()]),
-      range(1, 66).map((offset) => [offset, `m${offset}`]),
+      sub.events.of(topic).map((m) => m.offset),
+      [...range(1, 7), ...range(9, last)],
     );
   });
 });
 
+/** Sends the republication of `offsets`, in that order, with the headers JetStream gave `model` but their own sequence. */
+async function send(admin: NatsConnection, output: string, model: MsgHdrs, offsets: number[]): Promise<void> {
+  for (const offset of offsets) {
+    const h = headers();
+    for (const key of model.keys()) h.set(key, model.get(key));
+    h.set('Nats-Sequence', String(offset));
+    h.set('Nats-Last-Sequence', String(offset - 1));
+    admin.publish(output, Buffer.from(`m${offset}`), { headers: h });
+  }
+  await admin.flush();
+}
+
+/**
+ * Waits until the broker's read of history (after `from` in what its client wrote) is done: its
+ * client ends the fetch's subscription (UNSUB) once the broker stops reading, and the broker uses
+ * what it read before it handles any more of the socket's bytes.
+ */
+async function readDone(proxy: TcpProxy, link: ProxyLink, from: number): Promise<void> {
+  const done = (): boolean => {
+    const text = link.clientText.slice(from);
+    const fetch = text.indexOf('$JS.API.CONSUMER.MSG.NEXT');
+    return fetch >= 0 && text.includes('\r\nUNSUB ', fetch);
+  };
+  await proxy.until(() => done() || undefined);
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** `[offset, text]` of messages, or of the offsets `m<offset>` was published as. */
+function rows(of: readonly ({ offset: number; data: Buffer } | number)[]): [number, string][] {
+  return of.map((m) => (typeof m === 'number' ? [m, `m${m}`] : [m.offset, m.data.toString()]));
 }

@@ -46,6 +46,8 @@ function bindable(port: number): Promise<boolean> {
 export class BrokerProcess {
   #child: ChildProcess | undefined;
   #output = '';
+  /** Arguments after the ones of its kind (`args` of `redis()`; `restart()` replaces them). */
+  #extra: string[];
 
   private constructor(
     readonly name: string,
@@ -55,7 +57,10 @@ export class BrokerProcess {
     private readonly args: string[],
     private readonly readyLine: string,
     private readonly dir: string | undefined,
-  ) {}
+    extra: string[] = [],
+  ) {
+    this.#extra = extra;
+  }
 
   /**
    * Starts `redis-server` without persistence: a restart loses every key. With `start: false`, only
@@ -63,17 +68,7 @@ export class BrokerProcess {
    */
   static async redis(options: { start?: boolean; args?: string[] } = {}): Promise<BrokerProcess> {
     const port = await freePort();
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      ...(options.args ?? []),
-    ];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     const p = new BrokerProcess(
       'redis',
       port,
@@ -82,6 +77,7 @@ export class BrokerProcess {
       args,
       'Ready to accept connections',
       undefined,
+      options.args,
     );
     if (options.start ?? true) await p.start();
     return p;
@@ -114,7 +110,7 @@ export class BrokerProcess {
   async start(): Promise<void> {
     if (this.#child) throw new Error(`${this.name} already running`);
     this.#output = '';
-    const child = spawn(this.command, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.command, [...this.args, ...this.#extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
@@ -165,6 +161,26 @@ export class BrokerProcess {
       child.stderr!.on('data', onData);
       child.kill('SIGHUP');
     });
+  }
+
+  /**
+   * Kills the server and starts it again on the same port, as an operator reconfiguring it would:
+   * redis-server with `args` in place of those given to `redis()` (`['--requirepass', 'pw-2']`),
+   * nats-server started with a config with `config` as its new one (JetStream as it was).
+   */
+  async restart(change: { args?: string[]; config?: string }): Promise<void> {
+    await this.kill();
+    if (change.args !== undefined) {
+      if (this.name !== 'redis') throw new Error('restart: args are for redis-server');
+      this.#extra = change.args;
+    }
+    if (change.config !== undefined) {
+      const file = this.args[this.args.indexOf('-c') + 1];
+      if (this.name !== 'nats' || !this.args.includes('-c') || !file)
+        throw new Error('restart: a nats-server with a config');
+      writeFileSync(file, change.config);
+    }
+    await this.start();
   }
 
   /** Kills the server at once (SIGKILL: no goodbye to the clients) and waits until it is gone. */

@@ -1,0 +1,261 @@
+/**
+ * What a broker says while it is refused on its reconnections, against real redis-server and
+ * nats-server processes restarted on the same port with another configuration, as an operator
+ * would: a refusal lasts only while the server answers and refuses. The server then down, the
+ * broker is in an outage (operations reject with ERR_WS_BROKER_UNAVAILABLE, not the old refusal);
+ * back still refusing, a refusal again, told again; put right, available. And a server restarted
+ * with TLS on one side only (TLS-only where the broker speaks plain TCP, or the reverse) is a
+ * refusal on a reconnection as it is at open — before, it was waited out as an outage. The same
+ * holds for a broker whose server was down at open and came up refusing (never connected yet).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { WebSocketError } from '../../src/errors.js';
+import type { Broker } from '../../src/pubsub/broker.js';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { RedisBroker } from '../../src/pubsub/redis-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
+import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
+
+/** The runner's timeout for each test: without the fixes some would wait for ever. */
+const WAIT = { timeout: 90_000 };
+
+/** The code a publish rejects with now ('' if it is taken). */
+async function publishCode(broker: Broker): Promise<string> {
+  try {
+    await broker.publish('room', Buffer.from('x'), false);
+    return '';
+  } catch (err) {
+    assert.ok(err instanceof WebSocketError, String(err));
+    return err.code;
+  }
+}
+
+/** Waits until a publish rejects with `code` (no event tells that an outage follows a refusal). */
+async function untilPublishFails(broker: Broker, code: string): Promise<void> {
+  await poll(async () => (await publishCode(broker)) === code);
+}
+
+describe('After a refused reconnection: down is an outage, back still refusing is a refusal again (Redis, NATS)', () => {
+  const kinds: {
+    name: string;
+    /** Starts the server, which accepts the broker. */
+    server: () => Promise<BrokerProcess>;
+    broker: (port: number) => RedisBroker | NatsBroker;
+    accepting: { args?: string[]; config?: string };
+    refusing: { args?: string[]; config?: string };
+    told: RegExp;
+  }[] = [
+    {
+      name: 'Redis, its password changed',
+      server: () => BrokerProcess.redis({ args: ['--requirepass', 'pw-1'] }),
+      broker: (port) => new RedisBroker(`redis://:pw-1@127.0.0.1:${port}`),
+      accepting: { args: ['--requirepass', 'pw-1'] },
+      refusing: { args: ['--requirepass', 'pw-2'] },
+      told: /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
+    },
+    {
+      name: 'NATS, its token changed',
+      server: () => BrokerProcess.nats({ config: 'authorization { token: t0ken }' }),
+      broker: (port) => new NatsBroker(`nats://t0ken@127.0.0.1:${port}`),
+      accepting: { config: 'authorization { token: t0ken }' },
+      refusing: { config: 'authorization { token: 0ther }' },
+      told: /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+    },
+  ];
+  for (const { name, server: start, broker: make, accepting, refusing, told } of kinds) {
+    it(
+      `${name}: refused, told; down: UNAVAILABLE; up refusing: told again, REFUSED; put right: available`,
+      WAIT,
+      async (t) => {
+        const server = await start();
+        const broker = make(server.port);
+        t.after(async () => {
+          await broker.close();
+          await server.stop();
+        });
+        const events = new BrokerRecorder();
+        await broker.open(events, history);
+        await broker.subscribe('room');
+        assert.equal((await broker.publish('room', Buffer.from('one'), false)).offset, 1);
+        await events.received('room', 1);
+
+        await server.restart(refusing);
+        const [first] = await events.refused(1);
+        assert.equal(first!.code, 'ERR_WS_BROKER_REFUSED');
+        assert.match(first!.message, told);
+        assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+        // Down: nothing answers, nothing refuses. (It used to reject with the refusal until accepted.)
+        await server.kill();
+        await untilPublishFails(broker, 'ERR_WS_BROKER_UNAVAILABLE');
+        await assert.rejects(broker.subscribe('other'), { code: 'ERR_WS_BROKER_UNAVAILABLE' });
+
+        // Up again, still refusing: a refusal again, told again (the outage ended the first).
+        await server.restart(refusing);
+        const [, second] = await events.refused(2);
+        assert.match(second!.message, told);
+        assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+        assert.deepEqual(events.availability, [false], 'refused, down, refused: one loss, no return');
+
+        await server.restart(accepting);
+        await events.available(true);
+        // (Redis restarted without persistence: a new epoch; NATS kept the stream on file.)
+        await broker.publish('room', Buffer.from('two'), false);
+        assert.deepEqual(
+          (await events.received('room', 2)).map((m) => m.data.toString()),
+          ['one', 'two'],
+        );
+        assert.deepEqual(events.availability, [false, true]);
+        assert.equal(events.refusals.length, 2, 'told once per refusal, not per attempt');
+      },
+    );
+  }
+});
+
+describe('TLS on one side only, met on a reconnection: a refusal, as at open (Redis, NATS)', () => {
+  const { cert, key } = selfSigned();
+  const ca = readFileSync(cert);
+  const natsTls = `tls { cert_file: ${JSON.stringify(cert)}, key_file: ${JSON.stringify(key)} }\n`;
+  const kinds: {
+    name: string;
+    /** Reserves the server's port (not started). */
+    reserve: () => Promise<BrokerProcess>;
+    /** The server's configuration: as the broker expects, then with TLS on one side only. */
+    right: (port: number) => { args?: string[]; config?: string };
+    wrong: (port: number) => { args?: string[]; config?: string };
+    broker: (port: number) => RedisBroker | NatsBroker;
+    told: RegExp;
+  }[] = [
+    {
+      name: 'Redis restarted TLS-only, the broker on redis://',
+      reserve: () => BrokerProcess.redis({ start: false }),
+      right: () => ({ args: [] }),
+      wrong: (port) => ({ args: ['--port', '0', ...redisTlsArgs(port, { cert, key })] }),
+      broker: (port) => new RedisBroker({ url: `redis://127.0.0.1:${port}`, pingIntervalMs: 600_000 }),
+      told: /^the pub\/sub broker refused: RedisBroker: redis:\/\/127\.0\.0\.1:\d+: the server there speaks TLS only \(use rediss:\/\/\)$/,
+    },
+    {
+      name: 'Redis restarted without TLS, the broker on rediss://',
+      reserve: () => BrokerProcess.redis({ start: false }),
+      right: (port) => ({ args: ['--port', '0', ...redisTlsArgs(port, { cert, key })] }),
+      wrong: () => ({ args: [] }),
+      broker: (port) =>
+        new RedisBroker({
+          url: `rediss://127.0.0.1:${port}`,
+          pingIntervalMs: 600_000,
+          clientOptions: { socket: { ca } },
+        }),
+      told: /^the pub\/sub broker refused: RedisBroker: rediss:\/\/127\.0\.0\.1:\d+: the server there speaks Redis without TLS \(use redis:\/\/\)$/,
+    },
+    {
+      name: 'NATS restarted with TLS (a certificate node does not trust), the broker on nats://',
+      reserve: () => BrokerProcess.nats({ start: false, config: '' }),
+      right: () => ({ config: '' }),
+      wrong: () => ({ config: natsTls }),
+      broker: (port) => new NatsBroker(`nats://127.0.0.1:${port}`),
+      told: /^the pub\/sub broker refused: NatsBroker: NATS refused the connection to nats:\/\/127\.0\.0\.1:\d+: self-signed certificate$/,
+    },
+    {
+      name: 'NATS restarted without TLS, the broker asking for it (connectOptions.tls)',
+      reserve: () => BrokerProcess.nats({ start: false, config: '' }),
+      right: () => ({ config: natsTls }),
+      wrong: () => ({ config: '' }),
+      broker: (port) => new NatsBroker({ url: `tls://127.0.0.1:${port}`, connectOptions: { tls: { ca } } }),
+      told: /^the pub\/sub broker refused: NatsBroker: tls:\/\/127\.0\.0\.1:\d+: the server there speaks NATS without TLS, which the broker asks for$/,
+    },
+  ];
+  for (const { name, reserve, right, wrong, broker: make, told } of kinds) {
+    it(`${name}: told once, operations reject with it; restarted as before: available`, WAIT, async (t) => {
+      const server = await reserve();
+      const broker = make(server.port);
+      const atOpen = make(server.port);
+      t.after(async () => {
+        await broker.close();
+        await atOpen.close();
+        await server.stop();
+      });
+      await server.restart(right(server.port));
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      await broker.subscribe('room');
+
+      await server.restart(wrong(server.port));
+      const [err] = await events.refused();
+      assert.equal(err!.code, 'ERR_WS_BROKER_REFUSED');
+      assert.match(err!.message, told);
+      assert.ok(err!.cause instanceof Error, 'the cause is kept');
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+      // The same refusal as a broker opened now would meet.
+      await assert.rejects(atOpen.open(new BrokerRecorder(), history), (e: WebSocketError) => {
+        assert.equal(e.code, 'ERR_WS_BROKER_REFUSED');
+        assert.equal(e.message, err!.message);
+        return true;
+      });
+
+      await server.restart(right(server.port));
+      await events.available(true);
+      assert.equal((await broker.publish('room', Buffer.from('back'), false)).offset, 1);
+      assert.deepEqual(events.availability, [false, true]);
+      assert.equal(events.refusals.length, 1);
+    });
+  }
+});
+
+describe('Down at open, up refusing, down again: an outage; up refusing again: told again (Redis, NATS)', () => {
+  const kinds: {
+    name: string;
+    reserve: () => Promise<BrokerProcess>;
+    broker: (port: number) => RedisBroker | NatsBroker;
+    accepting: { args?: string[]; config?: string };
+    told: RegExp;
+  }[] = [
+    {
+      name: 'Redis, another password',
+      reserve: () => BrokerProcess.redis({ start: false, args: ['--requirepass', 'pw-2'] }),
+      broker: (port) => new RedisBroker(`redis://:pw-1@127.0.0.1:${port}`),
+      accepting: { args: ['--requirepass', 'pw-1'] },
+      told: /^the pub\/sub broker refused: RedisBroker: Redis refused the connection: WRONGPASS /,
+    },
+    {
+      name: 'NATS, another token',
+      reserve: () => BrokerProcess.nats({ start: false, config: 'authorization { token: t0ken }' }),
+      broker: (port) => new NatsBroker(`nats://pw-1@127.0.0.1:${port}`),
+      accepting: { config: 'authorization { token: pw-1 }' },
+      told: /NATS refused the connection to nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/,
+    },
+  ];
+  for (const { name, reserve, broker: make, accepting, told } of kinds) {
+    it(`${name}: never connected, the refusal ends when the server is down, and is told again`, WAIT, async (t) => {
+      const server = await reserve();
+      const broker = make(server.port);
+      t.after(async () => {
+        await broker.close();
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      await server.start();
+      const [first] = await events.refused(1);
+      assert.match(first!.message, told);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+      await server.kill();
+      await untilPublishFails(broker, 'ERR_WS_BROKER_UNAVAILABLE');
+      await server.start();
+      const [, second] = await events.refused(2);
+      assert.match(second!.message, told);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+
+      await server.restart(accepting);
+      await events.available(true);
+      await broker.publish('room', Buffer.from('x'), false);
+      assert.deepEqual(events.availability, [false, true]);
+      assert.equal(events.refusals.length, 2);
+    });
+  }
+});
