@@ -108,6 +108,11 @@ export class MemoryBroker implements Broker {
   private bookkeeping = 0;
   private readonly maxBookkeeping: number;
   private sweeper: NodeJS.Timeout | undefined;
+  /**
+   * Messages published while one is being handed to the listener (from within it: PubSub's
+   * `format`), handed out after it, in offset order; null when none is being handed out.
+   */
+  private handing: BrokerMessage[] | null = null;
   private closed = false;
   private readonly totalBytes: number;
 
@@ -151,7 +156,10 @@ export class MemoryBroker implements Broker {
     return { topics: this.logs.size, bytes: this.bytes };
   }
 
-  /** Assigns the offset, keeps the message and hands it to the subscriber at once, in one step. */
+  /**
+   * Assigns the offset, keeps the message and hands it to the subscriber at once, in one step.
+   * `data` itself is kept: PubSub hands over a copy of its caller's bytes.
+   */
   publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
     if (this.closed) return Promise.reject(new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', 'the broker is closed'));
     const log = this.log(topic);
@@ -173,9 +181,24 @@ export class MemoryBroker implements Broker {
     if (this.over()) this.evict();
     // (A throw from the listener, such as PubSub's `format` option, is a warning, as with the other
     // brokers: this publication is taken, and `publish` must not throw instead of resolving.)
-    if (this.subscribed.has(topic) && this.events) emitMessage(this.events, message);
+    if (this.subscribed.has(topic) && this.events) this.hand(this.events, message);
     this.forgetIfIdle(topic, log);
     return Promise.resolve({ offset: message.offset, epoch: message.epoch });
+  }
+
+  /** Hands `message` to the listener, after those being handed out (the listener may publish). */
+  private hand(events: BrokerEvents, message: BrokerMessage): void {
+    if (this.handing !== null) {
+      this.handing.push(message);
+      return;
+    }
+    this.handing = [];
+    try {
+      emitMessage(events, message);
+      for (let i = 0; i < this.handing.length; i++) emitMessage(events, this.handing[i]!);
+    } finally {
+      this.handing = null;
+    }
   }
 
   async subscribe(topic: string): Promise<void> {

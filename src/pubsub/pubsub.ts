@@ -220,11 +220,16 @@ export function checkTopic(topic: unknown): asserts topic is string {
   if (LONE_SURROGATE.test(topic)) throw invalid('topic is not well-formed Unicode (a lone surrogate)');
 }
 
-function checkPosition(p: unknown): asserts p is TopicPosition {
-  const pos = p as TopicPosition;
-  if (typeof pos !== 'object' || pos === null) throw invalid('since must be { offset, epoch }');
-  if (!Number.isSafeInteger(pos.offset) || pos.offset < 0) throw invalid('since.offset must be an integer ≥ 0');
-  if (typeof pos.epoch !== 'string') throw invalid('since.epoch must be a string');
+/**
+ * Checks a position; returns a copy of it, its fields read once: what was checked is what is
+ * used, whatever becomes of the caller's object while the subscription is made.
+ */
+function checkedPosition(p: unknown): TopicPosition {
+  if (typeof p !== 'object' || p === null) throw invalid('since must be { offset, epoch }');
+  const { offset, epoch } = p as TopicPosition;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('since.offset must be an integer ≥ 0');
+  if (typeof epoch !== 'string') throw invalid('since.epoch must be a string');
+  return { offset, epoch };
 }
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 0): number {
@@ -304,6 +309,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
   private isOpen = false;
+  /** Publishes made before the broker opened and not yet handed to it: later ones queue behind them. */
+  private publishesWaitingOpen = 0;
   private closed = false;
   private available = true;
 
@@ -375,8 +382,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   async subscribe(ws: PubSubSocket, topic: string, options: SubscribeOptions = {}): Promise<SubscribeResult> {
     const stream = this.check(ws);
     checkTopic(topic);
-    const since = options?.since;
-    if (since !== undefined) checkPosition(since);
+    const given = options?.since;
+    const since = given === undefined ? undefined : checkedPosition(given);
     if (this.closed) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the PubSub is closed');
     if (!stream.isOpen) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the stream is not open');
     runDeferred(); // what was published before this call is not for the new subscriber
@@ -432,7 +439,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     let binary: boolean;
     try {
       checkTopic(topic);
-      payload = toBuffer(data);
+      // Bytes the caller owns are copied: the broker may keep them (the MemoryBroker's history, for
+      // minutes) while the caller reuses its buffer, and a view (a received message is one of its
+      // read chunk) would keep all the memory under it. A string's bytes are made here already.
+      payload = typeof data === 'string' ? toBuffer(data) : Buffer.from(toBuffer(data));
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
@@ -442,7 +452,20 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     }
     if (options?.compress === false) this.uncompressed.add(payload);
     const send = (): Promise<TopicPosition> => this.broker.publish(topic, payload, binary).catch(rethrowBrokerError);
-    return this.isOpen ? send() : this.opened.then(send);
+    if (this.isOpen && this.publishesWaitingOpen === 0) return send();
+    // In call order: one made once the broker is open, while earlier ones still wait for their turn
+    // (the reactions to the open run a microtask later), goes after them, not before.
+    this.publishesWaitingOpen++;
+    return this.opened.then(
+      () => {
+        this.publishesWaitingOpen--;
+        return send();
+      },
+      (err: unknown) => {
+        this.publishesWaitingOpen--;
+        throw err;
+      },
+    );
   }
 
   /** Subscribers of `topic` on this process. */
@@ -674,6 +697,15 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const buffered = ws.bufferedAmount;
       const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
+      const need = buffered + f.length;
+      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && need <= this.maxBytes) {
+        // Under 'drop' the history is never skipped for the live messages held behind it (they may
+        // fill the cap while the socket is empty, before the first turn): the newest of them go.
+        // (Not when it would not fit without them either: they would go for nothing.)
+        this.dropNewestHeld(sub, need);
+        if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
+        continue;
+      }
       sub.replayAt++;
       sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
@@ -688,6 +720,19 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         return;
       }
       sub.replayInFlight++;
+    }
+  }
+
+  /**
+   * Skips the newest live messages held for `sub` (a 'drop' event each) until `need` more bytes fit
+   * its backlog beside the rest, or none is held. Stops if a 'drop' listener made it leave.
+   */
+  private dropNewestHeld(sub: Subscription, need: number): void {
+    const held = sub.pending!;
+    while (held.length > 0 && sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
+      const bytes = heldSize(held.pop()!);
+      sub.pendingBytes -= bytes;
+      this.tooSlow(sub, bytes);
     }
   }
 
