@@ -446,14 +446,15 @@ export class NatsBroker implements Broker {
    * A reconnection failed without the server refusing it (the client tells no more): the server
    * down, or TLS on one side only (restarted with or without it), which the client does not tell
    * apart. Asked as at open: whether a server greets as NATS does, then whether one refuses a
-   * connection of its own. Refused, it is told; not (nothing there, or accepting by now), any
-   * refusal before is over: an outage.
+   * connection of its own. Refused, it is told; nothing there (no greeting), any refusal before is
+   * over: an outage. A server that greets is up: a refusal before goes on (one attempt lost on a
+   * flaky link is no outage; the next attempt tells whether it still refuses or accepts).
    */
   #probe(): void {
     if (this.#probing || this.#closed) return;
     this.#probing = true;
     const refusals = this.#refusals;
-    void (async (): Promise<Error | undefined> => {
+    void (async (): Promise<Error | 'up' | undefined> => {
       const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
       if (tls?.handshakeFirst !== true) {
         const answers = await this.#firstWords();
@@ -461,12 +462,13 @@ export class NatsBroker implements Broker {
         if (greeting !== true) return greeting instanceof NotNatsError ? greeting : undefined;
         // Without TLS asked for on either side, nothing the client does not tell can refuse it.
         // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
-        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return undefined;
+        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return 'up';
+        return (await this.#refusalOfOne(this.#clientOptions!)) ?? 'up';
       }
       return this.#refusalOfOne(this.#clientOptions!);
     })().then((refusedBy) => {
       this.#probing = false;
-      if (this.#closed || this.#available) return;
+      if (this.#closed || this.#available || refusedBy === 'up') return;
       if (refusedBy !== undefined) this.#refusedLate(this.#refusal(refusedBy));
       else if (this.#refusals === refusals) this.#refusalEnded();
     }, warn);

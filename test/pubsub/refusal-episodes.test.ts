@@ -307,10 +307,14 @@ describe('One reconnection failing otherwise, the server still up and refusing: 
     const asked = await proxy.until(() =>
       held.find((l) => l !== dropped && l.serverText.startsWith('INFO') && l.clientText === '' && !proxy.links.has(l)),
     );
-    const next = await proxy.until(() => held.find((l) => l !== dropped && l !== asked && l.clientText.includes('CONNECT')));
+    const next = await proxy.until(() =>
+      held.find((l) => l !== dropped && l !== asked && l.clientText.includes('CONNECT')),
+    );
     next.release();
     // That one refused, the one after it comes (its refusal is handled by then).
-    await proxy.until(() => held.find((l) => l !== dropped && l !== asked && l !== next && l.clientText.includes('CONNECT')));
+    await proxy.until(() =>
+      held.find((l) => l !== dropped && l !== asked && l !== next && l.clientText.includes('CONNECT')),
+    );
     assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
     assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
     assert.deepEqual(events.availability, [false]);
