@@ -394,11 +394,12 @@ export class NatsBroker implements Broker {
       const nc = await connect();
       if (nc instanceof Error) {
         // Refused (a server up at last, with other credentials): told, and tried again all the
-        // same, the server may be reconfigured. Not refused (down again): an outage.
+        // same, the server may be reconfigured. Not refused (down again): an outage, unless after
+        // a refusal a server still greets (one attempt lost on a flaky link): the refusal goes on.
         if (this.#closed) return true;
         if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
-        else this.#refusalEnded();
-        return false;
+        else if (this.#lateRefusal === null || !(await this.#greets())) this.#refusalEnded();
+        return this.#closed;
       }
       if (this.#closed) {
         await nc.close().catch(() => {});
@@ -490,6 +491,12 @@ export class NatsBroker implements Broker {
     const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
     if (tls?.handshakeFirst === true) return true;
     return this.#greeted(await this.#firstWords());
+  }
+
+  /** Whether a server of the list greets as NATS does now: up (unseen when TLS comes first: false). */
+  async #greets(): Promise<boolean> {
+    const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+    return tls?.handshakeFirst !== true && this.#greeted(await this.#firstWords()) === true;
   }
 
   /** What each of `#servers` says first (`firstWords`). */
