@@ -1001,6 +1001,11 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         this.#emit(m);
       }
+      // History kept none of it (none kept, or trimmed as it was read): what was published while
+      // away is lost, and no republication of it is still to come — taken for a gap, the next live
+      // message would wait `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where
+      // the stream stood are delivered, and the topic goes on from there (`PubSub` sees the gap).
+      if (missed === null) this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
     }
     sub.stream = stream;
     sub.holding = false;
@@ -1036,6 +1041,22 @@ export class NatsBroker implements Broker {
       this.#check(topic, sub);
     }
     // (Otherwise not from the stream: dropped.)
+  }
+
+  /** Delivers the live messages `sub` holds up to offset `top` in order, then goes on from `top`. */
+  #skipTo(topic: string, sub: Subscription, epoch: string, top: number): void {
+    const upTo = new Map<number, NatsMsg>();
+    for (const m of sub.early) {
+      const offset = Number(m.headers?.get(sequenceHeader));
+      if (offset > sub.last && offset <= top) upTo.set(offset, m);
+    }
+    for (const offset of [...upTo.keys()].sort((a, b) => a - b)) {
+      const m = upTo.get(offset)!;
+      sub.last = offset;
+      this.#deliver(topic, epoch, offset, m.data, m.headers);
+    }
+    sub.last = Math.max(sub.last, top);
+    sub.early = sub.early.filter((m) => Number(m.headers?.get(sequenceHeader)) > top);
   }
 
   /** Keeps a live message of `sub` for later; past `MAX_HELD`, drops them all, to be read from history. */
