@@ -1020,11 +1020,21 @@ export class NatsBroker implements Broker {
       return;
     }
     if (sub.late !== undefined) {
+      const offset = Number(m.headers?.get(sequenceHeader));
+      if (offset > 0 && offset <= sub.last) {
+        // At or below the last delivered: a repeat, or the stream made again meanwhile (a new
+        // epoch, from 1), whose message at the hole's offset would pass for the one waited for.
+        // The hole is given up, and this one checked as any that does not follow.
+        this.#fillGap(topic, sub, sub.late, true);
+        this.#hold(sub, m);
+        this.#check(topic, sub);
+        return;
+      }
       // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`: then
       // the hole is given up, the held ones delivered.)
       sub.early.push(m);
       const full = sub.early.length >= MAX_HELD;
-      if (full || Number(m.headers?.get(sequenceHeader)) === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
+      if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
     if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
