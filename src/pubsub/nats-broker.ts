@@ -394,11 +394,12 @@ export class NatsBroker implements Broker {
       const nc = await connect();
       if (nc instanceof Error) {
         // Refused (a server up at last, with other credentials): told, and tried again all the
-        // same, the server may be reconfigured. Not refused (down again): an outage.
+        // same, the server may be reconfigured. Not refused (down again): an outage, unless after
+        // a refusal a server still greets (one attempt lost on a flaky link): the refusal goes on.
         if (this.#closed) return true;
         if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
-        else this.#refusalEnded();
-        return false;
+        else if (this.#lateRefusal === null || !(await this.#greets())) this.#refusalEnded();
+        return this.#closed;
       }
       if (this.#closed) {
         await nc.close().catch(() => {});
@@ -446,14 +447,15 @@ export class NatsBroker implements Broker {
    * A reconnection failed without the server refusing it (the client tells no more): the server
    * down, or TLS on one side only (restarted with or without it), which the client does not tell
    * apart. Asked as at open: whether a server greets as NATS does, then whether one refuses a
-   * connection of its own. Refused, it is told; not (nothing there, or accepting by now), any
-   * refusal before is over: an outage.
+   * connection of its own. Refused, it is told; nothing there (no greeting), any refusal before is
+   * over: an outage. A server that greets is up: a refusal before goes on (one attempt lost on a
+   * flaky link is no outage; the next attempt tells whether it still refuses or accepts).
    */
   #probe(): void {
     if (this.#probing || this.#closed) return;
     this.#probing = true;
     const refusals = this.#refusals;
-    void (async (): Promise<Error | undefined> => {
+    void (async (): Promise<Error | 'up' | undefined> => {
       const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
       if (tls?.handshakeFirst !== true) {
         const answers = await this.#firstWords();
@@ -461,12 +463,13 @@ export class NatsBroker implements Broker {
         if (greeting !== true) return greeting instanceof NotNatsError ? greeting : undefined;
         // Without TLS asked for on either side, nothing the client does not tell can refuse it.
         // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
-        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return undefined;
+        if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return 'up';
+        return (await this.#refusalOfOne(this.#clientOptions!)) ?? 'up';
       }
       return this.#refusalOfOne(this.#clientOptions!);
     })().then((refusedBy) => {
       this.#probing = false;
-      if (this.#closed || this.#available) return;
+      if (this.#closed || this.#available || refusedBy === 'up') return;
       if (refusedBy !== undefined) this.#refusedLate(this.#refusal(refusedBy));
       else if (this.#refusals === refusals) this.#refusalEnded();
     }, warn);
@@ -488,6 +491,12 @@ export class NatsBroker implements Broker {
     const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
     if (tls?.handshakeFirst === true) return true;
     return this.#greeted(await this.#firstWords());
+  }
+
+  /** Whether a server of the list greets as NATS does now: up (unseen when TLS comes first: false). */
+  async #greets(): Promise<boolean> {
+    const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+    return tls?.handshakeFirst !== true && this.#greeted(await this.#firstWords()) === true;
   }
 
   /** What each of `#servers` says first (`firstWords`). */
@@ -992,6 +1001,11 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         this.#emit(m);
       }
+      // History kept none of it (none kept, or trimmed as it was read): what was published while
+      // away is lost, and no republication of it is still to come — taken for a gap, the next live
+      // message would wait `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where
+      // the stream stood are delivered, and the topic goes on from there (`PubSub` sees the gap).
+      if (missed === null) this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
     }
     sub.stream = stream;
     sub.holding = false;
@@ -1006,11 +1020,21 @@ export class NatsBroker implements Broker {
       return;
     }
     if (sub.late !== undefined) {
+      const offset = Number(m.headers?.get(sequenceHeader));
+      if (offset > 0 && offset <= sub.last) {
+        // At or below the last delivered: a repeat, or the stream made again meanwhile (a new
+        // epoch, from 1), whose message at the hole's offset would pass for the one waited for.
+        // The hole is given up, and this one checked as any that does not follow.
+        this.#fillGap(topic, sub, sub.late, true);
+        this.#hold(sub, m);
+        this.#check(topic, sub);
+        return;
+      }
       // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`: then
       // the hole is given up, the held ones delivered.)
       sub.early.push(m);
       const full = sub.early.length >= MAX_HELD;
-      if (full || Number(m.headers?.get(sequenceHeader)) === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
+      if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
     if (sub.stream === undefined || sub.holding || sub.checking || sub.behind || sub.early.length > 0) {
@@ -1027,6 +1051,22 @@ export class NatsBroker implements Broker {
       this.#check(topic, sub);
     }
     // (Otherwise not from the stream: dropped.)
+  }
+
+  /** Delivers the live messages `sub` holds up to offset `top` in order, then goes on from `top`. */
+  #skipTo(topic: string, sub: Subscription, epoch: string, top: number): void {
+    const upTo = new Map<number, NatsMsg>();
+    for (const m of sub.early) {
+      const offset = Number(m.headers?.get(sequenceHeader));
+      if (offset > sub.last && offset <= top) upTo.set(offset, m);
+    }
+    for (const offset of [...upTo.keys()].sort((a, b) => a - b)) {
+      const m = upTo.get(offset)!;
+      sub.last = offset;
+      this.#deliver(topic, epoch, offset, m.data, m.headers);
+    }
+    sub.last = Math.max(sub.last, top);
+    sub.early = sub.early.filter((m) => Number(m.headers?.get(sequenceHeader)) > top);
   }
 
   /** Keeps a live message of `sub` for later; past `MAX_HELD`, drops them all, to be read from history. */

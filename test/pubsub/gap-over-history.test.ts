@@ -60,3 +60,39 @@ for (const kind of ['redis', 'nats'] as const) {
     });
   });
 }
+
+describe('NatsBroker with no history (`--history 0`): what was published while its link was cut is given up at once', () => {
+  const env = brokerBehindProxy(() => BrokerProcess.nats());
+
+  // Before, the next live message waited `commandTimeoutMs` behind the gap, taken for a late
+  // republication (doc/pubsub.md): none can come of what was published while this process was away.
+  // Its wait is made longer than the runner's timeout here, so that waiting fails the test.
+  it('the link cut while 3 are published: the next live one delivered, no wait', { timeout: 60_000 }, async (t) => {
+    const topic = 'gap-no-history';
+    const none: HistoryOptions = { size: 0, ttlSeconds: 0 };
+    const sub = new NatsBroker({ url: env.proxy.url('nats'), pingIntervalMs: 600_000, commandTimeoutMs: 600_000 });
+    const pub = new NatsBroker({ url: env.server.url, pingIntervalMs: 600_000 });
+    t.after(async () => {
+      await sub.close();
+      await pub.close();
+    });
+    const events = new BrokerRecorder();
+    await sub.open(events, none);
+    await pub.open(new BrokerRecorder(), none);
+    await sub.subscribe(topic);
+    await pub.publish(topic, Buffer.from('m1'), false);
+    await events.received(topic, 1);
+
+    env.proxy.cut();
+    await events.available(false);
+    for (let i = 2; i <= 4; i++) await pub.publish(topic, Buffer.from(`m${i}`), false);
+    env.proxy.restore();
+    await events.available(true);
+    await pub.publish(topic, Buffer.from('m5'), false);
+    await events.received(topic, 2);
+    assert.deepEqual(rows(events.of(topic)), [
+      [1, 'm1'],
+      [5, 'm5'],
+    ]);
+  });
+});

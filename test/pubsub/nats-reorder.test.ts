@@ -104,7 +104,7 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const store = async (offsets: number[]): Promise<void> => {
       for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
     };
-    return { admin, output, real, sub, pub, link, republish, store };
+    return { admin, jsm, stream, output, real, sub, pub, link, republish, store };
   }
 
   it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
@@ -158,6 +158,26 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await pub.broker.publish(topic, Buffer.from('m66'), false);
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
     assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+  });
+
+  it('the stream deleted and made again while 8 is waited for: 9-65 delivered, then the new epoch from its start', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'renewed-while-late';
+    // (Its wait unbounded in time: only the new epoch's first message can end it.)
+    const { jsm, stream, sub, pub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    // An operator deletes the stream; the next publication makes it again: offsets from 1, a new
+    // epoch (before, its 1-7 were held as repeats behind the hole, and its 8 would have filled it).
+    await jsm.streams.delete(stream);
+    const renewed = await pub.broker.publish(topic, Buffer.from('n1'), false);
+    assert.equal(renewed.offset, 1);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === renewed.epoch));
+    const got = sub.events.of(topic);
+    assert.deepEqual(rows(got), [...rows([...range(1, 7), ...range(9, 65)]), [1, 'n1']]);
+    assert.ok(got.slice(0, -1).every((m) => m.epoch === got[0]!.epoch && m.epoch !== renewed.epoch));
   });
 
   it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {

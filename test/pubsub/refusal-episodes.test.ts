@@ -16,7 +16,7 @@ import type { Broker } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder, poll } from '../support/brokers.js';
+import { BrokerProcess, BrokerRecorder, type ProxyLink, poll, TcpProxy } from '../support/brokers.js';
 import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
 
 /** The runner's timeout for each test: without the fixes some would wait for ever. */
@@ -256,6 +256,80 @@ describe('Down at open, up refusing, down again: an outage; up refusing again: t
       await broker.publish('room', Buffer.from('x'), false);
       assert.deepEqual(events.availability, [false, true]);
       assert.equal(events.refusals.length, 2);
+    });
+  }
+});
+
+describe('One attempt failing otherwise, the server still up and refusing: the same refusal, not told again (NATS)', () => {
+  const kinds = [
+    // Connected, then refused on its reconnections: the client's attempt fails, the broker asks the
+    // port alongside the next one (which waits at the proxy until that is answered).
+    { name: 'refused on its reconnections', connectedFirst: true },
+    // Down at open, then up refusing: the broker's own attempts (asked after the failed one, before the next).
+    { name: 'never connected, the server up refusing', connectedFirst: false },
+  ];
+  for (const { name, connectedFirst } of kinds) {
+    it(`${name}: a connection dropped before its CONNECT passes is no outage, one refusal told`, WAIT, async (t) => {
+      const refusing = { config: 'authorization { token: 0ther }' };
+      const server = await BrokerProcess.nats({ start: connectedFirst, config: 'authorization { token: t0ken }' });
+      const proxy = await TcpProxy.start(server.port);
+      const broker = new NatsBroker(`nats://t0ken@127.0.0.1:${proxy.port}`);
+      // From `holding` on, every new connection's CONNECT waits at the proxy until the test lets it
+      // through (set as the proxy accepts it, before a byte passes).
+      let holding = false;
+      const held: ProxyLink[] = [];
+      let watching = true;
+      const watched = new Set<ProxyLink>();
+      const watch = proxy.until(() => {
+        for (const link of proxy.links) {
+          if (watched.has(link)) continue;
+          watched.add(link);
+          if (holding) {
+            link.holdClientFrom('CONNECT');
+            held.push(link);
+          }
+        }
+        return watching ? undefined : true;
+      });
+      t.after(async () => {
+        watching = false;
+        await broker.close();
+        await proxy.close();
+        await watch;
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      if (connectedFirst) await broker.subscribe('room');
+      await server.restart(refusing);
+      await events.refused(1);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+      holding = true;
+      // An attempt whose connection drops after the server's INFO, before its CONNECT passes:
+      // failed, but not refused (a flaky link, a proxy restarting).
+      const dropped = await proxy.until(() => held.find((l) => l.clientText.includes('CONNECT')));
+      dropped.destroy();
+      if (connectedFirst) {
+        // The broker asks the port (the server greets: it is up) while the next reconnection's
+        // CONNECT waits; its answer is in once its connection is closed.
+        await proxy.until(() =>
+          held.find((l) => l.serverText.startsWith('INFO') && l.clientText === '' && !proxy.links.has(l)),
+        );
+      }
+      const next = await proxy.until(() => held.find((l) => l !== dropped && l.clientText.includes('CONNECT')));
+      next.release();
+      // That one refused, the one after it comes (its refusal is handled by then).
+      await proxy.until(() => held.find((l) => l !== dropped && l !== next && l.clientText.includes('CONNECT')));
+      assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+
+      holding = false;
+      for (const link of held) link.release();
+      await server.restart({ config: 'authorization { token: t0ken }' });
+      await events.available(true);
+      assert.equal(events.refusals.length, 1);
     });
   }
 });
