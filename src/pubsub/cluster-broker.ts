@@ -116,6 +116,9 @@ export class ClusterBroker implements Broker {
           );
           return;
         case 'subscribe': {
+          // (A worker killed just after sending it may be read after its 'exit': Node orders the two
+          // no fixed way, and a dead worker kept here would hold its topics for good.)
+          if (w.isDead()) return;
           let set = subscribers.get(topic);
           if (set === undefined) {
             set = new Set();

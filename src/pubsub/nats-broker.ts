@@ -683,6 +683,7 @@ export class NatsBroker implements Broker {
     if (!sub) return;
     this.#topics.delete(topic);
     this.#own.release(topic);
+    this.#endLate(sub); // (what a hole's wait holds is let go now, not at its timeout)
     stop(sub);
   }
 
@@ -768,6 +769,7 @@ export class NatsBroker implements Broker {
     this.#available = false;
     // No UNSUB each: closing the connection ends every subscription, and an UNSUB queued just as
     // the server went away was written after the socket ended, an uncaught 'write after end'.
+    for (const sub of this.#topics.values()) this.#endLate(sub);
     this.#topics.clear();
     await this.#nc?.close().catch(() => {});
   }
