@@ -456,7 +456,7 @@ export class NatsBroker implements Broker {
     this.#probing = true;
     const refusals = this.#refusals;
     void (async (): Promise<Error | 'up' | undefined> => {
-      const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+      const tls = this.#tlsOption();
       if (tls?.handshakeFirst !== true) {
         const answers = await this.#firstWords();
         const greeting = this.#greeted(answers);
@@ -493,9 +493,14 @@ export class NatsBroker implements Broker {
     return this.#greeted(await this.#firstWords());
   }
 
+  /** The TLS the client is asked for (from `url` or `connectOptions`), if any. */
+  #tlsOption(): { handshakeFirst?: boolean } | null | undefined {
+    return this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+  }
+
   /** Whether a server of the list greets as NATS does now: up (unseen when TLS comes first: false). */
   async #greets(): Promise<boolean> {
-    const tls = this.#clientOptions!(this.#servers).tls as { handshakeFirst?: boolean } | null | undefined;
+    const tls = this.#tlsOption();
     return tls?.handshakeFirst !== true && this.#greeted(await this.#firstWords()) === true;
   }
 
@@ -1022,7 +1027,7 @@ export class NatsBroker implements Broker {
       return;
     }
     if (sub.late !== undefined) {
-      const offset = Number(m.headers?.get(sequenceHeader));
+      const offset = sequenceOf(m);
       if (offset > 0 && offset <= sub.last) {
         // At or below the last delivered: a repeat, or the stream made again meanwhile (a new
         // epoch, from 1), whose message at the hole's offset would pass for the one waited for.
@@ -1044,7 +1049,7 @@ export class NatsBroker implements Broker {
       if (sub.behind) this.#check(topic, sub); // (unless one runs, or the topic waits for its start)
       return;
     }
-    const offset = Number(m.headers?.get(sequenceHeader));
+    const offset = sequenceOf(m);
     if (offset === sub.last + 1 && sub.last > 0) {
       sub.last = offset;
       this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
@@ -1059,7 +1064,7 @@ export class NatsBroker implements Broker {
   #skipTo(topic: string, sub: Subscription, epoch: string, top: number): void {
     const upTo = new Map<number, NatsMsg>();
     for (const m of sub.early) {
-      const offset = Number(m.headers?.get(sequenceHeader));
+      const offset = sequenceOf(m);
       if (offset > sub.last && offset <= top) upTo.set(offset, m);
     }
     for (const offset of [...upTo.keys()].sort((a, b) => a - b)) {
@@ -1068,7 +1073,7 @@ export class NatsBroker implements Broker {
       this.#deliver(topic, epoch, offset, m.data, m.headers);
     }
     sub.last = Math.max(sub.last, top);
-    sub.early = sub.early.filter((m) => Number(m.headers?.get(sequenceHeader)) > top);
+    sub.early = sub.early.filter((m) => sequenceOf(m) > top);
   }
 
   /** Keeps a live message of `sub` for later; past `MAX_HELD`, drops them all, to be read from history. */
@@ -1087,7 +1092,7 @@ export class NatsBroker implements Broker {
     while (i < sub.early.length && sub.stream !== undefined && !sub.holding && !sub.checking && !sub.behind) {
       if (this.#topics.get(topic) !== sub) return;
       const m = sub.early[i]!;
-      const offset = Number(m.headers?.get(sequenceHeader));
+      const offset = sequenceOf(m);
       if (offset === sub.last + 1 && sub.last > 0) {
         sub.last = offset;
         this.#deliver(topic, sub.stream.epoch, offset, m.data, m.headers);
@@ -1180,7 +1185,7 @@ export class NatsBroker implements Broker {
       }
       sub.behind = false;
       for (const m of sub.early.splice(0, judged)) {
-        const offset = Number(m.headers?.get(sequenceHeader));
+        const offset = sequenceOf(m);
         if (!(offset > sub.last)) continue;
         sub.last = offset;
         this.#deliver(topic, sub.stream!.epoch, offset, m.data, m.headers);
@@ -1204,7 +1209,7 @@ export class NatsBroker implements Broker {
     const byOffset = new Map<number, BrokerMessage | NatsMsg>();
     for (const m of fill.found) if (m.offset > sub.last) byOffset.set(m.offset, m);
     for (const m of sub.early) {
-      const offset = Number(m.headers?.get(sequenceHeader));
+      const offset = sequenceOf(m);
       // (A repeat, or not from the stream: dropped.)
       if (offset > sub.last && !byOffset.has(offset)) byOffset.set(offset, m);
     }
@@ -1374,10 +1379,15 @@ export class NatsBroker implements Broker {
  * over: after a reconnection the held ones can start with offsets the history read delivered, and the first held
  * offset alone would hide a gap behind them (both subscribers of a restart once lost one this way).
  */
+/** The offset a republished message carries (its stream sequence); NaN without one. */
+function sequenceOf(m: NatsMsg): number {
+  return Number(m.headers?.get(sequenceHeader));
+}
+
 function followsOn(held: NatsMsg[], count: number, last: number): boolean {
   let next = last + 1;
   for (let i = 0; i < count; i++) {
-    const offset = Number(held[i]!.headers?.get(sequenceHeader));
+    const offset = sequenceOf(held[i]!);
     if (!(offset >= next)) continue;
     if (offset !== next) return false;
     next++;
