@@ -61,7 +61,6 @@ export async function startTestServer(options: StreamOptions = {}): Promise<Test
   };
 }
 
-/** A seeded pseudo-random generator (mulberry32), so a failing run can be repeated from its printed seed. */
 /** A raw client connected to `server` (with these request headers), and the server's stream of it. */
 export async function subscriberPair(server: TestServer, headers: Record<string, string> = {}) {
   const client = await RawClient.connect(server.port, headers);
