@@ -333,3 +333,83 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
     });
   }
 });
+
+describe('One attempt failing otherwise, the server still up and refusing: the same refusal, not told again (Redis)', () => {
+  const kinds = [
+    // Connected, then refused as node-redis makes its pair again: the broker asks the port once
+    // both connections' last attempts failed otherwise.
+    { name: 'refused on its reconnections', connectedFirst: true },
+    // Down at open, then up refusing: the broker's own attempts (a pair each), asked after one fails.
+    { name: 'never connected, the server up refusing', connectedFirst: false },
+  ];
+  for (const { name, connectedFirst } of kinds) {
+    it(`${name}: connections dropped before Redis answers them are no outage, one refusal told`, WAIT, async (t) => {
+      const server = await BrokerProcess.redis({ start: connectedFirst, args: ['--requirepass', 'pw-1'] });
+      const proxy = await TcpProxy.start(server.port);
+      // (No keep-alive check in the test's time: the pair is made again by node-redis only.)
+      const broker = new RedisBroker({ url: `redis://:pw-1@127.0.0.1:${proxy.port}`, pingIntervalMs: 600_000 });
+      // From `dropping` on, new connections are held; the broker's own (node-redis writes a command
+      // array first) are dropped once they have written, the broker's asks of the port (a plain
+      // PING, a TLS handshake) pass. Dropping ends once an ask has been answered and closed.
+      let phase: 'before' | 'dropping' | 'after' = 'before';
+      let probe: ProxyLink | undefined;
+      /** The broker's connections let through after dropping ended. */
+      const after: ProxyLink[] = [];
+      let watching = true;
+      const classified = new Set<ProxyLink>();
+      const watch = proxy.until(() => {
+        for (const link of proxy.links) {
+          if (classified.has(link) || link.clientText === '') continue;
+          classified.add(link);
+          if (phase === 'before') continue;
+          if (!link.clientText.startsWith('*')) {
+            probe ??= link;
+            link.release();
+          } else if (phase === 'dropping') {
+            link.destroy();
+          } else {
+            after.push(link);
+            link.release();
+          }
+        }
+        if (phase === 'dropping' && probe !== undefined && !proxy.links.has(probe)) {
+          phase = 'after';
+          proxy.holding = false;
+          for (const link of proxy.links) if (classified.has(link)) link.release();
+        }
+        return watching ? undefined : true;
+      });
+      t.after(async () => {
+        watching = false;
+        await broker.close();
+        await proxy.close();
+        await watch;
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      if (connectedFirst) {
+        await broker.subscribe('room');
+        await server.restart({ args: ['--requirepass', 'pw-2'] });
+      } else {
+        await server.restart({ args: ['--requirepass', 'pw-2'] });
+      }
+      await events.refused(1);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+      proxy.holding = true;
+      phase = 'dropping';
+      // Three refused connections after the ask: one of the broker's clients (or attempts) had one
+      // after another, so a refusal came in after the ask's answer and was handled.
+      await proxy.until(() => (after.filter((l) => l.serverText.includes('WRONGPASS')).length >= 3 ? true : undefined));
+      assert.ok(probe !== undefined);
+      assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+
+      await server.restart({ args: ['--requirepass', 'pw-1'] });
+      await events.available(true);
+      assert.equal(events.refusals.length, 1);
+    });
+  }
+});
