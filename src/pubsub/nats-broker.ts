@@ -288,6 +288,8 @@ export class NatsBroker implements Broker {
   #clientOptions: ((servers: string[]) => Record<string, unknown>) | undefined;
   /** `#probe` runs. */
   #probing = false;
+  /** Aborted by `close()`: ends the asks of the servers' first words (`firstWords`) at once. */
+  readonly #closing = new AbortController();
   /**
    * Whether the client is making a connection again (it said 'reconnecting') and whether the server
    * refused that attempt: one it made without a refusal, then another, failed otherwise.
@@ -464,7 +466,9 @@ export class NatsBroker implements Broker {
         // Without TLS asked for on either side, nothing the client does not tell can refuse it.
         // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
         if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return 'up';
-        return (await this.#refusalOfOne(this.#clientOptions!)) ?? 'up';
+        // (Only those that greeted: the client leaves a connection to a silent server open for good.)
+        const greeted = this.#servers.filter((_, i) => answers[i]!.startsWith('INFO'));
+        return (await this.#refusalOfOne(this.#clientOptions!, greeted)) ?? 'up';
       }
       return this.#refusalOfOne(this.#clientOptions!);
     })().then((refusedBy) => {
@@ -506,7 +510,8 @@ export class NatsBroker implements Broker {
 
   /** What each of `#servers` says first (`firstWords`). */
   #firstWords(): Promise<string[]> {
-    return Promise.all(this.#servers.map((server) => firstWords(server, this.#options.commandTimeoutMs)));
+    const ms = this.#options.commandTimeoutMs;
+    return Promise.all(this.#servers.map((server) => firstWords(server, ms, this.#closing.signal)));
   }
 
   /** `#greeting` from what the servers said first (`answers`). */
@@ -521,11 +526,14 @@ export class NatsBroker implements Broker {
     return new Error(`no NATS server greeted within ${ms} ms`);
   }
 
-  /** The refusal of the first of `#servers` that refuses a connection of its own (see `open`), if one does. */
-  async #refusalOfOne(options: (servers: string[]) => Record<string, unknown>): Promise<Error | undefined> {
+  /** The refusal of the first of `servers` that refuses a connection of its own (see `open`), if one does. */
+  async #refusalOfOne(
+    options: (servers: string[]) => Record<string, unknown>,
+    servers = this.#servers,
+  ): Promise<Error | undefined> {
     const nats = this.#nats!;
     const errors = await Promise.all(
-      this.#servers.map(async (server) => {
+      servers.map(async (server) => {
         try {
           const nc = await nats.connect({ ...options([server]), reconnect: false, maxReconnectAttempts: 0 });
           await nc.close().catch(() => {}); // (up by now: the background connection takes it)
@@ -767,6 +775,7 @@ export class NatsBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#own.release();
     this.#whenClosed.catch(() => {});
     this.#rejectClosed(unavailable('the broker is closed'));
@@ -1403,10 +1412,10 @@ class NotNatsError extends Error {
 /**
  * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
  * server greets at once (its whole `INFO {…}` line is read); a server that waits to be spoken to
- * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, and does not
- * keep the process alive.
+ * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, or at once
+ * when `signal` aborts (the broker closed), and does not keep the process alive.
  */
-function firstWords(server: string, ms: number): Promise<string> {
+function firstWords(server: string, ms: number, signal: AbortSignal): Promise<string> {
   const url = new URL(server);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve) => {
@@ -1416,6 +1425,7 @@ function firstWords(server: string, ms: number): Promise<string> {
     const done = (): void => {
       clearTimeout(poke);
       clearTimeout(end);
+      signal.removeEventListener('abort', done);
       socket.destroy();
       resolve(said);
     };
@@ -1423,6 +1433,8 @@ function firstWords(server: string, ms: number): Promise<string> {
     const end = setTimeout(done, ms);
     poke.unref();
     end.unref();
+    signal.addEventListener('abort', done);
+    if (signal.aborted) done();
     socket.on('data', (chunk: Buffer) => {
       said += chunk.toString('latin1');
       if (said.length >= 5 && (!said.startsWith('INFO') || said.includes('\n') || said.length > 65_536)) done();
