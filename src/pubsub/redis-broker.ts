@@ -1205,6 +1205,7 @@ type PortAnswer = 'up' | WrongServerError | null;
  * out for ever. `background` (a reconnection failed): nothing waits, it keeps no process alive.
  */
 function askPort(text: string, ms: number, signal: AbortSignal, background = false): Promise<PortAnswer> {
+  if (signal.aborted) return Promise.resolve(null);
   const url = new URL(text);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 6379);
@@ -1258,7 +1259,6 @@ function askPort(text: string, ms: number, signal: AbortSignal, background = fal
       else tls.write('PING\r\n');
     });
     ask(tls, (chunk) => (isRedis(chunk) ? 'up' : null));
-    if (signal.aborted) abort();
   });
 }
 
