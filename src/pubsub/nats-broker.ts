@@ -45,7 +45,8 @@ import {
 
 export interface NatsBrokerOptions {
   /**
-   * `nats://host:port` or `tls://host:port`, or several, comma-separated. Default
+   * `nats://host:port` or `tls://host:port`, or several, comma-separated, all of one scheme
+   * (`tls://`: TLS to each; a mix is ERR_WS_INVALID_ARGUMENT unless `connectOptions.tls`). Default
    * `nats://127.0.0.1:4222`. Credentials in it (`nats://user:pass@H:P`, `nats://token@H:P`,
    * URL-encoded; one set for the whole list) become the client's `user`/`pass` or `token`.
    */
@@ -244,6 +245,8 @@ export class NatsBroker implements Broker {
   readonly #credentials: Readonly<Record<string, string>>;
   /** `url` as errors quote it: its password or token masked. */
   readonly #shownUrl: string;
+  /** The client's `tls` option, from `url` and `connectOptions.tls` (`tlsSetting`). */
+  readonly #tls: { tls?: unknown };
   #events: BrokerEvents | undefined;
   #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
   #nats: NatsModule | undefined;
@@ -305,6 +308,7 @@ export class NatsBroker implements Broker {
     const given = this.#options.connectOptions ?? {};
     const explicit = ['user', 'pass', 'token', 'authenticator'].some((key) => given[key] !== undefined);
     this.#credentials = explicit ? {} : credentials;
+    this.#tls = tlsSetting(servers, given.tls);
     if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
     }
@@ -340,12 +344,9 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
-    // A list of `tls://` URLs asks for TLS, as `connectOptions.tls` does: the client reads nothing
-    // from the scheme, and would speak plain TCP to a server without TLS.
-    const tlsByUrl = this.#servers.every((server) => server.startsWith('tls:'));
     const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
-      ...(tlsByUrl ? { tls: {} } : {}),
       ...this.#options.connectOptions,
+      ...this.#tls,
       ...this.#credentials,
       servers,
       maxReconnectAttempts: -1,
@@ -1512,6 +1513,35 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
     return url.href.replace(/\/$/, '');
   });
   return { servers, credentials: credentials ?? {} };
+}
+
+/**
+ * The client's `tls` option for `servers` and `connectOptions.tls` (`given`). The client reads
+ * nothing from a URL's scheme and takes one TLS setting for all the servers of a list, so a list
+ * of `tls://` servers asks for TLS as `connectOptions.tls` does (else it would speak plain TCP to a
+ * server without TLS, unasked). A `tls://` server the client would speak to without TLS is
+ * ERR_WS_INVALID_ARGUMENT, at construction: one in a list with `nats://` servers (unless
+ * `connectOptions.tls` asks TLS of every server), or with `connectOptions.tls` turning TLS off.
+ */
+function tlsSetting(servers: string[], given: unknown): { tls?: unknown } {
+  if (typeof given === 'object' && given !== null) return { tls: given };
+  const secure = servers.find((server) => server.startsWith('tls:'));
+  if (secure === undefined) return given === undefined ? {} : { tls: given };
+  if (given !== undefined) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `NatsBroker: ${secure} asks for TLS, which connectOptions.tls (${String(given)}) turns off`,
+    );
+  }
+  const plain = servers.find((server) => !server.startsWith('tls:'));
+  if (plain !== undefined) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `NatsBroker: ${plain} and ${secure} in one list: the NATS client speaks TLS to every server of a list or to none, ` +
+        'so make each server tls:// (or give connectOptions.tls for TLS to every server)',
+    );
+  }
+  return { tls: {} };
 }
 
 /**
