@@ -1521,16 +1521,18 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
  * of `tls://` servers asks for TLS as `connectOptions.tls` does (else it would speak plain TCP to a
  * server without TLS, unasked). A `tls://` server the client would speak to without TLS is
  * ERR_WS_INVALID_ARGUMENT, at construction: one in a list with `nats://` servers (unless
- * `connectOptions.tls` asks TLS of every server), or with `connectOptions.tls` turning TLS off.
+ * `connectOptions.tls` asks TLS of every server), or with `connectOptions.tls` `null` (never TLS)
+ * or `false`.
  */
 function tlsSetting(servers: string[], given: unknown): { tls?: unknown } {
-  if (typeof given === 'object' && given !== null) return { tls: given };
+  // (Any other value asks TLS of every server: an object of TLS options, or `true`.)
+  if (given !== undefined && given !== null && given !== false) return { tls: given };
   const secure = servers.find((server) => server.startsWith('tls:'));
   if (secure === undefined) return given === undefined ? {} : { tls: given };
   if (given !== undefined) {
     throw new WebSocketError(
       'ERR_WS_INVALID_ARGUMENT',
-      `NatsBroker: ${secure} asks for TLS, which connectOptions.tls (${String(given)}) turns off`,
+      `NatsBroker: ${secure} asks for TLS, which connectOptions.tls (${String(given)}) does not`,
     );
   }
   const plain = servers.find((server) => !server.startsWith('tls:'));

@@ -219,10 +219,14 @@ describe('NatsBroker with credentials', () => {
         /NatsBroker: nats:\/\/127\.0\.0\.1:\d+ and tls:\/\/127\.0\.0\.1:\d+ in one list: .* make each server tls:\/\//,
       ],
       [`${at(plain, 't0ken', 'tls')}, ${down}`, /NatsBroker: nats:\/\/.* and tls:\/\/.* in one list/],
-      // connectOptions.tls null: the client never speaks TLS, whatever the server offers.
+      // connectOptions.tls false or null (null: the client never speaks TLS, whatever the server offers).
+      [
+        { url: at(plain, 't0ken', 'tls'), connectOptions: { tls: false } },
+        /tls:\/\/127\.0\.0\.1:\d+ asks for TLS, which connectOptions\.tls \(false\) does not/,
+      ],
       [
         { url: at(plain, 't0ken', 'tls'), connectOptions: { tls: null } },
-        /tls:\/\/127\.0\.0\.1:\d+ asks for TLS, which connectOptions\.tls \(null\) turns off/,
+        /tls:\/\/127\.0\.0\.1:\d+ asks for TLS, which connectOptions\.tls \(null\) does not/,
       ],
     ];
     for (const [options, reason] of invalid) {
