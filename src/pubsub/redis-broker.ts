@@ -342,6 +342,8 @@ export class RedisBroker implements Broker {
   #lateRefusal: WebSocketError | null = null;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
+  /** How many refusals were met where no operation waits (so an ask knows whether one came meanwhile). */
+  #refusals = 0;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -865,12 +867,14 @@ export class RedisBroker implements Broker {
     if (this.#probing) return;
     this.#probing = true;
     const commands = this.#commands;
+    const refusals = this.#refusals;
     // (Its whole time to answer: a probe that gave up on a loaded machine would end the refusal.)
     void askPort(this.#options.url, this.#options.commandTimeoutMs, this.#closing.signal, true).then((answer) => {
       this.#probing = false;
       if (this.#closed || this.#available || this.#replacing || this.#commands !== commands) return;
       if (answer instanceof WrongServerError) this.#refusedLate(answer);
-      else if (answer === null && refusing.size === 0) this.#refusalEnded();
+      // (A refusal met since the ask began is newer than its answer: a server back up, refusing.)
+      else if (answer === null && refusing.size === 0 && this.#refusals === refusals) this.#refusalEnded();
     });
   }
 
@@ -891,6 +895,7 @@ export class RedisBroker implements Broker {
 
   /** Redis refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: Error): void {
+    this.#refusals++;
     this.#lateRefusal = this.#refusal(err);
     this.#tell(this.#lateRefusal);
   }
