@@ -350,9 +350,13 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
       const broker = new RedisBroker({ url: `redis://:pw-1@127.0.0.1:${proxy.port}`, pingIntervalMs: 600_000 });
       // From `dropping` on, new connections are held; the broker's own (node-redis writes a command
       // array first) are dropped once they have written, the broker's asks of the port (a plain
-      // PING, a TLS handshake) pass. Dropping ends once an ask has been answered and closed.
+      // PING, a TLS handshake) pass. Dropping ends once an ask made since is over: its connections
+      // closed (not those of one made before, while Redis restarted), none left open unseen.
       let phase: 'before' | 'dropping' | 'after' = 'before';
-      let probe: ProxyLink | undefined;
+      /** The connections open when dropping began. */
+      let earlier = new Set<ProxyLink>();
+      /** The connections of the asks made since dropping began. */
+      const asks: ProxyLink[] = [];
       /** The broker's connections let through after dropping ended. */
       const after: ProxyLink[] = [];
       let watching = true;
@@ -363,7 +367,7 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
           classified.add(link);
           if (phase === 'before') continue;
           if (!link.clientText.startsWith('*')) {
-            probe ??= link;
+            if (!earlier.has(link)) asks.push(link);
             link.release();
           } else if (phase === 'dropping') {
             link.destroy();
@@ -372,7 +376,8 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
             link.release();
           }
         }
-        if (phase === 'dropping' && probe !== undefined && !proxy.links.has(probe)) {
+        const pending = [...proxy.links].some((l) => !earlier.has(l) && (l.clientText === '' || asks.includes(l)));
+        if (phase === 'dropping' && asks.length > 0 && !pending) {
           phase = 'after';
           proxy.holding = false;
           for (const link of proxy.links) if (classified.has(link)) link.release();
@@ -398,11 +403,11 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
       assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
 
       proxy.holding = true;
+      earlier = new Set(proxy.links);
       phase = 'dropping';
       // Three refused connections after the ask: one of the broker's clients (or attempts) had one
       // after another, so a refusal came in after the ask's answer and was handled.
       await proxy.until(() => (after.filter((l) => l.serverText.includes('WRONGPASS')).length >= 3 ? true : undefined));
-      assert.ok(probe !== undefined);
       assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
       assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
       assert.deepEqual(events.availability, [false]);
