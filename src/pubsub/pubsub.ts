@@ -23,6 +23,7 @@ import {
   runDeferred,
   toBuffer,
   tryWritePreparedFrameNow,
+  whenWritten,
 } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
@@ -89,6 +90,9 @@ export interface PublishOptions {
 export interface DropEvent {
   ws: PubSubSocket;
   topic: string;
+  /** The message that did not fit (a recovering subscriber learns which offset of its history it lacks). */
+  offset: number;
+  epoch: string;
   /** Size of the frame that did not fit. */
   bytes: number;
   /** The policy applied: with 'close' the subscriber was closed (1008) and left its topics. */
@@ -695,14 +699,26 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       }
       const f = p.frameFor(member.deflateBits);
       const buffered = ws.bufferedAmount;
-      const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
+      const beside = sub.pendingBytes - heldBytes; // the held live messages besides this item
+      const over = buffered + beside + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
-      const need = buffered + f.length;
-      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && need <= this.maxBytes) {
+      if (over && beside + f.length <= this.maxBytes) {
+        // It fits once the socket has sent what it holds (other topics' messages, the application's
+        // own): wait for that, as for the replay's own frames, instead of skipping what was
+        // promised (`recovered: true`). A subscriber that does not read meets the policy through
+        // the live messages it is sent or held meanwhile.
+        if (!whenWritten(ws, sub.onReplayWritten!)) {
+          this.leaveAll(member, false); // no longer open: its close is on the way
+          return;
+        }
+        sub.replayInFlight++;
+        return;
+      }
+      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && f.length <= this.maxBytes) {
         // Under 'drop' the history is never skipped for the live messages held behind it (they may
-        // fill the cap while the socket is empty, before the first turn): the newest of them go.
-        // (Not when it would not fit without them either: they would go for nothing.)
-        this.dropNewestHeld(sub, need);
+        // fill the cap before the first turn): the newest of them go, until it would fit with the
+        // socket empty. (Not when it would not fit without them either: they would go for nothing.)
+        this.dropNewestHeld(sub, f.length);
         if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
         continue;
       }
@@ -710,8 +726,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
       if (over) {
-        // Nothing of it on its way that could make room: it does not fit.
-        if (!this.tooSlow(sub, f.length)) return;
+        // Not even with the socket empty: it does not fit.
+        if (!this.tooSlow(sub, f.length, m)) return;
         continue;
       }
       sub.last = m.offset;
@@ -730,9 +746,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private dropNewestHeld(sub: Subscription, need: number): void {
     const held = sub.pending!;
     while (held.length > 0 && sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
-      const bytes = heldSize(held.pop()!);
+      const p = held.pop()!;
+      const bytes = heldSize(p);
       sub.pendingBytes -= bytes;
-      this.tooSlow(sub, bytes);
+      this.tooSlow(sub, bytes, p.message);
     }
   }
 
@@ -921,7 +938,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const member = sub.member;
     if (sub.pending !== null) {
       const bytes = heldSize(p);
-      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > this.maxBytes) return this.tooSlow(sub, bytes);
+      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > this.maxBytes) return this.tooSlow(sub, bytes, m);
       sub.pending.push(p);
       sub.pendingBytes += bytes;
       return true;
@@ -934,18 +951,19 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.last = m.offset;
     const f = p.frameFor(member.deflateBits);
     if (now && f.length <= this.maxBytes && tryWritePreparedFrameNow(member.ws, f)) return true;
-    if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length);
+    if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length, m);
     if (queuePreparedFrame(member.ws, f)) return true;
     this.leaveAll(member); // no longer open: its close is on the way
     return false;
   }
 
-  /** A message does not fit a subscriber's backlog: the slow-subscriber policy. */
-  private tooSlow(sub: Subscription, bytes: number): boolean {
+  /** Message `m` does not fit a subscriber's backlog: the slow-subscriber policy. */
+  private tooSlow(sub: Subscription, bytes: number, m: BrokerMessage): boolean {
     const member = sub.member;
     this.drops++;
     try {
-      this.emit('drop', { ws: member.handle, topic: sub.topic.name, bytes, policy: this.policy });
+      const { offset, epoch } = m;
+      this.emit('drop', { ws: member.handle, topic: sub.topic.name, offset, epoch, bytes, policy: this.policy });
     } catch (err) {
       // The listener's own error: reported as uncaught, but the other subscribers still get the message.
       process.nextTick(rethrow, err);
