@@ -167,6 +167,15 @@ class Subscription {
   pending: Prepared[] | null = [];
   pendingBytes = 0;
   /**
+   * Until the join knows where the subscription starts (its position, its history): a message held
+   * meanwhile may prove to be one it never gets (before its start, or in the history read), so the
+   * backlog cap is not applied to what is held yet (`joinHoldBytes` bounds it).
+   */
+  joining = true;
+  /** Once joined: a live message at or below this offset of `heldEpoch` is a duplicate, not held. */
+  heldThrough = -1;
+  heldEpoch = '';
+  /**
    * History being replayed (recovered with `since`, or a gap filled after a broker outage), sent
    * as the socket drains (`pump`), then `pending`; null when none. `replayHeld`: its items are
    * held live messages, counted in `pendingBytes`.
@@ -303,6 +312,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private readonly maxBytes: number;
   /** A replay waits for the socket past this many bytes buffered. */
   private readonly replayHighWater: number;
+  /**
+   * What a joining subscription may hold before its join knows which of it are duplicates: its
+   * cap, and as much again as a topic's history keeps (what can prove a duplicate of the history
+   * read). Past it, the policy applies at once: a join that takes that long is not waited for.
+   */
+  private readonly joinHoldBytes: number;
   private readonly policy: 'drop' | 'close';
   private readonly threshold: number;
   private readonly level: number;
@@ -322,14 +337,16 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     super();
     if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
     const h = options.history ?? {};
+    const historyBytes = positiveInt('history.bytes', h.bytes, pubSubDefaults.history.bytes);
     this.historyOptions = {
       size: positiveInt('history.size', h.size, pubSubDefaults.history.size),
       ttlSeconds: positiveInt('history.ttlSeconds', h.ttlSeconds, pubSubDefaults.history.ttlSeconds),
-      bytes: positiveInt('history.bytes', h.bytes, pubSubDefaults.history.bytes),
+      bytes: historyBytes,
     };
     const s = options.slowSubscriber ?? {};
     this.maxBytes = positiveInt('slowSubscriber.maxBytes', s.maxBytes, pubSubDefaults.slowSubscriber.maxBytes, 1);
     this.replayHighWater = Math.min(this.maxBytes >> 1, REPLAY_HIGH_WATER);
+    this.joinHoldBytes = this.maxBytes + historyBytes;
     this.policy = s.policy ?? pubSubDefaults.slowSubscriber.policy;
     if (this.policy !== 'drop' && this.policy !== 'close')
       throw invalid("slowSubscriber.policy must be 'drop' or 'close'");
@@ -602,14 +619,36 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         sub.last = result.offset;
         sub.epoch = result.epoch;
         sub.recovered = history ?? [];
+        const end = history !== null && history.length > 0 ? history[history.length - 1]!.offset : 0;
+        this.joined(sub, result.epoch, Math.max(result.offset, end));
         // Queued from the next turn: after the caller's continuation (a "subscribed" reply, say).
-        setImmediate(() => this.goLive(sub));
+        if (current()) setImmediate(() => this.goLive(sub));
       }
       return result;
     } catch (err) {
+      sub.joining = false;
       if (current()) this.leave(sub);
       throw toBrokerError(err);
     }
+  }
+
+  /**
+   * The join of `sub` knows where it starts: what it holds at or below `through` (in `epoch`) would
+   * be skipped (a duplicate of its history, or published before its start), so it is let go
+   * uncounted, and only then is what is left held to the backlog cap (the slow-subscriber policy
+   * for the newest, as when history does not fit beside them). Later duplicates are not held.
+   */
+  private joined(sub: Subscription, epoch: string, through: number): void {
+    sub.joining = false;
+    sub.heldThrough = through;
+    sub.heldEpoch = epoch;
+    const held = sub.pending;
+    if (held === null) return;
+    const kept = held.filter((p) => p.message.epoch !== epoch || p.message.offset > through);
+    sub.pending = kept;
+    sub.pendingBytes = 0;
+    for (const p of kept) sub.pendingBytes += heldSize(p);
+    this.dropNewestHeld(sub, sub.member.ws.bufferedAmount);
   }
 
   /** Delivers the recovered history, then what arrived meanwhile, and makes `sub` live. */
@@ -937,8 +976,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const m = p.message;
     const member = sub.member;
     if (sub.pending !== null) {
+      if (m.offset <= sub.heldThrough && m.epoch === sub.heldEpoch) return true; // a duplicate: it would be skipped
       const bytes = heldSize(p);
-      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > this.maxBytes) return this.tooSlow(sub, bytes, m);
+      const cap = sub.joining ? this.joinHoldBytes : this.maxBytes;
+      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > cap) return this.tooSlow(sub, bytes, m);
       sub.pending.push(p);
       sub.pendingBytes += bytes;
       return true;
