@@ -208,6 +208,8 @@ class Topic {
   epoch = '';
   /** Messages held while a gap is filled from history. */
   holding: BrokerMessage[] | null = null;
+  /** While the gap is filled: what is delivered to the topic joins the catch-up (`catchUp`), not the turn. */
+  caughtUp: Prepared[] | null = null;
   constructor(readonly name: string) {}
 }
 
@@ -753,11 +755,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         sub.replayInFlight++;
         return;
       }
-      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && f.length <= this.maxBytes) {
-        // Under 'drop' the history is never skipped for the live messages held behind it (they may
-        // fill the cap before the first turn): the newest of them go, until it would fit with the
-        // socket empty. (Not when it would not fit without them either: they would go for nothing.)
-        this.dropNewestHeld(sub, f.length);
+      const history = !sub.replayHeld || p.caughtUp;
+      if (over && history && this.policy === 'drop' && f.length <= this.maxBytes && this.dropNewestHeld(sub, f.length)) {
+        // Under 'drop' history (recovered, or caught up after an outage) is never skipped for the
+        // live messages held behind it (they may fill the cap before the first turn): the newest of
+        // them go, until it would fit with the socket empty. (Not when it would not fit without
+        // them either: they would go for nothing.)
         if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
         continue;
       }
@@ -780,16 +783,29 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   /**
    * Skips the newest live messages held for `sub` (a 'drop' event each) until `need` more bytes fit
-   * its backlog beside the rest, or none is held. Stops if a 'drop' listener made it leave.
+   * its backlog beside the rest, or none is left to skip: those held, then those of a replay of
+   * held messages after its current one (never what was caught up after an outage). Stops if a
+   * 'drop' listener made it leave. Returns whether it skipped any.
    */
-  private dropNewestHeld(sub: Subscription, need: number): void {
+  private dropNewestHeld(sub: Subscription, need: number): boolean {
     const held = sub.pending!;
-    while (held.length > 0 && sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
-      const p = held.pop()!;
-      const bytes = heldSize(p);
-      sub.pendingBytes -= bytes;
-      this.tooSlow(sub, bytes, p.message);
+    const lists: { list: (BrokerMessage | Prepared)[]; keep: number }[] = [{ list: held, keep: -1 }];
+    if (sub.replayHeld && sub.replay !== null) lists.push({ list: sub.replay, keep: sub.replayAt });
+    let skipped = false;
+    for (const { list, keep } of lists) {
+      let i = list.length;
+      while (sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
+        do i--;
+        while (i > keep && (list[i] as Prepared).caughtUp);
+        if (i <= keep) break;
+        const p = list.splice(i, 1)[0] as Prepared;
+        const bytes = heldSize(p);
+        sub.pendingBytes -= bytes;
+        skipped = true;
+        this.tooSlow(sub, bytes, p.message);
+      }
     }
+    return skipped;
   }
 
   /** Leaving while replaying: what is left of the replay and what is held go out now, within the cap. */
@@ -854,7 +870,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (p !== null) this.deliver(t, p);
   }
 
-  /** Reads what `t` missed after its last offset and delivers it, then what was held meanwhile. */
+  /**
+   * Reads what `t` missed after its last offset and delivers it, then what was held meanwhile: to
+   * each subscriber as a replay paced by its socket, as recovered history is, and never counted in
+   * its backlog (it is not slow for the broker's outage). Live messages that come during that
+   * replay are held and counted as usual: one that cannot keep up still meets the policy.
+   */
   private catchUp(t: Topic): void {
     t.holding ??= [];
     this.broker
@@ -863,25 +884,30 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       .then((history) => {
         const held = t.holding ?? [];
         t.holding = null;
-        const missed: Prepared[] = [];
+        const caughtUp: Prepared[] = [];
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
           t.last = m.offset;
           const p = this.prepare(m);
-          if (p !== null) missed.push(p);
-        }
-        if (missed.length > 0) {
-          runDeferred(); // what was gathered before goes first
-          // Replayed to each subscriber as its socket drains; live ones are held meanwhile.
-          for (const sub of [...t.subs]) {
-            if (sub.member.subs.get(t.name) !== sub) continue;
-            if (sub.pending === null) this.startReplay(sub, missed);
-            else for (const p of missed) if (!this.offer(sub, p)) break; // joining or replaying: held
-          }
+          if (p !== null) caughtUp.push(p);
         }
         // What history could not give is lost for good: take what follows as it is.
         if (held.length > 0 && held[0]!.offset > t.last + 1) t.last = -1;
-        for (const m of held) this.receive(m);
+        // The held messages follow (a new gap among them holds the rest again, for its own read).
+        t.caughtUp = caughtUp;
+        try {
+          for (const m of held) this.receive(m);
+        } finally {
+          t.caughtUp = null;
+        }
+        if (caughtUp.length === 0) return;
+        for (const p of caughtUp) p.caughtUp = true;
+        runDeferred(); // what was gathered before goes first
+        for (const sub of [...t.subs]) {
+          if (sub.member.subs.get(t.name) !== sub) continue;
+          if (sub.pending === null) this.startReplay(sub, caughtUp);
+          else for (const p of caughtUp) sub.pending.push(p); // joining or replaying: after what it holds
+        }
       });
   }
 
@@ -914,6 +940,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * publish does); a stream writes what was queued to it in one turn in one system call.
    */
   private deliver(t: Topic, p: Prepared): void {
+    if (t.caughtUp !== null) {
+      t.caughtUp.push(p);
+      return;
+    }
     const n = turn.length;
     if (n > 0 && turn[n - 1]!.topic === t) {
       turn[n - 1]!.messages.push(p);
@@ -1052,9 +1082,12 @@ function joinFrames(run: Prepared[], bits: number, bytes: number): Buffer {
   return out;
 }
 
-/** What a held message counts in its subscriber's backlog: its payload and the largest frame header (14 bytes). */
+/**
+ * What a held message counts in its subscriber's backlog: its payload and the largest frame header
+ * (14 bytes); nothing for one caught up after an outage.
+ */
 function heldSize(p: Prepared): number {
-  return p.payload.length + 14;
+  return p.caughtUp ? 0 : p.payload.length + 14;
 }
 
 function rethrow(err: unknown): never {

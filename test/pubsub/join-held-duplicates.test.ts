@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
-import { type DropEvent, MemoryBroker, PubSub } from '../../src/pubsub/index.js';
+import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
+import { GatedBroker, asBroker } from './gated-broker.js';
 import { startTestServer, subscriberPair } from './pubsub-support.js';
 
 const MAX_BYTES = 64 * 1024;
@@ -24,75 +24,6 @@ const payload = (tag: string, i: number): string => `${tag}${i}:`.padEnd(SIZE, '
 
 /** The end of this turn: PubSub hands out the messages of a turn at its end (to the joining subscriber: held). */
 const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * A MemoryBroker whose next `position` or `history` waits until `open()` is called: before it is
- * read ('position', 'history'), or read and on its way ('answer': history read before the gate).
- */
-type Gate = 'position' | 'history' | 'answer';
-class GatedBroker {
-  readonly inner = new MemoryBroker();
-  private gated: Gate | null = null;
-  private release: (() => void) | null = null;
-  private entered: (() => void) | null = null;
-
-  /** Gates the next `op`; resolves once it is asked for (the join waits there). */
-  gate(op: Gate): Promise<void> {
-    this.gated = op;
-    return new Promise((resolve) => (this.entered = resolve));
-  }
-
-  open(): void {
-    this.release?.();
-  }
-
-  private async wait(op: Gate): Promise<void> {
-    if (this.gated !== op) return;
-    this.gated = null;
-    const released = new Promise<void>((resolve) => (this.release = resolve));
-    this.entered!();
-    await released;
-  }
-
-  openBroker(events: BrokerEvents, history: HistoryOptions): Promise<void> {
-    return this.inner.open(events, history);
-  }
-  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
-    return this.inner.publish(topic, data, binary);
-  }
-  subscribe(topic: string): Promise<void> {
-    return this.inner.subscribe(topic);
-  }
-  unsubscribe(topic: string): Promise<void> {
-    return this.inner.unsubscribe(topic);
-  }
-  async position(topic: string): Promise<TopicPosition> {
-    await this.wait('position');
-    return this.inner.position(topic);
-  }
-  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
-    await this.wait('history');
-    const read = await this.inner.history(topic, since);
-    await this.wait('answer');
-    return read;
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-/** The Broker interface's `open` is the gate's `openBroker` (its own `open` releases the gate). */
-function asBroker(g: GatedBroker): Broker {
-  return {
-    open: (events, history) => g.openBroker(events, history),
-    publish: (topic, data, binary) => g.publish(topic, data, binary),
-    subscribe: (topic) => g.subscribe(topic),
-    unsubscribe: (topic) => g.unsubscribe(topic),
-    position: (topic) => g.position(topic),
-    history: (topic, since) => g.history(topic, since),
-    close: () => g.close(),
-  };
-}
 
 /** Reads text messages until one tagged `last` (or a close frame); returns their tags. */
 async function readUntil(client: RawClient, last: string): Promise<{ tags: string[]; close: number | null }> {
