@@ -756,7 +756,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         return;
       }
       const history = !sub.replayHeld || p.caughtUp;
-      if (over && history && this.policy === 'drop' && f.length <= this.maxBytes && this.dropNewestHeld(sub, f.length)) {
+      if (
+        over &&
+        history &&
+        this.policy === 'drop' &&
+        f.length <= this.maxBytes &&
+        this.dropNewestHeld(sub, f.length)
+      ) {
         // Under 'drop' history (recovered, or caught up after an outage) is never skipped for the
         // live messages held behind it (they may fill the cap before the first turn): the newest of
         // them go, until it would fit with the socket empty. (Not when it would not fit without

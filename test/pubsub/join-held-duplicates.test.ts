@@ -135,7 +135,10 @@ describe('messages held while a subscription joins count toward its cap only if 
       assert.ok(drops.length > 0);
       const dropped = drops.map((d) => d.offset);
       const kept = BURST - drops.length;
-      assert.deepEqual(dropped, Array.from({ length: drops.length }, (_, i) => since.offset + BURST - i));
+      assert.deepEqual(
+        dropped,
+        Array.from({ length: drops.length }, (_, i) => since.offset + BURST - i),
+      );
       assert.deepEqual(await readUntil(client, `c${kept}`), { tags: tags('c', 1, kept), close: null });
       await ps.publish('c', payload('end', 0));
       assert.deepEqual(await readUntil(client, 'end0'), { tags: ['end0'], close: null });

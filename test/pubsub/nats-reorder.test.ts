@@ -217,7 +217,12 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
       sub.events.of(topic).map((m) => m.offset),
       [...range(1, 7), ...range(9, last)],
     );
-    assert.ok(sub.events.of(topic).slice(-count).every((m) => m.data.length === SIZE));
+    assert.ok(
+      sub.events
+        .of(topic)
+        .slice(-count)
+        .every((m) => m.data.length === SIZE),
+    );
   });
 });
 
