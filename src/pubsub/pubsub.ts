@@ -950,6 +950,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       t.caughtUp.push(p);
       return;
     }
+    // While the broker is reported unavailable, what it delivers is its own catch-up (Redis and NATS
+    // read what a topic missed and release what they held before they report available again).
+    if (!this.available) p.caughtUp = true;
     const n = turn.length;
     if (n > 0 && turn[n - 1]!.topic === t) {
       turn[n - 1]!.messages.push(p);
@@ -967,7 +970,14 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private deliverRun(t: Topic, run: Prepared[], now: boolean): void {
     if (run.length === 1) {
       const p = run[0]!;
-      for (const sub of t.subs) this.offer(sub, p, now);
+      if (p.caughtUp) for (const sub of t.subs) this.offerCaughtUp(sub, p);
+      else for (const sub of t.subs) this.offer(sub, p, now);
+      return;
+    }
+    if (run.some((p) => p.caughtUp)) {
+      for (const sub of t.subs) {
+        for (const p of run) if (!(p.caughtUp ? this.offerCaughtUp(sub, p) : this.offer(sub, p))) break;
+      }
       return;
     }
     const first = run[0]!.message;
@@ -1032,6 +1042,16 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (queuePreparedFrame(member.ws, f)) return true;
     this.leaveAll(member); // no longer open: its close is on the way
     return false;
+  }
+
+  /**
+   * Hands `p`, caught up after an outage, to one subscriber: replayed as its socket drains, or after
+   * what it holds (uncounted, see `heldSize`). False if the subscriber is gone.
+   */
+  private offerCaughtUp(sub: Subscription, p: Prepared): boolean {
+    if (sub.pending === null) this.startReplay(sub, [p]);
+    else sub.pending.push(p);
+    return sub.member.subs.get(sub.topic.name) === sub;
   }
 
   /** Message `m` does not fit a subscriber's backlog: the slow-subscriber policy. */
