@@ -86,3 +86,33 @@ describe("recovered history waits for room in a backlog filled by the subscriber
     });
   }
 });
+
+describe('a recovered history message larger than the whole cap', () => {
+  // No backlog ever takes it, live or recovered: waiting would hold the replay for good. Under
+  // 'drop' it is skipped, and the 'drop' event names its offset: the one gap `recovered: true`
+  // leaves, told (doc/pubsub.md, *Recovery*).
+  it("'drop': skipped with a 'drop' event giving its offset and epoch; the rest of the history whole, in order", async (t) => {
+    const CAP = 4096;
+    const ps = new PubSub({ slowSubscriber: { maxBytes: CAP, policy: 'drop' } });
+    const server = await startTestServer();
+    t.after(async () => {
+      await ps.close();
+      await server.close();
+    });
+    await ps.publish('big', payload('h', 1, 100));
+    const big = await ps.publish('big', payload('h', 2, 2 * CAP));
+    await ps.publish('big', payload('h', 3, 100));
+    const { client, ws } = await subscriberPair(server);
+    t.after(() => client.destroy());
+    const drops: DropEvent[] = [];
+    ps.on('drop', (e) => drops.push(e));
+    const result = await ps.subscribe(ws, 'big', { since: { offset: 0, epoch: big.epoch } });
+    assert.deepEqual(result, { offset: 0, epoch: big.epoch, recovered: true });
+    assert.deepEqual(await readUntil(client, 'h3'), { tags: ['h1', 'h3'], close: null });
+    assert.deepEqual(
+      drops.map(({ topic, offset, epoch, policy }) => ({ topic, offset, epoch, policy })),
+      [{ topic: 'big', offset: big.offset, epoch: big.epoch, policy: 'drop' }],
+    );
+    assert.ok(drops[0]!.bytes > CAP);
+  });
+});
