@@ -171,8 +171,7 @@ describe('TLS on one side only, met on a reconnection: a refusal, as at open (Re
       reserve: () => BrokerProcess.nats({ start: false, config: '' }),
       right: () => ({ config: natsTls }),
       wrong: () => ({ config: '' }),
-      broker: (port) =>
-        new NatsBroker({ url: `tls://127.0.0.1:${port}`, commandTimeoutMs: SHORT_MS, connectOptions: { tls: { ca } } }),
+      broker: (port) => new NatsBroker({ url: `tls://127.0.0.1:${port}`, connectOptions: { tls: { ca } } }),
       told: /^the pub\/sub broker refused: NatsBroker: tls:\/\/127\.0\.0\.1:\d+: the server there speaks NATS without TLS, which the broker asks for$/,
     },
   ];
