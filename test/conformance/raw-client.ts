@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseFrames, requestHead, type WireFrame } from '../support/frames.js';
+import { closeFrame, parseFrames, requestHead, type WireFrame } from '../support/frames.js';
 
 /** What the server answered to a request it refused. */
 export interface Refusal {
@@ -216,9 +216,10 @@ export class RawClient {
   /**
    * Waits for the server's close frame and the end of the connection. Returns the close code (1005
    * for none) and every frame that came before the close frame, none skipped; a frame after the
-   * close frame is an error.
+   * close frame is an error. With `answer`, the close frame is answered (with its code), as a
+   * client does, and the server ends the connection then; else it ends it at its close timeout.
    */
-  async expectClose(): Promise<{ code: number; before: WireFrame[] }> {
+  async expectClose({ answer = false } = {}): Promise<{ code: number; before: WireFrame[] }> {
     const before: WireFrame[] = [];
     for (;;) {
       const f = await this.next('a close frame');
@@ -226,6 +227,7 @@ export class RawClient {
         before.push(f);
         continue;
       }
+      if (answer) this.send(closeFrame(f.payload.length >= 2 ? f.payload.readUInt16BE(0) : undefined));
       await this.until(() => this.ended, 'the server to close the TCP connection');
       if (this.frames.length > 0) {
         throw new Error(`the server sent ${this.frames.length} frame(s) after its close frame`);

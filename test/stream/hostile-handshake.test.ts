@@ -241,7 +241,7 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
   });
 
   it('frames right behind the 101, in the same write, are the first messages', async (t) => {
-    const { url } = await fakeServer(t, (s, accept) =>
+    const { url } = await fakeServer(t, (s, accept) => {
       s.write(
         Buffer.concat([
           Buffer.from(response101(accept)),
@@ -250,8 +250,11 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
           unmasked({ opcode: 0, payload: 'o' }),
           unmasked({ opcode: 8, payload: Buffer.from([0x03, 0xe8]) }),
         ]),
-      ),
-    );
+      );
+      // The client's answer to the close (all it sends): the server ends the connection, as a
+      // server does (else the client waits its close timeout for it).
+      s.once('data', () => s.end());
+    });
     const r = await connectTo(url);
     assert.deepEqual(r.open && [r.messages, r.readError, r.info.wasClean], [['one', 'two'], 'ERR_WS_CLOSED', true]);
   });
