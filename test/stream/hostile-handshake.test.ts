@@ -388,15 +388,16 @@ describe('client role through handshake() on a socket, and through `ws-stream co
     assert.match(r2.out, /^< hi$/m);
     assert.match(r2.out, /closed by local: 1002/);
     assert.match(r2.err, /ERR_WS_BAD_OPCODE/);
-    const interim = await fakeServer(t, (s, accept) =>
+    const interim = await fakeServer(t, (s, accept) => {
       s.write(
         Buffer.concat([
           Buffer.from(`HTTP/1.1 103 Early Hints\r\n\r\n${response101(accept)}`),
           unmasked({ opcode: 1, payload: 'hello' }),
           unmasked({ opcode: 8, payload: Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')]) }),
         ]),
-      ),
-    );
+      );
+      s.once('data', () => s.end()); // the close answered: ended, as a server does
+    });
     const r3 = await cli(interim.url);
     assert.deepEqual([r3.code, r3.err], [0, '']);
     assert.match(r3.out, /^< hello$/m);
