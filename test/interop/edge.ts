@@ -130,12 +130,24 @@ export interface ServerRecord {
   error: string | null;
 }
 
-export async function startPythonServer(
-  lib: PeerLib,
-  config: PeerConfig,
-): Promise<{ port: number; name: string; next(): Promise<ServerRecord> }> {
+export interface PythonServer {
+  port: number;
+  name: string;
+  /** The record of the next connection to end (in the order they end). */
+  next(): Promise<ServerRecord>;
+  stop(): void;
+}
+
+/** A Python server for the test that calls it (stopped after it). */
+export async function startPythonServer(lib: PeerLib, config: PeerConfig): Promise<PythonServer> {
+  const server = await spawnPythonServer(lib, config);
+  after(() => server.stop());
+  return server;
+}
+
+/** A Python server that runs until its `stop()` (for tests that share one). */
+export async function spawnPythonServer(lib: PeerLib, config: PeerConfig): Promise<PythonServer> {
   const peer = await startPeerServer(PYTHON, [peerScript('edge_peer.py'), `${lib}-server`, JSON.stringify(config)]);
-  after(() => peer.proc.kill());
   const records: ServerRecord[] = [];
   const waiting: ((r: ServerRecord) => void)[] = [];
   let rest = '';
@@ -157,6 +169,7 @@ export async function startPythonServer(
       const r = records.shift();
       return r ? Promise.resolve(r) : new Promise((resolve) => waiting.push(resolve));
     },
+    stop: () => void peer.proc.kill(),
   };
 }
 
