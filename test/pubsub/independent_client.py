@@ -1093,18 +1093,21 @@ async def check_outage_live(s, args):
 
     await until(lambda: all(has_all(c.name) for c in subs), 'every accepted publish at every subscriber')
     stop['now'] = True
-    await asyncio.gather(*readers)
-    for p in pubs:  # what a publisher's loop had not read yet
+
+    async def rest(p):  # what a publisher's loop had not read yet
         while True:
             try:
                 r = await p.next('the rest', timeout=1.0)
             except CheckFailed:
-                break
+                return
             if r.get('op') == 'message':
                 seen[p.name].append((r['offset'], r['data']))
             elif r.get('op') == 'subscribed':
                 check_subscribed(r, t, False)
                 seen[p.name].append((None, r))
+
+    # (Each ends after a second of silence: all at once, not one after the other.)
+    await asyncio.gather(*readers, *(rest(p) for p in pubs))
     at = {}
     for name, got in seen.items():
         epochs = [[]]
