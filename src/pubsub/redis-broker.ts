@@ -949,7 +949,11 @@ export class RedisBroker implements Broker {
     try {
       return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
-      throw this.#failure(err, commands);
+      // (node-redis's own timeout, a command that waited that long to be sent, has no message.)
+      throw this.#failure(
+        err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
+        commands,
+      );
     }
   }
 
