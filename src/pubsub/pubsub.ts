@@ -257,7 +257,9 @@ export function checkTopic(topic: unknown): asserts topic is string {
 function checkedPosition(p: unknown): TopicPosition {
   if (typeof p !== 'object' || p === null) throw invalid('since must be { offset, epoch }');
   const { offset, epoch } = p as TopicPosition;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('since.offset must be an integer ≥ 0');
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw invalid('since.offset must be an integer from 0 to 2^53 − 1 (Number.MAX_SAFE_INTEGER)');
+  }
   if (typeof epoch !== 'string') throw invalid('since.epoch must be a string');
   return { offset, epoch };
 }
