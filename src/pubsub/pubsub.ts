@@ -141,6 +141,21 @@ export const pubSubDefaults = Object.freeze({
 /** At most this many bytes of replayed history are buffered for a subscriber at once (or half its cap). */
 const REPLAY_HIGH_WATER = 256 * 1024;
 
+/**
+ * History reads of recoveries (`subscribe` with `since`) running at once per PubSub; more wait their
+ * turn. A Redis or NATS read is one answer of up to `history.bytes`: fifty at once queued 800 MB
+ * ahead of the broker's keep-alive, which then took the link for stalled (an outage for every client
+ * of the process), and NATS cut the connection as a slow consumer.
+ */
+const HISTORY_READS_AT_ONCE = 2;
+
+/** A recovery's history read waiting its turn (`PubSub.recoveryHistory`). */
+interface HistoryRead {
+  readonly key: string;
+  readonly result: Promise<BrokerMessage[] | null>;
+  readonly start: () => void;
+}
+
 /** Longest topic name, in UTF-8 bytes. */
 export const TOPIC_MAX_BYTES = 256;
 
@@ -242,7 +257,9 @@ export function checkTopic(topic: unknown): asserts topic is string {
 function checkedPosition(p: unknown): TopicPosition {
   if (typeof p !== 'object' || p === null) throw invalid('since must be { offset, epoch }');
   const { offset, epoch } = p as TopicPosition;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('since.offset must be an integer ≥ 0');
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw invalid('since.offset must be an integer from 0 to 2^53 − 1 (Number.MAX_SAFE_INTEGER)');
+  }
   if (typeof epoch !== 'string') throw invalid('since.epoch must be a string');
   return { offset, epoch };
 }
@@ -329,6 +346,24 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** Payloads published here with `compress: false` (the in-process brokers hand back the same Buffer). */
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
+  /** History reads of recoveries running (at most HISTORY_READS_AT_ONCE), and those waiting their turn. */
+  private historyReads = 0;
+  private readonly historyReadsWaiting: HistoryRead[] = [];
+  /** The reads waiting, by topic and `since` (`recoveryHistory`). */
+  private readonly historyReadsByKey = new Map<string, HistoryRead>();
+  /**
+   * Recovered history messages by topic and offset, while some replay still holds them
+   * (`sharedHistory`); an entry goes when its message is collected (`forgetRecovered`).
+   */
+  private readonly recoveredByTopic = new Map<string, Map<number, WeakRef<BrokerMessage>>>();
+  private readonly forgetRecovered = new FinalizationRegistry<{ topic: string; offset: number }>(
+    ({ topic, offset }) => {
+      const held = this.recoveredByTopic.get(topic);
+      if (held?.get(offset)?.deref() !== undefined) return; // (another message of that offset since)
+      held?.delete(offset);
+      if (held?.size === 0) this.recoveredByTopic.delete(topic);
+    },
+  );
   private isOpen = false;
   /** Publishes made before the broker opened and not yet handed to it: later ones queue behind them. */
   private publishesWaitingOpen = 0;
@@ -607,7 +642,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const pos = await this.broker.position(t.name);
       let history: BrokerMessage[] | null = null;
       if (since !== undefined && since.epoch === pos.epoch && since.offset <= pos.offset) {
-        history = await this.broker.history(t.name, since);
+        history = await this.recoveryHistory(t.name, since);
         // A broker must answer from `since` on, contiguously; anything else cannot be trusted.
         if (history !== null && history.length > 0 && history[0]!.offset !== since.offset + 1) history = null;
       }
@@ -651,6 +686,63 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.pendingBytes = 0;
     for (const p of kept) sub.pendingBytes += heldSize(p);
     this.dropNewestHeld(sub, sub.member.ws.bufferedAmount);
+  }
+
+  /**
+   * The broker's history of `topic` after `since`, read HISTORY_READS_AT_ONCE at a time, in the
+   * order asked; recoveries that wait with the same topic and `since` take one read (made after
+   * each of them read the position, so it reaches every one's), its messages shared (`sharedHistory`).
+   */
+  private recoveryHistory(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    const key = JSON.stringify([topic, since.epoch, since.offset]);
+    const waiting = this.historyReadsByKey.get(key);
+    if (waiting) return waiting.result;
+    let start!: () => void;
+    const started = new Promise<void>((resolve) => (start = resolve));
+    const result = started
+      .then(() => this.broker.history(topic, since))
+      .then((history) => this.sharedHistory(topic, history))
+      .finally(() => this.nextHistoryRead());
+    if (this.historyReads < HISTORY_READS_AT_ONCE) {
+      this.historyReads++;
+      start();
+    } else {
+      const read = { key, result, start };
+      this.historyReadsWaiting.push(read);
+      this.historyReadsByKey.set(key, read);
+    }
+    return result;
+  }
+
+  /** A history read ended: the next one waiting takes its turn (from then on, no one joins it). */
+  private nextHistoryRead(): void {
+    const next = this.historyReadsWaiting.shift();
+    if (!next) {
+      this.historyReads--;
+      return;
+    }
+    this.historyReadsByKey.delete(next.key);
+    next.start();
+  }
+
+  /**
+   * `history` with each message replaced by the same one (topic, epoch, offset) that a replay
+   * already holds, if any: subscribers recovering one topic hold one copy of its payloads until
+   * their sockets take them. (A Redis, NATS or cluster read is a fresh copy each time: fifty
+   * subscribers recovering 16 MiB, not reading, held 800 MB. A MemoryBroker hands out its own.)
+   */
+  private sharedHistory(topic: string, history: BrokerMessage[] | null): BrokerMessage[] | null {
+    if (history === null || history.length === 0 || this.broker instanceof MemoryBroker) return history;
+    let held = this.recoveredByTopic.get(topic);
+    if (!held) this.recoveredByTopic.set(topic, (held = new Map()));
+    const byOffset = held;
+    return history.map((m) => {
+      const kept = byOffset.get(m.offset)?.deref();
+      if (kept !== undefined && kept.epoch === m.epoch) return kept;
+      byOffset.set(m.offset, new WeakRef(m));
+      this.forgetRecovered.register(m, { topic, offset: m.offset });
+      return m;
+    });
   }
 
   /** Delivers the recovered history, then what arrived meanwhile, and makes `sub` live. */
