@@ -16,6 +16,13 @@ import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from 
 export const MAX_HELD = 10_000;
 
 /**
+ * Payload bytes a NATS topic holds at most behind a hole it waits for (a late republication): the
+ * default subscriber backlog (`slowSubscriber.maxBytes`, 4 MiB), what the held messages make when
+ * they are let go at once. Past it (as past `MAX_HELD` of them) the hole is given up as lost.
+ */
+export const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+/**
  * What a broker's constructor was given (`new RedisBroker(url | options)`), as options: a URL string,
  * or an options object whose `url` and `prefix`, when given, are strings; options left undefined
  * are dropped (their defaults apply). Anything else is ERR_WS_INVALID_ARGUMENT, at once — not a

@@ -32,6 +32,7 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  MAX_HELD_BYTES,
   emitRefused,
   isRefusal,
   maskCredentials,
@@ -233,6 +234,8 @@ interface LateFill {
   readonly covered: number;
   /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
   timer: NodeJS.Timeout | undefined;
+  /** Payload bytes of the live messages held behind the hole (given up past `MAX_HELD_BYTES`). */
+  heldBytes: number;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -1047,10 +1050,11 @@ export class NatsBroker implements Broker {
         this.#check(topic, sub);
         return;
       }
-      // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`: then
-      // the hole is given up, the held ones delivered.)
+      // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`
+      // messages or `MAX_HELD_BYTES`: then the hole is given up, the held ones delivered.)
       sub.early.push(m);
-      const full = sub.early.length >= MAX_HELD;
+      sub.late.heldBytes += m.data.length;
+      const full = sub.early.length >= MAX_HELD || sub.late.heldBytes >= MAX_HELD_BYTES;
       if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
@@ -1175,7 +1179,7 @@ export class NatsBroker implements Broker {
         const givenUp = sub.behind;
         sub.behind = false;
         const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
-        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
+        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined, heldBytes: 0 }, givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1211,7 +1215,8 @@ export class NatsBroker implements Broker {
    * connections one can come dozens of messages late under load: 8 came after 39), so a message
    * history no longer holds may be held already, or still to come. A hole the read covers (history
    * had already dropped it) is waited for: later messages stay held (`late`) until its republication
-   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` wait, or at once when
+   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` (or `MAX_HELD_BYTES`
+   * of payload) wait, or at once when
    * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
    * past what the read covers is read again (`#release` checks).
    */
@@ -1252,6 +1257,8 @@ export class NatsBroker implements Broker {
       .filter((m): m is NatsMsg => !('offset' in m));
     if (waits) {
       sub.checking = true;
+      fill.heldBytes = 0;
+      for (const m of sub.early) fill.heldBytes += m.data.length;
       if (sub.late !== fill) {
         sub.late = fill;
         const giveUp = (): void => {

@@ -17,6 +17,11 @@ export class Prepared {
   private plain: Buffer | null = null;
   /** Compressed frames by the subscriber's server window bits (null: not worth it). */
   private deflated: Map<number, Buffer | null> | null = null;
+  /**
+   * Read back after a broker outage (or held while that read ran): replayed to a subscriber as its
+   * socket drains, never counted in its backlog nor skipped for it (pubsub.ts, `catchUp`).
+   */
+  caughtUp = false;
 
   constructor(
     readonly message: BrokerMessage,

@@ -23,6 +23,7 @@ import {
   runDeferred,
   toBuffer,
   tryWritePreparedFrameNow,
+  whenWritten,
 } from '../stream/prepared.js';
 
 /** A subscriber: a server-role `WebSocketStream`, or an object that carries one (the `ws-stream/ws` WebSocket). */
@@ -89,6 +90,9 @@ export interface PublishOptions {
 export interface DropEvent {
   ws: PubSubSocket;
   topic: string;
+  /** The message that did not fit (a recovering subscriber learns which offset of its history it lacks). */
+  offset: number;
+  epoch: string;
   /** Size of the frame that did not fit. */
   bytes: number;
   /** The policy applied: with 'close' the subscriber was closed (1008) and left its topics. */
@@ -137,6 +141,21 @@ export const pubSubDefaults = Object.freeze({
 /** At most this many bytes of replayed history are buffered for a subscriber at once (or half its cap). */
 const REPLAY_HIGH_WATER = 256 * 1024;
 
+/**
+ * History reads of recoveries (`subscribe` with `since`) running at once per PubSub; more wait their
+ * turn. A Redis or NATS read is one answer of up to `history.bytes`: fifty at once queued 800 MB
+ * ahead of the broker's keep-alive, which then took the link for stalled (an outage for every client
+ * of the process), and NATS cut the connection as a slow consumer.
+ */
+const HISTORY_READS_AT_ONCE = 2;
+
+/** A recovery's history read waiting its turn (`PubSub.recoveryHistory`). */
+interface HistoryRead {
+  readonly key: string;
+  readonly result: Promise<BrokerMessage[] | null>;
+  readonly start: () => void;
+}
+
 /** Longest topic name, in UTF-8 bytes. */
 export const TOPIC_MAX_BYTES = 256;
 
@@ -162,6 +181,15 @@ class Subscription {
    */
   pending: Prepared[] | null = [];
   pendingBytes = 0;
+  /**
+   * Until the join knows where the subscription starts (its position, its history): a message held
+   * meanwhile may prove to be one it never gets (before its start, or in the history read), so the
+   * backlog cap is not applied to what is held yet (`joinHoldBytes` bounds it).
+   */
+  joining = true;
+  /** Once joined: a live message at or below this offset of `heldEpoch` is a duplicate, not held. */
+  heldThrough = -1;
+  heldEpoch = '';
   /**
    * History being replayed (recovered with `since`, or a gap filled after a broker outage), sent
    * as the socket drains (`pump`), then `pending`; null when none. `replayHeld`: its items are
@@ -195,6 +223,8 @@ class Topic {
   epoch = '';
   /** Messages held while a gap is filled from history. */
   holding: BrokerMessage[] | null = null;
+  /** While the gap is filled: what is delivered to the topic joins the catch-up (`catchUp`), not the turn. */
+  caughtUp: Prepared[] | null = null;
   constructor(readonly name: string) {}
 }
 
@@ -227,7 +257,9 @@ export function checkTopic(topic: unknown): asserts topic is string {
 function checkedPosition(p: unknown): TopicPosition {
   if (typeof p !== 'object' || p === null) throw invalid('since must be { offset, epoch }');
   const { offset, epoch } = p as TopicPosition;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('since.offset must be an integer ≥ 0');
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw invalid('since.offset must be an integer from 0 to 2^53 − 1 (Number.MAX_SAFE_INTEGER)');
+  }
   if (typeof epoch !== 'string') throw invalid('since.epoch must be a string');
   return { offset, epoch };
 }
@@ -299,6 +331,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private readonly maxBytes: number;
   /** A replay waits for the socket past this many bytes buffered. */
   private readonly replayHighWater: number;
+  /**
+   * What a joining subscription may hold before its join knows which of it are duplicates: its
+   * cap, and as much again as a topic's history keeps (what can prove a duplicate of the history
+   * read). Past it, the policy applies at once: a join that takes that long is not waited for.
+   */
+  private readonly joinHoldBytes: number;
   private readonly policy: 'drop' | 'close';
   private readonly threshold: number;
   private readonly level: number;
@@ -308,6 +346,24 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** Payloads published here with `compress: false` (the in-process brokers hand back the same Buffer). */
   private readonly uncompressed = new WeakSet<Buffer>();
   private readonly opened: Promise<void>;
+  /** History reads of recoveries running (at most HISTORY_READS_AT_ONCE), and those waiting their turn. */
+  private historyReads = 0;
+  private readonly historyReadsWaiting: HistoryRead[] = [];
+  /** The reads waiting, by topic and `since` (`recoveryHistory`). */
+  private readonly historyReadsByKey = new Map<string, HistoryRead>();
+  /**
+   * Recovered history messages by topic and offset, while some replay still holds them
+   * (`sharedHistory`); an entry goes when its message is collected (`forgetRecovered`).
+   */
+  private readonly recoveredByTopic = new Map<string, Map<number, WeakRef<BrokerMessage>>>();
+  private readonly forgetRecovered = new FinalizationRegistry<{ topic: string; offset: number }>(
+    ({ topic, offset }) => {
+      const held = this.recoveredByTopic.get(topic);
+      if (held?.get(offset)?.deref() !== undefined) return; // (another message of that offset since)
+      held?.delete(offset);
+      if (held?.size === 0) this.recoveredByTopic.delete(topic);
+    },
+  );
   private isOpen = false;
   /** Publishes made before the broker opened and not yet handed to it: later ones queue behind them. */
   private publishesWaitingOpen = 0;
@@ -318,14 +374,16 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     super();
     if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
     const h = options.history ?? {};
+    const historyBytes = positiveInt('history.bytes', h.bytes, pubSubDefaults.history.bytes);
     this.historyOptions = {
       size: positiveInt('history.size', h.size, pubSubDefaults.history.size),
       ttlSeconds: positiveInt('history.ttlSeconds', h.ttlSeconds, pubSubDefaults.history.ttlSeconds),
-      bytes: positiveInt('history.bytes', h.bytes, pubSubDefaults.history.bytes),
+      bytes: historyBytes,
     };
     const s = options.slowSubscriber ?? {};
     this.maxBytes = positiveInt('slowSubscriber.maxBytes', s.maxBytes, pubSubDefaults.slowSubscriber.maxBytes, 1);
     this.replayHighWater = Math.min(this.maxBytes >> 1, REPLAY_HIGH_WATER);
+    this.joinHoldBytes = this.maxBytes + historyBytes;
     this.policy = s.policy ?? pubSubDefaults.slowSubscriber.policy;
     if (this.policy !== 'drop' && this.policy !== 'close')
       throw invalid("slowSubscriber.policy must be 'drop' or 'close'");
@@ -584,7 +642,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const pos = await this.broker.position(t.name);
       let history: BrokerMessage[] | null = null;
       if (since !== undefined && since.epoch === pos.epoch && since.offset <= pos.offset) {
-        history = await this.broker.history(t.name, since);
+        history = await this.recoveryHistory(t.name, since);
         // A broker must answer from `since` on, contiguously; anything else cannot be trusted.
         if (history !== null && history.length > 0 && history[0]!.offset !== since.offset + 1) history = null;
       }
@@ -598,14 +656,93 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         sub.last = result.offset;
         sub.epoch = result.epoch;
         sub.recovered = history ?? [];
+        const end = history !== null && history.length > 0 ? history[history.length - 1]!.offset : 0;
+        this.joined(sub, result.epoch, Math.max(result.offset, end));
         // Queued from the next turn: after the caller's continuation (a "subscribed" reply, say).
-        setImmediate(() => this.goLive(sub));
+        if (current()) setImmediate(() => this.goLive(sub));
       }
       return result;
     } catch (err) {
+      sub.joining = false;
       if (current()) this.leave(sub);
       throw toBrokerError(err);
     }
+  }
+
+  /**
+   * The join of `sub` knows where it starts: what it holds at or below `through` (in `epoch`) would
+   * be skipped (a duplicate of its history, or published before its start), so it is let go
+   * uncounted, and only then is what is left held to the backlog cap (the slow-subscriber policy
+   * for the newest, as when history does not fit beside them). Later duplicates are not held.
+   */
+  private joined(sub: Subscription, epoch: string, through: number): void {
+    sub.joining = false;
+    sub.heldThrough = through;
+    sub.heldEpoch = epoch;
+    const held = sub.pending;
+    if (held === null) return;
+    const kept = held.filter((p) => p.message.epoch !== epoch || p.message.offset > through);
+    sub.pending = kept;
+    sub.pendingBytes = 0;
+    for (const p of kept) sub.pendingBytes += heldSize(p);
+    this.dropNewestHeld(sub, sub.member.ws.bufferedAmount);
+  }
+
+  /**
+   * The broker's history of `topic` after `since`, read HISTORY_READS_AT_ONCE at a time, in the
+   * order asked; recoveries that wait with the same topic and `since` take one read (made after
+   * each of them read the position, so it reaches every one's), its messages shared (`sharedHistory`).
+   */
+  private recoveryHistory(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    const key = JSON.stringify([topic, since.epoch, since.offset]);
+    const waiting = this.historyReadsByKey.get(key);
+    if (waiting) return waiting.result;
+    let start!: () => void;
+    const started = new Promise<void>((resolve) => (start = resolve));
+    const result = started
+      .then(() => this.broker.history(topic, since))
+      .then((history) => this.sharedHistory(topic, history))
+      .finally(() => this.nextHistoryRead());
+    if (this.historyReads < HISTORY_READS_AT_ONCE) {
+      this.historyReads++;
+      start();
+    } else {
+      const read = { key, result, start };
+      this.historyReadsWaiting.push(read);
+      this.historyReadsByKey.set(key, read);
+    }
+    return result;
+  }
+
+  /** A history read ended: the next one waiting takes its turn (from then on, no one joins it). */
+  private nextHistoryRead(): void {
+    const next = this.historyReadsWaiting.shift();
+    if (!next) {
+      this.historyReads--;
+      return;
+    }
+    this.historyReadsByKey.delete(next.key);
+    next.start();
+  }
+
+  /**
+   * `history` with each message replaced by the same one (topic, epoch, offset) that a replay
+   * already holds, if any: subscribers recovering one topic hold one copy of its payloads until
+   * their sockets take them. (A Redis, NATS or cluster read is a fresh copy each time: fifty
+   * subscribers recovering 16 MiB, not reading, held 800 MB. A MemoryBroker hands out its own.)
+   */
+  private sharedHistory(topic: string, history: BrokerMessage[] | null): BrokerMessage[] | null {
+    if (history === null || history.length === 0 || this.broker instanceof MemoryBroker) return history;
+    let held = this.recoveredByTopic.get(topic);
+    if (!held) this.recoveredByTopic.set(topic, (held = new Map()));
+    const byOffset = held;
+    return history.map((m) => {
+      const kept = byOffset.get(m.offset)?.deref();
+      if (kept !== undefined && kept.epoch === m.epoch) return kept;
+      byOffset.set(m.offset, new WeakRef(m));
+      this.forgetRecovered.register(m, { topic, offset: m.offset });
+      return m;
+    });
   }
 
   /** Delivers the recovered history, then what arrived meanwhile, and makes `sub` live. */
@@ -695,14 +832,33 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       }
       const f = p.frameFor(member.deflateBits);
       const buffered = ws.bufferedAmount;
-      const over = buffered + sub.pendingBytes - heldBytes + f.length > this.maxBytes;
+      const beside = sub.pendingBytes - heldBytes; // the held live messages besides this item
+      const over = buffered + beside + f.length > this.maxBytes;
       if (sub.replayInFlight > 0 && (over || buffered >= this.replayHighWater)) return;
-      const need = buffered + f.length;
-      if (over && !sub.replayHeld && this.policy === 'drop' && sub.pending!.length > 0 && need <= this.maxBytes) {
-        // Under 'drop' the history is never skipped for the live messages held behind it (they may
-        // fill the cap while the socket is empty, before the first turn): the newest of them go.
-        // (Not when it would not fit without them either: they would go for nothing.)
-        this.dropNewestHeld(sub, need);
+      if (over && beside + f.length <= this.maxBytes) {
+        // It fits once the socket has sent what it holds (other topics' messages, the application's
+        // own): wait for that, as for the replay's own frames, instead of skipping what was
+        // promised (`recovered: true`). A subscriber that does not read meets the policy through
+        // the live messages it is sent or held meanwhile.
+        if (!whenWritten(ws, sub.onReplayWritten!)) {
+          this.leaveAll(member, false); // no longer open: its close is on the way
+          return;
+        }
+        sub.replayInFlight++;
+        return;
+      }
+      const history = !sub.replayHeld || p.caughtUp;
+      if (
+        over &&
+        history &&
+        this.policy === 'drop' &&
+        f.length <= this.maxBytes &&
+        this.dropNewestHeld(sub, f.length)
+      ) {
+        // Under 'drop' history (recovered, or caught up after an outage) is never skipped for the
+        // live messages held behind it (they may fill the cap before the first turn): the newest of
+        // them go, until it would fit with the socket empty. (Not when it would not fit without
+        // them either: they would go for nothing.)
         if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
         continue;
       }
@@ -710,8 +866,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
       if (over) {
-        // Nothing of it on its way that could make room: it does not fit.
-        if (!this.tooSlow(sub, f.length)) return;
+        // Not even with the socket empty: it does not fit.
+        if (!this.tooSlow(sub, f.length, m)) return;
         continue;
       }
       sub.last = m.offset;
@@ -725,15 +881,29 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   /**
    * Skips the newest live messages held for `sub` (a 'drop' event each) until `need` more bytes fit
-   * its backlog beside the rest, or none is held. Stops if a 'drop' listener made it leave.
+   * its backlog beside the rest, or none is left to skip: those held, then those of a replay of
+   * held messages after its current one (never what was caught up after an outage). Stops if a
+   * 'drop' listener made it leave. Returns whether it skipped any.
    */
-  private dropNewestHeld(sub: Subscription, need: number): void {
+  private dropNewestHeld(sub: Subscription, need: number): boolean {
     const held = sub.pending!;
-    while (held.length > 0 && sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
-      const bytes = heldSize(held.pop()!);
-      sub.pendingBytes -= bytes;
-      this.tooSlow(sub, bytes);
+    const lists: { list: (BrokerMessage | Prepared)[]; keep: number }[] = [{ list: held, keep: -1 }];
+    if (sub.replayHeld && sub.replay !== null) lists.push({ list: sub.replay, keep: sub.replayAt });
+    let skipped = false;
+    for (const { list, keep } of lists) {
+      let i = list.length;
+      while (sub.pending === held && need + sub.pendingBytes > this.maxBytes) {
+        do i--;
+        while (i > keep && (list[i] as Prepared).caughtUp);
+        if (i <= keep) break;
+        const p = list.splice(i, 1)[0] as Prepared;
+        const bytes = heldSize(p);
+        sub.pendingBytes -= bytes;
+        skipped = true;
+        this.tooSlow(sub, bytes, p.message);
+      }
     }
+    return skipped;
   }
 
   /** Leaving while replaying: what is left of the replay and what is held go out now, within the cap. */
@@ -798,7 +968,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (p !== null) this.deliver(t, p);
   }
 
-  /** Reads what `t` missed after its last offset and delivers it, then what was held meanwhile. */
+  /**
+   * Reads what `t` missed after its last offset and delivers it, then what was held meanwhile: to
+   * each subscriber as a replay paced by its socket, as recovered history is, and never counted in
+   * its backlog (it is not slow for the broker's outage). Live messages that come during that
+   * replay are held and counted as usual: one that cannot keep up still meets the policy.
+   */
   private catchUp(t: Topic): void {
     t.holding ??= [];
     this.broker
@@ -807,25 +982,30 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       .then((history) => {
         const held = t.holding ?? [];
         t.holding = null;
-        const missed: Prepared[] = [];
+        const caughtUp: Prepared[] = [];
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
           t.last = m.offset;
           const p = this.prepare(m);
-          if (p !== null) missed.push(p);
-        }
-        if (missed.length > 0) {
-          runDeferred(); // what was gathered before goes first
-          // Replayed to each subscriber as its socket drains; live ones are held meanwhile.
-          for (const sub of [...t.subs]) {
-            if (sub.member.subs.get(t.name) !== sub) continue;
-            if (sub.pending === null) this.startReplay(sub, missed);
-            else for (const p of missed) if (!this.offer(sub, p)) break; // joining or replaying: held
-          }
+          if (p !== null) caughtUp.push(p);
         }
         // What history could not give is lost for good: take what follows as it is.
         if (held.length > 0 && held[0]!.offset > t.last + 1) t.last = -1;
-        for (const m of held) this.receive(m);
+        // The held messages follow (a new gap among them holds the rest again, for its own read).
+        t.caughtUp = caughtUp;
+        try {
+          for (const m of held) this.receive(m);
+        } finally {
+          t.caughtUp = null;
+        }
+        if (caughtUp.length === 0) return;
+        for (const p of caughtUp) p.caughtUp = true;
+        runDeferred(); // what was gathered before goes first
+        for (const sub of [...t.subs]) {
+          if (sub.member.subs.get(t.name) !== sub) continue;
+          if (sub.pending === null) this.startReplay(sub, caughtUp);
+          else for (const p of caughtUp) sub.pending.push(p); // joining or replaying: after what it holds
+        }
       });
   }
 
@@ -858,6 +1038,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * publish does); a stream writes what was queued to it in one turn in one system call.
    */
   private deliver(t: Topic, p: Prepared): void {
+    if (t.caughtUp !== null) {
+      t.caughtUp.push(p);
+      return;
+    }
+    // While the broker is reported unavailable, what it delivers is its own catch-up (Redis and NATS
+    // read what a topic missed and release what they held before they report available again).
+    if (!this.available) p.caughtUp = true;
     const n = turn.length;
     if (n > 0 && turn[n - 1]!.topic === t) {
       turn[n - 1]!.messages.push(p);
@@ -875,7 +1062,14 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private deliverRun(t: Topic, run: Prepared[], now: boolean): void {
     if (run.length === 1) {
       const p = run[0]!;
-      for (const sub of t.subs) this.offer(sub, p, now);
+      if (p.caughtUp) for (const sub of t.subs) this.offerCaughtUp(sub, p);
+      else for (const sub of t.subs) this.offer(sub, p, now);
+      return;
+    }
+    if (run.some((p) => p.caughtUp)) {
+      for (const sub of t.subs) {
+        for (const p of run) if (!(p.caughtUp ? this.offerCaughtUp(sub, p) : this.offer(sub, p))) break;
+      }
       return;
     }
     const first = run[0]!.message;
@@ -920,8 +1114,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const m = p.message;
     const member = sub.member;
     if (sub.pending !== null) {
+      if (m.offset <= sub.heldThrough && m.epoch === sub.heldEpoch) return true; // a duplicate: it would be skipped
       const bytes = heldSize(p);
-      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > this.maxBytes) return this.tooSlow(sub, bytes);
+      const cap = sub.joining ? this.joinHoldBytes : this.maxBytes;
+      if (member.ws.bufferedAmount + sub.pendingBytes + bytes > cap) return this.tooSlow(sub, bytes, m);
       sub.pending.push(p);
       sub.pendingBytes += bytes;
       return true;
@@ -934,18 +1130,29 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.last = m.offset;
     const f = p.frameFor(member.deflateBits);
     if (now && f.length <= this.maxBytes && tryWritePreparedFrameNow(member.ws, f)) return true;
-    if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length);
+    if (member.ws.bufferedAmount + f.length > this.maxBytes) return this.tooSlow(sub, f.length, m);
     if (queuePreparedFrame(member.ws, f)) return true;
     this.leaveAll(member); // no longer open: its close is on the way
     return false;
   }
 
-  /** A message does not fit a subscriber's backlog: the slow-subscriber policy. */
-  private tooSlow(sub: Subscription, bytes: number): boolean {
+  /**
+   * Hands `p`, caught up after an outage, to one subscriber: replayed as its socket drains, or after
+   * what it holds (uncounted, see `heldSize`). False if the subscriber is gone.
+   */
+  private offerCaughtUp(sub: Subscription, p: Prepared): boolean {
+    if (sub.pending === null) this.startReplay(sub, [p]);
+    else sub.pending.push(p);
+    return sub.member.subs.get(sub.topic.name) === sub;
+  }
+
+  /** Message `m` does not fit a subscriber's backlog: the slow-subscriber policy. */
+  private tooSlow(sub: Subscription, bytes: number, m: BrokerMessage): boolean {
     const member = sub.member;
     this.drops++;
     try {
-      this.emit('drop', { ws: member.handle, topic: sub.topic.name, bytes, policy: this.policy });
+      const { offset, epoch } = m;
+      this.emit('drop', { ws: member.handle, topic: sub.topic.name, offset, epoch, bytes, policy: this.policy });
     } catch (err) {
       // The listener's own error: reported as uncaught, but the other subscribers still get the message.
       process.nextTick(rethrow, err);
@@ -993,9 +1200,12 @@ function joinFrames(run: Prepared[], bits: number, bytes: number): Buffer {
   return out;
 }
 
-/** What a held message counts in its subscriber's backlog: its payload and the largest frame header (14 bytes). */
+/**
+ * What a held message counts in its subscriber's backlog: its payload and the largest frame header
+ * (14 bytes); nothing for one caught up after an outage.
+ */
 function heldSize(p: Prepared): number {
-  return p.payload.length + 14;
+  return p.caughtUp ? 0 : p.payload.length + 14;
 }
 
 function rethrow(err: unknown): never {

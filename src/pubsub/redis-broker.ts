@@ -356,6 +356,8 @@ export class RedisBroker implements Broker {
   #renewing: NodeJS.Timeout | undefined;
   /** Connections with a keep-alive PING outstanding. */
   readonly #pinging = new Set<RedisClient>();
+  /** Replies (to `#run`) and messages each connection brought, counted: see `#checkAlive`. */
+  readonly #heard = new WeakMap<RedisClient, number>();
   /** The client module, once loaded. */
   #redis: RedisModule | undefined;
   /** Connections being made, not the broker's yet (closed by `close()`). */
@@ -766,7 +768,10 @@ export class RedisBroker implements Broker {
    * coming back): the pair is replaced. (node-redis's own `pingInterval` has no deadline, and its
    * `socketTimeout` counts bytes written, which a publisher keeps writing into a stalled socket.)
    * A pair that node-redis has been reconnecting for longer than a connection may take (its
-   * handshake waits for a reply with no deadline) is replaced too.
+   * handshake waits for a reply with no deadline) is replaced too. A PING that waited while
+   * replies or messages kept coming on its connection was queued behind them: the connection is
+   * busy, not stalled (ten `serve` clients publishing 32 messages of 4 MB each at once had the
+   * link replaced, an outage for every client of the process), and the next PING asks again.
    */
   #checkAlive(): void {
     if (this.#closed || this.#replacing) return;
@@ -785,9 +790,11 @@ export class RedisBroker implements Broker {
     for (const client of pair) {
       if (!client?.isReady || this.#pinging.has(client)) continue;
       this.#pinging.add(client);
+      const heard = this.#heard.get(client);
       withDeadline(client.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING')
         .catch((err) => {
           if (err instanceof DeadlineError && (client === this.#commands || client === this.#subscriber)) {
+            if (this.#heard.get(client) !== heard) return; // busy: answers came while it waited
             this.#replace();
           }
         })
@@ -954,22 +961,32 @@ export class RedisBroker implements Broker {
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
     const options = { typeMapping: this.#bufferReplies, timeout: ms };
+    const answered = <T>(reply: T): T => {
+      this.#heard.set(commands, (this.#heard.get(commands) ?? 0) + 1);
+      return reply;
+    };
     const send = async (): Promise<unknown> => {
       try {
-        return await commands.sendCommand(['EVALSHA', s.sha, ...rest], options);
+        return answered(await commands.sendCommand(['EVALSHA', s.sha, ...rest], options));
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await commands.sendCommand(['EVAL', s.source, ...rest], options);
+        return answered(await commands.sendCommand(['EVAL', s.source, ...answered(rest)], options));
       }
     };
     try {
       return await withDeadline(send(), ms, 'Redis');
     } catch (err) {
-      throw this.#failure(err, commands);
+      // (node-redis's own timeout, a command that waited that long to be sent, has no message.)
+      throw this.#failure(
+        err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
+        commands,
+      );
     }
   }
 
   #receive(topic: string, sub: Subscription, message: Buffer): void {
+    const subscriber = this.#subscriber;
+    if (subscriber) this.#heard.set(subscriber, (this.#heard.get(subscriber) ?? 0) + 1);
     if (this.#topics.get(topic) !== sub) return;
     const newline = message.indexOf(0x0a);
     const [offset, flag, epoch] = message.toString('latin1', 0, newline).split(' ');

@@ -4,7 +4,11 @@
  */
 import type { WebSocketError } from '../errors.js';
 import type { WebSocketStream } from './websocket-stream.js';
-import { queuePreparedFrame as queue, tryWritePreparedFrameNow as writeNow } from './websocket-stream.js';
+import {
+  queuePreparedFrame as queue,
+  tryWritePreparedFrameNow as writeNow,
+  whenWritten as afterWritten,
+} from './websocket-stream.js';
 
 export { deferQueueing, runDeferred, toBuffer } from './websocket-stream.js';
 
@@ -37,4 +41,15 @@ export function queuePreparedFrame(
  */
 export function tryWritePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
   return writeNow(ws, frame);
+}
+
+/**
+ * Calls `callback` once everything queued to `ws` before this call (its whole `bufferedAmount`
+ * now) has been handed to the operating system, as the callback of a prepared frame queued now
+ * would be, with nothing queued (an error if the connection fails first; never from within this
+ * call). For a writer that waits for room in the backlog with nothing of its own in it. Returns
+ * false, calling nothing, when `ws` is not open for writing.
+ */
+export function whenWritten(ws: WebSocketStream, callback: (err: WebSocketError | null) => void): boolean {
+  return afterWritten(ws, callback);
 }

@@ -191,6 +191,7 @@ type Inner = LayerSink &
 let makeInner: (s: WebSocketStream) => Inner;
 let queuePrepared: (ws: WebSocketStream, frame: Buffer, callback: Callback<void> | undefined) => boolean;
 let writePreparedDirect: (ws: WebSocketStream, frame: Buffer) => boolean;
+let whenWrittenOf: (ws: WebSocketStream, callback: Callback<void>) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
@@ -217,6 +218,11 @@ export function queuePreparedFrame(ws: WebSocketStream, frame: Buffer, callback?
 /** Internal (prepared.ts): see `tryWritePreparedFrameNow` there. */
 export function tryWritePreparedFrameNow(ws: WebSocketStream, frame: Buffer): boolean {
   return writePreparedDirect(ws, frame);
+}
+
+/** Internal (prepared.ts): see `whenWritten` there. */
+export function whenWritten(ws: WebSocketStream, callback: Callback<void>): boolean {
+  return whenWrittenOf(ws, callback);
 }
 
 /**
@@ -277,6 +283,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #out: WriteQueue = NO_WRITES;
   /** Batches handed to the next layer whose write has not completed. */
   #inFlight = 0;
+  /** Batches handed to the next layer whose write has completed (so `#inFlight` later ones are still out). */
+  #writesDone = 0;
+  /** Waiters of a batch of no bytes, until the writes before it complete: how many must be done, the waiters… */
+  #afterWrites: (number | Waiter[])[] | null = null;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
   /** Bytes of prepared frames held, and of frames and messages in the deflate line (counted in bufferedAmount). */
@@ -435,6 +445,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     makeInner = (s) => new StreamInner(s);
     queuePrepared = (ws, frame, callback) => ws.#queuePrepared(frame, callback);
     writePreparedDirect = (ws, frame) => ws.#writePreparedDirect(frame);
+    whenWrittenOf = (ws, callback) => ws.#whenWritten(callback);
     adopt = (ws, role, agreed) => {
       ws.#state = State.Handshaking;
       ws.nextLayer.attach(ws.#inner);
@@ -622,6 +633,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (!(layer instanceof DuplexLayer) || !layer.canWriteUnwaited()) return false;
     this.#checkPrepared(frame);
     this.#writeUnwaited(layer, frame);
+    return true;
+  }
+
+  /** See `whenWritten` (prepared.ts): a waiter queued as a prepared frame of no bytes would be. */
+  #whenWritten(callback: Callback<void>): boolean {
+    if (deferred !== null) runDeferred();
+    if (this.#state !== State.Open) return false;
+    if (this.#writingMessage) (this.#heldFrames ??= []).push(EMPTY, callback);
+    else this.#sendPrepared(EMPTY, callback);
     return true;
   }
 
@@ -1575,7 +1595,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const bufs = this.#out.batch();
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
-      for (const w of waiters) settle(w, null); // all withdrawn
+      // All withdrawn, or waiters of no bytes (`whenWritten`): they hear once the writes in flight are out.
+      if (this.#inFlight === 0) for (const w of waiters) settle(w, null);
+      else if (waiters.length > 0) (this.#afterWrites ??= []).push(this.#writesDone + this.#inFlight, waiters);
       return;
     }
     this.#handOff(bufs, waiters);
@@ -1608,12 +1630,26 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#inFlight++;
     layer.write(bufs, (err) => {
       this.#inFlight--;
+      this.#writesDone++;
       // A write cut short by a failure we know the reason of reports that reason.
       const e = err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
       for (const w of waiters) settle(w, e);
+      if (this.#afterWrites !== null) this.#settleAfterWrites(e);
       if (this.#out.length > 0 && (this.#flags & FLUSH_SCHEDULED) === 0 && !err) this.#flush();
       if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     });
+  }
+
+  /** Settles the waiters of no bytes whose writes before them are all done (writes complete in order). */
+  #settleAfterWrites(err: WebSocketError | null): void {
+    const after = this.#afterWrites!;
+    let i = 0;
+    while (i < after.length && (after[i] as number) <= this.#writesDone) {
+      for (const w of after[i + 1] as Waiter[]) settle(w, err);
+      i += 2;
+    }
+    if (i === after.length) this.#afterWrites = null;
+    else if (i > 0) after.splice(0, i);
   }
 }
 

@@ -37,10 +37,12 @@ async function stillServes(port: number, pubsub: boolean): Promise<void> {
 
 for (const mode of [[], ['--pubsub']]) {
   const pubsub = mode.length > 0;
-  describe(`ws-stream serve ${mode.join(' ')} --handshake-timeout 1 against hostile HTTP`, { timeout: 60_000 }, () => {
+  describe(`ws-stream serve ${mode.join(' ')} --handshake-timeout 0.5 against hostile HTTP`, {
+    timeout: 60_000,
+  }, () => {
     let server: Server;
     before(async () => {
-      server = await startServer([...mode, '--handshake-timeout', '1']);
+      server = await startServer([...mode, '--handshake-timeout', '0.5']);
     });
     after(async () => {
       await server.stop();
@@ -146,8 +148,17 @@ for (const mode of [[], ['--pubsub']]) {
         ['GET /../../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n', 404],
         ['GET http://evil.example/ HTTP/1.1\r\nHost: h\r\n\r\n', 404],
       ];
-      for (const [request, status] of requests) {
-        const response = await exchange(server.port, request);
+      // (Each on its own connection, all at once: each answer then waits for its deadline together.)
+      const [[head, get, connect], responses] = await Promise.all([
+        Promise.all([
+          exchange(server.port, 'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n'),
+          exchange(server.port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n'),
+          exchange(server.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+        ]),
+        Promise.all(requests.map(([request]) => exchange(server.port, request))),
+      ]);
+      for (const [i, [request, status]] of requests.entries()) {
+        const response = responses[i]!;
         const line = `${request.split('\r\n')[0]}: ${response.slice(0, 200)}`;
         assert.equal(statusOf(response), status, line);
         const body = status === 405 ? 'method not allowed\n' : 'not found\n';
@@ -156,15 +167,12 @@ for (const mode of [[], ['--pubsub']]) {
         if (status === 405) assert.match(response, /\r\nAllow: GET, HEAD\r\n/i, line);
         else assert.doesNotMatch(response, /\r\nAllow:/i, line);
       }
-      const head = await exchange(server.port, 'HEAD / HTTP/1.1\r\nHost: h\r\n\r\n');
       assert.equal(statusOf(head), 200);
       assert.equal(bodyOf(head), '');
       // HEAD has GET's headers: the page's length, not 0.
-      const get = await exchange(server.port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n');
       const length = /\r\nContent-Length: (\d+)\r\n/i.exec(head)?.[1];
       assert.equal(length, String(bodyOf(get).length)); // latin1: one char per byte
       assert.notEqual(length, '0');
-      const connect = await exchange(server.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
       assert.doesNotMatch(connect, /^HTTP\/1\.1 200/, 'no tunnel');
     });
 

@@ -783,7 +783,9 @@ export async function runServer(script: ServerScript, impl: Impl): Promise<Serve
       if (upgraded) finishUpgraded();
       else {
         const cl = lines.find((l) => l.startsWith('content-length: '));
-        bodyLeft = cl ? Number(cl.slice(16)) : -1;
+        // (A response to HEAD has no body, whatever its Content-Length: waiting for one would wait
+        // for the server's keep-alive timeout, 5 s.)
+        bodyLeft = r.line.startsWith('HEAD ') ? 0 : cl ? Number(cl.slice(16)) : -1;
       }
     }
     if (upgraded) {

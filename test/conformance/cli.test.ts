@@ -147,10 +147,10 @@ function extraFields(count: number): Record<string, string> {
 
 const bodyOf = (response: string): string => response.slice(response.indexOf('\r\n\r\n') + 4);
 
-describe('ws-stream serve --handshake-timeout 1 (HTTP/1.1): the deadline counts from the TCP connection', () => {
+describe('ws-stream serve --handshake-timeout 0.5 (HTTP/1.1): the deadline counts from the TCP connection', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   before(async () => {
-    server = await startServer(['--handshake-timeout', '1']);
+    server = await startServer(['--handshake-timeout', '0.5']);
   });
   after(() => server.stop());
 
@@ -158,12 +158,12 @@ describe('ws-stream serve --handshake-timeout 1 (HTTP/1.1): the deadline counts 
     assert.equal(await exchange(net.connect(server.port, '127.0.0.1')), '');
   });
 
-  it('a client that trickles its request head, a byte every 0.5 s, is dropped before it is done', {
+  it('a client that trickles its request head, a byte every 0.1 s, is dropped before it is done', {
     timeout: 30000,
   }, async () => {
     const s = net.connect(server.port, '127.0.0.1');
     const head = requestHead();
-    const t = trickle(s, head, 500);
+    const t = trickle(s, head, 100);
     assert.equal(await exchange(s), '');
     assert.ok(t.sent() < head.length, `the whole head went out (${t.sent()} bytes)`);
   });
@@ -188,7 +188,7 @@ describe('ws-stream serve --handshake-timeout 1 (HTTP/1.1): the deadline counts 
     assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
     const answered = got.length;
     const next = requestHead();
-    const t = trickle(s, next, 500);
+    const t = trickle(s, next, 100);
     await once(s, 'close');
     assert.equal(got.length, answered, 'nothing answered the trickled request');
     assert.ok(t.sent() < next.length);
@@ -205,7 +205,7 @@ describe('ws-stream serve --handshake-timeout 1 (HTTP/1.1): the deadline counts 
   });
 });
 
-describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTTP/2 sessions count too', () => {
+describe('ws-stream serve --tls --handshake-timeout 0.5: the TLS handshake and HTTP/2 sessions count too', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   before(async () => {
     server = await startServer([
@@ -215,7 +215,7 @@ describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTT
       '--key',
       fixture('key.pem'),
       '--handshake-timeout',
-      '1',
+      '0.5',
     ]);
   });
   after(() => server.stop());
@@ -251,7 +251,7 @@ describe('ws-stream serve --tls --handshake-timeout 1: the TLS handshake and HTT
     // On a loaded machine the deadline may already pass during the TLS handshake: dropped as well.
     let t = null as { sent(): number } | null;
     s.once('secureConnect', () => {
-      t = trickle(s, head, 500);
+      t = trickle(s, head, 100);
     });
     assert.equal(await closed, '');
     assert.ok((t?.sent() ?? 0) < head.length);

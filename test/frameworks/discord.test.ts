@@ -42,7 +42,7 @@ for (const engine of aliasEngines) {
           resume: { op: 6, d: { token: 'bot-token', seq: 5, session_id: 's1' } },
           event: 'resumed',
         },
-        // The first attempt after it: its upgrade unanswered until the 2 s handshakeTimeout (1006, a socket error).
+        // The first attempt after it: its upgrade unanswered until the 1 s handshakeTimeout (1006, a socket error).
         stalled: 'left unanswered, then ended by the bot',
         invalid: { closed: [1000, 'Invalid session'], request: `/${query}`, op: 2, event: 'ready s2' },
         destroyed: [1000, 'shutting down'],

@@ -4,10 +4,17 @@
  * 1015, codes outside 1000–4999, a reason that is not UTF-8, a close frame over 125 octets); websockets checks
  * what it receives (§7.4.1 codes, UTF-8) and reports the reason it saw.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/index.js';
-import { runPythonClient, startEchoServer, startPythonServer, type PeerLib } from './edge.js';
+import {
+  type PeerLib,
+  type PythonServer,
+  runPythonClient,
+  type ServerRecord,
+  spawnPythonServer,
+  startEchoServer,
+} from './edge.js';
 
 /** Every code a close frame may carry that these tests send: §7.4.1 and the registered 1012–1014, 3000–4999. */
 const VALID = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
@@ -113,41 +120,54 @@ describe('close: the ws-stream server closes, Python clients see it', () => {
 });
 
 describe('close: Python servers close, the ws-stream client sees it', () => {
+  // One server of each library for every test here (each test its own connection, whose record it
+  // takes first: the records come in the order the connections end).
+  const peers = new Map<PeerLib, PythonServer>();
+  before(async () => {
+    for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) peers.set(lib, await spawnPythonServer(lib, {}));
+  });
+  after(() => {
+    for (const peer of peers.values()) peer.stop();
+  });
+  const serverOf = (lib: PeerLib): { port: number; record: Promise<ServerRecord> } => {
+    const peer = peers.get(lib)!;
+    return { port: peer.port, record: peer.next() };
+  };
   for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
     for (const [code, reason] of [...VALID.map((c) => [c, `code ${c}`] as const), [4999, LONGEST] as const]) {
       it(`${lib} closes with ${code} and a reason of ${Buffer.byteLength(reason)} octets`, async () => {
-        const peer = await startPythonServer(lib, {});
+        const peer = serverOf(lib);
         const ws = await connect(`ws://127.0.0.1:${peer.port}/`);
         await ws.write(`cmd:close ${code} ${hex(reason)}`, { binary: false });
         await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
         const info = await ws.whenClosed();
         assert.deepEqual(ws.closeReason, { code, reason });
         assert.deepEqual([info.initiatedBy, info.code, info.reason, info.wasClean], ['remote', code, reason, true]);
-        const rec = await peer.next();
+        const rec = await peer.record;
         assert.equal(rec.close_code, code);
       });
     }
   }
   for (const code of INVALID) {
     it(`aiohttp closes with ${code}: the client fails with 1002`, async () => {
-      const peer = await startPythonServer('aiohttp', {});
+      const peer = serverOf('aiohttp');
       const ws = await connect(`ws://127.0.0.1:${peer.port}/`);
       await ws.write(`cmd:close ${code} ${hex('bye')}`, { binary: false });
       await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CLOSE_CODE' });
       const info = await ws.whenClosed();
       assert.deepEqual([info.initiatedBy, info.code, info.error?.code], ['local', 1002, 'ERR_WS_BAD_CLOSE_CODE']);
-      const rec = await peer.next();
+      const rec = await peer.record;
       assert.equal(rec.close_code, 1002, 'aiohttp received the 1002');
     });
   }
   it('aiohttp closes with a reason that is not UTF-8: the client fails with 1007', async () => {
-    const peer = await startPythonServer('aiohttp', {});
+    const peer = serverOf('aiohttp');
     const ws = await connect(`ws://127.0.0.1:${peer.port}/`);
     await ws.write(`cmd:close 1000 ${hex(Buffer.from([0xc3, 0x28]))}`, { binary: false });
     await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_CLOSE_PAYLOAD' });
     const info = await ws.whenClosed();
     assert.deepEqual([info.code, info.error?.code], [1007, 'ERR_WS_BAD_CLOSE_PAYLOAD']);
-    await peer.next();
+    await peer.record;
   });
 });
 

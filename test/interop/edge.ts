@@ -2,13 +2,14 @@
  * Shared by the edge-case interoperability tests: the payloads both sides make (the same function as
  * peers/edge_peer.py's), the Python peer's processes, and a configurable in-process ws-stream echo server.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after } from 'node:test';
 import { WebSocketStream, type CloseInfo, type StreamOptions } from '../../src/index.js';
-import { PYTHON, peerScript, runPeer, startPeerServer } from './support.js';
+import { PYTHON, peerScript, startPeerServer } from './support.js';
 
 /** Each 600-octet block is one 300-octet pattern twice: matches 300 back, past a 256-octet window. */
 export function payload(size: number, seed: number, text: boolean): Buffer {
@@ -65,10 +66,58 @@ export interface PeerConfig {
   steps?: Step[];
 }
 
-export async function runPythonClient(lib: PeerLib, url: string, config: PeerConfig): Promise<ClientReport> {
-  const out = await runPeer(PYTHON, [peerScript('edge_peer.py'), `${lib}-client`, url, JSON.stringify(config)]);
-  return JSON.parse(out) as ClientReport;
+export function runPythonClient(lib: PeerLib, url: string, config: PeerConfig): Promise<ClientReport> {
+  let clients = pythonClients.get(lib);
+  if (!clients || clients.exited) pythonClients.set(lib, (clients = new PythonClients(lib)));
+  return clients.run(url, config);
 }
+
+/**
+ * The Python client process of one library, for every run of a test file: a run is a line on its
+ * stdin, its report a line on its stdout, in turn. (A process per run paid a Python start-up, most
+ * of a run's time.) Killed after the file's tests; one that exited fails the runs it had.
+ */
+class PythonClients {
+  readonly #proc: ChildProcess;
+  readonly #waiting: { resolve: (r: ClientReport) => void; reject: (e: Error) => void }[] = [];
+  #rest = '';
+  #err = '';
+  exited = false;
+
+  constructor(lib: PeerLib) {
+    this.#proc = spawn(PYTHON, [peerScript('edge_peer.py'), `${lib}-client`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#proc.stdout!.on('data', (d: Buffer) => {
+      const lines = (this.#rest + d.toString()).split('\n');
+      this.#rest = lines.pop()!;
+      for (const line of lines) this.#waiting.shift()?.resolve(JSON.parse(line) as ClientReport);
+    });
+    this.#proc.stderr!.on('data', (d: Buffer) => {
+      this.#err += d.toString();
+    });
+    this.#proc.stdin!.on('error', () => {}); // (written after it exited: the exit fails the run)
+    this.#proc.once('exit', (code, signal) => {
+      this.exited = true;
+      const err = new Error(`${lib}-client exited (${code ?? signal}): ${this.#err}${this.#rest}`);
+      for (const w of this.#waiting.splice(0)) w.reject(err);
+    });
+  }
+
+  run(url: string, config: PeerConfig): Promise<ClientReport> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      this.#proc.stdin!.write(`${url} ${JSON.stringify(config)}\n`);
+    });
+  }
+
+  kill(): void {
+    this.#proc.kill();
+  }
+}
+
+const pythonClients = new Map<PeerLib, PythonClients>();
+after(() => {
+  for (const clients of pythonClients.values()) clients.kill();
+});
 
 /** One connection as a Python server saw it, reported when it ended. */
 export interface ServerRecord {
@@ -81,12 +130,24 @@ export interface ServerRecord {
   error: string | null;
 }
 
-export async function startPythonServer(
-  lib: PeerLib,
-  config: PeerConfig,
-): Promise<{ port: number; name: string; next(): Promise<ServerRecord> }> {
+export interface PythonServer {
+  port: number;
+  name: string;
+  /** The record of the next connection to end (in the order they end). */
+  next(): Promise<ServerRecord>;
+  stop(): void;
+}
+
+/** A Python server for the test that calls it (stopped after it). */
+export async function startPythonServer(lib: PeerLib, config: PeerConfig): Promise<PythonServer> {
+  const server = await spawnPythonServer(lib, config);
+  after(() => server.stop());
+  return server;
+}
+
+/** A Python server that runs until its `stop()` (for tests that share one). */
+export async function spawnPythonServer(lib: PeerLib, config: PeerConfig): Promise<PythonServer> {
   const peer = await startPeerServer(PYTHON, [peerScript('edge_peer.py'), `${lib}-server`, JSON.stringify(config)]);
-  after(() => peer.proc.kill());
   const records: ServerRecord[] = [];
   const waiting: ((r: ServerRecord) => void)[] = [];
   let rest = '';
@@ -108,6 +169,7 @@ export async function startPythonServer(
       const r = records.shift();
       return r ? Promise.resolve(r) : new Promise((resolve) => waiting.push(resolve));
     },
+    stop: () => void peer.proc.kill(),
   };
 }
 

@@ -178,7 +178,7 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
   let real: WebSocketServer;
   const port = { kept: 0, plain: 0, misconfigured: 0, http10serve: 0, http10compat: 0, http10ws: 0 };
   before(async () => {
-    kept = await ServeProcess.start(['--idle-timeout', '2']);
+    kept = await ServeProcess.start(['--idle-timeout', '1']);
     plain = await ServeProcess.start([]);
     compat = await startCompatServer();
     real = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -187,8 +187,8 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     const ports = await freePorts(Object.keys(port).length);
     for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = ports.pop()!;
     nginx = await startNginx([
-      { port: port.kept, upstream: kept.port, readTimeout: '3s' },
-      { port: port.plain, upstream: plain.port, readTimeout: '3s' },
+      { port: port.kept, upstream: kept.port, readTimeout: '1500ms' },
+      { port: port.plain, upstream: plain.port, readTimeout: '1500ms' },
       { port: port.misconfigured, upstream: plain.port, connectionHeader: false },
       { port: port.http10serve, upstream: plain.port, httpVersion: '1.0' },
       { port: port.http10compat, upstream: compat.port, httpVersion: '1.0' },
@@ -207,7 +207,7 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     // Opened first, so it is the older of the two when nginx cuts the other.
     const alive = await openClient('connect', `ws://127.0.0.1:${port.kept}/`, { protocols: [] });
     const silent = await openClient('connect', `ws://127.0.0.1:${port.plain}/`, { protocols: [] });
-    // Without pings from the server, nginx ends the tunnel after 3 s: no close frame (1006).
+    // Without pings from the server, nginx ends the tunnel after 1.5 s: no close frame (1006).
     assert.deepEqual(await silent.closed, { code: 1006, reason: '' });
     assert.match(nginx.output(), /upstream timed out/, 'nginx cut it for its proxy_read_timeout');
     // The older connection got pings through the proxy, and two more after the other was cut.

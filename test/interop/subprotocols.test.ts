@@ -3,12 +3,12 @@
  * not know, no offer, every token character, many offers; and servers that answer nothing, or a subprotocol
  * that was not offered (the ws server's handleProtocols can), seen by the ws-stream client.
  */
-import { describe, it, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { connect, type ClientHandshakeError } from '../../src/index.js';
-import { runPythonClient, startEchoServer, startPythonServer, type PeerLib } from './edge.js';
+import { type PeerLib, type PythonServer, runPythonClient, spawnPythonServer, startEchoServer } from './edge.js';
 
 /** A token with every character RFC 7230 §3.2.6 allows besides letters and digits. */
 const ODD = "a!#$%&'*+-.^_`|~z";
@@ -80,6 +80,16 @@ describe('subprotocols: the ws-stream client → servers', () => {
     assert.equal((await ws.read()).text(), 'x');
     await ws.close();
   });
+  // One server of each library for these tests (each its own connection, whose record it takes first).
+  const peers = new Map<PeerLib, PythonServer>();
+  before(async () => {
+    for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
+      peers.set(lib, await spawnPythonServer(lib, { protocols: ['chat', ODD] }));
+    }
+  });
+  after(() => {
+    for (const peer of peers.values()) peer.stop();
+  });
   for (const lib of ['websockets', 'aiohttp'] as PeerLib[]) {
     for (const [name, offered, expected] of [
       ['an offer it knows, with one it does not before it', ['superchat', 'chat'], 'chat'],
@@ -88,13 +98,14 @@ describe('subprotocols: the ws-stream client → servers', () => {
       ['no offer', [], ''],
     ] as [string, string[], string][]) {
       it(`the ${lib} server (chat, the odd token): ${name}`, async () => {
-        const peer = await startPythonServer(lib, { protocols: ['chat', ODD] });
+        const peer = peers.get(lib)!;
+        const record = peer.next();
         const ws = await connect(`ws://127.0.0.1:${peer.port}/`, { protocols: offered });
         assert.equal(ws.protocol, expected);
         await ws.write('x');
         assert.equal((await ws.read()).text(), 'x');
         await ws.close();
-        const rec = await peer.next();
+        const rec = await record;
         assert.equal(rec.protocol ?? '', expected);
       });
     }

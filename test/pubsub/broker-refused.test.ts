@@ -71,14 +71,17 @@ describe('RedisBroker: refused at open, where it used to wait for ever', () => {
         /speaks TLS only/,
       ],
     ];
+    // (The serve processes run meanwhile: one on rediss:// waits its broker's default
+    // commandTimeoutMs, 5 s, for the TLS handshake plain Redis never answers.)
+    const exits = cases.map(([url]) => serveToExit(url));
     let checked = 0;
-    for (const [url, message, cause] of cases) {
-      const broker = new RedisBroker(url);
+    for (const [i, [url, message, cause]] of cases.entries()) {
+      const broker = new RedisBroker({ url, commandTimeoutMs: 1000 });
       const events = new BrokerRecorder();
       await assert.rejects(broker.open(events, history), isRefusal(message, cause), url);
       assert.deepEqual(events.availability, [], `${url}: not reported as down`);
       await broker.close();
-      const { code, out, err } = await serveToExit(url);
+      const { code, out, err } = await exits[i]!;
       assert.equal(code, 1, `${url}: ${out}${err}`);
       assert.match(err, /^ws-stream: the pub\/sub broker refused: RedisBroker: [^\n]+\n$/, url);
       assert.doesNotMatch(err, /pw-1/);

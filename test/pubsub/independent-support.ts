@@ -6,7 +6,7 @@
  * `start-broker`, `sigterm`), answering `OK` on the checker's stdin.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
@@ -64,6 +64,77 @@ export async function runCheck(
 }
 
 /**
+ * The checker run once for many checks (`--checks-from-stdin`), each named on its stdin in turn (a
+ * Python start-up per check cost more than most checks). `run` is `runCheck` for one check.
+ */
+class Checker {
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string>;
+  readonly #exited: Promise<number | null>;
+  #stderr = '';
+  /** The check it runs, until its DONE. */
+  #running: string | null = null;
+
+  constructor(urls: string[], extra: string[]) {
+    const args = [SCRIPT, '--urls', urls.join(','), '--checks-from-stdin', '--history', String(HISTORY), ...extra];
+    this.#child = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#child.stderr.on('data', (d: Buffer) => {
+      this.#stderr += d.toString();
+    });
+    this.#child.stdin.on('error', () => {}); // (written after it exited: that check fails on the exit)
+    this.#exited = new Promise((resolve) => this.#child.once('exit', (code) => resolve(code)));
+    this.#lines = createInterface({ input: this.#child.stdout })[Symbol.asyncIterator]();
+  }
+
+  async run(
+    check: string,
+    control: (what: string) => Promise<void> = async (what) => assert.fail(`unexpected CONTROL ${what}`),
+  ): Promise<string> {
+    this.#running = check;
+    this.#child.stdin.write(`${check}\n`);
+    let output = '';
+    const controls: Promise<void>[] = [];
+    for (;;) {
+      const { value: line, done } = await this.#lines.next();
+      if (done) {
+        const code = await this.#exited;
+        assert.fail(`the independent checker exited (${code}) during ${check}:\n${output}${this.#stderr}`);
+      }
+      if (line === `DONE ${check}`) {
+        this.#running = null;
+        break;
+      }
+      output += `${line}\n`;
+      if (line.startsWith('CONTROL ')) {
+        controls.push(
+          control(line.slice('CONTROL '.length)).then(
+            () => void this.#child.stdin.write('OK\n'),
+            (err) => {
+              this.#child.stdin.write(`FAILED ${String(err).replace(/\n/g, ' ')}\n`);
+              throw err;
+            },
+          ),
+        );
+      }
+    }
+    await Promise.all(controls);
+    assert.ok(output.includes(`PASS ${check}\n`), `the independent checker:\n${output}${this.#stderr}`);
+    return output;
+  }
+
+  /** Ends its input, and it exits; killed if a check never finished (its test failed already). */
+  async close(): Promise<void> {
+    if (this.#running !== null) {
+      this.#child.kill('SIGKILL');
+      return;
+    }
+    this.#child.stdin.end();
+    const code = await this.#exited;
+    assert.equal(code, 0, `the independent checker exited with ${code}:\n${this.#stderr}`);
+  }
+}
+
+/**
  * The pid of `--workers` worker `id` (its `X-Ws-Stream-Worker`) of the primary `primary`: node:cluster
  * numbers its workers from 1 in the order it forks them, so the id-th child started is that worker
  * (as long as none was replaced).
@@ -116,16 +187,19 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       ...(options.deflate ? ['--deflate'] : []),
       ...(broker ? ['--broker', broker.url] : []),
     ];
+    const checkerArgs = ['--broker', options.kind, ...(options.deflate ? ['--deflate'] : [])];
+    let checker: Checker;
     before(async () => {
       broker = await options.broker?.();
       servers = await Promise.all(Array.from({ length: options.processes }, () => startServer(serverArgs())));
       urls = servers.map((s) => `ws://127.0.0.1:${s.port}/`);
+      checker = new Checker(urls, checkerArgs);
     });
     after(async () => {
+      await checker?.close();
       await Promise.all(servers.map((s) => s.stop()));
       await broker?.stop();
     });
-    const checkerArgs = ['--broker', options.kind, ...(options.deflate ? ['--deflate'] : [])];
     const alive = (): void => {
       for (const s of servers) assert.equal(s.proc.exitCode ?? s.proc.signalCode, null, 'a server exited');
     };
@@ -148,12 +222,12 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       ...(options.broker ? [] : ['max-topics']),
     ]) {
       it(check, async () => {
-        await runCheck(urls, check, undefined, checkerArgs);
+        await checker.run(check);
         alive();
       });
     }
     it('slow subscriber', async () => {
-      await runCheck(urls, 'slow', undefined, checkerArgs);
+      await checker.run('slow');
       alive();
     });
     if (options.broker) {
@@ -163,26 +237,21 @@ export function independentSuite(options: IndependentSuiteOptions): void {
         assert.fail(`unexpected CONTROL ${what}`);
       };
       it('broker killed and restarted', async () => {
-        await runCheck(urls, 'outage', brokerControl, checkerArgs);
+        await checker.run('outage', brokerControl);
         alive();
       });
       it('broker killed and restarted while publishers keep publishing', async () => {
-        await runCheck(urls, 'outage-live', brokerControl, checkerArgs);
+        await checker.run('outage-live', brokerControl);
         alive();
       });
     }
     if (options.kind === 'workers') {
       it('a worker killed: only its clients lose their connection; the others go on; recovery', async () => {
-        await runCheck(
-          urls,
-          'worker-death',
-          async (what) => {
-            const [verb, id] = what.split(' ');
-            assert.equal(verb, 'kill-worker');
-            process.kill(workerPid(servers[0]!.proc.pid!, Number(id)), 'SIGKILL');
-          },
-          checkerArgs,
-        );
+        await checker.run('worker-death', async (what) => {
+          const [verb, id] = what.split(' ');
+          assert.equal(verb, 'kill-worker');
+          process.kill(workerPid(servers[0]!.proc.pid!, Number(id)), 'SIGKILL');
+        });
         alive();
       });
     }

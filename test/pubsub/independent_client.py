@@ -3,8 +3,12 @@
 the README / doc/pubsub.md only, with Python's `websockets` (10.x) as the client.
 
 Usage: independent_client.py --urls ws://h:p/[,ws://h:p/...] --check NAME [--history N] [--seed S]
+       independent_client.py --urls ... --checks-from-stdin [--history N]
 
 Each check prints `PASS name` or `FAIL name: detail` and the script exits 0 only if all passed.
+With --checks-from-stdin, the checks are named on stdin, one line each, and run in turn, each with a
+seed of its own (printed: `--check NAME --seed S` replays it), then `DONE name`; it exits at the end of
+its input.
 Some checks need the test that runs this script to act on the servers or the broker: they print
 `CONTROL <what>` on stdout and wait for one line on stdin (the test's answer) before going on.
 Waits are for events; a timeout only ends a check that would otherwise hang (it never passes one).
@@ -1089,18 +1093,21 @@ async def check_outage_live(s, args):
 
     await until(lambda: all(has_all(c.name) for c in subs), 'every accepted publish at every subscriber')
     stop['now'] = True
-    await asyncio.gather(*readers)
-    for p in pubs:  # what a publisher's loop had not read yet
+
+    async def rest(p):  # what a publisher's loop had not read yet
         while True:
             try:
                 r = await p.next('the rest', timeout=1.0)
             except CheckFailed:
-                break
+                return
             if r.get('op') == 'message':
                 seen[p.name].append((r['offset'], r['data']))
             elif r.get('op') == 'subscribed':
                 check_subscribed(r, t, False)
                 seen[p.name].append((None, r))
+
+    # (Each ends after a second of silence: all at once, not one after the other.)
+    await asyncio.gather(*readers, *(rest(p) for p in pubs))
     at = {}
     for name, got in seen.items():
         epochs = [[]]
@@ -1160,7 +1167,8 @@ CHECKS = {
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument('--urls', required=True)
-    p.add_argument('--check', required=True, action='append')
+    p.add_argument('--check', action='append', default=[])
+    p.add_argument('--checks-from-stdin', action='store_true')
     p.add_argument('--history', type=int, default=5)
     p.add_argument('--clients', type=int, default=30)
     p.add_argument('--per', type=int, default=20)
@@ -1171,24 +1179,42 @@ async def main():
     args = p.parse_args()
     global COMPRESSION
     COMPRESSION = 'deflate' if args.deflate else None
+    if args.checks_from_stdin:
+        seeds = random.Random()
+        loop = asyncio.get_running_loop()
+        failed = 0
+        while name := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+            seed = seeds.randrange(2 ** 31)
+            random.seed(seed)
+            out(f'# seed {seed}')
+            failed += not await run_check(name, args)
+            out(f'DONE {name}')
+        return 1 if failed else 0
+    if not args.check:
+        p.error('give --check NAME or --checks-from-stdin')
     seed = args.seed if args.seed is not None else random.randrange(2 ** 31)
     random.seed(seed)
     out(f'# seed {seed}')
     failed = 0
     for name in args.check:
-        s = Servers(args.urls.split(','))
-        try:
-            await CHECKS[name](s, args)
-            out(f'PASS {name}')
-        except CheckFailed as e:
-            failed += 1
-            out(f'FAIL {name}: {e}')
-        except Exception as e:  # a crash of the checker is a failure too, with its reason
-            failed += 1
-            out(f'FAIL {name}: {type(e).__name__}: {e}')
-        finally:
-            await s.close_all()
+        failed += not await run_check(name, args)
     return 1 if failed else 0
+
+
+async def run_check(name, args):
+    """Runs one check on fresh connections; prints PASS or FAIL; whether it passed."""
+    s = Servers(args.urls.split(','))
+    try:
+        await CHECKS[name](s, args)
+        out(f'PASS {name}')
+        return True
+    except CheckFailed as e:
+        out(f'FAIL {name}: {e}')
+    except Exception as e:  # a crash of the checker is a failure too, with its reason
+        out(f'FAIL {name}: {type(e).__name__}: {e}')
+    finally:
+        await s.close_all()
+    return False
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ after(() => server.close());
 
 /** The payloads of the data frames a client received before the server's close. */
 async function beforeClose(c: RawClient): Promise<string[]> {
-  const { code, before } = await c.expectClose();
+  const { code, before } = await c.expectClose({ answer: true });
   assert.equal(code, 1000);
   return before.filter((f) => f.opcode === 1).map((f) => f.payload.toString());
 }

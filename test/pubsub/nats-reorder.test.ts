@@ -8,7 +8,7 @@
  * history (only 61-65 left here) and delivered that alone: the held 9-60 and the late 8 were lost.
  * Then the gap was filled from history and the held messages together, in offset order, but an 8
  * that came only after the read was done was still dropped as old. Now a hole history no longer
- * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages wait), and only then
+ * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages or `MAX_HELD_BYTES` wait), and only then
  * given up (`PubSub` sees the gap).
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
@@ -23,7 +23,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
-import { MAX_HELD } from '../../src/pubsub/broker-support.js';
+import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker, type NatsBrokerOptions } from '../../src/pubsub/nats-broker.js';
 import { BrokerProcess, BrokerRecorder, brokerBehindProxy, type ProxyLink, type TcpProxy } from '../support/brokers.js';
 
@@ -195,16 +195,49 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
       [...range(1, 7), ...range(9, last)],
     );
   });
+
+  // Before, only their count bounded the wait: 10,000 messages of up to 1 MiB each (NATS's
+  // max_payload) could be held behind one hole. Its wait is longer than the runner's timeout here,
+  // so that waiting it out fails the test.
+  it('8 never republished, its wait unbounded in time: given up once MAX_HELD_BYTES of payload wait', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'never-bytes';
+    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    const SIZE = 64 * 1024;
+    const count = Math.ceil(MAX_HELD_BYTES / SIZE) + 16; // far fewer than MAX_HELD
+    assert.ok(count < MAX_HELD / 10);
+    const last = 65 + count;
+    await send(admin, output, real, range(66, last), SIZE);
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      [...range(1, 7), ...range(9, last)],
+    );
+    assert.ok(
+      sub.events
+        .of(topic)
+        .slice(-count)
+        .every((m) => m.data.length === SIZE),
+    );
+  });
 });
 
-/** Sends the republication of `offsets`, in that order, with the headers JetStream gave `model` but their own sequence. */
-async function send(admin: NatsConnection, output: string, model: MsgHdrs, offsets: number[]): Promise<void> {
+/**
+ * Sends the republication of `offsets`, in that order, with the headers JetStream gave `model` but
+ * their own sequence; each `m<offset>`, padded with dots to `size` bytes if given.
+ */
+async function send(admin: NatsConnection, output: string, model: MsgHdrs, offsets: number[], size = 0): Promise<void> {
   for (const offset of offsets) {
     const h = headers();
     for (const key of model.keys()) h.set(key, model.get(key));
     h.set('Nats-Sequence', String(offset));
     h.set('Nats-Last-Sequence', String(offset - 1));
-    admin.publish(output, Buffer.from(`m${offset}`), { headers: h });
+    admin.publish(output, Buffer.from(`m${offset}`.padEnd(size, '.')), { headers: h });
+    if (size > 0) await admin.flush(); // (large ones one by one: the client's buffer stays small)
   }
   await admin.flush();
 }

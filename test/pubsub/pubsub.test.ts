@@ -146,7 +146,7 @@ describe('PubSub over the memory broker', () => {
     void ps.publish('order', 'after leaving');
     void ps.publish('other', 'o2');
     void a.ws.close({ code: 1000 });
-    const { code, before } = await a.client.expectClose();
+    const { code, before } = await a.client.expectClose({ answer: true });
     assert.equal(code, 1000);
     assert.deepEqual(
       before.map((f) => (f.opcode === 9 ? `ping:${f.payload}` : f.payload.toString())),

@@ -22,6 +22,11 @@ import { redisTlsArgs, selfSigned } from '../support/tls-cert.js';
 
 /** The runner's timeout for each test: without the fixes some would wait for ever. */
 const WAIT = { timeout: 90_000 };
+/**
+ * `commandTimeoutMs` for the brokers whose attempts fail by timing out (default 5000): ample for a
+ * broker server on loopback to answer beside CPU burners.
+ */
+const SHORT_MS = 1000;
 
 /** Changes the password of the Redis on `port` (`CONFIG SET requirepass`), on a connection of its own. */
 async function changePassword(port: number, from: string, to: string): Promise<void> {
@@ -163,7 +168,10 @@ describe('TLS on one side only, met on a reconnection: a refusal, as at open (Re
         new RedisBroker({
           url: `rediss://127.0.0.1:${port}`,
           pingIntervalMs: 600_000,
-          clientOptions: { socket: { ca } },
+          // (A TLS client meets a plain server as a connection that never completes: the attempt
+          // at open waits commandTimeoutMs, node-redis's reconnections their connectTimeout.)
+          commandTimeoutMs: SHORT_MS,
+          clientOptions: { socket: { ca, connectTimeout: SHORT_MS } },
         }),
       told: /^the pub\/sub broker refused: RedisBroker: rediss:\/\/127\.0\.0\.1:\d+: the server there speaks Redis without TLS \(use redis:\/\/\)$/,
     },
@@ -290,7 +298,8 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
       const refusing = { config: 'authorization { token: 0ther }' };
       const server = await BrokerProcess.nats({ start: connectedFirst, config: 'authorization { token: t0ken }' });
       const proxy = await TcpProxy.start(server.port);
-      const broker = new NatsBroker(`nats://t0ken@127.0.0.1:${proxy.port}`);
+      // (An attempt whose connection the proxy drops fails once it times out.)
+      const broker = new NatsBroker({ url: `nats://t0ken@127.0.0.1:${proxy.port}`, commandTimeoutMs: SHORT_MS });
       // From `holding` on, every new connection's CONNECT waits at the proxy until the test lets it
       // through (set as the proxy accepts it, before a byte passes).
       let holding = false;

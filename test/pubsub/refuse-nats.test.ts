@@ -138,6 +138,9 @@ describe('NatsBroker: a URL to a server that is not NATS', () => {
       [`nats://127.0.0.1:${redis.port}`, '"+PONG"'],
       [`nats://u:pw@127.0.0.1:${(web.address() as { port: number }).port}`, '"HTTP/1.1 400 Bad Request"'],
     ];
+    // (The serve process runs meanwhile: its broker waits the default commandTimeoutMs, 5 s, for a
+    // greeting, then asks the port what it says.)
+    const exit = serveToExit(`nats://127.0.0.1:${redis.port}`);
     let checked = 0;
     for (const [url, said] of cases) {
       const shown = url.replace('u:pw@', ''); // (the client's servers: credentials apart)
@@ -152,7 +155,7 @@ describe('NatsBroker: a URL to a server that is not NATS', () => {
       checked++;
     }
     assert.equal(checked, 2);
-    const { code, out, err } = await serveToExit(`nats://127.0.0.1:${redis.port}`);
+    const { code, out, err } = await exit;
     assert.equal(code, 1, out + err);
     assert.match(
       err,
@@ -191,7 +194,8 @@ describe('NatsBroker: a URL to a server that is not NATS', () => {
       await new Promise((resolve) => silent.close(resolve));
     });
     const url = `nats://127.0.0.1:${(silent.address() as { port: number }).port}`;
-    const broker = new NatsBroker({ url, commandTimeoutMs: 1000 });
+    // (Each try ends at commandTimeoutMs: no answer ever comes, so nothing here waits for one.)
+    const broker = new NatsBroker({ url, commandTimeoutMs: 400 });
     const events = new BrokerRecorder();
     await broker.open(events, history);
     assert.deepEqual(events.availability, [false]);

@@ -94,9 +94,9 @@ describe('RedisBroker: a URL to a server that is not Redis', () => {
   });
 });
 
-describe('RedisBroker: a Redis that closes idle connections (timeout 2)', () => {
+describe('RedisBroker: a Redis that closes idle connections (timeout 1)', () => {
   it('an idle broker pings within the timeout: its connections stay, no outage is reported', async (t) => {
-    const server = await BrokerProcess.redis({ args: ['--timeout', '2'] });
+    const server = await BrokerProcess.redis({ args: ['--timeout', '1'] });
     const proxy = await TcpProxy.start(server.port);
     // (pingIntervalMs at its default, 5 s: longer than the timeout; it was what the broker pinged at)
     const broker = new RedisBroker(proxy.url('redis'));
@@ -109,7 +109,7 @@ describe('RedisBroker: a Redis that closes idle connections (timeout 2)', () => 
     await broker.open(events, history);
     const commands = await proxy.link(['SCRIPT']);
     const pings = (): number => commands.clientText.split('PING').length - 1;
-    // Six PINGs on the command connection span well over two seconds of otherwise idle time:
+    // Six PINGs on the command connection span twice the timeout of otherwise idle time:
     // Redis would have closed it by then. Ends at the first of: those PINGs, the connection closed.
     await proxy.until(() => (pings() >= 6 || !proxy.links.has(commands) ? true : undefined));
     assert.ok(proxy.links.has(commands), `the idle connection was closed after ${pings()} PINGs`);

@@ -241,7 +241,7 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
   });
 
   it('frames right behind the 101, in the same write, are the first messages', async (t) => {
-    const { url } = await fakeServer(t, (s, accept) =>
+    const { url } = await fakeServer(t, (s, accept) => {
       s.write(
         Buffer.concat([
           Buffer.from(response101(accept)),
@@ -250,8 +250,11 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
           unmasked({ opcode: 0, payload: 'o' }),
           unmasked({ opcode: 8, payload: Buffer.from([0x03, 0xe8]) }),
         ]),
-      ),
-    );
+      );
+      // The client's answer to the close (all it sends): the server ends the connection, as a
+      // server does (else the client waits its close timeout for it).
+      s.once('data', () => s.end());
+    });
     const r = await connectTo(url);
     assert.deepEqual(r.open && [r.messages, r.readError, r.info.wasClean], [['one', 'two'], 'ERR_WS_CLOSED', true]);
   });
@@ -385,15 +388,16 @@ describe('client role through handshake() on a socket, and through `ws-stream co
     assert.match(r2.out, /^< hi$/m);
     assert.match(r2.out, /closed by local: 1002/);
     assert.match(r2.err, /ERR_WS_BAD_OPCODE/);
-    const interim = await fakeServer(t, (s, accept) =>
+    const interim = await fakeServer(t, (s, accept) => {
       s.write(
         Buffer.concat([
           Buffer.from(`HTTP/1.1 103 Early Hints\r\n\r\n${response101(accept)}`),
           unmasked({ opcode: 1, payload: 'hello' }),
           unmasked({ opcode: 8, payload: Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')]) }),
         ]),
-      ),
-    );
+      );
+      s.once('data', () => s.end()); // the close answered: ended, as a server does
+    });
     const r3 = await cli(interim.url);
     assert.deepEqual([r3.code, r3.err], [0, '']);
     assert.match(r3.out, /^< hello$/m);

@@ -372,6 +372,8 @@ export class ProxyLink {
   #toClient: Buffer[] | null;
   /** Holds the client's bytes from its first write that contains this, until `release()`. */
   #holdFrom: string | null = null;
+  /** Forwards the server's held bytes a piece at a time (`trickleToClient`). */
+  #trickle: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Socket,
@@ -415,8 +417,33 @@ export class ProxyLink {
     this.#toClient ??= [];
   }
 
+  /**
+   * A link that is slow but moves: from now on the server's bytes reach the client `bytes` at a
+   * time, one piece every `everyMs`, until `release()`.
+   */
+  trickleToClient(bytes: number, everyMs: number): void {
+    this.#toClient ??= [];
+    clearInterval(this.#trickle);
+    this.#trickle = setInterval(() => {
+      const held = this.#toClient;
+      if (held === null || held.length === 0) return;
+      const all = Buffer.concat(held);
+      held.splice(0, held.length, all.subarray(bytes));
+      if (held[0]!.length === 0) held.pop();
+      this.client.write(all.subarray(0, bytes));
+      this.serverText += all.subarray(0, bytes).toString('latin1');
+      this.changed();
+    }, everyMs);
+  }
+
+  /** Bytes of the server's held for the client (by `stall()` or `trickleToClient()`). */
+  get heldToClient(): number {
+    return (this.#toClient ?? []).reduce((n, chunk) => n + chunk.length, 0);
+  }
+
   /** Forwards what was held, and from now on everything as it comes. */
   release(): void {
+    clearInterval(this.#trickle);
     const [toServer, toClient] = [this.#toServer ?? [], this.#toClient ?? []];
     this.#toServer = null;
     this.#toClient = null;
@@ -437,6 +464,7 @@ export class ProxyLink {
 
   /** Drops both sides at once. */
   destroy(): void {
+    clearInterval(this.#trickle);
     this.client.destroy();
     this.upstream.destroy();
   }

@@ -144,7 +144,7 @@ const manager = new WebSocketManager({
   compression: CompressionMethod.ZlibNative,
   // No wait between identifies (the default throttler spaces them 5 s apart, as Discord asks).
   buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }),
-  handshakeTimeout: 2000,
+  handshakeTimeout: 1000,
 });
 const events = queue<string>();
 const dispatches = queue<{ t: string; s: number; d: unknown }>();

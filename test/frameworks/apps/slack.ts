@@ -88,10 +88,10 @@ backend.on('connection', (ws, req) => {
 await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
 const base = `127.0.0.1:${(httpServer.address() as net.AddressInfo).port}`;
 
-// The app. A 2 s pong timeout: a ping every 667 ms, a reconnect 2 s after a close.
+// The app. A 1 s pong timeout: a ping every 333 ms, a reconnect 1 s after a close.
 const client = new SocketModeClient({
   appToken: APP_TOKEN,
-  clientPingTimeout: 2000,
+  clientPingTimeout: 1000,
   logLevel: 'error',
   logger: { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => 'error', setName() {} },
   clientOptions: { slackApiUrl: `http://${base}/api/` },

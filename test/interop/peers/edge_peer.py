@@ -6,8 +6,10 @@
         "close_reason", "error"}. Echoes every message; a text message `cmd:close CODE REASON_HEX` closes
         with that code and reason (bytes, sent as they are), `cmd:fragments N SIZE` sends one binary message
         of N fragments of SIZE bytes (websockets only).
-    edge_peer.py websockets-client|aiohttp-client URL CONFIG_JSON
-        Runs CONFIG_JSON's "steps" and prints one JSON line of what it saw.
+    edge_peer.py websockets-client|aiohttp-client
+        Reads runs from stdin, one line each, `URL CONFIG_JSON`; for each, in turn, connects to URL, runs
+        CONFIG_JSON's "steps" and prints one JSON line of what it saw. (One process for many runs: a
+        Python start-up per run cost more than most runs.)
 
 CONFIG_JSON: {"extensions_header": a Sec-WebSocket-Extensions sent as it is (websockets client), "deflate": websockets: [offer or server options, ...]; aiohttp: {"wbits": N} (client) or {} (server);
 null for none, "protocols": [...], "max_size": N,
@@ -238,8 +240,10 @@ def main():
         cfg = json.loads(sys.argv[2])
         asyncio.run(websockets_server(cfg) if role.startswith("websockets") else aiohttp_server(cfg))
     else:
-        url, cfg = sys.argv[2], json.loads(sys.argv[3])
-        asyncio.run(websockets_client(url, cfg) if role.startswith("websockets") else aiohttp_client(url, cfg))
+        client = websockets_client if role.startswith("websockets") else aiohttp_client
+        for line in sys.stdin:
+            url, cfg = line.rstrip("\n").split(" ", 1)
+            asyncio.run(client(url, json.loads(cfg)))
 
 
 main()
