@@ -111,7 +111,7 @@ function lowerScheme(text: string): string {
 
 /**
  * A `--broker` value: `redis://[user:pass@]HOST[:PORT][/DB]` (or `rediss://`), or `nats://` / `tls://HOST[:PORT]`,
- * several NATS servers comma-separated (`nats://` or `tls://` each); schemes in any case. This
+ * several NATS servers comma-separated (all `nats://` or all `tls://`); schemes in any case. This
  * decides which broker the value names, for every later step.
  */
 export function checkBrokerUrl(value: string): BrokerUrl {
@@ -129,12 +129,20 @@ export function checkBrokerUrl(value: string): BrokerUrl {
     return { kind: 'redis', url: lowerScheme(value) };
   }
   if (scheme === 'nats' || scheme === 'tls') {
+    const schemes = new Set<string>();
     for (const server of value.split(',')) {
       const url = checkUrl(server.trim(), ['nats:', 'tls:'], `${nats} (servers comma-separated)`);
+      schemes.add(url.protocol);
       if (url.pathname !== '' && url.pathname !== '/') {
         throw new UsageError(`--broker: ${shown(server)}: a NATS URL has no path`);
       }
       if (url.search !== '') throw new UsageError(`--broker: ${shown(server)}: a NATS URL has no query`);
+    }
+    // (NatsBroker refuses it too: the client speaks TLS to every server of a list or to none.)
+    if (schemes.size > 1) {
+      throw new UsageError(
+        `--broker: ${shown(value)} mixes nats:// and tls:// servers: the NATS client speaks TLS to every server of a list or to none (make each tls://)`,
+      );
     }
     return {
       kind: 'nats',

@@ -46,7 +46,8 @@ import {
 
 export interface NatsBrokerOptions {
   /**
-   * `nats://host:port` or `tls://host:port`, or several, comma-separated. Default
+   * `nats://host:port` or `tls://host:port`, or several, comma-separated, all of one scheme
+   * (`tls://`: TLS to each; a mix is ERR_WS_INVALID_ARGUMENT unless `connectOptions.tls`). Default
    * `nats://127.0.0.1:4222`. Credentials in it (`nats://user:pass@H:P`, `nats://token@H:P`,
    * URL-encoded; one set for the whole list) become the client's `user`/`pass` or `token`.
    */
@@ -247,6 +248,8 @@ export class NatsBroker implements Broker {
   readonly #credentials: Readonly<Record<string, string>>;
   /** `url` as errors quote it: its password or token masked. */
   readonly #shownUrl: string;
+  /** The client's `tls` option, from `url` and `connectOptions.tls` (`tlsSetting`). */
+  readonly #tls: { tls?: unknown };
   #events: BrokerEvents | undefined;
   #history: HistoryOptions = { size: 0, ttlSeconds: 0 };
   #nats: NatsModule | undefined;
@@ -291,6 +294,8 @@ export class NatsBroker implements Broker {
   #clientOptions: ((servers: string[]) => Record<string, unknown>) | undefined;
   /** `#probe` runs. */
   #probing = false;
+  /** Aborted by `close()`: ends the asks of the servers' first words (`firstWords`) at once. */
+  readonly #closing = new AbortController();
   /**
    * Whether the client is making a connection again (it said 'reconnecting') and whether the server
    * refused that attempt: one it made without a refusal, then another, failed otherwise.
@@ -306,6 +311,7 @@ export class NatsBroker implements Broker {
     const given = this.#options.connectOptions ?? {};
     const explicit = ['user', 'pass', 'token', 'authenticator'].some((key) => given[key] !== undefined);
     this.#credentials = explicit ? {} : credentials;
+    this.#tls = tlsSetting(servers, given.tls);
     if (!/^[A-Za-z0-9_-]+$/.test(this.#options.prefix)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: prefix must be letters, digits, _ or -');
     }
@@ -341,12 +347,9 @@ export class NatsBroker implements Broker {
       );
     }
     const nats = this.#nats;
-    // A list of `tls://` URLs asks for TLS, as `connectOptions.tls` does: the client reads nothing
-    // from the scheme, and would speak plain TCP to a server without TLS.
-    const tlsByUrl = this.#servers.every((server) => server.startsWith('tls:'));
     const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
-      ...(tlsByUrl ? { tls: {} } : {}),
       ...this.#options.connectOptions,
+      ...this.#tls,
       ...this.#credentials,
       servers,
       maxReconnectAttempts: -1,
@@ -467,7 +470,9 @@ export class NatsBroker implements Broker {
         // Without TLS asked for on either side, nothing the client does not tell can refuse it.
         // (Else a connection of its own, its CONNECT sent inside TLS if at all.)
         if (!tls && !answers.some((a) => /^INFO .*"tls_(required|available)":\s*true/.test(a))) return 'up';
-        return (await this.#refusalOfOne(this.#clientOptions!)) ?? 'up';
+        // (Only those that greeted: the client leaves a connection to a silent server open for good.)
+        const greeted = this.#servers.filter((_, i) => answers[i]!.startsWith('INFO'));
+        return (await this.#refusalOfOne(this.#clientOptions!, greeted)) ?? 'up';
       }
       return this.#refusalOfOne(this.#clientOptions!);
     })().then((refusedBy) => {
@@ -509,7 +514,8 @@ export class NatsBroker implements Broker {
 
   /** What each of `#servers` says first (`firstWords`). */
   #firstWords(): Promise<string[]> {
-    return Promise.all(this.#servers.map((server) => firstWords(server, this.#options.commandTimeoutMs)));
+    const ms = this.#options.commandTimeoutMs;
+    return Promise.all(this.#servers.map((server) => firstWords(server, ms, this.#closing.signal)));
   }
 
   /** `#greeting` from what the servers said first (`answers`). */
@@ -524,11 +530,14 @@ export class NatsBroker implements Broker {
     return new Error(`no NATS server greeted within ${ms} ms`);
   }
 
-  /** The refusal of the first of `#servers` that refuses a connection of its own (see `open`), if one does. */
-  async #refusalOfOne(options: (servers: string[]) => Record<string, unknown>): Promise<Error | undefined> {
+  /** The refusal of the first of `servers` that refuses a connection of its own (see `open`), if one does. */
+  async #refusalOfOne(
+    options: (servers: string[]) => Record<string, unknown>,
+    servers = this.#servers,
+  ): Promise<Error | undefined> {
     const nats = this.#nats!;
     const errors = await Promise.all(
-      this.#servers.map(async (server) => {
+      servers.map(async (server) => {
         try {
           const nc = await nats.connect({ ...options([server]), reconnect: false, maxReconnectAttempts: 0 });
           await nc.close().catch(() => {}); // (up by now: the background connection takes it)
@@ -770,6 +779,7 @@ export class NatsBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#own.release();
     this.#whenClosed.catch(() => {});
     this.#rejectClosed(unavailable('the broker is closed'));
@@ -1410,10 +1420,10 @@ class NotNatsError extends Error {
 /**
  * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
  * server greets at once (its whole `INFO {…}` line is read); a server that waits to be spoken to
- * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, and does not
- * keep the process alive.
+ * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, or at once
+ * when `signal` aborts (the broker closed), and does not keep the process alive.
  */
-function firstWords(server: string, ms: number): Promise<string> {
+function firstWords(server: string, ms: number, signal: AbortSignal): Promise<string> {
   const url = new URL(server);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve) => {
@@ -1423,6 +1433,7 @@ function firstWords(server: string, ms: number): Promise<string> {
     const done = (): void => {
       clearTimeout(poke);
       clearTimeout(end);
+      signal.removeEventListener('abort', done);
       socket.destroy();
       resolve(said);
     };
@@ -1430,6 +1441,8 @@ function firstWords(server: string, ms: number): Promise<string> {
     const end = setTimeout(done, ms);
     poke.unref();
     end.unref();
+    signal.addEventListener('abort', done);
+    if (signal.aborted) done();
     socket.on('data', (chunk: Buffer) => {
       said += chunk.toString('latin1');
       if (said.length >= 5 && (!said.startsWith('INFO') || said.includes('\n') || said.length > 65_536)) done();
@@ -1507,6 +1520,37 @@ function serversOf(list: string): { servers: string[]; credentials: Record<strin
     return url.href.replace(/\/$/, '');
   });
   return { servers, credentials: credentials ?? {} };
+}
+
+/**
+ * The client's `tls` option for `servers` and `connectOptions.tls` (`given`). The client reads
+ * nothing from a URL's scheme and takes one TLS setting for all the servers of a list, so a list
+ * of `tls://` servers asks for TLS as `connectOptions.tls` does (else it would speak plain TCP to a
+ * server without TLS, unasked). A `tls://` server the client would speak to without TLS is
+ * ERR_WS_INVALID_ARGUMENT, at construction: one in a list with `nats://` servers (unless
+ * `connectOptions.tls` asks TLS of every server), or with `connectOptions.tls` `null` (never TLS)
+ * or `false`.
+ */
+function tlsSetting(servers: string[], given: unknown): { tls?: unknown } {
+  // (Any other value asks TLS of every server: an object of TLS options, or `true`.)
+  if (given !== undefined && given !== null && given !== false) return { tls: given };
+  const secure = servers.find((server) => server.startsWith('tls:'));
+  if (secure === undefined) return given === undefined ? {} : { tls: given };
+  if (given !== undefined) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `NatsBroker: ${secure} asks for TLS, which connectOptions.tls (${String(given)}) does not`,
+    );
+  }
+  const plain = servers.find((server) => !server.startsWith('tls:'));
+  if (plain !== undefined) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `NatsBroker: ${plain} and ${secure} in one list: the NATS client speaks TLS to every server of a list or to none, ` +
+        'so make each server tls:// (or give connectOptions.tls for TLS to every server)',
+    );
+  }
+  return { tls: {} };
 }
 
 /**

@@ -342,6 +342,8 @@ export class RedisBroker implements Broker {
   #lateRefusal: WebSocketError | null = null;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
+  /** How many refusals were met where no operation waits (so an ask knows whether one came meanwhile). */
+  #refusals = 0;
   /** Both connections were ready once: from then on a lost connection is retried forever. */
   #opened = false;
   #available = false;
@@ -362,8 +364,15 @@ export class RedisBroker implements Broker {
   readonly #connecting = new Set<RedisClient>();
   /** A stalled pair was dropped and a new one is being made. */
   #replacing = false;
-  /** `tlsMismatch` runs after a reconnection of the pair failed (`#reconnectFailed`). */
+  /** `askPort` runs after a reconnection of the pair failed (`#reconnectFailed`). */
   #probing = false;
+  /**
+   * The last attempt to make a pair failed without a refusal, and its port answered as Redis does
+   * (`askPort`): the server is up, a refusal before still stands.
+   */
+  #answeredAfterFailure = false;
+  /** Aborted by `close()`: ends the asks of the port (`askPort`) at once. */
+  readonly #closing = new AbortController();
   /** Since when (performance.now()) the broker's pair has not been up, while node-redis reconnects it. */
   #downSince: number | undefined;
   /** The longest argument Redis takes (its `proto-max-bulk-len`), read on each connection. */
@@ -542,8 +551,20 @@ export class RedisBroker implements Broker {
     } catch (err) {
       // (tried again by `keepConnecting`, unless refused at `open`)
       this.#refusedBy = refusal(err) ? (err as Error) : (notRedis ?? null);
+      this.#answeredAfterFailure = false;
       if (this.#refusedBy === null && !this.#closed) {
-        this.#refusedBy = await tlsMismatch(this.#options.url, Math.min(ms, 1000));
+        // (`open()` waits for it, a second at most; while refused, its whole time to answer: a
+        // probe that gave up on a loaded machine would end the refusal.)
+        const standing = this.#lateRefusal !== null;
+        const background = this.#stopConnecting !== undefined;
+        const answer = await askPort(
+          this.#options.url,
+          standing ? ms : Math.min(ms, 1000),
+          this.#closing.signal,
+          background,
+        );
+        if (answer instanceof WrongServerError) this.#refusedBy = answer;
+        else this.#answeredAfterFailure = answer === 'up';
       }
     } finally {
       for (const client of pair) this.#connecting.delete(client);
@@ -713,6 +734,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#own.release();
     this.#stopConnecting?.();
     clearInterval(this.#keepAlive);
@@ -819,22 +841,24 @@ export class RedisBroker implements Broker {
   /**
    * After an attempt to make a pair failed in the background: whether to stop trying (the broker
    * closed). Refused, it is told (`onRefused`), and tried again all the same: Redis may be put right.
-   * Not refused (down, silent), it is an outage, whatever refused before.
+   * Not refused and Redis not answering (down, silent), it is an outage, whatever refused before;
+   * Redis answering its port, one attempt was lost on the way: a refusal before goes on.
    */
   #refusedAgain(): boolean {
     if (this.#closed) return true;
     if (this.#refusedBy) this.#refusedLate(this.#refusedBy);
-    else this.#refusalEnded();
+    else if (!this.#answeredAfterFailure) this.#refusalEnded();
     return false;
   }
 
   /**
    * A connection of the broker's pair (`client`) failed with `err` as node-redis made it again: a
    * refusal (a password changed, a server that is not Redis), or not. Not refused while the other
-   * connection is not either, any refusal before is over: an outage, told as such
-   * (ERR_WS_BROKER_UNAVAILABLE), unless the port speaks the other of plain TCP and TLS (Redis
-   * restarted with or without TLS), which node-redis does not tell apart from an outage: asked
-   * (`tlsMismatch`) unless nothing listens there.
+   * connection is not either, the port is asked (`askPort`) unless nothing listens there, as
+   * node-redis does not tell why: Redis answering it is up (one attempt lost on the way: a refusal
+   * before goes on, the next attempt tells); speaking the other of plain TCP and TLS (Redis
+   * restarted with or without TLS), a refusal; nothing, an outage, any refusal before over, told
+   * as such (ERR_WS_BROKER_UNAVAILABLE).
    */
   #reconnectFailed(client: RedisClient, err: unknown, refusing: Set<RedisClient>): void {
     const refusedBy = refusal(err) ? (err as Error) : this.#notRedis(err);
@@ -850,12 +874,14 @@ export class RedisBroker implements Broker {
     if (this.#probing) return;
     this.#probing = true;
     const commands = this.#commands;
+    const refusals = this.#refusals;
     // (Its whole time to answer: a probe that gave up on a loaded machine would end the refusal.)
-    void tlsMismatch(this.#options.url, this.#options.commandTimeoutMs, true).then((mismatch) => {
+    void askPort(this.#options.url, this.#options.commandTimeoutMs, this.#closing.signal, true).then((answer) => {
       this.#probing = false;
       if (this.#closed || this.#available || this.#replacing || this.#commands !== commands) return;
-      if (mismatch) this.#refusedLate(mismatch);
-      else if (refusing.size === 0) this.#refusalEnded();
+      if (answer instanceof WrongServerError) this.#refusedLate(answer);
+      // (A refusal met since the ask began is newer than its answer: a server back up, refusing.)
+      else if (answer === null && refusing.size === 0 && this.#refusals === refusals) this.#refusalEnded();
     });
   }
 
@@ -876,6 +902,7 @@ export class RedisBroker implements Broker {
 
   /** Redis refuses the broker (`err`) where no operation waits: told once per reason, operations reject with it. */
   #refusedLate(err: Error): void {
+    this.#refusals++;
     this.#lateRefusal = this.#refusal(err);
     this.#tell(this.#lateRefusal);
   }
@@ -1182,49 +1209,78 @@ class WrongServerError extends Error {
 }
 
 /**
- * After a connection to `url` failed (not refused): whether the server there speaks the other of
- * plain TCP and TLS. A `rediss://` URL to a plain Redis port never completes its TLS handshake
- * (Redis takes the ClientHello for the start of a command and waits for the rest), and a
- * `redis://` URL to a TLS-only port has its connection dropped: both looked like an outage,
- * waited out for ever. Asked once each way: `PING` in plain TCP, or a TLS handshake (any
- * certificate: only the protocol is asked). Null when the server is down, silent, or neither.
- * `background` (a reconnection of the broker's pair failed): nothing waits, it keeps no process alive.
+ * What the port of a Redis URL said when asked directly (`askPort`): 'up', Redis answering in the
+ * URL's own protocol; a WrongServerError, a server speaking the other of plain TCP and TLS; null,
+ * nothing (down, silent, neither).
  */
-function tlsMismatch(text: string, ms: number, background = false): Promise<WrongServerError | null> {
+type PortAnswer = 'up' | WrongServerError | null;
+
+/**
+ * After a connection to `url` failed (not refused): what the port says. Asked both ways at once,
+ * `PING` in plain TCP and `PING` after a TLS handshake (any certificate: only the protocol is
+ * asked), for `ms` at most, and given up at once when `signal` aborts (the broker closed).
+ * Redis answering in the URL's protocol is up: the attempt was lost on the way (a connection reset,
+ * a timeout on a loaded link), and a refusal before still stands. Redis answering only in the other
+ * protocol is TLS on one side only: a `rediss://` URL to a plain Redis port never completes its TLS
+ * handshake (Redis takes the ClientHello for the start of a command and waits for the rest), and a
+ * `redis://` URL to a TLS-only port has its connection dropped; both looked like an outage, waited
+ * out for ever. `background` (a reconnection failed): nothing waits, it keeps no process alive.
+ */
+function askPort(text: string, ms: number, signal: AbortSignal, background = false): Promise<PortAnswer> {
+  if (signal.aborted) return Promise.resolve(null);
   const url = new URL(text);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 6379);
   const shown = maskCredentials(text);
+  const secure = url.protocol === 'rediss:';
+  /** Whether a reply is Redis's (a RESP type byte first; `PING` gets `+PONG`, or `-NOAUTH` before AUTH). */
+  const isRedis = (chunk: Buffer): boolean => /^[-+:$*%_]/.test(chunk.toString('latin1', 0, 1));
   return new Promise((resolve) => {
-    let socket: Socket;
-    const finish = (answer: WrongServerError | null): void => {
+    const sockets: Socket[] = [];
+    let asking = 2;
+    const finish = (answer: PortAnswer): void => {
+      if (asking < 0) return;
+      asking = -1;
       clearTimeout(timer);
-      socket.destroy();
+      signal.removeEventListener('abort', abort);
+      for (const socket of sockets) socket.destroy();
       resolve(answer);
     };
-    const timer = setTimeout(() => finish(null), ms);
-    if (url.protocol === 'rediss:') {
-      socket = netConnect(port, host, () => socket.write('PING\r\n'));
+    const abort = (): void => finish(null);
+    const timer = setTimeout(abort, ms);
+    signal.addEventListener('abort', abort);
+    /** Follows one way of asking: `verdict` of its first reply, or nothing once it ends without one. */
+    const ask = (socket: Socket, verdict: (chunk: Buffer) => PortAnswer): void => {
+      sockets.push(socket);
+      // (Not unref'd for `open()`, which waits for it, at most `ms`, and `serve` has nothing else
+      // running yet; in the background, it keeps no process alive.)
+      if (background) socket.unref();
+      let over = false;
+      const end = (): void => {
+        if (over) return;
+        over = true;
+        if (--asking === 0) finish(null);
+      };
       socket.once('data', (chunk: Buffer) => {
-        const plain = /^[-+:$*%_]/.test(chunk.toString('latin1'));
-        finish(
-          plain ? new WrongServerError(`${shown}: the server there speaks Redis without TLS (use redis://)`) : null,
-        );
+        const answer = verdict(chunk);
+        if (answer !== null) finish(answer);
+        else socket.destroy();
       });
-    } else {
-      const options = { port, host, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) };
-      socket = tlsConnect(options, () =>
-        finish(new WrongServerError(`${shown}: the server there speaks TLS only (use rediss://)`)),
-      );
-    }
-    // (Not unref'd for `open()`, which waits for it, at most `ms`, and `serve` has nothing else
-    // running yet; in the background, it keeps no process alive.)
-    if (background) {
-      timer.unref();
-      socket.unref();
-    }
-    socket.on('error', () => finish(null));
-    socket.on('close', () => finish(null));
+      socket.on('error', end);
+      socket.on('close', end);
+    };
+    if (background) timer.unref();
+    const plain = netConnect(port, host, () => plain.write('PING\r\n'));
+    ask(plain, (chunk) => {
+      if (!isRedis(chunk)) return null;
+      return secure ? new WrongServerError(`${shown}: the server there speaks Redis without TLS (use redis://)`) : 'up';
+    });
+    const options = { port, host, rejectUnauthorized: false, ...(isIP(host) ? {} : { servername: host }) };
+    const tls = tlsConnect(options, () => {
+      if (!secure) finish(new WrongServerError(`${shown}: the server there speaks TLS only (use rediss://)`));
+      else tls.write('PING\r\n');
+    });
+    ask(tls, (chunk) => (isRedis(chunk) ? 'up' : null));
   });
 }
 

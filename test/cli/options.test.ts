@@ -27,6 +27,11 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379#x'], /fragment/],
   [['--pubsub', '--broker', 'redis://127.0.0.1:6379/0?db=1'], /--broker: .*: a Redis URL has no query/],
   [['--pubsub', '--broker', 'nats://127.0.0.1:4222?x=1'], /--broker: .*: a NATS URL has no query/],
+  // (NatsBroker would be given it as one TLS setting for all: plain TCP to the tls:// server.)
+  [
+    ['--pubsub', '--broker', 'nats://127.0.0.1:4222,TLS://127.0.0.1:4223'],
+    /--broker: .* mixes nats:\/\/ and tls:\/\/ servers/,
+  ],
   [['--pubsub', '--broker', 'nats://127.0.0.1:4222/path'], /no path/],
   [
     ['--pubsub', '--broker', 'nats://127.0.0.1:4222,redis://127.0.0.1:6379'],

@@ -47,11 +47,12 @@ describe('serve --pubsub --broker with credentials', () => {
     `${b.url.replace('://', `://${auth}@`)}${path}`;
 
   it('checkBrokerUrl: tls:// is NATS; a refused URL is quoted with its password or token masked', () => {
-    assert.deepEqual(checkBrokerUrl('TLS://t@h:1,nats://h:2'), { kind: 'nats', url: 'tls://t@h:1,nats://h:2' });
+    assert.deepEqual(checkBrokerUrl('TLS://t@h:1,tls://h:2'), { kind: 'nats', url: 'tls://t@h:1,tls://h:2' });
     const refused: [string, string][] = [
       ['redis://:pw-1@h:1/x', '"redis://:***@h:1/x"'],
       ['nats://u:pw-1@h:1/path', '"nats://u:***@h:1/path"'],
       ['tls://pw-1@h:0', '"tls://***@h:0"'],
+      ['tls://pw-1@h:1,nats://h:2', '"tls://***@h:1,nats://h:2"'], // (nats:// and tls:// in one list)
       ['foo://u:pw-1@h', '"foo://u:***@h"'],
     ];
     for (const [value, quoted] of refused) {

@@ -20,7 +20,8 @@ describe('serve --pubsub --broker', () => {
   it('checkBrokerUrl: the kind, and the schemes lower-cased', () => {
     assert.deepEqual(checkBrokerUrl('REDIS://127.0.0.1:6379/2'), { kind: 'redis', url: 'redis://127.0.0.1:6379/2' });
     assert.deepEqual(checkBrokerUrl('RedisS://h:1'), { kind: 'redis', url: 'rediss://h:1' });
-    assert.deepEqual(checkBrokerUrl('Nats://a:1, TLS://b:2'), { kind: 'nats', url: 'nats://a:1,tls://b:2' });
+    assert.deepEqual(checkBrokerUrl('Tls://a:1, TLS://b:2'), { kind: 'nats', url: 'tls://a:1,tls://b:2' });
+    assert.deepEqual(checkBrokerUrl('Nats://a:1, nats://b:2'), { kind: 'nats', url: 'nats://a:1,nats://b:2' });
     assert.deepEqual(checkBrokerUrl('nats://a:1'), { kind: 'nats', url: 'nats://a:1' });
   });
 

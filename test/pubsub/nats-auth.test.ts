@@ -208,6 +208,46 @@ describe('NatsBroker with credentials', () => {
     await openBoth({ url: at(b, 't0ken', 'tls'), connectOptions: { tls: { ca: readFileSync(cert) } } }, 'tls');
   });
 
+  it('a list mixing nats:// and tls://: ERR_WS_INVALID_ARGUMENT (the client would speak plain TCP to the tls:// one), unless connectOptions.tls asks TLS of every server', async () => {
+    const plain = await tokens();
+    const down = `nats://127.0.0.1:${await freePort()}`;
+    // The tls:// server has no TLS: the client, given the list, spoke plain TCP to it and served.
+    const mixed = `${down},${at(plain, 't0ken', 'tls')}`;
+    const invalid: [string | NatsBrokerOptions, RegExp][] = [
+      [
+        mixed,
+        /NatsBroker: nats:\/\/127\.0\.0\.1:\d+ and tls:\/\/127\.0\.0\.1:\d+ in one list: .* make each server tls:\/\//,
+      ],
+      [`${at(plain, 't0ken', 'tls')}, ${down}`, /NatsBroker: nats:\/\/.* and tls:\/\/.* in one list/],
+      // connectOptions.tls false or null (null: the client never speaks TLS, whatever the server offers).
+      [
+        { url: at(plain, 't0ken', 'tls'), connectOptions: { tls: false } },
+        /tls:\/\/127\.0\.0\.1:\d+ asks for TLS, which connectOptions\.tls \(false\) does not/,
+      ],
+      [
+        { url: at(plain, 't0ken', 'tls'), connectOptions: { tls: null } },
+        /tls:\/\/127\.0\.0\.1:\d+ asks for TLS, which connectOptions\.tls \(null\) does not/,
+      ],
+    ];
+    for (const [options, reason] of invalid) {
+      assert.throws(
+        () => new NatsBroker(options),
+        (err: WebSocketError) =>
+          err.code === 'ERR_WS_INVALID_ARGUMENT' && reason.test(err.message) && !err.message.includes('t0ken'),
+        JSON.stringify(options),
+      );
+    }
+    // Every server tls://: refused at open, as by one tls:// server without TLS.
+    await refused(`${down},${at(plain, 't0ken', 'tls')}`.replace(/^nats:/, 'tls:'), /speaks NATS without TLS/, 't0ken');
+    // connectOptions.tls: TLS to every server of the mixed list (here the one up serves TLS).
+    const { cert, key } = selfSigned();
+    const secure = await server(`tls { cert_file: "${cert}", key_file: "${key}" }\nauthorization { token: t0ken }`);
+    await openBoth(
+      { url: `${down},${at(secure, 't0ken', 'tls')}`, connectOptions: { tls: { ca: readFileSync(cert) } } },
+      'mixed-tls',
+    );
+  });
+
   it('a server down at open: open resolves unavailable, connects once it is up; errors of an outage are masked', async () => {
     const down = await BrokerProcess.nats({ jetstream: false, start: false, config: 'authorization { token: t0ken }' });
     brokers.push(down);

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocketError } from '../../src/errors.js';
 import type { Broker } from '../../src/pubsub/broker.js';
@@ -26,6 +27,22 @@ const WAIT = { timeout: 90_000 };
  * broker server on loopback to answer beside CPU burners.
  */
 const SHORT_MS = 1000;
+
+/** Changes the password of the Redis on `port` (`CONFIG SET requirepass`), on a connection of its own. */
+async function changePassword(port: number, from: string, to: string): Promise<void> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  let said = '';
+  await new Promise<void>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      said += chunk.toString('latin1');
+      if (said === '+OK\r\n+OK\r\n') resolve();
+      else if (!'+OK\r\n+OK\r\n'.startsWith(said)) reject(new Error(`Redis said ${JSON.stringify(said)}`));
+    });
+    socket.on('error', reject);
+    socket.write(`AUTH ${from}\r\nCONFIG SET requirepass ${to}\r\n`);
+  });
+  socket.destroy();
+}
 
 /** The code a publish rejects with now ('' if it is taken). */
 async function publishCode(broker: Broker): Promise<string> {
@@ -342,3 +359,157 @@ describe('One attempt failing otherwise, the server still up and refusing: the s
     });
   }
 });
+
+describe('One attempt failing otherwise, the server still up and refusing: the same refusal, not told again (Redis)', () => {
+  const kinds = [
+    // Connected, then refused as node-redis makes its pair again: the broker asks the port once
+    // both connections' last attempts failed otherwise.
+    { name: 'refused on its reconnections', connectedFirst: true },
+    // Down at open, then up refusing: the broker's own attempts (a pair each), asked after one fails.
+    { name: 'never connected, the server up refusing', connectedFirst: false },
+  ];
+  for (const { name, connectedFirst } of kinds) {
+    it(`${name}: connections dropped before Redis answers them are no outage, one refusal told`, WAIT, async (t) => {
+      const server = await BrokerProcess.redis({ start: connectedFirst, args: ['--requirepass', 'pw-1'] });
+      const proxy = await TcpProxy.start(server.port);
+      // (No keep-alive check in the test's time: the pair is made again by node-redis only.)
+      const broker = new RedisBroker({ url: `redis://:pw-1@127.0.0.1:${proxy.port}`, pingIntervalMs: 600_000 });
+      // From `dropping` on, new connections are held; the broker's own (node-redis writes a command
+      // array first) are dropped once they have written, the broker's asks of the port (a plain
+      // PING, a TLS handshake) pass. Dropping ends once an ask made since is over: its connections
+      // closed (not those of one made before, while Redis restarted), none left open unseen.
+      let phase: 'before' | 'dropping' | 'after' = 'before';
+      /** The connections open when dropping began. */
+      let earlier = new Set<ProxyLink>();
+      /** The connections of the asks made since dropping began. */
+      const asks: ProxyLink[] = [];
+      /** The broker's connections let through after dropping ended. */
+      const after: ProxyLink[] = [];
+      let watching = true;
+      const classified = new Set<ProxyLink>();
+      const watch = proxy.until(() => {
+        for (const link of proxy.links) {
+          if (classified.has(link) || link.clientText === '') continue;
+          classified.add(link);
+          if (phase === 'before') continue;
+          if (!link.clientText.startsWith('*')) {
+            if (!earlier.has(link)) asks.push(link);
+            link.release();
+          } else if (phase === 'dropping') {
+            link.destroy();
+          } else {
+            after.push(link);
+            link.release();
+          }
+        }
+        const pending = [...proxy.links].some((l) => !earlier.has(l) && (l.clientText === '' || asks.includes(l)));
+        if (phase === 'dropping' && asks.length > 0 && !pending) {
+          phase = 'after';
+          proxy.holding = false;
+          for (const link of proxy.links) if (classified.has(link)) link.release();
+        }
+        return watching ? undefined : true;
+      });
+      t.after(async () => {
+        watching = false;
+        await broker.close();
+        await proxy.close();
+        await watch;
+        await server.stop();
+      });
+      const events = new BrokerRecorder();
+      await broker.open(events, history);
+      if (connectedFirst) {
+        await broker.subscribe('room');
+        await server.restart({ args: ['--requirepass', 'pw-2'] });
+      } else {
+        await server.restart({ args: ['--requirepass', 'pw-2'] });
+      }
+      await events.refused(1);
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+
+      proxy.holding = true;
+      earlier = new Set(proxy.links);
+      phase = 'dropping';
+      // Three refused connections after the ask: one of the broker's clients (or attempts) had one
+      // after another, so a refusal came in after the ask's answer and was handled.
+      await proxy.until(() => (after.filter((l) => l.serverText.includes('WRONGPASS')).length >= 3 ? true : undefined));
+      assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
+      assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+      assert.deepEqual(events.availability, [false]);
+
+      await server.restart({ args: ['--requirepass', 'pw-1'] });
+      await events.available(true);
+      assert.equal(events.refusals.length, 1);
+    });
+  }
+});
+
+it(
+  'Redis: an ask begun before a refusal came, answered nothing after it: the refusal goes on, not told again',
+  WAIT,
+  async (t) => {
+    const server = await BrokerProcess.redis({ args: ['--requirepass', 'pw-1'] });
+    const proxy = await TcpProxy.start(server.port);
+    const broker = new RedisBroker({ url: `redis://:pw-1@127.0.0.1:${proxy.port}`, pingIntervalMs: 600_000 });
+    // node-redis's connections (a command array first) are dropped or let through as `drop` says;
+    // the broker's asks of the port (a plain PING, a TLS handshake) are held, never answered.
+    let drop = false;
+    let drops = 0;
+    const asks: ProxyLink[] = [];
+    /** node-redis's connections let through, in order. */
+    const through: ProxyLink[] = [];
+    let watching = true;
+    const seen = new Set<ProxyLink>();
+    const watch = proxy.until(() => {
+      for (const link of proxy.links) {
+        if (seen.has(link) || link.clientText === '') continue;
+        seen.add(link);
+        if (!link.clientText.startsWith('*')) asks.push(link);
+        else if (drop) {
+          drops++;
+          link.destroy();
+        } else {
+          through.push(link);
+          link.release();
+        }
+      }
+      return watching ? undefined : true;
+    });
+    t.after(async () => {
+      watching = false;
+      await broker.close();
+      await proxy.close();
+      await watch;
+      await server.stop();
+    });
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    await broker.subscribe('room');
+
+    // Lost, each attempt dropped: the broker asks the port, and the ask waits (held).
+    drop = true;
+    proxy.cut();
+    await proxy.until(() => (asks.length >= 2 ? true : undefined));
+    // Meanwhile Redis's password changes (the server stays up, the asks stay held): told.
+    await changePassword(server.port, 'pw-1', 'pw-2');
+    drop = false;
+    await events.refused(1);
+    // Then both clients' attempts fail otherwise again (four drops: each client reconnects at
+    // least once a second), and the ask begun before the refusal ends, having heard nothing.
+    drop = true;
+    const dropped = drops;
+    await proxy.until(() => (drops >= dropped + 4 ? true : undefined));
+    for (const ask of asks) ask.destroy();
+    await proxy.until(() => (asks.every((l) => !proxy.links.has(l)) ? true : undefined));
+    drop = false;
+    const since = through.length;
+    // Three refused connections after it: one client had one after another, so a refusal came in
+    // after the ask's answer and was handled.
+    await proxy.until(() =>
+      through.slice(since).filter((l) => l.serverText.includes('WRONGPASS')).length >= 3 ? true : undefined,
+    );
+    assert.equal(events.refusals.length, 1, 'the refusal goes on: not told again');
+    assert.equal(await publishCode(broker), 'ERR_WS_BROKER_REFUSED');
+  },
+);
