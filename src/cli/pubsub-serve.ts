@@ -61,9 +61,9 @@ const MAX_PUBLISHES_IN_FLIGHT = 32;
  */
 const MAX_PUBLISH_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /**
- * Bytes of all connections' publishes waiting for the broker in this process: past them no
- * connection is read (its next request may be a publish) until they drop, so that many connections
- * at their own bound do not add up to more.
+ * Bytes of all connections' publishes waiting for the broker in this process: past them a publish
+ * waits, and its connection is not read, until they drop, so that many connections each under their
+ * own bound do not add up to more.
  */
 const MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
@@ -154,8 +154,9 @@ interface Told {
 const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
 /**
- * The bytes of publishes waiting for the broker in this process, and the connections not read
- * until they drop below MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT, woken in the order they began to wait.
+ * The bytes of publishes waiting for the broker in this process, and the connections whose next
+ * publish waits for them to drop below MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT, woken in the order they
+ * began to wait.
  */
 class PublishBytesInFlight {
   bytes = 0;
@@ -166,7 +167,7 @@ class PublishBytesInFlight {
     return this.bytes >= MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT;
   }
 
-  /** `resume` is called once the bytes drop below the bound (a connection closed meanwhile reads an error then). */
+  /** `resume` is called once the bytes are below the bound. */
   wait(resume: () => void): void {
     this.#waiting.add(resume);
   }
@@ -177,7 +178,7 @@ class PublishBytesInFlight {
 
   settled(bytes: number): void {
     this.bytes -= bytes;
-    // One at a time while below the bound: a woken connection may take bytes (a read can be answered at once).
+    // One at a time while below the bound: each woken connection sends its publish at once.
     for (const resume of this.#waiting) {
       if (this.full) break;
       this.#waiting.delete(resume);
@@ -200,6 +201,8 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
   /** The bytes of the publishes counted by `publishing`. */
   let publishingBytes = 0;
   const { inFlight } = limits;
+  /** A publish read while this process had too many bytes in flight: sent once they drop; nothing is read meanwhile. */
+  let deferred: (() => void) | null = null;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
   /** Replies written and not yet handed on: with a backlog, the next request waits for them. */
@@ -225,17 +228,20 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
     subscribing ||
     publishing >= MAX_PUBLISHES_IN_FLIGHT ||
     publishingBytes >= MAX_PUBLISH_BYTES_IN_FLIGHT ||
-    inFlight.full ||
+    deferred !== null ||
     // A client that sends requests and does not read their replies stops being read, as the echo
     // server's does: its replies never pile up in memory.
     (replying > 0 && ws.bufferedAmount > REPLY_HIGH_WATER);
   const resume = (): void => {
-    if (!held) return;
-    if (!mustWait()) {
+    if (deferred !== null) {
+      if (inFlight.full) return inFlight.wait(resume);
+      const start = deferred;
+      deferred = null;
+      start();
+    }
+    if (held && !mustWait()) {
       held = false;
       ws.read(onMessage);
-    } else if (inFlight.full) {
-      inFlight.wait(resume);
     }
   };
   const replied = (): void => {
@@ -335,16 +341,21 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
       if (data.includes('null') && hasInfiniteNumber(r.data)) {
         return send(errorJson(BAD, 'a number in data is too large for a double (it would arrive as null)'));
       }
-      publishing++;
-      publishingBytes += size;
-      inFlight.taken(size);
-      ps.publish(topic, data).then(
-        () => published(size),
-        (err) => {
-          published(size);
-          fail(err);
-        },
-      );
+      const start = (): void => {
+        publishing++;
+        publishingBytes += size;
+        inFlight.taken(size);
+        ps.publish(topic, data).then(
+          () => published(size),
+          (err) => {
+            published(size);
+            fail(err);
+          },
+        );
+      };
+      if (!inFlight.full) return start();
+      deferred = start;
+      inFlight.wait(resume);
     }
   };
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
@@ -357,9 +368,8 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
     }
     // A subscribe is answered before the next request is read, so a publish sent right after it
     // comes back to its sender; a publisher faster than its broker is not read until a publish settles.
-    if (!mustWait()) return ws.read(onMessage);
-    held = true;
-    if (inFlight.full) inFlight.wait(resume);
+    if (mustWait()) held = true;
+    else ws.read(onMessage);
   };
   ws.read(onMessage);
 }
