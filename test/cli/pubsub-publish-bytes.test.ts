@@ -21,15 +21,17 @@ const PUBLISHES = 40;
 /** Marks where each publish's data starts, in the bytes the server writes to Redis. */
 const MARK = '<<';
 
-const dataOf = (i: number): string =>
-  `${MARK}${i}>>`.padEnd(SIZE - OVERHEAD - JSON.stringify(TOPIC).length - 2, 'x');
+const dataOf = (i: number): string => `${MARK}${i}>>`.padEnd(SIZE - OVERHEAD - JSON.stringify(TOPIC).length - 2, 'x');
 
 /** Counts MARK in what the server wrote to Redis on `link`, reading each byte once. */
 function marks(link: ProxyLink): () => number {
   let count = 0;
   let from = 0;
   return () => {
-    for (let at; (at = link.clientText.indexOf(MARK, from)) >= 0; from = at + MARK.length) count++;
+    for (let at = link.clientText.indexOf(MARK, from); at >= 0; at = link.clientText.indexOf(MARK, from)) {
+      count++;
+      from = at + MARK.length;
+    }
     from = Math.max(from, link.clientText.length - MARK.length + 1);
     return count;
   };
@@ -68,7 +70,6 @@ it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of th
     await error(other, 'ERR_WS_INVALID_ARGUMENT', 'an unknown op');
   }
   assert.equal(sent(), inFlight, 'publishes the server sent to Redis before any was answered');
-  assert.ok(pub.sock.writableLength > 0, 'the publisher is not read: its bytes wait in its socket');
 
   link.release();
   for (let i = 0; i < PUBLISHES; i++) assert.equal(await message(sub, TOPIC, i + 2), dataOf(i));
