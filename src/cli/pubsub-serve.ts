@@ -53,6 +53,19 @@ function historyOf(opts: PubSubServeOptions): HistoryOptions {
 }
 /** Publishes of one connection waiting for the broker, past which its messages are not read until one settles. */
 const MAX_PUBLISHES_IN_FLIGHT = 32;
+/**
+ * Bytes of one connection's publishes waiting for the broker, past which its messages are not read
+ * until one settles: a publish may be 4 MiB, and 32 of them (~128 MiB a connection) let a few
+ * flooding clients swell the server. A publish is always taken while none is in flight, so that a
+ * message larger than this never waits for ever.
+ */
+const MAX_PUBLISH_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+/**
+ * Bytes of all connections' publishes waiting for the broker in this process: past them a publish
+ * waits, and its connection is not read, until they drop, so that many connections each under their
+ * own bound do not add up to more.
+ */
+const MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
 const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
@@ -140,15 +153,56 @@ interface Told {
  */
 const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
+/**
+ * The bytes of publishes waiting for the broker in this process, and the connections whose next
+ * publish waits for them to drop below MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT, woken in the order they
+ * began to wait.
+ */
+class PublishBytesInFlight {
+  bytes = 0;
+  /** Each waiting connection's `resume` (a Set keeps the order of insertion and adds each once). */
+  readonly #waiting = new Set<() => void>();
+
+  get full(): boolean {
+    return this.bytes >= MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT;
+  }
+
+  /** `resume` is called once the bytes are below the bound. */
+  wait(resume: () => void): void {
+    this.#waiting.add(resume);
+  }
+
+  taken(bytes: number): void {
+    this.bytes += bytes;
+  }
+
+  settled(bytes: number): void {
+    this.bytes -= bytes;
+    // One at a time while below the bound: each woken connection sends its publish at once.
+    for (const resume of this.#waiting) {
+      if (this.full) break;
+      this.#waiting.delete(resume);
+      resume();
+    }
+  }
+}
+
 /** The limits of one connection (the command line's). */
 interface ConnectionLimits {
   /** Topics one connection may be subscribed to at once. */
   maxTopics: number;
+  /** This process's publishes waiting for the broker, shared by its connections. */
+  inFlight: PublishBytesInFlight;
 }
 
 /** Serves the protocol on one connection until it closes. */
 function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: ConnectionLimits): void {
   let publishing = 0;
+  /** The bytes of the publishes counted by `publishing`. */
+  let publishingBytes = 0;
+  const { inFlight } = limits;
+  /** A publish read while this process had too many bytes in flight: sent once they drop; nothing is read meanwhile. */
+  let deferred: (() => void) | null = null;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
   /** Replies written and not yet handed on: with a backlog, the next request waits for them. */
@@ -173,10 +227,18 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
     leaving !== null ||
     subscribing ||
     publishing >= MAX_PUBLISHES_IN_FLIGHT ||
+    publishingBytes >= MAX_PUBLISH_BYTES_IN_FLIGHT ||
+    deferred !== null ||
     // A client that sends requests and does not read their replies stops being read, as the echo
     // server's does: its replies never pile up in memory.
     (replying > 0 && ws.bufferedAmount > REPLY_HIGH_WATER);
   const resume = (): void => {
+    if (deferred !== null) {
+      if (inFlight.full) return inFlight.wait(resume);
+      const start = deferred;
+      deferred = null;
+      start();
+    }
     if (held && !mustWait()) {
       held = false;
       ws.read(onMessage);
@@ -194,8 +256,10 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
     const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
     send(errorJson(e.code, e.message));
   };
-  const published = (): void => {
+  const published = (bytes: number): void => {
     publishing--;
+    publishingBytes -= bytes;
+    inFlight.settled(bytes);
     if (leaving !== null && publishing === 0) {
       leave(leaving);
       leaving = null;
@@ -277,11 +341,21 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
       if (data.includes('null') && hasInfiniteNumber(r.data)) {
         return send(errorJson(BAD, 'a number in data is too large for a double (it would arrive as null)'));
       }
-      publishing++;
-      ps.publish(topic, data).then(published, (err) => {
-        published();
-        fail(err);
-      });
+      const start = (): void => {
+        publishing++;
+        publishingBytes += size;
+        inFlight.taken(size);
+        ps.publish(topic, data).then(
+          () => published(size),
+          (err) => {
+            published(size);
+            fail(err);
+          },
+        );
+      };
+      if (!inFlight.full) return start();
+      deferred = start;
+      inFlight.wait(resume);
     }
   };
   const onMessage = (err: WebSocketError | null, msg?: ReceivedData): void => {
@@ -333,7 +407,7 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     if (t) Object.assign(t, { offset, epoch });
     (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
-  const limits = { maxTopics: opts.maxTopics };
+  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight() };
   let running: RunningServer;
   try {
     running = await serve({
