@@ -16,10 +16,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
-import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy } from '../support/brokers.js';
 import { GatedBroker, asBroker } from './gated-broker.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { readUntil, startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 const MAX_BYTES = 64 * 1024;
 const SIZE = 1000;
@@ -27,23 +26,6 @@ const MISSED = 100; // published while the link is down: 100 KB, over the cap
 const DURING_READ = 100; // published while the catch-up reads history: 100 KB more
 
 const payload = (tag: string, i: number): string => `${tag}${i}:`.padEnd(SIZE, '.');
-
-/** The end of this turn: PubSub hands out the messages of a turn at its end. */
-const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Reads text messages until one tagged `last` (or a close frame); returns their tags. */
-async function readUntil(client: RawClient, last: string): Promise<{ tags: string[]; close: number | null }> {
-  const tags: string[] = [];
-  for (;;) {
-    const m = await client.nextMessage();
-    if (m.opcode === 8) return { tags, close: m.payload.readUInt16BE(0) };
-    assert.equal(m.opcode, 1);
-    const text = m.payload.toString();
-    const tag = text.slice(0, text.indexOf(':'));
-    tags.push(tag);
-    if (tag === last) return { tags, close: null };
-  }
-}
 
 describe('the catch-up after a broker outage is paced like recovery, not held to the cap', () => {
   for (const policy of ['close', 'drop'] as const) {

@@ -12,32 +12,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
-import type { RawClient } from '../conformance/raw-client.js';
 import { GatedBroker, asBroker } from './gated-broker.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { readUntil, startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 const MAX_BYTES = 64 * 1024;
 const SIZE = 1000;
 const BURST = 100; // 100 KB: over the cap
 
 const payload = (tag: string, i: number): string => `${tag}${i}:`.padEnd(SIZE, '.');
-
-/** The end of this turn: PubSub hands out the messages of a turn at its end (to the joining subscriber: held). */
-const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Reads text messages until one tagged `last` (or a close frame); returns their tags. */
-async function readUntil(client: RawClient, last: string): Promise<{ tags: string[]; close: number | null }> {
-  const tags: string[] = [];
-  for (;;) {
-    const m = await client.nextMessage();
-    if (m.opcode === 8) return { tags, close: m.payload.readUInt16BE(0) };
-    assert.equal(m.opcode, 1);
-    const text = m.payload.toString();
-    const tag = text.slice(0, text.indexOf(':'));
-    tags.push(tag);
-    if (tag === last) return { tags, close: null };
-  }
-}
 
 const tags = (tag: string, from: number, to: number): string[] =>
   Array.from({ length: to - from + 1 }, (_, i) => `${tag}${from + i}`);

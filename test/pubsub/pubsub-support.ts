@@ -1,4 +1,5 @@
 /** Shared by the pub/sub tests: a server that hands out accepted streams, and a layer that records writes. */
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { after, before } from 'node:test';
@@ -206,5 +207,22 @@ export class JsonClient {
 
   close(): void {
     this.sock.destroy();
+  }
+}
+
+/** The end of this turn: PubSub hands out the messages of a turn at its end. */
+export const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Reads text messages tagged `TAG:` until the one tagged `last` (or a close frame); returns their tags. */
+export async function readUntil(client: RawClient, last: string): Promise<{ tags: string[]; close: number | null }> {
+  const tags: string[] = [];
+  for (;;) {
+    const m = await client.nextMessage();
+    if (m.opcode === 8) return { tags, close: m.payload.readUInt16BE(0) };
+    assert.equal(m.opcode, 1);
+    const text = m.payload.toString();
+    const tag = text.slice(0, text.indexOf(':'));
+    tags.push(tag);
+    if (tag === last) return { tags, close: null };
   }
 }

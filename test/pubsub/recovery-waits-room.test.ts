@@ -8,32 +8,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
-import type { RawClient } from '../conformance/raw-client.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { readUntil, startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 const MAX_BYTES = 256 * 1024;
 const FILL_SIZE = 16 * 1024; // the other topic's messages: few turns to fill loopback's buffers
 const HISTORY = 20;
 const HISTORY_SIZE = 1000;
 
-/** The end of this turn: PubSub hands out the messages of a turn at its end. */
-const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 const payload = (tag: string, i: number, size: number): string => `${tag}${i}:`.padEnd(size, '.');
-
-/** Reads text messages until one tagged `last` (or a close frame); returns their tags. */
-async function readUntil(client: RawClient, last: string): Promise<{ tags: string[]; close: number | null }> {
-  const tags: string[] = [];
-  for (;;) {
-    const m = await client.nextMessage();
-    if (m.opcode === 8) return { tags, close: m.payload.readUInt16BE(0) };
-    assert.equal(m.opcode, 1);
-    const text = m.payload.toString();
-    const tag = text.slice(0, text.indexOf(':'));
-    tags.push(tag);
-    if (tag === last) return { tags, close: null };
-  }
-}
 
 describe("recovered history waits for room in a backlog filled by the subscriber's other topics", () => {
   for (const policy of ['drop', 'close'] as const) {

@@ -13,14 +13,11 @@ import type { WebSocketStream } from '../../src/index.js';
 import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { poll } from '../support/brokers.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 const HISTORY = 10_000;
 const SIZE = 2000; // 20 MB of history: more than loopback's socket buffers take
 const MAX_BYTES = 256 * 1024;
-
-/** The end of this turn: PubSub hands out the messages of a turn at its end. */
-const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const payload = (tag: string, i: number): string => `${tag}${i}:`.padEnd(SIZE, '.');
 
