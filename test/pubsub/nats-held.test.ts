@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import type { HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
@@ -17,12 +18,16 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   const env = brokerBehindProxy(() => BrokerProcess.nats());
   const kept = { size: 20_000, ttlSeconds: 0 };
 
-  async function open(t: TestContext, url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+  async function open(
+    t: TestContext,
+    url: string,
+    history: HistoryOptions = kept,
+  ): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
     // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
     const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000 });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
-    await broker.open(events, kept);
+    await broker.open(events, history);
     return { broker, events };
   }
 
@@ -84,38 +89,46 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   });
   // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
   // each (NATS's max_payload) would be 10 GB held in this process while one slow read ran.
-  it('past MAX_HELD_BYTES of payload (a few large messages) they are dropped, then read back from history: every message once, in order', {
-    timeout: 120_000,
-  }, async (t) => {
-    const topic = 'overflow-bytes';
-    const SIZE = 768 * 1024; // (under max_payload, 1 MiB, with the headers)
-    const large = Math.floor(MAX_HELD_BYTES / SIZE) + 2; // past the bytes a topic holds, far fewer than MAX_HELD
-    assert.ok(large < MAX_HELD / 10);
-    const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
-    const sub = await open(t, env.proxy.url('nats'));
-    const pub = await open(t, env.server.url);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
+  for (const { size, what } of [
+    { size: 100, what: 'read back from history: every message once, in order' },
+    { size: 3, what: 'what history no longer holds is lost (the offsets show the gap), the rest once, in order' },
+  ]) {
+    it(`past MAX_HELD_BYTES of payload (a few large messages) they are dropped; ${what}`, {
+      timeout: 120_000,
+    }, async (t) => {
+      const topic = `overflow-bytes-${size}`;
+      const SIZE = 768 * 1024; // (under max_payload, 1 MiB, with the headers)
+      const large = Math.floor(MAX_HELD_BYTES / SIZE) + 2; // past the bytes a topic holds, far fewer than MAX_HELD
+      assert.ok(large < MAX_HELD / 10);
+      const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+      const history = { size, ttlSeconds: 0 }; // (16 MiB of payload by default: the messages' count decides)
+      const sub = await open(t, env.proxy.url('nats'), history);
+      const pub = await open(t, env.server.url, history);
+      await sub.broker.subscribe(topic);
+      const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+      await sub.events.received(topic, 1);
 
-    const link = await backWithReadHeld(sub, pub, topic);
-    const last = large + 2;
-    for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
-    await env.proxy.until(() => link.serverText.endsWith(`m${last}\r\n`) || undefined);
-    assert.equal(sub.events.of(topic).length, 1);
-    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1, 'one history read so far');
+      const link = await backWithReadHeld(sub, pub, topic);
+      const last = large + 2;
+      for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
+      await env.proxy.until(() => link.serverText.endsWith(`m${last}\r\n`) || undefined);
+      assert.equal(sub.events.of(topic).length, 1);
+      assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1, 'one history read so far');
 
-    link.release();
-    await sub.events.received(topic, last);
-    await sub.events.available(true);
-    const got = sub.events.of(topic);
-    assert.deepEqual(
-      got.map((m) => m.offset),
-      Array.from({ length: last }, (_, i) => i + 1),
-    );
-    assert.ok(got.every((m) => m.epoch === first.epoch));
-    assert.ok(got.slice(2).every((m) => m.data.equals(payload(m.offset))));
-    // The dropped messages came back by a second read of history.
-    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
-  });
+      link.release();
+      await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+      await sub.events.available(true);
+      const got = sub.events.of(topic);
+      const oldest = Math.max(2, last - size + 1); // the oldest message history still holds
+      assert.deepEqual(
+        got.map((m) => m.offset),
+        [1, ...Array.from({ length: last - oldest + 1 }, (_, i) => oldest + i)],
+      );
+      assert.ok(got.every((m) => m.epoch === first.epoch));
+      assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+      // The dropped messages came back by a second read of history. (Held, 3-6 would have been
+      // delivered from memory with history at 3: the bound is what history keeps, as for MAX_HELD.)
+      assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
+    });
+  }
 });
