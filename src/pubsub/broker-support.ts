@@ -18,7 +18,7 @@ export const MAX_HELD = 10_000;
 /**
  * Payload bytes of live messages a topic holds at most (Redis and NATS): the default subscriber
  * backlog (`slowSubscriber.maxBytes`, 4 MiB), what the held messages make when they are let go at
- * once, and a quarter of the default `history.bytes`, so that history still keeps what is dropped.
+ * once, and a quarter of the default `history.bytes` (16 MiB), so that what is dropped still fits there.
  * While a history read runs, past it (as past `MAX_HELD` of them) the held messages are dropped and
  * read back from history: 10,000 messages of 1 MiB would otherwise be 10 GB held by one slow read.
  * Behind a hole a NATS topic waits for (a late republication), past it the hole is given up as lost.
