@@ -179,6 +179,54 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     assert.equal(command.clientText.split('EVALSHA').length - 1, 2);
   });
 
+  /**
+   * Back after a lost connection with history at `kept` messages: the position read goes, the
+   * history read after it is held at the proxy while `pub` publishes offsets 2 to `last` (small:
+   * none dropped), all received live by `sub` (a subscription's acknowledgement comes after them).
+   * Returns the command link (its history read still held) and a count of its scripts.
+   */
+  async function historyReadHeldWhileLive(
+    t: TestContext,
+    topic: string,
+    last: number,
+  ): Promise<{ sub: { broker: RedisBroker; events: BrokerRecorder }; command: ProxyLink; reads: () => number }> {
+    const kept = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('redis'), 600_000, kept);
+    const pub = await open(t, env.server.url, 600_000, kept);
+    await sub.broker.subscribe(topic);
+    await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const { command } = await reconnectWithPositionHeld(sub);
+    await subscriberBack(sub.broker);
+    const reads = (): number => command.clientText.split('EVALSHA').length - 1;
+    command.release();
+    command.holdClientFrom('EVALSHA');
+    await env.proxy.until(() => reads() === 2 || undefined);
+    for (let offset = 2; offset <= last; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await sub.broker.subscribe(`${topic}-probe`);
+    assert.deepEqual(rows(sub.events.of(topic)), [[1, 'm1']]);
+    return { sub, command, reads };
+  }
+
+  // Before, the read's 5-7 were delivered, and the held 2-4 passed for repeats (at or below the last
+  // delivered) and were dropped: lost, though this process held them (NATS delivered them).
+  it('history trimmed past what the topic holds live while its read runs (history 3): the held ones fill what history lost, in order, once', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-past-history';
+    const { sub, command, reads } = await historyReadHeldWhileLive(t, topic, 7);
+    // Now Redis runs the read: history has 5-7 only.
+    command.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    assert.deepEqual(
+      rows(sub.events.of(topic)),
+      Array.from({ length: 7 }, (_, i) => [i + 1, `m${i + 1}`]),
+    );
+    assert.equal(reads(), 2, 'the position and the history read, no other');
+  });
+
   // Before, only their count bounded what a waiting topic held: 10,000 messages of 1 MiB each
   // would be 10 GB held in this process while one slow read ran.
   for (const { size, what } of [
