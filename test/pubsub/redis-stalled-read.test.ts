@@ -180,16 +180,23 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
   });
 
   /**
-   * Back after a lost connection with history at `kept` messages: the position read goes, the
-   * history read after it is held at the proxy while `pub` publishes offsets 2 to `last` (small:
-   * none dropped), all received live by `sub` (a subscription's acknowledgement comes after them).
-   * Returns the command link (its history read still held) and a count of its scripts.
+   * Back after a lost connection with history at 3 messages: the position read goes, the history
+   * read after it is held at the proxy while `pub` publishes offsets 2 to `last` (small: none
+   * dropped). Unless `inTransit`, `sub` has received them all, live (a subscription's
+   * acknowledgement comes after them); with it, its subscriber link is stalled first, so they are
+   * on their way. Returns both links (the history read held) and a count of the scripts sent.
    */
   async function historyReadHeldWhileLive(
     t: TestContext,
     topic: string,
     last: number,
-  ): Promise<{ sub: { broker: RedisBroker; events: BrokerRecorder }; command: ProxyLink; reads: () => number }> {
+    inTransit = false,
+  ): Promise<{
+    sub: { broker: RedisBroker; events: BrokerRecorder };
+    command: ProxyLink;
+    subscriber: ProxyLink;
+    reads: () => number;
+  }> {
     const kept = { size: 3, ttlSeconds: 0 };
     const sub = await open(t, env.proxy.url('redis'), 600_000, kept);
     const pub = await open(t, env.server.url, 600_000, kept);
@@ -197,16 +204,17 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     await pub.broker.publish(topic, Buffer.from('m1'), false);
     await sub.events.received(topic, 1);
 
-    const { command } = await reconnectWithPositionHeld(sub);
+    const { command, subscriber } = await reconnectWithPositionHeld(sub);
     await subscriberBack(sub.broker);
     const reads = (): number => command.clientText.split('EVALSHA').length - 1;
     command.release();
     command.holdClientFrom('EVALSHA');
     await env.proxy.until(() => reads() === 2 || undefined);
+    if (inTransit) subscriber.stall();
     for (let offset = 2; offset <= last; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
-    await sub.broker.subscribe(`${topic}-probe`);
+    if (!inTransit) await sub.broker.subscribe(`${topic}-probe`);
     assert.deepEqual(rows(sub.events.of(topic)), [[1, 'm1']]);
-    return { sub, command, reads };
+    return { sub, command, subscriber, reads };
   }
 
   // Before, the read's 5-7 were delivered, and the held 2-4 passed for repeats (at or below the last
@@ -225,6 +233,32 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
       Array.from({ length: 7 }, (_, i) => [i + 1, `m${i + 1}`]),
     );
     assert.equal(reads(), 2, 'the position and the history read, no other');
+  });
+
+  // Redis sends the live ones before it runs the read, but they come on the other connection: had
+  // the read's reply come first and its 5-7 been delivered at once, 2-4 would have come after
+  // them, taken for repeats.
+  it('history trimmed while its read is held, the live messages still on their way when its reply comes: they are waited for (a PING on their connection), then all in order, once', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-in-transit';
+    const { sub, command, subscriber } = await historyReadHeldWhileLive(t, topic, 7, true);
+    const pings = (): number => subscriber.clientText.split('PING').length - 1;
+    const before = pings();
+    command.release();
+    // The reply has come: the broker has either delivered 5-7 or asked its subscriber connection.
+    await Promise.race([
+      sub.events.until(() => sub.events.of(topic).length > 1),
+      env.proxy.until(() => pings() > before || undefined),
+    ]);
+    assert.deepEqual(rows(sub.events.of(topic)), [[1, 'm1']]);
+    subscriber.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    assert.deepEqual(
+      rows(sub.events.of(topic)),
+      Array.from({ length: 7 }, (_, i) => [i + 1, `m${i + 1}`]),
+    );
   });
 
   // Before, only their count bounded what a waiting topic held: 10,000 messages of 1 MiB each
