@@ -261,6 +261,50 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     );
   });
 
+  // What was dropped for the bounds and trimmed is lost; what came after the drop is held, and
+  // fills what history lost of it, both for the read that was running and for the read of what
+  // was dropped (its catch-up). Before, 7, 11 and 12 were lost too.
+  it('live messages dropped for the bounds, history trimmed (history 3): those held since the drop fill what history lost, in the read and in its catch-up', {
+    timeout: 120_000,
+  }, async (t) => {
+    const topic = 'held-after-drop';
+    const SIZE = 1024 * 1024;
+    const large = Math.floor(MAX_HELD_BYTES / SIZE) + 1; // 2 to large + 1: dropped (past MAX_HELD_BYTES)
+    const { sub, command, reads } = await historyReadHeldWhileLive(t, topic, 1);
+    const pub = await open(t, env.server.url, 600_000, { size: 3, ttlSeconds: 0 });
+    const publish = (offset: number, bytes = 0): Promise<unknown> =>
+      pub.broker.publish(topic, Buffer.from(`m${offset}`.padEnd(bytes, '.')), false);
+    let offset = 2;
+    for (; offset <= large + 1; offset++) await publish(offset, SIZE);
+    const held = offset; // the first held after the drop
+    for (; offset <= held + 3; offset++) await publish(offset);
+    await sub.broker.subscribe(`${topic}-probe-2`);
+    assert.equal(sub.events.of(topic).length, 1);
+    // The read runs (history has the last 3: one held after the drop is older), and the catch-up
+    // of what was dropped after it is held in turn while five more come live.
+    command.release();
+    command.holdClientFrom('EVALSHA');
+    await env.proxy.until(() => reads() === 3 || undefined);
+    const caughtUp = offset;
+    for (; offset <= caughtUp + 4; offset++) await publish(offset);
+    await sub.broker.subscribe(`${topic}-probe-3`);
+    const first = [1, ...Array.from({ length: 4 }, (_, i) => held + i)];
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      first,
+    );
+    command.release();
+    const last = offset - 1;
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+    await sub.events.available(true);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      [...first, ...Array.from({ length: last - caughtUp + 1 }, (_, i) => caughtUp + i)],
+    );
+    assert.ok(sub.events.of(topic).every((m) => m.data.toString() === `m${m.offset}`));
+    assert.equal(reads(), 3);
+  });
+
   // Before, only their count bounded what a waiting topic held: 10,000 messages of 1 MiB each
   // would be 10 GB held in this process while one slow read ran.
   for (const { size, what } of [
