@@ -2,11 +2,14 @@
  * RedisBroker when the read a topic waits for (its position after a lost connection) fails late or
  * is not answered: it is made again, and the topic's held live messages are delivered after it,
  * in order, and the broker reports available; past what a topic holds (10,000 messages or 4 MiB of
- * them) they are dropped and read back from history. A TCP proxy in front of Redis holds the read's command, answers it in the
+ * them) they are dropped and read back from history. When history was trimmed past what the read
+ * asked for, the live messages the topic holds fill what history lost (in its epoch, in order,
+ * once): only what neither has is lost. A TCP proxy in front of Redis holds the read's command, answers it in the
  * server's stead, and cuts the connections, so each interleaving is chosen, not hoped for.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { createClient } from 'redis';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
@@ -193,6 +196,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     inTransit = false,
   ): Promise<{
     sub: { broker: RedisBroker; events: BrokerRecorder };
+    pub: { broker: RedisBroker; events: BrokerRecorder };
     command: ProxyLink;
     subscriber: ProxyLink;
     reads: () => number;
@@ -214,7 +218,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     for (let offset = 2; offset <= last; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
     if (!inTransit) await sub.broker.subscribe(`${topic}-probe`);
     assert.deepEqual(rows(sub.events.of(topic)), [[1, 'm1']]);
-    return { sub, command, subscriber, reads };
+    return { sub, pub, command, subscriber, reads };
   }
 
   // Before, the read's 5-7 were delivered, and the held 2-4 passed for repeats (at or below the last
@@ -233,6 +237,42 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
       Array.from({ length: 7 }, (_, i) => [i + 1, `m${i + 1}`]),
     );
     assert.equal(reads(), 2, 'the position and the history read, no other');
+  });
+
+  // Only the read's epoch is filled from memory: held offsets 1-2 of a newer epoch are not the
+  // old one's 1-2, nor its 3-4 (they would have passed for them, and the old epoch's 5-7 come after
+  // the new one's).
+  it('history trimmed while its read is held, Redis emptied before its reply comes: the held ones of its epoch fill what history lost, those of the new epoch come after, from its start', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-two-epochs';
+    const { sub, pub, command, reads } = await historyReadHeldWhileLive(t, topic, 7);
+    const old = sub.events.of(topic)[0]!.epoch;
+    // The read runs now (history has 5-7), its reply kept at the proxy (none can come in this turn).
+    command.release();
+    command.stall();
+    const admin = createClient({ url: env.server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['FLUSHALL']);
+    } finally {
+      await admin.close();
+    }
+    const one = await pub.broker.publish(topic, Buffer.from('n1'), false);
+    await pub.broker.publish(topic, Buffer.from('n2'), false);
+    assert.notEqual(one.epoch, old, 'Redis emptied: a new epoch');
+    await sub.broker.subscribe(`${topic}-probe-2`);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    command.release();
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === one.epoch && m.offset === 2));
+    await sub.events.available(true);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => [m.epoch, m.offset, m.data.toString()]),
+      [...Array.from({ length: 7 }, (_, i) => [old, i + 1, `m${i + 1}`]), [one.epoch, 1, 'n1'], [one.epoch, 2, 'n2']],
+    );
+    assert.equal(reads(), 3, "the position, the old epoch's history, the new one's");
   });
 
   // Redis sends the live ones before it runs the read, but they come on the other connection: had
