@@ -27,6 +27,11 @@ interface PubSubServeOptions {
   quiet: boolean;
   /** redis://H:P or nats://H:P, checked (`checkBrokerUrl`); none: in memory (or through the cluster primary with workers). */
   broker?: BrokerUrl;
+  /**
+   * With `broker`: ms the broker may take to answer a command (a publish, a subscribe, a keep-alive
+   * PING) before it counts as unavailable, and between keep-alive PINGs; default the brokers' (5000).
+   */
+  brokerTimeout?: number;
   /** Messages kept per topic for recovery. */
   history: number;
   /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
@@ -80,16 +85,23 @@ function ignore(): void {}
  * The broker a checked `--broker` names (its module, and that module its client library, loaded
  * only now). Made while its server is down, it connects by itself once the server is up (PubSub
  * hears `availability` false, then true).
+ *
+ * `timeoutMs` (--broker-timeout) is each broker's `commandTimeoutMs` and its `pingIntervalMs` too:
+ * a keep-alive PING is a command, and with pings further apart than the timeout a stall would be
+ * seen only after the ping interval (Redis: a PING every 5 s, so a 1 s timeout still took 6 s),
+ * while NATS drops a connection whose two pings go unanswered, which with pings closer than a
+ * long timeout would cut a slow link that the timeout allows.
  */
-async function loadBroker({ kind, url }: BrokerUrl): Promise<Broker> {
+async function loadBroker({ kind, url }: BrokerUrl, timeoutMs: number | undefined): Promise<Broker> {
+  const timing = timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs, pingIntervalMs: timeoutMs };
   switch (kind) {
     case 'redis': {
       const { RedisBroker } = await import('../pubsub/redis-broker.js');
-      return new RedisBroker(url);
+      return new RedisBroker({ url, ...timing });
     }
     case 'nats': {
       const { NatsBroker } = await import('../pubsub/nats-broker.js');
-      return new NatsBroker(url); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
+      return new NatsBroker({ url, ...timing }); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
     }
   }
 }
@@ -386,7 +398,7 @@ interface RunningPubSubServer {
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
-  const external = !broker && opts.broker ? await loadBroker(opts.broker) : null;
+  const external = !broker && opts.broker ? await loadBroker(opts.broker, opts.brokerTimeout) : null;
   const ps = new PubSub({
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
