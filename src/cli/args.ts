@@ -43,6 +43,8 @@ export interface ServeConfig {
   historyTotalBytes: number;
   workers: number;
   maxTopics: number;
+  /** Pub/sub mode: bytes of all connections' publishes waiting for the broker, per process. */
+  maxPublishBytesInFlight: number;
 }
 
 /** The bounds of the counts, also in the usage text and the README. */
@@ -54,6 +56,8 @@ export const limits = Object.freeze({
   historyTotalBytes: { default: 256 * 1024 * 1024, max: 1024 ** 4 },
   workers: { default: 1, max: 256 },
   maxTopics: { default: 1000, max: 1_000_000 },
+  /** 64 MiB per process; at most 1 TiB. */
+  maxPublishBytesInFlight: { default: 64 * 1024 * 1024, max: 1024 ** 4 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
   seconds: { max: 2_147_483 },
   /** The brokers' own default (their commandTimeoutMs and pingIntervalMs), in seconds. */
@@ -255,6 +259,7 @@ const PUBSUB_ONLY = [
   'history-bytes',
   'history-total-bytes',
   'max-topics',
+  'max-publish-bytes-in-flight',
 ] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
@@ -281,6 +286,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'history-total-bytes': { type: 'string' },
       workers: { type: 'string' },
       'max-topics': { type: 'string' },
+      'max-publish-bytes-in-flight': { type: 'string' },
     },
     false,
   );
@@ -339,6 +345,13 @@ export function parseServeArgs(args: string[]): ServeConfig {
     ),
     workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
     maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),
+    // (At least 1: with 0 no publish would ever be taken.)
+    maxPublishBytesInFlight: count(
+      'max-publish-bytes-in-flight',
+      str('max-publish-bytes-in-flight') ?? String(limits.maxPublishBytesInFlight.default),
+      1,
+      limits.maxPublishBytesInFlight.max,
+    ),
   };
 }
 

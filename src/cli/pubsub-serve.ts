@@ -45,6 +45,11 @@ interface PubSubServeOptions {
   workers: number;
   /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
   maxTopics: number;
+  /**
+   * Bytes of all connections' publishes waiting for the broker in this process (each worker's own),
+   * past which a publish waits, its connection unread, until they drop (see PublishBytesInFlight).
+   */
+  maxPublishBytesInFlight: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -65,12 +70,6 @@ const MAX_PUBLISHES_IN_FLIGHT = 32;
  * message larger than this never waits for ever.
  */
 const MAX_PUBLISH_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
-/**
- * Bytes of all connections' publishes waiting for the broker in this process: past them a publish
- * waits, and its connection is not read, until they drop, so that many connections each under their
- * own bound do not add up to more.
- */
-const MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
 const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
@@ -167,16 +166,20 @@ const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
 /**
  * The bytes of publishes waiting for the broker in this process, and the connections whose next
- * publish waits for them to drop below MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT, woken in the order they
- * began to wait.
+ * publish waits for them to drop below `max` (--max-publish-bytes-in-flight, 64 MiB), woken in the
+ * order they began to wait: many connections each under their own bound
+ * (MAX_PUBLISH_BYTES_IN_FLIGHT) do not add up to more. A publish is taken whenever none is in
+ * flight, so that one larger than `max` never waits for ever.
  */
 class PublishBytesInFlight {
   bytes = 0;
   /** Each waiting connection's `resume` (a Set keeps the order of insertion and adds each once). */
   readonly #waiting = new Set<() => void>();
 
+  constructor(readonly max: number) {}
+
   get full(): boolean {
-    return this.bytes >= MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT;
+    return this.bytes >= this.max;
   }
 
   /** `resume` is called once the bytes are below the bound. */
@@ -419,7 +422,7 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     if (t) Object.assign(t, { offset, epoch });
     (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
-  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight() };
+  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight(opts.maxPublishBytesInFlight) };
   let running: RunningServer;
   try {
     running = await serve({
