@@ -29,12 +29,12 @@ const usage = `usage:
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
       NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
       refuses the credentials or a TLS certificate node does not trust ends serve. --broker-timeout:
-      seconds the broker may take to answer a publish, subscribe or keep-alive ping (pinged that often)
+      seconds the broker may take to answer a publish, subscribe or keep-alive ping (sent that often)
       before the publish fails with ERR_WS_BROKER_UNAVAILABLE or the link counts as stalled and is
-      made again; raise it for a slow network. --history: messages
-      kept per topic (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest
-      dropped first (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without
-      --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
+      made again (> 0; raise it for a slow network). --history: messages kept per topic
+      (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest dropped first
+      (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without --broker
+      (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
       --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max});
       --max-publish-bytes-in-flight: bytes of publishes waiting for the broker in one process, past
       which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max})
