@@ -40,9 +40,11 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  MAX_HELD_BYTES,
   emitRefused,
   isRefusal,
   maskCredentials,
+  payloadBytes,
   refused,
   retryPause,
   unavailable,
@@ -267,6 +269,8 @@ interface Subscription {
   last: number;
   /** Live messages received and not delivered yet, in order of arrival. */
   held: BrokerMessage[];
+  /** Their payload bytes. */
+  heldBytes: number;
   /** The position or history read that `held` waits for, while it runs. */
   reading: Promise<void> | null;
   /**
@@ -276,8 +280,9 @@ interface Subscription {
    */
   recheck: boolean;
   /**
-   * Live messages were dropped (more than `MAX_HELD` waited), or one came past a gap: the topic's
-   * history after `last` is read and delivered before anything newer.
+   * Live messages were dropped (more than `MAX_HELD` waited, or more than `MAX_HELD_BYTES` of
+   * payload), or one came past a gap: the topic's history after `last` is read and delivered
+   * before anything newer.
    */
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether it began after the last time). */
@@ -644,6 +649,7 @@ export class RedisBroker implements Broker {
       epoch: '',
       last: 0,
       held: [],
+      heldBytes: 0,
       reading: null,
       recheck: false,
       behind: false,
@@ -1003,8 +1009,10 @@ export class RedisBroker implements Broker {
       return;
     }
     sub.held.push(m);
-    if (sub.held.length > MAX_HELD) {
+    sub.heldBytes += m.data.length;
+    if (sub.held.length > MAX_HELD || sub.heldBytes > MAX_HELD_BYTES) {
       sub.held = [];
+      sub.heldBytes = 0;
       sub.behind = true;
       sub.drops++;
     }
@@ -1042,7 +1050,10 @@ export class RedisBroker implements Broker {
       i++;
       this.#deliver(sub, m);
     }
-    if (i > 0) sub.held.splice(0, i);
+    if (i > 0) {
+      sub.held.splice(0, i);
+      sub.heldBytes = payloadBytes(sub.held);
+    }
   }
 
   /**
@@ -1080,7 +1091,10 @@ export class RedisBroker implements Broker {
     if (target !== sub.epoch) {
       // What came live in the old epoch came before anything of the new one.
       const old = sub.held.filter((m) => m.epoch === sub.epoch);
-      if (old.length > 0) sub.held = sub.held.filter((m) => m.epoch !== sub.epoch);
+      if (old.length > 0) {
+        sub.held = sub.held.filter((m) => m.epoch !== sub.epoch);
+        sub.heldBytes = payloadBytes(sub.held);
+      }
       for (const m of old) this.#deliver(sub, m);
       sub.epoch = target;
       sub.last = 0;

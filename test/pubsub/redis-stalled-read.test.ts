@@ -1,12 +1,14 @@
 /**
  * RedisBroker when the read a topic waits for (its position after a lost connection) fails late or
  * is not answered: it is made again, and the topic's held live messages are delivered after it,
- * in order, and the broker reports available. A TCP proxy in front of Redis holds the read's command, answers it in the
+ * in order, and the broker reports available; past what a topic holds (10,000 messages or 4 MiB of
+ * them) they are dropped and read back from history. A TCP proxy in front of Redis holds the read's command, answers it in the
  * server's stead, and cuts the connections, so each interleaving is chosen, not hoped for.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
+import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, poll, type ProxyLink } from '../support/brokers.js';
@@ -176,4 +178,54 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     // The dropped messages came back by a read of history after the position read.
     assert.equal(command.clientText.split('EVALSHA').length - 1, 2);
   });
+
+  // Before, only their count bounded what a waiting topic held: 10,000 messages of 1 MiB each
+  // would be 10 GB held in this process while one slow read ran.
+  for (const { size, what } of [
+    { size: 100, what: 'read back from history, in order, once' },
+    { size: 3, what: 'what history no longer holds is lost (the offsets show the gap), the rest in order, once' },
+  ]) {
+    it(`more live payload than a topic holds (MAX_HELD_BYTES, in a few large messages) arrives while its history read runs: dropped; ${what}`, {
+      timeout: 120_000,
+    }, async (t) => {
+      const topic = `overflow-bytes-${size}`;
+      const SIZE = 1024 * 1024;
+      const count = Math.floor(MAX_HELD_BYTES / SIZE) + 2; // past the bytes a topic holds, far fewer than MAX_HELD
+      assert.ok(count < MAX_HELD / 10);
+      const last = count + 1;
+      const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padEnd(SIZE, '.'));
+      const kept = { size, ttlSeconds: 0 }; // (16 MiB of payload by default: the messages' count decides)
+      const sub = await open(t, env.proxy.url('redis'), 600_000, kept);
+      const pub = await open(t, env.server.url, 600_000, kept);
+      await sub.broker.subscribe(topic);
+      await pub.broker.publish(topic, Buffer.from('m1'), false);
+      await sub.events.received(topic, 1);
+
+      // Back after a lost connection: the position read goes, the history read after it is held.
+      const { command } = await reconnectWithPositionHeld(sub);
+      await subscriberBack(sub.broker);
+      const reads = (): number => command.clientText.split('EVALSHA').length - 1;
+      command.release();
+      command.holdClientFrom('EVALSHA');
+      await env.proxy.until(() => reads() === 2 || undefined);
+      for (let offset = 2; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
+      // Its acknowledgement follows every message above on the subscriber connection.
+      await sub.broker.subscribe('probe-2');
+      assert.equal(sub.events.of(topic).length, 1);
+      assert.equal(reads(), 2, 'the position, then the history read held');
+
+      command.release();
+      await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+      await sub.events.available(true);
+      const got = sub.events.of(topic);
+      const oldest = Math.max(2, last - size + 1); // the oldest message history still holds
+      assert.deepEqual(
+        got.map((m) => m.offset),
+        [1, ...Array.from({ length: last - oldest + 1 }, (_, i) => oldest + i)],
+      );
+      assert.ok(got.slice(1).every((m) => m.data.equals(payload(m.offset))));
+      // The held read began before they were dropped: they came back by one more read of history.
+      assert.equal(reads(), 3);
+    });
+  }
 });

@@ -430,6 +430,14 @@ export class ProxyLink {
   }
 
   /**
+   * Stops reading the client's bytes until `release()`: unlike `stall()`, which takes and keeps
+   * them, they back up in the kernel's buffers and then in the client's socket, which stops draining.
+   */
+  stopReadingClient(): void {
+    this.client.pause();
+  }
+
+  /**
    * A link that is slow but moves: from now on the server's bytes reach the client `bytes` at a
    * time, one piece every `everyMs`, until `release()`.
    */
@@ -456,6 +464,7 @@ export class ProxyLink {
   /** Forwards what was held, and from now on everything as it comes. */
   release(): void {
     clearInterval(this.#trickle);
+    this.client.resume();
     const [toServer, toClient] = [this.#toServer ?? [], this.#toClient ?? []];
     this.#toServer = null;
     this.#toClient = null;
