@@ -374,6 +374,8 @@ export class ProxyLink {
   #holdFrom: string | null = null;
   /** Forwards the server's held bytes a piece at a time (`trickleToClient`). */
   #trickle: NodeJS.Timeout | undefined;
+  /** Told each chunk the client writes (`watchClient`). */
+  #watchers: ((chunk: Buffer) => void)[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -386,6 +388,7 @@ export class ProxyLink {
     client.on('data', (chunk: Buffer) => {
       const text = chunk.toString('latin1');
       this.clientText += text;
+      for (const watch of this.#watchers) watch(chunk);
       const at = this.#holdFrom === null ? -1 : text.indexOf(this.#holdFrom);
       let rest = chunk;
       if (at >= 0) {
@@ -404,6 +407,15 @@ export class ProxyLink {
       s.on('error', () => this.destroy());
       s.on('close', () => this.destroy());
     }
+  }
+
+  /**
+   * Calls `watch` with each chunk the client writes from now on (forwarded or held), before the
+   * proxy's waits re-check: for tests that scan tens of MiB, which `clientText` would copy whole
+   * (a search flattens the string) at every chunk.
+   */
+  watchClient(watch: (chunk: Buffer) => void): void {
+    this.#watchers.push(watch);
   }
 
   /** From `text` in the client's bytes on, they wait for `release()` (the server's still pass). */
