@@ -87,6 +87,36 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     // The dropped messages came back by a second read of history.
     assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
   });
+  // The same case as RedisBroker's (test/pubsub/redis-stalled-read.test.ts): what this process
+  // holds is delivered although history no longer has it (trimmed under the read, which is given
+  // up); only m2, published while it was away and trimmed, is lost.
+  it('history trimmed (history 3) while the catch-up read is held and 3-7 come live: every one held is delivered, in order, once', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-past-history';
+    const history = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const link = await backWithReadHeld(sub, pub, topic);
+    for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [1, 3, 4, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
+
   // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
   // each (NATS's max_payload) would be 10 GB held in this process while one slow read ran.
   for (const { size, what } of [
