@@ -11,6 +11,7 @@ import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
+  endAfterCloseHandshake,
   compresses,
   flushQueued,
   queuedMessages,
@@ -336,6 +337,7 @@ export class WebSocket extends EventEmitter {
     this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
+    if (!this._isServer) endAfterCloseHandshake(stream);
     const s = socket as Partial<import('node:net').Socket>;
     if (typeof s.setTimeout === 'function') s.setTimeout(0);
     if (typeof s.setNoDelay === 'function') s.setNoDelay();
