@@ -29,6 +29,8 @@ export function newFrameHeader(): FrameHeader {
 
 /** `parseFrameHeader` needs more bytes. */
 export const NEED_MORE = 0;
+/** The detail of ERR_WS_MESSAGE_TOO_BIG for a frame announcing 2^53 bytes or more (ws-stream/ws gives ws's error for it). */
+export const HUGE_LENGTH = 'a frame length of 2^53 or more';
 /** The length is not in its shortest form, or has the top bit set (RFC 6455 §5.2). */
 export const BAD_SIZE = -1;
 

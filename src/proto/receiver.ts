@@ -8,7 +8,15 @@
 import { Buffer } from 'node:buffer';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import { parseClosePayload } from './close-payload.js';
-import { BAD_SIZE, NEED_MORE, Opcode, newFrameHeader, parseFrameHeader, type FrameHeader } from './frame.js';
+import {
+  BAD_SIZE,
+  HUGE_LENGTH,
+  NEED_MORE,
+  Opcode,
+  newFrameHeader,
+  parseFrameHeader,
+  type FrameHeader,
+} from './frame.js';
 import { unmask } from './mask.js';
 import { Utf8Validator } from './utf8.js';
 
@@ -265,7 +273,8 @@ export class Receiver {
     if (op < 8) {
       if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
       this.messageBytes += h.length;
-      if (this.messageBytes > this.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG', 'over readMessageMax');
+      if (this.messageBytes > this.readMessageMax)
+        return this.fail('ERR_WS_MESSAGE_TOO_BIG', h.length === Infinity ? HUGE_LENGTH : 'over readMessageMax');
     }
     this.remaining = h.length;
     this.phase = 0;

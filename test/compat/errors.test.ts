@@ -101,6 +101,20 @@ const cases: BadCase[] = [
     range: true,
     message: 'Invalid WebSocket frame: invalid opcode 0',
   },
+  ...[
+    ['2^63 − 1', [0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+    ['2^53, with maxPayload 0 (no limit)', [0x00, 0x20, 0, 0, 0, 0, 0, 0]],
+  ].map(
+    ([n, len]): BadCase => ({
+      name: `a 64-bit length of ${n}`,
+      bytes: Buffer.from([0x82, 0xff, ...(len as number[]), 1, 2, 3, 4]),
+      code: 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH',
+      wire: 1009,
+      range: true,
+      message: 'Unsupported WebSocket frame: payload length > 2^53 - 1',
+      options: String(n).includes('maxPayload') ? { maxPayload: 0 } : {},
+    }),
+  ),
   {
     name: 'too many fragments',
     bytes: Buffer.concat([
