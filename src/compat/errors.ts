@@ -89,7 +89,9 @@ export function toWsError(err: WebSocketError): Error | null {
   if (info === undefined) return err.code === 'ERR_WS_BUFFER_OVERFLOW' ? err : null;
   let message = info.message;
   // The core's detail gives the numbers ws puts in its messages.
-  const number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];
+  let number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];
+  // ws names a control frame's length field (126: 16-bit, 127: 64-bit; the shortest form is enforced), not its length.
+  if (err.code === 'ERR_WS_BAD_CONTROL_SIZE') number = number !== undefined && Number(number) < 65536 ? '126' : '127';
   if (number !== undefined && !/\d$/.test(message)) message = `${message} ${number}`;
   if (err.code === 'ERR_WS_BAD_RESERVED_BITS' && err.message.endsWith('RSV2 or RSV3')) {
     return wrap(
