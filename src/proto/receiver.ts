@@ -247,7 +247,8 @@ export class Receiver {
     if (op >= 8) {
       if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
       if (!h.fin) return this.fail('ERR_WS_BAD_CONTROL_FRAGMENT');
-      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE', `length ${h.length}`);
+      if (h.length > 125)
+        return this.fail('ERR_WS_BAD_CONTROL_SIZE', h.length === Infinity ? HUGE_LENGTH : `length ${h.length}`);
     } else if (op === Opcode.Continuation) {
       if ((flags & IN_MESSAGE) === 0) return this.fail('ERR_WS_BAD_CONTINUATION');
     } else if (op === Opcode.Text || op === Opcode.Binary) {
