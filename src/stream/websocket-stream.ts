@@ -857,6 +857,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       unwatch(this.#inner);
     }
     if (this.#readEnded) this.#serveReader(); // the input ended during the handshake
+    if (this.#close?.pendingEnd === 'close' && (this.#deflate === null || this.#deflate.inflateIdle))
+      this.#answerWhenRead();
   }
 
   /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
@@ -1093,6 +1095,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #answerWhenRead(): void {
     // The layer closed (while messages inflated): nothing can be answered, and no timer may outlive it.
     if (this.#state === State.Closed) return;
+    // A close that came with the handshake (in `head`) is answered once the stream is open (#ready), after
+    // what the application does on opening: ws-stream/ws answers the pings before it after 'connection'.
+    if (this.#state === State.Handshaking) return;
     // Our close frame went already: no reply to the unread messages can follow it, so nothing is
     // held back for the reader (the close handshake completes now; the messages stay readable).
     if (this.#inq.messages === 0 || this.#close!.sent) {
