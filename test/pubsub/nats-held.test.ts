@@ -3,7 +3,7 @@
  * catch-up read after a reconnection, held at a TCP proxy in front of the real nats-server), and at
  * most 4 MiB of their payload; past either it drops them and reads them back from history, in
  * order, before anything newer: every message arrives once, in offset order, and the proxy shows
- * the second history read.
+ * the second history read. When history was trimmed past the held ones before the read, they fill what it lost.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
@@ -167,4 +167,39 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
     });
   }
+
+  // The bounds and the trimmed history together: the read (held at the stream's info) finds history
+  // (3) trimmed past what was dropped and past one message held since the drop. That one is
+  // delivered from memory before history's; the dropped ones, neither held nor in history, are lost.
+  it('past MAX_HELD_BYTES, then history trimmed before the read: the ones held since the drop fill what history lost', {
+    timeout: 120_000,
+  }, async (t) => {
+    const topic = 'overflow-bytes-then-trimmed';
+    const SIZE = 768 * 1024; // (under max_payload, 1 MiB, with the headers)
+    const dropAt = Math.floor(MAX_HELD_BYTES / SIZE) + 3; // offsets 3 to this one held: past the bytes, all dropped
+    const last = dropAt + 4; // 4 held after the drop, history holding the last 3 of them
+    const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+    const history = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO');
+    for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
+    await env.proxy.until(() => link.serverText.endsWith(`m${last}\r\n`) || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => m.offset),
+      [1, dropAt + 1, dropAt + 2, dropAt + 3, dropAt + 4],
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+    assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+  });
 });
