@@ -3,7 +3,8 @@
  * catch-up read after a reconnection, held at a TCP proxy in front of the real nats-server), and at
  * most 4 MiB of their payload; past either it drops them and reads them back from history, in
  * order, before anything newer: every message arrives once, in offset order, and the proxy shows
- * the second history read. When history was trimmed past the held ones before the read, they fill what it lost.
+ * the second history read. When history was trimmed past the held ones before the read, they
+ * fill what it lost.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
