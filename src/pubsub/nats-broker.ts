@@ -1021,6 +1021,13 @@ export class NatsBroker implements Broker {
       // (In the same epoch `last` stays: a topic restarted again, after another one failed, may
       // have delivered live messages during the read.)
       if (renewed) sub.last = 0;
+      // History trimmed past `last` before the read (the stream's info read after live messages
+      // came faster than history keeps them): the live ones held of what it lost go first, in
+      // offset order, so that only what neither history nor memory has is skipped. (Before, they
+      // came after the read's newer offsets and passed for repeats. Those dropped for the bounds
+      // are not held: there history alone counts.)
+      const found = missed?.[0]?.offset;
+      if (found !== undefined && found > sub.last + 1) this.#skipTo(topic, sub, stream.epoch, found - 1);
       for (const m of missed ?? []) {
         if (m.offset <= sub.last) continue;
         sub.last = m.offset;

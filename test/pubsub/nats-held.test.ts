@@ -3,7 +3,8 @@
  * catch-up read after a reconnection, held at a TCP proxy in front of the real nats-server), and at
  * most 4 MiB of their payload; past either it drops them and reads them back from history, in
  * order, before anything newer: every message arrives once, in offset order, and the proxy shows
- * the second history read.
+ * the second history read. When history was trimmed past the held ones before the read, they
+ * fill what it lost.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
@@ -33,12 +34,14 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
   /**
    * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2`, so that the topic reads history
-   * when it is back. Returns the new link once that read (its consumer) is on its way, held from the server.
+   * when it is back. Returns the new link once that read is on its way, held from the server at `at`: its consumer (the
+   * stream's bounds already read), or the stream's info (so the read finds what history holds once the live ones came).
    */
   async function backWithReadHeld(
     sub: { events: BrokerRecorder },
     pub: { broker: NatsBroker },
     topic: string,
+    at: 'CONSUMER.CREATE' | 'STREAM.INFO' = 'CONSUMER.CREATE',
   ): Promise<ProxyLink> {
     const old = new Set(env.proxy.links);
     env.proxy.holding = true;
@@ -46,10 +49,10 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     await sub.events.available(false);
     await pub.broker.publish(topic, Buffer.from('m2'), false);
     const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
-    link.holdClientFrom('CONSUMER.CREATE');
+    link.holdClientFrom(at);
     env.proxy.holding = false;
     link.release();
-    await env.proxy.until(() => link.clientText.includes('CONSUMER.CREATE') || undefined);
+    await env.proxy.until(() => link.clientText.includes(at) || undefined);
     return link;
   }
 
@@ -88,34 +91,38 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
   });
   // The same case as RedisBroker's (test/pubsub/redis-stalled-read.test.ts): what this process
-  // holds is delivered although history no longer has it (trimmed under the read, which is given
-  // up); only m2, published while it was away and trimmed, is lost.
-  it('history trimmed (history 3) while the catch-up read is held and 3-7 come live: every one held is delivered, in order, once', {
-    timeout: 60_000,
-  }, async (t) => {
-    const topic = 'held-past-history';
-    const history = { size: 3, ttlSeconds: 0 };
-    const sub = await open(t, env.proxy.url('nats'), history);
-    const pub = await open(t, env.server.url, history);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
+  // holds is delivered although history no longer has it; only m2, published while it was away and
+  // trimmed, is lost. Held at its consumer, the read finds history trimmed under it (and is given
+  // up); held at the stream's info, it finds history already trimmed past the held 3-4 and reads
+  // 5-7 (before, 3-4 then passed for repeats: 1, 5, 6, 7).
+  for (const at of ['CONSUMER.CREATE', 'STREAM.INFO'] as const) {
+    it(`history trimmed (history 3) while the catch-up read is held at ${at} and 3-7 come live: every one held is delivered, in order, once`, {
+      timeout: 60_000,
+    }, async (t) => {
+      const topic = `held-past-history-${at}`;
+      const history = { size: 3, ttlSeconds: 0 };
+      const sub = await open(t, env.proxy.url('nats'), history);
+      const pub = await open(t, env.server.url, history);
+      await sub.broker.subscribe(topic);
+      const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+      await sub.events.received(topic, 1);
 
-    const link = await backWithReadHeld(sub, pub, topic);
-    for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
-    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
-    assert.equal(sub.events.of(topic).length, 1);
+      const link = await backWithReadHeld(sub, pub, topic, at);
+      for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+      await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+      assert.equal(sub.events.of(topic).length, 1);
 
-    link.release();
-    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
-    await sub.events.available(true);
-    const got = sub.events.of(topic);
-    assert.deepEqual(
-      got.map((m) => [m.offset, m.data.toString()]),
-      [1, 3, 4, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
-    );
-    assert.ok(got.every((m) => m.epoch === first.epoch));
-  });
+      link.release();
+      await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+      await sub.events.available(true);
+      const got = sub.events.of(topic);
+      assert.deepEqual(
+        got.map((m) => [m.offset, m.data.toString()]),
+        [1, 3, 4, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
+      );
+      assert.ok(got.every((m) => m.epoch === first.epoch));
+    });
+  }
 
   // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
   // each (NATS's max_payload) would be 10 GB held in this process while one slow read ran.
@@ -161,4 +168,39 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
     });
   }
+
+  // The bounds and the trimmed history together: the read (held at the stream's info) finds history
+  // (3) trimmed past what was dropped and past one message held since the drop. That one is
+  // delivered from memory before history's; the dropped ones, neither held nor in history, are lost.
+  it('past MAX_HELD_BYTES, then history trimmed before the read: the ones held since the drop fill what history lost', {
+    timeout: 120_000,
+  }, async (t) => {
+    const topic = 'overflow-bytes-then-trimmed';
+    const SIZE = 768 * 1024; // (under max_payload, 1 MiB, with the headers)
+    const dropAt = Math.floor(MAX_HELD_BYTES / SIZE) + 3; // offsets 3 to this one held: past the bytes, all dropped
+    const last = dropAt + 4; // 4 held after the drop, history holding the last 3 of them
+    const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+    const history = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO');
+    for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
+    await env.proxy.until(() => link.serverText.endsWith(`m${last}\r\n`) || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => m.offset),
+      [1, dropAt + 1, dropAt + 2, dropAt + 3, dropAt + 4],
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+    assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+  });
 });
