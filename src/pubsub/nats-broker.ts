@@ -103,7 +103,8 @@ interface NatsConnection {
   flush(): Promise<void>;
   status(): AsyncIterable<{ type: string }>;
   close(): Promise<void>;
-  readonly info?: { readonly max_payload: number };
+  /** The server's INFO (the last one, after a reconnection): `jetstream` true when it has JetStream. */
+  readonly info?: { readonly max_payload: number; readonly jetstream?: boolean };
   isClosed(): boolean;
 }
 interface JsMsg {
@@ -287,6 +288,11 @@ export class NatsBroker implements Broker {
    * a connection is accepted.
    */
   #lateRefusal: WebSocketError | null = null;
+  /**
+   * The last connection made before the broker began found the JetStream API not answering and
+   * no proof that the server has none (`#begin`): operations reject with this until one begins.
+   */
+  #jetStreamSilent: WebSocketError | null = null;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
   /** How many refusals were met where no operation waits (so a probe knows whether one came meanwhile). */
@@ -381,20 +387,32 @@ export class NatsBroker implements Broker {
     };
     const first = await connect();
     if (!(first instanceof Error)) {
-      await this.#begin(first, js);
-      return;
+      try {
+        await this.#begin(first, js);
+        return;
+      } catch (err) {
+        // JetStream there but not answering (yet): as for a server down, below.
+        if (!(err instanceof WebSocketError) || err.code !== 'ERR_WS_BROKER_UNAVAILABLE') throw err;
+        if (this.#closed) return;
+        this.#jetStreamSilent = err;
+      }
+    } else {
+      // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
+      const greeting = silent ? await this.#greeting() : true;
+      if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
+      // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
+      // the reason. The client tries a list's servers in random order and tells the last one's error
+      // only: each is asked alone, so that one refusing is told whichever is down.
+      const refusedBy = refusal(first)
+        ? first
+        : this.#servers.length > 1
+          ? await this.#refusalOfOne(options)
+          : undefined;
+      if (refusedBy !== undefined) throw this.#refusal(refusedBy);
     }
-    // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
-    const greeting = silent ? await this.#greeting() : true;
-    if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
-    // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
-    // the reason. The client tries a list's servers in random order and tells the last one's error
-    // only: each is asked alone, so that one refusing is told whichever is down.
-    const refusedBy = refusal(first) ? first : this.#servers.length > 1 ? await this.#refusalOfOne(options) : undefined;
-    if (refusedBy !== undefined) throw this.#refusal(refusedBy);
-    // The server is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
-    // meanwhile) and connect in the background (the client's own `waitOnFirstConnect` would keep
-    // the process alive); `true` is reported once connected.
+    // The server is down (or its JetStream does not answer): open all the same (every operation
+    // fails with ERR_WS_BROKER_UNAVAILABLE meanwhile) and connect in the background (the client's
+    // own `waitOnFirstConnect` would keep the process alive); `true` is reported once connected.
     emitAvailability(events, false);
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
@@ -404,6 +422,7 @@ export class NatsBroker implements Broker {
         // same, the server may be reconfigured. Not refused (down again): an outage, unless after
         // a refusal a server still greets (one attempt lost on a flaky link): the refusal goes on.
         if (this.#closed) return true;
+        this.#jetStreamSilent = null;
         if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
         else if (this.#lateRefusal === null || !(await this.#greets())) this.#refusalEnded();
         return this.#closed;
@@ -416,8 +435,9 @@ export class NatsBroker implements Broker {
         await this.#begin(nc, js);
       } catch (err) {
         // (JetStream refused, or required and missing: told, and tried again, the server may be
-        // restarted with it)
+        // restarted with it. Not answering: operations say so meanwhile.)
         if (err instanceof WebSocketError && err.code === 'ERR_WS_BROKER_REFUSED') this.#refusedLate(err);
+        else if (err instanceof WebSocketError) this.#jetStreamSilent = err;
         return false;
       }
       if (!this.#closed) emitAvailability(this.#events!, true);
@@ -562,11 +582,21 @@ export class NatsBroker implements Broker {
       // permissions): a refusal, not a server without JetStream, on which the broker would run on
       // core NATS without telling (no history, offsets per process).
       const denied = permissionViolation(err);
-      if (denied || this.#options.requireJetStream) {
+      const absent = !denied && noJetStream(err, nc);
+      if (!absent || this.#options.requireJetStream) {
         await nc.close().catch(() => {});
         if (denied) {
           throw refused(
             `NatsBroker: NATS refused the JetStream API to this user on ${this.#shownUrl}: ${errorText(denied)}`,
+            err,
+          );
+        }
+        // JetStream there (or maybe) but its API did not answer in time or failed otherwise (a
+        // loaded server, JetStream still starting): no proof that it has none, and core NATS is for
+        // the broker's whole life. Not available yet: tried again on a new connection.
+        if (!absent) {
+          throw unavailable(
+            `NatsBroker: the JetStream API of ${this.#shownUrl} did not answer: ${errorText(err)}`,
             err,
           );
         }
@@ -602,6 +632,7 @@ export class NatsBroker implements Broker {
     }
     this.#available = true;
     this.#lateRefusal = null;
+    this.#jetStreamSilent = null;
     this.#told = null;
     this.#watch(nc).catch(warn);
   }
@@ -819,7 +850,7 @@ export class NatsBroker implements Broker {
     if (!this.#nc) {
       // (Opened while the server was down: connecting in the background.)
       if (!this.#stopConnecting) throw unavailable('the broker is not open');
-      throw this.#lateRefusal ?? unavailable(`not connected to ${this.#shownUrl} yet`);
+      throw this.#lateRefusal ?? this.#jetStreamSilent ?? unavailable(`not connected to ${this.#shownUrl} yet`);
     }
     if (!this.#available) throw this.#lateRefusal ?? unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
@@ -1484,6 +1515,18 @@ function permissionViolation(err: unknown): Error | undefined {
     if (e.name === 'PermissionViolationError' || /^Permissions Violation/.test(e.message)) return e;
   }
   return undefined;
+}
+
+/**
+ * Whether `err`, from asking the JetStream API (`$JS.API.INFO`), is the server's own word that this
+ * user's account has no JetStream: the API answered "not enabled for account" (10039), or no one
+ * answers it (no responders) on a server whose INFO does not announce JetStream. No responders on
+ * one that does is JetStream not ready yet; a timeout or any other failure proves nothing either.
+ */
+function noJetStream(err: unknown, nc: NatsConnection): boolean {
+  if (!(err instanceof Error) || err.name !== 'JetStreamNotEnabled') return false;
+  const answered = (err.cause as { name?: string } | undefined)?.name === 'JetStreamApiError';
+  return answered || nc.info?.jetstream !== true;
 }
 
 /** What an operation that failed with `err` rejects with: refused by the server's permissions, or unavailable. */
