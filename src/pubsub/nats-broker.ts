@@ -16,7 +16,9 @@
  *
  * Without JetStream on the server, live pub/sub runs on core NATS: offsets are counted by each
  * process as it receives (core NATS orders one publisher's messages, not several publishers'), the
- * epoch is the process's own, and `history` is always `null`.
+ * epoch is the process's own, and `history` is always `null`. That is decided once, at the first
+ * connection, and only on the server's word (`noJetStream`): a JetStream API that does not answer
+ * is the broker not available yet, asked again on a new connection.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
@@ -591,9 +593,9 @@ export class NatsBroker implements Broker {
             err,
           );
         }
-        // JetStream there (or maybe) but its API did not answer in time or failed otherwise (a
-        // loaded server, JetStream still starting): no proof that it has none, and core NATS is for
-        // the broker's whole life. Not available yet: tried again on a new connection.
+        // The JetStream API did not answer in time (a loaded server, say) or failed otherwise: no
+        // proof that there is none, and core NATS is for the broker's whole life. Not available
+        // yet: asked again on a new connection.
         if (!absent) {
           throw unavailable(
             `NatsBroker: the JetStream API of ${this.#shownUrl} did not answer: ${errorText(err)}`,
