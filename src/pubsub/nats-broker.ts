@@ -295,6 +295,8 @@ export class NatsBroker implements Broker {
    * no proof that the server has none (`#begin`): operations reject with this until one begins.
    */
   #jetStreamSilent: WebSocketError | null = null;
+  /** The connection `#begin` asks the JetStream API on (not yet the broker's): `close()` closes it too. */
+  #beginning: NatsConnection | undefined;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
   /** How many refusals were met where no operation waits (so a probe knows whether one came meanwhile). */
@@ -578,6 +580,7 @@ export class NatsBroker implements Broker {
     const timeout = this.#options.commandTimeoutMs;
     let jsm: JetStreamManager | undefined;
     try {
+      this.#beginning = nc;
       jsm = await js.jetstreamManager(nc, { timeout });
     } catch (err) {
       // JetStream there but refused to this user (its API or the replies' inbox denied by its
@@ -604,6 +607,8 @@ export class NatsBroker implements Broker {
         }
         throw refused(`NatsBroker: no JetStream on ${this.#shownUrl} (requireJetStream)`, err);
       }
+    } finally {
+      this.#beginning = undefined;
     }
     if (this.#closed) {
       await nc.close().catch(() => {});
@@ -824,6 +829,8 @@ export class NatsBroker implements Broker {
     // the server went away was written after the socket ended, an uncaught 'write after end'.
     for (const sub of this.#topics.values()) this.#endLate(sub);
     this.#topics.clear();
+    // (One being begun would wait for the JetStream API's answer until `commandTimeoutMs`.)
+    await this.#beginning?.close().catch(() => {});
     await this.#nc?.close().catch(() => {});
   }
 

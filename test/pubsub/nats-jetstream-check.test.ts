@@ -96,6 +96,24 @@ describe('NatsBroker: the JetStream API not answering at open is no proof that t
     assert.deepEqual(events.refusals, []);
   });
 
+  it('close() while the JetStream API is asked: the connection closes at once (not after commandTimeoutMs), open() resolves', async () => {
+    const server = await BrokerProcess.nats();
+    servers.push(server);
+    // (A deadline the test would not outlive: the connection must close because of close().)
+    const { broker, events, heldLink, opened } = await openWithApiHeld(server, { commandTimeoutMs: 600_000 });
+    const proxy = proxies.at(-1)!;
+    await proxy.until(() => heldLink.clientText.includes('$JS.API.INFO') || undefined);
+    await broker.close();
+    await proxy.until(() => !proxy.links.has(heldLink) || undefined);
+    await opened;
+    assert.equal(broker.jetstream, false);
+    await assert.rejects(broker.publish('t', Buffer.from('x'), false), {
+      code: 'ERR_WS_BROKER_UNAVAILABLE',
+      message: /the broker is closed/,
+    });
+    assert.deepEqual(events.refusals, []);
+  });
+
   it('server without JetStream, its "no responders" late: not decided on the timeout; asked again, core NATS', async () => {
     const server = await BrokerProcess.nats({ jetstream: false });
     servers.push(server);
