@@ -16,7 +16,9 @@
  *
  * Without JetStream on the server, live pub/sub runs on core NATS: offsets are counted by each
  * process as it receives (core NATS orders one publisher's messages, not several publishers'), the
- * epoch is the process's own, and `history` is always `null`.
+ * epoch is the process's own, and `history` is always `null`. That is decided once, at the first
+ * connection, and only on the server's word (`noJetStream`): a JetStream API that does not answer
+ * is the broker not available yet, asked again on a new connection.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
@@ -103,7 +105,8 @@ interface NatsConnection {
   flush(): Promise<void>;
   status(): AsyncIterable<{ type: string }>;
   close(): Promise<void>;
-  readonly info?: { readonly max_payload: number };
+  /** The server's INFO (the last one, after a reconnection): `jetstream` true when it has JetStream. */
+  readonly info?: { readonly max_payload: number; readonly jetstream?: boolean };
   isClosed(): boolean;
 }
 interface JsMsg {
@@ -287,6 +290,13 @@ export class NatsBroker implements Broker {
    * a connection is accepted.
    */
   #lateRefusal: WebSocketError | null = null;
+  /**
+   * The last connection made before the broker began found the JetStream API not answering and
+   * no proof that the server has none (`#begin`): operations reject with this until one begins.
+   */
+  #jetStreamSilent: WebSocketError | null = null;
+  /** The connection `#begin` asks the JetStream API on (not yet the broker's): `close()` closes it too. */
+  #beginning: NatsConnection | undefined;
   /** The message of the refusal told last (`#tell`), until the broker is available again. */
   #told: string | null = null;
   /** How many refusals were met where no operation waits (so a probe knows whether one came meanwhile). */
@@ -381,20 +391,32 @@ export class NatsBroker implements Broker {
     };
     const first = await connect();
     if (!(first instanceof Error)) {
-      await this.#begin(first, js);
-      return;
+      try {
+        await this.#begin(first, js);
+        return;
+      } catch (err) {
+        // JetStream there but not answering (yet): as for a server down, below.
+        if (!(err instanceof WebSocketError) || err.code !== 'ERR_WS_BROKER_UNAVAILABLE') throw err;
+        if (this.#closed) return;
+        this.#jetStreamSilent = err;
+      }
+    } else {
+      // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
+      const greeting = silent ? await this.#greeting() : true;
+      if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
+      // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
+      // the reason. The client tries a list's servers in random order and tells the last one's error
+      // only: each is asked alone, so that one refusing is told whichever is down.
+      const refusedBy = refusal(first)
+        ? first
+        : this.#servers.length > 1
+          ? await this.#refusalOfOne(options)
+          : undefined;
+      if (refusedBy !== undefined) throw this.#refusal(refusedBy);
     }
-    // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
-    const greeting = silent ? await this.#greeting() : true;
-    if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
-    // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
-    // the reason. The client tries a list's servers in random order and tells the last one's error
-    // only: each is asked alone, so that one refusing is told whichever is down.
-    const refusedBy = refusal(first) ? first : this.#servers.length > 1 ? await this.#refusalOfOne(options) : undefined;
-    if (refusedBy !== undefined) throw this.#refusal(refusedBy);
-    // The server is down: open all the same (every operation fails with ERR_WS_BROKER_UNAVAILABLE
-    // meanwhile) and connect in the background (the client's own `waitOnFirstConnect` would keep
-    // the process alive); `true` is reported once connected.
+    // The server is down (or its JetStream does not answer): open all the same (every operation
+    // fails with ERR_WS_BROKER_UNAVAILABLE meanwhile) and connect in the background (the client's
+    // own `waitOnFirstConnect` would keep the process alive); `true` is reported once connected.
     emitAvailability(events, false);
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
@@ -404,6 +426,7 @@ export class NatsBroker implements Broker {
         // same, the server may be reconfigured. Not refused (down again): an outage, unless after
         // a refusal a server still greets (one attempt lost on a flaky link): the refusal goes on.
         if (this.#closed) return true;
+        this.#jetStreamSilent = null;
         if (refusal(nc) || nc instanceof NotNatsError) this.#refusedLate(this.#refusal(nc));
         else if (this.#lateRefusal === null || !(await this.#greets())) this.#refusalEnded();
         return this.#closed;
@@ -416,8 +439,9 @@ export class NatsBroker implements Broker {
         await this.#begin(nc, js);
       } catch (err) {
         // (JetStream refused, or required and missing: told, and tried again, the server may be
-        // restarted with it)
+        // restarted with it. Not answering: operations say so meanwhile.)
         if (err instanceof WebSocketError && err.code === 'ERR_WS_BROKER_REFUSED') this.#refusedLate(err);
+        else if (err instanceof WebSocketError) this.#jetStreamSilent = err;
         return false;
       }
       if (!this.#closed) emitAvailability(this.#events!, true);
@@ -556,13 +580,15 @@ export class NatsBroker implements Broker {
     const timeout = this.#options.commandTimeoutMs;
     let jsm: JetStreamManager | undefined;
     try {
+      this.#beginning = nc;
       jsm = await js.jetstreamManager(nc, { timeout });
     } catch (err) {
       // JetStream there but refused to this user (its API or the replies' inbox denied by its
       // permissions): a refusal, not a server without JetStream, on which the broker would run on
       // core NATS without telling (no history, offsets per process).
       const denied = permissionViolation(err);
-      if (denied || this.#options.requireJetStream) {
+      const absent = !denied && noJetStream(err, nc);
+      if (!absent || this.#options.requireJetStream) {
         await nc.close().catch(() => {});
         if (denied) {
           throw refused(
@@ -570,8 +596,19 @@ export class NatsBroker implements Broker {
             err,
           );
         }
+        // The JetStream API did not answer in time (a loaded server, say) or failed otherwise: no
+        // proof that there is none, and core NATS is for the broker's whole life. Not available
+        // yet: asked again on a new connection.
+        if (!absent) {
+          throw unavailable(
+            `NatsBroker: the JetStream API of ${this.#shownUrl} did not answer: ${errorText(err)}`,
+            err,
+          );
+        }
         throw refused(`NatsBroker: no JetStream on ${this.#shownUrl} (requireJetStream)`, err);
       }
+    } finally {
+      this.#beginning = undefined;
     }
     if (this.#closed) {
       await nc.close().catch(() => {});
@@ -602,6 +639,7 @@ export class NatsBroker implements Broker {
     }
     this.#available = true;
     this.#lateRefusal = null;
+    this.#jetStreamSilent = null;
     this.#told = null;
     this.#watch(nc).catch(warn);
   }
@@ -791,6 +829,8 @@ export class NatsBroker implements Broker {
     // the server went away was written after the socket ended, an uncaught 'write after end'.
     for (const sub of this.#topics.values()) this.#endLate(sub);
     this.#topics.clear();
+    // (One being begun would wait for the JetStream API's answer until `commandTimeoutMs`.)
+    await this.#beginning?.close().catch(() => {});
     await this.#nc?.close().catch(() => {});
   }
 
@@ -819,7 +859,7 @@ export class NatsBroker implements Broker {
     if (!this.#nc) {
       // (Opened while the server was down: connecting in the background.)
       if (!this.#stopConnecting) throw unavailable('the broker is not open');
-      throw this.#lateRefusal ?? unavailable(`not connected to ${this.#shownUrl} yet`);
+      throw this.#lateRefusal ?? this.#jetStreamSilent ?? unavailable(`not connected to ${this.#shownUrl} yet`);
     }
     if (!this.#available) throw this.#lateRefusal ?? unavailable(`no connection to ${this.#shownUrl}`);
     return this.#nc;
@@ -1491,6 +1531,18 @@ function permissionViolation(err: unknown): Error | undefined {
     if (e.name === 'PermissionViolationError' || /^Permissions Violation/.test(e.message)) return e;
   }
   return undefined;
+}
+
+/**
+ * Whether `err`, from asking the JetStream API (`$JS.API.INFO`), is the server's own word that this
+ * user's account has no JetStream: the API answered "not enabled for account" (10039), or no one
+ * answers it (no responders) on a server whose INFO does not announce JetStream. No responders on
+ * one that does is JetStream not ready yet; a timeout or any other failure proves nothing either.
+ */
+function noJetStream(err: unknown, nc: NatsConnection): boolean {
+  if (!(err instanceof Error) || err.name !== 'JetStreamNotEnabled') return false;
+  const answered = (err.cause as { name?: string } | undefined)?.name === 'JetStreamApiError';
+  return answered || nc.info?.jetstream !== true;
 }
 
 /** What an operation that failed with `err` rejects with: refused by the server's permissions, or unavailable. */
