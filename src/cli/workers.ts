@@ -173,9 +173,11 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     if (w.isConnected()) w.once('disconnect', () => exited(w, how));
     else exited(w, how);
   });
-  for (let i = 0; i < opts.workers; i++) fork();
+  // Heard before the first fork: a signal while the others are forked (each fork takes a while)
+  // would otherwise kill the primary at once, its workers left to find it gone.
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  for (let i = 0; i < opts.workers; i++) fork();
   return -1;
 }
 

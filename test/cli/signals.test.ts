@@ -1,8 +1,9 @@
 /**
  * How `ws-stream serve` stops and survives, with real processes and sockets: SIGTERM/SIGINT with
  * open connections (1001 to every client, exit 0), also with a client that never reads, also for a
- * terminal's Ctrl-C that reaches every process of `--workers 2`; and a worker that dies (its
- * clients lose their connection, the others are untouched, the primary starts another).
+ * terminal's Ctrl-C that reaches every process of `--workers 2`, also one that comes while the
+ * primary forks; and a worker that dies (its clients lose their connection, the others are
+ * untouched, the primary starts another).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -259,6 +260,44 @@ for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
       proc.kill('SIGTERM');
       assert.deepEqual(new Set(await Promise.all(codes)), new Set([1001]));
       assert.deepEqual(await exited, { code: 0, signal: null });
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  it(`--workers 3: ${signal} while the primary forks its workers stops every one of them, then exit 0`, async () => {
+    // The signal comes from inside the primary, right after its first fork (see the hook).
+    const hook = new URL('./signal-while-forking.js', import.meta.url).href;
+    const args = ['--import', hook, MAIN, 'serve', '--workers', '3', '--port', '0', '--quiet'];
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WS_STREAM_TEST_SIGNAL: signal },
+    });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    try {
+      assert.deepEqual(await exitOf(proc), { code: 0, signal: null }, `stderr: ${err}`);
+      assert.equal(out, 'shutting down\n');
+      const workers = [...err.matchAll(/^forked (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.equal(workers.length, 3, err);
+      // The primary exits once its workers have (signal 0 only asks whether a process is there).
+      const left = workers.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(left, [], 'workers left running after their primary exited');
     } finally {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
