@@ -7,8 +7,8 @@
  * longer, `PUBSUB_TRACE=1` prints every request, reply and wait.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { workerPid } from '../cli/cli-support.js';
 import { startServer } from '../conformance/raw-client.js';
 import { BrokerProcess, TcpProxy } from '../support/brokers.js';
 import { type ModelDeployment, type ModelFaults, type ModelProgress, modelSeeds, runModel } from './model-support.js';
@@ -30,17 +30,6 @@ async function sigkill(proc: Server['proc']): Promise<void> {
   const gone = new Promise<void>((resolve) => proc.once('exit', resolve));
   proc.kill('SIGKILL');
   await gone;
-}
-
-/** The pid of cluster worker `id` (NODE_UNIQUE_ID in its environment) among the children of `primary`. */
-export function workerPid(primary: number, id: string): number {
-  for (const task of readdirSync(`/proc/${primary}/task`)) {
-    for (const child of readFileSync(`/proc/${primary}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
-      const env = readFileSync(`/proc/${child}/environ`, 'latin1').split('\0');
-      if (env.includes(`NODE_UNIQUE_ID=${id}`)) return Number(child);
-    }
-  }
-  assert.fail(`no worker ${id} among the children of ${primary}`);
 }
 
 /** One test per seed: the model run with `faults` on `deployment()`, its fault kinds each struck. */
