@@ -71,6 +71,16 @@ export async function childrenOf(pid: number): Promise<number[]> {
     .map(Number);
 }
 
+/** Whether process `pid` is there (signal 0 only asks). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The pid of cluster worker `id` (NODE_UNIQUE_ID in its environment) among the children of `primary`. */
 export function workerPid(primary: number, id: string): number {
   for (const task of readdirSync(`/proc/${primary}/task`)) {
