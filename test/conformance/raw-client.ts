@@ -361,16 +361,29 @@ export async function startServer(args: string[] = []): Promise<StartedServer> {
 }
 
 /**
- * Runs a teardown (`work`). One still running after `hangMs` has hung (the servers' documented
- * shutdown takes 5 s at most: this bound only tells a hang from a slow stop on a loaded machine):
- * it fails naming every process `left()` reports, which are then killed, so that the test file
- * ends with that failure rather than at the runner's timeout.
+ * Runs a teardown's steps in turn, each one even if a step before it failed (a failed check must
+ * not leave servers running: their processes would keep the test file from ever ending); the first
+ * failure is thrown once every step has run. A teardown still running after `hangMs` has hung (the
+ * servers' documented shutdown takes 5 s at most: this bound only tells a hang from a slow stop on
+ * a loaded machine): it fails naming every process `left()` reports, which are then killed, so that
+ * the test file ends with that failure rather than at the runner's timeout.
  */
 export async function teardownOrReport(
-  work: () => Promise<void>,
+  steps: (() => unknown)[],
   left: () => ProcessLeft[],
   hangMs = 60_000,
 ): Promise<void> {
+  const work = async (): Promise<void> => {
+    const failures: unknown[] = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  };
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<'hung'>((resolve) => {
     timer = setTimeout(() => resolve('hung'), hangMs);

@@ -178,11 +178,7 @@ export function independentSuite(options: IndependentSuiteOptions): void {
     });
     after(() =>
       teardownOrReport(
-        async () => {
-          await checker?.close();
-          await Promise.all(servers.map((s) => s.stop()));
-          await broker?.stop();
-        },
+        [() => checker?.close(), () => Promise.all(servers.map((s) => s.stop())), () => broker?.stop()],
         () => [...(checker?.left() ?? []), ...servers.flatMap((s) => s.left())],
       ),
     );
