@@ -31,6 +31,11 @@ export interface ServeConfig {
   log: boolean;
   /** Pub/sub mode: the broker (checked). */
   broker: BrokerUrl | undefined;
+  /**
+   * Pub/sub mode with --broker: how long the broker may take to answer (a publish, a subscribe, a
+   * keep-alive ping) before it counts as unavailable; also the keep-alive ping interval.
+   */
+  brokerTimeout: number;
   history: number;
   /** Pub/sub mode: payload bytes of history kept per topic. */
   historyBytes: number;
@@ -38,6 +43,8 @@ export interface ServeConfig {
   historyTotalBytes: number;
   workers: number;
   maxTopics: number;
+  /** Pub/sub mode: bytes of all connections' publishes waiting for the broker, per process. */
+  maxPublishBytesInFlight: number;
 }
 
 /** The bounds of the counts, also in the usage text and the README. */
@@ -49,8 +56,12 @@ export const limits = Object.freeze({
   historyTotalBytes: { default: 256 * 1024 * 1024, max: 1024 ** 4 },
   workers: { default: 1, max: 256 },
   maxTopics: { default: 1000, max: 1_000_000 },
+  /** 64 MiB per process; at most 1 TiB. */
+  maxPublishBytesInFlight: { default: 64 * 1024 * 1024, max: 1024 ** 4 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
   seconds: { max: 2_147_483 },
+  /** The brokers' own default (their commandTimeoutMs and pingIntervalMs), in seconds. */
+  brokerTimeout: { default: 5 },
 });
 
 /** A count in [min, max], written in decimal digits only. */
@@ -62,13 +73,15 @@ function count(option: string, value: string, min: number, max: number): number 
   return n;
 }
 
-/** Seconds (decimals allowed) as whole ms; a positive time never rounds down to 0 (which means none). */
-function seconds(option: string, value: string): number {
+/**
+ * Seconds (decimals allowed) as whole ms; a positive time never rounds down to 0 (which means none).
+ * A time that must be positive (`none: false`) refuses 0.
+ */
+function seconds(option: string, value: string, none = true): number {
   const s = /^[0-9]{1,10}(\.[0-9]{1,9})?$/.test(value) ? Number(value) : Number.NaN;
-  if (!(s >= 0 && s <= limits.seconds.max)) {
-    throw new UsageError(
-      `--${option} takes seconds from 0 to ${limits.seconds.max} (0: none), not ${JSON.stringify(value)}`,
-    );
+  if (!(s >= 0 && s <= limits.seconds.max) || (!none && s === 0)) {
+    const range = none ? `from 0 to ${limits.seconds.max} (0: none)` : `over 0, at most ${limits.seconds.max}`;
+    throw new UsageError(`--${option} takes seconds ${range}, not ${JSON.stringify(value)}`);
   }
   return Math.ceil(s * 1000);
 }
@@ -239,7 +252,15 @@ function readArgs(
 }
 
 const ECHO_ONLY = ['protocols', 'tls', 'cert', 'key', 'log'] as const;
-const PUBSUB_ONLY = ['broker', 'history', 'history-bytes', 'history-total-bytes', 'max-topics'] as const;
+const PUBSUB_ONLY = [
+  'broker',
+  'broker-timeout',
+  'history',
+  'history-bytes',
+  'history-total-bytes',
+  'max-topics',
+  'max-publish-bytes-in-flight',
+] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
 export function parseServeArgs(args: string[]): ServeConfig {
@@ -259,11 +280,13 @@ export function parseServeArgs(args: string[]): ServeConfig {
       log: { type: 'boolean' },
       pubsub: { type: 'boolean' },
       broker: { type: 'string' },
+      'broker-timeout': { type: 'string' },
       history: { type: 'string' },
       'history-bytes': { type: 'string' },
       'history-total-bytes': { type: 'string' },
       workers: { type: 'string' },
       'max-topics': { type: 'string' },
+      'max-publish-bytes-in-flight': { type: 'string' },
     },
     false,
   );
@@ -276,6 +299,11 @@ export function parseServeArgs(args: string[]): ServeConfig {
         pubsub ? `--${name} is an option of the echo server, not of serve --pubsub` : `--${name} goes with --pubsub`,
       );
     }
+  }
+  if (given('broker-timeout') && !given('broker')) {
+    throw new UsageError(
+      '--broker-timeout goes with --broker: the in-memory broker (and the --workers primary) has none',
+    );
   }
   if (given('broker') && given('history-total-bytes')) {
     // Redis and NATS keep history on their servers: only the in-process store has such a total.
@@ -301,6 +329,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     tls: values.tls === true || cert !== undefined ? { cert, key } : undefined,
     log: values.log === true,
     broker: given('broker') ? checkBrokerUrl(str('broker')!) : undefined,
+    brokerTimeout: seconds('broker-timeout', str('broker-timeout') ?? String(limits.brokerTimeout.default), false),
     history: count('history', str('history') ?? String(limits.history.default), 0, limits.history.max),
     historyBytes: count(
       'history-bytes',
@@ -316,6 +345,13 @@ export function parseServeArgs(args: string[]): ServeConfig {
     ),
     workers: count('workers', str('workers') ?? String(limits.workers.default), 1, limits.workers.max),
     maxTopics: count('max-topics', str('max-topics') ?? String(limits.maxTopics.default), 1, limits.maxTopics.max),
+    // (At least 1: with 0 no publish would ever be taken.)
+    maxPublishBytesInFlight: count(
+      'max-publish-bytes-in-flight',
+      str('max-publish-bytes-in-flight') ?? String(limits.maxPublishBytesInFlight.default),
+      1,
+      limits.maxPublishBytesInFlight.max,
+    ),
   };
 }
 

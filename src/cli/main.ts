@@ -22,16 +22,22 @@ const usage = `usage:
       --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
       --quiet: no line per refused handshake, nor with --pubsub per broker outage (a lost worker still is)
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
-                  [--history 1000] [--history-bytes 16777216] [--history-total-bytes 268435456] [--workers 1]
-                  [--max-topics 1000] [--host …] [--port …] [--handshake-timeout …] [--idle-timeout …] [--deflate]
-                  [--quiet]
+                  [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
+                  [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
+                  [--max-publish-bytes-in-flight 67108864] [--host …] [--port …] [--handshake-timeout …]
+                  [--idle-timeout …] [--deflate] [--quiet]
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
       NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
-      refuses the credentials or a TLS certificate node does not trust ends serve. --history: messages
-      kept per topic (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest
-      dropped first (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without
-      --broker (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
-      --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max})
+      refuses the credentials or a TLS certificate node does not trust ends serve. --broker-timeout:
+      seconds the broker may take to answer a publish, subscribe or keep-alive ping (sent that often)
+      before the publish fails with ERR_WS_BROKER_UNAVAILABLE or the link counts as stalled and is
+      made again (> 0; raise it for a slow network). --history: messages kept per topic
+      (≤ ${limits.history.max}); --history-bytes: their payload bytes per topic, the oldest dropped first
+      (≤ ${limits.historyBytes.max}); --history-total-bytes: all topics' together, without --broker
+      (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
+      --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max});
+      --max-publish-bytes-in-flight: bytes of publishes waiting for the broker in one process, past
+      which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max})
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.
       URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/); --ca trusts a CA (or

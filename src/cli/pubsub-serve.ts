@@ -27,6 +27,11 @@ interface PubSubServeOptions {
   quiet: boolean;
   /** redis://H:P or nats://H:P, checked (`checkBrokerUrl`); none: in memory (or through the cluster primary with workers). */
   broker?: BrokerUrl;
+  /**
+   * With `broker`: ms the broker may take to answer a command (a publish, a subscribe, a keep-alive
+   * PING) before it counts as unavailable, and between keep-alive PINGs; default the brokers' (5000).
+   */
+  brokerTimeout?: number;
   /** Messages kept per topic for recovery. */
   history: number;
   /** Payload bytes of history kept per topic (the oldest go first); default PubSub's, 16 MiB. */
@@ -40,6 +45,11 @@ interface PubSubServeOptions {
   workers: number;
   /** Topics one connection may be subscribed to at once (more: ERR_WS_TOO_MANY_TOPICS). */
   maxTopics: number;
+  /**
+   * Bytes of all connections' publishes waiting for the broker in this process (each worker's own),
+   * past which a publish waits, its connection unread, until they drop (see PublishBytesInFlight).
+   */
+  maxPublishBytesInFlight: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -60,12 +70,6 @@ const MAX_PUBLISHES_IN_FLIGHT = 32;
  * message larger than this never waits for ever.
  */
 const MAX_PUBLISH_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
-/**
- * Bytes of all connections' publishes waiting for the broker in this process: past them a publish
- * waits, and its connection is not read, until they drop, so that many connections each under their
- * own bound do not add up to more.
- */
-const MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
 const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
@@ -80,16 +84,23 @@ function ignore(): void {}
  * The broker a checked `--broker` names (its module, and that module its client library, loaded
  * only now). Made while its server is down, it connects by itself once the server is up (PubSub
  * hears `availability` false, then true).
+ *
+ * `timeoutMs` (--broker-timeout) is each broker's `commandTimeoutMs` and its `pingIntervalMs` too:
+ * a keep-alive PING is a command, and with pings further apart than the timeout a stall would be
+ * seen only after the ping interval (Redis: a PING every 5 s, so a 1 s timeout still took 6 s),
+ * while NATS drops a connection whose two pings go unanswered, which with pings closer than a
+ * long timeout would cut a slow link that the timeout allows.
  */
-async function loadBroker({ kind, url }: BrokerUrl): Promise<Broker> {
+async function loadBroker({ kind, url }: BrokerUrl, timeoutMs: number | undefined): Promise<Broker> {
+  const timing = timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs, pingIntervalMs: timeoutMs };
   switch (kind) {
     case 'redis': {
       const { RedisBroker } = await import('../pubsub/redis-broker.js');
-      return new RedisBroker(url);
+      return new RedisBroker({ url, ...timing });
     }
     case 'nats': {
       const { NatsBroker } = await import('../pubsub/nats-broker.js');
-      return new NatsBroker(url); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
+      return new NatsBroker({ url, ...timing }); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
     }
   }
 }
@@ -155,16 +166,20 @@ const toldOf = new WeakMap<WebSocketStream, Map<string, Told>>();
 
 /**
  * The bytes of publishes waiting for the broker in this process, and the connections whose next
- * publish waits for them to drop below MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT, woken in the order they
- * began to wait.
+ * publish waits for them to drop below `max` (--max-publish-bytes-in-flight, 64 MiB), woken in the
+ * order they began to wait: many connections each under their own bound
+ * (MAX_PUBLISH_BYTES_IN_FLIGHT) do not add up to more. A publish is taken whenever none is in
+ * flight, so that one larger than `max` never waits for ever.
  */
 class PublishBytesInFlight {
   bytes = 0;
   /** Each waiting connection's `resume` (a Set keeps the order of insertion and adds each once). */
   readonly #waiting = new Set<() => void>();
 
+  constructor(readonly max: number) {}
+
   get full(): boolean {
-    return this.bytes >= MAX_PROCESS_PUBLISH_BYTES_IN_FLIGHT;
+    return this.bytes >= this.max;
   }
 
   /** `resume` is called once the bytes are below the bound. */
@@ -386,7 +401,7 @@ interface RunningPubSubServer {
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
-  const external = !broker && opts.broker ? await loadBroker(opts.broker) : null;
+  const external = !broker && opts.broker ? await loadBroker(opts.broker, opts.brokerTimeout) : null;
   const ps = new PubSub({
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
@@ -407,7 +422,7 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     if (t) Object.assign(t, { offset, epoch });
     (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
-  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight() };
+  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight(opts.maxPublishBytesInFlight) };
   let running: RunningServer;
   try {
     running = await serve({

@@ -4,6 +4,7 @@
  * The core's error stays reachable as `cause`.
  */
 import type { ErrorCode, WebSocketError } from '../errors.js';
+import { HUGE_LENGTH } from '../proto/frame.js';
 
 interface WsErrorInfo {
   readonly code: string;
@@ -82,11 +83,15 @@ export function toWsError(err: WebSocketError): Error | null {
   if (err.code === 'ERR_WS_BAD_FRAME_PAYLOAD' && zlib instanceof Error && typeof zlib.code === 'string') {
     return wrap(new Error(zlib.message), zlib.code, err); // ws emits zlib's own error for a bad deflate stream
   }
-  const info = table[err.code];
+  // A length from 2^53 up: the core's 1009, ws's error for the length (ws sends 1009 too).
+  const huge = err.code === 'ERR_WS_MESSAGE_TOO_BIG' && err.message.endsWith(HUGE_LENGTH);
+  const info = table[huge ? 'ERR_WS_BAD_SIZE' : err.code];
   if (info === undefined) return err.code === 'ERR_WS_BUFFER_OVERFLOW' ? err : null;
   let message = info.message;
   // The core's detail gives the numbers ws puts in its messages.
-  const number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];
+  let number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];
+  // ws names a control frame's length field (126: 16-bit, 127: 64-bit; the shortest form is enforced), not its length.
+  if (err.code === 'ERR_WS_BAD_CONTROL_SIZE') number = number !== undefined && Number(number) < 65536 ? '126' : '127';
   if (number !== undefined && !/\d$/.test(message)) message = `${message} ${number}`;
   if (err.code === 'ERR_WS_BAD_RESERVED_BITS' && err.message.endsWith('RSV2 or RSV3')) {
     return wrap(

@@ -11,6 +11,7 @@ import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
+  endAfterCloseHandshake,
   compresses,
   flushQueued,
   queuedMessages,
@@ -336,6 +337,7 @@ export class WebSocket extends EventEmitter {
     this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
+    if (!this._isServer) endAfterCloseHandshake(stream);
     const s = socket as Partial<import('node:net').Socket>;
     if (typeof s.setTimeout === 'function') s.setTimeout(0);
     if (typeof s.setNoDelay === 'function') s.setNoDelay();
@@ -343,8 +345,9 @@ export class WebSocket extends EventEmitter {
     stream.whenClosed().then(() => process.nextTick(layerClosed, this));
     this._readyState = OPEN;
     // Before the read loop's first message (handed over on the next tick): a ping ahead of it comes first.
+    // The read loop starts after them: a read that finds the input ended makes the core answer the close.
     if (this._early !== null) process.nextTick(takeEarlyControls, this);
-    this.readNext();
+    else this.readNext();
     this.emit('open');
   }
 
@@ -352,9 +355,17 @@ export class WebSocket extends EventEmitter {
   _takeEarlyControls(): void {
     const q = this._early!;
     this._early = null;
-    if (this._readyState === CLOSED) return;
-    for (let i = 0; i < q.length; i += 3)
-      this.gotControl(q[i] as number, q[i + 1] as 'ping' | 'pong', q[i + 2] as Buffer);
+    if (this._readyState === CLOSED) return this.readNext();
+    // A ping behind messages that came with the request too is answered once they were emitted (ws reads
+    // them in wire order after 'connection'), so what their listeners send goes first.
+    for (let i = 0; i < q.length; i += 3) {
+      const before = q[i] as number;
+      const kind = q[i + 1] as 'ping' | 'pong';
+      if (kind === 'ping' && this._syncEvents && (this._controls !== null || before > this._emitted))
+        (this._controls ??= []).push(before, PING_IN_TURN, q[i + 2] as Buffer);
+      else this.gotControl(before, kind, q[i + 2] as Buffer);
+    }
+    this.readNext();
   }
 
   // ------------------------------------------------------------------ the read loop
@@ -509,8 +520,11 @@ export class WebSocket extends EventEmitter {
       const payload = q[2] as Buffer;
       q.splice(0, 3);
       if (q.length === 0) this._controls = null;
-      if (this._syncEvents) this.emit(kind, payload);
-      else this.emitLater(kind, payload);
+      if (!this._syncEvents) this.emitLater(kind, payload);
+      else if (kind === PING_IN_TURN) {
+        this.autoPong(payload);
+        this.emit('ping', payload);
+      } else this.emit(kind, payload);
       q = this._controls;
     }
   }

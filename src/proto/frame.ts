@@ -17,7 +17,7 @@ export interface FrameHeader {
   rsv3: boolean;
   opcode: number;
   masked: boolean;
-  /** Payload length; at most 2^53 − 1 (larger is reported as BAD_SIZE). */
+  /** Payload length; `Infinity` for one of 2^53 or more (legal up to 2^63 − 1, and over every limit). */
   length: number;
   /** The masking key's 4 bytes, first byte highest (a number: no per-connection typed array), valid when `masked`. */
   mask: number;
@@ -29,6 +29,8 @@ export function newFrameHeader(): FrameHeader {
 
 /** `parseFrameHeader` needs more bytes. */
 export const NEED_MORE = 0;
+/** The detail of ERR_WS_MESSAGE_TOO_BIG for a frame announcing 2^53 bytes or more (ws-stream/ws gives ws's error for it). */
+export const HUGE_LENGTH = 'a frame length of 2^53 or more';
 /** The length is not in its shortest form, or has the top bit set (RFC 6455 §5.2). */
 export const BAD_SIZE = -1;
 
@@ -53,9 +55,10 @@ export function parseFrameHeader(buf: Uint8Array, off: number, end: number, out:
     if (avail < 10) return NEED_MORE;
     const hi = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
     const lo = ((buf[off + 6]! << 24) | (buf[off + 7]! << 16) | (buf[off + 8]! << 8) | buf[off + 9]!) >>> 0;
-    // The top bit must be 0; lengths past 2^53 cannot be held and no limit allows them anyway.
-    if (hi > 0x1fffff) return BAD_SIZE;
-    len = hi * 0x100000000 + lo;
+    // The top bit must be 0 (a framing error). A length from 2^53 up is legal but cannot be held exactly and
+    // no limit allows it: Infinity, so the control-size and readMessageMax checks refuse it (1002 or 1009).
+    if (hi > 0x7fffffff) return BAD_SIZE;
+    len = hi > 0x1fffff ? Number.POSITIVE_INFINITY : hi * 0x100000000 + lo;
     if (len < 65536) return BAD_SIZE;
     size = 10;
   }

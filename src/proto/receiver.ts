@@ -8,7 +8,15 @@
 import { Buffer } from 'node:buffer';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import { parseClosePayload } from './close-payload.js';
-import { BAD_SIZE, NEED_MORE, Opcode, newFrameHeader, parseFrameHeader, type FrameHeader } from './frame.js';
+import {
+  BAD_SIZE,
+  HUGE_LENGTH,
+  NEED_MORE,
+  Opcode,
+  newFrameHeader,
+  parseFrameHeader,
+  type FrameHeader,
+} from './frame.js';
 import { unmask } from './mask.js';
 import { Utf8Validator } from './utf8.js';
 
@@ -239,7 +247,8 @@ export class Receiver {
     if (op >= 8) {
       if (op > Opcode.Pong) return this.fail('ERR_WS_BAD_OPCODE', `opcode ${op}`);
       if (!h.fin) return this.fail('ERR_WS_BAD_CONTROL_FRAGMENT');
-      if (h.length > 125) return this.fail('ERR_WS_BAD_CONTROL_SIZE', `length ${h.length}`);
+      if (h.length > 125)
+        return this.fail('ERR_WS_BAD_CONTROL_SIZE', h.length === Infinity ? HUGE_LENGTH : `length ${h.length}`);
     } else if (op === Opcode.Continuation) {
       if ((flags & IN_MESSAGE) === 0) return this.fail('ERR_WS_BAD_CONTINUATION');
     } else if (op === Opcode.Text || op === Opcode.Binary) {
@@ -265,7 +274,8 @@ export class Receiver {
     if (op < 8) {
       if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
       this.messageBytes += h.length;
-      if (this.messageBytes > this.readMessageMax) return this.fail('ERR_WS_MESSAGE_TOO_BIG', 'over readMessageMax');
+      if (this.messageBytes > this.readMessageMax)
+        return this.fail('ERR_WS_MESSAGE_TOO_BIG', h.length === Infinity ? HUGE_LENGTH : 'over readMessageMax');
     }
     this.remaining = h.length;
     this.phase = 0;

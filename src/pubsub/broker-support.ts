@@ -16,9 +16,12 @@ import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from 
 export const MAX_HELD = 10_000;
 
 /**
- * Payload bytes a NATS topic holds at most behind a hole it waits for (a late republication): the
- * default subscriber backlog (`slowSubscriber.maxBytes`, 4 MiB), what the held messages make when
- * they are let go at once. Past it (as past `MAX_HELD` of them) the hole is given up as lost.
+ * Payload bytes of live messages a topic holds at most (Redis and NATS): the default subscriber
+ * backlog (`slowSubscriber.maxBytes`, 4 MiB), what the held messages make when they are let go at
+ * once, and a quarter of the default `history.bytes` (16 MiB), so that what is dropped still fits there.
+ * While a history read runs, past it (as past `MAX_HELD` of them) the held messages are dropped and
+ * read back from history: 10,000 messages of 1 MiB would otherwise be 10 GB held by one slow read.
+ * Behind a hole a NATS topic waits for (a late republication), past it the hole is given up as lost.
  */
 export const MAX_HELD_BYTES = 4 * 1024 * 1024;
 
@@ -91,6 +94,13 @@ export function urlCredentials(
     password: decode(url.password, 'password'),
     host: decode(url.hostname, 'host'),
   };
+}
+
+/** Payload bytes of `messages` (what a topic holds, see `MAX_HELD_BYTES`). */
+export function payloadBytes(messages: readonly { readonly data: Uint8Array }[]): number {
+  let bytes = 0;
+  for (const m of messages) bytes += m.data.length;
+  return bytes;
 }
 
 /** What an error says, whatever was thrown (a broker client's Error, or anything else). */

@@ -33,6 +33,7 @@ import {
   keepConnecting,
   MAX_HELD,
   MAX_HELD_BYTES,
+  payloadBytes,
   emitRefused,
   isRefusal,
   maskCredentials,
@@ -194,6 +195,8 @@ interface Subscription {
    * while the topic catches up after a reconnection (`holding`), or while a check runs.
    */
   early: NatsMsg[];
+  /** Their payload bytes. */
+  heldBytes: number;
   /** From a disconnection until the topic has caught up after the reconnection: live messages wait in `early`. */
   holding: boolean;
   /**
@@ -206,8 +209,8 @@ interface Subscription {
   /** The gap's fill waits for a late republication (see `#fillGap`); later messages wait in `early`. */
   late: LateFill | undefined;
   /**
-   * Live messages were dropped (more than `MAX_HELD` waited): the topic's history after `last` is
-   * read and delivered before anything newer.
+   * Live messages were dropped (more than `MAX_HELD` waited, or more than `MAX_HELD_BYTES` of
+   * payload): the topic's history after `last` is read and delivered before anything newer.
    */
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether one came after it began). */
@@ -234,8 +237,6 @@ interface LateFill {
   readonly covered: number;
   /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
   timer: NodeJS.Timeout | undefined;
-  /** Payload bytes of the live messages held behind the hole (given up past `MAX_HELD_BYTES`). */
-  heldBytes: number;
 }
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -672,6 +673,7 @@ export class NatsBroker implements Broker {
       last: 0,
       source: undefined,
       early: [],
+      heldBytes: 0,
       holding: false,
       checking: false,
       late: undefined,
@@ -967,7 +969,10 @@ export class NatsBroker implements Broker {
     // loss interrupted): judged against a stream made again, an old message passed for the new
     // one's offset (seen in a restart test: four old messages delivered as the new epoch's 46-49).
     // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
-    if (sub.stream !== undefined && sub.holding) sub.early = [];
+    if (sub.stream !== undefined && sub.holding) {
+      sub.early = [];
+      sub.heldBytes = 0;
+    }
     // Made again after the server dropped it while a gap's fill waited for a late republication:
     // the catch-up below reads past the hole instead.
     if (sub.late !== undefined) {
@@ -1053,8 +1058,8 @@ export class NatsBroker implements Broker {
       // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`
       // messages or `MAX_HELD_BYTES`: then the hole is given up, the held ones delivered.)
       sub.early.push(m);
-      sub.late.heldBytes += m.data.length;
-      const full = sub.early.length >= MAX_HELD || sub.late.heldBytes >= MAX_HELD_BYTES;
+      sub.heldBytes += m.data.length;
+      const full = sub.early.length >= MAX_HELD || sub.heldBytes >= MAX_HELD_BYTES;
       if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
@@ -1088,13 +1093,19 @@ export class NatsBroker implements Broker {
     }
     sub.last = Math.max(sub.last, top);
     sub.early = sub.early.filter((m) => sequenceOf(m) > top);
+    sub.heldBytes = payloadBytes(sub.early);
   }
 
-  /** Keeps a live message of `sub` for later; past `MAX_HELD`, drops them all, to be read from history. */
+  /**
+   * Keeps a live message of `sub` for later; past `MAX_HELD` of them or `MAX_HELD_BYTES` of payload,
+   * drops them all, to be read from history.
+   */
   #hold(sub: Subscription, m: NatsMsg): void {
     sub.early.push(m);
-    if (sub.early.length > MAX_HELD) {
+    sub.heldBytes += m.data.length;
+    if (sub.early.length > MAX_HELD || sub.heldBytes > MAX_HELD_BYTES) {
       sub.early = [];
+      sub.heldBytes = 0;
       sub.behind = true;
       sub.drops++;
     }
@@ -1115,7 +1126,10 @@ export class NatsBroker implements Broker {
       }
       i++;
     }
-    if (i > 0) sub.early.splice(0, i);
+    if (i > 0) {
+      sub.early.splice(0, i);
+      sub.heldBytes = payloadBytes(sub.early);
+    }
     if (sub.early.length > 0 || sub.behind) this.#check(topic, sub);
   }
 
@@ -1179,7 +1193,7 @@ export class NatsBroker implements Broker {
         const givenUp = sub.behind;
         sub.behind = false;
         const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
-        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined, heldBytes: 0 }, givenUp);
+        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1198,7 +1212,9 @@ export class NatsBroker implements Broker {
         return;
       }
       sub.behind = false;
-      for (const m of sub.early.splice(0, judged)) {
+      const judgedHeld = sub.early.splice(0, judged);
+      sub.heldBytes = payloadBytes(sub.early);
+      for (const m of judgedHeld) {
         const offset = sequenceOf(m);
         if (!(offset > sub.last)) continue;
         sub.last = offset;
@@ -1255,10 +1271,9 @@ export class NatsBroker implements Broker {
       .slice(i)
       .map((offset) => byOffset.get(offset)!)
       .filter((m): m is NatsMsg => !('offset' in m));
+    sub.heldBytes = payloadBytes(sub.early);
     if (waits) {
       sub.checking = true;
-      fill.heldBytes = 0;
-      for (const m of sub.early) fill.heldBytes += m.data.length;
       if (sub.late !== fill) {
         sub.late = fill;
         const giveUp = (): void => {

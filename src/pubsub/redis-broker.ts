@@ -40,9 +40,11 @@ import {
   historyBytes,
   keepConnecting,
   MAX_HELD,
+  MAX_HELD_BYTES,
   emitRefused,
   isRefusal,
   maskCredentials,
+  payloadBytes,
   refused,
   retryPause,
   unavailable,
@@ -267,6 +269,8 @@ interface Subscription {
   last: number;
   /** Live messages received and not delivered yet, in order of arrival. */
   held: BrokerMessage[];
+  /** Their payload bytes. */
+  heldBytes: number;
   /** The position or history read that `held` waits for, while it runs. */
   reading: Promise<void> | null;
   /**
@@ -276,8 +280,9 @@ interface Subscription {
    */
   recheck: boolean;
   /**
-   * Live messages were dropped (more than `MAX_HELD` waited), or one came past a gap: the topic's
-   * history after `last` is read and delivered before anything newer.
+   * Live messages were dropped (more than `MAX_HELD` waited, or more than `MAX_HELD_BYTES` of
+   * payload), or one came past a gap: the topic's history after `last` is read and delivered
+   * before anything newer.
    */
   behind: boolean;
   /** How many times live messages were dropped (so a read knows whether it began after the last time). */
@@ -644,6 +649,7 @@ export class RedisBroker implements Broker {
       epoch: '',
       last: 0,
       held: [],
+      heldBytes: 0,
       reading: null,
       recheck: false,
       behind: false,
@@ -1003,8 +1009,10 @@ export class RedisBroker implements Broker {
       return;
     }
     sub.held.push(m);
-    if (sub.held.length > MAX_HELD) {
+    sub.heldBytes += m.data.length;
+    if (sub.held.length > MAX_HELD || sub.heldBytes > MAX_HELD_BYTES) {
       sub.held = [];
+      sub.heldBytes = 0;
       sub.behind = true;
       sub.drops++;
     }
@@ -1042,7 +1050,10 @@ export class RedisBroker implements Broker {
       i++;
       this.#deliver(sub, m);
     }
-    if (i > 0) sub.held.splice(0, i);
+    if (i > 0) {
+      sub.held.splice(0, i);
+      sub.heldBytes = payloadBytes(sub.held);
+    }
   }
 
   /**
@@ -1068,6 +1079,7 @@ export class RedisBroker implements Broker {
           read = { messages: [], whole: true };
           drops = -1;
         }
+        if (read !== null) await this.#heardUpTo(read);
         break;
       } catch (err) {
         this.#tell(err); // (refused: a user's ACL changed; tried again all the same, and told once)
@@ -1080,14 +1092,17 @@ export class RedisBroker implements Broker {
     if (target !== sub.epoch) {
       // What came live in the old epoch came before anything of the new one.
       const old = sub.held.filter((m) => m.epoch === sub.epoch);
-      if (old.length > 0) sub.held = sub.held.filter((m) => m.epoch !== sub.epoch);
+      if (old.length > 0) {
+        sub.held = sub.held.filter((m) => m.epoch !== sub.epoch);
+        sub.heldBytes = payloadBytes(sub.held);
+      }
       for (const m of old) this.#deliver(sub, m);
       sub.epoch = target;
       sub.last = 0;
     }
     // A history read sent after the last drop holds what was dropped (or what history still has of it).
     if (read !== null && sub.drops === drops) sub.behind = false;
-    for (const m of read?.messages ?? []) this.#deliver(sub, m);
+    if (read !== null) this.#deliverRead(sub, read);
     // What history no longer holds is lost for good: what follows is taken as it comes.
     if (read === null || (!read.whole && read.messages.length === 0)) sub.gapAccepted = true;
     this.#drain(topic, sub);
@@ -1104,6 +1119,7 @@ export class RedisBroker implements Broker {
     for (let attempt = 0; ; attempt++) {
       try {
         missed = await this.#historyAfter(topic, { offset: sub.last, epoch: sub.epoch }, true);
+        if (missed !== null) await this.#heardUpTo(missed);
         break;
       } catch (err) {
         this.#tell(err); // (refused: a user's ACL changed; tried again all the same, and told once)
@@ -1113,9 +1129,49 @@ export class RedisBroker implements Broker {
     sub.reading = null;
     if (this.#topics.get(topic) !== sub) return;
     sub.behind = false;
-    for (const m of missed?.messages ?? []) this.#deliver(sub, m);
+    if (missed !== null) this.#deliverRead(sub, missed);
     if (missed === null || (!missed.whole && missed.messages.length === 0)) sub.gapAccepted = true;
     this.#drain(topic, sub);
+  }
+
+  /**
+   * Delivers what a history read of `sub` found after its last offset, in its epoch. A read that
+   * no longer had the whole range (trimmed) lacks its oldest offsets, which this process may still
+   * hold, received live while the read ran: those go first, in offset order, so that only what
+   * neither history nor memory has is lost (`PubSub` sees the gap). Before, they came after the
+   * read's newer offsets and passed for repeats: lost. (What was dropped for the bounds is not
+   * held: there history alone counts. Held ones of another epoch, or past the read, wait for
+   * `#drain`: a hole past the read may still be in history.)
+   */
+  #deliverRead(sub: Subscription, read: { messages: BrokerMessage[]; whole: boolean }): void {
+    const first = read.messages[0]?.offset;
+    if (!read.whole && first !== undefined) {
+      const trimmed = (m: BrokerMessage): boolean => m.epoch === sub.epoch && m.offset < first;
+      const older = sub.held.filter(trimmed);
+      if (older.length > 0) {
+        sub.held = sub.held.filter((m) => !trimmed(m));
+        sub.heldBytes = payloadBytes(sub.held);
+        for (const m of older) this.#deliver(sub, m);
+      }
+    }
+    for (const m of read.messages) this.#deliver(sub, m);
+  }
+
+  /**
+   * After a history read that history no longer held whole, and found some of: resolves once the
+   * subscriber connection has brought every message Redis sent it before the read ran (a PING
+   * there is answered after them), so that the live ones the read lacks are held by then
+   * (`#deliverRead`), not on their way, to be taken for repeats once the read's newer ones are
+   * delivered. Rejects as a read does (unavailable after `commandTimeoutMs`).
+   */
+  async #heardUpTo(read: { messages: BrokerMessage[]; whole: boolean }): Promise<void> {
+    if (read.whole || read.messages.length === 0) return;
+    const subscriber = this.#live();
+    try {
+      await withDeadline(subscriber.sendCommand(['PING']), this.#options.commandTimeoutMs, 'PING');
+    } catch (err) {
+      throw this.#failure(err, subscriber);
+    }
   }
 
   /**

@@ -123,6 +123,8 @@ const PEER_ENDED = 0x1000;
 const WE_ENDED = 0x2000;
 /** Frames flow: the handshake handed the input over to the receiver (made with the first bytes). */
 const FRAMES = 0x4000;
+/** A client that ends the connection as soon as the close frames are exchanged (ws's way), not after the server. */
+const ENDS_FIRST = 0x8000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -197,6 +199,7 @@ let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
+let endFirst: (ws: WebSocketStream) => void;
 
 /** Internal (compat/): the whole messages received and not yet read (events in wire order). */
 export function queuedMessages(ws: WebSocketStream): number {
@@ -248,6 +251,15 @@ export function addClosedListener(ws: WebSocketStream, listener: ClosedListener)
  */
 export function flushQueued(ws: WebSocketStream): void {
   flushNow(ws);
+}
+
+/**
+ * Internal (compat/): in the client role, end the connection as soon as both close frames are
+ * exchanged, as ws's client does, instead of waiting up to `closeTimeout` for the server to end it
+ * first (RFC 6455 §7.1.1 lets the client do either).
+ */
+export function endAfterCloseHandshake(ws: WebSocketStream): void {
+  endFirst(ws);
 }
 
 /** Internal (tests): the stream's normalised options. */
@@ -461,6 +473,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     queuedOf = (ws) => ws.#inq.messages;
     compressesOf = (ws, size, compress) => ws.#deflate?.shouldCompress(size, compress) === true;
     flushNow = (ws) => ws.#flush(true);
+    endFirst = (ws) => {
+      ws.#flags |= ENDS_FIRST;
+    };
 
     /**
      * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
@@ -535,7 +550,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       }
       closeExchanged(): void {
         this.s.#flush(true);
-        if (this.s.#role === 'server' || this.s.#peerEnded) this.s.#endLayer();
+        if ((this.s.#flags & (SERVER | ENDS_FIRST)) !== 0 || this.s.#peerEnded) this.s.#endLayer();
       }
       endLayer(): void {
         this.s.#endLayer();
@@ -842,6 +857,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       unwatch(this.#inner);
     }
     if (this.#readEnded) this.#serveReader(); // the input ended during the handshake
+    if (this.#close?.pendingEnd === 'close' && (this.#deflate === null || this.#deflate.inflateIdle))
+      this.#answerWhenRead();
   }
 
   /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
@@ -1078,6 +1095,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #answerWhenRead(): void {
     // The layer closed (while messages inflated): nothing can be answered, and no timer may outlive it.
     if (this.#state === State.Closed) return;
+    // A close that came with the handshake (in `head`) is answered once the stream is open (#ready), after
+    // what the application does on opening: ws-stream/ws answers the pings before it after 'connection'.
+    if (this.#state === State.Handshaking) return;
     // Our close frame went already: no reply to the unread messages can follow it, so nothing is
     // held back for the reader (the close handshake completes now; the messages stay readable).
     if (this.#inq.messages === 0 || this.#close!.sent) {

@@ -77,6 +77,33 @@ const refused: [string[], RegExp][] = [
   [['--idle-timeout', '2147484'], /--idle-timeout/],
   [['--pubsub', '--idle-timeout', 'NaN'], /--idle-timeout/],
   [['--pubsub', '--handshake-timeout', '3000000'], /--handshake-timeout/],
+  // --broker-timeout: seconds, more than 0 (the broker must be given some time), with --broker only.
+  [
+    ['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '0'],
+    /--broker-timeout takes seconds over 0, at most 2147483, not "0"/,
+  ],
+  [['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '0.000'], /--broker-timeout .* not "0.000"/],
+  [['--pubsub', '--broker', 'nats://h:1', '--broker-timeout', ''], /--broker-timeout .* not ""/],
+  [['--pubsub', '--broker', 'nats://h:1', '--broker-timeout', '-1'], /--broker-timeout .* not "-1"/],
+  [['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '1e3'], /--broker-timeout/],
+  [['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '5s'], /--broker-timeout/],
+  [['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '2147484'], /--broker-timeout/],
+  [
+    ['--pubsub', '--broker', 'redis://h:1', '--broker-timeout', '1', '--broker-timeout', '2'],
+    /--broker-timeout is given twice/,
+  ],
+  [['--pubsub', '--broker-timeout', '10'], /--broker-timeout goes with --broker/],
+  [['--pubsub', '--workers', '2', '--broker-timeout', '10'], /--broker-timeout goes with --broker/],
+  [['--broker-timeout', '10'], /--broker-timeout goes with --pubsub/],
+  // --max-publish-bytes-in-flight: a count, at least 1 (with 0 no publish would ever be taken).
+  [
+    ['--pubsub', '--max-publish-bytes-in-flight', '0'],
+    /--max-publish-bytes-in-flight takes a whole number from 1 to 1099511627776, not "0"/,
+  ],
+  [['--pubsub', '--max-publish-bytes-in-flight', ''], /--max-publish-bytes-in-flight/],
+  [['--pubsub', '--max-publish-bytes-in-flight', '64MiB'], /--max-publish-bytes-in-flight/],
+  [['--pubsub', '--max-publish-bytes-in-flight', '1099511627777'], /--max-publish-bytes-in-flight/],
+  [['--max-publish-bytes-in-flight', '1024'], /--max-publish-bytes-in-flight goes with --pubsub/],
   // Host, protocols, TLS files.
   [['--host', ''], /--host/],
   [['--host', ' 127.0.0.1'], /--host/],
@@ -307,8 +334,10 @@ describe('ws-stream serve takes good values as given', () => {
       ['--pubsub', '--history-bytes', '0'],
       ['--pubsub', '--history-bytes', '4294967296', '--workers', '2'],
       // Brokers that are not there: the server starts and connects in the background (doc/pubsub.md).
-      ['--pubsub', '--broker', 'redis://127.0.0.1:1/2', '--quiet'],
-      ['--pubsub', '--broker', 'nats://127.0.0.1:1, nats://localhost:2', '--quiet'],
+      ['--pubsub', '--broker', 'redis://127.0.0.1:1/2', '--quiet', '--broker-timeout', '0.001'],
+      ['--pubsub', '--broker', 'nats://127.0.0.1:1, nats://localhost:2', '--quiet', '--broker-timeout', '2147483'],
+      ['--pubsub', '--max-publish-bytes-in-flight', '1'],
+      ['--pubsub', '--max-publish-bytes-in-flight', '1099511627776', '--workers', '2'],
     ]) {
       const server = await startServer(args);
       try {

@@ -69,6 +69,31 @@ const cases: BadCase[] = [
     range: true,
     message: 'Invalid WebSocket frame: invalid payload length 126',
   },
+  // ws names the length field, 126 or 127, whatever the length.
+  ...(
+    [
+      ['a ping of 300 bytes', ping('x'.repeat(300)), 126],
+      [
+        'a ping announcing 70,000 bytes (64-bit length)',
+        Buffer.from([0x89, 0xff, 0, 0, 0, 0, 0, 1, 0x11, 0x70, 1, 2, 3, 4]),
+        127,
+      ],
+      [
+        'a ping announcing 2^63 − 1 bytes',
+        Buffer.from([0x89, 0xff, 0x7f, 255, 255, 255, 255, 255, 255, 255, 1, 2, 3, 4]),
+        127,
+      ],
+    ] as const
+  ).map(
+    ([name, bytes, field]): BadCase => ({
+      name,
+      bytes,
+      code: 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH',
+      wire: 1002,
+      range: true,
+      message: `Invalid WebSocket frame: invalid payload length ${field}`,
+    }),
+  ),
   {
     name: 'close code 999',
     bytes: closeFrame(999),
@@ -101,6 +126,20 @@ const cases: BadCase[] = [
     range: true,
     message: 'Invalid WebSocket frame: invalid opcode 0',
   },
+  ...[
+    ['2^63 − 1', [0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+    ['2^53, with maxPayload 0 (no limit)', [0x00, 0x20, 0, 0, 0, 0, 0, 0]],
+  ].map(
+    ([n, len]): BadCase => ({
+      name: `a 64-bit length of ${n}`,
+      bytes: Buffer.from([0x82, 0xff, ...(len as number[]), 1, 2, 3, 4]),
+      code: 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH',
+      wire: 1009,
+      range: true,
+      message: 'Unsupported WebSocket frame: payload length > 2^53 - 1',
+      options: String(n).includes('maxPayload') ? { maxPayload: 0 } : {},
+    }),
+  ),
   {
     name: 'too many fragments',
     bytes: Buffer.concat([

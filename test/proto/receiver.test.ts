@@ -192,6 +192,31 @@ describe('Receiver: each violation fails once with its code, and nothing is read
     r.receive(text('a'.repeat(101)).subarray(0, 8));
     assert.deepEqual(events, [{ kind: 'fail', code: 'ERR_WS_MESSAGE_TOO_BIG' }]);
   });
+  it('a length from 2^53 to 2^63 − 1 is legal and over every limit: ERR_WS_MESSAGE_TOO_BIG, also with the largest limit; on a ping, ERR_WS_BAD_CONTROL_SIZE; each names it', () => {
+    const failures: string[] = [];
+    const onFail = (e: WebSocketError) => failures.push(`${e.code}: ${e.message}`);
+    const ignore = () => {};
+    const handler: ReceiverHandler = {
+      onMessageData: ignore,
+      onPing: ignore,
+      onPong: ignore,
+      onCloseFrame: ignore,
+      onFail,
+    };
+    for (const header of [
+      '82 7f 7f ff ff ff ff ff ff ff',
+      '82 7f 00 20 00 00 00 00 00 00',
+      '89 7f 00 20 00 00 00 00 00 00',
+    ]) {
+      const r = new Receiver({ role: 'client', readMessageMax: Number.MAX_SAFE_INTEGER, maxFragments: 1000 }, handler);
+      r.receive(hex(header));
+    }
+    assert.deepEqual(failures, [
+      'ERR_WS_MESSAGE_TOO_BIG: message too big: a frame length of 2^53 or more',
+      'ERR_WS_MESSAGE_TOO_BIG: message too big: a frame length of 2^53 or more',
+      'ERR_WS_BAD_CONTROL_SIZE: control frame payload over 125 bytes: a frame length of 2^53 or more',
+    ]);
+  });
   it('a fragmented message over readMessageMax fails at the fragment that crosses it', () => {
     const { r, events } = collect('server', { readMessageMax: 100 });
     r.receive(Buffer.concat([binary(Buffer.alloc(60), { fin: false }), cont(Buffer.alloc(60))]));

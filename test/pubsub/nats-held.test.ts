@@ -1,51 +1,69 @@
 /**
  * NatsBroker holds at most 10,000 live messages per topic while the topic waits (here: its
- * catch-up read after a reconnection, held at a TCP proxy in front of the real nats-server); past
- * that it drops them and reads them back from history, in order, before anything newer: every
- * message arrives once, in offset order, and the proxy shows the second history read.
+ * catch-up read after a reconnection, held at a TCP proxy in front of the real nats-server), and at
+ * most 4 MiB of their payload; past either it drops them and reads them back from history, in
+ * order, before anything newer: every message arrives once, in offset order, and the proxy shows
+ * the second history read.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
+import type { HistoryOptions } from '../../src/pubsub/broker.js';
+import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
-import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
 
 const count = (text: string, part: string): number => text.split(part).length - 1;
 
 describe('NatsBroker: more live messages than a topic holds while it waits', () => {
-  const brokers: NatsBroker[] = [];
-  const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
+  const env = brokerBehindProxy(() => BrokerProcess.nats());
   const kept = { size: 20_000, ttlSeconds: 0 };
 
-  async function open(url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+  async function open(
+    t: TestContext,
+    url: string,
+    history: HistoryOptions = kept,
+  ): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
     // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
     const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000 });
-    brokers.push(broker);
+    t.after(() => broker.close());
     const events = new BrokerRecorder();
-    await broker.open(events, kept);
+    await broker.open(events, history);
     return { broker, events };
   }
 
-  it('are dropped, then read back from history: every message once, in order', { timeout: 300_000 }, async () => {
-    const topic = 'overflow';
-    const live = 10_005; // past the 10,000 a topic holds
-    const sub = await open(env.proxy.url('nats'));
-    const pub = await open(env.server.url);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
-
-    // Away: one message published meanwhile, so that the topic reads history when it is back.
+  /**
+   * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2`, so that the topic reads history
+   * when it is back. Returns the new link once that read (its consumer) is on its way, held from the server.
+   */
+  async function backWithReadHeld(
+    sub: { events: BrokerRecorder },
+    pub: { broker: NatsBroker },
+    topic: string,
+  ): Promise<ProxyLink> {
+    const old = new Set(env.proxy.links);
     env.proxy.holding = true;
-    (await env.proxy.link(['CONNECT'])).destroy();
+    for (const l of old) l.destroy();
     await sub.events.available(false);
     await pub.broker.publish(topic, Buffer.from('m2'), false);
-
-    // Back, with that read (its consumer) kept from the server while the live messages come.
-    const link = await env.proxy.link([]);
+    const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
     link.holdClientFrom('CONSUMER.CREATE');
     env.proxy.holding = false;
     link.release();
     await env.proxy.until(() => link.clientText.includes('CONSUMER.CREATE') || undefined);
+    return link;
+  }
+
+  it('are dropped, then read back from history: every message once, in order', { timeout: 300_000 }, async (t) => {
+    const topic = 'overflow';
+    const live = 10_005; // past the 10,000 a topic holds
+    const sub = await open(t, env.proxy.url('nats'));
+    const pub = await open(t, env.server.url);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    // Away and back, with the read of history kept from the server while the live messages come.
+    const link = await backWithReadHeld(sub, pub, topic);
     for (let sent = 0; sent < live; sent += 500) {
       const batch = Math.min(500, live - sent);
       await Promise.all(
@@ -69,4 +87,78 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     // The dropped messages came back by a second read of history.
     assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
   });
+  // The same case as RedisBroker's (test/pubsub/redis-stalled-read.test.ts): what this process
+  // holds is delivered although history no longer has it (trimmed under the read, which is given
+  // up); only m2, published while it was away and trimmed, is lost.
+  it('history trimmed (history 3) while the catch-up read is held and 3-7 come live: every one held is delivered, in order, once', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-past-history';
+    const history = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const link = await backWithReadHeld(sub, pub, topic);
+    for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [1, 3, 4, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
+
+  // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
+  // each (NATS's max_payload) would be 10 GB held in this process while one slow read ran.
+  for (const { size, what } of [
+    { size: 100, what: 'read back from history: every message once, in order' },
+    { size: 3, what: 'what history no longer holds is lost (the offsets show the gap), the rest once, in order' },
+  ]) {
+    it(`past MAX_HELD_BYTES of payload (a few large messages) they are dropped; ${what}`, {
+      timeout: 120_000,
+    }, async (t) => {
+      const topic = `overflow-bytes-${size}`;
+      const SIZE = 768 * 1024; // (under max_payload, 1 MiB, with the headers)
+      const large = Math.floor(MAX_HELD_BYTES / SIZE) + 2; // past the bytes a topic holds, far fewer than MAX_HELD
+      assert.ok(large < MAX_HELD / 10);
+      const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+      const history = { size, ttlSeconds: 0 }; // (16 MiB of payload by default: the messages' count decides)
+      const sub = await open(t, env.proxy.url('nats'), history);
+      const pub = await open(t, env.server.url, history);
+      await sub.broker.subscribe(topic);
+      const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+      await sub.events.received(topic, 1);
+
+      const link = await backWithReadHeld(sub, pub, topic);
+      const last = large + 2;
+      for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
+      await env.proxy.until(() => link.serverText.endsWith(`m${last}\r\n`) || undefined);
+      assert.equal(sub.events.of(topic).length, 1);
+      assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1, 'one history read so far');
+
+      link.release();
+      await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === last);
+      await sub.events.available(true);
+      const got = sub.events.of(topic);
+      const oldest = Math.max(2, last - size + 1); // the oldest message history still holds
+      assert.deepEqual(
+        got.map((m) => m.offset),
+        [1, ...Array.from({ length: last - oldest + 1 }, (_, i) => oldest + i)],
+      );
+      assert.ok(got.every((m) => m.epoch === first.epoch));
+      assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+      // The dropped messages came back by a second read of history. (Held, 3-6 would have been
+      // delivered from memory with history at 3: the bound is what history keeps, as for MAX_HELD.)
+      assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
+    });
+  }
 });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { createClient } from 'redis';
-import type { BrokerMessage } from '../../src/pubsub/broker.js';
+import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
@@ -20,13 +20,29 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
   const env = brokerBehindProxy(() => BrokerProcess.redis());
 
   /** An open broker with a recorder of its events, closed after the test (so no other test meets its connections). */
-  async function open(t: TestContext, url: string): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
+  async function open(
+    t: TestContext,
+    url: string,
+    kept: HistoryOptions = history,
+  ): Promise<{ broker: RedisBroker; events: BrokerRecorder }> {
     // (No keep-alive gets in the way: a held link is a stall the test chooses to end.)
     const broker = new RedisBroker({ url, pingIntervalMs: 600_000 });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
-    await broker.open(events, history);
+    await broker.open(events, kept);
     return { broker, events };
+  }
+
+  /** Empties Redis (FLUSHALL): every topic's next publication starts a new epoch. */
+  async function flushAll(): Promise<void> {
+    const admin = createClient({ url: env.server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['FLUSHALL']);
+    } finally {
+      await admin.close();
+    }
   }
 
   for (const known of ['a message', 'its position only'] as const) {
@@ -88,14 +104,7 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('before'), false);
     await sub.events.received(topic, 1);
-    const admin = createClient({ url: env.server.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
-      await admin.sendCommand(['FLUSHALL']);
-    } finally {
-      await admin.close();
-    }
+    await flushAll();
     // Several in flight at once: live ones arrive while the new epoch's history is being read.
     const sent = await Promise.all(
       ['one', 'two', 'three', 'four'].map((text) => pub.broker.publish(topic, Buffer.from(text), false)),
@@ -115,6 +124,46 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
       [3, epoch, 'three'],
       [4, epoch, 'four'],
       [5, epoch, 'five'],
+    ]);
+  });
+
+  // Before, the read's 3-5 were delivered, and the held 1-2 of the new epoch passed for repeats:
+  // lost, though this process held them.
+  it("Redis emptied, the new epoch's read held while its offsets 1-5 come live (history 3): the held 1-2 fill what history lost, in order, once", async (t) => {
+    const topic = 'flushed-held';
+    const kept = { size: 3, ttlSeconds: 0 };
+    const old = new Set(env.proxy.links);
+    const sub = await open(t, env.proxy.url('redis'), kept); // its connections go through the proxy
+    const pub = await open(t, env.server.url, kept);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('before'), false);
+    await sub.events.received(topic, 1);
+    const command = await env.proxy.until(() =>
+      [...env.proxy.links].find(
+        (l) => !old.has(l) && l.clientText.includes('SETINFO') && !l.clientText.includes('subscribe'),
+      ),
+    );
+    const reads = (): number => command.clientText.split('EVALSHA').length - 1;
+    const before = reads();
+    command.holdClientFrom('EVALSHA');
+
+    await flushAll();
+    const texts = ['one', 'two', 'three', 'four', 'five'];
+    const sent = [];
+    for (const text of texts) sent.push(await pub.broker.publish(topic, Buffer.from(text), false));
+    const epoch = sent[0]!.epoch;
+    assert.notEqual(epoch, first.epoch);
+    // Offset 1 of the new epoch made `sub` read that epoch's history (held); the rest are held too
+    // (a subscription's acknowledgement comes after them).
+    await env.proxy.until(() => reads() > before || undefined);
+    await sub.broker.subscribe(`${topic}-probe`);
+    assert.deepEqual(rows(sub.events.of(topic)), [[1, first.epoch, 'before']]);
+
+    command.release(); // the read runs: history has 3-5
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === epoch && m.offset === 5));
+    assert.deepEqual(rows(sub.events.of(topic)), [
+      [1, first.epoch, 'before'],
+      ...texts.map((text, i): [number, string, string] => [i + 1, epoch, text]),
     ]);
   });
 });

@@ -72,6 +72,28 @@ const cases: Case[] = [
     'ERR_WS_BAD_SIZE',
     1009, // ws: "payload length > 2^53 - 1"; RFC 6455 §5.2 makes the top bit a framing error
   ],
+  // Lengths from 2^53 to 2^63 − 1 are legal (RFC 6455 §5.2) and over every limit: 1009, as ws sends, not 1002.
+  ...(
+    [
+      ['2^63 − 1', [0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+      ['2^53', [0x00, 0x20, 0, 0, 0, 0, 0, 0]],
+    ] as const
+  ).map(
+    ([n, len]): Case => [
+      `a 64-bit length of ${n}`,
+      (k) => [Buffer.from([0x82, k ? 0xff : 0x7f, ...len, ...(k ? [1, 2, 3, 4] : [])])],
+      1009,
+      'ERR_WS_MESSAGE_TOO_BIG',
+    ],
+  ),
+  [
+    'a ping announcing 2^63 − 1 bytes',
+    (k) => [
+      Buffer.from([0x89, k ? 0xff : 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, ...(k ? [1, 2, 3, 4] : [])]),
+    ],
+    1002,
+    'ERR_WS_BAD_CONTROL_SIZE',
+  ],
   [
     'a 16-bit length that fits in 7 bits',
     (k) => [text('a', { lengthForm: 16, ...m(k) })],

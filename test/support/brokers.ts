@@ -374,6 +374,8 @@ export class ProxyLink {
   #holdFrom: string | null = null;
   /** Forwards the server's held bytes a piece at a time (`trickleToClient`). */
   #trickle: NodeJS.Timeout | undefined;
+  /** Told each chunk the client writes (`watchClient`). */
+  #watchers: ((chunk: Buffer) => void)[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -386,6 +388,7 @@ export class ProxyLink {
     client.on('data', (chunk: Buffer) => {
       const text = chunk.toString('latin1');
       this.clientText += text;
+      for (const watch of this.#watchers) watch(chunk);
       const at = this.#holdFrom === null ? -1 : text.indexOf(this.#holdFrom);
       let rest = chunk;
       if (at >= 0) {
@@ -406,6 +409,15 @@ export class ProxyLink {
     }
   }
 
+  /**
+   * Calls `watch` with each chunk the client writes from now on (forwarded or held), before the
+   * proxy's waits re-check: for tests that scan tens of MiB, which `clientText` would copy whole
+   * (a search flattens the string) at every chunk.
+   */
+  watchClient(watch: (chunk: Buffer) => void): void {
+    this.#watchers.push(watch);
+  }
+
   /** From `text` in the client's bytes on, they wait for `release()` (the server's still pass). */
   holdClientFrom(text: string): void {
     this.#holdFrom = text;
@@ -415,6 +427,14 @@ export class ProxyLink {
   stall(): void {
     this.#toServer ??= [];
     this.#toClient ??= [];
+  }
+
+  /**
+   * Stops reading the client's bytes until `release()`: unlike `stall()`, which takes and keeps
+   * them, they back up in the kernel's buffers and then in the client's socket, which stops draining.
+   */
+  stopReadingClient(): void {
+    this.client.pause();
   }
 
   /**
@@ -444,6 +464,7 @@ export class ProxyLink {
   /** Forwards what was held, and from now on everything as it comes. */
   release(): void {
     clearInterval(this.#trickle);
+    this.client.resume();
     const [toServer, toClient] = [this.#toServer ?? [], this.#toClient ?? []];
     this.#toServer = null;
     this.#toClient = null;
