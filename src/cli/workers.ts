@@ -31,8 +31,13 @@ export interface Running {
 const REFORK_MIN_MS = 1000;
 const REFORK_MAX_MS = 30_000;
 const STABLE_MS = 10_000;
-/** The primary's wait for its workers to close their connections, past which it exits anyway. */
+/**
+ * The primary's wait for its workers to close their connections (each bounds its own shutdown at
+ * 3 s); one still there after it is stuck, and killed: no worker outlives its primary (it would
+ * hold the port). The primary then waits KILLED_WAIT_MS at most for their exits, and exits.
+ */
 const PRIMARY_GRACE_MS = 5000;
+const KILLED_WAIT_MS = 1000;
 
 /** The key of the message in which a worker tells its primary why it could not start. */
 const START_FAILED = 'wsStreamStartFailed';
@@ -72,8 +77,8 @@ export function workerHeaders(): Record<string, string> | undefined {
  * start (its error is on stderr): at start-up that stops everything with exit code 1; later, its
  * replacement is tried again after a pause, as is one that exited soon after it listened: never a
  * tight loop. SIGINT/SIGTERM: every worker is sent SIGTERM (each closes its connections with
- * 1001), then the primary exits 0, after `onExit` (what the primary itself serves the workers, the
- * pub/sub topics say).
+ * 1001; one still there after PRIMARY_GRACE_MS is killed), then the primary exits 0, after
+ * `onExit` (what the primary itself serves the workers, the pub/sub topics say).
  */
 export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => void): number {
   // (See worker-preload.cts: a worker must survive its primary dying as it is forked.)
@@ -128,7 +133,10 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     const workers = Object.values(cluster.workers ?? {});
     if (workers.length === 0) return finish();
     for (const w of workers) w?.process.kill('SIGTERM');
-    setTimeout(finish, PRIMARY_GRACE_MS).unref();
+    setTimeout(() => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      setTimeout(finish, KILLED_WAIT_MS).unref(); // (their exits call finish before, as a rule)
+    }, PRIMARY_GRACE_MS).unref();
   };
   const forkLater = (why: string): void => {
     const delay = Math.min(REFORK_MAX_MS, REFORK_MIN_MS * 2 ** failedStarts++);
@@ -173,9 +181,11 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     if (w.isConnected()) w.once('disconnect', () => exited(w, how));
     else exited(w, how);
   });
-  for (let i = 0; i < opts.workers; i++) fork();
+  // Heard before the first fork: a signal while the others are forked (each fork takes a while)
+  // would otherwise kill the primary at once, its workers left to find it gone.
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  for (let i = 0; i < opts.workers; i++) fork();
   return -1;
 }
 

@@ -1,5 +1,7 @@
 /** Shared by test/cli: running `ws-stream` as a child process and watching what it prints and how it exits. */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -67,6 +69,27 @@ export async function childrenOf(pid: number): Promise<number[]> {
     .split(' ')
     .filter((s) => s.trim() !== '')
     .map(Number);
+}
+
+/** Whether process `pid` is there (signal 0 only asks). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of cluster worker `id` (NODE_UNIQUE_ID in its environment) among the children of `primary`. */
+export function workerPid(primary: number, id: string): number {
+  for (const task of readdirSync(`/proc/${primary}/task`)) {
+    for (const child of readFileSync(`/proc/${primary}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+      const env = readFileSync(`/proc/${child}/environ`, 'latin1').split('\0');
+      if (env.includes(`NODE_UNIQUE_ID=${id}`)) return Number(child);
+    }
+  }
+  assert.fail(`no worker ${id} among the children of ${primary}`);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * How `ws-stream serve` stops and survives, with real processes and sockets: SIGTERM/SIGINT with
  * open connections (1001 to every client, exit 0), also with a client that never reads, also for a
- * terminal's Ctrl-C that reaches every process of `--workers 2`; and a worker that dies (its
- * clients lose their connection, the others are untouched, the primary starts another).
+ * terminal's Ctrl-C that reaches every process of `--workers 2`, also one that comes while the
+ * primary forks, and a worker that does not stop (killed: none outlives its primary); and a worker
+ * that dies (its clients lose their connection, the others are untouched, the primary starts another).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
 import { text } from '../support/frames.js';
-import { MAIN, childrenOf, exitOf } from './cli-support.js';
+import { MAIN, childrenOf, exitOf, isRunning } from './cli-support.js';
 
 /** A ws client's close code, once closed. */
 function closeCodeOf(ws: WebSocket): Promise<number> {
@@ -207,16 +208,8 @@ it('--workers 2: the primary killed (SIGKILL): each worker closes its clients wi
       await c.closed();
       assert.equal(c.closeCode, 1001, `a client of worker ${c.worker}`);
     }
-    // No worker outlives its primary (signal 0 only asks whether the process is there).
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await poll(async () => !workers.some(alive));
+    // No worker outlives its primary.
+    await poll(async () => !workers.some(isRunning));
   } finally {
     for (const c of clients) c.close();
     await server.stop();
@@ -264,3 +257,60 @@ for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
     }
   });
 }
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  it(`--workers 3: ${signal} while the primary forks its workers stops every one of them, then exit 0`, async () => {
+    // The signal comes from inside the primary, right after its first fork (see the hook).
+    const hook = new URL('./signal-while-forking.js', import.meta.url).href;
+    const args = ['--import', hook, MAIN, 'serve', '--workers', '3', '--port', '0', '--quiet'];
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WS_STREAM_TEST_SIGNAL: signal },
+    });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    try {
+      assert.deepEqual(await exitOf(proc), { code: 0, signal: null }, `stderr: ${err}`);
+      assert.equal(out, 'shutting down\n');
+      const workers = [...err.matchAll(/^forked (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.equal(workers.length, 3, err);
+      // The primary exits once its workers have.
+      assert.deepEqual(workers.filter(isRunning), [], 'workers left running after their primary exited');
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+  });
+}
+
+it('--workers 2: a worker that does not stop (SIGSTOP) is killed after the grace period: none outlives its primary', async () => {
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--workers', '2', '--port', '0', '--quiet'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = exitOf(proc);
+  let stuck: number | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('listening on')) resolve();
+      });
+      proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+    });
+    [stuck] = await childrenOf(proc.pid!);
+    // A worker that cannot act on SIGTERM (its event loop blocked, say) until it is killed.
+    process.kill(stuck!, 'SIGSTOP');
+    proc.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    assert.equal(isRunning(stuck!), false, `worker ${stuck} outlived its primary`);
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    if (stuck !== undefined && isRunning(stuck)) process.kill(stuck, 'SIGKILL');
+  }
+});

@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import { closeFrame, parseFrames, requestHead, type WireFrame } from '../support/frames.js';
 
 /** What the server answered to a request it refused. */
@@ -274,16 +275,67 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+/** A process of a server started here, still running: its pid, and a line that says what it is. */
+export interface ProcessLeft {
+  pid: number;
+  line: string;
+}
+
+/** Tells the servers started here apart: each one's processes carry its tag in their environment. */
+const SERVER_TAG = 'WS_STREAM_TEST_SERVER';
+let serversStarted = 0;
+
+/**
+ * The processes (not yet reaped zombies left out) whose environment has `NAME=value`, each with its
+ * state, its parent and its command line (from /proc: Linux).
+ */
+export function processesWithEnv(name: string, value: string): ProcessLeft[] {
+  const want = `\0${name}=${value}\0`;
+  const found: ProcessLeft[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = `\0${readFileSync(`/proc/${entry}/environ`, 'latin1')}`;
+      if (!environ.includes(want)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // After "pid (comm) ": the state, then the parent's pid.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue;
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const worker = /\0NODE_UNIQUE_ID=(\d+)\0/.exec(environ)?.[1];
+      const what = worker === undefined ? '' : `cluster worker ${worker}, `;
+      found.push({ pid: Number(entry), line: `pid ${entry} (${what}state ${state}, parent ${ppid}): ${args}` });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** A `ws-stream serve` child process started by startServer. */
+export interface StartedServer {
+  port: number;
+  proc: ChildProcess;
+  /**
+   * Sends SIGINT; resolves once the server and every process of it are gone: its `--workers`
+   * workers share its stdout, which closes when the last of them exits.
+   */
+  stop(): Promise<void>;
+  /** Its processes still running (the primary, its workers), for a teardown that does not end. */
+  left(): ProcessLeft[];
+}
+
 /** Starts `ws-stream serve` as a child process on a free port. */
-export async function startServer(
-  args: string[] = [],
-): Promise<{ port: number; proc: ChildProcess; stop(): Promise<void> }> {
+export async function startServer(args: string[] = []): Promise<StartedServer> {
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const tag = `${process.pid}-${++serversStarted}`;
   const proc = spawn(process.execPath, [main, 'serve', '--port', '0', '--quiet', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, [SERVER_TAG]: tag },
   });
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
+  const stdoutClosed = new Promise<void>((resolve) => proc.stdout!.once('close', resolve));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -296,11 +348,62 @@ export async function startServer(
   return {
     port,
     proc,
-    stop: () =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-        proc.once('exit', () => resolve());
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
         proc.kill('SIGINT');
-      }),
+        await exited;
+      }
+      await stdoutClosed;
+    },
+    left: () => processesWithEnv(SERVER_TAG, tag),
   };
+}
+
+/**
+ * Runs a teardown's steps in turn, each one even if a step before it failed (a failed check must
+ * not leave servers running: their processes would keep the test file from ever ending); the first
+ * failure is thrown once every step has run. A teardown still running after `hangMs` has hung (the
+ * servers' documented shutdown takes 5 s at most: this bound only tells a hang from a slow stop on
+ * a loaded machine): it fails naming every process `left()` reports, which are then killed, so that
+ * the test file ends with that failure rather than at the runner's timeout.
+ */
+export async function teardownOrReport(
+  steps: (() => unknown)[],
+  left: () => ProcessLeft[],
+  hangMs = 60_000,
+): Promise<void> {
+  const work = async (): Promise<void> => {
+    const failures: unknown[] = [];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => {
+    timer = setTimeout(() => resolve('hung'), hangMs);
+  });
+  try {
+    if ((await Promise.race([work(), hung])) !== 'hung') return;
+  } finally {
+    clearTimeout(timer);
+  }
+  const processes = left();
+  for (const p of processes) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(
+    `teardown still waiting after ${hangMs / 1000} s; the processes left (now killed):\n${
+      processes.map((p) => `  ${p.line}`).join('\n') || '  none (something else waited)'
+    }`,
+  );
 }

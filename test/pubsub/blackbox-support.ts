@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startServer } from '../conformance/raw-client.js';
+import { startServer, teardownOrReport } from '../conformance/raw-client.js';
 import { poll } from '../support/brokers.js';
 import { binary, text } from '../support/frames.js';
 import { JsonClient } from './pubsub-support.js';
@@ -81,11 +81,18 @@ export function protocolSuite(options: SuiteOptions): void {
       teardown = s.teardown;
       server = await startServer(['--pubsub', '--history', String(HISTORY), ...s.args]);
     });
-    after(async () => {
-      for (const c of clients) c.close();
-      await server?.stop();
-      await teardown();
-    });
+    after(() =>
+      teardownOrReport(
+        [
+          () => {
+            for (const c of clients) c.close();
+          },
+          () => server?.stop(),
+          () => teardown(),
+        ],
+        () => server?.left() ?? [],
+      ),
+    );
 
     it('answers every kind of bad input with an error op; the connection stays open and others see nothing', async () => {
       const watcher = await connect();

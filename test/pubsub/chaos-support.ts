@@ -7,9 +7,9 @@
  * longer, `PUBSUB_TRACE=1` prints every request, reply and wait.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { startServer } from '../conformance/raw-client.js';
+import { workerPid } from '../cli/cli-support.js';
+import { startServer, teardownOrReport } from '../conformance/raw-client.js';
 import { BrokerProcess, TcpProxy } from '../support/brokers.js';
 import { type ModelDeployment, type ModelFaults, type ModelProgress, modelSeeds, runModel } from './model-support.js';
 import type { Peer, Server } from './outside-support.js';
@@ -30,17 +30,6 @@ async function sigkill(proc: Server['proc']): Promise<void> {
   const gone = new Promise<void>((resolve) => proc.once('exit', resolve));
   proc.kill('SIGKILL');
   await gone;
-}
-
-/** The pid of cluster worker `id` (NODE_UNIQUE_ID in its environment) among the children of `primary`. */
-export function workerPid(primary: number, id: string): number {
-  for (const task of readdirSync(`/proc/${primary}/task`)) {
-    for (const child of readFileSync(`/proc/${primary}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
-      const env = readFileSync(`/proc/${child}/environ`, 'latin1').split('\0');
-      if (env.includes(`NODE_UNIQUE_ID=${id}`)) return Number(child);
-    }
-  }
-  assert.fail(`no worker ${id} among the children of ${primary}`);
 }
 
 /** One test per seed: the model run with `faults` on `deployment()`, its fault kinds each struck. */
@@ -98,12 +87,21 @@ export function describeChaosOnBroker(
       for (let i = 0; i < processes; i++) proxies.push(await TcpProxy.start(broker.port));
       servers.push(...(await Promise.all(proxies.map(start))));
     });
-    after(async () => {
-      for (const p of opened) p.close();
-      await Promise.all(servers.map((s) => s.stop()));
-      for (const p of proxies) await p.close();
-      await broker.stop();
-    });
+    after(() =>
+      teardownOrReport(
+        [
+          () => {
+            for (const p of opened) p.close();
+          },
+          () => Promise.all(servers.map((s) => s.stop())),
+          async () => {
+            for (const p of proxies) await p.close();
+          },
+          () => broker.stop(),
+        ],
+        () => servers.flatMap((s) => s.left()),
+      ),
+    );
     const faults: ModelFaults = {
       rate: run.rate,
       broker: { kill: () => broker.kill(), start: () => broker.start(), keeps: kind === 'nats' },
@@ -150,11 +148,18 @@ export function describeChaosOnWorkers(run: { seeds: number[]; steps: number; ra
       const where = broker ? ['--broker', broker.url] : [];
       server = await startServer(['--pubsub', '--history', String(HISTORY), '--workers', '2', ...where]);
     });
-    after(async () => {
-      for (const p of opened) p.close();
-      await server.stop();
-      await broker?.stop();
-    });
+    after(() =>
+      teardownOrReport(
+        [
+          () => {
+            for (const p of opened) p.close();
+          },
+          () => server.stop(),
+          () => broker?.stop(),
+        ],
+        () => server?.left() ?? [],
+      ),
+    );
     chaosSeedTests(
       run.seeds,
       run.steps,

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '../conformance/raw-client.js';
+import { workerPid } from '../cli/cli-support.js';
+import { type ProcessLeft, startServer, teardownOrReport } from '../conformance/raw-client.js';
 import { PYTHON } from '../interop/support.js';
 import type { BrokerProcess } from '../support/brokers.js';
 
@@ -122,6 +122,12 @@ class Checker {
     return output;
   }
 
+  /** The checker's process, if it is still running. */
+  left(): ProcessLeft[] {
+    const { pid, exitCode, signalCode } = this.#child;
+    return exitCode === null && signalCode === null ? [{ pid: pid!, line: `pid ${pid}: the Python checker` }] : [];
+  }
+
   /** Ends its input, and it exits; killed if a check never finished (its test failed already). */
   async close(): Promise<void> {
     if (this.#running !== null) {
@@ -132,31 +138,6 @@ class Checker {
     const code = await this.#exited;
     assert.equal(code, 0, `the independent checker exited with ${code}:\n${this.#stderr}`);
   }
-}
-
-/**
- * The pid of `--workers` worker `id` (its `X-Ws-Stream-Worker`) of the primary `primary`: node:cluster
- * numbers its workers from 1 in the order it forks them, so the id-th child started is that worker
- * (as long as none was replaced).
- */
-function workerPid(primary: number, id: number): number {
-  const children: [number, number][] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // After "pid (comm) ": state, ppid, … starttime is the 22nd field, the 20th after comm.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) === primary) children.push([Number(fields[19]), Number(entry)]);
-  }
-  children.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const pid = children[id - 1]?.[1];
-  assert.ok(pid !== undefined, `no worker ${id} among the ${children.length} children of ${primary}`);
-  return pid;
 }
 
 export interface IndependentSuiteOptions {
@@ -195,11 +176,12 @@ export function independentSuite(options: IndependentSuiteOptions): void {
       urls = servers.map((s) => `ws://127.0.0.1:${s.port}/`);
       checker = new Checker(urls, checkerArgs);
     });
-    after(async () => {
-      await checker?.close();
-      await Promise.all(servers.map((s) => s.stop()));
-      await broker?.stop();
-    });
+    after(() =>
+      teardownOrReport(
+        [() => checker?.close(), () => Promise.all(servers.map((s) => s.stop())), () => broker?.stop()],
+        () => [...(checker?.left() ?? []), ...servers.flatMap((s) => s.left())],
+      ),
+    );
     const alive = (): void => {
       for (const s of servers) assert.equal(s.proc.exitCode ?? s.proc.signalCode, null, 'a server exited');
     };
@@ -250,7 +232,7 @@ export function independentSuite(options: IndependentSuiteOptions): void {
         await checker.run('worker-death', async (what) => {
           const [verb, id] = what.split(' ');
           assert.equal(verb, 'kill-worker');
-          process.kill(workerPid(servers[0]!.proc.pid!, Number(id)), 'SIGKILL');
+          process.kill(workerPid(servers[0]!.proc.pid!, id!), 'SIGKILL');
         });
         alive();
       });

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { startServer } from '../conformance/raw-client.js';
+import { startServer, teardownOrReport } from '../conformance/raw-client.js';
 import { BrokerProcess } from '../support/brokers.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: protocol messages are checked field by field
@@ -316,11 +316,18 @@ export function outsiderSuite(mode: Mode): void {
       );
       ports = processes === 1 ? [servers[0]!.port, servers[0]!.port] : servers.map((x) => x.port);
     });
-    after(async () => {
-      for (const p of peers) p.close();
-      await Promise.all(servers.map((s) => s.stop()));
-      await teardown();
-    });
+    after(() =>
+      teardownOrReport(
+        [
+          () => {
+            for (const p of peers) p.close();
+          },
+          () => Promise.all(servers.map((s) => s.stop())),
+          () => teardown(),
+        ],
+        () => servers.flatMap((s) => s.left()),
+      ),
+    );
 
     /** Runs `scenario`; if the test is cut short (its timeout), says what each connection waited for. */
     const check = (title: string, scenario: () => Promise<void>): void => {

@@ -6,7 +6,7 @@
  */
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../conformance/raw-client.js';
+import { startServer, teardownOrReport } from '../conformance/raw-client.js';
 import { JsonClient } from './pubsub-support.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -14,10 +14,17 @@ const clients: JsonClient[] = [];
 before(async () => {
   server = await startServer(['--pubsub', '--workers', '2']);
 });
-after(async () => {
-  for (const c of clients) c.close();
-  await server.stop();
-});
+after(() =>
+  teardownOrReport(
+    [
+      () => {
+        for (const c of clients) c.close();
+      },
+      () => server.stop(),
+    ],
+    () => server?.left() ?? [],
+  ),
+);
 
 /** A client accepted by `worker` (or by any worker but `not`): connects until the primary's round robin lands there. */
 async function clientOn(want: { worker?: string; not?: string }): Promise<JsonClient> {
