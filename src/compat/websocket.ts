@@ -11,6 +11,8 @@ import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
 import {
   adoptOpen,
+  answerCloseByReader,
+  answerPeerClose,
   endAfterCloseHandshake,
   compresses,
   flushQueued,
@@ -50,6 +52,8 @@ interface MessageOptions {
 /** A ping or a pong received; PING_IN_TURN: a ping to answer when it is emitted. */
 const PING_IN_TURN = 'ping-in-turn';
 type Control = 'ping' | 'pong' | typeof PING_IN_TURN;
+/** With allowSynchronousEvents: false, the peer's close, answered in its turn (after the events before it). */
+const CLOSE_IN_TURN = 'close-in-turn';
 
 /** What a call waiting behind a Blob is. */
 const SEND = 0;
@@ -197,7 +201,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false`: the events to emit, in wire order, one per turn (a
    * message, or a ping or pong as kind and payload); null when none.
    */
-  private _later: (ReceivedData | Control | 'error' | Buffer | Error)[] | null = null;
+  private _later: (ReceivedData | Control | 'error' | typeof CLOSE_IN_TURN | Buffer | Error)[] | null = null;
   /** A message sent with `fin: false` is not finished. */
   private _fragmenting = false;
   /** ws would compress the message being sent (its first fragment decided). */
@@ -338,6 +342,7 @@ export class WebSocket extends EventEmitter {
     this._req = null;
     owners.set(stream, this);
     if (!this._isServer) endAfterCloseHandshake(stream);
+    if (!allowSynchronousEvents) answerCloseByReader(stream);
     const s = socket as Partial<import('node:net').Socket>;
     if (typeof s.setTimeout === 'function') s.setTimeout(0);
     if (typeof s.setNoDelay === 'function') s.setNoDelay();
@@ -423,7 +428,7 @@ export class WebSocket extends EventEmitter {
    * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
    * each one from setImmediate): `event` is emitted after those queued before it.
    */
-  private emitLater(event: ReceivedData | Control | 'error', payload?: Buffer | Error): void {
+  private emitLater(event: ReceivedData | Control | 'error' | typeof CLOSE_IN_TURN, payload?: Buffer | Error): void {
     const q = this._later;
     if (q === null) {
       this._later = typeof event === 'string' ? [event, payload!] : [event];
@@ -442,6 +447,9 @@ export class WebSocket extends EventEmitter {
       if (event === PING_IN_TURN) {
         this.autoPong(payload as Buffer);
         this.emit('ping', payload);
+      } else if (event === CLOSE_IN_TURN) {
+        this.answerClose();
+        if (this._readyState === OPEN) this._readyState = CLOSING;
       } else if (payload !== null) this.emit(event as string, payload);
       else this.emitMessage(event as ReceivedData);
     } finally {
@@ -532,14 +540,10 @@ export class WebSocket extends EventEmitter {
   private readEnded(err: WebSocketError): void {
     this._readDone = true;
     if (err.code === 'ERR_WS_CLOSED') {
-      // The peer's close frame, after the messages before it: answered through close(), as ws does
-      // (an instance's own close sees it). When close() sent nothing (an override, a Blob still
-      // being read), the stream's own answer goes: the same bytes.
-      const peer = this._stream!.closeReason;
-      if (peer !== undefined && this._readyState !== CLOSED) {
-        if (peer.code === 1005) this.close();
-        else this.close(peer.code, this._closeReason ?? EMPTY);
-      }
+      // With allowSynchronousEvents: false, after the events before it, each in its turn (ws reads
+      // the close frame only then): the pongs and replies they send go first, the state still OPEN.
+      if (this._later !== null) return this.emitLater(CLOSE_IN_TURN, EMPTY);
+      this.answerClose();
     } else if (!this._errorEmitted) {
       const e = toWsError(err);
       if (e !== null) {
@@ -554,6 +558,21 @@ export class WebSocket extends EventEmitter {
     }
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this.maybeEmitClose();
+  }
+
+  /**
+   * The peer's close frame, after the messages before it: answered through close(), as ws does
+   * (an instance's own close sees it). When close() sent nothing (an override, a Blob still being
+   * read), the stream's own answer goes: the same bytes.
+   */
+  private answerClose(): void {
+    const stream = this._stream!;
+    const peer = stream.closeReason;
+    if (peer !== undefined && this._readyState !== CLOSED) {
+      if (peer.code === 1005) this.close();
+      else this.close(peer.code, this._closeReason ?? EMPTY);
+    }
+    answerPeerClose(stream);
   }
 
   /** @internal */

@@ -125,6 +125,8 @@ const WE_ENDED = 0x2000;
 const FRAMES = 0x4000;
 /** A client that ends the connection as soon as the close frames are exchanged (ws's way), not after the server. */
 const ENDS_FIRST = 0x8000;
+/** The reader answers the peer's close (`answerPeerClose`) once it has handled what came before it; the stream only by `closeTimeout`. */
+const READER_ANSWERS = 0x10000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -186,7 +188,7 @@ type Inner = LayerSink &
   CloseHost &
   Ticking &
   HandshakeHost &
-  DeflateHost & { flush(): void; answerInputEnd(): void };
+  DeflateHost & { flush(): void; answerInputEnd(): void; answerTakenInputEnd(): void };
 
 // Set in WebSocketStream's static block: the ways in for the helpers of this package that may
 // reach a stream's internals. None is exported from the package.
@@ -200,6 +202,8 @@ let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
 let endFirst: (ws: WebSocketStream) => void;
+let readerAnswers: (ws: WebSocketStream) => void;
+let answerNow: (ws: WebSocketStream) => void;
 
 /** Internal (compat/): the whole messages received and not yet read (events in wire order). */
 export function queuedMessages(ws: WebSocketStream): number {
@@ -260,6 +264,22 @@ export function flushQueued(ws: WebSocketStream): void {
  */
 export function endAfterCloseHandshake(ws: WebSocketStream): void {
   endFirst(ws);
+}
+
+/**
+ * Internal (compat/): the peer's close is answered by the reader (`answerPeerClose`) once it has
+ * handled what came before it, or by the stream after `closeTimeout`; not on the turn after the
+ * last message before it is taken, nor when a read finds the input ended: ws-stream/ws with
+ * `allowSynchronousEvents: false` emits each message and ping a turn after it reads it, and what
+ * their listeners send goes before the close answer, as in ws, which reads the close only then.
+ */
+export function answerCloseByReader(ws: WebSocketStream): void {
+  readerAnswers(ws);
+}
+
+/** Internal (compat/): answers the peer's close now if it is still due (see `answerCloseByReader`). */
+export function answerPeerClose(ws: WebSocketStream): void {
+  answerNow(ws);
 }
 
 /** Internal (tests): the stream's normalised options. */
@@ -476,6 +496,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     endFirst = (ws) => {
       ws.#flags |= ENDS_FIRST;
     };
+    readerAnswers = (ws) => {
+      ws.#flags |= READER_ANSWERS;
+    };
+    answerNow = (ws) => {
+      if (ws.#close?.pendingEnd === 'close') ws.#answerInputEnd();
+    };
 
     /**
      * The stream as its next layer, receiver, close handshake, ticker, handshake and deflate lines
@@ -566,6 +592,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       }
       answerInputEnd(): void {
         this.s.#answerInputEnd();
+      }
+      answerTakenInputEnd(): void {
+        this.s.#answerTakenInputEnd();
       }
       // HandshakeHost
       get nextLayer(): NextLayer {
@@ -1101,13 +1130,30 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     // Our close frame went already: no reply to the unread messages can follow it, so nothing is
     // held back for the reader (the close handshake completes now; the messages stay readable).
     if (this.#inq.messages === 0 || this.#close!.sent) {
-      setImmediate(answerInputEnd, this.#inner);
+      setImmediate(answerTakenInputEnd, this.#inner);
       return;
     }
+    this.#armAnswerTimer();
+  }
+
+  /** The deferred close answer goes by `closeTimeout` at the latest (0: no limit), so a stream nobody reads still answers. */
+  #armAnswerTimer(): void {
     const ms = this.#opts.closeTimeout;
     if (ms > 0 && this.#close!.answerTimer === null) {
       this.#close!.answerTimer = setTimeout(answerInputEnd, ms, this.#inner);
     }
+  }
+
+  /**
+   * The turn after the last message before the peer's close was taken: the deferred answer goes,
+   * unless the reader answers it (`answerCloseByReader`; checked now, as the
+   * stream may be handed to it after this turn was taken, with a close that came with the handshake).
+   */
+  #answerTakenInputEnd(): void {
+    const cl = this.#close;
+    if ((this.#flags & READER_ANSWERS) !== 0 && cl?.pendingEnd === 'close' && !cl.sent && this.#state !== State.Closed)
+      this.#armAnswerTimer();
+    else this.#answerInputEnd();
   }
 
   /** Sends the deferred answer to the end of input, if it is still due. */
@@ -1219,7 +1265,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       (this.#deflate === null || this.#deflate.inflateIdle || this.#deflate.failed)
     ) {
       this.#reader = null;
-      this.#answerInputEnd(); // the close frame goes out before the error is reported
+      // The close frame goes out before the error is reported (unless the reader answers it).
+      if ((this.#flags & READER_ANSWERS) === 0 || this.#close?.pendingEnd !== 'close') this.#answerInputEnd();
       completeRead(r, this.#readError ?? new WebSocketError('ERR_WS_CLOSED'));
     } else {
       this.#updateFlow();
@@ -1232,7 +1279,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#inq.isEmpty) this.#inq = NO_READS;
     // The last message before the peer's close is taken: the deferred answer may go.
     if (this.#inq.messages === 0 && this.#close?.pendingEnd === 'close' && this.#deflate?.inflateIdle !== false)
-      setImmediate(answerInputEnd, this.#inner);
+      setImmediate(answerTakenInputEnd, this.#inner);
     if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     return m;
   }
@@ -1756,6 +1803,10 @@ const NOTHING: Buffer[] = [EMPTY];
 
 function answerInputEnd(inner: Inner): void {
   inner.answerInputEnd();
+}
+
+function answerTakenInputEnd(inner: Inner): void {
+  inner.answerTakenInputEnd();
 }
 
 function failNow(callback: Callback<void> | undefined, err: WebSocketError): Promise<void> | undefined {

@@ -301,6 +301,32 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     );
   });
 
+  // The PING that waits for them fails (its connection is lost with them): the topic is not left
+  // waiting on it; the reconnection reads again, and what neither history nor memory has is lost.
+  it('history trimmed while its read is held, the subscriber connection lost with the live messages and the PING on it: the topic reads again once back and goes on (2-4 lost, the offsets show it)', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-ping-lost';
+    const { sub, pub, command, subscriber } = await historyReadHeldWhileLive(t, topic, 7, true);
+    const reports = sub.events.availability.length;
+    command.release();
+    await env.proxy.until(() => subscriber.clientText.includes('PING') || undefined);
+    assert.deepEqual(rows(sub.events.of(topic)), [[1, 'm1']]);
+    subscriber.destroy();
+    await sub.events.until(() => sub.events.availability.length > reports);
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    await pub.broker.publish(topic, Buffer.from('m8'), false);
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 8);
+    assert.deepEqual(rows(sub.events.of(topic)), [
+      [1, 'm1'],
+      [5, 'm5'],
+      [6, 'm6'],
+      [7, 'm7'],
+      [8, 'm8'],
+    ]);
+  });
+
   // What was dropped for the bounds and trimmed is lost; what came after the drop is held, and
   // fills what history lost of it, both for the read that was running and for the read of what
   // was dropped (its catch-up). Before, 7, 11 and 12 were lost too.
