@@ -195,23 +195,28 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
  * closed with 1001, then exit 0). A worker also stops when its primary is gone.
  */
 export async function runServer(start: () => Promise<Running>, label: string): Promise<number> {
+  /** What a worker does if its primary is gone while it starts: exit quietly (nothing to serve for). */
+  const exitWhileStarting = (): never => process.exit(0);
   if (cluster.isWorker) {
     // node:cluster ends a worker at once (process.exit) when its primary is gone, before any
     // listener of ours runs: its clients would see their connections cut (1006). Its listener
-    // goes; the worker then stops as on SIGTERM (below): close 1001 to every client, then exit.
+    // (the one there now: nothing of ours adds one before) goes; the worker then stops as on
+    // SIGTERM (below): close 1001 to every client, then exit.
     for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
     // A primary gone while this worker starts: its messages to it fail (EPIPE, an 'error' on
     // cluster.worker, which would crash it), and it has nothing to serve for: it exits quietly.
     cluster.worker!.on('error', () => {});
     if (!process.connected) process.exit(0);
-    process.once('disconnect', () => process.exit(0));
+    process.once('disconnect', exitWhileStarting);
   }
   const running = await start();
   if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
   const stop = stopOnSignals(running, !cluster.isWorker);
   if (cluster.isWorker) {
-    // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client).
-    for (const listener of process.listeners('disconnect')) process.off('disconnect', listener);
+    // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client). Only
+    // our own listener goes: those `start()` added stay (the cluster broker's tells its topics at
+    // once that the primary is gone, rather than at the shutdown).
+    process.off('disconnect', exitWhileStarting);
     if (process.connected) process.once('disconnect', stop);
     else stop();
   }
