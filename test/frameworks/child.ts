@@ -47,7 +47,7 @@ export function runPackageTests(
   packageDir: string,
   files: string[],
   engine: AliasEngine,
-): Promise<{ code: number | null; tests: number; pass: number; fail: number; output: string }> {
+): Promise<{ code: number | null; tests: number; pass: number; fail: number; output: string; failures: string }> {
   // Its own runner reports in text: not as a child of ours (which sets NODE_TEST_CONTEXT for its children).
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
@@ -67,9 +67,11 @@ export function runPackageTests(
   const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? Number.NaN);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code, tests: count('tests'), pass: count('pass'), fail: count('fail'), output }),
-    );
+    child.on('close', (code) => {
+      // Each failing test's report (from its `not ok` line to the next test), for the assertion's message.
+      const failures = output.match(/^ *not ok [^]*?(?=^ *# Subtest|^ *ok |^# tests)/gm)?.join('') ?? '';
+      resolve({ code, tests: count('tests'), pass: count('pass'), fail: count('fail'), output, failures });
+    });
   });
 }
 
