@@ -69,7 +69,7 @@ export function runPackageTests(
     child.on('error', reject);
     child.on('close', (code) => {
       // Each failing test's report (from its `not ok` line to the next test), for the assertion's message.
-      const failures = output.match(/^ *not ok [^]*?(?=^ *# Subtest|^ *ok |^# tests)/gm)?.join('') ?? '';
+      const failures = output.match(/^ *not ok [\s\S]*?(?=^ *# Subtest|^ *ok |^# tests)/gm)?.join('') ?? '';
       resolve({ code, tests: count('tests'), pass: count('pass'), fail: count('fail'), output, failures });
     });
   });
