@@ -18,10 +18,9 @@ import type { Broker, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
-import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { cutAndHoldRead } from './held-read-support.js';
 import { startTestServer, subscriberPair } from './pubsub-support.js';
-
-type Kind = 'redis' | 'nats';
 
 /** What the PubSub told: its 'gap' and 'availability' events, with a wait woken by each. */
 class Told {
@@ -137,7 +136,7 @@ for (const kind of ['redis', 'nats'] as const) {
       assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4 }]);
     });
 
-    it("a new epoch while the link is cut (history 3, 5 published in it): one gap { from: 1, to: 2 } of the new epoch; both get its 3, 4, 5", {
+    it('a new epoch while the link is cut (history 3, 5 published in it): one gap { from: 1, to: 2 } of the new epoch; both get its 3, 4, 5', {
       timeout: 60_000,
     }, async (t) => {
       const topic = 'new-epoch-over-history';
@@ -194,42 +193,7 @@ for (const kind of ['redis', 'nats'] as const) {
       assert.ok(large < MAX_HELD / 10, 'far fewer than the count a topic holds: the bytes decide');
       const last = large + 1;
       const { told, pub, clients, epoch } = await setUp(t, topic, { size: 3, ttlSeconds: 0 }, maxHeldBytes);
-      const old = new Set(env.proxy.links);
-      env.proxy.holding = true;
-      for (const link of old) link.destroy();
-      await told.available(false);
-      const fresh = (): ProxyLink[] => [...env.proxy.links].filter((l) => !old.has(l));
-      let held: ProxyLink;
-      let live: ProxyLink;
-      if (kind === 'redis') {
-        // Two connections: the command one (its first script is the position read) and the subscriber one.
-        const [command, subscriber] = await env.proxy.until(() => {
-          const links = fresh();
-          const c = links.find((l) => l.clientText.includes('SETINFO') && !l.clientText.includes('subscribe'));
-          const s = links.find((l) => l.clientText.includes('subscribe'));
-          return c && s ? [c, s] : undefined;
-        });
-        const reads = (): number => command.clientText.split('EVALSHA').length - 1;
-        env.proxy.holding = false;
-        command.holdClientFrom('EVALSHA');
-        command.release();
-        subscriber.release();
-        // The channel subscribed again (Redis's confirmation names it); the position read sent, then
-        // let through, and the history read after it held.
-        await env.proxy.until(() => (subscriber.serverText.includes(`ws-stream:${topic}`) && reads() === 1) || undefined);
-        command.release();
-        command.holdClientFrom('EVALSHA');
-        await env.proxy.until(() => reads() === 2 || undefined);
-        [held, live] = [command, subscriber];
-      } else {
-        // One connection: the topic's subscription made again, its stream's info held.
-        const link = await env.proxy.until(() => fresh()[0]);
-        link.holdClientFrom('STREAM.INFO');
-        env.proxy.holding = false;
-        link.release();
-        await env.proxy.until(() => link.clientText.includes('STREAM.INFO') || undefined);
-        [held, live] = [link, link];
-      }
+      const { held, live } = await cutAndHoldRead(env.proxy, kind, topic, () => told.available(false));
       for (let offset = 2; offset <= last; offset++) await pub.publish(topic, payload(offset, size), true);
       // Every one of them has reached the subscribing process.
       await env.proxy.until(() => live.serverText.endsWith(`m${last}\r\n`) || undefined);
