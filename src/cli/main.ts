@@ -20,7 +20,8 @@ const usage = `usage:
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it;
       --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
-      --quiet: no line per refused handshake, nor with --pubsub per broker outage (a lost worker still is)
+      --quiet: no line per refused handshake, nor with --pubsub per broker outage or topic gap (a lost
+      worker still is)
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
