@@ -19,6 +19,7 @@ import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { asBroker, GatedBroker } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
 import { startTestServer, subscriberPair } from './pubsub-support.js';
 
@@ -238,3 +239,46 @@ for (const kind of ['redis', 'nats'] as const) {
     });
   });
 }
+
+describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the test cuts): PubSub tells it all the same", () => {
+  it("history 3, 6 published while the link is down: one gap { from: 2, to: 7 }; a listener that throws is the application's uncaught error, and both subscribers still get 8", async (t) => {
+    const topic = 'own-broker';
+    const gated = new GatedBroker();
+    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
+    const web = await startTestServer();
+    const clients: RawClient[] = [];
+    t.after(async () => {
+      for (const c of clients) c.destroy();
+      await ps.close();
+      await web.close();
+    });
+    for (let i = 0; i < 2; i++) {
+      const { client, ws } = await subscriberPair(web);
+      clients.push(client);
+      await ps.subscribe(ws, topic);
+    }
+    const gaps: GapEvent[] = [];
+    ps.on('gap', (e) => {
+      gaps.push(e);
+      throw new Error('listener bug');
+    });
+    const uncaught: unknown[] = [];
+    process.setUncaughtExceptionCaptureCallback((err) => uncaught.push(err));
+    t.after(() => process.setUncaughtExceptionCaptureCallback(null));
+    const { epoch } = await ps.publish(topic, payload(1));
+    for (const c of clients) assert.deepEqual(await readUntil(c, 1), ['m1']);
+
+    gated.down();
+    for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+    gated.up();
+    await ps.publish(topic, payload(8));
+    // (PubSub's own catch-up asks `history` for the whole range after 1, which it no longer holds:
+    // 5-7 go with it. A Redis or NATS broker reads what history still holds itself, see above.)
+    for (const c of clients) assert.deepEqual(await readUntil(c, 8), ['m8']);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7 }]);
+    assert.deepEqual(
+      uncaught.map((e) => (e as Error).message),
+      ['listener bug'],
+    );
+  });
+});
