@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { maskCredentials, urlCredentials } from '../pubsub/broker-support.js';
+import { MAX_HELD_BYTES, maskCredentials, urlCredentials } from '../pubsub/broker-support.js';
 import { isSendableHeaderValue } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
 
@@ -45,6 +45,11 @@ export interface ServeConfig {
   maxTopics: number;
   /** Pub/sub mode: bytes of all connections' publishes waiting for the broker, per process. */
   maxPublishBytesInFlight: number;
+  /**
+   * Pub/sub mode with --broker: payload bytes of live messages a topic holds while it waits for a
+   * read of the broker (the brokers' `maxHeldBytes`); past it they are read back from history.
+   */
+  maxHeldBytes: number;
 }
 
 /** The bounds of the counts, also in the usage text and the README. */
@@ -58,6 +63,8 @@ export const limits = Object.freeze({
   maxTopics: { default: 1000, max: 1_000_000 },
   /** 64 MiB per process; at most 1 TiB. */
   maxPublishBytesInFlight: { default: 64 * 1024 * 1024, max: 1024 ** 4 },
+  /** 4 MiB per topic, as the brokers' default (MAX_HELD_BYTES); at most 4 GiB, as --history-bytes. */
+  maxHeldBytes: { default: MAX_HELD_BYTES, max: 4 * 1024 * 1024 * 1024 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
   seconds: { max: 2_147_483 },
   /** The brokers' own default (their commandTimeoutMs and pingIntervalMs), in seconds. */
@@ -260,6 +267,7 @@ const PUBSUB_ONLY = [
   'history-total-bytes',
   'max-topics',
   'max-publish-bytes-in-flight',
+  'max-held-bytes',
 ] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
@@ -287,6 +295,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       workers: { type: 'string' },
       'max-topics': { type: 'string' },
       'max-publish-bytes-in-flight': { type: 'string' },
+      'max-held-bytes': { type: 'string' },
     },
     false,
   );
@@ -303,6 +312,11 @@ export function parseServeArgs(args: string[]): ServeConfig {
   if (given('broker-timeout') && !given('broker')) {
     throw new UsageError(
       '--broker-timeout goes with --broker: the in-memory broker (and the --workers primary) has none',
+    );
+  }
+  if (given('max-held-bytes') && !given('broker')) {
+    throw new UsageError(
+      '--max-held-bytes goes with --broker: the in-memory broker (and the --workers primary) holds nothing back',
     );
   }
   if (given('broker') && given('history-total-bytes')) {
@@ -351,6 +365,12 @@ export function parseServeArgs(args: string[]): ServeConfig {
       str('max-publish-bytes-in-flight') ?? String(limits.maxPublishBytesInFlight.default),
       1,
       limits.maxPublishBytesInFlight.max,
+    ),
+    maxHeldBytes: count(
+      'max-held-bytes',
+      str('max-held-bytes') ?? String(limits.maxHeldBytes.default),
+      1,
+      limits.maxHeldBytes.max,
     ),
   };
 }

@@ -20,12 +20,13 @@ const usage = `usage:
       one port, with a self-signed certificate made by the openssl command unless given)
       an echo server: every message comes back with its type; GET / shows a page to try it;
       --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
-      --quiet: no line per refused handshake, nor with --pubsub per broker outage (a lost worker still is)
+      --quiet: no line per refused handshake, nor with --pubsub per broker outage or topic gap (a lost
+      worker still is)
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
-                  [--max-publish-bytes-in-flight 67108864] [--host …] [--port …] [--handshake-timeout …]
-                  [--idle-timeout …] [--deflate] [--quiet]
+                  [--max-publish-bytes-in-flight 67108864] [--max-held-bytes 4194304] [--host …] [--port …]
+                  [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
       NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
       refuses the credentials or a TLS certificate node does not trust ends serve. --broker-timeout:
@@ -37,7 +38,10 @@ const usage = `usage:
       (≤ ${limits.historyTotalBytes.max}); --workers: processes on one port (≤ ${limits.workers.max});
       --max-topics: topics one connection may subscribe to (≤ ${limits.maxTopics.max});
       --max-publish-bytes-in-flight: bytes of publishes waiting for the broker in one process, past
-      which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max})
+      which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max});
+      --max-held-bytes: with --broker, payload bytes of live messages a topic holds while it waits
+      for a read of the broker, past which they are read back from history (≥ 1, ≤ ${limits.maxHeldBytes.max});
+      offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.
       URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/); --ca trusts a CA (or

@@ -50,6 +50,11 @@ interface PubSubServeOptions {
    * past which a publish waits, its connection unread, until they drop (see PublishBytesInFlight).
    */
   maxPublishBytesInFlight: number;
+  /**
+   * With `broker`: payload bytes of live messages a topic holds while it waits for a read of the
+   * broker (the broker's `maxHeldBytes`); default the brokers' (4 MiB).
+   */
+  maxHeldBytes?: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -91,16 +96,21 @@ function ignore(): void {}
  * while NATS drops a connection whose two pings go unanswered, which with pings closer than a
  * long timeout would cut a slow link that the timeout allows.
  */
-async function loadBroker({ kind, url }: BrokerUrl, timeoutMs: number | undefined): Promise<Broker> {
+async function loadBroker(
+  { kind, url }: BrokerUrl,
+  timeoutMs: number | undefined,
+  maxHeldBytes: number | undefined,
+): Promise<Broker> {
   const timing = timeoutMs === undefined ? {} : { commandTimeoutMs: timeoutMs, pingIntervalMs: timeoutMs };
   switch (kind) {
     case 'redis': {
       const { RedisBroker } = await import('../pubsub/redis-broker.js');
-      return new RedisBroker({ url, ...timing });
+      return new RedisBroker({ url, ...timing, maxHeldBytes });
     }
     case 'nats': {
       const { NatsBroker } = await import('../pubsub/nats-broker.js');
-      return new NatsBroker({ url, ...timing }); // (credentials in the URL become the client's: see NatsBrokerOptions.url)
+      // (credentials in the URL become the client's: see NatsBrokerOptions.url)
+      return new NatsBroker({ url, ...timing, maxHeldBytes });
     }
   }
 }
@@ -401,7 +411,7 @@ interface RunningPubSubServer {
  * HEAD, 405 (with Allow) for another method on it, 404 off it.
  */
 async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
-  const external = !broker && opts.broker ? await loadBroker(opts.broker, opts.brokerTimeout) : null;
+  const external = !broker && opts.broker ? await loadBroker(opts.broker, opts.brokerTimeout, opts.maxHeldBytes) : null;
   const ps = new PubSub({
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
@@ -412,6 +422,15 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
   if (external) await ps._opened();
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
+  });
+  // Offsets a topic skipped (its broker's history no longer held them): the clients see the jump in
+  // `offset` already; the operator hears it here, to raise --history, --history-bytes or --max-held-bytes.
+  ps.on('gap', ({ topic, epoch, from, to }) => {
+    if (!opts.quiet) {
+      console.error(
+        `topic ${JSON.stringify(topic)}: offsets ${from} to ${to} of epoch ${epoch} skipped (neither history nor memory held them)`,
+      );
+    }
   });
   // Refused since (its password changed, a permission taken away): said always, it needs someone to act.
   ps.on('refused', (err) => console.error(err.message));

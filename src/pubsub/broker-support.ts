@@ -16,7 +16,8 @@ import type { BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from 
 export const MAX_HELD = 10_000;
 
 /**
- * Payload bytes of live messages a topic holds at most (Redis and NATS): the default subscriber
+ * Payload bytes of live messages a topic holds at most by default (Redis and NATS; their
+ * `maxHeldBytes` option sets it per broker): the default subscriber
  * backlog (`slowSubscriber.maxBytes`, 4 MiB), what the held messages make when they are let go at
  * once, and a quarter of the default `history.bytes` (16 MiB), so that what is dropped still fits there.
  * While a history read runs, past it (as past `MAX_HELD` of them) the held messages are dropped and
@@ -24,6 +25,21 @@ export const MAX_HELD = 10_000;
  * Behind a hole a NATS topic waits for (a late republication), past it the hole is given up as lost.
  */
 export const MAX_HELD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A broker's `maxHeldBytes` option (the bound above, per topic), checked: a whole number of bytes,
+ * at least 1; MAX_HELD_BYTES when not given. Anything else is ERR_WS_INVALID_ARGUMENT, at once.
+ */
+export function maxHeldBytesOption(broker: string, value: unknown): number {
+  if (value === undefined) return MAX_HELD_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new WebSocketError(
+      'ERR_WS_INVALID_ARGUMENT',
+      `${broker}: maxHeldBytes must be a whole number of bytes, at least 1 (not ${shown(value)})`,
+    );
+  }
+  return value;
+}
 
 /**
  * What a broker's constructor was given (`new RedisBroker(url | options)`), as options: a URL string,

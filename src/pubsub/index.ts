@@ -10,6 +10,7 @@ export type {
   SlowSubscriberOptions,
   DropEvent,
   EpochEvent,
+  GapEvent,
 } from './pubsub.js';
 export type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 export { MemoryBroker } from './memory-broker.js';

@@ -35,6 +35,7 @@ import {
   keepConnecting,
   MAX_HELD,
   MAX_HELD_BYTES,
+  maxHeldBytesOption,
   payloadBytes,
   emitRefused,
   isRefusal,
@@ -78,6 +79,15 @@ export interface NatsBrokerOptions {
   readonly pingIntervalMs?: number;
   /** Unanswered keep-alive PINGs that make the connection stalled (the client's `maxPingOut`). Default 2. */
   readonly maxPingOut?: number;
+  /**
+   * Payload bytes of live messages a topic holds at most (with at most 10,000 messages) while it
+   * waits: for its position or a check, for its catch-up after a reconnection (past it they are
+   * dropped and read back from history, and what history no longer holds of them is skipped:
+   * `PubSub` emits `'gap'`), or behind a hole it waits for (past it the hole is given up).
+   * Default 4 MiB. Raise it when history is small and bursts are large: what is held is this
+   * process's memory, per topic.
+   */
+  readonly maxHeldBytes?: number;
   /**
    * More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win.
    * Credentials here (`user`, `pass`, `token` or `authenticator`) replace those of `url`.
@@ -164,6 +174,7 @@ const defaults = {
   reconnectTimeWaitMs: 250,
   pingIntervalMs: 5000,
   maxPingOut: 2,
+  maxHeldBytes: MAX_HELD_BYTES,
 } as const;
 
 /** The header that marks a binary message (text messages carry no header). */
@@ -212,7 +223,7 @@ interface Subscription {
   /** The gap's fill waits for a late republication (see `#fillGap`); later messages wait in `early`. */
   late: LateFill | undefined;
   /**
-   * Live messages were dropped (more than `MAX_HELD` waited, or more than `MAX_HELD_BYTES` of
+   * Live messages were dropped (more than `MAX_HELD` waited, or more than `maxHeldBytes` of
    * payload): the topic's history after `last` is read and delivered before anything newer.
    */
   behind: boolean;
@@ -335,6 +346,7 @@ export class NatsBroker implements Broker {
     if (!Number.isSafeInteger(this.#options.maxPingOut) || this.#options.maxPingOut < 1) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
+    maxHeldBytesOption('NatsBroker', options.maxHeldBytes);
   }
 
   /** Whether offsets and history come from JetStream (known once open). */
@@ -1103,10 +1115,10 @@ export class NatsBroker implements Broker {
         return;
       }
       // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`
-      // messages or `MAX_HELD_BYTES`: then the hole is given up, the held ones delivered.)
+      // messages or `maxHeldBytes`: then the hole is given up, the held ones delivered.)
       sub.early.push(m);
       sub.heldBytes += m.data.length;
-      const full = sub.early.length >= MAX_HELD || sub.heldBytes >= MAX_HELD_BYTES;
+      const full = sub.early.length >= MAX_HELD || sub.heldBytes >= this.#options.maxHeldBytes;
       if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
@@ -1144,13 +1156,13 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * Keeps a live message of `sub` for later; past `MAX_HELD` of them or `MAX_HELD_BYTES` of payload,
+   * Keeps a live message of `sub` for later; past `MAX_HELD` of them or `maxHeldBytes` of payload,
    * drops them all, to be read from history.
    */
   #hold(sub: Subscription, m: NatsMsg): void {
     sub.early.push(m);
     sub.heldBytes += m.data.length;
-    if (sub.early.length > MAX_HELD || sub.heldBytes > MAX_HELD_BYTES) {
+    if (sub.early.length > MAX_HELD || sub.heldBytes > this.#options.maxHeldBytes) {
       sub.early = [];
       sub.heldBytes = 0;
       sub.behind = true;
@@ -1278,7 +1290,7 @@ export class NatsBroker implements Broker {
    * connections one can come dozens of messages late under load: 8 came after 39), so a message
    * history no longer holds may be held already, or still to come. A hole the read covers (history
    * had already dropped it) is waited for: later messages stay held (`late`) until its republication
-   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` (or `MAX_HELD_BYTES`
+   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` (or `maxHeldBytes`
    * of payload) wait, or at once when
    * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
    * past what the read covers is read again (`#release` checks).

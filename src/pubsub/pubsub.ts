@@ -111,8 +111,26 @@ export interface EpochEvent {
   epoch: string;
 }
 
+export interface GapEvent {
+  topic: string;
+  /** The epoch of the offsets skipped. */
+  epoch: string;
+  /** The first and the last offset skipped (`from` ≤ `to`). */
+  from: number;
+  to: number;
+}
+
 export interface PubSubEvents {
   drop: [DropEvent];
+  /**
+   * Live delivery on a topic skipped offsets `from` to `to` of `epoch`: neither the broker's
+   * history nor this process's memory held them any more (more was published while the broker
+   * link was down, or while a read ran, than history keeps; a new epoch whose first messages
+   * history no longer holds; a NATS republication that never came). Emitted once per topic and
+   * gap, before the message after it is handed to any subscriber; every subscriber of the topic
+   * then at an offset below `from` lacks them (one that subscribed later was never owed them).
+   */
+  gap: [GapEvent];
   /**
    * The topic's epoch changed under a live subscription (its history was lost: Redis restarted
    * without its data, a JetStream stream deleted or made again): emitted for each subscriber, just
@@ -951,6 +969,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       return;
     }
     if (m.epoch !== t.epoch) {
+      // A new epoch under a topic that was delivering: every message of it was published while
+      // this process subscribed, so offsets before the first one here were skipped.
+      if (t.last >= 0 && m.offset > 1) this.skipped(t, m.epoch, 1, m.offset - 1);
       t.epoch = m.epoch;
       t.last = -1;
     }
@@ -989,8 +1010,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           const p = this.prepare(m);
           if (p !== null) caughtUp.push(p);
         }
-        // What history could not give is lost for good: take what follows as it is.
-        if (held.length > 0 && held[0]!.offset > t.last + 1) t.last = -1;
+        // What history could not give is lost for good: take what follows as it is. (A held message
+        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.)
+        const next = held[0];
+        if (next !== undefined && next.epoch === t.epoch && next.offset > t.last + 1) {
+          this.skipped(t, t.epoch, t.last + 1, next.offset - 1);
+          t.last = -1;
+        }
         // The held messages follow (a new gap among them holds the rest again, for its own read).
         t.caughtUp = caughtUp;
         try {
@@ -1007,6 +1033,18 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           else for (const p of caughtUp) sub.pending.push(p); // joining or replaying: after what it holds
         }
       });
+  }
+
+  /**
+   * Live delivery on `t` goes on past offsets `from` to `to` of `epoch`, which no one here will get:
+   * the one place a skip is decided, whichever broker's read came short ('gap', once per topic).
+   */
+  private skipped(t: Topic, epoch: string, from: number, to: number): void {
+    try {
+      this.emit('gap', { topic: t.name, epoch, from, to });
+    } catch (err) {
+      process.nextTick(rethrow, err); // the listener's own error, as for 'drop'
+    }
   }
 
   /**

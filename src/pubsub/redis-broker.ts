@@ -41,6 +41,7 @@ import {
   keepConnecting,
   MAX_HELD,
   MAX_HELD_BYTES,
+  maxHeldBytesOption,
   emitRefused,
   isRefusal,
   maskCredentials,
@@ -69,6 +70,14 @@ export interface RedisBrokerOptions {
    * each connection) is pinged at least three times per `timeout`, so that it never closes them.
    */
   readonly pingIntervalMs?: number;
+  /**
+   * Payload bytes of live messages a topic holds at most while a read of its position or history
+   * runs (with at most 10,000 messages); past it they are dropped and read back from history, and
+   * what history no longer holds of them is skipped (`PubSub` emits `'gap'`). Default 4 MiB. Raise
+   * it when history is small (`history.size`, `history.bytes`) and bursts are large: what is held
+   * is this process's memory, per topic.
+   */
+  readonly maxHeldBytes?: number;
   /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -101,6 +110,7 @@ const defaults = {
   commandTimeoutMs: 5000,
   reconnectMaxDelayMs: 1000,
   pingIntervalMs: 5000,
+  maxHeldBytes: MAX_HELD_BYTES,
 };
 
 // KEYS: offset, epoch, history. ARGV: a new epoch. Creates the pair (and drops any history) unless
@@ -280,7 +290,7 @@ interface Subscription {
    */
   recheck: boolean;
   /**
-   * Live messages were dropped (more than `MAX_HELD` waited, or more than `MAX_HELD_BYTES` of
+   * Live messages were dropped (more than `MAX_HELD` waited, or more than `maxHeldBytes` of
    * payload), or one came past a gap: the topic's history after `last` is read and delivered
    * before anything newer.
    */
@@ -415,6 +425,7 @@ export class RedisBroker implements Broker {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: ${key} must be a positive number`);
       }
     }
+    maxHeldBytesOption('RedisBroker', options.maxHeldBytes);
   }
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
@@ -1010,7 +1021,7 @@ export class RedisBroker implements Broker {
     }
     sub.held.push(m);
     sub.heldBytes += m.data.length;
-    if (sub.held.length > MAX_HELD || sub.heldBytes > MAX_HELD_BYTES) {
+    if (sub.held.length > MAX_HELD || sub.heldBytes > this.#options.maxHeldBytes) {
       sub.held = [];
       sub.heldBytes = 0;
       sub.behind = true;

@@ -104,6 +104,22 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--max-publish-bytes-in-flight', '64MiB'], /--max-publish-bytes-in-flight/],
   [['--pubsub', '--max-publish-bytes-in-flight', '1099511627777'], /--max-publish-bytes-in-flight/],
   [['--max-publish-bytes-in-flight', '1024'], /--max-publish-bytes-in-flight goes with --pubsub/],
+  // --max-held-bytes: a count, at least 1, with --broker only (the in-memory broker holds nothing back).
+  [
+    ['--pubsub', '--broker', 'redis://h:1', '--max-held-bytes', '0'],
+    /--max-held-bytes takes a whole number from 1 to 4294967296, not "0"/,
+  ],
+  [['--pubsub', '--broker', 'nats://h:1', '--max-held-bytes', ''], /--max-held-bytes .* not ""/],
+  [['--pubsub', '--broker', 'redis://h:1', '--max-held-bytes', '4MiB'], /--max-held-bytes .* not "4MiB"/],
+  [['--pubsub', '--broker', 'redis://h:1', '--max-held-bytes', '4294967297'], /--max-held-bytes/],
+  [['--pubsub', '--broker', 'redis://h:1', '--max-held-bytes', '-1'], /--max-held-bytes .* not "-1"/],
+  [
+    ['--pubsub', '--broker', 'redis://h:1', '--max-held-bytes', '1', '--max-held-bytes', '2'],
+    /--max-held-bytes is given twice/,
+  ],
+  [['--pubsub', '--max-held-bytes', '1024'], /--max-held-bytes goes with --broker/],
+  [['--pubsub', '--workers', '2', '--max-held-bytes', '1024'], /--max-held-bytes goes with --broker/],
+  [['--max-held-bytes', '1024'], /--max-held-bytes goes with --pubsub/],
   // Host, protocols, TLS files.
   [['--host', ''], /--host/],
   [['--host', ' 127.0.0.1'], /--host/],
@@ -338,6 +354,8 @@ describe('ws-stream serve takes good values as given', () => {
       ['--pubsub', '--broker', 'nats://127.0.0.1:1, nats://localhost:2', '--quiet', '--broker-timeout', '2147483'],
       ['--pubsub', '--max-publish-bytes-in-flight', '1'],
       ['--pubsub', '--max-publish-bytes-in-flight', '1099511627776', '--workers', '2'],
+      ['--pubsub', '--broker', 'redis://127.0.0.1:1', '--quiet', '--max-held-bytes', '1'],
+      ['--pubsub', '--broker', 'nats://127.0.0.1:1', '--quiet', '--max-held-bytes', '4294967296', '--workers', '2'],
     ]) {
       const server = await startServer(args);
       try {

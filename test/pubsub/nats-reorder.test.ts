@@ -8,7 +8,7 @@
  * history (only 61-65 left here) and delivered that alone: the held 9-60 and the late 8 were lost.
  * Then the gap was filled from history and the held messages together, in offset order, but an 8
  * that came only after the read was done was still dropped as old. Now a hole history no longer
- * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages or `MAX_HELD_BYTES` wait), and only then
+ * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages or `maxHeldBytes` wait), and only then
  * given up (`PubSub` sees the gap).
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
@@ -222,6 +222,32 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
         .of(topic)
         .slice(-count)
         .every((m) => m.data.length === SIZE),
+    );
+  });
+
+  // The broker's `maxHeldBytes` bounds that wait as it bounds a read's hold: given up once 256 KiB
+  // wait (at the default 4 MiB the few sent here would wait out the runner's timeout).
+  it('8 never republished, its wait unbounded in time, maxHeldBytes 256 KiB: given up once 256 KiB of payload wait', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'never-held-bytes';
+    const maxHeldBytes = 256 * 1024;
+    const { admin, output, real, sub, link, republish } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+      maxHeldBytes,
+    });
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    const SIZE = 64 * 1024;
+    const count = maxHeldBytes / SIZE + 2;
+    assert.ok(count * SIZE < MAX_HELD_BYTES, 'under the default bound');
+    const last = 65 + count;
+    await send(admin, output, real, range(66, last), SIZE);
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      [...range(1, 7), ...range(9, last)],
     );
   });
 });

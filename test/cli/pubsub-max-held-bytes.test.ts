@@ -1,0 +1,130 @@
+/**
+ * `serve --pubsub --broker URL --max-held-bytes N` reaches the server's broker: back after a lost
+ * link, with `--history 3`, a topic whose read is held while 5 MiB or more come live drops them at
+ * the default (4 MiB) and its client's offsets jump, one line on stderr naming the offsets skipped;
+ * with `--max-held-bytes 16777216` it holds them, and the client gets every offset, no such line.
+ * Real redis-server and nats-server, a TCP proxy in front of the server's broker.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { describe, it, type TestContext } from 'node:test';
+import type { Broker } from '../../src/pubsub/broker.js';
+import { MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
+import { NatsBroker, RedisBroker } from '../../src/pubsub/index.js';
+import { message, subscribe } from '../pubsub/blackbox-support.js';
+import { cutAndHoldRead } from '../pubsub/held-read-support.js';
+import { JsonClient } from '../pubsub/pubsub-support.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { exitOf, MAIN } from './cli-support.js';
+
+/** A `serve` child process with its stderr kept (no `--quiet`: outages and skipped offsets are told there). */
+interface Served {
+  port: number;
+  readonly stderr: () => string;
+  /** Waits until stderr holds `text`. */
+  told(text: string): Promise<void>;
+}
+
+async function serveTelling(t: TestContext, args: string[]): Promise<Served> {
+  const proc: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = exitOf(proc);
+  t.after(async () => {
+    proc.kill('SIGINT');
+    await exited;
+  });
+  let out = '';
+  let err = '';
+  let waiters: (() => void)[] = [];
+  const wake = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    wake();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    wake();
+  });
+  void exited.then(wake);
+  const until = (cond: () => boolean, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (cond()) resolve();
+        else if (proc.exitCode !== null || proc.signalCode !== null)
+          reject(new Error(`serve exited before ${what}: ${err}`));
+        else waiters.push(check);
+      };
+      check();
+    });
+  const listening = /listening on ws:\/\/\S+:(\d+)\//;
+  await until(() => listening.test(out), 'it listened');
+  return {
+    port: Number(listening.exec(out)![1]),
+    stderr: () => err,
+    told: (text) => until(() => err.includes(text), JSON.stringify(text)),
+  };
+}
+
+for (const kind of ['redis', 'nats'] as const) {
+  describe(`serve --pubsub --broker ${kind}:// --max-held-bytes`, () => {
+    const env = brokerBehindProxy(() => (kind === 'redis' ? BrokerProcess.redis() : BrokerProcess.nats()));
+    const size = kind === 'redis' ? 1024 * 1024 : 768 * 1024; // (NATS: under max_payload, 1 MiB, with the headers)
+    const last = Math.floor(MAX_HELD_BYTES / size) + 3; // offsets 2 to last: past 4 MiB
+    /** Message data (a JSON string) of `size` bytes whose text ends with `m<offset>`. */
+    const data = (offset: number): string => `m${offset}`.padStart(size - 2, '.');
+
+    for (const held of [undefined, 16 * 1024 * 1024]) {
+      const flag = held === undefined ? [] : ['--max-held-bytes', String(held)];
+      it(`${held === undefined ? 'default (4 MiB)' : `${held}`}: ${held === undefined ? 'dropped, offsets 2 to last − 3 skipped, told on stderr' : 'every offset delivered, none skipped'}`, {
+        timeout: 120_000,
+      }, async (t) => {
+        const topic = `held-${held ?? 'default'}`;
+        // (A broker timeout longer than the test: the held read is a stall the test chooses to end.)
+        const server = await serveTelling(t, [
+          '--pubsub',
+          '--broker',
+          env.proxy.url(kind),
+          '--history',
+          '3',
+          '--broker-timeout',
+          '600',
+          ...flag,
+        ]);
+        const history = { size: 3, ttlSeconds: 300 }; // (serve's)
+        const pub: Broker = kind === 'redis' ? new RedisBroker(env.server.url) : new NatsBroker(env.server.url);
+        const client = await JsonClient.connect(server.port);
+        t.after(async () => {
+          client.sock.destroy();
+          await pub.close();
+        });
+        await pub.open(new BrokerRecorder(), history);
+        const publish = (offset: number): Promise<unknown> =>
+          pub.publish(topic, Buffer.from(JSON.stringify(offset === 1 ? 'm1' : data(offset))), false);
+        const { epoch } = await subscribe(client, topic);
+        await publish(1);
+        assert.equal(await message(client, topic, 1), 'm1');
+
+        const { held: read, live } = await cutAndHoldRead(env.proxy, kind, topic, () =>
+          server.told('broker unavailable\n'),
+        );
+        for (let offset = 2; offset <= last; offset++) await publish(offset);
+        await env.proxy.until(() => live.serverText.endsWith(`m${last}"\r\n`) || undefined);
+        read.release();
+        const first = held === undefined ? last - 2 : 2; // (history keeps the last 3)
+        for (let offset = first; offset <= last; offset++)
+          assert.equal(await message(client, topic, offset), data(offset));
+        await server.told('broker available again\n');
+        await publish(last + 1);
+        assert.equal(await message(client, topic, last + 1), data(last + 1));
+        const line = `topic "${topic}": offsets 2 to ${last - 3} of epoch ${epoch} skipped`;
+        if (held === undefined) await server.told(line);
+        else assert.doesNotMatch(server.stderr(), /skipped/);
+      });
+    }
+  });
+}

@@ -1,0 +1,284 @@
+/**
+ * Live delivery on a topic that skips offsets is never silent: `PubSub` emits 'gap'
+ * `{ topic, epoch, from, to }` once per topic and gap (not once per subscriber), before the message
+ * after it reaches a subscriber. Before, the subscribers' next offset jumped and nothing else told
+ * the application. And the hold's byte bound is a broker option (`maxHeldBytes`): a topic whose
+ * history is small keeps in memory what a read makes it hold, rather than dropping it for history
+ * to give back (which it no longer could). Real redis-server and nats-server, a TCP proxy in front
+ * of the subscribing process's broker; two real WebSocket subscribers count what they receive.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it, type TestContext } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { createClient } from 'redis';
+import { WebSocketError } from '../../src/errors.js';
+import type { Broker, HistoryOptions } from '../../src/pubsub/broker.js';
+import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
+import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
+import type { RawClient } from '../conformance/raw-client.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { asBroker, GatedBroker } from './gated-broker.js';
+import { cutAndHoldRead } from './held-read-support.js';
+import { startTestServer, subscriberPair } from './pubsub-support.js';
+
+/** What the PubSub told: its 'gap' and 'availability' events, with a wait woken by each. */
+class Told {
+  readonly gaps: GapEvent[] = [];
+  readonly availability: boolean[] = [];
+  #waiters: (() => void)[] = [];
+
+  constructor(ps: PubSub) {
+    ps.on('gap', (e) => {
+      this.gaps.push(e);
+      this.#wake();
+    });
+    ps.on('availability', (a) => {
+      this.availability.push(a);
+      this.#wake();
+    });
+  }
+
+  /** Waits until the last availability told is `available`. */
+  available(available: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.availability.at(-1) === available) resolve();
+        else this.#waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+}
+
+/** `m<offset>`, padded at the front with dots to `size` bytes (so a message's bytes end with its name). */
+const payload = (offset: number, size = 0): Buffer => Buffer.from(`m${offset}`.padStart(size, '.'));
+
+/** The messages `client` receives up to the one named `m<last>`: their names (`m<offset>`), in order. */
+async function readUntil(client: RawClient, last: number): Promise<string[]> {
+  const names: string[] = [];
+  for (;;) {
+    const m = await client.nextMessage();
+    assert.equal(m.opcode, 2, 'a binary message');
+    const name = m.payload.toString('latin1', m.payload.lastIndexOf('m'.charCodeAt(0)));
+    names.push(name);
+    if (name === `m${last}`) return names;
+  }
+}
+
+const names = (offsets: number[]): string[] => offsets.map((o) => `m${o}`);
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** The stream NatsBroker keeps a topic in (its default prefix). */
+const streamOf = (topic: string): string =>
+  `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
+
+for (const kind of ['redis', 'nats'] as const) {
+  const Broker = kind === 'redis' ? RedisBroker : NatsBroker;
+  describe(`${Broker.name}: skipped offsets are told ('gap'); maxHeldBytes keeps what a small history would lose`, () => {
+    const env = brokerBehindProxy(() => (kind === 'redis' ? BrokerProcess.redis() : BrokerProcess.nats()));
+
+    /**
+     * A PubSub whose broker reaches the server through the proxy (no keep-alive gets in the way:
+     * the link is cut or held when the test says), with two WebSocket subscribers of `topic` that
+     * have received `m1`; and a broker straight on the server to publish with.
+     */
+    async function setUp(
+      t: TestContext,
+      topic: string,
+      history: HistoryOptions,
+      maxHeldBytes?: number,
+    ): Promise<{ ps: PubSub; told: Told; pub: Broker; clients: RawClient[]; epoch: string }> {
+      const options = { url: env.proxy.url(kind), pingIntervalMs: 600_000, commandTimeoutMs: 600_000, maxHeldBytes };
+      // (A backlog cap above what the tests publish: only the broker's hold decides what is lost.)
+      const ps = new PubSub({
+        broker: new Broker(options),
+        history,
+        slowSubscriber: { maxBytes: 64 * 1024 * 1024 },
+      });
+      const told = new Told(ps);
+      const pub = new Broker({ url: env.server.url, pingIntervalMs: 600_000 });
+      const web = await startTestServer();
+      const clients: RawClient[] = [];
+      t.after(async () => {
+        for (const c of clients) c.destroy();
+        await ps.close();
+        await pub.close();
+        await web.close();
+      });
+      await pub.open(new BrokerRecorder(), history);
+      for (let i = 0; i < 2; i++) {
+        const { client, ws } = await subscriberPair(web);
+        clients.push(client);
+        await ps.subscribe(ws, topic);
+      }
+      const { epoch } = await pub.publish(topic, payload(1), true);
+      for (const c of clients) assert.deepEqual(await readUntil(c, 1), ['m1']);
+      return { ps, told, pub, clients, epoch };
+    }
+
+    it('the link cut while 6 are published (history 3): one gap { from: 2, to: 4 } for the topic; both subscribers get 1, 5, 6, 7, 8', {
+      timeout: 60_000,
+    }, async (t) => {
+      const topic = 'cut-over-history';
+      const { told, pub, clients, epoch } = await setUp(t, topic, { size: 3, ttlSeconds: 0 });
+      env.proxy.cut();
+      await told.available(false);
+      for (let offset = 2; offset <= 7; offset++) await pub.publish(topic, payload(offset), true);
+      env.proxy.restore();
+      await told.available(true);
+      await pub.publish(topic, payload(8), true);
+      for (const c of clients) assert.deepEqual(await readUntil(c, 8), names([5, 6, 7, 8]));
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4 }]);
+    });
+
+    it('a new epoch while the link is cut (history 3, 5 published in it): one gap { from: 1, to: 2 } of the new epoch; both get its 3, 4, 5', {
+      timeout: 60_000,
+    }, async (t) => {
+      const topic = 'new-epoch-over-history';
+      const history = { size: 3, ttlSeconds: 0 };
+      const { ps, told, pub, clients, epoch } = await setUp(t, topic, history);
+      const epochs: string[] = [];
+      ps.on('epoch', (e) => epochs.push(`${e.offset} ${e.epoch}`));
+      env.proxy.cut();
+      await told.available(false);
+      // The topic's history lost on the server: Redis emptied, the JetStream stream deleted.
+      if (kind === 'redis') {
+        const admin = createClient({ url: env.server.url });
+        admin.on('error', () => {});
+        await admin.connect();
+        try {
+          await admin.sendCommand(['FLUSHALL']);
+        } finally {
+          await admin.close();
+        }
+      } else {
+        const admin = await natsConnect({ servers: env.server.url });
+        try {
+          await (await jetstreamManager(admin)).streams.delete(streamOf(topic));
+        } finally {
+          await admin.close();
+        }
+      }
+      let fresh = '';
+      for (let offset = 1; offset <= 5; offset++) {
+        const at = await pub.publish(topic, payload(offset + 100), true);
+        assert.equal(at.offset, offset);
+        fresh = at.epoch;
+      }
+      assert.notEqual(fresh, epoch, 'a new epoch');
+      env.proxy.restore();
+      await told.available(true);
+      for (const c of clients) assert.deepEqual(await readUntil(c, 105), names([103, 104, 105]));
+      assert.deepEqual(told.gaps, [{ topic, epoch: fresh, from: 1, to: 2 }]);
+      assert.deepEqual(epochs, [`2 ${fresh}`, `2 ${fresh}`], "each subscriber's 'epoch' names where it stands");
+    });
+
+    /**
+     * Back after a lost link, the topic's read (Redis: its history after the position; NATS: the
+     * stream's info) held at the proxy while `large` messages of `size` bytes come live: more than
+     * MAX_HELD_BYTES. With history 3, what the topic drops of them is lost.
+     */
+    async function heldWhileLargeArrive(
+      t: TestContext,
+      topic: string,
+      maxHeldBytes: number | undefined,
+    ): Promise<{ told: Told; clients: RawClient[]; epoch: string; last: number }> {
+      const size = kind === 'redis' ? 1024 * 1024 : 768 * 1024; // (NATS: under max_payload, 1 MiB, with the headers)
+      const large = Math.floor(MAX_HELD_BYTES / size) + 2;
+      assert.ok(large < MAX_HELD / 10, 'far fewer than the count a topic holds: the bytes decide');
+      const last = large + 1;
+      const { told, pub, clients, epoch } = await setUp(t, topic, { size: 3, ttlSeconds: 0 }, maxHeldBytes);
+      const { held, live } = await cutAndHoldRead(env.proxy, kind, topic, () => told.available(false));
+      for (let offset = 2; offset <= last; offset++) await pub.publish(topic, payload(offset, size), true);
+      // Every one of them has reached the subscribing process.
+      await env.proxy.until(() => live.serverText.endsWith(`m${last}\r\n`) || undefined);
+      held.release();
+      return { told, clients, epoch, last };
+    }
+
+    it('more live payload than maxHeldBytes (default, 4 MiB) comes while the topic waits for a read (history 3): dropped, the part history lost is one gap', {
+      timeout: 120_000,
+    }, async (t) => {
+      const topic = 'held-default';
+      const { told, clients, epoch, last } = await heldWhileLargeArrive(t, topic, undefined);
+      for (const c of clients) assert.deepEqual(await readUntil(c, last), names(range(last - 2, last)));
+      await told.available(true);
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: last - 3 }]);
+    });
+
+    it('the same with maxHeldBytes 16 MiB: every message held, delivered in order, no gap', {
+      timeout: 120_000,
+    }, async (t) => {
+      const topic = 'held-more';
+      const { told, clients, last } = await heldWhileLargeArrive(t, topic, 16 * 1024 * 1024);
+      for (const c of clients) assert.deepEqual(await readUntil(c, last), names(range(2, last)));
+      await told.available(true);
+      assert.deepEqual(told.gaps, []);
+    });
+
+    it('maxHeldBytes that is not a whole number of bytes, at least 1, is ERR_WS_INVALID_ARGUMENT at once', () => {
+      for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '4096', null, {}]) {
+        assert.throws(
+          () => new Broker({ url: env.proxy.url(kind), maxHeldBytes: bad as number }),
+          (err: unknown) =>
+            err instanceof WebSocketError &&
+            err.code === 'ERR_WS_INVALID_ARGUMENT' &&
+            err.message.includes(`${Broker.name}: maxHeldBytes must be a whole number of bytes, at least 1`),
+          String(bad),
+        );
+      }
+      // (Given as undefined, the default: as for every option.)
+      assert.doesNotThrow(() => new Broker({ url: env.proxy.url(kind), maxHeldBytes: undefined }));
+      assert.doesNotThrow(() => new Broker({ url: env.proxy.url(kind), maxHeldBytes: 1 }));
+    });
+  });
+}
+
+describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the test cuts): PubSub tells it all the same", () => {
+  it("history 3, 6 published while the link is down: one gap { from: 2, to: 7 }; a listener that throws is the application's uncaught error, and both subscribers still get 8", async (t) => {
+    const topic = 'own-broker';
+    const gated = new GatedBroker();
+    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
+    const web = await startTestServer();
+    const clients: RawClient[] = [];
+    t.after(async () => {
+      for (const c of clients) c.destroy();
+      await ps.close();
+      await web.close();
+    });
+    for (let i = 0; i < 2; i++) {
+      const { client, ws } = await subscriberPair(web);
+      clients.push(client);
+      await ps.subscribe(ws, topic);
+    }
+    const gaps: GapEvent[] = [];
+    ps.on('gap', (e) => {
+      gaps.push(e);
+      throw new Error('listener bug');
+    });
+    const uncaught: unknown[] = [];
+    process.setUncaughtExceptionCaptureCallback((err) => uncaught.push(err));
+    t.after(() => process.setUncaughtExceptionCaptureCallback(null));
+    const { epoch } = await ps.publish(topic, payload(1));
+    for (const c of clients) assert.deepEqual(await readUntil(c, 1), ['m1']);
+
+    gated.down();
+    for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+    gated.up();
+    await ps.publish(topic, payload(8));
+    // (PubSub's own catch-up asks `history` for the whole range after 1, which it no longer holds:
+    // 5-7 go with it. A Redis or NATS broker reads what history still holds itself, see above.)
+    for (const c of clients) assert.deepEqual(await readUntil(c, 8), ['m8']);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7 }]);
+    assert.deepEqual(
+      uncaught.map((e) => (e as Error).message),
+      ['listener bug'],
+    );
+  });
+});
