@@ -1,0 +1,143 @@
+/**
+ * A small server written here that speaks the wire format of Phoenix channels (the "2.0.0" serializer: JSON arrays
+ * `[join_ref, ref, topic, event, payload]` in text frames, and binary frames for ArrayBuffer payloads: a push is
+ * kind 0, a reply kind 1, a broadcast kind 2), on the real ws, for the Phoenix-protocol clients (phoenix, and
+ * @supabase/realtime-js over its fork of it) to run against with the engine under test as their transport. It answers
+ * heartbeats itself and hands every other message to the test's handler.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import * as ws from 'ws';
+
+export interface PhoenixMessage {
+  joinRef: string | null;
+  ref: string | null;
+  topic: string;
+  event: string;
+  /** A JSON value, or the bytes of a binary push. */
+  payload: unknown;
+}
+
+/** One client connection, as the handler sees it. */
+export interface PhoenixConnection {
+  /** The query of the upgrade (vsn, and the client's params). */
+  params: URLSearchParams;
+  socket: ws.WebSocket;
+  /** A text frame `[join_ref, ref, topic, event, payload]`. */
+  push(message: PhoenixMessage): void;
+  /** The reply to `to`: `phx_reply` with `{ status, response }`. */
+  reply(to: PhoenixMessage, status: string, response?: unknown): void;
+  /** A binary reply to `to` (kind 1): the status in the header, `response` as the payload. */
+  replyBinary(to: PhoenixMessage, status: string, response: Uint8Array): void;
+  /** A binary broadcast (kind 2) on `topic`. */
+  broadcastBinary(topic: string, event: string, payload: Uint8Array): void;
+}
+
+export interface PhoenixServer {
+  /** The endpoint to give a client (without `/websocket`, which the clients append). */
+  url: string;
+  /** Every connection's close as `code reason`, in order. */
+  closes: string[];
+  /** The connections so far, in order. */
+  connections: PhoenixConnection[];
+  /** Resolves when there are `count` connections (in all). */
+  connected(count: number): Promise<PhoenixConnection>;
+  /** Resolves when `count` connections (in all) have closed. */
+  closed(count: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+const text = new TextEncoder();
+const utf8 = new TextDecoder();
+
+/** The fields of a binary frame's header: each string's length byte, then the strings, then the payload. */
+function binaryFrame(kind: number, fields: string[], payload: Uint8Array): Buffer {
+  const encoded = fields.map((f) => text.encode(f));
+  return Buffer.concat([Buffer.from([kind, ...encoded.map((e) => e.length)]), ...encoded, payload]);
+}
+
+/** A client's binary push: kind 0, then the sizes of join_ref, ref, topic and event. */
+function decodeBinaryPush(data: Buffer): PhoenixMessage {
+  if (data[0] !== 0) throw new Error(`binary frame of kind ${data[0]}, not a push`);
+  const sizes = [data[1], data[2], data[3], data[4]];
+  let offset = 5;
+  const [joinRef, ref, topic, event] = sizes.map((size) => {
+    const s = utf8.decode(data.subarray(offset, offset + size));
+    offset += size;
+    return s;
+  });
+  return { joinRef, ref, topic, event, payload: new Uint8Array(data.subarray(offset)) };
+}
+
+export async function startPhoenixServer(
+  path: string,
+  handle: (connection: PhoenixConnection, message: PhoenixMessage) => void,
+): Promise<PhoenixServer> {
+  const httpServer = http.createServer();
+  const wss = new ws.WebSocketServer({ server: httpServer, path: `${path}/websocket` });
+  const connections: PhoenixConnection[] = [];
+  const closes: string[] = [];
+  const waiters: (() => void)[] = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  const until = <T>(ready: () => T | undefined): Promise<T> =>
+    new Promise((resolve) => {
+      const check = () => {
+        const value = ready();
+        if (value !== undefined) resolve(value);
+        else waiters.push(check);
+      };
+      check();
+    });
+
+  wss.on('connection', (socket, req) => {
+    const connection: PhoenixConnection = {
+      params: new URL(req.url ?? '/', 'http://x').searchParams,
+      socket,
+      push: (m) => socket.send(JSON.stringify([m.joinRef, m.ref, m.topic, m.event, m.payload])),
+      reply: (to, status, response = {}) =>
+        connection.push({ ...to, event: 'phx_reply', payload: { status, response } }),
+      replyBinary: (to, status, response) =>
+        socket.send(binaryFrame(1, [to.joinRef ?? '', to.ref ?? '', to.topic, status], response)),
+      broadcastBinary: (topic, event, payload) => socket.send(binaryFrame(2, [topic, event], payload)),
+    };
+    connections.push(connection);
+    socket.on('message', (data: Buffer, isBinary) => {
+      let message: PhoenixMessage;
+      if (isBinary) message = decodeBinaryPush(data);
+      else {
+        const [joinRef, ref, topic, event, payload] = JSON.parse(String(data)) as [
+          string | null,
+          string | null,
+          string,
+          string,
+          unknown,
+        ];
+        message = { joinRef, ref, topic, event, payload };
+      }
+      if (message.topic === 'phoenix' && message.event === 'heartbeat') connection.reply(message, 'ok');
+      else handle(connection, message);
+    });
+    socket.on('close', (code, reason) => {
+      closes.push(`${code} ${String(reason)}`);
+      wake();
+    });
+    wake();
+  });
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ws://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}${path}`,
+    closes,
+    connections,
+    connected: (count) => until(() => connections[count - 1]),
+    closed: (count) => until(() => (closes.length >= count ? closes : undefined)),
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        httpServer.closeAllConnections();
+        httpServer.close(() => resolve());
+      }),
+  };
+}
