@@ -1,7 +1,8 @@
 /**
  * A small server written here that speaks the wire format of Phoenix channels (the "2.0.0" serializer: JSON arrays
  * `[join_ref, ref, topic, event, payload]` in text frames, and binary frames for ArrayBuffer payloads: a push is
- * kind 0, a reply kind 1, a broadcast kind 2), on the real ws, for the Phoenix-protocol clients (phoenix, and
+ * kind 0, a reply kind 1, a broadcast kind 2; Supabase Realtime adds a user broadcast push, kind 3, and a user
+ * broadcast, kind 4, whose payload is JSON or bytes), on the real ws, for the Phoenix-protocol clients (phoenix, and
  * @supabase/realtime-js over its fork of it) to run against with the engine under test as their transport. It answers
  * heartbeats itself and hands every other message to the test's handler.
  */
@@ -31,6 +32,8 @@ export interface PhoenixConnection {
   replyBinary(to: PhoenixMessage, status: string, response: Uint8Array): void;
   /** A binary broadcast (kind 2) on `topic`. */
   broadcastBinary(topic: string, event: string, payload: Uint8Array): void;
+  /** Supabase's user broadcast (kind 4) of `payload`: JSON when it is not bytes. */
+  userBroadcast(topic: string, event: string, payload: unknown): void;
 }
 
 export interface PhoenixServer {
@@ -56,17 +59,36 @@ function binaryFrame(kind: number, fields: string[], payload: Uint8Array): Buffe
   return Buffer.concat([Buffer.from([kind, ...encoded.map((e) => e.length)]), ...encoded, payload]);
 }
 
-/** A client's binary push: kind 0, then the sizes of join_ref, ref, topic and event. */
-function decodeBinaryPush(data: Buffer): PhoenixMessage {
-  if (data[0] !== 0) throw new Error(`binary frame of kind ${data[0]}, not a push`);
-  const sizes = [data[1], data[2], data[3], data[4]];
-  let offset = 5;
-  const [joinRef, ref, topic, event] = sizes.map((size) => {
+/** The strings of a binary frame whose header has their lengths at `data[1..count]`, and what follows them. */
+function binaryFields(data: Buffer, count: number, start: number): { fields: string[]; rest: Uint8Array } {
+  let offset = start;
+  const fields = [...data.subarray(1, 1 + count)].map((size) => {
     const s = utf8.decode(data.subarray(offset, offset + size));
     offset += size;
     return s;
   });
-  return { joinRef, ref, topic, event, payload: new Uint8Array(data.subarray(offset)) };
+  return { fields, rest: new Uint8Array(data.subarray(offset)) };
+}
+
+/**
+ * A client's binary frame: a push (kind 0: the sizes of join_ref, ref, topic and event), or Supabase's user broadcast
+ * push (kind 3: the sizes of join_ref, ref, topic, user event and metadata, then the encoding, 1 for JSON), which
+ * becomes the `broadcast` message its JSON form would be.
+ */
+function decodeBinaryPush(data: Buffer): PhoenixMessage {
+  if (data[0] === 0) {
+    const { fields, rest } = binaryFields(data, 4, 5);
+    const [joinRef, ref, topic, event] = fields;
+    return { joinRef, ref, topic, event, payload: rest };
+  }
+  if (data[0] === 3) {
+    const { fields, rest } = binaryFields(data, 5, 7);
+    const [joinRef, ref, topic, event, metadata] = fields;
+    const payload = data[6] === 1 ? JSON.parse(utf8.decode(rest)) : rest;
+    const meta = metadata ? { meta: JSON.parse(metadata) } : {};
+    return { joinRef, ref, topic, event: 'broadcast', payload: { type: 'broadcast', event, payload, ...meta } };
+  }
+  throw new Error(`binary frame of kind ${data[0]}, not a push`);
 }
 
 export async function startPhoenixServer(
@@ -101,6 +123,13 @@ export async function startPhoenixServer(
       replyBinary: (to, status, response) =>
         socket.send(binaryFrame(1, [to.joinRef ?? '', to.ref ?? '', to.topic, status], response)),
       broadcastBinary: (topic, event, payload) => socket.send(binaryFrame(2, [topic, event], payload)),
+      userBroadcast: (topic, event, payload) => {
+        const json = !(payload instanceof Uint8Array);
+        const bytes = json ? text.encode(JSON.stringify(payload)) : payload;
+        const frame = binaryFrame(4, [topic, event, ''], bytes);
+        // The encoding byte goes after the three sizes.
+        socket.send(Buffer.concat([frame.subarray(0, 4), Buffer.from([json ? 1 : 0]), frame.subarray(4)]));
+      },
     };
     connections.push(connection);
     socket.on('message', (data: Buffer, isBinary) => {
