@@ -4,7 +4,8 @@
  * kind 0, a reply kind 1, a broadcast kind 2; Supabase Realtime adds a user broadcast push, kind 3, and a user
  * broadcast, kind 4, whose payload is JSON or bytes), on the real ws, for the Phoenix-protocol clients (phoenix, and
  * @supabase/realtime-js over its fork of it) to run against with the engine under test as their transport. It answers
- * heartbeats itself and hands every other message to the test's handler.
+ * heartbeats itself and hands every other message to the test's handler. It compresses every message it sends when
+ * the client offers permessage-deflate (as a Phoenix endpoint with `compress: true` does).
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -96,7 +97,11 @@ export async function startPhoenixServer(
   handle: (connection: PhoenixConnection, message: PhoenixMessage) => void,
 ): Promise<PhoenixServer> {
   const httpServer = http.createServer();
-  const wss = new ws.WebSocketServer({ server: httpServer, path: `${path}/websocket` });
+  const wss = new ws.WebSocketServer({
+    server: httpServer,
+    path: `${path}/websocket`,
+    perMessageDeflate: { threshold: 0 },
+  });
   const connections: PhoenixConnection[] = [];
   const closes: string[] = [];
   const waiters: (() => void)[] = [];

@@ -111,6 +111,7 @@ for (const engine of engines) {
       assert.equal(first.params.get('token'), 'abc');
       assert.equal(first.params.get('vsn'), '2.0.0');
       assert.equal(first.socket.protocol, 'phoenix');
+      assert.equal(first.socket.extensions, 'permessage-deflate');
 
       const lobby = socket.channel('room:lobby', { name: 'ada' });
       const messages = events<string>();

@@ -91,6 +91,7 @@ for (const engine of engines) {
       const first = await server.connected(1);
       assert.equal(first.params.get('apikey'), 'anon-key');
       assert.equal(first.params.get('vsn'), '2.0.0');
+      assert.equal(first.socket.extensions, 'permessage-deflate');
 
       // Broadcasts: JSON and bytes from the client (acked, then echoed to self), JSON text from the server.
       assert.equal(await channel.send({ type: 'broadcast', event: 'cursor', payload: { x: 1, y: 2 } }), 'ok');
