@@ -3,8 +3,9 @@
  * installed and aliased to ws-stream/ws (test/support/ws-alias.ts) in a child process each (apps/signalr.ts), against a
  * local hub on the real ws speaking SignalR's JSON hub protocol. Both must show the same: the negotiate, the bearer
  * token and user agent in the upgrade, invoke (a result, a hub error, 200 kB echoed), a server-to-client call after
- * `send`, streams (batched items then completion; an item then an error), three losses each reconnected automatically
- * with the client's own account of the close (a close message, a drop as 1006, 1011 with its reason), and `stop()`.
+ * `send`, streams (batched items then completion; an item then an error), four losses each reconnected automatically
+ * with the client's own account of the close (a close message, a drop as 1006, 1011 with its reason, a clean 1000),
+ * the negotiate's affinity cookie sent with each upgrade, `stop()`, and a second `start()` and `stop()`.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,9 +13,10 @@ import { aliasEngines, runApp } from './child.js';
 
 for (const engine of aliasEngines) {
   describe(`@microsoft/signalr on ${engine.name}`, () => {
-    it('negotiates, invokes, streams, reconnects after three kinds of loss, and stops', async (t) => {
+    it('negotiates, invokes, streams, reconnects after four kinds of loss, stops and restarts', async (t) => {
       const result = await runApp<Record<string, unknown>>(t, 'signalr', engine);
-      const connection = (n: number) => `/hub?id=token-${n} Bearer secret-token Microsoft SignalR/11.0`;
+      const connection = (n: number) =>
+        `/hub?id=token-${n} Bearer secret-token Microsoft SignalR/11.0 affinity=node-${n}; Path=/hub`;
       assert.deepEqual(result, {
         aliased: engine.name === 'ws-stream/ws',
         connectionId: 'conn-1',
@@ -43,12 +45,15 @@ for (const engine of aliasEngines) {
             reconnected: 'conn-4',
             state: 'Connected',
           },
+          { error: 'no error', onServer: '1000 bye', reconnected: 'conn-5', state: 'Connected' },
         ],
         afterReconnects: 42,
         stopped: { client: 'no error', server: '1005 ', state: 'Disconnected' },
+        restarted: { id: 'conn-6', add: 4 },
+        stoppedAgain: { client: 'no error', server: '1005 ' },
         hub: {
-          negotiations: 4,
-          connections: [connection(1), connection(2), connection(3), connection(4)],
+          negotiations: 6,
+          connections: [1, 2, 3, 4, 5, 6].map(connection),
           calls: [
             'handshake json text',
             '1 Add',
@@ -59,6 +64,10 @@ for (const engine of aliasEngines) {
             '4 Broken',
             'handshake json text',
             'handshake json text',
+            'handshake json text',
+            'handshake json text',
+            '1 Add',
+            '7',
             'handshake json text',
             '1 Add',
             '7',

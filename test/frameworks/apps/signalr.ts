@@ -6,9 +6,10 @@
  * records ended by 0x1e, several of them batched in one frame. The flow, as an app uses the client:
  * `HubConnectionBuilder` with an access token and automatic reconnect; `invoke` (a result, a hub error, 200 kB
  * echoed), `send` answered by a server-to-client invocation, `stream` (items then completion, and a stream that
- * errors), a close message that allows reconnecting, an abrupt drop (1006), the server closing with 1011 and a reason
- * (each reported to `onreconnecting` with the client's own words for the close), and `stop()`. Prints what the client
- * and the hub saw.
+ * errors), a close message that allows reconnecting, an abrupt drop (1006), the server closing with 1011 and a reason,
+ * and with a clean 1000 (each reported to `onreconnecting` with the client's own words for the close), `stop()`, and
+ * a restart. The negotiate sets an affinity cookie, which the client's jar sends with the upgrade. Prints what the
+ * client and the hub saw.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -58,6 +59,8 @@ const httpServer = http.createServer((req, res) => {
   if (req.method === 'POST' && req.url?.startsWith('/hub/negotiate?negotiateVersion=1')) {
     negotiations++;
     res.setHeader('content-type', 'application/json');
+    // A load balancer's affinity cookie: the client's cookie jar sends it with the upgrade.
+    res.setHeader('set-cookie', `affinity=node-${negotiations}; Path=/hub`);
     res.end(
       JSON.stringify({
         negotiateVersion: 1,
@@ -80,7 +83,7 @@ const frame = (...messages: object[]) => messages.map((m) => JSON.stringify(m) +
 wss.on('connection', (ws, req) => {
   const url = new URL(req.url ?? '/', 'http://x');
   hubSaw.connections.push(
-    `${url.pathname}?id=${url.searchParams.get('id')} ${req.headers.authorization} ${String(req.headers['user-agent']).split(' (')[0]}`,
+    `${url.pathname}?id=${url.searchParams.get('id')} ${req.headers.authorization} ${String(req.headers['user-agent']).split(' (')[0]} ${req.headers.cookie}`,
   );
   let handshaken = false;
   ws.on('message', (data, isBinary) => {
@@ -141,9 +144,8 @@ const reconnecting = queue<string>();
 const reconnected = queue<string>();
 connection.onreconnecting((err) => reconnecting.push(err?.message ?? 'no error'));
 connection.onreconnected((id) => reconnected.push(id ?? 'no id'));
-const closedOnClient = new Promise<string>((resolve) =>
-  connection.onclose((err) => resolve(err?.message ?? 'no error')),
-);
+const closedOnClient = queue<string>();
+connection.onclose((err) => closedOnClient.push(err?.message ?? 'no error'));
 
 await connection.start();
 let server = await sockets.next();
@@ -185,12 +187,21 @@ const lose = async (how: (ws: WsDefault) => void) => {
 await lose((ws) => ws.send(frame({ type: 7, error: 'Server is restarting', allowReconnect: true })));
 await lose((ws) => ws.terminate());
 await lose((ws) => ws.close(1011, 'boom'));
+// Even a clean close (1000, without a close message) is a loss to a connection with automatic reconnect.
+await lose((ws) => ws.close(1000, 'bye'));
 result.losses = losses;
 // Still usable after all that.
 result.afterReconnects = await connection.invoke('Add', 20, 22);
 
 await connection.stop();
-result.stopped = { client: await closedOnClient, server: await closedOnServer.next(), state: connection.state };
+result.stopped = { client: await closedOnClient.next(), server: await closedOnServer.next(), state: connection.state };
+
+// Started again by the app (a new negotiate, the jar's newest cookie), then stopped by it.
+await connection.start();
+await sockets.next();
+result.restarted = { id: connection.connectionId, add: await connection.invoke('Add', 2, 2) };
+await connection.stop();
+result.stoppedAgain = { client: await closedOnClient.next(), server: await closedOnServer.next() };
 result.hub = { negotiations, ...hubSaw };
 wss.close();
 await new Promise((resolve) => httpServer.close(resolve));
