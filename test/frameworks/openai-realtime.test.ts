@@ -5,7 +5,7 @@
  * `ca`): nothing leaves the machine. Both must show the same: the URL built from `baseURL`, session events, a streamed
  * response reassembled (text deltas, a large audio delta) with every event in order, 256 kB of input audio, a server
  * error event and a non-JSON frame reported to the 'error' listener, `close()` as 1000 OK on both ends, and the
- * engine's message for a key refused with 401.
+ * engine's message for a key refused with 401, and the TLS error (with its code) for a client not given the `ca`.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,6 +46,7 @@ for (const engine of aliasEngines) {
           'error',
         ],
         refused: 'Unexpected server response: 401',
+        untrusted: ['self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
         server: [
           'connect /v1/realtime model=gpt-realtime',
           'text session.update',

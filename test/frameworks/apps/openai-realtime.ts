@@ -6,7 +6,7 @@
  * real ws on it, checking the key and the model in the upgrade. The flow, as an app uses the client: session.created
  * on connect, session.update, a conversation item and response.create answered by a streamed response (text deltas,
  * a 96 kB audio delta, done events), 256 kB of input audio appended, a server error event, a frame that is not JSON,
- * `close()`, and a wrong key refused with 401. Prints what the client and the server saw.
+ * `close()`, a wrong key refused with 401, and a client without the `ca` (the TLS error). Prints what the client and the server saw.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -145,6 +145,15 @@ const wrong = new OpenAIRealtimeWS(
 );
 const refused = new Promise<string>((resolve) => wrong.on('error', (err) => resolve(err.message)));
 result.refused = await refused;
+
+// No `ca`: the certificate is not trusted; the client reports the TLS error as the engine passes it on.
+const untrusting = new OpenAIRealtimeWS({ model: 'gpt-realtime' }, client);
+result.untrusted = await new Promise<unknown>((resolve) =>
+  untrusting.on('error', (err) => {
+    const cause = err.cause as { code?: string };
+    resolve([err.message, cause.code]);
+  }),
+);
 
 result.server = serverSaw;
 wss.close();
