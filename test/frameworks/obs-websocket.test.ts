@@ -6,7 +6,7 @@
  * close 4009 and its reason, the identify handshake, requests answered (a failure with its status code, 300 kB), an
  * event before its request's response, a batch, reidentify, the server's 1001 as ConnectionClosed, a plain
  * disconnect (1005 on the server), and the engine's own messages for a refused port, a server that picks no
- * subprotocol, and a 401 to the upgrade.
+ * subprotocol, a 401 to the upgrade, and an upgrade dropped unanswered.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,6 +67,7 @@ for (const engine of aliasEngines) {
         refused: { code: -1, message: 'connect ECONNREFUSED 127.0.0.1:PORT' },
         noProtocol: { code: -1, message: 'Server sent no subprotocol' },
         unauthorized: { code: -1, message: 'Unexpected server response: 401' },
+        hungUp: { code: -1, message: 'socket hang up' },
         server: [...serverSaw('json', 'text'), ...serverSaw('msgpack', 'binary')],
       });
     });

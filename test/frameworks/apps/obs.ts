@@ -5,8 +5,9 @@
  * checked, Identified (2), Reidentify (3), Events (5), Request/RequestResponse (6/7), RequestBatch (8/9), and OBS's
  * close codes. Both of the package's encodings run: `obs-websocket-js/json` (subprotocol obswebsocket.json, text
  * frames) and the default msgpack one (obswebsocket.msgpack, binary frames). The client only uses the browser-style
- * API (onopen/onmessage/onerror/onclose, `protocol`, `readyState`), and reports failures to connect from the engine's
- * own error messages. Prints what the client and the server saw.
+ * API (onopen/onmessage/onerror/onclose, `protocol`, `readyState`), and reports failures to connect from the
+ * engine's own error messages (a refused port, no subprotocol, a 401, a dropped upgrade). Prints what the client and
+ * the server saw.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -150,6 +151,15 @@ result.unauthorized = await obs
   .connect(`ws://127.0.0.1:${(unauthorized.address() as net.AddressInfo).port}`)
   .then(() => 'connected', failure);
 await new Promise((resolve) => unauthorized.close(resolve));
+
+// A server that drops the connection on the upgrade, without an answer.
+const hangingUp = http.createServer();
+hangingUp.on('upgrade', (_req, socket) => socket.destroy());
+await new Promise<void>((resolve) => hangingUp.listen(0, '127.0.0.1', resolve));
+result.hungUp = await obs
+  .connect(`ws://127.0.0.1:${(hangingUp.address() as net.AddressInfo).port}`)
+  .then(() => 'connected', failure);
+await new Promise((resolve) => hangingUp.close(resolve));
 
 result.server = serverSaw;
 wss.close();
