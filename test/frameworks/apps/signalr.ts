@@ -1,9 +1,11 @@
 /**
  * The ASP.NET Core SignalR client (@microsoft/signalr 11, whose Node build requires `ws` for its WebSockets
  * transport: its own ws 7 here), run by signalr.test.ts with `ws` as installed or aliased to ws-stream/ws, against a
- * small local hub written here on the real ws that speaks SignalR's JSON hub protocol: the negotiate POST, the
+ * small local hub written here on the real ws that speaks SignalR's hub protocols: the negotiate POST, the
  * handshake, invocations (type 1), stream items (2), completions (3), stream invocations (4), pings (6) and close (7),
- * records ended by 0x1e, several of them batched in one frame. The flow, as an app uses the client:
+ * several of them batched in one frame: JSON records ended by 0x1e in text frames, or (SIGNALR_PROTOCOL=messagepack,
+ * with @microsoft/signalr-protocol-msgpack on the client) MessagePack arrays each after a varint length, in binary
+ * frames. The flow, as an app uses the client:
  * `HubConnectionBuilder` with an access token and automatic reconnect; `invoke` (a result, a hub error, 200 kB
  * echoed), `send` answered by a server-to-client invocation, `stream` (items then completion, and a stream that
  * errors), a close message that allows reconnecting, an abrupt drop (1006), the server closing with 1011 and a reason,
@@ -42,15 +44,23 @@ interface HubConnectionBuilder {
   withUrl(url: string, options: object): HubConnectionBuilder;
   withAutomaticReconnect(delays: number[]): HubConnectionBuilder;
   configureLogging(level: number): HubConnectionBuilder;
+  withHubProtocol(protocol: object): HubConnectionBuilder;
   build(): HubConnection;
 }
 const signalR = require('@microsoft/signalr') as {
   HubConnectionBuilder: new () => HubConnectionBuilder;
   HttpTransportType: { WebSockets: number };
   LogLevel: { None: number };
+  JsonHubProtocol: new () => object;
 };
 
 const RS = '\x1e';
+/** The hub protocol this run uses: SIGNALR_PROTOCOL=messagepack, or JSON. */
+const messagePack = process.env.SIGNALR_PROTOCOL === 'messagepack';
+const msgpack = require('@msgpack/msgpack') as { encode(v: unknown): Uint8Array; decode(b: Uint8Array): unknown };
+const { MessagePackHubProtocol } = require('@microsoft/signalr-protocol-msgpack') as {
+  MessagePackHubProtocol: new () => object;
+};
 const result: Record<string, unknown> = { aliased: aliased(require.resolve('@microsoft/signalr')) };
 
 // The hub: negotiate over HTTP, then the hub protocol over the real ws.
@@ -78,7 +88,76 @@ const wss = new RealWebSocket.WebSocketServer({ server: httpServer });
 const hubSaw: { connections: string[]; calls: string[] } = { connections: [], calls: [] };
 const sockets = queue<WsDefault>();
 const closedOnServer = queue<string>();
-const frame = (...messages: object[]) => messages.map((m) => JSON.stringify(m) + RS).join('');
+
+/** A hub message, as the JSON protocol writes it (the MessagePack one as an array: see below). */
+interface HubMessage {
+  type: number;
+  invocationId?: string | null;
+  target?: string;
+  arguments?: unknown[];
+  item?: unknown;
+  result?: unknown;
+  error?: string;
+  allowReconnect?: boolean;
+}
+
+/** A varint length before each message, as SignalR's binary message format has it. */
+function lengthPrefixed(bytes: Uint8Array): Buffer {
+  const prefix: number[] = [];
+  let size = bytes.length;
+  do {
+    prefix.push((size & 0x7f) | (size > 0x7f ? 0x80 : 0));
+    size >>= 7;
+  } while (size > 0);
+  return Buffer.concat([Buffer.from(prefix), bytes]);
+}
+
+/** The MessagePack protocol's array for a message: [type, headers, invocationId, …]. */
+function toArray(m: HubMessage): unknown[] {
+  if (m.type === 1) return [1, {}, m.invocationId ?? null, m.target, m.arguments, []];
+  if (m.type === 2) return [2, {}, m.invocationId, m.item];
+  if (m.type === 3) {
+    if (m.error !== undefined) return [3, {}, m.invocationId, 1, m.error];
+    return 'result' in m ? [3, {}, m.invocationId, 3, m.result] : [3, {}, m.invocationId, 2];
+  }
+  if (m.type === 7) return [7, m.error ?? null, m.allowReconnect ?? false];
+  return [m.type];
+}
+
+/** One frame holding `messages`: JSON records ended by 0x1e in a text frame, or length-prefixed MessagePack. */
+const frame = (...messages: HubMessage[]): string | Buffer =>
+  messagePack
+    ? Buffer.concat(messages.map((m) => lengthPrefixed(msgpack.encode(toArray(m)))))
+    : messages.map((m) => JSON.stringify(m) + RS).join('');
+
+/** The records of a frame after the handshake. */
+function parse(data: Buffer): HubMessage[] {
+  if (!messagePack)
+    return String(data)
+      .split(RS)
+      .filter(Boolean)
+      .map((r) => JSON.parse(r) as HubMessage);
+  const messages: HubMessage[] = [];
+  for (let offset = 0; offset < data.length; ) {
+    let size = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = data[offset++];
+      size |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    const a = msgpack.decode(data.subarray(offset, offset + size)) as unknown[];
+    offset += size;
+    messages.push({
+      type: a[0] as number,
+      invocationId: a[2] as string,
+      target: a[3] as string,
+      arguments: a[4] as unknown[],
+    });
+  }
+  return messages;
+}
 
 wss.on('connection', (ws, req) => {
   const url = new URL(req.url ?? '/', 'http://x');
@@ -86,27 +165,21 @@ wss.on('connection', (ws, req) => {
     `${url.pathname}?id=${url.searchParams.get('id')} ${req.headers.authorization} ${String(req.headers['user-agent']).split(' (')[0]} ${req.headers.cookie}`,
   );
   let handshaken = false;
-  ws.on('message', (data, isBinary) => {
-    for (const record of String(data).split(RS)) {
-      if (!record) continue;
-      const m = JSON.parse(record) as {
-        type?: number;
-        protocol?: string;
-        invocationId?: string;
-        target: string;
-        arguments: unknown[];
-      };
-      if (!handshaken) {
-        handshaken = true;
-        hubSaw.calls.push(`handshake ${m.protocol} ${isBinary ? 'binary' : 'text'}`);
-        ws.send(`{}${RS}`);
-        sockets.push(ws);
-        continue;
-      }
+  ws.on('message', (data: Buffer, isBinary) => {
+    if (!handshaken) {
+      // The handshake is JSON in both protocols; the answer goes in the frames the protocol uses.
+      handshaken = true;
+      const { protocol } = JSON.parse(String(data).split(RS)[0]) as { protocol: string };
+      hubSaw.calls.push(`handshake ${protocol} ${isBinary ? 'binary' : 'text'}`);
+      ws.send(messagePack ? Buffer.from(`{}${RS}`) : `{}${RS}`);
+      sockets.push(ws);
+      return;
+    }
+    for (const m of parse(data)) {
       if (m.type === 6) continue;
-      hubSaw.calls.push(`${m.type} ${m.target ?? ''}`.trim());
+      hubSaw.calls.push(`${isBinary ? 'binary' : 'text'} ${m.type} ${m.target ?? ''}`.trim());
       const id = m.invocationId;
-      const args = m.arguments;
+      const args = m.arguments ?? [];
       if (m.target === 'Add')
         ws.send(frame({ type: 3, invocationId: id, result: (args[0] as number) + (args[1] as number) }));
       else if (m.target === 'Fail') ws.send(frame({ type: 3, invocationId: id, error: 'HubException: nope' }));
@@ -136,6 +209,7 @@ const connection = new signalR.HubConnectionBuilder()
     accessTokenFactory: () => 'secret-token',
   })
   .withAutomaticReconnect([0, 0, 0, 0])
+  .withHubProtocol(messagePack ? new MessagePackHubProtocol() : new signalR.JsonHubProtocol())
   .configureLogging(signalR.LogLevel.None)
   .build();
 const received = queue<string>();
