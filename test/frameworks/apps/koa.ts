@@ -28,6 +28,8 @@ interface Context {
   state: Record<string, unknown>;
   websocket: Socket;
   body?: unknown;
+  ip: string;
+  cookies: { get(name: string): string | undefined };
 }
 type Middleware = (ctx: Context, next: () => Promise<void>) => unknown;
 interface KoaApp {
@@ -73,7 +75,10 @@ app.ws.use(async (ctx, next) => {
   const ws = ctx.websocket;
   if (ctx.path === '/echo') {
     ws.on('message', ((data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary })) as never);
-    ws.send(`hello ${ctx.state.user} over ${ws.protocol || 'no protocol'}`);
+    // What koa reads from the upgrade request: the peer's address, a cookie.
+    ws.send(
+      `hello ${ctx.state.user} over ${ws.protocol || 'no protocol'} from ${ctx.ip} (${ctx.cookies.get('theme')})`,
+    );
   } else if (ctx.path === '/chat') {
     ws.on('message', ((data: Buffer) => {
       for (const other of app.ws.server.clients) if (other.readyState === 1) other.send(`${ctx.state.user}: ${data}`);
@@ -112,7 +117,10 @@ await stranger.opened;
 result.noToken = { messages: stranger.got.messages, close: await stranger.closed };
 
 // The echo, with a subprotocol chosen by handleProtocols (the real ws takes protocols as its second argument).
-const echoWs = new RealWebSocket(`${base}/echo?token=secret`, ['chat.v1', 'chat.v2'], { perMessageDeflate: true });
+const echoWs = new RealWebSocket(`${base}/echo?token=secret`, ['chat.v1', 'chat.v2'], {
+  perMessageDeflate: true,
+  headers: { cookie: 'theme=dark; other=1' },
+});
 const echo = { ws: echoWs, got: collect(echoWs), closed: closed(echoWs) };
 await echo.got.until(1);
 result.protocol = echo.ws.protocol;
