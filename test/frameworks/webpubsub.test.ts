@@ -5,7 +5,8 @@
  * acked joins and sends (a refused join with the service's error), group messages as text, JSON, bytes (base64 on the
  * wire, an ArrayBuffer to the app) and 100 kB, a server message, a dropped connection recovered by id and token with
  * the duplicate after it dropped, a 1008 after a `disconnected` message answered by a fresh connection that rejoins
- * the group, the client's own sequence acks, `stop()`, and the engine's message for a start refused with 401.
+ * the group, the client's own sequence acks, `stop()`, the engine's message for a start refused with 401, and the
+ * socket's own error (code, syscall, address) for a start to a closed port.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +44,14 @@ for (const engine of aliasEngines) {
         ackedUpTo: 7,
         stopped: ['disconnected conn-2 undefined', 'stopped', '1005 '],
         refused: 'Unexpected server response: 401',
+        unreachable: {
+          name: 'Error',
+          message: 'connect ECONNREFUSED 127.0.0.1:PORT',
+          code: 'ECONNREFUSED',
+          syscall: 'connect',
+          address: '127.0.0.1',
+          port: true,
+        },
         service: [
           connect,
           'text joinGroup room',

@@ -6,7 +6,8 @@
  * reconnection token, acks, group and server messages with sequence ids, the client's sequence acks, recovery of a
  * dropped connection by its id and token (a duplicate message after it dropped by the client), and a policy close
  * (1008) after a `disconnected` message, which ends recovery: the client reconnects afresh and rejoins its group.
- * Also a start refused with 401. Prints what the client and the service saw.
+ * Also a start refused with 401, and one to a port nobody listens on (the socket's error as the ErrorEvent carries
+ * it). Prints what the client and the service saw.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -195,6 +196,27 @@ result.refused = await refused.start().then(
   (err: Error) => err.message,
 );
 await new Promise((resolve) => refusing.close(resolve));
+
+// A start to a port nobody listens on: the socket's own error, as the engine's ErrorEvent carries it.
+const nobody = http.createServer();
+await new Promise<void>((resolve) => nobody.listen(0, '127.0.0.1', resolve));
+const nobodyPort = (nobody.address() as net.AddressInfo).port;
+await new Promise((resolve) => nobody.close(resolve));
+const unreachable = new WebPubSubClient(`ws://127.0.0.1:${nobodyPort}/client`, {
+  keepAliveIntervalInMs: 0,
+  keepAliveTimeoutInMs: 0,
+});
+result.unreachable = await unreachable.start().then(
+  () => 'started',
+  (err: NodeJS.ErrnoException & { address?: string; port?: number }) => ({
+    name: err.name,
+    message: err.message.replace(String(nobodyPort), 'PORT'),
+    code: err.code,
+    syscall: err.syscall,
+    address: err.address,
+    port: err.port === nobodyPort,
+  }),
+);
 
 result.service = serviceSaw;
 wss.close();
