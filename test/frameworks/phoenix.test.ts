@@ -91,7 +91,7 @@ for (const engine of engines) {
     });
     after(async () => (await serverStarted).close());
 
-    it('joins, pushes text and binary, reconnects and rejoins after a drop and a 4000, leaves, disconnects', async () => {
+    it('joins, pushes text and binary, reconnects and rejoins after a drop and a 4000, leaves, disconnects', async (t) => {
       const server = await serverStarted;
       const socket = new Socket(server.url, {
         transport: engine.WebSocket,
@@ -101,6 +101,8 @@ for (const engine of engines) {
         rejoinAfterMs: () => 5,
         heartbeatIntervalMs: 60_000,
       });
+      // Whatever happens, the client stops reconnecting when the test ends (or the process would not).
+      t.after(() => socket.disconnect());
       const opens = events<string>();
       const closes = events<string>();
       socket.onOpen(() => opens.push('open'));

@@ -66,7 +66,7 @@ for (const engine of engines) {
     });
     after(async () => (await serverStarted).close());
 
-    it('subscribes, broadcasts JSON and bytes, tracks presence, gets a row, resubscribes after a drop', async () => {
+    it('subscribes, broadcasts JSON and bytes, tracks presence, gets a row, resubscribes after a drop', async (t) => {
       const server = await serverStarted;
       const client = new RealtimeClient(server.url, {
         params: { apikey: 'anon-key' },
@@ -75,6 +75,8 @@ for (const engine of engines) {
         heartbeatIntervalMs: 60_000,
         reconnectAfterMs: () => 5,
       });
+      // Whatever happens, the client stops reconnecting when the test ends (or the process would not).
+      t.after(() => client.disconnect());
       const channel = client.channel('room-1', {
         config: { broadcast: { self: true, ack: true }, presence: { key: 'ada' } },
       });
