@@ -92,6 +92,7 @@ function decodeBinaryPush(data: Buffer): PhoenixMessage {
   throw new Error(`binary frame of kind ${data[0]}, not a push`);
 }
 
+/** Starts the server on 127.0.0.1 at a free port; `handle` gets every message but heartbeats. */
 export async function startPhoenixServer(
   path: string,
   handle: (connection: PhoenixConnection, message: PhoenixMessage) => void,
