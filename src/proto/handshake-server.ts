@@ -209,6 +209,9 @@ export function errorResponse(
     'Content-Length': String(body.length),
   };
   if (status === 426) {
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to; §7.8: whoever sends Upgrade MUST
+    // list "upgrade" in Connection, so that no intermediary forwards the field.
+    headers.Connection = 'Upgrade, close';
     headers.Upgrade = 'websocket';
     headers['Sec-WebSocket-Version'] = '13';
   }

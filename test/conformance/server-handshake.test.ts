@@ -116,6 +116,9 @@ describe('RFC 6455 §4.2, §11.3, server role: repeated fields, case, white spac
       assert.notEqual(ex.status, 101, s.name);
       assert.equal(ex.status, 426, s.name);
       assert.match(ex.head, /\r\nSec-WebSocket-Version: 13(\r\n|$)/i, s.name);
+      // RFC 9110 §15.5.22 and §7.8: the 426 names websocket in Upgrade, and "upgrade" in Connection beside "close".
+      assert.match(ex.head, /\r\nUpgrade: websocket(\r\n|$)/i, s.name);
+      assert.match(ex.head, /\r\nConnection: Upgrade, close(\r\n|$)/i, s.name);
       await s.seen.at(-1)?.done;
       assert.equal(s.seen.at(-1)?.result, 'ERR_WS_BAD_SEC_VERSION', s.name);
     }
