@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import { type HttpHeaders, type ResponseHeaders, serializeResponse, type UpgradeRequest } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
-import { hasToken, isToken, splitList, type HeaderValue } from './tokens.js';
+import { hasToken, isHostValue, isToken, splitList, type HeaderValue } from './tokens.js';
 
 /** RFC 6455 §1.3 */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -125,6 +125,18 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   const raw = (req as { rawHeaders?: unknown }).rawHeaders;
   if (Array.isArray(raw) && hostFields(raw) > 1)
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
+  // RFC 9112 §3.2: a Host field with an invalid value MUST be answered 400, as a missing or repeated one.
+  if (!isHostValue(host)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Host header');
+  // A body (RFC 9112 §6.3) belongs to the request: the frames would start after it, where nobody
+  // reads it; taken for frames instead, its bytes would be messages the client never framed (RFC
+  // 9110 §9.3.1: content in a GET has no semantics and may be rejected as a smuggling attempt).
+  const length = optional('content-length');
+  if ((length !== undefined && !/^0+$/.test(single(length)!)) || optional('transfer-encoding') !== undefined)
+    throw new HandshakeError(
+      'ERR_WS_BAD_REQUEST',
+      400,
+      'the upgrade request has a body (Content-Length or Transfer-Encoding)',
+    );
   const connection = header(h, 'connection');
   if (connection === undefined) throw new HandshakeError('ERR_WS_NO_CONNECTION', 400);
   if (!hasToken(connection, 'upgrade')) throw new HandshakeError('ERR_WS_NO_CONNECTION_UPGRADE', 400);
@@ -197,6 +209,9 @@ export function errorResponse(
     'Content-Length': String(body.length),
   };
   if (status === 426) {
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to; §7.8: whoever sends Upgrade MUST
+    // list "upgrade" in Connection, so that no intermediary forwards the field.
+    headers.Connection = 'Upgrade, close';
     headers.Upgrade = 'websocket';
     headers['Sec-WebSocket-Version'] = '13';
   }

@@ -55,3 +55,52 @@ export function isToken(s: string): boolean {
   }
   return true;
 }
+
+// unreserved and sub-delims of RFC 3986 §2.2-2.3: what a reg-name or an IPv4 address is made of
+const hostCharTable = new Uint8Array(128);
+for (const c of "-._~!$&'()*+,;=") hostCharTable[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) hostCharTable[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) hostCharTable[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) hostCharTable[c] = 1;
+
+function isHexDigit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/**
+ * Whether `s` is a Host field value, `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a
+ * reg-name or IPv4 address of unreserved, sub-delims and %HH, or a bracketed IP literal (IPv6,
+ * IPvFuture, an RFC 6874 zone), then optionally a colon and digits. Checked in one pass.
+ */
+export function isHostValue(s: string): boolean {
+  let i = 0;
+  const n = s.length;
+  if (n > 0 && s.charCodeAt(0) === 0x5b /* [ */) {
+    i = 1;
+    while (i < n && s.charCodeAt(i) !== 0x5d /* ] */) {
+      const c = s.charCodeAt(i);
+      if (c >= 128 || (hostCharTable[c] === 0 && c !== 0x3a /* : */ && c !== 0x25) /* % */) return false;
+      i++;
+    }
+    if (i === n || i === 1) return false;
+    i++;
+  } else {
+    while (i < n && s.charCodeAt(i) !== 0x3a /* : */) {
+      const c = s.charCodeAt(i);
+      if (c === 0x25 /* % */) {
+        if (i + 2 >= n || !isHexDigit(s.charCodeAt(i + 1)) || !isHexDigit(s.charCodeAt(i + 2))) return false;
+        i += 3;
+        continue;
+      }
+      if (c >= 128 || hostCharTable[c] === 0) return false;
+      i++;
+    }
+  }
+  if (i === n) return true;
+  if (s.charCodeAt(i) !== 0x3a /* : */) return false;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}

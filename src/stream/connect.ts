@@ -64,7 +64,9 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   if (!secure && u.protocol !== 'ws:' && u.protocol !== 'http:') {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `unsupported URL scheme ${u.protocol}`);
   }
-  if (u.hash) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
+  // RFC 6455 §3: no fragment, an empty one (`…/#`, whose `hash` is '') included; in the serialised URL a
+  // '#' can only start one (anywhere else it is percent-encoded).
+  if (u.href.includes('#')) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a WebSocket URL has no fragment');
   const {
     protocols,
     headers,

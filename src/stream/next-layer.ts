@@ -57,6 +57,16 @@ function isNextLayer(x: unknown): x is NextLayer {
   return typeof l === 'object' && l !== null && typeof l.attach === 'function' && typeof l.write === 'function';
 }
 
+/** What DuplexLayer uses of an Http2Stream (node:http2 does not export the class). */
+interface ResettableStream {
+  /** Sends RST_STREAM with `code`, then destroys the stream. */
+  close(code: number): void;
+  readonly closed: boolean;
+  readonly rstCode: number | undefined;
+}
+/** RFC 9113 §7 CANCEL (http2.constants.NGHTTP2_CANCEL), without importing node:http2 for one number. */
+const NGHTTP2_CANCEL = 0x8;
+
 const kLayer = Symbol('ws-stream.layer');
 type Tagged = Duplex & { [kLayer]?: DuplexLayer };
 
@@ -193,7 +203,11 @@ export class DuplexLayer implements NextLayer {
   }
 
   destroy(err?: Error): void {
-    this.duplex.destroy(err);
+    const d = this.duplex as Duplex & Partial<ResettableStream>;
+    // RFC 8441 §5: over HTTP/2, TCP's RST is RST_STREAM with CANCEL; node's destroy() of an open
+    // stream resets it with NO_ERROR, which tells the peer its request was answered (RFC 9113 §8.1).
+    if (typeof d.close === 'function' && 'rstCode' in d && d.closed === false && !d.destroyed) d.close(NGHTTP2_CANCEL);
+    d.destroy(err);
   }
 
   get writableLength(): number {

@@ -1,6 +1,6 @@
 /**
  * The core's stricter refusals (RFC 6455 / RFC 9112 checks ws does not make: `Sec-WebSocket-Version: 8` or `13.0`,
- * two Host fields, a `*` target, a hand-made request without `Connection`) and 'wsClientError', run side by
+ * two Host fields or an invalid one, a `*` target, a body, a hand-made request without `Connection`) and 'wsClientError', run side by
  * side with ws. ws takes each of these requests (101, 'connection'); ws-stream/ws refuses them (doc/ws-compat.md,
  * "Stricter handshakes"), and does so as ws refuses a bad request: before verifyClient, through 'wsClientError' when
  * someone listens (the core's error: its stable code and the status it would answer, nothing written, the listener
@@ -73,6 +73,20 @@ const cases: Case[] = [
   {
     name: 'the target *',
     head: request('GET * HTTP/1.1'),
+    status: 'HTTP/1.1 400 Bad Request',
+    code: 'ERR_WS_BAD_REQUEST',
+  },
+  {
+    // RFC 9112 §3.2: an invalid Host value is answered 400, as a missing or repeated one.
+    name: 'a Host that is no host (a space in it)',
+    head: request('GET / HTTP/1.1', { Host: 'example .com' }),
+    status: 'HTTP/1.1 400 Bad Request',
+    code: 'ERR_WS_BAD_REQUEST',
+  },
+  {
+    // ws takes the body for frames (here one octet: the start of a frame header, which it waits to complete).
+    name: 'a body (Content-Length: 1)',
+    head: `${request('GET / HTTP/1.1', { 'Content-Length': '1' })}x`,
     status: 'HTTP/1.1 400 Bad Request',
     code: 'ERR_WS_BAD_REQUEST',
   },

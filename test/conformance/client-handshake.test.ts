@@ -85,6 +85,18 @@ describe('RFC 6455 §4.1, client role: the request', { timeout: 60_000 }, () => 
     assert.equal(outcome.ws.extensions, '');
     outcome.ws.nextLayer.destroy();
   });
+
+  it('RFC 6455 §3: a URL with a fragment, an empty one too ("#"), is no WebSocket URI: refused before connecting; %23 is a path character', async (t) => {
+    const server = await rawServer(t);
+    for (const path of ['/chat#room', '/chat#', '/#', '/chat?x=1#']) {
+      await assert.rejects(connect(server.url(path)), { code: 'ERR_WS_INVALID_ARGUMENT', message: /fragment/ }, path);
+    }
+    // No connection was made for any of them: the first to arrive is the valid request below.
+    const { outcome, peer } = await attempt(server, (p) => p.write(p.ok()), {}, '/chat%23room');
+    assert.ok(outcome.ws, outcome.error?.message);
+    assert.equal(peer.request.split('\r\n')[0], 'GET /chat%23room HTTP/1.1');
+    outcome.ws.nextLayer.destroy();
+  });
 });
 
 /** [what the server answers, the error connect() fails with]; the client offers `chat` and permessage-deflate. */

@@ -116,6 +116,9 @@ describe('RFC 6455 §4.2, §11.3, server role: repeated fields, case, white spac
       assert.notEqual(ex.status, 101, s.name);
       assert.equal(ex.status, 426, s.name);
       assert.match(ex.head, /\r\nSec-WebSocket-Version: 13(\r\n|$)/i, s.name);
+      // RFC 9110 §15.5.22 and §7.8: the 426 names websocket in Upgrade, and "upgrade" in Connection beside "close".
+      assert.match(ex.head, /\r\nUpgrade: websocket(\r\n|$)/i, s.name);
+      assert.match(ex.head, /\r\nConnection: Upgrade, close(\r\n|$)/i, s.name);
       await s.seen.at(-1)?.done;
       assert.equal(s.seen.at(-1)?.result, 'ERR_WS_BAD_SEC_VERSION', s.name);
     }
@@ -138,6 +141,66 @@ describe('RFC 6455 §4.2, §11.3, server role: repeated fields, case, white spac
         new RegExp(`\\r\\nSec-WebSocket-Accept: ${KEY_ACCEPT.replace(/[+/]/g, '\\$&')}(\\r\\n|$)`),
         s.name,
       );
+    }
+  });
+
+  it('RFC 9112 §3.2: a Host whose value is no uri-host [":" port] is answered 400; names, addresses, IP literals and ports open', async (t) => {
+    const head = (host: string): Buffer => Buffer.from(`GET /chat HTTP/1.1\r\nHost: ${host}\r\n${BASE}\r\n`, 'latin1');
+    const bad = [
+      'a b',
+      'a/b',
+      'user@example.com',
+      'example.com:80x',
+      'example.com:80:81',
+      '[::1',
+      '[]',
+      'caf\xe9',
+      '%zz',
+      'a"b',
+    ];
+    const good = [
+      'localhost',
+      'server.example.com:8080',
+      '127.0.0.1:1',
+      '[::1]:8080',
+      '[fe80::1%25eth0]',
+      'a%41b',
+      'under_score.example:',
+    ];
+    for (const s of await servers(t)) {
+      for (const host of bad) {
+        const ex = await attack(s.port, [head(host)], { closeIfOpened: true });
+        assert.equal(ex.status, 400, `${s.name}: Host ${host}`);
+        assert.match(ex.body.toString(), /malformed Host header/, `${s.name}: Host ${host}`);
+        await s.seen.at(-1)?.done;
+        assert.equal(s.seen.at(-1)?.result, 'ERR_WS_BAD_REQUEST', `${s.name}: Host ${host}`);
+      }
+      for (const host of good) {
+        const ex = await attack(s.port, [head(host)], { closeIfOpened: true });
+        assert.equal(ex.status, 101, `${s.name}: Host ${host}`);
+      }
+    }
+  });
+
+  it('RFC 9112 §6.3: a request with a body (Content-Length other than 0, or Transfer-Encoding) is refused 400; its bytes are never taken for frames', async (t) => {
+    // The body is itself a masked text frame: taken for frames, it would be a message the client never sent.
+    const smuggled = Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]);
+    const bodies: [string, Buffer][] = [
+      [`Content-Length: ${smuggled.length}\r\n`, smuggled],
+      ['Transfer-Encoding: chunked\r\n', Buffer.from(`8\r\n${smuggled.toString('latin1')}\r\n0\r\n\r\n`, 'latin1')],
+    ];
+    for (const s of await servers(t)) {
+      for (const [field, body] of bodies) {
+        const ex = await attack(s.port, [Buffer.concat([Buffer.from(request(`${BASE}${field}`)), body])], {
+          closeIfOpened: true,
+        });
+        assert.equal(ex.status, 400, `${s.name}: ${field.trim()}`);
+        assert.match(ex.body.toString(), /has a body/, `${s.name}: ${field.trim()}`);
+        await s.seen.at(-1)?.done;
+        assert.equal(s.seen.at(-1)?.result, 'ERR_WS_BAD_REQUEST', `${s.name}: ${field.trim()}`);
+      }
+      const empty = await attack(s.port, [request(`${BASE}Content-Length: 0\r\n`)], { closeIfOpened: true });
+      assert.equal(empty.status, 101, `${s.name}: Content-Length: 0 is no body`);
     }
   });
 });
