@@ -1011,9 +1011,11 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           if (p !== null) caughtUp.push(p);
         }
         // What history could not give is lost for good: take what follows as it is. (A held message
-        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.)
+        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.
+        // `last` -1: the topic was subscribed anew at the broker meanwhile, and its new subscribers
+        // were never owed what came before.)
         const next = held[0];
-        if (next !== undefined && next.epoch === t.epoch && next.offset > t.last + 1) {
+        if (next !== undefined && next.epoch === t.epoch && t.last >= 0 && next.offset > t.last + 1) {
           this.skipped(t, t.epoch, t.last + 1, next.offset - 1);
           t.last = -1;
         }
@@ -1040,6 +1042,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * the one place a skip is decided, whichever broker's read came short ('gap', once per topic).
    */
   private skipped(t: Topic, epoch: string, from: number, to: number): void {
+    // No subscriber left (every one left, or the PubSub closed, while the topic's read ran): no one lacks them.
+    if (t.subs.size === 0) return;
     try {
       this.emit('gap', { topic: t.name, epoch, from, to });
     } catch (err) {

@@ -21,7 +21,7 @@ import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
 import { asBroker, GatedBroker } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 /** What the PubSub told: its 'gap' and 'availability' events, with a wait woken by each. */
 class Told {
@@ -280,5 +280,79 @@ describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the tes
       uncaught.map((e) => (e as Error).message),
       ['listener bug'],
     );
+  });
+});
+
+/**
+ * The topic's catch-up read (PubSub's own, after the link came back) held at the gate while 8 waits
+ * behind it, history 3 having lost 2–7; then what the test does before the read answers. Before,
+ * the read's end told a gap whoever was left: after `close()` resolved, to a topic everyone had
+ * left, and `{ from: 0 }` (no such offset) to a topic subscribed anew meanwhile.
+ */
+describe("'gap' when the topic changed while its catch-up read ran (a MemoryBroker behind a gate)", () => {
+  const topic = 'changed-under-read';
+
+  async function heldCatchUp(t: TestContext): Promise<{
+    gated: GatedBroker;
+    ps: PubSub;
+    gaps: GapEvent[];
+    web: Awaited<ReturnType<typeof startTestServer>>;
+    a: Awaited<ReturnType<typeof subscriberPair>>;
+    clients: RawClient[];
+  }> {
+    const gated = new GatedBroker();
+    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
+    const web = await startTestServer();
+    const clients: RawClient[] = [];
+    t.after(async () => {
+      for (const c of clients) c.destroy();
+      await ps.close();
+      await web.close();
+    });
+    const gaps: GapEvent[] = [];
+    ps.on('gap', (e) => gaps.push(e));
+    const a = await subscriberPair(web);
+    clients.push(a.client);
+    await ps.subscribe(a.ws, topic);
+    await ps.publish(topic, payload(1));
+    assert.deepEqual(await readUntil(a.client, 1), ['m1']);
+    gated.down();
+    for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+    const reading = gated.gate('history');
+    gated.up();
+    await reading;
+    await gated.inner.publish(topic, payload(8), true); // (held behind the read)
+    return { gated, ps, gaps, web, a, clients };
+  }
+
+  for (const end of ['close', 'unsubscribe'] as const) {
+    it(`${end === 'close' ? 'the PubSub closed' : 'its one subscriber left'} meanwhile: no 'gap' (no one is left to lack 2–7)`, async (t) => {
+      const { gated, ps, gaps, a } = await heldCatchUp(t);
+      if (end === 'close') await ps.close();
+      else ps.unsubscribe(a.ws, topic);
+      const answered = gated.gate('answer');
+      gated.open();
+      await answered;
+      gated.open();
+      await turnEnd(); // (the read's answer handled: its reactions are microtasks)
+      assert.deepEqual(gaps, []);
+    });
+  }
+
+  it("its one subscriber left and another subscribed at once (the topic subscribed anew at the broker): no 'gap' (never owed 2–7), the new one gets 9", async (t) => {
+    const { gated, ps, gaps, web, a, clients } = await heldCatchUp(t);
+    const b = await subscriberPair(web);
+    clients.push(b.client);
+    ps.unsubscribe(a.ws, topic);
+    const joined = await ps.subscribe(b.ws, topic);
+    assert.equal(joined.offset, 8);
+    const answered = gated.gate('answer');
+    gated.open();
+    await answered;
+    gated.open();
+    await turnEnd();
+    await gated.inner.publish(topic, payload(9), true);
+    assert.deepEqual(await readUntil(b.client, 9), ['m9']);
+    assert.deepEqual(gaps, []);
   });
 });
