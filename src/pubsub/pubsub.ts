@@ -1006,6 +1006,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         const caughtUp: Prepared[] = [];
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
+          // A `Broker` of one's own that answered the range's newer part only (against its contract):
+          // the older part is skipped, and told as any other.
+          if (t.last >= 0 && m.offset > t.last + 1) this.skipped(t, t.epoch, t.last + 1, m.offset - 1);
           t.last = m.offset;
           const p = this.prepare(m);
           if (p !== null) caughtUp.push(p);

@@ -356,3 +356,38 @@ describe("'gap' when the topic changed while its catch-up read ran (a MemoryBrok
     assert.deepEqual(gaps, []);
   });
 });
+
+/**
+ * A Broker of one's own whose `history` answers only the newest part of a range (against its
+ * contract: whole or null). A subscription's recovery refuses such an answer; the catch-up after a
+ * lost link took it as it was and skipped the older part in silence.
+ */
+it("a Broker's history that answers a range's newest part only: its start is told as a gap, the rest delivered after it", async (t) => {
+  const topic = 'partial-history';
+  const gated = new GatedBroker();
+  const broker = asBroker(gated);
+  const newestThree: Broker = {
+    ...broker,
+    history: async (name, since) => (await broker.history(name, since))?.slice(-3) ?? null,
+  };
+  const ps = new PubSub({ broker: newestThree, history: { size: 100, ttlSeconds: 0 } });
+  const web = await startTestServer();
+  const clients: RawClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await ps.close();
+    await web.close();
+  });
+  const gaps: GapEvent[] = [];
+  ps.on('gap', (e) => gaps.push(e));
+  const { client, ws } = await subscriberPair(web);
+  clients.push(client);
+  await ps.subscribe(ws, topic);
+  const { epoch } = await ps.publish(topic, payload(1));
+  assert.deepEqual(await readUntil(client, 1), ['m1']);
+  gated.down();
+  for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+  gated.up(); // (the catch-up's read answers 5-7 for the range after 1)
+  assert.deepEqual(await readUntil(client, 7), names([5, 6, 7]));
+  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4 }]);
+});
