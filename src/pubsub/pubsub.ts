@@ -963,7 +963,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   private receive(m: BrokerMessage): void {
     const t = this.topicsByName.get(m.topic);
-    if (t === undefined || t.subs.size === 0) return;
+    if (t === undefined) return;
+    if (t.subs.size === 0) {
+      // To no one (the last subscriber left, the broker's unsubscribe not answered yet): `last` no
+      // longer says where delivery stands, and one who subscribes now was never owed this.
+      t.last = -1;
+      return;
+    }
     if (t.holding !== null) {
       t.holding.push(m);
       return;

@@ -391,3 +391,54 @@ it("a Broker's history that answers a range's newest part only: its start is tol
   assert.deepEqual(await readUntil(client, 7), names([5, 6, 7]));
   assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4 }]);
 });
+
+/**
+ * A topic's last subscriber leaves and another subscribes before the broker has answered the
+ * unsubscribe (the cluster broker's is a round trip to the primary; Redis's and NATS's to their
+ * servers): messages that came meanwhile, to no one, left the topic's last offset behind, and the
+ * next one looked like a gap. History 1 no longer held them: a 'gap' for offsets no subscriber was
+ * ever owed (the new one's subscription begins after them), a stderr line in `serve`.
+ */
+it("the last subscriber leaves, another subscribes before the broker's unsubscribe is answered: no 'gap' for what came to no one", async (t) => {
+  const topic = 'left-and-joined';
+  const gated = new GatedBroker();
+  const broker = asBroker(gated);
+  let answer!: () => void;
+  const unsubscribing = new Promise<void>((resolve) => (answer = resolve));
+  let asked!: () => void;
+  const unsubscribeAsked = new Promise<void>((resolve) => (asked = resolve));
+  const slowUnsubscribe: Broker = {
+    ...broker,
+    unsubscribe: async (name) => {
+      asked();
+      await unsubscribing;
+      await broker.unsubscribe(name);
+    },
+  };
+  const ps = new PubSub({ broker: slowUnsubscribe, history: { size: 1, ttlSeconds: 0 } });
+  const web = await startTestServer();
+  const clients: RawClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await ps.close();
+    await web.close();
+  });
+  const gaps: GapEvent[] = [];
+  ps.on('gap', (e) => gaps.push(e));
+  const a = await subscriberPair(web);
+  const b = await subscriberPair(web);
+  clients.push(a.client, b.client);
+  await ps.subscribe(a.ws, topic);
+  await ps.publish(topic, payload(1));
+  assert.deepEqual(await readUntil(a.client, 1), ['m1']);
+  ps.unsubscribe(a.ws, topic);
+  await unsubscribeAsked;
+  for (let offset = 2; offset <= 3; offset++) await gated.inner.publish(topic, payload(offset), true); // (to no one)
+  const joined = ps.subscribe(b.ws, topic);
+  await gated.inner.publish(topic, payload(4), true);
+  answer();
+  assert.equal((await joined).offset, 4);
+  await ps.publish(topic, payload(5));
+  assert.deepEqual(await readUntil(b.client, 5), ['m5']);
+  assert.deepEqual(gaps, []);
+});
