@@ -41,6 +41,7 @@ const usage = `usage:
       which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max});
       --max-held-bytes: with --broker, payload bytes of live messages a topic holds while it waits
       for a read of the broker, past which they are read back from history (≥ 1, ≤ ${limits.maxHeldBytes.max});
+      each subscriber's backlog (4 MiB) is raised to it;
       offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.

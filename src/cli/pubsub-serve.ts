@@ -416,6 +416,9 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
     format: messageJson,
+    // What a topic held (up to --max-held-bytes) is let go at once, and while the broker is connected
+    // it counts toward each subscriber's backlog: a backlog smaller would close a client that reads.
+    slowSubscriber: { maxBytes: Math.max(SUBSCRIBER_MAX_BYTES, opts.maxHeldBytes ?? 0) },
   });
   // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
   // leaving a server whose every subscribe fails; a broker merely down opens and connects later.

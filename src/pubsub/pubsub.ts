@@ -963,7 +963,13 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   private receive(m: BrokerMessage): void {
     const t = this.topicsByName.get(m.topic);
-    if (t === undefined || t.subs.size === 0) return;
+    if (t === undefined) return;
+    if (t.subs.size === 0) {
+      // To no one (the last subscriber left, the broker's unsubscribe not answered yet): `last` no
+      // longer says where delivery stands, and one who subscribes now was never owed this.
+      t.last = -1;
+      return;
+    }
     if (t.holding !== null) {
       t.holding.push(m);
       return;
@@ -1006,14 +1012,19 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         const caughtUp: Prepared[] = [];
         for (const m of history ?? []) {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
+          // A `Broker` of one's own that answered the range's newer part only (against its contract):
+          // the older part is skipped, and told as any other.
+          if (t.last >= 0 && m.offset > t.last + 1) this.skipped(t, t.epoch, t.last + 1, m.offset - 1);
           t.last = m.offset;
           const p = this.prepare(m);
           if (p !== null) caughtUp.push(p);
         }
         // What history could not give is lost for good: take what follows as it is. (A held message
-        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.)
+        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.
+        // `last` -1: the topic was subscribed anew at the broker meanwhile, and its new subscribers
+        // were never owed what came before.)
         const next = held[0];
-        if (next !== undefined && next.epoch === t.epoch && next.offset > t.last + 1) {
+        if (next !== undefined && next.epoch === t.epoch && t.last >= 0 && next.offset > t.last + 1) {
           this.skipped(t, t.epoch, t.last + 1, next.offset - 1);
           t.last = -1;
         }
@@ -1040,6 +1051,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * the one place a skip is decided, whichever broker's read came short ('gap', once per topic).
    */
   private skipped(t: Topic, epoch: string, from: number, to: number): void {
+    // No subscriber left (every one left, or the PubSub closed, while the topic's read ran): no one lacks them.
+    if (t.subs.size === 0) return;
     try {
       this.emit('gap', { topic: t.name, epoch, from, to });
     } catch (err) {

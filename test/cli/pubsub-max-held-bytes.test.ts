@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { describe, it, type TestContext } from 'node:test';
+import { createClient } from 'redis';
 import type { Broker } from '../../src/pubsub/broker.js';
 import { MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker, RedisBroker } from '../../src/pubsub/index.js';
@@ -128,3 +129,74 @@ for (const kind of ['redis', 'nats'] as const) {
     }
   });
 }
+
+/**
+ * What a topic holds is let go at once, and while the broker is connected (not an outage's paced,
+ * uncounted catch-up) it counts toward each subscriber's backlog: the doc says keep
+ * `slowSubscriber.maxBytes` at least `maxHeldBytes`, and `serve` had no way to, its backlog fixed at
+ * 4 MiB. Redis emptied (FLUSHALL) under a connected `serve`: the new epoch's first message makes
+ * the topic read that epoch's start, held here while 12 messages of 1 MiB come (12 MiB, under
+ * `--max-held-bytes 16777216`); let go at once, 4 MiB fitted the backlog and the rest were dropped.
+ */
+describe('serve --pubsub --broker redis:// --max-held-bytes 16777216: what the topic held is let go within the backlog', () => {
+  const env = brokerBehindProxy(() => BrokerProcess.redis());
+  const size = 1024 * 1024;
+  const data = (offset: number): string => `m${offset}`.padStart(size - 2, '.');
+
+  it('a new epoch while connected, its start read held while 12 MiB come: every offset delivered', {
+    timeout: 120_000,
+  }, async (t) => {
+    const topic = 'held-connected';
+    const held = 16 * 1024 * 1024;
+    const last = 12;
+    assert.ok(last * size < held && last * size > MAX_HELD_BYTES * 2);
+    const server = await serveTelling(t, [
+      '--pubsub',
+      '--broker',
+      env.proxy.url('redis'),
+      '--history',
+      '3',
+      '--broker-timeout',
+      '600',
+      '--max-held-bytes',
+      String(held),
+    ]);
+    const pub = new RedisBroker(env.server.url);
+    const client = await JsonClient.connect(server.port);
+    t.after(async () => {
+      client.sock.destroy();
+      await pub.close();
+    });
+    await pub.open(new BrokerRecorder(), { size: 3, ttlSeconds: 300 });
+    const publish = (offset: number): Promise<{ epoch: string }> =>
+      pub.publish(topic, Buffer.from(JSON.stringify(offset === 1 ? 'm1' : data(offset))), false);
+    await subscribe(client, topic);
+    await publish(1);
+    assert.equal(await message(client, topic, 1), 'm1');
+
+    // serve's two links: commands (its reads) and the subscriber one (live messages).
+    const links = [...env.proxy.links];
+    const command = links.find((l) => l.clientText.includes('SETINFO') && !l.clientText.includes('subscribe'))!;
+    const live = links.find((l) => l.clientText.includes('subscribe'))!;
+    const reads = (): number => command.clientText.split('EVALSHA').length - 1;
+    const before = reads();
+    command.holdClientFrom('EVALSHA');
+    const admin = createClient({ url: env.server.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['FLUSHALL']);
+    } finally {
+      await admin.close();
+    }
+    let epoch = '';
+    for (let offset = 1; offset <= last; offset++) epoch = (await publish(offset)).epoch;
+    await env.proxy.until(() => live.serverText.endsWith(`m${last}"\r\n`) || undefined);
+    await env.proxy.until(() => reads() > before || undefined); // (the new epoch's read, held)
+    command.release();
+    const told = await client.next('the new epoch told');
+    assert.deepEqual(told, { op: 'subscribed', topic, offset: 0, epoch });
+    assert.equal(await message(client, topic, 1), 'm1');
+    for (let offset = 2; offset <= last; offset++) assert.equal(await message(client, topic, offset), data(offset));
+  });
+});

@@ -21,7 +21,7 @@ import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
 import { asBroker, GatedBroker } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
 
 /** What the PubSub told: its 'gap' and 'availability' events, with a wait woken by each. */
 class Told {
@@ -281,4 +281,164 @@ describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the tes
       ['listener bug'],
     );
   });
+});
+
+/**
+ * The topic's catch-up read (PubSub's own, after the link came back) held at the gate while 8 waits
+ * behind it, history 3 having lost 2–7; then what the test does before the read answers. Before,
+ * the read's end told a gap whoever was left: after `close()` resolved, to a topic everyone had
+ * left, and `{ from: 0 }` (no such offset) to a topic subscribed anew meanwhile.
+ */
+describe("'gap' when the topic changed while its catch-up read ran (a MemoryBroker behind a gate)", () => {
+  const topic = 'changed-under-read';
+
+  async function heldCatchUp(t: TestContext): Promise<{
+    gated: GatedBroker;
+    ps: PubSub;
+    gaps: GapEvent[];
+    web: Awaited<ReturnType<typeof startTestServer>>;
+    a: Awaited<ReturnType<typeof subscriberPair>>;
+    clients: RawClient[];
+  }> {
+    const gated = new GatedBroker();
+    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
+    const web = await startTestServer();
+    const clients: RawClient[] = [];
+    t.after(async () => {
+      for (const c of clients) c.destroy();
+      await ps.close();
+      await web.close();
+    });
+    const gaps: GapEvent[] = [];
+    ps.on('gap', (e) => gaps.push(e));
+    const a = await subscriberPair(web);
+    clients.push(a.client);
+    await ps.subscribe(a.ws, topic);
+    await ps.publish(topic, payload(1));
+    assert.deepEqual(await readUntil(a.client, 1), ['m1']);
+    gated.down();
+    for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+    const reading = gated.gate('history');
+    gated.up();
+    await reading;
+    await gated.inner.publish(topic, payload(8), true); // (held behind the read)
+    return { gated, ps, gaps, web, a, clients };
+  }
+
+  for (const end of ['close', 'unsubscribe'] as const) {
+    it(`${end === 'close' ? 'the PubSub closed' : 'its one subscriber left'} meanwhile: no 'gap' (no one is left to lack 2–7)`, async (t) => {
+      const { gated, ps, gaps, a } = await heldCatchUp(t);
+      if (end === 'close') await ps.close();
+      else ps.unsubscribe(a.ws, topic);
+      const answered = gated.gate('answer');
+      gated.open();
+      await answered;
+      gated.open();
+      await turnEnd(); // (the read's answer handled: its reactions are microtasks)
+      assert.deepEqual(gaps, []);
+    });
+  }
+
+  it("its one subscriber left and another subscribed at once (the topic subscribed anew at the broker): no 'gap' (never owed 2–7), the new one gets 9", async (t) => {
+    const { gated, ps, gaps, web, a, clients } = await heldCatchUp(t);
+    const b = await subscriberPair(web);
+    clients.push(b.client);
+    ps.unsubscribe(a.ws, topic);
+    const joined = await ps.subscribe(b.ws, topic);
+    assert.equal(joined.offset, 8);
+    const answered = gated.gate('answer');
+    gated.open();
+    await answered;
+    gated.open();
+    await turnEnd();
+    await gated.inner.publish(topic, payload(9), true);
+    assert.deepEqual(await readUntil(b.client, 9), ['m9']);
+    assert.deepEqual(gaps, []);
+  });
+});
+
+/**
+ * A Broker of one's own whose `history` answers only the newest part of a range (against its
+ * contract: whole or null). A subscription's recovery refuses such an answer; the catch-up after a
+ * lost link took it as it was and skipped the older part in silence.
+ */
+it("a Broker's history that answers a range's newest part only: its start is told as a gap, the rest delivered after it", async (t) => {
+  const topic = 'partial-history';
+  const gated = new GatedBroker();
+  const broker = asBroker(gated);
+  const newestThree: Broker = {
+    ...broker,
+    history: async (name, since) => (await broker.history(name, since))?.slice(-3) ?? null,
+  };
+  const ps = new PubSub({ broker: newestThree, history: { size: 100, ttlSeconds: 0 } });
+  const web = await startTestServer();
+  const clients: RawClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await ps.close();
+    await web.close();
+  });
+  const gaps: GapEvent[] = [];
+  ps.on('gap', (e) => gaps.push(e));
+  const { client, ws } = await subscriberPair(web);
+  clients.push(client);
+  await ps.subscribe(ws, topic);
+  const { epoch } = await ps.publish(topic, payload(1));
+  assert.deepEqual(await readUntil(client, 1), ['m1']);
+  gated.down();
+  for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+  gated.up(); // (the catch-up's read answers 5-7 for the range after 1)
+  assert.deepEqual(await readUntil(client, 7), names([5, 6, 7]));
+  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4 }]);
+});
+
+/**
+ * A topic's last subscriber leaves and another subscribes before the broker has answered the
+ * unsubscribe (the cluster broker's is a round trip to the primary; Redis's and NATS's to their
+ * servers): messages that came meanwhile, to no one, left the topic's last offset behind, and the
+ * next one looked like a gap. History 1 no longer held them: a 'gap' for offsets no subscriber was
+ * ever owed (the new one's subscription begins after them), a stderr line in `serve`.
+ */
+it("the last subscriber leaves, another subscribes before the broker's unsubscribe is answered: no 'gap' for what came to no one", async (t) => {
+  const topic = 'left-and-joined';
+  const gated = new GatedBroker();
+  const broker = asBroker(gated);
+  let answer!: () => void;
+  const unsubscribing = new Promise<void>((resolve) => (answer = resolve));
+  let asked!: () => void;
+  const unsubscribeAsked = new Promise<void>((resolve) => (asked = resolve));
+  const slowUnsubscribe: Broker = {
+    ...broker,
+    unsubscribe: async (name) => {
+      asked();
+      await unsubscribing;
+      await broker.unsubscribe(name);
+    },
+  };
+  const ps = new PubSub({ broker: slowUnsubscribe, history: { size: 1, ttlSeconds: 0 } });
+  const web = await startTestServer();
+  const clients: RawClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await ps.close();
+    await web.close();
+  });
+  const gaps: GapEvent[] = [];
+  ps.on('gap', (e) => gaps.push(e));
+  const a = await subscriberPair(web);
+  const b = await subscriberPair(web);
+  clients.push(a.client, b.client);
+  await ps.subscribe(a.ws, topic);
+  await ps.publish(topic, payload(1));
+  assert.deepEqual(await readUntil(a.client, 1), ['m1']);
+  ps.unsubscribe(a.ws, topic);
+  await unsubscribeAsked;
+  for (let offset = 2; offset <= 3; offset++) await gated.inner.publish(topic, payload(offset), true); // (to no one)
+  const joined = ps.subscribe(b.ws, topic);
+  await gated.inner.publish(topic, payload(4), true);
+  answer();
+  assert.equal((await joined).offset, 4);
+  await ps.publish(topic, payload(5));
+  assert.deepEqual(await readUntil(b.client, 5), ['m5']);
+  assert.deepEqual(gaps, []);
 });
