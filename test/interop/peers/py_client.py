@@ -326,7 +326,8 @@ class WebsocketClient:
                 self.c.cont_frame.validate(f)
                 self.c.cont_frame.add(f)
                 if self.c.cont_frame.is_fire(f):
-                    op, data = self.c.cont_frame.extract(f)
+                    op, frame = self.c.cont_frame.extract(f)
+                    data = frame.data
                     return ("text", data.decode()) if op == ABNF.OPCODE_TEXT else ("binary", bytes(data))
 
     async def ping(self, payload):
