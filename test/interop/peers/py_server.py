@@ -6,7 +6,8 @@ Usage: py_server.py LIB CONFIG_JSON, LIB one of tornado, autobahn, wsproto. CONF
   fragment_size: autobahn sends its echoes in frames of this many octets;
   ping_interval: tornado's websocket_ping_interval, in seconds.
 Every server: subprotocol chat, else superchat; `/forbidden` refused with 403; echoes every message; obeys
-`cmd:ping P` (pings P; its pong is reported as the text `pong P`), `cmd:close CODE REASON` (closes), and, with a
+`cmd:ping P` (pings P; its pong is reported as the text `pong P`), `cmd:close CODE REASON` (closes),
+`cmd:terminate` (drops the TCP connection, no close frame), and, with a
 ping interval, `cmd:keepalive` (answers `keepalive` once a pong to one of its own pings came back).
 """
 import asyncio, json, sys
@@ -48,6 +49,8 @@ async def tornado_server():
                 self.close(int(code), reason)
             elif isinstance(m, str) and m.startswith("cmd:ping "):
                 self.ping(m[len("cmd:ping ") :].encode())
+            elif m == "cmd:terminate":
+                self.ws_connection._abort()
             elif m == "cmd:keepalive":
                 if self.keepalive_pongs:
                     await self.write_message("keepalive")
@@ -108,6 +111,8 @@ async def autobahn_server():
                 self.sendClose(int(code), reason)
             elif m and m.startswith("cmd:ping "):
                 self.sendPing(m[len("cmd:ping ") :].encode())
+            elif m == "cmd:terminate":
+                self.transport.abort()
             else:
                 self.sendMessage(payload, isBinary, fragmentSize=fragment_size)
 
@@ -203,6 +208,10 @@ async def wsproto_server():
                         out(CloseConnection(code=int(code), reason=reason))
                     elif text and m.startswith("cmd:ping "):
                         out(Ping(payload=m[len("cmd:ping ") :].encode()))
+                    elif text and m == "cmd:terminate":
+                        writer.transport.abort()
+                        report(seen)
+                        return
                     else:
                         out(TextMessage(data=m) if text else BytesMessage(data=m))
                 elif isinstance(e, Ping):
