@@ -26,7 +26,11 @@ interface Report {
   server_close?: unknown[];
 }
 
-async function runClient(lib: string, url: string, config: { deflate: Offer[] | null; commands: boolean }): Promise<Report> {
+async function runClient(
+  lib: string,
+  url: string,
+  config: { deflate: Offer[] | null; commands: boolean },
+): Promise<Report> {
   const out = await runPeer(PYTHON, [peerScript('py_client.py'), lib, `${url}/`, JSON.stringify(config)]);
   const report = JSON.parse(out) as Report;
   console.log(`peer: ${report.peer} → ${report.extensions ?? 'no extension'}`);
@@ -80,7 +84,11 @@ for (const { lib, fragments, deflate } of libs) {
         else assert.equal(r.extensions, null);
         const s = await server.seen(0);
         // ws's API (and ws-stream/ws's) gives the extension's name only; accept() gives the response's value.
-        if (s) assert.equal(s.extensions, target.name === 'accept() over net' ? r.extensions : r.extensions?.split(';')[0]);
+        if (s)
+          assert.equal(
+            s.extensions,
+            (target.name === 'accept() over net' ? r.extensions : r.extensions?.split(';')[0]) ?? '',
+          );
       });
     }
   });
@@ -176,7 +184,14 @@ const deflateCases: [string, DeflateOptions, Offer[], string | null][] = [
   [
     'wsproto',
     {},
-    [{ client_no_context_takeover: true, client_max_window_bits: 9, server_max_window_bits: 12, server_no_context_takeover: true }],
+    [
+      {
+        client_no_context_takeover: true,
+        client_max_window_bits: 9,
+        server_max_window_bits: 12,
+        server_no_context_takeover: true,
+      },
+    ],
     'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=9',
   ],
   [
