@@ -37,7 +37,8 @@ async def tornado_server():
             self.keepalive_waiting = False
 
         def select_subprotocol(self, subprotocols):
-            return select(subprotocols)
+            self.chosen = select(subprotocols)
+            return self.chosen
 
         def get_compression_options(self):
             # {} enables permessage-deflate; compression_level and mem_level set its zlib (tornado has no window option).
@@ -72,7 +73,7 @@ async def tornado_server():
         def on_close(self):
             report(
                 {
-                    "protocol": self.selected_subprotocol,
+                    "protocol": getattr(self, "chosen", None),
                     "close": [self.close_code, self.close_reason],
                     "keepalive_pongs": self.keepalive_pongs > 0,
                 }
@@ -149,6 +150,8 @@ async def autobahn_server():
         perMessageCompressionAccept=accept if d is not None else lambda offers: None,
         maxMessagePayloadSize=0,
         maxFramePayloadSize=0,
+        # Its default answers every close with 1000 and no reason (protocol.py, onCloseFrame); echo as the others do.
+        echoCloseCodeReason=True,
     )
     server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
     return server.sockets[0].getsockname()[1], f"autobahn {autobahn.__version__}"
