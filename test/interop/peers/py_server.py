@@ -109,7 +109,9 @@ async def autobahn_server():
             m = None if isBinary else payload.decode()
             if m and m.startswith("cmd:close "):
                 _, code, reason = m.split(" ", 2)
-                self.sendClose(int(code), reason)
+                # sendClose refuses any code but 1000 and 3000-4999 (protocol.py, sendClose: "invalid close code");
+                # the frame method under it sends the others RFC 6455 §7.4.1 lets an endpoint send (1001, 1008...).
+                self.sendCloseFrame(code=int(code), reasonUtf8=reason.encode(), isReply=False)
             elif m and m.startswith("cmd:ping "):
                 self.sendPing(m[len("cmd:ping ") :].encode())
             elif m == "cmd:terminate":
