@@ -229,3 +229,22 @@ describe('permessage-deflate parameters: Python clients → accept()', () => {
     });
   }
 });
+
+describe('a peer fault ws-stream meets: Tornado 6.2 keeps its context when told not to', () => {
+  // Tornado's client reads no valueless parameter of the response (httputil._parse_header keeps `name=value` pairs
+  // only; websocket.py's _get_compressor_options then finds no client_no_context_takeover), so its compressor keeps
+  // its window. ws-stream, resetting its inflater as agreed, meets a back-reference it cannot have: the connection is
+  // failed with 1007, not delivered wrong. The first four messages (no back-reference yet) pass.
+  it('ws-stream fails its 64 KiB message with 1007', async (t) => {
+    const server = await deflateServer({ clientNoContextTakeover: true });
+    t.after(() => server.stop());
+    const r = (await runClient('tornado', server.url, { deflate: [{}], commands: true })) as Report & {
+      closed_early?: [number, string];
+    };
+    assert.equal(r.extensions, 'permessage-deflate; client_no_context_takeover');
+    // Echoes of the first four may or may not have left before the failure; each that came was right.
+    assert.ok(r.echoes.length <= 4 && r.echoes.every(Boolean), `echoes ${JSON.stringify(r.echoes)}`);
+    assert.equal(r.closed_early?.[0], 1007);
+    assert.match(String(r.closed_early?.[1]), /cannot inflate/);
+  });
+});

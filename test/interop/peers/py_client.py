@@ -363,6 +363,11 @@ async def main(lib, url, config):
         await c.send(m)
     for m in MESSAGES:
         kind, data = await c.recv()
+        if kind == "close":
+            # The server failed the connection: report how, and stop.
+            out["echoes"], out["closed_early"] = echoes, data
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+            return
         echoes.append(kind == ("binary" if isinstance(m, bytes) else "text") and data == m)
     out["echoes"] = echoes
     if c.send_fragments is None:
