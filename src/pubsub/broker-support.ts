@@ -27,18 +27,16 @@ export const MAX_HELD = 10_000;
 export const MAX_HELD_BYTES = 4 * 1024 * 1024;
 
 /**
- * A broker's `maxHeldBytes` option (the bound above, per topic), checked: a whole number of bytes,
- * at least 1; MAX_HELD_BYTES when not given. Anything else is ERR_WS_INVALID_ARGUMENT, at once.
+ * Checks a broker's `maxHeldBytes` option (the bound above, per topic; its default is in each
+ * broker's defaults): a whole number of bytes, at least 1. Anything else is ERR_WS_INVALID_ARGUMENT, at once.
  */
-export function maxHeldBytesOption(broker: string, value: unknown): number {
-  if (value === undefined) return MAX_HELD_BYTES;
+export function checkMaxHeldBytes(broker: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new WebSocketError(
       'ERR_WS_INVALID_ARGUMENT',
       `${broker}: maxHeldBytes must be a whole number of bytes, at least 1 (not ${shown(value)})`,
     );
   }
-  return value;
 }
 
 /**

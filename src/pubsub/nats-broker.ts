@@ -35,7 +35,7 @@ import {
   keepConnecting,
   MAX_HELD,
   MAX_HELD_BYTES,
-  maxHeldBytesOption,
+  checkMaxHeldBytes,
   payloadBytes,
   emitRefused,
   isRefusal,
@@ -346,7 +346,7 @@ export class NatsBroker implements Broker {
     if (!Number.isSafeInteger(this.#options.maxPingOut) || this.#options.maxPingOut < 1) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
-    maxHeldBytesOption('NatsBroker', options.maxHeldBytes);
+    checkMaxHeldBytes('NatsBroker', this.#options.maxHeldBytes);
   }
 
   /** Whether offsets and history come from JetStream (known once open). */

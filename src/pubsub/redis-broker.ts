@@ -41,7 +41,7 @@ import {
   keepConnecting,
   MAX_HELD,
   MAX_HELD_BYTES,
-  maxHeldBytesOption,
+  checkMaxHeldBytes,
   emitRefused,
   isRefusal,
   maskCredentials,
@@ -425,7 +425,7 @@ export class RedisBroker implements Broker {
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `RedisBroker: ${key} must be a positive number`);
       }
     }
-    maxHeldBytesOption('RedisBroker', options.maxHeldBytes);
+    checkMaxHeldBytes('RedisBroker', this.#options.maxHeldBytes);
   }
 
   async open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
