@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import * as realWs from 'ws';
 import * as wsStream from 'ws-stream/ws';
-import { WebSocketStream } from '../../src/index.js';
+import { type DeflateOptions, WebSocketStream } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 
 /** What a server saw of one connection (servers under our control only). */
@@ -96,57 +96,59 @@ function wsApiTarget(name: string, engine: typeof realWs): Target {
   };
 }
 
-/** ws-stream's own API: `accept()` reading the request from a net socket, the same commands. */
+/** ws-stream's own API: `accept()` reading the request from a net socket, with `deflate` as its permessage-deflate option; the same commands. */
+export async function startAcceptServer(deflate: boolean | DeflateOptions): Promise<Running> {
+  const seen = records();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const ws: WebSocketStream = new WebSocketStream(socket, {
+      perMessageDeflate: deflate,
+      controlCallback: (kind, payload) => {
+        if (kind === 'pong') ws.write(`pong ${payload}`, { binary: false }).catch(() => {});
+      },
+    });
+    ws.accept({ selectProtocol }).then(
+      async () => {
+        seen.add({
+          protocol: ws.protocol,
+          extensions: ws.extensions,
+          // What the client's close frame said, as ws reports it (closeInfo has our own code when we closed).
+          closed: ws.whenClosed().then((info) => ws.closeReason ?? { code: info.code, reason: info.reason }),
+        });
+        try {
+          for await (const m of ws) {
+            const command = m.binary ? '' : m.text();
+            if (command.startsWith('cmd:close ')) {
+              const [, code, ...reason] = command.split(' ');
+              ws.close({ code: Number(code), reason: reason.join(' ') }).catch(() => {});
+            } else if (command === 'cmd:terminate') socket.destroy();
+            else if (command.startsWith('cmd:ping ')) await ws.ping(command.slice('cmd:ping '.length));
+            else await ws.write(m.data, { binary: m.binary });
+          }
+        } catch {
+          /* the end is in closeInfo */
+        }
+      },
+      () => {},
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen: seen.get,
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 const acceptTarget: Target = {
   name: 'accept() over net',
   commands: true,
-  async start(deflate) {
-    const seen = records();
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      const ws: WebSocketStream = new WebSocketStream(socket, {
-        perMessageDeflate: deflate,
-        controlCallback: (kind, payload) => {
-          if (kind === 'pong') ws.write(`pong ${payload}`, { binary: false }).catch(() => {});
-        },
-      });
-      ws.accept({ selectProtocol }).then(
-        async () => {
-          seen.add({
-            protocol: ws.protocol,
-            extensions: ws.extensions,
-            // What the client's close frame said, as ws reports it (closeInfo has our own code when we closed).
-            closed: ws.whenClosed().then((info) => ws.closeReason ?? { code: info.code, reason: info.reason }),
-          });
-          try {
-            for await (const m of ws) {
-              const command = m.binary ? '' : m.text();
-              if (command.startsWith('cmd:close ')) {
-                const [, code, ...reason] = command.split(' ');
-                ws.close({ code: Number(code), reason: reason.join(' ') }).catch(() => {});
-              } else if (command === 'cmd:terminate') socket.destroy();
-              else if (command.startsWith('cmd:ping ')) await ws.ping(command.slice('cmd:ping '.length));
-              else await ws.write(m.data, { binary: m.binary });
-            }
-          } catch {
-            /* the end is in closeInfo */
-          }
-        },
-        () => {},
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return {
-      url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-      seen: seen.get,
-      async stop() {
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  },
+  start: startAcceptServer,
 };
 
 /** `ws-stream serve`, the echo server of the CLI, in its own process. */

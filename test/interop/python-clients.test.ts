@@ -8,10 +8,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { WebSocketStream, type DeflateOptions } from '../../src/index.js';
+import type { DeflateOptions } from '../../src/index.js';
 import { PYTHON, peerScript, runPeer } from './support.js';
-import { records, selectProtocol, targets, type Running } from './echo-targets.js';
+import { startAcceptServer, targets } from './echo-targets.js';
 
 type Offer = Record<string, number | boolean>;
 interface Report {
@@ -94,53 +93,6 @@ for (const { lib, fragments, deflate } of libs) {
   });
 }
 
-/** accept() over net with a permessage-deflate configuration of the test's: echoes, obeys the commands. */
-async function deflateServer(config: DeflateOptions): Promise<Running> {
-  const seen = records();
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const ws: WebSocketStream = new WebSocketStream(socket, {
-      perMessageDeflate: config,
-      controlCallback: (kind, payload) => {
-        if (kind === 'pong') ws.write(`pong ${payload}`, { binary: false }).catch(() => {});
-      },
-    });
-    ws.accept({ selectProtocol }).then(
-      async () => {
-        seen.add({
-          protocol: ws.protocol,
-          extensions: ws.extensions,
-          closed: ws.whenClosed().then((info) => ws.closeReason ?? { code: info.code, reason: info.reason }),
-        });
-        try {
-          for await (const m of ws) {
-            const command = m.binary ? '' : m.text();
-            if (command.startsWith('cmd:close ')) {
-              const [, code, ...reason] = command.split(' ');
-              ws.close({ code: Number(code), reason: reason.join(' ') }).catch(() => {});
-            } else if (command.startsWith('cmd:ping ')) await ws.ping(command.slice('cmd:ping '.length));
-            else await ws.write(m.data, { binary: m.binary });
-          }
-        } catch {
-          /* the end is in closeInfo */
-        }
-      },
-      () => {},
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    seen: seen.get,
-    async stop() {
-      for (const so of sockets) so.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 /**
  * [library, the server's configuration, the client's offers, the response ws-stream must give (null: declined)].
  * Autobahn's default offer carries client_no_context_takeover (accept_no_context_takeover) and a valueless
@@ -220,7 +172,7 @@ const deflateCases: [string, DeflateOptions, Offer[], string | null][] = [
 describe('permessage-deflate parameters: Python clients → accept()', () => {
   for (const [lib, config, offers, response] of deflateCases) {
     it(`${lib} offering ${JSON.stringify(offers)} to ${JSON.stringify(config)}`, async (t) => {
-      const server = await deflateServer(config);
+      const server = await startAcceptServer(config);
       t.after(() => server.stop());
       const r = await runClient(lib, server.url, { deflate: offers, commands: true });
       assert.deepEqual(r, expected(r, true, lib !== 'tornado'));
@@ -236,7 +188,7 @@ describe('a peer fault ws-stream meets: Tornado 6.2 keeps its context when told 
   // its window. ws-stream, resetting its inflater as agreed, meets a back-reference it cannot have: the connection is
   // failed with 1007, not delivered wrong. The first four messages (no back-reference yet) pass.
   it('ws-stream fails its 64 KiB message with 1007', async (t) => {
-    const server = await deflateServer({ clientNoContextTakeover: true });
+    const server = await startAcceptServer({ clientNoContextTakeover: true });
     t.after(() => server.stop());
     const r = (await runClient('tornado', server.url, { deflate: [{}], commands: true })) as Report & {
       closed_early?: [number, string];
