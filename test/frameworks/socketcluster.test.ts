@@ -2,10 +2,9 @@
  * socketcluster-server 20 and socketcluster-client 20 (each requiring `ws`), run with `ws` as installed and aliased to
  * ws-stream/ws (test/support/ws-alias.ts), in a child process each (apps/socketcluster.ts). Both must show the same:
  * the async verifyClient's 401 and 403 (status and message, as a plain ws client sees them; 'connectAbort' on
- * socketcluster's client), permessage-deflate and `binaryType`
- * 'arraybuffer' on the client's socket, RPCs with results, named errors and 256 KiB of binary, a transmit, a channel
- * fed by the exchange and a client, a JWT from the server, a kick with 4500, a client's 1000, and the server's
- * `close()` terminating the last client.
+ * socketcluster's client), permessage-deflate and `binaryType` 'arraybuffer' on the client's socket, RPCs with
+ * results, named errors and 256 KiB of binary, a transmit, a channel fed by the exchange and a client, a JWT from the
+ * server, a kick with 4500, a client's 1000, and the server's `close()` terminating the last client.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
