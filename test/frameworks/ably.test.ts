@@ -3,7 +3,8 @@
  * (test/support/ws-alias.ts) in a child process each (apps/ably.ts), against a fake Ably realtime endpoint speaking
  * the protocol's JSON format. Both must show the same: the connect query (key, clientId, `heartbeats=false` for ws
  * ping frames), `binaryType` 'nodebuffer', a channel attached and subscribed, text, JSON and binary messages
- * published, ACKed and delivered, a NACK and a channel ERROR as the client's errors, a ws ping answered, the socket dropped by the server (1006) and the connection resumed on a new one, and `close()`.
+ * published, ACKed and delivered, a NACK and a channel ERROR as the client's errors, a ws ping answered, the socket
+ * dropped by the server (1006) and the connection resumed on a new one, and `close()`.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
