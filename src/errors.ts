@@ -25,7 +25,7 @@ const codes = {
   ERR_WS_BAD_HTTP_VERSION: {
     condition: 'handshake_failed',
     closeCode: 0,
-    message: 'HTTP version must be 1.1 or newer',
+    message: 'HTTP version must be 1.1 or a later 1.x',
   },
   ERR_WS_BAD_METHOD: { condition: 'handshake_failed', closeCode: 0, message: 'method must be GET' },
   ERR_WS_NO_HOST: { condition: 'handshake_failed', closeCode: 0, message: 'missing Host header' },

@@ -201,6 +201,9 @@ function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
       `HTTP head over ${requestLimitDefaults.maxHeaderBytes} bytes`,
     );
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HandshakeError('ERR_WS_TIMEOUT', 408);
+  // HTTP/2 with prior knowledge (RFC 9113 §3.3) on a port that speaks HTTP/1.1: 505, as accept() answers HTTP/2.0.
+  if (err.code === 'HPE_PAUSED_H2_UPGRADE')
+    return new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 505, 'the HTTP/2 connection preface is not HTTP/1.x');
   return new HandshakeError('ERR_WS_BAD_REQUEST', 400, err.code);
 }
 

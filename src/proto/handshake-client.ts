@@ -85,7 +85,7 @@ export interface AcceptedResponse {
 
 /**
  * Checks a response to our upgrade request; throws a ClientHandshakeError naming the first fault.
- * A status other than 101 is ERR_WS_UPGRADE_DECLINED (its body is read by the caller).
+ * A status other than 101 in HTTP/1.x is ERR_WS_UPGRADE_DECLINED (its body is read by the caller).
  */
 export function validateUpgradeResponse(
   res: ParsedResponse,
@@ -94,6 +94,9 @@ export function validateUpgradeResponse(
   deflate?: DeflateConfig,
 ): AcceptedResponse {
   const h = res.headers;
+  // RFC 9112 §2.6: a major version other than 1 is no HTTP/1.x response, whatever its status says.
+  if (res.httpVersion[0] !== '1')
+    throw new ClientHandshakeError('ERR_WS_BAD_RESPONSE', `HTTP/${res.httpVersion} is not HTTP/1.x`);
   if (res.status !== 101)
     throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
   if (h.upgrade === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');

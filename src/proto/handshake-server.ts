@@ -108,9 +108,11 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   const httpVersion = req.httpVersion;
   if (httpVersion !== '1.1' && httpVersion !== undefined) {
     const version = /^(\d+)\.(\d+)$/.exec(String(httpVersion));
-    if (!version || Number(version[1]) * 1000 + Number(version[2]) < 1001) {
-      throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 400);
+    // RFC 9112 §2.6: another major version is not HTTP/1.x (505); a later 1.x is taken as 1.1.
+    if (version && Number(version[1]) !== 1) {
+      throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 505, `HTTP/${httpVersion} is not HTTP/1.x`);
     }
+    if (!version || Number(version[2]) < 1) throw new HandshakeError('ERR_WS_BAD_HTTP_VERSION', 400);
   }
   if (req.method !== 'GET') throw new HandshakeError('ERR_WS_BAD_METHOD', 400, String(req.method));
   // RFC 6455 §4.1 / RFC 9112 §3.2: a GET names a resource, a path or an absolute URI; `*` (OPTIONS'

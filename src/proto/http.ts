@@ -262,6 +262,7 @@ const reasonPhrases: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
 };
 
 export function reasonPhrase(status: number): string {

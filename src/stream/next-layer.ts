@@ -63,9 +63,18 @@ interface ResettableStream {
   close(code: number): void;
   readonly closed: boolean;
   readonly rstCode: number | undefined;
+  /** The stream was closed (RST_STREAM, either way) while its writable side was open. */
+  readonly aborted: boolean;
+  readonly session: { readonly destroyed: boolean } | undefined;
 }
-/** RFC 9113 §7 CANCEL (http2.constants.NGHTTP2_CANCEL), without importing node:http2 for one number. */
+/** RFC 9113 §7 NO_ERROR and CANCEL (http2.constants'), without importing node:http2 for two numbers. */
+const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_CANCEL = 0x8;
+
+function isResettable(d: Duplex): d is Duplex & ResettableStream {
+  const r = d as Duplex & Partial<ResettableStream>;
+  return typeof r.close === 'function' && 'rstCode' in r;
+}
 
 const kLayer = Symbol('ws-stream.layer');
 type Tagged = Duplex & { [kLayer]?: DuplexLayer };
@@ -87,16 +96,47 @@ function onDuplexFinish(this: Tagged): void {
   layer.finished = true;
   layer.releaseIfDone();
 }
+/**
+ * An HTTP/2 stream's 'end': node emits it for the peer's END_STREAM and for its RST_STREAM alike, and
+ * makes the reset known ('aborted', `rstCode`, 'close') only after, within the same read of the
+ * connection. The end is told on the next turn of the event loop, or at 'close' if that comes first,
+ * as an end or as the reset it was.
+ */
+function onH2StreamEnd(this: Tagged): void {
+  const layer = this[kLayer];
+  if (!layer || layer.h2End !== H2End.None) return;
+  layer.h2End = H2End.Pending;
+  setImmediate(settleH2End, layer);
+}
+function settleH2End(layer: DuplexLayer): void {
+  if (layer.h2End !== H2End.Pending) return;
+  layer.h2End = H2End.Told;
+  if (layer.resetByPeer()) layer.reportReset();
+  else if (!layer.failed) onDuplexEnd.call(layer.duplex as Tagged); // (node's 'error' told the reset already)
+}
 function onDuplexError(this: Tagged, err: Error): void {
-  this[kLayer]?.sink?.onError(err);
+  const layer = this[kLayer];
+  if (!layer) return;
+  layer.failed = true;
+  layer.sink?.onError(err);
 }
 function onDuplexClose(this: Tagged): void {
   const layer = this[kLayer];
   if (!layer || layer.closed) return;
+  if (layer.h2End === H2End.Pending) settleH2End(layer);
+  // A reset that ended no reading side ('end' waits for a reader that paused): node destroyed the stream at once.
+  else if (layer.h2End === H2End.None && layer.resetByPeer()) layer.reportReset();
   layer.closed = true;
   layer.sink?.onClose();
 }
 function ignoreError(): void {}
+
+/** Where an HTTP/2 stream's 'end' is: not come, come and not told yet (a reset may follow), told. */
+const enum H2End {
+  None,
+  Pending,
+  Told,
+}
 
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
@@ -104,7 +144,13 @@ export class DuplexLayer implements NextLayer {
   /** @internal */ closed = false;
   /** @internal The peer ended its side ('end'). */ readEnded = false;
   /** @internal Our end() is done ('finish'). */ finished = false;
+  /** @internal The duplex emitted 'error'. */ failed = false;
+  /** @internal Over HTTP/2: where the stream's 'end' is. */ h2End = H2End.None;
   private ended = false;
+  /** We destroyed the duplex: a reset then is ours, not the peer's. */
+  private destroying = false;
+  /** The HTTP/2 stream's session, kept: node clears `stream.session` when it destroys the stream. */
+  private readonly h2Session: ResettableStream['session'];
 
   /** The duplex is a net.Socket without TLS, and `write` is this class's own (a subclass may watch writes). */
   private readonly plainSocket: boolean;
@@ -114,6 +160,7 @@ export class DuplexLayer implements NextLayer {
       duplex instanceof Socket &&
       (duplex as { encrypted?: boolean }).encrypted !== true &&
       this.write === DuplexLayer.prototype.write;
+    this.h2Session = isResettable(duplex) ? duplex.session : undefined;
   }
 
   attach(sink: LayerSink): void {
@@ -121,7 +168,7 @@ export class DuplexLayer implements NextLayer {
     const d = this.duplex as Tagged;
     d[kLayer] = this;
     d.on('data', onDuplexData);
-    d.on('end', onDuplexEnd);
+    d.on('end', this.h2Session !== undefined ? onH2StreamEnd : onDuplexEnd);
     d.on('error', onDuplexError);
     d.on('close', onDuplexClose);
     d.resume();
@@ -133,6 +180,7 @@ export class DuplexLayer implements NextLayer {
     d.pause();
     d.off('data', onDuplexData);
     d.off('end', onDuplexEnd);
+    d.off('end', onH2StreamEnd);
     d.off('error', onDuplexError);
     d.off('close', onDuplexClose);
     d.off('finish', onDuplexFinish);
@@ -203,11 +251,39 @@ export class DuplexLayer implements NextLayer {
   }
 
   destroy(err?: Error): void {
-    const d = this.duplex as Duplex & Partial<ResettableStream>;
+    const d = this.duplex;
+    this.destroying = true;
     // RFC 8441 §5: over HTTP/2, TCP's RST is RST_STREAM with CANCEL; node's destroy() of an open
     // stream resets it with NO_ERROR, which tells the peer its request was answered (RFC 9113 §8.1).
-    if (typeof d.close === 'function' && 'rstCode' in d && d.closed === false && !d.destroyed) d.close(NGHTTP2_CANCEL);
+    if (isResettable(d) && !d.closed && !d.destroyed) d.close(NGHTTP2_CANCEL);
     d.destroy(err);
+  }
+
+  /**
+   * @internal Whether the peer reset this HTTP/2 stream (RST_STREAM, RFC 8441 §5's TCP RST): closed while our
+   * side was open, or with an error code after we ended it. Not when we closed it, nor when the whole session
+   * went (its end is the stream's end, as connect() reports it: ERR_WS_EOF).
+   */
+  resetByPeer(): boolean {
+    const d = this.duplex;
+    if (!isResettable(d) || this.destroying || this.failed || this.h2Session?.destroyed !== false) return false;
+    return d.closed && (d.aborted || (d.rstCode !== undefined && d.rstCode !== NGHTTP2_NO_ERROR));
+  }
+
+  /**
+   * @internal Tells the sink of the peer's reset as a failure of the layer, as a TCP reset is told (ECONNRESET).
+   * Node reports codes other than NO_ERROR and CANCEL itself ('error', ERR_HTTP2_STREAM_ERROR); these two get
+   * an error of the same code here.
+   */
+  reportReset(): void {
+    const rstCode = (this.duplex as Duplex & ResettableStream).rstCode ?? NGHTTP2_CANCEL;
+    const name =
+      rstCode === NGHTTP2_NO_ERROR ? 'NGHTTP2_NO_ERROR' : rstCode === NGHTTP2_CANCEL ? 'NGHTTP2_CANCEL' : rstCode;
+    const err = Object.assign(new Error(`Stream closed with error code ${name}`), {
+      code: 'ERR_HTTP2_STREAM_ERROR',
+    });
+    this.failed = true;
+    this.sink?.onError(err);
   }
 
   get writableLength(): number {

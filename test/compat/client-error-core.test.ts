@@ -1,8 +1,8 @@
 /**
  * The core's stricter refusals (RFC 6455 / RFC 9112 checks ws does not make: `Sec-WebSocket-Version: 8` or `13.0`,
- * two Host fields or an invalid one, a `*` target, a body, a hand-made request without `Connection`) and 'wsClientError', run side by
- * side with ws. ws takes each of these requests (101, 'connection'); ws-stream/ws refuses them (doc/ws-compat.md,
- * "Stricter handshakes"), and does so as ws refuses a bad request: before verifyClient, through 'wsClientError' when
+ * two Host fields or an invalid one, a `*` target, a body, HTTP/2.0 in the request line, a hand-made request without
+ * `Connection`) and 'wsClientError', run side by side with ws. ws takes each of these requests (101, 'connection');
+ * ws-stream/ws refuses them (doc/ws-compat.md, "Stricter handshakes"), and does so as ws refuses a bad request: before verifyClient, through 'wsClientError' when
  * someone listens (the core's error: its stable code and the status it would answer, nothing written, the listener
  * owns the socket), else with the core's answer. A request ws refuses too gets ws's error, as ws's checks come first.
  * An HTTP/1.0 request, which the core refuses too, is taken by ws-stream/ws as ws takes it (the drop-in's choice).
@@ -89,6 +89,13 @@ const cases: Case[] = [
     head: `${request('GET / HTTP/1.1', { 'Content-Length': '1' })}x`,
     status: 'HTTP/1.1 400 Bad Request',
     code: 'ERR_WS_BAD_REQUEST',
+  },
+  {
+    // RFC 9112 §2.6: node:http passes a text request line in HTTP/2.0 on, and ws reads no version.
+    name: 'HTTP/2.0 in the request line',
+    head: request('GET / HTTP/2.0'),
+    status: 'HTTP/1.1 505 HTTP Version Not Supported',
+    code: 'ERR_WS_BAD_HTTP_VERSION',
   },
 ];
 

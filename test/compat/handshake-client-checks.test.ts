@@ -10,14 +10,18 @@ import { computeAccept } from '../../src/proto/handshake-server.js';
 import { impls } from './support.js';
 
 /** A raw server answering one upgrade with `lines` (the accept computed when `accept` is true). */
-async function answering(lines: string[], accept: boolean): Promise<net.Server> {
+async function answering(
+  lines: string[],
+  accept: boolean,
+  statusLine = 'HTTP/1.1 101 Switching Protocols',
+): Promise<net.Server> {
   const server = net.createServer((socket) => {
     let head = '';
     socket.on('data', (d: Buffer) => {
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
       const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-      const all = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', ...lines];
+      const all = [statusLine, 'Upgrade: websocket', 'Connection: Upgrade', ...lines];
       all.push(`Sec-WebSocket-Accept: ${accept ? computeAccept(key) : 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='}`);
       socket.end(`${all.join('\r\n')}\r\n\r\n`);
     });
@@ -79,3 +83,35 @@ for (const c of cases) {
     }
   });
 }
+
+/** What a client of `impl` reports for the 101 of `statusLine`: its events, and the close code. */
+async function eventsFor(
+  impl: (typeof impls)[number],
+  statusLine: string,
+): Promise<{ events: string[]; code: unknown }> {
+  const server = await answering([], true, statusLine);
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`);
+    const events: string[] = [];
+    ws.on('open', () => events.push('open'));
+    ws.on('error', (e: Error) => events.push(`error:${e.message}`));
+    const code = await new Promise((resolve) => ws.on('close', resolve));
+    return { events, code };
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+describe('a 101 whose status line is in HTTP/2.0 or HTTP/0.9 (node:http passes both on)', () => {
+  for (const version of ['2.0', '0.9']) {
+    it(`HTTP/${version}: ws opens; ws-stream/ws refuses it as the core does (RFC 9112 §2.6: not HTTP/1.x)`, async () => {
+      const [ws, ours] = [impls.find((i) => i.name === 'ws')!, impls.find((i) => i.name === 'compat')!];
+      assert.equal((await eventsFor(ws, `HTTP/${version} 101 Switching Protocols`)).events[0], 'open');
+      assert.deepEqual(await eventsFor(ours, `HTTP/${version} 101 Switching Protocols`), {
+        events: [`error:malformed HTTP response: HTTP/${version} is not HTTP/1.x`],
+        code: 1006,
+      });
+    });
+  }
+});

@@ -114,6 +114,10 @@ const refusals: [string, (p: RawPeer) => string, string][] = [
     'ERR_WS_UPGRADE_DECLINED',
   ],
   ['a malformed status line', () => 'HTTP/1.1 10x Switching Protocols\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
+  // RFC 9112 §2.6: a major version other than 1 is not HTTP/1.x, whatever else the head holds.
+  ['a 101 in HTTP/2.0', (p) => p.ok().replace('HTTP/1.1 101', 'HTTP/2.0 101'), 'ERR_WS_BAD_RESPONSE'],
+  ['a 101 in HTTP/0.9', (p) => p.ok().replace('HTTP/1.1 101', 'HTTP/0.9 101'), 'ERR_WS_BAD_RESPONSE'],
+  ['a 403 in HTTP/3.0', () => 'HTTP/3.0 403 Forbidden\r\nContent-Length: 0\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
   // Step 2: Upgrade must be "websocket" (case-insensitive).
   ['no Upgrade', (p) => p.ok().replace('Upgrade: websocket\r\n', ''), 'ERR_WS_NO_UPGRADE'],
   ['Upgrade: h2c', (p) => p.ok().replace('Upgrade: websocket', 'Upgrade: h2c'), 'ERR_WS_NO_UPGRADE_WEBSOCKET'],
@@ -316,6 +320,8 @@ describe('RFC 6455 §4.1, client role: responses that are valid', { timeout: 120
     ],
     ['white space around the accept value', (p) => p.ok().replace(`: ${p.accept}`, `:\t ${p.accept} \t`)],
     ['a status line without a reason phrase', (p) => p.ok().replace('101 Switching Protocols', '101 ')],
+    // RFC 9112 §2.6: a later 1.x minor is processed as 1.1.
+    ['a 101 in HTTP/1.2', (p) => p.ok().replace('HTTP/1.1 101', 'HTTP/1.2 101')],
     [
       'other header fields (Date, Server, Set-Cookie twice)',
       (p) => p.ok('Date: Fri, 04 Dec 2026 07:00:00 GMT\r\nServer: raw\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n'),

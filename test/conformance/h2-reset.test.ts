@@ -3,6 +3,9 @@
  * WebSocket that gives up on its stream (a close handshake the peer never answers, an abort) resets
  * it with CANCEL, in both roles; node's own destroy() would send NO_ERROR, which RFC 9113 §8.1 gives
  * to a server that has answered the whole request. A clean close still ends the stream with END_STREAM.
+ * The other way, a peer's RST_STREAM (any error code) is reported as a TCP reset is, ERR_WS_NEXT_LAYER
+ * with close code 1006, and its END_STREAM without a close frame as a TCP FIN is, ERR_WS_EOF: node
+ * emits 'end' for both, the reset ('aborted', rstCode) only after it.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,8 +14,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { WebSocketStream, connect } from '../../src/index.js';
-import { closeFrame, parseFrames } from '../support/frames.js';
+import { type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
+import { closeFrame, parseFrames, text } from '../support/frames.js';
 
 const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
 const ca = fixture('cert.pem');
@@ -114,5 +117,110 @@ describe('RFC 8441 §5: RST_STREAM CANCEL where TCP would reset, END_STREAM wher
     assert.equal(await outcomes[1], 'clean');
     assert.notEqual(polite.req.rstCode, http2.constants.NGHTTP2_CANCEL);
     polite.session.destroy();
+  });
+});
+
+/** How the peer leaves an open WebSocket's stream: RST_STREAM with an error code, or END_STREAM. */
+const leavings: {
+  name: string;
+  leave: (s: http2.ServerHttp2Stream | http2.ClientHttp2Stream) => void;
+  code: string;
+}[] = [
+  ...(['NGHTTP2_NO_ERROR', 'NGHTTP2_CANCEL', 'NGHTTP2_PROTOCOL_ERROR', 'NGHTTP2_INTERNAL_ERROR'] as const).map(
+    (name) => ({
+      name: `RST_STREAM ${name.slice(8)}`,
+      leave: (s: http2.ServerHttp2Stream | http2.ClientHttp2Stream) => s.close(http2.constants[name]),
+      code: 'ERR_WS_NEXT_LAYER',
+    }),
+  ),
+  { name: 'END_STREAM without a close frame', leave: (s) => s.end(), code: 'ERR_WS_EOF' },
+];
+
+/** What the WebSocket reports once its peer left: the pending read's error, and whenClosed(). */
+async function outcome(ws: WebSocketStream, read: Promise<unknown>) {
+  const err = (await read.then(
+    () => assert.fail('the read completed'),
+    (e: WebSocketError) => e,
+  )) as WebSocketError & { cause?: { code?: unknown } };
+  const closed = await ws.whenClosed();
+  return {
+    read: err.code,
+    cause: err.code === 'ERR_WS_NEXT_LAYER' ? err.cause?.code : undefined,
+    closed: { code: closed.code, wasClean: closed.wasClean, error: closed.error?.code },
+  };
+}
+
+const expected = (code: string) => ({
+  read: code,
+  cause: code === 'ERR_WS_NEXT_LAYER' ? 'ERR_HTTP2_STREAM_ERROR' : undefined,
+  closed: { code: 1006, wasClean: false, error: code },
+});
+
+describe("RFC 8441 §5: a peer's RST_STREAM on an open WebSocket is a reset (ERR_WS_NEXT_LAYER, 1006), not an end", {
+  timeout: 60_000,
+}, () => {
+  for (const { name, leave, code } of leavings) {
+    it(`server role: ${name} while a read waits: ${code}`, async (t) => {
+      const opened: Promise<{ ws: WebSocketStream; read: Promise<unknown> }>[] = [];
+      const port = await h2Server(t, (stream, headers) => {
+        const ws = new WebSocketStream(stream);
+        opened.push(
+          ws.accept({ headers }).then(async () => {
+            // One message first: the WebSocket is open and reading when the peer leaves.
+            assert.equal((await ws.read()).data.toString(), 'hi');
+            return { ws, read: ws.read() };
+          }),
+        );
+      });
+      const client = await rawConnect(port);
+      client.req.write(text('hi'));
+      // The server answered the CONNECT: its 'stream' handler has run.
+      const { ws, read } = await opened[0]!;
+      leave(client.req);
+      assert.deepEqual(await outcome(ws, read), expected(code));
+      client.session.destroy();
+    });
+
+    it(`client role: ${name} while a read waits: ${code}`, async (t) => {
+      let serverStream: http2.ServerHttp2Stream | undefined;
+      const port = await h2Server(t, (stream) => {
+        serverStream = stream;
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200 });
+        stream.write(text('hi', { mask: false }));
+        stream.resume();
+      });
+      const ws = await connect(`wss://localhost:${port}/`, { http2: true, ca });
+      assert.equal((await ws.read()).data.toString(), 'hi');
+      const read = ws.read();
+      leave(serverStream!);
+      assert.deepEqual(await outcome(ws, read), expected(code));
+    });
+  }
+
+  it('server role: RST_STREAM CANCEL instead of the answer to our close frame: close() fails with ERR_WS_NEXT_LAYER, as for a TCP reset', async (t) => {
+    const closing: Promise<WebSocketError | undefined>[] = [];
+    const port = await h2Server(t, (stream, headers) => {
+      const ws = new WebSocketStream(stream);
+      closing.push(
+        ws.accept({ headers }).then(() =>
+          ws.close({ code: 1000 }).then(
+            () => undefined,
+            (e: WebSocketError) => e,
+          ),
+        ),
+      );
+    });
+    const client = await rawConnect(port);
+    const got: Buffer[] = [];
+    client.req.on('data', (d: Buffer) => {
+      got.push(d);
+      if (parseFrames(Buffer.concat(got)).frames.some((f) => f.opcode === 8))
+        client.req.close(http2.constants.NGHTTP2_CANCEL);
+    });
+    await once(client.req, 'close');
+    const err = await closing[0];
+    assert.equal(err?.code, 'ERR_WS_NEXT_LAYER');
+    client.session.destroy();
   });
 });

@@ -256,7 +256,7 @@ describe('nginx configured for a short proxy_read_timeout, and misconfigured', (
     );
     assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
     assert.equal(err.response?.status, 400);
-    assert.equal(err.response!.body.toString(), 'HTTP version must be 1.1 or newer\n');
+    assert.equal(err.response!.body.toString(), 'HTTP version must be 1.1 or a later 1.x\n');
     const refused = await plain.lines(/handshake refused: ERR_WS_BAD_HTTP_VERSION\b/);
     assert.equal(refused.length, 1);
     // ws-stream/ws's WebSocketServer and the real ws server behind the same configuration open (nginx tunnels
