@@ -426,6 +426,9 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
   // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
   // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
   if (external) await ps._opened();
+  // One merely down is waited for: said now, as a later outage is, so that the first line is not
+  // `broker available again` (nor, while it stays down, none at all: a mistyped port said nothing).
+  if (external && !ps.brokerAvailable && !opts.quiet) console.error('broker unavailable');
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });
