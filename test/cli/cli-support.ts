@@ -1,8 +1,8 @@
 /** Shared by test/cli: running `ws-stream` as a child process and watching what it prints and how it exits. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -118,7 +118,10 @@ export function runConnectEcho(args: string[], line: string): Promise<Run> {
   return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
 }
 
-/** A `serve` child process with its stderr kept (no `--quiet`: outages and skipped offsets are told there). */
+/**
+ * A `serve` child process (killed after the test) with its stderr kept: run without `--quiet`, it
+ * tells outages and skipped offsets there.
+ */
 export interface Served {
   port: number;
   readonly stderr: () => string;
