@@ -75,7 +75,7 @@ const MAX_PUBLISHES_IN_FLIGHT = 32;
  * message larger than this never waits for ever.
  */
 const MAX_PUBLISH_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
-/** A subscriber's backlog (PubSub's slowSubscriber.maxBytes): a message must fit it when it is empty. */
+/** A subscriber's backlog by default (PubSub's slowSubscriber.maxBytes), raised to --max-held-bytes. */
 const SUBSCRIBER_MAX_BYTES = pubSubDefaults.slowSubscriber.maxBytes;
 /** What `messageJson` and the frame header add to a message's data and quoted topic, at most. */
 const MESSAGE_OVERHEAD = 96;
@@ -218,6 +218,8 @@ interface ConnectionLimits {
   maxTopics: number;
   /** This process's publishes waiting for the broker, shared by its connections. */
   inFlight: PublishBytesInFlight;
+  /** Each subscriber's backlog (PubSub's slowSubscriber.maxBytes): a published message must fit it empty. */
+  subscriberMaxBytes: number;
 }
 
 /** Serves the protocol on one connection until it closes. */
@@ -352,13 +354,13 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
         return send(errorJson(BAD, 'data nested too deeply'));
       }
       const size = Buffer.byteLength(data) + Buffer.byteLength(JSON.stringify(topic)) + MESSAGE_OVERHEAD;
-      if (size > SUBSCRIBER_MAX_BYTES) {
+      if (size > limits.subscriberMaxBytes) {
         // Larger than any subscriber's backlog: it would close every subscriber (slow-subscriber policy).
         // (Told as counted: data just under the bound is refused too, the envelope being counted.)
         return send(
           errorJson(
             'ERR_WS_MESSAGE_TOO_BIG',
-            `a message may be at most ${SUBSCRIBER_MAX_BYTES} bytes, its data as JSON, its topic and about ${MESSAGE_OVERHEAD} bytes of envelope counted: this one would be ${size}`,
+            `a message may be at most ${limits.subscriberMaxBytes} bytes, its data as JSON, its topic and about ${MESSAGE_OVERHEAD} bytes of envelope counted: this one would be ${size}`,
           ),
         );
       }
@@ -412,17 +414,21 @@ interface RunningPubSubServer {
  */
 async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<RunningPubSubServer> {
   const external = !broker && opts.broker ? await loadBroker(opts.broker, opts.brokerTimeout, opts.maxHeldBytes) : null;
+  // What a topic held (up to --max-held-bytes) is let go at once, and while the broker is connected
+  // it counts toward each subscriber's backlog: a backlog smaller would close a client that reads.
+  const subscriberMaxBytes = Math.max(SUBSCRIBER_MAX_BYTES, opts.maxHeldBytes ?? 0);
   const ps = new PubSub({
     broker: broker ?? external ?? new MemoryBroker({ totalBytes: opts.historyTotalBytes }),
     history: historyOf(opts),
     format: messageJson,
-    // What a topic held (up to --max-held-bytes) is let go at once, and while the broker is connected
-    // it counts toward each subscriber's backlog: a backlog smaller would close a client that reads.
-    slowSubscriber: { maxBytes: Math.max(SUBSCRIBER_MAX_BYTES, opts.maxHeldBytes ?? 0) },
+    slowSubscriber: { maxBytes: subscriberMaxBytes },
   });
   // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
   // leaving a server whose every subscribe fails; a broker merely down opens and connects later.
   if (external) await ps._opened();
+  // One merely down is waited for: said now, as a later outage is, so that the first line is not
+  // `broker available again` (nor, while it stays down, none at all: a mistyped port said nothing).
+  if (external && !ps.brokerAvailable && !opts.quiet) console.error('broker unavailable');
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });
@@ -444,7 +450,11 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     if (t) Object.assign(t, { offset, epoch });
     (ws as WebSocketStream).write(JSON.stringify({ op: 'subscribed', topic, offset, epoch }), AS_TEXT, ignore);
   });
-  const limits = { maxTopics: opts.maxTopics, inFlight: new PublishBytesInFlight(opts.maxPublishBytesInFlight) };
+  const limits = {
+    maxTopics: opts.maxTopics,
+    inFlight: new PublishBytesInFlight(opts.maxPublishBytesInFlight),
+    subscriberMaxBytes,
+  };
   let running: RunningServer;
   try {
     running = await serve({
