@@ -134,7 +134,7 @@ for (const kind of ['redis', 'nats'] as const) {
       await told.available(true);
       await pub.publish(topic, payload(8), true);
       for (const c of clients) assert.deepEqual(await readUntil(c, 8), names([5, 6, 7, 8]));
-      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4, reason: 'not-in-history' }]);
     });
 
     it('a new epoch while the link is cut (history 3, 5 published in it): one gap { from: 1, to: 2 } of the new epoch; both get its 3, 4, 5', {
@@ -175,7 +175,7 @@ for (const kind of ['redis', 'nats'] as const) {
       env.proxy.restore();
       await told.available(true);
       for (const c of clients) assert.deepEqual(await readUntil(c, 105), names([103, 104, 105]));
-      assert.deepEqual(told.gaps, [{ topic, epoch: fresh, from: 1, to: 2 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch: fresh, from: 1, to: 2, reason: 'not-in-history' }]);
       assert.deepEqual(epochs, [`2 ${fresh}`, `2 ${fresh}`], "each subscriber's 'epoch' names where it stands");
     });
 
@@ -209,7 +209,7 @@ for (const kind of ['redis', 'nats'] as const) {
       const { told, clients, epoch, last } = await heldWhileLargeArrive(t, topic, undefined);
       for (const c of clients) assert.deepEqual(await readUntil(c, last), names(range(last - 2, last)));
       await told.available(true);
-      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: last - 3 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: last - 3, reason: 'not-in-history' }]);
     });
 
     it('the same with maxHeldBytes 16 MiB: every message held, delivered in order, no gap', {
@@ -275,7 +275,7 @@ describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the tes
     // (PubSub's own catch-up asks `history` for the whole range after 1, which it no longer holds:
     // 5-7 go with it. A Redis or NATS broker reads what history still holds itself, see above.)
     for (const c of clients) assert.deepEqual(await readUntil(c, 8), ['m8']);
-    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7 }]);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7, reason: 'not-in-history' }]);
     assert.deepEqual(
       uncaught.map((e) => (e as Error).message),
       ['listener bug'],
@@ -389,7 +389,7 @@ it("a Broker's history that answers a range's newest part only: its start is tol
   for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
   gated.up(); // (the catch-up's read answers 5-7 for the range after 1)
   assert.deepEqual(await readUntil(client, 7), names([5, 6, 7]));
-  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4 }]);
+  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4, reason: 'not-in-history' }]);
 });
 
 /**
