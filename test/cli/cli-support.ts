@@ -1,6 +1,7 @@
 /** Shared by test/cli: running `ws-stream` as a child process and watching what it prints and how it exits. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { TestContext } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -115,4 +116,60 @@ export function runConnectEcho(args: string[], line: string): Promise<Run> {
   });
   p.stdin.on('error', () => {}); // (it may exit before reading, when it cannot connect)
   return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+}
+
+/**
+ * A `serve` child process (killed after the test) with its stderr kept: run without `--quiet`, it
+ * tells outages and skipped offsets there.
+ */
+export interface Served {
+  port: number;
+  readonly stderr: () => string;
+  /** Waits until stderr holds `text`. */
+  told(text: string): Promise<void>;
+}
+
+export async function serveTelling(t: TestContext, args: string[]): Promise<Served> {
+  const proc: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = exitOf(proc);
+  t.after(async () => {
+    proc.kill('SIGINT');
+    await exited;
+  });
+  let out = '';
+  let err = '';
+  let waiters: (() => void)[] = [];
+  const wake = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    wake();
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    wake();
+  });
+  void exited.then(wake);
+  const until = (cond: () => boolean, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (cond()) resolve();
+        else if (proc.exitCode !== null || proc.signalCode !== null)
+          reject(new Error(`serve exited before ${what}: ${err}`));
+        else waiters.push(check);
+      };
+      check();
+    });
+  const listening = /listening on ws:\/\/\S+:(\d+)\//;
+  await until(() => listening.test(out), 'it listened');
+  return {
+    port: Number(listening.exec(out)![1]),
+    stderr: () => err,
+    told: (text) => until(() => err.includes(text), JSON.stringify(text)),
+  };
 }
