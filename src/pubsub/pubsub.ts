@@ -1014,7 +1014,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private catchUp(t: Topic): void {
     t.holding ??= [];
     // A gap in what the broker delivers while it is reported unavailable (its own catch-up after a
-    // lost link): its reads fail until then (NATS refuses them at once), which would skip as
+    // lost link): its reads fail until then (NATS's at once, unavailable), which would skip as
     // 'read-failed' what a read once it is back finds gone, or still there.
     t.readWaitsBroker = !this.available;
     if (t.readWaitsBroker) return;
