@@ -1115,10 +1115,10 @@ export class NatsBroker implements Broker {
         return;
       }
       // A gap's fill waits for a late republication: this may be it. (Held up to `MAX_HELD`
-      // messages or `maxHeldBytes`: then the hole is given up, the held ones delivered.)
+      // messages and `maxHeldBytes`: past either the hole is given up, the held ones delivered.)
       sub.early.push(m);
       sub.heldBytes += m.data.length;
-      const full = sub.early.length >= MAX_HELD || sub.heldBytes >= this.#options.maxHeldBytes;
+      const full = overBounds(sub, this.#options.maxHeldBytes);
       if (full || offset === sub.last + 1) this.#fillGap(topic, sub, sub.late, full);
       return;
     }
@@ -1162,7 +1162,7 @@ export class NatsBroker implements Broker {
   #hold(sub: Subscription, m: NatsMsg): void {
     sub.early.push(m);
     sub.heldBytes += m.data.length;
-    if (sub.early.length > MAX_HELD || sub.heldBytes > this.#options.maxHeldBytes) {
+    if (overBounds(sub, this.#options.maxHeldBytes)) {
       sub.early = [];
       sub.heldBytes = 0;
       sub.behind = true;
@@ -1290,7 +1290,7 @@ export class NatsBroker implements Broker {
    * connections one can come dozens of messages late under load: 8 came after 39), so a message
    * history no longer holds may be held already, or still to come. A hole the read covers (history
    * had already dropped it) is waited for: later messages stay held (`late`) until its republication
-   * comes, then delivery goes on. After `commandTimeoutMs`, or once `MAX_HELD` (or `maxHeldBytes`
+   * comes, then delivery goes on. After `commandTimeoutMs`, or once more than `MAX_HELD` (or `maxHeldBytes`
    * of payload) wait, or at once when
    * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
    * past what the read covers is read again (`#release` checks).
@@ -1466,15 +1466,25 @@ export class NatsBroker implements Broker {
 }
 
 /**
- * Whether the first `count` held messages continue `last` with no gap. Repeats of what was delivered are passed
- * over: after a reconnection the held ones can start with offsets the history read delivered, and the first held
- * offset alone would hide a gap behind them (both subscribers of a restart once lost one this way).
+ * Whether what `sub` holds is past its bounds (more than `MAX_HELD` messages, or than `maxHeldBytes`
+ * of payload): the rule of both holds, the wait for a read (past it, dropped and read again) and the
+ * wait behind a hole (past it, the hole given up). A topic holds at most the bound, as the option
+ * says and as Redis's hold does; the message that would take it past is the one that ends the wait.
  */
+function overBounds(sub: Subscription, maxHeldBytes: number): boolean {
+  return sub.early.length > MAX_HELD || sub.heldBytes > maxHeldBytes;
+}
+
 /** The offset a republished message carries (its stream sequence); NaN without one. */
 function sequenceOf(m: NatsMsg): number {
   return Number(m.headers?.get(sequenceHeader));
 }
 
+/**
+ * Whether the first `count` held messages continue `last` with no gap. Repeats of what was delivered are passed
+ * over: after a reconnection the held ones can start with offsets the history read delivered, and the first held
+ * offset alone would hide a gap behind them (both subscribers of a restart once lost one this way).
+ */
 function followsOn(held: NatsMsg[], count: number, last: number): boolean {
   let next = last + 1;
   for (let i = 0; i < count; i++) {

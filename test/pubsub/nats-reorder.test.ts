@@ -8,7 +8,7 @@
  * history (only 61-65 left here) and delivered that alone: the held 9-60 and the late 8 were lost.
  * Then the gap was filled from history and the held messages together, in offset order, but an 8
  * that came only after the read was done was still dropped as old. Now a hole history no longer
- * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages or `maxHeldBytes` wait), and only then
+ * holds is waited for (up to `commandTimeoutMs`, or until more than `MAX_HELD` messages or `maxHeldBytes` wait), and only then
  * given up (`PubSub` sees the gap).
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
@@ -248,6 +248,36 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     assert.deepEqual(
       sub.events.of(topic).map((m) => m.offset),
       [...range(1, 7), ...range(9, last)],
+    );
+  });
+
+  // Both of a topic's holds end past their bound, not at it: at exactly `maxHeldBytes` the wait goes
+  // on (before, it gave the hole up there, one message sooner than the read's hold drops, and the 8
+  // that came next was dropped as old).
+  it('exactly maxHeldBytes of payload behind the hole: still waited for, and 8 republished then fills it', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-bytes-exactly';
+    const SIZE = 64 * 1024;
+    const count = 4;
+    // What waits behind the hole once the read is done: the live 9-60 (61-65 are taken from the
+    // read), then `count` of SIZE.
+    const maxHeldBytes = range(9, 60).reduce((n, i) => n + `m${i}`.length, 0) + count * SIZE;
+    const { admin, output, real, sub, link, republish } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+      maxHeldBytes,
+    });
+    const from = link.clientText.length;
+    await republish(range(9, 65));
+    await readDone(env.proxy, link, from);
+    const last = 65 + count;
+    await send(admin, output, real, range(66, last), SIZE);
+    await send(admin, output, real, [8]);
+    // (Offsets past the stream's, as above: the last comes once the hole is filled or given up.)
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      range(1, last),
     );
   });
 });
