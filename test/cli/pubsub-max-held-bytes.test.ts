@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createClient } from 'redis';
 import type { Broker } from '../../src/pubsub/broker.js';
 import { MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker, RedisBroker } from '../../src/pubsub/index.js';
@@ -127,14 +126,7 @@ describe('serve --pubsub --broker redis:// --max-held-bytes 16777216: what the t
     const reads = (): number => command.clientText.split('EVALSHA').length - 1;
     const before = reads();
     command.holdClientFrom('EVALSHA');
-    const admin = createClient({ url: env.server.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
-      await admin.sendCommand(['FLUSHALL']);
-    } finally {
-      await admin.close();
-    }
+    await env.server.flushAll();
     let epoch = '';
     for (let offset = 1; offset <= last; offset++) epoch = (await publish(offset)).epoch;
     await env.proxy.until(() => live.serverText.endsWith(`m${last}"\r\n`) || undefined);
