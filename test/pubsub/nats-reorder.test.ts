@@ -104,7 +104,13 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const store = async (offsets: number[]): Promise<void> => {
       for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
     };
-    return { admin, jsm, stream, output, real, sub, pub, link, republish, store };
+    /** 9-65 republished (8 left out), and the gap's read of history done. */
+    const republishedAndRead = async (): Promise<void> => {
+      const from = link.clientText.length;
+      await republish(range(9, 65));
+      await readDone(env.proxy, link, from);
+    };
+    return { admin, jsm, stream, output, real, sub, pub, link, republish, republishedAndRead, store };
   }
 
   it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
@@ -120,10 +126,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
 
   it('8 republished only once the gap read is done (history 61-65): waited for, every offset once, in order', async (t) => {
     const topic = 'late-after-read';
-    const { admin, output, real, sub, pub, link, republish } = await reorder(t, topic);
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, sub, pub, republishedAndRead } = await reorder(t, topic);
+    await republishedAndRead();
     await send(admin, output, real, [8]);
 
     await pub.broker.publish(topic, Buffer.from('m66'), false);
@@ -165,10 +169,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   }, async (t) => {
     const topic = 'renewed-while-late';
     // (Its wait unbounded in time: only the new epoch's first message can end it.)
-    const { jsm, stream, sub, pub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { jsm, stream, sub, pub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     // An operator deletes the stream; the next publication makes it again: offsets from 1, a new
     // epoch (before, its 1-7 were held as repeats behind the hole, and its 8 would have filled it).
     await jsm.streams.delete(stream);
@@ -182,10 +184,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
 
   it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {
     const topic = 'never-full';
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     // (Offsets past the stream's: the broker goes by the republication's headers.)
     const last = MAX_HELD + 100;
     await send(admin, output, real, range(66, last));
@@ -203,10 +203,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     timeout: 60_000,
   }, async (t) => {
     const topic = 'never-bytes';
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     const SIZE = 64 * 1024;
     const count = Math.ceil(MAX_HELD_BYTES / SIZE) + 16; // far fewer than MAX_HELD
     assert.ok(count < MAX_HELD / 10);
@@ -232,13 +230,11 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   }, async (t) => {
     const topic = 'never-held-bytes';
     const maxHeldBytes = 256 * 1024;
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, {
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, {
       commandTimeoutMs: 600_000,
       maxHeldBytes,
     });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    await republishedAndRead();
     const SIZE = 64 * 1024;
     const count = maxHeldBytes / SIZE + 2;
     assert.ok(count * SIZE < MAX_HELD_BYTES, 'under the default bound');
@@ -263,13 +259,11 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     // What waits behind the hole once the read is done: the live 9-60 (61-65 are taken from the
     // read), then `count` of SIZE.
     const maxHeldBytes = range(9, 60).reduce((n, i) => n + `m${i}`.length, 0) + count * SIZE;
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, {
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, {
       commandTimeoutMs: 600_000,
       maxHeldBytes,
     });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    await republishedAndRead();
     const last = 65 + count;
     await send(admin, output, real, range(66, last), SIZE);
     await send(admin, output, real, [8]);
