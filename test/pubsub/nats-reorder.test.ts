@@ -247,6 +247,59 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     );
   });
 
+  /**
+   * Cuts the broker's link (8-65 stay unseen, as if published once it is back) and lets it back
+   * with the topic's catch-up read held at its first JetStream request (its subscription restored by
+   * then); `meanwhile()` runs there, then the read goes on. Resolves once the broker is available.
+   */
+  async function reconnect(sub: { events: BrokerRecorder }, meanwhile: (link: ProxyLink) => Promise<void>) {
+    const old = new Set(env.proxy.links);
+    env.proxy.cut();
+    await sub.events.available(false);
+    const back = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
+    back.holdClientFrom('$JS.API.');
+    env.proxy.restore();
+    await env.proxy.until(() => back.clientText.includes('$JS.API.') || undefined);
+    await meanwhile(back);
+    back.release();
+    await sub.events.available(true);
+  }
+
+  // After a reconnection the topic's catch-up read finds history trimmed past the gap (61-65).
+  // Republications that come after that read, of offsets below 61, were taken for repeats: with
+  // 9-30 in before the read answered, 31-60 (on their way, in order) were lost. The first one
+  // republished on the new link (9) follows what was published while away (never republished
+  // here: given up at once); a hole past it is one on its way, waited for as after a check.
+  it('after a reconnection, 9-30 republished before the catch-up read answers (history 61-65), 31-65 after it: 31-60 delivered, not dropped as old', async (t) => {
+    const topic = 'reconnected-in-flight';
+    const { admin, output, real, sub, pub } = await reorder(t, topic);
+    await reconnect(sub, async (link) => {
+      await send(admin, output, real, range(9, 30));
+      await env.proxy.until(() => link.serverText.includes('\r\nm30\r\n') || undefined);
+    });
+    await send(admin, output, real, range(31, 65));
+    await pub.broker.publish(topic, Buffer.from('m66'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
+    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+  });
+
+  // The limit: a republication later than every one after it (8, after 9-65), that comes once the
+  // catch-up read is done, is not told from one published while the link was down, whose
+  // republication never comes: given up at once, as those are (waiting for them would hold every
+  // topic `commandTimeoutMs` after every outage that outran history). 9-66 once, in order.
+  it('after a reconnection, 8 republished after 9-65 and after the catch-up read: given up as published while away, the rest once, in order', async (t) => {
+    const topic = 'reconnected-late-first';
+    const { admin, output, real, sub, pub } = await reorder(t, topic);
+    await reconnect(sub, async (link) => {
+      await send(admin, output, real, range(9, 65));
+      await env.proxy.until(() => link.serverText.includes('\r\nm65\r\n') || undefined);
+    });
+    await send(admin, output, real, [8]);
+    await pub.broker.publish(topic, Buffer.from('m66'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
+    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+  });
+
   // Both of a topic's holds end past their bound, not at it: at exactly `maxHeldBytes` the wait goes
   // on (before, it gave the hole up there, one message sooner than the read's hold drops, and the 8
   // that came next was dropped as old).
