@@ -1016,15 +1016,6 @@ export class NatsBroker implements Broker {
    */
   async #start(topic: string, sub: Subscription, generation: number): Promise<void> {
     const nc = this.#nc!;
-    // Back after a reconnection: what is held was received before the stream is read below, so the
-    // read covers it, and it may be of the stream before the restart (held by a check that the
-    // loss interrupted): judged against a stream made again, an old message passed for the new
-    // one's offset (seen in a restart test: four old messages delivered as the new epoch's 46-49).
-    // (A topic restarted again, after another one failed, keeps what it holds: its check judges it.)
-    if (sub.stream !== undefined && sub.holding) {
-      sub.early = [];
-      sub.heldBytes = 0;
-    }
     // Made again after the server dropped it while a gap's fill waited for a late republication:
     // the catch-up below reads past the hole instead.
     if (sub.late !== undefined) {
@@ -1401,7 +1392,19 @@ export class NatsBroker implements Broker {
         // A check that runs is abandoned (its request may wait out `commandTimeoutMs` on the lost
         // connection, and while `checking` the restarted topic could start none: its live
         // messages waited that long, past what history keeps, and were lost).
-        if (this.#jsm) for (const sub of this.#topics.values()) this.#suspend(sub);
+        // What a topic holds from the lost connection goes: it may be of the stream before a
+        // restart (held by a check the loss interrupted), and judged against a stream made again,
+        // an old message passed for the new one's offset (seen in a restart test: four old messages
+        // delivered as the new epoch's 46-49). What comes on the new one is kept until the topic
+        // restarts: before, it went as the restart began, and history no longer held all of what a
+        // topic received while those before it restarted.
+        if (this.#jsm) {
+          for (const sub of this.#topics.values()) {
+            this.#suspend(sub);
+            sub.early = [];
+            sub.heldBytes = 0;
+          }
+        }
         this.#own.release();
         if (this.#available) {
           this.#available = false;
