@@ -25,15 +25,8 @@ for (const kind of ['redis', 'nats'] as const) {
      * on the server to publish with.
      */
     async function setUp(t: TestContext, topic: string) {
-      const server = await serveTelling(t, [
-        '--pubsub',
-        '--broker',
-        env.proxy.url(kind),
-        '--history',
-        '3',
-        '--broker-timeout',
-        '2',
-      ]);
+      const flags = ['--history', '3', '--broker-timeout', '2'];
+      const server = await serveTelling(t, ['--pubsub', '--broker', env.proxy.url(kind), ...flags]);
       const pub: Broker = kind === 'redis' ? new RedisBroker(env.server.url) : new NatsBroker(env.server.url);
       const client = await JsonClient.connect(server.port);
       t.after(async () => {

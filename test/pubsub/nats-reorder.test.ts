@@ -104,40 +104,45 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const store = async (offsets: number[]): Promise<void> => {
       for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
     };
+    /**
+     * Publishes `m<offset>` (republished by JetStream, the topic's next), waits for it, and checks
+     * what the broker delivered of the topic: `offsets` (`m<offset>` each), in that order.
+     */
+    const publishedLive = async (offset: number, offsets: number[]): Promise<void> => {
+      await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+      await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === offset));
+      assert.deepEqual(rows(sub.events.of(topic)), rows(offsets));
+    };
     /** 9-65 republished (8 left out), and the gap's read of history done. */
     const republishedAndRead = async (): Promise<void> => {
       const from = link.clientText.length;
       await republish(range(9, 65));
       await readDone(env.proxy, link, from);
     };
-    return { admin, jsm, stream, output, real, sub, pub, link, republish, republishedAndRead, store };
+    return { admin, jsm, stream, output, real, sub, pub, link, republish, republishedAndRead, publishedLive, store };
   }
 
   it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
     const topic = 'reorder';
-    const { sub, pub, republish } = await reorder(t, topic);
+    const { republish, publishedLive } = await reorder(t, topic);
     await republish([...range(9, 39), 8, ...range(40, 65)]);
 
     // The next message comes live, republished by JetStream.
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+    await publishedLive(66, range(1, 66));
   });
 
   it('8 republished only once the gap read is done (history 61-65): waited for, every offset once, in order', async (t) => {
     const topic = 'late-after-read';
-    const { admin, output, real, sub, pub, republishedAndRead } = await reorder(t, topic);
+    const { admin, output, real, republishedAndRead, publishedLive } = await reorder(t, topic);
     await republishedAndRead();
     await send(admin, output, real, [8]);
 
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+    await publishedLive(66, range(1, 66));
   });
 
   it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
     const topic = 'trimmed-while-read';
-    const { admin, output, real, sub, pub, link, republish, store } = await reorder(t, topic);
+    const { admin, output, real, link, republish, store, publishedLive } = await reorder(t, topic);
     const from = link.clientText.length;
     await republish(range(9, 65));
     // The read's consumer (from 61, where history starts when asked) waits at the proxy while 66-70
@@ -149,19 +154,15 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await readDone(env.proxy, link, from);
     await send(admin, output, real, [8, ...range(66, 70)]);
 
-    await pub.broker.publish(topic, Buffer.from('m71'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 71));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 71)));
+    await publishedLive(71, range(1, 71));
   });
 
   it('8 never republished: given up after commandTimeoutMs, 9 on delivered (PubSub sees the gap)', async (t) => {
     const topic = 'never';
-    const { sub, pub, republish } = await reorder(t, topic, { commandTimeoutMs: 2000 });
+    const { sub, republish, publishedLive } = await reorder(t, topic, { commandTimeoutMs: 2000 });
     await republish(range(9, 65));
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 65));
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
   });
 
   it('the stream deleted and made again while 8 is waited for: 9-65 delivered, then the new epoch from its start', {
@@ -272,15 +273,13 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   // here: given up at once); a hole past it is one on its way, waited for as after a check.
   it('after a reconnection, 9-30 republished before the catch-up read answers (history 61-65), 31-65 after it: 31-60 delivered, not dropped as old', async (t) => {
     const topic = 'reconnected-in-flight';
-    const { admin, output, real, sub, pub } = await reorder(t, topic);
+    const { admin, output, real, sub, publishedLive } = await reorder(t, topic);
     await reconnect(sub, async (link) => {
       await send(admin, output, real, range(9, 30));
       await env.proxy.until(() => link.serverText.includes('\r\nm30\r\n') || undefined);
     });
     await send(admin, output, real, range(31, 65));
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
   });
 
   // Topics restart one after the other after a reconnection: what a later one received meanwhile
@@ -309,15 +308,13 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   // topic `commandTimeoutMs` after every outage that outran history). 9-66 once, in order.
   it('after a reconnection, 8 republished after 9-65 and after the catch-up read: given up as published while away, the rest once, in order', async (t) => {
     const topic = 'reconnected-late-first';
-    const { admin, output, real, sub, pub } = await reorder(t, topic);
+    const { admin, output, real, sub, publishedLive } = await reorder(t, topic);
     await reconnect(sub, async (link) => {
       await send(admin, output, real, range(9, 65));
       await env.proxy.until(() => link.serverText.includes('\r\nm65\r\n') || undefined);
     });
     await send(admin, output, real, [8]);
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
   });
 
   // Both of a topic's holds end past their bound, not at it: at exactly `maxHeldBytes` the wait goes
