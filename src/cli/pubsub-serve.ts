@@ -432,14 +432,17 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
   });
-  // Offsets a topic skipped (its broker's history no longer held them): the clients see the jump in
-  // `offset` already; the operator hears it here, to raise --history, --history-bytes or --max-held-bytes.
-  ps.on('gap', ({ topic, epoch, from, to }) => {
-    if (!opts.quiet) {
-      console.error(
-        `topic ${JSON.stringify(topic)}: offsets ${from} to ${to} of epoch ${epoch} skipped (neither history nor memory held them)`,
-      );
-    }
+  // Offsets a topic skipped: the clients see the jump in `offset` already; the operator hears it
+  // here, and why: history no longer held them (raise --history, --history-bytes or
+  // --max-held-bytes), or it could not be read then (the broker's outage, told above).
+  ps.on('gap', ({ topic, epoch, from, to, reason }) => {
+    if (opts.quiet) return;
+    const [offsets, them] = from === to ? [`offset ${from}`, 'it'] : [`offsets ${from} to ${to}`, 'them'];
+    const why =
+      reason === 'read-failed'
+        ? `the broker failed the history read for ${them}`
+        : `neither history nor memory held ${them}`;
+    console.error(`topic ${JSON.stringify(topic)}: ${offsets} of epoch ${epoch} skipped (${why})`);
   });
   // Refused since (its password changed, a permission taken away): said always, it needs someone to act.
   ps.on('refused', (err) => console.error(err.message));

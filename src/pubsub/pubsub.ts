@@ -118,15 +118,23 @@ export interface GapEvent {
   /** The first and the last offset skipped (`from` ≤ `to`). */
   from: number;
   to: number;
+  /**
+   * Why: `'not-in-history'`, the broker's history no longer held them (trimmed by its bounds or
+   * age, or none kept) and this process's memory did not either; `'read-failed'`, the history read
+   * for them failed (the broker unreachable or refusing just then: a brief outage), so history may
+   * still hold them, for a client to recover with `since`.
+   */
+  reason: 'not-in-history' | 'read-failed';
 }
 
 export interface PubSubEvents {
   drop: [DropEvent];
   /**
-   * Live delivery on a topic skipped offsets `from` to `to` of `epoch`: neither the broker's
-   * history nor this process's memory held them any more (more was published while the broker
+   * Live delivery on a topic skipped offsets `from` to `to` of `epoch`: this process's memory did
+   * not hold them, and the broker's history no longer did (more was published while the broker
    * link was down, or while a read ran, than history keeps; a new epoch whose first messages
-   * history no longer holds; a NATS republication that never came). Emitted once per topic and
+   * history no longer holds; a NATS republication that never came) or could not be read then
+   * (`reason`). Emitted once per topic and
    * gap, before the message after it is handed to any subscriber; every subscriber of the topic
    * then at an offset below `from` lacks them (one that subscribed later was never owed them).
    */
@@ -241,6 +249,8 @@ class Topic {
   epoch = '';
   /** Messages held while a gap is filled from history. */
   holding: BrokerMessage[] | null = null;
+  /** The gap's history read waits for the broker to be reported available again (`catchUp`). */
+  readWaitsBroker = false;
   /** While the gap is filled: what is delivered to the topic joins the catch-up (`catchUp`), not the turn. */
   caughtUp: Prepared[] | null = null;
   constructor(readonly name: string) {}
@@ -977,7 +987,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (m.epoch !== t.epoch) {
       // A new epoch under a topic that was delivering: every message of it was published while
       // this process subscribed, so offsets before the first one here were skipped.
-      if (t.last >= 0 && m.offset > 1) this.skipped(t, m.epoch, 1, m.offset - 1);
+      if (t.last >= 0 && m.offset > 1) this.skipped(t, m.epoch, 1, m.offset - 1, 'not-in-history');
       t.epoch = m.epoch;
       t.last = -1;
     }
@@ -1003,9 +1013,20 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    */
   private catchUp(t: Topic): void {
     t.holding ??= [];
+    // A gap in what the broker delivers while it is reported unavailable (its own catch-up after a
+    // lost link): its reads fail until then (NATS's at once, unavailable), which would skip as
+    // 'read-failed' what a read once it is back finds gone, or still there.
+    t.readWaitsBroker = !this.available;
+    if (t.readWaitsBroker) return;
+    // (A read that fails is not made again: what it was for is skipped as 'read-failed', history
+    // perhaps still holding it for a client's `since`.)
+    let failed = false;
     this.broker
       .history(t.name, { offset: t.last, epoch: t.epoch })
-      .catch(() => null)
+      .catch(() => {
+        failed = true;
+        return null;
+      })
       .then((history) => {
         const held = t.holding ?? [];
         t.holding = null;
@@ -1014,7 +1035,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           if (m.epoch !== t.epoch || m.offset <= t.last) continue;
           // A `Broker` of one's own that answered the range's newer part only (against its contract):
           // the older part is skipped, and told as any other.
-          if (t.last >= 0 && m.offset > t.last + 1) this.skipped(t, t.epoch, t.last + 1, m.offset - 1);
+          if (t.last >= 0 && m.offset > t.last + 1)
+            this.skipped(t, t.epoch, t.last + 1, m.offset - 1, 'not-in-history');
           t.last = m.offset;
           const p = this.prepare(m);
           if (p !== null) caughtUp.push(p);
@@ -1025,7 +1047,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         // were never owed what came before.)
         const next = held[0];
         if (next !== undefined && next.epoch === t.epoch && t.last >= 0 && next.offset > t.last + 1) {
-          this.skipped(t, t.epoch, t.last + 1, next.offset - 1);
+          this.skipped(t, t.epoch, t.last + 1, next.offset - 1, failed ? 'read-failed' : 'not-in-history');
           t.last = -1;
         }
         // The held messages follow (a new gap among them holds the rest again, for its own read).
@@ -1050,11 +1072,11 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * Live delivery on `t` goes on past offsets `from` to `to` of `epoch`, which no one here will get:
    * the one place a skip is decided, whichever broker's read came short ('gap', once per topic).
    */
-  private skipped(t: Topic, epoch: string, from: number, to: number): void {
+  private skipped(t: Topic, epoch: string, from: number, to: number, reason: GapEvent['reason']): void {
     // No subscriber left (every one left, or the PubSub closed, while the topic's read ran): no one lacks them.
     if (t.subs.size === 0) return;
     try {
-      this.emit('gap', { topic: t.name, epoch, from, to });
+      this.emit('gap', { topic: t.name, epoch, from, to, reason });
     } catch (err) {
       process.nextTick(rethrow, err); // the listener's own error, as for 'drop'
     }
@@ -1220,7 +1242,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     this.available = available;
     if (available) {
       // Back: what the topics missed while it was down is recovered from history.
-      for (const t of this.topicsByName.values()) if (t.live && t.last >= 0 && t.holding === null) this.catchUp(t);
+      for (const t of this.topicsByName.values()) {
+        if (t.readWaitsBroker || (t.live && t.last >= 0 && t.holding === null)) this.catchUp(t);
+      }
     }
     this.emit('availability', available);
   }

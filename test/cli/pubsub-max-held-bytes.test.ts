@@ -6,9 +6,7 @@
  * Real redis-server and nats-server, a TCP proxy in front of the server's broker.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { describe, it, type TestContext } from 'node:test';
-import { createClient } from 'redis';
+import { describe, it } from 'node:test';
 import type { Broker } from '../../src/pubsub/broker.js';
 import { MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker, RedisBroker } from '../../src/pubsub/index.js';
@@ -16,60 +14,7 @@ import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { cutAndHoldRead } from '../pubsub/held-read-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
-import { exitOf, MAIN } from './cli-support.js';
-
-/** A `serve` child process with its stderr kept (no `--quiet`: outages and skipped offsets are told there). */
-interface Served {
-  port: number;
-  readonly stderr: () => string;
-  /** Waits until stderr holds `text`. */
-  told(text: string): Promise<void>;
-}
-
-async function serveTelling(t: TestContext, args: string[]): Promise<Served> {
-  const proc: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = exitOf(proc);
-  t.after(async () => {
-    proc.kill('SIGINT');
-    await exited;
-  });
-  let out = '';
-  let err = '';
-  let waiters: (() => void)[] = [];
-  const wake = (): void => {
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  };
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-    wake();
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-    wake();
-  });
-  void exited.then(wake);
-  const until = (cond: () => boolean, what: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (cond()) resolve();
-        else if (proc.exitCode !== null || proc.signalCode !== null)
-          reject(new Error(`serve exited before ${what}: ${err}`));
-        else waiters.push(check);
-      };
-      check();
-    });
-  const listening = /listening on ws:\/\/\S+:(\d+)\//;
-  await until(() => listening.test(out), 'it listened');
-  return {
-    port: Number(listening.exec(out)![1]),
-    stderr: () => err,
-    told: (text) => until(() => err.includes(text), JSON.stringify(text)),
-  };
-}
+import { serveTelling } from './cli-support.js';
 
 for (const kind of ['redis', 'nats'] as const) {
   describe(`serve --pubsub --broker ${kind}:// --max-held-bytes`, () => {
@@ -181,14 +126,7 @@ describe('serve --pubsub --broker redis:// --max-held-bytes 16777216: what the t
     const reads = (): number => command.clientText.split('EVALSHA').length - 1;
     const before = reads();
     command.holdClientFrom('EVALSHA');
-    const admin = createClient({ url: env.server.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
-      await admin.sendCommand(['FLUSHALL']);
-    } finally {
-      await admin.close();
-    }
+    await env.server.flushAll();
     let epoch = '';
     for (let offset = 1; offset <= last; offset++) epoch = (await publish(offset)).epoch;
     await env.proxy.until(() => live.serverText.endsWith(`m${last}"\r\n`) || undefined);

@@ -17,8 +17,8 @@ import { describe, it } from 'node:test';
 import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { BrokerProcess, brokerBehindProxy } from '../support/brokers.js';
-import { GatedBroker, asBroker } from './gated-broker.js';
-import { readUntil, startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
+import { gatedPubSub } from './gated-broker.js';
+import { readUntil, serverFor, turnEnd } from './pubsub-support.js';
 
 const MAX_BYTES = 64 * 1024;
 const SIZE = 1000;
@@ -30,15 +30,8 @@ const payload = (tag: string, i: number): string => `${tag}${i}:`.padEnd(SIZE, '
 describe('the catch-up after a broker outage is paced like recovery, not held to the cap', () => {
   for (const policy of ['close', 'drop'] as const) {
     it(`'${policy}': what was missed, then what came during the read: all of it, in order, no drop, not closed`, async (t) => {
-      const gated = new GatedBroker();
-      const ps = new PubSub({ broker: asBroker(gated), slowSubscriber: { maxBytes: MAX_BYTES, policy } });
-      const server = await startTestServer();
-      t.after(async () => {
-        await ps.close();
-        await server.close();
-      });
-      const { client, ws } = await subscriberPair(server);
-      t.after(() => client.destroy());
+      const { gated, ps, pair } = await gatedPubSub(t, { slowSubscriber: { maxBytes: MAX_BYTES, policy } });
+      const { client, ws } = await pair();
       const drops: DropEvent[] = [];
       ps.on('drop', (e) => drops.push(e));
       // (A message skipped would never be read: the first drop ends the wait.)
@@ -87,16 +80,11 @@ describe('RedisBroker: what it catches up before it reports available again is p
       const broker = new RedisBroker({ url: env.proxy.url('redis'), pingIntervalMs: 600_000 });
       const ps = new PubSub({ broker, history, slowSubscriber: { maxBytes: MAX_BYTES, policy } });
       const pub = new RedisBroker({ url: env.server.url, pingIntervalMs: 600_000 });
-      const server = await startTestServer();
-      t.after(async () => {
-        await ps.close();
-        await pub.close();
-        await server.close();
-      });
+      t.after(() => pub.close());
+      const { pair } = await serverFor(t, ps);
       await pub.open({ onMessage: () => {}, onAvailability: () => {} }, history);
       const topic = `catch-up-${policy}`;
-      const { client, ws } = await subscriberPair(server);
-      t.after(() => client.destroy());
+      const { client, ws } = await pair();
       const drops: DropEvent[] = [];
       ps.on('drop', (e) => drops.push(e));
       const dropped = new Promise<never>((_, reject) =>

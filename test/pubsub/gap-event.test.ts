@@ -12,16 +12,15 @@ import { createHash } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
-import { createClient } from 'redis';
 import { WebSocketError } from '../../src/errors.js';
 import type { Broker, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
-import { asBroker, GatedBroker } from './gated-broker.js';
+import { gatedPubSub } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
-import { startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
+import { serverFor, turnEnd } from './pubsub-support.js';
 
 /** What the PubSub told: its 'gap' and 'availability' events, with a wait woken by each. */
 class Told {
@@ -54,6 +53,14 @@ class Told {
   #wake(): void {
     for (const w of this.#waiters.splice(0)) w();
   }
+}
+
+/** A PubSub with `history` on a GatedBroker (see `gatedPubSub`), its 'gap' events kept in `gaps`. */
+async function gatedTelling(t: TestContext, history: HistoryOptions, wrap?: (broker: Broker) => Broker) {
+  const gated = await gatedPubSub(t, { history }, wrap);
+  const gaps: GapEvent[] = [];
+  gated.ps.on('gap', (e) => gaps.push(e));
+  return { ...gated, gaps };
 }
 
 /** `m<offset>`, padded at the front with dots to `size` bytes (so a message's bytes end with its name). */
@@ -103,17 +110,12 @@ for (const kind of ['redis', 'nats'] as const) {
       });
       const told = new Told(ps);
       const pub = new Broker({ url: env.server.url, pingIntervalMs: 600_000 });
-      const web = await startTestServer();
-      const clients: RawClient[] = [];
-      t.after(async () => {
-        for (const c of clients) c.destroy();
-        await ps.close();
-        await pub.close();
-        await web.close();
-      });
+      t.after(() => pub.close());
+      const { pair } = await serverFor(t, ps);
       await pub.open(new BrokerRecorder(), history);
+      const clients: RawClient[] = [];
       for (let i = 0; i < 2; i++) {
-        const { client, ws } = await subscriberPair(web);
+        const { client, ws } = await pair();
         clients.push(client);
         await ps.subscribe(ws, topic);
       }
@@ -134,7 +136,7 @@ for (const kind of ['redis', 'nats'] as const) {
       await told.available(true);
       await pub.publish(topic, payload(8), true);
       for (const c of clients) assert.deepEqual(await readUntil(c, 8), names([5, 6, 7, 8]));
-      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: 4, reason: 'not-in-history' }]);
     });
 
     it('a new epoch while the link is cut (history 3, 5 published in it): one gap { from: 1, to: 2 } of the new epoch; both get its 3, 4, 5', {
@@ -149,14 +151,7 @@ for (const kind of ['redis', 'nats'] as const) {
       await told.available(false);
       // The topic's history lost on the server: Redis emptied, the JetStream stream deleted.
       if (kind === 'redis') {
-        const admin = createClient({ url: env.server.url });
-        admin.on('error', () => {});
-        await admin.connect();
-        try {
-          await admin.sendCommand(['FLUSHALL']);
-        } finally {
-          await admin.close();
-        }
+        await env.server.flushAll();
       } else {
         const admin = await natsConnect({ servers: env.server.url });
         try {
@@ -175,7 +170,7 @@ for (const kind of ['redis', 'nats'] as const) {
       env.proxy.restore();
       await told.available(true);
       for (const c of clients) assert.deepEqual(await readUntil(c, 105), names([103, 104, 105]));
-      assert.deepEqual(told.gaps, [{ topic, epoch: fresh, from: 1, to: 2 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch: fresh, from: 1, to: 2, reason: 'not-in-history' }]);
       assert.deepEqual(epochs, [`2 ${fresh}`, `2 ${fresh}`], "each subscriber's 'epoch' names where it stands");
     });
 
@@ -209,7 +204,7 @@ for (const kind of ['redis', 'nats'] as const) {
       const { told, clients, epoch, last } = await heldWhileLargeArrive(t, topic, undefined);
       for (const c of clients) assert.deepEqual(await readUntil(c, last), names(range(last - 2, last)));
       await told.available(true);
-      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: last - 3 }]);
+      assert.deepEqual(told.gaps, [{ topic, epoch, from: 2, to: last - 3, reason: 'not-in-history' }]);
     });
 
     it('the same with maxHeldBytes 16 MiB: every message held, delivered in order, no gap', {
@@ -243,17 +238,10 @@ for (const kind of ['redis', 'nats'] as const) {
 describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the test cuts): PubSub tells it all the same", () => {
   it("history 3, 6 published while the link is down: one gap { from: 2, to: 7 }; a listener that throws is the application's uncaught error, and both subscribers still get 8", async (t) => {
     const topic = 'own-broker';
-    const gated = new GatedBroker();
-    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
-    const web = await startTestServer();
+    const { gated, ps, pair } = await gatedPubSub(t, { history: { size: 3, ttlSeconds: 0 } });
     const clients: RawClient[] = [];
-    t.after(async () => {
-      for (const c of clients) c.destroy();
-      await ps.close();
-      await web.close();
-    });
     for (let i = 0; i < 2; i++) {
-      const { client, ws } = await subscriberPair(web);
+      const { client, ws } = await pair();
       clients.push(client);
       await ps.subscribe(ws, topic);
     }
@@ -275,7 +263,7 @@ describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the tes
     // (PubSub's own catch-up asks `history` for the whole range after 1, which it no longer holds:
     // 5-7 go with it. A Redis or NATS broker reads what history still holds itself, see above.)
     for (const c of clients) assert.deepEqual(await readUntil(c, 8), ['m8']);
-    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7 }]);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7, reason: 'not-in-history' }]);
     assert.deepEqual(
       uncaught.map((e) => (e as Error).message),
       ['listener bug'],
@@ -292,27 +280,9 @@ describe("'gap' with a Broker of one's own (a MemoryBroker behind a link the tes
 describe("'gap' when the topic changed while its catch-up read ran (a MemoryBroker behind a gate)", () => {
   const topic = 'changed-under-read';
 
-  async function heldCatchUp(t: TestContext): Promise<{
-    gated: GatedBroker;
-    ps: PubSub;
-    gaps: GapEvent[];
-    web: Awaited<ReturnType<typeof startTestServer>>;
-    a: Awaited<ReturnType<typeof subscriberPair>>;
-    clients: RawClient[];
-  }> {
-    const gated = new GatedBroker();
-    const ps = new PubSub({ broker: asBroker(gated), history: { size: 3, ttlSeconds: 0 } });
-    const web = await startTestServer();
-    const clients: RawClient[] = [];
-    t.after(async () => {
-      for (const c of clients) c.destroy();
-      await ps.close();
-      await web.close();
-    });
-    const gaps: GapEvent[] = [];
-    ps.on('gap', (e) => gaps.push(e));
-    const a = await subscriberPair(web);
-    clients.push(a.client);
+  async function heldCatchUp(t: TestContext) {
+    const { gated, ps, pair, gaps } = await gatedTelling(t, { size: 3, ttlSeconds: 0 });
+    const a = await pair();
     await ps.subscribe(a.ws, topic);
     await ps.publish(topic, payload(1));
     assert.deepEqual(await readUntil(a.client, 1), ['m1']);
@@ -322,7 +292,7 @@ describe("'gap' when the topic changed while its catch-up read ran (a MemoryBrok
     gated.up();
     await reading;
     await gated.inner.publish(topic, payload(8), true); // (held behind the read)
-    return { gated, ps, gaps, web, a, clients };
+    return { gated, ps, gaps, a, pair };
   }
 
   for (const end of ['close', 'unsubscribe'] as const) {
@@ -340,9 +310,8 @@ describe("'gap' when the topic changed while its catch-up read ran (a MemoryBrok
   }
 
   it("its one subscriber left and another subscribed at once (the topic subscribed anew at the broker): no 'gap' (never owed 2–7), the new one gets 9", async (t) => {
-    const { gated, ps, gaps, web, a, clients } = await heldCatchUp(t);
-    const b = await subscriberPair(web);
-    clients.push(b.client);
+    const { gated, ps, gaps, a, pair } = await heldCatchUp(t);
+    const b = await pair();
     ps.unsubscribe(a.ws, topic);
     const joined = await ps.subscribe(b.ws, topic);
     assert.equal(joined.offset, 8);
@@ -364,24 +333,12 @@ describe("'gap' when the topic changed while its catch-up read ran (a MemoryBrok
  */
 it("a Broker's history that answers a range's newest part only: its start is told as a gap, the rest delivered after it", async (t) => {
   const topic = 'partial-history';
-  const gated = new GatedBroker();
-  const broker = asBroker(gated);
-  const newestThree: Broker = {
+  const newestThree = (broker: Broker): Broker => ({
     ...broker,
     history: async (name, since) => (await broker.history(name, since))?.slice(-3) ?? null,
-  };
-  const ps = new PubSub({ broker: newestThree, history: { size: 100, ttlSeconds: 0 } });
-  const web = await startTestServer();
-  const clients: RawClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.destroy();
-    await ps.close();
-    await web.close();
   });
-  const gaps: GapEvent[] = [];
-  ps.on('gap', (e) => gaps.push(e));
-  const { client, ws } = await subscriberPair(web);
-  clients.push(client);
+  const { gated, ps, pair, gaps } = await gatedTelling(t, { size: 100, ttlSeconds: 0 }, newestThree);
+  const { client, ws } = await pair();
   await ps.subscribe(ws, topic);
   const { epoch } = await ps.publish(topic, payload(1));
   assert.deepEqual(await readUntil(client, 1), ['m1']);
@@ -389,7 +346,7 @@ it("a Broker's history that answers a range's newest part only: its start is tol
   for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
   gated.up(); // (the catch-up's read answers 5-7 for the range after 1)
   assert.deepEqual(await readUntil(client, 7), names([5, 6, 7]));
-  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4 }]);
+  assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 4, reason: 'not-in-history' }]);
 });
 
 /**
@@ -401,33 +358,21 @@ it("a Broker's history that answers a range's newest part only: its start is tol
  */
 it("the last subscriber leaves, another subscribes before the broker's unsubscribe is answered: no 'gap' for what came to no one", async (t) => {
   const topic = 'left-and-joined';
-  const gated = new GatedBroker();
-  const broker = asBroker(gated);
   let answer!: () => void;
   const unsubscribing = new Promise<void>((resolve) => (answer = resolve));
   let asked!: () => void;
   const unsubscribeAsked = new Promise<void>((resolve) => (asked = resolve));
-  const slowUnsubscribe: Broker = {
+  const slowUnsubscribe = (broker: Broker): Broker => ({
     ...broker,
     unsubscribe: async (name) => {
       asked();
       await unsubscribing;
       await broker.unsubscribe(name);
     },
-  };
-  const ps = new PubSub({ broker: slowUnsubscribe, history: { size: 1, ttlSeconds: 0 } });
-  const web = await startTestServer();
-  const clients: RawClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.destroy();
-    await ps.close();
-    await web.close();
   });
-  const gaps: GapEvent[] = [];
-  ps.on('gap', (e) => gaps.push(e));
-  const a = await subscriberPair(web);
-  const b = await subscriberPair(web);
-  clients.push(a.client, b.client);
+  const { gated, ps, pair, gaps } = await gatedTelling(t, { size: 1, ttlSeconds: 0 }, slowUnsubscribe);
+  const a = await pair();
+  const b = await pair();
   await ps.subscribe(a.ws, topic);
   await ps.publish(topic, payload(1));
   assert.deepEqual(await readUntil(a.client, 1), ['m1']);

@@ -3,8 +3,11 @@
  * holds its next position or history read, and a link that can be "lost" (availability false,
  * live messages not delivered: they are only in history) and "back" (availability true).
  */
+import type { TestContext } from 'node:test';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
 import { MemoryBroker } from '../../src/pubsub/memory-broker.js';
+import { PubSub, type PubSubOptions } from '../../src/pubsub/pubsub.js';
+import { serverFor } from './pubsub-support.js';
 
 /** What a gate holds: a read before it is made ('position', 'history'), or made and answering ('answer'). */
 export type Gate = 'position' | 'history' | 'answer';
@@ -86,4 +89,18 @@ export function asBroker(g: GatedBroker): Broker {
     history: (topic, since) => g.history(topic, since),
     close: () => g.inner.close(),
   };
+}
+
+/**
+ * For one test: a PubSub with `options` on a GatedBroker (or on the Broker `wrap` makes of its
+ * `asBroker`), and a server for its subscribers (`pair()`, see `serverFor`), closed after the test.
+ */
+export async function gatedPubSub(
+  t: TestContext,
+  options: Omit<PubSubOptions, 'broker'> = {},
+  wrap: (broker: Broker) => Broker = (broker) => broker,
+) {
+  const gated = new GatedBroker();
+  const ps = new PubSub({ ...options, broker: wrap(asBroker(gated)) });
+  return { gated, ps, ...(await serverFor(t, ps)) };
 }

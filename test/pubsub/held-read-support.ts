@@ -58,3 +58,54 @@ export async function cutAndHoldRead(
   await proxy.until(() => link.clientText.includes('STREAM.INFO') || undefined);
   return { held: link, live: link };
 }
+
+/**
+ * Cuts every link through `proxy`; once `down()` resolves (the process knows its link is lost),
+ * runs `away()` (what the process misses), then lets the links back with the history read that
+ * `PubSub` makes itself held: the one for what its broker's own catch-up could not fill, once the
+ * broker is available again (Redis: the third script on the command link, after the topic's
+ * position and the broker's own read; NATS: the first stream info after the broker's own fetch).
+ * Resolves with the link once that read is held there.
+ */
+export async function cutAndHoldCatchUpRead(
+  proxy: TcpProxy,
+  kind: 'redis' | 'nats',
+  down: () => Promise<void>,
+  away: () => Promise<void>,
+): Promise<ProxyLink> {
+  const old = new Set(proxy.links);
+  proxy.cut();
+  await down();
+  await away();
+  const fresh = (): ProxyLink[] => [...proxy.links].filter((l) => !old.has(l));
+  const count = (link: ProxyLink, text: string): number => link.clientText.split(text).length - 1;
+  /** Lets `link`'s held bytes go on, holding it again from its next `text`, until the `nth`: held. */
+  const holdNth = async (link: ProxyLink, text: string, nth: number): Promise<void> => {
+    for (let seen = count(link, text); seen < nth; ) {
+      await proxy.until(() => count(link, text) > seen || undefined);
+      seen = count(link, text);
+      if (seen < nth) {
+        link.release();
+        link.holdClientFrom(text);
+      }
+    }
+  };
+  if (kind === 'redis') {
+    const command = await proxy.until(() =>
+      fresh().find((l) => l.clientText.includes('SETINFO') && !l.clientText.includes('subscribe')),
+    );
+    command.holdClientFrom('EVALSHA');
+    proxy.restore();
+    await holdNth(command, 'EVALSHA', 3);
+    return command;
+  }
+  const link = await proxy.until(() => fresh()[0]);
+  link.holdClientFrom('CONSUMER.MSG.NEXT');
+  proxy.restore();
+  await holdNth(link, 'CONSUMER.MSG.NEXT', 1);
+  const infos = count(link, 'STREAM.INFO');
+  link.release();
+  link.holdClientFrom('STREAM.INFO');
+  await holdNth(link, 'STREAM.INFO', infos + 1);
+  return link;
+}

@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type DropEvent, PubSub } from '../../src/pubsub/index.js';
-import { GatedBroker, asBroker } from './gated-broker.js';
-import { readUntil, startTestServer, subscriberPair, turnEnd } from './pubsub-support.js';
+import type { DropEvent } from '../../src/pubsub/index.js';
+import { gatedPubSub } from './gated-broker.js';
+import { readUntil, turnEnd } from './pubsub-support.js';
 
 const MAX_BYTES = 64 * 1024;
 const SIZE = 1000;
@@ -27,17 +27,10 @@ const tags = (tag: string, from: number, to: number): string[] =>
 describe('messages held while a subscription joins count toward its cap only if it will get them', () => {
   for (const policy of ['close', 'drop'] as const) {
     it(`'${policy}': a burst while history is read (all of it in the history) neither drops nor closes; history whole, in order`, async (t) => {
-      const gated = new GatedBroker();
-      const ps = new PubSub({ broker: asBroker(gated), slowSubscriber: { maxBytes: MAX_BYTES, policy } });
-      const server = await startTestServer();
-      t.after(async () => {
-        await ps.close();
-        await server.close();
-      });
+      const { gated, ps, pair } = await gatedPubSub(t, { slowSubscriber: { maxBytes: MAX_BYTES, policy } });
       let at = { offset: 0, epoch: '' };
       for (let i = 1; i <= 10; i++) at = await ps.publish('h', payload('h', i));
-      const { client, ws } = await subscriberPair(server);
-      t.after(() => client.destroy());
+      const { client, ws } = await pair();
       const drops: DropEvent[] = [];
       ps.on('drop', (e) => drops.push(e));
       const reading = gated.gate('history');
@@ -57,15 +50,8 @@ describe('messages held while a subscription joins count toward its cap only if 
     });
 
     it(`'${policy}': a burst while the position is read (all of it before the start) is never counted`, async (t) => {
-      const gated = new GatedBroker();
-      const ps = new PubSub({ broker: asBroker(gated), slowSubscriber: { maxBytes: MAX_BYTES, policy } });
-      const server = await startTestServer();
-      t.after(async () => {
-        await ps.close();
-        await server.close();
-      });
-      const { client, ws } = await subscriberPair(server);
-      t.after(() => client.destroy());
+      const { gated, ps, pair } = await gatedPubSub(t, { slowSubscriber: { maxBytes: MAX_BYTES, policy } });
+      const { client, ws } = await pair();
       const drops: DropEvent[] = [];
       ps.on('drop', (e) => drops.push(e));
       const reading = gated.gate('position');
@@ -85,15 +71,8 @@ describe('messages held while a subscription joins count toward its cap only if 
 
   for (const policy of ['close', 'drop'] as const) {
     it(`'${policy}': what is held past the start still meets the cap once the join knows it`, async (t) => {
-      const gated = new GatedBroker();
-      const ps = new PubSub({ broker: asBroker(gated), slowSubscriber: { maxBytes: MAX_BYTES, policy } });
-      const server = await startTestServer();
-      t.after(async () => {
-        await ps.close();
-        await server.close();
-      });
-      const { client, ws } = await subscriberPair(server);
-      t.after(() => client.destroy());
+      const { gated, ps, pair } = await gatedPubSub(t, { slowSubscriber: { maxBytes: MAX_BYTES, policy } });
+      const { client, ws } = await pair();
       const drops: DropEvent[] = [];
       ps.on('drop', (e) => drops.push(e));
       const since = await ps.publish('c', payload('c', 0));

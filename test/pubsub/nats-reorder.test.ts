@@ -8,7 +8,7 @@
  * history (only 61-65 left here) and delivered that alone: the held 9-60 and the late 8 were lost.
  * Then the gap was filled from history and the held messages together, in offset order, but an 8
  * that came only after the read was done was still dropped as old. Now a hole history no longer
- * holds is waited for (up to `commandTimeoutMs`, or until `MAX_HELD` messages or `maxHeldBytes` wait), and only then
+ * holds is waited for (up to `commandTimeoutMs`, or until more than `MAX_HELD` messages or `maxHeldBytes` wait), and only then
  * given up (`PubSub` sees the gap).
  *
  * Made deterministic: 8-65 are stored in the topic's stream on a second subject of it, which its
@@ -104,36 +104,45 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const store = async (offsets: number[]): Promise<void> => {
       for (const i of offsets) assert.equal((await js.publish(aside, Buffer.from(`m${i}`))).seq, i);
     };
-    return { admin, jsm, stream, output, real, sub, pub, link, republish, store };
+    /**
+     * Publishes `m<offset>` (republished by JetStream, the topic's next), waits for it, and checks
+     * what the broker delivered of the topic: `offsets` (`m<offset>` each), in that order.
+     */
+    const publishedLive = async (offset: number, offsets: number[]): Promise<void> => {
+      await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+      await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === offset));
+      assert.deepEqual(rows(sub.events.of(topic)), rows(offsets));
+    };
+    /** 9-65 republished (8 left out), and the gap's read of history done. */
+    const republishedAndRead = async (): Promise<void> => {
+      const from = link.clientText.length;
+      await republish(range(9, 65));
+      await readDone(env.proxy, link, from);
+    };
+    return { admin, jsm, stream, output, real, sub, pub, link, republish, republishedAndRead, publishedLive, store };
   }
 
   it('8 after 39, history down to 61-65 when 9 comes: every offset once, in order', async (t) => {
     const topic = 'reorder';
-    const { sub, pub, republish } = await reorder(t, topic);
+    const { republish, publishedLive } = await reorder(t, topic);
     await republish([...range(9, 39), 8, ...range(40, 65)]);
 
     // The next message comes live, republished by JetStream.
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+    await publishedLive(66, range(1, 66));
   });
 
   it('8 republished only once the gap read is done (history 61-65): waited for, every offset once, in order', async (t) => {
     const topic = 'late-after-read';
-    const { admin, output, real, sub, pub, link, republish } = await reorder(t, topic);
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, republishedAndRead, publishedLive } = await reorder(t, topic);
+    await republishedAndRead();
     await send(admin, output, real, [8]);
 
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 66)));
+    await publishedLive(66, range(1, 66));
   });
 
   it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
     const topic = 'trimmed-while-read';
-    const { admin, output, real, sub, pub, link, republish, store } = await reorder(t, topic);
+    const { admin, output, real, link, republish, store, publishedLive } = await reorder(t, topic);
     const from = link.clientText.length;
     await republish(range(9, 65));
     // The read's consumer (from 61, where history starts when asked) waits at the proxy while 66-70
@@ -145,19 +154,15 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await readDone(env.proxy, link, from);
     await send(admin, output, real, [8, ...range(66, 70)]);
 
-    await pub.broker.publish(topic, Buffer.from('m71'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 71));
-    assert.deepEqual(rows(sub.events.of(topic)), rows(range(1, 71)));
+    await publishedLive(71, range(1, 71));
   });
 
   it('8 never republished: given up after commandTimeoutMs, 9 on delivered (PubSub sees the gap)', async (t) => {
     const topic = 'never';
-    const { sub, pub, republish } = await reorder(t, topic, { commandTimeoutMs: 2000 });
+    const { sub, republish, publishedLive } = await reorder(t, topic, { commandTimeoutMs: 2000 });
     await republish(range(9, 65));
     await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 65));
-    await pub.broker.publish(topic, Buffer.from('m66'), false);
-    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 66));
-    assert.deepEqual(rows(sub.events.of(topic)), rows([...range(1, 7), ...range(9, 66)]));
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
   });
 
   it('the stream deleted and made again while 8 is waited for: 9-65 delivered, then the new epoch from its start', {
@@ -165,10 +170,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   }, async (t) => {
     const topic = 'renewed-while-late';
     // (Its wait unbounded in time: only the new epoch's first message can end it.)
-    const { jsm, stream, sub, pub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { jsm, stream, sub, pub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     // An operator deletes the stream; the next publication makes it again: offsets from 1, a new
     // epoch (before, its 1-7 were held as repeats behind the hole, and its 8 would have filled it).
     await jsm.streams.delete(stream);
@@ -182,10 +185,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
 
   it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {
     const topic = 'never-full';
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     // (Offsets past the stream's: the broker goes by the republication's headers.)
     const last = MAX_HELD + 100;
     await send(admin, output, real, range(66, last));
@@ -203,10 +204,8 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     timeout: 60_000,
   }, async (t) => {
     const topic = 'never-bytes';
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
     const SIZE = 64 * 1024;
     const count = Math.ceil(MAX_HELD_BYTES / SIZE) + 16; // far fewer than MAX_HELD
     assert.ok(count < MAX_HELD / 10);
@@ -232,13 +231,11 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
   }, async (t) => {
     const topic = 'never-held-bytes';
     const maxHeldBytes = 256 * 1024;
-    const { admin, output, real, sub, link, republish } = await reorder(t, topic, {
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, {
       commandTimeoutMs: 600_000,
       maxHeldBytes,
     });
-    const from = link.clientText.length;
-    await republish(range(9, 65));
-    await readDone(env.proxy, link, from);
+    await republishedAndRead();
     const SIZE = 64 * 1024;
     const count = maxHeldBytes / SIZE + 2;
     assert.ok(count * SIZE < MAX_HELD_BYTES, 'under the default bound');
@@ -248,6 +245,103 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     assert.deepEqual(
       sub.events.of(topic).map((m) => m.offset),
       [...range(1, 7), ...range(9, last)],
+    );
+  });
+
+  /**
+   * Cuts the broker's link (8-65 stay unseen, as if published once it is back) and lets it back
+   * with the topic's catch-up read held at its first JetStream request (its subscription restored by
+   * then); `meanwhile()` runs there, then the read goes on. Resolves once the broker is available.
+   */
+  async function reconnect(sub: { events: BrokerRecorder }, meanwhile: (link: ProxyLink) => Promise<void>) {
+    const old = new Set(env.proxy.links);
+    env.proxy.cut();
+    await sub.events.available(false);
+    const back = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
+    back.holdClientFrom('$JS.API.');
+    env.proxy.restore();
+    await env.proxy.until(() => back.clientText.includes('$JS.API.') || undefined);
+    await meanwhile(back);
+    back.release();
+    await sub.events.available(true);
+  }
+
+  // After a reconnection the topic's catch-up read finds history trimmed past the gap (61-65).
+  // Republications that come after that read, of offsets below 61, were taken for repeats: with
+  // 9-30 in before the read answered, 31-60 (on their way, in order) were lost. The first one
+  // republished on the new link (9) follows what was published while away (never republished
+  // here: given up at once); a hole past it is one on its way, waited for as after a check.
+  it('after a reconnection, 9-30 republished before the catch-up read answers (history 61-65), 31-65 after it: 31-60 delivered, not dropped as old', async (t) => {
+    const topic = 'reconnected-in-flight';
+    const { admin, output, real, sub, publishedLive } = await reorder(t, topic);
+    await reconnect(sub, async (link) => {
+      await send(admin, output, real, range(9, 30));
+      await env.proxy.until(() => link.serverText.includes('\r\nm30\r\n') || undefined);
+    });
+    await send(admin, output, real, range(31, 65));
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
+  });
+
+  // Topics restart one after the other after a reconnection: what a later one received meanwhile
+  // on the new link was thrown away as its restart began (to drop what an interrupted check held
+  // from the old link), and history (5) no longer held y2-y3 of it.
+  it('after a reconnection, what a topic receives while the topic before it restarts is kept: y2-y8 republished then, history y4-y8, every one delivered', async (t) => {
+    const { sub, pub } = await reorder(t, 'x'); // (restarted first)
+    await sub.broker.subscribe('y');
+    await pub.broker.publish('y', Buffer.from('y1'), false);
+    await sub.events.received('y', 1);
+    await reconnect(sub, async (link) => {
+      for (let i = 2; i <= 8; i++) await pub.broker.publish('y', Buffer.from(`y${i}`), false);
+      await env.proxy.until(() => link.serverText.includes('\r\ny8\r\n') || undefined);
+    });
+    await pub.broker.publish('y', Buffer.from('y9'), false);
+    await sub.events.until(() => sub.events.of('y').some((m) => m.offset === 9));
+    assert.deepEqual(
+      sub.events.of('y').map((m) => m.data.toString()),
+      range(1, 9).map((i) => `y${i}`),
+    );
+  });
+
+  // The limit: a republication later than every one after it (8, after 9-65), that comes once the
+  // catch-up read is done, is not told from one published while the link was down, whose
+  // republication never comes: given up at once, as those are (waiting for them would hold every
+  // topic `commandTimeoutMs` after every outage that outran history). 9-66 once, in order.
+  it('after a reconnection, 8 republished after 9-65 and after the catch-up read: given up as published while away, the rest once, in order', async (t) => {
+    const topic = 'reconnected-late-first';
+    const { admin, output, real, sub, publishedLive } = await reorder(t, topic);
+    await reconnect(sub, async (link) => {
+      await send(admin, output, real, range(9, 65));
+      await env.proxy.until(() => link.serverText.includes('\r\nm65\r\n') || undefined);
+    });
+    await send(admin, output, real, [8]);
+    await publishedLive(66, [...range(1, 7), ...range(9, 66)]);
+  });
+
+  // Both of a topic's holds end past their bound, not at it: at exactly `maxHeldBytes` the wait goes
+  // on (before, it gave the hole up there, one message sooner than the read's hold drops, and the 8
+  // that came next was dropped as old).
+  it('exactly maxHeldBytes of payload behind the hole: still waited for, and 8 republished then fills it', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-bytes-exactly';
+    const SIZE = 64 * 1024;
+    const count = 4;
+    // What waits behind the hole once the read is done: the live 9-60 (61-65 are taken from the
+    // read), then `count` of SIZE.
+    const maxHeldBytes = range(9, 60).reduce((n, i) => n + `m${i}`.length, 0) + count * SIZE;
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+      maxHeldBytes,
+    });
+    await republishedAndRead();
+    const last = 65 + count;
+    await send(admin, output, real, range(66, last), SIZE);
+    await send(admin, output, real, [8]);
+    // (Offsets past the stream's, as above: the last comes once the hole is filled or given up.)
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      range(1, last),
     );
   });
 });

@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { after, before } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import { DuplexLayer, WebSocketStream, type StreamOptions } from '../../src/index.js';
 import type { HistoryOptions } from '../../src/pubsub/broker.js';
+import type { PubSub } from '../../src/pubsub/pubsub.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
@@ -67,6 +68,31 @@ export async function subscriberPair(server: TestServer, headers: Record<string,
   const client = await RawClient.connect(server.port, headers);
   const { ws, layer } = await server.next();
   return { client, ws, layer };
+}
+
+/**
+ * For one test: a TestServer for `ps`'s subscribers, and `pair()`, a `subscriberPair` on it whose
+ * client is destroyed after the test; then `ps` is closed, then the server.
+ */
+export async function serverFor(
+  t: TestContext,
+  ps: PubSub,
+): Promise<{ web: TestServer; pair(): ReturnType<typeof subscriberPair> }> {
+  const web = await startTestServer();
+  const clients: RawClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.destroy();
+    await ps.close();
+    await web.close();
+  });
+  return {
+    web,
+    async pair() {
+      const pair = await subscriberPair(web);
+      clients.push(pair.client);
+      return pair;
+    },
+  };
 }
 
 /**

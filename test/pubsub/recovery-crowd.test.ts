@@ -16,7 +16,7 @@ import vm from 'node:vm';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
-import { startTestServer, subscriberPair } from './pubsub-support.js';
+import { serverFor } from './pubsub-support.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -73,23 +73,16 @@ class CopyingBroker implements Broker {
 async function setUp(t: TestContext, messages: number, size: number) {
   const broker = new CopyingBroker();
   const ps = new PubSub({ broker, history: { size: messages, ttlSeconds: 0, bytes: 64 * 1024 * 1024 } });
-  const server = await startTestServer();
-  const clients: RawClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.destroy();
-    await ps.close();
-    await server.close();
-  });
+  const { pair } = await serverFor(t, ps);
   let at = { offset: 0, epoch: '' };
   for (let i = 1; i <= messages; i++) at = await ps.publish('h', `m${i}:`.padEnd(size, '.'));
   /** Subscribers whose clients read nothing yet, each recovering from its `since` offset, all at once. */
   const crowd = async (sinces: number[]) => {
     const pairs = [];
     for (const _ of sinces) {
-      const pair = await subscriberPair(server);
-      pair.client.sock.pause();
-      clients.push(pair.client);
-      pairs.push(pair);
+      const subscriber = await pair();
+      subscriber.client.sock.pause();
+      pairs.push(subscriber);
     }
     const results = await Promise.all(
       pairs.map(({ ws }, i) => ps.subscribe(ws, 'h', { since: { offset: sinces[i]!, epoch: at.epoch } })),

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { createClient } from 'redis';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
@@ -31,18 +30,6 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
     const events = new BrokerRecorder();
     await broker.open(events, kept);
     return { broker, events };
-  }
-
-  /** Empties Redis (FLUSHALL): every topic's next publication starts a new epoch. */
-  async function flushAll(): Promise<void> {
-    const admin = createClient({ url: env.server.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
-      await admin.sendCommand(['FLUSHALL']);
-    } finally {
-      await admin.close();
-    }
   }
 
   for (const known of ['a message', 'its position only'] as const) {
@@ -104,7 +91,7 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('before'), false);
     await sub.events.received(topic, 1);
-    await flushAll();
+    await env.server.flushAll();
     // Several in flight at once: live ones arrive while the new epoch's history is being read.
     const sent = await Promise.all(
       ['one', 'two', 'three', 'four'].map((text) => pub.broker.publish(topic, Buffer.from(text), false)),
@@ -147,7 +134,7 @@ describe('RedisBroker: a new epoch is delivered from its first offset, once, in 
     const before = reads();
     command.holdClientFrom('EVALSHA');
 
-    await flushAll();
+    await env.server.flushAll();
     const texts = ['one', 'two', 'three', 'four', 'five'];
     const sent = [];
     for (const text of texts) sent.push(await pub.broker.publish(topic, Buffer.from(text), false));

@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { createClient } from 'redis';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
@@ -251,14 +250,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     // The read runs now (history has 5-7), its reply kept at the proxy (none can come in this turn).
     command.release();
     command.stall();
-    const admin = createClient({ url: env.server.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
-      await admin.sendCommand(['FLUSHALL']);
-    } finally {
-      await admin.close();
-    }
+    await env.server.flushAll();
     const one = await pub.broker.publish(topic, Buffer.from('n1'), false);
     await pub.broker.publish(topic, Buffer.from('n2'), false);
     assert.notEqual(one.epoch, old, 'Redis emptied: a new epoch');

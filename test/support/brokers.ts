@@ -9,6 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { createClient } from 'redis';
 import type { BrokerEvents, BrokerMessage } from '../../src/pubsub/broker.js';
 import type { WebSocketError } from '../../src/errors.js';
 
@@ -181,6 +182,19 @@ export class BrokerProcess {
       writeFileSync(file, change.config);
     }
     await this.start();
+  }
+
+  /** Empties a redis-server (FLUSHALL), as an operator would: every topic's next publication starts a new epoch. */
+  async flushAll(): Promise<void> {
+    if (this.name !== 'redis') throw new Error('flushAll: a redis-server');
+    const admin = createClient({ url: this.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['FLUSHALL']);
+    } finally {
+      await admin.close();
+    }
   }
 
   /** Kills the server at once (SIGKILL: no goodbye to the clients) and waits until it is gone. */
