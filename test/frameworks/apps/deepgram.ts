@@ -14,7 +14,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { DeepgramClient } from '@deepgram/sdk';
-import { aliased, ours, queue, RealWebSocket, report } from './peer.js';
+import { aliased, CountingAgent, ours, queue, RealWebSocket, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -57,14 +57,6 @@ wss.on('connection', (ws, req) => {
 await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
 const baseUrl = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
 
-/** An agent of the app's own: the SDK passes it to the engine as ws's `agent` option, through a subclass. */
-class CountingAgent extends http.Agent {
-  connections = 0;
-  override createConnection(...args: Parameters<http.Agent['createConnection']>) {
-    this.connections++;
-    return super.createConnection(...args);
-  }
-}
 const agent = new CountingAgent();
 const client = new DeepgramClient({ apiKey: 'good-key', baseUrl, agent });
 const result: Record<string, unknown> = { aliased: aliased(require.resolve('@deepgram/sdk')) };

@@ -2,6 +2,7 @@
  * What the framework apps share: the real ws as their fixed peer (loaded by path, so the alias leaves it alone),
  * whether `ws` means ws-stream/ws in this process, waiting for events, and printing the result.
  */
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import type WsDefault from 'ws';
 import type { WebSocketServer as WsServer } from 'ws';
@@ -105,4 +106,13 @@ export function queue<T>() {
       return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => waiters.push(resolve));
     },
   };
+}
+
+/** An agent of the app's own, counting the connections it makes: what a package passes to the engine as ws's `agent`. */
+export class CountingAgent extends http.Agent {
+  connections = 0;
+  override createConnection(...args: Parameters<http.Agent['createConnection']>) {
+    this.connections++;
+    return super.createConnection(...args);
+  }
 }

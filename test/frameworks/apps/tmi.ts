@@ -13,7 +13,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type WsDefault from 'ws';
-import { aliased, ours, queue, RealWebSocket, report } from './peer.js';
+import { aliased, CountingAgent, ours, queue, RealWebSocket, report } from './peer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -99,14 +99,6 @@ wss.on('connection', (ws) => {
 await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
 const { port } = httpServer.address() as AddressInfo;
 
-/** An agent of the app's own: tmi.js passes it to the engine as ws's `agent` option. */
-class CountingAgent extends http.Agent {
-  connections = 0;
-  override createConnection(...args: Parameters<http.Agent['createConnection']>) {
-    this.connections++;
-    return super.createConnection(...args);
-  }
-}
 const agent = new CountingAgent();
 
 const logged: string[] = [];
