@@ -26,7 +26,8 @@ export function splitList(value: HeaderValue): string[] {
   return out;
 }
 
-function isOws(c: number): boolean {
+/** Optional white space (RFC 9110 §5.6.3): SP or HTAB. */
+export function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
@@ -50,10 +51,14 @@ for (let c = 0x61; c <= 0x7a; c++) tcharTable[c] = 1;
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || tcharTable[c] === 0) return false;
+    if (!isTokenChar(s.charCodeAt(i))) return false;
   }
   return true;
+}
+
+/** Whether the character code `c` is a tchar (RFC 9110 §5.6.2). */
+export function isTokenChar(c: number): boolean {
+  return c < 128 && tcharTable[c] === 1;
 }
 
 // unreserved and sub-delims of RFC 3986 §2.2-2.3: what a reg-name or an IPv4 address is made of
