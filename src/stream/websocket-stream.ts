@@ -610,7 +610,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#dataHandler = reader;
       }
       send(bytes: Buffer, waiter: Waiter): void {
-        this.s.#sendHead(bytes, waiter);
+        this.s.#enqueue(bytes, waiter);
       }
       onAbort(fn: ((err: WebSocketError) => void) | null): void {
         this.s.#handshakeAbort = fn;
@@ -1611,30 +1611,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.#scheduleFlush();
     return ret;
-  }
-
-  /**
-   * A handshake head (the request, or the 101): nothing of ours is queued or in flight before it, so
-   * with nothing buffered in the socket it goes to the socket at once, without a write queue, a flush
-   * tick or a write callback (bufferPolicy 'close' counting it as the queue would). `waiter` hears
-   * on the next tick, after what the handshake does next, as from the write's callback; or, if the
-   * socket keeps some of it, once that is out.
-   */
-  #sendHead(bytes: Buffer, waiter: Waiter): void {
-    const layer = this.nextLayer;
-    if (
-      (this.#flags & (FLUSH_SCHEDULED | WE_ENDED)) === 0 &&
-      this.#out === NO_WRITES &&
-      this.#inFlight === 0 &&
-      !(this.#opts.bufferPolicy === 'close' && bytes.length > this.#opts.maxBufferedBytes) &&
-      layer instanceof DuplexLayer &&
-      layer.canWriteUnwaited()
-    ) {
-      if (layer.writeUnwaited(bytes)) process.nextTick(settle, waiter, null);
-      else this.#writeWaited(layer, NOTHING, [waiter]);
-      return;
-    }
-    this.#enqueue(bytes, waiter);
   }
 
   #enqueue(bytes: Buffer, waiter: Waiter): void {
