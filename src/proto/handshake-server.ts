@@ -4,7 +4,13 @@
  */
 import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
-import { type HttpHeaders, type ResponseHeaders, serializeResponse, type UpgradeRequest } from './http.js';
+import {
+  type HttpHeaders,
+  type ResponseHeaders,
+  serializeFields,
+  serializeResponse,
+  type UpgradeRequest,
+} from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { hasToken, isHostValue, isToken, splitList, type HeaderValue } from './tokens.js';
 
@@ -166,12 +172,12 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   return { key, protocols, extensions: extensions === undefined ? NONE : parseExtensions(extensions) };
 }
 
-/** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */
-function acceptResponseHeaders(key: string, protocol?: string, extensions?: string): ResponseHeaders {
+/** Headers of the 101 response (RFC 6455 §4.2.2 step 5), with `accept` the key's Sec-WebSocket-Accept. */
+function acceptResponseHeaders(accept: string, protocol?: string, extensions?: string): ResponseHeaders {
   const headers: ResponseHeaders = {
     Upgrade: 'websocket',
     Connection: 'Upgrade',
-    'Sec-WebSocket-Accept': computeAccept(key),
+    'Sec-WebSocket-Accept': accept,
   };
   if (protocol !== undefined) headers['Sec-WebSocket-Protocol'] = protocol;
   if (extensions) headers['Sec-WebSocket-Extensions'] = extensions;
@@ -199,8 +205,22 @@ export function acceptResponse(
     if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
     return Buffer.from(`${head}\r\n`, 'latin1');
   }
-  const headers = acceptResponseHeaders(key, protocol === '' ? undefined : protocol, extensions);
+  const accept = computeAccept(key);
+  const headers = acceptResponseHeaders(accept, protocol === '' ? undefined : protocol, extensions);
   decorator(headers, 101);
+  // The three fields set above, if the decorator left them first, in order and as they were, are the
+  // fixed head's bytes (valid, as serializeResponse would write them); what follows is checked.
+  const names = Object.keys(headers);
+  if (
+    names[0] === 'Upgrade' &&
+    names[1] === 'Connection' &&
+    names[2] === 'Sec-WebSocket-Accept' &&
+    headers.Upgrade === 'websocket' &&
+    headers.Connection === 'Upgrade' &&
+    headers['Sec-WebSocket-Accept'] === accept
+  ) {
+    return serializeFields(`${ACCEPT_HEAD}${accept}\r\n`, headers, names, 3);
+  }
   return serializeResponse(101, headers);
 }
 

@@ -384,8 +384,22 @@ function headerLine(name: string, value: string): string {
 }
 
 export function serializeHead(startLine: string, headers: ResponseHeaders, body?: Buffer): Buffer {
-  let head = `${startLine}\r\n`;
-  for (const name of Object.keys(headers)) {
+  return serializeFields(`${startLine}\r\n`, headers, Object.keys(headers), 0, body);
+}
+
+/**
+ * `head` (the start line and the fields already written, each line ending in CRLF), then the fields
+ * `names` from `from` on, each checked as `serializeHead` checks it, and the body.
+ */
+export function serializeFields(
+  head: string,
+  headers: ResponseHeaders,
+  names: string[],
+  from: number,
+  body?: Buffer,
+): Buffer {
+  for (let i = from; i < names.length; i++) {
+    const name = names[i]!;
     if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${shown(name)}`);
     const v = headers[name]!;
     if (Array.isArray(v)) for (const value of v) head += headerLine(name, headerText(name, value));
