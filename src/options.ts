@@ -375,7 +375,9 @@ export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<Rea
   };
 }
 
-export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & Required<ReadRequestOptions> {
+export function normaliseAcceptOptions(o?: AcceptOptions): AcceptOptions & Required<ReadRequestOptions> {
+  // No options (`accept(callback)`): the defaults, made once (they are only read).
+  if (o === undefined) return (acceptDefaults ??= Object.freeze(normaliseAcceptOptions({})));
   checkOptionsObject(o);
   // Each option read once: what is checked is what is used.
   const signal = checkSignal(o.signal);
@@ -383,11 +385,10 @@ export function normaliseAcceptOptions(o: AcceptOptions = {}): AcceptOptions & R
   if (head !== undefined && !(head instanceof Uint8Array)) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'head must be a Buffer or Uint8Array');
   }
-  return {
-    head,
-    selectProtocol: checkFn('selectProtocol', o.selectProtocol),
-    decorator: checkFn('decorator', o.decorator),
-    signal,
-    ...normaliseRequestLimits(o),
-  };
+  const selectProtocol = checkFn('selectProtocol', o.selectProtocol);
+  const decorator = checkFn('decorator', o.decorator);
+  const { maxHeaderBytes, maxHeaders } = normaliseRequestLimits(o);
+  return { head, selectProtocol, decorator, signal, maxHeaderBytes, maxHeaders };
 }
+
+let acceptDefaults: AcceptOptions & Required<ReadRequestOptions>;

@@ -4,7 +4,13 @@
  */
 import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
-import { type HttpHeaders, type ResponseHeaders, serializeResponse, type UpgradeRequest } from './http.js';
+import {
+  type HttpHeaders,
+  type ResponseHeaders,
+  serializeFields,
+  serializeResponse,
+  type UpgradeRequest,
+} from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { hasToken, isHostValue, isToken, splitList, type HeaderValue } from './tokens.js';
 
@@ -44,22 +50,27 @@ export interface ValidUpgrade {
 }
 
 function header(headers: HttpHeaders, name: string): HeaderValue {
-  // Plain request objects may spell names in any case; node:http lower-cases them.
+  // Plain request objects may spell names in any case; node:http lower-cases them. Only a key as
+  // long as the (ASCII, lower-case) name can be it lower-cased: lower-casing never shortens a string,
+  // and the one letter it lengthens ('İ') turns into a string that is not ASCII.
   const v = headers[name];
   if (v !== undefined) return v;
-  for (const k of Object.keys(headers)) if (k.toLowerCase() === name) return headers[k];
+  for (const k of Object.keys(headers)) if (k.length === name.length && k.toLowerCase() === name) return headers[k];
   return undefined;
-}
-
-/** Whether every field name is lower-case (node:http's and our parser's are): a name not found as it is, is absent. */
-function namesLowerCase(headers: HttpHeaders): boolean {
-  for (const k of Object.keys(headers)) if (k !== k.toLowerCase()) return false;
-  return true;
 }
 
 function single(v: HeaderValue): string | undefined {
   if (v === undefined) return undefined;
-  return (Array.isArray(v) ? v.join(', ') : v).trim();
+  const s = Array.isArray(v) ? v.join(', ') : v;
+  // Visible ASCII at both ends (the usual case) leaves nothing to trim: no call to trim().
+  if (typeof s === 'string' && s.length > 0 && isVisible(s.charCodeAt(0)) && isVisible(s.charCodeAt(s.length - 1)))
+    return s;
+  return s.trim();
+}
+
+/** Visible ASCII: no white space or line terminator that `trim()` would remove (those are all below 0x21 or above 0x7e). */
+function isVisible(c: number): boolean {
+  return c > 0x20 && c < 0x7f;
 }
 
 /** How many Host fields a request's `rawHeaders` (name, value, name, value, …) hold. */
@@ -72,7 +83,19 @@ function hostFields(raw: unknown[]): number {
   return n;
 }
 
-const base64Key = /^[A-Za-z0-9+/]{22}==$/;
+/** Whether `key` is 16 bytes in base64 (RFC 6455 §4.2.1 item 5): 22 base64 characters, then '=='. */
+function isBase64Key(key: string): boolean {
+  if (key.length !== 24 || key.charCodeAt(22) !== 0x3d || key.charCodeAt(23) !== 0x3d) return false;
+  for (let i = 0; i < 22; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 128 || base64Table[c] === 0) return false;
+  }
+  return true;
+}
+
+const base64Table = new Uint8Array(128);
+for (const c of '+/0123456789') base64Table[c.charCodeAt(0)] = 1;
+for (let c = 0x41; c <= 0x5a; c++) base64Table[c] = base64Table[c + 0x20] = 1;
 
 /** No subprotocols or extensions offered (shared, never changed). */
 const NONE: never[] = Object.freeze([]) as never[];
@@ -96,15 +119,6 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the request must have headers');
   }
   const h = req.headers;
-  // The optional fields are usually absent: one look at the names settles that for both (rather
-  // than a case-insensitive search per field).
-  let lowerCase: boolean | undefined;
-  const optional = (name: string): HeaderValue => {
-    const v = h[name];
-    if (v !== undefined) return v;
-    lowerCase ??= namesLowerCase(h);
-    return lowerCase ? undefined : header(h, name);
-  };
   const httpVersion = req.httpVersion;
   if (httpVersion !== '1.1' && httpVersion !== undefined) {
     const version = /^(\d+)\.(\d+)$/.exec(String(httpVersion));
@@ -132,8 +146,8 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   // A body (RFC 9112 §6.3) belongs to the request: the frames would start after it, where nobody
   // reads it; taken for frames instead, its bytes would be messages the client never framed (RFC
   // 9110 §9.3.1: content in a GET has no semantics and may be rejected as a smuggling attempt).
-  const length = optional('content-length');
-  if ((length !== undefined && !/^0+$/.test(single(length)!)) || optional('transfer-encoding') !== undefined)
+  const length = header(h, 'content-length');
+  if ((length !== undefined && !/^0+$/.test(single(length)!)) || header(h, 'transfer-encoding') !== undefined)
     throw new HandshakeError(
       'ERR_WS_BAD_REQUEST',
       400,
@@ -147,25 +161,25 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   if (!hasToken(upgrade, 'websocket')) throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
   const key = single(header(h, 'sec-websocket-key'));
   if (key === undefined) throw new HandshakeError('ERR_WS_NO_SEC_KEY', 400);
-  if (!base64Key.test(key)) throw new HandshakeError('ERR_WS_BAD_SEC_KEY', 400);
+  if (!isBase64Key(key)) throw new HandshakeError('ERR_WS_BAD_SEC_KEY', 400);
   const secVersion = single(header(h, 'sec-websocket-version'));
   if (secVersion === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   if (secVersion !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, secVersion);
-  const offered = optional('sec-websocket-protocol');
+  const offered = header(h, 'sec-websocket-protocol');
   const protocols = offered === undefined ? NONE : splitList(offered);
   for (const p of protocols) {
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   }
-  const extensions = optional('sec-websocket-extensions');
+  const extensions = header(h, 'sec-websocket-extensions');
   return { key, protocols, extensions: extensions === undefined ? NONE : parseExtensions(extensions) };
 }
 
-/** Headers of the 101 response (RFC 6455 §4.2.2 step 5). */
-function acceptResponseHeaders(key: string, protocol?: string, extensions?: string): ResponseHeaders {
+/** Headers of the 101 response (RFC 6455 §4.2.2 step 5), with `accept` the key's Sec-WebSocket-Accept. */
+function acceptResponseHeaders(accept: string, protocol?: string, extensions?: string): ResponseHeaders {
   const headers: ResponseHeaders = {
     Upgrade: 'websocket',
     Connection: 'Upgrade',
-    'Sec-WebSocket-Accept': computeAccept(key),
+    'Sec-WebSocket-Accept': accept,
   };
   if (protocol !== undefined) headers['Sec-WebSocket-Protocol'] = protocol;
   if (extensions) headers['Sec-WebSocket-Extensions'] = extensions;
@@ -193,8 +207,22 @@ export function acceptResponse(
     if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
     return Buffer.from(`${head}\r\n`, 'latin1');
   }
-  const headers = acceptResponseHeaders(key, protocol === '' ? undefined : protocol, extensions);
+  const accept = computeAccept(key);
+  const headers = acceptResponseHeaders(accept, protocol === '' ? undefined : protocol, extensions);
   decorator(headers, 101);
+  // The three fields set above, if the decorator left them first, in order and as they were, are the
+  // fixed head's bytes (valid, as serializeResponse would write them); what follows is checked.
+  const names = Object.keys(headers);
+  if (
+    names[0] === 'Upgrade' &&
+    names[1] === 'Connection' &&
+    names[2] === 'Sec-WebSocket-Accept' &&
+    headers.Upgrade === 'websocket' &&
+    headers.Connection === 'Upgrade' &&
+    headers['Sec-WebSocket-Accept'] === accept
+  ) {
+    return serializeFields(`${ACCEPT_HEAD}${accept}\r\n`, headers, names, 3);
+  }
   return serializeResponse(101, headers);
 }
 

@@ -3,7 +3,7 @@
  * limits, and response serialisation. Pure: bytes in, values out.
  */
 import { shown, WebSocketError, type ErrorCode } from '../errors.js';
-import { isToken, type HeaderValue } from './tokens.js';
+import { isOws, isToken, isTokenChar, type HeaderValue } from './tokens.js';
 
 /** Request header fields by lower-case name, as node:http's `IncomingMessage.headers`. */
 export type HttpHeaders = Record<string, HeaderValue>;
@@ -156,8 +156,8 @@ function bareLf(buf: Buffer, from: number): boolean {
 
 /** Parses a request head without its final CRLF CRLF. */
 export function parseRequestHead(head: string, limits: HeadLimits): ParsedRequest {
-  const lines = head.split('\r\n');
-  const requestLine = lines[0]!;
+  const eol = head.indexOf('\r\n');
+  const requestLine = eol < 0 ? head : head.slice(0, eol);
   const sp1 = requestLine.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 <= sp1 + 1 || requestLine.indexOf(' ', sp2 + 1) >= 0) {
@@ -172,38 +172,110 @@ export function parseRequestHead(head: string, limits: HeadLimits): ParsedReques
     const c = target.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed request target');
   }
-  const { headers, rawHeaders } = parseHeaderLines(lines, limits);
+  const { headers, rawHeaders } = parseFields(head, eol, limits);
   return { method, target, httpVersion: version.slice(5), headers, rawHeaders };
 }
 
-/** Parses the header lines (all but the first of `lines`) strictly: token names, no obs-fold, one Host. */
-function parseHeaderLines(lines: string[], limits: HeadLimits): { headers: HttpHeaders; rawHeaders: string[] } {
-  if (lines.length - 1 > limits.maxHeaders) {
-    throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`);
-  }
-  const headers: HttpHeaders = Object.create(null) as HttpHeaders;
+/**
+ * Parses the header fields of a head, the CRLF-separated lines after its first line (which ends at
+ * `eol`; -1: there are none), strictly: token names, no obs-fold, one Host. One pass over the
+ * characters, in place: no line is sliced out, only each name and value.
+ */
+function parseFields(head: string, eol: number, limits: HeadLimits): { headers: HttpHeaders; rawHeaders: string[] } {
+  // No prototype (a field named `constructor` or `__proto__` is one like any other), and in V8's
+  // fast mode, which Object.create(null) is not: heads with the same fields in the same order share
+  // a hidden class, so the look-ups of validation and its Object.keys hit V8's caches.
+  const headers: HttpHeaders = Object.setPrototypeOf({}, null) as HttpHeaders;
   const rawHeaders: string[] = [];
-  for (let l = 1; l < lines.length; l++) {
-    const line = lines[l]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed header field');
-    const name = line.slice(0, colon);
-    // A name must be a token: no white space before the colon, no obs-fold (RFC 9112 §5).
-    if (!isToken(name)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed header field name');
-    const value = trimOws(line.slice(colon + 1));
-    for (let i = 0; i < value.length; i++) {
-      const c = value.charCodeAt(i);
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f)
-        throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'control character in header value');
+  const n = head.length;
+  let fields = 0;
+  while (eol >= 0) {
+    const start = eol + 2;
+    // Counted as they come; a refused field first counts the rest (a head over the limit is 431 whatever its fields hold).
+    if (++fields > limits.maxHeaders) throw tooManyFields(limits);
+    // The name: token characters up to the colon; no white space before it, no obs-fold (RFC 9112 §5).
+    let colon = start;
+    while (colon < n && isTokenChar(head.charCodeAt(colon))) colon++;
+    if (colon === start || head.charCodeAt(colon) !== 0x3a /* : */) throw badName(head, start, fields, limits);
+    // The value, up to the CRLF (or the end of the head): no control character, a lone CR or LF included.
+    eol = -1;
+    let end = colon + 1;
+    for (; end < n; end++) {
+      const c = head.charCodeAt(end);
+      if (c < 0x20 ? c !== 0x09 : c === 0x7f) {
+        if (c === 0x0d && head.charCodeAt(end + 1) === 0x0a) {
+          eol = end;
+          break;
+        }
+        throw badField(head, end, fields, limits, 'control character in header value');
+      }
     }
-    const key = name.toLowerCase();
+    let a = colon + 1;
+    while (a < end && isOws(head.charCodeAt(a))) a++;
+    while (end > a && isOws(head.charCodeAt(end - 1))) end--;
+    const name = head.slice(start, colon);
+    const value = head.slice(a, end);
+    const known = knownName(head, start, colon);
+    const key = known < 0 ? name.toLowerCase() : KNOWN_NAMES[known]!;
     rawHeaders.push(name, value);
     const prev = headers[key];
     if (prev === undefined) headers[key] = value;
-    else if (key === 'host') throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
+    else if (key === 'host') throw badField(head, end, fields, limits, 'more than one Host header');
     else headers[key] = `${String(prev)}, ${value}`;
   }
   return { headers, rawHeaders };
+}
+
+/**
+ * The field names of a handshake request, lower-case, written here as constants: a field with one
+ * of them takes it as its key (V8 then neither lower-cases nor looks the name up to use it as one).
+ */
+const KNOWN_NAMES = [
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'user-agent',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+];
+
+/** Which of KNOWN_NAMES the token `head[from, to)` is, whatever its case; -1 for none. */
+function knownName(head: string, from: number, to: number): number {
+  for (let k = 0; k < KNOWN_NAMES.length; k++) {
+    const known = KNOWN_NAMES[k]!;
+    if (known.length !== to - from) continue;
+    let i = 0;
+    // OR 0x20 lower-cases a letter and keeps '-'; no other tchar turns into a lower-case letter or '-'.
+    while (i < known.length && (head.charCodeAt(from + i) | 0x20) === known.charCodeAt(i)) i++;
+    if (i === known.length) return k;
+  }
+  return -1;
+}
+
+function tooManyFields(limits: HeadLimits): HeadError {
+  return new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`);
+}
+
+/** A field line starting at `start` whose name does not end in a colon: which fault it is (or 431, as badField). */
+function badName(head: string, start: number, fields: number, limits: HeadLimits): HeadError {
+  const eol = head.indexOf('\r\n', start);
+  const end = eol < 0 ? head.length : eol;
+  const colon = head.indexOf(':', start);
+  const detail = colon <= start || colon >= end ? 'malformed header field' : 'malformed header field name';
+  return badField(head, start, fields, limits, detail);
+}
+
+/**
+ * The error for a refused field, the `fields`th, at `at` in its line: 431 if the head holds more
+ * fields than allowed (counted from the CRLF after `at`), else 400 with `detail`.
+ */
+function badField(head: string, at: number, fields: number, limits: HeadLimits, detail: string): HeadError {
+  for (let eol = head.indexOf('\r\n', at); eol >= 0 && fields <= limits.maxHeaders; eol = head.indexOf('\r\n', eol + 2))
+    fields++;
+  return fields > limits.maxHeaders ? tooManyFields(limits) : new HeadError('ERR_WS_BAD_REQUEST', 400, detail);
 }
 
 /** Parses a response head without its final CRLF CRLF (the client handshake). */
@@ -211,7 +283,12 @@ export function parseResponseHead(head: string, limits: HeadLimits): ParsedRespo
   const lines = head.split('\r\n');
   const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
   if (!m) throw new HeadError('ERR_WS_BAD_RESPONSE', 0, 'malformed status line');
-  const { headers, rawHeaders } = parseHeaderLines(unfold(lines), limits);
+  const unfolded = unfold(lines);
+  const { headers, rawHeaders } = parseFields(
+    unfolded.length === 1 ? unfolded[0]! : unfolded.join('\r\n'),
+    unfolded.length === 1 ? -1 : unfolded[0]!.length,
+    limits,
+  );
   return { status: Number(m[2]), reason: m[3] ?? '', httpVersion: m[1]!, headers, rawHeaders };
 }
 
@@ -234,8 +311,8 @@ function unfold(lines: string[]): string[] {
 function trimOws(s: string): string {
   let a = 0;
   let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  while (a < b && isOws(s.charCodeAt(a))) a++;
+  while (b > a && isOws(s.charCodeAt(b - 1))) b--;
   return s.slice(a, b);
 }
 
@@ -308,8 +385,22 @@ function headerLine(name: string, value: string): string {
 }
 
 export function serializeHead(startLine: string, headers: ResponseHeaders, body?: Buffer): Buffer {
-  let head = `${startLine}\r\n`;
-  for (const name of Object.keys(headers)) {
+  return serializeFields(`${startLine}\r\n`, headers, Object.keys(headers), 0, body);
+}
+
+/**
+ * `head` (the start line and the fields already written, each line ending in CRLF), then the fields
+ * `names` from `from` on, each checked as `serializeHead` checks it, and the body.
+ */
+export function serializeFields(
+  head: string,
+  headers: ResponseHeaders,
+  names: string[],
+  from: number,
+  body?: Buffer,
+): Buffer {
+  for (let i = from; i < names.length; i++) {
+    const name = names[i]!;
     if (!isToken(name)) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `bad header name ${shown(name)}`);
     const v = headers[name]!;
     if (Array.isArray(v)) for (const value of v) head += headerLine(name, headerText(name, value));

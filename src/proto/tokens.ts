@@ -26,17 +26,45 @@ export function splitList(value: HeaderValue): string[] {
   return out;
 }
 
-function isOws(c: number): boolean {
+/** Optional white space (RFC 9110 §5.6.3): SP or HTAB. */
+export function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
 /** Whether a list contains `token`, compared case-insensitively. */
 export function hasToken(value: HeaderValue, token: string): boolean {
   const want = token.toLowerCase();
+  if (typeof value === 'string') {
+    // Read in place: no element is sliced out (but one that is not ASCII, to lower-case it as a whole).
+    const n = value.length;
+    for (let start = 0; start <= n; ) {
+      let end = value.indexOf(',', start);
+      if (end < 0) end = n;
+      let a = start;
+      let b = end;
+      while (a < b && isOws(value.charCodeAt(a))) a++;
+      while (b > a && isOws(value.charCodeAt(b - 1))) b--;
+      if (b > a && elementIs(value, a, b, want)) return true;
+      start = end + 1;
+    }
+    return false;
+  }
   for (const element of splitList(value)) {
     if (element.toLowerCase() === want) return true;
   }
   return false;
+}
+
+/** Whether `s.slice(a, b).toLowerCase() === want`, for ASCII without the slice. */
+function elementIs(s: string, a: number, b: number, want: string): boolean {
+  let same = b - a === want.length;
+  for (let i = a; i < b; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0x80) return s.slice(a, b).toLowerCase() === want;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (same && c !== want.charCodeAt(i - a)) same = false;
+  }
+  return same;
 }
 
 // tchar of RFC 9110 §5.6.2
@@ -50,10 +78,14 @@ for (let c = 0x61; c <= 0x7a; c++) tcharTable[c] = 1;
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || tcharTable[c] === 0) return false;
+    if (!isTokenChar(s.charCodeAt(i))) return false;
   }
   return true;
+}
+
+/** Whether the character code `c` is a tchar (RFC 9110 §5.6.2). */
+export function isTokenChar(c: number): boolean {
+  return c < 128 && tcharTable[c] === 1;
 }
 
 // unreserved and sub-delims of RFC 3986 §2.2-2.3: what a reg-name or an IPv4 address is made of

@@ -232,10 +232,12 @@ export class CloseHandshake {
   notify(): void {
     this.reported = true;
     const info = this.info!;
-    for (const resolve of this.endWaiters ?? []) resolve(info);
+    const ends = this.endWaiters;
     this.endWaiters = null;
-    const closers = this.waiters ?? [];
+    if (ends !== null) for (const resolve of ends) resolve(info);
+    const closers = this.waiters;
     this.waiters = null;
+    if (closers === null) return;
     for (const c of closers) {
       if (info.wasClean) c.succeed();
       else c.fail(this.failure ?? new WebSocketError('ERR_WS_EOF'));

@@ -781,14 +781,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     else if (this.#state !== State.Idle)
       c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
     if (c.settled) return false;
-    const abort = (): void => {
-      if (c.settled) return;
-      const err = new WebSocketError('ERR_WS_ABORTED');
-      this.#giveUp(err);
-      this.nextLayer.destroy();
-      c.fail(err);
-    };
-    if (!bindSignal(c, signal, abort)) {
+    if (signal !== undefined && !bindSignal(c, signal, () => this.#abortBySignal(c))) {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));
       return false;
     }
@@ -801,6 +794,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.nextLayer.attach(this.#inner);
     return true;
+  }
+
+  /** The handshake's signal aborted it: the layer is torn down. */
+  #abortBySignal(c: Completion<void>): void {
+    if (c.settled) return;
+    const err = new WebSocketError('ERR_WS_ABORTED');
+    this.#giveUp(err);
+    this.nextLayer.destroy();
+    c.fail(err);
   }
 
   /** The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
@@ -869,7 +871,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Empties the write queue (nothing of it will be written); returns its waiters, for the caller to fail. */
   #dropWrites(): Waiter[] {
     const out = this.#out;
-    if (out === NO_WRITES) return [];
+    if (out === NO_WRITES) return NO_WAITERS;
     this.#out = NO_WRITES;
     return out.drop();
   }
@@ -946,7 +948,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #layerEnd(): void {
-    this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'));
+    if (this.#handshakeAbort !== null)
+      this.#abortHandshake(
+        () => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'),
+      );
     // The peer will send nothing more: a WebSocket is not used half-open, so end our side too.
     const cl = this.#closing();
     if (!cl.received && !cl.failure) {
@@ -970,7 +975,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #layerError(err: Error): void {
-    this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+    if (this.#handshakeAbort !== null)
+      this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const cl = this.#closing();
     // After both close frames, a reset (a peer that closes with RST, as some do) ends nothing it did not end.
     if (!cl.complete && (!cl.failure || cl.failure.code === 'ERR_WS_EOF')) {
@@ -980,6 +986,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.nextLayer.destroy();
   }
 
+  /** Fails the running handshake with the error `makeError` makes (callers test `#handshakeAbort` first: no closure made once it is open). */
   #abortHandshake(makeError: () => WebSocketError): void {
     const abort = this.#handshakeAbort;
     this.#handshakeAbort = null;
@@ -990,7 +997,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     unwatch(this.#inner);
     this.#deflate?.close();
     if (this.#state === State.Closed) return;
-    this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
+    if (this.#handshakeAbort !== null)
+      this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
     this.#state = State.Closed;
     const cl = this.#closing();
     cl.layerClosed();
