@@ -14,7 +14,16 @@ import { Opcode } from '../proto/frame.js';
 import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { errorText, HISTORY_BYTES_DEFAULT, unavailable, warn } from './broker-support.js';
+import {
+  errorText,
+  HISTORY_BYTES_DEFAULT,
+  MAX_HELD,
+  MAX_HELD_BYTES,
+  payloadBytes,
+  retryPause,
+  unavailable,
+  warn,
+} from './broker-support.js';
 import { MemoryBroker } from './memory-broker.js';
 import { Prepared, sharedDeflateBits } from './prepared-message.js';
 import {
@@ -175,6 +184,14 @@ const REPLAY_HIGH_WATER = 256 * 1024;
  */
 const HISTORY_READS_AT_ONCE = 2;
 
+/**
+ * Times a topic's catch-up read that failed while the broker stayed available is made again
+ * (`readFailed`), after a pause of 50 ms doubling up to `CATCH_UP_RETRY_MAX_MS`: a read that a
+ * stalled link timed out may well be answered on the next try (or on the next link).
+ */
+const CATCH_UP_RETRIES = 3;
+const CATCH_UP_RETRY_MAX_MS = 1000;
+
 /** A recovery's history read waiting its turn (`PubSub.recoveryHistory`). */
 interface HistoryRead {
   readonly key: string;
@@ -251,6 +268,8 @@ class Topic {
   holding: BrokerMessage[] | null = null;
   /** The gap's history read waits for the broker to be reported available again (`catchUp`). */
   readWaitsBroker = false;
+  /** The gap's history reads that failed while the broker stayed available, and were made again (`readFailed`). */
+  readFailures = 0;
   /** While the gap is filled: what is delivered to the topic joins the catch-up (`catchUp`), not the turn. */
   caughtUp: Prepared[] | null = null;
   constructor(readonly name: string) {}
@@ -1018,54 +1037,80 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     // 'read-failed' what a read once it is back finds gone, or still there.
     t.readWaitsBroker = !this.available;
     if (t.readWaitsBroker) return;
-    // (A read that fails is not made again: what it was for is skipped as 'read-failed', history
-    // perhaps still holding it for a client's `since`.)
-    let failed = false;
-    this.broker
-      .history(t.name, { offset: t.last, epoch: t.epoch })
-      .catch(() => {
-        failed = true;
-        return null;
-      })
-      .then((history) => {
-        const held = t.holding ?? [];
-        t.holding = null;
-        const caughtUp: Prepared[] = [];
-        for (const m of history ?? []) {
-          if (m.epoch !== t.epoch || m.offset <= t.last) continue;
-          // A `Broker` of one's own that answered the range's newer part only (against its contract):
-          // the older part is skipped, and told as any other.
-          if (t.last >= 0 && m.offset > t.last + 1)
-            this.skipped(t, t.epoch, t.last + 1, m.offset - 1, 'not-in-history');
-          t.last = m.offset;
-          const p = this.prepare(m);
-          if (p !== null) caughtUp.push(p);
-        }
-        // What history could not give is lost for good: take what follows as it is. (A held message
-        // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.
-        // `last` -1: the topic was subscribed anew at the broker meanwhile, and its new subscribers
-        // were never owed what came before.)
-        const next = held[0];
-        if (next !== undefined && next.epoch === t.epoch && t.last >= 0 && next.offset > t.last + 1) {
-          this.skipped(t, t.epoch, t.last + 1, next.offset - 1, failed ? 'read-failed' : 'not-in-history');
-          t.last = -1;
-        }
-        // The held messages follow (a new gap among them holds the rest again, for its own read).
-        t.caughtUp = caughtUp;
-        try {
-          for (const m of held) this.receive(m);
-        } finally {
-          t.caughtUp = null;
-        }
-        if (caughtUp.length === 0) return;
-        for (const p of caughtUp) p.caughtUp = true;
-        runDeferred(); // what was gathered before goes first
-        for (const sub of [...t.subs]) {
-          if (sub.member.subs.get(t.name) !== sub) continue;
-          if (sub.pending === null) this.startReplay(sub, caughtUp);
-          else for (const p of caughtUp) sub.pending.push(p); // joining or replaying: after what it holds
-        }
-      });
+    this.broker.history(t.name, { offset: t.last, epoch: t.epoch }).then(
+      (history) => this.filled(t, history, false),
+      () => this.readFailed(t),
+    );
+  }
+
+  /**
+   * `t`'s catch-up read failed (its link stalled or dropped while it ran): history may still hold
+   * the range (the README's promise), so the topic keeps holding and reads again, once the broker
+   * is reported available again (`availabilityChanged`) or, while it still is, after a short pause
+   * (`retryPause`), `CATCH_UP_RETRIES` times at most; only then is the range skipped, 'read-failed'.
+   */
+  private readFailed(t: Topic): void {
+    // Nothing left to read for: the PubSub closed, every subscriber left (the held messages go to
+    // no one), or the topic was subscribed anew at the broker (`last` -1: never owed the range).
+    if (this.closed || t.subs.size === 0 || t.last < 0) return this.filled(t, null, false);
+    // What the topic holds meanwhile grows with every live message: past the bound a broker holds
+    // a topic to during its reads (`MAX_HELD`, `MAX_HELD_BYTES`), the range is given up rather than
+    // this process's memory, as if no retry were left.
+    const held = t.holding ?? [];
+    if (held.length > MAX_HELD || payloadBytes(held) > MAX_HELD_BYTES) return this.filled(t, null, true);
+    if (!this.available) {
+      t.readWaitsBroker = true; // read again once it is back (not a retry: no link to read on)
+      return;
+    }
+    if (t.readFailures >= CATCH_UP_RETRIES) return this.filled(t, null, true);
+    void retryPause(t.readFailures++, CATCH_UP_RETRY_MAX_MS).then(() => {
+      if (this.closed || t.subs.size === 0 || t.last < 0) this.filled(t, null, false);
+      else this.catchUp(t); // (which waits for the broker if it was lost during the pause)
+    });
+  }
+
+  /**
+   * Delivers what `t`'s catch-up read gave (`history`; null when none, `failed` when the read
+   * failed for good), then what the topic held meanwhile.
+   */
+  private filled(t: Topic, history: BrokerMessage[] | null, failed: boolean): void {
+    t.readFailures = 0;
+    const held = t.holding ?? [];
+    t.holding = null;
+    const caughtUp: Prepared[] = [];
+    for (const m of history ?? []) {
+      if (m.epoch !== t.epoch || m.offset <= t.last) continue;
+      // A `Broker` of one's own that answered the range's newer part only (against its contract):
+      // the older part is skipped, and told as any other.
+      if (t.last >= 0 && m.offset > t.last + 1) this.skipped(t, t.epoch, t.last + 1, m.offset - 1, 'not-in-history');
+      t.last = m.offset;
+      const p = this.prepare(m);
+      if (p !== null) caughtUp.push(p);
+    }
+    // What history could not give is lost for good: take what follows as it is. (A held message
+    // of another epoch starts it over in `receive`, which tells what that epoch's start lacks.
+    // `last` -1: the topic was subscribed anew at the broker meanwhile, and its new subscribers
+    // were never owed what came before.)
+    const next = held[0];
+    if (next !== undefined && next.epoch === t.epoch && t.last >= 0 && next.offset > t.last + 1) {
+      this.skipped(t, t.epoch, t.last + 1, next.offset - 1, failed ? 'read-failed' : 'not-in-history');
+      t.last = -1;
+    }
+    // The held messages follow (a new gap among them holds the rest again, for its own read).
+    t.caughtUp = caughtUp;
+    try {
+      for (const m of held) this.receive(m);
+    } finally {
+      t.caughtUp = null;
+    }
+    if (caughtUp.length === 0) return;
+    for (const p of caughtUp) p.caughtUp = true;
+    runDeferred(); // what was gathered before goes first
+    for (const sub of [...t.subs]) {
+      if (sub.member.subs.get(t.name) !== sub) continue;
+      if (sub.pending === null) this.startReplay(sub, caughtUp);
+      else for (const p of caughtUp) sub.pending.push(p); // joining or replaying: after what it holds
+    }
   }
 
   /**

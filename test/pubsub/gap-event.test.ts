@@ -14,11 +14,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { WebSocketError } from '../../src/errors.js';
 import type { Broker, HistoryOptions } from '../../src/pubsub/broker.js';
-import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
+import { MAX_HELD, MAX_HELD_BYTES, unavailable } from '../../src/pubsub/broker-support.js';
 import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
-import { gatedPubSub } from './gated-broker.js';
+import { type GatedBroker, gatedPubSub } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
 import { serverFor, turnEnd } from './pubsub-support.js';
 
@@ -386,4 +386,127 @@ it("the last subscriber leaves, another subscribes before the broker's unsubscri
   await ps.publish(topic, payload(5));
   assert.deepEqual(await readUntil(b.client, 5), ['m5']);
   assert.deepEqual(gaps, []);
+});
+
+/**
+ * The topic's catch-up read (PubSub's own, after the link came back) fails while history still holds
+ * what it is for (2–7, history 100): before, 2–7 was skipped at once as 'read-failed', though the
+ * README promises that no offset history holds is lost. Now the read is made again (after a short
+ * pause while the broker stays available, or once it is back), and only when it cannot be made is
+ * the range skipped. A MemoryBroker behind a gate; its `history` fails as each test says.
+ */
+describe('a catch-up read that fails is made again before its range is skipped', () => {
+  const topic = 'read-again';
+
+  /**
+   * A subscriber that has 1; the link lost while 2–7 are published; back, the catch-up read held at
+   * the gate while 8 comes (held behind it); `fail(call)` says whether the `call`-th read fails.
+   * Resolves once the first read is held; `open()` lets it go on.
+   */
+  async function failingCatchUp(t: TestContext, fail: (call: number, gated: GatedBroker) => boolean) {
+    let calls = 0;
+    let gated!: GatedBroker;
+    const failing = (broker: Broker): Broker => ({
+      ...broker,
+      history: async (name, since) => {
+        const read = await broker.history(name, since);
+        if (fail(++calls, gated)) throw unavailable('the read timed out');
+        return read;
+      },
+    });
+    const telling = await gatedTelling(t, { size: 100, ttlSeconds: 0 }, failing);
+    gated = telling.gated;
+    const { ps, pair, gaps } = telling;
+    const a = await pair();
+    await ps.subscribe(a.ws, topic);
+    const { epoch } = await ps.publish(topic, payload(1));
+    assert.deepEqual(await readUntil(a.client, 1), ['m1']);
+    gated.down();
+    for (let offset = 2; offset <= 7; offset++) await gated.inner.publish(topic, payload(offset), true);
+    const reading = gated.gate('history');
+    gated.up();
+    await reading;
+    await gated.inner.publish(topic, payload(8), true); // (held behind the read)
+    return { gated, ps, pair, gaps, a, epoch, calls: () => calls };
+  }
+
+  it("it fails once, the broker still available: read again, 2–8 delivered in order, no 'gap'", async (t) => {
+    const { gated, gaps, a, calls } = await failingCatchUp(t, (call) => call === 1);
+    gated.open();
+    assert.deepEqual(await readUntil(a.client, 8), names(range(2, 8)));
+    assert.equal(calls(), 2);
+    assert.deepEqual(gaps, []);
+  });
+
+  it("the broker's link lost as it fails: read again once it is back, 2–8 delivered, no 'gap'", async (t) => {
+    const { gated, ps, gaps, a, calls } = await failingCatchUp(t, (call, g) => {
+      if (call > 1) return false;
+      g.down();
+      return true;
+    });
+    const lost = new Promise<void>((resolve) => ps.once('availability', () => resolve()));
+    gated.open();
+    await lost;
+    await turnEnd(); // (the failure handled: no read while the broker is down)
+    assert.equal(calls(), 1);
+    gated.up();
+    assert.deepEqual(await readUntil(a.client, 8), names(range(2, 8)));
+    assert.equal(calls(), 2);
+    assert.deepEqual(gaps, []);
+  });
+
+  it("every read fails: made again a bounded number of times, then one 'gap' 'read-failed' { from: 2, to: 7 }; 8 follows", async (t) => {
+    const { gated, gaps, a, epoch, calls } = await failingCatchUp(t, () => true);
+    gated.open();
+    assert.deepEqual(await readUntil(a.client, 8), ['m8']);
+    assert.ok(calls() > 1, `read again (${calls()} reads)`);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7, reason: 'read-failed' }]);
+  });
+
+  it("more than MAX_HELD messages held when it fails: not read again (memory bounded), 'read-failed' at once; the held ones follow", async (t) => {
+    const { gated, gaps, a, epoch, calls } = await failingCatchUp(t, () => true);
+    const last = 8 + MAX_HELD;
+    for (let offset = 9; offset <= last; offset++) await gated.inner.publish(topic, payload(offset), true);
+    gated.open();
+    assert.deepEqual(await readUntil(a.client, last), names(range(8, last)));
+    assert.equal(calls(), 1);
+    assert.deepEqual(gaps, [{ topic, epoch, from: 2, to: 7, reason: 'read-failed' }]);
+  });
+
+  /** The first read fails; the second held at the gate while the test does `meanwhile`, then answered. */
+  async function whileReadAgain(
+    t: TestContext,
+    meanwhile: (held: Awaited<ReturnType<typeof failingCatchUp>>) => Promise<void>,
+  ) {
+    const held = await failingCatchUp(t, (call) => call === 1);
+    const again = held.gated.gate('history');
+    held.gated.open();
+    await again;
+    await meanwhile(held);
+    const answered = held.gated.gate('answer');
+    held.gated.open();
+    await answered;
+    held.gated.open();
+    await turnEnd();
+    return held;
+  }
+
+  it("the PubSub closed while it is read again: no 'gap', no exception", async (t) => {
+    const { gaps, calls } = await whileReadAgain(t, ({ ps }) => ps.close());
+    assert.equal(calls(), 2);
+    assert.deepEqual(gaps, []);
+  });
+
+  it("its subscriber left and another subscribed while it is read again: no 'gap', the new one gets 9 (no duplicate)", async (t) => {
+    let b!: Awaited<ReturnType<Awaited<ReturnType<typeof failingCatchUp>>['pair']>>;
+    const { gated, gaps } = await whileReadAgain(t, async ({ ps, pair, a }) => {
+      b = await pair();
+      ps.unsubscribe(a.ws, topic);
+      const joined = await ps.subscribe(b.ws, topic);
+      assert.equal(joined.offset, 8);
+    });
+    await gated.inner.publish(topic, payload(9), true);
+    assert.deepEqual(await readUntil(b.client, 9), ['m9']);
+    assert.deepEqual(gaps, []);
+  });
 });
