@@ -8,7 +8,7 @@ import { serializeHead, type ParsedResponse, type ResponseHeaders } from './http
 import { computeAccept } from './handshake-server.js';
 import { acceptAsClient, type DeflateConfig, type DeflateParams } from './deflate-params.js';
 import { parseExtensions } from './extensions.js';
-import { hasToken, isToken, splitList } from './tokens.js';
+import { hasToken, isToken, splitList, trimOws } from './tokens.js';
 
 /** A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). */
 export function newSecKey(): string {
@@ -101,13 +101,13 @@ export function validateUpgradeResponse(
     throw new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${res.status} ${res.reason}`.trim());
   if (h.upgrade === undefined) throw new ClientHandshakeError('ERR_WS_NO_UPGRADE');
   // The value itself must be "websocket" (§4.1 step 2), not a list holding it: a 101 switches to one protocol.
-  if (String(h.upgrade).trim().toLowerCase() !== 'websocket')
+  if (trimOws(String(h.upgrade)).toLowerCase() !== 'websocket')
     throw new ClientHandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', String(h.upgrade));
   if (h.connection === undefined) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION');
   if (!hasToken(h.connection, 'upgrade')) throw new ClientHandshakeError('ERR_WS_NO_CONNECTION_UPGRADE');
   const accept = h['sec-websocket-accept'];
   if (accept === undefined) throw new ClientHandshakeError('ERR_WS_NO_SEC_ACCEPT');
-  if (String(accept).trim() !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');
+  if (trimOws(String(accept)) !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');
   const protocolField = h['sec-websocket-protocol'];
   const protocols = splitList(protocolField);
   // The field, when present, names exactly one of the offered subprotocols (RFC 6455 §4.1 step 6):
@@ -121,7 +121,7 @@ export function validateUpgradeResponse(
   }
   // Only what we offered may come back (RFC 6455 §4.1): permessage-deflate, when configured.
   const raw = h['sec-websocket-extensions'];
-  const text = raw === undefined ? '' : Array.isArray(raw) ? raw.join(', ') : raw.trim();
+  const text = raw === undefined ? '' : Array.isArray(raw) ? raw.join(', ') : trimOws(raw);
   if (splitList(raw).length === 0) return { protocol: protocols[0] ?? '', extensions: '' };
   const parsed = deflate ? parseExtensions(raw) : null;
   const params = parsed ? acceptAsClient(parsed, deflate) : null;

@@ -6,7 +6,7 @@ import { shown, WebSocketError } from '../errors.js';
 import type { HttpHeaders } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { HandshakeError, computeAccept } from './handshake-server.js';
-import { isToken, splitList } from './tokens.js';
+import { isToken, splitList, trimOws } from './tokens.js';
 
 export interface ValidConnect {
   protocols: string[];
@@ -34,13 +34,13 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   if (version === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   // 400, not HTTP/1.1's 426 (RFC 6455 §4.4): 426 Upgrade Required asks for an upgrade, which HTTP/2
   // forbids (RFC 9113 §8.6). The refusal still names the version spoken (`sec-websocket-version: 13`).
-  if (version.trim() !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 400, version);
+  if (trimOws(version) !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 400, version);
   const protocols = splitList(h['sec-websocket-protocol']);
   for (const p of protocols)
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   const key = one(h['sec-websocket-key']);
   const valid: ValidConnect = { protocols, extensions: parseExtensions(h['sec-websocket-extensions']) };
-  if (key !== undefined) valid.accept = computeAccept(key.trim());
+  if (key !== undefined) valid.accept = computeAccept(trimOws(key));
   return valid;
 }
 

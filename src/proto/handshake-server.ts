@@ -12,7 +12,7 @@ import {
   type UpgradeRequest,
 } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
-import { hasToken, isHostValue, isToken, splitList, type HeaderValue } from './tokens.js';
+import { hasToken, isHostValue, isToken, splitList, trimOws, type HeaderValue } from './tokens.js';
 
 /** RFC 6455 §1.3 */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -59,18 +59,14 @@ function header(headers: HttpHeaders, name: string): HeaderValue {
   return undefined;
 }
 
+/**
+ * A field's value as one string, without optional white space at its ends (SP, HTAB: RFC 9110
+ * §5.5), and nothing more: a key or version that ends in another byte (obs-text 0xA0, which
+ * `trim()` takes for white space) is not 16 bytes in base64, nor "13".
+ */
 function single(v: HeaderValue): string | undefined {
   if (v === undefined) return undefined;
-  const s = Array.isArray(v) ? v.join(', ') : v;
-  // Visible ASCII at both ends (the usual case) leaves nothing to trim: no call to trim().
-  if (typeof s === 'string' && s.length > 0 && isVisible(s.charCodeAt(0)) && isVisible(s.charCodeAt(s.length - 1)))
-    return s;
-  return s.trim();
-}
-
-/** Visible ASCII: no white space or line terminator that `trim()` would remove (those are all below 0x21 or above 0x7e). */
-function isVisible(c: number): boolean {
-  return c > 0x20 && c < 0x7f;
+  return trimOws(Array.isArray(v) ? v.join(', ') : v);
 }
 
 /** How many Host fields a request's `rawHeaders` (name, value, name, value, …) hold. */
@@ -96,6 +92,22 @@ function isBase64Key(key: string): boolean {
 const base64Table = new Uint8Array(128);
 for (const c of '+/0123456789') base64Table[c.charCodeAt(0)] = 1;
 for (let c = 0x41; c <= 0x5a; c++) base64Table[c] = base64Table[c + 0x20] = 1;
+
+/**
+ * Whether a request target is in absolute-form with an authority (RFC 9112 §3.2.2, RFC 3986 §3):
+ * a scheme (a letter, then letters, digits, '+', '-', '.'), then "://". Not "host:port" (CONNECT's
+ * authority-form, whose host would pass for a scheme), nor a target with "://" only in its query.
+ */
+function isAbsoluteUri(target: string): boolean {
+  const colon = target.indexOf(':');
+  if (colon <= 0 || target.charCodeAt(colon + 1) !== 0x2f || target.charCodeAt(colon + 2) !== 0x2f) return false;
+  for (let i = 0; i < colon; i++) {
+    const c = target.charCodeAt(i);
+    const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (!letter && (i === 0 || !((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e))) return false;
+  }
+  return true;
+}
 
 /** No subprotocols or extensions offered (shared, never changed). */
 const NONE: never[] = Object.freeze([]) as never[];
@@ -132,7 +144,7 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   // RFC 6455 §4.1 / RFC 9112 §3.2: a GET names a resource, a path or an absolute URI; `*` (OPTIONS'
   // asterisk-form) or `host:port` (CONNECT's authority-form) names none.
   const target = req.target ?? req.url;
-  if (typeof target === 'string' && target[0] !== '/' && !target.includes('://')) {
+  if (typeof target === 'string' && target[0] !== '/' && !isAbsoluteUri(target)) {
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target is neither a path nor an absolute URI');
   }
   const host = single(header(h, 'host'));

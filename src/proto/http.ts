@@ -3,7 +3,7 @@
  * limits, and response serialisation. Pure: bytes in, values out.
  */
 import { shown, WebSocketError, type ErrorCode } from '../errors.js';
-import { isOws, isToken, isTokenChar, type HeaderValue } from './tokens.js';
+import { isOws, isToken, isTokenChar, trimOws, type HeaderValue } from './tokens.js';
 
 /** Request header fields by lower-case name, as node:http's `IncomingMessage.headers`. */
 export type HttpHeaders = Record<string, HeaderValue>;
@@ -114,6 +114,9 @@ export class HeadReader<T> {
       // head unfinished until the handshake deadline: it is refused at once. A whole head with one
       // is refused by the parser (no field, request line or status line may hold an LF).
       if (bareLf(buf, from)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'a line ends in a bare LF, not CRLF');
+      // So would lines ended by a bare CR (RFC 9112 §2.2: invalid), which the parser refuses in any
+      // whole head: refused as soon as the byte after the CR is not an LF.
+      if (bareCr(buf, from)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'a bare CR not followed by LF');
       if (this.acc === null) {
         this.acc = Buffer.allocUnsafe(Math.max(1024, chunk.length * 2));
         chunk.copy(this.acc);
@@ -150,6 +153,14 @@ export class HeadReader<T> {
 function bareLf(buf: Buffer, from: number): boolean {
   for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
     if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  }
+  return false;
+}
+
+/** Whether `buf` holds a CR followed by another byte than LF at or after `from` (a CR at its end may still get its LF). */
+function bareCr(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(0x0d, from); i >= 0 && i + 1 < buf.length; i = buf.indexOf(0x0d, i + 1)) {
+    if (buf[i + 1] !== 0x0a) return true;
   }
   return false;
 }
@@ -306,14 +317,6 @@ function unfold(lines: string[]): string[] {
     else out.push(line);
   }
   return out;
-}
-
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && isOws(s.charCodeAt(a))) a++;
-  while (b > a && isOws(s.charCodeAt(b - 1))) b--;
-  return s.slice(a, b);
 }
 
 /** Response header fields, in the case they are written. */

@@ -31,6 +31,19 @@ export function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
+/**
+ * `s` without optional white space at either end (RFC 9110 §5.5), and only that: `trim()` would
+ * also remove characters that are part of a field value, as obs-text 0xA0 (NBSP in Latin-1).
+ * Returns `s` itself when there is none.
+ */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isOws(s.charCodeAt(a))) a++;
+  while (b > a && isOws(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
 /** Whether a list contains `token`, compared case-insensitively. */
 export function hasToken(value: HeaderValue, token: string): boolean {
   const want = token.toLowerCase();

@@ -905,6 +905,8 @@ describe('handshake refusals', () => {
     ['no sec-websocket-version', { 'sec-websocket-version': null }, 400],
     // 400, not HTTP/1.1's 426: HTTP/2 has no upgrade to ask for (RFC 9113 §8.6); the version is still named.
     ['sec-websocket-version: 8', { 'sec-websocket-version': '8' }, 400],
+    // 0xA0 (obs-text; NBSP to String.prototype.trim()) is part of the value, not white space around it (RFC 9110 §5.5).
+    ['sec-websocket-version: 13 then 0xA0', { 'sec-websocket-version': '13\xa0' }, 400],
     [':protocol other than websocket', { ':protocol': 'chat' }, 400],
     ['a malformed sec-websocket-protocol', { 'sec-websocket-protocol': 'a b' }, 400],
   ];

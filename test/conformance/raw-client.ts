@@ -90,14 +90,17 @@ export class RawClient {
     const { session, req, response } = RawClient.h2Request(port, over);
     try {
       const res = await response;
+      const head = Object.entries(res)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join('\r\n');
+      const status = Number(res[':status']);
+      // Not refused after all (a 2xx opened a WebSocket, whose stream stays open): told at once, not waited on.
+      if (status < 300) return { status, head, body: '' };
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
       // The server's side ends after the body (the stream closes only once ours ends too).
       await new Promise((r) => req.once('end', r));
-      const head = Object.entries(res)
-        .map(([k, v]) => `${k}: ${String(v)}`)
-        .join('\r\n');
-      return { status: Number(res[':status']), head, body: Buffer.concat(chunks).toString() };
+      return { status, head, body: Buffer.concat(chunks).toString() };
     } finally {
       session.close();
     }

@@ -8,7 +8,7 @@ import {
   type ErrorCode,
   type UpgradeRequest,
 } from '../../src/index.js';
-import { KEY_ACCEPT, requestHead, requestObject, text, ping } from '../support/frames.js';
+import { KEY, KEY_ACCEPT, requestHead, requestObject, text, ping } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
 function setup(opts: Parameters<typeof createTestPair>[0] = {}) {
@@ -149,6 +149,12 @@ describe('accept: operations while it runs', () => {
   });
 });
 
+/** The request with one field's value as given (requestObject trims values). */
+function withField(name: string, value: string): UpgradeRequest {
+  const req = requestObject();
+  return { ...req, headers: { ...req.headers, [name]: value } };
+}
+
 describe('accept: invalid requests', () => {
   const cases: [string, UpgradeRequest, ErrorCode, number][] = [
     ['HTTP/1.0', { ...requestObject(), httpVersion: '1.0' }, 'ERR_WS_BAD_HTTP_VERSION', 400],
@@ -176,6 +182,21 @@ describe('accept: invalid requests', () => {
     ['key not base64', requestObject({ 'Sec-WebSocket-Key': '!!!!!!!!!!!!!!!!!!!!!!==' }), 'ERR_WS_BAD_SEC_KEY', 400],
     ['no version', requestObject({ 'Sec-WebSocket-Version': null }), 'ERR_WS_NO_SEC_VERSION', 400],
     ['version 8', requestObject({ 'Sec-WebSocket-Version': '8' }), 'ERR_WS_BAD_SEC_VERSION', 426],
+    // Only SP and HTAB are optional white space around a value (RFC 9110 §5.5): 0xA0 (obs-text, NBSP in
+    // Latin-1, which String.prototype.trim() removes) is part of it, so neither is this key 16 bytes in
+    // base64, nor this version 13, nor this Host a host.
+    ['key ending in 0xA0', withField('sec-websocket-key', `${KEY}\xa0`), 'ERR_WS_BAD_SEC_KEY', 400],
+    ['key starting with 0xA0', withField('sec-websocket-key', `\xa0${KEY}`), 'ERR_WS_BAD_SEC_KEY', 400],
+    ['version 13 then 0xA0', withField('sec-websocket-version', '13\xa0'), 'ERR_WS_BAD_SEC_VERSION', 426],
+    ['Host ending in 0xA0', withField('host', 'server.example.com\xa0'), 'ERR_WS_BAD_REQUEST', 400],
+    // "://" in the query makes no absolute-form target (RFC 9112 §3.2.2: a scheme comes first).
+    ['target a?b=://c', { ...requestObject(), target: 'a?b=://c' }, 'ERR_WS_BAD_REQUEST', 400],
+    [
+      'target 1ws://host/ (a scheme starts with a letter)',
+      { ...requestObject(), target: '1ws://h/' },
+      'ERR_WS_BAD_REQUEST',
+      400,
+    ],
   ];
   for (const [name, req, code, status] of cases) {
     it(`${name} → ${status} and ${code}, then the layer is torn down`, async () => {

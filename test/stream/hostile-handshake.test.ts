@@ -127,6 +127,22 @@ describe('server role: hostile requests, the same answer from every front', { ti
     }
   });
 
+  it('lines ended by a bare CR: 400 at once, not a wait for the handshake deadline (60 s here)', async (t) => {
+    // RFC 9112 §2.2: a bare CR is invalid. A whole head with one is refused by the parser; an
+    // unfinished one (no CRLF CRLF ever comes) must not wait for the deadline either.
+    const a = await netServer(t, { handshakeTimeout: 60_000 });
+    const serve = await startServer(['--handshake-timeout', '60']);
+    t.after(() => serve.stop());
+    for (const request of [hs().replaceAll('\r\n', '\r'), hs().replace('\r\n', '\r'), `${hs().slice(0, 30)}\rX`]) {
+      for (const port of [a.port, serve.port]) {
+        const ex = await attack(port, [request]);
+        assert.equal(ex.status, 400, JSON.stringify(request.slice(0, 40)));
+      }
+      const o = await a.next();
+      assert.equal(o.accept, 'ERR_WS_BAD_REQUEST');
+    }
+  });
+
   it('2,000 connections abandoned mid-handshake (reset, FIN, silent): every one ends, the server still serves', async (t) => {
     const server = await netServer(t, { handshakeTimeout: 1000 });
     const request = hs();
@@ -215,6 +231,25 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
     const r = await connectTo(url);
     assert.equal(!r.open && r.error.code, 'ERR_WS_BAD_RESPONSE');
     assert.match(!r.open ? r.error.message : '', /bare LF/);
+  });
+
+  it('Upgrade or Sec-WebSocket-Accept ending in 0xA0 (obs-text, not white space: RFC 9110 §5.5): refused', async (t) => {
+    for (const [edit, code] of [
+      [(r: string) => r.replace('Upgrade: websocket', 'Upgrade: websocket\xa0'), 'ERR_WS_NO_UPGRADE_WEBSOCKET'],
+      [(r: string) => r.replace(/(Sec-WebSocket-Accept: \S+)/, '$1\xa0'), 'ERR_WS_BAD_SEC_ACCEPT'],
+    ] as const) {
+      // Latin-1: the byte 0xA0 itself, as a server would send it.
+      const { url } = await fakeServer(t, (s, accept) => s.write(Buffer.from(edit(response101(accept)), 'latin1')));
+      const r = await connectTo(url);
+      assert.equal(!r.open && r.error.code, code);
+    }
+  });
+
+  it('lines ended by a bare CR: ERR_WS_BAD_RESPONSE at once, not a wait for handshakeTimeout (60 s here)', async (t) => {
+    const { url } = await fakeServer(t, (s, accept) => s.write(response101(accept).replaceAll('\r\n', '\r')));
+    const r = await connectTo(url);
+    assert.equal(!r.open && r.error.code, 'ERR_WS_BAD_RESPONSE');
+    assert.match(!r.open ? r.error.message : '', /bare CR/);
   });
 
   it('100 Continue and 103 Early Hints before the 101 are read past (RFC 9110 §15.2); a 1xx before a refusal too', async (t) => {
