@@ -15,7 +15,8 @@
  *                     its deflated payload (made without context takeover), sent with RSV1 after
  *                     negotiating permessage-deflate with no context takeover both ways
  *
- * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use).
+ * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use); the echo and
+ * fan-out modes add reads (read calls, those that found nothing included) and waits (epoll_wait calls).
  * With LOADGEN_MSGS=N in the environment, echo modes stop after N messages (and handshake mode after N
  * handshakes) whatever the time: a fixed amount of work, for instruction counts (valgrind) and CPU
  * time per message that do not depend on how loaded the machine is.
@@ -86,6 +87,8 @@ static conn_t *publisher;
 static int fan_conns;
 static int fan_got[64];
 static long max_msgs = 0; /* LOADGEN_MSGS: stop after this many (0: run for the time given) */
+/* system calls of the measured span: read calls (those that found nothing included), epoll waits */
+static long n_reads = 0, n_waits = 0;
 
 static double now(void) {
     struct timespec ts;
@@ -255,10 +258,12 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             cpu0 = cpu_seconds();
             msgs0 = messages;
             lat_n = 0;
+            n_reads = n_waits = 0;
         }
         if (t >= end) break;
         if (max_msgs > 0 && start != 0 && messages - msgs0 >= max_msgs) break;
         int n = epoll_wait(ep, evs, 256, 100);
+        n_waits++;
         t = now();
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
@@ -279,6 +284,7 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             }
             for (;;) {
                 ssize_t r = read(c->fd, rbuf, sizeof rbuf);
+                n_reads++;
                 if (r == 0) { fprintf(stderr, "server closed a connection\n"); exit(1); }
                 if (r < 0) { if (errno == EAGAIN) break; die("read"); }
                 unsigned char *p = rbuf;
@@ -316,7 +322,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
         p50 = lat[lat_n / 2];
         p99 = lat[(long)(lat_n * 0.99)];
     }
-    printf("msgs=%ld rate=%.0f p50_us=%.1f p99_us=%.1f cpu_pct=%.0f\n", m, m / elapsed, p50, p99, 100 * cpu / elapsed);
+    printf("msgs=%ld rate=%.0f p50_us=%.1f p99_us=%.1f cpu_pct=%.0f reads=%ld waits=%ld\n", m, m / elapsed, p50, p99,
+           100 * cpu / elapsed, n_reads, n_waits);
 }
 
 static void run_handshakes(int concurrency, double seconds) {
