@@ -11,6 +11,8 @@
  *                     CONNS; msgs counts deliveries (messages received, summed over connections)
  *   loadgen fanoutraw HOST PORT CONNS INFLIGHT SIZE SECONDS   the same over raw TCP (no handshake; a message is
  *                     the publisher's frame length in bytes)
+ *                     With LOADGEN_PUBLISHERS=P (fan-out modes), the first P connections publish in turn, each
+ *                     message from the next one (so the server reads them from P sockets, in separate reads).
  *   loadgen echoz     HOST PORT CONNS INFLIGHT FILE SECONDS   echo of a compressed text message: FILE holds
  *                     its deflated payload (made without context takeover), sent with RSV1 after
  *                     negotiating permessage-deflate with no context takeover both ways
@@ -83,7 +85,8 @@ static int raw_mode = 0;
 /* fan-out: the publishing connection, how many connections must receive each message, and how many
    have received each of the last 64 messages (a message is done when all have) */
 static int fanout = 0;
-static conn_t *publisher;
+static conn_t *publishers;
+static int n_publishers = 1, next_publisher = 0;
 static int fan_conns;
 static int fan_got[64];
 static long max_msgs = 0; /* LOADGEN_MSGS: stop after this many (0: run for the time given) */
@@ -160,7 +163,9 @@ static void message_done(conn_t *c, double t) {
         int slot = (int)(c->received++ & 63);
         if (++fan_got[slot] == fan_conns) {
             fan_got[slot] = 0;
-            queue_message(publisher, t); /* received by every connection: publish the next */
+            /* received by every connection: publish the next, from the next publisher */
+            queue_message(&publishers[next_publisher], t);
+            next_publisher = (next_publisher + 1) % n_publishers;
         }
         return;
     }
@@ -236,7 +241,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
 
     conn_t *cs = calloc(conns, sizeof *cs);
     for (int i = 0; i < conns; i++) open_conn(&cs[i], &cs[i]);
-    publisher = &cs[0];
+    publishers = cs;
+    if (n_publishers > conns) n_publishers = conns;
     fan_conns = conns;
     int open = 0;
     double start = 0, end = 1e300, cpu0 = 0;
@@ -250,8 +256,12 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
                    let the last ones settle before publishing (a message some miss would never complete). */
                 usleep(300000);
                 t = now();
-                for (int k = 0; k < inflight; k++) queue_message(publisher, t);
-                if (pump_send(publisher) < 0) die("writev");
+                for (int k = 0; k < inflight; k++) {
+                    queue_message(&publishers[next_publisher], t);
+                    next_publisher = (next_publisher + 1) % n_publishers;
+                }
+                for (int k = 0; k < n_publishers; k++)
+                    if (pump_send(&publishers[k]) < 0) die("writev");
             }
             start = t;
             end = t + seconds;
@@ -312,7 +322,9 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             }
             if (pump_send(c) < 0) die("writev");
         }
-        if (fanout && publisher->to_send > 0 && pump_send(publisher) < 0) die("writev");
+        if (fanout)
+            for (int k = 0; k < n_publishers; k++)
+                if (publishers[k].to_send > 0 && pump_send(&publishers[k]) < 0) die("writev");
     }
     double elapsed = now() - start, cpu = cpu_seconds() - cpu0;
     long m = messages - msgs0;
@@ -393,6 +405,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (getenv("LOADGEN_MSGS")) max_msgs = atol(getenv("LOADGEN_MSGS"));
+    if (getenv("LOADGEN_PUBLISHERS")) n_publishers = atoi(getenv("LOADGEN_PUBLISHERS")) > 0 ? atoi(getenv("LOADGEN_PUBLISHERS")) : 1;
     struct rlimit rl = {200000, 200000};
     setrlimit(RLIMIT_NOFILE, &rl);
     addr.sin_family = AF_INET;
