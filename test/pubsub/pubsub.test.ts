@@ -127,7 +127,7 @@ describe('PubSub over the memory broker', () => {
     await new Promise((r) => setImmediate(r));
     for (const s of subs) s.layer.written.length = 0;
     // Loopback TCP hands the bytes over within each send: the next poll finds all three sockets readable.
-    pubs.forEach((p, i) => p.client.send(text(`from ${i}`)));
+    for (const [i, p] of pubs.entries()) p.client.send(text(`from ${i}`));
     const got = await Promise.all(subs.map((s) => texts(s.client, 3)));
     assert.deepEqual([...got[0]!].sort(), ['from 0', 'from 1', 'from 2']);
     assert.deepEqual(got[1], got[0], 'the same order for every subscriber');
