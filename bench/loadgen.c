@@ -11,11 +11,14 @@
  *                     CONNS; msgs counts deliveries (messages received, summed over connections)
  *   loadgen fanoutraw HOST PORT CONNS INFLIGHT SIZE SECONDS   the same over raw TCP (no handshake; a message is
  *                     the publisher's frame length in bytes)
+ *                     With LOADGEN_PUBLISHERS=P (fan-out modes), the first P connections publish in turn, each
+ *                     message from the next one (so the server reads them from P sockets, in separate reads).
  *   loadgen echoz     HOST PORT CONNS INFLIGHT FILE SECONDS   echo of a compressed text message: FILE holds
  *                     its deflated payload (made without context takeover), sent with RSV1 after
  *                     negotiating permessage-deflate with no context takeover both ways
  *
- * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use).
+ * Prints one line of key=value pairs: msgs, rate, p50_us, p99_us, cpu_pct (its own CPU use); the echo and
+ * fan-out modes add reads (read calls, those that found nothing included) and waits (epoll_wait calls).
  * With LOADGEN_MSGS=N in the environment, echo modes stop after N messages (and handshake mode after N
  * handshakes) whatever the time: a fixed amount of work, for instruction counts (valgrind) and CPU
  * time per message that do not depend on how loaded the machine is.
@@ -82,10 +85,13 @@ static int raw_mode = 0;
 /* fan-out: the publishing connection, how many connections must receive each message, and how many
    have received each of the last 64 messages (a message is done when all have) */
 static int fanout = 0;
-static conn_t *publisher;
+static conn_t *publishers;
+static int n_publishers = 1, next_publisher = 0;
 static int fan_conns;
 static int fan_got[64];
 static long max_msgs = 0; /* LOADGEN_MSGS: stop after this many (0: run for the time given) */
+/* system calls of the measured span: read calls (those that found nothing included), epoll waits */
+static long n_reads = 0, n_waits = 0;
 
 static double now(void) {
     struct timespec ts;
@@ -157,7 +163,9 @@ static void message_done(conn_t *c, double t) {
         int slot = (int)(c->received++ & 63);
         if (++fan_got[slot] == fan_conns) {
             fan_got[slot] = 0;
-            queue_message(publisher, t); /* received by every connection: publish the next */
+            /* received by every connection: publish the next, from the next publisher */
+            queue_message(&publishers[next_publisher], t);
+            next_publisher = (next_publisher + 1) % n_publishers;
         }
         return;
     }
@@ -233,7 +241,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
 
     conn_t *cs = calloc(conns, sizeof *cs);
     for (int i = 0; i < conns; i++) open_conn(&cs[i], &cs[i]);
-    publisher = &cs[0];
+    publishers = cs;
+    if (n_publishers > conns) n_publishers = conns;
     fan_conns = conns;
     int open = 0;
     double start = 0, end = 1e300, cpu0 = 0;
@@ -247,18 +256,24 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
                    let the last ones settle before publishing (a message some miss would never complete). */
                 usleep(300000);
                 t = now();
-                for (int k = 0; k < inflight; k++) queue_message(publisher, t);
-                if (pump_send(publisher) < 0) die("writev");
+                for (int k = 0; k < inflight; k++) {
+                    queue_message(&publishers[next_publisher], t);
+                    next_publisher = (next_publisher + 1) % n_publishers;
+                }
+                for (int k = 0; k < n_publishers; k++)
+                    if (pump_send(&publishers[k]) < 0) die("writev");
             }
             start = t;
             end = t + seconds;
             cpu0 = cpu_seconds();
             msgs0 = messages;
             lat_n = 0;
+            n_reads = n_waits = 0;
         }
         if (t >= end) break;
         if (max_msgs > 0 && start != 0 && messages - msgs0 >= max_msgs) break;
         int n = epoll_wait(ep, evs, 256, 100);
+        n_waits++;
         t = now();
         for (int e = 0; e < n; e++) {
             conn_t *c = evs[e].data.ptr;
@@ -279,6 +294,7 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             }
             for (;;) {
                 ssize_t r = read(c->fd, rbuf, sizeof rbuf);
+                n_reads++;
                 if (r == 0) { fprintf(stderr, "server closed a connection\n"); exit(1); }
                 if (r < 0) { if (errno == EAGAIN) break; die("read"); }
                 unsigned char *p = rbuf;
@@ -306,7 +322,9 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
             }
             if (pump_send(c) < 0) die("writev");
         }
-        if (fanout && publisher->to_send > 0 && pump_send(publisher) < 0) die("writev");
+        if (fanout)
+            for (int k = 0; k < n_publishers; k++)
+                if (publishers[k].to_send > 0 && pump_send(&publishers[k]) < 0) die("writev");
     }
     double elapsed = now() - start, cpu = cpu_seconds() - cpu0;
     long m = messages - msgs0;
@@ -316,7 +334,8 @@ static void run_echo(int conns, int inflight, size_t size, double seconds) {
         p50 = lat[lat_n / 2];
         p99 = lat[(long)(lat_n * 0.99)];
     }
-    printf("msgs=%ld rate=%.0f p50_us=%.1f p99_us=%.1f cpu_pct=%.0f\n", m, m / elapsed, p50, p99, 100 * cpu / elapsed);
+    printf("msgs=%ld rate=%.0f p50_us=%.1f p99_us=%.1f cpu_pct=%.0f reads=%ld waits=%ld\n", m, m / elapsed, p50, p99,
+           100 * cpu / elapsed, n_reads, n_waits);
 }
 
 static void run_handshakes(int concurrency, double seconds) {
@@ -386,6 +405,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (getenv("LOADGEN_MSGS")) max_msgs = atol(getenv("LOADGEN_MSGS"));
+    if (getenv("LOADGEN_PUBLISHERS")) n_publishers = atoi(getenv("LOADGEN_PUBLISHERS")) > 0 ? atoi(getenv("LOADGEN_PUBLISHERS")) : 1;
     struct rlimit rl = {200000, 200000};
     setrlimit(RLIMIT_NOFILE, &rl);
     addr.sin_family = AF_INET;

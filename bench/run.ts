@@ -4,7 +4,7 @@
  * Prints medians and same-round ratios, server CPU per message and the generator's own CPU.
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per measurement (default 3), BENCH_CELLS (comma list of cell
- * names to run, default all), BENCH_IDLE_CONNS (default 10000).
+ * names to run, default all; fanout8p is the fan-out cell with 8 publishing connections), BENCH_IDLE_CONNS (default 10000).
  *
  * Cells whose server programs are not there (a partner's file not yet merged) are skipped with the
  * reason printed.
@@ -132,7 +132,7 @@ interface Sample {
   genCpu: number;
 }
 
-function runGen(args: string[]): Promise<Record<string, number>> {
+function runGen(args: string[], env: Record<string, string> = {}): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     // The Socket.IO cell's generator is a Node program (socket.io-client): socketio HOST PORT CONNS SIZE SECONDS.
     const p =
@@ -142,7 +142,7 @@ function runGen(args: string[]): Promise<Record<string, number>> {
             [socketioLoad, '--port', args[2]!, '--conns', args[3]!, '--size', args[4]!, '--seconds', args[5]!],
             { stdio: ['ignore', 'pipe', 'inherit'] },
           )
-        : spawn(loadgen, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+        : spawn(loadgen, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let out = '';
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -157,7 +157,7 @@ function runGen(args: string[]): Promise<Record<string, number>> {
   });
 }
 
-async function measure(s: Server, args: string[]): Promise<Sample> {
+async function measure(s: Server, args: string[], env?: Record<string, string>): Promise<Sample> {
   args = [...args];
   const pid = pidOf(s);
   const t0 = cpuTicks(pid);
@@ -166,7 +166,7 @@ async function measure(s: Server, args: string[]): Promise<Sample> {
     s.name === 'raw' && args[0]!.startsWith('echo') ? 'raw' : s.name === 'fanout-raw' ? 'fanoutraw' : args[0]!;
   if (mode === 'raw' && args[0] === 'echoz')
     args = ['raw', args[1]!, args[2]!, String(readFileSync(args[3]!).length + 0), args[4]!];
-  const r = await runGen([mode, '127.0.0.1', String(s.port), ...args.slice(1)]);
+  const r = await runGen([mode, '127.0.0.1', String(s.port), ...args.slice(1)], env);
   const t1 = cpuTicks(pid);
   const cpuUs = ((t1 - t0) / TICK) * 1e6;
   return {
@@ -188,6 +188,8 @@ interface Cell {
   title: string;
   servers: ServerName[];
   args: string[];
+  /** Environment of the load generator (LOADGEN_PUBLISHERS, say). */
+  env?: Record<string, string>;
   /** Which number is compared: throughput (higher is better) or latency (lower is better). */
   metric: 'rate' | 'p50' | 'p99';
   goal: string;
@@ -303,6 +305,17 @@ const cells: Cell[] = [
     metric: 'rate',
     goal: 'ratio to ws and raw',
   },
+  {
+    // The same, each message from the next of 8 publishing connections: the server reads them from
+    // 8 sockets, and the raw server writes each read to every socket.
+    name: 'fanout8p',
+    title: 'fan-out, 1 KiB to 1,000 subscribers, 8 in flight from 8 publishers (deliveries/s)',
+    servers: ['fanout-pubsub', 'fanout-ws', 'fanout-raw'],
+    args: ['fanout', '1000', '8', '1024', S],
+    env: { LOADGEN_PUBLISHERS: '8' },
+    metric: 'rate',
+    goal: 'ratio to ws and raw',
+  },
 ];
 
 interface HeapReport {
@@ -398,7 +411,7 @@ async function main(): Promise<void> {
         const k = cell.servers.length;
         for (let i = 0; i < k; i++) {
           const n = cell.servers[(r + i) % k]!;
-          samples.get(n)!.push(await measure(await server(n), cell.args));
+          samples.get(n)!.push(await measure(await server(n), cell.args, cell.env));
         }
       }
       ran.set(cell.name, samples);

@@ -8,6 +8,8 @@
 # SERVER as for count.sh. Instructions of every thread; with MAIN=1 also the main thread's alone
 # (per-unit-main: the JavaScript and node's own work, without V8's compiler and GC helper threads,
 # whose share swings by ±15 % between runs) and Ir2 / N2 for both, which needs no second batch.
+# WARM_RUNS=K runs the warm-up load K times (default 1): with 2, the first batch's teardown (its
+# connections closing) is compiled before counting too, as the fan-out cell needs.
 set -euo pipefail
 server=$1 out=$2 warm=$3 n1=$4 n2=$5; shift 5
 mode=$1; shift
@@ -25,7 +27,7 @@ load() { LOADGEN_MSGS=$1 dist/bench/loadgen "$mode" 127.0.0.1 "$port" "${@:3}" >
 total() { grep -h '^summary:' "$out"/callgrind.out.* 2>/dev/null | awk '{s+=$2} END {printf "%.0f", s}'; }
 # The main thread's file of a dump (thread 1: callgrind.out.PID.K-01) when threads are counted apart.
 main() { cat "$out"/callgrind.out.*-01 2>/dev/null | grep -h '^summary:' | awk '{s+=$2} END {printf "%.0f", s}'; }
-load "$warm" warm "$@"
+for _ in $(seq "${WARM_RUNS:-1}"); do load "$warm" warm "$@"; done
 callgrind_control -i on $pid >/dev/null
 callgrind_control -z $pid >/dev/null
 load "$n1" n1 "$@"

@@ -1752,13 +1752,21 @@ let toFlush: Inner[] = [];
 let flushScheduled = false;
 
 /**
- * Work that queues frames to streams, deferred to the end of the turn (pub/sub gathers the
- * messages of one turn and queues each subscriber one Buffer for them all). It runs before the
- * turn's streams flush, or before the next write(), writeSome(), ping(), pong(), close() or
- * prepared frame on any stream, whichever comes first: what was deferred keeps its place before
- * whatever is written after it.
+ * Work that queues frames to streams, deferred to the end of the event loop's turn (pub/sub gathers
+ * the messages of one turn and queues each subscriber one Buffer for them all). It runs once the
+ * turn's I/O callbacks are done (an immediate: all the reads of one poll phase, from every socket,
+ * are gathered), or before the next write(), writeSome(), ping(), pong(), close() or prepared frame
+ * on any stream, or before the streams written to in this turn flush, whichever comes first: what
+ * was deferred keeps its place before whatever is written after it.
  */
 let deferred: ((atTurnEnd: boolean) => void)[] | null = null;
+/** An immediate that runs what is deferred is on its way. */
+let deferredScheduled = false;
+
+function runDeferredAtTurnEnd(): void {
+  while (deferred !== null) runDeferred(true); // a run may defer another
+  deferredScheduled = false;
+}
 
 function scheduleFlushAll(): void {
   flushScheduled = true;
@@ -1778,8 +1786,9 @@ function rethrow(err: unknown): never {
 }
 
 /**
- * Internal (pubsub): runs `run` at the end of this turn (`atTurnEnd` true: the turn's writes are
- * done, so `tryWritePreparedFrameNow` may write at once), or before the next write to any stream.
+ * Internal (pubsub): runs `run` at the end of this turn of the event loop, after its I/O callbacks
+ * (`atTurnEnd` true: the turn's writes are done, so `tryWritePreparedFrameNow` may write at once),
+ * or before the next write to any stream, or before the streams written to meanwhile flush.
  */
 export function deferQueueing(run: (atTurnEnd: boolean) => void): void {
   if (deferred !== null) {
@@ -1787,7 +1796,10 @@ export function deferQueueing(run: (atTurnEnd: boolean) => void): void {
     return;
   }
   deferred = [run];
-  if (!flushScheduled) scheduleFlushAll();
+  if (!deferredScheduled) {
+    deferredScheduled = true;
+    setImmediate(runDeferredAtTurnEnd);
+  }
 }
 
 /** Internal (pubsub): runs what was deferred now (before a subscription changes, say). */

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { WebSocketStream, connect } from '../../src/index.js';
+import { type ReceivedData, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import { RawClient } from '../conformance/raw-client.js';
-import { closeFrame } from '../support/frames.js';
+import { closeFrame, text } from '../support/frames.js';
 import { once, startTestServer, subscriberPair } from './pubsub-support.js';
 import { random } from '../support/random.js';
 
@@ -107,6 +107,32 @@ describe('PubSub over the memory broker', () => {
       );
     }
     for (const s of subs) s.client.destroy();
+  });
+
+  it("batches per loop turn: messages read from several publishers' sockets in one poll phase reach each subscriber in one write", async (t) => {
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const subs = [await subscriberPair(server), await subscriberPair(server)];
+    const pubs = [await subscriberPair(server), await subscriberPair(server), await subscriberPair(server)];
+    for (const s of subs) await ps.subscribe(s.ws, 'poll');
+    // Each publisher's stream publishes every message it reads, as a pub/sub server does.
+    for (const p of pubs) {
+      const onMessage = (err: WebSocketError | null, m?: ReceivedData): void => {
+        if (err) return;
+        void ps.publish('poll', m!.data, { binary: m!.binary });
+        p.ws.read(onMessage);
+      };
+      p.ws.read(onMessage);
+    }
+    await new Promise((r) => setImmediate(r));
+    for (const s of subs) s.layer.written.length = 0;
+    // Loopback TCP hands the bytes over within each send: the next poll finds all three sockets readable.
+    for (const [i, p] of pubs.entries()) p.client.send(text(`from ${i}`));
+    const got = await Promise.all(subs.map((s) => texts(s.client, 3)));
+    assert.deepEqual([...got[0]!].sort(), ['from 0', 'from 1', 'from 2']);
+    assert.deepEqual(got[1], got[0], 'the same order for every subscriber');
+    for (const s of subs) assert.equal(s.layer.written.length, 1, 'one write for the three reads');
+    for (const c of [...subs, ...pubs]) c.client.destroy();
   });
 
   it("a turn's messages of a topic are one Buffer, the same for every subscriber (one copy per turn, not per stream)", async (t) => {
