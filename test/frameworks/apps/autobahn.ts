@@ -1,12 +1,12 @@
 /**
  * AutobahnJS 26 (WAMP v2), run by autobahn.test.ts with `ws` as installed or aliased to ws-stream/ws. Autobahn dials
- * the global `WebSocket` (set here from ws: Node 20 has none) with one subprotocol per serializer
- * (`wamp.2.json`, `wamp.2.msgpack`, `wamp.2.cbor`), sets `binaryType = 'arraybuffer'`, and picks its serializer from
- * the `protocol` the server chose. Against a small WAMP router written here on the real ws (`handleProtocols`,
- * a broker and a dealer translating between serializers), three sessions on the three serializers: a procedure
- * registered by one and called by the others (a result, an application error, a 1 MiB argument, binary through
- * msgpack and cbor), events published with and without acknowledgement, an ABORT for an unknown realm, a connection dropped by the router and re-established by autobahn, and `close()` (GOODBYE both ways).
- * Prints what the sessions and the router saw.
+ * the global `WebSocket` (set here from ws: Node 20 has none) with one subprotocol per serializer (`wamp.2.json`,
+ * `wamp.2.msgpack`, `wamp.2.cbor`), sets `binaryType = 'arraybuffer'`, and picks its serializer from the `protocol` the
+ * server chose. Against a small WAMP router written here on the real ws (`handleProtocols`, a broker and a dealer
+ * translating between serializers), three sessions on the three serializers: a procedure registered by one and called
+ * by the others (a result, an application error, a 1 MiB argument, binary through msgpack and cbor), events published
+ * with and without acknowledgement, an ABORT for an unknown realm, a connection dropped by the router and
+ * re-established by autobahn, and `close()` (GOODBYE both ways). Prints what the sessions and the router saw.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
