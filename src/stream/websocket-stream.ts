@@ -1432,7 +1432,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       (body, compressed) => emit(body, compressed && firstPart),
       (e) => {
         this.#heldBytes -= payload.length;
-        c.fail(e);
+        // The layer went while this compressed: an unclean end reports its own error, as the writes queued behind do.
+        c.fail(e.code === 'ERR_WS_CLOSED' ? (this.#close?.endError ?? e) : e);
       },
     );
     return c.started();
