@@ -6,7 +6,9 @@
  * frame never went out, and closeInfo still said `wasClean: true`. The stream ends its side itself
  * once its close frame is out, so both now reach the peer, in both roles.
  * Also: a compressed write cut short by an unclean end reports that end's error, as the writes
- * queued behind it do (it reported ERR_WS_CLOSED).
+ * queued behind it do (it reported ERR_WS_CLOSED); and an answer to the peer's close that the next
+ * layer failed to write (a reset right behind the peer's close) is no clean close (it said
+ * `wasClean: true`).
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -151,4 +153,24 @@ it('a compressed write cut short by an unclean end reports that end, not ERR_WS_
   assert.equal(info.error?.code, 'ERR_WS_NEXT_LAYER');
   assert.equal(await write, 'ERR_WS_NEXT_LAYER', 'the end that cut it short');
   client.nextLayer.destroy();
+});
+
+it('an answer to the peer close that the next layer failed to write leaves the close unclean', async () => {
+  // The server's writes: the 101, then the answer to the client's close, which fails.
+  const [a, b] = createTestPair({ failWriteAt: 2 });
+  const server = new WebSocketStream(a);
+  const client = new WebSocketStream(b);
+  await Promise.all([server.accept(), client.handshake({ host: 'h' })]);
+  const closing = client.close({ code: 1000 }).then(
+    () => 'ok',
+    (e: WebSocketError) => e.code,
+  );
+  await assert.rejects(server.read(), { code: 'ERR_WS_CLOSED' });
+  const info = await server.whenClosed();
+  assert.deepEqual(
+    [info.initiatedBy, info.code, info.wasClean, info.error?.code],
+    ['remote', 1000, false, 'ERR_WS_NEXT_LAYER'],
+    'our close frame never went',
+  );
+  assert.notEqual(await closing, 'ok', 'the client never got an answer');
 });
