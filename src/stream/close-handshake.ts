@@ -73,9 +73,12 @@ export class CloseHandshake {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Our close frame was decided but the next layer failed before it was written: it never went. */
+  lost = false;
+
   /** Both close frames were exchanged. */
   get complete(): boolean {
-    return this.sent && this.received;
+    return this.sent && this.received && !this.lost;
   }
 
   /** The application's close(): `c` completes when the layer is closed; our frame goes unless it went. */

@@ -147,6 +147,8 @@ export class DuplexLayer implements NextLayer {
   /** @internal The duplex emitted 'error'. */ failed = false;
   /** @internal Over HTTP/2: where the stream's 'end' is. */ h2End = H2End.None;
   private ended = false;
+  /** attach() made the duplex half-open (detach() restores it). */
+  private halfOpenSet = false;
   /** We destroyed the duplex: a reset then is ours, not the peer's. */
   private destroying = false;
   /** The HTTP/2 stream's session, kept: node clears `stream.session` when it destroys the stream. */
@@ -171,6 +173,13 @@ export class DuplexLayer implements NextLayer {
     d.on('end', this.h2Session !== undefined ? onH2StreamEnd : onDuplexEnd);
     d.on('error', onDuplexError);
     d.on('close', onDuplexClose);
+    // The stream ends our side itself once its close frame is out (`#layerEnd`): a duplex that node
+    // would end at the peer's FIN (net.Socket's default) could not send the answer to a close that
+    // came with that FIN behind a message still compressing, nor the echo of that message.
+    if (d.allowHalfOpen === false) {
+      d.allowHalfOpen = true;
+      this.halfOpenSet = true;
+    }
     d.resume();
     if (d.destroyed) queueMicrotask(() => onDuplexClose.call(d));
   }
@@ -185,6 +194,10 @@ export class DuplexLayer implements NextLayer {
     d.off('close', onDuplexClose);
     d.off('finish', onDuplexFinish);
     d[kLayer] = undefined;
+    if (this.halfOpenSet) {
+      d.allowHalfOpen = false;
+      this.halfOpenSet = false;
+    }
     // Until its owner listens again, an error must not crash the process as an unhandled event.
     if (d.listenerCount('error') === 0) d.once('error', ignoreError);
     this.sink = null;

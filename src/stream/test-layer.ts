@@ -23,6 +23,8 @@ export class TestLayer extends Duplex {
   writes = 0;
   /** Every byte written by this end, in order (what the peer saw on the wire). */
   readonly written: Buffer[] = [];
+  /** The error of the failed write (`failWriteAt`): no write after it is delivered. */
+  private writeFailed: Error | null = null;
 
   constructor(readonly options: TestLayerOptions = {}) {
     checkOptionsObject(options);
@@ -43,7 +45,14 @@ export class TestLayer extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.writes++;
     if (this.options.failWriteAt === this.writes) {
-      cb(new Error(`test layer: write ${this.writes} failed`));
+      this.writeFailed = new Error(`test layer: write ${this.writes} failed`);
+      cb(this.writeFailed);
+      return;
+    }
+    // Node still hands the rest of a corked batch to _write after one failed (it destroys the stream a
+    // tick later): as on a socket, nothing behind the failed write reaches the peer.
+    if (this.writeFailed !== null) {
+      cb(this.writeFailed);
       return;
     }
     const copy = Buffer.from(chunk); // the peer may unmask in place: never share the writer's memory

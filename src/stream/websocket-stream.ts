@@ -978,6 +978,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#handshakeAbort !== null)
       this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const cl = this.#closing();
+    // Our close frame still compressing behind messages or queued here: never handed on, it never went.
+    if (cl.sent && (cl.waiting || this.#out.length > 0)) cl.lost = true;
     // After both close frames, a reset (a peer that closes with RST, as some do) ends nothing it did not end.
     if (!cl.complete && (!cl.failure || cl.failure.code === 'ERR_WS_EOF')) {
       cl.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
@@ -1432,7 +1434,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       (body, compressed) => emit(body, compressed && firstPart),
       (e) => {
         this.#heldBytes -= payload.length;
-        c.fail(e);
+        // The layer went while this compressed: an unclean end reports its own error, as the writes queued behind do.
+        c.fail(e.code === 'ERR_WS_CLOSED' ? (this.#close?.endError ?? e) : e);
       },
     );
     return c.started();
@@ -1707,6 +1710,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#inFlight--;
       this.#writesDone++;
       // A write cut short by a failure we know the reason of reports that reason.
+      // A failed write after our close frame was decided: that frame was in it or behind it, and never went.
+      if (err && this.#close?.sent === true) this.#close.lost = true;
       const e = err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
       for (const w of waiters) settle(w, e);
       if (this.#afterWrites !== null) this.#settleAfterWrites(e);
