@@ -294,12 +294,8 @@ export function parseResponseHead(head: string, limits: HeadLimits): ParsedRespo
   const lines = head.split('\r\n');
   const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
   if (!m) throw new HeadError('ERR_WS_BAD_RESPONSE', 0, 'malformed status line');
-  const unfolded = unfold(lines);
-  const { headers, rawHeaders } = parseFields(
-    unfolded.length === 1 ? unfolded[0]! : unfolded.join('\r\n'),
-    unfolded.length === 1 ? -1 : unfolded[0]!.length,
-    limits,
-  );
+  const unfolded = unfold(lines).join('\r\n');
+  const { headers, rawHeaders } = parseFields(unfolded, unfolded.indexOf('\r\n'), limits);
   return { status: Number(m[2]), reason: m[3] ?? '', httpVersion: m[1]!, headers, rawHeaders };
 }
 
@@ -313,7 +309,7 @@ function unfold(lines: string[]): string[] {
   for (let l = 1; l < lines.length; l++) {
     const line = lines[l]!;
     const c = line.charCodeAt(0);
-    if ((c === 0x20 || c === 0x09) && out.length > 1) out[out.length - 1] = `${trimOws(out.at(-1)!)} ${trimOws(line)}`;
+    if (isOws(c) && out.length > 1) out[out.length - 1] = `${trimOws(out.at(-1)!)} ${trimOws(line)}`;
     else out.push(line);
   }
   return out;
