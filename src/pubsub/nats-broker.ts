@@ -68,7 +68,11 @@ export interface NatsBrokerOptions {
    * republication is not always in sequence order) before the gap is reported. Default 5000.
    */
   readonly commandTimeoutMs?: number;
-  /** Milliseconds between reconnection attempts (at most, for a server down when the broker opens). Default 250. */
+  /**
+   * Milliseconds between reconnection attempts (at most, for a server down when the broker opens).
+   * Attempts after a lost connection fall on the clock's multiples of it (no random jitter), so that
+   * the processes of a deployment come back together after a server restart. Default 250.
+   */
   readonly reconnectTimeWaitMs?: number;
   /**
    * Milliseconds between the client's keep-alive PINGs (its `pingInterval`). When `maxPingOut` of
@@ -371,6 +375,11 @@ export class NatsBroker implements Broker {
     }
     const nats = this.#nats;
     const options = (this.#clientOptions = (servers: string[]): Record<string, unknown> => ({
+      // The client's own wait is `reconnectTimeWait` plus a random jitter from each process's last
+      // attempt: after a server restart one process came back up to a wait later than another,
+      // whose publishers meanwhile outran history (390 messages in 250 ms, history 200), and the
+      // late one's subscribers lost them. On the clock's multiples, every process tries at once.
+      reconnectDelayHandler: () => untilNextMultiple(this.#options.reconnectTimeWaitMs),
       ...this.#options.connectOptions,
       ...this.#tls,
       ...this.#credentials,
@@ -1494,6 +1503,14 @@ export class NatsBroker implements Broker {
  */
 function overBounds(sub: Subscription, maxHeldBytes: number): boolean {
   return sub.early.length > MAX_HELD || sub.heldBytes > maxHeldBytes;
+}
+
+/**
+ * Milliseconds from now to the clock's next multiple of `period` (the NATS client counts its wait from
+ * its last attempt, so attempts made at those multiples stay on them).
+ */
+function untilNextMultiple(period: number, now = Date.now()): number {
+  return period - (now % period);
 }
 
 /** The lowest offset of `held` past `last` and below `below`, if any. */
