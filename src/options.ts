@@ -47,7 +47,11 @@ export interface StreamOptions {
    * reported once the messages before it are queued for reading (also those still being inflated).
    */
   controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: ControlledStream) => void;
-  /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
+  /**
+   * How long `close()` waits for the peer's close frame and end, in ms, before tearing down; also the
+   * longest the answer to the peer's close waits for the messages before it to be read. 0: no limit
+   * (as for `handshakeTimeout` and `idleTimeout`). Default 5000.
+   */
   closeTimeout?: number;
   /**
    * How long the handshake may take, in ms, from `accept()`/`handshake()` to the 101 (in the server
