@@ -161,6 +161,16 @@ export const requestLimitDefaults = Object.freeze({
   maxHeaders: 100,
 });
 
+/**
+ * The same limits on the response a client reads (`handshake()`, `connect()`). More fields than a
+ * server takes from strangers: the client chose its server, and its head is bounded in bytes anyway.
+ * 2000 is node:http's `maxHeadersCount` for a response (which `ws`'s client reads through).
+ */
+export const responseLimitDefaults = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  maxHeaders: 2000,
+});
+
 export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> &
   Pick<StreamOptions, 'controlCallback'> & { perMessageDeflate: Required<DeflateOptions> | null };
 
@@ -366,16 +376,14 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
   };
 }
 
-export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<ReadRequestOptions> {
+export function normaliseRequestLimits(
+  o: ReadRequestOptions = {},
+  defaults: Required<ReadRequestOptions> = requestLimitDefaults,
+): Required<ReadRequestOptions> {
   checkOptionsObject(o);
   return {
-    maxHeaderBytes: checkInt(
-      'maxHeaderBytes',
-      o.maxHeaderBytes ?? requestLimitDefaults.maxHeaderBytes,
-      64,
-      2 ** 31 - 1,
-    ),
-    maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? requestLimitDefaults.maxHeaders, 1, 100000),
+    maxHeaderBytes: checkInt('maxHeaderBytes', o.maxHeaderBytes ?? defaults.maxHeaderBytes, 64, 2 ** 31 - 1),
+    maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? defaults.maxHeaders, 1, 100000),
   };
 }
 
