@@ -148,7 +148,7 @@ export function startHandshake(
         const err =
           he.limit === undefined
             ? new ClientHandshakeError('ERR_WS_BAD_RESPONSE', he.detail)
-            : new ClientHandshakeError('ERR_WS_HEADER_LIMIT', `the response: ${he.detail} (option ${he.limit})`);
+            : new ClientHandshakeError('ERR_WS_HEADER_LIMIT', `${he.detail} in the response (option ${he.limit})`);
         fail(ws, c, err);
         return;
       }
