@@ -47,7 +47,11 @@ export interface StreamOptions {
    * reported once the messages before it are queued for reading (also those still being inflated).
    */
   controlCallback?: (kind: 'ping' | 'pong' | 'close', payload: Buffer, stream: ControlledStream) => void;
-  /** How long `close()` waits for the peer's close frame and end, in ms, before tearing down. Default 5000. */
+  /**
+   * How long `close()` waits for the peer's close frame and end, in ms, before tearing down; also the
+   * longest the answer to the peer's close waits for the messages before it to be read. 0: no limit
+   * (as for `handshakeTimeout` and `idleTimeout`). Default 5000.
+   */
   closeTimeout?: number;
   /**
    * How long the handshake may take, in ms, from `accept()`/`handshake()` to the 101 (in the server
@@ -155,6 +159,16 @@ export const streamDefaults: Readonly<Required<Omit<StreamOptions, 'controlCallb
 export const requestLimitDefaults = Object.freeze({
   maxHeaderBytes: 16 * 1024,
   maxHeaders: 100,
+});
+
+/**
+ * The same limits on the response a client reads (`handshake()`, `connect()`). More fields than a
+ * server takes from strangers: the client chose its server, and its head is bounded in bytes anyway.
+ * 2000 is node:http's `maxHeadersCount` for a response (which `ws`'s client reads through).
+ */
+export const responseLimitDefaults = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  maxHeaders: 2000,
 });
 
 export type NormalStreamOptions = Required<Omit<StreamOptions, 'controlCallback' | 'perMessageDeflate'>> &
@@ -362,16 +376,14 @@ function normaliseFresh(o: StreamOptions): NormalStreamOptions {
   };
 }
 
-export function normaliseRequestLimits(o: ReadRequestOptions = {}): Required<ReadRequestOptions> {
+export function normaliseRequestLimits(
+  o: ReadRequestOptions = {},
+  defaults: Required<ReadRequestOptions> = requestLimitDefaults,
+): Required<ReadRequestOptions> {
   checkOptionsObject(o);
   return {
-    maxHeaderBytes: checkInt(
-      'maxHeaderBytes',
-      o.maxHeaderBytes ?? requestLimitDefaults.maxHeaderBytes,
-      64,
-      2 ** 31 - 1,
-    ),
-    maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? requestLimitDefaults.maxHeaders, 1, 100000),
+    maxHeaderBytes: checkInt('maxHeaderBytes', o.maxHeaderBytes ?? defaults.maxHeaderBytes, 64, 2 ** 31 - 1),
+    maxHeaders: checkInt('maxHeaders', o.maxHeaders ?? defaults.maxHeaders, 1, 100000),
   };
 }
 

@@ -95,7 +95,10 @@ export function toStreamOptions(
   target.autoPong = false; // the WebSocket answers pings itself, through its pong() (ws's order of calls)
   target.validateUtf8 = o.skipUTF8Validation !== true;
   target.failureReason = false; // ws closes a failed connection with the code alone
-  target.closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
+  // ws arms `setTimeout(destroy, closeTimeout)`: its 0 tears the socket down on the next turn of the
+  // timers (node runs a 0 ms timer after 1 ms), where the core's 0 means no limit.
+  const closeTimeout = o.closeTimeout ?? wsDefaults.closeTimeout;
+  target.closeTimeout = closeTimeout === 0 ? 1 : closeTimeout;
   target.controlCallback = controlCallback;
   // As ws: spread over its defaults (given as undefined or null, off), taken for its truth, and an object spread
   // once (its getters run, a Proxy's traps too).

@@ -112,14 +112,18 @@ function isAbsoluteUri(target: string): boolean {
 /** No subprotocols or extensions offered (shared, never changed). */
 const NONE: never[] = Object.freeze([]) as never[];
 
-/** Whether a request asks for a WebSocket upgrade at all (GET, Connection: upgrade, Upgrade: websocket). */
+/**
+ * Whether a request asks for a WebSocket upgrade at all (GET, Connection: upgrade, Upgrade: websocket),
+ * read as `validateUpgradeRequest` reads the same three: a method is case-sensitive (RFC 9110 §9.1),
+ * so a `get` is no GET here either, where accept() would answer it 400.
+ */
 export function isUpgrade(req: UpgradeRequest): boolean {
   return (
     typeof req === 'object' &&
     req !== null &&
     typeof req.headers === 'object' &&
     req.headers !== null &&
-    String(req.method).toUpperCase() === 'GET' &&
+    req.method === 'GET' &&
     hasToken(header(req.headers, 'connection'), 'upgrade') &&
     hasToken(header(req.headers, 'upgrade'), 'websocket')
   );

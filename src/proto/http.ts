@@ -39,10 +39,13 @@ export class HeadError extends WebSocketError {
   readonly status: number;
   /** What is wrong, without the code's description (for an error of another code made from it). */
   readonly detail: string;
-  constructor(code: ErrorCode, status: number, detail: string) {
+  /** For ERR_WS_HEADER_LIMIT: the limit the head is over (the option that sets it). */
+  readonly limit: keyof HeadLimits | undefined;
+  constructor(code: ErrorCode, status: number, detail: string, limit?: keyof HeadLimits) {
     super(code, detail);
     this.status = status;
     this.detail = detail;
+    this.limit = limit;
   }
 }
 
@@ -107,7 +110,12 @@ export class HeadReader<T> {
     const at = this.started ? buf.indexOf('\r\n\r\n', from, 'latin1') : -1;
     const end = at < 0 ? -1 : at + 4;
     if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) {
-      throw new HeadError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${this.limits.maxHeaderBytes} bytes`);
+      throw new HeadError(
+        'ERR_WS_HEADER_LIMIT',
+        431,
+        `HTTP head over ${this.limits.maxHeaderBytes} bytes`,
+        'maxHeaderBytes',
+      );
     }
     if (end < 0) {
       // A line ended by a bare LF (which RFC 9112 §2.2 lets a recipient refuse) would leave the
@@ -267,7 +275,7 @@ function knownName(head: string, from: number, to: number): number {
 }
 
 function tooManyFields(limits: HeadLimits): HeadError {
-  return new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`);
+  return new HeadError('ERR_WS_HEADER_LIMIT', 431, `more than ${limits.maxHeaders} header fields`, 'maxHeaders');
 }
 
 /** A field line starting at `start` whose name does not end in a colon: which fault it is (or 431, as badField). */

@@ -171,9 +171,9 @@ export class CloseHandshake {
     this.notify();
   }
 
-  /** Bounds the rest of the handshake by the close timeout: then the layer is destroyed. */
+  /** Bounds the rest of the handshake by the close timeout: then the layer is destroyed (0: no limit, as for the other timeouts). */
   armTimer(): void {
-    if (this.timer !== null || this.info !== undefined) return;
+    if (this.timer !== null || this.info !== undefined || this.timeoutMs === 0) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       // After a complete close handshake, a peer slow to close the connection is no failure.

@@ -10,8 +10,10 @@ import {
   checkInt,
   hasMethods,
   checkOptionsObject,
+  normaliseRequestLimits,
   normaliseStreamOptions,
   pickStreamOptions,
+  responseLimitDefaults,
   type ResponseHeaders,
   type StreamOptions,
 } from '../options.js';
@@ -35,6 +37,10 @@ export interface ConnectOptions extends StreamOptions {
   connectTimeout?: number;
   /** Cancels connecting and the handshake (ERR_WS_ABORTED). */
   signal?: AbortSignal;
+  /** Limit on the response head, in bytes (HTTP/1.1); more fails with ERR_WS_HEADER_LIMIT. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Limit on the number of the response's header fields (HTTP/1.1); more fails with ERR_WS_HEADER_LIMIT. Default 2000. */
+  maxHeaders?: number;
   /**
    * WebSocket over HTTP/2 (RFC 8441): `true` opens an HTTP/2 connection for it, a
    * `ClientHttp2Session` is shared (many WebSockets on one connection).
@@ -78,6 +84,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     rejectUnauthorized,
     servername,
     tls: tlsOptions,
+    limits,
     streamOptions,
   } = readConnectOptions(u, options);
   if (http2) {
@@ -134,7 +141,15 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   const ws = new WebSocketStream(socket, streamOptions);
-  await ws.handshake({ host: u.host, target: (u.pathname || '/') + u.search, protocols, headers, decorator, signal });
+  await ws.handshake({
+    host: u.host,
+    target: (u.pathname || '/') + u.search,
+    protocols,
+    headers,
+    decorator,
+    signal,
+    ...limits,
+  });
   return ws;
 }
 
@@ -149,6 +164,10 @@ const sessionMethods = ['request', 'ping', 'on', 'once', 'off'];
 function readConnectOptions(u: URL, o: ConnectOptions) {
   checkOptionsObject(o);
   const { protocols, headers, decorator, connectTimeout, signal, http2, ca, rejectUnauthorized, servername, tls } = o;
+  const limits = normaliseRequestLimits(
+    { maxHeaderBytes: o.maxHeaderBytes, maxHeaders: o.maxHeaders },
+    responseLimitDefaults,
+  );
   const normal = normaliseStreamOptions(pickStreamOptions(o));
   // Given to the stream as they were checked (its no deflate, null, is the options' false).
   const streamOptions: StreamOptions = { ...normal, perMessageDeflate: normal.perMessageDeflate ?? false };
@@ -163,5 +182,5 @@ function readConnectOptions(u: URL, o: ConnectOptions) {
     (u.pathname || '/') + u.search,
     upgradeRequestHeaders({ host: u.host, protocols: request.protocols, headers: request.headers }, 'x'),
   );
-  return { ...request, connectTimeout: timeout, http2, ca, rejectUnauthorized, servername, tls, streamOptions };
+  return { ...request, connectTimeout: timeout, http2, ca, rejectUnauthorized, servername, tls, limits, streamOptions };
 }

@@ -11,6 +11,7 @@ import {
   normaliseRequestLimits,
   type NormalStreamOptions,
   type ResponseHeaders,
+  responseLimitDefaults,
 } from '../options.js';
 import { clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import {
@@ -71,8 +72,10 @@ export interface HandshakeOptions {
   headers?: ResponseHeaders;
   /** Edits the request headers last. */
   decorator?: (headers: ResponseHeaders) => void;
-  /** Limit on the response head, in bytes. Default 16 KiB. */
+  /** Limit on the response head, in bytes; more fails with ERR_WS_HEADER_LIMIT. Default 16 KiB. */
   maxHeaderBytes?: number;
+  /** Limit on the number of the response's header fields; more fails with ERR_WS_HEADER_LIMIT. Default 2000. */
+  maxHeaders?: number;
   /** Cancels the handshake: the layer is destroyed and it completes with ERR_WS_ABORTED. */
   signal?: AbortSignal;
 }
@@ -127,7 +130,10 @@ export function startHandshake(
   if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
   decorator?.(headers);
   const request = serializeRequest(options.target ?? '/', headers);
-  const limits = normaliseRequestLimits({ maxHeaderBytes: options.maxHeaderBytes });
+  const limits = normaliseRequestLimits(
+    { maxHeaderBytes: options.maxHeaderBytes, maxHeaders: options.maxHeaders },
+    responseLimitDefaults,
+  );
   const c = new Completion<void>(callback);
   if (!ws.begin(c, signal)) return c.started();
   let reader = new HeadReader(limits, parseResponseHead);
@@ -138,7 +144,12 @@ export function startHandshake(
         r = reader.push(chunk);
       } catch (e) {
         const he = e as HeadError;
-        fail(ws, c, new ClientHandshakeError('ERR_WS_BAD_RESPONSE', he.detail));
+        // Over a limit: the option to raise is named (a head over it is no malformed one).
+        const err =
+          he.limit === undefined
+            ? new ClientHandshakeError('ERR_WS_BAD_RESPONSE', he.detail)
+            : new ClientHandshakeError('ERR_WS_HEADER_LIMIT', `${he.detail} in the response (option ${he.limit})`);
+        fail(ws, c, err);
         return;
       }
       if (!r.done) return;

@@ -77,7 +77,9 @@ function isResettable(d: Duplex): d is Duplex & ResettableStream {
 }
 
 const kLayer = Symbol('ws-stream.layer');
-type Tagged = Duplex & { [kLayer]?: DuplexLayer };
+/** A layer let go of the duplex half-open (`handOver`): the next one to attach restores node's default when it detaches. */
+const kHalfOpenHeld = Symbol('ws-stream.halfOpenHeld');
+type Tagged = Duplex & { [kLayer]?: DuplexLayer; [kHalfOpenHeld]?: true };
 
 // Listeners shared by every connection (`this` is the duplex): no closures per connection.
 function onDuplexData(this: Tagged, chunk: Buffer | string): void {
@@ -170,21 +172,41 @@ export class DuplexLayer implements NextLayer {
     const d = this.duplex as Tagged;
     d[kLayer] = this;
     d.on('data', onDuplexData);
-    d.on('end', this.h2Session !== undefined ? onH2StreamEnd : onDuplexEnd);
+    const onEnd = this.h2Session !== undefined ? onH2StreamEnd : onDuplexEnd;
+    d.on('end', onEnd);
     d.on('error', onDuplexError);
     d.on('close', onDuplexClose);
     // The stream ends our side itself once its close frame is out (`#layerEnd`): a duplex that node
     // would end at the peer's FIN (net.Socket's default) could not send the answer to a close that
     // came with that FIN behind a message still compressing, nor the echo of that message.
-    if (d.allowHalfOpen === false) {
+    if (d[kHalfOpenHeld] === true) {
+      d[kHalfOpenHeld] = undefined;
+      this.halfOpenSet = true;
+    } else if (d.allowHalfOpen === false) {
       d.allowHalfOpen = true;
       this.halfOpenSet = true;
     }
     d.resume();
     if (d.destroyed) queueMicrotask(() => onDuplexClose.call(d));
+    // The peer's FIN came while no layer listened (between readRequest and accept): told now, after
+    // what the caller does in this call (accept's `head`, whose bytes came before it).
+    else if (d.readableEnded) queueMicrotask(() => onEnd.call(d));
   }
 
   detach(): void {
+    this.release(false);
+  }
+
+  /**
+   * @internal Detaches, leaving the duplex half-open for the next layer attached to it: `readRequest` hands
+   * the socket on so, so that a FIN that came with the request (behind a close frame, say) does not make node
+   * end our side before `accept` or `rejectUpgrade` can answer. The next layer's detach restores node's default.
+   */
+  handOver(): void {
+    this.release(true);
+  }
+
+  private release(keepHalfOpen: boolean): void {
     const d = this.duplex as Tagged;
     d.pause();
     d.off('data', onDuplexData);
@@ -195,7 +217,8 @@ export class DuplexLayer implements NextLayer {
     d.off('finish', onDuplexFinish);
     d[kLayer] = undefined;
     if (this.halfOpenSet) {
-      d.allowHalfOpen = false;
+      if (keepHalfOpen) d[kHalfOpenHeld] = true;
+      else d.allowHalfOpen = false;
       this.halfOpenSet = false;
     }
     // Until its owner listens again, an error must not crash the process as an unhandled event.

@@ -5,8 +5,8 @@
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseRequestLimits, type ReadRequestOptions } from '../options.js';
-import { HeadReader, parseRequestHead, type ParsedRequest } from '../proto/http.js';
-import { toNextLayer, type NextLayer } from './next-layer.js';
+import { HeadError, HeadReader, parseRequestHead, type ParsedRequest } from '../proto/http.js';
+import { DuplexLayer, toNextLayer, type NextLayer } from './next-layer.js';
 
 export interface ReadRequestResult {
   request: ParsedRequest;
@@ -17,7 +17,9 @@ export interface ReadRequestResult {
 /**
  * Reads one request head. Rejects with ERR_WS_BAD_REQUEST (400) or ERR_WS_HEADER_LIMIT (431), whose
  * `status` says how to answer (see `rejectUpgrade`); with ERR_WS_EOF if the peer ends first. Writes
- * nothing and leaves the layer open and paused.
+ * nothing and leaves the layer open and paused; a Duplex also half-open (`allowHalfOpen`) until a
+ * layer is attached to it again (accept, rejectUpgrade): a FIN that came with the request is told
+ * to that layer, and node does not end our side first (which would leave nothing to answer on).
  */
 export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOptions): Promise<ReadRequestResult> {
   const reader = new HeadReader(normaliseRequestLimits(options), parseRequestHead);
@@ -27,7 +29,9 @@ export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOpti
     const finish = (err: WebSocketError | null, result?: ReadRequestResult): void => {
       if (done) return;
       done = true;
-      next.detach();
+      // A head read (or refused) is answered next, on this socket; one that never came is not.
+      if (next instanceof DuplexLayer && (err === null || err instanceof HeadError)) next.handOver();
+      else next.detach();
       if (err) reject(err);
       else resolve(result!);
     };

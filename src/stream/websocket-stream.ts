@@ -1121,7 +1121,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    * The answer to a close waits until the reader has taken the messages that came before it, so
    * that replies to them (an echo, a paused ws-stream/ws socket resumed later) still go out first,
    * as `ws` does (RFC 6455 §5.5.1 allows finishing the current message); it goes at the latest
-   * after `closeTimeout` (0: no limit), so a stream nobody reads still answers.
+   * after `closeTimeout`, so a stream nobody reads still answers (with 0, no limit: once read).
    */
   #deferInputEnd(what: 'close' | 'fail'): void {
     this.#close!.pendingEnd = what;
@@ -1146,7 +1146,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#armAnswerTimer();
   }
 
-  /** The deferred close answer goes by `closeTimeout` at the latest (0: no limit), so a stream nobody reads still answers. */
+  /** The deferred close answer goes by `closeTimeout` at the latest, so a stream nobody reads still answers (0: no limit). */
   #armAnswerTimer(): void {
     const ms = this.#opts.closeTimeout;
     if (ms > 0 && this.#close!.answerTimer === null) {

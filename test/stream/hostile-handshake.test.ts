@@ -209,7 +209,7 @@ describe('client role: hostile responses', { timeout: 60_000 }, () => {
       'ERR_WS_NO_UPGRADE_WEBSOCKET',
     ],
     ['no Connection', (a) => response101(a).replace('Connection: Upgrade\r\n', ''), 'ERR_WS_NO_CONNECTION'],
-    ['a head over 16 KiB', (a) => response101(a, `X-Big: ${'a'.repeat(17_000)}\r\n`), 'ERR_WS_BAD_RESPONSE'],
+    ['a head over 16 KiB', (a) => response101(a, `X-Big: ${'a'.repeat(17_000)}\r\n`), 'ERR_WS_HEADER_LIMIT'],
     ['a malformed status line', () => 'HTTP/1.1 1O1 Switching\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
   ];
   for (const [name, response, code] of refusals) {
