@@ -1,7 +1,7 @@
 /** ws-stream: the public surface. */
 export { WebSocketError, describeError, errorCodes, isWebSocketError } from './errors.js';
 export type { ErrorCode, ErrorCondition } from './errors.js';
-export { streamDefaults, requestLimitDefaults } from './options.js';
+export { streamDefaults, requestLimitDefaults, responseLimitDefaults } from './options.js';
 export type { StreamOptions, AcceptOptions, ReadRequestOptions, ResponseHeaders, DeflateOptions } from './options.js';
 export type { UpgradeRequest, ParsedRequest, HttpHeaders } from './proto/http.js';
 export { isUpgrade, computeAccept } from './proto/handshake-server.js';

@@ -13,7 +13,12 @@ import { Duplex } from 'node:stream';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from '../../src/compat/index.js';
-import { normaliseAcceptOptions, normaliseStreamOptions, requestLimitDefaults } from '../../src/options.js';
+import {
+  normaliseAcceptOptions,
+  normaliseStreamOptions,
+  requestLimitDefaults,
+  responseLimitDefaults,
+} from '../../src/options.js';
 import { streamDefaults, WebSocketStream } from '../../src/index.js';
 import { closeFrame, cont, frame, requestHead, text } from '../support/frames.js';
 import { attack, closeCodeOf, httpServer } from '../support/hostile.js';
@@ -69,6 +74,8 @@ it("README's permessage-deflate and accept() defaults are those `true` and `{}` 
   assert.equal(accept.maxHeaderBytes, 16 * 1024);
   assert.equal(accept.maxHeaders, 100);
   assert.deepEqual(requestLimitDefaults, { maxHeaderBytes: 16 * 1024, maxHeaders: 100 });
+  assert.match(readme, /`maxHeaderBytes` \(16 KiB\) and `maxHeaders` \(2000\) on the response head/);
+  assert.deepEqual(responseLimitDefaults, { maxHeaderBytes: 16 * 1024, maxHeaders: 2000 });
 });
 
 it("doc/ws-compat.md's server defaults are server.options' (maxPayload, closeTimeout, maxFragments, maxPendingAutoPongs, maxBufferedChunks)", async (t) => {
