@@ -77,9 +77,18 @@ function isResettable(d: Duplex): d is Duplex & ResettableStream {
 }
 
 const kLayer = Symbol('ws-stream.layer');
-/** A layer let go of the duplex half-open (`handOver`): the next one to attach restores node's default when it detaches. */
+/**
+ * A layer let go of the duplex half-open (`handOver`): the next one to attach restores node's default when it
+ * detaches. The value is what the duplex had written then (`bytesWritten`), to tell an answer written by hand.
+ */
 const kHalfOpenHeld = Symbol('ws-stream.halfOpenHeld');
-type Tagged = Duplex & { [kLayer]?: DuplexLayer; [kHalfOpenHeld]?: true };
+type Tagged = Duplex & { [kLayer]?: DuplexLayer; [kHalfOpenHeld]?: number };
+
+/** What a net.Socket (or tls.TLSSocket) has written so far; 0 for another Duplex. */
+function bytesWrittenOf(d: Duplex): number {
+  const n = (d as { bytesWritten?: unknown }).bytesWritten;
+  return typeof n === 'number' ? n : 0;
+}
 
 // Listeners shared by every connection (`this` is the duplex): no closures per connection.
 function onDuplexData(this: Tagged, chunk: Buffer | string): void {
@@ -132,6 +141,17 @@ function onDuplexClose(this: Tagged): void {
   layer.sink?.onClose();
 }
 function ignoreError(): void {}
+/**
+ * The peer's FIN on a duplex held half-open with no layer attached. Once its owner wrote to it by hand (an
+ * HTTP answer to a request that readRequest read), no layer comes: node's default applies again, and node
+ * ends our side after this 'end' as it would have (else the socket stayed half-open for good).
+ */
+function onHeldEnd(this: Tagged): void {
+  const held = this[kHalfOpenHeld];
+  if (held === undefined || this[kLayer] !== undefined || bytesWrittenOf(this) === held) return;
+  this[kHalfOpenHeld] = undefined;
+  this.allowHalfOpen = false;
+}
 
 /** Where an HTTP/2 stream's 'end' is: not come, come and not told yet (a reset may follow), told. */
 const enum H2End {
@@ -179,8 +199,9 @@ export class DuplexLayer implements NextLayer {
     // The stream ends our side itself once its close frame is out (`#layerEnd`): a duplex that node
     // would end at the peer's FIN (net.Socket's default) could not send the answer to a close that
     // came with that FIN behind a message still compressing, nor the echo of that message.
-    if (d[kHalfOpenHeld] === true) {
+    if (d[kHalfOpenHeld] !== undefined) {
       d[kHalfOpenHeld] = undefined;
+      d.off('end', onHeldEnd);
       this.halfOpenSet = true;
     } else if (d.allowHalfOpen === false) {
       d.allowHalfOpen = true;
@@ -217,8 +238,12 @@ export class DuplexLayer implements NextLayer {
     d.off('finish', onDuplexFinish);
     d[kLayer] = undefined;
     if (this.halfOpenSet) {
-      if (keepHalfOpen) d[kHalfOpenHeld] = true;
-      else d.allowHalfOpen = false;
+      if (keepHalfOpen) {
+        d[kHalfOpenHeld] = bytesWrittenOf(d);
+        d.on('end', onHeldEnd);
+      } else {
+        d.allowHalfOpen = false;
+      }
       this.halfOpenSet = false;
     }
     // Until its owner listens again, an error must not crash the process as an unhandled event.

@@ -20,6 +20,8 @@ export interface ReadRequestResult {
  * nothing and leaves the layer open and paused; a Duplex also half-open (`allowHalfOpen`) until a
  * layer is attached to it again (accept, rejectUpgrade): a FIN that came with the request is told
  * to that layer, and node does not end our side first (which would leave nothing to answer on).
+ * A socket answered by hand instead gets node's default back at the peer's FIN if it was written to
+ * before that FIN; one dropped, or written to only after, is the caller's to end or destroy.
  */
 export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOptions): Promise<ReadRequestResult> {
   const reader = new HeadReader(normaliseRequestLimits(options), parseRequestHead);

@@ -162,3 +162,58 @@ it("node:http: the FIN handled after 'upgrade', then accept(req, { head }): the 
   );
   assert.equal(parseExchange(Buffer.from(await received, 'latin1')).status, 101);
 });
+
+/**
+ * A server that reads a request, answers it by hand (no end(): the peer closes, as node's default then closes
+ * our side too) and resolves, once the peer's FIN was handled, with whether our side was ended.
+ */
+async function answerByHand(t: After, make: typeof net.createServer | typeof tls.createServer, options = {}) {
+  let resolve!: (ended: boolean) => void;
+  const ourSideEnded = new Promise<boolean>((r) => (resolve = r));
+  const srv = (make as typeof net.createServer)(options, async (socket) => {
+    socket.on('error', () => {});
+    t.after(() => socket.destroy());
+    await readRequest(socket);
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+    await ended(socket);
+    // node ends the writable side on the next tick after 'end', when it is not half-open.
+    setImmediate(() => resolve(socket.writableEnded));
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => srv.close());
+  return { port: (srv.address() as net.AddressInfo).port, ourSideEnded };
+}
+
+/** Sends a plain GET, waits for the whole answer, then ends; resolves with what came before the server's close. */
+async function getThenEnd(t: After, socket: net.Socket): Promise<string> {
+  t.after(() => socket.destroy());
+  const received = exchange(socket, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  let got = '';
+  const onData = (chunk: Buffer): void => {
+    got += chunk.toString('latin1');
+    if (!got.endsWith('ok\n')) return;
+    socket.off('data', onData);
+    socket.end();
+  };
+  socket.on('data', onData);
+  return received;
+}
+
+it('net: readRequest, an answer written by hand without end(), then the peer FINs: node closes our side as before', async (t) => {
+  const srv = await answerByHand(t, net.createServer);
+  const socket = net.connect(srv.port, '127.0.0.1');
+  await once(socket, 'connect');
+  const received = getThenEnd(t, socket);
+  assert.equal(await srv.ourSideEnded, true, 'the server socket was left half-open');
+  assert.match(await received, /^HTTP\/1\.1 200 OK\r\n/);
+});
+
+it('tls: the same over TLS', async (t) => {
+  const srv = await answerByHand(t, tls.createServer, { key: fixture('key.pem'), cert: fixture('cert.pem') });
+  const socket = tls.connect({ port: srv.port, host: '127.0.0.1', ca: fixture('cert.pem'), servername: 'localhost' });
+  await once(socket, 'secureConnect');
+  const received = getThenEnd(t, socket);
+  assert.equal(await srv.ourSideEnded, true, 'the server socket was left half-open');
+  assert.match(await received, /^HTTP\/1\.1 200 OK\r\n/);
+});
