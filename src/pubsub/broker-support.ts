@@ -217,33 +217,57 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
 }
 
 /**
+ * Milliseconds from `now` to the clock's next multiple of `period` (never 0). A wait counted from
+ * each process's own last attempt puts the processes of a deployment out of step: after a server
+ * restart one came back up to a wait later than another, whose publishers meanwhile outran history.
+ * Attempts on the clock's multiples are made by every process at once.
+ */
+export function untilNextMultiple(period: number, now = Date.now()): number {
+  return period - (now % period);
+}
+
+/**
+ * The wait before a reconnection attempt, `elapsed` ms after the server was lost: until the clock's
+ * next multiple (`untilNextMultiple`) of a step that doubles as the outage goes on, from 50 ms to
+ * `max` (at most the time already waited). The step follows the time since the loss, which the
+ * processes that lost one server share within a few ms, not each process's count of attempts (one
+ * whose first attempt fell just past a multiple would stay a step behind the others).
+ */
+export function reconnectDelay(elapsed: number, max: number, now = Date.now()): number {
+  let step = 50;
+  while (step < max && step * 2 <= elapsed) step *= 2;
+  return untilNextMultiple(Math.min(step, max), now);
+}
+
+/**
  * Tries `connect` again in the background after a broker's first connection failed, so that a
- * broker made while its server is down opens by itself once the server is up: 50 ms doubling up to
- * `max` between tries, on an unref'd timer (waiting does not keep the process alive). `connect`
- * resolves true when done (connected, or the broker closed meanwhile), false to try again. Returns
- * what stops it (the broker's `close()`).
+ * broker made while its server is down opens by itself once the server is up: at `reconnectDelay`
+ * (50 ms doubling up to `max`, on the clock's multiples), on an unref'd timer (waiting does not
+ * keep the process alive). `connect` resolves true when done (connected, or the broker closed
+ * meanwhile), false to try again. Returns what stops it (the broker's `close()`).
  */
 export function keepConnecting(connect: () => Promise<boolean>, max: number): () => void {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const next = (attempt: number): void => {
+  const since = Date.now();
+  const next = (): void => {
     timer = setTimeout(
       () => {
         timer = undefined;
         connect().then(
           (done) => {
-            if (!done && !stopped) next(attempt + 1);
+            if (!done && !stopped) next();
           },
           () => {
-            if (!stopped) next(attempt + 1);
+            if (!stopped) next();
           },
         );
       },
-      Math.min(50 * 2 ** Math.min(attempt, 10), max),
+      reconnectDelay(Date.now() - since, max),
     );
     timer.unref();
   };
-  next(0);
+  next();
   return () => {
     stopped = true;
     clearTimeout(timer);

@@ -43,6 +43,7 @@ import {
   refused,
   retryPause,
   unavailable,
+  untilNextMultiple,
   urlCredentials,
   warn,
   withDeadline,
@@ -1503,14 +1504,6 @@ export class NatsBroker implements Broker {
  */
 function overBounds(sub: Subscription, maxHeldBytes: number): boolean {
   return sub.early.length > MAX_HELD || sub.heldBytes > maxHeldBytes;
-}
-
-/**
- * Milliseconds from now to the clock's next multiple of `period` (the NATS client counts its wait from
- * its last attempt, so attempts made at those multiples stay on them).
- */
-function untilNextMultiple(period: number, now = Date.now()): number {
-  return period - (now % period);
 }
 
 /** The lowest offset of `held` past `last` and below `below`, if any. */

@@ -46,6 +46,7 @@ import {
   isRefusal,
   maskCredentials,
   payloadBytes,
+  reconnectDelay,
   refused,
   retryPause,
   unavailable,
@@ -60,7 +61,10 @@ export interface RedisBrokerOptions {
   readonly prefix?: string;
   /** Milliseconds a command may take before it fails with `ERR_WS_BROKER_UNAVAILABLE`. Default 5000. */
   readonly commandTimeoutMs?: number;
-  /** Longest wait between two reconnection attempts, in milliseconds. Default 1000. */
+  /**
+   * Longest wait between two reconnection attempts, in milliseconds (50 ms doubling up to it as the
+   * outage goes on, each attempt on the clock's next multiple: processes come back together). Default 1000.
+   */
   readonly reconnectMaxDelayMs?: number;
   /**
    * Milliseconds between keep-alive PINGs on each connection. A PING not answered within
@@ -476,6 +480,8 @@ export class RedisBroker implements Broker {
    */
   async #connect(redis: RedisModule): Promise<boolean> {
     const maxDelay = this.#options.reconnectMaxDelayMs;
+    /** When the pair's connection was lost (node-redis counts its attempts from 0 again each time). */
+    let lostAt = 0;
     const commands = redis.createClient({
       ...this.#options.clientOptions,
       url: this.#options.url,
@@ -485,9 +491,15 @@ export class RedisBroker implements Broker {
         ...(this.#options.clientOptions?.socket as object | undefined),
         // A connection that fails before it is the broker's is tried again by `keepConnecting`
         // (node-redis's own wait would keep the process alive); one of the broker's pair is
-        // retried forever with a capped backoff, until the pair is replaced or the broker closed.
-        reconnectStrategy: (retries: number, cause: Error) =>
-          this.#commands === commands && !this.#closed ? Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) : cause,
+        // retried forever with a capped backoff, until the pair is replaced or the broker closed,
+        // on the clock's multiples: with waits from each process's own loss (a few ms apart),
+        // a restarted Redis came up between two processes' tries, the second came back 200 ms
+        // after the first, whose publishers had published more than history holds meanwhile.
+        reconnectStrategy: (retries: number, cause: Error) => {
+          if (this.#commands !== commands || this.#closed) return cause;
+          if (retries === 0) lostAt = Date.now();
+          return reconnectDelay(Date.now() - lostAt, maxDelay);
+        },
       },
     });
     const subscriber = commands.duplicate();

@@ -1009,7 +1009,10 @@ async def check_outage_live(s, args):
     offset as every other subscriber, and every publish that got no error. With NATS (file
     storage) the epoch survives the restart: one sequence holds everything accepted; with Redis
     (no persistence) a new epoch starts at offset 1, complete from there, announced to every
-    subscriber by a re-sent `subscribed` (offset 0, the new epoch) just before its first message."""
+    subscriber by a re-sent `subscribed` (offset 0, the new epoch) just before its first message;
+    the first epoch's last messages, sent by Redis to some processes and not yet to others when it
+    was killed, are lost with its data for the others (doc/pubsub.md, *Redis broker*): at most one
+    per publisher (each waits for its own message before the next), at the end of the epoch."""
     t = uniq('live-outage')
     subs = [await s.connect(i, f'sub{i}') for i in range(len(s.urls) * 2)]
     pubs = [await s.connect(i, f'pub{i}') for i in range(len(s.urls))]
@@ -1017,6 +1020,7 @@ async def check_outage_live(s, args):
         await c.subscribe(t)
     seen = {c.name: [] for c in subs + pubs}  # (offset, data) in arrival order; (None, subscribed) for a new epoch
     accepted = {p.name: [] for p in pubs}
+    first_epoch = []  # (data, offset): accepted publishes that came back to their publisher in the first epoch
     errors = {p.name: 0 for p in pubs}
     phase = {'now': 'before'}
     counts = {(p.name, ph): 0 for p in pubs for ph in ('before', 'down', 'after')}
@@ -1052,6 +1056,8 @@ async def check_outage_live(s, args):
                 seen[p.name].append((r['offset'], r['data']))
                 if r['data'] == data:
                     accepted[p.name].append(data)
+                    if all(off is not None for off, _ in seen[p.name]):
+                        first_epoch.append((data, r['offset']))
                     counts[(p.name, phase['now'])] += 1
                     break
             k += 1
@@ -1093,11 +1099,25 @@ async def check_outage_live(s, args):
     # Every publish taken has reached every subscriber (the last ones may still be on their way).
     wanted = [d for p in pubs for d in accepted[p.name]]
 
+    def lost_with_redis(name):
+        """The first epoch's accepted publishes past the last one this subscriber got in it, once a
+        new epoch is announced to it (Redis died before it sent them this subscriber's way)."""
+        got = seen[name]
+        ends = [i for i, (off, _) in enumerate(got) if off is None]
+        if args.broker == 'nats' or not ends:
+            return []
+        last = max((off for off, _ in got[:ends[0]]), default=0)
+        return [d for d, off in first_epoch if off > last]
+
     def has_all(name):
         got = [d for _, d in seen[name]]
-        return all(d in got for d in wanted)
+        lost = lost_with_redis(name)
+        return all(d in got or d in lost for d in wanted)
 
     await until(lambda: all(has_all(c.name) for c in subs), 'every accepted publish at every subscriber')
+    for c in subs:
+        lost = lost_with_redis(c.name)
+        require(len(lost) <= len(pubs), f'{c.name}: the first epoch ends without {len(lost)} accepted publishes: {lost}')
     stop['now'] = True
 
     async def rest(p):  # what a publisher's loop had not read yet
