@@ -379,8 +379,18 @@ export class NatsBroker implements Broker {
       // The client's own wait is `reconnectTimeWait` plus a random jitter from each process's last
       // attempt: after a server restart one process came back up to a wait later than another,
       // whose publishers meanwhile outran history (390 messages in 250 ms, history 200), and the
-      // late one's subscribers lost them. On the clock's multiples, every process tries at once.
-      reconnectDelayHandler: () => untilNextMultiple(this.#options.reconnectTimeWaitMs),
+      // late one's subscribers lost them. On the clock's multiples, every process tries at once. The
+      // client counts a wait from its last attempt, and a timer a millisecond late then moved the next
+      // attempt a whole wait past the multiple (4 runs in 6, with a reconnectDelayHandler alone): so
+      // the client waits nothing itself, and each reconnection attempt (a server of the list was
+      // connected to: not a first connection, which goes at once) waits for the next multiple, counted
+      // from the moment it is made. (Not on the INFO the handler is given: the client forgets it at each
+      // attempt, and a server that took connections and dropped them was tried in a tight loop.)
+      reconnectDelayHandler: () => 0,
+      reconnectToServer: (pool: readonly { readonly didConnect: boolean }[]) =>
+        pool.some((server) => server.didConnect)
+          ? { server: pool[0], delay: untilNextMultiple(this.#options.reconnectTimeWaitMs) }
+          : null,
       ...this.#options.connectOptions,
       ...this.#tls,
       ...this.#credentials,
