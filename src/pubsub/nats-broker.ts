@@ -283,6 +283,8 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
+  /** Rejects each JetStream publish request in flight on the connection (called at its loss, `#untilLost`). */
+  readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
@@ -697,15 +699,18 @@ export class NatsBroker implements Broker {
       let seq: number;
       try {
         seq = (
-          await this.#js.publish(stream.subject, data, {
-            headers,
-            timeout: this.#options.commandTimeoutMs,
-            expect: { streamName: stream.name },
-          })
+          await this.#untilLost(
+            this.#js.publish(stream.subject, data, {
+              headers,
+              timeout: this.#options.commandTimeoutMs,
+              expect: { streamName: stream.name },
+            }),
+          )
         ).seq;
       } catch (err) {
         const big = this.#tooBig(err, data);
         if (big) throw big;
+        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
         // No stream took it (the client says "no responders" this way): it was deleted, make it
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
@@ -879,6 +884,21 @@ export class NatsBroker implements Broker {
       `${data.length} bytes: over the NATS server's max_payload${max === undefined ? '' : ` (${max} bytes, headers included)`}`,
       { cause: err },
     );
+  }
+
+  /**
+   * `request`, a JetStream publish, or ERR_WS_BROKER_UNAVAILABLE as soon as the connection is lost
+   * (as Redis refuses a command in flight then): its answer would not come on this connection, and
+   * the client would wait `commandTimeoutMs` for it. The server may have stored the message.
+   */
+  #untilLost<T>(request: Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const lost = (): void =>
+        reject(unavailable('the connection was lost while the publish was in flight: the message may have been stored'));
+      this.#inFlight.add(lost);
+      // (Its own rejection or answer after the loss has no one to tell.)
+      request.then(resolve, reject).finally(() => this.#inFlight.delete(lost));
+    });
   }
 
   /** `nc.flush()`, failing after `commandTimeoutMs` or when the broker closes, whichever is first. */
@@ -1425,6 +1445,8 @@ export class NatsBroker implements Broker {
             sub.heldBytes = 0;
           }
         }
+        for (const lost of this.#inFlight) lost();
+        this.#inFlight.clear();
         this.#own.release();
         if (this.#available) {
           this.#available = false;
