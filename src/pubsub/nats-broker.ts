@@ -894,7 +894,9 @@ export class NatsBroker implements Broker {
   #untilLost<T>(request: Promise<T>): Promise<T> {
     return new Promise((resolve, reject) => {
       const lost = (): void =>
-        reject(unavailable('the connection was lost while the publish was in flight: the message may have been stored'));
+        reject(
+          unavailable('the connection was lost while the publish was in flight: the message may have been stored'),
+        );
       this.#inFlight.add(lost);
       // (Its own rejection or answer after the loss has no one to tell.)
       request.then(resolve, reject).finally(() => this.#inFlight.delete(lost));
