@@ -283,7 +283,7 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
-  /** Rejects each JetStream publish request in flight on the connection (called at its loss, `#untilLost`). */
+  /** Rejects each publish's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
   readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -695,7 +695,8 @@ export class NatsBroker implements Broker {
       return this.#corePosition(topic);
     }
     for (let attempt = 0; ; attempt++) {
-      const stream = await this.#stream(topic);
+      // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
+      const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
       let seq: number;
       try {
         seq = (
@@ -705,6 +706,7 @@ export class NatsBroker implements Broker {
               timeout: this.#options.commandTimeoutMs,
               expect: { streamName: stream.name },
             }),
+            'while the publish was in flight: the message may have been stored',
           )
         ).seq;
       } catch (err) {
@@ -887,16 +889,13 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * `request`, a JetStream publish, or ERR_WS_BROKER_UNAVAILABLE as soon as the connection is lost
-   * (as Redis refuses a command in flight then): its answer would not come on this connection, and
-   * the client would wait `commandTimeoutMs` for it. The server may have stored the message.
+   * `request`, a publish's JetStream request, or ERR_WS_BROKER_UNAVAILABLE (the connection was lost
+   * `when`) as soon as the connection is lost, as Redis refuses a command in flight then: its answer
+   * would not come on this connection, and the client would wait `commandTimeoutMs` for it.
    */
-  #untilLost<T>(request: Promise<T>): Promise<T> {
+  #untilLost<T>(request: Promise<T>, when: string): Promise<T> {
     return new Promise((resolve, reject) => {
-      const lost = (): void =>
-        reject(
-          unavailable('the connection was lost while the publish was in flight: the message may have been stored'),
-        );
+      const lost = (): void => reject(unavailable(`the connection was lost ${when}`));
       this.#inFlight.add(lost);
       // (Its own rejection or answer after the loss has no one to tell.)
       request.then(resolve, reject).finally(() => this.#inFlight.delete(lost));
