@@ -283,6 +283,8 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
+  /** Rejects each publish's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
+  readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
@@ -693,19 +695,24 @@ export class NatsBroker implements Broker {
       return this.#corePosition(topic);
     }
     for (let attempt = 0; ; attempt++) {
-      const stream = await this.#stream(topic);
+      // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
+      const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
       let seq: number;
       try {
         seq = (
-          await this.#js.publish(stream.subject, data, {
-            headers,
-            timeout: this.#options.commandTimeoutMs,
-            expect: { streamName: stream.name },
-          })
+          await this.#untilLost(
+            this.#js.publish(stream.subject, data, {
+              headers,
+              timeout: this.#options.commandTimeoutMs,
+              expect: { streamName: stream.name },
+            }),
+            'while the publish was in flight: the message may have been stored',
+          )
         ).seq;
       } catch (err) {
         const big = this.#tooBig(err, data);
         if (big) throw big;
+        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
         // No stream took it (the client says "no responders" this way): it was deleted, make it
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
@@ -879,6 +886,20 @@ export class NatsBroker implements Broker {
       `${data.length} bytes: over the NATS server's max_payload${max === undefined ? '' : ` (${max} bytes, headers included)`}`,
       { cause: err },
     );
+  }
+
+  /**
+   * `request`, a publish's JetStream request, or ERR_WS_BROKER_UNAVAILABLE (the connection was lost
+   * `when`) as soon as the connection is lost, as Redis refuses a command in flight then: its answer
+   * would not come on this connection, and the client would wait `commandTimeoutMs` for it.
+   */
+  #untilLost<T>(request: Promise<T>, when: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const lost = (): void => reject(unavailable(`the connection was lost ${when}`));
+      this.#inFlight.add(lost);
+      // (Its own rejection or answer after the loss has no one to tell.)
+      request.then(resolve, reject).finally(() => this.#inFlight.delete(lost));
+    });
   }
 
   /** `nc.flush()`, failing after `commandTimeoutMs` or when the broker closes, whichever is first. */
@@ -1425,6 +1446,8 @@ export class NatsBroker implements Broker {
             sub.heldBytes = 0;
           }
         }
+        for (const lost of this.#inFlight) lost();
+        this.#inFlight.clear();
         this.#own.release();
         if (this.#available) {
           this.#available = false;

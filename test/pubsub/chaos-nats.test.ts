@@ -5,7 +5,6 @@
  */
 import { describeChaosOnBroker } from './chaos-support.js';
 
-// (A NATS restart or a cut link costs seconds: a publish in flight then waits for its timeout, 5 s,
-// which `serve` has no option to shorten. One seed, 2, strikes every kind of fault; seed 1 added
-// no statement to this file's coverage: PUBSUB_SEED=1 runs it.)
+// (One seed, 2, strikes every kind of fault; seed 1 added no statement to this file's coverage:
+// PUBSUB_SEED=1 runs it.)
 describeChaosOnBroker('nats', 2, { seeds: [2], steps: 20, rate: 0.2 });

@@ -1,0 +1,148 @@
+/**
+ * NatsBroker on JetStream: a publish whose request is in flight when the connection is lost
+ * rejects at the loss with ERR_WS_BROKER_UNAVAILABLE (as RedisBroker refuses a command in flight),
+ * not once `commandTimeoutMs` has passed. Here `commandTimeoutMs` is ten minutes: without that,
+ * the publish is still pending when the broker is back, which the tests assert it is not. A TCP
+ * proxy in front of nats-server decides what reaches the server and when the link is cut; what the
+ * server stored is still delivered after the reconnection, once, in order.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { WebSocketError } from '../../src/errors.js';
+import type { TopicPosition } from '../../src/pubsub/broker.js';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
+
+/** A publish's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
+interface Outcome {
+  settled: boolean;
+  position?: TopicPosition;
+  error?: unknown;
+}
+
+function follow(p: Promise<TopicPosition>): Outcome {
+  const outcome: Outcome = { settled: false };
+  p.then(
+    (position) => Object.assign(outcome, { settled: true, position }),
+    (error: unknown) => Object.assign(outcome, { settled: true, error }),
+  );
+  return outcome;
+}
+
+const mayBeStored = /connection was lost while the publish was in flight: the message may have been stored/;
+
+function assertLost(outcome: Outcome, message = mayBeStored): void {
+  assert.equal(outcome.settled, true, 'the publish in flight has not settled though the broker is back');
+  assert.ok(outcome.error instanceof WebSocketError, `rejected: ${String(outcome.error)}`);
+  assert.equal(outcome.error.code, 'ERR_WS_BROKER_UNAVAILABLE');
+  assert.match(outcome.error.message, message);
+}
+
+describe('NatsBroker: a publish in flight when the connection is lost rejects at the loss', () => {
+  const brokers: NatsBroker[] = [];
+  const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
+
+  async function open(url: string): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+    // (No keep-alive gets in the way: a held link is a stall the test chooses to end.)
+    const broker = new NatsBroker({ url, commandTimeoutMs: 600_000, pingIntervalMs: 600_000 });
+    brokers.push(broker);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    return { broker, events };
+  }
+
+  /** The publisher's connection through the proxy (opened last: one of a test before may be open too). */
+  function newestLink(): ProxyLink {
+    const link = [...env.proxy.links].at(-1);
+    assert.ok(link);
+    return link;
+  }
+
+  it('the network cut while the message is on its way: rejected, never stored; the next one takes its offset', async () => {
+    const topic = 'cut';
+    const pub = await open(env.proxy.url('nats'));
+    const first = await pub.broker.publish(topic, Buffer.from('first'), false);
+    const link = newestLink();
+    const sent = (): number => link.clientText.split('PUB ws-stream.in.').length - 1;
+    const before = sent();
+    link.holdClientFrom('PUB ws-stream.in.');
+    const held = follow(pub.broker.publish(topic, Buffer.from('held'), false));
+    await env.proxy.until(() => (sent() > before ? true : undefined));
+
+    env.proxy.cut();
+    await pub.events.available(false);
+    env.proxy.restore();
+    await pub.events.available(true);
+    assertLost(held);
+    // The first one kept its result; the held one never reached the server.
+    assert.deepEqual(first, { offset: 1, epoch: first.epoch });
+    assert.deepEqual(await pub.broker.publish(topic, Buffer.from('next'), false), { offset: 2, epoch: first.epoch });
+    assert.deepEqual(
+      (await pub.broker.history(topic, { offset: 0, epoch: first.epoch }))?.map((m) => m.data.toString()),
+      ['first', 'next'],
+    );
+  });
+
+  it("the network cut while the topic's stream is being made: rejected, nothing sent; published again, it takes offset 1", async () => {
+    const topic = 'new';
+    const pub = await open(env.proxy.url('nats'));
+    const link = newestLink();
+    link.holdClientFrom('$JS.API.STREAM.CREATE.');
+    const held = follow(pub.broker.publish(topic, Buffer.from('held'), false));
+    await env.proxy.until(() => (link.clientText.includes('$JS.API.STREAM.CREATE.') ? true : undefined));
+
+    env.proxy.cut();
+    await pub.events.available(false);
+    env.proxy.restore();
+    await pub.events.available(true);
+    assertLost(held, /connection was lost before the message was sent: it was not stored/);
+    const again = await pub.broker.publish(topic, Buffer.from('again'), false);
+    assert.equal(again.offset, 1);
+    assert.deepEqual(
+      (await pub.broker.history(topic, { offset: 0, epoch: again.epoch }))?.map((m) => m.data.toString()),
+      ['again'],
+    );
+  });
+
+  it('the server killed after storing it, its answer not back: rejected; delivered after the restart, once, in order', async () => {
+    const topic = 'killed';
+    const pub = await open(env.proxy.url('nats')); // subscribed too: it would wait for its own delivery
+    const sub = await open(env.server.url);
+    await pub.broker.subscribe(topic);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('first'), false);
+    await sub.events.received(topic, 1);
+    await pub.events.received(topic, 1);
+
+    // From now on the server's bytes to the publisher are held (one byte per ten minutes): the
+    // message reaches the server, which stores it, but neither its answer nor its delivery comes back.
+    const link = newestLink();
+    link.trickleToClient(1, 600_000);
+    const stored = follow(pub.broker.publish(topic, Buffer.from('stored'), false));
+    await sub.events.received(topic, 2);
+
+    await env.server.kill();
+    await pub.events.available(false);
+    await sub.events.available(false);
+    await env.server.start();
+    await pub.events.available(true);
+    await sub.events.available(true);
+    assertLost(stored);
+    assert.deepEqual(first, { offset: 1, epoch: first.epoch });
+
+    const after = await pub.broker.publish(topic, Buffer.from('after'), false);
+    assert.deepEqual(after, { offset: 3, epoch: first.epoch });
+    await sub.events.received(topic, 3);
+    for (const { events } of [pub, sub]) {
+      assert.deepEqual(
+        events.of(topic).map((m) => [m.offset, m.epoch, m.data.toString()]),
+        [
+          [1, first.epoch, 'first'],
+          [2, first.epoch, 'stored'],
+          [3, first.epoch, 'after'],
+        ],
+      );
+    }
+  });
+});
