@@ -43,6 +43,12 @@ class Steady {
     readonly topic: string,
   ) {
     ws.on('message', (d) => this.receive(JSON.parse(String(d)) as Msg));
+    // A steady one closed (1008 ERR_WS_SLOW_SUBSCRIBER if its reader fell 4 MiB behind) fails the
+    // test with its code at once, rather than leaving `until` waiting for the test's timeout.
+    ws.on('close', (code, reason) => {
+      this.problems.push(`${this.topic}: closed ${code} ${String(reason)}`);
+      for (const w of this.waiters.splice(0)) w();
+    });
   }
   private receive(m: Msg): void {
     if (m.op === 'subscribed') this.next = m.offset! + 1;
