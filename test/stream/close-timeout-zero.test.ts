@@ -4,9 +4,9 @@
  * connection down on the next turn of the timers, close() failing ERR_WS_TIMEOUT), and the answer to
  * the peer's close waits for the reader to take the messages before it.
  *
- * The peer answers late with a timer armed once it has our close frame: node runs timers in the order
- * they expire, so a close timer of 0 ms (armed before) would always fire first, however loaded the
- * machine: the outcome does not depend on timing.
+ * `setTimeout` is node's mock: once the peer has our close frame (or the server has the peer's), the
+ * clock is moved on, which fires any close or answer timer the stream armed, before the peer answers or
+ * the reader reads: the outcome does not depend on timing.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -23,12 +23,12 @@ type After = { after(fn: () => unknown): void };
 async function pair(
   t: After,
   options: StreamOptions = {},
-): Promise<{ ws: WebSocketStream; peer: RawPeer; socket: net.Socket }> {
-  let resolve!: (ws: WebSocketStream) => void;
-  const accepted = new Promise<WebSocketStream>((r) => (resolve = r));
-  const srv = net.createServer((socket) => {
-    const ws = new WebSocketStream(socket, { ...options, closeTimeout: 0 });
-    ws.accept().then(() => resolve(ws));
+): Promise<{ ws: WebSocketStream; peer: RawPeer; socket: net.Socket; serverSocket: net.Socket }> {
+  let resolve!: (accepted: { ws: WebSocketStream; serverSocket: net.Socket }) => void;
+  const accepted = new Promise<{ ws: WebSocketStream; serverSocket: net.Socket }>((r) => (resolve = r));
+  const srv = net.createServer((serverSocket) => {
+    const ws = new WebSocketStream(serverSocket, { ...options, closeTimeout: 0 });
+    ws.accept().then(() => resolve({ ws, serverSocket }));
   });
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
@@ -40,10 +40,11 @@ async function pair(
   const peer = new RawPeer(socket);
   socket.write(requestHead());
   assert.equal((await peer.responseHead()).status, 101);
-  return { ws: await accepted, peer, socket };
+  return { ...(await accepted), peer, socket };
 }
 
 it('close() with closeTimeout 0 waits for a late close frame: clean, no ERR_WS_TIMEOUT', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const { ws, peer, socket } = await pair(t);
   const closing = ws.close({ code: 1000, reason: 'bye' }).then(
     () => 'ok',
@@ -51,7 +52,7 @@ it('close() with closeTimeout 0 waits for a late close frame: clean, no ERR_WS_T
   );
   const [ours] = await peer.waitFrames(1);
   assert.equal(closeCodeOf(ours), 1000);
-  await new Promise((r) => setTimeout(r, 50)); // the peer is slow to answer
+  t.mock.timers.tick(60_000); // the peer is slow to answer: a close timer would have fired
   if (!socket.destroyed) socket.write(closeFrame(1000, 'bye'));
   assert.equal(await closing, 'ok');
   assert.deepEqual(await ws.whenClosed(), { initiatedBy: 'local', code: 1000, reason: 'bye', wasClean: true });
@@ -61,11 +62,15 @@ it('close() with closeTimeout 0 waits for a late close frame: clean, no ERR_WS_T
 it('with closeTimeout 0, the answer to a close waits for the reader to take the message before it', async (t) => {
   let closeSeen!: () => void;
   const seen = new Promise<void>((r) => (closeSeen = r));
-  const { ws, peer, socket } = await pair(t, { controlCallback: (kind) => kind === 'close' && closeSeen() });
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { ws, peer, socket, serverSocket } = await pair(t, {
+    controlCallback: (kind) => kind === 'close' && closeSeen(),
+  });
+  const written = serverSocket.bytesWritten;
   socket.write(Buffer.concat([text('first'), closeFrame(1000, 'done')]));
   await seen;
-  await new Promise((r) => setTimeout(r, 50)); // a limit of 0 ms would have answered by now
-  assert.deepEqual(peer.frames(), [], 'no answer while the message is unread');
+  t.mock.timers.tick(60_000); // an answer timer, had one been armed, has fired (and written) now
+  assert.equal(serverSocket.bytesWritten, written, 'no answer while the message is unread');
   assert.equal((await ws.read()).data.toString(), 'first');
   const [answer] = await peer.waitFrames(1);
   assert.equal(closeCodeOf(answer), 1000);
