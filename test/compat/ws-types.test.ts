@@ -146,6 +146,16 @@ const settings: Setting[] = [
     declarations: oursCommonJs,
   },
   { name: 'CommonJS files on require.d.cts, node16', options: node16, chosen: commonJs, declarations: oursCommonJs },
+  {
+    name: 'CommonJS files on require.d.cts, commonjs (node10 resolution)',
+    options: {
+      module: ts.ModuleKind.CommonJS,
+      moduleResolution: ts.ModuleResolutionKind.Node10,
+      esModuleInterop: true,
+    },
+    chosen: commonJs,
+    declarations: oursCommonJs,
+  },
 ];
 
 for (const { name, options, chosen, declarations, extra = [] } of settings) {
