@@ -57,7 +57,8 @@ const corpus = new Map(
 /** Parsed files shared by every program (lib and @types/node are parsed once). */
 const parsed = new Map<string, ts.SourceFile>();
 
-function compile(files: string[], options: ts.CompilerOptions): Map<string, string[]> {
+/** Each file's diagnostics, and the program's files. */
+function compile(files: string[], options: ts.CompilerOptions): [Map<string, string[]>, string[]] {
   const host = ts.createCompilerHost(options, true);
   const { fileExists, readFile, getSourceFile } = host;
   host.fileExists = (f) => corpus.has(f) || fileExists.call(host, f);
@@ -87,7 +88,7 @@ function compile(files: string[], options: ts.CompilerOptions): Map<string, stri
       }),
     );
   }
-  return out;
+  return [out, program.getSourceFiles().map((sf) => sf.fileName)];
 }
 
 // skipLibCheck off: the package declarations are checked (only the files asked about are).
@@ -161,8 +162,13 @@ const settings: Setting[] = [
 for (const { name, options, chosen, declarations, extra = [] } of settings) {
   it(`the corpus compiles against ws-stream/ws wherever it compiles against @types/ws: ${name}`, () => {
     const files = [...[...corpus.keys()].filter(chosen), ...extra];
-    const reference = compile(files, { ...base, ...options });
-    const mapped = compile(files, { ...base, ...options, paths: { ws: [declarations] } });
+    const [reference, referenceFiles] = compile(files, { ...base, ...options });
+    const [mapped, mappedFiles] = compile(files, { ...base, ...options, paths: { ws: [declarations] } });
+    // `ws` is @types/ws in one program and ours in the other (a missing file would fall back to
+    // @types/ws); it-ws's declarations load @types/ws besides, by `/// <reference types="ws" />`.
+    const typesWs = (f: string): boolean => f.includes('/@types/ws/');
+    assert.ok(referenceFiles.some(typesWs) && !referenceFiles.includes(declarations));
+    assert.ok(mappedFiles.includes(declarations) && (extra.length > 0 || !mappedFiles.some(typesWs)));
     const passing = files.filter((f) => reference.get(f)!.length === 0);
     // The reference compiles the whole corpus, but a default import from CommonJS without
     // esModuleInterop and, with it, `import * as` used as the class.
