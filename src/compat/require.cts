@@ -7,9 +7,10 @@
  * `node16` too. What it exports at run time is index.js's default export: the same class.
  */
 import type { IncomingMessage } from 'node:http';
-import WsStream = require('./index.js');
+// Type-only, so that a CommonJS program on `node16` (no require() of an ES module) takes it too.
+import type * as WsStream from './index.js' with { 'resolution-mode': 'import' };
 
-const WebSocket: typeof WsStream.default = WsStream.default;
+const WebSocket: typeof WsStream.default = (require('./index.js') as typeof WsStream).default;
 type WebSocket = WsStream.WebSocket;
 declare namespace WebSocket {
   type RawData = WsStream.RawData;
