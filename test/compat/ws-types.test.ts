@@ -22,6 +22,7 @@ import ts from 'typescript';
 const corpusDir = fileURLToPath(new URL('../../../test/fixtures/ws-types/', import.meta.url));
 const ours = fileURLToPath(new URL('../../src/compat/index.d.ts', import.meta.url));
 const oursCommonJs = fileURLToPath(new URL('../../src/compat/require.d.cts', import.meta.url));
+const distSrc = fileURLToPath(new URL('../../src/', import.meta.url));
 const nodeModules = fileURLToPath(new URL('../../../node_modules/', import.meta.url));
 
 /**
@@ -57,8 +58,11 @@ const corpus = new Map(
 /** Parsed files shared by every program (lib and @types/node are parsed once). */
 const parsed = new Map<string, ts.SourceFile>();
 
-/** Each file's diagnostics, and the program's files. */
-function compile(files: string[], options: ts.CompilerOptions): [Map<string, string[]>, string[]] {
+/**
+ * The diagnostics of each file given and of each file of the program under `alsoUnder` (our
+ * declarations), and the program's files.
+ */
+function compile(files: string[], options: ts.CompilerOptions, alsoUnder?: string): [Map<string, string[]>, string[]] {
   const host = ts.createCompilerHost(options, true);
   const { fileExists, readFile, getSourceFile } = host;
   host.fileExists = (f) => corpus.has(f) || fileExists.call(host, f);
@@ -76,7 +80,8 @@ function compile(files: string[], options: ts.CompilerOptions): [Map<string, str
   };
   const program = ts.createProgram(files, { ...options, noEmit: true }, host);
   const out = new Map<string, string[]>();
-  for (const f of files) {
+  const all = program.getSourceFiles().map((sf) => sf.fileName);
+  for (const f of [...files, ...(alsoUnder === undefined ? [] : all.filter((f) => f.startsWith(alsoUnder)))]) {
     const sf = program.getSourceFile(f);
     assert.ok(sf, f);
     const diags = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
@@ -88,7 +93,7 @@ function compile(files: string[], options: ts.CompilerOptions): [Map<string, str
       }),
     );
   }
-  return [out, program.getSourceFiles().map((sf) => sf.fileName)];
+  return [out, all];
 }
 
 // skipLibCheck off: the package declarations are checked (only the files asked about are).
@@ -163,12 +168,17 @@ for (const { name, options, chosen, declarations, extra = [] } of settings) {
   it(`the corpus compiles against ws-stream/ws wherever it compiles against @types/ws: ${name}`, () => {
     const files = [...[...corpus.keys()].filter(chosen), ...extra];
     const [reference, referenceFiles] = compile(files, { ...base, ...options });
-    const [mapped, mappedFiles] = compile(files, { ...base, ...options, paths: { ws: [declarations] } });
+    const [mapped, mappedFiles] = compile(files, { ...base, ...options, paths: { ws: [declarations] } }, distSrc);
     // `ws` is @types/ws in one program and ours in the other (a missing file would fall back to
     // @types/ws); it-ws's declarations load @types/ws besides, by `/// <reference types="ws" />`.
     const typesWs = (f: string): boolean => f.includes('/@types/ws/');
     assert.ok(referenceFiles.some(typesWs) && !referenceFiles.includes(declarations));
     assert.ok(mappedFiles.includes(declarations) && (extra.length > 0 || !mappedFiles.some(typesWs)));
+    // Our declaration files check under this setting too (a user without skipLibCheck).
+    assert.deepEqual(
+      [...mapped].flatMap(([f, d]) => (f.startsWith(distSrc) ? d.map((m) => `${f.slice(distSrc.length)}:${m}`) : [])),
+      [],
+    );
     const passing = files.filter((f) => reference.get(f)!.length === 0);
     // The reference compiles the whole corpus, but a default import from CommonJS without
     // esModuleInterop and, with it, `import * as` used as the class.
