@@ -53,8 +53,10 @@ DefaultWebSocket.Event = Event;
 DefaultWebSocket.MessageEvent = MessageEvent;
 
 // The default export is also a type (a WebSocket) and a namespace (`WebSocket.RawData`, …), as
-// @types/ws's is: code written for ws annotates with it. The namespace is the class's own, with the
-// classes' types as @types/ws has them for CommonJS (`WebSocket.Server`).
+// @types/ws's is: code written for ws annotates with it. The namespace repeats the class's own, with
+// the classes' types as @types/ws has them for CommonJS (`WebSocket.Server`). Declared beside this
+// value rather than added to the class by augmenting './websocket.js': a user's
+// `declare module 'ws' { interface WebSocket { … } }` would then no longer reach the class.
 type DefaultWebSocket = WebSocket;
 type ServerClass<W extends typeof WebSocket, R extends typeof IncomingMessage> = WebSocketServer<W, R>;
 type WebSocketClass = WebSocket;
