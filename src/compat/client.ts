@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import https, { type RequestOptions as HttpsRequestOptions } from 'node:https';
 import net from 'node:net';
 import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
@@ -24,7 +24,9 @@ import { type CommonOptions, toStreamOptions } from './options.js';
 import { onControl } from './control.js';
 
 /** Requests a WebSocket gave up on: their later 'error' is not reported. */
-export const abortedRequests = new WeakSet<ClientRequest>();
+// Typed with the named types: the published declarations then need no default import of node:http(s),
+// which a program without esModuleInterop refuses.
+export const abortedRequests: WeakSet<ClientRequest> = new WeakSet<ClientRequest>();
 
 /**
  * The WebSocket a handshake opens, as this file uses it. Its class (websocket.ts) imports this file
@@ -47,7 +49,7 @@ export interface OpeningWebSocket extends EventEmitter {
  * ws's client options (with every `http.request`/`https.request` option) but `finishRequest`, whose
  * argument is the WebSocket class: websocket.ts's `ClientOptions` adds it.
  */
-export interface ClientRequestOptions extends CommonOptions, Omit<https.RequestOptions, 'timeout'> {
+export interface ClientRequestOptions extends CommonOptions, Omit<HttpsRequestOptions, 'timeout'> {
   /** Subprotocols, when the constructor's second argument is the options. */
   protocols?: string | string[];
   /** Timeout of the opening handshake, in ms. */

@@ -2,6 +2,8 @@
  * ws's options, and how they map onto the core's stream options. ws's defaults are kept where they
  * change what a peer sees (maxPayload 100 MiB, maxFragments 16384, closeTimeout 30 s).
  */
+import type { IncomingMessage, OutgoingHttpHeaders, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { DeflateOptions, StreamOptions } from '../options.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
 
@@ -36,6 +38,53 @@ export interface CommonOptions {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Text messages and close reasons are not checked for UTF-8 (against RFC 6455 §8.1, as in ws). */
   skipUTF8Validation?: boolean;
+}
+
+export interface VerifyClientInfo<Request extends IncomingMessage = IncomingMessage> {
+  /** The `Origin` header (`Sec-WebSocket-Origin` for version 8); typed as @types/ws types it, it is undefined when the request has none. */
+  origin: string;
+  secure: boolean;
+  req: Request;
+}
+
+export type VerifyClientCallback = (
+  verified: boolean,
+  code?: number,
+  message?: string,
+  headers?: OutgoingHttpHeaders,
+) => void;
+
+/** `verifyClient` answering at once: whether the handshake goes on. */
+export type VerifyClientCallbackSync<Request extends IncomingMessage = IncomingMessage> = (
+  info: VerifyClientInfo<Request>,
+) => boolean;
+/** `verifyClient` answering through its callback (refused with a status, a message and headers). */
+export type VerifyClientCallbackAsync<Request extends IncomingMessage = IncomingMessage> = (
+  info: VerifyClientInfo<Request>,
+  callback: VerifyClientCallback,
+) => void;
+
+/**
+ * The server's options; `W` is the class it makes its WebSockets with (WebSocket or a subclass: the
+ * default is given where the class is, websocket.ts), `R` that of its requests.
+ */
+export interface ServerOptionsOf<W, R extends typeof IncomingMessage> extends CommonOptions {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  server?: HttpServer<R> | HttpsServer<R>;
+  noServer?: boolean;
+  /** Accept only requests for this path. */
+  path?: string;
+  verifyClient?: VerifyClientCallbackSync<InstanceType<R>> | VerifyClientCallbackAsync<InstanceType<R>>;
+  handleProtocols?: (protocols: Set<string>, req: InstanceType<R>) => string | false;
+  /** Keep the open clients in `clients`. Default true. */
+  clientTracking?: boolean;
+  /** The class to instantiate for each connection (WebSocket or a subclass). */
+  WebSocket?: W;
+  /** Accepted for compatibility. */
+  maxBufferedChunks?: number;
+  maxPendingAutoPongs?: number;
 }
 
 export const wsDefaults = Object.freeze({

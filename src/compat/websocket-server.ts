@@ -6,7 +6,7 @@
  * `server.options` at each upgrade.
  */
 import { EventEmitter } from 'node:events';
-import http, { type IncomingMessage, type Server as HttpServer } from 'node:http';
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -21,40 +21,22 @@ import type { AcceptOptions } from '../options.js';
 import { markChecked } from '../stream/accept.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
-import { type CommonOptions, toStreamOptions, wsDefaults } from './options.js';
+import {
+  toStreamOptions,
+  type VerifyClientCallback,
+  type VerifyClientCallbackAsync,
+  type VerifyClientCallbackSync,
+  type VerifyClientInfo,
+  wsDefaults,
+} from './options.js';
 import { WebSocket } from './websocket.js';
 
-export interface VerifyClientInfo {
-  origin: string | undefined;
-  secure: boolean;
-  req: IncomingMessage;
-}
-
-export type VerifyClientCallback = (
-  verified: boolean,
-  code?: number,
-  message?: string,
-  headers?: Record<string, string | number>,
-) => void;
-
-export interface ServerOptions extends CommonOptions {
-  host?: string;
-  port?: number;
-  backlog?: number;
-  server?: HttpServer | HttpsServer;
-  noServer?: boolean;
-  /** Accept only requests for this path. */
-  path?: string;
-  verifyClient?: ((info: VerifyClientInfo) => boolean) | ((info: VerifyClientInfo, cb: VerifyClientCallback) => void);
-  handleProtocols?: (protocols: Set<string>, req: IncomingMessage) => string | false;
-  /** Keep the open clients in `clients`. Default true. */
-  clientTracking?: boolean;
-  /** The class to instantiate for each connection (WebSocket or a subclass). */
-  WebSocket?: typeof WebSocket;
-  /** Accepted for compatibility. */
-  maxBufferedChunks?: number;
-  maxPendingAutoPongs?: number;
-}
+export type { VerifyClientCallback, VerifyClientCallbackAsync, VerifyClientCallbackSync, VerifyClientInfo };
+/** The server's options; `W` is the class it makes its WebSockets with, `R` that of its requests. */
+export type ServerOptions<
+  W extends typeof WebSocket = typeof WebSocket,
+  R extends typeof IncomingMessage = typeof IncomingMessage,
+> = WebSocket.ServerOptions<W, R>;
 
 /** EventEmitter's emit() as loaded: one replaced since (a spy, on the instance, a subclass or the prototype) differs. */
 const plainEmit = EventEmitter.prototype.emit;
@@ -72,14 +54,9 @@ function socketOnError(this: Duplex): void {
 }
 
 /** ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. */
-function abortHandshake(
-  socket: Duplex,
-  code: number,
-  message?: string,
-  headers?: Record<string, string | number>,
-): void {
+function abortHandshake(socket: Duplex, code: number, message?: string, headers?: OutgoingHttpHeaders): void {
   const body = message || http.STATUS_CODES[code] || '';
-  const all: Record<string, string | number> = {
+  const all: OutgoingHttpHeaders = {
     Connection: 'close',
     'Content-Type': 'text/html',
     'Content-Length': Buffer.byteLength(body),
@@ -111,10 +88,15 @@ function invalidOption(name: string, what: string, value: unknown): TypeError {
 }
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: its typed events are declared by the interface below
-export class WebSocketServer extends EventEmitter {
-  options: ServerOptions & { WebSocket: typeof WebSocket };
-  /** The open clients, with `clientTracking`. */
-  clients?: Set<WebSocket>;
+export class WebSocketServer<
+  W extends typeof WebSocket = typeof WebSocket,
+  R extends typeof IncomingMessage = typeof IncomingMessage,
+> extends EventEmitter {
+  options: ServerOptions<W, R> & { WebSocket: W };
+  /** The open clients; undefined with `clientTracking: false` (typed as @types/ws types it). */
+  clients!: Set<InstanceType<W>>;
+  /** Not set by the server: applications tag a server with it (NestJS's WsAdapter). */
+  declare path?: string;
   private _server: HttpServer | HttpsServer | null = null;
   private _removeListeners: (() => void) | null = null;
   private _state = RUNNING;
@@ -128,12 +110,12 @@ export class WebSocketServer extends EventEmitter {
     if (!handle) return offered[0];
     // A request seen through a view (coreRequest) is handed over as itself, as verifyClient and
     // 'connection' get it; what the listener throws is kept on what accept() was given.
-    const own = (req as RequestView)[kOriginal] ?? (req as IncomingMessage);
+    const own = ((req as RequestView)[kOriginal] ?? req) as InstanceType<R>;
     const p = thrownBy(req as IncomingMessage, () => handle(new Set(offered), own));
     return p ? p : undefined;
   };
 
-  constructor(options: ServerOptions, callback?: () => void) {
+  constructor(options: ServerOptions<W, R>, callback?: () => void) {
     super();
     // ws's defaults, in `server.options` as ws has them (applications read e.g. `options.maxPayload`).
     const o = {
@@ -157,7 +139,7 @@ export class WebSocketServer extends EventEmitter {
       port: null,
       WebSocket,
       ...options,
-    } as unknown as ServerOptions & { WebSocket: typeof WebSocket };
+    } as unknown as ServerOptions<W, R> & { WebSocket: W };
     if (
       (o.port == null && !o.server && !o.noServer) ||
       (o.port != null && (o.server || o.noServer)) ||
@@ -188,7 +170,7 @@ export class WebSocketServer extends EventEmitter {
       const server = this._server;
       const onListening = (): boolean => this.emit('listening');
       const onError = (err: Error): boolean => this.emit('error', err);
-      const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void =>
+      const onUpgrade = (req: InstanceType<R>, socket: Duplex, head: Buffer): void =>
         this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
       server.on('listening', onListening);
       server.on('error', onError);
@@ -240,7 +222,7 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /** Whether this server handles the request (its `path`). Overridable. */
-  shouldHandle(req: IncomingMessage): boolean {
+  shouldHandle(req: InstanceType<R>): boolean {
     const path = this.options.path;
     if (path) {
       // Read as ws reads it: something that is no request (no `url`) throws ws's TypeError.
@@ -253,10 +235,10 @@ export class WebSocketServer extends EventEmitter {
 
   /** Handles an HTTP upgrade request: `cb(ws, req)` once the WebSocket is open. */
   handleUpgrade(
-    req: IncomingMessage,
+    req: InstanceType<R>,
     socket: Duplex,
     head: Buffer,
-    cb: (ws: WebSocket, req: IncomingMessage) => void,
+    cb: (ws: InstanceType<W>, req: InstanceType<R>) => void,
   ): void {
     socket.on('error', socketOnError);
     const key = req.headers['sec-websocket-key'];
@@ -321,7 +303,7 @@ export class WebSocketServer extends EventEmitter {
     if (verify) {
       const s = req.socket as Partial<TLSSocket>;
       const info: VerifyClientInfo = {
-        origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'] as string | undefined,
+        origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'] as string,
         secure: !!(s.authorized || s.encrypted),
         req,
       };
@@ -359,11 +341,11 @@ export class WebSocketServer extends EventEmitter {
   /** `request` is `coreRequest(req)`, its RFC 6455 check recorded by `upgradeFault` for accept(). */
   private completeUpgrade(
     streamOptions: StreamOptions,
-    req: IncomingMessage,
+    req: InstanceType<R>,
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    cb: (ws: WebSocket, req: IncomingMessage) => void,
+    cb: (ws: InstanceType<W>, req: InstanceType<R>) => void,
   ): void {
     if (!socket.readable || !socket.writable) {
       socket.destroy();
@@ -377,7 +359,7 @@ export class WebSocketServer extends EventEmitter {
     }
     if (this._state > RUNNING) return abortHandshake(socket, 503);
     marked[kHandled] = true;
-    const ws = new this.options.WebSocket(null, undefined, this.options);
+    const ws = new (this.options.WebSocket as W)(null, undefined, this.options) as InstanceType<W>;
     const stream = new WebSocketStream(socket, streamOptions);
     ws._own(stream);
     // 'headers' is emitted whoever listens, as ws does: a spy on emit() or a wrapper that forwards
@@ -441,7 +423,7 @@ export class WebSocketServer extends EventEmitter {
   /** @internal A tracked client closed. */
   _clientClosed(ws: WebSocket): void {
     if (!this.clients) return;
-    this.clients.delete(ws);
+    this.clients.delete(ws as InstanceType<W>);
     this.maybeEmitClose();
   }
 
@@ -532,22 +514,25 @@ function emitClose(server: WebSocketServer): void {
   server.emit('close');
 }
 
-type ServerListener<T extends unknown[]> = (this: WebSocketServer, ...args: T) => void;
+type ServerListener<S, T extends unknown[]> = (this: S, ...args: T) => void;
 
 /** ws's typed server events. */
-export interface WebSocketServer {
-  on(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
-  on(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
-  on(event: 'error', listener: ServerListener<[err: Error]>): this;
-  on(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
-  on(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+export interface WebSocketServer<W extends typeof WebSocket, R extends typeof IncomingMessage> {
+  on(event: 'connection', listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>): this;
+  on(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
+  on(event: 'error', listener: ServerListener<this, [err: Error]>): this;
+  on(event: 'wsClientError', listener: ServerListener<this, [err: Error, socket: Duplex, req: InstanceType<R>]>): this;
+  on(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
   // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
-  on(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
-  once(event: 'connection', listener: ServerListener<[ws: WebSocket, req: IncomingMessage]>): this;
-  once(event: 'headers', listener: ServerListener<[headers: string[], req: IncomingMessage]>): this;
-  once(event: 'error', listener: ServerListener<[err: Error]>): this;
-  once(event: 'wsClientError', listener: ServerListener<[err: Error, socket: Duplex, req: IncomingMessage]>): this;
-  once(event: 'listening' | 'close', listener: ServerListener<[]>): this;
+  on(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
+  once(event: 'connection', listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>): this;
+  once(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
+  once(event: 'error', listener: ServerListener<this, [err: Error]>): this;
+  once(
+    event: 'wsClientError',
+    listener: ServerListener<this, [err: Error, socket: Duplex, req: InstanceType<R>]>,
+  ): this;
+  once(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
   // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
-  once(event: string | symbol, listener: (this: WebSocketServer, ...args: any[]) => void): this;
+  once(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
 }

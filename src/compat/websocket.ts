@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { AddressInfo as NetAddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
@@ -25,7 +26,14 @@ import { abortRequest, type ClientRequestOptions, openClient } from './client.js
 import { onControl, owners } from './control.js';
 import { blobClosedError, CLOSED_BEFORE_OPEN, compressingClosedError, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
-import { type CommonOptions, toStreamOptions } from './options.js';
+import {
+  type CommonOptions,
+  type PerMessageDeflateOptions as DeflateOptions,
+  type ServerOptionsOf,
+  toStreamOptions,
+  type VerifyClientCallbackAsync as VerifyClientAsync,
+  type VerifyClientCallbackSync as VerifyClientSync,
+} from './options.js';
 import { SendCallbacks } from './send-callbacks.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
@@ -40,7 +48,11 @@ export interface SendOptions {
   mask?: boolean;
 }
 
-type SendCallback = (err?: Error | null) => void;
+/**
+ * A send, ping or pong callback: the error, or none once the frame is written. A method's parameter,
+ * so that callbacks typed as @types/ws types them (`(err?: Error) => void`, `(err: Error) => void`) fit.
+ */
+type SendCallback = { callback(err?: Error | null): void }['callback'];
 
 /** ws's send options as ws reads them: spread over its defaults once, then each taken for its truth. */
 interface MessageOptions {
@@ -66,6 +78,7 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 
 const EMPTY = Buffer.alloc(0);
 /** A ping or pong goes after the messages sent before it (ws's order of calls). */
@@ -123,10 +136,7 @@ function convert(data: Buffer, type: BinaryType): unknown {
 }
 
 /** ws's client options (with every `http.request`/`https.request` option). */
-export interface ClientOptions extends ClientRequestOptions {
-  /** Called with the request instead of `req.end()`: the caller ends it. */
-  finishRequest?: (req: ClientRequest, ws: WebSocket) => void;
-}
+export type ClientOptions = WebSocket.ClientOptions;
 
 /** What the server keeps per client (clientTracking). */
 export interface ClientTracker {
@@ -160,7 +170,7 @@ export class WebSocket extends EventEmitter {
   declare readonly CLOSING: 2;
   declare readonly CLOSED: 3;
 
-  /** @internal */ _readyState = CONNECTING;
+  /** @internal */ _readyState: ReadyState = CONNECTING;
   /** @internal The stream, once open. */ _stream: WebSocketStream | null = null;
   /** The underlying socket (engine.io reads `_socket.remoteAddress`). */
   _socket: Duplex | null = null;
@@ -294,7 +304,7 @@ export class WebSocket extends EventEmitter {
     return this._stream?.protocol || this._protocol;
   }
 
-  get readyState(): number {
+  get readyState(): ReadyState {
     return this._readyState;
   }
 
@@ -898,12 +908,10 @@ export class WebSocket extends EventEmitter {
     else this.readNext();
   }
 
-  declare addEventListener: typeof addEventListener;
-  declare removeEventListener: typeof removeEventListener;
-  declare onopen: ((event: unknown) => void) | null;
-  declare onmessage: ((event: unknown) => void) | null;
-  declare onclose: ((event: unknown) => void) | null;
-  declare onerror: ((event: unknown) => void) | null;
+  declare onopen: ((event: WebSocket.Event) => void) | null;
+  declare onmessage: ((event: WebSocket.MessageEvent) => void) | null;
+  declare onclose: ((event: WebSocket.CloseEvent) => void) | null;
+  declare onerror: ((event: WebSocket.ErrorEvent) => void) | null;
 }
 
 function layerClosed(ws: WebSocket): void {
@@ -965,13 +973,77 @@ function sendAfterClose(ws: WebSocket, data: unknown, callback: unknown): void {
   if (cb) process.nextTick(cb, notOpenError(ws._readyState));
 }
 
-/** What a 'message' listener receives: a Buffer, or as `binaryType` says for binary messages. */
-export type RawData = Buffer | ArrayBuffer | Buffer[];
+/**
+ * The types of ws's API, as @types/ws declares them on the class (`WebSocket.RawData`,
+ * `WebSocket.ServerOptions`, …): code written for ws names them so.
+ */
+export declare namespace WebSocket {
+  /** What a 'message' listener receives: a Buffer, or as `binaryType` says for binary messages. */
+  type RawData = Buffer | ArrayBuffer | Buffer[];
+  /** A message as the EventTarget side gives it: text as a string. */
+  type Data = string | RawData;
+  /** Certificate and key data. */
+  type CertMeta = string | string[] | Buffer | Buffer[];
+  /** ws's client options (with every `http.request`/`https.request` option). */
+  interface ClientOptions extends ClientRequestOptions {
+    finishRequest?: FinishRequestCallback;
+  }
+  type PerMessageDeflateOptions = DeflateOptions;
+  type ServerOptions<
+    W extends typeof WebSocket = typeof WebSocket,
+    R extends typeof IncomingMessage = typeof IncomingMessage,
+  > = ServerOptionsOf<W, R>;
+  type VerifyClientCallbackSync<Request extends IncomingMessage = IncomingMessage> = VerifyClientSync<Request>;
+  type VerifyClientCallbackAsync<Request extends IncomingMessage = IncomingMessage> = VerifyClientAsync<Request>;
+  /** Called with the request instead of `req.end()`: the caller ends it. */
+  type FinishRequestCallback = (request: ClientRequest, websocket: WebSocket) => void;
+  /** The events of the EventTarget side (`addEventListener`, `onmessage`, …). */
+  interface Event {
+    type: string;
+    target: WebSocket;
+  }
+  interface ErrorEvent extends Event {
+    // biome-ignore lint/suspicious/noExplicitAny: as @types/ws types it (code written for ws reads `event.error.code`)
+    error: any;
+    message: string;
+  }
+  interface CloseEvent extends Event {
+    wasClean: boolean;
+    code: number;
+    reason: string;
+  }
+  interface MessageEvent extends Event {
+    data: Data;
+  }
+  interface WebSocketEventMap {
+    open: Event;
+    error: ErrorEvent;
+    close: CloseEvent;
+    message: MessageEvent;
+  }
+  interface EventListenerOptions {
+    once?: boolean;
+  }
+  type AddressInfo = NetAddressInfo;
+}
+
+export type RawData = WebSocket.RawData;
+export type Data = WebSocket.Data;
+
+type EventListenerOf<K extends keyof WebSocket.WebSocketEventMap> =
+  | ((event: WebSocket.WebSocketEventMap[K]) => void)
+  | { handleEvent(event: WebSocket.WebSocketEventMap[K]): void };
 
 type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
 
 /** ws's typed events. */
 export interface WebSocket {
+  addEventListener<K extends keyof WebSocket.WebSocketEventMap>(
+    type: K,
+    listener: EventListenerOf<K>,
+    options?: WebSocket.EventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof WebSocket.WebSocketEventMap>(type: K, listener: EventListenerOf<K>): void;
   on(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
   on(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
   on(event: 'error', listener: Listener<[err: Error]>): this;

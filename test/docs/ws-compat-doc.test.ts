@@ -87,7 +87,7 @@ it('"A Sec-WebSocket-Extensions request header that ws\'s parser and the core re
     ['PerMessage-Deflate', 'none', 'deflate'],
   ];
   const answers = async (Server: typeof WebSocketServer | typeof WsServer): Promise<string[]> => {
-    const server = new Server({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
+    const server = new (Server as typeof WebSocketServer)({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
     await once(server, 'listening');
     t.after(() => server.close());
     (server as unknown as NodeJS.EventEmitter).on('connection', (ws: NodeJS.EventEmitter) => ws.on('error', () => {}));
