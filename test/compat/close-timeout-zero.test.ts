@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { closeFrame } from '../support/frames.js';
 import { closeCodeOf } from '../support/hostile.js';
 import { impls, listen, rawPeer } from './support.js';
 
