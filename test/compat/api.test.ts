@@ -13,6 +13,8 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import * as wsModule from 'ws';
 
 /** ws's frame builder, as socket.io-adapter uses it (exported by ws's ESM wrapper; not in @types/ws). */
@@ -310,9 +312,25 @@ describe('loading ws-stream/ws', () => {
     const require = createRequire(import.meta.url);
     const pkg = require('../../../package.json');
     assert.equal(pkg.exports['./ws'].default, './dist/src/compat/main.js');
-    assert.equal(pkg.exports['./ws'].types, './dist/src/compat/index.d.ts');
+    // TypeScript gives an ES module importer the module's declarations and a CommonJS one `export =`
+    // the class, as @types/ws's index.d.ts (require.d.cts): asked of TypeScript's own resolver.
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const resolved = (importer: string, mode: ts.ResolutionMode): string | undefined => {
+      const options = { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16 };
+      const r = ts.resolveModuleName(
+        'ws-stream/ws',
+        path.join(root, importer),
+        options,
+        ts.sys,
+        undefined,
+        undefined,
+        mode,
+      );
+      return r.resolvedModule?.resolvedFileName;
+    };
+    assert.equal(resolved('test/a.mts', ts.ModuleKind.ESNext), path.join(root, 'dist/src/compat/index.d.ts'));
+    assert.equal(resolved('test/a.cts', ts.ModuleKind.CommonJS), path.join(root, 'dist/src/compat/require.d.cts'));
     assert.ok(fs.existsSync(new URL('../../../dist/src/compat/main.js', import.meta.url)));
-    assert.ok(fs.existsSync(new URL('../../../dist/src/compat/index.d.ts', import.meta.url)));
   });
 
   it('the published declarations use no string export names (TypeScript before 5.6 cannot parse them)', () => {
@@ -326,8 +344,9 @@ describe('loading ws-stream/ws', () => {
       assert.doesNotMatch(text, /export\s*\{[^}]*\bas\s+['"]/, `${file.pathname} names an export with a string`);
       for (const m of text.matchAll(/from '(\.[^']+)\.js'/g)) visit(new URL(`${m[1]}.d.ts`, file));
     };
-    for (const entry of Object.values(pkg.exports) as { types: string }[])
-      visit(new URL(`../../../${entry.types}`, import.meta.url));
+    for (const entry of Object.values(pkg.exports) as { types: string | Record<string, string> }[])
+      for (const types of typeof entry.types === 'string' ? [entry.types] : Object.values(entry.types))
+        visit(new URL(`../../../${types}`, import.meta.url));
     assert.ok(seen.length > 10, `${seen.length} declaration files read`);
   });
 });
