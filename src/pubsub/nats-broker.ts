@@ -727,10 +727,15 @@ export class NatsBroker implements Broker {
       } else {
         // A sequence this stream had passed, or JetStream announced the stream made again: it was
         // deleted and made again since this process looked (by an operator); its epoch is read.
+        // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
         try {
-          at = { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
+          const { stream: now } = await this.#untilLost(
+            this.#current(topic),
+            `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
+          );
+          at = { offset: seq, epoch: now.epoch };
         } catch (err) {
-          throw failure(err);
+          throw err instanceof WebSocketError ? err : failure(err);
         }
       }
       // Subscribed here: settled once this process delivered it (see OwnDeliveries).

@@ -4,10 +4,14 @@
  * not once `commandTimeoutMs` has passed. Here `commandTimeoutMs` is ten minutes: without that,
  * the publish is still pending when the broker is back, which the tests assert it is not. A TCP
  * proxy in front of nats-server decides what reaches the server and when the link is cut; what the
- * server stored is still delivered after the reconnection, once, in order.
+ * server stored is still delivered after the reconnection, once, in order. So does a publish
+ * acknowledged by a stream made again since the publisher looked, while it reads that stream's epoch.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { WebSocketError } from '../../src/errors.js';
 import type { TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
@@ -102,6 +106,50 @@ describe('NatsBroker: a publish in flight when the connection is lost rejects at
     assert.deepEqual(
       (await pub.broker.history(topic, { offset: 0, epoch: again.epoch }))?.map((m) => m.data.toString()),
       ['again'],
+    );
+  });
+
+  it("the network cut while an acknowledged publish reads its stream's new epoch (deleted and made again): rejected, stored", async () => {
+    const topic = 'remade';
+    const pub = await open(env.proxy.url('nats'));
+    const old = [
+      await pub.broker.publish(topic, Buffer.from('a'), false),
+      await pub.broker.publish(topic, Buffer.from('b'), false),
+    ];
+    // An operator deletes the stream and makes it again: the publisher's next acknowledgement is
+    // offset 1, below what it saw, so it reads the stream's epoch, and that request is held.
+    const name = `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
+    const admin = await connect({ servers: env.server.url });
+    let remade: string;
+    try {
+      const jsm = await jetstreamManager(admin);
+      const info = await jsm.streams.info(name);
+      await jsm.streams.delete(name);
+      remade = (await jsm.streams.add(info.config)).created;
+    } finally {
+      await admin.close();
+    }
+    assert.notEqual(remade, old[0]!.epoch);
+    const link = newestLink();
+    const reads = (): number => link.clientText.split(`$JS.API.STREAM.INFO.${name}`).length - 1;
+    const before = reads();
+    link.holdClientFrom(`$JS.API.STREAM.INFO.${name}`);
+    const held = follow(pub.broker.publish(topic, Buffer.from('stored'), false));
+    await env.proxy.until(() => (reads() > before ? true : undefined));
+
+    env.proxy.cut();
+    await pub.events.available(false);
+    env.proxy.restore();
+    await pub.events.available(true);
+    assertLost(
+      held,
+      /connection was lost while the epoch of the stream that stored the message was read: the message was stored \(offset 1\)/,
+    );
+    // It was stored at offset 1 of the stream made again; the next one follows it.
+    assert.deepEqual(await pub.broker.publish(topic, Buffer.from('next'), false), { offset: 2, epoch: remade });
+    assert.deepEqual(
+      (await pub.broker.history(topic, { offset: 0, epoch: remade }))?.map((m) => m.data.toString()),
+      ['stored', 'next'],
     );
   });
 
