@@ -283,7 +283,7 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
-  /** Rejects each publish's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
+  /** Rejects each caller's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
   readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -791,13 +791,13 @@ export class NatsBroker implements Broker {
   async position(topic: string): Promise<TopicPosition> {
     this.#ready();
     if (!this.#jsm) return this.#corePosition(topic);
-    const { stream, info } = await this.#current(topic);
+    const { stream, info } = await this.#untilLost(this.#current(topic), "while the topic's position was read");
     return { offset: info.state.last_seq, epoch: stream.epoch };
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
-    return this.#historyOf(topic, since);
+    return this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read");
   }
 
   /**
@@ -894,9 +894,10 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * `request`, a publish's JetStream request, or ERR_WS_BROKER_UNAVAILABLE (the connection was lost
-   * `when`) as soon as the connection is lost, as Redis refuses a command in flight then: its answer
-   * would not come on this connection, and the client would wait `commandTimeoutMs` for it.
+   * `request`, JetStream requests a caller waits for (a publish, a position or history read), or
+   * ERR_WS_BROKER_UNAVAILABLE (the connection was lost `when`) as soon as the connection is lost, as
+   * Redis refuses a command in flight then: its answer would not come on this connection, and the
+   * client would wait `commandTimeoutMs` for it.
    */
   #untilLost<T>(request: Promise<T>, when: string): Promise<T> {
     return new Promise((resolve, reject) => {

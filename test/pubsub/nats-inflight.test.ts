@@ -5,7 +5,8 @@
  * the publish is still pending when the broker is back, which the tests assert it is not. A TCP
  * proxy in front of nats-server decides what reaches the server and when the link is cut; what the
  * server stored is still delivered after the reconnection, once, in order. So does a publish
- * acknowledged by a stream made again since the publisher looked, while it reads that stream's epoch.
+ * acknowledged by a stream made again since the publisher looked, while it reads that stream's epoch,
+ * and a read of a topic's position or history (`PubSub` reads again once the broker is back).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,22 +14,20 @@ import { describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { WebSocketError } from '../../src/errors.js';
-import type { TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
 
-/** A publish's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
+/** A request's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
 interface Outcome {
   settled: boolean;
-  position?: TopicPosition;
   error?: unknown;
 }
 
-function follow(p: Promise<TopicPosition>): Outcome {
+function follow(p: Promise<unknown>): Outcome {
   const outcome: Outcome = { settled: false };
   p.then(
-    (position) => Object.assign(outcome, { settled: true, position }),
+    () => Object.assign(outcome, { settled: true }),
     (error: unknown) => Object.assign(outcome, { settled: true, error }),
   );
   return outcome;
@@ -37,13 +36,13 @@ function follow(p: Promise<TopicPosition>): Outcome {
 const mayBeStored = /connection was lost while the publish was in flight: the message may have been stored/;
 
 function assertLost(outcome: Outcome, message = mayBeStored): void {
-  assert.equal(outcome.settled, true, 'the publish in flight has not settled though the broker is back');
+  assert.equal(outcome.settled, true, 'the request in flight has not settled though the broker is back');
   assert.ok(outcome.error instanceof WebSocketError, `rejected: ${String(outcome.error)}`);
   assert.equal(outcome.error.code, 'ERR_WS_BROKER_UNAVAILABLE');
   assert.match(outcome.error.message, message);
 }
 
-describe('NatsBroker: a publish in flight when the connection is lost rejects at the loss', () => {
+describe('NatsBroker: a publish or a read in flight when the connection is lost rejects at the loss', () => {
   const brokers: NatsBroker[] = [];
   const env = brokerBehindProxy(() => BrokerProcess.nats(), brokers);
 
@@ -150,6 +149,49 @@ describe('NatsBroker: a publish in flight when the connection is lost rejects at
     assert.deepEqual(
       (await pub.broker.history(topic, { offset: 0, epoch: remade }))?.map((m) => m.data.toString()),
       ['stored', 'next'],
+    );
+  });
+
+  it("the network cut while a topic's position is read: rejected at the loss; read again once back", async () => {
+    const topic = 'position';
+    const pub = await open(env.proxy.url('nats'));
+    const first = await pub.broker.publish(topic, Buffer.from('first'), false);
+    const link = newestLink();
+    const reads = (): number => link.clientText.split('$JS.API.STREAM.INFO.').length - 1;
+    const before = reads();
+    link.holdClientFrom('$JS.API.STREAM.INFO.');
+    const held = follow(pub.broker.position(topic));
+    await env.proxy.until(() => (reads() > before ? true : undefined));
+
+    env.proxy.cut();
+    await pub.events.available(false);
+    env.proxy.restore();
+    await pub.events.available(true);
+    assertLost(held, /connection was lost while the topic's position was read/);
+    assert.deepEqual(await pub.broker.position(topic), { offset: 1, epoch: first.epoch });
+  });
+
+  it("the network cut while a topic's history is fetched: rejected at the loss; read again once back", async () => {
+    const topic = 'history';
+    const pub = await open(env.proxy.url('nats'));
+    const first = await pub.broker.publish(topic, Buffer.from('first'), false);
+    await pub.broker.publish(topic, Buffer.from('second'), false);
+    const link = newestLink();
+    // (The stream's info passes: the consumer that reads the messages is held.)
+    const reads = (): number => link.clientText.split('$JS.API.CONSUMER.').length - 1;
+    const before = reads();
+    link.holdClientFrom('$JS.API.CONSUMER.');
+    const held = follow(pub.broker.history(topic, { offset: 0, epoch: first.epoch }));
+    await env.proxy.until(() => (reads() > before ? true : undefined));
+
+    env.proxy.cut();
+    await pub.events.available(false);
+    env.proxy.restore();
+    await pub.events.available(true);
+    assertLost(held, /connection was lost while the topic's history was read/);
+    assert.deepEqual(
+      (await pub.broker.history(topic, { offset: 0, epoch: first.epoch }))?.map((m) => m.data.toString()),
+      ['first', 'second'],
     );
   });
 
