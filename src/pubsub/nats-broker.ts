@@ -767,7 +767,8 @@ export class NatsBroker implements Broker {
     };
     this.#topics.set(topic, sub);
     try {
-      await this.#start(topic, sub, this.#generation);
+      // (What the start still does after the loss finds the topic gone: it stops there.)
+      await this.#untilLost(this.#start(topic, sub, this.#generation), 'while the topic was subscribed to');
       sub.started = true;
     } catch (err) {
       if (this.#topics.get(topic) === sub) {
@@ -894,7 +895,7 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * `request`, JetStream requests a caller waits for (a publish, a position or history read), or
+   * `request`, JetStream requests a caller waits for (a publish, a subscription, a position or history read), or
    * ERR_WS_BROKER_UNAVAILABLE (the connection was lost `when`) as soon as the connection is lost, as
    * Redis refuses a command in flight then: its answer would not come on this connection, and the
    * client would wait `commandTimeoutMs` for it.

@@ -195,6 +195,35 @@ describe('NatsBroker: a publish or a read in flight when the connection is lost 
     );
   });
 
+  it("the network cut while a topic's stream is read for a subscription: rejected at the loss; subscribed again once back, it delivers", async () => {
+    const topic = 'subscribed';
+    const pub = await open(env.proxy.url('nats'));
+    const first = await pub.broker.publish(topic, Buffer.from('first'), false);
+    const sub = await open(env.proxy.url('nats'));
+    const link = newestLink();
+    const reads = (): number => link.clientText.split('$JS.API.STREAM.INFO.').length - 1;
+    const before = reads();
+    link.holdClientFrom('$JS.API.STREAM.INFO.');
+    const held = follow(sub.broker.subscribe(topic));
+    await env.proxy.until(() => (reads() > before ? true : undefined));
+
+    env.proxy.cut();
+    await sub.events.available(false);
+    env.proxy.restore();
+    await sub.events.available(true);
+    assertLost(held, /connection was lost while the topic was subscribed to/);
+    // (The publisher's link was cut too.)
+    await pub.events.until(() => pub.events.availability.includes(false) && pub.events.availability.at(-1) === true);
+    await sub.broker.subscribe(topic);
+    assert.deepEqual(await sub.broker.position(topic), { offset: 1, epoch: first.epoch });
+    const second = await pub.broker.publish(topic, Buffer.from('second'), false);
+    await sub.events.received(topic, 1);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => [m.offset, m.epoch, m.data.toString()]),
+      [[second.offset, first.epoch, 'second']],
+    );
+  });
+
   it('the server killed after storing it, its answer not back: rejected; delivered after the restart, once, in order', async () => {
     const topic = 'killed';
     const pub = await open(env.proxy.url('nats')); // subscribed too: it would wait for its own delivery
