@@ -688,8 +688,13 @@ export class NatsBroker implements Broker {
     if (!this.#js) {
       try {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
-        await this.#flush(nc, 'publish');
+        // (The client rejects the flush itself only at its first reconnection attempt.)
+        await this.#untilLost(
+          this.#flush(nc, 'publish'),
+          'while the publish was in flight: the message may have been delivered',
+        );
       } catch (err) {
+        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
         throw this.#tooBig(err, data) ?? failure(err);
       }
       return this.#corePosition(topic);

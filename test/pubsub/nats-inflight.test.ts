@@ -265,3 +265,40 @@ describe('NatsBroker: a publish or a read in flight when the connection is lost 
     }
   });
 });
+
+describe('NatsBroker on core NATS: a publish in flight when the connection is lost rejects at the loss', () => {
+  const brokers: NatsBroker[] = [];
+  const env = brokerBehindProxy(() => BrokerProcess.nats({ jetstream: false }), brokers);
+
+  it('the network cut while its flush waits: rejected as the loss is reported, not at the first reconnection attempt', async () => {
+    // The client rejects a flush itself when it tries to connect again: a day away here.
+    const broker = new NatsBroker({
+      url: env.proxy.url('nats'),
+      commandTimeoutMs: 600_000,
+      pingIntervalMs: 600_000,
+      reconnectTimeWaitMs: 86_400_000,
+    });
+    brokers.push(broker);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    assert.equal(broker.jetstream, false);
+    await broker.publish('core', Buffer.from('first'), false);
+    const link = [...env.proxy.links].at(-1)!;
+    const sent = (): number => link.clientText.split('PUB ws-stream.out.').length - 1;
+    const before = sent();
+    link.holdClientFrom('PUB ws-stream.out.');
+    const held = follow(broker.publish('core', Buffer.from('held'), false));
+    await env.proxy.until(() => (sent() > before ? true : undefined));
+
+    env.proxy.cut();
+    await events.available(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(held.settled, true, 'the publish in flight has not settled though the loss was reported');
+    assert.ok(held.error instanceof WebSocketError, `rejected: ${String(held.error)}`);
+    assert.equal(held.error.code, 'ERR_WS_BROKER_UNAVAILABLE');
+    assert.match(
+      held.error.message,
+      /connection was lost while the publish was in flight: the message may have been delivered/,
+    );
+  });
+});
