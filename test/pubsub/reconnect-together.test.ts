@@ -113,9 +113,11 @@ async function settled(sockets: readonly Socket[], instants: readonly number[]):
 }
 
 /**
- * The instants (the mocked clock, started at `T0` just after the loss) at which a NatsBroker with
- * `reconnectTimeWaitMs: period` (and `connectOptions`) tries its server while it is down, up to the
- * attempt that finds it up again (started at `upAt`, on no multiple), and the broker back.
+ * The instants (the mocked clock, still at `t0` from the broker's connection to the server's loss)
+ * at which a NatsBroker with `reconnectTimeWaitMs: period` (and `connectOptions`) opens a connection
+ * to its server while it is down (the client's attempts, and the broker's own look at the server
+ * beside each one after the first), up to the attempt that finds it up again (started at `upAt`, on
+ * no multiple), and whether the broker is back.
  */
 async function reconnectionInstants(
   t: TestContext,
