@@ -283,7 +283,7 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
-  /** Rejects each publish's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
+  /** Rejects each caller's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
   readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -688,8 +688,13 @@ export class NatsBroker implements Broker {
     if (!this.#js) {
       try {
         nc.publish(this.#subject(topic, 'out'), data, { headers });
-        await this.#flush(nc, 'publish');
+        // (The client rejects the flush itself only at its first reconnection attempt.)
+        await this.#untilLost(
+          this.#flush(nc, 'publish'),
+          'while the publish was in flight: the message may have been delivered',
+        );
       } catch (err) {
+        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
         throw this.#tooBig(err, data) ?? failure(err);
       }
       return this.#corePosition(topic);
@@ -727,10 +732,15 @@ export class NatsBroker implements Broker {
       } else {
         // A sequence this stream had passed, or JetStream announced the stream made again: it was
         // deleted and made again since this process looked (by an operator); its epoch is read.
+        // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
         try {
-          at = { offset: seq, epoch: (await this.#current(topic)).stream.epoch };
+          const { stream: now } = await this.#untilLost(
+            this.#current(topic),
+            `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
+          );
+          at = { offset: seq, epoch: now.epoch };
         } catch (err) {
-          throw failure(err);
+          throw err instanceof WebSocketError ? err : failure(err);
         }
       }
       // Subscribed here: settled once this process delivered it (see OwnDeliveries).
@@ -762,7 +772,8 @@ export class NatsBroker implements Broker {
     };
     this.#topics.set(topic, sub);
     try {
-      await this.#start(topic, sub, this.#generation);
+      // (What the start still does after the loss finds the topic gone: it stops there.)
+      await this.#untilLost(this.#start(topic, sub, this.#generation), 'while the topic was subscribed to');
       sub.started = true;
     } catch (err) {
       if (this.#topics.get(topic) === sub) {
@@ -786,13 +797,13 @@ export class NatsBroker implements Broker {
   async position(topic: string): Promise<TopicPosition> {
     this.#ready();
     if (!this.#jsm) return this.#corePosition(topic);
-    const { stream, info } = await this.#current(topic);
+    const { stream, info } = await this.#untilLost(this.#current(topic), "while the topic's position was read");
     return { offset: info.state.last_seq, epoch: stream.epoch };
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
-    return this.#historyOf(topic, since);
+    return this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read");
   }
 
   /**
@@ -889,9 +900,10 @@ export class NatsBroker implements Broker {
   }
 
   /**
-   * `request`, a publish's JetStream request, or ERR_WS_BROKER_UNAVAILABLE (the connection was lost
-   * `when`) as soon as the connection is lost, as Redis refuses a command in flight then: its answer
-   * would not come on this connection, and the client would wait `commandTimeoutMs` for it.
+   * `request`, JetStream requests a caller waits for (a publish, a subscription, a position or history read), or
+   * ERR_WS_BROKER_UNAVAILABLE (the connection was lost `when`) as soon as the connection is lost, as
+   * Redis refuses a command in flight then: its answer would not come on this connection, and the
+   * client would wait `commandTimeoutMs` for it.
    */
   #untilLost<T>(request: Promise<T>, when: string): Promise<T> {
     return new Promise((resolve, reject) => {

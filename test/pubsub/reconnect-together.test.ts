@@ -5,12 +5,19 @@
  * each waited 50 ms doubling from its own loss: a Redis restarted between two processes' attempts
  * had one back 200 ms after the other, whose publishers meanwhile published more than history held,
  * lost to the late one's subscribers (test/pubsub/independent-redis.test.ts, "while publishers keep
- * publishing", failed 1 run in 10 on an idle machine). The clock is node:test's mock: the instants
- * are exact, whatever the machine's load.
+ * publishing", failed 1 run in 10 on an idle machine). NatsBroker's are the NATS client's own, told
+ * by the broker when to make each one (its `reconnectToServer` and `reconnectDelayHandler`): they are
+ * seen as the client makes them, against a real nats-server killed and started again. The clock is
+ * node:test's mock: the instants are exact, whatever the machine's load.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
 import { keepConnecting, reconnectDelay } from '../../src/pubsub/broker-support.js';
+import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
 
 /** A moment on no multiple of any wait, from which the processes below lose their server. */
 const T0 = 1_700_000_000_123;
@@ -85,5 +92,123 @@ describe('reconnection attempts on the clock’s multiples', () => {
     assert.equal(reconnectDelay(60_000, MAX, 5_000), 1000);
     assert.equal(reconnectDelay(60_000, MAX, 5_001), 999);
     assert.equal(reconnectDelay(0, 30, 5_011), 29);
+  });
+});
+
+/**
+ * Lets every TCP connection this process opened settle (refused, or connected) and whatever runs
+ * after (the NATS client arms its next wait then), before the mocked clock moves: no time passes
+ * while they do, so each attempt's instant is the one its wait ended at. A client that keeps
+ * trying within one instant (a wait of 0) fails here instead of spinning forever.
+ */
+async function settled(sockets: readonly Socket[], instants: readonly number[]): Promise<void> {
+  for (let seen = -1; seen !== sockets.length; ) {
+    seen = sockets.length;
+    // (setImmediate is not mocked: it runs after the I/O events and the promise jobs they start.)
+    await new Promise((resolve) => setImmediate(resolve));
+    while (sockets.some((s) => s.connecting && !s.closed)) await new Promise((resolve) => setImmediate(resolve));
+    const now = instants.filter((at) => at === Date.now()).length;
+    assert.ok(now <= 2, `${now} connections at one instant: the client tries in a loop without waiting`);
+  }
+}
+
+/**
+ * The instants (the mocked clock, still at `t0` from the broker's connection to the server's loss)
+ * at which a NatsBroker with `reconnectTimeWaitMs: period` (and `connectOptions`) opens a connection
+ * to its server while it is down (the client's attempts, and the broker's own look at the server
+ * beside each one after the first), up to the attempt that finds it up again (started at `upAt`, on
+ * no multiple), and whether the broker is back.
+ */
+async function reconnectionInstants(
+  t: TestContext,
+  period: number,
+  upAt: (t0: number) => number,
+  connectOptions: Record<string, unknown> = {},
+): Promise<{ t0: number; instants: number[]; back: boolean }> {
+  const server = await BrokerProcess.nats({ jetstream: false });
+  // (No keep-alive, no timeout: neither comes into the instants.)
+  const broker = new NatsBroker({
+    url: server.url,
+    reconnectTimeWaitMs: period,
+    pingIntervalMs: 600_000,
+    commandTimeoutMs: 600_000,
+    connectOptions,
+  });
+  const events = new BrokerRecorder();
+  const sockets: Socket[] = [];
+  const instants: number[] = [];
+  const onSocket = (message: unknown): void => {
+    sockets.push((message as { socket: Socket }).socket);
+    instants.push(Date.now());
+  };
+  // Every timer of the broker and its client is the mock's from the start (one made before would
+  // outlive the test: the mock's clearTimeout does not clear it), from `t0`, on no multiple of the
+  // waits tested.
+  const t0 = 1_700_000_000_037;
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: t0 });
+  const up = upAt(t0);
+  try {
+    await broker.open(events, history);
+    subscribe('net.client.socket', onSocket);
+    try {
+      await server.kill();
+      await events.available(false);
+      for (;;) {
+        await settled(sockets, instants);
+        // An attempt got through: the clock stays while the client and the broker take the
+        // connection (real I/O, no timer), so that a slow handshake is not taken for no attempt.
+        if (Date.now() > up && sockets.some((s) => !s.connecting && !s.closed)) {
+          await events.available(true);
+          break;
+        }
+        if (Date.now() > up + 4 * period) break;
+        if (Date.now() === up) await server.start();
+        t.mock.timers.tick(1);
+      }
+    } finally {
+      unsubscribe('net.client.socket', onSocket);
+    }
+    return { t0, instants, back: events.availability.at(-1) === true };
+  } finally {
+    await broker.close();
+    await server.stop();
+    t.mock.timers.reset();
+  }
+}
+
+/** The first multiple of `period` after `at`. */
+const multipleAfter = (period: number, at: number): number => (Math.floor(at / period) + 1) * period;
+
+/** `from`, `from + step`, … up to the first one past `upAt`. */
+function every(step: number, from: number, upAt: number): number[] {
+  const at = [from];
+  while (at.at(-1)! < upAt) at.push(at.at(-1)! + step);
+  return at;
+}
+
+describe('NatsBroker: reconnection attempts on the clock’s multiples of reconnectTimeWaitMs', () => {
+  const P = 100;
+  const upAt = (t0: number): number => t0 + 4 * P + 50;
+
+  it('every attempt on a multiple, one each multiple, from the first after the loss; back at the first after the server', async (t) => {
+    const { t0, instants, back } = await reconnectionInstants(t, P, upAt);
+    // (Each attempt after the first is paired with the broker's own look at the server, at its instant.)
+    assert.deepEqual([...new Set(instants)], every(P, multipleAfter(P, t0), upAt(t0)), 'the instants tried');
+    assert.ok(back, 'the broker is back');
+  });
+
+  it('the client’s reconnectTimeWait and random jitter in connectOptions change nothing', async (t) => {
+    const jittery = { reconnectTimeWait: 30, reconnectJitter: 1000, reconnectJitterTLS: 1000 };
+    const { t0, instants, back } = await reconnectionInstants(t, P, upAt, jittery);
+    assert.deepEqual([...new Set(instants)], every(P, multipleAfter(P, t0), upAt(t0)), 'the instants tried');
+    assert.ok(back, 'the broker is back');
+  });
+
+  it('a reconnectDelayHandler in connectOptions: its wait at least between attempts, each still on a multiple', async (t) => {
+    const { t0, instants, back } = await reconnectionInstants(t, P, upAt, { reconnectDelayHandler: () => 1.5 * P });
+    // (Counted from the last attempt, the first from the broker's connection, made at t0.)
+    const expected = every(2 * P, multipleAfter(P, t0 + 1.5 * P), upAt(t0));
+    assert.deepEqual([...new Set(instants)], expected, 'the instants tried');
+    assert.ok(back, 'the broker is back');
   });
 });
