@@ -3,8 +3,8 @@
  * and the shared ticker (`setInterval`, node's mock) are moved by the test, so where the keep-alive
  * ping and the idle close fall is checked to the millisecond, however slow the machine: with
  * idleTimeout 400, nothing at 199 ms of silence, a ping at 200, nothing at 399, close 1001 at 400;
- * a peer whose pongs arrive is never dropped. (Real timers across processes, as in cli/hostile-http,
- * can only tell that a ping came before the close, not when.)
+ * a peer whose pongs arrive is never dropped; nor is one we stopped reading. (Real timers across
+ * processes, as in cli/hostile-http, can only tell that a ping came before the close, not when.)
  *
  * "Nothing" is the server socket's `bytesWritten` after the tick and a turn of the loop: the stream
  * writes what a tick queued on the next tick of the process (`process.nextTick`), before that turn ends.
@@ -15,15 +15,15 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { type TestContext, it } from 'node:test';
-import { WebSocketStream, type WebSocketError } from '../../src/index.js';
-import { closeFrame, pong, requestHead } from '../support/frames.js';
+import { type StreamOptions, WebSocketStream, type WebSocketError } from '../../src/index.js';
+import { closeFrame, pong, requestHead, text } from '../support/frames.js';
 import { closeCodeOf } from '../support/hostile.js';
 import { RawPeer } from '../support/peer.js';
 
 const IDLE = 400;
 
 /** A server stream with idleTimeout 400 and a raw peer upgraded to it, on a clock the test moves. */
-async function idlePair(t: TestContext) {
+async function idlePair(t: TestContext, options: StreamOptions = {}) {
   const start = Math.floor(performance.now());
   let now = start;
   t.mock.timers.enable({ apis: ['setInterval'] });
@@ -35,6 +35,7 @@ async function idlePair(t: TestContext) {
   const srv = net.createServer((serverSocket) => {
     const ws = new WebSocketStream(serverSocket, {
       idleTimeout: IDLE,
+      ...options,
       controlCallback: (kind) => {
         if (kind !== 'pong') return;
         pongs++;
@@ -60,6 +61,7 @@ async function idlePair(t: TestContext) {
     ws,
     peer,
     socket,
+    serverSocket,
     /** Moves the clock to `quiet` ms after the stream opened, runs one tick, and lets its writes out; what the server wrote by then. */
     async tickAt(quiet: number): Promise<number> {
       now = start + quiet;
@@ -120,4 +122,19 @@ it('idleTimeout 400 on a mocked clock: a peer that answers each ping stays throu
   socket.write(closeFrame(1000));
   assert.deepEqual(await ws.whenClosed(), { initiatedBy: 'remote', code: 1000, reason: '', wasClean: true });
   await peer.waitClosed();
+});
+
+it('idleTimeout 400 on a mocked clock: silence we caused (the app does not read, so the stream stopped reading) is no idleness, for three idle periods', async (t) => {
+  const { ws, socket, serverSocket, tickAt } = await idlePair(t, { readHighWaterMark: 1024 });
+  const messages = Array.from({ length: 20 }, (_, i) => `message ${i} `.padEnd(500, '.'));
+  socket.write(Buffer.concat(messages.map((m) => text(m))));
+  // (the stream's 'data' listener came first: once this one runs, it has taken the chunk)
+  while (!serverSocket.isPaused()) await once(serverSocket, 'data');
+  const paused = await tickAt(0);
+  for (const at of [200, 400, 800, 1200])
+    assert.equal(await tickAt(at), paused, `nothing at ${at} ms: no ping, no close while we do not read`);
+  assert.equal(ws.closeInfo, undefined);
+  for (const m of messages) assert.equal((await ws.read()).text(), m);
+  socket.write(closeFrame(1000));
+  assert.equal((await ws.whenClosed()).code, 1000);
 });
