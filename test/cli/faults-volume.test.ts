@@ -17,7 +17,7 @@ import net from 'node:net';
 import { it } from 'node:test';
 import zlib from 'node:zlib';
 import { binary, cont, frame, parseFrames, requestHead } from '../support/frames.js';
-import { attack, closeCodeOf, memoryOf, untilServerStopsReading } from '../support/hostile.js';
+import { attack, closeCodeOf, floodUntilServerStopsReading, memoryOf, serverTurns } from '../support/hostile.js';
 import { bulkyTexts } from '../support/drop-client.js';
 import { closeClients, eventually, openClients, startProbed } from './load-support.js';
 
@@ -171,22 +171,14 @@ it('serve --deflate: a flood of compressed 64 KiB messages whose echoes are neve
     // Poorly compressible text, so that the echoes are as large as what was sent.
     const d = zlib.deflateRawSync(bulkyTexts(1, 64 * 1024)[0]!, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
     const message = frame({ opcode: 1, payload: d.subarray(0, d.length - 4), rsv: 4 });
-    let stopped = false;
-    let written = 0;
-    const looking = new AbortController();
-    const stopsReading = untilServerStopsReading(c.socket, looking.signal);
-    const flood = (async () => {
-      while (!stopped && written < 1024 * MiB) {
-        written += message.length;
-        if (!c.socket.write(message)) await Promise.race([once(c.socket, 'drain'), stopsReading]);
-      }
-    })();
-    // (A server that never stops reading ends the flood at 1 GiB: the assertion below then fails.)
-    await Promise.race([stopsReading, flood]);
-    stopped = true;
-    looking.abort();
-    await flood;
-    assert.ok(written < 1024 * MiB, `${written} bytes taken: the server never stopped reading`);
+    // Written as the kernel takes them until the server has stopped reading (its echoes back up);
+    // one that never stops takes all 256 MiB.
+    const turns = await serverTurns(server.port);
+    const { written, stopped } = await floodUntilServerStopsReading(c.socket, message, turns, 256 * MiB).finally(() => {
+      c.socket.destroy();
+      turns.close();
+    });
+    assert.ok(stopped, `${written} bytes taken: the server never stopped reading`);
     const after = await memoryOf(server.proc.pid!);
     console.log(
       `deflate flood: ${written} bytes taken, then the server stopped reading; peak RSS ${after.peak - before.rss} bytes over the ${before.rss} before`,
@@ -195,7 +187,6 @@ it('serve --deflate: a flood of compressed 64 KiB messages whose echoes are neve
       after.peak - before.rss < 150 * MiB,
       `peak ${after.peak} bytes, ${before.rss} before; ${written} written`,
     );
-    c.socket.destroy();
   } finally {
     assert.deepEqual(await server.stop(), { code: 0, signal: null });
   }

@@ -5,14 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { startServer } from '../conformance/raw-client.js';
 import { text } from '../support/frames.js';
+import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 import { error, message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
+const MiB = 1 << 20;
 
 describe('serve --pubsub --max-topics 3', () => {
   let server: Server;
@@ -103,6 +106,7 @@ describe('serve --pubsub (default limits)', () => {
 
   it('a client that sends requests and never reads their replies stops being read; it gets every reply once it reads', async () => {
     const c = await JsonClient.connect(server.port);
+    const turns = await serverTurns(server.port);
     try {
       c.sock.pause();
       // Each request is answered with an error op twice its size (the unknown op is quoted whole
@@ -110,16 +114,11 @@ describe('serve --pubsub (default limits)', () => {
       const op = 'o'.repeat(64);
       const batch = 256;
       const requests = Buffer.concat(Array.from({ length: batch }, () => text(JSON.stringify({ op }))));
-      let sent = 0;
-      while (sent < 1_000_000 && c.sock.writableLength < 8 * 1024 * 1024) {
-        c.sock.write(requests);
-        sent += batch;
-        await new Promise((r) => setImmediate(r));
-      }
-      assert.ok(
-        c.sock.writableLength >= 8 * 1024 * 1024,
-        `the server kept reading: ${sent} requests went out and were taken`,
-      );
+      // Written as the kernel takes them until the server has stopped reading this connection (its
+      // replies back up) while it answers pings on another; one that never stops takes all 64 MiB.
+      const flood = await floodUntilServerStopsReading(c.sock as net.Socket, requests, turns, 64 * MiB);
+      const sent = (flood.written / requests.length) * batch;
+      assert.ok(flood.stopped, `the server kept reading: ${sent} requests went out and were taken`);
       // Another client meanwhile is served.
       const other = await JsonClient.connect(server.port);
       await subscribe(other, 'meanwhile');
@@ -135,6 +134,7 @@ describe('serve --pubsub (default limits)', () => {
       assert.equal(c.ended, false);
     } finally {
       c.close();
+      turns.close();
     }
   });
 

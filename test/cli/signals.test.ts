@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import type net from 'node:net';
 import { it } from 'node:test';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
@@ -15,6 +16,7 @@ import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
 import { text } from '../support/frames.js';
+import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 import { MAIN, childrenOf, exitOf, isRunning } from './cli-support.js';
 
 /** A ws client's close code, once closed. */
@@ -47,12 +49,13 @@ it('echo: SIGINT with a client that never reads (its buffers full) still closes 
   try {
     const stuck = await RawClient.connect(server.port);
     stuck.sock.pause();
-    // Fill both directions: the server's echoes back up until it stops reading this client.
+    // Fill both directions: the server's echoes back up until it stops reading this client (seen
+    // on its end of the connection, not inferred from what queued on ours).
     const batch = Buffer.concat(Array.from({ length: 64 }, () => text('x'.repeat(16 * 1024))));
-    while (stuck.sock.writableLength < 4 * 1024 * 1024) {
-      stuck.sock.write(batch);
-      await new Promise((r) => setImmediate(r));
-    }
+    const turns = await serverTurns(server.port);
+    const flood = await floodUntilServerStopsReading(stuck.sock as net.Socket, batch, turns, 64 * 1024 * 1024);
+    turns.close();
+    assert.ok(flood.stopped, `the server kept reading: ${flood.written} bytes taken`);
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
     await once(ws, 'open');
     const code = closeCodeOf(ws);

@@ -2,6 +2,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startServer } from './raw-client.js';
+import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 
 it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and exits 0', async () => {
   const server = await startServer();
@@ -62,16 +63,20 @@ it('ws-stream serve applies backpressure end to end: a client that sends fast an
   const server = await startServer();
   try {
     const c = await RawClient.connect(server.port);
+    const turns = await serverTurns(server.port);
     c.sock.pause();
     const { text: textFrame } = await import('../support/frames.js');
     const batch = Buffer.concat(Array.from({ length: 256 }, () => textFrame('x'.repeat(1024))));
-    let sent = 0;
-    while (sent < 400 && c.sock.writableLength < 4 * 1024 * 1024) {
-      c.sock.write(batch);
-      sent++;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    assert.ok(c.sock.writableLength >= 4 * 1024 * 1024, `the server kept reading: ${sent} batches of 264 KB went out`);
+    // Until the server's end of the connection takes nothing while bytes wait there and it answers
+    // pings on another connection (not "our side has 4 MiB queued", which a server slower than us shows too).
+    const { written, stopped } = await floodUntilServerStopsReading(
+      c.sock as import('node:net').Socket,
+      batch,
+      turns,
+      64 * 1024 * 1024,
+    );
+    assert.ok(stopped, `the server kept reading: ${written} bytes went out and were taken`);
+    turns.close();
     c.destroy();
   } finally {
     await server.stop();

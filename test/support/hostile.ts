@@ -4,11 +4,12 @@
  * a raw attacker that sends exact bytes and reads back everything until the server closes, and a
  * fake server that answers a client's upgrade request with whatever a test writes.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { type CloseInfo, type StreamOptions, WebSocketStream, computeAccept } from '../../src/index.js';
-import { closeFrame, parseFrames, type WireFrame } from './frames.js';
+import { closeFrame, parseFrames, ping, requestHead, type WireFrame } from './frames.js';
 
 /** How one connection ended on the server. */
 export interface Outcome {
@@ -89,6 +90,7 @@ function recorder(): {
 }
 
 type After = { after(fn: () => unknown): void };
+const MiB = 1 << 20;
 
 /** `net` + `accept()` (the stream reads the request). `allowHalfOpen` as node:http's sockets have it. */
 export async function netServer(
@@ -324,34 +326,89 @@ export async function memoryOf(pid: number): Promise<{ rss: number; peak: number
 }
 
 /**
- * Resolves once the server end of `socket`'s connection holds unread bytes (its receive queue in
- * /proc/net/tcp, at least `min`) and that queue has not moved for three checks in a row, 50 ms
- * apart: the server stopped reading from us. (Not a fixed size: a socket whose owner stopped
- * reading early keeps its first receive buffer, whose window may hold less than 256 KiB.) Also
- * resolves, and stops looking, once `signal` is aborted.
+ * The server end of `socket`'s connection, as its kernel counts it (tcp_info through `ss`): the
+ * bytes its process took from the connection so far, and those that wait there unread.
  */
-export async function untilServerStopsReading(
+export function serverEndOf(socket: net.Socket): { taken: number; unread: number } {
+  const filter = `( sport = :${socket.remotePort} and dport = :${socket.localPort} )`;
+  const row = execFileSync('ss', ['-tinHO', 'state', 'established', filter], { encoding: 'utf8' }).trim();
+  if (row === '') throw new Error(`no connection ${socket.remotePort} → ${socket.localPort} in ss`);
+  const unread = Number(row.split(/\s+/)[0]); // Recv-Q
+  const received = Number(/\bbytes_received:(\d+)/.exec(row)?.[1] ?? 0);
+  return { taken: received - unread, unread };
+}
+
+/**
+ * Another connection to the server at `port` (upgraded), on which each `turn()` is a ping the
+ * server reads and answers: a turn of the server process's event loop that began after the call.
+ */
+export async function serverTurns(port: number): Promise<{ turn(): Promise<void>; close(): void }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  let pongs = 0;
+  let wake = (): void => {};
+  onFramesAfterHead(socket, (frames) => {
+    pongs += frames.filter((f) => f.opcode === 10).length;
+    wake();
+  });
+  socket.on('close', () => wake());
+  socket.write(requestHead({}, 'GET / HTTP/1.1'));
+  let sent = 0;
+  return {
+    turn: () => {
+      const want = ++sent;
+      socket.write(ping(String(want)));
+      return new Promise<void>((resolve, reject) => {
+        wake = (): void => {
+          if (pongs >= want) resolve();
+          else if (socket.destroyed) reject(new Error('the connection for server turns closed'));
+        };
+        wake();
+      });
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/**
+ * Whether the server end of `socket`'s connection has stopped reading it: bytes wait there unread,
+ * and what its process took stays put while that process answers `count` pings on another
+ * connection (`turns`). No time is involved: the waiting bytes keep the socket readable, and epoll
+ * reports every readable socket together, so a process still reading this one takes some of them
+ * in the very loop turn that reads the first ping, however slow or loaded the machine.
+ */
+export async function serverStoppedReading(
   socket: net.Socket,
-  signal?: AbortSignal,
-  min = 32 * 1024,
-): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const hex = (port: number): string => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const serverSide = hex(socket.remotePort!);
-  const ours = hex(socket.localPort!);
-  let last = -1;
-  let still = 0;
-  while (!signal?.aborted) {
-    let queued = 0;
-    for (const line of (await readFile('/proc/net/tcp', 'utf8')).split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 4 && f[1]!.endsWith(serverSide) && f[2]!.endsWith(ours)) {
-        queued = Number.parseInt(f[4]!.split(':')[1]!, 16);
-      }
+  turns: { turn(): Promise<void> },
+  count = 3,
+): Promise<boolean> {
+  const before = serverEndOf(socket);
+  for (let i = 0; i < count; i++) await turns.turn();
+  return before.unread > 0 && serverEndOf(socket).taken === before.taken;
+}
+
+/**
+ * Writes `message` on `socket` over and over until the server stops reading (`serverStoppedReading`)
+ * or `limit` bytes went out: at least 1 MiB is kept queued on our side, and whenever it is, the
+ * server is asked (a server that still reads drains that much over the asking, so a few hundred
+ * asks take it to the limit).
+ */
+export async function floodUntilServerStopsReading(
+  socket: net.Socket,
+  message: Buffer,
+  turns: { turn(): Promise<void> },
+  limit: number,
+): Promise<{ written: number; stopped: boolean }> {
+  let written = 0;
+  while (written < limit) {
+    if (socket.destroyed) throw new Error(`the connection closed after ${written} bytes`);
+    while (socket.writableLength < MiB && written < limit) {
+      socket.write(message);
+      written += message.length;
     }
-    still = queued >= min && queued === last ? still + 1 : 0;
-    if (still >= 2) return;
-    last = queued;
-    await new Promise((r) => setTimeout(r, 50));
+    if (await serverStoppedReading(socket, turns)) return { written, stopped: true };
   }
+  return { written, stopped: false };
 }
