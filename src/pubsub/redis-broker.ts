@@ -654,7 +654,7 @@ export class RedisBroker implements Broker {
       this.#channel(topic),
       String(this.#bytes),
       String(this.#positionTtlMs()),
-    ])) as [number, Buffer];
+    ], 'while the publish was in flight: the message may have been stored')) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
     const sub = this.#topics.get(topic);
@@ -697,8 +697,9 @@ export class RedisBroker implements Broker {
       // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
       // subscribe it again on every reconnection.
       subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
-      const failure = this.#failure(err, subscriber);
-      throw failure.code === 'ERR_WS_BROKER_REFUSED' ? failure : unavailable(`cannot subscribe to ${topic}`, err);
+      const failure = this.#failure(err, subscriber, 'while the topic was subscribed to');
+      if (failure.code === 'ERR_WS_BROKER_REFUSED' || !subscriber.isReady) throw failure;
+      throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
 
@@ -714,7 +715,12 @@ export class RedisBroker implements Broker {
   }
 
   async position(topic: string): Promise<TopicPosition> {
-    const reply = (await this.#run(scripts.position, topic, [String(this.#positionTtlMs())])) as [number, Buffer];
+    const reply = (await this.#run(
+      scripts.position,
+      topic,
+      [String(this.#positionTtlMs())],
+      "while the topic's position was read",
+    )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // A topic subscribed before this read, no message delivered yet, starts from here (PubSub reads
     // the position of each topic it subscribes): a later change of epoch is seen and its start
@@ -749,7 +755,7 @@ export class RedisBroker implements Broker {
       since.epoch,
       String(this.#ttlMs()),
       partial ? '1' : '0',
-    ])) as (number | Buffer)[];
+    ], "while the topic's history was read")) as (number | Buffer)[];
     if (reply[0] === 0) return null;
     const messages: BrokerMessage[] = [];
     for (let i = 1; i < reply.length; i += 3) {
@@ -943,8 +949,12 @@ export class RedisBroker implements Broker {
     emitRefused(this.#events!, err);
   }
 
-  /** What an operation whose command failed with `err` rejects with. */
-  #failure(err: unknown, commands: RedisClient): WebSocketError {
+  /**
+   * What an operation whose command failed with `err` rejects with; `during`: what the command was
+   * doing, if it was sent while the connection was up (told when the connection was lost before
+   * its answer: node-redis fails what waits at the loss).
+   */
+  #failure(err: unknown, commands: RedisClient, during?: string): WebSocketError {
     // Refused by Redis: the user's ACL (changed since the connection was checked), also met by a
     // command of a script (Redis 7.0 tells it as "ERR The user executing the script can't run…").
     if (
@@ -952,6 +962,9 @@ export class RedisBroker implements Broker {
       /^(NOPERM|NOAUTH|WRONGPASS)\b|^ERR The user executing the script can't/.test(err.message)
     ) {
       return refused(err.message, err);
+    }
+    if (during !== undefined && !(err instanceof DeadlineError) && !commands.isReady) {
+      return unavailable(`the connection was lost ${during}`, err);
     }
     // (Offline: refused while reconnecting, or down.)
     if (this.#lateRefusal && !commands.isReady) return this.#lateRefusal;
@@ -980,12 +993,14 @@ export class RedisBroker implements Broker {
   /**
    * Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT
    * FLUSH), failing after `commandTimeoutMs`: node-redis's own `timeout` ends only the wait to be
-   * written, so a command a hung server never answers would wait forever.
+   * written, so a command a hung server never answers would wait forever. `during`: what the
+   * command does, told if the connection is lost before its answer.
    */
-  async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
+  async #run(s: Script, topic: string, args: RedisArg[], during: string): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
     if (!commands) throw this.#notConnected();
+    const sent = commands.isReady;
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
@@ -1009,6 +1024,7 @@ export class RedisBroker implements Broker {
       throw this.#failure(
         err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
         commands,
+        sent ? during : undefined,
       );
     }
   }
