@@ -346,6 +346,8 @@ export class RedisBroker implements Broker {
   #bufferReplies: Record<number, unknown> = {};
   /** Subscribed topics. */
   readonly #topics = new Map<string, Subscription>();
+  /** Channels left while the subscriber connection was lost: left again once it is back (`#leave`). */
+  #leaving: { channel: string; listener: BufferListener }[] = [];
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
@@ -568,6 +570,7 @@ export class RedisBroker implements Broker {
       if (!this.#closed) {
         this.#commands = commands;
         this.#subscriber = subscriber;
+        this.#leaving = []; // (the old connection's: this one subscribed only the topics kept)
         // (A topic left while its channel was being subscribed here is left now.)
         for (const [topic, sub] of topics) {
           if (this.#topics.get(topic) !== sub) {
@@ -646,15 +649,20 @@ export class RedisBroker implements Broker {
         `${data.length} bytes: over Redis's proto-max-bulk-len (${this.#maxBulk} bytes)`,
       );
     }
-    const reply = (await this.#run(scripts.publish, topic, [
-      data,
-      binary ? '1' : '0',
-      String(this.#history.size),
-      String(this.#ttlMs()),
-      this.#channel(topic),
-      String(this.#bytes),
-      String(this.#positionTtlMs()),
-    ], 'while the publish was in flight: the message may have been stored')) as [number, Buffer];
+    const reply = (await this.#run(
+      scripts.publish,
+      topic,
+      [
+        data,
+        binary ? '1' : '0',
+        String(this.#history.size),
+        String(this.#ttlMs()),
+        this.#channel(topic),
+        String(this.#bytes),
+        String(this.#positionTtlMs()),
+      ],
+      'while the publish was in flight: the message may have been stored',
+    )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
     const sub = this.#topics.get(topic);
@@ -698,6 +706,7 @@ export class RedisBroker implements Broker {
       // subscribe it again on every reconnection.
       subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
       const failure = this.#failure(err, subscriber, 'while the topic was subscribed to');
+      // (Sent while up: #live.)
       if (failure.code === 'ERR_WS_BROKER_REFUSED' || !subscriber.isReady) throw failure;
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
@@ -705,13 +714,28 @@ export class RedisBroker implements Broker {
 
   async unsubscribe(topic: string): Promise<void> {
     const sub = this.#topics.get(topic);
-    if (!sub || !this.#subscriber) return;
+    const subscriber = this.#subscriber;
+    if (!sub || !subscriber) return;
     this.#topics.delete(topic);
     this.#own.release(topic);
-    // Delivery stops now (#receive checks #topics); node-redis forgets the channel when Redis
-    // confirms, or at once if the connection is down (it is then not re-subscribed).
-    const done = this.#subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
-    if (this.#subscriber.isReady) await done;
+    // Delivery stops now (#receive checks #topics). Waited for only while connected: it settles at
+    // the loss, or once back (node-redis sends it after subscribing every channel again).
+    const done = this.#leave(subscriber, this.#channel(topic), sub.listener);
+    if (subscriber.isReady) await done;
+  }
+
+  /**
+   * Unsubscribes `listener` from `channel`. node-redis forgets the listener only once Redis
+   * confirms: an UNSUBSCRIBE failed by a lost connection (in flight then, or sent while down and
+   * failed by a reconnection attempt) leaves it, and the reconnection subscribed the channel again,
+   * its messages coming to this process for ever. So it is sent again once the pair is back.
+   */
+  async #leave(subscriber: RedisClient, channel: string, listener: BufferListener): Promise<void> {
+    try {
+      await subscriber.unsubscribe(channel, listener, true);
+    } catch {
+      if (subscriber === this.#subscriber && !this.#closed) this.#leaving.push({ channel, listener });
+    }
   }
 
   async position(topic: string): Promise<TopicPosition> {
@@ -750,12 +774,12 @@ export class RedisBroker implements Broker {
     partial: boolean,
   ): Promise<{ messages: BrokerMessage[]; whole: boolean } | null> {
     if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
-    const reply = (await this.#run(scripts.history, topic, [
-      String(since.offset),
-      since.epoch,
-      String(this.#ttlMs()),
-      partial ? '1' : '0',
-    ], "while the topic's history was read")) as (number | Buffer)[];
+    const reply = (await this.#run(
+      scripts.history,
+      topic,
+      [String(since.offset), since.epoch, String(this.#ttlMs()), partial ? '1' : '0'],
+      "while the topic's history was read",
+    )) as (number | Buffer)[];
     if (reply[0] === 0) return null;
     const messages: BrokerMessage[] = [];
     for (let i = 1; i < reply.length; i += 3) {
@@ -1250,6 +1274,10 @@ export class RedisBroker implements Broker {
     if (available) {
       this.#lateRefusal = null;
       this.#told = null;
+      // (Before the report: an UNSUBSCRIBE sent now goes before any SUBSCRIBE it brings.)
+      const leaving = this.#leaving;
+      this.#leaving = [];
+      for (const { channel, listener } of leaving) void this.#leave(this.#subscriber!, channel, listener);
     }
     if (!available) {
       this.#own.release();
