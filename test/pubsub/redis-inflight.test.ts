@@ -183,4 +183,29 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
       admin.destroy();
     }
   });
+  it('an unsubscribe while Redis is down (killed): resolved at once; the channel is not subscribed again once back', async (t) => {
+    const topic = 'left-down';
+    const sub = await open(t);
+    await sub.broker.subscribe(topic);
+    await env.server.kill();
+    await sub.events.available(false);
+    try {
+      // (Its UNSUBSCRIBE waits in node-redis, failed by the reconnection attempts meanwhile.)
+      await sub.broker.unsubscribe(topic);
+    } finally {
+      await env.server.start();
+      await sub.events.available(true);
+    }
+    await sub.broker.subscribe('other-down');
+    const admin = createClient({ url: env.server.url });
+    await admin.connect();
+    try {
+      const count = async (channel: string): Promise<number | undefined> =>
+        (await admin.pubSubNumSub(channel))[channel];
+      assert.equal(await count('ws-stream:other-down'), 1);
+      assert.equal(await count('ws-stream:left-down'), 0, 'the channel left is subscribed again');
+    } finally {
+      admin.destroy();
+    }
+  });
 });
