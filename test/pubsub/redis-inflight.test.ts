@@ -3,8 +3,10 @@
  * network cut, Redis killed) rejects at the loss with ERR_WS_BROKER_UNAVAILABLE, its message telling
  * what was in flight (a publish: the message may have been stored), not once `commandTimeoutMs`
  * has passed: here it is ten minutes, and each test asserts the operation settled as the loss was
- * reported. An `unsubscribe` in flight then resolves, and its channel is not subscribed again by the
- * reconnection. A TCP proxy in front of redis-server holds the command, and cuts the links.
+ * reported. An `unsubscribe` in flight then, or made while Redis is down, resolves, and its channel
+ * is not left subscribed by the reconnection (node-redis subscribes again every channel whose
+ * UNSUBSCRIBE it did not see confirmed). A TCP proxy in front of redis-server holds the command,
+ * and cuts the links.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
