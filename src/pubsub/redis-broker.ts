@@ -662,6 +662,7 @@ export class RedisBroker implements Broker {
         String(this.#positionTtlMs()),
       ],
       'while the publish was in flight: the message may have been stored',
+      ': the message was not stored',
     )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
@@ -1018,13 +1019,17 @@ export class RedisBroker implements Broker {
    * Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT
    * FLUSH), failing after `commandTimeoutMs`: node-redis's own `timeout` ends only the wait to be
    * written, so a command a hung server never answers would wait forever. `during`: what the
-   * command does, told if the connection is lost before its answer.
+   * command does, told if the connection is lost before its answer; `unsent`, what to tell when there
+   * is no connection to send it on.
    */
-  async #run(s: Script, topic: string, args: RedisArg[], during: string): Promise<unknown> {
+  async #run(s: Script, topic: string, args: RedisArg[], during: string, unsent = ''): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
     if (!commands) throw this.#notConnected();
-    const sent = commands.isReady;
+    // (node-redis would refuse it, "The client is offline": it is never sent.)
+    if (!commands.isReady) {
+      throw this.#lateRefusal ?? unavailable(`no connection to ${maskCredentials(this.#options.url)}${unsent}`);
+    }
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
@@ -1048,7 +1053,7 @@ export class RedisBroker implements Broker {
       throw this.#failure(
         err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
         commands,
-        sent ? during : undefined,
+        during,
       );
     }
   }

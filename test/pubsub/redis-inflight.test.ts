@@ -126,6 +126,23 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
     );
   });
 
+  it('a publish made once the loss is known: rejected at once, "not stored"', async (t) => {
+    const pub = await open(t);
+    const old = new Set(env.proxy.links);
+    env.proxy.cut();
+    try {
+      // Both connections being made again (held by the proxy): each knows its loss.
+      await env.proxy.until(() => ([...env.proxy.links].filter((l) => !old.has(l)).length >= 2 ? true : undefined));
+      await assert.rejects(pub.broker.publish('unsent', Buffer.from('unsent'), false), {
+        code: 'ERR_WS_BROKER_UNAVAILABLE',
+        message: `the pub/sub broker is unavailable: no connection to ${env.proxy.url('redis')}: the message was not stored`,
+      });
+    } finally {
+      env.proxy.restore();
+      await pub.events.available(true);
+    }
+  });
+
   it("a read of a topic's position: rejected at the loss; read again once back", async (t) => {
     const topic = 'position';
     const pub = await open(t);
