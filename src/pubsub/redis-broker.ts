@@ -706,9 +706,10 @@ export class RedisBroker implements Broker {
       // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
       // subscribe it again on every reconnection.
       subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
+      // (Sent while up: #live. Lost before its answer, the loss is told.)
+      const lost = !(err instanceof DeadlineError) && !subscriber.isReady;
       const failure = this.#failure(err, subscriber, 'while the topic was subscribed to');
-      // (Sent while up: #live.)
-      if (failure.code === 'ERR_WS_BROKER_REFUSED' || !subscriber.isReady) throw failure;
+      if (failure.code === 'ERR_WS_BROKER_REFUSED' || lost) throw failure;
       throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
