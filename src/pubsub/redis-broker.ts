@@ -346,6 +346,8 @@ export class RedisBroker implements Broker {
   #bufferReplies: Record<number, unknown> = {};
   /** Subscribed topics. */
   readonly #topics = new Map<string, Subscription>();
+  /** Channels left while the subscriber connection was lost: left again once it is back (`#leave`). */
+  #leaving: { channel: string; listener: BufferListener }[] = [];
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
   /** Bumped on each loss of a connection, so a recovery that outlived its connection gives up. */
@@ -568,6 +570,7 @@ export class RedisBroker implements Broker {
       if (!this.#closed) {
         this.#commands = commands;
         this.#subscriber = subscriber;
+        this.#leaving = []; // (the old connection's: this one subscribed only the topics kept)
         // (A topic left while its channel was being subscribed here is left now.)
         for (const [topic, sub] of topics) {
           if (this.#topics.get(topic) !== sub) {
@@ -646,15 +649,21 @@ export class RedisBroker implements Broker {
         `${data.length} bytes: over Redis's proto-max-bulk-len (${this.#maxBulk} bytes)`,
       );
     }
-    const reply = (await this.#run(scripts.publish, topic, [
-      data,
-      binary ? '1' : '0',
-      String(this.#history.size),
-      String(this.#ttlMs()),
-      this.#channel(topic),
-      String(this.#bytes),
-      String(this.#positionTtlMs()),
-    ])) as [number, Buffer];
+    const reply = (await this.#run(
+      scripts.publish,
+      topic,
+      [
+        data,
+        binary ? '1' : '0',
+        String(this.#history.size),
+        String(this.#ttlMs()),
+        this.#channel(topic),
+        String(this.#bytes),
+        String(this.#positionTtlMs()),
+      ],
+      'while the publish was in flight: the message may have been stored',
+      ': the message was not stored',
+    )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
     const sub = this.#topics.get(topic);
@@ -697,24 +706,47 @@ export class RedisBroker implements Broker {
       // `sub`'s), and the channel is left right after: node-redis would otherwise keep it, and
       // subscribe it again on every reconnection.
       subscriber.unsubscribe(channel, sub.listener, true).catch(() => {});
-      const failure = this.#failure(err, subscriber);
-      throw failure.code === 'ERR_WS_BROKER_REFUSED' ? failure : unavailable(`cannot subscribe to ${topic}`, err);
+      // (Sent while up: #live. Lost before its answer, the loss is told.)
+      const lost = !(err instanceof DeadlineError) && !subscriber.isReady;
+      const failure = this.#failure(err, subscriber, 'while the topic was subscribed to');
+      if (failure.code === 'ERR_WS_BROKER_REFUSED' || lost) throw failure;
+      throw unavailable(`cannot subscribe to ${topic}`, err);
     }
   }
 
   async unsubscribe(topic: string): Promise<void> {
     const sub = this.#topics.get(topic);
-    if (!sub || !this.#subscriber) return;
+    const subscriber = this.#subscriber;
+    if (!sub || !subscriber) return;
     this.#topics.delete(topic);
     this.#own.release(topic);
-    // Delivery stops now (#receive checks #topics); node-redis forgets the channel when Redis
-    // confirms, or at once if the connection is down (it is then not re-subscribed).
-    const done = this.#subscriber.unsubscribe(this.#channel(topic), sub.listener, true).catch(() => {});
-    if (this.#subscriber.isReady) await done;
+    // Delivery stops now (#receive checks #topics). Waited for only while connected: it settles at
+    // the loss, or once back (node-redis sends it after subscribing every channel again).
+    const done = this.#leave(subscriber, this.#channel(topic), sub.listener);
+    if (subscriber.isReady) await done;
+  }
+
+  /**
+   * Unsubscribes `listener` from `channel`. node-redis forgets the listener only once Redis
+   * confirms: an UNSUBSCRIBE failed by a lost connection (in flight then, or sent while down and
+   * failed by a reconnection attempt) leaves it, and the reconnection subscribed the channel again,
+   * its messages coming to this process for ever. So it is sent again once the pair is back.
+   */
+  async #leave(subscriber: RedisClient, channel: string, listener: BufferListener): Promise<void> {
+    try {
+      await subscriber.unsubscribe(channel, listener, true);
+    } catch {
+      if (subscriber === this.#subscriber && !this.#closed) this.#leaving.push({ channel, listener });
+    }
   }
 
   async position(topic: string): Promise<TopicPosition> {
-    const reply = (await this.#run(scripts.position, topic, [String(this.#positionTtlMs())])) as [number, Buffer];
+    const reply = (await this.#run(
+      scripts.position,
+      topic,
+      [String(this.#positionTtlMs())],
+      "while the topic's position was read",
+    )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // A topic subscribed before this read, no message delivered yet, starts from here (PubSub reads
     // the position of each topic it subscribes): a later change of epoch is seen and its start
@@ -744,12 +776,12 @@ export class RedisBroker implements Broker {
     partial: boolean,
   ): Promise<{ messages: BrokerMessage[]; whole: boolean } | null> {
     if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
-    const reply = (await this.#run(scripts.history, topic, [
-      String(since.offset),
-      since.epoch,
-      String(this.#ttlMs()),
-      partial ? '1' : '0',
-    ])) as (number | Buffer)[];
+    const reply = (await this.#run(
+      scripts.history,
+      topic,
+      [String(since.offset), since.epoch, String(this.#ttlMs()), partial ? '1' : '0'],
+      "while the topic's history was read",
+    )) as (number | Buffer)[];
     if (reply[0] === 0) return null;
     const messages: BrokerMessage[] = [];
     for (let i = 1; i < reply.length; i += 3) {
@@ -943,8 +975,12 @@ export class RedisBroker implements Broker {
     emitRefused(this.#events!, err);
   }
 
-  /** What an operation whose command failed with `err` rejects with. */
-  #failure(err: unknown, commands: RedisClient): WebSocketError {
+  /**
+   * What an operation whose command failed with `err` rejects with; `during`: what the command was
+   * doing, if it was sent while the connection was up (told when the connection was lost before
+   * its answer: node-redis fails what waits at the loss).
+   */
+  #failure(err: unknown, commands: RedisClient, during?: string): WebSocketError {
     // Refused by Redis: the user's ACL (changed since the connection was checked), also met by a
     // command of a script (Redis 7.0 tells it as "ERR The user executing the script can't run…").
     if (
@@ -952,6 +988,9 @@ export class RedisBroker implements Broker {
       /^(NOPERM|NOAUTH|WRONGPASS)\b|^ERR The user executing the script can't/.test(err.message)
     ) {
       return refused(err.message, err);
+    }
+    if (during !== undefined && !(err instanceof DeadlineError) && !commands.isReady) {
+      return unavailable(`the connection was lost ${during}`, err);
     }
     // (Offline: refused while reconnecting, or down.)
     if (this.#lateRefusal && !commands.isReady) return this.#lateRefusal;
@@ -980,12 +1019,18 @@ export class RedisBroker implements Broker {
   /**
    * Runs a script by its SHA (loaded on connection), sending its source if Redis forgot it (SCRIPT
    * FLUSH), failing after `commandTimeoutMs`: node-redis's own `timeout` ends only the wait to be
-   * written, so a command a hung server never answers would wait forever.
+   * written, so a command a hung server never answers would wait forever. `during`: what the
+   * command does, told if the connection is lost before its answer; `unsent`, what to tell when there
+   * is no connection to send it on.
    */
-  async #run(s: Script, topic: string, args: RedisArg[]): Promise<unknown> {
+  async #run(s: Script, topic: string, args: RedisArg[], during: string, unsent = ''): Promise<unknown> {
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
     if (!commands) throw this.#notConnected();
+    // (node-redis would refuse it, "The client is offline": it is never sent.)
+    if (!commands.isReady) {
+      throw this.#lateRefusal ?? unavailable(`no connection to ${maskCredentials(this.#options.url)}${unsent}`);
+    }
     const keys = this.#keys(topic);
     const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
     const ms = this.#options.commandTimeoutMs;
@@ -1009,6 +1054,7 @@ export class RedisBroker implements Broker {
       throw this.#failure(
         err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
         commands,
+        during,
       );
     }
   }
@@ -1234,6 +1280,10 @@ export class RedisBroker implements Broker {
     if (available) {
       this.#lateRefusal = null;
       this.#told = null;
+      // (Before the report: an UNSUBSCRIBE sent now goes before any SUBSCRIBE it brings.)
+      const leaving = this.#leaving;
+      this.#leaving = [];
+      for (const { channel, listener } of leaving) void this.#leave(this.#subscriber!, channel, listener);
     }
     if (!available) {
       this.#own.release();
