@@ -910,7 +910,22 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     // runtime call in optimised code on Node 20 (V8 11), several per message.
     this.#flags |= HEARD;
     if (this.#dataHandler !== null) this.#dataHandler(chunk);
-    else if ((this.#flags & FRAMES) !== 0) this.#receiving().receive(chunk);
+    else if ((this.#flags & FRAMES) !== 0) {
+      this.#receiving().receive(chunk);
+      // What the reader wrote in answer to this chunk (an echo, a reply) goes out now, in one write
+      // as on the tick, without waiting for the 'data' event to return and the tick queue to run.
+      // Not while pub/sub's deferred runs wait (they go first, with the turn's flush), nor inside
+      // another such flush (a layer that delivers synchronously: two streams over a PassThrough
+      // pair would answer each other on one stack).
+      if ((this.#flags & FLUSH_SCHEDULED) !== 0 && deferred === null && !flushingOnData) {
+        flushingOnData = true;
+        try {
+          this.#flush();
+        } finally {
+          flushingOnData = false;
+        }
+      }
+    }
     this.#updateFlow();
   }
 
@@ -1755,6 +1770,8 @@ function completeRead(
 /** Streams written to in this turn, flushed together by one tick. */
 let toFlush: Inner[] = [];
 let flushScheduled = false;
+/** A stream is flushing what its reader wrote in answer to a chunk (`#layerData`). */
+let flushingOnData = false;
 
 /**
  * Work that queues frames to streams, deferred to the end of the event loop's turn (pub/sub gathers
