@@ -115,7 +115,73 @@ describe('answers to a received chunk', () => {
     a.destroy();
     b.destroy();
   });
+
+  it("a reader that throws while a chunk is handled: its answer still goes out in the turn, and the next chunk's answer at that chunk's end", async () => {
+    const layer = new DrivenLayer();
+    const ws = new WebSocketStream(layer);
+    const opened = ws.accept();
+    layer.deliver(Buffer.from(requestHead()));
+    await opened;
+    layer.written.length = 0; // the response head
+
+    ws.read((err, m) => {
+      if (err) return;
+      ws.write(`re:${m!.data}`, noopWaiter);
+      throw new Error('reader failed');
+    });
+    // The layer's 'data' event is this call: the reader's error comes out of it, as it would out of a socket's.
+    assert.throws(() => layer.deliver(text('one')), { message: 'reader failed' });
+    // Written by the end of the turn all the same (the chunk-end flush was cut short by the error).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.deepEqual(layer.texts(), ['re:one']);
+
+    // The stream goes on answering: the next chunk's echo is out when its handling returns.
+    ws.read((err, m) => {
+      if (!err) ws.write(`re:${m!.data}`, noopWaiter);
+    });
+    layer.deliver(text('two'));
+    assert.deepEqual(layer.texts(), ['re:one', 're:two']);
+    layer.destroy();
+  });
 });
+
+/**
+ * A custom next layer the test drives: `deliver` is its 'data' event (on the test's stack), and
+ * every write is kept, its callback on a microtask.
+ */
+class DrivenLayer implements NextLayer {
+  sink: LayerSink | null = null;
+  destroyed = false;
+  readonly writableLength = 0;
+  readonly written: Buffer[] = [];
+  attach(sink: LayerSink): void {
+    this.sink = sink;
+  }
+  detach(): void {
+    this.sink = null;
+  }
+  deliver(bytes: Buffer): void {
+    this.sink!.onData(bytes);
+  }
+  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    this.written.push(Buffer.concat(chunks));
+    queueMicrotask(() => cb(this.destroyed ? new Error('destroyed') : null));
+  }
+  /** The payloads of the text frames written so far, in order. */
+  texts(): string[] {
+    return parseFrames(Buffer.concat(this.written))
+      .frames.filter((f) => f.opcode === 1)
+      .map((f) => f.payload.toString());
+  }
+  pause(): void {}
+  resume(): void {}
+  end(): void {}
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.sink?.onClose();
+  }
+}
 
 /**
  * Two connected custom next layers: a write is handed to the other end's sink at once, on the
