@@ -16,6 +16,7 @@ import {
 } from '../../src/index.js';
 import { noopWaiter } from '../../src/stream/write-queue.js';
 import { parseFrames, ping, requestHead, text } from '../support/frames.js';
+import { acceptOver, DrivenLayer } from '../support/driven-layer.js';
 import { RawPeer } from '../support/peer.js';
 
 /** Echoes every message with callback reads, as `ws-stream serve` does. */
@@ -119,10 +120,7 @@ describe('answers to a received chunk', () => {
   it("a reader that throws while a chunk is handled: its answer still goes out in the turn, and the next chunk's answer at that chunk's end", async () => {
     const layer = new DrivenLayer();
     const ws = new WebSocketStream(layer);
-    const opened = ws.accept();
-    layer.deliver(Buffer.from(requestHead()));
-    await opened;
-    layer.written.length = 0; // the response head
+    await acceptOver(ws, layer);
 
     ws.read((err, m) => {
       if (err) return;
@@ -144,44 +142,6 @@ describe('answers to a received chunk', () => {
     layer.destroy();
   });
 });
-
-/**
- * A custom next layer the test drives: `deliver` is its 'data' event (on the test's stack), and
- * every write is kept, its callback on a microtask.
- */
-class DrivenLayer implements NextLayer {
-  sink: LayerSink | null = null;
-  destroyed = false;
-  readonly writableLength = 0;
-  readonly written: Buffer[] = [];
-  attach(sink: LayerSink): void {
-    this.sink = sink;
-  }
-  detach(): void {
-    this.sink = null;
-  }
-  deliver(bytes: Buffer): void {
-    this.sink!.onData(bytes);
-  }
-  write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
-    this.written.push(Buffer.concat(chunks));
-    queueMicrotask(() => cb(this.destroyed ? new Error('destroyed') : null));
-  }
-  /** The payloads of the text frames written so far, in order. */
-  texts(): string[] {
-    return parseFrames(Buffer.concat(this.written))
-      .frames.filter((f) => f.opcode === 1)
-      .map((f) => f.payload.toString());
-  }
-  pause(): void {}
-  resume(): void {}
-  end(): void {}
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.sink?.onClose();
-  }
-}
 
 /**
  * Two connected custom next layers: a write is handed to the other end's sink at once, on the
