@@ -5,6 +5,7 @@
  * inflate to 1 GB is stopped at the limit without allocating the whole). Work is bounded across
  * connections by a shared limiter (at most `ZLIB_CONCURRENCY` operations run in zlib at once).
  */
+import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { WebSocketError } from '../errors.js';
 import type { DeflateParams } from '../proto/deflate-params.js';

@@ -1,4 +1,5 @@
 /** Bytes given by the caller, as a Buffer over the same memory (no copy). */
+import { Buffer } from 'node:buffer';
 import { WebSocketError } from '../errors.js';
 
 /**

@@ -2,6 +2,7 @@
  * Server-role handshake (RFC 6455 §4.2): validation of an upgrade request, and the response that
  * answers it. Pure: a request in, a response head out, in Beast's order of checks.
  */
+import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 import { WebSocketError, type ErrorCode } from '../errors.js';
 import {

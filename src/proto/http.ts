@@ -2,6 +2,7 @@
  * HTTP/1.1 heads for the handshake (RFC 9112): an incremental, strict request-head parser with
  * limits, and response serialisation. Pure: bytes in, values out.
  */
+import { Buffer } from 'node:buffer';
 import { shown, WebSocketError, type ErrorCode } from '../errors.js';
 import { isOws, isToken, isTokenChar, trimOws, type HeaderValue } from './tokens.js';
 

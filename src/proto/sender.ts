@@ -2,6 +2,7 @@
  * The write side of the sans-I/O core: masking keys and masked frames. A masked payload is copied
  * once into its frame as it is masked; the caller's bytes are never touched.
  */
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import { frameHeaderSize, writeFrameHeader } from './frame.js';
 import { maskInto } from './mask.js';

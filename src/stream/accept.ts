@@ -6,6 +6,7 @@
  * that names the fault. It completes exactly once, never from within the call. The request is
  * read during the call and not kept.
  */
+import { Buffer } from 'node:buffer';
 import { WebSocketError } from '../errors.js';
 import { normaliseAcceptOptions, type AcceptOptions, type ResponseHeaders } from '../options.js';
 import { negotiateAsServer } from '../proto/deflate-params.js';

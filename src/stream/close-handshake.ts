@@ -4,6 +4,7 @@
  * (`CloseInfo`), and the one way to fail the connection. The stream makes it when a close starts
  * (or someone waits for the end), so an idle connection holds none of this.
  */
+import { Buffer } from 'node:buffer';
 import { WebSocketError } from '../errors.js';
 import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
 import type { Completion } from './completion.js';

@@ -4,6 +4,7 @@
  * checks for a 2xx answer, and runs the WebSocket over that stream. Many WebSockets share
  * one HTTP/2 connection: pass the same `ClientHttp2Session` to each.
  */
+import { Buffer } from 'node:buffer';
 import http2 from 'node:http2';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type StreamOptions } from '../options.js';

@@ -4,6 +4,7 @@
  * the server sent after its response are the first frame bytes. A refused upgrade fails with
  * ERR_WS_UPGRADE_DECLINED and the response (status, headers, body) on `err.response`.
  */
+import { Buffer } from 'node:buffer';
 import { WebSocketError } from '../errors.js';
 import {
   checkFn,

@@ -3,6 +3,7 @@
  * tls.TLSSocket, a PassThrough pair, an HTTP/2 stream) is adapted by `DuplexLayer`; a custom
  * transport implements `NextLayer` directly.
  */
+import { Buffer } from 'node:buffer';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';

@@ -3,6 +3,7 @@
  * next layer is torn down (e.g. 401 after an asynchronous authentication, 403 for a wrong Origin,
  * 503 while shutting down).
  */
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { checkFn, checkInt, checkOptionsObject, type ResponseHeaders } from '../options.js';

@@ -127,6 +127,8 @@ const FRAMES = 0x4000;
 const ENDS_FIRST = 0x8000;
 /** The reader answers the peer's close (`answerPeerClose`) once it has handled what came before it; the stream only by `closeTimeout`. */
 const READER_ANSWERS = 0x10000;
+/** The scheduled flush is due at the end of the chunk being received (`#receiveAndAnswer`): the stream is not in `toFlush`. */
+const FLUSH_AT_CHUNK_END = 0x20000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -910,8 +912,39 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     // runtime call in optimised code on Node 20 (V8 11), several per message.
     this.#flags |= HEARD;
     if (this.#dataHandler !== null) this.#dataHandler(chunk);
-    else if ((this.#flags & FRAMES) !== 0) this.#receiving().receive(chunk);
+    else if ((this.#flags & FRAMES) !== 0) {
+      if (answering === null && !answerFlushing) this.#receiveAndAnswer(chunk);
+      else this.#receiving().receive(chunk);
+    }
     this.#updateFlow();
+  }
+
+  /**
+   * Receives a chunk. What this stream's reader writes in answer to it (an echo, a reply, an
+   * automatic pong) goes out at the chunk's end, in one write as the tick's flush would make it, but
+   * without waiting for the 'data' event to return and the tick queue to run (the round trip's
+   * latency), and without scheduling that tick. Not while another stream answers (a layer that
+   * delivers synchronously: two streams over such a pair would answer each other on one stack), and
+   * on the tick as before while pub/sub's deferred runs wait (they go first).
+   */
+  #receiveAndAnswer(chunk: Buffer): void {
+    answering = this;
+    try {
+      this.#receiving().receive(chunk);
+    } catch (err) {
+      answering = null;
+      if ((this.#flags & FLUSH_AT_CHUNK_END) !== 0) this.#flushOnTick();
+      throw err;
+    }
+    answering = null;
+    if ((this.#flags & FLUSH_AT_CHUNK_END) === 0) return;
+    if (deferred !== null) return this.#flushOnTick();
+    answerFlushing = true;
+    try {
+      this.#flush();
+    } finally {
+      answerFlushing = false;
+    }
   }
 
   /** The shared ticker: handshake deadline, idle timeout, keep-alive ping. */
@@ -1626,9 +1659,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #scheduleFlush(): void {
     this.#checkOverflow();
     if ((this.#flags & FLUSH_SCHEDULED) !== 0) return;
+    if (answering === this) {
+      this.#flags |= FLUSH_SCHEDULED | FLUSH_AT_CHUNK_END; // see #receiveAndAnswer
+      return;
+    }
     this.#flags |= FLUSH_SCHEDULED;
     // After the current turn's callbacks and microtasks: all frames written in one turn go out
     // together, in one write call. One tick flushes every stream written to in the turn.
+    toFlush.push(this.#inner);
+    if (!flushScheduled) scheduleFlushAll();
+  }
+
+  /** A flush that was due at a chunk's end goes with the tick's instead. */
+  #flushOnTick(): void {
+    this.#flags &= ~FLUSH_AT_CHUNK_END;
     toFlush.push(this.#inner);
     if (!flushScheduled) scheduleFlushAll();
   }
@@ -1660,7 +1704,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    * backed-up layer holds them here (unless `force`) until the batch in flight completes.
    */
   #flush(force = false): void {
-    this.#flags &= ~FLUSH_SCHEDULED;
+    this.#flags &= ~(FLUSH_SCHEDULED | FLUSH_AT_CHUNK_END);
     if (this.#out.length === 0) return;
     if ((this.#flags & WE_ENDED) !== 0) {
       // Nothing can be written after our end: what is left fails with the reason.
@@ -1755,6 +1799,10 @@ function completeRead(
 /** Streams written to in this turn, flushed together by one tick. */
 let toFlush: Inner[] = [];
 let flushScheduled = false;
+/** The stream receiving a chunk, whose flush waits for the chunk's end (`#receiveAndAnswer`). */
+let answering: WebSocketStream | null = null;
+/** A stream is flushing what its reader wrote in answer to a chunk. */
+let answerFlushing = false;
 
 /**
  * Work that queues frames to streams, deferred to the end of the event loop's turn (pub/sub gathers

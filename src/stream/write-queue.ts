@@ -3,6 +3,7 @@
  * completions that wait on them. Taking a batch joins small buffers (one write call, one copy,
  * headers written in place) and passes large payloads as they are (no copy).
  */
+import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
 import { frameHeaderSize, writeFrameHeader } from '../proto/frame.js';
 import { maskedFrame } from '../proto/sender.js';
@@ -85,11 +86,14 @@ export class WriteQueue {
 
   private push(buf: Buffer, head: number): void {
     if (this.bufs === NO_BUFS) {
-      this.bufs = [];
-      this.heads = [];
+      // Made holding the first entry: most flushes write one frame, and a literal of one is made
+      // in place (an empty array grows on its first push, a runtime call).
+      this.bufs = [buf];
+      this.heads = [head];
+    } else {
+      this.bufs.push(buf);
+      this.heads.push(head);
     }
-    this.bufs.push(buf);
-    this.heads.push(head);
     if (head !== 0) this.headed++;
     this.bytes += entrySize(buf, head);
   }
