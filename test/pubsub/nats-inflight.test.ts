@@ -16,22 +16,14 @@ import { connect } from '@nats-io/transport-node';
 import { WebSocketError } from '../../src/errors.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
-
-/** A request's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
-interface Outcome {
-  settled: boolean;
-  error?: unknown;
-}
-
-function follow(p: Promise<unknown>): Outcome {
-  const outcome: Outcome = { settled: false };
-  p.then(
-    () => Object.assign(outcome, { settled: true }),
-    (error: unknown) => Object.assign(outcome, { settled: true, error }),
-  );
-  return outcome;
-}
+import {
+  BrokerProcess,
+  brokerBehindProxy,
+  BrokerRecorder,
+  follow,
+  type Outcome,
+  type ProxyLink,
+} from '../support/brokers.js';
 
 const mayBeStored = /connection was lost while the publish was in flight: the message may have been stored/;
 

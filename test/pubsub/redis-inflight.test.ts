@@ -14,22 +14,14 @@ import { createClient } from 'redis';
 import { WebSocketError } from '../../src/errors.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
-
-/** An operation's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
-interface Outcome {
-  settled: boolean;
-  error?: unknown;
-}
-
-function follow(p: Promise<unknown>): Outcome {
-  const outcome: Outcome = { settled: false };
-  p.then(
-    () => Object.assign(outcome, { settled: true }),
-    (error: unknown) => Object.assign(outcome, { settled: true, error }),
-  );
-  return outcome;
-}
+import {
+  BrokerProcess,
+  brokerBehindProxy,
+  BrokerRecorder,
+  follow,
+  type Outcome,
+  type ProxyLink,
+} from '../support/brokers.js';
 
 /** Lets every callback already due run (the rejections of what the loss failed). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

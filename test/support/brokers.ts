@@ -279,6 +279,22 @@ export class BrokerRecorder implements BrokerEvents {
   }
 }
 
+/** An operation's outcome, recorded as it settles (so a test can ask whether it has, with no wait). */
+export interface Outcome {
+  settled: boolean;
+  error?: unknown;
+}
+
+/** Follows a promise: its outcome, filled in when it settles. */
+export function follow(p: Promise<unknown>): Outcome {
+  const outcome: Outcome = { settled: false };
+  p.then(
+    () => Object.assign(outcome, { settled: true }),
+    (error: unknown) => Object.assign(outcome, { settled: true, error }),
+  );
+  return outcome;
+}
+
 /** Calls `f` until it returns true, letting other work run between calls (for conditions no event announces). */
 export async function poll(f: () => Promise<boolean>): Promise<void> {
   while (!(await f())) await new Promise((resolve) => setTimeout(resolve, 20));
