@@ -97,47 +97,61 @@ const AS_TEXT = Object.freeze({ binary: false });
  */
 class HandshakeDeadlines implements Ticking {
   private readonly due = new Map<net.Socket | string, { socket: net.Socket; at: number; expire?: () => void }>();
+  /**
+   * The 'close' listener of every armed socket, one per server (`this` is the socket): a closure and
+   * node's once-wrapper per connection, kept on every upgraded socket, cost each idle WebSocket ~400 bytes.
+   */
+  private readonly onSocketClose: (this: net.Socket) => void;
 
   constructor(
     private readonly ms: number,
     private readonly byPeer: boolean,
-  ) {}
+  ) {
+    const deadlines = this;
+    this.onSocketClose = function (this: net.Socket) {
+      deadlines.closed(this);
+    };
+  }
 
   private keyOf(socket: net.Socket): net.Socket | string | null {
     return this.byPeer ? peerOf(socket) : socket;
   }
 
-  /**
-   * A new TCP connection: its deadline starts, and ends with the connection if that closes first
-   * (one that leaves before asking for anything must not stay referenced until its deadline).
-   */
+  /** A new TCP connection: its deadline starts. */
   connected(socket: net.Socket): void {
-    const key = this.arm(socket);
-    if (key === null) return;
-    socket.once('close', () => {
-      const d = this.due.get(key);
-      // The entry may be the TLS socket over this one; not a later connection's from the same peer.
-      if (d && (d.socket === socket || isGone(d.socket))) this.due.delete(key);
-    });
+    this.arm(socket);
   }
 
   /**
    * Starts (or restarts) the deadline of the connection that `socket` is, or is layered on;
-   * `expire` ends it when the deadline passes (default: the socket is destroyed).
+   * `expire` ends it when the deadline passes (default: the socket is destroyed). The deadline also
+   * ends with the socket if that closes first (one that leaves before asking for anything must not
+   * stay referenced until its deadline).
    */
-  arm(socket: net.Socket, expire?: () => void): net.Socket | string | null {
+  arm(socket: net.Socket, expire?: () => void): void {
     const key = this.keyOf(socket);
-    if (key === null) return null; // already gone
+    if (key === null) return; // already gone
     this.due.delete(key); // a restarted deadline goes last: the Map stays in order of expiry
     this.due.set(key, { socket, at: performance.now() + this.ms, expire });
     if (this.due.size === 1) watch(this, this.ms);
-    return key;
+    socket.off('close', this.onSocketClose); // once per socket, however often it is armed
+    socket.on('close', this.onSocketClose);
   }
 
   /** The connection asked for something in time. */
   disarm(socket: net.Socket): void {
     const key = this.keyOf(socket);
     if (key !== null) this.due.delete(key);
+    socket.off('close', this.onSocketClose);
+  }
+
+  /** An armed socket closed (its peer name is still there: node keeps what `keyOf` read at `arm`). */
+  private closed(socket: net.Socket): void {
+    const key = this.keyOf(socket);
+    if (key === null) return;
+    const d = this.due.get(key);
+    // The entry may be the TLS socket over this one; not a later connection's from the same peer.
+    if (d && (d.socket === socket || isGone(d.socket))) this.due.delete(key);
   }
 
   /** The shared ticker: destroys the connections whose deadline passed. */

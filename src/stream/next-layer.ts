@@ -161,31 +161,95 @@ const enum H2End {
   Told,
 }
 
+/** Where `h2End` sits in DuplexLayer's `bits`: its two bits above the flags. */
+const h2EndShift = 8;
+/** DuplexLayer's flags (its `bits`). */
+const enum Bit {
+  Closed = 1,
+  ReadEnded = 2,
+  Finished = 4,
+  Failed = 8,
+  Ended = 16,
+  HalfOpenSet = 32,
+  Destroying = 64,
+  PlainSocket = 128,
+  H2EndMask = 3 << 8,
+}
+
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
   /** @internal */ sink: LayerSink | null = null;
-  /** @internal */ closed = false;
-  /** @internal The peer ended its side ('end'). */ readEnded = false;
-  /** @internal Our end() is done ('finish'). */ finished = false;
-  /** @internal The duplex emitted 'error'. */ failed = false;
-  /** @internal Over HTTP/2: where the stream's 'end' is. */ h2End = H2End.None;
-  private ended = false;
-  /** attach() made the duplex half-open (detach() restores it). */
-  private halfOpenSet = false;
-  /** We destroyed the duplex: a reset then is ours, not the peer's. */
-  private destroying = false;
+  /** The booleans below and `h2End`, as bits of one field (`Bit`): one word per idle connection, not eight. */
+  private bits = 0;
   /** The HTTP/2 stream's session, kept: node clears `stream.session` when it destroys the stream. */
   private readonly h2Session: ResettableStream['session'];
 
-  /** The duplex is a net.Socket without TLS, and `write` is this class's own (a subclass may watch writes). */
-  private readonly plainSocket: boolean;
-
   constructor(readonly duplex: Duplex) {
-    this.plainSocket =
+    const plainSocket =
       duplex instanceof Socket &&
       (duplex as { encrypted?: boolean }).encrypted !== true &&
       this.write === DuplexLayer.prototype.write;
+    if (plainSocket) this.bits = Bit.PlainSocket;
     this.h2Session = isResettable(duplex) ? duplex.session : undefined;
+  }
+
+  private flag(bit: Bit, on: boolean): void {
+    this.bits = on ? this.bits | bit : this.bits & ~bit;
+  }
+
+  /** @internal */ get closed(): boolean {
+    return (this.bits & Bit.Closed) !== 0;
+  }
+  set closed(on: boolean) {
+    this.flag(Bit.Closed, on);
+  }
+  /** @internal The peer ended its side ('end'). */ get readEnded(): boolean {
+    return (this.bits & Bit.ReadEnded) !== 0;
+  }
+  set readEnded(on: boolean) {
+    this.flag(Bit.ReadEnded, on);
+  }
+  /** @internal Our end() is done ('finish'). */ get finished(): boolean {
+    return (this.bits & Bit.Finished) !== 0;
+  }
+  set finished(on: boolean) {
+    this.flag(Bit.Finished, on);
+  }
+  /** @internal The duplex emitted 'error'. */ get failed(): boolean {
+    return (this.bits & Bit.Failed) !== 0;
+  }
+  set failed(on: boolean) {
+    this.flag(Bit.Failed, on);
+  }
+  /** @internal Over HTTP/2: where the stream's 'end' is. */ get h2End(): H2End {
+    return ((this.bits & Bit.H2EndMask) >> h2EndShift) as H2End;
+  }
+  set h2End(end: H2End) {
+    this.bits = (this.bits & ~Bit.H2EndMask) | (end << h2EndShift);
+  }
+  private get ended(): boolean {
+    return (this.bits & Bit.Ended) !== 0;
+  }
+  private set ended(on: boolean) {
+    this.flag(Bit.Ended, on);
+  }
+  /** attach() made the duplex half-open (detach() restores it). */
+  private get halfOpenSet(): boolean {
+    return (this.bits & Bit.HalfOpenSet) !== 0;
+  }
+  private set halfOpenSet(on: boolean) {
+    this.flag(Bit.HalfOpenSet, on);
+  }
+  /** We destroyed the duplex: a reset then is ours, not the peer's. */
+  private get destroying(): boolean {
+    return (this.bits & Bit.Destroying) !== 0;
+  }
+  private set destroying(on: boolean) {
+    this.flag(Bit.Destroying, on);
+  }
+  /** The duplex is a net.Socket without TLS, and `write` is this class's own (a subclass may watch writes). */
+  private get plainSocket(): boolean {
+    return (this.bits & Bit.PlainSocket) !== 0;
   }
 
   attach(sink: LayerSink): void {

@@ -317,9 +317,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #out: WriteQueue = NO_WRITES;
   /** Batches handed to the next layer whose write has not completed. */
   #inFlight = 0;
-  /** Batches handed to the next layer whose write has completed (so `#inFlight` later ones are still out). */
-  #writesDone = 0;
-  /** Waiters of a batch of no bytes, until the writes before it complete: how many must be done, the waiters… */
+  /**
+   * Waiters of a batch of no bytes, until the writes before them complete: how many of those are still out,
+   * the waiters… (made only then: no count of completed writes is kept per connection).
+   */
   #afterWrites: (number | Waiter[])[] | null = null;
   /** Prepared frames held until the writeSome() message in progress ends: frame, waiter, frame, waiter… */
   #heldFrames: (Buffer | Waiter)[] | null = null;
@@ -1719,7 +1720,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (bufs.length === 0) {
       // All withdrawn, or waiters of no bytes (`whenWritten`): they hear once the writes in flight are out.
       if (this.#inFlight === 0) for (const w of waiters) settle(w, null);
-      else if (waiters.length > 0) (this.#afterWrites ??= []).push(this.#writesDone + this.#inFlight, waiters);
+      else if (waiters.length > 0) (this.#afterWrites ??= []).push(this.#inFlight, waiters);
       return;
     }
     this.#handOff(bufs, waiters);
@@ -1752,7 +1753,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#inFlight++;
     layer.write(bufs, (err) => {
       this.#inFlight--;
-      this.#writesDone++;
       // A write cut short by a failure we know the reason of reports that reason.
       // A failed write after our close frame was decided: that frame was in it or behind it, and never went.
       if (err && this.#close?.sent === true) this.#close.lost = true;
@@ -1764,11 +1764,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     });
   }
 
-  /** Settles the waiters of no bytes whose writes before them are all done (writes complete in order). */
+  /** One more write completed: settles the waiters of no bytes whose writes before them are all done (in order). */
   #settleAfterWrites(err: WebSocketError | null): void {
     const after = this.#afterWrites!;
+    for (let j = 0; j < after.length; j += 2) after[j] = (after[j] as number) - 1;
     let i = 0;
-    while (i < after.length && (after[i] as number) <= this.#writesDone) {
+    while (i < after.length && (after[i] as number) <= 0) {
       for (const w of after[i + 1] as Waiter[]) settle(w, err);
       i += 2;
     }
