@@ -1,5 +1,4 @@
 /** A raw peer over a TestLayer or a socket: collects every byte it receives, waits for conditions. */
-import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { parseFrames, type WireFrame } from './frames.js';
 
@@ -99,7 +98,11 @@ export function delivered(layer: Duplex, bytes: number): Promise<void> {
   });
 }
 
-/** Everything `socket` receives after `request` (latin1), until the other side closes the connection. */
+/**
+ * Everything `socket` receives after `request` (latin1), until the other side closes the connection.
+ * A reset is such a close too: a server that drops a connection while bytes of ours are still on
+ * their way makes its kernel answer them with one (ECONNRESET here, then 'close').
+ */
 export function exchange(socket: Duplex, request?: string | Buffer): Promise<string> {
   let got = '';
   socket.on('data', (d: Buffer) => {
@@ -107,5 +110,5 @@ export function exchange(socket: Duplex, request?: string | Buffer): Promise<str
   });
   socket.on('error', () => {});
   if (request !== undefined) socket.write(request);
-  return once(socket, 'close').then(() => got);
+  return new Promise((resolve) => socket.once('close', () => resolve(got)));
 }
