@@ -10,7 +10,7 @@ import https, { type RequestOptions as HttpsRequestOptions } from 'node:https';
 import net from 'node:net';
 import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import tls, { type PeerCertificate } from 'node:tls';
 import type { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions } from '../options.js';
 import { clientOffer } from '../proto/deflate-params.js';
@@ -45,11 +45,16 @@ export interface OpeningWebSocket extends EventEmitter {
   _adopt(stream: WebSocketStream, socket: Duplex, allowSynchronousEvents: boolean): void;
 }
 
+/** Certificate and key data, as @types/ws names it. */
+export type CertMeta = string | string[] | Buffer | Buffer[];
+
 /**
  * ws's client options (with every `http.request`/`https.request` option) but `finishRequest`, whose
  * argument is the WebSocket class: websocket.ts's `ClientOptions` adds it.
  */
-export interface ClientRequestOptions extends CommonOptions, Omit<HttpsRequestOptions, 'timeout'> {
+export interface ClientRequestOptions
+  extends CommonOptions,
+    Omit<HttpsRequestOptions, 'timeout' | 'checkServerIdentity'> {
   /** Subprotocols, when the constructor's second argument is the options. */
   protocols?: string | string[];
   /** Timeout of the opening handshake, in ms. */
@@ -63,6 +68,13 @@ export interface ClientRequestOptions extends CommonOptions, Omit<HttpsRequestOp
   protocolVersion?: number;
   /** Accepted for compatibility: masks come from the core's random source. */
   generateMask?: (mask: Buffer) => void;
+  /**
+   * Passed to `tls.connect`, which calls it with the server's name and its certificate (a
+   * PeerCertificate) and refuses the server when it returns something truthy (an Error, or `true`).
+   * Typed so that both Node's signature (`tls.checkServerIdentity`) and @types/ws's
+   * (`(servername: string, cert: CertMeta) => boolean`) fit.
+   */
+  checkServerIdentity?(hostname: string, cert: PeerCertificate & CertMeta): Error | boolean | undefined;
   /** Accepted for compatibility. */
   maxBufferedChunks?: number;
   maxPendingAutoPongs?: number;
