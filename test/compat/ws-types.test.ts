@@ -8,7 +8,9 @@
  * module's declarations) or, for CommonJS files, require.d.cts, in one program per setting; every
  * file that passes the reference must pass ours, but for the lines marked `// documented: …` on the
  * ES module's declarations (doc/ws-compat.md explains them), which must fail there (so that the
- * mark goes once they compile). The declaration files of installed packages that import ws are
+ * mark goes once they compile). A line under `// @ts-expect-error` is code @types/ws refuses (a
+ * listener of the wrong shape for its event): the reference passes only if it fails there, ours only if
+ * it fails here too. The declaration files of installed packages that import ws are
  * checked the same way. The corpus files end in `.fixture` so that the project's build leaves them
  * out (their module augmentation would reach every file importing ws).
  */
