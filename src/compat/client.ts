@@ -5,9 +5,9 @@
  * WebSocketStream in the client role. Failures carry ws's messages.
  */
 import type { EventEmitter } from 'node:events';
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http';
 import https, { type RequestOptions as HttpsRequestOptions } from 'node:https';
-import net from 'node:net';
+import net, { type NetConnectOpts } from 'node:net';
 import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import tls, { type PeerCertificate } from 'node:tls';
@@ -54,7 +54,7 @@ export type CertMeta = string | string[] | Buffer | Buffer[];
  */
 export interface ClientRequestOptions
   extends CommonOptions,
-    Omit<HttpsRequestOptions, 'timeout' | 'checkServerIdentity'> {
+    Omit<HttpsRequestOptions, 'timeout' | 'checkServerIdentity' | 'createConnection'> {
   /** Subprotocols, when the constructor's second argument is the options. */
   protocols?: string | string[];
   /** Timeout of the opening handshake, in ms. */
@@ -75,6 +75,15 @@ export interface ClientRequestOptions
    * (`(servername: string, cert: CertMeta) => boolean`) fit.
    */
   checkServerIdentity?(hostname: string, cert: PeerCertificate & CertMeta): Error | boolean | undefined;
+  /**
+   * Makes the connection in place of `net.connect`/`tls.connect`: `http.request` calls it with the
+   * request's options and a callback it may answer instead of returning the socket. Typed so that what
+   * @types/ws takes (`net.createConnection`, a function of no arguments) fits as Node's form does.
+   */
+  createConnection?(
+    options: ClientRequestArgs & NetConnectOpts,
+    oncreate: (err?: Error | null, socket?: Duplex) => void,
+  ): Duplex | null | undefined;
   /** Accepted for compatibility. */
   maxBufferedChunks?: number;
   maxPendingAutoPongs?: number;
