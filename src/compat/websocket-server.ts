@@ -95,8 +95,11 @@ export class WebSocketServer<
   options: ServerOptions<W, R> & { WebSocket: W };
   /** The open clients; undefined with `clientTracking: false` (typed as @types/ws types it). */
   clients!: Set<InstanceType<W>>;
-  /** Not set by the server: applications tag a server with it (NestJS's WsAdapter). */
-  declare path?: string;
+  /**
+   * Not set by the server (undefined unless set): applications tag a server with it (NestJS's
+   * WsAdapter). Typed as @types/ws types it.
+   */
+  declare path: string;
   private _server: HttpServer | HttpsServer | null = null;
   private _removeListeners: (() => void) | null = null;
   private _state = RUNNING;
