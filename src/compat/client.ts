@@ -5,12 +5,12 @@
  * WebSocketStream in the client role. Failures carry ws's messages.
  */
 import type { EventEmitter } from 'node:events';
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http';
 import https, { type RequestOptions as HttpsRequestOptions } from 'node:https';
-import net from 'node:net';
+import net, { type NetConnectOpts } from 'node:net';
 import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import tls, { type PeerCertificate } from 'node:tls';
 import type { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions } from '../options.js';
 import { clientOffer } from '../proto/deflate-params.js';
@@ -45,11 +45,16 @@ export interface OpeningWebSocket extends EventEmitter {
   _adopt(stream: WebSocketStream, socket: Duplex, allowSynchronousEvents: boolean): void;
 }
 
+/** Certificate and key data, as @types/ws names it. */
+export type CertMeta = string | string[] | Buffer | Buffer[];
+
 /**
  * ws's client options (with every `http.request`/`https.request` option) but `finishRequest`, whose
  * argument is the WebSocket class: websocket.ts's `ClientOptions` adds it.
  */
-export interface ClientRequestOptions extends CommonOptions, Omit<HttpsRequestOptions, 'timeout'> {
+export interface ClientRequestOptions
+  extends CommonOptions,
+    Omit<HttpsRequestOptions, 'timeout' | 'checkServerIdentity' | 'createConnection'> {
   /** Subprotocols, when the constructor's second argument is the options. */
   protocols?: string | string[];
   /** Timeout of the opening handshake, in ms. */
@@ -63,6 +68,22 @@ export interface ClientRequestOptions extends CommonOptions, Omit<HttpsRequestOp
   protocolVersion?: number;
   /** Accepted for compatibility: masks come from the core's random source. */
   generateMask?: (mask: Buffer) => void;
+  /**
+   * Passed to `tls.connect`, which calls it with the server's name and its certificate (a
+   * PeerCertificate) and refuses the server when it returns something truthy (an Error, or `true`).
+   * Typed so that both Node's signature (`tls.checkServerIdentity`) and @types/ws's
+   * (`(servername: string, cert: CertMeta) => boolean`) fit.
+   */
+  checkServerIdentity?(hostname: string, cert: PeerCertificate & CertMeta): Error | boolean | undefined;
+  /**
+   * Makes the connection in place of `net.connect`/`tls.connect`: `http.request` calls it with the
+   * request's options and a callback it may answer instead of returning the socket. Typed so that what
+   * @types/ws takes (`net.createConnection`, a function of no arguments) fits as Node's form does.
+   */
+  createConnection?(
+    options: ClientRequestArgs & NetConnectOpts,
+    oncreate: (err?: Error | null, socket?: Duplex) => void,
+  ): Duplex | null | undefined;
   /** Accepted for compatibility. */
   maxBufferedChunks?: number;
   maxPendingAutoPongs?: number;

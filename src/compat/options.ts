@@ -4,8 +4,14 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { ZlibOptions } from 'node:zlib';
 import type { DeflateOptions, StreamOptions } from '../options.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
+
+/** ws's `zlibDeflateOptions`, typed as @types/ws types them (zlib's options; a dictionary may be a list). */
+export interface ZlibDeflateOptions extends Omit<ZlibOptions, 'dictionary'> {
+  dictionary?: ZlibOptions['dictionary'] | Buffer[];
+}
 
 /** ws's `perMessageDeflate` object. */
 export interface PerMessageDeflateOptions {
@@ -14,9 +20,9 @@ export interface PerMessageDeflateOptions {
   serverMaxWindowBits?: number | boolean;
   clientMaxWindowBits?: number | boolean;
   /** zlib options of the compressor: `level` and `memLevel` are used. */
-  zlibDeflateOptions?: { level?: number; memLevel?: number; [k: string]: unknown };
+  zlibDeflateOptions?: ZlibDeflateOptions;
   /** Accepted for compatibility; the core's inflater has its own settings. */
-  zlibInflateOptions?: Record<string, unknown>;
+  zlibInflateOptions?: ZlibOptions;
   /** Messages smaller than this many bytes go uncompressed. Default 1024. */
   threshold?: number;
   /** Accepted for compatibility: the core shares one limit of 10 zlib operations at a time. */

@@ -95,8 +95,11 @@ export class WebSocketServer<
   options: ServerOptions<W, R> & { WebSocket: W };
   /** The open clients; undefined with `clientTracking: false` (typed as @types/ws types it). */
   clients!: Set<InstanceType<W>>;
-  /** Not set by the server: applications tag a server with it (NestJS's WsAdapter). */
-  declare path?: string;
+  /**
+   * Not set by the server (undefined unless set): applications tag a server with it (NestJS's
+   * WsAdapter). Typed as @types/ws types it.
+   */
+  declare path: string;
   private _server: HttpServer | HttpsServer | null = null;
   private _removeListeners: (() => void) | null = null;
   private _state = RUNNING;
@@ -115,7 +118,8 @@ export class WebSocketServer<
     return p ? p : undefined;
   };
 
-  constructor(options: ServerOptions<W, R>, callback?: () => void) {
+  // Optional as @types/ws types it; without one of port, server and noServer it throws ws's TypeError.
+  constructor(options?: ServerOptions<W, R>, callback?: () => void) {
     super();
     // ws's defaults, in `server.options` as ws has them (applications read e.g. `options.maxPayload`).
     const o = {
@@ -221,8 +225,12 @@ export class WebSocketServer<
     }
   }
 
-  /** Whether this server handles the request (its `path`). Overridable. */
-  shouldHandle(req: InstanceType<R>): boolean {
+  /**
+   * Whether this server handles the request (its `path`). Overridable; typed as @types/ws types it,
+   * though a Promise is not awaited: handleUpgrade takes it for its truth, as ws does (so it handles
+   * the request whatever the Promise settles to).
+   */
+  shouldHandle(req: InstanceType<R>): boolean | Promise<boolean> {
     const path = this.options.path;
     if (path) {
       // Read as ws reads it: something that is no request (no `url`) throws ws's TypeError.
@@ -254,6 +262,7 @@ export class WebSocketServer<
         'Sec-WebSocket-Version': '13, 8',
       });
     }
+    // Taken for its truth, as ws takes it: a Promise (an override typed as @types/ws allows) handles the request.
     if (!this.shouldHandle(req)) return abortHandshake(socket, 400);
     const protocolHeader = req.headers['sec-websocket-protocol'];
     if (protocolHeader !== undefined) {
@@ -516,7 +525,7 @@ function emitClose(server: WebSocketServer): void {
 
 type ServerListener<S, T extends unknown[]> = (this: S, ...args: T) => void;
 
-/** ws's typed server events. */
+/** ws's typed server events, for the methods @types/ws types them on. */
 export interface WebSocketServer<W extends typeof WebSocket, R extends typeof IncomingMessage> {
   on(event: 'connection', listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>): this;
   on(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
@@ -535,4 +544,34 @@ export interface WebSocketServer<W extends typeof WebSocket, R extends typeof In
   once(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
   // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   once(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
+  off(event: 'connection', listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>): this;
+  off(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
+  off(event: 'error', listener: ServerListener<this, [err: Error]>): this;
+  off(event: 'wsClientError', listener: ServerListener<this, [err: Error, socket: Duplex, req: InstanceType<R>]>): this;
+  off(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  off(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
+  addListener(event: 'connection', listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>): this;
+  addListener(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
+  addListener(event: 'error', listener: ServerListener<this, [err: Error]>): this;
+  addListener(
+    event: 'wsClientError',
+    listener: ServerListener<this, [err: Error, socket: Duplex, req: InstanceType<R>]>,
+  ): this;
+  addListener(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  addListener(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
+  removeListener(
+    event: 'connection',
+    listener: ServerListener<this, [ws: InstanceType<W>, req: InstanceType<R>]>,
+  ): this;
+  removeListener(event: 'headers', listener: ServerListener<this, [headers: string[], req: InstanceType<R>]>): this;
+  removeListener(event: 'error', listener: ServerListener<this, [err: Error]>): this;
+  removeListener(
+    event: 'wsClientError',
+    listener: ServerListener<this, [err: Error, socket: Duplex, req: InstanceType<R>]>,
+  ): this;
+  removeListener(event: 'listening' | 'close', listener: ServerListener<this, []>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  removeListener(event: string | symbol, listener: (this: this, ...args: any[]) => void): this;
 }

@@ -22,7 +22,7 @@ import {
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
-import { abortRequest, type ClientRequestOptions, openClient } from './client.js';
+import { abortRequest, type CertMeta as ClientCertMeta, type ClientRequestOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
 import { blobClosedError, CLOSED_BEFORE_OPEN, compressingClosedError, notOpenError, toWsError } from './errors.js';
 import { addEventListener, defineEventAttributes, removeEventListener } from './event-target.js';
@@ -983,7 +983,7 @@ export declare namespace WebSocket {
   /** A message as the EventTarget side gives it: text as a string. */
   type Data = string | RawData;
   /** Certificate and key data. */
-  type CertMeta = string | string[] | Buffer | Buffer[];
+  type CertMeta = ClientCertMeta;
   /** ws's client options (with every `http.request`/`https.request` option). */
   interface ClientOptions extends ClientRequestOptions {
     finishRequest?: FinishRequestCallback;
@@ -1036,7 +1036,11 @@ type EventListenerOf<K extends keyof WebSocket.WebSocketEventMap> =
 
 type Listener<T extends unknown[]> = (this: WebSocket, ...args: T) => void;
 
-/** ws's typed events. */
+/**
+ * ws's typed events, for the methods @types/ws types them on (`prependListener` and
+ * `prependOnceListener` keep EventEmitter's untyped listener, as there: a listener written against
+ * that still compiles).
+ */
 export interface WebSocket {
   addEventListener<K extends keyof WebSocket.WebSocketEventMap>(
     type: K,
@@ -1064,4 +1068,34 @@ export interface WebSocket {
   once(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
   // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
   once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  off(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  off(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  off(event: 'error', listener: Listener<[err: Error]>): this;
+  off(event: 'open', listener: Listener<[]>): this;
+  off(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  off(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  off(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  off(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  off(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  addListener(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  addListener(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  addListener(event: 'error', listener: Listener<[err: Error]>): this;
+  addListener(event: 'open', listener: Listener<[]>): this;
+  addListener(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  addListener(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  addListener(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  addListener(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  addListener(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
+  removeListener(event: 'message', listener: Listener<[data: RawData, isBinary: boolean]>): this;
+  removeListener(event: 'close', listener: Listener<[code: number, reason: Buffer]>): this;
+  removeListener(event: 'error', listener: Listener<[err: Error]>): this;
+  removeListener(event: 'open', listener: Listener<[]>): this;
+  removeListener(event: 'ping' | 'pong', listener: Listener<[data: Buffer]>): this;
+  removeListener(event: 'upgrade', listener: Listener<[res: IncomingMessage]>): this;
+  removeListener(event: 'unexpected-response', listener: Listener<[req: ClientRequest, res: IncomingMessage]>): this;
+  removeListener(event: 'redirect', listener: Listener<[url: string, req: ClientRequest]>): this;
+  // biome-ignore lint/suspicious/noExplicitAny: the catch-all overload, as EventEmitter's
+  removeListener(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 }

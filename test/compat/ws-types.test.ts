@@ -8,8 +8,12 @@
  * module's declarations) or, for CommonJS files, require.d.cts, in one program per setting; every
  * file that passes the reference must pass ours, but for the lines marked `// documented: …` on the
  * ES module's declarations (doc/ws-compat.md explains them), which must fail there (so that the
- * mark goes once they compile). The declaration files of installed packages that import ws are
- * checked the same way. The corpus files end in `.fixture` so that the project's build leaves them
+ * mark goes once they compile). A line under `// @ts-expect-error` is code @types/ws refuses (a
+ * listener of the wrong shape for its event): the reference passes only if it fails there, ours only if
+ * it fails here too. The declaration files of installed packages that import ws are
+ * checked the same way. The `beside-` files import both `ws` and `ws-stream/ws`, as a project that
+ * does not alias ws does beside libraries typed against @types/ws: there `ws` stays @types/ws, and
+ * the reference resolves `ws-stream/ws` to @types/ws too. The corpus files end in `.fixture` so that the project's build leaves them
  * out (their module augmentation would reach every file importing ws).
  */
 import assert from 'node:assert/strict';
@@ -114,14 +118,28 @@ interface Setting {
   declarations: string;
   /** Package declaration files compiled too. */
   extra?: string[];
+  /**
+   * `ws` is left to @types/ws and `ws-stream/ws` is resolved to `declarations` (in the reference, to
+   * @types/ws too): a project importing ws-stream/ws beside libraries typed against @types/ws.
+   */
+  beside?: boolean;
 }
 
 const nodenext = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext };
 const node16 = { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16 };
 const commonJs = (f: string): boolean => f.endsWith('.cts');
+/** A file importing both `ws` and `ws-stream/ws`: compiled by the setting of its own only. */
+const beside = (f: string): boolean => f.slice(corpusDir.length).startsWith('beside-');
+const typesWsIndex = join(nodeModules, '@types/ws/index.d.ts');
 
 const settings: Setting[] = [
-  { name: 'nodenext', options: nodenext, chosen: () => true, declarations: ours, extra: packageDeclarations },
+  {
+    name: 'nodenext',
+    options: nodenext,
+    chosen: (f) => !beside(f),
+    declarations: ours,
+    extra: packageDeclarations,
+  },
   // esModuleInterop changes how CommonJS files import: only they are compiled again.
   {
     name: 'nodenext without esModuleInterop',
@@ -132,12 +150,19 @@ const settings: Setting[] = [
   {
     name: 'preserve (bundler)',
     options: { module: ts.ModuleKind.Preserve, moduleResolution: ts.ModuleResolutionKind.Bundler },
-    chosen: () => true,
+    chosen: (f) => !beside(f),
     declarations: ours,
   },
   // node16 models a Node that cannot require() an ES module: CommonJS files cannot import the ES
   // module's declarations there (TS1479; it needs Node ≥ 20.19, which nodenext models).
-  { name: 'node16', options: node16, chosen: (f) => f.endsWith('.mts'), declarations: ours },
+  { name: 'node16', options: node16, chosen: (f) => f.endsWith('.mts') && !beside(f), declarations: ours },
+  {
+    name: 'ws-stream/ws imported beside @types/ws, nodenext',
+    options: nodenext,
+    chosen: beside,
+    declarations: ours,
+    beside: true,
+  },
   // A CommonJS project resolving ws to require.d.cts: `import … = require('ws')` names the class.
   {
     name: 'CommonJS files on require.d.cts, nodenext',
@@ -164,16 +189,21 @@ const settings: Setting[] = [
   },
 ];
 
-for (const { name, options, chosen, declarations, extra = [] } of settings) {
+for (const { name, options, chosen, declarations, extra = [], beside = false } of settings) {
   it(`the corpus compiles against ws-stream/ws wherever it compiles against @types/ws: ${name}`, () => {
     const files = [...[...corpus.keys()].filter(chosen), ...extra];
-    const [reference, referenceFiles] = compile(files, { ...base, ...options });
-    const [mapped, mappedFiles] = compile(files, { ...base, ...options, paths: { ws: [declarations] } }, distSrc);
+    const [reference, referenceFiles] = compile(files, {
+      ...base,
+      ...options,
+      ...(beside ? { paths: { 'ws-stream/ws': [typesWsIndex] } } : {}),
+    });
+    const paths: ts.MapLike<string[]> = beside ? { 'ws-stream/ws': [declarations] } : { ws: [declarations] };
+    const [mapped, mappedFiles] = compile(files, { ...base, ...options, paths }, distSrc);
     // `ws` is @types/ws in one program and ours in the other (a missing file would fall back to
     // @types/ws); it-ws's declarations load @types/ws besides, by `/// <reference types="ws" />`.
     const typesWs = (f: string): boolean => f.includes('/@types/ws/');
     assert.ok(referenceFiles.some(typesWs) && !referenceFiles.includes(declarations));
-    assert.ok(mappedFiles.includes(declarations) && (extra.length > 0 || !mappedFiles.some(typesWs)));
+    assert.ok(mappedFiles.includes(declarations) && (extra.length > 0 || beside || !mappedFiles.some(typesWs)));
     // Our declaration files check under this setting too (a user without skipLibCheck).
     assert.deepEqual(
       [...mapped].flatMap(([f, d]) => (f.startsWith(distSrc) ? d.map((m) => `${f.slice(distSrc.length)}:${m}`) : [])),
