@@ -138,6 +138,10 @@ describe('timeouts', () => {
     // is not the peer's.
     const control = await rawClient(s.port);
     await control.peer.waitClosed();
+    // Seen where the ticker acts, not only at the peer: had our silence counted, the first connection
+    // (as quiet as the control since the same tick, and watched before it) failed in that tick or an
+    // earlier one, whatever order the peer's sockets report their ends in.
+    assert.equal(ws.isOpen, true, 'the first connection is open on our side');
     assert.equal(peer.closed || peer.ended, false);
     for (let i = 0; i < 20; i++) assert.ok((await ws.read()).text().startsWith(`message ${i} `));
     await peer.waitClosed(); // now the silence is the peer's
