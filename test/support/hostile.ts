@@ -327,15 +327,17 @@ export async function memoryOf(pid: number): Promise<{ rss: number; peak: number
 
 /**
  * The server end of `socket`'s connection, as its kernel counts it (tcp_info through `ss`): the
- * bytes its process took from the connection so far, and those that wait there unread.
+ * bytes its process took from the connection so far, and those that wait there unread; the bytes
+ * its process wrote to the connection so far (acknowledged by our end, or still in its send queue).
  */
-export function serverEndOf(socket: net.Socket): { taken: number; unread: number } {
+export function serverEndOf(socket: net.Socket): { taken: number; unread: number; written: number } {
   const filter = `( sport = :${socket.remotePort} and dport = :${socket.localPort} )`;
   const row = execFileSync('ss', ['-tinHO', 'state', 'established', filter], { encoding: 'utf8' }).trim();
   if (row === '') throw new Error(`no connection ${socket.remotePort} → ${socket.localPort} in ss`);
-  const unread = Number(row.split(/\s+/)[0]); // Recv-Q
+  const [unread, queued] = row.split(/\s+/).map(Number) as [number, number]; // Recv-Q, Send-Q
   const received = Number(/\bbytes_received:(\d+)/.exec(row)?.[1] ?? 0);
-  return { taken: received - unread, unread };
+  const acked = Number(/\bbytes_acked:(\d+)/.exec(row)?.[1] ?? 0);
+  return { taken: received - unread, unread, written: acked + queued };
 }
 
 /**
