@@ -141,7 +141,12 @@ class HandshakeDeadlines implements Ticking {
   /** The connection asked for something in time. */
   disarm(socket: net.Socket): void {
     const key = this.keyOf(socket);
-    if (key !== null) this.due.delete(key);
+    if (key !== null) {
+      // Over TLS the deadline may be the one armed on the TCP socket under this one: its listener goes too.
+      const d = this.due.get(key);
+      if (d !== undefined && d.socket !== socket) d.socket.off('close', this.onSocketClose);
+      this.due.delete(key);
+    }
     socket.off('close', this.onSocketClose);
   }
 

@@ -1013,7 +1013,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
     const cl = this.#closing();
     // Our close frame still compressing behind messages or queued here: never handed on, it never went.
-    if (cl.sent && (cl.waiting || this.#out.length > 0)) cl.lost = true;
+    // Nor did one handed on when a write fails (the frame was in it or behind it, as in `#writeWaited`):
+    // a write with no callback (`#writeUnwaited`) reports its failure only as the socket's error.
+    if (cl.sent && (cl.waiting || this.#out.length > 0 || (err as NodeJS.ErrnoException).syscall === 'write'))
+      cl.lost = true;
     // After both close frames, a reset (a peer that closes with RST, as some do) ends nothing it did not end.
     if (!cl.complete && (!cl.failure || cl.failure.code === 'ERR_WS_EOF')) {
       cl.failure = new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err });
