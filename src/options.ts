@@ -310,11 +310,14 @@ export function pickStreamOptions(o: StreamOptions): StreamOptions {
  * made from (compared one by one, without allocating), so a changed options object takes effect.
  */
 export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
-  if (o === undefined) return (defaultsNormalised ??= Object.freeze(normaliseFresh({})));
+  if (o === undefined) return (defaultsNormalised ??= ownNormalised(normaliseFresh({})));
+  // One of ours, passed again (serve normalises once and hands the result to every stream): frozen,
+  // every option an own data property, so nothing to compare.
+  if (normalisedByUs.has(o)) return o as NormalStreamOptions;
   checkOptionsObject(o);
   const cached = normalisedCache.get(o);
   if (cached !== undefined && stillGiven(o, cached)) return cached.normalised;
-  const normalised = Object.freeze(normaliseFresh(o));
+  const normalised = ownNormalised(normaliseFresh(o));
   const deflate = o.perMessageDeflate;
   normalisedCache.set(o, {
     normalised,
@@ -322,6 +325,15 @@ export function normaliseStreamOptions(o?: StreamOptions): NormalStreamOptions {
     deflateGiven: typeof deflate === 'object' && deflate !== null ? deflateOptionKeys.map((k) => deflate[k]) : null,
   });
   return normalised;
+}
+
+/**
+ * `o` normalised once (a bad value throws here), as an options object that every stream given it
+ * takes as it is: for a server that passes the same options to each connection. Its values are
+ * fixed from now on. (Typed as StreamOptions: it is one, its `perMessageDeflate` normalised.)
+ */
+export function fixedStreamOptions(o: StreamOptions): StreamOptions {
+  return normaliseStreamOptions(o) as unknown as StreamOptions;
 }
 
 interface CachedOptions {
@@ -333,6 +345,15 @@ interface CachedOptions {
 }
 
 const normalisedCache = new WeakMap<StreamOptions, CachedOptions>();
+/** The objects normaliseStreamOptions made. */
+const normalisedByUs = new WeakSet<object>();
+
+function ownNormalised(n: NormalStreamOptions): NormalStreamOptions {
+  if (n.perMessageDeflate) Object.freeze(n.perMessageDeflate);
+  Object.freeze(n);
+  normalisedByUs.add(n);
+  return n;
+}
 
 function stillGiven(o: StreamOptions, c: CachedOptions): boolean {
   for (let i = 0; i < streamOptionKeys.length; i++) if (o[streamOptionKeys[i]!] !== c.given[i]) return false;

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
-import { type DeflateOptions, normaliseStreamOptions, requestLimitDefaults, type ResponseHeaders } from '../options.js';
+import { type DeflateOptions, fixedStreamOptions, requestLimitDefaults, type ResponseHeaders } from '../options.js';
 import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
 import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
@@ -276,14 +276,14 @@ export interface RunningServer {
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
   const open = new StreamGroup();
-  const streamOptions = {
+  // Checked once here, so that a bad value fails the start, not the first connection's upgrade
+  // handler (where the stream would throw it); every stream then takes the normalised object as it
+  // is (not compared option by option again per connection).
+  const streamOptions = fixedStreamOptions({
     handshakeTimeout: opts.handshakeTimeout,
     idleTimeout: opts.idleTimeout,
     perMessageDeflate: opts.perMessageDeflate ?? false,
-  };
-  // Checked once here, so that a bad value fails the start, not the first connection's upgrade
-  // handler (where the stream would throw it); the same object is then used by every stream.
-  normaliseStreamOptions(streamOptions);
+  });
   const page_ = opts.page ?? page;
   const onOpen = opts.onOpen ?? echo;
   const protocols = opts.protocols ?? [];
@@ -298,7 +298,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
-  /** Sockets node:http handed over with `'upgrade'`: no HTTP deadline applies to them any more. */
+  /** Sockets with page answers not finished yet (how many: requests may be pipelined), when deadlines are on. */
+  const answering = new WeakMap<Duplex, number>();
+  /**
+   * Of those, the ones node:http handed over with `'upgrade'` meanwhile: no HTTP deadline applies to
+   * them any more. (Only those: an entry per handshake costs every upgrade a weak-table insertion.)
+   */
   const upgraded = new WeakSet<Duplex>();
   const selectProtocol =
     protocols.length === 0
@@ -323,7 +328,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       // Answered in time; the next request on this connection has its own deadline.
       const socket = req.socket;
       deadlines.disarm(socket);
+      answering.set(socket, (answering.get(socket) ?? 0) + 1);
       res.once('finish', () => {
+        const left = answering.get(socket)! - 1;
+        if (left > 0) answering.set(socket, left);
+        else answering.delete(socket);
         // Not once the connection was upgraded: pipelined behind this request, the upgrade may
         // come before this answer is finished, and its WebSocket must not meet this deadline.
         if (!socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
@@ -349,7 +358,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.connected(socket));
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
-    upgraded.add(socket);
+    if (answering.has(socket)) upgraded.add(socket);
     const refuse = refusal(req, true);
     if (refuse) return refuseOnSocket(socket, refuse);
     const ws = new WebSocketStream(socket, streamOptions);
