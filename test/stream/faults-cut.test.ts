@@ -80,6 +80,8 @@ describe('server role, permessage-deflate: a FIN or a reset after every byte', {
           await attack(server.port, [bytes.subarray(0, cut)], {
             end: how === 'FIN',
             reset: how === 'reset',
+            // Our reset may cut off an echo or pong the server was sending: not the server's doing.
+            cutAllowed: how === 'reset',
             before: () => server.connected(n),
           });
           const o = await server.next();

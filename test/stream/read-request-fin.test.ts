@@ -87,8 +87,9 @@ function assertCleanClose(received: string, served: Served): void {
       info: { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true },
     },
   );
-  const { status, frames } = parseExchange(Buffer.from(received, 'latin1'));
+  const { status, frames, cut } = parseExchange(Buffer.from(received, 'latin1'));
   assert.equal(status, 101);
+  assert.equal(cut.length, 0, 'no frame cut off after the close');
   assert.deepEqual(
     frames.map((f) => [closeCodeOf(f), f.payload.subarray(2).toString()]),
     [[1000, 'bye']],
@@ -160,7 +161,8 @@ it("node:http: the FIN handled after 'upgrade', then accept(req, { head }): the 
     { accept: served.accept, readError: served.readError, code: served.info?.code, clean: served.info?.wasClean },
     { accept: 'ok', readError: 'ERR_WS_EOF', code: 1006, clean: false },
   );
-  assert.equal(parseExchange(Buffer.from(await received, 'latin1')).status, 101);
+  const answer = parseExchange(Buffer.from(await received, 'latin1'));
+  assert.deepEqual([answer.status, answer.frames.length, answer.cut.length], [101, 0, 0]);
 });
 
 /**

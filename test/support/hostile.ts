@@ -146,6 +146,11 @@ export interface Exchange {
   /** Frames after a 101 (unmasked), and what followed the head of any other response. */
   frames: WireFrame[];
   body: Buffer;
+  /**
+   * After a 101, the bytes behind the last whole frame: a frame the server began and the connection
+   * ended inside of (a truncated frame), empty when every frame came whole.
+   */
+  cut: Buffer;
 }
 
 /** The close code of a close frame (1005 for none), or null when `f` is no close frame. */
@@ -158,7 +163,9 @@ export function closeCodeOf(f: WireFrame | undefined): number | null {
  * Connects, writes `chunks` (each its own write; `perByte`: one byte per write, a turn of the loop
  * between), then ends its side with `end` (a FIN), or resets the connection (`reset`) once the
  * last write was handed on, and reads everything until the server closes the connection (or,
- * with `untilClose`, until its close frame).
+ * with `untilClose`, until its close frame). Rejects when the server's last frame came cut off
+ * (see `Exchange.cut`), unless `cutAllowed`: for a test whose own side resets or ends the
+ * connection before the server could finish a frame, where the cut is not the server's doing.
  */
 export async function attack(
   port: number,
@@ -169,6 +176,7 @@ export async function attack(
     reset = false,
     untilClose = false,
     closeIfOpened = false,
+    cutAllowed = false,
     before,
   }: {
     perByte?: boolean;
@@ -176,6 +184,7 @@ export async function attack(
     reset?: boolean;
     untilClose?: boolean;
     closeIfOpened?: boolean;
+    cutAllowed?: boolean;
     /** Awaited once everything is written, before the FIN or the reset. */
     before?: () => Promise<void>;
   } = {},
@@ -213,16 +222,27 @@ export async function attack(
   if (reset) socket.write(Buffer.alloc(0), () => socket.resetAndDestroy());
   else if (end) socket.end();
   await closed;
-  return parseExchange(Buffer.concat(got));
+  const ex = parseExchange(Buffer.concat(got));
+  if (ex.cut.length > 0 && !cutAllowed) {
+    const whole = ex.frames.map((f) => f.opcode).join(',');
+    throw new Error(
+      `the server's last frame was cut off: ${ex.cut.length} bytes (${ex.cut.subarray(0, 16).toString('hex')}…) after ${ex.frames.length} whole frames (opcodes ${whole})`,
+    );
+  }
+  return ex;
 }
 
+/** Splits what a server sent into its response head and, after a 101, its frames and any cut-off tail. */
 export function parseExchange(all: Buffer): Exchange {
   const at = all.indexOf('\r\n\r\n');
-  if (at < 0) return { head: all.toString('latin1'), status: 0, frames: [], body: Buffer.alloc(0) };
+  const none = Buffer.alloc(0);
+  if (at < 0) return { head: all.toString('latin1'), status: 0, frames: [], body: none, cut: none };
   const head = all.subarray(0, at).toString('latin1');
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
   const body = all.subarray(at + 4);
-  return { head, status, frames: status === 101 ? parseFrames(body).frames : [], body };
+  if (status !== 101) return { head, status, frames: [], body, cut: none };
+  const { frames, rest } = parseFrames(body);
+  return { head, status, frames, body, cut: rest };
 }
 
 /**
