@@ -191,11 +191,12 @@ describe('ws-stream serve --handshake-timeout 0.5 (HTTP/1.1): the deadline count
       s.on('data', check);
     });
     assert.match(got, /^HTTP\/1\.1 200 OK\r\n/);
-    const answered = got.length;
+    // Taken by exchange(), which also ends on a reset: the server's drop may meet a trickled byte on
+    // its way, and its kernel answers that with a reset (once(s, 'close') failed on that ECONNRESET).
+    const afterPage = exchange(s);
     const next = requestHead();
     const t = trickle(s, next, 100);
-    await once(s, 'close');
-    assert.equal(got.length, answered, 'nothing answered the trickled request');
+    assert.equal(await afterPage, '', 'nothing answered the trickled request');
     assert.ok(t.sent() < next.length);
   });
 

@@ -164,8 +164,9 @@ export function closeCodeOf(f: WireFrame | undefined): number | null {
  * between), then ends its side with `end` (a FIN), or resets the connection (`reset`) once the
  * last write was handed on, and reads everything until the server closes the connection (or,
  * with `untilClose`, until its close frame). Rejects when the server's last frame came cut off
- * (see `Exchange.cut`), unless `cutAllowed`: for a test whose own side resets or ends the
- * connection before the server could finish a frame, where the cut is not the server's doing.
+ * (see `Exchange.cut`), unless `cutAllowed`: for a test that resets the connection itself (its
+ * reset can land while the server writes a frame, and then the cut is not the server's doing).
+ * A FIN of ours, or the server ending the connection, never excuses a cut frame.
  */
 export async function attack(
   port: number,
