@@ -327,18 +327,22 @@ export class DuplexLayer implements NextLayer {
 
   /**
    * @internal Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
-   * True when it did; false when the chunk is still buffered in the socket (the caller then learns
-   * when it is out by writing nothing with a callback: callbacks come in order).
+   * True when it did; false when the chunk is still buffered in the socket, or the write failed within the
+   * call (a reset the socket had not read yet: node buffers nothing then, and says so a tick later). The caller
+   * then learns the outcome by writing nothing with a callback: callbacks come in order, with the error.
    */
   writeUnwaited(chunk: Buffer): boolean {
-    this.duplex.write(chunk);
-    return this.duplex.writableLength === 0;
+    const d = this.duplex;
+    d.write(chunk);
+    return d.writableLength === 0 && d.errored === null;
   }
 
   write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const d = this.duplex;
     if (d.destroyed || !d.writable) {
-      queueMicrotask(() => cb(new Error('write after the next layer was closed')));
+      // A socket whose write failed says why (its 'error' may be still to come).
+      const err = d.errored ?? new Error('write after the next layer was closed');
+      queueMicrotask(() => cb(err));
       return;
     }
     if (chunks.length === 1) {
