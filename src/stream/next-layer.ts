@@ -327,22 +327,20 @@ export class DuplexLayer implements NextLayer {
 
   /**
    * @internal Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
-   * True when it did; false when the chunk is still buffered in the socket, or the write failed within the
-   * call (a reset the socket had not read yet: node buffers nothing then, and says so a tick later). The caller
-   * then learns the outcome by writing nothing with a callback: callbacks come in order, with the error.
+   * True when the socket buffers nothing after it: the OS took it, or the write failed within the call (a reset
+   * the socket had not read yet, which node reports a tick later: the stream asks the socket, `errored`). False
+   * when the chunk is still buffered in the socket (the caller then learns when it is out by writing nothing
+   * with a callback: callbacks come in order).
    */
   writeUnwaited(chunk: Buffer): boolean {
-    const d = this.duplex;
-    d.write(chunk);
-    return d.writableLength === 0 && d.errored === null;
+    this.duplex.write(chunk);
+    return this.duplex.writableLength === 0;
   }
 
   write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const d = this.duplex;
     if (d.destroyed || !d.writable) {
-      // A socket whose write failed says why (its 'error' may be still to come).
-      const err = d.errored ?? new Error('write after the next layer was closed');
-      queueMicrotask(() => cb(err));
+      queueMicrotask(() => cb(new Error('write after the next layer was closed')));
       return;
     }
     if (chunks.length === 1) {
