@@ -173,7 +173,8 @@ export function openClient<W extends OpeningWebSocket>(
   // would wait for the other. The server's limit alone keeps the flow.
   streamOptions.maxBufferedBytes = Number.MAX_SAFE_INTEGER;
   const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate;
-  opts.createConnection ??= (secure ? tlsConnect : netConnect) as never;
+  // As ws (`opts.createConnection || …`): any falsy value (false, 0, '') takes the default, not node's agent.
+  opts.createConnection ||= (secure ? tlsConnect : netConnect) as never;
   opts.defaultPort ??= secure ? 443 : 80;
   opts.port = url.port || (secure ? 443 : 80);
   opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;

@@ -327,8 +327,10 @@ export class DuplexLayer implements NextLayer {
 
   /**
    * @internal Writes `chunk` without a callback, so that Node schedules nothing when the OS takes it at once.
-   * True when it did; false when the chunk is still buffered in the socket (the caller then learns
-   * when it is out by writing nothing with a callback: callbacks come in order).
+   * True when the socket buffers nothing after it: the OS took it, or the write failed within the call (a reset
+   * the socket had not read yet, which node reports a tick later: the stream asks the socket, `errored`). False
+   * when the chunk is still buffered in the socket (the caller then learns when it is out by writing nothing
+   * with a callback: callbacks come in order).
    */
   writeUnwaited(chunk: Buffer): boolean {
     this.duplex.write(chunk);

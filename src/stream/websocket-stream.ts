@@ -1722,11 +1722,25 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
       // All withdrawn, or waiters of no bytes (`whenWritten`): they hear once the writes in flight are out.
-      if (this.#inFlight === 0) for (const w of waiters) settle(w, null);
-      else if (waiters.length > 0) (this.#afterWrites ??= []).push(this.#inFlight, waiters);
+      if (this.#inFlight === 0) {
+        if (waiters.length === 0) return;
+        const err = this.#unreportedWriteFailure();
+        for (const w of waiters) settle(w, err);
+      } else if (waiters.length > 0) (this.#afterWrites ??= []).push(this.#inFlight, waiters);
       return;
     }
     this.#handOff(bufs, waiters);
+  }
+
+  /**
+   * A write to the socket that failed within the call (no callback: `#writeUnwaited`; a reset it had not
+   * read yet) is counted in nothing here, and node reports it only a tick later: the socket knows it now.
+   */
+  #unreportedWriteFailure(): WebSocketError | null {
+    const layer = this.nextLayer;
+    const cause = layer instanceof DuplexLayer ? layer.duplex.errored : null;
+    if (cause === null) return null;
+    return this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', cause.message, { cause });
   }
 
   /** Hands one batch (one writev) to the next layer; `waiters` hear when it is out. */

@@ -224,3 +224,31 @@ describe("RFC 8441 §5: a peer's RST_STREAM on an open WebSocket is a reset (ERR
     client.session.destroy();
   });
 });
+
+describe('RFC 8441 §5: an END_STREAM we destroy the stream behind (before it is told) is still an end', {
+  timeout: 60_000,
+}, () => {
+  it("server role: the peer's END_STREAM inside a message, then our own destroy in the same turn: told as that end", async (t) => {
+    const opened: Promise<{ ws: WebSocketStream; read: Promise<unknown> }>[] = [];
+    const port = await h2Server(t, (stream, headers) => {
+      const ws = new WebSocketStream(stream);
+      opened.push(
+        ws.accept({ headers }).then(async () => {
+          assert.equal((await ws.read()).data.toString(), 'hi');
+          // After the layer's own 'end' listener (which tells the end on the next turn, as a reset may
+          // follow it): we give up on the stream before then. Our reset is not the peer's; its end stands.
+          stream.once('end', () => ws.nextLayer.destroy());
+          return { ws, read: ws.read() };
+        }),
+      );
+    });
+    const client = await rawConnect(port);
+    client.req.write(text('hi'));
+    const { ws, read } = await opened[0]!;
+    client.req.end(text('hel', { fin: false })); // the end comes inside a message: the error says so
+    assert.deepEqual(await outcome(ws, read), expected('ERR_WS_EOF'));
+    const err = await read.catch((e: WebSocketError) => e);
+    assert.match((err as WebSocketError).message, /inside a message/);
+    client.session.destroy();
+  });
+});

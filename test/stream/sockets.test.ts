@@ -183,4 +183,33 @@ describe('accept over TLS', () => {
     c.terminate();
     server.close();
   });
+
+  it('a frame nobody waits for (the answer to a ping) goes as one write with its callback, none of no bytes', async () => {
+    // Over TLS a write is never out within the call (the TLS layer completes it later): a write with no
+    // callback would be followed by one of no bytes to learn when it is out. Only a plain TCP socket skips
+    // the callback. (This TLS socket is not half-open, node's default for tls.Server's and tls.connect's.)
+    const writes: string[] = [];
+    const server = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') });
+    after(() => server.close());
+    const accepted = new Promise<WebSocketStream>((resolve, reject) => {
+      server.on('secureConnection', (socket) => {
+        const write = socket.write;
+        socket.write = function (this: tls.TLSSocket, chunk: Buffer, ...rest: unknown[]) {
+          writes.push(`${chunk.length} bytes, ${typeof rest.at(-1) === 'function' ? 'a callback' : 'no callback'}`);
+          return write.call(this, chunk, ...(rest as [BufferEncoding]));
+        } as typeof socket.write;
+        const ws = new WebSocketStream(socket);
+        ws.accept().then(() => resolve(ws), reject);
+      });
+    });
+    const port = await listen(server);
+    const c = await wsClient(`wss://localhost:${port}/`, { ca: fixture('cert.pem') });
+    after(() => c.terminate());
+    await accepted;
+    writes.length = 0; // (the handshake's answer)
+    const pong = new Promise<Buffer>((resolve) => c.once('pong', resolve));
+    c.ping('are you there');
+    assert.equal((await pong).toString(), 'are you there');
+    assert.deepEqual(writes, ['15 bytes, a callback']);
+  });
 });

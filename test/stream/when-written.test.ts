@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { DuplexLayer, type StreamOptions, WebSocketStream, type WebSocketError } from '../../src/index.js';
-import { whenWritten } from '../../src/stream/prepared.js';
+import { tryWritePreparedFrameNow, whenWritten } from '../../src/stream/prepared.js';
 import { RawClient } from '../conformance/raw-client.js';
 
 /** A server-role stream over a loopback socket and the raw client at its other end (closed after the test). */
@@ -106,6 +107,21 @@ describe('whenWritten', () => {
     ws.nextLayer.destroy();
     // (Node calls back a write cut short by destroy() without an error: so do both.)
     assert.equal((await w.done)?.code, (await written)?.code);
+  });
+
+  it('reports a failure when a write with no callback before it failed at once (the peer reset)', async (t) => {
+    const { ws, client } = await pair(t);
+    const sock = (ws.nextLayer as DuplexLayer).duplex;
+    // On loopback the reset reaches our socket within this call; node hears of it at its next poll,
+    // so the frame below meets it in the write itself (ECONNRESET/EPIPE, with nothing left buffered).
+    (client.sock as Socket).resetAndDestroy();
+    assert.equal(tryWritePreparedFrameNow(ws, Buffer.from([0x81, 0x02, 0x68, 0x69])), true);
+    assert.ok(sock.errored, 'the write failed within the call');
+    const w = waiter();
+    assert.equal(whenWritten(ws, w.cb), true, 'node has not reported the failure yet: still open');
+    const err = await w.done;
+    assert.equal(err?.code, 'ERR_WS_NEXT_LAYER', 'the frame before it never went: not reported as written');
+    assert.equal(err?.cause, sock.errored, "with the socket's own error");
   });
 
   it('returns false, calling nothing, once the stream is closed', async (t) => {
