@@ -109,8 +109,9 @@ export function exchange(socket: Duplex, request?: string | Buffer): Promise<str
   socket.on('data', (d: Buffer) => {
     got += d.toString('latin1');
   });
+  const closed = closedEvenIfReset(socket);
   if (request !== undefined) socket.write(request);
-  return closedEvenIfReset(socket).then(() => got);
+  return closed.then(() => got);
 }
 
 /**
