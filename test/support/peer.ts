@@ -1,4 +1,5 @@
 /** A raw peer over a TestLayer or a socket: collects every byte it receives, waits for conditions. */
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { parseFrames, type WireFrame } from './frames.js';
 
@@ -108,7 +109,17 @@ export function exchange(socket: Duplex, request?: string | Buffer): Promise<str
   socket.on('data', (d: Buffer) => {
     got += d.toString('latin1');
   });
-  socket.on('error', () => {});
+  const closed = closedEvenIfReset(socket);
   if (request !== undefined) socket.write(request);
-  return new Promise((resolve) => socket.once('close', () => resolve(got)));
+  return closed.then(() => got);
+}
+
+/**
+ * Resolves on `connection`'s 'close' (a socket, or an HTTP/2 session), whether or not an 'error'
+ * came first: for a connection the server drops, where a reset from its kernel (our bytes still on
+ * their way) is part of a correct drop. `once(connection, 'close')` rejects on that 'error'.
+ */
+export function closedEvenIfReset(connection: EventEmitter): Promise<void> {
+  connection.on('error', () => {});
+  return new Promise((resolve) => connection.once('close', () => resolve()));
 }
