@@ -412,7 +412,7 @@ describe('teardown and graceful shutdown', () => {
     const silent = await rawClient(s.port); // never answers the close frame
     await Promise.all([0, 1, 2, 3, 4, 5].map((i) => s.opened(i)));
     assert.equal(group.size, 6);
-    // The deadline on node's mocked setTimeout: it passes once the five have closed, however long a
+    // The deadline on node's mocked clock: it passes once the five have closed, however long a
     // loaded machine takes them (a real 300 ms could pass first, and destroy one that would answer).
     t.mock.timers.enable({ apis: ['setTimeout'] });
     let settled = false;
