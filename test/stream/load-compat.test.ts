@@ -39,11 +39,15 @@ process.on('SIGTERM', () => {
 `;
 }
 
-/** The heap after a full GC, and the clients the server tracks (printed by the same signal). */
+/**
+ * The heap after a full GC, and the clients the server tracks (printed by the same signal, at once,
+ * before the heap report's line, which waits for turns of the loop: a line taken skips what came
+ * before it, so the clients line is asked for first).
+ */
 async function probe(server: ProbedServer): Promise<{ heap: number; clients: number }> {
+  const clients = server.line(/clients (\d+)/);
   const heap = await server.heap();
-  const clients = Number((await server.line(/clients (\d+)/))[1]);
-  return { heap, clients };
+  return { heap, clients: Number((await clients)[1]) };
 }
 
 for (const deflate of [false, true]) {
