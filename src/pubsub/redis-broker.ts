@@ -766,7 +766,7 @@ export class RedisBroker implements Broker {
 
   /**
    * The topic's stored messages after `since.offset`, and whether they are all of them; null for
-   * another epoch, an offset it never reached, no history kept, or (unless `partial`) a range
+   * another epoch, an offset it never reached, no history kept (but a `since` at the newest offset), or (unless `partial`) a range
    * history no longer holds whole. With `partial`, what history still holds of that range: a gap
    * is filled with what history still has, only the older messages are lost (doc/pubsub.md).
    */
@@ -775,7 +775,8 @@ export class RedisBroker implements Broker {
     since: TopicPosition,
     partial: boolean,
   ): Promise<{ messages: BrokerMessage[]; whole: boolean } | null> {
-    if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
+    // (With history size 0 the script still answers a `since` at the newest offset: nothing missed.)
+    if ((this.#history.size === 0 && partial) || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const reply = (await this.#run(
       scripts.history,
       topic,
