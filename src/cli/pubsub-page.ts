@@ -42,8 +42,11 @@ const connect = () => {
       last[m.topic] = { offset: last[m.topic] && m.recovered ? last[m.topic].offset : m.offset, epoch: m.epoch };
     } else if (m.op === 'message' && m.topic === room) {
       if (last[room]) last[room].offset = m.offset;
-      const d = m.data || {};
-      show([text(String(d.from) + ': ', 'who'), text(String(d.text))], 'message');
+      // This page publishes { from, text }; other clients may publish any JSON: shown as sent.
+      const d = m.data;
+      if (d !== null && typeof d === 'object' && typeof d.text === 'string') {
+        show([text((d.from === undefined ? 'someone' : String(d.from)) + ': ', 'who'), text(String(d.text))], 'message');
+      } else show([text(typeof d === 'string' ? d : JSON.stringify(d))], 'message');
     } else if (m.op === 'error') {
       show([text(m.code + ': ' + m.message)], 'error');
       // The server does not retry a subscribe the broker refused: ask again a little later.

@@ -429,8 +429,23 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
   // One merely down is waited for: said now, as a later outage is, so that the first line is not
   // `broker available again` (nor, while it stays down, none at all: a mistyped port said nothing).
   if (external && !ps.brokerAvailable && !opts.quiet) console.error('broker unavailable');
+  // A NATS server without JetStream (nats-server's default) carries live messages only: each
+  // process counts its own offsets, nothing is kept, no `since` is recovered. Said once, when the
+  // broker first connects, also with --quiet: someone must start it with -js (it said nothing,
+  // and a checker saw offsets that differed between processes).
+  let toldCoreNats = false;
+  const tellCoreNats = (): void => {
+    if (toldCoreNats || !ps.brokerAvailable || (external as { jetstream?: boolean } | null)?.jetstream !== false)
+      return;
+    toldCoreNats = true;
+    console.error(
+      'the NATS server has no JetStream: each process counts its own offsets, no history is kept and no since is recovered (start nats-server with -js)',
+    );
+  };
+  tellCoreNats();
   ps.on('availability', (up) => {
     if (!opts.quiet) console.error(`broker ${up ? 'available again' : 'unavailable'}`);
+    if (up) tellCoreNats();
   });
   // Offsets a topic skipped: the clients see the jump in `offset` already; the operator hears it
   // here, and why: history no longer held them (raise --history, --history-bytes or

@@ -78,7 +78,8 @@ export interface Broker {
   position(topic: string): Promise<TopicPosition>;
   /**
    * Every stored message after `since.offset`, in order, or `null` when history cannot cover that
-   * range (trimmed, expired, another epoch, no history kept).
+   * range (trimmed, expired, another epoch, no history kept). A `since` at the topic's newest offset
+   * of its epoch is covered (`[]`: nothing was missed), also when no history is kept.
    */
   history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null>;
   /** Releases connections and timers. */

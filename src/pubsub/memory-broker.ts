@@ -227,7 +227,7 @@ export class MemoryBroker implements Broker {
 
   /** @internal `history`, synchronously (the cluster primary answers from it). */
   historyNow(topic: string, since: TopicPosition): BrokerMessage[] | null {
-    if (this.kept.size === 0) return null;
+    // (With history size 0 nothing is kept, and only a `since` at the newest offset is covered.)
     const log = this.logs.get(topic);
     if (log === undefined) return since.epoch === this.nextEpoch(topic) && since.offset === 0 ? [] : null;
     if (since.epoch !== log.epoch) return null;

@@ -808,16 +808,19 @@ export class NatsBroker implements Broker {
 
   /**
    * The stored messages after `since.offset`, or null (another epoch, an offset never reached, no
-   * history kept, or, unless `partial`, a range history no longer holds whole). With `partial`, what
+   * history kept but a `since` at the newest offset, or, unless `partial`, a range history no longer holds whole). With `partial`, what
    * history still holds of that range: a gap is filled with what history still has, only the older
    * messages are lost (doc/pubsub.md).
    */
   async #historyOf(topic: string, since: TopicPosition, partial = false): Promise<BrokerMessage[] | null> {
-    if (!this.#js || this.#history.size === 0) return null;
+    if (!this.#js || (this.#history.size === 0 && partial)) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const { stream, info } = await this.#current(topic);
     const last = info.state.last_seq;
     if (since.epoch !== stream.epoch || since.offset > last) return null;
+    // With history size 0 (the stream keeps one message: JetStream's least), only a `since` at the
+    // newest offset is covered: nothing was missed.
+    if (this.#history.size === 0 && since.offset < last) return null;
     // Messages are removed from the front only (max_msgs, max_bytes, max_age): the range is whole when its
     // first message is still there.
     let from = since.offset;

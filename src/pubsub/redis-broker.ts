@@ -5,7 +5,9 @@
  * Per topic T (keys share the hash tag `{T}`; `prefix` defaults to `ws-stream:`):
  * - `prefix{T}:o` the last offset (a counter), `prefix{T}:e` the epoch: created together, and
  *   created again together (offset back to 0, history dropped) when either is missing, e.g. after
- *   Redis restarted without persistence, so an offset always means the same message in one epoch;
+ *   Redis restarted without persistence, or when the epoch was made by another run of the Redis
+ *   server (restored from a file that may lag what it acknowledged: `fromAnotherRun`), so an
+ *   offset always means the same message in one epoch;
  * - `prefix{T}:h` the history, a Redis Stream whose entry IDs are `<offset>-0` (so a range of
  *   offsets is one XRANGE), each with the payload, the binary flag, the Redis time and the
  *   stream's payload bytes so far, trimmed to `history.size` entries, `history.bytes` payload
@@ -117,12 +119,22 @@ const defaults = {
   maxHeldBytes: MAX_HELD_BYTES,
 };
 
+// Whether epoch `e` was made by another run of the Redis server than the one this script runs on:
+// a new epoch (ARGV[1]) starts with the server's tag (`<hex>.`, see RedisBroker#serverTag), and
+// one that does not was made before this server started. A server restarted from an RDB or AOF
+// file may hold an older state than it acknowledged (the last snapshot, the last second): the same
+// epoch would then give its offsets again to other messages. No tag (INFO not allowed): no check.
+const fromAnotherRun = `
+local tag = string.match(ARGV[1], '^(%x+)%.')
+local function fromAnotherRun(e) return tag ~= nil and string.sub(e, 1, #tag + 1) ~= tag .. '.' end
+`;
+
 // KEYS: offset, epoch, history. ARGV: a new epoch. Creates the pair (and drops any history) unless
-// both exist; leaves the epoch in `e`. Shared by every script.
-const ensureEpoch = `
+// both exist, made by this run of the server; leaves the epoch in `e`. Shared by every script.
+const ensureEpoch = `${fromAnotherRun}
 local o = redis.call('GET', KEYS[1])
 local e = redis.call('GET', KEYS[2])
-if not o or not e then
+if not o or not e or fromAnotherRun(e) then
   e = ARGV[1]
   redis.call('SET', KEYS[2], e)
   redis.call('SET', KEYS[1], 0)
@@ -216,15 +228,16 @@ end
 return {tonumber(redis.call('GET', KEYS[1])), e}
 `;
 
-// KEYS: offset, epoch, history. ARGV: (unused), since offset, since epoch, ttl ms, partial ('1' or '0').
-// Returns {0} when the history cannot cover (since, last] (with partial: only for another epoch or
-// an offset never reached), else {1, offset, flag, payload, ...}; with partial, {2, ...} holds what
-// history still has of a range it no longer holds whole.
-const historyScript = `
+// KEYS: offset, epoch, history. ARGV: a new epoch (for its tag), since offset, since epoch, ttl ms,
+// partial ('1' or '0'). Returns {0} when the history cannot cover (since, last] (with partial: only
+// for another epoch, one of another run of the server, or an offset never reached), else
+// {1, offset, flag, payload, ...}; with partial, {2, ...} holds what history still has of a range
+// it no longer holds whole.
+const historyScript = `${fromAnotherRun}
 local o = tonumber(redis.call('GET', KEYS[1]))
 local e = redis.call('GET', KEYS[2])
 local since = tonumber(ARGV[2])
-if not o or not e or e ~= ARGV[3] or since > o then return {0} end
+if not o or not e or e ~= ARGV[3] or fromAnotherRun(e) or since > o then return {0} end
 if since == o then return {1} end
 ${trimExpired(4)}
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
@@ -403,6 +416,18 @@ export class RedisBroker implements Broker {
   /** Settles when the connection's `CONFIG GET proto-max-bulk-len timeout` is answered (or gave up). */
   #maxBulkRead: Promise<void> | null = null;
   /**
+   * The Redis server's run (the first 8 hex digits of its `run_id`, INFO server), read on each
+   * connection before any script is sent on it: every new epoch starts with it (`<tag>.<random>`),
+   * and the scripts start a new epoch for a topic whose epoch was made by another run (see
+   * `fromAnotherRun`). Before, a Redis restarted from a snapshot older than what it had
+   * acknowledged gave offsets 6–8 of the same epoch again to new messages: subscribers took them
+   * for repeats (lost), and a `since` of 5 recovered the new ones as if they were the old.
+   * '' when INFO is not allowed (renamed away, an ACL): no tag, no check.
+   */
+  #serverTag = '';
+  /** Settles once this connection's `INFO server` is answered (or gave up); null once read. */
+  #serverTagRead: Promise<void> | null = null;
+  /**
    * Settles once the last publish that had to wait (for the limit) is sent: every later publish
    * waits behind it, so that one caller's publishes take offsets in the order it made them.
    */
@@ -519,6 +544,21 @@ export class RedisBroker implements Broker {
         loaded = Promise.all(loads);
         loaded.catch(() => {});
       }
+      // Scripts wait for it (#run): one sent with the last run's tag would go on in an epoch that
+      // may have lost what it acknowledged.
+      const info = commands.sendCommand(['INFO', 'server']);
+      const tagRead: Promise<void> = withDeadline(info, this.#options.commandTimeoutMs, 'INFO server').then(
+        (reply) => {
+          if (this.#serverTagRead === tagRead) this.#serverTag = /run_id:([0-9a-f]{8})/.exec(String(reply))?.[1] ?? '';
+        },
+        () => {
+          if (this.#serverTagRead === tagRead) this.#serverTag = '';
+        },
+      );
+      this.#serverTagRead = tagRead;
+      tagRead.then(() => {
+        if (this.#serverTagRead === tagRead) this.#serverTagRead = null;
+      });
       // (CONFIG may be renamed away: the defaults stay.)
       const config = commands.sendCommand(['CONFIG', 'GET', 'proto-max-bulk-len', 'timeout']);
       const read: Promise<void> = withDeadline(config, this.#options.commandTimeoutMs, 'CONFIG GET').then(
@@ -766,7 +806,7 @@ export class RedisBroker implements Broker {
 
   /**
    * The topic's stored messages after `since.offset`, and whether they are all of them; null for
-   * another epoch, an offset it never reached, no history kept, or (unless `partial`) a range
+   * another epoch, an offset it never reached, no history kept (but a `since` at the newest offset), or (unless `partial`) a range
    * history no longer holds whole. With `partial`, what history still holds of that range: a gap
    * is filled with what history still has, only the older messages are lost (doc/pubsub.md).
    */
@@ -775,7 +815,8 @@ export class RedisBroker implements Broker {
     since: TopicPosition,
     partial: boolean,
   ): Promise<{ messages: BrokerMessage[]; whole: boolean } | null> {
-    if (this.#history.size === 0 || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
+    // (With history size 0 the script still answers a `since` at the newest offset: nothing missed.)
+    if ((this.#history.size === 0 && partial) || !Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const reply = (await this.#run(
       scripts.history,
       topic,
@@ -1024,6 +1065,7 @@ export class RedisBroker implements Broker {
    * is no connection to send it on.
    */
   async #run(s: Script, topic: string, args: RedisArg[], during: string, unsent = ''): Promise<unknown> {
+    if (this.#serverTagRead !== null) await this.#serverTagRead;
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
     if (!commands) throw this.#notConnected();
@@ -1032,7 +1074,8 @@ export class RedisBroker implements Broker {
       throw this.#lateRefusal ?? unavailable(`no connection to ${maskCredentials(this.#options.url)}${unsent}`);
     }
     const keys = this.#keys(topic);
-    const rest = ['3', ...keys, randomBytes(12).toString('base64url'), ...args];
+    const epoch = randomBytes(12).toString('base64url');
+    const rest = ['3', ...keys, this.#serverTag === '' ? epoch : `${this.#serverTag}.${epoch}`, ...args];
     const ms = this.#options.commandTimeoutMs;
     const options = { typeMapping: this.#bufferReplies, timeout: ms };
     const answered = <T>(reply: T): T => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { startServer } from '../conformance/raw-client.js';
 import { useChromium } from '../support/browser.js';
+import { JsonClient } from './pubsub-support.js';
 
 let server: Awaited<ReturnType<typeof startServer>>;
 before(async () => {
@@ -55,4 +56,36 @@ it('two pages in one room see each other’s messages in one order; a page in an
   await carol.waitForFunction(() => document.querySelectorAll('#messages li.message').length === 1);
   assert.deepEqual(await messages(carol), ['alice: welcome carol']);
   for (const p of [alice, bob, carol]) await p.close();
+});
+
+it('shows what other clients publish to the room as sent: a string as itself, other JSON as JSON', async () => {
+  // The page publishes { from, text }; any client of the protocol may publish other data to a room.
+  // The page showed every such message as "undefined: undefined".
+  const dana = await join('forum', 'dana');
+  const script = await JsonClient.connect(server.port);
+  script.send({ op: 'subscribe', topic: 'forum' });
+  assert.equal((await script.next('subscribed')).op, 'subscribed');
+  const published = [
+    'plain text',
+    42,
+    null,
+    [1, 'two'],
+    { level: 3 },
+    { text: 'no name' },
+    { from: 'eve', text: 'hi' },
+  ];
+  for (const data of published) script.send({ op: 'publish', topic: 'forum', data });
+  for (let i = 0; i < published.length; i++) assert.equal((await script.next('its own message')).op, 'message');
+  await dana.waitForFunction((n) => document.querySelectorAll('#messages li.message').length === n, published.length);
+  assert.deepEqual(await messages(dana), [
+    'plain text',
+    '42',
+    'null',
+    '[1,"two"]',
+    '{"level":3}',
+    'someone: no name',
+    'eve: hi',
+  ]);
+  script.close();
+  await dana.close();
 });

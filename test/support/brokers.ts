@@ -197,6 +197,22 @@ export class BrokerProcess {
     }
   }
 
+  /**
+   * Writes a redis-server's data to its RDB file now (SAVE), as its periodic snapshots do: killed
+   * later and started again in the same `--dir`, it comes back with this older state.
+   */
+  async snapshot(): Promise<void> {
+    if (this.name !== 'redis') throw new Error('snapshot: a redis-server');
+    const admin = createClient({ url: this.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      await admin.sendCommand(['SAVE']);
+    } finally {
+      await admin.close();
+    }
+  }
+
   /** Kills the server at once (SIGKILL: no goodbye to the clients) and waits until it is gone. */
   async kill(): Promise<void> {
     const child = this.#child;
