@@ -1073,7 +1073,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
   #inflateIdle(): void {
     const cl = this.#close;
-    if (cl !== null && cl.pendingEnd !== null) this.#answerWhenRead();
+    // A violation is answered at once, without waiting for the reader; the peer's close once it read.
+    if (cl !== null && cl.pendingEnd === 'fail') setImmediate(answerInputEnd, this.#inner);
+    else if (cl !== null && cl.pendingEnd === 'close') this.#answerWhenRead();
     // The peer ended while messages inflated, and none of them failed the connection: ours ends now.
     else if (this.#peerEnded && cl !== null && !cl.waiting && this.#state !== State.Closed) this.#endLayer();
     if (this.#readEnded) this.#serveReader();
@@ -1137,7 +1139,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #inflateFailed(error: WebSocketError): void {
     this.#close?.overrulePeerClose();
     const ended = this.#readError; // null: not ended, or ended by the peer's close frame
-    if (ended === null || ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER') this.#readError = error;
+    // A frame violation found since, not answered yet, came after this message on the wire: this failure wins.
+    const laterViolation = this.#close?.pendingEnd === 'fail';
+    if (ended === null || laterViolation || ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER')
+      this.#readError = error;
     this.#gotFailure(error);
   }
 
@@ -1162,9 +1167,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    */
   #deferInputEnd(what: 'close' | 'fail'): void {
     this.#close!.pendingEnd = what;
+    // Messages still inflating come first (#inflateIdle goes on when that line is empty): one of them
+    // may fail too, and, earlier on the wire, its failure is the one answered (RFC 6455 §5.4).
+    const inflating = this.#deflate !== null && !this.#deflate.inflateIdle && !this.#deflate.failed;
+    if (inflating) return;
     if (what === 'fail') setImmediate(answerInputEnd, this.#inner);
-    // Messages still inflating come first: #inflateIdle goes on when that line is empty.
-    else if (this.#deflate === null || this.#deflate.inflateIdle) this.#answerWhenRead();
+    else this.#answerWhenRead();
   }
 
   /** The deferred close answer: on the next turn once no message before it is unread, or by `closeTimeout`. */
