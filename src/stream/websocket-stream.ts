@@ -129,6 +129,8 @@ const ENDS_FIRST = 0x8000;
 const READER_ANSWERS = 0x10000;
 /** The scheduled flush is due at the end of the chunk being received (`#receiveAndAnswer`): the stream is not in `toFlush`. */
 const FLUSH_AT_CHUNK_END = 0x20000;
+/** readMessageMax bounds a compressed message's octets on the wire too, as ws's maxPayload does (ws-stream/ws). */
+const COMPRESSED_ON_WIRE = 0x40000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -204,6 +206,7 @@ let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
 let endFirst: (ws: WebSocketStream) => void;
+let limitOnWire: (ws: WebSocketStream) => void;
 let readerAnswers: (ws: WebSocketStream) => void;
 let answerNow: (ws: WebSocketStream) => void;
 
@@ -266,6 +269,14 @@ export function flushQueued(ws: WebSocketStream): void {
  */
 export function endAfterCloseHandshake(ws: WebSocketStream): void {
   endFirst(ws);
+}
+
+/**
+ * Internal (compat/): `readMessageMax` bounds the octets of a compressed message's frames as well as
+ * its inflated size, as ws's `maxPayload` does; before the handshake (frames may come with it).
+ */
+export function limitCompressedOnWire(ws: WebSocketStream): void {
+  limitOnWire(ws);
 }
 
 /**
@@ -498,6 +509,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     flushNow = (ws) => ws.#flush(true);
     endFirst = (ws) => {
       ws.#flags |= ENDS_FIRST;
+    };
+    limitOnWire = (ws) => {
+      ws.#flags |= COMPRESSED_ON_WIRE;
     };
     readerAnswers = (ws) => {
       ws.#flags |= READER_ANSWERS;
@@ -845,6 +859,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         maxFragments: this.#opts.maxFragments,
         allowRsv1: this.#deflate !== null,
         validateUtf8: this.#opts.validateUtf8,
+        limitCompressedOnWire: (this.#flags & COMPRESSED_ON_WIRE) !== 0,
       },
       this.#inner,
     ));
