@@ -19,7 +19,7 @@ import { newSecKey, validateUpgradeResponse } from '../proto/handshake-client.js
 import { computeAccept } from '../proto/handshake-server.js';
 import type { ParsedResponse } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
-import { WebSocketStream, adoptOpen } from '../stream/websocket-stream.js';
+import { WebSocketStream, adoptOpen, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { type CommonOptions, toStreamOptions } from './options.js';
 import { onControl } from './control.js';
 
@@ -319,6 +319,7 @@ export function openClient<W extends OpeningWebSocket>(
     // As ws: the bytes read past the response are read again first, after 'open'.
     if (head.length > 0) socket.unshift(head);
     const stream = new WebSocketStream(socket, streamOptions);
+    limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, 'client', accepted);
     ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
   });

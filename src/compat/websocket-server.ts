@@ -19,7 +19,7 @@ import { HandshakeError, validateUpgradeRequest } from '../proto/handshake-serve
 import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { markChecked } from '../stream/accept.js';
-import { WebSocketStream } from '../stream/websocket-stream.js';
+import { WebSocketStream, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
 import {
   toStreamOptions,
@@ -370,6 +370,7 @@ export class WebSocketServer<
     marked[kHandled] = true;
     const ws = new (this.options.WebSocket as W)(null, undefined, this.options) as InstanceType<W>;
     const stream = new WebSocketStream(socket, streamOptions);
+    limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     ws._own(stream);
     // 'headers' is emitted whoever listens, as ws does: a spy on emit() or a wrapper that forwards
     // every event sees it too.

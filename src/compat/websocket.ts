@@ -17,6 +17,7 @@ import {
   endAfterCloseHandshake,
   compresses,
   flushQueued,
+  limitCompressedOnWire,
   queuedMessages,
   type PingOptions,
   type ReceivedData,
@@ -334,6 +335,7 @@ export class WebSocket extends EventEmitter {
     );
     if (options.autoPong !== undefined) this._autoPong = options.autoPong;
     if (head.length > 0) socket.unshift(head);
+    limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
     this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
   }

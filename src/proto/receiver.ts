@@ -44,6 +44,23 @@ export interface ReceiverOptions {
   allowRsv1?: boolean;
   /** false: text and close reasons are not checked for UTF-8. Default true. */
   validateUtf8?: boolean;
+  /**
+   * true: `readMessageMax` bounds a compressed message's octets on the wire too, as ws's `maxPayload`
+   * does (ws-stream/ws). Default false: its inflated size is bounded as it inflates, and its frames
+   * may take what an encoder adds to a message at the limit (`compressedWireMax`).
+   */
+  limitCompressedOnWire?: boolean;
+}
+
+/**
+ * The most octets the frames of a compressed message may take when `readMessageMax` is `max` and
+ * the message has come in `frames` frames so far: what any DEFLATE encoder needs for `max` octets
+ * that do not compress (RFC 1951: a stored block's 5-octet header per at most 65,535 octets, a
+ * fixed-Huffman block's 9 bits per literal), a sync flush per frame, and some slack. The inflated
+ * size is what `readMessageMax` limits; this bounds only the work a message that inflates to little may cost.
+ */
+export function compressedWireMax(max: number, frames: number): number {
+  return max + Math.ceil(max / 8) + 8 * frames + 64;
 }
 
 const enum State {
@@ -68,6 +85,10 @@ const MESSAGE_COMPRESSED = 16;
 const CHECK_UTF8 = 32;
 /** Text is not validated at all (`validateUtf8: false`). */
 const NO_UTF8 = 64;
+/** `readMessageMax` bounds a compressed message's octets on the wire too (`limitCompressedOnWire`). */
+const WIRE_LIMIT = 128;
+/** The flags a connection keeps from message to message. */
+const CONNECTION_FLAGS = SERVER | ALLOW_RSV1 | NO_UTF8 | WIRE_LIMIT;
 
 export class Receiver {
   private state = State.Header;
@@ -79,7 +100,7 @@ export class Receiver {
   private remaining = 0;
   /** Mask key phase within the current frame. */
   private phase = 0;
-  /** SERVER | ALLOW_RSV1 | IN_MESSAGE | MESSAGE_BINARY | MESSAGE_COMPRESSED | CHECK_UTF8 | NO_UTF8. */
+  /** SERVER | ALLOW_RSV1 | IN_MESSAGE | MESSAGE_BINARY | MESSAGE_COMPRESSED | CHECK_UTF8 | NO_UTF8 | WIRE_LIMIT. */
   private flags: number;
   private messageBytes = 0;
   private fragments = 0;
@@ -99,7 +120,8 @@ export class Receiver {
     this.flags =
       (opts.role === 'server' ? SERVER : 0) |
       (opts.allowRsv1 ? ALLOW_RSV1 : 0) |
-      (opts.validateUtf8 === false ? NO_UTF8 : 0);
+      (opts.validateUtf8 === false ? NO_UTF8 : 0) |
+      (opts.limitCompressedOnWire === true ? WIRE_LIMIT : 0);
     this.readMessageMax = opts.readMessageMax;
     this.maxFragments = opts.maxFragments;
   }
@@ -256,7 +278,7 @@ export class Receiver {
       const binary = op === Opcode.Binary;
       const checkUtf8 = !binary && !h.rsv1 && (flags & NO_UTF8) === 0;
       this.flags =
-        (flags & (SERVER | ALLOW_RSV1 | NO_UTF8)) |
+        (flags & CONNECTION_FLAGS) |
         IN_MESSAGE |
         (binary ? MESSAGE_BINARY : 0) |
         (h.rsv1 ? MESSAGE_COMPRESSED : 0) |
@@ -274,7 +296,13 @@ export class Receiver {
     if (op < 8) {
       if (++this.fragments > this.maxFragments) return this.fail('ERR_WS_TOO_MANY_FRAGMENTS');
       this.messageBytes += h.length;
-      if (this.messageBytes > this.readMessageMax)
+      // A compressed message is bounded by its inflated size as it inflates (stream/deflate-lines.ts);
+      // its frames may take what an encoder adds to a message at the limit.
+      const max =
+        (this.flags & (MESSAGE_COMPRESSED | WIRE_LIMIT)) === MESSAGE_COMPRESSED
+          ? compressedWireMax(this.readMessageMax, this.fragments)
+          : this.readMessageMax;
+      if (this.messageBytes > max)
         return this.fail('ERR_WS_MESSAGE_TOO_BIG', h.length === Infinity ? HUGE_LENGTH : 'over readMessageMax');
     }
     this.remaining = h.length;

@@ -266,10 +266,18 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     req.close();
     fail(err);
   }
-  const chosen = splitList(response['sec-websocket-protocol']);
-  if (chosen.length > 1 || (chosen.length === 1 && !protocols.includes(chosen[0]!))) {
-    req.close();
-    fail(new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(response['sec-websocket-protocol'])));
+  // The checks of RFC 6455 §4.1 steps 5–6, as over HTTP/1.1 (validateUpgradeResponse): a field that is
+  // there names exactly one offered subprotocol (an empty one names none). A WebSocket the server
+  // deems open is failed as a TCP connection would be reset: RST_STREAM CANCEL (RFC 8441 §5).
+  const protocolField = response['sec-websocket-protocol'];
+  const chosen = splitList(protocolField);
+  if (
+    (protocolField !== undefined && chosen.length === 0) ||
+    chosen.length > 1 ||
+    (chosen.length === 1 && !protocols.includes(chosen[0]!))
+  ) {
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    fail(new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(protocolField)));
   }
   let deflate: DeflateParams | undefined;
   const ext = response['sec-websocket-extensions'];
@@ -277,7 +285,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     const parsed = deflateConfig ? parseExtensions(ext) : null;
     const params = parsed ? acceptAsClient(parsed, deflateConfig!) : null;
     if (params === null) {
-      req.close();
+      req.close(http2.constants.NGHTTP2_CANCEL);
       fail(new ClientHandshakeError('ERR_WS_BAD_EXTENSION', String(ext)));
     }
     deflate = params!;

@@ -129,6 +129,8 @@ const ENDS_FIRST = 0x8000;
 const READER_ANSWERS = 0x10000;
 /** The scheduled flush is due at the end of the chunk being received (`#receiveAndAnswer`): the stream is not in `toFlush`. */
 const FLUSH_AT_CHUNK_END = 0x20000;
+/** readMessageMax bounds a compressed message's octets on the wire too, as ws's maxPayload does (ws-stream/ws). */
+const COMPRESSED_ON_WIRE = 0x40000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -204,6 +206,7 @@ let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
 let endFirst: (ws: WebSocketStream) => void;
+let limitOnWire: (ws: WebSocketStream) => void;
 let readerAnswers: (ws: WebSocketStream) => void;
 let answerNow: (ws: WebSocketStream) => void;
 
@@ -266,6 +269,14 @@ export function flushQueued(ws: WebSocketStream): void {
  */
 export function endAfterCloseHandshake(ws: WebSocketStream): void {
   endFirst(ws);
+}
+
+/**
+ * Internal (compat/): `readMessageMax` bounds the octets of a compressed message's frames as well as
+ * its inflated size, as ws's `maxPayload` does; before the handshake (frames may come with it).
+ */
+export function limitCompressedOnWire(ws: WebSocketStream): void {
+  limitOnWire(ws);
 }
 
 /**
@@ -498,6 +509,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     flushNow = (ws) => ws.#flush(true);
     endFirst = (ws) => {
       ws.#flags |= ENDS_FIRST;
+    };
+    limitOnWire = (ws) => {
+      ws.#flags |= COMPRESSED_ON_WIRE;
     };
     readerAnswers = (ws) => {
       ws.#flags |= READER_ANSWERS;
@@ -845,6 +859,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         maxFragments: this.#opts.maxFragments,
         allowRsv1: this.#deflate !== null,
         validateUtf8: this.#opts.validateUtf8,
+        limitCompressedOnWire: (this.#flags & COMPRESSED_ON_WIRE) !== 0,
       },
       this.#inner,
     ));
@@ -1073,7 +1088,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
   #inflateIdle(): void {
     const cl = this.#close;
-    if (cl !== null && cl.pendingEnd !== null) this.#answerWhenRead();
+    // A violation is answered at once, without waiting for the reader; the peer's close once it read.
+    if (cl !== null && cl.pendingEnd === 'fail') setImmediate(answerInputEnd, this.#inner);
+    else if (cl !== null && cl.pendingEnd === 'close') this.#answerWhenRead();
     // The peer ended while messages inflated, and none of them failed the connection: ours ends now.
     else if (this.#peerEnded && cl !== null && !cl.waiting && this.#state !== State.Closed) this.#endLayer();
     if (this.#readEnded) this.#serveReader();
@@ -1137,7 +1154,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #inflateFailed(error: WebSocketError): void {
     this.#close?.overrulePeerClose();
     const ended = this.#readError; // null: not ended, or ended by the peer's close frame
-    if (ended === null || ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER') this.#readError = error;
+    // A frame violation found since, not answered yet, came after this message on the wire: this failure wins.
+    const laterViolation = this.#close?.pendingEnd === 'fail';
+    if (ended === null || laterViolation || ended.code === 'ERR_WS_EOF' || ended.code === 'ERR_WS_NEXT_LAYER')
+      this.#readError = error;
     this.#gotFailure(error);
   }
 
@@ -1162,9 +1182,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    */
   #deferInputEnd(what: 'close' | 'fail'): void {
     this.#close!.pendingEnd = what;
+    // Messages still inflating come first (#inflateIdle goes on when that line is empty): one of them
+    // may fail too, and, earlier on the wire, its failure is the one answered (RFC 6455 §5.4).
+    const inflating = this.#deflate !== null && !this.#deflate.inflateIdle && !this.#deflate.failed;
+    if (inflating) return;
     if (what === 'fail') setImmediate(answerInputEnd, this.#inner);
-    // Messages still inflating come first: #inflateIdle goes on when that line is empty.
-    else if (this.#deflate === null || this.#deflate.inflateIdle) this.#answerWhenRead();
+    else this.#answerWhenRead();
   }
 
   /** The deferred close answer: on the next turn once no message before it is unread, or by `closeTimeout`. */

@@ -4,6 +4,7 @@
  * code, class and message, the close code on the wire, then 'close' 1006 and nothing after.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { closeFrame, cont, frame, KEY, ping, text } from '../support/frames.js';
@@ -12,6 +13,12 @@ import { type BadCase, impls, listen, rawPeer } from './support.js';
 function deflated(s: string | Buffer): Buffer {
   const out = zlib.deflateRawSync(s, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
   return out.subarray(0, out.length - 4);
+}
+
+/** `n` octets that deflate cannot shrink: SHA-256 digests of 0, 1, 2, … one after the other. */
+function incompressible(n: number): Buffer {
+  const digests = Array.from({ length: Math.ceil(n / 32) }, (_, i) => createHash('sha256').update(String(i)).digest());
+  return Buffer.concat(digests).subarray(0, n);
 }
 
 function request(port: number): string {
@@ -26,6 +33,17 @@ const cases: BadCase[] = [
   {
     name: 'a compressed message inflating past maxPayload',
     bytes: text(deflated('x'.repeat(100_000)), { rsv: 4 }),
+    code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
+    wire: 1009,
+    range: true,
+    message: 'Max payload size exceeded',
+    options: { maxPayload: 1000 },
+  },
+  {
+    // ws counts a compressed message's octets on the wire against maxPayload too, and so does ws-stream/ws
+    // (the core bounds only the inflated size: test/stream/deflate-inflated-limit).
+    name: 'a compressed message of maxPayload octets that do not compress (over maxPayload on the wire)',
+    bytes: frame({ opcode: 2, payload: deflated(incompressible(1000)), rsv: 4 }),
     code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
     wire: 1009,
     range: true,

@@ -7,7 +7,8 @@
  * random (printed seed, FUZZ_SEED replays), a run of messages whose wire size shows the context taken over (or not);
  * compressed messages in fragments with pings between; each side's size limit seen as 1009 on the inflated size;
  * close codes with reasons both ways while compressing (in the exchanges). Pinned fault: its limit also counts the
- * compressed frame, so incompressible messages at the limit fail. No fault of ws-stream's was found.
+ * compressed frame, so incompressible messages at the limit fail. ws-stream's receiver had the same fault (fixed:
+ * its server reads faye's 1000 random octets at a limit of 1000, below).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -515,6 +516,28 @@ describe(`size limits of 1000 octets seen as 1009 on the inflated size, ${FAYE}`
     assert.equal((await c.closed).code, 1009);
     const rec = await record;
     assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.peerClose?.code], ['remote', 1009, 1009]);
+  });
+
+  // The other way round ws-stream counts the inflated size only: faye's 1000 random octets, over 1000 on the wire,
+  // are read whole (before the fix its receiver also counted the compressed frame and failed them with 1009).
+  it('the ws-stream server with readMessageMax 1000 reads 1000 random octets from faye, over 1000 compressed', async () => {
+    const srv = await startEchoServer({ perMessageDeflate: true, readMessageMax: 1000 });
+    const record = srv.next();
+    const c = await fayeOpen(`ws://127.0.0.1:${srv.port}/`, undefined, {});
+    const atLimit = random(1000, seed + 401);
+    const wire = await onWire(c.socket, async () => {
+      c.send(atLimit);
+      // The echo, or the close that came instead of it.
+      const back = await Promise.race([c.next(), c.closed.then((e) => e)]);
+      assert.ok('data' in back, `closed with ${JSON.stringify(back)} instead of the echo`);
+      assert.equal(digest(Buffer.from(back.data)), digest(atLimit));
+    });
+    // Its frame: a 2-octet header, a 2-octet length and a 4-octet mask, then more than 1000 compressed octets.
+    assert.ok(wire.written > 8 + 1000, `${wire.written} octets on the wire`);
+    c.close(1000, 'done');
+    assert.equal((await c.closed).code, 1000);
+    const rec = await record;
+    assert.deepEqual([rec.closeInfo.code, rec.error, rec.messages.length], [1000, undefined, 1]);
   });
 
   it('the ws-stream server with readMessageMax 1000: the faye client sees 1009 for 1001 octets', async () => {

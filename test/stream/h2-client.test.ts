@@ -38,6 +38,14 @@ let server: http2.Http2SecureServer;
 let plain: http2.Http2SecureServer;
 let port = 0;
 let plainPort = 0;
+/** 200 answers that name what the client did not offer (it offers the subprotocol `a` and no extension). */
+const badAnswers: Record<string, Record<string, string>> = {
+  '/protocol-empty': { 'sec-websocket-protocol': '' },
+  '/protocol-other': { 'sec-websocket-protocol': 'b' },
+  '/extension-not-offered': { 'sec-websocket-extensions': 'permessage-deflate' },
+};
+/** The RST_STREAM codes the streams of `badAnswers` closed with, in order. */
+const resetCodes: number[] = [];
 /** The server's sessions, to see which a client closed. */
 const serverSessions: http2.ServerHttp2Session[] = [];
 
@@ -67,6 +75,10 @@ before(async () => {
       stream.on('data', (d: Buffer) => {
         if ((d[0]! & 0x0f) === 8) stream.end();
       });
+    } else if (typeof path === 'string' && path in badAnswers) {
+      // A 200 whose fields the client must refuse; the RST_STREAM code its end comes with is recorded.
+      stream.respond({ ':status': 200, ...badAnswers[path] });
+      stream.on('close', () => resetCodes.push(stream.rstCode));
     } else if (path === '/silent') {
       /* never answers */
     } else {
@@ -300,6 +312,30 @@ describe('WebSocket over HTTP/2, client role', { timeout: 60_000 }, () => {
     await ws.write('still here');
     assert.equal((await ws.read()).text(), 'still here');
     await ws.close();
+    session.close();
+  });
+
+  it('RFC 6455 §4.1 over RFC 8441: a 200 naming a subprotocol or extension not offered (an empty subprotocol too) fails as over HTTP/1.1, and the stream is reset with CANCEL (§5: where TCP would be reset)', async () => {
+    const session = await settledSession(port);
+    for (const [path, code] of [
+      ['/protocol-empty', 'ERR_WS_BAD_SUBPROTOCOL'],
+      ['/protocol-other', 'ERR_WS_BAD_SUBPROTOCOL'],
+      ['/extension-not-offered', 'ERR_WS_BAD_EXTENSION'],
+    ] as const) {
+      const closed = once(server, 'stream').then(([stream]) => {
+        const s = stream as http2.ServerHttp2Stream;
+        return s.closed ? undefined : once(s, 'close');
+      });
+      await assert.rejects(
+        connect(`wss://localhost:${port}${path}`, { http2: session, protocols: ['a'] }),
+        { code },
+        path,
+      );
+      await closed;
+    }
+    const cancel = http2.constants.NGHTTP2_CANCEL;
+    assert.deepEqual(resetCodes, [cancel, cancel, cancel]);
+    assert.equal(session.destroyed || session.closed, false, 'the shared session lives');
     session.close();
   });
 

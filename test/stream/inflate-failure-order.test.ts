@@ -1,11 +1,14 @@
 /**
  * A received message that fails to inflate (data zlib cannot inflate, inflated text that is not
- * UTF-8, a bomb inflating past `readMessageMax`) with the peer's close frame 1000 right behind it:
+ * UTF-8, a bomb inflating past `readMessageMax`) with the peer's close frame 1000 right behind it, or
+ * a frame that breaks the framing rules (a reserved opcode, 1002 on its own):
  * the failure, found on the earlier frame, wins (RFC 6455 §5.4, frames take effect in wire order).
  * It is reported exactly as the same failure on an uncompressed message is: our close frame with the
  * failure's code, the read fails with the failure's error, `closeInfo` is ours and not clean, and
  * nothing is read after. Zlib is asynchronous, so the close frame arrives while the message still
- * inflates; before the fix it was taken for a clean close by the peer.
+ * inflates; before the fix it was taken for a clean close by the peer. The frame violation behind it
+ * is found at once, while the message still inflates: before the fix its 1002 went out instead of
+ * the earlier message's 1007 or 1009, and the read failed with ERR_WS_BAD_OPCODE.
  *
  * Both roles over TCP, against a raw peer; the close frame in the same chunk as the message, or in
  * the next one (sent once the stream has read the first of the messages ahead, which still inflate).
@@ -16,7 +19,7 @@ import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { connect, WebSocketStream } from '../../src/index.js';
 import { compressedText } from '../support/drop-client.js';
-import { closeFrame, requestHead, text } from '../support/frames.js';
+import { closeFrame, frame, requestHead, text } from '../support/frames.js';
 import { fakeServer, response101 } from '../support/hostile.js';
 import { RawPeer } from '../support/peer.js';
 
@@ -102,14 +105,16 @@ interface Run {
   failure: Failure;
   /** The close frame in the same chunk as the failing message, or in the next one. */
   when: 'same' | 'next';
+  /** What follows the failing message: the peer's close 1000, or a frame with a reserved opcode (itself a 1002). */
+  behind: 'close' | 'violation';
 }
 
-/** The peer's frames: the good messages and the failing one, then (now, or once `first` resolves) its close 1000. */
+/** The peer's frames: the good messages and the failing one, then (now, or once `first` resolves) its close 1000 or a violation. */
 function sendAll(peer: RawPeer, r: Run, first: Promise<void>): void {
   const mask = r.role === 'server'; // the peer is a client
   const ahead = goods.map((g) => (r.compressed ? compressedText(g, { mask }) : text(g, { mask })));
   const message = Buffer.concat([...ahead, r.failure.frame(r.compressed, mask)]);
-  const close = closeFrame(1000, '', { mask });
+  const close = r.behind === 'close' ? closeFrame(1000, '', { mask }) : frame({ opcode: 3, payload: 'x', mask });
   if (r.when === 'same') peer.send(Buffer.concat([message, close]));
   else {
     peer.send(message);
@@ -173,30 +178,33 @@ async function run(t: TestContext, r: Run): Promise<Seen> {
 }
 
 for (const role of ['server', 'client'] as const) {
-  describe(`${role} role: a compressed message that fails to inflate, then the peer's close 1000`, () => {
-    for (const failure of failures) {
-      for (const when of ['same', 'next'] as const) {
-        it(`${failure.name}, the close in the ${when} chunk: ${failure.wire} and ${failure.error}, as uncompressed`, async (t) => {
-          const got = await run(t, { role, compressed: true, failure, when });
-          assert.deepEqual(got.messages, goods, 'the messages ahead, and nothing after the failing one');
-          assert.deepEqual(got.readErrors, [failure.error, failure.error]);
-          // Our close frame alone: the failure's code, no reason (failureReason is off).
-          assert.deepEqual(got.sent, [
-            `8 ${closeFrame(failure.wire, '', { mask: false }).subarray(2).toString('hex')}`,
-          ]);
-          assert.deepEqual(got.info, {
-            initiatedBy: 'local',
-            code: failure.wire,
-            reason: '',
-            wasClean: false,
-            error: failure.error,
+  for (const behind of ['close', 'violation'] as const) {
+    const follower = behind === 'close' ? "the peer's close 1000" : 'a frame with a reserved opcode (1002)';
+    describe(`${role} role: a compressed message that fails to inflate, then ${follower}`, () => {
+      for (const failure of failures) {
+        for (const when of ['same', 'next'] as const) {
+          it(`${failure.name}, the ${behind} in the ${when} chunk: ${failure.wire} and ${failure.error}, as uncompressed`, async (t) => {
+            const got = await run(t, { role, compressed: true, failure, when, behind });
+            assert.deepEqual(got.messages, goods, 'the messages ahead, and nothing after the failing one');
+            assert.deepEqual(got.readErrors, [failure.error, failure.error]);
+            // Our close frame alone: the failure's code, no reason (failureReason is off).
+            assert.deepEqual(got.sent, [
+              `8 ${closeFrame(failure.wire, '', { mask: false }).subarray(2).toString('hex')}`,
+            ]);
+            assert.deepEqual(got.info, {
+              initiatedBy: 'local',
+              code: failure.wire,
+              reason: '',
+              wasClean: false,
+              error: failure.error,
+            });
+            assert.equal(got.closeReason, undefined, 'the close frame behind the failing message takes no effect');
+            // Byte for byte and event for event what the uncompressed twin gives.
+            const twin = await run(t, { role, compressed: false, failure, when, behind });
+            assert.deepEqual(got, twin);
           });
-          assert.equal(got.closeReason, undefined, 'the close frame behind the failing message takes no effect');
-          // Byte for byte and event for event what the uncompressed twin gives.
-          const twin = await run(t, { role, compressed: false, failure, when });
-          assert.deepEqual(got, twin);
-        });
+        }
       }
-    }
-  });
+    });
+  }
 }
