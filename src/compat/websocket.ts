@@ -386,7 +386,8 @@ export class WebSocket extends EventEmitter {
   // ------------------------------------------------------------------ the read loop
 
   private readNext(): void {
-    if (this._reading || this._readDone || (this._paused && !this._layerClosed)) return;
+    // A message held back while paused goes first (resume() emits it on the next tick).
+    if (this._reading || this._readDone || this._held !== null || (this._paused && !this._layerClosed)) return;
     this._reading = true;
     const s = this._stream!;
     // A queued message is taken now (and handed over on the next tick): it counts from now.
@@ -902,10 +903,18 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
     if (!this._paused) return;
     this._paused = false;
-    const held = this._held;
-    this._held = null;
-    if (held !== null) this.deliverHeld(held);
+    // As ws, whose resume() resumes its socket, which flows on a later tick: a message held back is
+    // emitted after resume() returned, never from inside it (code after the call runs first).
+    if (this._held !== null) process.nextTick(deliverHeldAfterResume, this);
     else this.readNext();
+  }
+
+  /** @internal The message held back while paused, unless paused again since (resume()). */
+  _deliverHeldAfterResume(): void {
+    const held = this._held;
+    if (held === null || (this._paused && !this._layerClosed)) return;
+    this._held = null;
+    this.deliverHeld(held);
   }
 
   declare onopen: ((event: WebSocket.Event) => void) | null;
@@ -916,6 +925,10 @@ export class WebSocket extends EventEmitter {
 
 function layerClosed(ws: WebSocket): void {
   ws._onLayerClosed();
+}
+
+function deliverHeldAfterResume(ws: WebSocket): void {
+  ws._deliverHeldAfterResume();
 }
 
 function takeEarlyControls(ws: WebSocket): void {
