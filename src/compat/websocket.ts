@@ -34,7 +34,7 @@ import {
   type VerifyClientCallbackAsync as VerifyClientAsync,
   type VerifyClientCallbackSync as VerifyClientSync,
 } from './options.js';
-import { SendCallbacks } from './send-callbacks.js';
+import { answer, SendCallbacks } from './send-callbacks.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
@@ -743,7 +743,7 @@ export class WebSocket extends EventEmitter {
     const q = this._blobs!;
     this._blobs = null;
     this._closeAfterBlobs = null;
-    for (const [, , , cb] of q) cb?.(err);
+    for (const [, , , cb] of q) if (cb !== undefined) answer(cb, err);
   }
 
   /** Fails the calls queued from `blob` on, unless they were answered already (the connection closed). */
