@@ -32,6 +32,24 @@ interface PendingSend {
   behind: boolean;
 }
 
+/**
+ * Calls a send, ping or pong callback. What it throws is thrown again on the next tick, an uncaught
+ * exception as in ws (whose callbacks each come from a write callback of the socket's): thrown from
+ * here, it would cut short the answers of the calls behind it and the stream's own bookkeeping of the
+ * write (a connection then never emitted 'close').
+ */
+export function answer(cb: SendCallback, result: Error | null): void {
+  try {
+    cb(result);
+  } catch (err) {
+    process.nextTick(rethrow, err);
+  }
+}
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
 /** The turn of the event loop, counted (a tick ends it): tells which calls share the queued write. */
 let turn = 0;
 let turnEnds = false;
@@ -83,7 +101,7 @@ export class SendCallbacks {
         this.pending = null;
         this.head = 0;
       }
-      first.cb?.(first.result);
+      if (first.cb !== undefined) answer(first.cb, first.result as Error | null);
       q = this.pending;
     }
   }
@@ -128,7 +146,7 @@ export class SendCallbacks {
     for (let i = from; i < q.length; i++) {
       const p = q[i]!;
       p.result = (p.behind ? shared : null) ?? p.result ?? streamDestroyedError();
-      p.cb?.(p.result);
+      if (p.cb !== undefined) answer(p.cb, p.result);
     }
   }
 }

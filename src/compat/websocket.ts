@@ -35,7 +35,7 @@ import {
   type VerifyClientCallbackAsync as VerifyClientAsync,
   type VerifyClientCallbackSync as VerifyClientSync,
 } from './options.js';
-import { SendCallbacks } from './send-callbacks.js';
+import { answer, SendCallbacks } from './send-callbacks.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob';
 const BINARY_TYPES: readonly string[] = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
@@ -388,7 +388,8 @@ export class WebSocket extends EventEmitter {
   // ------------------------------------------------------------------ the read loop
 
   private readNext(): void {
-    if (this._reading || this._readDone || (this._paused && !this._layerClosed)) return;
+    // A message held back while paused goes first (resume() emits it on the next tick).
+    if (this._reading || this._readDone || this._held !== null || (this._paused && !this._layerClosed)) return;
     this._reading = true;
     const s = this._stream!;
     // A queued message is taken now (and handed over on the next tick): it counts from now.
@@ -744,7 +745,7 @@ export class WebSocket extends EventEmitter {
     const q = this._blobs!;
     this._blobs = null;
     this._closeAfterBlobs = null;
-    for (const [, , , cb] of q) cb?.(err);
+    for (const [, , , cb] of q) if (cb !== undefined) answer(cb, err);
   }
 
   /** Fails the calls queued from `blob` on, unless they were answered already (the connection closed). */
@@ -904,10 +905,18 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
     if (!this._paused) return;
     this._paused = false;
-    const held = this._held;
-    this._held = null;
-    if (held !== null) this.deliverHeld(held);
+    // As ws, whose resume() resumes its socket, which flows on a later tick: a message held back is
+    // emitted after resume() returned, never from inside it (code after the call runs first).
+    if (this._held !== null) process.nextTick(deliverHeldAfterResume, this);
     else this.readNext();
+  }
+
+  /** @internal The message held back while paused, unless paused again since (resume()). */
+  _deliverHeldAfterResume(): void {
+    const held = this._held;
+    if (held === null || (this._paused && !this._layerClosed)) return;
+    this._held = null;
+    this.deliverHeld(held);
   }
 
   declare onopen: ((event: WebSocket.Event) => void) | null;
@@ -918,6 +927,10 @@ export class WebSocket extends EventEmitter {
 
 function layerClosed(ws: WebSocket): void {
   ws._onLayerClosed();
+}
+
+function deliverHeldAfterResume(ws: WebSocket): void {
+  ws._deliverHeldAfterResume();
 }
 
 function takeEarlyControls(ws: WebSocket): void {
