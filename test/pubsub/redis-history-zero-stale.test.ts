@@ -4,8 +4,9 @@
  * size 0 left it there. Since pubsub28 a `since` behind the newest offset is read by the history
  * script also with size 0 (to answer one at the newest offset), which took the stale stream for a
  * whole range: a client back at offset 8 was given 9 and 10, told it recovered, and 11–15 were lost
- * without a word. Now a publish that keeps no history drops the topic's history (history must lead
- * up to the newest offset, as for a payload over the bytes bound). Real redis-server.
+ * without a word; a process keeping history that published next read 9, 10, 16 as whole. Now a
+ * publish that keeps no history drops the topic's history (history must lead up to the newest
+ * offset, as for a payload over the bytes bound). Real redis-server.
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
@@ -39,4 +40,15 @@ it('a Redis topic published to with history size 0 after size 100: a since behin
   // Nothing after offset 8 is kept whole (11–15 never were): not covered. At the newest offset: nothing missed.
   assert.equal(await none.history(topic, { offset: 8, epoch }), null);
   assert.deepEqual(await none.history(topic, { offset: 15, epoch }), []);
+
+  // A process keeping history that publishes next (16) has a hole behind it, not a whole range (9, 10, 16).
+  const again = new RedisBroker(redis.url);
+  t.after(() => again.close());
+  await again.open(events, { size: 100, ttlSeconds: 0 });
+  assert.deepEqual(await again.publish(topic, Buffer.from('m16'), false), { offset: 16, epoch });
+  assert.equal(await again.history(topic, { offset: 8, epoch }), null);
+  assert.deepEqual(
+    (await again.history(topic, { offset: 15, epoch }))?.map((m) => [m.offset, m.data.toString()]),
+    [[16, 'm16']],
+  );
 });
