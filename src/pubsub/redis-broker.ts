@@ -179,9 +179,11 @@ end
 // KEYS: offset, epoch, history. ARGV: new epoch, payload, binary flag, history size, ttl ms, channel,
 // history bytes, position ttl ms. Returns {offset, epoch}. A user refused PUBLISH (its ACL changed
 // since the connection was checked) is refused before anything is written: a publication that
-// fails is never delivered. A payload over the bytes bound is not kept, nor anything
-// before it (history must lead up to the newest offset). With ttl 0 the keys are made persistent: a
-// process with a TTL sharing the topic must not expire them (a new epoch) while this one publishes.
+// fails is never delivered. A payload over the bytes bound is not kept, nor anything before it
+// (history must lead up to the newest offset); with history size 0 nothing is kept, nor what a
+// process keeping history left there (the history script would take it for a whole range). With
+// ttl 0 the keys are made persistent: a process with a TTL sharing the topic must not expire them
+// (a new epoch) while this one publishes.
 const publishScript = `
 if redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', ARGV[6], '') then
   return redis.error_reply('NOPERM this user may not run PUBLISH on ' .. ARGV[6] .. ': nothing was published')
@@ -190,9 +192,9 @@ ${ensureEpoch}
 local offset = redis.call('INCR', KEYS[1])
 local id = string.format('%d', offset)
 local size = tonumber(ARGV[4])
-if size > 0 and #ARGV[2] > tonumber(ARGV[7]) then
+if size == 0 or #ARGV[2] > tonumber(ARGV[7]) then
   redis.call('DEL', KEYS[3])
-elseif size > 0 then
+else
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
