@@ -298,8 +298,13 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
-  /** Sockets with page answers not finished yet (how many: requests may be pipelined), when deadlines are on. */
+  /** Sockets with page answers not finished yet (how many: requests may be pipelined). */
   const answering = new WeakMap<Duplex, number>();
+  /**
+   * Of those, the ones whose next request node:http could not read: the refusal waits for the answers
+   * before it (written at once, it would overtake them and end the connection under them).
+   */
+  const refuseAfterAnswers = new WeakMap<Duplex, HandshakeError>();
   /**
    * Of those, the ones node:http handed over with `'upgrade'` meanwhile: no HTTP deadline applies to
    * them any more. (Only those: an entry per handshake costs every upgrade a weak-table insertion.)
@@ -324,20 +329,26 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
-    if (deadlines) {
-      // Answered in time; the next request on this connection has its own deadline.
-      const socket = req.socket;
-      deadlines.disarm(socket);
-      answering.set(socket, (answering.get(socket) ?? 0) + 1);
-      res.once('finish', () => {
-        const left = answering.get(socket)! - 1;
-        if (left > 0) answering.set(socket, left);
-        else answering.delete(socket);
-        // Not once the connection was upgraded: pipelined behind this request, the upgrade may
-        // come before this answer is finished, and its WebSocket must not meet this deadline.
-        if (!socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
-      });
-    }
+    // Answered in time; the next request on this connection has its own deadline.
+    const socket = req.socket;
+    deadlines?.disarm(socket);
+    answering.set(socket, (answering.get(socket) ?? 0) + 1);
+    res.once('finish', () => {
+      const left = answering.get(socket)! - 1;
+      if (left > 0) return void answering.set(socket, left);
+      answering.delete(socket);
+      const refusal = refuseAfterAnswers.get(socket);
+      if (refusal !== undefined) {
+        refuseAfterAnswers.delete(socket);
+        // Not after an answer that closed the connection (node:http ended the socket before this
+        // listener): RFC 9112 §9.6, a server that sent "close" processes no further request.
+        if (!socket.writableEnded && !socket.destroyed) refuseOnSocket(socket, refusal);
+        return;
+      }
+      // Not once the connection was upgraded: pipelined behind this request, the upgrade may
+      // come before this answer is finished, and its WebSocket must not meet this deadline.
+      if (deadlines && !socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
+    });
     const refuse = refusal(req, false);
     if (refuse) {
       refused(refuse);
@@ -409,7 +420,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     if (socket.writableEnded) return;
     deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
-    else refuseOnSocket(socket, clientErrorRefusal(err));
+    else if (answering.has(socket)) {
+      // Behind pipelined requests whose answers are still being written (the first kept, as the
+      // parser reports each later chunk again): answered after them, in order.
+      if (!refuseAfterAnswers.has(socket)) refuseAfterAnswers.set(socket, clientErrorRefusal(err));
+    } else refuseOnSocket(socket, clientErrorRefusal(err));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -124,6 +124,26 @@ for (const mode of [[], ['--pubsub']]) {
       }
     });
 
+    it('RFC 9112 §9.6: nothing is answered after an answer that closed the connection; a broken request behind pipelined ones is answered after them', async () => {
+      const page = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
+      const fields = Array.from({ length: 101 }, (_, i) => `X-F${i}: v\r\n`).join('');
+      const cases: [string, string[]][] = [
+        // The client asked for the close (a pipelined request behind it is not read), HTTP/1.0 too.
+        [`GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n${page}`, ['200']],
+        ['GET / HTTP/1.0\r\n\r\nJUNK\r\n\r\n', ['200']],
+        // Our refusals say "Connection: close" themselves.
+        [`${requestHead({ Connection: 'keep-alive' })}JUNK\r\n\r\n`, ['400']],
+        [`GET / HTTP/1.1\r\nHost: h\r\n${fields}\r\nJUNK\r\n\r\n`, ['431']],
+        // Five answers kept alive, then the 400 for what follows them, not in their place.
+        [`${page.repeat(5)}JUNK\r\n\r\n`, ['200', '200', '200', '200', '200', '400']],
+      ];
+      for (const [request, statuses] of cases) {
+        const response = await exchange(server.port, request);
+        const got = [...response.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+        assert.deepEqual(got, statuses, `${JSON.stringify(request.slice(0, 80))}: ${response.slice(0, 200)}`);
+      }
+    });
+
     it('an upgrade to another protocol (h2c, TLS) is refused with 400, not switched', async () => {
       for (const upgrade of ['h2c', 'TLS/1.2', 'websocket2']) {
         const response = await exchange(
