@@ -329,9 +329,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
-    // Answered in time; the next request on this connection has its own deadline.
+    // Asked in time. The answer has a deadline of its own, from here (a client that pipelines
+    // requests and reads no answer would keep the connection forever), and once it is written the
+    // next request has one.
     const socket = req.socket;
-    deadlines?.disarm(socket);
+    deadlines?.arm(socket);
     answering.set(socket, (answering.get(socket) ?? 0) + 1);
     res.once('finish', () => {
       const left = answering.get(socket)! - 1;
@@ -342,7 +344,10 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         refuseAfterAnswers.delete(socket);
         // Not after an answer that closed the connection (node:http ended the socket before this
         // listener): RFC 9112 §9.6, a server that sent "close" processes no further request.
-        if (!socket.writableEnded && !socket.destroyed) refuseOnSocket(socket, refusal);
+        if (!socket.writableEnded && !socket.destroyed) {
+          deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
+          refuseOnSocket(socket, refusal);
+        }
         return;
       }
       // Not once the connection was upgraded: pipelined behind this request, the upgrade may
@@ -418,13 +423,16 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   // (destroying it with the client's bytes unread would reset the connection under the answer).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (socket.writableEnded) return;
-    deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
     else if (answering.has(socket)) {
       // Behind pipelined requests whose answers are still being written (the first kept, as the
-      // parser reports each later chunk again): answered after them, in order.
+      // parser reports each later chunk again): answered after them, in order, and until then the
+      // answers' deadline runs.
       if (!refuseAfterAnswers.has(socket)) refuseAfterAnswers.set(socket, clientErrorRefusal(err));
-    } else refuseOnSocket(socket, clientErrorRefusal(err));
+    } else {
+      deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
+      refuseOnSocket(socket, clientErrorRefusal(err));
+    }
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

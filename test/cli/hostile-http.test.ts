@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
 import { parseFrames, requestHead, text as textFrame } from '../support/frames.js';
+import { floodUntilServerStopsReading, serverEndOf, serverTurns } from '../support/hostile.js';
 import { exchange as exchangeOn } from '../support/peer.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -208,6 +209,24 @@ for (const mode of [[], ['--pubsub']]) {
       await new Promise((resolve) => socket.once('close', resolve));
       clearInterval(timer);
       assert.equal(statusOf(got), 405);
+    });
+
+    it('a client that pipelines page requests and reads no answer is dropped at the deadline', async () => {
+      const stalled = net.connect(server.port, '127.0.0.1');
+      stalled.pause(); // reads nothing: the answers back up until the server stops reading requests
+      stalled.on('error', () => {});
+      await once(stalled, 'connect');
+      // (Its ports, kept: once the server resets it, our socket forgets them.)
+      const ends = { localPort: stalled.localPort, remotePort: stalled.remotePort } as net.Socket;
+      const turns = await serverTurns(server.port);
+      const request = Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'.repeat(100));
+      const { stopped } = await floodUntilServerStopsReading(stalled, request, turns, 256 * 1024 * 1024);
+      turns.close();
+      assert.ok(stopped, 'the server read every request');
+      // A connection made now meets its deadline after the stalled one's, armed at its last request read.
+      assert.equal(await exchange(server.port), '');
+      assert.throws(() => serverEndOf(ends), /no connection/, 'the stalled connection is still open');
+      stalled.destroy();
     });
 
     it('an upgrade pipelined behind page requests opens a WebSocket that outlives the HTTP deadline', async () => {
