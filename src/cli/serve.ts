@@ -322,10 +322,17 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const refused = (err: WebSocketError): void => {
     if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
   };
-  /** Refuses on a socket node:http no longer reads (after `'upgrade'` or `'clientError'`), as accept() does. */
-  const refuseOnSocket = (socket: Duplex, err: HandshakeError): void => {
+  /**
+   * Refuses on a socket node:http no longer reads (after `'upgrade'` or `'clientError'`), as accept()
+   * does: a HEAD's answer has the reason's Content-Length and no content (RFC 9110 §9.3.2).
+   */
+  const refuseOnSocket = (socket: Duplex, err: HandshakeError, headRequest = false): void => {
     refused(err);
-    rejectUpgrade(socket, err.status, { body: `${err.message}\n`, decorator: nameServer }).catch(() => {});
+    const reason = `${err.message}\n`;
+    const answer = headRequest
+      ? { body: '', headers: { 'Content-Length': String(Buffer.byteLength(reason)) }, decorator: nameServer }
+      : { body: reason, decorator: nameServer };
+    rejectUpgrade(socket, err.status, answer).catch(() => {});
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
@@ -376,7 +383,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
     if (answering.has(socket)) upgraded.add(socket);
     const refuse = refusal(req, true);
-    if (refuse) return refuseOnSocket(socket, refuse);
+    if (refuse) return refuseOnSocket(socket, refuse, req.method === 'HEAD');
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
     ws.accept(req, { head, selectProtocol, decorator }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));

@@ -125,6 +125,27 @@ for (const mode of [[], ['--pubsub']]) {
       }
     });
 
+    it('RFC 9110 §9.3.2: a HEAD with the upgrade fields is refused with no content (400; 431 over 100 fields)', async () => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < 101; i++) fields[`X-F${i}`] = 'v';
+      for (const [request, status, reason] of [
+        [requestHead({}, 'HEAD / HTTP/1.1'), 400, 'method must be GET: HEAD\n'],
+        [requestHead(fields, 'HEAD / HTTP/1.1'), 431, /^HTTP head too large or too many header fields/],
+      ] as const) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, response.slice(0, 200));
+        assert.equal(bodyOf(response), '', `${status}: content in the answer to a HEAD`);
+        // Its fields are those of the same refusal with its reason: the reason's length.
+        const length = Number(/\r\nContent-Length: (\d+)\r\n/i.exec(response)?.[1]);
+        if (typeof reason === 'string') assert.equal(length, reason.length);
+        else {
+          const get = await exchange(server.port, request.replace('HEAD', 'GET'));
+          assert.match(bodyOf(get), reason);
+          assert.equal(length, bodyOf(get).length);
+        }
+      }
+    });
+
     it('RFC 9112 §9.6: nothing is answered after an answer that closed the connection; a broken request behind pipelined ones is answered after them', async () => {
       const page = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
       const fields = Array.from({ length: 101 }, (_, i) => `X-F${i}: v\r\n`).join('');
