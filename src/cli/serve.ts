@@ -87,8 +87,9 @@ const AS_TEXT = Object.freeze({ binary: false });
  * `headersTimeout` is 60 s and checked every 30 s, a TLS handshake is no request, and the stream's
  * own timeout starts at the `'upgrade'` event). A connection that has not asked for anything when
  * it passes is destroyed: one that sends nothing, trickles its request head, stalls in the TLS
- * handshake, or opens an HTTP/2 session and no stream. Between HTTP/1.1 requests on one connection
- * the deadline runs again. Over TLS, connections are told apart by the peer's address and port:
+ * handshake, or opens an HTTP/2 session and no stream. On HTTP/1.1 it runs again from each request
+ * read until its answer is written (a client that reads no answer is dropped too), and from then
+ * until the next request. Over TLS, connections are told apart by the peer's address and port:
  * the TLS socket and the TCP socket under it (or an HTTP/2 session's) then share one deadline;
  * without TLS the socket itself is the key (no address lookup per connection).
  *
