@@ -302,15 +302,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   /** Sockets with page answers not finished yet (how many: requests may be pipelined). */
   const answering = new WeakMap<Duplex, number>();
   /**
-   * Of those, the ones whose next request node:http could not read: the refusal waits for the answers
-   * before it (written at once, it would overtake them and end the connection under them).
+   * What waits for a socket's page answers to be written: the upgrade, or the refusal of what node:http
+   * could not read, pipelined behind them. RFC 9112 §9.3.2: answers go in the order of the requests;
+   * written at once, a 101 or an error would overtake them (and they would follow a 101 into the
+   * WebSocket, or be cut off by the error's close). Their deadline runs meanwhile.
    */
-  const refuseAfterAnswers = new WeakMap<Duplex, HandshakeError>();
-  /**
-   * Of those, the ones node:http handed over with `'upgrade'` meanwhile: no HTTP deadline applies to
-   * them any more. (Only those: an entry per handshake costs every upgrade a weak-table insertion.)
-   */
-  const upgraded = new WeakSet<Duplex>();
+  const afterAnswers = new WeakMap<Duplex, () => void>();
   const selectProtocol =
     protocols.length === 0
       ? undefined
@@ -347,20 +344,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       const left = answering.get(socket)! - 1;
       if (left > 0) return void answering.set(socket, left);
       answering.delete(socket);
-      const refusal = refuseAfterAnswers.get(socket);
-      if (refusal !== undefined) {
-        refuseAfterAnswers.delete(socket);
-        // Not after an answer that closed the connection (node:http ended the socket before this
-        // listener): RFC 9112 §9.6, a server that sent "close" processes no further request.
-        if (!socket.writableEnded && !socket.destroyed) {
-          deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
-          refuseOnSocket(socket, refusal);
-        }
-        return;
-      }
-      // Not once the connection was upgraded: pipelined behind this request, the upgrade may
-      // come before this answer is finished, and its WebSocket must not meet this deadline.
-      if (deadlines && !socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
+      const next = afterAnswers.get(socket);
+      if (next !== undefined) {
+        afterAnswers.delete(socket);
+        next();
+      } else if (deadlines && !socket.destroyed) deadlines.arm(socket);
     });
     const refuse = refusal(req, false);
     if (refuse) {
@@ -380,14 +368,21 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       )
     : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
   if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.connected(socket));
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
-    if (answering.has(socket)) upgraded.add(socket);
     const refuse = refusal(req, true);
     if (refuse) return refuseOnSocket(socket, refuse, req.method === 'HEAD');
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
     ws.accept(req, { head, selectProtocol, decorator }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    if (!answering.has(socket)) return upgrade(req, socket, head);
+    // Not after an answer that closed the connection (node:http ended the socket before the last
+    // answer's 'finish' reached us): RFC 9112 §9.6, no further request is processed.
+    afterAnswers.set(socket, () => {
+      if (!socket.writableEnded && !socket.destroyed) upgrade(req, socket, head);
+    });
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -433,10 +428,16 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     if (socket.writableEnded) return;
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
     else if (answering.has(socket)) {
-      // Behind pipelined requests whose answers are still being written (the first kept, as the
-      // parser reports each later chunk again): answered after them, in order, and until then the
-      // answers' deadline runs.
-      if (!refuseAfterAnswers.has(socket)) refuseAfterAnswers.set(socket, clientErrorRefusal(err));
+      // Behind pipelined requests whose answers are still being written: answered after them (the
+      // first error kept, as the parser reports each later chunk again), unless one closed the
+      // connection (RFC 9112 §9.6).
+      if (afterAnswers.has(socket)) return;
+      const refusal = clientErrorRefusal(err);
+      afterAnswers.set(socket, () => {
+        if (socket.writableEnded || socket.destroyed) return;
+        deadlines?.disarm(socket as net.Socket);
+        refuseOnSocket(socket, refusal);
+      });
     } else {
       deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
       refuseOnSocket(socket, clientErrorRefusal(err));
