@@ -41,7 +41,7 @@ export class StreamGroup {
     if (!(ws instanceof WebSocketStream)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a StreamGroup holds WebSocketStreams');
     }
-    if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
+    if (ws.closeInfo !== undefined || this.streams.has(ws)) return ws; // closed, or already held: nothing to do
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
     if (!addClosedListener(ws, this.#listener)) void ws.whenClosed().then(() => this.streams.delete(ws));
