@@ -87,8 +87,9 @@ const AS_TEXT = Object.freeze({ binary: false });
  * `headersTimeout` is 60 s and checked every 30 s, a TLS handshake is no request, and the stream's
  * own timeout starts at the `'upgrade'` event). A connection that has not asked for anything when
  * it passes is destroyed: one that sends nothing, trickles its request head, stalls in the TLS
- * handshake, or opens an HTTP/2 session and no stream. Between HTTP/1.1 requests on one connection
- * the deadline runs again. Over TLS, connections are told apart by the peer's address and port:
+ * handshake, or opens an HTTP/2 session and no stream. On HTTP/1.1 it runs again from each request
+ * read until its answer is written (a client that reads no answer is dropped too), and from then
+ * until the next request. Over TLS, connections are told apart by the peer's address and port:
  * the TLS socket and the TCP socket under it (or an HTTP/2 session's) then share one deadline;
  * without TLS the socket itself is the key (no address lookup per connection).
  *
@@ -298,13 +299,15 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
-  /** Sockets with page answers not finished yet (how many: requests may be pipelined), when deadlines are on. */
+  /** Sockets with page answers not finished yet (how many: requests may be pipelined). */
   const answering = new WeakMap<Duplex, number>();
   /**
-   * Of those, the ones node:http handed over with `'upgrade'` meanwhile: no HTTP deadline applies to
-   * them any more. (Only those: an entry per handshake costs every upgrade a weak-table insertion.)
+   * What waits for a socket's page answers to be written: the upgrade, or the refusal of what node:http
+   * could not read, pipelined behind them. RFC 9112 §9.3.2: answers go in the order of the requests;
+   * written at once, a 101 or an error would overtake them (and they would follow a 101 into the
+   * WebSocket, or be cut off by the error's close). Their deadline runs meanwhile.
    */
-  const upgraded = new WeakSet<Duplex>();
+  const afterAnswers = new WeakMap<Duplex, () => void>();
   const selectProtocol =
     protocols.length === 0
       ? undefined
@@ -317,27 +320,36 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const refused = (err: WebSocketError): void => {
     if (!opts.quiet) console.error(`handshake refused: ${err.code} ${err.message}`);
   };
-  /** Refuses on a socket node:http no longer reads (after `'upgrade'` or `'clientError'`), as accept() does. */
-  const refuseOnSocket = (socket: Duplex, err: HandshakeError): void => {
+  /**
+   * Refuses on a socket node:http no longer reads (after `'upgrade'` or `'clientError'`), as accept()
+   * does: a HEAD's answer has the reason's Content-Length and no content (RFC 9110 §9.3.2).
+   */
+  const refuseOnSocket = (socket: Duplex, err: HandshakeError, headRequest = false): void => {
     refused(err);
-    rejectUpgrade(socket, err.status, { body: `${err.message}\n`, decorator: nameServer }).catch(() => {});
+    const reason = `${err.message}\n`;
+    const answer = headRequest
+      ? { body: '', headers: { 'Content-Length': String(Buffer.byteLength(reason)) }, decorator: nameServer }
+      : { body: reason, decorator: nameServer };
+    rejectUpgrade(socket, err.status, answer).catch(() => {});
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.httpVersion === '2.0') return; // HTTP/2 streams are served by onStream
-    if (deadlines) {
-      // Answered in time; the next request on this connection has its own deadline.
-      const socket = req.socket;
-      deadlines.disarm(socket);
-      answering.set(socket, (answering.get(socket) ?? 0) + 1);
-      res.once('finish', () => {
-        const left = answering.get(socket)! - 1;
-        if (left > 0) answering.set(socket, left);
-        else answering.delete(socket);
-        // Not once the connection was upgraded: pipelined behind this request, the upgrade may
-        // come before this answer is finished, and its WebSocket must not meet this deadline.
-        if (!socket.destroyed && !upgraded.has(socket)) deadlines.arm(socket);
-      });
-    }
+    // Asked in time. The answer has a deadline of its own, from here (a client that pipelines
+    // requests and reads no answer would keep the connection forever), and once it is written the
+    // next request has one.
+    const socket = req.socket;
+    deadlines?.arm(socket);
+    answering.set(socket, (answering.get(socket) ?? 0) + 1);
+    res.once('finish', () => {
+      const left = answering.get(socket)! - 1;
+      if (left > 0) return void answering.set(socket, left);
+      answering.delete(socket);
+      const next = afterAnswers.get(socket);
+      if (next !== undefined) {
+        afterAnswers.delete(socket);
+        next();
+      } else if (deadlines && !socket.destroyed) deadlines.arm(socket);
+    });
     const refuse = refusal(req, false);
     if (refuse) {
       refused(refuse);
@@ -356,14 +368,21 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       )
     : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
   if (deadlines) server.on('connection', (socket: net.Socket) => deadlines.connected(socket));
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
     deadlines?.disarm(socket); // the stream's own handshake timeout covers the rest
-    if (answering.has(socket)) upgraded.add(socket);
     const refuse = refusal(req, true);
-    if (refuse) return refuseOnSocket(socket, refuse);
+    if (refuse) return refuseOnSocket(socket, refuse, req.method === 'HEAD');
     const ws = new WebSocketStream(socket, streamOptions);
     // The callback form: no Promise chain per handshake.
     ws.accept(req, { head, selectProtocol, decorator }, (err) => (err ? refused(err) : opened(ws, 'HTTP/1.1')));
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    if (!answering.has(socket)) return upgrade(req, socket, head);
+    // Not after an answer that closed the connection (node:http ended the socket before the last
+    // answer's 'finish' reached us): RFC 9112 §9.6, no further request is processed.
+    afterAnswers.set(socket, () => {
+      if (!socket.writableEnded && !socket.destroyed) upgrade(req, socket, head);
+    });
   });
   if (opts.tls) {
     // HTTP/2: the page, and WebSockets by extended CONNECT (RFC 8441) on the same connection.
@@ -407,9 +426,22 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   // (destroying it with the client's bytes unread would reset the connection under the answer).
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (socket.writableEnded) return;
-    deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
     if (err.code === 'ECONNRESET' || !socket.writable) socket.destroy();
-    else refuseOnSocket(socket, clientErrorRefusal(err));
+    else if (answering.has(socket)) {
+      // Behind pipelined requests whose answers are still being written: answered after them (the
+      // first error kept, as the parser reports each later chunk again), unless one closed the
+      // connection (RFC 9112 §9.6).
+      if (afterAnswers.has(socket)) return;
+      const refusal = clientErrorRefusal(err);
+      afterAnswers.set(socket, () => {
+        if (socket.writableEnded || socket.destroyed) return;
+        deadlines?.disarm(socket as net.Socket);
+        refuseOnSocket(socket, refusal);
+      });
+    } else {
+      deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
+      refuseOnSocket(socket, clientErrorRefusal(err));
+    }
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -142,9 +142,9 @@ function agree(
 }
 
 /** Refuses the request for what building the answer threw: its status for a HandshakeError, 500 for anything the selector or decorator threw. */
-function refuseFor(ws: HandshakeHost, e: unknown, opts: Opts, c: Completion<void>): void {
-  if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c);
-  else refuse(ws, 500, asError(e), opts, c);
+function refuseFor(ws: HandshakeHost, e: unknown, opts: Opts, c: Completion<void>, headRequest = false): void {
+  if (e instanceof HandshakeError) refuse(ws, e.status, e, opts, c, headRequest);
+  else refuse(ws, 500, asError(e), opts, c, headRequest);
 }
 
 function respond(
@@ -162,7 +162,7 @@ function respond(
     agreed = agree(ws, req, valid, opts);
     bytes = acceptResponse(valid.key, agreed.protocol, agreed.extensions, opts.decorator);
   } catch (e) {
-    refuseFor(ws, e, opts, c);
+    refuseFor(ws, e, opts, c, req.method === 'HEAD');
     return;
   }
   ws.send(bytes, (err) => {
@@ -213,8 +213,18 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
   c.succeed();
 }
 
-/** Answers with an HTTP error, tears the layer down, and fails the operation with `err`. */
-function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Opts, c: Completion<void>): void {
+/**
+ * Answers with an HTTP error, tears the layer down, and fails the operation with `err`. `headRequest`:
+ * the request was a HEAD, whose answer has the same fields and no content (RFC 9110 §9.3.2).
+ */
+function refuse(
+  ws: HandshakeHost,
+  status: number,
+  err: WebSocketError,
+  opts: Opts,
+  c: Completion<void>,
+  headRequest = false,
+): void {
   const h2 = h2StreamOf(ws);
   if (h2 !== null) {
     // HTTP/2: an error status on this stream only; the connection and its other streams go on.
@@ -247,7 +257,8 @@ function refuse(ws: HandshakeHost, status: number, err: WebSocketError, opts: Op
     queueMicrotask(() => c.fail(err));
     return;
   }
-  const { headers, body } = errorResponse(status, err.message);
+  const { headers, body: reason } = errorResponse(status, err.message);
+  const body = headRequest ? undefined : reason;
   let bytes: Buffer;
   try {
     opts.decorator?.(headers as ResponseHeaders, status);

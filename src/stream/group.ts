@@ -30,16 +30,22 @@ export class StreamGroup {
   private readonly streams = new Set<WebSocketStream>();
   /** What a stream tells when it closes: an object of its own, so the class shows no internal member. */
   readonly #listener: ClosedListener = { streamClosed: (ws) => this.streams.delete(ws) };
+  /**
+   * While a shutdown runs: how it closes a stream, which also closes one added meanwhile (a handshake
+   * that completes during the shutdown must not open a stream that nobody closes).
+   */
+  #closing: ((ws: WebSocketStream) => void) | null = null;
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
     if (!(ws instanceof WebSocketStream)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a StreamGroup holds WebSocketStreams');
     }
-    if (ws.closeInfo !== undefined) return ws; // already closed: nothing to shut down
+    if (ws.closeInfo !== undefined || this.streams.has(ws)) return ws; // closed, or already held: nothing to do
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
     if (!addClosedListener(ws, this.#listener)) void ws.whenClosed().then(() => this.streams.delete(ws));
+    this.#closing?.(ws);
     return ws;
   }
 
@@ -58,18 +64,26 @@ export class StreamGroup {
     encodeClosePayload(code === CLOSE_NO_STATUS ? undefined : code, reason);
     checkInt('deadline', deadline, 0, 2 ** 31 - 1);
     server?.close();
-    const all = [...this.streams];
+    const all: WebSocketStream[] = [];
+    const results: Promise<unknown>[] = [];
+    const close = (ws: WebSocketStream): void => {
+      all.push(ws);
+      results.push(ws.close({ code, reason }).catch(() => {}));
+    };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, deadline);
     });
-    const results = all.map((ws) =>
-      ws.close({ code, reason }).then(
-        () => true,
-        () => false,
-      ),
-    );
-    await Promise.race([Promise.all(results), expired]);
+    for (const ws of this.streams) close(ws);
+    this.#closing = close;
+    // Until every close completed, those of streams added meanwhile too, or the deadline.
+    let waited = 0;
+    while (waited < results.length) {
+      const batch = results.length;
+      if ((await Promise.race([Promise.all(results.slice(waited)).then(() => true), expired])) !== true) break;
+      waited = batch;
+    }
+    this.#closing = null;
     clearTimeout(timer);
     let destroyed = 0;
     for (const ws of all) {

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
 import { parseFrames, requestHead, text as textFrame } from '../support/frames.js';
-import { exchange as exchangeOn } from '../support/peer.js';
+import { closedEvenIfReset, exchange as exchangeOn } from '../support/peer.js';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -124,6 +124,47 @@ for (const mode of [[], ['--pubsub']]) {
       }
     });
 
+    it('RFC 9110 §9.3.2: a HEAD with the upgrade fields is refused with no content (400; 431 over 100 fields)', async () => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < 101; i++) fields[`X-F${i}`] = 'v';
+      for (const [request, status, reason] of [
+        [requestHead({}, 'HEAD / HTTP/1.1'), 400, 'method must be GET: HEAD\n'],
+        [requestHead(fields, 'HEAD / HTTP/1.1'), 431, /^HTTP head too large or too many header fields/],
+      ] as const) {
+        const response = await exchange(server.port, request);
+        assert.equal(statusOf(response), status, response.slice(0, 200));
+        assert.equal(bodyOf(response), '', `${status}: content in the answer to a HEAD`);
+        // Its fields are those of the same refusal with its reason: the reason's length.
+        const length = Number(/\r\nContent-Length: (\d+)\r\n/i.exec(response)?.[1]);
+        if (typeof reason === 'string') assert.equal(length, reason.length);
+        else {
+          const get = await exchange(server.port, request.replace('HEAD', 'GET'));
+          assert.match(bodyOf(get), reason);
+          assert.equal(length, bodyOf(get).length);
+        }
+      }
+    });
+
+    it('RFC 9112 §9.6: nothing is answered after an answer that closed the connection; a broken request behind pipelined ones is answered after them', async () => {
+      const page = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
+      const fields = Array.from({ length: 101 }, (_, i) => `X-F${i}: v\r\n`).join('');
+      const cases: [string, string[]][] = [
+        // The client asked for the close (a pipelined request behind it is not read), HTTP/1.0 too.
+        [`GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n${page}`, ['200']],
+        ['GET / HTTP/1.0\r\n\r\nJUNK\r\n\r\n', ['200']],
+        // Our refusals say "Connection: close" themselves.
+        [`${requestHead({ Connection: 'keep-alive' })}JUNK\r\n\r\n`, ['400']],
+        [`GET / HTTP/1.1\r\nHost: h\r\n${fields}\r\nJUNK\r\n\r\n`, ['431']],
+        // Five answers kept alive, then the 400 for what follows them, not in their place.
+        [`${page.repeat(5)}JUNK\r\n\r\n`, ['200', '200', '200', '200', '200', '400']],
+      ];
+      for (const [request, statuses] of cases) {
+        const response = await exchange(server.port, request);
+        const got = [...response.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+        assert.deepEqual(got, statuses, `${JSON.stringify(request.slice(0, 80))}: ${response.slice(0, 200)}`);
+      }
+    });
+
     it('an upgrade to another protocol (h2c, TLS) is refused with 400, not switched', async () => {
       for (const upgrade of ['h2c', 'TLS/1.2', 'websocket2']) {
         const response = await exchange(
@@ -188,6 +229,66 @@ for (const mode of [[], ['--pubsub']]) {
       await new Promise((resolve) => socket.once('close', resolve));
       clearInterval(timer);
       assert.equal(statusOf(got), 405);
+    });
+
+    it('RFC 9112 §9.3.2: an upgrade pipelined behind page requests is answered after them, and not behind a refusal that closed the connection', async () => {
+      const pages = ['/a', '/b', '/c', '/d', '/'].map((p) => `GET ${p} HTTP/1.1\r\nHost: h\r\n\r\n`).join('');
+      const message = pubsub ? JSON.stringify({ op: 'subscribe', topic: 'behind-pages' }) : 'behind pages';
+      const socket = net.connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let got = Buffer.alloc(0);
+      let closed = false;
+      let wake = (): void => {};
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        wake();
+      });
+      socket.on('close', () => {
+        closed = true;
+        wake();
+      });
+      const switched = (): number => got.indexOf('HTTP/1.1 101 ');
+      const afterSwitch = (): Buffer => got.subarray(got.indexOf('\r\n\r\n', switched()) + 4);
+      // All in one write: node:http reads the six requests and the frame from one chunk.
+      socket.write(Buffer.concat([Buffer.from(pages + requestHead()), textFrame(message)]));
+      while (!closed && (switched() < 0 || parseFrames(afterSwitch()).frames.length === 0))
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+      socket.destroy();
+      const heads = got.subarray(0, switched() < 0 ? got.length : switched() + 12).toString('latin1');
+      assert.deepEqual(heads.match(/^HTTP\/1\.1 \d{3}/gm), [
+        ...Array(4).fill('HTTP/1.1 404'),
+        'HTTP/1.1 200',
+        'HTTP/1.1 101',
+      ]);
+      // After the 101 only frames: the reply to ours, no answer to a page request.
+      const { frames, rest } = parseFrames(afterSwitch());
+      assert.equal(frames.length, 1, afterSwitch().toString('latin1').slice(0, 200));
+      assert.equal(rest.length, 0);
+      if (pubsub) assert.equal(JSON.parse(frames[0]!.payload.toString()).op, 'subscribed');
+      else assert.equal(frames[0]!.payload.toString(), message);
+      // Behind our refusal, which says "Connection: close", the upgrade is not read.
+      const refused = await exchange(server.port, `${requestHead({ Connection: 'keep-alive' })}${requestHead()}`);
+      assert.deepEqual(refused.match(/^HTTP\/1\.1 \d{3}/gm), ['HTTP/1.1 400']);
+    });
+
+    it('a client that pipelines page requests and reads no answer is dropped at the deadline', async () => {
+      const stalled = net.connect(server.port, '127.0.0.1');
+      stalled.pause(); // reads nothing: the answers back up until the server stops reading requests
+      const closed = closedEvenIfReset(stalled);
+      let ended = false;
+      void closed.then(() => {
+        ended = true;
+      });
+      await once(stalled, 'connect');
+      const requests = Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'.repeat(100));
+      // Written as fast as the server takes them, until it drops the connection (the test's own
+      // timeout is the failure: a connection kept forever never ends this loop).
+      while (!ended) {
+        if (!stalled.write(requests)) await Promise.race([new Promise((r) => stalled.once('drain', r)), closed]);
+      }
+      assert.equal(stalled.destroyed, true);
     });
 
     it('an upgrade pipelined behind page requests opens a WebSocket that outlives the HTTP deadline', async () => {

@@ -15,7 +15,7 @@ import { RawClient, startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
-import { text } from '../support/frames.js';
+import { requestHead, text } from '../support/frames.js';
 import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 import { MAIN, childrenOf, exitOf, isRunning } from './cli-support.js';
 
@@ -39,6 +39,24 @@ it('echo: SIGTERM with 50 open connections sends every one close 1001 and exits 
     server.proc.kill('SIGTERM');
     assert.deepEqual(new Set(await Promise.all(codes)), new Set([1001]));
     assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    await server.stop();
+  }
+});
+
+it('echo: a connection that asks for its upgrade while the shutdown runs gets close 1001 too, and the exit is 0', async () => {
+  const server = await startServer();
+  try {
+    const early = await RawClient.connect(server.port); // never answers the close: the shutdown waits for it
+    const late = await RawClient.open(server.port); // connected before the signal, asks after it
+    const exited = exitOf(server.proc);
+    server.proc.kill('SIGTERM');
+    const f = await early.next('the close frame');
+    assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [8, 1001]);
+    late.send(Buffer.from(requestHead({}, 'GET / HTTP/1.1')));
+    assert.equal((await late.expectClose({ answer: true })).code, 1001);
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    early.destroy();
   } finally {
     await server.stop();
   }

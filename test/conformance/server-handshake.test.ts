@@ -203,4 +203,19 @@ describe('RFC 6455 §4.2, §11.3, server role: repeated fields, case, white spac
       assert.equal(empty.status, 101, `${s.name}: Content-Length: 0 is no body`);
     }
   });
+  it('RFC 9110 §9.3.2: a HEAD with the upgrade fields is refused 400 with the fields a GET would get and no content', async (t) => {
+    for (const s of await servers(t)) {
+      const ex = await attack(s.port, [`HEAD /chat HTTP/1.1\r\nHost: server.example.com\r\n${BASE}\r\n`]);
+      assert.equal(ex.status, 400, s.name);
+      const reason = 'method must be GET: HEAD\n';
+      assert.match(ex.head, new RegExp(`\r\nContent-Length: ${reason.length}(\r\n|$)`), s.name);
+      assert.equal(ex.body.toString(), '', s.name);
+      await s.seen.at(-1)?.done;
+      assert.equal(s.seen.at(-1)?.result, 'ERR_WS_BAD_METHOD', s.name);
+      // A GET refused the same way still carries its reason.
+      const get = await attack(s.port, [request(BASE.replace('13', '8'))]);
+      assert.equal(get.status, 426, s.name);
+      assert.match(get.body.toString(), /Sec-WebSocket-Version must be 13/, s.name);
+    }
+  });
 });

@@ -442,6 +442,28 @@ describe('teardown and graceful shutdown', () => {
     );
   });
 
+  it('StreamGroup.shutdown: a stream added while it runs (its handshake completed meanwhile) is closed with the code too, and waited for', async (t) => {
+    const group = new StreamGroup();
+    const s = await server({}, (ws) => {
+      group.add(ws);
+      void ws.read().catch(() => {});
+    });
+    const silent = await rawClient(s.port); // never answers: the shutdown runs until its deadline
+    await s.opened(0);
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shutdown = group.shutdown({ deadline: 300 });
+    const [f] = await silent.peer.waitFrames(1);
+    assert.equal(f!.payload.readUInt16BE(0), 1001);
+    const late = new WebSocket(`ws://127.0.0.1:${s.port}/`);
+    const lateCode = new Promise<number>((r) => late.once('close', (code) => r(code)));
+    assert.equal(await lateCode, 1001);
+    await (await s.opened(1)).whenClosed();
+    t.mock.timers.tick(300);
+    assert.deepEqual(await shutdown, { closed: 1, destroyed: 1 });
+    await silent.peer.waitClosed();
+    s.close();
+  });
+
   it('a stream in two groups leaves both once closed', async () => {
     const { createTestPair } = await import('../../src/index.js');
     const { requestObject } = await import('../support/frames.js');

@@ -143,6 +143,40 @@ describe('readRequest, isUpgrade and rejectUpgrade over net (the Beast pattern)'
     server.close();
   });
 
+  it("rejectUpgrade: a status RFC 9110 registers goes out with its reason phrase (serve answers node:http's request timeout 408)", async () => {
+    const server = net.createServer(async (socket) => {
+      try {
+        const { request } = await readRequest(socket);
+        await rejectUpgrade(socket, Number(request.target.slice(1)));
+      } catch {
+        socket.destroy();
+      }
+    });
+    const port = await listen(server);
+    const statuses: [number, string][] = [
+      [302, 'Found'],
+      [307, 'Temporary Redirect'],
+      [408, 'Request Timeout'],
+      [413, 'Content Too Large'],
+      [414, 'URI Too Long'],
+      [502, 'Bad Gateway'],
+      [599, 'Unknown'], // registered nowhere
+    ];
+    const lines: string[] = [];
+    for (const [status] of statuses) {
+      const sock = net.connect(port, '127.0.0.1');
+      const peer = new RawPeer(sock);
+      sock.write(requestHead({}, `GET /${status} HTTP/1.1`));
+      lines.push((await peer.responseHead()).head.split('\r\n')[0]!);
+      await peer.waitClosed();
+    }
+    server.close();
+    assert.deepEqual(
+      lines,
+      statuses.map(([status, phrase]) => `HTTP/1.1 ${status} ${phrase}`),
+    );
+  });
+
   it('readRequest rejects a malformed head with status 400 and writes nothing', async () => {
     const server = net.createServer(async (socket) => {
       const err = await readRequest(socket).then(
