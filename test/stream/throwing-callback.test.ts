@@ -17,7 +17,7 @@ interface Record {
   received: string[];
 }
 
-async function run(scenario: 'writes' | 'reads'): Promise<Record> {
+async function run(scenario: 'writes' | 'writes-signal' | 'reads'): Promise<Record> {
   const script = fileURLToPath(new URL('./throwing-callback.js', import.meta.url));
   const child = spawn(process.execPath, [script, scenario], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -30,12 +30,14 @@ async function run(scenario: 'writes' | 'reads'): Promise<Record> {
 }
 
 describe('a callback that throws', () => {
-  it('write(): the other writes of the batch are still answered null, all go out, and a later write too', async () => {
-    const r = await run('writes');
-    assert.deepEqual(r.callbacks, ['write 1 null', 'write 2 null', 'write 3 null', 'write 4 null']);
-    assert.deepEqual(r.received, ['1', '2', '3', '4', 'end']);
-    assert.deepEqual(r.uncaught, ['thrown by callback write 1']);
-  });
+  for (const scenario of ['writes', 'writes-signal'] as const) {
+    it(`write()${scenario === 'writes' ? '' : ' with a signal'}: the other writes of the batch are still answered null, all go out, and a later write too`, async () => {
+      const r = await run(scenario);
+      assert.deepEqual(r.callbacks, ['write 1 null', 'write 2 null', 'write 3 null', 'write 4 null']);
+      assert.deepEqual(r.received, ['1', '2', '3', '4', 'end']);
+      assert.deepEqual(r.uncaught, ['thrown by callback write 1']);
+    });
+  }
 
   it('read(): the next message of the same chunk is still read', async () => {
     const r = await run('reads');

@@ -1,7 +1,7 @@
 /**
  * Run by throwing-callback.test.ts in its own process (its uncaught exceptions are the point): a server stream over
  * TCP to a raw client peer, with callbacks that throw. Argument: `writes` (three write() calls in one turn, the
- * first callback throws; then a fourth write) or `reads` (two messages in one chunk; the read callback of the
+ * first callback throws; then a fourth write), `writes-signal` (the same, each write with an AbortSignal) or `reads` (two messages in one chunk; the read callback of the
  * first reads again, then throws). Prints one JSON object: the callbacks in the order they came (name and
  * result), the messages of the uncaught exceptions, and the text frames the peer received.
  */
@@ -10,7 +10,7 @@ import { WebSocketStream, type ReceivedData, type WebSocketError } from '../../s
 import { requestHead, text } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
-const scenario = process.argv[2] === 'reads' ? 'reads' : 'writes';
+const scenario = process.argv[2] as 'writes' | 'writes-signal' | 'reads';
 const record = { callbacks: [] as string[], uncaught: [] as string[], received: [] as string[] };
 process.on('uncaughtException', (err) => record.uncaught.push(err.message));
 
@@ -38,8 +38,10 @@ function recorder(name: string, throws: boolean, then?: () => void) {
   };
 }
 
-if (scenario === 'writes') {
-  for (const i of [1, 2, 3]) ws.write(String(i), recorder(`write ${i}`, i === 1));
+if (scenario !== 'reads') {
+  // With a signal, a write's callback is called by its Completion; without, by the write queue.
+  const options = scenario === 'writes-signal' ? { signal: new AbortController().signal } : {};
+  for (const i of [1, 2, 3]) ws.write(String(i), options, recorder(`write ${i}`, i === 1));
   await peer.waitFrames(3);
   // A write made after the throw still goes out, and is answered.
   await new Promise<void>((resolve) => ws.write('4', recorder('write 4', false, resolve)));
@@ -60,7 +62,7 @@ if (scenario === 'writes') {
   await second;
 }
 ws.write('end');
-const frames = await peer.waitFrames(scenario === 'writes' ? 5 : 1);
+const frames = await peer.waitFrames(scenario === 'reads' ? 1 : 5);
 record.received = frames.map((f) => f.payload.toString());
 // The exceptions rethrown a tick later are counted too.
 await new Promise((resolve) => setImmediate(resolve));
