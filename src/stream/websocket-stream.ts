@@ -24,7 +24,7 @@ import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type Agreement, type HandshakeHost, type HandshakeOptions } from './handshake.js';
-import { Completion, bindSignal, type Callback } from './completion.js';
+import { Completion, bindSignal, callBack, rethrow, type Callback } from './completion.js';
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
@@ -1832,7 +1832,7 @@ function completeRead(
   err: WebSocketError | null,
   value?: ReceivedData,
 ): void {
-  if (typeof r === 'function') r(err, value);
+  if (typeof r === 'function') callBack(r, err, value);
   else if (err) r.fail(err);
   else r.succeed(value!);
 }
@@ -1873,10 +1873,6 @@ function flushAll(): void {
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
-}
-
-function rethrow(err: unknown): never {
-  throw err;
 }
 
 /**
