@@ -2,7 +2,7 @@
  * A callback given to the stream that throws: its error is an uncaught exception (thrown again a tick later) and
  * nothing else changes. Before, the throw cut short the loop that called it: the callbacks of the other writes in
  * the same batch never came, and the flush and flow update after the write were skipped; a read callback's throw
- * cut short the handling of the chunk it came from. Each scenario runs in a child process (throwing-callback.ts),
+ * cut short the handling of the chunk it came from (the next message was lost), and so did a `controlCallback`'s. Each scenario runs in a child process (throwing-callback.ts),
  * which records its uncaught exceptions.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ interface Record {
   received: string[];
 }
 
-async function run(scenario: 'writes' | 'writes-signal' | 'reads'): Promise<Record> {
+async function run(scenario: 'writes' | 'writes-signal' | 'reads' | 'control'): Promise<Record> {
   const script = fileURLToPath(new URL('./throwing-callback.js', import.meta.url));
   const child = spawn(process.execPath, [script, scenario], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -44,5 +44,12 @@ describe('a callback that throws', () => {
     assert.deepEqual(r.callbacks, ['read 1 one', 'read 2 two']);
     assert.deepEqual(r.received, ['end']);
     assert.deepEqual(r.uncaught, ['thrown by callback read 1']);
+  });
+
+  it('controlCallback: the ping is answered and the message behind it in the same chunk is still read', async () => {
+    const r = await run('control');
+    assert.deepEqual(r.callbacks, ['control ping p', 'read after the ping']);
+    assert.deepEqual(r.received, ['pong p', 'end']);
+    assert.deepEqual(r.uncaught, ['thrown by callback control ping']);
   });
 });

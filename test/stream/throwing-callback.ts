@@ -7,10 +7,10 @@
  */
 import net from 'node:net';
 import { WebSocketStream, type ReceivedData, type WebSocketError } from '../../src/index.js';
-import { requestHead, text } from '../support/frames.js';
+import { ping, requestHead, text } from '../support/frames.js';
 import { RawPeer } from '../support/peer.js';
 
-const scenario = process.argv[2] as 'writes' | 'writes-signal' | 'reads';
+const scenario = process.argv[2] as 'writes' | 'writes-signal' | 'reads' | 'control';
 const record = { callbacks: [] as string[], uncaught: [] as string[], received: [] as string[] };
 process.on('uncaughtException', (err) => record.uncaught.push(err.message));
 
@@ -21,7 +21,11 @@ const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.
 const socket = await accepted;
 server.close();
 const peer = new RawPeer(client);
-const ws = new WebSocketStream(socket);
+const controlCallback = (kind: string, payload: Buffer): void => {
+  record.callbacks.push(`control ${kind} ${payload}`);
+  throw new Error(`thrown by callback control ${kind}`);
+};
+const ws = new WebSocketStream(socket, scenario === 'control' ? { controlCallback } : {});
 const opened = ws.accept();
 peer.send(requestHead());
 await opened;
@@ -38,7 +42,7 @@ function recorder(name: string, throws: boolean, then?: () => void) {
   };
 }
 
-if (scenario !== 'reads') {
+if (scenario === 'writes' || scenario === 'writes-signal') {
   // With a signal, a write's callback is called by its Completion; without, by the write queue.
   const options = scenario === 'writes-signal' ? { signal: new AbortController().signal } : {};
   for (const i of [1, 2, 3]) ws.write(String(i), options, recorder(`write ${i}`, i === 1));
@@ -46,6 +50,12 @@ if (scenario !== 'reads') {
   // A write made after the throw still goes out, and is answered.
   await new Promise<void>((resolve) => ws.write('4', recorder('write 4', false, resolve)));
   await peer.waitFrames(4);
+} else if (scenario === 'control') {
+  const read = new Promise<void>((resolve) => ws.read(recorder('read', false, resolve)));
+  peer.send(Buffer.concat([ping('p'), text('after the ping')]));
+  // As in `reads`: a stream that lost the message gives the read this one.
+  process.once('uncaughtException', () => peer.send(text('lost')));
+  await read;
 } else {
   const second = new Promise<void>((resolve) => {
     ws.read(
@@ -62,8 +72,10 @@ if (scenario !== 'reads') {
   await second;
 }
 ws.write('end');
-const frames = await peer.waitFrames(scenario === 'reads' ? 1 : 5);
-record.received = frames.map((f) => f.payload.toString());
+const frames = await peer.waitFrames(
+  scenario === 'writes' || scenario === 'writes-signal' ? 5 : scenario === 'control' ? 2 : 1,
+);
+record.received = frames.map((f) => `${f.opcode === 10 ? 'pong ' : ''}${f.payload}`);
 // The exceptions rethrown a tick later are counted too.
 await new Promise((resolve) => setImmediate(resolve));
 console.log(JSON.stringify(record));
