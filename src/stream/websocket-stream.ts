@@ -1113,7 +1113,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Reports a control frame in wire order: after the messages before it that are still inflating. */
   #reportControl(kind: 'ping' | 'pong' | 'close', payload: Buffer): void {
     const report = this.#opts.controlCallback;
-    if (report !== undefined) this.#inWireOrder(() => report(kind, payload, this));
+    if (report !== undefined) this.#inWireOrder(() => this.#callControlCallback(report, kind, payload));
+  }
+
+  /** What the application's callback throws is thrown again a tick later: the rest of the chunk is still read. */
+  #callControlCallback(
+    report: NonNullable<StreamOptions['controlCallback']>,
+    kind: 'ping' | 'pong' | 'close',
+    payload: Buffer,
+  ): void {
+    try {
+      report(kind, payload, this);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
   }
 
   /** Runs `fn` now, or behind the messages still inflating (never if one of them fails the connection). */
