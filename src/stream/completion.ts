@@ -8,6 +8,23 @@ export type Callback<T> = (err: WebSocketError | null, value?: T) => void;
 
 const noop = (): void => {};
 
+/**
+ * Calls an application's callback. What it throws is thrown again on the next tick, an uncaught
+ * exception as from an event listener: thrown from here it would cut short the loop that called it
+ * (the callbacks behind it, the flush and flow update after a write, the rest of a chunk).
+ */
+export function callBack<T>(callback: Callback<T>, err: WebSocketError | null, value?: T): void {
+  try {
+    callback(err, value);
+  } catch (thrown) {
+    process.nextTick(rethrow, thrown);
+  }
+}
+
+export function rethrow(err: unknown): never {
+  throw err;
+}
+
 /** The completion of one operation. */
 export class Completion<T> {
   readonly promise: Promise<T> | undefined;
@@ -47,7 +64,7 @@ export class Completion<T> {
     this.onSettle?.();
     if (this.callback) {
       if (this.initiating) process.nextTick(this.callback, null, value);
-      else this.callback(null, value);
+      else callBack(this.callback, null, value);
     } else {
       this.resolveFn!(value);
     }
@@ -59,7 +76,7 @@ export class Completion<T> {
     this.onSettle?.();
     if (this.callback) {
       if (this.initiating) process.nextTick(this.callback, err);
-      else this.callback(err);
+      else callBack(this.callback, err);
     } else {
       // A caller that fired and forgot must not crash the process with an unhandled rejection;
       // one that awaits still sees the error.

@@ -24,7 +24,7 @@ import type { AcceptOptions } from '../options.js';
 import type { UpgradeRequest } from '../proto/http.js';
 import { isRequest, startAccept } from './accept.js';
 import { startHandshake, type Agreement, type HandshakeHost, type HandshakeOptions } from './handshake.js';
-import { Completion, bindSignal, type Callback } from './completion.js';
+import { Completion, bindSignal, callBack, rethrow, type Callback } from './completion.js';
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
@@ -1113,7 +1113,20 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Reports a control frame in wire order: after the messages before it that are still inflating. */
   #reportControl(kind: 'ping' | 'pong' | 'close', payload: Buffer): void {
     const report = this.#opts.controlCallback;
-    if (report !== undefined) this.#inWireOrder(() => report(kind, payload, this));
+    if (report !== undefined) this.#inWireOrder(() => this.#callControlCallback(report, kind, payload));
+  }
+
+  /** What the application's callback throws is thrown again a tick later: the rest of the chunk is still read. */
+  #callControlCallback(
+    report: NonNullable<StreamOptions['controlCallback']>,
+    kind: 'ping' | 'pong' | 'close',
+    payload: Buffer,
+  ): void {
+    try {
+      report(kind, payload, this);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
   }
 
   /** Runs `fn` now, or behind the messages still inflating (never if one of them fails the connection). */
@@ -1832,7 +1845,7 @@ function completeRead(
   err: WebSocketError | null,
   value?: ReceivedData,
 ): void {
-  if (typeof r === 'function') r(err, value);
+  if (typeof r === 'function') callBack(r, err, value);
   else if (err) r.fail(err);
   else r.succeed(value!);
 }
@@ -1873,10 +1886,6 @@ function flushAll(): void {
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();
-}
-
-function rethrow(err: unknown): never {
-  throw err;
 }
 
 /**

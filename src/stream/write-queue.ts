@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
 import { frameHeaderSize, writeFrameHeader } from '../proto/frame.js';
 import { maskedFrame } from '../proto/sender.js';
-import type { Callback, Completion } from './completion.js';
+import { type Callback, type Completion, callBack } from './completion.js';
 
 /** Whoever waits for queued bytes to be handed on: a callback or an operation's completion. */
 export type Waiter = Callback<void> | Completion<void>;
@@ -15,7 +15,7 @@ export type Waiter = Callback<void> | Completion<void>;
 export function noopWaiter(): void {}
 
 export function settle(w: Waiter, err: WebSocketError | null): void {
-  if (typeof w === 'function') w(err);
+  if (typeof w === 'function') callBack(w, err);
   else if (err) w.fail(err);
   else w.succeed();
 }
