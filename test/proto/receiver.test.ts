@@ -229,6 +229,28 @@ describe('Receiver: each violation fails once with its code, and nothing is read
     r.receive(Buffer.concat(frames));
     assert.deepEqual(events, [{ kind: 'fail', code: 'ERR_WS_TOO_MANY_FRAGMENTS' }]);
   });
+  it('a message of exactly maxFragments frames is read, each message counted afresh; one more frame fails', () => {
+    const { r, events } = collect('server', { maxFragments: 3 });
+    const message = (n: number): Buffer[] => [
+      binary(Buffer.from([1]), { fin: false }),
+      ...Array.from({ length: n - 2 }, () => cont(Buffer.from([2]), { fin: false })),
+      cont(Buffer.from([3])),
+    ];
+    r.receive(Buffer.concat([...message(3), ...message(3)]));
+    const three = [
+      { kind: 'data', data: '01', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'data', data: '03', fin: true, binary: true },
+    ];
+    assert.deepEqual(events, [...three, ...three]);
+    r.receive(Buffer.concat(message(4)));
+    assert.deepEqual(events.slice(6), [
+      { kind: 'data', data: '01', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'fail', code: 'ERR_WS_TOO_MANY_FRAGMENTS' },
+    ]);
+  });
   it('invalid UTF-8 fails fast: mid-fragment, before the frame or message ends', () => {
     const { r, events } = collect('server');
     // a valid start, then F4 90 (above U+10FFFF): no continuation can make it valid
