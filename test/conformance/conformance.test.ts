@@ -836,6 +836,7 @@ describe('handshake refusals', () => {
       ['accept', 'readRequest'],
     ],
     ['no Host', head({ Host: null }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
+    ['an empty Host', head({ Host: '' }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
     ['no Connection', head({ Connection: null }), 400, 'ERR_WS_NO_CONNECTION', ['accept', 'readRequest']],
     [
       'Connection: keep-alive',

@@ -222,6 +222,16 @@ describe('Receiver: each violation fails once with its code, and nothing is read
     r.receive(Buffer.concat([binary(Buffer.alloc(60), { fin: false }), cont(Buffer.alloc(60))]));
     assert.deepEqual(events.at(-1), { kind: 'fail', code: 'ERR_WS_MESSAGE_TOO_BIG' });
   });
+  it('readMessageMax counts each fragmented message afresh', () => {
+    const { r, events } = collect('server', { readMessageMax: 10 });
+    const message = (): Buffer => Buffer.concat([binary(Buffer.alloc(6, 1), { fin: false }), cont(Buffer.alloc(4, 2))]);
+    r.receive(Buffer.concat([message(), message()]));
+    const one = [
+      { kind: 'data', data: '01'.repeat(6), fin: false, binary: true },
+      { kind: 'data', data: '02'.repeat(4), fin: true, binary: true },
+    ];
+    assert.deepEqual(events, [...one, ...one]);
+  });
   it('more fragments than maxFragments → ERR_WS_TOO_MANY_FRAGMENTS, also when they are empty', () => {
     const { r, events } = collect('server', { maxFragments: 10 });
     const frames = [binary(Buffer.alloc(0), { fin: false })];

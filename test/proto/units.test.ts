@@ -114,6 +114,12 @@ describe('close payload', () => {
     assert.throws(() => encodeClosePayload(1000, 'x'.repeat(124)), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.throws(() => encodeClosePayload(undefined, 'x'), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.equal(encodeClosePayload(1000, 'x'.repeat(123)).length, 125);
+    // a fraction in the valid range, and a reason given as bytes that are not UTF-8
+    assert.throws(() => encodeClosePayload(1000.5), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => encodeClosePayload(1000, Buffer.from([0x61, 0xff])), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /not UTF-8/,
+    });
   });
 });
 
