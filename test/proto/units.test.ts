@@ -147,6 +147,7 @@ describe('token lists and the accept key', () => {
     assert.deepEqual(splitList(['a, b', 'c']), ['a', 'b', 'c']);
     assert.equal(hasToken('keep-alive, UPGRADE', 'upgrade'), true);
     assert.equal(hasToken('upgrade2', 'upgrade'), false);
+    assert.equal(hasToken('keep-alive, Upgrad', 'upgrade'), false);
   });
   it('computes the RFC 6455 §1.3 example', () => {
     assert.equal(computeAccept('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
