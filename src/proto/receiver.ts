@@ -375,10 +375,10 @@ export class Receiver {
     this.handler.onMessageData(last, true, binary, compressed);
   }
 
+  // `partial` and `control` are null here already: a split header is joined before it is judged,
+  // and a control frame's pieces are joined before its payload is.
   private fail(code: ErrorCode, detail?: string): void {
     this.state = State.Done;
-    this.partial = null;
-    this.control = null;
     this.handler.onFail(new WebSocketError(code, detail));
   }
 }

@@ -820,7 +820,23 @@ describe('handshake refusals', () => {
       'ERR_WS_BAD_REQUEST',
       ['accept', 'readRequest'],
     ],
+    // an absolute URI needs a scheme, which begins with a letter (RFC 3986 §3.1)
+    [
+      'GET ://h/chat (an empty scheme)',
+      head({}, 'GET ://h/chat HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'GET 1ws://h/chat (a scheme not beginning with a letter)',
+      head({}, 'GET 1ws://h/chat HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
     ['no Host', head({ Host: null }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
+    ['an empty Host', head({ Host: '' }), 400, 'ERR_WS_NO_HOST', ['accept', 'readRequest']],
     ['no Connection', head({ Connection: null }), 400, 'ERR_WS_NO_CONNECTION', ['accept', 'readRequest']],
     [
       'Connection: keep-alive',
@@ -833,6 +849,21 @@ describe('handshake refusals', () => {
     ['Upgrade: h2c', head({ Upgrade: 'h2c' }), 400, 'ERR_WS_NO_UPGRADE_WEBSOCKET', ['accept', 'readRequest']],
     ['no Sec-WebSocket-Key', head({ 'Sec-WebSocket-Key': null }), 400, 'ERR_WS_NO_SEC_KEY', ['accept', 'readRequest']],
     ['a key of 15 bytes', head({ 'Sec-WebSocket-Key': key15 }), 400, 'ERR_WS_BAD_SEC_KEY', ['accept', 'readRequest']],
+    // 24 characters, yet not 16 bytes: 17 bytes end in one '='
+    [
+      'a key of 17 bytes',
+      head({ 'Sec-WebSocket-Key': Buffer.alloc(17, 7).toString('base64') }),
+      400,
+      'ERR_WS_BAD_SEC_KEY',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'a key whose last character before == is not base64',
+      head({ 'Sec-WebSocket-Key': 'AAAAAAAAAAAAAAAAAAAAA!==' }),
+      400,
+      'ERR_WS_BAD_SEC_KEY',
+      ['accept', 'readRequest'],
+    ],
     [
       'a key not base64',
       head({ 'Sec-WebSocket-Key': '!!!!!!!!!!!!!!!!!!!!!!==' }),

@@ -65,6 +65,12 @@ describe('negotiateAsServer', () => {
     );
     assert.equal(negotiateAsServer(offer('permessage-deflate'), cfg), null);
   });
+  it('reads parameter names whatever their case', () => {
+    assert.equal(
+      negotiateAsServer(offer('permessage-deflate; Server_No_Context_Takeover; CLIENT_MAX_WINDOW_BITS=10'))?.response,
+      'permessage-deflate; server_no_context_takeover; client_max_window_bits=10',
+    );
+  });
   it('declines an offer with an unknown, repeated or invalid parameter, and takes the next', () => {
     for (const bad of [
       'permessage-deflate; foo',
@@ -120,6 +126,11 @@ describe('client offer and acceptAsClient', () => {
     assert.equal(
       acceptAsClient(offer('permessage-deflate; server_max_window_bits=12'), { serverMaxWindowBits: 10 }),
       null,
+    );
+    // Our own client_no_context_takeover holds whether or not the server's response repeats it.
+    assert.equal(
+      acceptAsClient(offer('permessage-deflate'), { clientNoContextTakeover: true })?.clientNoContextTakeover,
+      true,
     );
   });
 });

@@ -100,6 +100,13 @@ describe('HeadReader: empty lines before the request line', () => {
     );
   });
 
+  it('a head not yet ended waits up to maxHeaderBytes bytes; one byte more is 431', () => {
+    const start = 'GET / HTTP/1.1\r\nX-A: ';
+    const unfinished = (n: number): Buffer => Buffer.from(start + 'a'.repeat(n - start.length));
+    assert.equal(read(unfinished(limits.maxHeaderBytes)), 0);
+    assert.equal(read(unfinished(limits.maxHeaderBytes + 1)), 431);
+  });
+
   it('a bare CR, or white space, before the request line: 400', () => {
     assert.equal(read(Buffer.from(`\r${REQUEST}`)), 400);
     assert.equal(read(Buffer.from(`\r\n\r\r\n${REQUEST}`)), 400);

@@ -59,6 +59,10 @@ describe('request head fields', () => {
     assert.equal(refusal(head('Host: a', 'host: b')), '400 more than one Host header');
   });
 
+  it('refuses a request line with an empty target', () => {
+    assert.equal(refusal('GET  HTTP/1.1\r\nHost: h'), '400 malformed request line');
+  });
+
   it('refuses each fault of a field line with its reason', () => {
     assert.equal(refusal(head('NoColon')), '400 malformed header field');
     assert.equal(refusal(head(': value')), '400 malformed header field');

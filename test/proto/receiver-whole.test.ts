@@ -141,6 +141,9 @@ describe('Receiver: whole messages in one chunk', () => {
     ['a surrogate', 'server', text(Buffer.from([0xed, 0xa0, 0x80])), 'ERR_WS_BAD_FRAME_PAYLOAD'],
     ['a 16-bit length under 126', 'server', text('x', { lengthForm: 16 }), 'ERR_WS_BAD_SIZE'],
     ['a 64-bit length under 65536', 'server', text('x', { lengthForm: 64 }), 'ERR_WS_BAD_SIZE'],
+    // The limits themselves: 125 fits the 7-bit form, 65535 the 16-bit one.
+    ['a 16-bit length of 125', 'server', text('x'.repeat(125), { lengthForm: 16 }), 'ERR_WS_BAD_SIZE'],
+    ['a 64-bit length of 65535', 'server', binary(Buffer.alloc(65535), { lengthForm: 64 }), 'ERR_WS_BAD_SIZE'],
     ['RSV1 without permessage-deflate', 'server', text('x', { rsv: 4 }), 'ERR_WS_BAD_RESERVED_BITS'],
     ['RSV2', 'server', binary(Buffer.from([1]), { rsv: 2 }), 'ERR_WS_BAD_RESERVED_BITS'],
     ['RSV3', 'server', binary(Buffer.from([1]), { rsv: 1 }), 'ERR_WS_BAD_RESERVED_BITS'],

@@ -222,12 +222,44 @@ describe('Receiver: each violation fails once with its code, and nothing is read
     r.receive(Buffer.concat([binary(Buffer.alloc(60), { fin: false }), cont(Buffer.alloc(60))]));
     assert.deepEqual(events.at(-1), { kind: 'fail', code: 'ERR_WS_MESSAGE_TOO_BIG' });
   });
+  it('readMessageMax counts each fragmented message afresh', () => {
+    const { r, events } = collect('server', { readMessageMax: 10 });
+    const message = (): Buffer => Buffer.concat([binary(Buffer.alloc(6, 1), { fin: false }), cont(Buffer.alloc(4, 2))]);
+    r.receive(Buffer.concat([message(), message()]));
+    const one = [
+      { kind: 'data', data: '01'.repeat(6), fin: false, binary: true },
+      { kind: 'data', data: '02'.repeat(4), fin: true, binary: true },
+    ];
+    assert.deepEqual(events, [...one, ...one]);
+  });
   it('more fragments than maxFragments → ERR_WS_TOO_MANY_FRAGMENTS, also when they are empty', () => {
     const { r, events } = collect('server', { maxFragments: 10 });
     const frames = [binary(Buffer.alloc(0), { fin: false })];
     for (let i = 0; i < 20; i++) frames.push(cont(Buffer.alloc(0), { fin: false }));
     r.receive(Buffer.concat(frames));
     assert.deepEqual(events, [{ kind: 'fail', code: 'ERR_WS_TOO_MANY_FRAGMENTS' }]);
+  });
+  it('a message of exactly maxFragments frames is read, each message counted afresh; one more frame fails', () => {
+    const { r, events } = collect('server', { maxFragments: 3 });
+    const message = (n: number): Buffer[] => [
+      binary(Buffer.from([1]), { fin: false }),
+      ...Array.from({ length: n - 2 }, () => cont(Buffer.from([2]), { fin: false })),
+      cont(Buffer.from([3])),
+    ];
+    r.receive(Buffer.concat([...message(3), ...message(3)]));
+    const three = [
+      { kind: 'data', data: '01', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'data', data: '03', fin: true, binary: true },
+    ];
+    assert.deepEqual(events, [...three, ...three]);
+    r.receive(Buffer.concat(message(4)));
+    assert.deepEqual(events.slice(6), [
+      { kind: 'data', data: '01', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'data', data: '02', fin: false, binary: true },
+      { kind: 'fail', code: 'ERR_WS_TOO_MANY_FRAGMENTS' },
+    ]);
   });
   it('invalid UTF-8 fails fast: mid-fragment, before the frame or message ends', () => {
     const { r, events } = collect('server');

@@ -114,6 +114,12 @@ describe('close payload', () => {
     assert.throws(() => encodeClosePayload(1000, 'x'.repeat(124)), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.throws(() => encodeClosePayload(undefined, 'x'), { code: 'ERR_WS_INVALID_ARGUMENT' });
     assert.equal(encodeClosePayload(1000, 'x'.repeat(123)).length, 125);
+    // a fraction in the valid range, and a reason given as bytes that are not UTF-8
+    assert.throws(() => encodeClosePayload(1000.5), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => encodeClosePayload(1000, Buffer.from([0x61, 0xff])), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /not UTF-8/,
+    });
   });
 });
 
@@ -141,6 +147,7 @@ describe('token lists and the accept key', () => {
     assert.deepEqual(splitList(['a, b', 'c']), ['a', 'b', 'c']);
     assert.equal(hasToken('keep-alive, UPGRADE', 'upgrade'), true);
     assert.equal(hasToken('upgrade2', 'upgrade'), false);
+    assert.equal(hasToken('keep-alive, Upgrad', 'upgrade'), false);
   });
   it('computes the RFC 6455 §1.3 example', () => {
     assert.equal(computeAccept('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');

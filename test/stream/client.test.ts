@@ -172,6 +172,16 @@ describe('handshake (client role)', () => {
     assert.throws(() => ws.handshake({ host: 'h', headers: { 'Sec-WebSocket-Key': 'x' } }), {
       code: 'ERR_WS_INVALID_ARGUMENT',
     });
+    // a NUL, a handshake field in another case, a subprotocol offered twice
+    assert.throws(() => ws.handshake({ host: 'h', headers: { 'X-A': 'a\0b' } }), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.throws(() => ws.handshake({ host: 'h', headers: { host: 'other' } }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /set by the handshake/,
+    });
+    assert.throws(() => ws.handshake({ host: 'h', protocols: ['chat', 'chat'] }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /repeated/,
+    });
   });
 });
 
