@@ -8,7 +8,7 @@ import { serializeHead, type ParsedResponse, type ResponseHeaders } from './http
 import { computeAccept } from './handshake-server.js';
 import { acceptAsClient, type DeflateConfig, type DeflateParams } from './deflate-params.js';
 import { parseExtensions } from './extensions.js';
-import { hasToken, isToken, splitList, trimOws } from './tokens.js';
+import { type HeaderValue, hasToken, isToken, splitList, trimOws } from './tokens.js';
 
 /** A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). */
 export function newSecKey(): string {
@@ -109,22 +109,26 @@ export function validateUpgradeResponse(
   if (accept === undefined) throw new ClientHandshakeError('ERR_WS_NO_SEC_ACCEPT');
   if (trimOws(String(accept)) !== computeAccept(key)) throw new ClientHandshakeError('ERR_WS_BAD_SEC_ACCEPT');
   const protocolField = h['sec-websocket-protocol'];
-  const protocols = splitList(protocolField);
-  // The field, when present, names exactly one of the offered subprotocols (RFC 6455 §4.1 step 6):
-  // an empty one names none.
-  if (
-    (protocolField !== undefined && protocols.length === 0) ||
-    protocols.length > 1 ||
-    (protocols.length === 1 && !offered.includes(protocols[0]!))
-  ) {
-    throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(protocolField));
-  }
+  const protocol = chosenSubprotocol(protocolField, offered);
+  if (protocol === null) throw new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(protocolField));
   // Only what we offered may come back (RFC 6455 §4.1): permessage-deflate, when configured.
   const raw = h['sec-websocket-extensions'];
   const text = raw === undefined ? '' : Array.isArray(raw) ? raw.join(', ') : trimOws(raw);
-  if (splitList(raw).length === 0) return { protocol: protocols[0] ?? '', extensions: '' };
+  if (splitList(raw).length === 0) return { protocol, extensions: '' };
   const parsed = deflate ? parseExtensions(raw) : null;
   const params = parsed ? acceptAsClient(parsed, deflate) : null;
   if (params === null) throw new ClientHandshakeError('ERR_WS_BAD_EXTENSION', text);
-  return { protocol: protocols[0] ?? '', extensions: text, deflate: params };
+  return { protocol, extensions: text, deflate: params };
+}
+
+/**
+ * The subprotocol a response's `Sec-WebSocket-Protocol` field chose ('' for none), or null when the
+ * field breaks RFC 6455 §4.1 step 6: when present, it names exactly one of the offered subprotocols
+ * (an empty one names none). Over HTTP/1.1 and HTTP/2 alike.
+ */
+export function chosenSubprotocol(field: HeaderValue, offered: readonly string[]): string | null {
+  const chosen = splitList(field);
+  if ((field !== undefined && chosen.length === 0) || chosen.length > 1) return null;
+  if (chosen.length === 1 && !offered.includes(chosen[0]!)) return null;
+  return chosen[0] ?? '';
 }

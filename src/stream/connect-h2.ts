@@ -10,7 +10,7 @@ import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type StreamOptions } from '../options.js';
 import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
-import { ClientHandshakeError } from '../proto/handshake-client.js';
+import { ClientHandshakeError, chosenSubprotocol } from '../proto/handshake-client.js';
 import { requestFieldsH2 } from '../proto/handshake-h2.js';
 import { splitList } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen } from './websocket-stream.js';
@@ -270,12 +270,8 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   // there names exactly one offered subprotocol (an empty one names none). A WebSocket the server
   // deems open is failed as a TCP connection would be reset: RST_STREAM CANCEL (RFC 8441 §5).
   const protocolField = response['sec-websocket-protocol'];
-  const chosen = splitList(protocolField);
-  if (
-    (protocolField !== undefined && chosen.length === 0) ||
-    chosen.length > 1 ||
-    (chosen.length === 1 && !protocols.includes(chosen[0]!))
-  ) {
+  const protocol = chosenSubprotocol(protocolField, protocols);
+  if (protocol === null) {
     req.close(http2.constants.NGHTTP2_CANCEL);
     fail(new ClientHandshakeError('ERR_WS_BAD_SUBPROTOCOL', String(protocolField)));
   }
@@ -291,7 +287,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     deflate = params!;
   }
   const ws = new WebSocketStream(req, streamOptions);
-  adoptOpen(ws, 'client', { protocol: chosen[0] ?? '', extensions: ext === undefined ? '' : String(ext), deflate });
+  adoptOpen(ws, 'client', { protocol: protocol!, extensions: ext === undefined ? '' : String(ext), deflate });
   if (own) void ws.whenClosed().then(() => session.close());
   return ws;
 }
