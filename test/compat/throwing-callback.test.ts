@@ -7,10 +7,8 @@
  * uncaught exceptions.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runJsonChild } from '../support/child-json.js';
 import { impls } from './support.js';
 
 interface Record {
@@ -20,16 +18,8 @@ interface Record {
   close: string;
 }
 
-async function run(impl: string, scenario: 'sends' | 'terminate'): Promise<Record> {
-  const script = fileURLToPath(new URL('./throwing-callback.js', import.meta.url));
-  const child = spawn(process.execPath, [script, impl, scenario], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d;
-  });
-  const [code] = await once(child, 'exit');
-  assert.equal(code, 0, out);
-  return JSON.parse(out) as Record;
+function run(impl: string, scenario: 'sends' | 'terminate'): Promise<Record> {
+  return runJsonChild<Record>(new URL('./throwing-callback.js', import.meta.url), [impl, scenario]);
 }
 
 for (const impl of impls) {

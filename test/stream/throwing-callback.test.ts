@@ -6,10 +6,8 @@
  * which records its uncaught exceptions.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runJsonChild } from '../support/child-json.js';
 
 interface Record {
   callbacks: string[];
@@ -17,16 +15,8 @@ interface Record {
   received: string[];
 }
 
-async function run(scenario: 'writes' | 'writes-signal' | 'reads' | 'control'): Promise<Record> {
-  const script = fileURLToPath(new URL('./throwing-callback.js', import.meta.url));
-  const child = spawn(process.execPath, [script, scenario], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d;
-  });
-  const [code] = await once(child, 'exit');
-  assert.equal(code, 0, out);
-  return JSON.parse(out) as Record;
+function run(scenario: 'writes' | 'writes-signal' | 'reads' | 'control'): Promise<Record> {
+  return runJsonChild<Record>(new URL('./throwing-callback.js', import.meta.url), [scenario]);
 }
 
 describe('a callback that throws', () => {
