@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import type net from 'node:net';
 import {
   WebSocketStream,
   type LayerSink,
@@ -15,9 +15,9 @@ import {
   type WebSocketError,
 } from '../../src/index.js';
 import { noopWaiter } from '../../src/stream/write-queue.js';
-import { parseFrames, ping, requestHead, text } from '../support/frames.js';
+import { parseFrames, ping, text } from '../support/frames.js';
 import { acceptOver, DrivenLayer } from '../support/driven-layer.js';
-import { RawPeer } from '../support/peer.js';
+import { openServerOverTcp } from '../support/open.js';
 
 /** Echoes every message with callback reads, as `ws-stream serve` does. */
 function echo(ws: WebSocketStream, waitless: boolean): void {
@@ -29,27 +29,10 @@ function echo(ws: WebSocketStream, waitless: boolean): void {
   ws.read(onMessage);
 }
 
-/** A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer. */
-async function openOverTcp(): Promise<{ ws: WebSocketStream; socket: net.Socket; peer: RawPeer }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  const socket = await accepted;
-  server.close();
-  const peer = new RawPeer(client);
-  const ws = new WebSocketStream(socket);
-  const opened = ws.accept();
-  peer.send(requestHead());
-  await opened;
-  await peer.responseHead();
-  return { ws, socket, peer };
-}
-
 describe('answers to a received chunk', () => {
   for (const waitless of [true, false]) {
     it(`the echoes and the pong of one chunk are written before its 'data' event returns, in one write (${waitless ? 'nobody waits' : 'callbacks'})`, async () => {
-      const { ws, socket, peer } = await openOverTcp();
+      const { ws, socket, peer } = await openServerOverTcp();
       try {
         echo(ws, waitless);
         // Listening after the stream: this listener runs once the stream has handled the chunk.

@@ -5,31 +5,19 @@
  * first reads again, then throws). Prints one JSON object: the callbacks in the order they came (name and
  * result), the messages of the uncaught exceptions, and the text frames the peer received.
  */
-import net from 'node:net';
-import { WebSocketStream, type ReceivedData, type WebSocketError } from '../../src/index.js';
-import { ping, requestHead, text } from '../support/frames.js';
-import { RawPeer } from '../support/peer.js';
+import type { ReceivedData, WebSocketError } from '../../src/index.js';
+import { ping, text } from '../support/frames.js';
+import { openServerOverTcp } from '../support/open.js';
 
 const scenario = process.argv[2] as 'writes' | 'writes-signal' | 'reads' | 'control';
 const record = { callbacks: [] as string[], uncaught: [] as string[], received: [] as string[] };
 process.on('uncaughtException', (err) => record.uncaught.push(err.message));
 
-const server = net.createServer();
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-const socket = await accepted;
-server.close();
-const peer = new RawPeer(client);
 const controlCallback = (kind: string, payload: Buffer): void => {
   record.callbacks.push(`control ${kind} ${payload}`);
   throw new Error(`thrown by callback control ${kind}`);
 };
-const ws = new WebSocketStream(socket, scenario === 'control' ? { controlCallback } : {});
-const opened = ws.accept();
-peer.send(requestHead());
-await opened;
-await peer.responseHead();
+const { ws, peer } = await openServerOverTcp(scenario === 'control' ? { controlCallback } : {});
 
 /** A callback that records what it got, and throws when `throws`. */
 function recorder(name: string, throws: boolean, then?: () => void) {
@@ -80,4 +68,4 @@ record.received = frames.map((f) => `${f.opcode === 10 ? 'pong ' : ''}${f.payloa
 await new Promise((resolve) => setImmediate(resolve));
 console.log(JSON.stringify(record));
 ws.nextLayer.destroy();
-client.destroy();
+peer.io.destroy();

@@ -1,8 +1,10 @@
-/** An open server-role stream over the test layer, with a raw client peer. */
+/** Open server-role streams with a raw client peer: over the test layer, or over TCP. */
+import net from 'node:net';
 import { WebSocketStream, createTestPair, type StreamOptions, type TestLayerOptions } from '../../src/index.js';
-import { requestObject } from './frames.js';
+import { requestHead, requestObject } from './frames.js';
 import { RawPeer } from './peer.js';
 
+/** An open server-role stream over the test layer, with a raw client peer. */
 export async function openServer(options: StreamOptions = {}, layer: TestLayerOptions = {}) {
   const [server, client] = createTestPair(layer);
   const ws = new WebSocketStream(server, options);
@@ -10,4 +12,23 @@ export async function openServer(options: StreamOptions = {}, layer: TestLayerOp
   await ws.accept(requestObject());
   await peer.responseHead();
   return { ws, peer, server, client };
+}
+
+/** A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer. */
+export async function openServerOverTcp(
+  options: StreamOptions = {},
+): Promise<{ ws: WebSocketStream; socket: net.Socket; peer: RawPeer }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const socket = await accepted;
+  server.close();
+  const peer = new RawPeer(client);
+  const ws = new WebSocketStream(socket, options);
+  const opened = ws.accept();
+  peer.send(requestHead());
+  await opened;
+  await peer.responseHead();
+  return { ws, socket, peer };
 }
