@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { runConnect } from './connect.js';
+import { readPemFile } from './pem-file.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
 import { type ConnectConfig, type ServeConfig, UsageError, limits, parseConnectArgs, parseServeArgs } from './args.js';
@@ -121,11 +122,17 @@ async function main(argv: string[]): Promise<number> {
       // The primary checks the files given, or makes the one self-signed certificate, before it
       // forks: every worker serves the same one (a client that trusts it reaches each worker).
       const { cert, key } = config.tls;
+      let option = cert && key ? '--cert' : '--tls';
       try {
-        tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
-        createSecureContext(tls); // files that are no PEM, or a key that is not the certificate's, fail here
+        if (cert && key) {
+          const certificate = readPemFile(cert, 'certificate');
+          option = '--key';
+          tls = { cert: certificate, key: readPemFile(key, 'private key') };
+          option = '--cert/--key';
+        } else tls = selfSignedCertificate();
+        createSecureContext(tls); // a key that is not the certificate's, or a damaged PEM, fails here
       } catch (err) {
-        console.error(`ws-stream serve: --cert/--key: ${err instanceof Error ? err.message : String(err)}`);
+        console.error(`ws-stream serve: ${option}: ${err instanceof Error ? err.message : String(err)}`);
         return 1;
       }
     }
