@@ -79,9 +79,7 @@ function count(option: string, value: string, min: number, max: number): number 
   const n = /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= min && n <= max)) {
     const zero = /^0[0-9]/.test(value) ? ', without a leading zero' : '';
-    throw new UsageError(
-      `--${option} takes a whole number from ${min} to ${max}${zero}, not ${JSON.stringify(value)}`,
-    );
+    throw new UsageError(`--${option} takes a whole number from ${min} to ${max}${zero}, not ${JSON.stringify(value)}`);
   }
   return n;
 }

@@ -267,9 +267,9 @@ function pageAnswer(
     ? [400, 'text/plain', 'the request target has a fragment (#...), which none may\n', undefined]
     : !isPagePath(target)
       ? [404, 'text/plain', 'not found\n', undefined]
-    : method === 'GET' || method === 'HEAD'
-      ? [200, 'text/html; charset=utf-8', html, undefined]
-      : [405, 'text/plain', 'method not allowed\n', 'GET, HEAD'];
+      : method === 'GET' || method === 'HEAD'
+        ? [200, 'text/html; charset=utf-8', html, undefined]
+        : [405, 'text/plain', 'method not allowed\n', 'GET, HEAD'];
   const headers: Record<string, string> = { 'content-type': type, 'content-length': String(Buffer.byteLength(body)) };
   if (allow) headers.allow = allow;
   return { status, headers, body: method === 'HEAD' ? undefined : body };

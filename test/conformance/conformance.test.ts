@@ -810,6 +810,36 @@ describe('handshake refusals', () => {
       ['accept', 'readRequest'],
     ],
     ['101 header fields', head(manyFields), 431, 'ERR_WS_HEADER_LIMIT', ['accept', 'readRequest']],
+    // RFC 9110 §15.5.15: a target longer than the server reads is 414 URI Too Long, not 431.
+    [
+      'a request line over 16 KiB (no end in sight)',
+      `GET /${'a'.repeat(17 * 1024)}`,
+      414,
+      'ERR_WS_HEADER_LIMIT',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'a request line over 16 KiB, whole',
+      head({}, `GET /${'a'.repeat(17 * 1024)} HTTP/1.1`),
+      414,
+      'ERR_WS_HEADER_LIMIT',
+      ['accept', 'readRequest'],
+    ],
+    // RFC 9112 §3.2: no request target has a fragment; RFC 6455 §3: a WebSocket URI must not use one.
+    [
+      'a fragment in the request target',
+      head({}, 'GET /chat#room HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'an empty fragment in the target',
+      head({}, 'GET /# HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
     ['HTTP/1.0', head({}, 'GET / HTTP/1.0'), 400, 'ERR_WS_BAD_HTTP_VERSION', ['accept', 'readRequest']],
     ['POST', head({}, 'POST / HTTP/1.1'), 400, 'ERR_WS_BAD_METHOD', ['accept', 'readRequest']],
     ['GET * (no resource)', head({}, 'GET * HTTP/1.1'), 400, 'ERR_WS_BAD_REQUEST', ['accept', 'readRequest']],
@@ -940,6 +970,8 @@ describe('handshake refusals', () => {
     ['sec-websocket-version: 13 then 0xA0', { 'sec-websocket-version': '13\xa0' }, 400],
     [':protocol other than websocket', { ':protocol': 'chat' }, 400],
     ['a malformed sec-websocket-protocol', { 'sec-websocket-protocol': 'a b' }, 400],
+    // RFC 6455 §3, RFC 9113 §8.3.1: a :path is a request target, which has no fragment.
+    ['a fragment in :path', { ':path': '/chat#room' }, 400],
   ];
   for (const [name, over, status] of h2cases) {
     it(`HTTP/2 extended CONNECT with ${name} → :status ${status}`, async () => {
