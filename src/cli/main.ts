@@ -18,11 +18,14 @@ const usage = `usage:
                   [--handshake-timeout 30] [--idle-timeout 0] [--deflate] [--tls [--cert FILE --key FILE]] [--log]
       (timeouts in seconds, keep-alive pings at half the idle time; the handshake timeout counts from
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
-      one port, with a self-signed certificate made by the openssl command unless given)
+      one port, with a self-signed certificate made by the openssl command unless given; --cert and
+      --key are PEM files, regular files of at most 1 MiB)
       an echo server: every message comes back with its type; GET / shows a page to try it;
       --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
       --quiet: no line per refused handshake, nor with --pubsub per broker outage or topic gap (a lost
       worker still is)
+      --host (both modes): a host name or IP address, an IPv6 one as is or in brackets (::1, [::1]; no
+      %zone); numbers (both modes) are decimal, without a leading zero (--port 08: 8, or octal?)
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
@@ -46,8 +49,8 @@ const usage = `usage:
       offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.
-      URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/); --ca trusts a CA (or
-      self-signed) certificate file, --insecure accepts any certificate
+      URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/), no #fragment; --ca trusts
+      a CA (or self-signed) certificate PEM file (at most 1 MiB), --insecure accepts any certificate
   ws-stream --version`;
 
 /** A self-signed certificate for localhost, 127.0.0.1 and ::1 (`--host ::1`), made with the machine's openssl. */
