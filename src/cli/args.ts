@@ -451,7 +451,8 @@ export function parseConnectArgs(args: string[]): ConnectConfig {
   if (!parsed || !['ws:', 'wss:', 'http:', 'https:'].includes(parsed.protocol)) {
     throw new UsageError(`${JSON.stringify(url)} is not a ws:// or wss:// URL`);
   }
-  if (parsed.hash !== '') throw new UsageError(`${JSON.stringify(url)}: a WebSocket URL has no fragment (#…)`);
+  // (RFC 6455 §3; an empty one, `…/#`, too: its `hash` is '', but a '#' in the serialised URL only starts a fragment)
+  if (parsed.href.includes('#')) throw new UsageError(`${JSON.stringify(url)}: a WebSocket URL has no fragment (#…)`);
   const protocols = (values.protocol as string[] | undefined) ?? [];
   for (const p of protocols) {
     if (!isToken(p)) throw new UsageError(`--protocol: ${JSON.stringify(p)} is not a subprotocol name (a token)`);

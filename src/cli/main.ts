@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     // A server whose output nobody reads any more (the pipe closed: EPIPE) serves on; an 'error'
     // event without a listener would end the process at its next line of log.
     for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
-    if (rest.includes('--help') || rest.includes('-h')) {
+    if (asksForHelp(rest)) {
       console.log(usage);
       return 0;
     }
@@ -147,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
     return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
   }
   if (command === 'connect') {
-    if (rest.includes('--help') || rest.includes('-h')) {
+    if (asksForHelp(rest)) {
       console.log(usage);
       return 0;
     }
@@ -160,10 +160,21 @@ async function main(argv: string[]): Promise<number> {
     return runConnect(config);
   }
   if (command === '--help' || command === '-h' || command === 'help') {
+    // (`help serve` is help too; anything else after it was meant as something, and is refused.)
+    if (rest.length > 1 || (rest.length === 1 && rest[0] !== 'serve' && rest[0] !== 'connect')) {
+      console.error(
+        `ws-stream ${command}: unexpected ${JSON.stringify(rest.join(' '))} (ws-stream --help shows the usage)`,
+      );
+      return 2;
+    }
     console.log(usage);
     return 0;
   }
   if (command === '--version' || command === '-v' || command === 'version') {
+    if (rest.length > 0) {
+      console.error(`ws-stream ${command} takes no arguments, not ${JSON.stringify(rest.join(' '))}`);
+      return 2;
+    }
     console.log(packageVersion());
     return 0;
   }
@@ -175,6 +186,15 @@ async function main(argv: string[]): Promise<number> {
     `ws-stream: unknown command ${JSON.stringify(command)}: serve or connect (ws-stream --help shows the usage)`,
   );
   return 2;
+}
+
+/**
+ * Whether a command's arguments ask for help: `--help` or `-h` before a `--` (after it, a word is
+ * an argument: `connect -- --help` names a URL, refused as one).
+ */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return args.slice(0, end < 0 ? args.length : end).some((word) => word === '--help' || word === '-h');
 }
 
 /** This package's version, from its package.json (dist/src/cli/ is three folders below it). */

@@ -151,6 +151,8 @@ const refused: [string[], RegExp][] = [
   [['--max-message-size', '5'], /Unknown option '--max-message-size'/],
   [['-p', '1'], /Unknown option '-p'/],
   [['--', '--port', '1'], /Unexpected argument '--port'/],
+  // After `--`, `--help` is an argument like any other, not a request for help.
+  [['--', '--help'], /Unexpected argument '--help'/],
   // A value that starts with '-' is the option's value, refused by its own check (not "ambiguous").
   [['--port', '-1'], /--port takes a whole number from 0 to 65535, not "-1"/],
   [['--port', '70000'], /--port takes a whole number from 0 to 65535, not "70000"/],
@@ -238,6 +240,9 @@ const connectRefused: [string[], RegExp][] = [
   [['foo'], /"foo" is not a ws:\/\/ or wss:\/\/ URL/],
   [['ftp://127.0.0.1:1/'], /"ftp:\/\/127\.0\.0\.1:1\/" is not a ws:\/\/ or wss:\/\/ URL/],
   [['ws://127.0.0.1:1/#x'], /no fragment/],
+  // An empty fragment too (its URL's `hash` is ''): a usage error, not connect()'s ERR_WS_INVALID_ARGUMENT (exit 1).
+  [['ws://127.0.0.1:1/#'], /"ws:\/\/127\.0\.0\.1:1\/#": a WebSocket URL has no fragment/],
+  [['--', '--help'], /"--help" is not a ws:\/\/ or wss:\/\/ URL/],
   [['--bogus', 'ws://127.0.0.1:1'], /Unknown option '--bogus'/],
   [['ws://127.0.0.1:1', '--binary=yes'], /Option '--binary' does not take an argument/],
   [['ws://127.0.0.1:1', '--protocol'], /--protocol needs a value/],
@@ -288,6 +293,29 @@ describe('ws-stream without a command, with an unknown one, or asking for help',
       assert.match(r.out, /^usage:\n {2}ws-stream serve /, args.join(' '));
       assert.match(r.out, /\n {2}ws-stream connect URL /, args.join(' '));
       assert.equal(r.err, '', args.join(' '));
+    }
+  });
+
+  it('help serve, help connect: the usage, exit 0; words after --help, help, --version, -v or version: one line, exit 2', async () => {
+    for (const args of [
+      ['help', 'serve'],
+      ['--help', 'connect'],
+    ]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.out, /^usage:\n/, args.join(' '));
+    }
+    for (const [args, message] of [
+      [['--help', 'extra'], /^ws-stream --help: unexpected "extra" \(ws-stream --help shows the usage\)\n$/],
+      [['help', 'serve', 'now'], /^ws-stream help: unexpected "serve now"/],
+      [['--version', 'extra'], /^ws-stream --version takes no arguments, not "extra"\n$/],
+      [['-v', '--bogus'], /^ws-stream -v takes no arguments, not "--bogus"\n$/],
+      [['version', 'x'], /^ws-stream version takes no arguments/],
+    ] as const) {
+      const r = await run([...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.err, message);
+      assert.equal(r.out, '', args.join(' '));
     }
   });
 
