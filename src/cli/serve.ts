@@ -2,8 +2,9 @@
  * `ws-stream serve`: an echo server. node:http answers a plain GET / with a small page; an upgrade
  * request is handed to `accept(req, { head })`, and every message is echoed with its type. Hostile
  * clients meet the same rules as `accept()` reading a request itself: the handshake timeout counts
- * from the TCP connection, a head over 16 KiB or with more than 100 fields is answered 431, and a
- * request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
+ * from the TCP connection, a head over 16 KiB or with more than 100 fields is answered 431 (414 for
+ * a request line alone that long, where node's parser lets that be told), a target with a fragment
+ * 400, and a request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
