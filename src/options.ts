@@ -131,7 +131,7 @@ export interface AcceptOptions {
 }
 
 export interface ReadRequestOptions {
-  /** Limit on the request head, in bytes; more is answered 431. Default 16 KiB. */
+  /** Limit on the request head, in bytes; more is answered 431 (414 for a request line alone that long). Default 16 KiB. */
   maxHeaderBytes?: number;
   /** Limit on the number of header fields; more is answered 431. Default 100. */
   maxHeaders?: number;

@@ -71,11 +71,15 @@ export const limits = Object.freeze({
   brokerTimeout: { default: 5 },
 });
 
-/** A count in [min, max], written in decimal digits only. */
+/**
+ * A count in [min, max], written in decimal digits only, without a leading zero: `08` or `0080`
+ * would be 8 and 80 here but octal (or an error) elsewhere, so it is refused rather than guessed.
+ */
 function count(option: string, value: string, min: number, max: number): number {
-  const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  const n = /^(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : Number.NaN;
   if (!(n >= min && n <= max)) {
-    throw new UsageError(`--${option} takes a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+    const zero = /^0[0-9]/.test(value) ? ', without a leading zero' : '';
+    throw new UsageError(`--${option} takes a whole number from ${min} to ${max}${zero}, not ${JSON.stringify(value)}`);
   }
   return n;
 }
@@ -85,10 +89,12 @@ function count(option: string, value: string, min: number, max: number): number 
  * A time that must be positive (`none: false`) refuses 0.
  */
 function seconds(option: string, value: string, none = true): number {
-  const s = /^[0-9]{1,10}(\.[0-9]{1,9})?$/.test(value) ? Number(value) : Number.NaN;
+  // (Whole seconds without a leading zero, as counts: `0.5` yes, `05` and `00.5` no.)
+  const s = /^(0|[1-9][0-9]{0,9})(\.[0-9]{1,9})?$/.test(value) ? Number(value) : Number.NaN;
   if (!(s >= 0 && s <= limits.seconds.max) || (!none && s === 0)) {
     const range = none ? `from 0 to ${limits.seconds.max} (0: none)` : `over 0, at most ${limits.seconds.max}`;
-    throw new UsageError(`--${option} takes seconds ${range}, not ${JSON.stringify(value)}`);
+    const zero = /^0[0-9]/.test(value) ? ', without a leading zero' : '';
+    throw new UsageError(`--${option} takes seconds ${range}${zero}, not ${JSON.stringify(value)}`);
   }
   return Math.ceil(s * 1000);
 }
@@ -176,12 +182,30 @@ export function checkBrokerUrl(value: string): BrokerUrl {
 }
 
 /**
- * An IP address, or a host name's syntax (labels of letters, digits, `-` and `_`, not starting or
- * ending with `-`): what else `--host` could hold (a space, `-x`, `[::1]`) only fails at listen.
+ * `--host`: an IP address, an IPv6 address in brackets as URLs write it (`[::1]`, taken as `::1`), or
+ * a host name's syntax (labels of letters, digits, `-` and `_`, not starting or ending with `-`):
+ * what else it could hold (a space, `-x`) would only fail at listen. An IPv6 zone (`fe80::1%eth0`) is
+ * refused: no URL can hold it (WHATWG URLs have no zone), so neither the printed URL, the page nor
+ * `connect` could reach the server.
  */
-function isHost(text: string): boolean {
+function checkHost(value: string): string {
+  const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
+  const host = bracketed ?? value;
+  if (host.includes('%') && isIP(host) === 6) {
+    throw new UsageError(
+      `--host: ${JSON.stringify(value)} has an IPv6 zone (%…), which no ws:// URL can hold: listen on :: or a global address`,
+    );
+  }
   const label = '[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?';
-  return isIP(text) !== 0 || (text.length <= 253 && new RegExp(`^${label}(\\.${label})*\\.?$`, 'i').test(text));
+  const name = host.length <= 253 && new RegExp(`^${label}(\\.${label})*\\.?$`, 'i').test(host);
+  if (bracketed !== undefined ? isIP(host) !== 6 : isIP(host) === 0 && !name) {
+    throw new UsageError(
+      bracketed !== undefined
+        ? `--host: brackets hold an IPv6 address only, not ${JSON.stringify(value)}`
+        : `--host takes a host name or IP address, not ${JSON.stringify(value)}`,
+    );
+  }
+  return host;
 }
 
 /** `--protocols a,b`: subprotocol names (RFC 6455 §4.1: tokens), none empty, none twice. */
@@ -325,8 +349,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       '--history-total-bytes bounds the in-memory history (no --broker, or the --workers primary); with --broker, history is kept by the broker server',
     );
   }
-  const host = str('host') ?? '127.0.0.1';
-  if (!isHost(host)) throw new UsageError(`--host takes a host name or IP address, not ${JSON.stringify(host)}`);
+  const host = checkHost(str('host') ?? '127.0.0.1');
   const cert = str('cert');
   const key = str('key');
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together');
@@ -428,7 +451,8 @@ export function parseConnectArgs(args: string[]): ConnectConfig {
   if (!parsed || !['ws:', 'wss:', 'http:', 'https:'].includes(parsed.protocol)) {
     throw new UsageError(`${JSON.stringify(url)} is not a ws:// or wss:// URL`);
   }
-  if (parsed.hash !== '') throw new UsageError(`${JSON.stringify(url)}: a WebSocket URL has no fragment (#…)`);
+  // (RFC 6455 §3; an empty one, `…/#`, too: its `hash` is '', but a '#' in the serialised URL only starts a fragment)
+  if (parsed.href.includes('#')) throw new UsageError(`${JSON.stringify(url)}: a WebSocket URL has no fragment (#…)`);
   const protocols = (values.protocol as string[] | undefined) ?? [];
   for (const p of protocols) {
     if (!isToken(p)) throw new UsageError(`--protocol: ${JSON.stringify(p)} is not a subprotocol name (a token)`);

@@ -3,13 +3,13 @@
  * received messages are printed; end of input (Ctrl-D) or Ctrl-C closes with 1000.
  */
 import { createInterface } from 'node:readline';
-import { readFileSync } from 'node:fs';
 import { WebSocketError } from '../errors.js';
 import { ClientHandshakeError } from '../proto/handshake-client.js';
 import { untrustedCertificate } from '../stream/next-layer.js';
 import { connect } from '../stream/connect.js';
 import type { WebSocketStream } from '../stream/websocket-stream.js';
 import type { ConnectConfig } from './args.js';
+import { readPemFile } from './pem-file.js';
 
 /** The line that shows a received message: text as it is, binary as its size and first bytes in hex. */
 function show(data: Buffer, binary: boolean): string {
@@ -21,7 +21,7 @@ function show(data: Buffer, binary: boolean): string {
 export async function runConnect(o: ConnectConfig): Promise<number> {
   let ca: Buffer | undefined;
   try {
-    ca = o.ca === undefined ? undefined : readFileSync(o.ca);
+    ca = o.ca === undefined ? undefined : readPemFile(o.ca, 'certificate');
   } catch (err) {
     console.error(`ws-stream connect: --ca: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

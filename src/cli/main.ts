@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { runConnect } from './connect.js';
+import { readPemFile } from './pem-file.js';
 import { runPubSubServe } from './pubsub-serve.js';
 import { serve } from './serve.js';
 import { type ConnectConfig, type ServeConfig, UsageError, limits, parseConnectArgs, parseServeArgs } from './args.js';
@@ -17,11 +18,14 @@ const usage = `usage:
                   [--handshake-timeout 30] [--idle-timeout 0] [--deflate] [--tls [--cert FILE --key FILE]] [--log]
       (timeouts in seconds, keep-alive pings at half the idle time; the handshake timeout counts from
       the TCP connection; --tls serves wss:// with HTTP/1.1 upgrades and HTTP/2 extended CONNECT on
-      one port, with a self-signed certificate made by the openssl command unless given)
+      one port, with a self-signed certificate made by the openssl command unless given; --cert and
+      --key are PEM files, regular files of at most 1 MiB)
       an echo server: every message comes back with its type; GET / shows a page to try it;
       --workers: processes on one port (node:cluster; with --tls and no --cert, one certificate for all);
       --quiet: no line per refused handshake, nor with --pubsub per broker outage or topic gap (a lost
       worker still is)
+      --host (both modes): a host name or IP address, an IPv6 one as is or in brackets (::1, [::1]; no
+      %zone); numbers (both modes) are decimal, without a leading zero (--port 08: 8, or octal?)
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
@@ -45,8 +49,8 @@ const usage = `usage:
       offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.
-      URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/); --ca trusts a CA (or
-      self-signed) certificate file, --insecure accepts any certificate
+      URL: ws:// or wss://, an IPv6 address in brackets (ws://[::1]:8080/), no #fragment; --ca trusts
+      a CA (or self-signed) certificate PEM file (at most 1 MiB), --insecure accepts any certificate
   ws-stream --version`;
 
 /** A self-signed certificate for localhost, 127.0.0.1 and ::1 (`--host ::1`), made with the machine's openssl. */
@@ -101,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     // A server whose output nobody reads any more (the pipe closed: EPIPE) serves on; an 'error'
     // event without a listener would end the process at its next line of log.
     for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
-    if (rest.includes('--help') || rest.includes('-h')) {
+    if (asksForHelp(rest)) {
       console.log(usage);
       return 0;
     }
@@ -121,11 +125,17 @@ async function main(argv: string[]): Promise<number> {
       // The primary checks the files given, or makes the one self-signed certificate, before it
       // forks: every worker serves the same one (a client that trusts it reaches each worker).
       const { cert, key } = config.tls;
+      let option = cert && key ? '--cert' : '--tls';
       try {
-        tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : selfSignedCertificate();
-        createSecureContext(tls); // files that are no PEM, or a key that is not the certificate's, fail here
+        if (cert && key) {
+          const certificate = readPemFile(cert, 'certificate');
+          option = '--key';
+          tls = { cert: certificate, key: readPemFile(key, 'private key') };
+          option = '--cert/--key';
+        } else tls = selfSignedCertificate();
+        createSecureContext(tls); // a key that is not the certificate's, or a damaged PEM, fails here
       } catch (err) {
-        console.error(`ws-stream serve: --cert/--key: ${err instanceof Error ? err.message : String(err)}`);
+        console.error(`ws-stream serve: ${option}: ${err instanceof Error ? err.message : String(err)}`);
         return 1;
       }
     }
@@ -137,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
     return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
   }
   if (command === 'connect') {
-    if (rest.includes('--help') || rest.includes('-h')) {
+    if (asksForHelp(rest)) {
       console.log(usage);
       return 0;
     }
@@ -150,10 +160,21 @@ async function main(argv: string[]): Promise<number> {
     return runConnect(config);
   }
   if (command === '--help' || command === '-h' || command === 'help') {
+    // (`help serve` is help too; anything else after it was meant as something, and is refused.)
+    if (rest.length > 1 || (rest.length === 1 && rest[0] !== 'serve' && rest[0] !== 'connect')) {
+      console.error(
+        `ws-stream ${command}: unexpected ${JSON.stringify(rest.join(' '))} (ws-stream --help shows the usage)`,
+      );
+      return 2;
+    }
     console.log(usage);
     return 0;
   }
   if (command === '--version' || command === '-v' || command === 'version') {
+    if (rest.length > 0) {
+      console.error(`ws-stream ${command} takes no arguments, not ${JSON.stringify(rest.join(' '))}`);
+      return 2;
+    }
     console.log(packageVersion());
     return 0;
   }
@@ -165,6 +186,15 @@ async function main(argv: string[]): Promise<number> {
     `ws-stream: unknown command ${JSON.stringify(command)}: serve or connect (ws-stream --help shows the usage)`,
   );
   return 2;
+}
+
+/**
+ * Whether a command's arguments ask for help: `--help` or `-h` before a `--` (after it, a word is
+ * an argument: `connect -- --help` names a URL, refused as one).
+ */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return args.slice(0, end < 0 ? args.length : end).some((word) => word === '--help' || word === '-h');
 }
 
 /** This package's version, from its package.json (dist/src/cli/ is three folders below it). */

@@ -2,8 +2,9 @@
  * `ws-stream serve`: an echo server. node:http answers a plain GET / with a small page; an upgrade
  * request is handed to `accept(req, { head })`, and every message is echoed with its type. Hostile
  * clients meet the same rules as `accept()` reading a request itself: the handshake timeout counts
- * from the TCP connection, a head over 16 KiB or with more than 100 fields is answered 431, and a
- * request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
+ * from the TCP connection, a head over 16 KiB or with more than 100 fields is answered 431 (414 for
+ * a request line alone that long, where node's parser lets that be told), a target with a fragment
+ * 400, and a request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -213,14 +214,32 @@ function refusal(req: http.IncomingMessage, upgrade: boolean): HandshakeError | 
   return new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'not an upgrade request');
 }
 
-/** The status and reason that answer a request node:http could not read. */
-function clientErrorRefusal(err: NodeJS.ErrnoException): HandshakeError {
+/**
+ * Whether node:http's HPE_HEADER_OVERFLOW (it counts the target with the fields, and reports both
+ * alike) came before the request line ended: 414 URI Too Long then (RFC 9110 §15.5.15), not 431.
+ * node keeps only the chunk it was parsing (`rawPacket`, read up to `bytesParsed`), so this is
+ * decided only when that chunk shows where the request began: it holds the end of an earlier head
+ * (a pipelined request), or it is all the connection sent. A request line longer than the limit
+ * that began in an earlier chunk cannot be told from a long field, and stays 431.
+ */
+function requestLineUnended(err: NodeJS.ErrnoException, socket: Duplex): boolean {
+  const { rawPacket, bytesParsed } = err as { rawPacket?: unknown; bytesParsed?: unknown };
+  if (!Buffer.isBuffer(rawPacket)) return false;
+  const seen = rawPacket.subarray(0, typeof bytesParsed === 'number' ? bytesParsed : rawPacket.length);
+  const headEnd = seen.lastIndexOf('\r\n\r\n');
+  let start = headEnd < 0 ? 0 : headEnd + 4;
+  if (headEnd < 0 && (socket as net.Socket).bytesRead !== rawPacket.length) return false;
+  while (seen[start] === 0x0d || seen[start] === 0x0a) start++; // empty lines before a request line (RFC 9112 §2.2)
+  return start < seen.length && seen.indexOf(0x0a, start) < 0;
+}
+
+/** The status and reason that answer a request node:http could not read on `socket`. */
+function clientErrorRefusal(err: NodeJS.ErrnoException, socket: Duplex): HandshakeError {
+  const { maxHeaderBytes } = requestLimitDefaults;
   if (err.code === 'HPE_HEADER_OVERFLOW')
-    return new HandshakeError(
-      'ERR_WS_HEADER_LIMIT',
-      431,
-      `HTTP head over ${requestLimitDefaults.maxHeaderBytes} bytes`,
-    );
+    return requestLineUnended(err, socket)
+      ? new HandshakeError('ERR_WS_HEADER_LIMIT', 414, `request line over ${maxHeaderBytes} bytes`)
+      : new HandshakeError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${maxHeaderBytes} bytes`);
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HandshakeError('ERR_WS_TIMEOUT', 408);
   // HTTP/2 with prior knowledge (RFC 9113 §3.3) on a port that speaks HTTP/1.1: 505, as accept() answers HTTP/2.0.
   if (err.code === 'HPE_PAUSED_H2_UPGRADE')
@@ -236,7 +255,8 @@ function isPagePath(target: string | undefined): boolean {
 
 /**
  * What a plain HTTP request gets: the page for GET and HEAD (RFC 9110 §9.3.2: HEAD has GET's
- * headers and no body), 405 with `Allow` for another method on the page path, 404 elsewhere.
+ * headers and no body), 405 with `Allow` for another method on the page path, 404 elsewhere; 400
+ * for a target with a fragment (no request target has one: RFC 9112 §3.2).
  * Content-Length always (no chunked answer to some requests and not others), also for HEAD and HTTP/2.
  */
 function pageAnswer(
@@ -244,11 +264,13 @@ function pageAnswer(
   target: string | undefined,
   html: string,
 ): { status: number; headers: Record<string, string>; body: string | undefined } {
-  const [status, type, body, allow] = !isPagePath(target)
-    ? [404, 'text/plain', 'not found\n', undefined]
-    : method === 'GET' || method === 'HEAD'
-      ? [200, 'text/html; charset=utf-8', html, undefined]
-      : [405, 'text/plain', 'method not allowed\n', 'GET, HEAD'];
+  const [status, type, body, allow] = target?.includes('#')
+    ? [400, 'text/plain', 'the request target has a fragment (#...), which none may\n', undefined]
+    : !isPagePath(target)
+      ? [404, 'text/plain', 'not found\n', undefined]
+      : method === 'GET' || method === 'HEAD'
+        ? [200, 'text/html; charset=utf-8', html, undefined]
+        : [405, 'text/plain', 'method not allowed\n', 'GET, HEAD'];
   const headers: Record<string, string> = { 'content-type': type, 'content-length': String(Buffer.byteLength(body)) };
   if (allow) headers.allow = allow;
   return { status, headers, body: method === 'HEAD' ? undefined : body };
@@ -432,7 +454,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       // first error kept, as the parser reports each later chunk again), unless one closed the
       // connection (RFC 9112 §9.6).
       if (afterAnswers.has(socket)) return;
-      const refusal = clientErrorRefusal(err);
+      const refusal = clientErrorRefusal(err, socket);
       afterAnswers.set(socket, () => {
         if (socket.writableEnded || socket.destroyed) return;
         deadlines?.disarm(socket as net.Socket);
@@ -440,7 +462,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
       });
     } else {
       deadlines?.disarm(socket as net.Socket); // the answer's lingering close ends it
-      refuseOnSocket(socket, clientErrorRefusal(err));
+      refuseOnSocket(socket, clientErrorRefusal(err, socket));
     }
   });
   return new Promise((resolve, reject) => {

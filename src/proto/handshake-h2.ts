@@ -5,7 +5,7 @@
 import { shown, WebSocketError } from '../errors.js';
 import type { HttpHeaders } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
-import { HandshakeError, computeAccept } from './handshake-server.js';
+import { HandshakeError, checkNoFragment, computeAccept } from './handshake-server.js';
 import { isToken, splitList, trimOws } from './tokens.js';
 
 export interface ValidConnect {
@@ -29,6 +29,7 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   if (one(h[':protocol'])!.toLowerCase() !== 'websocket') throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
   if (!one(h[':scheme']) || !one(h[':path']))
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, ':scheme and :path are required');
+  checkNoFragment(one(h[':path'])!);
   if (!one(h[':authority'])) throw new HandshakeError('ERR_WS_NO_HOST', 400);
   const version = one(h['sec-websocket-version']);
   if (version === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);

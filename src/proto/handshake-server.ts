@@ -110,6 +110,15 @@ function isAbsoluteUri(target: string): boolean {
   return true;
 }
 
+/**
+ * Refuses a request target with a fragment: RFC 9112 §3.2's forms have none (a client strips it
+ * before sending), and RFC 6455 §3 says a WebSocket URI must not use one. Also for HTTP/2's `:path`.
+ */
+export function checkNoFragment(target: string): void {
+  if (target.includes('#'))
+    throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target has a fragment (#...), which none may');
+}
+
 /** No subprotocols or extensions offered (shared, never changed). */
 const NONE: never[] = Object.freeze([]) as never[];
 
@@ -152,6 +161,7 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   if (typeof target === 'string' && target[0] !== '/' && !isAbsoluteUri(target)) {
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target is neither a path nor an absolute URI');
   }
+  if (typeof target === 'string') checkNoFragment(target);
   const host = single(header(h, 'host'));
   if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
   // node:http keeps the first of several Host fields; RFC 9112 §3.2 wants such a request refused.

@@ -73,6 +73,8 @@ export class HeadReader<T> {
   private lead = 0;
   /** Whether the head's first line has begun (no empty line to skip any more). */
   private started: boolean;
+  /** Whether the heads read are requests (a request line too long is then 414). */
+  private readonly requests: boolean;
 
   /**
    * `skipEmptyLines`: empty lines (CRLF, or a bare LF) before the first line are ignored, as RFC 9112
@@ -86,6 +88,7 @@ export class HeadReader<T> {
     skipEmptyLines = parse === (parseRequestHead as unknown),
   ) {
     this.started = !skipEmptyLines;
+    this.requests = parse === (parseRequestHead as unknown);
   }
 
   /** Feeds bytes; returns the parsed head once complete, or throws a HeadError. */
@@ -110,14 +113,7 @@ export class HeadReader<T> {
     from = Math.max(from, this.lead);
     const at = this.started ? buf.indexOf('\r\n\r\n', from, 'latin1') : -1;
     const end = at < 0 ? -1 : at + 4;
-    if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) {
-      throw new HeadError(
-        'ERR_WS_HEADER_LIMIT',
-        431,
-        `HTTP head over ${this.limits.maxHeaderBytes} bytes`,
-        'maxHeaderBytes',
-      );
-    }
+    if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) throw this.overLimit(buf);
     if (end < 0) {
       // A line ended by a bare LF (which RFC 9112 §2.2 lets a recipient refuse) would leave the
       // head unfinished until the handshake deadline: it is refused at once. A whole head with one
@@ -138,6 +134,20 @@ export class HeadReader<T> {
     const rest = this.acc === null ? buf.subarray(end) : Buffer.from(buf.subarray(end));
     this.acc = null;
     return { done: true, head, rest };
+  }
+
+  /**
+   * The error for a head over `maxHeaderBytes`: 414 URI Too Long (RFC 9110 §15.5.15) when a request
+   * line alone is longer than that (ended past the limit, or not ended at all), else 431.
+   */
+  private overLimit(buf: Buffer): HeadError {
+    const max = this.limits.maxHeaderBytes;
+    if (this.requests && this.started) {
+      const eol = buf.indexOf('\r\n', this.lead, 'latin1');
+      if ((eol < 0 ? buf.length : eol + 2) - this.lead > max)
+        return new HeadError('ERR_WS_HEADER_LIMIT', 414, `request line over ${max} bytes`, 'maxHeaderBytes');
+    }
+    return new HeadError('ERR_WS_HEADER_LIMIT', 431, `HTTP head over ${max} bytes`, 'maxHeaderBytes');
   }
 
   /** Moves `lead` past the empty lines at the start of `buf`; sets `started` once a line begins. */

@@ -2,7 +2,7 @@
  * `accept`: the server-role handshake (RFC 6455 §4.2), after Beast's `async_accept`. A composed
  * operation of the next layer's reads and writes: it validates the request (or first reads it),
  * answers 101 with the chosen subprotocol and the decorator's headers, and opens the stream; a bad
- * request is answered 400/426/431, the layer torn down, and the operation fails with the code
+ * request is answered 400/414/426/431, the layer torn down, and the operation fails with the code
  * that names the fault. It completes exactly once, never from within the call. The request is
  * read during the call and not kept.
  */

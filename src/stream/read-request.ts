@@ -15,9 +15,9 @@ export interface ReadRequestResult {
 }
 
 /**
- * Reads one request head. Rejects with ERR_WS_BAD_REQUEST (400) or ERR_WS_HEADER_LIMIT (431), whose
- * `status` says how to answer (see `rejectUpgrade`); with ERR_WS_EOF if the peer ends first. Writes
- * nothing and leaves the layer open and paused; a Duplex also half-open (`allowHalfOpen`) until a
+ * Reads one request head. Rejects with ERR_WS_BAD_REQUEST (400) or ERR_WS_HEADER_LIMIT (431; 414
+ * for a request line alone over the limit), whose `status` says how to answer (see
+ * `rejectUpgrade`); with ERR_WS_EOF if the peer ends first. Writes nothing and leaves the layer open and paused; a Duplex also half-open (`allowHalfOpen`) until a
  * layer is attached to it again (accept, rejectUpgrade): a FIN that came with the request is told
  * to that layer, and node does not end our side first (which would leave nothing to answer on).
  * A socket answered by hand instead gets node's default back at the peer's FIN if it was written to

@@ -6,6 +6,7 @@
  * says so in the name of the one test that stands for them, and that test checks that this is the reason.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -19,7 +20,7 @@ import { WebSocketServer } from 'ws';
 import { startServer } from '../conformance/raw-client.js';
 import { ipv6LoopbackMissing, NO_IPV6_CODES } from '../support/ipv6.js';
 import { selfSigned } from '../support/tls-cert.js';
-import { runConnectEcho } from './cli-support.js';
+import { MAIN, exitOf, runConnectEcho } from './cli-support.js';
 
 /** What the server saw of one upgrade. */
 interface Seen {
@@ -139,6 +140,39 @@ if (missing === null) {
       assert.equal(seen[0]!.remote, '::1');
       assert.equal(seen[0]!.host, `[::1]:${port}`);
       assert.ok(!seen[0]!.sni, `no server name for an IP address, got ${seen[0]!.sni}`);
+    });
+
+    it('serve --host [::1] (as a URL writes it) or ::1: listens on ::1 and prints a URL that parses, which connect reaches', async (t) => {
+      for (const args of [
+        ['--host', '[::1]'],
+        ['--host', '::1'],
+        ['--host', '[::1]', '--workers', '2'],
+        ['--host', '[::1]', '--pubsub'],
+      ]) {
+        const proc = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--quiet', ...args], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        const exited = exitOf(proc);
+        t.after(async () => {
+          proc.kill('SIGINT');
+          await exited;
+        });
+        let out = '';
+        const firstLine = new Promise<void>((resolve, reject) => {
+          proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+            out += d;
+            if (out.includes('\n')) resolve();
+          });
+          void exited.then(() => reject(new Error(`serve ${args.join(' ')} exited: ${out}`)));
+        });
+        await firstLine;
+        const url = /listening on (\S+)/.exec(out)?.[1];
+        assert.match(url ?? '', /^ws:\/\/\[::1\]:\d+\/$/, `${args.join(' ')}: ${out}`);
+        assert.equal(new URL(url!).hostname, '[::1]');
+        if (!args.includes('--pubsub')) assertEchoed(await runConnectEcho([url!], 'bracketed'), url!, 'bracketed');
+        proc.kill('SIGINT');
+        await exited;
+      }
     });
 
     it('serve --tls --host ::1: the certificate it makes names ::1, so connect --ca with it reaches it', async (t) => {

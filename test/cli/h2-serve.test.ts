@@ -64,7 +64,7 @@ describe('ws-stream serve --tls --handshake-timeout 1: the HTTP front over HTTP/
   });
   after(() => server.stop());
 
-  it('GET and HEAD of the page, 405 with Allow: GET, HEAD for other methods on it, 404 elsewhere; Content-Length on each', async () => {
+  it('GET and HEAD of the page, 405 with Allow: GET, HEAD for other methods on it, 404 elsewhere, 400 for a fragment; Content-Length on each', async () => {
     const session = http2.connect(`https://localhost:${server.port}`, { ca });
     session.on('error', () => {});
     const get = await h2Request(session, 'GET', '/');
@@ -72,6 +72,7 @@ describe('ws-stream serve --tls --handshake-timeout 1: the HTTP front over HTTP/
     assert.equal(get.status, 200);
     assert.match(String(get.headers['content-type']), /^text\/html/);
     assert.ok(pageLength > 0);
+    const fragment = 'the request target has a fragment (#...), which none may\n';
     const cases: [string, string, number, Buffer | null][] = [
       ['GET', '/', 200, get.body],
       ['GET', '/index.html?x=1', 200, get.body],
@@ -82,6 +83,9 @@ describe('ws-stream serve --tls --handshake-timeout 1: the HTTP front over HTTP/
       ['GET', '/nope', 404, Buffer.from('not found\n')],
       ['POST', '/nope', 404, Buffer.from('not found\n')],
       ['HEAD', '/nope', 404, Buffer.alloc(0)],
+      // RFC 9112 §3.2 (and RFC 9113 §8.3.1's :path): no request target has a fragment.
+      ['GET', '/#top', 400, Buffer.from(fragment)],
+      ['HEAD', '/index.html#top', 400, Buffer.alloc(0)],
     ];
     for (const [method, path, status, body] of cases) {
       for (const version of ['HTTP/2', 'HTTP/1.1']) {
@@ -91,7 +95,8 @@ describe('ws-stream serve --tls --handshake-timeout 1: the HTTP front over HTTP/
         assert.equal(res.status, status, what);
         assert.deepEqual(res.body, body, what);
         // HEAD has GET's headers: the length of what GET would send.
-        const length = method === 'HEAD' ? (status === 200 ? pageLength : 'not found\n'.length) : body!.length;
+        const headLength = status === 200 ? pageLength : status === 400 ? fragment.length : 'not found\n'.length;
+        const length = method === 'HEAD' ? headLength : body!.length;
         assert.equal(res.headers['content-length'], String(length), what);
         assert.equal(res.headers.allow, status === 405 ? 'GET, HEAD' : undefined, what);
       }

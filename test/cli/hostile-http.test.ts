@@ -92,6 +92,48 @@ for (const mode of [[], ['--pubsub']]) {
       }
     });
 
+    it('RFC 9110 §15.5.15: a request line over 16 KiB is 414 URI Too Long (upgrade, page, behind a pipelined request); one that ended before the limit with a long field after it is 431', async () => {
+      const target = `/${'a'.repeat(17_000)}`;
+      const page = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
+      const cases: [string, string[]][] = [
+        [requestHead({}, `GET ${target} HTTP/1.1`), ['414']],
+        [`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, ['414']],
+        [`GET ${target}`, ['414']], // no end in sight
+        [`\r\nGET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, ['414']], // behind an empty line
+        [`${page}GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, ['200', '414']],
+        [`GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: h\r\nX-A: ${'b'.repeat(9000)}\r\n\r\n`, ['431']],
+        [`${page}GET / HTTP/1.1\r\nHost: h\r\nX-A: ${'b'.repeat(17_000)}\r\n\r\n`, ['200', '431']],
+      ];
+      for (const [request, statuses] of cases) {
+        const response = await exchange(server.port, request);
+        const got = [...response.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+        assert.deepEqual(got, statuses, `${JSON.stringify(request.slice(0, 40))}: ${response.slice(0, 200)}`);
+        if (statuses.at(-1) === '414') {
+          assert.match(response, /^HTTP\/1\.1 414 URI Too Long\r\n/m);
+          assert.match(
+            bodyOf(response.slice(response.lastIndexOf('HTTP/1.1 414'))),
+            /: request line over 16384 bytes\n$/,
+          );
+        }
+      }
+    });
+
+    it('RFC 9112 §3.2, RFC 6455 §3: a request target with a fragment is 400, on an upgrade and on a page request', async () => {
+      for (const request of [
+        requestHead({}, 'GET /#room HTTP/1.1'),
+        requestHead({}, 'GET /chat# HTTP/1.1'),
+        'GET /#top HTTP/1.1\r\nHost: h\r\n\r\n',
+        'GET /index.html?x=1#top HTTP/1.1\r\nHost: h\r\n\r\n',
+        'HEAD /# HTTP/1.1\r\nHost: h\r\n\r\n',
+      ]) {
+        // (RawClient.refused: an upgrade answered 101 fails at once, not when the WebSocket ends.)
+        const response = await RawClient.refused(server.port, request);
+        assert.equal(response.status, 400, `${request.split('\r\n')[0]}: ${response.head}`);
+        if (request.startsWith('HEAD')) assert.equal(response.body, '');
+        else assert.match(response.body, /the request target has a fragment/);
+      }
+    });
+
     it('bytes that are no HTTP, a bad request line, a bad header: 400', async () => {
       for (const request of [
         Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 0x0d, 0x0a, 0x0d, 0x0a]),

@@ -3,8 +3,11 @@
  * says on stderr which option is wrong, and exits 2. Run as a person runs it: the real CLI.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
@@ -148,6 +151,8 @@ const refused: [string[], RegExp][] = [
   [['--max-message-size', '5'], /Unknown option '--max-message-size'/],
   [['-p', '1'], /Unknown option '-p'/],
   [['--', '--port', '1'], /Unexpected argument '--port'/],
+  // After `--`, `--help` is an argument like any other, not a request for help.
+  [['--', '--help'], /Unexpected argument '--help'/],
   // A value that starts with '-' is the option's value, refused by its own check (not "ambiguous").
   [['--port', '-1'], /--port takes a whole number from 0 to 65535, not "-1"/],
   [['--port', '70000'], /--port takes a whole number from 0 to 65535, not "70000"/],
@@ -158,7 +163,23 @@ const refused: [string[], RegExp][] = [
   [['--idle-timeout', '.5'], /--idle-timeout .* not ".5"/],
   [['--host', '-x'], /--host takes a host name or IP address, not "-x"/],
   [['--host', 'a b'], /--host .* not "a b"/],
-  [['--host', '[::1]'], /--host .* not "\[::1\]"/],
+  // Brackets hold an IPv6 address only (as in a URL); an IPv6 zone fits in no ws:// URL.
+  [['--host', '[127.0.0.1]'], /--host: brackets hold an IPv6 address only, not "\[127\.0\.0\.1\]"/],
+  [['--host', '[localhost]'], /--host: brackets hold an IPv6 address only/],
+  [['--host', '[::1'], /--host takes a host name or IP address, not "\[::1"/],
+  [['--host', '[[::1]]'], /--host: brackets/],
+  [['--host', 'fe80::1%lo'], /--host: "fe80::1%lo" has an IPv6 zone/],
+  [['--host', '[fe80::1%25lo]'], /--host: .* has an IPv6 zone/],
+  // Leading zeros: `08` is no port (8? octal?), in every number option.
+  [['--port', '08'], /--port takes a whole number from 0 to 65535, without a leading zero, not "08"/],
+  [['--port', '0080'], /--port .* without a leading zero, not "0080"/],
+  [['--port', '00'], /--port .* not "00"/],
+  [['--pubsub', '--history', '010'], /--history .* without a leading zero, not "010"/],
+  [['--pubsub', '--workers', '02'], /--workers .* not "02"/],
+  [['--idle-timeout', '05'], /--idle-timeout takes seconds .* without a leading zero, not "05"/],
+  [['--handshake-timeout', '00.5'], /--handshake-timeout .* not "00.5"/],
+  [['--port', '+80'], /--port .* not "\+80"/],
+  [['--port', '80 '], /--port .* not "80 "/],
   // Missing values: at the end, or another option where the value should be.
   [['--port'], /--port needs a value/],
   [['--port', '--quiet'], /--port needs a value/],
@@ -219,6 +240,9 @@ const connectRefused: [string[], RegExp][] = [
   [['foo'], /"foo" is not a ws:\/\/ or wss:\/\/ URL/],
   [['ftp://127.0.0.1:1/'], /"ftp:\/\/127\.0\.0\.1:1\/" is not a ws:\/\/ or wss:\/\/ URL/],
   [['ws://127.0.0.1:1/#x'], /no fragment/],
+  // An empty fragment too (its URL's `hash` is ''): a usage error, not connect()'s ERR_WS_INVALID_ARGUMENT (exit 1).
+  [['ws://127.0.0.1:1/#'], /"ws:\/\/127\.0\.0\.1:1\/#": a WebSocket URL has no fragment/],
+  [['--', '--help'], /"--help" is not a ws:\/\/ or wss:\/\/ URL/],
   [['--bogus', 'ws://127.0.0.1:1'], /Unknown option '--bogus'/],
   [['ws://127.0.0.1:1', '--binary=yes'], /Option '--binary' does not take an argument/],
   [['ws://127.0.0.1:1', '--protocol'], /--protocol needs a value/],
@@ -269,6 +293,29 @@ describe('ws-stream without a command, with an unknown one, or asking for help',
       assert.match(r.out, /^usage:\n {2}ws-stream serve /, args.join(' '));
       assert.match(r.out, /\n {2}ws-stream connect URL /, args.join(' '));
       assert.equal(r.err, '', args.join(' '));
+    }
+  });
+
+  it('help serve, help connect: the usage, exit 0; words after --help, help, --version, -v or version: one line, exit 2', async () => {
+    for (const args of [
+      ['help', 'serve'],
+      ['--help', 'connect'],
+    ]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.out, /^usage:\n/, args.join(' '));
+    }
+    for (const [args, message] of [
+      [['--help', 'extra'], /^ws-stream --help: unexpected "extra" \(ws-stream --help shows the usage\)\n$/],
+      [['help', 'serve', 'now'], /^ws-stream help: unexpected "serve now"/],
+      [['--version', 'extra'], /^ws-stream --version takes no arguments, not "extra"\n$/],
+      [['-v', '--bogus'], /^ws-stream -v takes no arguments, not "--bogus"\n$/],
+      [['version', 'x'], /^ws-stream version takes no arguments/],
+    ] as const) {
+      const r = await run([...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.err, message);
+      assert.equal(r.out, '', args.join(' '));
     }
   });
 
@@ -327,15 +374,54 @@ describe('ws-stream serve fails fast when it cannot start', () => {
   it('a certificate file that does not exist, is no PEM, or does not match the key: exit 1', async () => {
     const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
     const cases: [string, string, RegExp][] = [
-      ['/nonexistent/cert.pem', '/nonexistent/key.pem', /\/nonexistent\/cert\.pem/],
-      [fixtures, fixtures, /EISDIR/],
-      [`${fixtures}cert.pem`, `${fixtures}cert.pem`, /--cert\/--key: /],
-      [`${fixtures}key.pem`, `${fixtures}key.pem`, /--cert\/--key: /],
+      ['/nonexistent/cert.pem', '/nonexistent/key.pem', /--cert: ENOENT[^\n]*\/nonexistent\/cert\.pem/],
+      [fixtures, fixtures, /--cert: \S+ is a directory, not a certificate file/],
+      [`${fixtures}cert.pem`, `${fixtures}cert.pem`, /--key: \S+cert\.pem holds no PEM private key/],
+      [`${fixtures}key.pem`, `${fixtures}key.pem`, /--cert: \S+key\.pem holds no PEM certificate/],
+      [`${fixtures}cert.pem`, '/nonexistent/key.pem', /--key: ENOENT/],
     ];
     for (const [cert, key, message] of cases) {
       const r = await runRefused(['--cert', cert, '--key', key]);
       assert.equal(r.code, 1, r.err);
       assert.match(r.err, message);
+      assert.match(r.err, /^ws-stream serve: [^\n]+\n$/, 'one line');
+    }
+  });
+
+  it('a certificate, key or CA "file" that is a device, a FIFO or over 1 MiB is refused at once, not read without end: exit 1', {
+    timeout: 120_000,
+  }, async (t) => {
+    const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'ws-stream-pem-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'cert.fifo');
+    execFileSync('mkfifo', [fifo]); // nobody writes to it: opening it to read would wait forever
+    const huge = join(dir, 'huge.pem');
+    writeFileSync(huge, readFileSync(`${fixtures}cert.pem`));
+    truncateSync(huge, 2 * 1024 * 1024); // the certificate, then zeros: over the limit
+    const cases: [string[], RegExp][] = [
+      [['--cert', '/dev/zero', '--key', `${fixtures}key.pem`], /--cert: \/dev\/zero is not a regular file/],
+      [['--cert', `${fixtures}cert.pem`, '--key', '/dev/zero'], /--key: \/dev\/zero is not a regular file/],
+      [['--cert', fifo, '--key', `${fixtures}key.pem`], /--cert: \S+cert\.fifo is not a regular file/],
+      [['--cert', huge, '--key', `${fixtures}key.pem`], /--cert: \S+huge\.pem is over 1048576 bytes/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runRefused(args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, message);
+      assert.match(r.err, /^ws-stream serve: [^\n]+\n$/, 'one line');
+    }
+    for (const [ca, message] of [
+      ['/dev/zero', /--ca: \/dev\/zero is not a regular file/],
+      [fifo, /--ca: \S+ is not a regular file/],
+      [huge, /--ca: \S+ is over 1048576 bytes/],
+      [`${fixtures}key.pem`, /--ca: \S+ holds no PEM certificate/],
+      [fixtures, /--ca: \S+ is a directory/],
+    ] as const) {
+      const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', ca]);
+      assert.equal(r.code, 1, `--ca ${ca}: ${r.err}`);
+      assert.match(r.err, message);
+      assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
     }
   });
 });

@@ -810,6 +810,36 @@ describe('handshake refusals', () => {
       ['accept', 'readRequest'],
     ],
     ['101 header fields', head(manyFields), 431, 'ERR_WS_HEADER_LIMIT', ['accept', 'readRequest']],
+    // RFC 9110 §15.5.15: a target longer than the server reads is 414 URI Too Long, not 431.
+    [
+      'a request line over 16 KiB (no end in sight)',
+      `GET /${'a'.repeat(17 * 1024)}`,
+      414,
+      'ERR_WS_HEADER_LIMIT',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'a request line over 16 KiB, whole',
+      head({}, `GET /${'a'.repeat(17 * 1024)} HTTP/1.1`),
+      414,
+      'ERR_WS_HEADER_LIMIT',
+      ['accept', 'readRequest'],
+    ],
+    // RFC 9112 §3.2: no request target has a fragment; RFC 6455 §3: a WebSocket URI must not use one.
+    [
+      'a fragment in the request target',
+      head({}, 'GET /chat#room HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
+    [
+      'an empty fragment in the target',
+      head({}, 'GET /# HTTP/1.1'),
+      400,
+      'ERR_WS_BAD_REQUEST',
+      ['accept', 'readRequest'],
+    ],
     ['HTTP/1.0', head({}, 'GET / HTTP/1.0'), 400, 'ERR_WS_BAD_HTTP_VERSION', ['accept', 'readRequest']],
     ['POST', head({}, 'POST / HTTP/1.1'), 400, 'ERR_WS_BAD_METHOD', ['accept', 'readRequest']],
     ['GET * (no resource)', head({}, 'GET * HTTP/1.1'), 400, 'ERR_WS_BAD_REQUEST', ['accept', 'readRequest']],
@@ -904,7 +934,14 @@ describe('handshake refusals', () => {
     for (const mode of modes) {
       it(`${name} → ${status} (${mode}), the operation fails with ${code}, the connection is closed`, async () => {
         const error = nextError(mode);
-        const res = await RawClient.refused(servers.get(mode)!.port, request);
+        const waiting = servers.get(mode)!.waiting;
+        const waiter = waiting.at(-1)!;
+        // A case that fails before the server refused (it answered 101) takes its waiter back: left
+        // in the queue, it would take the next case's error, and that case would wait for ever.
+        const res = await RawClient.refused(servers.get(mode)!.port, request).catch((e: unknown) => {
+          waiting.splice(waiting.indexOf(waiter), 1);
+          throw e;
+        });
         assert.equal(res.status, status, res.head);
         if (status === 426) assert.match(res.head, /\r\nSec-WebSocket-Version: 13(\r\n|$)/i);
         const length = /\r\ncontent-length: (\d+)/i.exec(res.head);
@@ -940,6 +977,8 @@ describe('handshake refusals', () => {
     ['sec-websocket-version: 13 then 0xA0', { 'sec-websocket-version': '13\xa0' }, 400],
     [':protocol other than websocket', { ':protocol': 'chat' }, 400],
     ['a malformed sec-websocket-protocol', { 'sec-websocket-protocol': 'a b' }, 400],
+    // RFC 6455 §3, RFC 9113 §8.3.1: a :path is a request target, which has no fragment.
+    ['a fragment in :path', { ':path': '/chat#room' }, 400],
   ];
   for (const [name, over, status] of h2cases) {
     it(`HTTP/2 extended CONNECT with ${name} → :status ${status}`, async () => {

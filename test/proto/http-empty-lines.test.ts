@@ -107,6 +107,36 @@ describe('HeadReader: empty lines before the request line', () => {
     assert.equal(read(unfinished(limits.maxHeaderBytes + 1)), 431);
   });
 
+  it('RFC 9110 §15.5.15: a request line alone over maxHeaderBytes is 414, whole or in pieces; a long field stays 431', () => {
+    const longLine = `GET /${'a'.repeat(limits.maxHeaderBytes)} HTTP/1.1\r\n`;
+    const cuts = (bytes: Buffer, size: number): number[] =>
+      Array.from({ length: Math.ceil(bytes.length / size) - 1 }, (_, i) => (i + 1) * size);
+    for (const bytes of [
+      Buffer.from(`${longLine}Host: h\r\n\r\n`), // whole: its line ends past the limit
+      Buffer.from(longLine.slice(0, limits.maxHeaderBytes + 1)), // not ended when the limit passes
+      Buffer.from(`\r\n${longLine}`), // behind an empty line (skipped)
+    ]) {
+      assert.equal(read(bytes), 414, JSON.stringify(bytes.toString('latin1', 0, 20)));
+      assert.equal(read(bytes, cuts(bytes, 1000)), 414, 'in pieces of 1,000 bytes');
+    }
+    // A request line that ends within the limit, then a field that does not: the head is too large.
+    const longField = Buffer.from(
+      `GET /${'a'.repeat(limits.maxHeaderBytes / 2)} HTTP/1.1\r\nX-A: ${'b'.repeat(limits.maxHeaderBytes)}`,
+    );
+    assert.equal(read(longField), 431);
+    assert.equal(read(longField, cuts(longField, 1000)), 431);
+    // The empty lines before it count towards the head, not towards the request line.
+    const behindEmptyLines = Buffer.from(
+      `${'\r\n'.repeat(limits.maxHeaderBytes / 2)}GET /${'a'.repeat(limits.maxHeaderBytes / 2)}`,
+    );
+    assert.equal(read(behindEmptyLines), 431);
+    // A response's status line is no request line: 431 as before (the client's reader).
+    const response = new HeadReader(limits, parseResponseHead);
+    assert.throws(() => response.push(Buffer.from(`HTTP/1.1 101 ${'a'.repeat(limits.maxHeaderBytes)}`)), {
+      status: 431,
+    });
+  });
+
   it('a bare CR, or white space, before the request line: 400', () => {
     assert.equal(read(Buffer.from(`\r${REQUEST}`)), 400);
     assert.equal(read(Buffer.from(`\r\n\r\r\n${REQUEST}`)), 400);
