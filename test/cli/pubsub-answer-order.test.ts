@@ -6,11 +6,14 @@
  * checker saw it with `--workers 2` on Redis during an outage). Real redis-server and nats-server.
  */
 import assert from 'node:assert/strict';
+import type net from 'node:net';
 import { it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
 import { error, message, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { BrokerProcess, TcpProxy } from '../support/brokers.js';
+import { text } from '../support/frames.js';
+import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 
 const BAD_SINCE = { offset: -1, epoch: 'e' };
 
@@ -59,4 +62,40 @@ it('NATS: a publish over max_payload to a topic whose stream is made first is an
   assert.deepEqual([subscribed.op, subscribed.topic, subscribed.offset], ['subscribed', 'new', 0]);
   c.send({ op: 'publish', topic: 'new', data: 'fits' });
   assert.equal(await message(c, 'new', 1), 'fits');
+});
+
+it('Redis that does not answer: replies held behind a waiting publish stop the reading of the connection past 1 MiB; all come, in order, once it answers', async (t) => {
+  const redis = await BrokerProcess.redis();
+  t.after(() => redis.stop());
+  const proxy = await TcpProxy.start(redis.port);
+  t.after(() => proxy.close());
+  // (The publish waits on the stalled link far longer than the flood takes, on a loaded machine too.)
+  const server = await startServer(['--pubsub', '--broker', proxy.url('redis'), '--broker-timeout', '120']);
+  t.after(() => server.stop());
+  const c = await JsonClient.connect(server.port);
+  t.after(() => c.close());
+  await subscribe(c, 'order');
+  c.send({ op: 'publish', topic: 'order', data: 'warm' });
+  assert.equal(await message(c, 'order', 1), 'warm');
+  const link = await proxy.link(['"warm"']);
+  link.stall();
+  c.send({ op: 'publish', topic: 'order', data: 'held' });
+  const turns = await serverTurns(server.port);
+  t.after(() => turns.close());
+  // Each request is answered with an error op twice its size, held behind the publish.
+  const op = 'o'.repeat(64);
+  const batch = 256;
+  const requests = Buffer.concat(Array.from({ length: batch }, () => text(JSON.stringify({ op }))));
+  const flood = await floodUntilServerStopsReading(c.sock as net.Socket, requests, turns, 16 * 1024 * 1024);
+  const sent = (flood.written / requests.length) * batch;
+  assert.ok(flood.stopped, `the server kept reading: ${sent} requests went out and were taken`);
+
+  link.release();
+  assert.equal(await message(c, 'order', 2), 'held');
+  for (let i = 0; i < sent; i++) {
+    const e = await c.next(`reply ${i}`);
+    // (not assert.equal: a failure would print every reply's test)
+    assert.ok(e.op === 'error' && e.message === `unknown op ${JSON.stringify(op)}`, `reply ${i}: ${JSON.stringify(e)}`);
+  }
+  assert.equal(c.ended, false);
 });
