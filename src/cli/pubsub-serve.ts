@@ -232,6 +232,11 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
   let deferred: (() => void) | null = null;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
+  /**
+   * A subscribe with `since` whose recovered history is not yet handed to the socket: the next
+   * request waits for it, so that one connection holds one recovery at a time.
+   */
+  let recovering = false;
   /** Replies written and not yet handed on: with a backlog, the next request waits for them. */
   let replying = 0;
   let held = false;
@@ -253,6 +258,7 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
   const mustWait = (): boolean =>
     leaving !== null ||
     subscribing ||
+    recovering ||
     publishing >= MAX_PUBLISHES_IN_FLIGHT ||
     publishingBytes >= MAX_PUBLISH_BYTES_IN_FLIGHT ||
     deferred !== null ||
@@ -373,6 +379,12 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
             // A repeated subscribe answers as the first one did: without `since`, nothing was recovered.
             if (since !== undefined) reply.recovered = t.recovered ?? false;
             send(JSON.stringify(reply));
+            if (since === undefined) return;
+            recovering = true;
+            ps._replayed(ws, topic).then(() => {
+              recovering = false;
+              resume();
+            });
           }, fail)
           .finally(() => {
             subscribing = false;
