@@ -232,6 +232,11 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
   let deferred: (() => void) | null = null;
   /** A subscribe not answered yet: the next request waits for it (requests act in the order sent). */
   let subscribing = false;
+  /**
+   * A subscribe with `since` whose recovered history is not yet handed to the socket: the next
+   * request waits for it, so that one connection holds one recovery at a time.
+   */
+  let recovering = false;
   /** Replies written and not yet handed on: with a backlog, the next request waits for them. */
   let replying = 0;
   let held = false;
@@ -253,12 +258,14 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
   const mustWait = (): boolean =>
     leaving !== null ||
     subscribing ||
+    recovering ||
     publishing >= MAX_PUBLISHES_IN_FLIGHT ||
     publishingBytes >= MAX_PUBLISH_BYTES_IN_FLIGHT ||
     deferred !== null ||
     // A client that sends requests and does not read their replies stops being read, as the echo
     // server's does: its replies never pile up in memory.
-    (replying > 0 && ws.bufferedAmount > REPLY_HIGH_WATER);
+    (replying > 0 && ws.bufferedAmount > REPLY_HIGH_WATER) ||
+    answersBytes > REPLY_HIGH_WATER;
   const resume = (): void => {
     if (deferred !== null) {
       if (inFlight.full) return inFlight.wait(resume);
@@ -275,21 +282,53 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
     replying--;
     resume();
   };
-  const send = (text: string): void => {
+  const write = (text: string): void => {
     replying++;
     ws.write(text, AS_TEXT, replied);
   };
-  const fail = (err: unknown): void => {
-    const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
-    send(errorJson(e.code, e.message));
+  /**
+   * The publishes in flight, in the order read, each with the replies of the requests read after
+   * it: replies go out in the order of the requests they answer, so that a publish's error comes
+   * before the reply of anything sent after it (an `error` names no request: its place tells which).
+   * Before, a subscribe refused at once (a bad `since`, the broker known down) was answered before
+   * the error of a publish sent ahead of it that waited for the broker.
+   */
+  const answers: { settled: boolean; error: string | null; after: string[] }[] = [];
+  /** The bytes of the replies held in `answers`: past REPLY_HIGH_WATER, nothing more is read. */
+  let answersBytes = 0;
+  const send = (text: string): void => {
+    const last = answers.at(-1);
+    if (!last) return write(text);
+    last.after.push(text);
+    answersBytes += text.length;
   };
+  const errorText = (err: unknown): string => {
+    const e = err instanceof WebSocketError ? err : new WebSocketError('ERR_WS_BROKER_UNAVAILABLE', String(err));
+    return errorJson(e.code, e.message);
+  };
+  const fail = (err: unknown): void => send(errorText(err));
+  /** A subscribe read while publishes were in flight: made once they settled (its reply follows theirs). */
+  let subscribeNext: (() => void) | null = null;
   const published = (bytes: number): void => {
     publishing--;
     publishingBytes -= bytes;
     inFlight.settled(bytes);
+    while (answers[0]?.settled) {
+      const { error, after } = answers.shift()!;
+      if (error !== null) write(error);
+      for (const text of after) {
+        answersBytes -= text.length;
+        write(text);
+      }
+    }
     if (leaving !== null && publishing === 0) {
       leave(leaving);
       leaving = null;
+    }
+    if (subscribeNext !== null && answers.length === 0) {
+      const start = subscribeNext;
+      subscribeNext = null;
+      start();
     }
     resume();
   };
@@ -327,20 +366,32 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
       }
       const since = r.since as { offset: number; epoch: string } | undefined;
       subscribing = true;
-      ps.subscribe(ws, topic, since === undefined ? {} : { since })
-        .then((s) => {
-          topics.add(topic);
-          let t = told.get(topic);
-          if (!t) told.set(topic, (t = { offset: s.offset, epoch: s.epoch, recovered: s.recovered }));
-          const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: t.offset, epoch: t.epoch };
-          // A repeated subscribe answers as the first one did: without `since`, nothing was recovered.
-          if (since !== undefined) reply.recovered = t.recovered ?? false;
-          send(JSON.stringify(reply));
-        }, fail)
-        .finally(() => {
-          subscribing = false;
-          resume();
-        });
+      // Made once the publishes before it settled: its reply must follow theirs, and its messages
+      // follow its reply.
+      const start = (): unknown =>
+        ps
+          .subscribe(ws, topic, since === undefined ? {} : { since })
+          .then((s) => {
+            topics.add(topic);
+            let t = told.get(topic);
+            if (!t) told.set(topic, (t = { offset: s.offset, epoch: s.epoch, recovered: s.recovered }));
+            const reply: Record<string, unknown> = { op: 'subscribed', topic, offset: t.offset, epoch: t.epoch };
+            // A repeated subscribe answers as the first one did: without `since`, nothing was recovered.
+            if (since !== undefined) reply.recovered = t.recovered ?? false;
+            send(JSON.stringify(reply));
+            if (since === undefined) return;
+            recovering = true;
+            ps._replayed(ws, topic).then(() => {
+              recovering = false;
+              resume();
+            });
+          }, fail)
+          .finally(() => {
+            subscribing = false;
+            resume();
+          });
+      if (answers.length === 0) start();
+      else subscribeNext = start;
     } else if (r.op === 'unsubscribe') {
       if (publishing > 0 && topics.has(topic)) leaving = topic;
       else leave(topic);
@@ -372,11 +423,17 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
         publishing++;
         publishingBytes += size;
         inFlight.taken(size);
+        const answer = { settled: false, error: null as string | null, after: [] as string[] };
+        answers.push(answer);
         ps.publish(topic, data).then(
-          () => published(size),
-          (err) => {
+          () => {
+            answer.settled = true;
             published(size);
-            fail(err);
+          },
+          (err) => {
+            answer.settled = true;
+            answer.error = errorText(err);
+            published(size);
           },
         );
       };

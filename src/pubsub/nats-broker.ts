@@ -722,7 +722,16 @@ export class NatsBroker implements Broker {
         // again, once. Any other failure is not retried: the message may have been stored.
         this.#streams.delete(topic);
         const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
-        if (!gone || attempt > 0 || !this.#available) throw failure(err);
+        if (!gone || attempt > 0 || !this.#available) {
+          // Its acknowledgement not back in time: JetStream may have stored it all the same.
+          const late = (err as { name?: string }).name === 'TimeoutError';
+          throw late
+            ? unavailable(
+                `no acknowledgement within ${this.#options.commandTimeoutMs} ms: the message may have been stored`,
+                err,
+              )
+            : failure(err);
+        }
         continue;
       }
       let at: TopicPosition;

@@ -705,6 +705,7 @@ export class RedisBroker implements Broker {
       ],
       'while the publish was in flight: the message may have been stored',
       ': the message was not stored',
+      ': the message may have been stored',
     )) as [number, Buffer];
     const at = { offset: reply[0], epoch: reply[1].toString() };
     // Subscribed here: settled once this process delivered it (see OwnDeliveries).
@@ -1064,9 +1065,17 @@ export class RedisBroker implements Broker {
    * FLUSH), failing after `commandTimeoutMs`: node-redis's own `timeout` ends only the wait to be
    * written, so a command a hung server never answers would wait forever. `during`: what the
    * command does, told if the connection is lost before its answer; `unsent`, what to tell when there
-   * is no connection to send it on.
+   * is no connection to send it on; `unanswered`, what to tell when its answer does not come in
+   * time (Redis may still run it: a slow script, a server busy or paused, a link that stalls).
    */
-  async #run(s: Script, topic: string, args: RedisArg[], during: string, unsent = ''): Promise<unknown> {
+  async #run(
+    s: Script,
+    topic: string,
+    args: RedisArg[],
+    during: string,
+    unsent = '',
+    unanswered = '',
+  ): Promise<unknown> {
     if (this.#serverTagRead !== null) await this.#serverTagRead;
     if (this.#closed) throw unavailable('the broker is closed');
     const commands = this.#commands;
@@ -1097,7 +1106,11 @@ export class RedisBroker implements Broker {
     } catch (err) {
       // (node-redis's own timeout, a command that waited that long to be sent, has no message.)
       throw this.#failure(
-        err instanceof Error && err.message === '' ? new Error(`Redis: not sent within ${ms} ms`, { cause: err }) : err,
+        err instanceof Error && err.message === ''
+          ? new Error(`Redis: not sent within ${ms} ms`, { cause: err })
+          : err instanceof DeadlineError
+            ? new DeadlineError(`${err.message}${unanswered}`, { cause: err })
+            : err,
         commands,
         during,
       );
