@@ -20,6 +20,7 @@ import {
   limitCompressedOnWire,
   queuedMessages,
   type PingOptions,
+  readBytesAtCall,
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
@@ -353,6 +354,8 @@ export class WebSocket extends EventEmitter {
     this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
+    // ws writes what send(), ping() and pong() are given at once: the caller may reuse its buffer after the call.
+    readBytesAtCall(stream);
     if (!this._isServer) endAfterCloseHandshake(stream);
     if (!allowSynchronousEvents) answerCloseByReader(stream);
     const s = socket as Partial<import('node:net').Socket>;

@@ -1,7 +1,9 @@
 /**
  * What has been written and not yet handed to the next layer: frames in order with the
  * completions that wait on them. Taking a batch joins small buffers (one write call, one copy,
- * headers written in place) and passes large payloads as they are (no copy).
+ * headers written in place) and passes large payloads as they are (no copy). A frame whose payload
+ * the caller may change once the call returns is built at the call instead (its header and a copy
+ * of its payload, the one copy the join would have made), and written as it is.
  */
 import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
@@ -34,6 +36,8 @@ export const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
 
 /** In `heads`: the entry is an unmasked frame's payload whose header is written when the batch is taken. */
 const HAS_HEADER = 0x100;
+/** In `heads`: the entry is a frame built at the call (`frame(…, copy)`): raw bytes, but no other stream's. */
+const BUILT = 0x200;
 const FIN = 0x80;
 const RSV1 = 0x40;
 
@@ -58,8 +62,8 @@ export class WriteQueue {
   /** For each entry of `bufs`: 0, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
   private heads: number[] = NO_HEADS;
   private waiters: Waiter[] = NO_WAITERS;
-  /** Entries whose header is written when the batch is taken (0: every entry is raw bytes). */
-  private headed = 0;
+  /** Entries that are this queue's alone (payloads whose header is written when the batch is taken, frames built at the call); 0: the batch may be shared. */
+  private own = 0;
   /** Bytes queued. */
   bytes = 0;
   /** Frames are masked (the client role). */
@@ -72,11 +76,13 @@ export class WriteQueue {
 
   /**
    * Queues a frame. An unmasked frame keeps its payload as it is and has its header written when
-   * the batch is taken, straight into the joined buffer (no header buffer per frame); a masked
-   * one is built now, as its payload is masked into a copy.
+   * the batch is taken, straight into the joined buffer (no header buffer per frame), unless `copy`:
+   * then it is built now, into a buffer of its own (at most COPY_MAX bytes of payload). A masked one
+   * is built now, as its payload is masked into a copy.
    */
-  frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
+  frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false, copy = false): void {
     if (this.mask) this.push(maskedFrame(opcode, payload, fin, rsv1), 0);
+    else if (copy && payload.length > 0) this.push(builtFrame(opcode, payload, fin, rsv1), BUILT);
     else this.push(payload, HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
   }
 
@@ -94,7 +100,7 @@ export class WriteQueue {
       this.bufs.push(buf);
       this.heads.push(head);
     }
-    if (head !== 0) this.headed++;
+    if (head !== 0) this.own++;
     this.bytes += entrySize(buf, head);
   }
 
@@ -113,7 +119,7 @@ export class WriteQueue {
     for (let i = first; i < last; i++) {
       const head = this.heads[i]!;
       this.bytes -= entrySize(this.bufs[i]!, head);
-      if (head !== 0) this.headed--;
+      if (head !== 0) this.own--;
       this.bufs[i] = EMPTY;
       this.heads[i] = 0;
     }
@@ -135,12 +141,11 @@ export class WriteQueue {
 
   /** Everything queued as the buffers to write in one batch; the queue itself is left as it is. */
   batch(): Buffer[] {
-    const { bufs, heads, bytes, headed } = this;
+    const { bufs, heads, bytes, own } = this;
     if (bytes === 0) return [];
-    if (headed === 0) {
-      if (bufs.length === 1) return bufs; // one buffer as it is (a prepared frame, a handshake's head)
-      return joinShared(bufs, heads, bytes);
-    }
+    // One buffer as it is (a prepared frame, a handshake's head, a frame built at the call).
+    if (bufs.length === 1 && (heads[0]! & HAS_HEADER) === 0) return bufs;
+    if (own === 0) return joinShared(bufs, heads, bytes);
     if (bytes <= COALESCE_MAX) return [join(bufs, heads, bytes)];
     return joinSmall(withHeaders(bufs, heads));
   }
@@ -151,7 +156,7 @@ export class WriteQueue {
     this.bufs = NO_BUFS;
     this.heads = NO_HEADS;
     this.waiters = NO_WAITERS;
-    this.headed = 0;
+    this.own = 0;
     this.bytes = 0;
     return waiters;
   }
@@ -159,7 +164,7 @@ export class WriteQueue {
 
 /** Bytes an entry puts on the wire: its header (if it still needs one) and its buffer. */
 function entrySize(buf: Buffer, head: number): number {
-  return head !== 0 ? frameHeaderSize(buf.length, false) + buf.length : buf.length;
+  return (head & HAS_HEADER) !== 0 ? frameHeaderSize(buf.length, false) + buf.length : buf.length;
 }
 
 /** Writes the unmasked header that `head` describes, for a payload of `length` bytes; returns its size. */
@@ -187,14 +192,29 @@ function joinBuffer(bytes: number): Buffer {
   return out;
 }
 
+/** Room for `bytes` (at most COALESCE_MAX) that this queue fills: from Buffer's pool when small, else from a slab. */
+function batchBuffer(bytes: number): Buffer {
+  return bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
+}
+
+/** Payloads of at most this many bytes are copied into a frame built at the call (`frame(…, copy)`): no larger than a join. */
+export const COPY_MAX = COALESCE_MAX - 4;
+
+/** An unmasked frame with a copy of `payload` (at most COPY_MAX bytes), header and all. */
+function builtFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): Buffer {
+  const out = batchBuffer(frameHeaderSize(payload.length, false) + payload.length);
+  out.set(payload, writeFrameHeader(out, 0, opcode, fin, rsv1, payload.length));
+  return out;
+}
+
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
-  const out = bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
+  const out = batchBuffer(bytes);
   let pos = 0;
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
     const h = heads[i]!;
-    if (h !== 0) pos += writeHeader(out, pos, h, b.length);
+    if ((h & HAS_HEADER) !== 0) pos += writeHeader(out, pos, h, b.length);
     out.set(b, pos);
     pos += b.length;
   }
@@ -225,7 +245,7 @@ function withHeaders(bufs: Buffer[], heads: number[]): Buffer[] {
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
     const h = heads[i]!;
-    if (h !== 0) {
+    if ((h & HAS_HEADER) !== 0) {
       const header = Buffer.allocUnsafe(frameHeaderSize(b.length, false));
       writeHeader(header, 0, h, b.length);
       out.push(header);

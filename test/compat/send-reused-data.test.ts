@@ -232,10 +232,11 @@ const cases: Case[] = [
     },
   },
   {
-    name: "a ping's payload written again before each ping",
+    name: "a ping's payload written again before each ping, behind a message (compressed, with permessage-deflate)",
     run(s) {
-      const buf = Buffer.alloc(5);
-      const want: Expected = [];
+      const buf = Buffer.alloc(5, 0x55);
+      s.send(buf);
+      const want: Expected = [['binary', snapshot(buf)]];
       for (let i = 1; i <= 3; i++) {
         buf.fill(i);
         buf.writeUInt16BE(0xbe00 + i, 1);
