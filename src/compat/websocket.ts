@@ -694,6 +694,8 @@ export class WebSocket extends EventEmitter {
     } else {
       s.write(payload, opts, done);
     }
+    // A payload too large to copy went to the socket at once (readBytesAtCall), with what this turn queued before it.
+    if (this._callbacks !== null && !this._deflate && this.queuedBytes() === 0) this._callbacks.handedOver();
   }
 
   /** A Blob is read (asynchronously) before it is sent; sends, pings and pongs after it wait their turn. */

@@ -1448,7 +1448,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       if (compress || !this.#deflate.deflateIdle)
         return this.#writeInLine(opcode, borrowed ? copyOf(payload) : payload, true, compress, true, signal, callback);
     }
-    const first = this.#out.length;
+    const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
     this.#queueMessage(opcode, payload, true, false, copy);
     const ret = this.#queueWaiter(callback, signal, first);
@@ -1586,7 +1586,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const borrowed = data !== undefined && this.#borrowed(data, payload);
     if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
       return this.#controlAfterMessages(opcode, borrowed ? copyOf(payload) : payload, signal, callback);
-    const first = this.#out.length;
+    const first = signal === undefined ? -1 : this.#writeQueue().mark();
     this.#writeQueue().frame(opcode, payload, true, false, borrowed);
     return this.#queueWaiter(callback, signal, first);
   }
@@ -1709,7 +1709,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
       const out = this.#writeQueue();
-      const last = out.length;
+      const last = out.mark();
       const slot = out.wait(c);
       const abort = (): void => {
         // Still queued here: a flush or a drop would have replaced the queue that holds them.

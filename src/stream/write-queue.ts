@@ -2,8 +2,9 @@
  * What has been written and not yet handed to the next layer: frames in order with the
  * completions that wait on them. Taking a batch joins small buffers (one write call, one copy,
  * headers written in place) and passes large payloads as they are (no copy). A frame whose payload
- * the caller may change once the call returns is built at the call instead (its header and a copy
- * of its payload, the one copy the join would have made), and written as it is.
+ * the caller may change once the call returns is built at the call instead, its header and a copy of
+ * its payload written straight into the batch being built (the one copy the join would have made):
+ * the frames a queue builds one after the other are one run of bytes, written as it is.
  */
 import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
@@ -36,7 +37,7 @@ export const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
 
 /** In `heads`: the entry is an unmasked frame's payload whose header is written when the batch is taken. */
 const HAS_HEADER = 0x100;
-/** In `heads`: the entry is a frame built at the call (`frame(…, copy)`): raw bytes, but no other stream's. */
+/** In `heads`: the entry is a run of frames built at the call (`frame(…, copy)`): raw bytes, but no other stream's. */
 const BUILT = 0x200;
 const FIN = 0x80;
 const RSV1 = 0x40;
@@ -68,9 +69,22 @@ export class WriteQueue {
   bytes = 0;
   /** Frames are masked (the client role). */
   mask = false;
+  /**
+   * The frames built at the call since the last other entry: bytes [runStart, runEnd) of `run` (the
+   * build slab they were written into), not yet an entry; null when none.
+   */
+  private run: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
 
-  /** Entries queued (positions for `withdraw`). */
+  /** Entries queued (a run of frames built at the call counts as one). */
   get length(): number {
+    return this.run === null ? this.bufs.length : this.bufs.length + 1;
+  }
+
+  /** The position of what is queued next, for `withdraw` (what is built after it is an entry of its own). */
+  mark(): number {
+    this.endRun();
     return this.bufs.length;
   }
 
@@ -82,7 +96,7 @@ export class WriteQueue {
    */
   frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false, copy = false): void {
     if (this.mask) this.push(maskedFrame(opcode, payload, fin, rsv1), 0);
-    else if (copy && payload.length > 0) this.push(builtFrame(opcode, payload, fin, rsv1), BUILT);
+    else if (copy && payload.length > 0) this.build(opcode, payload, fin, rsv1);
     else this.push(payload, HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
   }
 
@@ -90,7 +104,43 @@ export class WriteQueue {
     this.push(bytes, 0);
   }
 
+  /** Writes the frame into the build slab: it extends this queue's run when it lands right after it, else starts one. */
+  private build(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+    const size = frameHeaderSize(payload.length, false) + payload.length;
+    if (buildSlab === null || buildUsed + size > SLAB_SIZE) {
+      buildSlab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      buildUsed = 0;
+    }
+    const at = buildUsed;
+    buildSlab.set(payload, at + writeFrameHeader(buildSlab, at, opcode, fin, rsv1, payload.length));
+    buildUsed = at + size;
+    this.bytes += size;
+    if (this.run === buildSlab && this.runEnd === at) {
+      this.runEnd = at + size;
+      return;
+    }
+    this.endRun();
+    this.run = buildSlab;
+    this.runStart = at;
+    this.runEnd = at + size;
+  }
+
+  /** The run of frames built at the call becomes an entry: what is queued after it goes after it. */
+  private endRun(): void {
+    const run = this.run;
+    if (run === null) return;
+    this.run = null;
+    this.add(run.subarray(this.runStart, this.runEnd), BUILT);
+  }
+
   private push(buf: Buffer, head: number): void {
+    this.endRun();
+    this.add(buf, head);
+    this.bytes += entrySize(buf, head);
+  }
+
+  /** Appends an entry (its bytes counted by the caller). */
+  private add(buf: Buffer, head: number): void {
     if (this.bufs === NO_BUFS) {
       // Made holding the first entry: most flushes write one frame, and a literal of one is made
       // in place (an empty array grows on its first push, a runtime call).
@@ -101,7 +151,6 @@ export class WriteQueue {
       this.heads.push(head);
     }
     if (head !== 0) this.own++;
-    this.bytes += entrySize(buf, head);
   }
 
   /**
@@ -139,8 +188,9 @@ export class WriteQueue {
     return this.waiters;
   }
 
-  /** Everything queued as the buffers to write in one batch; the queue itself is left as it is. */
+  /** Everything queued as the buffers to write in one batch; what is queued stays as it is. */
   batch(): Buffer[] {
+    this.endRun();
     const { bufs, heads, bytes, own } = this;
     if (bytes === 0) return [];
     // One buffer as it is (a prepared frame, a handshake's head, a frame built at the call).
@@ -158,6 +208,7 @@ export class WriteQueue {
     this.waiters = NO_WAITERS;
     this.own = 0;
     this.bytes = 0;
+    this.run = null;
     return waiters;
   }
 }
@@ -192,24 +243,19 @@ function joinBuffer(bytes: number): Buffer {
   return out;
 }
 
-/** Room for `bytes` (at most COALESCE_MAX) that this queue fills: from Buffer's pool when small, else from a slab. */
-function batchBuffer(bytes: number): Buffer {
-  return bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
-}
-
 /** Payloads of at most this many bytes are copied into a frame built at the call (`frame(…, copy)`): no larger than a join. */
 export const COPY_MAX = COALESCE_MAX - 4;
 
-/** An unmasked frame with a copy of `payload` (at most COPY_MAX bytes), header and all. */
-function builtFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): Buffer {
-  const out = batchBuffer(frameHeaderSize(payload.length, false) + payload.length);
-  out.set(payload, writeFrameHeader(out, 0, opcode, fin, rsv1, payload.length));
-  return out;
-}
+/**
+ * Where frames are built at the call, one after the other (a queue's run is a view of it, made when
+ * the batch is taken: no Buffer per frame). A slab is freed once no view into it is left.
+ */
+let buildSlab: Buffer | null = null;
+let buildUsed = 0;
 
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
-  const out = batchBuffer(bytes);
+  const out = bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
   let pos = 0;
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
