@@ -191,7 +191,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'a 100 KiB Buffer sent three times (each frame over 64 KiB)',
+    name: 'a 100 KiB Buffer sent three times (each frame over 64 KiB), then as both parts of one message',
     run(s) {
       const buf = Buffer.alloc(100 * 1024);
       const want: Expected = [];
@@ -201,6 +201,13 @@ const cases: Case[] = [
         s.send(buf);
         want.push(['binary', snapshot(buf)]);
       }
+      const parts: Buffer[] = [];
+      for (let i = 1; i <= 2; i++) {
+        buf.fill(0x40 + i);
+        s.send(buf, { fin: i === 2 });
+        parts.push(snapshot(buf));
+      }
+      want.push(['binary', Buffer.concat(parts)]);
       buf.fill(0xee);
       return want;
     },
