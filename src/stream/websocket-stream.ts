@@ -1452,8 +1452,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const copy = borrowed && payload.length <= COPY_MAX;
     this.#queueMessage(opcode, payload, true, false, copy);
     const ret = this.#queueWaiter(callback, signal, first);
-    if (borrowed && !copy) this.#flush();
+    if (borrowed && !copy) this.#writeBorrowedNow();
     return ret;
+  }
+
+  /**
+   * A caller's payload too large to copy goes to the next layer now, with what this turn queued before it
+   * (`readBytesAtCall`; ws writes each frame at once). Once our side has ended, the turn's flush fails it.
+   */
+  #writeBorrowedNow(): void {
+    if ((this.#flags & WE_ENDED) === 0) this.#flush();
   }
 
   /**
@@ -1503,7 +1511,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#queueMessage(opcode, payload, fin, false, copy);
       // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
       ret = this.#queueWaiter(callback, signal, -1);
-      if (borrowed && !copy) this.#flush();
+      if (borrowed && !copy) this.#writeBorrowedNow();
     }
     if (fin && this.#heldFrames !== null) this.#releaseHeld();
     return ret;

@@ -60,7 +60,7 @@ function forgetShared(): void {
 export class WriteQueue {
   /** What to send, in order: bytes as they are, or (per `heads`) an unmasked frame's payload. */
   private bufs: Buffer[] = NO_BUFS;
-  /** For each entry of `bufs`: 0, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
+  /** For each entry of `bufs`: 0, BUILT, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
   private heads: number[] = NO_HEADS;
   private waiters: Waiter[] = NO_WAITERS;
   /** Entries that are this queue's alone (payloads whose header is written when the batch is taken, frames built at the call); 0: the batch may be shared. */
@@ -90,9 +90,9 @@ export class WriteQueue {
 
   /**
    * Queues a frame. An unmasked frame keeps its payload as it is and has its header written when
-   * the batch is taken, straight into the joined buffer (no header buffer per frame), unless `copy`:
-   * then it is built now, into a buffer of its own (at most COPY_MAX bytes of payload). A masked one
-   * is built now, as its payload is masked into a copy.
+   * the batch is taken, straight into the joined buffer (no header buffer per frame), unless `copy`
+   * (a payload of at most COPY_MAX bytes that the caller may change once the call returns): then it
+   * is built now, into the build slab. A masked one is built now, as its payload is masked into a copy.
    */
   frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false, copy = false): void {
     if (this.mask) this.push(maskedFrame(opcode, payload, fin, rsv1), 0);
