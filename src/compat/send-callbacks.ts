@@ -131,6 +131,17 @@ export class SendCallbacks {
   }
 
   /**
+   * The frames queued in this turn were handed to the socket before its end (a message too large to
+   * copy goes at once, and what was queued before it with it): none of them is among the bytes
+   * terminate() hands over, so none is refused there.
+   */
+  handedOver(): void {
+    const q = this.pending;
+    if (q === null) return;
+    for (let i = this.head; i < q.length; i++) if (q[i]!.turn === turn) q[i]!.start = -1;
+  }
+
+  /**
    * The connection closed: every call still waiting is answered now. What waits then waits behind
    * a message being compressed (the others were written, or refused by the socket, before it
    * closed): with permessage-deflate ws answers it and every call after it with one error.

@@ -20,6 +20,7 @@ import {
   limitCompressedOnWire,
   queuedMessages,
   type PingOptions,
+  readBytesAtCall,
   type ReceivedData,
   WebSocketStream,
 } from '../stream/websocket-stream.js';
@@ -353,6 +354,8 @@ export class WebSocket extends EventEmitter {
     this._deflate = stream.extensions !== '';
     this._req = null;
     owners.set(stream, this);
+    // ws writes what send(), ping() and pong() are given at once: the caller may reuse its buffer after the call.
+    readBytesAtCall(stream);
     if (!this._isServer) endAfterCloseHandshake(stream);
     if (!allowSynchronousEvents) answerCloseByReader(stream);
     const s = socket as Partial<import('node:net').Socket>;
@@ -691,6 +694,8 @@ export class WebSocket extends EventEmitter {
     } else {
       s.write(payload, opts, done);
     }
+    // A payload too large to copy went to the socket at once (readBytesAtCall), with what this turn queued before it.
+    if (this._callbacks !== null && !this._deflate && this.queuedBytes() === 0) this._callbacks.handedOver();
   }
 
   /** A Blob is read (asynchronously) before it is sent; sends, pings and pongs after it wait their turn. */

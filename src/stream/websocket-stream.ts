@@ -28,7 +28,7 @@ import { Completion, bindSignal, callBack, rethrow, type Callback } from './comp
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
-import { NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
+import { COPY_MAX, NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
@@ -131,6 +131,8 @@ const READER_ANSWERS = 0x10000;
 const FLUSH_AT_CHUNK_END = 0x20000;
 /** readMessageMax bounds a compressed message's octets on the wire too, as ws's maxPayload does (ws-stream/ws). */
 const COMPRESSED_ON_WIRE = 0x40000;
+/** Writes read the caller's bytes at the call, as ws's do (ws-stream/ws): what is kept past the call is a copy. */
+const READ_AT_CALL = 0x80000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -207,6 +209,7 @@ let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
 let endFirst: (ws: WebSocketStream) => void;
 let limitOnWire: (ws: WebSocketStream) => void;
+let readAtCall: (ws: WebSocketStream) => void;
 let readerAnswers: (ws: WebSocketStream) => void;
 let answerNow: (ws: WebSocketStream) => void;
 
@@ -277,6 +280,17 @@ export function endAfterCloseHandshake(ws: WebSocketStream): void {
  */
 export function limitCompressedOnWire(ws: WebSocketStream): void {
   limitOnWire(ws);
+}
+
+/**
+ * Internal (compat/): `write()`, `writeSome()`, `ping()` and `pong()` read the caller's bytes before they
+ * return, as ws's `send()` does (it writes them to the socket at once): the caller may change them
+ * once the call returns. A payload that waits (for the turn's flush, or to be compressed) is copied; one
+ * too large to copy into a frame (over 64 KiB) is written to the next layer at once, as ws writes it.
+ * Else the stream keeps the caller's buffer until the write's callback (what the core promises).
+ */
+export function readBytesAtCall(ws: WebSocketStream): void {
+  readAtCall(ws);
 }
 
 /**
@@ -512,6 +526,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     limitOnWire = (ws) => {
       ws.#flags |= COMPRESSED_ON_WIRE;
+    };
+    readAtCall = (ws) => {
+      ws.#flags |= READ_AT_CALL;
     };
     readerAnswers = (ws) => {
       ws.#flags |= READER_ANSWERS;
@@ -1425,14 +1442,39 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         : this.#opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
+    const borrowed = this.#borrowed(data, payload);
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(opcode, payload, true, compress, true, signal, callback);
+        return this.#writeInLine(opcode, borrowed ? copyOf(payload) : payload, true, compress, true, signal, callback);
     }
-    const first = this.#out.length;
-    this.#queueMessage(opcode, payload, true, false);
-    return this.#queueWaiter(callback, signal, first);
+    const first = signal === undefined ? -1 : this.#writeQueue().mark();
+    const copy = borrowed && payload.length <= COPY_MAX;
+    this.#queueMessage(opcode, payload, true, false, copy);
+    const ret = this.#queueWaiter(callback, signal, first);
+    if (borrowed && !copy) this.#writeBorrowedNow();
+    return ret;
+  }
+
+  /**
+   * A caller's payload too large to copy goes to the next layer now, with what this turn queued before it
+   * (`readBytesAtCall`; ws writes each frame at once). Once our side has ended, the turn's flush fails it.
+   */
+  #writeBorrowedNow(): void {
+    if ((this.#flags & WE_ENDED) === 0) this.#flush();
+  }
+
+  /**
+   * Whether a write's payload is the caller's and must be read before the call returns (`readBytesAtCall`): not a
+   * string's bytes (made here), nor a client's (masked into a copy as it is queued) unless it waits to be compressed.
+   */
+  #borrowed(data: WriteData, payload: Buffer): boolean {
+    return (
+      (this.#flags & READ_AT_CALL) !== 0 &&
+      typeof data !== 'string' &&
+      payload.length > 0 &&
+      ((this.#flags & CLIENT) === 0 || this.#deflate !== null)
+    );
   }
 
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
@@ -1460,12 +1502,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     let ret: Promise<void> | undefined;
     const deflate = this.#deflate;
     if (deflate !== null && firstPart) deflate.writingCompressed = compressFlag !== false;
+    const borrowed = this.#borrowed(data, payload);
     if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
-      ret = this.#writeInLine(opcode, payload, fin, deflate.writingCompressed, firstPart, signal, callback);
+      const part = borrowed ? copyOf(payload) : payload;
+      ret = this.#writeInLine(opcode, part, fin, deflate.writingCompressed, firstPart, signal, callback);
     } else {
-      this.#queueMessage(opcode, payload, fin, false);
+      const copy = borrowed && payload.length <= COPY_MAX;
+      this.#queueMessage(opcode, payload, fin, false, copy);
       // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
       ret = this.#queueWaiter(callback, signal, -1);
+      if (borrowed && !copy) this.#writeBorrowedNow();
     }
     if (fin && this.#heldFrames !== null) this.#releaseHeld();
     return ret;
@@ -1545,10 +1591,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const afterMessages = checkFlag('afterMessages', options?.afterMessages);
     const err = this.#opError();
     if (err) return failNow(callback, err);
+    const borrowed = data !== undefined && this.#borrowed(data, payload);
     if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
-      return this.#controlAfterMessages(opcode, payload, signal, callback);
-    const first = this.#out.length;
-    this.#writeQueue().frame(opcode, payload, true);
+      return this.#controlAfterMessages(opcode, borrowed ? copyOf(payload) : payload, signal, callback);
+    const first = signal === undefined ? -1 : this.#writeQueue().mark();
+    this.#writeQueue().frame(opcode, payload, true, false, borrowed);
     return this.#queueWaiter(callback, signal, first);
   }
 
@@ -1633,11 +1680,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    * `fragmentSize` bytes (RSV1 on the first frame only, FIN on the last when `fin`), else one
    * frame. The one rule for write() and every writeSome() part, compressed or not.
    */
-  #queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean): void {
+  #queueMessage(opcode: number, body: Buffer, fin: boolean, rsv1: boolean, copy = false): void {
     const size = this.#opts.fragmentSize;
     const out = this.#writeQueue();
     if (!this.#opts.autoFragment || body.length <= size) {
-      out.frame(opcode, body, fin, rsv1);
+      out.frame(opcode, body, fin, rsv1, copy);
       return;
     }
     for (let off = 0; off < body.length; off += size) {
@@ -1647,6 +1694,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         body.subarray(off, end),
         end === body.length && fin,
         rsv1 && off === 0,
+        copy,
       );
     }
   }
@@ -1669,7 +1717,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (signal !== undefined) {
       const c = new Completion<void>(callback);
       const out = this.#writeQueue();
-      const last = out.length;
+      const last = out.mark();
       const slot = out.wait(c);
       const abort = (): void => {
         // Still queued here: a flush or a drop would have replaced the queue that holds them.
@@ -1923,6 +1971,11 @@ export function runDeferred(atTurnEnd = false): void {
 
 /** A batch of no bytes: its write completes after the writes before it. */
 const NOTHING: Buffer[] = [EMPTY];
+
+/** A copy of the caller's bytes, for a payload that waits past the call (`readBytesAtCall`). */
+function copyOf(payload: Buffer): Buffer {
+  return Buffer.from(payload);
+}
 
 function answerInputEnd(inner: Inner): void {
   inner.answerInputEnd();

@@ -1,7 +1,10 @@
 /**
  * What has been written and not yet handed to the next layer: frames in order with the
  * completions that wait on them. Taking a batch joins small buffers (one write call, one copy,
- * headers written in place) and passes large payloads as they are (no copy).
+ * headers written in place) and passes large payloads as they are (no copy). A frame whose payload
+ * the caller may change once the call returns is built at the call instead, its header and a copy of
+ * its payload written straight into the batch being built (the one copy the join would have made):
+ * the frames a queue builds one after the other are one run of bytes, written as it is.
  */
 import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
@@ -34,6 +37,8 @@ export const NO_WAITERS: Waiter[] = Object.freeze([]) as unknown as Waiter[];
 
 /** In `heads`: the entry is an unmasked frame's payload whose header is written when the batch is taken. */
 const HAS_HEADER = 0x100;
+/** In `heads`: the entry is a run of frames built at the call (`frame(…, copy)`): raw bytes, but no other stream's. */
+const BUILT = 0x200;
 const FIN = 0x80;
 const RSV1 = 0x40;
 
@@ -55,28 +60,43 @@ function forgetShared(): void {
 export class WriteQueue {
   /** What to send, in order: bytes as they are, or (per `heads`) an unmasked frame's payload. */
   private bufs: Buffer[] = NO_BUFS;
-  /** For each entry of `bufs`: 0, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
+  /** For each entry of `bufs`: 0, BUILT, or HAS_HEADER | FIN | RSV1 | opcode for its header. */
   private heads: number[] = NO_HEADS;
   private waiters: Waiter[] = NO_WAITERS;
-  /** Entries whose header is written when the batch is taken (0: every entry is raw bytes). */
-  private headed = 0;
+  /** Entries that are this queue's alone (payloads whose header is written when the batch is taken, frames built at the call); 0: the batch may be shared. */
+  private own = 0;
   /** Bytes queued. */
   bytes = 0;
   /** Frames are masked (the client role). */
   mask = false;
+  /**
+   * The frames built at the call since the last other entry: bytes [runStart, runEnd) of `run` (the
+   * build slab they were written into), not yet an entry; null when none.
+   */
+  private run: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
 
-  /** Entries queued (positions for `withdraw`). */
+  /** Entries queued (a run of frames built at the call counts as one). */
   get length(): number {
+    return this.run === null ? this.bufs.length : this.bufs.length + 1;
+  }
+
+  /** The position of what is queued next, for `withdraw` (what is built after it is an entry of its own). */
+  mark(): number {
+    this.endRun();
     return this.bufs.length;
   }
 
   /**
    * Queues a frame. An unmasked frame keeps its payload as it is and has its header written when
-   * the batch is taken, straight into the joined buffer (no header buffer per frame); a masked
-   * one is built now, as its payload is masked into a copy.
+   * the batch is taken, straight into the joined buffer (no header buffer per frame), unless `copy`
+   * (a payload of at most COPY_MAX bytes that the caller may change once the call returns): then it
+   * is built now, into the build slab. A masked one is built now, as its payload is masked into a copy.
    */
-  frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false): void {
+  frame(opcode: number, payload: Buffer, fin: boolean, rsv1 = false, copy = false): void {
     if (this.mask) this.push(maskedFrame(opcode, payload, fin, rsv1), 0);
+    else if (copy && payload.length > 0) this.build(opcode, payload, fin, rsv1);
     else this.push(payload, HAS_HEADER | (fin ? FIN : 0) | (rsv1 ? RSV1 : 0) | opcode);
   }
 
@@ -84,7 +104,43 @@ export class WriteQueue {
     this.push(bytes, 0);
   }
 
+  /** Writes the frame into the build slab: it extends this queue's run when it lands right after it, else starts one. */
+  private build(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+    const size = frameHeaderSize(payload.length, false) + payload.length;
+    if (buildSlab === null || buildUsed + size > SLAB_SIZE) {
+      buildSlab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      buildUsed = 0;
+    }
+    const at = buildUsed;
+    buildSlab.set(payload, at + writeFrameHeader(buildSlab, at, opcode, fin, rsv1, payload.length));
+    buildUsed = at + size;
+    this.bytes += size;
+    if (this.run === buildSlab && this.runEnd === at) {
+      this.runEnd = at + size;
+      return;
+    }
+    this.endRun();
+    this.run = buildSlab;
+    this.runStart = at;
+    this.runEnd = at + size;
+  }
+
+  /** The run of frames built at the call becomes an entry: what is queued after it goes after it. */
+  private endRun(): void {
+    const run = this.run;
+    if (run === null) return;
+    this.run = null;
+    this.add(run.subarray(this.runStart, this.runEnd), BUILT);
+  }
+
   private push(buf: Buffer, head: number): void {
+    this.endRun();
+    this.add(buf, head);
+    this.bytes += entrySize(buf, head);
+  }
+
+  /** Appends an entry (its bytes counted by the caller). */
+  private add(buf: Buffer, head: number): void {
     if (this.bufs === NO_BUFS) {
       // Made holding the first entry: most flushes write one frame, and a literal of one is made
       // in place (an empty array grows on its first push, a runtime call).
@@ -94,8 +150,7 @@ export class WriteQueue {
       this.bufs.push(buf);
       this.heads.push(head);
     }
-    if (head !== 0) this.headed++;
-    this.bytes += entrySize(buf, head);
+    if (head !== 0) this.own++;
   }
 
   /**
@@ -113,7 +168,7 @@ export class WriteQueue {
     for (let i = first; i < last; i++) {
       const head = this.heads[i]!;
       this.bytes -= entrySize(this.bufs[i]!, head);
-      if (head !== 0) this.headed--;
+      if (head !== 0) this.own--;
       this.bufs[i] = EMPTY;
       this.heads[i] = 0;
     }
@@ -133,14 +188,14 @@ export class WriteQueue {
     return this.waiters;
   }
 
-  /** Everything queued as the buffers to write in one batch; the queue itself is left as it is. */
+  /** Everything queued as the buffers to write in one batch; what is queued stays as it is. */
   batch(): Buffer[] {
-    const { bufs, heads, bytes, headed } = this;
+    this.endRun();
+    const { bufs, heads, bytes, own } = this;
     if (bytes === 0) return [];
-    if (headed === 0) {
-      if (bufs.length === 1) return bufs; // one buffer as it is (a prepared frame, a handshake's head)
-      return joinShared(bufs, heads, bytes);
-    }
+    // One buffer as it is (a prepared frame, a handshake's head, a frame built at the call).
+    if (bufs.length === 1 && (heads[0]! & HAS_HEADER) === 0) return bufs;
+    if (own === 0) return joinShared(bufs, heads, bytes);
     if (bytes <= COALESCE_MAX) return [join(bufs, heads, bytes)];
     return joinSmall(withHeaders(bufs, heads));
   }
@@ -151,15 +206,16 @@ export class WriteQueue {
     this.bufs = NO_BUFS;
     this.heads = NO_HEADS;
     this.waiters = NO_WAITERS;
-    this.headed = 0;
+    this.own = 0;
     this.bytes = 0;
+    this.run = null;
     return waiters;
   }
 }
 
 /** Bytes an entry puts on the wire: its header (if it still needs one) and its buffer. */
 function entrySize(buf: Buffer, head: number): number {
-  return head !== 0 ? frameHeaderSize(buf.length, false) + buf.length : buf.length;
+  return (head & HAS_HEADER) !== 0 ? frameHeaderSize(buf.length, false) + buf.length : buf.length;
 }
 
 /** Writes the unmasked header that `head` describes, for a payload of `length` bytes; returns its size. */
@@ -187,6 +243,16 @@ function joinBuffer(bytes: number): Buffer {
   return out;
 }
 
+/** Payloads of at most this many bytes are copied into a frame built at the call (`frame(…, copy)`): no larger than a join. */
+export const COPY_MAX = COALESCE_MAX - 4;
+
+/**
+ * Where frames are built at the call, one after the other (a queue's run is a view of it, made when
+ * the batch is taken: no Buffer per frame). A slab is freed once no view into it is left.
+ */
+let buildSlab: Buffer | null = null;
+let buildUsed = 0;
+
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
   const out = bytes < 4096 ? Buffer.allocUnsafe(bytes) : joinBuffer(bytes);
@@ -194,7 +260,7 @@ function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
     const h = heads[i]!;
-    if (h !== 0) pos += writeHeader(out, pos, h, b.length);
+    if ((h & HAS_HEADER) !== 0) pos += writeHeader(out, pos, h, b.length);
     out.set(b, pos);
     pos += b.length;
   }
@@ -225,7 +291,7 @@ function withHeaders(bufs: Buffer[], heads: number[]): Buffer[] {
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i]!;
     const h = heads[i]!;
-    if (h !== 0) {
+    if ((h & HAS_HEADER) !== 0) {
       const header = Buffer.allocUnsafe(frameHeaderSize(b.length, false));
       writeHeader(header, 0, h, b.length);
       out.push(header);

@@ -77,6 +77,64 @@ describe('write queue', () => {
     assert.ok(frames[0]!.payload.equals(copy));
     assert.ok(payload.equals(copy));
   });
+
+  it('frames built at the call (copy): the bytes at the call; one run per queue until another entry or queue comes between', () => {
+    const a = new WriteQueue();
+    const b = new WriteQueue();
+    const buf = fill(300, 0);
+    const at = (n: number): Buffer => Buffer.from(buf.fill(n));
+    const want = [at(1)];
+    a.frame(2, buf, true, false, true);
+    want.push(at(2));
+    a.frame(2, buf, true, false, true);
+    const forB = at(3);
+    b.frame(2, buf, true, false, true); // b's frame lands between a's
+    want.push(at(4));
+    a.frame(2, buf, true, false, true);
+    a.frame(9, Buffer.from('p'), true); // a payload kept as it is ends the run
+    const first = a.mark();
+    buf.fill(5);
+    a.frame(2, buf, true, false, true);
+    const slot = a.wait(noopWaiter);
+    a.withdraw(first, a.mark(), slot);
+    want.push(at(6).subarray(0, 40));
+    a.frame(1, buf.subarray(0, 40), false, true, true);
+    buf.fill(0xee);
+
+    const bBatch = b.take().bufs;
+    assert.equal(bBatch.length, 1);
+    assert.deepEqual(
+      parseFrames(bBatch[0]!).frames.map((f) => f.payload),
+      [forB],
+    );
+    const expected = a.bytes;
+    const wire = Buffer.concat(a.take().bufs);
+    assert.equal(wire.length, expected);
+    const { frames, rest } = parseFrames(wire);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.fin, f.rsv, f.payload.toString('hex')]),
+      [
+        [2, true, 0, want[0]!.toString('hex')],
+        [2, true, 0, want[1]!.toString('hex')],
+        [2, true, 0, want[2]!.toString('hex')],
+        [9, true, 0, Buffer.from('p').toString('hex')],
+        [1, false, 4, want[3]!.toString('hex')],
+      ],
+    );
+  });
+
+  it('frames built one after the other by one queue are taken as one buffer, no join', () => {
+    const q = new WriteQueue();
+    const buf = Buffer.alloc(1000);
+    for (let i = 1; i <= 16; i++) q.frame(2, buf.fill(i), true, false, true);
+    const bufs = q.take().bufs;
+    assert.equal(bufs.length, 1);
+    assert.deepEqual(
+      parseFrames(bufs[0]!).frames.map((f) => f.payload[999]),
+      Array.from({ length: 16 }, (_, i) => i + 1),
+    );
+  });
 });
 
 describe('write queue: batches of prepared frames shared by many queues', () => {
