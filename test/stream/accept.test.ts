@@ -191,6 +191,15 @@ describe('accept: invalid requests', () => {
     ['Host ending in 0xA0', withField('host', 'server.example.com\xa0'), 'ERR_WS_BAD_REQUEST', 400],
     // "://" in the query makes no absolute-form target (RFC 9112 §3.2.2: a scheme comes first).
     ['target a?b=://c', { ...requestObject(), target: 'a?b=://c' }, 'ERR_WS_BAD_REQUEST', 400],
+    // Only digits 0 make no body (RFC 9112 §6.3): a length that ends in 0 or starts with one is a body.
+    ['Content-Length: 10', withField('content-length', '10'), 'ERR_WS_BAD_REQUEST', 400],
+    ['Content-Length: 01', withField('content-length', '01'), 'ERR_WS_BAD_REQUEST', 400],
+    ['an empty Content-Length', withField('content-length', ''), 'ERR_WS_BAD_REQUEST', 400],
+    // '[' and '{' follow 'Z' and 'z': no base64 digits (RFC 4648 §4).
+    ['key with [', withField('sec-websocket-key', `[${KEY.slice(1)}`), 'ERR_WS_BAD_SEC_KEY', 400],
+    ['key with {', withField('sec-websocket-key', `{${KEY.slice(1)}`), 'ERR_WS_BAD_SEC_KEY', 400],
+    // '/' is a separator, no tchar (RFC 9110 §5.6.2): "chat/v2" is no token.
+    ['subprotocol chat/v2', withField('sec-websocket-protocol', 'chat/v2'), 'ERR_WS_BAD_REQUEST', 400],
     [
       'target 1ws://host/ (a scheme starts with a letter)',
       { ...requestObject(), target: '1ws://h/' },

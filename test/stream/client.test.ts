@@ -182,6 +182,11 @@ describe('handshake (client role)', () => {
       code: 'ERR_WS_INVALID_ARGUMENT',
       message: /repeated/,
     });
+    // A space would end the request target early (RFC 9112 §3: SP separates the request line's parts).
+    assert.throws(() => ws.handshake({ host: 'h', target: '/a b' }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /bad request target/,
+    });
   });
 });
 
