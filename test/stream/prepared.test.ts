@@ -188,6 +188,10 @@ describe('queuePreparedFrame', () => {
   it('is refused on a client-role stream and for RSV1 without deflate', async () => {
     const { ws } = await openServer();
     assert.throws(() => queuePreparedFrame(ws, prepared('x', 1, 4)), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    // No frame is shorter than its 2-octet header (RFC 6455 §5.2).
+    for (const short of [Buffer.alloc(0), Buffer.from([0x81])])
+      assert.throws(() => queuePreparedFrame(ws, short), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.equal(ws.bufferedAmount, 0);
     const [a, b] = createTestPair();
     const server = new WebSocketStream(a);
     const client = new WebSocketStream(b);
