@@ -113,6 +113,8 @@ const refusals: [string, (p: RawPeer) => string, string][] = [
     () => 'HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n',
     'ERR_WS_UPGRADE_DECLINED',
   ],
+  // A status under 100 is no interim response (RFC 9110 §15.2 is 1xx): a refusal, not a head to read past.
+  ['a status of 099', () => 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n', 'ERR_WS_UPGRADE_DECLINED'],
   ['a malformed status line', () => 'HTTP/1.1 10x Switching Protocols\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
   // RFC 9112 §5.2: an obs-fold continues a field; one right after the status line continues none.
   [

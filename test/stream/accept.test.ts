@@ -267,6 +267,27 @@ describe('accept: subprotocols and decorator', () => {
     assert.equal(ws.protocol, '');
   });
 
+  it('does not ask the selector when no subprotocol was offered: 101 without one', async () => {
+    const { ws, peer } = setup();
+    const asked: string[][] = [];
+    const select = (offered: string[]) => {
+      asked.push(offered);
+      return 'chat';
+    };
+    await ws.accept(requestObject(), { selectProtocol: select });
+    assert.equal((await peer.responseHead()).status, 101);
+    assert.deepEqual([asked, ws.protocol], [[], '']);
+  });
+
+  it('bufferPolicy "close" with maxBufferedBytes under the 101: accept fails ERR_WS_BUFFER_OVERFLOW and no close frame goes where the response was due', async () => {
+    const [server, client] = createTestPair();
+    const ws = new WebSocketStream(server, { bufferPolicy: 'close', maxBufferedBytes: 10 });
+    const peer = new RawPeer(client);
+    await assert.rejects(ws.accept(requestObject()), { code: 'ERR_WS_BUFFER_OVERFLOW' });
+    await peer.waitClosed();
+    assert.equal(peer.received.length, 0);
+  });
+
   it('refuses with 500 when the selector chooses a protocol that was not offered', async () => {
     const { ws, peer } = setup();
     await assert.rejects(

@@ -155,6 +155,16 @@ describe('queuePreparedFrame', () => {
     assert.equal(info.code, 1008);
   });
 
+  it('bufferPolicy "close": exactly maxBufferedBytes buffered is within the limit', async () => {
+    const { ws } = await openServer({ maxBufferedBytes: 1000, bufferPolicy: 'close' });
+    const r = callbackResult();
+    queuePreparedFrame(ws, prepared(Buffer.alloc(996)), r.cb); // 4 header bytes: 1000 in all
+    r.started();
+    assert.equal(ws.bufferedAmount, 1000);
+    assert.equal(await r.done(), null);
+    assert.equal(ws.isOpen, true);
+  });
+
   it('returns false and queues nothing before the handshake, while closing and after close', async () => {
     const [a] = createTestPair();
     const idle = new WebSocketStream(a);
