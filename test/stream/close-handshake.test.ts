@@ -203,6 +203,17 @@ describe('CloseHandshake', () => {
     );
   });
 
+  it('a failure recorded after a complete exchange leaves the end clean: the error is told, reads end without it', () => {
+    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    h.start(1000, encodeClosePayload(1000), started());
+    h.peerClosed(1000, '', encodeClosePayload(1000));
+    h.finishIfComplete();
+    const err = new WebSocketError('ERR_WS_NEXT_LAYER');
+    h.fail(err, 1011, '', 'destroy');
+    assert.equal(h.endError, null);
+    assert.deepEqual(h.layerClosed(), { initiatedBy: 'local', code: 1000, reason: '', wasClean: true, error: err });
+  });
+
   it('no close frame either way: abnormal 1006 with ERR_WS_EOF; whenEnded() and close() are told', async () => {
     const h = new CloseHandshake(new RecordingHost(), 60_000);
     const ended = h.whenEnded();
