@@ -114,10 +114,12 @@ export class DeflateCodec {
           return;
         }
         let out = Buffer.concat(parts, size);
-        // The last part of a message loses the sync-flush trailer; an empty message is one 0x00.
+        // The last part of a message loses the sync-flush trailer. A sync flush starts on an octet
+        // boundary (the one before ended it there) and ends with an empty stored block: its header
+        // takes an octet of its own before the trailer, so what is left is never empty (an empty
+        // message is that one 0x00, RFC 7692 §7.2.3.6).
         if (fin) {
-          out = out.length >= 4 && out.subarray(-4).equals(TRAILER) ? out.subarray(0, -4) : out;
-          if (out.length === 0) out = Buffer.from([0x00]);
+          if (out.subarray(-4).equals(TRAILER)) out = out.subarray(0, -4);
           if (this.ourNoTakeover) d.reset();
         }
         done();

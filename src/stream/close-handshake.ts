@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { WebSocketError } from '../errors.js';
-import { CLOSE_ABNORMAL, CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
+import { CLOSE_ABNORMAL, encodeClosePayload } from '../proto/close-payload.js';
 import type { Completion } from './completion.js';
 
 /** How the connection ended. */
@@ -135,8 +135,9 @@ export class CloseHandshake {
    */
   answer(): void {
     if (this.sent) return this.finishIfComplete();
+    // A close without a code (1005) came with no payload, so with no reason either.
     const { code, reason } = this.peer!;
-    this.record(code, code === CLOSE_NO_STATUS ? '' : reason);
+    this.record(code, reason);
     this.queue(this.peerPayload!, true);
   }
 

@@ -984,7 +984,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #tick(): void {
     const now = clock();
     if (this.#state === State.Handshaking) {
-      if (this.#handshakeDeadline !== 0 && now >= this.#handshakeDeadline) {
+      // Only a handshake with a deadline is watched (begin()), so it is set here.
+      if (now >= this.#handshakeDeadline) {
         const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);
         this.#abortHandshake(() => err);
         this.#giveUp(err);

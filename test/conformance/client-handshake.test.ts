@@ -113,7 +113,15 @@ const refusals: [string, (p: RawPeer) => string, string][] = [
     () => 'HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n',
     'ERR_WS_UPGRADE_DECLINED',
   ],
+  // A status under 100 is no interim response (RFC 9110 §15.2 is 1xx): a refusal, not a head to read past.
+  ['a status of 099', () => 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n', 'ERR_WS_UPGRADE_DECLINED'],
   ['a malformed status line', () => 'HTTP/1.1 10x Switching Protocols\r\n\r\n', 'ERR_WS_BAD_RESPONSE'],
+  // RFC 9112 §5.2: an obs-fold continues a field; one right after the status line continues none.
+  [
+    'an obs-fold line right after the status line',
+    (p) => p.ok().replace('\r\n', '\r\n X-Folded: a\r\n'),
+    'ERR_WS_BAD_RESPONSE',
+  ],
   // RFC 9112 §2.6: a major version other than 1 is not HTTP/1.x, whatever else the head holds.
   ['a 101 in HTTP/2.0', (p) => p.ok().replace('HTTP/1.1 101', 'HTTP/2.0 101'), 'ERR_WS_BAD_RESPONSE'],
   ['a 101 in HTTP/0.9', (p) => p.ok().replace('HTTP/1.1 101', 'HTTP/0.9 101'), 'ERR_WS_BAD_RESPONSE'],
@@ -345,6 +353,13 @@ describe('RFC 6455 §4.1, client role: responses that are valid', { timeout: 120
         ),
     ],
     ['PERMESSAGE-DEFLATE in upper case', (p) => p.ok('Sec-WebSocket-Extensions: PERMESSAGE-DEFLATE\r\n')],
+    // RFC 9110 §5.6.4: a quoted-pair in a quoted string stands for the octet after the backslash.
+    [
+      'permessage-deflate with a quoted-pair in a value ("1\\0" is 10)',
+      (p) => p.ok('Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits="1\\0"\r\n'),
+    ],
+    // An empty field names no extension (§4.1 step 5 fails only one not offered): none is in use.
+    ['an empty Sec-WebSocket-Extensions', (p) => p.ok('Sec-WebSocket-Extensions: \r\n')],
   ];
   it('each opens, and the frame written with the 101 is the first message', async (t) => {
     const server = await rawServer(t);

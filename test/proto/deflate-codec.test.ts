@@ -29,6 +29,8 @@ describe('DeflateCodec', () => {
       for (const text of ['hello hello hello hello', '', 'x'.repeat(100000), 'hello hello hello hello']) {
         const z = await run<Buffer>((cb) => server.compress(Buffer.from(text), true, cb));
         assert.ok(!z.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff])) || text === '', 'no trailer on the wire');
+        // RFC 7692 §7.2.3.6: an empty message is the empty stored block without its trailer, one 0x00.
+        if (text === '') assert.deepEqual([...z], [0x00]);
         const back = await run<Buffer>((cb) => client.decompress(z, true, 0, 1 << 20, cb));
         assert.equal(back.toString(), text);
       }
@@ -50,6 +52,27 @@ describe('DeflateCodec', () => {
     assert.ok(b1 < a1 / 2, `${a1} then ${b1}`);
     const [a2, b2] = await sizes(params({ serverNoContextTakeover: true }));
     assert.equal(a2, b2);
+  });
+
+  it('a peer that agreed to no context takeover keeps no window here: its message referring to the one before fails (ERR_WS_BAD_FRAME_PAYLOAD)', async () => {
+    const msg = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(20));
+    const peer = new DeflateCodec('server', params()); // keeps its window, against what was agreed
+    const first = await run<Buffer>((cb) => peer.compress(msg, true, cb));
+    const second = await run<Buffer>((cb) => peer.compress(msg, true, cb));
+    for (const [agreed, outcome] of [
+      [params(), 'inflated'],
+      [params({ serverNoContextTakeover: true }), 'ERR_WS_BAD_FRAME_PAYLOAD'],
+    ] as const) {
+      const c = new DeflateCodec('client', agreed);
+      assert.ok((await run<Buffer>((cb) => c.decompress(first, true, 0, 1 << 20, cb))).equals(msg));
+      const got = await run<Buffer>((cb) => c.decompress(second, true, 0, 1 << 20, cb)).then(
+        (out) => (out.equals(msg) ? 'inflated' : 'other bytes'),
+        (e: WebSocketError) => e.code,
+      );
+      assert.equal(got, outcome);
+      c.close();
+    }
+    peer.close();
   });
 
   it('inflates what node:zlib made (an independent compressor), also in several pieces', async () => {

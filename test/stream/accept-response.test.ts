@@ -71,6 +71,23 @@ describe('accept(req): the 101 response', () => {
     assert.equal(refused.status, 500);
     assert.doesNotMatch(refused.head, /X-Injected/);
   });
+
+  it('a decorator that puts a field before Sec-WebSocket-Accept: the fields in its order, each once', async () => {
+    const { ws, peer } = setup();
+    await ws.accept(requestObject(), {
+      decorator: (h) => {
+        const accept = h['Sec-WebSocket-Accept']!;
+        delete h['Sec-WebSocket-Accept'];
+        h.Server = 'test';
+        h['Sec-WebSocket-Accept'] = accept;
+      },
+    });
+    assert.equal(
+      (await peer.responseHead()).head,
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nServer: test\r\n' +
+        `Sec-WebSocket-Accept: ${KEY_ACCEPT}`,
+    );
+  });
 });
 
 describe('accept(req): validation', () => {

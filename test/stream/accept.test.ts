@@ -191,6 +191,15 @@ describe('accept: invalid requests', () => {
     ['Host ending in 0xA0', withField('host', 'server.example.com\xa0'), 'ERR_WS_BAD_REQUEST', 400],
     // "://" in the query makes no absolute-form target (RFC 9112 §3.2.2: a scheme comes first).
     ['target a?b=://c', { ...requestObject(), target: 'a?b=://c' }, 'ERR_WS_BAD_REQUEST', 400],
+    // Only digits 0 make no body (RFC 9112 §6.3): a length that ends in 0 or starts with one is a body.
+    ['Content-Length: 10', withField('content-length', '10'), 'ERR_WS_BAD_REQUEST', 400],
+    ['Content-Length: 01', withField('content-length', '01'), 'ERR_WS_BAD_REQUEST', 400],
+    ['an empty Content-Length', withField('content-length', ''), 'ERR_WS_BAD_REQUEST', 400],
+    // '[' and '{' follow 'Z' and 'z': no base64 digits (RFC 4648 §4).
+    ['key with [', withField('sec-websocket-key', `[${KEY.slice(1)}`), 'ERR_WS_BAD_SEC_KEY', 400],
+    ['key with {', withField('sec-websocket-key', `{${KEY.slice(1)}`), 'ERR_WS_BAD_SEC_KEY', 400],
+    // '/' is a separator, no tchar (RFC 9110 §5.6.2): "chat/v2" is no token.
+    ['subprotocol chat/v2', withField('sec-websocket-protocol', 'chat/v2'), 'ERR_WS_BAD_REQUEST', 400],
     [
       'target 1ws://host/ (a scheme starts with a letter)',
       { ...requestObject(), target: '1ws://h/' },
@@ -256,6 +265,27 @@ describe('accept: subprotocols and decorator', () => {
     await ws.accept(requestObject({ 'Sec-WebSocket-Protocol': 'chat' }), { selectProtocol: () => undefined });
     assert.doesNotMatch((await peer.responseHead()).head, /Sec-WebSocket-Protocol/);
     assert.equal(ws.protocol, '');
+  });
+
+  it('does not ask the selector when no subprotocol was offered: 101 without one', async () => {
+    const { ws, peer } = setup();
+    const asked: string[][] = [];
+    const select = (offered: string[]) => {
+      asked.push(offered);
+      return 'chat';
+    };
+    await ws.accept(requestObject(), { selectProtocol: select });
+    assert.equal((await peer.responseHead()).status, 101);
+    assert.deepEqual([asked, ws.protocol], [[], '']);
+  });
+
+  it('bufferPolicy "close" with maxBufferedBytes under the 101: accept fails ERR_WS_BUFFER_OVERFLOW and no close frame goes where the response was due', async () => {
+    const [server, client] = createTestPair();
+    const ws = new WebSocketStream(server, { bufferPolicy: 'close', maxBufferedBytes: 10 });
+    const peer = new RawPeer(client);
+    await assert.rejects(ws.accept(requestObject()), { code: 'ERR_WS_BUFFER_OVERFLOW' });
+    await peer.waitClosed();
+    assert.equal(peer.received.length, 0);
   });
 
   it('refuses with 500 when the selector chooses a protocol that was not offered', async () => {

@@ -78,6 +78,25 @@ describe('handshake (client role)', () => {
     assert.notDeepEqual(wire.subarray(2, 6), wire.subarray(11, 15), 'two frames, two keys');
   });
 
+  it('draws its masking keys afresh (RFC 6455 §10.3): the first four never come back in a row over 4,200 frames', async () => {
+    const { ws, server } = await rawServer((key) => ok(key));
+    await ws.handshake({ host: 'h' });
+    const count = 4200;
+    await Promise.all(Array.from({ length: count }, () => ws.write('a', { binary: false })));
+    // Each frame is 7 bytes: 0x81, 0x81 (masked, length 1), the key, the masked 'a'.
+    const wire = await server.until(() => {
+      const i = server.received.indexOf('\r\n\r\n');
+      return server.received.length - i - 4 >= count * 7 ? server.received.subarray(i + 4) : undefined;
+    });
+    const keys = Array.from({ length: count }, (_, k) => wire.readUInt32BE(k * 7 + 2));
+    assert.equal(parseFrames(wire).frames.length, count);
+    // Four random 32-bit keys recur in a row with a chance of 2^-128; a source cycled through a
+    // fixed block of bytes repeats them.
+    const run = keys.slice(0, 4).join();
+    const again = keys.findIndex((_, k) => k > 0 && keys.slice(k, k + 4).join() === run);
+    assert.equal(again, -1, `the first four keys again from frame ${again}`);
+  });
+
   it('keeps the bytes the server sent right after its response: the first message', async () => {
     const { ws } = await rawServer((key) =>
       Buffer.concat([Buffer.from(ok(key)), frame({ opcode: 1, payload: 'early', mask: false })]),
@@ -181,6 +200,11 @@ describe('handshake (client role)', () => {
     assert.throws(() => ws.handshake({ host: 'h', protocols: ['chat', 'chat'] }), {
       code: 'ERR_WS_INVALID_ARGUMENT',
       message: /repeated/,
+    });
+    // A space would end the request target early (RFC 9112 §3: SP separates the request line's parts).
+    assert.throws(() => ws.handshake({ host: 'h', target: '/a b' }), {
+      code: 'ERR_WS_INVALID_ARGUMENT',
+      message: /bad request target/,
     });
   });
 });

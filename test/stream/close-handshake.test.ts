@@ -173,6 +173,47 @@ describe('CloseHandshake', () => {
     );
   });
 
+  it('after a complete exchange, the timer destroys the layer of a peer slow to close it, and that is no failure', async () => {
+    const host = new RecordingHost();
+    const h = new CloseHandshake(host, 20);
+    const destroyed = new Promise<void>((r) => (host.destroyed = r));
+    const c = started();
+    h.start(1000, encodeClosePayload(1000), c);
+    h.peerClosed(1000, '', encodeClosePayload(1000));
+    h.finishIfComplete();
+    await destroyed;
+    assert.deepEqual(host.calls, ['close 1000 behind', 'exchanged', 'destroy']);
+    const info = h.layerClosed();
+    h.notify();
+    assert.deepEqual(info, { initiatedBy: 'local', code: 1000, reason: '', wasClean: true });
+    assert.equal(await settled(c), 'ok');
+  });
+
+  it("we closed first, then the peer's close is overruled (a message before it failed to inflate): still local, our code, not clean", () => {
+    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    h.start(4000, encodeClosePayload(4000, 'ours'), started());
+    h.peerClosed(1000, '', encodeClosePayload(1000));
+    h.overrulePeerClose();
+    const err = new WebSocketError('ERR_WS_BAD_FRAME_PAYLOAD');
+    h.fail(err, 1007, '', 'end');
+    const info = h.layerClosed();
+    assert.deepEqual(
+      [info.initiatedBy, info.code, info.reason, info.wasClean, info.error],
+      ['local', 4000, 'ours', false, err],
+    );
+  });
+
+  it('a failure recorded after a complete exchange leaves the end clean: the error is told, reads end without it', () => {
+    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    h.start(1000, encodeClosePayload(1000), started());
+    h.peerClosed(1000, '', encodeClosePayload(1000));
+    h.finishIfComplete();
+    const err = new WebSocketError('ERR_WS_NEXT_LAYER');
+    h.fail(err, 1011, '', 'destroy');
+    assert.equal(h.endError, null);
+    assert.deepEqual(h.layerClosed(), { initiatedBy: 'local', code: 1000, reason: '', wasClean: true, error: err });
+  });
+
   it('no close frame either way: abnormal 1006 with ERR_WS_EOF; whenEnded() and close() are told', async () => {
     const h = new CloseHandshake(new RecordingHost(), 60_000);
     const ended = h.whenEnded();

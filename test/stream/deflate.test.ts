@@ -61,6 +61,18 @@ describe('permessage-deflate between ws-stream endpoints', () => {
     });
   }
 
+  it('without context takeover, a message of exactly the threshold is compressed, one octet shorter is not', async () => {
+    const { s, c, a } = await pair({ serverNoContextTakeover: true, threshold: 100 }, true);
+    for (const n of [99, 100]) {
+      await s.write('y'.repeat(n), { binary: false });
+      assert.equal((await c.read()).text(), 'y'.repeat(n));
+    }
+    assert.deepEqual(
+      serverFrames(a).map((f) => f.rsv),
+      [0, 4],
+    );
+  });
+
   it('compress: false, and writeSome parts (RSV1 on the first frame only)', async () => {
     const { s, c, a } = await pair({ threshold: 0 }, true);
     await s.write('y'.repeat(3000), { binary: false, compress: false });

@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { type CloseInfo, WebSocketStream } from '../../src/index.js';
-import { bulkyTexts, sendAndDrop } from '../support/drop-client.js';
+import { type CloseInfo, WebSocketError, WebSocketStream, createTestPair } from '../../src/index.js';
+import { bulkyTexts, compressedText, sendAndDrop } from '../support/drop-client.js';
+import { requestObject } from '../support/frames.js';
+import { RawPeer } from '../support/peer.js';
 
 interface Seen {
   /** Messages read, in order. */
@@ -85,4 +87,34 @@ describe('a drop while received messages are still inflating', () => {
       assert.equal(s.readError, 'ERR_WS_EOF');
     });
   }
+});
+
+describe('the layer destroyed while received messages are still inflating', () => {
+  it('the messages whole in hand before it still inflate and are read, in order; then reads fail', async () => {
+    const [server, client] = createTestPair();
+    const ws = new WebSocketStream(server, { perMessageDeflate: true });
+    const peer = new RawPeer(client);
+    await ws.accept(requestObject({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+    await peer.responseHead();
+    const sent = bulkyTexts(4, 256 << 10);
+    // One chunk: all four are parsed and in the inflate line before the first is inflated.
+    peer.send(Buffer.concat(sent.map((m) => compressedText(m))));
+    const got = [(await ws.read()).text()];
+    ws.nextLayer.destroy();
+    let readError = '';
+    for (;;) {
+      const m = await ws.read().catch((e: WebSocketError) => e);
+      if (m instanceof WebSocketError) {
+        readError = m.code;
+        break;
+      }
+      got.push(m.text());
+    }
+    assert.equal(got.length, sent.length);
+    assert.ok(
+      got.every((m, i) => m === sent[i]),
+      'every message whole and in order',
+    );
+    assert.notEqual(readError, '');
+  });
 });

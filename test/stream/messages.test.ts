@@ -5,7 +5,7 @@ import { WebSocketError, WebSocketStream, createTestPair } from '../../src/index
 import { binary, closeFrame, cont, ping, pong, text, frame, parseFrames, requestHead } from '../support/frames.js';
 import { RawPeer, delivered } from '../support/peer.js';
 import { spawn } from 'node:child_process';
-import { openServer } from '../support/open.js';
+import { openServer, openServerOverTcp } from '../support/open.js';
 
 describe('reading', () => {
   it('reads text and binary messages in order, whole', async () => {
@@ -27,6 +27,19 @@ describe('reading', () => {
     for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
     peer.send(binary(payload));
     assert.deepEqual((await ws.read()).data, payload);
+  });
+
+  // (Paused under it, the stream would wait forever: the timeout makes that a failure.)
+  it('a message larger than readHighWaterMark reaches a read() waiting for it: reading is not paused under it', {
+    timeout: 60_000,
+  }, async () => {
+    const { ws, socket, peer } = await openServerOverTcp({ readHighWaterMark: 1024 });
+    const payload = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const read = ws.read();
+    peer.send(binary(payload)); // over loopback, in reads of at most 64 KiB
+    assert.ok((await read).data.equals(payload));
+    socket.destroy();
   });
 
   it('readSome hands out parts of a large message and marks its end', async () => {

@@ -155,6 +155,16 @@ describe('queuePreparedFrame', () => {
     assert.equal(info.code, 1008);
   });
 
+  it('bufferPolicy "close": exactly maxBufferedBytes buffered is within the limit', async () => {
+    const { ws } = await openServer({ maxBufferedBytes: 1000, bufferPolicy: 'close' });
+    const r = callbackResult();
+    queuePreparedFrame(ws, prepared(Buffer.alloc(996)), r.cb); // 4 header bytes: 1000 in all
+    r.started();
+    assert.equal(ws.bufferedAmount, 1000);
+    assert.equal(await r.done(), null);
+    assert.equal(ws.isOpen, true);
+  });
+
   it('returns false and queues nothing before the handshake, while closing and after close', async () => {
     const [a] = createTestPair();
     const idle = new WebSocketStream(a);
@@ -188,6 +198,10 @@ describe('queuePreparedFrame', () => {
   it('is refused on a client-role stream and for RSV1 without deflate', async () => {
     const { ws } = await openServer();
     assert.throws(() => queuePreparedFrame(ws, prepared('x', 1, 4)), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    // No frame is shorter than its 2-octet header (RFC 6455 §5.2).
+    for (const short of [Buffer.alloc(0), Buffer.from([0x81])])
+      assert.throws(() => queuePreparedFrame(ws, short), { code: 'ERR_WS_INVALID_ARGUMENT' });
+    assert.equal(ws.bufferedAmount, 0);
     const [a, b] = createTestPair();
     const server = new WebSocketStream(a);
     const client = new WebSocketStream(b);

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { DuplexLayer, type StreamOptions, WebSocketStream, type WebSocketError } from '../../src/index.js';
-import { tryWritePreparedFrameNow, whenWritten } from '../../src/stream/prepared.js';
+import { queuePreparedFrame, tryWritePreparedFrameNow, whenWritten } from '../../src/stream/prepared.js';
 import { RawClient } from '../conformance/raw-client.js';
 
 /** A server-role stream over a loopback socket and the raw client at its other end (closed after the test). */
@@ -134,5 +134,26 @@ describe('whenWritten', () => {
     await closing;
     assert.equal(whenWritten(ws, w.cb), false);
     assert.equal(w.called(), false);
+  });
+});
+
+describe('tryWritePreparedFrameNow', () => {
+  it('under bufferPolicy "close", a frame that would take bufferedAmount over the limit is not written at once; queued, it fails the connection (1008)', async (t) => {
+    // (A limit over the 101's 129 bytes, which count while they go out.)
+    const { ws, client } = await pair(t, { bufferPolicy: 'close', maxBufferedBytes: 150 });
+    /** An unmasked text frame of `size` bytes, its 4-byte header included. */
+    const textFrame = (size: number, c: string): Buffer =>
+      Buffer.concat([Buffer.from([0x81, 126, 0, size - 4]), Buffer.alloc(size - 4, c)]);
+    await turnEnd();
+    assert.equal(tryWritePreparedFrameNow(ws, textFrame(150, 'a')), true, 'the limit itself: written at once');
+    await turnEnd();
+    const over = textFrame(151, 'b');
+    assert.equal(tryWritePreparedFrameNow(ws, over), false);
+    assert.equal(ws.bufferedAmount, 0, 'nothing written nor queued');
+    const failed = new Promise<WebSocketError | null>((resolve) => queuePreparedFrame(ws, over, resolve));
+    assert.equal((await failed)?.code, 'ERR_WS_BUFFER_OVERFLOW');
+    assert.equal((await ws.whenClosed()).code, 1008);
+    const { code, before } = await client.expectClose();
+    assert.deepEqual([code, before.map((f) => f.payload.toString())], [1008, ['a'.repeat(146)]]);
   });
 });
