@@ -47,6 +47,8 @@ export function trimOws(s: string): string {
 /** Whether a list contains `want` (given in lower case), compared case-insensitively. */
 export function hasToken(value: HeaderValue, want: string): boolean {
   if (typeof value === 'string') {
+    // The usual field is the one element as it is ("Upgrade", "websocket"): no search for commas.
+    if (value.length === want.length && elementIs(value, 0, value.length, want)) return true;
     // Read in place: no element is sliced out (but one that is not ASCII, to lower-case it as a whole).
     const n = value.length;
     for (let start = 0; start <= n; ) {
