@@ -9,10 +9,17 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
+// Imported, not the global: node's global `performance` is a getter, run on every use.
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { WebSocketError } from '../errors.js';
 import { type DeflateOptions, fixedStreamOptions, requestLimitDefaults, type ResponseHeaders } from '../options.js';
-import { HandshakeError, errorResponse, validateUpgradeRequest } from '../proto/handshake-server.js';
+import {
+  HandshakeError,
+  errorResponse,
+  recordFixedDecoration,
+  validateUpgradeRequest,
+} from '../proto/handshake-server.js';
 import { hasToken } from '../proto/tokens.js';
 import { StreamGroup } from '../stream/group.js';
 import { noopWaiter } from '../stream/write-queue.js';
@@ -310,13 +317,17 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const page_ = opts.page ?? page;
   const onOpen = opts.onOpen ?? echo;
   const protocols = opts.protocols ?? [];
+  // The extra headers as they are at the start (read once, as the other options).
+  const extraHeaders = opts.headers ? { ...opts.headers } : undefined;
   const decorator = (h: ResponseHeaders): void => {
     nameServer(h);
-    if (opts.headers) Object.assign(h, opts.headers);
+    if (extraHeaders) Object.assign(h, extraHeaders);
   };
+  // What it adds to a 101 is the same every time: written as one string with the rest, not decorated per handshake.
+  recordFixedDecoration(decorator, { Server: 'ws-stream', ...extraHeaders });
   const decoratorH2 = (h: ResponseHeaders): void => {
     nameServerH2(h);
-    if (opts.headers) Object.assign(h, opts.headers);
+    if (extraHeaders) Object.assign(h, extraHeaders);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */

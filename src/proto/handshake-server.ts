@@ -13,7 +13,7 @@ import {
   type UpgradeRequest,
 } from './http.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
-import { hasToken, isHostValue, isToken, splitList, trimOws, type HeaderValue } from './tokens.js';
+import { hasToken, isCaselessly, isHostValue, isToken, splitList, trimOws, type HeaderValue } from './tokens.js';
 
 /** RFC 6455 §1.3 */
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -50,13 +50,18 @@ export interface ValidUpgrade {
   extensions: ExtensionOffer[] | null;
 }
 
-function header(headers: HttpHeaders, name: string): HeaderValue {
+function header(headers: HttpHeaders, name: string, value: HeaderValue): HeaderValue {
+  // `value` is `headers[name]`, read by the caller with the name written out: V8 keeps such a load
+  // fast, where `headers[name]` with a name that varies is a generic lookup every time.
   // Plain request objects may spell names in any case; node:http lower-cases them. Only a key as
   // long as the (ASCII, lower-case) name can be it lower-cased: lower-casing never shortens a string,
   // and the one letter it lengthens ('İ') turns into a string that is not ASCII.
-  const v = headers[name];
-  if (v !== undefined) return v;
-  for (const k of Object.keys(headers)) if (k.length === name.length && k.toLowerCase() === name) return headers[k];
+  // Most lookups that miss are of fields a request usually lacks (Content-Length, the subprotocols):
+  // the names are walked without an array of them made per miss (own names only, as Object.keys).
+  if (value !== undefined) return value;
+  for (const k in headers) {
+    if (k.length === name.length && Object.hasOwn(headers, k) && isCaselessly(k, name)) return headers[k];
+  }
   return undefined;
 }
 
@@ -75,7 +80,7 @@ function hostFields(raw: unknown[]): number {
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (typeof name === 'string' && name.length === 4 && name.toLowerCase() === 'host') n++;
+    if (typeof name === 'string' && isCaselessly(name, 'host')) n++;
   }
   return n;
 }
@@ -128,14 +133,14 @@ const NONE: never[] = Object.freeze([]) as never[];
  * so a `get` is no GET here either, where accept() would answer it 400.
  */
 export function isUpgrade(req: UpgradeRequest): boolean {
+  if (typeof req !== 'object' || req === null) return false;
+  const h = req.headers;
   return (
-    typeof req === 'object' &&
-    req !== null &&
-    typeof req.headers === 'object' &&
-    req.headers !== null &&
+    typeof h === 'object' &&
+    h !== null &&
     req.method === 'GET' &&
-    hasToken(header(req.headers, 'connection'), 'upgrade') &&
-    hasToken(header(req.headers, 'upgrade'), 'websocket')
+    hasToken(header(h, 'connection', h.connection), 'upgrade') &&
+    hasToken(header(h, 'upgrade', h.upgrade), 'websocket')
   );
 }
 
@@ -162,7 +167,7 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target is neither a path nor an absolute URI');
   }
   if (typeof target === 'string') checkNoFragment(target);
-  const host = single(header(h, 'host'));
+  const host = single(header(h, 'host', h.host));
   if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
   // node:http keeps the first of several Host fields; RFC 9112 §3.2 wants such a request refused.
   const raw = (req as { rawHeaders?: unknown }).rawHeaders;
@@ -173,31 +178,34 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   // A body (RFC 9112 §6.3) belongs to the request: the frames would start after it, where nobody
   // reads it; taken for frames instead, its bytes would be messages the client never framed (RFC
   // 9110 §9.3.1: content in a GET has no semantics and may be rejected as a smuggling attempt).
-  const length = header(h, 'content-length');
-  if ((length !== undefined && !/^0+$/.test(single(length)!)) || header(h, 'transfer-encoding') !== undefined)
+  const length = header(h, 'content-length', h['content-length']);
+  if (
+    (length !== undefined && !/^0+$/.test(single(length)!)) ||
+    header(h, 'transfer-encoding', h['transfer-encoding']) !== undefined
+  )
     throw new HandshakeError(
       'ERR_WS_BAD_REQUEST',
       400,
       'the upgrade request has a body (Content-Length or Transfer-Encoding)',
     );
-  const connection = header(h, 'connection');
+  const connection = header(h, 'connection', h.connection);
   if (connection === undefined) throw new HandshakeError('ERR_WS_NO_CONNECTION', 400);
   if (!hasToken(connection, 'upgrade')) throw new HandshakeError('ERR_WS_NO_CONNECTION_UPGRADE', 400);
-  const upgrade = header(h, 'upgrade');
+  const upgrade = header(h, 'upgrade', h.upgrade);
   if (upgrade === undefined) throw new HandshakeError('ERR_WS_NO_UPGRADE', 400);
   if (!hasToken(upgrade, 'websocket')) throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
-  const key = single(header(h, 'sec-websocket-key'));
+  const key = single(header(h, 'sec-websocket-key', h['sec-websocket-key']));
   if (key === undefined) throw new HandshakeError('ERR_WS_NO_SEC_KEY', 400);
   if (!isBase64Key(key)) throw new HandshakeError('ERR_WS_BAD_SEC_KEY', 400);
-  const secVersion = single(header(h, 'sec-websocket-version'));
+  const secVersion = single(header(h, 'sec-websocket-version', h['sec-websocket-version']));
   if (secVersion === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   if (secVersion !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, secVersion);
-  const offered = header(h, 'sec-websocket-protocol');
+  const offered = header(h, 'sec-websocket-protocol', h['sec-websocket-protocol']);
   const protocols = offered === undefined ? NONE : splitList(offered);
   for (const p of protocols) {
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   }
-  const extensions = header(h, 'sec-websocket-extensions');
+  const extensions = header(h, 'sec-websocket-extensions', h['sec-websocket-extensions']);
   return { key, protocols, extensions: extensions === undefined ? NONE : parseExtensions(extensions) };
 }
 
@@ -217,10 +225,50 @@ function acceptResponseHeaders(accept: string, protocol?: string, extensions?: s
 const ACCEPT_HEAD =
   'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
 
+/** The fields of the 101 that `acceptResponse` sets itself (a decorator that sets one changes it in place). */
+const ownFields = [
+  'Upgrade',
+  'Connection',
+  'Sec-WebSocket-Accept',
+  'Sec-WebSocket-Protocol',
+  'Sec-WebSocket-Extensions',
+];
+
+/**
+ * Decorators that add the same fields to every 101 (`serve`'s), with those lines serialised and
+ * checked once: the 101 is then one string, as without a decorator, and not a header object made,
+ * decorated, listed and checked per handshake. Internal (not exported by the package).
+ */
+const fixedDecorations = new WeakMap<object, string>();
+
+/**
+ * Records that `decorator` adds `fields` to a 101, always, in their order (and does nothing else to
+ * it): `acceptResponse` then writes their lines, made here, where it would call it. Fields that would
+ * not come out the same that way are not recorded (the decorator is then called per handshake, as
+ * any other): one the 101 sets itself (changed in place), a name that is an integer (such keys go
+ * first in an object) or `__proto__` (an assignment sets no field), or a field `serializeFields`
+ * refuses (refused per handshake, as before).
+ */
+export function recordFixedDecoration(
+  decorator: (headers: ResponseHeaders, status: number) => void,
+  fields: ResponseHeaders,
+): void {
+  const names = Object.keys(fields);
+  if (names.some((n) => ownFields.includes(n) || n === '__proto__' || /^\d+$/.test(n))) return;
+  let lines: string;
+  try {
+    lines = serializeFields('', fields, names, 0).toString('latin1');
+  } catch {
+    return;
+  }
+  fixedDecorations.set(decorator, lines.slice(0, -2)); // without the head's final CRLF
+}
+
 /**
  * The 101 response. Without a decorator, one string: the fixed head, the accept value, and the
- * agreed subprotocol (one of the offered tokens) and extensions (made by us), which need no checks;
- * a decorator edits the fields as an object, serialised with the checks of `serializeResponse`.
+ * agreed subprotocol (one of the offered tokens) and extensions (made by us), which need no checks,
+ * then a recorded decorator's fixed lines; another decorator edits the fields as an object,
+ * serialised with the checks of `serializeResponse`.
  */
 export function acceptResponse(
   key: string,
@@ -228,12 +276,25 @@ export function acceptResponse(
   extensions: string,
   decorator: ((headers: ResponseHeaders, status: number) => void) | undefined,
 ): Buffer {
-  if (decorator === undefined) {
-    let head = `${ACCEPT_HEAD}${computeAccept(key)}\r\n`;
-    if (protocol !== '') head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
-    if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
-    return Buffer.from(`${head}\r\n`, 'latin1');
+  let fixed = '';
+  if (decorator !== undefined) {
+    const recorded = fixedDecorations.get(decorator);
+    if (recorded === undefined) return decoratedAcceptResponse(key, protocol, extensions, decorator);
+    fixed = recorded;
   }
+  let head = `${ACCEPT_HEAD}${computeAccept(key)}\r\n`;
+  if (protocol !== '') head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+  return Buffer.from(`${head}${fixed}\r\n`, 'latin1');
+}
+
+/** The 101 edited by a decorator (not a recorded one) as a header object, then serialised and checked. */
+function decoratedAcceptResponse(
+  key: string,
+  protocol: string,
+  extensions: string,
+  decorator: (headers: ResponseHeaders, status: number) => void,
+): Buffer {
   const accept = computeAccept(key);
   const headers = acceptResponseHeaders(accept, protocol === '' ? undefined : protocol, extensions);
   decorator(headers, 101);

@@ -44,10 +44,11 @@ export function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
-/** Whether a list contains `token`, compared case-insensitively. */
-export function hasToken(value: HeaderValue, token: string): boolean {
-  const want = token.toLowerCase();
+/** Whether a list contains `want` (given in lower case), compared case-insensitively. */
+export function hasToken(value: HeaderValue, want: string): boolean {
   if (typeof value === 'string') {
+    // The usual field is the one element as it is ("Upgrade", "websocket"): no search for commas.
+    if (value.length === want.length && elementIs(value, 0, value.length, want)) return true;
     // Read in place: no element is sliced out (but one that is not ASCII, to lower-case it as a whole).
     const n = value.length;
     for (let start = 0; start <= n; ) {
@@ -66,6 +67,11 @@ export function hasToken(value: HeaderValue, token: string): boolean {
     if (element.toLowerCase() === want) return true;
   }
   return false;
+}
+
+/** Whether `s.toLowerCase() === lower` (`lower` in lower case), without making the lower-cased copy. */
+export function isCaselessly(s: string, lower: string): boolean {
+  return s.length === lower.length && elementIs(s, 0, s.length, lower);
 }
 
 /** Whether `s.slice(a, b).toLowerCase() === want`, for ASCII without the slice. */

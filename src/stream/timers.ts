@@ -5,6 +5,9 @@
  * least every 5 ms, at most every second) and is unref'd, so it never keeps a process alive.
  */
 
+// Imported, not the global: node's global `performance` is a getter, run on every use.
+import { performance } from 'node:perf_hooks';
+
 export interface Ticking {
   /** Checks its deadlines against `now` (`performance.now()`: monotonic, so a change of the wall clock moves none). */
   tick(now: number): void;

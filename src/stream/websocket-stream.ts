@@ -7,6 +7,8 @@
  * the documented API.
  */
 import { Buffer } from 'node:buffer';
+// Imported, not the global: node's global `performance` is a getter, run on every use.
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import {
