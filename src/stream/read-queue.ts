@@ -25,6 +25,12 @@ export class ReceivedData {
 /** Pieces under this size are gathered into an accumulator, so memory follows the payload. */
 const SMALL_PIECE = 1024;
 const ACCUMULATOR_SIZE = 16 * 1024;
+/**
+ * What holding one queued piece costs beyond its payload (its ReceivedData and Buffer view: ~50 to
+ * ~150 bytes of heap), counted in `bytes`: empty or 1-byte messages cost 2 to 7 octets on the wire,
+ * so counting the payload alone let a peer queue millions of them below `readHighWaterMark`.
+ */
+const PIECE_COST = 128;
 
 /** The shared stand-in for an empty queue's array: an idle connection holds none of its own. Frozen, so a push onto it fails loudly. */
 const NONE: ReceivedData[] = Object.freeze([]) as unknown as ReceivedData[];
@@ -32,7 +38,7 @@ const NONE: ReceivedData[] = Object.freeze([]) as unknown as ReceivedData[];
 export class ReadQueue {
   private q: ReceivedData[] = NONE;
   private head = 0;
-  /** Payload bytes queued. */
+  /** Payload bytes queued, plus `PIECE_COST` per piece: what `readHighWaterMark` bounds. */
   bytes = 0;
   /** Whole messages queued (pieces with `fin`). */
   messages = 0;
@@ -56,6 +62,7 @@ export class ReadQueue {
         this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
         this.accLen = 0;
         q.push(tail); // a slot, replaced below
+        this.bytes += PIECE_COST;
       }
       data.copy(this.acc, this.accLen);
       this.accLen += n;
@@ -63,6 +70,7 @@ export class ReadQueue {
     } else {
       this.acc = null;
       q.push(new ReceivedData(data, binary, fin));
+      this.bytes += PIECE_COST;
     }
     if (fin) {
       this.acc = null;
@@ -80,7 +88,7 @@ export class ReadQueue {
       this.head = 0;
       this.acc = null;
     }
-    this.bytes -= p.data.length;
+    this.bytes -= p.data.length + PIECE_COST;
     if (p.fin) this.messages--;
     return p;
   }

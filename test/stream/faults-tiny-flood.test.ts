@@ -1,0 +1,98 @@
+/**
+ * A peer that floods messages of 0 and 1 byte while nobody reads them, in both roles, over TCP.
+ * `readHighWaterMark` bounds what is held for a reader that is not reading; such messages cost
+ * 2 to 7 octets on the wire and ~50 to ~150 bytes of heap each once queued, so a bound on their
+ * payload alone let 500,000 of them (3 MB on the wire, ~25 MB of heap) be queued without the stream
+ * ever stopping reading, and empty ones without any limit. The stream must stop reading the peer
+ * within an absolute bound of bytes taken from the connection, then deliver every message, in order.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type net from 'node:net';
+import { describe, it } from 'node:test';
+import { type DuplexLayer, type WebSocketStream, connect } from '../../src/index.js';
+import { frame } from '../support/frames.js';
+import { fakeServer, response101 } from '../support/hostile.js';
+import { openServerOverTcp } from '../support/open.js';
+
+const COUNT = 200_000;
+/**
+ * What the stream may take from the connection before it stops reading: the 1 MiB of
+ * `readHighWaterMark` buys ~8,000 such messages (~56 KB here), and one read of the socket (64 KiB)
+ * may come on top of that before the stream looks again.
+ */
+const TAKEN_BOUND = 256 * 1024;
+
+/** Message `i` of the flood: empty text for even `i`, one byte of binary for odd. */
+function flood(masked: boolean): Buffer {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    frames.push(
+      i % 2 === 0
+        ? frame({ opcode: 1, payload: '', mask: masked })
+        : frame({ opcode: 2, payload: Buffer.of(i % 251), mask: masked }),
+    );
+  }
+  return Buffer.concat(frames);
+}
+
+/** Resolves once the stream paused `socket`, or `socket` took `total` bytes (the stream never stopped reading). */
+function pausedOrTookAll(socket: net.Socket, total: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (!socket.isPaused() && socket.bytesRead < total) return;
+      socket.off('data', check);
+      resolve();
+    };
+    socket.on('data', check); // after the stream's own listener: it has handled the chunk
+    check();
+  });
+}
+
+/** Reads the whole flood: every message, in order, none lost. */
+async function readFlood(ws: WebSocketStream): Promise<void> {
+  let wrong = 0;
+  for (let i = 0; i < COUNT; i++) {
+    const m = await ws.read();
+    const ok =
+      i % 2 === 0 ? !m.binary && m.data.length === 0 : m.binary && m.data.length === 1 && m.data[0] === i % 251;
+    if (!ok) wrong++;
+  }
+  assert.equal(wrong, 0, 'messages out of order or changed');
+}
+
+describe('a flood of 0- and 1-byte messages that nobody reads', { timeout: 120_000 }, () => {
+  it('server role: the stream stops reading within an absolute bound, then every message is read in order', async (t) => {
+    const { ws, socket, peer } = await openServerOverTcp();
+    t.after(() => peer.io.destroy());
+    const bytes = flood(true);
+    const taken = socket.bytesRead; // the request head
+    peer.send(bytes);
+    await pausedOrTookAll(socket, taken + bytes.length);
+    const took = socket.bytesRead - taken;
+    assert.ok(took < TAKEN_BOUND, `took ${took} of ${bytes.length} bytes with nobody reading`);
+    await readFlood(ws);
+    const closed = ws.close();
+    peer.send(frame({ opcode: 8, payload: Buffer.of(0x03, 0xe8) }));
+    await closed;
+    assert.equal(ws.closeInfo?.wasClean, true);
+  });
+
+  it('client role (connect()): the stream stops reading within an absolute bound, then every message is read in order', async (t) => {
+    const bytes = flood(false);
+    let headLength = 0;
+    const { url } = await fakeServer(t, (socket, accept) => {
+      const head = response101(accept);
+      headLength = head.length;
+      socket.write(Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
+    });
+    const ws = await connect(url);
+    const socket = (ws.nextLayer as DuplexLayer).duplex as net.Socket;
+    await pausedOrTookAll(socket, headLength + bytes.length);
+    const took = socket.bytesRead - headLength;
+    assert.ok(took < TAKEN_BOUND, `took ${took} of ${bytes.length} bytes with nobody reading`);
+    await readFlood(ws);
+    ws.nextLayer.destroy();
+    await once(socket, 'close');
+  });
+});
