@@ -26,9 +26,9 @@ export class ReceivedData {
 const SMALL_PIECE = 1024;
 const ACCUMULATOR_SIZE = 16 * 1024;
 /**
- * What holding one queued piece costs beyond its payload (its ReceivedData and Buffer view: ~50 to
- * ~150 bytes of heap), counted in `bytes`: empty or 1-byte messages cost 2 to 7 octets on the wire,
- * so counting the payload alone let a peer queue millions of them below `readHighWaterMark`.
+ * What holding one queued piece costs beyond the memory it keeps (its ReceivedData and Buffer view:
+ * ~50 to ~150 bytes of heap), counted in `bytes`: empty or 1-byte messages cost 2 to 7 octets on the
+ * wire, so without it a peer could queue millions of them below `readHighWaterMark`.
  */
 const PIECE_COST = 128;
 
@@ -38,7 +38,12 @@ const NONE: ReceivedData[] = Object.freeze([]) as unknown as ReceivedData[];
 export class ReadQueue {
   private q: ReceivedData[] = NONE;
   private head = 0;
-  /** Payload bytes queued, plus `PIECE_COST` per piece: what `readHighWaterMark` bounds. */
+  /**
+   * The memory the queue keeps, which `readHighWaterMark` bounds: the whole of each buffer its pieces
+   * are views of (a 1-byte message handed out as a view of a 64 KiB read keeps all 64 KiB), counted
+   * once per run of pieces over the same buffer (the pieces of one read are queued one after the
+   * other), plus `PIECE_COST` per piece.
+   */
   bytes = 0;
   /** Whole messages queued (pieces with `fin`). */
   messages = 0;
@@ -62,13 +67,15 @@ export class ReadQueue {
         this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
         this.accLen = 0;
         q.push(tail); // a slot, replaced below
-        this.bytes += PIECE_COST;
+        this.bytes += this.acc.buffer.byteLength + PIECE_COST;
       }
       data.copy(this.acc, this.accLen);
       this.accLen += n;
       q[q.length - 1] = new ReceivedData(this.acc.subarray(0, this.accLen), binary, fin);
     } else {
       this.acc = null;
+      const kept = data.buffer;
+      if (tail === undefined || tail.data.buffer !== kept) this.bytes += kept.byteLength;
       q.push(new ReceivedData(data, binary, fin));
       this.bytes += PIECE_COST;
     }
@@ -76,19 +83,21 @@ export class ReadQueue {
       this.acc = null;
       this.messages++;
     }
-    this.bytes += n;
   }
 
   /** The first piece; the queue must not be empty. */
   takePiece(): ReceivedData {
     const p = this.q[this.head]!;
     this.q[this.head++] = undefined as unknown as ReceivedData;
+    const kept = p.data.buffer;
+    // The last piece of its run: what it was a view of is kept no more.
+    if (this.head === this.q.length || this.q[this.head]!.data.buffer !== kept) this.bytes -= kept.byteLength;
     if (this.head === this.q.length) {
       this.q = NONE;
       this.head = 0;
       this.acc = null;
     }
-    this.bytes -= p.data.length + PIECE_COST;
+    this.bytes -= PIECE_COST;
     if (p.fin) this.messages--;
     return p;
   }

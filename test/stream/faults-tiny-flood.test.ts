@@ -1,10 +1,12 @@
 /**
- * A peer that floods messages of 0 and 1 byte while nobody reads them, in both roles, over TCP.
- * `readHighWaterMark` bounds what is held for a reader that is not reading; such messages cost
- * 2 to 7 octets on the wire and ~50 to ~150 bytes of heap each once queued, so a bound on their
- * payload alone let 500,000 of them (3 MB on the wire, ~25 MB of heap) be queued without the stream
- * ever stopping reading, and empty ones without any limit. The stream must stop reading the peer
- * within an absolute bound of bytes taken from the connection, then deliver every message, in order.
+ * A peer that floods messages of 0 and 1 byte while nobody reads them, over TCP. `readHighWaterMark`
+ * bounds what is held for a reader that is not reading. Such messages cost 2 to 7 octets on the wire
+ * and ~50 to ~150 bytes of heap each once queued, so a bound on their payload alone let 500,000 of
+ * them (3 MB on the wire, ~25 MB of heap) be queued without the stream ever stopping reading, and
+ * empty ones without any limit, in both roles. And a message is queued as a view of the read it came
+ * in: one 1-byte message per 64 KiB read (the rest of it pongs, which nothing keeps) kept 64 KiB
+ * each, 262 MB for 4,000 of them, still below the bound. The stream must stop reading the peer within
+ * an absolute bound of bytes taken from the connection, then deliver every message, in order.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -76,6 +78,32 @@ describe('a flood of 0- and 1-byte messages that nobody reads', { timeout: 120_0
     peer.send(frame({ opcode: 8, payload: Buffer.of(0x03, 0xe8) }));
     await closed;
     assert.equal(ws.closeInfo?.wasClean, true);
+  });
+
+  it('server role, one message per read: the reads it keeps count, not its byte; every message is read in order', async (t) => {
+    const { ws, socket, peer } = await openServerOverTcp();
+    t.after(() => peer.io.destroy());
+    const taken = socket.bytesRead;
+    // 64 MiB in all, nobody reading: a stream that stops reading takes a few of these, one that does not takes all.
+    const pongs = Buffer.concat(Array.from({ length: 500 }, () => frame({ opcode: 10, payload: Buffer.alloc(125) })));
+    const reads = 1024;
+    let total = 0;
+    for (let i = 0; i < reads; i++) {
+      const one = Buffer.concat([frame({ opcode: 2, payload: Buffer.of(i % 251) }), pongs]);
+      total += one.length;
+      peer.send(one);
+    }
+    await pausedOrTookAll(socket, taken + total);
+    const took = socket.bytesRead - taken;
+    assert.ok(took < 4 * 1024 * 1024, `took ${took} of ${total} bytes with nobody reading`);
+    let wrong = 0;
+    for (let i = 0; i < reads; i++) {
+      const m = await ws.read();
+      if (!m.binary || m.data.length !== 1 || m.data[0] !== i % 251) wrong++;
+    }
+    assert.equal(wrong, 0, 'messages out of order or changed');
+    peer.io.destroy();
+    await ws.whenClosed();
   });
 
   it('client role (connect()): the stream stops reading within an absolute bound, then every message is read in order', async (t) => {
