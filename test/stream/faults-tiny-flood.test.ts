@@ -12,12 +12,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { type DuplexLayer, type WebSocketStream, connect } from '../../src/index.js';
-import { frame } from '../support/frames.js';
+import { frame, requestHead } from '../support/frames.js';
 import { fakeServer, response101 } from '../support/hostile.js';
 import { openServerOverTcp } from '../support/open.js';
 
 const COUNT = 200_000;
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /**
  * What the stream may take from the connection before it stops reading: the 1 MiB of
  * `readHighWaterMark` buys ~8,000 such messages (~56 KB here), and one read of the socket (64 KiB)
@@ -100,6 +102,64 @@ describe('a flood of 0- and 1-byte messages that nobody reads', { timeout: 120_0
     for (let i = 0; i < reads; i++) {
       const m = await ws.read();
       if (!m.binary || m.data.length !== 1 || m.data[0] !== i % 251) wrong++;
+    }
+    assert.equal(wrong, 0, 'messages out of order or changed');
+    peer.io.destroy();
+    await ws.whenClosed();
+  });
+
+  it('server role, permessage-deflate: a plain message behind a compressed one keeps its read too; all read in order', async (t) => {
+    let pings = 0;
+    let pinged = (): void => {};
+    const { ws, socket, peer } = await openServerOverTcp(
+      {
+        perMessageDeflate: true,
+        controlCallback: (kind) => {
+          if (kind !== 'ping') return;
+          pings++;
+          pinged();
+        },
+      },
+      requestHead({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }),
+    );
+    t.after(() => peer.io.destroy());
+    assert.equal(ws.extensions, 'permessage-deflate');
+    const taken = socket.bytesRead;
+    // Each read: a compressed message (so the plain one behind it waits in the inflate line), a 1-byte
+    // plain message, pongs, a ping, reported once what came before it is inflated and queued. One read
+    // at a time, after the ping of the one before (the inflate line never holds enough to stop reading
+    // by itself). A block sync-flushed by a fresh compressor refers to nothing before it.
+    const compressed = zlib.deflateRawSync('y', { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const pongs = Buffer.concat(Array.from({ length: 500 }, () => frame({ opcode: 10, payload: Buffer.alloc(125) })));
+    const reads = 1024;
+    let sent = 0;
+    let total = 0;
+    while (sent < reads) {
+      const one = Buffer.concat([
+        frame({ opcode: 1, rsv: 4, payload: compressed }),
+        frame({ opcode: 2, payload: Buffer.of(sent % 251) }),
+        pongs,
+        frame({ opcode: 9 }),
+      ]);
+      total += one.length;
+      peer.send(one);
+      sent++;
+      await new Promise<void>((resolve) => {
+        pinged = () => {
+          if (pings === sent) resolve();
+        };
+        pinged();
+      });
+      await turn(); // the stream judged whether to read on once that line emptied (after the report)
+      if (socket.isPaused()) break;
+    }
+    const took = socket.bytesRead - taken;
+    assert.ok(socket.isPaused() && took < 4 * 1024 * 1024, `took ${took} of ${total} bytes with nobody reading`);
+    let wrong = 0;
+    for (let i = 0; i < sent; i++) {
+      const y = await ws.read();
+      const m = await ws.read();
+      if (y.binary || y.text() !== 'y' || !m.binary || m.data.length !== 1 || m.data[0] !== i % 251) wrong++;
     }
     assert.equal(wrong, 0, 'messages out of order or changed');
     peer.io.destroy();
