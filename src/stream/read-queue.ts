@@ -50,9 +50,12 @@ export class ReadQueue {
   bytes = 0;
   /** Whole messages queued (pieces with `fin`). */
   messages = 0;
-  /** The last piece is a small-piece accumulator with room left. */
+  /** The accumulator of the message in progress, which its small pieces are gathered into (while it has room). */
   private acc: Buffer | null = null;
   private accLen = 0;
+  /** The last piece is a view of `acc` from `accStart` to `accLen`: the next small piece extends it. */
+  private accTail = false;
+  private accStart = 0;
 
   get isEmpty(): boolean {
     return this.head === this.q.length;
@@ -70,19 +73,29 @@ export class ReadQueue {
     const tail = last >= this.head ? q[last]! : undefined;
     if (n < SMALL_PIECE && tail !== undefined && !tail.fin) {
       // Small pieces of one message are gathered into one buffer, so that memory follows the
-      // payload and not the number of pieces (a message trickled in 1-byte chunks or fragments).
+      // payload and not the number of pieces (a message trickled in 1-byte chunks or fragments),
+      // also between its large pieces (a fresh buffer after each large one cost 16 KiB a byte).
+      let extend = this.accTail;
       if (this.acc === null || this.acc.length - this.accLen < n) {
         this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
         this.accLen = 0;
-        q.push(tail); // a slot, replaced below
-        this.kept.push(this.acc);
-        this.bytes += ACCUMULATOR_SIZE + PIECE_COST;
+        extend = false;
       }
+      if (!extend) this.accStart = this.accLen;
       data.copy(this.acc, this.accLen);
       this.accLen += n;
-      q[q.length - 1] = new ReceivedData(this.acc.subarray(0, this.accLen), binary, fin);
+      const piece = new ReceivedData(this.acc.subarray(this.accStart, this.accLen), binary, fin);
+      if (extend) {
+        q[last] = piece;
+      } else {
+        if (this.kept[last] !== this.acc) this.bytes += ACCUMULATOR_SIZE;
+        q.push(piece);
+        this.kept.push(this.acc);
+        this.bytes += PIECE_COST;
+        this.accTail = true;
+      }
     } else {
-      this.acc = null;
+      this.accTail = false;
       const kept = from ?? data;
       if (tail === undefined || this.kept[last] !== kept) this.bytes += kept.length;
       q.push(new ReceivedData(data, binary, fin));
@@ -91,6 +104,7 @@ export class ReadQueue {
     }
     if (fin) {
       this.acc = null;
+      this.accTail = false;
       this.messages++;
     }
   }
@@ -107,6 +121,7 @@ export class ReadQueue {
       this.kept = NO_KEPT;
       this.head = 0;
       this.acc = null;
+      this.accTail = false;
       this.bytes -= kept.length;
     } else if (this.kept[this.head] !== kept) {
       this.bytes -= kept.length; // the last piece that kept it

@@ -7,6 +7,8 @@
  * in: one 1-byte message per 64 KiB read (the rest of it pongs, which nothing keeps) kept 64 KiB
  * each, 262 MB for 4,000 of them, still below the bound. The stream must stop reading the peer within
  * an absolute bound of bytes taken from the connection, then deliver every message, in order.
+ * And a message in 1-byte fragments between 1 KiB ones, read whole: each 1-byte fragment after a
+ * large one took a fresh 16 KiB buffer to gather it, 16 times the payload (131 MB for 8.2 MB).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -65,7 +67,9 @@ async function readFlood(ws: WebSocketStream): Promise<void> {
   assert.equal(wrong, 0, 'messages out of order or changed');
 }
 
-describe('a flood of 0- and 1-byte messages that nobody reads', { timeout: 120_000 }, () => {
+describe('messages and fragments of 0 and 1 byte: what the stream holds follows its bounds', {
+  timeout: 120_000,
+}, () => {
   it('server role: the stream stops reading within an absolute bound, then every message is read in order', async (t) => {
     const { ws, socket, peer } = await openServerOverTcp();
     t.after(() => peer.io.destroy());
@@ -164,6 +168,38 @@ describe('a flood of 0- and 1-byte messages that nobody reads', { timeout: 120_0
     assert.equal(wrong, 0, 'messages out of order or changed');
     peer.io.destroy();
     await ws.whenClosed();
+  });
+
+  it('a message whose 1-byte fragments alternate with 1 KiB ones, a reader waiting: memory follows its payload', async (t) => {
+    const { ws, socket, peer } = await openServerOverTcp({ readMessageMax: 64 * 1024 * 1024 });
+    t.after(() => peer.io.destroy());
+    // 8,000 pairs: 8.2 MB of payload. A fresh 16 KiB accumulator for each 1-byte fragment after a
+    // large one held 131 MB by the time the message ended.
+    const pairs = 8000;
+    const big = Buffer.alloc(1024, 0x61);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < pairs; i++) {
+      parts.push(frame({ opcode: i === 0 ? 2 : 0, payload: Buffer.of(i % 251), fin: false }));
+      parts.push(frame({ opcode: 0, payload: big, fin: false }));
+    }
+    parts.push(frame({ opcode: 0, payload: Buffer.of(0x7a) }));
+    const bytes = Buffer.concat(parts);
+    const base = process.memoryUsage().arrayBuffers;
+    let most = 0;
+    // After the stream's own listener: what it holds of the message so far, at each read of the socket.
+    const measure = (): void => {
+      most = Math.max(most, process.memoryUsage().arrayBuffers - base);
+    };
+    socket.on('data', measure);
+    const reading = ws.read();
+    peer.send(bytes);
+    const m = await reading;
+    socket.off('data', measure);
+    assert.equal(m.data.length, pairs * 1025 + 1);
+    let wrong = 0;
+    for (let i = 0; i < pairs; i++) if (m.data[i * 1025] !== i % 251 || m.data[i * 1025 + 1] !== 0x61) wrong++;
+    assert.equal(wrong, 0, 'the message came changed');
+    assert.ok(most < 48 * 1024 * 1024, `held ${most} bytes for a message of ${m.data.length}`);
   });
 
   it('client role (connect()): the stream stops reading within an absolute bound, then every message is read in order', async (t) => {
