@@ -82,7 +82,9 @@ export interface StreamOptions {
   perMessageDeflate?: boolean | DeflateOptions;
   /**
    * Received bytes held for a reader that is not reading, before the stream stops reading from
-   * the next layer (backpressure towards the peer), in bytes. Default 1 MiB.
+   * the next layer (backpressure towards the peer), in bytes: what the queued messages keep (a
+   * message queued as a view of the read it came in keeps all of that read), plus 128 per queued
+   * piece. Default 1 MiB.
    */
   readHighWaterMark?: number;
 }

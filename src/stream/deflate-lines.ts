@@ -12,8 +12,8 @@ import { Utf8Validator } from '../proto/utf8.js';
 import { Serial } from './serial.js';
 
 export interface DeflateHost {
-  /** A received piece, inflated if it was compressed, in order. */
-  deliver(data: Buffer, fin: boolean, binary: boolean): void;
+  /** A received piece, inflated if it was compressed, in order; `from`: the read it is a view of (null: its own memory). */
+  deliver(data: Buffer, fin: boolean, binary: boolean, from: Buffer | null): void;
   /** Inflating failed (1009 or 1007): the connection fails with this error. */
   fail(err: WebSocketError): void;
   /** The inflate line emptied. */
@@ -76,10 +76,10 @@ export class DeflateLines {
     return this.deflating.idle;
   }
 
-  /** Takes a received piece if it must go through the inflate line (compressed, or behind one). */
-  receive(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): boolean {
+  /** Takes a received piece if it must go through the inflate line (compressed, or behind one); `from`: the read it is a view of. */
+  receive(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, from: Buffer | null): boolean {
     if (!compressed && this.inflating.idle) return false;
-    this.inflating.run((next) => this.inflate(data, fin, binary, compressed, next));
+    this.inflating.run((next) => this.inflate(data, fin, binary, compressed, from, next));
     return true;
   }
 
@@ -94,10 +94,17 @@ export class DeflateLines {
     });
   }
 
-  private inflate(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, next: () => void): void {
+  private inflate(
+    data: Buffer,
+    fin: boolean,
+    binary: boolean,
+    compressed: boolean,
+    from: Buffer | null,
+    next: () => void,
+  ): void {
     if (this.failed) return next();
     if (!compressed) {
-      this.host.deliver(data, fin, binary);
+      this.host.deliver(data, fin, binary, from);
       return next();
     }
     this.codec.decompress(data, fin, this.inflatedSize, this.o.readMessageMax, (err, out) => {
@@ -111,7 +118,7 @@ export class DeflateLines {
         this.host.fail(err);
       } else {
         this.inflatedSize = fin ? 0 : this.inflatedSize + out!.length;
-        if (out!.length > 0 || fin) this.host.deliver(out!, fin, binary);
+        if (out!.length > 0 || fin) this.host.deliver(out!, fin, binary, null);
       }
       next();
     });

@@ -575,8 +575,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#gotFailure(error);
       }
       // DeflateHost
-      deliver(data: Buffer, fin: boolean, binary: boolean): void {
-        this.s.#deliverPiece(data, fin, binary);
+      deliver(data: Buffer, fin: boolean, binary: boolean, from: Buffer | null): void {
+        this.s.#deliverPiece(data, fin, binary, from);
       }
       fail(err: WebSocketError): void {
         this.s.#stopReceiving();
@@ -866,7 +866,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     this.#dataHandler = null;
     this.#flags |= FRAMES;
-    if (head && head.length > 0) this.#receiving().receive(head);
+    if (head && head.length > 0) {
+      const outer = receivedChunk;
+      receivedChunk = head;
+      try {
+        this.#receiving().receive(head);
+      } finally {
+        receivedChunk = outer;
+      }
+    }
   }
 
   /** The receiver, made with the first frame bytes: an idle connection holds none. */
@@ -948,8 +956,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#flags |= HEARD;
     if (this.#dataHandler !== null) this.#dataHandler(chunk);
     else if ((this.#flags & FRAMES) !== 0) {
-      if (answering === null && !answerFlushing) this.#receiveAndAnswer(chunk);
-      else this.#receiving().receive(chunk);
+      // (a stream may receive inside another's receive, over layers that deliver synchronously)
+      const outer = receivedChunk;
+      receivedChunk = chunk;
+      try {
+        if (answering === null && !answerFlushing) this.#receiveAndAnswer(chunk);
+        else this.#receiving().receive(chunk);
+      } finally {
+        receivedChunk = outer;
+      }
     }
     this.#updateFlow();
   }
@@ -1101,8 +1116,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   // ===================================================================== receiver events
 
   #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-    if (this.#deflate?.receive(data, fin, binary, compressed)) return;
-    this.#deliverPiece(data, fin, binary);
+    if (this.#deflate?.receive(data, fin, binary, compressed, receivedChunk)) return;
+    this.#deliverPiece(data, fin, binary, receivedChunk);
   }
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
@@ -1118,7 +1133,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#state === State.Closed) this.#reportClosed();
   }
 
-  #deliverPiece(data: Buffer, fin: boolean, binary: boolean): void {
+  /** A received piece, in order; `from`: the chunk it is a view of, which it keeps while queued (null: its own memory). */
+  #deliverPiece(data: Buffer, fin: boolean, binary: boolean, from: Buffer | null): void {
     if (fin && this.#reader !== null && (this.#flags & READER_WHOLE) !== 0 && this.#inq.isEmpty) {
       // The common case: a whole message, a reader waiting, nothing queued before it.
       const r = this.#reader;
@@ -1126,7 +1142,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       completeRead(r, null, new ReceivedData(data, binary, true));
       return;
     }
-    this.#readQueue().push(data, fin, binary);
+    this.#readQueue().push(data, fin, binary, from);
     this.#serveReader();
   }
 
@@ -1904,6 +1920,8 @@ function completeRead(
 /** Streams written to in this turn, flushed together by one tick. */
 let toFlush: Inner[] = [];
 let flushScheduled = false;
+/** The chunk a stream is receiving: the pieces the receiver hands out meanwhile are views of it. */
+let receivedChunk: Buffer | null = null;
 /** The stream receiving a chunk, whose flush waits for the chunk's end (`#receiveAndAnswer`). */
 let answering: WebSocketStream | null = null;
 /** A stream is flushing what its reader wrote in answer to a chunk. */

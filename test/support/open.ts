@@ -14,9 +14,10 @@ export async function openServer(options: StreamOptions = {}, layer: TestLayerOp
   return { ws, peer, server, client };
 }
 
-/** A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer. */
+/** A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer with `request`. */
 export async function openServerOverTcp(
   options: StreamOptions = {},
+  request: string = requestHead(),
 ): Promise<{ ws: WebSocketStream; socket: net.Socket; peer: RawPeer }> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -27,7 +28,7 @@ export async function openServerOverTcp(
   const peer = new RawPeer(client);
   const ws = new WebSocketStream(socket, options);
   const opened = ws.accept();
-  peer.send(requestHead());
+  peer.send(request);
   await opened;
   await peer.responseHead();
   return { ws, socket, peer };
