@@ -1465,7 +1465,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(opcode, borrowed ? copyOf(payload) : payload, true, compress, true, signal, callback, true);
+        return this.#writeInLine(
+          opcode,
+          borrowed ? copyOf(payload) : payload,
+          true,
+          compress,
+          true,
+          signal,
+          callback,
+          true,
+        );
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
