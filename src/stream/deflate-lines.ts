@@ -145,8 +145,11 @@ export class DeflateLines {
     compress: boolean,
     emit: (body: Buffer, compressed: boolean) => void,
     onError: (err: WebSocketError) => void,
+    withdrawn?: () => boolean,
   ): void {
     this.deflating.run((next) => {
+      // Withdrawn before its turn: the compressor never sees it, so the peer's context stays as ours.
+      if (withdrawn?.() === true) return next();
       if (!compress) {
         emit(payload, false);
         return next();

@@ -1465,7 +1465,16 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(opcode, borrowed ? copyOf(payload) : payload, true, compress, true, signal, callback);
+        return this.#writeInLine(
+          opcode,
+          borrowed ? copyOf(payload) : payload,
+          true,
+          compress,
+          true,
+          signal,
+          callback,
+          true,
+        );
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
@@ -1544,7 +1553,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /**
    * A data frame that waits its turn behind messages being compressed (zlib is asynchronous), and
-   * is compressed itself when `compress`: RSV1 on the first frame of the message only.
+   * is compressed itself when `compress`: RSV1 on the first frame of the message only. A whole
+   * message (`withdrawable`: a write(), not a writeSome() part) aborted before its turn is withdrawn.
    */
   #writeInLine(
     opcode: number,
@@ -1554,6 +1564,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     firstPart: boolean,
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
+    withdrawable = false,
   ): Promise<void> | undefined {
     const c = waitingTurn(signal, callback);
     if (c.settled) return c.started();
@@ -1575,6 +1586,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         // The layer went while this compressed: an unclean end reports its own error, as the writes queued behind do.
         c.fail(e.code === 'ERR_WS_CLOSED' ? (this.#close?.endError ?? e) : e);
       },
+      withdrawable && signal !== undefined
+        ? (): boolean => {
+            if (!c.settled) return false;
+            this.#heldBytes -= payload.length;
+            return true;
+          }
+        : undefined,
     );
     return c.started();
   }

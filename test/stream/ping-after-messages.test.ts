@@ -1,7 +1,8 @@
 /**
  * `ping()`/`pong()` with `afterMessages`: with permessage-deflate the frame goes after the messages
  * written before it that are still being compressed (the default sends it ahead of them), and it
- * never waits for the peer to read. A real ws server records what came in which order.
+ * never waits for the peer to read. A real ws server records what came in which order. And
+ * `write()` aborted while it waits in that line: withdrawn, as a write queued without compression.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,5 +71,26 @@ describe('ping()/pong() with afterMessages (permessage-deflate)', () => {
       assert.ok(r.reason instanceof WebSocketError, String(r.reason));
     }
     await assert.rejects(c.ping('x', { afterMessages: true }), WebSocketError);
+  });
+});
+
+describe('write() aborted while it waits behind a compressing message (permessage-deflate)', () => {
+  it('never sent, compressed or not, ERR_WS_ABORTED; the messages after it inflate; a writeSome part still goes', async () => {
+    const { url, events } = await recordingServer();
+    const c = await connect(url, { perMessageDeflate: true });
+    const ac = new AbortController();
+    const big = c.write(BIG);
+    const compressed = c.write('withdrawn, compressed', { signal: ac.signal });
+    const plain = c.write('withdrawn, not compressed', { compress: false, signal: ac.signal });
+    const part = c.writeSome('part', { fin: true, signal: ac.signal });
+    ac.abort();
+    for (const w of [compressed, plain, part]) {
+      await assert.rejects(w, (e: unknown) => e instanceof WebSocketError && e.code === 'ERR_WS_ABORTED');
+    }
+    await Promise.all([big, c.write('after')]);
+    assert.equal(c.bufferedAmount, 0);
+    await c.close({ code: 4000 });
+    // (A part of a message only stops waiting: README, Cancellation.)
+    assert.deepEqual(await events, [`message ${BIG.length}`, 'message part', 'message after', 'close 4000']);
   });
 });
