@@ -9,21 +9,16 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { error, message, subscribe } from '../pubsub/blackbox-support.js';
+import { error, message, serveOnProxiedRedis, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
-import { BrokerProcess, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess } from '../support/brokers.js';
 import { text } from '../support/frames.js';
 import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 
 const BAD_SINCE = { offset: -1, epoch: 'e' };
 
 it('Redis that does not answer: a publish refused at its deadline is answered before a bad subscribe sent after it', async (t) => {
-  const redis = await BrokerProcess.redis();
-  t.after(() => redis.stop());
-  const proxy = await TcpProxy.start(redis.port);
-  t.after(() => proxy.close());
-  const server = await startServer(['--pubsub', '--broker', proxy.url('redis'), '--broker-timeout', '0.5']);
-  t.after(() => server.stop());
+  const { server, proxy } = await serveOnProxiedRedis(t, '0.5');
   const c = await JsonClient.connect(server.port);
   t.after(() => c.close());
   await subscribe(c, 'order');
@@ -65,13 +60,8 @@ it('NATS: a publish over max_payload to a topic whose stream is made first is an
 });
 
 it('Redis that does not answer: replies held behind a waiting publish stop the reading of the connection past 1 MiB; all come, in order, once it answers', async (t) => {
-  const redis = await BrokerProcess.redis();
-  t.after(() => redis.stop());
-  const proxy = await TcpProxy.start(redis.port);
-  t.after(() => proxy.close());
   // (The publish waits on the stalled link far longer than the flood takes, on a loaded machine too.)
-  const server = await startServer(['--pubsub', '--broker', proxy.url('redis'), '--broker-timeout', '120']);
-  t.after(() => server.stop());
+  const { server, proxy } = await serveOnProxiedRedis(t, '120');
   const c = await JsonClient.connect(server.port);
   t.after(() => c.close());
   await subscribe(c, 'order');

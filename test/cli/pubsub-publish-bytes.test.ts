@@ -7,10 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { startServer } from '../conformance/raw-client.js';
-import { error, message, subscribe } from '../pubsub/blackbox-support.js';
+import { error, message, serveOnProxiedRedis, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
-import { BrokerProcess, type ProxyLink, TcpProxy } from '../support/brokers.js';
+import type { ProxyLink } from '../support/brokers.js';
 
 /** The server's bound on one connection's publishes waiting for the broker (MAX_PUBLISH_BYTES_IN_FLIGHT). */
 const BOUND = 8 * 1024 * 1024;
@@ -45,13 +44,8 @@ function marks(link: ProxyLink): () => number {
 }
 
 it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of them wait, no more are read; then all arrive in order', async (t) => {
-  const redis = await BrokerProcess.redis();
-  t.after(() => redis.stop());
-  const proxy = await TcpProxy.start(redis.port);
-  t.after(() => proxy.close());
   // (--broker-timeout: the publishes wait on the stalled link, beyond 5 s on a loaded machine.)
-  const server = await startServer(['--pubsub', '--broker', proxy.url('redis'), '--broker-timeout', '120']);
-  t.after(() => server.stop());
+  const { server, proxy } = await serveOnProxiedRedis(t, '120');
   const [sub, pub, other] = [
     await JsonClient.connect(server.port),
     await JsonClient.connect(server.port),
@@ -88,24 +82,14 @@ it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of th
 it('three clients flooding 8 MiB of 512 KiB publishes each while Redis does not answer: --max-publish-bytes-in-flight 16 MiB of them wait, no more are read; then all arrive in order', async (t) => {
   // (Redis cuts a subscriber connection whose output passes 32 MiB: what is published at the
   // release may reach the server faster than it hands it on.)
-  const redis = await BrokerProcess.redis({ args: ['--client-output-buffer-limit', 'pubsub 0 0 0'] });
-  t.after(() => redis.stop());
-  const proxy = await TcpProxy.start(redis.port);
-  t.after(() => proxy.close());
   // Publishes wait for the stalled link far longer than the clients take to send theirs (with the
   // default 5 s, on a loaded machine they could fail first); history keeps none of them.
-  const server = await startServer([
-    '--pubsub',
-    '--broker',
-    proxy.url('redis'),
-    '--broker-timeout',
+  const { server, proxy } = await serveOnProxiedRedis(
+    t,
     '120',
-    '--max-publish-bytes-in-flight',
-    String(PROCESS_BOUND),
-    '--history',
-    '0',
-  ]);
-  t.after(() => server.stop());
+    ['--max-publish-bytes-in-flight', String(PROCESS_BOUND), '--history', '0'],
+    ['--client-output-buffer-limit', 'pubsub 0 0 0'],
+  );
   const clients: JsonClient[] = [];
   t.after(() => {
     for (const c of clients) c.sock.destroy();

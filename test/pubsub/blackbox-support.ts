@@ -4,9 +4,9 @@
  * and doc/pubsub.md, spoken by the tests' own framer (JsonClient), against child processes.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { startServer, teardownOrReport } from '../conformance/raw-client.js';
-import { poll } from '../support/brokers.js';
+import { BrokerProcess, poll, TcpProxy } from '../support/brokers.js';
 import { binary, text } from '../support/frames.js';
 import { JsonClient } from './pubsub-support.js';
 
@@ -17,6 +17,32 @@ type Reply = any;
 
 /** History the suite's servers keep per topic (`--history`). */
 export const HISTORY = 5;
+
+/**
+ * `serve --pubsub` on a real redis-server reached through a TcpProxy (whose links a test stalls or
+ * cuts), with `--broker-timeout brokerTimeout` and `args`; all three stopped after the test.
+ */
+export async function serveOnProxiedRedis(
+  t: TestContext,
+  brokerTimeout: string,
+  args: string[] = [],
+  redisArgs: string[] = [],
+): Promise<{ server: Server; proxy: TcpProxy }> {
+  const redis = await BrokerProcess.redis({ args: redisArgs });
+  t.after(() => redis.stop());
+  const proxy = await TcpProxy.start(redis.port);
+  t.after(() => proxy.close());
+  const server = await startServer([
+    '--pubsub',
+    '--broker',
+    proxy.url('redis'),
+    '--broker-timeout',
+    brokerTimeout,
+    ...args,
+  ]);
+  t.after(() => server.stop());
+  return { server, proxy };
+}
 
 /** Sends a subscribe and returns its `subscribed` reply (failing on anything else). */
 export async function subscribe(c: JsonClient, topic: string, since?: Position): Promise<Reply> {
