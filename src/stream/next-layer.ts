@@ -174,7 +174,11 @@ const enum Bit {
   Destroying = 64,
   PlainSocket = 128,
   H2EndMask = 3 << 8,
+  CloseWatched = 1 << 10,
 }
+
+/** The listeners of `watchClose`, until the duplex closes or attach() takes over (a rare wait: no field per layer). */
+const closeWatches = new WeakMap<DuplexLayer, () => void>();
 
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
@@ -253,6 +257,7 @@ export class DuplexLayer implements NextLayer {
   }
 
   attach(sink: LayerSink): void {
+    if ((this.bits & Bit.CloseWatched) !== 0) this.unwatchClose();
     this.sink = sink;
     const d = this.duplex as Tagged;
     d[kLayer] = this;
@@ -281,6 +286,34 @@ export class DuplexLayer implements NextLayer {
 
   detach(): void {
     this.release(false);
+  }
+
+  /**
+   * @internal Calls `onClose` once the duplex closes (on a microtask if it is destroyed already), unless attach()
+   * comes first: `whenClosed()` before any handshake, when nothing else listens. One watch at a time.
+   */
+  watchClose(onClose: () => void): void {
+    if (this.sink !== null || (this.bits & Bit.CloseWatched) !== 0) return;
+    const d = this.duplex;
+    if (d.destroyed) {
+      queueMicrotask(onClose);
+      return;
+    }
+    const listener = (): void => {
+      this.unwatchClose();
+      onClose();
+    };
+    this.flag(Bit.CloseWatched, true);
+    closeWatches.set(this, listener);
+    d.once('close', listener);
+  }
+
+  private unwatchClose(): void {
+    this.flag(Bit.CloseWatched, false);
+    const listener = closeWatches.get(this);
+    if (listener === undefined) return;
+    closeWatches.delete(this);
+    this.duplex.off('close', listener);
   }
 
   /**

@@ -491,11 +491,27 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     return this.#close?.info;
   }
 
-  /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
+  /**
+   * Resolves with `closeInfo` once the next layer is closed (never rejects), also before any handshake: a
+   * Duplex is watched for its 'close' from this call on (a custom NextLayer tells its close once a handshake
+   * attached to it). A layer closed before any handshake ends abnormally (1006, ERR_WS_EOF).
+   */
   whenClosed(): Promise<CloseInfo> {
     const cl = this.#close;
     if (cl?.reported) return Promise.resolve(cl.info!);
+    const layer = this.nextLayer;
+    if (this.#state === State.Idle && layer instanceof DuplexLayer)
+      layer.watchClose(() => this.#closedBeforeHandshake());
     return this.#closing().whenEnded();
+  }
+
+  /** The next layer closed before any handshake attached to it: the end is reported; operations still say no handshake was done. */
+  #closedBeforeHandshake(): void {
+    if (this.#state !== State.Idle || this.#close?.reported) return;
+    const cl = this.#closing();
+    cl.failure ??= new WebSocketError('ERR_WS_EOF', 'the connection closed before a handshake');
+    cl.layerClosed();
+    this.#reportClosed();
   }
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
