@@ -177,8 +177,8 @@ const enum Bit {
   CloseWatched = 1 << 10,
 }
 
-/** The listeners of `watchClose`, until the duplex closes or attach() takes over (a rare wait: no field per layer). */
-const closeWatches = new WeakMap<DuplexLayer, () => void>();
+/** The watches of `watchClose`, until the duplex closes or their owner attaches (a rare wait: no field per layer). */
+const closeWatches = new WeakMap<DuplexLayer, { owner: LayerSink; listener: () => void }>();
 
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
@@ -257,7 +257,7 @@ export class DuplexLayer implements NextLayer {
   }
 
   attach(sink: LayerSink): void {
-    if ((this.bits & Bit.CloseWatched) !== 0) this.unwatchClose();
+    if ((this.bits & Bit.CloseWatched) !== 0) this.unwatchClose(sink);
     this.sink = sink;
     const d = this.duplex as Tagged;
     d[kLayer] = this;
@@ -289,31 +289,33 @@ export class DuplexLayer implements NextLayer {
   }
 
   /**
-   * @internal Calls `onClose` once the duplex closes (on a microtask if it is destroyed already), unless attach()
-   * comes first: `whenClosed()` before any handshake, when nothing else listens. One watch at a time.
+   * @internal Calls `onClose` once the duplex closes (on a microtask if it is destroyed already), unless `owner` is
+   * attached first (the layer's own 'close' tells it then): `whenClosed()` before any handshake, when nothing of the
+   * stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer) leaves it be.
    */
-  watchClose(onClose: () => void): void {
-    if (this.sink !== null || (this.bits & Bit.CloseWatched) !== 0) return;
+  watchClose(owner: LayerSink, onClose: () => void): void {
+    if ((this.bits & Bit.CloseWatched) !== 0) return;
     const d = this.duplex;
     if (d.destroyed) {
       queueMicrotask(onClose);
       return;
     }
     const listener = (): void => {
-      this.unwatchClose();
+      this.unwatchClose(owner);
       onClose();
     };
     this.flag(Bit.CloseWatched, true);
-    closeWatches.set(this, listener);
+    closeWatches.set(this, { owner, listener });
     d.once('close', listener);
   }
 
-  private unwatchClose(): void {
+  /** Ends the watch of `owner`, if it holds one. */
+  private unwatchClose(owner: LayerSink): void {
+    const watch = closeWatches.get(this);
+    if (watch === undefined || watch.owner !== owner) return;
     this.flag(Bit.CloseWatched, false);
-    const listener = closeWatches.get(this);
-    if (listener === undefined) return;
     closeWatches.delete(this);
-    this.duplex.off('close', listener);
+    this.duplex.off('close', watch.listener);
   }
 
   /**

@@ -514,7 +514,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (cl?.reported) return Promise.resolve(cl.info!);
     const layer = this.nextLayer;
     if (this.#state === State.Idle && layer instanceof DuplexLayer)
-      layer.watchClose(() => this.#closedBeforeHandshake());
+      layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
     return this.#closing().whenEnded();
   }
 

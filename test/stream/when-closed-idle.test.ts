@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { WebSocketStream, createTestPair, type CloseInfo } from '../../src/index.js';
+import { WebSocketStream, createTestPair, rejectUpgrade, type CloseInfo } from '../../src/index.js';
 import { requestObject } from '../support/frames.js';
 import { closedEvenIfReset } from '../support/peer.js';
 
@@ -125,6 +125,16 @@ describe('whenClosed() before any handshake', () => {
     assert.equal(c.listenerCount('close'), other.listenerCount('close'));
     await client.close({ code: 4000, reason: 'done' });
     assert.deepEqual(await serverEnded, { initiatedBy: 'remote', code: 4000, reason: 'done', wasClean: true });
+  });
+
+  it("a refusal on the stream's own layer (rejectUpgrade) leaves the wait be: it resolves once the refused connection closes", async () => {
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(a);
+    const ended = ws.whenClosed();
+    await rejectUpgrade(ws.nextLayer, 401);
+    b.on('data', () => {});
+    b.end(); // the client read the answer and goes
+    assertClosedBeforeHandshake(await ended);
   });
 
   it('an accept() after the layer closed fails with ERR_WS_EOF, as without the wait', async () => {
