@@ -149,6 +149,7 @@ interface JetStreamManager {
     add(config: Record<string, unknown>): Promise<StreamInfo>;
     info(name: string): Promise<StreamInfo>;
     update(name: string, config: Record<string, unknown>): Promise<StreamInfo>;
+    purge(name: string, options: { seq: number }): Promise<unknown>;
   };
 }
 interface JetStreamClient {
@@ -280,6 +281,12 @@ export class NatsBroker implements Broker {
   readonly #streams = new Map<string, Promise<StreamRef>>();
   /** The topic of each stream name made or found here (for JetStream's announcements). */
   readonly #topicOfStream = new Map<string, string>();
+  /**
+   * The highest sequence this process saw each topic's stream reach (stored, acknowledged or read), with the
+   * stream's epoch; kept across reconnections, unlike `#streams`, so that a stream found lower under the same
+   * epoch is known to have been rolled back (`#rolledBack`).
+   */
+  readonly #reached = new Map<string, { epoch: string; seq: number }>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
@@ -752,6 +759,7 @@ export class NatsBroker implements Broker {
           throw err instanceof WebSocketError ? err : failure(err);
         }
       }
+      this.#saw(topic, at.epoch, seq);
       // Subscribed here: settled once this process delivered it (see OwnDeliveries).
       const sub = this.#topics.get(topic);
       if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
@@ -1027,6 +1035,7 @@ export class NatsBroker implements Broker {
         }
       }
     }
+    info = await this.#rolledBack(topic, name, info);
     this.#topicOfStream.set(name, topic);
     return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
@@ -1049,6 +1058,7 @@ export class NatsBroker implements Broker {
       stream = await this.#stream(topic);
       info = await this.#info(stream);
     }
+    info = await this.#rolledBack(topic, stream.name, info);
     if (info.created !== stream.epoch) {
       stream = {
         name: stream.name,
@@ -1065,6 +1075,44 @@ export class NatsBroker implements Broker {
     const sub = this.#topics.get(topic);
     if (sub?.stream !== undefined && sub.stream.epoch !== stream.epoch) this.#check(topic, sub);
     return { stream, info };
+  }
+
+  /**
+   * `info` of the topic's stream (`name`), or, when it is the same stream (its epoch) as this process saw at a
+   * higher sequence, its info once purged up to that sequence: a nats-server started again with an older store
+   * (a backup restored, or a machine crash that lost what it had not synced to disk, by default up to two minutes)
+   * has the same stream with fewer messages, and its sequence would give offsets already delivered to new
+   * messages: subscribers took those for repeats (lost), and a client back with an older `since` was given them
+   * as the ones it missed. Purged so, the sequence goes on past every offset given out, and what history lost is
+   * told (a `since` below it is not recovered). A purge that fails (the stream denies it) is a process warning.
+   */
+  async #rolledBack(topic: string, name: string, info: StreamInfo): Promise<StreamInfo> {
+    const reached = this.#reached.get(topic);
+    const sub = this.#topics.get(topic);
+    let seen = reached?.epoch === info.created ? reached.seq : 0;
+    if (sub?.stream?.epoch === info.created && sub.last > seen) seen = sub.last;
+    if (info.state.last_seq < seen) {
+      try {
+        await this.#jsm!.streams.purge(name, { seq: seen + 1 });
+        info = await this.#jsm!.streams.info(name);
+      } catch (err) {
+        warn(
+          unavailable(
+            `stream ${name} (topic ${JSON.stringify(topic)}) is back at offset ${info.state.last_seq} after ${seen}, and cannot be purged past it: ${errorText(err)}`,
+            err,
+          ),
+        );
+      }
+    }
+    this.#saw(topic, info.created, info.state.last_seq);
+    return info;
+  }
+
+  /** Records that the topic's stream of `epoch` reached `seq` (`#reached`). */
+  #saw(topic: string, epoch: string, seq: number): void {
+    const reached = this.#reached.get(topic);
+    if (reached?.epoch !== epoch) this.#reached.set(topic, { epoch, seq });
+    else if (seq > reached.seq) reached.seq = seq;
   }
 
   async #info(stream: StreamRef): Promise<StreamInfo> {
