@@ -990,6 +990,7 @@ export class NatsBroker implements Broker {
       discard: 'old',
       num_replicas: 1,
     };
+    const seen = this.#seenNow(topic);
     let info: StreamInfo;
     try {
       info = await this.#jsm!.streams.add(config);
@@ -1035,7 +1036,7 @@ export class NatsBroker implements Broker {
         }
       }
     }
-    info = await this.#rolledBack(topic, name, info);
+    info = await this.#rolledBack(topic, name, info, seen);
     this.#topicOfStream.set(name, topic);
     return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
@@ -1048,6 +1049,7 @@ export class NatsBroker implements Broker {
   async #current(topic: string): Promise<{ stream: StreamRef; info: StreamInfo }> {
     const ref = this.#stream(topic);
     let stream = await ref;
+    const seen = this.#seenNow(topic);
     let info: StreamInfo;
     try {
       info = await this.#jsm!.streams.info(stream.name);
@@ -1058,7 +1060,7 @@ export class NatsBroker implements Broker {
       stream = await this.#stream(topic);
       info = await this.#info(stream);
     }
-    info = await this.#rolledBack(topic, stream.name, info);
+    info = await this.#rolledBack(topic, stream.name, info, seen);
     if (info.created !== stream.epoch) {
       stream = {
         name: stream.name,
@@ -1085,12 +1087,16 @@ export class NatsBroker implements Broker {
    * messages: subscribers took those for repeats (lost), and a client back with an older `since` was given them
    * as the ones it missed. Purged so, the sequence goes on past every offset given out, and what history lost is
    * told (a `since` below it is not recovered). A purge that fails (the stream denies it) is a process warning.
+   * `seen` is what this process had seen when `info` was asked for (`#seenNow`): a publication acknowledged or
+   * delivered while the request was on its way may be past the info, and is no rollback.
    */
-  async #rolledBack(topic: string, name: string, info: StreamInfo): Promise<StreamInfo> {
-    const reached = this.#reached.get(topic);
-    const sub = this.#topics.get(topic);
-    let seen = reached?.epoch === info.created ? reached.seq : 0;
-    if (sub?.stream?.epoch === info.created && sub.last > seen) seen = sub.last;
+  async #rolledBack(
+    topic: string,
+    name: string,
+    info: StreamInfo,
+    seenBefore: (epoch: string) => number,
+  ): Promise<StreamInfo> {
+    const seen = seenBefore(info.created);
     if (info.state.last_seq < seen) {
       try {
         await this.#jsm!.streams.purge(name, { seq: seen + 1 });
@@ -1106,6 +1112,16 @@ export class NatsBroker implements Broker {
     }
     this.#saw(topic, info.created, info.state.last_seq);
     return info;
+  }
+
+  /** The highest sequence this process has seen the topic's stream reach so far, by epoch (for `#rolledBack`). */
+  #seenNow(topic: string): (epoch: string) => number {
+    const reached = this.#reached.get(topic);
+    const fromReached = reached && { epoch: reached.epoch, seq: reached.seq };
+    const sub = this.#topics.get(topic);
+    const delivered = sub?.stream && { epoch: sub.stream.epoch, seq: sub.last };
+    return (epoch) =>
+      Math.max(fromReached?.epoch === epoch ? fromReached.seq : 0, delivered?.epoch === epoch ? delivered.seq : 0);
   }
 
   /** Records that the topic's stream of `epoch` reached `seq` (`#reached`). */
