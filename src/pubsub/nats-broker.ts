@@ -1223,11 +1223,14 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         this.#emit(m);
       }
-      // History kept none of it (none kept, or trimmed as it was read): what was published while
-      // away is lost, and no republication of it is still to come — taken for a gap, the next live
-      // message would wait `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where
-      // the stream stood are delivered, and the topic goes on from there (`PubSub` sees the gap).
-      if (missed === null) this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
+      // History kept none of it (none kept, trimmed as it was read, or emptied: purged, or all
+      // expired by `max_age` while away): what was published while away is lost, and no
+      // republication of it is still to come — taken for a gap, the next live message would wait
+      // `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where the stream stood
+      // are delivered, and the topic goes on from there (`PubSub` sees the gap).
+      if (missed === null || (missed.length === 0 && sub.last < info.state.last_seq)) {
+        this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
+      }
     }
     sub.stream = stream;
     sub.holding = false;

@@ -4,6 +4,7 @@
  * a TCP proxy to put in front of one, for tests that choose when a client's connections get through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,11 @@ function bindable(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** The JetStream stream NatsBroker keeps `topic` in (with its default prefix), for tests that act on it as an operator would. */
+export function natsStreamOf(topic: string): string {
+  return `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
 }
 
 /** A broker server child process. */
