@@ -287,6 +287,8 @@ export class NatsBroker implements Broker {
    * epoch is known to have been rolled back (`#rolledBack`).
    */
   readonly #reached = new Map<string, { epoch: string; seq: number }>();
+  /** Streams (name and epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
+  readonly #unpurged = new Set<string>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
@@ -1102,6 +1104,10 @@ export class NatsBroker implements Broker {
         await this.#jsm!.streams.purge(name, { seq: seen + 1 });
         info = await this.#jsm!.streams.info(name);
       } catch (err) {
+        // (Tried again at the next read of the stream; told once per stream and epoch.)
+        const key = `${name} ${info.created}`;
+        if (this.#unpurged.has(key)) return info;
+        this.#unpurged.add(key);
         warn(
           unavailable(
             `stream ${name} (topic ${JSON.stringify(topic)}) is back at offset ${info.state.last_seq} after ${seen}, and cannot be purged past it: ${errorText(err)}`,

@@ -11,10 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { startServer } from '../conformance/raw-client.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+import { BrokerProcess, BrokerRecorder, natsStreamOf } from '../support/brokers.js';
 import { type Deployment, Peer, reportingWaits, type Server, untilServing } from './outside-support.js';
 
 let broker: BrokerProcess;
@@ -130,4 +132,44 @@ it('a NatsBroker that only publishes, back on an older store: its next publish i
   const eighth = await publish('old 8');
   await restart(() => broker.rollBack());
   assert.deepEqual(await publish('new 1'), { offset: 9, epoch: eighth.epoch });
+});
+
+it('a stream that denies purging, back on an older store: one process warning naming it; publishing goes on', async (t) => {
+  const topic = 'rollback-deny-purge';
+  const events = new BrokerRecorder();
+  const publisher = new NatsBroker({ url: broker.url });
+  t.after(() => publisher.close());
+  await publisher.open(events, history);
+  const publish = (data: string) => publisher.publish(topic, Buffer.from(data), false);
+  for (let i = 1; i <= 2; i++) await publish(`old ${i}`);
+  const admin = await connect({ servers: broker.url });
+  try {
+    await (await jetstreamManager(admin)).streams.update(natsStreamOf(topic), { deny_purge: true });
+  } finally {
+    await admin.close();
+  }
+  const restart = async (change: () => void): Promise<void> => {
+    const seen = events.availability.length;
+    await broker.kill();
+    change();
+    await broker.start();
+    await events.until(() => events.availability.slice(seen).join() === 'false,true');
+  };
+  await restart(() => broker.saveStore());
+  await publish('old 3');
+  await restart(() => broker.rollBack());
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  await publish('new 1');
+  await publisher.position(topic);
+  await publisher.position(topic);
+  await new Promise((resolve) => setImmediate(resolve)); // (warnings are emitted on the next tick)
+  assert.deepEqual(
+    warnings.map(
+      (w) => w.message.includes(`stream ${natsStreamOf(topic)}`) && w.message.includes('back at offset 2 after 3'),
+    ),
+    [true],
+  );
 });
