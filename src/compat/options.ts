@@ -164,8 +164,9 @@ export function toStreamOptions(
     const d: PerMessageDeflateOptions = pmd === true ? {} : { ...(pmd as PerMessageDeflateOptions) };
     const out: DeflateOptions =
       typeof target.perMessageDeflate === 'object' ? target.perMessageDeflate : (target.perMessageDeflate = {});
-    out.serverNoContextTakeover = d.serverNoContextTakeover ?? false;
-    out.clientNoContextTakeover = d.clientNoContextTakeover ?? false;
+    // Taken for their truth, as ws takes them (`false` refusing the peer's wish is negotiation.ts's).
+    out.serverNoContextTakeover = !!d.serverNoContextTakeover;
+    out.clientNoContextTakeover = !!d.clientNoContextTakeover;
     out.serverMaxWindowBits = windowBits(d.serverMaxWindowBits);
     out.clientMaxWindowBits = windowBits(d.clientMaxWindowBits);
     const level = d.zlibDeflateOptions?.level;
