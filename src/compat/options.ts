@@ -15,9 +15,13 @@ export interface ZlibDeflateOptions extends Omit<ZlibOptions, 'dictionary'> {
 
 /** ws's `perMessageDeflate` object. */
 export interface PerMessageDeflateOptions {
+  /** The server drops its compression context after each message. `false`: a server refuses an offer asking it to. */
   serverNoContextTakeover?: boolean;
+  /** The client drops its compression context after each message. `false`: a client refuses an answer asking it to. */
   clientNoContextTakeover?: boolean;
+  /** The server's window, 8–15. `false`: a server refuses an offer that limits it. */
   serverMaxWindowBits?: number | boolean;
+  /** The client's window, 8–15. `false`: a client offers no limit (and refuses one), a server sets none. */
   clientMaxWindowBits?: number | boolean;
   /** zlib options of the compressor: `level` and `memLevel` are used. */
   zlibDeflateOptions?: ZlibDeflateOptions;

@@ -117,10 +117,10 @@ function documented(server: Options, client: Options, serverImpl: Impl, clientIm
     const offeredS = client?.serverMaxWindowBits;
     const offeredC = client?.clientMaxWindowBits;
     if (typeof sBits === 'number' && typeof offeredS === 'number' && offeredS < sBits)
-      return 'A client window below the server window';
+      return "A client's window below the server's";
     if (typeof cBits === 'number' && typeof offeredC === 'number' && offeredC < cBits)
-      return 'A client window below the server window';
-    if (cBits === 15 && offeredC === false) return 'A client window below the server window';
+      return "A client's window below the server's";
+    if (cBits === 15 && offeredC === false) return "A client's window below the server's";
   }
   return null;
 }
