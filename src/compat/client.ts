@@ -21,7 +21,7 @@ import { isToken } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
 import { wsClientOffer, wsClientRefuses } from './negotiation.js';
-import { type CommonOptions, type PerMessageDeflateOptions, toStreamOptions } from './options.js';
+import { type CommonOptions, type PerMessageDeflateOptions, synchronousEvents, toStreamOptions } from './options.js';
 
 /** Requests a WebSocket gave up on: their later 'error' is not reported. */
 // Typed with the named types: the published declarations then need no default import of node:http(s),
@@ -328,7 +328,7 @@ export function openClient<W extends OpeningWebSocket>(
     const stream = new WebSocketStream(socket, streamOptions);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, 'client', accepted);
-    ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
+    ws._adopt(stream, socket, synchronousEvents(opts));
   });
 
   if (opts.finishRequest) opts.finishRequest(req, ws);

@@ -106,6 +106,14 @@ export const wsDefaults = Object.freeze({
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /**
+ * Whether several 'message', 'ping' and 'pong' events may come in one tick: `allowSynchronousEvents` taken for its
+ * truth, as ws's receiver takes it, undefined being its default (true): `0`, `null` or `''` give each its own turn.
+ */
+export function synchronousEvents(o: CommonOptions): boolean {
+  return o.allowSynchronousEvents === undefined || !!o.allowSynchronousEvents;
+}
+
+/**
  * ws compresses a message when `length >= threshold`: the smallest integer length that passes that
  * test (so a negative threshold or null compresses everything; Infinity, NaN or a non-numeric
  * string nothing, as every comparison with NaN is false).
@@ -152,7 +160,7 @@ export function toStreamOptions(
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = false; // the WebSocket answers pings itself, through its pong() (ws's order of calls)
-  target.validateUtf8 = o.skipUTF8Validation !== true;
+  target.validateUtf8 = !o.skipUTF8Validation; // taken for its truth, as ws takes it
   target.failureReason = false; // ws closes a failed connection with the code alone
   // ws arms `setTimeout(destroy, closeTimeout)`: its 0 tears the socket down on the next turn of the
   // timers (node runs a 0 ms timer after 1 ms), where the core's 0 means no limit.

@@ -23,6 +23,7 @@ import { WebSocketStream, limitCompressedOnWire } from '../stream/websocket-stre
 import { onControl } from './control.js';
 import { formatOffers, wsServerOffers } from './negotiation.js';
 import {
+  synchronousEvents,
   toStreamOptions,
   type VerifyClientCallback,
   type VerifyClientCallbackAsync,
@@ -400,7 +401,7 @@ export class WebSocketServer<
         this.clients.add(ws);
         ws._tracker = this;
       }
-      ws._adopt(stream, socket, this.options.allowSynchronousEvents !== false);
+      ws._adopt(stream, socket, synchronousEvents(this.options));
       cb(ws, req);
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw

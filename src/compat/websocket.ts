@@ -32,6 +32,7 @@ import {
   type CommonOptions,
   type PerMessageDeflateOptions as DeflateOptions,
   type ServerOptionsOf,
+  synchronousEvents,
   toStreamOptions,
   type VerifyClientCallbackAsync as VerifyClientAsync,
   type VerifyClientCallbackSync as VerifyClientSync,
@@ -338,7 +339,7 @@ export class WebSocket extends EventEmitter {
     if (head.length > 0) socket.unshift(head);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
-    this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
+    this._adopt(stream, socket, synchronousEvents(options));
   }
 
   /** @internal The stream is this WebSocket's (its pings and pongs are this WebSocket's events). */
