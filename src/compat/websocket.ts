@@ -192,6 +192,8 @@ export class WebSocket extends EventEmitter {
    * (ws's `maxPendingAutoPongs`; 0: no limit): a peer that pings but does not read.
    */
   _maxPendingAutoPongs = 0;
+  /** The constructor's `closeTimeout`, as ws keeps it: what `setSocket` gives the stream. */
+  private _closeTimeout: number | undefined = undefined;
   /** The automatic pong's callback (made on first need): its write completed. */
   private _autoPongDone: (() => void) | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
@@ -262,6 +264,7 @@ export class WebSocket extends EventEmitter {
       this._autoPong = Boolean((options as ClientOptions).autoPong);
       // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
       if (this._autoPong) this._maxPendingAutoPongs = ((options as ClientOptions).maxPendingAutoPongs as number) | 0;
+      this._closeTimeout = (options as ClientOptions).closeTimeout;
       return;
     }
     this._isServer = false;
@@ -328,14 +331,14 @@ export class WebSocket extends EventEmitter {
 
   /**
    * Takes a socket whose opening handshake is done (ws's `setSocket`): `head` are the bytes read
-   * past it. Options as ws's (`maxPayload`, `allowSynchronousEvents`, …).
+   * past it. Options as ws's receiver reads them (`maxPayload`, `allowSynchronousEvents`, …);
+   * `closeTimeout` and `autoPong` are the constructor's, as in ws.
    */
   setSocket(socket: Duplex, head: Buffer, options: CommonOptions = {}): void {
     const stream = new WebSocketStream(
       socket,
-      toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
+      toStreamOptions({ ...options, perMessageDeflate: false, closeTimeout: this._closeTimeout }, false, onControl),
     );
-    if (options.autoPong !== undefined) this._autoPong = options.autoPong;
     if (head.length > 0) socket.unshift(head);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
