@@ -10,6 +10,7 @@ import type { AddressInfo as NetAddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
+import { COPY_MAX } from '../stream/write-queue.js';
 import {
   adoptOpen,
   answerCloseByReader,
@@ -99,6 +100,12 @@ function toSendable(data: unknown): string | Buffer {
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (!data) return EMPTY; // ws sends `data || EMPTY_BUFFER`: false, null, undefined, NaN make an empty message
   return Buffer.from(data as never);
+}
+
+/** Whether `payload` takes more than `max` bytes (a string's UTF-8 size counted only when it may). */
+function largerThan(payload: string | Buffer, max: number): boolean {
+  if (typeof payload !== 'string') return payload.length > max;
+  return payload.length * 3 > max && Buffer.byteLength(payload) > max;
 }
 
 /**
@@ -698,6 +705,11 @@ export class WebSocket extends EventEmitter {
     } else {
       s.write(payload, opts, done);
     }
+    // A message too large to copy goes to the socket now, with what this turn queued before it, as ws writes each
+    // frame (so `bufferedAmount` right after it is the socket's backlog, as in ws). The stream does so for a
+    // caller's Buffer (readBytesAtCall) but keeps a frame made of its own for the turn's write: a client's (masked
+    // into a copy) and a string's bytes.
+    if (!compressed && largerThan(payload, COPY_MAX)) flushQueued(s);
     // A payload too large to copy went to the socket at once (readBytesAtCall), with what this turn queued before it.
     if (this._callbacks !== null && !this._deflate && this.queuedBytes() === 0) this._callbacks.handedOver();
   }
