@@ -4,6 +4,7 @@
  * `read` (no Promise per message: one bound callback per connection); `send` is `write` with a
  * callback. The client's opening handshake lives in client.ts.
  */
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { AddressInfo as NetAddressInfo } from 'node:net';
@@ -866,6 +867,11 @@ export class WebSocket extends EventEmitter {
         if (Buffer.byteLength(data) > 123) throw new RangeError('The message must not be greater than 123 bytes');
         if (typeof data !== 'string' && !(data instanceof Uint8Array))
           throw new TypeError('Second argument must be a string or a Uint8Array');
+        // RFC 6455 §5.5.1: the reason is UTF-8 (ws sends any bytes). Refused before anything changes: the
+        // WebSocket stays open, and one waiting for Blobs does not fail later. (The answer to the peer's close,
+        // which may carry its own bytes with skipUTF8Validation, echoes them: closeStream.)
+        if (typeof data !== 'string' && this._stream.closeReason === undefined && !isUtf8(data))
+          throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
         reason = data;
       }
     }
