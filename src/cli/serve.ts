@@ -224,15 +224,20 @@ function refusal(req: http.IncomingMessage, upgrade: boolean): HandshakeError | 
 /**
  * Whether node:http's HPE_HEADER_OVERFLOW (it counts the target with the fields, and reports both
  * alike) came before the request line ended: 414 URI Too Long then (RFC 9110 §15.5.15), not 431.
- * node keeps only the chunk it was parsing (`rawPacket`, read up to `bytesParsed`), so this is
- * decided only when that chunk shows where the request began: it holds the end of an earlier head
- * (a pipelined request), or it is all the connection sent. A request line longer than the limit
- * that began in an earlier chunk cannot be told from a long field, and stays 431.
+ * node keeps only the chunk it was parsing (`rawPacket`, read up to `bytesParsed`). Its parser stops
+ * where the span that went over the limit ends: a target's at the space before `HTTP/` (a field
+ * name's at ':', a value's at CR or LF), wherever the line began (over TLS, whose records hold at
+ * most 16 KiB, always in an earlier chunk). A span cut at the chunk's end is told only when that
+ * chunk shows where the request began: it holds the end of an earlier head (a pipelined request), or
+ * it is all the connection sent. A request line that does not end in the chunk where it went over the
+ * limit and began in an earlier one cannot be told from a long field, and stays 431.
  */
 function requestLineUnended(err: NodeJS.ErrnoException, socket: Duplex): boolean {
   const { rawPacket, bytesParsed } = err as { rawPacket?: unknown; bytesParsed?: unknown };
   if (!Buffer.isBuffer(rawPacket)) return false;
-  const seen = rawPacket.subarray(0, typeof bytesParsed === 'number' ? bytesParsed : rawPacket.length);
+  const parsed = typeof bytesParsed === 'number' ? bytesParsed : rawPacket.length;
+  if (rawPacket.toString('latin1', parsed, parsed + 6) === ' HTTP/') return true;
+  const seen = rawPacket.subarray(0, parsed);
   const headEnd = seen.lastIndexOf('\r\n\r\n');
   let start = headEnd < 0 ? 0 : headEnd + 4;
   if (headEnd < 0 && (socket as net.Socket).bytesRead !== rawPacket.length) return false;

@@ -4,6 +4,7 @@
  * destroy on 'error', `end()` closes the WebSocket).
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
+import { writeOwnBytes } from '../stream/websocket-stream.js';
 import type { WebSocket } from './websocket.js';
 
 function emitClose(stream: Duplex): void {
@@ -90,7 +91,11 @@ export function createWebSocketStream(ws: WebSocket, options?: DuplexOptions): D
       ws.once('open', () => duplex._write(chunk, encoding, callback));
       return;
     }
-    ws.send(chunk, callback);
+    // The chunk is the Duplex's until `callback` (a Writable holds the chunks it buffers by reference too): one
+    // that waits behind a message being compressed is not copied, and is read in its turn, as ws reads it.
+    const stream = ws._stream;
+    if (stream === null) ws.send(chunk, callback);
+    else writeOwnBytes(stream, () => ws.send(chunk, callback));
   };
 
   duplex.on('end', duplexOnEnd);

@@ -25,6 +25,7 @@ import {
   readBytesAtCall,
   type ReceivedData,
   WebSocketStream,
+  writeOwnBytes,
 } from '../stream/websocket-stream.js';
 import { abortRequest, type CertMeta as ClientCertMeta, type ClientRequestOptions, openClient } from './client.js';
 import { onControl, owners } from './control.js';
@@ -783,7 +784,8 @@ export class WebSocket extends EventEmitter {
     // The socket went meanwhile: answered after the calls before the Blob (in the order of the calls).
     if (this._stream!.nextLayer.destroyed) return this._track(() => this.failBlobsOf(blob), false)(null);
     const [kind, , opts, cb] = this._blobs.shift()!;
-    this.dispatch(kind, bytes, opts, cb);
+    // The bytes were read into an ArrayBuffer of their own: nobody else can change them, so they are not copied.
+    writeOwnBytes(this._stream!, () => this.dispatch(kind, bytes, opts, cb));
     this.drainBlobs();
   }
 

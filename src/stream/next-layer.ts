@@ -174,7 +174,11 @@ const enum Bit {
   Destroying = 64,
   PlainSocket = 128,
   H2EndMask = 3 << 8,
+  CloseWatched = 1 << 10,
 }
+
+/** The watches of `watchClose`, until the duplex closes or their owner attaches (a rare wait: no field per layer). */
+const closeWatches = new WeakMap<DuplexLayer, { owner: LayerSink; listener: () => void }>();
 
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
@@ -253,6 +257,7 @@ export class DuplexLayer implements NextLayer {
   }
 
   attach(sink: LayerSink): void {
+    if ((this.bits & Bit.CloseWatched) !== 0) this.unwatchClose(sink);
     this.sink = sink;
     const d = this.duplex as Tagged;
     d[kLayer] = this;
@@ -281,6 +286,36 @@ export class DuplexLayer implements NextLayer {
 
   detach(): void {
     this.release(false);
+  }
+
+  /**
+   * @internal Calls `onClose` once the duplex closes (on a microtask if it is destroyed already), unless `owner` is
+   * attached first (the layer's own 'close' tells it then): `whenClosed()` before any handshake, when nothing of the
+   * stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer) leaves it be.
+   */
+  watchClose(owner: LayerSink, onClose: () => void): void {
+    if ((this.bits & Bit.CloseWatched) !== 0) return;
+    const d = this.duplex;
+    if (d.destroyed) {
+      queueMicrotask(onClose);
+      return;
+    }
+    const listener = (): void => {
+      this.unwatchClose(owner);
+      onClose();
+    };
+    this.flag(Bit.CloseWatched, true);
+    closeWatches.set(this, { owner, listener });
+    d.once('close', listener);
+  }
+
+  /** Ends the watch of `owner`, if it holds one. */
+  private unwatchClose(owner: LayerSink): void {
+    const watch = closeWatches.get(this);
+    if (watch === undefined || watch.owner !== owner) return;
+    this.flag(Bit.CloseWatched, false);
+    closeWatches.delete(this);
+    this.duplex.off('close', watch.listener);
   }
 
   /**

@@ -135,6 +135,8 @@ const FLUSH_AT_CHUNK_END = 0x20000;
 const COMPRESSED_ON_WIRE = 0x40000;
 /** Writes read the caller's bytes at the call, as ws's do (ws-stream/ws): what is kept past the call is a copy. */
 const READ_AT_CALL = 0x80000;
+/** The payload of the write being made is the stream's to keep (`writeOwnBytes`): not copied to wait in the deflate line. */
+const OWN_BYTES = 0x100000;
 
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
@@ -214,6 +216,7 @@ let limitOnWire: (ws: WebSocketStream) => void;
 let readAtCall: (ws: WebSocketStream) => void;
 let readerAnswers: (ws: WebSocketStream) => void;
 let answerNow: (ws: WebSocketStream) => void;
+let ownBytes: (ws: WebSocketStream, write: () => void) => void;
 
 /** Internal (compat/): the whole messages received and not yet read (events in wire order). */
 export function queuedMessages(ws: WebSocketStream): number {
@@ -304,6 +307,16 @@ export function readBytesAtCall(ws: WebSocketStream): void {
  */
 export function answerCloseByReader(ws: WebSocketStream): void {
   readerAnswers(ws);
+}
+
+/**
+ * Internal (compat/): the data of the write, writeSome, ping or pong that `write` makes on `ws` is not the caller's
+ * to change once the call returns (a Blob's bytes, read into memory of their own; a Duplex's chunk, which its writer
+ * leaves alone until the write's callback): under `readBytesAtCall` it is not copied to wait behind messages being
+ * compressed. It is still built into its frame at the call when sent at once (the copy the turn's write makes anyway).
+ */
+export function writeOwnBytes(ws: WebSocketStream, write: () => void): void {
+  ownBytes(ws, write);
 }
 
 /** Internal (compat/): answers the peer's close now if it is still due (see `answerCloseByReader`). */
@@ -491,11 +504,27 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     return this.#close?.info;
   }
 
-  /** Resolves with `closeInfo` once the next layer is closed (never rejects). */
+  /**
+   * Resolves with `closeInfo` once the next layer is closed (never rejects), also before any handshake: a
+   * Duplex is watched for its 'close' from this call on (a custom NextLayer tells its close once a handshake
+   * attached to it). A layer closed before any handshake ends abnormally (1006, ERR_WS_EOF).
+   */
   whenClosed(): Promise<CloseInfo> {
     const cl = this.#close;
     if (cl?.reported) return Promise.resolve(cl.info!);
+    const layer = this.nextLayer;
+    if (this.#state === State.Idle && layer instanceof DuplexLayer)
+      layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
     return this.#closing().whenEnded();
+  }
+
+  /** The next layer closed before any handshake attached to it: the end is reported; operations still say no handshake was done. */
+  #closedBeforeHandshake(): void {
+    if (this.#state !== State.Idle || this.#close?.reported) return;
+    const cl = this.#closing();
+    cl.failure ??= new WebSocketError('ERR_WS_EOF', 'the connection closed before a handshake');
+    cl.layerClosed();
+    this.#reportClosed();
   }
 
   /** Bytes written but not yet handed to the operating system (queued here and in the next layer). */
@@ -534,6 +563,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     };
     readerAnswers = (ws) => {
       ws.#flags |= READER_ANSWERS;
+    };
+    ownBytes = (ws, write) => {
+      ws.#flags |= OWN_BYTES;
+      try {
+        write();
+      } finally {
+        ws.#flags &= ~OWN_BYTES;
+      }
     };
     answerNow = (ws) => {
       if (ws.#close?.pendingEnd === 'close') ws.#answerInputEnd();
@@ -1465,16 +1502,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(
-          opcode,
-          borrowed ? copyOf(payload) : payload,
-          true,
-          compress,
-          true,
-          signal,
-          callback,
-          true,
-        );
+        return this.#writeInLine(opcode, this.#toHold(payload, borrowed), true, compress, true, signal, callback, true);
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
@@ -1505,6 +1533,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     );
   }
 
+  /**
+   * A payload that waits past the call (behind messages being compressed): a copy of the caller's bytes, unless they
+   * are the stream's own (`writeOwnBytes`: once, for the one write it was given).
+   */
+  #toHold(payload: Buffer, borrowed: boolean): Buffer {
+    if (!borrowed) return payload;
+    if ((this.#flags & OWN_BYTES) === 0) return copyOf(payload);
+    this.#flags &= ~OWN_BYTES;
+    return payload;
+  }
+
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
   writeSome(data: WriteData, options?: WriteSomeOptions): Promise<void>;
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
@@ -1532,7 +1571,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (deflate !== null && firstPart) deflate.writingCompressed = compressFlag !== false;
     const borrowed = this.#borrowed(data, payload);
     if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
-      const part = borrowed ? copyOf(payload) : payload;
+      const part = this.#toHold(payload, borrowed);
       ret = this.#writeInLine(opcode, part, fin, deflate.writingCompressed, firstPart, signal, callback);
     } else {
       const copy = borrowed && payload.length <= COPY_MAX;
@@ -1630,7 +1669,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (err) return failNow(callback, err);
     const borrowed = data !== undefined && this.#borrowed(data, payload);
     if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
-      return this.#controlAfterMessages(opcode, borrowed ? copyOf(payload) : payload, signal, callback);
+      return this.#controlAfterMessages(opcode, this.#toHold(payload, borrowed), signal, callback);
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     this.#writeQueue().frame(opcode, payload, true, false, borrowed);
     return this.#queueWaiter(callback, signal, first);

@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import https from 'node:https';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
+import { requestHead } from '../support/frames.js';
+import { exchange } from '../support/peer.js';
 
 const fixturePath = (n: string) => fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url));
 const ca = readFileSync(fixturePath('cert.pem'));
@@ -102,6 +105,25 @@ describe('ws-stream serve --tls --handshake-timeout 1: the HTTP front over HTTP/
       }
     }
     session.close();
+  });
+
+  it('RFC 9110 §15.5.15 over HTTP/1.1-over-TLS: a request line over 16 KiB is 414 (page, upgrade, behind a pipelined request) though it spans two TLS records; a long field after a short line is 431', async () => {
+    const target = `/${'a'.repeat(17_000)}`;
+    const page = 'GET / HTTP/1.1\r\nHost: h\r\n\r\n';
+    const cases: [string, string[]][] = [
+      [`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, ['414']],
+      [requestHead({}, `GET ${target} HTTP/1.1`), ['414']],
+      [`${page}GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, ['200', '414']],
+      [`GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: h\r\nX-A: ${'b'.repeat(9000)}\r\n\r\n`, ['431']],
+      [`${page}GET / HTTP/1.1\r\nHost: h\r\nX-A: ${'b'.repeat(17_000)}\r\n\r\n`, ['200', '431']],
+    ];
+    for (const [request, statuses] of cases) {
+      const socket = tls.connect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost' });
+      const response = await exchange(socket, request);
+      const got = [...response.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+      assert.deepEqual(got, statuses, `${JSON.stringify(request.slice(0, 40))}: ${response.slice(0, 200)}`);
+      if (statuses.at(-1) === '414') assert.match(response, /\r\n\r\n[^\r\n]*: request line over 16384 bytes\n$/);
+    }
   });
 
   it('an HTTP/2 session idle past --handshake-timeout after its streams is closed with GOAWAY; one with a WebSocket open is not', async () => {

@@ -18,9 +18,9 @@ import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js
 const BAD_SINCE = { offset: -1, epoch: 'e' };
 
 it('Redis that does not answer: a publish refused at its deadline is answered before a bad subscribe sent after it', async (t) => {
-  const { server, proxy } = await serveOnProxiedRedis(t, '0.5');
+  const { server, proxy, clients } = await serveOnProxiedRedis(t, '0.5');
   const c = await JsonClient.connect(server.port);
-  t.after(() => c.close());
+  clients.push(c);
   await subscribe(c, 'order');
   c.send({ op: 'publish', topic: 'order', data: 'warm' });
   assert.equal(await message(c, 'order', 1), 'warm');
@@ -61,9 +61,9 @@ it('NATS: a publish over max_payload to a topic whose stream is made first is an
 
 it('Redis that does not answer: replies held behind a waiting publish stop the reading of the connection past 1 MiB; all come, in order, once it answers', async (t) => {
   // (The publish waits on the stalled link far longer than the flood takes, on a loaded machine too.)
-  const { server, proxy } = await serveOnProxiedRedis(t, '120');
+  const { server, proxy, clients } = await serveOnProxiedRedis(t, '120');
   const c = await JsonClient.connect(server.port);
-  t.after(() => c.close());
+  clients.push(c);
   await subscribe(c, 'order');
   c.send({ op: 'publish', topic: 'order', data: 'warm' });
   assert.equal(await message(c, 'order', 1), 'warm');

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { startServer } from '../conformance/raw-client.js';
-import { error, message, subscribe } from '../pubsub/blackbox-support.js';
+import { error, message, serveOnProxiedRedis, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
-import { BrokerProcess, TcpProxy } from '../support/brokers.js';
+import { BrokerProcess } from '../support/brokers.js';
 
 /** Data no other command of the server holds: its link to Redis holds everything from it on. */
 const HELD = 'held-from-here';
@@ -35,23 +35,7 @@ describe('serve --pubsub --broker-timeout', () => {
   for (const workers of [1, 2]) {
     const mode = workers > 1 ? ['--workers', String(workers)] : [];
     it(`redis${workers > 1 ? ', --workers 2' : ''}: 0.5 s: a publish Redis does not answer fails "within 500 ms"`, async (t) => {
-      const redis = await BrokerProcess.redis();
-      brokers.push(redis);
-      const proxy = await TcpProxy.start(redis.port);
-      t.after(() => proxy.close());
-      const server = await startServer([
-        '--pubsub',
-        '--broker',
-        proxy.url('redis'),
-        '--broker-timeout',
-        '0.5',
-        ...mode,
-      ]);
-      const clients: JsonClient[] = [];
-      t.after(async () => {
-        for (const c of clients) c.sock.destroy();
-        await server.stop();
-      });
+      const { server, proxy, clients } = await serveOnProxiedRedis(t, '0.5', mode);
       const each = await oneOnEachWorker(server.port, workers, clients);
       for (const c of each) {
         // (What every worker wrote to Redis before passes; its publish and all after it wait.)

@@ -45,15 +45,13 @@ function marks(link: ProxyLink): () => number {
 
 it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of them wait, no more are read; then all arrive in order', async (t) => {
   // (--broker-timeout: the publishes wait on the stalled link, beyond 5 s on a loaded machine.)
-  const { server, proxy } = await serveOnProxiedRedis(t, '120');
+  const { server, proxy, clients } = await serveOnProxiedRedis(t, '120');
   const [sub, pub, other] = [
     await JsonClient.connect(server.port),
     await JsonClient.connect(server.port),
     await JsonClient.connect(server.port),
   ];
-  t.after(() => {
-    for (const c of [sub, pub, other]) c.sock.destroy();
-  });
+  clients.push(sub, pub, other);
   await subscribe(sub, TOPIC);
   pub.send({ op: 'publish', topic: TOPIC, data: 'warm' });
   assert.equal(await message(sub, TOPIC, 1), 'warm');
@@ -84,16 +82,12 @@ it('three clients flooding 8 MiB of 512 KiB publishes each while Redis does not 
   // release may reach the server faster than it hands it on.)
   // Publishes wait for the stalled link far longer than the clients take to send theirs (with the
   // default 5 s, on a loaded machine they could fail first); history keeps none of them.
-  const { server, proxy } = await serveOnProxiedRedis(
+  const { server, proxy, clients } = await serveOnProxiedRedis(
     t,
     '120',
     ['--max-publish-bytes-in-flight', String(PROCESS_BOUND), '--history', '0'],
     ['--client-output-buffer-limit', 'pubsub 0 0 0'],
   );
-  const clients: JsonClient[] = [];
-  t.after(() => {
-    for (const c of clients) c.sock.destroy();
-  });
   const connect = async (): Promise<JsonClient> => {
     const c = await JsonClient.connect(server.port);
     clients.push(c);

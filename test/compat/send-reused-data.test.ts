@@ -281,3 +281,28 @@ describe('send() and ping() with data changed after the call, in the same turn: 
     });
   }
 });
+
+// A createWebSocketStream Duplex's chunk is the Duplex's until its write callback (Node's Writable holds chunks it
+// buffers by reference): with permessage-deflate ws reads one sent behind a message being compressed only once that
+// one is done, and ws-stream/ws takes it as it is too, no copy, so a change made before the callback goes out on both.
+describe('createWebSocketStream with permessage-deflate: a chunk behind a message being compressed is read in its turn, as ws reads it (not copied)', () => {
+  it('the peer gets the bytes the chunk holds when its turn comes', async (t) => {
+    for (const impl of impls) {
+      for (const role of ['server', 'client'] as const) {
+        const { sender, peer } = await openPair(t, impl, role, true);
+        const duplex = impl.createWebSocketStream(sender);
+        const first = 'compressible text '.repeat(4096);
+        sender.send(first);
+        const chunk = Buffer.alloc(2000, 0x41);
+        duplex.write(chunk);
+        chunk.fill(0x42);
+        const got = await receive(peer, 2);
+        assert.deepEqual(
+          got,
+          [describeBytes('text', Buffer.from(first)), describeBytes('binary', Buffer.alloc(2000, 0x42))],
+          `${impl.name}, ${role}`,
+        );
+      }
+    }
+  });
+});

@@ -20,28 +20,35 @@ export const HISTORY = 5;
 
 /**
  * `serve --pubsub` on a real redis-server reached through a TcpProxy (whose links a test stalls or
- * cuts), with `--broker-timeout brokerTimeout` and `args`; all three stopped after the test.
+ * cuts), with `--broker-timeout brokerTimeout` and `args`. After the test, in this order: the
+ * clients the test put in `clients` are destroyed, the server stops, then the proxy and Redis.
  */
 export async function serveOnProxiedRedis(
   t: TestContext,
   brokerTimeout: string,
   args: string[] = [],
   redisArgs: string[] = [],
-): Promise<{ server: Server; proxy: TcpProxy }> {
+): Promise<{ server: Server; proxy: TcpProxy; clients: JsonClient[] }> {
+  const clients: JsonClient[] = [];
+  let proxy: TcpProxy | undefined;
+  let server: Server | undefined;
   const redis = await BrokerProcess.redis({ args: redisArgs });
-  t.after(() => redis.stop());
-  const proxy = await TcpProxy.start(redis.port);
-  t.after(() => proxy.close());
-  const server = await startServer([
-    '--pubsub',
-    '--broker',
-    proxy.url('redis'),
-    '--broker-timeout',
-    brokerTimeout,
-    ...args,
-  ]);
-  t.after(() => server.stop());
-  return { server, proxy };
+  t.after(() =>
+    teardownOrReport(
+      [
+        () => {
+          for (const c of clients) c.close();
+        },
+        () => server?.stop(),
+        () => proxy?.close(),
+        () => redis.stop(),
+      ],
+      () => server?.left() ?? [],
+    ),
+  );
+  proxy = await TcpProxy.start(redis.port);
+  server = await startServer(['--pubsub', '--broker', proxy.url('redis'), '--broker-timeout', brokerTimeout, ...args]);
+  return { server, proxy, clients };
 }
 
 /** Sends a subscribe and returns its `subscribed` reply (failing on anything else). */

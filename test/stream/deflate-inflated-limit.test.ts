@@ -11,13 +11,12 @@
  * Both roles over TCP, against a raw peer whose frames are made by node:zlib directly.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
-import { connect, WebSocketStream } from '../../src/index.js';
+import { connect, type WebSocketStream } from '../../src/index.js';
 import { frame, requestHead } from '../support/frames.js';
 import { fakeServer, response101 } from '../support/hostile.js';
+import { openServerOverTcp } from '../support/open.js';
 import { RawPeer } from '../support/peer.js';
 import { random } from '../support/random.js';
 
@@ -53,23 +52,13 @@ function frames(body: Buffer, parts: number, mask: boolean): Buffer {
 async function open(t: TestContext, role: 'server' | 'client'): Promise<{ ws: WebSocketStream; peer: RawPeer }> {
   const options = { perMessageDeflate: true, readMessageMax: LIMIT, failureReason: false };
   if (role === 'server') {
-    const srv = net.createServer();
-    const accepted = new Promise<WebSocketStream>((resolve, reject) =>
-      srv.on('connection', (socket) => {
-        const ws = new WebSocketStream(socket, options);
-        ws.accept().then(() => resolve(ws), reject);
-      }),
+    const { ws, peer } = await openServerOverTcp(
+      options,
+      requestHead({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }),
+      t,
     );
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    t.after(() => srv.close());
-    const port = (srv.address() as net.AddressInfo).port;
-    const socket = net.connect(port, '127.0.0.1');
-    t.after(() => socket.destroy());
-    const peer = new RawPeer(socket);
-    peer.send(requestHead({ Host: `127.0.0.1:${port}`, 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
     assert.match((await peer.responseHead()).head, /^HTTP\/1\.1 101[\s\S]*permessage-deflate/i);
-    return { ws: await accepted, peer };
+    return { ws, peer };
   }
   let answered!: (p: RawPeer) => void;
   const gotPeer = new Promise<RawPeer>((resolve) => {

@@ -7,13 +7,10 @@
  * asynchronous, still inflates the message ahead of it).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { WebSocketStream } from '../../src/index.js';
 import { compressedText } from '../support/drop-client.js';
 import { closeFrame, ping, requestHead, type WireFrame } from '../support/frames.js';
-import { RawPeer } from '../support/peer.js';
+import { openServerOverTcp } from '../support/open.js';
 
 const NOT_UTF8 = Buffer.from([0x68, 0xc3, 0x28]);
 
@@ -25,27 +22,19 @@ function describeFrame(f: WireFrame): string {
 
 /** `chunk` sent at once; the messages the server read, how reading ended, and the frames the client got. */
 async function run(t: TestContext, chunk: Buffer): Promise<{ read: string[]; end: string; wire: string[] }> {
-  let result!: Promise<{ read: string[]; end: string }>;
-  const srv = net.createServer((socket) => {
-    const ws = new WebSocketStream(socket, { perMessageDeflate: true });
-    result = ws.accept().then(async () => {
-      const read: string[] = [];
-      try {
-        for (;;) read.push((await ws.read()).text());
-      } catch (err) {
-        return { read, end: (err as { code: string }).code };
-      }
-    });
-  });
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  t.after(() => srv.close());
-  const port = (srv.address() as net.AddressInfo).port;
-  const socket = net.connect(port, '127.0.0.1');
-  t.after(() => socket.destroy());
-  await once(socket, 'connect');
-  const peer = new RawPeer(socket);
-  peer.send(requestHead({ Host: `127.0.0.1:${port}`, 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+  const { ws, peer } = await openServerOverTcp(
+    { perMessageDeflate: true },
+    requestHead({ 'Sec-WebSocket-Extensions': 'permessage-deflate' }),
+    t,
+  );
+  const result = (async () => {
+    const read: string[] = [];
+    try {
+      for (;;) read.push((await ws.read()).text());
+    } catch (err) {
+      return { read, end: (err as { code: string }).code };
+    }
+  })();
   assert.match((await peer.responseHead()).head, /permessage-deflate/);
   peer.send(chunk);
   await peer.waitClosed();

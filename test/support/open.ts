@@ -14,10 +14,14 @@ export async function openServer(options: StreamOptions = {}, layer: TestLayerOp
   return { ws, peer, server, client };
 }
 
-/** A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer with `request`. */
+/**
+ * A server stream over a TCP connection on 127.0.0.1, opened by a raw client peer with `request`;
+ * with `t`, both ends are destroyed after the test.
+ */
 export async function openServerOverTcp(
   options: StreamOptions = {},
   request: string = requestHead(),
+  t?: { after(fn: () => unknown): void },
 ): Promise<{ ws: WebSocketStream; socket: net.Socket; peer: RawPeer }> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -25,6 +29,10 @@ export async function openServerOverTcp(
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   const socket = await accepted;
   server.close();
+  t?.after(() => {
+    client.destroy();
+    socket.destroy();
+  });
   const peer = new RawPeer(client);
   const ws = new WebSocketStream(socket, options);
   const opened = ws.accept();

@@ -1,0 +1,142 @@
+/**
+ * `whenClosed()` on a stream that never started a handshake resolves once its next layer closes (the
+ * peer reset it, or its owner destroyed it), over a TCP socket, TLS, an HTTP/2 stream and the test
+ * layer; it leaves no listener on the layer behind, and a later handshake goes as it would have.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { WebSocketStream, createTestPair, rejectUpgrade, type CloseInfo } from '../../src/index.js';
+import { requestObject } from '../support/frames.js';
+import { closedEvenIfReset } from '../support/peer.js';
+
+const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
+
+/** How a stream whose layer closed before any handshake ended. */
+function assertClosedBeforeHandshake(info: CloseInfo): void {
+  assert.equal(info.initiatedBy, 'abnormal');
+  assert.equal(info.code, 1006);
+  assert.equal(info.reason, '');
+  assert.equal(info.wasClean, false);
+  assert.equal(info.error?.code, 'ERR_WS_EOF');
+}
+
+/** The next connection `server` takes: its socket, from `event`. */
+function firstConnection<S>(server: net.Server, event: string): Promise<S> {
+  return once(server, event).then(([s]) => s as S);
+}
+
+describe('whenClosed() before any handshake', () => {
+  it('over TCP: resolves when the peer resets the connection, with no close listener left', async (t) => {
+    const server = net.createServer();
+    t.after(() => server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = firstConnection<net.Socket>(server, 'connection');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const socket = await accepted;
+    socket.on('error', () => {}); // the application's: the reset is reported to it as ECONNRESET
+    const closeListeners = socket.listenerCount('close');
+    const ws = new WebSocketStream(socket);
+    const first = ws.whenClosed();
+    const second = ws.whenClosed(); // a second wait watches nothing more
+    assert.equal(socket.listenerCount('close'), closeListeners + 1);
+    await once(client, 'connect');
+    client.resetAndDestroy();
+    const info = await first;
+    assertClosedBeforeHandshake(info);
+    assert.equal(await second, info);
+    assert.equal(ws.closeInfo, info);
+    assert.equal(socket.listenerCount('close'), closeListeners);
+    // Still no handshake: operations say so, as on any stream before its handshake.
+    assert.equal(ws.isOpen, false);
+    await assert.rejects(ws.write('x'), { code: 'ERR_WS_INVALID_STATE' });
+  });
+
+  it('over TLS: resolves when the server destroys the socket before accepting', async (t) => {
+    const server = tls.createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') });
+    t.after(() => server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = firstConnection<tls.TLSSocket>(server, 'secureConnection');
+    const client = tls.connect({
+      port: (server.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      ca: fixture('cert.pem'),
+    });
+    const clientClosed = closedEvenIfReset(client);
+    const socket = await accepted;
+    const ws = new WebSocketStream(socket);
+    const ended = ws.whenClosed();
+    socket.destroy(); // the application's own limit, say
+    assertClosedBeforeHandshake(await ended);
+    await clientClosed;
+  });
+
+  it('over an HTTP/2 stream: resolves when the client resets the stream', async (t) => {
+    const server = http2.createServer();
+    const sessions: http2.ServerHttp2Session[] = [];
+    server.on('session', (s) => sessions.push(s));
+    t.after(() => {
+      for (const s of sessions) s.destroy();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const streamTaken = once(server, 'stream').then(([s]) => s as http2.ServerHttp2Stream);
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    t.after(() => session.destroy());
+    const req = session.request({ ':path': '/' });
+    req.on('error', () => {});
+    const stream = await streamTaken;
+    const ws = new WebSocketStream(stream);
+    const ended = ws.whenClosed();
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    assertClosedBeforeHandshake(await ended);
+  });
+
+  it('over the test layer: resolves when the layer is destroyed, also before the call; a handshake after it takes over, or fails as without the wait', async () => {
+    const [a] = createTestPair();
+    const ws = new WebSocketStream(a);
+    const ended = ws.whenClosed();
+    a.destroy();
+    assertClosedBeforeHandshake(await ended);
+    // A handshake started now fails as it would have without the wait.
+    await assert.rejects(ws.accept(requestObject()), { code: 'ERR_WS_EOF' });
+    assert.equal(ws.closeInfo?.code, 1006);
+
+    const [b] = createTestPair();
+    b.destroy();
+    await once(b, 'close');
+    const late = new WebSocketStream(b);
+    assertClosedBeforeHandshake(await late.whenClosed());
+    assert.equal(b.listenerCount('close'), 0);
+
+    // A handshake after the wait: as many close listeners as on a stream that never waited, and the real end.
+    const [c, d] = createTestPair();
+    const [other] = createTestPair();
+    await new WebSocketStream(other).accept(requestObject());
+    const server = new WebSocketStream(c);
+    const serverEnded = server.whenClosed();
+    const client = new WebSocketStream(d);
+    await Promise.all([server.accept(), client.handshake({ host: 'example.com', target: '/chat' })]);
+    assert.equal(c.listenerCount('close'), other.listenerCount('close'));
+    await client.close({ code: 4000, reason: 'done' });
+    assert.deepEqual(await serverEnded, { initiatedBy: 'remote', code: 4000, reason: 'done', wasClean: true });
+  });
+
+  it("a refusal on the stream's own layer (rejectUpgrade) leaves the wait be: it resolves once the refused connection closes", async () => {
+    const [a, b] = createTestPair();
+    const ws = new WebSocketStream(a);
+    const ended = ws.whenClosed();
+    await rejectUpgrade(ws.nextLayer, 401);
+    b.on('data', () => {});
+    b.end(); // the client read the answer and goes
+    assertClosedBeforeHandshake(await ended);
+  });
+});
