@@ -13,15 +13,15 @@ import type { Duplex } from 'node:stream';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions } from '../options.js';
-import { clientOffer } from '../proto/deflate-params.js';
 import { parseExtensions } from '../proto/extensions.js';
 import { newSecKey, validateUpgradeResponse } from '../proto/handshake-client.js';
 import { computeAccept } from '../proto/handshake-server.js';
 import type { ParsedResponse } from '../proto/http.js';
 import { isToken } from '../proto/tokens.js';
 import { WebSocketStream, adoptOpen, limitCompressedOnWire } from '../stream/websocket-stream.js';
-import { type CommonOptions, toStreamOptions } from './options.js';
 import { onControl } from './control.js';
+import { wsClientOffer, wsClientRefuses } from './negotiation.js';
+import { type CommonOptions, type PerMessageDeflateOptions, synchronousEvents, toStreamOptions } from './options.js';
 
 /** Requests a WebSocket gave up on: their later 'error' is not reported. */
 // Typed with the named types: the published declarations then need no default import of node:http(s),
@@ -167,6 +167,13 @@ export function openClient<W extends OpeningWebSocket>(
 
   const key = newSecKey();
   const request = secure ? https.request : http.request;
+  // Spread once, as ws spreads it (its getters run once): the offer and the check of the answer read this copy.
+  const pmd: PerMessageDeflateOptions | null = opts.perMessageDeflate
+    ? opts.perMessageDeflate === true
+      ? {}
+      : { ...opts.perMessageDeflate }
+    : null;
+  opts.perMessageDeflate = pmd ?? false;
   const streamOptions = toStreamOptions(opts, true, onControl);
   // ws's client reads on whatever its sends wait for. Stopping to read while they wait (the core's maxBufferedBytes)
   // would deadlock against our server, which stops reading from a client that does not read: both flooding, each
@@ -189,7 +196,7 @@ export function openClient<W extends OpeningWebSocket>(
   const headers = opts.headers as Record<string, string>;
   opts.path = url.pathname + url.search;
   (opts as { timeout?: number }).timeout = opts.handshakeTimeout;
-  if (deflate) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
+  if (pmd) headers['Sec-WebSocket-Extensions'] = wsClientOffer(pmd);
   if (protocols.length > 0) {
     const seen = new Set<string>();
     for (const p of protocols) {
@@ -299,7 +306,7 @@ export function openClient<W extends OpeningWebSocket>(
     };
     // ws's own checks first, in ws's order (a response wrong in two ways reports what ws reports); the core's
     // validation then judges the rest (the Connection header, permessage-deflate's parameters).
-    const fault = wsResponseFault(res, key, protocols, deflate !== null);
+    const fault = wsResponseFault(res, key, protocols, pmd);
     if (fault !== null) return abortSocket(ws, socket, fault);
     let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
@@ -321,7 +328,7 @@ export function openClient<W extends OpeningWebSocket>(
     const stream = new WebSocketStream(socket, streamOptions);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, 'client', accepted);
-    ws._adopt(stream, socket, opts.allowSynchronousEvents !== false);
+    ws._adopt(stream, socket, synchronousEvents(opts));
   });
 
   if (opts.finishRequest) opts.finishRequest(req, ws);
@@ -330,10 +337,15 @@ export function openClient<W extends OpeningWebSocket>(
 
 /**
  * What ws's client finds wrong in a 101 (its checks, in its order), or null: `Upgrade`, the accept,
- * the subprotocol, then whether `Sec-WebSocket-Extensions` (when present, even empty) parses and
- * names permessage-deflate alone.
+ * the subprotocol, then whether `Sec-WebSocket-Extensions` (when present, even empty) parses, names
+ * permessage-deflate alone and has no parameter that `deflate` (the client's options) refuses.
  */
-function wsResponseFault(res: IncomingMessage, key: string, offered: string[], deflate: boolean): string | null {
+function wsResponseFault(
+  res: IncomingMessage,
+  key: string,
+  offered: string[],
+  deflate: PerMessageDeflateOptions | null,
+): string | null {
   const upgrade = res.headers.upgrade;
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
   if (res.headers['sec-websocket-accept'] !== computeAccept(key)) return 'Invalid Sec-WebSocket-Accept header';
@@ -349,6 +361,7 @@ function wsResponseFault(res: IncomingMessage, key: string, offered: string[], d
     if (offers === null || offers.length === 0) return 'Invalid Sec-WebSocket-Extensions header';
     if (offers.some((o) => o.name !== 'permessage-deflate'))
       return 'Server indicated an extension that was not requested';
+    if (offers.length === 1 && wsClientRefuses(deflate, offers[0]!)) return 'Invalid Sec-WebSocket-Extensions header';
   }
   return null;
 }

@@ -15,9 +15,13 @@ export interface ZlibDeflateOptions extends Omit<ZlibOptions, 'dictionary'> {
 
 /** ws's `perMessageDeflate` object. */
 export interface PerMessageDeflateOptions {
+  /** The server drops its compression context after each message. `false`: a server refuses an offer asking it to. */
   serverNoContextTakeover?: boolean;
+  /** The client drops its compression context after each message. `false`: a client refuses an answer asking it to. */
   clientNoContextTakeover?: boolean;
+  /** The server's window, 8–15. `false`: a server refuses an offer that limits it. */
   serverMaxWindowBits?: number | boolean;
+  /** The client's window, 8–15. `false`: a client offers no limit (and refuses one), a server sets none. */
   clientMaxWindowBits?: number | boolean;
   /** zlib options of the compressor: `level` and `memLevel` are used. */
   zlibDeflateOptions?: ZlibDeflateOptions;
@@ -102,6 +106,14 @@ export const wsDefaults = Object.freeze({
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /**
+ * Whether several 'message', 'ping' and 'pong' events may come in one tick: `allowSynchronousEvents` taken for its
+ * truth, as ws's receiver takes it, undefined being its default (true): `0`, `null` or `''` give each its own turn.
+ */
+export function synchronousEvents(o: CommonOptions): boolean {
+  return o.allowSynchronousEvents === undefined || !!o.allowSynchronousEvents;
+}
+
+/**
  * ws compresses a message when `length >= threshold`: the smallest integer length that passes that
  * test (so a negative threshold or null compresses everything; Infinity, NaN or a non-numeric
  * string nothing, as every comparison with NaN is false).
@@ -148,7 +160,7 @@ export function toStreamOptions(
   target.readMessageMax = maxPayload > 0 ? maxPayload : UNLIMITED;
   target.maxFragments = maxFragments > 0 ? maxFragments : UNLIMITED;
   target.autoPong = false; // the WebSocket answers pings itself, through its pong() (ws's order of calls)
-  target.validateUtf8 = o.skipUTF8Validation !== true;
+  target.validateUtf8 = !o.skipUTF8Validation; // taken for its truth, as ws takes it
   target.failureReason = false; // ws closes a failed connection with the code alone
   // ws arms `setTimeout(destroy, closeTimeout)`: its 0 tears the socket down on the next turn of the
   // timers (node runs a 0 ms timer after 1 ms), where the core's 0 means no limit.
@@ -164,8 +176,9 @@ export function toStreamOptions(
     const d: PerMessageDeflateOptions = pmd === true ? {} : { ...(pmd as PerMessageDeflateOptions) };
     const out: DeflateOptions =
       typeof target.perMessageDeflate === 'object' ? target.perMessageDeflate : (target.perMessageDeflate = {});
-    out.serverNoContextTakeover = d.serverNoContextTakeover ?? false;
-    out.clientNoContextTakeover = d.clientNoContextTakeover ?? false;
+    // Taken for their truth, as ws takes them (`false` refusing the peer's wish is negotiation.ts's).
+    out.serverNoContextTakeover = !!d.serverNoContextTakeover;
+    out.clientNoContextTakeover = !!d.clientNoContextTakeover;
     out.serverMaxWindowBits = windowBits(d.serverMaxWindowBits);
     out.clientMaxWindowBits = windowBits(d.clientMaxWindowBits);
     const level = d.zlibDeflateOptions?.level;

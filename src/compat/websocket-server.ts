@@ -21,7 +21,9 @@ import type { AcceptOptions } from '../options.js';
 import { markChecked } from '../stream/accept.js';
 import { WebSocketStream, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
+import { formatOffers, wsServerOffers } from './negotiation.js';
 import {
+  synchronousEvents,
   toStreamOptions,
   type VerifyClientCallback,
   type VerifyClientCallbackAsync,
@@ -287,21 +289,27 @@ export class WebSocketServer<
       return;
     }
     const extensionHeader = req.headers['sec-websocket-extensions'];
-    if (this.options.perMessageDeflate && extensionHeader !== undefined) {
+    /** The offers the core negotiates, when ws's options declined some of the request's. */
+    let weighed: string | undefined;
+    const pmd = this.options.perMessageDeflate;
+    if (pmd && extensionHeader !== undefined) {
       const offers = parseExtensions(extensionHeader);
       const deflate = (streamOptions as ReturnType<typeof normaliseStreamOptions>).perMessageDeflate!;
+      const kept = offers === null ? null : wsServerOffers(pmd === true ? {} : pmd, offers);
       if (
         offers === null ||
-        (offers.some((o) => o.name === 'permessage-deflate') && negotiateAsServer(offers, deflate) === null)
+        kept === null ||
+        (offers.some((o) => o.name === 'permessage-deflate') && negotiateAsServer(kept, deflate) === null)
       ) {
         return this.refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
+      if (kept !== offers) weighed = formatOffers(kept);
     }
     // The core's own checks (RFC 6455; stricter than ws's, which came first and took what they refuse): a request
     // they refuse is refused here, before verifyClient, as ws refuses before it: through 'wsClientError' when someone
     // listens (ws's way for a bad request; ws takes these), else answered by the core (completeUpgrade's accept).
     // Checked once: accept() takes the outcome (markChecked) rather than checking again.
-    const request = coreRequest(req);
+    const request = coreRequest(req, weighed);
     const fault = upgradeFault(request);
     if (fault) {
       if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', fault, socket, req);
@@ -393,7 +401,7 @@ export class WebSocketServer<
         this.clients.add(ws);
         ws._tracker = this;
       }
-      ws._adopt(stream, socket, this.options.allowSynchronousEvents !== false);
+      ws._adopt(stream, socket, synchronousEvents(this.options));
       cb(ws, req);
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
@@ -454,9 +462,10 @@ type RequestView = IncomingMessage & { [kOriginal]?: IncomingMessage };
  * fastify's `injectWS` does, or an empty `Host:`), with a number for a header, or in HTTP/1.0 (as
  * nginx sends it when left at `proxy_http_version 1.0`), which the core refuses (RFC 6455) or cannot
  * read: such a request is seen through a view with a Host, its values as strings and HTTP/1.1, and
- * is otherwise the request itself (listeners still get the request itself).
+ * is otherwise the request itself (listeners still get the request itself). `extensions`, when given,
+ * is the view's Sec-WebSocket-Extensions: the offers that ws's options leave to negotiate.
  */
-function coreRequest(req: IncomingMessage): IncomingMessage {
+function coreRequest(req: IncomingMessage, extensions?: string): IncomingMessage {
   const headers = req.headers as Record<string, unknown>;
   let host = false;
   let strings = true;
@@ -467,7 +476,7 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
   }
   // ws reads no HTTP version: node:http parses HTTP/1.0 and 1.1, and ws answers both with its HTTP/1.1 101.
   const old = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
-  if (host && strings && !old) return req;
+  if (host && strings && !old && extensions === undefined) return req;
   const view: Record<string, unknown> = {};
   for (const name in headers) {
     const value = headers[name];
@@ -477,6 +486,7 @@ function coreRequest(req: IncomingMessage): IncomingMessage {
     for (const name of Object.keys(view)) if (name.toLowerCase() === 'host') delete view[name];
     view.host = 'localhost';
   }
+  if (extensions !== undefined) view['sec-websocket-extensions'] = extensions;
   const props: PropertyDescriptorMap = { headers: { value: view, enumerable: true }, [kOriginal]: { value: req } };
   if (old) {
     props.httpVersion = { value: '1.1', enumerable: true };

@@ -4,12 +4,14 @@
  * `read` (no Promise per message: one bound callback per connection); `send` is `write` with a
  * callback. The client's opening handshake lives in client.ts.
  */
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { AddressInfo as NetAddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { shown, WebSocketError } from '../errors.js';
 import { queuePreparedFrame } from '../stream/prepared.js';
+import { COPY_MAX } from '../stream/write-queue.js';
 import {
   adoptOpen,
   answerCloseByReader,
@@ -33,6 +35,7 @@ import {
   type CommonOptions,
   type PerMessageDeflateOptions as DeflateOptions,
   type ServerOptionsOf,
+  synchronousEvents,
   toStreamOptions,
   type VerifyClientCallbackAsync as VerifyClientAsync,
   type VerifyClientCallbackSync as VerifyClientSync,
@@ -99,6 +102,12 @@ function toSendable(data: unknown): string | Buffer {
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (!data) return EMPTY; // ws sends `data || EMPTY_BUFFER`: false, null, undefined, NaN make an empty message
   return Buffer.from(data as never);
+}
+
+/** Whether `payload` takes more than `max` bytes (a string's UTF-8 size counted only when it may). */
+function largerThan(payload: string | Buffer, max: number): boolean {
+  if (typeof payload !== 'string') return payload.length > max;
+  return payload.length * 3 > max && Buffer.byteLength(payload) > max;
 }
 
 /**
@@ -192,6 +201,8 @@ export class WebSocket extends EventEmitter {
    * (ws's `maxPendingAutoPongs`; 0: no limit): a peer that pings but does not read.
    */
   _maxPendingAutoPongs = 0;
+  /** The constructor's `closeTimeout`, as ws keeps it: what `setSocket` gives the stream. */
+  private _closeTimeout: number | undefined = undefined;
   /** The automatic pong's callback (made on first need): its write completed. */
   private _autoPongDone: (() => void) | null = null;
   private _binaryType: BinaryType = 'nodebuffer';
@@ -262,6 +273,7 @@ export class WebSocket extends EventEmitter {
       this._autoPong = Boolean((options as ClientOptions).autoPong);
       // The server's options hold ws's default (60); given as undefined, no limit, as in ws.
       if (this._autoPong) this._maxPendingAutoPongs = ((options as ClientOptions).maxPendingAutoPongs as number) | 0;
+      this._closeTimeout = (options as ClientOptions).closeTimeout;
       return;
     }
     this._isServer = false;
@@ -328,18 +340,18 @@ export class WebSocket extends EventEmitter {
 
   /**
    * Takes a socket whose opening handshake is done (ws's `setSocket`): `head` are the bytes read
-   * past it. Options as ws's (`maxPayload`, `allowSynchronousEvents`, …).
+   * past it. Options as ws's receiver reads them (`maxPayload`, `allowSynchronousEvents`, …);
+   * `closeTimeout` and `autoPong` are the constructor's, as in ws.
    */
   setSocket(socket: Duplex, head: Buffer, options: CommonOptions = {}): void {
     const stream = new WebSocketStream(
       socket,
-      toStreamOptions({ perMessageDeflate: false, ...options }, false, onControl),
+      toStreamOptions({ ...options, perMessageDeflate: false, closeTimeout: this._closeTimeout }, false, onControl),
     );
-    if (options.autoPong !== undefined) this._autoPong = options.autoPong;
     if (head.length > 0) socket.unshift(head);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     adoptOpen(stream, this._isServer ? 'server' : 'client', { protocol: this._protocol, extensions: '' });
-    this._adopt(stream, socket, options.allowSynchronousEvents ?? true);
+    this._adopt(stream, socket, synchronousEvents(options));
   }
 
   /** @internal The stream is this WebSocket's (its pings and pongs are this WebSocket's events). */
@@ -695,6 +707,11 @@ export class WebSocket extends EventEmitter {
     } else {
       s.write(payload, opts, done);
     }
+    // A message too large to copy goes to the socket now, with what this turn queued before it, as ws writes each
+    // frame (so `bufferedAmount` right after it is the socket's backlog, as in ws). The stream does so for a
+    // caller's Buffer (readBytesAtCall) but keeps a frame made of its own for the turn's write: a client's (masked
+    // into a copy) and a string's bytes.
+    if (!compressed && largerThan(payload, COPY_MAX)) flushQueued(s);
     // A payload too large to copy went to the socket at once (readBytesAtCall), with what this turn queued before it.
     if (this._callbacks !== null && !this._deflate && this.queuedBytes() === 0) this._callbacks.handedOver();
   }
@@ -852,6 +869,11 @@ export class WebSocket extends EventEmitter {
         if (Buffer.byteLength(data) > 123) throw new RangeError('The message must not be greater than 123 bytes');
         if (typeof data !== 'string' && !(data instanceof Uint8Array))
           throw new TypeError('Second argument must be a string or a Uint8Array');
+        // RFC 6455 §5.5.1: the reason is UTF-8 (ws sends any bytes). Refused before anything changes: the
+        // WebSocket stays open, and one waiting for Blobs does not fail later. (The answer to the peer's close,
+        // which may carry its own bytes with skipUTF8Validation, echoes them: closeStream.)
+        if (typeof data !== 'string' && this._stream.closeReason === undefined && !isUtf8(data))
+          throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
         reason = data;
       }
     }

@@ -149,6 +149,7 @@ interface JetStreamManager {
     add(config: Record<string, unknown>): Promise<StreamInfo>;
     info(name: string): Promise<StreamInfo>;
     update(name: string, config: Record<string, unknown>): Promise<StreamInfo>;
+    purge(name: string, options: { seq: number }): Promise<unknown>;
   };
 }
 interface JetStreamClient {
@@ -280,6 +281,14 @@ export class NatsBroker implements Broker {
   readonly #streams = new Map<string, Promise<StreamRef>>();
   /** The topic of each stream name made or found here (for JetStream's announcements). */
   readonly #topicOfStream = new Map<string, string>();
+  /**
+   * The highest sequence this process saw each topic's stream reach (stored, acknowledged or read), with the
+   * stream's epoch; kept across reconnections, unlike `#streams`, so that a stream found lower under the same
+   * epoch is known to have been rolled back (`#rolledBack`).
+   */
+  readonly #reached = new Map<string, { epoch: string; seq: number }>();
+  /** Streams (name and epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
+  readonly #unpurged = new Set<string>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
@@ -752,6 +761,7 @@ export class NatsBroker implements Broker {
           throw err instanceof WebSocketError ? err : failure(err);
         }
       }
+      this.#saw(topic, at.epoch, seq);
       // Subscribed here: settled once this process delivered it (see OwnDeliveries).
       const sub = this.#topics.get(topic);
       if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
@@ -982,6 +992,7 @@ export class NatsBroker implements Broker {
       discard: 'old',
       num_replicas: 1,
     };
+    const seen = this.#seenNow(topic);
     let info: StreamInfo;
     try {
       info = await this.#jsm!.streams.add(config);
@@ -1027,6 +1038,7 @@ export class NatsBroker implements Broker {
         }
       }
     }
+    info = await this.#rolledBack(topic, name, info, seen);
     this.#topicOfStream.set(name, topic);
     return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
@@ -1039,6 +1051,7 @@ export class NatsBroker implements Broker {
   async #current(topic: string): Promise<{ stream: StreamRef; info: StreamInfo }> {
     const ref = this.#stream(topic);
     let stream = await ref;
+    const seen = this.#seenNow(topic);
     let info: StreamInfo;
     try {
       info = await this.#jsm!.streams.info(stream.name);
@@ -1049,6 +1062,7 @@ export class NatsBroker implements Broker {
       stream = await this.#stream(topic);
       info = await this.#info(stream);
     }
+    info = await this.#rolledBack(topic, stream.name, info, seen);
     if (info.created !== stream.epoch) {
       stream = {
         name: stream.name,
@@ -1065,6 +1079,62 @@ export class NatsBroker implements Broker {
     const sub = this.#topics.get(topic);
     if (sub?.stream !== undefined && sub.stream.epoch !== stream.epoch) this.#check(topic, sub);
     return { stream, info };
+  }
+
+  /**
+   * `info` of the topic's stream (`name`), or, when it is the same stream (its epoch) as this process saw at a
+   * higher sequence, its info once purged up to that sequence: a nats-server started again with an older store
+   * (a backup restored, or a machine crash that lost what it had not synced to disk, by default up to two minutes)
+   * has the same stream with fewer messages, and its sequence would give offsets already delivered to new
+   * messages: subscribers took those for repeats (lost), and a client back with an older `since` was given them
+   * as the ones it missed. Purged so, the sequence goes on past every offset given out, and what history lost is
+   * told (a `since` below it is not recovered). A purge that fails (the stream denies it) is a process warning.
+   * `seen` is what this process had seen when `info` was asked for (`#seenNow`): a publication acknowledged or
+   * delivered while the request was on its way may be past the info, and is no rollback.
+   */
+  async #rolledBack(
+    topic: string,
+    name: string,
+    info: StreamInfo,
+    seenBefore: (epoch: string) => number,
+  ): Promise<StreamInfo> {
+    const seen = seenBefore(info.created);
+    if (info.state.last_seq < seen) {
+      try {
+        await this.#jsm!.streams.purge(name, { seq: seen + 1 });
+        info = await this.#jsm!.streams.info(name);
+      } catch (err) {
+        // (Tried again at the next read of the stream; told once per stream and epoch.)
+        const key = `${name} ${info.created}`;
+        if (this.#unpurged.has(key)) return info;
+        this.#unpurged.add(key);
+        warn(
+          unavailable(
+            `stream ${name} (topic ${JSON.stringify(topic)}) is back at offset ${info.state.last_seq} after ${seen}, and cannot be purged past it: ${errorText(err)}`,
+            err,
+          ),
+        );
+      }
+    }
+    this.#saw(topic, info.created, info.state.last_seq);
+    return info;
+  }
+
+  /** The highest sequence this process has seen the topic's stream reach so far, by epoch (for `#rolledBack`). */
+  #seenNow(topic: string): (epoch: string) => number {
+    const reached = this.#reached.get(topic);
+    const fromReached = reached && { epoch: reached.epoch, seq: reached.seq };
+    const sub = this.#topics.get(topic);
+    const delivered = sub?.stream && { epoch: sub.stream.epoch, seq: sub.last };
+    return (epoch) =>
+      Math.max(fromReached?.epoch === epoch ? fromReached.seq : 0, delivered?.epoch === epoch ? delivered.seq : 0);
+  }
+
+  /** Records that the topic's stream of `epoch` reached `seq` (`#reached`). */
+  #saw(topic: string, epoch: string, seq: number): void {
+    const reached = this.#reached.get(topic);
+    if (reached?.epoch !== epoch) this.#reached.set(topic, { epoch, seq });
+    else if (seq > reached.seq) reached.seq = seq;
   }
 
   async #info(stream: StreamRef): Promise<StreamInfo> {
@@ -1159,11 +1229,14 @@ export class NatsBroker implements Broker {
         sub.last = m.offset;
         this.#emit(m);
       }
-      // History kept none of it (none kept, or trimmed as it was read): what was published while
-      // away is lost, and no republication of it is still to come — taken for a gap, the next live
-      // message would wait `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where
-      // the stream stood are delivered, and the topic goes on from there (`PubSub` sees the gap).
-      if (missed === null) this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
+      // History kept none of it (none kept, trimmed as it was read, or emptied: purged, or all
+      // expired by `max_age` while away): what was published while away is lost, and no
+      // republication of it is still to come — taken for a gap, the next live message would wait
+      // `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where the stream stood
+      // are delivered, and the topic goes on from there (`PubSub` sees the gap).
+      if (missed === null || (missed.length === 0 && sub.last < info.state.last_seq)) {
+        this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
+      }
     }
     sub.stream = stream;
     sub.holding = false;

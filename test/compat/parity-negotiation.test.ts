@@ -90,6 +90,31 @@ const cases: [string, unknown, string, string][] = [
   ['a value on server_no_context_takeover', true, 'permessage-deflate; server_no_context_takeover=1', '400'],
   ['a header that does not parse', true, 'permessage-deflate;;', '400'],
   ['perMessageDeflate off: the offer is ignored', false, 'permessage-deflate', '101'],
+  // An option set to false refuses what an offer asks for: that offer is declined, the next one taken.
+  [
+    'serverNoContextTakeover false: an offer asking for it declined, the next one taken',
+    { serverNoContextTakeover: false },
+    'permessage-deflate; server_no_context_takeover; server_max_window_bits=10, permessage-deflate; server_max_window_bits=11',
+    '101 permessage-deflate; server_max_window_bits=11',
+  ],
+  [
+    'serverNoContextTakeover false: the only offer asks for it',
+    { serverNoContextTakeover: false },
+    'permessage-deflate; server_no_context_takeover',
+    '400',
+  ],
+  [
+    'serverMaxWindowBits false: an offer limiting it declined, the next one taken',
+    { serverMaxWindowBits: false },
+    'permessage-deflate; server_max_window_bits=10, x-unknown, permessage-deflate; client_no_context_takeover',
+    '101 permessage-deflate; client_no_context_takeover',
+  ],
+  [
+    "clientMaxWindowBits false: the client's offered window is not answered",
+    { clientMaxWindowBits: false },
+    'permessage-deflate; client_max_window_bits=10; server_no_context_takeover',
+    '101 permessage-deflate; server_no_context_takeover',
+  ],
 ];
 
 describe('permessage-deflate negotiation, ws-stream/ws against ws', () => {

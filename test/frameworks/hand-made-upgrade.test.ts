@@ -43,7 +43,12 @@ for (const engine of engines) {
 
       // The client reads the 101 itself, then hands the rest to a WebSocket made without an address, in the same
       // 'data' event (as injectWS does: the duplex keeps flowing).
-      const client = new engine.WebSocket(null as unknown as string, undefined, {}) as WsWebSocket & {
+      // Its close timer is the constructor's `closeTimeout`, on both engines.
+      const client = new engine.WebSocket(
+        null as unknown as string,
+        undefined,
+        (ours ? { closeTimeout: never } : {}) as object,
+      ) as WsWebSocket & {
         _isServer: boolean;
         setSocket(socket: Duplex, head: Buffer, options: object): void;
       };
@@ -56,11 +61,7 @@ for (const engine of engines) {
           const end = got.indexOf('\r\n\r\n');
           if (end < 0) return;
           clientSide.off('data', onData);
-          client.setSocket(
-            clientSide,
-            got.subarray(end + 4),
-            ours ? { maxPayload: 0, closeTimeout: never } : { maxPayload: 0 },
-          );
+          client.setSocket(clientSide, got.subarray(end + 4), { maxPayload: 0 });
           resolve(got.subarray(0, end).toString('latin1'));
         };
         clientSide.on('data', onData);

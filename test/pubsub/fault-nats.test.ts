@@ -6,7 +6,6 @@
  * what it saw), and recovery (`history`) in it is exact.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -14,15 +13,11 @@ import type { BrokerMessage } from '../../src/pubsub/broker.js';
 import { type EpochEvent, PubSub } from '../../src/pubsub/index.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
+import { BrokerProcess, BrokerRecorder, natsStreamOf } from '../support/brokers.js';
 import { JsonClient, startTestServer } from './pubsub-support.js';
 
 const rows = (messages: BrokerMessage[]): [number, string, string][] =>
   messages.map((m) => [m.offset, m.epoch, m.data.toString()]);
-
-/** The stream NatsBroker keeps a topic in (its default prefix). */
-const streamOf = (topic: string): string =>
-  `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
 
 describe('NatsBroker: a stream deleted or made again under connected processes is a new epoch', () => {
   let server: BrokerProcess;
@@ -56,7 +51,7 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     ];
     await sub.events.received(topic, 2);
     const jsm = await jetstreamManager(admin);
-    await jsm.streams.delete(streamOf(topic));
+    await jsm.streams.delete(natsStreamOf(topic));
 
     const fresh = await pub.broker.publish(topic, Buffer.from('one'), false);
     assert.equal(fresh.offset, 1);
@@ -95,8 +90,8 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     ];
     await sub.events.received(topic, 2);
     const jsm = await jetstreamManager(admin);
-    const info = await jsm.streams.info(streamOf(topic));
-    await jsm.streams.delete(streamOf(topic));
+    const info = await jsm.streams.info(natsStreamOf(topic));
+    await jsm.streams.delete(natsStreamOf(topic));
     const remade = await jsm.streams.add(info.config);
     assert.notEqual(remade.created, old[0]!.epoch);
 
@@ -123,8 +118,8 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     ];
     await sub.events.received(topic, 2);
     const jsm = await jetstreamManager(admin);
-    const info = await jsm.streams.info(streamOf(topic));
-    await jsm.streams.delete(streamOf(topic));
+    const info = await jsm.streams.info(natsStreamOf(topic));
+    await jsm.streams.delete(natsStreamOf(topic));
     const remade = await jsm.streams.add(info.config);
     // Offsets 1, 2, 3 of the new stream: past the 2 the publisher saw of the old one.
     const grown = [];
@@ -161,7 +156,7 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     const old = await pub.broker.publish(topic, Buffer.from('a'), false);
     await first.events.received(topic, 1);
     const jsm = await jetstreamManager(admin);
-    await jsm.streams.delete(streamOf(topic));
+    await jsm.streams.delete(natsStreamOf(topic));
 
     const late = await open();
     await late.broker.subscribe(topic);
@@ -201,7 +196,7 @@ describe('NatsBroker: a stream deleted or made again under connected processes i
     assert.equal(a.epoch, start.epoch);
 
     const jsm = await jetstreamManager(admin);
-    await jsm.streams.delete(streamOf(topic));
+    await jsm.streams.delete(natsStreamOf(topic));
     const one = await sending.publish(topic, 'one');
     const two = await sending.publish(topic, 'two');
     assert.notEqual(one.epoch, start.epoch);

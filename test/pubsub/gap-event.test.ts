@@ -8,7 +8,6 @@
  * of the subscribing process's broker; two real WebSocket subscribers count what they receive.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -17,7 +16,7 @@ import type { Broker, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES, unavailable } from '../../src/pubsub/broker-support.js';
 import { type GapEvent, NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
-import { BrokerProcess, brokerBehindProxy, BrokerRecorder } from '../support/brokers.js';
+import { BrokerProcess, brokerBehindProxy, BrokerRecorder, natsStreamOf } from '../support/brokers.js';
 import { type GatedBroker, gatedPubSub } from './gated-broker.js';
 import { cutAndHoldRead } from './held-read-support.js';
 import { serverFor, turnEnd } from './pubsub-support.js';
@@ -80,10 +79,6 @@ async function readUntil(client: RawClient, last: number): Promise<string[]> {
 
 const names = (offsets: number[]): string[] => offsets.map((o) => `m${o}`);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** The stream NatsBroker keeps a topic in (its default prefix). */
-const streamOf = (topic: string): string =>
-  `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
 
 for (const kind of ['redis', 'nats'] as const) {
   const Broker = kind === 'redis' ? RedisBroker : NatsBroker;
@@ -155,7 +150,7 @@ for (const kind of ['redis', 'nats'] as const) {
       } else {
         const admin = await natsConnect({ servers: env.server.url });
         try {
-          await (await jetstreamManager(admin)).streams.delete(streamOf(topic));
+          await (await jetstreamManager(admin)).streams.delete(natsStreamOf(topic));
         } finally {
           await admin.close();
         }

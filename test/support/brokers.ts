@@ -4,7 +4,8 @@
  * a TCP proxy to put in front of one, for tests that choose when a client's connections get through.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,11 @@ function bindable(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** The JetStream stream NatsBroker keeps `topic` in (with its default prefix), for tests that act on it as an operator would. */
+export function natsStreamOf(topic: string): string {
+  return `ws-stream_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
 }
 
 /** A broker server child process. */
@@ -211,6 +217,35 @@ export class BrokerProcess {
     } finally {
       await admin.close();
     }
+  }
+
+  /**
+   * Copies the JetStream store of a nats-server that is not running (killed), as a backup or a disk
+   * snapshot would: `rollBack()` puts it back.
+   */
+  saveStore(): void {
+    const store = this.#store('saveStore');
+    rmSync(`${store}.saved`, { recursive: true, force: true });
+    cpSync(store, `${store}.saved`, { recursive: true });
+  }
+
+  /**
+   * Puts back the JetStream store `saveStore()` copied, in a nats-server that is not running: started
+   * again, its streams are as they were then (the same streams, fewer messages), as after a backup
+   * restored or a machine crash that lost what the server had not synced to disk.
+   */
+  rollBack(): void {
+    const store = this.#store('rollBack');
+    rmSync(store, { recursive: true, force: true });
+    cpSync(`${store}.saved`, store, { recursive: true });
+  }
+
+  /** The JetStream store folder of a nats-server that is not running. */
+  #store(what: string): string {
+    if (this.name !== 'nats' || !this.dir || !this.args.includes('-js'))
+      throw new Error(`${what}: a JetStream nats-server`);
+    if (this.#child) throw new Error(`${what}: kill the server first`);
+    return join(this.dir, 'jetstream');
   }
 
   /** Kills the server at once (SIGKILL: no goodbye to the clients) and waits until it is gone. */
