@@ -110,6 +110,16 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
       const reason = startFailure(message);
       if (reason !== undefined) reasons.set(w.id, reason);
     });
+    // A fork that could not spawn (the primary out of descriptors or processes: EMFILE, ENFILE,
+    // EAGAIN) never runs and never exits: node:cluster tells it only by an 'error' on the worker
+    // (unheard, it would end the primary, and every worker with it) and keeps it in cluster.workers.
+    // It is a worker that could not start: tried again after a pause, or at start-up, exit 1.
+    w.on('error', (err: Error) => {
+      if (w.process.pid !== undefined) return; // a worker that runs (a failed kill): its exit tells the rest
+      delete cluster.workers![w.id];
+      reasons.set(w.id, `fork failed: ${err.message}`);
+      exited(w, 'not spawned');
+    });
     w.once('listening', (address) => {
       listened.add(w.id);
       const settled = (): void => {
