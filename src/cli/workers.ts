@@ -87,6 +87,10 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
   // and hands each socket to a worker over IPC: a worker out of descriptors cannot take one, never
   // answers, and the primary then keeps every later connection queued forever. A worker that
   // accepts itself meets EMFILE in its own accept, which libuv survives (the connection is refused).
+  // The price: libuv then accepts and closes every connection waiting on the shared socket, so while
+  // one worker is at its limit it refuses some that another worker has room for (measured: 2 workers
+  // at `ulimit -n 64`, one full, the other empty: about 2 new connections in 3 refused). Node gives
+  // a worker no way to stop accepting for a while short of closing its listening socket.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ execArgv: [...process.execArgv, '--require', preload] });
   const listened = new Set<number>();
@@ -109,6 +113,16 @@ export function runPrimary(opts: WorkersOptions, label: string, onExit?: () => v
     w.on('message', (message: unknown) => {
       const reason = startFailure(message);
       if (reason !== undefined) reasons.set(w.id, reason);
+    });
+    // A fork that could not spawn (the primary out of descriptors or processes: EMFILE, ENFILE,
+    // EAGAIN) never runs and never exits: node:cluster tells it only by an 'error' on the worker
+    // (unheard, it would end the primary, and every worker with it) and keeps it in cluster.workers.
+    // It is a worker that could not start: tried again after a pause, or at start-up, exit 1.
+    w.on('error', (err: Error) => {
+      if (w.process.pid !== undefined) return; // a worker that runs (a failed kill): its exit tells the rest
+      delete cluster.workers![w.id];
+      reasons.set(w.id, `fork failed: ${err.message}`);
+      exited(w, 'not spawned');
     });
     w.once('listening', (address) => {
       listened.add(w.id);

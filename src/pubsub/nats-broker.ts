@@ -131,7 +131,7 @@ interface JsMsg {
 }
 type ConsumerMessages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
 interface Consumer {
-  fetch(options: { max_messages: number; expires: number }): Promise<ConsumerMessages>;
+  fetch(options: { max_messages: number; expires: number; idle_heartbeat: number }): Promise<ConsumerMessages>;
 }
 interface StreamInfo {
   readonly created: string;
@@ -258,6 +258,12 @@ interface LateFill {
   /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
   timer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * Times a history read whose consumer was deleted under it (by an operator) is made again with a new
+ * one, from the next sequence, at once: the server is there, only that consumer is not.
+ */
+const HISTORY_CONSUMER_RETRIES = 3;
 
 const toBuffer = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
@@ -852,30 +858,40 @@ export class NatsBroker implements Broker {
     const wanted = last - from;
     // (The client refuses a fetch that expires in less than a second.)
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
-    let messages: ConsumerMessages | undefined;
-    try {
-      const consumer = await this.#js.consumers.get(stream.name, {
-        deliver_policy: 'by_start_sequence',
-        opt_start_seq: from + 1,
-      });
-      const fetched = await consumer.fetch({ max_messages: wanted, expires });
-      messages = fetched;
-      const read = async (): Promise<boolean> => {
-        for await (const m of fetched) {
-          // Expired between the info and the fetch: the range is no longer whole.
-          if (m.seq !== from + 1 + out.length) return false;
-          out.push(this.#message(topic, stream.epoch, m));
-          if (m.seq === last) break;
-        }
-        return true;
-      };
-      // The server ends the fetch when it expires, if the request reached it: a stalled
-      // connection would leave it waiting, so the read has its own deadline.
-      if (!(await withDeadline(read(), expires + 1000, 'history'))) return null;
-    } catch (err) {
-      throw failure(err);
-    } finally {
-      messages?.close().catch(() => {});
+    // One ordered consumer reads the range; one deleted under the read (by an operator) is made
+    // again from the next sequence, HISTORY_CONSUMER_RETRIES times at most.
+    for (let retry = 0; ; retry++) {
+      const start = from + 1 + out.length;
+      let messages: ConsumerMessages | undefined;
+      try {
+        const consumer = await this.#js.consumers.get(stream.name, {
+          deliver_policy: 'by_start_sequence',
+          opt_start_seq: start,
+        });
+        // nats-server 2.9 does not tell a pull that its consumer was deleted: the client finds out when
+        // two heartbeats are missed (it then asks for the consumer), so they come every second, not
+        // every `expires / 2` (the client's default), and the read is made again within its deadline.
+        const idle_heartbeat = Math.min(1000, expires / 2);
+        const fetched = await consumer.fetch({ max_messages: last - start + 1, expires, idle_heartbeat });
+        messages = fetched;
+        const read = async (): Promise<boolean> => {
+          for await (const m of fetched) {
+            // Expired between the info and the fetch: the range is no longer whole.
+            if (m.seq !== from + 1 + out.length) return false;
+            out.push(this.#message(topic, stream.epoch, m));
+            if (m.seq === last) break;
+          }
+          return true;
+        };
+        // The server ends the fetch when it expires, if the request reached it: a stalled
+        // connection would leave it waiting, so the read has its own deadline.
+        if (!(await withDeadline(read(), expires + 1000, 'history'))) return null;
+        break;
+      } catch (err) {
+        if (!consumerGone(err) || retry === HISTORY_CONSUMER_RETRIES) throw failure(err);
+      } finally {
+        messages?.close().catch(() => {});
+      }
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
@@ -1741,6 +1757,18 @@ function noJetStream(err: unknown, nc: NatsConnection): boolean {
 /** What an operation that failed with `err` rejects with: refused by the server's permissions, or unavailable. */
 function failure(err: unknown): WebSocketError {
   return permissionViolation(err) ? refused(errorText(err), err) : unavailable(errorText(err), err);
+}
+
+/**
+ * Whether `err`, ending a history read, says that its consumer is gone (deleted by an operator):
+ * JetStream's 409 "consumer deleted" to the pull, no responder for the pull (503: the consumer was
+ * deleted before it arrived), or "consumer not found" (10014) when the client looked for it after
+ * missed heartbeats (deleted while it delivered).
+ */
+function consumerGone(err: unknown): boolean {
+  const e = err as { name?: string; code?: unknown; message?: unknown } | null;
+  if (e?.name === 'JetStreamStatusError') return e.code === 503 || (e.code === 409 && e.message === 'consumer deleted');
+  return e?.name === 'ConsumerNotFoundError' || (e?.name === 'JetStreamApiError' && e.code === 10014);
 }
 
 /** JetStream's "stream not found" (an API error, code 10059). */

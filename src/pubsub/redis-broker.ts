@@ -398,6 +398,8 @@ export class RedisBroker implements Broker {
   #redis: RedisModule | undefined;
   /** Connections being made, not the broker's yet (closed by `close()`). */
   readonly #connecting = new Set<RedisClient>();
+  /** What closes the sockets of each connection's pair, however late they connect (`#drop`). */
+  readonly #pairSockets = new WeakMap<RedisClient, AbortController>();
   /** A stalled pair was dropped and a new one is being made. */
   #replacing = false;
   /** `askPort` runs after a reconnection of the pair failed (`#reconnectFailed`). */
@@ -511,6 +513,11 @@ export class RedisBroker implements Broker {
     const maxDelay = this.#options.reconnectMaxDelayMs;
     /** When the pair's connection was lost (node-redis counts its attempts from 0 again each time). */
     let lostAt = 0;
+    // node-redis's destroy() closes the socket it holds, not one still connecting: that one would
+    // connect later and stay open for good, unused (one or two a try while Redis's port drops
+    // connections, as a stalled Redis's full backlog does). The pair's sockets are made with this
+    // signal, aborted when the pair is dropped.
+    const sockets = new AbortController();
     const commands = redis.createClient({
       ...this.#options.clientOptions,
       url: this.#options.url,
@@ -518,6 +525,7 @@ export class RedisBroker implements Broker {
       disableOfflineQueue: true,
       socket: {
         ...(this.#options.clientOptions?.socket as object | undefined),
+        signal: sockets.signal,
         // A connection that fails before it is the broker's is tried again by `keepConnecting`
         // (node-redis's own wait would keep the process alive); one of the broker's pair is
         // retried forever with a capped backoff, until the pair is replaced or the broker closed,
@@ -533,6 +541,7 @@ export class RedisBroker implements Broker {
     });
     const subscriber = commands.duplicate();
     const pair = [commands, subscriber];
+    for (const client of pair) this.#pairSockets.set(client, sockets);
     for (const client of pair) this.#connecting.add(client);
     // Scripts are loaded first thing on each connection (before any EVALSHA of ours is written), so
     // that no EVALSHA meets NOSCRIPT: retrying one with EVAL would let later publishes overtake it.
@@ -642,7 +651,7 @@ export class RedisBroker implements Broker {
     } finally {
       for (const client of pair) this.#connecting.delete(client);
     }
-    for (const client of pair) destroyQuietly(client);
+    for (const client of pair) this.#drop(client);
     return false;
   }
 
@@ -655,7 +664,7 @@ export class RedisBroker implements Broker {
   #replace(): void {
     if (this.#closed || this.#replacing) return;
     this.#replacing = true;
-    for (const client of [this.#commands, this.#subscriber]) if (client) destroyQuietly(client);
+    for (const client of [this.#commands, this.#subscriber]) if (client) this.#drop(client);
     this.#updateAvailability();
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
@@ -845,7 +854,18 @@ export class RedisBroker implements Broker {
     clearInterval(this.#keepAlive);
     clearInterval(this.#renewing);
     this.#topics.clear();
-    for (const client of [this.#commands, this.#subscriber, ...this.#connecting]) if (client) destroyQuietly(client);
+    for (const client of [this.#commands, this.#subscriber, ...this.#connecting]) if (client) this.#drop(client);
+  }
+
+  /** Closes a connection for good: its socket, and one it is still making (see `#connect`). */
+  #drop(client: RedisClient): void {
+    try {
+      client.destroy();
+    } catch {
+      // already closed
+    }
+    // (After destroy(): a socket that ends now is no loss node-redis would make again.)
+    this.#pairSockets.get(client)?.abort();
   }
 
   #startKeepAlive(): void {
@@ -1475,14 +1495,6 @@ function askPort(text: string, ms: number, signal: AbortSignal, background = fal
 function unreachable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code);
-}
-
-function destroyQuietly(client: RedisClient): void {
-  try {
-    client.destroy();
-  } catch {
-    // already closed
-  }
 }
 
 /**

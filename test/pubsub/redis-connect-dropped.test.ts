@@ -1,0 +1,78 @@
+/**
+ * A RedisBroker whose Redis takes no connection: its port's listen backlog is full (as a stalled
+ * Redis's fills up, or a machine out of descriptors leaves it), so each socket the broker opens
+ * stays connecting. Each try to make the pair of connections gives up at `commandTimeoutMs` and
+ * drops it; the sockets it was still making must go with it. node-redis's destroy() closes only
+ * a socket that has connected: one still connecting would stay open here (and connect later, an
+ * unused client at Redis for good), two more with every try, and after `close()` too.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { it } from 'node:test';
+import { RedisBroker } from '../../src/pubsub/redis-broker.js';
+import { history } from '../support/broker-suite.js';
+import { BrokerRecorder } from '../support/brokers.js';
+import { exitOf } from '../cli/cli-support.js';
+
+/** Open descriptors of this process. */
+function descriptors(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * A port on 127.0.0.1 whose listener never accepts: a child process that listens with a backlog of
+ * 1 and then blocks its event loop. Once two connections have been made to it (`filling`), its
+ * queue is full and Linux drops every later SYN: a connect to it stays pending. (node takes a
+ * backlog of 0 for its default, 511.)
+ */
+async function portThatTakesNothing(): Promise<{ port: number; stop(): Promise<void> }> {
+  const listener = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
+        console.log(this.address().port);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(listener.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const filling = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+  for (const socket of filling) socket.on('error', () => {});
+  await Promise.all(filling.map((socket) => once(socket, 'connect')));
+  return {
+    port,
+    stop: async () => {
+      for (const socket of filling) socket.destroy();
+      listener.kill('SIGKILL');
+      await exitOf(listener);
+    },
+  };
+}
+
+it('RedisBroker on a port that takes no connection: the sockets of each try that gave up are closed, none is left after close()', async () => {
+  const redis = await portThatTakesNothing();
+  try {
+    const before = descriptors();
+    const broker = new RedisBroker({
+      url: `redis://127.0.0.1:${redis.port}`,
+      commandTimeoutMs: 200,
+      reconnectMaxDelayMs: 200,
+    });
+    const events = new BrokerRecorder();
+    // Resolves once the first try has given up (the broker is then unavailable, and tries again).
+    await broker.open(events, history);
+    assert.deepEqual(events.availability, [false]);
+    const afterFirstTry = descriptors() - before;
+    await broker.close();
+    const left = descriptors() - before;
+    assert.equal(left, 0, `descriptors left after close(): ${left} (${afterFirstTry} once the first try gave up)`);
+  } finally {
+    await redis.stop();
+  }
+});
