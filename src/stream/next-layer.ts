@@ -177,8 +177,11 @@ const enum Bit {
   CloseWatched = 1 << 10,
 }
 
-/** The watches of `watchClose`, until the duplex closes or their owner attaches (a rare wait: no field per layer). */
-const closeWatches = new WeakMap<DuplexLayer, { owner: LayerSink; listener: () => void }>();
+/**
+ * The watches of `watchClose` by owner, until the duplex closes or their owner attaches (a rare wait: no field per
+ * layer). One per owner: a layer given to two streams (`new WebSocketStream(layer)` twice) tells each of them.
+ */
+const closeWatches = new WeakMap<DuplexLayer, Map<LayerSink, () => void>>();
 
 /** Adapts a Duplex to the NextLayer interface. */
 export class DuplexLayer implements NextLayer {
@@ -294,7 +297,8 @@ export class DuplexLayer implements NextLayer {
    * stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer) leaves it be.
    */
   watchClose(owner: LayerSink, onClose: () => void): void {
-    if ((this.bits & Bit.CloseWatched) !== 0) return;
+    let watches = (this.bits & Bit.CloseWatched) !== 0 ? closeWatches.get(this)! : undefined;
+    if (watches?.has(owner)) return;
     const d = this.duplex;
     if (d.destroyed) {
       queueMicrotask(onClose);
@@ -304,18 +308,26 @@ export class DuplexLayer implements NextLayer {
       this.unwatchClose(owner);
       onClose();
     };
-    this.flag(Bit.CloseWatched, true);
-    closeWatches.set(this, { owner, listener });
+    if (watches === undefined) {
+      watches = new Map();
+      closeWatches.set(this, watches);
+      this.flag(Bit.CloseWatched, true);
+    }
+    watches.set(owner, listener);
     d.once('close', listener);
   }
 
   /** Ends the watch of `owner`, if it holds one. */
   private unwatchClose(owner: LayerSink): void {
-    const watch = closeWatches.get(this);
-    if (watch === undefined || watch.owner !== owner) return;
-    this.flag(Bit.CloseWatched, false);
-    closeWatches.delete(this);
-    this.duplex.off('close', watch.listener);
+    const watches = closeWatches.get(this);
+    const listener = watches?.get(owner);
+    if (listener === undefined) return;
+    watches!.delete(owner);
+    if (watches!.size === 0) {
+      this.flag(Bit.CloseWatched, false);
+      closeWatches.delete(this);
+    }
+    this.duplex.off('close', listener);
   }
 
   /**

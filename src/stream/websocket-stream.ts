@@ -138,6 +138,14 @@ const READ_AT_CALL = 0x80000;
 /** The payload of the write being made is the stream's to keep (`writeOwnBytes`): not copied to wait in the deflate line. */
 const OWN_BYTES = 0x100000;
 
+/**
+ * A payload that waits past the call (behind messages being compressed): a copy of the caller's bytes (`borrowed`),
+ * unless they are the stream's own (`own`: `writeOwnBytes`).
+ */
+function toHold(payload: Buffer, borrowed: boolean, own: boolean): Buffer {
+  return borrowed && !own ? copyOf(payload) : payload;
+}
+
 /** A message's bytes as written (also pub/sub's publish): strings as UTF-8, views without a copy. */
 export function toBuffer(data: WriteData): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
@@ -1485,6 +1493,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    const own = this.#takeOwnBytes();
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const signal = signalArg(options);
@@ -1502,7 +1511,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
-        return this.#writeInLine(opcode, this.#toHold(payload, borrowed), true, compress, true, signal, callback, true);
+        return this.#writeInLine(opcode, toHold(payload, borrowed, own), true, compress, true, signal, callback, true);
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
@@ -1534,14 +1543,14 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   /**
-   * A payload that waits past the call (behind messages being compressed): a copy of the caller's bytes, unless they
-   * are the stream's own (`writeOwnBytes`: once, for the one write it was given).
+   * Whether the data of the write, writeSome, ping or pong being called is the stream's own (`writeOwnBytes`): taken
+   * at the call's start, so that it holds for that call alone, not for one made within it (pub/sub's deferred work, or
+   * an application's callback over a layer that delivers to its peer synchronously).
    */
-  #toHold(payload: Buffer, borrowed: boolean): Buffer {
-    if (!borrowed) return payload;
-    if ((this.#flags & OWN_BYTES) === 0) return copyOf(payload);
-    this.#flags &= ~OWN_BYTES;
-    return payload;
+  #takeOwnBytes(): boolean {
+    const own = (this.#flags & OWN_BYTES) !== 0;
+    if (own) this.#flags &= ~OWN_BYTES;
+    return own;
   }
 
   /** Sends part of a message: the first part fixes its type; the part with `fin` ends it. */
@@ -1549,6 +1558,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   writeSome(data: WriteData, options: WriteSomeOptions | undefined, callback: Callback<void>): void;
   writeSome(data: WriteData, callback: Callback<void>): void;
   writeSome(data: WriteData, a?: WriteSomeOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    const own = this.#takeOwnBytes();
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
     const signal = signalArg(options);
@@ -1571,7 +1581,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (deflate !== null && firstPart) deflate.writingCompressed = compressFlag !== false;
     const borrowed = this.#borrowed(data, payload);
     if (deflate !== null && (deflate.writingCompressed || !deflate.deflateIdle)) {
-      const part = this.#toHold(payload, borrowed);
+      const part = toHold(payload, borrowed, own);
       ret = this.#writeInLine(opcode, part, fin, deflate.writingCompressed, firstPart, signal, callback);
     } else {
       const copy = borrowed && payload.length <= COPY_MAX;
@@ -1661,6 +1671,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     signal: AbortSignal | undefined,
     callback?: Callback<void>,
   ): Promise<void> | undefined {
+    const own = this.#takeOwnBytes();
     if (deferred !== null) runDeferred();
     const payload = data === undefined ? EMPTY : toBuffer(data);
     if (payload.length > 125) throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'control payload over 125 bytes');
@@ -1669,7 +1680,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (err) return failNow(callback, err);
     const borrowed = data !== undefined && this.#borrowed(data, payload);
     if (afterMessages === true && this.#deflate !== null && !this.#deflate.deflateIdle)
-      return this.#controlAfterMessages(opcode, this.#toHold(payload, borrowed), signal, callback);
+      return this.#controlAfterMessages(opcode, toHold(payload, borrowed, own), signal, callback);
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     this.#writeQueue().frame(opcode, payload, true, false, borrowed);
     return this.#queueWaiter(callback, signal, first);

@@ -13,7 +13,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import { describe, it, type TestContext } from 'node:test';
+import { readRequest, WebSocketStream } from '../../src/index.js';
+import { duplexPair } from '../support/duplex-layer.js';
 import { compat, impls, type Impl, listen, ws } from './support.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: ws's API on both engines
@@ -304,5 +307,51 @@ describe('createWebSocketStream with permessage-deflate: a chunk behind a messag
         );
       }
     }
+  });
+});
+
+// Over a pair that delivers to its peer within the write (fastify's injectWS's), a chunk too large to copy (and under
+// `threshold`: uncompressed) reaches the peer inside the Duplex's write: a send the peer's callback makes there is its
+// caller's data, copied to wait for zlib as any other (the chunk's "not copied" is for the chunk's own write alone).
+describe('createWebSocketStream over a pair that delivers within the write: a send made inside the delivery of a chunk', () => {
+  it('sends the bytes its data held at the call', async (t) => {
+    const [serverSide, clientSide] = duplexPair();
+    t.after(() => {
+      serverSide.destroy();
+      clientSide.destroy();
+    });
+    const peer = new WebSocketStream(clientSide, { perMessageDeflate: true });
+    const handshake = peer.handshake({ host: 'example.com', target: '/' });
+    const { request, head } = await readRequest(serverSide);
+    const wss = new compat.WebSocketServer({
+      noServer: true,
+      perMessageDeflate: { serverNoContextTakeover: true, threshold: 128 * 1024 },
+    });
+    t.after(() => wss.close());
+    const upgrade = { ...request, url: request.target } as unknown as IncomingMessage;
+    const sender: Ws = await new Promise((resolve) => wss.handleUpgrade(upgrade, serverSide, head, resolve));
+    await handshake;
+    const chunk = Buffer.alloc(70_000, 0x43); // over the 64 KiB copied at the call: written to the layer at once
+    const reused = Buffer.alloc(200_000, 0x41); // over the threshold: compressed, so it waits for zlib
+    const atCall = Buffer.from(reused);
+    let writing = false;
+    let readWithinWrite = false;
+    const got = new Promise<string[]>((resolve, reject) => {
+      peer.read((err, first) => {
+        if (err) return reject(err);
+        readWithinWrite = writing;
+        sender.send(reused);
+        reused.fill(0x42);
+        peer.read((err2, second) =>
+          err2 ? reject(err2) : resolve([describeBytes('binary', first!.data), describeBytes('binary', second!.data)]),
+        );
+      });
+    });
+    const duplex = compat.createWebSocketStream(sender);
+    writing = true;
+    duplex.write(chunk);
+    writing = false;
+    assert.deepEqual(await got, [describeBytes('binary', chunk), describeBytes('binary', atCall)]);
+    assert.equal(readWithinWrite, true, "the peer's callback ran inside the Duplex's write");
   });
 });

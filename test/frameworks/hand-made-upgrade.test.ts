@@ -11,32 +11,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { WebSocket as WsWebSocket } from 'ws';
+import { duplexPair } from '../support/duplex-layer.js';
 import { engines } from './engines.js';
-
-/** Two duplexes wired to each other, which end but never destroy themselves. */
-function duplexPair(): [Duplex, Duplex] {
-  const ends: Duplex[] = [];
-  const make = (peer: () => Duplex) =>
-    new Duplex({
-      autoDestroy: false,
-      read() {},
-      write(chunk: Buffer, _encoding, cb) {
-        peer().push(chunk);
-        cb();
-      },
-      final(cb) {
-        peer().push(null);
-        cb();
-      },
-    });
-  ends.push(
-    make(() => ends[1]),
-    make(() => ends[0]),
-  );
-  return [ends[0], ends[1]];
-}
 
 for (const engine of engines) {
   describe(`a hand-made upgrade on ${engine.name}`, () => {

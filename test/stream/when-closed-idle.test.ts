@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { WebSocketStream, createTestPair, rejectUpgrade, type CloseInfo } from '../../src/index.js';
+import { DuplexLayer, WebSocketStream, createTestPair, rejectUpgrade, type CloseInfo } from '../../src/index.js';
 import { requestObject } from '../support/frames.js';
 import { closedEvenIfReset } from '../support/peer.js';
 
@@ -128,6 +128,36 @@ describe('whenClosed() before any handshake', () => {
     assert.equal(c.listenerCount('close'), other.listenerCount('close'));
     await client.close({ code: 4000, reason: 'done' });
     assert.deepEqual(await serverEnded, { initiatedBy: 'remote', code: 4000, reason: 'done', wasClean: true });
+  });
+
+  it('one DuplexLayer given to two streams: the wait of each resolves, also when the other one took the layer for its handshake', async () => {
+    const [a] = createTestPair();
+    const closeListeners = a.listenerCount('close');
+    const layer = new DuplexLayer(a);
+    const first = new WebSocketStream(layer);
+    const second = new WebSocketStream(layer);
+    const firstEnded = first.whenClosed();
+    const secondEnded = second.whenClosed();
+    assert.equal(a.listenerCount('close'), closeListeners + 2);
+    a.destroy();
+    assertClosedBeforeHandshake(await firstEnded);
+    assert.notEqual(second.closeInfo, undefined, "the second stream's wait is told by the same 'close'");
+    assertClosedBeforeHandshake(await secondEnded);
+    assert.equal(a.listenerCount('close'), closeListeners);
+
+    // The first stream's handshake ends its own watch only: the second's wait resolves when the connection closes.
+    const [c, d] = createTestPair();
+    const shared = new DuplexLayer(c);
+    const server = new WebSocketStream(shared);
+    const idle = new WebSocketStream(shared);
+    const serverEnded = server.whenClosed();
+    const idleEnded = idle.whenClosed();
+    const client = new WebSocketStream(d);
+    await Promise.all([server.accept(), client.handshake({ host: 'example.com', target: '/chat' })]);
+    await client.close({ code: 4000, reason: 'done' });
+    assert.deepEqual(await serverEnded, { initiatedBy: 'remote', code: 4000, reason: 'done', wasClean: true });
+    assert.notEqual(idle.closeInfo, undefined, "the idle stream's wait is told by the same 'close'");
+    assertClosedBeforeHandshake(await idleEnded);
   });
 
   it("a refusal on the stream's own layer (rejectUpgrade) leaves the wait be: it resolves once the refused connection closes", async () => {
