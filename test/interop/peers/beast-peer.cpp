@@ -18,6 +18,7 @@
 //     frames read, then per step:
 //       send:TYPE:LENGTH:SEED:FRAGMENT  sends payload(...) (as above) and reads the echo:
 //                                      "echo TYPE LENGTH ok" (type and every octet equal) or "... bad"
+//       push:TYPE:LENGTH:SEED:FRAGMENT  sends the same, reads nothing
 //       ping:PAYLOAD                   pings, then sends and reads back one message: the pong comes first
 //       say:TEXT                       sends TEXT (hex) as a text message, reads nothing
 //       invalid-utf8                   sends a text message that is not UTF-8
@@ -263,10 +264,12 @@ static int client(const std::string &port, bool deflate, size_t read_max, const 
 	beast::error_code ec;
 	for (auto const &step : steps) {
 		auto f = split(step, ':');
-		if (f[0] == "send") {
+		if (f[0] == "send" || f[0] == "push") {
 			bool text = f[1] == "text";
 			std::string data = payload(std::stoul(f[2]), std::stoul(f[3]), text);
 			send_payload(ws, text, data, std::stoul(f[4]));
+			if (f[0] == "push")
+				continue;
 			beast::flat_buffer buffer;
 			ws.read(buffer);
 			bool same = ws.got_text() == text && beast::buffers_to_string(buffer.data()) == data;

@@ -245,10 +245,13 @@ func client(port string, o options, steps []string) {
 	for _, step := range steps {
 		f := strings.Split(step, ":")
 		switch f[0] {
-		case "send":
+		case "send", "push":
 			text := f[1] == "text"
 			data := payload(atoi(f[2]), uint32(atoi(f[3])), text)
 			must(sendPayload(c, text, data, atoi(f[4])))
+			if f[0] == "push" {
+				continue
+			}
 			kind, echo, err := c.ReadMessage()
 			must(err)
 			verdict := "bad"

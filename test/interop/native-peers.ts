@@ -1,0 +1,533 @@
+/**
+ * Shared by beast.test.ts and gorilla.test.ts: peers written in C++ (Boost.Beast) and Go (gorilla/websocket), built
+ * by the tests from peers/beast-peer.cpp and peers/gorilla-peer.go into dist/ (rebuilt only when the source is
+ * newer), run as clients of ws-stream's servers and as echo servers for ws-stream's client. Both peers take the same
+ * command line and print one line per event (see beast-peer.cpp), so one suite (`nativePeerSuite`) runs against
+ * each; what one peer does differently is told by its `NativePeer` and explained where it is set. Every connection
+ * goes through a `TcpProxy` (test/support/brokers.ts) that keeps the bytes of both directions, read here as frames:
+ * RSV1 and fragments are checked on the wire, not taken from either side's word.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type ConnectOptions } from '../../src/index.js';
+import { startServer } from '../conformance/raw-client.js';
+import { TcpProxy, type ProxyLink } from '../support/brokers.js';
+import { parseFrames, type WireFrame } from '../support/frames.js';
+import { digest, payload, startEchoServer } from './edge.js';
+import { selectProtocol } from './echo-targets.js';
+import { binary as binaryOf, digest as digestOf, sendFragmented, text as textOf } from './js-peers.js';
+import { peerScript, startInteropServer, startPeerServer } from './support.js';
+
+const dist = (name: string): string => fileURLToPath(new URL(`../../${name}`, import.meta.url));
+
+/** Whether `binary` is missing or older than `source`. */
+const stale = (binary: string, source: string): boolean =>
+  !existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs;
+
+/** Builds the Boost.Beast peer with g++ (Debian's libboost-dev: Beast and Asio are header-only). */
+export function buildBeast(): string {
+  const source = peerScript('beast-peer.cpp');
+  const binary = dist('beast-peer');
+  if (stale(binary, source))
+    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', '-o', binary, source, '-lpthread'], { stdio: 'inherit' });
+  return binary;
+}
+
+/**
+ * Builds the gorilla/websocket peer with Debian's Go, offline: GOPATH mode over /usr/share/gocode, where
+ * golang-github-gorilla-websocket-dev puts its source (no module proxy is asked), with a build cache of its own.
+ */
+export function buildGorilla(): string {
+  const source = peerScript('gorilla-peer.go');
+  const binary = dist('gorilla-peer');
+  if (stale(binary, source)) {
+    const cache = mkdtempSync(join(tmpdir(), 'gorilla-peer-'));
+    try {
+      execFileSync('go', ['build', '-o', binary, source], {
+        stdio: 'inherit',
+        env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: cache, GOFLAGS: '', GOPROXY: 'off' },
+      });
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  }
+  return binary;
+}
+
+const hex = (s: string | Buffer): string => (s.length === 0 ? '-' : Buffer.from(s).toString('hex'));
+
+/** FNV-1a 32 of `data` in 8 hex digits, as the peers print a message. */
+export function fnv(data: Buffer): string {
+  let h = 2166136261;
+  for (const b of data) h = Math.imul(h ^ b, 16777619) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The peer's line for a message it read: `message TYPE LENGTH FNV`. */
+const messageLine = (data: Buffer, binary: boolean): string =>
+  `message ${binary ? 'binary' : 'text'} ${data.length} ${fnv(data)}`;
+
+export interface PeerOptions {
+  deflate?: boolean;
+  protocols?: string[];
+  readMax?: number;
+}
+
+const flags = (o: PeerOptions): string[] => [
+  ...(o.deflate ? ['--deflate'] : []),
+  ...(o.protocols ? ['--protocols', o.protocols.join(',')] : []),
+  ...(o.readMax ? ['--read-max', String(o.readMax)] : []),
+];
+
+/** Runs the peer's client to its end: its exit code and lines (hex fields decoded where the test reads them). */
+export function runNativeClient(
+  binary: string,
+  port: number,
+  options: PeerOptions,
+  steps: string[],
+): Promise<{ code: number | null; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(binary, ['client', String(port), ...flags(options), ...steps], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.once('error', reject);
+    p.once('close', (code) => {
+      if (err) console.log(`${binary} stderr: ${err}`);
+      resolve({ code, lines: out.split('\n').filter(Boolean) });
+    });
+  });
+}
+
+/** A peer's echo server: each connection's lines. */
+export interface NativeServer {
+  name: string;
+  port: number;
+  stop(): void;
+  /** Waits for the line of connection `id` (from 1) that starts with `prefix`; resolves with the rest of it. */
+  line(id: number, prefix: string): Promise<string>;
+  /** All lines of connection `id` so far. */
+  lines(id: number): string[];
+}
+
+export async function startNativeServer(binary: string, options: PeerOptions): Promise<NativeServer> {
+  const peer = await startPeerServer(binary, ['server', ...flags(options)]);
+  const byId = new Map<number, string[]>();
+  let waiting: (() => void)[] = [];
+  let rest = '';
+  peer.proc.stdout!.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const m = /^(\d+) (.*)$/.exec(line);
+      if (!m) continue;
+      const id = Number(m[1]);
+      byId.set(id, [...(byId.get(id) ?? []), m[2]!]);
+    }
+    for (const w of waiting.splice(0)) w();
+  });
+  return {
+    name: peer.name,
+    port: peer.port,
+    stop() {
+      waiting = [];
+      peer.proc.kill();
+    },
+    lines: (id) => byId.get(id) ?? [],
+    async line(id, prefix) {
+      for (;;) {
+        const found = byId.get(id)?.find((l) => l.startsWith(prefix));
+        if (found !== undefined) return found.slice(prefix.length);
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    },
+  };
+}
+
+/** A message as it went on the wire: its opcode, RSV1 of its first frame, its frames, and its payload octets there. */
+export interface WireMessage {
+  opcode: number;
+  rsv1: boolean;
+  frames: number;
+  octets: number;
+}
+
+/** What went through a tapped connection, once it ended: each side's head and messages, and its control frames. */
+export interface Wire {
+  request: string;
+  response: string;
+  toServer: WireMessage[];
+  toClient: WireMessage[];
+  controlToServer: WireFrame[];
+  controlToClient: WireFrame[];
+}
+
+function messagesOf(frames: WireFrame[]): { messages: WireMessage[]; control: WireFrame[] } {
+  const messages: WireMessage[] = [];
+  const control: WireFrame[] = [];
+  for (const f of frames) {
+    if (f.opcode >= 8) control.push(f);
+    else if (f.opcode === 0) {
+      const m = messages.at(-1)!;
+      m.frames++;
+      m.octets += f.payload.length;
+    } else messages.push({ opcode: f.opcode, rsv1: (f.rsv & 4) !== 0, frames: 1, octets: f.payload.length });
+  }
+  return { messages, control };
+}
+
+function sideOf(text: string): { head: string; frames: WireFrame[] } {
+  const at = text.indexOf('\r\n\r\n');
+  assert.ok(at > 0, 'an HTTP head');
+  return { head: text.slice(0, at), frames: parseFrames(Buffer.from(text.slice(at + 4), 'latin1')).frames };
+}
+
+/** A TcpProxy to `targetPort` whose next connection is kept (held until taken, then let through) and read once it ends. */
+export async function tapped(targetPort: number): Promise<{ port: number; next(): Promise<Wire> }> {
+  const proxy = await TcpProxy.start(targetPort);
+  after(() => proxy.close());
+  return { port: proxy.port, next: () => tapNext(proxy) };
+}
+
+/** The next connection through `proxy`, read once it ends. */
+export async function tapNext(proxy: TcpProxy): Promise<Wire> {
+  proxy.holding = true;
+  const link: ProxyLink = await proxy.until(() => [...proxy.links].at(-1));
+  proxy.holding = false;
+  link.release();
+  await proxy.until(() => (proxy.links.has(link) ? undefined : true));
+  const [client, server] = [sideOf(link.clientText), sideOf(link.serverText)];
+  const [up, down] = [messagesOf(client.frames), messagesOf(server.frames)];
+  return {
+    request: client.head,
+    response: server.head,
+    toServer: up.messages,
+    toClient: down.messages,
+    controlToServer: up.control,
+    controlToClient: down.control,
+  };
+}
+
+const header = (head: string, name: string): string | undefined =>
+  new RegExp(`^${name}: *(.*)$`, 'im').exec(head)?.[1]?.trim();
+
+/** What one peer does its own way (each set where the peer is described, with the reason). */
+export interface NativePeer {
+  name: string;
+  build(): string;
+  /** The permessage-deflate offer its client sends. */
+  clientOffer: string;
+  /** Its server's response to ws-stream's default offer. */
+  serverResponse: string;
+  /** What the peer answers a close from ws-stream with: the code and reason ws-stream reads. */
+  closeAnswer(code: number, reason: string): { code: number; reason: string };
+  /** Whether it compresses a message of `octets` octets when permessage-deflate is on. */
+  compresses(octets: number): boolean;
+  /** The most payload octets it puts in one frame: it cuts a longer message (compressed or not) itself. */
+  frameLimit: number;
+  /** Its server's choice among the client's subprotocols. */
+  selects(offered: string[]): string;
+}
+
+/** The sizes of RFC 6455 §5.2's length encodings, and 1 MiB. */
+const SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024];
+const BYE = 'bye ✓';
+
+/** A peer client's send steps: each size as text and as binary, whole, then two messages written in pieces. */
+const SENDS: { binary: boolean; size: number; seed: number; piece: number }[] = [
+  ...SIZES.map((size, i) => ({ binary: false, size, seed: i, piece: 0 })),
+  ...SIZES.map((size, i) => ({ binary: true, size, seed: 10 + i, piece: 0 })),
+  { binary: false, size: 70_000, seed: 20, piece: 1000 },
+  { binary: true, size: 200_000, seed: 21, piece: 16_384 },
+];
+const sendStep = (s: (typeof SENDS)[number], verb = 'send'): string =>
+  `${verb}:${s.binary ? 'binary' : 'text'}:${s.size}:${s.seed}:${s.piece}`;
+const echoLine = (s: (typeof SENDS)[number]): string => `echo ${s.binary ? 'binary' : 'text'} ${s.size} ok`;
+
+/** The tests every native peer runs, as client of ws-stream's servers and as server of its client. */
+export function nativePeerSuite(peer: NativePeer): void {
+  let binary = '';
+  /** The frames the peer cuts a message of `octets` octets on the wire into. */
+  const framesFor = (octets: number): number => Math.max(1, Math.ceil(octets / peer.frameLimit));
+  before(() => {
+    binary = peer.build();
+    console.log(`peer: ${execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim()}`);
+  });
+
+  describe(`${peer.name} client → ws-stream`, () => {
+    let serve: Awaited<ReturnType<typeof startServer>>;
+    before(async () => {
+      serve = await startServer(['--protocols', 'chat,superchat', '--deflate']);
+    });
+    after(() => serve.stop());
+
+    for (const target of ['accept()', 'ws-stream serve'] as const) {
+      for (const deflate of [false, true]) {
+        it(`${target}${deflate ? ', permessage-deflate' : ''}: every size both types, fragmented sends, a ping, close 4000 with a reason`, async () => {
+          const echo = target === 'accept()' ? await startEchoServer({ perMessageDeflate: true }, selectProtocol) : undefined;
+          const tap = await tapped(echo?.port ?? serve.port);
+          const wire = tap.next();
+          const run = await runNativeClient(binary, tap.port, { deflate, protocols: ['superchat', 'chat'] }, [
+            ...SENDS.map((s) => sendStep(s)),
+            `ping:${hex('ping ✓')}`,
+            `close:4000:${hex(BYE)}`,
+          ]);
+          const response = deflate ? (header((await wire).response, 'Sec-WebSocket-Extensions') ?? '') : '';
+          assert.deepEqual(run.lines, [
+            `open ${hex('chat')} ${hex(response)}`,
+            ...SENDS.map(echoLine),
+            `pong ${hex('ping ✓')}`,
+            'echo after-ping',
+            // ws-stream answers a close with its code and reason.
+            `closed 4000 ${hex(BYE)}`,
+            'done',
+          ]);
+          assert.equal(run.code, 0);
+          const w = await wire;
+          assert.equal(header(w.request, 'Sec-WebSocket-Extensions'), deflate ? peer.clientOffer : undefined);
+          if (deflate) assert.match(response, /^permessage-deflate/);
+          else assert.equal(header(w.response, 'Sec-WebSocket-Extensions'), undefined);
+          // Each message as it went: the peer's compressed (RSV1) when agreed, the pieces as continuation frames.
+          const sent = w.toServer.slice(0, SENDS.length);
+          assert.deepEqual(
+            sent.map((m) => [m.opcode, m.rsv1]),
+            SENDS.map((s) => [s.binary ? 2 : 1, deflate && peer.compresses(s.size)]),
+          );
+          assert.deepEqual(
+            sent.map((m) => m.frames),
+            SENDS.map((s, i) => (s.piece > 0 ? Math.max(2, sent[i]!.frames) : framesFor(sent[i]!.octets))),
+          );
+          // ws-stream's echoes of the large ones were compressed too, and smaller on the wire than inflated.
+          const large = SENDS.flatMap((s, i) => (s.size >= 65536 ? [[s.size, w.toClient[i]!] as const] : []));
+          assert.equal(large.length, 6);
+          for (const [size, m] of large) {
+            assert.equal(m.rsv1, deflate, `the echo of ${size} octets compressed`);
+            if (deflate) assert.ok(m.octets < size, `the echo of ${size} octets is smaller on the wire`);
+          }
+          if (echo) {
+            // What ws-stream read: every octet (sha1 of the same payloads made here).
+            const rec = await echo.next();
+            assert.deepEqual(
+              rec.messages,
+              [...SENDS.map((s) => digest(payload(s.size, s.seed, !s.binary), s.binary)), digest(Buffer.from('after the ping'), false)],
+            );
+            assert.equal(rec.protocol, 'chat');
+            assert.deepEqual(rec.peerClose, { code: 4000, reason: BYE });
+            assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.reason], ['remote', 4000, BYE]);
+          }
+        });
+      }
+    }
+
+    it('ws-stream pings it at once: answered with the payload', async () => {
+      const srv = await startInteropServer(true);
+      after(() => srv.close());
+      const conn = srv.nextConnection();
+      const run = await runNativeClient(binary, srv.port, { deflate: true, protocols: ['chat'] }, [
+        'send:text:10:1:0',
+        `close:1000:${hex('done')}`,
+      ]);
+      assert.equal(run.lines[1], `ping ${hex('from-ws-stream')}`);
+      assert.equal(await (await conn).firstPong, 'from-ws-stream');
+      assert.deepEqual((await (await conn).closed).code, 1000);
+    });
+
+    it('subprotocols: the server picks from what is offered, none when none fits, none when none offered', async () => {
+      const srv = await startEchoServer({}, selectProtocol);
+      for (const [offered, picked] of [
+        [['superchat'], 'superchat'],
+        [['other'], ''],
+        [[], ''],
+      ] as const) {
+        const run = await runNativeClient(binary, srv.port, { protocols: offered.length ? [...offered] : undefined }, [
+          'close:1000:-',
+        ]);
+        assert.deepEqual(run.lines, [`open ${hex(picked)} -`, 'closed 1000 -', 'done']);
+        assert.equal((await srv.next()).protocol, picked);
+      }
+    });
+
+    for (const deflate of [false, true]) {
+      it(`over ws-stream's readMessageMax${deflate ? ' (compressed)' : ''}: the peer reads close 1009`, async () => {
+        const srv = await startEchoServer({ perMessageDeflate: deflate, readMessageMax: 1000 });
+        const run = await runNativeClient(binary, srv.port, { deflate }, ['send:binary:1000:1:0', 'push:binary:1001:2:0', 'read']);
+        const rec = await srv.next();
+        assert.equal(rec.error, 'ERR_WS_MESSAGE_TOO_BIG');
+        assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code], ['local', 1009]);
+        assert.deepEqual(run.lines.slice(1), ['echo binary 1000 ok', `closed 1009 ${hex(rec.closeInfo.reason)}`, 'done']);
+      });
+
+      it(`text that is not UTF-8${deflate ? ' (compressed)' : ''}: the peer sends it unchecked and reads close 1007`, async () => {
+        const srv = await startEchoServer({ perMessageDeflate: deflate });
+        const run = await runNativeClient(binary, srv.port, { deflate }, ['invalid-utf8', 'read']);
+        const rec = await srv.next();
+        assert.equal(rec.error, 'ERR_WS_BAD_FRAME_PAYLOAD');
+        assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code], ['local', 1007]);
+        assert.deepEqual(run.lines.slice(1), [`closed 1007 ${hex(rec.closeInfo.reason)}`, 'done']);
+      });
+    }
+
+    it('ws-stream closes with 4001 and a reason: the peer reads both, and its answer is what ws-stream reports', async () => {
+      const srv = await startEchoServer({ perMessageDeflate: true });
+      const run = await runNativeClient(binary, srv.port, { deflate: true }, [`say:${hex(`cmd:close 4001 ${hex(BYE)}`)}`, 'read']);
+      assert.deepEqual(run.lines.slice(1), [`closed 4001 ${hex(BYE)}`, 'done']);
+      const rec = await srv.next();
+      assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.reason], ['local', 4001, BYE]);
+      assert.deepEqual(rec.peerClose, peer.closeAnswer(4001, BYE));
+    });
+  });
+
+  describe(`ws-stream → ${peer.name} server`, () => {
+    let server: NativeServer;
+    /** Connections made so far: the peer numbers them from 1. */
+    let opened = 0;
+    before(async () => {
+      server = await startNativeServer(binary, { deflate: true, readMax: 1024 * 1024 });
+    });
+    after(() => server.stop());
+
+    for (const deflate of [false, true]) {
+      it(`connect()${deflate ? ', permessage-deflate' : ''}: every size both types, pings both ways, close 4000 with a reason`, async () => {
+        const proxy = await TcpProxy.start(server.port);
+        after(() => proxy.close());
+        const wire = tapNext(proxy);
+        const pings: string[] = [];
+        const pongs: string[] = [];
+        const ws = await connect(`ws://127.0.0.1:${proxy.port}/`, {
+          perMessageDeflate: deflate,
+          protocols: ['superchat', 'chat'],
+          controlCallback: (kind, p) => (kind === 'ping' ? pings : kind === 'pong' ? pongs : []).push(p.toString()),
+        });
+        const id = ++opened;
+        assert.equal(ws.protocol, peer.selects(['superchat', 'chat']));
+        assert.equal(ws.extensions, deflate ? peer.serverResponse : '');
+        const messages = [...SIZES.map((n) => textOf(n)), ...SIZES.map((n, i) => binaryOf(n, i))];
+        for (const m of messages) void ws.write(m, { binary: typeof m !== 'string' });
+        for (const m of messages) {
+          const got = await ws.read();
+          const want = typeof m === 'string' ? Buffer.from(m) : m;
+          assert.deepEqual([got.binary, digestOf(Buffer.from(got.data))], [typeof m !== 'string', digestOf(want)]);
+        }
+        await ws.ping('ping ✓');
+        await ws.write(`cmd:ping ${hex('from the peer ✓')}`);
+        await ws.write('after the pings');
+        assert.equal((await ws.read()).text(), 'after the pings');
+        assert.deepEqual([pongs, pings], [['ping ✓'], ['from the peer ✓']]);
+        assert.equal(await server.line(id, 'pong '), hex('from the peer ✓'));
+        await ws.close({ code: 4000, reason: BYE });
+        const info = await ws.whenClosed();
+        assert.deepEqual([info.initiatedBy, info.code], ['local', 4000]);
+        assert.deepEqual(ws.closeReason, peer.closeAnswer(4000, BYE));
+        assert.equal(await server.line(id, 'closed '), `4000 ${hex(BYE)}`);
+        // The peer read every octet: the FNV-1a of each message it printed.
+        const read = server.lines(id).filter((l) => l.startsWith('message '));
+        assert.deepEqual(
+          read.slice(0, messages.length),
+          messages.map((m) => messageLine(typeof m === 'string' ? Buffer.from(m) : m, typeof m !== 'string')),
+        );
+        const w = await wire;
+        assert.equal(header(w.request, 'Sec-WebSocket-Extensions') !== undefined, deflate);
+        assert.equal(header(w.response, 'Sec-WebSocket-Extensions'), deflate ? peer.serverResponse : undefined);
+        // The peer's echoes: compressed when agreed (RSV1 on the first frame); large ones cut by itself.
+        const echoes = w.toClient.slice(0, messages.length);
+        const sizes = [...SIZES, ...SIZES];
+        assert.deepEqual(
+          echoes.map((m) => [m.rsv1, m.frames]),
+          sizes.map((n, i) => [deflate && peer.compresses(n), framesFor(echoes[i]!.octets)]),
+        );
+        // ws-stream's messages: the large ones compressed when agreed.
+        const sent = w.toServer.slice(0, messages.length);
+        assert.deepEqual(
+          sent.map((m, i) => (sizes[i]! >= 65536 ? m.rsv1 : deflate)),
+          sizes.map(() => deflate),
+        );
+        // The pings both ways are on the wire as control frames.
+        assert.ok(w.controlToServer.some((f) => f.opcode === 9 && f.payload.toString() === 'ping ✓'));
+        assert.ok(w.controlToClient.some((f) => f.opcode === 9 && f.payload.toString() === 'from the peer ✓'));
+      });
+
+      it(`fragmented messages${deflate ? ', compressed' : ''} (cut inside UTF-8, pings between): echoed whole`, async () => {
+        await sendFragmented(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: deflate });
+        assert.equal(await server.line(++opened, 'closed '), '1000 -');
+      });
+
+      it(`the peer sends a message in ${deflate ? 'compressed ' : ''}pieces: read whole`, async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: deflate });
+        opened++;
+        await ws.write('cmd:send text 70000 5 1000');
+        await ws.write('cmd:send binary 200000 6 16384');
+        assert.deepEqual(digest(Buffer.from((await ws.read()).data), false), digest(payload(70_000, 5, true), false));
+        const b = await ws.read();
+        assert.deepEqual(digest(Buffer.from(b.data), b.binary), digest(payload(200_000, 6, false), true));
+        await ws.close();
+      });
+    }
+
+    it('subprotocols: one offered, none that fits, none offered', async () => {
+      for (const [offered, picked] of [
+        [['superchat'], 'superchat'],
+        [['other'], ''],
+        [undefined, ''],
+      ] as const) {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { protocols: offered && [...offered] });
+        const id = ++opened;
+        assert.equal(ws.protocol, picked);
+        assert.equal(await server.line(id, 'open '), `${hex(picked)} ${server.lines(id)[0]!.split(' ')[2]}`);
+        await ws.close();
+      }
+    });
+
+    for (const deflate of [false, true]) {
+      const options: ConnectOptions = { perMessageDeflate: deflate, readMessageMax: 1000 };
+      it(`a message over ws-stream's readMessageMax${deflate ? ' (compressed)' : ''}: the peer reads close 1009`, async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, options);
+        const id = ++opened;
+        await ws.write('cmd:send binary 1001 1 0');
+        await assert.rejects(ws.read(), { code: 'ERR_WS_MESSAGE_TOO_BIG' });
+        const info = await ws.whenClosed();
+        assert.deepEqual([info.initiatedBy, info.code], ['local', 1009]);
+        assert.equal(await server.line(id, 'closed '), `1009 ${hex(info.reason)}`);
+      });
+
+      it(`text that is not UTF-8${deflate ? ' (compressed)' : ''}: ws-stream fails it with 1007, the peer reads it`, async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: deflate });
+        const id = ++opened;
+        await ws.write('cmd:invalid-utf8');
+        await assert.rejects(ws.read(), { code: 'ERR_WS_BAD_FRAME_PAYLOAD' });
+        const info = await ws.whenClosed();
+        assert.deepEqual([info.initiatedBy, info.code], ['local', 1007]);
+        assert.equal(await server.line(id, 'closed '), `1007 ${hex(info.reason)}`);
+      });
+
+      it(`a message over the peer's limit (1 MiB)${deflate ? ', compressed' : ''}: ws-stream reads its close 1009`, async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: deflate });
+        const id = ++opened;
+        await ws.write(binaryOf(1024 * 1024 + 1, 3));
+        await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+        const info = await ws.whenClosed();
+        assert.deepEqual([info.initiatedBy, info.code], ['remote', 1009]);
+        assert.match(await server.line(id, 'error '), / /);
+      });
+    }
+
+    it('the peer closes with 4001 and a reason: ws-stream reports both and answers them', async () => {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`);
+      const id = ++opened;
+      await ws.write(`cmd:close 4001 ${hex(BYE)}`);
+      await assert.rejects(ws.read(), { code: 'ERR_WS_CLOSED' });
+      const info = await ws.whenClosed();
+      assert.deepEqual([info.initiatedBy, info.code, info.reason, info.wasClean], ['remote', 4001, BYE, true]);
+      assert.equal(await server.line(id, 'closed '), `4001 ${hex(BYE)}`);
+    });
+  });
+}
