@@ -11,7 +11,7 @@ nativePeerSuite({
   clientOffer: 'permessage-deflate; server_max_window_bits=15; client_max_window_bits=15',
   serverResponse: 'permessage-deflate',
   closeAnswer: (code) => ({ code, reason: '' }),
-  compresses: () => true,
-  frameLimit: 4096,
+  frameLimit: () => 4096,
+  limitsInflated: true,
   selects: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) ?? '',
 });

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -138,6 +139,19 @@ func closeWith(c *websocket.Conn, code int, reason string) string {
 	}
 }
 
+// Ends the connection as RFC 6455 §7.1.1 has a server do, TCP first, but without losing what gorilla already wrote:
+// gorilla's reads end at its first error (after a read limit, with the close 1009 sent and nothing read after it), and
+// closing a socket with the rest of the peer's message unread sends a reset, which may beat that close frame. So: FIN,
+// then read and drop until the peer closes too.
+func linger(c *websocket.Conn) {
+	conn := c.UnderlyingConn()
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		tcp.CloseWrite()
+		io.Copy(io.Discard, conn)
+	}
+	conn.Close()
+}
+
 type options struct {
 	deflate     bool
 	readMax     int64
@@ -164,7 +178,7 @@ func serve(o options) {
 			say("%s refused %s", k, hexOf(err.Error()))
 			return
 		}
-		defer c.Close()
+		defer linger(c)
 		if o.readMax > 0 {
 			c.SetReadLimit(o.readMax)
 		}
