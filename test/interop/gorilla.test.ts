@@ -5,13 +5,41 @@
  */
 import { buildGorilla, nativePeerSuite } from './native-peers.js';
 
+/** What gorilla offers as a client and answers as a server, always. */
+const GORILLA_DEFLATE = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+
 nativePeerSuite({
   name: 'gorilla/websocket',
   build: buildGorilla,
-  clientOffer: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
-  serverResponse: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+  clientOffer: GORILLA_DEFLATE,
+  serverResponse: GORILLA_DEFLATE,
   closeAnswer: (code) => ({ code, reason: '' }),
   frameLimit: (role, compressed) => (role === 'server' && !compressed ? Infinity : 4096),
   limitsInflated: false,
   selects: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) ?? '',
+  // gorilla's server takes any permessage-deflate offer and answers no context takeover both ways, never a window
+  // size (server.go), compressing with Go's 32 KiB window.
+  answers: [
+    [true, GORILLA_DEFLATE],
+    [{ serverNoContextTakeover: true }, GORILLA_DEFLATE],
+    [{ clientNoContextTakeover: true }, GORILLA_DEFLATE],
+    // The client's own limit: ws-stream keeps its window to 8 bits whatever the answer.
+    [{ clientMaxWindowBits: 8 }, GORILLA_DEFLATE],
+    // Asked for a server window of 9 bits, gorilla answers none (so 15 bits, RFC 7692 §7.1.2.1): ws-stream refuses the
+    // 101 (ERR_WS_BAD_EXTENSION) rather than take a window it asked not to get, as README's Design says; ws opens.
+    [{ serverMaxWindowBits: 9 }, null],
+    [{ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }, null],
+  ],
+  // gorilla's client offers no context takeover both ways and no window size: ws-stream's server agrees to both
+  // (whatever its own setting) and may lower its own window, but cannot limit the client's, which the offer did not let
+  // it do (RFC 7692 §7.1.2.2): a server set to clientMaxWindowBits declines.
+  responses: [
+    [true, GORILLA_DEFLATE],
+    [{ serverNoContextTakeover: true }, GORILLA_DEFLATE],
+    [{ clientNoContextTakeover: true }, GORILLA_DEFLATE],
+    [{ serverMaxWindowBits: 8 }, `${GORILLA_DEFLATE}; server_max_window_bits=8`],
+    [{ serverMaxWindowBits: 12 }, `${GORILLA_DEFLATE}; server_max_window_bits=12`],
+    [{ clientMaxWindowBits: 9 }, ''],
+    [{ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }, ''],
+  ],
 });

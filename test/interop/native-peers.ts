@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connect, type ConnectOptions } from '../../src/index.js';
+import { connect, type ConnectOptions, type DeflateOptions } from '../../src/index.js';
 import { startServer } from '../conformance/raw-client.js';
 import { TcpProxy, type ProxyLink } from '../support/brokers.js';
 import { parseFrames, type WireFrame } from '../support/frames.js';
@@ -116,6 +116,8 @@ export interface NativeServer {
   stop(): void;
   /** Waits for the line of connection `id` (from 1) that starts with `prefix`; resolves with the rest of it. */
   line(id: number, prefix: string): Promise<string>;
+  /** Waits for the last line of connection `id`: `closed CODE REASON` or `error WHAT CODE REASON`. */
+  ending(id: number): Promise<string>;
   /** All lines of connection `id` so far. */
   lines(id: number): string[];
 }
@@ -125,6 +127,15 @@ export async function startNativeServer(binary: string, options: PeerOptions): P
   const byId = new Map<number, string[]>();
   let waiting: (() => void)[] = [];
   let rest = '';
+  const until = async (id: number, match: (line: string) => boolean): Promise<string> => {
+    for (;;) {
+      const found = byId.get(id)?.find(match);
+      if (found !== undefined) return found;
+      await new Promise<void>((r) => waiting.push(r));
+    }
+  };
+  const line = async (id: number, prefix: string): Promise<string> =>
+    (await until(id, (l) => l.startsWith(prefix))).slice(prefix.length);
   peer.proc.stdout!.on('data', (d: Buffer) => {
     const lines = (rest + d.toString()).split('\n');
     rest = lines.pop()!;
@@ -144,13 +155,8 @@ export async function startNativeServer(binary: string, options: PeerOptions): P
       peer.proc.kill();
     },
     lines: (id) => byId.get(id) ?? [],
-    async line(id, prefix) {
-      for (;;) {
-        const found = byId.get(id)?.find((l) => l.startsWith(prefix));
-        if (found !== undefined) return found.slice(prefix.length);
-        await new Promise<void>((r) => waiting.push(r));
-      }
-    },
+    line,
+    ending: (id) => until(id, (l) => l.startsWith('closed ') || l.startsWith('error ')),
   };
 }
 
@@ -240,6 +246,10 @@ export interface NativePeer {
   limitsInflated: boolean;
   /** Its server's choice among the client's subprotocols. */
   selects(offered: string[]): string;
+  /** ws-stream's client offers (its `perMessageDeflate`) and the peer server's answer; null: ws-stream refuses it. */
+  answers: [DeflateOptions | true, string | null][];
+  /** ws-stream's server configurations and its response to the peer client's offer ('': declined). */
+  responses: [DeflateOptions | true, string][];
 }
 
 /** The sizes of RFC 6455 §5.2's length encodings, and 1 MiB. */
@@ -557,5 +567,66 @@ export function nativePeerSuite(peer: NativePeer): void {
       assert.deepEqual([info.initiatedBy, info.code, info.reason, info.wasClean], ['remote', 4001, BYE, true]);
       assert.equal(await server.line(id, 'closed '), `4001 ${hex(BYE)}`);
     });
+  });
+
+  describe(`permessage-deflate parameters with ${peer.name}`, () => {
+    /** Three messages of 300,000 octets, each a 300-octet pattern repeated: the second the same as the first. */
+    const THREE = [
+      { binary: true, seed: 1 },
+      { binary: true, seed: 1 },
+      { binary: false, seed: 2 },
+    ];
+    let server: NativeServer;
+    let opened = 0;
+    before(async () => {
+      server = await startNativeServer(binary, { deflate: true });
+    });
+    after(() => server.stop());
+
+    for (const [config, answer] of peer.answers) {
+      it(`ws-stream offers ${JSON.stringify(config)}: ${answer ?? 'the answer is refused'}`, async () => {
+        const url = `ws://127.0.0.1:${server.port}/`;
+        if (answer === null) {
+          await assert.rejects(connect(url, { perMessageDeflate: config }), { code: 'ERR_WS_BAD_EXTENSION' });
+          // The peer had answered 101: it sees the connection end without a close frame (Beast: its read fails;
+          // gorilla: a CloseError of 1006, its code for "no close frame").
+          assert.match(await server.ending(++opened), /^(error \S+ 0 -|closed 1006 \S+)$/);
+          return;
+        }
+        const ws = await connect(url, { perMessageDeflate: config });
+        const id = ++opened;
+        assert.equal(ws.extensions, answer);
+        for (const m of THREE) {
+          const data = payload(300_000, m.seed, !m.binary);
+          await ws.write(data, { binary: m.binary });
+          const echo = await ws.read();
+          assert.deepEqual(digest(Buffer.from(echo.data), echo.binary), digest(data, m.binary));
+        }
+        await ws.close();
+        assert.equal(await server.line(id, 'closed '), '1000 -');
+      });
+    }
+
+    for (const [config, response] of peer.responses) {
+      it(`ws-stream's server with ${JSON.stringify(config)}: ${response || 'declined'}`, async () => {
+        const srv = await startEchoServer({ perMessageDeflate: config });
+        const run = await runNativeClient(binary, srv.port, { deflate: true }, [
+          ...THREE.map((m) => `send:${m.binary ? 'binary' : 'text'}:300000:${m.seed}:0`),
+          'close:1000:-',
+        ]);
+        assert.deepEqual(run.lines, [
+          `open - ${hex(response)}`,
+          ...THREE.map((m) => `echo ${m.binary ? 'binary' : 'text'} 300000 ok`),
+          'closed 1000 -',
+          'done',
+        ]);
+        const rec = await srv.next();
+        assert.equal(rec.extensions, response);
+        assert.deepEqual(
+          rec.messages,
+          THREE.map((m) => digest(payload(300_000, m.seed, !m.binary), m.binary)),
+        );
+      });
+    }
   });
 }
