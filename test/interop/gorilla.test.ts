@@ -13,7 +13,11 @@ nativePeerSuite({
   build: buildGorilla,
   clientOffer: GORILLA_DEFLATE,
   serverResponse: GORILLA_DEFLATE,
+  // gorilla's default close handler answers with the code and no reason.
   closeAnswer: (code) => ({ code, reason: '' }),
+  // gorilla's validReceivedCloseCodes (conn.go) has 1012 and 1013 but not 1014.
+  refusesCodes: [1014],
+  closes1005Empty: true,
   frameLimit: (role, compressed) => (role === 'server' && !compressed ? Infinity : 4096),
   limitsInflated: false,
   selects: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) ?? '',
@@ -28,7 +32,10 @@ nativePeerSuite({
     // Asked for a server window of 9 bits, gorilla answers none (so 15 bits, RFC 7692 §7.1.2.1): ws-stream refuses the
     // 101 (ERR_WS_BAD_EXTENSION) rather than take a window it asked not to get, as README's Design says; ws opens.
     [{ serverMaxWindowBits: 9 }, null],
-    [{ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }, null],
+    [
+      { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
+      null,
+    ],
   ],
   // gorilla's client offers no context takeover both ways and no window size: ws-stream's server agrees to both
   // (whatever its own setting) and may lower its own window, but cannot limit the client's, which the offer did not let
@@ -40,6 +47,9 @@ nativePeerSuite({
     [{ serverMaxWindowBits: 8 }, `${GORILLA_DEFLATE}; server_max_window_bits=8`],
     [{ serverMaxWindowBits: 12 }, `${GORILLA_DEFLATE}; server_max_window_bits=12`],
     [{ clientMaxWindowBits: 9 }, ''],
-    [{ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 }, ''],
+    [
+      { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
+      '',
+    ],
   ],
 });

@@ -20,7 +20,7 @@ import { TcpProxy, type ProxyLink } from '../support/brokers.js';
 import { parseFrames, type WireFrame } from '../support/frames.js';
 import { digest, payload, startEchoServer } from './edge.js';
 import { selectProtocol } from './echo-targets.js';
-import { binary as binaryOf, digest as digestOf, sendFragmented, text as textOf } from './js-peers.js';
+import { LONGEST, binary as binaryOf, digest as digestOf, sendFragmented, text as textOf } from './js-peers.js';
 import { peerScript, startInteropServer, startPeerServer } from './support.js';
 
 const dist = (name: string): string => fileURLToPath(new URL(`../../${name}`, import.meta.url));
@@ -50,7 +50,14 @@ export function buildGorilla(): string {
     try {
       execFileSync('go', ['build', '-o', binary, source], {
         stdio: 'inherit',
-        env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: cache, GOFLAGS: '', GOPROXY: 'off' },
+        env: {
+          ...process.env,
+          GO111MODULE: 'off',
+          GOPATH: '/usr/share/gocode',
+          GOCACHE: cache,
+          GOFLAGS: '',
+          GOPROXY: 'off',
+        },
       });
     } finally {
       rmSync(cache, { recursive: true, force: true });
@@ -92,7 +99,9 @@ export function runNativeClient(
   steps: string[],
 ): Promise<{ code: number | null; lines: string[] }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(binary, ['client', String(port), ...flags(options), ...steps], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(binary, ['client', String(port), ...flags(options), ...steps], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -237,6 +246,10 @@ export interface NativePeer {
   serverResponse: string;
   /** What the peer answers a close from ws-stream with: the code and reason ws-stream reads. */
   closeAnswer(code: number, reason: string): { code: number; reason: string };
+  /** Valid close codes the peer fails when it receives one (its list of codes is older than IANA's). */
+  refusesCodes: number[];
+  /** Whether closing with 1005 sends a close frame without a code (else 1005 goes on the wire). */
+  closes1005Empty: boolean;
   /**
    * The most payload octets it puts in one frame of a message written whole, as `role`, `compressed` or not: it cuts a
    * longer message itself (Infinity: one frame whatever its length).
@@ -255,6 +268,10 @@ export interface NativePeer {
 /** The sizes of RFC 6455 §5.2's length encodings, and 1 MiB. */
 const SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024];
 const BYE = 'bye ✓';
+/** Codes a close frame may carry (RFC 6455 §7.4.1; 1012–1014 registered with IANA), 1000 and 1001 first. */
+const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999];
+/** Codes no close frame may carry: reserved, never sent (1005, 1006, 1015), or out of range. */
+const INVALID_CODES = [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000];
 
 /** A peer client's send steps: each size as text and as binary, whole, then two messages written in pieces. */
 const SENDS: { binary: boolean; size: number; seed: number; piece: number }[] = [
@@ -288,7 +305,8 @@ export function nativePeerSuite(peer: NativePeer): void {
     for (const target of ['accept()', 'ws-stream serve'] as const) {
       for (const deflate of [false, true]) {
         it(`${target}${deflate ? ', permessage-deflate' : ''}: every size both types, fragmented sends, a ping, close 4000 with a reason`, async () => {
-          const echo = target === 'accept()' ? await startEchoServer({ perMessageDeflate: true }, selectProtocol) : undefined;
+          const echo =
+            target === 'accept()' ? await startEchoServer({ perMessageDeflate: true }, selectProtocol) : undefined;
           const tap = await tapped(echo?.port ?? serve.port);
           const wire = tap.next();
           const run = await runNativeClient(binary, tap.port, { deflate, protocols: ['superchat', 'chat'] }, [
@@ -334,13 +352,16 @@ export function nativePeerSuite(peer: NativePeer): void {
           if (echo) {
             // What ws-stream read: every octet (sha1 of the same payloads made here).
             const rec = await echo.next();
-            assert.deepEqual(
-              rec.messages,
-              [...SENDS.map((s) => digest(payload(s.size, s.seed, !s.binary), s.binary)), digest(Buffer.from('after the ping'), false)],
-            );
+            assert.deepEqual(rec.messages, [
+              ...SENDS.map((s) => digest(payload(s.size, s.seed, !s.binary), s.binary)),
+              digest(Buffer.from('after the ping'), false),
+            ]);
             assert.equal(rec.protocol, 'chat');
             assert.deepEqual(rec.peerClose, { code: 4000, reason: BYE });
-            assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.reason], ['remote', 4000, BYE]);
+            assert.deepEqual(
+              [rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.reason],
+              ['remote', 4000, BYE],
+            );
           }
         });
       }
@@ -377,11 +398,19 @@ export function nativePeerSuite(peer: NativePeer): void {
     for (const deflate of [false, true]) {
       it(`over ws-stream's readMessageMax${deflate ? ' (compressed)' : ''}: the peer reads close 1009`, async () => {
         const srv = await startEchoServer({ perMessageDeflate: deflate, readMessageMax: 1000 });
-        const run = await runNativeClient(binary, srv.port, { deflate }, ['send:binary:1000:1:0', 'push:binary:1001:2:0', 'read']);
+        const run = await runNativeClient(binary, srv.port, { deflate }, [
+          'send:binary:1000:1:0',
+          'push:binary:1001:2:0',
+          'read',
+        ]);
         const rec = await srv.next();
         assert.equal(rec.error, 'ERR_WS_MESSAGE_TOO_BIG');
         assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code], ['local', 1009]);
-        assert.deepEqual(run.lines.slice(1), ['echo binary 1000 ok', `closed 1009 ${hex(rec.closeInfo.reason)}`, 'done']);
+        assert.deepEqual(run.lines.slice(1), [
+          'echo binary 1000 ok',
+          `closed 1009 ${hex(rec.closeInfo.reason)}`,
+          'done',
+        ]);
       });
 
       it(`text that is not UTF-8${deflate ? ' (compressed)' : ''}: the peer sends it unchecked and reads close 1007`, async () => {
@@ -396,7 +425,10 @@ export function nativePeerSuite(peer: NativePeer): void {
 
     it('ws-stream closes with 4001 and a reason: the peer reads both, and its answer is what ws-stream reports', async () => {
       const srv = await startEchoServer({ perMessageDeflate: true });
-      const run = await runNativeClient(binary, srv.port, { deflate: true }, [`say:${hex(`cmd:close 4001 ${hex(BYE)}`)}`, 'read']);
+      const run = await runNativeClient(binary, srv.port, { deflate: true }, [
+        `say:${hex(`cmd:close 4001 ${hex(BYE)}`)}`,
+        'read',
+      ]);
       assert.deepEqual(run.lines.slice(1), [`closed 4001 ${hex(BYE)}`, 'done']);
       const rec = await srv.next();
       assert.deepEqual([rec.closeInfo.initiatedBy, rec.closeInfo.code, rec.closeInfo.reason], ['local', 4001, BYE]);
@@ -566,6 +598,56 @@ export function nativePeerSuite(peer: NativePeer): void {
       const info = await ws.whenClosed();
       assert.deepEqual([info.initiatedBy, info.code, info.reason, info.wasClean], ['remote', 4001, BYE, true]);
       assert.equal(await server.line(id, 'closed '), `4001 ${hex(BYE)}`);
+    });
+
+    it(`close codes from ws-stream: each read by the peer${peer.refusesCodes.length ? `, but ${peer.refusesCodes.join(', ')}` : ''}`, async () => {
+      for (const code of VALID_CODES) {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`);
+        const id = ++opened;
+        await ws.close({ code, reason: LONGEST });
+        const info = await ws.whenClosed();
+        assert.deepEqual([info.initiatedBy, info.code, info.wasClean], ['local', code, true]);
+        if (peer.refusesCodes.includes(code)) {
+          // The peer fails the close frame (its own check of the code) and answers 1002.
+          assert.match(await server.ending(id), /^error \S+ 0 -$/, `${code}`);
+          assert.equal(ws.closeReason?.code, 1002, `${code}`);
+        } else {
+          assert.equal(await server.ending(id), `closed ${code} ${hex(LONGEST)}`);
+          assert.deepEqual(ws.closeReason, peer.closeAnswer(code, LONGEST));
+        }
+      }
+    });
+
+    it('close codes from the peer: the valid ones reported with the reason, the others failed with 1002', async () => {
+      for (const code of [...VALID_CODES, ...INVALID_CODES]) {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`);
+        const id = ++opened;
+        await ws.write(`cmd:close ${code} ${hex(LONGEST)}`);
+        const read = await ws.read().then(
+          () => null,
+          (e: { code?: string }) => e.code,
+        );
+        const info = await ws.whenClosed();
+        const ending = await server.ending(id);
+        if (code === 1005 && peer.closes1005Empty) {
+          // gorilla sends no status code for 1005 (FormatCloseMessage returns an empty payload): read as 1005, no
+          // reason; ws-stream answers with an empty close frame too, which gorilla reads as 1005.
+          assert.deepEqual([read, info.initiatedBy, info.code, info.reason], ['ERR_WS_CLOSED', 'remote', 1005, '']);
+          assert.equal(ending, 'closed 1005 -');
+        } else if (VALID_CODES.includes(code)) {
+          assert.deepEqual(
+            [read, info.initiatedBy, info.code, info.reason],
+            ['ERR_WS_CLOSED', 'remote', code, LONGEST],
+          );
+          // ws-stream answers with the code and reason; the peer's own check may refuse its code coming back.
+          if (peer.refusesCodes.includes(code)) assert.match(ending, /^error \S+ /);
+          else assert.equal(ending, `closed ${code} ${hex(LONGEST)}`);
+        } else {
+          // Sent as asked (neither peer checks the code it sends): ws-stream fails the connection with 1002.
+          assert.deepEqual([read, info.initiatedBy, info.code], ['ERR_WS_BAD_CLOSE_CODE', 'local', 1002], `${code}`);
+          assert.equal(ending, `closed 1002 ${hex(info.reason)}`);
+        }
+      }
     });
   });
 
