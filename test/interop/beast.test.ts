@@ -14,9 +14,15 @@ nativePeerSuite({
   closeAnswer: (code) => ({ code, reason: '' }),
   // Beast 1.74's check of a received code (is_valid_close_code, detail/frame.hpp) stops at 1013.
   refusesCodes: [1014],
-  closes1005Empty: false,
+  sendsClose: (code) => code,
+  dropsOverLimit: false,
+  refusesUnknownProtocol: false,
   frameLimit: () => 4096,
   limitsInflated: true,
+  pings: true,
+  sendsInvalidText: true,
+  compressesEmpty: true,
+  pieces: true,
   selects: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) ?? '',
   answers: [
     [true, 'permessage-deflate'],

@@ -17,9 +17,15 @@ nativePeerSuite({
   closeAnswer: (code) => ({ code, reason: '' }),
   // gorilla's validReceivedCloseCodes (conn.go) has 1012 and 1013 but not 1014.
   refusesCodes: [1014],
-  closes1005Empty: true,
+  sendsClose: (code) => (code === 1005 ? 'none' : code),
+  dropsOverLimit: false,
+  refusesUnknownProtocol: false,
   frameLimit: (role, compressed) => (role === 'server' && !compressed ? Infinity : 4096),
   limitsInflated: false,
+  pings: true,
+  sendsInvalidText: true,
+  compressesEmpty: true,
+  pieces: true,
   selects: (offered) => ['chat', 'superchat'].find((p) => offered.includes(p)) ?? '',
   // gorilla's server takes any permessage-deflate offer and answers no context takeover both ways, never a window
   // size (server.go), compressing with Go's 32 KiB window.
