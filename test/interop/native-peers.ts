@@ -102,7 +102,7 @@ const flags = (o: PeerOptions): string[] => [
   ...(o.readMax ? ['--read-max', String(o.readMax)] : []),
 ];
 
-/** Runs the peer's client to its end: its exit code and lines (hex fields decoded where the test reads them). */
+/** Runs the peer's client to its end: its exit code and the lines it printed. */
 export function runNativeClient(
   binary: string,
   port: number,
@@ -226,7 +226,7 @@ export async function tapped(targetPort: number): Promise<{ port: number; next()
 }
 
 /** The next connection through `proxy`, read once it ends. */
-export async function tapNext(proxy: TcpProxy): Promise<Wire> {
+async function tapNext(proxy: TcpProxy): Promise<Wire> {
   proxy.holding = true;
   const link: ProxyLink = await proxy.until(() => [...proxy.links].at(-1));
   proxy.holding = false;
@@ -474,12 +474,11 @@ export function nativePeerSuite(peer: NativePeer): void {
 
     for (const deflate of [false, true]) {
       it(`connect()${deflate ? ', permessage-deflate' : ''}: every size both types, pings ${peer.pings ? 'both ways' : 'from ws-stream'}, close 4000 with a reason`, async () => {
-        const proxy = await TcpProxy.start(server.port);
-        after(() => proxy.close());
-        const wire = tapNext(proxy);
+        const tap = await tapped(server.port);
+        const wire = tap.next();
         const pings: string[] = [];
         const pongs: string[] = [];
-        const ws = await connect(`ws://127.0.0.1:${proxy.port}/`, {
+        const ws = await connect(`ws://127.0.0.1:${tap.port}/`, {
           perMessageDeflate: deflate,
           protocols: ['superchat', 'chat'],
           controlCallback: (kind, p) => (kind === 'ping' ? pings : kind === 'pong' ? pongs : []).push(p.toString()),
