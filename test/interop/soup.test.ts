@@ -13,11 +13,11 @@ nativePeerSuite({
   serverResponse: 'permessage-deflate; client_max_window_bits=15',
   // libsoup answers a close with its code and reason.
   closeAnswer: (code, reason) => ({ code, reason }),
-  // It fails a close frame with 1012, 1013 or 1014 (its list stops at 1011).
+  // libsoup 3.2.3 takes 1000–1003, 1007–1011 and 3000–4999, not IANA's 1012–1014: it fails such a close frame
+  // ("invalid WebSocket response"), and when told to close with one of them, or any code outside those, it sends 1002
+  // without the reason. 1005 goes as a frame without a code. Its close() refuses 1006 and 1015, and 1010 from a server
+  // (RFC 6455 §7.4.1: a client's code), with a g_return_if_fail (a CRITICAL on stderr): nothing is sent.
   refusesCodes: [1012, 1013, 1014],
-  // libsoup 3.2's list of codes (soup-websocket-connection.c) stops at 1011: it sends 1002 for any other outside
-  // 3000–4999 and 1005 as a frame without a code; its close() refuses 1006 and 1015, and 1010 from a server (RFC
-  // 6455 §7.4.1: a client's code), with a g_return_if_fail: nothing is sent.
   sendsClose: (code) =>
     code === 1006 || code === 1015 || code === 1010
       ? null
