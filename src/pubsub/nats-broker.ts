@@ -860,7 +860,8 @@ export class NatsBroker implements Broker {
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
     // One ordered consumer reads the range; one deleted under the read (by an operator) is made
     // again from the next sequence, HISTORY_CONSUMER_RETRIES times at most.
-    for (let retry = 0; ; retry++) {
+    let retry = 0;
+    for (; ; retry++) {
       const start = from + 1 + out.length;
       let messages: ConsumerMessages | undefined;
       try {
@@ -892,6 +893,12 @@ export class NatsBroker implements Broker {
       } finally {
         messages?.close().catch(() => {});
       }
+    }
+    // A consumer made again is made on the stream of that name now: one deleted with its consumer
+    // and made again (another epoch) would have given its own messages at this one's offsets.
+    if (retry > 0) {
+      const now = await this.#current(topic);
+      if (now.stream.epoch !== stream.epoch) return null;
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
