@@ -855,12 +855,12 @@ export class NatsBroker implements Broker {
     }
     if (from >= last) return [];
     const out: BrokerMessage[] = [];
-    const wanted = last - from;
     // (The client refuses a fetch that expires in less than a second.)
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
     // One ordered consumer reads the range; one deleted under the read (by an operator) is made
     // again from the next sequence, HISTORY_CONSUMER_RETRIES times at most.
-    for (let retry = 0; ; retry++) {
+    let retry = 0;
+    for (; ; retry++) {
       const start = from + 1 + out.length;
       let messages: ConsumerMessages | undefined;
       try {
@@ -876,8 +876,13 @@ export class NatsBroker implements Broker {
         messages = fetched;
         const read = async (): Promise<boolean> => {
           for await (const m of fetched) {
-            // Expired between the info and the fetch: the range is no longer whole.
-            if (m.seq !== from + 1 + out.length) return false;
+            if (m.seq !== from + 1 + out.length) {
+              // Expired or trimmed between the info and the fetch: the range is no longer whole. With
+              // `partial`, what is left of it is read, as if that had come before the info (its oldest
+              // messages lost); past `last`, none is left.
+              if (!partial || out.length > 0 || m.seq > last) return false;
+              from = m.seq - 1;
+            }
             out.push(this.#message(topic, stream.epoch, m));
             if (m.seq === last) break;
           }
@@ -893,9 +898,15 @@ export class NatsBroker implements Broker {
         messages?.close().catch(() => {});
       }
     }
+    // A consumer made again is made on the stream of that name now: one deleted with its consumer
+    // and made again (another epoch) would have given its own messages at this one's offsets.
+    if (retry > 0) {
+      const now = await this.#current(topic);
+      if (now.stream.epoch !== stream.epoch) return null;
+    }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (out.length !== wanted) {
+    if (out.length !== last - from) {
       // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
       if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > from + 1)) return null;

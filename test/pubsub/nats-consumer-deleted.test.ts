@@ -103,4 +103,32 @@ describe('NatsBroker: a history read whose consumer is deleted under it', () => 
     // The four pulls it made, and no fifth.
     assert.equal(link.clientText.split(PULL).length - 1, 4);
   });
+
+  it('its stream deleted and made again under it: none of the new stream is given as the old one', async () => {
+    // The consumer goes with its stream; a new consumer on the stream made again (same name) would
+    // read the new stream's messages at the old one's offsets, under the old epoch.
+    const topic = 'stream-renewed';
+    const { broker, link, epoch } = await published(topic, 30);
+    link.holdClientFrom(PULL);
+    const read = broker.history(topic, { offset: 10, epoch });
+    const ended = read.then(
+      () => 'returned',
+      () => 'failed',
+    );
+    await Promise.race([
+      env.proxy.until(() => (link.clientText.includes(PULL) ? true : undefined)),
+      ended.then((how) => assert.fail(`the read ${how} before its pull`)),
+    ]);
+    assert.equal(await jsm.streams.delete(natsStreamOf(topic)), true);
+    // Another process publishes on: its broker makes the stream again.
+    const other = new NatsBroker({ url: env.server.url });
+    brokers.push(other);
+    await other.open(new BrokerRecorder(), history);
+    let renewed = '';
+    for (let i = 1; i <= 30; i++) renewed = (await other.publish(topic, Buffer.from(`new${i}`), false)).epoch;
+    assert.notEqual(renewed, epoch);
+    link.release();
+    // Another epoch now: history does not cover that `since` (before, new11 to new30 came as m11 to m30).
+    assert.equal(await read, null);
+  });
 });

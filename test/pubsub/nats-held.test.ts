@@ -124,6 +124,47 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     });
   }
 
+  // History trimmed under the catch-up read before its first message (held at its consumer, the
+  // stream's bounds already read): what history still holds of what was missed is delivered, as when
+  // the trim came before the read. Before, the read was given up and m5, still in history, was lost
+  // (1, 6, 7).
+  it('history trimmed (history 3) under the catch-up read of 3-5: m5, still in history, is delivered', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'trimmed-under-read';
+    const history = { size: 3, ttlSeconds: 0 };
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const old = new Set(env.proxy.links);
+    env.proxy.holding = true;
+    for (const l of old) l.destroy();
+    await sub.events.available(false);
+    for (let offset = 2; offset <= 5; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
+    link.holdClientFrom('CONSUMER.CREATE');
+    env.proxy.holding = false;
+    link.release();
+    await env.proxy.until(() => link.clientText.includes('CONSUMER.CREATE') || undefined);
+    // The read of 3-5 waits for its consumer; 6 and 7 trim history to 5-7.
+    for (let offset = 6; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [1, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
+
   // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
   // each (NATS's max_payload) would be 10 GB held in this process while one slow read ran.
   for (const { size, what } of [
