@@ -8,7 +8,7 @@
  * RSV1 and fragments are checked on the wire, not taken from either side's word.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { parseFrames, type WireFrame } from '../support/frames.js';
 import { digest, payload, startEchoServer } from './edge.js';
 import { selectProtocol } from './echo-targets.js';
 import { LONGEST, binary as binaryOf, digest as digestOf, sendFragmented, text as textOf } from './js-peers.js';
-import { peerScript, startInteropServer, startPeerServer } from './support.js';
+import { peerScript, runPeerToEnd, startInteropServer, startPeerServer } from './support.js';
 
 const dist = (name: string): string => fileURLToPath(new URL(`../../${name}`, import.meta.url));
 
@@ -103,30 +103,15 @@ const flags = (o: PeerOptions): string[] => [
 ];
 
 /** Runs the peer's client to its end: its exit code and the lines it printed. */
-export function runNativeClient(
+export async function runNativeClient(
   binary: string,
   port: number,
   options: PeerOptions,
   steps: string[],
 ): Promise<{ code: number | null; lines: string[] }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(binary, ['client', String(port), ...flags(options), ...steps], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    p.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    p.once('error', reject);
-    p.once('close', (code) => {
-      if (err) console.log(`${binary} stderr: ${err}`);
-      resolve({ code, lines: out.split('\n').filter(Boolean) });
-    });
-  });
+  const { code, out, err } = await runPeerToEnd(binary, ['client', String(port), ...flags(options), ...steps]);
+  if (err) console.log(`${binary} stderr: ${err}`);
+  return { code, lines: out.split('\n').filter(Boolean) };
 }
 
 /** A peer's echo server: each connection's lines. */

@@ -112,10 +112,11 @@ export async function startInteropServer(perMessageDeflate = false): Promise<{
 }
 
 /**
- * Runs a peer process to its end; returns its stdout. No timer: a peer slow on a loaded machine is
- * waited for (a hang is failed by the test runner's timeout); the process is killed after the test.
+ * Runs a peer process to its end; returns its exit code and what it printed. No timer: a peer slow
+ * on a loaded machine is waited for (a hang is failed by the test runner's timeout); the process is
+ * killed after the test.
  */
-export function runPeer(cmd: string, args: string[]): Promise<string> {
+export function runPeerToEnd(cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     after(() => {
@@ -130,11 +131,15 @@ export function runPeer(cmd: string, args: string[]): Promise<string> {
       err += d.toString();
     });
     p.once('error', reject);
-    p.once('close', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${err || out}`));
-    });
+    p.once('close', (code) => resolve({ code, out, err }));
   });
+}
+
+/** Runs a peer process to its end; returns its stdout, or rejects if it exited otherwise than 0. */
+export async function runPeer(cmd: string, args: string[]): Promise<string> {
+  const { code, out, err } = await runPeerToEnd(cmd, args);
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${err || out}`);
+  return out;
 }
 
 /** Starts a peer server process that prints `listening PORT NAME VERSION`. */
