@@ -56,6 +56,30 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     return link;
   }
 
+  /**
+   * Once the held read's link has seen `m7` from the server and the subscriber still has only its first message,
+   * lets the read go on and checks what the subscriber then has: `offsets`, each as `m<offset>`, all of `epoch`.
+   */
+  async function releasedThenGot(
+    sub: { events: BrokerRecorder },
+    link: ProxyLink,
+    topic: string,
+    offsets: number[],
+    epoch: string,
+  ): Promise<void> {
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      offsets.map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === epoch));
+  }
+
   it('are dropped, then read back from history: every message once, in order', { timeout: 300_000 }, async (t) => {
     const topic = 'overflow';
     const live = 10_005; // past the 10,000 a topic holds
@@ -109,18 +133,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
       const link = await backWithReadHeld(sub, pub, topic, at);
       for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
-      await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
-      assert.equal(sub.events.of(topic).length, 1);
-
-      link.release();
-      await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
-      await sub.events.available(true);
-      const got = sub.events.of(topic);
-      assert.deepEqual(
-        got.map((m) => [m.offset, m.data.toString()]),
-        [1, 3, 4, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
-      );
-      assert.ok(got.every((m) => m.epoch === first.epoch));
+      await releasedThenGot(sub, link, topic, [1, 3, 4, 5, 6, 7], first.epoch);
     });
   }
 
@@ -151,18 +164,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     await env.proxy.until(() => link.clientText.includes('CONSUMER.CREATE') || undefined);
     // The read of 3-5 waits for its consumer; 6 and 7 trim history to 5-7.
     for (let offset = 6; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
-    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
-    assert.equal(sub.events.of(topic).length, 1);
-
-    link.release();
-    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
-    await sub.events.available(true);
-    const got = sub.events.of(topic);
-    assert.deepEqual(
-      got.map((m) => [m.offset, m.data.toString()]),
-      [1, 5, 6, 7].map((offset) => [offset, `m${offset}`]),
-    );
-    assert.ok(got.every((m) => m.epoch === first.epoch));
+    await releasedThenGot(sub, link, topic, [1, 5, 6, 7], first.epoch);
   });
 
   // Before, only their count bounded what a waiting topic held: 10,000 messages of up to 1 MiB
