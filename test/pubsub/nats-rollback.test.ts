@@ -10,10 +10,11 @@
  * nats-server restarted on an older copy of its store, the outside checker's raw-socket client.
  */
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { after, before, it, type TestContext } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startServer } from '../conformance/raw-client.js';
+import type { TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, natsStreamOf } from '../support/brokers.js';
@@ -112,14 +113,23 @@ it(
     }),
 );
 
-it('a NatsBroker that only publishes, back on an older store: its next publish is offset 9, not 6 again', async (t) => {
-  const topic = 'rollback-publisher';
+/**
+ * A NatsBroker that only publishes `topic`, opened for the test, and a restart of the nats-server that waits until
+ * this broker has seen it go and come back (`change` runs while the server is down: save or roll back its store).
+ */
+async function openPublisher(
+  t: TestContext,
+  topic: string,
+): Promise<{
+  publisher: NatsBroker;
+  publish: (data: string) => Promise<TopicPosition>;
+  restart: (change: () => void) => Promise<void>;
+}> {
   const events = new BrokerRecorder();
   const publisher = new NatsBroker({ url: broker.url });
   t.after(() => publisher.close());
   await publisher.open(events, history);
   const publish = (data: string) => publisher.publish(topic, Buffer.from(data), false);
-  for (let i = 1; i <= 5; i++) await publish(`old ${i}`);
   const restart = async (change: () => void): Promise<void> => {
     const seen = events.availability.length;
     await broker.kill();
@@ -127,6 +137,12 @@ it('a NatsBroker that only publishes, back on an older store: its next publish i
     await broker.start();
     await events.until(() => events.availability.slice(seen).join() === 'false,true');
   };
+  return { publisher, publish, restart };
+}
+
+it('a NatsBroker that only publishes, back on an older store: its next publish is offset 9, not 6 again', async (t) => {
+  const { publish, restart } = await openPublisher(t, 'rollback-publisher');
+  for (let i = 1; i <= 5; i++) await publish(`old ${i}`);
   await restart(() => broker.saveStore());
   for (let i = 6; i <= 7; i++) await publish(`old ${i}`);
   const eighth = await publish('old 8');
@@ -136,11 +152,7 @@ it('a NatsBroker that only publishes, back on an older store: its next publish i
 
 it('a stream that denies purging, back on an older store: one process warning naming it; publishing goes on', async (t) => {
   const topic = 'rollback-deny-purge';
-  const events = new BrokerRecorder();
-  const publisher = new NatsBroker({ url: broker.url });
-  t.after(() => publisher.close());
-  await publisher.open(events, history);
-  const publish = (data: string) => publisher.publish(topic, Buffer.from(data), false);
+  const { publisher, publish, restart } = await openPublisher(t, topic);
   for (let i = 1; i <= 2; i++) await publish(`old ${i}`);
   const admin = await connect({ servers: broker.url });
   try {
@@ -148,13 +160,6 @@ it('a stream that denies purging, back on an older store: one process warning na
   } finally {
     await admin.close();
   }
-  const restart = async (change: () => void): Promise<void> => {
-    const seen = events.availability.length;
-    await broker.kill();
-    change();
-    await broker.start();
-    await events.until(() => events.availability.slice(seen).join() === 'false,true');
-  };
   await restart(() => broker.saveStore());
   await publish('old 3');
   await restart(() => broker.rollBack());
