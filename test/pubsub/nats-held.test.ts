@@ -8,28 +8,47 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { HistoryOptions } from '../../src/pubsub/broker.js';
+import type { HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
 
 const count = (text: string, part: string): number => text.split(part).length - 1;
 
+/** A broker opened for a test and what it told its PubSub. */
+interface Opened {
+  broker: NatsBroker;
+  events: BrokerRecorder;
+}
+
 describe('NatsBroker: more live messages than a topic holds while it waits', () => {
   const env = brokerBehindProxy(() => BrokerProcess.nats());
   const kept = { size: 20_000, ttlSeconds: 0 };
 
-  async function open(
-    t: TestContext,
-    url: string,
-    history: HistoryOptions = kept,
-  ): Promise<{ broker: NatsBroker; events: BrokerRecorder }> {
+  async function open(t: TestContext, url: string, history: HistoryOptions = kept): Promise<Opened> {
     // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
     const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000 });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
     return { broker, events };
+  }
+
+  /**
+   * A subscriber of `topic` through the proxy and a publisher straight to the server, both opened for the test,
+   * once the subscriber has the first message, `m1` (`first` is where it went).
+   */
+  async function subscribedWithFirst(
+    t: TestContext,
+    topic: string,
+    history: HistoryOptions = kept,
+  ): Promise<{ sub: Opened; pub: Opened; first: TopicPosition }> {
+    const sub = await open(t, env.proxy.url('nats'), history);
+    const pub = await open(t, env.server.url, history);
+    await sub.broker.subscribe(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+    return { sub, pub, first };
   }
 
   /**
@@ -83,11 +102,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   it('are dropped, then read back from history: every message once, in order', { timeout: 300_000 }, async (t) => {
     const topic = 'overflow';
     const live = 10_005; // past the 10,000 a topic holds
-    const sub = await open(t, env.proxy.url('nats'));
-    const pub = await open(t, env.server.url);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
+    const { sub, pub, first } = await subscribedWithFirst(t, topic);
 
     // Away and back, with the read of history kept from the server while the live messages come.
     const link = await backWithReadHeld(sub, pub, topic);
@@ -125,11 +140,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     }, async (t) => {
       const topic = `held-past-history-${at}`;
       const history = { size: 3, ttlSeconds: 0 };
-      const sub = await open(t, env.proxy.url('nats'), history);
-      const pub = await open(t, env.server.url, history);
-      await sub.broker.subscribe(topic);
-      const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-      await sub.events.received(topic, 1);
+      const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
 
       const link = await backWithReadHeld(sub, pub, topic, at);
       for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
@@ -146,11 +157,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   }, async (t) => {
     const topic = 'trimmed-under-read';
     const history = { size: 3, ttlSeconds: 0 };
-    const sub = await open(t, env.proxy.url('nats'), history);
-    const pub = await open(t, env.server.url, history);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
 
     const old = new Set(env.proxy.links);
     env.proxy.holding = true;
@@ -182,11 +189,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       assert.ok(large < MAX_HELD / 10);
       const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
       const history = { size, ttlSeconds: 0 }; // (16 MiB of payload by default: the messages' count decides)
-      const sub = await open(t, env.proxy.url('nats'), history);
-      const pub = await open(t, env.server.url, history);
-      await sub.broker.subscribe(topic);
-      const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-      await sub.events.received(topic, 1);
+      const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
 
       const link = await backWithReadHeld(sub, pub, topic);
       const last = large + 2;
@@ -224,11 +227,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     const last = dropAt + 4; // 4 held after the drop, history holding the last 3 of them
     const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
     const history = { size: 3, ttlSeconds: 0 };
-    const sub = await open(t, env.proxy.url('nats'), history);
-    const pub = await open(t, env.server.url, history);
-    await sub.broker.subscribe(topic);
-    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
-    await sub.events.received(topic, 1);
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
 
     const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO');
     for (let offset = 3; offset <= last; offset++) await pub.broker.publish(topic, payload(offset), false);
