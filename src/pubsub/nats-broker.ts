@@ -1116,8 +1116,8 @@ export class NatsBroker implements Broker {
    * messages: subscribers took those for repeats (lost), and a client back with an older `since` was given them
    * as the ones it missed. Purged so, the sequence goes on past every offset given out, and what history lost is
    * told (a `since` below it is not recovered). A purge that fails (the stream denies it) is a process warning.
-   * `seen` is what this process had seen when `info` was asked for (`#seenNow`): a publication acknowledged or
-   * delivered while the request was on its way may be past the info, and is no rollback.
+   * `seenBefore` gives, by epoch, what this process had seen when `info` was asked for (`#seenNow`): a publication
+   * acknowledged or delivered while the request was on its way may be past the info, and is no rollback.
    */
   async #rolledBack(
     topic: string,
