@@ -122,6 +122,35 @@ function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: A
 }
 
 /**
+ * The extended CONNECTs waiting for their answer on each session, told of its GOAWAY by one listener
+ * per session: one per stream would pass node's limit of 10 (MaxListenersExceededWarning) with 11
+ * WebSockets opening at once on a shared session.
+ */
+const goawayWatches = new WeakMap<http2.ClientHttp2Session, Set<(lastStreamID: number) => void>>();
+
+function onWatchedGoaway(this: http2.ClientHttp2Session, _code: number, lastStreamID: number): void {
+  for (const watch of goawayWatches.get(this) ?? []) watch(lastStreamID);
+}
+
+/** Calls `watch` with the last stream ID of a GOAWAY `session` receives, until the function returned is called. */
+function watchGoaway(session: http2.ClientHttp2Session, watch: (lastStreamID: number) => void): () => void {
+  let watches = goawayWatches.get(session);
+  if (watches === undefined) {
+    watches = new Set();
+    goawayWatches.set(session, watches);
+    session.on('goaway', onWatchedGoaway);
+  }
+  watches.add(watch);
+  const own = watches;
+  return () => {
+    own.delete(watch);
+    if (own.size > 0 || goawayWatches.get(session) !== own) return;
+    goawayWatches.delete(session);
+    session.off('goaway', onWatchedGoaway);
+  };
+}
+
+/**
  * The answer to the extended CONNECT on `req`: its response headers, or a typed failure as soon as
  * the stream is reset or fails (ERR_WS_NEXT_LAYER), or the session closes or its GOAWAY leaves this
  * stream out (ERR_WS_EOF).
@@ -146,7 +175,7 @@ function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Strea
               `the HTTP/2 stream was reset (error code ${req.rstCode}) before an answer`,
             ),
       );
-    const onGoaway = (_code: number, lastStreamID: number): void => {
+    const onGoaway = (lastStreamID: number): void => {
       if (req.id === undefined || lastStreamID < req.id)
         done(sessionGone('got GOAWAY, which leaves the extended CONNECT out'));
     };
@@ -154,14 +183,14 @@ function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Strea
       req.off('response', onResponse);
       req.off('error', onError);
       req.off('close', onClose);
-      session.off('goaway', onGoaway);
+      unwatchGoaway();
       if (err) reject(err);
       else resolve(h!);
     };
     req.on('response', onResponse);
     req.on('error', onError);
     req.on('close', onClose);
-    session.on('goaway', onGoaway);
+    const unwatchGoaway = watchGoaway(session, onGoaway);
   });
 }
 
@@ -245,6 +274,8 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   if (status < 200 || status > 299) {
     const parts: Buffer[] = [];
     let size = 0;
+    // The stream fails with its session (a GOAWAY with an error code, say) while the body is read: the answer stands.
+    req.on('error', () => {});
     await new Promise<void>((resolve) => {
       req.on('data', (d: Buffer) => {
         if (size < 65536) {
