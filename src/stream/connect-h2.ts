@@ -41,6 +41,8 @@ const settingsKnown = new WeakSet<http2.ClientHttp2Session>();
 /** The one wait (and one set of listeners) per session whose SETTINGS are not known yet. */
 const settingsWaits = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
 
+function ignoreError(): void {}
+
 function sessionGone(what: string): WebSocketError {
   return new WebSocketError('ERR_WS_EOF', `the HTTP/2 session ${what}`);
 }
@@ -181,6 +183,9 @@ function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Strea
     };
     const done = (err: WebSocketError | null, h?: http2.IncomingHttpHeaders): void => {
       req.off('response', onResponse);
+      // The stream may fail after this, before anything else listens (a GOAWAY with an error code that
+      // leaves it out tells 'goaway' first and destroys the session with its streams after): not thrown.
+      req.on('error', ignoreError);
       req.off('error', onError);
       req.off('close', onClose);
       unwatchGoaway();
@@ -264,7 +269,6 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   const response = await bounded(answered, handshakeTimeout, 'the extended CONNECT', signal).catch(
     (e: WebSocketError) => {
       answered.catch(() => {}); // an error after we gave up is nobody's
-      req.on('error', () => {});
       if (!req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
       return fail(e);
     },
@@ -274,8 +278,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   if (status < 200 || status > 299) {
     const parts: Buffer[] = [];
     let size = 0;
-    // The stream fails with its session (a GOAWAY with an error code, say) while the body is read: the answer stands.
-    req.on('error', () => {});
+    // (A failure of the stream while its body is read, such as its session's: answerOf left a listener for it.)
     await new Promise<void>((resolve) => {
       req.on('data', (d: Buffer) => {
         if (size < 65536) {
@@ -294,7 +297,10 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
       headers: response as Record<string, string>,
       body: Buffer.concat(parts).subarray(0, 65536),
     };
-    req.close();
+    // A whole answer: our END_STREAM closes the stream. A RST_STREAM would reach it closed, which node:http2
+    // counts as an invalid frame: past 1000 (maxSessionInvalidFrames) it ends the session, every WebSocket on it.
+    if (req.readableEnded) req.end();
+    else if (!req.destroyed) req.close();
     fail(err);
   }
   // The checks of RFC 6455 §4.1 steps 5–6, as over HTTP/1.1 (validateUpgradeResponse): a field that is

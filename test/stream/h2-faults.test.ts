@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ClientHandshakeError, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
@@ -40,6 +40,16 @@ async function h2Server(
     server.close();
   });
   return (server.address() as AddressInfo).port;
+}
+
+/** One HTTP/2 frame (RFC 9113 §4.1). */
+function h2Frame(type: number, flags: number, stream: number, payload = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
 }
 
 /** A client session whose SETTINGS arrived; destroyed after the test. */
@@ -82,6 +92,90 @@ describe('WebSocket over HTTP/2, client role, against a faulty server', { timeou
       assert.equal(err.response?.status, 403);
       assert.equal(err.response?.body.toString(), 'partial');
     }
+  });
+});
+
+describe('WebSocket over HTTP/2, client role, many waits on one shared session', { timeout: 60_000 }, () => {
+  it('a GOAWAY with an error code that leaves a waiting extended CONNECT out: ERR_WS_EOF for both waits, never an uncaught stream error', async (t) => {
+    let first: http2.ServerHttp2Stream | undefined;
+    let firstSeen!: () => void;
+    const seen = new Promise<void>((resolve) => {
+      firstSeen = resolve;
+    });
+    const port = await h2Server(t, (stream) => {
+      stream.on('error', () => {});
+      if (first === undefined) {
+        first = stream; // never answered
+        firstSeen();
+        return;
+      }
+      // The second CONNECT is left out: the last stream processed is the first.
+      stream.session!.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR, first.id);
+    });
+    const session = await sessionTo(t, port);
+    const waits = [connect(`wss://localhost:${port}/`, { http2: session })];
+    await seen;
+    waits.push(connect(`wss://localhost:${port}/`, { http2: session }));
+    for (const wait of waits) await assert.rejects(wait, { code: 'ERR_WS_EOF' });
+  });
+
+  it("a declined answer that ended: our side ends with END_STREAM, no RST_STREAM behind it (it would reach a closed stream, and count towards nghttp2's limit of resets, past which it ends the session)", async (t) => {
+    const frames: { type: number; flags: number; stream: number }[] = [];
+    let pinged!: () => void;
+    const ping = new Promise<void>((resolve) => {
+      pinged = resolve;
+    });
+    let clientEnded!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      clientEnded = resolve;
+    });
+    // An h2c server of raw frames: SETTINGS with ENABLE_CONNECT_PROTOCOL, then 403 and "no" with END_STREAM on stream 1.
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(h2Frame(4, 0, 0, Buffer.from([0, 8, 0, 0, 0, 1])));
+      let buf = Buffer.alloc(0);
+      let prefaceLeft = 24;
+      socket.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const skip = Math.min(prefaceLeft, buf.length);
+        prefaceLeft -= skip;
+        buf = buf.subarray(skip);
+        while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+          const f = { type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff };
+          buf = buf.subarray(9 + buf.readUIntBE(0, 3));
+          frames.push(f);
+          if (f.type === 4 && (f.flags & 1) === 0) socket.write(h2Frame(4, 1, 0)); // SETTINGS ACK
+          if (f.type === 1 && f.stream === 1) {
+            // HEADERS :status 403 (a literal with the static table's name 8), then DATA "no" with END_STREAM.
+            socket.write(h2Frame(1, 4, 1, Buffer.from([0x08, 3, ...Buffer.from('403')])));
+            socket.write(h2Frame(0, 1, 1, Buffer.from('no')));
+          }
+          // The client's end of stream 1: END_STREAM (DATA with flag 1) or RST_STREAM.
+          if (f.stream === 1 && (f.type === 3 || (f.type === 0 && (f.flags & 1) === 1))) clientEnded();
+          if (f.type === 6 && (f.flags & 1) === 0) pinged();
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    t.after(() => {
+      session.destroy();
+      server.close();
+    });
+    await assert.rejects(connect(`ws://127.0.0.1:${port}/`, { http2: session }), (e: ClientHandshakeError) => {
+      assert.equal(e.code, 'ERR_WS_UPGRADE_DECLINED');
+      assert.equal(e.response?.body.toString(), 'no');
+      return true;
+    });
+    // Once the client ended stream 1, a PING comes after every frame it sent on it.
+    await ended;
+    session.ping(() => {});
+    await ping;
+    const onStream1 = frames.filter((f) => f.stream === 1).map((f) => `${f.type}/${f.flags & 1}`);
+    assert.deepEqual(onStream1, ['1/0', '0/1'], 'HEADERS, then DATA with END_STREAM; no RST_STREAM (type 3)');
   });
 });
 
