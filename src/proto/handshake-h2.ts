@@ -52,7 +52,7 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
  * would be reset at its first frame past that length (0 too).
  */
 const CONTENT_LENGTH_ON_CONNECT =
-  'content-length on an extended CONNECT or its 2xx: they have no content (RFC 9110 §9.3.6, §8.6), and the WebSocket would be reset at its first frame past it';
+  'content-length: neither an extended CONNECT nor its 2xx has content (RFC 9110 §9.3.6, §8.6), and node:http2 would reset the stream at the first frame past it';
 
 /** Connection-specific fields, which no HTTP/2 message may carry (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
