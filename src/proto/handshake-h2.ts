@@ -47,12 +47,14 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
 }
 
 /**
- * Why neither an extended CONNECT nor its 2xx may carry Content-Length: RFC 9110 §9.3.6 (a CONNECT has
- * no content) and §8.6 (nor has its 2xx). node:http2 holds the stream's DATA to it, so the WebSocket
- * would be reset at its first frame past that length (0 too).
+ * An extended CONNECT has no content (RFC 9110 §9.3.6), and an HTTP/2 server holds the stream's DATA to a
+ * Content-Length (node:http2 resets the stream at the first frame past it, 0 too): the WebSocket would break.
  */
 const CONTENT_LENGTH_ON_CONNECT =
-  'content-length: neither an extended CONNECT nor its 2xx has content (RFC 9110 §9.3.6, §8.6), and node:http2 would reset the stream at the first frame past it';
+  'content-length on an extended CONNECT, which has no content (RFC 9110 §9.3.6): the stream would be reset at the first frame past it';
+/** RFC 9110 §8.6: a server must not send Content-Length in a 2xx to a CONNECT (clients ignore it, RFC 9112 §6.3). */
+const CONTENT_LENGTH_ON_2XX =
+  'content-length on a 2xx to an extended CONNECT, which a server must not send (RFC 9110 §8.6)';
 
 /** Connection-specific fields, which no HTTP/2 message may carry (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -104,7 +106,7 @@ export function checkResponseFieldsH2(fields: Record<string, unknown>, status: n
   for (const [name, value] of Object.entries(fields)) {
     checkFieldH2(name, value);
     if (status >= 200 && status <= 299 && name.toLowerCase() === 'content-length')
-      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', CONTENT_LENGTH_ON_CONNECT);
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', CONTENT_LENGTH_ON_2XX);
   }
 }
 

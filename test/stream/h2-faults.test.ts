@@ -276,7 +276,7 @@ describe('WebSocket over HTTP/2, server role, against a faulty client', { timeou
     await ws.close();
   });
 
-  it('RFC 9110 §8.6: a Content-Length on the 200 (a decorator) or on the request (headers): refused typed, before a WebSocket that node:http2 resets at its first frame', async (t) => {
+  it("RFC 9110 §8.6: a decorator's Content-Length on the 200 is a field a server must not send (500, ERR_WS_INVALID_ARGUMENT); connect()'s on its request is refused before any stream, as a server would reset the stream at its first frame", async (t) => {
     const outcomes: Promise<string>[] = [];
     const port = await h2Server(t, (stream, headers) => {
       const ws = new WebSocketStream(stream);
