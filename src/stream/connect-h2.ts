@@ -297,8 +297,9 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
       headers: response as Record<string, string>,
       body: Buffer.concat(parts).subarray(0, 65536),
     };
-    // A whole answer: our END_STREAM closes the stream. A RST_STREAM would reach it closed, which node:http2
-    // counts as an invalid frame: past 1000 (maxSessionInvalidFrames) it ends the session, every WebSocket on it.
+    // A whole answer: our END_STREAM closes the stream. A RST_STREAM behind it is one more reset for nghttp2
+    // to count (its guard against rapid reset): ~1000 declines in a burst on a shared session, and a node:http2
+    // server ends the session with GOAWAY, every WebSocket on it.
     if (req.readableEnded) req.end();
     else if (!req.destroyed) req.close();
     fail(err);
