@@ -514,15 +514,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /**
    * Resolves with `closeInfo` once the next layer is closed (never rejects), also before any handshake: a
-   * Duplex is watched for its 'close' from this call on (a custom NextLayer tells its close once a handshake
-   * attached to it). A layer closed before any handshake ends abnormally (1006, ERR_WS_EOF).
+   * Duplex is watched from this call on for its 'close', or the peer's end of its side ('end': a socket held
+   * half-open, as node:http's 'upgrade' gives one, stays open after the peer's FIN). A FIN behind bytes nobody
+   * has read yet is seen once a handshake reads them (they may hold the whole session, its close frame too).
+   * A custom NextLayer tells its close only to the sink a handshake attaches: before one, only a layer already
+   * `destroyed` at the call resolves the wait. A layer closed before any handshake ends abnormally (1006,
+   * ERR_WS_EOF); the layer itself is left to its owner.
    */
   whenClosed(): Promise<CloseInfo> {
     const cl = this.#close;
     if (cl?.reported) return Promise.resolve(cl.info!);
     const layer = this.nextLayer;
-    if (this.#state === State.Idle && layer instanceof DuplexLayer)
-      layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
+    if (this.#state === State.Idle) {
+      if (layer instanceof DuplexLayer) layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
+      else if (layer.destroyed) queueMicrotask(() => this.#closedBeforeHandshake());
+    }
     return this.#closing().whenEnded();
   }
 
