@@ -56,9 +56,10 @@ export interface WriteOptions {
    */
   compress?: boolean;
   /**
-   * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent);
-   * one already handed to the next layer goes out whole. Either way it completes with
-   * ERR_WS_ABORTED and the stream stays usable.
+   * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent),
+   * also one being compressed when our side has no context takeover; one already handed to the next
+   * layer, or being compressed into a window the next messages refer to, goes out whole. Either way
+   * it completes with ERR_WS_ABORTED and the stream stays usable.
    */
   signal?: AbortSignal;
 }
@@ -1623,15 +1624,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   ): Promise<void> | undefined {
     const c = waitingTurn(signal, callback);
     if (c.settled) return c.started();
+    const deflate = this.#deflate!;
     // Written but not yet handed on: counted in bufferedAmount while it waits its turn and compresses.
     this.#heldBytes += payload.length;
     const emit = (body: Buffer, rsv1: boolean): void => {
       this.#heldBytes -= payload.length;
+      // Aborted while it compressed: nothing of it is on the wire, and with no context takeover on our side the
+      // compressor kept nothing of it either, so it is withdrawn still (else the peer's window needs it: sent whole).
+      if (withdrawable && c.settled && !deflate.contextTakeover) return;
       this.#queueMessage(opcode, body, fin, rsv1);
       this.#writeQueue().wait(c);
       this.#scheduleFlush();
     };
-    this.#deflate!.send(
+    deflate.send(
       payload,
       fin,
       compress,
