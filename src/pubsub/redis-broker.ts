@@ -84,7 +84,11 @@ export interface RedisBrokerOptions {
    * is this process's memory, per topic.
    */
   readonly maxHeldBytes?: number;
-  /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
+  /**
+   * More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. A
+   * `socket.signal` of the caller's closes the broker's connections when it aborts, and none is made
+   * again (operations fail with ERR_WS_BROKER_UNAVAILABLE until `close()`).
+   */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
 
