@@ -43,15 +43,22 @@ function firstConnection<S>(server: net.Server, event: string): Promise<S> {
   return once(server, event).then(([s]) => s as S);
 }
 
+/** A TCP connection on 127.0.0.1: our client socket and the server's socket for it (its server closed after the test). */
+async function tcpConnection(t: {
+  after(fn: () => unknown): void;
+}): Promise<{ client: net.Socket; socket: net.Socket }> {
+  const server = net.createServer();
+  t.after(() => server.close());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = firstConnection<net.Socket>(server, 'connection');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  return { client, socket: await accepted };
+}
+
 describe('whenClosed() before any handshake', () => {
   it('over TCP: resolves when the peer resets the connection, with no close listener left', async (t) => {
-    const server = net.createServer();
-    t.after(() => server.close());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = firstConnection<net.Socket>(server, 'connection');
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const socket = await accepted;
+    const { client, socket } = await tcpConnection(t);
     socket.on('error', () => {}); // the application's: the reset is reported to it as ECONNRESET
     const closeListeners = socket.listenerCount('close');
     const ws = new WebSocketStream(socket);
@@ -94,13 +101,7 @@ describe('whenClosed() before any handshake', () => {
   });
 
   it('over TCP: a FIN behind bytes nobody read yet is left to the handshake that reads them (a close frame among them: a clean close)', async (t) => {
-    const server = net.createServer();
-    t.after(() => server.close());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = firstConnection<net.Socket>(server, 'connection');
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const socket = await accepted;
+    const { client, socket } = await tcpConnection(t);
     const answer = exchange(client, Buffer.concat([Buffer.from(requestHead()), closeFrame(1000, 'bye')]));
     client.end();
     // Until the FIN has come behind the bytes (node holds it until they are read; 'readable' tells
