@@ -89,6 +89,13 @@ function nameServerH2(h: ResponseHeaders): void {
 }
 const AS_BINARY = Object.freeze({ binary: true });
 const AS_TEXT = Object.freeze({ binary: false });
+/**
+ * SETTINGS_MAX_CONCURRENT_STREAMS of `serve --tls` (RFC 9113 §6.5.2): the WebSockets (and page
+ * requests) one HTTP/2 connection may have open at once. node's default is 2^32−1, which would let one
+ * TCP connection open WebSockets without bound; 100 is what RFC 9113 §6.5.2 recommends at least, and
+ * what browsers and nghttp2 assume. nghttp2 refuses a stream past it with RST_STREAM REFUSED_STREAM.
+ */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
 
 /**
  * The handshake deadline of each connection, counted from its TCP connection (node:http's
@@ -305,7 +312,10 @@ function answerPageStream(stream: http2.ServerHttp2Stream, headers: http2.Incomi
 export interface RunningServer {
   server: http.Server | http2.Http2SecureServer;
   url: string;
-  /** Sends close 1001 to every open stream and stops listening; resolves when all are closed. */
+  /**
+   * Sends close 1001 to every open stream (and GOAWAY to every HTTP/2 session) and stops listening;
+   * resolves when all are closed.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -334,6 +344,8 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     nameServerH2(h);
     if (extraHeaders) Object.assign(h, extraHeaders);
   };
+  /** The HTTP/2 sessions open, for the shutdown (node:http2's `server.close()` leaves them open, idle ones too). */
+  const sessions = new Set<http2.ServerHttp2Session>();
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
@@ -401,7 +413,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
     ? http2.createSecureServer(
-        { ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } },
+        {
+          ...opts.tls,
+          allowHTTP1: true,
+          settings: { enableConnectProtocol: true, maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS },
+        },
         onRequest as never,
       )
     : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
@@ -427,6 +443,10 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     // node:http2's compatibility layer answers a CONNECT with 405 unless someone listens for it.
     (server as http2.Http2SecureServer).on('connect', () => {});
     (server as http2.Http2SecureServer).on('sessionError', () => {});
+    (server as http2.Http2SecureServer).on('session', (session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       const session = stream.session;
       if (deadlines && session) {
@@ -491,8 +511,13 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         server,
         url: `${opts.tls ? 'wss' : 'ws'}://${host}:${port}/`,
         shutdown: async () => {
+          // GOAWAY to every HTTP/2 session first (RFC 9113 §6.8): no new stream on it, while its WebSockets get
+          // their 1001 below; an idle one is closed at once, one with streams once they are done.
+          for (const session of sessions) session.close();
           await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
           if ('closeAllConnections' in server) server.closeAllConnections();
+          // What is left past the deadline (a stream that is no WebSocket and never ends) goes with its session.
+          for (const session of sessions) session.destroy();
         },
       });
     });
