@@ -176,6 +176,24 @@ describe('ws-stream serve --tls: HTTP/2 concurrent streams and shutdown', { time
     client.socket.destroy();
   });
 
+  it('a client that acknowledged the bound (SETTINGS ACK) and opens past it breaks a setting it agreed to: nghttp2 ends its connection (a connection error); the server goes on', async () => {
+    const client = await rawH2(server.port);
+    await client.until((f) => f.some((x) => x.type === H2_SETTINGS && (x.flags & 1) === 0));
+    const closed = once(client.socket, 'close');
+    const ids = Array.from({ length: H2_MAX_CONCURRENT_STREAMS + 1 }, (_, i) => 1 + 2 * i);
+    client.send(h2Frame(H2_SETTINGS, 1, 0), ...ids.map((id) => h2Frame(H2_HEADERS, END_HEADERS, id, extendedConnect)));
+    await closed;
+    assert.equal(
+      client.frames.some((x) => x.stream === ids.at(-1)),
+      false,
+    );
+    // Another connection is served.
+    const ws = await connect(`wss://localhost:${server.port}/`, { http2: true, ca });
+    await ws.write('next');
+    assert.equal((await ws.read()).text(), 'next');
+    await ws.close();
+  });
+
   it('a node:http2 client sees the bound in SETTINGS', async () => {
     const session = http2.connect(`https://localhost:${server.port}`, { ca });
     session.on('error', () => {});
