@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/index.js';
 import { H2_MAX_CONCURRENT_STREAMS } from '../../src/cli/serve.js';
 import { startServer } from '../conformance/raw-client.js';
-import { frame as wsFrame, parseFrames } from '../support/frames.js';
+import { h2Frame, parseFrames, frame as wsFrame } from '../support/frames.js';
 
 const fixturePath = (n: string) => fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url));
 const ca = readFileSync(fixturePath('cert.pem'));
@@ -34,16 +34,6 @@ interface H2Frame {
   flags: number;
   stream: number;
   payload: Buffer;
-}
-
-/** One HTTP/2 frame (RFC 9113 §4.1). */
-function h2Frame(type: number, flags: number, stream: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
 }
 
 /** An HPACK field block of literals without indexing or Huffman coding (RFC 7541 §6.2.2), short names and values. */
