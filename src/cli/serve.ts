@@ -93,7 +93,9 @@ const AS_TEXT = Object.freeze({ binary: false });
  * SETTINGS_MAX_CONCURRENT_STREAMS of `serve --tls` (RFC 9113 §6.5.2): the WebSockets (and page
  * requests) one HTTP/2 connection may have open at once. node's default is 2^32−1, which would let one
  * TCP connection open WebSockets without bound; 100 is what RFC 9113 §6.5.2 recommends at least, and
- * what browsers and nghttp2 assume. nghttp2 refuses a stream past it with RST_STREAM REFUSED_STREAM.
+ * what browsers and nghttp2 assume. A client that opens a stream past it before it acknowledged these
+ * SETTINGS gets RST_STREAM REFUSED_STREAM for it (its other streams go on); one that acknowledged them has
+ * broken what it agreed to, and nghttp2 ends its connection (a connection error), as it does for any node:http2 server.
  */
 export const H2_MAX_CONCURRENT_STREAMS = 100;
 
@@ -346,6 +348,10 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   };
   /** The HTTP/2 sessions open, for the shutdown (node:http2's `server.close()` leaves them open, idle ones too). */
   const sessions = new Set<http2.ServerHttp2Session>();
+  // One listener for all sessions (`this` is the session), not a closure per connection.
+  const forgetSession = function (this: http2.ServerHttp2Session): void {
+    sessions.delete(this);
+  };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
   const openStreams = new WeakMap<http2.Http2Session, number>();
@@ -445,7 +451,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     (server as http2.Http2SecureServer).on('sessionError', () => {});
     (server as http2.Http2SecureServer).on('session', (session) => {
       sessions.add(session);
-      session.once('close', () => sessions.delete(session));
+      session.once('close', forgetSession);
     });
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       const session = stream.session;
