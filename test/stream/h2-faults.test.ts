@@ -12,6 +12,7 @@ import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ClientHandshakeError, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
+import { h2Frame } from '../support/frames.js';
 
 const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
 const ca = fixture('cert.pem');
@@ -40,16 +41,6 @@ async function h2Server(
     server.close();
   });
   return (server.address() as AddressInfo).port;
-}
-
-/** One HTTP/2 frame (RFC 9113 §4.1). */
-function h2Frame(type: number, flags: number, stream: number, payload = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
 }
 
 /** A client session whose SETTINGS arrived; destroyed after the test. */
