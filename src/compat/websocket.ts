@@ -189,7 +189,8 @@ export class WebSocket extends EventEmitter {
   /** @internal The handshake request while a client connects. */ _req: ClientRequest | null = null;
   /** @internal */ _isServer: boolean;
   /** @internal */ _url: string | undefined = undefined;
-  /** @internal Subprotocol agreed before the stream exists (setSocket). */ _protocol = '';
+  /** @internal Subprotocol agreed before the stream exists (setSocket; a 101 whose subprotocol passed, as ws keeps it). */ _protocol =
+    '';
   /** @internal Bytes of sends refused because the WebSocket was not open (ws counts them in bufferedAmount). */ _bufferedAmount = 0;
   /** @internal */ _redirects = 0;
   /** @internal The reason in the peer's close frame, as its bytes. */ _closeReason: Buffer | null = null;
