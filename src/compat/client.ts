@@ -183,7 +183,8 @@ export function openClient<W extends OpeningWebSocket>(
   const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate;
   // As ws (`opts.createConnection || …`): any falsy value (false, 0, '') takes the default, not node's agent.
   opts.createConnection ||= (secure ? tlsConnect : netConnect) as never;
-  opts.defaultPort ??= secure ? 443 : 80;
+  // As ws (`opts.defaultPort || …`): a falsy one (0, '', NaN) is the scheme's, so Host leaves out a default port.
+  opts.defaultPort ||= secure ? 443 : 80;
   opts.port = url.port || (secure ? 443 : 80);
   opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   opts.headers = {
