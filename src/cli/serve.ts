@@ -52,6 +52,13 @@ export interface ServeOptions {
   headers?: Record<string, string>;
 }
 
+/**
+ * The listen backlog asked for; the kernel caps it at its own limit (Linux: net.core.somaxconn, 4096
+ * since 5.4). node's default, 511, dropped the SYNs of a burst past it (connections opening by the
+ * thousand, or arriving while the process is busy): each waited for its retransmission, 1 s or more.
+ */
+const LISTEN_BACKLOG = 65535;
+
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
 const ECHO_HIGH_WATER = 1024 * 1024;
 
@@ -509,7 +516,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    server.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG }, () => {
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
