@@ -52,6 +52,13 @@ export interface ServeOptions {
   headers?: Record<string, string>;
 }
 
+/**
+ * The listen backlog asked for; the kernel caps it at its own limit (Linux: net.core.somaxconn, 4096
+ * since 5.4). node's default, 511, dropped the SYNs of a burst past it (connections opening by the
+ * thousand, or arriving while the process is busy): each waited for its retransmission, 1 s or more.
+ */
+const LISTEN_BACKLOG = 65535;
+
 /** Echo writes in flight past this many bytes make the echo wait: a peer that does not read stops being read. */
 const ECHO_HIGH_WATER = 1024 * 1024;
 
@@ -89,6 +96,15 @@ function nameServerH2(h: ResponseHeaders): void {
 }
 const AS_BINARY = Object.freeze({ binary: true });
 const AS_TEXT = Object.freeze({ binary: false });
+/**
+ * SETTINGS_MAX_CONCURRENT_STREAMS of `serve --tls` (RFC 9113 §6.5.2): the WebSockets (and page
+ * requests) one HTTP/2 connection may have open at once. node's default is 2^32−1, which would let one
+ * TCP connection open WebSockets without bound; 100 is what RFC 9113 §6.5.2 recommends at least, and
+ * what browsers and nghttp2 assume. A client that opens a stream past it before it acknowledged these
+ * SETTINGS gets RST_STREAM REFUSED_STREAM for it (its other streams go on); one that acknowledged them has
+ * broken what it agreed to, and nghttp2 ends its connection (a connection error), as it does for any node:http2 server.
+ */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
 
 /**
  * The handshake deadline of each connection, counted from its TCP connection (node:http's
@@ -305,7 +321,10 @@ function answerPageStream(stream: http2.ServerHttp2Stream, headers: http2.Incomi
 export interface RunningServer {
   server: http.Server | http2.Http2SecureServer;
   url: string;
-  /** Sends close 1001 to every open stream and stops listening; resolves when all are closed. */
+  /**
+   * Sends close 1001 to every open stream (and GOAWAY to every HTTP/2 session) and stops listening;
+   * resolves when all are closed.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -333,6 +352,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   const decoratorH2 = (h: ResponseHeaders): void => {
     nameServerH2(h);
     if (extraHeaders) Object.assign(h, extraHeaders);
+  };
+  /** The HTTP/2 sessions open, for the shutdown (node:http2's `server.close()` leaves them open, idle ones too). */
+  const sessions = new Set<http2.ServerHttp2Session>();
+  // One listener for all sessions (`this` is the session), not a closure per connection.
+  const forgetSession = function (this: http2.ServerHttp2Session): void {
+    sessions.delete(this);
   };
   const deadlines = opts.handshakeTimeout ? new HandshakeDeadlines(opts.handshakeTimeout, !!opts.tls) : null;
   /** The streams open on each HTTP/2 session (for its idle deadline). */
@@ -401,7 +426,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   };
   const server: http.Server | http2.Http2SecureServer = opts.tls
     ? http2.createSecureServer(
-        { ...opts.tls, allowHTTP1: true, settings: { enableConnectProtocol: true } },
+        {
+          ...opts.tls,
+          allowHTTP1: true,
+          settings: { enableConnectProtocol: true, maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS },
+        },
         onRequest as never,
       )
     : http.createServer({ maxHeaderSize: requestLimitDefaults.maxHeaderBytes }, onRequest);
@@ -427,6 +456,10 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
     // node:http2's compatibility layer answers a CONNECT with 405 unless someone listens for it.
     (server as http2.Http2SecureServer).on('connect', () => {});
     (server as http2.Http2SecureServer).on('sessionError', () => {});
+    (server as http2.Http2SecureServer).on('session', (session) => {
+      sessions.add(session);
+      session.once('close', forgetSession);
+    });
     (server as http2.Http2SecureServer).on('stream', (stream, headers) => {
       const session = stream.session;
       if (deadlines && session) {
@@ -483,7 +516,7 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    server.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG }, () => {
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : opts.port;
       const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
@@ -491,8 +524,13 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         server,
         url: `${opts.tls ? 'wss' : 'ws'}://${host}:${port}/`,
         shutdown: async () => {
+          // GOAWAY to every HTTP/2 session first (RFC 9113 §6.8): no new stream on it, while its WebSockets get
+          // their 1001 below; an idle one is closed at once, one with streams once they are done.
+          for (const session of sessions) session.close();
           await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
           if ('closeAllConnections' in server) server.closeAllConnections();
+          // What is left past the deadline (a stream that is no WebSocket and never ends) goes with its session.
+          for (const session of sessions) session.destroy();
         },
       });
     });

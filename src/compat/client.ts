@@ -36,6 +36,7 @@ export interface OpeningWebSocket extends EventEmitter {
   _url: string | undefined;
   _redirects: number;
   _req: ClientRequest | null;
+  _protocol: string;
   _readyState: number;
   readonly readyState: number;
   readonly url: string;
@@ -182,7 +183,8 @@ export function openClient<W extends OpeningWebSocket>(
   const deflate = normaliseStreamOptions(streamOptions).perMessageDeflate;
   // As ws (`opts.createConnection || …`): any falsy value (false, 0, '') takes the default, not node's agent.
   opts.createConnection ||= (secure ? tlsConnect : netConnect) as never;
-  opts.defaultPort ??= secure ? 443 : 80;
+  // As ws (`opts.defaultPort || …`): a falsy one (0, '', NaN) is the scheme's, so Host leaves out a default port.
+  opts.defaultPort ||= secure ? 443 : 80;
   opts.port = url.port || (secure ? 443 : 80);
   opts.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   opts.headers = {
@@ -306,8 +308,13 @@ export function openClient<W extends OpeningWebSocket>(
     };
     // ws's own checks first, in ws's order (a response wrong in two ways reports what ws reports); the core's
     // validation then judges the rest (the Connection header, permessage-deflate's parameters).
-    const fault = wsResponseFault(res, key, protocols, pmd);
+    const fault = wsHeadFault(res, key, protocols);
     if (fault !== null) return abortSocket(ws, socket, fault);
+    // As ws: the subprotocol is the WebSocket's once it passed, also when the extensions then fail the handshake.
+    const chosen = res.headers['sec-websocket-protocol'];
+    if (chosen) ws._protocol = chosen;
+    const extensionsFault = wsExtensionsFault(res, pmd);
+    if (extensionsFault !== null) return abortSocket(ws, socket, extensionsFault);
     let accepted: ReturnType<typeof validateUpgradeResponse>;
     try {
       accepted = validateUpgradeResponse(response, key, protocols, deflate ?? undefined);
@@ -335,17 +342,8 @@ export function openClient<W extends OpeningWebSocket>(
   else req.end();
 }
 
-/**
- * What ws's client finds wrong in a 101 (its checks, in its order), or null: `Upgrade`, the accept,
- * the subprotocol, then whether `Sec-WebSocket-Extensions` (when present, even empty) parses, names
- * permessage-deflate alone and has no parameter that `deflate` (the client's options) refuses.
- */
-function wsResponseFault(
-  res: IncomingMessage,
-  key: string,
-  offered: string[],
-  deflate: PerMessageDeflateOptions | null,
-): string | null {
+/** What ws's client finds wrong in a 101 before its extensions (its checks, in its order), or null: `Upgrade`, the accept, the subprotocol. */
+function wsHeadFault(res: IncomingMessage, key: string, offered: string[]): string | null {
   const upgrade = res.headers.upgrade;
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
   if (res.headers['sec-websocket-accept'] !== computeAccept(key)) return 'Invalid Sec-WebSocket-Accept header';
@@ -354,6 +352,14 @@ function wsResponseFault(
     if (offered.length === 0) return 'Server sent a subprotocol but none was requested';
     if (!offered.includes(protocol)) return 'Server sent an invalid subprotocol';
   } else if (offered.length > 0) return 'Server sent no subprotocol';
+  return null;
+}
+
+/**
+ * What ws's client finds wrong in a 101's `Sec-WebSocket-Extensions` (when present, even empty), or null: whether
+ * it parses, names permessage-deflate alone and has no parameter that `deflate` (the client's options) refuses.
+ */
+function wsExtensionsFault(res: IncomingMessage, deflate: PerMessageDeflateOptions | null): string | null {
   const extensions = res.headers['sec-websocket-extensions'];
   if (extensions !== undefined) {
     if (!deflate) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';

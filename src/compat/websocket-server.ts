@@ -254,13 +254,13 @@ export class WebSocketServer<
     const key = req.headers['sec-websocket-key'];
     const upgrade = req.headers.upgrade;
     const version = +(req.headers['sec-websocket-version'] ?? Number.NaN);
-    if (req.method !== 'GET') return this.refuse(req, socket, 405, 'Invalid HTTP method');
+    if (req.method !== 'GET') return this._refuse(req, socket, 405, 'Invalid HTTP method');
     if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket')
-      return this.refuse(req, socket, 400, 'Invalid Upgrade header');
+      return this._refuse(req, socket, 400, 'Invalid Upgrade header');
     if (key === undefined || !keyRegex.test(key))
-      return this.refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
+      return this._refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
     if (version !== 13 && version !== 8) {
-      return this.refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
+      return this._refuse(req, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
         'Sec-WebSocket-Version': '13, 8',
       });
     }
@@ -271,7 +271,7 @@ export class WebSocketServer<
       try {
         parseProtocols(protocolHeader);
       } catch {
-        return this.refuse(req, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
+        return this._refuse(req, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
       }
     }
     // The options as they are now (crossws swaps perMessageDeflate around this call): the normalised
@@ -301,7 +301,7 @@ export class WebSocketServer<
         kept === null ||
         (offers.some((o) => o.name === 'permessage-deflate') && negotiateAsServer(kept, deflate) === null)
       ) {
-        return this.refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+        return this._refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
       if (kept !== offers) weighed = formatOffers(kept);
     }
@@ -340,7 +340,7 @@ export class WebSocketServer<
   }
 
   /** ws's answer to a bad request: 'wsClientError' when someone listens, else the HTTP error. */
-  private refuse(
+  private _refuse(
     req: IncomingMessage,
     socket: Duplex,
     code: number,
@@ -385,7 +385,7 @@ export class WebSocketServer<
     const options: AcceptOptions = {
       head,
       selectProtocol: this._selectProtocol,
-      decorator: (headers, status) => this.emitHeaders(headers, status, req),
+      decorator: (headers, status) => this._emitHeaders(headers, status, req),
     };
     this._pending++;
     stream.accept(request, options, (err) => {
@@ -393,7 +393,7 @@ export class WebSocketServer<
       if (err) {
         // The core refused what ws would take (RFC 6455 checks ws skips), or a handleProtocols or
         // 'headers' listener threw (answered 500; thrown below).
-        this.maybeEmitClose();
+        this._maybeEmitClose();
         return;
       }
       socket.removeListener('error', socketOnError);
@@ -415,7 +415,7 @@ export class WebSocketServer<
   }
 
   /** The 'headers' event: the 101's lines, as ws gives them, editable; read back into the response. */
-  private emitHeaders(headers: ResponseHeaders, status: number, req: IncomingMessage): void {
+  private _emitHeaders(headers: ResponseHeaders, status: number, req: IncomingMessage): void {
     if (status !== 101) return;
     // Nobody can see the event (no listener, emit() as node:events made it): nothing to build.
     if (this.emit === plainEmit && this.listenerCount('headers') === 0) return;
@@ -442,10 +442,10 @@ export class WebSocketServer<
   _clientClosed(ws: WebSocket): void {
     if (!this.clients) return;
     this.clients.delete(ws as InstanceType<W>);
-    this.maybeEmitClose();
+    this._maybeEmitClose();
   }
 
-  private maybeEmitClose(): void {
+  private _maybeEmitClose(): void {
     if (this._shouldEmitClose && this.clients!.size === 0 && this._pending === 0) {
       this._shouldEmitClose = false;
       process.nextTick(emitClose, this);

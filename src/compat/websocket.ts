@@ -189,7 +189,8 @@ export class WebSocket extends EventEmitter {
   /** @internal The handshake request while a client connects. */ _req: ClientRequest | null = null;
   /** @internal */ _isServer: boolean;
   /** @internal */ _url: string | undefined = undefined;
-  /** @internal Subprotocol agreed before the stream exists (setSocket). */ _protocol = '';
+  /** @internal Subprotocol agreed before the stream exists (setSocket; a 101 whose subprotocol passed, as ws keeps it). */ _protocol =
+    '';
   /** @internal Bytes of sends refused because the WebSocket was not open (ws counts them in bufferedAmount). */ _bufferedAmount = 0;
   /** @internal */ _redirects = 0;
   /** @internal The reason in the peer's close frame, as its bytes. */ _closeReason: Buffer | null = null;
@@ -261,7 +262,7 @@ export class WebSocket extends EventEmitter {
   /** close() waits for the Blobs being read (ws sends them before its close frame): its code and reason. */
   private _closeAfterBlobs: [number, string | Uint8Array | undefined] | null = null;
   /** The read loop's callback: one per connection. */
-  private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this.onRead(err, msg);
+  private readonly _onRead = (err: WebSocketError | null, msg?: ReceivedData): void => this._handleRead(err, msg);
 
   constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
     super();
@@ -380,7 +381,7 @@ export class WebSocket extends EventEmitter {
     // Before the read loop's first message (handed over on the next tick): a ping ahead of it comes first.
     // The read loop starts after them: a read that finds the input ended makes the core answer the close.
     if (this._early !== null) process.nextTick(takeEarlyControls, this);
-    else this.readNext();
+    else this._readNext();
     this.emit('open');
   }
 
@@ -388,7 +389,7 @@ export class WebSocket extends EventEmitter {
   _takeEarlyControls(): void {
     const q = this._early!;
     this._early = null;
-    if (this._readyState === CLOSED) return this.readNext();
+    if (this._readyState === CLOSED) return this._readNext();
     // A ping behind messages that came with the request too is answered once they were emitted (ws reads
     // them in wire order after 'connection'), so what their listeners send goes first.
     for (let i = 0; i < q.length; i += 3) {
@@ -396,14 +397,14 @@ export class WebSocket extends EventEmitter {
       const kind = q[i + 1] as 'ping' | 'pong';
       if (kind === 'ping' && this._syncEvents && (this._controls !== null || before > this._emitted))
         (this._controls ??= []).push(before, PING_IN_TURN, q[i + 2] as Buffer);
-      else this.gotControl(before, kind, q[i + 2] as Buffer);
+      else this._gotControl(before, kind, q[i + 2] as Buffer);
     }
-    this.readNext();
+    this._readNext();
   }
 
   // ------------------------------------------------------------------ the read loop
 
-  private readNext(): void {
+  private _readNext(): void {
     // A message held back while paused goes first (resume() emits it on the next tick).
     if (this._reading || this._readDone || this._held !== null || (this._paused && !this._layerClosed)) return;
     this._reading = true;
@@ -416,48 +417,48 @@ export class WebSocket extends EventEmitter {
     s.read(this._onRead);
   }
 
-  private onRead(err: WebSocketError | null, msg?: ReceivedData): void {
+  private _handleRead(err: WebSocketError | null, msg?: ReceivedData): void {
     if (this._takenAhead) this._takenAhead = false;
     else if (err === null) this._taken++;
     if (err !== null) {
       this._reading = false;
-      return this.readEnded(err);
+      return this._readEnded(err);
     }
     if (this._paused && !this._layerClosed) {
       this._reading = false;
       this._held = msg!;
       return;
     }
-    this.deliver(msg!);
+    this._deliver(msg!);
   }
 
-  private deliver(msg: ReceivedData): void {
+  private _deliver(msg: ReceivedData): void {
     this._emitted++;
     if (!this._syncEvents) {
       // Emitted in its turn; the next message is read once it is (_reading stays set till then).
-      this.emitLater(msg);
-      if (this._controls !== null) this.emitControls(false);
+      this._emitLater(msg);
+      if (this._controls !== null) this._emitControls(false);
       return;
     }
     try {
-      this.emitMessage(msg);
+      this._emitMessage(msg);
     } finally {
       this._reading = false;
-      this.readNext(); // also after a listener threw (the error still propagates, as in ws)
+      this._readNext(); // also after a listener threw (the error still propagates, as in ws)
     }
   }
 
   /** Emits the message read while paused (the read loop was idle since). */
-  private deliverHeld(msg: ReceivedData): void {
+  private _deliverHeld(msg: ReceivedData): void {
     this._reading = true;
-    this.deliver(msg);
+    this._deliver(msg);
   }
 
   /**
    * With `allowSynchronousEvents: false` every event has a turn of its own, in wire order (ws emits
    * each one from setImmediate): `event` is emitted after those queued before it.
    */
-  private emitLater(event: ReceivedData | Control | 'error' | typeof CLOSE_IN_TURN, payload?: Buffer | Error): void {
+  private _emitLater(event: ReceivedData | Control | 'error' | typeof CLOSE_IN_TURN, payload?: Buffer | Error): void {
     const q = this._later;
     if (q === null) {
       this._later = typeof event === 'string' ? [event, payload!] : [event];
@@ -466,7 +467,7 @@ export class WebSocket extends EventEmitter {
     else q.push(event);
   }
 
-  /** @internal Emits the next event queued by `emitLater`; the one after it gets the next turn. */
+  /** @internal Emits the next event queued by `_emitLater`; the one after it gets the next turn. */
   _emitNextLater(): void {
     const q = this._later;
     if (q === null) return;
@@ -474,13 +475,13 @@ export class WebSocket extends EventEmitter {
     const payload = typeof event === 'string' ? (q.shift() as Buffer | Error) : null;
     try {
       if (event === PING_IN_TURN) {
-        this.autoPong(payload as Buffer);
+        this._sendAutoPong(payload as Buffer);
         this.emit('ping', payload);
       } else if (event === CLOSE_IN_TURN) {
-        this.answerClose();
+        this._answerClose();
         if (this._readyState === OPEN) this._readyState = CLOSING;
       } else if (payload !== null) this.emit(event as string, payload);
-      else this.emitMessage(event as ReceivedData);
+      else this._emitMessage(event as ReceivedData);
     } finally {
       // The next turn is taken after the listeners ran (theirs come first, as in ws); also after a
       // listener threw (the error still propagates, as in ws).
@@ -488,17 +489,17 @@ export class WebSocket extends EventEmitter {
       else this._later = null;
       if (payload === null) {
         this._reading = false;
-        this.readNext();
+        this._readNext();
       }
-      if (this._later === null) this.maybeEmitClose(); // 'close' waited for these events
+      if (this._later === null) this._maybeEmitClose(); // 'close' waited for these events
     }
   }
 
-  private emitMessage(msg: ReceivedData): void {
+  private _emitMessage(msg: ReceivedData): void {
     const binary = msg.binary;
     const type = this._binaryType;
     this.emit('message', binary && type !== 'nodebuffer' ? convert(msg.data, type) : msg.data, binary);
-    if (this._controls !== null) this.emitControls(false);
+    if (this._controls !== null) this._emitControls(false);
   }
 
   /**
@@ -509,22 +510,22 @@ export class WebSocket extends EventEmitter {
   _control(kind: 'ping' | 'pong', payload: Buffer, stream: WebSocketStream): void {
     const before = this._taken + queuedMessages(stream);
     if (this._readyState === CONNECTING) (this._early ??= []).push(before, kind, payload);
-    else this.gotControl(before, kind, payload);
+    else this._gotControl(before, kind, payload);
   }
 
   /** A ping or pong that came after `before` messages. */
-  private gotControl(before: number, kind: 'ping' | 'pong', payload: Buffer): void {
+  private _gotControl(before: number, kind: 'ping' | 'pong', payload: Buffer): void {
     const inOrder = this._controls === null && before <= this._emitted;
     let control: Control = kind;
     // With allowSynchronousEvents: false, a ping behind events still to be emitted is answered in
     // its turn (ws reads it only then): what their listeners send goes first.
     if (kind === 'ping') {
-      if (this._syncEvents || (inOrder && this._later === null)) this.autoPong(payload);
+      if (this._syncEvents || (inOrder && this._later === null)) this._sendAutoPong(payload);
       else control = PING_IN_TURN;
     }
     if (inOrder) {
       if (this._syncEvents) this.emit(kind, payload);
-      else this.emitLater(control, payload);
+      else this._emitLater(control, payload);
       return;
     }
     (this._controls ??= []).push(before, control, payload);
@@ -535,7 +536,7 @@ export class WebSocket extends EventEmitter {
    * sees the answer, or holds it back: how tests play a dead peer); before the 'ping' event, so a
    * close() made by its listener goes after it.
    */
-  private autoPong(payload: Buffer): void {
+  private _sendAutoPong(payload: Buffer): void {
     if (!this._autoPong || this._readyState !== OPEN) return;
     const max = this._maxPendingAutoPongs;
     // As ws: the peer's pings pile up pongs the socket cannot take (it does not read): cut it off.
@@ -550,29 +551,29 @@ export class WebSocket extends EventEmitter {
    * Emits the waiting pings and pongs whose messages were emitted (all of them: before 'close'); with
    * `allowSynchronousEvents: false`, queues them behind those messages.
    */
-  private emitControls(all: boolean): void {
+  private _emitControls(all: boolean): void {
     let q = this._controls;
     while (q !== null && (all || (q[0] as number) <= this._emitted)) {
       const kind = q[1] as Control;
       const payload = q[2] as Buffer;
       q.splice(0, 3);
       if (q.length === 0) this._controls = null;
-      if (!this._syncEvents) this.emitLater(kind, payload);
+      if (!this._syncEvents) this._emitLater(kind, payload);
       else if (kind === PING_IN_TURN) {
-        this.autoPong(payload);
+        this._sendAutoPong(payload);
         this.emit('ping', payload);
       } else this.emit(kind, payload);
       q = this._controls;
     }
   }
 
-  private readEnded(err: WebSocketError): void {
+  private _readEnded(err: WebSocketError): void {
     this._readDone = true;
     if (err.code === 'ERR_WS_CLOSED') {
       // With allowSynchronousEvents: false, after the events before it, each in its turn (ws reads
       // the close frame only then): the pongs and replies they send go first, the state still OPEN.
-      if (this._later !== null) return this.emitLater(CLOSE_IN_TURN, EMPTY);
-      this.answerClose();
+      if (this._later !== null) return this._emitLater(CLOSE_IN_TURN, EMPTY);
+      this._answerClose();
     } else if (!this._errorEmitted) {
       const e = toWsError(err);
       if (e !== null) {
@@ -580,13 +581,13 @@ export class WebSocket extends EventEmitter {
         if (this._readyState === OPEN) this._readyState = CLOSING;
         // With allowSynchronousEvents: false, after the events of the frames before the bad one
         // (ws reads the next frame only once they were emitted, each in its turn).
-        if (!this._syncEvents && this._controls !== null) this.emitControls(true);
-        if (this._later !== null) this.emitLater('error', e);
+        if (!this._syncEvents && this._controls !== null) this._emitControls(true);
+        if (this._later !== null) this._emitLater('error', e);
         else this.emit('error', e);
       }
     }
     if (this._readyState === OPEN) this._readyState = CLOSING;
-    this.maybeEmitClose();
+    this._maybeEmitClose();
   }
 
   /**
@@ -594,7 +595,7 @@ export class WebSocket extends EventEmitter {
    * (an instance's own close sees it). When close() sent nothing (an override, a Blob still being
    * read), the stream's own answer goes: the same bytes.
    */
-  private answerClose(): void {
+  private _answerClose(): void {
     const stream = this._stream!;
     const peer = stream.closeReason;
     if (peer !== undefined && this._readyState !== CLOSED) {
@@ -611,19 +612,19 @@ export class WebSocket extends EventEmitter {
     // Messages that arrived before the end are emitted even when paused, as ws does.
     const held = this._held;
     this._held = null;
-    if (held !== null) this.deliverHeld(held);
-    else this.readNext();
-    this.maybeEmitClose();
+    if (held !== null) this._deliverHeld(held);
+    else this._readNext();
+    this._maybeEmitClose();
   }
 
-  private maybeEmitClose(): void {
+  private _maybeEmitClose(): void {
     if (!this._readDone || !this._layerClosed || this._readyState === CLOSED) return;
-    if (this._controls !== null) this.emitControls(true);
+    if (this._controls !== null) this._emitControls(true);
     if (this._later !== null) return; // emitted first, each in its turn (then 'close')
     // Callbacks still waiting are answered before 'close' (readyState CLOSING), as ws's are, in the
     // order of the calls: those written before a Blob being read, then the Blob's and those behind it.
     this._callbacks?.failAll();
-    if (this._blobs !== null) this.failBlobs();
+    if (this._blobs !== null) this._failBlobs();
     this._readyState = CLOSED;
     this._tracker?._clientClosed(this);
     const r = this._stream!.closeReason;
@@ -656,11 +657,11 @@ export class WebSocket extends EventEmitter {
     if (cb === undefined && !(data && this._deflate)) return noop;
     const callbacks = (this._callbacks ??= new SendCallbacks(this._deflate));
     // Where the frame starts in the write being queued, for terminate() (refuseUnwritten).
-    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this.queuedBytes(), compressed);
+    return callbacks.track(cb, cb === undefined || this._deflate ? -1 : this._queuedBytes(), compressed);
   }
 
   /** Bytes written to the stream and not yet handed to the socket. */
-  private queuedBytes(): number {
+  private _queuedBytes(): number {
     return this._stream!.bufferedAmount - this._stream!.nextLayer.writableLength;
   }
 
@@ -676,15 +677,15 @@ export class WebSocket extends EventEmitter {
     if (this._readyState !== OPEN) return sendAfterClose(this, data, cb);
     // In ws's order: the options, the data, the callback; each may throw, and nothing is queued before all were read.
     const opts = messageOptions(data, options);
-    if (isBlob(data)) return this.queueBehindBlob(SEND, data, opts, callbackArg(cb));
+    if (isBlob(data)) return this._queueBehindBlob(SEND, data, opts, callbackArg(cb));
     // Converted now, as ws does: data it cannot send throws here, also behind a Blob.
     const payload = toSendable(data);
     cb = callbackArg(cb);
-    if (this._blobs !== null) return this.queueBehindBlob(SEND, payload, opts, cb);
-    this.write(payload, opts, cb);
+    if (this._blobs !== null) return this._queueBehindBlob(SEND, payload, opts, cb);
+    this._writeMessage(payload, opts, cb);
   }
 
-  private write(data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
+  private _writeMessage(data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
     const payload = toSendable(data);
     opts ??= messageOptions(payload, undefined);
     const s = this._stream!;
@@ -713,11 +714,11 @@ export class WebSocket extends EventEmitter {
     // into a copy) and a string's bytes.
     if (!compressed && largerThan(payload, COPY_MAX)) flushQueued(s);
     // A payload too large to copy went to the socket at once (readBytesAtCall), with what this turn queued before it.
-    if (this._callbacks !== null && !this._deflate && this.queuedBytes() === 0) this._callbacks.handedOver();
+    if (this._callbacks !== null && !this._deflate && this._queuedBytes() === 0) this._callbacks.handedOver();
   }
 
   /** A Blob is read (asynchronously) before it is sent; sends, pings and pongs after it wait their turn. */
-  private queueBehindBlob(
+  private _queueBehindBlob(
     kind: Kind,
     data: unknown,
     opts: MessageOptions | undefined,
@@ -728,35 +729,35 @@ export class WebSocket extends EventEmitter {
     if (this._blobs.length === 1) {
       // ws's sender queues a Blob behind a message being compressed without reading it yet.
       this._blobsBehindDeflate = this._deflate && this._callbacks !== null && this._callbacks.compressing > 0;
-      this.drainBlobs();
+      this._drainBlobs();
     }
   }
 
-  private dispatch(kind: Kind, data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
-    if (kind === SEND) this.write(data, opts, cb);
-    else this.writeControl(kind === PING, data as Buffer | string | ArrayBufferView | ArrayBuffer, cb);
+  private _dispatch(kind: Kind, data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
+    if (kind === SEND) this._writeMessage(data, opts, cb);
+    else this._writeControl(kind === PING, data as Buffer | string | ArrayBufferView | ArrayBuffer, cb);
   }
 
-  private drainBlobs(): void {
+  private _drainBlobs(): void {
     const q = this._blobs;
     while (q !== null && q.length > 0) {
       const [kind, data, opts, cb] = q[0]!;
       if (isBlob(data)) {
         // The Promise's reactions only schedule: a callback that throws is not a rejection.
         data.arrayBuffer().then(
-          (ab) => process.nextTick(() => this.blobRead(data, Buffer.from(ab), null)),
-          (err: Error) => process.nextTick(() => this.blobRead(data, null, err)),
+          (ab) => process.nextTick(() => this._blobRead(data, Buffer.from(ab), null)),
+          (err: Error) => process.nextTick(() => this._blobRead(data, null, err)),
         );
         return;
       }
       q.shift();
-      this.dispatch(kind, data, opts, cb);
+      this._dispatch(kind, data, opts, cb);
     }
     this._blobs = null;
     const close = this._closeAfterBlobs;
     if (close !== null) {
       this._closeAfterBlobs = null;
-      this.closeStream(close[0], close[1]);
+      this._closeStream(close[0], close[1]);
     }
   }
 
@@ -764,7 +765,7 @@ export class WebSocket extends EventEmitter {
    * The Blob at the head of the queue cannot be sent: its callback and those of every send behind
    * it get `err` (ws's error when the connection closed while a Blob was read).
    */
-  private failBlobs(err: Error = this._blobsBehindDeflate ? compressingClosedError() : blobClosedError()): void {
+  private _failBlobs(err: Error = this._blobsBehindDeflate ? compressingClosedError() : blobClosedError()): void {
     const q = this._blobs!;
     this._blobs = null;
     this._closeAfterBlobs = null;
@@ -772,21 +773,21 @@ export class WebSocket extends EventEmitter {
   }
 
   /** Fails the calls queued from `blob` on, unless they were answered already (the connection closed). */
-  private failBlobsOf(blob: Blob): void {
-    if (this._blobs !== null && this._blobs[0]![1] === blob) this.failBlobs();
+  private _failBlobsOf(blob: Blob): void {
+    if (this._blobs !== null && this._blobs[0]![1] === blob) this._failBlobs();
   }
 
   /** A Blob at the head of the queue was read: it is sent (or the calls told why not), then the rest. */
-  private blobRead(blob: Blob, bytes: Buffer | null, err: Error | null): void {
+  private _blobRead(blob: Blob, bytes: Buffer | null, err: Error | null): void {
     this._blobBytes -= blob.size;
     if (this._blobs === null || this._blobs[0]![1] !== blob) return; // answered when the connection closed
-    if (err !== null) return this.blobFailed(err);
+    if (err !== null) return this._blobFailed(err);
     // The socket went meanwhile: answered after the calls before the Blob (in the order of the calls).
-    if (this._stream!.nextLayer.destroyed) return this._track(() => this.failBlobsOf(blob), false)(null);
+    if (this._stream!.nextLayer.destroyed) return this._track(() => this._failBlobsOf(blob), false)(null);
     const [kind, , opts, cb] = this._blobs.shift()!;
     // The bytes were read into an ArrayBuffer of their own: nobody else can change them, so they are not copied.
-    writeOwnBytes(this._stream!, () => this.dispatch(kind, bytes, opts, cb));
-    this.drainBlobs();
+    writeOwnBytes(this._stream!, () => this._dispatch(kind, bytes, opts, cb));
+    this._drainBlobs();
   }
 
   /**
@@ -795,13 +796,13 @@ export class WebSocket extends EventEmitter {
    * 'error' comes (once, and not after 'close'); 'close' (1006) follows when the socket closes.
    * ws answers at once; here the calls before the Blob may still be in flight: after their answers.
    */
-  private blobFailed(err: Error): void {
-    this._track(() => this.failOnBlobError(err), false)(null);
+  private _blobFailed(err: Error): void {
+    this._track(() => this._failOnBlobError(err), false)(null);
   }
 
-  private failOnBlobError(err: Error): void {
+  private _failOnBlobError(err: Error): void {
     if (this._blobs === null) return; // the connection closed meanwhile: the calls were answered then
-    this.failBlobs(err);
+    this._failBlobs(err);
     if (this._readyState === CLOSED) return;
     if (this._readyState === OPEN) this._readyState = CLOSING;
     this._stream!.nextLayer.end();
@@ -812,14 +813,19 @@ export class WebSocket extends EventEmitter {
   }
 
   ping(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
-    this.control(true, data, mask, cb);
+    this._sendControl(true, data, mask, cb);
   }
 
   pong(data?: unknown, mask?: boolean | SendCallback, cb?: SendCallback): void {
-    this.control(false, data, mask, cb);
+    this._sendControl(false, data, mask, cb);
   }
 
-  private control(ping: boolean, data: unknown, mask: boolean | SendCallback | undefined, cb?: SendCallback): void {
+  private _sendControl(
+    ping: boolean,
+    data: unknown,
+    mask: boolean | SendCallback | undefined,
+    cb?: SendCallback,
+  ): void {
     if (this._readyState === CONNECTING) throw notOpenError(CONNECTING);
     if (typeof data === 'function') {
       cb = data as SendCallback;
@@ -834,11 +840,11 @@ export class WebSocket extends EventEmitter {
     cb = callbackArg(cb);
     // Behind a Blob being read, as ws's sender queues them (a Blob payload is read first too).
     if (this._blobs !== null || isBlob(payload))
-      return this.queueBehindBlob(ping ? PING : PONG, payload, undefined, cb);
-    this.writeControl(ping, payload, cb);
+      return this._queueBehindBlob(ping ? PING : PONG, payload, undefined, cb);
+    this._writeControl(ping, payload, cb);
   }
 
-  private writeControl(
+  private _writeControl(
     ping: boolean,
     payload: Buffer | string | ArrayBufferView | ArrayBuffer,
     cb?: SendCallback,
@@ -871,7 +877,7 @@ export class WebSocket extends EventEmitter {
           throw new TypeError('Second argument must be a string or a Uint8Array');
         // RFC 6455 §5.5.1: the reason is UTF-8 (ws sends any bytes). Refused before anything changes: the
         // WebSocket stays open, and one waiting for Blobs does not fail later. (The answer to the peer's close,
-        // which may carry its own bytes with skipUTF8Validation, echoes them: closeStream.)
+        // which may carry its own bytes with skipUTF8Validation, echoes them: _closeStream.)
         if (typeof data !== 'string' && this._stream.closeReason === undefined && !isUtf8(data))
           throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'close reason is not UTF-8');
         reason = data;
@@ -879,10 +885,10 @@ export class WebSocket extends EventEmitter {
     }
     this._readyState = CLOSING;
     if (this._blobs !== null) this._closeAfterBlobs = [code ?? 1005, reason];
-    else this.closeStream(code ?? 1005, reason);
+    else this._closeStream(code ?? 1005, reason);
   }
 
-  private closeStream(code: number, reason: string | Uint8Array | undefined): void {
+  private _closeStream(code: number, reason: string | Uint8Array | undefined): void {
     const s = this._stream!;
     try {
       s.close({ code, reason }, noop);
@@ -902,7 +908,7 @@ export class WebSocket extends EventEmitter {
       this._readyState = CLOSING;
       // ws writes each frame at once: what was sent before terminate() goes out (its callback gets
       // null), then the socket is destroyed.
-      this.flushBeforeDestroy(this._stream);
+      this._flushBeforeDestroy(this._stream);
       this._stream.nextLayer.destroy();
     }
   }
@@ -913,10 +919,10 @@ export class WebSocket extends EventEmitter {
    * known on a plain TCP or pipe socket, whose handle counts the bytes it still holds (a TLS
    * socket's counts encrypted bytes: there every frame of the write gets null).
    */
-  private flushBeforeDestroy(s: WebSocketStream): void {
+  private _flushBeforeDestroy(s: WebSocketStream): void {
     const layer = s.nextLayer;
     const idle = layer.writableLength === 0;
-    const queued = this.queuedBytes();
+    const queued = this._queuedBytes();
     flushQueued(s);
     if (this._callbacks === null || !idle || queued === 0 || layer.writableLength === 0) return;
     const socket = this._socket as { encrypted?: boolean; _handle?: { writeQueueSize?: unknown } } | null;
@@ -937,7 +943,7 @@ export class WebSocket extends EventEmitter {
     // As ws, whose resume() resumes its socket, which flows on a later tick: a message held back is
     // emitted after resume() returned, never from inside it (code after the call runs first).
     if (this._held !== null) process.nextTick(deliverHeldAfterResume, this);
-    else this.readNext();
+    else this._readNext();
   }
 
   /** @internal The message held back while paused, unless paused again since (resume()). */
@@ -945,7 +951,7 @@ export class WebSocket extends EventEmitter {
     const held = this._held;
     if (held === null || (this._paused && !this._layerClosed)) return;
     this._held = null;
-    this.deliverHeld(held);
+    this._deliverHeld(held);
   }
 
   declare onopen: ((event: WebSocket.Event) => void) | null;

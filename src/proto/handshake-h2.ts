@@ -31,6 +31,7 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, ':scheme and :path are required');
   checkNoFragment(one(h[':path'])!);
   if (!one(h[':authority'])) throw new HandshakeError('ERR_WS_NO_HOST', 400);
+  if (h['content-length'] !== undefined) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, CONTENT_LENGTH_ON_CONNECT);
   const version = one(h['sec-websocket-version']);
   if (version === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   // 400, not HTTP/1.1's 426 (RFC 6455 §4.4): 426 Upgrade Required asks for an upgrade, which HTTP/2
@@ -44,6 +45,16 @@ export function validateConnectRequest(h: HttpHeaders): ValidConnect {
   if (key !== undefined) valid.accept = computeAccept(trimOws(key));
   return valid;
 }
+
+/**
+ * An extended CONNECT has no content (RFC 9110 §9.3.6), and an HTTP/2 server holds the stream's DATA to a
+ * Content-Length (node:http2 resets the stream at the first frame past it, 0 too): the WebSocket would break.
+ */
+const CONTENT_LENGTH_ON_CONNECT =
+  'content-length on an extended CONNECT, which has no content (RFC 9110 §9.3.6): the stream would be reset at the first frame past it';
+/** RFC 9110 §8.6: a server must not send Content-Length in a 2xx to a CONNECT (clients ignore it, RFC 9112 §6.3). */
+const CONTENT_LENGTH_ON_2XX =
+  'content-length on a 2xx to an extended CONNECT, which a server must not send (RFC 9110 §8.6)';
 
 /** Connection-specific fields, which no HTTP/2 message may carry (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -74,6 +85,7 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
     const value = String(v);
     checkFieldH2(name, value);
     const n = name.toLowerCase();
+    if (n === 'content-length') throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', CONTENT_LENGTH_ON_CONNECT);
     if (n === 'host') {
       if (value.trim().toLowerCase() !== authority.toLowerCase())
         throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', `Host ${shown(value)} is not the URL's authority`);
@@ -86,12 +98,16 @@ export function requestFieldsH2(fields: Record<string, unknown>, authority: stri
 }
 
 /**
- * Checks the regular fields of an HTTP/2 response (a decorator's edits): ERR_WS_INVALID_ARGUMENT
- * for a forbidden field, a name that is no token, or a value with CR, LF or NUL (RFC 9113 §8.2.1;
- * node:http2 would send those as they are).
+ * Checks the regular fields of an HTTP/2 response of `status` to an extended CONNECT (a decorator's
+ * edits): ERR_WS_INVALID_ARGUMENT for a forbidden field, a name that is no token, a value with CR, LF or
+ * NUL (RFC 9113 §8.2.1; node:http2 would send those as they are), or Content-Length on a 2xx.
  */
-export function checkResponseFieldsH2(fields: Record<string, unknown>): void {
-  for (const [name, value] of Object.entries(fields)) checkFieldH2(name, value);
+export function checkResponseFieldsH2(fields: Record<string, unknown>, status: number): void {
+  for (const [name, value] of Object.entries(fields)) {
+    checkFieldH2(name, value);
+    if (status >= 200 && status <= 299 && name.toLowerCase() === 'content-length')
+      throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', CONTENT_LENGTH_ON_2XX);
+  }
 }
 
 /** One regular field of an HTTP/2 message: ERR_WS_INVALID_ARGUMENT if it is forbidden, its name no token, or a value holds CR, LF or NUL. */

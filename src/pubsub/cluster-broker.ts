@@ -2,7 +2,9 @@
  * A broker for node:cluster: the workers' `ClusterBroker`s talk to the primary over the cluster's
  * IPC channels, and the primary (`ClusterBroker.servePrimary`) assigns offsets and keeps history
  * in one `MemoryBroker`, so every worker sees a topic in the same offset order under one epoch.
- * A message goes to the workers subscribed to its topic before the publisher hears its offset.
+ * A message goes to the workers subscribed to its topic before the publisher hears its offset,
+ * which it hears once the message is written to each of their channels (flow control: a worker
+ * that does not keep up holds back the publishers instead of growing the primary).
  * Payloads cross IPC as base64, which works with either of cluster's serialisations.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -79,24 +81,34 @@ export class ClusterBroker implements Broker {
     historyBytes(history); // (checked here: the store opens in the background)
     const store = new MemoryBroker(memory);
     const subscribers = new Map<string, Set<Worker>>();
-    const send = (w: Worker, msg: Reply | Delivery): void => {
-      if (!w.isConnected()) return;
+    /** `written` is called once the message is written to the worker's channel, or will never be. */
+    const send = (w: Worker, msg: Reply | Delivery, written: () => void = ignore): void => {
+      if (!w.isConnected()) return written();
       try {
         // With a callback, a write that fails (EPIPE: the worker was killed and its channel is
         // not seen closed yet) is reported to it, instead of as an 'error' event on the Worker,
         // which has no listener and would crash the primary.
-        w.send(msg, undefined, undefined, ignore);
+        w.send(msg, undefined, undefined, written);
       } catch {
         // The worker is going: it will be removed when it exits.
+        written();
       }
     };
+    /**
+     * While a publish hands its message out: counts one more delivery of it, and returns what to
+     * call once that delivery is written to its worker's channel. The publisher hears its offset
+     * only then: a worker that does not read its channel (stopped, or slower than the publishers)
+     * holds back the publishers of its topics, whose connections stop being read past their
+     * publishes in flight, instead of making this process queue every message for it without bound.
+     */
+    let delivering: (() => () => void) | null = null;
     void store.open(
       {
         onMessage: (m) => {
           const ws = subscribers.get(m.topic);
           if (ws === undefined) return;
           const delivery: Delivery = { [TAG]: 'message', ...toWire(m) };
-          for (const w of ws) send(w, delivery);
+          for (const w of ws) send(w, delivery, delivering?.());
         },
         onAvailability: () => {},
       },
@@ -109,12 +121,36 @@ export class ClusterBroker implements Broker {
       const req = msg as unknown as Request;
       const { id, topic } = req;
       switch (req[TAG]) {
-        case 'publish':
-          store.publish(topic, Buffer.from(req.data ?? '', 'base64'), req.binary === true).then(
-            (pos) => reply(w, id, pos),
-            (err: Error) => send(w, { [TAG]: 'reply', id, ok: false, message: err.message }),
+        case 'publish': {
+          // The reply goes once the store answered and every delivery is written (counted in `left`).
+          let left = 1;
+          let answer: Reply;
+          const done = (): void => {
+            if (--left === 0) send(w, answer);
+          };
+          delivering = () => {
+            left++;
+            return done;
+          };
+          let taken: Promise<TopicPosition>;
+          try {
+            // (The store hands the message out within this call.)
+            taken = store.publish(topic, Buffer.from(req.data ?? '', 'base64'), req.binary === true);
+          } finally {
+            delivering = null;
+          }
+          taken.then(
+            (pos) => {
+              answer = { [TAG]: 'reply', id, ok: true, value: pos };
+              done();
+            },
+            (err: Error) => {
+              answer = { [TAG]: 'reply', id, ok: false, message: err.message };
+              done();
+            },
           );
           return;
+        }
         case 'subscribe': {
           // (A worker killed just after sending it may be read after its 'exit': Node orders the two
           // no fixed way, and a dead worker kept here would hold its topics for good.)

@@ -84,7 +84,11 @@ export interface RedisBrokerOptions {
    * is this process's memory, per topic.
    */
   readonly maxHeldBytes?: number;
-  /** More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. */
+  /**
+   * More options for node-redis's `createClient` (TLS, credentials…); `url` and the above win. A
+   * `socket.signal` of the caller's closes the broker's connections when it aborts, and none is made
+   * again (operations fail with ERR_WS_BROKER_UNAVAILABLE until `close()`).
+   */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
 
@@ -516,8 +520,13 @@ export class RedisBroker implements Broker {
     // node-redis's destroy() closes the socket it holds, not one still connecting: that one would
     // connect later and stay open for good, unused (one or two a try while Redis's port drops
     // connections, as a stalled Redis's full backlog does). The pair's sockets are made with this
-    // signal, aborted when the pair is dropped.
+    // signal, aborted when the pair is dropped, or when the caller's own `socket.signal` aborts:
+    // that closes the broker's connections, and none is made again (node 20 connects a socket made
+    // with an aborted signal all the same, and node-redis holds it until its connect timeout).
+    const callerSignal = (this.#options.clientOptions?.socket as { signal?: unknown } | undefined)?.signal;
+    if (callerSignal instanceof AbortSignal && callerSignal.aborted) return false;
     const sockets = new AbortController();
+    if (callerSignal instanceof AbortSignal) abortWith(sockets, callerSignal);
     const commands = redis.createClient({
       ...this.#options.clientOptions,
       url: this.#options.url,
@@ -533,7 +542,7 @@ export class RedisBroker implements Broker {
         // a restarted Redis came up between two processes' tries, the second came back 200 ms
         // after the first, whose publishers had published more than history holds meanwhile.
         reconnectStrategy: (retries: number, cause: Error) => {
-          if (this.#commands !== commands || this.#closed) return cause;
+          if (this.#commands !== commands || this.#closed || sockets.signal.aborted) return cause;
           if (retries === 0) lostAt = Date.now();
           return reconnectDelay(Date.now() - lostAt, maxDelay);
         },
@@ -1421,6 +1430,18 @@ class WrongServerError extends Error {
  * nothing (down, silent, neither).
  */
 type PortAnswer = 'up' | WrongServerError | null;
+
+/**
+ * Aborts `controller` when `signal` (not aborted yet) aborts. The listener on `signal` goes once
+ * `controller` has aborted (the pair dropped), so a long-lived caller's signal holds one per pair,
+ * not one per socket node-redis makes (node adds one to a socket's signal per socket and keeps it;
+ * Node 20.0 has no `AbortSignal.any`).
+ */
+function abortWith(controller: AbortController, signal: AbortSignal): void {
+  const follow = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', follow, { once: true });
+  controller.signal.addEventListener('abort', () => signal.removeEventListener('abort', follow), { once: true });
+}
 
 /**
  * After a connection to `url` failed (not refused): what the port says. Asked both ways at once,

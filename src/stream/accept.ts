@@ -196,7 +196,7 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
     if (agreed.extensions !== '') headers['sec-websocket-extensions'] = agreed.extensions;
     opts.decorator?.(headers, 200);
     // A field HTTP/2 forbids is the decorator's fault: 500 on this stream, not node's throw.
-    checkResponseFieldsH2(headers);
+    checkResponseFieldsH2(headers, 200);
   } catch (e) {
     refuseFor(ws, e, opts, c);
     return;
@@ -204,6 +204,9 @@ function respondH2(ws: HandshakeHost, req: UpgradeRequest, opts: Opts, c: Comple
   try {
     h2!.respond({ ...lowerCaseNames(headers), ':status': 200 });
   } catch (e) {
+    // The peer reset the stream, or its session ended, before this answer: no fault of the caller's. The
+    // layer tells it (its 'close' is coming, or attach() queued it), as a reset or as an end.
+    if (h2!.closed || h2!.destroyed) return;
     // node refused a field (a name or value it will not send): still an answer, 500, on this stream.
     refuse(ws, 500, asError(e), opts, c);
     return;
@@ -238,7 +241,7 @@ function refuse(
     try {
       const decorated = { ...plain };
       opts.decorator?.(decorated as ResponseHeaders, status);
-      checkResponseFieldsH2(allowedFieldsH2(decorated));
+      checkResponseFieldsH2(allowedFieldsH2(decorated), status);
       tries.unshift(decorated);
     } catch {
       /* the plain one */

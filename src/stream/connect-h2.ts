@@ -41,6 +41,8 @@ const settingsKnown = new WeakSet<http2.ClientHttp2Session>();
 /** The one wait (and one set of listeners) per session whose SETTINGS are not known yet. */
 const settingsWaits = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
 
+function ignoreError(): void {}
+
 function sessionGone(what: string): WebSocketError {
   return new WebSocketError('ERR_WS_EOF', `the HTTP/2 session ${what}`);
 }
@@ -122,6 +124,35 @@ function bounded<T>(wait: Promise<T>, timeoutMs: number, what: string, signal: A
 }
 
 /**
+ * The extended CONNECTs waiting for their answer on each session, told of its GOAWAY by one listener
+ * per session: one per stream would pass node's limit of 10 (MaxListenersExceededWarning) with 11
+ * WebSockets opening at once on a shared session.
+ */
+const goawayWatches = new WeakMap<http2.ClientHttp2Session, Set<(lastStreamID: number) => void>>();
+
+function onWatchedGoaway(this: http2.ClientHttp2Session, _code: number, lastStreamID: number): void {
+  for (const watch of goawayWatches.get(this) ?? []) watch(lastStreamID);
+}
+
+/** Calls `watch` with the last stream ID of a GOAWAY `session` receives, until the function returned is called. */
+function watchGoaway(session: http2.ClientHttp2Session, watch: (lastStreamID: number) => void): () => void {
+  let watches = goawayWatches.get(session);
+  if (watches === undefined) {
+    watches = new Set();
+    goawayWatches.set(session, watches);
+    session.on('goaway', onWatchedGoaway);
+  }
+  watches.add(watch);
+  const own = watches;
+  return () => {
+    own.delete(watch);
+    if (own.size > 0 || goawayWatches.get(session) !== own) return;
+    goawayWatches.delete(session);
+    session.off('goaway', onWatchedGoaway);
+  };
+}
+
+/**
  * The answer to the extended CONNECT on `req`: its response headers, or a typed failure as soon as
  * the stream is reset or fails (ERR_WS_NEXT_LAYER), or the session closes or its GOAWAY leaves this
  * stream out (ERR_WS_EOF).
@@ -146,22 +177,25 @@ function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Strea
               `the HTTP/2 stream was reset (error code ${req.rstCode}) before an answer`,
             ),
       );
-    const onGoaway = (_code: number, lastStreamID: number): void => {
+    const onGoaway = (lastStreamID: number): void => {
       if (req.id === undefined || lastStreamID < req.id)
         done(sessionGone('got GOAWAY, which leaves the extended CONNECT out'));
     };
     const done = (err: WebSocketError | null, h?: http2.IncomingHttpHeaders): void => {
       req.off('response', onResponse);
+      // The stream may fail after this, before anything else listens (a GOAWAY with an error code that
+      // leaves it out tells 'goaway' first and destroys the session with its streams after): not thrown.
+      req.on('error', ignoreError);
       req.off('error', onError);
       req.off('close', onClose);
-      session.off('goaway', onGoaway);
+      unwatchGoaway();
       if (err) reject(err);
       else resolve(h!);
     };
     req.on('response', onResponse);
     req.on('error', onError);
     req.on('close', onClose);
-    session.on('goaway', onGoaway);
+    const unwatchGoaway = watchGoaway(session, onGoaway);
   });
 }
 
@@ -235,7 +269,6 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   const response = await bounded(answered, handshakeTimeout, 'the extended CONNECT', signal).catch(
     (e: WebSocketError) => {
       answered.catch(() => {}); // an error after we gave up is nobody's
-      req.on('error', () => {});
       if (!req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
       return fail(e);
     },
@@ -245,6 +278,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   if (status < 200 || status > 299) {
     const parts: Buffer[] = [];
     let size = 0;
+    // (A failure of the stream while its body is read, such as its session's: answerOf left a listener for it.)
     await new Promise<void>((resolve) => {
       req.on('data', (d: Buffer) => {
         if (size < 65536) {
@@ -263,7 +297,11 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
       headers: response as Record<string, string>,
       body: Buffer.concat(parts).subarray(0, 65536),
     };
-    req.close();
+    // A whole answer: our END_STREAM closes the stream. A RST_STREAM behind it is one more reset for nghttp2
+    // to count (its guard against rapid reset): ~1000 declines in a burst on a shared session, and a node:http2
+    // server ends the session with GOAWAY, every WebSocket on it.
+    if (req.readableEnded) req.end();
+    else if (!req.destroyed) req.close();
     fail(err);
   }
   // The checks of RFC 6455 §4.1 steps 5–6, as over HTTP/1.1 (validateUpgradeResponse): a field that is

@@ -44,8 +44,11 @@ export class DeflateLines {
   writingCompressed = false;
   /** The connection closed: the decompressor goes once the inflate line is empty. */
   private closing = false;
-  /** Our compressor keeps its window from message to message (no `*_no_context_takeover` for our side). */
-  private readonly contextTakeover: boolean;
+  /**
+   * Our compressor keeps its window from message to message (no `*_no_context_takeover` for our side): a message
+   * it took must then reach the peer, whose inflater needs it for the next ones.
+   */
+  readonly contextTakeover: boolean;
 
   constructor(
     role: 'server' | 'client',

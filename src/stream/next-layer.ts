@@ -292,15 +292,17 @@ export class DuplexLayer implements NextLayer {
   }
 
   /**
-   * @internal Calls `onClose` once the duplex closes (on a microtask if it is destroyed already), unless `owner` is
-   * attached first (the layer's own 'close' tells it then): `whenClosed()` before any handshake, when nothing of the
-   * stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer) leaves it be.
+   * @internal Calls `onClose` once the duplex closes or the peer ends its side ('end': a socket held half-open, as
+   * node:http's 'upgrade' hands one over, does not close at the peer's FIN), on a microtask if it has already, unless
+   * `owner` is attached first (the layer's own events tell it then): `whenClosed()` before any handshake, when
+   * nothing of the stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer)
+   * leaves it be. (A FIN behind bytes nobody read yet comes as 'end' only once they are read.)
    */
   watchClose(owner: LayerSink, onClose: () => void): void {
     let watches = (this.bits & Bit.CloseWatched) !== 0 ? closeWatches.get(this)! : undefined;
     if (watches?.has(owner)) return;
     const d = this.duplex;
-    if (d.destroyed) {
+    if (d.destroyed || d.readableEnded) {
       queueMicrotask(onClose);
       return;
     }
@@ -314,6 +316,7 @@ export class DuplexLayer implements NextLayer {
       this.flag(Bit.CloseWatched, true);
     }
     watches.set(owner, listener);
+    d.once('end', listener);
     d.once('close', listener);
   }
 
@@ -327,6 +330,7 @@ export class DuplexLayer implements NextLayer {
       this.flag(Bit.CloseWatched, false);
       closeWatches.delete(this);
     }
+    this.duplex.off('end', listener);
     this.duplex.off('close', listener);
   }
 

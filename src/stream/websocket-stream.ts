@@ -56,9 +56,10 @@ export interface WriteOptions {
    */
   compress?: boolean;
   /**
-   * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent);
-   * one already handed to the next layer goes out whole. Either way it completes with
-   * ERR_WS_ABORTED and the stream stays usable.
+   * Cancels the write: one whose bytes are still queued here is withdrawn (nothing of it is sent),
+   * also one being compressed when our side has no context takeover; one already handed to the next
+   * layer, or being compressed into a window the next messages refer to, goes out whole. Either way
+   * it completes with ERR_WS_ABORTED and the stream stays usable.
    */
   signal?: AbortSignal;
 }
@@ -514,15 +515,21 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /**
    * Resolves with `closeInfo` once the next layer is closed (never rejects), also before any handshake: a
-   * Duplex is watched for its 'close' from this call on (a custom NextLayer tells its close once a handshake
-   * attached to it). A layer closed before any handshake ends abnormally (1006, ERR_WS_EOF).
+   * Duplex is watched from this call on for its 'close', or the peer's end of its side ('end': a socket held
+   * half-open, as node:http's 'upgrade' gives one, stays open after the peer's FIN). A FIN behind bytes nobody
+   * has read yet is seen once a handshake reads them (they may hold the whole session, its close frame too).
+   * A custom NextLayer tells its close only to the sink a handshake attaches: before one, only a layer already
+   * `destroyed` at the call resolves the wait. A layer closed before any handshake ends abnormally (1006,
+   * ERR_WS_EOF); the layer itself is left to its owner.
    */
   whenClosed(): Promise<CloseInfo> {
     const cl = this.#close;
     if (cl?.reported) return Promise.resolve(cl.info!);
     const layer = this.nextLayer;
-    if (this.#state === State.Idle && layer instanceof DuplexLayer)
-      layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
+    if (this.#state === State.Idle) {
+      if (layer instanceof DuplexLayer) layer.watchClose(this.#inner, () => this.#closedBeforeHandshake());
+      else if (layer.destroyed) queueMicrotask(() => this.#closedBeforeHandshake());
+    }
     return this.#closing().whenEnded();
   }
 
@@ -1617,15 +1624,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   ): Promise<void> | undefined {
     const c = waitingTurn(signal, callback);
     if (c.settled) return c.started();
+    const deflate = this.#deflate!;
     // Written but not yet handed on: counted in bufferedAmount while it waits its turn and compresses.
     this.#heldBytes += payload.length;
     const emit = (body: Buffer, rsv1: boolean): void => {
       this.#heldBytes -= payload.length;
+      // Aborted while it compressed: nothing of it is on the wire, and with no context takeover on our side the
+      // compressor kept nothing of it either, so it is withdrawn still (else the peer's window needs it: sent whole).
+      if (withdrawable && c.settled && !deflate.contextTakeover) return;
       this.#queueMessage(opcode, body, fin, rsv1);
       this.#writeQueue().wait(c);
       this.#scheduleFlush();
     };
-    this.#deflate!.send(
+    deflate.send(
       payload,
       fin,
       compress,

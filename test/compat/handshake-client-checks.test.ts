@@ -115,3 +115,26 @@ describe('a 101 whose status line is in HTTP/2.0 or HTTP/0.9 (node:http passes b
     });
   }
 });
+
+describe('a 101 whose subprotocol passes and whose extensions fail', () => {
+  for (const impl of impls) {
+    it(`${impl.name}: \`protocol\` is the server's subprotocol at 'error' and 'close', as ws sets it before the extensions' check`, async () => {
+      const server = await answering(['Sec-WebSocket-Protocol: chat', 'Sec-WebSocket-Extensions: x-foo'], true);
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`, ['super', 'chat']);
+        const events: string[] = [];
+        ws.on('open', () => events.push('open'));
+        ws.on('error', (e: Error) => events.push(`error:${e.message} protocol=${ws.protocol}`));
+        const code = await new Promise((resolve) => ws.on('close', resolve));
+        events.push(`close:${code} protocol=${ws.protocol}`);
+        assert.deepEqual(events, [
+          'error:Server indicated an extension that was not requested protocol=chat',
+          'close:1006 protocol=chat',
+        ]);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
+});

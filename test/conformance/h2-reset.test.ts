@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
+import { type DuplexLayer, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { closeFrame, parseFrames, text } from '../support/frames.js';
 
 const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
@@ -251,4 +251,78 @@ describe('RFC 8441 §5: an END_STREAM we destroy the stream behind (before it is
     assert.match((err as WebSocketError).message, /inside a message/);
     client.session.destroy();
   });
+});
+
+/**
+ * Messages enough to fill a WebSocket whose `readHighWaterMark` is 1 KiB, so that it pauses its stream with the
+ * rest unread in it (within HTTP/2's initial window of 64 KiB).
+ */
+const backlog = Array.from({ length: 6 }, () => 'x'.repeat(8000));
+
+/** What a WebSocket nobody read from reports once read after its peer left: how many messages, then the error. */
+async function readAll(ws: WebSocketStream): Promise<{ read: number; outcome: Awaited<ReturnType<typeof outcome>> }> {
+  let read = 0;
+  for (;;) {
+    const next = ws.read();
+    const ok = await next.then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return { read, outcome: await outcome(ws, next) };
+    read++;
+  }
+}
+
+describe("RFC 8441 §5: a peer's RST_STREAM on a paused stream, bytes unread in it, is a reset too", {
+  timeout: 60_000,
+}, () => {
+  for (const { name, leave, code } of leavings.filter((l) => l.code === 'ERR_WS_NEXT_LAYER')) {
+    it(`server role: ${name} while nobody reads: ${code} after what was read`, async (t) => {
+      const opened: Promise<{ ws: WebSocketStream; stream: http2.ServerHttp2Stream }>[] = [];
+      const port = await h2Server(t, (stream, headers) => {
+        const ws = new WebSocketStream(stream, { readHighWaterMark: 1024 });
+        opened.push(ws.accept({ headers }).then(() => ({ ws, stream })));
+      });
+      const client = await rawConnect(port);
+      const { ws, stream } = await opened[0]!;
+      for (const message of backlog) client.req.write(text(message));
+      // A PING is answered once the frames before it are taken: the DATA is in the server's stream.
+      await new Promise<void>((resolve) => client.session.ping(() => resolve()));
+      assert.equal(stream.isPaused(), true, 'the WebSocket paused its stream');
+      assert.ok(stream.readableLength > 0, 'bytes unread in the stream');
+      const reset = new Promise((resolve) => stream.once('aborted', resolve));
+      leave(client.req);
+      await reset; // (only then is anything read)
+      const { read, outcome: got } = await readAll(ws);
+      // node keeps the unread bytes of a stream reset with NO_ERROR until they are read, drops them for other codes.
+      if (name.endsWith('NO_ERROR')) assert.equal(read, backlog.length);
+      else assert.ok(read < backlog.length, `${read} messages read`);
+      assert.deepEqual(got, expected(code));
+      client.session.destroy();
+    });
+
+    it(`client role: ${name} while nobody reads: ${code} after what was read`, async (t) => {
+      let serverStream: http2.ServerHttp2Stream | undefined;
+      const port = await h2Server(t, (stream) => {
+        serverStream = stream;
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200 });
+        stream.resume();
+      });
+      const ws = await connect(`wss://localhost:${port}/`, { http2: true, ca, readHighWaterMark: 1024 });
+      for (const message of backlog) serverStream!.write(text(message, { mask: false }));
+      await new Promise<void>((resolve) => serverStream!.session!.ping(() => resolve()));
+      const stream = (ws.nextLayer as DuplexLayer).duplex;
+      assert.equal(stream.isPaused(), true, 'the WebSocket paused its stream');
+      assert.ok(stream.readableLength > 0, 'bytes unread in the stream');
+      const reset = new Promise((resolve) => stream.once('aborted', resolve));
+      leave(serverStream!);
+      await reset;
+      const { read, outcome: got } = await readAll(ws);
+      // node keeps the unread bytes of a stream reset with NO_ERROR until they are read, drops them for other codes.
+      if (name.endsWith('NO_ERROR')) assert.equal(read, backlog.length);
+      else assert.ok(read < backlog.length, `${read} messages read`);
+      assert.deepEqual(got, expected(code));
+    });
+  }
 });

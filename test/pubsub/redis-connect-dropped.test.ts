@@ -4,7 +4,8 @@
  * stays connecting. Each try to make the pair of connections gives up at `commandTimeoutMs` and
  * drops it; the sockets it was still making must go with it. node-redis's destroy() closes only
  * a socket that has connected: one still connecting would stay open here (and connect later, an
- * unused client at Redis for good), two more with every try, and after `close()` too.
+ * unused client at Redis for good), two more with every try, and after `close()` too. So also when
+ * the caller passed a signal of its own, which the pair's must not replace.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -55,24 +56,29 @@ async function portThatTakesNothing(): Promise<{ port: number; stop(): Promise<v
   };
 }
 
-it('RedisBroker on a port that takes no connection: the sockets of each try that gave up are closed, none is left after close()', async () => {
-  const redis = await portThatTakesNothing();
-  try {
-    const before = descriptors();
-    const broker = new RedisBroker({
-      url: `redis://127.0.0.1:${redis.port}`,
-      commandTimeoutMs: 200,
-      reconnectMaxDelayMs: 200,
-    });
-    const events = new BrokerRecorder();
-    // Resolves once the first try has given up (the broker is then unavailable, and tries again).
-    await broker.open(events, history);
-    assert.deepEqual(events.availability, [false]);
-    const afterFirstTry = descriptors() - before;
-    await broker.close();
-    const left = descriptors() - before;
-    assert.equal(left, 0, `descriptors left after close(): ${left} (${afterFirstTry} once the first try gave up)`);
-  } finally {
-    await redis.stop();
-  }
-});
+for (const withSignal of [false, true]) {
+  const given = withSignal ? " (and a caller's own socket.signal, never aborted)" : '';
+  it(`RedisBroker on a port that takes no connection${given}: the sockets of each try that gave up are closed, none is left after close()`, async () => {
+    const redis = await portThatTakesNothing();
+    try {
+      const before = descriptors();
+      const caller = new AbortController();
+      const broker = new RedisBroker({
+        url: `redis://127.0.0.1:${redis.port}`,
+        commandTimeoutMs: 200,
+        reconnectMaxDelayMs: 200,
+        ...(withSignal ? { clientOptions: { socket: { signal: caller.signal } } } : {}),
+      });
+      const events = new BrokerRecorder();
+      // Resolves once the first try has given up (the broker is then unavailable, and tries again).
+      await broker.open(events, history);
+      assert.deepEqual(events.availability, [false]);
+      const afterFirstTry = descriptors() - before;
+      await broker.close();
+      const left = descriptors() - before;
+      assert.equal(left, 0, `descriptors left after close(): ${left} (${afterFirstTry} once the first try gave up)`);
+    } finally {
+      await redis.stop();
+    }
+  });
+}

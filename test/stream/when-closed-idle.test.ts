@@ -1,19 +1,31 @@
 /**
  * `whenClosed()` on a stream that never started a handshake resolves once its next layer closes (the
- * peer reset it, or its owner destroyed it), over a TCP socket, TLS, an HTTP/2 stream and the test
- * layer; it leaves no listener on the layer behind, and a later handshake goes as it would have.
+ * peer reset it, or its owner destroyed it) or the peer ends its side (a FIN on the socket node:http's
+ * 'upgrade' hands over, held half-open), over a TCP socket, TLS, an HTTP/2 stream and the test layer;
+ * it leaves no listener on the layer behind, and a later handshake goes as it would have. A FIN behind
+ * bytes nobody read yet is left to the handshake that reads them; a custom NextLayer is told only once
+ * destroyed.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { DuplexLayer, WebSocketStream, createTestPair, rejectUpgrade, type CloseInfo } from '../../src/index.js';
-import { requestObject } from '../support/frames.js';
-import { closedEvenIfReset } from '../support/peer.js';
+import {
+  DuplexLayer,
+  WebSocketStream,
+  createTestPair,
+  rejectUpgrade,
+  type CloseInfo,
+  type LayerSink,
+} from '../../src/index.js';
+import { CustomDuplexLayer } from '../support/duplex-layer.js';
+import { closeFrame, parseFrames, requestHead, requestObject } from '../support/frames.js';
+import { closedEvenIfReset, exchange } from '../support/peer.js';
 
 const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
 
@@ -31,15 +43,22 @@ function firstConnection<S>(server: net.Server, event: string): Promise<S> {
   return once(server, event).then(([s]) => s as S);
 }
 
+/** A TCP connection on 127.0.0.1: our client socket and the server's socket for it (its server closed after the test). */
+async function tcpConnection(t: {
+  after(fn: () => unknown): void;
+}): Promise<{ client: net.Socket; socket: net.Socket }> {
+  const server = net.createServer();
+  t.after(() => server.close());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = firstConnection<net.Socket>(server, 'connection');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  return { client, socket: await accepted };
+}
+
 describe('whenClosed() before any handshake', () => {
   it('over TCP: resolves when the peer resets the connection, with no close listener left', async (t) => {
-    const server = net.createServer();
-    t.after(() => server.close());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = firstConnection<net.Socket>(server, 'connection');
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    const socket = await accepted;
+    const { client, socket } = await tcpConnection(t);
     socket.on('error', () => {}); // the application's: the reset is reported to it as ECONNRESET
     const closeListeners = socket.listenerCount('close');
     const ws = new WebSocketStream(socket);
@@ -56,6 +75,77 @@ describe('whenClosed() before any handshake', () => {
     // Still no handshake: operations say so, as on any stream before its handshake.
     assert.equal(ws.isOpen, false);
     await assert.rejects(ws.write('x'), { code: 'ERR_WS_INVALID_STATE' });
+  });
+
+  it("over node:http's 'upgrade': resolves at the client's FIN (the socket is held half-open), and leaves the socket to its owner", async (t) => {
+    const server = http.createServer();
+    t.after(() => server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const upgraded = once(server, 'upgrade').then(([, s]) => s as net.Socket);
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    client.write(requestHead());
+    const socket = await upgraded;
+    t.after(() => socket.destroy());
+    const endListeners = socket.listenerCount('end');
+    const ws = new WebSocketStream(socket);
+    const ended = ws.whenClosed();
+    const socketEnded = once(socket, 'end'); // (listening after the wait: its listener runs first)
+    client.end(); // a tab closed while the server still decides
+    await socketEnded;
+    assert.notEqual(ws.closeInfo, undefined, "told by the peer's FIN");
+    assertClosedBeforeHandshake(await ended);
+    assert.equal(socket.listenerCount('end'), endListeners);
+    assert.equal(socket.destroyed, false, "the socket is its owner's: it may still answer");
+    await assert.rejects(ws.write('x'), { code: 'ERR_WS_INVALID_STATE' });
+  });
+
+  it('over TCP: a FIN behind bytes nobody read yet is left to the handshake that reads them (a close frame among them: a clean close)', async (t) => {
+    const { client, socket } = await tcpConnection(t);
+    const answer = exchange(client, Buffer.concat([Buffer.from(requestHead()), closeFrame(1000, 'bye')]));
+    client.end();
+    // Until the FIN has come behind the bytes (node holds it until they are read; 'readable' tells
+    // of each arrival, and the listener leaves the socket paused as it was once removed).
+    const finCame = (): boolean => (socket as unknown as { _readableState: { ended: boolean } })._readableState.ended;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (!finCame()) return;
+        socket.off('readable', check);
+        resolve();
+      };
+      socket.on('readable', check);
+    });
+    assert.equal(socket.readableLength > 0, true, 'the bytes are still unread');
+    const ws = new WebSocketStream(socket);
+    const ended = ws.whenClosed();
+    await ws.accept();
+    assert.deepEqual(await ended, { initiatedBy: 'remote', code: 1000, reason: 'bye', wasClean: true });
+    const got = await answer;
+    const frames = parseFrames(Buffer.from(got.slice(got.indexOf('\r\n\r\n') + 4), 'latin1')).frames;
+    assert.equal(got.split('\r\n')[0], 'HTTP/1.1 101 Switching Protocols');
+    assert.deepEqual(
+      frames.map((f) => [f.opcode, f.payload.readUInt16BE(0)]),
+      [[8, 1000]],
+    );
+  });
+
+  it('over a custom NextLayer: resolves at once when the layer was destroyed before the call', async () => {
+    class Layer extends CustomDuplexLayer {
+      attach(sink: LayerSink): void {
+        this.d.on('data', (chunk: Buffer) => sink.onData(chunk));
+        this.d.on('end', () => sink.onEnd());
+        this.d.on('close', () => sink.onClose());
+      }
+    }
+    const [a] = createTestPair();
+    const layer = new Layer(a);
+    a.destroy();
+    await once(a, 'close');
+    const ws = new WebSocketStream(layer);
+    const ended = ws.whenClosed();
+    const first = await Promise.race([ended, new Promise((resolve) => setImmediate(resolve, 'still waiting'))]);
+    assert.notEqual(first, 'still waiting');
+    assertClosedBeforeHandshake(await ended);
   });
 
   it('over TLS: resolves when the server destroys the socket before accepting', async (t) => {

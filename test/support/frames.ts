@@ -155,3 +155,13 @@ export const helloWorld = (closeReason: string, o: Partial<RawFrame> = {}): Buff
   cont('ld', o),
   closeFrame(1000, closeReason, o),
 ];
+
+/** One HTTP/2 frame (RFC 9113 §4.1): its 9-byte header, then `payload`, for tests that speak HTTP/2 byte by byte. */
+export function h2Frame(type: number, flags: number, stream: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
