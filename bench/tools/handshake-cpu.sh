@@ -7,7 +7,9 @@
 #   bench/tools/handshake-cpu.sh WARM N K SERVER...   (from the repository root, after tsc)
 #   e.g.  handshake-cpu.sh 20000 10000 16 ws-stream ws
 # SERVER as for count.sh (ws-stream | ws-stream-net | ws | raw-hs | a script path, run as `node PATH 0`).
-# WARM=1 from fresh servers shows the JIT phase (use a small N then).
+# WARM=1 from fresh servers shows the JIT phase (use a small N then). ECHO=S first runs the echo loads of the full
+# bench's cells before the handshake cells (1 KiB, 16 B, 64 KiB, 1 MiB, the round trip), S seconds each, on every
+# server in turn: the state in which `npm run bench` reaches the handshake rows.
 set -euo pipefail
 warm=$1 n=$2 k=$3; shift 3
 servers=("$@")
@@ -21,6 +23,12 @@ for i in "${!servers[@]}"; do
   for _ in $(seq 100); do grep -qE '[0-9]+/?\s*$' "$out/server-$i.log" 2>/dev/null && break; sleep 0.1; done
   ports[$i]=$(grep -oE '[0-9]+/?\s*$' "$out/server-$i.log" | head -1 | tr -d '/ ')
 done
+if [ -n "${ECHO:-}" ]; then
+  for args in "100 16 1024" "100 16 16" "1 16 65536" "1 4 1048576" "1 1 1024"; do
+    # shellcheck disable=SC2086 # the load's arguments are words
+    for i in "${!servers[@]}"; do dist/bench/loadgen echo 127.0.0.1 "${ports[$i]}" $args "$ECHO" >/dev/null; done
+  done
+fi
 for i in "${!servers[@]}"; do LOADGEN_MSGS=$warm dist/bench/loadgen handshake 127.0.0.1 "${ports[$i]}" 50 600 >/dev/null; done
 # main-thread user, system; other threads' user + system (clock ticks)
 ticks() {

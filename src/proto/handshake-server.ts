@@ -60,7 +60,7 @@ function header(headers: HttpHeaders, name: string, value: HeaderValue): HeaderV
   // the names are walked without an array of them made per miss (own names only, as Object.keys).
   if (value !== undefined) return value;
   for (const k in headers) {
-    if (k.length === name.length && Object.hasOwn(headers, k) && isCaselessly(k, name)) return headers[k];
+    if (k.length === name.length && isCaselessly(k, name) && Object.hasOwn(headers, k)) return headers[k];
   }
   return undefined;
 }

@@ -74,16 +74,22 @@ export function isCaselessly(s: string, lower: string): boolean {
   return s.length === lower.length && elementIs(s, 0, s.length, lower);
 }
 
-/** Whether `s.slice(a, b).toLowerCase() === want`, for ASCII without the slice. */
+/**
+ * Whether `s.slice(a, b).toLowerCase() === want`, for ASCII without the slice. An ASCII letter
+ * lower-cases to one letter, so the first ASCII difference (with only ASCII before it) settles it;
+ * a length that differs is settled only once no character past ASCII (which `toLowerCase` may
+ * lengthen: 'İ') is found.
+ */
 function elementIs(s: string, a: number, b: number, want: string): boolean {
-  let same = b - a === want.length;
+  const sameLength = b - a === want.length;
   for (let i = a; i < b; i++) {
     let c = s.charCodeAt(i);
     if (c >= 0x80) return s.slice(a, b).toLowerCase() === want;
+    if (!sameLength) continue;
     if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (same && c !== want.charCodeAt(i - a)) same = false;
+    if (c !== want.charCodeAt(i - a)) return false;
   }
-  return same;
+  return sameLength;
 }
 
 // tchar of RFC 9110 §5.6.2

@@ -764,7 +764,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const layer = this.nextLayer;
     if (!(layer instanceof DuplexLayer) || !layer.canWriteUnwaited()) return false;
     this.#checkPrepared(frame);
-    this.#writeUnwaited(layer, frame);
+    this.#writeUnwaited(layer, frame, NO_WAITERS);
     return true;
   }
 
@@ -1928,24 +1928,37 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** Hands one batch (one writev) to the next layer; `waiters` hear when it is out. */
   #handOff(bufs: Buffer[], waiters: Waiter[]): void {
     const layer = this.nextLayer;
-    if (waiters.length === 0 && bufs.length === 1 && layer instanceof DuplexLayer && layer.canWriteUnwaited()) {
-      this.#writeUnwaited(layer, bufs[0]!);
+    // During a handshake the one waiter is the handshake's own (its head, and whatever the stream
+    // queued behind it): it hears as soon as the socket has taken the batch, as a write with no
+    // callback tells (node's completion tick for a callback is half of the 101's write path).
+    if (
+      (waiters.length === 0 || this.#state === State.Handshaking) &&
+      bufs.length === 1 &&
+      layer instanceof DuplexLayer &&
+      layer.canWriteUnwaited()
+    ) {
+      this.#writeUnwaited(layer, bufs[0]!, waiters);
       return;
     }
     this.#writeWaited(layer, bufs, waiters);
   }
 
   /**
-   * Nobody waits (prepared frames, control frames): no callback, so Node schedules nothing when
-   * the OS takes the bytes at once, the common case. Otherwise a write of nothing behind them calls
-   * back once they are out, and they count as in flight until then.
+   * No callback, so Node schedules nothing when the OS takes the bytes at once, the common case:
+   * `waiters` (a handshake's) hear at once, with the failure the socket knows of if the write failed
+   * within the call. Otherwise a write of nothing behind the bytes calls back once they are out, and
+   * they count as in flight until then.
    */
-  #writeUnwaited(layer: DuplexLayer, buf: Buffer): void {
+  #writeUnwaited(layer: DuplexLayer, buf: Buffer, waiters: Waiter[]): void {
     if (layer.writeUnwaited(buf)) {
+      if (waiters.length > 0) {
+        const err = this.#unreportedWriteFailure();
+        for (const w of waiters) settle(w, err);
+      }
       if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
       return;
     }
-    this.#writeWaited(layer, NOTHING, NO_WAITERS);
+    this.#writeWaited(layer, NOTHING, waiters);
   }
 
   #writeWaited(layer: NextLayer, bufs: Buffer[], waiters: Waiter[]): void {
