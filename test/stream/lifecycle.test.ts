@@ -2,6 +2,7 @@
  * Timeouts, keep-alive, cancellation, backpressure, teardown and graceful shutdown, over real
  * sockets on 127.0.0.1, with short timeouts.
  */
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -335,22 +336,27 @@ describe('backpressure', () => {
     ws = await s.opened(0);
     const flood = Buffer.concat(Array.from({ length: 1000 }, () => ping(Buffer.alloc(125, 1))));
     const serverSocket = (ws.nextLayer as DuplexLayer).duplex;
-    let sent = 0;
-    while (sent < 2000 && !serverSocket.isPaused()) {
-      if (sock.writableLength < 4 * 1024 * 1024) sock.write(flood);
-      sent++;
-      await turns();
+    try {
+      // Bounded by the bytes sent, not by turns (a loaded machine may take many turns to read a flood):
+      // the server must stop reading long before 256 MiB of pings (its pongs fill the kernel's buffers, a few MiB).
+      const paused = once(serverSocket, 'pause');
+      let sent = 0;
+      while (sent < 256 * 1024 * 1024 && !serverSocket.isPaused()) {
+        sent += flood.length;
+        if (!sock.write(flood)) await Promise.race([once(sock, 'drain'), paused]);
+      }
+      assert.ok(serverSocket.isPaused(), 'the server stopped reading the flood');
+      // The flood now backs up on the client's side: the server is not reading it.
+      while (!sock.writableNeedDrain) {
+        sock.write(flood);
+        await turns();
+      }
+      assert.ok(ws.bufferedAmount <= max + 2 * 1024 * 1024, `our backlog: ${ws.bufferedAmount} bytes`);
+      assert.ok(serverSocket.isPaused(), 'and stays paused while its pongs are not read');
+    } finally {
+      sock.destroy();
+      s.close();
     }
-    assert.ok(serverSocket.isPaused(), 'the server stopped reading the flood');
-    // The flood now backs up on the client's side: the server is not reading it.
-    while (!sock.writableNeedDrain) {
-      sock.write(flood);
-      await turns();
-    }
-    assert.ok(ws.bufferedAmount <= max + 2 * 1024 * 1024, `our backlog: ${ws.bufferedAmount} bytes`);
-    assert.ok(serverSocket.isPaused(), 'and stays paused while its pongs are not read');
-    sock.destroy();
-    s.close();
   });
 });
 
