@@ -6,6 +6,7 @@
  * a request line alone that long, where node's parser lets that be told), a target with a fragment
  * 400, and a request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
  */
+import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
@@ -105,6 +106,9 @@ const AS_TEXT = Object.freeze({ binary: false });
  * broken what it agreed to, and nghttp2 ends its connection (a connection error), as it does for any node:http2 server.
  */
 export const H2_MAX_CONCURRENT_STREAMS = 100;
+
+/** How long shutdown() waits for close handshakes and HTTP/2 sessions to end before destroying what is left. */
+const SHUTDOWN_DEADLINE_MS = 2000;
 
 /**
  * The handshake deadline of each connection, counted from its TCP connection (node:http's
@@ -526,9 +530,19 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
         shutdown: async () => {
           // GOAWAY to every HTTP/2 session first (RFC 9113 §6.8): no new stream on it, while its WebSockets get
           // their 1001 below; an idle one is closed at once, one with streams once they are done.
+          let expire!: () => void;
+          const expired = new Promise<void>((resolve) => {
+            expire = resolve;
+          });
+          const timer = setTimeout(expire, SHUTDOWN_DEADLINE_MS);
+          const sessionsClosed = Promise.all([...sessions].map((session) => once(session, 'close')));
           for (const session of sessions) session.close();
-          await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: 2000 });
+          await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: SHUTDOWN_DEADLINE_MS });
           if ('closeAllConnections' in server) server.closeAllConnections();
+          // A page answer still being written finishes on its GOAWAYed session, within the same deadline (with no
+          // WebSocket open, open.shutdown() is done at once: destroying the sessions then would cut the answer).
+          await Promise.race([sessionsClosed, expired]);
+          clearTimeout(timer);
           // What is left past the deadline (a stream that is no WebSocket and never ends) goes with its session.
           for (const session of sessions) session.destroy();
         },

@@ -520,7 +520,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
    * has read yet is seen once a handshake reads them (they may hold the whole session, its close frame too).
    * A custom NextLayer tells its close only to the sink a handshake attaches: before one, only a layer already
    * `destroyed` at the call resolves the wait. A layer closed before any handshake ends abnormally (1006,
-   * ERR_WS_EOF); the layer itself is left to its owner.
+   * ERR_WS_EOF); the layer itself is left to its owner. That end is final: a handshake started after it was
+   * reported fails with ERR_WS_EOF and destroys the layer (a session run then would contradict `closeInfo`).
    */
   whenClosed(): Promise<CloseInfo> {
     const cl = this.#close;
@@ -868,6 +869,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       c.fail(new WebSocketError('ERR_WS_OPERATION_IN_PROGRESS', 'a handshake is running'));
     else if (this.#state !== State.Idle)
       c.fail(new WebSocketError('ERR_WS_INVALID_STATE', 'the handshake was already done'));
+    else if (this.#close?.reported) {
+      // whenClosed() already reported the layer's end (the peer's FIN on a half-open socket, say): a session run
+      // now would contradict that closeInfo, so the handshake fails as on a closed layer, and the layer goes.
+      c.fail(new WebSocketError('ERR_WS_EOF', 'the connection ended before the handshake'));
+      this.nextLayer.destroy();
+    }
     if (c.settled) return false;
     if (signal !== undefined && !bindSignal(c, signal, () => this.#abortBySignal(c))) {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));

@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/index.js';
-import { H2_MAX_CONCURRENT_STREAMS } from '../../src/cli/serve.js';
+import { H2_MAX_CONCURRENT_STREAMS, serve } from '../../src/cli/serve.js';
 import { startServer } from '../conformance/raw-client.js';
 import { h2Frame, parseFrames, frame as wsFrame } from '../support/frames.js';
 
@@ -226,5 +227,43 @@ describe('ws-stream serve --tls: SIGTERM with HTTP/2 sessions open', { timeout: 
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('serve --tls: shutdown with a page answer in flight over HTTP/2', () => {
+  it('the GOAWAYed session keeps its page stream until the answer is whole (it is not cut when no WebSocket is open)', async () => {
+    // Larger than HTTP/2's initial flow-control window (64 KiB): the rest waits for the client's reading.
+    const page = `<!doctype html>${'x'.repeat(1 << 20)}`;
+    const running = await serve({
+      host: '127.0.0.1',
+      port: 0,
+      quiet: true,
+      page,
+      tls: { key: readFileSync(fixturePath('key.pem')), cert: ca },
+    });
+    const port = (running.server.address() as AddressInfo).port;
+    const session = http2.connect(`https://localhost:${port}`, { ca });
+    session.on('error', () => {});
+    const req = session.request({ ':method': 'GET', ':path': '/' }, { endStream: true });
+    req.on('error', () => {});
+    req.pause();
+    await once(req, 'response');
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.pause();
+    let ended = false;
+    req.once('end', () => {
+      ended = true;
+    });
+    // The client reads the rest once told the server is going away.
+    session.once('goaway', () => req.resume());
+    const stopped = running.shutdown();
+    await once(req, 'close');
+    const body = Buffer.concat(chunks);
+    assert.equal(body.length, Buffer.byteLength(page), 'the whole page came');
+    assert.equal(body.equals(Buffer.from(page)), true);
+    assert.equal(ended, true, 'the answer ended (END_STREAM)');
+    await stopped;
+    session.destroy();
   });
 });

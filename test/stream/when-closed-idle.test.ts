@@ -24,7 +24,7 @@ import {
   type LayerSink,
 } from '../../src/index.js';
 import { CustomDuplexLayer } from '../support/duplex-layer.js';
-import { closeFrame, parseFrames, requestHead, requestObject } from '../support/frames.js';
+import { closeFrame, frame, parseFrames, requestHead, requestObject } from '../support/frames.js';
 import { closedEvenIfReset, exchange } from '../support/peer.js';
 
 const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
@@ -98,6 +98,28 @@ describe('whenClosed() before any handshake', () => {
     assert.equal(socket.listenerCount('end'), endListeners);
     assert.equal(socket.destroyed, false, "the socket is its owner's: it may still answer");
     await assert.rejects(ws.write('x'), { code: 'ERR_WS_INVALID_STATE' });
+  });
+
+  it("over node:http's 'upgrade': once the wait reported the client's FIN, accept() fails ERR_WS_EOF and opens nothing (no session runs under the 1006 reported)", async (t) => {
+    const server = http.createServer();
+    t.after(() => server.close());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const upgraded = once(server, 'upgrade') as Promise<[http.IncomingMessage, net.Socket, Buffer]>;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    // The whole session behind the request, then the FIN: node:http reads the frames into the upgrade's `head`.
+    const answer = exchange(client);
+    client.end(Buffer.concat([Buffer.from(requestHead()), frame({ opcode: 1, payload: 'hello' }), closeFrame(1000)]));
+    const [req, socket, head] = await upgraded;
+    assert.equal(head.length > 0, true, 'the frames came in the head');
+    const ws = new WebSocketStream(socket);
+    const ended = await ws.whenClosed();
+    assertClosedBeforeHandshake(ended);
+    await assert.rejects(ws.accept(req, { head }), { code: 'ERR_WS_EOF' });
+    assert.equal(ws.isOpen, false);
+    assert.equal(ws.closeInfo, ended, 'the end reported stays the end');
+    await assert.rejects(ws.read(), { code: 'ERR_WS_INVALID_STATE' });
+    assert.equal(await answer, '', 'no 101: the client was told the stream is closed');
   });
 
   it('over TCP: a FIN behind bytes nobody read yet is left to the handshake that reads them (a close frame among them: a clean close)', async (t) => {
