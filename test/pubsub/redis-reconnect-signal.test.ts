@@ -34,7 +34,7 @@ function listenerWarnings(seen: Error[]): string[] {
   return seen.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message);
 }
 
-it('RedisBroker whose connections are lost 8 times over (each reconnects): no MaxListenersExceededWarning', {
+it('RedisBroker whose connections are lost 12 times over (each reconnects): no MaxListenersExceededWarning', {
   timeout: 60_000,
 }, async () => {
   const seen = warnings();
@@ -47,7 +47,7 @@ it('RedisBroker whose connections are lost 8 times over (each reconnects): no Ma
   const broker = new RedisBroker({ url: proxy.url('redis') });
   const events = new BrokerRecorder();
   await broker.open(events, history);
-  const rounds = 8;
+  const rounds = 12;
   for (let round = 1; round <= rounds; round++) {
     // (a link destroyed in the round before leaves the set at its socket's 'close')
     const lost = await proxy.until(() => (proxy.links.size === 2 ? [...proxy.links] : undefined));
@@ -66,7 +66,7 @@ it('RedisBroker whose connections are lost 8 times over (each reconnects): no Ma
   assert.deepEqual(listenerWarnings(seen), []);
 });
 
-it('RedisBroker while Redis is down, 12 connection attempts refused: no MaxListenersExceededWarning', {
+it('RedisBroker while Redis is down, 24 connection attempts refused: no MaxListenersExceededWarning', {
   timeout: 60_000,
 }, async () => {
   const seen = warnings();
@@ -78,13 +78,13 @@ it('RedisBroker while Redis is down, 12 connection attempts refused: no MaxListe
   // Sockets made from now on: node-redis's attempts (a refused one asks nothing of the port), each
   // published by node as it makes it.
   let refused = 0;
-  let twelveRefused!: () => void;
+  let enoughRefused!: () => void;
   const enough = new Promise<void>((resolve) => {
-    twelveRefused = resolve;
+    enoughRefused = resolve;
   });
   const onSocket = (message: unknown): void => {
     (message as { socket: Socket }).socket.once('close', () => {
-      if (++refused === 12) twelveRefused();
+      if (++refused === 24) enoughRefused();
     });
   };
   subscribe('net.client.socket', onSocket);
@@ -93,8 +93,8 @@ it('RedisBroker while Redis is down, 12 connection attempts refused: no MaxListe
   });
   await server.kill();
   await events.available(false);
-  // Twelve attempts refused and closed (six per connection, at most 50 ms apart: long before the
-  // pair would be replaced).
+  // 24 attempts refused and closed (12 per connection, at most 50 ms apart: long before the pair
+  // would be replaced, Redis down 5 s).
   await enough;
   unsubscribe('net.client.socket', onSocket);
   await server.start();
