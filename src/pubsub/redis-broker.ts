@@ -21,12 +21,13 @@
  * offset, its place in history and its place in every subscriber's stream are decided in one
  * step: delivery order is offset order on every process.
  *
- * Two connections: commands (scripts) and a subscriber (`duplicate()`), which node-redis
+ * Two connections: commands (scripts) and a subscriber (made alike), which node-redis
  * re-subscribes to every channel by itself when it reconnects, before it reports ready. A pair
  * that stalls (a keep-alive PING unanswered) is replaced by a new one, which subscribes every
  * channel before it is used.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocketError } from '../errors.js';
@@ -99,7 +100,6 @@ type BufferListener = (message: Buffer, channel: Buffer) => void;
 interface RedisClient {
   readonly isReady: boolean;
   connect(): Promise<unknown>;
-  duplicate(): RedisClient;
   on(event: string, listener: (...args: never[]) => void): unknown;
   sendCommand(
     args: RedisArg[],
@@ -519,36 +519,46 @@ export class RedisBroker implements Broker {
     let lostAt = 0;
     // node-redis's destroy() closes the socket it holds, not one still connecting: that one would
     // connect later and stay open for good, unused (one or two a try while Redis's port drops
-    // connections, as a stalled Redis's full backlog does). The pair's sockets are made with this
-    // signal, aborted when the pair is dropped, or when the caller's own `socket.signal` aborts:
-    // that closes the broker's connections, and none is made again (node 20 connects a socket made
-    // with an aborted signal all the same, and node-redis holds it until its connect timeout).
+    // connections, as a stalled Redis's full backlog does). Each connection's sockets are made with
+    // a signal of its own (cleared of node's listeners before each new socket: `forgetSockets`),
+    // aborted when the pair is dropped, or when the caller's own `socket.signal` aborts: that
+    // closes the broker's connections, and none is made again (node 20 connects a socket made with
+    // an aborted signal all the same, and node-redis holds it until its connect timeout).
     const callerSignal = (this.#options.clientOptions?.socket as { signal?: unknown } | undefined)?.signal;
     if (callerSignal instanceof AbortSignal && callerSignal.aborted) return false;
     const sockets = new AbortController();
     if (callerSignal instanceof AbortSignal) abortWith(sockets, callerSignal);
-    const commands = redis.createClient({
-      ...this.#options.clientOptions,
-      url: this.#options.url,
-      // A publish while Redis is away fails at once rather than waiting in a queue.
-      disableOfflineQueue: true,
-      socket: {
-        ...(this.#options.clientOptions?.socket as object | undefined),
-        signal: sockets.signal,
-        // A connection that fails before it is the broker's is tried again by `keepConnecting`
-        // (node-redis's own wait would keep the process alive); one of the broker's pair is
-        // retried forever with a capped backoff, until the pair is replaced or the broker closed,
-        // on the clock's multiples: with waits from each process's own loss (a few ms apart),
-        // a restarted Redis came up between two processes' tries, the second came back 200 ms
-        // after the first, whose publishers had published more than history holds meanwhile.
-        reconnectStrategy: (retries: number, cause: Error) => {
-          if (this.#commands !== commands || this.#closed || sockets.signal.aborted) return cause;
-          if (retries === 0) lostAt = Date.now();
-          return reconnectDelay(Date.now() - lostAt, maxDelay);
+    /** A connection of the pair, its sockets made with `signal` (see `forgetSockets`). */
+    const connection = (signal: AbortSignal): RedisClient => {
+      const client = redis.createClient({
+        ...this.#options.clientOptions,
+        url: this.#options.url,
+        // A publish while Redis is away fails at once rather than waiting in a queue.
+        disableOfflineQueue: true,
+        socket: {
+          ...(this.#options.clientOptions?.socket as object | undefined),
+          signal,
+          // A connection that fails before it is the broker's is tried again by `keepConnecting`
+          // (node-redis's own wait would keep the process alive); one of the broker's pair is
+          // retried forever with a capped backoff, until the pair is replaced or the broker closed,
+          // on the clock's multiples: with waits from each process's own loss (a few ms apart),
+          // a restarted Redis came up between two processes' tries, the second came back 200 ms
+          // after the first, whose publishers had published more than history holds meanwhile.
+          reconnectStrategy: (retries: number, cause: Error) => {
+            if (this.#commands !== commands || this.#closed || sockets.signal.aborted) return cause;
+            if (retries === 0) lostAt = Date.now();
+            return reconnectDelay(Date.now() - lostAt, maxDelay);
+          },
         },
-      },
-    });
-    const subscriber = commands.duplicate();
+      });
+      // (Told before each socket node-redis makes again: the one before is gone, the next not made.)
+      client.on('reconnecting', () => forgetSockets(signal));
+      return client;
+    };
+    const connectionSockets = [new AbortController(), new AbortController()];
+    for (const controller of connectionSockets) abortWith(controller, sockets.signal);
+    const commands: RedisClient = connection(connectionSockets[0]!.signal);
+    const subscriber = connection(connectionSockets[1]!.signal);
     const pair = [commands, subscriber];
     for (const client of pair) this.#pairSockets.set(client, sockets);
     for (const client of pair) this.#connecting.add(client);
@@ -1441,6 +1451,22 @@ function abortWith(controller: AbortController, signal: AbortSignal): void {
   const follow = (): void => controller.abort(signal.reason);
   signal.addEventListener('abort', follow, { once: true });
   controller.signal.addEventListener('abort', () => signal.removeEventListener('abort', follow), { once: true });
+}
+
+/**
+ * Removes every 'abort' listener on `signal`, the signal one connection's sockets are made with,
+ * as node-redis is about to make another socket for it: the one before is closed (lost, refused,
+ * timed out), the next not made yet. node adds listeners to a socket's signal and keeps one after
+ * the socket closed, holding it; node-redis makes every socket of a connection with the same
+ * signal (it copies its socket options once, and has no hook to make a socket), so each
+ * reconnection left one more: dead sockets kept, and past ten, node's MaxListenersExceededWarning
+ * during any Redis outage. Only node's listeners are on it (the pair's abort reaches it through
+ * `abortWith`, a listener on the pair's signal).
+ */
+function forgetSockets(signal: AbortSignal): void {
+  for (const listener of getEventListeners(signal, 'abort')) {
+    signal.removeEventListener('abort', listener as (event: Event) => void);
+  }
 }
 
 /**
