@@ -17,7 +17,7 @@ import {
   parseFrameHeader,
   type FrameHeader,
 } from './frame.js';
-import { unmask } from './mask.js';
+import { maskInto, unmask } from './mask.js';
 import { Utf8Validator } from './utf8.js';
 
 export interface ReceiverHandler {
@@ -26,7 +26,14 @@ export interface ReceiverHandler {
    * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
    * (permessage-deflate); its pieces are compressed and its text is not validated here.
    */
-  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
+  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, own?: boolean): void;
+  /**
+   * Optional: asked at the first piece of an unfragmented, uncompressed data frame whose payload runs past the
+   * chunk: true to have its pieces gathered (unmasked as they are copied, one pass) into one buffer of `length`
+   * bytes, handed out whole with `own` set (the receiver's memory, not a view of a chunk) instead of piece by
+   * piece. Until `releaseFrame()`: what was gathered goes out as a piece then, and the rest piece by piece.
+   */
+  assembleFrame?(length: number): boolean;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
@@ -108,6 +115,8 @@ export class Receiver {
   private utf8: Utf8Validator | null = null;
   /** Pieces of a control frame's payload cut at chunk boundaries (rare: made when needed). */
   private control: Buffer[] | null = null;
+  /** The current frame's payload, gathered as it arrives (`assembleFrame`); null: handed out piece by piece. */
+  private assembly: Buffer | null = null;
 
   // The options, copied: the object they came in is not kept (memory per connection).
   private readonly readMessageMax: number;
@@ -129,6 +138,23 @@ export class Receiver {
   /** Stops reading input for good (the stream failed the connection for a reason of its own). */
   stop(): void {
     this.state = State.Done;
+    this.assembly = null;
+  }
+
+  /**
+   * What was gathered of the frame in progress (`assembleFrame`) goes out now as a piece, and the rest of the
+   * frame piece by piece as it comes: the reader that wanted the message whole has gone.
+   */
+  releaseFrame(): void {
+    const out = this.assembly;
+    if (out === null) return;
+    this.assembly = null;
+    this.handOutGathered(out, this.hdr!.length - this.remaining);
+  }
+
+  /** The first `got` bytes gathered of the frame in progress, as a piece of its message. */
+  private handOutGathered(out: Buffer, got: number): void {
+    this.handler.onMessageData(out.subarray(0, got), false, (this.flags & MESSAGE_BINARY) !== 0, false, true);
   }
 
   /** Whether the receiver still reads input (no close frame and no violation yet). */
@@ -314,6 +340,8 @@ export class Receiver {
   /** A slice of the current frame's payload: `chunk[start, end)`. */
   private payload(chunk: Buffer, start: number, end: number): void {
     const h = this.hdr!;
+    if (this.assembly !== null || (this.remaining === h.length && end - start < h.length && this.assembles(h)))
+      return this.assemble(chunk, start, end);
     const piece = chunk.subarray(start, end);
     // Unmasked through the view handed out (the native routine then needs no view of its own).
     if (h.masked) this.phase = unmask(piece, 0, piece.length, h.mask, this.phase);
@@ -341,8 +369,40 @@ export class Receiver {
     this.endFrame(piece);
   }
 
-  /** The current frame is complete; `last` is its final piece (its whole payload for a control frame). */
-  private endFrame(last: Buffer): void {
+  /** Whether to gather the frame that starts here (an unfragmented, uncompressed data message) into one buffer. */
+  private assembles(h: FrameHeader): boolean {
+    const op = h.opcode;
+    if (!h.fin || h.rsv1 || (op !== Opcode.Text && op !== Opcode.Binary)) return false;
+    if (this.handler.assembleFrame?.(h.length) !== true) return false;
+    this.assembly = Buffer.allocUnsafe(h.length);
+    return true;
+  }
+
+  /** A slice of the current frame's payload, `chunk[start, end)`, copied (and unmasked) into `assembly`. */
+  private assemble(chunk: Buffer, start: number, end: number): void {
+    const h = this.hdr!;
+    const out = this.assembly!;
+    const at = h.length - this.remaining;
+    const piece = chunk.subarray(start, end);
+    if (h.masked) this.phase = maskInto(piece, out, at, h.mask, this.phase);
+    else out.set(piece, at);
+    this.remaining -= end - start;
+    if ((this.flags & CHECK_UTF8) !== 0 && !this.utf8!.write(out.subarray(at, at + piece.length))) {
+      // What came before the bad piece goes out first, as it would have piece by piece.
+      this.assembly = null;
+      if (at > 0) this.handOutGathered(out, at);
+      return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text is not UTF-8');
+    }
+    if (this.remaining > 0) return;
+    this.assembly = null;
+    this.endFrame(out, true);
+  }
+
+  /**
+   * The current frame is complete; `last` is its final piece (its whole payload for a control frame), `own` when
+   * it is the whole frame gathered here.
+   */
+  private endFrame(last: Buffer, own = false): void {
     const h = this.hdr!;
     this.state = State.Header;
     switch (h.opcode) {
@@ -372,11 +432,12 @@ export class Receiver {
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.flags = flags & ~IN_MESSAGE;
-    this.handler.onMessageData(last, true, binary, compressed);
+    this.handler.onMessageData(last, true, binary, compressed, own);
   }
 
-  // `partial` and `control` are null here already: a split header is joined before it is judged,
-  // and a control frame's pieces are joined before its payload is.
+  // `partial`, `control` and `assembly` are null here already: a split header is joined before it is
+  // judged, a control frame's pieces are joined before its payload is, and a gathered frame fails only
+  // on its text (`assemble`).
   private fail(code: ErrorCode, detail?: string): void {
     this.state = State.Done;
     this.handler.onFail(new WebSocketError(code, detail));
