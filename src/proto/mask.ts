@@ -14,7 +14,13 @@ export type NativeUnmask = (buf: Uint8Array, key: Uint8Array) => void;
  * A native routine that writes `source[0, length)` XORed with the key (from key byte 0) into `output` at `offset`
  * (`bufferutil`'s `mask`): a copy and an unmask in one pass over the bytes.
  */
-export type NativeMask = (source: Uint8Array, key: Uint8Array, output: Uint8Array, offset: number, length: number) => void;
+export type NativeMask = (
+  source: Uint8Array,
+  key: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+  length: number,
+) => void;
 let nativeUnmask: NativeUnmask | null = null;
 let nativeMask: NativeMask | null = null;
 /** Payloads at least this long go to the native routine, when one is set; shorter ones are cheaper in JS. */

@@ -21,7 +21,8 @@ export function loadNativeHelper(): boolean {
     if (typeof bufferutil.mask === 'function') {
       const out = Buffer.alloc(7);
       bufferutil.mask(Buffer.from([1, 2, 3, 4, 5]), Buffer.from([1, 2, 1, 1]), out, 1, 5);
-      if (out.equals(Buffer.from([0, 0, 0, 2, 5, 4, 0]))) mask = (src, key, dst, offset, length) => bufferutil.mask!(src, key, dst, offset, length);
+      if (out.equals(Buffer.from([0, 0, 0, 2, 5, 4, 0])))
+        mask = (src, key, dst, offset, length) => bufferutil.mask!(src, key, dst, offset, length);
     }
     setNativeUnmask((buf, key) => bufferutil.unmask!(buf, key), mask);
     return true;
