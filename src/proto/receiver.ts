@@ -78,6 +78,14 @@ const enum State {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The bytes of the frames being gathered (`assembleFrame`), all receivers together, and their bound: a gathered
+ * frame's buffer is made at its first piece, so a peer that announces a frame and sends little of it makes us
+ * reserve the rest. Past the bound, frames go piece by piece (as uncompressed readSome() pieces always do).
+ */
+let gatheredBytes = 0;
+const GATHER_BUDGET = 64 * 1024 * 1024;
+
 // Bits of `Receiver.flags`: one field for what would be six booleans (8 bytes each, per connection).
 /** The server role: frames must be masked. */
 const SERVER = 1;
@@ -138,7 +146,7 @@ export class Receiver {
   /** Stops reading input for good (the stream failed the connection for a reason of its own). */
   stop(): void {
     this.state = State.Done;
-    this.assembly = null;
+    this.endAssembly();
   }
 
   /**
@@ -146,10 +154,8 @@ export class Receiver {
    * frame piece by piece as it comes: the reader that wanted the message whole has gone.
    */
   releaseFrame(): void {
-    const out = this.assembly;
-    if (out === null) return;
-    this.assembly = null;
-    this.handOutGathered(out, this.hdr!.length - this.remaining);
+    const out = this.endAssembly();
+    if (out !== null) this.handOutGathered(out, this.hdr!.length - this.remaining);
   }
 
   /** The first `got` bytes gathered of the frame in progress, as a piece of its message. */
@@ -373,9 +379,19 @@ export class Receiver {
   private assembles(h: FrameHeader): boolean {
     const op = h.opcode;
     if (!h.fin || h.rsv1 || (op !== Opcode.Text && op !== Opcode.Binary)) return false;
-    if (this.handler.assembleFrame?.(h.length) !== true) return false;
+    if (gatheredBytes + h.length > GATHER_BUDGET || this.handler.assembleFrame?.(h.length) !== true) return false;
     this.assembly = Buffer.allocUnsafe(h.length);
+    gatheredBytes += h.length;
     return true;
+  }
+
+  /** Ends the frame's gathering (its bytes leave the budget); returns what was gathered, if any. */
+  private endAssembly(): Buffer | null {
+    const out = this.assembly;
+    if (out === null) return null;
+    this.assembly = null;
+    gatheredBytes -= out.length;
+    return out;
   }
 
   /** A slice of the current frame's payload, `chunk[start, end)`, copied (and unmasked) into `assembly`. */
@@ -389,12 +405,12 @@ export class Receiver {
     this.remaining -= end - start;
     if ((this.flags & CHECK_UTF8) !== 0 && !this.utf8!.write(out.subarray(at, at + piece.length))) {
       // What came before the bad piece goes out first, as it would have piece by piece.
-      this.assembly = null;
+      this.endAssembly();
       if (at > 0) this.handOutGathered(out, at);
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text is not UTF-8');
     }
     if (this.remaining > 0) return;
-    this.assembly = null;
+    this.endAssembly();
     this.endFrame(out, true);
   }
 

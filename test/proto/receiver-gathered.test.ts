@@ -49,6 +49,14 @@ function receiveCut(r: Receiver, bytes: Buffer, cuts: number[]): void {
   }
 }
 
+/** The first `n` wire bytes of a masked binary frame of `length` bytes (zero payload): its header and a first piece. */
+function frameStart(length: number, n: number): Buffer {
+  const key = [0x12, 0x34, 0x56, 0x78];
+  const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, ...key]);
+  header.writeUInt32BE(length, 6);
+  return Buffer.concat([header, Buffer.alloc(n)]);
+}
+
 function payloadOf(n: number, seed: number): Buffer {
   const next = random(seed);
   const b = Buffer.alloc(n);
@@ -156,6 +164,34 @@ describe('Receiver: frames gathered for a handler that asks (assembleFrame)', ()
     assert.equal(pieces.length, 1);
     assert.equal(pieces[0]!.data.toString('utf8'), 'é'.repeat(600));
     assert.deepEqual([pieces[0]!.fin, pieces[0]!.binary, pieces[0]!.own], [false, false, true]);
+  });
+
+  it('frames being gathered reserve at most 64 MiB in all: past it a frame goes piece by piece; a release gives room back', () => {
+    const start = frameStart(1 << 20, 1024); // a 1 MiB frame's header and its first KiB
+    const receivers = [];
+    for (let i = 0; i < 64; i++) {
+      const g = gathering('server');
+      g.r.receive(start);
+      assert.deepEqual([g.asked, g.pieces.length], [[1 << 20], 0], `receiver ${i}`);
+      receivers.push(g);
+    }
+    const over = gathering('server');
+    over.r.receive(start);
+    assert.deepEqual(over.asked, []);
+    assert.deepEqual(
+      over.pieces.map((p) => [p.data.length, p.fin, p.own]),
+      [[1024, false, false]],
+    );
+    receivers[0]!.r.releaseFrame();
+    const next = gathering('server');
+    next.r.receive(start);
+    assert.deepEqual([next.asked, next.pieces.length], [[1 << 20], 0]);
+    // stop() gives its room back too
+    for (const g of [...receivers.slice(1), next]) g.r.stop();
+    const last = gathering('server');
+    last.r.receive(start);
+    assert.deepEqual(last.asked, [1 << 20]);
+    last.r.stop();
   });
 
   it('valid text gathered across chunks cut inside characters is one whole piece', () => {
