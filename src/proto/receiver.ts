@@ -1,7 +1,9 @@
 /**
  * The read side of the sans-I/O core: bytes in, message pieces and control frames out, through a
  * handler called synchronously. Every frame of a chunk is parsed in one pass; payloads are unmasked
- * in place and handed out as views of the chunk, never copied. A peer's violation never throws: it
+ * in place and handed out as views of the chunk, never copied, except a frame that runs past its chunk
+ * and that the handler asks to have gathered (`assembleFrame`: copied once, unmasked as it is copied,
+ * instead of joined later). A peer's violation never throws: it
  * becomes one `onFail` with the error (whose `closeCode` the I/O layer sends), and the receiver
  * ignores all later input, as it does after a close frame (RFC 6455 §5.5.1).
  */
