@@ -26,14 +26,15 @@ export interface ReceiverHandler {
   /**
    * A piece of a data message's payload, in order. `fin` marks the message's last piece; a message
    * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
-   * (permessage-deflate); its pieces are compressed and its text is not validated here.
+   * (permessage-deflate); its pieces are compressed and its text is not validated here. `gathered`: the
+   * piece is a view of a buffer the receiver gathered a frame into (`assembleFrame`), not of the chunk.
    */
-  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, own?: boolean): void;
+  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered?: Buffer): void;
   /**
    * Optional: asked at the first piece of an unfragmented, uncompressed data frame whose payload runs past the
    * chunk: true to have its pieces gathered (unmasked as they are copied, one pass) into one buffer of `length`
-   * bytes, handed out whole with `own` set (the receiver's memory, not a view of a chunk) instead of piece by
-   * piece. Until `releaseFrame()`: what was gathered goes out as a piece then, and the rest piece by piece.
+   * bytes, handed out whole (with `gathered`) instead of piece by piece. Until `releaseFrame()`: what was
+   * gathered goes out as a piece then, and the rest piece by piece.
    */
   assembleFrame?(length: number): boolean;
   onPing(payload: Buffer): void;
@@ -162,7 +163,7 @@ export class Receiver {
 
   /** The first `got` bytes gathered of the frame in progress, as a piece of its message. */
   private handOutGathered(out: Buffer, got: number): void {
-    this.handler.onMessageData(out.subarray(0, got), false, (this.flags & MESSAGE_BINARY) !== 0, false, true);
+    this.handler.onMessageData(out.subarray(0, got), false, (this.flags & MESSAGE_BINARY) !== 0, false, out);
   }
 
   /** Whether the receiver still reads input (no close frame and no violation yet). */
@@ -413,14 +414,14 @@ export class Receiver {
     }
     if (this.remaining > 0) return;
     this.endAssembly();
-    this.endFrame(out, true);
+    this.endFrame(out, out);
   }
 
   /**
-   * The current frame is complete; `last` is its final piece (its whole payload for a control frame), `own` when
-   * it is the whole frame gathered here.
+   * The current frame is complete; `last` is its final piece (its whole payload for a control frame); `gathered`
+   * the buffer it was gathered into, if it was.
    */
-  private endFrame(last: Buffer, own = false): void {
+  private endFrame(last: Buffer, gathered?: Buffer): void {
     const h = this.hdr!;
     this.state = State.Header;
     switch (h.opcode) {
@@ -450,7 +451,7 @@ export class Receiver {
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.flags = flags & ~IN_MESSAGE;
-    this.handler.onMessageData(last, true, binary, compressed, own);
+    this.handler.onMessageData(last, true, binary, compressed, gathered);
   }
 
   // `partial`, `control` and `assembly` are null here already: a split header is joined before it is

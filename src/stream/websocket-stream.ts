@@ -604,8 +604,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#layerError(err);
       }
       // ReceiverHandler
-      onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, own?: boolean): void {
-        this.s.#gotPiece(data, fin, binary, compressed, own === true);
+      onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered?: Buffer): void {
+        this.s.#gotPiece(data, fin, binary, compressed, gathered ?? null);
       }
       assembleFrame(length: number): boolean {
         return this.s.#wantsWhole(length);
@@ -1163,10 +1163,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   // ===================================================================== receiver events
 
-  /** `own`: the receiver gathered the piece into memory of its own (`assembleFrame`), not a view of the chunk. */
-  #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, own: boolean): void {
+  /** `gathered`: the buffer the receiver gathered the piece's frame into (`assembleFrame`), which it keeps; null: a view of the chunk. */
+  #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered: Buffer | null): void {
     if (this.#deflate?.receive(data, fin, binary, compressed, receivedChunk)) return;
-    this.#deliverPiece(data, fin, binary, own ? null : receivedChunk);
+    this.#deliverPiece(data, fin, binary, gathered ?? receivedChunk);
   }
 
   /**

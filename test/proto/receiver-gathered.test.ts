@@ -25,8 +25,13 @@ function gathering(role: 'server' | 'client', gather: (length: number) => boolea
   const failures: string[] = [];
   const asked: number[] = [];
   const handler: ReceiverHandler = {
-    onMessageData: (data, fin, bin, _compressed, own) =>
-      pieces.push({ data: Buffer.from(data), fin, binary: bin, own: own === true }),
+    onMessageData: (data, fin, bin, _compressed, gathered) =>
+      pieces.push({
+        data: Buffer.from(data),
+        fin,
+        binary: bin,
+        own: gathered !== undefined && data.buffer === gathered.buffer,
+      }),
     assembleFrame: (length) => {
       asked.push(length);
       return gather(length);
