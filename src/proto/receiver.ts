@@ -1,7 +1,9 @@
 /**
  * The read side of the sans-I/O core: bytes in, message pieces and control frames out, through a
  * handler called synchronously. Every frame of a chunk is parsed in one pass; payloads are unmasked
- * in place and handed out as views of the chunk, never copied. A peer's violation never throws: it
+ * in place and handed out as views of the chunk, never copied, except a frame that runs past its chunk
+ * and that the handler asks to have gathered (`assembleFrame`: copied once, unmasked as it is copied,
+ * instead of joined later). A peer's violation never throws: it
  * becomes one `onFail` with the error (whose `closeCode` the I/O layer sends), and the receiver
  * ignores all later input, as it does after a close frame (RFC 6455 §5.5.1).
  */
@@ -17,16 +19,24 @@ import {
   parseFrameHeader,
   type FrameHeader,
 } from './frame.js';
-import { unmask } from './mask.js';
+import { maskInto, unmask } from './mask.js';
 import { Utf8Validator } from './utf8.js';
 
 export interface ReceiverHandler {
   /**
    * A piece of a data message's payload, in order. `fin` marks the message's last piece; a message
    * with no payload arrives as one empty piece with `fin`. `compressed`: the message had RSV1
-   * (permessage-deflate); its pieces are compressed and its text is not validated here.
+   * (permessage-deflate); its pieces are compressed and its text is not validated here. `gathered`: the
+   * piece is a view of a buffer the receiver gathered a frame into (`assembleFrame`), not of the chunk.
    */
-  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void;
+  onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered?: Buffer): void;
+  /**
+   * Optional: asked at the first piece of an unfragmented, uncompressed data frame whose payload runs past the
+   * chunk: true to have its pieces gathered (unmasked as they are copied, one pass) into one buffer of `length`
+   * bytes, handed out whole (with `gathered`) instead of piece by piece. Until `releaseFrame()`: what was
+   * gathered goes out as a piece then, and the rest piece by piece.
+   */
+  assembleFrame?(length: number): boolean;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** The peer's close frame; `code` 1005 when it carried none. No input is read after it. */
@@ -71,6 +81,14 @@ const enum State {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The bytes of the frames being gathered (`assembleFrame`), all receivers together, and their bound: a gathered
+ * frame's buffer is made at its first piece, so a peer that announces a frame and sends little of it makes us
+ * reserve the rest. Past the bound, frames go piece by piece (as uncompressed readSome() pieces always do).
+ */
+let gatheredBytes = 0;
+const GATHER_BUDGET = 64 * 1024 * 1024;
+
 // Bits of `Receiver.flags`: one field for what would be six booleans (8 bytes each, per connection).
 /** The server role: frames must be masked. */
 const SERVER = 1;
@@ -108,6 +126,8 @@ export class Receiver {
   private utf8: Utf8Validator | null = null;
   /** Pieces of a control frame's payload cut at chunk boundaries (rare: made when needed). */
   private control: Buffer[] | null = null;
+  /** The current frame's payload, gathered as it arrives (`assembleFrame`); null: handed out piece by piece. */
+  private assembly: Buffer | null = null;
 
   // The options, copied: the object they came in is not kept (memory per connection).
   private readonly readMessageMax: number;
@@ -129,6 +149,21 @@ export class Receiver {
   /** Stops reading input for good (the stream failed the connection for a reason of its own). */
   stop(): void {
     this.state = State.Done;
+    this.endAssembly();
+  }
+
+  /**
+   * What was gathered of the frame in progress (`assembleFrame`) goes out now as a piece, and the rest of the
+   * frame piece by piece as it comes: the reader that wanted the message whole has gone.
+   */
+  releaseFrame(): void {
+    const out = this.endAssembly();
+    if (out !== null) this.handOutGathered(out, this.hdr!.length - this.remaining);
+  }
+
+  /** The first `got` bytes gathered of the frame in progress, as a piece of its message. */
+  private handOutGathered(out: Buffer, got: number): void {
+    this.handler.onMessageData(out.subarray(0, got), false, (this.flags & MESSAGE_BINARY) !== 0, false, out);
   }
 
   /** Whether the receiver still reads input (no close frame and no violation yet). */
@@ -314,6 +349,8 @@ export class Receiver {
   /** A slice of the current frame's payload: `chunk[start, end)`. */
   private payload(chunk: Buffer, start: number, end: number): void {
     const h = this.hdr!;
+    if (this.assembly !== null || (this.remaining === h.length && end - start < h.length && this.assembles(h)))
+      return this.assemble(chunk, start, end);
     const piece = chunk.subarray(start, end);
     // Unmasked through the view handed out (the native routine then needs no view of its own).
     if (h.masked) this.phase = unmask(piece, 0, piece.length, h.mask, this.phase);
@@ -341,8 +378,50 @@ export class Receiver {
     this.endFrame(piece);
   }
 
-  /** The current frame is complete; `last` is its final piece (its whole payload for a control frame). */
-  private endFrame(last: Buffer): void {
+  /** Whether to gather the frame that starts here (an unfragmented, uncompressed data message) into one buffer. */
+  private assembles(h: FrameHeader): boolean {
+    const op = h.opcode;
+    if (!h.fin || h.rsv1 || (op !== Opcode.Text && op !== Opcode.Binary)) return false;
+    if (gatheredBytes + h.length > GATHER_BUDGET || this.handler.assembleFrame?.(h.length) !== true) return false;
+    this.assembly = Buffer.allocUnsafe(h.length);
+    gatheredBytes += h.length;
+    return true;
+  }
+
+  /** Ends the frame's gathering (its bytes leave the budget); returns what was gathered, if any. */
+  private endAssembly(): Buffer | null {
+    const out = this.assembly;
+    if (out === null) return null;
+    this.assembly = null;
+    gatheredBytes -= out.length;
+    return out;
+  }
+
+  /** A slice of the current frame's payload, `chunk[start, end)`, copied (and unmasked) into `assembly`. */
+  private assemble(chunk: Buffer, start: number, end: number): void {
+    const h = this.hdr!;
+    const out = this.assembly!;
+    const at = h.length - this.remaining;
+    const piece = chunk.subarray(start, end);
+    if (h.masked) this.phase = maskInto(piece, out, at, h.mask, this.phase);
+    else out.set(piece, at);
+    this.remaining -= end - start;
+    if ((this.flags & CHECK_UTF8) !== 0 && !this.utf8!.write(out.subarray(at, at + piece.length))) {
+      // What came before the bad piece goes out first, as it would have piece by piece.
+      this.endAssembly();
+      if (at > 0) this.handOutGathered(out, at);
+      return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text is not UTF-8');
+    }
+    if (this.remaining > 0) return;
+    this.endAssembly();
+    this.endFrame(out, out);
+  }
+
+  /**
+   * The current frame is complete; `last` is its final piece (its whole payload for a control frame); `gathered`
+   * the buffer it was gathered into, if it was.
+   */
+  private endFrame(last: Buffer, gathered?: Buffer): void {
     const h = this.hdr!;
     this.state = State.Header;
     switch (h.opcode) {
@@ -372,11 +451,12 @@ export class Receiver {
     if ((flags & CHECK_UTF8) !== 0 && !this.utf8!.end())
       return this.fail('ERR_WS_BAD_FRAME_PAYLOAD', 'text ends inside a character');
     this.flags = flags & ~IN_MESSAGE;
-    this.handler.onMessageData(last, true, binary, compressed);
+    this.handler.onMessageData(last, true, binary, compressed, gathered);
   }
 
-  // `partial` and `control` are null here already: a split header is joined before it is judged,
-  // and a control frame's pieces are joined before its payload is.
+  // `partial`, `control` and `assembly` are null here already: a split header is joined before it is
+  // judged, a control frame's pieces are joined before its payload is, and a gathered frame fails only
+  // on its text (`assemble`).
   private fail(code: ErrorCode, detail?: string): void {
     this.state = State.Done;
     this.handler.onFail(new WebSocketError(code, detail));

@@ -612,8 +612,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         this.s.#layerError(err);
       }
       // ReceiverHandler
-      onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
-        this.s.#gotPiece(data, fin, binary, compressed);
+      onMessageData(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered?: Buffer): void {
+        this.s.#gotPiece(data, fin, binary, compressed, gathered ?? null);
+      }
+      assembleFrame(length: number): boolean {
+        return this.s.#wantsWhole(length);
       }
       onCloseFrame(code: number, reason: string, payload: Buffer): void {
         this.s.#gotClose(code, reason, payload);
@@ -1174,9 +1177,27 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   // ===================================================================== receiver events
 
-  #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean): void {
+  /** `gathered`: the buffer the receiver gathered the piece's frame into (`assembleFrame`), which it keeps; null: a view of the chunk. */
+  #gotPiece(data: Buffer, fin: boolean, binary: boolean, compressed: boolean, gathered: Buffer | null): void {
     if (this.#deflate?.receive(data, fin, binary, compressed, receivedChunk)) return;
-    this.#deliverPiece(data, fin, binary, receivedChunk);
+    this.#deliverPiece(data, fin, binary, gathered ?? receivedChunk);
+  }
+
+  /**
+   * Whether the receiver should gather a data frame of `length` bytes that runs past its chunk into one buffer
+   * (unmasked as it is copied, one pass), rather than hand it out piece by piece for `read()` to join: a reader
+   * waits for a whole message, nothing is queued before it, and the frame is no larger than the queue may hold
+   * (memory the peer makes us reserve by announcing a frame). Without compression only (its lines keep order).
+   * When that reader goes, `releaseFrame()` hands out what was gathered (`#abortRead`, `#endRead`).
+   */
+  #wantsWhole(length: number): boolean {
+    return (
+      this.#reader !== null &&
+      (this.#flags & READER_WHOLE) !== 0 &&
+      this.#deflate === null &&
+      this.#inq.isEmpty &&
+      length <= this.#opts.readHighWaterMark
+    );
   }
 
   /** The inflate line is empty: reads may end, a deferred close answer may go. */
@@ -1425,6 +1446,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   #abortRead(c: Completion<ReceivedData>): void {
     if (this.#reader !== c) return;
     this.#reader = null;
+    this.#receiver?.releaseFrame(); // a frame gathered for it is queued as it stands, for the next reader
     c.fail(new WebSocketError('ERR_WS_ABORTED'));
     this.#updateFlow();
   }
@@ -1481,6 +1503,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** No more data will arrive: reads past the queue fail with `err`, or ERR_WS_CLOSED for null (a clean end). */
   #endRead(err: WebSocketError | null): void {
+    // What arrived of a frame gathered for the reader is queued first, as its pieces would have been.
+    this.#receiver?.releaseFrame();
     if (!this.#readEnded) {
       this.#readEnded = true;
       this.#readError = err;

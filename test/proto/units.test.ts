@@ -1,7 +1,7 @@
 /** Small pure pieces of the core: masking, UTF-8, close payloads, frame headers, token lists, accept key, errors. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { unmask, setNativeUnmask } from '../../src/proto/mask.js';
+import { maskInto, unmask, setNativeUnmask } from '../../src/proto/mask.js';
 import { loadNativeHelper } from '../../src/stream/native.js';
 import { Utf8Validator } from '../../src/proto/utf8.js';
 import { closeReasonOf, encodeClosePayload, parseClosePayload } from '../../src/proto/close-payload.js';
@@ -40,6 +40,39 @@ describe('mask', () => {
   it('the optional native helper (bufferutil, a devDependency here) loads and agrees too', () => {
     assert.equal(loadNativeHelper(), true);
     check('native');
+  });
+  /** maskInto: `src` XORed from key byte `phase` into `dst` at `offset`, `src` and the rest of `dst` untouched. */
+  function checkInto(label: string): void {
+    const key = [0x37, 0xfa, 0x21, 0x3d];
+    for (const len of [0, 1, 5, 33, 1023, 1024, 1031, 5000]) {
+      const src = Buffer.alloc(len + 3);
+      for (let i = 0; i < src.length; i++) src[i] = (i * 29 + 7) & 0xff;
+      const before = Buffer.from(src);
+      for (const from of [0, 1, 3]) {
+        const piece = src.subarray(from, from + len);
+        for (const offset of [0, 2, 5]) {
+          for (let phase = 0; phase < 4; phase++) {
+            const dst = Buffer.alloc(len + 8, 0xee);
+            const p = maskInto(piece, dst, offset, 0x37fa213d, phase);
+            const want = Buffer.alloc(len + 8, 0xee);
+            for (let i = 0; i < len; i++) want[offset + i] = piece[i]! ^ key[(phase + i) & 3]!;
+            const where = `${label}: len ${len} from ${from} offset ${offset} phase ${phase}`;
+            assert.ok(dst.equals(want), where);
+            assert.equal(p, (phase + len) & 3, where);
+          }
+        }
+      }
+      assert.ok(src.equals(before), `${label}: the source is untouched`);
+    }
+  }
+  it('maskInto copies with the key from any phase into any offset, in JavaScript and with the native helper', () => {
+    setNativeUnmask(null);
+    try {
+      checkInto('js');
+    } finally {
+      loadNativeHelper();
+    }
+    checkInto('native');
   });
 });
 
