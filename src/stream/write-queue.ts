@@ -4,7 +4,9 @@
  * headers written in place) and passes large payloads as they are (no copy). A frame whose payload
  * the caller may change once the call returns is built at the call instead, its header and a copy of
  * its payload written straight into the batch being built (the one copy the join would have made):
- * the frames a queue builds one after the other are one run of bytes, written as it is.
+ * the frames a queue builds one after the other are one run of bytes, written as it is. Prepared
+ * frames (the same Buffers queued to many streams) that would wait in the next layer go as they are:
+ * a stream that fell behind holds no copy of bytes every other stream shares.
  */
 import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
@@ -28,9 +30,9 @@ const COALESCE_MAX = 64 * 1024;
 /** In a larger batch, buffers under this size are joined with their neighbours; larger ones are passed as they are. */
 const JOIN_BELOW = 8 * 1024;
 /**
- * For a next layer that is backed up, raw buffers under this size are joined with their neighbours:
- * each buffer passed on costs the layer a write entry of about this size (Node's Writable), more than
- * its copy would.
+ * In a server batch that would wait in the next layer (`passOn`), raw buffers under this size are
+ * joined with their neighbours: each buffer passed on costs the layer a write entry of about this
+ * size (Node's Writable), more than its copy would.
  */
 const PASS_FROM = 128;
 
