@@ -1931,7 +1931,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     if (!force && this.#inFlight > 0 && this.nextLayer.writableLength >= this.#opts.maxBufferedBytes) return;
     const waiters = this.#out.waiting;
-    const bufs = this.#out.batch();
+    const bufs = this.#out.batch(this.nextLayer.writableLength > 0);
     this.#out = NO_WRITES; // an idle stream holds no queue of its own
     if (bufs.length === 0) {
       // All withdrawn, or waiters of no bytes (`whenWritten`): they hear once the writes in flight are out.

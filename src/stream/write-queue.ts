@@ -4,7 +4,9 @@
  * headers written in place) and passes large payloads as they are (no copy). A frame whose payload
  * the caller may change once the call returns is built at the call instead, its header and a copy of
  * its payload written straight into the batch being built (the one copy the join would have made):
- * the frames a queue builds one after the other are one run of bytes, written as it is.
+ * the frames a queue builds one after the other are one run of bytes, written as it is. Prepared
+ * frames (the same Buffers queued to many streams) that would wait in the next layer go as they are:
+ * a stream that fell behind holds no copy of bytes every other stream shares.
  */
 import { Buffer } from 'node:buffer';
 import type { WebSocketError } from '../errors.js';
@@ -27,6 +29,12 @@ export function settle(w: Waiter, err: WebSocketError | null): void {
 const COALESCE_MAX = 64 * 1024;
 /** In a larger batch, buffers under this size are joined with their neighbours; larger ones are passed as they are. */
 const JOIN_BELOW = 8 * 1024;
+/**
+ * In a server batch that would wait in the next layer (`passOn`), raw buffers under this size are
+ * joined with their neighbours: each buffer passed on costs the layer a write entry of about this
+ * size (Node's Writable), more than its copy would.
+ */
+const PASS_FROM = 128;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -188,13 +196,22 @@ export class WriteQueue {
     return this.waiters;
   }
 
-  /** Everything queued as the buffers to write in one batch; what is queued stays as it is. */
-  batch(): Buffer[] {
+  /**
+   * Everything queued as the buffers to write in one batch; what is queued stays as it is.
+   * `backedUp`: the next layer still holds bytes written before, so these would wait in its buffer.
+   */
+  batch(backedUp = false): Buffer[] {
     this.endRun();
     const { bufs, heads, bytes, own } = this;
     if (bytes === 0) return [];
     // One buffer as it is (a prepared frame, a handshake's head, a frame built at the call).
     if (bufs.length === 1 && (heads[0]! & HAS_HEADER) === 0) return bufs;
+    // Server role: raw entries are prepared frames that other streams hold too. Joined, they would
+    // wait in the layer as this stream's own copy when it is backed up, or when the batch is more
+    // than the OS takes at once (a subscriber that fell behind has a batch of its own, shared with
+    // none): they go as they are. (A client's are its own masked copies.)
+    if (!this.mask && (backedUp || bytes > COALESCE_MAX))
+      return (own === 0 && sharedJoinOf(bufs)) || passOn(bufs, heads);
     if (own === 0) return joinShared(bufs, heads, bytes);
     if (bytes <= COALESCE_MAX) return [join(bufs, heads, bytes)];
     return joinSmall(withHeaders(bufs, heads));
@@ -272,17 +289,69 @@ function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
  * same Buffers in the same order, else made now (and kept for the streams that follow in this turn).
  */
 function joinShared(bufs: Buffer[], heads: number[], bytes: number): Buffer[] {
+  const made = sharedJoinOf(bufs);
+  if (made !== null) return made;
   const last = sharedSources;
-  if (last !== null && last.length === bufs.length) {
-    let i = 0;
-    while (i < bufs.length && last[i] === bufs[i]) i++;
-    if (i === bufs.length) return sharedOut.length === 1 ? [sharedOut[0]!] : sharedOut.slice();
-  }
   const out = bytes <= COALESCE_MAX ? [join(bufs, heads, bytes)] : joinSmall(bufs);
   if (last === null) queueMicrotask(forgetShared);
   sharedSources = bufs;
   sharedOut = out;
   return sharedOut.length === 1 ? [out[0]!] : out.slice();
+}
+
+/**
+ * The entries for a next layer where they would wait a while (server role: it is backed up, or the
+ * batch is more than the OS takes at once): raw entries of PASS_FROM bytes or more (prepared frames
+ * that other streams hold too) as they are, payloads of JOIN_BELOW bytes or more as they are, the
+ * rest joined in runs of at most about COALESCE_MAX bytes, headers written in place.
+ */
+function passOn(bufs: Buffer[], heads: number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let runBufs: Buffer[] = [];
+  let runHeads: number[] = [];
+  let runBytes = 0;
+  const endRun = (): void => {
+    if (runBytes === 0) return;
+    out.push(runBufs.length === 1 && runHeads[0] === 0 ? runBufs[0]! : join(runBufs, runHeads, runBytes));
+    runBufs = [];
+    runHeads = [];
+    runBytes = 0;
+  };
+  for (let i = 0; i < bufs.length; i++) {
+    const b = bufs[i]!;
+    const h = heads[i]!;
+    if (b.length < (h === 0 ? PASS_FROM : JOIN_BELOW)) {
+      const size = entrySize(b, h);
+      if (size === 0) continue; // withdrawn
+      runBufs.push(b);
+      runHeads.push(h);
+      runBytes += size;
+      if (runBytes >= COALESCE_MAX) endRun();
+      continue;
+    }
+    if ((h & HAS_HEADER) !== 0) {
+      // The header ends the run; the payload goes as it is.
+      const header = Buffer.allocUnsafe(frameHeaderSize(b.length, false));
+      writeHeader(header, 0, h, b.length);
+      runBufs.push(header);
+      runHeads.push(0);
+      runBytes += header.length;
+    }
+    endRun();
+    out.push(b);
+  }
+  endRun();
+  return out;
+}
+
+/** What the last batch of raw entries made, when it held the same Buffers in the same order as `bufs`; else null. */
+function sharedJoinOf(bufs: Buffer[]): Buffer[] | null {
+  const last = sharedSources;
+  if (last === null || last.length !== bufs.length) return null;
+  let i = 0;
+  while (i < bufs.length && last[i] === bufs[i]) i++;
+  if (i < bufs.length) return null;
+  return sharedOut.length === 1 ? [sharedOut[0]!] : sharedOut.slice();
 }
 
 /** The entries as buffers, each header made as its own small buffer (for a batch too large to join whole). */

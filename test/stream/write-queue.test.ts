@@ -207,4 +207,25 @@ describe('write queue: batches of prepared frames shared by many queues', () => 
     );
     assert.ok(parsed[4]!.payload.equals(own));
   });
+  it('a batch over 64 KiB passes prepared frames as they are, its own small frames joined with their headers', () => {
+    const frames = Array.from({ length: 20 }, (_, i) => prepared(4000, 10 + i));
+    const tiny = prepared(20, 30);
+    const q = new WriteQueue();
+    for (const f of frames) q.raw(f);
+    q.raw(tiny);
+    q.frame(8, Buffer.from([0x03, 0xf0, 0x73, 0x6c, 0x6f, 0x77]), true); // a close frame (1008 "slow") behind them
+    const expected = q.bytes;
+    const { bufs } = q.take();
+    for (const f of frames) assert.ok(bufs.includes(f), 'a prepared frame goes as it is, not copied');
+    assert.equal(bufs.length, frames.length + 1, 'the tiny frame and the close frame are one joined run');
+    const wire = Buffer.concat(bufs);
+    assert.equal(wire.length, expected);
+    const { frames: parsed, rest } = parseFrames(wire);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(
+      parsed.map((f) => [f.opcode, f.payload.length]),
+      [...frames.map(() => [2, 4000]), [2, 20], [8, 6]],
+    );
+    assert.ok(wire.subarray(0, expected - 8).equals(Buffer.concat([...frames, tiny])));
+  });
 });
