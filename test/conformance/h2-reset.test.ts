@@ -9,39 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type DuplexLayer, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { closeFrame, parseFrames, text } from '../support/frames.js';
-
-const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
-const ca = fixture('cert.pem');
-type After = { after(fn: () => unknown): void };
-
-/** An HTTP/2 server with extended CONNECT, handing each stream to `onStream`; closed after the test. */
-async function h2Server(
-  t: After,
-  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
-): Promise<number> {
-  const server = http2.createSecureServer({
-    key: fixture('key.pem'),
-    cert: ca,
-    settings: { enableConnectProtocol: true },
-  });
-  server.on('stream', onStream);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => sessions.add(s));
-  t.after(() => {
-    for (const s of sessions) s.destroy();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
-}
+import { ca, h2Server } from '../support/h2-server.js';
 
 /** An extended CONNECT from node's own client (no WebSocket on this side): the stream and its session. */
 async function rawConnect(port: number): Promise<{ session: http2.ClientHttp2Session; req: http2.ClientHttp2Stream }> {

@@ -6,42 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type ClientHandshakeError, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { h2Frame } from '../support/frames.js';
-
-const fixture = (n: string) => readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url)));
-const ca = fixture('cert.pem');
-type After = { after(fn: () => unknown): void };
-
-/** An HTTP/2 server with extended CONNECT handing each stream to `onStream`, closed after the test. */
-async function h2Server(
-  t: After,
-  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
-): Promise<number> {
-  const server = http2.createSecureServer({
-    key: fixture('key.pem'),
-    cert: ca,
-    settings: { enableConnectProtocol: true },
-  });
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => {
-    sessions.add(s);
-    s.on('error', () => {});
-  });
-  server.on('stream', onStream);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const s of sessions) s.destroy();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
-}
+import { type After, ca, h2Server } from '../support/h2-server.js';
 
 /** A client session whose SETTINGS arrived; destroyed after the test. */
 async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Session> {
