@@ -13,24 +13,14 @@ import http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import { type DuplexLayer, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { closeFrame, parseFrames, text } from '../support/frames.js';
-import { ca, h2Server } from '../support/h2-server.js';
+import { ca, connectHeaders, h2Server } from '../support/h2-server.js';
 
 /** An extended CONNECT from node's own client (no WebSocket on this side): the stream and its session. */
 async function rawConnect(port: number): Promise<{ session: http2.ClientHttp2Session; req: http2.ClientHttp2Stream }> {
   const session = http2.connect(`https://localhost:${port}`, { ca });
   session.on('error', () => {});
   await once(session, 'remoteSettings');
-  const req = session.request(
-    {
-      ':method': 'CONNECT',
-      ':protocol': 'websocket',
-      ':scheme': 'https',
-      ':path': '/',
-      ':authority': `localhost:${port}`,
-      'sec-websocket-version': '13',
-    },
-    { endStream: false },
-  );
+  const req = session.request(connectHeaders(port), { endStream: false });
   req.on('error', () => {});
   const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders];
   assert.equal(headers[':status'], 200);

@@ -11,7 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { type ClientHandshakeError, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { h2Frame } from '../support/frames.js';
-import { type After, ca, h2Server } from '../support/h2-server.js';
+import { type After, ca, connectHeaders, h2Server } from '../support/h2-server.js';
 
 /** A client session whose SETTINGS arrived; destroyed after the test. */
 async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Session> {
@@ -21,17 +21,6 @@ async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Sessi
   await once(session, 'remoteSettings');
   return session;
 }
-
-/** The headers of a valid extended CONNECT to `port`, plus `extra`. */
-const connectHeaders = (port: number, extra: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpHeaders => ({
-  ':method': 'CONNECT',
-  ':protocol': 'websocket',
-  ':scheme': 'https',
-  ':path': '/',
-  ':authority': `localhost:${port}`,
-  'sec-websocket-version': '13',
-  ...extra,
-});
 
 describe('WebSocket over HTTP/2, client role, against a faulty server', { timeout: 60_000 }, () => {
   it('a 403 whose session fails (GOAWAY INTERNAL_ERROR) while its body is read: ERR_WS_UPGRADE_DECLINED with what came, never an uncaught stream error', async (t) => {

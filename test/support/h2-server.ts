@@ -34,3 +34,14 @@ export async function h2Server(
   });
   return (server.address() as AddressInfo).port;
 }
+
+/** The headers of a valid extended CONNECT (RFC 8441) to `port`, plus `extra`. */
+export const connectHeaders = (port: number, extra: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpHeaders => ({
+  ':method': 'CONNECT',
+  ':protocol': 'websocket',
+  ':scheme': 'https',
+  ':path': '/',
+  ':authority': `localhost:${port}`,
+  'sec-websocket-version': '13',
+  ...extra,
+});
