@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readdirSync, readFileSync } from 'node:fs';
 import { closeFrame, parseFrames, requestHead, type WireFrame } from '../support/frames.js';
+import { connectHeaders } from '../support/h2-server.js';
 
 /** What the server answered to a request it refused. */
 export interface Refusal {
@@ -51,17 +52,8 @@ export class RawClient {
   private static h2Request(port: number, over: Record<string, string | null>) {
     const session = http2.connect(`https://localhost:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries({
-      ':method': 'CONNECT',
-      ':protocol': 'websocket',
-      ':scheme': 'https',
-      ':path': '/',
-      ':authority': `localhost:${port}`,
-      'sec-websocket-version': '13',
-      ...over,
-    }))
-      if (v !== null) headers[k] = v;
+    const headers: http2.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries({ ...connectHeaders(port), ...over })) if (v !== null) headers[k] = v;
     const req = session.request(headers);
     const response = new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
       req.once('response', resolve);
