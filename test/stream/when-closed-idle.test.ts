@@ -56,6 +56,20 @@ async function tcpConnection(t: {
   return { client, socket: await accepted };
 }
 
+/** A node:http server whose next 'upgrade' is awaited (request, socket, head), and a TCP client connected to it; closed after the test. */
+async function upgradeServer(t: { after(fn: () => unknown): void }): Promise<{
+  upgraded: Promise<[http.IncomingMessage, net.Socket, Buffer]>;
+  client: net.Socket;
+}> {
+  const server = http.createServer();
+  t.after(() => server.close());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const upgraded = once(server, 'upgrade') as Promise<[http.IncomingMessage, net.Socket, Buffer]>;
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  return { upgraded, client };
+}
+
 describe('whenClosed() before any handshake', () => {
   it('over TCP: resolves when the peer resets the connection, with no close listener left', async (t) => {
     const { client, socket } = await tcpConnection(t);
@@ -78,14 +92,9 @@ describe('whenClosed() before any handshake', () => {
   });
 
   it("over node:http's 'upgrade': resolves at the client's FIN (the socket is held half-open), and leaves the socket to its owner", async (t) => {
-    const server = http.createServer();
-    t.after(() => server.close());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const upgraded = once(server, 'upgrade').then(([, s]) => s as net.Socket);
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const { upgraded, client } = await upgradeServer(t);
     client.write(requestHead());
-    const socket = await upgraded;
+    const [, socket] = await upgraded;
     t.after(() => socket.destroy());
     const endListeners = socket.listenerCount('end');
     const ws = new WebSocketStream(socket);
@@ -101,12 +110,7 @@ describe('whenClosed() before any handshake', () => {
   });
 
   it("over node:http's 'upgrade': once the wait reported the client's FIN, accept() fails ERR_WS_EOF and opens nothing (no session runs under the 1006 reported)", async (t) => {
-    const server = http.createServer();
-    t.after(() => server.close());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const upgraded = once(server, 'upgrade') as Promise<[http.IncomingMessage, net.Socket, Buffer]>;
-    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const { upgraded, client } = await upgradeServer(t);
     // The whole session behind the request, then the FIN: node:http reads the frames into the upgrade's `head`.
     const answer = exchange(client);
     client.end(Buffer.concat([Buffer.from(requestHead()), frame({ opcode: 1, payload: 'hello' }), closeFrame(1000)]));
