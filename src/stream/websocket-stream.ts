@@ -890,7 +890,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#handshakeDeadline = clock() + t;
       watch(this.#inner, t);
     }
-    this.nextLayer.attach(this.#inner);
+    const layer = this.nextLayer;
+    layer.attach(this.#inner);
+    // A custom layer closed before this attach told its close to no sink (DuplexLayer tells a destroyed Duplex's):
+    // the handshake ends as at a close now, not at its deadline (never without one).
+    if (!(layer instanceof DuplexLayer) && layer.destroyed) queueMicrotask(() => this.#layerClosed());
     return true;
   }
 
