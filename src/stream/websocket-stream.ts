@@ -32,7 +32,7 @@ import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { COPY_MAX, NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
-import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
+import { DuplexLayer, attachSink, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
 
 export type { CloseInfo };
@@ -890,11 +890,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#handshakeDeadline = clock() + t;
       watch(this.#inner, t);
     }
-    const layer = this.nextLayer;
-    layer.attach(this.#inner);
-    // A custom layer closed before this attach told its close to no sink (DuplexLayer tells a destroyed Duplex's):
-    // the handshake ends as at a close now, not at its deadline (never without one).
-    if (!(layer instanceof DuplexLayer) && layer.destroyed) queueMicrotask(() => this.#layerClosed());
+    attachSink(this.nextLayer, this.#inner);
     return true;
   }
 
