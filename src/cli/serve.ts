@@ -6,7 +6,6 @@
  * a request line alone that long, where node's parser lets that be told), a target with a fragment
  * 400, and a request with WebSocket headers that is no valid upgrade is answered 400 with the reason.
  */
-import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
@@ -535,7 +534,12 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
             expire = resolve;
           });
           const timer = setTimeout(expire, SHUTDOWN_DEADLINE_MS);
-          const sessionsClosed = Promise.all([...sessions].map((session) => once(session, 'close')));
+          // Its 'close' alone: a session that fails first (its client reset the connection: ECONNRESET) emits
+          // 'error' before it, which events.once() would reject with, failing the shutdown (or, while the
+          // WebSockets' close handshakes are awaited below, crashing the process as an unhandled rejection).
+          const sessionsClosed = Promise.all(
+            [...sessions].map((session) => new Promise<void>((resolve) => session.once('close', () => resolve()))),
+          );
           for (const session of sessions) session.close();
           await open.shutdown({ server, code: 1001, reason: 'server shutting down', deadline: SHUTDOWN_DEADLINE_MS });
           if ('closeAllConnections' in server) server.closeAllConnections();

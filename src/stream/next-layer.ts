@@ -482,6 +482,16 @@ export function toNextLayer(x: Duplex | NextLayer): NextLayer {
 }
 
 /**
+ * Attaches `sink` to `layer`. A custom layer destroyed before it told its close to no sink (DuplexLayer tells a
+ * destroyed Duplex's to the sink it attaches): `sink` hears it on a microtask, so whoever waits on it (a handshake,
+ * `readRequest`) ends at once rather than at its deadline, or never without one.
+ */
+export function attachSink(layer: NextLayer, sink: LayerSink): void {
+  layer.attach(sink);
+  if (!(layer instanceof DuplexLayer) && layer.destroyed) queueMicrotask(() => sink.onClose());
+}
+
+/**
  * Whether `err` is node's TLS refusing the server's certificate (self-signed, an unknown CA, another
  * name, expired): no retry can mend it. The code is on the error itself or on its `cause` (connect()'s
  * ERR_WS_NEXT_LAYER, a broker client's wrapper). Here, with the next layers, as the one TLS helper

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import { normaliseRequestLimits, type ReadRequestOptions } from '../options.js';
 import { HeadError, HeadReader, parseRequestHead, type ParsedRequest } from '../proto/http.js';
-import { DuplexLayer, toNextLayer, type NextLayer } from './next-layer.js';
+import { DuplexLayer, attachSink, toNextLayer, type NextLayer } from './next-layer.js';
 
 export interface ReadRequestResult {
   request: ParsedRequest;
@@ -37,7 +37,7 @@ export function readRequest(layer: Duplex | NextLayer, options?: ReadRequestOpti
       if (err) reject(err);
       else resolve(result!);
     };
-    next.attach({
+    attachSink(next, {
       onData: (chunk) => {
         if (done) return;
         try {

@@ -32,7 +32,7 @@ import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import { COPY_MAX, NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
-import { DuplexLayer, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
+import { DuplexLayer, attachSink, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
 
 export type { CloseInfo };
@@ -890,7 +890,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       this.#handshakeDeadline = clock() + t;
       watch(this.#inner, t);
     }
-    this.nextLayer.attach(this.#inner);
+    attachSink(this.nextLayer, this.#inner);
     return true;
   }
 

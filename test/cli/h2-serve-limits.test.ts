@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/index.js';
 import { H2_MAX_CONCURRENT_STREAMS, serve } from '../../src/cli/serve.js';
 import { startServer } from '../conformance/raw-client.js';
-import { h2Frame, parseFrames, frame as wsFrame } from '../support/frames.js';
+import { h2Frame, parseFrames, requestHead, frame as wsFrame } from '../support/frames.js';
 
 const fixturePath = (n: string) => fileURLToPath(new URL(`../../../test/fixtures/${n}`, import.meta.url));
 const ca = readFileSync(fixturePath('cert.pem'));
@@ -265,5 +265,56 @@ describe('serve --tls: shutdown with a page answer in flight over HTTP/2', () =>
     assert.equal(ended, true, 'the answer ended (END_STREAM)');
     await stopped;
     session.destroy();
+  });
+});
+
+describe('ws-stream serve --tls: SIGTERM while an HTTP/2 client resets its connection', { timeout: 60_000 }, () => {
+  it("a session whose client resets it after the GOAWAY (the server reads ECONNRESET) ends the shutdown's wait for it as a close: the WebSocket still waited on gets 1001, and the process exits 0", async () => {
+    const server = await startServer(tlsArgs);
+    try {
+      // A WebSocket (HTTP/1.1 over TLS) that never answers a close: the shutdown waits for it until its deadline,
+      // so the reset below comes while it waits.
+      const waited = tls.connect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost' });
+      waited.on('error', () => {});
+      await once(waited, 'secureConnect');
+      let got = Buffer.alloc(0);
+      const closed = new Promise<void>((resolve) => waited.once('close', resolve));
+      const opened = new Promise<void>((resolve, reject) => {
+        waited.on('data', (d: Buffer) => {
+          got = Buffer.concat([got, d]);
+          if (got.includes('\r\n\r\n')) resolve();
+        });
+        waited.once('close', () => reject(new Error(`closed before a response head: ${got.toString('latin1')}`)));
+      });
+      waited.write(requestHead({ Host: 'localhost' }, 'GET / HTTP/1.1'));
+      await opened;
+      assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /, 'the HTTP/1.1 WebSocket is open');
+      // A WebSocket over HTTP/2 on a TCP connection of the test's own, to reset.
+      const tcp = net.connect(server.port, '127.0.0.1');
+      tcp.on('error', () => {});
+      await once(tcp, 'connect');
+      const session = http2.connect(`https://localhost:${server.port}`, {
+        createConnection: () => tls.connect({ socket: tcp, ca, servername: 'localhost', ALPNProtocols: ['h2'] }),
+      });
+      session.on('error', () => {});
+      const ws = await connect(`wss://localhost:${server.port}/`, { http2: session });
+      const reset = new Promise<void>((resolve) =>
+        session.once('goaway', () => {
+          tcp.resetAndDestroy();
+          resolve();
+        }),
+      );
+      const exited = once(server.proc, 'exit');
+      server.proc.kill('SIGTERM');
+      await reset;
+      assert.deepEqual(await exited, [0, null]);
+      await closed;
+      const { frames } = parseFrames(got.subarray(got.indexOf('\r\n\r\n') + 4));
+      assert.equal(frames[0]?.opcode, 8, 'a close frame came');
+      assert.equal(frames[0].payload.readUInt16BE(0), 1001);
+      await ws.whenClosed();
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** A custom NextLayer (not a Duplex) carries a WebSocket as well as a socket does. */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocketStream, type LayerSink, type NextLayer } from '../../src/index.js';
+import { WebSocketStream, readRequest, type LayerSink, type NextLayer, type WebSocketError } from '../../src/index.js';
 import { requestHead, text, parseFrames, closeFrame } from '../support/frames.js';
 
 /** A minimal transport: bytes written are recorded; bytes are injected by the test. */
@@ -103,4 +103,16 @@ it('a reset after both close frames is no error: closeInfo is clean without one,
     assert.equal(info.error, undefined, first);
     assert.equal(info.code, first === 'local' ? 1000 : 1001, first);
   }
+});
+
+it('readRequest() on a custom layer destroyed before it: fails at once with ERR_WS_EOF (the layer tells its close to no sink attached after it)', async () => {
+  const layer = new MemoryLayer();
+  layer.destroy();
+  await new Promise((resolve) => setImmediate(resolve)); // its close told, to no sink
+  const reading = readRequest(layer).then(
+    () => 'read',
+    (e: WebSocketError) => e.code,
+  );
+  const first = await Promise.race([reading, new Promise((resolve) => setImmediate(resolve, 'still waiting'))]);
+  assert.equal(first, 'ERR_WS_EOF');
 });

@@ -22,6 +22,7 @@ import {
   rejectUpgrade,
   type CloseInfo,
   type LayerSink,
+  type WebSocketError,
 } from '../../src/index.js';
 import { CustomDuplexLayer } from '../support/duplex-layer.js';
 import { closeFrame, frame, parseFrames, requestHead, requestObject } from '../support/frames.js';
@@ -172,6 +173,30 @@ describe('whenClosed() before any handshake', () => {
     const first = await Promise.race([ended, new Promise((resolve) => setImmediate(resolve, 'still waiting'))]);
     assert.notEqual(first, 'still waiting');
     assertClosedBeforeHandshake(await ended);
+  });
+
+  it('over a custom NextLayer destroyed before any handshake: accept() fails at once with ERR_WS_EOF, as over a destroyed Duplex (the layer tells its close to no sink attached after it)', async () => {
+    class Layer extends CustomDuplexLayer {
+      attach(sink: LayerSink): void {
+        this.d.on('data', (chunk: Buffer) => sink.onData(chunk));
+        this.d.on('end', () => sink.onEnd());
+        this.d.on('close', () => sink.onClose());
+      }
+    }
+    for (const custom of [false, true]) {
+      const [a] = createTestPair();
+      a.destroy();
+      await once(a, 'close');
+      // No handshake deadline: the layer's end is all that can end the handshake.
+      const ws = new WebSocketStream(custom ? new Layer(a) : a, { handshakeTimeout: 0 });
+      const accepting = ws.accept().then(
+        () => 'accepted',
+        (e: WebSocketError) => e.code,
+      );
+      const first = await Promise.race([accepting, new Promise((resolve) => setImmediate(resolve, 'still waiting'))]);
+      assert.equal(first, 'ERR_WS_EOF', custom ? 'custom layer' : 'Duplex');
+      assert.equal(ws.closeInfo?.code, 1006);
+    }
   });
 
   it('over TLS: resolves when the server destroys the socket before accepting', async (t) => {
