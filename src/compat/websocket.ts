@@ -155,11 +155,31 @@ export interface ClientTracker {
   _clientClosed(ws: WebSocket): void;
 }
 
+/**
+ * The frame each list made by ws's `Sender.frame()` (header, payload) was joined into, while a stream still holds
+ * it. A broadcast hands the same list to every socket (socket.io-adapter's `wsPreEncodedFrame`): joined once, every
+ * stream queues the same Buffer instead of a copy of its own (a broadcast to 1,000 sockets held 1,000 copies). Held
+ * weakly: a list that waits in the framework's own buffer (a slow client's) keeps no second copy of its bytes.
+ */
+const joinedFrames = new WeakMap<Buffer[], { parts: Buffer[]; frame: WeakRef<Buffer> }>();
+
+function joinedFrame(list: Buffer[]): Buffer {
+  const joined = joinedFrames.get(list);
+  // The list's parts are checked too: a caller may refill its array between sends.
+  if (joined !== undefined && joined.parts.length === list.length && joined.parts.every((b, i) => b === list[i])) {
+    const frame = joined.frame.deref();
+    if (frame !== undefined) return frame;
+  }
+  const frame = Buffer.concat(list);
+  joinedFrames.set(list, { parts: list.slice(), frame: new WeakRef(frame) });
+  return frame;
+}
+
 /** ws's undocumented `_sender`: `sendFrame(list, cb)` queues a frame made by ws's `Sender.frame()`. */
 class PreparedSender {
   constructor(private readonly ws: WebSocket) {}
   sendFrame(list: Buffer[] | Buffer, cb?: SendCallback): void {
-    const frame = Buffer.isBuffer(list) ? list : list.length === 1 ? list[0]! : Buffer.concat(list);
+    const frame = Buffer.isBuffer(list) ? list : list.length === 1 ? list[0]! : joinedFrame(list);
     const stream = this.ws._stream;
     if (stream === null || this.ws._readyState !== OPEN) {
       if (cb) process.nextTick(cb, notOpenError(this.ws._readyState));

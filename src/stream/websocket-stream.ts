@@ -1552,7 +1552,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         return this.#writeInLine(opcode, toHold(payload, borrowed, own), true, compress, true, signal, callback, true);
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
-    const copy = borrowed && payload.length <= COPY_MAX;
+    const copy = borrowed && this.#copiesAtCall(payload);
     this.#queueMessage(opcode, payload, true, false, copy);
     const ret = this.#queueWaiter(callback, signal, first);
     if (borrowed && !copy) this.#writeBorrowedNow();
@@ -1560,8 +1560,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   /**
-   * A caller's payload too large to copy goes to the next layer now, with what this turn queued before it
-   * (`readBytesAtCall`; ws writes each frame at once). Once our side has ended, the turn's flush fails it.
+   * Whether a caller's payload (`readBytesAtCall`) is copied into its frame at the call: one of up to 64 KiB, unless
+   * the next layer still holds bytes. Then it goes to the layer now as it is, as ws writes it: it waits there as the
+   * caller's Buffer (a copy per message would be held for a peer that does not read).
+   */
+  #copiesAtCall(payload: Buffer): boolean {
+    return payload.length <= COPY_MAX && this.nextLayer.writableLength === 0;
+  }
+
+  /**
+   * A caller's payload that is not copied (`#copiesAtCall`) goes to the next layer now, with what this turn queued
+   * before it (`readBytesAtCall`; ws writes each frame at once). Once our side has ended, the turn's flush fails it.
    */
   #writeBorrowedNow(): void {
     if ((this.#flags & WE_ENDED) === 0) this.#flush();
@@ -1622,7 +1631,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       const part = toHold(payload, borrowed, own);
       ret = this.#writeInLine(opcode, part, fin, deflate.writingCompressed, firstPart, signal, callback);
     } else {
-      const copy = borrowed && payload.length <= COPY_MAX;
+      const copy = borrowed && this.#copiesAtCall(payload);
       this.#queueMessage(opcode, payload, fin, false, copy);
       // A part of a message cannot be withdrawn (the parts after it would be orphans): abort only stops waiting.
       ret = this.#queueWaiter(callback, signal, -1);

@@ -1,0 +1,87 @@
+/**
+ * Socket.IO on each engine under load and faults: many clients in one room, broadcasts that socket.io-adapter
+ * encodes once (`wsPreEncodedFrame`, handed to every socket's `_sender.sendFrame`), with the real socket.io-client.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Server, type Socket as ServerSocket } from 'socket.io';
+import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
+import { engines, listen, closeServer, nextEvent } from './engines.js';
+
+/** The TCP socket under the server side of a Socket.IO connection (its engine.io websocket transport's WebSocket). */
+const rawSocket = (s: ServerSocket): Duplex =>
+  (s.conn as unknown as { transport: { socket: { _socket: Duplex } } }).transport.socket._socket;
+
+for (const engine of engines) {
+  describe(`Socket.IO 4.8 under load on ${engine.name}`, () => {
+    let httpServer: http.Server;
+    let port: number;
+    let io: Server;
+    const clients: ClientSocket[] = [];
+
+    before(async () => {
+      ({ server: httpServer, port } = await listen());
+      io = new Server(httpServer, { wsEngine: engine.WebSocketServer, transports: ['websocket'] });
+      io.on('connection', (socket) => {
+        socket.on('join', (room: string, ack: () => void) => {
+          void socket.join(room);
+          ack();
+        });
+      });
+    });
+    after(async () => {
+      for (const c of clients) c.disconnect();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await closeServer(httpServer);
+    });
+
+    /** `n` connected clients in `room`, each with the server's socket for it. */
+    async function room(n: number, name: string): Promise<{ c: ClientSocket; s: ServerSocket }[]> {
+      return Promise.all(
+        Array.from({ length: n }, async () => {
+          const c = connect(`http://127.0.0.1:${port}`, {
+            transports: ['websocket'],
+            forceNew: true,
+            reconnection: false,
+          });
+          clients.push(c);
+          await nextEvent(c, 'connect', 'connect_error');
+          await c.emitWithAck('join', name);
+          const s = io.of('/').sockets.get(c.id!);
+          assert.ok(s, 'the server knows the client by the id the client was given');
+          return { c, s };
+        }),
+      );
+    }
+
+    it('a broadcast to 100 clients is one frame in memory: every socket is handed the same bytes, not a copy each', async () => {
+      const pairs = await room(100, 'many');
+      const payload = 'b'.repeat(100_000);
+      // The buffers at least as large as the payload that the server hands to the clients' TCP sockets.
+      const handed = new Set<Buffer>();
+      let writes = 0;
+      for (const { s } of pairs) {
+        const socket = rawSocket(s);
+        const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+        socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+          if (Buffer.isBuffer(chunk) && chunk.length >= payload.length) {
+            handed.add(chunk);
+            writes++;
+          }
+          return write(chunk, ...rest);
+        }) as typeof socket.write;
+      }
+      const arrived = Promise.all(pairs.map(({ c }) => nextEvent<string>(c, 'news')));
+      io.to('many').emit('news', payload);
+      const got = await arrived;
+      assert.ok(
+        got.every((m) => m === payload),
+        'every client received the payload',
+      );
+      assert.equal(writes, 100, 'each socket was handed the frame once');
+      assert.equal(handed.size, 1, 'the 100 sockets were handed one Buffer between them');
+    });
+  });
+}
