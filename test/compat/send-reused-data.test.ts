@@ -270,12 +270,24 @@ describe('send() and ping() with data changed after the call, in the same turn: 
     it(c.name, async (t) => {
       for (const { impl, deflate } of runs) {
         for (const role of ['server', 'client'] as const) {
-          const { sender, peer } = await openPair(t, impl, role, deflate);
-          // The peer's listeners are added in the same turn as the calls: nothing arrives before the turn ends.
-          const want = c.run(sender);
-          const got = await receive(peer, want.length);
+          // Both engines hand a frame to the socket at the call by reference (ws every frame, ws-stream/ws one over
+          // 64 KiB or one behind bytes the socket still holds): the bytes at the call are what goes out only where
+          // the kernel took them within the call. A socket still holding bytes after the calls (a loaded machine)
+          // is not what a case checks: the case runs again on a new pair, at most 5 times; the last is asserted.
+          let sender: Ws;
+          let peer: Ws;
+          let want: Expected;
+          let got: Promise<string[]>;
+          for (let attempt = 1; ; attempt++) {
+            ({ sender, peer } = await openPair(t, impl, role, deflate));
+            // The peer's listeners are added in the same turn as the calls: nothing arrives before the turn ends.
+            want = c.run(sender);
+            got = receive(peer, want.length);
+            if (sender._socket.writableLength === 0 || attempt === 5) break;
+            sender.terminate();
+          }
           assert.deepEqual(
-            got,
+            await got,
             want.map(([kind, bytes]) => describeBytes(kind, bytes)),
             `${impl.name}, ${role}${deflate ? ', permessage-deflate' : ''}`,
           );
