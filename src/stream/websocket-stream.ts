@@ -1568,7 +1568,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && payload.length <= COPY_MAX;
-    if (shares && (!this.#opts.autoFragment || payload.length <= this.#opts.fragmentSize) && (copy || built !== null || bytes === null)) {
+    if (
+      shares &&
+      (!this.#opts.autoFragment || payload.length <= this.#opts.fragmentSize) &&
+      (copy || built !== null || bytes === null)
+    ) {
       // One frame: built now and remembered for the next stream's write of the same data, or the one built before.
       if (built !== null) this.#writeQueue().frameAgain(built);
       else this.#writeQueue().frameOnce(data, opcode, payload);

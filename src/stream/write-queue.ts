@@ -346,7 +346,10 @@ export function builtPayloadOf(data: unknown, bytes: Buffer | null, opcode: numb
   if (data !== builtSource || opcode !== builtOpcode || builtSource === null) return null;
   const slab = builtSlab;
   if (slab === null) return builtPayload;
-  if (bytes !== null && (bytes.length !== builtEnd - builtPayloadAt || bytes.compare(slab, builtPayloadAt, builtEnd) !== 0))
+  if (
+    bytes !== null &&
+    (bytes.length !== builtEnd - builtPayloadAt || bytes.compare(slab, builtPayloadAt, builtEnd) !== 0)
+  )
     return null;
   return (builtPayload ??= slab.subarray(builtPayloadAt, builtEnd));
 }
