@@ -52,9 +52,10 @@ const RSV1 = 0x40;
 
 /**
  * The last batch made of raw entries only, and what was written for it. Raw entries are prepared
- * frames, frames queued again for the same data (`frameAgain`), handshake heads and masked frames: Buffers nobody changes once queued, so a batch of the
- * same Buffers in the same order is the same bytes. The subscribers of a topic queue the same
- * prepared frames in one turn: they share one joined Buffer (one copy per turn, not per stream).
+ * frames, frames queued again for the same data (`frameAgain`), handshake heads and masked frames:
+ * Buffers nobody changes once queued, so a batch of the same Buffers in the same order is the same
+ * bytes. The subscribers of a topic queue the same prepared frames in one turn: they share one
+ * joined Buffer (one copy per turn, not per stream).
  * Forgotten once the current tick queue has drained (a microtask), so it holds nothing for long.
  */
 let sharedSources: Buffer[] | null = null;
