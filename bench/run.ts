@@ -38,6 +38,7 @@ type ServerName =
   | 'socketio-default'
   | 'fanout-pubsub'
   | 'fanout-ws'
+  | 'fanout-compat'
   | 'fanout-raw';
 
 /** Each server's program and arguments (node runs them); the port (0) is chosen by the system. */
@@ -57,6 +58,8 @@ const programs: Record<ServerName, string[]> = {
   // Fan-out: every message a client sends goes to every client (1,000), itself included.
   'fanout-pubsub': [join(here, 'servers', 'fanout-pubsub.js'), '0'],
   'fanout-ws': [join(here, 'servers', 'fanout-ws.js'), '0'],
+  // The same program as fanout-ws.ts on ws-stream's ws-compatible API (src/compat).
+  'fanout-compat': [join(here, 'servers', 'fanout-compat.js'), '0'],
   'fanout-raw': [join(here, 'servers', 'fanout-raw.js'), '0'],
 };
 
@@ -301,6 +304,15 @@ const cells: Cell[] = [
     name: 'fanout',
     title: 'fan-out, 1 KiB to 1,000 subscribers, 8 in flight (deliveries/s)',
     servers: ['fanout-pubsub', 'fanout-ws', 'fanout-raw'],
+    args: ['fanout', '1000', '8', '1024', S],
+    metric: 'rate',
+    goal: 'ratio to ws and raw',
+  },
+  {
+    // ws's broadcast loop (servers/fanout-ws.ts) on ws-stream/ws: the fan-out cell's load.
+    name: 'compatfanout',
+    title: 'fan-out, 1 KiB to 1,000 clients, 8 in flight, ws-compatible API (ws-stream/ws) loop (deliveries/s)',
+    servers: ['fanout-compat', 'fanout-ws', 'fanout-raw'],
     args: ['fanout', '1000', '8', '1024', S],
     metric: 'rate',
     goal: 'ratio to ws and raw',

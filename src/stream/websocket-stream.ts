@@ -30,7 +30,16 @@ import { Completion, bindSignal, callBack, rethrow, type Callback } from './comp
 import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshake.js';
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
-import { COPY_MAX, NO_WAITERS, WriteQueue, noopWaiter, settle, type Waiter } from './write-queue.js';
+import {
+  builtPayloadOf,
+  COPY_MAX,
+  forgetBuilt,
+  NO_WAITERS,
+  noopWaiter,
+  settle,
+  type Waiter,
+  WriteQueue,
+} from './write-queue.js';
 import { unwatch, watch, type Ticking } from './timers.js';
 import { DuplexLayer, attachSink, toNextLayer, type LayerSink, type NextLayer } from './next-layer.js';
 import './native.js';
@@ -1536,7 +1545,8 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const options = optionsArg(a);
     const signal = signalArg(options);
     const callback = callbackArg(a, b);
-    const payload = toBuffer(data);
+    // A string's bytes are made below, unless they were made for the write before (see `builtPayloadOf`).
+    const bytes = typeof data === 'string' ? null : toBuffer(data);
     const binary = checkFlag('binary', options?.binary) ?? this.#defaultBinary(data);
     const compressFlag = checkFlag('compress', options?.compress);
     const err =
@@ -1545,7 +1555,12 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         : this.#opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    const borrowed = this.#borrowed(data, payload);
+    // ws-stream/ws's server: the data the write before was built from (a broadcast loop) is sent as the same bytes.
+    const shares = (this.#flags & (SERVER | READ_AT_CALL)) === (SERVER | READ_AT_CALL);
+    const built = shares ? builtPayloadOf(data, bytes, opcode) : null;
+    const payload = built ?? bytes ?? toBuffer(data);
+    // Built bytes are nobody's to change: never copied again.
+    const borrowed = built === null && this.#borrowed(data, payload);
     if (this.#deflate !== null) {
       const compress = this.#deflate.shouldCompress(payload.length, compressFlag);
       if (compress || !this.#deflate.deflateIdle)
@@ -1553,7 +1568,17 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     }
     const first = signal === undefined ? -1 : this.#writeQueue().mark();
     const copy = borrowed && this.#copiesAtCall(payload);
-    this.#queueMessage(opcode, payload, true, false, copy);
+    if (
+      shares &&
+      (!this.#opts.autoFragment || payload.length <= this.#opts.fragmentSize) &&
+      (copy || built !== null || bytes === null)
+    ) {
+      // One frame: built now and remembered for the next stream's write of the same data, or the one built before.
+      if (built !== null) this.#writeQueue().frameAgain(built);
+      else this.#writeQueue().frameOnce(data, opcode, payload);
+    } else {
+      this.#queueMessage(opcode, payload, true, false, copy);
+    }
     const ret = this.#queueWaiter(callback, signal, first);
     if (borrowed && !copy) this.#writeBorrowedNow();
     return ret;
@@ -2084,6 +2109,7 @@ function scheduleFlushAll(): void {
 function flushAll(): void {
   while (deferred !== null) runDeferred(true); // a run may defer another
   flushScheduled = false; // a stream written to while these flush schedules a tick of its own
+  forgetBuilt(); // the turn's writes are done: its last message is not held for the next
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();

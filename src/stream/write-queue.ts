@@ -52,9 +52,10 @@ const RSV1 = 0x40;
 
 /**
  * The last batch made of raw entries only, and what was written for it. Raw entries are prepared
- * frames, handshake heads and masked frames: Buffers nobody changes once queued, so a batch of the
- * same Buffers in the same order is the same bytes. The subscribers of a topic queue the same
- * prepared frames in one turn: they share one joined Buffer (one copy per turn, not per stream).
+ * frames, frames queued again for the same data (`frameAgain`), handshake heads and masked frames:
+ * Buffers nobody changes once queued, so a batch of the same Buffers in the same order is the same
+ * bytes. The subscribers of a topic queue the same prepared frames in one turn: they share one
+ * joined Buffer (one copy per turn, not per stream).
  * Forgotten once the current tick queue has drained (a microtask), so it holds nothing for long.
  */
 let sharedSources: Buffer[] | null = null;
@@ -112,25 +113,65 @@ export class WriteQueue {
     this.push(bytes, 0);
   }
 
-  /** Writes the frame into the build slab: it extends this queue's run when it lands right after it, else starts one. */
-  private build(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+  /**
+   * Queues a whole message (final, unmasked, not compressed) made from `source`, the caller's data
+   * (`payload` is its bytes), and remembers it for `frameAgain`: built now as `frame(…, copy)`
+   * builds, or, larger than COPY_MAX (a string's bytes, made for this call and nobody else's), its
+   * payload as it is.
+   */
+  frameOnce(source: unknown, opcode: number, payload: Buffer): void {
+    builtSource = source;
+    builtOpcode = opcode;
+    builtFrame = null;
+    if (payload.length > COPY_MAX) {
+      this.frame(opcode, payload, true);
+      builtSlab = null;
+      builtPayload = payload;
+      // A large payload is not kept past this turn's work.
+      queueMicrotask(forgetBuilt);
+      return;
+    }
+    builtPayload = null;
+    builtPayloadAt = this.build(opcode, payload, true, false);
+    builtSlab = buildSlab;
+    builtEnd = buildUsed;
+    builtAt = builtPayloadAt - frameHeaderSize(payload.length, false);
+  }
+
+  /**
+   * Queues the message `frameOnce` built last again, `payload` being what `builtPayloadOf` gave:
+   * its frame's very bytes (the same Buffer as every other stream's), or, when its payload is kept
+   * as it is, that payload with a header of this queue's.
+   */
+  frameAgain(payload: Buffer): void {
+    if (builtSlab === null) this.frame(builtOpcode, payload, true);
+    else this.push((builtFrame ??= builtSlab.subarray(builtAt, builtEnd)), 0);
+  }
+
+  /**
+   * Writes the frame into the build slab: it extends this queue's run when it lands right after it, else starts one.
+   * Returns where its payload starts in `buildSlab`.
+   */
+  private build(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): number {
     const size = frameHeaderSize(payload.length, false) + payload.length;
     if (buildSlab === null || buildUsed + size > SLAB_SIZE) {
       buildSlab = Buffer.allocUnsafeSlow(SLAB_SIZE);
       buildUsed = 0;
     }
     const at = buildUsed;
-    buildSlab.set(payload, at + writeFrameHeader(buildSlab, at, opcode, fin, rsv1, payload.length));
+    const payloadAt = at + writeFrameHeader(buildSlab, at, opcode, fin, rsv1, payload.length);
+    buildSlab.set(payload, payloadAt);
     buildUsed = at + size;
     this.bytes += size;
     if (this.run === buildSlab && this.runEnd === at) {
       this.runEnd = at + size;
-      return;
+      return payloadAt;
     }
     this.endRun();
     this.run = buildSlab;
     this.runStart = at;
     this.runEnd = at + size;
+    return payloadAt;
   }
 
   /** The run of frames built at the call becomes an entry: what is queued after it goes after it. */
@@ -269,6 +310,50 @@ export const COPY_MAX = COALESCE_MAX - 4;
  */
 let buildSlab: Buffer | null = null;
 let buildUsed = 0;
+
+/**
+ * The message a server stream queued last with `frameOnce`: the caller's data it was made from, and
+ * where its frame lies in a build slab (null: its payload is kept as it is, `builtPayload`). The same
+ * data written next to another stream (a broadcast loop, `for (const c of clients) c.send(msg)`) is
+ * queued as these same bytes: one copy and one frame for every stream, not one each. Built bytes
+ * never change (a slab is only appended to), and a caller's Buffer is compared with them, so a
+ * Buffer changed since its last send is built anew. One slot: it holds one message (one slab, or a
+ * payload until the turn's microtasks have run) and is forgotten when the turn's streams flush.
+ */
+let builtSource: unknown = null;
+let builtOpcode = 0;
+let builtSlab: Buffer | null = null;
+let builtAt = 0;
+let builtPayloadAt = 0;
+let builtEnd = 0;
+/** Views of the built frame and its payload, made on the first write of the same data. */
+let builtFrame: Buffer | null = null;
+let builtPayload: Buffer | null = null;
+
+/** Forgets the message built last (see `builtSource`). */
+export function forgetBuilt(): void {
+  builtSource = null;
+  builtSlab = null;
+  builtFrame = null;
+  builtPayload = null;
+}
+
+/**
+ * The payload of the message `frameOnce` queued last, when `data` is what it was made from, as an
+ * `opcode` message, and `bytes` (the caller's bytes; null for a string, which cannot change) are
+ * still equal to it; else null. For `frameAgain`.
+ */
+export function builtPayloadOf(data: unknown, bytes: Buffer | null, opcode: number): Buffer | null {
+  if (data !== builtSource || opcode !== builtOpcode || builtSource === null) return null;
+  const slab = builtSlab;
+  if (slab === null) return builtPayload;
+  if (
+    bytes !== null &&
+    (bytes.length !== builtEnd - builtPayloadAt || bytes.compare(slab, builtPayloadAt, builtEnd) !== 0)
+  )
+    return null;
+  return (builtPayload ??= slab.subarray(builtPayloadAt, builtEnd));
+}
 
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */
 function join(bufs: Buffer[], heads: number[], bytes: number): Buffer {
