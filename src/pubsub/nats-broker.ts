@@ -423,12 +423,18 @@ export class NatsBroker implements Broker {
     }));
     // The last try timed out: a server took the connection and said nothing (no NATS greeting).
     // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
-    // from then on a try is made only once a server greets as NATS does.
-    let silent = false;
+    // from then on a try is made only once a server greets as NATS does. So is the first: a try
+    // that times out while its socket is still connecting (a port whose backlog is full) leaves that
+    // socket too (nats.js tracks it only once connected), after close() as well, until the kernel
+    // gives up on it (~2 minutes), keeping the process alive.
+    let silent = true;
+    /** What the last greeting said when it was no NATS server's (connect() returned it). */
+    let notGreeted: Error | null = null;
     const connect = async (): Promise<NatsConnection | Error> => {
+      notGreeted = null;
       if (silent) {
         const greeting = await this.#greeting();
-        if (greeting !== true) return greeting;
+        if (greeting !== true) return (notGreeted = greeting);
       }
       try {
         return await nats.connect(options(this.#servers));
@@ -451,7 +457,7 @@ export class NatsBroker implements Broker {
       }
     } else {
       // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
-      const greeting = silent ? await this.#greeting() : true;
+      const greeting = notGreeted ?? (silent ? await this.#greeting() : true);
       if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
       // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
       // the reason. The client tries a list's servers in random order and tells the last one's error
