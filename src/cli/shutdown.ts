@@ -16,11 +16,12 @@ export function stopOnSignals(running: { shutdown(): Promise<void> }, announce: 
     if (stopping) return;
     stopping = true;
     if (announce) console.log('shutting down');
+    // Armed first: the grace counts from the signal, also the time shutdown() itself takes before it returns.
+    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
     running.shutdown().then(
       () => process.exit(0),
       () => process.exit(1),
     );
-    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

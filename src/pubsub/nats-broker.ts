@@ -423,12 +423,19 @@ export class NatsBroker implements Broker {
     }));
     // The last try timed out: a server took the connection and said nothing (no NATS greeting).
     // The client leaves such a connection open for good (nats.js 3 closes only those it made), so
-    // from then on a try is made only once a server greets as NATS does.
-    let silent = false;
-    const connect = async (): Promise<NatsConnection | Error> => {
+    // from then on a try is made only once a server greets as NATS does. So is the first: a try
+    // that times out while its socket is still connecting (a port whose backlog is full) leaves that
+    // socket too (nats.js tracks it only once connected), after close() as well, until the kernel
+    // gives up on it (~2 minutes), keeping the process alive.
+    let silent = true;
+    /** What the last greeting said when it was no NATS server's (connect() returned it). */
+    let notGreeted: Error | null = null;
+    // `opening`: the try open() awaits, whose probe keeps the process alive (serve waits on it before it listens).
+    const connect = async (opening: boolean): Promise<NatsConnection | Error> => {
+      notGreeted = null;
       if (silent) {
-        const greeting = await this.#greeting();
-        if (greeting !== true) return greeting;
+        const greeting = await this.#greeting(opening);
+        if (greeting !== true) return (notGreeted = greeting);
       }
       try {
         return await nats.connect(options(this.#servers));
@@ -438,7 +445,7 @@ export class NatsBroker implements Broker {
         return e;
       }
     };
-    const first = await connect();
+    const first = await connect(true);
     if (!(first instanceof Error)) {
       try {
         await this.#begin(first, js);
@@ -451,7 +458,7 @@ export class NatsBroker implements Broker {
       }
     } else {
       // A server that is not NATS (Redis, HTTP…) at the URL: a refusal, told as such.
-      const greeting = silent ? await this.#greeting() : true;
+      const greeting = notGreeted ?? (silent ? await this.#greeting(true) : true);
       if (greeting instanceof NotNatsError) throw this.#refusal(greeting);
       // Refused (credentials, an untrusted certificate): no retry would mend it, so open fails with
       // the reason. The client tries a list's servers in random order and tells the last one's error
@@ -469,7 +476,7 @@ export class NatsBroker implements Broker {
     emitAvailability(events, false);
     this.#stopConnecting = keepConnecting(async () => {
       if (this.#closed) return true;
-      const nc = await connect();
+      const nc = await connect(false);
       if (nc instanceof Error) {
         // Refused (a server up at last, with other credentials): told, and tried again all the
         // same, the server may be reconfigured. Not refused (down again): an outage, unless after
@@ -569,10 +576,10 @@ export class NatsBroker implements Broker {
    * true also when TLS comes first, then nothing can be seen), else why not: a `NotNatsError` when
    * one answered otherwise (Redis, HTTP: asked `PING` after half the wait), or a plain Error.
    */
-  async #greeting(): Promise<true | Error> {
+  async #greeting(keepAlive = false): Promise<true | Error> {
     const tls = this.#options.connectOptions?.tls as { handshakeFirst?: boolean } | undefined;
     if (tls?.handshakeFirst === true) return true;
-    return this.#greeted(await this.#firstWords());
+    return this.#greeted(await this.#firstWords(keepAlive));
   }
 
   /** The TLS the client is asked for (from `url` or `connectOptions`), if any. */
@@ -587,9 +594,9 @@ export class NatsBroker implements Broker {
   }
 
   /** What each of `#servers` says first (`firstWords`). */
-  #firstWords(): Promise<string[]> {
+  #firstWords(keepAlive = false): Promise<string[]> {
     const ms = this.#options.commandTimeoutMs;
-    return Promise.all(this.#servers.map((server) => firstWords(server, ms, this.#closing.signal)));
+    return Promise.all(this.#servers.map((server) => firstWords(server, ms, this.#closing.signal, keepAlive)));
   }
 
   /** `#greeting` from what the servers said first (`answers`). */
@@ -1703,14 +1710,14 @@ class NotNatsError extends Error {
  * What `server` says first on a new connection ('' if nothing within `ms`, or refused): a NATS
  * server greets at once (its whole `INFO {…}` line is read); a server that waits to be spoken to
  * (Redis, HTTP) is sent `PING` after half the wait. The connection is closed after, or at once
- * when `signal` aborts (the broker closed), and does not keep the process alive.
+ * when `signal` aborts (the broker closed), and does not keep the process alive unless `keepAlive`.
  */
-function firstWords(server: string, ms: number, signal: AbortSignal): Promise<string> {
+function firstWords(server: string, ms: number, signal: AbortSignal, keepAlive: boolean): Promise<string> {
   const url = new URL(server);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve) => {
     const socket = tcpConnect(Number(url.port || 4222), host);
-    socket.unref();
+    if (!keepAlive) socket.unref();
     let said = '';
     const done = (): void => {
       clearTimeout(poke);

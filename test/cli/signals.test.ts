@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { RawClient, startServer } from '../conformance/raw-client.js';
 import { message, subscribe } from '../pubsub/blackbox-support.js';
@@ -333,5 +334,23 @@ it('--workers 2: a worker that does not stop (SIGSTOP) is killed after the grace
   } finally {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     if (stuck !== undefined && isRunning(stuck)) process.kill(stuck, 'SIGKILL');
+  }
+});
+
+it('the grace period counts from the signal: a shutdown() slow to return is cut short all the same (exit 0)', async () => {
+  // See shutdown-grace-first.ts: under mock timers, shutdown() moves the clock past the grace period before it
+  // returns, then exits 7; the grace timer armed at the signal exits 0 first.
+  const script = fileURLToPath(new URL('./shutdown-grace-first.js', import.meta.url));
+  const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = exitOf(proc);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.once('data', () => resolve());
+      proc.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready`)));
+    });
+    proc.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   }
 });

@@ -23,7 +23,8 @@ after(async () => {
 
 /**
  * A broker opened through a proxy to `server` whose first connection's `$JS.API.INFO` request
- * never reaches the server (the connections after it pass); `heldLink` is that first connection.
+ * never reaches the server (the connections after it pass); `heldLink` is that first connection
+ * (after the broker's probe of the server's greeting, which passes).
  */
 async function openWithApiHeld(
   server: BrokerProcess,
@@ -42,8 +43,11 @@ async function openWithApiHeld(
   brokers.push(broker);
   const events = new BrokerRecorder();
   const opened = broker.open(events, history);
+  // The broker's greeting probe comes first (it reads the server's INFO and closes): let through.
+  const probe = await proxy.link([]);
+  probe.release();
   // The server speaks first: nothing of the client's is written before the link is released.
-  const heldLink = await proxy.link([]);
+  const heldLink = await proxy.until(() => [...proxy.links].find((l) => l !== probe));
   heldLink.holdClientFrom('$JS.API.INFO');
   proxy.holding = false;
   heldLink.release();

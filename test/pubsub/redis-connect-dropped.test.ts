@@ -8,53 +8,10 @@
  * the caller passed a signal of its own, which the pair's must not replace.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
-import net from 'node:net';
 import { it } from 'node:test';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
 import { history } from '../support/broker-suite.js';
-import { BrokerRecorder } from '../support/brokers.js';
-import { exitOf } from '../cli/cli-support.js';
-
-/** Open descriptors of this process. */
-function descriptors(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-/**
- * A port on 127.0.0.1 whose listener never accepts: a child process that listens with a backlog of
- * 1 and then blocks its event loop. Once two connections have been made to it (`filling`), its
- * queue is full and Linux drops every later SYN: a connect to it stays pending. (node takes a
- * backlog of 0 for its default, 511.)
- */
-async function portThatTakesNothing(): Promise<{ port: number; stop(): Promise<void> }> {
-  const listener = spawn(
-    process.execPath,
-    [
-      '-e',
-      `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
-        console.log(this.address().port);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-      });`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const [line] = (await once(listener.stdout!, 'data')) as [Buffer];
-  const port = Number(line.toString().trim());
-  const filling = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
-  for (const socket of filling) socket.on('error', () => {});
-  await Promise.all(filling.map((socket) => once(socket, 'connect')));
-  return {
-    port,
-    stop: async () => {
-      for (const socket of filling) socket.destroy();
-      listener.kill('SIGKILL');
-      await exitOf(listener);
-    },
-  };
-}
+import { BrokerRecorder, descriptors, portThatTakesNothing } from '../support/brokers.js';
 
 for (const withSignal of [false, true]) {
   const given = withSignal ? " (and a caller's own socket.signal, never aborted)" : '';

@@ -5,7 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -604,4 +605,42 @@ export function brokerBehindProxy(
     await env.server.stop();
   });
   return env;
+}
+
+/** Open descriptors of this process. */
+export function descriptors(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * A port on 127.0.0.1 whose listener never accepts: a child process that listens with a backlog of
+ * 1 and then blocks its event loop. Once two connections have been made to it (`filling`), its
+ * queue is full and Linux drops every later SYN: a connect to it stays pending. (node takes a
+ * backlog of 0 for its default, 511.)
+ */
+export async function portThatTakesNothing(): Promise<{ port: number; stop(): Promise<void> }> {
+  const listener = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () {
+        console.log(this.address().port);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(listener.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const filling = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+  for (const socket of filling) socket.on('error', () => {});
+  await Promise.all(filling.map((socket) => once(socket, 'connect')));
+  return {
+    port,
+    stop: async () => {
+      for (const socket of filling) socket.destroy();
+      listener.kill('SIGKILL');
+      if (listener.exitCode === null && listener.signalCode === null) await once(listener, 'exit');
+    },
+  };
 }
