@@ -1,8 +1,9 @@
 /**
  * The bytes of a published message deflated once for its subscribers (pubsub.ts `compression`,
  * prepared-message.ts): the frame's payload is exactly the message deflated alone at the configured
- * zlib level, in the window the subscriber agreed (`server_max_window_bits`, 15 when it named none),
- * with the 4-byte sync-flush tail taken off (RFC 7692 §7.2.1). Level 9, the strongest, is allowed.
+ * zlib level, in the window the subscriber agreed (`server_max_window_bits`, 15 when it named none;
+ * 9 for 8, which zlib's raw deflate does not make), with the 4-byte sync-flush tail taken off
+ * (RFC 7692 §7.2.1). Level 9, the strongest, is allowed.
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,13 +42,15 @@ describe('PubSub compression on the wire', () => {
     const narrow = await subscriberPair(server, {
       'Sec-WebSocket-Extensions': 'permessage-deflate; server_no_context_takeover; server_max_window_bits=10',
     });
+    const least = await subscriberPair(server, {
+      'Sec-WebSocket-Extensions': 'permessage-deflate; server_no_context_takeover; server_max_window_bits=8',
+    });
     t.after(() => {
-      wide.client.destroy();
-      narrow.client.destroy();
+      for (const s of [wide, narrow, least]) s.client.destroy();
     });
     assert.match(narrow.ws.extensions, /server_max_window_bits=10/);
-    await ps.subscribe(wide.ws, 'z');
-    await ps.subscribe(narrow.ws, 'z');
+    assert.match(least.ws.extensions, /server_max_window_bits=8/);
+    for (const s of [wide, narrow, least]) await ps.subscribe(s.ws, 'z');
     const text = farRepeats();
     const expectWide = deflatedAlone(text, 9, 15);
     const expectNarrow = deflatedAlone(text, 9, 10);
@@ -56,9 +59,10 @@ describe('PubSub compression on the wire', () => {
     await ps.publish('z', text);
     const fw = await wide.client.next();
     const fn = await narrow.client.next();
-    assert.equal(fw.rsv, 4, 'RSV1: compressed');
-    assert.equal(fn.rsv, 4, 'RSV1: compressed');
+    const fl = await least.client.next();
+    for (const f of [fw, fn, fl]) assert.equal(f.rsv, 4, 'RSV1: compressed');
     assert.deepEqual(fw.payload, expectWide);
     assert.deepEqual(fn.payload, expectNarrow);
+    assert.deepEqual(fl.payload, deflatedAlone(text, 9, 9));
   });
 });
