@@ -51,6 +51,9 @@ for (const impl of impls) {
       assert.deepEqual([post.status, post.body, post.headers.connection], [405, 'Invalid HTTP method', 'close']);
       const noKey = await refusal(t, port, request(port, { 'Sec-WebSocket-Key': null }));
       assert.deepEqual([noKey.status, noKey.body], [400, 'Missing or invalid Sec-WebSocket-Key header']);
+      // 21 base64 characters and "==": one short of a 16-byte nonce, refused by ws's own check.
+      const shortKey = await refusal(t, port, request(port, { 'Sec-WebSocket-Key': KEY.slice(1) }));
+      assert.deepEqual([shortKey.status, shortKey.body], [400, 'Missing or invalid Sec-WebSocket-Key header']);
       const upgrade = await refusal(t, port, request(port, { Upgrade: 'h2c' }));
       assert.deepEqual([upgrade.status, upgrade.body], [400, 'Invalid Upgrade header']);
       const version = await refusal(t, port, request(port, { 'Sec-WebSocket-Version': '12' }));
