@@ -136,6 +136,20 @@ describe('memory broker forgets abandoned topics', () => {
     assert.deepEqual(await broker.position('watched'), { offset: 1, epoch: broker.epoch }, 'subscribed: kept');
   });
 
+  it('expired history of a topic nobody subscribes to is dropped, and the topic forgotten, within a quarter of the TTL', async (t) => {
+    // The broker's sweep and clock are node's mock timers: the test moves time (no waiting).
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 0 });
+    const ttlSeconds = 8;
+    const { broker } = await opened({ size: 10, ttlSeconds });
+    t.after(() => broker.close());
+    await broker.publish('idle', Buffer.from('12345'), false);
+    // (A tick runs the sweeps it passes at its end time: this one's last sweep finds it just not expired.)
+    t.mock.timers.tick(ttlSeconds * 1000);
+    assert.deepEqual(broker.stats(), { topics: 1, bytes: 5 }, 'not expired yet');
+    t.mock.timers.tick((ttlSeconds * 1000) / 4);
+    assert.deepEqual(broker.stats(), { topics: 0, bytes: 0 });
+  });
+
   it('a topic made again after it was forgotten starts over under a new epoch: an old since is not recovered', async (t) => {
     // The broker is used directly and read through the PubSub that opened it (a broker serves one PubSub).
     const broker = new MemoryBroker();
