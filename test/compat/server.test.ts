@@ -63,6 +63,8 @@ for (const impl of impls) {
       );
       const protocol = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'a,,b' }));
       assert.deepEqual([protocol.status, protocol.body], [400, 'Invalid Sec-WebSocket-Protocol header']);
+      const twice = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'chat, chat' }));
+      assert.deepEqual([twice.status, twice.body], [400, 'Invalid Sec-WebSocket-Protocol header']);
     });
 
     it("'wsClientError' takes over a bad request when someone listens", async (t) => {
@@ -146,6 +148,19 @@ for (const impl of impls) {
       wss.shouldHandle = () => false;
       const refused = await refusal(t, port, request(port, {}, 'GET /only HTTP/1.1'));
       assert.equal(refused.status, 400);
+    });
+
+    it('takes one and only one of port, server and noServer (a TypeError otherwise)', () => {
+      const server = http.createServer();
+      const message = 'One and only one of the "port", "server", or "noServer" options must be specified';
+      for (const options of [{}, { port: 0, noServer: true }, { port: 0, server }, { server, noServer: true }]) {
+        assert.throws(() => new impl.WebSocketServer(options), { name: 'TypeError', message }, JSON.stringify(options));
+      }
+    });
+
+    it('reads perMessageDeflate: true back from options as ws does: an empty options object', () => {
+      const wss = new impl.WebSocketServer({ noServer: true, perMessageDeflate: true });
+      assert.deepEqual(wss.options.perMessageDeflate, {});
     });
 
     it('noServer with handleUpgrade; address() throws; 503 once closed', async (t) => {

@@ -84,6 +84,9 @@ describe('history bytes per topic', () => {
     await broker.publish('s', Buffer.from('f'), false);
     assert.deepEqual(texts(await at(5)), ['f']);
     assert.equal(await at(4), null);
+    await broker.publish('s', Buffer.from('0123456789'), false); // exactly the bound: kept, alone
+    assert.deepEqual(texts(await at(6)), ['0123456789']);
+    assert.equal(await at(5), null);
   });
 
   it('PubSub: a since older than what bytes trimmed is recovered: false; a kept one is recovered', async (t) => {
@@ -264,6 +267,17 @@ describe('memory broker: history bytes across all topics (totalBytes)', () => {
     for (let i = 0; i < 100 * 100; i++) await broker.publish(`m${i % 100}`, Buffer.from('1'), false);
     const kept = broker.stats().bytes; // (one byte each)
     assert.ok(kept > 0 && kept <= MiB / BOOKKEEPING.message, `${kept} messages kept`);
+  });
+
+  it("a topic's own cost counts once, not per message: one topic keeps every message that its bookkeeping fits", async (t) => {
+    const broker = new MemoryBroker({ totalBytes: MiB });
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 5000, ttlSeconds: 0 });
+    // 3,000 messages: 3,000 × 256 + one topic's 512 + its name, under 1 MiB (per message, the topic's
+    // cost would be 2.3 MB).
+    for (let i = 0; i < 3000; i++) await broker.publish('one', Buffer.from('1'), false);
+    assert.equal((await broker.history('one', { offset: 0, epoch: broker.epoch }))?.length, 3000);
+    assert.deepEqual(broker.stats(), { topics: 1, bytes: 3000 });
   });
 
   it('a subscribed topic whose history was dropped stays, with its offset and epoch', async (t) => {
