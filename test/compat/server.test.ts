@@ -185,6 +185,30 @@ for (const impl of impls) {
       assert.deepEqual([late.status, late.body], [503, 'Service Unavailable']);
     });
 
+    it("noServer: closed right after handleUpgrade, 'close' waits for that connection to close", async (t) => {
+      const wss = new impl.WebSocketServer({ noServer: true });
+      const server = http.createServer();
+      t.after(() => server.close());
+      const order: string[] = [];
+      const closed = once(wss, 'close').then(() => order.push('server close'));
+      server.on('upgrade', (req, socket, head) => {
+        wss.handleUpgrade(req, socket, head, (ws: { send(d: string): void; on(e: 'close', f: () => void): void }) => {
+          ws.on('close', () => order.push('connection closed'));
+          ws.send('welcome');
+        });
+        wss.close(); // the upgrade is on its way: the server is not closed until it is
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const [msg] = await once(client, 'message');
+      assert.equal(msg.toString(), 'welcome');
+      client.close();
+      await closed;
+      assert.deepEqual(order, ['connection closed', 'server close']);
+    });
+
     it('options swapped around handleUpgrade (as crossws does) hold for that upgrade, verifyClient async or not', async (t) => {
       for (const asyncVerify of [false, true]) {
         const wss = new impl.WebSocketServer({
