@@ -61,6 +61,9 @@ for (const impl of impls) {
         [version.status, version.body, version.headers['sec-websocket-version'], version.headers['content-type']],
         [400, 'Missing or invalid Sec-WebSocket-Version header', '13, 8', 'text/html'],
       );
+      // The Upgrade token is case-insensitive (RFC 7230 §6.7): "WebSocket" is taken.
+      const mixed = await rawPeer(t, port, request(port, { Upgrade: 'WebSocket' }));
+      assert.equal((await mixed.responseHead()).status, 101);
       const protocol = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'a,,b' }));
       assert.deepEqual([protocol.status, protocol.body], [400, 'Invalid Sec-WebSocket-Protocol header']);
       const twice = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'chat, chat' }));
@@ -95,6 +98,11 @@ for (const impl of impls) {
       });
       const r2 = await refusal(t, async.port, request(async.port));
       assert.deepEqual([r2.status, r2.body, r2.headers['x-why']], [403, 'Go away', 'policy']);
+      const bare = await listen(t, impl, {
+        verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setImmediate(() => cb(false)),
+      });
+      const r3 = await refusal(t, bare.port, request(bare.port));
+      assert.deepEqual([r3.status, r3.body], [401, 'Unauthorized'], 'refused with no code: 401');
       const yes = await listen(t, impl, {
         verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setImmediate(() => cb(true)),
       });
