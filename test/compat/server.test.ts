@@ -166,6 +166,19 @@ for (const impl of impls) {
       }
     });
 
+    it('close(cb) called again while closing: each callback is called once the server is closed', async (t) => {
+      const { wss } = await listen(t, impl);
+      const calls: string[] = [];
+      await new Promise<void>((resolve) => {
+        wss.close((err?: Error) => calls.push(`first ${err?.message ?? 'ok'}`));
+        wss.close((err?: Error) => {
+          calls.push(`second ${err?.message ?? 'ok'}`);
+          resolve();
+        });
+      });
+      assert.deepEqual(calls, ['first ok', 'second ok']);
+    });
+
     it('reads perMessageDeflate: true back from options as ws does: an empty options object', () => {
       const wss = new impl.WebSocketServer({ noServer: true, perMessageDeflate: true });
       assert.deepEqual(wss.options.perMessageDeflate, {});
