@@ -51,7 +51,7 @@ export interface CommonOptions {
 }
 
 export interface VerifyClientInfo<Request extends IncomingMessage = IncomingMessage> {
-  /** The `Origin` header (`Sec-WebSocket-Origin` for version 8); typed as @types/ws types it, it is undefined when the request has none. */
+  /** The `Origin` header; typed as @types/ws types it, it is undefined when the request has none. */
   origin: string;
   secure: boolean;
   req: Request;

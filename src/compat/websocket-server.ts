@@ -320,7 +320,9 @@ export class WebSocketServer<
     if (verify) {
       const s = req.socket as Partial<TLSSocket>;
       const info: VerifyClientInfo = {
-        origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'] as string,
+        // (ws reads a version-8 request's Sec-WebSocket-Origin: such a request never gets here, the
+        // core refusing it above, 426.)
+        origin: req.headers.origin as string,
         secure: !!(s.authorized || s.encrypted),
         req,
       };

@@ -51,6 +51,9 @@ for (const impl of impls) {
       assert.deepEqual([post.status, post.body, post.headers.connection], [405, 'Invalid HTTP method', 'close']);
       const noKey = await refusal(t, port, request(port, { 'Sec-WebSocket-Key': null }));
       assert.deepEqual([noKey.status, noKey.body], [400, 'Missing or invalid Sec-WebSocket-Key header']);
+      // 21 base64 characters and "==": one short of a 16-byte nonce, refused by ws's own check.
+      const shortKey = await refusal(t, port, request(port, { 'Sec-WebSocket-Key': KEY.slice(1) }));
+      assert.deepEqual([shortKey.status, shortKey.body], [400, 'Missing or invalid Sec-WebSocket-Key header']);
       const upgrade = await refusal(t, port, request(port, { Upgrade: 'h2c' }));
       assert.deepEqual([upgrade.status, upgrade.body], [400, 'Invalid Upgrade header']);
       const version = await refusal(t, port, request(port, { 'Sec-WebSocket-Version': '12' }));
@@ -58,8 +61,13 @@ for (const impl of impls) {
         [version.status, version.body, version.headers['sec-websocket-version'], version.headers['content-type']],
         [400, 'Missing or invalid Sec-WebSocket-Version header', '13, 8', 'text/html'],
       );
+      // The Upgrade token is case-insensitive (RFC 7230 §6.7): "WebSocket" is taken.
+      const mixed = await rawPeer(t, port, request(port, { Upgrade: 'WebSocket' }));
+      assert.equal((await mixed.responseHead()).status, 101);
       const protocol = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'a,,b' }));
       assert.deepEqual([protocol.status, protocol.body], [400, 'Invalid Sec-WebSocket-Protocol header']);
+      const twice = await refusal(t, port, request(port, { 'Sec-WebSocket-Protocol': 'chat, chat' }));
+      assert.deepEqual([twice.status, twice.body], [400, 'Invalid Sec-WebSocket-Protocol header']);
     });
 
     it("'wsClientError' takes over a bad request when someone listens", async (t) => {
@@ -90,6 +98,11 @@ for (const impl of impls) {
       });
       const r2 = await refusal(t, async.port, request(async.port));
       assert.deepEqual([r2.status, r2.body, r2.headers['x-why']], [403, 'Go away', 'policy']);
+      const bare = await listen(t, impl, {
+        verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setImmediate(() => cb(false)),
+      });
+      const r3 = await refusal(t, bare.port, request(bare.port));
+      assert.deepEqual([r3.status, r3.body], [401, 'Unauthorized'], 'refused with no code: 401');
       const yes = await listen(t, impl, {
         verifyClient: (_info: unknown, cb: (ok: boolean) => void) => setImmediate(() => cb(true)),
       });
@@ -145,6 +158,32 @@ for (const impl of impls) {
       assert.equal(refused.status, 400);
     });
 
+    it('takes one and only one of port, server and noServer (a TypeError otherwise)', () => {
+      const server = http.createServer();
+      const message = 'One and only one of the "port", "server", or "noServer" options must be specified';
+      for (const options of [{}, { port: 0, noServer: true }, { port: 0, server }, { server, noServer: true }]) {
+        assert.throws(() => new impl.WebSocketServer(options), { name: 'TypeError', message }, JSON.stringify(options));
+      }
+    });
+
+    it('close(cb) called again while closing: each callback is called once the server is closed', async (t) => {
+      const { wss } = await listen(t, impl);
+      const calls: string[] = [];
+      await new Promise<void>((resolve) => {
+        wss.close((err?: Error) => calls.push(`first ${err?.message ?? 'ok'}`));
+        wss.close((err?: Error) => {
+          calls.push(`second ${err?.message ?? 'ok'}`);
+          resolve();
+        });
+      });
+      assert.deepEqual(calls, ['first ok', 'second ok']);
+    });
+
+    it('reads perMessageDeflate: true back from options as ws does: an empty options object', () => {
+      const wss = new impl.WebSocketServer({ noServer: true, perMessageDeflate: true });
+      assert.deepEqual(wss.options.perMessageDeflate, {});
+    });
+
     it('noServer with handleUpgrade; address() throws; 503 once closed', async (t) => {
       const wss = new impl.WebSocketServer({ noServer: true });
       assert.throws(() => wss.address(), { message: 'The server is operating in "noServer" mode' });
@@ -165,6 +204,30 @@ for (const impl of impls) {
       await once(wss, 'close');
       const late = await refusal(t, port, request(port));
       assert.deepEqual([late.status, late.body], [503, 'Service Unavailable']);
+    });
+
+    it("noServer: closed right after handleUpgrade, 'close' waits for that connection to close", async (t) => {
+      const wss = new impl.WebSocketServer({ noServer: true });
+      const server = http.createServer();
+      t.after(() => server.close());
+      const order: string[] = [];
+      const closed = once(wss, 'close').then(() => order.push('server close'));
+      server.on('upgrade', (req, socket, head) => {
+        wss.handleUpgrade(req, socket, head, (ws: { send(d: string): void; on(e: 'close', f: () => void): void }) => {
+          ws.on('close', () => order.push('connection closed'));
+          ws.send('welcome');
+        });
+        wss.close(); // the upgrade is on its way: the server is not closed until it is
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const [msg] = await once(client, 'message');
+      assert.equal(msg.toString(), 'welcome');
+      client.close();
+      await closed;
+      assert.deepEqual(order, ['connection closed', 'server close']);
     });
 
     it('options swapped around handleUpgrade (as crossws does) hold for that upgrade, verifyClient async or not', async (t) => {

@@ -84,6 +84,9 @@ describe('history bytes per topic', () => {
     await broker.publish('s', Buffer.from('f'), false);
     assert.deepEqual(texts(await at(5)), ['f']);
     assert.equal(await at(4), null);
+    await broker.publish('s', Buffer.from('0123456789'), false); // exactly the bound: kept, alone
+    assert.deepEqual(texts(await at(6)), ['0123456789']);
+    assert.equal(await at(5), null);
   });
 
   it('PubSub: a since older than what bytes trimmed is recovered: false; a kept one is recovered', async (t) => {
@@ -134,6 +137,20 @@ describe('memory broker forgets abandoned topics', () => {
     await poll(async () => broker.stats().topics === 1 && broker.stats().bytes === 0);
     assert.deepEqual(broker.stats(), { topics: 1, bytes: 0 });
     assert.deepEqual(await broker.position('watched'), { offset: 1, epoch: broker.epoch }, 'subscribed: kept');
+  });
+
+  it('expired history of a topic nobody subscribes to is dropped, and the topic forgotten, within a quarter of the TTL', async (t) => {
+    // The broker's sweep and clock are node's mock timers: the test moves time (no waiting).
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 0 });
+    const ttlSeconds = 8;
+    const { broker } = await opened({ size: 10, ttlSeconds });
+    t.after(() => broker.close());
+    await broker.publish('idle', Buffer.from('12345'), false);
+    // (A tick runs the sweeps it passes at its end time: this one's last sweep finds it just not expired.)
+    t.mock.timers.tick(ttlSeconds * 1000);
+    assert.deepEqual(broker.stats(), { topics: 1, bytes: 5 }, 'not expired yet');
+    t.mock.timers.tick((ttlSeconds * 1000) / 4);
+    assert.deepEqual(broker.stats(), { topics: 0, bytes: 0 });
   });
 
   it('a topic made again after it was forgotten starts over under a new epoch: an old since is not recovered', async (t) => {
@@ -250,6 +267,17 @@ describe('memory broker: history bytes across all topics (totalBytes)', () => {
     for (let i = 0; i < 100 * 100; i++) await broker.publish(`m${i % 100}`, Buffer.from('1'), false);
     const kept = broker.stats().bytes; // (one byte each)
     assert.ok(kept > 0 && kept <= MiB / BOOKKEEPING.message, `${kept} messages kept`);
+  });
+
+  it("a topic's own cost counts once, not per message: one topic keeps every message that its bookkeeping fits", async (t) => {
+    const broker = new MemoryBroker({ totalBytes: MiB });
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 5000, ttlSeconds: 0 });
+    // 3,000 messages: 3,000 × 256 + one topic's 512 + its name, under 1 MiB (per message, the topic's
+    // cost would be 2.3 MB).
+    for (let i = 0; i < 3000; i++) await broker.publish('one', Buffer.from('1'), false);
+    assert.equal((await broker.history('one', { offset: 0, epoch: broker.epoch }))?.length, 3000);
+    assert.deepEqual(broker.stats(), { topics: 1, bytes: 3000 });
   });
 
   it('a subscribed topic whose history was dropped stays, with its offset and epoch', async (t) => {

@@ -67,6 +67,24 @@ describe('messages held while a subscription joins count toward its cap only if 
       assert.deepEqual(drops, []);
       assert.equal(ps.subscriberCount('p'), 1);
     });
+
+    it(`'${policy}': the one message at the start offset itself, over the cap alone, is let go uncounted`, async (t) => {
+      const { gated, ps, pair } = await gatedPubSub(t, { slowSubscriber: { maxBytes: MAX_BYTES, policy } });
+      const { client, ws } = await pair();
+      const drops: DropEvent[] = [];
+      ps.on('drop', (e) => drops.push(e));
+      const reading = gated.gate('position');
+      const subscribed = ps.subscribe(ws, 's');
+      await reading;
+      // Held while the position is read, which then names its offset: the subscription starts after it.
+      const at = await ps.publish('s', payload('s', 1).padEnd(MAX_BYTES, '.'));
+      await turnEnd();
+      gated.open();
+      assert.deepEqual(await subscribed, at);
+      await ps.publish('s', payload('end', 0));
+      assert.deepEqual(await readUntil(client, 'end0'), { tags: ['end0'], close: null });
+      assert.deepEqual(drops, []);
+    });
   }
 
   for (const policy of ['close', 'drop'] as const) {

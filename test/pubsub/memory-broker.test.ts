@@ -111,13 +111,34 @@ it('a broker serves one PubSub: a second one given it is refused (ERR_WS_INVALID
   client.close();
 });
 
-it('a closed MemoryBroker does not open again', async () => {
+it('a closed MemoryBroker does not open again, nor one closed before it was ever opened', async () => {
   const { broker } = await opened(1);
   await broker.close();
-  await assert.rejects(broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 1, ttlSeconds: 0 }), {
+  const events = { onMessage: () => {}, onAvailability: () => {} };
+  await assert.rejects(broker.open(events, { size: 1, ttlSeconds: 0 }), {
     code: 'ERR_WS_INVALID_STATE',
     message: /already closed/,
   });
+  const unopened = new MemoryBroker();
+  await unopened.close();
+  await assert.rejects(unopened.open(events, { size: 1, ttlSeconds: 0 }), {
+    code: 'ERR_WS_INVALID_STATE',
+    message: /already closed/,
+  });
+});
+
+it('totalBytes 0 sets no limit across topics: the history of every topic is kept whole', async () => {
+  const broker = new MemoryBroker({ totalBytes: 0 });
+  await broker.open({ onMessage: () => {}, onAvailability: () => {} }, { size: 10, ttlSeconds: 0 });
+  const epoch = (await broker.publish('a', Buffer.from('a1'), false)).epoch;
+  await broker.publish('b', Buffer.from('b1'), false);
+  await broker.publish('a', Buffer.from('a2'), false);
+  const kept = async (topic: string) =>
+    (await broker.history(topic, { offset: 0, epoch }))?.map((m) => m.data.toString()) ?? null;
+  assert.deepEqual(await kept('a'), ['a1', 'a2']);
+  assert.deepEqual(await kept('b'), ['b1']);
+  assert.deepEqual(broker.stats(), { topics: 2, bytes: 6 });
+  await broker.close();
 });
 
 it('a MemoryBroker whose open was refused for its options is not left opened: it opens with good ones', async () => {
