@@ -165,14 +165,24 @@ const joinedFrames = new WeakMap<Buffer[], { parts: Buffer[]; frame: WeakRef<Buf
 
 function joinedFrame(list: Buffer[]): Buffer {
   const joined = joinedFrames.get(list);
-  // The list's parts are checked too: a caller may refill its array between sends.
+  // The list's parts are checked too: a caller may refill its array between sends, or write into its Buffers.
   if (joined !== undefined && joined.parts.length === list.length && joined.parts.every((b, i) => b === list[i])) {
     const frame = joined.frame.deref();
-    if (frame !== undefined) return frame;
+    if (frame !== undefined && holds(frame, list)) return frame;
   }
   const frame = Buffer.concat(list);
   joinedFrames.set(list, { parts: list.slice(), frame: new WeakRef(frame) });
   return frame;
+}
+
+/** Whether `frame` is `list`'s Buffers' bytes as they are now, one after the other. */
+function holds(frame: Buffer, list: Buffer[]): boolean {
+  let at = 0;
+  for (const b of list) {
+    if (at + b.length > frame.length || b.compare(frame, at, at + b.length) !== 0) return false;
+    at += b.length;
+  }
+  return at === frame.length;
 }
 
 /** ws's undocumented `_sender`: `sendFrame(list, cb)` queues a frame made by ws's `Sender.frame()`. */

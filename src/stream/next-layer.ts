@@ -83,11 +83,16 @@ const DISCARDED_WRITES: Error = Object.assign(new Error('Cannot call write after
 });
 
 /**
- * Whether `d` may be destroyed with DISCARDED_WRITES: a socket whose 'error' only we hear. Anyone else
- * listening (`once(socket, 'close')`, `finished()`) would see an error where node's destroy() gives none.
+ * Whether `d` may be destroyed with DISCARDED_WRITES: a socket whose 'error' and 'close' only we hear. Anyone
+ * else listening (`once(socket, 'close')`, `finished()`, an app's `socket.on('close', (hadError) => …)` on ws's
+ * `_socket`) would see an error where node's destroy() gives none.
  */
 function discardsQuietly(d: Duplex): boolean {
-  return d instanceof Socket && d.listeners('error').every((l) => l === onDuplexError || l === ignoreError);
+  return (
+    d instanceof Socket &&
+    d.listeners('error').every((l) => l === onDuplexError || l === ignoreError) &&
+    d.listeners('close').every((l) => l === onDuplexClose)
+  );
 }
 
 function isResettable(d: Duplex): d is Duplex & ResettableStream {

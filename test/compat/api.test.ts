@@ -289,6 +289,31 @@ for (const impl of impls) {
       client.close();
       await once(client, 'close');
     });
+
+    it('_sender.sendFrame of the same list again, its Buffers changed in place since, sends the bytes they hold now', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const payload = Buffer.from('first');
+      const list = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
+      wss.on('connection', (sws: { _sender: { sendFrame(l: Buffer[], cb: (e?: Error) => void): void } }) => {
+        sws._sender.sendFrame(list, (e) => {
+          assert.ok(!e);
+          // Sent: the same list again, its payload (and the header's opcode: binary) rewritten in place.
+          payload.write('again');
+          list[0]![0] = 0x82;
+          sws._sender.sendFrame(list, (e2) => assert.ok(!e2));
+        });
+      });
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const got: [boolean, string][] = [];
+      client.on('message', (d: Buffer, binary: boolean) => got.push([binary, d.toString()]));
+      while (got.length < 2) await once(client, 'message');
+      assert.deepEqual(got, [
+        [false, 'first'],
+        [true, 'again'],
+      ]);
+      client.close();
+      await once(client, 'close');
+    });
   });
 }
 

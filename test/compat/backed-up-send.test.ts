@@ -62,5 +62,27 @@ for (const impl of impls) {
       await all;
       assert.equal(wrong, 0);
     });
+
+    it("terminated with sends still in its socket: the socket's own 'close' listener hears no error", async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const connection = once(wss, 'connection');
+      const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [server] = await connection;
+      if (client.readyState !== client.OPEN) await once(client, 'open');
+      client.pause();
+      const payload = Buffer.alloc(SIZE, 0x5a);
+      while (server._socket.writableLength === 0) {
+        for (let i = 0; i < 64; i++) server.send(payload);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // An app watching the connection's socket, as it may on ws (logging a close with an error, say).
+      // (A 'close' listener alone: events.once would listen to 'error' too.)
+      const socketClosed = new Promise((resolve) => server._socket.on('close', resolve));
+      const sent = new Promise((resolve) => server.send(payload, resolve));
+      server.terminate();
+      assert.equal(await socketClosed, false, 'hadError');
+      assert.equal(((await sent) as NodeJS.ErrnoException).code, 'ERR_STREAM_DESTROYED');
+    });
   });
 }
