@@ -132,13 +132,15 @@ for (const impl of impls) {
 
 for (const impl of impls) {
   describe(`${impl.name}: permessage-deflate threshold read as ws reads it`, () => {
-    // ws skips compression when `length < threshold` (and only without context takeover).
+    // ws skips compression when `length < threshold` (and only without context takeover): with 0 or less even an
+    // empty message is compressed.
     for (const [value, compressed] of [
-      [Number.POSITIVE_INFINITY, [false, false, false]],
-      [-1, [true, true, true]],
-      [9.5, [false, true, true]],
+      [Number.POSITIVE_INFINITY, [false, false, false, false]],
+      [-1, [true, true, true, true]],
+      [0, [true, true, true, true]],
+      [9.5, [false, false, true, true]],
     ] as const) {
-      it(`${value}: messages of 9, 10 and 2000 bytes compressed ${compressed.join(', ')}`, async (t) => {
+      it(`${value}: messages of 0, 9, 10 and 2000 bytes compressed ${compressed.join(', ')}`, async (t) => {
         const perMessageDeflate = { serverNoContextTakeover: true, threshold: value };
         const { wss, port } = await listen(t, impl, { perMessageDeflate });
         const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
@@ -146,7 +148,7 @@ for (const impl of impls) {
         const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
         const rsv1: boolean[] = [];
         client._socket.prependListener('data', (d: Buffer) => rsv1.push((d[0]! & 0x40) !== 0));
-        for (const n of [9, 10, 2000]) {
+        for (const n of [0, 9, 10, 2000]) {
           server.send(Buffer.alloc(n));
           await once(client, 'message');
         }
