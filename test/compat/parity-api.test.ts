@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http, { type ClientRequest } from 'node:http';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { compat, impls, listen, ws as realWs } from './support.js';
 
 /** An agent that keeps the requests it is given and never sends them (no socket, nothing to clean up). */
@@ -155,6 +156,37 @@ for (const impl of impls) {
         assert.deepEqual(rsv1, compressed);
       });
     }
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: zlibDeflateOptions' level and memLevel shape the compressed bytes`, () => {
+    it('level 9, memLevel 1: the payload on the wire is zlib deflate-raw with those options, sync-flushed', async (t) => {
+      const zlibDeflateOptions = { level: 9, memLevel: 1 };
+      const { wss, port } = await listen(t, impl, { perMessageDeflate: { zlibDeflateOptions } });
+      const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      const chunks: Buffer[] = [];
+      client._socket.prependListener('data', (d: Buffer) => chunks.push(d));
+      // Words that repeat at a distance: a memLevel of 1 (a small hash table) finds fewer of the matches.
+      const text = Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 1000}`).join(' ');
+      server.send(text);
+      const [received] = await once(client, 'message');
+      assert.equal(received.toString(), text);
+      const deflate = zlib.createDeflateRaw({ ...zlibDeflateOptions, windowBits: 15 });
+      const out: Buffer[] = [];
+      deflate.on('data', (d: Buffer) => out.push(d));
+      deflate.write(text);
+      await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+      deflate.close();
+      const expected = Buffer.concat(out).subarray(0, -4); // RFC 7692 §7.2.1: the empty block's 00 00 ff ff dropped
+      const frame = Buffer.concat(chunks);
+      assert.equal(frame[0], 0xc1, 'FIN, RSV1, text');
+      assert.equal(frame[1], 126);
+      assert.equal(frame.readUInt16BE(2), expected.length);
+      assert.deepEqual(frame.subarray(4), expected);
+    });
   });
 }
 
