@@ -88,6 +88,9 @@ describe('reconnection attempts on the clock’s multiples', () => {
       }
       assert.equal(at.at(-1)! - at.at(-2)!, MAX, 'the longest wait is MAX');
     }
+    // The step doubles once the time waited reaches it: 100 ms after the loss the step is 100 ms.
+    assert.equal(reconnectDelay(99, MAX, 5_000), 50);
+    assert.equal(reconnectDelay(100, MAX, 5_000), 100);
     // A cap that is no multiple of 50 is kept to as well.
     assert.equal(reconnectDelay(60_000, MAX, 5_000), 1000);
     assert.equal(reconnectDelay(60_000, MAX, 5_001), 999);
