@@ -61,6 +61,23 @@ describe('reconnection attempts on the clock’s multiples', () => {
     }
   });
 
+  it('keepConnecting: an attempt that fails (rejects) is tried again, as one that answers false', async (t) => {
+    t.mock.timers.enable({ now: T0 });
+    const answers: ('throw' | boolean)[] = ['throw', false, 'throw', true];
+    let made = 0;
+    const stop = keepConnecting(async () => {
+      const answer = answers[made++]!;
+      if (answer === 'throw') throw new Error('connection refused');
+      return answer;
+    }, MAX);
+    t.after(stop);
+    for (let ms = 0; ms < 10 * MAX && made < answers.length; ms++) {
+      t.mock.timers.tick(1);
+      for (let k = 0; k < 4; k++) await Promise.resolve();
+    }
+    assert.equal(made, answers.length);
+  });
+
   it('reconnectDelay (RedisBroker’s node-redis reconnectStrategy): the same attempts from every loss', () => {
     /** The instants node-redis tries at after a loss at `loss`: at once, then after each reconnectDelay. */
     const schedule = (loss: number, until: number): number[] => {
