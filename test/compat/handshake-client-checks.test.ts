@@ -31,7 +31,23 @@ async function answering(
   return server;
 }
 
-const cases: { name: string; protocols: string[]; lines: string[]; accept: boolean; message: string }[] = [
+const cases: {
+  name: string;
+  protocols: string[];
+  options?: Record<string, unknown>;
+  lines: string[];
+  accept: boolean;
+  message: string;
+}[] = [
+  {
+    // The client offered no client_max_window_bits: it may not be answered (RFC 7692 §7.1.2.2).
+    name: 'client_max_window_bits to a client whose clientMaxWindowBits is false',
+    protocols: [],
+    options: { perMessageDeflate: { clientMaxWindowBits: false } },
+    lines: ['Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10'],
+    accept: true,
+    message: 'Invalid Sec-WebSocket-Extensions header',
+  },
   {
     name: 'an empty Sec-WebSocket-Extensions header',
     protocols: [],
@@ -69,7 +85,7 @@ for (const c of cases) {
         const server = await answering(c.lines, c.accept);
         try {
           const port = (server.address() as net.AddressInfo).port;
-          const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`, c.protocols);
+          const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`, c.protocols, c.options);
           const events: string[] = [];
           ws.on('open', () => events.push('open'));
           ws.on('error', (e: Error) => events.push(`error:${e.message}`));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http, { type ClientRequest } from 'node:http';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { compat, impls, listen, ws as realWs } from './support.js';
 
 /** An agent that keeps the requests it is given and never sends them (no socket, nothing to clean up). */
@@ -132,13 +133,15 @@ for (const impl of impls) {
 
 for (const impl of impls) {
   describe(`${impl.name}: permessage-deflate threshold read as ws reads it`, () => {
-    // ws skips compression when `length < threshold` (and only without context takeover).
+    // ws skips compression when `length < threshold` (and only without context takeover): with 0 or less even an
+    // empty message is compressed.
     for (const [value, compressed] of [
-      [Number.POSITIVE_INFINITY, [false, false, false]],
-      [-1, [true, true, true]],
-      [9.5, [false, true, true]],
+      [Number.POSITIVE_INFINITY, [false, false, false, false]],
+      [-1, [true, true, true, true]],
+      [0, [true, true, true, true]],
+      [9.5, [false, false, true, true]],
     ] as const) {
-      it(`${value}: messages of 9, 10 and 2000 bytes compressed ${compressed.join(', ')}`, async (t) => {
+      it(`${value}: messages of 0, 9, 10 and 2000 bytes compressed ${compressed.join(', ')}`, async (t) => {
         const perMessageDeflate = { serverNoContextTakeover: true, threshold: value };
         const { wss, port } = await listen(t, impl, { perMessageDeflate });
         const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
@@ -146,13 +149,44 @@ for (const impl of impls) {
         const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
         const rsv1: boolean[] = [];
         client._socket.prependListener('data', (d: Buffer) => rsv1.push((d[0]! & 0x40) !== 0));
-        for (const n of [9, 10, 2000]) {
+        for (const n of [0, 9, 10, 2000]) {
           server.send(Buffer.alloc(n));
           await once(client, 'message');
         }
         assert.deepEqual(rsv1, compressed);
       });
     }
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: zlibDeflateOptions' level and memLevel shape the compressed bytes`, () => {
+    it('level 9, memLevel 1: the payload on the wire is zlib deflate-raw with those options, sync-flushed', async (t) => {
+      const zlibDeflateOptions = { level: 9, memLevel: 1 };
+      const { wss, port } = await listen(t, impl, { perMessageDeflate: { zlibDeflateOptions } });
+      const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      const chunks: Buffer[] = [];
+      client._socket.prependListener('data', (d: Buffer) => chunks.push(d));
+      // Words that repeat at a distance: a memLevel of 1 (a small hash table) finds fewer of the matches.
+      const text = Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 1000}`).join(' ');
+      server.send(text);
+      const [received] = await once(client, 'message');
+      assert.equal(received.toString(), text);
+      const deflate = zlib.createDeflateRaw({ ...zlibDeflateOptions, windowBits: 15 });
+      const out: Buffer[] = [];
+      deflate.on('data', (d: Buffer) => out.push(d));
+      deflate.write(text);
+      await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+      deflate.close();
+      const expected = Buffer.concat(out).subarray(0, -4); // RFC 7692 §7.2.1: the empty block's 00 00 ff ff dropped
+      const frame = Buffer.concat(chunks);
+      assert.equal(frame[0], 0xc1, 'FIN, RSV1, text');
+      assert.equal(frame[1], 126);
+      assert.equal(frame.readUInt16BE(2), expected.length);
+      assert.deepEqual(frame.subarray(4), expected);
+    });
   });
 }
 

@@ -82,6 +82,20 @@ const cases: [string, unknown, string, string][] = [
     'permessage-deflate; server_max_window_bits=9, permessage-deflate',
     '101 permessage-deflate; server_max_window_bits=9',
   ],
+  // Taken for its truth, as ws takes it.
+  [
+    'serverNoContextTakeover 1, not offered',
+    { serverNoContextTakeover: 1 },
+    'permessage-deflate',
+    '101 permessage-deflate; server_no_context_takeover',
+  ],
+  // zlib's -1, its default level: a server that has it negotiates.
+  [
+    "zlibDeflateOptions.level -1 (zlib's default)",
+    { zlibDeflateOptions: { level: -1 } },
+    'permessage-deflate',
+    '101 permessage-deflate',
+  ],
   ['an unknown extension only', true, 'x-unknown', '101'],
   ['an unknown parameter', true, 'permessage-deflate; foo=1', '400'],
   ['server_max_window_bits=16', true, 'permessage-deflate; server_max_window_bits=16', '400'],

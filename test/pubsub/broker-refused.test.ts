@@ -205,6 +205,20 @@ describe('RedisBroker: refused while it runs', () => {
   );
 });
 
+describe('RedisBroker opened with events that have no onRefused', () => {
+  it('a refusal met at a reconnection becomes a process warning: never silent', WAIT, async (t) => {
+    const redis = await redisUser(t, 'pub');
+    const broker = new RedisBroker(redis.url);
+    t.after(() => broker.close());
+    await broker.open({ onMessage: () => {}, onAvailability: () => {} }, history);
+    const warned = once(process, 'warning');
+    await redis.password('pw-2');
+    const [warning] = (await warned) as [WebSocketError];
+    assert.equal(warning.code, 'ERR_WS_BROKER_REFUSED');
+    assert.match(warning.message, /WRONGPASS/);
+  });
+});
+
 describe('A server down at open that comes up refusing (Redis, NATS)', () => {
   const kinds: {
     name: string;

@@ -51,6 +51,19 @@ describe('history bytes per topic', () => {
     }
   });
 
+  it('0 is a bound (no payload kept): PubSub, the cluster primary and a broker take it; messages still go out live', async (t) => {
+    assert.doesNotThrow(() => new PubSub({ history: { size: 10, ttlSeconds: 0, bytes: 0 } }));
+    await ClusterBroker.servePrimary({ size: 10, ttlSeconds: 0, bytes: 0 }).close();
+    const { broker, got } = await opened({ size: 10, ttlSeconds: 0, bytes: 0 });
+    t.after(() => broker.close());
+    await broker.subscribe('z');
+    assert.equal((await broker.publish('z', Buffer.from('live'), false)).offset, 1);
+    assert.deepEqual(texts(got), ['live']);
+    assert.deepEqual(broker.stats(), { topics: 1, bytes: 0 });
+    assert.equal(await broker.history('z', { offset: 0, epoch: broker.epoch }), null, 'offset 1 was not kept');
+    assert.deepEqual(texts(await broker.history('z', { offset: 1, epoch: broker.epoch })), []);
+  });
+
   it('150 publications of 4 MiB to one topic: the memory broker keeps the newest 16 MiB (4 messages), by default', async (t) => {
     const { broker } = await opened({ size: 1000, ttlSeconds: 0 });
     t.after(() => broker.close());

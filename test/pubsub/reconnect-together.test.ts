@@ -61,6 +61,24 @@ describe('reconnection attempts on the clock’s multiples', () => {
     }
   });
 
+  it('keepConnecting: an attempt that fails (rejects) is tried again, as one that answers false', async (t) => {
+    // (No `apis`: every timer API and Date are mocked.)
+    t.mock.timers.enable({ now: T0 } as Parameters<typeof t.mock.timers.enable>[0]);
+    const answers: ('throw' | boolean)[] = ['throw', false, 'throw', true];
+    let made = 0;
+    const stop = keepConnecting(async () => {
+      const answer = answers[made++]!;
+      if (answer === 'throw') throw new Error('connection refused');
+      return answer;
+    }, MAX);
+    t.after(stop);
+    for (let ms = 0; ms < 10 * MAX && made < answers.length; ms++) {
+      t.mock.timers.tick(1);
+      for (let k = 0; k < 4; k++) await Promise.resolve();
+    }
+    assert.equal(made, answers.length);
+  });
+
   it('reconnectDelay (RedisBroker’s node-redis reconnectStrategy): the same attempts from every loss', () => {
     /** The instants node-redis tries at after a loss at `loss`: at once, then after each reconnectDelay. */
     const schedule = (loss: number, until: number): number[] => {
@@ -88,6 +106,9 @@ describe('reconnection attempts on the clock’s multiples', () => {
       }
       assert.equal(at.at(-1)! - at.at(-2)!, MAX, 'the longest wait is MAX');
     }
+    // The step doubles once the time waited reaches it: 100 ms after the loss the step is 100 ms.
+    assert.equal(reconnectDelay(99, MAX, 5_000), 50);
+    assert.equal(reconnectDelay(100, MAX, 5_000), 100);
     // A cap that is no multiple of 50 is kept to as well.
     assert.equal(reconnectDelay(60_000, MAX, 5_000), 1000);
     assert.equal(reconnectDelay(60_000, MAX, 5_001), 999);
