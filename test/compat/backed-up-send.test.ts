@@ -9,30 +9,39 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { describe, it } from 'node:test';
-import { impls, listen, ws } from './support.js';
+import { describe, it, type TestContext } from 'node:test';
+import { type Impl, impls, listen, ws } from './support.js';
 
 /** Bytes of one message: 16 KiB, over the size the write queue joins with its neighbours and under 64 KiB. */
 const SIZE = 16 * 1024;
 
+/**
+ * A connection on `impl` whose client has paused, with `payload` sent to it until the server's socket keeps bytes
+ * (the kernel's buffers are full); `sent`: how many messages that took.
+ */
+async function backedUp(t: TestContext, impl: Impl) {
+  const { wss, port } = await listen(t, impl);
+  const connection = once(wss, 'connection');
+  const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
+  t.after(() => client.terminate());
+  const [server] = await connection;
+  if (client.readyState !== client.OPEN) await once(client, 'open');
+  client.pause();
+  const payload = Buffer.alloc(SIZE, 0x5a);
+  let sent = 0;
+  while (server._socket.writableLength === 0) {
+    for (let i = 0; i < 64; i++) server.send(payload);
+    sent += 64;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { server, client, payload, sent };
+}
+
 for (const impl of impls) {
   describe(`a send to a backed-up socket on ${impl.name}`, () => {
     it("waits in the socket as the caller's Buffer (no copy per message); the client reads them all", async (t) => {
-      const { wss, port } = await listen(t, impl);
-      const connection = once(wss, 'connection');
-      const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
-      t.after(() => client.terminate());
-      const [server] = await connection;
-      if (client.readyState !== client.OPEN) await once(client, 'open');
-      client.pause();
-      const payload = Buffer.alloc(SIZE, 0x5a);
-      // Fill the connection until the server's socket keeps bytes: the kernel's buffers are full.
-      let sent = 0;
-      while (server._socket.writableLength === 0) {
-        for (let i = 0; i < 64; i++) server.send(payload);
-        sent += 64;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      const { server, client, payload, sent: filled } = await backedUp(t, impl);
+      let sent = filled;
       // From now on what is sent waits in the socket: see what it is handed.
       const handed: Buffer[] = [];
       const write = server._socket.write.bind(server._socket);
@@ -64,18 +73,7 @@ for (const impl of impls) {
     });
 
     it("terminated with sends still in its socket: the socket's own 'close' listener hears no error", async (t) => {
-      const { wss, port } = await listen(t, impl);
-      const connection = once(wss, 'connection');
-      const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
-      t.after(() => client.terminate());
-      const [server] = await connection;
-      if (client.readyState !== client.OPEN) await once(client, 'open');
-      client.pause();
-      const payload = Buffer.alloc(SIZE, 0x5a);
-      while (server._socket.writableLength === 0) {
-        for (let i = 0; i < 64; i++) server.send(payload);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      const { server, payload } = await backedUp(t, impl);
       // An app watching the connection's socket, as it may on ws (logging a close with an error, say).
       // (A 'close' listener alone: events.once would listen to 'error' too.)
       const socketClosed = new Promise((resolve) => server._socket.on('close', resolve));

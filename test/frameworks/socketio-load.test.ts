@@ -4,11 +4,11 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Server, type Socket as ServerSocket } from 'socket.io';
-import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { engines, listen, closeServer, nextEvent } from './engines.js';
+import type { Server, Socket as ServerSocket } from 'socket.io';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import { engines, nextEvent } from './engines.js';
+import { SocketIoServer } from './socketio-server.js';
 
 /** The TCP socket under the server side of a Socket.IO connection (its engine.io websocket transport's WebSocket). */
 const rawSocket = (s: ServerSocket): Duplex =>
@@ -16,14 +16,12 @@ const rawSocket = (s: ServerSocket): Duplex =>
 
 for (const engine of engines) {
   describe(`Socket.IO 4.8 under load on ${engine.name}`, () => {
-    let httpServer: http.Server;
-    let port: number;
+    let sio: SocketIoServer;
     let io: Server;
-    const clients: ClientSocket[] = [];
 
     before(async () => {
-      ({ server: httpServer, port } = await listen());
-      io = new Server(httpServer, { wsEngine: engine.WebSocketServer, transports: ['websocket'] });
+      sio = await SocketIoServer.start(engine);
+      io = sio.io;
       io.on('connection', (socket) => {
         socket.on('join', (room: string, ack: () => void) => {
           void socket.join(room);
@@ -31,27 +29,15 @@ for (const engine of engines) {
         });
       });
     });
-    after(async () => {
-      for (const c of clients) c.disconnect();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await closeServer(httpServer);
-    });
+    after(() => sio.stop());
 
     /** `n` connected clients in `room`, each with the server's socket for it. */
     async function room(n: number, name: string): Promise<{ c: ClientSocket; s: ServerSocket }[]> {
       return Promise.all(
         Array.from({ length: n }, async () => {
-          const c = connect(`http://127.0.0.1:${port}`, {
-            transports: ['websocket'],
-            forceNew: true,
-            reconnection: false,
-          });
-          clients.push(c);
-          await nextEvent(c, 'connect', 'connect_error');
+          const c = await sio.connect();
           await c.emitWithAck('join', name);
-          const s = io.of('/').sockets.get(c.id!);
-          assert.ok(s, 'the server knows the client by the id the client was given');
-          return { c, s };
+          return { c, s: sio.socketOf(c) };
         }),
       );
     }

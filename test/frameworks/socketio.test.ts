@@ -5,12 +5,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket as WsClient } from 'ws';
-import { Server, type Socket as ServerSocket } from 'socket.io';
-import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { engines, listen, closeServer, nextEvent } from './engines.js';
+import type { Server, Socket as ServerSocket } from 'socket.io';
+import type { Socket as ClientSocket } from 'socket.io-client';
+import { engines, nextEvent } from './engines.js';
+import { SocketIoServer } from './socketio-server.js';
 
 /** The server side of a Socket.IO connection: its engine.io websocket transport's WebSocket. */
 interface TransportSocket {
@@ -27,14 +27,13 @@ const clientWebSocket = (c: ClientSocket): { terminate(): void } =>
 
 for (const engine of engines) {
   describe(`Socket.IO 4.8 on ${engine.name}`, () => {
-    let httpServer: http.Server;
-    let port: number;
+    let sio: SocketIoServer;
     let io: Server;
-    const clients: ClientSocket[] = [];
+    let port: number;
 
     before(async () => {
-      ({ server: httpServer, port } = await listen());
-      io = new Server(httpServer, { wsEngine: engine.WebSocketServer, transports: ['websocket'] });
+      sio = await SocketIoServer.start(engine);
+      ({ io, port } = sio);
       io.on('connection', (socket) => {
         socket.on('echo', (...args: unknown[]) => {
           const ack = args.pop() as (...a: unknown[]) => void;
@@ -46,24 +45,12 @@ for (const engine of engines) {
         });
       });
     });
-    after(async () => {
-      for (const c of clients) c.disconnect();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await closeServer(httpServer);
-    });
+    after(() => sio.stop());
 
     /** A connected client, and the server's socket for it. */
     async function client(): Promise<{ c: ClientSocket; s: ServerSocket }> {
-      const c = connect(`http://127.0.0.1:${port}`, {
-        transports: ['websocket'],
-        forceNew: true,
-        reconnection: false,
-      });
-      clients.push(c);
-      await nextEvent(c, 'connect', 'connect_error');
-      const s = io.of('/').sockets.get(c.id!);
-      assert.ok(s, 'the server knows the client by the id the client was given');
-      return { c, s };
+      const c = await sio.connect();
+      return { c, s: sio.socketOf(c) };
     }
 
     it('connects over the websocket transport and acks both ways', async () => {
@@ -212,24 +199,11 @@ for (const engine of engines) {
     });
 
     it('with perMessageDeflate: the extension is negotiated, acks and broadcasts arrive', async () => {
-      const { server: h, port: p } = await listen();
-      const zio = new Server(h, {
-        wsEngine: engine.WebSocketServer,
-        transports: ['websocket'],
-        perMessageDeflate: { threshold: 0 },
-      });
+      const zsio = await SocketIoServer.start(engine, { perMessageDeflate: { threshold: 0 } });
+      const zio = zsio.io;
       try {
         zio.on('connection', (socket) => socket.on('echo', (m: unknown, ack: (m: unknown) => void) => ack(m)));
-        const open = async () => {
-          const c = connect(`http://127.0.0.1:${p}`, {
-            transports: ['websocket'],
-            forceNew: true,
-            reconnection: false,
-          });
-          clients.push(c);
-          await nextEvent(c, 'connect', 'connect_error');
-          return c;
-        };
+        const open = () => zsio.connect();
         const [a, b] = [await open(), await open()];
         const serverSide = zio.of('/').sockets.get(a.id!)!;
         assert.equal(
@@ -242,8 +216,7 @@ for (const engine of engines) {
         zio.emit('news', big);
         assert.deepEqual(await Promise.all(got), [big, big]);
       } finally {
-        await new Promise<void>((resolve) => zio.close(() => resolve()));
-        await closeServer(h);
+        await zsio.stop();
       }
     });
 

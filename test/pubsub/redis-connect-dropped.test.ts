@@ -7,35 +7,22 @@
  * unused client at Redis for good), two more with every try, and after `close()` too. So also when
  * the caller passed a signal of its own, which the pair's must not replace.
  */
-import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
-import { history } from '../support/broker-suite.js';
-import { BrokerRecorder, descriptors, portThatTakesNothing } from '../support/brokers.js';
+import { noDescriptorLeftWhenUnreachable } from '../support/broker-suite.js';
 
 for (const withSignal of [false, true]) {
   const given = withSignal ? " (and a caller's own socket.signal, never aborted)" : '';
-  it(`RedisBroker on a port that takes no connection${given}: the sockets of each try that gave up are closed, none is left after close()`, async () => {
-    const redis = await portThatTakesNothing();
-    try {
-      const before = descriptors();
-      const caller = new AbortController();
-      const broker = new RedisBroker({
-        url: `redis://127.0.0.1:${redis.port}`,
-        commandTimeoutMs: 200,
-        reconnectMaxDelayMs: 200,
-        ...(withSignal ? { clientOptions: { socket: { signal: caller.signal } } } : {}),
-      });
-      const events = new BrokerRecorder();
-      // Resolves once the first try has given up (the broker is then unavailable, and tries again).
-      await broker.open(events, history);
-      assert.deepEqual(events.availability, [false]);
-      const afterFirstTry = descriptors() - before;
-      await broker.close();
-      const left = descriptors() - before;
-      assert.equal(left, 0, `descriptors left after close(): ${left} (${afterFirstTry} once the first try gave up)`);
-    } finally {
-      await redis.stop();
-    }
+  it(`RedisBroker on a port that takes no connection${given}: the sockets of each try that gave up are closed, none is left after close()`, () => {
+    const caller = new AbortController();
+    return noDescriptorLeftWhenUnreachable(
+      (port) =>
+        new RedisBroker({
+          url: `redis://127.0.0.1:${port}`,
+          commandTimeoutMs: 200,
+          reconnectMaxDelayMs: 200,
+          ...(withSignal ? { clientOptions: { socket: { signal: caller.signal } } } : {}),
+        }),
+    );
   });
 }

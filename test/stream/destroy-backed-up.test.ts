@@ -10,10 +10,7 @@ import { it } from 'node:test';
 import { StreamGroup } from '../../src/index.js';
 import { queuePreparedFrame } from '../../src/stream/prepared.js';
 import { frame } from '../support/frames.js';
-import { openServerOverTcp } from '../support/open.js';
-
-/** The turn's flush has run (it is scheduled on the next tick). */
-const flushed = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { backUpWithPreparedFrames, flushed, openServerOverTcp } from '../support/open.js';
 
 /** Every write handed to `socket` from now on, with what it failed with (null: written), once it is known. */
 function watchWriteResults(socket: net.Socket): { results: (Error | null | undefined)[]; allKnown: Promise<void> } {
@@ -41,13 +38,7 @@ it('a backed-up stream destroyed at a shutdown deadline fails its buffered write
   const { ws, socket, peer } = await openServerOverTcp({}, undefined, t);
   peer.io.pause(); // the peer stops reading: the kernel's buffers fill, then the socket's
   const filler = frame({ opcode: 2, payload: Buffer.alloc(1 << 20), mask: false });
-  let fillers = 0;
-  while (socket.writableLength === 0) {
-    assert.ok(fillers < 256, 'the socket backed up');
-    assert.equal(queuePreparedFrame(ws, filler), true);
-    fillers++;
-    await flushed();
-  }
+  await backUpWithPreparedFrames(ws, socket, filler);
   const watched = watchWriteResults(socket);
   // Prepared frames to a backed-up socket go to it as they are: one buffered write each.
   const small = frame({ opcode: 2, payload: Buffer.alloc(200, 7), mask: false });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { queuePreparedFrame } from '../../src/stream/prepared.js';
 import { frame } from '../support/frames.js';
-import { openServerOverTcp } from '../support/open.js';
+import { backUpWithPreparedFrames, flushed, openServerOverTcp } from '../support/open.js';
 
 /** A whole unmasked binary frame of `n` bytes (seeded), as a prepared-frame caller holds it. */
 function prepared(n: number, seed: number): Buffer {
@@ -32,21 +32,12 @@ function watchWrites(socket: net.Socket): Buffer[] {
 const handedAsItself = (seen: Buffer[], f: Buffer): boolean =>
   seen.some((c) => c.buffer === f.buffer && c.byteOffset === f.byteOffset && c.length === f.length);
 
-/** The turn's flush has run (it is scheduled on the next tick). */
-const flushed = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 describe('prepared frames that would wait in the socket', () => {
   it('a backed-up socket is handed the prepared frames themselves, and the peer gets every frame in order', async (t) => {
     const { ws, socket, peer } = await openServerOverTcp({}, undefined, t);
     peer.io.pause(); // the peer stops reading: the kernel's buffers fill, then the socket's
     const filler = prepared(1 << 20, 1);
-    let fillers = 0;
-    while (socket.writableLength === 0) {
-      assert.ok(fillers < 256, 'the socket backed up');
-      assert.equal(queuePreparedFrame(ws, filler), true);
-      fillers++;
-      await flushed();
-    }
+    const fillers = await backUpWithPreparedFrames(ws, socket, filler);
     const seen = watchWrites(socket);
     const batch = [prepared(1000, 2), prepared(5000, 3), prepared(10, 4)];
     for (const f of batch) assert.equal(queuePreparedFrame(ws, f), true);

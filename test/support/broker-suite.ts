@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketError } from '../../src/errors.js';
 import type { Broker, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
-import { type BrokerProcess, BrokerRecorder, freePort, poll } from './brokers.js';
+import { type BrokerProcess, BrokerRecorder, descriptors, freePort, poll, portThatTakesNothing } from './brokers.js';
 
 /** The history the suite's brokers keep unless a test says otherwise. */
 export const history: HistoryOptions = { size: 100, ttlSeconds: 0 };
@@ -299,4 +299,25 @@ export async function caughtUpInNewEpoch<B extends Broker, O>(
       [2, early.epoch, 'after'],
     ],
   );
+}
+
+/**
+ * Opens the broker `make` gives for a port that takes no connection (`portThatTakesNothing`): open() resolves once
+ * the first try has given up, unavailable; after close(), no descriptor the broker opened is left.
+ */
+export async function noDescriptorLeftWhenUnreachable(make: (port: number) => Broker): Promise<void> {
+  const server = await portThatTakesNothing();
+  try {
+    const before = descriptors();
+    const broker = make(server.port);
+    const events = new BrokerRecorder();
+    await broker.open(events, history);
+    assert.deepEqual(events.availability, [false]);
+    const afterFirstTry = descriptors() - before;
+    await broker.close();
+    const left = descriptors() - before;
+    assert.equal(left, 0, `descriptors left after close(): ${left} (${afterFirstTry} once the first try gave up)`);
+  } finally {
+    await server.stop();
+  }
 }

@@ -1,6 +1,8 @@
 /** Open server-role streams with a raw client peer: over the test layer, or over TCP. */
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { WebSocketStream, createTestPair, type StreamOptions, type TestLayerOptions } from '../../src/index.js';
+import { queuePreparedFrame } from '../../src/stream/prepared.js';
 import { requestHead, requestObject } from './frames.js';
 import { RawPeer } from './peer.js';
 
@@ -40,4 +42,26 @@ export async function openServerOverTcp(
   await opened;
   await peer.responseHead();
   return { ws, socket, peer };
+}
+
+/** The turn's flush has run (a stream's flush is scheduled on the next tick). */
+export const flushed = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Queues the prepared frame `filler` to `ws` until its socket holds bytes the kernel would not take (the peer has
+ * stopped reading); resolves with how many fillers that took.
+ */
+export async function backUpWithPreparedFrames(
+  ws: WebSocketStream,
+  socket: net.Socket,
+  filler: Buffer,
+): Promise<number> {
+  let fillers = 0;
+  while (socket.writableLength === 0) {
+    assert.ok(fillers < 256, 'the socket backed up');
+    assert.equal(queuePreparedFrame(ws, filler), true);
+    fillers++;
+    await flushed();
+  }
+  return fillers;
 }
