@@ -189,7 +189,8 @@ export function emitAvailability(events: BrokerEvents, available: boolean): void
  * does not keep the process alive.
  */
 export function retryPause(attempt: number, max: number): Promise<void> {
-  const ms = Math.min(50 * 2 ** Math.min(attempt, 10), max);
+  // (The exponent is bounded only so that a long outage's count stays a finite number: max decides.)
+  const ms = Math.min(50 * 2 ** Math.min(attempt, 30), max);
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { keepConnecting, reconnectDelay } from '../../src/pubsub/broker-support.js';
+import { keepConnecting, reconnectDelay, retryPause } from '../../src/pubsub/broker-support.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
@@ -113,6 +113,26 @@ describe('reconnection attempts on the clock’s multiples', () => {
     assert.equal(reconnectDelay(60_000, MAX, 5_000), 1000);
     assert.equal(reconnectDelay(60_000, MAX, 5_001), 999);
     assert.equal(reconnectDelay(0, 30, 5_011), 29);
+  });
+
+  it('retryPause: 50 ms doubling up to its max, a max past 51.2 s too (RedisBroker’s reconnectMaxDelayMs)', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    // The pause of the 12th try (attempt 11): 50 × 2¹¹ = 102,400 ms under a max of 120,000; the 13th's is the max.
+    for (const [attempt, ms] of [
+      [11, 102_400],
+      [12, 120_000],
+    ] as const) {
+      let over = false;
+      const pause = retryPause(attempt, 120_000).then(() => {
+        over = true;
+      });
+      t.mock.timers.tick(ms - 1);
+      await Promise.resolve();
+      assert.equal(over, false, `attempt ${attempt}: still waiting 1 ms before ${ms} ms`);
+      t.mock.timers.tick(1);
+      await pause;
+      assert.equal(over, true, `attempt ${attempt}: over at ${ms} ms`);
+    }
   });
 });
 
