@@ -7,11 +7,8 @@
  * alive) does not hold back a publisher; a history read from an epoch the primary never had is null (not empty).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { it } from 'node:test';
+import { runClusterPrimary } from './pubsub-support.js';
 
 const script = (brokerUrl: string): string => `
 import cluster from 'node:cluster';
@@ -101,23 +98,7 @@ if (cluster.isPrimary) {
 it('ClusterBroker: leaving, own delivery, close, a lost channel, a closed subscriber channel, history from an unknown epoch', {
   timeout: 120_000,
 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-cluster-'));
-  const file = join(dir, 'primary.mjs');
-  writeFileSync(file, script(new URL('../../src/pubsub/cluster-broker.js', import.meta.url).href));
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  assert.equal(code, 0, out);
+  const out = await runClusterPrimary(t, script(new URL('../../src/pubsub/cluster-broker.js', import.meta.url).href));
   const reports = Object.fromEntries(
     out
       .split('\n')

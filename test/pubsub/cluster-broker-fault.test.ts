@@ -6,11 +6,8 @@
  * as soon as each has received a message; then a new subscriber must still be served.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { it } from 'node:test';
+import { runClusterPrimary } from './pubsub-support.js';
 
 const rounds = 8;
 const perRound = 4;
@@ -65,22 +62,6 @@ if (cluster.isPrimary) {
 it('the primary survives subscribed workers killed while it delivers to them, and serves the next', {
   timeout: 240_000,
 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-cluster-'));
-  const file = join(dir, 'primary.mjs');
-  writeFileSync(file, script(new URL('../../src/pubsub/cluster-broker.js', import.meta.url).href));
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  assert.equal(code, 0, out);
+  const out = await runClusterPrimary(t, script(new URL('../../src/pubsub/cluster-broker.js', import.meta.url).href));
   assert.match(out, /served after the kills/);
 });

@@ -1,6 +1,10 @@
 /** Shared by the pub/sub tests: a server that hands out accepted streams, and a layer that records writes. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
@@ -251,4 +255,30 @@ export async function readUntil(client: RawClient, last: string): Promise<{ tags
     tags.push(tag);
     if (tag === last) return { tags, close: null };
   }
+}
+
+/**
+ * Runs `source`, a node:cluster primary's script (written to a temporary file: its workers fork the same file), in a
+ * child process; returns what it printed (stdout and stderr) once it exited, failing unless it exited 0. The child is
+ * killed and the file removed after the test.
+ */
+export async function runClusterPrimary(t: TestContext, source: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-cluster-'));
+  const file = join(dir, 'primary.mjs');
+  writeFileSync(file, source);
+  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, out);
+  return out;
 }
