@@ -161,17 +161,14 @@ export interface ClientTracker {
  * stream queues the same Buffer instead of a copy of its own (a broadcast to 1,000 sockets held 1,000 copies). Held
  * weakly: a list that waits in the framework's own buffer (a slow client's) keeps no second copy of its bytes.
  */
-const joinedFrames = new WeakMap<Buffer[], { parts: Buffer[]; frame: WeakRef<Buffer> }>();
+const joinedFrames = new WeakMap<Buffer[], WeakRef<Buffer>>();
 
 function joinedFrame(list: Buffer[]): Buffer {
-  const joined = joinedFrames.get(list);
-  // The list's parts are checked too: a caller may refill its array between sends, or write into its Buffers.
-  if (joined !== undefined && joined.parts.length === list.length && joined.parts.every((b, i) => b === list[i])) {
-    const frame = joined.frame.deref();
-    if (frame !== undefined && holds(frame, list)) return frame;
-  }
+  // The list's bytes are compared with the frame: a caller may refill its array between sends, or write into its Buffers.
+  const joined = joinedFrames.get(list)?.deref();
+  if (joined !== undefined && holds(joined, list)) return joined;
   const frame = Buffer.concat(list);
-  joinedFrames.set(list, { parts: list.slice(), frame: new WeakRef(frame) });
+  joinedFrames.set(list, new WeakRef(frame));
   return frame;
 }
 
