@@ -1060,6 +1060,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     answering = null;
     if ((this.#flags & FLUSH_AT_CHUNK_END) === 0) return;
     if (deferred !== null) return this.#flushOnTick();
+    // The chunk's writes are done: the messages they built are not held for the next chunk's (whose are
+    // remembered anew, in a young object: see `builtThisTurn`).
+    forgetBuilt();
     answerFlushing = true;
     try {
       this.#flush();

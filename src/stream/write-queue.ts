@@ -122,14 +122,15 @@ export class WriteQueue {
   frameOnce(source: unknown, opcode: number, payload: Buffer): void {
     if (payload.length > COPY_MAX) {
       this.frame(opcode, payload, true);
-      remember(new BuiltMessage(source, opcode, null, 0, 0, 0, payload));
+      remember({ source, opcode, slab: null, at: 0, payloadAt: 0, end: 0, payload, frame: null, used: builtClock++ });
       // A large payload is not kept past this turn's work.
       queueMicrotask(forgetBuilt);
       return;
     }
     const payloadAt = this.build(opcode, payload, true, false);
     const at = payloadAt - frameHeaderSize(payload.length, false);
-    remember(new BuiltMessage(source, opcode, buildSlab, at, payloadAt, buildUsed, null));
+    const end = buildUsed;
+    remember({ source, opcode, slab: buildSlab, at, payloadAt, end, payload: null, frame: null, used: builtClock++ });
   }
 
   /**
@@ -315,34 +316,32 @@ let buildUsed = 0;
  * only appended to), and a caller's Buffer is compared with them, so a Buffer changed since its last
  * send is built anew.
  */
-export class BuiltMessage {
+export interface BuiltMessage {
+  /** The caller's data; null once its bytes were found changed (never found again). */
+  source: unknown;
+  readonly opcode: number;
+  readonly slab: Buffer | null;
+  /** Where its frame starts, its payload starts, and both end in `slab`. */
+  readonly at: number;
+  readonly payloadAt: number;
+  readonly end: number;
+  /** Its payload: as it is when `slab` is null, else a view of the slab made on the first `builtMessageOf`. */
+  payload: Buffer | null;
   /** A view of the frame, made on the first `frameAgain`. */
-  frame: Buffer | null = null;
+  frame: Buffer | null;
   /** When it was built or last found (`builtClock`): the least recent goes first. */
-  used = builtClock++;
-
-  constructor(
-    /** The caller's data; null once its bytes were found changed (never found again). */
-    public source: unknown,
-    readonly opcode: number,
-    readonly slab: Buffer | null,
-    readonly at: number,
-    readonly payloadAt: number,
-    readonly end: number,
-    /** Its payload: as it is when `slab` is null, else a view of the slab made on the first `builtMessageOf`. */
-    public payload: Buffer | null,
-  ) {}
+  used: number;
 }
 
 /** At most this many messages are remembered in a turn: engine.io sends a text packet and one per binary attachment. */
 const BUILT_KEPT = 4;
 
 /**
- * The messages built in this turn, at most BUILT_KEPT; null when none. Made anew each turn, so that it
- * stays a young object: storing the caller's data into it costs no more than a plain store, where a
- * long-lived object would take V8's slow write barrier on each message (about a third of a small
- * echo's cost of remembering it). Forgotten when the turn's streams flush (with a payload kept as it
- * is, once the turn's microtasks have run), so that it holds nothing for long.
+ * The messages built in this turn, at most BUILT_KEPT; null when none. Made anew each turn (and after
+ * each chunk a stream answers at its end), so that it stays a young object: storing the caller's data
+ * into it is a plain store, where into a long-lived object it takes V8's slow write barrier, about 200
+ * instructions a message. Forgotten when the turn's streams flush, or the answering stream's at its
+ * chunk's end (with a payload kept as it is, once the turn's microtasks have run): it holds nothing for long.
  */
 let builtThisTurn: BuiltMessage[] | null = null;
 /** Counts `BuiltMessage.used` within a turn. */
