@@ -25,6 +25,7 @@ import {
   readBytesAtCall,
   type ReceivedData,
   WebSocketStream,
+  type WriteData,
   writeOwnBytes,
 } from '../stream/websocket-stream.js';
 import { abortRequest, type CertMeta as ClientCertMeta, type ClientRequestOptions, openClient } from './client.js';
@@ -709,11 +710,18 @@ export class WebSocket extends EventEmitter {
     const payload = toSendable(data);
     cb = callbackArg(cb);
     if (this._blobs !== null) return this._queueBehindBlob(SEND, payload, opts, cb);
-    this._writeMessage(payload, opts, cb);
+    // An ArrayBuffer or view goes to the stream as it is: a broadcast loop's sends of it share one frame, as a
+    // Buffer's do (`payload` is a new view at each call).
+    this._writeMessage(payload, opts, cb, data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data : payload);
   }
 
-  private _writeMessage(data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
-    const payload = toSendable(data);
+  /** `source`: what the stream is given, `payload` or the caller's ArrayBuffer or view that `payload` views. */
+  private _writeMessage(
+    payload: string | Buffer,
+    opts: MessageOptions | undefined,
+    cb: SendCallback | undefined,
+    source: WriteData = payload,
+  ): void {
     opts ??= messageOptions(payload, undefined);
     const s = this._stream!;
     // Whether ws would compress it: with permessage-deflate, what is sent after it while it is being
@@ -733,7 +741,7 @@ export class WebSocket extends EventEmitter {
       this._fragmenting = !opts.fin;
       s.writeSome(payload, first ? { ...opts, compress: compressed } : opts, done);
     } else {
-      s.write(payload, opts, done);
+      s.write(source, opts, done);
     }
     // A message too large to copy goes to the socket now, with what this turn queued before it, as ws writes each
     // frame (so `bufferedAmount` right after it is the socket's backlog, as in ws). The stream does so for a
@@ -761,7 +769,7 @@ export class WebSocket extends EventEmitter {
   }
 
   private _dispatch(kind: Kind, data: unknown, opts: MessageOptions | undefined, cb: SendCallback | undefined): void {
-    if (kind === SEND) this._writeMessage(data, opts, cb);
+    if (kind === SEND) this._writeMessage(toSendable(data), opts, cb);
     else this._writeControl(kind === PING, data as Buffer | string | ArrayBufferView | ArrayBuffer, cb);
   }
 

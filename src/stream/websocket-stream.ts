@@ -31,7 +31,7 @@ import { CloseHandshake, type CloseHost, type CloseInfo } from './close-handshak
 import { DeflateLines, type DeflateHost } from './deflate-lines.js';
 import { ReadQueue, ReceivedData } from './read-queue.js';
 import {
-  builtPayloadOf,
+  builtMessageOf,
   COPY_MAX,
   forgetBuilt,
   NO_WAITERS,
@@ -1060,6 +1060,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     answering = null;
     if ((this.#flags & FLUSH_AT_CHUNK_END) === 0) return;
     if (deferred !== null) return this.#flushOnTick();
+    // The chunk's writes are done: the messages they built are not held for the next chunk's (whose are
+    // remembered anew, in a young object: see `builtThisTurn`).
+    forgetBuilt();
     answerFlushing = true;
     try {
       this.#flush();
@@ -1545,7 +1548,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const options = optionsArg(a);
     const signal = signalArg(options);
     const callback = callbackArg(a, b);
-    // A string's bytes are made below, unless they were made for the write before (see `builtPayloadOf`).
+    // A string's bytes are made below, unless they were made for a write before in this turn (see `builtMessageOf`).
     const bytes = typeof data === 'string' ? null : toBuffer(data);
     const binary = checkFlag('binary', options?.binary) ?? this.#defaultBinary(data);
     const compressFlag = checkFlag('compress', options?.compress);
@@ -1555,10 +1558,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
         : this.#opError();
     if (err) return failNow(callback, err);
     const opcode = binary ? Opcode.Binary : Opcode.Text;
-    // ws-stream/ws's server: the data the write before was built from (a broadcast loop) is sent as the same bytes.
+    // ws-stream/ws's server: data a write before in this turn was built from (a broadcast loop) is sent as the same bytes.
     const shares = (this.#flags & (SERVER | READ_AT_CALL)) === (SERVER | READ_AT_CALL);
-    const built = shares ? builtPayloadOf(data, bytes, opcode) : null;
-    const payload = built ?? bytes ?? toBuffer(data);
+    const built = shares ? builtMessageOf(data, bytes, opcode) : null;
+    const payload = built !== null ? built.payload! : (bytes ?? toBuffer(data));
     // Built bytes are nobody's to change: never copied again.
     const borrowed = built === null && this.#borrowed(data, payload);
     if (this.#deflate !== null) {
@@ -2109,7 +2112,7 @@ function scheduleFlushAll(): void {
 function flushAll(): void {
   while (deferred !== null) runDeferred(true); // a run may defer another
   flushScheduled = false; // a stream written to while these flush schedules a tick of its own
-  forgetBuilt(); // the turn's writes are done: its last message is not held for the next
+  forgetBuilt(); // the turn's writes are done: its messages are not held for the next
   const streams = toFlush;
   toFlush = [];
   for (let i = 0; i < streams.length; i++) streams[i]!.flush();

@@ -115,37 +115,33 @@ export class WriteQueue {
 
   /**
    * Queues a whole message (final, unmasked, not compressed) made from `source`, the caller's data
-   * (`payload` is its bytes), and remembers it for `frameAgain`: built now as `frame(…, copy)`
-   * builds, or, larger than COPY_MAX (a string's bytes, made for this call and nobody else's), its
-   * payload as it is.
+   * (`payload` is its bytes), and remembers it for `frameAgain` (see `BuiltMessage`): built now as
+   * `frame(…, copy)` builds, or, larger than COPY_MAX (a string's bytes, made for this call and
+   * nobody else's), its payload as it is.
    */
   frameOnce(source: unknown, opcode: number, payload: Buffer): void {
-    builtSource = source;
-    builtOpcode = opcode;
-    builtFrame = null;
     if (payload.length > COPY_MAX) {
       this.frame(opcode, payload, true);
-      builtSlab = null;
-      builtPayload = payload;
+      remember({ source, opcode, slab: null, at: 0, payloadAt: 0, end: 0, payload, frame: null, used: builtClock++ });
       // A large payload is not kept past this turn's work.
       queueMicrotask(forgetBuilt);
       return;
     }
-    builtPayload = null;
-    builtPayloadAt = this.build(opcode, payload, true, false);
-    builtSlab = buildSlab;
-    builtEnd = buildUsed;
-    builtAt = builtPayloadAt - frameHeaderSize(payload.length, false);
+    const payloadAt = this.build(opcode, payload, true, false);
+    const at = payloadAt - frameHeaderSize(payload.length, false);
+    const end = buildUsed;
+    remember({ source, opcode, slab: buildSlab, at, payloadAt, end, payload: null, frame: null, used: builtClock++ });
   }
 
   /**
-   * Queues the message `frameOnce` built last again, `payload` being what `builtPayloadOf` gave:
-   * its frame's very bytes (the same Buffer as every other stream's), or, when its payload is kept
-   * as it is, that payload with a header of this queue's.
+   * Queues a message `frameOnce` built this turn again (`built`, from `builtMessageOf`): its frame's
+   * very bytes (the same Buffer as every other stream's), or, when its payload is kept as it is,
+   * that payload with a header of this queue's.
    */
-  frameAgain(payload: Buffer): void {
-    if (builtSlab === null) this.frame(builtOpcode, payload, true);
-    else this.push((builtFrame ??= builtSlab.subarray(builtAt, builtEnd)), 0);
+  frameAgain(built: BuiltMessage): void {
+    const slab = built.slab;
+    if (slab === null) this.frame(built.opcode, built.payload!, true);
+    else this.push((built.frame ??= slab.subarray(built.at, built.end)), 0);
   }
 
   /**
@@ -312,47 +308,91 @@ let buildSlab: Buffer | null = null;
 let buildUsed = 0;
 
 /**
- * The message a server stream queued last with `frameOnce`: the caller's data it was made from, and
- * where its frame lies in a build slab (null: its payload is kept as it is, `builtPayload`). The same
- * data written next to another stream (a broadcast loop, `for (const c of clients) c.send(msg)`) is
- * queued as these same bytes: one copy and one frame for every stream, not one each. Built bytes
- * never change (a slab is only appended to), and a caller's Buffer is compared with them, so a
- * Buffer changed since its last send is built anew. One slot: it holds one message (one slab, or a
- * payload until the turn's microtasks have run) and is forgotten when the turn's streams flush.
+ * A message a server stream queued with `frameOnce`: the caller's data it was made from, and where
+ * its frame lies in a build slab (null: its payload is kept as it is, `payload`). The same data
+ * written next to another stream in the same turn (a broadcast loop, `for (const c of clients)
+ * c.send(msg)`, or engine.io's text packet and binary attachment per socket) is queued as these same
+ * bytes: one copy and one frame for every stream, not one each. Built bytes never change (a slab is
+ * only appended to), and a caller's Buffer is compared with them, so a Buffer changed since its last
+ * send is built anew.
  */
-let builtSource: unknown = null;
-let builtOpcode = 0;
-let builtSlab: Buffer | null = null;
-let builtAt = 0;
-let builtPayloadAt = 0;
-let builtEnd = 0;
-/** Views of the built frame and its payload, made on the first write of the same data. */
-let builtFrame: Buffer | null = null;
-let builtPayload: Buffer | null = null;
+export interface BuiltMessage {
+  /** The caller's data; null once its bytes were found changed (never found again). */
+  source: unknown;
+  readonly opcode: number;
+  readonly slab: Buffer | null;
+  /** Where its frame starts, its payload starts, and both end in `slab`. */
+  readonly at: number;
+  readonly payloadAt: number;
+  readonly end: number;
+  /** Its payload: as it is when `slab` is null, else a view of the slab made on the first `builtMessageOf`. */
+  payload: Buffer | null;
+  /** A view of the frame, made on the first `frameAgain`. */
+  frame: Buffer | null;
+  /** When it was built or last found (`builtClock`): the least recent goes first. */
+  used: number;
+}
 
-/** Forgets the message built last (see `builtSource`). */
+/** At most this many messages are remembered in a turn: engine.io sends a text packet and one per binary attachment. */
+const BUILT_KEPT = 4;
+
+/**
+ * The messages built in this turn, at most BUILT_KEPT; null when none. Made anew each turn (and after
+ * each chunk a stream answers at its end), so that it stays a young object: storing the caller's data
+ * into it is a plain store, where into a long-lived object it takes V8's slow write barrier, about 200
+ * instructions a message. Forgotten when the turn's streams flush, or the answering stream's at its
+ * chunk's end (with a payload kept as it is, once the turn's microtasks have run): it holds nothing for long.
+ */
+let builtThisTurn: BuiltMessage[] | null = null;
+/** Counts `BuiltMessage.used` within a turn. */
+let builtClock = 0;
+
+/** Remembers `message`, in place of the least recently used when BUILT_KEPT are. */
+function remember(message: BuiltMessage): void {
+  const built = builtThisTurn;
+  if (built === null) {
+    builtThisTurn = [message];
+    return;
+  }
+  if (built.length < BUILT_KEPT) {
+    built.push(message);
+    return;
+  }
+  let oldest = 0;
+  for (let i = 1; i < built.length; i++) if (built[i]!.used < built[oldest]!.used) oldest = i;
+  built[oldest] = message;
+}
+
+/** Forgets the messages built this turn (see `builtThisTurn`). */
 export function forgetBuilt(): void {
-  builtSource = null;
-  builtSlab = null;
-  builtFrame = null;
-  builtPayload = null;
+  builtThisTurn = null;
+  builtClock = 0;
 }
 
 /**
- * The payload of the message `frameOnce` queued last, when `data` is what it was made from, as an
- * `opcode` message, and `bytes` (the caller's bytes; null for a string, which cannot change) are
- * still equal to it; else null. For `frameAgain`.
+ * The message `frameOnce` queued this turn from `data` as an `opcode` message, when `bytes` (the
+ * caller's bytes now; null for a string, which cannot change) are still its payload's; else null.
+ * For `frameAgain`; its `payload` is set.
  */
-export function builtPayloadOf(data: unknown, bytes: Buffer | null, opcode: number): Buffer | null {
-  if (data !== builtSource || opcode !== builtOpcode || builtSource === null) return null;
-  const slab = builtSlab;
-  if (slab === null) return builtPayload;
-  if (
-    bytes !== null &&
-    (bytes.length !== builtEnd - builtPayloadAt || bytes.compare(slab, builtPayloadAt, builtEnd) !== 0)
-  )
-    return null;
-  return (builtPayload ??= slab.subarray(builtPayloadAt, builtEnd));
+export function builtMessageOf(data: unknown, bytes: Buffer | null, opcode: number): BuiltMessage | null {
+  const built = builtThisTurn;
+  if (built === null || data === null) return null;
+  for (let i = built.length - 1; i >= 0; i--) {
+    const m = built[i]!;
+    if (m.source !== data || m.opcode !== opcode) continue;
+    const slab = m.slab;
+    if (slab !== null) {
+      if (bytes !== null && (bytes.length !== m.end - m.payloadAt || bytes.compare(slab, m.payloadAt, m.end) !== 0)) {
+        m.source = null; // changed since: built anew, in its place
+        m.used = -1;
+        return null;
+      }
+      m.payload ??= slab.subarray(m.payloadAt, m.end);
+    }
+    m.used = builtClock++;
+    return m;
+  }
+  return null;
 }
 
 /** One buffer of `bytes` bytes: every entry, with the headers it needs written in place. */

@@ -23,9 +23,23 @@ function describeMessage(isBinary: boolean, bytes: Buffer): string {
 }
 
 /** What a client is sent by `send(data, { binary })`, described as `describeMessage` does, from its bytes now. */
-function expected(data: Buffer | string, binary = typeof data !== 'string'): string {
-  return describeMessage(binary, Buffer.from(data));
+function expected(data: Buffer | string | ArrayBuffer | ArrayBufferView, binary = typeof data !== 'string'): string {
+  return describeMessage(binary, copyOf(data));
 }
+
+/** The bytes `data` holds now, copied (a string's UTF-8). */
+function copyOf(data: Buffer | string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  const view = ArrayBuffer.isView(data)
+    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    : Buffer.from(data);
+  return Buffer.from(view);
+}
+
+type ResizableArrayBuffer = new (
+  length: number,
+  options: { maxByteLength: number },
+) => ArrayBuffer & { resize(length: number): void };
 
 interface Pair {
   /** The server's side of the connection. */
@@ -132,6 +146,51 @@ describe('ws-stream/ws: a broadcast loop sends each client the bytes the data he
       );
     });
 
+    it(`${impl.name}: a text packet and a binary one per client (engine.io's order), changed between clients and loops`, async (t) => {
+      const { pairs } = await openClients(t, impl, { perMessageDeflate: false }, [false, false, false, false, false]);
+      const want: string[][] = pairs.map(() => []);
+      const send = (i: number, data: Buffer | string | ArrayBuffer | ArrayBufferView): void => {
+        pairs[i]!.server.send(data);
+        want[i]!.push(describeMessage(typeof data !== 'string', copyOf(data)));
+      };
+      const first = Buffer.alloc(3000, 0x10);
+      const second = Buffer.alloc(700, 0x20);
+      const typed = new Uint16Array(600).fill(0x3131);
+      const arrayBuffer = new Uint8Array(900).fill(0x41).buffer;
+      // Resizable (ES2024, beyond this project's lib): a view made without a length tracks the buffer's.
+      const resizable = new (ArrayBuffer as unknown as ResizableArrayBuffer)(800, { maxByteLength: 1600 });
+      const tracking = new Uint8Array(resizable).fill(0x51);
+      // A header, then its attachments: four messages per client (as many as are shared at once), the Buffers and
+      // views changed on the way.
+      const loops: (Buffer | ArrayBuffer | ArrayBufferView)[][] = [
+        [first, typed, arrayBuffer],
+        [second, tracking, first],
+      ];
+      for (const [loop, attachments] of loops.entries()) {
+        pairs.forEach((_, i) => {
+          send(i, `451-["x",{"_placeholder":true,"num":${loop}}]`);
+          for (const a of attachments) send(i, a);
+          if (i === 1) first[0] = 0x11;
+          if (i === 2) typed[599] = 0x3232;
+          if (i === 2) second.fill(0x21);
+          if (i === 3) new Uint8Array(arrayBuffer).fill(0x42, 450);
+          // The view tracks its length: 1,600 bytes from now on, its first 800 as they were.
+          if (i === 3 && loop === 1) resizable.resize(1600);
+        });
+        first.fill(0x12);
+      }
+      first.fill(0xee);
+      second.fill(0xee);
+      typed.fill(0xeeee);
+      new Uint8Array(arrayBuffer).fill(0xee);
+      tracking.fill(0xee);
+      for (const [i, p] of pairs.entries()) await received(p, want[i]!.length);
+      assert.deepEqual(
+        pairs.map((p) => p.got),
+        want,
+      );
+    });
+
     // ws reads a message it compresses (and one sent behind it) only when zlib gets to it: its peers may see the
     // bytes changed after the call (doc/ws-compat.md), so this runs on ws-stream/ws alone.
     for (const serverNoContextTakeover of impl === compat ? [false, true] : []) {
@@ -230,30 +289,51 @@ describe('ws-stream/ws: a broadcast loop sends each client the bytes the data he
 
 describe('ws-stream/ws: a broadcast loop copies and frames its data once, not once per client', () => {
   const CLIENTS = 32;
-  const cases: { name: string; data: () => Buffer | string; size: number }[] = [
-    { name: 'a Buffer of 60 KiB', data: () => Buffer.alloc(60 * 1024, 0x61), size: 60 * 1024 },
-    { name: 'a string of 60 KiB', data: () => 'b'.repeat(60 * 1024), size: 60 * 1024 },
+  const SIZE = 60 * 1024;
+  const cases: {
+    name: string;
+    data: () => Buffer | string | ArrayBuffer | ArrayBufferView;
+    size: number;
+    header?: string;
+  }[] = [
+    { name: 'a Buffer of 60 KiB', data: () => Buffer.alloc(SIZE, 0x61), size: SIZE },
+    { name: 'a string of 60 KiB', data: () => 'b'.repeat(SIZE), size: SIZE },
     { name: 'a string of 200 KiB', data: () => 'c'.repeat(200 * 1024), size: 200 * 1024 },
+    { name: 'a Uint8Array of 60 KiB', data: () => new Uint8Array(SIZE).fill(0x64), size: SIZE },
+    { name: 'a Float64Array of 60 KiB', data: () => new Float64Array(SIZE / 8).fill(1.5), size: SIZE },
+    { name: 'an ArrayBuffer of 60 KiB', data: () => new Uint8Array(SIZE).fill(0x65).buffer, size: SIZE },
+    // engine.io sends each socket a text packet, then the binary attachment: two messages remembered at once.
+    {
+      name: 'a Buffer of 60 KiB behind a text packet per client',
+      data: () => Buffer.alloc(SIZE, 0x66),
+      size: SIZE,
+      header: '451-["x",{"_placeholder":true,"num":0}]',
+    },
   ];
   for (const c of cases) {
     it(`${c.name} to ${CLIENTS} clients: the loop allocates far less than a copy per client`, async (t) => {
       const { wss, pairs } = await openClients(t, compat, { perMessageDeflate: false }, Array(CLIENTS).fill(false));
       const data = c.data();
+      const header = c.header;
       // Every ArrayBuffer the loop makes (a copy, a frame, the slabs they are built into) is counted here, as it is
       // made in the loop's turn; one copy per client would be CLIENTS × size.
       const before = process.memoryUsage().arrayBuffers;
-      broadcast(wss, data);
+      for (const client of wss.clients) {
+        // A new string each time, as engine.io makes it: equal, not the same object.
+        if (header !== undefined) client.send(header.slice(0, 1) + header.slice(1));
+        client.send(data);
+      }
       const grew = process.memoryUsage().arrayBuffers - before;
       // One copy, and the slab it may be built into (256 KiB): well under CLIENTS / 4 copies.
       assert.ok(
         grew < (CLIENTS / 4) * c.size,
         `the loop allocated ${grew} bytes for ${CLIENTS} clients of ${c.size} bytes`,
       );
-      const want = expected(data);
-      for (const p of pairs) await received(p, 1);
+      const want = header === undefined ? [expected(data)] : [expected(header), expected(data)];
+      for (const p of pairs) await received(p, want.length);
       assert.deepEqual(
         pairs.map((p) => p.got),
-        pairs.map(() => [want]),
+        pairs.map(() => want),
       );
     });
   }

@@ -69,5 +69,59 @@ for (const engine of engines) {
       assert.equal(writes, 100, 'each socket was handed the frame once');
       assert.equal(handed.size, 1, 'the 100 sockets were handed one Buffer between them');
     });
+
+    it('binary broadcasts: each socket is sent a text packet and an attachment in turn, and all share one frame of the attachment', async () => {
+      const CLIENTS = 32;
+      const SIZE = 60 * 1024;
+      const pairs = await room(CLIENTS, 'binary');
+      // Where the server's frames that carry an attachment lie: each distinct one is a copy (ws hands its own
+      // Buffer to every socket, with a header of its own; ws-stream/ws one frame built for them all).
+      const carriers = new Set<string>();
+      const buffers: ArrayBufferLike[] = [];
+      let writes = 0;
+      for (const { s } of pairs) {
+        const socket = rawSocket(s);
+        const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+        socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+          if (Buffer.isBuffer(chunk) && chunk.length >= SIZE) {
+            if (!buffers.includes(chunk.buffer)) buffers.push(chunk.buffer);
+            carriers.add(`${buffers.indexOf(chunk.buffer)}:${chunk.byteOffset}`);
+            writes++;
+          }
+          return write(chunk, ...rest);
+        }) as typeof socket.write;
+      }
+      // Three broadcasts in one turn: socket.io sends each socket the first one's packets, and the others from the
+      // callback of that write, text packet and attachment in turn.
+      const messages = [
+        Buffer.alloc(SIZE, 0x61),
+        new Uint8Array(SIZE).fill(0x62),
+        new Uint8Array(SIZE).fill(0x63).buffer,
+      ];
+      const arrived = Promise.all(
+        pairs.map(
+          ({ c }) =>
+            new Promise<Buffer[]>((resolve) => {
+              const got: Buffer[] = [];
+              c.on('news', (m: Buffer | ArrayBuffer) => {
+                got.push(Buffer.from(m as ArrayBuffer));
+                if (got.length === messages.length) resolve(got);
+              });
+            }),
+        ),
+      );
+      for (const m of messages) io.to('binary').emit('news', m);
+      const got = await arrived;
+      const want = messages.map((m) => Buffer.from(Buffer.from(m instanceof ArrayBuffer ? m : m.buffer)));
+      assert.ok(
+        got.every((g) => g.length === want.length && g.every((b, i) => b.equals(want[i]!))),
+        'every client received the three attachments, in order',
+      );
+      assert.ok(writes >= CLIENTS, `each socket was handed the attachments (${writes} writes)`);
+      assert.ok(
+        carriers.size < (messages.length * CLIENTS) / 4,
+        `${carriers.size} distinct frames carried ${messages.length} attachments to ${CLIENTS} sockets`,
+      );
+    });
   });
 }
