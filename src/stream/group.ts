@@ -22,7 +22,7 @@ export interface ShutdownOptions {
 export interface ShutdownResult {
   /** Streams whose close handshake completed. */
   closed: number;
-  /** Streams destroyed at the deadline. */
+  /** The others: destroyed at the deadline, or lost without a close handshake (the peer reset or ended the connection). */
   destroyed: number;
 }
 
@@ -66,9 +66,17 @@ export class StreamGroup {
     server?.close();
     const all: WebSocketStream[] = [];
     const results: Promise<unknown>[] = [];
+    // close() succeeds only when the close handshake completed: a stream lost meanwhile (a reset, a FIN) has a
+    // closeInfo too, but not a completed handshake.
+    const handshakeDone = new Set<WebSocketStream>();
     const close = (ws: WebSocketStream): void => {
       all.push(ws);
-      results.push(ws.close({ code, reason }).catch(() => {}));
+      results.push(
+        ws.close({ code, reason }).then(
+          () => handshakeDone.add(ws),
+          () => {},
+        ),
+      );
     };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
@@ -85,13 +93,7 @@ export class StreamGroup {
     }
     this.#closing = null;
     clearTimeout(timer);
-    let destroyed = 0;
-    for (const ws of all) {
-      if (!ws.closeInfo) {
-        destroyed++;
-        ws.nextLayer.destroy();
-      }
-    }
-    return { closed: all.length - destroyed, destroyed };
+    for (const ws of all) if (!ws.closeInfo) ws.nextLayer.destroy();
+    return { closed: handshakeDone.size, destroyed: all.length - handshakeDone.size };
   }
 }
