@@ -508,6 +508,35 @@ describe('teardown and graceful shutdown', () => {
     );
   });
 
+  it('StreamGroup.shutdown: with two shutdowns running, a stream added meanwhile is closed by both, and the first deadline destroys it', async (t) => {
+    const group = new StreamGroup();
+    const s = await server({}, (ws) => {
+      group.add(ws);
+      void ws.read().catch(() => {});
+    });
+    t.after(() => {
+      s.close();
+      for (const w of s.streams) w.nextLayer.destroy();
+    });
+    const first = await rawClient(s.port); // never answers, as the one added later
+    await s.opened(0);
+    // Both deadlines on node's mocked clock: each passes only when ticked.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shorter = group.shutdown({ deadline: 100 });
+    const longer = group.shutdown({ deadline: 1000 });
+    await first.peer.waitFrames(1);
+    const late = await rawClient(s.port);
+    await s.opened(1);
+    const [f] = await late.peer.waitFrames(1);
+    assert.equal(f!.payload.readUInt16BE(0), 1001);
+    t.mock.timers.tick(100);
+    assert.deepEqual(await shorter, { closed: 0, destroyed: 2 }, 'the shorter shutdown held the late stream too');
+    await late.peer.waitClosed();
+    assert.deepEqual(await longer, { closed: 0, destroyed: 2 });
+    await Promise.all(s.streams.map((w) => w.whenClosed()));
+    assert.equal(group.size, 0);
+  });
+
   it('a stream in two groups leaves both once closed', async () => {
     const { createTestPair } = await import('../../src/index.js');
     const { requestObject } = await import('../support/frames.js');
