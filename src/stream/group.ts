@@ -22,7 +22,7 @@ export interface ShutdownOptions {
 export interface ShutdownResult {
   /** Streams whose close handshake completed. */
   closed: number;
-  /** Streams destroyed at the deadline. */
+  /** The others: destroyed at the deadline, or lost without a close handshake (the peer reset or ended the connection). */
   destroyed: number;
 }
 
@@ -31,10 +31,11 @@ export class StreamGroup {
   /** What a stream tells when it closes: an object of its own, so the class shows no internal member. */
   readonly #listener: ClosedListener = { streamClosed: (ws) => this.streams.delete(ws) };
   /**
-   * While a shutdown runs: how it closes a stream, which also closes one added meanwhile (a handshake
-   * that completes during the shutdown must not open a stream that nobody closes).
+   * How each shutdown still running closes a stream, which also closes one added meanwhile (a handshake
+   * that completes during the shutdown must not open a stream that nobody closes). One per shutdown: the
+   * first of two to end must not leave the other's added streams open.
    */
-  #closing: ((ws: WebSocketStream) => void) | null = null;
+  readonly #closing = new Set<(ws: WebSocketStream) => void>();
 
   /** Adds an open stream; it leaves the group by itself once closed. */
   add(ws: WebSocketStream): WebSocketStream {
@@ -45,7 +46,7 @@ export class StreamGroup {
     this.streams.add(ws);
     // Told directly, without a Promise per stream; a stream in a second group goes by whenClosed().
     if (!addClosedListener(ws, this.#listener)) void ws.whenClosed().then(() => this.streams.delete(ws));
-    this.#closing?.(ws);
+    for (const close of this.#closing) close(ws);
     return ws;
   }
 
@@ -66,16 +67,24 @@ export class StreamGroup {
     server?.close();
     const all: WebSocketStream[] = [];
     const results: Promise<unknown>[] = [];
+    // close() succeeds only when the close handshake completed: a stream lost meanwhile (a reset, a FIN) has a
+    // closeInfo too, but not a completed handshake.
+    const handshakeDone = new Set<WebSocketStream>();
     const close = (ws: WebSocketStream): void => {
       all.push(ws);
-      results.push(ws.close({ code, reason }).catch(() => {}));
+      results.push(
+        ws.close({ code, reason }).then(
+          () => handshakeDone.add(ws),
+          () => {},
+        ),
+      );
     };
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, deadline);
     });
     for (const ws of this.streams) close(ws);
-    this.#closing = close;
+    this.#closing.add(close);
     // Until every close completed, those of streams added meanwhile too, or the deadline.
     let waited = 0;
     while (waited < results.length) {
@@ -83,15 +92,9 @@ export class StreamGroup {
       if ((await Promise.race([Promise.all(results.slice(waited)).then(() => true), expired])) !== true) break;
       waited = batch;
     }
-    this.#closing = null;
+    this.#closing.delete(close);
     clearTimeout(timer);
-    let destroyed = 0;
-    for (const ws of all) {
-      if (!ws.closeInfo) {
-        destroyed++;
-        ws.nextLayer.destroy();
-      }
-    }
-    return { closed: all.length - destroyed, destroyed };
+    for (const ws of all) if (!ws.closeInfo) ws.nextLayer.destroy();
+    return { closed: handshakeDone.size, destroyed: all.length - handshakeDone.size };
   }
 }

@@ -472,6 +472,71 @@ describe('teardown and graceful shutdown', () => {
     s.close();
   });
 
+  it('StreamGroup.shutdown: a stream whose peer resets or ends the connection instead of answering is not counted as closed', async (t) => {
+    const group = new StreamGroup();
+    const s = await server({}, (ws) => {
+      group.add(ws);
+      void ws.read().catch(() => {});
+    });
+    t.after(() => {
+      s.close();
+      for (const w of s.streams) w.nextLayer.destroy();
+    });
+    const answering = new WebSocket(`ws://127.0.0.1:${s.port}/`);
+    await new Promise((r) => answering.once('open', r));
+    const answered = new Promise<number>((r) => answering.once('close', (code) => r(code)));
+    await s.opened(0);
+    const resetting = await rawClient(s.port);
+    await s.opened(1);
+    const ending = await rawClient(s.port);
+    await s.opened(2);
+    // The deadline on node's mocked clock, never ticked: the shutdown ends once every close settled.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shutdown = group.shutdown({ deadline: 300 });
+    const [toReset] = await resetting.peer.waitFrames(1);
+    assert.equal(toReset!.payload.readUInt16BE(0), 1001);
+    resetting.sock.resetAndDestroy();
+    const [toEnd] = await ending.peer.waitFrames(1);
+    assert.equal(toEnd!.payload.readUInt16BE(0), 1001);
+    ending.sock.end();
+    assert.equal(await answered, 1001);
+    assert.deepEqual(await shutdown, { closed: 1, destroyed: 2 });
+    assert.deepEqual(
+      s.streams.map((w) => w.closeInfo?.wasClean),
+      [true, false, false],
+      'only the answering stream closed cleanly',
+    );
+  });
+
+  it('StreamGroup.shutdown: with two shutdowns running, a stream added meanwhile is closed by both, and the first deadline destroys it', async (t) => {
+    const group = new StreamGroup();
+    const s = await server({}, (ws) => {
+      group.add(ws);
+      void ws.read().catch(() => {});
+    });
+    t.after(() => {
+      s.close();
+      for (const w of s.streams) w.nextLayer.destroy();
+    });
+    const first = await rawClient(s.port); // never answers, as the one added later
+    await s.opened(0);
+    // Both deadlines on node's mocked clock: each passes only when ticked.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shorter = group.shutdown({ deadline: 100 });
+    const longer = group.shutdown({ deadline: 1000 });
+    await first.peer.waitFrames(1);
+    const late = await rawClient(s.port);
+    await s.opened(1);
+    const [f] = await late.peer.waitFrames(1);
+    assert.equal(f!.payload.readUInt16BE(0), 1001);
+    t.mock.timers.tick(100);
+    assert.deepEqual(await shorter, { closed: 0, destroyed: 2 }, 'the shorter shutdown held the late stream too');
+    await late.peer.waitClosed();
+    assert.deepEqual(await longer, { closed: 0, destroyed: 2 });
+    await Promise.all(s.streams.map((w) => w.whenClosed()));
+    assert.equal(group.size, 0);
+  });
+
   it('a stream in two groups leaves both once closed', async () => {
     const { createTestPair } = await import('../../src/index.js');
     const { requestObject } = await import('../support/frames.js');
