@@ -13,6 +13,8 @@ import { impls, listen } from './support.js';
 const large = {
   'a Buffer of 1 MiB': (): Buffer | string => Buffer.alloc(1 << 20, 0x61),
   'a string of 100,000 é (200,000 bytes)': (): Buffer | string => 'é'.repeat(100_000),
+  // Under 64 KiB in UTF-16 code units, over it in UTF-8: the size that counts is the frame's.
+  'a string of 40,000 é (80,000 bytes)': (): Buffer | string => 'é'.repeat(40_000),
 };
 
 for (const impl of impls) {
