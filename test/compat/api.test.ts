@@ -314,6 +314,33 @@ for (const impl of impls) {
       client.close();
       await once(client, 'close');
     });
+
+    it('_sender.sendFrame of the same list again, grown or shortened since, sends the bytes it holds now', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const frame = (text: string): Buffer =>
+        Buffer.concat(
+          Sender.frame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }),
+        );
+      const [a, b, c] = [frame('a'), frame('b'), frame('c')];
+      // Two whole frames in one list, as ws's sendFrame writes a list of two Buffers.
+      const list = [a, b];
+      wss.on('connection', (sws: { _sender: { sendFrame(l: Buffer[], cb: (e?: Error) => void): void } }) => {
+        sws._sender.sendFrame(list, () => {
+          list[1] = Buffer.concat([b, c]); // longer than the bytes sent before
+          sws._sender.sendFrame(list, () => {
+            list.splice(0, 2, a.subarray(0, 1), a.subarray(1)); // the first frame alone: a prefix of those bytes
+            sws._sender.sendFrame(list, (e) => assert.ok(!e));
+          });
+        });
+      });
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const got: string[] = [];
+      client.on('message', (d: Buffer) => got.push(d.toString()));
+      while (got.length < 6) await once(client, 'message');
+      assert.deepEqual(got, ['a', 'b', 'a', 'b', 'c', 'a']);
+      client.close();
+      await once(client, 'close');
+    });
   });
 }
 
