@@ -341,6 +341,30 @@ for (const impl of impls) {
       client.close();
       await once(client, 'close');
     });
+
+    it("close() from an 'upgrade' listener: the connection never opens; 'error' and 'close' 1006 follow", async (t) => {
+      const { port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const events: string[] = [];
+      client.on('upgrade', () => {
+        events.push('upgrade');
+        client.close();
+      });
+      client.on('open', () => events.push('open'));
+      client.on('error', (err: Error) => events.push(`error: ${err.message}`));
+      await new Promise<void>((resolve) =>
+        client.on('close', (code: number) => {
+          events.push(`close ${code}`);
+          resolve();
+        }),
+      );
+      assert.deepEqual(events, [
+        'upgrade',
+        'error: WebSocket was closed before the connection was established',
+        'close 1006',
+      ]);
+      assert.equal(client.readyState, 3);
+    });
   });
 }
 
