@@ -22,7 +22,7 @@ const { Sender } = wsModule as unknown as {
   Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
 };
 import * as compatModule from '../../src/compat/index.js';
-import { compat, impls, listen } from './support.js';
+import { compat, impls, listen, ws } from './support.js';
 
 for (const impl of impls) {
   describe(`${impl.name}: WebSocket API`, () => {
@@ -367,6 +367,42 @@ for (const impl of impls) {
     });
   });
 }
+
+// Not run on ws: its sendFrame writes to the socket whatever the state (a frame after the close frame). Here the
+// callback comes as send()'s does on a WebSocket that is not open (doc/ws-compat.md, "Undocumented members").
+describe('ws-stream/ws: _sender.sendFrame after close()', () => {
+  it("sends nothing; the callback gets send()'s error, after the call returned", async (t) => {
+    const { wss, port } = await listen(t, compat);
+    const frame = Sender.frame(Buffer.from('late'), {
+      fin: true,
+      rsv1: false,
+      opcode: 1,
+      mask: false,
+      readOnly: false,
+    });
+    const answered = new Promise<string[]>((resolve) =>
+      wss.on(
+        'connection',
+        (sws: { close(): void; _sender: { sendFrame(l: Buffer[], cb: (e?: Error) => void): void } }) => {
+          const sender = sws._sender; // taken while open
+          sws.close();
+          const order: string[] = [];
+          sender.sendFrame(frame, (e) => {
+            order.push(`callback: ${e?.message}`);
+            resolve(order);
+          });
+          order.push('returned');
+        },
+      ),
+    );
+    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
+    const messages: string[] = [];
+    client.on('message', (d: Buffer) => messages.push(d.toString()));
+    const [code] = await once(client, 'close');
+    assert.deepEqual(await answered, ['returned', 'callback: WebSocket is not open: readyState 2 (CLOSING)']);
+    assert.deepEqual([code, messages], [1005, []]);
+  });
+});
 
 describe('loading ws-stream/ws', () => {
   it('require() returns the WebSocket class with its statics (Node ≥ 20.19 loads ESM with require)', () => {
