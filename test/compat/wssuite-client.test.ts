@@ -114,6 +114,23 @@ for (const impl of impls) {
       assert.deepEqual(redirects, []);
     });
 
+    it("a connection refused: readyState is CLOSING in the 'error' listener, CLOSED in 'close'", async () => {
+      const server = http.createServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as { port: number }).port;
+      await new Promise((resolve) => server.close(resolve)); // nothing listens there now
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}/`);
+      const states: string[] = [];
+      client.on('error', (err: NodeJS.ErrnoException) => states.push(`error ${err.code} ${client.readyState}`));
+      await new Promise<void>((resolve) =>
+        client.on('close', () => {
+          states.push(`close ${client.readyState}`);
+          resolve();
+        }),
+      );
+      assert.deepEqual(states, ['error ECONNREFUSED 2', 'close 3']);
+    });
+
     // A documented difference (doc/ws-compat.md, "Stricter handshakes"): the extension agreed twice.
     it('the server answers "permessage-deflate, permessage-deflate": ws takes the first, ws-stream/ws refuses', async (t) => {
       const got = await extensionAnswer(t, impl, 'permessage-deflate, permessage-deflate');
