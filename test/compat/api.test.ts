@@ -83,16 +83,18 @@ for (const impl of impls) {
       });
       const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
       const log: string[] = [];
-      const onMessage = (e: { data: unknown; type: string; target: unknown }): void => {
-        log.push(`listener ${e.type} ${e.data} ${e.target === client}`);
+      // `this` is the WebSocket for a function, the object for a handleEvent object.
+      const onMessage = function (this: unknown, e: { data: unknown; type: string; target: unknown }): void {
+        log.push(`listener ${e.type} ${e.data} ${e.target === client} ${this === client}`);
       };
       client.addEventListener('message', onMessage);
       client.addEventListener('message', onMessage); // the same listener is added once
-      client.addEventListener(
-        'message',
-        { handleEvent: (e: { data: unknown }) => log.push(`object ${e.data}`) },
-        { once: true },
-      );
+      const handler = {
+        handleEvent(this: unknown, e: { data: unknown }) {
+          log.push(`object ${e.data} ${this === handler}`);
+        },
+      };
+      client.addEventListener('message', handler, { once: true });
       client.onopen = (e: { type: string }) => log.push(`onopen ${e.type}`);
       client.onmessage = (e: { data: unknown }) => log.push(`onmessage ${e.data}`);
       assert.equal(typeof client.onmessage, 'function');
@@ -104,10 +106,10 @@ for (const impl of impls) {
       assert.deepEqual([ev.code, ev.reason, ev.wasClean], [4000, 'bye', true]);
       assert.deepEqual(log, [
         'onopen open',
-        'listener message one true',
-        'object one',
+        'listener message one true true',
+        'object one true',
         'onmessage one',
-        'listener message two true',
+        'listener message two true true',
         'onmessage two',
       ]);
       client.removeEventListener('message', onMessage);
