@@ -113,6 +113,10 @@ for (const impl of impls) {
         'onmessage two',
       ]);
       client.removeEventListener('message', onMessage);
+      // removeEventListener() does not remove what an on<event> attribute holds, even given that handler.
+      const attribute = client.onmessage;
+      client.removeEventListener('message', attribute);
+      assert.equal(client.onmessage, attribute);
       client.onmessage = null;
       assert.deepEqual([client.listenerCount('message'), client.onmessage], [0, null]);
     });
@@ -403,6 +407,26 @@ describe('ws-stream/ws: _sender.sendFrame after close()', () => {
     const [code] = await once(client, 'close');
     assert.deepEqual(await answered, ['returned', 'callback: WebSocket is not open: readyState 2 (CLOSING)']);
     assert.deepEqual([code, messages], [1005, []]);
+  });
+});
+
+describe('the Event classes (WebSocket.Event, CloseEvent, ErrorEvent, MessageEvent)', () => {
+  it("made with a type alone: ws's defaults, and the same enumerable properties in the same order", () => {
+    const require = createRequire(import.meta.url);
+    // ws's own classes (its lib/event-target.js; not exported by its package): what ws's events are made with.
+    const wsClasses = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'event-target.js'));
+    const shown = (classes: Record<string, new (type: string) => object>): string[] =>
+      (['Event', 'CloseEvent', 'ErrorEvent', 'MessageEvent'] as const).map((name) => {
+        const event = new classes[name]!(name.toLowerCase());
+        const own: Record<string, unknown> = {};
+        for (const key in event) own[key] = (event as Record<string, unknown>)[key];
+        return JSON.stringify(own);
+      });
+    assert.deepEqual(shown(compat.WebSocket), shown(wsClasses));
+    assert.deepEqual(
+      shown(compat.WebSocket)[1],
+      '{"code":0,"reason":"","wasClean":false,"target":null,"type":"closeevent"}',
+    );
   });
 });
 
