@@ -119,6 +119,13 @@ for (const impl of impls) {
       assert.equal(client.onmessage, attribute);
       client.onmessage = null;
       assert.deepEqual([client.listenerCount('message'), client.onmessage], [0, null]);
+      // A listener and an attribute with the same handler are two: neither is a duplicate of the other.
+      const same = (): void => {};
+      client.onerror = same;
+      client.addEventListener('error', same);
+      client.addEventListener('open', same);
+      client.onopen = same;
+      assert.deepEqual([client.listenerCount('error'), client.listenerCount('open'), client.onopen], [2, 2, same]);
     });
 
     it('constants on the class and its prototype; url, protocol, extensions; readyState through the life', async (t) => {
