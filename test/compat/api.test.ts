@@ -355,6 +355,22 @@ for (const impl of impls) {
       await once(client, 'close');
     });
 
+    it('close() again while CLOSING: no second close frame, its arguments not even checked', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const codes = new Promise<number[]>((resolve) =>
+        wss.on('connection', (s: { on(e: string, f: (code: number) => void): void }) =>
+          s.on('close', (c) => resolve([c])),
+        ),
+      );
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      await once(client, 'open');
+      client.close(4001);
+      client.close(5); // an invalid code: refused only while OPEN
+      client.close(4002);
+      const [code] = await once(client, 'close');
+      assert.deepEqual([code, await codes], [4001, [4001]]);
+    });
+
     it("close() from an 'upgrade' listener: the connection never opens; 'error' and 'close' 1006 follow", async (t) => {
       const { port } = await listen(t, impl);
       const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
