@@ -319,16 +319,7 @@ export function openClient<W extends OpeningWebSocket>(
     try {
       accepted = validateUpgradeResponse(response, key, protocols, deflate ?? undefined);
     } catch (e) {
-      return abortSocket(ws, socket, wsHandshakeMessage(e as WebSocketError, res, protocols, deflate !== null));
-    }
-    // ws also refuses a response that chose no subprotocol when some were offered, and a
-    // Sec-WebSocket-Protocol header that is there but empty (the core reads it as none).
-    if (accepted.protocol === '') {
-      const sent = res.headers['sec-websocket-protocol'] !== undefined;
-      if (sent && protocols.length === 0)
-        return abortSocket(ws, socket, 'Server sent a subprotocol but none was requested');
-      if (protocols.length > 0)
-        return abortSocket(ws, socket, sent ? 'Server sent an invalid subprotocol' : 'Server sent no subprotocol');
+      return abortSocket(ws, socket, wsHandshakeMessage(e as WebSocketError));
     }
     // As ws: the bytes read past the response are read again first, after 'open'.
     if (head.length > 0) socket.unshift(head);
@@ -376,29 +367,17 @@ function markAborted(req: ClientRequest): void {
   abortedRequests.add(req);
 }
 
-/** ws's message for a 101 response the core refused. */
-function wsHandshakeMessage(err: WebSocketError, res: IncomingMessage, offered: string[], deflate: boolean): string {
+/**
+ * ws's message for a 101 response the core refused once ws's own checks passed (wsHeadFault, wsExtensionsFault):
+ * then only the Connection header (which ws does not check) and permessage-deflate's parameters remain to fail.
+ */
+function wsHandshakeMessage(err: WebSocketError): string {
   switch (err.code) {
-    case 'ERR_WS_NO_UPGRADE':
-    case 'ERR_WS_NO_UPGRADE_WEBSOCKET':
-      return 'Invalid Upgrade header';
     case 'ERR_WS_NO_CONNECTION':
     case 'ERR_WS_NO_CONNECTION_UPGRADE':
       return 'Invalid Connection header'; // ws does not check it; RFC 6455 §4.1 does
-    case 'ERR_WS_NO_SEC_ACCEPT':
-    case 'ERR_WS_BAD_SEC_ACCEPT':
-      return 'Invalid Sec-WebSocket-Accept header';
-    case 'ERR_WS_BAD_SUBPROTOCOL':
-      return offered.length === 0
-        ? 'Server sent a subprotocol but none was requested'
-        : 'Server sent an invalid subprotocol';
-    case 'ERR_WS_BAD_EXTENSION': {
-      if (!deflate) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
-      const offers = parseExtensions(res.headers['sec-websocket-extensions']);
-      if (offers?.some((o) => o.name !== 'permessage-deflate'))
-        return 'Server indicated an extension that was not requested';
+    case 'ERR_WS_BAD_EXTENSION':
       return 'Invalid Sec-WebSocket-Extensions header';
-    }
     default:
       return err.message;
   }

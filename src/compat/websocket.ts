@@ -261,6 +261,7 @@ export class WebSocket extends EventEmitter {
   private _fragmentCompressed = false;
   /** Sends, pings and pongs waiting behind a Blob being read (ws keeps their order). */
   private _blobs: Queued[] | null = null;
+  /** The bytes of the calls in `_blobs` (a Blob's until it is read): ws counts them in bufferedAmount. */
   private _blobBytes = 0;
   /**
    * The Blobs' queue began behind a message being compressed: when the socket goes, its calls get
@@ -759,7 +760,7 @@ export class WebSocket extends EventEmitter {
     opts: MessageOptions | undefined,
     cb: SendCallback | undefined,
   ): void {
-    if (isBlob(data)) this._blobBytes += data.size;
+    this._blobBytes += byteLength(data);
     (this._blobs ??= []).push([kind, data, opts, cb]);
     if (this._blobs.length === 1) {
       // ws's sender queues a Blob behind a message being compressed without reading it yet.
@@ -786,6 +787,7 @@ export class WebSocket extends EventEmitter {
         return;
       }
       q.shift();
+      this._blobBytes -= byteLength(data);
       this._dispatch(kind, data, opts, cb);
     }
     this._blobs = null;

@@ -22,7 +22,7 @@ const { Sender } = wsModule as unknown as {
   Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] };
 };
 import * as compatModule from '../../src/compat/index.js';
-import { compat, impls, listen } from './support.js';
+import { compat, impls, listen, ws } from './support.js';
 
 for (const impl of impls) {
   describe(`${impl.name}: WebSocket API`, () => {
@@ -83,16 +83,18 @@ for (const impl of impls) {
       });
       const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
       const log: string[] = [];
-      const onMessage = (e: { data: unknown; type: string; target: unknown }): void => {
-        log.push(`listener ${e.type} ${e.data} ${e.target === client}`);
+      // `this` is the WebSocket for a function, the object for a handleEvent object.
+      const onMessage = function (this: unknown, e: { data: unknown; type: string; target: unknown }): void {
+        log.push(`listener ${e.type} ${e.data} ${e.target === client} ${this === client}`);
       };
       client.addEventListener('message', onMessage);
       client.addEventListener('message', onMessage); // the same listener is added once
-      client.addEventListener(
-        'message',
-        { handleEvent: (e: { data: unknown }) => log.push(`object ${e.data}`) },
-        { once: true },
-      );
+      const handler = {
+        handleEvent(this: unknown, e: { data: unknown }) {
+          log.push(`object ${e.data} ${this === handler}`);
+        },
+      };
+      client.addEventListener('message', handler, { once: true });
       client.onopen = (e: { type: string }) => log.push(`onopen ${e.type}`);
       client.onmessage = (e: { data: unknown }) => log.push(`onmessage ${e.data}`);
       assert.equal(typeof client.onmessage, 'function');
@@ -104,15 +106,26 @@ for (const impl of impls) {
       assert.deepEqual([ev.code, ev.reason, ev.wasClean], [4000, 'bye', true]);
       assert.deepEqual(log, [
         'onopen open',
-        'listener message one true',
-        'object one',
+        'listener message one true true',
+        'object one true',
         'onmessage one',
-        'listener message two true',
+        'listener message two true true',
         'onmessage two',
       ]);
       client.removeEventListener('message', onMessage);
+      // removeEventListener() does not remove what an on<event> attribute holds, even given that handler.
+      const attribute = client.onmessage;
+      client.removeEventListener('message', attribute);
+      assert.equal(client.onmessage, attribute);
       client.onmessage = null;
       assert.deepEqual([client.listenerCount('message'), client.onmessage], [0, null]);
+      // A listener and an attribute with the same handler are two: neither is a duplicate of the other.
+      const same = (): void => {};
+      client.onerror = same;
+      client.addEventListener('error', same);
+      client.addEventListener('open', same);
+      client.onopen = same;
+      assert.deepEqual([client.listenerCount('error'), client.listenerCount('open'), client.onopen], [2, 2, same]);
     });
 
     it('constants on the class and its prototype; url, protocol, extensions; readyState through the life', async (t) => {
@@ -314,8 +327,131 @@ for (const impl of impls) {
       client.close();
       await once(client, 'close');
     });
+
+    it('_sender.sendFrame of the same list again, grown or shortened since, sends the bytes it holds now', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const frame = (text: string): Buffer =>
+        Buffer.concat(
+          Sender.frame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }),
+        );
+      const [a, b, c] = [frame('a'), frame('b'), frame('c')];
+      // Two whole frames in one list, as ws's sendFrame writes a list of two Buffers.
+      const list = [a, b];
+      wss.on('connection', (sws: { _sender: { sendFrame(l: Buffer[], cb: (e?: Error) => void): void } }) => {
+        sws._sender.sendFrame(list, () => {
+          list[1] = Buffer.concat([b, c]); // longer than the bytes sent before
+          sws._sender.sendFrame(list, () => {
+            list.splice(0, 2, a.subarray(0, 1), a.subarray(1)); // the first frame alone: a prefix of those bytes
+            sws._sender.sendFrame(list, (e) => assert.ok(!e));
+          });
+        });
+      });
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const got: string[] = [];
+      client.on('message', (d: Buffer) => got.push(d.toString()));
+      while (got.length < 6) await once(client, 'message');
+      assert.deepEqual(got, ['a', 'b', 'a', 'b', 'c', 'a']);
+      client.close();
+      await once(client, 'close');
+    });
+
+    it('close() again while CLOSING: no second close frame, its arguments not even checked', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const codes = new Promise<number[]>((resolve) =>
+        wss.on('connection', (s: { on(e: string, f: (code: number) => void): void }) =>
+          s.on('close', (c) => resolve([c])),
+        ),
+      );
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      await once(client, 'open');
+      client.close(4001);
+      client.close(5); // an invalid code: refused only while OPEN
+      client.close(4002);
+      const [code] = await once(client, 'close');
+      assert.deepEqual([code, await codes], [4001, [4001]]);
+    });
+
+    it("close() from an 'upgrade' listener: the connection never opens; 'error' and 'close' 1006 follow", async (t) => {
+      const { port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const events: string[] = [];
+      client.on('upgrade', () => {
+        events.push('upgrade');
+        client.close();
+      });
+      client.on('open', () => events.push('open'));
+      client.on('error', (err: Error) => events.push(`error: ${err.message}`));
+      await new Promise<void>((resolve) =>
+        client.on('close', (code: number) => {
+          events.push(`close ${code}`);
+          resolve();
+        }),
+      );
+      assert.deepEqual(events, [
+        'upgrade',
+        'error: WebSocket was closed before the connection was established',
+        'close 1006',
+      ]);
+      assert.equal(client.readyState, 3);
+    });
   });
 }
+
+// Not run on ws: its sendFrame writes to the socket whatever the state (a frame after the close frame). Here the
+// callback comes as send()'s does on a WebSocket that is not open (doc/ws-compat.md, "Undocumented members").
+describe('ws-stream/ws: _sender.sendFrame after close()', () => {
+  it("sends nothing; the callback gets send()'s error, after the call returned", async (t) => {
+    const { wss, port } = await listen(t, compat);
+    const frame = Sender.frame(Buffer.from('late'), {
+      fin: true,
+      rsv1: false,
+      opcode: 1,
+      mask: false,
+      readOnly: false,
+    });
+    const answered = new Promise<string[]>((resolve) =>
+      wss.on(
+        'connection',
+        (sws: { close(): void; _sender: { sendFrame(l: Buffer[], cb: (e?: Error) => void): void } }) => {
+          const sender = sws._sender; // taken while open
+          sws.close();
+          const order: string[] = [];
+          sender.sendFrame(frame, (e) => {
+            order.push(`callback: ${e?.message}`);
+            resolve(order);
+          });
+          order.push('returned');
+        },
+      ),
+    );
+    const client = new ws.WebSocket(`ws://127.0.0.1:${port}`);
+    const messages: string[] = [];
+    client.on('message', (d: Buffer) => messages.push(d.toString()));
+    const [code] = await once(client, 'close');
+    assert.deepEqual(await answered, ['returned', 'callback: WebSocket is not open: readyState 2 (CLOSING)']);
+    assert.deepEqual([code, messages], [1005, []]);
+  });
+});
+
+describe('the Event classes (WebSocket.Event, CloseEvent, ErrorEvent, MessageEvent)', () => {
+  it("made with a type alone: ws's defaults, and the same enumerable properties in the same order", () => {
+    const require = createRequire(import.meta.url);
+    // ws's own classes (its lib/event-target.js; not exported by its package): what ws's events are made with.
+    const wsClasses = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'event-target.js'));
+    const shown = (classes: Record<string, new (type: string) => object>): string[] =>
+      (['Event', 'CloseEvent', 'ErrorEvent', 'MessageEvent'] as const).map((name) => {
+        const event = new classes[name]!(name.toLowerCase());
+        const own: Record<string, unknown> = {};
+        for (const key in event) own[key] = (event as Record<string, unknown>)[key];
+        return JSON.stringify(own);
+      });
+    assert.deepEqual(shown(compat.WebSocket), shown(wsClasses));
+    assert.deepEqual(
+      shown(compat.WebSocket)[1],
+      '{"code":0,"reason":"","wasClean":false,"target":null,"type":"closeevent"}',
+    );
+  });
+});
 
 describe('loading ws-stream/ws', () => {
   it('require() returns the WebSocket class with its statics (Node ≥ 20.19 loads ESM with require)', () => {

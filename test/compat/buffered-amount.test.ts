@@ -13,6 +13,8 @@ import { impls, listen } from './support.js';
 const large = {
   'a Buffer of 1 MiB': (): Buffer | string => Buffer.alloc(1 << 20, 0x61),
   'a string of 100,000 é (200,000 bytes)': (): Buffer | string => 'é'.repeat(100_000),
+  // Under 64 KiB in UTF-16 code units, over it in UTF-8: the size that counts is the frame's.
+  'a string of 40,000 é (80,000 bytes)': (): Buffer | string => 'é'.repeat(40_000),
 };
 
 for (const impl of impls) {
@@ -41,5 +43,34 @@ for (const impl of impls) {
         });
       }
     }
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: bufferedAmount while a Blob is read`, () => {
+    it('counts the Blob and the sends, pings and pongs waiting behind it, then nothing once they went', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      const received: string[] = [];
+      const all = new Promise<void>((resolve) => {
+        const got = (what: string) => {
+          received.push(what);
+          if (received.length === 4) resolve();
+        };
+        server.on('message', (data: Buffer) => got(`message ${data}`));
+        server.on('ping', (data: Buffer) => got(`ping ${data}`));
+        server.on('pong', (data: Buffer) => got(`pong ${data}`));
+      });
+      client.send(new Blob(['abcdef']));
+      client.send('é'); // 2 bytes
+      client.ping('p');
+      client.pong('qq');
+      assert.equal(client.bufferedAmount, 6 + 2 + 1 + 2);
+      await all;
+      assert.deepEqual(received, ['message abcdef', 'message é', 'ping p', 'pong qq']);
+      assert.equal(client.bufferedAmount, 0);
+    });
   });
 }

@@ -287,9 +287,11 @@ for (const impl of impls) {
       const [echo] = await once(sws, 'message');
       assert.equal(echo.toString(), 'still here');
       assert.equal(closed, false);
+      // The server's own 'close' listener goes first: the client is no longer tracked when the user's runs.
+      const trackedAtClose = new Promise<boolean>((resolve) => sws.on('close', () => resolve(wss.clients.has(sws))));
       client.close();
       await once(wss, 'close');
-      assert.deepEqual([closed, wss.clients.size], [true, 0]);
+      assert.deepEqual([closed, wss.clients.size, await trackedAtClose], [true, 0, false]);
       const again = await new Promise<Error | undefined>((r) => wss.close(r));
       assert.equal(again?.message, 'The server is not running');
       const untracked = await listen(t, impl, { clientTracking: false });

@@ -2,7 +2,8 @@
  * `setSocket(socket, head, options)` on a WebSocket made with `new WebSocket(null, undefined, options)`: ws reads
  * `closeTimeout` and `autoPong` from the constructor's options (its `setSocket` reads the receiver's: `maxPayload`,
  * `skipUTF8Validation`, …), so those given to `setSocket` change nothing. `setTimeout` is node's mock: the clock is
- * moved on by the constructor's close timeout once the close frame is out, and the socket must be gone.
+ * moved on by the constructor's close timeout once the close frame is out, and the socket must be gone. The bytes
+ * given as `head` are read before the socket's.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -54,6 +55,34 @@ for (const impl of impls) {
       assert.equal(socket!.destroyed, true);
       const [code] = await closed;
       assert.equal(code, 1006);
+    });
+
+    it('the bytes given as head are read first: a message in them is emitted', async (t) => {
+      let ws: Any;
+      const server = net.createServer((s) =>
+        s.once('data', () => {
+          s.write(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${KEY_ACCEPT}\r\n\r\n`,
+          );
+          ws = new impl.WebSocket(null, undefined, { autoPong: true });
+          ws.on('message', (data: Buffer) => server.emit('got', data.toString()));
+          // As if read past the handshake with the request: a message, then a ping.
+          ws.setSocket(s, Buffer.concat([text('in head'), ping('p')]), {});
+        }),
+      );
+      t.after(() => {
+        ws?.terminate();
+        server.close();
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const first = once(server, 'got');
+      const peer = await rawPeer(t, (server.address() as net.AddressInfo).port);
+      await peer.responseHead();
+      peer.send(text('from the socket'));
+      assert.deepEqual(await first, ['in head']);
+      const [pong] = await peer.waitFrames(1);
+      assert.deepEqual([pong!.opcode, pong!.payload.toString()], [0xa, 'p']);
     });
   });
 }

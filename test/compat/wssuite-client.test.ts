@@ -1,8 +1,8 @@
 /**
  * Client behaviours from ws's websocket.test.js, on the real `ws` and on ws-stream/ws with one
- * expectation: what the constructor throws for bad arguments, a redirect loop past `maxRedirects`,
- * and the answer to the server's Sec-WebSocket-Extensions (open with the extension, or ws's error;
- * one documented difference).
+ * expectation: what the constructor throws for bad arguments, a redirect loop past `maxRedirects`, a Location on a
+ * response that is no redirect, and the answer to the server's Sec-WebSocket-Extensions (open with the extension,
+ * or ws's error; one documented difference).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -96,6 +96,39 @@ for (const impl of impls) {
       client.on('redirect', (url: string) => redirects.push(url));
       assert.deepEqual(await outcome(client), ['error Maximum redirects exceeded', 'close 1006']);
       assert.deepEqual(redirects, [`ws://127.0.0.1:${port}/again`, `ws://127.0.0.1:${port}/again`]);
+    });
+
+    it("a Location on a response that is not a 3xx is no redirect: ws's 'Unexpected server response'", async (t) => {
+      const server = http.createServer();
+      server.on('upgrade', (_req, socket) => {
+        socket.end('HTTP/1.1 200 OK\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n');
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.after(() => server.close());
+      const port = (server.address() as { port: number }).port;
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}/`, { followRedirects: true, maxRedirects: 2 });
+      const redirects: string[] = [];
+      client.on('redirect', (url: string) => redirects.push(url));
+      assert.deepEqual(await outcome(client), ['error Unexpected server response: 200', 'close 1006']);
+      assert.deepEqual(redirects, []);
+    });
+
+    it("a connection refused: readyState is CLOSING in the 'error' listener, CLOSED in 'close'", async () => {
+      const server = http.createServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as { port: number }).port;
+      await new Promise((resolve) => server.close(resolve)); // nothing listens there now
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}/`);
+      const states: string[] = [];
+      client.on('error', (err: NodeJS.ErrnoException) => states.push(`error ${err.code} ${client.readyState}`));
+      await new Promise<void>((resolve) =>
+        client.on('close', () => {
+          states.push(`close ${client.readyState}`);
+          resolve();
+        }),
+      );
+      assert.deepEqual(states, ['error ECONNREFUSED 2', 'close 3']);
     });
 
     // A documented difference (doc/ws-compat.md, "Stricter handshakes"): the extension agreed twice.
