@@ -133,6 +133,9 @@ const refused: [string[], RegExp][] = [
   [['--protocols', 'chat,chat'], /twice/],
   [['--cert', 'cert.pem'], /--cert and --key go together/],
   [['--cert', '', '--key', ''], /file names/],
+  // (either one empty: a usage error, exit 2, not the file's ENOENT at start, exit 1)
+  [['--cert', '', '--key', 'key.pem'], /--cert and --key take file names/],
+  [['--cert', 'cert.pem', '--key', ''], /--cert and --key take file names/],
   // Options of the other mode are refused, not ignored.
   [['--history', '5'], /--history goes with --pubsub/],
   [['--workers', '0'], /--workers takes a whole number from 1 to 256, not "0"/],
