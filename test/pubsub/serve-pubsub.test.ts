@@ -108,6 +108,8 @@ describe('serve --pubsub', () => {
       ['{}', /missing op/],
       ['{"op":"dance","topic":"t"}', /unknown op "dance"/],
       ['{"op":42}', /unknown op 42/],
+      // (null is quoted as null, not named as an object, though its typeof is 'object')
+      ['{"op":null,"topic":"t"}', /unknown op null$/],
       ['{"op":"subscribe"}', /missing topic/],
       ['{"op":"unsubscribe"}', /missing topic/],
       ['{"op":"publish","data":1}', /missing topic/],
