@@ -164,6 +164,7 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--history-total-bytes', '-5'], /--history-total-bytes .* not "-5"/],
   [['--handshake-timeout', '-0.5'], /--handshake-timeout takes seconds .* not "-0.5"/],
   [['--idle-timeout', '.5'], /--idle-timeout .* not ".5"/],
+  [['--handshake-timeout', '5.'], /--handshake-timeout takes seconds .* not "5\."/],
   [['--host', '-x'], /--host takes a host name or IP address, not "-x"/],
   [['--host', 'a b'], /--host .* not "a b"/],
   // Brackets hold an IPv6 address only (as in a URL); an IPv6 zone fits in no ws:// URL.
