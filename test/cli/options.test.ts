@@ -403,6 +403,9 @@ describe('ws-stream serve fails fast when it cannot start', () => {
     const huge = join(dir, 'huge.pem');
     writeFileSync(huge, readFileSync(`${fixtures}cert.pem`));
     truncateSync(huge, 2 * 1024 * 1024); // the certificate, then zeros: over the limit
+    const largest = join(dir, 'largest.pem');
+    writeFileSync(largest, readFileSync(`${fixtures}cert.pem`));
+    truncateSync(largest, 1024 * 1024); // the certificate, then zeros: exactly the limit, taken
     const cases: [string[], RegExp][] = [
       [['--cert', '/dev/zero', '--key', `${fixtures}key.pem`], /--cert: \/dev\/zero is not a regular file/],
       [['--cert', `${fixtures}cert.pem`, '--key', '/dev/zero'], /--key: \/dev\/zero is not a regular file/],
@@ -427,6 +430,10 @@ describe('ws-stream serve fails fast when it cannot start', () => {
       assert.match(r.err, message);
       assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
     }
+    // (read, then the connection is what fails: nobody listens on port 1)
+    const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', largest]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /^ws-stream: [^\n]*ECONNREFUSED/);
   });
 });
 
