@@ -396,7 +396,7 @@ function servePubSubConnection(ws: WebSocketStream, ps: PubSub, limits: Connecti
       if (publishing > 0 && topics.has(topic)) leaving = topic;
       else leave(topic);
     } else {
-      if (!('data' in r) || r.data === undefined) return send(errorJson(BAD, 'missing data'));
+      if (r.data === undefined) return send(errorJson(BAD, 'missing data'));
       let data: string;
       try {
         data = JSON.stringify(r.data);

@@ -374,11 +374,11 @@ export function serve(opts: ServeOptions): Promise<RunningServer> {
    * WebSocket, or be cut off by the error's close). Their deadline runs meanwhile.
    */
   const afterAnswers = new WeakMap<Duplex, () => void>();
+  // Our first choice that the client offers (its own order does not count).
   const selectProtocol =
     protocols.length === 0
       ? undefined
-      : (offered: string[]): string | undefined =>
-          protocols.find((p) => offered.includes(p)) ?? offered.find((p) => protocols.includes(p));
+      : (offered: string[]): string | undefined => protocols.find((p) => offered.includes(p));
   const opened = (ws: WebSocketStream, over: string): void => {
     if (opts.log) console.log(`websocket open over ${over}${ws.extensions ? ` with ${ws.extensions}` : ''}`);
     onOpen(open.add(ws));

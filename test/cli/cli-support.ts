@@ -127,6 +127,8 @@ export interface Served {
   readonly stderr: () => string;
   /** Waits until stderr holds `text`. */
   told(text: string): Promise<void>;
+  /** SIGINT, then its exit: stderr is then all it ever printed. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export async function serveTelling(t: TestContext, args: string[]): Promise<Served> {
@@ -171,5 +173,9 @@ export async function serveTelling(t: TestContext, args: string[]): Promise<Serv
     port: Number(listening.exec(out)![1]),
     stderr: () => err,
     told: (text) => until(() => err.includes(text), JSON.stringify(text)),
+    stop: () => {
+      proc.kill('SIGINT');
+      return exited;
+    },
   };
 }

@@ -133,6 +133,9 @@ const refused: [string[], RegExp][] = [
   [['--protocols', 'chat,chat'], /twice/],
   [['--cert', 'cert.pem'], /--cert and --key go together/],
   [['--cert', '', '--key', ''], /file names/],
+  // (either one empty: a usage error, exit 2, not the file's ENOENT at start, exit 1)
+  [['--cert', '', '--key', 'key.pem'], /--cert and --key take file names/],
+  [['--cert', 'cert.pem', '--key', ''], /--cert and --key take file names/],
   // Options of the other mode are refused, not ignored.
   [['--history', '5'], /--history goes with --pubsub/],
   [['--workers', '0'], /--workers takes a whole number from 1 to 256, not "0"/],
@@ -161,6 +164,7 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--history-total-bytes', '-5'], /--history-total-bytes .* not "-5"/],
   [['--handshake-timeout', '-0.5'], /--handshake-timeout takes seconds .* not "-0.5"/],
   [['--idle-timeout', '.5'], /--idle-timeout .* not ".5"/],
+  [['--handshake-timeout', '5.'], /--handshake-timeout takes seconds .* not "5\."/],
   [['--host', '-x'], /--host takes a host name or IP address, not "-x"/],
   [['--host', 'a b'], /--host .* not "a b"/],
   // Brackets hold an IPv6 address only (as in a URL); an IPv6 zone fits in no ws:// URL.
@@ -399,6 +403,9 @@ describe('ws-stream serve fails fast when it cannot start', () => {
     const huge = join(dir, 'huge.pem');
     writeFileSync(huge, readFileSync(`${fixtures}cert.pem`));
     truncateSync(huge, 2 * 1024 * 1024); // the certificate, then zeros: over the limit
+    const largest = join(dir, 'largest.pem');
+    writeFileSync(largest, readFileSync(`${fixtures}cert.pem`));
+    truncateSync(largest, 1024 * 1024); // the certificate, then zeros: exactly the limit, taken
     const cases: [string[], RegExp][] = [
       [['--cert', '/dev/zero', '--key', `${fixtures}key.pem`], /--cert: \/dev\/zero is not a regular file/],
       [['--cert', `${fixtures}cert.pem`, '--key', '/dev/zero'], /--key: \/dev\/zero is not a regular file/],
@@ -423,6 +430,10 @@ describe('ws-stream serve fails fast when it cannot start', () => {
       assert.match(r.err, message);
       assert.match(r.err, /^ws-stream connect: [^\n]+\n$/, 'one line');
     }
+    // (read, then the connection is what fails: nobody listens on port 1)
+    const r = await run(['connect', 'ws://127.0.0.1:1', '--ca', largest]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /^ws-stream: [^\n]*ECONNREFUSED/);
   });
 });
 

@@ -35,6 +35,24 @@ it('Redis that does not answer: a publish refused at its deadline is answered be
   assert.match(second.message, /since\.offset/);
 });
 
+it('Redis that does not answer: an unknown op sent after two waiting publishes is answered after both their errors', async (t) => {
+  const { server, proxy, clients } = await serveOnProxiedRedis(t, '0.5');
+  const c = await JsonClient.connect(server.port);
+  clients.push(c);
+  await subscribe(c, 'order');
+  c.send({ op: 'publish', topic: 'order', data: 'warm' });
+  assert.equal(await message(c, 'order', 1), 'warm');
+  (await proxy.link(['"warm"'])).stall();
+
+  // (its reply waits behind the last publish sent before it, not the first)
+  c.send({ op: 'publish', topic: 'order', data: 'first' });
+  c.send({ op: 'publish', topic: 'order', data: 'second' });
+  c.send({ op: 'nope' });
+  await error(c, 'ERR_WS_BROKER_UNAVAILABLE', 'the first publish');
+  await error(c, 'ERR_WS_BROKER_UNAVAILABLE', 'the second publish');
+  await error(c, 'ERR_WS_INVALID_ARGUMENT', 'the unknown op');
+});
+
 it('NATS: a publish over max_payload to a topic whose stream is made first is answered before a bad subscribe sent after it', async (t) => {
   const nats = await BrokerProcess.nats({ config: 'max_payload: 2000' });
   t.after(() => nats.stop());

@@ -28,6 +28,8 @@ describe('serve --pubsub --broker', () => {
   const cases: [string, () => Promise<BrokerProcess>, (url: string) => string][] = [
     ['REDIS://', () => BrokerProcess.redis(), (url) => url.replace(/^redis:/, 'REDIS:')],
     ['Nats://', () => BrokerProcess.nats(), (url) => url.replace(/^nats:/, 'Nats:')],
+    // (a URL's empty path, `/`, is no path: taken as a NATS URL without one)
+    ['(with a trailing /) nats://', () => BrokerProcess.nats(), (url) => `${url.replace(/\/$/, '')}/`],
   ];
   for (const [scheme, start, spell] of cases) {
     for (const mode of [[], ['--workers', '2']]) {

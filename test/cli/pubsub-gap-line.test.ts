@@ -25,8 +25,8 @@ for (const kind of ['redis', 'nats'] as const) {
      * keep-alive finds its link stalled), a client of `topic` that has `m1`, and a broker straight
      * on the server to publish with.
      */
-    async function setUp(t: TestContext, topic: string) {
-      const flags = ['--history', '3', '--broker-timeout', '2'];
+    async function setUp(t: TestContext, topic: string, more: string[] = []) {
+      const flags = ['--history', '3', '--broker-timeout', '2', ...more];
       const server = await serveTelling(t, ['--pubsub', '--broker', env.proxy.url(kind), ...flags]);
       const pub: Broker = kind === 'redis' ? new RedisBroker(env.server.url) : new NatsBroker(env.server.url);
       const client = await JsonClient.connect(server.port);
@@ -63,6 +63,20 @@ for (const kind of ['redis', 'nats'] as const) {
       await rest(server, client, topic, publish);
       await server.told(`topic "${topic}": offset 2 of epoch ${epoch} skipped (neither history nor memory held it)\n`);
       assert.doesNotMatch(server.stderr(), /offsets/);
+    });
+
+    it('--quiet: the gap is not told (the client sees it in the offsets)', { timeout: 60_000 }, async (t) => {
+      const topic = 'quiet';
+      const { server, client, publish } = await setUp(t, topic, ['--quiet']);
+      env.proxy.cut();
+      // (no "broker unavailable" line to wait for: the client's publish fails once the link is gone)
+      client.send({ op: 'publish', topic: 'probe', data: 0 });
+      assert.equal((await client.next()).code, 'ERR_WS_BROKER_UNAVAILABLE');
+      for (let offset = 2; offset <= 5; offset++) await publish(offset);
+      env.proxy.restore();
+      for (let offset = 3; offset <= 5; offset++) assert.equal(await message(client, topic, offset), `m${offset}`);
+      assert.deepEqual(await server.stop(), { code: 0, signal: null });
+      assert.equal(server.stderr(), '');
     });
 
     it('its history read failed (held past --broker-timeout): read again, the line tells why offset 2 is lost: "neither history nor memory"', {

@@ -8,6 +8,8 @@ import net from 'node:net';
 import { it } from 'node:test';
 import { serve } from '../../src/cli/serve.js';
 import { computeAccept } from '../../src/proto/handshake-server.js';
+import { connect } from '../../src/stream/connect.js';
+import { startServer } from '../conformance/raw-client.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -43,4 +45,21 @@ it("ws-stream serve's 101: the subprotocol, then Server and the extra headers, a
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAccept(KEY)}\r\n` +
       'Sec-WebSocket-Protocol: chat\r\nServer: ws-stream\r\nX-Extra: one\r\nserver: lower-case is another field\r\n\r\n',
   );
+});
+
+it('ws-stream serve --protocols chat,superchat: its own order of preference chooses, not the order the client offers them in', async () => {
+  const server = await startServer(['--protocols', 'chat,superchat']);
+  try {
+    for (const [offered, chosen] of [
+      [['superchat', 'chat'], 'chat'],
+      [['other', 'superchat'], 'superchat'],
+      [['chat'], 'chat'],
+    ] as const) {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { protocols: [...offered] });
+      assert.equal(ws.protocol, chosen, offered.join(', '));
+      await ws.close({ code: 1000 });
+    }
+  } finally {
+    await server.stop();
+  }
 });

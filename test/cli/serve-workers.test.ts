@@ -34,7 +34,7 @@ async function start(args: string[]) {
     });
     proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));
   });
-  return { proc, port };
+  return { proc, port, out: () => out };
 }
 
 /** Clients connected until each of the two workers accepted one (connections opened ten at a time). */
@@ -61,7 +61,7 @@ async function echoes(c: JsonClient, value: unknown): Promise<void> {
 }
 
 it('two workers both echo; SIGTERM closes every client with 1001 and the server exits 0', async () => {
-  const { proc, port } = await start(['--workers', '2']);
+  const { proc, port, out } = await start(['--workers', '2']);
   assert.equal((await childrenOf(proc.pid!)).length, 2);
   const byWorker = await oneOnEachWorker(port);
   for (const [worker, c] of byWorker) await echoes(c, { worker, n: 1 });
@@ -71,6 +71,8 @@ it('two workers both echo; SIGTERM closes every client with 1001 and the server 
     assert.equal(c.closeCode, 1001);
   }
   assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+  // The primary says it, once; its workers (whose stdout is its own) say nothing.
+  assert.match(out(), /^ws-stream echo server listening on [^\n]+\nshutting down\n$/);
 });
 
 it('a worker killed is replaced; the other worker’s clients go on', async () => {

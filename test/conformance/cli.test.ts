@@ -59,6 +59,26 @@ it('ws-stream serve --idle-timeout: a silent client gets a keep-alive ping at ha
   }
 });
 
+// (0.0001 s is 0.1 ms: rounded to the nearest ms it would be 0, which means no idle timeout at all)
+it('ws-stream serve --idle-timeout 0.0001: a time under 1 ms is 1 ms, not none: a silent client is closed with 1001', {
+  timeout: 60_000,
+}, async () => {
+  const server = await startServer(['--idle-timeout', '0.0001']);
+  try {
+    const c = await RawClient.connect(server.port);
+    const { code, before } = await c.expectClose();
+    assert.equal(code, 1001);
+    // (at 1 ms its keep-alive ping, due at half of it, may or may not come first)
+    assert.deepEqual(
+      before.map((f) => f.opcode).filter((op) => op !== 9),
+      [],
+    );
+    c.destroy();
+  } finally {
+    await server.stop();
+  }
+});
+
 it('ws-stream serve applies backpressure end to end: a client that sends fast and never reads is no longer read from', async () => {
   const server = await startServer();
   try {

@@ -94,6 +94,13 @@ describe('serve --pubsub', () => {
     const c = await JsonClient.connect(server.port);
     const lost = await subscribed(c, 'rec', { offset: 1, epoch: 'not this one' });
     assert.deepEqual(lost, { op: 'subscribed', topic: 'rec', offset: s.offset + 6, epoch: s.epoch, recovered: false });
+    // Subscribing again is answered as the first time (doc/pubsub.md): its offset, not where the topic is
+    // now; its `recovered`, not what this since would recover; none when the first had no since.
+    assert.equal((await a.next()).data, 6);
+    assert.deepEqual(await subscribed(a, 'rec'), s);
+    assert.deepEqual(await subscribed(a, 'rec', { offset: s.offset + 6, epoch: s.epoch }), { ...s, recovered: false });
+    assert.deepEqual(await subscribed(c, 'rec', { offset: s.offset + 6, epoch: s.epoch }), lost);
+    assert.deepEqual(await subscribed(b, 'rec'), { op: 'subscribed', topic: 'rec', offset: r.offset, epoch: r.epoch });
     for (const x of [a, b, c]) x.close();
   });
 
@@ -108,6 +115,8 @@ describe('serve --pubsub', () => {
       ['{}', /missing op/],
       ['{"op":"dance","topic":"t"}', /unknown op "dance"/],
       ['{"op":42}', /unknown op 42/],
+      // (null is quoted as null, not named as an object, though its typeof is 'object')
+      ['{"op":null,"topic":"t"}', /unknown op null$/],
       ['{"op":"subscribe"}', /missing topic/],
       ['{"op":"unsubscribe"}', /missing topic/],
       ['{"op":"publish","data":1}', /missing topic/],
