@@ -1559,9 +1559,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
-    // What a broadcast's writes share a frame by: the data, or what compat read it from (`writeBytesOf`).
-    const source = bytesSource ?? data;
-    bytesSource = null;
+    // What a broadcast's writes share a frame by: the data, or what compat read it from (`writeBytesOf`). (Stored
+    // only when set: the echo's writes make no store to the module's context.)
+    let source: unknown = data;
+    if (bytesSource !== null) {
+      source = bytesSource;
+      bytesSource = null;
+    }
     const own = this.#takeOwnBytes();
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
