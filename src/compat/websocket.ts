@@ -25,7 +25,7 @@ import {
   readBytesAtCall,
   type ReceivedData,
   WebSocketStream,
-  type WriteData,
+  writeBytesOf,
   writeOwnBytes,
 } from '../stream/websocket-stream.js';
 import { abortRequest, type CertMeta as ClientCertMeta, type ClientRequestOptions, openClient } from './client.js';
@@ -711,17 +711,17 @@ export class WebSocket extends EventEmitter {
     const payload = toSendable(data);
     cb = callbackArg(cb);
     if (this._blobs !== null) return this._queueBehindBlob(SEND, payload, opts, cb);
-    // An ArrayBuffer or view goes to the stream as it is: a broadcast loop's sends of it share one frame, as a
-    // Buffer's do (`payload` is a new view at each call).
-    this._writeMessage(payload, opts, cb, data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data : payload);
+    // An ArrayBuffer or view is what a broadcast loop's sends of it share one frame by, as a Buffer's do (`payload`
+    // is a new view at each call); its bytes are `payload`, read once.
+    this._writeMessage(payload, opts, cb, data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data : null);
   }
 
-  /** `source`: what the stream is given, `payload` or the caller's ArrayBuffer or view that `payload` views. */
+  /** `source`: the caller's ArrayBuffer or view that `payload` views, if it was one. */
   private _writeMessage(
     payload: string | Buffer,
     opts: MessageOptions | undefined,
     cb: SendCallback | undefined,
-    source: WriteData = payload,
+    source: ArrayBuffer | ArrayBufferView | null = null,
   ): void {
     opts ??= messageOptions(payload, undefined);
     const s = this._stream!;
@@ -742,7 +742,8 @@ export class WebSocket extends EventEmitter {
       this._fragmenting = !opts.fin;
       s.writeSome(payload, first ? { ...opts, compress: compressed } : opts, done);
     } else {
-      s.write(source, opts, done);
+      if (source === null) s.write(payload, opts, done);
+      else writeBytesOf(s, source, payload as Buffer, opts, done);
     }
     // A message too large to copy goes to the socket now, with what this turn queued before it, as ws writes each
     // frame (so `bufferedAmount` right after it is the socket's backlog, as in ws). The stream does so for a

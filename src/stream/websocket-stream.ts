@@ -337,6 +337,22 @@ export function writeOwnBytes(ws: WebSocketStream, write: () => void): void {
   ownBytes(ws, write);
 }
 
+/**
+ * Internal (compat/): `write(payload, options, callback)` on `ws`, `payload` being the bytes of `source`, the
+ * caller's ArrayBuffer or view, read once (as ws reads it: a getter of a view may answer differently each time): a
+ * broadcast loop's writes of `source` share one frame (`builtMessageOf`), as a Buffer's do.
+ */
+export function writeBytesOf(
+  ws: WebSocketStream,
+  source: ArrayBuffer | ArrayBufferView,
+  payload: Buffer,
+  options: WriteOptions,
+  callback: Callback<void>,
+): void {
+  bytesSource = source;
+  ws.write(payload, options, callback);
+}
+
 /** Internal (compat/): answers the peer's close now if it is still due (see `answerCloseByReader`). */
 export function answerPeerClose(ws: WebSocketStream): void {
   answerNow(ws);
@@ -1543,6 +1559,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   write(data: WriteData, options: WriteOptions | undefined, callback: Callback<void>): void;
   write(data: WriteData, callback: Callback<void>): void;
   write(data: WriteData, a?: WriteOptions | Callback<void>, b?: Callback<void>): Promise<void> | void {
+    // What a broadcast's writes share a frame by: the data, or what compat read it from (`writeBytesOf`). (Stored
+    // only when set: the echo's writes make no store to the module's context.)
+    let source: unknown = data;
+    if (bytesSource !== null) {
+      source = bytesSource;
+      bytesSource = null;
+    }
     const own = this.#takeOwnBytes();
     if (deferred !== null) runDeferred();
     const options = optionsArg(a);
@@ -1560,7 +1583,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const opcode = binary ? Opcode.Binary : Opcode.Text;
     // ws-stream/ws's server: data a write before in this turn was built from (a broadcast loop) is sent as the same bytes.
     const shares = (this.#flags & (SERVER | READ_AT_CALL)) === (SERVER | READ_AT_CALL);
-    const built = shares ? builtMessageOf(data, bytes, opcode) : null;
+    const built = shares ? builtMessageOf(source, bytes, opcode) : null;
     const payload = built !== null ? built.payload! : (bytes ?? toBuffer(data));
     // Built bytes are nobody's to change: never copied again.
     const borrowed = built === null && this.#borrowed(data, payload);
@@ -1578,7 +1601,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     ) {
       // One frame: built now and remembered for the next stream's write of the same data, or the one built before.
       if (built !== null) this.#writeQueue().frameAgain(built);
-      else this.#writeQueue().frameOnce(data, opcode, payload);
+      else this.#writeQueue().frameOnce(source, opcode, payload);
     } else {
       this.#queueMessage(opcode, payload, true, false, copy);
     }
@@ -2086,6 +2109,8 @@ let receivedChunk: Buffer | null = null;
 let answering: WebSocketStream | null = null;
 /** A stream is flushing what its reader wrote in answer to a chunk. */
 let answerFlushing = false;
+/** The caller's ArrayBuffer or view whose bytes the write being called was given (`writeBytesOf`). */
+let bytesSource: ArrayBuffer | ArrayBufferView | null = null;
 
 /**
  * Work that queues frames to streams, deferred to the end of the event loop's turn (pub/sub gathers

@@ -191,6 +191,22 @@ describe('ws-stream/ws: a broadcast loop sends each client the bytes the data he
       );
     });
 
+    it(`${impl.name}: a view whose getters answer differently at each read is read once per call, as ws reads it`, async (t) => {
+      const { wss, pairs } = await openClients(t, impl, { perMessageDeflate: false }, [false, false, false]);
+      const view = new Uint8Array(Buffer.from('abcdefgh'));
+      // Its own byteOffset: 0, 4, 0, ... at each read (an application's, or a subclass's).
+      let reads = 0;
+      Object.defineProperty(view, 'byteOffset', { get: () => 4 * (reads++ % 2) });
+      Object.defineProperty(view, 'byteLength', { get: () => 4 });
+      broadcast(wss, view);
+      for (const p of pairs) await received(p, 1);
+      assert.equal(reads, pairs.length);
+      assert.deepEqual(
+        pairs.map((p) => p.got),
+        ['abcd', 'efgh', 'abcd'].map((bytes) => [expected(Buffer.from(bytes))]),
+      );
+    });
+
     // ws reads a message it compresses (and one sent behind it) only when zlib gets to it: its peers may see the
     // bytes changed after the call (doc/ws-compat.md), so this runs on ws-stream/ws alone.
     for (const serverNoContextTakeover of impl === compat ? [false, true] : []) {
