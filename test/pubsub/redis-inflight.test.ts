@@ -220,22 +220,26 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
     }
   });
 
-  it('a publish that waits for its own delivery here settles as soon as the topic is left (that delivery will not come)', async (t) => {
-    const { broker, subscriber } = await open(t);
-    const topic = 'left-while-waiting';
-    await broker.subscribe(topic);
-    await broker.position(topic);
-    subscriber.stall(); // the publication's delivery never reaches this process
-    const published = follow(broker.publish(topic, Buffer.from('x'), false));
-    // Answered after the publish, on the same connection: the publish has its reply, and waits.
-    await broker.position(topic);
-    await settle();
-    assert.equal(published.settled, false, 'waits for its delivery (commandTimeoutMs: 10 minutes)');
-    const left = broker.unsubscribe(topic); // (its UNSUBSCRIBE waits behind the stall)
-    await settle();
-    assert.equal(published.settled, true, 'settled once the topic was left');
-    assert.equal(published.error, undefined);
-    subscriber.release();
-    await left;
-  });
+  for (const end of ['unsubscribe', 'close'] as const) {
+    const what = end === 'close' ? 'the broker is closed' : 'the topic is left';
+    it(`a publish that waits for its own delivery here settles as soon as ${what} (that delivery will not come)`, async (t) => {
+      const { broker, subscriber } = await open(t);
+      const topic = `waiting-${end}`;
+      await broker.subscribe(topic);
+      await broker.position(topic);
+      subscriber.stall(); // the publication's delivery never reaches this process
+      const published = follow(broker.publish(topic, Buffer.from('x'), false));
+      // Answered after the publish, on the same connection: the publish has its reply, and waits.
+      await broker.position(topic);
+      await settle();
+      assert.equal(published.settled, false, 'waits for its delivery (commandTimeoutMs: 10 minutes)');
+      // (An UNSUBSCRIBE waits behind the stall.)
+      const ended = end === 'close' ? broker.close() : broker.unsubscribe(topic);
+      await settle();
+      assert.equal(published.settled, true, `settled once ${what}`);
+      assert.equal(published.error, undefined);
+      subscriber.release();
+      await ended;
+    });
+  }
 });
