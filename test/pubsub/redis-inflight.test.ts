@@ -242,4 +242,20 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
       await ended;
     });
   }
+
+  it('a publish delivered here before its reply came settles with the reply (nothing left to wait for)', async (t) => {
+    const { broker, events, commands } = await open(t);
+    const topic = 'delivered-first';
+    await broker.subscribe(topic);
+    await broker.position(topic);
+    commands.trickleToClient(1, 600_000); // Redis's replies on the command link held (a byte per 10 minutes)
+    const published = follow(broker.publish(topic, Buffer.from('x'), false));
+    await events.received(topic, 1);
+    commands.release();
+    // Answered after the publish, on the same connection.
+    await broker.position(topic);
+    await settle();
+    assert.equal(published.settled, true, 'settled with its reply, not after commandTimeoutMs (10 minutes)');
+    assert.equal(published.error, undefined);
+  });
 });
