@@ -91,6 +91,29 @@ describe('RedisBroker: keys expire with history.ttlSeconds', () => {
     for (const key of [o!, e!]) assert.equal(await pttl(key), -1, `${key} persistent after the ttl 0 position read`);
   });
 
+  // (Redis may evict one of the pair alone under `maxmemory`, or an operator delete it.)
+  for (const [gone, name] of [
+    ['o', 'offset'],
+    ['e', 'epoch'],
+  ] as const) {
+    it(`the ${name} key gone alone: the next publication starts a new epoch at offset 1, its history only its own`, async () => {
+      const { broker } = await open({ size: 10, ttlSeconds: 0 });
+      const topic = `${name}-gone`;
+      await broker.publish(topic, Buffer.from('one'), false);
+      const old = await broker.publish(topic, Buffer.from('two'), false);
+      await admin.sendCommand(['DEL', `ws-stream:{${topic}}:${gone}`]);
+      const next = await broker.publish(topic, Buffer.from('new'), false);
+      assert.equal(next.offset, 1);
+      assert.notEqual(next.epoch, old.epoch);
+      const kept = await broker.history(topic, { offset: 0, epoch: next.epoch });
+      assert.deepEqual(
+        kept?.map((m) => [m.offset, m.data.toString()]),
+        [[1, 'new']],
+      );
+      assert.equal(await broker.history(topic, old), null);
+    });
+  }
+
   it('a process that subscribes a topic renews its offset and epoch keys (a quiet topic keeps its epoch)', async (t) => {
     // The renewal's interval (a third of the minute) runs on mocked time: the third of a minute
     // is ticked at once, the commands it sends go to Redis for real.

@@ -386,4 +386,18 @@ describe('RedisBroker: history trimmed by a running byte count', () => {
     assert.deepEqual(await after(5), ['f']);
     assert.equal(await after(4), null);
   });
+
+  it('a message of exactly bytes is kept, alone (what came before it goes); one byte more is not kept', async () => {
+    const broker = await open({ size: 100, ttlSeconds: 0, bytes: 10 });
+    await broker.publish('exact', Buffer.from('a'), false);
+    const at = await broker.publish('exact', Buffer.from('0123456789'), false);
+    assert.equal(at.offset, 2);
+    const after = async (offset: number) => texts(await broker.history('exact', { offset, epoch: at.epoch }));
+    assert.deepEqual(await after(1), ['0123456789']);
+    assert.equal(await after(0), null);
+    const over = await broker.publish('exact', Buffer.from('0123456789!'), false);
+    assert.equal(over.offset, 3);
+    assert.equal(await after(2), null);
+    assert.deepEqual(await after(3), []);
+  });
 });

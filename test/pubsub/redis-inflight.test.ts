@@ -219,4 +219,43 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
       admin.destroy();
     }
   });
+
+  for (const end of ['unsubscribe', 'close'] as const) {
+    const what = end === 'close' ? 'the broker is closed' : 'the topic is left';
+    it(`a publish that waits for its own delivery here settles as soon as ${what} (that delivery will not come)`, async (t) => {
+      const { broker, subscriber } = await open(t);
+      const topic = `waiting-${end}`;
+      await broker.subscribe(topic);
+      await broker.position(topic);
+      subscriber.stall(); // the publication's delivery never reaches this process
+      const published = follow(broker.publish(topic, Buffer.from('x'), false));
+      // Answered after the publish, on the same connection: the publish has its reply, and waits.
+      await broker.position(topic);
+      await settle();
+      assert.equal(published.settled, false, 'waits for its delivery (commandTimeoutMs: 10 minutes)');
+      // (An UNSUBSCRIBE waits behind the stall.)
+      const ended = end === 'close' ? broker.close() : broker.unsubscribe(topic);
+      await settle();
+      assert.equal(published.settled, true, `settled once ${what}`);
+      assert.equal(published.error, undefined);
+      subscriber.release();
+      await ended;
+    });
+  }
+
+  it('a publish delivered here before its reply came settles with the reply (nothing left to wait for)', async (t) => {
+    const { broker, events, commands } = await open(t);
+    const topic = 'delivered-first';
+    await broker.subscribe(topic);
+    await broker.position(topic);
+    commands.trickleToClient(1, 600_000); // Redis's replies on the command link held (a byte per 10 minutes)
+    const published = follow(broker.publish(topic, Buffer.from('x'), false));
+    await events.received(topic, 1);
+    commands.release();
+    // Answered after the publish, on the same connection.
+    await broker.position(topic);
+    await settle();
+    assert.equal(published.settled, true, 'settled with its reply, not after commandTimeoutMs (10 minutes)');
+    assert.equal(published.error, undefined);
+  });
 });

@@ -181,6 +181,38 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
     assert.equal(command.clientText.split('EVALSHA').length - 1, 2);
   });
 
+  it('exactly MAX_HELD live messages arrive while its read runs (history 3): all held, none dropped, every one delivered in order', {
+    timeout: 300_000,
+  }, async (t) => {
+    const topic = 'at-bound';
+    const kept = { size: 3, ttlSeconds: 0 }; // a drop would lose what history no longer has
+    const sub = await open(t, env.proxy.url('redis'), 600_000, kept);
+    const pub = await open(t, env.server.url, 600_000, kept);
+    await sub.broker.subscribe(topic);
+    await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    const { command } = await reconnectWithPositionHeld(sub);
+    await subscriberBack(sub.broker);
+    for (let sent = 0; sent < MAX_HELD; sent += 500) {
+      const batch = Math.min(500, MAX_HELD - sent);
+      await Promise.all(
+        Array.from({ length: batch }, (_, i) => pub.broker.publish(topic, Buffer.from(`m${sent + i + 2}`), false)),
+      );
+    }
+    // Its acknowledgement follows every message above on the subscriber connection.
+    await sub.broker.subscribe('probe-at-bound');
+    assert.equal(sub.events.of(topic).length, 1);
+
+    command.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === MAX_HELD + 1);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      Array.from({ length: MAX_HELD + 1 }, (_, i) => i + 1),
+    );
+    assert.ok(sub.events.of(topic).every((m) => m.data.toString() === `m${m.offset}`));
+  });
+
   /**
    * Back after a lost connection with history at 3 messages: the position read goes, the history
    * read after it is held at the proxy while `pub` publishes offsets 2 to `last` (small: none
