@@ -52,8 +52,8 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   }
 
   /**
-   * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2`, so that the topic reads history
-   * when it is back. Returns the new link once that read is on its way, held from the server at `at`: its consumer (the
+   * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2` (unless `away` is false), so
+   * that the topic reads history when it is back. Returns the new link once that read is on its way, held from the server at `at`: its consumer (the
    * stream's bounds already read), or the stream's info (so the read finds what history holds once the live ones came).
    */
   async function backWithReadHeld(
@@ -61,12 +61,13 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     pub: { broker: NatsBroker },
     topic: string,
     at: 'CONSUMER.CREATE' | 'STREAM.INFO' = 'CONSUMER.CREATE',
+    away = true,
   ): Promise<ProxyLink> {
     const old = new Set(env.proxy.links);
     env.proxy.holding = true;
     for (const l of old) l.destroy();
     await sub.events.available(false);
-    await pub.broker.publish(topic, Buffer.from('m2'), false);
+    if (away) await pub.broker.publish(topic, Buffer.from('m2'), false);
     const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
     link.holdClientFrom(at);
     env.proxy.holding = false;
@@ -147,6 +148,31 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       await releasedThenGot(sub, link, topic, [1, 3, 4, 5, 6, 7], first.epoch);
     });
   }
+
+  // The same with nothing published while away: history (3) starts at 3 when read, just past m2,
+  // which this process holds alone. Delivered first, before history's 3-5 (a first offset of
+  // history one past the next one due was taken for no loss: 3-5 delivered, m2 then dropped as old).
+  it('nothing published while away, history (3) trimmed to 3-5 while the catch-up read is held and 2-5 come live: m2, held alone, delivered first', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-just-below-history';
+    const history = { size: 3, ttlSeconds: 0 };
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO', false);
+    for (let offset = 2; offset <= 5; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await env.proxy.until(() => link.serverText.endsWith('m5\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 5);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [1, 2, 3, 4, 5].map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
 
   // History trimmed under the catch-up read before its first message (held at its consumer, the
   // stream's bounds already read): what history still holds of what was missed is delivered, as when
