@@ -25,9 +25,14 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   const env = brokerBehindProxy(() => BrokerProcess.nats());
   const kept = { size: 20_000, ttlSeconds: 0 };
 
-  async function open(t: TestContext, url: string, history: HistoryOptions = kept): Promise<Opened> {
+  async function open(
+    t: TestContext,
+    url: string,
+    history: HistoryOptions = kept,
+    maxHeldBytes?: number,
+  ): Promise<Opened> {
     // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
-    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000 });
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000, maxHeldBytes });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
@@ -36,14 +41,15 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
   /**
    * A subscriber of `topic` through the proxy and a publisher straight to the server, both opened for the test,
-   * once the subscriber has the first message, `m1` (`first` is where it went).
+   * once the subscriber has the first message, `m1` (`first` is where it went). `maxHeldBytes` is the subscriber's.
    */
   async function subscribedWithFirst(
     t: TestContext,
     topic: string,
     history: HistoryOptions = kept,
+    maxHeldBytes?: number,
   ): Promise<{ sub: Opened; pub: Opened; first: TopicPosition }> {
-    const sub = await open(t, env.proxy.url('nats'), history);
+    const sub = await open(t, env.proxy.url('nats'), history, maxHeldBytes);
     const pub = await open(t, env.server.url, history);
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
@@ -130,6 +136,37 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     // The dropped messages came back by a second read of history.
     assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
   });
+  // Dropped at the last one that came, nothing held since: the catch-up read covers only m2, and
+  // what was dropped is read next. (Taken for held ones that follow on, none, 3-7 waited for the
+  // next publication: this shows no read of them.)
+  it('past maxHeldBytes at the last that came (nothing held since the drop): read back from history, every one once, in order', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'overflow-at-last';
+    const SIZE = 16 * 1024;
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, kept, 4 * SIZE);
+    const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+
+    const link = await backWithReadHeld(sub, pub, topic);
+    // (3-7: 5 of SIZE, past 4 of them at m7)
+    for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, payload(offset), false);
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1, 'one history read so far');
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => m.offset),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+    assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
+  });
+
   // The same case as RedisBroker's (test/pubsub/redis-stalled-read.test.ts): what this process
   // holds is delivered although history no longer has it; only m2, published while it was away and
   // trimmed, is lost. Held at its consumer, the read finds history trimmed under it (and is given
