@@ -25,9 +25,14 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   const env = brokerBehindProxy(() => BrokerProcess.nats());
   const kept = { size: 20_000, ttlSeconds: 0 };
 
-  async function open(t: TestContext, url: string, history: HistoryOptions = kept): Promise<Opened> {
+  async function open(
+    t: TestContext,
+    url: string,
+    history: HistoryOptions = kept,
+    maxHeldBytes?: number,
+  ): Promise<Opened> {
     // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
-    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000 });
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000, maxHeldBytes });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
@@ -36,14 +41,15 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
   /**
    * A subscriber of `topic` through the proxy and a publisher straight to the server, both opened for the test,
-   * once the subscriber has the first message, `m1` (`first` is where it went).
+   * once the subscriber has the first message, `m1` (`first` is where it went). `maxHeldBytes` is the subscriber's.
    */
   async function subscribedWithFirst(
     t: TestContext,
     topic: string,
     history: HistoryOptions = kept,
+    maxHeldBytes?: number,
   ): Promise<{ sub: Opened; pub: Opened; first: TopicPosition }> {
-    const sub = await open(t, env.proxy.url('nats'), history);
+    const sub = await open(t, env.proxy.url('nats'), history, maxHeldBytes);
     const pub = await open(t, env.server.url, history);
     await sub.broker.subscribe(topic);
     const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
@@ -52,8 +58,8 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
   }
 
   /**
-   * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2`, so that the topic reads history
-   * when it is back. Returns the new link once that read is on its way, held from the server at `at`: its consumer (the
+   * Cuts `sub`'s connection (the one through the proxy); while it is away `pub` publishes `m2` (unless `away` is false), so
+   * that the topic reads history when it is back. Returns the new link once that read is on its way, held from the server at `at`: its consumer (the
    * stream's bounds already read), or the stream's info (so the read finds what history holds once the live ones came).
    */
   async function backWithReadHeld(
@@ -61,12 +67,13 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     pub: { broker: NatsBroker },
     topic: string,
     at: 'CONSUMER.CREATE' | 'STREAM.INFO' = 'CONSUMER.CREATE',
+    away = true,
   ): Promise<ProxyLink> {
     const old = new Set(env.proxy.links);
     env.proxy.holding = true;
     for (const l of old) l.destroy();
     await sub.events.available(false);
-    await pub.broker.publish(topic, Buffer.from('m2'), false);
+    if (away) await pub.broker.publish(topic, Buffer.from('m2'), false);
     const link = await env.proxy.until(() => [...env.proxy.links].find((l) => !old.has(l)));
     link.holdClientFrom(at);
     env.proxy.holding = false;
@@ -129,6 +136,37 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     // The dropped messages came back by a second read of history.
     assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
   });
+  // Dropped at the last one that came, nothing held since: the catch-up read covers only m2, and
+  // what was dropped is read next. (Taken for held ones that follow on, none, 3-7 waited for the
+  // next publication: this shows no read of them.)
+  it('past maxHeldBytes at the last that came (nothing held since the drop): read back from history, every one once, in order', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'overflow-at-last';
+    const SIZE = 16 * 1024;
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, kept, 4 * SIZE);
+    const payload = (offset: number): Buffer => Buffer.from(`m${offset}`.padStart(SIZE, '.'));
+
+    const link = await backWithReadHeld(sub, pub, topic);
+    // (3-7: 5 of SIZE, past 4 of them at m7)
+    for (let offset = 3; offset <= 7; offset++) await pub.broker.publish(topic, payload(offset), false);
+    await env.proxy.until(() => link.serverText.endsWith('m7\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1, 'one history read so far');
+
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => m.offset),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+    assert.ok(got.every((m) => m.offset < 3 || m.data.equals(payload(m.offset))));
+    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 2);
+  });
+
   // The same case as RedisBroker's (test/pubsub/redis-stalled-read.test.ts): what this process
   // holds is delivered although history no longer has it; only m2, published while it was away and
   // trimmed, is lost. Held at its consumer, the read finds history trimmed under it (and is given
@@ -147,6 +185,31 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       await releasedThenGot(sub, link, topic, [1, 3, 4, 5, 6, 7], first.epoch);
     });
   }
+
+  // The same with nothing published while away: history (3) starts at 3 when read, just past m2,
+  // which this process holds alone. Delivered first, before history's 3-5 (a first offset of
+  // history one past the next one due was taken for no loss: 3-5 delivered, m2 then dropped as old).
+  it('nothing published while away, history (3) trimmed to 3-5 while the catch-up read is held and 2-5 come live: m2, held alone, delivered first', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-just-below-history';
+    const history = { size: 3, ttlSeconds: 0 };
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO', false);
+    for (let offset = 2; offset <= 5; offset++) await pub.broker.publish(topic, Buffer.from(`m${offset}`), false);
+    await env.proxy.until(() => link.serverText.endsWith('m5\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    link.release();
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 5);
+    await sub.events.available(true);
+    const got = sub.events.of(topic);
+    assert.deepEqual(
+      got.map((m) => [m.offset, m.data.toString()]),
+      [1, 2, 3, 4, 5].map((offset) => [offset, `m${offset}`]),
+    );
+    assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
 
   // History trimmed under the catch-up read before its first message (held at its consumer, the
   // stream's bounds already read): what history still holds of what was missed is delivered, as when
