@@ -61,3 +61,57 @@ it('ws-stream connect: binary shown by size and up to 32 bytes in hex, text as i
   assert.equal(err, 'ws-stream: ERR_WS_BAD_OPCODE: reserved opcode: opcode 3\n');
   assert.equal(code, 1);
 });
+
+it('ws-stream connect: Ctrl-C (SIGINT) while open closes with 1000, prints it and exits 0', async (t) => {
+  const server = await rawServer(t);
+  const p = spawn(process.execPath, [MAIN, 'connect', server.url('/')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => p.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  const connected = new Promise<void>((resolve) => {
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve();
+    });
+  });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const peer = await server.next();
+  peer.write(peer.ok());
+  await connected;
+  p.kill('SIGINT');
+  const [closeFromClient] = await peer.frameCount(1);
+  assert.equal(closeFromClient!.opcode, 8);
+  assert.equal(codeOf(closeFromClient!), 1000);
+  peer.write(sclose(1000));
+  peer.end();
+  const { code } = await exitOf(p);
+  assert.equal(
+    out,
+    `connected to ${server.url('/')}; type a message and Enter to send, Ctrl-D to close\nclosed by local: 1000\n`,
+  );
+  assert.equal(err, '');
+  assert.equal(code, 0);
+});
+
+it('ws-stream connect: a refused upgrade with an empty body prints the status line alone, and exits 1', async (t) => {
+  const server = await rawServer(t);
+  const p = spawn(process.execPath, [MAIN, 'connect', server.url('/')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => p.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const peer = await server.next();
+  peer.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  peer.end();
+  const { code } = await exitOf(p);
+  assert.equal(out, '');
+  assert.equal(err, 'ws-stream: the server refused the upgrade: HTTP 403 Forbidden\n');
+  assert.equal(code, 1);
+});
