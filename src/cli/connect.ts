@@ -56,9 +56,6 @@ export async function runConnect(o: ConnectConfig): Promise<number> {
   const details = [ws.protocol && `subprotocol ${ws.protocol}`, ws.extensions && `extensions ${ws.extensions}`]
     .filter(Boolean)
     .join(', ');
-  console.log(
-    `connected to ${o.url}${details ? ` (${details})` : ''}; type a message and Enter to send, Ctrl-D to close`,
-  );
   const input = createInterface({ input: process.stdin, terminal: false });
   const stream = ws;
   input.on('line', (line) => {
@@ -71,6 +68,10 @@ export async function runConnect(o: ConnectConfig): Promise<number> {
     if (stream.isOpen) void stream.close({ code: 1000 });
     else process.exit(0);
   });
+  // Printed once Ctrl-C is ours: a Ctrl-C right after this line closes with 1000 rather than killing the process.
+  console.log(
+    `connected to ${o.url}${details ? ` (${details})` : ''}; type a message and Enter to send, Ctrl-D to close`,
+  );
   let code = 0;
   try {
     for await (const msg of ws) console.log(show(msg.data, msg.binary));

@@ -4,8 +4,12 @@ import assert from 'node:assert/strict';
 import { RawClient, startServer } from './raw-client.js';
 import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
 
-it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and exits 0', async () => {
+it('prints its URL, serves the page at GET /, and on SIGINT says "shutting down", sends close 1001 and exits 0', async () => {
   const server = await startServer();
+  let printedAfterStart = '';
+  server.proc.stdout!.on('data', (d: Buffer) => {
+    printedAfterStart += d.toString();
+  });
   const page = await fetch(`http://127.0.0.1:${server.port}/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<title>ws-stream echo<\/title>/);
@@ -14,6 +18,8 @@ it('prints its URL, serves the page at GET /, and on SIGINT sends close 1001 and
   server.proc.kill('SIGINT');
   assert.deepEqual(await c.expectClose(), { code: 1001, before: [] });
   assert.equal(await exited, 0);
+  await server.stop(); // (gone already: this waits for the end of its stdout)
+  assert.equal(printedAfterStart, 'shutting down\n');
   c.destroy();
 });
 
