@@ -100,6 +100,17 @@ for (const impl of impls) {
       wss.close();
       custom.close();
     });
+
+    it('an open client has turned Nagle off on its socket (setNoDelay), as on the server side', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      // node keeps what setNoDelay() set under this symbol (it has no public getter).
+      const noDelay = (s: object): unknown =>
+        (s as Record<symbol, unknown>)[Object.getOwnPropertySymbols(s).find((k) => k.description === 'kSetNoDelay')!];
+      assert.deepEqual([noDelay(client._socket), noDelay(server._socket)], [true, true]);
+    });
   });
 }
 
