@@ -101,6 +101,23 @@ for (const impl of impls) {
       custom.close();
     });
 
+    it("_sender is null before the connection is open, as ws's", () => {
+      const agent = new HoldingAgent();
+      const client = new impl.WebSocket('ws://localhost', { agent });
+      assert.equal(client._sender, null);
+    });
+
+    it('resume() after the close leaves a paused socket paused (isPaused stays true)', async (t) => {
+      const { port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      await once(client, 'open');
+      client.pause();
+      client.terminate();
+      await once(client, 'close');
+      client.resume();
+      assert.deepEqual([client.readyState, client.isPaused], [3, true]);
+    });
+
     it('ping() and pong() take a payload of 125 bytes (the peer gets it); 126 bytes throw a RangeError', async (t) => {
       const { wss, port } = await listen(t, impl);
       const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
