@@ -50,6 +50,14 @@ const cases: {
     message: 'Invalid Sec-WebSocket-Extensions header',
   },
   {
+    name: 'permessage-deflate to a client whose perMessageDeflate is false',
+    protocols: [],
+    options: { perMessageDeflate: false },
+    lines: ['Sec-WebSocket-Extensions: permessage-deflate'],
+    accept: true,
+    message: 'Server sent a Sec-WebSocket-Extensions header but no extension was requested',
+  },
+  {
     name: 'an empty Sec-WebSocket-Extensions header',
     protocols: [],
     lines: ['Sec-WebSocket-Extensions: '],
