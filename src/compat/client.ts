@@ -369,13 +369,11 @@ function markAborted(req: ClientRequest): void {
 
 /**
  * ws's message for a 101 response the core refused once ws's own checks passed (wsHeadFault, wsExtensionsFault):
- * then only the Connection header (which ws does not check) and permessage-deflate's parameters remain to fail.
+ * then only permessage-deflate's parameters remain to fail. (A 101 whose Connection lacks the upgrade token never
+ * gets here: node:http then emits 'response', not 'upgrade' — "Unexpected server response: 101", as with ws.)
  */
 function wsHandshakeMessage(err: WebSocketError): string {
   switch (err.code) {
-    case 'ERR_WS_NO_CONNECTION':
-    case 'ERR_WS_NO_CONNECTION_UPGRADE':
-      return 'Invalid Connection header'; // ws does not check it; RFC 6455 §4.1 does
     case 'ERR_WS_BAD_EXTENSION':
       return 'Invalid Sec-WebSocket-Extensions header';
     default:

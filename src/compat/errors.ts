@@ -86,7 +86,9 @@ export function toWsError(err: WebSocketError): Error | null {
   // A length from 2^53 up: the core's 1009, ws's error for the length (ws sends 1009 too).
   const huge = err.code === 'ERR_WS_MESSAGE_TOO_BIG' && err.message.endsWith(HUGE_LENGTH);
   const info = table[huge ? 'ERR_WS_BAD_SIZE' : err.code];
-  if (info === undefined) return err.code === 'ERR_WS_BUFFER_OVERFLOW' ? err : null;
+  // Not in the table: a reset, a timeout, ... (the core's ERR_WS_BUFFER_OVERFLOW never comes: the compat layer
+  // leaves bufferPolicy at 'wait', as ws has no such limit).
+  if (info === undefined) return null;
   let message = info.message;
   // The core's detail gives the numbers ws puts in its messages.
   let number = /(?:opcode|length|code) (\d+)$/.exec(err.message)?.[1];

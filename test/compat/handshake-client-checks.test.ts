@@ -14,6 +14,7 @@ async function answering(
   lines: string[],
   accept: boolean,
   statusLine = 'HTTP/1.1 101 Switching Protocols',
+  connection = 'Upgrade',
 ): Promise<net.Server> {
   const server = net.createServer((socket) => {
     let head = '';
@@ -21,7 +22,7 @@ async function answering(
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
       const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
-      const all = [statusLine, 'Upgrade: websocket', 'Connection: Upgrade', ...lines];
+      const all = [statusLine, 'Upgrade: websocket', `Connection: ${connection}`, ...lines];
       all.push(`Sec-WebSocket-Accept: ${accept ? computeAccept(key) : 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='}`);
       socket.end(`${all.join('\r\n')}\r\n\r\n`);
     });
@@ -47,6 +48,14 @@ const cases: {
     lines: ['Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10'],
     accept: true,
     message: 'Invalid Sec-WebSocket-Extensions header',
+  },
+  {
+    name: 'permessage-deflate to a client whose perMessageDeflate is false',
+    protocols: [],
+    options: { perMessageDeflate: false },
+    lines: ['Sec-WebSocket-Extensions: permessage-deflate'],
+    accept: true,
+    message: 'Server sent a Sec-WebSocket-Extensions header but no extension was requested',
   },
   {
     name: 'an empty Sec-WebSocket-Extensions header',
@@ -104,8 +113,9 @@ for (const c of cases) {
 async function eventsFor(
   impl: (typeof impls)[number],
   statusLine: string,
+  connection?: string,
 ): Promise<{ events: string[]; code: unknown }> {
-  const server = await answering([], true, statusLine);
+  const server = await answering([], true, statusLine, connection);
   try {
     const port = (server.address() as net.AddressInfo).port;
     const ws = new impl.WebSocket(`ws://127.0.0.1:${port}/`);
@@ -128,6 +138,19 @@ describe('a 101 whose status line is in HTTP/2.0 or HTTP/0.9 (node:http passes b
         events: [`error:malformed HTTP response: HTTP/${version} is not HTTP/1.x`],
         code: 1006,
       });
+    });
+  }
+});
+
+describe('a 101 whose Connection header lacks the upgrade token (node:http then emits no upgrade)', () => {
+  for (const impl of impls) {
+    it(`${impl.name}: 'Unexpected server response: 101', close 1006; a list holding the token opens`, async () => {
+      const ok = 'HTTP/1.1 101 Switching Protocols';
+      assert.deepEqual(await eventsFor(impl, ok, 'keep-alive'), {
+        events: ['error:Unexpected server response: 101'],
+        code: 1006,
+      });
+      assert.equal((await eventsFor(impl, ok, 'keep-alive, Upgrade')).events[0], 'open');
     });
   }
 });

@@ -100,6 +100,49 @@ for (const impl of impls) {
       wss.close();
       custom.close();
     });
+
+    it("_sender is null before the connection is open, as ws's", () => {
+      const agent = new HoldingAgent();
+      const client = new impl.WebSocket('ws://localhost', { agent });
+      assert.equal(client._sender, null);
+    });
+
+    it('resume() after the close leaves a paused socket paused (isPaused stays true)', async (t) => {
+      const { port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      await once(client, 'open');
+      client.pause();
+      client.terminate();
+      await once(client, 'close');
+      client.resume();
+      assert.deepEqual([client.readyState, client.isPaused], [3, true]);
+    });
+
+    it('ping() and pong() take a payload of 125 bytes (the peer gets it); 126 bytes throw a RangeError', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      const got = Promise.all([once(server, 'ping'), once(server, 'pong')]);
+      client.ping(Buffer.alloc(125, 1));
+      client.pong('p'.repeat(125));
+      const [[pinged], [ponged]] = await got;
+      assert.deepEqual([pinged.length, ponged.length], [125, 125]);
+      for (const call of [() => client.ping(Buffer.alloc(126)), () => client.pong('p'.repeat(126))]) {
+        assert.throws(call, { name: 'RangeError', message: 'The data size must not be greater than 125 bytes' });
+      }
+    });
+
+    it('an open client has turned Nagle off on its socket (setNoDelay), as on the server side', async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      t.after(() => client.terminate());
+      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+      // node keeps what setNoDelay() set under this symbol (it has no public getter).
+      const noDelay = (s: object): unknown =>
+        (s as Record<symbol, unknown>)[Object.getOwnPropertySymbols(s).find((k) => k.description === 'kSetNoDelay')!];
+      assert.deepEqual([noDelay(client._socket), noDelay(server._socket)], [true, true]);
+    });
   });
 }
 

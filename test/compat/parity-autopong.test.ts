@@ -12,7 +12,7 @@ import type { TestContext } from 'node:test';
 import { describe, it } from 'node:test';
 import { fakeServer, response101 } from '../support/hostile.js';
 import { closeCodeOf } from '../support/hostile.js';
-import { ping, text } from '../support/frames.js';
+import { closeFrame, ping, text } from '../support/frames.js';
 import type { RawPeer } from '../support/peer.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
 
@@ -111,6 +111,18 @@ describe('maxPendingAutoPongs, on ws and ws-stream/ws', () => {
         [1],
       );
       assert.deepEqual(seen, { pings: 10, errors: [], close: null });
+    });
+
+    it(`${impl.name}: a ping after close() gets no pong and adds nothing to bufferedAmount`, async (t) => {
+      const [server, peer] = await open(t, impl);
+      server.close(1000);
+      await peer.waitFrames(1); // our close frame, written to the socket
+      const atPing: number[] = [];
+      server.on('ping', () => atPing.push(server.readyState, server.bufferedAmount));
+      peer.send(Buffer.concat([ping('late'), closeFrame(1000)]));
+      await once(server, 'close');
+      assert.deepEqual(atPing, [2, 0]);
+      assert.deepEqual(pongsOf(peer), []);
     });
 
     it(`${impl.name}: a peer that pings but does not read is terminated once its pongs pile up`, async (t) => {

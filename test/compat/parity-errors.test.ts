@@ -90,6 +90,21 @@ for (const impl of impls) {
     }
   });
 
+  describe(`${impl.name}: a protocol error's own properties`, () => {
+    it("its one enumerable property is `code` (JSON.stringify shows it, as for ws's errors); the core error is its `cause`", async (t) => {
+      const { wss, port } = await listen(t, impl);
+      const failed = new Promise<Error>((resolve) => wss.on('connection', (sws: Any) => sws.on('error', resolve)));
+      const peer = await rawPeer(t, port);
+      await peer.responseHead();
+      peer.send(frame({ opcode: 5 }));
+      const e = (await failed) as Error & { cause?: Error & { code?: string } };
+      assert.deepEqual(JSON.parse(JSON.stringify(e)), { code: 'WS_ERR_INVALID_OPCODE' });
+      // ws-stream/ws only (documented in doc/ws-compat.md): ws's errors have no cause.
+      if (impl.name === 'ws') assert.equal('cause' in e, false);
+      else assert.equal(e.cause?.code, 'ERR_WS_BAD_OPCODE');
+    });
+  });
+
   describe(`${impl.name}: a Blob that cannot be read`, () => {
     it("its callback and those of the sends behind it get the read error, then 'error', then 'close' 1006", async (t) => {
       const blob = await unreadableBlob(t);
