@@ -40,18 +40,35 @@ export function runRefused(args: string[]): Promise<Run> {
   });
 }
 
-/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input to its exit: what it printed and how it ended. */
-export function runToExit(args: string[], nodeArgs: string[] = []): Promise<Run> {
-  const p = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A running `node [NODE-ARGS] ws-stream ARGS` whose output is collected as it comes. */
+export interface Started {
+  proc: ChildProcess;
+  /** What it printed on stdout so far. */
+  out(): string;
+  /** Resolves at its exit: all it printed and how it ended. */
+  exited: Promise<Run>;
+}
+
+/** Starts `node [NODE-ARGS] ws-stream ARGS` (its stdin a pipe when `stdin` is 'pipe'), collecting what it prints. */
+export function startCollecting(args: string[], stdin: 'pipe' | 'ignore' = 'ignore', nodeArgs: string[] = []): Started {
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  p.stdout.on('data', (d: Buffer) => {
+  proc.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  p.stderr.on('data', (d: Buffer) => {
+  proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+  const exited = new Promise<Run>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal, out, err })),
+  );
+  return { proc, out: () => out, exited };
+}
+
+/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input to its exit: what it printed and how it ended. */
+export function runToExit(args: string[], nodeArgs: string[] = []): Promise<Run> {
+  return startCollecting(args, 'ignore', nodeArgs).exited;
 }
 
 /** Waits for a child process to exit; resolves with its code and signal. */

@@ -5,26 +5,15 @@
  * stream: its code on stderr, close 1002 from our side, exit 1.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { it } from 'node:test';
 import { codeOf, rawServer, sclose, sframe } from '../conformance/raw-server.js';
-import { MAIN, exitOf } from './cli-support.js';
+import { startCollecting } from './cli-support.js';
 
 it('ws-stream connect: binary shown by size and up to 32 bytes in hex, text as it is; a bad frame mid-stream exits 1 after close 1002', async (t) => {
   const server = await rawServer(t);
   // stdin stays open: only the server's frames end this run.
-  const p = spawn(process.execPath, [MAIN, 'connect', server.url('/'), '--protocol', 'chat'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  t.after(() => p.kill('SIGKILL'));
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
+  const client = startCollecting(['connect', server.url('/'), '--protocol', 'chat'], 'pipe');
+  t.after(() => client.proc.kill('SIGKILL'));
   const peer = await server.next();
   assert.equal(peer.headers['sec-websocket-protocol'], 'chat');
   const exactly32 = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
@@ -43,7 +32,7 @@ it('ws-stream connect: binary shown by size and up to 32 bytes in hex, text as i
   assert.equal(codeOf(closeFromClient!), 1002);
   peer.write(sclose(1002));
   peer.end();
-  const { code } = await exitOf(p);
+  const { code, out, err } = await client.exited;
   const hex32 = exactly32.toString('hex').replace(/(..)(?!$)/g, '$1 ');
   const hexFirst32 = over32
     .subarray(0, 32)
@@ -64,18 +53,14 @@ it('ws-stream connect: binary shown by size and up to 32 bytes in hex, text as i
 
 it('ws-stream connect: Ctrl-C (SIGINT) while open closes with 1000, prints it and exits 0', async (t) => {
   const server = await rawServer(t);
-  const p = spawn(process.execPath, [MAIN, 'connect', server.url('/')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const client = startCollecting(['connect', server.url('/')], 'pipe');
+  const p = client.proc;
   t.after(() => p.kill('SIGKILL'));
-  let out = '';
-  let err = '';
+  // The helper's listener came first: what it collected includes this chunk.
   const connected = new Promise<void>((resolve) => {
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve();
+    p.stdout!.on('data', () => {
+      if (client.out().includes('\n')) resolve();
     });
-  });
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
   });
   const peer = await server.next();
   peer.write(peer.ok());
@@ -84,12 +69,12 @@ it('ws-stream connect: Ctrl-C (SIGINT) while open closes with 1000, prints it an
   // A process killed by the signal ends its side without a frame: that fails here rather than waits.
   await peer.until(() => peer.frames.length > 0 || peer.clientEnded, 'a close frame or the end');
   const [closeFromClient] = peer.frames;
-  assert.ok(closeFromClient, `no close frame before the end; the client printed: ${out}`);
+  assert.ok(closeFromClient, `no close frame before the end; the client printed: ${client.out()}`);
   assert.equal(closeFromClient!.opcode, 8);
   assert.equal(codeOf(closeFromClient!), 1000);
   peer.write(sclose(1000));
   peer.end();
-  const { code } = await exitOf(p);
+  const { code, out, err } = await client.exited;
   assert.equal(
     out,
     `connected to ${server.url('/')}; type a message and Enter to send, Ctrl-D to close\nclosed by local: 1000\n`,
@@ -100,20 +85,12 @@ it('ws-stream connect: Ctrl-C (SIGINT) while open closes with 1000, prints it an
 
 it('ws-stream connect: a refused upgrade with an empty body prints the status line alone, and exits 1', async (t) => {
   const server = await rawServer(t);
-  const p = spawn(process.execPath, [MAIN, 'connect', server.url('/')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => p.kill('SIGKILL'));
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  p.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
+  const client = startCollecting(['connect', server.url('/')]);
+  t.after(() => client.proc.kill('SIGKILL'));
   const peer = await server.next();
   peer.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   peer.end();
-  const { code } = await exitOf(p);
+  const { code, out, err } = await client.exited;
   assert.equal(out, '');
   assert.equal(err, 'ws-stream: the server refused the upgrade: HTTP 403 Forbidden\n');
   assert.equal(code, 1);
