@@ -6,7 +6,7 @@
  * in order, and every client is read again.
  */
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import { error, message, serveOnProxiedRedis, subscribe } from '../pubsub/blackbox-support.js';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import type { ProxyLink } from '../support/brokers.js';
@@ -43,7 +43,12 @@ function marks(link: ProxyLink): () => number {
   return () => count;
 }
 
-it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of them wait, no more are read; then all arrive in order', async (t) => {
+/**
+ * One client publishes `data` (then an unknown op) while the server's Redis link takes publishes and answers none:
+ * exactly `bound` of them reach Redis and no more of the client is read (round trips on another connection give the
+ * server time to read more); once Redis answers, every one is delivered in order and the unknown op answered after.
+ */
+async function floodWhileStalled(t: TestContext, data: string[], bound: number): Promise<void> {
   // (--broker-timeout: the publishes wait on the stalled link, beyond 5 s on a loaded machine.)
   const { server, proxy, clients } = await serveOnProxiedRedis(t, '120');
   const [sub, pub, other] = [
@@ -60,55 +65,38 @@ it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of th
   link.stall();
   const sent = marks(link);
 
-  for (let i = 0; i < PUBLISHES; i++) pub.send({ op: 'publish', topic: TOPIC, data: dataOf(i) });
+  for (const d of data) pub.send({ op: 'publish', topic: TOPIC, data: d });
   pub.send({ op: 'nope' }); // answered once read: after every publish before it is
-  const inFlight = BOUND / SIZE;
-  await proxy.until(() => (sent() >= inFlight ? true : undefined));
+  await proxy.until(() => (sent() >= bound ? true : undefined));
   // Round trips through the server on another connection: meanwhile it would have read more of `pub`.
   for (let i = 0; i < 20; i++) {
     other.send({ op: 'nope' });
     await error(other, 'ERR_WS_INVALID_ARGUMENT', 'an unknown op');
   }
-  assert.equal(sent(), inFlight, 'publishes the server sent to Redis before any was answered');
+  assert.equal(sent(), bound, 'publishes the server sent to Redis before any was answered');
 
   link.release();
-  for (let i = 0; i < PUBLISHES; i++) assert.equal(await message(sub, TOPIC, i + 2), dataOf(i));
+  for (let i = 0; i < data.length; i++) assert.equal(await message(sub, TOPIC, i + 2), data[i]);
   await error(pub, 'ERR_WS_INVALID_ARGUMENT', 'the unknown op after the publishes');
-  assert.equal(sent(), PUBLISHES);
+  assert.equal(sent(), data.length);
+}
+
+it('a client flooding 512 KiB publishes while Redis does not answer: 8 MiB of them wait, no more are read; then all arrive in order', async (t) => {
+  await floodWhileStalled(
+    t,
+    Array.from({ length: PUBLISHES }, (_, i) => dataOf(i)),
+    BOUND / SIZE,
+  );
 });
 
 it('a client flooding small publishes while Redis does not answer: 32 of them wait, no more are read; then all arrive in order', async (t) => {
-  const { server, proxy, clients } = await serveOnProxiedRedis(t, '120');
-  const [sub, pub, other] = [
-    await JsonClient.connect(server.port),
-    await JsonClient.connect(server.port),
-    await JsonClient.connect(server.port),
-  ];
-  clients.push(sub, pub, other);
-  await subscribe(sub, TOPIC);
-  pub.send({ op: 'publish', topic: TOPIC, data: 'warm' });
-  assert.equal(await message(sub, TOPIC, 1), 'warm');
-  const link = await proxy.link(['"warm"']);
-  link.stall();
-  const sent = marks(link);
-
   /** The server's bound on one connection's publishes waiting for the broker, by count (MAX_PUBLISHES_IN_FLIGHT). */
   const COUNT_BOUND = 32;
-  const small = (i: number): string => `${MARK}${i}>>`;
-  for (let i = 0; i < COUNT_BOUND + 8; i++) pub.send({ op: 'publish', topic: TOPIC, data: small(i) });
-  pub.send({ op: 'nope' }); // answered once read: after every publish before it is
-  await proxy.until(() => (sent() >= COUNT_BOUND ? true : undefined));
-  // Round trips through the server on another connection: meanwhile it would have read more of `pub`.
-  for (let i = 0; i < 20; i++) {
-    other.send({ op: 'nope' });
-    await error(other, 'ERR_WS_INVALID_ARGUMENT', 'an unknown op');
-  }
-  assert.equal(sent(), COUNT_BOUND, 'publishes the server sent to Redis before any was answered');
-
-  link.release();
-  for (let i = 0; i < COUNT_BOUND + 8; i++) assert.equal(await message(sub, TOPIC, i + 2), small(i));
-  await error(pub, 'ERR_WS_INVALID_ARGUMENT', 'the unknown op after the publishes');
-  assert.equal(sent(), COUNT_BOUND + 8);
+  await floodWhileStalled(
+    t,
+    Array.from({ length: COUNT_BOUND + 8 }, (_, i) => `${MARK}${i}>>`),
+    COUNT_BOUND,
+  );
 });
 
 it('four clients flooding 8 MiB of 512 KiB publishes each while Redis does not answer: --max-publish-bytes-in-flight 16 MiB of them wait, no more are read; then all arrive in order', {
