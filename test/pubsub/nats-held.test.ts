@@ -11,6 +11,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
+import { publishNumbered } from '../support/broker-suite.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, type ProxyLink } from '../support/brokers.js';
 
 const count = (text: string, part: string): number => text.split(part).length - 1;
@@ -113,12 +114,7 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
     // Away and back, with the read of history kept from the server while the live messages come.
     const link = await backWithReadHeld(sub, pub, topic);
-    for (let sent = 0; sent < live; sent += 500) {
-      const batch = Math.min(500, live - sent);
-      await Promise.all(
-        Array.from({ length: batch }, (_, i) => pub.broker.publish(topic, Buffer.from(`m${sent + i + 3}`), false)),
-      );
-    }
+    await publishNumbered(pub.broker, topic, 3, live);
     const end = `m${live + 2}`;
     await env.proxy.until(() => link.serverText.endsWith(`${end}\r\n`) || undefined);
     assert.equal(sub.events.of(topic).length, 1);

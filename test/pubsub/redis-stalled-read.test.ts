@@ -12,7 +12,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { BrokerMessage, HistoryOptions } from '../../src/pubsub/broker.js';
 import { MAX_HELD, MAX_HELD_BYTES } from '../../src/pubsub/broker-support.js';
 import { RedisBroker } from '../../src/pubsub/redis-broker.js';
-import { history } from '../support/broker-suite.js';
+import { history, publishNumbered } from '../support/broker-suite.js';
 import { BrokerProcess, brokerBehindProxy, BrokerRecorder, poll, type ProxyLink } from '../support/brokers.js';
 
 const rows = (messages: BrokerMessage[]): [number, string][] => messages.map((m) => [m.offset, m.data.toString()]);
@@ -157,12 +157,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
 
     const { command } = await reconnectWithPositionHeld(sub);
     await subscriberBack(sub.broker);
-    for (let sent = 0; sent < count; sent += 500) {
-      const batch = Math.min(500, count - sent);
-      await Promise.all(
-        Array.from({ length: batch }, (_, i) => pub.broker.publish(topic, Buffer.from(`m${sent + i + 2}`), false)),
-      );
-    }
+    await publishNumbered(pub.broker, topic, 2, count);
     // Its acknowledgement follows every message above on the subscriber connection.
     await sub.broker.subscribe('probe-2');
     assert.equal(sub.events.of(topic).length, 1);
@@ -194,12 +189,7 @@ describe('RedisBroker: a topic whose read fails late or never returns still deli
 
     const { command } = await reconnectWithPositionHeld(sub);
     await subscriberBack(sub.broker);
-    for (let sent = 0; sent < MAX_HELD; sent += 500) {
-      const batch = Math.min(500, MAX_HELD - sent);
-      await Promise.all(
-        Array.from({ length: batch }, (_, i) => pub.broker.publish(topic, Buffer.from(`m${sent + i + 2}`), false)),
-      );
-    }
+    await publishNumbered(pub.broker, topic, 2, MAX_HELD);
     // Its acknowledgement follows every message above on the subscriber connection.
     await sub.broker.subscribe('probe-at-bound');
     assert.equal(sub.events.of(topic).length, 1);

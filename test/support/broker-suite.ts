@@ -271,6 +271,16 @@ type Lost<B extends Broker, O> = Pick<Restarted<B, O>, 'open' | 'topic' | 'pub' 
  * has reconnected (it is in the new epoch's history, and `sub` delivers it when it catches up);
  * resolves with its position once `pub` and `sub` are available again.
  */
+/** Publishes `m<first>` … `m<first + count - 1>` to `topic` on `broker`, 500 at a time, each batch taken before the next. */
+export async function publishNumbered(broker: Broker, topic: string, first: number, count: number): Promise<void> {
+  for (let sent = 0; sent < count; sent += 500) {
+    const batch = Math.min(500, count - sent);
+    await Promise.all(
+      Array.from({ length: batch }, (_, i) => broker.publish(topic, Buffer.from(`m${first + sent + i}`), false)),
+    );
+  }
+}
+
 export async function publishOnRestart<B extends Broker, O>(
   { open, topic, pub, sub }: Lost<B, O>,
   options?: O,
