@@ -39,7 +39,7 @@ export class StreamGroup {
 
   /**
    * Adds a stream; it leaves the group by itself once closed. One whose handshake is still running (added right
-   * after `accept()` returned) is closed by a shutdown once that handshake completes.
+   * after `accept()` returned) or not begun yet is closed by a shutdown once that handshake completes.
    */
   add(ws: WebSocketStream): WebSocketStream {
     if (!(ws instanceof WebSocketStream)) {
