@@ -1,7 +1,7 @@
 /**
- * Graceful shutdown for servers built on ws-stream: a group of open streams that can be closed
- * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
- * rest.
+ * Graceful shutdown for servers built on ws-stream: a group of streams (open, or still in their
+ * handshake) that can be closed together — stop accepting, send close 1001 to every stream (to one
+ * still handshaking once it opens), wait up to a deadline, tear down the rest.
  */
 import { WebSocketError } from '../errors.js';
 import { checkInt, checkOptionsObject, hasMethods } from '../options.js';
