@@ -14,8 +14,10 @@ import { readPemFile } from './pem-file.js';
 /** The line that shows a received message: text as it is, binary as its size and first bytes in hex. */
 function show(data: Buffer, binary: boolean): string {
   if (!binary) return `< ${data.toString('utf8')}`;
+  const size = `< [binary, ${data.length} bytes]`;
+  if (data.length === 0) return size; // no bytes to show: nothing after the size, not even a space
   const hex = data.subarray(0, 32).toString('hex').replace(/(..)/g, '$1 ').trim();
-  return `< [binary, ${data.length} bytes] ${hex}${data.length > 32 ? ' …' : ''}`;
+  return `${size} ${hex}${data.length > 32 ? ' …' : ''}`;
 }
 
 export async function runConnect(o: ConnectConfig): Promise<number> {

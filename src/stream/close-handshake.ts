@@ -166,11 +166,10 @@ export class CloseHandshake {
     }
   }
 
-  /** The handshake failed: the connection ends abnormally with `err`. */
+  /** The handshake failed: the connection ends abnormally with `err`. Call `notify()` after. */
   abandon(err: WebSocketError): void {
     this.failure = err;
     this.info = { initiatedBy: 'abnormal', code: CLOSE_ABNORMAL, reason: '', wasClean: false, error: err };
-    this.notify();
   }
 
   /** Bounds the rest of the handshake by the close timeout: then the layer is destroyed (0: no limit, as for the other timeouts). */

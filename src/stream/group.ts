@@ -1,12 +1,12 @@
 /**
- * Graceful shutdown for servers built on ws-stream: a group of open streams that can be closed
- * together — stop accepting, send close 1001 to every stream, wait up to a deadline, tear down the
- * rest.
+ * Graceful shutdown for servers built on ws-stream: a group of streams (open, or still in their
+ * handshake) that can be closed together — stop accepting, send close 1001 to every stream (to one
+ * still handshaking once it opens), wait up to a deadline, tear down the rest.
  */
 import { WebSocketError } from '../errors.js';
 import { checkInt, checkOptionsObject, hasMethods } from '../options.js';
 import { CLOSE_NO_STATUS, encodeClosePayload } from '../proto/close-payload.js';
-import { addClosedListener, type ClosedListener, WebSocketStream } from './websocket-stream.js';
+import { addClosedListener, type ClosedListener, WebSocketStream, whenHandshakeDone } from './websocket-stream.js';
 
 export interface ShutdownOptions {
   /** Close code sent to every stream. Default 1001 (going away). */
@@ -37,7 +37,10 @@ export class StreamGroup {
    */
   readonly #closing = new Set<(ws: WebSocketStream) => void>();
 
-  /** Adds an open stream; it leaves the group by itself once closed. */
+  /**
+   * Adds a stream; it leaves the group by itself once closed. One whose handshake is still running (added right
+   * after `accept()` returned) or not begun yet is closed by a shutdown once that handshake completes.
+   */
   add(ws: WebSocketStream): WebSocketStream {
     if (!(ws instanceof WebSocketStream)) {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'a StreamGroup holds WebSocketStreams');
@@ -70,13 +73,28 @@ export class StreamGroup {
     // close() succeeds only when the close handshake completed: a stream lost meanwhile (a reset, a FIN) has a
     // closeInfo too, but not a completed handshake.
     const handshakeDone = new Set<WebSocketStream>();
+    const closeNow = (ws: WebSocketStream): Promise<unknown> =>
+      ws.close({ code, reason }).then(
+        () => handshakeDone.add(ws),
+        () => {},
+      );
     const close = (ws: WebSocketStream): void => {
       all.push(ws);
       results.push(
-        ws.close({ code, reason }).then(
-          () => handshakeDone.add(ws),
-          () => {},
-        ),
+        new Promise((settled) => {
+          // A stream whose WebSocket handshake still runs cannot take a close (nor be disturbed): it is closed
+          // once that handshake completes; one that fails ends it, and the deadline destroys one still running.
+          let opened = false;
+          const waiting = whenHandshakeDone(ws, () => {
+            opened = true;
+            settled(closeNow(ws));
+          });
+          if (!waiting) settled(closeNow(ws));
+          else
+            void ws.whenClosed().then(() => {
+              if (!opened) settled(undefined);
+            });
+        }),
       );
     };
     let timer: NodeJS.Timeout | undefined;

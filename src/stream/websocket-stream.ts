@@ -147,6 +147,14 @@ const COMPRESSED_ON_WIRE = 0x40000;
 const READ_AT_CALL = 0x80000;
 /** The payload of the write being made is the stream's to keep (`writeOwnBytes`): not copied to wait in the deflate line. */
 const OWN_BYTES = 0x100000;
+/** Someone waits for the handshake to complete (`whenHandshakeDone`): `#ready` tells those in `openWaiters`. */
+const OPEN_AWAITED = 0x200000;
+
+/**
+ * Who waits for a stream's handshake to complete (a group's shutdown): rare, so kept beside the streams, not in each;
+ * weak, so a stream that never opens takes its waiters with it.
+ */
+const openWaiters = new WeakMap<WebSocketStream, (() => void)[]>();
 
 /**
  * A payload that waits past the call (behind messages being compressed): a copy of the caller's bytes (`borrowed`),
@@ -226,6 +234,7 @@ let writePreparedDirect: (ws: WebSocketStream, frame: Buffer) => boolean;
 let whenWrittenOf: (ws: WebSocketStream, callback: Callback<void>) => boolean;
 let adopt: (ws: WebSocketStream, role: 'server' | 'client', agreed: Agreement) => void;
 let addListener: (ws: WebSocketStream, listener: ClosedListener) => boolean;
+let awaitOpen: (ws: WebSocketStream, opened: () => void) => boolean;
 let optionsOf: (ws: WebSocketStream) => NormalStreamOptions;
 let queuedOf: (ws: WebSocketStream) => number;
 let flushNow: (ws: WebSocketStream) => void;
@@ -278,6 +287,15 @@ export function adoptOpen(ws: WebSocketStream, role: 'server' | 'client', agreed
  */
 export function addClosedListener(ws: WebSocketStream, listener: ClosedListener): boolean {
   return addListener(ws, listener);
+}
+
+/**
+ * Internal (group.ts): calls `opened` once the stream's handshake completes, whether it is running or not started
+ * yet; never if it fails (the stream's end says that). False, with nothing registered, when a handshake was already
+ * done or the stream ended before one.
+ */
+export function whenHandshakeDone(ws: WebSocketStream, opened: () => void): boolean {
+  return awaitOpen(ws, opened);
 }
 
 /**
@@ -587,6 +605,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     addListener = (ws, listener) => {
       if (ws.#closedListener !== null && ws.#closedListener !== listener) return false;
       ws.#closedListener = listener;
+      return true;
+    };
+    awaitOpen = (ws, opened) => {
+      const state = ws.#state;
+      if ((state !== State.Idle && state !== State.Handshaking) || ws.#close?.reported) return false;
+      const waiting = openWaiters.get(ws);
+      if (waiting === undefined) openWaiters.set(ws, [opened]);
+      else waiting.push(opened);
+      ws.#flags |= OPEN_AWAITED;
       return true;
     };
     optionsOf = (ws) => ws.#opts;
@@ -1022,6 +1049,15 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     if (this.#readEnded) this.#serveReader(); // the input ended during the handshake
     if (this.#close?.pendingEnd === 'close' && (this.#deflate === null || this.#deflate.inflateIdle))
       this.#answerWhenRead();
+    if ((this.#flags & OPEN_AWAITED) !== 0) this.#tellOpened();
+  }
+
+  /** Tells those waiting for the handshake (`whenHandshakeDone`) that it completed; last, as operations may start. */
+  #tellOpened(): void {
+    this.#flags &= ~OPEN_AWAITED;
+    const waiting = openWaiters.get(this)!;
+    openWaiters.delete(this);
+    for (const opened of waiting) opened();
   }
 
   /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
@@ -1033,6 +1069,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#closing().abandon(err);
     this.#readEnded = true;
     this.#readError = err;
+    this.#reportClosed(); // a group holding the stream (added as accept() began) lets it go too
   }
 
   // ===================================================================== next layer events

@@ -1,6 +1,7 @@
 /**
  * What `ws-stream connect` prints of what a server sends, against a raw server that writes exact
- * frames: a binary message as its size and its first 32 bytes in hex (an ellipsis only past 32), a
+ * frames: a binary message as its size and its first 32 bytes in hex (an ellipsis only past 32; an
+ * empty one as its size alone, no trailing space), a
  * text message as it is, the subprotocol the server chose; and a protocol error in the middle of the
  * stream: its code on stderr, close 1002 from our side, exit 1.
  */
@@ -43,7 +44,7 @@ it('ws-stream connect: binary shown by size and up to 32 bytes in hex, text as i
     `connected to ${server.url('/')} (subprotocol chat); type a message and Enter to send, Ctrl-D to close\n` +
       `< [binary, 32 bytes] ${hex32}\n` +
       `< [binary, 33 bytes] ${hexFirst32} …\n` +
-      '< [binary, 0 bytes] \n' +
+      '< [binary, 0 bytes]\n' +
       '< plain ✓ text\n' +
       'closed by local: 1002 reserved opcode: opcode 3\n',
   );

@@ -2,7 +2,8 @@
  * WebSocket over HTTP/2 (RFC 8441) against hostile and faulty peers, over real node:http2 sessions on
  * 127.0.0.1: a declined answer whose session fails while its body is read, a stream the peer reset
  * (or whose session ended) before `accept()` was called, a Content-Length on the extended CONNECT or
- * on its 200, and many extended CONNECTs waiting on one shared session.
+ * on its 200, many extended CONNECTs waiting on one shared session, and DATA before the answer's HEADERS (which
+ * node's client takes as a connection error it tells nobody of: only handshakeTimeout ends that wait).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -20,6 +21,45 @@ async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Sessi
   t.after(() => session.destroy());
   await once(session, 'remoteSettings');
   return session;
+}
+
+/** A frame as the raw server below reads it. */
+type RawH2Frame = { type: number; flags: number; stream: number; payload: Buffer };
+
+/**
+ * An h2c server of raw frames on 127.0.0.1, closed after the test: its preface is SETTINGS with
+ * ENABLE_CONNECT_PROTOCOL; it acknowledges the client's SETTINGS and hands every frame the client sends, after
+ * the client's preface, to `onFrame` with the socket to answer on.
+ */
+async function rawH2c(t: After, onFrame: (f: RawH2Frame, socket: net.Socket) => void): Promise<number> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.write(h2Frame(4, 0, 0, Buffer.from([0, 8, 0, 0, 0, 1])));
+    let buf = Buffer.alloc(0);
+    let prefaceLeft = 24;
+    socket.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const skip = Math.min(prefaceLeft, buf.length);
+      prefaceLeft -= skip;
+      buf = buf.subarray(skip);
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const size = buf.readUIntBE(0, 3);
+        const f = {
+          type: buf[3]!,
+          flags: buf[4]!,
+          stream: buf.readUInt32BE(5) & 0x7fffffff,
+          payload: buf.subarray(9, 9 + size),
+        };
+        buf = buf.subarray(9 + size);
+        if (f.type === 4 && (f.flags & 1) === 0) socket.write(h2Frame(4, 1, 0)); // SETTINGS ACK
+        onFrame(f, socket);
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return (server.address() as AddressInfo).port;
 }
 
 describe('WebSocket over HTTP/2, client role, against a faulty server', { timeout: 60_000 }, () => {
@@ -42,6 +82,44 @@ describe('WebSocket over HTTP/2, client role, against a faulty server', { timeou
       assert.equal(err.response?.status, 403);
       assert.equal(err.response?.body.toString(), 'partial');
     }
+  });
+
+  it("DATA before the answer's HEADERS: node's client answers GOAWAY PROTOCOL_ERROR and tells nothing (nor the 200 after it), so only handshakeTimeout ends connect(); the session it made goes", async (t) => {
+    // A pin of node:http2's behaviour (Node 20), which ws-stream cannot change: nghttp2 takes DATA on a stream whose
+    // response has not begun as a connection error ("DATA: stream not opened"; RFC 9113 §8.1.1 calls for a stream
+    // error, §5.4.1 lets an endpoint make it a connection error), sends GOAWAY and reads nothing more, but node emits
+    // nothing on the session or the stream ('error', 'frameError', 'goaway' and 'close' stay silent, also with
+    // maxSessionInvalidFrames 0) and keeps the connection open, which §5.4.1 says to close. Should node ever tell it,
+    // connect() can fail at once here.
+    const goaways: Buffer[] = [];
+    let goneAway!: () => void;
+    const goaway = new Promise<void>((resolve) => {
+      goneAway = resolve;
+    });
+    let connectionClosed!: Promise<unknown>;
+    const port = await rawH2c(t, (f, socket) => {
+      connectionClosed ??= once(socket, 'close');
+      if (f.type === 1 && f.stream === 1) {
+        socket.write(h2Frame(0, 0, 1, Buffer.from([0x81, 2, 0x68, 0x69]))); // a WebSocket frame before any :status
+        socket.write(h2Frame(1, 4, 1, Buffer.from([0x88]))); // then HEADERS :status 200 (static table index 8)
+      }
+      if (f.type === 7) {
+        goaways.push(f.payload);
+        goneAway();
+      }
+    });
+    // The deadline on node's mocked clock: it passes only when ticked.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const outcome = connect(`ws://127.0.0.1:${port}/`, { http2: true, handshakeTimeout: 1000 }).then(
+      () => 'open',
+      (e: WebSocketError) => e.code,
+    );
+    await goaway;
+    assert.equal(goaways[0]!.readUInt32BE(0), 0, 'last stream 0: the CONNECT was not processed');
+    assert.equal(goaways[0]!.readUInt32BE(4), http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    t.mock.timers.tick(1000);
+    assert.equal(await outcome, 'ERR_WS_TIMEOUT', 'nothing but the deadline ended the wait');
+    await connectionClosed;
   });
 });
 
@@ -70,7 +148,7 @@ describe('WebSocket over HTTP/2, client role, many waits on one shared session',
   });
 
   it("a declined answer that ended: our side ends with END_STREAM, no RST_STREAM behind it (it would reach a closed stream, and count towards nghttp2's limit of resets, past which it ends the session)", async (t) => {
-    const frames: { type: number; flags: number; stream: number }[] = [];
+    const frames: RawH2Frame[] = [];
     let pinged!: () => void;
     const ping = new Promise<void>((resolve) => {
       pinged = resolve;
@@ -79,42 +157,21 @@ describe('WebSocket over HTTP/2, client role, many waits on one shared session',
     const ended = new Promise<void>((resolve) => {
       clientEnded = resolve;
     });
-    // An h2c server of raw frames: SETTINGS with ENABLE_CONNECT_PROTOCOL, then 403 and "no" with END_STREAM on stream 1.
-    const server = net.createServer((socket) => {
-      socket.on('error', () => {});
-      socket.write(h2Frame(4, 0, 0, Buffer.from([0, 8, 0, 0, 0, 1])));
-      let buf = Buffer.alloc(0);
-      let prefaceLeft = 24;
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        const skip = Math.min(prefaceLeft, buf.length);
-        prefaceLeft -= skip;
-        buf = buf.subarray(skip);
-        while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-          const f = { type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff };
-          buf = buf.subarray(9 + buf.readUIntBE(0, 3));
-          frames.push(f);
-          if (f.type === 4 && (f.flags & 1) === 0) socket.write(h2Frame(4, 1, 0)); // SETTINGS ACK
-          if (f.type === 1 && f.stream === 1) {
-            // HEADERS :status 403 (a literal with the static table's name 8), then DATA "no" with END_STREAM.
-            socket.write(h2Frame(1, 4, 1, Buffer.from([0x08, 3, ...Buffer.from('403')])));
-            socket.write(h2Frame(0, 1, 1, Buffer.from('no')));
-          }
-          // The client's end of stream 1: END_STREAM (DATA with flag 1) or RST_STREAM.
-          if (f.stream === 1 && (f.type === 3 || (f.type === 0 && (f.flags & 1) === 1))) clientEnded();
-          if (f.type === 6 && (f.flags & 1) === 0) pinged();
-        }
-      });
+    // SETTINGS with ENABLE_CONNECT_PROTOCOL, then 403 and "no" with END_STREAM on stream 1.
+    const port = await rawH2c(t, (f, socket) => {
+      frames.push(f);
+      if (f.type === 1 && f.stream === 1) {
+        // HEADERS :status 403 (a literal with the static table's name 8), then DATA "no" with END_STREAM.
+        socket.write(h2Frame(1, 4, 1, Buffer.from([0x08, 3, ...Buffer.from('403')])));
+        socket.write(h2Frame(0, 1, 1, Buffer.from('no')));
+      }
+      // The client's end of stream 1: END_STREAM (DATA with flag 1) or RST_STREAM.
+      if (f.stream === 1 && (f.type === 3 || (f.type === 0 && (f.flags & 1) === 1))) clientEnded();
+      if (f.type === 6 && (f.flags & 1) === 0) pinged();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as AddressInfo).port;
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', () => {});
-    t.after(() => {
-      session.destroy();
-      server.close();
-    });
+    t.after(() => session.destroy());
     await assert.rejects(connect(`ws://127.0.0.1:${port}/`, { http2: session }), (e: ClientHandshakeError) => {
       assert.equal(e.code, 'ERR_WS_UPGRADE_DECLINED');
       assert.equal(e.response?.body.toString(), 'no');

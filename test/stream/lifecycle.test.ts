@@ -537,6 +537,133 @@ describe('teardown and graceful shutdown', () => {
     assert.equal(group.size, 0);
   });
 
+  /** A server's stream, and how its accept() ended ('open' or the error code), starting accept() if it was not. */
+  type Handed = { ws: WebSocketStream; accepted: () => Promise<string> };
+
+  /**
+   * A net server whose connections are added to `group` right after `accept()` returned (it reads the request from
+   * the socket: the handshake runs until the client sends it), or with `acceptAtOnce` false, before accept() is
+   * called (the test calls it); `handed(i)` resolves with the i-th stream.
+   */
+  async function addingServer(group: StreamGroup, acceptAtOnce = true) {
+    const handers: ((h: Handed) => void)[] = [];
+    const hands: Promise<Handed>[] = [];
+    const handed = (i: number) => {
+      while (hands.length <= i) hands.push(new Promise((resolve) => handers.push(resolve)));
+      return hands[i]!;
+    };
+    let next = 0;
+    const srv = net.createServer((socket) => {
+      const ws = new WebSocketStream(socket);
+      let outcome: Promise<string> | undefined;
+      const accepted = () =>
+        (outcome ??= ws.accept().then(
+          () => {
+            void ws.read().catch(() => {});
+            return 'open';
+          },
+          (e: WebSocketError) => e.code,
+        ));
+      if (acceptAtOnce) void accepted();
+      group.add(ws);
+      void handed(next);
+      handers[next++]!({ ws, accepted });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return { port: (srv.address() as net.AddressInfo).port, handed, close: () => srv.close() };
+  }
+
+  /** The client's view of the server's answer: its response head, or that the connection ended without one. */
+  const answerHead = (peer: RawPeer): Promise<string> =>
+    peer.until(() => {
+      const i = peer.received.indexOf('\r\n\r\n');
+      if (i >= 0) return peer.received.subarray(0, i).toString('latin1').split('\r\n')[0];
+      return peer.closed || peer.ended ? 'ended without a response' : undefined;
+    });
+
+  it('StreamGroup.shutdown: a stream still handshaking (added right after accept() returned) is closed with the code once its handshake completes', async (t) => {
+    const group = new StreamGroup();
+    const s = await addingServer(group);
+    t.after(() => s.close());
+    const before = await rawClient(s.port, false);
+    const request = Buffer.from(requestHead());
+    before.peer.send(request.subarray(0, 20)); // the handshake runs: half a request line
+    const first = await s.handed(0);
+    assert.equal(group.size, 1);
+    // The deadline on node's mocked clock, never ticked: the shutdown ends once both closes completed.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shutdown = group.shutdown({ code: 4000, reason: 'bye', deadline: 300 });
+    // One more connection, added while the shutdown runs, before its request came.
+    const during = await rawClient(s.port, false);
+    const second = await s.handed(1);
+    before.peer.send(request.subarray(20));
+    during.peer.send(request);
+    for (const { peer } of [before, during]) {
+      assert.equal(await answerHead(peer), 'HTTP/1.1 101 Switching Protocols', 'the handshake was not disturbed');
+      const [f] = await peer.until(() => (peer.frames().length > 0 || peer.closed ? peer.frames() : undefined));
+      assert.equal(f?.opcode, 8, 'then the close frame');
+      assert.equal(f.payload.readUInt16BE(0), 4000);
+      assert.equal(f.payload.subarray(2).toString(), 'bye');
+      peer.send(closeFrame(4000));
+    }
+    assert.deepEqual([await first.accepted(), await second.accepted()], ['open', 'open']);
+    assert.deepEqual(await shutdown, { closed: 2, destroyed: 0 });
+    for (const { ws } of [first, second]) {
+      assert.deepEqual(await ws.whenClosed(), { initiatedBy: 'local', code: 4000, reason: 'bye', wasClean: true });
+    }
+    await Promise.all([before.peer.waitClosed(), during.peer.waitClosed()]);
+    assert.equal(group.size, 0);
+  });
+
+  it('StreamGroup.shutdown: a stream whose handshake fails meanwhile, or still runs at the deadline, is counted destroyed', async (t) => {
+    const group = new StreamGroup();
+    const s = await addingServer(group);
+    t.after(() => s.close());
+    const refused = await rawClient(s.port, false);
+    const refusedStream = await s.handed(0);
+    const stalled = await rawClient(s.port, false);
+    stalled.peer.send(requestHead().slice(0, 20)); // and never the rest
+    const stalledStream = await s.handed(1);
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let settled = false;
+    const shutdown = group.shutdown({ deadline: 300 }).finally(() => {
+      settled = true;
+    });
+    refused.peer.send(requestHead({ 'Sec-WebSocket-Key': null }));
+    assert.equal(await answerHead(refused.peer), 'HTTP/1.1 400 Bad Request', 'the refusal went out whole');
+    await refused.peer.waitClosed();
+    assert.equal(await refusedStream.accepted(), 'ERR_WS_NO_SEC_KEY');
+    await refusedStream.ws.whenClosed();
+    await turns();
+    assert.equal(settled, false, 'the shutdown waits for the handshake still running until the deadline');
+    assert.equal(stalledStream.ws.closeInfo, undefined);
+    t.mock.timers.tick(300);
+    assert.deepEqual(await shutdown, { closed: 0, destroyed: 2 });
+    assert.equal(await stalledStream.accepted(), 'ERR_WS_EOF', 'the deadline tore the handshake down');
+    await stalled.peer.waitClosed();
+    assert.equal(stalled.peer.received.length, 0, 'the stalled client got no answer');
+    assert.equal(group.size, 0);
+  });
+
+  it('StreamGroup.shutdown: a stream added before its accept() was called is closed with the code once that handshake completes', async (t) => {
+    const group = new StreamGroup();
+    const s = await addingServer(group, false);
+    t.after(() => s.close());
+    const { peer } = await rawClient(s.port, false);
+    peer.send(requestHead());
+    const { ws, accepted } = await s.handed(0);
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const shutdown = group.shutdown({ deadline: 300 });
+    assert.equal(await accepted(), 'open', 'the handshake the application started after the shutdown began');
+    assert.equal(await answerHead(peer), 'HTTP/1.1 101 Switching Protocols');
+    const [f] = await peer.until(() => (peer.frames().length > 0 || peer.closed ? peer.frames() : undefined));
+    assert.equal(f?.opcode, 8);
+    assert.equal(f.payload.readUInt16BE(0), 1001);
+    peer.send(closeFrame(1001));
+    assert.deepEqual(await shutdown, { closed: 1, destroyed: 0 });
+    assert.equal((await ws.whenClosed()).wasClean, true);
+  });
+
   it('a stream in two groups leaves both once closed', async () => {
     const { createTestPair } = await import('../../src/index.js');
     const { requestObject } = await import('../support/frames.js');
