@@ -15,6 +15,7 @@ import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
+  bytesToKeep,
   errorText,
   HISTORY_BYTES_DEFAULT,
   MAX_HELD,
@@ -553,8 +554,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       checkTopic(topic);
       // Bytes the caller owns are copied: the broker may keep them (the MemoryBroker's history, for
       // minutes) while the caller reuses its buffer, and a view (a received message is one of its
-      // read chunk) would keep all the memory under it. A string's bytes are made here already.
-      payload = typeof data === 'string' ? toBuffer(data) : Buffer.from(toBuffer(data));
+      // read chunk) would keep all the memory under it. A string's bytes are made here already,
+      // in node's shared pool when short (see `bytesToKeep`).
+      payload = bytesToKeep(toBuffer(data), typeof data !== 'string');
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
