@@ -198,6 +198,13 @@ interface HistoryRead {
   readonly key: string;
   readonly result: Promise<BrokerMessage[] | null>;
   readonly start: () => void;
+  /** The subscriptions waiting for it: once every one left (its stream closed), it is not made. */
+  readonly subs: Subscription[];
+}
+
+/** Whether `sub` is still its stream's subscription to its topic (it did not leave). */
+function isCurrent(sub: Subscription): boolean {
+  return sub.member.subs.get(sub.topic.name) === sub;
 }
 
 /** Longest topic name, in UTF-8 bytes. */
@@ -712,7 +719,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const pos = await this.broker.position(t.name);
       let history: BrokerMessage[] | null = null;
       if (since !== undefined && since.epoch === pos.epoch && since.offset <= pos.offset) {
-        history = await this.recoveryHistory(t.name, since);
+        history = await this.recoveryHistory(sub, since);
         // A broker must answer from `since` on, contiguously; anything else cannot be trusted.
         if (history !== null && history.length > 0 && history[0]!.offset !== since.offset + 1) history = null;
       }
@@ -762,22 +769,31 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * The broker's history of `topic` after `since`, read HISTORY_READS_AT_ONCE at a time, in the
    * order asked; recoveries that wait with the same topic and `since` take one read (made after
    * each of them read the position, so it reaches every one's), its messages shared (`sharedHistory`).
+   * A read whose subscriptions all left while it waited (clients that subscribed with `since` and
+   * reset their connections at once) is not made: each was a read of up to `history.bytes` from a
+   * Redis or NATS broker, for no one, ahead of the recoveries queued behind it. (Null: what was
+   * recovered no longer matters to anyone.)
    */
-  private recoveryHistory(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  private recoveryHistory(sub: Subscription, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    const topic = sub.topic.name;
     const key = JSON.stringify([topic, since.epoch, since.offset]);
     const waiting = this.historyReadsByKey.get(key);
-    if (waiting) return waiting.result;
+    if (waiting) {
+      waiting.subs.push(sub);
+      return waiting.result;
+    }
+    const subs = [sub];
     let start!: () => void;
     const started = new Promise<void>((resolve) => (start = resolve));
     const result = started
-      .then(() => this.broker.history(topic, since))
+      .then(() => (subs.some(isCurrent) ? this.broker.history(topic, since) : null))
       .then((history) => this.sharedHistory(topic, history))
       .finally(() => this.nextHistoryRead());
     if (this.historyReads < HISTORY_READS_AT_ONCE) {
       this.historyReads++;
       start();
     } else {
-      const read = { key, result, start };
+      const read = { key, result, start, subs };
       this.historyReadsWaiting.push(read);
       this.historyReadsByKey.set(key, read);
     }
