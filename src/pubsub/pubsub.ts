@@ -198,7 +198,7 @@ interface HistoryRead {
   readonly key: string;
   readonly result: Promise<BrokerMessage[] | null>;
   readonly start: () => void;
-  /** The subscriptions waiting for it: once every one left (its stream closed), it is not made. */
+  /** The subscriptions waiting for it: once every one left (unsubscribed, or its stream closed), it is not made. */
   readonly subs: Subscription[];
 }
 
