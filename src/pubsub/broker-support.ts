@@ -117,6 +117,21 @@ export function payloadBytes(messages: readonly { readonly data: Uint8Array }[])
   return bytes;
 }
 
+/**
+ * `bytes` in memory of their own, for a message that history may keep for minutes: a copy, unless
+ * `bytes` are not the caller's (`copy` false) and alone in their memory already. Node makes a
+ * short Buffer (`Buffer.from` a string of fewer than 4096 characters, utf8 or base64, or fewer
+ * than 4 KiB of bytes) as a slice of a shared 8 KiB pool, and one kept slice holds the whole
+ * pool: a client publishing a short message to each of many topics between longer ones, which
+ * history drops, kept 8 KiB for each short one, about ten times what the MemoryBroker's bounds count.
+ */
+export function bytesToKeep(bytes: Buffer, copy: boolean): Buffer {
+  if (!copy && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(own);
+  return own;
+}
+
 /** What an error says, whatever was thrown (a broker client's Error, or anything else). */
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

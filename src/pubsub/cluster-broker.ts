@@ -10,7 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { WebSocketError } from '../errors.js';
 import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
-import { emitAvailability, emitMessage, historyBytes, unavailable } from './broker-support.js';
+import { bytesToKeep, emitAvailability, emitMessage, historyBytes, unavailable } from './broker-support.js';
 import { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 
 /** The key that marks this broker's IPC messages (the application's own messages pass by untouched). */
@@ -135,7 +135,9 @@ export class ClusterBroker implements Broker {
           let taken: Promise<TopicPosition>;
           try {
             // (The store hands the message out within this call.)
-            taken = store.publish(topic, Buffer.from(req.data ?? '', 'base64'), req.binary === true);
+            // (Its bytes in memory of their own: the store keeps them.)
+            const data = bytesToKeep(Buffer.from(req.data ?? '', 'base64'), false);
+            taken = store.publish(topic, data, req.binary === true);
           } finally {
             delivering = null;
           }

@@ -15,6 +15,7 @@ import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Broker, BrokerMessage, HistoryOptions, TopicPosition } from './broker.js';
 import {
+  bytesToKeep,
   errorText,
   HISTORY_BYTES_DEFAULT,
   MAX_HELD,
@@ -197,6 +198,13 @@ interface HistoryRead {
   readonly key: string;
   readonly result: Promise<BrokerMessage[] | null>;
   readonly start: () => void;
+  /** The subscriptions waiting for it: once every one left (unsubscribed, or its stream closed), it is not made. */
+  readonly subs: Subscription[];
+}
+
+/** Whether `sub` is still its stream's subscription to its topic (it did not leave). */
+function isCurrent(sub: Subscription): boolean {
+  return sub.member.subs.get(sub.topic.name) === sub;
 }
 
 /** Longest topic name, in UTF-8 bytes. */
@@ -553,8 +561,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       checkTopic(topic);
       // Bytes the caller owns are copied: the broker may keep them (the MemoryBroker's history, for
       // minutes) while the caller reuses its buffer, and a view (a received message is one of its
-      // read chunk) would keep all the memory under it. A string's bytes are made here already.
-      payload = typeof data === 'string' ? toBuffer(data) : Buffer.from(toBuffer(data));
+      // read chunk) would keep all the memory under it. A string's bytes are made here already,
+      // in node's shared pool when short (see `bytesToKeep`).
+      payload = bytesToKeep(toBuffer(data), typeof data !== 'string');
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
@@ -710,7 +719,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       const pos = await this.broker.position(t.name);
       let history: BrokerMessage[] | null = null;
       if (since !== undefined && since.epoch === pos.epoch && since.offset <= pos.offset) {
-        history = await this.recoveryHistory(t.name, since);
+        history = await this.recoveryHistory(sub, since);
         // A broker must answer from `since` on, contiguously; anything else cannot be trusted.
         if (history !== null && history.length > 0 && history[0]!.offset !== since.offset + 1) history = null;
       }
@@ -760,22 +769,31 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * The broker's history of `topic` after `since`, read HISTORY_READS_AT_ONCE at a time, in the
    * order asked; recoveries that wait with the same topic and `since` take one read (made after
    * each of them read the position, so it reaches every one's), its messages shared (`sharedHistory`).
+   * A read whose subscriptions all left while it waited (clients that subscribed with `since` and
+   * reset their connections at once) is not made: each was a read of up to `history.bytes` from a
+   * Redis or NATS broker, for no one, ahead of the recoveries queued behind it. (Null: what was
+   * recovered no longer matters to anyone.)
    */
-  private recoveryHistory(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  private recoveryHistory(sub: Subscription, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    const topic = sub.topic.name;
     const key = JSON.stringify([topic, since.epoch, since.offset]);
     const waiting = this.historyReadsByKey.get(key);
-    if (waiting) return waiting.result;
+    if (waiting) {
+      waiting.subs.push(sub);
+      return waiting.result;
+    }
+    const subs = [sub];
     let start!: () => void;
     const started = new Promise<void>((resolve) => (start = resolve));
     const result = started
-      .then(() => this.broker.history(topic, since))
+      .then(() => (subs.some(isCurrent) ? this.broker.history(topic, since) : null))
       .then((history) => this.sharedHistory(topic, history))
       .finally(() => this.nextHistoryRead());
     if (this.historyReads < HISTORY_READS_AT_ONCE) {
       this.historyReads++;
       start();
     } else {
-      const read = { key, result, start };
+      const read = { key, result, start, subs };
       this.historyReadsWaiting.push(read);
       this.historyReadsByKey.set(key, read);
     }

@@ -5,7 +5,8 @@
  * broker's keep-alive (the link taken for stalled: an outage for every client of the process), NATS
  * cut the connection as a slow consumer, and twenty that did not read held +400 MB. Now PubSub reads
  * history two at a time, makes one read for those waiting with the same topic and `since`, and
- * shares the messages of one offset between the replays that hold them.
+ * shares the messages of one offset between the replays that hold them; a read waiting its turn
+ * whose subscribers all reset their connections meanwhile is not made.
  * A broker here is a MemoryBroker behind a wrapper that answers a few turns later with fresh copies,
  * as a networked one does, and counts its reads.
  */
@@ -145,5 +146,50 @@ describe('a crowd of subscribers recovering at once', () => {
     for (const [i, c] of clients.entries()) {
       assert.deepEqual(await readUpTo(c, messages), range(sinces[i]! + 1, messages));
     }
+  });
+
+  it('makes no read for subscribers that reset their connections while it waited its turn', async (t) => {
+    const broker = new CopyingBroker();
+    const ps = new PubSub({ broker, history: { size: 20, ttlSeconds: 0 } });
+    const { pair } = await serverFor(t, ps);
+    let at = { offset: 0, epoch: '' };
+    for (let i = 1; i <= 20; i++) at = await ps.publish('h', `m${i}:`);
+    // The first two reads are held until the six queued behind them have reset their connections.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const history = broker.history.bind(broker);
+    broker.history = async (topic, since) => {
+      if (broker.reads < 2) await held;
+      return history(topic, since);
+    };
+    let positions = 0;
+    let allAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (allAsked = resolve));
+    const position = broker.position.bind(broker);
+    broker.position = (topic) => {
+      if (++positions === 8) allAsked();
+      return position(topic);
+    };
+    const pairs = [];
+    for (let i = 0; i < 8; i++) pairs.push(await pair());
+    const joins = pairs.map(({ ws }, i) =>
+      ps.subscribe(ws, 'h', { since: { offset: i, epoch: at.epoch } }).then(
+        (r) => r,
+        () => null,
+      ),
+    );
+    await asked;
+    await turn(); // all have their position: two reads are made, six wait their turn
+    for (const { client, ws } of pairs.slice(2)) {
+      client.destroy();
+      await ws.whenClosed();
+    }
+    await turn();
+    release();
+    const [first, second] = await Promise.all(joins);
+    assert.deepEqual(first, { offset: 0, epoch: at.epoch, recovered: true });
+    assert.deepEqual(second, { offset: 1, epoch: at.epoch, recovered: true });
+    assert.equal(broker.reads, 2, 'reads of history');
+    assert.deepEqual(await readUpTo(pairs[1]!.client, 20), range(2, 20));
   });
 });

@@ -5,7 +5,9 @@
  * text message checked as UTF-8 when published, then overwritten, went out as invalid UTF-8), nor
  * the whole chunk a received message is a view of (the stream hands out a message lying in one
  * read as a view of that chunk: published as doc/pubsub.md's example does, each kept message held
- * its whole chunk, uncounted by the history bounds).
+ * its whole chunk, uncounted by the history bounds), nor node's shared 8 KiB pool (a Buffer of
+ * fewer than 4 KiB that node makes is a slice of it: a client publishing a short message to each
+ * of many topics between longer ones, which history drops, kept 8 KiB for each short one).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -57,5 +59,18 @@ describe('publish keeps the bytes it was given, not the caller’s buffer', () =
       kept[0]!.data.buffer.byteLength < BIG,
       `a kept message of 2 bytes holds ${kept[0]!.data.buffer.byteLength} bytes of memory`,
     );
+  });
+
+  it('a short message, text or bytes, is kept in memory of its own, not in a slice of a shared pool', async (t) => {
+    const ps = new PubSub();
+    t.after(() => ps.close());
+    const text = await ps.publish('text', 'hi');
+    const bytes = await ps.publish('bytes', Buffer.from([1, 2, 3]));
+    const [textKept] = (await ps.broker.history('text', { offset: 0, epoch: text.epoch })) ?? [];
+    const [bytesKept] = (await ps.broker.history('bytes', { offset: 0, epoch: bytes.epoch })) ?? [];
+    assert.equal(textKept?.data.toString(), 'hi');
+    assert.deepEqual([...(bytesKept?.data ?? [])], [1, 2, 3]);
+    assert.equal(textKept!.data.buffer.byteLength, 2, 'the 2 bytes of "hi" hold this much memory');
+    assert.equal(bytesKept!.data.buffer.byteLength, 3, 'a message of 3 bytes holds this much memory');
   });
 });
