@@ -19,7 +19,7 @@ import { HandshakeError, validateUpgradeRequest } from '../proto/handshake-serve
 import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { markChecked } from '../stream/accept.js';
-import { WebSocketStream, limitCompressedOnWire } from '../stream/websocket-stream.js';
+import { WebSocketStream, adoptOpen, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
 import { formatOffers, wsServerOffers } from './negotiation.js';
 import {
@@ -392,7 +392,7 @@ export class WebSocketServer<
     this._pending++;
     stream.accept(request, options, (err) => {
       this._pending--;
-      if (err) {
+      if (err && stream.role === undefined) {
         // The core refused what ws would take (RFC 6455 checks ws skips), or a handleProtocols or
         // 'headers' listener threw (answered 500; thrown below).
         this._maybeEmitClose();
@@ -403,7 +403,13 @@ export class WebSocketServer<
         this.clients.add(ws);
         ws._tracker = this;
       }
-      ws._adopt(stream, socket, synchronousEvents(this.options));
+      // The 101 was made but its socket went first (a handleProtocols or 'headers' listener destroyed it,
+      // or the client left): ws has written it and opened the WebSocket by then, which closes with 1006.
+      ws._adopt(
+        err ? openOnGoneSocket(stream, socket, streamOptions, request) : stream,
+        socket,
+        synchronousEvents(this.options),
+      );
       cb(ws, req);
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
@@ -453,6 +459,26 @@ export class WebSocketServer<
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/**
+ * A stream open on `socket` with what `accepted`'s handshake agreed to (subprotocol, permessage-deflate,
+ * negotiated again from `request` as accept() did) before the socket went: it reads the socket's end, as a
+ * WebSocket does whose peer left right after the 101.
+ */
+function openOnGoneSocket(
+  accepted: WebSocketStream,
+  socket: Duplex,
+  options: StreamOptions,
+  request: IncomingMessage,
+): WebSocketStream {
+  const stream = new WebSocketStream(socket, options);
+  const config = (options as ReturnType<typeof normaliseStreamOptions>).perMessageDeflate;
+  const header = request.headers['sec-websocket-extensions'];
+  const offers = accepted.extensions !== '' && config && header !== undefined ? parseExtensions(header) : null;
+  const deflate = offers ? negotiateAsServer(offers, config!)?.params : undefined;
+  adoptOpen(stream, 'server', { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
+  return stream;
 }
 
 /** The original request behind a view made by coreRequest. */
