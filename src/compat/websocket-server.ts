@@ -48,8 +48,11 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
-/** Marks a socket already handed to handleUpgrade. */
+/** Marks a socket already handed to handleUpgrade: the WebSocket made for it (true while it is made). */
 const kHandled = Symbol('ws-stream.compat.handled');
+/** A socket whose verifyClient refused it after accepting it: its WebSocket goes once open. */
+const kRefusedLate = Symbol('ws-stream.compat.refusedLate');
+type HandledSocket = Duplex & { [kHandled]?: WebSocket | true; [kRefusedLate]?: boolean };
 
 function socketOnError(this: Duplex): void {
   this.destroy();
@@ -327,10 +330,15 @@ export class WebSocketServer<
         req,
       };
       if (verify.length === 2) {
+        let accepted = false;
         (verify as (i: VerifyClientInfo, cb: VerifyClientCallback) => void)(
           info,
           (verified, code, message, headers) => {
+            // A refusal after an acceptance (a callback called twice): ws writes its HTTP answer into the
+            // WebSocket it opened, and the peer reads it as frames. The connection goes without it.
+            if (!verified && accepted) return refuseAccepted(socket);
             if (!verified) return abortHandshake(socket, code || 401, message, headers);
+            accepted = true;
             this.completeUpgrade(streamOptions, req, request, socket, head, cb);
           },
         );
@@ -370,7 +378,7 @@ export class WebSocketServer<
       socket.destroy();
       return;
     }
-    const marked = socket as Duplex & { [kHandled]?: boolean };
+    const marked = socket as HandledSocket;
     if (marked[kHandled]) {
       throw new Error(
         'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration',
@@ -379,6 +387,7 @@ export class WebSocketServer<
     if (this._state > RUNNING) return abortHandshake(socket, 503);
     marked[kHandled] = true;
     const ws = new (this.options.WebSocket as W)(null, undefined, this.options) as InstanceType<W>;
+    marked[kHandled] = ws;
     const stream = new WebSocketStream(socket, streamOptions);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     ws._own(stream);
@@ -411,6 +420,7 @@ export class WebSocketServer<
         synchronousEvents(this.options),
       );
       cb(ws, req);
+      if (marked[kRefusedLate]) ws.terminate();
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
     // comes out of handleUpgrade(), as in ws (an application's try/catch around it gets it).
@@ -459,6 +469,16 @@ export class WebSocketServer<
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/** verifyClient's refusal of a socket it accepted: its WebSocket is terminated, now or once open. */
+function refuseAccepted(socket: Duplex): void {
+  const marked = socket as HandledSocket;
+  const ws = marked[kHandled];
+  // (Not handled: the upgrade was not made, as ws makes none for a socket gone or a server closed.)
+  if (ws === undefined || ws === true) return;
+  if (ws.readyState === WebSocket.CONNECTING) marked[kRefusedLate] = true;
+  else ws.terminate();
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
- * Server hooks that misbehave, on ws and on ws-stream/ws with the same expectations: a `handleProtocols` or
- * 'headers' listener that destroys the socket. ws opens the WebSocket ('connection', then 'close' 1006), and so
- * does ws-stream/ws.
+ * Server hooks that misbehave, on ws and on ws-stream/ws with the same expectations: a `verifyClient`
+ * callback called twice (`true`, then `false`), and a `handleProtocols` or 'headers' listener that destroys
+ * the socket. ws opens the WebSocket in both cases ('connection', then 'close' 1006), and so does
+ * ws-stream/ws; where ws then writes its 401 answer into the open WebSocket, ws-stream/ws ends the connection
+ * without it (doc/ws-compat.md, What differs: "A `verifyClient` callback called again").
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -15,6 +17,10 @@ type Any = any;
 const UPGRADE = (port: number, extra = ''): string =>
   `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+
+/** ws's 401 answer, as its abortHandshake writes it. */
+const WS_401 =
+  'HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 12\r\n\r\nUnauthorized';
 
 /**
  * A server of `impl` and a raw client that sent `request` and reads until the server ends: the server's
@@ -49,6 +55,43 @@ async function run(
 
 describe('server hooks that misbehave, ws-stream/ws beside ws', () => {
   for (const impl of impls) {
+    it(`${impl.name}: verifyClient calls back true then false: the WebSocket opens, then goes (1006)`, async (t) => {
+      const { events, head, after } = await run(
+        t,
+        impl,
+        {
+          verifyClient: (_info: unknown, cb: (ok: boolean) => void) => {
+            cb(true);
+            cb(false);
+          },
+        },
+        (port) => UPGRADE(port),
+      );
+      assert.deepEqual(events, ['connection:1:::1', 'send-callback:null', 'close:1006:0']);
+      assert.equal(head, 'HTTP/1.1 101 Switching Protocols');
+      // The message sent from 'connection' went first; ws then writes its 401 into the WebSocket (the peer
+      // reads it as a frame with RSV1 set, and fails); ws-stream/ws ends the connection without it.
+      assert.equal(after, `\x81\x0ffrom connection${impl.name === 'ws' ? WS_401 : ''}`);
+    });
+
+    it(`${impl.name}: verifyClient calls back false once the WebSocket is open: it goes (1006)`, async (t) => {
+      let refuse!: (ok: boolean) => void;
+      const { events, after } = await run(
+        t,
+        impl,
+        {
+          verifyClient: (_info: unknown, cb: (ok: boolean) => void) => {
+            refuse = cb;
+            cb(true);
+          },
+        },
+        (port) => UPGRADE(port),
+        (wss) => wss.on('connection', (ws: Any) => ws.send('before', () => refuse(false))),
+      );
+      assert.deepEqual(events, ['connection:1:::1', 'send-callback:null', 'close:1006:0']);
+      assert.equal(after, `\x81\x06before\x81\x0ffrom connection${impl.name === 'ws' ? WS_401 : ''}`);
+    });
+
     for (const deflate of [false, true]) {
       const extra = `Sec-WebSocket-Protocol: chat\r\n${deflate ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : ''}`;
       const extensions = deflate ? 'permessage-deflate' : '';
