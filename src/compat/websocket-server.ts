@@ -48,18 +48,24 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
-/** Marks a socket already handed to handleUpgrade: the WebSocket made for it (true while it is made). */
+/** Marks a socket already handed to handleUpgrade: the WebSocket made for it. */
 const kHandled = Symbol('ws-stream.compat.handled');
-/** A socket whose verifyClient refused it after accepting it: its WebSocket goes once open. */
+/** An upgraded socket refused (abortHandshake) before its WebSocket was open: it goes once open. */
 const kRefusedLate = Symbol('ws-stream.compat.refusedLate');
-type HandledSocket = Duplex & { [kHandled]?: WebSocket | true; [kRefusedLate]?: boolean };
+type HandledSocket = Duplex & { [kHandled]?: WebSocket; [kRefusedLate]?: boolean };
 
 function socketOnError(this: Duplex): void {
   this.destroy();
 }
 
-/** ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. */
+/**
+ * ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. A
+ * socket already upgraded (a verifyClient that called back `true` then `false`, a second server on the same
+ * HTTP server whose path does not match) has its WebSocket terminated instead: ws writes the answer into
+ * the open WebSocket, whose peer reads it as frames.
+ */
 function abortHandshake(socket: Duplex, code: number, message?: string, headers?: OutgoingHttpHeaders): void {
+  if ((socket as HandledSocket)[kHandled]) return refuseUpgraded(socket as HandledSocket);
   const body = message || http.STATUS_CODES[code] || '';
   const all: OutgoingHttpHeaders = {
     Connection: 'close',
@@ -330,15 +336,10 @@ export class WebSocketServer<
         req,
       };
       if (verify.length === 2) {
-        let accepted = false;
         (verify as (i: VerifyClientInfo, cb: VerifyClientCallback) => void)(
           info,
           (verified, code, message, headers) => {
-            // A refusal after an acceptance (a callback called twice): ws writes its HTTP answer into the
-            // WebSocket it opened, and the peer reads it as frames. The connection goes without it.
-            if (!verified && accepted) return refuseAccepted(socket);
             if (!verified) return abortHandshake(socket, code || 401, message, headers);
-            accepted = true;
             this.completeUpgrade(streamOptions, req, request, socket, head, cb);
           },
         );
@@ -385,7 +386,6 @@ export class WebSocketServer<
       );
     }
     if (this._state > RUNNING) return abortHandshake(socket, 503);
-    marked[kHandled] = true;
     const ws = new (this.options.WebSocket as W)(null, undefined, this.options) as InstanceType<W>;
     marked[kHandled] = ws;
     const stream = new WebSocketStream(socket, streamOptions);
@@ -471,13 +471,10 @@ export class WebSocketServer<
   }
 }
 
-/** verifyClient's refusal of a socket it accepted: its WebSocket is terminated, now or once open. */
-function refuseAccepted(socket: Duplex): void {
-  const marked = socket as HandledSocket;
-  const ws = marked[kHandled];
-  // (Not handled: the upgrade was not made, as ws makes none for a socket gone or a server closed.)
-  if (ws === undefined || ws === true) return;
-  if (ws.readyState === WebSocket.CONNECTING) marked[kRefusedLate] = true;
+/** A refusal of an upgraded socket: its WebSocket is terminated, now or once open. */
+function refuseUpgraded(socket: HandledSocket): void {
+  const ws = socket[kHandled]!;
+  if (ws.readyState === WebSocket.CONNECTING) socket[kRefusedLate] = true;
   else ws.terminate();
 }
 

@@ -1,12 +1,15 @@
 /**
  * Server hooks that misbehave, on ws and on ws-stream/ws with the same expectations: a `verifyClient`
- * callback called twice (`true`, then `false`), and a `handleProtocols` or 'headers' listener that destroys
- * the socket. ws opens the WebSocket in both cases ('connection', then 'close' 1006), and so does
- * ws-stream/ws; where ws then writes its 401 answer into the open WebSocket, ws-stream/ws ends the connection
- * without it (doc/ws-compat.md, What differs: "A `verifyClient` callback called again").
+ * callback called twice (`true`, then `false`), a `handleProtocols` or 'headers' listener that destroys the
+ * socket, and two servers with paths on one HTTP server. ws opens the WebSocket in each case ('connection',
+ * then 'close' 1006), and so does ws-stream/ws; where ws then writes an HTTP answer into the open WebSocket,
+ * ws-stream/ws ends the connection without it (doc/ws-compat.md, What differs: "A refusal of a socket already
+ * upgraded").
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http, { type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { KEY } from '../support/frames.js';
 import { type Impl, impls, listen, rawPeer } from './support.js';
@@ -18,9 +21,11 @@ const UPGRADE = (port: number, extra = ''): string =>
   `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
 
-/** ws's 401 answer, as its abortHandshake writes it. */
+/** ws's 401 and 400 answers, as its abortHandshake writes them. */
 const WS_401 =
   'HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 12\r\n\r\nUnauthorized';
+const WS_400 =
+  'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\nBad Request';
 
 /**
  * A server of `impl` and a raw client that sent `request` and reads until the server ends: the server's
@@ -144,5 +149,46 @@ describe('server hooks that misbehave, ws-stream/ws beside ws', () => {
         assert.equal(head, '');
       });
     }
+  }
+});
+
+describe('two servers with paths on one HTTP server, ws-stream/ws beside ws', () => {
+  for (const impl of impls) {
+    it(`${impl.name}: the first opens its path, the second refuses it (1006); other paths get 400`, async (t) => {
+      const httpServer = http.createServer();
+      t.after(() => {
+        httpServer.closeAllConnections();
+        httpServer.close();
+      });
+      await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+      const port = (httpServer.address() as AddressInfo).port;
+      const events: string[] = [];
+      const closed: Promise<unknown>[] = [];
+      for (const path of ['/a', '/b']) {
+        const wss = new impl.WebSocketServer({ server: httpServer, path });
+        t.after(() => wss.close());
+        wss.on('connection', (ws: Any, req: IncomingMessage) => {
+          events.push(`${path}:connection:${req.url}:${ws.readyState}`);
+          closed.push(once(ws, 'close').then(([code]) => events.push(`${path}:close:${code}`)));
+        });
+      }
+      const answers: string[] = [];
+      for (const path of ['/a', '/b', '/c']) {
+        const peer = await rawPeer(t, port, UPGRADE(port).replace('GET / ', `GET ${path} `));
+        await peer.waitClosed();
+        answers.push(peer.received.toString('latin1').replace(/Sec-WebSocket-Accept: .*\r\n/, ''));
+      }
+      await Promise.all(closed);
+      // Each server refuses what its path does not match, as in ws: the request for the second one's path
+      // is refused by the first (ws's documentation shares an HTTP server among noServer servers). For the
+      // first one's path, the second refuses the socket the first has opened: ws writes its 400 answer into
+      // the WebSocket; ws-stream/ws ends the connection without it.
+      assert.deepEqual(events, ['/a:connection:/a:1', '/a:close:1006']);
+      assert.deepEqual(answers, [
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n${impl.name === 'ws' ? WS_400 : ''}`,
+        WS_400,
+        WS_400,
+      ]);
+    });
   }
 });
