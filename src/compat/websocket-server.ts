@@ -19,7 +19,7 @@ import { HandshakeError, validateUpgradeRequest } from '../proto/handshake-serve
 import { isToken } from '../proto/tokens.js';
 import type { AcceptOptions } from '../options.js';
 import { markChecked } from '../stream/accept.js';
-import { WebSocketStream, limitCompressedOnWire } from '../stream/websocket-stream.js';
+import { WebSocketStream, adoptOpen, limitCompressedOnWire } from '../stream/websocket-stream.js';
 import { onControl } from './control.js';
 import { formatOffers, wsServerOffers } from './negotiation.js';
 import {
@@ -48,15 +48,24 @@ const CLOSING = 1;
 const CLOSED = 2;
 
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
-/** Marks a socket already handed to handleUpgrade. */
+/** Marks a socket already handed to handleUpgrade: the WebSocket made for it. */
 const kHandled = Symbol('ws-stream.compat.handled');
+/** An upgraded socket refused (abortHandshake) before its WebSocket was open: it goes once open. */
+const kRefusedLate = Symbol('ws-stream.compat.refusedLate');
+type HandledSocket = Duplex & { [kHandled]?: WebSocket; [kRefusedLate]?: boolean };
 
 function socketOnError(this: Duplex): void {
   this.destroy();
 }
 
-/** ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. */
+/**
+ * ws's HTTP answer to a refused upgrade: status, `Connection: close`, an HTML body, then the socket goes. A
+ * socket already upgraded (a verifyClient that called back `true` then `false`, a second server on the same
+ * HTTP server whose path does not match) has its WebSocket terminated instead: ws writes the answer into
+ * the open WebSocket, whose peer reads it as frames.
+ */
 function abortHandshake(socket: Duplex, code: number, message?: string, headers?: OutgoingHttpHeaders): void {
+  if ((socket as HandledSocket)[kHandled]) return refuseUpgraded(socket as HandledSocket);
   const body = message || http.STATUS_CODES[code] || '';
   const all: OutgoingHttpHeaders = {
     Connection: 'close',
@@ -370,15 +379,15 @@ export class WebSocketServer<
       socket.destroy();
       return;
     }
-    const marked = socket as Duplex & { [kHandled]?: boolean };
+    const marked = socket as HandledSocket;
     if (marked[kHandled]) {
       throw new Error(
         'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration',
       );
     }
     if (this._state > RUNNING) return abortHandshake(socket, 503);
-    marked[kHandled] = true;
     const ws = new (this.options.WebSocket as W)(null, undefined, this.options) as InstanceType<W>;
+    marked[kHandled] = ws;
     const stream = new WebSocketStream(socket, streamOptions);
     limitCompressedOnWire(stream); // maxPayload counts compressed octets too, as in ws
     ws._own(stream);
@@ -392,7 +401,7 @@ export class WebSocketServer<
     this._pending++;
     stream.accept(request, options, (err) => {
       this._pending--;
-      if (err) {
+      if (err && stream.role === undefined) {
         // The core refused what ws would take (RFC 6455 checks ws skips), or a handleProtocols or
         // 'headers' listener threw (answered 500; thrown below).
         this._maybeEmitClose();
@@ -403,8 +412,15 @@ export class WebSocketServer<
         this.clients.add(ws);
         ws._tracker = this;
       }
-      ws._adopt(stream, socket, synchronousEvents(this.options));
+      // The 101 was made but its socket went first (a handleProtocols or 'headers' listener destroyed it,
+      // or the client left): ws has written it and opened the WebSocket by then, which closes with 1006.
+      ws._adopt(
+        err ? openOnGoneSocket(stream, socket, streamOptions, request) : stream,
+        socket,
+        synchronousEvents(this.options),
+      );
       cb(ws, req);
+      if (marked[kRefusedLate]) ws.terminate();
     });
     // accept() calls handleProtocols and the 'headers' listeners before it returns: what they threw
     // comes out of handleUpgrade(), as in ws (an application's try/catch around it gets it).
@@ -453,6 +469,33 @@ export class WebSocketServer<
       process.nextTick(emitClose, this);
     }
   }
+}
+
+/** A refusal of an upgraded socket: its WebSocket is terminated, now or once open. */
+function refuseUpgraded(socket: HandledSocket): void {
+  const ws = socket[kHandled]!;
+  if (ws.readyState === WebSocket.CONNECTING) socket[kRefusedLate] = true;
+  else ws.terminate();
+}
+
+/**
+ * A stream open on `socket` with what `accepted`'s handshake agreed to (subprotocol, permessage-deflate,
+ * negotiated again from `request` as accept() did) before the socket went: it reads the socket's end, as a
+ * WebSocket does whose peer left right after the 101.
+ */
+function openOnGoneSocket(
+  accepted: WebSocketStream,
+  socket: Duplex,
+  options: StreamOptions,
+  request: IncomingMessage,
+): WebSocketStream {
+  const stream = new WebSocketStream(socket, options);
+  const config = (options as ReturnType<typeof normaliseStreamOptions>).perMessageDeflate;
+  const header = request.headers['sec-websocket-extensions'];
+  const offers = accepted.extensions !== '' && config && header !== undefined ? parseExtensions(header) : null;
+  const deflate = offers ? negotiateAsServer(offers, config!)?.params : undefined;
+  adoptOpen(stream, 'server', { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
+  return stream;
 }
 
 /** The original request behind a view made by coreRequest. */
