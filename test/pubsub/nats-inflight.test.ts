@@ -79,6 +79,23 @@ describe('NatsBroker: a publish or a read in flight when the connection is lost 
     );
   });
 
+  it('the broker closed while the message is on its way: rejected as a loss in flight, saying it may have been stored', async () => {
+    // As RedisBroker says of a publish its close() cut off, not the client's bare "closed connection".
+    const topic = 'closed';
+    const pub = await open(env.proxy.url('nats'));
+    await pub.broker.publish(topic, Buffer.from('first'), false);
+    const link = newestLink();
+    const sent = (): number => link.clientText.split('PUB ws-stream.in.').length - 1;
+    const before = sent();
+    link.holdClientFrom('PUB ws-stream.in.');
+    const held = follow(pub.broker.publish(topic, Buffer.from('held'), false));
+    await env.proxy.until(() => (sent() > before ? true : undefined));
+
+    await pub.broker.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assertLost(held);
+  });
+
   it("the network cut while the topic's stream is being made: rejected, nothing sent; published again, it takes offset 1", async () => {
     const topic = 'new';
     const pub = await open(env.proxy.url('nats'));
