@@ -6,7 +6,8 @@
  * proxy in front of nats-server decides what reaches the server and when the link is cut; what the
  * server stored is still delivered after the reconnection, once, in order. So does a publish
  * acknowledged by a stream made again since the publisher looked, while it reads that stream's epoch,
- * and a read of a topic's position or history (`PubSub` reads again once the broker is back).
+ * and a read of a topic's position or history (`PubSub` reads again once the broker is back). A publish
+ * in flight when the broker is closed says the same as at a loss (the message may have been stored).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
