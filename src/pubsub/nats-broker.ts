@@ -298,7 +298,7 @@ export class NatsBroker implements Broker {
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
-  /** Rejects each caller's JetStream request in flight on the connection (called at its loss, `#untilLost`). */
+  /** Rejects each caller's JetStream request in flight on the connection (called at its loss and at close: `#untilLost`). */
   readonly #inFlight = new Set<() => void>();
   /** This process's epoch, for core NATS (no JetStream). */
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
@@ -928,6 +928,10 @@ export class NatsBroker implements Broker {
     this.#closing.abort();
     this.#own.release();
     this.#whenClosed.catch(() => {});
+    // A request in flight is cut off as at a lost connection, saying what it was (a publish: the
+    // message may have been stored), as RedisBroker does; not the client's bare "connection closed".
+    for (const lost of this.#inFlight) lost();
+    this.#inFlight.clear();
     this.#rejectClosed(unavailable('the broker is closed'));
     this.#stopConnecting?.();
     this.#available = false;

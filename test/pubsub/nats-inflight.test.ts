@@ -6,7 +6,8 @@
  * proxy in front of nats-server decides what reaches the server and when the link is cut; what the
  * server stored is still delivered after the reconnection, once, in order. So does a publish
  * acknowledged by a stream made again since the publisher looked, while it reads that stream's epoch,
- * and a read of a topic's position or history (`PubSub` reads again once the broker is back).
+ * and a read of a topic's position or history (`PubSub` reads again once the broker is back). A publish
+ * in flight when the broker is closed says the same as at a loss (the message may have been stored).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -77,6 +78,23 @@ describe('NatsBroker: a publish or a read in flight when the connection is lost 
       (await pub.broker.history(topic, { offset: 0, epoch: first.epoch }))?.map((m) => m.data.toString()),
       ['first', 'next'],
     );
+  });
+
+  it('the broker closed while the message is on its way: rejected as a loss in flight, saying it may have been stored', async () => {
+    // As RedisBroker says of a publish its close() cut off, not the client's bare "closed connection".
+    const topic = 'closed';
+    const pub = await open(env.proxy.url('nats'));
+    await pub.broker.publish(topic, Buffer.from('first'), false);
+    const link = newestLink();
+    const sent = (): number => link.clientText.split('PUB ws-stream.in.').length - 1;
+    const before = sent();
+    link.holdClientFrom('PUB ws-stream.in.');
+    const held = follow(pub.broker.publish(topic, Buffer.from('held'), false));
+    await env.proxy.until(() => (sent() > before ? true : undefined));
+
+    await pub.broker.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assertLost(held);
   });
 
   it("the network cut while the topic's stream is being made: rejected, nothing sent; published again, it takes offset 1", async () => {
