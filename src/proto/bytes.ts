@@ -14,3 +14,18 @@ export function viewBytes(data: ArrayBuffer | ArrayBufferView): Buffer {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the bytes are over a detached ArrayBuffer');
   }
 }
+
+/**
+ * Node's own Buffer class (`Buffer[Symbol.species]`: what `subarray` and `Buffer.from` make). On the receiver's hot
+ * path `chunk.subarray(start, end)` is a generic property load (its site sees more than one kind of view) and then
+ * Node's `Buffer.prototype.subarray`, which normalises its arguments before making this same view: `viewOf` makes it
+ * directly (~100 instructions a message less on the round trip).
+ */
+const NodeBuffer = (
+  Buffer as unknown as { [Symbol.species]: new (b: ArrayBufferLike, at: number, n: number) => Buffer }
+)[Symbol.species];
+
+/** `buf.subarray(start, end)` for 0 ≤ start ≤ end ≤ buf.length: a Buffer over the same memory. */
+export function viewOf(buf: Buffer, start: number, end: number): Buffer {
+  return new NodeBuffer(buf.buffer, buf.byteOffset + start, end - start);
+}

@@ -9,6 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { WebSocketError, type ErrorCode } from '../errors.js';
+import { viewOf } from './bytes.js';
 import { parseClosePayload } from './close-payload.js';
 import {
   BAD_SIZE,
@@ -234,11 +235,11 @@ export class Receiver {
         ((chunk[start]! << 24) | (chunk[start + 1]! << 16) | (chunk[start + 2]! << 8) | chunk[start + 3]!) >>> 0;
       start += 4;
       if (len > 0) {
-        data = chunk.subarray(start, stop);
+        data = viewOf(chunk, start, stop);
         unmask(data, 0, len, mask, 0);
       }
     } else if (len > 0) {
-      data = chunk.subarray(start, stop);
+      data = viewOf(chunk, start, stop);
     }
     if (!binary && (flags & NO_UTF8) === 0) {
       const utf8 = (this.utf8 ??= new Utf8Validator());
