@@ -167,6 +167,9 @@ function respond(
   }
   ws.send(bytes, (err) => {
     if (err) {
+      // The 101 never went whole: the handshake failed, and the stream is closed for every operation.
+      ws.giveUp(err);
+      ws.nextLayer.destroy();
       c.fail(err);
       return;
     }

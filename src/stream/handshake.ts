@@ -175,7 +175,7 @@ export function startHandshake(
     c.succeed();
   });
   ws.send(request, (e) => {
-    if (e) c.fail(e);
+    if (e && !c.settled) fail(ws, c, e);
   });
   return c.started();
 }

@@ -1062,7 +1062,9 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
   #giveUp(err: WebSocketError): void {
+    if (this.#state === State.Closed) return; // the layer's close came first and said how it ended
     unwatch(this.#inner);
+    this.#deflate?.close(); // made by #open when the 101 failed to go out; the detached layer's close never comes
     this.#handshakeAbort = null;
     this.nextLayer.detach();
     this.#state = State.Closed;
