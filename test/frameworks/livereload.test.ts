@@ -6,48 +6,47 @@
  * nothing), an `alert`, the clients' closes, and `close()` (which calls ws's private `_server.close()` too) letting
  * the HTTP server close.
  */
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { aliasEngines, runApp } from './child.js';
+import { describeEachEngine } from './side-by-side.js';
 
-for (const engine of aliasEngines) {
-  describe(`livereload on ${engine.name}`, () => {
-    it('answers hello, sends reload on a file change and an alert, closes cleanly', async (t) => {
-      const result = await runApp<Record<string, unknown>>(t, 'livereload', engine);
-      const ours = engine.name === 'ws-stream/ws';
-      const reload = {
-        command: 'reload',
-        path: 'index.html',
-        liveCSS: true,
-        originalPath: '',
-        overrideURL: '',
-      };
-      assert.deepEqual(result, {
-        aliased: ours,
-        serverIsOurs: ours,
-        script: [200, 'application/javascript', true],
-        hello: {
-          command: 'hello',
-          protocols: [
-            'http://livereload.com/protocols/official-7',
-            'http://livereload.com/protocols/official-8',
-            'http://livereload.com/protocols/official-9',
-            'http://livereload.com/protocols/2.x-origin-version-negotiation',
-            'http://livereload.com/protocols/2.x-remote-control',
-          ],
-          serverName: 'node-livereload',
-        },
-        reload: [reload, reload],
-        alert: [
-          { command: 'alert', message: 'built' },
-          { command: 'alert', message: 'built' },
+describeEachEngine(aliasEngines, 'livereload', (engine) => {
+  it('answers hello, sends reload on a file change and an alert, closes cleanly', async (t) => {
+    const result = await runApp<Record<string, unknown>>(t, 'livereload', engine);
+    const ours = engine.name === 'ws-stream/ws';
+    const reload = {
+      command: 'reload',
+      path: 'index.html',
+      liveCSS: true,
+      originalPath: '',
+      overrideURL: '',
+    };
+    assert.deepEqual(result, {
+      aliased: ours,
+      serverIsOurs: ours,
+      script: [200, 'application/javascript', true],
+      hello: {
+        command: 'hello',
+        protocols: [
+          'http://livereload.com/protocols/official-7',
+          'http://livereload.com/protocols/official-8',
+          'http://livereload.com/protocols/official-9',
+          'http://livereload.com/protocols/2.x-origin-version-negotiation',
+          'http://livereload.com/protocols/2.x-remote-control',
         ],
-        clientsClosed: [
-          { code: 1000, reason: 'page left' },
-          { code: 1001, reason: '' },
-        ],
-        clientsLeft: 0,
-      });
+        serverName: 'node-livereload',
+      },
+      reload: [reload, reload],
+      alert: [
+        { command: 'alert', message: 'built' },
+        { command: 'alert', message: 'built' },
+      ],
+      clientsClosed: [
+        { code: 1000, reason: 'page left' },
+        { code: 1001, reason: '' },
+      ],
+      clientsLeft: 0,
     });
   });
-}
+});

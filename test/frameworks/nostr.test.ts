@@ -6,38 +6,37 @@
  * heartbeat through `ws.ping()` and `once('pong')` (the relay sees the pings; when it stops answering them the client
  * closes, 1005, reconnects, and subscribes again from its last event), and `close()`.
  */
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { aliasEngines, runApp } from './child.js';
+import { describeEachEngine } from './side-by-side.js';
 
-for (const engine of aliasEngines) {
-  describe(`nostr-tools on ${engine.name}`, () => {
-    it('publishes, subscribes, pings with ws.ping, reconnects when pongs stop, closes', async (t) => {
-      const result = await runApp<Record<string, unknown>>(t, 'nostr', engine);
-      assert.deepEqual(result, {
-        socketIsOurs: engine.name === 'ws-stream/ws',
-        published: ['', ''],
-        refused: 'blocked: no spam here',
-        stored: ['1 1 hello nostr', '1 2 text:524301', 'eose'],
-        live: '1 4 live',
-        invalid: '1 5 forged',
-        notice: 'rate limit soon',
-        pinged: 'connection 1',
-        noPong: '1 1005',
-        resubscribed: 2,
-        connected: true,
-        afterReconnect: '1 6 after the reconnection',
-        close: ['relay connection closed by us', '2 1005', false],
-        relay: [
-          '1 EVENT kind 1',
-          '1 EVENT kind 1',
-          '1 EVENT kind 1',
-          '1 REQ sub:1 [{"kinds":[1]}]',
-          '1 EVENT kind 1',
-          '2 REQ sub:1 [{"kinds":[1],"since":1700000006}]',
-          '2 EVENT kind 1',
-        ],
-      });
+describeEachEngine(aliasEngines, 'nostr-tools', (engine) => {
+  it('publishes, subscribes, pings with ws.ping, reconnects when pongs stop, closes', async (t) => {
+    const result = await runApp<Record<string, unknown>>(t, 'nostr', engine);
+    assert.deepEqual(result, {
+      socketIsOurs: engine.name === 'ws-stream/ws',
+      published: ['', ''],
+      refused: 'blocked: no spam here',
+      stored: ['1 1 hello nostr', '1 2 text:524301', 'eose'],
+      live: '1 4 live',
+      invalid: '1 5 forged',
+      notice: 'rate limit soon',
+      pinged: 'connection 1',
+      noPong: '1 1005',
+      resubscribed: 2,
+      connected: true,
+      afterReconnect: '1 6 after the reconnection',
+      close: ['relay connection closed by us', '2 1005', false],
+      relay: [
+        '1 EVENT kind 1',
+        '1 EVENT kind 1',
+        '1 EVENT kind 1',
+        '1 REQ sub:1 [{"kinds":[1]}]',
+        '1 EVENT kind 1',
+        '2 REQ sub:1 [{"kinds":[1],"since":1700000006}]',
+        '2 EVENT kind 1',
+      ],
     });
   });
-}
+});

@@ -9,34 +9,33 @@
  * then on its HTTPS server (`server: { type: 'https' }`) the refusal's message still sent before the close, and the
  * 1 s ping heartbeat terminating a client that does not answer pings while one that does stays.
  */
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { aliasEngines, runApp } from './child.js';
+import { describeEachEngine } from './side-by-side.js';
 
-for (const engine of aliasEngines) {
-  describe(`webpack-dev-server on ${engine.name}`, () => {
-    it('greets a page, rejects a foreign origin, pushes rebuilds, pings and terminates, stops', async (t) => {
-      const result = await runApp<Record<string, unknown>>(t, 'webpack-dev-server', engine);
-      const ours = engine.name === 'ws-stream/ws';
-      const aborted = { code: 1006, reason: '' };
-      assert.deepEqual(result, {
-        aliased: ours,
-        serverIsOurs: ours,
-        greeting: ['hot', 'liveReload', 'reconnect 10', 'overlay true', 'hash of the build', 'ok'],
-        foreign: [[{ type: 'error', data: 'Invalid Host/Origin header' }], { code: 1005, reason: '' }],
-        rebuilds: [
-          { newBuild: true, page: ['invalid', 'hash of the build', 'ok'], samePage2: true, bundleHas: ['two'] },
-          // A syntax error: the parse error is pushed, the bundle holds neither version.
-          { newBuild: true, page: ['invalid', 'hash of the build', 'errors 1 true'], samePage2: true, bundleHas: [] },
-          { newBuild: true, page: ['invalid', 'hash of the build', 'ok'], samePage2: true, bundleHas: ['four'] },
-        ],
-        stopped: [aborted, aborted, null],
-        // On its HTTPS server: the same refusal (the message before the close), the same greeting.
-        foreignTls: [[{ type: 'error', data: 'Invalid Host/Origin header' }], { code: 1005, reason: '' }],
-        greetingTls: ['hot', 'liveReload', 'reconnect 10', 'overlay true', 'hash of the build', 'ok'],
-        heartbeat: { silent: aborted, silentPings: 1, clientsAfter: 1, aliveOpen: true },
-        aliveStopped: aborted,
-      });
+describeEachEngine(aliasEngines, 'webpack-dev-server', (engine) => {
+  it('greets a page, rejects a foreign origin, pushes rebuilds, pings and terminates, stops', async (t) => {
+    const result = await runApp<Record<string, unknown>>(t, 'webpack-dev-server', engine);
+    const ours = engine.name === 'ws-stream/ws';
+    const aborted = { code: 1006, reason: '' };
+    assert.deepEqual(result, {
+      aliased: ours,
+      serverIsOurs: ours,
+      greeting: ['hot', 'liveReload', 'reconnect 10', 'overlay true', 'hash of the build', 'ok'],
+      foreign: [[{ type: 'error', data: 'Invalid Host/Origin header' }], { code: 1005, reason: '' }],
+      rebuilds: [
+        { newBuild: true, page: ['invalid', 'hash of the build', 'ok'], samePage2: true, bundleHas: ['two'] },
+        // A syntax error: the parse error is pushed, the bundle holds neither version.
+        { newBuild: true, page: ['invalid', 'hash of the build', 'errors 1 true'], samePage2: true, bundleHas: [] },
+        { newBuild: true, page: ['invalid', 'hash of the build', 'ok'], samePage2: true, bundleHas: ['four'] },
+      ],
+      stopped: [aborted, aborted, null],
+      // On its HTTPS server: the same refusal (the message before the close), the same greeting.
+      foreignTls: [[{ type: 'error', data: 'Invalid Host/Origin header' }], { code: 1005, reason: '' }],
+      greetingTls: ['hot', 'liveReload', 'reconnect 10', 'overlay true', 'hash of the build', 'ok'],
+      heartbeat: { silent: aborted, silentPings: 1, clientsAfter: 1, aliveOpen: true },
+      aliveStopped: aborted,
     });
   });
-}
+});

@@ -2,7 +2,7 @@
  * The close handshake object on its own: who closed first, the frames it asks its host to send,
  * the one fail path, the timer, and how waiters complete. Its host records what it was asked to do.
  */
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketError } from '../../src/index.js';
 import { CloseHandshake, type CloseHost } from '../../src/stream/close-handshake.js';
@@ -55,10 +55,24 @@ function started(): Completion<void> {
   return c;
 }
 
+/** The handshakes a test made: after it, their layers close (as a stream's does when its socket goes). */
+const made: CloseHandshake[] = [];
+
+/** A handshake over `host`, whose close timer (60 s in most tests) is cleared after the test, not left to hold the process. */
+function handshake(host: CloseHost, timeoutMs: number): CloseHandshake {
+  const h = new CloseHandshake(host, timeoutMs);
+  made.push(h);
+  return h;
+}
+
 describe('CloseHandshake', () => {
+  afterEach(() => {
+    for (const h of made.splice(0)) h.layerClosed();
+  });
+
   it('we close first, the peer answers: local, our code; close() succeeds after notify', async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 60_000);
+    const h = handshake(host, 60_000);
     const c = started();
     h.start(4000, encodeClosePayload(4000, 'ours'), c);
     assert.deepEqual(host.calls, ['close 4000 ours behind']);
@@ -74,7 +88,7 @@ describe('CloseHandshake', () => {
 
   it('the peer closes first and the app closes before our answer: remote, the peer code; never overwritten', async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 60_000);
+    const h = handshake(host, 60_000);
     h.peerClosed(1001, 'going', encodeClosePayload(1001, 'going'));
     const c = started();
     h.start(1000, encodeClosePayload(1000, 'bye'), c);
@@ -92,7 +106,7 @@ describe('CloseHandshake', () => {
       [1005, 'close none'],
     ] as const) {
       const host = new RecordingHost();
-      const h = new CloseHandshake(host, 60_000);
+      const h = handshake(host, 60_000);
       h.peerClosed(code, '', encodeClosePayload(code === 1005 ? undefined : code));
       h.answer();
       h.finishIfComplete();
@@ -104,7 +118,7 @@ describe('CloseHandshake', () => {
   it('the answer, or a close() after the peer closed, waits behind messages being compressed; then the exchange', () => {
     for (const how of ['answer', 'close'] as const) {
       const host = new RecordingHost();
-      const h = new CloseHandshake(host, 60_000);
+      const h = handshake(host, 60_000);
       host.compressing = true;
       h.peerClosed(1000, '', encodeClosePayload(1000));
       if (how === 'answer') h.answer();
@@ -122,7 +136,7 @@ describe('CloseHandshake', () => {
 
   it('fail(): the one path — our close frame with the code, reads end, the layer goes; the first cause stays', async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 60_000);
+    const h = handshake(host, 60_000);
     const first = new WebSocketError('ERR_WS_BUFFER_OVERFLOW');
     h.fail(first, 1008, 'the peer does not read', 'destroy');
     h.fail(new WebSocketError('ERR_WS_TIMEOUT'), 1001, 'idle', 'destroy');
@@ -147,7 +161,7 @@ describe('CloseHandshake', () => {
 
   it("fail() with 'end' ends our side and arms the timer, which destroys the layer if the peer never closes", async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 20);
+    const h = handshake(host, 20);
     const destroyed = new Promise<void>((r) => (host.destroyed = r));
     const c = started();
     h.start(1000, encodeClosePayload(1000), c);
@@ -159,7 +173,7 @@ describe('CloseHandshake', () => {
 
   it('the timer of an incomplete close destroys the layer and fails close() with ERR_WS_TIMEOUT', async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 20);
+    const h = handshake(host, 20);
     const destroyed = new Promise<void>((r) => (host.destroyed = r));
     const c = started();
     h.start(1000, encodeClosePayload(1000), c);
@@ -175,7 +189,7 @@ describe('CloseHandshake', () => {
 
   it('after a complete exchange, the timer destroys the layer of a peer slow to close it, and that is no failure', async () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 20);
+    const h = handshake(host, 20);
     const destroyed = new Promise<void>((r) => (host.destroyed = r));
     const c = started();
     h.start(1000, encodeClosePayload(1000), c);
@@ -190,7 +204,7 @@ describe('CloseHandshake', () => {
   });
 
   it("we closed first, then the peer's close is overruled (a message before it failed to inflate): still local, our code, not clean", () => {
-    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    const h = handshake(new RecordingHost(), 60_000);
     h.start(4000, encodeClosePayload(4000, 'ours'), started());
     h.peerClosed(1000, '', encodeClosePayload(1000));
     h.overrulePeerClose();
@@ -204,7 +218,7 @@ describe('CloseHandshake', () => {
   });
 
   it('a failure recorded after a complete exchange leaves the end clean: the error is told, reads end without it', () => {
-    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    const h = handshake(new RecordingHost(), 60_000);
     h.start(1000, encodeClosePayload(1000), started());
     h.peerClosed(1000, '', encodeClosePayload(1000));
     h.finishIfComplete();
@@ -215,7 +229,7 @@ describe('CloseHandshake', () => {
   });
 
   it('no close frame either way: abnormal 1006 with ERR_WS_EOF; whenEnded() and close() are told', async () => {
-    const h = new CloseHandshake(new RecordingHost(), 60_000);
+    const h = handshake(new RecordingHost(), 60_000);
     const ended = h.whenEnded();
     const info = h.layerClosed();
     h.notify();
@@ -228,7 +242,7 @@ describe('CloseHandshake', () => {
 
   it('abandon(): a failed handshake ends abnormally with its error, and arms nothing', () => {
     const host = new RecordingHost();
-    const h = new CloseHandshake(host, 1);
+    const h = handshake(host, 1);
     const err = new WebSocketError('ERR_WS_TIMEOUT');
     h.abandon(err);
     h.armTimer();

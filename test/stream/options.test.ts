@@ -56,11 +56,12 @@ describe('stream options', () => {
     assert.throws(() => stream(o), { code: 'ERR_WS_INVALID_ARGUMENT' });
   });
 
-  it('a changed option is honoured on the wire: readMessageMax fails a too-large message with 1009', async () => {
+  it('a changed option is honoured on the wire: readMessageMax fails a too-large message with 1009', async (t) => {
     const o: StreamOptions = { readMessageMax: 1024 };
     stream(o); // the first stream caches the normalised copy
     o.readMessageMax = 4;
     const [layer, peer] = createTestPair();
+    t.after(() => peer.destroy()); // (or the stream's close timer, waiting for the peer's close, holds the process 5 s)
     const ws = new WebSocketStream(layer, o);
     const accepting = ws.accept();
     peer.write(Buffer.concat([Buffer.from(requestHead()), text('hello')]));

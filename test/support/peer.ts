@@ -4,14 +4,28 @@ import type { Duplex } from 'node:stream';
 import { parseFrames, type WireFrame } from './frames.js';
 
 export class RawPeer {
-  received = Buffer.alloc(0);
   ended = false;
   closed = false;
   private waiters: (() => void)[] = [];
+  /** What `received` holds, and the chunks come since it was last read (joined then, not once per chunk). */
+  #joined = Buffer.alloc(0);
+  #pending: Buffer[] = [];
+  /**
+   * The frames after the response head parsed so far, and the chunks not parsed yet (`#unparsedBytes` long): each
+   * byte is parsed once, however many waits look at the frames (a peer flooded with megabytes in 64 KiB chunks
+   * re-parsed and copied everything it had on every chunk).
+   */
+  #frames: WireFrame[] | undefined;
+  #unparsed: Buffer[] = [];
+  #unparsedBytes = 0;
 
   constructor(readonly io: Duplex) {
     io.on('data', (d: Buffer) => {
-      this.received = Buffer.concat([this.received, d]);
+      this.#pending.push(d);
+      if (this.#frames) {
+        this.#unparsed.push(d);
+        this.#unparsedBytes += d.length;
+      }
       this.wake();
     });
     io.on('end', () => {
@@ -61,11 +75,47 @@ export class RawPeer {
     });
   }
 
+  /** Every byte received so far. */
+  get received(): Buffer {
+    if (this.#pending.length > 0) {
+      this.#joined = Buffer.concat([this.#joined, ...this.#pending]);
+      this.#pending = [];
+    }
+    return this.#joined;
+  }
+
   /** Frames received after the response head (or from the start when there is none). */
   frames(): WireFrame[] {
-    const i = this.received.indexOf('\r\n\r\n');
-    const start = this.received.subarray(0, 5).toString('latin1') === 'HTTP/' && i >= 0 ? i + 4 : 0;
-    return parseFrames(this.received.subarray(start)).frames;
+    if (!this.#frames) {
+      const received = this.received;
+      const i = received.indexOf('\r\n\r\n');
+      const http = received.subarray(0, 5).toString('latin1') === 'HTTP/';
+      const start = http && i >= 0 ? i + 4 : 0;
+      // Until the first five bytes say whether a head comes, and a head is whole, where frames start may still move.
+      if (received.length < 5 || (http && i < 0)) return parseFrames(received.subarray(start)).frames;
+      this.#frames = [];
+      this.#unparsed = [received.subarray(start)];
+      this.#unparsedBytes = received.length - start;
+    }
+    if (this.#unparsedBytes > 0 && this.#unparsedBytes >= this.#nextFrameBytes()) {
+      const bytes = Buffer.concat(this.#unparsed);
+      const { frames, rest } = parseFrames(bytes);
+      this.#frames.push(...frames);
+      this.#unparsed = rest.length > 0 ? [rest] : [];
+      this.#unparsedBytes = rest.length;
+    }
+    return [...this.#frames];
+  }
+
+  /** How many unparsed bytes the next frame needs (header and payload), as far as its first bytes tell. */
+  #nextFrameBytes(): number {
+    const first = this.#unparsed[0]!.length >= 14 ? this.#unparsed[0]! : Buffer.concat(this.#unparsed).subarray(0, 14);
+    if (first.length < 2) return 2;
+    const len = first[1]! & 0x7f;
+    const mask = first[1]! & 0x80 ? 4 : 0;
+    if (len < 126) return 2 + mask + len;
+    if (len === 126) return first.length < 4 ? 4 : 4 + mask + first.readUInt16BE(2);
+    return first.length < 10 ? 10 : 10 + mask + Number(first.readBigUInt64BE(2));
   }
 
   /** Waits for `n` frames. */
