@@ -140,6 +140,24 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await publishedLive(66, range(1, 66));
   });
 
+  // Once 8 fills the hole, delivery reaches 65, where the gap's read ended; 67, held while 8 was
+  // waited for, is past a hole that read did not cover: read again at once (66 is in history), not
+  // waited for as a late republication (`commandTimeoutMs` here unbounded).
+  it('67 republished before the late 8, 66 stored unseen: once 8 comes, 66 read from history at once, every offset once, in order', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'late-then-past-read';
+    const { admin, output, real, sub, republishedAndRead, store, publishedLive } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+    });
+    await republishedAndRead();
+    await store([66, 67]);
+    await send(admin, output, real, [67, 8]);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 67));
+
+    await publishedLive(68, range(1, 68));
+  });
+
   it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
     const topic = 'trimmed-while-read';
     const { admin, output, real, link, republish, store, publishedLive } = await reorder(t, topic);
