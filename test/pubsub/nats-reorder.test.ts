@@ -201,6 +201,29 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     assert.ok(got.slice(0, -1).every((m) => m.epoch === got[0]!.epoch && m.epoch !== renewed.epoch));
   });
 
+  // The new stream's first message this process sees is at 7, the last it delivered (1-6 stored
+  // unseen): not a message past the hole, which would wait there for the new stream's 8 to fill it.
+  it('the stream made again while 8 is waited for, its first message seen at offset 7: the hole given up, the new epoch as history holds it (3-7)', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'renewed-at-last';
+    const { admin, jsm, stream, output, real, sub, republishedAndRead, store } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+    });
+    await republishedAndRead();
+    const { config } = await jsm.streams.info(stream);
+    await jsm.streams.delete(stream);
+    const renewed = await jsm.streams.add(config);
+    await store(range(1, 7));
+    await send(admin, output, real, [7]);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === renewed.created));
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    const got = sub.events.of(topic);
+    assert.deepEqual(rows(got), rows([...range(1, 7), ...range(9, 65), ...range(3, 7)]));
+    assert.ok(got.slice(-5).every((m) => m.epoch === renewed.created));
+    assert.ok(got.slice(0, -5).every((m) => m.epoch === got[0]!.epoch && m.epoch !== renewed.created));
+  });
+
   it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {
     const topic = 'never-full';
     const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
