@@ -211,6 +211,33 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     assert.ok(got.every((m) => m.epoch === first.epoch));
   });
 
+  // No history kept (size 0): the catch-up read has nothing to read, and the live ones held up to
+  // where the stream stood are delivered. m2, published once the link is back and held while the
+  // stream's position is read, is the newest: delivered, and the next comes live, with no check of
+  // the stream (nothing of m2 is left held).
+  it('history 0: a message published while the catch-up reads the stream, its newest, is delivered; the next goes straight through', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'no-history-held-newest';
+    const history = { size: 0, ttlSeconds: 0 };
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO', false);
+    await pub.broker.publish(topic, Buffer.from('m2'), false);
+    await env.proxy.until(() => link.serverText.endsWith('m2\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    link.release();
+    await sub.events.available(true); // (told once the topic restarted)
+    const reads = count(link.clientText, 'STREAM.INFO');
+    await pub.broker.publish(topic, Buffer.from('m3'), false);
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 3);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => [m.offset, m.epoch, m.data.toString()]),
+      [1, 2, 3].map((offset) => [offset, first.epoch, `m${offset}`]),
+    );
+    assert.equal(count(link.clientText, 'STREAM.INFO'), reads, 'm3 delivered without a check');
+  });
+
   // History trimmed under the catch-up read before its first message (held at its consumer, the
   // stream's bounds already read): what history still holds of what was missed is delivered, as when
   // the trim came before the read. Before, the read was given up and m5, still in history, was lost
