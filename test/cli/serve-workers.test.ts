@@ -100,8 +100,8 @@ if (missing === null) {
   });
 }
 
-it('a worker killed is replaced; the other worker’s clients go on', async () => {
-  const { proc, port } = await start(['--workers', '2']);
+it('a worker killed is replaced; the other worker’s clients go on; the URL is printed once', async () => {
+  const { proc, port, out } = await start(['--workers', '2']);
   const byWorker = await oneOnEachWorker(port);
   const [[, victim], [, survivor]] = [...byWorker];
   // One of the two workers: whichever client it served is cut, the other goes on.
@@ -113,13 +113,21 @@ it('a worker killed is replaced; the other worker’s clients go on', async () =
   await echoes(alive, { still: 'here' });
   // Replaced: two workers again, and a new connection is served.
   await poll(async () => (await childrenOf(proc.pid!)).filter((pid) => pid !== killed).length === 2);
-  const fresh = await JsonClient.connect(port);
-  clients.push(fresh);
+  // Until the replacement (a worker id not seen before) serves one: it listens.
+  let fresh: JsonClient | undefined;
+  while (fresh === undefined) {
+    const c = await JsonClient.connect(port);
+    clients.push(c);
+    if (byWorker.has(c.worker!)) c.close();
+    else fresh = c;
+  }
   await echoes(fresh, { fresh: true });
   proc.kill('SIGTERM');
   await alive.closed();
   assert.equal(alive.closeCode, 1001);
   assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+  // The primary printed its URL once, when both first workers listened, not again for the replacement.
+  assert.match(out(), /^ws-stream echo server listening on [^\n]+\nshutting down\n$/);
 });
 
 /** The PEM certificate a wss:// server presents (read without checking it). */
