@@ -32,8 +32,10 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     history: HistoryOptions = kept,
     maxHeldBytes?: number,
   ): Promise<Opened> {
-    // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
-    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000, maxHeldBytes });
+    // (No keep-alive gets in the way: the held read is a stall the test chooses to end. No wait ends
+    // by `commandTimeoutMs` either: a hole this process dropped is given up at once, not waited for
+    // as a late republication.)
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 600_000, maxHeldBytes });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
