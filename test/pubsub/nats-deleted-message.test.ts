@@ -2,7 +2,8 @@
  * NatsBroker's history of a stream from which an operator deleted one message (`nats stream rmm`):
  * the range holding it is never given as whole without it. The newest one deleted, a read finds one
  * message fewer than the stream's last offset says (as a read cut short does): it fails as
- * unavailable; once a later message shows the hole, the range is not covered (null).
+ * unavailable, or, if the oldest went meanwhile, is not covered (null); once a later message shows
+ * the hole, the range is not covered. A subscriber whose catch-up range lost one goes on.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
