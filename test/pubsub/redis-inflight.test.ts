@@ -173,7 +173,7 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
 
   // A subscribe refused (its user may no longer run SUBSCRIBE): a publish of the topic made
   // meanwhile, waiting to see its own delivery there, settles with the refusal, not by its deadline
-  // (mock timers: never reached here).
+  // (`commandTimeoutMs`, ten minutes here).
   it('a subscribe refused while a publish of its topic waits for its own delivery: the publish settles with the refusal', async (t) => {
     const topic = 'refused-subscribe';
     const sub = await open(t);
@@ -184,7 +184,6 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
       admin.destroy();
     });
     await admin.sendCommand(['ACL', 'SETUSER', 'default', '-subscribe']);
-    t.mock.timers.enable({ apis: ['setTimeout'] });
     sub.subscriber.holdClientFrom('subscribe');
     const subscribing = follow(sub.broker.subscribe(topic));
     await env.proxy.until(() => sub.subscriber.clientText.includes('subscribe') || undefined);
