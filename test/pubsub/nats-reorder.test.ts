@@ -385,6 +385,23 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
       range(1, last),
     );
   });
+
+  // The same bound in messages: MAX_HELD wait (the live 9-60, then 66 on), not past it.
+  it('exactly MAX_HELD messages behind the hole: still waited for, and 8 republished then fills it', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-count-exactly';
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
+    const last = 65 + MAX_HELD - range(9, 60).length;
+    await send(admin, output, real, range(66, last));
+    await send(admin, output, real, [8]);
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      range(1, last),
+    );
+  });
 });
 
 /**
