@@ -8,9 +8,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
+import http from 'node:http';
 import { after, it } from 'node:test';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
+import { ipv6LoopbackMissing, NO_IPV6_CODES } from '../support/ipv6.js';
 import { childrenOf, exitOf, MAIN } from './cli-support.js';
 
 const procs: ReturnType<typeof spawn>[] = [];
@@ -26,15 +28,15 @@ async function start(args: string[]) {
   });
   procs.push(proc);
   let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
+  const { url, port } = await new Promise<{ url: string; port: number }>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /echo server listening on wss?:\/\/127\.0\.0\.1:(\d+)\/ \(2 workers\)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /echo server listening on (wss?:\/\/\S+:(\d+)\/) \(2 workers\)/.exec(out);
+      if (m) resolve({ url: m[1]!, port: Number(m[2]) });
     });
     proc.once('exit', (code) => reject(new Error(`ws-stream serve exited with ${code}: ${out}`)));
   });
-  return { proc, port, out: () => out };
+  return { proc, url, port, out: () => out };
 }
 
 /** Clients connected until each of the two workers accepted one (connections opened ten at a time). */
@@ -75,8 +77,31 @@ it('two workers both echo; SIGTERM closes every client with 1001 and the server 
   assert.match(out(), /^ws-stream echo server listening on [^\n]+\nshutting down\n$/);
 });
 
-it('a worker killed is replaced; the other worker’s clients go on', async () => {
-  const { proc, port } = await start(['--workers', '2']);
+const missing = await ipv6LoopbackMissing();
+if (missing === null) {
+  it('--host ::1: the primary prints the URL with the address in brackets, ws://[::1]:PORT/, which answers', async () => {
+    const { proc, url, port } = await start(['--host', '::1', '--workers', '2']);
+    assert.equal(url, `ws://[::1]:${port}/`);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`http://[::1]:${port}/`, resolve).on('error', reject);
+    });
+    res.resume();
+    assert.equal(res.statusCode, 200);
+    proc.kill('SIGTERM');
+    assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+  });
+} else {
+  it(`--host ::1 --workers 2: NOT TESTED, this machine has no IPv6 loopback (listening on ::1: ${missing})`, (t) => {
+    t.diagnostic(`the [::1] URL of serve --workers was not checked: listening on ::1 failed with ${missing}`);
+    assert.ok(
+      NO_IPV6_CODES.includes(missing),
+      `${missing} is not a "no IPv6 here" error: a failure of the test itself`,
+    );
+  });
+}
+
+it('a worker killed is replaced; the other worker’s clients go on; the URL is printed once', async () => {
+  const { proc, port, out } = await start(['--workers', '2']);
   const byWorker = await oneOnEachWorker(port);
   const [[, victim], [, survivor]] = [...byWorker];
   // One of the two workers: whichever client it served is cut, the other goes on.
@@ -88,13 +113,21 @@ it('a worker killed is replaced; the other worker’s clients go on', async () =
   await echoes(alive, { still: 'here' });
   // Replaced: two workers again, and a new connection is served.
   await poll(async () => (await childrenOf(proc.pid!)).filter((pid) => pid !== killed).length === 2);
-  const fresh = await JsonClient.connect(port);
-  clients.push(fresh);
+  // Until the replacement (a worker id not seen before) serves one: it listens.
+  let fresh: JsonClient | undefined;
+  while (fresh === undefined) {
+    const c = await JsonClient.connect(port);
+    clients.push(c);
+    if (byWorker.has(c.worker!)) c.close();
+    else fresh = c;
+  }
   await echoes(fresh, { fresh: true });
   proc.kill('SIGTERM');
   await alive.closed();
   assert.equal(alive.closeCode, 1001);
   assert.deepEqual(await exitOf(proc), { code: 0, signal: null });
+  // The primary printed its URL once, when both first workers listened, not again for the replacement.
+  assert.match(out(), /^ws-stream echo server listening on [^\n]+\nshutting down\n$/);
 });
 
 /** The PEM certificate a wss:// server presents (read without checking it). */

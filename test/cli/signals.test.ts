@@ -310,17 +310,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-it('--workers 2: a worker that does not stop (SIGSTOP) is killed after the grace period: none outlives its primary', async () => {
+it('--workers 2: a worker that does not stop (SIGSTOP) is killed after the grace period: none outlives its primary; a second SIGTERM meanwhile changes nothing', async () => {
   const proc = spawn(process.execPath, [MAIN, 'serve', '--workers', '2', '--port', '0', '--quiet'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = exitOf(proc);
   let stuck: number | undefined;
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   try {
     await new Promise<void>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
+      proc.stdout.on('data', () => {
         if (out.includes('listening on')) resolve();
       });
       proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
@@ -329,8 +331,18 @@ it('--workers 2: a worker that does not stop (SIGSTOP) is killed after the grace
     // A worker that cannot act on SIGTERM (its event loop blocked, say) until it is killed.
     process.kill(stuck!, 'SIGSTOP');
     proc.kill('SIGTERM');
+    // A second signal while the primary waits: the one shutdown goes on (one line, one grace period).
+    await new Promise<void>((resolve) => {
+      const said = (): void => {
+        if (out.includes('shutting down')) resolve();
+        else proc.stdout.once('data', said);
+      };
+      said();
+    });
+    proc.kill('SIGTERM');
     assert.deepEqual(await exited, { code: 0, signal: null });
     assert.equal(isRunning(stuck!), false, `worker ${stuck} outlived its primary`);
+    assert.equal(out.split('shutting down').length - 1, 1, out);
   } finally {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     if (stuck !== undefined && isRunning(stuck)) process.kill(stuck, 'SIGKILL');

@@ -325,6 +325,15 @@ describe('NatsBroker: history bytes are the stream max_bytes', () => {
     assert.equal(await broker.history('big', { offset: 0, epoch: last.epoch }), null);
   });
 
+  it('history size 1: the stream keeps the newest message alone (max_msgs 1); a since before it is not recovered', async () => {
+    const broker = await open({ size: 1, ttlSeconds: 0 });
+    let last = { offset: 0, epoch: '' };
+    for (const text of ['a', 'b', 'c']) last = await broker.publish('one', Buffer.from(text), false);
+    assert.equal(last.offset, 3);
+    assert.deepEqual(texts(await broker.history('one', { offset: 2, epoch: last.epoch })), ['c']);
+    assert.equal(await broker.history('one', { offset: 1, epoch: last.epoch }), null);
+  });
+
   it('a message over max_bytes takes its offset and is not kept', async () => {
     const broker = await open({ size: 1000, ttlSeconds: 0, bytes: 1024 });
     await broker.publish('over', Buffer.from('small'), false);

@@ -32,8 +32,10 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
     history: HistoryOptions = kept,
     maxHeldBytes?: number,
   ): Promise<Opened> {
-    // (No keep-alive gets in the way: the held read is a stall the test chooses to end.)
-    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 30_000, maxHeldBytes });
+    // (No keep-alive gets in the way: the held read is a stall the test chooses to end. No wait ends
+    // by `commandTimeoutMs` either: a hole this process dropped is given up at once, not waited for
+    // as a late republication.)
+    const broker = new NatsBroker({ url, pingIntervalMs: 600_000, commandTimeoutMs: 600_000, maxHeldBytes });
     t.after(() => broker.close());
     const events = new BrokerRecorder();
     await broker.open(events, history);
@@ -85,7 +87,8 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
 
   /**
    * Once the held read's link has seen `m7` from the server and the subscriber still has only its first message,
-   * lets the read go on and checks what the subscriber then has: `offsets`, each as `m<offset>`, all of `epoch`.
+   * lets the read go on and checks what the subscriber then has: `offsets`, each as `m<offset>`, all of `epoch`, after
+   * one read of history.
    */
   async function releasedThenGot(
     sub: { events: BrokerRecorder },
@@ -105,6 +108,9 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       offsets.map((offset) => [offset, `m${offset}`]),
     );
     assert.ok(got.every((m) => m.epoch === epoch));
+    // One read: it ends where the stream stood when asked (what it fetched past that came live), or
+    // finds nothing of the range left; not taken for a read ended early and made again.
+    assert.equal(count(link.clientText, 'CONSUMER.CREATE'), 1);
   }
 
   it('are dropped, then read back from history: every message once, in order', { timeout: 300_000 }, async (t) => {
@@ -205,6 +211,33 @@ describe('NatsBroker: more live messages than a topic holds while it waits', () 
       [1, 2, 3, 4, 5].map((offset) => [offset, `m${offset}`]),
     );
     assert.ok(got.every((m) => m.epoch === first.epoch));
+  });
+
+  // No history kept (size 0): the catch-up read has nothing to read, and the live ones held up to
+  // where the stream stood are delivered. m2, published once the link is back and held while the
+  // stream's position is read, is the newest: delivered, and the next comes live, with no check of
+  // the stream (nothing of m2 is left held).
+  it('history 0: a message published while the catch-up reads the stream, its newest, is delivered; the next goes straight through', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'no-history-held-newest';
+    const history = { size: 0, ttlSeconds: 0 };
+    const { sub, pub, first } = await subscribedWithFirst(t, topic, history);
+
+    const link = await backWithReadHeld(sub, pub, topic, 'STREAM.INFO', false);
+    await pub.broker.publish(topic, Buffer.from('m2'), false);
+    await env.proxy.until(() => link.serverText.endsWith('m2\r\n') || undefined);
+    assert.equal(sub.events.of(topic).length, 1);
+    link.release();
+    await sub.events.available(true); // (told once the topic restarted)
+    const reads = count(link.clientText, 'STREAM.INFO');
+    await pub.broker.publish(topic, Buffer.from('m3'), false);
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 3);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => [m.offset, m.epoch, m.data.toString()]),
+      [1, 2, 3].map((offset) => [offset, first.epoch, `m${offset}`]),
+    );
+    assert.equal(count(link.clientText, 'STREAM.INFO'), reads, 'm3 delivered without a check');
   });
 
   // History trimmed under the catch-up read before its first message (held at its consumer, the

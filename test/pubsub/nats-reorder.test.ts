@@ -140,6 +140,24 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await publishedLive(66, range(1, 66));
   });
 
+  // Once 8 fills the hole, delivery reaches 65, where the gap's read ended; 67, held while 8 was
+  // waited for, is past a hole that read did not cover: read again at once (66 is in history), not
+  // waited for as a late republication (`commandTimeoutMs` here unbounded).
+  it('67 republished before the late 8, 66 stored unseen: once 8 comes, 66 read from history at once, every offset once, in order', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'late-then-past-read';
+    const { admin, output, real, sub, republishedAndRead, store, publishedLive } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+    });
+    await republishedAndRead();
+    await store([66, 67]);
+    await send(admin, output, real, [67, 8]);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 67));
+
+    await publishedLive(68, range(1, 68));
+  });
+
   it('history trimmed past the gap while it is read (61-65 when asked, 66-70 when fetched): 8 still waited for', async (t) => {
     const topic = 'trimmed-while-read';
     const { admin, output, real, link, republish, store, publishedLive } = await reorder(t, topic);
@@ -181,6 +199,29 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     const got = sub.events.of(topic);
     assert.deepEqual(rows(got), [...rows([...range(1, 7), ...range(9, 65)]), [1, 'n1']]);
     assert.ok(got.slice(0, -1).every((m) => m.epoch === got[0]!.epoch && m.epoch !== renewed.epoch));
+  });
+
+  // The new stream's first message this process sees is at 7, the last it delivered (1-6 stored
+  // unseen): not a message past the hole, which would wait there for the new stream's 8 to fill it.
+  it('the stream made again while 8 is waited for, its first message seen at offset 7: the hole given up, the new epoch as history holds it (3-7)', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'renewed-at-last';
+    const { admin, jsm, stream, output, real, sub, republishedAndRead, store } = await reorder(t, topic, {
+      commandTimeoutMs: 600_000,
+    });
+    await republishedAndRead();
+    const { config } = await jsm.streams.info(stream);
+    await jsm.streams.delete(stream);
+    const renewed = await jsm.streams.add(config);
+    await store(range(1, 7));
+    await send(admin, output, real, [7]);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.epoch === renewed.created));
+    await sub.events.until(() => sub.events.of(topic).at(-1)?.offset === 7);
+    const got = sub.events.of(topic);
+    assert.deepEqual(rows(got), rows([...range(1, 7), ...range(9, 65), ...range(3, 7)]));
+    assert.ok(got.slice(-5).every((m) => m.epoch === renewed.created));
+    assert.ok(got.slice(0, -5).every((m) => m.epoch === got[0]!.epoch && m.epoch !== renewed.created));
   });
 
   it('8 never republished, its wait unbounded in time: given up once MAX_HELD messages wait', async (t) => {
@@ -338,6 +379,23 @@ describe('NatsBroker: a message republished out of sequence order, no longer in 
     await send(admin, output, real, range(66, last), SIZE);
     await send(admin, output, real, [8]);
     // (Offsets past the stream's, as above: the last comes once the hole is filled or given up.)
+    await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => m.offset),
+      range(1, last),
+    );
+  });
+
+  // The same bound in messages: MAX_HELD wait (the live 9-60, then 66 on), not past it.
+  it('exactly MAX_HELD messages behind the hole: still waited for, and 8 republished then fills it', {
+    timeout: 60_000,
+  }, async (t) => {
+    const topic = 'held-count-exactly';
+    const { admin, output, real, sub, republishedAndRead } = await reorder(t, topic, { commandTimeoutMs: 600_000 });
+    await republishedAndRead();
+    const last = 65 + MAX_HELD - range(9, 60).length;
+    await send(admin, output, real, range(66, last));
+    await send(admin, output, real, [8]);
     await sub.events.until(() => sub.events.messages.at(-1)?.offset === last);
     assert.deepEqual(
       sub.events.of(topic).map((m) => m.offset),

@@ -87,6 +87,32 @@ describe('RedisBroker: a hole after a gap history could not fill is read from hi
     });
   }
 
+  // A hole read when history was trimmed past it but still holds what follows (history 2: 3-4):
+  // 2 is lost, 3-4 delivered. That gap is taken only for itself: the next hole, 5, is still in
+  // history, and is read (taken as accepted too, 6 was delivered at once and 5 lost).
+  it('a hole trimmed from history, the ones after it read back: the next hole is read from history too', async (t) => {
+    const topic = 'hole-trimmed-then-hole';
+    const kept = { size: 2, ttlSeconds: 0 };
+    const sub = await open(t, env.server.url, kept);
+    const pub = await open(t, env.server.url, kept);
+    await sub.broker.subscribe(topic);
+    await sub.broker.position(topic);
+    const first = await pub.broker.publish(topic, Buffer.from('m1'), false);
+    await sub.events.received(topic, 1);
+
+    await hole(topic, 2, 'm2');
+    await hole(topic, 3, 'm3');
+    await pub.broker.publish(topic, Buffer.from('m4'), false); // (history 3-4 now)
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 4));
+    await hole(topic, 5, 'm5');
+    await pub.broker.publish(topic, Buffer.from('m6'), false);
+    await sub.events.until(() => sub.events.of(topic).some((m) => m.offset === 6));
+    assert.deepEqual(
+      sub.events.of(topic).map((m) => [m.offset, m.epoch, m.data.toString()]),
+      [1, 3, 4, 5, 6].map((offset) => [offset, first.epoch, `m${offset}`]),
+    );
+  });
+
   // A hole whose history is gone while the read of it runs (the read held at the proxy, the
   // topic's history deleted meanwhile): the gap is taken, and m3, held behind it, delivered at
   // once. Before that was checked, m3 (still past the hole) sent the topic back to history, which

@@ -171,6 +171,37 @@ describe('RedisBroker: an operation in flight when the connection is lost reject
     );
   });
 
+  // A subscribe refused (its user may no longer run SUBSCRIBE): a publish of the topic made
+  // meanwhile, waiting to see its own delivery there, settles with the refusal, not by its deadline
+  // (`commandTimeoutMs`, ten minutes here).
+  it('a subscribe refused while a publish of its topic waits for its own delivery: the publish settles with the refusal', async (t) => {
+    const topic = 'refused-subscribe';
+    const sub = await open(t);
+    const admin = createClient({ url: env.server.url });
+    await admin.connect();
+    t.after(async () => {
+      await admin.sendCommand(['ACL', 'SETUSER', 'default', '+subscribe']);
+      admin.destroy();
+    });
+    await admin.sendCommand(['ACL', 'SETUSER', 'default', '-subscribe']);
+    sub.subscriber.holdClientFrom('subscribe');
+    const subscribing = follow(sub.broker.subscribe(topic));
+    await env.proxy.until(() => sub.subscriber.clientText.includes('subscribe') || undefined);
+    const from = sub.commands.serverText.length;
+    const publishing = follow(sub.broker.publish(topic, Buffer.from('meanwhile'), false));
+    await env.proxy.until(() => sub.commands.serverText.slice(from).includes(':1\r\n') || undefined);
+    await settle();
+    assert.deepEqual([subscribing, publishing], [{ settled: false }, { settled: false }]);
+
+    sub.subscriber.release();
+    await env.proxy.until(() => sub.subscriber.serverText.includes('NOPERM') || undefined);
+    while (!subscribing.settled) await settle(); // (the refusal read by the broker)
+    await settle();
+    assert.ok(subscribing.error instanceof WebSocketError, `rejected: ${String(subscribing.error)}`);
+    assert.equal(subscribing.error.code, 'ERR_WS_BROKER_REFUSED');
+    assert.deepEqual(publishing, { settled: true }, 'the publish waits for a delivery that will not come');
+  });
+
   it('an unsubscribe whose UNSUBSCRIBE is on its way: resolved at the loss; the channel is not subscribed again once back', async (t) => {
     const topic = 'left';
     const sub = await open(t);
