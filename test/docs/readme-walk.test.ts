@@ -1,0 +1,42 @@
+/**
+ * What a reader of the README meets when following it, checked where the README and the build disagreed
+ * (session 35's walk through every claim): the calls the examples fire and forget, and the numbers the
+ * README states for the API.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { it } from 'node:test';
+
+/** Runs `script` (an ES module) in a process of its own, with node's default: an unhandled rejection ends it. */
+async function runAlone(script: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  return { code, out: out.trim(), err };
+}
+
+const index = JSON.stringify(new URL('../../src/index.js', import.meta.url).href);
+
+it('rejectUpgrade fired and forgotten (`void rejectUpgrade(socket, 404)`, as examples/http-upgrade.ts) to a client that left does not crash the process; awaited, it fails ERR_WS_NEXT_LAYER', async () => {
+  // The outcome is looked at only once the process ran out of work: an unhandled rejection would have
+  // ended it before.
+  const script = `
+    import net from 'node:net';
+    import { rejectUpgrade } from ${index};
+    const gone = new net.Socket();
+    gone.destroy();
+    const forgotten = rejectUpgrade(gone, 404);
+    let reported = false;
+    process.on('beforeExit', () => {
+      if (reported) return;
+      reported = true;
+      forgotten.then(() => console.log('resolved'), (e) => console.log(e.code));
+    });`;
+  const { code, out, err } = await runAlone(script);
+  assert.equal(err, '', 'nothing on stderr');
+  assert.equal(code, 0, 'the process ended normally');
+  assert.equal(out, 'ERR_WS_NEXT_LAYER', 'the forgotten refusal did fail');
+});
