@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import { it } from 'node:test';
+import { StreamGroup, WebSocketStream } from '../../src/index.js';
 
 /** Runs `script` (an ES module) in a process of its own, with node's default: an unhandled rejection ends it. */
 async function runAlone(script: string): Promise<{ code: number | null; out: string; err: string }> {
@@ -39,4 +42,34 @@ it('rejectUpgrade fired and forgotten (`void rejectUpgrade(socket, 404)`, as exa
   assert.equal(err, '', 'nothing on stderr');
   assert.equal(code, 0, 'the process ended normally');
   assert.equal(out, 'ERR_WS_NEXT_LAYER', 'the forgotten refusal did fail');
+});
+
+it('a stream added to a StreamGroup before its handshake begins, whose client resets: no unhandled socket error; it ends abnormal, 1006, ERR_WS_EOF', async (t) => {
+  // README, Graceful shutdown: "a stream whose handshake is still running (or not begun) is not disturbed". The
+  // group watches it (whenClosed()) while nothing else of the stream listens to the socket: a reset then was an
+  // 'error' event nobody heard, which ends the process.
+  const group = new StreamGroup();
+  const server = net.createServer();
+  t.after(() => server.close());
+  const added = new Promise<WebSocketStream>((resolve) =>
+    server.once('connection', (socket) => {
+      const ws = new WebSocketStream(socket);
+      group.add(ws);
+      resolve(ws);
+    }),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  client.on('error', () => {});
+  const ws = await added;
+  client.resetAndDestroy();
+  const info = await ws.whenClosed();
+  assert.equal(info.initiatedBy, 'abnormal');
+  assert.equal(info.code, 1006);
+  assert.equal(info.wasClean, false);
+  assert.equal(info.error?.code, 'ERR_WS_EOF'); // as a layer closed before a handshake is (README, whenClosed())
+  // That end is final: a handshake begun after it fails (README, whenClosed()).
+  await assert.rejects(ws.accept(), { code: 'ERR_WS_EOF' });
+  assert.deepEqual(await group.shutdown({ deadline: 0 }), { closed: 0, destroyed: 0 });
 });
