@@ -6,8 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { basename, dirname } from 'node:path';
 import { it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { StreamGroup, WebSocketStream } from '../../src/index.js';
 
 /** Runs `script` (an ES module) in a process of its own, with node's default: an unhandled rejection ends it. */
@@ -20,6 +23,47 @@ async function runAlone(script: string): Promise<{ code: number | null; out: str
   const code = await new Promise<number | null>((r) => child.once('close', r));
   return { code, out: out.trim(), err };
 }
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * Whether a path a document names is in the repository: as written, as the test file or module it
+ * abbreviates (`test/cli/faults-volume`), as the source of a built file (`dist/bench/run.js`,
+ * `dist/src/compat/index.d.ts`, `test/support/ws-alias.js`), or a glob with a match (`test/stream/hostile-*.test.ts`).
+ */
+function inRepo(named: string): boolean {
+  const path = named.replace(/^dist\//, '');
+  if (path.includes('*')) {
+    const pattern = new RegExp(`^${basename(path).replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
+    return existsSync(repo + dirname(path)) && readdirSync(repo + dirname(path)).some((f) => pattern.test(f));
+  }
+  const sources = [
+    path,
+    `${path}.test.ts`,
+    `${path}.ts`,
+    path.replace(/\.js$/, '.ts'),
+    path.replace(/\.js$/, '.cts'),
+    path.replace(/\.d\.ts$/, '.ts'),
+    path.replace(/\.d\.cts$/, '.cts'),
+  ];
+  return sources.some((p) => existsSync(repo + p));
+}
+
+it('every file the README and doc/*.md name under test/, src/, bench/, examples/ or doc/ is there', () => {
+  // (ws's own test files, which doc/ws-compat.md tells how to run, are ws's, not this repository's)
+  const others = new Set(['test/websocket.test.js']);
+  let named = 0;
+  for (const doc of ['README.md', ...readdirSync(`${repo}doc`).map((f) => `doc/${f}`)]) {
+    const text = readFileSync(repo + doc, 'utf8');
+    const paths = new Set(
+      [...text.matchAll(/(?<![\w./-])(?:dist\/)?(?:test|src|bench|examples|doc)\/[\w./*-]*\w/g)].map((m) => m[0]),
+    );
+    const missing = [...paths].filter((p) => !others.has(p) && !inRepo(p));
+    assert.deepEqual(missing, [], `${doc} names files that are not in the repository`);
+    named += paths.size;
+  }
+  assert.ok(named > 150, `${named} paths found: the pattern still reads the documents`);
+});
 
 const index = JSON.stringify(new URL('../../src/index.js', import.meta.url).href);
 
