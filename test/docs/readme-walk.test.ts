@@ -12,6 +12,7 @@ import { basename, dirname } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StreamGroup, WebSocketStream } from '../../src/index.js';
+import { openServer } from '../support/open.js';
 
 /** Runs `script` (an ES module) in a process of its own, with node's default: an unhandled rejection ends it. */
 async function runAlone(script: string): Promise<{ code: number | null; out: string; err: string }> {
@@ -116,4 +117,26 @@ it('a stream added to a StreamGroup before its handshake begins, whose client re
   // That end is final: a handshake begun after it fails (README, whenClosed()).
   await assert.rejects(ws.accept(), { code: 'ERR_WS_EOF' });
   assert.deepEqual(await group.shutdown({ deadline: 0 }), { closed: 0, destroyed: 0 });
+});
+
+it('an options argument that is not an object (true, a string, a number, null) makes read, readSome, write, writeSome, ping, pong and close throw ERR_WS_INVALID_ARGUMENT at once; nothing reaches the wire', async () => {
+  // README, API: "Invalid arguments of a stream operation throw at once (… an options argument that is not an
+  // object …)". `write(data, true)` sent text before, its options unread.
+  const { ws, peer } = await openServer();
+  const invalid = { code: 'ERR_WS_INVALID_ARGUMENT', message: /options must be an object/ };
+  for (const bad of [true, 'binary', 5, null] as never[]) {
+    const label = JSON.stringify(bad);
+    assert.throws(() => ws.read(bad), invalid, `read(${label})`);
+    assert.throws(() => ws.readSome(bad), invalid, `readSome(${label})`);
+    assert.throws(() => ws.write(Buffer.from('x'), bad), invalid, `write(data, ${label})`);
+    assert.throws(() => ws.writeSome('x', bad), invalid, `writeSome(data, ${label})`);
+    assert.throws(() => ws.ping('p', bad), invalid, `ping(payload, ${label})`);
+    assert.throws(() => ws.pong('p', bad), invalid, `pong(payload, ${label})`);
+    assert.throws(() => ws.close(bad), invalid, `close(${label})`);
+  }
+  // The stream goes on: the next frame the peer gets is the one written now.
+  await ws.write('after', { binary: false });
+  const [first] = await peer.waitFrames(1);
+  assert.equal(first!.opcode, 1);
+  assert.equal(first!.payload.toString(), 'after');
 });
