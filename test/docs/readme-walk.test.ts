@@ -12,6 +12,7 @@ import { basename, dirname } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StreamGroup, WebSocketStream } from '../../src/index.js';
+import { PubSub } from '../../src/pubsub/index.js';
 import { openServer } from '../support/open.js';
 
 /** Runs `script` (an ES module) in a process of its own, with node's default: an unhandled rejection ends it. */
@@ -138,5 +139,24 @@ it('an options argument that is not an object (true, a string, a number, null) m
   await ws.write('after', { binary: false });
   const [first] = await peer.waitFrames(1);
   assert.equal(first!.opcode, 1);
+  assert.equal(first!.payload.toString(), 'after');
+});
+
+it('doc/pubsub.md: subscribe and publish reject options that are not an object, and publish a `compress` that is not a boolean, with ERR_WS_INVALID_ARGUMENT; nothing is published', async (t) => {
+  const { ws, peer } = await openServer();
+  const pubsub = new PubSub();
+  t.after(() => pubsub.close());
+  const invalid = { code: 'ERR_WS_INVALID_ARGUMENT' };
+  for (const bad of [true, 'binary', 5, null] as never[]) {
+    await assert.rejects(pubsub.subscribe(ws, 'news', bad), invalid, `subscribe(ws, topic, ${JSON.stringify(bad)})`);
+  }
+  await pubsub.subscribe(ws, 'news');
+  for (const bad of [true, 'binary', 5, null] as never[]) {
+    await assert.rejects(pubsub.publish('news', 'x', bad), invalid, `publish(topic, data, ${JSON.stringify(bad)})`);
+  }
+  await assert.rejects(pubsub.publish('news', 'x', { compress: 'no' } as never), invalid, "compress: 'no'");
+  // Nothing of those was published: the first message the subscriber gets is this one, at offset 1.
+  assert.equal((await pubsub.publish('news', 'after', { compress: false })).offset, 1);
+  const [first] = await peer.waitFrames(1);
   assert.equal(first!.payload.toString(), 'after');
 });
