@@ -22,6 +22,6 @@ io.on('connection', (socket) => {
   socket.on('say', (room: string, text: string) => socket.to(room).emit('said', socket.id, text));
 });
 
-httpServer.listen(Number(process.env.PORT ?? 8082), '127.0.0.1', () => {
+httpServer.listen(Number(process.env.PORT ?? 8083), '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${(httpServer.address() as { port: number }).port}`);
 });

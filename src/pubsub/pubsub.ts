@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { WebSocketError } from '../errors.js';
-import { hasMethods } from '../options.js';
+import { checkOptionsObject, hasMethods } from '../options.js';
 import { Opcode } from '../proto/frame.js';
 import { closeReasonOf } from '../proto/close-payload.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
@@ -502,7 +502,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   async subscribe(ws: PubSubSocket, topic: string, options: SubscribeOptions = {}): Promise<SubscribeResult> {
     const stream = this.check(ws);
     checkTopic(topic);
-    const given = options?.since;
+    checkOptionsObject(options);
+    const given = options.since;
     const since = given === undefined ? undefined : checkedPosition(given);
     if (this.closed) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the PubSub is closed');
     if (!stream.isOpen) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the stream is not open');
@@ -557,6 +558,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   ): Promise<TopicPosition> {
     let payload: Buffer;
     let binary: boolean;
+    let compress: boolean | undefined;
     try {
       checkTopic(topic);
       // Bytes the caller owns are copied: the broker may keep them (the MemoryBroker's history, for
@@ -564,14 +566,18 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       // read chunk) would keep all the memory under it. A string's bytes are made here already,
       // in node's shared pool when short (see `bytesToKeep`).
       payload = bytesToKeep(toBuffer(data), typeof data !== 'string');
+      // (`publish(topic, data, true)` would otherwise send text, its options unread)
+      if (options !== undefined) checkOptionsObject(options);
       binary = options?.binary ?? typeof data !== 'string';
       if (typeof binary !== 'boolean') throw invalid('binary must be a boolean');
+      compress = options?.compress;
+      if (compress !== undefined && typeof compress !== 'boolean') throw invalid('compress must be a boolean');
       if (!binary && !isUtf8(payload)) throw invalid('a text message must be valid UTF-8');
       if (this.closed) throw new WebSocketError('ERR_WS_INVALID_STATE', 'the PubSub is closed');
     } catch (err) {
       return Promise.reject(err);
     }
-    if (options?.compress === false) this.uncompressed.add(payload);
+    if (compress === false) this.uncompressed.add(payload);
     const send = (): Promise<TopicPosition> => this.broker.publish(topic, payload, binary).catch(rethrowBrokerError);
     if (this.isOpen && this.publishesWaitingOpen === 0) return send();
     // In call order: one made once the broker is open, while earlier ones still wait for their turn

@@ -319,7 +319,9 @@ export class DuplexLayer implements NextLayer {
    * node:http's 'upgrade' hands one over, does not close at the peer's FIN), on a microtask if it has already, unless
    * `owner` is attached first (the layer's own events tell it then): `whenClosed()` before any handshake, when
    * nothing of the stream listens. Another sink attached meanwhile (readRequest or rejectUpgrade given this layer)
-   * leaves it be. (A FIN behind bytes nobody read yet comes as 'end' only once they are read.)
+   * leaves it be. (A FIN behind bytes nobody read yet comes as 'end' only once they are read.) A failure of the
+   * duplex ('error': a reset) is its close too: nothing else of the stream listens yet, and an 'error' event
+   * nobody hears would end the process.
    */
   watchClose(owner: LayerSink, onClose: () => void): void {
     let watches = (this.bits & Bit.CloseWatched) !== 0 ? closeWatches.get(this)! : undefined;
@@ -341,6 +343,7 @@ export class DuplexLayer implements NextLayer {
     watches.set(owner, listener);
     d.once('end', listener);
     d.once('close', listener);
+    d.once('error', listener);
   }
 
   /** Ends the watch of `owner`, if it holds one. */
@@ -355,6 +358,7 @@ export class DuplexLayer implements NextLayer {
     }
     this.duplex.off('end', listener);
     this.duplex.off('close', listener);
+    this.duplex.off('error', listener);
   }
 
   /**

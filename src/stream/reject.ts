@@ -49,7 +49,11 @@ export function rejectUpgrade(layer: Duplex | NextLayer, status: number, options
   const headers: ResponseHeaders = { ...base.headers, 'Content-Length': String(payload.length), ...extra };
   decorator?.(headers, status);
   const bytes = serializeResponse(status, headers, payload);
-  return sendAndTearDown(toNextLayer(layer), bytes, linger);
+  const sent = sendAndTearDown(toNextLayer(layer), bytes, linger);
+  // As every operation's Promise: a refusal fired and forgotten (`void rejectUpgrade(socket, 404)`)
+  // to a client that already left must not crash the process; one awaited still sees the error.
+  sent.catch(() => {});
+  return sent;
 }
 
 /** Writes `bytes`, ends the layer, and destroys it if the peer has not closed after `linger` ms. */

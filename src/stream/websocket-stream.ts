@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketError } from '../errors.js';
 import {
   checkFlag,
+  checkOptionsObject,
   checkSignal,
   normaliseStreamOptions,
   type NormalStreamOptions,
@@ -178,7 +179,10 @@ export function toBuffer(data: WriteData): Buffer {
  * checked must be what is used.
  */
 function optionsArg<O extends object>(a: O | Callback<never> | undefined): O | undefined {
-  return typeof a === 'function' ? undefined : a;
+  if (typeof a === 'function' || a === undefined) return undefined;
+  // (`write(data, true)` or `write(data, 'binary')` would otherwise send text, its options unread)
+  checkOptionsObject(a);
+  return a;
 }
 
 /** …their `signal`, read once (a bad one throws before anything is queued)… */
