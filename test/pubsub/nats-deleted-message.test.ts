@@ -77,10 +77,11 @@ describe('NatsBroker: history of a stream missing a message an operator deleted'
     assert.equal(await reading, null);
   });
 
-  // The catch-up read after the reconnection finds 2, 3, then 5: the range is not whole. (Read on
-  // from 5 as if 2 and 3 were history's older messages lost, it was taken for a read ended early,
-  // made again, and failed the same way each time: m6 never came.)
-  it('one of those a subscriber missed while cut off deleted: back, it goes on, each message once, in order, m6 live', {
+  // The catch-up read after the reconnection finds 2, 3, then 5: the range is not whole, and what
+  // it holds is delivered around the hole. (Read on from 5 as if 2 and 3 were history's older
+  // messages lost, it was taken for a read ended early, made again, and failed the same way each
+  // time: m6 never came.)
+  it('one of those a subscriber missed while cut off deleted: back, it gets the others, once, in order, m6 live', {
     timeout: 30_000,
   }, async (t) => {
     const topic = 'deleted-while-away';
@@ -101,11 +102,11 @@ describe('NatsBroker: history of a stream missing a message an operator deleted'
 
     await publish(6);
     await events.until(() => events.of(topic).at(-1)?.offset === 6);
-    const got = events.of(topic).map((m) => [m.offset, m.data.toString()] as const);
-    assert.deepEqual(got[0], [1, 'm1']);
-    assert.ok(
-      got.every(([offset, data], i) => data === `m${offset}` && offset !== 4 && (i === 0 || offset > got[i - 1]![0])),
-      JSON.stringify(got),
+    // Every message the stream still holds, once, in order: only 4 is missing (before, the read was
+    // taken as a whole for not covered when it met the hole, and 2, 3 and 5 were lost with 4).
+    assert.deepEqual(
+      events.of(topic).map((m) => [m.offset, m.data.toString()]),
+      [1, 2, 3, 5, 6].map((offset) => [offset, `m${offset}`]),
     );
   });
 });
