@@ -50,6 +50,8 @@ export interface ServeConfig {
    * read of the broker (the brokers' `maxHeldBytes`); past it they are read back from history.
    */
   maxHeldBytes: number;
+  /** Pub/sub mode: payload bytes of recovered history (`since`) one process holds at once (PubSub's `recovery.maxBytes`). */
+  maxRecoveryBytes: number;
 }
 
 /** The bounds of the counts, also in the usage text and the README. */
@@ -65,6 +67,8 @@ export const limits = Object.freeze({
   maxPublishBytesInFlight: { default: 64 * 1024 * 1024, max: 1024 ** 4 },
   /** 4 MiB per topic, as the brokers' default (MAX_HELD_BYTES); at most 4 GiB, as --history-bytes. */
   maxHeldBytes: { default: MAX_HELD_BYTES, max: 4 * 1024 * 1024 * 1024 },
+  /** 256 MiB per process, as PubSub's default; at most 1 TiB. */
+  maxRecoveryBytes: { default: 256 * 1024 * 1024, max: 1024 ** 4 },
   /** The longest timeout a Node timer (and the stream's options) can hold: 2^31 − 1 ms. */
   seconds: { max: 2_147_483 },
   /** The brokers' own default (their commandTimeoutMs and pingIntervalMs), in seconds. */
@@ -292,6 +296,7 @@ const PUBSUB_ONLY = [
   'max-topics',
   'max-publish-bytes-in-flight',
   'max-held-bytes',
+  'max-recovery-bytes',
 ] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
@@ -320,6 +325,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'max-topics': { type: 'string' },
       'max-publish-bytes-in-flight': { type: 'string' },
       'max-held-bytes': { type: 'string' },
+      'max-recovery-bytes': { type: 'string' },
     },
     false,
   );
@@ -394,6 +400,12 @@ export function parseServeArgs(args: string[]): ServeConfig {
       str('max-held-bytes') ?? String(limits.maxHeldBytes.default),
       1,
       limits.maxHeldBytes.max,
+    ),
+    maxRecoveryBytes: count(
+      'max-recovery-bytes',
+      str('max-recovery-bytes') ?? String(limits.maxRecoveryBytes.default),
+      1,
+      limits.maxRecoveryBytes.max,
     ),
   };
 }

@@ -29,7 +29,8 @@ const usage = `usage:
   ws-stream serve --pubsub [--broker redis[s]://[user:pass@]H:P[/db] | nats://|tls://[cred@]H:P[,…]]
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
-                  [--max-publish-bytes-in-flight 67108864] [--max-held-bytes 4194304] [--host …] [--port …]
+                  [--max-publish-bytes-in-flight 67108864] [--max-held-bytes 4194304]
+                  [--max-recovery-bytes 268435456] [--host …] [--port …]
                   [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
       NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
@@ -45,7 +46,9 @@ const usage = `usage:
       which publishers are not read until they drop (≥ 1, ≤ ${limits.maxPublishBytesInFlight.max});
       --max-held-bytes: with --broker, payload bytes of live messages a topic holds while it waits
       for a read of the broker, past which they are read back from history (≥ 1, ≤ ${limits.maxHeldBytes.max});
-      each subscriber's backlog (4 MiB) is raised to it;
+      each subscriber's backlog (4 MiB) is raised to it; --max-recovery-bytes: with --broker or
+      --workers, payload bytes of history one process holds for clients recovering with since, past
+      which further recoveries wait their turn (≥ 1, ≤ ${limits.maxRecoveryBytes.max});
       offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.

@@ -55,6 +55,8 @@ interface PubSubServeOptions {
    * broker (the broker's `maxHeldBytes`); default the brokers' (4 MiB).
    */
   maxHeldBytes?: number;
+  /** Payload bytes of recovered history (`since`) this process holds at once (PubSub's `recovery.maxBytes`); default PubSub's (256 MiB). */
+  maxRecoveryBytes?: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -479,6 +481,7 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     history: historyOf(opts),
     format: messageJson,
     slowSubscriber: { maxBytes: subscriberMaxBytes },
+    recovery: { maxBytes: opts.maxRecoveryBytes },
   });
   // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
   // leaving a server whose every subscribe fails; a broker merely down opens and connects later.

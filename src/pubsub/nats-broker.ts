@@ -866,9 +866,12 @@ export class NatsBroker implements Broker {
     const expires = Math.max(1000, this.#options.commandTimeoutMs);
     // One ordered consumer reads the range; one deleted under the read (by an operator) is made
     // again from the next sequence, HISTORY_CONSUMER_RETRIES times at most.
+    // The sequence after the last one read: with `partial`, a message deleted by an operator in the
+    // middle of the range (`nats stream rmm`) leaves a hole, and what follows it is read on.
+    const next = (): number => (out.at(-1)?.offset ?? from) + 1;
     let retry = 0;
     for (; ; retry++) {
-      const start = from + 1 + out.length;
+      const start = next();
       let messages: ConsumerMessages | undefined;
       try {
         const consumer = await this.#js.consumers.get(stream.name, {
@@ -883,12 +886,14 @@ export class NatsBroker implements Broker {
         messages = fetched;
         const read = async (): Promise<boolean> => {
           for await (const m of fetched) {
-            if (m.seq !== from + 1 + out.length) {
-              // Expired or trimmed between the info and the fetch: the range is no longer whole. With
-              // `partial`, what is left of it is read, as if that had come before the info (its oldest
-              // messages lost); past `last`, none is left.
-              if (!partial || out.length > 0 || m.seq > last) return false;
-              from = m.seq - 1;
+            if (m.seq !== next()) {
+              // Expired or trimmed between the info and the fetch, or deleted: the range is no longer
+              // whole. With `partial`, what is left of it is read, as if that had come before the info
+              // (its oldest messages lost), and past a hole in its middle (a message deleted) what
+              // follows: the caller gives the hole up, never what history still holds after it (before,
+              // the whole read came back null, and a catch-up lost them); past `last`, none is left.
+              if (!partial || m.seq > last) return false;
+              if (out.length === 0) from = m.seq - 1;
             }
             out.push(this.#message(topic, stream.epoch, m));
             if (m.seq === last) break;
@@ -913,7 +918,7 @@ export class NatsBroker implements Broker {
     }
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (out.length !== last - from) {
+    if (next() !== last + 1) {
       // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
       if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > from + 1)) return null;

@@ -75,6 +75,16 @@ export interface PubSubOptions {
    * once at zlib `level` (default 1). Others get the message uncompressed.
    */
   compression?: { threshold?: number; level?: number };
+  /**
+   * Recoveries (`subscribe` with `since`) on a broker whose history reads are copies (Redis, NATS,
+   * the cluster broker, a custom one): `maxBytes` bounds the payload bytes of recovered history
+   * the whole PubSub holds for its subscribers at once (a message shared by several counts once;
+   * each is let go as its subscriber's socket takes it, or when the subscriber leaves). A read of
+   * history counts `history.bytes` (or `maxBytes`, if less) while it runs; recoveries that would
+   * go past the bound wait their turn, in order, and are never refused. Default 256 MiB. (A
+   * MemoryBroker's history is not copied: its recoveries are not counted.)
+   */
+  recovery?: { maxBytes?: number };
 }
 
 export interface SubscribeOptions {
@@ -172,6 +182,7 @@ export const pubSubDefaults = Object.freeze({
   history: Object.freeze({ size: 1000, ttlSeconds: 300, bytes: HISTORY_BYTES_DEFAULT }),
   slowSubscriber: Object.freeze({ maxBytes: 4 * 1024 * 1024, policy: 'close' as const }),
   compression: Object.freeze({ threshold: 1024, level: 1 }),
+  recovery: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
 });
 
 /** At most this many bytes of replayed history are buffered for a subscriber at once (or half its cap). */
@@ -264,6 +275,11 @@ class Subscription {
   recovered: BrokerMessage[] | null = null;
   /** Called once what it recovers is handed on (`recovered` and `replay` done) or it left (`_replayed`). */
   replayed: (() => void)[] = [];
+  /**
+   * Its own copy of the recovered history while it holds some of it (counted in
+   * `PubSub.recoveryBytes`): each item is let go (null) as the replay passes it.
+   */
+  counted: (BrokerMessage | null)[] | null = null;
   constructor(
     readonly member: Member,
     readonly topic: Topic,
@@ -410,6 +426,17 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private readonly opened: Promise<void>;
   /** History reads of recoveries running (at most HISTORY_READS_AT_ONCE), and those waiting their turn. */
   private historyReads = 0;
+  /** `recovery.maxBytes`; 0 when recoveries are not counted (a MemoryBroker's history is its own). */
+  private readonly recoveryMaxBytes: number;
+  /** What a history read counts while it runs: `history.bytes`, at most `recoveryMaxBytes`. */
+  private readonly recoveryReadBytes: number;
+  /**
+   * Payload bytes of the recovered messages some subscription holds (`Subscription.counted`, each
+   * message once however many hold it), plus `recoveryReadBytes` per read running.
+   */
+  private recoveryBytes = 0;
+  /** How many holders (subscriptions, and the read that made it for a turn) each counted message has. */
+  private readonly recoveryHolders = new WeakMap<BrokerMessage, number>();
   private readonly historyReadsWaiting: HistoryRead[] = [];
   /** The reads waiting, by topic and `since` (`recoveryHistory`). */
   private readonly historyReadsByKey = new Map<string, HistoryRead>();
@@ -460,6 +487,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       throw invalid('broker must be a Broker (MemoryBroker, RedisBroker, NatsBroker or one of the same interface)');
     }
     this.broker = options.broker ?? new MemoryBroker();
+    const r = options.recovery ?? {};
+    const recoveryMaxBytes = positiveInt('recovery.maxBytes', r.maxBytes, pubSubDefaults.recovery.maxBytes, 1);
+    this.recoveryMaxBytes = this.broker instanceof MemoryBroker ? 0 : recoveryMaxBytes;
+    this.recoveryReadBytes = Math.min(historyBytes, this.recoveryMaxBytes);
     this.opened = this.broker
       .open(
         {
@@ -700,6 +731,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.recovered = null;
     sub.replay = null;
     sub.pending = null;
+    this.letGoRecovered(sub);
     replayEnded(sub);
     if (!t.subs.delete(sub) || t.subs.size > 0 || !t.live || !tellBroker) return;
     t.live = false;
@@ -738,7 +770,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       if (current()) {
         sub.last = result.offset;
         sub.epoch = result.epoch;
-        sub.recovered = history ?? [];
+        sub.recovered = this.holdRecovered(sub, history);
         const end = history !== null && history.length > 0 ? history[history.length - 1]!.offset : 0;
         this.joined(sub, result.epoch, Math.max(result.offset, end));
         // Queued from the next turn: after the caller's continuation (a "subscribed" reply, say).
@@ -793,28 +825,97 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const started = new Promise<void>((resolve) => (start = resolve));
     const result = started
       .then(() => (subs.some(isCurrent) ? this.broker.history(topic, since) : null))
-      .then((history) => this.sharedHistory(topic, history))
-      .finally(() => this.nextHistoryRead());
-    if (this.historyReads < HISTORY_READS_AT_ONCE) {
-      this.historyReads++;
-      start();
-    } else {
-      const read = { key, result, start, subs };
-      this.historyReadsWaiting.push(read);
-      this.historyReadsByKey.set(key, read);
-    }
+      .then((history) => {
+        const shared = this.sharedHistory(topic, history);
+        if (shared !== null && shared.length > 0 && this.recoveryMaxBytes > 0) {
+          // Held by the read for a turn: counted before its own count goes below, and until each
+          // of its subscriptions (their joins go on in this turn's microtasks) holds it.
+          for (const m of shared) this.holdMessage(m);
+          setImmediate(() => {
+            for (const m of shared) this.letGoMessage(m);
+            this.startHistoryReads();
+          });
+        }
+        return shared;
+      })
+      .finally(() => {
+        this.historyReads--;
+        this.recoveryBytes -= this.recoveryReadBytes;
+        this.startHistoryReads();
+      });
+    this.historyReadsWaiting.push({ key, result, start, subs });
+    this.historyReadsByKey.set(key, this.historyReadsWaiting.at(-1)!);
+    this.startHistoryReads();
     return result;
   }
 
-  /** A history read ended: the next one waiting takes its turn (from then on, no one joins it). */
-  private nextHistoryRead(): void {
-    const next = this.historyReadsWaiting.shift();
-    if (!next) {
-      this.historyReads--;
+  /**
+   * Starts the reads waiting, in order, while fewer than HISTORY_READS_AT_ONCE run and each fits
+   * `recovery.maxBytes` beside what recoveries hold (or nothing is held nor read: one read always
+   * goes, whatever its size). From then on, no one joins it.
+   */
+  private startHistoryReads(): void {
+    while (this.historyReads < HISTORY_READS_AT_ONCE && this.historyReadsWaiting.length > 0) {
+      const room = this.recoveryBytes === 0 || this.recoveryBytes + this.recoveryReadBytes <= this.recoveryMaxBytes;
+      if (this.recoveryMaxBytes > 0 && !room) return;
+      const next = this.historyReadsWaiting.shift()!;
+      this.historyReadsByKey.delete(next.key);
+      this.historyReads++;
+      this.recoveryBytes += this.recoveryReadBytes;
+      next.start();
+    }
+  }
+
+  /**
+   * What `sub` recovers: with recoveries counted, its own copy of `history`, each message held
+   * (`Subscription.counted`) until its replay passes it or it leaves.
+   */
+  private holdRecovered(sub: Subscription, history: BrokerMessage[] | null): BrokerMessage[] {
+    if (history === null || history.length === 0 || this.recoveryMaxBytes === 0) return history ?? [];
+    const own = history.slice();
+    for (const m of own) this.holdMessage(m);
+    sub.counted = own;
+    return own;
+  }
+
+  /** `sub`'s replay passed item `i` of `items`: a recovered message it held is let go. */
+  private passedRecovered(sub: Subscription, items: (BrokerMessage | Prepared | null)[], i: number): void {
+    if (sub.counted === null || items !== sub.counted) return;
+    const m = sub.counted[i];
+    if (m === null || m === undefined) return;
+    sub.counted[i] = null;
+    this.letGoMessage(m);
+    this.startHistoryReads();
+  }
+
+  /** `sub` holds none of its recovered history any more (it left, or its replay is done). */
+  private letGoRecovered(sub: Subscription): void {
+    const counted = sub.counted;
+    if (counted === null) return;
+    sub.counted = null;
+    for (let i = 0; i < counted.length; i++) {
+      const m = counted[i];
+      if (m === null || m === undefined) continue;
+      counted[i] = null;
+      this.letGoMessage(m);
+    }
+    this.startHistoryReads();
+  }
+
+  private holdMessage(m: BrokerMessage): void {
+    const holders = this.recoveryHolders.get(m) ?? 0;
+    this.recoveryHolders.set(m, holders + 1);
+    if (holders === 0) this.recoveryBytes += m.data.length;
+  }
+
+  private letGoMessage(m: BrokerMessage): void {
+    const holders = this.recoveryHolders.get(m)!;
+    if (holders > 1) {
+      this.recoveryHolders.set(m, holders - 1);
       return;
     }
-    this.historyReadsByKey.delete(next.key);
-    next.start();
+    this.recoveryHolders.delete(m);
+    this.recoveryBytes -= m.data.length;
   }
 
   /**
@@ -889,6 +990,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       if (sub.replayAt >= items.length) {
         const held = sub.pending!;
         if (held.length === 0) {
+          this.letGoRecovered(sub);
           sub.replay = null;
           sub.pending = null;
           sub.pendingBytes = 0;
@@ -896,6 +998,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
           return;
         }
         // The held live messages are replayed in turn; they stay counted in pendingBytes until sent.
+        this.letGoRecovered(sub);
         sub.replay = held;
         sub.replayAt = 0;
         sub.replayNext = null;
@@ -908,7 +1011,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         const item = items[sub.replayAt]!;
         p = item instanceof Prepared ? item : this.prepare(item);
         if (p === null) {
-          sub.replayAt++;
+          this.passedRecovered(sub, items, sub.replayAt++);
           continue;
         }
         sub.replayNext = p;
@@ -918,7 +1021,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
       if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
       const heldBytes = sub.replayHeld ? heldSize(p) : 0;
       if (m.offset <= sub.last) {
-        sub.replayAt++;
+        this.passedRecovered(sub, items, sub.replayAt++);
         sub.replayNext = null;
         sub.pendingBytes -= heldBytes;
         continue;
@@ -955,7 +1058,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         if (member.subs.get(sub.topic.name) !== sub || sub.replay !== items) return; // (its listener left)
         continue;
       }
-      sub.replayAt++;
+      this.passedRecovered(sub, items, sub.replayAt++);
       sub.replayNext = null;
       sub.pendingBytes -= heldBytes;
       if (over) {

@@ -123,6 +123,14 @@ const refused: [string[], RegExp][] = [
   [['--pubsub', '--max-held-bytes', '1024'], /--max-held-bytes goes with --broker/],
   [['--pubsub', '--workers', '2', '--max-held-bytes', '1024'], /--max-held-bytes goes with --broker/],
   [['--max-held-bytes', '1024'], /--max-held-bytes goes with --pubsub/],
+  // --max-recovery-bytes: a count, at least 1 (with 0 no recovery would ever be read).
+  [
+    ['--pubsub', '--broker', 'redis://h:1', '--max-recovery-bytes', '0'],
+    /--max-recovery-bytes takes a whole number from 1 to 1099511627776, not "0"/,
+  ],
+  [['--pubsub', '--max-recovery-bytes', '256MiB'], /--max-recovery-bytes .* not "256MiB"/],
+  [['--pubsub', '--max-recovery-bytes', '1099511627777'], /--max-recovery-bytes/],
+  [['--max-recovery-bytes', '1024'], /--max-recovery-bytes goes with --pubsub/],
   // Host, protocols, TLS files.
   [['--host', ''], /--host/],
   [['--host', ' 127.0.0.1'], /--host/],

@@ -33,7 +33,7 @@ it("doc/pubsub.md's options table states each default as pubSubDefaults has it",
       checked++;
     }
   }
-  assert.equal(checked, 7);
+  assert.equal(checked, 8);
   assert.equal(rows.get('broker')?.trim(), '`new MemoryBroker()`');
   assert.equal(rows.get('format')?.trim(), 'none');
 });
@@ -48,6 +48,8 @@ it('bad PubSub options throw ERR_WS_INVALID_ARGUMENT naming the option; the limi
     [{ slowSubscriber: { policy: 'wait' as 'close' } }, /slowSubscriber\.policy/],
     [{ compression: { threshold: -1 } }, /compression\.threshold/],
     [{ compression: { level: 10 } }, /compression\.level/],
+    [{ recovery: { maxBytes: 0 } }, /recovery\.maxBytes/],
+    [{ recovery: { maxBytes: 1.5 } }, /recovery\.maxBytes/],
     [{ format: 5 as unknown as PubSubOptions['format'] }, /format/],
   ];
   for (const [options, message] of bad) {
@@ -62,6 +64,7 @@ it('bad PubSub options throw ERR_WS_INVALID_ARGUMENT naming the option; the limi
     history: { size: 0, ttlSeconds: 0, bytes: 0 },
     compression: { threshold: 0, level: 9 },
     slowSubscriber: { maxBytes: 1, policy: 'drop' },
+    recovery: { maxBytes: 1 },
   });
   await ok.close();
 });
