@@ -304,15 +304,13 @@ export class NatsBroker implements Broker {
   readonly #coreEpoch = `core-${randomBytes(9).toString('base64url')}`;
   #available = false;
   #closed = false;
-  /** Rejects `#whenClosed` (at `close()`). */
-  #rejectClosed: (err: Error) => void = () => {};
   /**
-   * Rejects when the broker closes: a flush pending then never settles (the closed connection does
-   * not answer it), and its deadline timer would keep the process alive for `commandTimeoutMs`.
+   * Rejects each flush pending (called at `close()`): the closed connection never answers it, and
+   * its deadline timer would keep the process alive for `commandTimeoutMs`. One entry per flush,
+   * gone when it settles (a race with one promise settled only at close kept a reaction per flush,
+   * every publish on core NATS, until then).
    */
-  readonly #whenClosed = new Promise<never>((_, reject) => {
-    this.#rejectClosed = reject;
-  });
+  readonly #flushing = new Set<() => void>();
   /** Stops the background connection attempts while the first connection is not made. */
   #stopConnecting: (() => void) | undefined;
   /** Bumped on each disconnection, so a resubscription that outlived its connection stops. */
@@ -932,12 +930,12 @@ export class NatsBroker implements Broker {
     this.#closed = true;
     this.#closing.abort();
     this.#own.release();
-    this.#whenClosed.catch(() => {});
     // A request in flight is cut off as at a lost connection, saying what it was (a publish: the
     // message may have been stored), as RedisBroker does; not the client's bare "connection closed".
     for (const lost of this.#inFlight) lost();
     this.#inFlight.clear();
-    this.#rejectClosed(unavailable('the broker is closed'));
+    for (const closed of this.#flushing) closed();
+    this.#flushing.clear();
     this.#stopConnecting?.();
     this.#available = false;
     // No UNSUB each: closing the connection ends every subscription, and an UNSUB queued just as
@@ -981,7 +979,15 @@ export class NatsBroker implements Broker {
 
   /** `nc.flush()`, failing after `commandTimeoutMs` or when the broker closes, whichever is first. */
   #flush(nc: NatsConnection, what: string): Promise<void> {
-    return withDeadline(Promise.race([nc.flush(), this.#whenClosed]), this.#options.commandTimeoutMs, what);
+    const flushed = new Promise<void>((resolve, reject) => {
+      const closed = (): void => reject(unavailable('the broker is closed'));
+      if (this.#closed) return closed();
+      this.#flushing.add(closed);
+      nc.flush()
+        .then(resolve, reject)
+        .finally(() => this.#flushing.delete(closed));
+    });
+    return withDeadline(flushed, this.#options.commandTimeoutMs, what);
   }
 
   #ready(): NatsConnection {
