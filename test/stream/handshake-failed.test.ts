@@ -7,11 +7,13 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import {
   type CloseInfo,
+  StreamGroup,
   WebSocketStream,
   type WebSocketError,
   computeAccept,
@@ -19,6 +21,8 @@ import {
 } from '../../src/index.js';
 import { KEY, requestHead, requestObject } from '../support/frames.js';
 import { response101 } from '../support/hostile.js';
+import { DrivenLayer } from '../support/driven-layer.js';
+import { ca, connectHeaders, h2Server } from '../support/h2-server.js';
 import { closedEvenIfReset, delivered } from '../support/peer.js';
 
 const server = net.createServer();
@@ -115,20 +119,36 @@ interface SeenAtFailure {
   err: WebSocketError | null;
   info: CloseInfo | undefined;
   destroyed: boolean;
+  /** How many streams the group holding it holds. */
+  grouped: number;
   codes: Promise<string[]>;
 }
 
-/** Runs a handshake of `ws` with a callback (`start`), and takes what the stream says within that callback. */
+/**
+ * Runs a handshake of `ws` with a callback (`start`), the stream added to a StreamGroup as a server adds it, and takes
+ * what the stream (and the group) say within that callback.
+ */
 function seenAtFailure(
   ws: WebSocketStream,
   start: (cb: (err: WebSocketError | null) => void) => void,
 ): Promise<SeenAtFailure> {
-  return new Promise((resolve) =>
-    start((err) => resolve({ err, info: ws.closeInfo, destroyed: ws.nextLayer.destroyed, codes: operationCodes(ws) })),
-  );
+  const group = new StreamGroup();
+  return new Promise((resolve) => {
+    start((err) =>
+      resolve({
+        err,
+        info: ws.closeInfo,
+        destroyed: ws.nextLayer.destroyed,
+        grouped: group.size,
+        codes: operationCodes(ws),
+      }),
+    );
+    group.add(ws);
+  });
 }
 
-const layerEvents = ['data', 'end', 'close', 'finish', 'readable'] as const;
+/** The events the stream listens to on a Duplex ('finish' too once it ends the layer: node's http2 adds its own there). */
+const layerEvents = ['data', 'end', 'close', 'readable'] as const;
 const listenersOf = (d: Duplex): number[] => layerEvents.map((e) => d.listenerCount(e));
 
 /**
@@ -140,13 +160,14 @@ const listenersOf = (d: Duplex): number[] => layerEvents.map((e) => d.listenerCo
  */
 async function checkGivenUp(
   what: string,
-  duplex: Duplex,
+  layer: Duplex | DrivenLayer,
   code: string,
   start: (ws: WebSocketStream, cb: (err: WebSocketError | null) => void) => void,
   act: () => void,
 ): Promise<void> {
-  const baseline = listenersOf(duplex);
-  const ws = new WebSocketStream(duplex);
+  const duplex = layer instanceof DrivenLayer ? null : layer;
+  const baseline = duplex && listenersOf(duplex);
+  const ws = new WebSocketStream(layer);
   const closedBefore = ws.whenClosed();
   const seenP = seenAtFailure(ws, (cb) => start(ws, cb));
   act();
@@ -158,6 +179,7 @@ async function checkGivenUp(
     `${what}: closeInfo is the handshake's failure within its callback`,
   );
   assert.equal(seen.destroyed, true, `${what}: the layer is destroyed within the callback`);
+  assert.equal(seen.grouped, 0, `${what}: the stream left its group`);
   assert.deepEqual(
     await seen.codes,
     [...Array(5).fill(code), 'ERR_WS_INVALID_STATE', 'ERR_WS_INVALID_STATE'],
@@ -167,6 +189,7 @@ async function checkGivenUp(
   assert.equal(before, seen.info, `${what}: whenClosed() asked before the handshake resolves with closeInfo`);
   assert.equal(after, seen.info, `${what}: and so does one asked after`);
   assert.equal(ws.isOpen, false);
+  if (duplex === null) return;
   assert.deepEqual(listenersOf(duplex), baseline, `${what}: the stream left no listener on the layer`);
   if (!duplex.closed) await closedEvenIfReset(duplex);
 }
@@ -284,5 +307,97 @@ describe('the peer ends or resets the connection while the request or the 101 is
         role === 'accept()' ? cut : () => theirs.once('data', cut),
       );
     }
+  });
+});
+
+/** A custom next layer whose writes are handed on only when the test says (`release`): a peer that does not read. */
+class HeldLayer extends DrivenLayer {
+  private readonly held: ((err?: Error | null) => void)[] = [];
+  override write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    this.written.push(Buffer.concat(chunks));
+    this.held.push(cb);
+  }
+  release(): void {
+    for (const cb of this.held.splice(0)) cb(null);
+  }
+}
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('no other way leaves a stream "handshaking" after its handshake ended', () => {
+  it('a custom layer that tells the peer\'s end and no close: given up at once (it said "in progress" for good)', async () => {
+    const server = new DrivenLayer();
+    await checkGivenUp('accept()', server, 'ERR_WS_EOF', acceptWith, () => {
+      server.deliver(Buffer.from(head.slice(0, 40)));
+      server.sink!.onEnd();
+    });
+    const client = new DrivenLayer();
+    await checkGivenUp('handshake()', client, 'ERR_WS_EOF', handshakeWith, () =>
+      queueMicrotask(() => client.sink!.onEnd()),
+    );
+  });
+
+  it('accept() over an HTTP/2 stream the client reset before the answer: given up at once', async (t) => {
+    let checked!: (check: Promise<void>) => void;
+    const done = new Promise<void>((resolve) => {
+      checked = resolve;
+    });
+    // accept() as the reset is known (the stream 'aborted'), before its 'close'.
+    const port = await h2Server(t, (stream, headers) =>
+      stream.once('aborted', () =>
+        checked(
+          checkGivenUp(
+            'reset before the answer',
+            stream,
+            'ERR_WS_NEXT_LAYER',
+            (ws, cb) => ws.accept({ headers }, cb),
+            () => {},
+          ),
+        ),
+      ),
+    );
+    const session = http2.connect(`https://localhost:${port}`, { ca });
+    session.on('error', () => {});
+    t.after(() => session.destroy());
+    const req = session.request(connectHeaders(port));
+    req.on('error', () => {});
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await done;
+  });
+
+  it('the deadline passing while the 101 is handed on: accept() fails with ERR_WS_TIMEOUT, as the stream says', async () => {
+    const layer = new HeldLayer();
+    const ws = new WebSocketStream(layer, { handshakeTimeout: 50 });
+    const accepting = ws.accept(requestObject());
+    const info = await ws.whenClosed(); // the deadline gave the stream up
+    assert.equal(info.error?.code, 'ERR_WS_TIMEOUT');
+    assert.equal(layer.destroyed, true);
+    assert.equal(layer.written.length, 1, 'the 101 was being handed on');
+    layer.release(); // it went after all: too late
+    await assert.rejects(accepting, { code: 'ERR_WS_TIMEOUT' });
+    assert.equal(ws.isOpen, false);
+    await assert.rejects(ws.write('x'), { code: 'ERR_WS_TIMEOUT' });
+  });
+
+  it("the signal aborting while a refusal's body is read: ERR_WS_ABORTED at once, no timer left, the layer destroyed once", async () => {
+    const before = timers();
+    const [ours, theirs] = createTestPair();
+    let destroys = 0;
+    const destroy = ours.destroy.bind(ours);
+    ours.destroy = (err?: Error) => {
+      destroys++;
+      return destroy(err);
+    };
+    const ws = new WebSocketStream(ours, { handshakeTimeout: 0 });
+    const abort = new AbortController();
+    const handshaking = ws.handshake({ host: 'localhost', signal: abort.signal });
+    theirs.once('data', () => theirs.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\npart of it'));
+    await delivered(ours, 10); // the body's first bytes: the refusal's head was read
+    abort.abort();
+    await assert.rejects(handshaking, { code: 'ERR_WS_ABORTED' });
+    assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`);
+    assert.equal(ws.closeInfo?.error?.code, 'ERR_WS_ABORTED');
+    await closedEvenIfReset(ours);
+    assert.equal(destroys, 1);
   });
 });
