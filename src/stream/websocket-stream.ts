@@ -1224,7 +1224,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.nextLayer.destroy();
   }
 
-  /** Fails the running handshake with the error `makeError` makes (no closure made once it is open). */
+  /** Fails the running handshake, if one runs, with the error `makeError` makes (none is made otherwise). */
   #abortHandshake(makeError: () => WebSocketError): void {
     const abort = this.#handshakeAbort;
     this.#handshakeAbort = null;

@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import {
+  type ClientHandshakeError,
   type CloseInfo,
   StreamGroup,
   WebSocketStream,
@@ -379,25 +380,44 @@ describe('no other way leaves a stream "handshaking" after its handshake ended',
     await assert.rejects(ws.write('x'), { code: 'ERR_WS_TIMEOUT' });
   });
 
-  it("the signal aborting while a refusal's body is read: ERR_WS_ABORTED at once, no timer left, the layer destroyed once", async () => {
-    const before = timers();
+  /** A client stream whose server refuses with a body that stops half-way, and how often its layer was destroyed. */
+  async function refusedHalfWay(options: { handshakeTimeout: number }, signal?: AbortSignal) {
     const [ours, theirs] = createTestPair();
-    let destroys = 0;
+    const counted = { destroys: 0 };
     const destroy = ours.destroy.bind(ours);
     ours.destroy = (err?: Error) => {
-      destroys++;
+      counted.destroys++;
       return destroy(err);
     };
-    const ws = new WebSocketStream(ours, { handshakeTimeout: 0 });
-    const abort = new AbortController();
-    const handshaking = ws.handshake({ host: 'localhost', signal: abort.signal });
+    const ws = new WebSocketStream(ours, options);
+    const handshaking = ws.handshake({ host: 'localhost', signal });
     theirs.once('data', () => theirs.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\npart of it'));
     await delivered(ours, 10); // the body's first bytes: the refusal's head was read
+    return { ws, ours, handshaking, counted };
+  }
+
+  it("the signal aborting while a refusal's body is read: ERR_WS_ABORTED at once, no timer left, the layer destroyed once", async () => {
+    const before = timers();
+    const abort = new AbortController();
+    const { ws, ours, handshaking, counted } = await refusedHalfWay({ handshakeTimeout: 0 }, abort.signal);
     abort.abort();
     await assert.rejects(handshaking, { code: 'ERR_WS_ABORTED' });
     assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`);
     assert.equal(ws.closeInfo?.error?.code, 'ERR_WS_ABORTED');
-    await closedEvenIfReset(ours);
-    assert.equal(destroys, 1);
+    if (!ours.closed) await closedEvenIfReset(ours);
+    assert.equal(counted.destroys, 1);
+  });
+
+  it("the deadline passing while a refusal's body is read: ERR_WS_UPGRADE_DECLINED with what came, the layer destroyed once", async () => {
+    const { ws, ours, handshaking, counted } = await refusedHalfWay({ handshakeTimeout: 100 });
+    const err = await handshaking.then(
+      () => assert.fail('handshake() succeeded on a refusal'),
+      (e: ClientHandshakeError) => e,
+    );
+    assert.equal(err.code, 'ERR_WS_UPGRADE_DECLINED');
+    assert.equal(err.response?.body.toString(), 'part of it');
+    assert.equal(ws.closeInfo?.error, err);
+    if (!ours.closed) await closedEvenIfReset(ours);
+    assert.equal(counted.destroys, 1);
   });
 });
