@@ -166,6 +166,7 @@ function respond(
     return;
   }
   ws.send(bytes, (err) => {
+    if (c.settled) return; // failed meanwhile (its deadline, its signal): the stream was given up
     if (err) {
       // The 101 never went whole: the handshake failed, and the stream is closed for every operation.
       ws.giveUp(err);

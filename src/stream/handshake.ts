@@ -44,15 +44,16 @@ export interface HandshakeHost {
   /** The stream's options (its permessage-deflate configuration). */
   readonly options: NormalStreamOptions;
   /**
-   * Claims the stream for the handshake that `c` completes: a failure of the next layer
-   * meanwhile, its timeout, or an abort of `signal`, fails it. False (with `c` failed) if it may not start.
+   * Claims the stream for the handshake that `c` completes: the next layer's end or failure before it agreed,
+   * its timeout, or an abort of `signal`, fails it, and the stream gives up (the layer torn down). False (with
+   * `c` failed) if it may not start.
    */
   begin(c: Completion<void>, signal: AbortSignal | undefined): boolean;
   /** Received bytes go to `reader` until `open`. */
   read(reader: (chunk: Buffer) => void): void;
   /** Queues raw bytes (a handshake head) in order with frames; `waiter` once they are handed on. */
   send(bytes: Buffer, waiter: Waiter): void;
-  /** Replaces what a failure of the next layer during the handshake calls (null: nothing). */
+  /** Replaces what fails the running handshake (the layer's end or failure before it agreed, its deadline, its signal; null: nothing). */
   onAbort(fn: ((err: WebSocketError) => void) | null): void;
   /** The handshake agreed: frames flow from here on in `role`; `head` are the first frame bytes. */
   open(role: 'server' | 'client', agreed: Agreement, head: Buffer | undefined): void;
@@ -200,17 +201,19 @@ function readBody(
   let got = first.length;
   let timer: NodeJS.Timeout | undefined;
   let done = false;
-  const finish = (): void => {
+  /** `cause`: the caller's signal aborted the handshake (it fails with ERR_WS_ABORTED, as before the response came). */
+  const finish = (cause?: WebSocketError): void => {
     if (done) return;
     done = true;
     clearTimeout(timer);
     const body = Buffer.concat(parts, got).subarray(0, want);
     err.response = { status: res.status, reason: res.reason, headers: res.headers, body };
     ws.onAbort(null);
-    fail(ws, c, err);
+    fail(ws, c, cause ?? err);
   };
   if (got >= want) return finish();
-  ws.onAbort(() => finish());
+  // The layer's end or failure, or the handshake's deadline, end the body; the signal, the handshake.
+  ws.onAbort((e) => finish(e.code === 'ERR_WS_ABORTED' ? e : undefined));
   ws.read((chunk) => {
     parts.push(chunk);
     got += chunk.length;

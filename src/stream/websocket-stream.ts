@@ -437,7 +437,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   /** permessage-deflate's inflate and deflate lines, when negotiated. */
   #deflate: DeflateLines | null = null;
 
-  /** Called once when the next layer closes or fails while a handshake runs. */
+  /**
+   * Fails the running handshake, once: its deadline, its signal, or the next layer's end, failure or close
+   * before it agreed (a refusal's body reader puts its own here). Set by `begin`; null once the handshake
+   * completed or failed.
+   */
   #handshakeAbort: ((err: WebSocketError) => void) | null = null;
   /** What the next layer and the receiver call; what everything else calls. One object, made once. */
   readonly #inner: Inner;
@@ -939,7 +943,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
       c.fail(new WebSocketError('ERR_WS_ABORTED'));
       return false;
     }
-    this.#handshakeAbort = (e) => c.fail(e);
+    this.#handshakeAbort = (e) => this.#failHandshake(c, e);
     this.#state = State.Handshaking;
     const t = this.#opts.handshakeTimeout;
     if (t > 0) {
@@ -952,11 +956,23 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The handshake's signal aborted it: the layer is torn down. */
   #abortBySignal(c: Completion<void>): void {
+    if (!c.settled) this.#abortHandshake(() => new WebSocketError('ERR_WS_ABORTED'));
+  }
+
+  /**
+   * The handshake `c` failed for a cause outside it (its deadline, its signal, the layer's end or failure):
+   * the stream gives up, as for a refusal, and the layer is torn down (unless it is already).
+   */
+  #failHandshake(c: Completion<void>, err: WebSocketError): void {
     if (c.settled) return;
-    const err = new WebSocketError('ERR_WS_ABORTED');
     this.#giveUp(err);
-    this.nextLayer.destroy();
+    if (!this.nextLayer.destroyed) this.nextLayer.destroy();
     c.fail(err);
+  }
+
+  /** A handshake runs and has not agreed yet (its role is set by `#open`): the layer's end or failure fails it. */
+  get #headPending(): boolean {
+    return this.#handshakeAbort !== null && (this.#flags & (SERVER | CLIENT)) === 0;
   }
 
   /** The handshake succeeded: frames flow from here on; `head` are the first frame bytes. */
@@ -964,7 +980,6 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#role = role;
     this.#protocol = agreed.protocol;
     this.#extensions = agreed.extensions;
-    this.#handshakeAbort = null;
     if (this.#out !== NO_WRITES) this.#out.mask = role === 'client';
     const deflate = agreed.deflate;
     if (deflate) {
@@ -1066,10 +1081,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
 
   /** The handshake failed: the stream lets go of the layer, which the handshake tears down. */
   #giveUp(err: WebSocketError): void {
+    this.#handshakeAbort = null;
     if (this.#state === State.Closed) return; // the layer's close came first and said how it ended
     unwatch(this.#inner);
     this.#deflate?.close(); // made by #open when the 101 failed to go out; the detached layer's close never comes
-    this.#handshakeAbort = null;
+    this.#dataHandler = null;
     this.nextLayer.detach();
     this.#state = State.Closed;
     this.#closing().abandon(err);
@@ -1135,12 +1151,11 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     const now = clock();
     if (this.#state === State.Handshaking) {
       // Only a handshake with a deadline is watched (begin()), so it is set here.
-      if (now >= this.#handshakeDeadline) {
-        const err = new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`);
-        this.#abortHandshake(() => err);
-        this.#giveUp(err);
-        this.nextLayer.destroy();
-      }
+      // (Until the handshake completed: also while its 101 or request is still being handed on.)
+      if (now >= this.#handshakeDeadline)
+        this.#abortHandshake(
+          () => new WebSocketError('ERR_WS_TIMEOUT', `the handshake took over ${this.#opts.handshakeTimeout} ms`),
+        );
       return;
     }
     const idle = this.#opts.idleTimeout;
@@ -1165,10 +1180,13 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #layerEnd(): void {
-    if (this.#handshakeAbort !== null)
+    if (this.#headPending) {
+      // The handshake failed: the stream is given up at once, not left "handshaking" until the layer's 'close'.
       this.#abortHandshake(
         () => new WebSocketError('ERR_WS_EOF', 'the peer ended the connection during the handshake'),
       );
+      return;
+    }
     // The peer will send nothing more: a WebSocket is not used half-open, so end our side too.
     const cl = this.#closing();
     if (!cl.received && !cl.failure) {
@@ -1192,8 +1210,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
   }
 
   #layerError(err: Error): void {
-    if (this.#handshakeAbort !== null)
+    if (this.#headPending) {
       this.#abortHandshake(() => new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err }));
+      return;
+    }
     const cl = this.#closing();
     // Our close frame still compressing behind messages or queued here: never handed on, it never went.
     // Nor did one handed on when a write fails (the frame was in it or behind it, as in `#writeWaited`):
@@ -1208,7 +1228,7 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.nextLayer.destroy();
   }
 
-  /** Fails the running handshake with the error `makeError` makes (callers test `#handshakeAbort` first: no closure made once it is open). */
+  /** Fails the running handshake, if one runs, with the error `makeError` makes (none is made otherwise). */
   #abortHandshake(makeError: () => WebSocketError): void {
     const abort = this.#handshakeAbort;
     this.#handshakeAbort = null;
@@ -1219,8 +1239,10 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     unwatch(this.#inner);
     this.#deflate?.close();
     if (this.#state === State.Closed) return;
-    if (this.#handshakeAbort !== null)
+    if (this.#headPending) {
       this.#abortHandshake(() => new WebSocketError('ERR_WS_EOF', 'the connection closed during the handshake'));
+      return;
+    }
     this.#state = State.Closed;
     const cl = this.#closing();
     cl.layerClosed();
