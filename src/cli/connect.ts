@@ -20,6 +20,9 @@ function show(data: Buffer, binary: boolean): string {
   return `${size} ${hex}${data.length > 32 ? ' …' : ''}`;
 }
 
+/** Bytes of typed lines that may wait to be sent before stdin is read further. */
+const INPUT_BACKLOG = 1024 * 1024;
+
 export async function runConnect(o: ConnectConfig): Promise<number> {
   let ca: Buffer | undefined;
   try {
@@ -60,10 +63,24 @@ export async function runConnect(o: ConnectConfig): Promise<number> {
     .join(', ');
   const input = createInterface({ input: process.stdin, terminal: false });
   const stream = ws;
+  // Bytes of lines whose write has not completed. Past INPUT_BACKLOG, stdin is read no further until
+  // writes complete: a server that does not read holds back the input (`cat big | ws-stream connect`),
+  // rather than the whole of it piling up in this process.
+  let unsent = 0;
+  let inputClosed = false;
   input.on('line', (line) => {
-    if (stream.isOpen) void stream.write(line, { binary: o.binary });
+    if (!stream.isOpen) return;
+    const size = Buffer.byteLength(line);
+    unsent += size;
+    if (unsent > INPUT_BACKLOG) input.pause();
+    const written = (): void => {
+      unsent -= size;
+      if (unsent <= INPUT_BACKLOG && !inputClosed) input.resume();
+    };
+    stream.write(line, { binary: o.binary }, written);
   });
   input.on('close', () => {
+    inputClosed = true;
     if (stream.isOpen) void stream.close({ code: 1000 });
   });
   process.once('SIGINT', () => {

@@ -23,6 +23,7 @@ import {
   validateUpgradeResponse,
 } from '../proto/handshake-client.js';
 import { type HeadError, HeadReader, parseResponseHead, type ParsedResponse } from '../proto/http.js';
+import { splitList } from '../proto/tokens.js';
 import { Completion, type Callback } from './completion.js';
 import type { NextLayer } from './next-layer.js';
 import type { Waiter } from './write-queue.js';
@@ -187,6 +188,19 @@ function fail(ws: HandshakeHost, c: Completion<void>, err: WebSocketError): void
   c.fail(err);
 }
 
+/**
+ * The length a refusal's Content-Length gives its body, or NaN when it gives none: RFC 9110 §8.6 allows
+ * digits only (a list repeating one value is that value); under Transfer-Encoding it frames nothing
+ * (RFC 9112 §6.3). Without a length the body is what comes until the end, BODY_MAX or BODY_WAIT.
+ */
+function bodyLength(headers: ParsedResponse['headers']): number {
+  if (headers['transfer-encoding'] !== undefined) return NaN;
+  const values = splitList(headers['content-length']);
+  const first = values[0];
+  if (first === undefined || !/^\d+$/.test(first) || values.some((v) => v !== first)) return NaN;
+  return Number(first);
+}
+
 /** Keeps what the server sent as the body of its refusal (bounded in size and time), then fails. */
 function readBody(
   ws: HandshakeHost,
@@ -195,8 +209,8 @@ function readBody(
   err: ClientHandshakeError,
   c: Completion<void>,
 ): void {
-  const length = Number(res.headers['content-length'] ?? NaN);
-  const want = Number.isFinite(length) ? Math.min(length, BODY_MAX) : BODY_MAX;
+  const length = bodyLength(res.headers);
+  const want = Number.isNaN(length) ? BODY_MAX : Math.min(length, BODY_MAX);
   const parts: Buffer[] = [first];
   let got = first.length;
   let timer: NodeJS.Timeout | undefined;
