@@ -298,6 +298,23 @@ for (const impl of impls) {
       assert.equal(untracked.wss.clients, undefined);
     });
 
+    it("an 'error' on the socket while verifyClient decides destroys the socket", async (t) => {
+      let destroyed: boolean | undefined;
+      const { port } = await listen(t, impl, {
+        verifyClient: (info: { req: http.IncomingMessage }, cb: (ok: boolean, code: number) => void) => {
+          const socket = info.req.socket;
+          // Emitted, not destroyed with it: only the server's own listener ends the socket.
+          socket.emit('error', new Error('reset by a proxy'));
+          destroyed = socket.destroyed;
+          if (!destroyed) cb(false, 400);
+        },
+      });
+      const peer = await rawPeer(t, port, request(port));
+      await peer.waitClosed();
+      assert.equal(destroyed, true);
+      assert.equal(peer.received.length, 0);
+    });
+
     it('a server made by `port` answers plain HTTP requests 426', async (t) => {
       const { port } = await listen(t, impl);
       const res = await new Promise<http.IncomingMessage>((r) => http.get(`http://127.0.0.1:${port}/`, r));
