@@ -179,6 +179,25 @@ for (const impl of impls) {
       assert.deepEqual(calls, ['first ok', 'second ok']);
     });
 
+    it('close() with a server given: its listeners are removed, address() is null', async (t) => {
+      const server = http.createServer();
+      t.after(() => server.close());
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const counts = () => ['upgrade', 'listening', 'error'].map((e) => server.listenerCount(e));
+      const before = counts();
+      const wss = new impl.WebSocketServer({ server });
+      assert.deepEqual(
+        counts(),
+        before.map((n) => n + 1),
+      );
+      assert.equal(wss.address().port, (server.address() as AddressInfo).port);
+      wss.close();
+      await once(wss, 'close');
+      assert.deepEqual(counts(), before);
+      assert.equal(wss.address(), null);
+    });
+
     it('reads perMessageDeflate: true back from options as ws does: an empty options object', () => {
       const wss = new impl.WebSocketServer({ noServer: true, perMessageDeflate: true });
       assert.deepEqual(wss.options.perMessageDeflate, {});
