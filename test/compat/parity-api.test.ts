@@ -256,4 +256,12 @@ describe('ws-stream/ws: invalid permessage-deflate options (a documented differe
     assert.equal((err as { code?: string }).code, 'ERR_WS_INVALID_ARGUMENT');
     assert.equal((clientErr as Error).message, 'Unexpected server response: 500');
   });
+
+  it('made invalid after construction, no error listener: the upgrade is answered 500, nothing thrown', async (t) => {
+    const { wss, port } = await listen(t, compat, { perMessageDeflate: true });
+    wss.options.perMessageDeflate = { serverMaxWindowBits: 7 };
+    const client = new compat.WebSocket(`ws://127.0.0.1:${port}`);
+    const [clientErr] = await once(client, 'error');
+    assert.equal((clientErr as Error).message, 'Unexpected server response: 500');
+  });
 });
