@@ -99,7 +99,7 @@ for (const impl of impls) {
     });
 
     it("an 'error' emitted on the Duplex destroys it and terminates the WebSocket", async (t) => {
-      const { wss, port } = await listen(t, impl);
+      const { port } = await listen(t, impl);
       const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
       const duplex = impl.createWebSocketStream(client);
       await once(client, 'open');
