@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { KEY, KEY_ACCEPT, text } from '../support/frames.js';
-import { impls, listen, rawPeer } from './support.js';
+import { compat, impls, listen, rawPeer } from './support.js';
 
 function request(port: number, over: Record<string, string | null> = {}, line = 'GET / HTTP/1.1'): string {
   const headers: Record<string, string | null> = {
@@ -358,3 +358,15 @@ for (const impl of impls) {
     });
   });
 }
+
+describe('ws-stream/ws: a refusal with a status code node:http has no text for and no message (ws throws)', () => {
+  it('verifyClient calling back (false, 499): 499 with an empty body, the server goes on', async (t) => {
+    const { port } = await listen(t, compat, {
+      verifyClient: (_info: unknown, cb: (ok: boolean, code: number) => void) => cb(false, 499),
+    });
+    for (let i = 0; i < 2; i++) {
+      const answer = await refusal(t, port, request(port));
+      assert.deepEqual([answer.status, answer.headers['content-length'], answer.body], [499, '0', '']);
+    }
+  });
+});
