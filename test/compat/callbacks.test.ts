@@ -222,6 +222,33 @@ describe('send/ping/pong callbacks: the real ws and ws-stream/ws agree', () => {
     );
   });
 
+  it('many sends under 64 KiB, then terminate(), in one turn: those the socket took get null, those after ERR_STREAM_DESTROYED', async (t) => {
+    // ws writes each frame at once: the socket takes them until the kernel's buffer is full, the one it took in part
+    // stays in flight (null), those behind it never reach it. How much the kernel takes differs between connections:
+    // the shape is compared, not the count.
+    const shape = (log: string[]) => {
+      const tail = log.pop();
+      const nulls = log.findIndex((line) => !line.endsWith('null [2]'));
+      const rest = new Set(log.slice(nulls).map((line) => line.replace(/^\d+ /, '')));
+      return [nulls > 0, [...rest], tail];
+    };
+    const got: Record<string, unknown> = {};
+    for (const impl of impls) {
+      const { client, server } = await connected(t, impl, false);
+      server._socket.pause();
+      const log: string[] = [];
+      const cb = recorder(log, client);
+      // 32 MiB in 60 KiB messages (each under the size that goes to the socket at once): more than the kernel takes.
+      for (let i = 0; i < 512; i++) client.send(Buffer.alloc(60 << 10), cb(`${i}`));
+      client.terminate();
+      const [code] = await once(client, 'close');
+      log.push(`close ${code}`);
+      got[impl.name] = shape(log);
+    }
+    assert.deepEqual(got[ws.name], [true, [`${DESTROYED} [2]`], 'close 1006']);
+    assert.deepEqual(got[compat.name], got[ws.name], 'ws-stream/ws does what ws does');
+  });
+
   it('permessage-deflate: terminate() while compressing fails that send and every call behind it, before close', async (t) => {
     await bothAgree(
       t,

@@ -1,7 +1,8 @@
 /**
  * A `wss:` client of an IP address sends no server name (SNI is for host names, RFC 6066 §3): ws connects with
  * `servername: ''` then, and node's TLS server sees none. Run on the real `ws` and on ws-stream/ws against one
- * server with a self-signed certificate for 127.0.0.1.
+ * server with a self-signed certificate for 127.0.0.1. A host name is sent as the server name, and a `servername`
+ * option is sent as given.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -36,5 +37,41 @@ describe('a wss: client of 127.0.0.1', () => {
       await once(client, 'close');
     }
     assert.deepEqual(seen, ['ws: false', 'compat: false']);
+  });
+
+  it("sends the URL's host name, or the servername option as given (on ws and on ws-stream/ws)", async (t) => {
+    const files = selfSigned();
+    const [cert, key] = [readFileSync(files.cert), readFileSync(files.key)];
+    const server = https.createServer({ cert, key });
+    const wss = new ws.WebSocketServer({ server });
+    t.after(() => {
+      wss.close();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const seen: string[] = [];
+    // The certificate is for 127.0.0.1: these names are not checked against it.
+    const clients: [string, Record<string, unknown>][] = [
+      [`wss://localhost:${port}/a/path?q=1`, { family: 4, rejectUnauthorized: false }],
+      [`wss://127.0.0.1:${port}/`, { servername: 'example.test', rejectUnauthorized: false }],
+    ];
+    for (const impl of impls) {
+      for (const [url, options] of clients) {
+        const accepted = once(wss, 'connection');
+        const client = new impl.WebSocket(url, options);
+        const [serverSide, req] = await accepted;
+        seen.push(`${impl.name}: ${(req.socket as TLSSocket).servername} ${req.url}`);
+        serverSide.close();
+        await once(client, 'close');
+      }
+    }
+    assert.deepEqual(seen, [
+      'ws: localhost /a/path?q=1',
+      'ws: example.test /',
+      'compat: localhost /a/path?q=1',
+      'compat: example.test /',
+    ]);
   });
 });

@@ -73,6 +73,21 @@ for (const impl of impls) {
     }
   });
 
+  describe(`${impl.name}: new WebSocket() with an http: or https: URL object`, () => {
+    it("connects to its ws: or wss: form and leaves the caller's URL as it was", () => {
+      for (const [given, url] of [
+        ['http://127.0.0.1:1/a?b', 'ws://127.0.0.1:1/a?b'],
+        ['https://127.0.0.1:1/a?b', 'wss://127.0.0.1:1/a?b'],
+      ]) {
+        const address = new URL(given!);
+        const client = new impl.WebSocket(address);
+        client.on('error', () => {});
+        client.terminate();
+        assert.deepEqual([client.url, address.href], [url, given]);
+      }
+    });
+  });
+
   describe(`${impl.name}: autoPong given as undefined or null`, () => {
     for (const autoPong of [undefined, null, 0]) {
       it(`a client with { autoPong: ${autoPong} } answers no ping`, async (t) => {

@@ -4,6 +4,8 @@
  * goes uncompressed (RSV1 clear), at or over it compressed. Found by the differential tester
  * (differential.test.ts; a 1000-byte fragment compressed to more than a ws client's maxPayload of
  * 1000 failed it with 1009); run on the real `ws` and on ws-stream/ws with the same expectations.
+ * `threshold` is read as ws reads it: a message is compressed when its length is at least the threshold
+ * (a fraction, or a negative one, against an empty message); ws applies it without context takeover only.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -36,6 +38,33 @@ for (const impl of impls) {
             [0, true, 0],
           ],
         );
+      });
+    }
+  });
+}
+
+for (const impl of impls) {
+  describe(`${impl.name}: serverNoContextTakeover, a message is compressed when its length >= threshold`, () => {
+    for (const [threshold, size, rsv1] of [
+      [1, 0, 0],
+      [1, 1, 4],
+      [0.5, 0, 0],
+      [0.5, 1, 4],
+      [-1, 0, 4],
+    ] as const) {
+      it(`threshold ${threshold}, ${size} bytes: RSV1 ${rsv1 ? 'set' : 'clear'}`, async (t) => {
+        const { wss, port } = await listen(t, impl, {
+          perMessageDeflate: { threshold, serverNoContextTakeover: true },
+        });
+        const peer = await rawPeer(
+          t,
+          port,
+          `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
+        );
+        const [server] = await once(wss, 'connection');
+        server.send(Buffer.alloc(size, 'a'));
+        const [sent] = await peer.waitFrames(1);
+        assert.deepEqual([sent!.opcode, sent!.fin, sent!.rsv], [2, true, rsv1]);
       });
     }
   });

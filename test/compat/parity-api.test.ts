@@ -204,32 +204,34 @@ for (const impl of impls) {
 
 for (const impl of impls) {
   describe(`${impl.name}: zlibDeflateOptions' level and memLevel shape the compressed bytes`, () => {
-    it('level 9, memLevel 1: the payload on the wire is zlib deflate-raw with those options, sync-flushed', async (t) => {
-      const zlibDeflateOptions = { level: 9, memLevel: 1 };
-      const { wss, port } = await listen(t, impl, { perMessageDeflate: { zlibDeflateOptions } });
-      const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
-      t.after(() => client.terminate());
-      const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
-      const chunks: Buffer[] = [];
-      client._socket.prependListener('data', (d: Buffer) => chunks.push(d));
-      // Words that repeat at a distance: a memLevel of 1 (a small hash table) finds fewer of the matches.
-      const text = Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 1000}`).join(' ');
-      server.send(text);
-      const [received] = await once(client, 'message');
-      assert.equal(received.toString(), text);
-      const deflate = zlib.createDeflateRaw({ ...zlibDeflateOptions, windowBits: 15 });
-      const out: Buffer[] = [];
-      deflate.on('data', (d: Buffer) => out.push(d));
-      deflate.write(text);
-      await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
-      deflate.close();
-      const expected = Buffer.concat(out).subarray(0, -4); // RFC 7692 §7.2.1: the empty block's 00 00 ff ff dropped
-      const frame = Buffer.concat(chunks);
-      assert.equal(frame[0], 0xc1, 'FIN, RSV1, text');
-      assert.equal(frame[1], 126);
-      assert.equal(frame.readUInt16BE(2), expected.length);
-      assert.deepEqual(frame.subarray(4), expected);
-    });
+    // Level 0 stores the bytes (zlib's -1 alone means its default level).
+    for (const zlibDeflateOptions of [{ level: 9, memLevel: 1 }, { level: 0 }]) {
+      it(`${JSON.stringify(zlibDeflateOptions)}: the payload on the wire is zlib deflate-raw with those options, sync-flushed`, async (t) => {
+        const { wss, port } = await listen(t, impl, { perMessageDeflate: { zlibDeflateOptions } });
+        const client = new realWs.WebSocket(`ws://127.0.0.1:${port}`);
+        t.after(() => client.terminate());
+        const [[server]] = await Promise.all([once(wss, 'connection'), once(client, 'open')]);
+        const chunks: Buffer[] = [];
+        client._socket.prependListener('data', (d: Buffer) => chunks.push(d));
+        // Words that repeat at a distance: a memLevel of 1 (a small hash table) finds fewer of the matches.
+        const text = Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 1000}`).join(' ');
+        server.send(text);
+        const [received] = await once(client, 'message');
+        assert.equal(received.toString(), text);
+        const deflate = zlib.createDeflateRaw({ ...zlibDeflateOptions, windowBits: 15 });
+        const out: Buffer[] = [];
+        deflate.on('data', (d: Buffer) => out.push(d));
+        deflate.write(text);
+        await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+        deflate.close();
+        const expected = Buffer.concat(out).subarray(0, -4); // RFC 7692 §7.2.1: the empty block's 00 00 ff ff dropped
+        const frame = Buffer.concat(chunks);
+        assert.equal(frame[0], 0xc1, 'FIN, RSV1, text');
+        assert.equal(frame[1], 126);
+        assert.equal(frame.readUInt16BE(2), expected.length);
+        assert.deepEqual(frame.subarray(4), expected);
+      });
+    }
   });
 }
 
@@ -252,6 +254,14 @@ describe('ws-stream/ws: invalid permessage-deflate options (a documented differe
     const clientError = once(client, 'error');
     const [[err], [clientErr]] = await Promise.all([serverError, clientError]);
     assert.equal((err as { code?: string }).code, 'ERR_WS_INVALID_ARGUMENT');
+    assert.equal((clientErr as Error).message, 'Unexpected server response: 500');
+  });
+
+  it('made invalid after construction, no error listener: the upgrade is answered 500, nothing thrown', async (t) => {
+    const { wss, port } = await listen(t, compat, { perMessageDeflate: true });
+    wss.options.perMessageDeflate = { serverMaxWindowBits: 7 };
+    const client = new compat.WebSocket(`ws://127.0.0.1:${port}`);
+    const [clientErr] = await once(client, 'error');
     assert.equal((clientErr as Error).message, 'Unexpected server response: 500');
   });
 });

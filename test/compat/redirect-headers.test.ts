@@ -1,7 +1,8 @@
 /**
  * What a redirected client sends (`followRedirects`, no 'redirect' listener), as ws does it: to the same host, the
  * credentials of the URL, the Cookie and the Host headers given go again; to another host, none of them (ws follows
- * curl 7.77.0 there). Run on the real `ws` and on ws-stream/ws; the other host is 127.0.0.2 (loopback).
+ * curl 7.77.0 there), nor the `auth` option's credentials. A Location naming the same host without credentials
+ * still gets the first request's. Run on the real `ws` and on ws-stream/ws; the other host is 127.0.0.2 (loopback).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -17,12 +18,18 @@ interface Redirecting {
 }
 
 /** A server on `host` answering /from with a redirect to `location` and accepting /to. */
-async function redirecting(t: TestContext, host: string, location: string): Promise<Redirecting> {
+async function redirecting(
+  t: TestContext,
+  host: string,
+  location: string | ((port: number) => string),
+): Promise<Redirecting> {
   const server = http.createServer();
   const wss = new ws.WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     if (req.url === '/from')
-      return void socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location}\r\nContent-Length: 0\r\n\r\n`);
+      return void socket.end(
+        `HTTP/1.1 302 Found\r\nLocation: ${typeof location === 'string' ? location : location(port)}\r\nContent-Length: 0\r\n\r\n`,
+      );
     wss.handleUpgrade(req, socket, head, (s: { close(): void }) => {
       server.emit('landed', req.headers);
       s.close();
@@ -58,6 +65,15 @@ for (const impl of impls) {
       ]);
     });
 
+    it('to the same host by an absolute URL without credentials: the credentials still go', async (t) => {
+      const server = await redirecting(t, '127.0.0.1', (port) => `ws://127.0.0.1:${port}/to`);
+      assert.deepEqual(await headersAfterRedirect(impl, server, server), [
+        `Basic ${Buffer.from('user:secret').toString('base64')}`,
+        'session=1',
+        `name.test:${server.port}`,
+      ]);
+    });
+
     it('to another host: no credentials, no Cookie, and the Host of the new URL', async (t) => {
       const other = await redirecting(t, '127.0.0.2', '/to');
       const server = await redirecting(t, '127.0.0.1', `ws://127.0.0.2:${other.port}/to`);
@@ -66,6 +82,19 @@ for (const impl of impls) {
         undefined,
         `127.0.0.2:${other.port}`,
       ]);
+    });
+
+    it('to another host, credentials given as the auth option: they do not go', async (t) => {
+      const other = await redirecting(t, '127.0.0.2', '/to');
+      const server = await redirecting(t, '127.0.0.1', `ws://127.0.0.2:${other.port}/to`);
+      const landed = other.landed();
+      const client = new impl.WebSocket(`ws://127.0.0.1:${server.port}/from`, {
+        followRedirects: true,
+        auth: 'user:secret',
+      });
+      const headers = await landed;
+      await once(client, 'close');
+      assert.equal(headers.authorization, undefined);
     });
   });
 }

@@ -2,7 +2,8 @@
  * `resume()` emits nothing from inside the call, on ws and on ws-stream/ws: ws resumes its socket, which flows on a
  * later tick, so code right after `resume()` runs before the next 'message' (an application that resumes and then
  * marks itself ready sees the message ready), and a `pause()` right after it holds everything back. Before,
- * ws-stream/ws emitted a message it had held back while paused from inside `resume()`.
+ * ws-stream/ws emitted a message it had held back while paused from inside `resume()`. A WebSocket still paused
+ * when its peer leaves emits the messages that came before the end, then 'close'.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
@@ -79,6 +80,20 @@ for (const impl of impls) {
       resume();
       await all;
       assert.deepEqual(events, ['paused again', 'resumed again', 'a', 'b', 'c']);
+    });
+
+    it('still paused when the peer leaves: the messages that came, then close 1006', async (t) => {
+      const { ws, peer, events, all } = await pausedWithMessages(t, impl);
+      await turn();
+      const closed = new Promise<void>((resolve) =>
+        ws.on('close', (code: number) => {
+          events.push(`close ${code}`);
+          resolve();
+        }),
+      );
+      peer.io.destroy();
+      await Promise.all([all, closed]);
+      assert.deepEqual(events, ['a', 'b', 'c', 'close 1006']);
     });
   });
 }

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { KEY, KEY_ACCEPT, text } from '../support/frames.js';
-import { impls, listen, rawPeer } from './support.js';
+import { compat, impls, listen, rawPeer } from './support.js';
 
 function request(port: number, over: Record<string, string | null> = {}, line = 'GET / HTTP/1.1'): string {
   const headers: Record<string, string | null> = {
@@ -179,6 +179,25 @@ for (const impl of impls) {
       assert.deepEqual(calls, ['first ok', 'second ok']);
     });
 
+    it('close() with a server given: its listeners are removed, address() is null', async (t) => {
+      const server = http.createServer();
+      t.after(() => server.close());
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const counts = () => ['upgrade', 'listening', 'error'].map((e) => server.listenerCount(e));
+      const before = counts();
+      const wss = new impl.WebSocketServer({ server });
+      assert.deepEqual(
+        counts(),
+        before.map((n) => n + 1),
+      );
+      assert.equal(wss.address().port, (server.address() as AddressInfo).port);
+      wss.close();
+      await once(wss, 'close');
+      assert.deepEqual(counts(), before);
+      assert.equal(wss.address(), null);
+    });
+
     it('reads perMessageDeflate: true back from options as ws does: an empty options object', () => {
       const wss = new impl.WebSocketServer({ noServer: true, perMessageDeflate: true });
       assert.deepEqual(wss.options.perMessageDeflate, {});
@@ -298,6 +317,23 @@ for (const impl of impls) {
       assert.equal(untracked.wss.clients, undefined);
     });
 
+    it("an 'error' on the socket while verifyClient decides destroys the socket", async (t) => {
+      let destroyed: boolean | undefined;
+      const { port } = await listen(t, impl, {
+        verifyClient: (info: { req: http.IncomingMessage }, cb: (ok: boolean, code: number) => void) => {
+          const socket = info.req.socket;
+          // Emitted, not destroyed with it: only the server's own listener ends the socket.
+          socket.emit('error', new Error('reset by a proxy'));
+          destroyed = socket.destroyed;
+          if (!destroyed) cb(false, 400);
+        },
+      });
+      const peer = await rawPeer(t, port, request(port));
+      await peer.waitClosed();
+      assert.equal(destroyed, true);
+      assert.equal(peer.received.length, 0);
+    });
+
     it('a server made by `port` answers plain HTTP requests 426', async (t) => {
       const { port } = await listen(t, impl);
       const res = await new Promise<http.IncomingMessage>((r) => http.get(`http://127.0.0.1:${port}/`, r));
@@ -322,3 +358,15 @@ for (const impl of impls) {
     });
   });
 }
+
+describe('ws-stream/ws: a refusal with a status code node:http has no text for and no message (ws throws)', () => {
+  it('verifyClient calling back (false, 499): 499 with an empty body, the server goes on', async (t) => {
+    const { port } = await listen(t, compat, {
+      verifyClient: (_info: unknown, cb: (ok: boolean, code: number) => void) => cb(false, 499),
+    });
+    for (let i = 0; i < 2; i++) {
+      const answer = await refusal(t, port, request(port));
+      assert.deepEqual([answer.status, answer.headers['content-length'], answer.body], [499, '0', '']);
+    }
+  });
+});

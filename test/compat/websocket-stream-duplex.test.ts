@@ -2,7 +2,9 @@
  * `createWebSocketStream(ws, options)` as code written for ws uses it: text as strings in readableObjectMode,
  * backpressure (the WebSocket paused while the Duplex's buffer is full, resumed by a read), `end()` before the
  * connection opened, the Duplex's 'finish' once the socket finished, and its end and destruction once the
- * WebSocket closed. Run on the real `ws` and on ws-stream/ws with the same expectations.
+ * WebSocket closed, its destruction with the WebSocket's error (told once to a listener of the Duplex's), and an
+ * 'error' emitted on the Duplex terminating the WebSocket. Run on the real `ws` and on ws-stream/ws with the same
+ * expectations.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -78,6 +80,35 @@ for (const impl of impls) {
       await once(duplex, 'finish');
       assert.equal(client._socket.writableFinished, true);
       await once(duplex, 'close');
+    });
+
+    it("the WebSocket's error destroys the Duplex with it: one 'error' to its listener, then 'close'", async (t) => {
+      const { wss, port } = await listen(t, impl);
+      // Invalid UTF-8 in a text message: the client fails the connection with WS_ERR_INVALID_UTF8.
+      wss.on('connection', (s: Any) => s._socket.write(Buffer.from([0x81, 0x02, 0x61, 0xff])));
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const duplex = impl.createWebSocketStream(client);
+      const seen: string[] = [];
+      duplex.on('error', (e: Error & { code?: string }) => seen.push(`error ${e.code}`));
+      // Not events.once: it rejects on 'error'.
+      const closed = new Promise((resolve) => duplex.on('close', resolve));
+      duplex.resume();
+      await closed;
+      seen.push(`close, destroyed ${duplex.destroyed}`);
+      assert.deepEqual(seen, ['error WS_ERR_INVALID_UTF8', 'close, destroyed true']);
+    });
+
+    it("an 'error' emitted on the Duplex destroys it and terminates the WebSocket", async (t) => {
+      const { port } = await listen(t, impl);
+      const client = new impl.WebSocket(`ws://127.0.0.1:${port}`);
+      const duplex = impl.createWebSocketStream(client);
+      await once(client, 'open');
+      const seen: string[] = [];
+      duplex.on('error', (e: Error) => seen.push(`error ${e.message}`));
+      duplex.emit('error', new Error('from a pipeline'));
+      const [code] = await once(client, 'close');
+      seen.push(`close ${code}, destroyed ${duplex.destroyed}`);
+      assert.deepEqual(seen, ['error from a pipeline', 'close 1006, destroyed true']);
     });
 
     it("the peer's close ends the readable side, which alone does not destroy the Duplex; end() then does", async (t) => {
