@@ -49,9 +49,20 @@ export interface Started {
   exited: Promise<Run>;
 }
 
-/** Starts `node [NODE-ARGS] ws-stream ARGS` (its stdin a pipe when `stdin` is 'pipe'), collecting what it prints. */
-export function startCollecting(args: string[], stdin: 'pipe' | 'ignore' = 'ignore', nodeArgs: string[] = []): Started {
-  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+/**
+ * Starts `node [NODE-ARGS] ws-stream ARGS` (its stdin a pipe when `stdin` is 'pipe', `env` added to
+ * this process's environment), collecting what it prints.
+ */
+export function startCollecting(
+  args: string[],
+  stdin: 'pipe' | 'ignore' = 'ignore',
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): Started {
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], {
+    stdio: [stdin, 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -66,9 +77,9 @@ export function startCollecting(args: string[], stdin: 'pipe' | 'ignore' = 'igno
   return { proc, out: () => out, exited };
 }
 
-/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input to its exit: what it printed and how it ended. */
-export function runToExit(args: string[], nodeArgs: string[] = []): Promise<Run> {
-  return startCollecting(args, 'ignore', nodeArgs).exited;
+/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input (`env` added) to its exit: what it printed and how it ended. */
+export function runToExit(args: string[], nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Run> {
+  return startCollecting(args, 'ignore', nodeArgs, env).exited;
 }
 
 /** Waits for a child process to exit; resolves with its code and signal. */

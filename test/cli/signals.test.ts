@@ -18,7 +18,7 @@ import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
 import { requestHead, text } from '../support/frames.js';
 import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
-import { MAIN, childrenOf, exitOf, isRunning } from './cli-support.js';
+import { MAIN, childrenOf, exitOf, isRunning, runToExit } from './cli-support.js';
 
 /** A ws client's close code, once closed. */
 function closeCodeOf(ws: WebSocket): Promise<number> {
@@ -277,6 +277,19 @@ for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
     } finally {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
+  });
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  it(`serve${mode.map((m) => ` ${m}`).join('')}: SIGINT as soon as the URL is printed still closes, exit 0`, async () => {
+    // The signal comes from inside the process, right after it wrote the URL (see the hook): it was
+    // printed before the signals were heard, and a signal then killed the process (exit by SIGINT).
+    const hook = new URL('./signal-at-url.js', import.meta.url).href;
+    const run = await runToExit(['serve', '--port', '0', ...mode], ['--import', hook], {
+      WS_STREAM_TEST_SIGNAL: 'SIGINT',
+    });
+    assert.deepEqual({ code: run.code, signal: run.signal }, { code: 0, signal: null }, run.err);
+    assert.match(run.out, /^ws-stream (echo|pub\/sub) server listening on ws:\/\/127\.0\.0\.1:\d+\/\nshutting down\n$/);
   });
 }
 
