@@ -36,7 +36,8 @@ export function runRefused(args: string[]): Promise<Run> {
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
-    p.once('exit', (code, signal) => resolve({ code, signal, out, err }));
+    // 'close', not 'exit': the process may be gone before its last output has been read from the pipes.
+    p.once('close', (code, signal) => resolve({ code, signal, out, err }));
   });
 }
 
@@ -45,7 +46,7 @@ export interface Started {
   proc: ChildProcess;
   /** What it printed on stdout so far. */
   out(): string;
-  /** Resolves at its exit: all it printed and how it ended. */
+  /** Resolves once it exited and its output is all read: all it printed and how it ended. */
   exited: Promise<Run>;
 }
 
@@ -71,8 +72,9 @@ export function startCollecting(
   proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });
+  // (At 'close': all it printed has been read.)
   const exited = new Promise<Run>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal, out, err })),
+    proc.once('close', (code, signal) => resolve({ code, signal, out, err })),
   );
   return { proc, out: () => out, exited };
 }
@@ -143,7 +145,7 @@ export function runConnectEcho(args: string[], line: string): Promise<Run> {
     err += d.toString();
   });
   p.stdin.on('error', () => {}); // (it may exit before reading, when it cannot connect)
-  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+  return new Promise((resolve) => p.once('close', (code, signal) => resolve({ code, signal, out, err })));
 }
 
 /**
