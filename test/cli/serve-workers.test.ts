@@ -216,7 +216,7 @@ it('a worker that dies after its stability window is replaced at once, and the n
   });
   procs.push(proc);
   let err = '';
-  let waiting: (() => void)[] = [];
+  const waiting: (() => void)[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;
     for (const wake of waiting.splice(0)) wake();
