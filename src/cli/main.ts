@@ -1,17 +1,9 @@
 #!/usr/bin/env node
 /** The command line: `ws-stream serve …` and `ws-stream connect URL …`. */
-import { execFileSync } from 'node:child_process';
-import cluster from 'node:cluster';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createSecureContext } from 'node:tls';
-import { runConnect } from './connect.js';
-import { readPemFile } from './pem-file.js';
-import { runPubSubServe } from './pubsub-serve.js';
-import { serve } from './serve.js';
+import { readFileSync } from 'node:fs';
+// Only the command line's own reader: what a command runs is imported when it runs (below), so
+// that a usage error, --help or --version does not load the stream, pub/sub and TLS layers.
 import { type ConnectConfig, type ServeConfig, UsageError, limits, parseConnectArgs, parseServeArgs } from './args.js';
-import { exitNotStarted, runPrimary, runServer, workerHeaders } from './workers.js';
 
 const usage = `usage:
   ws-stream serve [--host 127.0.0.1] [--port 8080] [--protocols chat,superchat] [--workers 1] [--quiet]
@@ -56,52 +48,6 @@ const usage = `usage:
       a CA (or self-signed) certificate PEM file (at most 1 MiB), --insecure accepts any certificate
   ws-stream --version`;
 
-/** A self-signed certificate for localhost, 127.0.0.1 and ::1 (`--host ::1`), made with the machine's openssl. */
-function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'ws-stream-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '30',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } catch {
-    throw new Error('could not make a self-signed certificate with openssl: give --cert and --key');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Where a cluster primary hands its workers the PEM key and certificate they all serve. */
-const TLS_KEY_ENV = 'WS_STREAM_TLS_KEY';
-const TLS_CERT_ENV = 'WS_STREAM_TLS_CERT';
-
-/** The key and certificate the primary handed this worker (taken out of its environment), if any. */
-function certificateFromPrimary(): { key: Buffer; cert: Buffer } | undefined {
-  const key = process.env[TLS_KEY_ENV];
-  const cert = process.env[TLS_CERT_ENV];
-  delete process.env[TLS_KEY_ENV];
-  delete process.env[TLS_CERT_ENV];
-  return key && cert ? { key: Buffer.from(key), cert: Buffer.from(cert) } : undefined;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'serve') {
@@ -118,36 +64,8 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       return usageError('serve', err);
     }
-    if (config.pubsub) return runPubSubServe(config);
-    const label = 'ws-stream echo server';
-    let tls: { key: Buffer; cert: Buffer } | undefined;
-    const primary = config.workers > 1 && cluster.isPrimary;
-    const given = cluster.isWorker ? certificateFromPrimary() : undefined;
-    if (given) tls = given;
-    else if (config.tls) {
-      // The primary checks the files given, or makes the one self-signed certificate, before it
-      // forks: every worker serves the same one (a client that trusts it reaches each worker).
-      const { cert, key } = config.tls;
-      let option = cert && key ? '--cert' : '--tls';
-      try {
-        if (cert && key) {
-          const certificate = readPemFile(cert, 'certificate');
-          option = '--key';
-          tls = { cert: certificate, key: readPemFile(key, 'private key') };
-          option = '--cert/--key';
-        } else tls = selfSignedCertificate();
-        createSecureContext(tls); // a key that is not the certificate's, or a damaged PEM, fails here
-      } catch (err) {
-        console.error(`ws-stream serve: ${option}: ${err instanceof Error ? err.message : String(err)}`);
-        return 1;
-      }
-    }
-    if (primary) {
-      const env = tls ? { [TLS_KEY_ENV]: tls.key.toString(), [TLS_CERT_ENV]: tls.cert.toString() } : undefined;
-      return runPrimary({ ...config, scheme: config.tls ? 'wss' : 'ws', env }, label);
-    }
-    const perMessageDeflate = config.deflate ? { threshold: 0 } : false;
-    return runServer(() => serve({ ...config, perMessageDeflate, tls, headers: workerHeaders() }), label);
+    if (config.pubsub) return (await import('./pubsub-serve.js')).runPubSubServe(config);
+    return (await import('./echo-serve.js')).runEchoServe(config);
   }
   if (command === 'connect') {
     if (asksForHelp(rest)) {
@@ -160,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       return usageError('connect', err);
     }
-    return runConnect(config);
+    return (await import('./connect.js')).runConnect(config);
   }
   if (command === '--help' || command === '-h' || command === 'help') {
     // (`help serve` is help too; anything else after it was meant as something, and is refused.)
@@ -221,7 +139,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // Could not start (the port taken, a certificate file missing…): nothing half-started stays up,
-    // not even a cluster worker whose IPC channel would keep it alive.
-    exitNotStarted(err instanceof Error ? err.message : String(err));
+    // not even a cluster worker whose IPC channel would keep it alive. (workers.js is loaded by then,
+    // unless what failed was no server's start.)
+    const reason = err instanceof Error ? err.message : String(err);
+    void import('./workers.js').then(({ exitNotStarted }) => exitNotStarted(reason));
   },
 );

@@ -224,8 +224,10 @@ export async function runServer(start: () => Promise<Running>, label: string): P
     process.once('disconnect', exitWhileStarting);
   }
   const running = await start();
-  if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
+  // Signals heard before the URL is printed: whoever waits for that line to stop the server may
+  // signal at once, before this process runs another line (unheard, a SIGINT would kill it).
   const stop = stopOnSignals(running, !cluster.isWorker);
+  if (!cluster.isWorker) console.log(`${label} listening on ${running.url}`);
   if (cluster.isWorker) {
     // From now on, the primary gone means: stop as on SIGTERM (close 1001 to every client). Only
     // our own listener goes: those `start()` added stay (the cluster broker's tells its topics at

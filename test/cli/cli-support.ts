@@ -36,7 +36,8 @@ export function runRefused(args: string[]): Promise<Run> {
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
-    p.once('exit', (code, signal) => resolve({ code, signal, out, err }));
+    // 'close', not 'exit': the process may be gone before its last output has been read from the pipes.
+    p.once('close', (code, signal) => resolve({ code, signal, out, err }));
   });
 }
 
@@ -45,13 +46,24 @@ export interface Started {
   proc: ChildProcess;
   /** What it printed on stdout so far. */
   out(): string;
-  /** Resolves at its exit: all it printed and how it ended. */
+  /** Resolves once it exited and its output is all read: all it printed and how it ended. */
   exited: Promise<Run>;
 }
 
-/** Starts `node [NODE-ARGS] ws-stream ARGS` (its stdin a pipe when `stdin` is 'pipe'), collecting what it prints. */
-export function startCollecting(args: string[], stdin: 'pipe' | 'ignore' = 'ignore', nodeArgs: string[] = []): Started {
-  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+/**
+ * Starts `node [NODE-ARGS] ws-stream ARGS` (its stdin a pipe when `stdin` is 'pipe', `env` added to
+ * this process's environment), collecting what it prints.
+ */
+export function startCollecting(
+  args: string[],
+  stdin: 'pipe' | 'ignore' = 'ignore',
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): Started {
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], {
+    stdio: [stdin, 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -60,15 +72,16 @@ export function startCollecting(args: string[], stdin: 'pipe' | 'ignore' = 'igno
   proc.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });
+  // (At 'close': all it printed has been read.)
   const exited = new Promise<Run>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal, out, err })),
+    proc.once('close', (code, signal) => resolve({ code, signal, out, err })),
   );
   return { proc, out: () => out, exited };
 }
 
-/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input to its exit: what it printed and how it ended. */
-export function runToExit(args: string[], nodeArgs: string[] = []): Promise<Run> {
-  return startCollecting(args, 'ignore', nodeArgs).exited;
+/** Runs `node [NODE-ARGS] ws-stream ARGS` with no input (`env` added) to its exit: what it printed and how it ended. */
+export function runToExit(args: string[], nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Run> {
+  return startCollecting(args, 'ignore', nodeArgs, env).exited;
 }
 
 /** Waits for a child process to exit; resolves with its code and signal. */
@@ -132,7 +145,7 @@ export function runConnectEcho(args: string[], line: string): Promise<Run> {
     err += d.toString();
   });
   p.stdin.on('error', () => {}); // (it may exit before reading, when it cannot connect)
-  return new Promise((resolve) => p.once('exit', (code, signal) => resolve({ code, signal, out, err })));
+  return new Promise((resolve) => p.once('close', (code, signal) => resolve({ code, signal, out, err })));
 }
 
 /**

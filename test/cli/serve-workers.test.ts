@@ -13,7 +13,7 @@ import { after, it } from 'node:test';
 import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
 import { ipv6LoopbackMissing, NO_IPV6_CODES } from '../support/ipv6.js';
-import { childrenOf, exitOf, MAIN } from './cli-support.js';
+import { childrenOf, exitOf, MAIN, workerPid } from './cli-support.js';
 
 const procs: ReturnType<typeof spawn>[] = [];
 const clients: JsonClient[] = [];
@@ -206,4 +206,56 @@ it('workers that exit soon after they listen are forked again after a doubling d
   assert.deepEqual(delays, [1000, 2000, 4000, 8000]);
   proc.kill('SIGTERM');
   await exitOf(proc);
+});
+
+it('a worker that dies after its stability window is replaced at once, and the next early death waits 1 s again', async () => {
+  // The primary's 10 s stability windows pass when this test sends SIGUSR2 (see the hook): no waiting.
+  const hook = new URL('./stable-on-signal.js', import.meta.url).href;
+  const proc = spawn(process.execPath, ['--import', hook, MAIN, 'serve', '--port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  procs.push(proc);
+  let err = '';
+  const waiting: (() => void)[] = [];
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const wake of waiting.splice(0)) wake();
+  });
+  const exited = exitOf(proc);
+  /** The first line of stderr that starts with `start`, once printed (the primary's lines, and the hook's). */
+  const told = (start: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const line = err.split('\n').find((l) => l.startsWith(start) && err.includes(`${l}\n`));
+        if (line !== undefined) resolve(line);
+        else if (proc.exitCode !== null || proc.signalCode !== null)
+          reject(new Error(`exited before ${start}: ${err}`));
+        else waiting.push(check);
+      };
+      check();
+      void exited.then(check);
+    });
+  await told('stable-hook: worker 1 listened');
+  await told('stable-hook: worker 2 listened');
+  // Within its window: a short-lived worker, its replacement forked after 1 s.
+  process.kill(workerPid(proc.pid!, '1'), 'SIGKILL');
+  assert.equal(await told('worker 1 '), 'worker 1 exited (SIGKILL) soon after it listened; another in 1000 ms');
+  await told('stable-hook: worker 3 listened');
+  proc.kill('SIGUSR2');
+  assert.equal(await told('stable-hook: windows passed'), 'stable-hook: windows passed: 2');
+  // Past its window: replaced at once (no delay).
+  process.kill(workerPid(proc.pid!, '3'), 'SIGKILL');
+  assert.equal(await told('worker 3 '), 'worker 3 exited (SIGKILL); starting another');
+  await told('stable-hook: worker 4 listened');
+  // A stable worker reset the delay: the next short-lived one waits 1 s again, not 2 s.
+  process.kill(workerPid(proc.pid!, '4'), 'SIGKILL');
+  assert.equal(await told('worker 4 '), 'worker 4 exited (SIGKILL) soon after it listened; another in 1000 ms');
+  proc.kill('SIGTERM');
+  assert.deepEqual(await exited, { code: 0, signal: null });
+  const primaryLines = err.split('\n').filter((line) => line !== '' && !line.startsWith('stable-hook: '));
+  assert.deepEqual(primaryLines, [
+    'worker 1 exited (SIGKILL) soon after it listened; another in 1000 ms',
+    'worker 3 exited (SIGKILL); starting another',
+    'worker 4 exited (SIGKILL) soon after it listened; another in 1000 ms',
+  ]);
 });

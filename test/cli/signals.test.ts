@@ -18,7 +18,7 @@ import { JsonClient } from '../pubsub/pubsub-support.js';
 import { poll } from '../support/brokers.js';
 import { requestHead, text } from '../support/frames.js';
 import { floodUntilServerStopsReading, serverTurns } from '../support/hostile.js';
-import { MAIN, childrenOf, exitOf, isRunning } from './cli-support.js';
+import { MAIN, childrenOf, exitOf, isRunning, runToExit } from './cli-support.js';
 
 /** A ws client's close code, once closed. */
 function closeCodeOf(ws: WebSocket): Promise<number> {
@@ -88,17 +88,26 @@ it('echo: SIGINT with a client that never reads (its buffers full) still closes 
   }
 });
 
-it('pub/sub: a second SIGTERM during the shutdown does not kill the process: still 1001 and exit 0', async () => {
+it('pub/sub: a second SIGTERM during the shutdown does not kill the process, nor start it again: still 1001 and exit 0', async () => {
   const server = await startServer(['--pubsub']);
   try {
     const c = await JsonClient.connect(server.port);
     await subscribe(c, 'twice');
-    const exited = exitOf(server.proc);
-    server.proc.kill('SIGTERM');
+    let after = ''; // what it prints after its URL
+    const closed = once(server.proc, 'close'); // (exited, and its output all read)
+    await new Promise<void>((resolve) => {
+      server.proc.stdout!.on('data', (d: Buffer) => {
+        after += d.toString();
+        if (after.includes('shutting down\n')) resolve();
+      });
+      server.proc.kill('SIGTERM');
+    });
+    // The first is being handled (two sent at once may arrive as one): the second comes during the shutdown.
     server.proc.kill('SIGTERM');
     await c.closed();
     assert.equal(c.closeCode, 1001);
-    assert.deepEqual(await exited, { code: 0, signal: null });
+    assert.deepEqual(await closed, [0, null]);
+    assert.equal(after, 'shutting down\n', 'the shutdown is announced (and run) once');
   } finally {
     await server.stop();
   }
@@ -277,6 +286,19 @@ for (const mode of [['--log'], ['--pubsub'], ['--pubsub', '--workers', '2']]) {
     } finally {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
+  });
+}
+
+for (const mode of [[], ['--pubsub']]) {
+  it(`serve${mode.map((m) => ` ${m}`).join('')}: SIGINT as soon as the URL is printed still closes, exit 0`, async () => {
+    // The signal comes from inside the process, right after it wrote the URL (see the hook): it was
+    // printed before the signals were heard, and a signal then killed the process (exit by SIGINT).
+    const hook = new URL('./signal-at-url.js', import.meta.url).href;
+    const run = await runToExit(['serve', '--port', '0', ...mode], ['--import', hook], {
+      WS_STREAM_TEST_SIGNAL: 'SIGINT',
+    });
+    assert.deepEqual({ code: run.code, signal: run.signal }, { code: 0, signal: null }, run.err);
+    assert.match(run.out, /^ws-stream (echo|pub\/sub) server listening on ws:\/\/127\.0\.0\.1:\d+\/\nshutting down\n$/);
   });
 }
 

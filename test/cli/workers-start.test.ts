@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { BrokerProcess } from '../support/brokers.js';
-import { childrenOf, exitOf, MAIN, runRefused, runToExit } from './cli-support.js';
+import { childrenOf, exitOf, MAIN, runRefused, runToExit, startCollecting, workerPid } from './cli-support.js';
 
 describe('serve --workers: a worker that could not start', () => {
   const brokers: BrokerProcess[] = [];
@@ -57,6 +57,41 @@ describe('serve --workers: a worker that could not start', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('the URL is printed once every worker listens: one that never does, killed, leaves none printed; exit 1', async (t) => {
+    // Worker 2 hangs in its start (see the hook); the stable-on-signal hook says when worker 1 listened.
+    const stuck = new URL('./worker-never-listens.js', import.meta.url).href;
+    const told = new URL('./stable-on-signal.js', import.meta.url).href;
+    const run = startCollecting(['serve', '--port', '0', '--workers', '2'], 'ignore', [
+      '--import',
+      told,
+      '--import',
+      stuck,
+    ]);
+    t.after(() => {
+      if (run.proc.exitCode === null && run.proc.signalCode === null) run.proc.kill('SIGKILL');
+    });
+    let err = '';
+    // A URL printed at any time fails at once (the server would then serve on, and never exit).
+    const printed = new Promise<never>((_, reject) => {
+      run.proc.stdout!.on('data', () => {
+        if (run.out().includes('listening on')) reject(new Error(`the URL printed: ${run.out()}`));
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      printed.catch(reject);
+      run.proc.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('stable-hook: worker 1 listened\n')) resolve();
+      });
+      void run.exited.then((r) => reject(new Error(`serve exited with ${r.code}: ${r.err}`)));
+    });
+    process.kill(workerPid(run.proc.pid!, '2'), 'SIGKILL');
+    const { code, signal, out } = await Promise.race([run.exited, printed]);
+    assert.deepEqual({ code, signal }, { code: 1, signal: null });
+    assert.equal(out, '', 'no URL: not every worker listened');
+    assert.match(err, /^ws-stream: worker 2 exited \(SIGKILL\) before it listened: stopping$/m);
   });
 
   it('workers that die without a reason: the primary’s line names one; exit 1', async () => {
