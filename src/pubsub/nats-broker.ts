@@ -142,12 +142,18 @@ interface StreamInfo {
     readonly duplicate_window: number;
     readonly republish?: { readonly src?: string; readonly dest?: string };
   };
-  readonly state: { readonly first_seq: number; readonly last_seq: number };
+  readonly state: {
+    readonly first_seq: number;
+    readonly last_seq: number;
+    readonly num_deleted?: number;
+    /** With `deleted_details` only. */
+    readonly deleted?: readonly number[];
+  };
 }
 interface JetStreamManager {
   readonly streams: {
     add(config: Record<string, unknown>): Promise<StreamInfo>;
-    info(name: string): Promise<StreamInfo>;
+    info(name: string, options?: { deleted_details: boolean }): Promise<StreamInfo>;
     update(name: string, config: Record<string, unknown>): Promise<StreamInfo>;
     purge(name: string, options: { seq: number }): Promise<unknown>;
   };
@@ -846,17 +852,29 @@ export class NatsBroker implements Broker {
     if (!this.#js || (this.#history.size === 0 && partial)) return null;
     if (!Number.isSafeInteger(since.offset) || since.offset < 0) return null;
     const { stream, info } = await this.#current(topic);
-    const last = info.state.last_seq;
-    if (since.epoch !== stream.epoch || since.offset > last) return null;
+    const newest = info.state.last_seq;
+    if (since.epoch !== stream.epoch || since.offset > newest) return null;
     // With history size 0 (the stream keeps one message: JetStream's least), only a `since` at the
     // newest offset is covered: nothing was missed.
-    if (this.#history.size === 0 && since.offset < last) return null;
+    if (this.#history.size === 0 && since.offset < newest) return null;
     // Messages are removed from the front only (max_msgs, max_bytes, max_age): the range is whole when its
     // first message is still there.
     let from = since.offset;
     if (info.state.first_seq > since.offset + 1) {
       if (!partial) return null;
       from = info.state.first_seq - 1;
+    }
+    // A message deleted by an operator at the end of the range (`nats stream rmm`) leaves the stream's
+    // last sequence where it was: the read would wait for it until its fetch expired, then fail as
+    // ended early, again at each retry, losing what it read. The deleted sequences are asked for
+    // (only when the stream has some) and the read ends at the last one still there.
+    let last = info.state.last_seq;
+    if ((info.state.num_deleted ?? 0) > 0 && this.#jsm) {
+      const detailed = await this.#jsm.streams.info(stream.name, { deleted_details: true });
+      const deleted = new Set(detailed.state.deleted ?? []);
+      // (Not whole: as a hole met in the middle of the read. The deleted ones are walked, not the range.)
+      if (!partial && [...deleted].some((seq) => seq > from && seq <= last)) return null;
+      while (last > from && deleted.has(last)) last--;
     }
     if (from >= last) return [];
     const out: BrokerMessage[] = [];
@@ -1283,7 +1301,8 @@ export class NatsBroker implements Broker {
       // republication of it is still to come — taken for a gap, the next live message would wait
       // `commandTimeoutMs` for one (`#fillGap`). The live ones held up to where the stream stood
       // are delivered, and the topic goes on from there (`PubSub` sees the gap).
-      if (missed === null || (missed.length === 0 && sub.last < info.state.last_seq)) {
+      // So is the end of the range when an operator deleted it (the read ends at the last one there).
+      if (missed === null || sub.last < info.state.last_seq) {
         this.#skipTo(topic, sub, stream.epoch, info.state.last_seq);
       }
     }
