@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import { DuplexLayer, WebSocketStream, type StreamOptions } from '../../src/index.js';
-import type { HistoryOptions } from '../../src/pubsub/broker.js';
+import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
 import type { PubSub } from '../../src/pubsub/pubsub.js';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { RawClient } from '../conformance/raw-client.js';
@@ -241,6 +241,35 @@ export class JsonClient {
 }
 
 /** The end of this turn: PubSub hands out the messages of a turn at its end. */
+/**
+ * A broker that hands every call to `inner`: a test extends it to watch or change one call (a history
+ * read made a copy, as Redis's and NATS's are, or counted, or failed).
+ */
+export class ForwardingBroker implements Broker {
+  constructor(readonly inner: Broker) {}
+  open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
+    return this.inner.open(events, history);
+  }
+  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
+    return this.inner.publish(topic, data, binary);
+  }
+  subscribe(topic: string): Promise<void> {
+    return this.inner.subscribe(topic);
+  }
+  unsubscribe(topic: string): Promise<void> {
+    return this.inner.unsubscribe(topic);
+  }
+  position(topic: string): Promise<TopicPosition> {
+    return this.inner.position(topic);
+  }
+  history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+    return this.inner.history(topic, since);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 export const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Reads text messages tagged `TAG:` until the one tagged `last` (or a close frame); returns their tags. */

@@ -6,31 +6,18 @@
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
 import type { Socket } from 'node:net';
-import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
+import type { BrokerMessage, TopicPosition } from '../../src/pubsub/broker.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
-import { serverFor } from './pubsub-support.js';
+import { ForwardingBroker, serverFor } from './pubsub-support.js';
 
 /** A MemoryBroker whose history reads are fresh copies; `failNext`: the next read rejects, `nullNext`: gives null. */
-class CopyingBroker implements Broker {
-  readonly inner = new MemoryBroker();
+class CopyingBroker extends ForwardingBroker {
   failNext = false;
   nullNext = false;
-  open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
-    return this.inner.open(events, history);
+  constructor() {
+    super(new MemoryBroker());
   }
-  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
-    return this.inner.publish(topic, data, binary);
-  }
-  subscribe(topic: string): Promise<void> {
-    return this.inner.subscribe(topic);
-  }
-  unsubscribe(topic: string): Promise<void> {
-    return this.inner.unsubscribe(topic);
-  }
-  position(topic: string): Promise<TopicPosition> {
-    return this.inner.position(topic);
-  }
-  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  override async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     if (this.failNext) {
       this.failNext = false;
       throw new Error('read failed');
@@ -41,9 +28,6 @@ class CopyingBroker implements Broker {
     }
     const h = await this.inner.history(topic, since);
     return h === null ? null : h.map((m) => ({ ...m, data: Buffer.from(m.data) }));
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

@@ -11,33 +11,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Socket } from 'node:net';
-import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
+import type { BrokerMessage, TopicPosition } from '../../src/pubsub/broker.js';
 import { NatsBroker, PubSub, RedisBroker } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
 import { BrokerProcess } from '../support/brokers.js';
-import { serverFor } from './pubsub-support.js';
+import { ForwardingBroker, serverFor } from './pubsub-support.js';
 
 const SIZE = 8000;
 const MESSAGES = 8;
 
 /** A real broker whose history reads are listed (by topic), and whose position answers can be awaited. */
-class WatchedBroker implements Broker {
+class WatchedBroker extends ForwardingBroker {
   readonly reads: string[] = [];
   private answered = new Map<string, () => void>();
-  constructor(readonly inner: Broker) {}
-  open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
-    return this.inner.open(events, history);
-  }
-  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
-    return this.inner.publish(topic, data, binary);
-  }
-  subscribe(topic: string): Promise<void> {
-    return this.inner.subscribe(topic);
-  }
-  unsubscribe(topic: string): Promise<void> {
-    return this.inner.unsubscribe(topic);
-  }
-  async position(topic: string): Promise<TopicPosition> {
+  override async position(topic: string): Promise<TopicPosition> {
     const pos = await this.inner.position(topic);
     this.answered.get(topic)?.();
     return pos;
@@ -46,12 +33,9 @@ class WatchedBroker implements Broker {
   positionAnswered(topic: string): Promise<void> {
     return new Promise((resolve) => this.answered.set(topic, resolve));
   }
-  history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  override history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.reads.push(topic);
     return this.inner.history(topic, since);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

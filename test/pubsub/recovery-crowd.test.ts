@@ -14,10 +14,10 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { Broker, BrokerEvents, BrokerMessage, HistoryOptions, TopicPosition } from '../../src/pubsub/broker.js';
+import type { BrokerMessage, TopicPosition } from '../../src/pubsub/broker.js';
 import { MemoryBroker, PubSub } from '../../src/pubsub/index.js';
 import type { RawClient } from '../conformance/raw-client.js';
-import { serverFor } from './pubsub-support.js';
+import { ForwardingBroker, serverFor } from './pubsub-support.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -25,29 +25,16 @@ const gc = vm.runInNewContext('gc') as () => void;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A MemoryBroker whose history answers come a few turns late, as fresh copies; reads counted. */
-class CopyingBroker implements Broker {
-  readonly inner = new MemoryBroker();
+class CopyingBroker extends ForwardingBroker {
   reads = 0;
   inFlight = 0;
   maxInFlight = 0;
   /** Every message history() handed out, weakly, by offset. */
   readonly handedOut = new Map<number, WeakRef<BrokerMessage>[]>();
-  open(events: BrokerEvents, history: HistoryOptions): Promise<void> {
-    return this.inner.open(events, history);
+  constructor() {
+    super(new MemoryBroker());
   }
-  publish(topic: string, data: Buffer, binary: boolean): Promise<TopicPosition> {
-    return this.inner.publish(topic, data, binary);
-  }
-  subscribe(topic: string): Promise<void> {
-    return this.inner.subscribe(topic);
-  }
-  unsubscribe(topic: string): Promise<void> {
-    return this.inner.unsubscribe(topic);
-  }
-  position(topic: string): Promise<TopicPosition> {
-    return this.inner.position(topic);
-  }
-  async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
+  override async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.reads++;
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
@@ -65,9 +52,6 @@ class CopyingBroker implements Broker {
     } finally {
       this.inFlight--;
     }
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
