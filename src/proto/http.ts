@@ -111,7 +111,7 @@ export class HeadReader<T> {
     }
     if (!this.started) this.skipEmptyLines(buf);
     from = Math.max(from, this.lead);
-    const at = this.started ? buf.indexOf('\r\n\r\n', from, 'latin1') : -1;
+    const at = this.started ? headEnd(buf, from) : -1;
     const end = at < 0 ? -1 : at + 4;
     if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) throw this.overLimit(buf);
     if (end < 0) {
@@ -166,6 +166,25 @@ export class HeadReader<T> {
     this.lead = i;
     this.started = i < buf.length;
   }
+}
+
+/**
+ * Where the first CRLF CRLF in `buf` at or after `from` begins; -1 for none. Horspool's search, in
+ * JavaScript (a head is short: node's `indexOf` costs more in its calls than in its search): the
+ * window's last byte tells how far the next one may start, most often four bytes on. Internal (exported
+ * for its test).
+ */
+export function headEnd(buf: Uint8Array, from: number): number {
+  const n = buf.length;
+  let i = from + 3;
+  while (i < n) {
+    const c = buf[i]!;
+    if (c === 0x0a) {
+      if (buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d) return i - 3;
+      i += 2; // the LF may be the pattern's first one
+    } else i += c === 0x0d ? 1 : 4;
+  }
+  return -1;
 }
 
 /** Whether `buf` holds an LF not preceded by a CR at or after `from` (`from` - 1 may be its CR). */
@@ -257,13 +276,14 @@ function parseFields(
   let fields = 0;
   /** The known names met so far, a bit each (by their index in KNOWN_NAMES): a repeat is found without a look-up. */
   let seen = 0;
+  const tchar = tcharTable;
   while (eol >= 0) {
     const start = eol + 2;
     // Counted as they come; a refused field first counts the rest (a head over the limit is 431 whatever its fields hold).
     if (++fields > limits.maxHeaders) throw tooManyFields(limits);
     // The name: token characters up to the colon; no white space before it, no obs-fold (RFC 9112 §5).
     let colon = start;
-    while (colon < n && tcharTable[b[at + colon]!] === 1) colon++;
+    while (colon < n && tchar[b[at + colon]!] === 1) colon++;
     if (colon === start || colon === n || b[at + colon] !== 0x3a /* : */) throw badName(head, start, fields, limits);
     // The value, up to the CRLF (or the end of the head): no control character, a lone CR or LF included.
     eol = -1;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { HeadError, HeadReader, type ParsedRequest, parseRequestHead } from '../../src/proto/http.js';
+import { HeadError, HeadReader, headEnd, type ParsedRequest, parseRequestHead } from '../../src/proto/http.js';
 
 const seed = process.env.FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.FUZZ_SEED);
 console.log(`fast-check seed ${seed} (replay with FUZZ_SEED=${seed})`);
@@ -150,5 +150,15 @@ describe("the request parser's byte scans", () => {
         'x',
       ]);
     }
+  });
+
+  it("find a head's end where Buffer's indexOf finds CRLF CRLF, from any offset", () => {
+    const bytes = fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b.map((x) => [0x0d, 0x0a, 0x61][x % 3]!)));
+    fc.assert(
+      fc.property(bytes, fc.nat({ max: 16 }), (b, from) => {
+        assert.equal(headEnd(b, from), b.indexOf('\r\n\r\n', from, 'latin1'));
+      }),
+      { seed, numRuns: 20000 },
+    );
   });
 });
