@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { HeadError, HeadReader, headEnd, type ParsedRequest, parseRequestHead } from '../../src/proto/http.js';
+import { validateUpgradeRequest } from '../../src/proto/handshake-server.js';
+import { WebSocketError } from '../../src/errors.js';
 
 const seed = process.env.FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.FUZZ_SEED);
 console.log(`fast-check seed ${seed} (replay with FUZZ_SEED=${seed})`);
@@ -159,6 +161,51 @@ describe("the request parser's byte scans", () => {
         assert.equal(headEnd(b, from), b.indexOf('\r\n\r\n', from, 'latin1'));
       }),
       { seed, numRuns: 20000 },
+    );
+  });
+
+  it("are validated the same way with the parser's shortcuts (lower-case keys, one Host) as without", () => {
+    // Upgrade requests with their usual fields in any order and case, sometimes one missing, repeated or bad.
+    const field = fc.constantFrom(
+      'Host: example.com',
+      'host: a:1',
+      'Host: ',
+      'Upgrade: websocket',
+      'UPGRADE: WebSocket, h2c',
+      'upgrade: h2c',
+      'Connection: Upgrade',
+      'connection: keep-alive, upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-key: short',
+      'Sec-WebSocket-Version: 13',
+      'SEC-WEBSOCKET-VERSION: 8',
+      'Sec-WebSocket-Protocol: chat, superchat',
+      'Sec-WebSocket-Protocol: b@d',
+      'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits',
+      'Content-Length: 0',
+      'content-length: 5',
+      'Transfer-Encoding: chunked',
+      'Origin: http://example.com',
+    );
+    const validation = (r: ParsedRequest, parsed: boolean): unknown => {
+      try {
+        return validateUpgradeRequest(r, parsed);
+      } catch (e) {
+        assert.ok(e instanceof WebSocketError, String(e));
+        return e.code;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 9 }), (fields) => {
+        let r: ParsedRequest;
+        try {
+          r = parseRequestHead(['GET /x HTTP/1.1', ...fields].join('\r\n'), limits);
+        } catch {
+          return; // a second Host: refused by the parser
+        }
+        assert.deepEqual(validation(r, true), validation(r, false));
+      }),
+      { seed, numRuns: 3000 },
     );
   });
 });
