@@ -50,7 +50,7 @@ export interface ValidUpgrade {
   extensions: ExtensionOffer[] | null;
 }
 
-function header(headers: HttpHeaders, name: string, value: HeaderValue): HeaderValue {
+function header(headers: HttpHeaders, name: string, value: HeaderValue, lowerCaseKeys = false): HeaderValue {
   // `value` is `headers[name]`, read by the caller with the name written out: V8 keeps such a load
   // fast, where `headers[name]` with a name that varies is a generic lookup every time.
   // Plain request objects may spell names in any case; node:http lower-cases them. Only a key as
@@ -58,7 +58,8 @@ function header(headers: HttpHeaders, name: string, value: HeaderValue): HeaderV
   // and the one letter it lengthens ('İ') turns into a string that is not ASCII.
   // Most lookups that miss are of fields a request usually lacks (Content-Length, the subprotocols):
   // the names are walked without an array of them made per miss (own names only, as Object.keys).
-  if (value !== undefined) return value;
+  // `lowerCaseKeys`: the library's own parser made the object, every key lower-case: no walk.
+  if (value !== undefined || lowerCaseKeys) return value;
   for (const k in headers) {
     if (k.length === name.length && isCaselessly(k, name) && Object.hasOwn(headers, k)) return headers[k];
   }
@@ -144,8 +145,13 @@ export function isUpgrade(req: UpgradeRequest): boolean {
   );
 }
 
-/** Checks a request against RFC 6455 §4.2.1; throws a HandshakeError naming the first fault. */
-export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
+/**
+ * Checks a request against RFC 6455 §4.2.1; throws a HandshakeError naming the first fault. `parsed`:
+ * `req` is what the library's own parser (`parseRequestHead`) made, untouched since: every key is
+ * lower-case and a second Host was refused, so no key is searched in another case and the raw fields
+ * are not counted again. Internal (the package exports `isUpgrade`, not this).
+ */
+export function validateUpgradeRequest(req: UpgradeRequest, parsed = false): ValidUpgrade {
   if (typeof req !== 'object' || req === null || typeof req.headers !== 'object' || req.headers === null) {
     throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'the request must have headers');
   }
@@ -167,10 +173,10 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'the request target is neither a path nor an absolute URI');
   }
   if (typeof target === 'string') checkNoFragment(target);
-  const host = single(header(h, 'host', h.host));
+  const host = single(header(h, 'host', h.host, parsed));
   if (host === undefined || host === '') throw new HandshakeError('ERR_WS_NO_HOST', 400);
   // node:http keeps the first of several Host fields; RFC 9112 §3.2 wants such a request refused.
-  const raw = (req as { rawHeaders?: unknown }).rawHeaders;
+  const raw = parsed ? undefined : (req as { rawHeaders?: unknown }).rawHeaders;
   if (Array.isArray(raw) && hostFields(raw) > 1)
     throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'more than one Host header');
   // RFC 9112 §3.2: a Host field with an invalid value MUST be answered 400, as a missing or repeated one.
@@ -178,34 +184,34 @@ export function validateUpgradeRequest(req: UpgradeRequest): ValidUpgrade {
   // A body (RFC 9112 §6.3) belongs to the request: the frames would start after it, where nobody
   // reads it; taken for frames instead, its bytes would be messages the client never framed (RFC
   // 9110 §9.3.1: content in a GET has no semantics and may be rejected as a smuggling attempt).
-  const length = header(h, 'content-length', h['content-length']);
+  const length = header(h, 'content-length', h['content-length'], parsed);
   if (
     (length !== undefined && !/^0+$/.test(single(length)!)) ||
-    header(h, 'transfer-encoding', h['transfer-encoding']) !== undefined
+    header(h, 'transfer-encoding', h['transfer-encoding'], parsed) !== undefined
   )
     throw new HandshakeError(
       'ERR_WS_BAD_REQUEST',
       400,
       'the upgrade request has a body (Content-Length or Transfer-Encoding)',
     );
-  const connection = header(h, 'connection', h.connection);
+  const connection = header(h, 'connection', h.connection, parsed);
   if (connection === undefined) throw new HandshakeError('ERR_WS_NO_CONNECTION', 400);
   if (!hasToken(connection, 'upgrade')) throw new HandshakeError('ERR_WS_NO_CONNECTION_UPGRADE', 400);
-  const upgrade = header(h, 'upgrade', h.upgrade);
+  const upgrade = header(h, 'upgrade', h.upgrade, parsed);
   if (upgrade === undefined) throw new HandshakeError('ERR_WS_NO_UPGRADE', 400);
   if (!hasToken(upgrade, 'websocket')) throw new HandshakeError('ERR_WS_NO_UPGRADE_WEBSOCKET', 400);
-  const key = single(header(h, 'sec-websocket-key', h['sec-websocket-key']));
+  const key = single(header(h, 'sec-websocket-key', h['sec-websocket-key'], parsed));
   if (key === undefined) throw new HandshakeError('ERR_WS_NO_SEC_KEY', 400);
   if (!isBase64Key(key)) throw new HandshakeError('ERR_WS_BAD_SEC_KEY', 400);
-  const secVersion = single(header(h, 'sec-websocket-version', h['sec-websocket-version']));
+  const secVersion = single(header(h, 'sec-websocket-version', h['sec-websocket-version'], parsed));
   if (secVersion === undefined) throw new HandshakeError('ERR_WS_NO_SEC_VERSION', 400);
   if (secVersion !== '13') throw new HandshakeError('ERR_WS_BAD_SEC_VERSION', 426, secVersion);
-  const offered = header(h, 'sec-websocket-protocol', h['sec-websocket-protocol']);
+  const offered = header(h, 'sec-websocket-protocol', h['sec-websocket-protocol'], parsed);
   const protocols = offered === undefined ? NONE : splitList(offered);
   for (const p of protocols) {
     if (!isToken(p)) throw new HandshakeError('ERR_WS_BAD_REQUEST', 400, 'malformed Sec-WebSocket-Protocol');
   }
-  const extensions = header(h, 'sec-websocket-extensions', h['sec-websocket-extensions']);
+  const extensions = header(h, 'sec-websocket-extensions', h['sec-websocket-extensions'], parsed);
   return { key, protocols, extensions: extensions === undefined ? NONE : parseExtensions(extensions) };
 }
 

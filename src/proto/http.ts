@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { shown, WebSocketError, type ErrorCode } from '../errors.js';
-import { isOws, isToken, isTokenChar, trimOws, type HeaderValue } from './tokens.js';
+import { isOws, isToken, tcharTable, trimOws, type HeaderValue } from './tokens.js';
 
 /** Request header fields by lower-case name, as node:http's `IncomingMessage.headers`. */
 export type HttpHeaders = Record<string, HeaderValue>;
@@ -84,7 +84,7 @@ export class HeadReader<T> {
    */
   constructor(
     private readonly limits: HeadLimits,
-    private readonly parse: (head: string, limits: HeadLimits) => T,
+    private readonly parse: (head: string, limits: HeadLimits, bytes: Uint8Array, at: number) => T,
     skipEmptyLines = parse === (parseRequestHead as unknown),
   ) {
     this.started = !skipEmptyLines;
@@ -111,7 +111,7 @@ export class HeadReader<T> {
     }
     if (!this.started) this.skipEmptyLines(buf);
     from = Math.max(from, this.lead);
-    const at = this.started ? buf.indexOf('\r\n\r\n', from, 'latin1') : -1;
+    const at = this.started ? headEnd(buf, from) : -1;
     const end = at < 0 ? -1 : at + 4;
     if (end < 0 ? buf.length > this.limits.maxHeaderBytes : end > this.limits.maxHeaderBytes) throw this.overLimit(buf);
     if (end < 0) {
@@ -129,7 +129,7 @@ export class HeadReader<T> {
       }
       return { done: false };
     }
-    const head = this.parse(buf.toString('latin1', this.lead, end - 4), this.limits);
+    const head = this.parse(buf.toString('latin1', this.lead, end - 4), this.limits, buf, this.lead);
     // The rest is copied out of the accumulator, or is a view of the caller's own chunk.
     const rest = this.acc === null ? buf.subarray(end) : Buffer.from(buf.subarray(end));
     this.acc = null;
@@ -168,6 +168,25 @@ export class HeadReader<T> {
   }
 }
 
+/**
+ * Where the first CRLF CRLF in `buf` at or after `from` begins; -1 for none. Horspool's search, in
+ * JavaScript (a head is short: node's `indexOf` costs more in its calls than in its search): the
+ * window's last byte tells how far the next one may start, most often four bytes on. Internal (exported
+ * for its test).
+ */
+export function headEnd(buf: Uint8Array, from: number): number {
+  const n = buf.length;
+  let i = from + 3;
+  while (i < n) {
+    const c = buf[i]!;
+    if (c === 0x0a) {
+      if (buf[i - 1] === 0x0d && buf[i - 2] === 0x0a && buf[i - 3] === 0x0d) return i - 3;
+      i += 2; // the LF may be the pattern's first one
+    } else i += c === 0x0d ? 1 : 4;
+  }
+  return -1;
+}
+
 /** Whether `buf` holds an LF not preceded by a CR at or after `from` (`from` - 1 may be its CR). */
 function bareLf(buf: Buffer, from: number): boolean {
   for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
@@ -184,8 +203,13 @@ function bareCr(buf: Buffer, from: number): boolean {
   return false;
 }
 
-/** Parses a request head without its final CRLF CRLF. */
-export function parseRequestHead(head: string, limits: HeadLimits): ParsedRequest {
+/**
+ * Parses a request head without its final CRLF CRLF. `bytes`, when given, holds the head's bytes from
+ * `at` on (`bytes[at + i]` is `head.charCodeAt(i)`, as for a head decoded as Latin-1): the scans read
+ * them, which V8 does faster than a string's characters; the strings are cut from `head`.
+ */
+export function parseRequestHead(head: string, limits: HeadLimits, bytes?: Uint8Array, at = 0): ParsedRequest {
+  const b = bytes ?? codesOf(head);
   const eol = head.indexOf('\r\n');
   const requestLine = eol < 0 ? head : head.slice(0, eol);
   const sp1 = requestLine.indexOf(' ');
@@ -197,21 +221,52 @@ export function parseRequestHead(head: string, limits: HeadLimits): ParsedReques
   const target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
   if (!isToken(method)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed method');
-  if (!/^HTTP\/\d\.\d$/.test(version)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed HTTP version');
-  for (let i = 0; i < target.length; i++) {
-    const c = target.charCodeAt(i);
+  if (!isHttpVersion(version)) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed HTTP version');
+  for (let i = at + sp1 + 1; i < at + sp2; i++) {
+    const c = b[i]!;
     if (c <= 0x20 || c >= 0x7f) throw new HeadError('ERR_WS_BAD_REQUEST', 400, 'malformed request target');
   }
-  const { headers, rawHeaders } = parseFields(head, eol, limits);
+  const { headers, rawHeaders } = parseFields(head, eol, limits, b, at);
   return { method, target, httpVersion: version.slice(5), headers, rawHeaders };
+}
+
+/** Whether `v` is `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3), as /^HTTP\/\d\.\d$/ says, without running it. */
+function isHttpVersion(v: string): boolean {
+  return (
+    v.length === 8 && v.startsWith('HTTP/') && isDigit(v.charCodeAt(5)) && v[6] === '.' && isDigit(v.charCodeAt(7))
+  );
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * A string's characters as bytes, for the scans of a head given as a string alone: its Latin-1 bytes,
+ * and 0x80 for a character past U+00FF, which the scans take as they take that character (obs-text:
+ * no tchar, allowed in a value).
+ */
+function codesOf(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    b[i] = c > 0xff ? 0x80 : c;
+  }
+  return b;
 }
 
 /**
  * Parses the header fields of a head, the CRLF-separated lines after its first line (which ends at
- * `eol`; -1: there are none), strictly: token names, no obs-fold, one Host. One pass over the
- * characters, in place: no line is sliced out, only each name and value.
+ * `eol`; -1: there are none), strictly: token names, no obs-fold, one Host. One pass over the bytes
+ * (`b[at + i]` is `head.charCodeAt(i)`), in place: no line is sliced out, only each name and value.
  */
-function parseFields(head: string, eol: number, limits: HeadLimits): { headers: HttpHeaders; rawHeaders: string[] } {
+function parseFields(
+  head: string,
+  eol: number,
+  limits: HeadLimits,
+  b: Uint8Array,
+  at: number,
+): { headers: HttpHeaders; rawHeaders: string[] } {
   // No prototype (a field named `constructor` or `__proto__` is one like any other), and in V8's
   // fast mode, which Object.create(null) is not: heads with the same fields in the same order share
   // a hidden class, so the look-ups of validation and its Object.keys hit V8's caches.
@@ -219,21 +274,24 @@ function parseFields(head: string, eol: number, limits: HeadLimits): { headers: 
   const rawHeaders: string[] = [];
   const n = head.length;
   let fields = 0;
+  /** The known names met so far, a bit each (by their index in KNOWN_NAMES): a repeat is found without a look-up. */
+  let seen = 0;
+  const tchar = tcharTable;
   while (eol >= 0) {
     const start = eol + 2;
     // Counted as they come; a refused field first counts the rest (a head over the limit is 431 whatever its fields hold).
     if (++fields > limits.maxHeaders) throw tooManyFields(limits);
     // The name: token characters up to the colon; no white space before it, no obs-fold (RFC 9112 §5).
     let colon = start;
-    while (colon < n && isTokenChar(head.charCodeAt(colon))) colon++;
-    if (colon === start || head.charCodeAt(colon) !== 0x3a /* : */) throw badName(head, start, fields, limits);
+    while (colon < n && tchar[b[at + colon]!] === 1) colon++;
+    if (colon === start || colon === n || b[at + colon] !== 0x3a /* : */) throw badName(head, start, fields, limits);
     // The value, up to the CRLF (or the end of the head): no control character, a lone CR or LF included.
     eol = -1;
     let end = colon + 1;
     for (; end < n; end++) {
-      const c = head.charCodeAt(end);
+      const c = b[at + end]!;
       if (c < 0x20 ? c !== 0x09 : c === 0x7f) {
-        if (c === 0x0d && head.charCodeAt(end + 1) === 0x0a) {
+        if (c === 0x0d && end + 1 < n && b[at + end + 1] === 0x0a) {
           eol = end;
           break;
         }
@@ -241,17 +299,29 @@ function parseFields(head: string, eol: number, limits: HeadLimits): { headers: 
       }
     }
     let a = colon + 1;
-    while (a < end && isOws(head.charCodeAt(a))) a++;
-    while (end > a && isOws(head.charCodeAt(end - 1))) end--;
-    const name = head.slice(start, colon);
+    while (a < end && isOws(b[at + a]!)) a++;
+    while (end > a && isOws(b[at + end - 1]!)) end--;
     const value = head.slice(a, end);
-    const known = knownName(head, start, colon);
-    const key = known < 0 ? name.toLowerCase() : KNOWN_NAMES[known]!;
-    rawHeaders.push(name, value);
-    const prev = headers[key];
-    if (prev === undefined) headers[key] = value;
-    else if (key === 'host') throw badField(head, end, fields, limits, 'more than one Host header');
-    else headers[key] = `${String(prev)}, ${value}`;
+    const known = knownName(b, at + start, colon - start);
+    if (known < 0) {
+      const name = head.slice(start, colon);
+      const key = name.toLowerCase();
+      rawHeaders.push(name, value);
+      const prev = headers[key];
+      headers[key] = prev === undefined ? value : `${String(prev)}, ${value}`;
+      continue;
+    }
+    const k = known & KNOWN_INDEX;
+    // A name spelled as usual is that constant, not a slice of the head.
+    rawHeaders.push(known & AS_SPELLED ? SPELLED[k]! : head.slice(start, colon), value);
+    if ((seen & (1 << k)) === 0) {
+      seen |= 1 << k;
+      storeKnown(headers, k, value);
+    } else if (k === 0 /* host */) throw badField(head, end, fields, limits, 'more than one Host header');
+    else {
+      const key = KNOWN_NAMES[k]!;
+      headers[key] = `${String(headers[key])}, ${value}`;
+    }
   }
   return { headers, rawHeaders };
 }
@@ -259,6 +329,7 @@ function parseFields(head: string, eol: number, limits: HeadLimits): { headers: 
 /**
  * The field names of a handshake request, lower-case, written here as constants: a field with one
  * of them takes it as its key (V8 then neither lower-cases nor looks the name up to use it as one).
+ * `host` first: index 0.
  */
 const KNOWN_NAMES = [
   'host',
@@ -272,17 +343,102 @@ const KNOWN_NAMES = [
   'sec-websocket-extensions',
 ];
 
-/** Which of KNOWN_NAMES the token `head[from, to)` is, whatever its case; -1 for none. */
-function knownName(head: string, from: number, to: number): number {
-  for (let k = 0; k < KNOWN_NAMES.length; k++) {
-    const known = KNOWN_NAMES[k]!;
-    if (known.length !== to - from) continue;
-    let i = 0;
-    // OR 0x20 lower-cases a letter and keeps '-'; no other tchar turns into a lower-case letter or '-'.
-    while (i < known.length && (head.charCodeAt(from + i) | 0x20) === known.charCodeAt(i)) i++;
-    if (i === known.length) return k;
+/** The same names as clients usually spell them. */
+const SPELLED = [
+  'Host',
+  'Upgrade',
+  'Connection',
+  'Origin',
+  'User-Agent',
+  'Sec-WebSocket-Key',
+  'Sec-WebSocket-Version',
+  'Sec-WebSocket-Protocol',
+  'Sec-WebSocket-Extensions',
+];
+
+const KNOWN_BYTES = KNOWN_NAMES.map((name) => Buffer.from(name, 'latin1'));
+const SPELLED_BYTES = SPELLED.map((name) => Buffer.from(name, 'latin1'));
+/** In knownName's answer: the index (KNOWN_INDEX bits), and whether the name is spelled as SPELLED says. */
+const KNOWN_INDEX = 0xf;
+const AS_SPELLED = 0x10;
+
+/**
+ * Which of KNOWN_NAMES the token of `length` bytes at `b[from]` is, whatever its case: its index, with
+ * AS_SPELLED if it is spelled as SPELLED says; -1 for none. The length settles the candidate (two
+ * names share one, which their first letters tell apart).
+ */
+function knownName(b: Uint8Array, from: number, length: number): number {
+  let k: number;
+  switch (length) {
+    case 4:
+      k = 0;
+      break;
+    case 7:
+      k = 1;
+      break;
+    case 10:
+      k = (b[from]! | 0x20) === 0x63 /* c */ ? 2 : 4;
+      break;
+    case 6:
+      k = 3;
+      break;
+    case 17:
+      k = 5;
+      break;
+    case 21:
+      k = 6;
+      break;
+    case 22:
+      k = 7;
+      break;
+    case 24:
+      k = 8;
+      break;
+    default:
+      return -1;
   }
-  return -1;
+  const lower = KNOWN_BYTES[k]!;
+  const spelled = SPELLED_BYTES[k]!;
+  let same = AS_SPELLED;
+  for (let i = 0; i < length; i++) {
+    const c = b[from + i]!;
+    // OR 0x20 lower-cases a letter and keeps '-'; no other tchar turns into a lower-case letter or '-'.
+    if ((c | 0x20) !== lower[i]) return -1;
+    if (c !== spelled[i]) same = 0;
+  }
+  return k | same;
+}
+
+/** Sets the known field `k` (an index in KNOWN_NAMES) by its written-out name: V8 keeps such a store fast. */
+function storeKnown(h: HttpHeaders, k: number, value: string): void {
+  switch (k) {
+    case 0:
+      h.host = value;
+      break;
+    case 1:
+      h.upgrade = value;
+      break;
+    case 2:
+      h.connection = value;
+      break;
+    case 3:
+      h.origin = value;
+      break;
+    case 4:
+      h['user-agent'] = value;
+      break;
+    case 5:
+      h['sec-websocket-key'] = value;
+      break;
+    case 6:
+      h['sec-websocket-version'] = value;
+      break;
+    case 7:
+      h['sec-websocket-protocol'] = value;
+      break;
+    default:
+      h['sec-websocket-extensions'] = value;
+  }
 }
 
 function tooManyFields(limits: HeadLimits): HeadError {
@@ -314,7 +470,7 @@ export function parseResponseHead(head: string, limits: HeadLimits): ParsedRespo
   const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]!);
   if (!m) throw new HeadError('ERR_WS_BAD_RESPONSE', 0, 'malformed status line');
   const unfolded = unfold(lines).join('\r\n');
-  const { headers, rawHeaders } = parseFields(unfolded, unfolded.indexOf('\r\n'), limits);
+  const { headers, rawHeaders } = parseFields(unfolded, unfolded.indexOf('\r\n'), limits, codesOf(unfolded), 0);
   return { status: Number(m[2]), reason: m[3] ?? '', httpVersion: m[1]!, headers, rawHeaders };
 }
 

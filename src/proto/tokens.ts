@@ -92,8 +92,11 @@ function elementIs(s: string, a: number, b: number, want: string): boolean {
   return sameLength;
 }
 
-// tchar of RFC 9110 §5.6.2
-const tcharTable = new Uint8Array(128);
+/**
+ * 1 for each byte that is a tchar of RFC 9110 §5.6.2, else 0: 256 entries, so that any byte indexes it
+ * (a scan of a head's bytes needs no range check).
+ */
+export const tcharTable = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") tcharTable[c.charCodeAt(0)] = 1;
 for (let c = 0x30; c <= 0x39; c++) tcharTable[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) tcharTable[c] = 1;

@@ -104,7 +104,7 @@ export function startAccept(
         refuse(ws, he.status, he, opts, c);
         return;
       }
-      if (r.done) respond(ws, r.head, r.rest, opts, c);
+      if (r.done) respond(ws, r.head, r.rest, opts, c, true);
     };
     ws.read(onBytes);
     if (opts.head && opts.head.length > 0) onBytes(Buffer.from(opts.head));
@@ -147,18 +147,20 @@ function refuseFor(ws: HandshakeHost, e: unknown, opts: Opts, c: Completion<void
   else refuse(ws, 500, asError(e), opts, c, headRequest);
 }
 
+/** `parsed`: `req` is what accept()'s own reader just parsed (nobody else has seen it: see validateUpgradeRequest). */
 function respond(
   ws: HandshakeHost,
   req: UpgradeRequest,
   head: Buffer | undefined,
   opts: Opts,
   c: Completion<void>,
+  parsed = false,
 ): void {
-  if (req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
+  if (!parsed && req.headers[':method'] !== undefined) return respondH2(ws, req, opts, c);
   let agreed: Agreement;
   let bytes: Buffer;
   try {
-    const valid = validated(req);
+    const valid = parsed ? validateUpgradeRequest(req, true) : validated(req);
     agreed = agree(ws, req, valid, opts);
     bytes = acceptResponse(valid.key, agreed.protocol, agreed.extensions, opts.decorator);
   } catch (e) {
