@@ -299,7 +299,7 @@ describe('connect() over HTTP/2 against a hostile server: the WebSocket’s stre
     assert.equal(session.destroyed, false);
   });
 
-  it('a flow-control window the server never opens (SETTINGS_INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE): a write waits, its signal withdraws it (ERR_WS_ABORTED), close() ends after closeTimeout (ERR_WS_TIMEOUT) with RST_STREAM CANCEL; the shared session lives', async (t) => {
+  it('a flow-control window the server never opens (SETTINGS_INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE): a write waits, its signal settles it (ERR_WS_ABORTED), close() ends after closeTimeout (ERR_WS_TIMEOUT) with RST_STREAM CANCEL and fails the write still waiting with it (not done); the shared session lives', async (t) => {
     const zeroWindow = Buffer.concat([ENABLE_CONNECT, Buffer.from([0, 4, 0, 0, 0, 0])]);
     let resetSeen!: (code: number) => void;
     const resetCode = new Promise<number>((resolve) => {
@@ -326,7 +326,10 @@ describe('connect() over HTTP/2 against a hostile server: the WebSocket’s stre
     assert.equal(settled, false, 'the write waits for the window');
     abort.abort();
     await assert.rejects(write, { code: 'ERR_WS_ABORTED' });
+    // A write nobody withdraws fails when the stream is given up: node calls it back without an error then.
+    const cut = ws.write('cut off');
     await assert.rejects(ws.close(), { code: 'ERR_WS_TIMEOUT' });
+    await assert.rejects(cut, { code: 'ERR_WS_TIMEOUT' });
     assert.equal(await resetCode, http2.constants.NGHTTP2_CANCEL);
     assert.equal(
       server.frames.some((f) => f.type === 0 && f.payload.length > 0),
@@ -336,6 +339,23 @@ describe('connect() over HTTP/2 against a hostile server: the WebSocket’s stre
     await roundTrip(session);
     assert.equal(session.destroyed, false, 'the shared session lives');
     assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`);
+  });
+
+  it('a window never opened and idleTimeout: the write waiting on it fails with ERR_WS_TIMEOUT when the stream is given up, not done (node calls it back without an error)', async (t) => {
+    const zeroWindow = Buffer.concat([ENABLE_CONNECT, Buffer.from([0, 4, 0, 0, 0, 0])]);
+    const server = await hostile(
+      t,
+      (f, socket) => {
+        if (f.type === HEADERS) ok(f.stream, socket);
+      },
+      zeroWindow,
+    );
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`, { ...noDeadline, idleTimeout: 100 });
+    const write = ws.write('never sent');
+    await assert.rejects(write, { code: 'ERR_WS_TIMEOUT' });
+    await ws.whenClosed();
+    assert.equal(ws.closeInfo?.error?.code, 'ERR_WS_TIMEOUT');
+    await server.closed[0];
   });
 
   it('a server that never answers: handshakeTimeout (ERR_WS_TIMEOUT) and the signal (ERR_WS_ABORTED) each reset the stream with CANCEL; no timer left, the shared session lives', async (t) => {
