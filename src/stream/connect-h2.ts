@@ -6,6 +6,8 @@
  */
 import { Buffer } from 'node:buffer';
 import http2 from 'node:http2';
+// Imported, not the global: node's global `performance` is a getter, run on every use.
+import { performance } from 'node:perf_hooks';
 import { WebSocketError } from '../errors.js';
 import { normaliseStreamOptions, type StreamOptions } from '../options.js';
 import { acceptAsClient, clientOffer, type DeflateParams } from '../proto/deflate-params.js';
@@ -13,6 +15,7 @@ import { parseExtensions } from '../proto/extensions.js';
 import { ClientHandshakeError, chosenSubprotocol } from '../proto/handshake-client.js';
 import { requestFieldsH2 } from '../proto/handshake-h2.js';
 import { splitList } from '../proto/tokens.js';
+import { BODY_MAX, BODY_WAIT } from './handshake.js';
 import { WebSocketStream, adoptOpen } from './websocket-stream.js';
 
 export interface ConnectH2Options extends StreamOptions {
@@ -199,6 +202,53 @@ function answerOf(session: http2.ClientHttp2Session, req: http2.ClientHttp2Strea
   });
 }
 
+/** How long the body of a refusal may still take: BODY_WAIT, or what is left of the handshake's deadline when less. */
+function bodyWait(handshakeTimeout: number, started: number): number {
+  if (handshakeTimeout === 0) return BODY_WAIT;
+  return Math.max(0, Math.min(BODY_WAIT, handshakeTimeout - (performance.now() - started)));
+}
+
+/**
+ * The body of a refused extended CONNECT, as over HTTP/1.1 (handshake.ts): what comes until the
+ * stream ends or fails, BODY_MAX bytes, or `waitMs`, whichever is first (its first BODY_MAX bytes);
+ * `aborted` when `signal` aborted first (the handshake then fails with ERR_WS_ABORTED, not the refusal).
+ * A failure of the stream meanwhile, such as its session's, ends the body: answerOf left a listener for it.
+ */
+function refusalBody(
+  req: http2.ClientHttp2Stream,
+  waitMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ body: Buffer; aborted: boolean }> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const onData = (d: Buffer): void => {
+      parts.push(d);
+      size += d.length;
+      if (size >= BODY_MAX) done(false);
+    };
+    const onEnd = (): void => done(false);
+    const onAbort = (): void => done(true);
+    const timer = setTimeout(onEnd, waitMs);
+    function done(aborted: boolean): void {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onEnd);
+      signal?.removeEventListener('abort', onAbort);
+      // Read no more of it (its flow-control window is not opened again for bytes nobody keeps).
+      req.pause();
+      resolve({ body: Buffer.concat(parts, size).subarray(0, BODY_MAX), aborted });
+    }
+    if (signal?.aborted) return done(true);
+    if (req.destroyed) return done(false); // reset or its session gone before the body was read: nothing more comes
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('close', onEnd);
+  });
+}
+
 export async function connectH2(url: URL, options: ConnectH2Options): Promise<WebSocketStream> {
   const {
     protocols = [],
@@ -265,6 +315,7 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
     return fail(sessionGone(`refused a new stream (${(e as Error).message})`));
   }
   // The CONNECT's answer is the handshake: bounded by handshakeTimeout and the signal.
+  const connectStarted = performance.now();
   const answered = answerOf(session, req);
   const response = await bounded(answered, handshakeTimeout, 'the extended CONNECT', signal).catch(
     (e: WebSocketError) => {
@@ -276,26 +327,17 @@ export async function connectH2(url: URL, options: ConnectH2Options): Promise<We
   const status = Number(response[':status']);
   // Any 2xx answers a CONNECT with success (RFC 9110 §9.3.6, RFC 8441 §5).
   if (status < 200 || status > 299) {
-    const parts: Buffer[] = [];
-    let size = 0;
-    // (A failure of the stream while its body is read, such as its session's: answerOf left a listener for it.)
-    await new Promise<void>((resolve) => {
-      req.on('data', (d: Buffer) => {
-        if (size < 65536) {
-          parts.push(d);
-          size += d.length;
-        }
-      });
-      req.once('end', resolve);
-      req.once('close', resolve);
-      setTimeout(resolve, 1000).unref();
-    });
+    const { body, aborted } = await refusalBody(req, bodyWait(handshakeTimeout, connectStarted), signal);
+    if (aborted) {
+      if (!req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
+      fail(new WebSocketError('ERR_WS_ABORTED'));
+    }
     const err = new ClientHandshakeError('ERR_WS_UPGRADE_DECLINED', `${status}`);
     err.response = {
       status,
       reason: '',
       headers: response as Record<string, string>,
-      body: Buffer.concat(parts).subarray(0, 65536),
+      body,
     };
     // A whole answer: our END_STREAM closes the stream. A RST_STREAM behind it is one more reset for nghttp2
     // to count (its guard against rapid reset): ~1000 declines in a burst on a shared session, and a node:http2

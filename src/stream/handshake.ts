@@ -112,9 +112,9 @@ export function readRequestOptions(o: RequestOptions): RequestOptions {
 }
 
 /** How much of a refused response's body is kept. */
-const BODY_MAX = 64 * 1024;
+export const BODY_MAX = 64 * 1024;
 /** How long to wait for the rest of a refused response's body, in ms. */
-const BODY_WAIT = 1000;
+export const BODY_WAIT = 1000;
 
 export function startHandshake(
   ws: HandshakeHost,

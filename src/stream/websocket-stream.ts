@@ -2121,13 +2121,19 @@ export class WebSocketStream implements AsyncIterable<ReceivedData> {
     this.#inFlight++;
     layer.write(bufs, (err) => {
       this.#inFlight--;
+      // Node calls a socket's or HTTP/2 stream's write back without an error when the stream was destroyed
+      // before the write completed (its onWriteComplete drops the cancel status): once the connection
+      // failed, such a write was cut off, not taken by the operating system, and reports the failure.
+      // (An open stream has no close state: one field read on the common path.)
+      const cut = err || this.#close === null || !layer.destroyed ? undefined : this.#close.failure;
       // A write cut short by a failure we know the reason of reports that reason.
       // A failed write after our close frame was decided: that frame was in it or behind it, and never went.
-      if (err && this.#close?.sent === true) this.#close.lost = true;
-      const e = err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null;
+      if ((err || cut) && this.#close?.sent === true) this.#close.lost = true;
+      const e =
+        cut ?? (err ? (this.#failure ?? new WebSocketError('ERR_WS_NEXT_LAYER', err.message, { cause: err })) : null);
       for (const w of waiters) settle(w, e);
       if (this.#afterWrites !== null) this.#settleAfterWrites(e);
-      if (this.#out.length > 0 && (this.#flags & FLUSH_SCHEDULED) === 0 && !err) this.#flush();
+      if (this.#out.length > 0 && (this.#flags & FLUSH_SCHEDULED) === 0 && e === null) this.#flush();
       if ((this.#flags & PAUSED) !== 0) this.#updateFlow();
     });
   }

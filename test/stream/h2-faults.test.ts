@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { type ClientHandshakeError, type WebSocketError, WebSocketStream, connect } from '../../src/index.js';
 import { h2Frame } from '../support/frames.js';
-import { type After, ca, connectHeaders, h2Server } from '../support/h2-server.js';
+import { type After, type RawH2Frame, ca, connectHeaders, h2Server, rawH2c } from '../support/h2-server.js';
 
 /** A client session whose SETTINGS arrived; destroyed after the test. */
 async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Session> {
@@ -21,45 +20,6 @@ async function sessionTo(t: After, port: number): Promise<http2.ClientHttp2Sessi
   t.after(() => session.destroy());
   await once(session, 'remoteSettings');
   return session;
-}
-
-/** A frame as the raw server below reads it. */
-type RawH2Frame = { type: number; flags: number; stream: number; payload: Buffer };
-
-/**
- * An h2c server of raw frames on 127.0.0.1, closed after the test: its preface is SETTINGS with
- * ENABLE_CONNECT_PROTOCOL; it acknowledges the client's SETTINGS and hands every frame the client sends, after
- * the client's preface, to `onFrame` with the socket to answer on.
- */
-async function rawH2c(t: After, onFrame: (f: RawH2Frame, socket: net.Socket) => void): Promise<number> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    socket.write(h2Frame(4, 0, 0, Buffer.from([0, 8, 0, 0, 0, 1])));
-    let buf = Buffer.alloc(0);
-    let prefaceLeft = 24;
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      const skip = Math.min(prefaceLeft, buf.length);
-      prefaceLeft -= skip;
-      buf = buf.subarray(skip);
-      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-        const size = buf.readUIntBE(0, 3);
-        const f = {
-          type: buf[3]!,
-          flags: buf[4]!,
-          stream: buf.readUInt32BE(5) & 0x7fffffff,
-          payload: buf.subarray(9, 9 + size),
-        };
-        buf = buf.subarray(9 + size);
-        if (f.type === 4 && (f.flags & 1) === 0) socket.write(h2Frame(4, 1, 0)); // SETTINGS ACK
-        onFrame(f, socket);
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  return (server.address() as AddressInfo).port;
 }
 
 describe('WebSocket over HTTP/2, client role, against a faulty server', { timeout: 60_000 }, () => {
