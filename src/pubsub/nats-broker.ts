@@ -94,6 +94,16 @@ export interface NatsBrokerOptions {
    */
   readonly maxHeldBytes?: number;
   /**
+   * Topics with no subscriber here (and no operation on them running) whose stream the broker
+   * remembers (JetStream): its name, epoch and the highest offset this process saw it reach, about
+   * 0.6 KB each. Past this many, the least recently used is forgotten, and learned again from the
+   * server at its next use (one more request): a process whose clients use many short-lived topics
+   * keeps a bounded memory. A forgotten topic's stream rolled back by a server started again with an
+   * older store is not noticed by this process (see doc/pubsub.md, *NATS broker*). Default 10,000;
+   * 0 forgets a topic as soon as nothing uses it.
+   */
+  readonly maxIdleTopics?: number;
+  /**
    * More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win.
    * Credentials here (`user`, `pass`, `token` or `authenticator`) replace those of `url`.
    */
@@ -187,6 +197,7 @@ const defaults = {
   pingIntervalMs: 5000,
   maxPingOut: 2,
   maxHeldBytes: MAX_HELD_BYTES,
+  maxIdleTopics: 10_000,
 } as const;
 
 /** The header that marks a binary message (text messages carry no header). */
@@ -289,18 +300,25 @@ export class NatsBroker implements Broker {
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
-  /** Streams by topic, made (or found) once per topic. */
+  /** Streams by topic, made (or found) once per topic (forgotten with the topic: `#touch`). */
   readonly #streams = new Map<string, Promise<StreamRef>>();
   /** The topic of each stream name made or found here (for JetStream's announcements). */
   readonly #topicOfStream = new Map<string, string>();
   /**
    * The highest sequence this process saw each topic's stream reach (stored, acknowledged or read), with the
    * stream's epoch; kept across reconnections, unlike `#streams`, so that a stream found lower under the same
-   * epoch is known to have been rolled back (`#rolledBack`).
+   * epoch is known to have been rolled back (`#rolledBack`). Forgotten with the topic (`#touch`).
    */
   readonly #reached = new Map<string, { epoch: string; seq: number }>();
-  /** Streams (name and epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
-  readonly #unpurged = new Set<string>();
+  /** Streams (by name, with the epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
+  readonly #unpurged = new Map<string, string>();
+  /**
+   * The idle topics (no subscription here, no operation running) that `#streams`, `#reached` and
+   * `#topicOfStream` remember, least recently used first: past `maxIdleTopics`, the first are forgotten (`#touch`).
+   */
+  readonly #recent = new Set<string>();
+  /** Operations running per topic (publish, position, history): their topic is not forgotten meanwhile. */
+  readonly #using = new Map<string, number>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
@@ -373,6 +391,12 @@ export class NatsBroker implements Broker {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
     checkMaxHeldBytes('NatsBroker', this.#options.maxHeldBytes);
+    if (!Number.isSafeInteger(this.#options.maxIdleTopics) || this.#options.maxIdleTopics < 0) {
+      throw new WebSocketError(
+        'ERR_WS_INVALID_ARGUMENT',
+        'NatsBroker: maxIdleTopics must be a whole number, at least 0',
+      );
+    }
   }
 
   /** Whether offsets and history come from JetStream (known once open). */
@@ -725,67 +749,71 @@ export class NatsBroker implements Broker {
       }
       return this.#corePosition(topic);
     }
-    for (let attempt = 0; ; attempt++) {
-      // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
-      const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
-      let seq: number;
-      try {
-        seq = (
-          await this.#untilLost(
-            this.#js.publish(stream.subject, data, {
-              headers,
-              timeout: this.#options.commandTimeoutMs,
-              expect: { streamName: stream.name },
-            }),
-            'while the publish was in flight: the message may have been stored',
-          )
-        ).seq;
-      } catch (err) {
-        const big = this.#tooBig(err, data);
-        if (big) throw big;
-        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
-        // No stream took it (the client says "no responders" this way): it was deleted, make it
-        // again, once. Any other failure is not retried: the message may have been stored.
-        this.#streams.delete(topic);
-        const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
-        if (!gone || attempt > 0 || !this.#available) {
-          // Its acknowledgement not back in time: JetStream may have stored it all the same.
-          const late = (err as { name?: string }).name === 'TimeoutError';
-          throw late
-            ? unavailable(
-                `no acknowledgement within ${this.#options.commandTimeoutMs} ms: the message may have been stored`,
-                err,
-              )
-            : failure(err);
-        }
-        continue;
-      }
-      let at: TopicPosition;
-      if (seq > stream.high && !stream.renewed) {
-        stream.high = seq;
-        at = { offset: seq, epoch: stream.epoch };
-      } else {
-        // A sequence this stream had passed, or JetStream announced the stream made again: it was
-        // deleted and made again since this process looked (by an operator); its epoch is read.
-        // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
+    const js = this.#js;
+    // (Its topic is not forgotten while the publication is on its way: `#touch`.)
+    return this.#whileUsing(topic, async () => {
+      for (let attempt = 0; ; attempt++) {
+        // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
+        const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
+        let seq: number;
         try {
-          const { stream: now } = await this.#untilLost(
-            this.#current(topic),
-            `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
-          );
-          at = { offset: seq, epoch: now.epoch };
+          seq = (
+            await this.#untilLost(
+              js.publish(stream.subject, data, {
+                headers,
+                timeout: this.#options.commandTimeoutMs,
+                expect: { streamName: stream.name },
+              }),
+              'while the publish was in flight: the message may have been stored',
+            )
+          ).seq;
         } catch (err) {
-          throw err instanceof WebSocketError ? err : failure(err);
+          const big = this.#tooBig(err, data);
+          if (big) throw big;
+          if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
+          // No stream took it (the client says "no responders" this way): it was deleted, make it
+          // again, once. Any other failure is not retried: the message may have been stored.
+          this.#streams.delete(topic);
+          const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
+          if (!gone || attempt > 0 || !this.#available) {
+            // Its acknowledgement not back in time: JetStream may have stored it all the same.
+            const late = (err as { name?: string }).name === 'TimeoutError';
+            throw late
+              ? unavailable(
+                  `no acknowledgement within ${this.#options.commandTimeoutMs} ms: the message may have been stored`,
+                  err,
+                )
+              : failure(err);
+          }
+          continue;
         }
+        let at: TopicPosition;
+        if (seq > stream.high && !stream.renewed) {
+          stream.high = seq;
+          at = { offset: seq, epoch: stream.epoch };
+        } else {
+          // A sequence this stream had passed, or JetStream announced the stream made again: it was
+          // deleted and made again since this process looked (by an operator); its epoch is read.
+          // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
+          try {
+            const { stream: now } = await this.#untilLost(
+              this.#current(topic),
+              `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
+            );
+            at = { offset: seq, epoch: now.epoch };
+          } catch (err) {
+            throw err instanceof WebSocketError ? err : failure(err);
+          }
+        }
+        this.#saw(topic, at.epoch, seq);
+        // Subscribed here: settled once this process delivered it (see OwnDeliveries).
+        const sub = this.#topics.get(topic);
+        if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
+          await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
+        }
+        return at;
       }
-      this.#saw(topic, at.epoch, seq);
-      // Subscribed here: settled once this process delivered it (see OwnDeliveries).
-      const sub = this.#topics.get(topic);
-      if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
-        await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
-      }
-      return at;
-    }
+    });
   }
 
   async subscribe(topic: string): Promise<void> {
@@ -807,6 +835,7 @@ export class NatsBroker implements Broker {
       resubscribing: false,
     };
     this.#topics.set(topic, sub);
+    this.#recent.delete(topic); // (not idle: not forgotten while subscribed)
     try {
       // (What the start still does after the loss finds the topic gone: it stops there.)
       await this.#untilLost(this.#start(topic, sub, this.#generation), 'while the topic was subscribed to');
@@ -815,6 +844,7 @@ export class NatsBroker implements Broker {
       if (this.#topics.get(topic) === sub) {
         this.#topics.delete(topic);
         this.#own.release(topic); // publishes waiting for a delivery that will not come here
+        this.#idleNow(topic);
       }
       stop(sub);
       throw err instanceof WebSocketError ? err : failure(err);
@@ -828,18 +858,68 @@ export class NatsBroker implements Broker {
     this.#own.release(topic);
     this.#endLate(sub); // (what a hole's wait holds is let go now, not at its timeout)
     stop(sub);
+    this.#idleNow(topic);
   }
 
   async position(topic: string): Promise<TopicPosition> {
     this.#ready();
     if (!this.#jsm) return this.#corePosition(topic);
-    const { stream, info } = await this.#untilLost(this.#current(topic), "while the topic's position was read");
+    const { stream, info } = await this.#whileUsing(topic, () =>
+      this.#untilLost(this.#current(topic), "while the topic's position was read"),
+    );
     return { offset: info.state.last_seq, epoch: stream.epoch };
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
-    return this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read");
+    return this.#whileUsing(topic, () =>
+      this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read"),
+    );
+  }
+
+  /** `work` on `topic`, which is not forgotten meanwhile (`#touch`). */
+  async #whileUsing<T>(topic: string, work: () => Promise<T>): Promise<T> {
+    this.#using.set(topic, (this.#using.get(topic) ?? 0) + 1);
+    this.#recent.delete(topic);
+    try {
+      return await work();
+    } finally {
+      const left = this.#using.get(topic)! - 1;
+      if (left > 0) this.#using.set(topic, left);
+      else {
+        this.#using.delete(topic);
+        this.#idleNow(topic);
+      }
+    }
+  }
+
+  /** `topic` may be idle now (unsubscribed, or its last operation done): it becomes the most recently used idle one. */
+  #idleNow(topic: string): void {
+    if (this.#reached.has(topic) || this.#streams.has(topic)) this.#touch(topic);
+  }
+
+  /**
+   * What the broker remembers of `topic` was used or added just now. Idle (no subscription here, no
+   * operation running), it becomes the most recently used of the idle topics remembered, and the
+   * least recently used past `maxIdleTopics` are forgotten; otherwise it is kept, and is counted
+   * again once idle (`#idleNow`). A forgotten topic is learned again from the server at its next
+   * use, as after a reconnection (its stream made or found, its epoch read).
+   */
+  #touch(topic: string): void {
+    this.#recent.delete(topic);
+    if (this.#topics.has(topic) || this.#using.has(topic)) return;
+    this.#recent.add(topic);
+    while (this.#recent.size > this.#options.maxIdleTopics) this.#forget(this.#recent.values().next().value as string);
+  }
+
+  /** Forgets what the broker remembers of `topic`'s stream (`#touch`). */
+  #forget(topic: string): void {
+    this.#recent.delete(topic);
+    this.#streams.delete(topic);
+    this.#reached.delete(topic);
+    const name = this.#streamName(topic);
+    if (this.#topicOfStream.get(name) === topic) this.#topicOfStream.delete(name);
+    this.#unpurged.delete(name);
   }
 
   /**
@@ -1039,12 +1119,18 @@ export class NatsBroker implements Broker {
         if (this.#streams.get(topic) === ref) this.#streams.delete(topic);
       });
     }
+    // (After it is remembered: a topic forgotten at once, with `maxIdleTopics` 0, leaves nothing.)
+    this.#touch(topic);
     return ref;
   }
 
+  /** The name of `topic`'s stream. */
+  #streamName(topic: string): string {
+    return `${this.#options.prefix}_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
+  }
+
   async #makeStream(topic: string): Promise<StreamRef> {
-    const hash = createHash('sha256').update(topic).digest('hex').slice(0, 40);
-    const name = `${this.#options.prefix}_${hash}`;
+    const name = this.#streamName(topic);
     const subject = this.#subject(topic, 'in');
     const config = {
       name,
@@ -1107,6 +1193,7 @@ export class NatsBroker implements Broker {
     }
     info = await this.#rolledBack(topic, name, info, seen);
     this.#topicOfStream.set(name, topic);
+    this.#touch(topic);
     return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
 
@@ -1139,6 +1226,7 @@ export class NatsBroker implements Broker {
         renewed: false,
       };
       this.#streams.set(topic, Promise.resolve(stream));
+      this.#touch(topic);
     } else {
       stream.renewed = false;
       if (info.state.last_seq > stream.high) stream.high = info.state.last_seq;
@@ -1172,9 +1260,8 @@ export class NatsBroker implements Broker {
         info = await this.#jsm!.streams.info(name);
       } catch (err) {
         // (Tried again at the next read of the stream; told once per stream and epoch.)
-        const key = `${name} ${info.created}`;
-        if (this.#unpurged.has(key)) return info;
-        this.#unpurged.add(key);
+        if (this.#unpurged.get(name) === info.created) return info;
+        this.#unpurged.set(name, info.created);
         warn(
           unavailable(
             `stream ${name} (topic ${JSON.stringify(topic)}) is back at offset ${info.state.last_seq} after ${seen}, and cannot be purged past it: ${errorText(err)}`,
@@ -1200,8 +1287,10 @@ export class NatsBroker implements Broker {
   /** Records that the topic's stream of `epoch` reached `seq` (`#reached`). */
   #saw(topic: string, epoch: string, seq: number): void {
     const reached = this.#reached.get(topic);
-    if (reached?.epoch !== epoch) this.#reached.set(topic, { epoch, seq });
-    else if (seq > reached.seq) reached.seq = seq;
+    if (reached?.epoch !== epoch) {
+      this.#reached.set(topic, { epoch, seq });
+      this.#touch(topic);
+    } else if (seq > reached.seq) reached.seq = seq;
   }
 
   async #info(stream: StreamRef): Promise<StreamInfo> {
