@@ -138,10 +138,20 @@ interface JsMsg {
   readonly seq: number;
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
+  /** `pending`: how many messages of the stream came after this one when it was delivered. */
+  readonly info: { readonly pending: number };
 }
-type ConsumerMessages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
+type ConsumerMessages = AsyncIterable<JsMsg> & {
+  close(): Promise<unknown>;
+  /** Ends the iteration of the messages. */
+  stop(): void;
+  /** The fetch's notifications: `heartbeat`, the server's idle heartbeat (nothing delivered for `idle_heartbeat`). */
+  status(): AsyncIterable<{ type: string }>;
+};
 interface Consumer {
   fetch(options: { max_messages: number; expires: number; idle_heartbeat: number }): Promise<ConsumerMessages>;
+  /** With `cached`, the info the consumer was made with: `num_pending`, the messages from its start sequence then. */
+  info(cached: true): Promise<{ readonly num_pending: number }>;
 }
 interface StreamInfo {
   readonly created: string;
@@ -965,6 +975,14 @@ export class NatsBroker implements Broker {
     // The sequence after the last one read: with `partial`, a message deleted by an operator in the
     // middle of the range (`nats stream rmm`) leaves a hole, and what follows it is read on.
     const next = (): number => (out.at(-1)?.offset ?? from) + 1;
+    // The rest of the range was deleted (by an operator) since the info was read: the read ends at
+    // the last message still there, as for one deleted before (above). Seen at once when the consumer
+    // is made with no message left (`num_pending`), a message comes with none after it (`pending`), or
+    // one past the range comes; deleted once the consumer is made (its pending counts do not see it,
+    // nats-server 2.9), at the fetch's first idle heartbeat (`#restDeleted`). Before, the read waited
+    // for the deleted one until its fetch expired (`commandTimeoutMs`) and failed as ended early,
+    // losing what it had read.
+    let gone = false;
     let retry = 0;
     for (; ; retry++) {
       const start = next();
@@ -974,25 +992,49 @@ export class NatsBroker implements Broker {
           deliver_policy: 'by_start_sequence',
           opt_start_seq: start,
         });
+        if ((await consumer.info(true)).num_pending === 0) {
+          if (!partial) return null; // (not whole)
+          gone = true;
+          break;
+        }
         // nats-server 2.9 does not tell a pull that its consumer was deleted: the client finds out when
         // two heartbeats are missed (it then asks for the consumer), so they come every second, not
         // every `expires / 2` (the client's default), and the read is made again within its deadline.
         const idle_heartbeat = Math.min(1000, expires / 2);
         const fetched = await consumer.fetch({ max_messages: last - start + 1, expires, idle_heartbeat });
         messages = fetched;
+        void (async () => {
+          for await (const status of fetched.status()) {
+            if (status.type !== 'heartbeat' || gone) continue;
+            if (await this.#restDeleted(stream.name, next(), last)) {
+              gone = true;
+              fetched.stop();
+            }
+          }
+        })().catch(() => {}); // (a failed ask: the read's own deadline goes on)
         const read = async (): Promise<boolean> => {
           for await (const m of fetched) {
+            if (m.seq > last) {
+              if (!partial) return false;
+              gone = true;
+              break;
+            }
             if (m.seq !== next()) {
               // Expired or trimmed between the info and the fetch, or deleted: the range is no longer
               // whole. With `partial`, what is left of it is read, as if that had come before the info
               // (its oldest messages lost), and past a hole in its middle (a message deleted) what
               // follows: the caller gives the hole up, never what history still holds after it (before,
               // the whole read came back null, and a catch-up lost them); past `last`, none is left.
-              if (!partial || m.seq > last) return false;
+              if (!partial) return false;
               if (out.length === 0) from = m.seq - 1;
             }
             out.push(this.#message(topic, stream.epoch, m));
             if (m.seq === last) break;
+            if (m.info.pending === 0) {
+              if (!partial) return false;
+              gone = true;
+              break;
+            }
           }
           return true;
         };
@@ -1012,15 +1054,26 @@ export class NatsBroker implements Broker {
       const now = await this.#current(topic);
       if (now.stream.epoch !== stream.epoch) return null;
     }
+    if (gone && !partial) return null; // (not whole)
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (next() !== last + 1) {
+    if (next() !== last + 1 && !gone) {
       // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
       if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > from + 1)) return null;
       throw unavailable(`history of ${topic}: the read ended early`);
     }
     return out;
+  }
+
+  /** Whether the stream `name` holds none of `from`…`last` now (deleted, or trimmed away). */
+  async #restDeleted(name: string, from: number, last: number): Promise<boolean> {
+    if (from > last) return false;
+    const { state } = await this.#jsm!.streams.info(name, { deleted_details: true });
+    if (state.last_seq < last) return false; // (another stream by now: the read's end says so)
+    const deleted = new Set(state.deleted ?? []);
+    for (let seq = Math.max(from, state.first_seq); seq <= last; seq++) if (!deleted.has(seq)) return false;
+    return true;
   }
 
   async close(): Promise<void> {
