@@ -284,6 +284,19 @@ interface LateFill {
   readonly covered: number;
   /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
   timer: NodeJS.Timeout | undefined;
+  /**
+   * Offsets at or below `covered` the stream says an operator deleted (`nats stream rmm`): no
+   * republication of them is on its way (they were stored, then deleted), so they are not waited
+   * for. Asked once the wait begins (`#askDeleted`).
+   */
+  readonly deleted: Set<number>;
+  /** The deleted offsets were asked for. */
+  asked: boolean;
+}
+
+/** A gap's fill of what a read found (`LateFill`). */
+function lateFill(found: readonly BrokerMessage[], covered: number): LateFill {
+  return { found, covered, timer: undefined, deleted: new Set(), asked: false };
 }
 
 /**
@@ -1428,7 +1441,7 @@ export class NatsBroker implements Broker {
           sub.holding = false;
           this.#own.reached(topic, stream.epoch, sub.last);
           const covered = Math.max(info.state.last_seq, missed!.at(-1)!.offset);
-          this.#fillGap(topic, sub, { found: missed!, covered, timer: undefined }, false);
+          this.#fillGap(topic, sub, lateFill(missed!, covered), false);
           return;
         }
         this.#skipTo(topic, sub, stream.epoch, found - 1);
@@ -1609,7 +1622,7 @@ export class NatsBroker implements Broker {
         const givenUp = sub.behind;
         sub.behind = false;
         const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
-        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
+        this.#fillGap(topic, sub, lateFill(messages, covered), givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1650,7 +1663,9 @@ export class NatsBroker implements Broker {
    * comes, then delivery goes on. After `commandTimeoutMs`, or once more than `MAX_HELD` (or `maxHeldBytes`
    * of payload) wait, or at once when
    * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
-   * past what the read covers is read again (`#release` checks).
+   * the stream says an operator deleted is given up once that is known (`#askDeleted`, asked as
+   * the wait begins): before, it was waited for `commandTimeoutMs`, its topic's later messages held.
+   * A hole past what the read covers is read again (`#release` checks).
    */
   #fillGap(topic: string, sub: Subscription, fill: LateFill, givenUp: boolean): void {
     const byOffset = new Map<number, BrokerMessage | NatsMsg>();
@@ -1667,7 +1682,7 @@ export class NatsBroker implements Broker {
       const offset = offsets[i]!;
       if (offset !== sub.last + 1) {
         if (sub.last >= fill.covered) break; // (not read yet)
-        if (!givenUp) {
+        if (!givenUp && !deletedBetween(fill, sub.last + 1, Math.min(offset - 1, fill.covered))) {
           waits = true;
           break;
         }
@@ -1699,11 +1714,34 @@ export class NatsBroker implements Broker {
         fill.timer = setTimeout(giveUp, this.#options.commandTimeoutMs);
         fill.timer.unref();
       }
+      if (!fill.asked) {
+        fill.asked = true;
+        this.#askDeleted(topic, sub, fill).catch(() => {}); // (not answered: the wait goes on, bounded as it is)
+      }
       return;
     }
     this.#endLate(sub);
     sub.checking = false;
     this.#release(topic, sub);
+  }
+
+  /**
+   * Asks which offsets of the hole `fill` waits behind an operator deleted (the stream's deleted
+   * sequences): those are not waited for (`LateFill.deleted`), the rest of the fill goes on at once.
+   * A hole history trimmed (below its first offset) may still be a late republication: waited for.
+   */
+  async #askDeleted(topic: string, sub: Subscription, fill: LateFill): Promise<void> {
+    const stream = sub.stream!;
+    const { created, state } = await this.#jsm!.streams.info(stream.name, { deleted_details: true });
+    if (sub.late !== fill || this.#topics.get(topic) !== sub || this.#closed || created !== stream.epoch) return;
+    let found = false;
+    for (const seq of state.deleted ?? []) {
+      if (seq > sub.last && seq <= fill.covered && seq >= state.first_seq) {
+        fill.deleted.add(seq);
+        found = true;
+      }
+    }
+    if (found) this.#fillGap(topic, sub, fill, false);
   }
 
   /** Ends `sub`'s wait for a late republication, if one runs. */
@@ -1844,6 +1882,13 @@ export class NatsBroker implements Broker {
  */
 function overBounds(sub: Subscription, maxHeldBytes: number): boolean {
   return sub.early.length > MAX_HELD || sub.heldBytes > maxHeldBytes;
+}
+
+/** Whether every offset from `from` to `to` is one `fill`'s stream says was deleted (a hole not to wait for). */
+function deletedBetween(fill: LateFill, from: number, to: number): boolean {
+  if (fill.deleted.size === 0) return false;
+  for (let offset = from; offset <= to; offset++) if (!fill.deleted.has(offset)) return false;
+  return true;
 }
 
 /** The lowest offset of `held` past `last` and below `below`, if any. */
