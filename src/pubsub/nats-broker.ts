@@ -1028,6 +1028,8 @@ export class NatsBroker implements Broker {
         const read = async (): Promise<boolean> => {
           for await (const m of fetched) {
             if (m.seq > last) {
+              // Past the range: what was left of it is gone (before, a catch-up took the whole read for
+              // history holding none of it, and lost what it had read).
               if (!partial) return false;
               gone = true;
               break;
@@ -1037,7 +1039,7 @@ export class NatsBroker implements Broker {
               // whole. With `partial`, what is left of it is read, as if that had come before the info
               // (its oldest messages lost), and past a hole in its middle (a message deleted) what
               // follows: the caller gives the hole up, never what history still holds after it (before,
-              // the whole read came back null, and a catch-up lost them); past `last`, none is left.
+              // the whole read came back null, and a catch-up lost them).
               if (!partial) return false;
               if (out.length === 0) from = m.seq - 1;
             }
