@@ -94,6 +94,16 @@ export interface NatsBrokerOptions {
    */
   readonly maxHeldBytes?: number;
   /**
+   * Topics with no subscriber here (and no operation on them running) whose stream the broker
+   * remembers (JetStream): its name, epoch and the highest offset this process saw it reach, about
+   * 0.6 KB each. Past this many, the least recently used is forgotten, and learned again from the
+   * server at its next use (one more request): a process whose clients use many short-lived topics
+   * keeps a bounded memory. A forgotten topic's stream rolled back by a server started again with an
+   * older store is not noticed by this process (see doc/pubsub.md, *NATS broker*). Default 10,000;
+   * 0 forgets a topic as soon as nothing uses it.
+   */
+  readonly maxIdleTopics?: number;
+  /**
    * More options for `connect()` of `@nats-io/transport-node` (TLS, credentials…); the above win.
    * Credentials here (`user`, `pass`, `token` or `authenticator`) replace those of `url`.
    */
@@ -128,10 +138,20 @@ interface JsMsg {
   readonly seq: number;
   readonly data: Uint8Array;
   readonly headers?: MsgHeaders;
+  /** `pending`: how many messages of the stream came after this one when it was delivered. */
+  readonly info: { readonly pending: number };
 }
-type ConsumerMessages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
+type ConsumerMessages = AsyncIterable<JsMsg> & {
+  close(): Promise<unknown>;
+  /** Ends the iteration of the messages. */
+  stop(): void;
+  /** The fetch's notifications: `heartbeat`, the server's idle heartbeat (nothing delivered for `idle_heartbeat`). */
+  status(): AsyncIterable<{ type: string }>;
+};
 interface Consumer {
   fetch(options: { max_messages: number; expires: number; idle_heartbeat: number }): Promise<ConsumerMessages>;
+  /** With `cached`, the info the consumer was made with: `num_pending`, the messages from its start sequence then. */
+  info(cached: true): Promise<{ readonly num_pending: number }>;
 }
 interface StreamInfo {
   readonly created: string;
@@ -187,6 +207,7 @@ const defaults = {
   pingIntervalMs: 5000,
   maxPingOut: 2,
   maxHeldBytes: MAX_HELD_BYTES,
+  maxIdleTopics: 10_000,
 } as const;
 
 /** The header that marks a binary message (text messages carry no header). */
@@ -263,6 +284,19 @@ interface LateFill {
   readonly covered: number;
   /** Gives the hole up once `commandTimeoutMs` have passed without its republication. */
   timer: NodeJS.Timeout | undefined;
+  /**
+   * Offsets at or below `covered` the stream says an operator deleted (`nats stream rmm`): no
+   * republication of them is on its way (they were stored, then deleted), so they are not waited
+   * for. Asked once the wait begins (`#askDeleted`).
+   */
+  readonly deleted: Set<number>;
+  /** The deleted offsets were asked for. */
+  asked: boolean;
+}
+
+/** A gap's fill of what a read found (`LateFill`). */
+function lateFill(found: readonly BrokerMessage[], covered: number): LateFill {
+  return { found, covered, timer: undefined, deleted: new Set(), asked: false };
 }
 
 /**
@@ -289,18 +323,25 @@ export class NatsBroker implements Broker {
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
-  /** Streams by topic, made (or found) once per topic. */
+  /** Streams by topic, made (or found) once per topic (forgotten with the topic: `#touch`). */
   readonly #streams = new Map<string, Promise<StreamRef>>();
   /** The topic of each stream name made or found here (for JetStream's announcements). */
   readonly #topicOfStream = new Map<string, string>();
   /**
    * The highest sequence this process saw each topic's stream reach (stored, acknowledged or read), with the
    * stream's epoch; kept across reconnections, unlike `#streams`, so that a stream found lower under the same
-   * epoch is known to have been rolled back (`#rolledBack`).
+   * epoch is known to have been rolled back (`#rolledBack`). Forgotten with the topic (`#touch`).
    */
   readonly #reached = new Map<string, { epoch: string; seq: number }>();
-  /** Streams (name and epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
-  readonly #unpurged = new Set<string>();
+  /** Streams (by name, with the epoch) found rolled back that could not be purged, told once (`#rolledBack`). */
+  readonly #unpurged = new Map<string, string>();
+  /**
+   * The idle topics (no subscription here, no operation running) that `#streams`, `#reached` and
+   * `#topicOfStream` remember, least recently used first: past `maxIdleTopics`, the first are forgotten (`#touch`).
+   */
+  readonly #recent = new Set<string>();
+  /** Operations running per topic (publish, position, history): their topic is not forgotten meanwhile. */
+  readonly #using = new Map<string, number>();
   readonly #topics = new Map<string, Subscription>();
   /** This process's publications waiting for their own delivery here. */
   readonly #own = new OwnDeliveries();
@@ -373,6 +414,12 @@ export class NatsBroker implements Broker {
       throw new WebSocketError('ERR_WS_INVALID_ARGUMENT', 'NatsBroker: maxPingOut must be a positive integer');
     }
     checkMaxHeldBytes('NatsBroker', this.#options.maxHeldBytes);
+    if (!Number.isSafeInteger(this.#options.maxIdleTopics) || this.#options.maxIdleTopics < 0) {
+      throw new WebSocketError(
+        'ERR_WS_INVALID_ARGUMENT',
+        'NatsBroker: maxIdleTopics must be a whole number, at least 0',
+      );
+    }
   }
 
   /** Whether offsets and history come from JetStream (known once open). */
@@ -725,67 +772,71 @@ export class NatsBroker implements Broker {
       }
       return this.#corePosition(topic);
     }
-    for (let attempt = 0; ; attempt++) {
-      // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
-      const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
-      let seq: number;
-      try {
-        seq = (
-          await this.#untilLost(
-            this.#js.publish(stream.subject, data, {
-              headers,
-              timeout: this.#options.commandTimeoutMs,
-              expect: { streamName: stream.name },
-            }),
-            'while the publish was in flight: the message may have been stored',
-          )
-        ).seq;
-      } catch (err) {
-        const big = this.#tooBig(err, data);
-        if (big) throw big;
-        if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
-        // No stream took it (the client says "no responders" this way): it was deleted, make it
-        // again, once. Any other failure is not retried: the message may have been stored.
-        this.#streams.delete(topic);
-        const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
-        if (!gone || attempt > 0 || !this.#available) {
-          // Its acknowledgement not back in time: JetStream may have stored it all the same.
-          const late = (err as { name?: string }).name === 'TimeoutError';
-          throw late
-            ? unavailable(
-                `no acknowledgement within ${this.#options.commandTimeoutMs} ms: the message may have been stored`,
-                err,
-              )
-            : failure(err);
-        }
-        continue;
-      }
-      let at: TopicPosition;
-      if (seq > stream.high && !stream.renewed) {
-        stream.high = seq;
-        at = { offset: seq, epoch: stream.epoch };
-      } else {
-        // A sequence this stream had passed, or JetStream announced the stream made again: it was
-        // deleted and made again since this process looked (by an operator); its epoch is read.
-        // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
+    const js = this.#js;
+    // (Its topic is not forgotten while the publication is on its way: `#touch`.)
+    return this.#whileUsing(topic, async () => {
+      for (let attempt = 0; ; attempt++) {
+        // (Its stream made first on a topic new here: nothing sent yet if the connection is lost then.)
+        const stream = await this.#untilLost(this.#stream(topic), 'before the message was sent: it was not stored');
+        let seq: number;
         try {
-          const { stream: now } = await this.#untilLost(
-            this.#current(topic),
-            `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
-          );
-          at = { offset: seq, epoch: now.epoch };
+          seq = (
+            await this.#untilLost(
+              js.publish(stream.subject, data, {
+                headers,
+                timeout: this.#options.commandTimeoutMs,
+                expect: { streamName: stream.name },
+              }),
+              'while the publish was in flight: the message may have been stored',
+            )
+          ).seq;
         } catch (err) {
-          throw err instanceof WebSocketError ? err : failure(err);
+          const big = this.#tooBig(err, data);
+          if (big) throw big;
+          if (err instanceof WebSocketError) throw err; // (the connection lost meanwhile: `#untilLost`)
+          // No stream took it (the client says "no responders" this way): it was deleted, make it
+          // again, once. Any other failure is not retried: the message may have been stored.
+          this.#streams.delete(topic);
+          const gone = (err as { name?: string }).name === 'JetStreamNotEnabled';
+          if (!gone || attempt > 0 || !this.#available) {
+            // Its acknowledgement not back in time: JetStream may have stored it all the same.
+            const late = (err as { name?: string }).name === 'TimeoutError';
+            throw late
+              ? unavailable(
+                  `no acknowledgement within ${this.#options.commandTimeoutMs} ms: the message may have been stored`,
+                  err,
+                )
+              : failure(err);
+          }
+          continue;
         }
+        let at: TopicPosition;
+        if (seq > stream.high && !stream.renewed) {
+          stream.high = seq;
+          at = { offset: seq, epoch: stream.epoch };
+        } else {
+          // A sequence this stream had passed, or JetStream announced the stream made again: it was
+          // deleted and made again since this process looked (by an operator); its epoch is read.
+          // (A request of its own: released at the loss too, or it would wait out `commandTimeoutMs`.)
+          try {
+            const { stream: now } = await this.#untilLost(
+              this.#current(topic),
+              `while the epoch of the stream that stored the message was read: the message was stored (offset ${seq}), its epoch unknown`,
+            );
+            at = { offset: seq, epoch: now.epoch };
+          } catch (err) {
+            throw err instanceof WebSocketError ? err : failure(err);
+          }
+        }
+        this.#saw(topic, at.epoch, seq);
+        // Subscribed here: settled once this process delivered it (see OwnDeliveries).
+        const sub = this.#topics.get(topic);
+        if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
+          await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
+        }
+        return at;
       }
-      this.#saw(topic, at.epoch, seq);
-      // Subscribed here: settled once this process delivered it (see OwnDeliveries).
-      const sub = this.#topics.get(topic);
-      if (sub !== undefined && !(sub.stream?.epoch === at.epoch && sub.last >= at.offset)) {
-        await this.#own.wait(topic, at, this.#options.commandTimeoutMs);
-      }
-      return at;
-    }
+    });
   }
 
   async subscribe(topic: string): Promise<void> {
@@ -807,6 +858,7 @@ export class NatsBroker implements Broker {
       resubscribing: false,
     };
     this.#topics.set(topic, sub);
+    this.#recent.delete(topic); // (not idle: not forgotten while subscribed)
     try {
       // (What the start still does after the loss finds the topic gone: it stops there.)
       await this.#untilLost(this.#start(topic, sub, this.#generation), 'while the topic was subscribed to');
@@ -815,6 +867,7 @@ export class NatsBroker implements Broker {
       if (this.#topics.get(topic) === sub) {
         this.#topics.delete(topic);
         this.#own.release(topic); // publishes waiting for a delivery that will not come here
+        this.#idleNow(topic);
       }
       stop(sub);
       throw err instanceof WebSocketError ? err : failure(err);
@@ -828,18 +881,68 @@ export class NatsBroker implements Broker {
     this.#own.release(topic);
     this.#endLate(sub); // (what a hole's wait holds is let go now, not at its timeout)
     stop(sub);
+    this.#idleNow(topic);
   }
 
   async position(topic: string): Promise<TopicPosition> {
     this.#ready();
     if (!this.#jsm) return this.#corePosition(topic);
-    const { stream, info } = await this.#untilLost(this.#current(topic), "while the topic's position was read");
+    const { stream, info } = await this.#whileUsing(topic, () =>
+      this.#untilLost(this.#current(topic), "while the topic's position was read"),
+    );
     return { offset: info.state.last_seq, epoch: stream.epoch };
   }
 
   async history(topic: string, since: TopicPosition): Promise<BrokerMessage[] | null> {
     this.#ready();
-    return this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read");
+    return this.#whileUsing(topic, () =>
+      this.#untilLost(this.#historyOf(topic, since), "while the topic's history was read"),
+    );
+  }
+
+  /** `work` on `topic`, which is not forgotten meanwhile (`#touch`). */
+  async #whileUsing<T>(topic: string, work: () => Promise<T>): Promise<T> {
+    this.#using.set(topic, (this.#using.get(topic) ?? 0) + 1);
+    this.#recent.delete(topic);
+    try {
+      return await work();
+    } finally {
+      const left = this.#using.get(topic)! - 1;
+      if (left > 0) this.#using.set(topic, left);
+      else {
+        this.#using.delete(topic);
+        this.#idleNow(topic);
+      }
+    }
+  }
+
+  /** `topic` may be idle now (unsubscribed, or its last operation done): it becomes the most recently used idle one. */
+  #idleNow(topic: string): void {
+    if (this.#reached.has(topic) || this.#streams.has(topic)) this.#touch(topic);
+  }
+
+  /**
+   * What the broker remembers of `topic` was used or added just now. Idle (no subscription here, no
+   * operation running), it becomes the most recently used of the idle topics remembered, and the
+   * least recently used past `maxIdleTopics` are forgotten; otherwise it is kept, and is counted
+   * again once idle (`#idleNow`). A forgotten topic is learned again from the server at its next
+   * use, as after a reconnection (its stream made or found, its epoch read).
+   */
+  #touch(topic: string): void {
+    this.#recent.delete(topic);
+    if (this.#topics.has(topic) || this.#using.has(topic)) return;
+    this.#recent.add(topic);
+    while (this.#recent.size > this.#options.maxIdleTopics) this.#forget(this.#recent.values().next().value as string);
+  }
+
+  /** Forgets what the broker remembers of `topic`'s stream (`#touch`). */
+  #forget(topic: string): void {
+    this.#recent.delete(topic);
+    this.#streams.delete(topic);
+    this.#reached.delete(topic);
+    const name = this.#streamName(topic);
+    if (this.#topicOfStream.get(name) === topic) this.#topicOfStream.delete(name);
+    this.#unpurged.delete(name);
   }
 
   /**
@@ -885,6 +988,14 @@ export class NatsBroker implements Broker {
     // The sequence after the last one read: with `partial`, a message deleted by an operator in the
     // middle of the range (`nats stream rmm`) leaves a hole, and what follows it is read on.
     const next = (): number => (out.at(-1)?.offset ?? from) + 1;
+    // The rest of the range was deleted (by an operator) since the info was read: the read ends at
+    // the last message still there, as for one deleted before (above). Seen at once when the consumer
+    // is made with no message left (`num_pending`), a message comes with none after it (`pending`), or
+    // one past the range comes; deleted once the consumer is made (its pending counts do not see it,
+    // nats-server 2.9), at the fetch's first idle heartbeat (`#restDeleted`). Before, the read waited
+    // for the deleted one until its fetch expired (`commandTimeoutMs`) and failed as ended early,
+    // losing what it had read.
+    let gone = false;
     let retry = 0;
     for (; ; retry++) {
       const start = next();
@@ -894,25 +1005,51 @@ export class NatsBroker implements Broker {
           deliver_policy: 'by_start_sequence',
           opt_start_seq: start,
         });
+        if ((await consumer.info(true)).num_pending === 0) {
+          if (!partial) return null; // (not whole)
+          gone = true;
+          break;
+        }
         // nats-server 2.9 does not tell a pull that its consumer was deleted: the client finds out when
         // two heartbeats are missed (it then asks for the consumer), so they come every second, not
         // every `expires / 2` (the client's default), and the read is made again within its deadline.
         const idle_heartbeat = Math.min(1000, expires / 2);
         const fetched = await consumer.fetch({ max_messages: last - start + 1, expires, idle_heartbeat });
         messages = fetched;
+        void (async () => {
+          for await (const status of fetched.status()) {
+            if (status.type !== 'heartbeat' || gone) continue;
+            if (await this.#restDeleted(stream.name, next(), last)) {
+              gone = true;
+              fetched.stop();
+            }
+          }
+        })().catch(() => {}); // (a failed ask: the read's own deadline goes on)
         const read = async (): Promise<boolean> => {
           for await (const m of fetched) {
+            if (m.seq > last) {
+              // Past the range: what was left of it is gone (before, a catch-up took the whole read for
+              // history holding none of it, and lost what it had read).
+              if (!partial) return false;
+              gone = true;
+              break;
+            }
             if (m.seq !== next()) {
               // Expired or trimmed between the info and the fetch, or deleted: the range is no longer
               // whole. With `partial`, what is left of it is read, as if that had come before the info
               // (its oldest messages lost), and past a hole in its middle (a message deleted) what
               // follows: the caller gives the hole up, never what history still holds after it (before,
-              // the whole read came back null, and a catch-up lost them); past `last`, none is left.
-              if (!partial || m.seq > last) return false;
+              // the whole read came back null, and a catch-up lost them).
+              if (!partial) return false;
               if (out.length === 0) from = m.seq - 1;
             }
             out.push(this.#message(topic, stream.epoch, m));
             if (m.seq === last) break;
+            if (m.info.pending === 0) {
+              if (!partial) return false;
+              gone = true;
+              break;
+            }
           }
           return true;
         };
@@ -932,15 +1069,26 @@ export class NatsBroker implements Broker {
       const now = await this.#current(topic);
       if (now.stream.epoch !== stream.epoch) return null;
     }
+    if (gone && !partial) return null; // (not whole)
     // Fewer than the stream held (the connection lost, the fetch expired): a failed read, not a
     // trimmed history (that shows as a first sequence past `since`).
-    if (next() !== last + 1) {
+    if (next() !== last + 1 && !gone) {
       // Expired or trimmed while it was read (max_age, max_msgs, max_bytes): history no longer covers `since`.
       const now = await this.#current(topic).catch(() => null);
       if (now !== null && (now.stream.epoch !== stream.epoch || now.info.state.first_seq > from + 1)) return null;
       throw unavailable(`history of ${topic}: the read ended early`);
     }
     return out;
+  }
+
+  /** Whether the stream `name` holds none of `from`…`last` now (deleted, or trimmed away). */
+  async #restDeleted(name: string, from: number, last: number): Promise<boolean> {
+    if (from > last) return false;
+    const { state } = await this.#jsm!.streams.info(name, { deleted_details: true });
+    if (state.last_seq < last) return false; // (another stream by now: the read's end says so)
+    const deleted = new Set(state.deleted ?? []);
+    for (let seq = Math.max(from, state.first_seq); seq <= last; seq++) if (!deleted.has(seq)) return false;
+    return true;
   }
 
   async close(): Promise<void> {
@@ -1039,12 +1187,18 @@ export class NatsBroker implements Broker {
         if (this.#streams.get(topic) === ref) this.#streams.delete(topic);
       });
     }
+    // (After it is remembered: a topic forgotten at once, with `maxIdleTopics` 0, leaves nothing.)
+    this.#touch(topic);
     return ref;
   }
 
+  /** The name of `topic`'s stream. */
+  #streamName(topic: string): string {
+    return `${this.#options.prefix}_${createHash('sha256').update(topic).digest('hex').slice(0, 40)}`;
+  }
+
   async #makeStream(topic: string): Promise<StreamRef> {
-    const hash = createHash('sha256').update(topic).digest('hex').slice(0, 40);
-    const name = `${this.#options.prefix}_${hash}`;
+    const name = this.#streamName(topic);
     const subject = this.#subject(topic, 'in');
     const config = {
       name,
@@ -1107,6 +1261,7 @@ export class NatsBroker implements Broker {
     }
     info = await this.#rolledBack(topic, name, info, seen);
     this.#topicOfStream.set(name, topic);
+    this.#touch(topic);
     return { name, subject, epoch: info.created, high: info.state.last_seq, renewed: false };
   }
 
@@ -1139,6 +1294,7 @@ export class NatsBroker implements Broker {
         renewed: false,
       };
       this.#streams.set(topic, Promise.resolve(stream));
+      this.#touch(topic);
     } else {
       stream.renewed = false;
       if (info.state.last_seq > stream.high) stream.high = info.state.last_seq;
@@ -1172,9 +1328,8 @@ export class NatsBroker implements Broker {
         info = await this.#jsm!.streams.info(name);
       } catch (err) {
         // (Tried again at the next read of the stream; told once per stream and epoch.)
-        const key = `${name} ${info.created}`;
-        if (this.#unpurged.has(key)) return info;
-        this.#unpurged.add(key);
+        if (this.#unpurged.get(name) === info.created) return info;
+        this.#unpurged.set(name, info.created);
         warn(
           unavailable(
             `stream ${name} (topic ${JSON.stringify(topic)}) is back at offset ${info.state.last_seq} after ${seen}, and cannot be purged past it: ${errorText(err)}`,
@@ -1200,8 +1355,10 @@ export class NatsBroker implements Broker {
   /** Records that the topic's stream of `epoch` reached `seq` (`#reached`). */
   #saw(topic: string, epoch: string, seq: number): void {
     const reached = this.#reached.get(topic);
-    if (reached?.epoch !== epoch) this.#reached.set(topic, { epoch, seq });
-    else if (seq > reached.seq) reached.seq = seq;
+    if (reached?.epoch !== epoch) {
+      this.#reached.set(topic, { epoch, seq });
+      this.#touch(topic);
+    } else if (seq > reached.seq) reached.seq = seq;
   }
 
   async #info(stream: StreamRef): Promise<StreamInfo> {
@@ -1286,7 +1443,7 @@ export class NatsBroker implements Broker {
           sub.holding = false;
           this.#own.reached(topic, stream.epoch, sub.last);
           const covered = Math.max(info.state.last_seq, missed!.at(-1)!.offset);
-          this.#fillGap(topic, sub, { found: missed!, covered, timer: undefined }, false);
+          this.#fillGap(topic, sub, lateFill(missed!, covered), false);
           return;
         }
         this.#skipTo(topic, sub, stream.epoch, found - 1);
@@ -1467,7 +1624,7 @@ export class NatsBroker implements Broker {
         const givenUp = sub.behind;
         sub.behind = false;
         const covered = Math.max(top, messages.at(-1)?.offset ?? 0);
-        this.#fillGap(topic, sub, { found: messages, covered, timer: undefined }, givenUp);
+        this.#fillGap(topic, sub, lateFill(messages, covered), givenUp);
         return;
       }
       if (stream.epoch !== sub.stream!.epoch) {
@@ -1508,7 +1665,9 @@ export class NatsBroker implements Broker {
    * comes, then delivery goes on. After `commandTimeoutMs`, or once more than `MAX_HELD` (or `maxHeldBytes`
    * of payload) wait, or at once when
    * `givenUp` (this process dropped it), the hole is given up: lost, `PubSub` sees the gap. A hole
-   * past what the read covers is read again (`#release` checks).
+   * the stream says an operator deleted is given up once that is known (`#askDeleted`, asked as
+   * the wait begins): before, it was waited for `commandTimeoutMs`, its topic's later messages held.
+   * A hole past what the read covers is read again (`#release` checks).
    */
   #fillGap(topic: string, sub: Subscription, fill: LateFill, givenUp: boolean): void {
     const byOffset = new Map<number, BrokerMessage | NatsMsg>();
@@ -1525,7 +1684,7 @@ export class NatsBroker implements Broker {
       const offset = offsets[i]!;
       if (offset !== sub.last + 1) {
         if (sub.last >= fill.covered) break; // (not read yet)
-        if (!givenUp) {
+        if (!givenUp && !deletedBetween(fill, sub.last + 1, Math.min(offset - 1, fill.covered))) {
           waits = true;
           break;
         }
@@ -1557,11 +1716,34 @@ export class NatsBroker implements Broker {
         fill.timer = setTimeout(giveUp, this.#options.commandTimeoutMs);
         fill.timer.unref();
       }
+      if (!fill.asked) {
+        fill.asked = true;
+        this.#askDeleted(topic, sub, fill).catch(() => {}); // (not answered: the wait goes on, bounded as it is)
+      }
       return;
     }
     this.#endLate(sub);
     sub.checking = false;
     this.#release(topic, sub);
+  }
+
+  /**
+   * Asks which offsets of the hole `fill` waits behind an operator deleted (the stream's deleted
+   * sequences): those are not waited for (`LateFill.deleted`), the rest of the fill goes on at once.
+   * A hole history trimmed (below its first offset) may still be a late republication: waited for.
+   */
+  async #askDeleted(topic: string, sub: Subscription, fill: LateFill): Promise<void> {
+    const stream = sub.stream!;
+    const { created, state } = await this.#jsm!.streams.info(stream.name, { deleted_details: true });
+    if (sub.late !== fill || this.#topics.get(topic) !== sub || this.#closed || created !== stream.epoch) return;
+    let found = false;
+    for (const seq of state.deleted ?? []) {
+      if (seq > sub.last && seq <= fill.covered && seq >= state.first_seq) {
+        fill.deleted.add(seq);
+        found = true;
+      }
+    }
+    if (found) this.#fillGap(topic, sub, fill, false);
   }
 
   /** Ends `sub`'s wait for a late republication, if one runs. */
@@ -1702,6 +1884,13 @@ export class NatsBroker implements Broker {
  */
 function overBounds(sub: Subscription, maxHeldBytes: number): boolean {
   return sub.early.length > MAX_HELD || sub.heldBytes > maxHeldBytes;
+}
+
+/** Whether every offset from `from` to `to` is one `fill`'s stream says was deleted (a hole not to wait for). */
+function deletedBetween(fill: LateFill, from: number, to: number): boolean {
+  if (fill.deleted.size === 0) return false;
+  for (let offset = from; offset <= to; offset++) if (!fill.deleted.has(offset)) return false;
+  return true;
 }
 
 /** The lowest offset of `held` past `last` and below `below`, if any. */
