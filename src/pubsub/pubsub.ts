@@ -946,7 +946,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     if (this.policy === 'close') {
       const m = counted.find((c) => c !== null);
       if (m === undefined || m === null) return this.letGoRecovered(sub); // (passed all of it: nothing held)
-      this.tooSlow(sub, m.data.length, m, `recovery stalled for ${this.recoveryStallMs} ms`);
+      this.tooSlow(sub, m.data.length, m, `recovered history not taken for ${this.recoveryStallMs} ms`);
       return;
     }
     for (let i = 0; i < counted.length; i++) {

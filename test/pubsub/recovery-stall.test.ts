@@ -184,3 +184,10 @@ for (const kind of ['redis', 'nats'] as const) {
     });
   });
 }
+
+it('recovery.stallMs: an integer from 0 to 2^31 − 1 (what a timer holds), else ERR_WS_INVALID_ARGUMENT', async () => {
+  for (const stallMs of [-1, 1.5, Number.NaN, 2 ** 31, '30' as unknown as number]) {
+    assert.throws(() => new PubSub({ recovery: { stallMs } }), { code: 'ERR_WS_INVALID_ARGUMENT' }, String(stallMs));
+  }
+  for (const stallMs of [0, 1, 2 ** 31 - 1]) await new PubSub({ recovery: { stallMs } }).close();
+});
