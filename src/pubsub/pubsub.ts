@@ -922,7 +922,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * reads that now fit go, and the timer is armed again if some still wait.
    */
   private checkStalls(): void {
-    if (this.closed || this.historyReadsWaiting.length === 0 || this.roomForRead()) return;
+    if (this.closed || this.roomForRead()) return;
+    // (A read whose subscribers all left is made for no one: not worth closing anyone for.)
+    if (!this.historyReadsWaiting.some((r) => r.subs.some(isCurrent))) return;
     const now = performance.now();
     for (const sub of [...this.recoveryHolding]) {
       if (!this.recoveryHolding.has(sub)) continue; // (let go meanwhile: a 'drop' listener)
