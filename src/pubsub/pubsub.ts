@@ -1182,6 +1182,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         return;
       }
       sub.replayInFlight++;
+      // What it has buffered now, this frame in it: less at the next look (`checkStalls`) is the
+      // socket taking some, also of a frame too large for one go (no callback for a long while).
+      sub.bufferedSeen = ws.bufferedAmount;
     }
   }
 
