@@ -6,8 +6,11 @@
  *
  * MODE `since`: one topic of 16 MiB, client i recovering from offset i; `topics`: a topic of 16 MiB
  * per client, each recovered from its start. READ `none`: the clients read nothing; `slow`: a
- * little now and then. Prints the server's peak RSS and ArrayBuffers (reported by the server
- * itself every 250 ms through a preloaded module), and what is left once the clients are gone.
+ * little now and then; `none+reader`: they read nothing, then one more client that reads recovers
+ * topic t0 from its start, and the time until it has all of it is printed (or that it still waits
+ * after 60 s: what clients that stop reading mid-recovery did to those behind them before
+ * `--recovery-stall-timeout`). Prints the server's peak RSS and ArrayBuffers (reported by the
+ * server itself every 250 ms through a preloaded module), and what is left once the clients are gone.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +18,10 @@ const W = fileURLToPath(new URL('../../dist', import.meta.url));
 const preload = fileURLToPath(new URL('./memory-report.mjs', import.meta.url));
 const { BrokerProcess } = await import(`${W}/test/support/brokers.js`);
 const { JsonClient } = await import(`${W}/test/pubsub/pubsub-support.js`);
-const [clients = 200, mode = 'since', read = 'none', size = 16 * 1024, kind = 'redis', extra = ''] =
+const [clients = 200, mode = 'since', readArg = 'none', size = 16 * 1024, kind = 'redis', extra = ''] =
   process.argv.slice(2);
+const reader = readArg === 'none+reader';
+const read = reader ? 'none' : readArg;
 const N = Number(clients),
   SIZE = Number(size);
 const broker = kind === 'nats' ? await BrokerProcess.nats() : await BrokerProcess.redis();
@@ -116,6 +121,16 @@ if (read === 'slow') {
     for (const c of subs) c.sock.pause();
     await sleep(490);
   }
+} else if (reader) {
+  const c = await JsonClient.connect(port);
+  const t1 = Date.now();
+  c.send({ op: 'subscribe', topic: 't0', since: { offset: 0, epoch: epochs[0] } });
+  const all = (async () => {
+    for (let i = 0; i <= perTopic; i++) await c.next(); // its reply, then every message
+    return `the reader behind them recovered all ${perTopic} messages in ${Date.now() - t1} ms`;
+  })();
+  console.log(await Promise.race([all, sleep(60000).then(() => 'the reader behind them still waits after 60 s')]));
+  subs.push(c);
 } else {
   await sleep(15000);
 }

@@ -52,6 +52,11 @@ export interface ServeConfig {
   maxHeldBytes: number;
   /** Pub/sub mode: payload bytes of recovered history (`since`) one process holds at once (PubSub's `recovery.maxBytes`). */
   maxRecoveryBytes: number;
+  /**
+   * Pub/sub mode: while recoveries wait past `maxRecoveryBytes`, a client holding recovered history
+   * whose socket took none of it for this long is a slow subscriber (PubSub's `recovery.stallMs`); 0: never.
+   */
+  recoveryStallTimeout: number;
 }
 
 /** The bounds of the counts, also in the usage text and the README. */
@@ -73,6 +78,8 @@ export const limits = Object.freeze({
   seconds: { max: 2_147_483 },
   /** The brokers' own default (their commandTimeoutMs and pingIntervalMs), in seconds. */
   brokerTimeout: { default: 5 },
+  /** PubSub's `recovery.stallMs` default, in seconds. */
+  recoveryStallTimeout: { default: 30 },
 });
 
 /**
@@ -297,6 +304,7 @@ const PUBSUB_ONLY = [
   'max-publish-bytes-in-flight',
   'max-held-bytes',
   'max-recovery-bytes',
+  'recovery-stall-timeout',
 ] as const;
 
 /** Reads `serve`'s arguments (those after `serve`). Throws `UsageError` for anything it cannot serve. */
@@ -326,6 +334,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'max-publish-bytes-in-flight': { type: 'string' },
       'max-held-bytes': { type: 'string' },
       'max-recovery-bytes': { type: 'string' },
+      'recovery-stall-timeout': { type: 'string' },
     },
     false,
   );
@@ -406,6 +415,10 @@ export function parseServeArgs(args: string[]): ServeConfig {
       str('max-recovery-bytes') ?? String(limits.maxRecoveryBytes.default),
       1,
       limits.maxRecoveryBytes.max,
+    ),
+    recoveryStallTimeout: seconds(
+      'recovery-stall-timeout',
+      str('recovery-stall-timeout') ?? String(limits.recoveryStallTimeout.default),
     ),
   };
 }

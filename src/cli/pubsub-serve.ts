@@ -57,6 +57,12 @@ interface PubSubServeOptions {
   maxHeldBytes?: number;
   /** Payload bytes of recovered history (`since`) this process holds at once (PubSub's `recovery.maxBytes`); default PubSub's (256 MiB). */
   maxRecoveryBytes?: number;
+  /**
+   * Ms a client holding recovered history may take nothing while recoveries wait past
+   * `maxRecoveryBytes`, before it counts as a slow subscriber (PubSub's `recovery.stallMs`; 0: never);
+   * default PubSub's (30 s).
+   */
+  recoveryStallTimeout?: number;
   handshakeTimeout?: number;
   idleTimeout?: number;
   deflate?: boolean;
@@ -481,7 +487,7 @@ async function servePubSub(opts: PubSubServeOptions, broker?: Broker): Promise<R
     history: historyOf(opts),
     format: messageJson,
     slowSubscriber: { maxBytes: subscriberMaxBytes },
-    recovery: { maxBytes: opts.maxRecoveryBytes },
+    recovery: { maxBytes: opts.maxRecoveryBytes, stallMs: opts.recoveryStallTimeout },
   });
   // A --broker that refuses at open (Redis's WRONGPASS) ends `serve` before it listens, rather than
   // leaving a server whose every subscribe fails; a broker merely down opens and connects later.

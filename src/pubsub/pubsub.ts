@@ -83,8 +83,15 @@ export interface PubSubOptions {
    * history counts `history.bytes` (or `maxBytes`, if less) while it runs; recoveries that would
    * go past the bound wait their turn, in order, and are never refused. Default 256 MiB. (A
    * MemoryBroker's history is not copied: its recoveries are not counted.)
+   *
+   * `stallMs`: while recoveries wait for that room, a subscriber that holds recovered history and
+   * whose socket has taken none of its bytes for this long is a slow subscriber (it does not read,
+   * and would hold those behind it as long): the slow-subscriber policy applies to it at once.
+   * Under 'close' it is closed with 1008 (ERR_WS_SLOW_SUBSCRIBER), under 'drop' the history it has
+   * not been sent is skipped (a 'drop' event each); either way its share is let go and the next
+   * recovery goes. Never while no recovery waits. Default 30000; 0: never (the holder is waited for).
    */
-  recovery?: { maxBytes?: number };
+  recovery?: { maxBytes?: number; stallMs?: number };
 }
 
 export interface SubscribeOptions {
@@ -182,7 +189,7 @@ export const pubSubDefaults = Object.freeze({
   history: Object.freeze({ size: 1000, ttlSeconds: 300, bytes: HISTORY_BYTES_DEFAULT }),
   slowSubscriber: Object.freeze({ maxBytes: 4 * 1024 * 1024, policy: 'close' as const }),
   compression: Object.freeze({ threshold: 1024, level: 1 }),
-  recovery: Object.freeze({ maxBytes: 256 * 1024 * 1024 }),
+  recovery: Object.freeze({ maxBytes: 256 * 1024 * 1024, stallMs: 30_000 }),
 });
 
 /** At most this many bytes of replayed history are buffered for a subscriber at once (or half its cap). */
@@ -280,6 +287,13 @@ class Subscription {
    * `PubSub.recoveryBytes`): each item is let go (null) as the replay passes it.
    */
   counted: (BrokerMessage | null)[] | null = null;
+  /**
+   * While it holds some (`counted`): when its socket last took some of its bytes (performance.now()),
+   * and its `bufferedAmount` when last looked at (`checkStalls`: a drop there is the socket taking
+   * some of a frame too large to be taken in one go).
+   */
+  tookAt = 0;
+  bufferedSeen = 0;
   constructor(
     readonly member: Member,
     readonly topic: Topic,
@@ -437,6 +451,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   private recoveryBytes = 0;
   /** How many holders (subscriptions, and the read that made it for a turn) each counted message has. */
   private readonly recoveryHolders = new WeakMap<BrokerMessage, number>();
+  /** `recovery.stallMs` (0: never). */
+  private readonly recoveryStallMs: number;
+  /** The subscriptions that hold recovered history (`counted`), for `checkStalls`. */
+  private readonly recoveryHolding = new Set<Subscription>();
+  /** Armed while recoveries wait for room and some subscription holds history (`watchStalls`). */
+  private stallTimer: NodeJS.Timeout | null = null;
   private readonly historyReadsWaiting: HistoryRead[] = [];
   /** The reads waiting, by topic and `since` (`recoveryHistory`). */
   private readonly historyReadsByKey = new Map<string, HistoryRead>();
@@ -491,6 +511,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const recoveryMaxBytes = positiveInt('recovery.maxBytes', r.maxBytes, pubSubDefaults.recovery.maxBytes, 1);
     this.recoveryMaxBytes = this.broker instanceof MemoryBroker ? 0 : recoveryMaxBytes;
     this.recoveryReadBytes = Math.min(historyBytes, this.recoveryMaxBytes);
+    // (At most what a Node timer holds.)
+    this.recoveryStallMs = positiveInt('recovery.stallMs', r.stallMs, pubSubDefaults.recovery.stallMs);
+    if (this.recoveryStallMs > 2 ** 31 - 1) throw invalid('recovery.stallMs must be at most 2^31 − 1');
     this.opened = this.broker
       .open(
         {
@@ -677,6 +700,8 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     for (const m of this.members.values()) for (const sub of [...m.subs.values()]) this.leave(sub, false);
     this.members.clear();
     this.topicsByName.clear();
@@ -856,13 +881,92 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    */
   private startHistoryReads(): void {
     while (this.historyReads < HISTORY_READS_AT_ONCE && this.historyReadsWaiting.length > 0) {
-      const room = this.recoveryBytes === 0 || this.recoveryBytes + this.recoveryReadBytes <= this.recoveryMaxBytes;
-      if (this.recoveryMaxBytes > 0 && !room) return;
+      if (!this.roomForRead()) {
+        this.watchStalls(); // (those who hold it may have stopped reading)
+        return;
+      }
       const next = this.historyReadsWaiting.shift()!;
       this.historyReadsByKey.delete(next.key);
       this.historyReads++;
       this.recoveryBytes += this.recoveryReadBytes;
       next.start();
+    }
+  }
+
+  /** Whether a history read fits `recovery.maxBytes` beside what is held and read (always when nothing is). */
+  private roomForRead(): boolean {
+    if (this.recoveryMaxBytes === 0 || this.recoveryBytes === 0) return true;
+    return this.recoveryBytes + this.recoveryReadBytes <= this.recoveryMaxBytes;
+  }
+
+  /**
+   * Recoveries wait for room: arms a timer for the moment the first holder of history would have
+   * stalled (`recovery.stallMs` after its socket last took some), unless one is armed already.
+   */
+  private watchStalls(): void {
+    if (this.recoveryStallMs === 0 || this.stallTimer !== null || this.closed) return;
+    let first = Infinity;
+    for (const sub of this.recoveryHolding) first = Math.min(first, sub.tookAt);
+    if (first === Infinity) return; // only reads running hold it: each lets its share go as it ends
+    const delay = Math.max(1, Math.ceil(first + this.recoveryStallMs - performance.now()));
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null;
+      this.checkStalls();
+    }, delay);
+    this.stallTimer.unref(); // (a recovery waiting holds no process up by itself)
+  }
+
+  /**
+   * While recoveries still wait for room: every holder of recovered history whose socket has taken
+   * nothing for `recovery.stallMs` meets the slow-subscriber policy (`recoveryStalled`); then the
+   * reads that now fit go, and the timer is armed again if some still wait.
+   */
+  private checkStalls(): void {
+    if (this.closed || this.roomForRead()) return;
+    // (A read whose subscribers all left is made for no one: not worth closing anyone for.)
+    if (!this.historyReadsWaiting.some((r) => r.subs.some(isCurrent))) return;
+    const now = performance.now();
+    for (const sub of [...this.recoveryHolding]) {
+      if (!this.recoveryHolding.has(sub)) continue; // (let go meanwhile: a 'drop' listener)
+      const buffered = sub.member.ws.bufferedAmount;
+      if (buffered < sub.bufferedSeen) sub.tookAt = now;
+      sub.bufferedSeen = buffered;
+      if (now - sub.tookAt >= this.recoveryStallMs) this.recoveryStalled(sub);
+    }
+    this.startHistoryReads();
+  }
+
+  /**
+   * `sub` holds recovered history, and its socket took none of it for `recovery.stallMs` while
+   * other recoveries wait for room: the policy of a slow subscriber. 'close': closed (1008), its
+   * share let go as it leaves. 'drop': what it has not been sent of that history is skipped, one
+   * 'drop' event per message (its payload's size), and its replay goes on with the live messages
+   * held meanwhile; the gap shows in its offsets, as for a live message dropped.
+   */
+  private recoveryStalled(sub: Subscription): void {
+    const counted = sub.counted!;
+    if (this.policy === 'close') {
+      const m = counted.find((c) => c !== null);
+      if (m === undefined || m === null) return this.letGoRecovered(sub); // (passed all of it: nothing held)
+      this.tooSlow(sub, m.data.length, m, `recovered history not taken for ${this.recoveryStallMs} ms`);
+      return;
+    }
+    for (let i = 0; i < counted.length; i++) {
+      const m = counted[i];
+      if (m === null || m === undefined) continue;
+      counted[i] = null;
+      this.letGoMessage(m);
+      this.tooSlow(sub, m.data.length, m);
+      if (sub.counted !== counted) return; // its listener made it leave (and let the rest go)
+    }
+    this.letGoRecovered(sub);
+    if (sub.replay === counted) {
+      // Its replay skips to the live messages held meanwhile, once the frames in flight are taken.
+      sub.replayAt = counted.length;
+      sub.replayNext = null;
+      if (sub.replayInFlight === 0) this.pump(sub);
+    } else if (sub.recovered === counted) {
+      sub.recovered = []; // (its replay has not started: it starts with what it holds)
     }
   }
 
@@ -875,6 +979,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const own = history.slice();
     for (const m of own) this.holdMessage(m);
     sub.counted = own;
+    sub.tookAt = performance.now();
+    sub.bufferedSeen = sub.member.ws.bufferedAmount;
+    this.recoveryHolding.add(sub);
     return own;
   }
 
@@ -893,6 +1000,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const counted = sub.counted;
     if (counted === null) return;
     sub.counted = null;
+    this.recoveryHolding.delete(sub);
     for (let i = 0; i < counted.length; i++) {
       const m = counted[i];
       if (m === null || m === undefined) continue;
@@ -968,7 +1076,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     sub.replayHeld = false;
     sub.onReplayWritten ??= (err) => {
       sub.replayInFlight--;
-      if (err === null) this.pump(sub);
+      if (err !== null) return;
+      if (sub.counted !== null) sub.tookAt = performance.now(); // (its socket took some: not stalled)
+      this.pump(sub);
     };
     this.pump(sub);
   }
@@ -1072,6 +1182,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
         return;
       }
       sub.replayInFlight++;
+      // What it has buffered now, this frame in it: less at the next look (`checkStalls`) is the
+      // socket taking some, also of a frame too large for one go (no callback for a long while).
+      sub.bufferedSeen = ws.bufferedAmount;
     }
   }
 
@@ -1413,8 +1526,11 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     return sub.member.subs.get(sub.topic.name) === sub;
   }
 
-  /** Message `m` does not fit a subscriber's backlog: the slow-subscriber policy. */
-  private tooSlow(sub: Subscription, bytes: number, m: BrokerMessage): boolean {
+  /**
+   * Message `m` does not fit a subscriber's backlog (or its recovery stalled: `why`, the close
+   * reason): the slow-subscriber policy.
+   */
+  private tooSlow(sub: Subscription, bytes: number, m: BrokerMessage, why = `over ${this.maxBytes} bytes`): boolean {
     const member = sub.member;
     this.drops++;
     try {
@@ -1426,7 +1542,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     }
     if (this.policy === 'drop') return true;
     this.leaveAll(member, false);
-    const err = new WebSocketError('ERR_WS_SLOW_SUBSCRIBER', `over ${this.maxBytes} bytes`);
+    const err = new WebSocketError('ERR_WS_SLOW_SUBSCRIBER', why);
     member.ws.close({ code: err.closeCode, reason: closeReasonOf(err.message) }).catch(() => {});
     return false;
   }

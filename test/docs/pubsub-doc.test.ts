@@ -33,7 +33,7 @@ it("doc/pubsub.md's options table states each default as pubSubDefaults has it",
       checked++;
     }
   }
-  assert.equal(checked, 8);
+  assert.equal(checked, 9);
   assert.equal(rows.get('broker')?.trim(), '`new MemoryBroker()`');
   assert.equal(rows.get('format')?.trim(), 'none');
 });
@@ -50,6 +50,7 @@ it('bad PubSub options throw ERR_WS_INVALID_ARGUMENT naming the option; the limi
     [{ compression: { level: 10 } }, /compression\.level/],
     [{ recovery: { maxBytes: 0 } }, /recovery\.maxBytes/],
     [{ recovery: { maxBytes: 1.5 } }, /recovery\.maxBytes/],
+    [{ recovery: { stallMs: -1 } }, /recovery\.stallMs/],
     [{ format: 5 as unknown as PubSubOptions['format'] }, /format/],
   ];
   for (const [options, message] of bad) {
