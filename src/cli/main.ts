@@ -22,7 +22,7 @@ const usage = `usage:
                   [--broker-timeout 5] [--history 1000] [--history-bytes 16777216]
                   [--history-total-bytes 268435456] [--workers 1] [--max-topics 1000]
                   [--max-publish-bytes-in-flight 67108864] [--max-held-bytes 4194304]
-                  [--max-recovery-bytes 268435456] [--host …] [--port …]
+                  [--max-recovery-bytes 268435456] [--recovery-stall-timeout 30] [--host …] [--port …]
                   [--handshake-timeout …] [--idle-timeout …] [--deflate] [--quiet]
       a pub/sub server (JSON protocol, see doc/pubsub.md); GET / shows a chat page. --broker: Redis, or
       NATS servers comma-separated (cred: user:pass or a token); a broker down is waited for, one that
@@ -41,6 +41,8 @@ const usage = `usage:
       each subscriber's backlog (4 MiB) is raised to it; --max-recovery-bytes: with --broker or
       --workers, payload bytes of history one process holds for clients recovering with since, past
       which further recoveries wait their turn (≥ 1, ≤ ${limits.maxRecoveryBytes.max});
+      --recovery-stall-timeout: seconds a client recovering with since may take none of its history
+      while recoveries wait past --max-recovery-bytes before it is closed with 1008 (0: never);
       offsets a topic skips (history no longer held them) are one line on stderr, unless --quiet
   ws-stream connect URL [--protocol P]... [--header 'Name: value']... [--binary] [--insecure] [--ca FILE] [--deflate]
       an interactive client: lines typed are sent, messages received are printed; Ctrl-D closes.

@@ -308,6 +308,22 @@ describe('ws-stream without a command, with an unknown one, or asking for help',
     }
   });
 
+  it("the usage names every option of the README's command table, and explains each of serve --pubsub's own", async () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    const table = readme.slice(readme.indexOf('### Command line'), readme.indexOf('#### `ws-stream serve` against'));
+    const optionsOf = (row: string): string[] => [...row.split(' |')[0]!.matchAll(/\[(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!);
+    const rows = table.split('\n').filter((line) => line.startsWith('| `npx ws-stream '));
+    const all = new Set(rows.flatMap(optionsOf));
+    const echo = new Set(optionsOf(rows.find((row) => row.startsWith('| `npx ws-stream serve [')) ?? ''));
+    const pubsubOnly = optionsOf(rows.find((row) => row.startsWith('| `npx ws-stream serve --pubsub')) ?? '').filter(
+      (name) => !echo.has(name),
+    );
+    assert.ok(all.size > 20 && pubsubOnly.includes('--recovery-stall-timeout'), [...all].join(' '));
+    const r = await run(['--help']);
+    for (const name of all) assert.ok(r.out.includes(`[${name}`), `${name} in the synopsis`);
+    for (const name of pubsubOnly) assert.ok(r.out.includes(`${name}:`), `${name} explained`);
+  });
+
   it('help serve, help connect: the usage, exit 0; words after --help, help, --version, -v or version: one line, exit 2', async () => {
     for (const args of [
       ['help', 'serve'],
