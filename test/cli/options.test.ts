@@ -311,7 +311,8 @@ describe('ws-stream without a command, with an unknown one, or asking for help',
   it("the usage names every option of the README's command table, and explains each of serve --pubsub's own", async () => {
     const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
     const table = readme.slice(readme.indexOf('### Command line'), readme.indexOf('#### `ws-stream serve` against'));
-    const optionsOf = (row: string): string[] => [...row.split(' |')[0]!.matchAll(/\[(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!);
+    const optionsOf = (row: string): string[] =>
+      [...row.split(' |')[0]!.matchAll(/\[(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!);
     const rows = table.split('\n').filter((line) => line.startsWith('| `npx ws-stream '));
     const all = new Set(rows.flatMap(optionsOf));
     const echo = new Set(optionsOf(rows.find((row) => row.startsWith('| `npx ws-stream serve [')) ?? ''));
