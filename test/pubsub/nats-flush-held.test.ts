@@ -6,16 +6,10 @@
  * promises made during the cycles that are still alive after a forced GC, with the broker open.
  */
 import assert from 'node:assert/strict';
-import { createHook } from 'node:async_hooks';
 import { after, before, it } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { NatsBroker } from '../../src/pubsub/index.js';
 import { BrokerProcess, BrokerRecorder } from '../support/brokers.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { promisesHeldAfter } from '../support/promises-held.js';
 
 const CYCLES = 300;
 let server: BrokerProcess;
@@ -23,27 +17,6 @@ before(async () => {
   server = await BrokerProcess.nats({ jetstream: false });
 });
 after(() => server.stop());
-
-/** Runs `work` with every promise made meanwhile followed; how many of them are alive after a GC. */
-async function promisesHeldAfter(work: () => Promise<void>): Promise<number> {
-  const made: WeakRef<object>[] = [];
-  const hook = createHook({
-    init(_id, type, _trigger, resource) {
-      if (type === 'PROMISE') made.push(new WeakRef(resource as object));
-    },
-  });
-  hook.enable();
-  try {
-    await work();
-  } finally {
-    hook.disable();
-  }
-  for (let i = 0; i < 5; i++) {
-    await turn();
-    gc();
-  }
-  return made.filter((r) => r.deref() !== undefined).length;
-}
 
 it(`${CYCLES} cycles of subscribe, publish, unsubscribe on distinct topics (core NATS) leave no promise held per cycle`, async (t) => {
   const broker = new NatsBroker(server.url);

@@ -7,40 +7,13 @@
  * first, and learned again from the server at their next use.
  */
 import assert from 'node:assert/strict';
-import { createHook } from 'node:async_hooks';
 import { after, before, describe, it } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsBroker } from '../../src/pubsub/nats-broker.js';
 import { history } from '../support/broker-suite.js';
 import { BrokerProcess, BrokerRecorder, natsStreamOf } from '../support/brokers.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** Runs `work` with every promise made meanwhile followed; how many of them are alive after a GC. */
-async function promisesHeldAfter(work: () => Promise<void>): Promise<number> {
-  const made: WeakRef<object>[] = [];
-  const hook = createHook({
-    init(_id, type, _trigger, resource) {
-      if (type === 'PROMISE') made.push(new WeakRef(resource as object));
-    },
-  });
-  hook.enable();
-  try {
-    await work();
-  } finally {
-    hook.disable();
-  }
-  for (let i = 0; i < 5; i++) {
-    await turn();
-    gc();
-  }
-  return made.filter((r) => r.deref() !== undefined).length;
-}
+import { promisesHeldAfter } from '../support/promises-held.js';
 
 describe('NatsBroker: topics with no subscriber here are remembered up to maxIdleTopics', { timeout: 60_000 }, () => {
   let server: BrokerProcess;
